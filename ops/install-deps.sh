@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package hpt needs to build, test and run its
+# quickstart. Idempotent: when everything is already there it does nothing
+# and touches no network; `apt-get update` runs only when a package is
+# missing. Debian's packages only, never downloads.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
+  # libraries hpt links
+  libzmq3-dev libczmq-dev libyaml-dev libhwloc-dev libcurl4-openssl-dev
+  libsqlite3-dev libjansson-dev libmicrohttpd-dev liblapacke-dev
+  libopenblas-dev libcmocka-dev
+  # integration tests, examples and benchmarks (run under /usr/bin/python3)
+  python3 python3-pytest python3-zmq python3-numpy python3-sklearn
+  python3-optuna python3-yaml
+  # tools the tests drive
+  procps hwloc valgrind
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
