@@ -1,0 +1,72 @@
+/*  hpt validate -- checks a job config offline
+
+    Reads the file with hpt_job_reader (the same reader the master uses for
+    submissions), so what validates here is what the master accepts.
+*/
+#include "hpt_cli.h"
+#include "hpt_job_reader.h"
+#include "hpt_json.h"
+#include "hpt_tree.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+hpt_cli_validate (int argc, char *argv[])
+{
+    const char *config = NULL;
+    const char *format = "json";
+    for (int i = 0; i < argc; i++) {
+        if (strcmp (argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (strncmp (argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+        else if (strcmp (argv[i], "--format") == 0 && i + 1 < argc)
+            format = argv[++i];
+        else if (strncmp (argv[i], "--format=", 9) == 0)
+            format = argv[i] + 9;
+        else if (strcmp (argv[i], "--help") == 0) {
+            printf ("Usage: hpt validate --config FILE [--format json|yaml]\n");
+            return 0;
+        } else {
+            fprintf (stderr, "hpt validate: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf (stderr, "hpt validate: --config FILE is required\n");
+        return 2;
+    }
+    if (strcmp (format, "json") && strcmp (format, "yaml")) {
+        fprintf (stderr, "hpt validate: --format must be json or yaml, not '%s'\n", format);
+        return 2;
+    }
+    //  JSON documents get JSON pointers in their messages; decide after
+    //  a look at the content when the extension does not say.
+    char error[256];
+    size_t size = 0;
+    char *text = hpt_read_file (config, HPT_TREE_MAX_BYTES, &size, error, sizeof (error));
+    if (!text) {
+        fprintf (stderr, "%s: %s\n", config, error);
+        return 2;
+    }
+    hpt_config_format_t kind = hpt_config_format_guess (config, text, size);
+    hpt_diag_t *diag = hpt_diag_new (config, kind == HPT_CONFIG_JSON);
+    hpt_job_t *job = hpt_job_read_text (text, size, kind, diag);
+    free (text);
+    if (!job) {
+        hpt_diag_print (diag, stderr);
+        fprintf (stderr, "%zu problem%s found\n", hpt_diag_count (diag),
+                 hpt_diag_count (diag) == 1 ? "" : "s");
+        hpt_diag_destroy (&diag);
+        return 2;
+    }
+    json_t *json = hpt_job_to_json (job);
+    char *out = strcmp (format, "yaml") == 0 ? hpt_json_dumps_yaml (json) : hpt_json_dumps (json, true);
+    fputs (out ? out : "", stdout);
+    free (out);
+    json_decref (json);
+    hpt_job_destroy (&job);
+    hpt_diag_destroy (&diag);
+    return 0;
+}

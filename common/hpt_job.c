@@ -1,0 +1,343 @@
+/*  hpt_job -- the Job resource: model, enum spellings, canonical JSON
+
+    The writer decides the canonical form: keys in the order of the REST
+    reference, int64 fields (counts, acceleratorConfig.count) as strings,
+    int32 fields (maxTrials, priority) as numbers, durations as "7200s",
+    optional fields omitted when unset. Everything a reader defaulted is
+    written, so a normalized job says exactly what will run.
+*/
+#include "hpt_job.h"
+#include "hpt_space.h"
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+hpt_job_t *
+hpt_job_new (void)
+{
+    return calloc (1, sizeof (hpt_job_t));
+}
+
+static void
+s_strv_free (char **strv, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free (strv[i]);
+    free (strv);
+}
+
+static void
+s_kv_free (hpt_kv_t *kv, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free (kv[i].name);
+        free (kv[i].value);
+    }
+    free (kv);
+}
+
+static void
+s_replica_clear (hpt_replica_config_t *self)
+{
+    free (self->accelerator.type);
+    free (self->image_uri);
+    free (self->tpu_tf_version);
+}
+
+void
+hpt_job_destroy (hpt_job_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    hpt_job_t *self = *self_p;
+    hpt_training_input_t *in = &self->input;
+    free (self->job_id);
+    s_kv_free (self->labels, self->label_count);
+    free (in->master_type);
+    free (in->worker_type);
+    free (in->parameter_server_type);
+    free (in->evaluator_type);
+    s_replica_clear (&in->master_config);
+    s_replica_clear (&in->worker_config);
+    s_replica_clear (&in->parameter_server_config);
+    s_replica_clear (&in->evaluator_config);
+    if (in->hyperparameters) {
+        hpt_hyperparameters_t *hp = in->hyperparameters;
+        for (size_t i = 0; i < hp->param_count; i++)
+            hpt_param_spec_clear (&hp->params[i]);
+        free (hp->params);
+        free (hp->metric_tag);
+        free (hp->resume_previous_job_id);
+        free (hp);
+    }
+    s_strv_free (in->args, in->arg_count);
+    free (in->job_dir);
+    s_strv_free (in->package_uris, in->package_uri_count);
+    free (in->python_module);
+    free (in->region);
+    free (in->runtime_version);
+    free (in->python_version);
+    s_strv_free (in->command, in->command_count);
+    free (in->working_dir);
+    s_kv_free (in->env, in->env_count);
+    free (in->stdout_regex);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+hpt_job_set_id (hpt_job_t *self, const char *job_id)
+{
+    free (self->job_id);
+    self->job_id = job_id ? strdup (job_id) : NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Enum spellings
+
+static const char *s_goals[] = {"GOAL_TYPE_UNSPECIFIED", "MAXIMIZE", "MINIMIZE"};
+static const char *s_algorithms[] = {"ALGORITHM_UNSPECIFIED", "GRID_SEARCH", "RANDOM_SEARCH"};
+static const char *s_tiers[] = {"BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU",
+                                "CUSTOM"};
+static const char *s_types[] = {"PARAMETER_TYPE_UNSPECIFIED", "DOUBLE", "INTEGER", "CATEGORICAL",
+                                "DISCRETE"};
+static const char *s_scales[] = {"NONE", "UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE",
+                                 "UNIT_REVERSE_LOG_SCALE"};
+
+#define S_COUNT(a) ((int) (sizeof (a) / sizeof ((a)[0])))
+
+static int
+s_parse (const char **names, int count, const char *name)
+{
+    for (int i = 0; name && i < count; i++)
+        if (strcmp (names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+const char *
+hpt_goal_name (hpt_goal_t goal)
+{
+    return (int) goal < S_COUNT (s_goals) ? s_goals[goal] : NULL;
+}
+const char *
+hpt_algorithm_name (hpt_algorithm_t algorithm)
+{
+    return (int) algorithm < S_COUNT (s_algorithms) ? s_algorithms[algorithm] : NULL;
+}
+const char *
+hpt_scale_tier_name (hpt_scale_tier_t tier)
+{
+    return (int) tier < S_COUNT (s_tiers) ? s_tiers[tier] : NULL;
+}
+int
+hpt_goal_parse (const char *name)
+{
+    //  GOAL_TYPE_UNSPECIFIED is not a value a user may choose.
+    int goal = s_parse (s_goals, S_COUNT (s_goals), name);
+    return goal > 0 ? goal : -1;
+}
+int
+hpt_algorithm_parse (const char *name)
+{
+    return s_parse (s_algorithms, S_COUNT (s_algorithms), name);
+}
+int
+hpt_scale_tier_parse (const char *name)
+{
+    return s_parse (s_tiers, S_COUNT (s_tiers), name);
+}
+int
+hpt_param_type_parse (const char *name)
+{
+    int type = s_parse (s_types, S_COUNT (s_types), name);
+    return type > 0 ? type : -1;
+}
+int
+hpt_scale_parse (const char *name)
+{
+    return s_parse (s_scales, S_COUNT (s_scales), name);
+}
+
+//  ---------------------------------------------------------------------
+//  Canonical JSON
+
+static json_t *
+s_int64 (int64_t value)
+{
+    char buf[32];
+    snprintf (buf, sizeof (buf), "%" PRId64, value);
+    return json_string (buf);
+}
+
+static json_t *
+s_duration (double seconds)
+{
+    char num[40], buf[48];
+    hpt_format_double (seconds, num, sizeof (num));
+    snprintf (buf, sizeof (buf), "%ss", num);
+    return json_string (buf);
+}
+
+static json_t *
+s_strv (char **strv, size_t count)
+{
+    json_t *array = json_array ();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new (array, json_string (strv[i]));
+    return array;
+}
+
+static json_t *
+s_kv (hpt_kv_t *kv, size_t count)
+{
+    json_t *object = json_object ();
+    for (size_t i = 0; i < count; i++)
+        json_object_set_new (object, kv[i].name, json_string (kv[i].value));
+    return object;
+}
+
+//  A number that is integral stays an integer in JSON (minValue: 40).
+static json_t *
+s_number (double value)
+{
+    if (value == floor (value) && fabs (value) < 9007199254740992.0)
+        return json_integer ((json_int_t) value);
+    return json_real (value);
+}
+
+static void
+s_set_str (json_t *object, const char *key, const char *value)
+{
+    if (value)
+        json_object_set_new (object, key, json_string (value));
+}
+
+static json_t *
+s_param (const hpt_param_spec_t *p)
+{
+    json_t *out = json_object ();
+    json_object_set_new (out, "parameterName", json_string (p->name));
+    json_object_set_new (out, "type", json_string (hpt_param_type_name (p->type)));
+    if (p->type == HPT_PARAM_DOUBLE || p->type == HPT_PARAM_INTEGER) {
+        json_object_set_new (out, "minValue", s_number (p->min_value));
+        json_object_set_new (out, "maxValue", s_number (p->max_value));
+    }
+    if (p->type == HPT_PARAM_DISCRETE) {
+        json_t *values = json_array ();
+        for (size_t i = 0; i < p->discrete_count; i++)
+            json_array_append_new (values, s_number (p->discrete_values[i]));
+        json_object_set_new (out, "discreteValues", values);
+    }
+    if (p->type == HPT_PARAM_CATEGORICAL)
+        json_object_set_new (out, "categoricalValues",
+                             s_strv (p->categorical_values, p->categorical_count));
+    if (p->scale != HPT_SCALE_NONE)
+        json_object_set_new (out, "scaleType", json_string (hpt_scale_name (p->scale)));
+    return out;
+}
+
+static json_t *
+s_hyperparameters (const hpt_hyperparameters_t *hp)
+{
+    json_t *out = json_object ();
+    if (hp->goal != HPT_GOAL_UNSPECIFIED)
+        json_object_set_new (out, "goal", json_string (hpt_goal_name (hp->goal)));
+    if (hp->param_count) {
+        json_t *params = json_array ();
+        for (size_t i = 0; i < hp->param_count; i++)
+            json_array_append_new (params, s_param (&hp->params[i]));
+        json_object_set_new (out, "params", params);
+    }
+    json_object_set_new (out, "maxTrials", json_integer (hp->max_trials));
+    json_object_set_new (out, "maxParallelTrials", json_integer (hp->max_parallel_trials));
+    json_object_set_new (out, "maxFailedTrials", json_integer (hp->max_failed_trials));
+    s_set_str (out, "hyperparameterMetricTag", hp->metric_tag);
+    s_set_str (out, "resumePreviousJobId", hp->resume_previous_job_id);
+    json_object_set_new (out, "enableTrialEarlyStopping",
+                         json_boolean (hp->enable_trial_early_stopping));
+    if (hp->has_algorithm)
+        json_object_set_new (out, "algorithm", json_string (hpt_algorithm_name (hp->algorithm)));
+    return out;
+}
+
+static void
+s_replica (json_t *out, const char *type_key, const char *type, const char *config_key,
+           const hpt_replica_config_t *config, const char *count_key, int64_t count)
+{
+    s_set_str (out, type_key, type);
+    if (config->present) {
+        json_t *c = json_object ();
+        if (config->accelerator.present) {
+            json_t *a = json_object ();
+            json_object_set_new (a, "count", s_int64 (config->accelerator.count));
+            s_set_str (a, "type", config->accelerator.type);
+            json_object_set_new (c, "acceleratorConfig", a);
+        }
+        s_set_str (c, "imageUri", config->image_uri);
+        s_set_str (c, "tpuTfVersion", config->tpu_tf_version);
+        json_object_set_new (out, config_key, c);
+    }
+    if (count_key && count > 0)
+        json_object_set_new (out, count_key, s_int64 (count));
+}
+
+json_t *
+hpt_job_training_input_to_json (hpt_job_t *self)
+{
+    hpt_training_input_t *in = &self->input;
+    json_t *out = json_object ();
+    json_object_set_new (out, "scaleTier", json_string (hpt_scale_tier_name (in->scale_tier)));
+    s_replica (out, "masterType", in->master_type, "masterConfig", &in->master_config, NULL, 0);
+    s_replica (out, "workerType", in->worker_type, "workerConfig", &in->worker_config,
+               "workerCount", in->worker_count);
+    s_replica (out, "parameterServerType", in->parameter_server_type, "parameterServerConfig",
+               &in->parameter_server_config, "parameterServerCount", in->parameter_server_count);
+    s_replica (out, "evaluatorType", in->evaluator_type, "evaluatorConfig", &in->evaluator_config,
+               "evaluatorCount", in->evaluator_count);
+    if (in->hyperparameters)
+        json_object_set_new (out, "hyperparameters", s_hyperparameters (in->hyperparameters));
+    if (in->arg_count)
+        json_object_set_new (out, "args", s_strv (in->args, in->arg_count));
+    s_set_str (out, "jobDir", in->job_dir);
+    if (in->package_uri_count)
+        json_object_set_new (out, "packageUris", s_strv (in->package_uris, in->package_uri_count));
+    s_set_str (out, "pythonModule", in->python_module);
+    s_set_str (out, "region", in->region);
+    s_set_str (out, "runtimeVersion", in->runtime_version);
+    s_set_str (out, "pythonVersion", in->python_version);
+    if (in->scheduling.present) {
+        json_t *s = json_object ();
+        if (in->scheduling.max_running_time > 0)
+            json_object_set_new (s, "maxRunningTime", s_duration (in->scheduling.max_running_time));
+        if (in->scheduling.max_wait_time > 0)
+            json_object_set_new (s, "maxWaitTime", s_duration (in->scheduling.max_wait_time));
+        json_object_set_new (s, "priority", json_integer (in->scheduling.priority));
+        json_object_set_new (out, "scheduling", s);
+    }
+    json_object_set_new (out, "useChiefInTfConfig", json_boolean (in->use_chief_in_tf_config));
+    if (in->command_count)
+        json_object_set_new (out, "command", s_strv (in->command, in->command_count));
+    s_set_str (out, "workingDir", in->working_dir);
+    if (in->env_count)
+        json_object_set_new (out, "env", s_kv (in->env, in->env_count));
+    if (in->stdout_regex) {
+        json_t *mc = json_object ();
+        json_object_set_new (mc, "stdoutRegex", json_string (in->stdout_regex));
+        json_object_set_new (out, "metricCollector", mc);
+    }
+    return out;
+}
+
+json_t *
+hpt_job_to_json (hpt_job_t *self)
+{
+    json_t *out = json_object ();
+    s_set_str (out, "jobId", self->job_id);
+    if (self->label_count)
+        json_object_set_new (out, "labels", s_kv (self->labels, self->label_count));
+    json_object_set_new (out, "trainingInput", hpt_job_training_input_to_json (self));
+    return out;
+}

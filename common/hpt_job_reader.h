@@ -1,0 +1,51 @@
+/*  hpt_job_reader -- reads and validates a job config (YAML or JSON)
+
+    The one way into hpt_job_t. A YAML config (gcloud --config shape:
+    trainingInput at the root, optionally jobId and labels) or a REST Job
+    resource in JSON is loaded into an hpt_tree and walked against the
+    schema of DESIGN §2. Every violation goes into an hpt_diag with its
+    field path and position; the reader returns a model only when there is
+    none, so a caller never sees a partial job. Defaults are filled in
+    (goal MAXIMIZE, hyperparameterMetricTag training/hptuning/metric,
+    maxTrials 1, maxParallelTrials 1, maxFailedTrials 0, algorithm
+    ALGORITHM_UNSPECIFIED, scaleTier BASIC), except the fields a resumed job
+    inherits from the previous one when the config omits them.
+*/
+#ifndef HPT_JOB_READER_H_INCLUDED
+#define HPT_JOB_READER_H_INCLUDED
+
+#include "hpt_diag.h"
+#include "hpt_job.h"
+
+typedef enum {
+    HPT_CONFIG_AUTO,   //  by file extension (.json), else by first character
+    HPT_CONFIG_YAML,
+    HPT_CONFIG_JSON,
+} hpt_config_format_t;
+
+//  Reads a job from text. name is used in messages. Returns a validated job
+//  (the caller owns it) or NULL with every problem in diag (which the
+//  caller created with hpt_diag_new).
+hpt_job_t *
+    hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format,
+                       hpt_diag_t *diag);
+
+//  Reads a job from a file; a file that cannot be read is one problem.
+hpt_job_t *
+    hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *diag);
+
+//  The format a file name and its first bytes suggest.
+hpt_config_format_t
+    hpt_config_format_guess (const char *path, const char *text, size_t size);
+
+//  Closest candidate to word by edit distance, or NULL when none is close
+//  enough to be a plausible typo. Used for "did you mean" hints.
+const char *
+    hpt_did_you_mean (const char *word, const char *const *candidates, size_t count);
+
+//  True when id is a valid job id: a letter, then letters, digits and
+//  underscores, at most 128 characters (AI Platform's rule).
+bool
+    hpt_job_id_valid (const char *id);
+
+#endif
