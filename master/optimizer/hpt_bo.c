@@ -1,0 +1,661 @@
+/*  hpt_bo -- Bayesian optimization: the GP-based suggestions of hpt_optimizer
+
+    Encoding. Each parameter is one GP input: numeric parameters (DOUBLE,
+    INTEGER, DISCRETE) by their unit-cube coordinate (hpt_space_to_unit,
+    so log scales are handled by the space), CATEGORICAL by the category
+    index with a Hamming kernel term (hpt_gp), so all categories are
+    equally far apart. INTEGER and DISCRETE coordinates are snapped to a
+    legal level (from_unit then to_unit) everywhere inside the search, so
+    the acquisition is always evaluated at points that can be run.
+
+    Outputs. Objectives arrive in minimization orientation (hpt_optimizer
+    flips a MAXIMIZE goal in one place). They are warped, then
+    standardized to mean 0 and variance 1. The warp is
+        w(y) = log ((y - min) / (median - min) + eps),
+    which compresses outliers and values spanning orders of magnitude
+    (rosenbrock) while keeping the order, and keeps resolution near the
+    best value found.
+
+    Hyperparameters (length scales, signal and noise variance) are fitted
+    by MAP (hpt_gp_fit) from the prior mode and a few seeded starts. A fit
+    is a pure function of the data it sees, so to keep suggestions a pure
+    function of the history while refitting rarely, the fit is done on the
+    first m results (trial-id order) where m is the last "checkpoint" not
+    above the number of results: every count up to 30, then every 10%.
+    The latest fit is cached with a hash of its data; a rebuilt optimizer
+    recomputes exactly the same fit once. Past 200 results the fit uses a
+    subset (the best half and an even spread of the rest), which bounds
+    its O(n^3) cost; conditioning always uses all results.
+
+    Pending points and batches: kriging believer. Pending points join the
+    model with the posterior mean as their value, which collapses the
+    variance (hence the expected improvement) around them; each point of
+    a batch is added the same way before the next one is chosen.
+
+    Acquisition: log expected improvement over the best standardized
+    value, computed stably far into the tail, plus a penalty
+    log(1 - exp(-d^2 / 2 rho^2)) for each failed point at unit distance d,
+    which discourages the neighbourhood of failures. It is maximized over
+    quasi-random candidates (scrambled Halton), Gaussian perturbations of
+    the best results at several radii, then a batched compass search from
+    the best candidates and from the incumbent: each step tries +-h on
+    every numeric coordinate (the next level for INTEGER/DISCRETE), every
+    other category, moves to the best neighbour or halves h. The best
+    point found that is not pending, finished or failed wins.
+
+    Costs are bounded: candidate counts are fixed, the compass search has a
+    step limit, and its batch of neighbours is scored with one triangular
+    solve (BLAS 3), so a suggestion is O(n^2) past the cached fit.
+*/
+#include "hpt_bo.h"
+#include "hpt_gp.h"
+#include "hpt_halton.h"
+#include "hpt_rng.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIT_CAP 200      //  most results a hyperparameter fit sees
+#define FIT_ITER 60      //  L-BFGS steps per start
+#define FIT_STARTS 3     //  prior mode plus seeded starts
+#define N_QUASI 512      //  quasi-random candidates
+#define N_LOCAL 256      //  perturbations of the best results
+#define N_TOP 5          //  best results perturbed
+#define N_STARTS 5       //  compass searches from the best candidates
+#define MAX_STEPS 25     //  compass steps per search
+#define MIN_STEP 1e-4    //  compass step at which a search stops
+#define FAIL_RADIUS 0.05 //  unit distance a failure discourages
+#define WARP_EPS 0.02    //  offset of the log warp, relative to median - min
+#define MAX_CAT_NEIGHBOURS 16
+
+struct _hpt_bo_t {
+    hpt_space_t *space;   //  borrowed search space
+    size_t dim;           //  number of parameters = GP inputs
+    uint64_t seed;        //  job seed
+    bool *categorical;    //  per parameter: CATEGORICAL
+    bool *snapped;        //  per parameter: INTEGER or DISCRETE
+    bool has_continuous;  //  any DOUBLE parameter
+    hpt_gp_t *gp;         //  the model
+    hpt_halton_t *halton; //  candidate sequence
+    bool fit_valid;       //  whether the cache below holds a fit
+    size_t fit_count;     //  results the cached fit used
+    uint64_t fit_key;     //  hash of those results
+    double *fit_theta;    //  the cached hyperparameters
+};
+
+//  ---------------------------------------------------------------------
+//  Encoding
+
+static void
+s_encode (hpt_bo_t *self, const double *values, double *x)
+{
+    for (size_t j = 0; j < self->dim; j++)
+        x[j] = self->categorical[j] ? hpt_space_snap (self->space, j, values[j])
+                                    : hpt_space_to_unit (self->space, j, values[j]);
+}
+
+static void
+s_decode (hpt_bo_t *self, const double *x, double *values)
+{
+    for (size_t j = 0; j < self->dim; j++)
+        values[j] = self->categorical[j] ? x[j] : hpt_space_from_unit (self->space, j, x[j]);
+}
+
+//  Moves an encoded coordinate onto a legal value.
+static double
+s_snap_coord (hpt_bo_t *self, size_t j, double u)
+{
+    if (self->categorical[j]) {
+        double top = (double)hpt_space_param (self->space, j)->categorical_count - 1;
+        return fmin (fmax (round (u), 0.0), top);
+    }
+    u = fmin (fmax (u, 0.0), 1.0);
+    if (self->snapped[j])
+        u = hpt_space_to_unit (self->space, j, hpt_space_from_unit (self->space, j, u));
+    return u;
+}
+
+hpt_bo_t *
+hpt_bo_new (hpt_space_t *space, uint64_t seed)
+{
+    hpt_bo_t *self = calloc (1, sizeof (hpt_bo_t));
+    self->space = space;
+    self->dim = hpt_space_size (space);
+    self->seed = seed;
+    self->categorical = calloc (self->dim, sizeof (bool));
+    self->snapped = calloc (self->dim, sizeof (bool));
+    for (size_t j = 0; j < self->dim; j++) {
+        hpt_param_type_t type = hpt_space_param (space, j)->type;
+        self->categorical[j] = type == HPT_PARAM_CATEGORICAL;
+        self->snapped[j] = type == HPT_PARAM_INTEGER || type == HPT_PARAM_DISCRETE;
+        if (type == HPT_PARAM_DOUBLE || (type == HPT_PARAM_INTEGER && !hpt_space_levels (space, j)))
+            self->has_continuous = true;
+    }
+    //  Length scales live in the unit cube: centred so that a GP over d
+    //  inputs is smooth at small n (typical distances grow like sqrt d).
+    double d = (double)self->dim;
+    hpt_gp_prior_t prior = {
+        .ls_mean = log (0.5) + 0.5 * log (d),
+        .ls_sd = 1.0,
+        .ls_lo = log (0.01),
+        .ls_hi = log (50.0),
+        .sf_mean = 0.0,
+        .sf_sd = 1.0,
+        .sf_lo = log (0.05),
+        .sf_hi = log (20.0),
+        .sn_mean = log (1e-4),
+        .sn_sd = 2.0,
+        .sn_lo = log (1e-6),
+        .sn_hi = log (0.5),
+    };
+    self->gp = hpt_gp_new (self->dim, self->categorical, &prior);
+    self->halton = hpt_halton_new (self->dim, hpt_rng_mix (seed ^ 0xb0b0));
+    self->fit_theta = calloc (self->dim + 2, sizeof (double));
+    return self;
+}
+
+void
+hpt_bo_destroy (hpt_bo_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_bo_t *self = *self_p;
+    free (self->categorical);
+    free (self->snapped);
+    hpt_gp_destroy (&self->gp);
+    hpt_halton_destroy (&self->halton);
+    free (self->fit_theta);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Output warp
+
+static int
+s_compare_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+//  Warps and standardizes n values of y into z (caller's arrays).
+static void
+s_transform (const double *y, size_t n, double *z)
+{
+    double *sorted = malloc (n * sizeof (double));
+    memcpy (sorted, y, n * sizeof (double));
+    qsort (sorted, n, sizeof (double), s_compare_double);
+    double lo = sorted[0], med = sorted[n / 2], hi = sorted[n - 1];
+    free (sorted);
+    double scale = med - lo > 0 ? med - lo : hi - lo;
+    double mean = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        z[i] = scale > 0 ? log ((y[i] - lo) / scale + WARP_EPS) : 0.0;
+        mean += z[i];
+    }
+    mean /= (double)n;
+    double var = 0.0;
+    for (size_t i = 0; i < n; i++)
+        var += (z[i] - mean) * (z[i] - mean);
+    double sd = n > 1 ? sqrt (var / (double)(n - 1)) : 0.0;
+    for (size_t i = 0; i < n; i++)
+        z[i] = sd > 0 ? (z[i] - mean) / sd : 0.0;
+}
+
+//  ---------------------------------------------------------------------
+//  Hyperparameters
+
+//  Largest refit checkpoint not above n: every count to 30, then +10%.
+static size_t
+s_checkpoint (size_t n)
+{
+    size_t c = 2;
+    while (true) {
+        size_t next = c + (c < 30 ? 1 : c / 10);
+        if (next > n) return c;
+        c = next;
+    }
+}
+
+static uint64_t
+s_hash_data (const double *X, const double *y, size_t n, size_t d)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n * d; i++) {
+        uint64_t bits;
+        memcpy (&bits, &X[i], sizeof bits);
+        h = hpt_rng_mix (h ^ bits);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy (&bits, &y[i], sizeof bits);
+        h = hpt_rng_mix (h ^ bits);
+    }
+    return h;
+}
+
+static int
+s_compare_by_value (const void *a, const void *b)
+{
+    const double *x = *(const double *const *)a, *y = *(const double *const *)b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+//  Picks at most FIT_CAP of the m rows for a fit: the best half of the cap
+//  by z, then an even spread of the others. Writes row indices into rows
+//  (caller's, FIT_CAP long) and returns their count.
+static size_t
+s_fit_subset (const double *z, size_t m, size_t *rows)
+{
+    if (m <= FIT_CAP) {
+        for (size_t i = 0; i < m; i++)
+            rows[i] = i;
+        return m;
+    }
+    const double **order = malloc (m * sizeof (double *));
+    for (size_t i = 0; i < m; i++)
+        order[i] = &z[i];
+    qsort (order, m, sizeof (double *), s_compare_by_value);
+    size_t best = FIT_CAP / 2, rest = FIT_CAP - best;
+    for (size_t i = 0; i < best; i++)
+        rows[i] = (size_t)(order[i] - z);
+    for (size_t k = 0; k < rest; k++)
+        rows[best + k] = (size_t)(order[best + (k * (m - best)) / rest] - z);
+    free (order);
+    return FIT_CAP;
+}
+
+//  Hyperparameters for the first m results (X encoded, y raw), cached.
+static const double *
+s_hyperparameters (hpt_bo_t *self, const double *X, const double *y, size_t m)
+{
+    size_t d = self->dim, p = d + 2;
+    uint64_t key = s_hash_data (X, y, m, d);
+    if (self->fit_valid && self->fit_count == m && self->fit_key == key) return self->fit_theta;
+    double *z = malloc (m * sizeof (double));
+    s_transform (y, m, z);
+    size_t *rows = malloc (FIT_CAP * sizeof (size_t));
+    size_t count = s_fit_subset (z, m, rows);
+    double *Xs = malloc (count * d * sizeof (double)), *zs = malloc (count * sizeof (double));
+    for (size_t i = 0; i < count; i++) {
+        memcpy (Xs + i * d, X + rows[i] * d, d * sizeof (double));
+        zs[i] = z[rows[i]];
+    }
+    double *starts = malloc (FIT_STARTS * p * sizeof (double));
+    hpt_gp_prior_mode (self->gp, starts);
+    hpt_rng_t rng;
+    hpt_rng_init (&rng, self->seed, m, 0xf17);
+    for (size_t s = 1; s < FIT_STARTS; s++)
+        for (size_t i = 0; i < p; i++)
+            starts[s * p + i] = starts[i] + (i < d ? 1.0 : 0.5) * hpt_rng_normal (&rng);
+    hpt_gp_fit (self->gp, Xs, zs, count, starts, FIT_STARTS, FIT_ITER, self->fit_theta);
+    self->fit_valid = true;
+    self->fit_count = m;
+    self->fit_key = key;
+    free (starts);
+    free (Xs);
+    free (zs);
+    free (rows);
+    free (z);
+    return self->fit_theta;
+}
+
+//  ---------------------------------------------------------------------
+//  Acquisition
+
+//  log(phi(z) + z Phi(z)), stable for very negative z.
+static double
+s_log_h (double z)
+{
+    if (z > -5.0) {
+        double phi = exp (-0.5 * z * z) / sqrt (2 * M_PI);
+        double cdf = 0.5 * erfc (-z / M_SQRT2);
+        return log (phi + z * cdf);
+    }
+    double t = -z, log_phi = -0.5 * z * z - 0.5 * log (2 * M_PI);
+    double rest;
+    if (t > 40.0) {
+        double t2 = 1.0 / (t * t);
+        rest = t2 * (1.0 - 3.0 * t2 + 15.0 * t2 * t2);
+    } else {
+        //  Mills ratio R(t) = Phi(-t) / phi(t) by its continued fraction;
+        //  phi + z Phi = phi (1 - t R).
+        double frac = t;
+        for (int k = 60; k >= 1; k--)
+            frac = t + k / frac;
+        rest = 1.0 - t / frac;
+    }
+    return log_phi + log (rest);
+}
+
+typedef struct {
+    double best;          //  best standardized result
+    const double *failed; //  encoded failed points
+    size_t n_failed;      //  their count
+    double *mean, *var;   //  scratch of the acquisition batch
+    size_t scratch;       //  size of the scratch arrays
+} s_acq_t;
+
+static double
+s_failure_penalty (hpt_bo_t *self, const s_acq_t *acq, const double *x)
+{
+    double penalty = 0.0;
+    for (size_t f = 0; f < acq->n_failed; f++) {
+        const double *q = acq->failed + f * self->dim;
+        double d2 = 0.0;
+        for (size_t j = 0; j < self->dim; j++) {
+            double t = self->categorical[j] ? (x[j] != q[j]) : x[j] - q[j];
+            d2 += t * t;
+        }
+        penalty += log (fmax (1.0 - exp (-d2 / (2 * FAIL_RADIUS * FAIL_RADIUS)), 1e-300));
+    }
+    return penalty;
+}
+
+//  Scores m encoded points into out.
+static void
+s_score (hpt_bo_t *self, s_acq_t *acq, const double *X, size_t m, double *out)
+{
+    if (m > acq->scratch) {
+        acq->scratch = m;
+        acq->mean = realloc (acq->mean, m * sizeof (double));
+        acq->var = realloc (acq->var, m * sizeof (double));
+    }
+    hpt_gp_predict (self->gp, X, m, acq->mean, acq->var);
+    for (size_t i = 0; i < m; i++) {
+        double sd = sqrt (acq->var[i]);
+        out[i] = log (sd) + s_log_h ((acq->best - acq->mean[i]) / sd) +
+                 s_failure_penalty (self, acq, X + i * self->dim);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Acquisition search
+
+//  A growing list of encoded points with their scores.
+typedef struct {
+    double *x;       //  count x dim
+    double *score;   //  count
+    size_t count;    //  points held
+    size_t capacity; //  points the arrays can hold
+} s_pool_t;
+
+static double *
+s_pool_add (s_pool_t *pool, size_t dim)
+{
+    if (pool->count == pool->capacity) {
+        pool->capacity = pool->capacity ? 2 * pool->capacity : 256;
+        pool->x = realloc (pool->x, pool->capacity * dim * sizeof (double));
+        pool->score = realloc (pool->score, pool->capacity * sizeof (double));
+    }
+    return pool->x + pool->count++ * dim;
+}
+
+//  Neighbour of x along parameter j in direction dir (+1/-1) at step h;
+//  returns false when there is none (at the bound).
+static bool
+s_neighbour (hpt_bo_t *self, const double *x, size_t j, int dir, double h, double *out)
+{
+    double u = x[j];
+    double v = s_snap_coord (self, j, u + dir * h);
+    if (self->snapped[j] && v == u) {
+        //  The step was below one level: take the adjacent level.
+        const hpt_param_spec_t *p = hpt_space_param (self->space, j);
+        double cur = hpt_space_from_unit (self->space, j, u), next = cur;
+        if (p->type == HPT_PARAM_INTEGER)
+            next = cur + dir;
+        else {
+            for (size_t k = 0; k < p->discrete_count; k++)
+                if (p->discrete_values[k] == cur) {
+                    if (dir > 0 && k + 1 < p->discrete_count) next = p->discrete_values[k + 1];
+                    if (dir < 0 && k > 0) next = p->discrete_values[k - 1];
+                }
+        }
+        if (p->type == HPT_PARAM_INTEGER && (next < p->min_value || next > p->max_value))
+            return false;
+        v = hpt_space_to_unit (self->space, j, next);
+    }
+    if (v == u) return false;
+    memcpy (out, x, self->dim * sizeof (double));
+    out[j] = v;
+    return true;
+}
+
+//  Batched compass search from count points (starts, their scores and
+//  initial steps, all updated in place). Each round scores the neighbours
+//  of every active search in one batch; a search moves to its best
+//  neighbour when that improves, else halves its step. Every scored point
+//  is added to all.
+static void
+s_compass (hpt_bo_t *self, s_acq_t *acq, double *starts, double *scores, double *steps,
+           size_t count, s_pool_t *all, hpt_rng_t *rng)
+{
+    size_t d = self->dim;
+    bool *active = calloc (count, sizeof (bool));
+    size_t *begin = calloc (count, sizeof (size_t)), *end = calloc (count, sizeof (size_t));
+    for (size_t s = 0; s < count; s++)
+        active[s] = true;
+    s_pool_t batch = {0};
+    for (int round = 0; round < MAX_STEPS; round++) {
+        batch.count = 0;
+        for (size_t s = 0; s < count; s++) {
+            begin[s] = end[s] = batch.count;
+            if (!active[s]) continue;
+            const double *x = starts + s * d;
+            for (size_t j = 0; j < d; j++) {
+                if (self->categorical[j]) {
+                    size_t cats = hpt_space_param (self->space, j)->categorical_count;
+                    for (size_t k = 0; k < cats && k < MAX_CAT_NEIGHBOURS; k++) {
+                        double c = cats <= MAX_CAT_NEIGHBOURS ? (double)k
+                                                              : (double)hpt_rng_below (rng, cats);
+                        if (c == x[j]) continue;
+                        double *y = s_pool_add (&batch, d);
+                        memcpy (y, x, d * sizeof (double));
+                        y[j] = c;
+                    }
+                } else
+                    for (int dir = -1; dir <= 1; dir += 2) {
+                        double *y = s_pool_add (&batch, d);
+                        if (!s_neighbour (self, x, j, dir, steps[s], y)) batch.count--;
+                    }
+            }
+            end[s] = batch.count;
+        }
+        if (batch.count == 0) break;
+        s_score (self, acq, batch.x, batch.count, batch.score);
+        for (size_t i = 0; i < batch.count; i++) {
+            memcpy (s_pool_add (all, d), batch.x + i * d, d * sizeof (double));
+            all->score[all->count - 1] = batch.score[i];
+        }
+        bool any = false;
+        for (size_t s = 0; s < count; s++) {
+            if (!active[s]) continue;
+            size_t best = end[s];
+            for (size_t i = begin[s]; i < end[s]; i++)
+                if (batch.score[i] > scores[s] + 1e-12 &&
+                    (best == end[s] || batch.score[i] > batch.score[best]))
+                    best = i;
+            if (best < end[s]) {
+                memcpy (starts + s * d, batch.x + best * d, d * sizeof (double));
+                scores[s] = batch.score[best];
+            } else if (self->has_continuous && steps[s] > MIN_STEP)
+                steps[s] *= 0.5;
+            else
+                active[s] = false;
+            any = any || active[s];
+        }
+        if (!any) break;
+    }
+    free (active);
+    free (begin);
+    free (end);
+    free (batch.x);
+    free (batch.score);
+}
+
+//  Index of the best-scoring point of the pool whose decoded values are
+//  not in visited, or pool->count when there is none. values receives the
+//  decoded point.
+static size_t
+s_best_unvisited (hpt_bo_t *self, s_pool_t *pool, hpt_pointset_t *visited, double *values)
+{
+    size_t found = pool->count;
+    //  Selection by repeated maximum is fine: the first few are nearly
+    //  always unvisited.
+    bool *used = calloc (pool->count ? pool->count : 1, sizeof (bool));
+    for (size_t tries = 0; tries < pool->count && found == pool->count; tries++) {
+        size_t best = pool->count;
+        for (size_t i = 0; i < pool->count; i++)
+            if (!used[i] && !isnan (pool->score[i]) &&
+                (best == pool->count || pool->score[i] > pool->score[best]))
+                best = i;
+        if (best == pool->count) break;
+        used[best] = true;
+        s_decode (self, pool->x + best * self->dim, values);
+        if (!hpt_pointset_contains (visited, values)) found = best;
+    }
+    free (used);
+    return found;
+}
+
+//  Best acquisition point not in visited: candidates, then compass
+//  searches from the best of them and from the incumbent. Writes the
+//  decoded point into values and returns false when none was found.
+static bool
+s_maximize (hpt_bo_t *self, s_acq_t *acq, const double *X, const double *z, size_t n,
+            uint64_t stream, hpt_pointset_t *visited, double *values)
+{
+    size_t d = self->dim;
+    hpt_rng_t rng;
+    hpt_rng_init (&rng, self->seed, stream, 0xacc);
+    s_pool_t pool = {0};
+    for (size_t i = 0; i < N_QUASI; i++) {
+        double *x = s_pool_add (&pool, d);
+        hpt_halton_point (self->halton, stream * N_QUASI + i, x);
+        for (size_t j = 0; j < d; j++) {
+            if (self->categorical[j])
+                x[j] = floor (x[j] * (double)hpt_space_param (self->space, j)->categorical_count);
+            x[j] = s_snap_coord (self, j, x[j]);
+        }
+    }
+    //  Perturbations of the best results at radii from wide to fine.
+    size_t *top = malloc (N_TOP * sizeof (size_t)), ntop = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = ntop < N_TOP ? ntop++ : N_TOP;
+        if (k == N_TOP && z[i] >= z[top[N_TOP - 1]]) continue;
+        if (k == N_TOP) k = N_TOP - 1;
+        while (k > 0 && z[top[k - 1]] > z[i]) {
+            top[k] = top[k - 1];
+            k--;
+        }
+        top[k] = i;
+    }
+    static const double radii[] = {0.2, 0.05, 0.01, 0.002};
+    for (size_t i = 0; i < N_LOCAL; i++) {
+        const double *base = X + top[i % ntop] * d;
+        double r = radii[(i / ntop) % 4];
+        double *x = s_pool_add (&pool, d);
+        for (size_t j = 0; j < d; j++) {
+            if (self->categorical[j]) {
+                size_t cats = hpt_space_param (self->space, j)->categorical_count;
+                x[j] = hpt_rng_uniform (&rng) < 1.0 / (double)d ? (double)hpt_rng_below (&rng, cats)
+                                                                : base[j];
+            } else
+                x[j] = s_snap_coord (self, j, base[j] + r * hpt_rng_normal (&rng));
+        }
+    }
+    s_score (self, acq, pool.x, pool.count, pool.score);
+    //  Compass searches from the best distinct candidates and the incumbent.
+    size_t nstarts = N_STARTS + 1;
+    double *starts = malloc (nstarts * d * sizeof (double));
+    double *scores = malloc (nstarts * sizeof (double));
+    double *steps = malloc (nstarts * sizeof (double));
+    bool *taken = calloc (pool.count, sizeof (bool));
+    size_t count = 0;
+    for (size_t s = 0; s < N_STARTS; s++) {
+        size_t best = pool.count;
+        for (size_t i = 0; i < pool.count; i++)
+            if (!taken[i] && (best == pool.count || pool.score[i] > pool.score[best])) best = i;
+        if (best == pool.count) break;
+        taken[best] = true;
+        memcpy (starts + count * d, pool.x + best * d, d * sizeof (double));
+        scores[count] = pool.score[best];
+        steps[count++] = 0.05;
+    }
+    memcpy (starts + count * d, X + top[0] * d, d * sizeof (double));
+    s_score (self, acq, starts + count * d, 1, scores + count);
+    steps[count++] = 0.02;
+    s_compass (self, acq, starts, scores, steps, count, &pool, &rng);
+    for (size_t s = 0; s < count; s++) {
+        memcpy (s_pool_add (&pool, d), starts + s * d, d * sizeof (double));
+        pool.score[pool.count - 1] = scores[s];
+    }
+    size_t found = s_best_unvisited (self, &pool, visited, values);
+    bool ok = found < pool.count;
+    free (taken);
+    free (starts);
+    free (scores);
+    free (steps);
+    free (top);
+    free (pool.x);
+    free (pool.score);
+    return ok;
+}
+
+size_t
+hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t *visited, size_t n,
+                double *out)
+{
+    size_t d = self->dim, n_done = history->n_done;
+    if (n_done < 2 || n == 0) return 0;
+    size_t total = n_done + history->n_pending + n;
+    double *X = malloc (total * d * sizeof (double));
+    double *y = malloc (total * sizeof (double));
+    double *z = malloc (total * sizeof (double));
+    for (size_t i = 0; i < n_done; i++)
+        s_encode (self, history->done_values + i * d, X + i * d);
+    memcpy (y, history->done_y, n_done * sizeof (double));
+    const double *theta = s_hyperparameters (self, X, y, s_checkpoint (n_done));
+    s_transform (y, n_done, z);
+    s_acq_t acq = {.best = INFINITY};
+    for (size_t i = 0; i < n_done; i++)
+        acq.best = fmin (acq.best, z[i]);
+    double *failed = malloc ((history->n_failed ? history->n_failed : 1) * d * sizeof (double));
+    for (size_t f = 0; f < history->n_failed; f++)
+        s_encode (self, history->failed_values + f * d, failed + f * d);
+    acq.failed = failed;
+    acq.n_failed = history->n_failed;
+    size_t count = n_done, produced = 0;
+    bool ok = hpt_gp_condition (self->gp, X, z, count, theta);
+    //  Kriging believer: pending points take the posterior mean as value.
+    if (ok && history->n_pending > 0) {
+        double var;
+        for (size_t i = 0; i < history->n_pending; i++)
+            s_encode (self, history->pending_values + i * d, X + (count + i) * d);
+        for (size_t i = 0; i < history->n_pending; i++)
+            hpt_gp_predict (self->gp, X + (count + i) * d, 1, &z[count + i], &var);
+        count += history->n_pending;
+        ok = hpt_gp_condition (self->gp, X, z, count, theta);
+    }
+    while (ok && produced < n) {
+        double *values = out + produced * d;
+        uint64_t stream = history->history_size * 64 + produced;
+        if (!s_maximize (self, &acq, X, z, n_done, stream, visited, values)) break;
+        hpt_pointset_insert (visited, values);
+        produced++;
+        if (produced < n) {
+            double var;
+            s_encode (self, values, X + count * d);
+            hpt_gp_predict (self->gp, X + count * d, 1, &z[count], &var);
+            count++;
+            ok = hpt_gp_condition (self->gp, X, z, count, theta);
+        }
+    }
+    free (acq.mean);
+    free (acq.var);
+    free (failed);
+    free (X);
+    free (y);
+    free (z);
+    return produced;
+}

@@ -1,0 +1,390 @@
+/*  hpt_gp -- a Gaussian-process regression model for Bayesian optimization
+
+    Kernel: k(a, b) = sf2 * (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r), with
+    r^2 = sum_j s_j(a, b) / l_j^2 where s_j is the squared difference for a
+    numeric input and the Hamming term [a_j != b_j] for a categorical one.
+    K = k(X, X) + sn2 I.
+
+    Fit: the negative log posterior
+        0.5 y' K^-1 y + sum log diag(chol K) + n/2 log 2pi
+        + sum_i 0.5 ((theta_i - mu_i) / sd_i)^2
+    and its gradient, with W = alpha alpha' - K^-1 (alpha = K^-1 y),
+        d/dtheta_i = -0.5 sum_ab W_ab dK_ab/dtheta_i + prior term,
+    where dK/dlog l_j = sf2 5/3 (1 + sqrt5 r) exp(-sqrt5 r) s_j / l_j^2 (no
+    division by r, so coincident points are harmless), dK/dlog sf2 is the
+    signal part of K, and dK/dlog sn2 = sn2 I. Each evaluation is one
+    Cholesky (O(n^3)), so the caller bounds n for fitting.
+
+    When the Cholesky fails (duplicated points with a tiny noise), jitter
+    grows by factors of 10 from 1e-10 sf2 until it succeeds; nothing here
+    aborts.
+
+    Prediction: mean = k*' alpha, var = sf2 - |L^-1 k*|^2, the triangular
+    solves for a block of candidates at once through dtrtrs.
+*/
+#include "hpt_gp.h"
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQRT5 2.23606797749978969641
+#define PREDICT_BLOCK 256
+
+struct _hpt_gp_t {
+    size_t dim;           //  number of inputs
+    bool *categorical;    //  per input: Hamming distance instead of squared difference
+    hpt_gp_prior_t prior; //  priors and bounds of theta
+    double *X;            //  conditioned inputs, n x dim row-major
+    size_t n;             //  number of conditioned points
+    double *theta;        //  conditioned hyperparameters, dim + 2
+    double *inv_ls2;      //  1 / l_j^2 of the conditioned theta
+    double sf2;           //  signal variance of the conditioned theta
+    double *L;            //  Cholesky factor of K, n x n column-major, lower
+    double *alpha;        //  K^-1 y
+    double *ks;           //  scratch for prediction, PREDICT_BLOCK x n
+};
+
+hpt_gp_t *
+hpt_gp_new (size_t dim, const bool *categorical, const hpt_gp_prior_t *prior)
+{
+    hpt_gp_t *self = calloc (1, sizeof (hpt_gp_t));
+    self->dim = dim;
+    self->categorical = calloc (dim, sizeof (bool));
+    if (categorical) memcpy (self->categorical, categorical, dim * sizeof (bool));
+    self->prior = *prior;
+    self->theta = calloc (dim + 2, sizeof (double));
+    self->inv_ls2 = calloc (dim, sizeof (double));
+    return self;
+}
+
+void
+hpt_gp_destroy (hpt_gp_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_gp_t *self = *self_p;
+    free (self->categorical);
+    free (self->X);
+    free (self->theta);
+    free (self->inv_ls2);
+    free (self->L);
+    free (self->alpha);
+    free (self->ks);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+hpt_gp_theta_size (hpt_gp_t *self)
+{
+    return self->dim + 2;
+}
+
+void
+hpt_gp_prior_mode (hpt_gp_t *self, double *theta)
+{
+    for (size_t j = 0; j < self->dim; j++)
+        theta[j] = self->prior.ls_mean;
+    theta[self->dim] = self->prior.sf_mean;
+    theta[self->dim + 1] = self->prior.sn_mean;
+}
+
+//  Scaled squared distance between two inputs.
+static double
+s_r2 (hpt_gp_t *self, const double *a, const double *b, const double *inv_ls2)
+{
+    double r2 = 0.0;
+    for (size_t j = 0; j < self->dim; j++) {
+        double s;
+        if (self->categorical[j])
+            s = a[j] != b[j] ? 1.0 : 0.0;
+        else {
+            double t = a[j] - b[j];
+            s = t * t;
+        }
+        r2 += s * inv_ls2[j];
+    }
+    return r2;
+}
+
+//  Matérn-5/2 correlation at squared distance r2.
+static double
+s_matern (double r2)
+{
+    double r = sqrt (r2);
+    return (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * exp (-SQRT5 * r);
+}
+
+static void
+s_clamp_theta (hpt_gp_t *self, double *theta)
+{
+    const hpt_gp_prior_t *p = &self->prior;
+    for (size_t j = 0; j < self->dim; j++)
+        theta[j] = fmin (fmax (theta[j], p->ls_lo), p->ls_hi);
+    theta[self->dim] = fmin (fmax (theta[self->dim], p->sf_lo), p->sf_hi);
+    theta[self->dim + 1] = fmin (fmax (theta[self->dim + 1], p->sn_lo), p->sn_hi);
+}
+
+//  Builds K (column-major, lower triangle and diagonal) for theta into K and
+//  factorizes it in place, adding jitter on failure. Returns false if even
+//  large jitter fails.
+static bool
+s_build_and_factor (hpt_gp_t *self, const double *X, size_t n, const double *theta, double *K,
+                    double *inv_ls2)
+{
+    size_t d = self->dim;
+    for (size_t j = 0; j < d; j++)
+        inv_ls2[j] = exp (-2.0 * theta[j]);
+    double sf2 = exp (theta[d]), sn2 = exp (theta[d + 1]);
+    double jitter = 0.0;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        for (size_t b = 0; b < n; b++) {
+            K[b * n + b] = sf2 + sn2 + jitter;
+            for (size_t a = b + 1; a < n; a++)
+                K[b * n + a] = sf2 * s_matern (s_r2 (self, X + a * d, X + b * d, inv_ls2));
+        }
+        if (LAPACKE_dpotrf (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)n) == 0)
+            return true;
+        jitter = jitter == 0.0 ? 1e-10 * sf2 : jitter * 10.0;
+    }
+    return false;
+}
+
+static double
+s_prior_term (const double *theta, size_t i, double mean, double sd, double *grad)
+{
+    double z = (theta[i] - mean) / sd;
+    if (grad) grad[i] += z / sd;
+    return 0.5 * z * z;
+}
+
+double
+hpt_gp_neg_log_posterior (hpt_gp_t *self, const double *X, const double *y, size_t n,
+                          const double *theta, double *grad)
+{
+    size_t d = self->dim;
+    double *K = malloc (n * n * sizeof (double));
+    double *inv_ls2 = malloc (d * sizeof (double));
+    double *alpha = malloc (n * sizeof (double));
+    double result = INFINITY;
+    if (!s_build_and_factor (self, X, n, theta, K, inv_ls2)) goto done;
+    memcpy (alpha, y, n * sizeof (double));
+    LAPACKE_dpotrs (LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, K, (lapack_int)n, alpha,
+                    (lapack_int)n);
+    double nll = 0.5 * cblas_ddot ((int)n, y, 1, alpha, 1) + 0.5 * (double)n * log (2 * M_PI);
+    for (size_t a = 0; a < n; a++)
+        nll += log (K[a * n + a]);
+    if (grad) {
+        memset (grad, 0, (d + 2) * sizeof (double));
+        //  K now holds L; dpotri turns it into K^-1 (lower triangle).
+        LAPACKE_dpotri (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)n);
+        double sf2 = exp (theta[d]), sn2 = exp (theta[d + 1]);
+        double trace_w = 0.0;
+        for (size_t a = 0; a < n; a++)
+            trace_w += alpha[a] * alpha[a] - K[a * n + a];
+        grad[d + 1] = -0.5 * sn2 * trace_w;
+        grad[d] = -0.5 * sf2 * trace_w;
+        for (size_t b = 0; b < n; b++) {
+            const double *xb = X + b * d;
+            for (size_t a = b + 1; a < n; a++) {
+                const double *xa = X + a * d;
+                double w = alpha[a] * alpha[b] - K[b * n + a];
+                double r2 = s_r2 (self, xa, xb, inv_ls2);
+                double r = sqrt (r2), e = exp (-SQRT5 * r);
+                grad[d] -= w * sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * e;
+                double common = -w * sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e;
+                for (size_t j = 0; j < d; j++) {
+                    double s;
+                    if (self->categorical[j])
+                        s = xa[j] != xb[j] ? 1.0 : 0.0;
+                    else {
+                        double t = xa[j] - xb[j];
+                        s = t * t;
+                    }
+                    grad[j] += common * s * inv_ls2[j];
+                }
+            }
+        }
+    }
+    const hpt_gp_prior_t *p = &self->prior;
+    for (size_t j = 0; j < d; j++)
+        nll += s_prior_term (theta, j, p->ls_mean, p->ls_sd, grad);
+    nll += s_prior_term (theta, d, p->sf_mean, p->sf_sd, grad);
+    nll += s_prior_term (theta, d + 1, p->sn_mean, p->sn_sd, grad);
+    result = isfinite (nll) ? nll : INFINITY;
+done:
+    free (K);
+    free (inv_ls2);
+    free (alpha);
+    return result;
+}
+
+//  L-BFGS with a backtracking (Armijo) line search; iterates stay inside
+//  the bounds by clamping. Improves x in place and returns its value.
+static double
+s_lbfgs (hpt_gp_t *self, const double *X, const double *y, size_t n, double *x, int max_iter)
+{
+    enum { MEM = 6 };
+    size_t p = self->dim + 2;
+    double *g = calloc (p, sizeof (double)), *gn = calloc (p, sizeof (double));
+    double *xn = calloc (p, sizeof (double)), *dir = calloc (p, sizeof (double));
+    double *S = calloc (MEM * p, sizeof (double)), *Y = calloc (MEM * p, sizeof (double));
+    double rho[MEM], coef[MEM];
+    int stored = 0, head = 0;
+    s_clamp_theta (self, x);
+    double f = hpt_gp_neg_log_posterior (self, X, y, n, x, g);
+    for (int it = 0; it < max_iter && isfinite (f); it++) {
+        //  Two-loop recursion: dir = -H g.
+        for (size_t i = 0; i < p; i++)
+            dir[i] = -g[i];
+        for (int k = 0; k < stored; k++) {
+            int slot = (head - 1 - k + MEM) % MEM;
+            coef[slot] = rho[slot] * cblas_ddot ((int)p, S + slot * p, 1, dir, 1);
+            cblas_daxpy ((int)p, -coef[slot], Y + slot * p, 1, dir, 1);
+        }
+        if (stored > 0) {
+            int last = (head - 1 + MEM) % MEM;
+            double yy = cblas_ddot ((int)p, Y + last * p, 1, Y + last * p, 1);
+            cblas_dscal ((int)p, 1.0 / (rho[last] * yy), dir, 1);
+        }
+        for (int k = stored - 1; k >= 0; k--) {
+            int slot = (head - 1 - k + MEM) % MEM;
+            double beta = rho[slot] * cblas_ddot ((int)p, Y + slot * p, 1, dir, 1);
+            cblas_daxpy ((int)p, coef[slot] - beta, S + slot * p, 1, dir, 1);
+        }
+        double slope = cblas_ddot ((int)p, g, 1, dir, 1);
+        if (!(slope < 0)) {
+            for (size_t i = 0; i < p; i++)
+                dir[i] = -g[i];
+            slope = cblas_ddot ((int)p, g, 1, dir, 1);
+            stored = 0;
+        }
+        double norm = sqrt (cblas_ddot ((int)p, dir, 1, dir, 1));
+        double step = norm > 2.0 ? 2.0 / norm : 1.0; //  at most 2 in log space per step
+        double fn = INFINITY;
+        bool accepted = false;
+        for (int tries = 0; tries < 20; tries++) {
+            for (size_t i = 0; i < p; i++)
+                xn[i] = x[i] + step * dir[i];
+            s_clamp_theta (self, xn);
+            double moved = 0.0;
+            for (size_t i = 0; i < p; i++)
+                moved += g[i] * (xn[i] - x[i]);
+            fn = hpt_gp_neg_log_posterior (self, X, y, n, xn, gn);
+            if (isfinite (fn) && fn <= f + 1e-4 * fmin (moved, 0.0)) {
+                accepted = true;
+                break;
+            }
+            step *= 0.5;
+        }
+        if (!accepted) break;
+        double *s = S + head * p, *yv = Y + head * p;
+        for (size_t i = 0; i < p; i++) {
+            s[i] = xn[i] - x[i];
+            yv[i] = gn[i] - g[i];
+        }
+        double sy = cblas_ddot ((int)p, s, 1, yv, 1);
+        if (sy > 1e-12) {
+            rho[head] = 1.0 / sy;
+            head = (head + 1) % MEM;
+            if (stored < MEM) stored++;
+        }
+        double change = f - fn;
+        memcpy (x, xn, p * sizeof (double));
+        memcpy (g, gn, p * sizeof (double));
+        f = fn;
+        if (change < 1e-7 * (1.0 + fabs (f))) break;
+    }
+    free (g);
+    free (gn);
+    free (xn);
+    free (dir);
+    free (S);
+    free (Y);
+    return f;
+}
+
+double
+hpt_gp_fit (hpt_gp_t *self, const double *X, const double *y, size_t n, const double *starts,
+            size_t nstarts, int max_iter, double *theta_out)
+{
+    size_t p = self->dim + 2;
+    double best = INFINITY;
+    double *x = malloc (p * sizeof (double));
+    memcpy (theta_out, starts, p * sizeof (double));
+    s_clamp_theta (self, theta_out);
+    for (size_t s = 0; s < nstarts; s++) {
+        memcpy (x, starts + s * p, p * sizeof (double));
+        double f = s_lbfgs (self, X, y, n, x, max_iter);
+        if (f < best) {
+            best = f;
+            memcpy (theta_out, x, p * sizeof (double));
+        }
+    }
+    free (x);
+    return best;
+}
+
+bool
+hpt_gp_condition (hpt_gp_t *self, const double *X, const double *y, size_t n, const double *theta)
+{
+    size_t d = self->dim;
+    free (self->X);
+    free (self->L);
+    free (self->alpha);
+    free (self->ks);
+    self->X = malloc ((n ? n : 1) * d * sizeof (double));
+    self->L = malloc ((n ? n * n : 1) * sizeof (double));
+    self->alpha = malloc ((n ? n : 1) * sizeof (double));
+    self->ks = malloc ((n ? n : 1) * PREDICT_BLOCK * sizeof (double));
+    memcpy (self->X, X, n * d * sizeof (double));
+    memcpy (self->theta, theta, (d + 2) * sizeof (double));
+    s_clamp_theta (self, self->theta);
+    self->n = n;
+    self->sf2 = exp (self->theta[d]);
+    if (!s_build_and_factor (self, X, n, self->theta, self->L, self->inv_ls2)) {
+        self->n = 0;
+        return false;
+    }
+    memcpy (self->alpha, y, n * sizeof (double));
+    if (n > 0)
+        LAPACKE_dpotrs (LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, self->L, (lapack_int)n,
+                        self->alpha, (lapack_int)n);
+    return true;
+}
+
+size_t
+hpt_gp_count (hpt_gp_t *self)
+{
+    return self->n;
+}
+
+void
+hpt_gp_predict (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var)
+{
+    size_t n = self->n, d = self->dim;
+    for (size_t start = 0; start < m; start += PREDICT_BLOCK) {
+        size_t count = m - start < PREDICT_BLOCK ? m - start : PREDICT_BLOCK;
+        //  Row c of ks is k(X, x_c): read column-major it is the n x count
+        //  right-hand side of the triangular solve.
+        for (size_t c = 0; c < count; c++) {
+            const double *x = Xs + (start + c) * d;
+            double *row = self->ks + c * n;
+            double mu = 0.0;
+            for (size_t a = 0; a < n; a++) {
+                row[a] = self->sf2 * s_matern (s_r2 (self, x, self->X + a * d, self->inv_ls2));
+                mu += row[a] * self->alpha[a];
+            }
+            mean[start + c] = mu;
+        }
+        if (n > 0)
+            LAPACKE_dtrtrs (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, (lapack_int)count,
+                            self->L, (lapack_int)n, self->ks, (lapack_int)n);
+        for (size_t c = 0; c < count; c++) {
+            double v = self->sf2;
+            if (n > 0) v -= cblas_ddot ((int)n, self->ks + c * n, 1, self->ks + c * n, 1);
+            var[start + c] = fmax (v, 1e-12 * self->sf2);
+        }
+    }
+}

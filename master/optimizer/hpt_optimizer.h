@@ -1,0 +1,64 @@
+/*  hpt_optimizer -- suggests the next trials of a job from its history
+
+    One interface for all algorithms of a job: GRID_SEARCH (every point of
+    a finite space in a stable order), RANDOM_SEARCH (a scrambled Halton
+    sequence over the unit cube, decoded through the space) and
+    ALGORITHM_UNSPECIFIED, which is Bayesian optimization with a Gaussian
+    process (see hpt_bo.c). The master tells it every trial it launches
+    (pending), every result and every failure, and asks for suggestions.
+
+    The optimizer holds nothing that the history does not: all randomness
+    comes from (seed, history), so an optimizer rebuilt from the stored
+    trials gives the same suggestions as the one that was lost. History
+    entries are kept sorted by trial id, so the order in which trials are
+    told does not matter either.
+*/
+#ifndef HPT_OPTIMIZER_H_INCLUDED
+#define HPT_OPTIMIZER_H_INCLUDED
+
+#include "hpt_space.h"
+#include "hpt_types.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _hpt_optimizer_t hpt_optimizer_t;
+
+//  Creates an optimizer over space (borrowed: it must outlive the
+//  optimizer) for goal (HPT_GOAL_MAXIMIZE or HPT_GOAL_MINIMIZE; anything
+//  else minimizes) with the given algorithm and seed. Returns NULL when
+//  space is NULL.
+hpt_optimizer_t *hpt_optimizer_new (hpt_space_t *space, hpt_goal_t goal, hpt_algorithm_t algorithm,
+                                    uint64_t seed);
+
+//  Destroys the optimizer and nulls the pointer.
+void hpt_optimizer_destroy (hpt_optimizer_t **self_p);
+
+//  Records a launched trial whose result is not known yet. values (borrowed)
+//  holds one double per parameter in the space's value convention
+//  (hpt_param.h); values are snapped to legal ones. A trial id told again
+//  replaces its earlier pending entry.
+void hpt_optimizer_add_pending (hpt_optimizer_t *self, uint64_t trial_id, const double *values);
+
+//  Records a finished trial and removes its pending entry if any. A NaN or
+//  infinite objective counts as a failure. A trial id told again replaces
+//  its earlier result.
+void hpt_optimizer_add_result (hpt_optimizer_t *self, uint64_t trial_id, const double *values,
+                               double objective);
+
+//  Records a failed or infeasible trial and removes its pending entry. Its
+//  point is not suggested again and its neighbourhood is discouraged.
+void hpt_optimizer_add_failed (hpt_optimizer_t *self, uint64_t trial_id, const double *values);
+
+//  Writes up to n suggestions into out (the caller's array of n *
+//  hpt_space_size doubles, row-major). Returns how many were written: fewer
+//  than n only when the grid or a finite space is used up. Suggestions are
+//  not recorded: the caller tells each one it launches with add_pending.
+size_t hpt_optimizer_suggest (hpt_optimizer_t *self, size_t n, double *out);
+
+//  Whether nothing is left to suggest: every grid point (every point of a
+//  finite space) is pending, finished or failed. Always false for a space
+//  with a DOUBLE parameter, except for GRID_SEARCH, which has no grid then.
+bool hpt_optimizer_exhausted (hpt_optimizer_t *self);
+
+#endif
