@@ -1,0 +1,979 @@
+/*  hpt_topology -- what this host offers to trials: cores, memory, NUMA
+    nodes and accelerators
+
+    Discovery, in order:
+
+    1. hwloc loads the machine (or an XML file) with I/O discovery on: PCI
+       devices are kept whatever their class (a TPU may not announce itself
+       as a "processing accelerator"), bridges and OS devices only when
+       hwloc deems them important.
+    2. Cores, PUs, total memory and NUMA nodes come straight from hwloc.
+       Disallowed PUs (a container's cpuset) are already gone: hwloc drops
+       them unless asked not to.
+    3. Each PCI device is an accelerator when it is NVIDIA (vendor 0x10de)
+       with a display or 3D class, or Google (vendor 0x1ae0) with a known
+       TPU device id or an accelerator class. Its NUMA node and local cores
+       come from its first non-I/O ancestor (the package or node its host
+       bridge hangs from): the ancestor's nodeset gives the node when it
+       holds exactly one, its cpuset the cores. Name, memory and UUID come
+       from hwloc's OS devices below it (the CUDA/NVML backends: GPUModel,
+       CUDAGlobalMemorySize, NVIDIAUUID) or else from the PCI database name.
+    4. On a live machine, NVML (hpt_nvml) overrides name, memory and UUID
+       and adds MIG instances, matched by PCI bus id; GPUs NVML sees but
+       hwloc did not (no PCI access in a container) are added without
+       locality. TPUs behind /dev/accelN that hwloc missed are added from
+       sysfs.
+    5. Devices are sorted by PCI bus id and numbered per kind: the GPU
+       index is then the CUDA index under CUDA_DEVICE_ORDER=PCI_BUS_ID.
+
+    The type is chosen by PCI device id first (exact), then by model name
+    (hpt_nvml_type_for_name), then NVIDIA_GENERIC_GPU. TPU ids: 0x0027 is v2
+    or v3 by subsystem id (0x004e v2, 0x004f v3), 0x005e and 0x0056 (v4
+    lite) v4, 0x0063 v5e, 0x0062 v5p, 0x006f v6e; an unknown Google
+    accelerator is reported as TPU_V4.
+*/
+#include "hpt_topology.h"
+#include "hpt_accel.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define S_VENDOR_NVIDIA 0x10de
+#define S_VENDOR_GOOGLE 0x1ae0
+//  No host has more; bounds what a bad XML file can make us allocate.
+#define S_MAX_ACCELERATORS 1024
+
+struct _hpt_topology_t {
+    hwloc_topology_t hwloc;     //  the loaded topology, owned
+    const char *discovery;      //  "hwloc", "hwloc+nvml" or "xml"
+    char *nvml_error;           //  why NVML was not used, owned, or NULL
+    hwloc_obj_type_t core_type; //  HWLOC_OBJ_CORE, or PU when there are no cores
+    size_t core_total;          //  cores detected
+    bool *core_allowed;         //  per core: still offered after restriction
+    hpt_resources_t resources;  //  the view handed out
+};
+
+//  Sets *error to a copy of a formatted message; the caller frees it.
+static void
+s_error (char **error, const char *fmt, const char *a, const char *b)
+{
+    if (!error) return;
+    size_t len = strlen (fmt) + strlen (a) + strlen (b) + 1;
+    *error = malloc (len);
+    if (*error) snprintf (*error, len, fmt, a, b);
+}
+
+static double
+s_gib (unsigned long long bytes)
+{
+    return round ((double)bytes / (1024.0 * 1024.0 * 1024.0) * 10.0) / 10.0;
+}
+
+//  Copies src into a fixed buffer, truncating.
+static void
+s_copy (char *dest, size_t size, const char *src)
+{
+    snprintf (dest, size, "%s", src ? src : "");
+}
+
+//  Logical indexes of the offered cores inside cpuset; *count receives the
+//  length. Returns a new array (possibly empty but never NULL unless out of
+//  memory); the caller owns it.
+static unsigned *
+s_cores_in (hpt_topology_t *self, hwloc_const_cpuset_t cpuset, size_t *count)
+{
+    unsigned *list = malloc ((self->core_total ? self->core_total : 1) * sizeof (unsigned));
+    *count = 0;
+    if (!list) return NULL;
+    for (size_t i = 0; i < self->core_total; i++) {
+        hwloc_obj_t core = hwloc_get_obj_by_type (self->hwloc, self->core_type, (unsigned)i);
+        if (core && cpuset && self->core_allowed[i] &&
+            hwloc_bitmap_isincluded (core->cpuset, cpuset))
+            list[(*count)++] = (unsigned)i;
+    }
+    return list;
+}
+
+static void
+s_read_cores (hpt_topology_t *self)
+{
+    int cores = hwloc_get_nbobjs_by_type (self->hwloc, HWLOC_OBJ_CORE);
+    self->core_type = cores > 0 ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU;
+    int n = hwloc_get_nbobjs_by_type (self->hwloc, self->core_type);
+    self->core_total = n > 0 ? (size_t)n : 0;
+    self->core_allowed = calloc (self->core_total ? self->core_total : 1, sizeof (bool));
+    if (!self->core_allowed) return;
+    for (size_t i = 0; i < self->core_total; i++)
+        self->core_allowed[i] = true;
+}
+
+//  Recounts cores and PUs from the allowed flags.
+static void
+s_count_cpus (hpt_topology_t *self)
+{
+    self->resources.cpus = 0;
+    self->resources.pus = 0;
+    for (size_t i = 0; i < self->core_total; i++) {
+        if (!self->core_allowed[i]) continue;
+        hwloc_obj_t core = hwloc_get_obj_by_type (self->hwloc, self->core_type, (unsigned)i);
+        int pus = core ? hwloc_bitmap_weight (core->cpuset) : 0;
+        self->resources.cpus++;
+        self->resources.pus += pus > 0 ? (size_t)pus : 1;
+    }
+}
+
+static bool
+s_read_numa (hpt_topology_t *self)
+{
+    int n = hwloc_get_nbobjs_by_type (self->hwloc, HWLOC_OBJ_NUMANODE);
+    size_t count = n > 0 ? (size_t)n : 0;
+    self->resources.numa_nodes = calloc (count ? count : 1, sizeof (hpt_numa_node_t));
+    if (!self->resources.numa_nodes) return false;
+    for (size_t i = 0; i < count; i++) {
+        hwloc_obj_t node = hwloc_get_obj_by_type (self->hwloc, HWLOC_OBJ_NUMANODE, (unsigned)i);
+        hpt_numa_node_t *entry = &self->resources.numa_nodes[i];
+        entry->index = node->os_index;
+        entry->memory_gb = s_gib (node->attr->numanode.local_memory);
+        entry->cpus = s_cores_in (self, node->cpuset, &entry->cpu_count);
+        if (!entry->cpus) return false;
+        self->resources.numa_count++;
+    }
+    return true;
+}
+
+static const char *
+s_tpu_type (unsigned device, unsigned subdevice, unsigned class_id)
+{
+    switch (device) {
+        case 0x0027:
+            return subdevice == 0x004f ? "TPU_V3" : "TPU_V2";
+        case 0x0056:
+        case 0x005e:
+            return "TPU_V4";
+        case 0x0062:
+            return "TPU_V5P";
+        case 0x0063:
+            return "TPU_V5E";
+        case 0x006f:
+            return "TPU_V6E";
+        default:
+            //  Google also makes NICs and NVMe; only an accelerator class is
+            //  a TPU we do not know yet.
+            return (class_id >> 8) == 0x12 ? "TPU_V4" : NULL;
+    }
+}
+
+const char *
+hpt_topology_type_for_pci (unsigned vendor, unsigned device, unsigned subdevice, unsigned class_id,
+                           const char *name)
+{
+    if (vendor == S_VENDOR_GOOGLE) return s_tpu_type (device, subdevice, class_id);
+    if (vendor != S_VENDOR_NVIDIA || (class_id >> 8) != 0x03) return NULL;
+    const char *type = hpt_nvml_type_for_device_id (device);
+    if (!type) type = hpt_nvml_type_for_name (name);
+    return type ? type : "NVIDIA_GENERIC_GPU";
+}
+
+//  The first info value called key among the OS devices below a PCI
+//  device (hwloc's CUDA/NVML backends put GPUModel etc. there), or NULL.
+static const char *
+s_osdev_info (hwloc_obj_t pcidev, const char *key)
+{
+    for (hwloc_obj_t child = pcidev->io_first_child; child; child = child->next_sibling) {
+        if (child->type != HWLOC_OBJ_OS_DEVICE) continue;
+        const char *value = hwloc_obj_get_info_by_name (child, key);
+        if (value && *value) return value;
+    }
+    return NULL;
+}
+
+//  The best model name hwloc has for a device (borrowed), or NULL.
+static const char *
+s_pci_name (hwloc_obj_t pcidev)
+{
+    const char *name = s_osdev_info (pcidev, "GPUModel");
+    if (!name) name = hwloc_obj_get_info_by_name (pcidev, "PCIDevice");
+    if (!name || !*name) name = pcidev->name;
+    return name && *name ? name : NULL;
+}
+
+//  The nominal memory a model name states ("Tesla V100-SXM2-16GB",
+//  "GV100GL [Tesla V100 SXM2 32GB]" -> 16, 32), used when neither NVML nor
+//  hwloc's CUDA backend measured it; 0 when the name states none.
+static double
+s_memory_from_name (const char *name)
+{
+    for (const char *p = strcasestr (name, "GB"); p; p = strcasestr (p + 2, "GB")) {
+        const char *digits = p;
+        while (digits > name && digits[-1] >= '0' && digits[-1] <= '9' && p - digits < 4)
+            digits--;
+        bool start_ok =
+            digits == name || digits[-1] == ' ' || digits[-1] == '-' || digits[-1] == '[';
+        if (digits < p && start_ok) return atof (digits);
+    }
+    return 0;
+}
+
+//  Fills entry from an hwloc PCI device known to be an accelerator.
+static bool
+s_fill_from_pci (hpt_topology_t *self, hwloc_obj_t pcidev, const char *type,
+                 hpt_accelerator_t *entry)
+{
+    struct hwloc_pcidev_attr_s *pci = &pcidev->attr->pcidev;
+    s_copy (entry->type, sizeof (entry->type), type);
+    entry->is_tpu = pci->vendor_id == S_VENDOR_GOOGLE;
+    snprintf (entry->pci_bus_id, sizeof (entry->pci_bus_id), "%04x:%02x:%02x.%x", pci->domain,
+              pci->bus, pci->dev, pci->func);
+    const char *name = s_pci_name (pcidev);
+    if (name)
+        s_copy (entry->name, sizeof (entry->name), name);
+    else
+        snprintf (entry->name, sizeof (entry->name), "%s %s (%04x:%04x)",
+                  entry->is_tpu ? "Google" : "NVIDIA", type, pci->vendor_id, pci->device_id);
+    const char *uuid = s_osdev_info (pcidev, "NVIDIAUUID");
+    s_copy (entry->uuid, sizeof (entry->uuid), uuid);
+    const char *kib = s_osdev_info (pcidev, "CUDAGlobalMemorySize");
+    if (kib) {
+        char *end = NULL;
+        unsigned long long value = strtoull (kib, &end, 10);
+        if (end && *end == '\0' && value < (1ULL << 44)) entry->memory_gb = s_gib (value * 1024);
+    }
+    if (entry->memory_gb == 0) entry->memory_gb = s_memory_from_name (entry->name);
+    hwloc_obj_t ancestor = hwloc_get_non_io_ancestor_obj (self->hwloc, pcidev);
+    entry->numa_node = -1;
+    if (ancestor && ancestor->nodeset && hwloc_bitmap_weight (ancestor->nodeset) == 1)
+        entry->numa_node = hwloc_bitmap_first (ancestor->nodeset);
+    entry->cpus = s_cores_in (self, ancestor ? ancestor->cpuset : NULL, &entry->cpu_count);
+    return entry->cpus != NULL;
+}
+
+//  Grows the accelerator array by one zeroed entry; NULL when full.
+static hpt_accelerator_t *
+s_add_accelerator (hpt_topology_t *self)
+{
+    hpt_resources_t *r = &self->resources;
+    if (r->accelerator_count >= S_MAX_ACCELERATORS) return NULL;
+    hpt_accelerator_t *grown =
+        realloc (r->accelerators, (r->accelerator_count + 1) * sizeof (hpt_accelerator_t));
+    if (!grown) return NULL;
+    r->accelerators = grown;
+    hpt_accelerator_t *entry = &r->accelerators[r->accelerator_count++];
+    memset (entry, 0, sizeof (*entry));
+    entry->numa_node = -1;
+    return entry;
+}
+
+static bool
+s_read_pci (hpt_topology_t *self)
+{
+    for (hwloc_obj_t dev = hwloc_get_next_pcidev (self->hwloc, NULL); dev;
+         dev = hwloc_get_next_pcidev (self->hwloc, dev)) {
+        struct hwloc_pcidev_attr_s *pci = &dev->attr->pcidev;
+        const char *type = hpt_topology_type_for_pci (
+            pci->vendor_id, pci->device_id, pci->subdevice_id, pci->class_id, s_pci_name (dev));
+        if (!type) continue;
+        hpt_accelerator_t *entry = s_add_accelerator (self);
+        if (!entry || !s_fill_from_pci (self, dev, type, entry)) return false;
+    }
+    return true;
+}
+
+static hpt_accelerator_t *
+s_find_by_bus (hpt_topology_t *self, const char *bus_id)
+{
+    for (size_t i = 0; i < self->resources.accelerator_count; i++)
+        if (strcmp (self->resources.accelerators[i].pci_bus_id, bus_id) == 0)
+            return &self->resources.accelerators[i];
+    return NULL;
+}
+
+//  Overrides a GPU's hwloc facts with NVML's.
+static bool
+s_merge_gpu (hpt_topology_t *self, const hpt_nvml_gpu_t *gpu, hpt_accelerator_t *entry)
+{
+    if (*gpu->name) {
+        s_copy (entry->name, sizeof (entry->name), gpu->name);
+        //  A device id we know already gave the exact type; else NVML's name
+        //  is better than hwloc's.
+        const char *by_name = hpt_nvml_type_for_name (gpu->name);
+        if (strcmp (entry->type, "NVIDIA_GENERIC_GPU") == 0 && by_name)
+            s_copy (entry->type, sizeof (entry->type), by_name);
+    }
+    if (*gpu->uuid) s_copy (entry->uuid, sizeof (entry->uuid), gpu->uuid);
+    if (gpu->memory_bytes) entry->memory_gb = s_gib (gpu->memory_bytes);
+    if (gpu->mig_count) {
+        entry->migs = malloc (gpu->mig_count * sizeof (hpt_nvml_mig_t));
+        if (!entry->migs) return false;
+        memcpy (entry->migs, gpu->migs, gpu->mig_count * sizeof (hpt_nvml_mig_t));
+        entry->mig_count = gpu->mig_count;
+    }
+    return true;
+}
+
+static bool
+s_merge_nvml (hpt_topology_t *self)
+{
+    hpt_nvml_t *nvml = hpt_nvml_new (&self->nvml_error);
+    if (!nvml) return true; //  absent NVML is the CPU-only case, not a failure
+    self->discovery = "hwloc+nvml";
+    bool ok = true;
+    for (size_t i = 0; ok && i < hpt_nvml_count (nvml); i++) {
+        const hpt_nvml_gpu_t *gpu = hpt_nvml_gpu (nvml, i);
+        hpt_accelerator_t *entry = s_find_by_bus (self, gpu->pci_bus_id);
+        if (!entry) {
+            //  hwloc could not see it (no PCI access): no locality known.
+            const char *type = hpt_nvml_type_for_name (gpu->name);
+            entry = s_add_accelerator (self);
+            if (!entry) break;
+            s_copy (entry->type, sizeof (entry->type), type ? type : "NVIDIA_GENERIC_GPU");
+            s_copy (entry->pci_bus_id, sizeof (entry->pci_bus_id), gpu->pci_bus_id);
+            entry->cpus = s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc),
+                                      &entry->cpu_count);
+            ok = entry->cpus != NULL;
+        }
+        ok = ok && s_merge_gpu (self, gpu, entry);
+    }
+    hpt_nvml_destroy (&nvml);
+    return ok;
+}
+
+//  Reads a small sysfs file holding one hex number ("0x1ae0\n").
+static bool
+s_read_sysfs_hex (const char *path, unsigned *value)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) return false;
+    char text[32] = "";
+    bool ok = fgets (text, sizeof (text), file) != NULL;
+    fclose (file);
+    char *end = NULL;
+    unsigned long v = ok ? strtoul (text, &end, 16) : 0;
+    ok = ok && end != text && v <= 0xffff;
+    if (ok) *value = (unsigned)v;
+    return ok;
+}
+
+//  Adds TPUs that show up as /dev/accelN but not in hwloc's PCI list.
+static bool
+s_read_dev_accel (hpt_topology_t *self)
+{
+    glob_t found;
+    if (glob ("/dev/accel[0-9]*", 0, NULL, &found) != 0) return true;
+    bool ok = true;
+    for (size_t i = 0; ok && i < found.gl_pathc; i++) {
+        const char *dev = strrchr (found.gl_pathv[i], '/') + 1;
+        char path[256], link[256], bus_id[HPT_NVML_BUSID_MAX] = "";
+        unsigned vendor = 0, device = 0, subdevice = 0;
+        snprintf (path, sizeof (path), "/sys/class/accel/%s/device/vendor", dev);
+        bool known = s_read_sysfs_hex (path, &vendor);
+        if (known && vendor != S_VENDOR_GOOGLE) continue;
+        snprintf (path, sizeof (path), "/sys/class/accel/%s/device/device", dev);
+        s_read_sysfs_hex (path, &device);
+        snprintf (path, sizeof (path), "/sys/class/accel/%s/device/subsystem_device", dev);
+        s_read_sysfs_hex (path, &subdevice);
+        snprintf (path, sizeof (path), "/sys/class/accel/%s/device", dev);
+        ssize_t len = readlink (path, link, sizeof (link) - 1);
+        if (len > 0) {
+            link[len] = '\0';
+            const char *base = strrchr (link, '/');
+            hpt_nvml_normalize_bus_id (base ? base + 1 : link, bus_id, sizeof (bus_id));
+        }
+        if (*bus_id && s_find_by_bus (self, bus_id)) continue;
+        const char *type = s_tpu_type (device, subdevice, 0x1200);
+        hpt_accelerator_t *entry = s_add_accelerator (self);
+        if (!entry) break;
+        s_copy (entry->type, sizeof (entry->type), type);
+        entry->is_tpu = true;
+        s_copy (entry->pci_bus_id, sizeof (entry->pci_bus_id), bus_id);
+        snprintf (entry->name, sizeof (entry->name), "Google TPU (%s)", found.gl_pathv[i]);
+        entry->cpus =
+            s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc), &entry->cpu_count);
+        ok = entry->cpus != NULL;
+    }
+    globfree (&found);
+    return ok;
+}
+
+static int
+s_compare_accelerators (const void *a, const void *b)
+{
+    const hpt_accelerator_t *x = a, *y = b;
+    if (x->is_tpu != y->is_tpu) return x->is_tpu ? 1 : -1;
+    //  Fixed-width lowercase hex: string order is bus order. Bus-less
+    //  devices (from /dev) go last.
+    if (!*x->pci_bus_id || !*y->pci_bus_id) return !*x->pci_bus_id - !*y->pci_bus_id;
+    return strcmp (x->pci_bus_id, y->pci_bus_id);
+}
+
+static void
+s_number_accelerators (hpt_topology_t *self)
+{
+    hpt_resources_t *r = &self->resources;
+    if (r->accelerator_count > 1)
+        qsort (r->accelerators, r->accelerator_count, sizeof (hpt_accelerator_t),
+               s_compare_accelerators);
+    unsigned gpus = 0, tpus = 0;
+    for (size_t i = 0; i < r->accelerator_count; i++)
+        r->accelerators[i].index = r->accelerators[i].is_tpu ? tpus++ : gpus++;
+}
+
+//  Loads hwloc (from xml_path when not NULL) and reads everything.
+static hpt_topology_t *
+s_new (const char *xml_path, char **error)
+{
+    if (error) *error = NULL;
+    hpt_topology_t *self = calloc (1, sizeof (hpt_topology_t));
+    if (!self || hwloc_topology_init (&self->hwloc) != 0) {
+        free (self);
+        s_error (error, "%s%s", "hwloc: cannot initialize a topology", "");
+        return NULL;
+    }
+    self->discovery = xml_path ? "xml" : "hwloc";
+    hwloc_topology_set_io_types_filter (self->hwloc, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+    hwloc_topology_set_type_filter (self->hwloc, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
+    if (xml_path && hwloc_topology_set_xml (self->hwloc, xml_path) != 0) {
+        s_error (error, "%s: %s", xml_path, strerror (errno));
+        hwloc_topology_destroy (self->hwloc);
+        free (self);
+        return NULL;
+    }
+    if (hwloc_topology_load (self->hwloc) != 0) {
+        if (xml_path)
+            s_error (error, "%s: %s", xml_path, "not a valid hwloc XML topology");
+        else
+            s_error (error, "hwloc: cannot discover this machine: %s%s", strerror (errno), "");
+        hwloc_topology_destroy (self->hwloc);
+        free (self);
+        return NULL;
+    }
+    s_read_cores (self);
+    bool ok = self->core_allowed && s_read_numa (self) && s_read_pci (self);
+    if (ok && !xml_path) ok = s_merge_nvml (self) && s_read_dev_accel (self);
+    if (!ok) {
+        s_error (error, "%s%s", "topology: out of memory or too many devices", "");
+        hpt_topology_destroy (&self);
+        return NULL;
+    }
+    s_count_cpus (self);
+    self->resources.memory_gb = s_gib (hwloc_get_root_obj (self->hwloc)->total_memory);
+    s_number_accelerators (self);
+    return self;
+}
+
+hpt_topology_t *
+hpt_topology_new (char **error)
+{
+    return s_new (NULL, error);
+}
+
+hpt_topology_t *
+hpt_topology_new_from_xml (const char *path, char **error)
+{
+    if (!path || !*path) {
+        s_error (error, "%s%s", "topology: no XML file named", "");
+        return NULL;
+    }
+    //  hwloc's own message for a missing file is vague; say it first.
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        s_error (error, "%s: %s", path, strerror (errno));
+        return NULL;
+    }
+    fclose (file);
+    return s_new (path, error);
+}
+
+static void
+s_free_accelerator (hpt_accelerator_t *entry)
+{
+    free (entry->cpus);
+    free (entry->migs);
+}
+
+void
+hpt_topology_destroy (hpt_topology_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_topology_t *self = *self_p;
+    for (size_t i = 0; i < self->resources.numa_count; i++)
+        free (self->resources.numa_nodes[i].cpus);
+    free (self->resources.numa_nodes);
+    for (size_t i = 0; i < self->resources.accelerator_count; i++)
+        s_free_accelerator (&self->resources.accelerators[i]);
+    free (self->resources.accelerators);
+    free (self->core_allowed);
+    free (self->nvml_error);
+    if (self->hwloc) hwloc_topology_destroy (self->hwloc);
+    free (self);
+    *self_p = NULL;
+}
+
+const hpt_resources_t *
+hpt_topology_resources (hpt_topology_t *self)
+{
+    return &self->resources;
+}
+
+const char *
+hpt_topology_discovery (hpt_topology_t *self)
+{
+    return self->discovery;
+}
+
+const char *
+hpt_topology_nvml_error (hpt_topology_t *self)
+{
+    return self->nvml_error;
+}
+
+hwloc_topology_t
+hpt_topology_hwloc (hpt_topology_t *self)
+{
+    return self->hwloc;
+}
+
+char *
+hpt_topology_cpu_list (hpt_topology_t *self, const unsigned *cores, size_t count)
+{
+    hwloc_bitmap_t set = hwloc_bitmap_alloc ();
+    if (!set) return NULL;
+    for (size_t i = 0; i < count; i++) {
+        hwloc_obj_t core = cores[i] < self->core_total && self->core_allowed[cores[i]]
+                               ? hwloc_get_obj_by_type (self->hwloc, self->core_type, cores[i])
+                               : NULL;
+        if (!core) {
+            hwloc_bitmap_free (set);
+            return NULL;
+        }
+        hwloc_bitmap_or (set, set, core->cpuset);
+    }
+    char *text = NULL;
+    if (hwloc_bitmap_list_asprintf (&text, set) < 0) text = NULL;
+    hwloc_bitmap_free (set);
+    return text;
+}
+
+//  -------------------------------------------------------------------------
+//  JSON
+
+static json_t *
+s_core_array (const unsigned *cpus, size_t count)
+{
+    json_t *array = json_array ();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new (array, json_integer (cpus[i]));
+    return array;
+}
+
+static json_t *
+s_accelerator_json (const hpt_accelerator_t *a)
+{
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "type", json_string (a->type));
+    json_object_set_new (obj, "index", json_integer (a->index));
+    json_object_set_new (obj, "pciBusId",
+                         *a->pci_bus_id ? json_string (a->pci_bus_id) : json_null ());
+    json_object_set_new (obj, "numaNode",
+                         a->numa_node >= 0 ? json_integer (a->numa_node) : json_null ());
+    json_object_set_new (obj, "name", json_string (a->name));
+    json_object_set_new (obj, "memoryGb",
+                         a->memory_gb > 0 ? json_real (a->memory_gb) : json_null ());
+    json_object_set_new (obj, "uuid", *a->uuid ? json_string (a->uuid) : json_null ());
+    json_object_set_new (obj, "cpus", s_core_array (a->cpus, a->cpu_count));
+    if (a->declared) json_object_set_new (obj, "declared", json_true ());
+    if (a->mig_count) {
+        json_t *migs = json_array ();
+        for (size_t i = 0; i < a->mig_count; i++) {
+            json_t *mig = json_object ();
+            json_object_set_new (mig, "uuid", json_string (a->migs[i].uuid));
+            json_object_set_new (mig, "name", json_string (a->migs[i].name));
+            json_object_set_new (mig, "memoryGb", json_real (s_gib (a->migs[i].memory_bytes)));
+            json_array_append_new (migs, mig);
+        }
+        json_object_set_new (obj, "mig", migs);
+    }
+    return obj;
+}
+
+json_t *
+hpt_topology_to_json (hpt_topology_t *self)
+{
+    const hpt_resources_t *r = &self->resources;
+    json_t *root = json_object ();
+    json_object_set_new (root, "cpus", json_integer ((json_int_t)r->cpus));
+    json_object_set_new (root, "pus", json_integer ((json_int_t)r->pus));
+    json_object_set_new (root, "memoryGb", json_real (r->memory_gb));
+    json_t *nodes = json_array ();
+    for (size_t i = 0; i < r->numa_count; i++) {
+        json_t *node = json_object ();
+        json_object_set_new (node, "index", json_integer (r->numa_nodes[i].index));
+        json_object_set_new (node, "cpus",
+                             s_core_array (r->numa_nodes[i].cpus, r->numa_nodes[i].cpu_count));
+        json_object_set_new (node, "memoryGb", json_real (r->numa_nodes[i].memory_gb));
+        json_array_append_new (nodes, node);
+    }
+    json_object_set_new (root, "numaNodes", nodes);
+    json_t *accelerators = json_array ();
+    for (size_t i = 0; i < r->accelerator_count; i++)
+        json_array_append_new (accelerators, s_accelerator_json (&r->accelerators[i]));
+    json_object_set_new (root, "accelerators", accelerators);
+    json_object_set_new (root, "discovery", json_string (self->discovery));
+    return root;
+}
+
+char *
+hpt_topology_to_json_text (hpt_topology_t *self)
+{
+    json_t *root = hpt_topology_to_json (self);
+    //  10 significant digits print 15.8 as 15.8, not 15.800000000000001.
+    char *text =
+        json_dumps (root, JSON_INDENT (2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION (10));
+    json_decref (root);
+    return text;
+}
+
+//  -------------------------------------------------------------------------
+//  Resources file (--resources)
+
+//  Bounds on the file: more accelerator entries than types exist is a
+//  mistake, and counts beyond this are typos.
+#define S_MAX_REQUESTS 64
+#define S_MAX_COUNT 1024
+
+typedef struct {
+    char type[HPT_TOPOLOGY_TYPE_MAX]; //  requested type
+    bool is_tpu;                      //  its kind
+    long long count;                  //  devices wanted
+} s_accel_request_t;
+
+typedef struct {
+    bool has_cpus;                                  //  cpus given
+    long long cpus;                                 //  cores wanted
+    bool has_memory;                                //  memoryGb given
+    double memory_gb;                               //  memory wanted
+    bool has_accelerators;                          //  accelerators given (the full list)
+    size_t accel_count;                             //  entries used in accelerators
+    s_accel_request_t accelerators[S_MAX_REQUESTS]; //  requested types
+} s_request_t;
+
+//  The problems found so far, one "FILE:LINE:COL: field: message" per line.
+typedef struct {
+    const char *path; //  file name, borrowed
+    char *text;       //  owned, grows
+    size_t count;     //  problems
+} s_problems_t;
+
+static void
+s_problem (s_problems_t *problems, yaml_mark_t mark, const char *field, const char *fmt, ...)
+{
+    char message[512];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof (message), fmt, args);
+    va_end (args);
+    char line[1024];
+    int n = snprintf (line, sizeof (line), "%s:%zu:%zu: %s%s%s\n", problems->path, mark.line + 1,
+                      mark.column + 1, field ? field : "", field ? ": " : "", message);
+    if (n < 0) return;
+    size_t old = problems->text ? strlen (problems->text) : 0;
+    size_t add = strlen (line);
+    char *grown = realloc (problems->text, old + add + 1);
+    if (!grown) return;
+    memcpy (grown + old, line, add + 1);
+    problems->text = grown;
+    problems->count++;
+}
+
+//  A non-negative integer written as plain digits, at most S_MAX_COUNT.
+static bool
+s_parse_count (const char *text, long long *value)
+{
+    if (!*text || strlen (text) > 7) return false;
+    for (const char *p = text; *p; p++)
+        if (*p < '0' || *p > '9') return false;
+    *value = atoll (text);
+    return *value <= 100000;
+}
+
+static bool
+s_parse_number (const char *text, double *value)
+{
+    char *end = NULL;
+    errno = 0;
+    *value = strtod (text, &end);
+    return *text && end && *end == '\0' && errno == 0 && isfinite (*value);
+}
+
+//  The scalar text of node, or NULL (with a problem) when it is not one.
+static const char *
+s_scalar (s_problems_t *problems, yaml_node_t *node, const char *field)
+{
+    if (node->type == YAML_SCALAR_NODE) return (const char *)node->data.scalar.value;
+    s_problem (problems, node->start_mark, field, "expected a single value");
+    return NULL;
+}
+
+static void
+s_parse_accelerator (s_problems_t *problems, yaml_document_t *doc, yaml_node_t *node,
+                     const char *field, s_request_t *request)
+{
+    if (node->type != YAML_MAPPING_NODE) {
+        s_problem (problems, node->start_mark, field, "expected a mapping {type: NAME, count: N}");
+        return;
+    }
+    const char *type = NULL;
+    bool type_given = false;
+    long long count = -1;
+    char sub[96];
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node (doc, pair->key);
+        yaml_node_t *value = yaml_document_get_node (doc, pair->value);
+        const char *name = key ? s_scalar (problems, key, field) : NULL;
+        if (!name || !value) continue;
+        snprintf (sub, sizeof (sub), "%s.%s", field, name);
+        const char *text = strcmp (name, "type") == 0 || strcmp (name, "count") == 0
+                               ? s_scalar (problems, value, sub)
+                               : NULL;
+        type_given = type_given || strcmp (name, "type") == 0;
+        if (strcmp (name, "type") == 0 && text) {
+            const hpt_accel_info_t *info = hpt_accel_lookup (text);
+            if (!info)
+                s_problem (problems, value->start_mark, sub,
+                           "unknown accelerator type '%.64s' (see common/hpt_accel.h)", text);
+            else if (info->pod)
+                s_problem (problems, value->start_mark, sub,
+                           "%s is a pod slice; an agent offers single hosts", text);
+            else
+                type = info->name;
+            for (size_t i = 0; type && i < request->accel_count; i++)
+                if (strcmp (request->accelerators[i].type, type) == 0) {
+                    s_problem (problems, value->start_mark, sub, "%s is listed twice", type);
+                    type = NULL;
+                }
+        } else if (strcmp (name, "count") == 0 && text) {
+            if (!s_parse_count (text, &count) || count > S_MAX_COUNT) {
+                s_problem (problems, value->start_mark, sub,
+                           "expected a whole number from 0 to %d, got '%.32s'", S_MAX_COUNT, text);
+                count = -2;
+            }
+        } else if (strcmp (name, "type") != 0 && strcmp (name, "count") != 0) {
+            s_problem (problems, key->start_mark, sub, "unknown field (expected type, count)");
+        }
+    }
+    if (!type_given) s_problem (problems, node->start_mark, field, "type is required");
+    if (count == -1) s_problem (problems, node->start_mark, field, "count is required");
+    if (!type || count < 0) return;
+    if (request->accel_count >= S_MAX_REQUESTS) {
+        s_problem (problems, node->start_mark, field, "too many entries");
+        return;
+    }
+    s_accel_request_t *entry = &request->accelerators[request->accel_count++];
+    s_copy (entry->type, sizeof (entry->type), type);
+    entry->is_tpu = hpt_accel_lookup (type)->kind == HPT_ACCEL_KIND_TPU;
+    entry->count = count;
+}
+
+static size_t
+s_detected (hpt_topology_t *self, const char *type)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->resources.accelerator_count; i++)
+        if (strcmp (self->resources.accelerators[i].type, type) == 0) count++;
+    return count;
+}
+
+//  Parses one top-level field and checks it against what was detected.
+static void
+s_parse_field (hpt_topology_t *self, s_problems_t *problems, yaml_document_t *doc, const char *name,
+               yaml_node_t *value, s_request_t *request)
+{
+    const hpt_resources_t *r = &self->resources;
+    if (strcmp (name, "cpus") == 0) {
+        const char *text = s_scalar (problems, value, name);
+        if (!text) return;
+        if (!s_parse_count (text, &request->cpus) || request->cpus < 1)
+            s_problem (problems, value->start_mark, name,
+                       "expected a whole number of cores >= 1, got '%.32s'", text);
+        else if ((size_t)request->cpus > r->cpus)
+            s_problem (problems, value->start_mark, name, "%lld exceeds the %zu cores detected",
+                       request->cpus, r->cpus);
+        else
+            request->has_cpus = true;
+    } else if (strcmp (name, "memoryGb") == 0) {
+        const char *text = s_scalar (problems, value, name);
+        if (!text) return;
+        if (!s_parse_number (text, &request->memory_gb) || request->memory_gb <= 0)
+            s_problem (problems, value->start_mark, name,
+                       "expected a positive number of GiB, got '%.32s'", text);
+        else if (request->memory_gb > r->memory_gb + 0.05)
+            s_problem (problems, value->start_mark, name, "%g exceeds the %.1f GiB detected",
+                       request->memory_gb, r->memory_gb);
+        else
+            request->has_memory = true;
+    } else if (strcmp (name, "accelerators") == 0) {
+        if (value->type != YAML_SEQUENCE_NODE) {
+            s_problem (problems, value->start_mark, name, "expected a list of {type, count}");
+            return;
+        }
+        request->has_accelerators = true;
+        size_t i = 0;
+        for (yaml_node_item_t *item = value->data.sequence.items.start;
+             item < value->data.sequence.items.top; item++, i++) {
+            char field[48];
+            snprintf (field, sizeof (field), "accelerators[%zu]", i);
+            yaml_node_t *node = yaml_document_get_node (doc, *item);
+            size_t before = request->accel_count;
+            if (node) s_parse_accelerator (problems, doc, node, field, request);
+            if (request->accel_count == before || r->accelerator_count == 0) continue;
+            s_accel_request_t *last = &request->accelerators[before];
+            size_t found = s_detected (self, last->type);
+            if ((size_t)last->count > found)
+                s_problem (problems, node->start_mark, field,
+                           "%lld %s requested but %zu detected; more than detected may be "
+                           "declared only on a host where no accelerator was detected",
+                           last->count, last->type, found);
+        }
+    } else {
+        s_problem (problems, value->start_mark, name,
+                   "unknown field (expected cpus, memoryGb, accelerators)");
+    }
+}
+
+static void
+s_parse_file (hpt_topology_t *self, s_problems_t *problems, FILE *file, s_request_t *request)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_mark_t start = {0, 0, 0};
+    yaml_parser_initialize (&parser);
+    yaml_parser_set_input_file (&parser, file);
+    if (!yaml_parser_load (&parser, &doc)) {
+        s_problem (problems, parser.problem_mark, NULL, "YAML syntax error: %s",
+                   parser.problem ? parser.problem : "unreadable");
+        yaml_parser_delete (&parser);
+        return;
+    }
+    yaml_node_t *root = yaml_document_get_root_node (&doc);
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        s_problem (problems, root ? root->start_mark : start, NULL,
+                   "expected a mapping with cpus, memoryGb and/or accelerators");
+    } else {
+        for (yaml_node_pair_t *pair = root->data.mapping.pairs.start;
+             pair < root->data.mapping.pairs.top; pair++) {
+            yaml_node_t *key = yaml_document_get_node (&doc, pair->key);
+            yaml_node_t *value = yaml_document_get_node (&doc, pair->value);
+            const char *name = key ? s_scalar (problems, key, "(key)") : NULL;
+            if (name && value) s_parse_field (self, problems, &doc, name, value, request);
+        }
+    }
+    yaml_document_delete (&doc);
+    yaml_parser_delete (&parser);
+}
+
+//  Keeps only offered cores in a list.
+static void
+s_filter_cores (hpt_topology_t *self, unsigned *cpus, size_t *count)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++)
+        if (self->core_allowed[cpus[i]]) cpus[kept++] = cpus[i];
+    *count = kept;
+}
+
+static void
+s_apply_cpus (hpt_topology_t *self, size_t wanted)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->core_total; i++)
+        if (self->core_allowed[i] && kept++ >= wanted) self->core_allowed[i] = false;
+    hpt_resources_t *r = &self->resources;
+    for (size_t i = 0; i < r->numa_count; i++)
+        s_filter_cores (self, r->numa_nodes[i].cpus, &r->numa_nodes[i].cpu_count);
+    for (size_t i = 0; i < r->accelerator_count; i++)
+        s_filter_cores (self, r->accelerators[i].cpus, &r->accelerators[i].cpu_count);
+    s_count_cpus (self);
+}
+
+//  Keeps the lowest-index detected devices of each requested type.
+static void
+s_apply_detected (hpt_topology_t *self, const s_request_t *request)
+{
+    hpt_resources_t *r = &self->resources;
+    size_t kept = 0;
+    for (size_t i = 0; i < r->accelerator_count; i++) {
+        long long allowed = 0, already = 0;
+        for (size_t k = 0; k < request->accel_count; k++)
+            if (strcmp (request->accelerators[k].type, r->accelerators[i].type) == 0)
+                allowed = request->accelerators[k].count;
+        for (size_t j = 0; j < kept; j++)
+            if (strcmp (r->accelerators[j].type, r->accelerators[i].type) == 0) already++;
+        if (already < allowed)
+            r->accelerators[kept++] = r->accelerators[i];
+        else
+            s_free_accelerator (&r->accelerators[i]);
+    }
+    r->accelerator_count = kept;
+}
+
+static bool
+s_apply_declared (hpt_topology_t *self, const s_request_t *request)
+{
+    unsigned gpus = 0, tpus = 0;
+    for (size_t k = 0; k < request->accel_count; k++) {
+        const s_accel_request_t *want = &request->accelerators[k];
+        for (long long n = 0; n < want->count; n++) {
+            hpt_accelerator_t *entry = s_add_accelerator (self);
+            if (!entry) return false;
+            s_copy (entry->type, sizeof (entry->type), want->type);
+            s_copy (entry->name, sizeof (entry->name), want->type);
+            entry->is_tpu = want->is_tpu;
+            entry->index = want->is_tpu ? tpus++ : gpus++;
+            entry->declared = true;
+            entry->cpus = s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc),
+                                      &entry->cpu_count);
+            if (!entry->cpus) return false;
+        }
+    }
+    return true;
+}
+
+int
+hpt_topology_restrict (hpt_topology_t *self, const char *path, char **error)
+{
+    if (error) *error = NULL;
+    FILE *file = path ? fopen (path, "r") : NULL;
+    if (!file) {
+        s_error (error, "%s: %s", path ? path : "(null)", strerror (errno));
+        return -1;
+    }
+    s_problems_t problems = {path, NULL, 0};
+    s_request_t *request = calloc (1, sizeof (s_request_t));
+    if (request) s_parse_file (self, &problems, file, request);
+    fclose (file);
+    if (!request || problems.count) {
+        if (error)
+            *error = problems.text;
+        else
+            free (problems.text);
+        if (!request) s_error (error, "%s: %s", path, "out of memory");
+        free (request);
+        return -1;
+    }
+    bool detected_none = self->resources.accelerator_count == 0;
+    if (request->has_cpus) s_apply_cpus (self, (size_t)request->cpus);
+    if (request->has_memory) self->resources.memory_gb = request->memory_gb;
+    bool ok = true;
+    if (request->has_accelerators && !detected_none) s_apply_detected (self, request);
+    if (request->has_accelerators && detected_none) ok = s_apply_declared (self, request);
+    free (request);
+    if (!ok) s_error (error, "%s: %s", path, "out of memory");
+    return ok ? 0 : -1;
+}
