@@ -230,6 +230,11 @@ hpt_space_levels (hpt_space_t *self, size_t i)
 char *
 hpt_format_double (double d, char *buf, size_t size)
 {
+    //  Whole numbers read best without an exponent (7200, not 7.2e+03).
+    if (d == floor (d) && fabs (d) < 1e15) {
+        snprintf (buf, size, "%.0f", d);
+        return buf;
+    }
     for (int precision = 1; precision <= 17; precision++) {
         snprintf (buf, size, "%.*g", precision, d);
         if (strtod (buf, NULL) == d)

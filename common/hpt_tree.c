@@ -375,9 +375,10 @@ hpt_tree_from_json (const char *text, size_t size, hpt_tree_error_t *error)
     json_error_t jerror;
     json_t *root = json_loadb (text, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerror);
     if (!root) {
-        //  jansson counts columns from 0 at the start of a line.
+        //  jansson's column is that of the last character it consumed: 0
+        //  when the error is found at the start of a line.
         size_t line = jerror.line > 0 ? (size_t) jerror.line : 0;
-        size_t column = line ? (jerror.column > 0 ? (size_t) jerror.column : 0) + 1 : 0;
+        size_t column = line ? (jerror.column > 1 ? (size_t) jerror.column : 1) : 0;
         s_error (error, line, column, "invalid JSON: %s", jerror.text);
         return NULL;
     }

@@ -1,0 +1,75 @@
+"""`hpt validate` over tests/data/configs: every config's output and exit
+status must match its .expected file exactly (messages, positions, paths).
+
+To accept a deliberate change of output, regenerate with
+HPT_UPDATE_EXPECTED=1 and review the diff."""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+SRC = pathlib.Path(os.environ.get("HPT_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
+BIN = pathlib.Path(os.environ.get("HPT_BIN_DIR", SRC / "build" / "bin"))
+CONFIGS = SRC / "tests" / "data" / "configs"
+CASES = sorted(p for p in CONFIGS.glob("*/*") if p.suffix in (".yaml", ".json"))
+
+
+def run_validate(*args, cwd=CONFIGS):
+    return subprocess.run([str(BIN / "hpt"), "validate", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("config", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_expected_output(config):
+    rel = config.relative_to(CONFIGS)
+    result = run_validate("--config", str(rel))
+    got = result.stdout + result.stderr + f"exit {result.returncode}\n"
+    expected_file = config.with_name(config.name + ".expected")
+    if os.environ.get("HPT_UPDATE_EXPECTED"):
+        expected_file.write_text(got)
+    assert got == expected_file.read_text()
+    assert (result.returncode == 0) == (config.parent.name == "valid")
+
+
+def test_seed_examples_validate_unchanged():
+    shared = SRC.parent / "shared" / "examples"
+    for name in ("seed_config.yaml", "seed_job_spec.json"):
+        result = run_validate("--config", str(shared / name))
+        assert result.returncode == 0, result.stderr
+        job = json.loads(result.stdout)
+        hp = job["trainingInput"]["hyperparameters"]
+        assert hp["hyperparameterMetricTag"] == "metric1"
+        assert [p["parameterName"] for p in hp["params"]] == ["hidden1", "numRnnCells", "rnnCellType"]
+
+
+def test_normalized_output_validates_again(tmp_path):
+    """The normalized JSON and YAML are themselves valid configs that
+    normalize to the same JSON (the round trip users rely on when they
+    save `hpt validate` output)."""
+    first = run_validate("--config", "valid/all_fields.yaml")
+    assert first.returncode == 0
+    (tmp_path / "n.json").write_text(first.stdout)
+    second = run_validate("--config", str(tmp_path / "n.json"))
+    assert second.stdout == first.stdout
+    as_yaml = run_validate("--config", "valid/all_fields.yaml", "--format", "yaml")
+    (tmp_path / "n.yaml").write_text(as_yaml.stdout)
+    third = run_validate("--config", str(tmp_path / "n.yaml"))
+    assert third.stdout == first.stdout
+
+
+def test_usage_errors():
+    assert run_validate().returncode == 2
+    assert run_validate("--config", "valid/seed_config.yaml", "--format", "xml").returncode == 2
+    missing = run_validate("--config", "does/not/exist.yaml")
+    assert missing.returncode == 2
+    assert "does/not/exist.yaml: cannot open: No such file or directory" in missing.stderr
+
+
+def test_binaries_answer_help_and_version():
+    for prog in ("hpt", "hptmaster", "hptagent", "hpt-bench"):
+        out = subprocess.run([str(BIN / prog), "--version"], capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.startswith(prog + " "), (prog, out)
+        out = subprocess.run([str(BIN / prog), "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and "Usage" in out.stdout, (prog, out)
