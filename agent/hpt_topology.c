@@ -792,8 +792,8 @@ s_detected (hpt_topology_t *self, const char *type)
 
 //  Parses one top-level field and checks it against what was detected.
 static void
-s_parse_field (hpt_topology_t *self, s_problems_t *problems, yaml_document_t *doc, const char *name,
-               yaml_node_t *value, s_request_t *request)
+s_parse_field (hpt_topology_t *self, s_problems_t *problems, yaml_document_t *doc, yaml_node_t *key,
+               const char *name, yaml_node_t *value, s_request_t *request)
 {
     const hpt_resources_t *r = &self->resources;
     if (strcmp (name, "cpus") == 0) {
@@ -842,7 +842,7 @@ s_parse_field (hpt_topology_t *self, s_problems_t *problems, yaml_document_t *do
                            last->count, last->type, found);
         }
     } else {
-        s_problem (problems, value->start_mark, name,
+        s_problem (problems, key->start_mark, name,
                    "unknown field (expected cpus, memoryGb, accelerators)");
     }
 }
@@ -871,7 +871,7 @@ s_parse_file (hpt_topology_t *self, s_problems_t *problems, FILE *file, s_reques
             yaml_node_t *key = yaml_document_get_node (&doc, pair->key);
             yaml_node_t *value = yaml_document_get_node (&doc, pair->value);
             const char *name = key ? s_scalar (problems, key, "(key)") : NULL;
-            if (name && value) s_parse_field (self, problems, &doc, name, value, request);
+            if (name && value) s_parse_field (self, problems, &doc, key, name, value, request);
         }
     }
     yaml_document_delete (&doc);
