@@ -1,0 +1,158 @@
+"""hptagent --print-topology on the committed hwloc XML hosts, on this
+machine, and with good and bad --resources files."""
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+SOURCE = os.environ.get("HPT_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("HPT_BIN_DIR", os.path.join(SOURCE, "build", "bin"))
+AGENT = os.path.join(BIN, "hptagent")
+TOPOLOGIES = os.path.join(SOURCE, "tests", "data", "topologies")
+RESOURCES = os.path.join(SOURCE, "tests", "data", "resources")
+
+
+def run(*args, env=None):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=60, env=full_env)
+
+
+def topology(name, *extra):
+    result = run("--print-topology", "--topology", os.path.join(TOPOLOGIES, name), *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def gpus(doc):
+    return [(a["index"], a["type"], a["pciBusId"], a["numaNode"]) for a in doc["accelerators"]]
+
+
+def test_gpu_host_a():
+    doc = topology("gpu-host-v100-a.xml")
+    assert doc["cpus"] == 16 and doc["pus"] == 32
+    assert doc["memoryGb"] == pytest.approx(192.0)
+    assert [n["index"] for n in doc["numaNodes"]] == [0, 1]
+    assert doc["numaNodes"][0]["cpus"] == list(range(0, 8))
+    assert doc["numaNodes"][1]["cpus"] == list(range(8, 16))
+    assert gpus(doc) == [
+        (0, "NVIDIA_TESLA_V100", "0000:18:00.0", 0),
+        (1, "NVIDIA_TESLA_V100", "0000:3b:00.0", 0),
+        (2, "NVIDIA_TESLA_V100", "0000:86:00.0", 1),
+        (3, "NVIDIA_TESLA_V100", "0000:af:00.0", 1),
+    ]
+    first = doc["accelerators"][0]
+    assert first["name"] == "Tesla V100-SXM2-16GB"
+    assert first["uuid"] == "GPU-2f3c7a9e-6b1d-4c1e-9a57-0d4e8f1a2b01"
+    assert first["memoryGb"] == pytest.approx(15.8)
+    assert first["cpus"] == list(range(0, 8))
+    assert doc["accelerators"][3]["cpus"] == list(range(8, 16))
+    assert doc["discovery"] == "xml"
+
+
+def test_gpu_host_b_has_other_bus_ids():
+    doc = topology("gpu-host-v100-b.xml")
+    assert doc["cpus"] == 16
+    assert gpus(doc) == [
+        (0, "NVIDIA_TESLA_V100", "0000:1a:00.0", 0),
+        (1, "NVIDIA_TESLA_V100", "0000:3d:00.0", 0),
+        (2, "NVIDIA_TESLA_V100", "0000:88:00.0", 1),
+        (3, "NVIDIA_TESLA_V100", "0000:b1:00.0", 1),
+    ]
+    assert doc["accelerators"][0]["uuid"] is None
+    assert doc["accelerators"][0]["memoryGb"] == pytest.approx(32.0)
+    bus_a = {a["pciBusId"] for a in topology("gpu-host-v100-a.xml")["accelerators"]}
+    assert bus_a.isdisjoint({a["pciBusId"] for a in doc["accelerators"]})
+
+
+def test_tpu_host():
+    doc = topology("tpu-host.xml")
+    assert doc["cpus"] == 24
+    assert gpus(doc) == [(0, "TPU_V4", "0000:00:04.0", 0)]
+    assert doc["accelerators"][0]["cpus"] == list(range(24))
+
+
+def test_cpu_host():
+    doc = topology("cpu-host-32.xml")
+    assert doc["cpus"] == 32 and doc["pus"] == 64
+    assert len(doc["numaNodes"]) == 4
+    assert doc["accelerators"] == []
+
+
+def test_h200_host():
+    doc = topology("gpu-host-h200.xml")
+    assert gpus(doc) == [(0, "NVIDIA_H200_141GB", "0000:c1:00.0", 1)]
+    assert doc["accelerators"][0]["cpus"] == list(range(8, 16))
+
+
+def test_restrict_and_declare():
+    doc = topology("gpu-host-v100-b.xml", "--resources", os.path.join(RESOURCES, "restrict-v100.yaml"))
+    assert doc["cpus"] == 8 and doc["memoryGb"] == pytest.approx(64.0)
+    assert [a["pciBusId"] for a in doc["accelerators"]] == ["0000:1a:00.0", "0000:3d:00.0"]
+    doc = topology("cpu-host-32.xml", "--resources", os.path.join(RESOURCES, "declare-t4.yaml"))
+    assert [(a["type"], a["index"], a.get("declared")) for a in doc["accelerators"]] == [
+        ("NVIDIA_TESLA_T4", 0, True),
+        ("NVIDIA_TESLA_T4", 1, True),
+    ]
+    assert doc["accelerators"][0]["pciBusId"] is None and doc["accelerators"][0]["numaNode"] is None
+
+
+def test_bad_topology_file(tmp_path):
+    result = run("--print-topology", "--topology", "/nonexistent/host.xml")
+    assert result.returncode != 0
+    assert "/nonexistent/host.xml" in result.stderr and result.stdout == ""
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<topology version='2.0'><object type='Nonsense'/>")
+    result = run("--print-topology", "--topology", str(bad))
+    assert result.returncode != 0
+    assert "bad.xml: not a valid hwloc XML topology" in result.stderr
+    result = run("--print-topology", "--topology")
+    assert result.returncode == 2 and "needs a file name" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name,where",
+    [
+        ("bad-fields.yaml", ["1:7: cpus:", "2:11: memoryGb:", "3:1: gpus:", "5:5: accelerators[0]:"]),
+        ("bad-too-many.yaml", ["2:5: accelerators[0]: 8 NVIDIA_TESLA_V100 requested but 4 detected"]),
+        ("bad-unknown-type.yaml", ["3:11: accelerators[0].type: unknown accelerator type"]),
+        ("bad-syntax.yaml", ["3:1: YAML syntax error"]),
+    ],
+)
+def test_bad_resources(name, where):
+    path = os.path.join(RESOURCES, name)
+    result = run("--print-topology", "--topology", os.path.join(TOPOLOGIES, "gpu-host-v100-a.xml"),
+                 "--resources", path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == len(where)
+    for line, expected in zip(lines, where):
+        assert line.startswith(path + ":")
+        assert re.match(r"^.*:\d+:\d+: ", line)
+        assert expected in line
+
+
+def test_live_machine():
+    # NVML pointed at a missing file: the CI case, discovery from hwloc alone.
+    result = run("--print-topology", env={"HPT_NVML_LIBRARY": "/nonexistent/libnvidia-ml.so.1"})
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["cpus"] >= 1 and doc["pus"] >= doc["cpus"]
+    assert doc["memoryGb"] > 0
+    assert len(doc["numaNodes"]) >= 1
+    assert doc["discovery"] == "hwloc"
+    # The machine as it is (NVML used when present).
+    result = run("--print-topology")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["cpus"] == doc["cpus"]
+
+
+def test_help_mentions_flags():
+    result = run("--help")
+    assert result.returncode == 0
+    for flag in ("--print-topology", "--topology", "--resources", "HPT_NVML_LIBRARY"):
+        assert flag in result.stdout
