@@ -170,6 +170,7 @@ s_read_gpu (s_api_t *api, unsigned int index, hpt_nvml_gpu_t *gpu)
     pci.busId[sizeof (pci.busId) - 1] = '\0';
     if (!hpt_nvml_normalize_bus_id (pci.busId, gpu->pci_bus_id, sizeof (gpu->pci_bus_id)))
         return false;
+    gpu->pci_device_id = pci.pciDeviceId >> 16;
     if (api->get_name (device, gpu->name, sizeof (gpu->name)) != NVML_SUCCESS) gpu->name[0] = '\0';
     gpu->name[sizeof (gpu->name) - 1] = '\0';
     if (api->get_uuid (device, gpu->uuid, sizeof (gpu->uuid)) != NVML_SUCCESS) gpu->uuid[0] = '\0';

@@ -35,6 +35,7 @@ typedef struct {
     char pci_bus_id[HPT_NVML_BUSID_MAX]; //  normalized "0000:3b:00.0"
     char name[HPT_NVML_STRING_MAX];      //  model, e.g. "NVIDIA H200"
     char uuid[HPT_NVML_STRING_MAX];      //  "GPU-..."
+    unsigned pci_device_id;              //  PCI device id (the vendor is NVIDIA)
     uint64_t memory_bytes;               //  total device memory
     bool mig_enabled;                    //  MIG mode currently on
     size_t mig_count;                    //  populated MIG instances

@@ -72,7 +72,8 @@ typedef struct _hpt_topology_t hpt_topology_t;
 hpt_topology_t *hpt_topology_new (char **error);
 
 //  Reads a host from an hwloc XML topology (lstopo --of xml) instead of the
-//  machine; NVML and /dev are not consulted, so tests see exactly the file.
+//  machine; /dev is not consulted, nor NVML unless HPT_NVML_LIBRARY is set
+//  (a test's stand-in library), so tests see exactly the file.
 //  NULL on failure with *error (caller frees) naming the file.
 hpt_topology_t *hpt_topology_new_from_xml (const char *path, char **error);
 
@@ -104,8 +105,8 @@ json_t *hpt_topology_to_json (hpt_topology_t *self);
 //  Same, as indented text with short decimals; the caller frees it.
 char *hpt_topology_to_json_text (hpt_topology_t *self);
 
-//  How the resources were found: "hwloc", "hwloc+nvml" or "xml"
-//  (borrowed static string).
+//  How the resources were found: "hwloc", "hwloc+nvml", "xml" or
+//  "xml+nvml" (borrowed static string).
 const char *hpt_topology_discovery (hpt_topology_t *self);
 
 //  Why NVML was not used on a live machine (borrowed), or NULL when it was

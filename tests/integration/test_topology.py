@@ -156,3 +156,96 @@ def test_help_mentions_flags():
     assert result.returncode == 0
     for flag in ("--print-topology", "--topology", "--resources", "HPT_NVML_LIBRARY"):
         assert flag in result.stdout
+
+
+# A stand-in for libnvidia-ml.so.1 with NVML's entry points and layouts:
+# two H200s, the second in MIG mode with two instances in slots 0 and 2.
+FAKE_NVML = r"""
+#include <stdio.h>
+#include <string.h>
+typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
+typedef struct { char busIdLegacy[16]; unsigned domain, bus, device, pciDeviceId, pciSubSystemId;
+                 char busId[32]; } nvmlPciInfo_t;
+static int gpus[2], migs[3];
+static int initialized;
+int nvmlInit_v2 (void) { initialized = 1; return 0; }
+int nvmlShutdown (void) { initialized = 0; return 0; }
+const char *nvmlErrorString (int rc) { return "fake error"; }
+int nvmlDeviceGetCount_v2 (unsigned *n) { if (!initialized) return 1; *n = 2; return 0; }
+int nvmlDeviceGetHandleByIndex_v2 (unsigned i, void **h) { if (i > 1) return 2; *h = &gpus[i]; return 0; }
+static int gpu_of (void *h) { return h == &gpus[0] ? 0 : h == &gpus[1] ? 1 : -1; }
+static int mig_of (void *h) { for (int i = 0; i < 3; i++) if (h == &migs[i]) return i; return -1; }
+int nvmlDeviceGetName (void *h, char *s, unsigned n) {
+    if (mig_of (h) >= 0) snprintf (s, n, "NVIDIA H200 MIG 3g.71gb"); else snprintf (s, n, "NVIDIA H200");
+    return 0; }
+int nvmlDeviceGetUUID (void *h, char *s, unsigned n) {
+    if (mig_of (h) >= 0) snprintf (s, n, "MIG-0000000%d-aaaa-bbbb-cccc-dddddddddddd", mig_of (h));
+    else snprintf (s, n, "GPU-1111111%d-2222-3333-4444-555555555555", gpu_of (h));
+    return 0; }
+int nvmlDeviceGetMemoryInfo (void *h, nvmlMemory_t *m) {
+    m->total = mig_of (h) >= 0 ? 71ULL << 30 : 143771ULL << 20; m->free = m->total; m->used = 0; return 0; }
+int nvmlDeviceGetPciInfo_v3 (void *h, nvmlPciInfo_t *p) {
+    memset (p, 0, sizeof (*p));
+    snprintf (p->busId, sizeof (p->busId), "00000000:%s:00.0", gpu_of (h) ? "DB" : "C1");
+    p->pciDeviceId = 0x233510de; return 0; }
+int nvmlDeviceGetMigMode (void *h, unsigned *cur, unsigned *pend) { *cur = *pend = gpu_of (h) == 1; return 0; }
+int nvmlDeviceGetMaxMigDeviceCount (void *h, unsigned *n) { *n = gpu_of (h) == 1 ? 3 : 0; return 0; }
+int nvmlDeviceGetMigDeviceHandleByIndex (void *h, unsigned i, void **m) {
+    if (gpu_of (h) != 1 || i > 2 || i == 1) return 6; *m = &migs[i]; return 0; }
+"""
+
+
+def fake_nvml(tmp_path):
+    source = tmp_path / "fake_nvml.c"
+    source.write_text(FAKE_NVML)
+    library = tmp_path / "libnvidia-ml.so.1"
+    compiled = subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source)],
+                              capture_output=True, text=True)
+    assert compiled.returncode == 0, compiled.stderr
+    return library
+
+
+def test_xml_host_merged_with_fake_nvml(tmp_path):
+    # NVML's facts override hwloc's for the GPU at the same bus id; locality
+    # stays hwloc's. A GPU only NVML sees is added after it, without locality.
+    library = fake_nvml(tmp_path)
+    result = run("--print-topology", "--topology", os.path.join(TOPOLOGIES, "gpu-host-h200.xml"),
+                 env={"HPT_NVML_LIBRARY": str(library)})
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["discovery"] == "xml+nvml"
+    assert gpus(doc) == [
+        (0, "NVIDIA_H200_141GB", "0000:c1:00.0", 1),
+        (1, "NVIDIA_H200_141GB", "0000:db:00.0", None),
+    ]
+    merged, extra = doc["accelerators"]
+    assert merged["name"] == "NVIDIA H200"
+    assert merged["uuid"] == "GPU-11111110-2222-3333-4444-555555555555"
+    assert merged["memoryGb"] == pytest.approx(140.4)
+    assert merged["cpus"] == list(range(8, 16))
+    assert extra["cpus"] == list(range(16))
+    assert len(extra["mig"]) == 2
+
+
+def test_live_machine_with_fake_nvml(tmp_path):
+    library = fake_nvml(tmp_path)
+    result = run("--print-topology", env={"HPT_NVML_LIBRARY": str(library)})
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["discovery"] == "hwloc+nvml"
+    fake = {a["pciBusId"]: a for a in doc["accelerators"] if a["pciBusId"] in ("0000:c1:00.0", "0000:db:00.0")}
+    assert sorted(fake) == ["0000:c1:00.0", "0000:db:00.0"]
+    first, second = fake["0000:c1:00.0"], fake["0000:db:00.0"]
+    assert first["type"] == "NVIDIA_H200_141GB" and first["name"] == "NVIDIA H200"
+    assert first["uuid"] == "GPU-11111110-2222-3333-4444-555555555555"
+    assert first["memoryGb"] == pytest.approx(140.4)
+    assert first["index"] < second["index"]
+    assert "mig" not in first
+    assert [m["uuid"] for m in second["mig"]] == [
+        "MIG-00000000-aaaa-bbbb-cccc-dddddddddddd",
+        "MIG-00000002-aaaa-bbbb-cccc-dddddddddddd",
+    ]
+    assert second["mig"][0]["memoryGb"] == pytest.approx(71.0)
+    # hwloc of this machine has no such device: no locality, every core local.
+    if first["numaNode"] is None:
+        assert first["cpus"] == list(range(doc["cpus"]))
