@@ -1,0 +1,716 @@
+/*  hpt_api -- the master's HTTP front (libmicrohttpd) and its inproc link
+    to the core loop
+
+    How a request travels
+    ---------------------
+    libmicrohttpd runs one internal polling thread (the "API thread"); all
+    callbacks below run in it. MHD calls s_handle several times per
+    request:
+      1. first call (no upload yet): the method is checked (405) and a
+         declared Content-Length over HPT_API_MAX_BODY is refused (413)
+         before the client sends the body (MHD then answers an
+         "Expect: 100-continue" with the error instead of 100);
+      2. zero or more calls with body bytes: they are appended to a buffer
+         that never grows past HPT_API_MAX_BODY; the rest of a chunked body
+         that grows past it is read and dropped (MHD takes no response in
+         the middle of a body), up to 64 MiB, and answered 413 at its end;
+      3. a last call with no data: the request is forwarded.
+    Forwarding uses one ZeroMQ REQ socket that the API thread creates on
+    first use (ZeroMQ sockets belong to one thread; the czmq context is the
+    process's, so inproc reaches the core's ROUTER). It sends the frames of
+    the contract in hpt_api.h and polls for the reply in 100 ms slices, so
+    that hpt_api_destroy never waits a whole timeout. If no reply comes in
+    time, REQ's strict send/receive alternation makes the socket useless,
+    so it is closed (linger 0) and a new one made for the next request;
+    the client gets 503 UNAVAILABLE.
+
+    Since there is one API thread and one REQ socket, requests reach the
+    core one at a time: the core is single-threaded anyway, and answering
+    from memory keeps each exchange in the sub-millisecond range.
+*/
+#include "hpt_api.h"
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+//  Poll slice while waiting for the core, so destroy is prompt.
+#define S_POLL_SLICE_MS 100
+
+//  A too big chunked body is read to its end to answer 413, but only up to
+//  this much; past it the connection is closed without an answer.
+#define S_MAX_DROPPED (64u * 1024 * 1024)
+
+struct _hpt_api_t {
+    struct MHD_Daemon *daemon; //  the HTTP server and its thread
+    char *core_endpoint;       //  where the core's ROUTER is
+    zsock_t *req;              //  REQ to the core; API thread only, NULL until used
+    uint16_t port;             //  bound TCP port
+    atomic_int timeout_ms;     //  how long to wait for the core
+    atomic_bool stopping;      //  set by destroy: stop waiting for the core
+};
+
+//  One HTTP request while its body arrives.
+typedef struct {
+    char *body;     //  bytes received so far (malloc'd), NULL when none
+    size_t size;    //  bytes in body
+    bool answered;  //  a response is already queued
+    bool too_big;   //  the body passed HPT_API_MAX_BODY: answer 413 at its end
+    size_t dropped; //  bytes of a too big body read and dropped
+} s_upload_t;
+
+struct _hpt_api_request_t {
+    zframe_t *routing_id; //  the REQ peer's identity
+    char *method;         //  GET, POST or DELETE
+    char *path;           //  URL path
+    char *body;           //  body plus a NUL
+    size_t body_size;     //  body length without the NUL
+    char *authorization;  //  Authorization header or ""
+    size_t param_count;   //  number of query arguments
+    char **keys;          //  decoded keys
+    char **values;        //  decoded values
+};
+
+//  ------------------------------------------------------- error shape
+
+static const char *
+s_status_name (int http_status)
+{
+    switch (http_status) {
+        case 400:
+        case 413:
+            return "INVALID_ARGUMENT";
+        case 401:
+            return "UNAUTHENTICATED";
+        case 403:
+            return "PERMISSION_DENIED";
+        case 404:
+            return "NOT_FOUND";
+        case 405:
+        case 501:
+            return "UNIMPLEMENTED";
+        case 409:
+            return "ALREADY_EXISTS";
+        case 429:
+            return "RESOURCE_EXHAUSTED";
+        case 500:
+            return "INTERNAL";
+        case 503:
+            return "UNAVAILABLE";
+        case 504:
+            return "DEADLINE_EXCEEDED";
+        default:
+            return "UNKNOWN";
+    }
+}
+
+//  A JSON string of text; bytes that are not valid UTF-8 become '?', so
+//  that a message quoting bad input never loses the whole error.
+static json_t *
+s_json_text (const char *text)
+{
+    json_t *string = json_string (text ? text : "");
+    if (string) return string;
+    char *copy = strdup (text);
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80) *c = '?';
+    string = json_string (copy);
+    free (copy);
+    return string;
+}
+
+char *
+hpt_api_error_json_status (int http_status, const char *status_name, const char *message,
+                           json_t *details)
+{
+    json_t *error = json_object ();
+    json_object_set_new (error, "code", json_integer (http_status));
+    json_object_set_new (error, "message", s_json_text (message));
+    json_object_set_new (error, "status",
+                         json_string (status_name ? status_name : s_status_name (http_status)));
+    if (json_is_array (details))
+        json_object_set (error, "details", details);
+    else if (details) {
+        json_t *list = json_array ();
+        json_array_append (list, details);
+        json_object_set_new (error, "details", list);
+    }
+    json_t *root = json_object ();
+    json_object_set_new (root, "error", error);
+    char *text = json_dumps (root, JSON_INDENT (2));
+    json_decref (root);
+    return text;
+}
+
+char *
+hpt_api_error_json (int http_status, const char *message, json_t *details)
+{
+    return hpt_api_error_json_status (http_status, NULL, message, details);
+}
+
+//  --------------------------------------------------- percent encoding
+
+static bool
+s_unreserved (unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+//  Appends text percent-encoded to buffer.
+static void
+s_encode (zchunk_t *buffer, const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (s_unreserved (*c))
+            zchunk_extend (buffer, c, 1);
+        else {
+            char escape[3] = {'%', hex[*c >> 4], hex[*c & 15]};
+            zchunk_extend (buffer, escape, 3);
+        }
+    }
+}
+
+static int
+s_hex_value (char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+//  Decodes size bytes of percent-encoded text into a fresh string; a '%'
+//  not followed by two hex digits stays as it is.
+static char *
+s_decode (const char *text, size_t size)
+{
+    char *out = malloc (size + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < size; i++) {
+        int high, low;
+        if (text[i] == '%' && i + 2 < size && (high = s_hex_value (text[i + 1])) >= 0 &&
+            (low = s_hex_value (text[i + 2])) >= 0) {
+            out[n++] = (char)(high * 16 + low);
+            i += 2;
+        } else
+            out[n++] = text[i];
+    }
+    out[n] = 0;
+    return out;
+}
+
+//  ------------------------------------------------- core-side helpers
+
+static char *
+s_frame_string (zframe_t *frame)
+{
+    //  Text frames must not hide a NUL (the core compares them as C strings).
+    if (memchr (zframe_data (frame), 0, zframe_size (frame))) return NULL;
+    return zframe_strdup (frame);
+}
+
+static void
+s_parse_query (hpt_api_request_t *self, const char *query)
+{
+    size_t length = strlen (query);
+    size_t capacity = 1;
+    for (size_t i = 0; i < length; i++)
+        capacity += query[i] == '&';
+    self->keys = calloc (capacity, sizeof (char *));
+    self->values = calloc (capacity, sizeof (char *));
+    const char *start = query;
+    while (*start) {
+        const char *end = strchr (start, '&');
+        if (!end) end = query + length;
+        if (end > start) {
+            const char *equals = memchr (start, '=', (size_t)(end - start));
+            const char *key_end = equals ? equals : end;
+            self->keys[self->param_count] = s_decode (start, (size_t)(key_end - start));
+            self->values[self->param_count] =
+                equals ? s_decode (equals + 1, (size_t)(end - equals - 1)) : strdup ("");
+            self->param_count++;
+        }
+        start = *end ? end + 1 : end;
+    }
+}
+
+hpt_api_request_t *
+hpt_api_request_recv (zsock_t *router)
+{
+    zmsg_t *msg = zmsg_recv (router);
+    if (!msg) return NULL;
+    hpt_api_request_t *self = NULL;
+    if (zmsg_size (msg) != 7) goto done;
+    self = calloc (1, sizeof (hpt_api_request_t));
+    self->routing_id = zmsg_pop (msg);
+    zframe_t *delimiter = zmsg_pop (msg);
+    bool valid = zframe_size (delimiter) == 0;
+    zframe_destroy (&delimiter);
+    zframe_t *frames[5];
+    for (size_t i = 0; i < 5; i++)
+        frames[i] = zmsg_pop (msg);
+    self->method = s_frame_string (frames[0]);
+    self->path = s_frame_string (frames[1]);
+    char *query = s_frame_string (frames[2]);
+    self->authorization = s_frame_string (frames[4]);
+    self->body_size = zframe_size (frames[3]);
+    self->body = malloc (self->body_size + 1);
+    memcpy (self->body, zframe_data (frames[3]), self->body_size);
+    self->body[self->body_size] = 0;
+    for (size_t i = 0; i < 5; i++)
+        zframe_destroy (&frames[i]);
+    valid = valid && self->method && self->path && query && self->authorization &&
+            (streq (self->method, "GET") || streq (self->method, "POST") ||
+             streq (self->method, "DELETE")) &&
+            self->path[0] == '/';
+    if (valid) s_parse_query (self, query);
+    free (query);
+    if (!valid) hpt_api_request_destroy (&self);
+done:
+    zmsg_destroy (&msg);
+    return self;
+}
+
+void
+hpt_api_request_destroy (hpt_api_request_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_api_request_t *self = *self_p;
+    zframe_destroy (&self->routing_id);
+    free (self->method);
+    free (self->path);
+    free (self->body);
+    free (self->authorization);
+    for (size_t i = 0; i < self->param_count; i++) {
+        free (self->keys[i]);
+        free (self->values[i]);
+    }
+    free (self->keys);
+    free (self->values);
+    free (self);
+    *self_p = NULL;
+}
+
+zframe_t *
+hpt_api_request_routing_id (hpt_api_request_t *self)
+{
+    return self->routing_id;
+}
+
+const char *
+hpt_api_request_method (hpt_api_request_t *self)
+{
+    return self->method;
+}
+
+const char *
+hpt_api_request_path (hpt_api_request_t *self)
+{
+    return self->path;
+}
+
+const char *
+hpt_api_request_param (hpt_api_request_t *self, const char *key)
+{
+    for (size_t i = 0; key && i < self->param_count; i++)
+        if (streq (self->keys[i], key)) return self->values[i];
+    return NULL;
+}
+
+const char *
+hpt_api_request_body (hpt_api_request_t *self)
+{
+    return self->body;
+}
+
+size_t
+hpt_api_request_body_size (hpt_api_request_t *self)
+{
+    return self->body_size;
+}
+
+const char *
+hpt_api_request_authorization (hpt_api_request_t *self)
+{
+    return self->authorization;
+}
+
+int
+hpt_api_reply (zsock_t *router, zframe_t *routing_id, int status, const char *content_type,
+               const char *body)
+{
+    if (!router || !routing_id || status < 100 || status > 599) return -1;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *){zframe_dup (routing_id)});
+    zmsg_addmem (msg, NULL, 0);
+    zmsg_addstrf (msg, "%d", status);
+    zmsg_addstr (msg, content_type ? content_type : "");
+    zmsg_addstr (msg, body ? body : "");
+    return zmsg_send (&msg, router);
+}
+
+//  ---------------------------------------------------- the API thread
+
+static enum MHD_Result
+s_respond (struct MHD_Connection *connection, unsigned int status, const char *content_type,
+           const void *body, size_t size)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (size, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!response) return MHD_NO;
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, POST, DELETE");
+    enum MHD_Result result = MHD_queue_response (connection, status, response);
+    MHD_destroy_response (response);
+    return result;
+}
+
+static enum MHD_Result
+s_respond_error (struct MHD_Connection *connection, int status, const char *message)
+{
+    char *body = hpt_api_error_json (status, message, NULL);
+    enum MHD_Result result =
+        s_respond (connection, (unsigned int)status, "application/json", body, strlen (body));
+    free (body);
+    return result;
+}
+
+static enum MHD_Result
+s_collect_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    zchunk_t *query = cls;
+    if (zchunk_size (query) > 0) zchunk_extend (query, "&", 1);
+    s_encode (query, key ? key : "");
+    zchunk_extend (query, "=", 1);
+    s_encode (query, value ? value : "");
+    return MHD_YES;
+}
+
+//  A reply's status frame must be three digits from 100 to 599.
+static int
+s_reply_status (zframe_t *frame)
+{
+    if (zframe_size (frame) != 3) return -1;
+    const unsigned char *digits = zframe_data (frame);
+    int status = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (digits[i] < '0' || digits[i] > '9') return -1;
+        status = status * 10 + (digits[i] - '0');
+    }
+    return status >= 100 && status <= 599 ? status : -1;
+}
+
+//  A content type must be printable ASCII: it becomes a header line.
+static bool
+s_header_safe (zframe_t *frame)
+{
+    const unsigned char *data = zframe_data (frame);
+    for (size_t i = 0; i < zframe_size (frame); i++)
+        if (data[i] < 0x20 || data[i] > 0x7e) return false;
+    return zframe_size (frame) < 256;
+}
+
+//  Waits for the core's reply on the REQ socket; NULL on timeout, stop or
+//  error.
+static zmsg_t *
+s_wait_reply (hpt_api_t *self)
+{
+    int64_t deadline = zclock_mono () + atomic_load (&self->timeout_ms);
+    zmq_pollitem_t item = {zsock_resolve (self->req), 0, ZMQ_POLLIN, 0};
+    while (!atomic_load (&self->stopping)) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0) return NULL;
+        int rc = zmq_poll (&item, 1, left < S_POLL_SLICE_MS ? left : S_POLL_SLICE_MS);
+        if (rc < 0 && errno != EINTR) return NULL;
+        if (rc > 0 && (item.revents & ZMQ_POLLIN)) return zmsg_recv (self->req);
+    }
+    return NULL;
+}
+
+static enum MHD_Result
+s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *method, const char *url,
+           s_upload_t *upload)
+{
+    if (!self->req) {
+        self->req = zsock_new (ZMQ_REQ);
+        if (self->req) {
+            zsock_set_linger (self->req, 0);
+            zsock_set_sndtimeo (self->req, atomic_load (&self->timeout_ms));
+            if (zsock_connect (self->req, "%s", self->core_endpoint) != 0)
+                zsock_destroy (&self->req);
+        }
+        if (!self->req)
+            return s_respond_error (connection, 503, "the master's core is not reachable");
+    }
+    zchunk_t *query = zchunk_new (NULL, 256);
+    MHD_get_connection_values (connection, MHD_GET_ARGUMENT_KIND, s_collect_arg, query);
+    const char *authorization =
+        MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+    zmsg_t *request = zmsg_new ();
+    zmsg_addstr (request, method);
+    zmsg_addstr (request, url);
+    zmsg_addmem (request, zchunk_data (query), zchunk_size (query));
+    zmsg_addmem (request, upload->body, upload->size);
+    zmsg_addstr (request, authorization ? authorization : "");
+    zchunk_destroy (&query);
+
+    zmsg_t *reply = NULL;
+    if (zmsg_send (&request, self->req) == 0) reply = s_wait_reply (self);
+    zmsg_destroy (&request);
+    if (!reply) {
+        //  REQ now expects a reply that may never come: start afresh.
+        zsock_destroy (&self->req);
+        return s_respond_error (connection, 503,
+                                "the master's core did not answer in time; try again");
+    }
+    enum MHD_Result result;
+    zframe_t *status_frame = zmsg_first (reply);
+    zframe_t *type_frame = zmsg_next (reply);
+    zframe_t *body_frame = zmsg_next (reply);
+    int status = status_frame ? s_reply_status (status_frame) : -1;
+    if (zmsg_size (reply) != 3 || status < 0 || !s_header_safe (type_frame))
+        result = s_respond_error (connection, 500, "the master's core sent a malformed reply");
+    else {
+        char *content_type =
+            zframe_size (type_frame) ? zframe_strdup (type_frame) : strdup ("application/json");
+        result = s_respond (connection, (unsigned int)status, content_type,
+                            zframe_data (body_frame), zframe_size (body_frame));
+        free (content_type);
+    }
+    zmsg_destroy (&reply);
+    return result;
+}
+
+//  Content-Length as a number; false when absent or not a number.
+static bool
+s_content_length (struct MHD_Connection *connection, unsigned long long *length)
+{
+    const char *text =
+        MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!text || !*text) return false;
+    char *end = NULL;
+    errno = 0;
+    *length = strtoull (text, &end, 10);
+    return errno == 0 && end && *end == 0;
+}
+
+static enum MHD_Result
+s_too_big (struct MHD_Connection *connection)
+{
+    char message[96];
+    snprintf (message, sizeof (message), "the request body is larger than %d bytes",
+              HPT_API_MAX_BODY);
+    return s_respond_error (connection, 413, message);
+}
+
+static enum MHD_Result
+s_handle (void *cls, struct MHD_Connection *connection, const char *url, const char *method,
+          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    hpt_api_t *self = cls;
+    s_upload_t *upload = *con_cls;
+    if (!upload) {
+        //  First call: only the headers are in. MHD accepts a response now
+        //  (and then skips the body) or once the body is complete.
+        upload = calloc (1, sizeof (s_upload_t));
+        if (!upload) return MHD_NO;
+        *con_cls = upload;
+        if (!streq (method, "GET") && !streq (method, "POST") && !streq (method, "DELETE")) {
+            char message[128];
+            snprintf (message, sizeof (message),
+                      "method %.32s is not allowed; use GET, POST or DELETE", method);
+            upload->answered = true;
+            return s_respond_error (connection, 405, message);
+        }
+        unsigned long long length;
+        if (s_content_length (connection, &length) && length > HPT_API_MAX_BODY) {
+            upload->answered = true;
+            return s_too_big (connection);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t chunk = *upload_data_size;
+        *upload_data_size = 0;
+        if (upload->too_big) {
+            //  A chunked body past the limit is read and dropped (MHD
+            //  cannot answer mid-body), up to a bound, then cut off.
+            upload->dropped += chunk;
+            return upload->dropped > S_MAX_DROPPED ? MHD_NO : MHD_YES;
+        }
+        if (upload->size + chunk > HPT_API_MAX_BODY) {
+            upload->too_big = true;
+            upload->dropped = upload->size + chunk;
+            free (upload->body);
+            upload->body = NULL;
+            upload->size = 0;
+            return MHD_YES;
+        }
+        char *grown = realloc (upload->body, upload->size + chunk);
+        if (!grown) return MHD_NO;
+        upload->body = grown;
+        memcpy (upload->body + upload->size, upload_data, chunk);
+        upload->size += chunk;
+        return MHD_YES;
+    }
+    if (upload->answered) return MHD_YES;
+    upload->answered = true;
+    if (upload->too_big) return s_too_big (connection);
+    return s_forward (self, connection, method, url, upload);
+}
+
+static void
+s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
+             enum MHD_RequestTerminationCode code)
+{
+    s_upload_t *upload = *con_cls;
+    if (upload) {
+        free (upload->body);
+        free (upload);
+        *con_cls = NULL;
+    }
+}
+
+//  ------------------------------------------------------ construction
+
+//  Parses "HOST:PORT" / "[V6]:PORT" into a socket address.
+static int
+s_parse_listen (const char *listen, struct sockaddr_storage *address, char *error, size_t size)
+{
+    char host[256];
+    const char *port;
+    if (listen[0] == '[') {
+        const char *close = strchr (listen, ']');
+        if (!close || close[1] != ':') {
+            snprintf (error, size, "listen address '%s': expected [IPV6]:PORT", listen);
+            return -1;
+        }
+        size_t length = (size_t)(close - listen - 1);
+        if (length == 0 || length >= sizeof (host)) {
+            snprintf (error, size, "listen address '%s': bad IPv6 address", listen);
+            return -1;
+        }
+        memcpy (host, listen + 1, length);
+        host[length] = 0;
+        port = close + 2;
+    } else {
+        const char *colon = strrchr (listen, ':');
+        if (!colon || memchr (listen, ':', (size_t)(colon - listen))) {
+            snprintf (error, size, "listen address '%s': expected HOST:PORT (IPv6 in brackets)",
+                      listen);
+            return -1;
+        }
+        size_t length = (size_t)(colon - listen);
+        if (length >= sizeof (host)) {
+            snprintf (error, size, "listen address '%s': host name too long", listen);
+            return -1;
+        }
+        memcpy (host, listen, length);
+        host[length] = 0;
+        if (length == 0) strcpy (host, "127.0.0.1");
+        port = colon + 1;
+    }
+    size_t digits = strspn (port, "0123456789");
+    if (digits == 0 || digits > 5 || port[digits] != 0 || atoi (port) > 65535) {
+        snprintf (error, size, "listen address '%s': port must be 0 to 65535", listen);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo (host, port, &hints, &found);
+    if (rc != 0 || !found) {
+        snprintf (error, size, "listen address '%s': %s", listen, gai_strerror (rc));
+        return -1;
+    }
+    memset (address, 0, sizeof (*address));
+    memcpy (address, found->ai_addr, found->ai_addrlen);
+    freeaddrinfo (found);
+    return 0;
+}
+
+hpt_api_t *
+hpt_api_new (const char *listen, const char *core_endpoint, char **error)
+{
+    char reason[384] = "";
+    struct sockaddr_storage address;
+    if (!listen || !*listen) listen = "127.0.0.1:7470";
+    if (!core_endpoint || !*core_endpoint) {
+        snprintf (reason, sizeof (reason), "api: no core endpoint given");
+        goto failed;
+    }
+    if (s_parse_listen (listen, &address, reason, sizeof (reason))) goto failed;
+
+    //  The czmq context must exist before the API thread makes a socket:
+    //  zsys_init is not safe to race from two threads.
+    zsys_init ();
+    hpt_api_t *self = calloc (1, sizeof (hpt_api_t));
+    self->core_endpoint = strdup (core_endpoint);
+    atomic_init (&self->timeout_ms, HPT_API_TIMEOUT_MS);
+    atomic_init (&self->stopping, false);
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    if (address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    //  MHD binds the address given; the port argument only names it in
+    //  MHD's own log lines.
+    uint16_t port = address.ss_family == AF_INET6
+                        ? ntohs (((struct sockaddr_in6 *)&address)->sin6_port)
+                        : ntohs (((struct sockaddr_in *)&address)->sin_port);
+    errno = 0;
+    self->daemon = MHD_start_daemon (
+        flags, port, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
+    if (!self->daemon) {
+        int code = errno;
+        snprintf (reason, sizeof (reason), "api: cannot listen on %s%s%s", listen, code ? ": " : "",
+                  code ? strerror (code) : "");
+        free (self->core_endpoint);
+        free (self);
+        goto failed;
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    self->port = info ? info->port : 0;
+    return self;
+
+failed:
+    if (error) *error = strdup (reason);
+    return NULL;
+}
+
+void
+hpt_api_destroy (hpt_api_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_api_t *self = *self_p;
+    atomic_store (&self->stopping, true);
+    MHD_stop_daemon (self->daemon);
+    //  The API thread has ended, so its socket may be closed from here.
+    zsock_destroy (&self->req);
+    free (self->core_endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+uint16_t
+hpt_api_port (hpt_api_t *self)
+{
+    return self->port;
+}
+
+void
+hpt_api_set_timeout (hpt_api_t *self, int timeout_ms)
+{
+    if (timeout_ms > 0) atomic_store (&self->timeout_ms, timeout_ms);
+}
