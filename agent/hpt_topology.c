@@ -39,10 +39,11 @@
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdarg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -69,6 +70,22 @@ s_error (char **error, const char *fmt, const char *a, const char *b)
     size_t len = strlen (fmt) + strlen (a) + strlen (b) + 1;
     *error = malloc (len);
     if (*error) snprintf (*error, len, fmt, a, b);
+}
+
+//  Opens a regular file for reading; NULL with *error (caller frees) set
+//  to "PATH: reason" otherwise. The caller closes the file.
+static FILE *
+s_open_file (const char *path, char **error)
+{
+    FILE *file = path ? fopen (path, "r") : NULL;
+    struct stat info;
+    if (file && (fstat (fileno (file), &info) != 0 || !S_ISREG (info.st_mode))) {
+        fclose (file);
+        file = NULL;
+        errno = EISDIR;
+    }
+    if (!file) s_error (error, "%s: %s", path ? path : "(null)", strerror (errno));
+    return file;
 }
 
 static double
@@ -487,11 +504,8 @@ hpt_topology_new_from_xml (const char *path, char **error)
         return NULL;
     }
     //  hwloc's own message for a missing file is vague; say it first.
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        s_error (error, "%s: %s", path, strerror (errno));
-        return NULL;
-    }
+    FILE *file = s_open_file (path, error);
+    if (!file) return NULL;
     fclose (file);
     return s_new (path, error);
 }
@@ -735,7 +749,7 @@ s_parse_accelerator (s_problems_t *problems, yaml_document_t *doc, yaml_node_t *
         return;
     }
     const char *type = NULL;
-    bool type_given = false;
+    bool type_given = false, count_given = false;
     long long count = -1;
     char sub[96];
     for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
@@ -749,6 +763,7 @@ s_parse_accelerator (s_problems_t *problems, yaml_document_t *doc, yaml_node_t *
                                ? s_scalar (problems, value, sub)
                                : NULL;
         type_given = type_given || strcmp (name, "type") == 0;
+        count_given = count_given || strcmp (name, "count") == 0;
         if (strcmp (name, "type") == 0 && text) {
             const hpt_accel_info_t *info = hpt_accel_lookup (text);
             if (!info)
@@ -775,7 +790,7 @@ s_parse_accelerator (s_problems_t *problems, yaml_document_t *doc, yaml_node_t *
         }
     }
     if (!type_given) s_problem (problems, node->start_mark, field, "type is required");
-    if (count == -1) s_problem (problems, node->start_mark, field, "count is required");
+    if (!count_given) s_problem (problems, node->start_mark, field, "count is required");
     if (!type || count < 0) return;
     if (request->accel_count >= S_MAX_REQUESTS) {
         s_problem (problems, node->start_mark, field, "too many entries");
@@ -955,11 +970,8 @@ int
 hpt_topology_restrict (hpt_topology_t *self, const char *path, char **error)
 {
     if (error) *error = NULL;
-    FILE *file = path ? fopen (path, "r") : NULL;
-    if (!file) {
-        s_error (error, "%s: %s", path ? path : "(null)", strerror (errno));
-        return -1;
-    }
+    FILE *file = s_open_file (path, error);
+    if (!file) return -1;
     s_problems_t problems = {path, NULL, 0};
     s_request_t *request = calloc (1, sizeof (s_request_t));
     if (request) s_parse_file (self, &problems, file, request);

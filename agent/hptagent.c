@@ -49,7 +49,10 @@ s_print_topology (const char *xml, const char *resources)
         return 1;
     }
     if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
-        fprintf (stderr, "%s", error ? error : "hptagent: bad resources file\n");
+        //  One "FILE:LINE:COL: field: message" line per problem.
+        const char *text = error ? error : "bad resources file";
+        size_t len = strlen (text);
+        fprintf (stderr, "%s%s", text, len && text[len - 1] == '\n' ? "" : "\n");
         free (error);
         hpt_topology_destroy (&topology);
         return 2;
