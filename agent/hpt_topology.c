@@ -78,13 +78,16 @@ static FILE *
 s_open_file (const char *path, char **error)
 {
     FILE *file = path ? fopen (path, "r") : NULL;
-    struct stat info;
-    if (file && (fstat (fileno (file), &info) != 0 || !S_ISREG (info.st_mode))) {
-        fclose (file);
-        file = NULL;
-        errno = EISDIR;
+    if (!file) {
+        s_error (error, "%s: %s", path ? path : "(null)", strerror (errno));
+        return NULL;
     }
-    if (!file) s_error (error, "%s: %s", path ? path : "(null)", strerror (errno));
+    struct stat info;
+    if (fstat (fileno (file), &info) != 0 || !S_ISREG (info.st_mode)) {
+        fclose (file);
+        s_error (error, "%s: %s", path, "not a regular file");
+        return NULL;
+    }
     return file;
 }
 
