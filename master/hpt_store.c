@@ -57,6 +57,10 @@
     A database with a user_version above HPT_STORE_SCHEMA_VERSION comes
     from a newer hpt and is refused rather than misread.
 
+    One master per database: hpt_store_new takes an exclusive flock on
+    PATH-lock (released by the kernel when the process dies, so a restart
+    after SIGKILL is never blocked by a stale lock).
+
     Statements are prepared once (on first use) and cached in the object.
 */
 #include "hpt_store.h"
@@ -69,7 +73,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 //  Migration i brings the schema from version i to i + 1.
 static const char *s_migrations[] = {
@@ -245,6 +252,7 @@ struct _hpt_store_t {
     char *path;                    //  database file, for messages
     sqlite3_stmt *stmts[ST_COUNT]; //  prepared on first use
     char error[512];               //  reason of the last failure
+    int lock_fd;                   //  holds flock on PATH-lock, or -1
 };
 
 static const char *s_job_states[] = {"QUEUED", "PREPARING",  "RUNNING",   "SUCCEEDED",
@@ -507,11 +515,34 @@ s_check_dir (hpt_store_t *self, const char *path)
     return rc;
 }
 
+//  Takes an exclusive lock on PATH-lock so that a second master on the
+//  same stateDir fails at once instead of interleaving writes with the
+//  first. flock is released by the kernel when the process dies, so a
+//  master restarted after SIGKILL gets it back.
+static int
+s_lock (hpt_store_t *self, const char *path)
+{
+    char *lock_path = malloc (strlen (path) + 6);
+    sprintf (lock_path, "%s-lock", path);
+    int rc = HPT_STORE_OK;
+    self->lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (self->lock_fd < 0)
+        rc = s_fail (self, "store %s: lock file %s: %s", path, lock_path, strerror (errno));
+    else if (flock (self->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        rc = s_fail (self, "store %s: %s (lock %s)", path,
+                     errno == EWOULDBLOCK ? "in use by another process (another hptmaster?)"
+                                          : strerror (errno),
+                     lock_path);
+    free (lock_path);
+    return rc;
+}
+
 static int
 s_open (hpt_store_t *self, const char *path)
 {
     if (!path || !*path) return s_fail (self, "store: no database path given");
-    if (s_check_dir (self, path)) return HPT_STORE_ERROR;
+    bool memory = strcmp (path, ":memory:") == 0;
+    if (!memory && (s_check_dir (self, path) || s_lock (self, path))) return HPT_STORE_ERROR;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2 (path, &self->db, flags, NULL) != SQLITE_OK)
         return self->db ? s_fail_db (self, "open")
@@ -528,7 +559,7 @@ s_open (hpt_store_t *self, const char *path)
         rc == SQLITE_ROW && strcasecmp ((const char *)sqlite3_column_text (stmt, 0), "wal") == 0;
     sqlite3_finalize (stmt);
     if (rc != SQLITE_ROW) return s_fail_db (self, "set WAL mode");
-    if (!wal) return s_fail (self, "store %s: the database refused WAL mode", path);
+    if (!wal && !memory) return s_fail (self, "store %s: the database refused WAL mode", path);
     if (s_exec (self, "PRAGMA synchronous = NORMAL") || s_exec (self, "PRAGMA foreign_keys = ON"))
         return HPT_STORE_ERROR;
     return s_migrate (self);
@@ -543,6 +574,7 @@ hpt_store_new (const char *path, char **error)
         return NULL;
     }
     self->path = strdup (path ? path : "");
+    self->lock_fd = -1;
     if (s_open (self, path)) {
         if (error) *error = strdup (self->error);
         hpt_store_destroy (&self);
@@ -558,6 +590,7 @@ hpt_store_destroy (hpt_store_t **self_p)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize (self->stmts[i]);
     sqlite3_close_v2 (self->db);
+    if (self->lock_fd >= 0) close (self->lock_fd); //  releases the flock
     free (self->path);
     free (self);
     *self_p = NULL;

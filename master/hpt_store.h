@@ -121,8 +121,12 @@ typedef struct {
 //  Opens or creates the database at path (its directory must exist),
 //  switches on WAL, synchronous=NORMAL, foreign keys and a busy timeout,
 //  and migrates the schema to HPT_STORE_SCHEMA_VERSION. A database written
-//  by a newer hpt is refused. On failure returns NULL and, when error is
-//  not NULL, sets *error to a fresh message the caller frees.
+//  by a newer hpt is refused. The store holds an exclusive flock on
+//  PATH-lock while open, so a second master on the same database is
+//  refused ("in use by another process"); the kernel drops the lock when
+//  the process dies. ":memory:" gives a private in-memory store (no WAL,
+//  no lock) for tests of other classes. On failure returns NULL and, when
+//  error is not NULL, sets *error to a fresh message the caller frees.
 hpt_store_t *hpt_store_new (const char *path, char **error);
 
 //  Closes the database and nulls the pointer.

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,8 +41,8 @@ static int
 s_teardown (void **state)
 {
     fixture_t *fixture = *state;
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *suffixes[] = {"", "-wal", "-shm", "-journal", "-lock"};
+    for (size_t i = 0; i < 5; i++) {
         char file[160];
         snprintf (file, sizeof (file), "%s%s", fixture->path, suffixes[i]);
         unlink (file);
@@ -248,6 +250,88 @@ test_missing_directory_is_a_clear_error (void **state)
     assert_null (store);
     assert_non_null (error);
     free (error);
+}
+
+//  The contract: SIGKILL of the master loses nothing committed, and the
+//  lock is free again for the restarted master.
+static void
+test_sigkill_loses_nothing_committed (void **state)
+{
+    fixture_t *fixture = *state;
+    int ready[2];
+    assert_int_equal (pipe (ready), 0);
+    pid_t child = fork ();
+    assert_true (child >= 0);
+    if (child == 0) {
+        close (ready[0]);
+        hpt_store_t *store = hpt_store_new (fixture->path, NULL);
+        if (!store) _exit (1);
+        hpt_store_job_t job = {
+            .job_id = "killed", .project = "p", .spec_json = "{}", .state = "RUNNING"};
+        hpt_store_trial_t trial = {.job_id = "killed",
+                                   .trial_id = 1,
+                                   .state = "PROVISIONING",
+                                   .values_json = "[]",
+                                   .hyperparameters_json = "{}"};
+        hpt_store_metric_t points[1000];
+        for (int i = 0; i < 1000; i++)
+            points[i] = (hpt_store_metric_t){
+                .job_id = "killed", .trial_id = 1, .task_id = "t", .tag = "m", .step = i};
+        if (hpt_store_job_insert (store, &job, NULL) || hpt_store_trial_insert (store, &trial) ||
+            hpt_store_metrics_append (store, points, 1000, NULL))
+            _exit (2);
+        //  An open, uncommitted transaction must vanish.
+        hpt_store_begin (store);
+        trial.trial_id = 2;
+        hpt_store_trial_insert (store, &trial);
+        if (write (ready[1], "k", 1) != 1) _exit (3);
+        pause ();
+        _exit (0);
+    }
+    close (ready[1]);
+    char byte = 0;
+    assert_int_equal (read (ready[0], &byte, 1), 1);
+    close (ready[0]);
+    kill (child, SIGKILL);
+    int status = 0;
+    assert_int_equal (waitpid (child, &status, 0), child);
+    assert_true (WIFSIGNALED (status));
+
+    hpt_store_t *store = s_open (fixture);
+    json_t *trials = NULL;
+    assert_int_equal (hpt_store_trials_of_job (store, "killed", &trials), HPT_STORE_OK);
+    assert_int_equal (json_array_size (trials), 1);
+    assert_string_equal (s_str (json_array_get (trials, 0), "state"), "PROVISIONING");
+    json_decref (trials);
+    json_t *metrics = NULL;
+    assert_int_equal (hpt_store_metrics_of_trial (store, "killed", 1, "m", &metrics), HPT_STORE_OK);
+    assert_int_equal (json_array_size (metrics), 1000);
+    json_decref (metrics);
+    hpt_store_destroy (&store);
+}
+
+static void
+test_one_master_per_store (void **state)
+{
+    fixture_t *fixture = *state;
+    hpt_store_t *store = s_open (fixture);
+    char *error = NULL;
+    hpt_store_t *second = hpt_store_new (fixture->path, &error);
+    assert_null (second);
+    assert_non_null (error);
+    assert_non_null (strstr (error, "in use"));
+    free (error);
+    hpt_store_destroy (&store);
+    //  Closing releases the lock.
+    store = s_open (fixture);
+    hpt_store_destroy (&store);
+
+    //  An in-memory store (for tests of other classes) needs no file.
+    error = NULL;
+    store = hpt_store_new (":memory:", &error);
+    assert_non_null (store);
+    s_insert_job (store, "j", "p", "QUEUED");
+    hpt_store_destroy (&store);
 }
 
 static void
@@ -617,6 +701,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_directory_is_a_clear_error, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_one_master_per_store, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_sigkill_loses_nothing_committed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_job_state_updates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_trials_ordered_and_updated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tasks_running_on_agent, s_setup, s_teardown),
