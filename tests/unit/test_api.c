@@ -16,6 +16,7 @@
 
 #include "hpt_api.h"
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,12 @@ s_header (char *data, size_t size, size_t count, void *user)
         response->allow = strndup (data + 7, n - 7);
     }
     return n;
+}
+
+static size_t
+s_discard (char *data, size_t size, size_t count, void *user)
+{
+    return size * count;
 }
 
 //  A chunked upload of a fixed number of bytes.
@@ -377,6 +384,47 @@ test_silent_core_is_503_then_recovers (void **state)
     s_response_free (&response);
 }
 
+//  A client stuck on a silent core, in its own thread.
+typedef struct {
+    uint16_t port; //  API port
+    long status;   //  what the client got (0 = connection closed)
+} s_client_t;
+
+static void *
+s_client_thread (void *args)
+{
+    s_client_t *client = args;
+    char url[64];
+    snprintf (url, sizeof (url), "http://127.0.0.1:%u/silent", client->port);
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_discard);
+    if (curl_easy_perform (curl) == CURLE_OK)
+        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &client->status);
+    curl_easy_cleanup (curl);
+    return NULL;
+}
+
+static void
+test_destroy_does_not_wait_for_the_core (void **state)
+{
+    fixture_t *fixture = *state;
+    //  With the default 10 s timeout, destroy must still be prompt.
+    s_client_t client = {fixture->port, -1};
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_client_thread, &client), 0);
+    zclock_sleep (300); //  the request is now waiting for the core
+    int64_t start = zclock_mono ();
+    hpt_api_destroy (&fixture->api);
+    int64_t elapsed = zclock_mono () - start;
+    pthread_join (thread, NULL);
+    assert_true (elapsed < 2000);
+    //  The waiting client got an answer (503) or a closed connection.
+    assert_true (client.status == 503 || client.status == -1);
+}
+
 static void
 test_no_core_is_503 (void **state)
 {
@@ -567,6 +615,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_not_found_passes_through, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_oversized_body_is_413, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_silent_core_is_503_then_recovers, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_destroy_does_not_wait_for_the_core, s_setup,
                                          s_teardown),
         cmocka_unit_test (test_no_core_is_503),
         cmocka_unit_test_setup_teardown (test_malformed_reply_is_500, s_setup, s_teardown),
