@@ -30,8 +30,10 @@
     The type is chosen by PCI device id first (exact), then by model name
     (hpt_nvml_type_for_name), then NVIDIA_GENERIC_GPU. TPU ids: 0x0027 is v2
     or v3 by subsystem id (0x004e v2, 0x004f v3), 0x005e and 0x0056 (v4
-    lite) v4, 0x0063 v5e, 0x0062 v5p, 0x006f v6e; an unknown Google
-    accelerator is reported as TPU_V4.
+    lite) v4, 0x0063 v5e, 0x0062 v5p, 0x006f v6e (the ids Google's
+    tpu-info tool and gVisor's TPU support use); an unknown Google
+    accelerator (e.g. 0x0076, v7x, which hpt_accel has no name for yet) is
+    reported as TPU_V4.
 */
 #include "hpt_topology.h"
 #include "hpt_accel.h"
