@@ -1,0 +1,1044 @@
+/*  hpt_tuner -- one hyperparameter-tuning job at run time
+
+    Counting rules (DESIGN §4, README "Job lifecycle"):
+    - A trial is "in flight" while PENDING, PROVISIONING, RUNNING or
+      STOPPING; at most maxParallelTrials are in flight.
+    - A job creates at most maxTrials trials; it SUCCEEDED when none is in
+      flight and either maxTrials were created or the optimizer has
+      nothing left (an exhausted grid), provided at least one trial
+      succeeded (otherwise it FAILED: nothing to report).
+    - maxFailedTrials > 0: the job fails once that many trials failed.
+      maxFailedTrials = 0 (service decides): the job fails when the first
+      trial to finish failed, and later when failed >= 5 and failed > 2 x
+      succeeded.
+    - A failed or cancelled job stops every running task; its trials still
+      in flight end CANCELLED once their tasks are gone.
+
+    Trial outcome: the master replica decides. It exiting 0 after reporting
+    the metric tag makes the trial SUCCEEDED; exiting 0 without a report,
+    exiting non-zero, or being killed makes it FAILED. Any other replica
+    exiting non-zero fails the trial too. When a trial ends, its remaining
+    tasks (parameter servers never exit on their own) are stopped.
+*/
+#include "hpt_tuner.h"
+#include "hpt_json.h"
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct _hpt_tuner_t {
+    char *job_id;                   //  the job's id
+    char *project;                  //  REST project
+    hpt_job_t *spec;                //  validated spec, owned
+    hpt_hyperparameters_t *hp;      //  spec's hyperparameters (borrowed from spec)
+    hpt_space_t *space;             //  parameter space, NULL without params
+    hpt_optimizer_t *optimizer;     //  NULL without params
+    hpt_task_request_t *requests;   //  tasks of one trial, owned
+    size_t request_count;           //  entries in requests
+    hpt_job_state_t state;          //  job state
+    char *message;                  //  errorMessage
+    char *queue_reason;             //  why it waits, for describe
+    int64_t seq;                    //  submission order
+    int64_t seed;                   //  optimizer seed
+    int64_t priority;               //  scheduling.priority
+    int64_t create_time;            //  epoch ms
+    int64_t start_time;             //  epoch ms
+    int64_t end_time;               //  epoch ms
+    hpt_trial_t **trials;           //  by id - 1, owned
+    size_t trial_count;             //  trials created
+    size_t trial_cap;               //  allocated slots
+    bool exhausted;                 //  the optimizer has nothing left
+    bool any_finished;              //  a trial has finished (first-trial rule)
+};
+
+static const char *s_job_states[] = {"QUEUED",    "PREPARING", "RUNNING",  "SUCCEEDED",
+                                     "FAILED",    "CANCELLING", "CANCELLED"};
+static const char *s_trial_states[] = {"PENDING",   "PROVISIONING", "RUNNING",  "SUCCEEDED",
+                                       "FAILED",    "STOPPING",     "CANCELLED"};
+static const char *s_task_states[] = {"LAUNCHING", "RUNNING", "STOPPING", "EXITED"};
+
+const char *
+hpt_job_state_name (hpt_job_state_t state)
+{
+    return state <= HPT_JOB_CANCELLED ? s_job_states[state] : "STATE_UNSPECIFIED";
+}
+
+const char *
+hpt_trial_state_name (hpt_trial_state_t state)
+{
+    return state <= HPT_TRIAL_CANCELLED ? s_trial_states[state] : "STATE_UNSPECIFIED";
+}
+
+int
+hpt_job_state_parse (const char *name)
+{
+    for (int i = 0; name && i <= HPT_JOB_CANCELLED; i++)
+        if (strcmp (s_job_states[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int
+s_trial_state_parse (const char *name)
+{
+    for (int i = 0; name && i <= HPT_TRIAL_CANCELLED; i++)
+        if (strcmp (s_trial_states[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int
+s_task_state_parse (const char *name)
+{
+    for (int i = 0; name && i <= HPT_TASK_EXITED; i++)
+        if (strcmp (s_task_states[i], name) == 0)
+            return i;
+    return -1;
+}
+
+char *
+hpt_time_format (int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t) (ms / 1000);
+    struct tm tm;
+    gmtime_r (&secs, &tm);
+    char date[32];
+    strftime (date, sizeof (date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (buf, size, "%s.%03dZ", date, (int) (ms % 1000));
+    return buf;
+}
+
+void
+hpt_task_requests_destroy (hpt_task_request_t **requests_p, size_t count)
+{
+    if (!requests_p || !*requests_p)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        free ((*requests_p)[i].replica);
+        free ((*requests_p)[i].machine_type);
+        free ((*requests_p)[i].accel_type);
+    }
+    free (*requests_p);
+    *requests_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Construction
+
+static void
+s_trial_destroy (hpt_trial_t **trial_p)
+{
+    hpt_trial_t *trial = *trial_p;
+    if (!trial)
+        return;
+    free (trial->values);
+    json_decref (trial->hyperparameters);
+    free (trial->message);
+    for (size_t i = 0; i < trial->task_count; i++) {
+        free (trial->tasks[i].task_id);
+        free (trial->tasks[i].agent);
+        json_decref (trial->tasks[i].placement);
+    }
+    free (trial->tasks);
+    free (trial);
+    *trial_p = NULL;
+}
+
+static hpt_tuner_t *
+s_tuner_new (hpt_job_t *spec, const char *project, hpt_task_request_t *requests,
+             size_t request_count)
+{
+    hpt_tuner_t *self = calloc (1, sizeof (hpt_tuner_t));
+    self->job_id = strdup (spec->job_id);
+    self->project = strdup (project);
+    self->spec = spec;
+    self->hp = spec->input.hyperparameters;
+    self->requests = requests;
+    self->request_count = request_count;
+    self->priority = spec->input.scheduling.present ? spec->input.scheduling.priority : 0;
+    return self;
+}
+
+static void
+s_tuner_start_optimizer (hpt_tuner_t *self)
+{
+    if (self->hp && self->hp->param_count) {
+        self->space = hpt_space_new (self->hp->params, self->hp->param_count);
+        self->optimizer
+            = hpt_optimizer_new (self->space, self->hp->goal, self->hp->algorithm, (uint64_t) self->seed);
+    }
+}
+
+void
+hpt_tuner_destroy (hpt_tuner_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    hpt_tuner_t *self = *self_p;
+    for (size_t i = 0; i < self->trial_count; i++)
+        s_trial_destroy (&self->trials[i]);
+    free (self->trials);
+    hpt_optimizer_destroy (&self->optimizer);
+    hpt_space_destroy (&self->space);
+    hpt_task_requests_destroy (&self->requests, self->request_count);
+    hpt_job_destroy (&self->spec);
+    free (self->job_id);
+    free (self->project);
+    free (self->message);
+    free (self->queue_reason);
+    free (self);
+    *self_p = NULL;
+}
+
+hpt_tuner_t *
+hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
+               hpt_task_request_t *requests, size_t request_count, uint64_t seed, int64_t now_ms,
+               char **error)
+{
+    hpt_tuner_t *self = s_tuner_new (spec, project, requests, request_count);
+    self->seed = (int64_t) (seed & INT64_MAX);
+    self->create_time = now_ms;
+    self->state = HPT_JOB_QUEUED;
+    json_t *json = hpt_job_to_json (spec);
+    char *text = hpt_json_dumps (json, false);
+    json_decref (json);
+    hpt_store_job_t row = {
+        .job_id = self->job_id,
+        .project = project,
+        .spec_json = text,
+        .state = "QUEUED",
+        .create_time = now_ms,
+        .seed = self->seed,
+        .priority = self->priority,
+        .resumed_from = self->hp ? self->hp->resume_previous_job_id : NULL,
+    };
+    int rc = hpt_store_job_insert (store, &row, &self->seq);
+    free (text);
+    if (rc != HPT_STORE_OK) {
+        if (error)
+            *error = strdup (rc == HPT_STORE_EXISTS ? "exists" : hpt_store_error (store));
+        hpt_tuner_destroy (&self);
+        return NULL;
+    }
+    s_tuner_start_optimizer (self);
+    return self;
+}
+
+//  ---------------------------------------------------------------------
+//  Accessors
+
+const char *
+hpt_tuner_id (hpt_tuner_t *self)
+{
+    return self->job_id;
+}
+const char *
+hpt_tuner_project (hpt_tuner_t *self)
+{
+    return self->project;
+}
+hpt_job_state_t
+hpt_tuner_state (hpt_tuner_t *self)
+{
+    return self->state;
+}
+hpt_job_t *
+hpt_tuner_spec (hpt_tuner_t *self)
+{
+    return self->spec;
+}
+int64_t
+hpt_tuner_seq (hpt_tuner_t *self)
+{
+    return self->seq;
+}
+int64_t
+hpt_tuner_priority (hpt_tuner_t *self)
+{
+    return self->priority;
+}
+bool
+hpt_tuner_finished (hpt_tuner_t *self)
+{
+    return self->state == HPT_JOB_SUCCEEDED || self->state == HPT_JOB_FAILED
+           || self->state == HPT_JOB_CANCELLED;
+}
+const hpt_task_request_t *
+hpt_tuner_requests (hpt_tuner_t *self, size_t *count)
+{
+    *count = self->request_count;
+    return self->requests;
+}
+size_t
+hpt_tuner_trial_count (hpt_tuner_t *self)
+{
+    return self->trial_count;
+}
+hpt_trial_t *
+hpt_tuner_trial (hpt_tuner_t *self, size_t i)
+{
+    return i < self->trial_count ? self->trials[i] : NULL;
+}
+hpt_trial_t *
+hpt_tuner_trial_by_id (hpt_tuner_t *self, int64_t trial_id)
+{
+    if (trial_id < 1 || (size_t) trial_id > self->trial_count)
+        return NULL;
+    return self->trials[trial_id - 1];
+}
+void
+hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason)
+{
+    free (self->queue_reason);
+    self->queue_reason = reason ? strdup (reason) : NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Store writes
+
+static void
+s_store_job_state (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
+{
+    hpt_store_job_set_state (store, self->job_id, hpt_job_state_name (self->state), self->message,
+                             now_ms);
+}
+
+static void
+s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state,
+                 const char *message, int64_t now_ms)
+{
+    if (self->state == state)
+        return;
+    self->state = state;
+    if (message) {
+        free (self->message);
+        self->message = strdup (message);
+    }
+    if ((state == HPT_JOB_PREPARING || state == HPT_JOB_RUNNING) && !self->start_time)
+        self->start_time = now_ms;
+    if (hpt_tuner_finished (self))
+        self->end_time = now_ms;
+    if (state != HPT_JOB_QUEUED)
+        hpt_tuner_set_queue_reason (self, NULL);
+    s_store_job_state (self, store, now_ms);
+}
+
+static char *
+s_values_json (hpt_tuner_t *self, hpt_trial_t *trial)
+{
+    json_t *array = json_array ();
+    size_t dim = self->space ? hpt_space_size (self->space) : 0;
+    for (size_t i = 0; i < dim; i++)
+        json_array_append_new (array, json_real (trial->values[i]));
+    char *text = hpt_json_dumps (array, false);
+    json_decref (array);
+    return text;
+}
+
+static void
+s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool insert)
+{
+    char *values = s_values_json (self, trial);
+    char *hyper = hpt_json_dumps (trial->hyperparameters, false);
+    hpt_store_trial_t row = {
+        .job_id = self->job_id,
+        .trial_id = trial->id,
+        .state = hpt_trial_state_name (trial->state),
+        .values_json = values,
+        .hyperparameters_json = hyper,
+        .has_final = trial->has_final,
+        .final_step = trial->final_step,
+        .final_value = trial->final_value,
+        .stopped_early = trial->stopped_early,
+        .message = trial->message,
+        .start_time = trial->start_time,
+        .end_time = trial->end_time,
+        .requeue_count = trial->requeue_count,
+    };
+    if (insert)
+        hpt_store_trial_insert (store, &row);
+    else
+        hpt_store_trial_update (store, &row);
+    free (values);
+    free (hyper);
+}
+
+static void
+s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
+              bool insert)
+{
+    char *placement = task->placement ? hpt_json_dumps (task->placement, false) : NULL;
+    hpt_store_task_t row = {
+        .task_id = task->task_id,
+        .job_id = self->job_id,
+        .trial_id = trial->id,
+        .replica_type = task->request->replica,
+        .replica_index = task->request->index,
+        .agent = task->agent,
+        .state = s_task_states[task->state],
+        .pid = task->pid,
+        .has_exit = task->has_exit,
+        .exit_code = task->exit_code,
+        .signal = task->signal,
+        .start_time = task->start_time,
+        .end_time = task->end_time,
+        .attempt = task->attempt,
+        .placement_json = placement,
+    };
+    int rc = insert ? hpt_store_task_insert (store, &row) : HPT_STORE_NOT_FOUND;
+    if (rc != HPT_STORE_OK)
+        hpt_store_task_update (store, &row);
+    free (placement);
+}
+
+//  ---------------------------------------------------------------------
+//  Trials
+
+static bool
+s_in_flight (hpt_trial_t *trial)
+{
+    return trial->state == HPT_TRIAL_PENDING || trial->state == HPT_TRIAL_PROVISIONING
+           || trial->state == HPT_TRIAL_RUNNING || trial->state == HPT_TRIAL_STOPPING;
+}
+
+static size_t
+s_count (hpt_tuner_t *self, hpt_trial_state_t state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->trial_count; i++)
+        n += self->trials[i]->state == state;
+    return n;
+}
+
+static size_t
+s_count_in_flight (hpt_tuner_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->trial_count; i++)
+        n += s_in_flight (self->trials[i]);
+    return n;
+}
+
+static hpt_trial_t *
+s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
+{
+    hpt_trial_t *trial = calloc (1, sizeof (hpt_trial_t));
+    trial->id = id;
+    size_t dim = self->space ? hpt_space_size (self->space) : 0;
+    trial->values = calloc (dim ? dim : 1, sizeof (double));
+    trial->hyperparameters = json_object ();
+    for (size_t i = 0; i < dim; i++) {
+        trial->values[i] = hpt_space_snap (self->space, i, values[i]);
+        char *text = hpt_space_format (self->space, i, trial->values[i]);
+        json_object_set_new (trial->hyperparameters, hpt_space_param (self->space, i)->name,
+                             json_string (text));
+        free (text);
+    }
+    trial->task_count = self->request_count;
+    trial->tasks = calloc (self->request_count ? self->request_count : 1, sizeof (hpt_task_t));
+    for (size_t i = 0; i < self->request_count; i++) {
+        hpt_task_t *task = &trial->tasks[i];
+        task->request = &self->requests[i];
+        if (asprintf (&task->task_id, "%s/%" PRId64 "/%s/%d", self->job_id, id,
+                      self->requests[i].replica, self->requests[i].index)
+            < 0)
+            task->task_id = NULL;
+    }
+    if (self->trial_count == self->trial_cap) {
+        self->trial_cap = self->trial_cap ? self->trial_cap * 2 : 16;
+        self->trials = realloc (self->trials, self->trial_cap * sizeof (hpt_trial_t *));
+    }
+    self->trials[self->trial_count++] = trial;
+    return trial;
+}
+
+hpt_trial_t *
+hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
+{
+    if (hpt_tuner_finished (self) || self->state == HPT_JOB_CANCELLING)
+        return NULL;
+    for (size_t i = 0; i < self->trial_count; i++)
+        if (self->trials[i]->state == HPT_TRIAL_PENDING)
+            return self->trials[i];
+    int64_t max_trials = self->hp ? self->hp->max_trials : 1;
+    int64_t max_parallel = self->hp ? self->hp->max_parallel_trials : 1;
+    if ((int64_t) s_count_in_flight (self) >= max_parallel
+        || (int64_t) self->trial_count >= max_trials || self->exhausted)
+        return NULL;
+    size_t dim = self->space ? hpt_space_size (self->space) : 0;
+    double *values = calloc (dim ? dim : 1, sizeof (double));
+    if (self->optimizer && hpt_optimizer_suggest (self->optimizer, 1, values) == 0) {
+        self->exhausted = true;
+        free (values);
+        return NULL;
+    }
+    hpt_trial_t *trial = s_trial_new (self, (int64_t) self->trial_count + 1, values);
+    free (values);
+    trial->state = HPT_TRIAL_PENDING;
+    if (self->optimizer)
+        hpt_optimizer_add_pending (self->optimizer, (uint64_t) trial->id, trial->values);
+    s_store_trial (self, store, trial, true);
+    (void) now_ms;
+    return trial;
+}
+
+int
+hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, int64_t now_ms)
+{
+    if (hpt_store_begin (store) != HPT_STORE_OK)
+        return -1;
+    trial->state = HPT_TRIAL_PROVISIONING;
+    if (!trial->start_time)
+        trial->start_time = now_ms;
+    s_store_trial (self, store, trial, false);
+    for (size_t i = 0; i < trial->task_count; i++) {
+        hpt_task_t *task = &trial->tasks[i];
+        task->state = HPT_TASK_LAUNCHING;
+        task->has_exit = false;
+        task->pid = 0;
+        task->start_time = 0;
+        task->end_time = 0;
+        s_store_task (self, store, trial, task, true);
+    }
+    if (self->state == HPT_JOB_QUEUED)
+        s_set_job_state (self, store, HPT_JOB_PREPARING, NULL, now_ms);
+    if (hpt_store_commit (store) != HPT_STORE_OK) {
+        hpt_store_rollback (store);
+        return -1;
+    }
+    return 0;
+}
+
+void
+hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                        hpt_task_t *task, int64_t pid, int64_t now_ms)
+{
+    if (task->state != HPT_TASK_LAUNCHING)
+        return;
+    task->state = HPT_TASK_RUNNING;
+    task->pid = pid;
+    task->start_time = now_ms;
+    s_store_task (self, store, trial, task, false);
+    if (trial->state == HPT_TRIAL_PROVISIONING) {
+        trial->state = HPT_TRIAL_RUNNING;
+        s_store_trial (self, store, trial, false);
+    }
+    if (self->state == HPT_JOB_PREPARING || self->state == HPT_JOB_QUEUED)
+        s_set_job_state (self, store, HPT_JOB_RUNNING, NULL, now_ms);
+}
+
+static bool
+s_is_master (hpt_task_t *task)
+{
+    return strcmp (task->request->replica, "master") == 0;
+}
+
+void
+hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
+                  int64_t step, double value, double time)
+{
+    const char *objective = self->hp && self->hp->metric_tag ? self->hp->metric_tag
+                                                             : HPT_DEFAULT_METRIC_TAG;
+    if (!s_is_master (task) || strcmp (tag, objective) != 0)
+        return;
+    //  "Last reported" is by report time; replays of old points never move
+    //  the final metric back.
+    if (trial->has_final && time < trial->final_time)
+        return;
+    trial->reports++;
+    trial->has_final = true;
+    trial->final_step = step;
+    trial->final_value = value;
+    trial->final_time = time;
+}
+
+//  Collects the tasks of trial that still run (or are being launched) and
+//  marks them STOPPING.
+static void
+s_collect_stop (hpt_trial_t *trial, hpt_task_t ***to_stop, size_t *stop_count)
+{
+    for (size_t i = 0; i < trial->task_count; i++) {
+        hpt_task_t *task = &trial->tasks[i];
+        if (task->state == HPT_TASK_LAUNCHING || task->state == HPT_TASK_RUNNING) {
+            task->state = HPT_TASK_STOPPING;
+            *to_stop = realloc (*to_stop, (*stop_count + 1) * sizeof (hpt_task_t *));
+            (*to_stop)[(*stop_count)++] = task;
+        }
+    }
+}
+
+static bool
+s_all_exited (hpt_trial_t *trial)
+{
+    for (size_t i = 0; i < trial->task_count; i++)
+        if (trial->tasks[i].state != HPT_TASK_EXITED)
+            return false;
+    return true;
+}
+
+//  Whether a task never reached the agent (unplaced or pending) and so
+//  needs no STOP.
+static void
+s_settle_unlaunched (hpt_trial_t *trial, int64_t now_ms)
+{
+    for (size_t i = 0; i < trial->task_count; i++)
+        if (!trial->tasks[i].agent && trial->tasks[i].state != HPT_TASK_EXITED) {
+            trial->tasks[i].state = HPT_TASK_EXITED;
+            trial->tasks[i].end_time = now_ms;
+        }
+}
+
+//  Applies the job-level rules after a trial finished.
+static void
+s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t now_ms,
+             hpt_task_t ***to_stop, size_t *stop_count)
+{
+    if (hpt_tuner_finished (self)) {
+        return;
+    }
+    if (self->state == HPT_JOB_CANCELLING) {
+        for (size_t i = 0; i < self->trial_count; i++)
+            if (s_in_flight (self->trials[i]))
+                return;
+        s_set_job_state (self, store, HPT_JOB_CANCELLED, NULL, now_ms);
+        return;
+    }
+    size_t failed = s_count (self, HPT_TRIAL_FAILED);
+    size_t succeeded = s_count (self, HPT_TRIAL_SUCCEEDED);
+    int64_t max_failed = self->hp ? self->hp->max_failed_trials : 0;
+    char message[1024] = "";
+    if (last && last->state == HPT_TRIAL_FAILED) {
+        const char *why = last->message ? last->message : "failed";
+        if (max_failed > 0 && (int64_t) failed >= max_failed)
+            snprintf (message, sizeof (message),
+                      "%zu trials failed, reaching maxFailedTrials (%" PRId64
+                      "). Last failure, trial %" PRId64 ": %s",
+                      failed, max_failed, last->id, why);
+        else if (max_failed == 0 && !self->any_finished)
+            snprintf (message, sizeof (message),
+                      "The first trial to finish failed, so the job fails (maxFailedTrials "
+                      "is 0; see README). Trial %" PRId64 ": %s",
+                      last->id, why);
+        else if (max_failed == 0 && failed >= 5 && failed > 2 * succeeded)
+            snprintf (message, sizeof (message),
+                      "%zu trials failed against %zu succeeded (maxFailedTrials is 0: the job "
+                      "fails when failed >= 5 and failed > 2 x succeeded). Last failure, trial "
+                      "%" PRId64 ": %s",
+                      failed, succeeded, last->id, why);
+    }
+    if (last)
+        self->any_finished = true;
+    if (*message) {
+        hpt_tuner_fail (self, store, message, now_ms, to_stop, stop_count);
+        return;
+    }
+    int64_t max_trials = self->hp ? self->hp->max_trials : 1;
+    if (s_count_in_flight (self) > 0)
+        return;
+    if ((int64_t) self->trial_count < max_trials && !self->exhausted)
+        return;
+    if (succeeded == 0)
+        s_set_job_state (self, store, HPT_JOB_FAILED,
+                         "No trial succeeded: every trial failed (see the trials' errorMessage)",
+                         now_ms);
+    else
+        s_set_job_state (self, store, HPT_JOB_SUCCEEDED, NULL, now_ms);
+}
+
+static void
+s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                hpt_trial_state_t state, const char *message, int64_t now_ms)
+{
+    trial->state = state;
+    if (message && !trial->message)
+        trial->message = strdup (message);
+    trial->end_time = now_ms;
+    s_store_trial (self, store, trial, false);
+    if (!self->optimizer)
+        return;
+    if (state == HPT_TRIAL_SUCCEEDED && trial->has_final)
+        hpt_optimizer_add_result (self->optimizer, (uint64_t) trial->id, trial->values,
+                                  trial->final_value);
+    else if (state == HPT_TRIAL_FAILED)
+        hpt_optimizer_add_failed (self->optimizer, (uint64_t) trial->id, trial->values);
+}
+
+static void
+s_exit_text (char *buf, size_t size, hpt_task_t *task, int exit_code, int signal,
+             const char *reason)
+{
+    if (reason && *reason)
+        snprintf (buf, size, "%s-%d %s", task->request->replica, task->request->index, reason);
+    else if (signal)
+        snprintf (buf, size, "%s-%d was killed by signal %d", task->request->replica,
+                  task->request->index, signal);
+    else
+        snprintf (buf, size, "%s-%d exited with status %d", task->request->replica,
+                  task->request->index, exit_code);
+}
+
+void
+hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                       hpt_task_t *task, int exit_code, int signal, const char *reason,
+                       int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count)
+{
+    if (task->state == HPT_TASK_EXITED)
+        return;
+    bool we_stopped = task->state == HPT_TASK_STOPPING;
+    task->state = HPT_TASK_EXITED;
+    task->has_exit = true;
+    task->exit_code = exit_code;
+    task->signal = signal;
+    task->end_time = now_ms;
+    s_store_task (self, store, trial, task, false);
+
+    if (trial->state == HPT_TRIAL_STOPPING) {
+        //  The trial was cancelled or stopped early: it ends when its last
+        //  task is gone.
+        if (s_all_exited (trial)) {
+            hpt_trial_state_t end = trial->stopped_early ? HPT_TRIAL_SUCCEEDED : HPT_TRIAL_CANCELLED;
+            s_finish_trial (self, store, trial, end, NULL, now_ms);
+            s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
+        }
+        return;
+    }
+    if (!s_in_flight (trial))
+        return; //  already decided; a sibling we stopped has gone
+    char text[512];
+    bool failed = exit_code != 0 || signal != 0 || (reason && *reason);
+    if (s_is_master (task)) {
+        if (!failed && trial->has_final) {
+            s_finish_trial (self, store, trial, HPT_TRIAL_SUCCEEDED, NULL, now_ms);
+        } else if (!failed) {
+            const char *tag = self->hp && self->hp->metric_tag ? self->hp->metric_tag
+                                                               : HPT_DEFAULT_METRIC_TAG;
+            snprintf (text, sizeof (text),
+                      "The trial's master task exited with status 0 without reporting the "
+                      "metric '%s' (hyperparameterMetricTag)",
+                      tag);
+            s_finish_trial (self, store, trial, HPT_TRIAL_FAILED, text, now_ms);
+        } else {
+            s_exit_text (text, sizeof (text), task, exit_code, signal, reason);
+            s_finish_trial (self, store, trial, HPT_TRIAL_FAILED, text, now_ms);
+        }
+    } else if (failed && !we_stopped) {
+        s_exit_text (text, sizeof (text), task, exit_code, signal, reason);
+        s_finish_trial (self, store, trial, HPT_TRIAL_FAILED, text, now_ms);
+    } else
+        return; //  a worker finished first: the master decides
+    s_settle_unlaunched (trial, now_ms);
+    s_collect_stop (trial, to_stop, stop_count);
+    s_check_job (self, store, trial, now_ms, to_stop, stop_count);
+}
+
+void
+hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                         const char *reason, int64_t now_ms)
+{
+    if (!s_in_flight (trial) || trial->state == HPT_TRIAL_STOPPING)
+        return;
+    trial->state = HPT_TRIAL_PENDING;
+    trial->requeue_count++;
+    free (trial->message);
+    trial->message = reason ? strdup (reason) : NULL;
+    trial->has_final = false;
+    trial->reports = 0;
+    trial->final_time = 0;
+    for (size_t i = 0; i < trial->task_count; i++) {
+        hpt_task_t *task = &trial->tasks[i];
+        if (task->agent) {
+            if (task->state != HPT_TASK_EXITED) {
+                task->state = HPT_TASK_EXITED;
+                task->end_time = now_ms;
+                s_store_task (self, store, trial, task, false);
+            }
+            free (task->agent);
+            task->agent = NULL;
+        }
+        json_decref (task->placement);
+        task->placement = NULL;
+        task->attempt++;
+        //  A new attempt is a new task row: the id carries the attempt.
+        free (task->task_id);
+        if (asprintf (&task->task_id, "%s/%" PRId64 "/%s/%d.%d", self->job_id, trial->id,
+                      task->request->replica, task->request->index, task->attempt)
+            < 0)
+            task->task_id = NULL;
+    }
+    s_store_trial (self, store, trial, false);
+}
+
+static void
+s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
+            size_t *stop_count)
+{
+    for (size_t i = 0; i < self->trial_count; i++) {
+        hpt_trial_t *trial = self->trials[i];
+        if (!s_in_flight (trial))
+            continue;
+        s_settle_unlaunched (trial, now_ms);
+        size_t before = *stop_count;
+        s_collect_stop (trial, to_stop, stop_count);
+        bool waiting = *stop_count > before;
+        for (size_t k = 0; k < trial->task_count && !waiting; k++)
+            waiting = trial->tasks[k].state == HPT_TASK_STOPPING;
+        if (waiting) {
+            trial->state = HPT_TRIAL_STOPPING;
+            s_store_trial (self, store, trial, false);
+        } else
+            s_finish_trial (self, store, trial, HPT_TRIAL_CANCELLED, NULL, now_ms);
+    }
+}
+
+int
+hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
+                  size_t *stop_count)
+{
+    if (hpt_tuner_finished (self))
+        return -1;
+    if (self->state == HPT_JOB_CANCELLING)
+        return 0;
+    s_set_job_state (self, store, HPT_JOB_CANCELLING, "Job cancelled by the user", now_ms);
+    s_stop_all (self, store, now_ms, to_stop, stop_count);
+    s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
+    return 0;
+}
+
+void
+hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
+                hpt_task_t ***to_stop, size_t *stop_count)
+{
+    if (hpt_tuner_finished (self))
+        return;
+    s_set_job_state (self, store, HPT_JOB_FAILED, message, now_ms);
+    s_stop_all (self, store, now_ms, to_stop, stop_count);
+}
+
+//  ---------------------------------------------------------------------
+//  Reload after a restart
+
+hpt_tuner_t *
+hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_request_t *requests,
+                size_t request_count, char **error)
+{
+    hpt_tuner_t *self = s_tuner_new (spec, json_string_value (json_object_get (row, "project")),
+                                     requests, request_count);
+    self->seq = json_integer_value (json_object_get (row, "seq"));
+    self->seed = json_integer_value (json_object_get (row, "seed"));
+    int state = hpt_job_state_parse (json_string_value (json_object_get (row, "state")));
+    self->state = state < 0 ? HPT_JOB_FAILED : (hpt_job_state_t) state;
+    const char *message = json_string_value (json_object_get (row, "error_message"));
+    self->message = message ? strdup (message) : NULL;
+    self->create_time = json_integer_value (json_object_get (row, "create_time"));
+    self->start_time = json_integer_value (json_object_get (row, "start_time"));
+    self->end_time = json_integer_value (json_object_get (row, "end_time"));
+    s_tuner_start_optimizer (self);
+
+    json_t *trials = NULL;
+    if (hpt_store_trials_of_job (store, self->job_id, &trials) != HPT_STORE_OK) {
+        if (error)
+            *error = strdup (hpt_store_error (store));
+        hpt_tuner_destroy (&self);
+        return NULL;
+    }
+    size_t i;
+    json_t *t;
+    size_t dim = self->space ? hpt_space_size (self->space) : 0;
+    double *values = calloc (dim ? dim : 1, sizeof (double));
+    json_array_foreach (trials, i, t) {
+        json_t *vals = json_object_get (t, "values_json");
+        for (size_t k = 0; k < dim; k++)
+            values[k] = json_number_value (json_array_get (vals, k));
+        int64_t id = json_integer_value (json_object_get (t, "trial_id"));
+        if (id != (int64_t) self->trial_count + 1)
+            continue; //  ids are dense by construction; anything else is not ours
+        hpt_trial_t *trial = s_trial_new (self, id, values);
+        int ts = s_trial_state_parse (json_string_value (json_object_get (t, "state")));
+        trial->state = ts < 0 ? HPT_TRIAL_FAILED : (hpt_trial_state_t) ts;
+        trial->has_final = json_is_true (json_object_get (t, "has_final"));
+        trial->final_step = json_integer_value (json_object_get (t, "final_step"));
+        trial->final_value = json_number_value (json_object_get (t, "final_value"));
+        trial->stopped_early = json_is_true (json_object_get (t, "stopped_early"));
+        const char *msg = json_string_value (json_object_get (t, "message"));
+        trial->message = msg ? strdup (msg) : NULL;
+        trial->start_time = json_integer_value (json_object_get (t, "start_time"));
+        trial->end_time = json_integer_value (json_object_get (t, "end_time"));
+        trial->requeue_count = json_integer_value (json_object_get (t, "requeue_count"));
+        if (trial->state == HPT_TRIAL_SUCCEEDED || trial->state == HPT_TRIAL_FAILED)
+            self->any_finished = true;
+        //  Tasks: the latest attempt of each replica.
+        json_t *tasks = NULL;
+        hpt_store_task_of_trial (store, self->job_id, id, &tasks);
+        size_t j;
+        json_t *row_task;
+        json_array_foreach (tasks, j, row_task) {
+            const char *replica = json_string_value (json_object_get (row_task, "replica_type"));
+            int index = (int) json_integer_value (json_object_get (row_task, "replica_index"));
+            int attempt = (int) json_integer_value (json_object_get (row_task, "attempt"));
+            for (size_t k = 0; k < trial->task_count; k++) {
+                hpt_task_t *task = &trial->tasks[k];
+                if (!replica || strcmp (task->request->replica, replica) != 0
+                    || task->request->index != index || attempt < task->attempt)
+                    continue;
+                free (task->task_id);
+                task->task_id = strdup (json_string_value (json_object_get (row_task, "task_id")));
+                free (task->agent);
+                const char *agent = json_string_value (json_object_get (row_task, "agent"));
+                task->agent = agent ? strdup (agent) : NULL;
+                json_decref (task->placement);
+                task->placement = json_incref (json_object_get (row_task, "placement_json"));
+                if (json_is_null (task->placement)) {
+                    json_decref (task->placement);
+                    task->placement = NULL;
+                }
+                int st = s_task_state_parse (json_string_value (json_object_get (row_task, "state")));
+                task->state = st < 0 ? HPT_TASK_EXITED : (hpt_task_state_t) st;
+                task->pid = json_integer_value (json_object_get (row_task, "pid"));
+                task->has_exit = json_is_true (json_object_get (row_task, "has_exit"));
+                task->exit_code = (int) json_integer_value (json_object_get (row_task, "exit_code"));
+                task->signal = (int) json_integer_value (json_object_get (row_task, "signal"));
+                task->start_time = json_integer_value (json_object_get (row_task, "start_time"));
+                task->end_time = json_integer_value (json_object_get (row_task, "end_time"));
+                task->attempt = attempt;
+            }
+        }
+        json_decref (tasks);
+        //  The optimizer sees the same history as before the restart.
+        if (self->optimizer) {
+            if (trial->state == HPT_TRIAL_SUCCEEDED && trial->has_final)
+                hpt_optimizer_add_result (self->optimizer, (uint64_t) id, trial->values,
+                                          trial->final_value);
+            else if (trial->state == HPT_TRIAL_FAILED)
+                hpt_optimizer_add_failed (self->optimizer, (uint64_t) id, trial->values);
+            else if (s_in_flight (trial))
+                hpt_optimizer_add_pending (self->optimizer, (uint64_t) id, trial->values);
+        }
+    }
+    free (values);
+    json_decref (trials);
+    return self;
+}
+
+//  ---------------------------------------------------------------------
+//  The Job resource
+
+static int s_sort_goal;   //  qsort has no context argument: set just before sorting
+
+//  Best first: succeeded trials with a metric by objective (goal), ties to
+//  the cheaper trial (fewer steps, then shorter run); then the others by id.
+static int
+s_compare_trials (const void *a, const void *b)
+{
+    const hpt_trial_t *x = *(hpt_trial_t *const *) a;
+    const hpt_trial_t *y = *(hpt_trial_t *const *) b;
+    bool rx = x->state == HPT_TRIAL_SUCCEEDED && x->has_final && isfinite (x->final_value);
+    bool ry = y->state == HPT_TRIAL_SUCCEEDED && y->has_final && isfinite (y->final_value);
+    if (rx != ry)
+        return rx ? -1 : 1;
+    if (rx) {
+        if (x->final_value != y->final_value) {
+            bool x_better = s_sort_goal == HPT_GOAL_MINIMIZE ? x->final_value < y->final_value
+                                                             : x->final_value > y->final_value;
+            return x_better ? -1 : 1;
+        }
+        if (x->final_step != y->final_step)
+            return x->final_step < y->final_step ? -1 : 1;
+        int64_t dx = x->end_time - x->start_time, dy = y->end_time - y->start_time;
+        if (dx != dy)
+            return dx < dy ? -1 : 1;
+    }
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static json_t *
+s_int64_json (int64_t value)
+{
+    char buf[32];
+    snprintf (buf, sizeof (buf), "%" PRId64, value);
+    return json_string (buf);
+}
+
+static void
+s_set_time (json_t *object, const char *key, int64_t ms)
+{
+    char buf[40];
+    if (ms > 0)
+        json_object_set_new (object, key, json_string (hpt_time_format (ms, buf, sizeof (buf))));
+}
+
+static json_t *
+s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const char *tag)
+{
+    json_t *out = json_object ();
+    json_object_set_new (out, "trialId", s_int64_json (trial->id));
+    json_object_set_new (out, "hyperparameters", json_deep_copy (trial->hyperparameters));
+    if (trial->has_final) {
+        json_t *final = json_object ();
+        json_object_set_new (final, "trainingStep", s_int64_json (trial->final_step));
+        json_object_set_new (final, "objectiveValue", json_real (trial->final_value));
+        json_object_set_new (out, "finalMetric", final);
+    }
+    json_t *metrics = NULL;
+    json_t *all = json_array ();
+    if (store && hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &metrics)
+                     == HPT_STORE_OK) {
+        size_t i;
+        json_t *m;
+        json_array_foreach (metrics, i, m) {
+            json_t *point = json_object ();
+            json_object_set_new (point, "trainingStep",
+                                 s_int64_json (json_integer_value (json_object_get (m, "step"))));
+            json_object_set (point, "objectiveValue", json_object_get (m, "value"));
+            json_array_append_new (all, point);
+        }
+    }
+    json_decref (metrics);
+    json_object_set_new (out, "allMetrics", all);
+    json_object_set_new (out, "isTrialStoppedEarly", json_boolean (trial->stopped_early));
+    s_set_time (out, "startTime", trial->start_time);
+    s_set_time (out, "endTime", trial->end_time);
+    json_object_set_new (out, "state", json_string (hpt_trial_state_name (trial->state)));
+    if (trial->message)
+        json_object_set_new (out, "errorMessage", json_string (trial->message));
+    (void) self;
+    return out;
+}
+
+json_t *
+hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
+{
+    json_t *out = hpt_job_to_json (self->spec);
+    s_set_time (out, "createTime", self->create_time);
+    s_set_time (out, "startTime", self->start_time);
+    s_set_time (out, "endTime", self->end_time);
+    json_object_set_new (out, "state", json_string (hpt_job_state_name (self->state)));
+    if (self->message)
+        json_object_set_new (out, "errorMessage", json_string (self->message));
+    if (self->queue_reason && self->state == HPT_JOB_QUEUED)
+        json_object_set_new (out, "hptQueueReason", json_string (self->queue_reason));
+    json_t *output = json_object ();
+    json_object_set_new (output, "isHyperparameterTuningJob", json_boolean (self->hp != NULL));
+    size_t completed = 0;
+    for (size_t i = 0; i < self->trial_count; i++)
+        completed += self->trials[i]->state == HPT_TRIAL_SUCCEEDED;
+    json_object_set_new (output, "completedTrialCount", s_int64_json ((int64_t) completed));
+    const char *tag = self->hp && self->hp->metric_tag ? self->hp->metric_tag
+                                                       : HPT_DEFAULT_METRIC_TAG;
+    json_object_set_new (output, "hyperparameterMetricTag", json_string (tag));
+    if (with_trials) {
+        hpt_trial_t **sorted = malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
+        memcpy (sorted, self->trials, self->trial_count * sizeof (void *));
+        s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
+        qsort (sorted, self->trial_count, sizeof (void *), s_compare_trials);
+        json_t *trials = json_array ();
+        for (size_t i = 0; i < self->trial_count; i++)
+            json_array_append_new (trials, s_trial_json (self, store, sorted[i], tag));
+        free (sorted);
+        json_object_set_new (output, "trials", trials);
+    }
+    json_object_set_new (out, "trainingOutput", output);
+    return out;
+}
