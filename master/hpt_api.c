@@ -6,14 +6,17 @@
     libmicrohttpd runs one internal polling thread (the "API thread"); all
     callbacks below run in it. MHD calls s_handle several times per
     request:
-      1. first call (no upload yet): the method is checked (405) and a
-         declared Content-Length over HPT_API_MAX_BODY is refused (413)
-         before the client sends the body (MHD then answers an
-         "Expect: 100-continue" with the error instead of 100);
+      1. first call (no upload yet): a method other than GET, POST or
+         DELETE is refused (405), and so is a declared Content-Length over
+         HPT_API_MAX_BODY (413). The refusal is sent at once when the
+         client sent no body or waits for "100 Continue"; otherwise the
+         body is read and dropped first, because a client that is still
+         sending when the server answers and closes sees a reset, not the
+         answer;
       2. zero or more calls with body bytes: they are appended to a buffer
-         that never grows past HPT_API_MAX_BODY; the rest of a chunked body
-         that grows past it is read and dropped (MHD takes no response in
-         the middle of a body), up to 64 MiB, and answered 413 at its end;
+         that never grows past HPT_API_MAX_BODY; the rest of a body that
+         grows past it is read and dropped (MHD takes no response in the
+         middle of a body), up to 64 MiB, then the connection is cut;
       3. a last call with no data: the request is forwarded.
     Forwarding uses one ZeroMQ REQ socket that the API thread creates on
     first use (ZeroMQ sockets belong to one thread; the czmq context is the
@@ -61,7 +64,7 @@ typedef struct {
     char *body;     //  bytes received so far (malloc'd), NULL when none
     size_t size;    //  bytes in body
     bool answered;  //  a response is already queued
-    bool too_big;   //  the body passed HPT_API_MAX_BODY: answer 413 at its end
+    int refusal;    //  405 or 413 to answer once the body is drained, else 0
     size_t dropped; //  bytes of a too big body read and dropped
 } s_upload_t;
 
@@ -504,13 +507,35 @@ s_content_length (struct MHD_Connection *connection, unsigned long long *length)
     return errno == 0 && end && *end == 0;
 }
 
+//  Answers a refused request: 405 (method) or 413 (body too big).
 static enum MHD_Result
-s_too_big (struct MHD_Connection *connection)
+s_refuse (struct MHD_Connection *connection, int status, const char *method)
 {
-    char message[96];
-    snprintf (message, sizeof (message), "the request body is larger than %d bytes",
-              HPT_API_MAX_BODY);
-    return s_respond_error (connection, 413, message);
+    char message[128];
+    if (status == 405)
+        snprintf (message, sizeof (message), "method %.32s is not allowed; use GET, POST or DELETE",
+                  method);
+    else
+        snprintf (message, sizeof (message), "the request body is larger than %d bytes",
+                  HPT_API_MAX_BODY);
+    return s_respond_error (connection, status, message);
+}
+
+//  Whether a refusal can be answered before the body: the client sent
+//  none, waits for "100 Continue" (and then never sends it), or announced
+//  one too big to drain. Otherwise answering now would close the
+//  connection under a client still sending, which sees a reset, not the
+//  answer; so the body is read and dropped and the refusal comes after.
+static bool
+s_refuse_now (struct MHD_Connection *connection)
+{
+    const char *expect =
+        MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if (expect && strcasestr (expect, "100-continue")) return true;
+    unsigned long long length = 0;
+    if (s_content_length (connection, &length)) return length == 0 || length > S_MAX_DROPPED;
+    return !MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
 static enum MHD_Result
@@ -520,36 +545,33 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
     hpt_api_t *self = cls;
     s_upload_t *upload = *con_cls;
     if (!upload) {
-        //  First call: only the headers are in. MHD accepts a response now
+        //  First call: only the headers are in. MHD takes a response now
         //  (and then skips the body) or once the body is complete.
         upload = calloc (1, sizeof (s_upload_t));
         if (!upload) return MHD_NO;
         *con_cls = upload;
-        if (!streq (method, "GET") && !streq (method, "POST") && !streq (method, "DELETE")) {
-            char message[128];
-            snprintf (message, sizeof (message),
-                      "method %.32s is not allowed; use GET, POST or DELETE", method);
-            upload->answered = true;
-            return s_respond_error (connection, 405, message);
-        }
         unsigned long long length;
-        if (s_content_length (connection, &length) && length > HPT_API_MAX_BODY) {
+        if (!streq (method, "GET") && !streq (method, "POST") && !streq (method, "DELETE"))
+            upload->refusal = 405;
+        else if (s_content_length (connection, &length) && length > HPT_API_MAX_BODY)
+            upload->refusal = 413;
+        if (upload->refusal && s_refuse_now (connection)) {
             upload->answered = true;
-            return s_too_big (connection);
+            return s_refuse (connection, upload->refusal, method);
         }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t chunk = *upload_data_size;
         *upload_data_size = 0;
-        if (upload->too_big) {
-            //  A chunked body past the limit is read and dropped (MHD
-            //  cannot answer mid-body), up to a bound, then cut off.
+        if (upload->refusal) {
+            //  Drained, up to a bound; past it the connection is cut.
             upload->dropped += chunk;
             return upload->dropped > S_MAX_DROPPED ? MHD_NO : MHD_YES;
         }
         if (upload->size + chunk > HPT_API_MAX_BODY) {
-            upload->too_big = true;
+            //  MHD takes no response mid-body: drain, answer at the end.
+            upload->refusal = 413;
             upload->dropped = upload->size + chunk;
             free (upload->body);
             upload->body = NULL;
@@ -565,7 +587,7 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
     }
     if (upload->answered) return MHD_YES;
     upload->answered = true;
-    if (upload->too_big) return s_too_big (connection);
+    if (upload->refusal) return s_refuse (connection, upload->refusal, method);
     return s_forward (self, connection, method, url, upload);
 }
 
