@@ -46,7 +46,9 @@
              restart, or the hypertune file rewritten whole, inserts the
              same key and INSERT OR IGNORE drops it.
     agents   name TEXT PK, state, drain_state NONE|DRAINING|DRAINED,
-             drain_reason, drained_by, drained_at, first_seen, last_seen,
+             drain_reason, drained_by, drained_at, drain_now (drain --now:
+             a master restarted mid-drain goes on preempting), first_seen,
+             last_seen,
              resources_json (what HELLO reported), last_acked_seq (the
              highest agent event seq stored: replays at or below it are
              duplicates).
@@ -150,6 +152,7 @@ static const char *s_migrations[] = {
     "  drain_reason   TEXT,"
     "  drained_by     TEXT,"
     "  drained_at     INTEGER,"
+    "  drain_now      BOOLEAN NOT NULL DEFAULT 0,"
     "  first_seen     INTEGER,"
     "  last_seen      INTEGER,"
     "  resources_json TEXT,"
@@ -240,7 +243,7 @@ static const char *s_sql[ST_COUNT] = {
         " last_seen = excluded.last_seen,"
         " resources_json = COALESCE (excluded.resources_json, resources_json)",
     [ST_AGENT_SET_DRAIN] = "UPDATE agents SET drain_state = ?2, drain_reason = ?3,"
-                           " drained_by = ?4, drained_at = ?5 WHERE name = ?1",
+                           " drained_by = ?4, drained_at = ?5, drain_now = ?6 WHERE name = ?1",
     [ST_AGENT_SET_ACKED] = "UPDATE agents SET last_acked_seq = MAX (last_acked_seq, ?2)"
                            " WHERE name = ?1",
     [ST_AGENT_GET] = "SELECT * FROM agents WHERE name = ?1",
@@ -987,7 +990,7 @@ hpt_store_agent_upsert (hpt_store_t *self, const hpt_store_agent_t *agent)
 }
 
 int
-hpt_store_agent_set_drain (hpt_store_t *self, const char *name, const char *drain_state,
+hpt_store_agent_set_drain (hpt_store_t *self, const char *name, const char *drain_state, bool now,
                            const char *reason, const char *by, int64_t at_ms)
 {
     if (!name) return s_fail (self, "store: agent set_drain needs a name");
@@ -1001,6 +1004,7 @@ hpt_store_agent_set_drain (hpt_store_t *self, const char *name, const char *drai
     s_bind_text (stmt, 3, none ? NULL : reason);
     s_bind_text (stmt, 4, none ? NULL : by);
     s_bind_optional (stmt, 5, none ? 0 : at_ms);
+    sqlite3_bind_int (stmt, 6, !none && now);
     int rc = s_exec_stmt (self, stmt, true);
     if (rc == HPT_STORE_NOT_FOUND) s_fail (self, "store: no agent '%s'", name);
     return rc;

@@ -238,10 +238,11 @@ int hpt_store_metrics_of_trial (hpt_store_t *self, const char *job_id, int64_t t
 int hpt_store_agent_upsert (hpt_store_t *self, const hpt_store_agent_t *agent);
 
 //  Sets an agent's drain state: drain_state is NONE, DRAINING or
-//  DRAINED; reason and by may be NULL; at_ms is when the drain was asked.
-//  Going to NONE clears reason, by and time.
+//  DRAINED; now is drain --now (its tasks are preempted and their trials
+//  requeued); reason and by may be NULL; at_ms is when the drain was
+//  asked. Going to NONE clears now, reason, by and time.
 int hpt_store_agent_set_drain (hpt_store_t *self, const char *name, const char *drain_state,
-                               const char *reason, const char *by, int64_t at_ms);
+                               bool now, const char *reason, const char *by, int64_t at_ms);
 
 //  Records the highest agent event seq stored (never lowers it), so
 //  events replayed after a restart can be recognised and dropped.

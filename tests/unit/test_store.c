@@ -621,11 +621,11 @@ test_agent_drain_survives_reopen (void **state)
                                .resources_json = "{\"cpus\": 16}"};
     assert_int_equal (hpt_store_agent_upsert (store, &agent), HPT_STORE_OK);
     assert_int_equal (
-        hpt_store_agent_set_drain (store, "gpu-1", "DRAINING", "bad fan", "alice", 1234),
+        hpt_store_agent_set_drain (store, "gpu-1", "DRAINING", true, "bad fan", "alice", 1234),
         HPT_STORE_OK);
-    assert_int_equal (hpt_store_agent_set_drain (store, "gpu-1", "SIDEWAYS", NULL, NULL, 0),
+    assert_int_equal (hpt_store_agent_set_drain (store, "gpu-1", "SIDEWAYS", false, NULL, NULL, 0),
                       HPT_STORE_ERROR);
-    assert_int_equal (hpt_store_agent_set_drain (store, "nobody", "DRAINED", NULL, NULL, 0),
+    assert_int_equal (hpt_store_agent_set_drain (store, "nobody", "DRAINED", false, NULL, NULL, 0),
                       HPT_STORE_NOT_FOUND);
     assert_int_equal (hpt_store_agent_set_acked_seq (store, "gpu-1", 77), HPT_STORE_OK);
     assert_int_equal (hpt_store_agent_set_acked_seq (store, "gpu-1", 12), HPT_STORE_OK);
@@ -643,17 +643,19 @@ test_agent_drain_survives_reopen (void **state)
     assert_string_equal (s_str (row, "drain_reason"), "bad fan");
     assert_string_equal (s_str (row, "drained_by"), "alice");
     assert_int_equal (s_int (row, "drained_at"), 1234);
+    assert_true (json_is_true (json_object_get (row, "drain_now")));
     assert_int_equal (s_int (row, "last_acked_seq"), 77);
     assert_int_equal (s_int (row, "last_seen"), 200);
     assert_int_equal (s_int (row, "first_seen"), 100);
     assert_int_equal (s_int (json_object_get (row, "resources_json"), "cpus"), 16);
     json_decref (row);
 
-    assert_int_equal (hpt_store_agent_set_drain (store, "gpu-1", "NONE", "ignored", "bob", 9),
+    assert_int_equal (hpt_store_agent_set_drain (store, "gpu-1", "NONE", true, "ignored", "bob", 9),
                       HPT_STORE_OK);
     assert_int_equal (hpt_store_agent_get (store, "gpu-1", &row), HPT_STORE_OK);
     assert_string_equal (s_str (row, "drain_state"), "NONE");
     assert_true (json_is_null (json_object_get (row, "drain_reason")));
+    assert_true (json_is_false (json_object_get (row, "drain_now")));
     json_decref (row);
     assert_int_equal (hpt_store_agent_get (store, "nobody", &row), HPT_STORE_NOT_FOUND);
     hpt_store_destroy (&store);
