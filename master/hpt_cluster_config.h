@@ -1,0 +1,85 @@
+/*  hpt_cluster_config -- the master's cluster.yaml
+
+    What `hptmaster --cluster cluster.yaml` reads: where the master listens
+    (agents over ZeroMQ, the HTTP API), where it keeps its state, its
+    timing (heartbeats, agent timeout, stop grace period), what happens to
+    trials of a lost agent, the optimizer's base seed, and the machine
+    types and scale tiers that turn a job into the tasks of a trial cluster
+    (hpt_machine). Every field has a default, so an empty file is a valid
+    configuration. The file is validated like a job config: every problem
+    at once, each as FILE:LINE:COL: field.path: message (hpt_diag), with
+    "did you mean" for unknown keys. See ops/cluster.example.yaml and
+    README "Cluster configuration".
+*/
+#ifndef HPT_CLUSTER_CONFIG_H_INCLUDED
+#define HPT_CLUSTER_CONFIG_H_INCLUDED
+
+#include "hpt_diag.h"
+#include "hpt_job.h"
+#include "hpt_machine.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HPT_CLUSTER_DEFAULT_AGENTS "tcp://127.0.0.1:7460"
+#define HPT_CLUSTER_DEFAULT_API "127.0.0.1:7470"
+#define HPT_CLUSTER_DEFAULT_STATE_DIR "./hpt-state"
+
+typedef enum {
+    HPT_AGENT_LOST_FAIL = 0, //  trials of a lost agent fail ("agent lost"); the default
+    HPT_AGENT_LOST_REQUEUE,  //  they go back to the queue, not counted as failed
+} hpt_agent_lost_policy_t;
+
+//  The `master:` section, defaults filled in. Strings are owned by the
+//  config and live as long as it does.
+typedef struct {
+    char *agents;                  //  ZeroMQ endpoint to bind: tcp://HOST:PORT or ipc://PATH
+    char *api;                     //  HTTP API as written, HOST:PORT
+    char *api_host;                //  its host part (brackets of an IPv6 literal removed)
+    uint16_t api_port;             //  its port; 0 = let the system pick a free one
+    char *state_dir;               //  SQLite database and logs, relative to the cwd
+    int64_t heartbeat_interval_ms; //  heartbeat period, both ways
+    int64_t agent_timeout_ms;      //  silence after which an agent is LOST
+    int64_t stop_grace_ms;         //  SIGTERM to SIGKILL for stopped tasks
+    hpt_agent_lost_policy_t agent_lost_policy; //  trials of a lost agent
+    uint64_t seed; //  base seed; a job's seed derives from it and its id
+} hpt_master_settings_t;
+
+typedef struct _hpt_cluster_config_t hpt_cluster_config_t;
+
+//  Creates a configuration with every default (what an empty file gives).
+//  The caller owns it.
+hpt_cluster_config_t *hpt_cluster_config_new (void);
+
+//  Destroys the configuration and nulls the pointer.
+void hpt_cluster_config_destroy (hpt_cluster_config_t **self_p);
+
+//  Reads cluster.yaml text. Returns the configuration (the caller owns
+//  it) or NULL with every problem in diag (created by the caller with
+//  hpt_diag_new (FILE, false)); never a partial configuration.
+hpt_cluster_config_t *hpt_cluster_config_read_text (const char *text, size_t size,
+                                                    hpt_diag_t *diag);
+
+//  Reads a cluster.yaml file; a file that cannot be read is one problem
+//  ("cannot open: ..."). Same ownership as read_text.
+hpt_cluster_config_t *hpt_cluster_config_read_file (const char *path, hpt_diag_t *diag);
+
+//  The master settings (borrowed; valid while the configuration lives).
+const hpt_master_settings_t *hpt_cluster_config_master (hpt_cluster_config_t *self);
+
+//  The machine types and scale tiers, built-ins with the file's
+//  definitions applied (borrowed; valid while the configuration lives).
+hpt_machine_catalog_t *hpt_cluster_config_machines (hpt_cluster_config_t *self);
+
+//  Expands a validated job into the tasks of one trial cluster (master,
+//  workers, ps, evaluators, each in index order) with their requests. See
+//  hpt_machine_catalog_tasks for the contract: 0 and a fresh array
+//  (free with hpt_task_specs_destroy) or -1 and a fresh *error naming the
+//  field, e.g. "trainingInput.workerType: unknown machine type 'foo'".
+int hpt_cluster_config_tasks (hpt_cluster_config_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
+                              size_t *count, char **error);
+
+//  Name of a lost-agent policy as the file spells it ("fail", "requeue").
+const char *hpt_agent_lost_policy_name (hpt_agent_lost_policy_t policy);
+
+#endif
