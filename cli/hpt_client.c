@@ -1,0 +1,286 @@
+/*  hpt_client -- one REST conversation with the hpt master (libcurl)
+
+    One easy handle per client, reset before each request, so the
+    connection is kept alive between the polls of stream-logs. The answer
+    is collected into a buffer that refuses to grow past
+    HPT_CLIENT_MAX_ANSWER (the write callback returns short, which makes
+    curl abort with CURLE_WRITE_ERROR); only http and https are allowed and
+    redirects are not followed, so a bad --master cannot make the CLI read
+    files or wander.
+
+    Answers are judged in this order: no HTTP answer -> "cannot reach";
+    body not a JSON object -> "not JSON" with a printable snippet; status
+    not 2xx -> the error in Google's shape (status, message, and each
+    BadRequest field violation on its own line), or the HTTP code and a
+    snippet when the body has no such shape.
+*/
+#include "hpt_client.h"
+#include "hpt_json.h"
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _hpt_client_t {
+    CURL *curl;                       //  the easy handle, reused for keep-alive
+    char *base_url;                   //  master URL without trailing slash, owned
+    char *command;                    //  "hpt.jobs.submit", owned
+    char *answer;                     //  body of the current answer, owned
+    size_t answer_size;               //  bytes in answer
+    bool answer_too_large;            //  the write callback refused more bytes
+    char curl_error[CURL_ERROR_SIZE]; //  libcurl's text for the last failure
+};
+
+//  How much of a bad answer to quote in a message.
+#define S_SNIPPET_MAX 120
+
+hpt_client_t *
+hpt_client_new (const char *base_url, const char *command)
+{
+    if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
+        return NULL;
+    }
+    hpt_client_t *self = calloc (1, sizeof (hpt_client_t));
+    if (!self) return NULL;
+    self->curl = curl_easy_init ();
+    self->base_url = strdup (base_url);
+    self->command = strdup (command);
+    if (!self->curl || !self->base_url || !self->command) {
+        fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
+        hpt_client_destroy (&self);
+        return NULL;
+    }
+    size_t len = strlen (self->base_url);
+    while (len > 0 && self->base_url[len - 1] == '/')
+        self->base_url[--len] = '\0';
+    return self;
+}
+
+void
+hpt_client_destroy (hpt_client_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_client_t *self = *self_p;
+    if (self->curl) curl_easy_cleanup (self->curl);
+    free (self->base_url);
+    free (self->command);
+    free (self->answer);
+    free (self);
+    curl_global_cleanup ();
+    *self_p = NULL;
+}
+
+//  libcurl write callback: appends to the answer, refusing to pass the
+//  limit (returning less than given aborts the transfer).
+static size_t
+s_collect (char *data, size_t size, size_t nmemb, void *userp)
+{
+    hpt_client_t *self = (hpt_client_t *)userp;
+    size_t bytes = size * nmemb;
+    if (bytes > HPT_CLIENT_MAX_ANSWER - self->answer_size) {
+        self->answer_too_large = true;
+        return 0;
+    }
+    char *grown = realloc (self->answer, self->answer_size + bytes + 1);
+    if (!grown) return 0;
+    self->answer = grown;
+    memcpy (self->answer + self->answer_size, data, bytes);
+    self->answer_size += bytes;
+    self->answer[self->answer_size] = '\0';
+    return bytes;
+}
+
+void
+hpt_client_error (hpt_client_t *self, const char *text)
+{
+    fprintf (stderr, "ERROR: (%s) %s\n", self->command, text);
+}
+
+const char *
+hpt_client_last_error (hpt_client_t *self)
+{
+    return self->curl_error;
+}
+
+const char *
+hpt_client_url (hpt_client_t *self)
+{
+    return self->base_url;
+}
+
+//  Writes a printable, one-line quote of the answer into buf.
+static void
+s_snippet (hpt_client_t *self, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->answer_size && n + 4 < size && i < S_SNIPPET_MAX; i++) {
+        unsigned char c = (unsigned char)self->answer[i];
+        buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : (c == '\n' || c == '\t') ? ' ' : '?';
+    }
+    if (self->answer_size > S_SNIPPET_MAX && n + 4 < size) {
+        memcpy (buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n] = '\0';
+}
+
+//  Prints an error answer. Google's shape when the answer has it,
+//  otherwise the HTTP code and a quote of the body.
+static void
+s_print_error_answer (hpt_client_t *self, long code, json_t *answer)
+{
+    json_t *error = answer ? json_object_get (answer, "error") : NULL;
+    const char *message = json_string_value (json_object_get (error, "message"));
+    if (!json_is_object (error) || !message) {
+        char snippet[S_SNIPPET_MAX + 8];
+        s_snippet (self, snippet, sizeof (snippet));
+        fprintf (stderr, "ERROR: (%s) HTTP %ld from the hpt master at %s: %s\n", self->command,
+                 code, self->base_url, *snippet ? snippet : "(empty answer)");
+        return;
+    }
+    const char *status = json_string_value (json_object_get (error, "status"));
+    if (status)
+        fprintf (stderr, "ERROR: (%s) %s: %s\n", self->command, status, message);
+    else
+        fprintf (stderr, "ERROR: (%s) HTTP %ld: %s\n", self->command, code, message);
+    size_t i;
+    json_t *detail;
+    json_array_foreach (json_object_get (error, "details"), i, detail)
+    {
+        size_t j;
+        json_t *violation;
+        json_array_foreach (json_object_get (detail, "fieldViolations"), j, violation)
+        {
+            const char *field = json_string_value (json_object_get (violation, "field"));
+            const char *description =
+                json_string_value (json_object_get (violation, "description"));
+            fprintf (stderr, "  %s: %s\n", field ? field : "(no field)",
+                     description ? description : "(no description)");
+        }
+    }
+}
+
+//  Sets the handle up for one request; returns false when libcurl refuses.
+static bool
+s_prepare (hpt_client_t *self, const char *method, const char *url, const char *payload,
+           struct curl_slist *headers)
+{
+    CURL *c = self->curl;
+    curl_easy_reset (c);
+    bool ok = curl_easy_setopt (c, CURLOPT_URL, url) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, 5000L) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, 30000L) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_ERRORBUFFER, self->curl_error) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_collect) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_WRITEDATA, self) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_USERAGENT, "hpt-cli") == CURLE_OK;
+    if (!ok) return false;
+    if (strcmp (method, "GET") == 0) return curl_easy_setopt (c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+    if (strcmp (method, "POST") == 0)
+        return curl_easy_setopt (c, CURLOPT_POST, 1L) == CURLE_OK &&
+               curl_easy_setopt (c, CURLOPT_POSTFIELDS, payload ? payload : "") == CURLE_OK &&
+               curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE,
+                                 (long)(payload ? strlen (payload) : 0)) == CURLE_OK;
+    return curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
+}
+
+hpt_client_result_t
+hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_t *body, bool quiet,
+                 json_t **reply)
+{
+    *reply = NULL;
+    free (self->answer);
+    self->answer = NULL;
+    self->answer_size = 0;
+    self->answer_too_large = false;
+    self->curl_error[0] = '\0';
+
+    size_t url_size = strlen (self->base_url) + strlen (path) + 1;
+    char *url = malloc (url_size);
+    char *payload = body ? hpt_json_dumps (body, false) : NULL;
+    struct curl_slist *headers = curl_slist_append (NULL, "Accept: application/json");
+    if (headers && body) headers = curl_slist_append (headers, "Content-Type: application/json");
+    if (headers) headers = curl_slist_append (headers, "Expect:");
+    if (!url || !headers || (body && !payload)) {
+        free (url);
+        free (payload);
+        curl_slist_free_all (headers);
+        hpt_client_error (self, "out of memory");
+        return HPT_CLIENT_FAILED;
+    }
+    snprintf (url, url_size, "%s%s", self->base_url, path);
+
+    hpt_client_result_t result = HPT_CLIENT_OK;
+    CURLcode rc = CURLE_FAILED_INIT;
+    if (s_prepare (self, method, url, payload, headers))
+        rc = curl_easy_perform (self->curl);
+    else
+        snprintf (self->curl_error, sizeof (self->curl_error),
+                  "libcurl refused the request options");
+    long code = 0;
+    curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &code);
+    free (payload);
+    curl_slist_free_all (headers);
+
+    if (self->answer_too_large) {
+        fprintf (stderr, "ERROR: (%s) the answer from the hpt master at %s is larger than %u MiB\n",
+                 self->command, self->base_url, HPT_CLIENT_MAX_ANSWER / (1024 * 1024));
+        free (url);
+        return HPT_CLIENT_FAILED;
+    }
+    if (rc != CURLE_OK) {
+        if (!self->curl_error[0])
+            snprintf (self->curl_error, sizeof (self->curl_error), "%s", curl_easy_strerror (rc));
+        //  A transfer that broke after the status line still got no
+        //  usable answer: the master went away or timed out.
+        if (!quiet)
+            fprintf (stderr, "ERROR: cannot reach the hpt master at %s: %s\n", self->base_url,
+                     self->curl_error);
+        free (url);
+        return HPT_CLIENT_UNREACHABLE;
+    }
+    free (url);
+
+    json_t *answer = NULL;
+    if (self->answer_size == 0)
+        answer = json_object ();
+    else {
+        json_error_t error;
+        answer = json_loadb (self->answer, self->answer_size, 0, &error);
+        if (answer && !json_is_object (answer)) {
+            json_decref (answer);
+            answer = NULL;
+        }
+    }
+    if (code < 200 || code > 299) {
+        s_print_error_answer (self, code, answer);
+        result = HPT_CLIENT_FAILED;
+    } else if (!answer) {
+        char snippet[S_SNIPPET_MAX + 8];
+        s_snippet (self, snippet, sizeof (snippet));
+        fprintf (stderr,
+                 "ERROR: (%s) the hpt master at %s answered HTTP %ld with something that is not "
+                 "a JSON object: %s\n",
+                 self->command, self->base_url, code, snippet);
+        result = HPT_CLIENT_FAILED;
+    }
+    if (result == HPT_CLIENT_OK)
+        *reply = answer;
+    else
+        json_decref (answer);
+    return result;
+}
+
+char *
+hpt_client_escape (hpt_client_t *self, const char *text)
+{
+    char *escaped = curl_easy_escape (self->curl, text, 0);
+    if (!escaped) return NULL;
+    char *copy = strdup (escaped);
+    curl_free (escaped);
+    return copy;
+}

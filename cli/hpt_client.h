@@ -1,0 +1,66 @@
+/*  hpt_client -- one REST conversation with the hpt master (libcurl)
+
+    The CLI's only way to the master. A client is made for one command
+    ("hpt.jobs.submit") and one master URL; each call sends a request with
+    an optional JSON body and hands back the JSON answer. Everything that
+    can go wrong on the way (master unreachable, timeouts, an answer too
+    large, an answer that is not JSON, an error in Google's shape) is
+    printed on stderr in gcloud's form, so commands only decide what to do
+    next:
+
+        ERROR: (hpt.jobs.submit) INVALID_ARGUMENT: the job spec is invalid
+          /trainingInput/hyperparameters/maxTrials: must be at least 1
+
+    Limits: connect timeout 5 s, total 30 s per request, answers up to
+    HPT_CLIENT_MAX_ANSWER bytes.
+*/
+#ifndef HPT_CLIENT_H_INCLUDED
+#define HPT_CLIENT_H_INCLUDED
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define HPT_CLIENT_MAX_ANSWER (64u * 1024 * 1024)
+
+typedef struct _hpt_client_t hpt_client_t;
+
+typedef enum {
+    HPT_CLIENT_OK = 0,      //  2xx with a JSON answer
+    HPT_CLIENT_UNREACHABLE, //  no HTTP answer at all (refused, timeout, DNS)
+    HPT_CLIENT_FAILED,      //  the master answered with an error or garbage
+} hpt_client_result_t;
+
+//  Creates a client for the master at base_url (e.g. http://127.0.0.1:7470;
+//  a trailing slash is ignored) on behalf of command (used in messages,
+//  e.g. "hpt.jobs.submit"). Both are copied. Returns NULL (message
+//  printed) when libcurl cannot be set up. The caller owns the client.
+hpt_client_t *hpt_client_new (const char *base_url, const char *command);
+
+//  Destroys the client and nulls the pointer.
+void hpt_client_destroy (hpt_client_t **self_p);
+
+//  Sends method ("GET", "POST") to base_url + path. path must already be
+//  escaped (see hpt_client_escape). body (borrowed) is sent as compact
+//  JSON; NULL sends no body. On HPT_CLIENT_OK *reply is the answer (the
+//  caller owns it; an empty answer reads as {}). On any other result
+//  *reply is NULL and the error has been printed, unless quiet is true
+//  for HPT_CLIENT_UNREACHABLE (callers that retry print it themselves).
+hpt_client_result_t hpt_client_call (hpt_client_t *self, const char *method, const char *path,
+                                     json_t *body, bool quiet, json_t **reply);
+
+//  The last transport error text (for callers that retry quietly); never
+//  NULL, borrowed.
+const char *hpt_client_last_error (hpt_client_t *self);
+
+//  The master's base URL as used in requests; borrowed.
+const char *hpt_client_url (hpt_client_t *self);
+
+//  Percent-encodes text for use as one path segment or query value. The
+//  caller frees the result; NULL only when out of memory.
+char *hpt_client_escape (hpt_client_t *self, const char *text);
+
+//  Prints "ERROR: (command) text" on stderr, for commands that find a
+//  problem in an answer the client accepted (a missing field).
+void hpt_client_error (hpt_client_t *self, const char *text);
+
+#endif

@@ -1,0 +1,114 @@
+/*  hpt_format -- how the CLI prints what the master answers
+
+    A table keeps its cells until it is printed, because column widths
+    depend on every row. Widths count bytes, which is exact for the ASCII
+    the master sends in ids, states and numbers; a reason in UTF-8 may sit
+    a little off but is always in the last column, which is not padded.
+*/
+#include "hpt_format.h"
+#include "hpt_json.h"
+#include "hpt_space.h"
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _hpt_format_table_t {
+    size_t columns;  //  number of columns
+    size_t rows;     //  rows used, the headings being row 0
+    size_t capacity; //  rows allocated
+    char **cells;    //  rows * columns strings, owned
+};
+
+static void
+s_add_row (hpt_format_table_t *self, const char *const *cells)
+{
+    if (self->rows == self->capacity) {
+        size_t capacity = self->capacity ? self->capacity * 2 : 16;
+        char **grown = realloc (self->cells, capacity * self->columns * sizeof (char *));
+        if (!grown) return; //  out of memory: the row is dropped rather than crash
+        self->cells = grown;
+        self->capacity = capacity;
+    }
+    for (size_t c = 0; c < self->columns; c++)
+        self->cells[self->rows * self->columns + c] = strdup (cells[c] ? cells[c] : "-");
+    self->rows++;
+}
+
+hpt_format_table_t *
+hpt_format_table_new (const char *const *headings, size_t column_count)
+{
+    hpt_format_table_t *self = calloc (1, sizeof (hpt_format_table_t));
+    if (!self) return NULL;
+    self->columns = column_count;
+    s_add_row (self, headings);
+    return self;
+}
+
+void
+hpt_format_table_destroy (hpt_format_table_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_format_table_t *self = *self_p;
+    for (size_t i = 0; i < self->rows * self->columns; i++)
+        free (self->cells[i]);
+    free (self->cells);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+hpt_format_table_add (hpt_format_table_t *self, const char *const *cells)
+{
+    s_add_row (self, cells);
+}
+
+void
+hpt_format_table_print (hpt_format_table_t *self, FILE *out)
+{
+    size_t *width = calloc (self->columns, sizeof (size_t));
+    if (!width) return;
+    for (size_t r = 0; r < self->rows; r++)
+        for (size_t c = 0; c < self->columns; c++) {
+            const char *cell = self->cells[r * self->columns + c];
+            size_t len = cell ? strlen (cell) : 1;
+            if (len > width[c]) width[c] = len;
+        }
+    for (size_t r = 0; r < self->rows; r++) {
+        for (size_t c = 0; c < self->columns; c++) {
+            const char *cell = self->cells[r * self->columns + c];
+            if (!cell) cell = "-";
+            if (c + 1 == self->columns)
+                fprintf (out, "%s\n", cell);
+            else
+                fprintf (out, "%-*s  ", (int)width[c], cell);
+        }
+    }
+    free (width);
+}
+
+const char *
+hpt_format_cell (json_t *value, char *buf, size_t size)
+{
+    if (json_is_string (value))
+        snprintf (buf, size, "%s", json_string_value (value));
+    else if (json_is_integer (value))
+        snprintf (buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
+    else if (json_is_real (value) && size >= 32)
+        hpt_format_double (json_real_value (value), buf, size);
+    else if (json_is_boolean (value))
+        snprintf (buf, size, "%s", json_is_true (value) ? "true" : "false");
+    else
+        snprintf (buf, size, "-");
+    return buf;
+}
+
+bool
+hpt_format_print (json_t *value, const char *format, FILE *out)
+{
+    char *text = format && strcmp (format, "yaml") == 0 ? hpt_json_dumps_yaml (value)
+                                                        : hpt_json_dumps (value, true);
+    if (!text) return false;
+    fputs (text, out);
+    free (text);
+    return true;
+}

@@ -1,0 +1,42 @@
+/*  hpt_format -- how the CLI prints what the master answers
+
+    Resources print as YAML (gcloud's default) or pretty JSON, through
+    hpt_json so that numbers come out in their shortest exact form. Lists
+    print as tables in gcloud's look: upper-case headings, columns left
+    aligned and separated by two spaces, widths fitted to the content.
+    Cells come from JSON values that may be missing or of an unexpected
+    type; those print as "-" rather than failing, since a table is for
+    reading and the master's answer has been checked for its shape before.
+*/
+#ifndef HPT_FORMAT_H_INCLUDED
+#define HPT_FORMAT_H_INCLUDED
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct _hpt_format_table_t hpt_format_table_t;
+
+//  Creates a table with the given headings (copied; count of them in
+//  column_count). The caller owns the table.
+hpt_format_table_t *hpt_format_table_new (const char *const *headings, size_t column_count);
+
+//  Destroys the table and nulls the pointer.
+void hpt_format_table_destroy (hpt_format_table_t **self_p);
+
+//  Adds a row of column_count cells (copied; NULL prints as "-").
+void hpt_format_table_add (hpt_format_table_t *self, const char *const *cells);
+
+//  Prints headings and rows. The last column is not padded.
+void hpt_format_table_print (hpt_format_table_t *self, FILE *out);
+
+//  Text of a scalar JSON value for a table cell: strings as they are,
+//  integers in decimal, reals in shortest form, true/false; NULL, null,
+//  arrays and objects as "-". Writes into buf and returns it.
+const char *hpt_format_cell (json_t *value, char *buf, size_t size);
+
+//  Prints value (borrowed) as YAML when format is "yaml", else as pretty
+//  JSON. Returns false (nothing printed) when it cannot be rendered.
+bool hpt_format_print (json_t *value, const char *format, FILE *out);
+
+#endif

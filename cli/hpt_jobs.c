@@ -1,0 +1,593 @@
+/*  hpt jobs -- submit, describe, list, cancel and follow tuning jobs
+
+    The gcloud ai-platform jobs commands over hpt's REST API (DESIGN §9):
+
+        submit training JOB  POST   /v1/projects/P/jobs          (Job JSON)
+        describe JOB         GET    /v1/projects/P/jobs/JOB
+        list                 GET    /v1/projects/P/jobs?filter=EXPR
+        cancel JOB           POST   /v1/projects/P/jobs/JOB:cancel
+        stream-logs JOB      GET    /v1/projects/P/jobs/JOB/logs?after=SEQ[&trial=N]
+
+    submit reads and validates the config exactly as `hpt validate` does,
+    so an invalid config never reaches the master and its problems carry
+    file positions. Output follows gcloud: status lines ("Job [J]
+    submitted successfully.", the follow-up commands) go to stderr and the
+    resource (jobId, state) to stdout, so scripts can read stdout as YAML.
+
+    stream-logs polls: each answer carries the entries after the cursor,
+    the next cursor and the job's state. It asks again at once while
+    entries come, waits 300 ms when none came, and stops when the job is
+    final and a poll brings nothing more, so the last lines written before
+    the job ended are never lost. A master that cannot be reached is
+    retried for a while (it may be restarting), because losing a long
+    stream to a blip is worse than waiting.
+*/
+#include "hpt_cli.h"
+#include "hpt_client.h"
+#include "hpt_format.h"
+#include "hpt_job_reader.h"
+#include "hpt_json.h"
+#include "hpt_tree.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  Pause between polls that brought no log entries.
+#define S_POLL_INTERVAL_MS 300
+//  Consecutive failed polls (about a second apart) before giving up.
+#define S_POLL_RETRIES 30
+
+//  Builds "/v1/projects/P/jobs[/JOB]SUFFIX" with P and JOB escaped. The
+//  caller frees the result; NULL when out of memory.
+static char *
+s_job_path (hpt_client_t *client, const char *project, const char *job, const char *suffix)
+{
+    char *p = hpt_client_escape (client, project);
+    char *j = job ? hpt_client_escape (client, job) : strdup ("");
+    char *path = NULL;
+    if (p && j) {
+        size_t size = strlen (p) + strlen (j) + strlen (suffix) + 32;
+        path = malloc (size);
+        if (path) snprintf (path, size, "/v1/projects/%s/jobs%s%s%s", p, job ? "/" : "", j, suffix);
+    }
+    free (p);
+    free (j);
+    return path;
+}
+
+//  GETs or POSTs a job path; prints errors. The caller owns *reply.
+static int
+s_job_call (hpt_client_t *client, const char *method, const char *project, const char *job,
+            const char *suffix, json_t *body, json_t **reply)
+{
+    *reply = NULL;
+    char *path = s_job_path (client, project, job, suffix);
+    if (!path) {
+        hpt_client_error (client, "out of memory");
+        return 1;
+    }
+    hpt_client_result_t result = hpt_client_call (client, method, path, body, false, reply);
+    free (path);
+    return result == HPT_CLIENT_OK ? 0 : 1;
+}
+
+static bool
+s_state_final (const char *state)
+{
+    return state && (strcmp (state, "SUCCEEDED") == 0 || strcmp (state, "FAILED") == 0 ||
+                     strcmp (state, "CANCELLED") == 0);
+}
+
+static void
+s_sleep_ms (long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+//  A JSON integer or an int64 in a string (proto3 JSON) as long long.
+static bool
+s_json_int (json_t *value, long long *out)
+{
+    if (json_is_integer (value)) {
+        *out = json_integer_value (value);
+        return true;
+    }
+    const char *text = json_string_value (value);
+    if (!text || !*text) return false;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll (text, &end, 10);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
+}
+
+//  Prints one log entry as "[trial N REPLICA] text"; a trailing newline
+//  of the text is dropped since every entry ends its own line.
+static void
+s_print_entry (json_t *entry)
+{
+    char trial[64];
+    hpt_format_cell (json_object_get (entry, "trialId"), trial, sizeof (trial));
+    const char *replica = json_string_value (json_object_get (entry, "replica"));
+    const char *text = json_string_value (json_object_get (entry, "text"));
+    if (!text) text = "";
+    size_t len = strlen (text);
+    if (len > 0 && text[len - 1] == '\n') len--;
+    if (strcmp (trial, "-") != 0)
+        printf ("[trial %s %s] %.*s\n", trial, replica ? replica : "-", (int)len, text);
+    else
+        printf ("[%s] %.*s\n", replica ? replica : "-", (int)len, text);
+}
+
+//  Follows a job's logs until it is final. On success returns 0 and the
+//  final state in *state_out (caller frees); 1 after an error was printed.
+static int
+s_follow_logs (hpt_client_t *client, const char *project, const char *job, const char *trial,
+               char **state_out)
+{
+    *state_out = NULL;
+    long long after = 0;
+    int failures = 0;
+    char *trial_escaped = trial ? hpt_client_escape (client, trial) : NULL;
+    int rc = -1;
+    while (rc < 0) {
+        char suffix[160];
+        snprintf (suffix, sizeof (suffix), "/logs?after=%lld%s%s", after,
+                  trial_escaped ? "&trial=" : "", trial_escaped ? trial_escaped : "");
+        char *path = s_job_path (client, project, job, suffix);
+        json_t *reply = NULL;
+        hpt_client_result_t result =
+            path ? hpt_client_call (client, "GET", path, NULL, true, &reply) : HPT_CLIENT_FAILED;
+        free (path);
+        if (result == HPT_CLIENT_UNREACHABLE) {
+            if (++failures >= S_POLL_RETRIES) {
+                fprintf (stderr, "ERROR: cannot reach the hpt master at %s: %s\n",
+                         hpt_client_url (client), hpt_client_last_error (client));
+                rc = 1;
+            } else {
+                if (failures == 1)
+                    fprintf (stderr, "WARNING: lost the hpt master (%s); retrying\n",
+                             hpt_client_last_error (client));
+                s_sleep_ms (1000);
+            }
+            continue;
+        }
+        if (result != HPT_CLIENT_OK) {
+            rc = 1;
+            continue;
+        }
+        failures = 0;
+        json_t *entries = json_object_get (reply, "entries");
+        const char *state = json_string_value (json_object_get (reply, "jobState"));
+        long long next = 0;
+        if ((entries && !json_is_array (entries)) || !state ||
+            !s_json_int (json_object_get (reply, "next"), &next)) {
+            hpt_client_error (client, "the master's logs answer lacks entries, next or jobState");
+            json_decref (reply);
+            rc = 1;
+            continue;
+        }
+        size_t i;
+        json_t *entry;
+        json_array_foreach (entries, i, entry) s_print_entry (entry);
+        fflush (stdout);
+        size_t count = json_array_size (entries);
+        if (count > 0 && next <= after) {
+            hpt_client_error (client, "the master's log cursor did not advance");
+            rc = 1;
+        } else if (count == 0 && s_state_final (state)) {
+            *state_out = strdup (state);
+            rc = 0;
+        } else {
+            after = next;
+            if (count == 0) s_sleep_ms (S_POLL_INTERVAL_MS);
+        }
+        json_decref (reply);
+    }
+    free (trial_escaped);
+    return rc;
+}
+
+//  Reads and validates the config as `hpt validate` does; prints problems.
+//  Returns the job (caller owns) or NULL.
+static hpt_job_t *
+s_read_config (const char *config)
+{
+    char error[256];
+    size_t size = 0;
+    char *text = hpt_read_file (config, HPT_TREE_MAX_BYTES, &size, error, sizeof (error));
+    if (!text) {
+        fprintf (stderr, "%s: %s\n", config, error);
+        return NULL;
+    }
+    hpt_config_format_t kind = hpt_config_format_guess (config, text, size);
+    hpt_diag_t *diag = hpt_diag_new (config, kind == HPT_CONFIG_JSON);
+    hpt_job_t *job = diag ? hpt_job_read_text (text, size, kind, diag) : NULL;
+    free (text);
+    if (!job && diag) {
+        hpt_diag_print (diag, stderr);
+        fprintf (stderr, "%zu problem%s found\n", hpt_diag_count (diag),
+                 hpt_diag_count (diag) == 1 ? "" : "s");
+    }
+    hpt_diag_destroy (&diag);
+    return job;
+}
+
+//  Appends user arguments (copied) to trainingInput.args.
+static bool
+s_append_args (hpt_job_t *job, char **words, int count)
+{
+    if (count <= 0) return true;
+    char **grown = realloc (job->input.args, (job->input.arg_count + count) * sizeof (char *));
+    if (!grown) return false;
+    job->input.args = grown;
+    for (int i = 0; i < count; i++) {
+        char *copy = strdup (words[i]);
+        if (!copy) return false;
+        job->input.args[job->input.arg_count++] = copy;
+    }
+    return true;
+}
+
+static int
+s_submit (hpt_cli_context_t *context, int argc, char *argv[])
+{
+    const char *config = NULL;
+    bool stream = false;
+    hpt_cli_option_t options[] = {
+        {"--config", &config, NULL}, {"--stream-logs", NULL, &stream}, {NULL, NULL, NULL}};
+    hpt_cli_args_t args = {
+        .command = "jobs submit", .options = options, .positional_max = 2, .rest_allowed = true};
+    int parsed = hpt_cli_parse (context, &args, argc, argv);
+    if (parsed >= 0) return parsed;
+    if (args.positional_count != 2 || strcmp (args.positional[0], "training") != 0) {
+        fprintf (stderr, "hpt jobs submit: usage: hpt jobs submit training JOB --config FILE "
+                         "(see hpt jobs submit --help)\n");
+        return 2;
+    }
+    const char *job_id = args.positional[1];
+    if (!config) {
+        fprintf (stderr, "hpt jobs submit: --config FILE is required\n");
+        return 2;
+    }
+    if (!hpt_job_id_valid (job_id)) {
+        fprintf (stderr,
+                 "hpt jobs submit: invalid job id '%s': it must start with a letter and "
+                 "contain only letters, digits and underscores (at most 128)\n",
+                 job_id);
+        return 2;
+    }
+    hpt_job_t *job = s_read_config (config);
+    if (!job) return 2;
+    hpt_job_set_id (job, job_id);
+    json_t *body = s_append_args (job, args.rest, args.rest_count) ? hpt_job_to_json (job) : NULL;
+    hpt_job_destroy (&job);
+    if (!body) {
+        fprintf (stderr, "hpt jobs submit: out of memory\n");
+        return 1;
+    }
+    hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.submit");
+    if (!client) {
+        json_decref (body);
+        return 1;
+    }
+    json_t *reply = NULL;
+    int rc = s_job_call (client, "POST", context->project, NULL, "", body, &reply);
+    json_decref (body);
+    if (rc == 0) {
+        const char *state = json_string_value (json_object_get (reply, "state"));
+        fprintf (stderr, "Job [%s] submitted successfully.\n", job_id);
+        if (stream) {
+            char *final = NULL;
+            rc = s_follow_logs (client, context->project, job_id, NULL, &final);
+            if (rc == 0) {
+                printf ("jobId: %s\nstate: %s\n", job_id, final);
+                rc = strcmp (final, "SUCCEEDED") == 0 ? 0 : 1;
+            }
+            free (final);
+        } else {
+            fprintf (stderr,
+                     "Your job is still active. You may view the status of your job with the "
+                     "command\n\n  $ hpt jobs describe %s\n\nor continue streaming the logs "
+                     "with the command\n\n  $ hpt jobs stream-logs %s\n",
+                     job_id, job_id);
+            printf ("jobId: %s\nstate: %s\n", job_id, state ? state : "QUEUED");
+        }
+    }
+    json_decref (reply);
+    hpt_client_destroy (&client);
+    return rc;
+}
+
+//  Prints "Label: value" in the summary header when value is set.
+static void
+s_header (const char *label, const char *value)
+{
+    if (value && *value) printf ("%-12s%s\n", label, value);
+}
+
+//  Adds name to the list of hyperparameter columns unless already there.
+static void
+s_add_column (json_t *columns, const char *name)
+{
+    size_t i;
+    json_t *have;
+    json_array_foreach (columns, i, have) if (strcmp (json_string_value (have), name) == 0) return;
+    json_array_append_new (columns, json_string (name));
+}
+
+//  The summary of describe: header, table of trials (in the master's
+//  order, best first), notes on trials stopped early, failed or cancelled.
+static void
+s_summarize (json_t *job)
+{
+    json_t *input = json_object_get (job, "trainingInput");
+    json_t *hp = json_object_get (input, "hyperparameters");
+    json_t *output = json_object_get (job, "trainingOutput");
+    json_t *trials = json_object_get (output, "trials");
+    if (!json_is_array (trials)) trials = NULL;
+    char buf[512], a[64], b[64], c[64];
+
+    s_header ("Job:", json_string_value (json_object_get (job, "jobId")));
+    s_header ("State:", json_string_value (json_object_get (job, "state")));
+    s_header ("Waiting:", json_string_value (json_object_get (job, "hptQueueReason")));
+    s_header ("Error:", json_string_value (json_object_get (job, "errorMessage")));
+    json_t *completed = json_object_get (output, "completedTrialCount");
+    snprintf (buf, sizeof (buf), "%s completed of %s (maxTrials)",
+              completed ? hpt_format_cell (completed, a, sizeof (a)) : "0",
+              hpt_format_cell (json_object_get (hp, "maxTrials"), b, sizeof (b)));
+    s_header ("Trials:", buf);
+    const char *tag = json_string_value (json_object_get (output, "hyperparameterMetricTag"));
+    if (!tag) tag = json_string_value (json_object_get (hp, "hyperparameterMetricTag"));
+    snprintf (buf, sizeof (buf), "%s (%s)", tag ? tag : "-",
+              hpt_format_cell (json_object_get (hp, "goal"), a, sizeof (a)));
+    s_header ("Metric:", buf);
+    snprintf (buf, sizeof (buf), "none yet");
+    size_t i;
+    json_t *trial;
+    json_array_foreach (trials, i, trial)
+    {
+        json_t *metric = json_object_get (trial, "finalMetric");
+        if (json_is_number (json_object_get (metric, "objectiveValue"))) {
+            snprintf (buf, sizeof (buf), "%s (objective %s at step %s)",
+                      hpt_format_cell (json_object_get (trial, "trialId"), a, sizeof (a)),
+                      hpt_format_cell (json_object_get (metric, "objectiveValue"), b, sizeof (b)),
+                      hpt_format_cell (json_object_get (metric, "trainingStep"), c, sizeof (c)));
+            break;
+        }
+    }
+    s_header ("Best trial:", buf);
+    if (!trials || json_array_size (trials) == 0) {
+        printf ("\nNo trials yet.\n");
+        return;
+    }
+
+    //  Hyperparameter columns: the spec's order, then any name only the
+    //  trials know (a resumed job's spec may omit params).
+    json_t *columns = json_array ();
+    json_t *param;
+    json_array_foreach (json_object_get (hp, "params"), i, param)
+    {
+        const char *name = json_string_value (json_object_get (param, "parameterName"));
+        if (name) s_add_column (columns, name);
+    }
+    json_array_foreach (trials, i, trial)
+    {
+        const char *name;
+        json_t *value;
+        json_object_foreach (json_object_get (trial, "hyperparameters"), name, value)
+            s_add_column (columns, name);
+    }
+    size_t count = 4 + json_array_size (columns);
+    const char **cells = calloc (count, sizeof (char *));
+    char (*text)[128] = calloc (count, sizeof (*text));
+    if (!cells || !text) {
+        free (cells);
+        free (text);
+        json_decref (columns);
+        return;
+    }
+    const char *fixed[] = {"TRIAL", "STATE", "OBJECTIVE", "STEP"};
+    for (size_t k = 0; k < count; k++)
+        cells[k] = k < 4 ? fixed[k] : json_string_value (json_array_get (columns, k - 4));
+    hpt_format_table_t *table = hpt_format_table_new (cells, count);
+    json_array_foreach (trials, i, trial)
+    {
+        json_t *metric = json_object_get (trial, "finalMetric");
+        json_t *values = json_object_get (trial, "hyperparameters");
+        hpt_format_cell (json_object_get (trial, "trialId"), text[0], sizeof (text[0]));
+        hpt_format_cell (json_object_get (trial, "state"), text[1], sizeof (text[1]));
+        hpt_format_cell (json_object_get (metric, "objectiveValue"), text[2], sizeof (text[2]));
+        hpt_format_cell (json_object_get (metric, "trainingStep"), text[3], sizeof (text[3]));
+        for (size_t k = 4; k < count; k++)
+            hpt_format_cell (
+                json_object_get (values, json_string_value (json_array_get (columns, k - 4))),
+                text[k], sizeof (text[k]));
+        for (size_t k = 0; k < count; k++)
+            cells[k] = text[k];
+        if (table) hpt_format_table_add (table, cells);
+    }
+    printf ("\n");
+    if (table) hpt_format_table_print (table, stdout);
+    hpt_format_table_destroy (&table);
+    free (cells);
+    free (text);
+    json_decref (columns);
+
+    bool noted = false;
+    json_array_foreach (trials, i, trial)
+    {
+        const char *state = json_string_value (json_object_get (trial, "state"));
+        const char *message = json_string_value (json_object_get (trial, "errorMessage"));
+        bool early = json_is_true (json_object_get (trial, "isTrialStoppedEarly"));
+        bool bad = state && (strcmp (state, "FAILED") == 0 || strcmp (state, "CANCELLED") == 0);
+        if (!early && !bad) continue;
+        if (!noted) printf ("\nNotes:\n");
+        noted = true;
+        hpt_format_cell (json_object_get (trial, "trialId"), a, sizeof (a));
+        if (early)
+            printf ("  trial %s: stopped early\n", a);
+        else
+            printf ("  trial %s: %s: %s\n", a, state, message ? message : "no reason given");
+    }
+}
+
+static int
+s_describe (hpt_cli_context_t *context, int argc, char *argv[])
+{
+    const char *format = "yaml";
+    bool summarize = false;
+    hpt_cli_option_t options[] = {
+        {"--format", &format, NULL}, {"--summarize", NULL, &summarize}, {NULL, NULL, NULL}};
+    hpt_cli_args_t args = {.command = "jobs describe", .options = options, .positional_max = 1};
+    int parsed = hpt_cli_parse (context, &args, argc, argv);
+    if (parsed >= 0) return parsed;
+    if (args.positional_count != 1) {
+        fprintf (stderr, "hpt jobs describe: JOB is required (see hpt jobs describe --help)\n");
+        return 2;
+    }
+    if (strcmp (format, "json") && strcmp (format, "yaml")) {
+        fprintf (stderr, "hpt jobs describe: --format must be json or yaml, not '%s'\n", format);
+        return 2;
+    }
+    hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.describe");
+    if (!client) return 1;
+    json_t *reply = NULL;
+    int rc = s_job_call (client, "GET", context->project, args.positional[0], "", NULL, &reply);
+    if (rc == 0) {
+        if (summarize)
+            s_summarize (reply);
+        else if (!hpt_format_print (reply, format, stdout)) {
+            hpt_client_error (client, "cannot print the master's answer");
+            rc = 1;
+        }
+    }
+    json_decref (reply);
+    hpt_client_destroy (&client);
+    return rc;
+}
+
+static int
+s_list (hpt_cli_context_t *context, int argc, char *argv[])
+{
+    const char *filter = NULL;
+    hpt_cli_option_t options[] = {{"--filter", &filter, NULL}, {NULL, NULL, NULL}};
+    hpt_cli_args_t args = {.command = "jobs list", .options = options, .positional_max = 0};
+    int parsed = hpt_cli_parse (context, &args, argc, argv);
+    if (parsed >= 0) return parsed;
+    hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.list");
+    if (!client) return 1;
+    char *escaped = filter ? hpt_client_escape (client, filter) : NULL;
+    size_t size = (escaped ? strlen (escaped) : 0) + 16;
+    char *suffix = malloc (size);
+    json_t *reply = NULL;
+    int rc = 1;
+    if (suffix && (escaped || !filter)) {
+        snprintf (suffix, size, "%s%s", escaped ? "?filter=" : "", escaped ? escaped : "");
+        rc = s_job_call (client, "GET", context->project, NULL, suffix, NULL, &reply);
+    } else
+        hpt_client_error (client, "out of memory");
+    json_t *jobs = json_object_get (reply, "jobs");
+    if (rc == 0 && jobs && !json_is_array (jobs)) {
+        hpt_client_error (client, "the master's answer has no list of jobs");
+        rc = 1;
+    }
+    if (rc == 0 && json_array_size (jobs) == 0)
+        fprintf (stderr, "Listed 0 items.\n");
+    else if (rc == 0) {
+        const char *headings[] = {"JOB_ID", "STATUS", "CREATED"};
+        hpt_format_table_t *table = hpt_format_table_new (headings, 3);
+        size_t i;
+        json_t *job;
+        json_array_foreach (jobs, i, job)
+        {
+            char id[256], state[64], created[64];
+            const char *cells[] = {
+                hpt_format_cell (json_object_get (job, "jobId"), id, sizeof (id)),
+                hpt_format_cell (json_object_get (job, "state"), state, sizeof (state)),
+                hpt_format_cell (json_object_get (job, "createTime"), created, sizeof (created))};
+            if (table) hpt_format_table_add (table, cells);
+        }
+        if (table) hpt_format_table_print (table, stdout);
+        hpt_format_table_destroy (&table);
+    }
+    json_decref (reply);
+    free (suffix);
+    free (escaped);
+    hpt_client_destroy (&client);
+    return rc;
+}
+
+static int
+s_cancel (hpt_cli_context_t *context, int argc, char *argv[])
+{
+    hpt_cli_option_t options[] = {{NULL, NULL, NULL}};
+    hpt_cli_args_t args = {.command = "jobs cancel", .options = options, .positional_max = 1};
+    int parsed = hpt_cli_parse (context, &args, argc, argv);
+    if (parsed >= 0) return parsed;
+    if (args.positional_count != 1) {
+        fprintf (stderr, "hpt jobs cancel: JOB is required (see hpt jobs cancel --help)\n");
+        return 2;
+    }
+    hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.cancel");
+    if (!client) return 1;
+    json_t *reply = NULL;
+    int rc =
+        s_job_call (client, "POST", context->project, args.positional[0], ":cancel", NULL, &reply);
+    if (rc == 0) fprintf (stderr, "Cancelled job [%s].\n", args.positional[0]);
+    json_decref (reply);
+    hpt_client_destroy (&client);
+    return rc;
+}
+
+static int
+s_stream_logs (hpt_cli_context_t *context, int argc, char *argv[])
+{
+    const char *trial = NULL;
+    hpt_cli_option_t options[] = {{"--trial", &trial, NULL}, {NULL, NULL, NULL}};
+    hpt_cli_args_t args = {.command = "jobs stream-logs", .options = options, .positional_max = 1};
+    int parsed = hpt_cli_parse (context, &args, argc, argv);
+    if (parsed >= 0) return parsed;
+    if (args.positional_count != 1) {
+        fprintf (stderr,
+                 "hpt jobs stream-logs: JOB is required (see hpt jobs stream-logs --help)\n");
+        return 2;
+    }
+    if (trial && (strlen (trial) == 0 || strlen (trial) > 18 ||
+                  strspn (trial, "0123456789") != strlen (trial))) {
+        fprintf (stderr, "hpt jobs stream-logs: --trial must be a trial number, not '%s'\n", trial);
+        return 2;
+    }
+    hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.stream-logs");
+    if (!client) return 1;
+    char *final = NULL;
+    int rc = s_follow_logs (client, context->project, args.positional[0], trial, &final);
+    if (rc == 0 && strcmp (final, "SUCCEEDED") != 0) {
+        fprintf (stderr, "Job [%s] ended %s.\n", args.positional[0], final);
+        rc = 1;
+    }
+    free (final);
+    hpt_client_destroy (&client);
+    return rc;
+}
+
+int
+hpt_cli_jobs (hpt_cli_context_t *context, int argc, char *argv[])
+{
+    if (argc < 1 || strcmp (argv[0], "--help") == 0 || strcmp (argv[0], "-h") == 0) {
+        hpt_cli_usage ("jobs", argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp (argv[0], "submit") == 0) return s_submit (context, argc - 1, argv + 1);
+    if (strcmp (argv[0], "describe") == 0) return s_describe (context, argc - 1, argv + 1);
+    if (strcmp (argv[0], "list") == 0) return s_list (context, argc - 1, argv + 1);
+    if (strcmp (argv[0], "cancel") == 0) return s_cancel (context, argc - 1, argv + 1);
+    if (strcmp (argv[0], "stream-logs") == 0) return s_stream_logs (context, argc - 1, argv + 1);
+    fprintf (stderr, "hpt jobs: unknown command '%s' (see hpt jobs --help)\n", argv[0]);
+    return 2;
+}
