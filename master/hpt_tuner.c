@@ -422,6 +422,9 @@ s_count_in_flight (hpt_tuner_t *self)
     return n;
 }
 
+static void s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t now_ms,
+                         hpt_task_t ***to_stop, size_t *stop_count);
+
 static hpt_trial_t *
 s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
 {
@@ -471,8 +474,14 @@ hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     double *values = calloc (dim ? dim : 1, sizeof (double));
     if (self->optimizer && hpt_optimizer_suggest (self->optimizer, 1, values) == 0) {
+        //  Nothing left to try (a finished grid): the job ends once the
+        //  trials in flight do.
         self->exhausted = true;
         free (values);
+        hpt_task_t **to_stop = NULL;
+        size_t stop_count = 0;
+        s_check_job (self, store, NULL, now_ms, &to_stop, &stop_count);
+        free (to_stop);
         return NULL;
     }
     hpt_trial_t *trial = s_trial_new (self, (int64_t) self->trial_count + 1, values);
@@ -481,7 +490,6 @@ hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
     if (self->optimizer)
         hpt_optimizer_add_pending (self->optimizer, (uint64_t) trial->id, trial->values);
     s_store_trial (self, store, trial, true);
-    (void) now_ms;
     return trial;
 }
 

@@ -1,0 +1,188 @@
+/*  hpt_node -- the master's view of one agent host and its free resources
+*/
+#include "hpt_node.h"
+#include "hpt_accel.h"
+#include "hpt_tuner.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_states[] = {"READY", "DISCONNECTED", "LOST"};
+static const char *s_drains[] = {"NONE", "DRAINING", "DRAINED"};
+
+const char *
+hpt_node_state_name (hpt_node_state_t state)
+{
+    return state <= HPT_NODE_LOST ? s_states[state] : "UNKNOWN";
+}
+
+const char *
+hpt_drain_state_name (hpt_drain_state_t state)
+{
+    return state <= HPT_DRAIN_DRAINED ? s_drains[state] : "NONE";
+}
+
+int
+hpt_drain_state_parse (const char *name)
+{
+    for (int i = 0; name && i <= HPT_DRAIN_DRAINED; i++)
+        if (strcmp (s_drains[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int *
+s_int_list (json_t *array, size_t *count)
+{
+    *count = json_is_array (array) ? json_array_size (array) : 0;
+    int *list = calloc (*count ? *count : 1, sizeof (int));
+    for (size_t i = 0; i < *count; i++)
+        list[i] = (int) json_integer_value (json_array_get (array, i));
+    return list;
+}
+
+hpt_node_t *
+hpt_node_new (const char *name, json_t *resources, char **error)
+{
+    double cpus = json_number_value (json_object_get (resources, "cpus"));
+    double memory_gb = json_number_value (json_object_get (resources, "memoryGb"));
+    if (!(cpus > 0) || !(memory_gb >= 0) || cpus > 1e6 || memory_gb > 1e9) {
+        if (error)
+            *error = strdup ("resources need cpus > 0 and memoryGb >= 0");
+        return NULL;
+    }
+    hpt_node_t *self = calloc (1, sizeof (hpt_node_t));
+    self->name = strdup (name);
+    self->state = HPT_NODE_READY;
+    self->cpus = cpus;
+    self->memory_mb = (int64_t) llround (memory_gb * 1024.0);
+    self->core_count = (size_t) cpus;
+    if (self->core_count > 4096)
+        self->core_count = 4096;
+    self->free_cores = malloc ((self->core_count ? self->core_count : 1) * sizeof (int));
+    for (size_t i = 0; i < self->core_count; i++)
+        self->free_cores[i] = 1;
+    json_t *ports = json_object_get (resources, "ports");
+    self->port_lo = (int) json_integer_value (json_array_get (ports, 0));
+    self->port_hi = (int) json_integer_value (json_array_get (ports, 1));
+    if (self->port_lo < 1 || self->port_hi > 65535 || self->port_hi < self->port_lo)
+        self->port_lo = 20000, self->port_hi = 20999;
+    self->next_port = self->port_lo;
+    self->ports_used = calloc ((size_t) (self->port_hi - self->port_lo + 1), 1);
+    const char *advertise = json_string_value (json_object_get (resources, "advertise"));
+    self->advertise = strdup (advertise && *advertise ? advertise : "127.0.0.1");
+    json_t *accels = json_object_get (resources, "accelerators");
+    size_t n = json_is_array (accels) ? json_array_size (accels) : 0;
+    if (n > 1024)
+        n = 1024;
+    self->accels = calloc (n ? n : 1, sizeof (hpt_node_accel_t));
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_array_get (accels, i);
+        const char *type = json_string_value (json_object_get (a, "type"));
+        if (!type || !hpt_accel_lookup (type))
+            continue; //  an accelerator hpt cannot name cannot be requested
+        hpt_node_accel_t *acc = &self->accels[self->accel_count++];
+        acc->type = strdup (type);
+        acc->index = (int) json_integer_value (json_object_get (a, "index"));
+        const char *bus = json_string_value (json_object_get (a, "pciBusId"));
+        acc->pci_bus_id = bus ? strdup (bus) : NULL;
+        json_t *numa = json_object_get (a, "numaNode");
+        acc->numa_node = json_is_integer (numa) ? (int) json_integer_value (numa) : -1;
+        acc->cpus = s_int_list (json_object_get (a, "cpus"), &acc->cpu_count);
+    }
+    self->resources = json_deep_copy (resources);
+    return self;
+}
+
+void
+hpt_node_destroy (hpt_node_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    hpt_node_t *self = *self_p;
+    for (size_t i = 0; i < self->accel_count; i++) {
+        free (self->accels[i].type);
+        free (self->accels[i].pci_bus_id);
+        free (self->accels[i].cpus);
+    }
+    free (self->accels);
+    free (self->free_cores);
+    free (self->ports_used);
+    zframe_destroy (&self->routing_id);
+    json_decref (self->resources);
+    free (self->name);
+    free (self->advertise);
+    free (self->drain_reason);
+    free (self->drained_by);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+hpt_node_schedulable (hpt_node_t *self)
+{
+    return self->state == HPT_NODE_READY && self->drain == HPT_DRAIN_NONE;
+}
+
+int
+hpt_node_take_port (hpt_node_t *self)
+{
+    int span = self->port_hi - self->port_lo + 1;
+    for (int k = 0; k < span; k++) {
+        int port = self->port_lo + (self->next_port - self->port_lo + k) % span;
+        if (!self->ports_used[port - self->port_lo]) {
+            self->ports_used[port - self->port_lo] = 1;
+            self->next_port = port + 1 > self->port_hi ? self->port_lo : port + 1;
+            return port;
+        }
+    }
+    return -1;
+}
+
+void
+hpt_node_release_port (hpt_node_t *self, int port)
+{
+    if (port >= self->port_lo && port <= self->port_hi)
+        self->ports_used[port - self->port_lo] = 0;
+}
+
+json_t *
+hpt_node_to_json (hpt_node_t *self)
+{
+    char buf[40];
+    json_t *out = json_object ();
+    json_object_set_new (out, "name", json_string (self->name));
+    json_object_set_new (out, "state", json_string (hpt_node_state_name (self->state)));
+    json_object_set_new (out, "drainState", json_string (hpt_drain_state_name (self->drain)));
+    if (self->drain_reason)
+        json_object_set_new (out, "drainReason", json_string (self->drain_reason));
+    if (self->drained_by)
+        json_object_set_new (out, "drainedBy", json_string (self->drained_by));
+    if (self->drain_time)
+        json_object_set_new (out, "drainTime",
+                             json_string (hpt_time_format (self->drain_time, buf, sizeof (buf))));
+    json_object_set_new (out, "address", json_string (self->advertise));
+    json_object_set_new (out, "cpus", json_real (self->cpus));
+    json_object_set_new (out, "memoryGb", json_real ((double) self->memory_mb / 1024.0));
+    json_object_set_new (out, "freeCpus", json_real (self->cpus - self->used_cpus));
+    json_object_set_new (out, "freeMemoryGb",
+                         json_real ((double) (self->memory_mb - self->used_memory_mb) / 1024.0));
+    json_t *accels = json_array ();
+    for (size_t i = 0; i < self->accel_count; i++) {
+        json_t *a = json_object ();
+        json_object_set_new (a, "type", json_string (self->accels[i].type));
+        json_object_set_new (a, "index", json_integer (self->accels[i].index));
+        if (self->accels[i].pci_bus_id)
+            json_object_set_new (a, "pciBusId", json_string (self->accels[i].pci_bus_id));
+        json_object_set_new (a, "numaNode", json_integer (self->accels[i].numa_node));
+        json_object_set_new (a, "free", json_boolean (!self->accels[i].used));
+        json_array_append_new (accels, a);
+    }
+    json_object_set_new (out, "accelerators", accels);
+    json_object_set_new (out, "runningTasks", json_integer ((json_int_t) self->running_tasks));
+    if (self->last_seen)
+        json_object_set_new (out, "lastSeen",
+                             json_string (hpt_time_format (self->last_seen, buf, sizeof (buf))));
+    return out;
+}

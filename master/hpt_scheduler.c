@@ -1,0 +1,262 @@
+/*  hpt_scheduler -- gang placement of trial clusters on nodes
+*/
+#include "hpt_scheduler.h"
+#include "hpt_accel.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool
+s_is_tpu (const char *type)
+{
+    const hpt_accel_info_t *info = hpt_accel_lookup (type);
+    return info && info->kind == HPT_ACCEL_KIND_TPU;
+}
+
+//  Chooses count free accelerators of type on node into chosen (indices
+//  into node->accels). Returns false when there are not enough.
+static bool
+s_pick_accels (hpt_node_t *node, const char *type, int count, int *chosen)
+{
+    if (s_is_tpu (type)) {
+        //  A TPU task takes the whole TPU host: every TPU, all free.
+        int n = 0;
+        for (size_t i = 0; i < node->accel_count; i++)
+            if (s_is_tpu (node->accels[i].type)) {
+                if (node->accels[i].used || strcmp (node->accels[i].type, type) != 0)
+                    return false;
+                chosen[n++] = (int) i;
+            }
+        return n >= count && n > 0;
+    }
+    //  Best NUMA node: the one with the fewest free matching devices that
+    //  still has count of them.
+    int best_numa = -2, best_free = 1 << 30;
+    for (size_t i = 0; i < node->accel_count; i++) {
+        int numa = node->accels[i].numa_node;
+        int free_here = 0;
+        for (size_t j = 0; j < node->accel_count; j++)
+            free_here += !node->accels[j].used && node->accels[j].numa_node == numa
+                         && strcmp (node->accels[j].type, type) == 0;
+        if (free_here >= count && free_here < best_free && numa >= 0) {
+            best_free = free_here;
+            best_numa = numa;
+        }
+    }
+    int n = 0;
+    for (size_t i = 0; i < node->accel_count && n < count; i++)
+        if (!node->accels[i].used && strcmp (node->accels[i].type, type) == 0
+            && (best_numa == -2 || node->accels[i].numa_node == best_numa))
+            chosen[n++] = (int) i;
+    return n == count;
+}
+
+//  Tries to reserve task on node. Returns true and fills the placement.
+static bool
+s_reserve (hpt_node_t *node, hpt_task_t *task)
+{
+    const hpt_task_request_t *req = task->request;
+    if (node->cpus - node->used_cpus + 1e-9 < req->cpus
+        || node->memory_mb - node->used_memory_mb < req->memory_mb)
+        return false;
+    int chosen[1024];
+    int n = 0;
+    if (req->accel_type && req->accel_count > 0) {
+        if (req->accel_count > 1024 || !s_pick_accels (node, req->accel_type, req->accel_count, chosen))
+            return false;
+        n = s_is_tpu (req->accel_type) ? 0 : req->accel_count;
+        if (s_is_tpu (req->accel_type))
+            for (size_t i = 0; i < node->accel_count; i++)
+                if (s_is_tpu (node->accels[i].type))
+                    chosen[n++] = (int) i;
+    }
+    int port = hpt_node_take_port (node);
+    if (port < 0)
+        return false;
+    node->used_cpus += req->cpus;
+    node->used_memory_mb += req->memory_mb;
+    json_t *placement = json_object ();
+    json_object_set_new (placement, "host", json_string (node->advertise));
+    json_object_set_new (placement, "port", json_integer (port));
+    json_t *gpus = json_array (), *tpus = json_array (), *cores = json_array ();
+    for (int k = 0; k < n; k++) {
+        hpt_node_accel_t *acc = &node->accels[chosen[k]];
+        acc->used = true;
+        json_array_append_new (s_is_tpu (acc->type) ? tpus : gpus, json_integer (acc->index));
+    }
+    //  Bind to free cores local to the accelerators, when there are
+    //  enough of them; otherwise leave the task unbound.
+    int want = (int) ceil (req->cpus);
+    if (n > 0 && want > 0) {
+        int got = 0;
+        int *picked = calloc ((size_t) want, sizeof (int));
+        for (int k = 0; k < n && got < want; k++) {
+            hpt_node_accel_t *acc = &node->accels[chosen[k]];
+            for (size_t c = 0; c < acc->cpu_count && got < want; c++) {
+                int core = acc->cpus[c];
+                bool dup = false;
+                for (int q = 0; q < got; q++)
+                    dup |= picked[q] == core;
+                if (!dup && core >= 0 && (size_t) core < node->core_count && node->free_cores[core])
+                    picked[got++] = core;
+            }
+        }
+        if (got == want)
+            for (int q = 0; q < got; q++) {
+                node->free_cores[picked[q]] = 0;
+                json_array_append_new (cores, json_integer (picked[q]));
+            }
+        free (picked);
+    }
+    json_object_set_new (placement, "gpus", gpus);
+    json_object_set_new (placement, "tpus", tpus);
+    json_object_set_new (placement, "cores", cores);
+    json_decref (task->placement);
+    task->placement = placement;
+    free (task->agent);
+    task->agent = strdup (node->name);
+    node->running_tasks++;
+    return true;
+}
+
+static hpt_node_t *
+s_find (hpt_node_t **nodes, size_t count, const char *name)
+{
+    for (size_t i = 0; name && i < count; i++)
+        if (strcmp (nodes[i]->name, name) == 0)
+            return nodes[i];
+    return NULL;
+}
+
+bool
+hpt_scheduler_place (hpt_node_t **nodes, size_t count, hpt_trial_t *trial)
+{
+    size_t placed = 0;
+    for (; placed < trial->task_count; placed++) {
+        hpt_task_t *task = &trial->tasks[placed];
+        bool ok = false;
+        for (size_t i = 0; i < count && !ok; i++)
+            if (hpt_node_schedulable (nodes[i]))
+                ok = s_reserve (nodes[i], task);
+        if (!ok)
+            break;
+    }
+    if (placed == trial->task_count)
+        return true;
+    for (size_t k = 0; k < placed; k++) {
+        hpt_task_t *task = &trial->tasks[k];
+        hpt_scheduler_release (s_find (nodes, count, task->agent), task);
+        free (task->agent);
+        task->agent = NULL;
+        json_decref (task->placement);
+        task->placement = NULL;
+    }
+    return false;
+}
+
+static void
+s_apply (hpt_node_t *node, hpt_task_t *task, bool take)
+{
+    if (!node || !task->placement)
+        return;
+    const hpt_task_request_t *req = task->request;
+    double sign = take ? 1.0 : -1.0;
+    node->used_cpus += sign * req->cpus;
+    node->used_memory_mb += (int64_t) sign * req->memory_mb;
+    if (node->used_cpus < 1e-9)
+        node->used_cpus = 0;
+    if (node->used_memory_mb < 0)
+        node->used_memory_mb = 0;
+    if (take)
+        node->running_tasks++;
+    else if (node->running_tasks > 0)
+        node->running_tasks--;
+    int port = (int) json_integer_value (json_object_get (task->placement, "port"));
+    if (take && port >= node->port_lo && port <= node->port_hi)
+        node->ports_used[port - node->port_lo] = 1;
+    else if (!take)
+        hpt_node_release_port (node, port);
+    const char *kinds[] = {"gpus", "tpus"};
+    for (int k = 0; k < 2; k++) {
+        json_t *list = json_object_get (task->placement, kinds[k]);
+        size_t i;
+        json_t *v;
+        json_array_foreach (list, i, v) {
+            for (size_t a = 0; a < node->accel_count; a++)
+                if (node->accels[a].index == json_integer_value (v)
+                    && s_is_tpu (node->accels[a].type) == (k == 1))
+                    node->accels[a].used = take;
+        }
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach (json_object_get (task->placement, "cores"), i, v) {
+        json_int_t core = json_integer_value (v);
+        if (core >= 0 && (size_t) core < node->core_count)
+            node->free_cores[core] = take ? 0 : 1;
+    }
+}
+
+void
+hpt_scheduler_release (hpt_node_t *node, hpt_task_t *task)
+{
+    s_apply (node, task, false);
+}
+
+void
+hpt_scheduler_restore (hpt_node_t *node, hpt_task_t *task)
+{
+    s_apply (node, task, true);
+}
+
+char *
+hpt_scheduler_infeasible (hpt_node_t **nodes, size_t count, const hpt_task_request_t *requests,
+                          size_t request_count)
+{
+    for (size_t r = 0; r < request_count; r++) {
+        const hpt_task_request_t *req = &requests[r];
+        bool fits = false;
+        const char *lack = "CPUs";
+        double best_cpus = 0;
+        int64_t best_mem = 0;
+        int best_acc = 0;
+        for (size_t i = 0; i < count && !fits; i++) {
+            hpt_node_t *node = nodes[i];
+            if (node->state == HPT_NODE_LOST)
+                continue;
+            int acc = 0;
+            for (size_t a = 0; req->accel_type && a < node->accel_count; a++)
+                acc += strcmp (node->accels[a].type, req->accel_type) == 0;
+            best_cpus = node->cpus > best_cpus ? node->cpus : best_cpus;
+            best_mem = node->memory_mb > best_mem ? node->memory_mb : best_mem;
+            best_acc = acc > best_acc ? acc : best_acc;
+            fits = node->cpus + 1e-9 >= req->cpus && node->memory_mb >= req->memory_mb
+                   && (!req->accel_type || req->accel_count <= 0 || acc >= req->accel_count);
+        }
+        if (fits)
+            continue;
+        char *message = NULL;
+        int rc;
+        if (req->accel_type && req->accel_count > best_acc)
+            rc = asprintf (&message,
+                           "task %s-%d (machine type %s) needs %d x %s; the most any agent "
+                           "offers is %d",
+                           req->replica, req->index, req->machine_type, req->accel_count,
+                           req->accel_type, best_acc);
+        else if (req->cpus > best_cpus + 1e-9)
+            rc = asprintf (&message,
+                           "task %s-%d (machine type %s) needs %g CPUs; the most any agent "
+                           "offers is %g",
+                           req->replica, req->index, req->machine_type, req->cpus, best_cpus);
+        else
+            rc = asprintf (&message,
+                           "task %s-%d (machine type %s) needs %.1f GB of memory; the most any "
+                           "agent offers is %.1f GB",
+                           req->replica, req->index, req->machine_type, req->memory_mb / 1024.0,
+                           best_mem / 1024.0);
+        (void) lack;
+        return rc < 0 ? strdup ("a task can never fit") : message;
+    }
+    return NULL;
+}

@@ -1,0 +1,46 @@
+/*  hpt_scheduler -- gang placement of trial clusters on nodes
+
+    A trial starts only when every one of its tasks has a place: the
+    scheduler reserves tentatively task by task and rolls everything back
+    if one task does not fit, so nothing is ever held half-placed.
+
+    For each task, nodes are tried in the order given (the core passes
+    them sorted by name, so placement is deterministic). A node fits when
+    it is schedulable (connected, not drained) and has the CPUs, memory
+    and accelerators free. Accelerators of one task come from one NUMA
+    node when possible (the fullest node that still fits, to keep whole
+    nodes free for larger requests), and the task's CPUs are then bound to
+    free cores local to them. A TPU task takes every TPU of its host.
+    Every task also gets a port from its node's range for TF_CONFIG.
+
+    The placement is written to task->placement as
+    {"host": H, "port": P, "cores": [..], "gpus": [..], "tpus": [..]}
+    (indices as the agent numbers them) and task->agent names the node.
+*/
+#ifndef HPT_SCHEDULER_H_INCLUDED
+#define HPT_SCHEDULER_H_INCLUDED
+
+#include "hpt_node.h"
+#include "hpt_tuner.h"
+
+//  Places every task of trial on nodes (borrowed array of count). Returns
+//  true and reserves on success; false leaves everything as it was.
+bool
+    hpt_scheduler_place (hpt_node_t **nodes, size_t count, hpt_trial_t *trial);
+
+//  Releases what task holds on node (after its process exited).
+void
+    hpt_scheduler_release (hpt_node_t *node, hpt_task_t *task);
+
+//  Re-reserves what a stored placement holds (after a master restart).
+void
+    hpt_scheduler_restore (hpt_node_t *node, hpt_task_t *task);
+
+//  NULL when every request fits on some node's whole capacity (ignoring
+//  what is in use and drains); otherwise a message naming the first task
+//  that can never fit and what it lacks. The caller frees the message.
+char *
+    hpt_scheduler_infeasible (hpt_node_t **nodes, size_t count, const hpt_task_request_t *requests,
+                              size_t request_count);
+
+#endif
