@@ -1,6 +1,6 @@
-/*  hpt_node -- the master's view of one agent host and its free resources
+/*  hpt_host -- the master's view of one agent host and its free resources
 */
-#include "hpt_node.h"
+#include "hpt_host.h"
 #include "hpt_accel.h"
 #include "hpt_tuner.h"
 #include <math.h>
@@ -12,9 +12,9 @@ static const char *s_states[] = {"READY", "DISCONNECTED", "LOST"};
 static const char *s_drains[] = {"NONE", "DRAINING", "DRAINED"};
 
 const char *
-hpt_node_state_name (hpt_node_state_t state)
+hpt_host_state_name (hpt_host_state_t state)
 {
-    return state <= HPT_NODE_LOST ? s_states[state] : "UNKNOWN";
+    return state <= HPT_HOST_LOST ? s_states[state] : "UNKNOWN";
 }
 
 const char *
@@ -42,8 +42,8 @@ s_int_list (json_t *array, size_t *count)
     return list;
 }
 
-hpt_node_t *
-hpt_node_new (const char *name, json_t *resources, char **error)
+hpt_host_t *
+hpt_host_new (const char *name, json_t *resources, char **error)
 {
     double cpus = json_number_value (json_object_get (resources, "cpus"));
     double memory_gb = json_number_value (json_object_get (resources, "memoryGb"));
@@ -52,9 +52,9 @@ hpt_node_new (const char *name, json_t *resources, char **error)
             *error = strdup ("resources need cpus > 0 and memoryGb >= 0");
         return NULL;
     }
-    hpt_node_t *self = calloc (1, sizeof (hpt_node_t));
+    hpt_host_t *self = calloc (1, sizeof (hpt_host_t));
     self->name = strdup (name);
-    self->state = HPT_NODE_READY;
+    self->state = HPT_HOST_READY;
     self->cpus = cpus;
     self->memory_mb = (int64_t) llround (memory_gb * 1024.0);
     self->core_count = (size_t) cpus;
@@ -76,13 +76,13 @@ hpt_node_new (const char *name, json_t *resources, char **error)
     size_t n = json_is_array (accels) ? json_array_size (accels) : 0;
     if (n > 1024)
         n = 1024;
-    self->accels = calloc (n ? n : 1, sizeof (hpt_node_accel_t));
+    self->accels = calloc (n ? n : 1, sizeof (hpt_host_accel_t));
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get (accels, i);
         const char *type = json_string_value (json_object_get (a, "type"));
         if (!type || !hpt_accel_lookup (type))
             continue; //  an accelerator hpt cannot name cannot be requested
-        hpt_node_accel_t *acc = &self->accels[self->accel_count++];
+        hpt_host_accel_t *acc = &self->accels[self->accel_count++];
         acc->type = strdup (type);
         acc->index = (int) json_integer_value (json_object_get (a, "index"));
         const char *bus = json_string_value (json_object_get (a, "pciBusId"));
@@ -96,11 +96,11 @@ hpt_node_new (const char *name, json_t *resources, char **error)
 }
 
 void
-hpt_node_destroy (hpt_node_t **self_p)
+hpt_host_destroy (hpt_host_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    hpt_node_t *self = *self_p;
+    hpt_host_t *self = *self_p;
     for (size_t i = 0; i < self->accel_count; i++) {
         free (self->accels[i].type);
         free (self->accels[i].pci_bus_id);
@@ -120,13 +120,13 @@ hpt_node_destroy (hpt_node_t **self_p)
 }
 
 bool
-hpt_node_schedulable (hpt_node_t *self)
+hpt_host_schedulable (hpt_host_t *self)
 {
-    return self->state == HPT_NODE_READY && self->drain == HPT_DRAIN_NONE;
+    return self->state == HPT_HOST_READY && self->drain == HPT_DRAIN_NONE;
 }
 
 int
-hpt_node_take_port (hpt_node_t *self)
+hpt_host_take_port (hpt_host_t *self)
 {
     int span = self->port_hi - self->port_lo + 1;
     for (int k = 0; k < span; k++) {
@@ -141,19 +141,19 @@ hpt_node_take_port (hpt_node_t *self)
 }
 
 void
-hpt_node_release_port (hpt_node_t *self, int port)
+hpt_host_release_port (hpt_host_t *self, int port)
 {
     if (port >= self->port_lo && port <= self->port_hi)
         self->ports_used[port - self->port_lo] = 0;
 }
 
 json_t *
-hpt_node_to_json (hpt_node_t *self)
+hpt_host_to_json (hpt_host_t *self)
 {
     char buf[40];
     json_t *out = json_object ();
     json_object_set_new (out, "name", json_string (self->name));
-    json_object_set_new (out, "state", json_string (hpt_node_state_name (self->state)));
+    json_object_set_new (out, "state", json_string (hpt_host_state_name (self->state)));
     json_object_set_new (out, "drainState", json_string (hpt_drain_state_name (self->drain)));
     if (self->drain_reason)
         json_object_set_new (out, "drainReason", json_string (self->drain_reason));

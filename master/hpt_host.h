@@ -1,4 +1,4 @@
-/*  hpt_node -- the master's view of one agent host and its free resources
+/*  hpt_host -- the master's view of one agent host and its free resources
 
     A node is created when an agent first says HELLO (or is loaded from
     the store after a restart, then waits for its agent to come back). It
@@ -7,8 +7,8 @@
     tasks, whether the agent is connected, and the operator's drain state.
     Reservations are the scheduler's; the node only does the arithmetic.
 */
-#ifndef HPT_NODE_H_INCLUDED
-#define HPT_NODE_H_INCLUDED
+#ifndef HPT_HOST_H_INCLUDED
+#define HPT_HOST_H_INCLUDED
 
 #include <czmq.h>
 #include <jansson.h>
@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 typedef enum {
-    HPT_NODE_READY,          //  connected and heartbeating
-    HPT_NODE_DISCONNECTED,   //  known from the store, not seen since the master started
-    HPT_NODE_LOST,           //  silent past the agent timeout
-} hpt_node_state_t;
+    HPT_HOST_READY,          //  connected and heartbeating
+    HPT_HOST_DISCONNECTED,   //  known from the store, not seen since the master started
+    HPT_HOST_LOST,           //  silent past the agent timeout
+} hpt_host_state_t;
 
 typedef enum {
     HPT_DRAIN_NONE,
@@ -35,12 +35,12 @@ typedef struct {
     int *cpus;         //  cores local to it
     size_t cpu_count;  //  entries in cpus
     bool used;         //  reserved by a task
-} hpt_node_accel_t;
+} hpt_host_accel_t;
 
 typedef struct {
     char *name;                  //  agent name (unique)
     zframe_t *routing_id;        //  ROUTER identity of its connection, NULL when none
-    hpt_node_state_t state;      //  connection state
+    hpt_host_state_t state;      //  connection state
     hpt_drain_state_t drain;     //  operator drain state
     char *drain_reason;          //  why, as the operator said
     char *drained_by;            //  who
@@ -56,43 +56,43 @@ typedef struct {
     int64_t used_memory_mb;      //  memory reserved
     int *free_cores;             //  per core: 1 when not bound to a task
     size_t core_count;           //  physical cores (for binding)
-    hpt_node_accel_t *accels;    //  accelerators offered
+    hpt_host_accel_t *accels;    //  accelerators offered
     size_t accel_count;          //  entries in accels
     json_t *resources;           //  what the agent reported, as JSON
     int64_t last_seen;           //  epoch ms of its last message
     int64_t acked_seq;           //  highest event seq stored
     size_t running_tasks;        //  tasks placed and not exited
-} hpt_node_t;
+} hpt_host_t;
 
 //  Creates a node from the resources an agent reported (borrowed JSON in
 //  the shape of `hptagent --print-topology`, plus optional "ports":
 //  [lo, hi] and "advertise"). Returns NULL with *error when the resources
 //  are unusable (caller frees error).
-hpt_node_t *
-    hpt_node_new (const char *name, json_t *resources, char **error);
+hpt_host_t *
+    hpt_host_new (const char *name, json_t *resources, char **error);
 
 //  Destroys a node and nulls the pointer.
 void
-    hpt_node_destroy (hpt_node_t **self_p);
+    hpt_host_destroy (hpt_host_t **self_p);
 
 //  Whether the node may take new tasks now.
 bool
-    hpt_node_schedulable (hpt_node_t *self);
+    hpt_host_schedulable (hpt_host_t *self);
 
 //  Reserves a free port of the range; -1 when all are taken.
 int
-    hpt_node_take_port (hpt_node_t *self);
+    hpt_host_take_port (hpt_host_t *self);
 
 //  Releases a port.
 void
-    hpt_node_release_port (hpt_node_t *self, int port);
+    hpt_host_release_port (hpt_host_t *self, int port);
 
 //  The node as the REST API shows it (caller owns).
 json_t *
-    hpt_node_to_json (hpt_node_t *self);
+    hpt_host_to_json (hpt_host_t *self);
 
 const char *
-    hpt_node_state_name (hpt_node_state_t state);
+    hpt_host_state_name (hpt_host_state_t state);
 const char *
     hpt_drain_state_name (hpt_drain_state_t state);
 int

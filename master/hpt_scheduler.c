@@ -17,7 +17,7 @@ s_is_tpu (const char *type)
 //  Chooses count free accelerators of type on node into chosen (indices
 //  into node->accels). Returns false when there are not enough.
 static bool
-s_pick_accels (hpt_node_t *node, const char *type, int count, int *chosen)
+s_pick_accels (hpt_host_t *node, const char *type, int count, int *chosen)
 {
     if (s_is_tpu (type)) {
         //  A TPU task takes the whole TPU host: every TPU, all free.
@@ -54,7 +54,7 @@ s_pick_accels (hpt_node_t *node, const char *type, int count, int *chosen)
 
 //  Tries to reserve task on node. Returns true and fills the placement.
 static bool
-s_reserve (hpt_node_t *node, hpt_task_t *task)
+s_reserve (hpt_host_t *node, hpt_task_t *task)
 {
     const hpt_task_request_t *req = task->request;
     if (node->cpus - node->used_cpus + 1e-9 < req->cpus
@@ -71,7 +71,7 @@ s_reserve (hpt_node_t *node, hpt_task_t *task)
                 if (s_is_tpu (node->accels[i].type))
                     chosen[n++] = (int) i;
     }
-    int port = hpt_node_take_port (node);
+    int port = hpt_host_take_port (node);
     if (port < 0)
         return false;
     node->used_cpus += req->cpus;
@@ -81,7 +81,7 @@ s_reserve (hpt_node_t *node, hpt_task_t *task)
     json_object_set_new (placement, "port", json_integer (port));
     json_t *gpus = json_array (), *tpus = json_array (), *cores = json_array ();
     for (int k = 0; k < n; k++) {
-        hpt_node_accel_t *acc = &node->accels[chosen[k]];
+        hpt_host_accel_t *acc = &node->accels[chosen[k]];
         acc->used = true;
         json_array_append_new (s_is_tpu (acc->type) ? tpus : gpus, json_integer (acc->index));
     }
@@ -92,7 +92,7 @@ s_reserve (hpt_node_t *node, hpt_task_t *task)
         int got = 0;
         int *picked = calloc ((size_t) want, sizeof (int));
         for (int k = 0; k < n && got < want; k++) {
-            hpt_node_accel_t *acc = &node->accels[chosen[k]];
+            hpt_host_accel_t *acc = &node->accels[chosen[k]];
             for (size_t c = 0; c < acc->cpu_count && got < want; c++) {
                 int core = acc->cpus[c];
                 bool dup = false;
@@ -120,8 +120,8 @@ s_reserve (hpt_node_t *node, hpt_task_t *task)
     return true;
 }
 
-static hpt_node_t *
-s_find (hpt_node_t **nodes, size_t count, const char *name)
+static hpt_host_t *
+s_find (hpt_host_t **nodes, size_t count, const char *name)
 {
     for (size_t i = 0; name && i < count; i++)
         if (strcmp (nodes[i]->name, name) == 0)
@@ -130,14 +130,14 @@ s_find (hpt_node_t **nodes, size_t count, const char *name)
 }
 
 bool
-hpt_scheduler_place (hpt_node_t **nodes, size_t count, hpt_trial_t *trial)
+hpt_scheduler_place (hpt_host_t **nodes, size_t count, hpt_trial_t *trial)
 {
     size_t placed = 0;
     for (; placed < trial->task_count; placed++) {
         hpt_task_t *task = &trial->tasks[placed];
         bool ok = false;
         for (size_t i = 0; i < count && !ok; i++)
-            if (hpt_node_schedulable (nodes[i]))
+            if (hpt_host_schedulable (nodes[i]))
                 ok = s_reserve (nodes[i], task);
         if (!ok)
             break;
@@ -156,7 +156,7 @@ hpt_scheduler_place (hpt_node_t **nodes, size_t count, hpt_trial_t *trial)
 }
 
 static void
-s_apply (hpt_node_t *node, hpt_task_t *task, bool take)
+s_apply (hpt_host_t *node, hpt_task_t *task, bool take)
 {
     if (!node || !task->placement)
         return;
@@ -176,7 +176,7 @@ s_apply (hpt_node_t *node, hpt_task_t *task, bool take)
     if (take && port >= node->port_lo && port <= node->port_hi)
         node->ports_used[port - node->port_lo] = 1;
     else if (!take)
-        hpt_node_release_port (node, port);
+        hpt_host_release_port (node, port);
     const char *kinds[] = {"gpus", "tpus"};
     for (int k = 0; k < 2; k++) {
         json_t *list = json_object_get (task->placement, kinds[k]);
@@ -199,19 +199,19 @@ s_apply (hpt_node_t *node, hpt_task_t *task, bool take)
 }
 
 void
-hpt_scheduler_release (hpt_node_t *node, hpt_task_t *task)
+hpt_scheduler_release (hpt_host_t *node, hpt_task_t *task)
 {
     s_apply (node, task, false);
 }
 
 void
-hpt_scheduler_restore (hpt_node_t *node, hpt_task_t *task)
+hpt_scheduler_restore (hpt_host_t *node, hpt_task_t *task)
 {
     s_apply (node, task, true);
 }
 
 char *
-hpt_scheduler_infeasible (hpt_node_t **nodes, size_t count, const hpt_task_request_t *requests,
+hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count, const hpt_task_request_t *requests,
                           size_t request_count)
 {
     for (size_t r = 0; r < request_count; r++) {
@@ -222,8 +222,8 @@ hpt_scheduler_infeasible (hpt_node_t **nodes, size_t count, const hpt_task_reque
         int64_t best_mem = 0;
         int best_acc = 0;
         for (size_t i = 0; i < count && !fits; i++) {
-            hpt_node_t *node = nodes[i];
-            if (node->state == HPT_NODE_LOST)
+            hpt_host_t *node = nodes[i];
+            if (node->state == HPT_HOST_LOST)
                 continue;
             int acc = 0;
             for (size_t a = 0; req->accel_type && a < node->accel_count; a++)
