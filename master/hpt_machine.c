@@ -425,6 +425,10 @@ hpt_machine_catalog_tasks (hpt_machine_catalog_t *self, hpt_job_t *job, hpt_task
     *tasks = NULL;
     *count = 0;
     if (error) *error = NULL;
+    if (!job) {
+        if (error) *error = strdup ("no job to expand");
+        return -1;
+    }
     char buf[2048] = "";
     s_kind_t kinds[4];
     const hpt_machine_type_t *types[4] = {NULL, NULL, NULL, NULL};

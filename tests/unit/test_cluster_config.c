@@ -219,6 +219,45 @@ test_lab_file (void **state)
     free (path);
 }
 
+//  The documented example must stay valid and mean what its comments say.
+static void
+test_ops_example (void **state)
+{
+    char path[1024];
+    snprintf (path, sizeof (path), "%s/ops/cluster.example.yaml", getenv ("HPT_SOURCE_DIR"));
+    hpt_diag_t *diag = hpt_diag_new (path, false);
+    hpt_cluster_config_t *config = hpt_cluster_config_read_file (path, diag);
+    hpt_diag_print (diag, stderr);
+    assert_non_null (config);
+    const hpt_master_settings_t *m = hpt_cluster_config_master (config);
+    assert_string_equal (m->agents, "tcp://*:7460");
+    assert_string_equal (m->state_dir, "/var/lib/hpt");
+    assert_int_equal (m->stop_grace_ms, 30000);
+    assert_int_equal (m->agent_lost_policy, HPT_AGENT_LOST_REQUEUE);
+    hpt_job_t *job = s_job ("trainingInput: {scaleTier: STANDARD_1}\n");
+    hpt_task_spec_t *tasks;
+    size_t count;
+    assert_int_equal (hpt_cluster_config_tasks (config, job, &tasks, &count, NULL), 0);
+    assert_int_equal (count, 4);
+    double cpus = 0;
+    int64_t memory_mb = 0, gpus = 0;
+    for (size_t i = 0; i < count; i++) {
+        cpus += tasks[i].cpus;
+        memory_mb += tasks[i].memory_mb;
+        gpus += tasks[i].accelerator_count;
+    }
+    //  "25.5 cores, 100 GB, 4 V100s": one 32-core, 128 GB, 4-GPU box.
+    assert_true (cpus == 25.5);
+    assert_int_equal (memory_mb, 100 * 1024);
+    assert_int_equal (gpus, 4);
+    s_assert_task (&tasks[0], "master", 0, "v100_pair", 12, 48 * 1024, "NVIDIA_TESLA_V100", 2);
+    s_assert_task (&tasks[3], "ps", 0, "small", 1.5, 4096, NULL, 0);
+    hpt_task_specs_destroy (&tasks, count);
+    hpt_job_destroy (&job);
+    hpt_cluster_config_destroy (&config);
+    hpt_diag_destroy (&diag);
+}
+
 static void
 test_every_problem_at_once (void **state)
 {
@@ -786,6 +825,9 @@ test_expand_unknown_type (void **state)
                                 "trainingInput.workerType: required when workerCount is 3");
     free (error);
     hpt_job_destroy (&job);
+    assert_int_equal (hpt_cluster_config_tasks (config, NULL, &tasks, &count, &error), -1);
+    assert_non_null (error);
+    free (error);
     hpt_cluster_config_destroy (&config);
 }
 
@@ -796,6 +838,7 @@ main (void)
         cmocka_unit_test (test_empty_is_defaults),
         cmocka_unit_test (test_missing_file),
         cmocka_unit_test (test_lab_file),
+        cmocka_unit_test (test_ops_example),
         cmocka_unit_test (test_every_problem_at_once),
         cmocka_unit_test (test_syntax_error),
         cmocka_unit_test (test_rule_unknown_keys),
