@@ -1,0 +1,217 @@
+/*  hpt_spool -- the agent's on-disk queue of events not yet acknowledged
+*/
+#include "hpt_spool.h"
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+//  Events kept in memory at most; beyond this the oldest unacknowledged
+//  events are dropped (and counted) rather than exhausting memory while a
+//  master is away for a very long time.
+#define S_MAX_EVENTS 1000000
+
+struct _hpt_spool_t {
+    char *path;                   //  DIR/spool.jsonl
+    char *seq_path;               //  DIR/spool.seq
+    FILE *file;                   //  open for appending
+    hpt_spool_event_t *events;    //  unacknowledged, in seq order
+    size_t count;                 //  entries in events
+    size_t cap;                   //  allocated
+    size_t lines;                 //  lines in the file (acked or not)
+    int64_t next_seq;             //  seq of the next append
+    int64_t acked;                //  highest acknowledged seq
+};
+
+static void
+s_push (hpt_spool_t *self, int64_t seq, const char *kind, const char *body)
+{
+    if (self->count == S_MAX_EVENTS) {
+        free (self->events[0].kind);
+        free (self->events[0].body);
+        memmove (self->events, self->events + 1, (self->count - 1) * sizeof (hpt_spool_event_t));
+        self->count--;
+    }
+    if (self->count == self->cap) {
+        self->cap = self->cap ? self->cap * 2 : 64;
+        self->events = realloc (self->events, self->cap * sizeof (hpt_spool_event_t));
+    }
+    hpt_spool_event_t *e = &self->events[self->count++];
+    e->seq = seq;
+    e->kind = strdup (kind);
+    e->body = strdup (body);
+}
+
+static int
+s_write_line (FILE *file, int64_t seq, const char *kind, const char *body)
+{
+    json_t *line = json_object ();
+    json_object_set_new (line, "seq", json_integer (seq));
+    json_object_set_new (line, "kind", json_string (kind));
+    json_object_set_new (line, "body", json_string (body));
+    char *text = json_dumps (line, JSON_COMPACT);
+    json_decref (line);
+    int rc = text && fprintf (file, "%s\n", text) > 0 && fflush (file) == 0 ? 0 : -1;
+    free (text);
+    return rc;
+}
+
+static void
+s_load (hpt_spool_t *self)
+{
+    FILE *seq_file = fopen (self->seq_path, "r");
+    if (seq_file) {
+        long long acked = 0;
+        if (fscanf (seq_file, "%lld", &acked) == 1 && acked > 0)
+            self->acked = acked;
+        fclose (seq_file);
+    }
+    self->next_seq = self->acked + 1;
+    FILE *file = fopen (self->path, "r");
+    if (!file)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    while ((got = getline (&line, &cap, file)) > 0) {
+        if (line[got - 1] != '\n')
+            break; //  torn last line
+        json_t *event = json_loadb (line, (size_t) got, 0, NULL);
+        json_int_t seq = json_integer_value (json_object_get (event, "seq"));
+        const char *kind = json_string_value (json_object_get (event, "kind"));
+        const char *body = json_string_value (json_object_get (event, "body"));
+        if (seq > 0 && kind && body) {
+            //  Keep unacknowledged events with strictly increasing seqs.
+            if (seq > self->acked && (self->count == 0 || seq > self->events[self->count - 1].seq))
+                s_push (self, seq, kind, body);
+            if (seq >= self->next_seq)
+                self->next_seq = seq + 1;
+        }
+        json_decref (event);
+        self->lines++;
+    }
+    free (line);
+    fclose (file);
+}
+
+//  Rewrites the file with only the unacknowledged events.
+static void
+s_compact (hpt_spool_t *self)
+{
+    char *tmp = NULL;
+    if (asprintf (&tmp, "%s.tmp", self->path) < 0)
+        return;
+    FILE *file = fopen (tmp, "w");
+    bool ok = file != NULL;
+    for (size_t i = 0; ok && i < self->count; i++)
+        ok = s_write_line (file, self->events[i].seq, self->events[i].kind, self->events[i].body) == 0;
+    if (file && fclose (file) != 0)
+        ok = false;
+    if (ok && rename (tmp, self->path) == 0) {
+        if (self->file)
+            fclose (self->file);
+        self->file = fopen (self->path, "a");
+        self->lines = self->count;
+    } else
+        unlink (tmp);
+    free (tmp);
+}
+
+hpt_spool_t *
+hpt_spool_new (const char *dir, char **error)
+{
+    hpt_spool_t *self = calloc (1, sizeof (hpt_spool_t));
+    if (asprintf (&self->path, "%s/spool.jsonl", dir) < 0
+        || asprintf (&self->seq_path, "%s/spool.seq", dir) < 0) {
+        free (self);
+        return NULL;
+    }
+    s_load (self);
+    s_compact (self);
+    if (!self->file)
+        self->file = fopen (self->path, "a");
+    if (!self->file) {
+        if (error && asprintf (error, "cannot open %s: %s", self->path, strerror (errno)) < 0)
+            *error = NULL;
+        hpt_spool_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+hpt_spool_destroy (hpt_spool_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    hpt_spool_t *self = *self_p;
+    if (self->file)
+        fclose (self->file);
+    for (size_t i = 0; i < self->count; i++) {
+        free (self->events[i].kind);
+        free (self->events[i].body);
+    }
+    free (self->events);
+    free (self->path);
+    free (self->seq_path);
+    free (self);
+    *self_p = NULL;
+}
+
+int64_t
+hpt_spool_append (hpt_spool_t *self, const char *kind, const char *body)
+{
+    int64_t seq = self->next_seq++;
+    s_push (self, seq, kind, body);
+    self->lines++;
+    return s_write_line (self->file, seq, kind, body) == 0 ? seq : -1;
+}
+
+void
+hpt_spool_ack (hpt_spool_t *self, int64_t seq)
+{
+    if (seq <= self->acked)
+        return;
+    self->acked = seq;
+    size_t drop = 0;
+    while (drop < self->count && self->events[drop].seq <= seq) {
+        free (self->events[drop].kind);
+        free (self->events[drop].body);
+        drop++;
+    }
+    memmove (self->events, self->events + drop, (self->count - drop) * sizeof (hpt_spool_event_t));
+    self->count -= drop;
+    FILE *seq_file = fopen (self->seq_path, "w");
+    if (seq_file) {
+        fprintf (seq_file, "%lld\n", (long long) seq);
+        fclose (seq_file);
+    }
+    //  Compact when acknowledged lines dominate the file.
+    if (self->count == 0 && self->lines > 0) {
+        //  Everything acknowledged: empty the file in place (cheap, and
+        //  the common case while the master is reachable).
+        if (ftruncate (fileno (self->file), 0) == 0)
+            self->lines = 0;
+    } else if (self->lines > 1024 && self->count * 4 < self->lines)
+        s_compact (self);
+}
+
+size_t
+hpt_spool_size (hpt_spool_t *self)
+{
+    return self->count;
+}
+
+const hpt_spool_event_t *
+hpt_spool_event (hpt_spool_t *self, size_t i)
+{
+    return i < self->count ? &self->events[i] : NULL;
+}
+
+int64_t
+hpt_spool_acked (hpt_spool_t *self)
+{
+    return self->acked;
+}

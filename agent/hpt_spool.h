@@ -1,0 +1,60 @@
+/*  hpt_spool -- the agent's on-disk queue of events not yet acknowledged
+
+    Every event an agent reports (task started or exited, metrics, logs)
+    gets the next sequence number and is appended here before it is sent.
+    The master acknowledges a seq once the event is durably stored; the
+    spool then forgets every event up to it. On reconnect (and after an
+    agent restart) everything still in the spool is sent again, in order,
+    so the master sees each event at least once and drops replays by seq.
+
+    File: DIR/spool.jsonl, one JSON object per line {"seq": N, "kind":
+    "TASK_EXITED", "body": "..."}; DIR/spool.seq holds the last acked seq.
+    A torn last line (agent killed mid-write) is ignored on load. The file is
+    rewritten without acknowledged events when they make up most of it, so
+    it stays small while the master is reachable.
+*/
+#ifndef HPT_SPOOL_H_INCLUDED
+#define HPT_SPOOL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _hpt_spool_t hpt_spool_t;
+
+typedef struct {
+    int64_t seq;     //  sequence number
+    char *kind;      //  event kind (message name), owned by the spool
+    char *body;      //  payload text, owned by the spool
+} hpt_spool_event_t;
+
+//  Opens (creating) the spool in dir (which must exist) and loads what an
+//  earlier run left. Returns NULL with *error (caller frees) on failure.
+hpt_spool_t *
+    hpt_spool_new (const char *dir, char **error);
+
+//  Closes the spool and nulls the pointer.
+void
+    hpt_spool_destroy (hpt_spool_t **self_p);
+
+//  Appends an event (kind and body copied) and returns its seq, or -1 when
+//  the write failed (the event is still kept in memory).
+int64_t
+    hpt_spool_append (hpt_spool_t *self, const char *kind, const char *body);
+
+//  Forgets every event with seq <= seq.
+void
+    hpt_spool_ack (hpt_spool_t *self, int64_t seq);
+
+//  Number of events not yet acknowledged, and event i of them (borrowed,
+//  valid until the next append or ack).
+size_t
+    hpt_spool_size (hpt_spool_t *self);
+const hpt_spool_event_t *
+    hpt_spool_event (hpt_spool_t *self, size_t i);
+
+//  The highest seq acknowledged so far.
+int64_t
+    hpt_spool_acked (hpt_spool_t *self);
+
+#endif

@@ -1,0 +1,86 @@
+/*  Unit tests for the agent's spool: append, ack, replay after a restart,
+    torn last line. */
+#include "hpt_spool.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+static void
+test_append_ack_replay (void **state)
+{
+    char dir[] = "/tmp/hpt-spool-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char *error = NULL;
+    hpt_spool_t *spool = hpt_spool_new (dir, &error);
+    assert_non_null (spool);
+    assert_int_equal (hpt_spool_append (spool, "METRICS", "{\"a\": 1}"), 1);
+    assert_int_equal (hpt_spool_append (spool, "TASK_EXITED", "{\"b\": 2}"), 2);
+    assert_int_equal (hpt_spool_append (spool, "LOGS", "line\nwith newline"), 3);
+    hpt_spool_ack (spool, 1);
+    assert_int_equal (hpt_spool_size (spool), 2);
+    assert_int_equal (hpt_spool_event (spool, 0)->seq, 2);
+    hpt_spool_destroy (&spool);
+    //  An agent restart replays what was not acknowledged, seqs go on.
+    spool = hpt_spool_new (dir, &error);
+    assert_int_equal (hpt_spool_size (spool), 2);
+    assert_string_equal (hpt_spool_event (spool, 0)->kind, "TASK_EXITED");
+    assert_string_equal (hpt_spool_event (spool, 1)->body, "line\nwith newline");
+    assert_int_equal (hpt_spool_acked (spool), 1);
+    assert_int_equal (hpt_spool_append (spool, "HEARTBEAT", "{}"), 4);
+    hpt_spool_ack (spool, 4);
+    assert_int_equal (hpt_spool_size (spool), 0);
+    hpt_spool_destroy (&spool);
+    spool = hpt_spool_new (dir, &error);
+    assert_int_equal (hpt_spool_size (spool), 0);
+    assert_int_equal (hpt_spool_append (spool, "X", "{}"), 5);
+    hpt_spool_destroy (&spool);
+    //  A torn last line (killed mid-write) is ignored.
+    char path[256];
+    snprintf (path, sizeof (path), "%s/spool.jsonl", dir);
+    FILE *file = fopen (path, "a");
+    fputs ("{\"seq\": 6, \"kind\": \"Y\", \"bo", file);
+    fclose (file);
+    spool = hpt_spool_new (dir, &error);
+    assert_int_equal (hpt_spool_size (spool), 1);
+    assert_int_equal (hpt_spool_event (spool, 0)->seq, 5);
+    hpt_spool_destroy (&spool);
+    char cmd[300];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", dir);
+    assert_int_equal (system (cmd), 0);
+}
+
+static void
+test_many_events_compact (void **state)
+{
+    char dir[] = "/tmp/hpt-spool-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    hpt_spool_t *spool = hpt_spool_new (dir, NULL);
+    for (int i = 1; i <= 5000; i++)
+        hpt_spool_append (spool, "METRICS", "{\"points\": []}");
+    hpt_spool_ack (spool, 4990);
+    assert_int_equal (hpt_spool_size (spool), 10);
+    hpt_spool_destroy (&spool);
+    spool = hpt_spool_new (dir, NULL);
+    assert_int_equal (hpt_spool_size (spool), 10);
+    assert_int_equal (hpt_spool_event (spool, 0)->seq, 4991);
+    hpt_spool_destroy (&spool);
+    char cmd[300];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", dir);
+    assert_int_equal (system (cmd), 0);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_append_ack_replay),
+        cmocka_unit_test (test_many_events_compact),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
