@@ -21,7 +21,7 @@
     visited points, it falls back to the first unvisited grid point after
     a seeded offset.
 
-    ALGORITHM_UNSPECIFIED: an initial design of max(5, d + 1) points from
+    ALGORITHM_UNSPECIFIED: an initial design of min(3 (d + 1), 30) points from
     the same Halton sequence (indexed the same way), then hpt_bo. Whatever
     hpt_bo cannot provide (a nearly used-up finite space) comes from the
     random path.
@@ -39,6 +39,11 @@
 //  Random search gives up on the Halton sequence after this many visited
 //  points in a row and walks the grid instead.
 #define RANDOM_MISSES 64
+
+//  Most points of the initial design of Bayesian optimization, which has
+//  3 (d + 1) points below that: a larger design finds the global basin of
+//  multi-modal functions (hartmann6) far more often than d + 1.
+#define INIT_MAX 30
 
 typedef struct {
     uint64_t *ids;   //  trial ids, ascending
@@ -300,7 +305,7 @@ static size_t
 s_suggest_bayes (hpt_optimizer_t *self, hpt_pointset_t *visited, size_t n, double *out)
 {
     uint64_t history = s_history_size (self);
-    size_t n_init = self->dim + 1 > 5 ? self->dim + 1 : 5;
+    size_t n_init = 3 * (self->dim + 1) < INIT_MAX ? 3 * (self->dim + 1) : INIT_MAX;
     size_t produced = 0;
     uint64_t index = history;
     //  Initial design while the history (with this batch) is small.
