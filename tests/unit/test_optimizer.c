@@ -416,6 +416,34 @@ test_failed_neighbourhood_avoided (void **state)
     hpt_space_destroy (&space);
 }
 
+static void
+test_failed_point_pushes_suggestion_away (void **state)
+{
+    //  The same history twice, the second time with a failure exactly at
+    //  the first optimizer's suggestion: the next suggestion must not just
+    //  sit next to the failed point.
+    hpt_space_t *space = s_square ();
+    hpt_optimizer_t *a =
+        hpt_optimizer_new (space, HPT_GOAL_MINIMIZE, HPT_ALGORITHM_UNSPECIFIED, 21);
+    hpt_optimizer_t *b =
+        hpt_optimizer_new (space, HPT_GOAL_MINIMIZE, HPT_ALGORITHM_UNSPECIFIED, 21);
+    double v[2], first[2], second[2];
+    for (uint64_t t = 0; t < 14; t++) {
+        assert_int_equal (hpt_optimizer_suggest (a, 1, v), 1);
+        hpt_optimizer_add_result (a, t, v, s_quadratic (v));
+        hpt_optimizer_add_result (b, t, v, s_quadratic (v));
+    }
+    assert_int_equal (hpt_optimizer_suggest (a, 1, first), 1);
+    hpt_optimizer_add_failed (b, 100, first);
+    assert_int_equal (hpt_optimizer_suggest (b, 1, second), 1);
+    //  Unit-cube distance (the range is 10 wide).
+    double dist = hypot (first[0] - second[0], first[1] - second[1]) / 10.0;
+    assert_true (dist > 0.02);
+    hpt_optimizer_destroy (&a);
+    hpt_optimizer_destroy (&b);
+    hpt_space_destroy (&space);
+}
+
 int
 main (void)
 {
@@ -431,6 +459,7 @@ main (void)
         cmocka_unit_test (test_gp_finds_quadratic_minimum),
         cmocka_unit_test (test_gp_survives_bad_results),
         cmocka_unit_test (test_failed_neighbourhood_avoided),
+        cmocka_unit_test (test_failed_point_pushes_suggestion_away),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
