@@ -1,0 +1,895 @@
+/*  hpt_launcher -- runs the agent's trainer processes and watches them
+
+    Start. Everything the child needs (the exec path, argv, the merged
+    environment, the CPU set, the descriptors) is prepared in the parent,
+    because after fork a multithreaded process (the agent runs ZeroMQ's I/O
+    threads) may only make async-signal-safe calls. The parent blocks all
+    signals around fork so that no handler of the agent runs in the child;
+    the child then:
+      1. setpgid (0, 0): its own process group (the parent does the same,
+         so whoever runs first wins and a stop can never miss the group);
+      2. prctl (PR_SET_PDEATHSIG, SIGKILL), then compares getppid () with
+         the parent's pid: if the agent died before the prctl, the child
+         was already reparented and kills itself as the death signal
+         would have, instead of living on as an orphan;
+      3. resets every signal to its default and unblocks them (ignored
+         signals survive exec, and a trainer must see SIGTERM);
+      4. stdin from /dev/null, stdout/stderr to the task's pipes, closes
+         every other descriptor (close_range), enters the working directory,
+         applies the CPU set, and execs. Any failure writes "hpt: ..." to
+         stderr (the pipe, so it lands in stderr.log) and exits 127 for a
+         missing program, else 126.
+    The program is looked up in the task's PATH by the parent (execvpe
+    would use the agent's PATH and may allocate); a name without a slash
+    that is found nowhere fails in the child with ENOENT, so the failure is
+    reported like any other exit.
+
+    Watch. The epoll descriptor holds, per task, the read ends of its two
+    pipes and a pidfd (readable once the process has exited). An epoll
+    entry carries (generation, slot, kind) rather than a pointer, so an
+    event for a task that was reported and freed earlier in the same batch
+    (its slot perhaps reused by a task a callback started) is recognized
+    and skipped. Output is read in chunks of at most 64 KiB, at most 256 KiB
+    per stream per handle call so that one chatty task cannot starve the
+    others (epoll is level-triggered: the rest comes next time).
+
+    Exit. When a leader's pidfd fires, waitid (WNOWAIT) confirms the exit
+    without reaping, the launcher SIGKILLs the whole process group while the
+    zombie leader still pins the group id (once reaped, the id could be
+    reused and the signal hit a stranger), and only then reaps it. The exit
+    is reported after both pipes reach end of file (the killed group
+    releases them at once) or HPT_LAUNCHER_DRAIN_MS later when a process
+    that escaped the group still holds them. Without pidfd support (Linux
+    before 5.3) the tick reaps by polling; next_timeout then asks for a
+    tick every 50 ms.
+
+    Stop. SIGTERM and SIGCONT (a stopped process cannot handle SIGTERM) to
+    the group, then SIGKILL to the group at the deadline, checked by tick.
+*/
+#include "hpt_launcher.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define S_CHUNK (64 * 1024)        //  one read from a pipe
+#define S_READ_BUDGET (256 * 1024) //  most bytes per stream per handle call
+#define S_EVENTS 64                //  epoll events per wait
+#define S_POLL_REAP_MS 50          //  tick period wanted without pidfds
+#define S_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+enum { S_KIND_STDOUT = 0, S_KIND_STDERR = 1, S_KIND_PIDFD = 2 };
+
+//  One of a task's two output streams.
+typedef struct {
+    int fd;           //  read end of the pipe, -1 once at end of file
+    int log_fd;       //  stdout.log or stderr.log, -1 when closed
+    uint64_t bytes;   //  bytes read from the pipe
+    uint64_t logged;  //  bytes written to the log
+    bool log_full;    //  log_max_bytes reached, marker written
+    char *line;       //  partial line (line_max + 1 bytes), NULL without on_line
+    size_t line_size; //  bytes in line
+} s_stream_t;
+
+//  A task from start until its exit is reported.
+typedef struct {
+    char id[HPT_LAUNCHER_ID_MAX]; //  the agent's name for it
+    uint32_t generation;          //  distinguishes it from earlier tasks in its slot
+    size_t slot;                  //  its index in the launcher's table
+    pid_t pid;                    //  leader pid = process group id
+    int pidfd;                    //  -1 when unsupported or after reaping
+    bool exited;                  //  the leader was reaped
+    int status;                   //  its wait status
+    bool stop_requested;          //  stop was called
+    bool killed;                  //  SIGKILL sent for a stop
+    int64_t kill_at;              //  when to send SIGKILL, -1 none
+    int64_t drain_until;          //  report the exit by then at the latest
+    int64_t start_ms;             //  when started
+    int64_t end_ms;               //  when the exit was seen
+    s_stream_t streams[2];        //  stdout, stderr
+} s_task_t;
+
+struct _hpt_launcher_t {
+    hpt_launcher_config_t config; //  with defaults filled in
+    int epoll_fd;                 //  what hpt_launcher_fd returns
+    s_task_t **tasks;             //  max_tasks slots, NULL when free
+    size_t count;                 //  tasks in the table
+    uint32_t generation;          //  last generation handed out
+    char *buffer;                 //  S_CHUNK bytes for reading pipes
+};
+
+//  Everything the child needs, prepared before fork.
+typedef struct {
+    const char *path;    //  program to exec, NULL when not found in PATH
+    const char *name;    //  argv[0], for messages
+    char *const *argv;   //  NULL-terminated
+    char *const *envp;   //  NULL-terminated
+    const char *workdir; //  cwd of the task
+    int stdin_fd;        //  /dev/null
+    int stdout_fd;       //  write end of the stdout pipe
+    int stderr_fd;       //  write end of the stderr pipe
+    bool bind;           //  apply cpus
+    cpu_set_t cpus;      //  CPU set to bind to
+    pid_t parent;        //  the agent's pid
+} s_exec_t;
+
+//  Sets *error (if error is not NULL) to a formatted message the caller frees.
+static void
+s_error (char **error, const char *format, ...)
+{
+    if (!error) return;
+    va_list args;
+    va_start (args, format);
+    if (vasprintf (error, format, args) < 0) *error = NULL;
+    va_end (args);
+}
+
+static void
+s_close (int *fd)
+{
+    if (*fd >= 0) close (*fd);
+    *fd = -1;
+}
+
+hpt_launcher_t *
+hpt_launcher_new (const hpt_launcher_config_t *config, char **error)
+{
+    hpt_launcher_t *self = calloc (1, sizeof (*self));
+    if (!self) {
+        s_error (error, "launcher: out of memory");
+        return NULL;
+    }
+    if (config) self->config = *config;
+    if (self->config.max_tasks == 0) self->config.max_tasks = 256;
+    if (self->config.max_tasks > (1u << 20)) self->config.max_tasks = 1u << 20;
+    if (self->config.line_max == 0) self->config.line_max = 8192;
+    if (self->config.line_max > (1u << 24)) self->config.line_max = 1u << 24;
+    self->tasks = calloc (self->config.max_tasks, sizeof (s_task_t *));
+    self->buffer = malloc (S_CHUNK);
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    if (!self->tasks || !self->buffer || self->epoll_fd < 0) {
+        s_error (error, "launcher: cannot create epoll descriptor: %s", strerror (errno));
+        if (self->epoll_fd >= 0) close (self->epoll_fd);
+        free (self->buffer);
+        free (self->tasks);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+//  Closes a task's descriptors and frees it (not its slot).
+static void
+s_task_free (hpt_launcher_t *self, s_task_t *task)
+{
+    for (int i = 0; i < 2; i++) {
+        s_close (&task->streams[i].fd);
+        s_close (&task->streams[i].log_fd);
+        free (task->streams[i].line);
+    }
+    s_close (&task->pidfd);
+    free (task);
+}
+
+void
+hpt_launcher_destroy (hpt_launcher_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_launcher_t *self = *self_p;
+    for (size_t i = 0; i < self->config.max_tasks; i++) {
+        s_task_t *task = self->tasks[i];
+        if (!task) continue;
+        if (!task->exited) {
+            kill (-task->pid, SIGKILL);
+            int status;
+            while (waitpid (task->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        }
+        s_task_free (self, task);
+    }
+    free (self->tasks);
+    free (self->buffer);
+    close (self->epoll_fd);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+hpt_launcher_fd (hpt_launcher_t *self)
+{
+    return self->epoll_fd;
+}
+
+size_t
+hpt_launcher_size (hpt_launcher_t *self)
+{
+    return self->count;
+}
+
+static s_task_t *
+s_find (hpt_launcher_t *self, const char *id)
+{
+    if (!id) return NULL;
+    for (size_t i = 0; i < self->config.max_tasks; i++)
+        if (self->tasks[i] && !strcmp (self->tasks[i]->id, id)) return self->tasks[i];
+    return NULL;
+}
+
+pid_t
+hpt_launcher_pid (hpt_launcher_t *self, const char *id)
+{
+    s_task_t *task = s_find (self, id);
+    return task ? task->pid : -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Preparing a start
+
+//  Parses a Linux cpulist ("0-3,8,10-11") into set. Returns 0 or -1.
+static int
+s_parse_cpus (const char *text, cpu_set_t *set)
+{
+    CPU_ZERO (set);
+    const char *cursor = text;
+    if (!*cursor) return -1;
+    while (*cursor) {
+        char *end;
+        if (*cursor < '0' || *cursor > '9') return -1;
+        long first = strtol (cursor, &end, 10);
+        long last = first;
+        if (*end == '-') {
+            cursor = end + 1;
+            if (*cursor < '0' || *cursor > '9') return -1;
+            last = strtol (cursor, &end, 10);
+        }
+        if (first < 0 || last < first || last >= CPU_SETSIZE) return -1;
+        for (long cpu = first; cpu <= last; cpu++)
+            CPU_SET ((int)cpu, set);
+        cursor = end;
+        if (*cursor == ',') {
+            cursor++;
+            if (!*cursor) return -1;
+        } else if (*cursor)
+            return -1;
+    }
+    return 0;
+}
+
+//  mkdir -p path with mode 0755. Returns 0, or -1 with errno set.
+static int
+s_mkdirs (const char *path)
+{
+    char buffer[PATH_MAX];
+    size_t length = strlen (path);
+    if (length == 0 || length >= sizeof (buffer)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy (buffer, path, length + 1);
+    for (char *c = buffer + 1;; c++) {
+        if (*c == '/' || *c == 0) {
+            char saved = *c;
+            *c = 0;
+            if (mkdir (buffer, 0755) && errno != EEXIST) return -1;
+            *c = saved;
+            if (!saved) break;
+        }
+    }
+    struct stat st;
+    if (stat (path, &st)) return -1;
+    if (!S_ISDIR (st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+//  Length of the name part of "NAME=VALUE", 0 when entry has no '=' or an
+//  empty name.
+static size_t
+s_env_name_length (const char *entry)
+{
+    const char *equals = strchr (entry, '=');
+    return equals ? (size_t)(equals - entry) : 0;
+}
+
+//  True when env (NULL-terminated, from index from on) sets the name of
+//  entry (name_length bytes).
+static bool
+s_env_sets (const char *const *env, size_t from, const char *entry, size_t name_length)
+{
+    if (!env) return false;
+    for (size_t i = from; env[i]; i++)
+        if (s_env_name_length (env[i]) == name_length && !strncmp (env[i], entry, name_length))
+            return true;
+    return false;
+}
+
+//  The task's environment: the agent's entries not overridden, then the
+//  additions (the last of a repeated name wins). The caller frees the
+//  array (not the strings, which are borrowed). NULL with *error set.
+static char **
+s_build_env (const char *const *additions, char **error)
+{
+    size_t added = 0;
+    for (; additions && additions[added]; added++) {
+        if (added >= HPT_LAUNCHER_ENV_MAX) {
+            s_error (error, "launch: more than %d environment entries", HPT_LAUNCHER_ENV_MAX);
+            return NULL;
+        }
+        if (s_env_name_length (additions[added]) == 0 ||
+            strnlen (additions[added], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
+            s_error (error, "launch: environment entry '%.40s' is not NAME=VALUE (or is too long)",
+                     additions[added]);
+            return NULL;
+        }
+    }
+    size_t inherited = 0;
+    while (environ && environ[inherited])
+        inherited++;
+    char **envp = calloc (inherited + added + 1, sizeof (char *));
+    if (!envp) {
+        s_error (error, "launch: out of memory");
+        return NULL;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < inherited; i++) {
+        size_t length = s_env_name_length (environ[i]);
+        if (length && !s_env_sets (additions, 0, environ[i], length)) envp[count++] = environ[i];
+    }
+    for (size_t i = 0; i < added; i++)
+        if (!s_env_sets (additions, i + 1, additions[i], s_env_name_length (additions[i])))
+            envp[count++] = (char *)additions[i];
+    if (count > HPT_LAUNCHER_ENV_MAX) {
+        s_error (error, "launch: %zu environment entries, at most %d", count, HPT_LAUNCHER_ENV_MAX);
+        free (envp);
+        return NULL;
+    }
+    return envp;
+}
+
+//  The program to exec for name: name itself when it holds a '/',
+//  otherwise the first executable regular file DIR/name along the PATH of
+//  envp (relative PATH entries are skipped: they would depend on the
+//  task's cwd). NULL when not found. The caller frees the result.
+static char *
+s_resolve (const char *name, char *const *envp)
+{
+    if (strchr (name, '/')) return strdup (name);
+    const char *path = S_DEFAULT_PATH;
+    for (size_t i = 0; envp[i]; i++)
+        if (!strncmp (envp[i], "PATH=", 5)) path = envp[i] + 5;
+    const char *cursor = path;
+    while (*cursor) {
+        const char *colon = strchr (cursor, ':');
+        size_t length = colon ? (size_t)(colon - cursor) : strlen (cursor);
+        char candidate[PATH_MAX];
+        if (length > 0 && cursor[0] == '/' && length + 1 + strlen (name) < sizeof (candidate)) {
+            memcpy (candidate, cursor, length);
+            candidate[length] = '/';
+            strcpy (candidate + length + 1, name);
+            struct stat st;
+            if (!stat (candidate, &st) && S_ISREG (st.st_mode) && !access (candidate, X_OK))
+                return strdup (candidate);
+        }
+        if (!colon) break;
+        cursor = colon + 1;
+    }
+    return NULL;
+}
+
+//  Validates the request; 0 or -1 with *error set.
+static int
+s_check_launch (hpt_launcher_t *self, const hpt_launch_t *launch, size_t *argc_p, char **error)
+{
+    if (!launch || !launch->id || !launch->argv || !launch->argv[0] || !launch->argv[0][0] ||
+        !launch->workdir || !launch->workdir[0]) {
+        s_error (error, "launch: id, argv[0] and workdir are required");
+        return -1;
+    }
+    size_t id_length = strnlen (launch->id, HPT_LAUNCHER_ID_MAX);
+    bool id_ok = id_length > 0 && id_length < HPT_LAUNCHER_ID_MAX;
+    for (size_t i = 0; id_ok && i < id_length; i++)
+        id_ok = launch->id[i] > ' ' && launch->id[i] < 127;
+    if (!id_ok) {
+        s_error (error, "launch: task id '%.40s' must be 1..%d printable characters", launch->id,
+                 HPT_LAUNCHER_ID_MAX - 1);
+        return -1;
+    }
+    if (s_find (self, launch->id)) {
+        s_error (error, "launch: task %s is already running", launch->id);
+        return -1;
+    }
+    if (self->count >= self->config.max_tasks) {
+        s_error (error, "launch: %zu tasks already run (max_tasks)", self->count);
+        return -1;
+    }
+    size_t argc = 0;
+    for (; launch->argv[argc]; argc++) {
+        if (argc >= HPT_LAUNCHER_ARGS_MAX) {
+            s_error (error, "launch: more than %d arguments", HPT_LAUNCHER_ARGS_MAX);
+            return -1;
+        }
+        if (strnlen (launch->argv[argc], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
+            s_error (error, "launch: argument %zu is longer than %d bytes", argc,
+                     HPT_LAUNCHER_STRING_MAX);
+            return -1;
+        }
+    }
+    *argc_p = argc;
+    return 0;
+}
+
+//  Opens a log file for appending; -1 with *error set.
+static int
+s_open_log (const char *dir, const char *name, char **error)
+{
+    char path[PATH_MAX];
+    if (snprintf (path, sizeof (path), "%s/%s", dir, name) >= (int)sizeof (path)) {
+        s_error (error, "launch: log path under %.60s too long", dir);
+        return -1;
+    }
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0) s_error (error, "launch: cannot open %s: %s", path, strerror (errno));
+    return fd;
+}
+
+//  ---------------------------------------------------------------------
+//  The child, between fork and exec: async-signal-safe calls only.
+
+//  Writes "hpt: WHAT NAME: REASON\n" to stderr and exits with code.
+static void
+s_child_fail (const char *what, const char *name, int error, int code)
+{
+    const char *reason = strerrordesc_np (error);
+    if (!reason) reason = "unknown error";
+    const char *parts[] = {"hpt: ", what, " ", name, ": ", reason, "\n"};
+    for (size_t i = 0; i < sizeof (parts) / sizeof (parts[0]); i++) {
+        size_t length = strlen (parts[i]);
+        while (length > 0) {
+            ssize_t written = write (STDERR_FILENO, parts[i], length);
+            if (written < 0 && errno == EINTR) continue;
+            if (written <= 0) break;
+            parts[i] += written;
+            length -= (size_t)written;
+        }
+    }
+    _exit (code);
+}
+
+static void
+s_child (const s_exec_t *exec)
+{
+    setpgid (0, 0);
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid () != exec->parent) kill (getpid (), SIGKILL); //  the agent is already gone
+
+    struct sigaction action;
+    memset (&action, 0, sizeof (action));
+    action.sa_handler = SIG_DFL;
+    sigemptyset (&action.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction (sig, &action, NULL);
+    sigset_t none;
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+
+    if (dup2 (exec->stdin_fd, STDIN_FILENO) < 0 || dup2 (exec->stdout_fd, STDOUT_FILENO) < 0 ||
+        dup2 (exec->stderr_fd, STDERR_FILENO) < 0)
+        _exit (126);
+    close_range (3, ~0U, 0);
+    if (chdir (exec->workdir)) s_child_fail ("cannot enter", exec->workdir, errno, 126);
+    if (exec->bind && sched_setaffinity (0, sizeof (exec->cpus), &exec->cpus))
+        s_child_fail ("cannot bind CPUs for", exec->name, errno, 126);
+    if (!exec->path) s_child_fail ("cannot execute", exec->name, ENOENT, 127);
+    execve (exec->path, exec->argv, exec->envp);
+    int error = errno;
+    s_child_fail ("cannot execute", exec->name, error, error == ENOENT ? 127 : 126);
+}
+
+//  ---------------------------------------------------------------------
+//  Start
+
+static uint64_t
+s_event_key (s_task_t *task, int kind)
+{
+    return ((uint64_t)task->generation << 32) | ((uint64_t)task->slot << 2) | (uint64_t)kind;
+}
+
+static int
+s_watch (hpt_launcher_t *self, s_task_t *task, int fd, int kind)
+{
+    struct epoll_event event = {.events = EPOLLIN, .data.u64 = s_event_key (task, kind)};
+    return epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
+}
+
+//  Makes the task record with its pipes and logs; the write ends of the
+//  pipes go to write_fds. NULL with *error set.
+static s_task_t *
+s_task_new (hpt_launcher_t *self, const hpt_launch_t *launch, int write_fds[2], char **error)
+{
+    const char *log_dir = launch->log_dir ? launch->log_dir : launch->workdir;
+    if (s_mkdirs (launch->workdir) || s_mkdirs (log_dir)) {
+        s_error (error, "launch: cannot create %s: %s",
+                 s_mkdirs (launch->workdir) ? launch->workdir : log_dir, strerror (errno));
+        return NULL;
+    }
+    s_task_t *task = calloc (1, sizeof (*task));
+    if (!task) {
+        s_error (error, "launch: out of memory");
+        return NULL;
+    }
+    snprintf (task->id, sizeof (task->id), "%s", launch->id);
+    task->pidfd = -1;
+    task->kill_at = -1;
+    const char *names[2] = {"stdout.log", "stderr.log"};
+    for (int i = 0; i < 2; i++) {
+        s_stream_t *stream = &task->streams[i];
+        stream->fd = -1;
+        write_fds[i] = -1;
+        stream->log_fd = s_open_log (log_dir, names[i], error);
+        int pipe_fds[2];
+        if (stream->log_fd < 0) goto failed;
+        if (pipe2 (pipe_fds, O_CLOEXEC)) {
+            s_error (error, "launch: pipe: %s", strerror (errno));
+            goto failed;
+        }
+        //  Only the agent's end is non-blocking: the trainer's writes block
+        //  as usual when the pipe is full.
+        fcntl (pipe_fds[0], F_SETFL, fcntl (pipe_fds[0], F_GETFL) | O_NONBLOCK);
+        stream->fd = pipe_fds[0];
+        write_fds[i] = pipe_fds[1];
+        if (self->config.on_line && !(stream->line = malloc (self->config.line_max + 1))) {
+            s_error (error, "launch: out of memory");
+            goto failed;
+        }
+    }
+    return task;
+failed:
+    for (int i = 0; i < 2; i++)
+        s_close (&write_fds[i]);
+    s_task_free (self, task);
+    return NULL;
+}
+
+pid_t
+hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t now_ms, char **error)
+{
+    size_t argc = 0;
+    if (s_check_launch (self, launch, &argc, error)) return -1;
+    s_exec_t exec = {.name = launch->argv[0], .workdir = launch->workdir, .parent = getpid ()};
+    if (launch->cpus) {
+        if (s_parse_cpus (launch->cpus, &exec.cpus)) {
+            s_error (error, "launch: cpu list '%.60s' is not like 0-3,8", launch->cpus);
+            return -1;
+        }
+        exec.bind = true;
+    }
+    char **envp = s_build_env (launch->env, error);
+    if (!envp) return -1;
+    char *path = s_resolve (launch->argv[0], envp);
+    exec.path = path;
+    exec.argv = (char *const *)launch->argv;
+    exec.envp = envp;
+
+    pid_t pid = -1;
+    int write_fds[2] = {-1, -1};
+    s_task_t *task = s_task_new (self, launch, write_fds, error);
+    exec.stdin_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (task && exec.stdin_fd < 0) s_error (error, "launch: /dev/null: %s", strerror (errno));
+    if (task && exec.stdin_fd >= 0) {
+        exec.stdout_fd = write_fds[0];
+        exec.stderr_fd = write_fds[1];
+        sigset_t all, saved;
+        sigfillset (&all);
+        pthread_sigmask (SIG_SETMASK, &all, &saved);
+        pid = fork ();
+        if (pid == 0) s_child (&exec);
+        int fork_error = errno;
+        pthread_sigmask (SIG_SETMASK, &saved, NULL);
+        if (pid < 0) s_error (error, "launch: fork: %s", strerror (fork_error));
+    }
+    s_close (&exec.stdin_fd);
+    s_close (&write_fds[0]);
+    s_close (&write_fds[1]);
+    free (envp);
+    free (path);
+    if (pid < 0) {
+        if (task) s_task_free (self, task);
+        return -1;
+    }
+    //  Also here, so that a stop right after start reaches the group even
+    //  if the child has not run yet (EACCES once it has exec'd: harmless).
+    setpgid (pid, pid);
+    task->pid = pid;
+    task->start_ms = now_ms;
+    task->generation = ++self->generation;
+    for (size_t i = 0; i < self->config.max_tasks; i++)
+        if (!self->tasks[i]) {
+            task->slot = i;
+            break;
+        }
+    task->pidfd = pidfd_open (pid, 0);
+    if (s_watch (self, task, task->streams[0].fd, S_KIND_STDOUT) ||
+        s_watch (self, task, task->streams[1].fd, S_KIND_STDERR) ||
+        (task->pidfd >= 0 && s_watch (self, task, task->pidfd, S_KIND_PIDFD))) {
+        //  Cannot watch it: do not leave it running unwatched.
+        s_error (error, "launch: epoll: %s", strerror (errno));
+        kill (-pid, SIGKILL);
+        int status;
+        while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        s_task_free (self, task);
+        return -1;
+    }
+    self->tasks[task->slot] = task;
+    self->count++;
+    return pid;
+}
+
+//  ---------------------------------------------------------------------
+//  Output
+
+//  Writes all of data to fd (a local file); errors drop the rest, since a
+//  full disk must not stop the task or the agent.
+static void
+s_write_all (int fd, const char *data, size_t size)
+{
+    while (size > 0) {
+        ssize_t written = write (fd, data, size);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) return;
+        data += written;
+        size -= (size_t)written;
+    }
+}
+
+//  Appends to the log, up to log_max_bytes, then a marker once.
+static void
+s_log (hpt_launcher_t *self, s_stream_t *stream, const char *data, size_t size)
+{
+    if (stream->log_fd < 0 || stream->log_full) return;
+    uint64_t max = self->config.log_max_bytes;
+    size_t keep = size;
+    if (max && stream->logged + size > max) keep = (size_t)(max - stream->logged);
+    s_write_all (stream->log_fd, data, keep);
+    stream->logged += keep;
+    if (keep < size) {
+        char marker[128];
+        int length = snprintf (marker, sizeof (marker),
+                               "\n[hpt: log limit of %llu bytes reached, output not logged]\n",
+                               (unsigned long long)max);
+        s_write_all (stream->log_fd, marker, (size_t)length);
+        stream->log_full = true;
+    }
+}
+
+static void
+s_emit_line (hpt_launcher_t *self, s_task_t *task, int kind)
+{
+    s_stream_t *stream = &task->streams[kind];
+    stream->line[stream->line_size] = 0;
+    self->config.on_line (self->config.arg, task->id, (hpt_launcher_stream_t)(kind + 1),
+                          stream->line, stream->line_size);
+    stream->line_size = 0;
+}
+
+//  Cuts data into lines for on_line, carrying a partial line over.
+static void
+s_lines (hpt_launcher_t *self, s_task_t *task, int kind, const char *data, size_t size)
+{
+    s_stream_t *stream = &task->streams[kind];
+    while (size > 0) {
+        const char *newline = memchr (data, '\n', size);
+        size_t take = newline ? (size_t)(newline - data) : size;
+        size_t room = self->config.line_max - stream->line_size;
+        if (take > room) take = room;
+        memcpy (stream->line + stream->line_size, data, take);
+        stream->line_size += take;
+        data += take;
+        size -= take;
+        if (size > 0 && *data == '\n') {
+            data++;
+            size--;
+            s_emit_line (self, task, kind);
+        } else if (stream->line_size == self->config.line_max)
+            s_emit_line (self, task, kind);
+    }
+}
+
+static void
+s_deliver (hpt_launcher_t *self, s_task_t *task, int kind, const char *data, size_t size)
+{
+    s_stream_t *stream = &task->streams[kind];
+    stream->bytes += size;
+    s_log (self, stream, data, size);
+    if (self->config.on_output)
+        self->config.on_output (self->config.arg, task->id, (hpt_launcher_stream_t)(kind + 1), data,
+                                size);
+    if (stream->line) s_lines (self, task, kind, data, size);
+}
+
+//  Reads what the pipe holds, up to budget bytes; closes it at end of file.
+static void
+s_read_stream (hpt_launcher_t *self, s_task_t *task, int kind, size_t budget)
+{
+    s_stream_t *stream = &task->streams[kind];
+    char *buffer = self->buffer;
+    size_t total = 0;
+    while (stream->fd >= 0 && total < budget) {
+        ssize_t got = read (stream->fd, buffer, S_CHUNK);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EAGAIN) return;
+        if (got <= 0) {
+            s_close (&stream->fd); //  closing also removes it from the epoll set
+            return;
+        }
+        total += (size_t)got;
+        s_deliver (self, task, kind, buffer, (size_t)got);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Exit
+
+//  Reaps the leader if it has exited: SIGKILL to its group first, while the
+//  zombie still holds the group id.
+static void
+s_reap (hpt_launcher_t *self, s_task_t *task, int64_t now_ms)
+{
+    if (task->exited) return;
+    siginfo_t info;
+    memset (&info, 0, sizeof (info));
+    if (waitid (P_PID, (id_t)task->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
+        if (info.si_pid == 0) return; //  still running
+        kill (-task->pid, SIGKILL);
+        while (waitpid (task->pid, &task->status, 0) < 0 && errno == EINTR)
+            ;
+    } else {
+        //  Reaped by someone else (a waitpid (-1) elsewhere in the agent):
+        //  the status is lost.
+        task->status = -1;
+    }
+    task->exited = true;
+    task->end_ms = now_ms;
+    task->drain_until = now_ms + HPT_LAUNCHER_DRAIN_MS;
+    s_close (&task->pidfd);
+}
+
+//  Reports the task and frees it once it has exited and its output is
+//  drained (or the drain deadline passed). Returns 1 when reported.
+static int
+s_maybe_finish (hpt_launcher_t *self, s_task_t *task, int64_t now_ms)
+{
+    if (!task->exited) return 0;
+    bool drained = task->streams[0].fd < 0 && task->streams[1].fd < 0;
+    if (!drained && now_ms < task->drain_until) return 0;
+    for (int kind = 0; kind < 2; kind++) {
+        s_read_stream (self, task, kind, S_READ_BUDGET);
+        s_close (&task->streams[kind].fd);
+        if (task->streams[kind].line && task->streams[kind].line_size > 0)
+            s_emit_line (self, task, kind);
+    }
+    //  Out of the table first, so that the callback may start a task with
+    //  the same id (a retry) or in the same slot.
+    self->tasks[task->slot] = NULL;
+    self->count--;
+    hpt_launcher_exit_t exit = {
+        .id = task->id,
+        .pid = task->pid,
+        .exit_code = -1,
+        .stop_requested = task->stop_requested,
+        .killed = task->killed,
+        .start_ms = task->start_ms,
+        .end_ms = task->end_ms,
+        .stdout_bytes = task->streams[0].bytes,
+        .stderr_bytes = task->streams[1].bytes,
+    };
+    if (task->status != -1 && WIFEXITED (task->status))
+        exit.exit_code = WEXITSTATUS (task->status);
+    else if (task->status != -1 && WIFSIGNALED (task->status)) {
+        exit.signal = WTERMSIG (task->status);
+        exit.core_dumped = WCOREDUMP (task->status);
+    }
+    if (self->config.on_exit) self->config.on_exit (self->config.arg, &exit);
+    s_task_free (self, task);
+    return 1;
+}
+
+int
+hpt_launcher_handle (hpt_launcher_t *self, int64_t now_ms)
+{
+    struct epoll_event events[S_EVENTS];
+    int count = epoll_wait (self->epoll_fd, events, S_EVENTS, 0);
+    int reported = 0;
+    for (int i = 0; i < count; i++) {
+        uint64_t key = events[i].data.u64;
+        uint32_t generation = (uint32_t)(key >> 32);
+        size_t slot = (size_t)((key & 0xffffffffu) >> 2);
+        int kind = (int)(key & 3);
+        if (slot >= self->config.max_tasks) continue;
+        s_task_t *task = self->tasks[slot];
+        if (!task || task->generation != generation) continue; //  reported earlier in the batch
+        if (kind == S_KIND_PIDFD)
+            s_reap (self, task, now_ms);
+        else
+            s_read_stream (self, task, kind, S_READ_BUDGET);
+        reported += s_maybe_finish (self, task, now_ms);
+    }
+    return reported;
+}
+
+//  ---------------------------------------------------------------------
+//  Stop and timers
+
+int
+hpt_launcher_stop (hpt_launcher_t *self, const char *id, int64_t grace_ms, int64_t now_ms)
+{
+    s_task_t *task = s_find (self, id);
+    if (!task) return -1;
+    if (task->exited) return 0; //  its group is dead; the exit is being reported
+    if (!task->stop_requested) {
+        kill (-task->pid, SIGTERM);
+        kill (-task->pid, SIGCONT);
+        task->stop_requested = true;
+    }
+    if (grace_ms <= 0) {
+        kill (-task->pid, SIGKILL);
+        task->killed = true;
+        task->kill_at = -1;
+    } else if (!task->killed && (task->kill_at < 0 || now_ms + grace_ms < task->kill_at))
+        task->kill_at = now_ms + grace_ms;
+    return 0;
+}
+
+int
+hpt_launcher_tick (hpt_launcher_t *self, int64_t now_ms)
+{
+    int reported = 0;
+    for (size_t i = 0; i < self->config.max_tasks; i++) {
+        s_task_t *task = self->tasks[i];
+        if (!task) continue;
+        if (!task->exited && task->kill_at >= 0 && now_ms >= task->kill_at) {
+            kill (-task->pid, SIGKILL);
+            task->killed = true;
+            task->kill_at = -1;
+        }
+        s_reap (self, task, now_ms);
+        reported += s_maybe_finish (self, task, now_ms);
+    }
+    return reported;
+}
+
+int64_t
+hpt_launcher_next_timeout (hpt_launcher_t *self, int64_t now_ms)
+{
+    int64_t next = -1;
+    for (size_t i = 0; i < self->config.max_tasks; i++) {
+        s_task_t *task = self->tasks[i];
+        if (!task) continue;
+        int64_t due = -1;
+        if (task->exited)
+            due = task->drain_until;
+        else if (task->kill_at >= 0)
+            due = task->kill_at;
+        if (!task->exited && task->pidfd < 0 && (due < 0 || now_ms + S_POLL_REAP_MS < due))
+            due = now_ms + S_POLL_REAP_MS;
+        if (due < 0) continue;
+        int64_t wait = due > now_ms ? due - now_ms : 0;
+        if (next < 0 || wait < next) next = wait;
+    }
+    return next;
+}
