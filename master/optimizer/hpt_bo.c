@@ -94,6 +94,9 @@ struct _hpt_bo_t {
     size_t fit_count;     //  results the cached fit used
     uint64_t fit_key;     //  hash of those results
     double *fit_theta;    //  the cached hyperparameters
+    bool model_valid;     //  whether the GP's first model_count points are current
+    size_t model_count;   //  results the GP's factor was built on
+    uint64_t model_key;   //  hash of their inputs and the hyperparameters
 };
 
 //  ---------------------------------------------------------------------
@@ -230,18 +233,14 @@ s_checkpoint (size_t n)
     }
 }
 
+//  Hash of the bit patterns of na values of a and nb values of b.
 static uint64_t
-s_hash_data (const double *X, const double *y, size_t n, size_t d)
+s_hash_data (const double *a, size_t na, const double *b, size_t nb)
 {
-    uint64_t h = n;
-    for (size_t i = 0; i < n * d; i++) {
+    uint64_t h = hpt_rng_mix (na * 31 + nb);
+    for (size_t i = 0; i < na + nb; i++) {
         uint64_t bits;
-        memcpy (&bits, &X[i], sizeof bits);
-        h = hpt_rng_mix (h ^ bits);
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t bits;
-        memcpy (&bits, &y[i], sizeof bits);
+        memcpy (&bits, i < na ? &a[i] : &b[i - na], sizeof bits);
         h = hpt_rng_mix (h ^ bits);
     }
     return h;
@@ -283,7 +282,7 @@ static const double *
 s_hyperparameters (hpt_bo_t *self, const double *X, const double *y, size_t m)
 {
     size_t d = self->dim, p = d + 2;
-    uint64_t key = s_hash_data (X, y, m, d);
+    uint64_t key = s_hash_data (X, m * d, y, m);
     if (self->fit_valid && self->fit_count == m && self->fit_key == key) return self->fit_theta;
     double *z = malloc (m * sizeof (double));
     s_transform (y, m, z);
@@ -532,6 +531,24 @@ s_best_unvisited (hpt_bo_t *self, s_pool_t *pool, hpt_pointset_t *visited, doubl
     return found;
 }
 
+//  Indices of the (at most N_TOP) lowest of n values of z, best first,
+//  into top. Returns how many.
+static size_t
+s_best_rows (const double *z, size_t n, size_t *top)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (count == N_TOP && z[i] >= z[top[N_TOP - 1]]) continue;
+        size_t k = count < N_TOP ? count++ : N_TOP - 1;
+        while (k > 0 && z[top[k - 1]] > z[i]) {
+            top[k] = top[k - 1];
+            k--;
+        }
+        top[k] = i;
+    }
+    return count;
+}
+
 //  Best acquisition point not in visited: candidates, then compass
 //  searches from the best of them and from the incumbent. Writes the
 //  decoded point into values and returns false when none was found.
@@ -553,17 +570,8 @@ s_maximize (hpt_bo_t *self, s_acq_t *acq, const double *X, const double *z, size
         }
     }
     //  Perturbations of the best results at radii from wide to fine.
-    size_t *top = malloc (N_TOP * sizeof (size_t)), ntop = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t k = ntop < N_TOP ? ntop++ : N_TOP;
-        if (k == N_TOP && z[i] >= z[top[N_TOP - 1]]) continue;
-        if (k == N_TOP) k = N_TOP - 1;
-        while (k > 0 && z[top[k - 1]] > z[i]) {
-            top[k] = top[k - 1];
-            k--;
-        }
-        top[k] = i;
-    }
+    size_t top[N_TOP];
+    size_t ntop = s_best_rows (z, n, top);
     static const double radii[] = {0.2, 0.05, 0.01, 0.002};
     for (size_t i = 0; i < N_LOCAL; i++) {
         const double *base = X + top[i % ntop] * d;
@@ -610,10 +618,31 @@ s_maximize (hpt_bo_t *self, s_acq_t *acq, const double *X, const double *z, size
     free (starts);
     free (scores);
     free (steps);
-    free (top);
     free (pool.x);
     free (pool.score);
     return ok;
+}
+
+//  Conditions the GP on the n results (X encoded, z standardized) with
+//  theta. The Cholesky factor depends only on X and theta, so while they
+//  are unchanged (no new result, e.g. a second suggest or a batch) the
+//  factor is kept and only the targets are solved again: O(n^3) work
+//  happens only when the data changed. Returns false when the kernel
+//  matrix cannot be factorized.
+static bool
+s_condition (hpt_bo_t *self, const double *X, const double *z, size_t n, const double *theta)
+{
+    uint64_t key = s_hash_data (X, n * self->dim, theta, self->dim + 2);
+    if (self->model_valid && self->model_key == key && self->model_count == n &&
+        hpt_gp_count (self->gp) >= n) {
+        hpt_gp_truncate (self->gp, n);
+        hpt_gp_set_targets (self->gp, z);
+        return true;
+    }
+    self->model_valid = hpt_gp_condition (self->gp, X, z, n, theta);
+    self->model_key = key;
+    self->model_count = n;
+    return self->model_valid;
 }
 
 size_t
@@ -622,7 +651,7 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
 {
     size_t d = self->dim, n_done = history->n_done;
     if (n_done < 2 || n == 0) return 0;
-    size_t total = n_done + history->n_pending + n;
+    size_t total = n_done + history->n_pending + 1;
     double *X = malloc (total * d * sizeof (double));
     double *y = malloc (total * sizeof (double));
     double *z = malloc (total * sizeof (double));
@@ -639,17 +668,13 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
         s_encode (self, history->failed_values + f * d, failed + f * d);
     acq.failed = failed;
     acq.n_failed = history->n_failed;
-    size_t count = n_done, produced = 0;
-    bool ok = hpt_gp_condition (self->gp, X, z, count, theta);
+    bool ok = s_condition (self, X, z, n_done, theta);
     //  Constant liar: pending points are believed to tie the best value.
-    if (ok && history->n_pending > 0) {
-        for (size_t i = 0; i < history->n_pending; i++)
-            s_encode (self, history->pending_values + i * d, X + (count + i) * d);
-        for (size_t i = 0; i < history->n_pending; i++)
-            z[count + i] = acq.best;
-        count += history->n_pending;
-        ok = hpt_gp_condition (self->gp, X, z, count, theta);
+    for (size_t i = 0; ok && i < history->n_pending; i++) {
+        s_encode (self, history->pending_values + i * d, X + (n_done + i) * d);
+        hpt_gp_append (self->gp, X + (n_done + i) * d, acq.best);
     }
+    size_t produced = 0;
     while (ok && produced < n) {
         double *values = out + produced * d;
         uint64_t stream = history->history_size * 64 + produced;
@@ -657,10 +682,9 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
         hpt_pointset_insert (visited, values);
         produced++;
         if (produced < n) {
-            s_encode (self, values, X + count * d);
-            z[count] = acq.best;
-            count++;
-            ok = hpt_gp_condition (self->gp, X, z, count, theta);
+            double *x = X + (n_done + history->n_pending) * d;
+            s_encode (self, values, x);
+            hpt_gp_append (self->gp, x, acq.best);
         }
     }
     free (acq.mean);

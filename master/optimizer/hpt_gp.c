@@ -41,7 +41,10 @@ struct _hpt_gp_t {
     double *theta;        //  conditioned hyperparameters, dim + 2
     double *inv_ls2;      //  1 / l_j^2 of the conditioned theta
     double sf2;           //  signal variance of the conditioned theta
-    double *L;            //  Cholesky factor of K, n x n column-major, lower
+    double *y;            //  conditioned targets
+    size_t capacity;      //  points the arrays hold; leading dimension of L
+    double jitter;        //  diagonal jitter the factorization needed
+    double *L;            //  Cholesky factor of K, column-major, lower, ld = capacity
     double *alpha;        //  K^-1 y
     double *ks;           //  scratch for prediction, PREDICT_BLOCK x n
 };
@@ -66,6 +69,7 @@ hpt_gp_destroy (hpt_gp_t **self_p)
     hpt_gp_t *self = *self_p;
     free (self->categorical);
     free (self->X);
+    free (self->y);
     free (self->theta);
     free (self->inv_ls2);
     free (self->L);
@@ -126,27 +130,28 @@ s_clamp_theta (hpt_gp_t *self, double *theta)
     theta[self->dim + 1] = fmin (fmax (theta[self->dim + 1], p->sn_lo), p->sn_hi);
 }
 
-//  Builds K (column-major, lower triangle and diagonal) for theta into K and
-//  factorizes it in place, adding jitter on failure. Returns false if even
+//  Builds K for theta (column-major with leading dimension ld, lower
+//  triangle and diagonal) into K and factorizes it in place, adding jitter
+//  on failure; *jitter receives the jitter used. Returns false if even
 //  large jitter fails.
 static bool
 s_build_and_factor (hpt_gp_t *self, const double *X, size_t n, const double *theta, double *K,
-                    double *inv_ls2)
+                    size_t ld, double *inv_ls2, double *jitter)
 {
     size_t d = self->dim;
     for (size_t j = 0; j < d; j++)
         inv_ls2[j] = exp (-2.0 * theta[j]);
     double sf2 = exp (theta[d]), sn2 = exp (theta[d + 1]);
-    double jitter = 0.0;
+    *jitter = 0.0;
     for (int attempt = 0; attempt < 8; attempt++) {
         for (size_t b = 0; b < n; b++) {
-            K[b * n + b] = sf2 + sn2 + jitter;
+            K[b * ld + b] = sf2 + sn2 + *jitter;
             for (size_t a = b + 1; a < n; a++)
-                K[b * n + a] = sf2 * s_matern (s_r2 (self, X + a * d, X + b * d, inv_ls2));
+                K[b * ld + a] = sf2 * s_matern (s_r2 (self, X + a * d, X + b * d, inv_ls2));
         }
-        if (LAPACKE_dpotrf (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)n) == 0)
+        if (n == 0 || LAPACKE_dpotrf (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)ld) == 0)
             return true;
-        jitter = jitter == 0.0 ? 1e-10 * sf2 : jitter * 10.0;
+        *jitter = *jitter == 0.0 ? 1e-10 * sf2 : *jitter * 10.0;
     }
     return false;
 }
@@ -167,8 +172,8 @@ hpt_gp_neg_log_posterior (hpt_gp_t *self, const double *X, const double *y, size
     double *K = malloc (n * n * sizeof (double));
     double *inv_ls2 = malloc (d * sizeof (double));
     double *alpha = malloc (n * sizeof (double));
-    double result = INFINITY;
-    if (!s_build_and_factor (self, X, n, theta, K, inv_ls2)) goto done;
+    double result = INFINITY, jitter;
+    if (!s_build_and_factor (self, X, n, theta, K, n, inv_ls2, &jitter)) goto done;
     memcpy (alpha, y, n * sizeof (double));
     LAPACKE_dpotrs (LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, K, (lapack_int)n, alpha,
                     (lapack_int)n);
@@ -326,32 +331,92 @@ hpt_gp_fit (hpt_gp_t *self, const double *X, const double *y, size_t n, const do
     return best;
 }
 
+//  alpha = K^-1 y from the factor: O(n^2).
+static void
+s_solve_alpha (hpt_gp_t *self)
+{
+    memcpy (self->alpha, self->y, self->n * sizeof (double));
+    if (self->n > 0)
+        LAPACKE_dpotrs (LAPACK_COL_MAJOR, 'L', (lapack_int)self->n, 1, self->L,
+                        (lapack_int)self->capacity, self->alpha, (lapack_int)self->n);
+}
+
+//  Makes room for capacity points, keeping the data and the factor.
+static void
+s_reserve (hpt_gp_t *self, size_t capacity)
+{
+    size_t d = self->dim, n = self->n;
+    double *L = malloc (capacity * capacity * sizeof (double));
+    for (size_t c = 0; c < n; c++)
+        memcpy (L + c * capacity, self->L + c * self->capacity, n * sizeof (double));
+    free (self->L);
+    self->L = L;
+    self->X = realloc (self->X, capacity * d * sizeof (double));
+    self->y = realloc (self->y, capacity * sizeof (double));
+    self->alpha = realloc (self->alpha, capacity * sizeof (double));
+    self->ks = realloc (self->ks, capacity * PREDICT_BLOCK * sizeof (double));
+    self->capacity = capacity;
+}
+
 bool
 hpt_gp_condition (hpt_gp_t *self, const double *X, const double *y, size_t n, const double *theta)
 {
     size_t d = self->dim;
-    free (self->X);
-    free (self->L);
-    free (self->alpha);
-    free (self->ks);
-    self->X = malloc ((n ? n : 1) * d * sizeof (double));
-    self->L = malloc ((n ? n * n : 1) * sizeof (double));
-    self->alpha = malloc ((n ? n : 1) * sizeof (double));
-    self->ks = malloc ((n ? n : 1) * PREDICT_BLOCK * sizeof (double));
+    self->n = 0;
+    if (n + 16 > self->capacity || self->capacity > 4 * (n + 16)) s_reserve (self, n + 16);
     memcpy (self->X, X, n * d * sizeof (double));
+    memcpy (self->y, y, n * sizeof (double));
     memcpy (self->theta, theta, (d + 2) * sizeof (double));
     s_clamp_theta (self, self->theta);
-    self->n = n;
     self->sf2 = exp (self->theta[d]);
-    if (!s_build_and_factor (self, X, n, self->theta, self->L, self->inv_ls2)) {
-        self->n = 0;
+    if (!s_build_and_factor (self, X, n, self->theta, self->L, self->capacity, self->inv_ls2,
+                             &self->jitter))
         return false;
-    }
-    memcpy (self->alpha, y, n * sizeof (double));
-    if (n > 0)
-        LAPACKE_dpotrs (LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, self->L, (lapack_int)n,
-                        self->alpha, (lapack_int)n);
+    self->n = n;
+    s_solve_alpha (self);
     return true;
+}
+
+void
+hpt_gp_append (hpt_gp_t *self, const double *x, double y)
+{
+    size_t n = self->n, d = self->dim, ld;
+    if (n == self->capacity) s_reserve (self, 2 * self->capacity + 16);
+    ld = self->capacity;
+    //  New row of the factor: l = L^-1 k(X, x), diagonal sqrt(k(x,x) - l'l).
+    double *l = malloc ((n ? n : 1) * sizeof (double));
+    for (size_t a = 0; a < n; a++)
+        l[a] = self->sf2 * s_matern (s_r2 (self, x, self->X + a * d, self->inv_ls2));
+    if (n > 0)
+        LAPACKE_dtrtrs (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, 1, self->L, (lapack_int)ld,
+                        l, (lapack_int)n);
+    double diag = self->sf2 + exp (self->theta[d + 1]) + self->jitter;
+    for (size_t a = 0; a < n; a++) {
+        self->L[a * ld + n] = l[a];
+        diag -= l[a] * l[a];
+    }
+    //  A point on top of another one: its own jitter keeps the factor valid.
+    self->L[n * ld + n] = sqrt (fmax (diag, 1e-10 * self->sf2));
+    free (l);
+    memcpy (self->X + n * d, x, d * sizeof (double));
+    self->y[n] = y;
+    self->n = n + 1;
+    s_solve_alpha (self);
+}
+
+void
+hpt_gp_truncate (hpt_gp_t *self, size_t n)
+{
+    if (n >= self->n) return;
+    self->n = n;
+    s_solve_alpha (self);
+}
+
+void
+hpt_gp_set_targets (hpt_gp_t *self, const double *y)
+{
+    memcpy (self->y, y, self->n * sizeof (double));
+    s_solve_alpha (self);
 }
 
 size_t
@@ -380,7 +445,7 @@ hpt_gp_predict (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double
         }
         if (n > 0)
             LAPACKE_dtrtrs (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, (lapack_int)count,
-                            self->L, (lapack_int)n, self->ks, (lapack_int)n);
+                            self->L, (lapack_int)self->capacity, self->ks, (lapack_int)n);
         for (size_t c = 0; c < count; c++) {
             double v = self->sf2;
             if (n > 0) v -= cblas_ddot ((int)n, self->ks + c * n, 1, self->ks + c * n, 1);

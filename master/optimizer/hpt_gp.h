@@ -65,6 +65,18 @@ double hpt_gp_fit (hpt_gp_t *self, const double *X, const double *y, size_t n, c
 bool hpt_gp_condition (hpt_gp_t *self, const double *X, const double *y, size_t n,
                        const double *theta);
 
+//  Adds one point (x: dim values, borrowed) with target y to the
+//  conditioned model without refactorizing: O(n^2). The earlier points and
+//  their factor are unchanged, so truncating back is exact.
+void hpt_gp_append (hpt_gp_t *self, const double *x, double y);
+
+//  Drops every point after the first n (no-op when n >= count): O(n^2).
+void hpt_gp_truncate (hpt_gp_t *self, size_t n);
+
+//  Replaces the targets of the conditioned points (count values, borrowed)
+//  and keeps the factor, which depends only on the inputs: O(n^2).
+void hpt_gp_set_targets (hpt_gp_t *self, const double *y);
+
 //  Number of points the model is conditioned on.
 size_t hpt_gp_count (hpt_gp_t *self);
 

@@ -37,7 +37,8 @@ void hpt_optimizer_destroy (hpt_optimizer_t **self_p);
 //  Records a launched trial whose result is not known yet. values (borrowed)
 //  holds one double per parameter in the space's value convention
 //  (hpt_param.h); values are snapped to legal ones. A trial id told again
-//  replaces its earlier pending entry.
+//  replaces its earlier pending entry; one that already has a result or
+//  failed is ignored.
 void hpt_optimizer_add_pending (hpt_optimizer_t *self, uint64_t trial_id, const double *values);
 
 //  Records a finished trial and removes its pending entry if any. A NaN or

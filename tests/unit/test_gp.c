@@ -116,6 +116,50 @@ test_duplicates_do_not_break_cholesky (void **state)
     hpt_gp_destroy (&gp);
 }
 
+static void
+test_append_matches_full_factorization (void **state)
+{
+    bool categorical[3] = {false, false, true};
+    hpt_gp_t *full = hpt_gp_new (3, categorical, &s_prior);
+    hpt_gp_t *grown = hpt_gp_new (3, categorical, &s_prior);
+    double X[60 * 3], y[60];
+    s_data (60, X, y);
+    double theta[5] = {-1.0, 0.3, 0.2, 0.1, -6.0};
+    assert_true (hpt_gp_condition (full, X, y, 60, theta));
+    //  20 points, then 40 appended one by one (past the initial capacity).
+    assert_true (hpt_gp_condition (grown, X, y, 20, theta));
+    double before[5], var_before[5], m1[5], v1[5], m2[5], v2[5];
+    hpt_gp_predict (grown, X + 50 * 3, 5, before, var_before);
+    for (size_t i = 20; i < 60; i++)
+        hpt_gp_append (grown, X + i * 3, y[i]);
+    assert_int_equal (hpt_gp_count (grown), 60);
+    hpt_gp_predict (full, X + 50 * 3, 5, m1, v1);
+    hpt_gp_predict (grown, X + 50 * 3, 5, m2, v2);
+    for (size_t i = 0; i < 5; i++) {
+        assert_true (fabs (m1[i] - m2[i]) < 1e-6);
+        assert_true (fabs (v1[i] - v2[i]) < 1e-6);
+    }
+    //  Truncating restores the 20-point model exactly.
+    hpt_gp_truncate (grown, 20);
+    hpt_gp_predict (grown, X + 50 * 3, 5, m2, v2);
+    for (size_t i = 0; i < 5; i++) {
+        assert_true (m2[i] == before[i]);
+        assert_true (v2[i] == var_before[i]);
+    }
+    //  New targets on the same inputs: same as conditioning afresh.
+    double shifted[20];
+    for (size_t i = 0; i < 20; i++)
+        shifted[i] = y[i] + 1.0;
+    hpt_gp_set_targets (grown, shifted);
+    assert_true (hpt_gp_condition (full, X, shifted, 20, theta));
+    hpt_gp_predict (full, X + 50 * 3, 5, m1, v1);
+    hpt_gp_predict (grown, X + 50 * 3, 5, m2, v2);
+    for (size_t i = 0; i < 5; i++)
+        assert_true (m1[i] == m2[i] && v1[i] == v2[i]);
+    hpt_gp_destroy (&full);
+    hpt_gp_destroy (&grown);
+}
+
 int
 main (void)
 {
@@ -123,6 +167,7 @@ main (void)
         cmocka_unit_test (test_gradient_matches_differences),
         cmocka_unit_test (test_fit_and_predict),
         cmocka_unit_test (test_duplicates_do_not_break_cholesky),
+        cmocka_unit_test (test_append_matches_full_factorization),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
