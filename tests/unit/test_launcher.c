@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "hpt_launcher.h"
+#include "hpt_hypertune.h"
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -437,6 +439,71 @@ test_restart_from_exit_callback_and_many (void **state)
     hpt_launcher_destroy (&launcher);
 }
 
+//  Path of the synthetic trainer in the source tree (static buffer).
+static const char *
+s_synthetic (void)
+{
+    static char path[PATH_MAX];
+    char guess[PATH_MAX];
+    const char *root = getenv ("HPT_SOURCE_DIR");
+    if (root)
+        snprintf (guess, sizeof (guess), "%s/examples/synthetic/trainer.py", root);
+    else {
+        //  Run by hand: next to this source file (__FILE__ may be relative
+        //  to the cwd, so the result is made absolute).
+        snprintf (guess, sizeof (guess), "%s", __FILE__);
+        char *tests = strstr (guess, "tests/unit/test_launcher.c");
+        assert_non_null (tests);
+        strcpy (tests, "examples/synthetic/trainer.py");
+    }
+    assert_non_null (realpath (guess, path));
+    return path;
+}
+
+//  The two building blocks together, as the agent will use them: the
+//  synthetic trainer (the cloudml-hypertune writer: whole rewrites, last
+//  100 kept) run by the launcher, its metric file polled on every wake-up
+//  and once at exit. Every one of 150 reports arrives exactly once, in
+//  order, although the file never holds more than 100.
+static void
+test_synthetic_trainer_metrics (void **state)
+{
+    if (access ("/usr/bin/python3", X_OK)) skip ();
+    s_seen_t seen;
+    hpt_launcher_t *launcher = s_launcher (&seen, 0, 0, 0);
+    char metric_file[512], metric_env[600];
+    snprintf (metric_file, sizeof (metric_file), "%s/metrics/hypertune.jsonl", s_dir);
+    snprintf (metric_env, sizeof (metric_env), "CLOUD_ML_HP_METRIC_FILE=%s", metric_file);
+    const char *env[] = {metric_env, "CLOUD_ML_HP_METRIC_TAG=objective", "CLOUD_ML_TRIAL_ID=4",
+                         NULL};
+    const char *argv[] = {"/usr/bin/python3", s_synthetic (), "--steps=150",
+                          "--sleep=0.003",    "--x=0.5",      NULL};
+    s_start (launcher, "synthetic", argv, env, NULL);
+    hpt_hypertune_t *reader = hpt_hypertune_new (metric_file);
+    int64_t expected = 0;
+    int64_t deadline = s_now () + 30000;
+    bool done = false;
+    while (!done && s_now () < deadline) {
+        struct pollfd item = {hpt_launcher_fd (launcher), POLLIN, 0};
+        poll (&item, 1, 10);
+        hpt_launcher_handle (launcher, s_now ());
+        hpt_launcher_tick (launcher, s_now ());
+        done = seen.exits == 1;
+        const hpt_hypertune_point_t *points;
+        int count = hpt_hypertune_poll (reader, &points, done);
+        assert_true (count >= 0);
+        for (int i = 0; i < count; i++) {
+            assert_string_equal (points[i].tag, "objective");
+            assert_int_equal (points[i].step, ++expected);
+        }
+    }
+    assert_int_equal (seen.exit.exit_code, 0);
+    assert_int_equal (expected, 150);
+    assert_int_equal (hpt_hypertune_bad_lines (reader), 0);
+    hpt_hypertune_destroy (&reader);
+    hpt_launcher_destroy (&launcher);
+}
+
 //  Asserts that a start is refused with an error containing needle.
 static void
 s_refused (hpt_launcher_t *launcher, const hpt_launch_t *launch, const char *needle)
@@ -520,6 +587,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_restart_from_exit_callback_and_many, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_refused_requests, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_synthetic_trainer_metrics, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
