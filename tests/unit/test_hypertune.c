@@ -21,7 +21,7 @@
 //  A writer that behaves like cloudml-hypertune: a queue of the last 100
 //  reports, the whole queue rewritten on each report.
 typedef struct {
-    char path[256];          //  the metric file
+    char path[512];          //  the metric file
     char lines[S_KEEP][256]; //  ring of serialized reports
     size_t count;            //  reports made so far
 } s_writer_t;
@@ -164,7 +164,7 @@ test_half_written (void **state)
 static void
 test_garbage_and_spellings (void **state)
 {
-    char path[300];
+    char path[512];
     snprintf (path, sizeof (path), "%s/mixed", s_dir);
     hpt_hypertune_t *reader = hpt_hypertune_new (path);
     const hpt_hypertune_point_t *points;
@@ -209,7 +209,7 @@ test_garbage_and_spellings (void **state)
 static void
 test_same_size_rewrite (void **state)
 {
-    char path[300];
+    char path[512];
     snprintf (path, sizeof (path), "%s/same", s_dir);
     hpt_hypertune_t *reader = hpt_hypertune_new (path);
     const hpt_hypertune_point_t *points;
@@ -225,7 +225,7 @@ test_same_size_rewrite (void **state)
 static void
 test_huge_file (void **state)
 {
-    char path[300];
+    char path[512];
     snprintf (path, sizeof (path), "%s/huge", s_dir);
     FILE *file = fopen (path, "w");
     assert_non_null (file);
@@ -269,7 +269,7 @@ test_huge_file (void **state)
 static void
 test_missing_and_not_a_file (void **state)
 {
-    char path[300];
+    char path[512];
     snprintf (path, sizeof (path), "%s/absent", s_dir);
     hpt_hypertune_t *reader = hpt_hypertune_new (path);
     const hpt_hypertune_point_t *points;
