@@ -1,5 +1,5 @@
 /*  hpt_host -- the master's view of one agent host and its free resources
-*/
+ */
 #include "hpt_host.h"
 #include "hpt_accel.h"
 #include "hpt_tuner.h"
@@ -27,8 +27,7 @@ int
 hpt_drain_state_parse (const char *name)
 {
     for (int i = 0; name && i <= HPT_DRAIN_DRAINED; i++)
-        if (strcmp (s_drains[i], name) == 0)
-            return i;
+        if (strcmp (s_drains[i], name) == 0) return i;
     return -1;
 }
 
@@ -38,7 +37,7 @@ s_int_list (json_t *array, size_t *count)
     *count = json_is_array (array) ? json_array_size (array) : 0;
     int *list = calloc (*count ? *count : 1, sizeof (int));
     for (size_t i = 0; i < *count; i++)
-        list[i] = (int) json_integer_value (json_array_get (array, i));
+        list[i] = (int)json_integer_value (json_array_get (array, i));
     return list;
 }
 
@@ -48,34 +47,31 @@ hpt_host_new (const char *name, json_t *resources, char **error)
     double cpus = json_number_value (json_object_get (resources, "cpus"));
     double memory_gb = json_number_value (json_object_get (resources, "memoryGb"));
     if (!(cpus > 0) || !(memory_gb >= 0) || cpus > 1e6 || memory_gb > 1e9) {
-        if (error)
-            *error = strdup ("resources need cpus > 0 and memoryGb >= 0");
+        if (error) *error = strdup ("resources need cpus > 0 and memoryGb >= 0");
         return NULL;
     }
     hpt_host_t *self = calloc (1, sizeof (hpt_host_t));
     self->name = strdup (name);
     self->state = HPT_HOST_READY;
     self->cpus = cpus;
-    self->memory_mb = (int64_t) llround (memory_gb * 1024.0);
-    self->core_count = (size_t) cpus;
-    if (self->core_count > 4096)
-        self->core_count = 4096;
+    self->memory_mb = (int64_t)llround (memory_gb * 1024.0);
+    self->core_count = (size_t)cpus;
+    if (self->core_count > 4096) self->core_count = 4096;
     self->free_cores = malloc ((self->core_count ? self->core_count : 1) * sizeof (int));
     for (size_t i = 0; i < self->core_count; i++)
         self->free_cores[i] = 1;
     json_t *ports = json_object_get (resources, "ports");
-    self->port_lo = (int) json_integer_value (json_array_get (ports, 0));
-    self->port_hi = (int) json_integer_value (json_array_get (ports, 1));
+    self->port_lo = (int)json_integer_value (json_array_get (ports, 0));
+    self->port_hi = (int)json_integer_value (json_array_get (ports, 1));
     if (self->port_lo < 1 || self->port_hi > 65535 || self->port_hi < self->port_lo)
         self->port_lo = 20000, self->port_hi = 20999;
     self->next_port = self->port_lo;
-    self->ports_used = calloc ((size_t) (self->port_hi - self->port_lo + 1), 1);
+    self->ports_used = calloc ((size_t)(self->port_hi - self->port_lo + 1), 1);
     const char *advertise = json_string_value (json_object_get (resources, "advertise"));
     self->advertise = strdup (advertise && *advertise ? advertise : "127.0.0.1");
     json_t *accels = json_object_get (resources, "accelerators");
     size_t n = json_is_array (accels) ? json_array_size (accels) : 0;
-    if (n > 1024)
-        n = 1024;
+    if (n > 1024) n = 1024;
     self->accels = calloc (n ? n : 1, sizeof (hpt_host_accel_t));
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get (accels, i);
@@ -84,11 +80,11 @@ hpt_host_new (const char *name, json_t *resources, char **error)
             continue; //  an accelerator hpt cannot name cannot be requested
         hpt_host_accel_t *acc = &self->accels[self->accel_count++];
         acc->type = strdup (type);
-        acc->index = (int) json_integer_value (json_object_get (a, "index"));
+        acc->index = (int)json_integer_value (json_object_get (a, "index"));
         const char *bus = json_string_value (json_object_get (a, "pciBusId"));
         acc->pci_bus_id = bus ? strdup (bus) : NULL;
         json_t *numa = json_object_get (a, "numaNode");
-        acc->numa_node = json_is_integer (numa) ? (int) json_integer_value (numa) : -1;
+        acc->numa_node = json_is_integer (numa) ? (int)json_integer_value (numa) : -1;
         acc->cpus = s_int_list (json_object_get (a, "cpus"), &acc->cpu_count);
     }
     self->resources = json_deep_copy (resources);
@@ -98,8 +94,7 @@ hpt_host_new (const char *name, json_t *resources, char **error)
 void
 hpt_host_destroy (hpt_host_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
+    if (!self_p || !*self_p) return;
     hpt_host_t *self = *self_p;
     for (size_t i = 0; i < self->accel_count; i++) {
         free (self->accels[i].type);
@@ -143,8 +138,7 @@ hpt_host_take_port (hpt_host_t *self)
 void
 hpt_host_release_port (hpt_host_t *self, int port)
 {
-    if (port >= self->port_lo && port <= self->port_hi)
-        self->ports_used[port - self->port_lo] = 0;
+    if (port >= self->port_lo && port <= self->port_hi) self->ports_used[port - self->port_lo] = 0;
 }
 
 json_t *
@@ -157,17 +151,16 @@ hpt_host_to_json (hpt_host_t *self)
     json_object_set_new (out, "drainState", json_string (hpt_drain_state_name (self->drain)));
     if (self->drain_reason)
         json_object_set_new (out, "drainReason", json_string (self->drain_reason));
-    if (self->drained_by)
-        json_object_set_new (out, "drainedBy", json_string (self->drained_by));
+    if (self->drained_by) json_object_set_new (out, "drainedBy", json_string (self->drained_by));
     if (self->drain_time)
         json_object_set_new (out, "drainTime",
                              json_string (hpt_time_format (self->drain_time, buf, sizeof (buf))));
     json_object_set_new (out, "address", json_string (self->advertise));
     json_object_set_new (out, "cpus", json_real (self->cpus));
-    json_object_set_new (out, "memoryGb", json_real ((double) self->memory_mb / 1024.0));
+    json_object_set_new (out, "memoryGb", json_real ((double)self->memory_mb / 1024.0));
     json_object_set_new (out, "freeCpus", json_real (self->cpus - self->used_cpus));
     json_object_set_new (out, "freeMemoryGb",
-                         json_real ((double) (self->memory_mb - self->used_memory_mb) / 1024.0));
+                         json_real ((double)(self->memory_mb - self->used_memory_mb) / 1024.0));
     json_t *accels = json_array ();
     for (size_t i = 0; i < self->accel_count; i++) {
         json_t *a = json_object ();
@@ -180,7 +173,7 @@ hpt_host_to_json (hpt_host_t *self)
         json_array_append_new (accels, a);
     }
     json_object_set_new (out, "accelerators", accels);
-    json_object_set_new (out, "runningTasks", json_integer ((json_int_t) self->running_tasks));
+    json_object_set_new (out, "runningTasks", json_integer ((json_int_t)self->running_tasks));
     if (self->last_seen)
         json_object_set_new (out, "lastSeen",
                              json_string (hpt_time_format (self->last_seen, buf, sizeof (buf))));

@@ -1,5 +1,5 @@
 /*  hpt_scheduler -- gang placement of trial clusters on nodes
-*/
+ */
 #include "hpt_scheduler.h"
 #include "hpt_accel.h"
 #include <math.h>
@@ -24,9 +24,8 @@ s_pick_accels (hpt_host_t *node, const char *type, int count, int *chosen)
         int n = 0;
         for (size_t i = 0; i < node->accel_count; i++)
             if (s_is_tpu (node->accels[i].type)) {
-                if (node->accels[i].used || strcmp (node->accels[i].type, type) != 0)
-                    return false;
-                chosen[n++] = (int) i;
+                if (node->accels[i].used || strcmp (node->accels[i].type, type) != 0) return false;
+                chosen[n++] = (int)i;
             }
         return n >= count && n > 0;
     }
@@ -37,8 +36,8 @@ s_pick_accels (hpt_host_t *node, const char *type, int count, int *chosen)
         int numa = node->accels[i].numa_node;
         int free_here = 0;
         for (size_t j = 0; j < node->accel_count; j++)
-            free_here += !node->accels[j].used && node->accels[j].numa_node == numa
-                         && strcmp (node->accels[j].type, type) == 0;
+            free_here += !node->accels[j].used && node->accels[j].numa_node == numa &&
+                         strcmp (node->accels[j].type, type) == 0;
         if (free_here >= count && free_here < best_free && numa >= 0) {
             best_free = free_here;
             best_numa = numa;
@@ -46,9 +45,9 @@ s_pick_accels (hpt_host_t *node, const char *type, int count, int *chosen)
     }
     int n = 0;
     for (size_t i = 0; i < node->accel_count && n < count; i++)
-        if (!node->accels[i].used && strcmp (node->accels[i].type, type) == 0
-            && (best_numa == -2 || node->accels[i].numa_node == best_numa))
-            chosen[n++] = (int) i;
+        if (!node->accels[i].used && strcmp (node->accels[i].type, type) == 0 &&
+            (best_numa == -2 || node->accels[i].numa_node == best_numa))
+            chosen[n++] = (int)i;
     return n == count;
 }
 
@@ -57,23 +56,22 @@ static bool
 s_reserve (hpt_host_t *node, hpt_task_t *task)
 {
     const hpt_task_request_t *req = task->request;
-    if (node->cpus - node->used_cpus + 1e-9 < req->cpus
-        || node->memory_mb - node->used_memory_mb < req->memory_mb)
+    if (node->cpus - node->used_cpus + 1e-9 < req->cpus ||
+        node->memory_mb - node->used_memory_mb < req->memory_mb)
         return false;
     int chosen[1024];
     int n = 0;
     if (req->accel_type && req->accel_count > 0) {
-        if (req->accel_count > 1024 || !s_pick_accels (node, req->accel_type, req->accel_count, chosen))
+        if (req->accel_count > 1024 ||
+            !s_pick_accels (node, req->accel_type, req->accel_count, chosen))
             return false;
         n = s_is_tpu (req->accel_type) ? 0 : req->accel_count;
         if (s_is_tpu (req->accel_type))
             for (size_t i = 0; i < node->accel_count; i++)
-                if (s_is_tpu (node->accels[i].type))
-                    chosen[n++] = (int) i;
+                if (s_is_tpu (node->accels[i].type)) chosen[n++] = (int)i;
     }
     int port = hpt_host_take_port (node);
-    if (port < 0)
-        return false;
+    if (port < 0) return false;
     node->used_cpus += req->cpus;
     node->used_memory_mb += req->memory_mb;
     json_t *placement = json_object ();
@@ -87,10 +85,10 @@ s_reserve (hpt_host_t *node, hpt_task_t *task)
     }
     //  Bind to free cores local to the accelerators, when there are
     //  enough of them; otherwise leave the task unbound.
-    int want = (int) ceil (req->cpus);
+    int want = (int)ceil (req->cpus);
     if (n > 0 && want > 0) {
         int got = 0;
-        int *picked = calloc ((size_t) want, sizeof (int));
+        int *picked = calloc ((size_t)want, sizeof (int));
         for (int k = 0; k < n && got < want; k++) {
             hpt_host_accel_t *acc = &node->accels[chosen[k]];
             for (size_t c = 0; c < acc->cpu_count && got < want; c++) {
@@ -98,7 +96,7 @@ s_reserve (hpt_host_t *node, hpt_task_t *task)
                 bool dup = false;
                 for (int q = 0; q < got; q++)
                     dup |= picked[q] == core;
-                if (!dup && core >= 0 && (size_t) core < node->core_count && node->free_cores[core])
+                if (!dup && core >= 0 && (size_t)core < node->core_count && node->free_cores[core])
                     picked[got++] = core;
             }
         }
@@ -124,8 +122,7 @@ static hpt_host_t *
 s_find (hpt_host_t **nodes, size_t count, const char *name)
 {
     for (size_t i = 0; name && i < count; i++)
-        if (strcmp (nodes[i]->name, name) == 0)
-            return nodes[i];
+        if (strcmp (nodes[i]->name, name) == 0) return nodes[i];
     return NULL;
 }
 
@@ -137,13 +134,10 @@ hpt_scheduler_place (hpt_host_t **nodes, size_t count, hpt_trial_t *trial)
         hpt_task_t *task = &trial->tasks[placed];
         bool ok = false;
         for (size_t i = 0; i < count && !ok; i++)
-            if (hpt_host_schedulable (nodes[i]))
-                ok = s_reserve (nodes[i], task);
-        if (!ok)
-            break;
+            if (hpt_host_schedulable (nodes[i])) ok = s_reserve (nodes[i], task);
+        if (!ok) break;
     }
-    if (placed == trial->task_count)
-        return true;
+    if (placed == trial->task_count) return true;
     for (size_t k = 0; k < placed; k++) {
         hpt_task_t *task = &trial->tasks[k];
         hpt_scheduler_release (s_find (nodes, count, task->agent), task);
@@ -158,21 +152,18 @@ hpt_scheduler_place (hpt_host_t **nodes, size_t count, hpt_trial_t *trial)
 static void
 s_apply (hpt_host_t *node, hpt_task_t *task, bool take)
 {
-    if (!node || !task->placement)
-        return;
+    if (!node || !task->placement) return;
     const hpt_task_request_t *req = task->request;
     double sign = take ? 1.0 : -1.0;
     node->used_cpus += sign * req->cpus;
-    node->used_memory_mb += (int64_t) sign * req->memory_mb;
-    if (node->used_cpus < 1e-9)
-        node->used_cpus = 0;
-    if (node->used_memory_mb < 0)
-        node->used_memory_mb = 0;
+    node->used_memory_mb += (int64_t)sign * req->memory_mb;
+    if (node->used_cpus < 1e-9) node->used_cpus = 0;
+    if (node->used_memory_mb < 0) node->used_memory_mb = 0;
     if (take)
         node->running_tasks++;
     else if (node->running_tasks > 0)
         node->running_tasks--;
-    int port = (int) json_integer_value (json_object_get (task->placement, "port"));
+    int port = (int)json_integer_value (json_object_get (task->placement, "port"));
     if (take && port >= node->port_lo && port <= node->port_hi)
         node->ports_used[port - node->port_lo] = 1;
     else if (!take)
@@ -182,19 +173,20 @@ s_apply (hpt_host_t *node, hpt_task_t *task, bool take)
         json_t *list = json_object_get (task->placement, kinds[k]);
         size_t i;
         json_t *v;
-        json_array_foreach (list, i, v) {
+        json_array_foreach (list, i, v)
+        {
             for (size_t a = 0; a < node->accel_count; a++)
-                if (node->accels[a].index == json_integer_value (v)
-                    && s_is_tpu (node->accels[a].type) == (k == 1))
+                if (node->accels[a].index == json_integer_value (v) &&
+                    s_is_tpu (node->accels[a].type) == (k == 1))
                     node->accels[a].used = take;
         }
     }
     size_t i;
     json_t *v;
-    json_array_foreach (json_object_get (task->placement, "cores"), i, v) {
+    json_array_foreach (json_object_get (task->placement, "cores"), i, v)
+    {
         json_int_t core = json_integer_value (v);
-        if (core >= 0 && (size_t) core < node->core_count)
-            node->free_cores[core] = take ? 0 : 1;
+        if (core >= 0 && (size_t)core < node->core_count) node->free_cores[core] = take ? 0 : 1;
     }
 }
 
@@ -223,19 +215,17 @@ hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count, const hpt_task_reque
         int best_acc = 0;
         for (size_t i = 0; i < count && !fits; i++) {
             hpt_host_t *node = nodes[i];
-            if (node->state == HPT_HOST_LOST)
-                continue;
+            if (node->state == HPT_HOST_LOST) continue;
             int acc = 0;
             for (size_t a = 0; req->accel_type && a < node->accel_count; a++)
                 acc += strcmp (node->accels[a].type, req->accel_type) == 0;
             best_cpus = node->cpus > best_cpus ? node->cpus : best_cpus;
             best_mem = node->memory_mb > best_mem ? node->memory_mb : best_mem;
             best_acc = acc > best_acc ? acc : best_acc;
-            fits = node->cpus + 1e-9 >= req->cpus && node->memory_mb >= req->memory_mb
-                   && (!req->accel_type || req->accel_count <= 0 || acc >= req->accel_count);
+            fits = node->cpus + 1e-9 >= req->cpus && node->memory_mb >= req->memory_mb &&
+                   (!req->accel_type || req->accel_count <= 0 || acc >= req->accel_count);
         }
-        if (fits)
-            continue;
+        if (fits) continue;
         char *message = NULL;
         int rc;
         if (req->accel_type && req->accel_count > best_acc)
@@ -255,7 +245,7 @@ hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count, const hpt_task_reque
                            "agent offers is %.1f GB",
                            req->replica, req->index, req->machine_type, req->memory_mb / 1024.0,
                            best_mem / 1024.0);
-        (void) lack;
+        (void)lack;
         return rc < 0 ? strdup ("a task can never fit") : message;
     }
     return NULL;

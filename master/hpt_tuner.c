@@ -30,34 +30,34 @@
 #include <time.h>
 
 struct _hpt_tuner_t {
-    char *job_id;                   //  the job's id
-    char *project;                  //  REST project
-    hpt_job_t *spec;                //  validated spec, owned
-    hpt_hyperparameters_t *hp;      //  spec's hyperparameters (borrowed from spec)
-    hpt_space_t *space;             //  parameter space, NULL without params
-    hpt_optimizer_t *optimizer;     //  NULL without params
-    hpt_task_request_t *requests;   //  tasks of one trial, owned
-    size_t request_count;           //  entries in requests
-    hpt_job_state_t state;          //  job state
-    char *message;                  //  errorMessage
-    char *queue_reason;             //  why it waits, for describe
-    int64_t seq;                    //  submission order
-    int64_t seed;                   //  optimizer seed
-    int64_t priority;               //  scheduling.priority
-    int64_t create_time;            //  epoch ms
-    int64_t start_time;             //  epoch ms
-    int64_t end_time;               //  epoch ms
-    hpt_trial_t **trials;           //  by id - 1, owned
-    size_t trial_count;             //  trials created
-    size_t trial_cap;               //  allocated slots
-    bool exhausted;                 //  the optimizer has nothing left
-    bool any_finished;              //  a trial has finished (first-trial rule)
+    char *job_id;                 //  the job's id
+    char *project;                //  REST project
+    hpt_job_t *spec;              //  validated spec, owned
+    hpt_hyperparameters_t *hp;    //  spec's hyperparameters (borrowed from spec)
+    hpt_space_t *space;           //  parameter space, NULL without params
+    hpt_optimizer_t *optimizer;   //  NULL without params
+    hpt_task_request_t *requests; //  tasks of one trial, owned
+    size_t request_count;         //  entries in requests
+    hpt_job_state_t state;        //  job state
+    char *message;                //  errorMessage
+    char *queue_reason;           //  why it waits, for describe
+    int64_t seq;                  //  submission order
+    int64_t seed;                 //  optimizer seed
+    int64_t priority;             //  scheduling.priority
+    int64_t create_time;          //  epoch ms
+    int64_t start_time;           //  epoch ms
+    int64_t end_time;             //  epoch ms
+    hpt_trial_t **trials;         //  by id - 1, owned
+    size_t trial_count;           //  trials created
+    size_t trial_cap;             //  allocated slots
+    bool exhausted;               //  the optimizer has nothing left
+    bool any_finished;            //  a trial has finished (first-trial rule)
 };
 
-static const char *s_job_states[] = {"QUEUED",    "PREPARING", "RUNNING",  "SUCCEEDED",
-                                     "FAILED",    "CANCELLING", "CANCELLED"};
-static const char *s_trial_states[] = {"PENDING",   "PROVISIONING", "RUNNING",  "SUCCEEDED",
-                                       "FAILED",    "STOPPING",     "CANCELLED"};
+static const char *s_job_states[] = {"QUEUED", "PREPARING",  "RUNNING",  "SUCCEEDED",
+                                     "FAILED", "CANCELLING", "CANCELLED"};
+static const char *s_trial_states[] = {"PENDING", "PROVISIONING", "RUNNING",  "SUCCEEDED",
+                                       "FAILED",  "STOPPING",     "CANCELLED"};
 static const char *s_task_states[] = {"LAUNCHING", "RUNNING", "STOPPING", "EXITED"};
 
 const char *
@@ -76,8 +76,7 @@ int
 hpt_job_state_parse (const char *name)
 {
     for (int i = 0; name && i <= HPT_JOB_CANCELLED; i++)
-        if (strcmp (s_job_states[i], name) == 0)
-            return i;
+        if (strcmp (s_job_states[i], name) == 0) return i;
     return -1;
 }
 
@@ -85,8 +84,7 @@ static int
 s_trial_state_parse (const char *name)
 {
     for (int i = 0; name && i <= HPT_TRIAL_CANCELLED; i++)
-        if (strcmp (s_trial_states[i], name) == 0)
-            return i;
+        if (strcmp (s_trial_states[i], name) == 0) return i;
     return -1;
 }
 
@@ -94,28 +92,26 @@ static int
 s_task_state_parse (const char *name)
 {
     for (int i = 0; name && i <= HPT_TASK_EXITED; i++)
-        if (strcmp (s_task_states[i], name) == 0)
-            return i;
+        if (strcmp (s_task_states[i], name) == 0) return i;
     return -1;
 }
 
 char *
 hpt_time_format (int64_t ms, char *buf, size_t size)
 {
-    time_t secs = (time_t) (ms / 1000);
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r (&secs, &tm);
     char date[32];
     strftime (date, sizeof (date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf (buf, size, "%s.%03dZ", date, (int) (ms % 1000));
+    snprintf (buf, size, "%s.%03dZ", date, (int)(ms % 1000));
     return buf;
 }
 
 void
 hpt_task_requests_destroy (hpt_task_request_t **requests_p, size_t count)
 {
-    if (!requests_p || !*requests_p)
-        return;
+    if (!requests_p || !*requests_p) return;
     for (size_t i = 0; i < count; i++) {
         free ((*requests_p)[i].replica);
         free ((*requests_p)[i].machine_type);
@@ -132,8 +128,7 @@ static void
 s_trial_destroy (hpt_trial_t **trial_p)
 {
     hpt_trial_t *trial = *trial_p;
-    if (!trial)
-        return;
+    if (!trial) return;
     free (trial->values);
     json_decref (trial->hyperparameters);
     free (trial->message);
@@ -167,16 +162,15 @@ s_tuner_start_optimizer (hpt_tuner_t *self)
 {
     if (self->hp && self->hp->param_count) {
         self->space = hpt_space_new (self->hp->params, self->hp->param_count);
-        self->optimizer
-            = hpt_optimizer_new (self->space, self->hp->goal, self->hp->algorithm, (uint64_t) self->seed);
+        self->optimizer = hpt_optimizer_new (self->space, self->hp->goal, self->hp->algorithm,
+                                             (uint64_t)self->seed);
     }
 }
 
 void
 hpt_tuner_destroy (hpt_tuner_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
+    if (!self_p || !*self_p) return;
     hpt_tuner_t *self = *self_p;
     for (size_t i = 0; i < self->trial_count; i++)
         s_trial_destroy (&self->trials[i]);
@@ -199,7 +193,7 @@ hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
                char **error)
 {
     hpt_tuner_t *self = s_tuner_new (spec, project, requests, request_count);
-    self->seed = (int64_t) (seed & INT64_MAX);
+    self->seed = (int64_t)(seed & INT64_MAX);
     self->create_time = now_ms;
     self->state = HPT_JOB_QUEUED;
     json_t *json = hpt_job_to_json (spec);
@@ -218,8 +212,7 @@ hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
     int rc = hpt_store_job_insert (store, &row, &self->seq);
     free (text);
     if (rc != HPT_STORE_OK) {
-        if (error)
-            *error = strdup (rc == HPT_STORE_EXISTS ? "exists" : hpt_store_error (store));
+        if (error) *error = strdup (rc == HPT_STORE_EXISTS ? "exists" : hpt_store_error (store));
         hpt_tuner_destroy (&self);
         return NULL;
     }
@@ -263,8 +256,8 @@ hpt_tuner_priority (hpt_tuner_t *self)
 bool
 hpt_tuner_finished (hpt_tuner_t *self)
 {
-    return self->state == HPT_JOB_SUCCEEDED || self->state == HPT_JOB_FAILED
-           || self->state == HPT_JOB_CANCELLED;
+    return self->state == HPT_JOB_SUCCEEDED || self->state == HPT_JOB_FAILED ||
+           self->state == HPT_JOB_CANCELLED;
 }
 const hpt_task_request_t *
 hpt_tuner_requests (hpt_tuner_t *self, size_t *count)
@@ -285,8 +278,7 @@ hpt_tuner_trial (hpt_tuner_t *self, size_t i)
 hpt_trial_t *
 hpt_tuner_trial_by_id (hpt_tuner_t *self, int64_t trial_id)
 {
-    if (trial_id < 1 || (size_t) trial_id > self->trial_count)
-        return NULL;
+    if (trial_id < 1 || (size_t)trial_id > self->trial_count) return NULL;
     return self->trials[trial_id - 1];
 }
 void
@@ -307,11 +299,10 @@ s_store_job_state (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
 }
 
 static void
-s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state,
-                 const char *message, int64_t now_ms)
+s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, const char *message,
+                 int64_t now_ms)
 {
-    if (self->state == state)
-        return;
+    if (self->state == state) return;
     self->state = state;
     if (message) {
         free (self->message);
@@ -319,10 +310,8 @@ s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state,
     }
     if ((state == HPT_JOB_PREPARING || state == HPT_JOB_RUNNING) && !self->start_time)
         self->start_time = now_ms;
-    if (hpt_tuner_finished (self))
-        self->end_time = now_ms;
-    if (state != HPT_JOB_QUEUED)
-        hpt_tuner_set_queue_reason (self, NULL);
+    if (hpt_tuner_finished (self)) self->end_time = now_ms;
+    if (state != HPT_JOB_QUEUED) hpt_tuner_set_queue_reason (self, NULL);
     s_store_job_state (self, store, now_ms);
 }
 
@@ -389,8 +378,7 @@ s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_tas
         .placement_json = placement,
     };
     int rc = insert ? hpt_store_task_insert (store, &row) : HPT_STORE_NOT_FOUND;
-    if (rc != HPT_STORE_OK)
-        hpt_store_task_update (store, &row);
+    if (rc != HPT_STORE_OK) hpt_store_task_update (store, &row);
     free (placement);
 }
 
@@ -400,8 +388,8 @@ s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_tas
 static bool
 s_in_flight (hpt_trial_t *trial)
 {
-    return trial->state == HPT_TRIAL_PENDING || trial->state == HPT_TRIAL_PROVISIONING
-           || trial->state == HPT_TRIAL_RUNNING || trial->state == HPT_TRIAL_STOPPING;
+    return trial->state == HPT_TRIAL_PENDING || trial->state == HPT_TRIAL_PROVISIONING ||
+           trial->state == HPT_TRIAL_RUNNING || trial->state == HPT_TRIAL_STOPPING;
 }
 
 static size_t
@@ -446,8 +434,7 @@ s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
         hpt_task_t *task = &trial->tasks[i];
         task->request = &self->requests[i];
         if (asprintf (&task->task_id, "%s/%" PRId64 "/%s/%d", self->job_id, id,
-                      self->requests[i].replica, self->requests[i].index)
-            < 0)
+                      self->requests[i].replica, self->requests[i].index) < 0)
             task->task_id = NULL;
     }
     if (self->trial_count == self->trial_cap) {
@@ -461,15 +448,13 @@ s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
 hpt_trial_t *
 hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
 {
-    if (hpt_tuner_finished (self) || self->state == HPT_JOB_CANCELLING)
-        return NULL;
+    if (hpt_tuner_finished (self) || self->state == HPT_JOB_CANCELLING) return NULL;
     for (size_t i = 0; i < self->trial_count; i++)
-        if (self->trials[i]->state == HPT_TRIAL_PENDING)
-            return self->trials[i];
+        if (self->trials[i]->state == HPT_TRIAL_PENDING) return self->trials[i];
     int64_t max_trials = self->hp ? self->hp->max_trials : 1;
     int64_t max_parallel = self->hp ? self->hp->max_parallel_trials : 1;
-    if ((int64_t) s_count_in_flight (self) >= max_parallel
-        || (int64_t) self->trial_count >= max_trials || self->exhausted)
+    if ((int64_t)s_count_in_flight (self) >= max_parallel ||
+        (int64_t)self->trial_count >= max_trials || self->exhausted)
         return NULL;
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     double *values = calloc (dim ? dim : 1, sizeof (double));
@@ -484,11 +469,11 @@ hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
         free (to_stop);
         return NULL;
     }
-    hpt_trial_t *trial = s_trial_new (self, (int64_t) self->trial_count + 1, values);
+    hpt_trial_t *trial = s_trial_new (self, (int64_t)self->trial_count + 1, values);
     free (values);
     trial->state = HPT_TRIAL_PENDING;
     if (self->optimizer)
-        hpt_optimizer_add_pending (self->optimizer, (uint64_t) trial->id, trial->values);
+        hpt_optimizer_add_pending (self->optimizer, (uint64_t)trial->id, trial->values);
     s_store_trial (self, store, trial, true);
     return trial;
 }
@@ -496,11 +481,9 @@ hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
 int
 hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, int64_t now_ms)
 {
-    if (hpt_store_begin (store) != HPT_STORE_OK)
-        return -1;
+    if (hpt_store_begin (store) != HPT_STORE_OK) return -1;
     trial->state = HPT_TRIAL_PROVISIONING;
-    if (!trial->start_time)
-        trial->start_time = now_ms;
+    if (!trial->start_time) trial->start_time = now_ms;
     s_store_trial (self, store, trial, false);
     for (size_t i = 0; i < trial->task_count; i++) {
         hpt_task_t *task = &trial->tasks[i];
@@ -521,11 +504,10 @@ hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tria
 }
 
 void
-hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                        hpt_task_t *task, int64_t pid, int64_t now_ms)
+hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
+                        int64_t pid, int64_t now_ms)
 {
-    if (task->state != HPT_TASK_LAUNCHING)
-        return;
+    if (task->state != HPT_TASK_LAUNCHING) return;
     task->state = HPT_TASK_RUNNING;
     task->pid = pid;
     task->start_time = now_ms;
@@ -548,14 +530,12 @@ void
 hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
                   int64_t step, double value, double time)
 {
-    const char *objective = self->hp && self->hp->metric_tag ? self->hp->metric_tag
-                                                             : HPT_DEFAULT_METRIC_TAG;
-    if (!s_is_master (task) || strcmp (tag, objective) != 0)
-        return;
+    const char *objective =
+        self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
+    if (!s_is_master (task) || strcmp (tag, objective) != 0) return;
     //  "Last reported" is by report time; replays of old points never move
     //  the final metric back.
-    if (trial->has_final && time < trial->final_time)
-        return;
+    if (trial->has_final && time < trial->final_time) return;
     trial->reports++;
     trial->has_final = true;
     trial->final_step = step;
@@ -582,8 +562,7 @@ static bool
 s_all_exited (hpt_trial_t *trial)
 {
     for (size_t i = 0; i < trial->task_count; i++)
-        if (trial->tasks[i].state != HPT_TASK_EXITED)
-            return false;
+        if (trial->tasks[i].state != HPT_TASK_EXITED) return false;
     return true;
 }
 
@@ -609,8 +588,7 @@ s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t n
     }
     if (self->state == HPT_JOB_CANCELLING) {
         for (size_t i = 0; i < self->trial_count; i++)
-            if (s_in_flight (self->trials[i]))
-                return;
+            if (s_in_flight (self->trials[i])) return;
         s_set_job_state (self, store, HPT_JOB_CANCELLED, NULL, now_ms);
         return;
     }
@@ -620,7 +598,7 @@ s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t n
     char message[1024] = "";
     if (last && last->state == HPT_TRIAL_FAILED) {
         const char *why = last->message ? last->message : "failed";
-        if (max_failed > 0 && (int64_t) failed >= max_failed)
+        if (max_failed > 0 && (int64_t)failed >= max_failed)
             snprintf (message, sizeof (message),
                       "%zu trials failed, reaching maxFailedTrials (%" PRId64
                       "). Last failure, trial %" PRId64 ": %s",
@@ -637,17 +615,14 @@ s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t n
                       "%" PRId64 ": %s",
                       failed, succeeded, last->id, why);
     }
-    if (last)
-        self->any_finished = true;
+    if (last) self->any_finished = true;
     if (*message) {
         hpt_tuner_fail (self, store, message, now_ms, to_stop, stop_count);
         return;
     }
     int64_t max_trials = self->hp ? self->hp->max_trials : 1;
-    if (s_count_in_flight (self) > 0)
-        return;
-    if ((int64_t) self->trial_count < max_trials && !self->exhausted)
-        return;
+    if (s_count_in_flight (self) > 0) return;
+    if ((int64_t)self->trial_count < max_trials && !self->exhausted) return;
     if (succeeded == 0)
         s_set_job_state (self, store, HPT_JOB_FAILED,
                          "No trial succeeded: every trial failed (see the trials' errorMessage)",
@@ -657,21 +632,19 @@ s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t n
 }
 
 static void
-s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                hpt_trial_state_t state, const char *message, int64_t now_ms)
+s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_trial_state_t state,
+                const char *message, int64_t now_ms)
 {
     trial->state = state;
-    if (message && !trial->message)
-        trial->message = strdup (message);
+    if (message && !trial->message) trial->message = strdup (message);
     trial->end_time = now_ms;
     s_store_trial (self, store, trial, false);
-    if (!self->optimizer)
-        return;
+    if (!self->optimizer) return;
     if (state == HPT_TRIAL_SUCCEEDED && trial->has_final)
-        hpt_optimizer_add_result (self->optimizer, (uint64_t) trial->id, trial->values,
+        hpt_optimizer_add_result (self->optimizer, (uint64_t)trial->id, trial->values,
                                   trial->final_value);
     else if (state == HPT_TRIAL_FAILED)
-        hpt_optimizer_add_failed (self->optimizer, (uint64_t) trial->id, trial->values);
+        hpt_optimizer_add_failed (self->optimizer, (uint64_t)trial->id, trial->values);
 }
 
 static void
@@ -689,12 +662,11 @@ s_exit_text (char *buf, size_t size, hpt_task_t *task, int exit_code, int signal
 }
 
 void
-hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                       hpt_task_t *task, int exit_code, int signal, const char *reason,
-                       int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count)
+hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
+                       int exit_code, int signal, const char *reason, int64_t now_ms,
+                       hpt_task_t ***to_stop, size_t *stop_count)
 {
-    if (task->state == HPT_TASK_EXITED)
-        return;
+    if (task->state == HPT_TASK_EXITED) return;
     bool we_stopped = task->state == HPT_TASK_STOPPING;
     task->state = HPT_TASK_EXITED;
     task->has_exit = true;
@@ -707,22 +679,22 @@ hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial
         //  The trial was cancelled or stopped early: it ends when its last
         //  task is gone.
         if (s_all_exited (trial)) {
-            hpt_trial_state_t end = trial->stopped_early ? HPT_TRIAL_SUCCEEDED : HPT_TRIAL_CANCELLED;
+            hpt_trial_state_t end =
+                trial->stopped_early ? HPT_TRIAL_SUCCEEDED : HPT_TRIAL_CANCELLED;
             s_finish_trial (self, store, trial, end, NULL, now_ms);
             s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
         }
         return;
     }
-    if (!s_in_flight (trial))
-        return; //  already decided; a sibling we stopped has gone
+    if (!s_in_flight (trial)) return; //  already decided; a sibling we stopped has gone
     char text[512];
     bool failed = exit_code != 0 || signal != 0 || (reason && *reason);
     if (s_is_master (task)) {
         if (!failed && trial->has_final) {
             s_finish_trial (self, store, trial, HPT_TRIAL_SUCCEEDED, NULL, now_ms);
         } else if (!failed) {
-            const char *tag = self->hp && self->hp->metric_tag ? self->hp->metric_tag
-                                                               : HPT_DEFAULT_METRIC_TAG;
+            const char *tag =
+                self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
             snprintf (text, sizeof (text),
                       "The trial's master task exited with status 0 without reporting the "
                       "metric '%s' (hyperparameterMetricTag)",
@@ -746,8 +718,7 @@ void
 hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
                          const char *reason, int64_t now_ms)
 {
-    if (!s_in_flight (trial) || trial->state == HPT_TRIAL_STOPPING)
-        return;
+    if (!s_in_flight (trial) || trial->state == HPT_TRIAL_STOPPING) return;
     trial->state = HPT_TRIAL_PENDING;
     trial->requeue_count++;
     free (trial->message);
@@ -772,8 +743,7 @@ hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tri
         //  A new attempt is a new task row: the id carries the attempt.
         free (task->task_id);
         if (asprintf (&task->task_id, "%s/%" PRId64 "/%s/%d.%d", self->job_id, trial->id,
-                      task->request->replica, task->request->index, task->attempt)
-            < 0)
+                      task->request->replica, task->request->index, task->attempt) < 0)
             task->task_id = NULL;
     }
     s_store_trial (self, store, trial, false);
@@ -785,8 +755,7 @@ s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t **
 {
     for (size_t i = 0; i < self->trial_count; i++) {
         hpt_trial_t *trial = self->trials[i];
-        if (!s_in_flight (trial))
-            continue;
+        if (!s_in_flight (trial)) continue;
         s_settle_unlaunched (trial, now_ms);
         size_t before = *stop_count;
         s_collect_stop (trial, to_stop, stop_count);
@@ -805,10 +774,8 @@ int
 hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
                   size_t *stop_count)
 {
-    if (hpt_tuner_finished (self))
-        return -1;
-    if (self->state == HPT_JOB_CANCELLING)
-        return 0;
+    if (hpt_tuner_finished (self)) return -1;
+    if (self->state == HPT_JOB_CANCELLING) return 0;
     s_set_job_state (self, store, HPT_JOB_CANCELLING, "Job cancelled by the user", now_ms);
     s_stop_all (self, store, now_ms, to_stop, stop_count);
     s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
@@ -819,8 +786,7 @@ void
 hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
                 hpt_task_t ***to_stop, size_t *stop_count)
 {
-    if (hpt_tuner_finished (self))
-        return;
+    if (hpt_tuner_finished (self)) return;
     s_set_job_state (self, store, HPT_JOB_FAILED, message, now_ms);
     s_stop_all (self, store, now_ms, to_stop, stop_count);
 }
@@ -837,7 +803,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     self->seq = json_integer_value (json_object_get (row, "seq"));
     self->seed = json_integer_value (json_object_get (row, "seed"));
     int state = hpt_job_state_parse (json_string_value (json_object_get (row, "state")));
-    self->state = state < 0 ? HPT_JOB_FAILED : (hpt_job_state_t) state;
+    self->state = state < 0 ? HPT_JOB_FAILED : (hpt_job_state_t)state;
     const char *message = json_string_value (json_object_get (row, "error_message"));
     self->message = message ? strdup (message) : NULL;
     self->create_time = json_integer_value (json_object_get (row, "create_time"));
@@ -847,8 +813,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
 
     json_t *trials = NULL;
     if (hpt_store_trials_of_job (store, self->job_id, &trials) != HPT_STORE_OK) {
-        if (error)
-            *error = strdup (hpt_store_error (store));
+        if (error) *error = strdup (hpt_store_error (store));
         hpt_tuner_destroy (&self);
         return NULL;
     }
@@ -856,16 +821,17 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     json_t *t;
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     double *values = calloc (dim ? dim : 1, sizeof (double));
-    json_array_foreach (trials, i, t) {
+    json_array_foreach (trials, i, t)
+    {
         json_t *vals = json_object_get (t, "values_json");
         for (size_t k = 0; k < dim; k++)
             values[k] = json_number_value (json_array_get (vals, k));
         int64_t id = json_integer_value (json_object_get (t, "trial_id"));
-        if (id != (int64_t) self->trial_count + 1)
+        if (id != (int64_t)self->trial_count + 1)
             continue; //  ids are dense by construction; anything else is not ours
         hpt_trial_t *trial = s_trial_new (self, id, values);
         int ts = s_trial_state_parse (json_string_value (json_object_get (t, "state")));
-        trial->state = ts < 0 ? HPT_TRIAL_FAILED : (hpt_trial_state_t) ts;
+        trial->state = ts < 0 ? HPT_TRIAL_FAILED : (hpt_trial_state_t)ts;
         trial->has_final = json_is_true (json_object_get (t, "has_final"));
         trial->final_step = json_integer_value (json_object_get (t, "final_step"));
         trial->final_value = json_number_value (json_object_get (t, "final_value"));
@@ -882,14 +848,15 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
         hpt_store_task_of_trial (store, self->job_id, id, &tasks);
         size_t j;
         json_t *row_task;
-        json_array_foreach (tasks, j, row_task) {
+        json_array_foreach (tasks, j, row_task)
+        {
             const char *replica = json_string_value (json_object_get (row_task, "replica_type"));
-            int index = (int) json_integer_value (json_object_get (row_task, "replica_index"));
-            int attempt = (int) json_integer_value (json_object_get (row_task, "attempt"));
+            int index = (int)json_integer_value (json_object_get (row_task, "replica_index"));
+            int attempt = (int)json_integer_value (json_object_get (row_task, "attempt"));
             for (size_t k = 0; k < trial->task_count; k++) {
                 hpt_task_t *task = &trial->tasks[k];
-                if (!replica || strcmp (task->request->replica, replica) != 0
-                    || task->request->index != index || attempt < task->attempt)
+                if (!replica || strcmp (task->request->replica, replica) != 0 ||
+                    task->request->index != index || attempt < task->attempt)
                     continue;
                 free (task->task_id);
                 task->task_id = strdup (json_string_value (json_object_get (row_task, "task_id")));
@@ -902,12 +869,13 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
                     json_decref (task->placement);
                     task->placement = NULL;
                 }
-                int st = s_task_state_parse (json_string_value (json_object_get (row_task, "state")));
-                task->state = st < 0 ? HPT_TASK_EXITED : (hpt_task_state_t) st;
+                int st =
+                    s_task_state_parse (json_string_value (json_object_get (row_task, "state")));
+                task->state = st < 0 ? HPT_TASK_EXITED : (hpt_task_state_t)st;
                 task->pid = json_integer_value (json_object_get (row_task, "pid"));
                 task->has_exit = json_is_true (json_object_get (row_task, "has_exit"));
-                task->exit_code = (int) json_integer_value (json_object_get (row_task, "exit_code"));
-                task->signal = (int) json_integer_value (json_object_get (row_task, "signal"));
+                task->exit_code = (int)json_integer_value (json_object_get (row_task, "exit_code"));
+                task->signal = (int)json_integer_value (json_object_get (row_task, "signal"));
                 task->start_time = json_integer_value (json_object_get (row_task, "start_time"));
                 task->end_time = json_integer_value (json_object_get (row_task, "end_time"));
                 task->attempt = attempt;
@@ -917,12 +885,12 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
         //  The optimizer sees the same history as before the restart.
         if (self->optimizer) {
             if (trial->state == HPT_TRIAL_SUCCEEDED && trial->has_final)
-                hpt_optimizer_add_result (self->optimizer, (uint64_t) id, trial->values,
+                hpt_optimizer_add_result (self->optimizer, (uint64_t)id, trial->values,
                                           trial->final_value);
             else if (trial->state == HPT_TRIAL_FAILED)
-                hpt_optimizer_add_failed (self->optimizer, (uint64_t) id, trial->values);
+                hpt_optimizer_add_failed (self->optimizer, (uint64_t)id, trial->values);
             else if (s_in_flight (trial))
-                hpt_optimizer_add_pending (self->optimizer, (uint64_t) id, trial->values);
+                hpt_optimizer_add_pending (self->optimizer, (uint64_t)id, trial->values);
         }
     }
     free (values);
@@ -933,30 +901,27 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
 //  ---------------------------------------------------------------------
 //  The Job resource
 
-static int s_sort_goal;   //  qsort has no context argument: set just before sorting
+static int s_sort_goal; //  qsort has no context argument: set just before sorting
 
 //  Best first: succeeded trials with a metric by objective (goal), ties to
 //  the cheaper trial (fewer steps, then shorter run); then the others by id.
 static int
 s_compare_trials (const void *a, const void *b)
 {
-    const hpt_trial_t *x = *(hpt_trial_t *const *) a;
-    const hpt_trial_t *y = *(hpt_trial_t *const *) b;
+    const hpt_trial_t *x = *(hpt_trial_t *const *)a;
+    const hpt_trial_t *y = *(hpt_trial_t *const *)b;
     bool rx = x->state == HPT_TRIAL_SUCCEEDED && x->has_final && isfinite (x->final_value);
     bool ry = y->state == HPT_TRIAL_SUCCEEDED && y->has_final && isfinite (y->final_value);
-    if (rx != ry)
-        return rx ? -1 : 1;
+    if (rx != ry) return rx ? -1 : 1;
     if (rx) {
         if (x->final_value != y->final_value) {
             bool x_better = s_sort_goal == HPT_GOAL_MINIMIZE ? x->final_value < y->final_value
                                                              : x->final_value > y->final_value;
             return x_better ? -1 : 1;
         }
-        if (x->final_step != y->final_step)
-            return x->final_step < y->final_step ? -1 : 1;
+        if (x->final_step != y->final_step) return x->final_step < y->final_step ? -1 : 1;
         int64_t dx = x->end_time - x->start_time, dy = y->end_time - y->start_time;
-        if (dx != dy)
-            return dx < dy ? -1 : 1;
+        if (dx != dy) return dx < dy ? -1 : 1;
     }
     return x->id < y->id ? -1 : x->id > y->id;
 }
@@ -991,11 +956,12 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
     }
     json_t *metrics = NULL;
     json_t *all = json_array ();
-    if (store && hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &metrics)
-                     == HPT_STORE_OK) {
+    if (store && hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &metrics) ==
+                     HPT_STORE_OK) {
         size_t i;
         json_t *m;
-        json_array_foreach (metrics, i, m) {
+        json_array_foreach (metrics, i, m)
+        {
             json_t *point = json_object ();
             json_object_set_new (point, "trainingStep",
                                  s_int64_json (json_integer_value (json_object_get (m, "step"))));
@@ -1009,9 +975,8 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
     s_set_time (out, "startTime", trial->start_time);
     s_set_time (out, "endTime", trial->end_time);
     json_object_set_new (out, "state", json_string (hpt_trial_state_name (trial->state)));
-    if (trial->message)
-        json_object_set_new (out, "errorMessage", json_string (trial->message));
-    (void) self;
+    if (trial->message) json_object_set_new (out, "errorMessage", json_string (trial->message));
+    (void)self;
     return out;
 }
 
@@ -1023,8 +988,7 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
     s_set_time (out, "startTime", self->start_time);
     s_set_time (out, "endTime", self->end_time);
     json_object_set_new (out, "state", json_string (hpt_job_state_name (self->state)));
-    if (self->message)
-        json_object_set_new (out, "errorMessage", json_string (self->message));
+    if (self->message) json_object_set_new (out, "errorMessage", json_string (self->message));
     if (self->queue_reason && self->state == HPT_JOB_QUEUED)
         json_object_set_new (out, "hptQueueReason", json_string (self->queue_reason));
     json_t *output = json_object ();
@@ -1032,12 +996,13 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
     size_t completed = 0;
     for (size_t i = 0; i < self->trial_count; i++)
         completed += self->trials[i]->state == HPT_TRIAL_SUCCEEDED;
-    json_object_set_new (output, "completedTrialCount", s_int64_json ((int64_t) completed));
-    const char *tag = self->hp && self->hp->metric_tag ? self->hp->metric_tag
-                                                       : HPT_DEFAULT_METRIC_TAG;
+    json_object_set_new (output, "completedTrialCount", s_int64_json ((int64_t)completed));
+    const char *tag =
+        self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
     json_object_set_new (output, "hyperparameterMetricTag", json_string (tag));
     if (with_trials) {
-        hpt_trial_t **sorted = malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
+        hpt_trial_t **sorted =
+            malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
         memcpy (sorted, self->trials, self->trial_count * sizeof (void *));
         s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
         qsort (sorted, self->trial_count, sizeof (void *), s_compare_trials);

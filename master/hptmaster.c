@@ -1,30 +1,43 @@
 /*  hptmaster -- the hpt master daemon (entry point)
 
-    At this stage the master is not yet a service: it answers --help and
-    --version only. The core loop, store, scheduler and API arrive with the
-    end-to-end work (see README).
+    Reads the cluster configuration, starts the core (store, agents
+    endpoint, HTTP API) and runs its loop until SIGINT or SIGTERM.
 */
+#include "hpt_cluster_config.h"
+#include "hpt_core.h"
 #include "hpt_version.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void
 s_usage (FILE *out)
 {
-    fprintf (out, "Usage: hptmaster --cluster FILE\n"
-                  "\n"
-                  "The hpt master: holds the optimizer, persists jobs and trials and\n"
-                  "provisions trial clusters on hptagent hosts.\n"
-                  "\n"
-                  "  --help       show this help and exit\n"
-                  "  --version    print the version and exit\n"
-                  "\n"
-                  "Not implemented yet in this build: serving (--cluster).\n");
+    fprintf (out,
+             "Usage: hptmaster --cluster FILE\n"
+             "\n"
+             "The hpt master: holds the optimizer, persists every job, trial and metric\n"
+             "in SQLite under stateDir, schedules trial clusters on hptagent hosts and\n"
+             "serves the REST API that the hpt CLI uses.\n"
+             "\n"
+             "  --cluster FILE   cluster configuration (YAML; see ops/cluster.example.yaml):\n"
+             "                   master.agents (ZeroMQ endpoint, default tcp://127.0.0.1:7460),\n"
+             "                   master.api (HTTP host:port, default 127.0.0.1:7470),\n"
+             "                   master.stateDir (default ./hpt-state), heartbeatInterval,\n"
+             "                   agentTimeout, stopGracePeriod, agentLostPolicy, seed,\n"
+             "                   machineTypes, scaleTiers. An empty file means all defaults.\n"
+             "  --help           show this help and exit\n"
+             "  --version        print the version and exit\n"
+             "\n"
+             "On start it prints one line, 'hptmaster ready api=http://HOST:PORT\n"
+             "agents=ENDPOINT', once both are listening. SIGINT/SIGTERM stop it; tasks on\n"
+             "agents keep running and are reconciled when it starts again.\n");
 }
 
 int
 main (int argc, char *argv[])
 {
+    const char *cluster = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             s_usage (stdout);
@@ -34,8 +47,43 @@ main (int argc, char *argv[])
             printf ("hptmaster %s\n", HPT_VERSION);
             return 0;
         }
+        if (strcmp (argv[i], "--cluster") == 0 && i + 1 < argc)
+            cluster = argv[++i];
+        else if (strncmp (argv[i], "--cluster=", 10) == 0)
+            cluster = argv[i] + 10;
+        else {
+            fprintf (stderr, "hptmaster: unexpected argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
     }
-    s_usage (stderr);
-    fprintf (stderr, "hptmaster: serving is not implemented yet in this build\n");
-    return 2;
+    if (!cluster) {
+        fprintf (stderr, "hptmaster: --cluster FILE is required (see --help)\n");
+        return 2;
+    }
+    hpt_diag_t *diag = hpt_diag_new (cluster, false);
+    hpt_cluster_config_t *config = hpt_cluster_config_read_file (cluster, diag);
+    if (!config) {
+        hpt_diag_print (diag, stderr);
+        hpt_diag_destroy (&diag);
+        return 2;
+    }
+    hpt_diag_destroy (&diag);
+    zsys_init ();
+    zsys_set_logident ("hptmaster");
+    char *error = NULL;
+    hpt_core_t *core = hpt_core_new (config, &error);
+    if (!core) {
+        fprintf (stderr, "hptmaster: %s\n", error ? error : "cannot start");
+        free (error);
+        hpt_cluster_config_destroy (&config);
+        return 1;
+    }
+    const hpt_master_settings_t *settings = hpt_cluster_config_master (config);
+    printf ("hptmaster ready api=http://%s:%u agents=%s\n", settings->api_host,
+            hpt_core_api_port (core), hpt_core_agents_endpoint (core));
+    fflush (stdout);
+    hpt_core_run (core);
+    hpt_core_destroy (&core);
+    hpt_cluster_config_destroy (&config);
+    return 0;
 }

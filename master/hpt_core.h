@@ -1,0 +1,80 @@
+/*  hpt_core -- the master's core loop: jobs, agents, scheduling
+
+    One zloop owns all of the master's state (DESIGN §1): the tuners of
+    every job, the nodes (agents), and the index from task ids to tasks.
+    It reads two ROUTER sockets: agents (HPT/1 over TCP, proto/PROTOCOL.md)
+    and the HTTP API thread (inproc, hpt_api.h's frame contract, answered by
+    hpt_routes). Timers send heartbeats, declare silent agents lost and
+    enforce the grace period after a restart. Every state change is in the
+    store before the core acts on it or acknowledges it.
+
+    The functions below are the core's operations for hpt_routes; the loop
+    itself is hpt_core_run.
+*/
+#ifndef HPT_CORE_H_INCLUDED
+#define HPT_CORE_H_INCLUDED
+
+#include "hpt_cluster_config.h"
+#include "hpt_host.h"
+#include "hpt_store.h"
+#include "hpt_tuner.h"
+
+typedef struct _hpt_core_t hpt_core_t;
+
+//  Creates the core: opens the store under the configuration's stateDir
+//  (created if missing), binds the agents endpoint, starts the HTTP API,
+//  and reloads every job and node from the store. config is borrowed and
+//  must outlive the core. On failure returns NULL with *error (caller
+//  frees).
+hpt_core_t *hpt_core_new (hpt_cluster_config_t *config, char **error);
+
+//  Destroys the core (stops the API, closes sockets and the store) and
+//  nulls the pointer. Tasks on agents keep running.
+void hpt_core_destroy (hpt_core_t **self_p);
+
+//  Runs the loop until SIGINT/SIGTERM. Returns 0.
+int hpt_core_run (hpt_core_t *self);
+
+//  The HTTP API's port and the agents endpoint actually bound (for port
+//  0 in the configuration).
+uint16_t hpt_core_api_port (hpt_core_t *self);
+const char *hpt_core_agents_endpoint (hpt_core_t *self);
+
+//  ---------------------------------------------- operations for hpt_routes
+
+hpt_store_t *hpt_core_store (hpt_core_t *self);
+
+//  Submits a validated job (ownership of spec passes to the core). On
+//  success returns the tuner. On failure returns NULL, *status is the HTTP
+//  status (400, 409) and *error a message (caller frees).
+hpt_tuner_t *hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, int *status,
+                              char **error);
+
+//  The job called job_id, or NULL (borrowed).
+hpt_tuner_t *hpt_core_job (hpt_core_t *self, const char *job_id);
+
+//  Every job in submission order (borrowed array of borrowed tuners,
+//  valid until the next submission).
+hpt_tuner_t **hpt_core_jobs (hpt_core_t *self, size_t *count);
+
+//  Cancels a job; -1 when it is already finished.
+int hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner);
+
+//  Every node ordered by name (borrowed), and one node by name.
+hpt_host_t **hpt_core_nodes (hpt_core_t *self, size_t *count);
+hpt_host_t *hpt_core_node (hpt_core_t *self, const char *name);
+
+//  Drains a node (no new tasks; with now, its tasks are stopped and their
+//  trials requeued) or undrains it. The state is stored first.
+int hpt_core_drain (hpt_core_t *self, hpt_host_t *node, const char *reason, const char *by,
+                    bool now);
+int hpt_core_undrain (hpt_core_t *self, hpt_host_t *node);
+
+//  Directory of the per-job log files (JOB.log, JSON lines).
+const char *hpt_core_logs_dir (hpt_core_t *self);
+
+//  Messages from agents that were malformed or unexpected, counted and
+//  dropped.
+uint64_t hpt_core_dropped_messages (hpt_core_t *self);
+
+#endif

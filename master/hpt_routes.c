@@ -1,0 +1,385 @@
+/*  hpt_routes -- the master's REST API (AI Platform's paths)
+ */
+#include "hpt_routes.h"
+#include "hpt_job_reader.h"
+#include "hpt_json.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Log entries returned per request at most, so one answer stays small.
+#define S_LOG_PAGE_BYTES (256 * 1024)
+
+static void
+s_reply_json (zsock_t *router, hpt_api_request_t *request, int status, json_t *body)
+{
+    char *text = hpt_json_dumps (body, true);
+    hpt_api_reply (router, hpt_api_request_routing_id (request), status, NULL, text);
+    free (text);
+    json_decref (body);
+}
+
+static void
+s_reply_error (zsock_t *router, hpt_api_request_t *request, int status, const char *status_name,
+               const char *message, json_t *details)
+{
+    char *text = status_name ? hpt_api_error_json_status (status, status_name, message, details)
+                             : hpt_api_error_json (status, message, details);
+    hpt_api_reply (router, hpt_api_request_routing_id (request), status, NULL, text);
+    free (text);
+}
+
+//  Splits path into at most max segments at '/' (in place, in a copy the
+//  caller frees). Returns the number of segments.
+static size_t
+s_split (const char *path, char **copy, char **segments, size_t max)
+{
+    *copy = strdup (path);
+    size_t n = 0;
+    char *save = NULL;
+    for (char *seg = strtok_r (*copy, "/", &save); seg && n < max;
+         seg = strtok_r (NULL, "/", &save))
+        segments[n++] = seg;
+    return n;
+}
+
+//  "name:verb" -> name, verb (in place). verb is NULL without a colon.
+static char *
+s_verb (char *segment)
+{
+    char *colon = strchr (segment, ':');
+    if (!colon) return NULL;
+    *colon = '\0';
+    return colon + 1;
+}
+
+//  ---------------------------------------------------------------------
+//  Jobs
+
+static void
+s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const char *project)
+{
+    hpt_diag_t *diag = hpt_diag_new ("request", true);
+    hpt_job_t *job = hpt_job_read_text (hpt_api_request_body (request),
+                                        hpt_api_request_body_size (request), HPT_CONFIG_JSON, diag);
+    if (job && !job->job_id) {
+        hpt_diag_add (diag, 0, 0, "jobId", "/jobId", "required field is missing");
+        hpt_job_destroy (&job);
+    }
+    if (!job) {
+        char *first = hpt_diag_format (diag, 0);
+        char *message =
+            zsys_sprintf ("Invalid job: %zu problem%s; first: %s", hpt_diag_count (diag),
+                          hpt_diag_count (diag) == 1 ? "" : "s", first ? first : "");
+        json_t *details = hpt_diag_to_json (diag);
+        s_reply_error (router, request, 400, NULL, message, details);
+        json_decref (details);
+        zstr_free (&message);
+        free (first);
+        hpt_diag_destroy (&diag);
+        return;
+    }
+    hpt_diag_destroy (&diag);
+    int status = 0;
+    char *error = NULL;
+    hpt_tuner_t *tuner = hpt_core_submit (core, job, project, &status, &error);
+    if (!tuner) {
+        s_reply_error (router, request, status,
+                       status == 409   ? "ALREADY_EXISTS"
+                       : status == 400 ? "INVALID_ARGUMENT"
+                                       : NULL,
+                       error ? error : "cannot submit", NULL);
+        free (error);
+        return;
+    }
+    s_reply_json (router, request, 200, hpt_tuner_to_json (tuner, hpt_core_store (core), true));
+}
+
+//  Whether tuner passes the filter: terms "state=S" or "jobId=PREFIX*"
+//  (or "jobId=ID"), joined by " AND ". Unknown terms are an error.
+static int
+s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, char **error)
+{
+    *match = true;
+    if (!filter || !*filter) return 0;
+    char *copy = strdup (filter);
+    char *rest = copy;
+    int rc = 0;
+    while (rest && *rest) {
+        char *and = strstr (rest, " AND ");
+        if (and) *and = '\0';
+        char *term = rest;
+        rest = and? and+5 : NULL;
+        while (*term == ' ')
+            term++;
+        char *eq = strchr (term, '=');
+        if (!eq) {
+            *error = zsys_sprintf ("filter term '%s' is not NAME=VALUE", term);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *value = eq + 1;
+        size_t len = strlen (value);
+        while (len && value[len - 1] == ' ')
+            value[--len] = '\0';
+        if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
+            value[len - 1] = '\0';
+            value++;
+            len -= 2;
+        }
+        if (strcmp (term, "state") == 0) {
+            if (hpt_job_state_parse (value) < 0) {
+                *error = zsys_sprintf ("unknown job state '%s' in filter", value);
+                rc = -1;
+                break;
+            }
+            *match &= strcmp (hpt_job_state_name (hpt_tuner_state (tuner)), value) == 0;
+        } else if (strcmp (term, "jobId") == 0) {
+            if (len && value[len - 1] == '*')
+                *match &= strncmp (hpt_tuner_id (tuner), value, len - 1) == 0;
+            else
+                *match &= strcmp (hpt_tuner_id (tuner), value) == 0;
+        } else {
+            *error = zsys_sprintf ("cannot filter on '%s' (use state= or jobId=)", term);
+            rc = -1;
+            break;
+        }
+    }
+    free (copy);
+    return rc;
+}
+
+static void
+s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const char *project)
+{
+    size_t count;
+    hpt_tuner_t **tuners = hpt_core_jobs (core, &count);
+    const char *filter = hpt_api_request_param (request, "filter");
+    json_t *jobs = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp (hpt_tuner_project (tuners[i]), project) != 0) continue;
+        bool match;
+        char *error = NULL;
+        if (s_filter_match (tuners[i], filter, &match, &error) != 0) {
+            json_decref (jobs);
+            s_reply_error (router, request, 400, NULL, error, NULL);
+            zstr_free (&error);
+            return;
+        }
+        if (match)
+            json_array_append_new (jobs,
+                                   hpt_tuner_to_json (tuners[i], hpt_core_store (core), false));
+    }
+    json_t *body = json_object ();
+    json_object_set_new (body, "jobs", jobs);
+    s_reply_json (router, request, 200, body);
+}
+
+static void
+s_logs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner)
+{
+    const char *after_text = hpt_api_request_param (request, "after");
+    const char *trial = hpt_api_request_param (request, "trial");
+    long long after = after_text && *after_text ? strtoll (after_text, NULL, 10) : 0;
+    if (after < 0) after = 0;
+    char path[4096];
+    snprintf (path, sizeof (path), "%s/%s.log", hpt_core_logs_dir (core), hpt_tuner_id (tuner));
+    json_t *entries = json_array ();
+    long long next = after;
+    FILE *file = fopen (path, "r");
+    if (file && fseeko (file, (off_t)after, SEEK_SET) == 0) {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
+        size_t bytes = 0;
+        while (bytes < S_LOG_PAGE_BYTES && (got = getline (&line, &cap, file)) > 0) {
+            if (line[got - 1] != '\n') break; //  a line still being written
+            long long offset = next;
+            next += got;
+            bytes += (size_t)got;
+            json_t *entry = json_loadb (line, (size_t)got, 0, NULL);
+            if (!entry) continue;
+            const char *entry_trial = json_string_value (json_object_get (entry, "trialId"));
+            if (trial && *trial && (!entry_trial || strcmp (entry_trial, trial) != 0)) {
+                json_decref (entry);
+                continue;
+            }
+            json_object_set_new (entry, "seq", json_integer (offset));
+            json_array_append_new (entries, entry);
+        }
+        free (line);
+    }
+    if (file) fclose (file);
+    json_t *body = json_object ();
+    json_object_set_new (body, "entries", entries);
+    json_object_set_new (body, "next", json_integer (next));
+    json_object_set_new (body, "jobState",
+                         json_string (hpt_job_state_name (hpt_tuner_state (tuner))));
+    s_reply_json (router, request, 200, body);
+}
+
+static void
+s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
+{
+    //  seg: v1 projects P jobs [J[:verb]] [logs]
+    const char *method = hpt_api_request_method (request);
+    const char *project = seg[2];
+    if (n == 4) {
+        if (strcmp (method, "POST") == 0)
+            s_submit (core, router, request, project);
+        else if (strcmp (method, "GET") == 0)
+            s_list (core, router, request, project);
+        else
+            s_reply_error (router, request, 405, NULL, "use GET or POST on jobs", NULL);
+        return;
+    }
+    char *verb = s_verb (seg[4]);
+    hpt_tuner_t *tuner = hpt_core_job (core, seg[4]);
+    if (!tuner || strcmp (hpt_tuner_project (tuner), project) != 0) {
+        char *message = zsys_sprintf ("Job %s not found in project %s", seg[4], project);
+        s_reply_error (router, request, 404, NULL, message, NULL);
+        zstr_free (&message);
+        return;
+    }
+    if (n == 5 && !verb && strcmp (method, "GET") == 0)
+        s_reply_json (router, request, 200, hpt_tuner_to_json (tuner, hpt_core_store (core), true));
+    else if (n == 5 && verb && strcmp (verb, "cancel") == 0 && strcmp (method, "POST") == 0) {
+        if (hpt_core_cancel (core, tuner) != 0) {
+            char *message =
+                zsys_sprintf ("Job %s is already %s and cannot be cancelled", hpt_tuner_id (tuner),
+                              hpt_job_state_name (hpt_tuner_state (tuner)));
+            s_reply_error (router, request, 400, "FAILED_PRECONDITION", message, NULL);
+            zstr_free (&message);
+        } else
+            s_reply_json (router, request, 200, json_object ());
+    } else if (n == 6 && !verb && strcmp (seg[5], "logs") == 0 && strcmp (method, "GET") == 0)
+        s_logs (core, router, request, tuner);
+    else
+        s_reply_error (router, request, 404, NULL, "no such method on a job", NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Nodes
+
+static void
+s_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
+{
+    const char *method = hpt_api_request_method (request);
+    if (n == 2 && strcmp (method, "GET") == 0) {
+        size_t count;
+        hpt_host_t **nodes = hpt_core_nodes (core, &count);
+        json_t *list = json_array ();
+        for (size_t i = 0; i < count; i++)
+            json_array_append_new (list, hpt_host_to_json (nodes[i]));
+        json_t *body = json_object ();
+        json_object_set_new (body, "nodes", list);
+        s_reply_json (router, request, 200, body);
+        return;
+    }
+    if (n != 3) {
+        s_reply_error (router, request, 404, NULL, "no such path", NULL);
+        return;
+    }
+    char *verb = s_verb (seg[2]);
+    hpt_host_t *node = hpt_core_node (core, seg[2]);
+    if (!node) {
+        char *message = zsys_sprintf ("Node %s not found", seg[2]);
+        s_reply_error (router, request, 404, NULL, message, NULL);
+        zstr_free (&message);
+        return;
+    }
+    if (!verb && strcmp (method, "GET") == 0) {
+        json_t *body = hpt_host_to_json (node);
+        json_object_set (body, "resources", node->resources);
+        s_reply_json (router, request, 200, body);
+    } else if (verb && strcmp (verb, "drain") == 0 && strcmp (method, "POST") == 0) {
+        json_t *body = NULL;
+        if (hpt_api_request_body_size (request) > 0) {
+            body = json_loadb (hpt_api_request_body (request), hpt_api_request_body_size (request),
+                               0, NULL);
+            if (!json_is_object (body)) {
+                json_decref (body);
+                s_reply_error (router, request, 400, NULL,
+                               "drain body must be a JSON object {reason, now, by}", NULL);
+                return;
+            }
+        }
+        const char *reason = json_string_value (json_object_get (body, "reason"));
+        const char *by = json_string_value (json_object_get (body, "by"));
+        bool now = json_is_true (json_object_get (body, "now"));
+        hpt_core_drain (core, node, reason, by, now);
+        json_decref (body);
+        s_reply_json (router, request, 200, hpt_host_to_json (node));
+    } else if (verb && strcmp (verb, "undrain") == 0 && strcmp (method, "POST") == 0) {
+        hpt_core_undrain (core, node);
+        s_reply_json (router, request, 200, hpt_host_to_json (node));
+    } else
+        s_reply_error (router, request, 404, NULL, "no such method on a node", NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Prometheus metrics
+
+static void
+s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    size_t count;
+    hpt_tuner_t **tuners = hpt_core_jobs (core, &count);
+    size_t jobs[HPT_JOB_CANCELLED + 1] = {0};
+    size_t trials[HPT_TRIAL_CANCELLED + 1] = {0};
+    for (size_t i = 0; i < count; i++) {
+        jobs[hpt_tuner_state (tuners[i])]++;
+        for (size_t t = 0; t < hpt_tuner_trial_count (tuners[i]); t++)
+            trials[hpt_tuner_trial (tuners[i], t)->state]++;
+    }
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    fprintf (out, "# HELP hpt_jobs Jobs known to the master, by state.\n# TYPE hpt_jobs gauge\n");
+    for (int s = 0; s <= HPT_JOB_CANCELLED; s++)
+        fprintf (out, "hpt_jobs{state=\"%s\"} %zu\n", hpt_job_state_name (s), jobs[s]);
+    fprintf (out, "# HELP hpt_trials Trials, by state.\n# TYPE hpt_trials gauge\n");
+    for (int s = 0; s <= HPT_TRIAL_CANCELLED; s++)
+        fprintf (out, "hpt_trials{state=\"%s\"} %zu\n", hpt_trial_state_name (s), trials[s]);
+    size_t ncount;
+    hpt_host_t **nodes = hpt_core_nodes (core, &ncount);
+    size_t ready = 0;
+    for (size_t i = 0; i < ncount; i++)
+        ready += nodes[i]->state == HPT_HOST_READY;
+    fprintf (out, "# HELP hpt_agents_ready Agents connected.\n# TYPE hpt_agents_ready gauge\n");
+    fprintf (out, "hpt_agents_ready %zu\n", ready);
+    fprintf (out, "# HELP hpt_agent_messages_dropped_total Malformed or unexpected agent "
+                  "messages dropped.\n# TYPE hpt_agent_messages_dropped_total counter\n");
+    fprintf (out, "hpt_agent_messages_dropped_total %" PRIu64 "\n",
+             hpt_core_dropped_messages (core));
+    fclose (out);
+    hpt_api_reply (router, hpt_api_request_routing_id (request), 200, "text/plain; version=0.0.4",
+                   text);
+    free (text);
+}
+
+void
+hpt_routes_handle (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    const char *path = hpt_api_request_path (request);
+    char *copy = NULL;
+    char *seg[8];
+    size_t n = s_split (path, &copy, seg, 8);
+    if (n == 1 && strcmp (seg[0], "metrics") == 0 &&
+        strcmp (hpt_api_request_method (request), "GET") == 0)
+        s_metrics (core, router, request);
+    else if (n >= 4 && n <= 6 && strcmp (seg[0], "v1") == 0 && strcmp (seg[1], "projects") == 0 &&
+             strcmp (seg[3], "jobs") == 0)
+        s_jobs (core, router, request, seg, n);
+    else if (n >= 2 && n <= 3 && strcmp (seg[0], "v1") == 0 && strncmp (seg[1], "nodes", 5) == 0 &&
+             strcmp (seg[1], "nodes") == 0)
+        s_nodes (core, router, request, seg, n);
+    else {
+        char *message = zsys_sprintf ("No such path: %s", path);
+        s_reply_error (router, request, 404, NULL, message, NULL);
+        zstr_free (&message);
+    }
+    free (copy);
+}
