@@ -13,6 +13,7 @@
 
 #include "hpt_optimizer.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,7 +254,7 @@ s_check_rebuild (hpt_algorithm_t alg)
     int log_kind[64];
     size_t count;
     hpt_optimizer_t *a = hpt_optimizer_new (space, HPT_GOAL_MINIMIZE, alg, 11);
-    s_drive (a, space, 10, 2, log_values, log_kind, &count);
+    s_drive (a, space, 15, 3, log_values, log_kind, &count);
     double out_a[3 * 7], out_b[3 * 7], out_c[3 * 7], out_d[3 * 7];
     assert_int_equal (hpt_optimizer_suggest (a, 3, out_a), 3);
     //  Same history, told in order and in reverse: same suggestions.
@@ -444,6 +445,56 @@ test_failed_point_pushes_suggestion_away (void **state)
     hpt_space_destroy (&space);
 }
 
+static void
+test_gp_wide_space (void **state)
+{
+    //  24 parameters of every type, one categorical with 40 categories
+    //  (more than the local search tries at once): still legal and new.
+    static char *many[40];
+    static char names[40][8];
+    for (size_t k = 0; k < 40; k++) {
+        snprintf (names[k], sizeof names[k], "c%zu", k);
+        many[k] = names[k];
+    }
+    hpt_param_spec_t p[24];
+    char pnames[24][8];
+    for (size_t j = 0; j < 24; j++) {
+        snprintf (pnames[j], sizeof pnames[j], "p%zu", j);
+        if (j % 4 == 0)
+            p[j] = (hpt_param_spec_t){.type = HPT_PARAM_DOUBLE,
+                                      .min_value = 1e-3,
+                                      .max_value = 10,
+                                      .scale = HPT_SCALE_LOG};
+        else if (j % 4 == 1)
+            p[j] = (hpt_param_spec_t){.type = HPT_PARAM_INTEGER, .min_value = 0, .max_value = 50};
+        else if (j % 4 == 2)
+            p[j] = (hpt_param_spec_t){
+                .type = HPT_PARAM_DISCRETE, .discrete_values = s_levels, .discrete_count = 4};
+        else
+            p[j] = (hpt_param_spec_t){.type = HPT_PARAM_CATEGORICAL,
+                                      .categorical_values = j == 3 ? many : s_cats,
+                                      .categorical_count = j == 3 ? 40 : 3};
+        p[j].name = pnames[j];
+    }
+    hpt_space_t *space = hpt_space_new (p, 24);
+    hpt_optimizer_t *opt =
+        hpt_optimizer_new (space, HPT_GOAL_MAXIMIZE, HPT_ALGORITHM_UNSPECIFIED, 8);
+    double out[4 * 24];
+    uint64_t id = 0;
+    for (int round = 0; round < 12; round++) {
+        assert_int_equal (hpt_optimizer_suggest (opt, 4, out), 4);
+        for (size_t i = 0; i < 4; i++, id++) {
+            s_assert_legal (space, out + i * 24);
+            double y = 0;
+            for (size_t j = 0; j < 24; j++)
+                y -= fabs (out[i * 24 + j] - 1);
+            hpt_optimizer_add_result (opt, id, out + i * 24, y);
+        }
+    }
+    hpt_optimizer_destroy (&opt);
+    hpt_space_destroy (&space);
+}
+
 int
 main (void)
 {
@@ -460,6 +511,7 @@ main (void)
         cmocka_unit_test (test_gp_survives_bad_results),
         cmocka_unit_test (test_failed_neighbourhood_avoided),
         cmocka_unit_test (test_failed_point_pushes_suggestion_away),
+        cmocka_unit_test (test_gp_wide_space),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
