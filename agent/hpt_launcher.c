@@ -522,9 +522,11 @@ static s_task_t *
 s_task_new (hpt_launcher_t *self, const hpt_launch_t *launch, int write_fds[2], char **error)
 {
     const char *log_dir = launch->log_dir ? launch->log_dir : launch->workdir;
-    if (s_mkdirs (launch->workdir) || s_mkdirs (log_dir)) {
-        s_error (error, "launch: cannot create %s: %s",
-                 s_mkdirs (launch->workdir) ? launch->workdir : log_dir, strerror (errno));
+    const char *failed_dir = s_mkdirs (launch->workdir) ? launch->workdir
+                             : s_mkdirs (log_dir)       ? log_dir
+                                                        : NULL;
+    if (failed_dir) {
+        s_error (error, "launch: cannot create %s: %s", failed_dir, strerror (errno));
         return NULL;
     }
     s_task_t *task = calloc (1, sizeof (*task));

@@ -76,10 +76,11 @@ typedef struct {
     const char *id;        //  the task's id (borrowed, valid during the callback)
     pid_t pid;             //  its process (and process group) id
     int exit_code;         //  exit status when it exited, else -1
-    int signal;            //  signal that killed it, else 0
+    int signal;            //  signal that killed it, else 0 (-1 and 0: unknown, the leader
+                           //  was reaped by a waitpid elsewhere in the agent)
     bool core_dumped;      //  it dumped core
     bool stop_requested;   //  hpt_launcher_stop was called for it
-    bool killed;           //  the grace period ran out and SIGKILL was sent
+    bool killed;           //  a stop sent SIGKILL (grace over, or none)
     int64_t start_ms;      //  monotonic ms when it was started (the caller's clock)
     int64_t end_ms;        //  monotonic ms when its exit was seen
     uint64_t stdout_bytes; //  bytes it wrote to stdout

@@ -280,6 +280,13 @@ test_stop_with_sigterm (void **state)
     assert_true (seen.exit.stop_requested);
     assert_false (seen.exit.killed);
     assert_int_equal (hpt_launcher_stop (launcher, "sleeper", 0, s_now ()), -1);
+
+    //  No grace: SIGKILL right behind the SIGTERM.
+    s_start (launcher, "now", argv, NULL, NULL);
+    assert_int_equal (hpt_launcher_stop (launcher, "now", 0, s_now ()), 0);
+    s_run (launcher, &seen, 2, 5000);
+    assert_true (seen.exit.signal == SIGKILL || seen.exit.signal == SIGTERM);
+    assert_true (seen.exit.killed);
     hpt_launcher_destroy (&launcher);
 }
 
@@ -428,7 +435,7 @@ test_restart_from_exit_callback_and_many (void **state)
     assert_string_equal (s_file ("stdout.log"), "first\nagain\n");
     //  Eight at once, each ending by itself.
     const char *quick[] = {"/bin/sh", "-c", "sleep 0.1", NULL};
-    char ids[8][8];
+    char ids[8][16];
     for (int i = 0; i < 8; i++) {
         snprintf (ids[i], sizeof (ids[i]), "q%d", i);
         s_start (launcher, ids[i], quick, NULL, NULL);
