@@ -72,6 +72,7 @@
 #include <string.h>
 
 #define FIT_CAP 200      //  most results a hyperparameter fit sees
+#define MODEL_CAP 1200   //  most results the model is conditioned on
 #define FIT_ITER 60      //  L-BFGS steps per start
 #define FIT_STARTS 3     //  prior mode plus seeded starts
 #define N_QUASI 512      //  quasi-random candidates
@@ -255,13 +256,20 @@ s_compare_by_value (const void *a, const void *b)
     return *x < *y ? -1 : *x > *y;
 }
 
-//  Picks at most FIT_CAP of the m rows for a fit: the best half of the cap
-//  by z, then an even spread of the others. Writes row indices into rows
-//  (caller's, FIT_CAP long) and returns their count.
-static size_t
-s_fit_subset (const double *z, size_t m, size_t *rows)
+static int
+s_compare_size (const void *a, const void *b)
 {
-    if (m <= FIT_CAP) {
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+//  Picks at most cap of the m rows: the best half of the cap by z, then an
+//  even spread of the others, in ascending row order. Writes row indices
+//  into rows (caller's, cap long) and returns their count.
+static size_t
+s_subset (const double *z, size_t m, size_t cap, size_t *rows)
+{
+    if (m <= cap) {
         for (size_t i = 0; i < m; i++)
             rows[i] = i;
         return m;
@@ -270,13 +278,14 @@ s_fit_subset (const double *z, size_t m, size_t *rows)
     for (size_t i = 0; i < m; i++)
         order[i] = &z[i];
     qsort (order, m, sizeof (double *), s_compare_by_value);
-    size_t best = FIT_CAP / 2, rest = FIT_CAP - best;
+    size_t best = cap / 2, rest = cap - best;
     for (size_t i = 0; i < best; i++)
         rows[i] = (size_t)(order[i] - z);
     for (size_t k = 0; k < rest; k++)
         rows[best + k] = (size_t)(order[best + (k * (m - best)) / rest] - z);
     free (order);
-    return FIT_CAP;
+    qsort (rows, cap, sizeof (size_t), s_compare_size);
+    return cap;
 }
 
 //  Hyperparameters for the first m results (X encoded, y raw), cached.
@@ -289,7 +298,7 @@ s_hyperparameters (hpt_bo_t *self, const double *X, const double *y, size_t m)
     double *z = malloc (m * sizeof (double));
     s_transform (y, m, z);
     size_t *rows = malloc (FIT_CAP * sizeof (size_t));
-    size_t count = s_fit_subset (z, m, rows);
+    size_t count = s_subset (z, m, FIT_CAP, rows);
     double *Xs = malloc (count * d * sizeof (double)), *zs = malloc (count * sizeof (double));
     for (size_t i = 0; i < count; i++) {
         memcpy (Xs + i * d, X + rows[i] * d, d * sizeof (double));
@@ -675,6 +684,18 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     memcpy (y, history->done_y, n_done * sizeof (double));
     const double *theta = s_hyperparameters (self, X, y, s_checkpoint (n_done));
     s_transform (y, n_done, z);
+    if (n_done > MODEL_CAP) {
+        //  Bound the O(n^2) scoring and O(n^3) factorization of huge
+        //  histories: the best results and a spread of the rest. Rows only
+        //  move down, so compaction in place is safe.
+        size_t *rows = malloc (MODEL_CAP * sizeof (size_t));
+        n_done = s_subset (z, n_done, MODEL_CAP, rows);
+        for (size_t i = 0; i < n_done; i++) {
+            memmove (X + i * d, X + rows[i] * d, d * sizeof (double));
+            z[i] = z[rows[i]];
+        }
+        free (rows);
+    }
     s_acq_t acq = {.best = INFINITY};
     for (size_t i = 0; i < n_done; i++)
         acq.best = fmin (acq.best, z[i]);
