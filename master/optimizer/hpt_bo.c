@@ -201,15 +201,21 @@ s_compare_double (const void *a, const void *b)
 static void
 s_transform (const double *y, size_t n, double *z)
 {
+    //  Objectives near the double range would overflow the differences.
+    double amax = 0.0;
+    for (size_t i = 0; i < n; i++)
+        amax = fmax (amax, fabs (y[i]));
+    double factor = amax > 1e100 ? 1.0 / amax : 1.0;
     double *sorted = malloc (n * sizeof (double));
-    memcpy (sorted, y, n * sizeof (double));
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = y[i] * factor;
     qsort (sorted, n, sizeof (double), s_compare_double);
     double lo = sorted[0], med = sorted[n / 2], hi = sorted[n - 1];
     free (sorted);
     double scale = med - lo > 0 ? med - lo : hi - lo;
     double mean = 0.0;
     for (size_t i = 0; i < n; i++) {
-        z[i] = scale > 0 ? log1p ((y[i] - lo) / scale) : 0.0;
+        z[i] = scale > 0 ? log1p ((y[i] * factor - lo) / scale) : 0.0;
         mean += z[i];
     }
     mean /= (double)n;
