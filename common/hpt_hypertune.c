@@ -224,9 +224,13 @@ s_step (json_t *json, char *text, size_t text_size, int64_t *step, bool *has_ste
     *has_step = false;
     *text = 0;
     if (!json) return;
-    if (json_is_string (json))
-        snprintf (text, text_size, "s%.40s", json_string_value (json));
-    else if (json_is_integer (json))
+    if (json_is_string (json)) {
+        //  Hashed, not cut: a cut could split a UTF-8 sequence (the set's
+        //  keys must be UTF-8) or merge two long steps.
+        const char *step_text = json_string_value (json);
+        snprintf (text, text_size, "s%016llx",
+                  (unsigned long long)s_hash (step_text, strlen (step_text)));
+    } else if (json_is_integer (json))
         snprintf (text, text_size, "i%lld", (long long)json_integer_value (json));
     else if (json_is_real (json))
         snprintf (text, text_size, "r%.17g", json_real_value (json));

@@ -223,6 +223,32 @@ test_same_size_rewrite (void **state)
 }
 
 static void
+test_odd_step_strings (void **state)
+{
+    char path[512];
+    snprintf (path, sizeof (path), "%s/steps", s_dir);
+    hpt_hypertune_t *reader = hpt_hypertune_new (path);
+    const hpt_hypertune_point_t *points;
+    //  Long non-ASCII steps sharing a long prefix, same timestamp and value:
+    //  still two reports, each once.
+    const char *text = "{\"timestamp\": 1, \"m\": 1, \"global_step\": "
+                       "\"Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©"
+                       "Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©"
+                       "Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©A\"}\n"
+                       "{\"timestamp\": 1, \"m\": 1, \"global_step\": "
+                       "\"Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©"
+                       "Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©"
+                       "Ã©Ã©Ã©Ã©Ã©Ã©Ã©Ã©B\"}\n";
+    s_write_file (path, text);
+    assert_int_equal (hpt_hypertune_poll (reader, &points, false), 2);
+    assert_int_equal (points[0].step, 1);
+    assert_int_equal (points[1].step, 2);
+    s_write_file (path, text);
+    assert_int_equal (hpt_hypertune_poll (reader, &points, true), 0);
+    hpt_hypertune_destroy (&reader);
+}
+
+static void
 test_huge_file (void **state)
 {
     char path[512];
@@ -292,6 +318,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_half_written, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_garbage_and_spellings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_same_size_rewrite, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_odd_step_strings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_huge_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_and_not_a_file, s_setup, s_teardown),
     };
