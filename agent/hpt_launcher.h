@@ -15,11 +15,16 @@
         zloop_timer (loop, 100, 0, s_on_tick, launcher);
             //  s_on_tick calls hpt_launcher_tick (launcher, zclock_mono ())
 
+    The agent must leave SIGCHLD at its default (not SIG_IGN, which makes
+    the kernel reap children before their status can be read) and must not
+    waitpid (-1) for its own helpers; the launcher reaps only its pids.
+
     hpt_launcher_fd is one epoll descriptor that becomes readable whenever a
     task wrote output or a task's process exited (pidfds), so the agent
     polls one fd however many tasks run. The tick enforces grace periods
     and drain deadlines; hpt_launcher_next_timeout says how soon it is due.
-    Callbacks run inside handle and tick; they may start and stop tasks.
+    Callbacks run inside handle and tick; they may start and stop tasks
+    (not destroy the launcher).
 
     Guarantees, per task:
     - its own process group (pgid = pid); stop signals the whole group.
@@ -29,7 +34,10 @@
     - if the agent dies, the leader gets SIGKILL (PR_SET_PDEATHSIG, with a
       getppid check that closes the race with an agent dying during fork).
       Start tasks from the thread that lives as long as the agent: the
-      kernel ties the death signal to the forking thread.
+      kernel ties the death signal to the forking thread. Only the leader
+      gets it: children the trainer started itself outlive an agent crash
+      unless they watch their parent (most frameworks' workers do); an
+      agent that restarts may kill the process groups it recorded.
     - the exit is reported after all its output was delivered (both pipes
       at end of file, or HPT_LAUNCHER_DRAIN_MS after the exit when some
       escaped process still holds them).
