@@ -3,8 +3,10 @@
     One easy handle per client, reset before each request, so the
     connection is kept alive between the polls of stream-logs. The answer
     is collected into a buffer that refuses to grow past
-    HPT_CLIENT_MAX_ANSWER (the write callback returns short, which makes
-    curl abort with CURLE_WRITE_ERROR); only http and https are allowed and
+    HPT_CLIENT_MAX_ANSWER: an announced Content-Length over it is refused
+    before any byte is read (CURLOPT_MAXFILESIZE), and a chunked answer is
+    cut when it passes it (the write callback returns short, which makes
+    curl abort with CURLE_WRITE_ERROR). Only http and https are allowed and
     redirects are not followed, so a bad --master cannot make the CLI read
     files or wander.
 
@@ -27,6 +29,7 @@ struct _hpt_client_t {
     char *command;                    //  "hpt.jobs.submit", owned
     char *answer;                     //  body of the current answer, owned
     size_t answer_size;               //  bytes in answer
+    size_t answer_capacity;           //  bytes allocated for answer
     bool answer_too_large;            //  the write callback refused more bytes
     char curl_error[CURL_ERROR_SIZE]; //  libcurl's text for the last failure
 };
@@ -82,9 +85,17 @@ s_collect (char *data, size_t size, size_t nmemb, void *userp)
         self->answer_too_large = true;
         return 0;
     }
-    char *grown = realloc (self->answer, self->answer_size + bytes + 1);
-    if (!grown) return 0;
-    self->answer = grown;
+    if (self->answer_size + bytes + 1 > self->answer_capacity) {
+        //  Doubling keeps a large answer, which arrives in 16 KiB pieces,
+        //  from being copied over and over.
+        size_t capacity = self->answer_capacity ? self->answer_capacity : 4096;
+        while (capacity < self->answer_size + bytes + 1)
+            capacity *= 2;
+        char *grown = realloc (self->answer, capacity);
+        if (!grown) return 0;
+        self->answer = grown;
+        self->answer_capacity = capacity;
+    }
     memcpy (self->answer + self->answer_size, data, bytes);
     self->answer_size += bytes;
     self->answer[self->answer_size] = '\0';
@@ -177,6 +188,8 @@ s_prepare (hpt_client_t *self, const char *method, const char *url, const char *
               curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_collect) == CURLE_OK &&
               curl_easy_setopt (c, CURLOPT_WRITEDATA, self) == CURLE_OK &&
               curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HPT_CLIENT_MAX_ANSWER) ==
+                  CURLE_OK &&
               curl_easy_setopt (c, CURLOPT_USERAGENT, "hpt-cli") == CURLE_OK;
     if (!ok) return false;
     if (strcmp (method, "GET") == 0) return curl_easy_setopt (c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
@@ -196,6 +209,7 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     free (self->answer);
     self->answer = NULL;
     self->answer_size = 0;
+    self->answer_capacity = 0;
     self->answer_too_large = false;
     self->curl_error[0] = '\0';
 
@@ -226,7 +240,7 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     free (payload);
     curl_slist_free_all (headers);
 
-    if (self->answer_too_large) {
+    if (self->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         fprintf (stderr, "ERROR: (%s) the answer from the hpt master at %s is larger than %u MiB\n",
                  self->command, self->base_url, HPT_CLIENT_MAX_ANSWER / (1024 * 1024));
         free (url);

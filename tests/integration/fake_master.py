@@ -6,6 +6,8 @@ every request the CLI made. An answer is one of:
 
 - (status, obj): obj is sent as JSON (or as is when it is bytes/str),
 - a list of such pairs: served in turn, the last one repeating,
+- obj may be Chunked([bytes, ...]): sent with chunked transfer encoding
+  (no Content-Length), as a streaming server would,
 - a callable(request) -> (status, obj), for answers that depend on the
   query (the logs cursor).
 
@@ -15,6 +17,10 @@ import json
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Chunked(list):
+    """An answer body sent in chunks without a Content-Length."""
 
 
 class Request:
@@ -74,6 +80,18 @@ class FakeMaster:
                     status, obj = answer(request)
                 else:
                     status, obj = answer
+                if isinstance(obj, Chunked):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    try:
+                        for chunk in obj:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.write(b"0\r\n\r\n")
+                    except OSError:
+                        self.close_connection = True   # the client hung up, as it may
+                    return
                 if isinstance(obj, bytes):
                     data = obj
                 elif isinstance(obj, str):

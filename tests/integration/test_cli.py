@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from fake_master import FakeMaster, google_error
+from fake_master import Chunked, FakeMaster, google_error
 
 SRC = pathlib.Path(os.environ.get("HPT_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
 BIN = pathlib.Path(os.environ.get("HPT_BIN_DIR", SRC / "build" / "bin"))
@@ -497,12 +497,25 @@ def test_wrong_shapes_are_errors_not_crashes(master):
     assert "TRIAL  STATE  OBJECTIVE  STEP\n" in r.stdout
 
 
-def test_oversized_answer_is_refused(master):
-    master.route("GET", JOBS, (200, b'{"jobs": "' + b"x" * (64 * 1024 * 1024 + 10) + b'"}'))
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_oversized_answer_is_refused(master, chunked):
+    body = b'{"jobs": "' + b"x" * (64 * 1024 * 1024 + 10) + b'"}'
+    if chunked:
+        body = Chunked(body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20))
+    master.route("GET", JOBS, (200, body))
     r = hpt("jobs", "list", master=master)
     assert r.returncode == 1
     assert r.stderr == (f"ERROR: (hpt.jobs.list) the answer from the hpt master at {master.url} "
                         "is larger than 64 MiB\n")
+
+
+def test_chunked_answer_is_read_whole(master):
+    jobs = {"jobs": [{"jobId": f"j{i}", "state": "QUEUED", "createTime": "t"} for i in range(3000)]}
+    text = json.dumps(jobs).encode()
+    master.route("GET", JOBS, (200, Chunked(text[i:i + 1000] for i in range(0, len(text), 1000))))
+    r = hpt("jobs", "list", master=master)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3001
 
 
 # ---------------------------------------------------------------- help
