@@ -34,6 +34,7 @@
 #define MAX_DIM 6
 #define MAX_SEEDS 1000
 #define LATENCY_ROUNDS 9
+#define MAX_GRID_LEVELS 64
 
 typedef struct {
     const char *name;              //  as given to --function
@@ -122,10 +123,37 @@ s_now (void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-//  The space of a function; the caller destroys it.
-static hpt_space_t *
-s_space_of (const s_function_t *fn)
+//  Replaces each DOUBLE parameter of params by a DISCRETE one of levels
+//  values evenly spaced on its scale, so grid search has a grid. The values
+//  are stored in storage (count x levels).
+static void
+s_discretize (hpt_param_spec_t *params, size_t count, size_t levels, double *storage)
 {
+    for (size_t j = 0; j < count; j++) {
+        hpt_param_spec_t *p = &params[j];
+        if (p->type != HPT_PARAM_DOUBLE) continue;
+        double *v = storage + j * levels;
+        bool logs = p->scale == HPT_SCALE_LOG;
+        double lo = logs ? log (p->min_value) : p->min_value;
+        double hi = logs ? log (p->max_value) : p->max_value;
+        for (size_t k = 0; k < levels; k++) {
+            double s = lo + (hi - lo) * (double)k / (double)(levels - 1);
+            v[k] = logs ? exp (s) : s;
+        }
+        v[0] = p->min_value; //  exact ends, free of exp/log round-off
+        v[levels - 1] = p->max_value;
+        p->type = HPT_PARAM_DISCRETE;
+        p->discrete_values = v;
+        p->discrete_count = levels;
+    }
+}
+
+//  The space of a function; the caller destroys it. With grid_levels > 0
+//  every DOUBLE parameter becomes a DISCRETE one of that many levels.
+static hpt_space_t *
+s_space_of (const s_function_t *fn, size_t grid_levels)
+{
+    double storage[MAX_DIM * MAX_GRID_LEVELS];
     hpt_param_spec_t params[MAX_DIM];
     memset (params, 0, sizeof params);
     char names[MAX_DIM][8];
@@ -147,6 +175,7 @@ s_space_of (const s_function_t *fn)
                                        .type = HPT_PARAM_CATEGORICAL,
                                        .categorical_values = optimizers,
                                        .categorical_count = 3};
+        if (grid_levels) s_discretize (params, 4, grid_levels, storage);
         return hpt_space_new (params, 4);
     }
     for (size_t j = 0; j < fn->dim; j++) {
@@ -154,7 +183,22 @@ s_space_of (const s_function_t *fn)
         params[j] = (hpt_param_spec_t){
             .name = names[j], .type = HPT_PARAM_DOUBLE, .min_value = fn->lo, .max_value = fn->hi};
     }
+    if (grid_levels) s_discretize (params, fn->dim, grid_levels, storage);
     return hpt_space_new (params, fn->dim);
+}
+
+//  Levels per DOUBLE parameter for a grid of at most about budget points:
+//  the largest k with k^doubles <= budget (at least 2).
+static size_t
+s_grid_levels (const s_function_t *fn, long budget)
+{
+    size_t doubles = strcmp (fn->name, "mixed") == 0 ? 1 : fn->dim;
+    //  mixed has 8 * 5 * 3 points besides its one DOUBLE.
+    double room = strcmp (fn->name, "mixed") == 0 ? (double)budget / 120.0 : (double)budget;
+    size_t k = 2;
+    while (k < MAX_GRID_LEVELS && pow ((double)(k + 1), (double)doubles) <= room)
+        k++;
+    return k;
 }
 
 static hpt_algorithm_t
@@ -235,7 +279,7 @@ bench_optimizer (int argc, char *argv[])
 {
     const char *function = NULL, *algorithm = "gp";
     long budget = 0, seeds = 5, parallel = 1;
-    bool json = false;
+    bool json = false, help = false;
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
         if (strcmp (argv[i], "--function") == 0 && has_value)
@@ -250,9 +294,12 @@ bench_optimizer (int argc, char *argv[])
             if (!s_parse_count (argv[++i], 1000, &parallel)) goto usage;
         } else if (strcmp (argv[i], "--json") == 0)
             json = true;
+        else if (strcmp (argv[i], "--help") == 0)
+            help = true;
         else
             goto usage;
     }
+    if (help) goto usage;
     const s_function_t *fn = NULL;
     for (size_t k = 0; function && k < sizeof s_functions / sizeof s_functions[0]; k++)
         if (strcmp (function, s_functions[k].name) == 0) fn = &s_functions[k];
@@ -260,7 +307,10 @@ bench_optimizer (int argc, char *argv[])
     hpt_algorithm_t alg = s_algorithm (algorithm, &alg_ok);
     if (!fn || !alg_ok || budget == 0) goto usage;
 
-    hpt_space_t *space = s_space_of (fn);
+    //  Grid search needs a finite space: the DOUBLE parameters become even
+    //  grids of about budget points in all.
+    hpt_space_t *space =
+        s_space_of (fn, alg == HPT_ALGORITHM_GRID_SEARCH ? s_grid_levels (fn, budget) : 0);
     double regrets[MAX_SEEDS], seconds = 0.0;
     long suggested = 0;
     for (long s = 0; s < seeds; s++) {
@@ -274,19 +324,23 @@ bench_optimizer (int argc, char *argv[])
     if (json) {
         printf ("{\"function\": \"%s\", \"algorithm\": \"%s\", \"budget\": %ld, \"parallel\": %ld, "
                 "\"seeds\": %ld, \"median_regret\": %.6g, \"regrets\": [",
-                fn->name, algorithm, budget, parallel, seeds, median);
+                fn->name, algorithm, budget, parallel, seeds, isfinite (median) ? median : -1.0);
         for (long s = 0; s < seeds; s++)
-            printf ("%s%.6g", s ? ", " : "", regrets[s]);
+            if (isfinite (regrets[s]))
+                printf ("%s%.6g", s ? ", " : "", regrets[s]);
+            else
+                printf ("%snull", s ? ", " : ""); //  no evaluation at all
         printf ("], \"seconds_per_suggestion\": %.6g}\n", per);
     } else
         printf ("%s %s budget %ld parallel %ld: median regret %.6g, %.3f ms per suggestion\n",
                 fn->name, algorithm, budget, parallel, median, per * 1e3);
     return 0;
 usage:
-    fprintf (stderr, "Usage: hpt-bench optimizer --function "
-                     "branin|hartmann6|rosenbrock4|ackley5|mixed --budget N [--seeds S] "
-                     "[--algorithm gp|random|grid] [--parallel P] [--json]\n");
-    return 2;
+    fprintf (help ? stdout : stderr,
+             "Usage: hpt-bench optimizer --function "
+             "branin|hartmann6|rosenbrock4|ackley5|mixed --budget N [--seeds S] "
+             "[--algorithm gp|random|grid] [--parallel P] [--json]\n");
+    return help ? 0 : 2;
 }
 
 //  A smooth function of the unit cube for the latency benchmark.
@@ -303,7 +357,7 @@ int
 bench_suggest_latency (int argc, char *argv[])
 {
     long observations = 0, dim = 0;
-    bool json = false;
+    bool json = false, help = false;
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
         if (strcmp (argv[i], "--observations") == 0 && has_value) {
@@ -312,10 +366,12 @@ bench_suggest_latency (int argc, char *argv[])
             if (!s_parse_count (argv[++i], 1000, &dim)) goto usage;
         } else if (strcmp (argv[i], "--json") == 0)
             json = true;
+        else if (strcmp (argv[i], "--help") == 0)
+            help = true;
         else
             goto usage;
     }
-    if (!observations || !dim) goto usage;
+    if (help || !observations || !dim) goto usage;
     size_t d = (size_t)dim;
     hpt_param_spec_t *params = calloc (d, sizeof (hpt_param_spec_t));
     char (*names)[16] = calloc (d, sizeof *names);
@@ -363,6 +419,7 @@ bench_suggest_latency (int argc, char *argv[])
     free (names);
     return 0;
 usage:
-    fprintf (stderr, "Usage: hpt-bench suggest-latency --observations N --dim D [--json]\n");
-    return 2;
+    fprintf (help ? stdout : stderr,
+             "Usage: hpt-bench suggest-latency --observations N --dim D [--json]\n");
+    return help ? 0 : 2;
 }
