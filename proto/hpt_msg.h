@@ -1,0 +1,361 @@
+/*  hpt_msg -- the one codec of HPT/1, the master <-> agent wire protocol
+
+    proto/PROTOCOL.md is the specification; this class is its only
+    implementation. Nothing else in hpt builds or parses wire bytes: the
+    master (ROUTER) and the agents (DEALER) create messages here, set typed
+    fields, and hand them to hpt_msg_send; they receive with hpt_msg_recv
+    and read typed fields back.
+
+    A message on the wire is two frames (after the ROUTER's routing-id
+    frame, which this class adds and strips):
+        frame 1  "HPT/1 <TYPE>"       signature, version and type, ASCII
+        frame 2  {"field": ...}       the body, one JSON object (UTF-8)
+
+    Decoding is strict: any deviation from PROTOCOL.md (frame count,
+    signature, unknown type, unknown or missing field, wrong JSON type,
+    out-of-range number, oversized string/array/body, invalid UTF-8, bad
+    workingDir, ...) gives NULL and a specific error text. Encoding checks
+    the same rules, so an invalid message is never sent.
+
+    Storage: a message keeps its fields in a jansson object. Getters return
+    borrowed values that live as long as the message (or until that field
+    is set again); setters copy what they are given. A getter for a field
+    the message does not have returns 0, false, -1 where documented, or NULL.
+    Setters return 0, or -1 when the field does not belong to the message
+    type or the value cannot be represented (e.g. a string that is not
+    UTF-8); range checks happen at encode time (hpt_msg_validate).
+*/
+#ifndef HPT_MSG_H_INCLUDED
+#define HPT_MSG_H_INCLUDED
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  The protocol version this codec speaks (the N of "HPT/N").
+#define HPT_MSG_PROTOCOL 1
+
+//  Bounds (bytes for strings, not counting a terminating zero). See
+//  PROTOCOL.md section "Bounds" for the complete table.
+#define HPT_MSG_BODY_MAX (1024 * 1024)    //  body frame
+#define HPT_MSG_SIGNATURE_MAX 64          //  signature frame
+#define HPT_MSG_NAME_MAX 128              //  agent name, task/job/trial ids, metric tags
+#define HPT_MSG_REASON_MAX 1024           //  reasons, error texts
+#define HPT_MSG_PATH_MAX 1024             //  workingDir
+#define HPT_MSG_ARG_MAX 131071            //  one argv entry, one env value
+#define HPT_MSG_ARGS_MAX 4096             //  argv entries
+#define HPT_MSG_ENV_MAX 4096              //  env entries
+#define HPT_MSG_TASKS_MAX 4096            //  tasks in HELLO
+#define HPT_MSG_POINTS_MAX 10000          //  points in METRICS
+#define HPT_MSG_LOG_CHUNK_MAX (64 * 1024) //  LOGS data (decoded bytes)
+#define HPT_MSG_CORES_MAX 65536           //  cpuSet entries, core numbers
+#define HPT_MSG_GPUS_MAX 1024             //  gpus entries, accelerators
+
+typedef enum {
+    HPT_MSG_HELLO = 1,    //  agent -> master: register
+    HPT_MSG_WELCOME,      //  master -> agent: registered, with timing
+    HPT_MSG_REJECT,       //  master -> agent: not registered, why
+    HPT_MSG_HEARTBEAT,    //  both ways: alive, and seq high-water mark
+    HPT_MSG_ACK,          //  master -> agent: events up to seq stored
+    HPT_MSG_TASK_STARTED, //  agent -> master: task process running
+    HPT_MSG_TASK_EXITED,  //  agent -> master: task ended (or never started)
+    HPT_MSG_METRICS,      //  agent -> master: batch of metric points
+    HPT_MSG_LOGS,         //  agent -> master: chunk of a task's output
+    HPT_MSG_LAUNCH,       //  master -> agent: start a task
+    HPT_MSG_STOP,         //  master -> agent: stop a task
+    HPT_MSG_DRAIN,        //  master -> agent: drain state changed
+    HPT_MSG_ERROR,        //  both ways: your message was refused
+    HPT_MSG_BYE,          //  agent -> master: leaving on purpose
+} hpt_msg_id_t;
+#define HPT_MSG_ID_COUNT 14
+
+//  Why a received message was dropped (hpt_msg_recv_fault).
+typedef enum {
+    HPT_MSG_FAULT_NONE = 0,    //  no fault: a message was received
+    HPT_MSG_FAULT_INTERRUPTED, //  nothing received (interrupted, no socket)
+    HPT_MSG_FAULT_FRAMING,     //  wrong frame count, empty frame, no routing id
+    HPT_MSG_FAULT_SIGNATURE,   //  frame 1 is not "HPT/<n> <TYPE>"
+    HPT_MSG_FAULT_VERSION,     //  well-formed signature of another version
+    HPT_MSG_FAULT_TYPE,        //  unknown message type
+    HPT_MSG_FAULT_SIZE,        //  body over HPT_MSG_BODY_MAX
+    HPT_MSG_FAULT_BODY,        //  body not valid JSON or breaks a field rule
+} hpt_msg_fault_kind_t;
+
+//  What hpt_msg_recv_fault / hpt_msg_decode_fault say about a dropped
+//  message, so the receiver can count it by kind and answer ERROR (or
+//  REJECT, for a foreign version) to the sender.
+typedef struct {
+    hpt_msg_fault_kind_t kind; //  what went wrong
+    int version;               //  peer's version from the signature, 0 when unknown
+    hpt_msg_id_t id;           //  message type when it was recognised, else 0
+    zframe_t *routing_id;      //  sender (ROUTER sockets), owned by the fault
+    char text[256];            //  specific error text
+} hpt_msg_fault_t;
+
+typedef struct _hpt_msg_t hpt_msg_t;
+
+//  ---------------------------------------------------------------------
+//  Life cycle, wire
+
+//  Creates an empty message of type id; NULL for an unknown id. The caller
+//  owns it and sets its required fields before sending.
+hpt_msg_t *hpt_msg_new (hpt_msg_id_t id);
+
+//  Destroys the message and nulls the pointer.
+void hpt_msg_destroy (hpt_msg_t **self_p);
+
+//  Deep copy (routing id included); the caller owns it.
+hpt_msg_t *hpt_msg_dup (hpt_msg_t *self);
+
+//  Checks every rule PROTOCOL.md gives for this message type. 0 when
+//  valid, else -1 with the reason in error (may be NULL).
+int hpt_msg_validate (hpt_msg_t *self, char *error, size_t error_size);
+
+//  Encodes the message as [routing id,] signature, body. NULL when it
+//  breaks a rule (see hpt_msg_validate). The caller owns the zmsg.
+zmsg_t *hpt_msg_encode (hpt_msg_t *self);
+
+//  Decodes and validates a message of two frames (no routing id). Always
+//  takes and destroys *msg_p. NULL with the reason in error when the
+//  message breaks any rule. The caller owns the result.
+hpt_msg_t *hpt_msg_decode (zmsg_t **msg_p, char *error, size_t error_size);
+
+//  Same, with the fault's kind, version and type filled in (fault may be
+//  NULL). Starts by resetting the fault.
+hpt_msg_t *hpt_msg_decode_fault (zmsg_t **msg_p, hpt_msg_fault_t *fault);
+
+//  Sends the message to dest and destroys it (also on failure). On a
+//  ROUTER socket the message's routing id says where it goes (required).
+//  0 on success, -1 when the message is invalid or the send failed.
+int hpt_msg_send (hpt_msg_t **self_p, zsock_t *dest);
+
+//  Receives one message from input, which must be readable or the call
+//  blocks. On a ROUTER socket the routing id frame is stripped and kept
+//  (hpt_msg_routing_id). Returns NULL for a dropped message (any rule
+//  broken) or when interrupted; the caller owns the result.
+hpt_msg_t *hpt_msg_recv (zsock_t *input);
+
+//  Same; on NULL the fault (required) says why and keeps the sender's
+//  routing id so the receiver can answer. Release it with
+//  hpt_msg_fault_reset.
+hpt_msg_t *hpt_msg_recv_fault (zsock_t *input, hpt_msg_fault_t *fault);
+
+//  Frees what a fault holds (its routing id) and clears it.
+void hpt_msg_fault_reset (hpt_msg_fault_t *fault);
+
+//  Name of a fault kind ("framing", "version", ...), for counters.
+const char *hpt_msg_fault_name (hpt_msg_fault_kind_t kind);
+
+//  The ROUTER routing id of the sender (received) or recipient (to send);
+//  borrowed, NULL when none.
+zframe_t *hpt_msg_routing_id (hpt_msg_t *self);
+
+//  Sets the routing id (copied; NULL clears it).
+void hpt_msg_set_routing_id (hpt_msg_t *self, zframe_t *routing_id);
+
+//  The authenticated identity of the sender when the socket uses CURVE
+//  with a ZAP handler (the frame's "User-Id" property, e.g. the client's
+//  Z85 public key under zauth); NULL otherwise. Borrowed.
+const char *hpt_msg_user_id (hpt_msg_t *self);
+
+//  The message type, its wire name ("HELLO"), and the reverse (0 when
+//  name is unknown).
+hpt_msg_id_t hpt_msg_id (hpt_msg_t *self);
+const char *hpt_msg_id_name (hpt_msg_id_t id);
+hpt_msg_id_t hpt_msg_id_parse (const char *name);
+
+//  The body as compact JSON text (for the agent's spool: store the type
+//  name and this text, replay with hpt_msg_body_load). NULL when the
+//  message is invalid. The caller frees the text.
+char *hpt_msg_body_dump (hpt_msg_t *self);
+
+//  Rebuilds a message of type id from body text, with the same strict
+//  checks as hpt_msg_decode. The caller owns the result.
+hpt_msg_t *hpt_msg_body_load (hpt_msg_id_t id, const char *text, char *error, size_t error_size);
+
+//  Prints the message to stderr for debugging.
+void hpt_msg_print (hpt_msg_t *self);
+
+//  ---------------------------------------------------------------------
+//  Scalar fields. Which message has which field is in PROTOCOL.md.
+
+//  seq: event sequence number (TASK_STARTED, TASK_EXITED, METRICS, LOGS,
+//  ACK, HEARTBEAT); 0 when absent.
+int64_t hpt_msg_seq (hpt_msg_t *self);
+int hpt_msg_set_seq (hpt_msg_t *self, int64_t seq);
+
+//  protocol: the sender's protocol version (HELLO, WELCOME).
+int64_t hpt_msg_protocol (hpt_msg_t *self);
+int hpt_msg_set_protocol (hpt_msg_t *self, int64_t protocol);
+
+//  name: agent name (HELLO).
+const char *hpt_msg_name (hpt_msg_t *self);
+int hpt_msg_set_name (hpt_msg_t *self, const char *name);
+
+//  version: agent software version (HELLO).
+const char *hpt_msg_version (hpt_msg_t *self);
+int hpt_msg_set_version (hpt_msg_t *self, const char *version);
+
+//  advertise: host name or address tasks on this agent are reached at (HELLO).
+const char *hpt_msg_advertise (hpt_msg_t *self);
+int hpt_msg_set_advertise (hpt_msg_t *self, const char *advertise);
+
+//  ports: the agent's port range for TF_CONFIG, [low, high] (HELLO).
+int64_t hpt_msg_port_low (hpt_msg_t *self);
+int64_t hpt_msg_port_high (hpt_msg_t *self);
+int hpt_msg_set_ports (hpt_msg_t *self, int64_t low, int64_t high);
+
+//  ackedSeq: HELLO: highest seq the agent saw acknowledged; WELCOME:
+//  highest seq of this agent the master has stored.
+int64_t hpt_msg_acked_seq (hpt_msg_t *self);
+int hpt_msg_set_acked_seq (hpt_msg_t *self, int64_t seq);
+
+//  lastSeq: highest seq the agent has assigned (HELLO).
+int64_t hpt_msg_last_seq (hpt_msg_t *self);
+int hpt_msg_set_last_seq (hpt_msg_t *self, int64_t seq);
+
+//  runningTasks, load: agent's task count and 1-minute load (HEARTBEAT
+//  from agents); -1 / -1.0 when absent.
+int64_t hpt_msg_running_tasks (hpt_msg_t *self);
+int hpt_msg_set_running_tasks (hpt_msg_t *self, int64_t count);
+double hpt_msg_load (hpt_msg_t *self);
+int hpt_msg_set_load (hpt_msg_t *self, double load);
+
+//  heartbeatMs, agentTimeoutMs, masterEpoch (WELCOME).
+int64_t hpt_msg_heartbeat_ms (hpt_msg_t *self);
+int hpt_msg_set_heartbeat_ms (hpt_msg_t *self, int64_t ms);
+int64_t hpt_msg_agent_timeout_ms (hpt_msg_t *self);
+int hpt_msg_set_agent_timeout_ms (hpt_msg_t *self, int64_t ms);
+int64_t hpt_msg_master_epoch (hpt_msg_t *self);
+int hpt_msg_set_master_epoch (hpt_msg_t *self, int64_t epoch);
+
+//  reason: REJECT, TASK_EXITED, STOP, DRAIN, ERROR, BYE.
+const char *hpt_msg_reason (hpt_msg_t *self);
+int hpt_msg_set_reason (hpt_msg_t *self, const char *reason);
+
+//  retryMs: REJECT: when the agent may try again; 0 = do not.
+int64_t hpt_msg_retry_ms (hpt_msg_t *self);
+int hpt_msg_set_retry_ms (hpt_msg_t *self, int64_t ms);
+
+//  code: ERROR: a token (MALFORMED, NOT_REGISTERED, UNKNOWN_TASK, ...).
+const char *hpt_msg_code (hpt_msg_t *self);
+int hpt_msg_set_code (hpt_msg_t *self, const char *code);
+
+//  taskId: TASK_STARTED, TASK_EXITED, METRICS, LOGS, LAUNCH, STOP.
+const char *hpt_msg_task_id (hpt_msg_t *self);
+int hpt_msg_set_task_id (hpt_msg_t *self, const char *task_id);
+
+//  pid (TASK_STARTED), startTime and endTime (epoch ms).
+int64_t hpt_msg_pid (hpt_msg_t *self);
+int hpt_msg_set_pid (hpt_msg_t *self, int64_t pid);
+int64_t hpt_msg_start_time (hpt_msg_t *self);
+int hpt_msg_set_start_time (hpt_msg_t *self, int64_t ms);
+int64_t hpt_msg_end_time (hpt_msg_t *self);
+int hpt_msg_set_end_time (hpt_msg_t *self, int64_t ms);
+
+//  exitCode (-1 = did not exit normally), signal (0 = none), coreDumped,
+//  stopped (ended because of a STOP) (TASK_EXITED).
+int64_t hpt_msg_exit_code (hpt_msg_t *self);
+int hpt_msg_set_exit_code (hpt_msg_t *self, int64_t code);
+int64_t hpt_msg_signal (hpt_msg_t *self);
+int hpt_msg_set_signal (hpt_msg_t *self, int64_t signal);
+bool hpt_msg_core_dumped (hpt_msg_t *self);
+int hpt_msg_set_core_dumped (hpt_msg_t *self, bool core_dumped);
+bool hpt_msg_stopped (hpt_msg_t *self);
+int hpt_msg_set_stopped (hpt_msg_t *self, bool stopped);
+
+//  stream ("stdout" or "stderr"), offset of data in that stream (LOGS).
+const char *hpt_msg_stream (hpt_msg_t *self);
+int hpt_msg_set_stream (hpt_msg_t *self, const char *stream);
+int64_t hpt_msg_offset (hpt_msg_t *self);
+int hpt_msg_set_offset (hpt_msg_t *self, int64_t offset);
+
+//  data: LOGS chunk, any bytes (sent as UTF-8 text when it is valid UTF-8
+//  without NUL, else base64). The getter returns the decoded bytes
+//  (borrowed, zero-terminated for convenience) and their size.
+const void *hpt_msg_data (hpt_msg_t *self, size_t *size);
+int hpt_msg_set_data (hpt_msg_t *self, const void *data, size_t size);
+
+//  jobId, trialId, workingDir, metricTag, stdoutRegex (LAUNCH).
+const char *hpt_msg_job_id (hpt_msg_t *self);
+int hpt_msg_set_job_id (hpt_msg_t *self, const char *job_id);
+const char *hpt_msg_trial_id (hpt_msg_t *self);
+int hpt_msg_set_trial_id (hpt_msg_t *self, const char *trial_id);
+const char *hpt_msg_working_dir (hpt_msg_t *self);
+int hpt_msg_set_working_dir (hpt_msg_t *self, const char *dir);
+const char *hpt_msg_metric_tag (hpt_msg_t *self);
+int hpt_msg_set_metric_tag (hpt_msg_t *self, const char *tag);
+const char *hpt_msg_stdout_regex (hpt_msg_t *self);
+int hpt_msg_set_stdout_regex (hpt_msg_t *self, const char *regex);
+
+//  cpus (may be fractional), memoryMb, graceMs (LAUNCH; graceMs also STOP).
+double hpt_msg_cpus (hpt_msg_t *self);
+int hpt_msg_set_cpus (hpt_msg_t *self, double cpus);
+int64_t hpt_msg_memory_mb (hpt_msg_t *self);
+int hpt_msg_set_memory_mb (hpt_msg_t *self, int64_t mb);
+int64_t hpt_msg_grace_ms (hpt_msg_t *self);
+int hpt_msg_set_grace_ms (hpt_msg_t *self, int64_t ms);
+
+//  draining (DRAIN).
+bool hpt_msg_draining (hpt_msg_t *self);
+int hpt_msg_set_draining (hpt_msg_t *self, bool draining);
+
+//  ---------------------------------------------------------------------
+//  List and object fields
+
+//  argv (LAUNCH): the command line, in order.
+int hpt_msg_add_arg (hpt_msg_t *self, const char *arg);
+size_t hpt_msg_arg_count (hpt_msg_t *self);
+const char *hpt_msg_arg (hpt_msg_t *self, size_t index);
+
+//  packageUris (LAUNCH, optional): packages the agent fetches first.
+int hpt_msg_add_package_uri (hpt_msg_t *self, const char *uri);
+size_t hpt_msg_package_uri_count (hpt_msg_t *self);
+const char *hpt_msg_package_uri (hpt_msg_t *self, size_t index);
+
+//  env (LAUNCH): NAME -> value added to the task's environment. The getter
+//  returns the JSON object (borrowed; iterate with json_object_foreach,
+//  every value is a string), NULL when absent.
+int hpt_msg_set_env_var (hpt_msg_t *self, const char *name, const char *value);
+const char *hpt_msg_env_var (hpt_msg_t *self, const char *name);
+json_t *hpt_msg_env (hpt_msg_t *self);
+
+//  gpus (LAUNCH): accelerator indices; cpuSet (LAUNCH): cores to bind to.
+int hpt_msg_add_gpu (hpt_msg_t *self, int64_t index);
+size_t hpt_msg_gpu_count (hpt_msg_t *self);
+int64_t hpt_msg_gpu (hpt_msg_t *self, size_t index);
+int hpt_msg_add_core (hpt_msg_t *self, int64_t core);
+size_t hpt_msg_core_count (hpt_msg_t *self);
+int64_t hpt_msg_core (hpt_msg_t *self, size_t index);
+
+//  protocols (REJECT, optional): versions the master speaks.
+int hpt_msg_add_protocol (hpt_msg_t *self, int64_t version);
+size_t hpt_msg_protocol_count (hpt_msg_t *self);
+int64_t hpt_msg_protocol_at (hpt_msg_t *self, size_t index);
+
+//  tasks (HELLO): the tasks the agent still runs.
+int hpt_msg_add_task (hpt_msg_t *self, const char *task_id, int64_t pid, const char *state);
+size_t hpt_msg_task_count (hpt_msg_t *self);
+//  Task index: its id and state (borrowed) and pid. -1 when out of range.
+int hpt_msg_task_at (hpt_msg_t *self, size_t index, const char **task_id, int64_t *pid,
+                     const char **state);
+
+//  points (METRICS): step < 0 means "no step" (omitted on the wire); time
+//  is epoch ms.
+int hpt_msg_add_point (hpt_msg_t *self, const char *tag, double value, int64_t step,
+                       int64_t time_ms);
+size_t hpt_msg_point_count (hpt_msg_t *self);
+//  Point index (tag borrowed); step is -1 when it had none. -1 when out of
+//  range.
+int hpt_msg_point_at (hpt_msg_t *self, size_t index, const char **tag, double *value, int64_t *step,
+                      int64_t *time_ms);
+
+//  resources (HELLO): the agent's topology document, as `hptagent
+//  --print-topology` prints it ({cpus, memoryGb, numaNodes, accelerators,
+//  ...}). Getter: borrowed. Setter: deep-copies resources.
+json_t *hpt_msg_resources (hpt_msg_t *self);
+int hpt_msg_set_resources (hpt_msg_t *self, json_t *resources);
+
+#endif
