@@ -18,6 +18,11 @@
                    lr 1e-3, 5 layers, batch 64 (tests/bench/optuna_compare.py
                    has the same definition)
 
+    With --algorithm grid every DOUBLE parameter becomes a DISCRETE one of
+    k evenly spaced levels (on its scale) with k^doubles about the budget,
+    since grid search needs a finite space; the grid is walked in its
+    stable order until the budget is spent.
+
     suggest-latency: D DOUBLE parameters in [0,1], N observations of a
     smooth function at pseudo-random points, then times several rounds of
     one suggestion followed by its result. The first round includes the
