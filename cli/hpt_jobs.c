@@ -16,9 +16,11 @@
 
     stream-logs polls: each answer carries the entries after the cursor,
     the next cursor and the job's state. It asks again at once while
-    entries come, waits 300 ms when none came, and stops when the job is
-    final and a poll brings nothing more, so the last lines written before
-    the job ended are never lost. A master that cannot be reached is
+    entries come or the cursor moves, waits 300 ms when neither happened,
+    and stops when the job is final and a poll brings nothing more and
+    leaves the cursor where it was, so the last lines written before the
+    job ended are never lost (a page may hold no entry for --trial N yet
+    move the cursor past other trials' lines). A master that cannot be reached is
     retried for a while (it may be restarting), because losing a long
     stream to a blip is worse than waiting.
 */
@@ -180,12 +182,14 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
         if (count > 0 && next <= after) {
             hpt_client_error (client, "the master's log cursor did not advance");
             rc = 1;
-        } else if (count == 0 && s_state_final (state)) {
+        } else if (count == 0 && next <= after && s_state_final (state)) {
             *state_out = strdup (state);
             rc = 0;
         } else {
+            //  The cursor may move without entries (a page of other
+            //  trials' lines under --trial): read on without waiting.
+            if (count == 0 && next <= after) s_sleep_ms (S_POLL_INTERVAL_MS);
             after = next;
-            if (count == 0) s_sleep_ms (S_POLL_INTERVAL_MS);
         }
         json_decref (reply);
     }

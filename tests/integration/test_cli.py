@@ -337,6 +337,19 @@ def test_stream_logs_exits_1_when_job_failed(master):
     assert all(q.query["trial"] == "1" for q in master.made())
 
 
+def test_stream_logs_reads_on_while_the_cursor_moves(master):
+    """Under --trial the master may return a page with no entry for the
+    trial but a moved cursor; the job being final then is no reason to stop."""
+    line = {"seq": 9, "trialId": "5", "replica": "master-0", "text": "late line"}
+    pages = {0: ([], 7, "SUCCEEDED"), 7: ([], 9, "SUCCEEDED"), 9: ([line], 10, "SUCCEEDED"),
+             10: ([], 10, "SUCCEEDED")}
+    master.route("GET", JOBS + "/t/logs", log_pages("SUCCEEDED", pages))
+    r = hpt("jobs", "stream-logs", "t", "--trial", "5", master=master)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "[trial 5 master-0] late line\n"
+    assert [int(q.query["after"]) for q in master.made()] == [0, 7, 9, 10]
+
+
 def test_stream_logs_bad_answers(master):
     master.route("GET", JOBS + "/a/logs", (200, {"entries": [], "next": 0}))
     r = hpt("jobs", "stream-logs", "a", master=master)
