@@ -1,5 +1,5 @@
 /*  hpt_spool -- the agent's on-disk queue of events not yet acknowledged
-*/
+ */
 #include "hpt_spool.h"
 #include <errno.h>
 #include <jansson.h>
@@ -14,15 +14,15 @@
 #define S_MAX_EVENTS 1000000
 
 struct _hpt_spool_t {
-    char *path;                   //  DIR/spool.jsonl
-    char *seq_path;               //  DIR/spool.seq
-    FILE *file;                   //  open for appending
-    hpt_spool_event_t *events;    //  unacknowledged, in seq order
-    size_t count;                 //  entries in events
-    size_t cap;                   //  allocated
-    size_t lines;                 //  lines in the file (acked or not)
-    int64_t next_seq;             //  seq of the next append
-    int64_t acked;                //  highest acknowledged seq
+    char *path;                //  DIR/spool.jsonl
+    char *seq_path;            //  DIR/spool.seq
+    FILE *file;                //  open for appending
+    hpt_spool_event_t *events; //  unacknowledged, in seq order
+    size_t count;              //  entries in events
+    size_t cap;                //  allocated
+    size_t lines;              //  lines in the file (acked or not)
+    int64_t next_seq;          //  seq of the next append
+    int64_t acked;             //  highest acknowledged seq
 };
 
 static void
@@ -64,21 +64,18 @@ s_load (hpt_spool_t *self)
     FILE *seq_file = fopen (self->seq_path, "r");
     if (seq_file) {
         long long acked = 0;
-        if (fscanf (seq_file, "%lld", &acked) == 1 && acked > 0)
-            self->acked = acked;
+        if (fscanf (seq_file, "%lld", &acked) == 1 && acked > 0) self->acked = acked;
         fclose (seq_file);
     }
     self->next_seq = self->acked + 1;
     FILE *file = fopen (self->path, "r");
-    if (!file)
-        return;
+    if (!file) return;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
     while ((got = getline (&line, &cap, file)) > 0) {
-        if (line[got - 1] != '\n')
-            break; //  torn last line
-        json_t *event = json_loadb (line, (size_t) got, 0, NULL);
+        if (line[got - 1] != '\n') break; //  torn last line
+        json_t *event = json_loadb (line, (size_t)got, 0, NULL);
         json_int_t seq = json_integer_value (json_object_get (event, "seq"));
         const char *kind = json_string_value (json_object_get (event, "kind"));
         const char *body = json_string_value (json_object_get (event, "body"));
@@ -86,8 +83,7 @@ s_load (hpt_spool_t *self)
             //  Keep unacknowledged events with strictly increasing seqs.
             if (seq > self->acked && (self->count == 0 || seq > self->events[self->count - 1].seq))
                 s_push (self, seq, kind, body);
-            if (seq >= self->next_seq)
-                self->next_seq = seq + 1;
+            if (seq >= self->next_seq) self->next_seq = seq + 1;
         }
         json_decref (event);
         self->lines++;
@@ -101,17 +97,15 @@ static void
 s_compact (hpt_spool_t *self)
 {
     char *tmp = NULL;
-    if (asprintf (&tmp, "%s.tmp", self->path) < 0)
-        return;
+    if (asprintf (&tmp, "%s.tmp", self->path) < 0) return;
     FILE *file = fopen (tmp, "w");
     bool ok = file != NULL;
     for (size_t i = 0; ok && i < self->count; i++)
-        ok = s_write_line (file, self->events[i].seq, self->events[i].kind, self->events[i].body) == 0;
-    if (file && fclose (file) != 0)
-        ok = false;
+        ok = s_write_line (file, self->events[i].seq, self->events[i].kind, self->events[i].body) ==
+             0;
+    if (file && fclose (file) != 0) ok = false;
     if (ok && rename (tmp, self->path) == 0) {
-        if (self->file)
-            fclose (self->file);
+        if (self->file) fclose (self->file);
         self->file = fopen (self->path, "a");
         self->lines = self->count;
     } else
@@ -123,15 +117,14 @@ hpt_spool_t *
 hpt_spool_new (const char *dir, char **error)
 {
     hpt_spool_t *self = calloc (1, sizeof (hpt_spool_t));
-    if (asprintf (&self->path, "%s/spool.jsonl", dir) < 0
-        || asprintf (&self->seq_path, "%s/spool.seq", dir) < 0) {
+    if (asprintf (&self->path, "%s/spool.jsonl", dir) < 0 ||
+        asprintf (&self->seq_path, "%s/spool.seq", dir) < 0) {
         free (self);
         return NULL;
     }
     s_load (self);
     s_compact (self);
-    if (!self->file)
-        self->file = fopen (self->path, "a");
+    if (!self->file) self->file = fopen (self->path, "a");
     if (!self->file) {
         if (error && asprintf (error, "cannot open %s: %s", self->path, strerror (errno)) < 0)
             *error = NULL;
@@ -144,11 +137,9 @@ hpt_spool_new (const char *dir, char **error)
 void
 hpt_spool_destroy (hpt_spool_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
+    if (!self_p || !*self_p) return;
     hpt_spool_t *self = *self_p;
-    if (self->file)
-        fclose (self->file);
+    if (self->file) fclose (self->file);
     for (size_t i = 0; i < self->count; i++) {
         free (self->events[i].kind);
         free (self->events[i].body);
@@ -169,11 +160,16 @@ hpt_spool_append (hpt_spool_t *self, const char *kind, const char *body)
     return s_write_line (self->file, seq, kind, body) == 0 ? seq : -1;
 }
 
+int64_t
+hpt_spool_next_seq (hpt_spool_t *self)
+{
+    return self->next_seq;
+}
+
 void
 hpt_spool_ack (hpt_spool_t *self, int64_t seq)
 {
-    if (seq <= self->acked)
-        return;
+    if (seq <= self->acked) return;
     self->acked = seq;
     size_t drop = 0;
     while (drop < self->count && self->events[drop].seq <= seq) {
@@ -185,15 +181,14 @@ hpt_spool_ack (hpt_spool_t *self, int64_t seq)
     self->count -= drop;
     FILE *seq_file = fopen (self->seq_path, "w");
     if (seq_file) {
-        fprintf (seq_file, "%lld\n", (long long) seq);
+        fprintf (seq_file, "%lld\n", (long long)seq);
         fclose (seq_file);
     }
     //  Compact when acknowledged lines dominate the file.
     if (self->count == 0 && self->lines > 0) {
         //  Everything acknowledged: empty the file in place (cheap, and
         //  the common case while the master is reachable).
-        if (ftruncate (fileno (self->file), 0) == 0)
-            self->lines = 0;
+        if (ftruncate (fileno (self->file), 0) == 0) self->lines = 0;
     } else if (self->lines > 1024 && self->count * 4 < self->lines)
         s_compact (self);
 }

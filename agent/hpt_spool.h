@@ -23,38 +23,34 @@
 typedef struct _hpt_spool_t hpt_spool_t;
 
 typedef struct {
-    int64_t seq;     //  sequence number
-    char *kind;      //  event kind (message name), owned by the spool
-    char *body;      //  payload text, owned by the spool
+    int64_t seq; //  sequence number
+    char *kind;  //  event kind (message name), owned by the spool
+    char *body;  //  payload text, owned by the spool
 } hpt_spool_event_t;
 
 //  Opens (creating) the spool in dir (which must exist) and loads what an
 //  earlier run left. Returns NULL with *error (caller frees) on failure.
-hpt_spool_t *
-    hpt_spool_new (const char *dir, char **error);
+hpt_spool_t *hpt_spool_new (const char *dir, char **error);
 
 //  Closes the spool and nulls the pointer.
-void
-    hpt_spool_destroy (hpt_spool_t **self_p);
+void hpt_spool_destroy (hpt_spool_t **self_p);
 
 //  Appends an event (kind and body copied) and returns its seq, or -1 when
 //  the write failed (the event is still kept in memory).
-int64_t
-    hpt_spool_append (hpt_spool_t *self, const char *kind, const char *body);
+int64_t hpt_spool_append (hpt_spool_t *self, const char *kind, const char *body);
+
+//  The seq the next append will get (so a caller can put it in the body).
+int64_t hpt_spool_next_seq (hpt_spool_t *self);
 
 //  Forgets every event with seq <= seq.
-void
-    hpt_spool_ack (hpt_spool_t *self, int64_t seq);
+void hpt_spool_ack (hpt_spool_t *self, int64_t seq);
 
 //  Number of events not yet acknowledged, and event i of them (borrowed,
 //  valid until the next append or ack).
-size_t
-    hpt_spool_size (hpt_spool_t *self);
-const hpt_spool_event_t *
-    hpt_spool_event (hpt_spool_t *self, size_t i);
+size_t hpt_spool_size (hpt_spool_t *self);
+const hpt_spool_event_t *hpt_spool_event (hpt_spool_t *self, size_t i);
 
 //  The highest seq acknowledged so far.
-int64_t
-    hpt_spool_acked (hpt_spool_t *self);
+int64_t hpt_spool_acked (hpt_spool_t *self);
 
 #endif

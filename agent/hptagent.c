@@ -1,37 +1,49 @@
 /*  hptagent -- the hpt agent daemon (entry point)
 
-    At this stage the agent is not yet a service: it answers --help,
-    --version and --print-topology (discovery, see hpt_topology). Serving a
-    master arrives with the end-to-end work (see README).
+    Parses the flags, discovers the host (hpt_topology) and runs the agent
+    service (hpt_agent) until SIGINT/SIGTERM, or prints the topology.
 */
+#include "hpt_agent.h"
 #include "hpt_topology.h"
 #include "hpt_version.h"
+#include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 s_usage (FILE *out)
 {
-    fprintf (out, "Usage: hptagent --master tcp://HOST:PORT --name NAME --workdir DIR\n"
-                  "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
-                  "\n"
-                  "The hpt agent: runs trial tasks on this host for an hptmaster.\n"
-                  "\n"
-                  "  --print-topology      print the host's resources as JSON and exit\n"
-                  "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
-                  "                        (lstopo --of xml); /dev, and NVML unless\n"
-                  "                        HPT_NVML_LIBRARY is set, are then not read\n"
-                  "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
-                  "                        declare) resources: {cpus: N, memoryGb: X,\n"
-                  "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
-                  "  --help                show this help and exit\n"
-                  "  --version             print the version and exit\n"
-                  "\n"
-                  "Environment: HPT_NVML_LIBRARY=PATH loads NVML from PATH instead of\n"
-                  "libnvidia-ml.so.1; without NVML, GPUs are named from hwloc's PCI data.\n"
-                  "\n"
-                  "Not implemented yet in this build: connecting to a master.\n");
+    fprintf (out,
+             "Usage: hptagent --master tcp://HOST:PORT [--name NAME] [--workdir DIR]\n"
+             "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
+             "                [--topology FILE.xml] [--resources FILE.yaml]\n"
+             "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
+             "\n"
+             "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
+             "their logs and metrics, and keeps every event on disk (WORKDIR/spool)\n"
+             "until the master has stored it. Tasks are killed if the agent dies.\n"
+             "\n"
+             "  --master ENDPOINT     the master's agents endpoint (master.agents)\n"
+             "  --name NAME           unique agent name (default: the host name)\n"
+             "  --workdir DIR         task directories, logs and spool (default ./hpt-agent)\n"
+             "  --cpus N              CPUs to offer (default: the host's cores)\n"
+             "  --memory-gb M         memory to offer (default: the host's memory)\n"
+             "  --ports LOW-HIGH      ports for TF_CONFIG addresses (default 20000-20999)\n"
+             "  --advertise HOST      host name tasks are reached at (default: host name)\n"
+             "  --print-topology      print the host's resources as JSON and exit\n"
+             "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
+             "                        (lstopo --of xml); /dev, and NVML unless\n"
+             "                        HPT_NVML_LIBRARY is set, are then not read\n"
+             "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
+             "                        declare) resources: {cpus: N, memoryGb: X,\n"
+             "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
+             "  --help                show this help and exit\n"
+             "  --version             print the version and exit\n"
+             "\n"
+             "Environment: HPT_NVML_LIBRARY=PATH loads NVML from PATH instead of\n"
+             "libnvidia-ml.so.1; without NVML, GPUs are named from hwloc's PCI data.\n");
 }
 
 //  Discovers (or reads) the host, applies the resources file and prints
@@ -64,35 +76,111 @@ s_print_topology (const char *xml, const char *resources)
     return text ? 0 : 1;
 }
 
+//  Parses "LOW-HIGH".
+static bool
+s_parse_ports (const char *text, int *low, int *high)
+{
+    char tail;
+    return sscanf (text, "%d-%d%c", low, high, &tail) == 2 && *low >= 1 && *high <= 65535 &&
+           *low <= *high;
+}
+
+static bool
+s_parse_number (const char *text, double *value)
+{
+    char *end = NULL;
+    *value = strtod (text, &end);
+    return end != text && *end == '\0' && *value >= 0 && *value < 1e9;
+}
+
 int
 main (int argc, char *argv[])
 {
     bool print_topology = false;
     const char *xml = NULL, *resources = NULL;
+    hpt_agent_config_t config = {NULL, NULL, "./hpt-agent", NULL, 20000, 20999, 0, -1, NULL};
     for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
+        const char *arg = argv[i];
+        if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
             s_usage (stdout);
             return 0;
         }
-        if (strcmp (argv[i], "--version") == 0) {
+        if (strcmp (arg, "--version") == 0) {
             printf ("hptagent %s\n", HPT_VERSION);
             return 0;
         }
-        if (strcmp (argv[i], "--print-topology") == 0) {
+        if (strcmp (arg, "--print-topology") == 0) {
             print_topology = true;
-        } else if (strcmp (argv[i], "--topology") == 0 || strcmp (argv[i], "--resources") == 0) {
-            if (i + 1 >= argc) {
-                fprintf (stderr, "hptagent: %s needs a file name\n", argv[i]);
-                return 2;
-            }
-            if (strcmp (argv[i], "--topology") == 0)
-                xml = argv[++i];
-            else
-                resources = argv[++i];
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf (stderr, "hptagent: %s needs a value (see --help)\n", arg);
+            return 2;
+        }
+        const char *value = argv[++i];
+        bool ok = true;
+        if (strcmp (arg, "--topology") == 0)
+            xml = value;
+        else if (strcmp (arg, "--resources") == 0)
+            resources = value;
+        else if (strcmp (arg, "--master") == 0)
+            config.master = value;
+        else if (strcmp (arg, "--name") == 0)
+            config.name = value;
+        else if (strcmp (arg, "--workdir") == 0)
+            config.workdir = value;
+        else if (strcmp (arg, "--advertise") == 0)
+            config.advertise = value;
+        else if (strcmp (arg, "--ports") == 0)
+            ok = s_parse_ports (value, &config.port_low, &config.port_high);
+        else if (strcmp (arg, "--cpus") == 0)
+            ok = s_parse_number (value, &config.cpus) && config.cpus > 0;
+        else if (strcmp (arg, "--memory-gb") == 0)
+            ok = s_parse_number (value, &config.memory_gb);
+        else {
+            fprintf (stderr, "hptagent: unknown option '%s' (see --help)\n", arg);
+            return 2;
+        }
+        if (!ok) {
+            fprintf (stderr, "hptagent: bad value '%s' for %s\n", value, arg);
+            return 2;
         }
     }
     if (print_topology) return s_print_topology (xml, resources);
-    s_usage (stderr);
-    fprintf (stderr, "hptagent: serving is not implemented yet in this build\n");
-    return 2;
+    if (!config.master) {
+        fprintf (stderr, "hptagent: --master ENDPOINT is required (see --help)\n");
+        return 2;
+    }
+    char host[256] = "localhost";
+    gethostname (host, sizeof (host) - 1);
+    if (!config.name) config.name = host;
+    if (!config.advertise) config.advertise = host;
+    char *error = NULL;
+    hpt_topology_t *topology =
+        xml ? hpt_topology_new_from_xml (xml, &error) : hpt_topology_new (&error);
+    if (!topology) {
+        fprintf (stderr, "hptagent: %s\n", error ? error : "discovery failed");
+        free (error);
+        return 1;
+    }
+    if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
+        fprintf (stderr, "%s\n", error ? error : "bad resources file");
+        free (error);
+        hpt_topology_destroy (&topology);
+        return 2;
+    }
+    config.topology = topology;
+    zsys_init ();
+    zsys_set_logident ("hptagent");
+    hpt_agent_t *agent = hpt_agent_new (&config, &error);
+    if (!agent) {
+        fprintf (stderr, "hptagent: %s\n", error ? error : "cannot start");
+        free (error);
+        hpt_topology_destroy (&topology);
+        return 1;
+    }
+    hpt_agent_run (agent);
+    hpt_agent_destroy (&agent);
+    hpt_topology_destroy (&topology);
+    return 0;
 }

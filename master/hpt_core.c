@@ -183,6 +183,13 @@ s_send (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
         hpt_msg_destroy (msg_p);
         return;
     }
+    char error[256];
+    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
+        zsys_error ("hptmaster: not sending an invalid %s: %s",
+                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
+        hpt_msg_destroy (msg_p);
+        return;
+    }
     hpt_msg_set_routing_id (*msg_p, node->routing_id);
     hpt_msg_send (msg_p, self->agents);
 }
@@ -790,32 +797,41 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
     if (!s_event_begin (self, node, seq)) return;
     s_task_ref_t *ref = s_task (self, hpt_msg_task_id (msg));
     if (ref) {
-        char buf[40], id[32];
-        snprintf (id, sizeof (id), "%" PRId64, ref->trial->id);
-        json_t *entry = json_object ();
-        json_object_set_new (entry, "trialId", json_string (id));
-        json_object_set_new (entry, "taskId", json_string (ref->task->task_id));
-        char *replica =
-            zsys_sprintf ("%s-%d", ref->task->request->replica, ref->task->request->index);
-        json_object_set_new (entry, "replica", json_string (replica));
-        zstr_free (&replica);
-        json_object_set_new (entry, "stream", json_string (hpt_msg_stream (msg)));
-        json_object_set_new (entry, "time",
-                             json_string (hpt_time_format (s_now (), buf, sizeof (buf))));
+        //  One log entry per line, so readers can prefix and filter lines.
         size_t size = 0;
         const char *data = hpt_msg_data (msg, &size);
-        json_t *text = data ? json_stringn (data, size) : NULL;
-        if (!text && data) {
-            //  Not UTF-8: keep ASCII, mark the rest, so the log stays JSON.
-            char *clean = malloc (size + 1);
-            for (size_t k = 0; k < size; k++)
-                clean[k] = (data[k] > 0 && data[k] < 0x7f) || data[k] == '\n' ? data[k] : '?';
-            text = json_stringn (clean, size);
-            free (clean);
+        char *replica =
+            zsys_sprintf ("%s-%d", ref->task->request->replica, ref->task->request->index);
+        char buf[40], id[32];
+        snprintf (id, sizeof (id), "%" PRId64, ref->trial->id);
+        hpt_time_format (s_now (), buf, sizeof (buf));
+        size_t start = 0;
+        while (data && start < size) {
+            const char *nl = memchr (data + start, '\n', size - start);
+            size_t len = nl ? (size_t)(nl - (data + start)) : size - start;
+            json_t *text = json_stringn (data + start, len);
+            if (!text) {
+                //  Not UTF-8: keep ASCII, mark the rest, so the log stays JSON.
+                char *clean = malloc (len + 1);
+                for (size_t k = 0; k < len; k++) {
+                    unsigned char c = (unsigned char)data[start + k];
+                    clean[k] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+                }
+                text = json_stringn (clean, len);
+                free (clean);
+            }
+            json_t *entry = json_object ();
+            json_object_set_new (entry, "trialId", json_string (id));
+            json_object_set_new (entry, "taskId", json_string (ref->task->task_id));
+            json_object_set_new (entry, "replica", json_string (replica));
+            json_object_set_new (entry, "stream", json_string (hpt_msg_stream (msg)));
+            json_object_set_new (entry, "time", json_string (buf));
+            json_object_set_new (entry, "text", text ? text : json_string (""));
+            s_log_append (self, hpt_tuner_id (ref->tuner), entry);
+            json_decref (entry);
+            start += len + 1;
         }
-        json_object_set_new (entry, "text", text ? text : json_string (""));
-        s_log_append (self, hpt_tuner_id (ref->tuner), entry);
-        json_decref (entry);
+        zstr_free (&replica);
     } else
         self->dropped++;
     s_event_end (self, node, seq);
@@ -924,6 +940,7 @@ s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
                 continue;
             }
             hpt_msg_t *msg = hpt_msg_new (HPT_MSG_HEARTBEAT);
+            hpt_msg_set_seq (msg, node->acked_seq);
             s_send (self, node, &msg);
         } else if (node->state == HPT_HOST_DISCONNECTED &&
                    now - self->started > self->settings->agent_timeout_ms) {

@@ -447,6 +447,14 @@ s_check_string_list (json_t *value, const char *what, const s_field_t *f, char *
     return 0;
 }
 
+//  EXITED: the process ended and its TASK_EXITED waits in the spool.
+static bool
+s_task_state_ok (const char *state)
+{
+    return state && (strcmp (state, "RUNNING") == 0 || strcmp (state, "STOPPING") == 0 ||
+                     strcmp (state, "EXITED") == 0);
+}
+
 static int
 s_check_tasks (json_t *value, const char *what, size_t max, char *error, size_t error_size)
 {
@@ -474,9 +482,9 @@ s_check_tasks (json_t *value, const char *what, size_t max, char *error, size_t 
         if (!rc)
             rc = s_check_int (json_object_get (task, "pid"), item, 1, PID_MAX, error, error_size);
         json_t *state = json_object_get (task, "state");
-        if (!rc && (!json_is_string (state) || (strcmp (json_string_value (state), "RUNNING") &&
-                                                strcmp (json_string_value (state), "STOPPING"))))
-            rc = s_fail (error, error_size, "%s.state: must be \"RUNNING\" or \"STOPPING\"", where);
+        if (!rc && !s_task_state_ok (json_string_value (state)))
+            rc = s_fail (error, error_size,
+                         "%s.state: must be \"RUNNING\", \"STOPPING\" or \"EXITED\"", where);
         if (!rc && json_object_get (ids, json_string_value (id)))
             rc = s_fail (error, error_size, "%s.taskId: repeats an earlier task", where);
         if (rc) break;
@@ -806,6 +814,12 @@ hpt_msg_new (hpt_msg_id_t id)
     //  The version field has one valid value; fill it so callers need not.
     if (s_field (id, "protocol"))
         json_object_set_new (self->body, "protocol", json_integer (HPT_MSG_PROTOCOL));
+    //  Required lists that may be empty start empty, so a sender with
+    //  nothing to list (an agent running no task) need not say so.
+    for (const s_field_t *f = s_rules[id].fields; f->name; f++)
+        if (f->required && f->min == 0
+            && (f->kind == K_TASKS || f->kind == K_STRINGS || f->kind == K_INTS))
+            json_object_set_new (self->body, f->name, json_array ());
     return self;
 }
 

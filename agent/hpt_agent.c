@@ -1,0 +1,594 @@
+/*  hpt_agent -- the agent service: one host's link to the master
+
+    Registration. The agent sends HELLO (resources, running tasks, the
+    tasks whose exit still waits in the spool, the highest seq it saw
+    acknowledged) and repeats it with backoff (0.5 s doubling to 5 s, or
+    the master's retryMs) until WELCOME. WELCOME carries the heartbeat
+    interval, the agent timeout and the highest seq the master stored: the
+    spool forgets what is at or below it and replays the rest in order.
+    Master silence longer than the agent timeout, or an ERROR
+    NOT_REGISTERED (a master that restarted), starts registration again.
+    The DEALER socket uses ZMQ_IMMEDIATE, so nothing is queued for a master
+    that is not there: the spool is the only queue.
+
+    Events. TASK_STARTED, TASK_EXITED, METRICS and LOGS get the next spool
+    seq, are appended to the spool, then sent when registered. ACK(seq)
+    trims the spool.
+
+    Tasks. A LAUNCH is ignored when the task id is already known (running
+    or exited with its exit still in the spool), so a LAUNCH the master
+    sends again after a restart never starts a task twice. Each task runs
+    in WORKDIR/tasks/<id>/ (unless the job names a workingDir), its output
+    in stdout.log/stderr.log there, its hypertune file at
+    WORKDIR/tasks/<id>/hypertune/metric.json (CLOUD_ML_HP_METRIC_FILE). The
+    metric file is polled every 200 ms and once more at exit, before the
+    exit is reported, so a trial's last metric always precedes its end.
+
+    Orphans. Tasks get SIGKILL when the agent dies (the launcher sets
+    PR_SET_PDEATHSIG), so a restarted agent runs nothing and says so in
+    HELLO; the master then fails (or requeues) what it thought was running.
+*/
+#include "hpt_agent.h"
+#include "hpt_hypertune.h"
+#include "hpt_launcher.h"
+#include "hpt_msg.h"
+#include "hpt_spool.h"
+#include "hpt_version.h"
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define S_METRIC_POLL_MS 200
+#define S_HELLO_MIN_MS 500
+#define S_HELLO_MAX_MS 5000
+
+typedef struct {
+    char *task_id;              //  the master's id, e.g. "job/3/master/0"
+    char *lid;                  //  the launcher's id (task id with '/' -> ':')
+    char *dir;                  //  WORKDIR/tasks/<lid>
+    hpt_hypertune_t *hypertune; //  reader of its metric file
+    int64_t pid;                //  its process
+    int64_t offsets[3];         //  bytes of stdout [1] and stderr [2] sent
+    bool exited;                //  exit reported (kept until its event is acked)
+    int64_t exit_seq;           //  seq of its TASK_EXITED event
+} s_task_t;
+
+struct _hpt_agent_t {
+    hpt_agent_config_t config; //  copied (strings owned)
+    char *spool_dir;           //  WORKDIR/spool
+    zsock_t *dealer;           //  to the master
+    zloop_t *loop;             //  the reactor
+    hpt_launcher_t *launcher;  //  runs the tasks
+    hpt_spool_t *spool;        //  events until acknowledged
+    zhashx_t *tasks;           //  lid -> s_task_t (owned)
+    json_t *resources;         //  HELLO's resources document
+    bool registered;           //  WELCOME received, not lost since
+    int64_t heartbeat_ms;      //  from WELCOME
+    int64_t timeout_ms;        //  from WELCOME
+    int64_t last_master;       //  monotonic ms of the master's last message
+    int64_t next_hello;        //  monotonic ms of the next HELLO attempt
+    int64_t hello_backoff;     //  current backoff
+    int64_t last_heartbeat;    //  monotonic ms of our last HEARTBEAT
+};
+
+static int64_t
+s_mono (void)
+{
+    return zclock_mono ();
+}
+
+static int64_t
+s_wall (void)
+{
+    return zclock_time ();
+}
+
+static void
+s_task_free (void **item_p)
+{
+    s_task_t *task = *item_p;
+    if (!task) return;
+    free (task->task_id);
+    free (task->lid);
+    free (task->dir);
+    hpt_hypertune_destroy (&task->hypertune);
+    free (task);
+    *item_p = NULL;
+}
+
+static char *
+s_lid (const char *task_id)
+{
+    char *lid = strdup (task_id);
+    for (char *c = lid; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            *c = ':';
+    return lid;
+}
+
+static s_task_t *
+s_task_by_id (hpt_agent_t *self, const char *task_id)
+{
+    char *lid = s_lid (task_id);
+    s_task_t *task = zhashx_lookup (self->tasks, lid);
+    free (lid);
+    return task;
+}
+
+//  ---------------------------------------------------------------------
+//  Sending
+
+static void
+s_send (hpt_agent_t *self, hpt_msg_t **msg_p)
+{
+    char error[256];
+    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
+        zsys_error ("hptagent: not sending an invalid %s: %s",
+                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
+        hpt_msg_destroy (msg_p);
+        return;
+    }
+    //  Fails only while no master is connected; the spool keeps events.
+    hpt_msg_send (msg_p, self->dealer);
+}
+
+//  Spools an event, then sends it when registered. Takes the message.
+static void
+s_event (hpt_agent_t *self, hpt_msg_t **msg_p)
+{
+    hpt_msg_t *msg = *msg_p;
+    hpt_msg_set_seq (msg, hpt_spool_next_seq (self->spool));
+    char *body = hpt_msg_body_dump (msg);
+    if (!body) {
+        zsys_error ("hptagent: cannot encode %s", hpt_msg_id_name (hpt_msg_id (msg)));
+        hpt_msg_destroy (msg_p);
+        return;
+    }
+    if (hpt_spool_append (self->spool, hpt_msg_id_name (hpt_msg_id (msg)), body) < 0)
+        zsys_warning ("hptagent: spool write failed (event kept in memory)");
+    free (body);
+    if (self->registered)
+        s_send (self, msg_p);
+    else
+        hpt_msg_destroy (msg_p);
+}
+
+//  Sends every spooled event again, in order (after WELCOME).
+static void
+s_replay (hpt_agent_t *self)
+{
+    for (size_t i = 0; i < hpt_spool_size (self->spool); i++) {
+        const hpt_spool_event_t *event = hpt_spool_event (self->spool, i);
+        char error[256];
+        hpt_msg_t *msg =
+            hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, error, sizeof (error));
+        if (msg)
+            s_send (self, &msg);
+        else
+            zsys_warning ("hptagent: spooled %s seq %lld unreadable: %s", event->kind,
+                          (long long)event->seq, error);
+    }
+}
+
+static void
+s_send_hello (hpt_agent_t *self)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_HELLO);
+    hpt_msg_set_protocol (msg, HPT_MSG_PROTOCOL);
+    hpt_msg_set_name (msg, self->config.name);
+    hpt_msg_set_version (msg, HPT_VERSION);
+    hpt_msg_set_advertise (msg, self->config.advertise);
+    hpt_msg_set_ports (msg, self->config.port_low, self->config.port_high);
+    hpt_msg_set_resources (msg, self->resources);
+    hpt_msg_set_acked_seq (msg, hpt_spool_acked (self->spool));
+    hpt_msg_set_last_seq (msg, hpt_spool_next_seq (self->spool) - 1);
+    for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks))
+        hpt_msg_add_task (msg, task->task_id, task->pid, task->exited ? "EXITED" : "RUNNING");
+    s_send (self, &msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Tasks
+
+static void
+s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
+{
+    if (!task->hypertune) return;
+    const hpt_hypertune_point_t *points = NULL;
+    int count = hpt_hypertune_poll (task->hypertune, &points, at_exit);
+    for (int start = 0; start < count; start += HPT_MSG_POINTS_MAX) {
+        hpt_msg_t *msg = hpt_msg_new (HPT_MSG_METRICS);
+        hpt_msg_set_task_id (msg, task->task_id);
+        for (int i = start; i < count && i < start + HPT_MSG_POINTS_MAX; i++)
+            hpt_msg_add_point (msg, points[i].tag, points[i].value, points[i].step,
+                               (int64_t)(points[i].time * 1000.0));
+        s_event (self, &msg);
+    }
+}
+
+static void
+s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const char *data,
+             size_t size)
+{
+    hpt_agent_t *self = arg;
+    s_task_t *task = zhashx_lookup (self->tasks, lid);
+    if (!task) return;
+    for (size_t done = 0; done < size; done += HPT_MSG_LOG_CHUNK_MAX) {
+        size_t n = size - done < HPT_MSG_LOG_CHUNK_MAX ? size - done : HPT_MSG_LOG_CHUNK_MAX;
+        hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LOGS);
+        hpt_msg_set_task_id (msg, task->task_id);
+        hpt_msg_set_stream (msg, stream == HPT_LAUNCHER_STDERR ? "stderr" : "stdout");
+        hpt_msg_set_offset (msg, task->offsets[stream]);
+        hpt_msg_set_data (msg, data + done, n);
+        task->offsets[stream] += (int64_t)n;
+        s_event (self, &msg);
+    }
+}
+
+static void
+s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
+{
+    hpt_agent_t *self = arg;
+    s_task_t *task = zhashx_lookup (self->tasks, exit->id);
+    if (!task) return;
+    s_flush_metrics (self, task, true);
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_TASK_EXITED);
+    hpt_msg_set_task_id (msg, task->task_id);
+    hpt_msg_set_exit_code (msg, exit->exit_code);
+    hpt_msg_set_signal (msg, exit->signal);
+    hpt_msg_set_core_dumped (msg, exit->core_dumped);
+    hpt_msg_set_stopped (msg, exit->stop_requested);
+    hpt_msg_set_end_time (msg, s_wall ());
+    hpt_msg_set_reason (msg, "");
+    if (exit->exit_code == 127 || exit->exit_code == 126)
+        hpt_msg_set_reason (msg, exit->exit_code == 127
+                                     ? "could not execute the trainer (not found; "
+                                       "see its stderr.log)"
+                                     : "could not execute the trainer (see its "
+                                       "stderr.log)");
+    task->exit_seq = hpt_spool_next_seq (self->spool);
+    task->exited = true;
+    s_event (self, &msg);
+}
+
+//  Reports a task that could not be started at all.
+static void
+s_refuse (hpt_agent_t *self, const char *task_id, const char *reason)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_TASK_EXITED);
+    hpt_msg_set_task_id (msg, task_id);
+    hpt_msg_set_exit_code (msg, 127);
+    hpt_msg_set_signal (msg, 0);
+    hpt_msg_set_reason (msg, reason);
+    hpt_msg_set_end_time (msg, s_wall ());
+    s_event (self, &msg);
+}
+
+static void
+s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    const char *task_id = hpt_msg_task_id (msg);
+    if (s_task_by_id (self, task_id))
+        return; //  already started: a LAUNCH repeated after a master restart
+    if (hpt_msg_package_uri_count (msg) > 0) {
+        s_refuse (self, task_id,
+                  "packageUris are not supported by this agent yet: use "
+                  "trainingInput.command with a trainer installed on the host");
+        return;
+    }
+    s_task_t *task = calloc (1, sizeof (s_task_t));
+    task->task_id = strdup (task_id);
+    task->lid = s_lid (task_id);
+    task->dir = zsys_sprintf ("%s/tasks/%s", self->config.workdir, task->lid);
+    char *metric_dir = zsys_sprintf ("%s/hypertune", task->dir);
+    char *metric_file = zsys_sprintf ("%s/metric.json", metric_dir);
+    zsys_dir_create ("%s", metric_dir);
+    //  A relaunch of the same id after an agent restart starts afresh.
+    remove (metric_file);
+    task->hypertune = hpt_hypertune_new (metric_file);
+
+    size_t argc = hpt_msg_arg_count (msg);
+    const char **argv = calloc (argc + 1, sizeof (char *));
+    for (size_t i = 0; i < argc; i++)
+        argv[i] = hpt_msg_arg (msg, i);
+    json_t *env_json = hpt_msg_env (msg);
+    size_t envc = json_object_size (env_json) + 2;
+    char **env = calloc (envc + 1, sizeof (char *));
+    size_t n = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach (env_json, key, value)
+    {
+        env[n++] = zsys_sprintf ("%s=%s", key, json_string_value (value));
+    }
+    env[n++] = zsys_sprintf ("CLOUD_ML_HP_METRIC_FILE=%s", metric_file);
+    env[n++] = zsys_sprintf ("HPT_TASK_DIR=%s", task->dir);
+    char *cpus = NULL;
+    size_t cores = hpt_msg_core_count (msg);
+    if (cores > 0) {
+        unsigned *list = calloc (cores, sizeof (unsigned));
+        for (size_t i = 0; i < cores; i++)
+            list[i] = (unsigned)hpt_msg_core (msg, i);
+        cpus = hpt_topology_cpu_list (self->config.topology, list, cores);
+        free (list);
+    }
+    const char *working_dir = hpt_msg_working_dir (msg);
+    hpt_launch_t launch = {
+        .id = task->lid,
+        .argv = argv,
+        .env = (const char *const *)env,
+        .workdir = working_dir && *working_dir ? working_dir : task->dir,
+        .log_dir = task->dir,
+        .cpus = cpus,
+    };
+    char *error = NULL;
+    zhashx_insert (self->tasks, task->lid, task);
+    pid_t pid = argc ? hpt_launcher_start (self->launcher, &launch, s_mono (), &error) : -1;
+    if (pid < 0) {
+        char *reason =
+            zsys_sprintf ("could not start the task: %s", error ? error : "empty command line");
+        zhashx_delete (self->tasks, task->lid);
+        s_refuse (self, task_id, reason);
+        zstr_free (&reason);
+    } else {
+        task->pid = pid;
+        hpt_msg_t *started = hpt_msg_new (HPT_MSG_TASK_STARTED);
+        hpt_msg_set_task_id (started, task_id);
+        hpt_msg_set_pid (started, pid);
+        hpt_msg_set_start_time (started, s_wall ());
+        s_event (self, &started);
+    }
+    free (error);
+    free (cpus);
+    for (size_t i = 0; i < n; i++)
+        zstr_free (&env[i]);
+    free (env);
+    free (argv);
+    zstr_free (&metric_file);
+    zstr_free (&metric_dir);
+}
+
+static void
+s_on_stop (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    const char *task_id = hpt_msg_task_id (msg);
+    s_task_t *task = s_task_by_id (self, task_id);
+    if (task && !task->exited) {
+        hpt_launcher_stop (self->launcher, task->lid, hpt_msg_grace_ms (msg), s_mono ());
+        return;
+    }
+    if (!task) {
+        //  Never ran here (its LAUNCH was lost): say it is gone, so the
+        //  master does not wait for an exit that cannot come.
+        hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
+        hpt_msg_set_task_id (exited, task_id);
+        hpt_msg_set_exit_code (exited, -1);
+        hpt_msg_set_signal (exited, 0);
+        hpt_msg_set_stopped (exited, true);
+        hpt_msg_set_reason (exited, "not running on this agent");
+        hpt_msg_set_end_time (exited, s_wall ());
+        s_event (self, &exited);
+    }
+}
+
+//  Forgets exited tasks whose exit the master has stored.
+static void
+s_forget_acked (hpt_agent_t *self)
+{
+    int64_t acked = hpt_spool_acked (self->spool);
+    zlistx_t *gone = zlistx_new ();
+    for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks))
+        if (task->exited && task->exit_seq <= acked) zlistx_add_end (gone, task->lid);
+    for (char *lid = zlistx_first (gone); lid; lid = zlistx_next (gone))
+        zhashx_delete (self->tasks, lid);
+    zlistx_destroy (&gone);
+}
+
+//  ---------------------------------------------------------------------
+//  The loop
+
+static int
+s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_agent_t *self = arg;
+    hpt_msg_fault_t fault;
+    memset (&fault, 0, sizeof (fault));
+    hpt_msg_t *msg = hpt_msg_recv_fault (reader, &fault);
+    if (!msg) {
+        if (fault.kind != HPT_MSG_FAULT_INTERRUPTED)
+            zsys_warning ("hptagent: dropped a malformed message from the master: %s", fault.text);
+        hpt_msg_fault_reset (&fault);
+        return 0;
+    }
+    self->last_master = s_mono ();
+    switch (hpt_msg_id (msg)) {
+        case HPT_MSG_WELCOME:
+            self->registered = true;
+            self->hello_backoff = S_HELLO_MIN_MS;
+            if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
+            if (hpt_msg_agent_timeout_ms (msg) > 0)
+                self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
+            hpt_spool_ack (self->spool, hpt_msg_acked_seq (msg));
+            s_forget_acked (self);
+            s_replay (self);
+            zsys_info ("hptagent: registered with the master (%zu events replayed)",
+                       hpt_spool_size (self->spool));
+            break;
+        case HPT_MSG_REJECT:
+            self->registered = false;
+            zsys_error ("hptagent: the master refused registration: %s",
+                        hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
+            self->next_hello =
+                s_mono () + (hpt_msg_retry_ms (msg) > 0 ? hpt_msg_retry_ms (msg) : S_HELLO_MAX_MS);
+            break;
+        case HPT_MSG_ERROR:
+            if (hpt_msg_code (msg) && strcmp (hpt_msg_code (msg), "NOT_REGISTERED") == 0) {
+                //  A master that restarted: register again now.
+                self->registered = false;
+                self->next_hello = 0;
+            } else
+                zsys_warning ("hptagent: the master refused a message: %s",
+                              hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
+            break;
+        case HPT_MSG_ACK:
+            hpt_spool_ack (self->spool, hpt_msg_seq (msg));
+            s_forget_acked (self);
+            break;
+        case HPT_MSG_HEARTBEAT:
+            break;
+        case HPT_MSG_LAUNCH:
+            if (self->registered) s_on_launch (self, msg);
+            break;
+        case HPT_MSG_STOP:
+            s_on_stop (self, msg);
+            break;
+        case HPT_MSG_DRAIN:
+            zsys_info ("hptagent: %s%s%s", hpt_msg_draining (msg) ? "drained" : "undrained",
+                       hpt_msg_reason (msg) && *hpt_msg_reason (msg) ? ": " : "",
+                       hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
+            break;
+        default:
+            break;
+    }
+    hpt_msg_destroy (&msg);
+    return 0;
+}
+
+static int
+s_on_launcher (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    hpt_agent_t *self = arg;
+    hpt_launcher_handle (self->launcher, s_mono ());
+    return 0;
+}
+
+static void
+s_heartbeat (hpt_agent_t *self)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_HEARTBEAT);
+    hpt_msg_set_seq (msg, hpt_spool_next_seq (self->spool) - 1);
+    hpt_msg_set_running_tasks (msg, (int64_t)hpt_launcher_size (self->launcher));
+    s_send (self, &msg);
+}
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    hpt_agent_t *self = arg;
+    int64_t now = s_mono ();
+    hpt_launcher_tick (self->launcher, now);
+    for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks))
+        if (!task->exited) s_flush_metrics (self, task, false);
+    if (self->registered && now - self->last_master > self->timeout_ms) {
+        zsys_warning ("hptagent: the master is silent; registering again");
+        self->registered = false;
+        self->next_hello = now;
+    }
+    if (self->registered && now - self->last_heartbeat >= self->heartbeat_ms) {
+        s_heartbeat (self);
+        self->last_heartbeat = now;
+    }
+    if (!self->registered && now >= self->next_hello) {
+        s_send_hello (self);
+        self->next_hello = now + self->hello_backoff;
+        self->hello_backoff =
+            self->hello_backoff * 2 > S_HELLO_MAX_MS ? S_HELLO_MAX_MS : self->hello_backoff * 2;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Life cycle
+
+hpt_agent_t *
+hpt_agent_new (const hpt_agent_config_t *config, char **error)
+{
+    hpt_agent_t *self = calloc (1, sizeof (hpt_agent_t));
+    self->config = *config;
+    self->config.master = strdup (config->master);
+    self->config.name = strdup (config->name);
+    self->config.workdir = strdup (config->workdir);
+    self->config.advertise = strdup (config->advertise);
+    self->heartbeat_ms = 1000;
+    self->timeout_ms = 10000;
+    self->hello_backoff = S_HELLO_MIN_MS;
+    self->tasks = zhashx_new ();
+    zhashx_set_destructor (self->tasks, s_task_free);
+    if (zsys_dir_create ("%s/tasks", config->workdir) != 0) {
+        *error = zsys_sprintf ("cannot create %s/tasks: %s", config->workdir, strerror (errno));
+        hpt_agent_destroy (&self);
+        return NULL;
+    }
+    self->spool_dir = zsys_sprintf ("%s/spool", config->workdir);
+    zsys_dir_create ("%s", self->spool_dir);
+    self->spool = hpt_spool_new (self->spool_dir, error);
+    if (!self->spool) {
+        hpt_agent_destroy (&self);
+        return NULL;
+    }
+    hpt_launcher_config_t lconfig = {0};
+    lconfig.on_output = s_on_output;
+    lconfig.on_exit = s_on_exit;
+    lconfig.arg = self;
+    lconfig.log_max_bytes = 1024 * 1024 * 1024;
+    self->launcher = hpt_launcher_new (&lconfig, error);
+    if (!self->launcher) {
+        hpt_agent_destroy (&self);
+        return NULL;
+    }
+    self->resources = hpt_topology_to_json (config->topology);
+    if (config->cpus > 0) json_object_set_new (self->resources, "cpus", json_real (config->cpus));
+    if (config->memory_gb >= 0)
+        json_object_set_new (self->resources, "memoryGb", json_real (config->memory_gb));
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_immediate (self->dealer, 1);
+    zsock_set_sndtimeo (self->dealer, 0);
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_reconnect_ivl (self->dealer, 100);
+    zsock_set_reconnect_ivl_max (self->dealer, 2000);
+    zsock_set_maxmsgsize (self->dealer, 4 * 1024 * 1024);
+    if (zsock_connect (self->dealer, "%s", config->master) != 0) {
+        *error = zsys_sprintf ("cannot connect to %s", config->master);
+        hpt_agent_destroy (&self);
+        return NULL;
+    }
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, self->dealer, s_on_master, self);
+    zmq_pollitem_t item = {NULL, hpt_launcher_fd (self->launcher), ZMQ_POLLIN, 0};
+    zloop_poller (self->loop, &item, s_on_launcher, self);
+    zloop_timer (self->loop, 50, 0, s_on_tick, self);
+    return self;
+}
+
+void
+hpt_agent_destroy (hpt_agent_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_agent_t *self = *self_p;
+    zloop_destroy (&self->loop);
+    hpt_launcher_destroy (&self->launcher);
+    zsock_destroy (&self->dealer);
+    hpt_spool_destroy (&self->spool);
+    zhashx_destroy (&self->tasks);
+    json_decref (self->resources);
+    free ((char *)self->config.master);
+    free ((char *)self->config.name);
+    free ((char *)self->config.workdir);
+    free ((char *)self->config.advertise);
+    zstr_free (&self->spool_dir);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+hpt_agent_run (hpt_agent_t *self)
+{
+    s_send_hello (self);
+    self->next_hello = s_mono () + self->hello_backoff;
+    zloop_start (self->loop);
+    return 0;
+}

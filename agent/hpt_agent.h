@@ -1,0 +1,46 @@
+/*  hpt_agent -- the agent service: one host's link to the master
+
+    Registers with the master (HELLO with the host's resources and the
+    tasks it still runs), heartbeats, launches the tasks the master asks for
+    (hpt_launcher), streams their logs and metrics (hpt_hypertune) and
+    reports their exits. Every event goes through the spool (hpt_spool)
+    first, so nothing is lost while the master is away: tasks keep running,
+    events wait on disk and are replayed after the next WELCOME.
+
+    One zloop drives it all: the DEALER socket to the master, the
+    launcher's descriptor, and timers for heartbeats, metric polling and
+    re-registration with backoff.
+*/
+#ifndef HPT_AGENT_H_INCLUDED
+#define HPT_AGENT_H_INCLUDED
+
+#include "hpt_topology.h"
+#include <stdint.h>
+
+typedef struct {
+    const char *master;       //  master's agents endpoint, tcp://HOST:PORT
+    const char *name;         //  this agent's unique name
+    const char *workdir;      //  tasks' directories, logs and the spool live here
+    const char *advertise;    //  host name tasks are reached at (TF_CONFIG)
+    int port_low;             //  first port of the TF_CONFIG range
+    int port_high;            //  last port of the range
+    double cpus;              //  CPUs offered, 0 = what the topology has
+    double memory_gb;         //  memory offered, < 0 = what the topology has
+    hpt_topology_t *topology; //  the host (borrowed; outlives the agent)
+} hpt_agent_config_t;
+
+typedef struct _hpt_agent_t hpt_agent_t;
+
+//  Creates the agent (workdir created, spool opened, socket connected).
+//  config and its strings are copied except topology. NULL with *error
+//  (caller frees) on failure.
+hpt_agent_t *hpt_agent_new (const hpt_agent_config_t *config, char **error);
+
+//  Runs until SIGINT or SIGTERM. Returns 0.
+int hpt_agent_run (hpt_agent_t *self);
+
+//  Destroys the agent: its tasks are killed (they never outlive it) and
+//  the pointer nulled.
+void hpt_agent_destroy (hpt_agent_t **self_p);
+
+#endif

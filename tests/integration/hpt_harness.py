@@ -1,0 +1,191 @@
+"""Test harness: real hptmaster and hptagent processes on loopback.
+
+A Cluster starts a master with a cluster.yaml in a temporary directory
+(free ports, state under the directory), any number of agents, and talks to
+the REST API. Everything it starts runs in its own process group and is
+killed at the end, so a failing test leaves nothing behind."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+SRC = pathlib.Path(os.environ.get("HPT_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
+BIN = pathlib.Path(os.environ.get("HPT_BIN_DIR", SRC / "build" / "bin"))
+PYTHON = "/usr/bin/python3"
+SYNTHETIC = SRC / "examples" / "synthetic" / "trainer.py"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class ApiError(Exception):
+    def __init__(self, status, body):
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class Cluster:
+    def __init__(self, tmp, extra_config="", heartbeat="0.2s", agent_timeout="2s",
+                 machine_types=None):
+        self.tmp = pathlib.Path(tmp)
+        self.api_port = free_port()
+        self.agents_port = free_port()
+        self.agents_endpoint = f"tcp://127.0.0.1:{self.agents_port}"
+        self.state = self.tmp / "state"
+        types = machine_types or {"standard": {"cpus": 1, "memoryGb": 0.5}}
+        lines = ["master:",
+                 f"  agents: {self.agents_endpoint}",
+                 f"  api: 127.0.0.1:{self.api_port}",
+                 f"  stateDir: {self.state}",
+                 f"  heartbeatInterval: {heartbeat}",
+                 f"  agentTimeout: {agent_timeout}",
+                 "  stopGracePeriod: 2s",
+                 "machineTypes:"]
+        for name, spec in types.items():
+            lines.append(f"  {name}: {json.dumps(spec)}")
+        self.config = self.tmp / "cluster.yaml"
+        self.config.write_text("\n".join(lines) + "\n" + extra_config)
+        self.master = None
+        self.agents = {}
+        self.logs = []
+
+    # -- processes ---------------------------------------------------------
+    def _spawn(self, argv, name):
+        log = open(self.tmp / f"{name}.log", "ab")
+        self.logs.append(log)
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=self.tmp)
+
+    def start_master(self):
+        self.master = self._spawn([str(BIN / "hptmaster"), "--cluster", str(self.config)],
+                                  "master")
+        wait_for(self._api_up, what="master API")
+        return self.master
+
+    def _api_up(self):
+        try:
+            self.get("/v1/nodes")
+            return True
+        except (OSError, ApiError):
+            if self.master.poll() is not None:
+                raise AssertionError("master exited: " + (self.tmp / "master.log").read_text())
+            return False
+
+    def start_agent(self, name, cpus=4, memory_gb=4, extra=()):
+        workdir = self.tmp / f"agent-{name}"
+        argv = [str(BIN / "hptagent"), "--master", self.agents_endpoint, "--name", name,
+                "--workdir", str(workdir), "--cpus", str(cpus), "--memory-gb", str(memory_gb),
+                *extra]
+        proc = self._spawn(argv, f"agent-{name}")
+        self.agents[name] = proc
+        wait_for(lambda: self.node(name) and self.node(name)["state"] == "READY",
+                 what=f"agent {name} READY")
+        return proc
+
+    def kill(self, proc, sig=signal.SIGKILL, group=True):
+        if proc and proc.poll() is None:
+            try:
+                if group:
+                    os.killpg(proc.pid, sig)
+                else:
+                    proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def stop(self):
+        for proc in list(self.agents.values()):
+            self.kill(proc, signal.SIGTERM)
+        self.kill(self.master, signal.SIGTERM)
+        for log in self.logs:
+            log.close()
+
+    # -- REST ----------------------------------------------------------------
+    def request(self, method, path, body=None):
+        data = None if body is None else (body if isinstance(body, bytes)
+                                          else json.dumps(body).encode())
+        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", data=data,
+                                     method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:
+                text = resp.read().decode()
+                return json.loads(text) if text.strip().startswith(("{", "[")) else text
+        except urllib.error.HTTPError as err:
+            text = err.read().decode()
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+            raise ApiError(err.code, parsed) from None
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def submit(self, job_id, training_input, project="default"):
+        return self.request("POST", f"/v1/projects/{project}/jobs",
+                            {"jobId": job_id, "trainingInput": training_input})
+
+    def job(self, job_id, project="default"):
+        return self.get(f"/v1/projects/{project}/jobs/{job_id}")
+
+    def node(self, name):
+        try:
+            return self.get(f"/v1/nodes/{name}")
+        except ApiError:
+            return None
+
+    def wait_job(self, job_id, states=("SUCCEEDED", "FAILED", "CANCELLED"), timeout=120):
+        return wait_for(lambda: (lambda j: j if j["state"] in states else None)(self.job(job_id)),
+                        timeout=timeout, interval=0.1, what=f"job {job_id} in {states}")
+
+    def hpt(self, *args, check=False):
+        env = dict(os.environ, HPT_MASTER=f"http://127.0.0.1:{self.api_port}")
+        result = subprocess.run([str(BIN / "hpt"), *args], capture_output=True, text=True,
+                                env=env, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"hpt {args} failed: {result.stdout}{result.stderr}")
+        return result
+
+
+def synthetic_job(max_trials=4, parallel=2, extra_args=(), params=None, **hp):
+    """A job running examples/synthetic/trainer.py."""
+    spec = {
+        "command": [PYTHON, str(SYNTHETIC), *extra_args],
+        "hyperparameters": {
+            "goal": "MINIMIZE",
+            "hyperparameterMetricTag": "loss",
+            "maxTrials": max_trials,
+            "maxParallelTrials": parallel,
+            "params": params or [
+                {"parameterName": "x", "type": "DOUBLE", "minValue": -5, "maxValue": 5},
+                {"parameterName": "y", "type": "INTEGER", "minValue": 0, "maxValue": 10},
+            ],
+            **hp,
+        },
+    }
+    return spec
