@@ -108,22 +108,117 @@ s_json_int (json_t *value, long long *out)
     return true;
 }
 
-//  Prints one log entry as "[trial N REPLICA] text"; a trailing newline
-//  of the text is dropped since every entry ends its own line.
+//  Log text arrives in chunks as the agent read it from a pipe, so a
+//  line may be split over entries (even over pages) and an entry may hold
+//  several lines. Each task's stream keeps its unfinished line here until
+//  its newline comes; then the whole line is printed with its prefix.
+//  Unfinished lines are printed when a poll finds nothing new (so a prompt
+//  without newline still shows) and at the end.
+typedef struct {
+    char *key;    //  taskId (or trial/replica) and stream, owned
+    char *prefix; //  "[trial N REPLICA] ", owned
+    char *text;   //  the unfinished line, owned
+    size_t size;  //  bytes in text
+} s_partial_t;
+
+typedef struct {
+    s_partial_t *items; //  tasks with an unfinished line, owned
+    size_t count;       //  entries in items
+} s_lines_t;
+
+//  A line longer than this is printed in pieces rather than held.
+#define S_LINE_MAX (64 * 1024)
+
 static void
-s_print_entry (json_t *entry)
+s_partial_print (s_partial_t *p, const char *tail, size_t tail_len)
 {
-    char trial[64];
+    printf ("%s%.*s%.*s\n", p->prefix, (int)p->size, p->text ? p->text : "", (int)tail_len, tail);
+    p->size = 0;
+}
+
+static void
+s_lines_drop (s_lines_t *self, size_t i)
+{
+    free (self->items[i].key);
+    free (self->items[i].prefix);
+    free (self->items[i].text);
+    self->items[i] = self->items[--self->count];
+}
+
+//  Prints every unfinished line and forgets them.
+static void
+s_lines_flush (s_lines_t *self)
+{
+    while (self->count > 0) {
+        s_partial_t *p = &self->items[self->count - 1];
+        if (p->size > 0) s_partial_print (p, "", 0);
+        s_lines_drop (self, self->count - 1);
+    }
+    free (self->items);
+    self->items = NULL;
+}
+
+//  The unfinished line of key, made (with prefix, copied) when missing.
+//  NULL when out of memory.
+static s_partial_t *
+s_lines_find (s_lines_t *self, const char *key, const char *prefix)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->items[i].key, key) == 0) return &self->items[i];
+    s_partial_t *grown = realloc (self->items, (self->count + 1) * sizeof (s_partial_t));
+    if (!grown) return NULL;
+    self->items = grown;
+    s_partial_t *p = &self->items[self->count];
+    *p = (s_partial_t){strdup (key), strdup (prefix), NULL, 0};
+    if (!p->key || !p->prefix) {
+        free (p->key);
+        free (p->prefix);
+        return NULL;
+    }
+    self->count++;
+    return p;
+}
+
+//  Prints the complete lines of one entry; keeps its unfinished tail.
+//  Entries that are not a task's output (the master's own events) are
+//  whole messages and print at once.
+static void
+s_lines_feed (s_lines_t *self, json_t *entry)
+{
+    char trial[64], prefix[256], key[512];
     hpt_format_cell (json_object_get (entry, "trialId"), trial, sizeof (trial));
     const char *replica = json_string_value (json_object_get (entry, "replica"));
+    const char *task = json_string_value (json_object_get (entry, "taskId"));
+    const char *stream = json_string_value (json_object_get (entry, "stream"));
     const char *text = json_string_value (json_object_get (entry, "text"));
-    if (!text) text = "";
-    size_t len = strlen (text);
-    if (len > 0 && text[len - 1] == '\n') len--;
+    if (!text || !*text) return;
     if (strcmp (trial, "-") != 0)
-        printf ("[trial %s %s] %.*s\n", trial, replica ? replica : "-", (int)len, text);
+        snprintf (prefix, sizeof (prefix), "[trial %s %s] ", trial, replica ? replica : "-");
     else
-        printf ("[%s] %.*s\n", replica ? replica : "-", (int)len, text);
+        snprintf (prefix, sizeof (prefix), "[%s] ", replica ? replica : "-");
+    bool output = stream && (strcmp (stream, "stdout") == 0 || strcmp (stream, "stderr") == 0);
+    snprintf (key, sizeof (key), "%s/%s/%s", task ? task : trial, replica ? replica : "-",
+              stream ? stream : "-");
+    s_partial_t whole = {NULL, prefix, NULL, 0};
+    s_partial_t *p = output ? s_lines_find (self, key, prefix) : &whole;
+    if (!p) p = &whole; //  out of memory: print as it comes
+    for (const char *nl; (nl = strchr (text, '\n')); text = nl + 1)
+        s_partial_print (p, text, (size_t)(nl - text));
+    size_t len = strlen (text);
+    if (len > 0 && (p == &whole || p->size + len > S_LINE_MAX)) {
+        s_partial_print (p, text, len);
+        len = 0;
+    }
+    if (len > 0) {
+        char *grown = realloc (p->text, p->size + len);
+        if (grown) {
+            memcpy (grown + p->size, text, len);
+            p->text = grown;
+            p->size += len;
+        } else
+            s_partial_print (p, text, len);
+    }
+    if (p != &whole && p->size == 0) s_lines_drop (self, (size_t)(p - self->items));
 }
 
 //  Follows a job's logs until it is final. On success returns 0 and the
@@ -135,6 +230,7 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
     *state_out = NULL;
     long long after = 0;
     int failures = 0;
+    s_lines_t lines = {NULL, 0};
     char *trial_escaped = trial ? hpt_client_escape (client, trial) : NULL;
     int rc = -1;
     while (rc < 0) {
@@ -176,9 +272,10 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
         }
         size_t i;
         json_t *entry;
-        json_array_foreach (entries, i, entry) s_print_entry (entry);
-        fflush (stdout);
+        json_array_foreach (entries, i, entry) s_lines_feed (&lines, entry);
         size_t count = json_array_size (entries);
+        if (count == 0 && next <= after) s_lines_flush (&lines);
+        fflush (stdout);
         if (count > 0 && next <= after) {
             hpt_client_error (client, "the master's log cursor did not advance");
             rc = 1;
@@ -193,6 +290,8 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
         }
         json_decref (reply);
     }
+    s_lines_flush (&lines);
+    fflush (stdout);
     free (trial_escaped);
     return rc;
 }

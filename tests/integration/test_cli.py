@@ -337,6 +337,35 @@ def test_stream_logs_exits_1_when_job_failed(master):
     assert all(q.query["trial"] == "1" for q in master.made())
 
 
+def test_stream_logs_joins_chunks_into_lines(master):
+    """The agent ships output in chunks as read from the pipe: a line may
+    be split over entries and pages, and an entry may hold several lines.
+    Each task's stream is reassembled separately; an unfinished line is
+    printed once a poll brings nothing new."""
+    def chunk(seq, task, text, stream="stdout"):
+        trial = task.split("/")[1]
+        return {"seq": seq, "trialId": trial, "taskId": task, "replica": "master-0",
+                "stream": stream, "text": text}
+    a, b = "j/1/master/0", "j/2/master/0"
+    pages = {0: ([chunk(1, a, "step 1\nst"), chunk(2, b, "other "), chunk(3, a, "ep 2\n\nstep"),
+                  chunk(4, a, "oops\n", "stderr")], 4, "RUNNING"),
+             4: ([chunk(5, b, "line\n"), chunk(6, a, " 3\n"), chunk(7, a, "prompt> ")], 7, "RUNNING"),
+             7: ([{"seq": 8, "replica": "hpt", "stream": "event", "text": "trial 1 SUCCEEDED"}], 8,
+                 "SUCCEEDED"),
+             8: ([], 8, "SUCCEEDED")}
+    master.route("GET", JOBS + "/j/logs", log_pages("SUCCEEDED", pages))
+    r = hpt("jobs", "stream-logs", "j", master=master)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("[trial 1 master-0] step 1\n"
+                        "[trial 1 master-0] step 2\n"
+                        "[trial 1 master-0] \n"
+                        "[trial 1 master-0] oops\n"
+                        "[trial 2 master-0] other line\n"
+                        "[trial 1 master-0] step 3\n"
+                        "[hpt] trial 1 SUCCEEDED\n"
+                        "[trial 1 master-0] prompt> \n")
+
+
 def test_stream_logs_reads_on_while_the_cursor_moves(master):
     """Under --trial the master may return a page with no entry for the
     trial but a moved cursor; the job being final then is no reason to stop."""
