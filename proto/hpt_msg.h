@@ -335,7 +335,8 @@ int hpt_msg_add_protocol (hpt_msg_t *self, int64_t version);
 size_t hpt_msg_protocol_count (hpt_msg_t *self);
 int64_t hpt_msg_protocol_at (hpt_msg_t *self, size_t index);
 
-//  tasks (HELLO): the tasks the agent still runs.
+//  tasks (HELLO): the tasks the agent still knows: state "RUNNING",
+//  "STOPPING" (STOP received) or "EXITED" (its TASK_EXITED is spooled).
 int hpt_msg_add_task (hpt_msg_t *self, const char *task_id, int64_t pid, const char *state);
 size_t hpt_msg_task_count (hpt_msg_t *self);
 //  Task index: its id and state (borrowed) and pid. -1 when out of range.

@@ -694,7 +694,7 @@ test_field_rules (void **state)
     s_expect_mutation (HPT_MSG_HELLO, "ackedSeq", "13", "must not exceed lastSeq");
     s_expect_mutation (HPT_MSG_HELLO, "tasks", "{}", "field 'tasks': must be an array");
     s_expect_mutation (HPT_MSG_HELLO, "tasks", "[{\"taskId\":\"a\",\"pid\":1}]",
-                       "tasks'[0].state: must be \"RUNNING\" or \"STOPPING\"");
+                       "tasks'[0].state: must be \"RUNNING\", \"STOPPING\" or \"EXITED\"");
     s_expect_mutation (HPT_MSG_HELLO, "tasks",
                        "[{\"taskId\":\"a\",\"pid\":1,\"state\":\"RUNNING\",\"x\":1}]",
                        "unknown field 'x'");
