@@ -99,10 +99,16 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
             const char *keys[] = {"name",     "state", "drainState",   "cpus",       "freeCpus",
                                   "memoryGb", NULL,    "runningTasks", "drainReason"};
             const char *cells[9];
+            //  Agents report memory to the byte (4.7998046875): a tenth of
+            //  a GB is what a reader of the table compares.
+            json_t *memory = json_object_get (node, "memoryGb");
+            if (json_is_real (memory))
+                snprintf (text[5], sizeof (text[5]), "%.1f", json_real_value (memory));
             for (int k = 0; k < 9; k++)
-                cells[k] = keys[k] ? hpt_format_cell (json_object_get (node, keys[k]), text[k],
-                                                      sizeof (text[k]))
-                                   : s_accelerators (node, text[k], sizeof (text[k]));
+                cells[k] = k == 5 && json_is_real (memory) ? text[5]
+                           : keys[k] ? hpt_format_cell (json_object_get (node, keys[k]), text[k],
+                                                        sizeof (text[k]))
+                                     : s_accelerators (node, text[k], sizeof (text[k]));
             if (table) hpt_format_table_add (table, cells);
         }
         if (table) hpt_format_table_print (table, stdout);

@@ -429,7 +429,7 @@ def test_submit_stream_logs(master):
 
 NODES = [
     {"name": "gpu-a", "state": "READY", "drainState": "NONE", "address": "10.0.0.1",
-     "cpus": 16, "memoryGb": 125.5, "freeCpus": 12, "freeMemoryGb": 100,
+     "cpus": 16, "memoryGb": 125.4998046875, "freeCpus": 12, "freeMemoryGb": 100,
      "accelerators": [{"type": "NVIDIA_TESLA_V100", "index": i, "free": i != 0} for i in range(4)],
      "runningTasks": 1, "lastSeen": "2026-11-29T03:00:00Z"},
     {"name": "cpu-b", "state": "LOST", "drainState": "DRAINED", "drainReason": "bad disk",
