@@ -413,9 +413,18 @@ s_check_int_list (json_t *value, const char *what, size_t min_items, size_t max_
     unsigned char *seen = distinct ? calloc ((span + 7) / 8, 1) : NULL;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *item = json_array_get (value, i);
+        json_int_t number = json_integer_value (item);
+        bool seen_before = seen && json_is_integer (item) && number >= item_min &&
+                           number <= item_max &&
+                           (seen[(number - item_min) / 8] & (1u << ((number - item_min) % 8)));
+        if (json_is_integer (item) && number >= item_min && number <= item_max && !seen_before) {
+            if (seen)
+                seen[(number - item_min) / 8] |= (unsigned char)(1u << ((number - item_min) % 8));
+            continue; //  the common case: no error text to build
+        }
         char where[96];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
-        json_t *item = json_array_get (value, i);
         rc = s_check_int (item, where, (double)item_min, (double)item_max, error, error_size);
         if (rc == 0 && seen) {
             size_t bit = (size_t)(json_integer_value (item) - item_min);
@@ -438,10 +447,16 @@ s_check_string_list (json_t *value, const char *what, const s_field_t *f, char *
         return s_fail (error, error_size, "%s: must have %zu to %zu entries", what, (size_t)f->min,
                        (size_t)f->max);
     for (size_t i = 0; i < n; i++) {
+        json_t *item = json_array_get (value, i);
+        size_t length = json_string_length (item);
+        if (json_is_string (item) && length >= (size_t)f->item_min &&
+            length <= (size_t)f->item_max &&
+            !s_string_problem (f->check, json_string_value (item), length))
+            continue; //  the common case: no error text to build
         char where[96];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
-        if (s_check_string (json_array_get (value, i), where, (size_t)f->item_min,
-                            (size_t)f->item_max, f->check, error, error_size))
+        if (s_check_string (item, where, (size_t)f->item_min, (size_t)f->item_max, f->check, error,
+                            error_size))
             return -1;
     }
     return 0;
@@ -494,6 +509,25 @@ s_check_tasks (json_t *value, const char *what, size_t max, char *error, size_t 
     return rc;
 }
 
+//  The common case of s_check_points, without building error texts.
+static bool
+s_point_ok (json_t *point)
+{
+    json_t *tag = json_object_get (point, "tag");
+    json_t *value = json_object_get (point, "value");
+    json_t *step = json_object_get (point, "step");
+    json_t *time = json_object_get (point, "time");
+    size_t length = json_string_length (tag);
+    return json_is_object (point) && json_object_size (point) == 3u + (step != NULL) &&
+           json_is_string (tag) && length >= 1 && length <= HPT_MSG_NAME_MAX &&
+           !s_has_control (json_string_value (tag), length) && json_is_number (value) &&
+           isfinite (json_number_value (value)) &&
+           (!step || (json_is_integer (step) && json_integer_value (step) >= 0 &&
+                      (double)json_integer_value (step) <= SEQ_MAX)) &&
+           json_is_integer (time) && json_integer_value (time) >= 0 &&
+           (double)json_integer_value (time) <= TIME_MAX;
+}
+
 static int
 s_check_points (json_t *value, const char *what, size_t min, size_t max, char *error,
                 size_t error_size)
@@ -505,6 +539,7 @@ s_check_points (json_t *value, const char *what, size_t min, size_t max, char *e
         return s_fail (error, error_size, "%s: must have %zu to %zu entries", what, min, max);
     for (size_t i = 0; i < n; i++) {
         json_t *point = json_array_get (value, i);
+        if (s_point_ok (point)) continue;
         char where[96], item[128];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
         if (!json_is_object (point))
@@ -524,6 +559,7 @@ s_check_points (json_t *value, const char *what, size_t min, size_t max, char *e
         snprintf (item, sizeof item, "%s.time", where);
         if (s_check_int (json_object_get (point, "time"), item, 0, TIME_MAX, error, error_size))
             return -1;
+        return s_fail (error, error_size, "%s: invalid point", where); //  never reached
     }
     return 0;
 }
@@ -817,8 +853,8 @@ hpt_msg_new (hpt_msg_id_t id)
     //  Required lists that may be empty start empty, so a sender with
     //  nothing to list (an agent running no task) need not say so.
     for (const s_field_t *f = s_rules[id].fields; f->name; f++)
-        if (f->required && f->min == 0
-            && (f->kind == K_TASKS || f->kind == K_STRINGS || f->kind == K_INTS))
+        if (f->required && f->min == 0 &&
+            (f->kind == K_TASKS || f->kind == K_STRINGS || f->kind == K_INTS))
             json_object_set_new (self->body, f->name, json_array ());
     return self;
 }

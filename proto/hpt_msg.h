@@ -49,6 +49,7 @@
 #define HPT_MSG_ENV_MAX 4096              //  env entries
 #define HPT_MSG_TASKS_MAX 4096            //  tasks in HELLO
 #define HPT_MSG_POINTS_MAX 10000          //  points in METRICS
+#define HPT_MSG_POINTS_BATCH 2000         //  points per METRICS that always fit the body limit
 #define HPT_MSG_LOG_CHUNK_MAX (64 * 1024) //  LOGS data (decoded bytes)
 #define HPT_MSG_CORES_MAX 65536           //  cpuSet entries, core numbers
 #define HPT_MSG_GPUS_MAX 1024             //  gpus entries, accelerators

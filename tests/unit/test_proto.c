@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hpt_msg.h"
 #include "hpt_topology.h"
@@ -794,6 +795,20 @@ test_oversized_arrays (void **state)
     assert_string_equal (error, "METRICS: field 'points': must have 1 to 10000 entries");
     hpt_msg_destroy (&metrics);
 
+    //  A full batch of the longest points still fits the body limit.
+    metrics = hpt_msg_new (HPT_MSG_METRICS);
+    hpt_msg_set_seq (metrics, 1);
+    hpt_msg_set_task_id (metrics, "t");
+    char *worst = s_repeat ('"', HPT_MSG_NAME_MAX);
+    for (int i = 0; i < HPT_MSG_POINTS_BATCH; i++)
+        hpt_msg_add_point (metrics, worst, -1.2345678901234567e-308, 9007199254740991,
+                           253402300799999);
+    free (worst);
+    wire = hpt_msg_encode (metrics);
+    assert_non_null (wire);
+    zmsg_destroy (&wire);
+    hpt_msg_destroy (&metrics);
+
     hpt_msg_t *launch = s_make (HPT_MSG_LAUNCH);
     for (int i = 5; i <= HPT_MSG_ARGS_MAX; i++)
         hpt_msg_add_arg (launch, "x");
@@ -922,6 +937,65 @@ test_faults_on_router (void **state)
     zsock_destroy (&router);
 }
 
+//  With CURVE and a ZAP handler (zauth) the codec hands the master the
+//  agent's public key, so it can bind agent names to keys; the messages
+//  themselves do not change.
+static void
+test_curve_user_id (void **state)
+{
+    char dir[] = "/tmp/hpt-test-proto-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char path[128];
+    snprintf (path, sizeof path, "%s/agent.cert", dir);
+    zcert_t *server = zcert_new ();
+    zcert_t *client = zcert_new ();
+    assert_int_equal (zcert_save_public (client, path), 0);
+    zactor_t *auth = zactor_new (zauth, NULL);
+    assert_int_equal (zstr_sendx (auth, "CURVE", dir, NULL), 0);
+    zsock_wait (auth);
+
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    zcert_apply (server, router);
+    zsock_set_curve_server (router, 1);
+    zsock_set_zap_domain (router, "hpt");
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zcert_apply (client, dealer);
+    zsock_set_curve_serverkey (dealer, zcert_public_txt (server));
+    assert_int_equal (zsock_connect (dealer, "tcp://127.0.0.1:%d", port), 0);
+    zsock_set_rcvtimeo (router, 5000);
+    zsock_set_rcvtimeo (dealer, 5000);
+
+    hpt_msg_t *hello = s_make (HPT_MSG_HELLO);
+    assert_int_equal (hpt_msg_send (&hello, dealer), 0);
+    hello = hpt_msg_recv (router);
+    assert_non_null (hello);
+    assert_string_equal (hpt_msg_name (hello), "gpu-box-1");
+    assert_non_null (hpt_msg_user_id (hello));
+    assert_string_equal (hpt_msg_user_id (hello), zcert_public_txt (client));
+    hpt_msg_t *copy = hpt_msg_dup (hello);
+    assert_string_equal (hpt_msg_user_id (copy), zcert_public_txt (client));
+    hpt_msg_destroy (&copy);
+
+    hpt_msg_t *welcome = s_make (HPT_MSG_WELCOME);
+    hpt_msg_set_routing_id (welcome, hpt_msg_routing_id (hello));
+    assert_int_equal (hpt_msg_send (&welcome, router), 0);
+    welcome = hpt_msg_recv (dealer);
+    assert_non_null (welcome);
+    assert_int_equal (hpt_msg_heartbeat_ms (welcome), 1000);
+    hpt_msg_destroy (&welcome);
+    hpt_msg_destroy (&hello);
+
+    zsock_destroy (&dealer);
+    zsock_destroy (&router);
+    zactor_destroy (&auth);
+    zcert_destroy (&server);
+    zcert_destroy (&client);
+    unlink (path);
+    rmdir (dir);
+}
+
 //  xorshift, so the garbage is the same on every run.
 static uint64_t
 s_next (uint64_t *state)
@@ -1002,6 +1076,7 @@ main (void)
         cmocka_unit_test (test_oversized_arrays),
         cmocka_unit_test (test_setters_refuse),
         cmocka_unit_test (test_faults_on_router),
+        cmocka_unit_test (test_curve_user_id),
         cmocka_unit_test (test_garbage_never_crashes),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
