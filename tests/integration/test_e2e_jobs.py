@@ -1,0 +1,360 @@
+"""End to end: whole jobs on a real hptmaster and hptagent over loopback.
+
+What a user relies on when a job goes well: exactly maxTrials trials with
+ids "1".."N", results best first by the objective, finalMetric equal to
+the trainer's last report, the trainer contract of DESIGN §3 (argv, TF_CONFIG,
+CLOUD_ML_*, the job's env, a working directory per task), maxParallelTrials
+never exceeded, the REST errors of DESIGN §9, and `hpt jobs describe
+--summarize` / `hpt jobs stream-logs` on the finished job.
+
+The trainer is examples/synthetic/trainer.py: its objective is a known
+function of the hyperparameters, so every expected value is computed here,
+and with HPT_TEST_DUMP_DIR in the agent's environment it writes what it was
+given (argv, environment, cwd, pid) to one JSON file per task."""
+import json
+import os
+import pathlib
+import re
+import socket
+import time
+
+import pytest
+
+from hpt_harness import PYTHON, SYNTHETIC, ApiError, Cluster, synthetic_job, wait_for
+
+IN_FLIGHT = ("PENDING", "PROVISIONING", "RUNNING", "STOPPING")
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    """A master and one agent with 4 CPUs (room for 4 one-CPU trials); the
+    agent's trainers dump what they see into tmp_path/dump."""
+    monkeypatch.setenv("HPT_TEST_DUMP_DIR", str(tmp_path / "dump"))
+    c = Cluster(tmp_path)
+    c.start_master()
+    c.start_agent("a1", cpus=4, memory_gb=4)
+    yield c
+    c.stop()
+
+
+def dumps(tmp_path):
+    """trial id -> the dump record of its (single, master) task."""
+    directory = tmp_path / "dump"
+    records = {}
+    if directory.is_dir():
+        for path in sorted(directory.glob("task-*.json")):
+            record = json.loads(path.read_text())
+            trial = record["env"].get("CLOUD_ML_TRIAL_ID")
+            assert trial not in records, f"trial {trial} ran twice: {path}"
+            records[trial] = record
+    return records
+
+
+def objective(hyperparameters, targets=None):
+    """The synthetic trainer's function (see its docstring)."""
+    targets = targets or {}
+    value = 1.0
+    for name, text in hyperparameters.items():
+        try:
+            x = float(text)
+        except ValueError:
+            if name in targets and text != targets[name]:
+                value -= 0.25
+            continue
+        value -= (x - float(targets.get(name, 0.5))) ** 2
+    return value
+
+
+def ms(stamp):
+    """RFC 3339 UTC time with milliseconds -> epoch milliseconds."""
+    match = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z", stamp)
+    assert match, f"not an RFC 3339 UTC time: {stamp!r}"
+    y, mo, d, h, mi, s, frac = match.groups()
+    seconds = time.mktime((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0)) - time.timezone
+    return int(seconds) * 1000 + int(((frac or "0") + "000")[:3])
+
+
+# ------------------------------------------------------------- results
+
+@pytest.mark.parametrize("goal", ["MINIMIZE", "MAXIMIZE"])
+def test_whole_job_succeeds_with_ranked_results(cluster, tmp_path, goal):
+    steps = 3
+    job = synthetic_job(max_trials=5, parallel=2, extra_args=[f"--steps={steps}"], goal=goal)
+    cluster.submit("whole", job)
+    done = cluster.wait_job("whole", timeout=60)
+    assert done["state"] == "SUCCEEDED", done
+    out = done["trainingOutput"]
+    trials = out["trials"]
+    assert out["isHyperparameterTuningJob"] is True
+    assert out["hyperparameterMetricTag"] == "loss"
+    assert str(out["completedTrialCount"]) == "5"
+    assert sorted(t["trialId"] for t in trials) == ["1", "2", "3", "4", "5"]
+    records = dumps(tmp_path)
+    assert sorted(records) == ["1", "2", "3", "4", "5"], "each trial ran exactly once"
+    for t in trials:
+        assert t["state"] == "SUCCEEDED", t
+        hp = t["hyperparameters"]
+        assert set(hp) == {"x", "y"}
+        assert -5 <= float(hp["x"]) <= 5
+        assert re.fullmatch(r"\d+", hp["y"]) and 0 <= int(hp["y"]) <= 10, hp
+        # The trainer got exactly these values on its command line ...
+        assert f"--x={hp['x']}" in records[t["trialId"]]["argv"]
+        assert f"--y={hp['y']}" in records[t["trialId"]]["argv"]
+        # ... and its last report (step N) is the known function's value.
+        final = t["finalMetric"]
+        assert str(final["trainingStep"]) == str(steps)
+        assert final["objectiveValue"] == pytest.approx(objective(hp), rel=1e-9, abs=1e-9)
+        if "allMetrics" in t:
+            assert [str(m["trainingStep"]) for m in t["allMetrics"]] == ["1", "2", "3"]
+            assert t["allMetrics"][-1]["objectiveValue"] == final["objectiveValue"]
+    values = [t["finalMetric"]["objectiveValue"] for t in trials]
+    assert values == sorted(values, reverse=(goal == "MAXIMIZE")), f"not best first: {values}"
+
+    summary = cluster.hpt("jobs", "describe", "whole", "--summarize")
+    assert summary.returncode == 0, summary.stderr
+    best = trials[0]["trialId"]
+    rows = [line.split() for line in summary.stdout.splitlines()
+            if re.match(r"\d+\s+(SUCCEEDED|FAILED)", line)]
+    assert [r[0] for r in rows] == [t["trialId"] for t in trials], summary.stdout
+    assert rows[0][1] == "SUCCEEDED"
+    assert float(rows[0][2]) == pytest.approx(trials[0]["finalMetric"]["objectiveValue"])
+    assert "SUCCEEDED" in summary.stdout
+    assert re.search(rf"Best trial:\s+{best}\b", summary.stdout), summary.stdout
+
+
+# ------------------------------------------------------------- contract
+
+def test_trainer_sees_exactly_the_contract(cluster, tmp_path):
+    job_dir = tmp_path / "job-dir"
+    job = {
+        "command": [PYTHON, str(SYNTHETIC)],
+        "args": ["--steps", "2", "--report-loss=0"],
+        "jobDir": str(job_dir),
+        # The trainer dumps only CLOUD_ML_*, HPT_*, CUDA_* and TPU_* variables, and
+        # a job may not set the reserved ones: CUDA_ names that hpt leaves alone.
+        "env": {"CUDA_TEST_USER_VAR": "a value with spaces", "CUDA_TEST_OTHER": "42"},
+        "hyperparameters": {
+            "goal": "MAXIMIZE",
+            "hyperparameterMetricTag": "accuracy",
+            "maxTrials": 3,
+            "maxParallelTrials": 3,
+            "params": [
+                {"parameterName": "lr", "type": "DOUBLE", "minValue": 0.001, "maxValue": 0.1,
+                 "scaleType": "UNIT_LOG_SCALE"},
+                {"parameterName": "units", "type": "INTEGER", "minValue": 16, "maxValue": 64},
+                {"parameterName": "act", "type": "CATEGORICAL",
+                 "categoricalValues": ["relu", "tanh x", "sig,moid"]},
+            ],
+        },
+    }
+    cluster.submit("contract", job)
+    done = cluster.wait_job("contract", timeout=60)
+    assert done["state"] == "SUCCEEDED", done
+    trials = {t["trialId"]: t for t in done["trainingOutput"]["trials"]}
+    records = dumps(tmp_path)
+    assert sorted(records) == ["1", "2", "3"]
+    workdir = (tmp_path / "agent-a1").resolve()
+    cwds, metric_files = set(), set()
+    for trial_id, record in records.items():
+        hp = trials[trial_id]["hyperparameters"]
+        argv = record["argv"]
+        # command (argv[0] python, argv[1] the script) + args + --job-dir + params
+        assert argv[:3] == ["--steps", "2", "--report-loss=0"], argv
+        assert argv[3] == f"--job-dir={job_dir}", argv
+        params = argv[4:]
+        assert sorted(params) == sorted([f"--lr={hp['lr']}", f"--units={hp['units']}",
+                                         f"--act={hp['act']}"]), argv
+        assert re.fullmatch(r"--units=\d+", [p for p in params if p.startswith("--units=")][0])
+        assert hp["act"] in ("relu", "tanh x", "sig,moid")
+        assert 0.001 <= float(hp["lr"]) <= 0.1
+
+        env = record["env"]
+        assert env["CLOUD_ML_TRIAL_ID"] == trial_id
+        assert env["CLOUD_ML_HP_METRIC_TAG"] == "accuracy"
+        assert env["CUDA_TEST_USER_VAR"] == "a value with spaces"
+        assert env["CUDA_TEST_OTHER"] == "42"
+        metric_file = pathlib.Path(env["CLOUD_ML_HP_METRIC_FILE"])
+        assert metric_file.is_absolute()
+        assert metric_file.parent.is_dir()
+        metric_files.add(str(metric_file))
+
+        tf = json.loads(env["TF_CONFIG"])
+        assert set(tf["cluster"]) == {"master"}, tf["cluster"]
+        [address] = tf["cluster"]["master"]
+        host, _, port = address.rpartition(":")
+        assert host and port.isdigit() and 0 < int(port) < 65536, address
+        assert tf["task"] == {"type": "master", "index": 0, "trial": trial_id}
+        assert tf["job"] == done["trainingInput"]
+        assert tf["environment"] == "cloud"
+
+        cwd = pathlib.Path(record["cwd"]).resolve()
+        assert cwd.is_dir()
+        assert workdir in cwd.parents, f"{cwd} not under the agent's workdir {workdir}"
+        cwds.add(str(cwd))
+        # The reported metric came from this task's own file.
+        assert trials[trial_id]["finalMetric"]["objectiveValue"] == pytest.approx(
+            objective(hp), rel=1e-9, abs=1e-9)
+    assert len(cwds) == 3, f"working directories shared between trials: {cwds}"
+    assert len(metric_files) == 3, f"metric files shared between trials: {metric_files}"
+
+
+# ------------------------------------------------------------- parallelism
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_max_parallel_trials_is_never_exceeded(cluster, tmp_path):
+    parallel, total = 2, 6
+    # 4 agent CPUs could take 4 one-CPU trials: only the limit holds it at 2.
+    job = synthetic_job(max_trials=total, parallel=parallel,
+                        extra_args=["--steps=3", "--sleep=0.1"])
+    cluster.submit("par", job)
+    most_in_flight = most_alive = 0
+    deadline = time.time() + 60
+    state = None
+    while time.time() < deadline:
+        current = cluster.job("par")
+        state = current["state"]
+        in_flight = [t for t in current.get("trainingOutput", {}).get("trials", [])
+                     if t["state"] in IN_FLIGHT]
+        most_in_flight = max(most_in_flight, len(in_flight))
+        alive = sum(1 for r in dumps(tmp_path).values() if _alive(r["pid"]))
+        most_alive = max(most_alive, alive)
+        assert len(in_flight) <= parallel, current
+        assert alive <= parallel, f"{alive} trainer processes alive at once"
+        if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            break
+        time.sleep(0.02)
+    assert state == "SUCCEEDED"
+    done = cluster.job("par")
+    trials = done["trainingOutput"]["trials"]
+    assert sorted(int(t["trialId"]) for t in trials) == list(range(1, total + 1))
+    # The trials' own start/end times never overlap more than `parallel`.
+    events = []
+    for t in trials:
+        events.append((ms(t["startTime"]), 1))
+        events.append((ms(t["endTime"]), -1))
+    overlap = most = 0
+    for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
+        overlap += delta
+        most = max(most, overlap)
+    assert most <= parallel, f"{most} trials overlapped in time"
+    # "that many trials in flight when capacity allows"
+    assert max(most_in_flight, most_alive, most) == parallel
+
+
+# ------------------------------------------------------------- REST errors
+
+def test_invalid_job_over_rest_reports_every_error(cluster):
+    bad = {
+        "command": [PYTHON, str(SYNTHETIC)],
+        "hyperparameters": {
+            "goal": "SIDEWAYS",
+            "maxTrials": -1,
+            "params": [
+                {"parameterName": "x", "type": "DOUBLE", "minValue": 1},
+                {"parameterName": "c", "type": "CATEGORICAL"},
+            ],
+        },
+    }
+    with pytest.raises(ApiError) as raised:
+        cluster.submit("bad", bad)
+    err = raised.value
+    assert err.status == 400
+    body = err.body["error"]
+    assert body["code"] == 400
+    assert body["status"] == "INVALID_ARGUMENT"
+    assert body["message"]
+    [detail] = [d for d in body["details"]
+                if d["@type"] == "type.googleapis.com/google.rpc.BadRequest"]
+    fields = [v["field"] for v in detail["fieldViolations"]]
+    assert all(v["description"] for v in detail["fieldViolations"])
+    assert all(f.startswith("/") for f in fields), fields
+    hp = "/trainingInput/hyperparameters"
+    for expected in (f"{hp}/goal", f"{hp}/maxTrials", f"{hp}/params/0", f"{hp}/params/1"):
+        assert any(f == expected or f.startswith(expected + "/") for f in fields), \
+            f"no violation at {expected}: {fields}"
+    assert len(fields) >= 4
+    with pytest.raises(ApiError) as missing:
+        cluster.job("bad")
+    assert missing.value.status == 404
+
+
+def test_duplicate_and_unknown_jobs(cluster):
+    job = synthetic_job(max_trials=1, parallel=1)
+    cluster.submit("dup", job)
+    with pytest.raises(ApiError) as dup:
+        cluster.submit("dup", job)
+    assert dup.value.status == 409
+    assert dup.value.body["error"]["status"] == "ALREADY_EXISTS"
+    assert "dup" in dup.value.body["error"]["message"]
+    with pytest.raises(ApiError) as unknown:
+        cluster.job("no_such_job")
+    assert unknown.value.status == 404
+    assert unknown.value.body["error"]["status"] == "NOT_FOUND"
+    with pytest.raises(ApiError) as unknown_cancel:
+        cluster.request("POST", "/v1/projects/default/jobs/no_such_job:cancel", {})
+    assert unknown_cancel.value.status == 404
+    # The duplicate did not disturb the original.
+    assert cluster.wait_job("dup", timeout=60)["state"] == "SUCCEEDED"
+    listed = cluster.get("/v1/projects/default/jobs")["jobs"]
+    assert [j["jobId"] for j in listed] == ["dup"]
+
+
+def test_cli_submit_of_invalid_config_never_reaches_the_master(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("trainingInput:\n"
+                      "  hyperparameters:\n"
+                      "    goal: SIDEWAYS\n"
+                      "    maxTrials: -1\n"
+                      "    params:\n"
+                      "      - parameterName: x\n"
+                      "        type: DOUBLE\n")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        c = Cluster(tmp_path)  # only for its hpt() helper: the master is our listener
+        c.api_port = port
+        result = c.hpt("jobs", "submit", "training", "bad_job", "--config", str(config))
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "bad.yaml:3" in result.stderr and "goal" in result.stderr, result.stderr
+    assert "maxTrials" in result.stderr, result.stderr
+    assert "submitted" not in result.stdout + result.stderr
+
+
+# ------------------------------------------------------------- logs
+
+@pytest.mark.xfail(strict=True, reason="BUG: the master stores one log entry per pipe chunk "
+                   "with the newline cut off (hpt_core.c LOGS handling), while `hpt jobs "
+                   "stream-logs` (cli/hpt_jobs.c s_lines_feed) expects chunks that keep their "
+                   "newlines: every trainer line of a task is printed joined into one")
+def test_stream_logs_prints_trainer_lines_with_prefix(cluster):
+    job = synthetic_job(max_trials=2, parallel=2, extra_args=["--steps=3"])
+    cluster.submit("logs", job)
+    done = cluster.wait_job("logs", timeout=60)
+    assert done["state"] == "SUCCEEDED"
+    result = cluster.hpt("jobs", "stream-logs", "logs")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for t in done["trainingOutput"]["trials"]:
+        trial = t["trialId"]
+        mine = [line for line in lines if line.startswith(f"[trial {trial} master-0] ")]
+        texts = [line[len(f"[trial {trial} master-0] "):] for line in mine]
+        assert any(text.startswith("synthetic: params ") for text in texts), lines
+        values = [float(x) for text in texts for x in re.findall(r"^step \d+ loss=(\S+)$", text)]
+        steps = [text.split()[1] for text in texts if text.startswith("step ")]
+        assert steps == ["1", "2", "3"], mine
+        assert values[-1] == pytest.approx(t["finalMetric"]["objectiveValue"], abs=1e-6)
+    only = cluster.hpt("jobs", "stream-logs", "logs", "--trial", "1")
+    assert only.returncode == 0
+    assert all(not line.startswith("[trial 2 ") for line in only.stdout.splitlines())
+    assert any(line.startswith("[trial 1 master-0] step 3 ") for line in only.stdout.splitlines())
