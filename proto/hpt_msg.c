@@ -936,7 +936,10 @@ s_parse_signature (zframe_t *frame, hpt_msg_fault_t *fault)
     s_sanitize (bytes, size, safe);
     size_t i = 4, digits = 0;
     long version = 0;
-    if (size > HPT_MSG_SIGNATURE_MAX || size < 6 || memcmp (bytes, "HPT/", 4) != 0) goto bad;
+    //  No leading zero, so each version has one spelling.
+    if (size > HPT_MSG_SIGNATURE_MAX || size < 6 || memcmp (bytes, "HPT/", 4) != 0 ||
+        bytes[4] == '0')
+        goto bad;
     while (i < size && bytes[i] >= '0' && bytes[i] <= '9' && digits < 4) {
         version = version * 10 + (bytes[i++] - '0');
         digits++;

@@ -506,6 +506,7 @@ test_framing (void **state)
     s_expect_frames ("bad signature", HPT_MSG_FAULT_SIGNATURE, "HPT/1HEARTBEAT", hb, NULL);
     s_expect_frames ("bad signature", HPT_MSG_FAULT_SIGNATURE, "HPT/ HEARTBEAT", hb, NULL);
     s_expect_frames ("bad signature", HPT_MSG_FAULT_SIGNATURE, "HPT/0 HEARTBEAT", hb, NULL);
+    s_expect_frames ("bad signature", HPT_MSG_FAULT_SIGNATURE, "HPT/01 HEARTBEAT", hb, NULL);
     s_expect_frames ("bad signature", HPT_MSG_FAULT_SIGNATURE, "HPT/1 heartbeat", hb, NULL);
     s_expect_frames ("bad signature", HPT_MSG_FAULT_SIGNATURE, "HPT/1 HEARTBEAT ", hb, NULL);
     s_expect_frames ("bad signature", HPT_MSG_FAULT_SIGNATURE, "HPT/1 ", hb, NULL);
