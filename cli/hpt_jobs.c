@@ -399,7 +399,8 @@ s_submit (hpt_cli_context_t *context, int argc, char *argv[])
                      "command\n\n  $ hpt jobs describe %s\n\nor continue streaming the logs "
                      "with the command\n\n  $ hpt jobs stream-logs %s\n",
                      job_id, job_id);
-            printf ("jobId: %s\nstate: %s\n", job_id, state ? state : "QUEUED");
+            printf ("jobId: %s\n", job_id);
+            if (state) printf ("state: %s\n", state);
         }
     }
     json_decref (reply);
