@@ -1,0 +1,269 @@
+"""End to end: jobs that go wrong, on a real hptmaster and hptagent.
+
+The failure rules of DESIGN §4 (the first trial failing, maxFailedTrials,
+the service's default rule), a trainer that never reports its metric, cancel
+killing every process of every task (the trainer and what it spawned), and a
+master that survives garbage on its agent socket (PROTOCOL.md §8).
+
+Trainers are examples/synthetic/trainer.py with --fail-mode. To make a
+failure depend on the trial, the tests tune a CATEGORICAL "parameter" named
+steps under GRID_SEARCH (one trial at a time, values in the listed order):
+the trainer takes --steps as its own option and exits 1 for steps < 1, so the
+order of the values is the order of successes and failures."""
+import json
+import os
+import pathlib
+import re
+import time
+
+import pytest
+
+from hpt_harness import Cluster, synthetic_job, wait_for
+
+FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPT_TEST_DUMP_DIR", str(tmp_path / "dump"))
+    c = Cluster(tmp_path)
+    c.start_master()
+    c.start_agent("a1", cpus=4, memory_gb=4)
+    yield c
+    c.stop()
+
+
+def dumps(tmp_path):
+    """The dump records of every task started so far."""
+    directory = tmp_path / "dump"
+    if not directory.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("task-*.json"))]
+
+
+def proc_stat(pid):
+    """(state, ppid, pgid) of a live process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def alive(pid):
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def group_members(pgid):
+    """Live pids in process group pgid."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = proc_stat(int(entry))
+            if stat and stat[2] == pgid and stat[0] not in ("Z", "X"):
+                members.append(int(entry))
+    return members
+
+
+def grid_job(steps_values, max_trials, **hp):
+    """One trial at a time over the listed --steps values, in order."""
+    return synthetic_job(max_trials=max_trials, parallel=1, algorithm="GRID_SEARCH",
+                         params=[{"parameterName": "steps", "type": "CATEGORICAL",
+                                  "categoricalValues": steps_values}], **hp)
+
+
+def outcome(job):
+    """Trial states in trial-id order."""
+    trials = sorted(job["trainingOutput"].get("trials", []), key=lambda t: int(t["trialId"]))
+    return [t["state"] for t in trials]
+
+
+# ------------------------------------------------------------- failure rules
+
+@pytest.mark.parametrize("mode, why", [("exit1", r"status 1\b"), ("signal", r"signal 9\b")])
+def test_first_trial_failing_fails_the_job(cluster, tmp_path, mode, why):
+    job = synthetic_job(max_trials=4, parallel=1, extra_args=[f"--fail-mode={mode}"])
+    cluster.submit("first", job)
+    done = cluster.wait_job("first", timeout=30)
+    assert done["state"] == "FAILED", done
+    assert re.search(r"\b[Tt]rial 1\b", done.get("errorMessage", "")), done.get("errorMessage")
+    [trial] = done["trainingOutput"]["trials"]
+    assert trial["trialId"] == "1" and trial["state"] == "FAILED"
+    assert re.search(why, trial.get("errorMessage", "")), trial
+    assert len(dumps(tmp_path)) == 1, "no trial launched after the job failed"
+
+
+def test_max_failed_trials_fails_exactly_at_n(cluster, tmp_path):
+    # S F S F S F S: maxFailedTrials=3 fails the job at trial 6, successes or not.
+    job = grid_job(["1", "0", "2", "-1", "3", "-2", "4"], max_trials=7, maxFailedTrials=3)
+    cluster.submit("maxfail", job)
+    done = cluster.wait_job("maxfail", timeout=30)
+    assert done["state"] == "FAILED", done
+    assert outcome(done) == ["SUCCEEDED", "FAILED"] * 3, outcome(done)
+    assert "maxFailedTrials" in done["errorMessage"], done["errorMessage"]
+    assert re.search(r"\b[Tt]rial 6\b", done["errorMessage"]), done["errorMessage"]
+    assert len(dumps(tmp_path)) == 6
+
+
+def test_max_failed_trials_all_failing(cluster, tmp_path):
+    job = synthetic_job(max_trials=10, parallel=1, extra_args=["--fail-mode=exit1"],
+                        maxFailedTrials=3)
+    cluster.submit("allfail", job)
+    done = cluster.wait_job("allfail", timeout=30)
+    assert done["state"] == "FAILED", done
+    assert outcome(done) == ["FAILED"] * 3
+    assert len(dumps(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("values, expected", [
+    # 1 success: the 5th failure fails the job (5 >= 5 and 5 > 2 x 1).
+    (["1", "0", "-1", "-2", "-3", "-4", "-5", "-6"], ["SUCCEEDED"] + ["FAILED"] * 5),
+    # 3 successes: 5 and 6 failures are not > 6; the 7th fails the job.
+    (["1", "2", "3", "0", "-1", "-2", "-3", "-4", "-5", "-6", "-7"],
+     ["SUCCEEDED"] * 3 + ["FAILED"] * 7),
+])
+def test_default_failure_rule(cluster, values, expected):
+    cluster.submit("rule", grid_job(values, max_trials=len(values)))
+    done = cluster.wait_job("rule", timeout=40)
+    assert done["state"] == "FAILED", done
+    assert outcome(done) == expected
+    assert "2 x succeeded" in done["errorMessage"] or "2 ×" in done["errorMessage"], \
+        done["errorMessage"]
+
+
+def test_grid_with_few_failures_succeeds(cluster):
+    # Control for the rule above: 4 failures after a success never fail the job.
+    values = ["1", "0", "-1", "-2", "-3", "2"]
+    cluster.submit("few", grid_job(values, max_trials=len(values)))
+    done = cluster.wait_job("few", timeout=30)
+    assert done["state"] == "SUCCEEDED", done
+    assert outcome(done) == ["SUCCEEDED"] + ["FAILED"] * 4 + ["SUCCEEDED"]
+    # Best first: successes before failures.
+    assert [t["state"] for t in done["trainingOutput"]["trials"]][:2] == ["SUCCEEDED"] * 2
+
+
+def test_trainer_that_never_reports_fails_its_trial(cluster, tmp_path):
+    job = synthetic_job(max_trials=1, parallel=1, extra_args=["--fail-mode=no-report"],
+                        hyperparameterMetricTag="val_auc")
+    cluster.submit("silent", job)
+    done = cluster.wait_job("silent", timeout=30)
+    assert done["state"] == "FAILED", done
+    [trial] = done["trainingOutput"]["trials"]
+    assert trial["state"] == "FAILED"
+    assert "val_auc" in trial["errorMessage"], trial
+    assert "finalMetric" not in trial
+    # The agent made the metric file's directory (this trainer never did).
+    [record] = dumps(tmp_path)
+    assert pathlib.Path(record["env"]["CLOUD_ML_HP_METRIC_FILE"]).parent.is_dir()
+
+
+# ------------------------------------------------------------- cancel
+
+@pytest.mark.parametrize("mode", ["hang", "spawn-hang"])
+def test_cancel_kills_every_process(cluster, tmp_path, mode):
+    job = synthetic_job(max_trials=4, parallel=2, extra_args=[f"--fail-mode={mode}"])
+    cluster.submit("cancel", job)
+
+    def ready():
+        records = dumps(tmp_path)
+        if len(records) < 2:
+            return None
+        current = cluster.job("cancel")
+        states = [t["state"] for t in current["trainingOutput"]["trials"]]
+        if states.count("RUNNING") < 2:
+            return None
+        groups = {r["pgid"]: group_members(r["pgid"]) for r in records}
+        want = 2 if mode == "spawn-hang" else 1
+        if any(len(members) < want for members in groups.values()):
+            return None
+        return records, groups
+
+    records, groups = wait_for(ready, timeout=20, what="2 trials running with their processes")
+    pids = sorted({pid for members in groups.values() for pid in members})
+    assert len(pids) == (4 if mode == "spawn-hang" else 2)
+    for record in records:
+        assert record["pgid"] == record["pid"], "each task leads its own process group"
+    assert len(groups) == 2
+
+    result = cluster.hpt("jobs", "cancel", "cancel")
+    assert result.returncode == 0, result.stdout + result.stderr
+    done = cluster.wait_job("cancel", timeout=20)
+    assert done["state"] == "CANCELLED", done
+    trials = done["trainingOutput"]["trials"]
+    assert len(trials) == 2, "no trial started after the cancel"
+    assert all(t["state"] == "CANCELLED" for t in trials), trials
+    # The trainers are gone when the job says CANCELLED; what they spawned goes with
+    # their process group (allow the kernel a moment to deliver the signal).
+    assert not [r["pid"] for r in records if alive(r["pid"])]
+    wait_for(lambda: not [pid for pid in pids if alive(pid)], timeout=5,
+             what=f"every process of the cancelled tasks gone ({pids})")
+    assert len(dumps(tmp_path)) == 2
+    # The agent is free again: a new job runs to the end.
+    cluster.submit("after", synthetic_job(max_trials=1, parallel=1))
+    assert cluster.wait_job("after", timeout=30)["state"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------- agent socket garbage
+
+def test_garbage_on_the_agent_socket_does_not_hurt_the_master(cluster):
+    zmq = pytest.importorskip("zmq")
+    context = zmq.Context()
+
+    def dealer():
+        sock = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVTIMEO, 5000)
+        sock.connect(cluster.agents_endpoint)
+        return sock
+
+    def frames(sock, *parts):
+        sock.send_multipart([p if isinstance(p, bytes) else p.encode() for p in parts])
+
+    hello = {"protocol": 2, "name": "intruder", "version": "9.9.9", "advertise": "127.0.0.1",
+             "ports": [20000, 20100], "resources": {"cpus": 2, "memoryGb": 1},
+             "tasks": [], "ackedSeq": 0, "lastSeq": 0}
+    try:
+        junk = dealer()
+        frames(junk, os.urandom(200))                                   # one random frame
+        frames(junk, os.urandom(64), os.urandom(64), os.urandom(64))    # three frames
+        frames(junk, "HPT/1 HEARTBEAT", "")                             # empty body
+        frames(junk, "HPT/1 HEARTBEAT", '{"seq": 1')                    # bad JSON
+        frames(junk, "HPT/1 HEARTBEAT", b'{"seq": 1, "x": "\xff\xfe"}')  # bad UTF-8
+        frames(junk, "HPT/1 NO_SUCH_TYPE", "{}")                         # unknown type
+        frames(junk, "HPT/1 " + "A" * 200, "{}")                         # long signature
+        frames(junk, "HPT/1 METRICS", b"{" + b" " * (2 << 20) + b"}")    # over 1 MiB
+        frames(junk, "HPT/1 HELLO", json.dumps(dict(hello, protocol=1, bogus=1)))  # unknown member
+
+        # A HELLO in a protocol version the master does not speak: REJECT in HPT/1.
+        newer = dealer()
+        frames(newer, "HPT/2 HELLO", json.dumps(hello))
+        signature, body = newer.recv_multipart()
+        assert signature == b"HPT/1 REJECT", (signature, body)
+        reject = json.loads(body)
+        assert reject["protocols"] == [1], reject
+        assert "version" in reject["reason"], reject
+        assert not reject.get("retryMs"), "a version REJECT is final"
+
+        # An event before HELLO: ERROR NOT_REGISTERED.
+        stranger = dealer()
+        frames(stranger, "HPT/1 METRICS", json.dumps({
+            "seq": 1, "taskId": "nojob/1/master/0",
+            "points": [{"tag": "loss", "value": 0.5, "step": 1, "time": int(time.time() * 1000)}]}))
+        signature, body = stranger.recv_multipart()
+        assert signature == b"HPT/1 ERROR", (signature, body)
+        assert json.loads(body)["code"] == "NOT_REGISTERED", body
+    finally:
+        context.destroy(linger=0)
+
+    assert cluster.master.poll() is None, "the master died"
+    assert [n for n in cluster.get("/v1/nodes")["nodes"] if n["name"] == "intruder"] == []
+    assert cluster.node("a1")["state"] == "READY"
+    cluster.submit("survivor", synthetic_job(max_trials=2, parallel=2))
+    done = cluster.wait_job("survivor", timeout=30)
+    assert done["state"] == "SUCCEEDED", done
+    metrics = cluster.get("/metrics")
+    match = re.search(r"^hpt_agent_messages_dropped_total (\d+)$", metrics, re.M)
+    assert match, metrics
+    assert int(match.group(1)) >= 8, metrics
