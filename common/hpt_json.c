@@ -2,6 +2,7 @@
 */
 #include "hpt_json.h"
 #include "hpt_space.h"
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,11 @@ s_yaml_ambiguous (const char *text)
                                   "ON",   "off",  "Off",  "OFF",   "null",  "Null",  "NULL",
                                   "~",    "y",    "Y",    "n",     "N"};
     if (!*text)
+        return true;
+    //  YAML 1.1 timestamps ("2026-11-29", "2026-11-29T03:00:00Z").
+    if (strlen (text) >= 8 && isdigit ((unsigned char) text[0]) && isdigit ((unsigned char) text[1])
+        && isdigit ((unsigned char) text[2]) && isdigit ((unsigned char) text[3]) && text[4] == '-'
+        && isdigit ((unsigned char) text[5]))
         return true;
     for (size_t i = 0; i < sizeof (words) / sizeof (words[0]); i++)
         if (strcmp (text, words[i]) == 0)

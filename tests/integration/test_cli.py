@@ -166,7 +166,7 @@ JOB = {
 
 
 class NoTimestampLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's timestamp type (see the xfail below)."""
+    """SafeLoader without YAML 1.1's timestamp type."""
 
 
 NoTimestampLoader.yaml_implicit_resolvers = {
@@ -182,8 +182,6 @@ def test_describe_yaml_is_the_default_and_reads_back(master):
     assert r.stdout.startswith("jobId: tune_7\n")
 
 
-@pytest.mark.xfail(strict=True, reason="hpt_json_dumps_yaml (common/hpt_json.c) does not quote "
-                   "RFC 3339 times, which YAML 1.1 loaders read as timestamps; gcloud quotes them")
 def test_describe_yaml_times_stay_strings(master):
     master.route("GET", JOBS + "/tune_7", (200, JOB))
     r = hpt("jobs", "describe", "tune_7", master=master)
