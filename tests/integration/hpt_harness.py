@@ -46,7 +46,10 @@ class ApiError(Exception):
 
 class Cluster:
     def __init__(self, tmp, extra_config="", heartbeat="0.2s", agent_timeout="2s",
-                 machine_types=None):
+                 machine_types=None, master_config=""):
+        """extra_config is appended after machineTypes (e.g. a scaleTiers
+        section); master_config is lines added under master: (indented by
+        two spaces, e.g. "  agentLostPolicy: requeue")."""
         self.tmp = pathlib.Path(tmp)
         self.api_port = free_port()
         self.agents_port = free_port()
@@ -60,6 +63,7 @@ class Cluster:
                  f"  heartbeatInterval: {heartbeat}",
                  f"  agentTimeout: {agent_timeout}",
                  "  stopGracePeriod: 2s",
+                 *[line for line in master_config.splitlines() if line.strip()],
                  "machineTypes:"]
         for name, spec in types.items():
             lines.append(f"  {name}: {json.dumps(spec)}")
@@ -70,11 +74,12 @@ class Cluster:
         self.logs = []
 
     # -- processes ---------------------------------------------------------
-    def _spawn(self, argv, name):
+    def _spawn(self, argv, name, env=None):
         log = open(self.tmp / f"{name}.log", "ab")
         self.logs.append(log)
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=self.tmp)
+                                start_new_session=True, cwd=self.tmp,
+                                env=None if env is None else dict(os.environ, **env))
 
     def start_master(self):
         self.master = self._spawn([str(BIN / "hptmaster"), "--cluster", str(self.config)],
@@ -91,12 +96,14 @@ class Cluster:
                 raise AssertionError("master exited: " + (self.tmp / "master.log").read_text())
             return False
 
-    def start_agent(self, name, cpus=4, memory_gb=4, extra=()):
+    def start_agent(self, name, cpus=4, memory_gb=4, extra=(), env=None):
+        """env: variables added to the agent's own environment, which its
+        tasks inherit (e.g. HPT_TEST_DUMP_DIR: a job may not set HPT_*)."""
         workdir = self.tmp / f"agent-{name}"
         argv = [str(BIN / "hptagent"), "--master", self.agents_endpoint, "--name", name,
                 "--workdir", str(workdir), "--cpus", str(cpus), "--memory-gb", str(memory_gb),
                 *extra]
-        proc = self._spawn(argv, f"agent-{name}")
+        proc = self._spawn(argv, f"agent-{name}", env)
         self.agents[name] = proc
         wait_for(lambda: self.node(name) and self.node(name)["state"] == "READY",
                  what=f"agent {name} READY")
@@ -170,6 +177,26 @@ class Cluster:
         if check and result.returncode != 0:
             raise AssertionError(f"hpt {args} failed: {result.stdout}{result.stderr}")
         return result
+
+
+def read_dumps(directory):
+    """The synthetic trainer's HPT_TEST_DUMP_DIR records (one per task
+    process), each with its file name under "file", sorted by file name."""
+    records = []
+    for path in sorted(pathlib.Path(directory).glob("task-*.json")):
+        record = json.loads(path.read_text())
+        record["file"] = path.name
+        records.append(record)
+    return records
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def synthetic_job(max_trials=4, parallel=2, extra_args=(), params=None, **hp):
