@@ -1,0 +1,409 @@
+/*  Unit tests for the agent's package fetcher: a tiny trainer package is
+    built at test time as an sdist-style .tar.gz, a flat .tgz and a .whl,
+    fetched through file:// URLs and imported with python3; then the cache,
+    change detection, and the errors (missing file, unsupported kind, closed
+    port, broken archive, escaping members). No network: file:// and
+    127.0.0.1 only. */
+#include "hpt_fetch.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+//  The test's scratch directory: src/ (package sources), pkg/ (archives),
+//  cache/ (the fetcher's cache).
+static char s_dir[] = "/tmp/hpt-fetch-XXXXXX";
+
+static void
+s_sh (const char *format, ...)
+{
+    char command[2048];
+    va_list args;
+    va_start (args, format);
+    int length = vsnprintf (command, sizeof (command), format, args);
+    va_end (args);
+    assert_true (length > 0 && length < (int)sizeof (command));
+    assert_int_equal (system (command), 0);
+}
+
+static void
+s_write (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    assert_int_equal (fclose (file), 0);
+}
+
+static int
+s_setup (void **state)
+{
+    (void)state;
+    if (!mkdtemp (s_dir)) return -1;
+    char path[512];
+    snprintf (path, sizeof (path), "%s/src/trainer-0.1/trainer", s_dir);
+    zsys_dir_create ("%s", path);
+    zsys_dir_create ("%s/pkg", s_dir);
+    snprintf (path, sizeof (path), "%s/src/trainer-0.1/trainer/__init__.py", s_dir);
+    s_write (path, "");
+    snprintf (path, sizeof (path), "%s/src/trainer-0.1/trainer/task.py", s_dir);
+    s_write (path, "VALUE = 42\n");
+    snprintf (path, sizeof (path), "%s/src/trainer-0.1/setup.py", s_dir);
+    s_write (path, "from setuptools import setup\nsetup(name='trainer', version='0.1')\n");
+    //  sdist style: one top directory trainer-0.1/ holding setup.py and trainer/.
+    s_sh ("/bin/tar -czf %s/pkg/trainer-0.1.tar.gz -C %s/src trainer-0.1", s_dir, s_dir);
+    //  flat: the package directory itself at the top.
+    s_sh ("/bin/tar -czf %s/pkg/flat.tgz -C %s/src/trainer-0.1 trainer", s_dir, s_dir);
+    s_sh ("cd %s/src/trainer-0.1 && /usr/bin/python3 -m zipfile -c "
+          "%s/pkg/trainer-0.1-py3-none-any.whl trainer",
+          s_dir, s_dir);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    (void)state;
+    char command[600];
+    snprintf (command, sizeof (command), "rm -rf %s", s_dir);
+    return system (command) == 0 ? 0 : -1;
+}
+
+static hpt_fetch_t *
+s_new_fetch (void)
+{
+    char cache[512];
+    snprintf (cache, sizeof (cache), "%s/cache", s_dir);
+    char *error = NULL;
+    hpt_fetch_t *fetch = hpt_fetch_new (cache, &error);
+    assert_null (error);
+    assert_non_null (fetch);
+    return fetch;
+}
+
+//  Fetches count URIs for task_id and waits (at most timeout_ms) for the
+//  result. Returns ok; *text is the PYTHONPATH or the error (caller frees).
+static bool
+s_fetch (hpt_fetch_t *fetch, const char *task_id, const char *const *uris, size_t count,
+         int timeout_ms, char **text)
+{
+    assert_int_equal (hpt_fetch_request (fetch, task_id, uris, count), 0);
+    zpoller_t *poller = zpoller_new (hpt_fetch_socket (fetch), NULL);
+    void *which = zpoller_wait (poller, timeout_ms);
+    zpoller_destroy (&poller);
+    assert_ptr_equal (which, hpt_fetch_socket (fetch));
+    char *id = NULL, *pythonpath = NULL, *error = NULL;
+    bool ok = false;
+    assert_int_equal (hpt_fetch_result_recv (fetch, &id, &ok, &pythonpath, &error), 0);
+    assert_string_equal (id, task_id);
+    free (id);
+    if (ok) {
+        assert_null (error);
+        assert_non_null (pythonpath);
+        *text = pythonpath;
+    } else {
+        assert_null (pythonpath);
+        assert_non_null (error);
+        print_message ("%s: %s\n", task_id, error);
+        *text = error;
+    }
+    return ok;
+}
+
+static char *
+s_url (const char *name)
+{
+    char *url;
+    assert_true (asprintf (&url, "file://%s/pkg/%s", s_dir, name) > 0);
+    return url;
+}
+
+static bool
+s_is_dir (const char *path)
+{
+    struct stat st;
+    return stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+static void
+s_assert_imports (const char *pythonpath)
+{
+    s_sh ("PYTHONPATH='%s' /usr/bin/python3 -c 'import trainer.task; "
+          "assert trainer.task.VALUE == 42'",
+          pythonpath);
+}
+
+static void
+test_sdist_tarball (void **state)
+{
+    (void)state;
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char *url = s_url ("trainer-0.1.tar.gz");
+    const char *uris[] = {url};
+    char *path = NULL;
+    assert_true (s_fetch (fetch, "t1", uris, 1, 20000, &path));
+    //  The sdist's top directory, not the unpacked directory, is the entry.
+    assert_non_null (strstr (path, "/unpacked/trainer-0.1"));
+    assert_non_null (strstr (path, s_dir));
+    assert_true (s_is_dir (path));
+    s_assert_imports (path);
+
+    //  Again: the cache is hit (same path, nothing unpacked again, so a
+    //  file left in the tree survives), also from a fresh fetcher that
+    //  reads the index.
+    char sentinel[600];
+    snprintf (sentinel, sizeof (sentinel), "%s/sentinel", path);
+    s_write (sentinel, "x");
+    char *again = NULL;
+    assert_true (s_fetch (fetch, "t2", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    free (again);
+    hpt_fetch_destroy (&fetch);
+    assert_null (fetch);
+    fetch = s_new_fetch ();
+    assert_true (s_fetch (fetch, "t3", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    assert_int_equal (access (sentinel, F_OK), 0);
+    free (again);
+
+    //  A changed package (new content, new mtime) is noticed: new hash.
+    s_sh ("cp -a %s/src/trainer-0.1 %s/src/v2 && echo 'VALUE = 43' > "
+          "%s/src/v2/trainer/task.py && /bin/tar -czf %s/pkg/changed-0.1.tar.gz -C %s/src v2",
+          s_dir, s_dir, s_dir, s_dir, s_dir);
+    char *changed_url = s_url ("changed-0.1.tar.gz");
+    const char *changed_uris[] = {changed_url};
+    char *first = NULL, *second = NULL;
+    assert_true (s_fetch (fetch, "t4", changed_uris, 1, 20000, &first));
+    sleep (1); //  a distinct mtime even on coarse file systems
+    s_sh ("echo 'VALUE = 44' > %s/src/v2/trainer/task.py && /bin/tar -czf "
+          "%s/pkg/changed-0.1.tar.gz -C %s/src v2",
+          s_dir, s_dir, s_dir);
+    assert_true (s_fetch (fetch, "t5", changed_uris, 1, 20000, &second));
+    assert_string_not_equal (first, second);
+    s_sh ("PYTHONPATH='%s' /usr/bin/python3 -c 'import trainer.task; "
+          "assert trainer.task.VALUE == 44'",
+          second);
+    free (first);
+    free (second);
+    free (changed_url);
+
+    free (path);
+    free (url);
+    hpt_fetch_destroy (&fetch);
+}
+
+static void
+test_wheel_and_flat (void **state)
+{
+    (void)state;
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char *wheel = s_url ("trainer-0.1-py3-none-any.whl");
+    char *flat = s_url ("flat.tgz");
+    const char *uris[] = {wheel, flat};
+    char *pythonpath = NULL;
+    assert_true (s_fetch (fetch, "w1", uris, 2, 20000, &pythonpath));
+    //  Two entries, in order; each is an unpacked directory itself (a wheel,
+    //  and an archive whose only top directory is the package).
+    char *colon = strchr (pythonpath, ':');
+    assert_non_null (colon);
+    *colon = '\0';
+    assert_true (s_is_dir (pythonpath));
+    assert_true (s_is_dir (colon + 1));
+    size_t length = strlen (pythonpath);
+    assert_true (length > 9 && !strcmp (pythonpath + length - 9, "/unpacked"));
+    length = strlen (colon + 1);
+    assert_true (length > 9 && !strcmp (colon + 1 + length - 9, "/unpacked"));
+    assert_string_not_equal (pythonpath, colon + 1);
+    s_assert_imports (pythonpath);
+    s_assert_imports (colon + 1);
+    free (pythonpath);
+
+    //  No packages: ok, empty path.
+    assert_true (s_fetch (fetch, "w2", NULL, 0, 5000, &pythonpath));
+    assert_string_equal (pythonpath, "");
+    free (pythonpath);
+    free (wheel);
+    free (flat);
+    hpt_fetch_destroy (&fetch);
+}
+
+static void
+test_errors (void **state)
+{
+    (void)state;
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char *error = NULL;
+
+    //  A missing file is named.
+    char *missing = s_url ("missing-1.0.tar.gz");
+    const char *missing_uris[] = {missing};
+    assert_false (s_fetch (fetch, "e1", missing_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, missing));
+    assert_non_null (strstr (error, "No such file"));
+    free (error);
+
+    //  An unsupported kind fails before anything is read.
+    char *rar = s_url ("trainer.rar");
+    const char *rar_uris[] = {rar};
+    assert_false (s_fetch (fetch, "e2", rar_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, rar));
+    assert_non_null (strstr (error, "unsupported package kind"));
+    free (error);
+
+    //  Other schemes are refused.
+    const char *ftp_uris[] = {"ftp://127.0.0.1/pkg.tar.gz"};
+    assert_false (s_fetch (fetch, "e3", ftp_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, "unsupported scheme"));
+    free (error);
+
+    //  A closed local port fails quickly with curl's reason and the URL.
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t size = sizeof (address);
+    assert_int_equal (bind (fd, (struct sockaddr *)&address, size), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *)&address, &size), 0);
+    close (fd); //  nothing listens there now
+    char http[128];
+    snprintf (http, sizeof (http), "http://127.0.0.1:%d/pkg-1.0.tar.gz", ntohs (address.sin_port));
+    const char *http_uris[] = {http};
+    int64_t start = zclock_mono ();
+    assert_false (s_fetch (fetch, "e4", http_uris, 1, 10000, &error));
+    assert_true (zclock_mono () - start < 5000);
+    assert_non_null (strstr (error, http));
+    assert_non_null (strstr (error, "onnect")); //  "Failed to connect ..."
+    free (error);
+
+    //  A broken archive: the unpack fails, with tar's reason.
+    char path[600];
+    snprintf (path, sizeof (path), "%s/pkg/broken-1.0.tar.gz", s_dir);
+    s_write (path, "this is not a tarball\n");
+    char *broken = s_url ("broken-1.0.tar.gz");
+    const char *broken_uris[] = {broken};
+    assert_false (s_fetch (fetch, "e5", broken_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, broken));
+    assert_non_null (strstr (error, "cannot unpack"));
+    assert_non_null (strstr (error, "/bin/tar exited"));
+    free (error);
+
+    //  The first failing URI fails the whole task, even after a good one.
+    char *good = s_url ("trainer-0.1.tar.gz");
+    const char *mixed_uris[] = {good, missing};
+    assert_false (s_fetch (fetch, "e6", mixed_uris, 2, 20000, &error));
+    assert_non_null (strstr (error, missing));
+    free (error);
+
+    //  Invalid requests are refused at once.
+    const char *empty_uris[] = {""};
+    assert_int_equal (hpt_fetch_request (fetch, "e7", empty_uris, 1), -1);
+    assert_int_equal (hpt_fetch_request (fetch, "", mixed_uris, 1), -1);
+    assert_int_equal (hpt_fetch_request (fetch, NULL, mixed_uris, 1), -1);
+    const char *newline_uris[] = {"file:///x\n.tar.gz"};
+    assert_int_equal (hpt_fetch_request (fetch, "e8", newline_uris, 1), -1);
+
+    free (good);
+    free (broken);
+    free (rar);
+    free (missing);
+    hpt_fetch_destroy (&fetch);
+
+    //  A cache directory that cannot go on PYTHONPATH.
+    error = NULL;
+    assert_null (hpt_fetch_new ("/tmp/a:b", &error));
+    assert_non_null (strstr (error, "':'"));
+    free (error);
+}
+
+static void
+test_escaping_members (void **state)
+{
+    (void)state;
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char *error = NULL;
+
+    //  A symbolic link to an absolute path fails the package.
+    s_sh ("mkdir -p %s/src/evil && ln -sf /etc/passwd %s/src/evil/passwd && "
+          "/bin/tar -czf %s/pkg/link-1.0.tar.gz -C %s/src evil",
+          s_dir, s_dir, s_dir, s_dir);
+    char *link = s_url ("link-1.0.tar.gz");
+    const char *link_uris[] = {link};
+    assert_false (s_fetch (fetch, "x1", link_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, "leaves the package"));
+    free (error);
+
+    //  A `..` member is refused by tar; nothing lands outside.
+    s_sh ("cd %s/src && /usr/bin/python3 -c \"import tarfile; "
+          "t = tarfile.open('%s/pkg/dots-1.0.tar.gz', 'w:gz'); "
+          "t.add('trainer-0.1/setup.py', arcname='../../escaped.py'); t.close()\"",
+          s_dir, s_dir);
+    char *dots = s_url ("dots-1.0.tar.gz");
+    const char *dots_uris[] = {dots};
+    assert_false (s_fetch (fetch, "x2", dots_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, "cannot unpack"));
+    free (error);
+    char escaped[600];
+    snprintf (escaped, sizeof (escaped), "%s/cache/escaped.py", s_dir);
+    assert_int_not_equal (access (escaped, F_OK), 0);
+    snprintf (escaped, sizeof (escaped), "%s/escaped.py", s_dir);
+    assert_int_not_equal (access (escaped, F_OK), 0);
+
+    //  A zip member with `..` is kept inside by zipfile.
+    s_sh ("cd %s/src && /usr/bin/python3 -c \"import zipfile; "
+          "z = zipfile.ZipFile('%s/pkg/dots-1.0.zip', 'w'); "
+          "z.writestr('../../zescaped.py', 'x = 1'); z.close()\"",
+          s_dir, s_dir);
+    char *zip = s_url ("dots-1.0.zip");
+    const char *zip_uris[] = {zip};
+    char *pythonpath = NULL;
+    assert_true (s_fetch (fetch, "x3", zip_uris, 1, 10000, &pythonpath));
+    char inside[700];
+    snprintf (inside, sizeof (inside), "%s/zescaped.py", pythonpath);
+    assert_int_equal (access (inside, F_OK), 0);
+    snprintf (escaped, sizeof (escaped), "%s/zescaped.py", s_dir);
+    assert_int_not_equal (access (escaped, F_OK), 0);
+    free (pythonpath);
+
+    free (zip);
+    free (dots);
+    free (link);
+    hpt_fetch_destroy (&fetch);
+}
+
+static void
+test_destroy_while_busy (void **state)
+{
+    (void)state;
+    //  Destroying with requests queued returns promptly.
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char *url = s_url ("trainer-0.1.tar.gz");
+    const char *uris[] = {url, url, url};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal (hpt_fetch_request (fetch, "busy", uris, 3), 0);
+    int64_t start = zclock_mono ();
+    hpt_fetch_destroy (&fetch);
+    assert_null (fetch);
+    assert_true (zclock_mono () - start < 5000);
+    free (url);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_sdist_tarball),
+        cmocka_unit_test (test_wheel_and_flat),
+        cmocka_unit_test (test_errors),
+        cmocka_unit_test (test_escaping_members),
+        cmocka_unit_test (test_destroy_while_busy),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
