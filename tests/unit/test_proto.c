@@ -361,6 +361,21 @@ test_typed_fields (void **state)
     assert_false (hpt_msg_core_dumped (exited));
     hpt_msg_destroy (&exited);
 
+    //  An agent running nothing says so with the empty list it starts with.
+    hpt_msg_t *idle = hpt_msg_new (HPT_MSG_HELLO);
+    hpt_msg_set_name (idle, "idle-box");
+    hpt_msg_set_version (idle, "0.1.0");
+    hpt_msg_set_advertise (idle, "127.0.0.1");
+    hpt_msg_set_ports (idle, 20000, 20000);
+    json_t *resources = json_pack ("{s:i, s:f}", "cpus", 2, "memoryGb", 4.0);
+    hpt_msg_set_resources (idle, resources);
+    json_decref (resources);
+    hpt_msg_set_acked_seq (idle, 0);
+    hpt_msg_set_last_seq (idle, 0);
+    assert_int_equal (hpt_msg_validate (idle, NULL, 0), 0);
+    assert_int_equal (hpt_msg_task_count (idle), 0);
+    hpt_msg_destroy (&idle);
+
     hpt_msg_t *heartbeat = hpt_msg_new (HPT_MSG_HEARTBEAT);
     hpt_msg_set_seq (heartbeat, 0);
     assert_int_equal (hpt_msg_validate (heartbeat, NULL, 0), 0);
