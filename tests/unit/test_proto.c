@@ -367,9 +367,9 @@ test_typed_fields (void **state)
     hpt_msg_set_version (idle, "0.1.0");
     hpt_msg_set_advertise (idle, "127.0.0.1");
     hpt_msg_set_ports (idle, 20000, 20000);
-    json_t *resources = json_pack ("{s:i, s:f}", "cpus", 2, "memoryGb", 4.0);
-    hpt_msg_set_resources (idle, resources);
-    json_decref (resources);
+    json_t *small = json_pack ("{s:i, s:f}", "cpus", 2, "memoryGb", 4.0);
+    hpt_msg_set_resources (idle, small);
+    json_decref (small);
     hpt_msg_set_acked_seq (idle, 0);
     hpt_msg_set_last_seq (idle, 0);
     assert_int_equal (hpt_msg_validate (idle, NULL, 0), 0);
