@@ -122,6 +122,23 @@ def test_whole_job_succeeds_with_ranked_results(cluster, tmp_path, goal):
     assert re.search(rf"Best trial:\s+{best}\b", summary.stdout), summary.stdout
 
 
+def test_ties_rank_the_cheaper_trial_first(cluster):
+    # "steps" is the trainer's own option: every trial reaches the same final
+    # objective (1.0) after a different number of steps, so only the documented
+    # tie-break (fewer steps first) orders them.
+    job = synthetic_job(max_trials=3, parallel=1, goal="MAXIMIZE", algorithm="GRID_SEARCH",
+                        params=[{"parameterName": "steps", "type": "CATEGORICAL",
+                                 "categoricalValues": ["3", "1", "2"]}])
+    cluster.submit("ties", job)
+    done = cluster.wait_job("ties", timeout=30)
+    assert done["state"] == "SUCCEEDED", done
+    trials = done["trainingOutput"]["trials"]
+    assert [t["finalMetric"]["objectiveValue"] for t in trials] == [1.0, 1.0, 1.0]
+    assert [t["hyperparameters"]["steps"] for t in trials] == ["1", "2", "3"]
+    assert [t["trialId"] for t in trials] == ["2", "3", "1"]
+    assert [str(t["finalMetric"]["trainingStep"]) for t in trials] == ["1", "2", "3"]
+
+
 # ------------------------------------------------------------- contract
 
 def test_trainer_sees_exactly_the_contract(cluster, tmp_path):
@@ -246,6 +263,58 @@ def test_max_parallel_trials_is_never_exceeded(cluster, tmp_path):
     assert most <= parallel, f"{most} trials overlapped in time"
     # "that many trials in flight when capacity allows"
     assert max(most_in_flight, most_alive, most) == parallel
+
+
+def test_trials_and_jobs_wait_while_the_agent_is_busy(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPT_TEST_DUMP_DIR", str(tmp_path / "dump"))
+    c = Cluster(tmp_path)
+    try:
+        c.start_master()
+        c.start_agent("small", cpus=1, memory_gb=1)  # room for one one-CPU trial
+        c.submit("first", synthetic_job(max_trials=3, parallel=3,
+                                        extra_args=["--steps=2", "--sleep=0.1"]))
+        c.submit("second", synthetic_job(max_trials=1, parallel=1))
+        queued = c.job("second")
+        assert queued["state"] == "QUEUED", queued
+        assert "first" in queued.get("hptQueueReason", ""), queued
+        most = 0
+        while True:
+            first = c.job("first")
+            running = [t for t in first["trainingOutput"]["trials"]
+                       if t["state"] in ("PROVISIONING", "RUNNING")]
+            most = max(most, len(running))
+            assert len(running) <= 1, first
+            assert sum(1 for r in dumps(tmp_path).values() if _alive(r["pid"])) <= 1
+            if first["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(0.02)
+        assert first["state"] == "SUCCEEDED", first
+        assert sorted(t["trialId"] for t in first["trainingOutput"]["trials"]) == ["1", "2", "3"]
+        assert c.wait_job("second", timeout=30)["state"] == "SUCCEEDED"
+    finally:
+        c.stop()
+
+
+def test_a_trial_no_agent_can_fit_is_refused_with_the_reason(tmp_path):
+    c = Cluster(tmp_path, machine_types={"standard": {"cpus": 1, "memoryGb": 0.5},
+                                         "huge": {"cpus": 64, "memoryGb": 1}})
+    try:
+        c.start_master()
+        c.start_agent("small", cpus=2, memory_gb=1)
+        job = synthetic_job(max_trials=2, parallel=1)
+        job.update(scaleTier="CUSTOM", masterType="huge")
+        try:
+            c.submit("huge", job)
+        except ApiError as err:  # refused at once ...
+            assert err.status == 400, err
+            message = err.body["error"]["message"]
+        else:  # ... or accepted and failed at once
+            done = c.wait_job("huge", timeout=10)
+            assert done["state"] == "FAILED", done
+            message = done["errorMessage"]
+        assert "huge" in message and "64" in message, message
+    finally:
+        c.stop()
 
 
 # ------------------------------------------------------------- REST errors
