@@ -555,17 +555,22 @@ s_run (s_actor_t *self, char *const argv[], const char *log, char **error)
         return -1;
     }
     if (WIFEXITED (status) && WEXITSTATUS (status) == 0) return 0;
-    //  The tool's first line says why.
-    char first[300] = "";
+    //  The tool's first lines say why (tar may warn before it fails).
+    char why[400] = "";
     FILE *file = fopen (log, "r");
     if (file) {
-        if (!fgets (first, sizeof (first), file)) first[0] = '\0';
+        size_t got = fread (why, 1, sizeof (why) - 1, file);
+        why[got] = '\0';
         fclose (file);
     }
-    first[strcspn (first, "\n")] = '\0';
+    size_t length = strlen (why);
+    while (length > 0 && (why[length - 1] == '\n' || why[length - 1] == ' '))
+        why[--length] = '\0';
+    for (char *c = why; *c; c++)
+        if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
     if (WIFEXITED (status))
-        s_error (error, "%s exited with %d%s%s", argv[0], WEXITSTATUS (status),
-                 first[0] ? ": " : "", first);
+        s_error (error, "%s exited with %d%s%s", argv[0], WEXITSTATUS (status), why[0] ? ": " : "",
+                 why);
     else
         s_error (error, "%s killed by signal %d", argv[0], WTERMSIG (status));
     return -1;

@@ -156,6 +156,17 @@ test_sdist_tarball (void **state)
     assert_non_null (strstr (path, s_dir));
     assert_true (s_is_dir (path));
     s_assert_imports (path);
+    //  The cache directory is named by the package's SHA-256.
+    char command[600], digest[80] = "";
+    snprintf (command, sizeof (command), "sha256sum %s/pkg/trainer-0.1.tar.gz", s_dir);
+    FILE *pipe = popen (command, "r");
+    assert_non_null (pipe);
+    assert_non_null (fgets (digest, sizeof (digest), pipe));
+    pclose (pipe);
+    digest[64] = '\0';
+    char expected[100];
+    snprintf (expected, sizeof (expected), "/%s/unpacked/", digest);
+    assert_non_null (strstr (path, expected));
 
     //  Again: the cache is hit (same path, nothing unpacked again, so a
     //  file left in the tree survives), also from a fresh fetcher that
