@@ -21,6 +21,12 @@
 
     Prediction: mean = k*' alpha, var = sf2 - |L^-1 k*|^2, the triangular
     solves for a block of candidates at once through dtrtrs.
+
+    Growing and shrinking: appending a point adds one row to the factor,
+    l = L^-1 k(X, x) and sqrt(k(x, x) + sn2 - l'l) on the diagonal, without
+    touching the rows above, so appending is O(n^2) and truncating back to
+    the first n points restores their factor bit for bit. The factor
+    depends only on the inputs and theta; new targets cost one dpotrs.
 */
 #include "hpt_gp.h"
 #include <cblas.h>
