@@ -336,6 +336,19 @@ s_launch_task (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_tas
     } else
         //  A task without GPUs must not grab the host's GPUs by default.
         json_object_set_new (env, "CUDA_VISIBLE_DEVICES", json_string (""));
+    json_t *tpus = json_object_get (task->placement, "tpus");
+    if (json_array_size (tpus) > 0) {
+        //  libtpu's visibility variable: the chips this process may use
+        //  (a TPU task owns its whole TPU host).
+        char list[1024] = "";
+        size_t used = 0, i;
+        json_t *t;
+        json_array_foreach (tpus, i, t) {
+            used += snprintf (list + used, used < sizeof (list) ? sizeof (list) - used : 0,
+                              "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value (t));
+        }
+        json_object_set_new (env, "TPU_VISIBLE_CHIPS", json_string (list));
+    }
 
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LAUNCH);
     hpt_msg_set_task_id (msg, task->task_id);
