@@ -54,8 +54,9 @@ extern char **environ;
 
 //  State shared by the caller's thread and the actor.
 typedef struct {
-    char *cache_dir;  //  absolute, resolved, no ':'
-    atomic_bool stop; //  set by destroy: abort downloads and unpacks
+    char *cache_dir;           //  absolute, resolved, no ':'
+    atomic_bool stop;          //  set by destroy: abort downloads and unpacks
+    _Atomic int64_t max_bytes; //  size cap for one package
 } s_shared_t;
 
 struct _hpt_fetch_t {
@@ -384,6 +385,7 @@ typedef struct {
     FILE *file;         //  the temporary file
     s_sha256_t sha;     //  hash of what was written
     int64_t bytes;      //  written so far
+    int64_t max_bytes;  //  the size cap
     bool too_big;       //  stopped at the size cap
     bool write_failed;  //  the disk refused
     s_shared_t *shared; //  for the stop flag
@@ -394,7 +396,7 @@ s_on_data (char *data, size_t size, size_t count, void *arg)
 {
     s_download_t *download = arg;
     size_t length = size * count;
-    if (download->bytes + (int64_t)length > HPT_FETCH_MAX_BYTES) {
+    if (download->bytes + (int64_t)length > download->max_bytes) {
         download->too_big = true;
         return 0;
     }
@@ -435,7 +437,7 @@ s_curl_setup (CURL *curl, const char *url, s_download_t *download)
     curl_easy_setopt (curl, CURLOPT_FAILONERROR, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, S_CONNECT_TIMEOUT_S);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT, S_TOTAL_TIMEOUT_S);
-    curl_easy_setopt (curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HPT_FETCH_MAX_BYTES);
+    curl_easy_setopt (curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)download->max_bytes);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L); //  we are one thread among many
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_data);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, download);
@@ -458,7 +460,9 @@ s_download (s_actor_t *self, const char *url, const char *name, char hash[65], c
         s_error (error, "%s: cannot create a file in %s/tmp: %s", url, cache, strerror (errno));
         return -1;
     }
-    s_download_t download = {.file = fdopen (fd, "w"), .shared = self->shared};
+    s_download_t download = {.file = fdopen (fd, "w"),
+                             .shared = self->shared,
+                             .max_bytes = atomic_load (&self->shared->max_bytes)};
     s_sha256_init (&download.sha);
     CURL *curl = curl_easy_init ();
     if (!download.file || !curl) {
@@ -482,7 +486,7 @@ s_download (s_actor_t *self, const char *url, const char *name, char hash[65], c
     int rc = -1;
     if (download.too_big || code == CURLE_FILESIZE_EXCEEDED)
         s_error (error, "%s: larger than the %lld-byte limit for a package", url,
-                 (long long)HPT_FETCH_MAX_BYTES);
+                 (long long)download.max_bytes);
     else if (download.write_failed || (code == CURLE_OK && !closed))
         s_error (error, "%s: cannot write to %s: %s", url, cache, strerror (errno));
     else if (code == CURLE_ABORTED_BY_CALLBACK && atomic_load (&self->shared->stop))
@@ -723,9 +727,9 @@ s_fetch_one (s_actor_t *self, const char *url, char **error)
         s_error (error, "%s: %s: %s", url, path, strerror (errno));
     else if (is_file && !S_ISREG (st.st_mode))
         s_error (error, "%s: %s is not a regular file", url, path);
-    else if (is_file && st.st_size > HPT_FETCH_MAX_BYTES)
+    else if (is_file && st.st_size > atomic_load (&self->shared->max_bytes))
         s_error (error, "%s: larger than the %lld-byte limit for a package", url,
-                 (long long)HPT_FETCH_MAX_BYTES);
+                 (long long)atomic_load (&self->shared->max_bytes));
     else {
         int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
         int64_t now = (int64_t)time (NULL);
@@ -861,6 +865,7 @@ hpt_fetch_new (const char *cache_dir, char **error)
     self->shared = calloc (1, sizeof (s_shared_t));
     self->shared->cache_dir = strdup (resolved);
     atomic_init (&self->shared->stop, false);
+    atomic_init (&self->shared->max_bytes, HPT_FETCH_MAX_BYTES);
     self->actor = zactor_new (s_actor, self->shared);
     if (!self->actor) {
         s_error (error, "fetch: cannot start the fetcher's thread");
@@ -881,6 +886,13 @@ hpt_fetch_destroy (hpt_fetch_t **self_p)
     free (self);
     curl_global_cleanup ();
     *self_p = NULL;
+}
+
+void
+hpt_fetch_set_max_bytes (hpt_fetch_t *self, int64_t max_bytes)
+{
+    if (self)
+        atomic_store (&self->shared->max_bytes, max_bytes > 0 ? max_bytes : HPT_FETCH_MAX_BYTES);
 }
 
 int

@@ -23,7 +23,7 @@
     URIs: http, https and file only (file URLs name a local path, host
     empty or localhost); redirects followed (at most 5, to http/https
     only); HTTP status >= 400 fails; connect timeout 30 s, total 600 s;
-    at most HPT_FETCH_MAX_BYTES per package. The file name (the URL path's
+    at most HPT_FETCH_MAX_BYTES per package (hpt_fetch_set_max_bytes). The file name (the URL path's
     last segment) says the kind: .tar.gz, .tgz and .tar are unpacked with
     /bin/tar (no -P, so absolute and `..` members are refused; no owners
     or permissions taken from the archive), .whl and .zip with
@@ -64,6 +64,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 //  Largest package accepted (2 GiB).
 #define HPT_FETCH_MAX_BYTES (2LL * 1024 * 1024 * 1024)
@@ -84,6 +85,10 @@ hpt_fetch_t *hpt_fetch_new (const char *cache_dir, char **error);
 //  Stops the fetcher (a download in progress is aborted, an unpack in
 //  progress killed) and nulls the pointer. Results not yet read are lost.
 void hpt_fetch_destroy (hpt_fetch_t **self_p);
+
+//  Changes the size cap for packages fetched from now on (default
+//  HPT_FETCH_MAX_BYTES; values <= 0 restore it).
+void hpt_fetch_set_max_bytes (hpt_fetch_t *self, int64_t max_bytes);
 
 //  Asks for the packages of one task; task_id and uris are copied. Does not
 //  wait for the fetch. count may be 0 (the result is ok with an empty

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +23,8 @@
 //  The test's scratch directory: src/ (package sources), pkg/ (archives),
 //  cache/ (the fetcher's cache).
 static char s_dir[] = "/tmp/hpt-fetch-XXXXXX";
+//  The http.server test_http started (stopped in teardown if still there).
+static int s_http_pid = 0;
 
 static void
 s_sh (const char *format, ...)
@@ -73,6 +76,7 @@ static int
 s_teardown (void **state)
 {
     (void)state;
+    if (s_http_pid > 0) kill (s_http_pid, SIGTERM);
     char command[600];
     snprintf (command, sizeof (command), "rm -rf %s", s_dir);
     return system (command) == 0 ? 0 : -1;
@@ -206,6 +210,20 @@ test_sdist_tarball (void **state)
     free (first);
     free (second);
     free (changed_url);
+
+    //  An unpack a crash interrupted (no marker) is redone from scratch.
+    hpt_fetch_destroy (&fetch);
+    char marker[700];
+    snprintf (marker, sizeof (marker), "%s/cache/%s/unpacked.done", s_dir, digest);
+    assert_int_equal (unlink (marker), 0);
+    assert_int_equal (access (sentinel, F_OK), 0);
+    fetch = s_new_fetch ();
+    assert_true (s_fetch (fetch, "t6", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    assert_int_not_equal (access (sentinel, F_OK), 0);
+    assert_int_equal (access (marker, F_OK), 0);
+    s_assert_imports (again);
+    free (again);
 
     free (path);
     free (url);
@@ -389,6 +407,113 @@ test_escaping_members (void **state)
     hpt_fetch_destroy (&fetch);
 }
 
+//  Starts python's http.server on a free loopback port serving pkg/, its
+//  log in http.log. Returns the port; *pid the server's pid.
+static int
+s_start_http (int *pid)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t size = sizeof (address);
+    assert_int_equal (bind (fd, (struct sockaddr *)&address, size), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *)&address, &size), 0);
+    close (fd);
+    int port = ntohs (address.sin_port);
+    s_sh ("/usr/bin/python3 -m http.server %d --bind 127.0.0.1 --directory %s/pkg "
+          ">%s/http.log 2>&1 </dev/null & echo $! >%s/http.pid",
+          port, s_dir, s_dir, s_dir);
+    char path[600];
+    snprintf (path, sizeof (path), "%s/http.pid", s_dir);
+    FILE *file = fopen (path, "r");
+    assert_non_null (file);
+    assert_int_equal (fscanf (file, "%d", pid), 1);
+    fclose (file);
+    //  Wait until it accepts connections.
+    for (int tries = 0; tries < 200; tries++) {
+        fd = socket (AF_INET, SOCK_STREAM, 0);
+        int connected = connect (fd, (struct sockaddr *)&address, sizeof (address));
+        close (fd);
+        if (connected == 0) return port;
+        zclock_sleep (50);
+    }
+    fail_msg ("http.server did not start on port %d", port);
+    return -1;
+}
+
+//  How many GET requests for name the server logged.
+static int
+s_http_gets (const char *name)
+{
+    char command[700];
+    snprintf (command, sizeof (command), "grep -c 'GET /%s ' %s/http.log", name, s_dir);
+    FILE *pipe = popen (command, "r");
+    assert_non_null (pipe);
+    int count = -1;
+    if (fscanf (pipe, "%d", &count) != 1) count = -1;
+    pclose (pipe);
+    return count;
+}
+
+static void
+test_http (void **state)
+{
+    (void)state;
+    int port = s_start_http (&s_http_pid);
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char url[200];
+    snprintf (url, sizeof (url), "http://127.0.0.1:%d/trainer-0.1.tar.gz", port);
+    const char *uris[] = {url};
+    char *path = NULL, *again = NULL, *error = NULL;
+    assert_true (s_fetch (fetch, "h1", uris, 1, 20000, &path));
+    s_assert_imports (path);
+    //  Same content as through file://: the same cache entry.
+    char *file_url = s_url ("trainer-0.1.tar.gz");
+    const char *file_uris[] = {file_url};
+    char *file_path = NULL;
+    assert_true (s_fetch (fetch, "h2", file_uris, 1, 20000, &file_path));
+    assert_string_equal (path, file_path);
+    //  Within HPT_FETCH_FRESH_S the URL is not downloaded again.
+    assert_true (s_fetch (fetch, "h3", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    assert_int_equal (s_http_gets ("trainer-0.1.tar.gz"), 1);
+
+    //  HTTP status >= 400 fails with the status.
+    char missing[200];
+    snprintf (missing, sizeof (missing), "http://127.0.0.1:%d/nothere-1.0.tar.gz", port);
+    const char *missing_uris[] = {missing};
+    assert_false (s_fetch (fetch, "h4", missing_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, missing));
+    assert_non_null (strstr (error, "HTTP status 404"));
+    free (error);
+
+    //  The size cap, over http and file.
+    hpt_fetch_set_max_bytes (fetch, 100);
+    char flat[200];
+    snprintf (flat, sizeof (flat), "http://127.0.0.1:%d/flat.tgz", port);
+    const char *flat_uris[] = {flat};
+    assert_false (s_fetch (fetch, "h5", flat_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, flat));
+    assert_non_null (strstr (error, "larger than the 100-byte limit"));
+    free (error);
+    char *flat_file = s_url ("flat.tgz");
+    const char *flat_file_uris[] = {flat_file};
+    assert_false (s_fetch (fetch, "h6", flat_file_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, "larger than the 100-byte limit"));
+    free (error);
+    hpt_fetch_set_max_bytes (fetch, 0);
+    assert_true (s_fetch (fetch, "h7", flat_uris, 1, 10000, &again));
+    free (again);
+
+    free (flat_file);
+    free (file_path);
+    free (file_url);
+    free (path);
+    hpt_fetch_destroy (&fetch);
+    kill (s_http_pid, SIGTERM);
+    s_http_pid = 0;
+}
+
 static void
 test_destroy_while_busy (void **state)
 {
@@ -410,11 +535,9 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_sdist_tarball),
-        cmocka_unit_test (test_wheel_and_flat),
-        cmocka_unit_test (test_errors),
-        cmocka_unit_test (test_escaping_members),
-        cmocka_unit_test (test_destroy_while_busy),
+        cmocka_unit_test (test_sdist_tarball), cmocka_unit_test (test_wheel_and_flat),
+        cmocka_unit_test (test_errors),        cmocka_unit_test (test_escaping_members),
+        cmocka_unit_test (test_http),          cmocka_unit_test (test_destroy_while_busy),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
