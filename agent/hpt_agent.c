@@ -72,6 +72,8 @@ struct _hpt_agent_t {
     int64_t next_hello;        //  monotonic ms of the next HELLO attempt
     int64_t hello_backoff;     //  current backoff
     int64_t last_heartbeat;    //  monotonic ms of our last HEARTBEAT
+    int64_t oldest_seq;         //  oldest unacknowledged seq when last (re)sent
+    int64_t oldest_sent;        //  monotonic ms it was last (re)sent
 };
 
 static int64_t
@@ -157,10 +159,14 @@ s_event (hpt_agent_t *self, hpt_msg_t **msg_p)
         hpt_msg_destroy (msg_p);
 }
 
-//  Sends every spooled event again, in order (after WELCOME).
+//  Sends every spooled event again, in order (after WELCOME, and when the
+//  oldest stays unacknowledged for an agent timeout: PROTOCOL.md 6.3).
 static void
 s_replay (hpt_agent_t *self)
 {
+    const hpt_spool_event_t *oldest = hpt_spool_event (self->spool, 0);
+    self->oldest_seq = oldest ? oldest->seq : 0;
+    self->oldest_sent = s_mono ();
     for (size_t i = 0; i < hpt_spool_size (self->spool); i++) {
         const hpt_spool_event_t *event = hpt_spool_event (self->spool, i);
         char error[256];
@@ -200,10 +206,11 @@ s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
     if (!task->hypertune) return;
     const hpt_hypertune_point_t *points = NULL;
     int count = hpt_hypertune_poll (task->hypertune, &points, at_exit);
-    for (int start = 0; start < count; start += HPT_MSG_POINTS_MAX) {
+    //  Batches of HPT_MSG_POINTS_BATCH always fit the body limit.
+    for (int start = 0; start < count; start += HPT_MSG_POINTS_BATCH) {
         hpt_msg_t *msg = hpt_msg_new (HPT_MSG_METRICS);
         hpt_msg_set_task_id (msg, task->task_id);
-        for (int i = start; i < count && i < start + HPT_MSG_POINTS_MAX; i++)
+        for (int i = start; i < count && i < start + HPT_MSG_POINTS_BATCH; i++)
             hpt_msg_add_point (msg, points[i].tag, points[i].value, points[i].step,
                                (int64_t)(points[i].time * 1000.0));
         s_event (self, &msg);
@@ -439,6 +446,9 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
             s_forget_acked (self);
             break;
         case HPT_MSG_HEARTBEAT:
+            //  The master's heartbeat carries its stored mark: an implicit ACK.
+            hpt_spool_ack (self->spool, hpt_msg_seq (msg));
+            s_forget_acked (self);
             break;
         case HPT_MSG_LAUNCH:
             if (self->registered) s_on_launch (self, msg);
@@ -487,6 +497,15 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         zsys_warning ("hptagent: the master is silent; registering again");
         self->registered = false;
         self->next_hello = now;
+    }
+    const hpt_spool_event_t *oldest = hpt_spool_event (self->spool, 0);
+    if (oldest && oldest->seq != self->oldest_seq) {
+        self->oldest_seq = oldest->seq;
+        self->oldest_sent = now;
+    } else if (self->registered && oldest && now - self->oldest_sent > self->timeout_ms) {
+        zsys_info ("hptagent: events from seq %lld unacknowledged; sending them again",
+                   (long long) oldest->seq);
+        s_replay (self);
     }
     if (self->registered && now - self->last_heartbeat >= self->heartbeat_ms) {
         s_heartbeat (self);

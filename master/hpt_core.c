@@ -655,11 +655,23 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
         } else
             hpt_host_destroy (&fresh);
     }
+    //  Repair the stored mark when it disagrees with the agent's spool
+    //  (PROTOCOL.md 6.3, rule 5): a master older than the agent's view,
+    //  or an agent that lost its spool and counts from a lower number.
+    int64_t agent_acked = hpt_msg_acked_seq (msg), agent_last = hpt_msg_last_seq (msg);
+    if (node->acked_seq < agent_acked || node->acked_seq > agent_last) {
+        zsys_warning ("hptmaster: agent %s: stored seq %lld repaired to %lld (agent acked %lld, "
+                      "last %lld)",
+                      node->name, (long long) node->acked_seq, (long long) agent_acked,
+                      (long long) agent_acked, (long long) agent_last);
+        node->acked_seq = agent_acked;
+    }
     zframe_destroy (&node->routing_id);
     node->routing_id = zframe_dup (routing_id);
     node->state = HPT_HOST_READY;
     node->last_seen = s_now ();
     s_store_agent (self, node);
+    hpt_store_agent_set_acked_seq (self->store, node->name, node->acked_seq);
 
     hpt_msg_t *welcome = hpt_msg_new (HPT_MSG_WELCOME);
     hpt_msg_set_heartbeat_ms (welcome, self->settings->heartbeat_interval_ms);
@@ -719,12 +731,20 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
 }
 
 //  Applies one seq'd agent event inside a transaction with the acked seq,
-//  then ACKs. Returns false (and ACKs) when it is a replay.
+//  then ACKs. Returns false when it is a replay (ACKed again) or comes
+//  after a gap (dropped: only seq = acked + 1 is stored).
 static bool
 s_event_begin (hpt_core_t *self, hpt_host_t *node, int64_t seq)
 {
     if (seq <= node->acked_seq) {
-        s_send_ack (self, node, seq);
+        //  A replay of something stored (PROTOCOL.md 6.3).
+        s_send_ack (self, node, node->acked_seq);
+        return false;
+    }
+    if (seq > node->acked_seq + 1) {
+        //  A gap: an earlier event was lost on a broken connection. Store
+        //  nothing out of order; the agent retransmits in order.
+        self->dropped++;
         return false;
     }
     hpt_store_begin (self->store);
