@@ -476,6 +476,7 @@ test_http (void **state)
     //  Within HPT_FETCH_FRESH_S the URL is not downloaded again.
     assert_true (s_fetch (fetch, "h3", uris, 1, 20000, &again));
     assert_string_equal (again, path);
+    free (again);
     assert_int_equal (s_http_gets ("trainer-0.1.tar.gz"), 1);
 
     //  HTTP status >= 400 fails with the status.
