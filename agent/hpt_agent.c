@@ -72,8 +72,8 @@ struct _hpt_agent_t {
     int64_t next_hello;        //  monotonic ms of the next HELLO attempt
     int64_t hello_backoff;     //  current backoff
     int64_t last_heartbeat;    //  monotonic ms of our last HEARTBEAT
-    int64_t oldest_seq;         //  oldest unacknowledged seq when last (re)sent
-    int64_t oldest_sent;        //  monotonic ms it was last (re)sent
+    int64_t oldest_seq;        //  oldest unacknowledged seq when last (re)sent
+    int64_t oldest_sent;       //  monotonic ms it was last (re)sent
 };
 
 static int64_t
@@ -308,8 +308,7 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     size_t n = 0;
     const char *key;
     json_t *value;
-    json_object_foreach (env_json, key, value)
-    {
+    json_object_foreach (env_json, key, value) {
         env[n++] = zsys_sprintf ("%s=%s", key, json_string_value (value));
     }
     env[n++] = zsys_sprintf ("CLOUD_ML_HP_METRIC_FILE=%s", metric_file);
@@ -504,7 +503,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         self->oldest_sent = now;
     } else if (self->registered && oldest && now - self->oldest_sent > self->timeout_ms) {
         zsys_info ("hptagent: events from seq %lld unacknowledged; sending them again",
-                   (long long) oldest->seq);
+                   (long long)oldest->seq);
         s_replay (self);
     }
     if (self->registered && now - self->last_heartbeat >= self->heartbeat_ms) {

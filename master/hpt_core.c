@@ -326,8 +326,7 @@ s_launch_task (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_tas
         char list[1024] = "";
         size_t used = 0, i;
         json_t *g;
-        json_array_foreach (gpus, i, g)
-        {
+        json_array_foreach (gpus, i, g) {
             used += snprintf (list + used, used < sizeof (list) ? sizeof (list) - used : 0,
                               "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value (g));
         }
@@ -357,29 +356,24 @@ s_launch_task (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_tas
     json_t *argv = s_argv_json (spec, trial);
     size_t i;
     json_t *item;
-    json_array_foreach (argv, i, item)
-    {
+    json_array_foreach (argv, i, item) {
         hpt_msg_add_arg (msg, json_string_value (item));
     }
     const char *key;
-    json_object_foreach (env, key, item)
-    {
+    json_object_foreach (env, key, item) {
         hpt_msg_set_env_var (msg, key, json_string_value (item));
     }
     if (in->working_dir) hpt_msg_set_working_dir (msg, in->working_dir);
     hpt_msg_set_metric_tag (msg, tag);
     hpt_msg_set_cpus (msg, task->request->cpus);
     hpt_msg_set_memory_mb (msg, task->request->memory_mb);
-    json_array_foreach (json_object_get (task->placement, "gpus"), i, item)
-    {
+    json_array_foreach (json_object_get (task->placement, "gpus"), i, item) {
         hpt_msg_add_gpu (msg, json_integer_value (item));
     }
-    json_array_foreach (json_object_get (task->placement, "tpus"), i, item)
-    {
+    json_array_foreach (json_object_get (task->placement, "tpus"), i, item) {
         hpt_msg_add_gpu (msg, json_integer_value (item));
     }
-    json_array_foreach (json_object_get (task->placement, "cores"), i, item)
-    {
+    json_array_foreach (json_object_get (task->placement, "cores"), i, item) {
         hpt_msg_add_core (msg, json_integer_value (item));
     }
     hpt_msg_set_grace_ms (msg, self->settings->stop_grace_ms);
@@ -662,8 +656,8 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
     if (node->acked_seq < agent_acked || node->acked_seq > agent_last) {
         zsys_warning ("hptmaster: agent %s: stored seq %lld repaired to %lld (agent acked %lld, "
                       "last %lld)",
-                      node->name, (long long) node->acked_seq, (long long) agent_acked,
-                      (long long) agent_acked, (long long) agent_last);
+                      node->name, (long long)node->acked_seq, (long long)agent_acked,
+                      (long long)agent_acked, (long long)agent_last);
         node->acked_seq = agent_acked;
     }
     zframe_destroy (&node->routing_id);
@@ -840,8 +834,10 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
         hpt_time_format (s_now (), buf, sizeof (buf));
         size_t start = 0;
         while (data && start < size) {
+            //  Each entry keeps its newline, so a reader can tell a whole
+            //  line from the start of one still being written.
             const char *nl = memchr (data + start, '\n', size - start);
-            size_t len = nl ? (size_t)(nl - (data + start)) : size - start;
+            size_t len = nl ? (size_t)(nl - (data + start)) + 1 : size - start;
             json_t *text = json_stringn (data + start, len);
             if (!text) {
                 //  Not UTF-8: keep ASCII, mark the rest, so the log stays JSON.
@@ -862,7 +858,7 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
             json_object_set_new (entry, "text", text ? text : json_string (""));
             s_log_append (self, hpt_tuner_id (ref->tuner), entry);
             json_decref (entry);
-            start += len + 1;
+            start += len;
         }
         zstr_free (&replica);
     } else
@@ -1228,8 +1224,7 @@ s_reload (hpt_core_t *self)
     if (hpt_store_agent_list (self->store, &agents) == HPT_STORE_OK) {
         size_t i;
         json_t *row;
-        json_array_foreach (agents, i, row)
-        {
+        json_array_foreach (agents, i, row) {
             const char *name = json_string_value (json_object_get (row, "name"));
             json_t *resources = json_object_get (row, "resources_json");
             hpt_host_t *node = name ? hpt_host_new (name, resources, NULL) : NULL;
@@ -1253,8 +1248,7 @@ s_reload (hpt_core_t *self)
     if (hpt_store_job_list (self->store, NULL, NULL, NULL, &jobs) != HPT_STORE_OK) return;
     size_t i;
     json_t *row;
-    json_array_foreach (jobs, i, row)
-    {
+    json_array_foreach (jobs, i, row) {
         json_t *spec_json = json_object_get (row, "spec_json");
         char *text = hpt_json_dumps (spec_json, false);
         hpt_diag_t *diag = hpt_diag_new ("store", true);

@@ -173,8 +173,7 @@ s_apply (hpt_host_t *node, hpt_task_t *task, bool take)
         json_t *list = json_object_get (task->placement, kinds[k]);
         size_t i;
         json_t *v;
-        json_array_foreach (list, i, v)
-        {
+        json_array_foreach (list, i, v) {
             for (size_t a = 0; a < node->accel_count; a++)
                 if (node->accels[a].index == json_integer_value (v) &&
                     s_is_tpu (node->accels[a].type) == (k == 1))
@@ -183,8 +182,7 @@ s_apply (hpt_host_t *node, hpt_task_t *task, bool take)
     }
     size_t i;
     json_t *v;
-    json_array_foreach (json_object_get (task->placement, "cores"), i, v)
-    {
+    json_array_foreach (json_object_get (task->placement, "cores"), i, v) {
         json_int_t core = json_integer_value (v);
         if (core >= 0 && (size_t)core < node->core_count) node->free_cores[core] = take ? 0 : 1;
     }

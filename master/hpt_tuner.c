@@ -821,8 +821,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     json_t *t;
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     double *values = calloc (dim ? dim : 1, sizeof (double));
-    json_array_foreach (trials, i, t)
-    {
+    json_array_foreach (trials, i, t) {
         json_t *vals = json_object_get (t, "values_json");
         for (size_t k = 0; k < dim; k++)
             values[k] = json_number_value (json_array_get (vals, k));
@@ -848,8 +847,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
         hpt_store_task_of_trial (store, self->job_id, id, &tasks);
         size_t j;
         json_t *row_task;
-        json_array_foreach (tasks, j, row_task)
-        {
+        json_array_foreach (tasks, j, row_task) {
             const char *replica = json_string_value (json_object_get (row_task, "replica_type"));
             int index = (int)json_integer_value (json_object_get (row_task, "replica_index"));
             int attempt = (int)json_integer_value (json_object_get (row_task, "attempt"));
@@ -960,8 +958,16 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
                      HPT_STORE_OK) {
         size_t i;
         json_t *m;
-        json_array_foreach (metrics, i, m)
-        {
+        //  The objective's curve is the master replica's current attempt:
+        //  not other replicas' reports, not a requeued attempt's.
+        const char *master_task = NULL;
+        for (size_t k = 0; k < trial->task_count; k++)
+            if (strcmp (trial->tasks[k].request->replica, "master") == 0)
+                master_task = trial->tasks[k].task_id;
+        json_array_foreach (metrics, i, m) {
+            const char *task_id = json_string_value (json_object_get (m, "task_id"));
+            if (master_task && task_id && strcmp (task_id, master_task) != 0)
+                continue;
             json_t *point = json_object ();
             json_object_set_new (point, "trainingStep",
                                  s_int64_json (json_integer_value (json_object_get (m, "step"))));
