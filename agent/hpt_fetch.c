@@ -274,6 +274,12 @@ s_check_tree (const char *root, const char *dir, int depth, char **error)
             }
         } else if (S_ISDIR (st.st_mode))
             rc = s_check_tree (root, path, depth + 1, error);
+        else if (!S_ISREG (st.st_mode)) {
+            //  Device nodes and fifos (tar makes them when run as root).
+            s_error (error, "member %s is not a regular file, directory or link",
+                     path + root_length + 1);
+            rc = -1;
+        }
     }
     closedir (handle);
     return rc;
@@ -332,14 +338,40 @@ s_valid_hash (const char *hash)
     return true;
 }
 
-//  Loads the index, ignoring malformed lines (a torn last line included).
+static void
+s_index_write_line (FILE *file, const char *url, const s_entry_t *entry)
+{
+    fprintf (file, "%s %lld %lld %lld %s\n", entry->hash, (long long)entry->size,
+             (long long)entry->mtime_ns, (long long)entry->fetched, url);
+}
+
+//  Rewrites the index with one line per URL (replacing it atomically).
+static void
+s_index_rewrite (s_actor_t *self)
+{
+    char temp[PATH_MAX];
+    if (s_path (temp, "%s.new", self->index_path)) return;
+    FILE *file = fopen (temp, "w");
+    if (!file) return;
+    for (s_entry_t *entry = zhashx_first (self->index); entry; entry = zhashx_next (self->index))
+        s_index_write_line (file, zhashx_cursor (self->index), entry);
+    if (fclose (file) == 0)
+        rename (temp, self->index_path);
+    else
+        unlink (temp);
+}
+
+//  Loads the index, ignoring malformed lines (a torn last line included),
+//  and compacts it when most lines were superseded.
 static void
 s_index_load (s_actor_t *self)
 {
     FILE *file = fopen (self->index_path, "r");
     if (!file) return;
     char *line = malloc (S_MAX_INDEX_LINE);
+    size_t lines = 0;
     while (fgets (line, S_MAX_INDEX_LINE, file)) {
+        lines++;
         size_t length = strlen (line);
         if (length == 0 || line[length - 1] != '\n') continue; //  torn or over-long
         line[length - 1] = '\0';
@@ -361,6 +393,7 @@ s_index_load (s_actor_t *self)
     }
     free (line);
     fclose (file);
+    if (lines > 2 * zhashx_size (self->index) + 64) s_index_rewrite (self);
 }
 
 //  Remembers what url resolved to, in memory and appended to the index.
@@ -372,8 +405,7 @@ s_index_put (s_actor_t *self, const char *url, const s_entry_t *entry)
     zhashx_update (self->index, url, copy);
     FILE *file = fopen (self->index_path, "a");
     if (!file) return; //  only the reuse across restarts is lost
-    fprintf (file, "%s %lld %lld %lld %s\n", entry->hash, (long long)entry->size,
-             (long long)entry->mtime_ns, (long long)entry->fetched, url);
+    s_index_write_line (file, url, entry);
     fclose (file);
 }
 
@@ -605,7 +637,8 @@ s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, ch
             S_TAR, "-x", "-f", file, "-C", dir, "--no-same-owner", "--no-same-permissions", NULL};
         rc = s_run (self, argv, log, error);
     } else {
-        char *argv[] = {S_PYTHON, "-m", "zipfile", "-e", file, dir, NULL};
+        //  -I: isolated from the agent's PYTHON* variables and user site.
+        char *argv[] = {S_PYTHON, "-I", "-m", "zipfile", "-e", file, dir, NULL};
         rc = s_run (self, argv, log, error);
     }
     if (rc == 0) rc = s_check_tree (dir, dir, 0, error);
@@ -810,7 +843,10 @@ s_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     while (!atomic_load (&self.shared->stop)) {
         zmsg_t *msg = zmsg_recv (pipe);
-        if (!msg) break; //  interrupted
+        //  A signal caught by a handler in this thread interrupts the wait;
+        //  anything else means the pipe is gone.
+        if (!msg && zmq_errno () == EINTR) continue;
+        if (!msg) break;
         char *command = zmsg_popstr (msg);
         bool term = command && !strcmp (command, "$TERM");
         if (command && !strcmp (command, "FETCH") && self.index_path) s_serve (&self, pipe, msg);

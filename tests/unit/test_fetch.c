@@ -516,6 +516,38 @@ test_http (void **state)
 }
 
 static void
+test_index (void **state)
+{
+    (void)state;
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char *url = s_url ("trainer-0.1.tar.gz");
+    const char *uris[] = {url};
+    char *path = NULL, *again = NULL;
+    assert_true (s_fetch (fetch, "i1", uris, 1, 20000, &path));
+    hpt_fetch_destroy (&fetch);
+    //  A long history, garbage and a torn last line: the next fetcher
+    //  ignores the junk, keeps the last entry per URL and compacts the file.
+    s_sh ("cd %s/cache && tail -n 1 index > last && for i in $(seq 200); do cat last >> index; "
+          "done && echo 'garbage line' >> index && printf 'abc 1 2' >> index && rm last",
+          s_dir);
+    fetch = s_new_fetch ();
+    assert_true (s_fetch (fetch, "i2", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    hpt_fetch_destroy (&fetch);
+    char command[600];
+    snprintf (command, sizeof (command), "wc -l < %s/cache/index", s_dir);
+    FILE *pipe = popen (command, "r");
+    assert_non_null (pipe);
+    int lines = -1;
+    assert_int_equal (fscanf (pipe, "%d", &lines), 1);
+    pclose (pipe);
+    assert_true (lines > 0 && lines < 20);
+    free (again);
+    free (path);
+    free (url);
+}
+
+static void
 test_destroy_while_busy (void **state)
 {
     (void)state;
@@ -536,9 +568,13 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_sdist_tarball), cmocka_unit_test (test_wheel_and_flat),
-        cmocka_unit_test (test_errors),        cmocka_unit_test (test_escaping_members),
-        cmocka_unit_test (test_http),          cmocka_unit_test (test_destroy_while_busy),
+        cmocka_unit_test (test_sdist_tarball),
+        cmocka_unit_test (test_wheel_and_flat),
+        cmocka_unit_test (test_errors),
+        cmocka_unit_test (test_escaping_members),
+        cmocka_unit_test (test_http),
+        cmocka_unit_test (test_index),
+        cmocka_unit_test (test_destroy_while_busy),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
