@@ -219,10 +219,20 @@ s_remove_one (const char *path, const struct stat *st, int flag, struct FTW *ftw
     return 0;
 }
 
-//  Removes path and everything under it, never following links.
+static int
+s_open_up (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_D || flag == FTW_DNR) chmod (path, (st->st_mode & 07777) | S_IRWXU);
+    return 0;
+}
+
+//  Removes path and everything under it, never following links. Directories
+//  are opened up first: an archive may have unpacked read-only ones.
 static void
 s_remove_tree (const char *path)
 {
+    nftw (path, s_open_up, 16, FTW_PHYS);
     nftw (path, s_remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -420,6 +430,7 @@ typedef struct {
     int64_t max_bytes;  //  the size cap
     bool too_big;       //  stopped at the size cap
     bool write_failed;  //  the disk refused
+    int write_errno;    //  why
     s_shared_t *shared; //  for the stop flag
 } s_download_t;
 
@@ -434,6 +445,7 @@ s_on_data (char *data, size_t size, size_t count, void *arg)
     }
     if (fwrite (data, 1, length, download->file) != length) {
         download->write_failed = true;
+        download->write_errno = errno;
         return 0;
     }
     s_sha256_update (&download->sha, data, length);
@@ -514,13 +526,20 @@ s_download (s_actor_t *self, const char *url, const char *name, char hash[65], c
     long status = 0;
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup (curl);
-    bool closed = fclose (download.file) == 0;
+    //  Durable before it is named by its hash: a crash must not leave a
+    //  truncated file under a valid name.
+    bool closed = fflush (download.file) == 0 && fsync (fileno (download.file)) == 0;
+    if (!closed && !download.write_failed) download.write_errno = errno;
+    if (fclose (download.file) && closed) {
+        closed = false;
+        download.write_errno = errno;
+    }
     int rc = -1;
     if (download.too_big || code == CURLE_FILESIZE_EXCEEDED)
         s_error (error, "%s: larger than the %lld-byte limit for a package", url,
                  (long long)download.max_bytes);
     else if (download.write_failed || (code == CURLE_OK && !closed))
-        s_error (error, "%s: cannot write to %s: %s", url, cache, strerror (errno));
+        s_error (error, "%s: cannot write to %s: %s", url, cache, strerror (download.write_errno));
     else if (code == CURLE_ABORTED_BY_CALLBACK && atomic_load (&self->shared->stop))
         s_error (error, "%s: download stopped (agent shutting down)", url);
     else if (code == CURLE_HTTP_RETURNED_ERROR)
@@ -702,7 +721,8 @@ s_parse (const char *url, char **scheme, char **path, char **host, char **error)
         return -1;
     }
     int rc = -1;
-    if (curl_url_set (parsed, CURLUPART_URL, url, 0) != CURLUE_OK)
+    //  Any scheme parses, so that gs:// and s3:// get a clear answer.
+    if (curl_url_set (parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
         s_error (error, "%s: not a valid URL", url);
     else if (curl_url_get (parsed, CURLUPART_SCHEME, scheme, 0) != CURLUE_OK)
         s_error (error, "%s: no scheme", url);

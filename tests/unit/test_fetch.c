@@ -293,6 +293,10 @@ test_errors (void **state)
     assert_false (s_fetch (fetch, "e3", ftp_uris, 1, 10000, &error));
     assert_non_null (strstr (error, "unsupported scheme"));
     free (error);
+    const char *gs_uris[] = {"gs://bucket/trainer-0.1.tar.gz"};
+    assert_false (s_fetch (fetch, "e3", gs_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, "gs://bucket/trainer-0.1.tar.gz: unsupported scheme 'gs'"));
+    free (error);
 
     //  A closed local port fails quickly with curl's reason and the URL.
     int fd = socket (AF_INET, SOCK_STREAM, 0);
@@ -368,6 +372,17 @@ test_escaping_members (void **state)
     assert_false (s_fetch (fetch, "x1", link_uris, 1, 10000, &error));
     assert_non_null (strstr (error, "leaves the package"));
     free (error);
+
+    //  Special files (a fifo here; device nodes when the agent is root).
+    s_sh ("mkdir -p %s/src/fifo && mkfifo %s/src/fifo/pipe && "
+          "/bin/tar -czf %s/pkg/fifo-1.0.tar.gz -C %s/src fifo",
+          s_dir, s_dir, s_dir, s_dir);
+    char *fifo = s_url ("fifo-1.0.tar.gz");
+    const char *fifo_uris[] = {fifo};
+    assert_false (s_fetch (fetch, "x4", fifo_uris, 1, 10000, &error));
+    assert_non_null (strstr (error, "fifo/pipe is not a regular file"));
+    free (error);
+    free (fifo);
 
     //  A `..` member is refused by tar; nothing lands outside.
     s_sh ("cd %s/src && /usr/bin/python3 -c \"import tarfile; "
@@ -548,6 +563,35 @@ test_index (void **state)
 }
 
 static void
+test_readonly_redo (void **state)
+{
+    (void)state;
+    //  An archive with a read-only directory: a redone unpack can still
+    //  clear what the first one left.
+    s_sh ("mkdir -p %s/src/ro/locked && echo x > %s/src/ro/locked/f && chmod 555 %s/src/ro/locked "
+          "&& /bin/tar -czf %s/pkg/ro-1.0.tar.gz -C %s/src ro && chmod 755 %s/src/ro/locked",
+          s_dir, s_dir, s_dir, s_dir, s_dir, s_dir);
+    hpt_fetch_t *fetch = s_new_fetch ();
+    char *url = s_url ("ro-1.0.tar.gz");
+    const char *uris[] = {url};
+    char *path = NULL, *again = NULL;
+    assert_true (s_fetch (fetch, "r1", uris, 1, 20000, &path));
+    hpt_fetch_destroy (&fetch);
+    //  Forget that the unpack completed.
+    s_sh ("rm %s/../../unpacked.done", path);
+    fetch = s_new_fetch ();
+    assert_true (s_fetch (fetch, "r2", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    char marker[700];
+    snprintf (marker, sizeof (marker), "%s/../../unpacked.done", path);
+    assert_int_equal (access (marker, F_OK), 0);
+    hpt_fetch_destroy (&fetch);
+    free (again);
+    free (path);
+    free (url);
+}
+
+static void
 test_destroy_while_busy (void **state)
 {
     (void)state;
@@ -568,13 +612,10 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_sdist_tarball),
-        cmocka_unit_test (test_wheel_and_flat),
-        cmocka_unit_test (test_errors),
-        cmocka_unit_test (test_escaping_members),
-        cmocka_unit_test (test_http),
-        cmocka_unit_test (test_index),
-        cmocka_unit_test (test_destroy_while_busy),
+        cmocka_unit_test (test_sdist_tarball), cmocka_unit_test (test_wheel_and_flat),
+        cmocka_unit_test (test_errors),        cmocka_unit_test (test_escaping_members),
+        cmocka_unit_test (test_http),          cmocka_unit_test (test_index),
+        cmocka_unit_test (test_readonly_redo), cmocka_unit_test (test_destroy_while_busy),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
