@@ -954,12 +954,54 @@ s_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why)
     zsys_warning ("hptmaster: agent %s lost: %s", node->name, why);
 }
 
+//  scheduling.maxWaitTime: a job still QUEUED or PREPARING that long after
+//  its submission is cancelled; scheduling.maxRunningTime: a job running
+//  longer than that since it started fails. Both with a message.
+static bool
+s_enforce_limits (hpt_core_t *self, int64_t now)
+{
+    bool changed = false;
+    for (size_t i = 0; i < self->tuner_count; i++) {
+        hpt_tuner_t *tuner = self->tuners[i];
+        hpt_scheduling_t *sched = &hpt_tuner_spec (tuner)->input.scheduling;
+        if (hpt_tuner_finished (tuner) || !sched->present)
+            continue;
+        hpt_job_state_t state = hpt_tuner_state (tuner);
+        double waited = (double) (now - hpt_tuner_create_time (tuner)) / 1000.0;
+        double ran = hpt_tuner_start_time (tuner)
+                         ? (double) (now - hpt_tuner_start_time (tuner)) / 1000.0
+                         : 0;
+        hpt_task_t **to_stop = NULL;
+        size_t stop_count = 0;
+        if (sched->max_wait_time > 0 && waited > sched->max_wait_time
+            && (state == HPT_JOB_QUEUED || state == HPT_JOB_PREPARING)) {
+            char *message = zsys_sprintf ("Job cancelled: still %s after scheduling.maxWaitTime "
+                                          "(%gs)",
+                                          hpt_job_state_name (state), sched->max_wait_time);
+            hpt_tuner_cancel_because (tuner, self->store, message, now, &to_stop, &stop_count);
+            s_log_event (self, tuner, NULL, message);
+            zstr_free (&message);
+            s_stop_tasks (self, to_stop, stop_count, "maxWaitTime exceeded");
+            changed = true;
+        } else if (sched->max_running_time > 0 && ran > sched->max_running_time
+                   && state != HPT_JOB_CANCELLING) {
+            char *message = zsys_sprintf ("Job failed: it ran longer than "
+                                          "scheduling.maxRunningTime (%gs)",
+                                          sched->max_running_time);
+            s_fail_job (self, tuner, message);
+            zstr_free (&message);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
 static int
 s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
 {
     hpt_core_t *self = arg;
     int64_t now = s_now ();
-    bool changed = false;
+    bool changed = s_enforce_limits (self, now);
     for (size_t i = 0; i < self->node_count; i++) {
         hpt_host_t *node = self->nodes[i];
         if (node->state == HPT_HOST_READY) {

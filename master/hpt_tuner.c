@@ -771,15 +771,37 @@ s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t **
 }
 
 int
-hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
-                  size_t *stop_count)
+hpt_tuner_cancel_because (hpt_tuner_t *self, hpt_store_t *store, const char *message,
+                          int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count)
 {
-    if (hpt_tuner_finished (self)) return -1;
-    if (self->state == HPT_JOB_CANCELLING) return 0;
-    s_set_job_state (self, store, HPT_JOB_CANCELLING, "Job cancelled by the user", now_ms);
+    if (hpt_tuner_finished (self))
+        return -1;
+    if (self->state == HPT_JOB_CANCELLING)
+        return 0;
+    s_set_job_state (self, store, HPT_JOB_CANCELLING, message, now_ms);
     s_stop_all (self, store, now_ms, to_stop, stop_count);
     s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
     return 0;
+}
+
+int
+hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
+                  size_t *stop_count)
+{
+    return hpt_tuner_cancel_because (self, store, "Job cancelled by the user", now_ms, to_stop,
+                                     stop_count);
+}
+
+int64_t
+hpt_tuner_create_time (hpt_tuner_t *self)
+{
+    return self->create_time;
+}
+
+int64_t
+hpt_tuner_start_time (hpt_tuner_t *self)
+{
+    return self->start_time;
 }
 
 void

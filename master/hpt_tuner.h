@@ -204,6 +204,19 @@ int
     hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
                       size_t *stop_count);
 
+//  Cancels the job as hpt_tuner_cancel does, recording message as its
+//  errorMessage (e.g. why a time limit cancelled it).
+int
+    hpt_tuner_cancel_because (hpt_tuner_t *self, hpt_store_t *store, const char *message,
+                              int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count);
+
+//  When the job was created and when it started (PREPARING), epoch ms;
+//  0 when it has not started.
+int64_t
+    hpt_tuner_create_time (hpt_tuner_t *self);
+int64_t
+    hpt_tuner_start_time (hpt_tuner_t *self);
+
 //  Fails the job with message (e.g. nothing can ever fit it), stopping its
 //  tasks as cancel does.
 void
