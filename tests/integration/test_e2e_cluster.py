@@ -15,8 +15,10 @@ servers and workers can hang (as real ones wait for the chief) or fail."""
 import json
 import os
 import pathlib
+import signal
 import sqlite3
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -350,3 +352,158 @@ def test_infeasible_job_rejected_naming_the_resource(lab):
     with pytest.raises(ApiError) as missing:
         lab.cluster.job("huge")
     assert missing.value.status == 404
+
+
+# --- node drain ---------------------------------------------------------------------
+
+def two_nodes(tmp_path, dumps):
+    """A master and two 1-CPU agents n1 and n2 (one BASIC trial each)."""
+    cluster = Cluster(tmp_path)
+    cluster.start_master()
+    for name in ("n1", "n2"):
+        cluster.start_agent(name, cpus=1, memory_gb=2, env={"HPT_TEST_DUMP_DIR": str(dumps)})
+    return cluster
+
+
+def on_node(dumps, name, job_id, alive=True):
+    return [d for d in read_dumps(dumps) if agent_of(d) == name
+            and d["env"]["HPT_JOB_ID"] == job_id and (not alive or pid_alive(d["pid"]))]
+
+
+def trial_ids(records):
+    return {d["env"]["CLOUD_ML_TRIAL_ID"] for d in records}
+
+
+def test_drain_then_undrain_survives_restarts(tmp_path):
+    dumps = tmp_path / "dumps"
+    cluster = two_nodes(tmp_path, dumps)
+    try:
+        cluster.submit("d1", synthetic_job(max_trials=6, parallel=2,
+                                           extra_args=["--steps=4", "--sleep=0.3"]))
+        running = wait_for(lambda: on_node(dumps, "n1", "d1"), timeout=30, what="a task on n1")
+        result = cluster.hpt("nodes", "drain", "n1", "--reason", "maint", check=True)
+        assert "n1" in result.stderr and "DRAINING" in result.stderr, result.stderr
+        node = cluster.node("n1")
+        assert node["drainState"] == "DRAINING" and node["drainReason"] == "maint", node
+        assert node.get("drainedBy") and node.get("drainTime"), node
+        drained_at = time.time()
+        # The running task is left to finish; then the node is DRAINED.
+        wait_for(lambda: cluster.node("n1")["drainState"] == "DRAINED", timeout=30,
+                 what="n1 DRAINED")
+        assert not any(pid_alive(d["pid"]) for d in running)
+        job = cluster.wait_job("d1", timeout=60)
+        assert job["state"] == "SUCCEEDED", job
+        by_id = {t["trialId"]: t for t in job["trainingOutput"]["trials"]}
+        assert sorted(map(int, by_id)) == list(range(1, 7))
+        assert all(t["state"] == "SUCCEEDED" for t in by_id.values()), by_id
+        # The trial that ran on n1 when it was drained was not disturbed.
+        (drained_trial,) = trial_ids(running)
+        assert len([d for d in read_dumps(dumps)
+                    if d["env"]["CLOUD_ML_TRIAL_ID"] == drained_trial]) == 1
+        # No task started on n1 after the drain.
+        late_n1 = [d for d in on_node(dumps, "n1", "d1", alive=False)
+                   if (dumps / d["file"]).stat().st_mtime > drained_at]
+        assert not late_n1, late_n1
+        assert len(on_node(dumps, "n2", "d1", alive=False)) >= 4
+
+        described = cluster.hpt("nodes", "describe", "n1", "--format", "json", check=True)
+        assert json.loads(described.stdout)["drainReason"] == "maint"
+
+        # The drain survives a master SIGKILL and restart, and the agent's
+        # SIGKILL and reconnect.
+        cluster.kill(cluster.master, signal.SIGKILL)
+        cluster.start_master()
+        wait_for(lambda: (cluster.node("n1") or {}).get("state") == "READY", timeout=15,
+                 what="n1 back after the master restart")
+        node = cluster.node("n1")
+        assert node["drainState"] == "DRAINED" and node["drainReason"] == "maint", node
+        # (A restarted agent is refused while its old self may still be
+        # alive, so it comes back once the master has declared it LOST.)
+        cluster.kill(cluster.agents["n1"], signal.SIGKILL)
+        wait_for(lambda: cluster.node("n1")["state"] == "LOST", timeout=15, what="n1 LOST")
+        cluster.start_agent("n1", cpus=1, memory_gb=2, env={"HPT_TEST_DUMP_DIR": str(dumps)})
+        node = cluster.node("n1")
+        assert node["drainState"] == "DRAINED" and node["drainReason"] == "maint", node
+
+        # Still drained: a 2-trial job runs its trials one after the other
+        # on n2.
+        cluster.submit("d2", synthetic_job(max_trials=2, parallel=2, extra_args=["--steps=1"]))
+        assert cluster.wait_job("d2", timeout=60)["state"] == "SUCCEEDED"
+        assert not on_node(dumps, "n1", "d2", alive=False)
+
+        # Undrained, n1 takes work again.
+        result = cluster.hpt("nodes", "undrain", "n1", check=True)
+        assert "NONE" in result.stderr, result.stderr
+        assert cluster.node("n1")["drainState"] == "NONE"
+        cluster.submit("d3", synthetic_job(max_trials=2, parallel=2,
+                                           extra_args=["--steps=2", "--sleep=0.3"]))
+        assert cluster.wait_job("d3", timeout=60)["state"] == "SUCCEEDED"
+        assert len(on_node(dumps, "n1", "d3", alive=False)) == 1
+    finally:
+        cluster.stop()
+
+
+def test_drain_now_requeues_the_node_s_trials(tmp_path):
+    dumps = tmp_path / "dumps"
+    cluster = two_nodes(tmp_path, dumps)
+    try:
+        # maxFailedTrials 0: a preempted trial counted as failed would fail
+        # the job at once.
+        cluster.submit("dn", synthetic_job(max_trials=4, parallel=2,
+                                           extra_args=["--steps=4", "--sleep=0.3"]))
+        running = wait_for(lambda: on_node(dumps, "n1", "dn"), timeout=30, what="a task on n1")
+        cluster.hpt("nodes", "drain", "n1", "--now", "--reason", "preempt", check=True)
+        drained_at = time.time()
+        wait_for(lambda: not any(pid_alive(d["pid"]) for d in running), timeout=15,
+                 what="n1's task to be stopped")
+        wait_for(lambda: cluster.node("n1")["drainState"] == "DRAINED", timeout=15,
+                 what="n1 DRAINED")
+        job = cluster.wait_job("dn", timeout=60)
+        assert job["state"] == "SUCCEEDED", job
+        output = job["trainingOutput"]
+        assert sorted(int(t["trialId"]) for t in output["trials"]) == [1, 2, 3, 4]
+        assert all(t["state"] == "SUCCEEDED" for t in output["trials"]), output["trials"]
+        assert int(output["completedTrialCount"]) == 4
+        # The preempted trial ran again on n2, with the same arguments; no
+        # other trial ran twice, and nothing started on n1 after the drain.
+        (preempted,) = trial_ids(running)
+        runs = [d for d in read_dumps(dumps) if d["env"]["CLOUD_ML_TRIAL_ID"] == preempted]
+        assert [agent_of(d) for d in sorted(runs, key=lambda d: (dumps / d["file"]).stat()
+                                            .st_mtime)] == ["n1", "n2"], runs
+        assert runs[0]["argv"] == runs[1]["argv"]
+        counts = {}
+        for d in read_dumps(dumps):
+            counts[d["env"]["CLOUD_ML_TRIAL_ID"]] = counts.get(d["env"]["CLOUD_ML_TRIAL_ID"], 0) + 1
+        assert counts == {str(i): 2 if str(i) == preempted else 1 for i in range(1, 5)}, counts
+        assert not [d for d in on_node(dumps, "n1", "dn", alive=False)
+                    if (dumps / d["file"]).stat().st_mtime > drained_at]
+        assert cluster.node("n1")["drainReason"] == "preempt"
+    finally:
+        cluster.stop()
+
+
+# --- priorities -----------------------------------------------------------------------
+
+def test_higher_priority_job_runs_first(tmp_path):
+    dumps = tmp_path / "dumps"
+    cluster = Cluster(tmp_path)
+    cluster.start_master()
+    cluster.start_agent("solo", cpus=1, memory_gb=2, env={"HPT_TEST_DUMP_DIR": str(dumps)})
+    try:
+        args = ["--steps=2", "--sleep=0.3"]
+        cluster.submit("low", synthetic_job(max_trials=3, parallel=1, extra_args=args))
+        wait_for(lambda: on_node(dumps, "solo", "low"), timeout=30, what="low's first trial")
+        high = synthetic_job(max_trials=2, parallel=1, extra_args=args)
+        high["scheduling"] = {"priority": 100}
+        cluster.submit("high", high)
+        assert cluster.wait_job("low", timeout=60)["state"] == "SUCCEEDED"
+        assert cluster.wait_job("high", timeout=60)["state"] == "SUCCEEDED"
+        # Launch order, from the trainers' own records: low's first trial
+        # (running before high came), then high's two, then low's others.
+        order = [(d["env"]["HPT_JOB_ID"], d["env"]["CLOUD_ML_TRIAL_ID"])
+                 for d in sorted(read_dumps(dumps),
+                                 key=lambda d: (dumps / d["file"]).stat().st_mtime)]
+        assert order == [("low", "1"), ("high", "1"), ("high", "2"), ("low", "2"),
+                         ("low", "3")], order
+    finally:
+        cluster.stop()
