@@ -205,6 +205,52 @@ def test_cancel_kills_every_process(cluster, tmp_path, mode):
     assert cluster.wait_job("after", timeout=30)["state"] == "SUCCEEDED"
 
 
+STUBBORN = """
+import json, os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+os.makedirs(os.environ["HPT_TEST_DUMP_DIR"], exist_ok=True)
+dump = os.path.join(os.environ["HPT_TEST_DUMP_DIR"], "stubborn-%d" % os.getpid())
+open(dump, "w").write(str(os.getpid()))
+with open(os.environ["CLOUD_ML_HP_METRIC_FILE"], "w") as out:
+    out.write(json.dumps({"timestamp": time.time(), "trial": os.environ["CLOUD_ML_TRIAL_ID"],
+                          os.environ["CLOUD_ML_HP_METRIC_TAG"]: "0.5", "global_step": "1",
+                          "checkpoint_path": ""}) + "\\n")
+while True:
+    time.sleep(3600)
+"""
+
+
+def test_cancel_kills_a_trainer_that_ignores_sigterm(cluster, tmp_path):
+    job = synthetic_job(max_trials=2, parallel=1)
+    job["command"] = ["/usr/bin/python3", "-c", STUBBORN]
+    cluster.submit("stubborn", job)
+    pid = wait_for(lambda: [int(p.read_text()) for p in (tmp_path / "dump").glob("stubborn-*")
+                            if p.read_text()], timeout=20, what="the stubborn trainer")[0]
+    wait_for(lambda: cluster.job("stubborn")["trainingOutput"]["trials"][0]["state"] == "RUNNING",
+             what="trial 1 RUNNING")
+    started = time.time()
+    assert cluster.hpt("jobs", "cancel", "stubborn").returncode == 0
+    done = cluster.wait_job("stubborn", timeout=20)
+    took = time.time() - started
+    assert done["state"] == "CANCELLED", done
+    assert [t["state"] for t in done["trainingOutput"]["trials"]] == ["CANCELLED"]
+    assert not alive(pid), "SIGKILL after the grace period"
+    # cluster.yaml stopGracePeriod is 2s: SIGTERM is ignored, so SIGKILL ends it.
+    assert 1.5 <= took <= 10, took
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: scheduling.maxRunningTime is parsed "
+                   "(hpt_job.h max_running_time) but nothing in master/ enforces it (DESIGN §4)")
+def test_max_running_time_ends_the_job(cluster, tmp_path):
+    job = synthetic_job(max_trials=2, parallel=1, extra_args=["--fail-mode=hang"])
+    job["scheduling"] = {"maxRunningTime": "2s"}
+    cluster.submit("slow", job)
+    done = cluster.wait_job("slow", timeout=8)  # 2s + 2s grace + slack
+    assert done["state"] in ("FAILED", "CANCELLED"), done
+    assert "maxRunningTime" in done.get("errorMessage", ""), done
+    assert not [r["pid"] for r in dumps(tmp_path) if alive(r["pid"])]
+
+
 # ------------------------------------------------------------- agent socket garbage
 
 def test_garbage_on_the_agent_socket_does_not_hurt_the_master(cluster):

@@ -215,6 +215,33 @@ def test_trainer_sees_exactly_the_contract(cluster, tmp_path):
     assert len(metric_files) == 3, f"metric files shared between trials: {metric_files}"
 
 
+def test_use_chief_in_tf_config(cluster, tmp_path):
+    job = synthetic_job(max_trials=1, parallel=1)
+    job["useChiefInTfConfig"] = True
+    cluster.submit("chief", job)
+    assert cluster.wait_job("chief", timeout=30)["state"] == "SUCCEEDED"
+    [record] = dumps(tmp_path).values()
+    tf = json.loads(record["env"]["TF_CONFIG"])
+    assert set(tf["cluster"]) == {"chief"}, tf
+    assert tf["task"] == {"type": "chief", "index": 0, "trial": "1"}
+
+
+def test_every_report_is_kept_across_metric_file_rewrites(cluster):
+    # The hypertune file keeps only the last 100 reports and is rewritten whole on
+    # each: the agent must deduplicate and still deliver every point once.
+    steps = 150
+    job = synthetic_job(max_trials=1, parallel=1, extra_args=[f"--steps={steps}", "--sleep=0.004"])
+    cluster.submit("rewrites", job)
+    done = cluster.wait_job("rewrites", timeout=40)
+    assert done["state"] == "SUCCEEDED", done
+    [trial] = done["trainingOutput"]["trials"]
+    assert str(trial["finalMetric"]["trainingStep"]) == str(steps)
+    assert trial["finalMetric"]["objectiveValue"] == pytest.approx(
+        objective(trial["hyperparameters"]), rel=1e-9, abs=1e-9)
+    seen = [int(m["trainingStep"]) for m in trial["allMetrics"]]
+    assert seen == list(range(1, steps + 1)), f"{len(seen)} points: {seen[:5]}..{seen[-5:]}"
+
+
 # ------------------------------------------------------------- parallelism
 
 def _alive(pid):
@@ -427,3 +454,17 @@ def test_stream_logs_prints_trainer_lines_with_prefix(cluster):
     assert only.returncode == 0
     assert all(not line.startswith("[trial 2 ") for line in only.stdout.splitlines())
     assert any(line.startswith("[trial 1 master-0] step 3 ") for line in only.stdout.splitlines())
+
+
+def test_submit_with_stream_logs_exits_by_the_jobs_outcome(cluster, tmp_path):
+    for name, extra, status, state in (("fine", [], 0, "SUCCEEDED"),
+                                       ("broken", ["--fail-mode=exit1"], 1, "FAILED")):
+        config = tmp_path / f"{name}.yaml"  # JSON is YAML
+        config.write_text(json.dumps({"trainingInput": synthetic_job(
+            max_trials=2, parallel=1, extra_args=extra)}))
+        result = cluster.hpt("jobs", "submit", "training", name, "--config", str(config),
+                             "--stream-logs")
+        assert result.returncode == status, (name, result.stdout, result.stderr)
+        assert f"Job [{name}] submitted successfully." in result.stderr
+        assert cluster.job(name)["state"] == state
+        assert "[trial 1 master-0] " in result.stdout, result.stdout
