@@ -27,16 +27,20 @@
     last segment) says the kind: .tar.gz, .tgz and .tar are unpacked with
     /bin/tar (no -P, so absolute and `..` members are refused; no owners
     or permissions taken from the archive), .whl and .zip with
-    `/usr/bin/python3 -m zipfile -e` (which strips absolute and `..`
-    parts of member names). After unpacking, the tree is walked and a
-    symbolic link that is absolute or resolves outside it fails the
-    package. Any other name fails before downloading.
+    `/usr/bin/python3 -I -m zipfile -e` (which strips absolute and `..`
+    parts of member names). After unpacking, the tree is walked: a
+    symbolic link that is absolute or resolves outside it, or a special
+    file (device, fifo, socket), fails the package. Any other name fails
+    before downloading; so does any other scheme (gs://, s3://).
 
     PYTHONPATH entry: for a wheel, the unpacked directory itself. For a
     tar or zip archive, when it holds exactly one top-level directory and
     that directory is not itself a Python package (no __init__.py), it is
     an sdist-style `name-1.0/` root and the entry is that directory;
     otherwise the unpacked directory itself (an archive of `trainer/`).
+
+    One fetcher per cache directory (tmp/ is cleared when it starts).
+    Nothing is evicted: the operator prunes HASH directories when needed.
 
     Cache layout under cache_dir:
         tmp/                    downloads in progress (cleared at start)
