@@ -507,3 +507,34 @@ def test_higher_priority_job_runs_first(tmp_path):
                          ("low", "3")], order
     finally:
         cluster.stop()
+
+
+def test_waiting_large_cluster_is_not_starved_by_small_trials(tmp_path):
+    """The reservation rule: a 2-CPU trial at the head of the queue waits
+    for a 2-CPU agent that runs a 1-CPU trial; a later 1-CPU job, which
+    would fit in the free CPU, must not take it and delay the big one."""
+    dumps = tmp_path / "dumps"
+    cluster = Cluster(tmp_path, machine_types={"standard": {"cpus": 1, "memoryGb": 0.5},
+                                               "big": {"cpus": 2, "memoryGb": 0.5}})
+    cluster.start_master()
+    cluster.start_agent("solo", cpus=2, memory_gb=2, env={"HPT_TEST_DUMP_DIR": str(dumps)})
+    try:
+        cluster.submit("first", synthetic_job(max_trials=2, parallel=1,
+                                              extra_args=["--steps=4", "--sleep=0.3"]))
+        wait_for(lambda: on_node(dumps, "solo", "first"), timeout=30, what="first's trial")
+        big = synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=2", "--sleep=0.2"])
+        big.update(scaleTier="CUSTOM", masterType="big", scheduling={"priority": 10})
+        cluster.submit("big", big)
+        cluster.submit("small", synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=1"]))
+        waiting = cluster.job("big")
+        assert waiting["state"] in ("QUEUED", "PREPARING", "RUNNING"), waiting
+        assert waiting.get("hptQueueReason"), waiting
+        for job_id in ("first", "big", "small"):
+            assert cluster.wait_job(job_id, timeout=60)["state"] == "SUCCEEDED", job_id
+        order = [(d["env"]["HPT_JOB_ID"], d["env"]["CLOUD_ML_TRIAL_ID"])
+                 for d in sorted(read_dumps(dumps),
+                                 key=lambda d: (dumps / d["file"]).stat().st_mtime)]
+        assert order[:2] == [("first", "1"), ("big", "1")], order
+        assert sorted(order[2:]) == [("first", "2"), ("small", "1")], order
+    finally:
+        cluster.stop()
