@@ -755,6 +755,37 @@ s_cached (s_actor_t *self, const char *hash, const char *name)
            s_exists (path);
 }
 
+//  Resolves url (a package file called name, of kind; st is its stat for a
+//  file URL, zeros otherwise) to an unpacked hash directory: from the
+//  index when the freshness rule allows, else by downloading and
+//  unpacking. Writes the hash into hash. Returns 0, or -1 with *error.
+static int
+s_resolve (s_actor_t *self, const char *url, const char *name, s_kind_t kind, bool is_file,
+           const struct stat *st, char hash[65], char **error)
+{
+    int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    int64_t now = (int64_t)time (NULL);
+    s_entry_t *known = zhashx_lookup (self->index, url);
+    bool reuse = known && s_cached (self, known->hash, name) &&
+                 (is_file ? known->size == (int64_t)st->st_size && known->mtime_ns == mtime_ns
+                          : now - known->fetched >= 0 && now - known->fetched < HPT_FETCH_FRESH_S);
+    if (reuse) {
+        memcpy (hash, known->hash, 65);
+        return 0;
+    }
+    s_entry_t entry = {"", (int64_t)st->st_size, mtime_ns, now};
+    if (s_download (self, url, name, entry.hash, error)) return -1;
+    char *cause = NULL;
+    int rc = s_unpack (self, entry.hash, name, kind, &cause);
+    if (rc)
+        s_error (error, "%s: cannot unpack: %s", url, cause ? cause : "unknown");
+    else
+        s_index_put (self, url, &entry);
+    free (cause);
+    memcpy (hash, entry.hash, 65);
+    return rc;
+}
+
 //  Fetches and unpacks one URI. Returns its PYTHONPATH entry (fresh) or
 //  NULL with *error naming the URL.
 static char *
@@ -765,10 +796,12 @@ s_fetch_one (s_actor_t *self, const char *url, char **error)
     bool is_file = !strcasecmp (scheme, "file");
     const char *slash = strrchr (path, '/');
     char *name = s_safe_name (slash ? slash + 1 : path);
-    char *result = NULL;
     int kind = name ? s_kind (name) : -1;
+    int64_t max_bytes = atomic_load (&self->shared->max_bytes);
     struct stat st;
     memset (&st, 0, sizeof (st));
+    char hash[65];
+    char *result = NULL;
     if (!name)
         s_error (error, "%s: no usable file name at the end of the path", url);
     else if (kind < 0)
@@ -780,34 +813,14 @@ s_fetch_one (s_actor_t *self, const char *url, char **error)
         s_error (error, "%s: %s: %s", url, path, strerror (errno));
     else if (is_file && !S_ISREG (st.st_mode))
         s_error (error, "%s: %s is not a regular file", url, path);
-    else if (is_file && st.st_size > atomic_load (&self->shared->max_bytes))
+    else if (is_file && st.st_size > max_bytes)
         s_error (error, "%s: larger than the %lld-byte limit for a package", url,
-                 (long long)atomic_load (&self->shared->max_bytes));
-    else {
-        int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-        int64_t now = (int64_t)time (NULL);
-        s_entry_t *known = zhashx_lookup (self->index, url);
-        bool reuse =
-            known && s_cached (self, known->hash, name) &&
-            (is_file ? known->size == (int64_t)st.st_size && known->mtime_ns == mtime_ns
-                     : now - known->fetched >= 0 && now - known->fetched < HPT_FETCH_FRESH_S);
-        s_entry_t entry = {"", (int64_t)st.st_size, mtime_ns, now};
-        int rc = 0;
-        if (reuse)
-            memcpy (entry.hash, known->hash, sizeof (entry.hash));
-        else if ((rc = s_download (self, url, name, entry.hash, error)) == 0) {
-            char *cause = NULL;
-            rc = s_unpack (self, entry.hash, name, (s_kind_t)kind, &cause);
-            if (rc) s_error (error, "%s: cannot unpack: %s", url, cause ? cause : "unknown");
-            free (cause);
-            if (rc == 0) s_index_put (self, url, &entry);
-        }
-        if (rc == 0) {
-            char *cause = NULL;
-            result = s_entry_path (self, entry.hash, (s_kind_t)kind, &cause);
-            if (!result) s_error (error, "%s: %s", url, cause ? cause : "out of memory");
-            free (cause);
-        }
+                 (long long)max_bytes);
+    else if (s_resolve (self, url, name, (s_kind_t)kind, is_file, &st, hash, error) == 0) {
+        char *cause = NULL;
+        result = s_entry_path (self, hash, (s_kind_t)kind, &cause);
+        if (!result) s_error (error, "%s: %s", url, cause ? cause : "out of memory");
+        free (cause);
     }
     free (name);
     curl_free (scheme);
