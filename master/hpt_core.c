@@ -964,17 +964,16 @@ s_enforce_limits (hpt_core_t *self, int64_t now)
     for (size_t i = 0; i < self->tuner_count; i++) {
         hpt_tuner_t *tuner = self->tuners[i];
         hpt_scheduling_t *sched = &hpt_tuner_spec (tuner)->input.scheduling;
-        if (hpt_tuner_finished (tuner) || !sched->present)
-            continue;
+        if (hpt_tuner_finished (tuner) || !sched->present) continue;
         hpt_job_state_t state = hpt_tuner_state (tuner);
-        double waited = (double) (now - hpt_tuner_create_time (tuner)) / 1000.0;
+        double waited = (double)(now - hpt_tuner_create_time (tuner)) / 1000.0;
         double ran = hpt_tuner_start_time (tuner)
-                         ? (double) (now - hpt_tuner_start_time (tuner)) / 1000.0
+                         ? (double)(now - hpt_tuner_start_time (tuner)) / 1000.0
                          : 0;
         hpt_task_t **to_stop = NULL;
         size_t stop_count = 0;
-        if (sched->max_wait_time > 0 && waited > sched->max_wait_time
-            && (state == HPT_JOB_QUEUED || state == HPT_JOB_PREPARING)) {
+        if (sched->max_wait_time > 0 && waited > sched->max_wait_time &&
+            (state == HPT_JOB_QUEUED || state == HPT_JOB_PREPARING)) {
             char *message = zsys_sprintf ("Job cancelled: still %s after scheduling.maxWaitTime "
                                           "(%gs)",
                                           hpt_job_state_name (state), sched->max_wait_time);
@@ -983,8 +982,8 @@ s_enforce_limits (hpt_core_t *self, int64_t now)
             zstr_free (&message);
             s_stop_tasks (self, to_stop, stop_count, "maxWaitTime exceeded");
             changed = true;
-        } else if (sched->max_running_time > 0 && ran > sched->max_running_time
-                   && state != HPT_JOB_CANCELLING) {
+        } else if (sched->max_running_time > 0 && ran > sched->max_running_time &&
+                   state != HPT_JOB_CANCELLING) {
             char *message = zsys_sprintf ("Job failed: it ran longer than "
                                           "scheduling.maxRunningTime (%gs)",
                                           sched->max_running_time);
@@ -1072,6 +1071,88 @@ s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, char **error)
     return requests;
 }
 
+//  resumePreviousJobId: the previous job must exist and be finished; goal,
+//  params, metric tag and algorithm the spec leaves out are taken from it,
+//  and a value the spec gives must agree with it. Returns the previous
+//  job, or NULL with *error (the field and what is wrong).
+static hpt_tuner_t *
+s_resume_merge (hpt_core_t *self, hpt_job_t *spec, char **error)
+{
+    hpt_hyperparameters_t *hp = spec->input.hyperparameters;
+    const char *id = hp->resume_previous_job_id;
+    hpt_tuner_t *previous = hpt_core_job (self, id);
+    if (!previous) {
+        *error = zsys_sprintf ("trainingInput.hyperparameters.resumePreviousJobId: job %s not "
+                               "found",
+                               id);
+        return NULL;
+    }
+    if (!hpt_tuner_finished (previous)) {
+        *error = zsys_sprintf ("trainingInput.hyperparameters.resumePreviousJobId: job %s is %s; "
+                               "only a finished job can be resumed",
+                               id, hpt_job_state_name (hpt_tuner_state (previous)));
+        return NULL;
+    }
+    hpt_hyperparameters_t *old = hpt_tuner_spec (previous)->input.hyperparameters;
+    if (!old || !old->param_count) {
+        *error = zsys_sprintf ("trainingInput.hyperparameters.resumePreviousJobId: job %s was not "
+                               "a hyperparameter tuning job",
+                               id);
+        return NULL;
+    }
+    if (hp->goal == HPT_GOAL_UNSPECIFIED)
+        hp->goal = old->goal;
+    else if (hp->goal != old->goal) {
+        *error = zsys_sprintf ("trainingInput.hyperparameters.goal: %s conflicts with the resumed "
+                               "job %s (%s)",
+                               hpt_goal_name (hp->goal), id, hpt_goal_name (old->goal));
+        return NULL;
+    }
+    if (!hp->metric_tag)
+        hp->metric_tag = strdup (old->metric_tag);
+    else if (strcmp (hp->metric_tag, old->metric_tag) != 0) {
+        *error = zsys_sprintf ("trainingInput.hyperparameters.hyperparameterMetricTag: '%s' "
+                               "conflicts with the resumed job %s ('%s')",
+                               hp->metric_tag, id, old->metric_tag);
+        return NULL;
+    }
+    if (!hp->has_algorithm) {
+        hp->algorithm = old->algorithm;
+        hp->has_algorithm = true;
+    } else if (hp->algorithm != old->algorithm) {
+        *error = zsys_sprintf ("trainingInput.hyperparameters.algorithm: %s conflicts with the "
+                               "resumed job %s (%s)",
+                               hpt_algorithm_name (hp->algorithm), id,
+                               hpt_algorithm_name (old->algorithm));
+        return NULL;
+    }
+    if (hp->param_count == 0) {
+        free (hp->params);
+        hp->params = calloc (old->param_count, sizeof (hpt_param_spec_t));
+        for (size_t i = 0; i < old->param_count; i++)
+            hpt_param_spec_copy (&hp->params[i], &old->params[i]);
+        hp->param_count = old->param_count;
+        return previous;
+    }
+    //  Given again: they must be the same parameters, since the previous
+    //  history only means something in the same space.
+    json_t *a = hpt_job_to_json (spec), *b = hpt_job_to_json (hpt_tuner_spec (previous));
+    json_t *pa = json_object_get (
+        json_object_get (json_object_get (a, "trainingInput"), "hyperparameters"), "params");
+    json_t *pb = json_object_get (
+        json_object_get (json_object_get (b, "trainingInput"), "hyperparameters"), "params");
+    bool same = json_equal (pa, pb);
+    json_decref (a);
+    json_decref (b);
+    if (!same) {
+        *error = zsys_sprintf ("trainingInput.hyperparameters.params: differ from the resumed job "
+                               "%s; leave them out to inherit them",
+                               id);
+        return NULL;
+    }
+    return previous;
+}
+
 hpt_tuner_t *
 hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, int *status, char **error)
 {
@@ -1089,11 +1170,13 @@ hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, int *st
         hpt_job_destroy (&spec);
         return NULL;
     }
+    hpt_tuner_t *previous = NULL;
     if (in->hyperparameters && in->hyperparameters->resume_previous_job_id) {
-        *error = strdup ("trainingInput.hyperparameters.resumePreviousJobId: resuming a previous "
-                         "job is not supported by this master yet");
-        hpt_job_destroy (&spec);
-        return NULL;
+        previous = s_resume_merge (self, spec, error);
+        if (!previous) {
+            hpt_job_destroy (&spec);
+            return NULL;
+        }
     }
     size_t count = 0;
     hpt_task_request_t *requests = s_requests (self, spec, &count, error);
@@ -1121,6 +1204,7 @@ hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, int *st
         free (store_error);
         return NULL;
     }
+    if (previous) hpt_tuner_seed_from (tuner, previous);
     s_add_tuner (self, tuner);
     s_log_event (self, tuner, NULL, "job submitted");
     s_schedule (self);
@@ -1310,6 +1394,11 @@ s_reload (hpt_core_t *self)
             if (!requests) hpt_job_destroy (&spec);
             continue;
         }
+        hpt_hyperparameters_t *hp = hpt_tuner_spec (tuner)->input.hyperparameters;
+        hpt_tuner_t *previous = hp && hp->resume_previous_job_id
+                                    ? hpt_core_job (self, hp->resume_previous_job_id)
+                                    : NULL;
+        if (previous) hpt_tuner_seed_from (tuner, previous);
         s_add_tuner (self, tuner);
         for (size_t t = 0; t < hpt_tuner_trial_count (tuner); t++) {
             hpt_trial_t *trial = hpt_tuner_trial (tuner, t);

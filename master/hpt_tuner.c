@@ -774,10 +774,8 @@ int
 hpt_tuner_cancel_because (hpt_tuner_t *self, hpt_store_t *store, const char *message,
                           int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count)
 {
-    if (hpt_tuner_finished (self))
-        return -1;
-    if (self->state == HPT_JOB_CANCELLING)
-        return 0;
+    if (hpt_tuner_finished (self)) return -1;
+    if (self->state == HPT_JOB_CANCELLING) return 0;
     s_set_job_state (self, store, HPT_JOB_CANCELLING, message, now_ms);
     s_stop_all (self, store, now_ms, to_stop, stop_count);
     s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
@@ -790,6 +788,30 @@ hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_tas
 {
     return hpt_tuner_cancel_because (self, store, "Job cancelled by the user", now_ms, to_stop,
                                      stop_count);
+}
+
+void
+hpt_tuner_seed_from (hpt_tuner_t *self, hpt_tuner_t *previous)
+{
+    if (!self->optimizer || !previous->space) return;
+    size_t dim = hpt_space_size (self->space);
+    double *values = calloc (dim, sizeof (double));
+    for (size_t t = 0; t < previous->trial_count; t++) {
+        hpt_trial_t *trial = previous->trials[t];
+        bool ok = trial->state == HPT_TRIAL_SUCCEEDED && trial->has_final;
+        for (size_t i = 0; ok && i < dim; i++) {
+            //  Same parameter by name, read through its text form so a
+            //  value must be legal in this job's space too.
+            const char *name = hpt_space_param (self->space, i)->name;
+            const char *text = json_string_value (json_object_get (trial->hyperparameters, name));
+            ok = text && hpt_space_parse (self->space, i, text, &values[i]);
+        }
+        //  Ids above any of this job's own keep the histories apart.
+        if (ok)
+            hpt_optimizer_add_result (self->optimizer, (uint64_t)1 << 40 | (uint64_t)trial->id,
+                                      values, trial->final_value);
+    }
+    free (values);
 }
 
 int64_t
@@ -988,8 +1010,7 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
                 master_task = trial->tasks[k].task_id;
         json_array_foreach (metrics, i, m) {
             const char *task_id = json_string_value (json_object_get (m, "task_id"));
-            if (master_task && task_id && strcmp (task_id, master_task) != 0)
-                continue;
+            if (master_task && task_id && strcmp (task_id, master_task) != 0) continue;
             json_t *point = json_object ();
             json_object_set_new (point, "trainingStep",
                                  s_int64_json (json_integer_value (json_object_get (m, "step"))));

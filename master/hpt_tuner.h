@@ -50,56 +50,56 @@ typedef enum {
 } hpt_trial_state_t;
 
 typedef enum {
-    HPT_TASK_LAUNCHING,   //  LAUNCH sent, TASK_STARTED not seen yet
-    HPT_TASK_RUNNING,     //  the process runs
-    HPT_TASK_STOPPING,    //  STOP sent
-    HPT_TASK_EXITED,      //  the process ended (or was lost)
+    HPT_TASK_LAUNCHING, //  LAUNCH sent, TASK_STARTED not seen yet
+    HPT_TASK_RUNNING,   //  the process runs
+    HPT_TASK_STOPPING,  //  STOP sent
+    HPT_TASK_EXITED,    //  the process ended (or was lost)
 } hpt_task_state_t;
 
 //  What one replica of a trial cluster asks for (same for every trial of
 //  a job).
 typedef struct {
-    char *replica;          //  "master", "worker", "ps" or "evaluator"
-    int index;              //  index within its replica type
-    char *machine_type;     //  machine type name
-    double cpus;            //  CPUs requested
-    int64_t memory_mb;      //  memory requested
-    char *accel_type;       //  accelerator type, NULL for none
-    int accel_count;        //  accelerators requested
+    char *replica;      //  "master", "worker", "ps" or "evaluator"
+    int index;          //  index within its replica type
+    char *machine_type; //  machine type name
+    double cpus;        //  CPUs requested
+    int64_t memory_mb;  //  memory requested
+    char *accel_type;   //  accelerator type, NULL for none
+    int accel_count;    //  accelerators requested
 } hpt_task_request_t;
 
 typedef struct {
-    char *task_id;          //  "JOB/TRIAL/REPLICA/INDEX"
-    const hpt_task_request_t *request;  //  the job's request (borrowed)
-    char *agent;            //  agent it runs on, NULL before placement
-    json_t *placement;      //  what the scheduler reserved (cores, gpus, port)
-    hpt_task_state_t state; //  lifecycle
-    int64_t pid;            //  0 until started
-    bool has_exit;          //  exit_code/signal are set
-    int exit_code;          //  exit status
-    int signal;             //  killing signal, 0 if none
-    int64_t start_time;     //  epoch ms
-    int64_t end_time;       //  epoch ms, 0 while it may run
-    int attempt;            //  launches of this task so far - 1
+    char *task_id;                     //  "JOB/TRIAL/REPLICA/INDEX"
+    const hpt_task_request_t *request; //  the job's request (borrowed)
+    char *agent;                       //  agent it runs on, NULL before placement
+    json_t *placement;                 //  what the scheduler reserved (cores, gpus, port)
+    hpt_task_state_t state;            //  lifecycle
+    int64_t pid;                       //  0 until started
+    bool has_exit;                     //  exit_code/signal are set
+    int exit_code;                     //  exit status
+    int signal;                        //  killing signal, 0 if none
+    int64_t start_time;                //  epoch ms
+    int64_t end_time;                  //  epoch ms, 0 while it may run
+    int attempt;                       //  launches of this task so far - 1
 } hpt_task_t;
 
 typedef struct {
-    int64_t id;                 //  1, 2, ... within the job
-    hpt_trial_state_t state;    //  lifecycle
-    double *values;             //  one per parameter, the optimizer's convention
-    json_t *hyperparameters;    //  name -> string, as the trainer sees them
-    bool has_final;             //  a value of the metric tag was reported
-    int64_t final_step;         //  step of the last report
-    double final_value;         //  value of the last report
-    double final_time;          //  report time of the last report (epoch s)
-    int64_t reports;            //  reports of the tag so far (step when none given)
-    bool stopped_early;         //  ended by early stopping
-    char *message;              //  why it failed or stopped
-    int64_t start_time;         //  epoch ms
-    int64_t end_time;           //  epoch ms
-    int64_t requeue_count;      //  times it went back to PENDING
-    hpt_task_t *tasks;          //  one per request, same order
-    size_t task_count;          //  number of tasks
+    int64_t id;              //  1, 2, ... within the job
+    hpt_trial_state_t state; //  lifecycle
+    double *values;          //  one per parameter, the optimizer's convention
+    json_t *hyperparameters; //  name -> string, as the trainer sees them
+    bool has_final;          //  a value of the metric tag was reported
+    int64_t final_step;      //  step of the last report
+    double final_value;      //  value of the last report
+    double final_time;       //  report time of the last report (epoch s)
+    int64_t reports;         //  reports of the tag so far (step when none given)
+    bool stopped_early;      //  ended by early stopping
+    char *message;           //  why it failed or stopped
+    int64_t start_time;      //  epoch ms
+    int64_t end_time;        //  epoch ms
+    int64_t requeue_count;   //  times it went back to PENDING
+    hpt_task_t *tasks;       //  one per request, same order
+    size_t task_count;       //  number of tasks
 } hpt_trial_t;
 
 typedef struct _hpt_tuner_t hpt_tuner_t;
@@ -108,142 +108,116 @@ typedef struct _hpt_tuner_t hpt_tuner_t;
 //  validated job (ownership passes to the tuner); requests (ownership
 //  passes too) are the tasks of one trial cluster. On a store error returns
 //  NULL with *error set (caller frees) and frees spec and requests.
-hpt_tuner_t *
-    hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
-                   hpt_task_request_t *requests, size_t request_count, uint64_t seed,
-                   int64_t now_ms, char **error);
+hpt_tuner_t *hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
+                            hpt_task_request_t *requests, size_t request_count, uint64_t seed,
+                            int64_t now_ms, char **error);
 
 //  Rebuilds a tuner from the store after a restart (job row, its trials and
 //  tasks). spec and requests as for new. Returns NULL on error.
-hpt_tuner_t *
-    hpt_tuner_load (hpt_store_t *store, json_t *job_row, hpt_job_t *spec,
-                    hpt_task_request_t *requests, size_t request_count, char **error);
+hpt_tuner_t *hpt_tuner_load (hpt_store_t *store, json_t *job_row, hpt_job_t *spec,
+                             hpt_task_request_t *requests, size_t request_count, char **error);
 
 //  Destroys the tuner and nulls the pointer.
-void
-    hpt_tuner_destroy (hpt_tuner_t **self_p);
+void hpt_tuner_destroy (hpt_tuner_t **self_p);
 
-const char *
-    hpt_tuner_id (hpt_tuner_t *self);
-const char *
-    hpt_tuner_project (hpt_tuner_t *self);
-hpt_job_state_t
-    hpt_tuner_state (hpt_tuner_t *self);
-hpt_job_t *
-    hpt_tuner_spec (hpt_tuner_t *self);
-int64_t
-    hpt_tuner_seq (hpt_tuner_t *self);
-int64_t
-    hpt_tuner_priority (hpt_tuner_t *self);
-bool
-    hpt_tuner_finished (hpt_tuner_t *self);
+const char *hpt_tuner_id (hpt_tuner_t *self);
+const char *hpt_tuner_project (hpt_tuner_t *self);
+hpt_job_state_t hpt_tuner_state (hpt_tuner_t *self);
+hpt_job_t *hpt_tuner_spec (hpt_tuner_t *self);
+int64_t hpt_tuner_seq (hpt_tuner_t *self);
+int64_t hpt_tuner_priority (hpt_tuner_t *self);
+bool hpt_tuner_finished (hpt_tuner_t *self);
 
 //  The tasks one trial needs (borrowed).
-const hpt_task_request_t *
-    hpt_tuner_requests (hpt_tuner_t *self, size_t *count);
+const hpt_task_request_t *hpt_tuner_requests (hpt_tuner_t *self, size_t *count);
 
 //  Trials (borrowed; the pointers stay valid until the tuner is destroyed,
 //  so the core may keep them in indexes).
-size_t
-    hpt_tuner_trial_count (hpt_tuner_t *self);
-hpt_trial_t *
-    hpt_tuner_trial (hpt_tuner_t *self, size_t i);
-hpt_trial_t *
-    hpt_tuner_trial_by_id (hpt_tuner_t *self, int64_t trial_id);
+size_t hpt_tuner_trial_count (hpt_tuner_t *self);
+hpt_trial_t *hpt_tuner_trial (hpt_tuner_t *self, size_t i);
+hpt_trial_t *hpt_tuner_trial_by_id (hpt_tuner_t *self, int64_t trial_id);
 
 //  Why the job waits (shown by describe), or NULL. Copied.
-void
-    hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason);
+void hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason);
 
 //  The trial that should be placed next: a PENDING (requeued) trial, or a
 //  new one when the job may start another (in flight < maxParallelTrials,
 //  created < maxTrials, optimizer not exhausted); NULL when none. A new
 //  trial gets its parameters from the optimizer and is stored PENDING.
-hpt_trial_t *
-    hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms);
+hpt_trial_t *hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms);
 
 //  Records that every task of trial was placed (task->agent and placement
 //  set by the core) and is about to be launched: the trial becomes
 //  PROVISIONING and its tasks are stored, in one transaction. Returns 0, or
 //  -1 on a store error.
-int
-    hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+int hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
                             int64_t now_ms);
 
 //  A task's process started.
-void
-    hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                            hpt_task_t *task, int64_t pid, int64_t now_ms);
+void hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                             hpt_task_t *task, int64_t pid, int64_t now_ms);
 
 //  A metric point of a task; only the master replica's points of the
 //  job's metric tag count for the objective. The point itself is stored by
 //  the core (batched).
-void
-    hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
-                      int64_t step, double value, double time);
+void hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
+                       int64_t step, double value, double time);
 
 //  A task ended (exit_code, or signal when killed; lost: the agent lost it).
 //  Decides the trial (DESIGN §4) and the job. Writes every task that must
 //  now be stopped (siblings of a failed task, workers and parameter
 //  servers once the master is done) into *to_stop (an array the caller
 //  frees, of borrowed task pointers) and their count into *stop_count.
-void
-    hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                           hpt_task_t *task, int exit_code, int signal, const char *reason,
-                           int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count);
+void hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                            hpt_task_t *task, int exit_code, int signal, const char *reason,
+                            int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count);
 
 //  Puts a trial whose tasks were lost back to PENDING to be placed again
 //  (drain --now, agent lost with the requeue policy); not counted failed.
-void
-    hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                             const char *reason, int64_t now_ms);
+void hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                              const char *reason, int64_t now_ms);
 
 //  Cancels the job: CANCELLING while tasks run, then CANCELLED. Tasks to
 //  stop as for task_exited. Returns -1 when the job is already finished.
-int
-    hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
+int hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
                       size_t *stop_count);
 
 //  Cancels the job as hpt_tuner_cancel does, recording message as its
 //  errorMessage (e.g. why a time limit cancelled it).
-int
-    hpt_tuner_cancel_because (hpt_tuner_t *self, hpt_store_t *store, const char *message,
+int hpt_tuner_cancel_because (hpt_tuner_t *self, hpt_store_t *store, const char *message,
                               int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count);
+
+//  Seeds the optimizer with the finished trials of previous (a job this
+//  one resumes): their results are known before the first suggestion.
+//  Parameters are matched by name; trials whose values do not fit this
+//  job's space are skipped.
+void hpt_tuner_seed_from (hpt_tuner_t *self, hpt_tuner_t *previous);
 
 //  When the job was created and when it started (PREPARING), epoch ms;
 //  0 when it has not started.
-int64_t
-    hpt_tuner_create_time (hpt_tuner_t *self);
-int64_t
-    hpt_tuner_start_time (hpt_tuner_t *self);
+int64_t hpt_tuner_create_time (hpt_tuner_t *self);
+int64_t hpt_tuner_start_time (hpt_tuner_t *self);
 
 //  Fails the job with message (e.g. nothing can ever fit it), stopping its
 //  tasks as cancel does.
-void
-    hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
-                    hpt_task_t ***to_stop, size_t *stop_count);
+void hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
+                     hpt_task_t ***to_stop, size_t *stop_count);
 
 //  The Job resource (DESIGN §4): spec fields, state, times, errorMessage,
 //  trainingOutput with trials best first. allMetrics come from the store.
 //  The caller owns the result.
-json_t *
-    hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials);
+json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials);
 
 //  Names of the states as the REST API writes them.
-const char *
-    hpt_job_state_name (hpt_job_state_t state);
-const char *
-    hpt_trial_state_name (hpt_trial_state_t state);
-int
-    hpt_job_state_parse (const char *name);
+const char *hpt_job_state_name (hpt_job_state_t state);
+const char *hpt_trial_state_name (hpt_trial_state_t state);
+int hpt_job_state_parse (const char *name);
 
 //  Formats epoch milliseconds as RFC 3339 UTC ("2026-11-29T03:04:42.123Z")
 //  into buf (at least 32 bytes); returns buf.
-char *
-    hpt_time_format (int64_t ms, char *buf, size_t size);
+char *hpt_time_format (int64_t ms, char *buf, size_t size);
 
 //  Frees an array of task requests.
-void
-    hpt_task_requests_destroy (hpt_task_request_t **requests_p, size_t count);
+void hpt_task_requests_destroy (hpt_task_request_t **requests_p, size_t count);
 
 #endif
