@@ -313,3 +313,50 @@ def test_garbage_on_the_agent_socket_does_not_hurt_the_master(cluster):
     match = re.search(r"^hpt_agent_messages_dropped_total (\d+)$", metrics, re.M)
     assert match, metrics
     assert int(match.group(1)) >= 8, metrics
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the master stores METRICS and LOGS from a registered "
+                   "agent for a task that runs on another agent (hpt_core.c s_on_metrics and "
+                   "s_on_logs do not check the task's node, as s_on_task_started/exited do)")
+def test_an_agent_cannot_report_for_another_agents_task(cluster):
+    zmq = pytest.importorskip("zmq")
+    cluster.submit("victim", synthetic_job(max_trials=1, parallel=1,
+                                           extra_args=["--fail-mode=hang"]))
+    wait_for(lambda: [t for t in cluster.job("victim")["trainingOutput"]["trials"]
+                      if t["state"] == "RUNNING" and t.get("finalMetric")],
+             timeout=20, what="trial 1 running with its first report")
+    context = zmq.Context()
+    try:
+        other = context.socket(zmq.DEALER)
+        other.setsockopt(zmq.LINGER, 0)
+        other.setsockopt(zmq.RCVTIMEO, 5000)
+        other.connect(cluster.agents_endpoint)
+        # Too small for any trial, so the master never places work on it.
+        hello = {"protocol": 1, "name": "other", "version": "0.1.0", "advertise": "127.0.0.1",
+                 "ports": [20000, 20100], "resources": {"cpus": 0.5, "memoryGb": 0.1},
+                 "tasks": [], "ackedSeq": 0, "lastSeq": 0}
+        other.send_multipart([b"HPT/1 HELLO", json.dumps(hello).encode()])
+        assert other.recv_multipart()[0] == b"HPT/1 WELCOME"
+        now = int(time.time() * 1000)
+        other.send_multipart([b"HPT/1 METRICS", json.dumps({
+            "seq": 1, "taskId": "victim/1/master/0",
+            "points": [{"tag": "loss", "value": -1e9, "step": 99, "time": now}]}).encode()])
+        other.send_multipart([b"HPT/1 TASK_EXITED", json.dumps({
+            "seq": 2, "taskId": "victim/1/master/0", "exitCode": 0, "signal": 0,
+            "reason": "exited with status 0", "endTime": now}).encode()])
+        other.send_multipart([b"HPT/1 LOGS", json.dumps({
+            "seq": 3, "taskId": "victim/1/master/0", "stream": "stdout", "offset": 0,
+            "data": "SPOOFED LINE\n"}).encode()])
+        # Whatever the master answers (ACK, ERROR), it has handled both by now.
+        wait_for(lambda: other.poll(100) and other.recv_multipart()[0] in
+                 (b"HPT/1 ACK", b"HPT/1 ERROR", b"HPT/1 HEARTBEAT"), what="an answer")
+        time.sleep(0.3)
+    finally:
+        context.destroy(linger=0)
+    [trial] = cluster.job("victim")["trainingOutput"]["trials"]
+    assert trial["state"] == "RUNNING", trial
+    steps = [str(m["trainingStep"]) for m in trial.get("allMetrics", [])]
+    assert "99" not in steps, trial
+    assert str(trial["finalMetric"]["trainingStep"]) == "1", trial
+    logs = cluster.get("/v1/projects/default/jobs/victim/logs")
+    assert not [e for e in logs["entries"] if "SPOOFED" in e.get("text", "")], logs
