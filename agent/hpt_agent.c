@@ -29,6 +29,7 @@
     HELLO; the master then fails (or requeues) what it thought was running.
 */
 #include "hpt_agent.h"
+#include "hpt_fetch.h"
 #include "hpt_hypertune.h"
 #include "hpt_launcher.h"
 #include "hpt_msg.h"
@@ -64,6 +65,8 @@ struct _hpt_agent_t {
     hpt_launcher_t *launcher;  //  runs the tasks
     hpt_spool_t *spool;        //  events until acknowledged
     zhashx_t *tasks;           //  lid -> s_task_t (owned)
+    hpt_fetch_t *fetch;        //  package fetcher (its own thread)
+    zhashx_t *fetching;        //  task id -> LAUNCH waiting for packages (owned)
     json_t *resources;         //  HELLO's resources document
     bool registered;           //  WELCOME received, not lost since
     int64_t heartbeat_ms;      //  from WELCOME
@@ -110,6 +113,12 @@ s_lid (const char *task_id)
               *c == '.' || *c == '_' || *c == '-'))
             *c = ':';
     return lid;
+}
+
+static void
+s_msg_free (void **item_p)
+{
+    hpt_msg_destroy ((hpt_msg_t **)item_p);
 }
 
 static s_task_t *
@@ -275,18 +284,12 @@ s_refuse (hpt_agent_t *self, const char *task_id, const char *reason)
     s_event (self, &msg);
 }
 
+//  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
+//  the task's PYTHONPATH (the fetched packages).
 static void
-s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
+s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
 {
     const char *task_id = hpt_msg_task_id (msg);
-    if (s_task_by_id (self, task_id))
-        return; //  already started: a LAUNCH repeated after a master restart
-    if (hpt_msg_package_uri_count (msg) > 0) {
-        s_refuse (self, task_id,
-                  "packageUris are not supported by this agent yet: use "
-                  "trainingInput.command with a trainer installed on the host");
-        return;
-    }
     s_task_t *task = calloc (1, sizeof (s_task_t));
     task->task_id = strdup (task_id);
     task->lid = s_lid (task_id);
@@ -303,13 +306,19 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     for (size_t i = 0; i < argc; i++)
         argv[i] = hpt_msg_arg (msg, i);
     json_t *env_json = hpt_msg_env (msg);
-    size_t envc = json_object_size (env_json) + 2;
+    size_t envc = json_object_size (env_json) + 3;
     char **env = calloc (envc + 1, sizeof (char *));
     size_t n = 0;
     const char *key;
     json_t *value;
     json_object_foreach (env_json, key, value) {
         env[n++] = zsys_sprintf ("%s=%s", key, json_string_value (value));
+    }
+    if (pythonpath && *pythonpath) {
+        const char *theirs = hpt_msg_env_var (msg, "PYTHONPATH");
+        if (!theirs) theirs = getenv ("PYTHONPATH");
+        env[n++] = theirs && *theirs ? zsys_sprintf ("PYTHONPATH=%s:%s", pythonpath, theirs)
+                                     : zsys_sprintf ("PYTHONPATH=%s", pythonpath);
     }
     env[n++] = zsys_sprintf ("CLOUD_ML_HP_METRIC_FILE=%s", metric_file);
     env[n++] = zsys_sprintf ("HPT_TASK_DIR=%s", task->dir);
@@ -359,9 +368,70 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
 }
 
 static void
+s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    const char *task_id = hpt_msg_task_id (msg);
+    //  Already started (or fetching): a LAUNCH repeated after a master
+    //  restart must not start the task twice.
+    if (s_task_by_id (self, task_id) || zhashx_lookup (self->fetching, task_id)) return;
+    size_t count = hpt_msg_package_uri_count (msg);
+    if (count == 0) {
+        s_start_task (self, msg, NULL);
+        return;
+    }
+    //  pythonModule with packageUris: fetch first (never in this thread),
+    //  launch when the packages are there.
+    const char **uris = calloc (count, sizeof (char *));
+    for (size_t i = 0; i < count; i++)
+        uris[i] = hpt_msg_package_uri (msg, i);
+    if (hpt_fetch_request (self->fetch, task_id, uris, count) == 0)
+        zhashx_insert (self->fetching, task_id, hpt_msg_dup (msg));
+    else
+        s_refuse (self, task_id, "invalid packageUris");
+    free (uris);
+}
+
+static int
+s_on_fetched (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_agent_t *self = arg;
+    char *task_id = NULL, *pythonpath = NULL, *error = NULL;
+    bool ok = false;
+    if (hpt_fetch_result_recv (self->fetch, &task_id, &ok, &pythonpath, &error) != 0) return 0;
+    hpt_msg_t *msg = task_id ? zhashx_lookup (self->fetching, task_id) : NULL;
+    if (msg) {
+        if (ok)
+            s_start_task (self, msg, pythonpath);
+        else {
+            char *reason = zsys_sprintf ("could not fetch the packages: %s", error ? error : "");
+            s_refuse (self, task_id, reason);
+            zstr_free (&reason);
+        }
+        zhashx_delete (self->fetching, task_id);
+    }
+    free (task_id);
+    free (pythonpath);
+    free (error);
+    return 0;
+}
+
+static void
 s_on_stop (hpt_agent_t *self, hpt_msg_t *msg)
 {
     const char *task_id = hpt_msg_task_id (msg);
+    if (zhashx_lookup (self->fetching, task_id)) {
+        //  Stopped while its packages were on their way: never started.
+        zhashx_delete (self->fetching, task_id);
+        hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
+        hpt_msg_set_task_id (exited, task_id);
+        hpt_msg_set_exit_code (exited, -1);
+        hpt_msg_set_signal (exited, 0);
+        hpt_msg_set_stopped (exited, true);
+        hpt_msg_set_reason (exited, "stopped before its packages were fetched");
+        hpt_msg_set_end_time (exited, s_wall ());
+        s_event (self, &exited);
+        return;
+    }
     s_task_t *task = s_task_by_id (self, task_id);
     if (task && !task->exited) {
         hpt_launcher_stop (self->launcher, task->lid, hpt_msg_grace_ms (msg), s_mono ());
@@ -548,6 +618,15 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
         hpt_agent_destroy (&self);
         return NULL;
     }
+    char *packages = zsys_sprintf ("%s/packages", config->workdir);
+    self->fetch = hpt_fetch_new (packages, error);
+    zstr_free (&packages);
+    if (!self->fetch) {
+        hpt_agent_destroy (&self);
+        return NULL;
+    }
+    self->fetching = zhashx_new ();
+    zhashx_set_destructor (self->fetching, s_msg_free);
     hpt_launcher_config_t lconfig = {0};
     lconfig.on_output = s_on_output;
     lconfig.on_exit = s_on_exit;
@@ -578,6 +657,7 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
     zloop_reader (self->loop, self->dealer, s_on_master, self);
     zmq_pollitem_t item = {NULL, hpt_launcher_fd (self->launcher), ZMQ_POLLIN, 0};
     zloop_poller (self->loop, &item, s_on_launcher, self);
+    zloop_reader (self->loop, hpt_fetch_socket (self->fetch), s_on_fetched, self);
     zloop_timer (self->loop, 50, 0, s_on_tick, self);
     return self;
 }
@@ -589,6 +669,8 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     hpt_agent_t *self = *self_p;
     zloop_destroy (&self->loop);
     hpt_launcher_destroy (&self->launcher);
+    hpt_fetch_destroy (&self->fetch);
+    zhashx_destroy (&self->fetching);
     zsock_destroy (&self->dealer);
     hpt_spool_destroy (&self->spool);
     zhashx_destroy (&self->tasks);
