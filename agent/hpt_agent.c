@@ -32,6 +32,7 @@
 #include "hpt_fetch.h"
 #include "hpt_hypertune.h"
 #include "hpt_launcher.h"
+#include "hpt_line_metrics.h"
 #include "hpt_msg.h"
 #include "hpt_spool.h"
 #include "hpt_version.h"
@@ -51,6 +52,8 @@ typedef struct {
     char *lid;                  //  the launcher's id (task id with '/' -> ':')
     char *dir;                  //  WORKDIR/tasks/<lid>
     hpt_hypertune_t *hypertune; //  reader of its metric file
+    hpt_line_metrics_t *lines;  //  stdout metric pattern, NULL when off
+    char *metric_tag;           //  the job's objective tag
     int64_t pid;                //  its process
     int64_t offsets[3];         //  bytes of stdout [1] and stderr [2] sent
     bool exited;                //  exit reported (kept until its event is acked)
@@ -100,6 +103,8 @@ s_task_free (void **item_p)
     free (task->lid);
     free (task->dir);
     hpt_hypertune_destroy (&task->hypertune);
+    hpt_line_metrics_destroy (&task->lines);
+    free (task->metric_tag);
     free (task);
     *item_p = NULL;
 }
@@ -245,6 +250,23 @@ s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const cha
     }
 }
 
+//  A line of a task's output: metrics when the job reads stdout.
+static void
+s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char *line, size_t size)
+{
+    hpt_agent_t *self = arg;
+    s_task_t *task = zhashx_lookup (self->tasks, lid);
+    if (!task || !task->lines || stream != HPT_LAUNCHER_STDOUT) return;
+    hpt_line_point_t points[64];
+    int count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
+    if (count <= 0) return;
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_METRICS);
+    hpt_msg_set_task_id (msg, task->task_id);
+    for (int i = 0; i < count; i++)
+        hpt_msg_add_point (msg, points[i].tag, points[i].value, points[i].step, s_wall ());
+    s_event (self, &msg);
+}
+
 static void
 s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
 {
@@ -300,6 +322,13 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
     //  A relaunch of the same id after an agent restart starts afresh.
     remove (metric_file);
     task->hypertune = hpt_hypertune_new (metric_file);
+    task->metric_tag = strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
+    const char *regex = hpt_msg_stdout_regex (msg);
+    if (regex && *regex) {
+        char why[256];
+        task->lines = hpt_line_metrics_new (regex, why, sizeof (why));
+        if (!task->lines) zsys_warning ("hptagent: task %s: stdout metrics off: %s", task_id, why);
+    }
 
     size_t argc = hpt_msg_arg_count (msg);
     const char **argv = calloc (argc + 1, sizeof (char *));
@@ -630,6 +659,7 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
     hpt_launcher_config_t lconfig = {0};
     lconfig.on_output = s_on_output;
     lconfig.on_exit = s_on_exit;
+    lconfig.on_line = s_on_line;
     lconfig.arg = self;
     lconfig.log_max_bytes = 1024 * 1024 * 1024;
     self->launcher = hpt_launcher_new (&lconfig, error);

@@ -49,8 +49,7 @@ s_replica_clear (hpt_replica_config_t *self)
 void
 hpt_job_destroy (hpt_job_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
+    if (!self_p || !*self_p) return;
     hpt_job_t *self = *self_p;
     hpt_training_input_t *in = &self->input;
     free (self->job_id);
@@ -99,38 +98,37 @@ hpt_job_set_id (hpt_job_t *self, const char *job_id)
 
 static const char *s_goals[] = {"GOAL_TYPE_UNSPECIFIED", "MAXIMIZE", "MINIMIZE"};
 static const char *s_algorithms[] = {"ALGORITHM_UNSPECIFIED", "GRID_SEARCH", "RANDOM_SEARCH"};
-static const char *s_tiers[] = {"BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU",
-                                "CUSTOM"};
+static const char *s_tiers[] = {"BASIC",     "STANDARD_1", "PREMIUM_1",
+                                "BASIC_GPU", "BASIC_TPU",  "CUSTOM"};
 static const char *s_types[] = {"PARAMETER_TYPE_UNSPECIFIED", "DOUBLE", "INTEGER", "CATEGORICAL",
                                 "DISCRETE"};
 static const char *s_scales[] = {"NONE", "UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE",
                                  "UNIT_REVERSE_LOG_SCALE"};
 
-#define S_COUNT(a) ((int) (sizeof (a) / sizeof ((a)[0])))
+#define S_COUNT(a) ((int)(sizeof (a) / sizeof ((a)[0])))
 
 static int
 s_parse (const char **names, int count, const char *name)
 {
     for (int i = 0; name && i < count; i++)
-        if (strcmp (names[i], name) == 0)
-            return i;
+        if (strcmp (names[i], name) == 0) return i;
     return -1;
 }
 
 const char *
 hpt_goal_name (hpt_goal_t goal)
 {
-    return (int) goal < S_COUNT (s_goals) ? s_goals[goal] : NULL;
+    return (int)goal < S_COUNT (s_goals) ? s_goals[goal] : NULL;
 }
 const char *
 hpt_algorithm_name (hpt_algorithm_t algorithm)
 {
-    return (int) algorithm < S_COUNT (s_algorithms) ? s_algorithms[algorithm] : NULL;
+    return (int)algorithm < S_COUNT (s_algorithms) ? s_algorithms[algorithm] : NULL;
 }
 const char *
 hpt_scale_tier_name (hpt_scale_tier_t tier)
 {
-    return (int) tier < S_COUNT (s_tiers) ? s_tiers[tier] : NULL;
+    return (int)tier < S_COUNT (s_tiers) ? s_tiers[tier] : NULL;
 }
 int
 hpt_goal_parse (const char *name)
@@ -204,15 +202,14 @@ static json_t *
 s_number (double value)
 {
     if (value == floor (value) && fabs (value) < 9007199254740992.0)
-        return json_integer ((json_int_t) value);
+        return json_integer ((json_int_t)value);
     return json_real (value);
 }
 
 static void
 s_set_str (json_t *object, const char *key, const char *value)
 {
-    if (value)
-        json_object_set_new (object, key, json_string (value));
+    if (value) json_object_set_new (object, key, json_string (value));
 }
 
 static json_t *
@@ -280,8 +277,7 @@ s_replica (json_t *out, const char *type_key, const char *type, const char *conf
         s_set_str (c, "tpuTfVersion", config->tpu_tf_version);
         json_object_set_new (out, config_key, c);
     }
-    if (count_key && count > 0)
-        json_object_set_new (out, count_key, s_int64 (count));
+    if (count_key && count > 0) json_object_set_new (out, count_key, s_int64 (count));
 }
 
 json_t *
@@ -299,8 +295,7 @@ hpt_job_training_input_to_json (hpt_job_t *self)
                "evaluatorCount", in->evaluator_count);
     if (in->hyperparameters)
         json_object_set_new (out, "hyperparameters", s_hyperparameters (in->hyperparameters));
-    if (in->arg_count)
-        json_object_set_new (out, "args", s_strv (in->args, in->arg_count));
+    if (in->arg_count) json_object_set_new (out, "args", s_strv (in->args, in->arg_count));
     s_set_str (out, "jobDir", in->job_dir);
     if (in->package_uri_count)
         json_object_set_new (out, "packageUris", s_strv (in->package_uris, in->package_uri_count));
@@ -321,11 +316,12 @@ hpt_job_training_input_to_json (hpt_job_t *self)
     if (in->command_count)
         json_object_set_new (out, "command", s_strv (in->command, in->command_count));
     s_set_str (out, "workingDir", in->working_dir);
-    if (in->env_count)
-        json_object_set_new (out, "env", s_kv (in->env, in->env_count));
-    if (in->stdout_regex) {
+    if (in->env_count) json_object_set_new (out, "env", s_kv (in->env, in->env_count));
+    if (in->stdout_regex || in->stdout_metrics) {
         json_t *mc = json_object ();
-        json_object_set_new (mc, "stdoutRegex", json_string (in->stdout_regex));
+        json_object_set_new (mc, "stdout", json_boolean (true));
+        if (in->stdout_regex)
+            json_object_set_new (mc, "stdoutRegex", json_string (in->stdout_regex));
         json_object_set_new (out, "metricCollector", mc);
     }
     return out;

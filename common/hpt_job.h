@@ -101,6 +101,7 @@ typedef struct {
     char *working_dir;                       //  hpt extension: workingDir
     hpt_kv_t *env;                           //  hpt extension: env, sorted by name
     size_t env_count;                        //  entries in env
+    bool stdout_metrics;                     //  hpt extension: metricCollector.stdout
     char *stdout_regex;                      //  hpt extension: metricCollector.stdoutRegex
 } hpt_training_input_t;
 

@@ -18,6 +18,7 @@
 */
 #include "hpt_job_reader.h"
 #include "hpt_accel.h"
+#include "hpt_line_metrics.h"
 #include "hpt_space.h"
 #include "hpt_tree.h"
 #include <ctype.h>
@@ -30,11 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_DEPTH 16         //  schema depth is far less
-#define S_MAX_STRING 4096      //  any single string field
-#define S_MAX_LIST 1000        //  args, packageUris, command, categories, values
-#define S_MAX_PARAMS 100       //  parameters of one job
-#define S_MAX_COUNT 10000      //  replicas of one kind
+#define S_MAX_DEPTH 16    //  schema depth is far less
+#define S_MAX_STRING 4096 //  any single string field
+#define S_MAX_LIST 1000   //  args, packageUris, command, categories, values
+#define S_MAX_PARAMS 100  //  parameters of one job
+#define S_MAX_COUNT 10000 //  replicas of one kind
 #define S_MAX_INT32 2147483647
 
 typedef struct {
@@ -138,8 +139,7 @@ static size_t
 s_distance (const char *a, const char *b)
 {
     size_t la = strlen (a), lb = strlen (b);
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
+    if (la > 64 || lb > 64) return SIZE_MAX;
     size_t row[65];
     for (size_t j = 0; j <= lb; j++)
         row[j] = j;
@@ -148,14 +148,11 @@ s_distance (const char *a, const char *b)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t cost = tolower ((unsigned char) a[i - 1]) == tolower ((unsigned char) b[j - 1])
-                              ? 0
-                              : 1;
+            size_t cost =
+                tolower ((unsigned char)a[i - 1]) == tolower ((unsigned char)b[j - 1]) ? 0 : 1;
             size_t best = diag + cost;
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
             row[j] = best;
             diag = up;
         }
@@ -186,13 +183,11 @@ hpt_did_you_mean (const char *word, const char *const *candidates, size_t count)
 static bool
 s_is_null (hpt_node_t *node)
 {
-    if (node->kind != HPT_NODE_SCALAR)
-        return false;
-    if (node->style == HPT_SCALAR_NULL)
-        return true;
-    return node->style == HPT_SCALAR_PLAIN
-           && (!*node->text || strcmp (node->text, "~") == 0 || strcmp (node->text, "null") == 0
-               || strcmp (node->text, "Null") == 0 || strcmp (node->text, "NULL") == 0);
+    if (node->kind != HPT_NODE_SCALAR) return false;
+    if (node->style == HPT_SCALAR_NULL) return true;
+    return node->style == HPT_SCALAR_PLAIN &&
+           (!*node->text || strcmp (node->text, "~") == 0 || strcmp (node->text, "null") == 0 ||
+            strcmp (node->text, "Null") == 0 || strcmp (node->text, "NULL") == 0);
 }
 
 //  A scalar's text when it is one; reports and returns NULL otherwise.
@@ -210,14 +205,13 @@ s_scalar (s_reader_t *r, hpt_node_t *node, const char *expected)
 static bool
 s_string (s_reader_t *r, hpt_node_t *node, char **out)
 {
-    if (node->kind == HPT_NODE_SCALAR
-        && (node->style == HPT_SCALAR_NUMBER || node->style == HPT_SCALAR_BOOL)) {
+    if (node->kind == HPT_NODE_SCALAR &&
+        (node->style == HPT_SCALAR_NUMBER || node->style == HPT_SCALAR_BOOL)) {
         s_error (r, node, "expected a string, got %s", hpt_node_kind_name (node));
         return false;
     }
     const char *text = s_scalar (r, node, "a string");
-    if (!text)
-        return false;
+    if (!text) return false;
     if (strlen (text) > S_MAX_STRING) {
         s_error (r, node, "longer than %d bytes", S_MAX_STRING);
         return false;
@@ -230,8 +224,7 @@ s_string (s_reader_t *r, hpt_node_t *node, char **out)
 static bool
 s_nonempty_string (s_reader_t *r, hpt_node_t *node, char **out)
 {
-    if (!s_string (r, node, out))
-        return false;
+    if (!s_string (r, node, out)) return false;
     if (!**out) {
         s_error (r, node, "must not be empty");
         free (*out);
@@ -249,14 +242,12 @@ s_int64 (s_reader_t *r, hpt_node_t *node, int64_t min, int64_t max, int64_t *out
         return false;
     }
     const char *text = s_scalar (r, node, "an integer");
-    if (!text)
-        return false;
+    if (!text) return false;
     const char *c = text;
-    if (*c == '-' || *c == '+')
-        c++;
+    if (*c == '-' || *c == '+') c++;
     bool digits = *c != '\0';
     for (; *c; c++)
-        digits &= isdigit ((unsigned char) *c) != 0;
+        digits &= isdigit ((unsigned char)*c) != 0;
     errno = 0;
     char *end = NULL;
     long long value = digits ? strtoll (text, &end, 10) : 0;
@@ -284,8 +275,7 @@ s_double (s_reader_t *r, hpt_node_t *node, double *out)
         return false;
     }
     const char *text = s_scalar (r, node, "a number");
-    if (!text)
-        return false;
+    if (!text) return false;
     errno = 0;
     char *end = NULL;
     double value = strtod (text, &end);
@@ -305,8 +295,8 @@ s_bool (s_reader_t *r, hpt_node_t *node, bool *out)
 {
     static const char *yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
     static const char *no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
-    if (node->kind == HPT_NODE_SCALAR
-        && (node->style == HPT_SCALAR_BOOL || node->style == HPT_SCALAR_PLAIN)) {
+    if (node->kind == HPT_NODE_SCALAR &&
+        (node->style == HPT_SCALAR_BOOL || node->style == HPT_SCALAR_PLAIN)) {
         for (size_t i = 0; i < sizeof (yes) / sizeof (yes[0]); i++) {
             if (strcmp (node->text, yes[i]) == 0) {
                 *out = true;
@@ -331,14 +321,13 @@ static int
 s_enum (s_reader_t *r, hpt_node_t *node, const char *const *names, int count, int first)
 {
     char *text = NULL;
-    if (!s_string (r, node, &text))
-        return -1;
+    if (!s_string (r, node, &text)) return -1;
     for (int i = first; i < count; i++)
         if (strcmp (names[i], text) == 0) {
             free (text);
             return i;
         }
-    const char *hint = hpt_did_you_mean (text, names + first, (size_t) (count - first));
+    const char *hint = hpt_did_you_mean (text, names + first, (size_t)(count - first));
     char list[512] = "";
     size_t used = 0;
     for (int i = first; i < count; i++)
@@ -358,8 +347,7 @@ static bool
 s_duration (s_reader_t *r, hpt_node_t *node, double *out)
 {
     char *text = NULL;
-    if (!s_string (r, node, &text))
-        return false;
+    if (!s_string (r, node, &text)) return false;
     size_t len = strlen (text);
     bool ok = len >= 2 && text[len - 1] == 's';
     size_t dots = 0;
@@ -367,7 +355,7 @@ s_duration (s_reader_t *r, hpt_node_t *node, double *out)
         if (text[i] == '.')
             ok = ++dots == 1 && i > 0 && i + 2 < len;
         else
-            ok = isdigit ((unsigned char) text[i]) != 0;
+            ok = isdigit ((unsigned char)text[i]) != 0;
     }
     double seconds = ok ? strtod (text, NULL) : 0;
     if (!ok)
@@ -375,8 +363,7 @@ s_duration (s_reader_t *r, hpt_node_t *node, double *out)
     else if (!(seconds > 0) || seconds > 315576000000.0)
         s_error (r, node, "duration must be positive, got '%s'", text);
     free (text);
-    if (!ok || !(seconds > 0) || seconds > 315576000000.0)
-        return false;
+    if (!ok || !(seconds > 0) || seconds > 315576000000.0) return false;
     *out = seconds;
     return true;
 }
@@ -384,8 +371,7 @@ s_duration (s_reader_t *r, hpt_node_t *node, double *out)
 static bool
 s_expect (s_reader_t *r, hpt_node_t *node, hpt_node_kind_t kind)
 {
-    if (node->kind == kind)
-        return true;
+    if (node->kind == kind) return true;
     s_error (r, node, "expected %s, got %s", kind == HPT_NODE_MAP ? "a mapping" : "a list",
              hpt_node_kind_name (node));
     return false;
@@ -395,8 +381,7 @@ s_expect (s_reader_t *r, hpt_node_t *node, hpt_node_kind_t kind)
 static bool
 s_strings (s_reader_t *r, hpt_node_t *node, bool nonempty, char ***out, size_t *count)
 {
-    if (!s_expect (r, node, HPT_NODE_SEQ))
-        return false;
+    if (!s_expect (r, node, HPT_NODE_SEQ)) return false;
     if (node->count > S_MAX_LIST) {
         s_error (r, node, "more than %d entries", S_MAX_LIST);
         return false;
@@ -423,7 +408,7 @@ s_strings (s_reader_t *r, hpt_node_t *node, bool nonempty, char ***out, size_t *
 static int
 s_kv_compare (const void *a, const void *b)
 {
-    return strcmp (((const hpt_kv_t *) a)->name, ((const hpt_kv_t *) b)->name);
+    return strcmp (((const hpt_kv_t *)a)->name, ((const hpt_kv_t *)b)->name);
 }
 
 //  Reads a string map; each key is checked by key_ok (which reports).
@@ -431,8 +416,7 @@ static bool
 s_string_map (s_reader_t *r, hpt_node_t *node, bool (*key_ok) (s_reader_t *, hpt_node_t *),
               hpt_kv_t **out, size_t *count)
 {
-    if (!s_expect (r, node, HPT_NODE_MAP))
-        return false;
+    if (!s_expect (r, node, HPT_NODE_MAP)) return false;
     if (node->count > S_MAX_LIST) {
         s_error (r, node, "more than %d entries", S_MAX_LIST);
         return false;
@@ -446,7 +430,8 @@ s_string_map (s_reader_t *r, hpt_node_t *node, bool (*key_ok) (s_reader_t *, hpt
         hpt_node_t *value = node->items[i];
         //  A map of strings: YAML plain scalars that look like numbers or
         //  booleans are still text here ("1", "true").
-        if (value->kind == HPT_NODE_SCALAR && value->style == HPT_SCALAR_PLAIN && !s_is_null (value))
+        if (value->kind == HPT_NODE_SCALAR && value->style == HPT_SCALAR_PLAIN &&
+            !s_is_null (value))
             kv[i].value = strdup (value->text);
         else
             ok &= s_string (r, value, &kv[i].value);
@@ -472,8 +457,8 @@ s_string_map (s_reader_t *r, hpt_node_t *node, bool (*key_ok) (s_reader_t *, hpt
 typedef bool (*s_handler_t) (s_reader_t *r, hpt_node_t *value, void *target);
 
 typedef struct {
-    const char *key;       //  camelCase field name
-    s_handler_t handler;   //  converts and checks the value into target
+    const char *key;     //  camelCase field name
+    s_handler_t handler; //  converts and checks the value into target
 } s_field_t;
 
 //  Walks a mapping: calls the handler of every known key, reports unknown
@@ -481,20 +466,17 @@ typedef struct {
 static bool
 s_object (s_reader_t *r, hpt_node_t *node, const s_field_t *fields, size_t count, void *target)
 {
-    if (!s_expect (r, node, HPT_NODE_MAP))
-        return false;
+    if (!s_expect (r, node, HPT_NODE_MAP)) return false;
     const char *names[64];
     for (size_t f = 0; f < count && f < 64; f++)
         names[f] = fields[f].key;
     for (size_t i = 0; i < node->count; i++) {
         const s_field_t *field = NULL;
         for (size_t f = 0; f < count; f++)
-            if (strcmp (fields[f].key, node->keys[i]) == 0)
-                field = &fields[f];
+            if (strcmp (fields[f].key, node->keys[i]) == 0) field = &fields[f];
         s_push_key (r, node->keys[i]);
         if (field) {
-            if (!s_is_null (node->items[i]))
-                field->handler (r, node->items[i], target);
+            if (!s_is_null (node->items[i])) field->handler (r, node->items[i], target);
         } else {
             const char *hint = hpt_did_you_mean (node->keys[i], names, count < 64 ? count : 64);
             if (hint)
@@ -521,11 +503,11 @@ s_has (hpt_node_t *map, const char *key)
 //  ParameterSpec
 
 typedef struct {
-    hpt_param_spec_t *spec;   //  being filled
-    bool has_min;             //  minValue read successfully
-    bool has_max;             //  maxValue read successfully
-    bool has_type;            //  type read successfully
-    bool has_scale;           //  scaleType given (even NONE)
+    hpt_param_spec_t *spec; //  being filled
+    bool has_min;           //  minValue read successfully
+    bool has_max;           //  maxValue read successfully
+    bool has_type;          //  type read successfully
+    bool has_scale;         //  scaleType given (even NONE)
 } s_param_t;
 
 static const char *const s_type_names[] = {"PARAMETER_TYPE_UNSPECIFIED", "DOUBLE", "INTEGER",
@@ -536,11 +518,10 @@ static const char *const s_scale_names[] = {"NONE", "UNIT_LINEAR_SCALE", "UNIT_L
 static bool
 s_param_name_ok (const char *name)
 {
-    if (!name || !(isalpha ((unsigned char) name[0]) || name[0] == '_') || strlen (name) > 128)
+    if (!name || !(isalpha ((unsigned char)name[0]) || name[0] == '_') || strlen (name) > 128)
         return false;
     for (const char *c = name; *c; c++)
-        if (!isalnum ((unsigned char) *c) && *c != '_' && *c != '-' && *c != '.')
-            return false;
+        if (!isalnum ((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return false;
     return true;
 }
 
@@ -548,8 +529,7 @@ static bool
 s_p_name (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_param_t *p = t;
-    if (!s_nonempty_string (r, v, &p->spec->name))
-        return false;
+    if (!s_nonempty_string (r, v, &p->spec->name)) return false;
     if (!s_param_name_ok (p->spec->name)) {
         s_error (r, v,
                  "'%s' is not a usable flag name: use a letter or '_' first, then letters, "
@@ -565,9 +545,8 @@ s_p_type (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_param_t *p = t;
     int type = s_enum (r, v, s_type_names, 5, 1);
-    if (type < 0)
-        return false;
-    p->spec->type = (hpt_param_type_t) type;
+    if (type < 0) return false;
+    p->spec->type = (hpt_param_type_t)type;
     p->has_type = true;
     return true;
 }
@@ -592,8 +571,7 @@ static bool
 s_p_discrete (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_param_t *p = t;
-    if (!s_expect (r, v, HPT_NODE_SEQ))
-        return false;
+    if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
     if (v->count == 0) {
         s_error (r, v, "must list at least one value");
         return false;
@@ -628,8 +606,7 @@ s_p_categorical (s_reader_t *r, hpt_node_t *v, void *t)
     s_param_t *p = t;
     char **strv = NULL;
     size_t count = 0;
-    if (!s_expect (r, v, HPT_NODE_SEQ))
-        return false;
+    if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
     if (v->count == 0) {
         s_error (r, v, "must list at least one category");
         return false;
@@ -672,17 +649,19 @@ s_p_scale (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_param_t *p = t;
     int scale = s_enum (r, v, s_scale_names, 4, 0);
-    if (scale < 0)
-        return false;
-    p->spec->scale = (hpt_scale_t) scale;
+    if (scale < 0) return false;
+    p->spec->scale = (hpt_scale_t)scale;
     p->has_scale = true;
     return true;
 }
 
 static const s_field_t s_param_fields[] = {
-    {"parameterName", s_p_name},        {"type", s_p_type},
-    {"minValue", s_p_min},              {"maxValue", s_p_max},
-    {"discreteValues", s_p_discrete},   {"categoricalValues", s_p_categorical},
+    {"parameterName", s_p_name},
+    {"type", s_p_type},
+    {"minValue", s_p_min},
+    {"maxValue", s_p_max},
+    {"discreteValues", s_p_discrete},
+    {"categoricalValues", s_p_categorical},
     {"scaleType", s_p_scale},
 };
 
@@ -695,12 +674,12 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
     if (!s_has (node, "parameterName"))
         s_error_child (r, node, "parameterName", "required field is missing");
     if (!s_has (node, "type")) {
-        s_error_child (r, node, "type", "required field is missing (DOUBLE, INTEGER, "
-                                        "CATEGORICAL or DISCRETE)");
+        s_error_child (r, node, "type",
+                       "required field is missing (DOUBLE, INTEGER, "
+                       "CATEGORICAL or DISCRETE)");
         return;
     }
-    if (!p->has_type)
-        return;
+    if (!p->has_type) return;
     bool numeric = s->type == HPT_PARAM_DOUBLE || s->type == HPT_PARAM_INTEGER;
     const char *type = hpt_param_type_name (s->type);
     static const char *only[][2] = {{"minValue", "DOUBLE and INTEGER"},
@@ -708,9 +687,9 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
                                     {"discreteValues", "DISCRETE"},
                                     {"categoricalValues", "CATEGORICAL"}};
     for (size_t i = 0; i < 4; i++) {
-        bool allowed = i < 2 ? numeric
-                             : (i == 2 ? s->type == HPT_PARAM_DISCRETE
-                                       : s->type == HPT_PARAM_CATEGORICAL);
+        bool allowed =
+            i < 2 ? numeric
+                  : (i == 2 ? s->type == HPT_PARAM_DISCRETE : s->type == HPT_PARAM_CATEGORICAL);
         if (!allowed && s_has (node, only[i][0]))
             s_error_child (r, hpt_node_get (node, only[i][0]), only[i][0],
                            "applies only to %s parameters, not %s", only[i][1], type);
@@ -721,12 +700,14 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
         if (!s_has (node, "maxValue"))
             s_error_child (r, node, "maxValue", "required for %s parameters", type);
         if (s->type == HPT_PARAM_INTEGER) {
-            if (p->has_min && (s->min_value != floor (s->min_value) || fabs (s->min_value) > 9e15)) {
+            if (p->has_min &&
+                (s->min_value != floor (s->min_value) || fabs (s->min_value) > 9e15)) {
                 s_error_child (r, hpt_node_get (node, "minValue"), "minValue",
                                "must be an integer for INTEGER parameters");
                 p->has_min = false;
             }
-            if (p->has_max && (s->max_value != floor (s->max_value) || fabs (s->max_value) > 9e15)) {
+            if (p->has_max &&
+                (s->max_value != floor (s->max_value) || fabs (s->max_value) > 9e15)) {
                 s_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
                                "must be an integer for INTEGER parameters");
                 p->has_max = false;
@@ -747,8 +728,7 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
     if (log && numeric && p->has_min && !(s->min_value > 0))
         s_error_child (r, hpt_node_get (node, "minValue"), "minValue",
                        "must be greater than 0 with %s", hpt_scale_name (s->scale));
-    if (log && s->type == HPT_PARAM_DISCRETE && s->discrete_count
-        && !(s->discrete_values[0] > 0))
+    if (log && s->type == HPT_PARAM_DISCRETE && s->discrete_count && !(s->discrete_values[0] > 0))
         s_error_child (r, hpt_node_get (node, "discreteValues"), "discreteValues",
                        "values must be greater than 0 with %s", hpt_scale_name (s->scale));
 }
@@ -757,11 +737,11 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
 //  HyperparameterSpec
 
 typedef struct {
-    hpt_hyperparameters_t *hp;   //  being filled
-    bool has_goal;               //  goal given
-    bool has_max_trials;         //  maxTrials read
-    bool has_max_failed;         //  maxFailedTrials read
-    hpt_node_t *params_node;     //  params, for rules that name it
+    hpt_hyperparameters_t *hp; //  being filled
+    bool has_goal;             //  goal given
+    bool has_max_trials;       //  maxTrials read
+    bool has_max_failed;       //  maxFailedTrials read
+    hpt_node_t *params_node;   //  params, for rules that name it
 } s_hyper_t;
 
 static const char *const s_goal_names[] = {"GOAL_TYPE_UNSPECIFIED", "MAXIMIZE", "MINIMIZE"};
@@ -773,9 +753,8 @@ s_h_goal (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_hyper_t *h = t;
     int goal = s_enum (r, v, s_goal_names, 3, 1);
-    if (goal < 0)
-        return false;
-    h->hp->goal = (hpt_goal_t) goal;
+    if (goal < 0) return false;
+    h->hp->goal = (hpt_goal_t)goal;
     h->has_goal = true;
     return true;
 }
@@ -785,8 +764,7 @@ s_h_params (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_hyper_t *h = t;
     h->params_node = v;
-    if (!s_expect (r, v, HPT_NODE_SEQ))
-        return false;
+    if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
     if (v->count > S_MAX_PARAMS) {
         s_error (r, v, "at most %d parameters are allowed, got %zu", S_MAX_PARAMS, v->count);
         return false;
@@ -800,9 +778,9 @@ s_h_params (s_reader_t *r, hpt_node_t *v, void *t)
             s_param_rules (r, v->items[i], &p);
             for (size_t j = 0; j < i && p.spec->name; j++)
                 if (h->hp->params[j].name && strcmp (h->hp->params[j].name, p.spec->name) == 0) {
-                    s_error_child (r, hpt_node_get (v->items[i], "parameterName"),
-                                   "parameterName", "duplicate parameter name '%s' (also params[%zu])",
-                                   p.spec->name, j);
+                    s_error_child (r, hpt_node_get (v->items[i], "parameterName"), "parameterName",
+                                   "duplicate parameter name '%s' (also params[%zu])", p.spec->name,
+                                   j);
                     break;
                 }
         }
@@ -822,7 +800,7 @@ s_h_max_trials (s_reader_t *r, hpt_node_t *v, void *t)
 static bool
 s_h_max_parallel (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_int64 (r, v, 1, S_MAX_INT32, &((s_hyper_t *) t)->hp->max_parallel_trials);
+    return s_int64 (r, v, 1, S_MAX_INT32, &((s_hyper_t *)t)->hp->max_parallel_trials);
 }
 
 static bool
@@ -837,8 +815,7 @@ static bool
 s_h_tag (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_hyper_t *h = t;
-    if (!s_nonempty_string (r, v, &h->hp->metric_tag))
-        return false;
+    if (!s_nonempty_string (r, v, &h->hp->metric_tag)) return false;
     if (strlen (h->hp->metric_tag) > 256) {
         s_error (r, v, "longer than 256 bytes");
         return false;
@@ -850,8 +827,7 @@ static bool
 s_h_resume (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_hyper_t *h = t;
-    if (!s_nonempty_string (r, v, &h->hp->resume_previous_job_id))
-        return false;
+    if (!s_nonempty_string (r, v, &h->hp->resume_previous_job_id)) return false;
     if (!hpt_job_id_valid (h->hp->resume_previous_job_id)) {
         s_error (r, v, "'%s' is not a job id (a letter, then letters, digits or '_')",
                  h->hp->resume_previous_job_id);
@@ -863,7 +839,7 @@ s_h_resume (s_reader_t *r, hpt_node_t *v, void *t)
 static bool
 s_h_early (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_bool (r, v, &((s_hyper_t *) t)->hp->enable_trial_early_stopping);
+    return s_bool (r, v, &((s_hyper_t *)t)->hp->enable_trial_early_stopping);
 }
 
 static bool
@@ -871,9 +847,8 @@ s_h_algorithm (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_hyper_t *h = t;
     int algorithm = s_enum (r, v, s_algorithm_names, 3, 0);
-    if (algorithm < 0)
-        return false;
-    h->hp->algorithm = (hpt_algorithm_t) algorithm;
+    if (algorithm < 0) return false;
+    h->hp->algorithm = (hpt_algorithm_t)algorithm;
     h->hp->has_algorithm = true;
     return true;
 }
@@ -899,14 +874,14 @@ s_hyper_rules (s_reader_t *r, hpt_node_t *node, s_hyper_t *h)
         s_error_child (r, node, "params",
                        "required field is missing (it may be omitted only with "
                        "resumePreviousJobId)");
-    else if (h->params_node && h->params_node->kind == HPT_NODE_SEQ && h->params_node->count == 0
-             && !resuming)
+    else if (h->params_node && h->params_node->kind == HPT_NODE_SEQ && h->params_node->count == 0 &&
+             !resuming)
         s_error_child (r, h->params_node, "params", "must list at least one parameter");
     if (h->has_max_failed && h->has_max_trials && hp->max_failed_trials > hp->max_trials)
         s_error_child (r, hpt_node_get (node, "maxFailedTrials"), "maxFailedTrials",
                        "must not exceed maxTrials (%" PRId64 ")", hp->max_trials);
-    if (hp->has_algorithm && hp->algorithm == HPT_ALGORITHM_GRID_SEARCH && h->params_node
-        && h->params_node->kind == HPT_NODE_SEQ)
+    if (hp->has_algorithm && hp->algorithm == HPT_ALGORITHM_GRID_SEARCH && h->params_node &&
+        h->params_node->kind == HPT_NODE_SEQ)
         for (size_t i = 0; i < hp->param_count; i++)
             if (hp->params[i].type == HPT_PARAM_DOUBLE) {
                 s_push_key (r, "params");
@@ -920,10 +895,8 @@ s_hyper_rules (s_reader_t *r, hpt_node_t *node, s_hyper_t *h)
     //  Defaults. A resumed job inherits goal, tag and algorithm when the
     //  config leaves them out, so those stay unset.
     if (!resuming) {
-        if (!h->has_goal)
-            hp->goal = HPT_GOAL_MAXIMIZE;
-        if (!hp->metric_tag)
-            hp->metric_tag = strdup (HPT_DEFAULT_METRIC_TAG);
+        if (!h->has_goal) hp->goal = HPT_GOAL_MAXIMIZE;
+        if (!hp->metric_tag) hp->metric_tag = strdup (HPT_DEFAULT_METRIC_TAG);
         hp->has_algorithm = true;
     }
 }
@@ -934,15 +907,14 @@ s_hyper_rules (s_reader_t *r, hpt_node_t *node, s_hyper_t *h)
 static bool
 s_a_count (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_int64 (r, v, 1, 64, &((hpt_accel_config_t *) t)->count);
+    return s_int64 (r, v, 1, 64, &((hpt_accel_config_t *)t)->count);
 }
 
 static bool
 s_a_type (s_reader_t *r, hpt_node_t *v, void *t)
 {
     hpt_accel_config_t *a = t;
-    if (!s_nonempty_string (r, v, &a->type))
-        return false;
+    if (!s_nonempty_string (r, v, &a->type)) return false;
     if (!hpt_accel_lookup (a->type)) {
         size_t count;
         const hpt_accel_info_t *table = hpt_accel_table (&count);
@@ -967,25 +939,22 @@ s_r_accel (s_reader_t *r, hpt_node_t *v, void *t)
 {
     hpt_replica_config_t *c = t;
     c->accelerator.present = true;
-    if (!s_object (r, v, S_FIELDS (s_accel_fields), &c->accelerator))
-        return false;
-    if (!s_has (v, "type"))
-        s_error_child (r, v, "type", "required field is missing");
-    if (!s_has (v, "count"))
-        c->accelerator.count = 1;
+    if (!s_object (r, v, S_FIELDS (s_accel_fields), &c->accelerator)) return false;
+    if (!s_has (v, "type")) s_error_child (r, v, "type", "required field is missing");
+    if (!s_has (v, "count")) c->accelerator.count = 1;
     return true;
 }
 
 static bool
 s_r_image (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_string (r, v, &((hpt_replica_config_t *) t)->image_uri);
+    return s_string (r, v, &((hpt_replica_config_t *)t)->image_uri);
 }
 
 static bool
 s_r_tpu (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_string (r, v, &((hpt_replica_config_t *) t)->tpu_tf_version);
+    return s_string (r, v, &((hpt_replica_config_t *)t)->tpu_tf_version);
 }
 
 static const s_field_t s_replica_fields[] = {
@@ -1004,63 +973,72 @@ s_replica (s_reader_t *r, hpt_node_t *v, hpt_replica_config_t *c)
 static bool
 s_s_running (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_duration (r, v, &((hpt_scheduling_t *) t)->max_running_time);
+    return s_duration (r, v, &((hpt_scheduling_t *)t)->max_running_time);
 }
 
 static bool
 s_s_wait (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_duration (r, v, &((hpt_scheduling_t *) t)->max_wait_time);
+    return s_duration (r, v, &((hpt_scheduling_t *)t)->max_wait_time);
 }
 
 static bool
 s_s_priority (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_int64 (r, v, 0, 1000, &((hpt_scheduling_t *) t)->priority);
+    return s_int64 (r, v, 0, 1000, &((hpt_scheduling_t *)t)->priority);
 }
 
 static const s_field_t s_scheduling_fields[] = {
     {"maxRunningTime", s_s_running}, {"maxWaitTime", s_s_wait}, {"priority", s_s_priority}};
 
 static bool
-s_m_stdout (s_reader_t *r, hpt_node_t *v, void *t)
+s_m_regex (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    char **regex = t;
-    if (!s_nonempty_string (r, v, regex))
-        return false;
-    regex_t compiled;
-    int rc = regcomp (&compiled, *regex, REG_EXTENDED);
-    if (rc != 0) {
-        char why[128];
-        regerror (rc, &compiled, why, sizeof (why));
-        s_error (r, v, "not a valid POSIX extended regular expression: %s", why);
+    hpt_training_input_t *in = t;
+    if (!s_nonempty_string (r, v, &in->stdout_regex)) return false;
+    //  The agent's own compiler (named groups tag/value/step), so what
+    //  validates here is what runs there.
+    char why[256];
+    hpt_line_metrics_t *compiled = hpt_line_metrics_new (in->stdout_regex, why, sizeof (why));
+    if (!compiled) {
+        s_error (r, v, "%s", why);
         return false;
     }
-    regfree (&compiled);
+    hpt_line_metrics_destroy (&compiled);
+    in->stdout_metrics = true;
     return true;
 }
 
-static const s_field_t s_collector_fields[] = {{"stdoutRegex", s_m_stdout}};
+static bool
+s_m_stdout (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    hpt_training_input_t *in = t;
+    bool on = false;
+    if (!s_bool (r, v, &on)) return false;
+    in->stdout_metrics |= on;
+    return true;
+}
+
+static const s_field_t s_collector_fields[] = {{"stdout", s_m_stdout}, {"stdoutRegex", s_m_regex}};
 
 //  ---------------------------------------------------------------------
 //  TrainingInput
 
 typedef struct {
-    hpt_training_input_t *in;   //  being filled
-    bool has_tier;              //  scaleTier read
+    hpt_training_input_t *in; //  being filled
+    bool has_tier;            //  scaleTier read
 } s_input_t;
 
-static const char *const s_tier_names[] = {"BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU",
-                                           "BASIC_TPU", "CUSTOM"};
+static const char *const s_tier_names[] = {"BASIC",     "STANDARD_1", "PREMIUM_1",
+                                           "BASIC_GPU", "BASIC_TPU",  "CUSTOM"};
 
 static bool
 s_i_tier (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_input_t *i = t;
     int tier = s_enum (r, v, s_tier_names, 6, 0);
-    if (tier < 0)
-        return false;
-    i->in->scale_tier = (hpt_scale_tier_t) tier;
+    if (tier < 0) return false;
+    i->in->scale_tier = (hpt_scale_tier_t)tier;
     i->has_tier = true;
     return true;
 }
@@ -1068,7 +1046,7 @@ s_i_tier (s_reader_t *r, hpt_node_t *v, void *t)
 #define S_STRING_FIELD(fn, member)                                                                 \
     static bool fn (s_reader_t *r, hpt_node_t *v, void *t)                                         \
     {                                                                                              \
-        return s_nonempty_string (r, v, &((s_input_t *) t)->in->member);                          \
+        return s_nonempty_string (r, v, &((s_input_t *)t)->in->member);                            \
     }
 S_STRING_FIELD (s_i_master_type, master_type)
 S_STRING_FIELD (s_i_worker_type, worker_type)
@@ -1083,7 +1061,7 @@ S_STRING_FIELD (s_i_working_dir, working_dir)
 #define S_COUNT_FIELD(fn, member)                                                                  \
     static bool fn (s_reader_t *r, hpt_node_t *v, void *t)                                         \
     {                                                                                              \
-        return s_int64 (r, v, 0, S_MAX_COUNT, &((s_input_t *) t)->in->member);                    \
+        return s_int64 (r, v, 0, S_MAX_COUNT, &((s_input_t *)t)->in->member);                      \
     }
 S_COUNT_FIELD (s_i_worker_count, worker_count)
 S_COUNT_FIELD (s_i_ps_count, parameter_server_count)
@@ -1092,7 +1070,7 @@ S_COUNT_FIELD (s_i_eval_count, evaluator_count)
 #define S_REPLICA_FIELD(fn, member)                                                                \
     static bool fn (s_reader_t *r, hpt_node_t *v, void *t)                                         \
     {                                                                                              \
-        return s_replica (r, v, &((s_input_t *) t)->in->member);                                  \
+        return s_replica (r, v, &((s_input_t *)t)->in->member);                                    \
     }
 S_REPLICA_FIELD (s_i_master_config, master_config)
 S_REPLICA_FIELD (s_i_worker_config, worker_config)
@@ -1108,8 +1086,7 @@ s_i_hyper (s_reader_t *r, hpt_node_t *v, void *t)
     hp->max_parallel_trials = 1;
     i->in->hyperparameters = hp;
     s_hyper_t h = {hp, false, false, false, NULL};
-    if (!s_object (r, v, S_FIELDS (s_hyper_fields), &h))
-        return false;
+    if (!s_object (r, v, S_FIELDS (s_hyper_fields), &h)) return false;
     s_hyper_rules (r, v, &h);
     return true;
 }
@@ -1125,12 +1102,11 @@ static bool
 s_i_packages (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_input_t *i = t;
-    if (!s_strings (r, v, true, &i->in->package_uris, &i->in->package_uri_count))
-        return false;
+    if (!s_strings (r, v, true, &i->in->package_uris, &i->in->package_uri_count)) return false;
     for (size_t k = 0; k < i->in->package_uri_count; k++) {
         const char *uri = i->in->package_uris[k];
-        if (strncmp (uri, "http://", 7) && strncmp (uri, "https://", 8)
-            && strncmp (uri, "file://", 7)) {
+        if (strncmp (uri, "http://", 7) && strncmp (uri, "https://", 8) &&
+            strncmp (uri, "file://", 7)) {
             s_push_index (r, k);
             s_error (r, v->items[k], "'%s': only http://, https:// and file:// URLs are supported",
                      uri);
@@ -1144,16 +1120,15 @@ static bool
 s_i_module (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_input_t *i = t;
-    if (!s_nonempty_string (r, v, &i->in->python_module))
-        return false;
+    if (!s_nonempty_string (r, v, &i->in->python_module)) return false;
     const char *m = i->in->python_module;
     bool ok = true, start = true;
     for (const char *c = m; *c && ok; c++) {
         if (*c == '.')
             ok = !start, start = true;
         else
-            ok = start ? (isalpha ((unsigned char) *c) || *c == '_')
-                       : (isalnum ((unsigned char) *c) || *c == '_'),
+            ok = start ? (isalpha ((unsigned char)*c) || *c == '_')
+                       : (isalnum ((unsigned char)*c) || *c == '_'),
             start = false;
     }
     if (!ok || start) {
@@ -1174,17 +1149,15 @@ s_i_scheduling (s_reader_t *r, hpt_node_t *v, void *t)
 static bool
 s_i_chief (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    return s_bool (r, v, &((s_input_t *) t)->in->use_chief_in_tf_config);
+    return s_bool (r, v, &((s_input_t *)t)->in->use_chief_in_tf_config);
 }
 
 static bool
 s_i_command (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_input_t *i = t;
-    if (!s_strings (r, v, true, &i->in->command, &i->in->command_count))
-        return false;
-    if (i->in->command_count == 0)
-        s_error (r, v, "must name the program to run");
+    if (!s_strings (r, v, true, &i->in->command, &i->in->command_count)) return false;
+    if (i->in->command_count == 0) s_error (r, v, "must name the program to run");
     return true;
 }
 
@@ -1192,19 +1165,19 @@ s_i_command (s_reader_t *r, hpt_node_t *v, void *t)
 static bool
 s_env_reserved (const char *name)
 {
-    return strcmp (name, "TF_CONFIG") == 0 || strcmp (name, "CLUSTER_SPEC") == 0
-           || strncmp (name, "CLOUD_ML_", 9) == 0 || strncmp (name, "HPT_", 4) == 0
-           || strcmp (name, "CUDA_VISIBLE_DEVICES") == 0 || strcmp (name, "CUDA_DEVICE_ORDER") == 0
-           || strncmp (name, "TPU_", 4) == 0;
+    return strcmp (name, "TF_CONFIG") == 0 || strcmp (name, "CLUSTER_SPEC") == 0 ||
+           strncmp (name, "CLOUD_ML_", 9) == 0 || strncmp (name, "HPT_", 4) == 0 ||
+           strcmp (name, "CUDA_VISIBLE_DEVICES") == 0 || strcmp (name, "CUDA_DEVICE_ORDER") == 0 ||
+           strncmp (name, "TPU_", 4) == 0;
 }
 
 static bool
 s_env_key_ok (s_reader_t *r, hpt_node_t *key)
 {
     const char *name = key->text;
-    bool ok = (isalpha ((unsigned char) name[0]) || name[0] == '_') && strlen (name) <= 256;
+    bool ok = (isalpha ((unsigned char)name[0]) || name[0] == '_') && strlen (name) <= 256;
     for (const char *c = name; ok && *c; c++)
-        ok = isalnum ((unsigned char) *c) || *c == '_';
+        ok = isalnum ((unsigned char)*c) || *c == '_';
     if (!ok) {
         s_error (r, key, "'%s' is not an environment variable name", name);
         return false;
@@ -1227,7 +1200,7 @@ static bool
 s_i_collector (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_input_t *i = t;
-    return s_object (r, v, S_FIELDS (s_collector_fields), &i->in->stdout_regex);
+    return s_object (r, v, S_FIELDS (s_collector_fields), i->in);
 }
 
 static const s_field_t s_input_fields[] = {
@@ -1269,7 +1242,7 @@ s_input_rules (s_reader_t *r, hpt_node_t *node, s_input_t *i)
                                      {"evaluatorType", "evaluatorCount"}};
     int64_t counts[] = {in->worker_count, in->parameter_server_count, in->evaluator_count};
     if (!custom) {
-        const char *custom_only[] = {"masterType", "workerType", "parameterServerType",
+        const char *custom_only[] = {"masterType",    "workerType",  "parameterServerType",
                                      "evaluatorType", "workerCount", "parameterServerCount",
                                      "evaluatorCount"};
         for (size_t k = 0; k < 7; k++)
@@ -1282,8 +1255,8 @@ s_input_rules (s_reader_t *r, hpt_node_t *node, s_input_t *i)
             s_error_child (r, node, "masterType", "required with scaleTier CUSTOM");
         for (size_t k = 0; k < 3; k++)
             if (counts[k] > 0 && !s_has (node, kinds[k][0]))
-                s_error_child (r, hpt_node_get (node, kinds[k][1]), kinds[k][1],
-                               "%s > 0 needs %s", kinds[k][1], kinds[k][0]);
+                s_error_child (r, hpt_node_get (node, kinds[k][1]), kinds[k][1], "%s > 0 needs %s",
+                               kinds[k][1], kinds[k][0]);
     }
     if (in->command_count && in->python_module)
         s_error_child (r, hpt_node_get (node, "command"), "command",
@@ -1300,8 +1273,7 @@ static bool
 s_j_id (s_reader_t *r, hpt_node_t *v, void *t)
 {
     hpt_job_t *job = t;
-    if (!s_nonempty_string (r, v, &job->job_id))
-        return false;
+    if (!s_nonempty_string (r, v, &job->job_id)) return false;
     if (!hpt_job_id_valid (job->job_id)) {
         s_error (r, v,
                  "'%s' is not a valid job id: start with a letter, then use letters, digits "
@@ -1316,9 +1288,9 @@ static bool
 s_label_key_ok (s_reader_t *r, hpt_node_t *key)
 {
     const char *k = key->text;
-    bool ok = islower ((unsigned char) k[0]) && strlen (k) <= 63;
+    bool ok = islower ((unsigned char)k[0]) && strlen (k) <= 63;
     for (const char *c = k; ok && *c; c++)
-        ok = islower ((unsigned char) *c) || isdigit ((unsigned char) *c) || *c == '_' || *c == '-';
+        ok = islower ((unsigned char)*c) || isdigit ((unsigned char)*c) || *c == '_' || *c == '-';
     if (!ok)
         s_error (r, key,
                  "label keys start with a lowercase letter, then lowercase letters, digits, "
@@ -1330,14 +1302,13 @@ static bool
 s_j_labels (s_reader_t *r, hpt_node_t *v, void *t)
 {
     hpt_job_t *job = t;
-    if (!s_string_map (r, v, s_label_key_ok, &job->labels, &job->label_count))
-        return false;
+    if (!s_string_map (r, v, s_label_key_ok, &job->labels, &job->label_count)) return false;
     for (size_t i = 0; i < job->label_count; i++) {
         const char *value = job->labels[i].value;
         bool ok = strlen (value) <= 63;
         for (const char *c = value; ok && *c; c++)
-            ok = islower ((unsigned char) *c) || isdigit ((unsigned char) *c) || *c == '_'
-                 || *c == '-';
+            ok = islower ((unsigned char)*c) || isdigit ((unsigned char)*c) || *c == '_' ||
+                 *c == '-';
         if (!ok) {
             s_push_key (r, job->labels[i].name);
             s_error (r, hpt_node_get (v, job->labels[i].name),
@@ -1353,8 +1324,7 @@ s_j_input (s_reader_t *r, hpt_node_t *v, void *t)
 {
     hpt_job_t *job = t;
     s_input_t i = {&job->input, false};
-    if (!s_object (r, v, S_FIELDS (s_input_fields), &i))
-        return false;
+    if (!s_object (r, v, S_FIELDS (s_input_fields), &i)) return false;
     s_input_rules (r, v, &i);
     return true;
 }
@@ -1365,11 +1335,9 @@ static const s_field_t s_job_fields[] = {
 bool
 hpt_job_id_valid (const char *id)
 {
-    if (!id || !isalpha ((unsigned char) id[0]) || strlen (id) > 128)
-        return false;
+    if (!id || !isalpha ((unsigned char)id[0]) || strlen (id) > 128) return false;
     for (const char *c = id; *c; c++)
-        if (!isalnum ((unsigned char) *c) && *c != '_')
-            return false;
+        if (!isalnum ((unsigned char)*c) && *c != '_') return false;
     return true;
 }
 
@@ -1377,14 +1345,12 @@ hpt_config_format_t
 hpt_config_format_guess (const char *path, const char *text, size_t size)
 {
     size_t len = path ? strlen (path) : 0;
-    if (len >= 5 && strcmp (path + len - 5, ".json") == 0)
-        return HPT_CONFIG_JSON;
-    if ((len >= 5 && strcmp (path + len - 5, ".yaml") == 0)
-        || (len >= 4 && strcmp (path + len - 4, ".yml") == 0))
+    if (len >= 5 && strcmp (path + len - 5, ".json") == 0) return HPT_CONFIG_JSON;
+    if ((len >= 5 && strcmp (path + len - 5, ".yaml") == 0) ||
+        (len >= 4 && strcmp (path + len - 4, ".yml") == 0))
         return HPT_CONFIG_YAML;
     for (size_t i = 0; text && i < size; i++) {
-        if (isspace ((unsigned char) text[i]))
-            continue;
+        if (isspace ((unsigned char)text[i])) continue;
         return text[i] == '{' ? HPT_CONFIG_JSON : HPT_CONFIG_YAML;
     }
     return HPT_CONFIG_YAML;
@@ -1393,8 +1359,7 @@ hpt_config_format_guess (const char *path, const char *text, size_t size)
 hpt_job_t *
 hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format, hpt_diag_t *diag)
 {
-    if (format == HPT_CONFIG_AUTO)
-        format = hpt_config_format_guess (NULL, text, size);
+    if (format == HPT_CONFIG_AUTO) format = hpt_config_format_guess (NULL, text, size);
     hpt_tree_error_t error;
     hpt_node_t *root = format == HPT_CONFIG_JSON ? hpt_tree_from_json (text, size, &error)
                                                  : hpt_tree_from_yaml (text, size, &error);
@@ -1426,8 +1391,7 @@ hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *dia
         hpt_diag_add (diag, 0, 0, NULL, NULL, error);
         return NULL;
     }
-    if (format == HPT_CONFIG_AUTO)
-        format = hpt_config_format_guess (path, text, size);
+    if (format == HPT_CONFIG_AUTO) format = hpt_config_format_guess (path, text, size);
     hpt_job_t *job = hpt_job_read_text (text, size, format, diag);
     free (text);
     return job;

@@ -41,6 +41,7 @@
 #include "hpt_api.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
+#include "hpt_line_metrics.h"
 #include "hpt_msg.h"
 #include "hpt_routes.h"
 #include "hpt_scheduler.h"
@@ -377,7 +378,9 @@ s_launch_task (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_tas
         hpt_msg_add_core (msg, json_integer_value (item));
     }
     hpt_msg_set_grace_ms (msg, self->settings->stop_grace_ms);
-    if (in->stdout_regex) hpt_msg_set_stdout_regex (msg, in->stdout_regex);
+    if (in->stdout_metrics)
+        hpt_msg_set_stdout_regex (msg,
+                                  in->stdout_regex ? in->stdout_regex : HPT_LINE_METRICS_DEFAULT);
     for (size_t k = 0; k < in->package_uri_count; k++)
         hpt_msg_add_package_uri (msg, in->package_uris[k]);
     json_decref (argv);

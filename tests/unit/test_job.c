@@ -151,7 +151,7 @@ test_round_trip (void **state)
                        "  command: [/usr/bin/python3, train.py]\n"
                        "  workingDir: /srv/code\n"
                        "  env: {B: '2', A: 1}\n"
-                       "  metricCollector: {stdoutRegex: 'loss=([0-9.]+)'}\n"
+                       "  metricCollector: {stdoutRegex: 'loss=(?<value>[0-9.]+)'}\n"
                        "  region: us-central1\n"
                        "  runtimeVersion: '2.11'\n";
     hpt_diag_t *diag;
@@ -447,8 +447,13 @@ test_rule_trainer_exclusive (void **state)
 static void
 test_rule_bad_regex (void **state)
 {
-    s_expect_one (BASE_HEAD PARAM_OK "  metricCollector:\n    stdoutRegex: 'a(['\n", "10:18",
-                  "trainingInput.metricCollector.stdoutRegex", "regular expression");
+    s_expect_one (BASE_HEAD PARAM_OK "  metricCollector:\n    stdoutRegex: 'a(?<value>['\n",
+                  "10:18", "trainingInput.metricCollector.stdoutRegex", "regular expression");
+    s_expect_one (BASE_HEAD PARAM_OK "  metricCollector:\n    stdoutRegex: 'loss=([0-9.]+)'\n",
+                  "10:18", "trainingInput.metricCollector.stdoutRegex",
+                  "needs a (?<value>...) group");
+    s_expect_one (BASE_HEAD PARAM_OK "  metricCollector:\n    stdoutRegex: '(?<val>[0-9]+)'\n",
+                  "10:18", "trainingInput.metricCollector.stdoutRegex", "unknown group name 'val'");
 }
 
 static void

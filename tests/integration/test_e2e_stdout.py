@@ -1,0 +1,51 @@
+"""metricCollector (hpt extension): metrics read from the trainer's stdout."""
+import pytest
+
+from hpt_harness import Cluster
+
+PARAMS = [{"parameterName": "x", "type": "INTEGER", "minValue": 1, "maxValue": 3}]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("stdout"))
+    c.start_master()
+    c.start_agent("a1", cpus=2)
+    yield c
+    c.stop()
+
+
+def job(script, collector, tag="loss"):
+    return {
+        "command": ["/bin/sh", "-c", script, "trainer"],
+        "metricCollector": collector,
+        "hyperparameters": {"goal": "MINIMIZE", "hyperparameterMetricTag": tag, "maxTrials": 2,
+                            "maxParallelTrials": 2, "params": PARAMS},
+    }
+
+
+def test_default_pattern(cluster):
+    script = 'echo "starting"; echo "epoch 1 loss=0.5 accuracy=0.7 step=3"; echo "loss: 0.25 step: 7"'
+    cluster.submit("plain", job(script, {"stdout": True}))
+    done = cluster.wait_job("plain", timeout=60)
+    assert done["state"] == "SUCCEEDED", done
+    for trial in done["trainingOutput"]["trials"]:
+        assert trial["finalMetric"] == {"trainingStep": "7", "objectiveValue": 0.25}
+        assert [m["trainingStep"] for m in trial["allMetrics"]] == ["3", "7"]
+
+
+def test_custom_regex_with_named_groups(cluster):
+    script = 'for s in 10 20 30; do echo "[it $s] val-err is 0.$s"; done'
+    collector = {"stdoutRegex": r"\[it (?<step>[0-9]+)\] (?<tag>[a-z-]+) is (?<value>[0-9.]+)"}
+    cluster.submit("custom", job(script, collector, tag="val-err"))
+    done = cluster.wait_job("custom", timeout=60)
+    assert done["state"] == "SUCCEEDED", done
+    for trial in done["trainingOutput"]["trials"]:
+        assert trial["finalMetric"] == {"trainingStep": "30", "objectiveValue": 0.3}
+
+
+def test_without_a_collector_stdout_is_only_logs(cluster):
+    cluster.submit("off", job('echo "loss=0.5 step=3"', {"stdout": False}))
+    done = cluster.wait_job("off", timeout=60)
+    assert done["state"] == "FAILED"
+    assert "without reporting the metric 'loss'" in done["trainingOutput"]["trials"][0]["errorMessage"]
