@@ -14,7 +14,7 @@ PACKAGES=(
   libopenblas-dev libcmocka-dev
   # integration tests, examples and benchmarks (run under /usr/bin/python3)
   python3 python3-pytest python3-zmq python3-numpy python3-sklearn
-  python3-optuna python3-yaml
+  python3-optuna python3-yaml python3-protobuf
   # tools the tests drive
   procps hwloc valgrind
 )
