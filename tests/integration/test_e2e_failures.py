@@ -239,8 +239,6 @@ def test_cancel_kills_a_trainer_that_ignores_sigterm(cluster, tmp_path):
     assert 1.5 <= took <= 10, took
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: scheduling.maxRunningTime is parsed "
-                   "(hpt_job.h max_running_time) but nothing in master/ enforces it (DESIGN §4)")
 def test_max_running_time_ends_the_job(cluster, tmp_path):
     job = synthetic_job(max_trials=2, parallel=1, extra_args=["--fail-mode=hang"])
     job["scheduling"] = {"maxRunningTime": "2s"}
@@ -249,6 +247,24 @@ def test_max_running_time_ends_the_job(cluster, tmp_path):
     assert done["state"] in ("FAILED", "CANCELLED"), done
     assert "maxRunningTime" in done.get("errorMessage", ""), done
     assert not [r["pid"] for r in dumps(tmp_path) if alive(r["pid"])]
+    assert all(t["state"] in ("FAILED", "CANCELLED") for t in done["trainingOutput"]["trials"])
+
+
+def test_max_wait_time_cancels_a_job_that_waits_too_long(cluster, tmp_path):
+    # The first job holds all 4 agent CPUs; the second cannot start in time.
+    cluster.submit("hog", synthetic_job(max_trials=4, parallel=4, extra_args=["--fail-mode=hang"]))
+    job = synthetic_job(max_trials=1, parallel=1)
+    job["scheduling"] = {"maxWaitTime": "1s"}
+    cluster.submit("patient", job)
+    done = cluster.wait_job("patient", timeout=8)
+    assert done["state"] == "CANCELLED", done
+    assert "maxWaitTime" in done.get("errorMessage", ""), done
+    # Nothing of it ran (a trial it had suggested ends CANCELLED).
+    assert all(t["state"] == "CANCELLED" for t in done["trainingOutput"].get("trials", [])), done
+    assert not [r for r in dumps(tmp_path) if r["env"].get("HPT_JOB_ID") == "patient"]
+    assert cluster.job("hog")["state"] == "RUNNING"
+    assert cluster.hpt("jobs", "cancel", "hog").returncode == 0
+    assert cluster.wait_job("hog", timeout=10)["state"] == "CANCELLED"
 
 
 # ------------------------------------------------------------- agent socket garbage

@@ -429,10 +429,6 @@ def test_cli_submit_of_invalid_config_never_reaches_the_master(tmp_path):
 
 # ------------------------------------------------------------- logs
 
-@pytest.mark.xfail(strict=True, reason="BUG: the master stores one log entry per pipe chunk "
-                   "with the newline cut off (hpt_core.c LOGS handling), while `hpt jobs "
-                   "stream-logs` (cli/hpt_jobs.c s_lines_feed) expects chunks that keep their "
-                   "newlines: every trainer line of a task is printed joined into one")
 def test_stream_logs_prints_trainer_lines_with_prefix(cluster):
     job = synthetic_job(max_trials=2, parallel=2, extra_args=["--steps=3"])
     cluster.submit("logs", job)
