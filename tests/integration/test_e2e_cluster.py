@@ -83,18 +83,20 @@ class Lab:
 
     def tasks(self, job_id):
         """The master's stored tasks of job_id: dicts with trial, type,
-        index, agent, state, attempt and placement."""
+        index, agent, state, attempt, placement, exit_code and signal."""
         db = sqlite3.connect(f"file:{self.cluster.state / 'hpt.db'}?mode=ro", uri=True,
                              timeout=10)
         try:
             rows = db.execute("SELECT trial_id, replica_type, replica_index, agent, state, "
-                              "attempt, placement_json FROM tasks WHERE job_id = ? "
+                              "attempt, placement_json, exit_code, signal FROM tasks "
+                              "WHERE job_id = ? "
                               "ORDER BY trial_id, replica_type, replica_index, attempt",
                               (job_id,)).fetchall()
         finally:
             db.close()
         return [{"trial": str(r[0]), "type": r[1], "index": r[2], "agent": r[3], "state": r[4],
-                 "attempt": r[5], "placement": json.loads(r[6]) if r[6] else None}
+                 "attempt": r[5], "placement": json.loads(r[6]) if r[6] else None,
+                 "exit_code": r[7], "signal": r[8]}
                 for r in rows]
 
     def read_dumps(self, job_id=None):
@@ -178,9 +180,6 @@ def test_seed_cluster_tf_config(lab):
     print("\nTF_CONFIG of the seed's master task:\n" + json.dumps(master, indent=1))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: every task's hypertune points go into the "
-                   "trial's allMetrics, not only the master's (DESIGN §3: metrics are read "
-                   "from the master task)")
 def test_only_the_masters_metrics_count(lab):
     lab = lab(hosts=("cpu32",))
     spec = synthetic_job(max_trials=1, parallel=1)
@@ -308,16 +307,12 @@ def test_basic_tpu_lands_on_tpu_host(lab):
     dumps = {json.loads(d["env"]["TF_CONFIG"])["task"]["type"]: d for d in lab.read_dumps("tpu1")}
     assert agent_of(dumps["worker"]) == "tpu"
     assert dumps["worker"]["env"]["CUDA_VISIBLE_DEVICES"] == ""
+    # The TPU visibility variable names the host's chips; the master
+    # replica, with no TPU, gets none.
+    assert dumps["worker"]["env"].get("TPU_VISIBLE_CHIPS") == "0", dumps["worker"]["env"]
+    assert "TPU_VISIBLE_CHIPS" not in dumps["master"]["env"], dumps["master"]["env"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG/missing: a TPU task gets no TPU visibility "
-                   "variable (TPU_VISIBLE_CHIPS or the like, issue 5); nothing sets TPU_*")
-def test_tpu_task_gets_tpu_visibility_variables(lab):
-    lab = lab(hosts=("cpu32", "tpu"))
-    basic_tpu(lab, "tpu2")
-    (worker,) = [d for d in lab.read_dumps("tpu2")
-                 if json.loads(d["env"]["TF_CONFIG"])["task"]["type"] == "worker"]
-    assert any(k.startswith("TPU_") for k in worker["env"]), worker["env"]
 
 
 # --- failures and feasibility -----------------------------------------------------
@@ -325,19 +320,30 @@ def test_tpu_task_gets_tpu_visibility_variables(lab):
 def test_worker_failure_fails_trial_and_stops_the_rest(lab):
     lab = lab(hosts=("cpu32",))
     spec = synthetic_job(max_trials=1, parallel=1)
+    # Every replica but worker 1 would run forever; worker 1 reports once
+    # after a second (so that its siblings have started) and exits 1.
     spec.update(scaleTier="CUSTOM", masterType="small", workerType="small", workerCount=3,
                 parameterServerType="small", parameterServerCount=1,
-                command=role_command("master=hang,worker=hang,ps=hang,worker:1=exit1"))
+                command=role_command("master=hang,worker=hang,ps=hang,worker:1=exit1",
+                                     "--sleep=1"))
     lab.cluster.submit("wfail", spec)
     job = lab.cluster.wait_job("wfail", timeout=60)
     assert job["state"] == "FAILED", job
     (trial,) = job["trainingOutput"]["trials"]
     assert trial["state"] == "FAILED", trial
-    assert "worker" in trial["errorMessage"] and "1" in trial["errorMessage"], trial
+    assert "worker-1" in trial["errorMessage"] and "status 1" in trial["errorMessage"], trial
+    tasks = {(t["type"], t["index"]): t for t in lab.tasks("wfail")}
+    assert len(tasks) == 5, tasks
+    wait_for(lambda: all(t["state"] == "EXITED" for t in lab.tasks("wfail")), timeout=15,
+             what="every task of the failed trial to exit")
+    tasks = {(t["type"], t["index"]): t for t in lab.tasks("wfail")}
+    assert tasks[("worker", 1)]["exit_code"] == 1, tasks
+    # The others cannot end on their own: they were stopped by a signal.
+    for key, task in tasks.items():
+        if key != ("worker", 1):
+            assert task["signal"], (key, task)
     dumps = lab.read_dumps("wfail")
-    assert len(dumps) == 5, [d["file"] for d in dumps]
-    wait_for(lambda: not any(pid_alive(d["pid"]) for d in dumps), timeout=15,
-             what="the failed worker's siblings to be stopped")
+    assert not [d["pid"] for d in dumps if pid_alive(d["pid"])], dumps
 
 
 def test_infeasible_job_rejected_naming_the_resource(lab):
@@ -452,6 +458,11 @@ def test_drain_now_requeues_the_node_s_trials(tmp_path):
         cluster.submit("dn", synthetic_job(max_trials=4, parallel=2,
                                            extra_args=["--steps=4", "--sleep=0.3"]))
         running = wait_for(lambda: on_node(dumps, "n1", "dn"), timeout=30, what="a task on n1")
+        (preempted,) = trial_ids(running)
+        # Preempt it once the master holds some of its points.
+        wait_for(lambda: [t for t in cluster.job("dn")["trainingOutput"]["trials"]
+                          if t["trialId"] == preempted and t["allMetrics"]],
+                 timeout=10, what="a point of n1's trial")
         cluster.hpt("nodes", "drain", "n1", "--now", "--reason", "preempt", check=True)
         drained_at = time.time()
         wait_for(lambda: not any(pid_alive(d["pid"]) for d in running), timeout=15,
@@ -464,9 +475,13 @@ def test_drain_now_requeues_the_node_s_trials(tmp_path):
         assert sorted(int(t["trialId"]) for t in output["trials"]) == [1, 2, 3, 4]
         assert all(t["state"] == "SUCCEEDED" for t in output["trials"]), output["trials"]
         assert int(output["completedTrialCount"]) == 4
+        # Each learning curve is one run's: the preempted run's points are
+        # not mixed into its retry's.
+        for trial in output["trials"]:
+            steps = sorted(int(m["trainingStep"]) for m in trial["allMetrics"])
+            assert steps == [1, 2, 3, 4], (trial["trialId"], steps)
         # The preempted trial ran again on n2, with the same arguments; no
         # other trial ran twice, and nothing started on n1 after the drain.
-        (preempted,) = trial_ids(running)
         runs = [d for d in read_dumps(dumps) if d["env"]["CLOUD_ML_TRIAL_ID"] == preempted]
         assert [agent_of(d) for d in sorted(runs, key=lambda d: (dumps / d["file"]).stat()
                                             .st_mtime)] == ["n1", "n2"], runs
