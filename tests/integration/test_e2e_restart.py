@@ -143,6 +143,23 @@ def test_master_sigkill_twice(tmp_path, dump_dir):
         cluster.stop()
 
 
+def test_master_sigkill_storm(tmp_path, dump_dir):
+    """Three kills at fixed moments after the submit, whatever the master is
+    doing then (launching, collecting, finishing trials), with only a short
+    time up between them."""
+    cluster = start(tmp_path, dump_dir)
+    try:
+        cluster.submit("storm", job_spec(6, 3, steps=4, sleep=0.2))
+        for delay in (0.15, 0.6, 0.35):
+            time.sleep(delay)
+            cluster.kill(cluster.master, signal.SIGKILL)
+            cluster.start_master()
+        cluster.wait_job("storm", timeout=90)
+        assert_complete(cluster, "storm", dump_dir, 6, steps=4)
+    finally:
+        cluster.stop()
+
+
 def kill_agent_mid_job(cluster, dump_dir, job_id, victim, min_step=2):
     """Waits until victim runs a task of job_id that reported min_step
     steps, SIGKILLs the agent and returns the trial ids it was running and
@@ -157,6 +174,7 @@ def kill_agent_mid_job(cluster, dump_dir, job_id, victim, min_step=2):
     ids = {d["env"]["CLOUD_ML_TRIAL_ID"] for d in tasks}
     wait_for(lambda: all(t["allMetrics"] for t in trials(cluster, job_id) if t["trialId"] in ids),
              timeout=10, what="the master to hold the victim trials' first points")
+    assert all(pid_alive(d["pid"]) for d in tasks), "the victim's tasks ended too soon"
     cluster.kill(cluster.agents[victim], signal.SIGKILL)
     # PR_SET_PDEATHSIG: the task processes die with their agent.
     pids = [d["pid"] for d in tasks]
@@ -168,7 +186,7 @@ def kill_agent_mid_job(cluster, dump_dir, job_id, victim, min_step=2):
 def test_agent_killed_fail_policy(tmp_path, dump_dir):
     cluster = start(tmp_path, dump_dir, agents=("a1", "a2"), cpus=1)
     try:
-        cluster.submit("lost1", job_spec(6, 2, sleep=0.3, maxFailedTrials=3))
+        cluster.submit("lost1", job_spec(6, 2, sleep=0.4, maxFailedTrials=3))
         lost, _ = kill_agent_mid_job(cluster, dump_dir, "lost1", "a2")
         wait_for(lambda: cluster.node("a2")["state"] == "LOST", timeout=15, what="a2 LOST")
         job = cluster.wait_job("lost1", timeout=90)
@@ -201,7 +219,7 @@ def run_requeue_scenario(tmp_path, dump_dir):
     cluster = start(tmp_path, dump_dir, agents=("a1", "a2"), cpus=1,
                     master_config="  agentLostPolicy: requeue")
     try:
-        cluster.submit("lost2", job_spec(5, 2, sleep=0.3))
+        cluster.submit("lost2", job_spec(5, 2, sleep=0.4))
         lost, _ = kill_agent_mid_job(cluster, dump_dir, "lost2", "a2")
         return cluster.wait_job("lost2", timeout=90), lost
     finally:
