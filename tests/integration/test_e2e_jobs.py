@@ -525,3 +525,39 @@ def test_submit_with_stream_logs_exits_by_the_jobs_outcome(cluster, tmp_path):
         assert f"Job [{name}] submitted successfully." in result.stderr
         assert cluster.job(name)["state"] == state
         assert "[trial 1 master-0] " in result.stdout, result.stdout
+
+
+def test_cancel_of_a_queued_job_and_cli_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPT_TEST_DUMP_DIR", str(tmp_path / "dump"))
+    c = Cluster(tmp_path)
+    try:
+        c.start_master()
+        c.start_agent("small", cpus=1, memory_gb=1)
+        c.submit("busy", synthetic_job(max_trials=1, parallel=1, extra_args=["--fail-mode=hang"]))
+        c.submit("waiting", synthetic_job(max_trials=2, parallel=1))
+        assert c.job("waiting")["state"] == "QUEUED"
+        assert c.hpt("jobs", "cancel", "waiting").returncode == 0
+        waiting = c.wait_job("waiting", timeout=10)
+        assert waiting["state"] == "CANCELLED", waiting
+        assert c.hpt("jobs", "cancel", "busy").returncode == 0
+        assert c.wait_job("busy", timeout=10)["state"] == "CANCELLED"
+        assert not [r for r in dumps(tmp_path).values() if r["env"]["HPT_JOB_ID"] == "waiting"]
+
+        # The master's errors reach the user as it wrote them, with a non-zero exit.
+        again = c.hpt("jobs", "cancel", "busy")
+        assert again.returncode != 0
+        assert "CANCELLED" in again.stderr and "busy" in again.stderr, again.stderr
+        missing = c.hpt("jobs", "describe", "nosuch")
+        assert missing.returncode != 0
+        assert "nosuch" in missing.stderr, missing.stderr
+
+        # list with a filter on the state
+        listed = c.get("/v1/projects/default/jobs?filter=state%3DCANCELLED")["jobs"]
+        assert sorted(j["jobId"] for j in listed) == ["busy", "waiting"]
+        listed = c.get("/v1/projects/default/jobs?filter=state%3DSUCCEEDED")["jobs"]
+        assert listed == []
+        table = c.hpt("jobs", "list")
+        assert table.returncode == 0
+        assert "busy" in table.stdout and "waiting" in table.stdout
+    finally:
+        c.stop()
