@@ -39,6 +39,7 @@ HOSTS = {
     "tpu": ("tpu-host.xml", 24, "21200-21299"),
 }
 MACHINE_TYPES = dict(SEED_LAB["machineTypes"], **{
+    "huge_cpu": {"cpus": 40, "memoryGb": 1},
     "small": {"cpus": 1, "memoryGb": 1},
     "v100_eight": {"cpus": 4, "memoryGb": 8,
                    "accelerators": {"type": "NVIDIA_TESLA_V100", "count": 8}},
@@ -195,6 +196,26 @@ def test_only_the_masters_metrics_count(lab):
     assert [int(m["trainingStep"]) for m in trial["allMetrics"]] == [1, 2, 3], trial
 
 
+def test_evaluators_are_not_in_the_cluster_and_are_stopped(lab):
+    lab = lab(hosts=("cpu32",))
+    spec = synthetic_job(max_trials=1, parallel=1)
+    spec.update(scaleTier="CUSTOM", masterType="small", workerType="small", workerCount=1,
+                evaluatorType="small", evaluatorCount=1, useChiefInTfConfig=True,
+                command=role_command("worker=hang,evaluator=hang", "--steps=3", "--sleep=0.3"))
+    lab.cluster.submit("evals", spec)
+    job = lab.cluster.wait_job("evals", timeout=60)
+    assert job["state"] == "SUCCEEDED", job
+    dumps = lab.read_dumps("evals")
+    configs = {json.loads(d["env"]["TF_CONFIG"])["task"]["type"]: json.loads(d["env"]["TF_CONFIG"])
+               for d in dumps}
+    assert sorted(configs) == ["chief", "evaluator", "worker"], configs
+    for config in configs.values():
+        assert sorted(config["cluster"]) == ["chief", "worker"], config
+    assert configs["evaluator"]["task"] == {"type": "evaluator", "index": 0, "trial": "1"}
+    wait_for(lambda: not any(pid_alive(d["pid"]) for d in dumps), timeout=15,
+             what="the evaluator and worker to be stopped")
+
+
 # --- GPUs ----------------------------------------------------------------------
 
 def test_basic_gpu_gets_one_v100(lab):
@@ -348,16 +369,25 @@ def test_worker_failure_fails_trial_and_stops_the_rest(lab):
 
 def test_infeasible_job_rejected_naming_the_resource(lab):
     lab = lab()
-    spec = synthetic_job(max_trials=1, parallel=1)
-    spec.update(scaleTier="CUSTOM", masterType="v100_eight")
-    with pytest.raises(ApiError) as err:
-        lab.cluster.submit("huge", spec)
-    assert err.value.status == 400, err.value.body
-    text = json.dumps(err.value.body)
-    assert "NVIDIA_TESLA_V100" in text and "master" in text, text
-    with pytest.raises(ApiError) as missing:
-        lab.cluster.job("huge")
-    assert missing.value.status == 404
+    cases = [  # (machine type, masterConfig, what the message must name)
+        ("v100_eight", None, "8 x NVIDIA_TESLA_V100"),
+        ("huge_cpu", None, "40 CPUs"),
+        ("small", {"acceleratorConfig": {"type": "TPU_V3", "count": 8}}, "TPU_V3"),
+    ]
+    for machine_type, config, needed in cases:
+        spec = synthetic_job(max_trials=1, parallel=1)
+        spec.update(scaleTier="CUSTOM", masterType=machine_type)
+        if config:
+            spec["masterConfig"] = config
+        with pytest.raises(ApiError) as err:
+            lab.cluster.submit("huge", spec)
+        assert err.value.status == 400, err.value.body
+        message = err.value.body["error"]["message"]
+        assert err.value.body["error"]["status"] == "INVALID_ARGUMENT"
+        assert "master-0" in message and needed in message, message
+        with pytest.raises(ApiError) as missing:
+            lab.cluster.job("huge")
+        assert missing.value.status == 404
 
 
 # --- node drain ---------------------------------------------------------------------
