@@ -720,5 +720,13 @@ hpt_agent_run (hpt_agent_t *self)
     s_send_hello (self);
     self->next_hello = s_mono () + self->hello_backoff;
     zloop_start (self->loop);
+    if (self->registered) {
+        //  Tell the master now rather than let it wait for the timeout;
+        //  the tasks die with the agent (see the comment at the top).
+        hpt_msg_t *bye = hpt_msg_new (HPT_MSG_BYE);
+        hpt_msg_set_reason (bye, "agent shutting down");
+        zsock_set_linger (self->dealer, 500);
+        s_send (self, &bye);
+    }
     return 0;
 }

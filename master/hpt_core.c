@@ -558,6 +558,8 @@ s_evict_node (hpt_core_t *self, hpt_host_t *node, bool requeue, const char *reas
     zlistx_destroy (&refs);
 }
 
+static void s_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why);
+
 //  ---------------------------------------------------------------------
 //  Agent messages
 
@@ -798,6 +800,8 @@ s_on_metrics (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
     int64_t seq = hpt_msg_seq (msg);
     if (!s_event_begin (self, node, seq)) return;
     s_task_ref_t *ref = s_task (self, hpt_msg_task_id (msg));
+    //  An agent speaks only for its own tasks.
+    if (ref && (!ref->task->agent || strcmp (ref->task->agent, node->name) != 0)) ref = NULL;
     size_t count = hpt_msg_point_count (msg);
     if (ref && count) {
         hpt_store_metric_t *batch = calloc (count, sizeof (hpt_store_metric_t));
@@ -826,6 +830,7 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
     int64_t seq = hpt_msg_seq (msg);
     if (!s_event_begin (self, node, seq)) return;
     s_task_ref_t *ref = s_task (self, hpt_msg_task_id (msg));
+    if (ref && (!ref->task->agent || strcmp (ref->task->agent, node->name) != 0)) ref = NULL;
     if (ref) {
         //  One log entry per line, so readers can prefix and filter lines.
         size_t size = 0;
@@ -847,7 +852,7 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
                 char *clean = malloc (len + 1);
                 for (size_t k = 0; k < len; k++) {
                     unsigned char c = (unsigned char)data[start + k];
-                    clean[k] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+                    clean[k] = (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' ? (char)c : '?';
                 }
                 text = json_stringn (clean, len);
                 free (clean);
@@ -935,11 +940,20 @@ s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
         case HPT_MSG_LOGS:
             s_on_logs (self, node, msg);
             break;
+        case HPT_MSG_BYE: {
+            //  Leaving on purpose: gone now, not after the timeout.
+            char *why =
+                zsys_sprintf ("said BYE: %s", hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
+            s_node_lost (self, node, why);
+            zstr_free (&why);
+            zframe_destroy (&node->routing_id);
+            break;
+        }
         default:
             self->dropped++;
     }
     hpt_msg_destroy (&msg);
-    if (id == HPT_MSG_TASK_EXITED) s_schedule (self);
+    if (id == HPT_MSG_TASK_EXITED || id == HPT_MSG_BYE) s_schedule (self);
     return 0;
 }
 
