@@ -64,7 +64,8 @@ def role_command(modes, *trainer_args):
 class Lab:
     """A master with the seed-lab machine types and agents on fake hosts."""
 
-    def __init__(self, tmp_path, hosts=HOSTS, master_config=""):
+    def __init__(self, tmp_path, hosts=HOSTS, master_config="", memory_gb=64):
+        self.memory_gb = memory_gb
         self.dumps = tmp_path / "dumps"
         self.dumps.mkdir()
         tiers = yaml.safe_dump({"scaleTiers": SEED_LAB["scaleTiers"]}, default_flow_style=False)
@@ -77,7 +78,7 @@ class Lab:
     def start_agent(self, name):
         topology, cores, ports = HOSTS[name]
         return self.cluster.start_agent(
-            name, cpus=cores, memory_gb=64,
+            name, cpus=cores, memory_gb=self.memory_gb,
             extra=["--topology", str(TOPOLOGIES / topology), "--ports", ports,
                    "--advertise", "127.0.0.1"],
             env={"HPT_TEST_DUMP_DIR": str(self.dumps)})
@@ -112,8 +113,8 @@ class Lab:
 def lab(tmp_path):
     labs = []
 
-    def make(hosts=HOSTS, master_config=""):
-        labs.append(Lab(tmp_path, hosts, master_config))
+    def make(hosts=HOSTS, master_config="", memory_gb=64):
+        labs.append(Lab(tmp_path, hosts, master_config, memory_gb))
         return labs[-1]
     yield make
     for made in labs:
@@ -138,7 +139,8 @@ def numa_of_gpus(name):
 # --- the seed's cluster ------------------------------------------------------
 
 def test_seed_cluster_tf_config(lab):
-    lab = lab()
+    # 12 GB an agent: the cluster (10 x 2 GB + 3 x 4 GB) must span hosts.
+    lab = lab(memory_gb=12)
     seed = yaml.safe_load(SEED_CONFIG.read_text())["trainingInput"]
     seed["hyperparameters"]["maxTrials"] = 1
     seed["command"] = role_command("worker=hang,ps=hang", "--steps=3", "--sleep=0.2")
@@ -173,6 +175,12 @@ def test_seed_cluster_tf_config(lab):
             "cluster"] == cluster
     assert tasks == {("master", 0)} | {("worker", i) for i in range(9)} | \
         {("ps", i) for i in range(3)}
+    hosts = {agent_of(d) for d in dumps}
+    assert len(hosts) >= 3, hosts
+    for name in hosts:
+        assert sum(MACHINE_TYPES[{"ps": "large_model"}.get(
+            json.loads(d["env"]["TF_CONFIG"])["task"]["type"], "complex_model_m")]["memoryGb"]
+            for d in dumps if agent_of(d) == name) <= 12, name
     # The master exiting 0 ended the trial: the hanging workers and
     # parameter servers were stopped.
     wait_for(lambda: not any(pid_alive(d["pid"]) for d in dumps), timeout=15,
