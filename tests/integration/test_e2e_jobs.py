@@ -287,9 +287,6 @@ def test_python_module_runs_with_python3_dash_m(cluster, tmp_path):
     check_module_job(cluster, "module")
 
 
-@pytest.mark.xfail(strict=True, reason="missing: the agent fails every task with packageUris "
-                   "('packageUris are not supported by this agent yet'), issue 4 asks for "
-                   "http/https/file fetch, tar.gz/whl/zip unpacked onto PYTHONPATH")
 def test_python_module_from_a_file_package_uri(cluster, tmp_path):
     import io
     import tarfile
@@ -606,3 +603,22 @@ def test_output_that_is_not_utf8_keeps_logs_readable(cluster):
     assert "[trial 1 master-0] caf\u00e9 ok" in lines, result.stdout
     assert [line for line in lines if line.startswith("[trial 1 master-0] bytes ")
             and line.endswith(" not utf-8")], result.stdout
+
+
+def test_values_reach_the_trainer_as_the_job_reports_them(cluster, tmp_path):
+    job = synthetic_job(max_trials=4, parallel=2, params=[
+        {"parameterName": "d", "type": "DISCRETE", "discreteValues": [0.001, 0.5, 100]},
+        {"parameterName": "big", "type": "INTEGER", "minValue": 1000000000, "maxValue": 3000000000},
+        {"parameterName": "tiny", "type": "DOUBLE", "minValue": 1e-9, "maxValue": 1e-7,
+         "scaleType": "UNIT_LOG_SCALE"}])
+    cluster.submit("values", job)
+    done = cluster.wait_job("values", timeout=30)
+    assert done["state"] == "SUCCEEDED", done
+    records = dumps(tmp_path)
+    for t in done["trainingOutput"]["trials"]:
+        hp = t["hyperparameters"]
+        assert float(hp["d"]) in (0.001, 0.5, 100), hp
+        assert re.fullmatch(r"[0-9]+", hp["big"]) and 1000000000 <= int(hp["big"]) <= 3000000000
+        assert 1e-9 <= float(hp["tiny"]) <= 1e-7, hp
+        assert sorted(records[t["trialId"]]["argv"]) == sorted(
+            f"--{name}={value}" for name, value in hp.items())
