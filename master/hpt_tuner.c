@@ -164,6 +164,8 @@ s_tuner_start_optimizer (hpt_tuner_t *self)
         self->space = hpt_space_new (self->hp->params, self->hp->param_count);
         self->optimizer = hpt_optimizer_new (self->space, self->hp->goal, self->hp->algorithm,
                                              (uint64_t)self->seed);
+        if (self->optimizer)
+            hpt_optimizer_set_budget (self->optimizer, (uint64_t)self->hp->max_trials);
     }
 }
 

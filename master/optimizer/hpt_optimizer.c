@@ -65,6 +65,7 @@ struct _hpt_optimizer_t {
     s_list_t failed;           //  failed, infeasible or non-finite result
     hpt_halton_t *halton;      //  random search and initial design
     hpt_bo_t *bo;              //  Bayesian optimization model, or NULL
+    uint64_t budget;           //  the job's maxTrials, 0 when unknown
 };
 
 hpt_optimizer_t *
@@ -306,6 +307,12 @@ s_suggest_bayes (hpt_optimizer_t *self, hpt_pointset_t *visited, size_t n, doubl
 {
     uint64_t history = s_history_size (self);
     size_t n_init = 3 * (self->dim + 1) < INIT_MAX ? 3 * (self->dim + 1) : INIT_MAX;
+    //  A small budget must not be spent on the design alone: at most a
+    //  third of it, and never fewer than d + 1 points.
+    if (self->budget > 0 && n_init > self->budget / 3) {
+        n_init = (size_t)(self->budget / 3);
+        if (n_init < self->dim + 1) n_init = self->dim + 1;
+    }
     size_t produced = 0;
     uint64_t index = history;
     //  Initial design while the history (with this batch) is small.
@@ -361,4 +368,10 @@ hpt_optimizer_exhausted (hpt_optimizer_t *self)
     bool used_up = s_used_up (self, visited);
     hpt_pointset_destroy (&visited);
     return used_up;
+}
+
+void
+hpt_optimizer_set_budget (hpt_optimizer_t *self, uint64_t max_trials)
+{
+    self->budget = max_trials;
 }

@@ -62,4 +62,10 @@ size_t hpt_optimizer_suggest (hpt_optimizer_t *self, size_t n, double *out);
 //  with a DOUBLE parameter, except for GRID_SEARCH, which has no grid then.
 bool hpt_optimizer_exhausted (hpt_optimizer_t *self);
 
+//  Tells the optimizer how many trials the job may run (maxTrials), so a
+//  small budget is not spent on the initial design alone: Bayesian
+//  optimization then designs at most a third of it (at least d + 1
+//  points). Without it (benchmarks), the design is min(3 (d + 1), 30).
+void hpt_optimizer_set_budget (hpt_optimizer_t *self, uint64_t max_trials);
+
 #endif
