@@ -1,0 +1,152 @@
+/*  hpt_stopping -- early-stopping rules for the trials of one job
+
+    The master keeps one hpt_stopping_t per job with
+    `enableTrialEarlyStopping: true`. The tuner feeds it every objective
+    report of a running trial and tells it when a trial ends; a report may
+    come back with "stop this trial now" and a reason, which the core turns
+    into a STOP to the trial's agent. The module does no I/O and keeps no
+    clock: its state is a pure function of the calls it was given, so the
+    master rebuilds it after a restart by replaying the store's reports and
+    endings in their original order (the return values of replayed reports
+    are ignored by the caller for trials that already ended).
+
+    Rules (DESIGN §4; the `earlyStopping` block under `hyperparameters` is
+    an hpt extension, `enableTrialEarlyStopping` alone means MEDIAN with the
+    defaults below):
+
+    MEDIAN (the default; Vizier's and Ray's median stopping rule, Katib's
+    medianstop): at each new report of a running trial at step s, take the
+    trial's best value so far (this report included). Over the COMPLETED
+    trials that reached step s (a report at a step >= s), take each one's
+    running average up to s (the mean of its reports at steps <= s) and the
+    median of those averages. Stop the trial if its best is strictly worse
+    than that median. The rule applies only when s >= warmup_steps and at
+    least min_completed_trials completed trials reached step s (so also
+    only after that many completed).
+
+    ASHA (asynchronous successive halving, Li et al. 2018, the stopping
+    form used by Ray's AsyncHyperBand): rungs at steps min_resource *
+    eta^k (k = 0, 1, ...) below max_resource. The first report of a trial
+    at a step >= a rung records the trial's best value so far at that rung
+    (once per rung, in report order). It continues only if it is in the top
+    max(1, floor(n / eta)) of the n trials recorded at that rung so far (it
+    included; ties count in its favour); with fewer than eta recorded, it
+    continues. Records of stopped and failed trials stay: they are real
+    measurements at that rung, and ASHA's promotion quantiles are over every
+    trial that reached the rung. max_resource 0 means "learn it": the
+    largest last step of the completed trials; until one completed, every
+    rung applies.
+
+    DECAY_CURVE is reserved for a curve-fitting predictor; it is not
+    implemented: hpt_stopping_new refuses it.
+
+    Trial endings: COMPLETED (ran its full budget) makes its curve reference
+    data for MEDIAN and teaches ASHA the budget. STOPPED (early, by this
+    module or otherwise) and FAILED trials are never MEDIAN references: a
+    truncated curve has no running average at later steps, and the trials
+    that get stopped are the bad ones, so counting them would lower the bar
+    for everyone. Their ASHA rung records stay (see above). A report or an
+    ending for a trial that already ended is ignored; so is a non-finite
+    value.
+
+    Steps: the caller passes the report's global_step. A step <= 0 means
+    "the trainer reported no step": the trial's report count (1, 2, ...) is
+    used instead, as the issue asks ("the report's order").
+*/
+#ifndef HPT_STOPPING_H_INCLUDED
+#define HPT_STOPPING_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    HPT_STOP_MEDIAN,
+    HPT_STOP_ASHA,
+    HPT_STOP_DECAY_CURVE, //  reserved; not implemented
+} hpt_stop_rule_t;
+
+//  Defaults (hpt_stop_config_defaults) and why:
+//
+//  MEDIAN: min_completed_trials = 3, warmup_steps = 4. Katib's medianstop
+//  uses min_trials_required=3 and start_step=4, and it averages like this
+//  rule; Ray's MedianStoppingRule also defaults min_samples_required=3.
+//  Optuna's MedianPruner waits for n_startup_trials=5 but compares the
+//  current value with the median of intermediate values (no averaging, no
+//  best-so-far), which is more aggressive per comparison, so it needs more
+//  startup trials. Comparing a best-so-far with running averages is
+//  lenient (an average of a rising curve lags its current value), so 3
+//  references are enough to avoid stopping on one lucky trial, and fewer
+//  startup trials means stops start earlier, where the savings are. The
+//  4-step warm-up skips the first points, where learning curves are
+//  dominated by initialization noise (Optuna's n_warmup_steps=0 is too
+//  eager for per-epoch reports; Katib's 4 is the anchor).
+//
+//  ASHA: min_completed_trials = 0 (ASHA needs no completed trial: it ranks
+//  trials at the same rung), warmup_steps = 0, reduction_factor = 3
+//  (Hyperband's and Ray ASHA's eta), min_resource = 1 (Ray ASHA's
+//  grace_period=1, Hyperband's r_min), max_resource = 0 (learned from the
+//  first completed trial's last step, which for a job of identical budgets
+//  is the budget).
+typedef struct {
+    hpt_stop_rule_t rule;         //  which rule decides
+    int64_t min_completed_trials; //  MEDIAN: needs this many completed references at step s;
+                                  //  ASHA: no stop before this many trials completed
+    int64_t warmup_steps;         //  no stop at a step below this (both rules)
+    double reduction_factor;      //  ASHA eta, > 1
+    int64_t min_resource;         //  ASHA: the first rung's step, >= 1
+    int64_t max_resource;         //  ASHA: the trials' full budget in steps; 0 = learn it
+} hpt_stop_config_t;
+
+//  Fills config with the defaults of rule (see above).
+void hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_stop_rule_t rule);
+
+//  Checks config; on error returns false and writes a message naming the
+//  field into error (error_size bytes, always terminated; error may be NULL).
+bool hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t error_size);
+
+//  The name of rule as the job spec spells it ("median", "asha",
+//  "decay-curve"); static string.
+const char *hpt_stop_rule_name (hpt_stop_rule_t rule);
+
+//  Parses a rule name as the job spec spells it (case-sensitive); returns
+//  false for an unknown name.
+bool hpt_stop_rule_parse (const char *name, hpt_stop_rule_t *rule);
+
+typedef struct _hpt_stopping_t hpt_stopping_t;
+
+//  Creates the rules state of one job; config is copied. maximize: the
+//  objective's goal is MAXIMIZE. Returns NULL if config fails
+//  hpt_stop_config_check or names DECAY_CURVE. Caller owns the result.
+hpt_stopping_t *hpt_stopping_new (const hpt_stop_config_t *config, bool maximize);
+
+//  Destroys the state and nulls *self_p.
+void hpt_stopping_destroy (hpt_stopping_t **self_p);
+
+//  A report of the objective by a running trial at step (global_step; <= 0
+//  for "none": the report order is used). Returns true when the trial
+//  should be stopped now, and then writes why into reason (reason_size
+//  bytes, always terminated; reason may be NULL). A trial told to stop
+//  stays "running" here until the caller says it stopped; further reports
+//  of it are judged again.
+bool hpt_stopping_report (hpt_stopping_t *self, int64_t trial_id, int64_t step, double value,
+                          char *reason, size_t reason_size);
+
+//  The trial finished its full budget: its curve becomes MEDIAN reference
+//  data, and its last step teaches ASHA the budget when max_resource is 0.
+void hpt_stopping_completed (hpt_stopping_t *self, int64_t trial_id);
+
+//  The trial was stopped early (by this module or by a user): no MEDIAN
+//  reference; its ASHA rung records stay.
+void hpt_stopping_stopped (hpt_stopping_t *self, int64_t trial_id);
+
+//  The trial failed: as stopped.
+void hpt_stopping_failed (hpt_stopping_t *self, int64_t trial_id);
+
+//  How many trials completed so far (for tests and the API's status).
+size_t hpt_stopping_completed_count (hpt_stopping_t *self);
+
+//  The budget ASHA uses now: max_resource, or the learned one (0: unknown).
+int64_t hpt_stopping_max_resource (hpt_stopping_t *self);
+
+#endif
