@@ -143,7 +143,7 @@ def test_seed_cluster_tf_config(lab):
     lab = lab(memory_gb=12)
     seed = yaml.safe_load(SEED_CONFIG.read_text())["trainingInput"]
     seed["hyperparameters"]["maxTrials"] = 1
-    seed["command"] = role_command("worker=hang,ps=hang", "--steps=3", "--sleep=0.2")
+    seed["command"] = role_command("worker=hang,ps=hang", "--steps=3", "--sleep=0.5")
     lab.cluster.submit("seed", seed)
     job = lab.cluster.wait_job("seed", timeout=60)
     assert job["state"] == "SUCCEEDED", job
@@ -317,7 +317,7 @@ def test_two_gpu_trials_run_bound_to_their_numa_node(lab):
 def basic_tpu(lab, job_id):
     spec = synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=1"])
     spec["scaleTier"] = "BASIC_TPU"
-    spec["command"] = role_command("worker=hang", "--steps=2", "--sleep=0.2")
+    spec["command"] = role_command("worker=hang", "--steps=2", "--sleep=0.4")
     spec["workerConfig"] = {"acceleratorConfig": {"type": "TPU_V4", "count": 1}}
     lab.cluster.submit(job_id, spec)
     job = lab.cluster.wait_job(job_id, timeout=60)
@@ -494,13 +494,14 @@ def test_drain_now_requeues_the_node_s_trials(tmp_path):
         # maxFailedTrials 0: a preempted trial counted as failed would fail
         # the job at once.
         cluster.submit("dn", synthetic_job(max_trials=4, parallel=2,
-                                           extra_args=["--steps=4", "--sleep=0.3"]))
+                                           extra_args=["--steps=5", "--sleep=0.3"]))
         running = wait_for(lambda: on_node(dumps, "n1", "dn"), timeout=30, what="a task on n1")
         (preempted,) = trial_ids(running)
         # Preempt it once the master holds some of its points.
         wait_for(lambda: [t for t in cluster.job("dn")["trainingOutput"]["trials"]
                           if t["trialId"] == preempted and t["allMetrics"]],
                  timeout=10, what="a point of n1's trial")
+        assert all(pid_alive(d["pid"]) for d in running), "n1's task ended before the drain"
         cluster.hpt("nodes", "drain", "n1", "--now", "--reason", "preempt", check=True)
         drained_at = time.time()
         wait_for(lambda: not any(pid_alive(d["pid"]) for d in running), timeout=15,
@@ -517,7 +518,7 @@ def test_drain_now_requeues_the_node_s_trials(tmp_path):
         # not mixed into its retry's.
         for trial in output["trials"]:
             steps = sorted(int(m["trainingStep"]) for m in trial["allMetrics"])
-            assert steps == [1, 2, 3, 4], (trial["trialId"], steps)
+            assert steps == [1, 2, 3, 4, 5], (trial["trialId"], steps)
         # The preempted trial ran again on n2, with the same arguments; no
         # other trial ran twice, and nothing started on n1 after the drain.
         runs = [d for d in read_dumps(dumps) if d["env"]["CLOUD_ML_TRIAL_ID"] == preempted]
@@ -543,12 +544,14 @@ def test_higher_priority_job_runs_first(tmp_path):
     cluster.start_master()
     cluster.start_agent("solo", cpus=1, memory_gb=2, env={"HPT_TEST_DUMP_DIR": str(dumps)})
     try:
-        args = ["--steps=2", "--sleep=0.3"]
-        cluster.submit("low", synthetic_job(max_trials=3, parallel=1, extra_args=args))
-        wait_for(lambda: on_node(dumps, "solo", "low"), timeout=30, what="low's first trial")
-        high = synthetic_job(max_trials=2, parallel=1, extra_args=args)
+        cluster.submit("low", synthetic_job(max_trials=3, parallel=1,
+                                            extra_args=["--steps=4", "--sleep=0.3"]))
+        first = wait_for(lambda: on_node(dumps, "solo", "low"), timeout=30,
+                         what="low's first trial")
+        high = synthetic_job(max_trials=2, parallel=1, extra_args=["--steps=2", "--sleep=0.2"])
         high["scheduling"] = {"priority": 100}
         cluster.submit("high", high)
+        assert all(pid_alive(d["pid"]) for d in first), "low's first trial ended too soon"
         assert cluster.wait_job("low", timeout=60)["state"] == "SUCCEEDED"
         assert cluster.wait_job("high", timeout=60)["state"] == "SUCCEEDED"
         # Launch order, from the trainers' own records: low's first trial
