@@ -584,9 +584,6 @@ with open(os.environ["CLOUD_ML_HP_METRIC_FILE"], "w") as out:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: hpt_core.c s_on_logs cleans a line that is not "
-                   "UTF-8 by turning every byte outside 0x20..0x7e into '?', its newline too, so "
-                   "the reader joins it with the next line ('bytes ??? not utf-8?caf\u00e9 ok')")
 def test_output_that_is_not_utf8_keeps_logs_readable(cluster):
     job = synthetic_job(max_trials=1, parallel=1)
     job["command"] = [PYTHON, "-c", BINARY_OUTPUT]
