@@ -143,6 +143,13 @@ void hpt_stopping_stopped (hpt_stopping_t *self, int64_t trial_id);
 //  The trial failed: as stopped.
 void hpt_stopping_failed (hpt_stopping_t *self, int64_t trial_id);
 
+//  The trial starts over (requeued after its agent was lost, or retried):
+//  its reports so far are dropped and it is running again, so its new
+//  attempt's curve is judged alone; a completed trial stops being a
+//  reference. Its ASHA rung records stay, and its new attempt is not
+//  recorded again at those rungs (one trial, one record per rung).
+void hpt_stopping_forget (hpt_stopping_t *self, int64_t trial_id);
+
 //  How many trials completed so far (for tests and the API's status).
 size_t hpt_stopping_completed_count (hpt_stopping_t *self);
 

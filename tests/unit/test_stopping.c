@@ -529,6 +529,114 @@ test_determinism (void **state)
     }
 }
 
+static int
+s_compare (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+//  The median rule against a brute-force reading of its definition, on
+//  random completed curves with steps out of order, repeated and sparse.
+static void
+test_median_matches_definition (void **state)
+{
+    (void)state;
+    enum { TRIALS = 9, POINTS = 12 };
+    int64_t steps[TRIALS][POINTS];
+    double values[TRIALS][POINTS];
+    uint64_t seed = 42;
+    hpt_stopping_t *self = s_median (1, 0, true);
+    for (int t = 0; t < TRIALS; t++) {
+        for (int i = 0; i < POINTS; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            steps[t][i] = 1 + (int64_t)((seed >> 33) % 15);
+            values[t][i] = (double)((seed >> 20) % 1000) / 1000.0;
+            hpt_stopping_report (self, t + 1, steps[t][i], values[t][i], NULL, 0);
+        }
+        hpt_stopping_completed (self, t + 1);
+    }
+    int64_t probe = 100;
+    int stops = 0, goes = 0;
+    for (int64_t s = 1; s <= 16; s++) {
+        double averages[TRIALS];
+        size_t n = 0;
+        for (int t = 0; t < TRIALS; t++) {
+            int64_t reached = 0;
+            double sum = 0;
+            int used = 0;
+            for (int i = 0; i < POINTS; i++) {
+                if (steps[t][i] > reached) reached = steps[t][i];
+                if (steps[t][i] <= s) {
+                    sum += values[t][i];
+                    used++;
+                }
+            }
+            if (reached >= s && used > 0) averages[n++] = sum / used;
+        }
+        qsort (averages, n, sizeof (double), s_compare);
+        for (int k = 0; k <= 20; k++) {
+            double v = (double)k / 20.0;
+            bool expected = false;
+            if (n > 0) {
+                double median =
+                    n % 2 ? averages[n / 2] : (averages[n / 2 - 1] + averages[n / 2]) / 2;
+                //  Skip values within rounding of the median: the module sums in
+                //  step order, the brute force in report order.
+                if (fabs (v - median) < 1e-9) continue;
+                expected = v < median;
+            }
+            bool got = hpt_stopping_report (self, ++probe, s, v, NULL, 0);
+            hpt_stopping_stopped (self, probe);
+            assert_int_equal (got, expected);
+            if (got)
+                stops++;
+            else
+                goes++;
+        }
+    }
+    assert_true (stops > 20 && goes > 20);
+    hpt_stopping_destroy (&self);
+}
+
+//  A requeued trial starts over: its first attempt's points are gone; a
+//  completed one stops being a reference.
+static void
+test_forget (void **state)
+{
+    (void)state;
+    hpt_stopping_t *self = s_median (3, 0, true);
+    s_complete (self, 1, 0.8, 1);
+    s_complete (self, 2, 0.7, 1);
+    s_complete (self, 3, 0.75, 1);
+    //  Trial 4's first attempt reported a great value; the new attempt's
+    //  bad curve is judged alone.
+    assert_false (hpt_stopping_report (self, 4, 1, 5.0, NULL, 0));
+    hpt_stopping_forget (self, 4);
+    assert_true (hpt_stopping_report (self, 4, 1, s_curve (0.1, 1), NULL, 0));
+    //  Forgetting a reference: two left, below min_completed_trials.
+    hpt_stopping_forget (self, 3);
+    assert_int_equal (hpt_stopping_completed_count (self), 2);
+    assert_false (hpt_stopping_report (self, 5, 1, -5.0, NULL, 0));
+    //  Its new attempt completes and is a reference again.
+    s_complete (self, 3, 0.75, 1);
+    assert_true (hpt_stopping_report (self, 6, 1, -5.0, NULL, 0));
+    hpt_stopping_forget (self, 99); //  unknown: nothing
+    hpt_stopping_forget (NULL, 1);
+    hpt_stopping_destroy (&self);
+
+    //  ASHA: a forgotten trial is not recorded twice at a rung.
+    hpt_stop_config_t config;
+    hpt_stop_config_defaults (&config, HPT_STOP_ASHA);
+    self = hpt_stopping_new (&config, true);
+    assert_false (hpt_stopping_report (self, 1, 1, 0.9, NULL, 0));
+    assert_false (hpt_stopping_report (self, 2, 1, 0.1, NULL, 0));
+    hpt_stopping_forget (self, 2);
+    //  Had trial 2 been recorded again, rung 1 would hold 3 and stop it.
+    assert_false (hpt_stopping_report (self, 2, 1, 0.1, NULL, 0));
+    hpt_stopping_destroy (&self);
+}
+
 int
 main (void)
 {
@@ -545,6 +653,8 @@ main (void)
         cmocka_unit_test (test_asha_jump_and_learned_budget),
         cmocka_unit_test (test_asha_guards),
         cmocka_unit_test (test_determinism),
+        cmocka_unit_test (test_median_matches_definition),
+        cmocka_unit_test (test_forget),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
