@@ -487,6 +487,34 @@ def test_drain_then_undrain_survives_restarts(tmp_path):
         cluster.stop()
 
 
+def test_draining_survives_a_master_restart(tmp_path):
+    dumps = tmp_path / "dumps"
+    cluster = two_nodes(tmp_path, dumps)
+    try:
+        cluster.submit("dr", synthetic_job(max_trials=4, parallel=2,
+                                           extra_args=["--steps=6", "--sleep=0.3"]))
+        running = wait_for(lambda: on_node(dumps, "n1", "dr"), timeout=30, what="a task on n1")
+        cluster.hpt("nodes", "drain", "n1", "--reason", "disk", check=True)
+        drained_at = time.time()
+        assert cluster.node("n1")["drainState"] == "DRAINING"
+        cluster.kill(cluster.master, signal.SIGKILL)
+        cluster.start_master()
+        node = cluster.node("n1")
+        assert node["drainState"] in ("DRAINING", "DRAINED") and node["drainReason"] == "disk", node
+        # The task it still ran was reconciled, and its end drains the node.
+        wait_for(lambda: cluster.node("n1")["drainState"] == "DRAINED", timeout=30,
+                 what="n1 DRAINED after the restart")
+        job = cluster.wait_job("dr", timeout=60)
+        assert job["state"] == "SUCCEEDED", job
+        assert all(t["state"] == "SUCCEEDED" for t in job["trainingOutput"]["trials"])
+        assert not [d for d in on_node(dumps, "n1", "dr", alive=False)
+                    if (dumps / d["file"]).stat().st_mtime > drained_at]
+        assert len(read_dumps(dumps)) == 4  # each trial once
+        assert not any(pid_alive(d["pid"]) for d in running)
+    finally:
+        cluster.stop()
+
+
 def test_drain_now_requeues_the_node_s_trials(tmp_path):
     dumps = tmp_path / "dumps"
     cluster = two_nodes(tmp_path, dumps)
