@@ -442,3 +442,36 @@ def test_cancel_right_after_submit_leaves_nothing_running(cluster, tmp_path):
     wait_for(lambda: not [g for g in groups if group_members(g)], timeout=5,
              what="every process of the cancelled job gone")
     assert len(dumps(tmp_path)) <= 3
+
+
+def test_agent_sigterm_stops_its_tasks_and_says_bye(cluster, tmp_path):
+    import signal
+    cluster.submit("term", synthetic_job(max_trials=2, parallel=2,
+                                         extra_args=["--fail-mode=spawn-hang"]))
+    records = wait_for(lambda: (lambda rs: rs if len(rs) == 2 and all(
+        len(group_members(r["pgid"])) >= 2 for r in rs) else None)(dumps(tmp_path)),
+        timeout=20, what="2 trainers and their children")
+    groups = [r["pgid"] for r in records]
+    try:
+        agent = cluster.agents["a1"]
+        started = time.time()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=10) == 0, "hptagent exits 0 on SIGTERM"
+        # Every process of its tasks is gone when it has exited (it stopped them) ...
+        assert not [g for g in groups if group_members(g)]
+        # ... and it said BYE: gone at once, not after the 2s agent timeout.
+        wait_for(lambda: cluster.node("a1")["state"] != "READY", timeout=1.0,
+                 what="a1 no longer READY")
+        assert time.time() - started < 1.8
+        # Its trials failed naming the agent, or were requeued (the master's documented
+        # agent-loss rule decides which): none is left RUNNING there.
+        trials = wait_for(lambda: (lambda ts: ts if ts and not [
+            t for t in ts if t["state"] in ("PROVISIONING", "RUNNING")] else None)(
+            cluster.job("term")["trainingOutput"]["trials"]), timeout=10, what="trials settled")
+        assert all("a1" in t["errorMessage"] for t in trials if t["state"] == "FAILED"), trials
+    finally:
+        for g in groups:
+            try:
+                os.killpg(g, 9)
+            except ProcessLookupError:
+                pass
