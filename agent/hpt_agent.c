@@ -37,7 +37,10 @@
 #include "hpt_spool.h"
 #include "hpt_version.h"
 #include <czmq.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,6 +621,46 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  Kills what an earlier run of this agent left behind. A task's leader
+//  dies with its agent (PR_SET_PDEATHSIG), but processes it started may
+//  outlive a SIGKILLed agent. Every task process inherits HPT_TASK_DIR
+//  under this agent's workdir, so a restarted agent finds them by their
+//  environment (no pid file can go stale) and kills them.
+static void
+s_reap_leftovers (const char *workdir)
+{
+    char *marker = zsys_sprintf ("HPT_TASK_DIR=%s/tasks/", workdir);
+    size_t marker_len = strlen (marker);
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    int killed = 0;
+    while (proc && (entry = readdir (proc))) {
+        char *end = NULL;
+        long pid = strtol (entry->d_name, &end, 10);
+        if (*end || pid <= 1 || pid == (long)getpid ()) continue;
+        char path[64];
+        snprintf (path, sizeof (path), "/proc/%ld/environ", pid);
+        FILE *file = fopen (path, "r");
+        if (!file) continue;
+        //  NUL-separated NAME=VALUE entries; read at most 1 MiB.
+        char *buf = malloc (1 << 20);
+        size_t got = fread (buf, 1, (1 << 20) - 1, file);
+        fclose (file);
+        bool ours = false;
+        for (size_t i = 0; i < got && !ours; i += strlen (buf + i) + 1) {
+            buf[got] = '\0';
+            ours = strncmp (buf + i, marker, marker_len) == 0;
+        }
+        free (buf);
+        if (ours && kill ((pid_t)pid, SIGKILL) == 0) killed++;
+    }
+    if (proc) closedir (proc);
+    if (killed)
+        zsys_warning ("hptagent: killed %d process(es) left by an earlier run of this agent",
+                      killed);
+    zstr_free (&marker);
+}
+
 //  ---------------------------------------------------------------------
 //  Life cycle
 
@@ -640,6 +683,14 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
         hpt_agent_destroy (&self);
         return NULL;
     }
+    //  An absolute workdir, so task paths (and HPT_TASK_DIR, by which
+    //  leftovers are recognised) do not depend on the cwd.
+    char *absolute = realpath (config->workdir, NULL);
+    if (absolute) {
+        free ((char *)self->config.workdir);
+        self->config.workdir = absolute;
+    }
+    s_reap_leftovers (self->config.workdir);
     self->spool_dir = zsys_sprintf ("%s/spool", config->workdir);
     zsys_dir_create ("%s", self->spool_dir);
     self->spool = hpt_spool_new (self->spool_dir, error);

@@ -404,10 +404,6 @@ def test_bye_marks_the_agent_gone_at_once(cluster):
         context.destroy(linger=0)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: after hptagent is SIGKILLed, what a trainer spawned "
-                   "(same process group, no death signal) lives on, and a restarted agent on the "
-                   "same workdir does not kill the old tasks' process groups: orphans survive "
-                   "(issue 4: 'Orphans are impossible')")
 def test_no_orphans_after_the_agent_is_killed_and_restarted(cluster, tmp_path):
     import signal
     cluster.submit("orphans", synthetic_job(max_trials=1, parallel=1,
