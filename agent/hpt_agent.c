@@ -38,6 +38,7 @@
 #include "hpt_version.h"
 #include <czmq.h>
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -309,6 +310,36 @@ s_refuse (hpt_agent_t *self, const char *task_id, const char *reason)
     s_event (self, &msg);
 }
 
+//  The CPUs of a Linux cpulist ("0-3,8") that this agent may run on (a
+//  host described by --topology may list CPUs this machine lacks). A fresh
+//  cpulist, or NULL when none is usable.
+static char *
+s_usable_cpus (const char *list)
+{
+    cpu_set_t mine;
+    if (!list || sched_getaffinity (0, sizeof (mine), &mine) != 0) return NULL;
+    //  Every CPU number fits in 6 characters with its comma.
+    char *out = calloc (1, (size_t)CPU_SETSIZE * 6 + 1);
+    size_t used = 0;
+    const char *at = list;
+    while (*at) {
+        char *end = NULL;
+        long lo = strtol (at, &end, 10), hi = lo;
+        if (end == at) break;
+        if (*end == '-') hi = strtol (end + 1, &end, 10);
+        for (long cpu = lo < 0 ? 0 : lo; cpu <= hi && cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET ((int)cpu, &mine))
+                used += (size_t)sprintf (out + used, "%s%ld", used ? "," : "", cpu);
+        if (*end != ',') break;
+        at = end + 1;
+    }
+    if (used == 0) {
+        free (out);
+        return NULL;
+    }
+    return out;
+}
+
 //  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
 //  the task's PYTHONPATH (the fetched packages).
 static void
@@ -362,6 +393,13 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
             list[i] = (unsigned)hpt_msg_core (msg, i);
         cpus = hpt_topology_cpu_list (self->config.topology, list, cores);
         free (list);
+        char *usable = s_usable_cpus (cpus);
+        if (cpus && !usable)
+            zsys_warning ("hptagent: task %s: none of CPUs %s is available here; running it "
+                          "unbound",
+                          task_id, cpus);
+        free (cpus);
+        cpus = usable;
     }
     const char *working_dir = hpt_msg_working_dir (msg);
     hpt_launch_t launch = {

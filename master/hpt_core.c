@@ -606,13 +606,10 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
     }
     hpt_host_t *node = s_node (self, name);
     if (node && node->state == HPT_HOST_READY && node->routing_id &&
-        !zframe_eq (node->routing_id, routing_id) &&
-        s_now () - node->last_seen < self->settings->agent_timeout_ms) {
-        //  Two live agents with one name would corrupt each other's
-        //  tasks; the second is refused until the first goes quiet.
-        s_reject (self, routing_id, "an agent with this name is already connected");
-        return;
-    }
+        !zframe_eq (node->routing_id, routing_id))
+        //  The last HELLO for a name wins (PROTOCOL.md): usually an agent
+        //  restarted before its old connection timed out.
+        zsys_warning ("hptmaster: agent %s registered again from a new connection", name);
     char *error = NULL;
     //  The node's view: the topology document plus where its tasks are
     //  reached (advertise, port range).
