@@ -49,7 +49,9 @@ typedef struct {
     int64_t id;            //  the job's trial id
     s_trial_state_t state; //  see above
     s_point_t *points;     //  reports in arrival order; once completed, by step; owned
-    double *sums;          //  once completed: sums[i] = sum of the first i values by step; owned
+    double *sums;          //  once completed: sums[i] = sum of the first i values by step,
+                           //  then bests[i] = best of them (one allocation); owned
+    double *bests;         //  inside sums, or NULL
     size_t count;          //  used entries of points
     size_t capacity;       //  allocated entries of points
     int64_t max_step;      //  largest step reported so far
@@ -232,6 +234,28 @@ s_compare_doubles (const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+//  How many points of a completed (sorted) trial have a step <= step.
+static size_t
+s_upto (const s_trial_t *trial, int64_t step)
+{
+    size_t low = 0, high = trial->count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (trial->points[middle].step <= step)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+static double
+s_median_of (double *values, size_t n)
+{
+    qsort (values, n, sizeof (double), s_compare_doubles);
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
 //  The median of the running averages up to step of the completed trials
 //  that reached step; *count gets how many there were (median undefined
 //  when 0).
@@ -242,21 +266,12 @@ s_reference_median (hpt_stopping_t *self, int64_t step, size_t *count)
     for (size_t i = 0; i < self->trial_count; i++) {
         const s_trial_t *trial = &self->trials[i];
         if (trial->state != S_COMPLETED || trial->max_step < step || !trial->sums) continue;
-        //  low = how many points have a step <= step (points sorted by step).
-        size_t low = 0, high = trial->count;
-        while (low < high) {
-            size_t middle = low + (high - low) / 2;
-            if (trial->points[middle].step <= step)
-                low = middle + 1;
-            else
-                high = middle;
-        }
-        if (low > 0) self->scratch[n++] = trial->sums[low] / (double)low;
+        size_t used = s_upto (trial, step);
+        if (used > 0) self->scratch[n++] = trial->sums[used] / (double)used;
     }
     *count = n;
     if (n == 0) return 0;
-    qsort (self->scratch, n, sizeof (double), s_compare_doubles);
-    return n % 2 ? self->scratch[n / 2] : (self->scratch[n / 2 - 1] + self->scratch[n / 2]) / 2;
+    return s_median_of (self->scratch, n);
 }
 
 static bool
@@ -375,7 +390,7 @@ hpt_stopping_report (hpt_stopping_t *self, int64_t trial_id, int64_t step, doubl
 //  builds its prefix sums. Out of memory leaves sums NULL: the trial is
 //  then no reference (never stop on a guess).
 static void
-s_freeze (s_trial_t *trial)
+s_freeze (hpt_stopping_t *self, s_trial_t *trial)
 {
     for (size_t i = 1; i < trial->count; i++) {
         s_point_t point = trial->points[i];
@@ -386,11 +401,17 @@ s_freeze (s_trial_t *trial)
         }
         trial->points[j] = point;
     }
-    trial->sums = malloc ((trial->count + 1) * sizeof (double));
+    trial->sums = malloc (2 * (trial->count + 1) * sizeof (double));
     if (!trial->sums) return;
+    trial->bests = trial->sums + trial->count + 1;
     trial->sums[0] = 0;
-    for (size_t i = 0; i < trial->count; i++)
-        trial->sums[i + 1] = trial->sums[i] + trial->points[i].value;
+    trial->bests[0] = trial->points[0].value; //  unused: no best of no points
+    for (size_t i = 0; i < trial->count; i++) {
+        double value = trial->points[i].value;
+        trial->sums[i + 1] = trial->sums[i] + value;
+        trial->bests[i + 1] =
+            i == 0 || s_better (self, value, trial->bests[i]) ? value : trial->bests[i];
+    }
 }
 
 static void
@@ -402,7 +423,7 @@ s_end (hpt_stopping_t *self, int64_t trial_id, s_trial_state_t state)
     trial->state = state;
     if (state != S_COMPLETED) return;
     self->completed++;
-    if (trial->count > 0) s_freeze (trial);
+    if (trial->count > 0) s_freeze (self, trial);
     if (trial->count > 0 && trial->max_step > self->learned_budget)
         self->learned_budget = trial->max_step;
 }
@@ -433,12 +454,34 @@ hpt_stopping_forget (hpt_stopping_t *self, int64_t trial_id)
     if (trial->state == S_COMPLETED) self->completed--;
     free (trial->sums);
     trial->sums = NULL;
+    trial->bests = NULL;
     trial->count = 0;
     trial->max_step = 0;
     trial->best = 0;
     trial->state = S_RUNNING;
     //  next_rung stays: the rungs it was judged at keep their records, and
     //  recording the new attempt there again would count one trial twice.
+}
+
+bool
+hpt_stopping_estimate (hpt_stopping_t *self, int64_t trial_id, double *estimate, size_t *references)
+{
+    s_trial_t *trial = self ? s_find (self, trial_id) : NULL;
+    if (references) *references = 0;
+    if (!trial || trial->count == 0 || !estimate) return false;
+    int64_t step = trial->max_step;
+    size_t n = 0;
+    for (size_t i = 0; i < self->trial_count; i++) {
+        const s_trial_t *other = &self->trials[i];
+        if (other == trial || other->state != S_COMPLETED || !other->sums || other->max_step < step)
+            continue;
+        size_t used = s_upto (other, step);
+        if (used > 0)
+            self->scratch[n++] = other->points[other->count - 1].value - other->bests[used];
+    }
+    *estimate = trial->best + (n > 0 ? s_median_of (self->scratch, n) : 0);
+    if (references) *references = n;
+    return true;
 }
 
 size_t

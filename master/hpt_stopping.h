@@ -150,6 +150,17 @@ void hpt_stopping_failed (hpt_stopping_t *self, int64_t trial_id);
 //  recorded again at those rungs (one trial, one record per rung).
 void hpt_stopping_forget (hpt_stopping_t *self, int64_t trial_id);
 
+//  An estimate of the final value a trial (typically just stopped) would
+//  have reached at its full budget, for the optimizer: its best so far
+//  plus the median, over the completed trials that reached its last step
+//  s, of (their final value - their best up to s), i.e. the typical gain
+//  of a completed curve after step s. With no such completed trial, the
+//  best so far alone (pessimistic for a rising curve). references gets how
+//  many completed trials the median used (may be NULL). Returns false for
+//  an unknown trial or one without reports.
+bool hpt_stopping_estimate (hpt_stopping_t *self, int64_t trial_id, double *estimate,
+                            size_t *references);
+
 //  How many trials completed so far (for tests and the API's status).
 size_t hpt_stopping_completed_count (hpt_stopping_t *self);
 

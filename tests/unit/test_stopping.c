@@ -637,6 +637,49 @@ test_forget (void **state)
     hpt_stopping_destroy (&self);
 }
 
+//  The estimate of a stopped trial's final value: its best plus the median
+//  gain of completed curves after its last step.
+static void
+test_estimate (void **state)
+{
+    (void)state;
+    for (int goal = 0; goal < 2; goal++) {
+        bool maximize = goal == 0;
+        double sign = maximize ? 1 : -1;
+        hpt_stopping_t *self = s_median (3, 0, maximize);
+        double estimate = 0;
+        size_t references = 99;
+        assert_false (hpt_stopping_estimate (self, 1, &estimate, &references));
+        assert_int_equal (references, 0);
+        //  Before any completed trial: the best so far.
+        hpt_stopping_report (self, 9, 1, sign * 0.2, NULL, 0);
+        hpt_stopping_report (self, 9, 2, sign * 0.1, NULL, 0);
+        assert_true (hpt_stopping_estimate (self, 9, &estimate, &references));
+        assert_true (fabs (estimate - sign * 0.2) < 1e-12);
+        assert_int_equal (references, 0);
+        //  Linear references f * s / 10 with f = 1.0, 0.8, 0.9: after step 5
+        //  they gain f / 2, median 0.45. A fourth one stops at step 3.
+        const double finals[] = {1.0, 0.8, 0.9};
+        for (int64_t id = 1; id <= 3; id++) {
+            for (int step = 1; step <= 10; step++)
+                hpt_stopping_report (self, id, step, sign * finals[id - 1] * step / 10, NULL, 0);
+            hpt_stopping_completed (self, id);
+        }
+        for (int step = 1; step <= 5; step++)
+            hpt_stopping_report (self, 4, step, sign * 0.6 * step / 10, NULL, 0);
+        hpt_stopping_stopped (self, 4);
+        assert_true (hpt_stopping_estimate (self, 4, &estimate, NULL));
+        assert_true (fabs (estimate - sign * 0.75) < 1e-12);
+        //  A trial past every reference's last step: no reference, its best.
+        hpt_stopping_report (self, 5, 11, sign * 0.5, NULL, 0);
+        assert_true (hpt_stopping_estimate (self, 5, &estimate, &references));
+        assert_int_equal (references, 0);
+        assert_true (fabs (estimate - sign * 0.5) < 1e-12);
+        assert_false (hpt_stopping_estimate (NULL, 5, &estimate, NULL));
+        hpt_stopping_destroy (&self);
+    }
+}
+
 int
 main (void)
 {
@@ -655,6 +698,7 @@ main (void)
         cmocka_unit_test (test_determinism),
         cmocka_unit_test (test_median_matches_definition),
         cmocka_unit_test (test_forget),
+        cmocka_unit_test (test_estimate),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
