@@ -508,6 +508,7 @@ typedef struct {
     ino_t ino;                //  its inode
     uint64_t offset;          //  bytes consumed so far
     hpt_tfevents_scan_t scan; //  parser state at offset
+    bool gone;                //  the file no longer exists; drop it
 } s_file_t;
 
 struct _hpt_tfevents_t {
@@ -653,7 +654,12 @@ static void
 s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool at_exit)
 {
     int fd = open (file->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+        //  Deleted: forget it, so it stops counting toward the file limit
+        //  (a file made again under that name is found by the next walk).
+        if (errno == ENOENT) file->gone = true;
+        return;
+    }
     struct stat st;
     if (fstat (fd, &st) || !S_ISREG (st.st_mode)) {
         close (fd);
@@ -688,6 +694,22 @@ s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool 
     close (fd);
 }
 
+//  Removes the files found deleted, keeping their corrupt counts.
+static void
+s_drop_gone (hpt_tfevents_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->file_count; i++) {
+        s_file_t *file = &self->files[i];
+        if (file->gone) {
+            self->corrupt_of_forgotten += file->scan.corrupt;
+            free (file->path);
+        } else
+            self->files[kept++] = *file;
+    }
+    self->file_count = kept;
+}
+
 int
 hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
                    const hpt_tfevents_point_t **points_p, bool at_exit)
@@ -704,6 +726,7 @@ hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
     }
     for (size_t i = 0; i < self->file_count; i++)
         s_read_file (self, &self->files[i], tag_filter, at_exit);
+    s_drop_gone (self);
     if (self->out_of_memory) {
         errno = ENOMEM;
         return -1;

@@ -301,6 +301,11 @@ test_rotation (void **state)
     s_append (path2, rot1, size1);
     assert_int_equal (hpt_tfevents_poll (reader, "r", &points, true), 2);
     assert_int_equal (hpt_tfevents_corrupt_records (reader), 0);
+    //  A deleted file is forgotten.
+    assert_int_equal (hpt_tfevents_file_count (reader), 2);
+    assert_int_equal (unlink (path1), 0);
+    assert_int_equal (hpt_tfevents_poll (reader, "r", &points, false), 0);
+    assert_int_equal (hpt_tfevents_file_count (reader), 1);
     hpt_tfevents_destroy (&reader);
     free (rot1);
     free (rot2);
