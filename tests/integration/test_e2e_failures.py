@@ -1,9 +1,11 @@
 """End to end: jobs that go wrong, on a real hptmaster and hptagent.
 
 The failure rules of DESIGN §4 (the first trial failing, maxFailedTrials,
-the service's default rule), a trainer that never reports its metric, cancel
-killing every process of every task (the trainer and what it spawned), and a
-master that survives garbage on its agent socket (PROTOCOL.md §8).
+the service's default rule), a trainer that never reports its metric,
+scheduling.maxRunningTime/maxWaitTime, cancel killing every process of every
+task (the trainer, what it spawned, one that ignores SIGTERM), an agent that
+stops or dies (no orphans), and a master that survives garbage on its agent
+socket and believes an agent only about its own tasks (PROTOCOL.md §5-§8).
 
 Trainers are examples/synthetic/trainer.py with --fail-mode. To make a
 failure depend on the trial, the tests tune a CATEGORICAL "parameter" named

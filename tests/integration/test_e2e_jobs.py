@@ -12,7 +12,6 @@ function of the hyperparameters, so every expected value is computed here,
 and with HPT_TEST_DUMP_DIR in the agent's environment it writes what it was
 given (argv, environment, cwd, pid) to one JSON file per task."""
 import json
-import os
 import pathlib
 import re
 import socket
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from hpt_harness import PYTHON, SYNTHETIC, ApiError, Cluster, synthetic_job, wait_for
+from hpt_harness import PYTHON, SYNTHETIC, ApiError, Cluster, synthetic_job
 
 IN_FLIGHT = ("PENDING", "PROVISIONING", "RUNNING", "STOPPING")
 
