@@ -255,6 +255,23 @@ s_hyperparameters (const hpt_hyperparameters_t *hp)
     s_set_str (out, "resumePreviousJobId", hp->resume_previous_job_id);
     json_object_set_new (out, "enableTrialEarlyStopping",
                          json_boolean (hp->enable_trial_early_stopping));
+    const hpt_early_stopping_t *es = &hp->early_stopping;
+    if (es->present) {
+        json_t *e = json_object ();
+        json_object_set_new (e, "rule",
+                             json_string (es->rule == HPT_EARLY_STOP_ASHA ? "asha" : "median"));
+        if (es->min_completed_trials >= 0)
+            json_object_set_new (e, "minCompletedTrials", json_integer (es->min_completed_trials));
+        if (es->warmup_steps >= 0)
+            json_object_set_new (e, "warmupSteps", json_integer (es->warmup_steps));
+        if (es->reduction_factor > 0)
+            json_object_set_new (e, "reductionFactor", s_number (es->reduction_factor));
+        if (es->min_resource >= 0)
+            json_object_set_new (e, "minResource", json_integer (es->min_resource));
+        if (es->max_resource >= 0)
+            json_object_set_new (e, "maxResource", json_integer (es->max_resource));
+        json_object_set_new (out, "earlyStopping", e);
+    }
     if (hp->has_algorithm)
         json_object_set_new (out, "algorithm", json_string (hpt_algorithm_name (hp->algorithm)));
     return out;

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 typedef enum {
-    HPT_SCALE_TIER_BASIC = 0,   //  the default
+    HPT_SCALE_TIER_BASIC = 0, //  the default
     HPT_SCALE_TIER_STANDARD_1,
     HPT_SCALE_TIER_PREMIUM_1,
     HPT_SCALE_TIER_BASIC_GPU,
@@ -33,122 +33,128 @@ typedef enum {
 #define HPT_DEFAULT_METRIC_TAG "training/hptuning/metric"
 
 typedef struct {
-    char *name;    //  owned
-    char *value;   //  owned
+    char *name;  //  owned
+    char *value; //  owned
 } hpt_kv_t;
 
 typedef struct {
-    bool present;          //  acceleratorConfig given
-    int64_t count;         //  number of accelerators
-    char *type;            //  accelerator type name (hpt_accel.h), owned
+    bool present;  //  acceleratorConfig given
+    int64_t count; //  number of accelerators
+    char *type;    //  accelerator type name (hpt_accel.h), owned
 } hpt_accel_config_t;
 
 typedef struct {
-    bool present;                      //  the ReplicaConfig was given
-    hpt_accel_config_t accelerator;    //  acceleratorConfig
-    char *image_uri;                   //  imageUri: recorded, not used by hpt
-    char *tpu_tf_version;              //  tpuTfVersion: recorded, not used by hpt
+    bool present;                   //  the ReplicaConfig was given
+    hpt_accel_config_t accelerator; //  acceleratorConfig
+    char *image_uri;                //  imageUri: recorded, not used by hpt
+    char *tpu_tf_version;           //  tpuTfVersion: recorded, not used by hpt
 } hpt_replica_config_t;
 
 typedef struct {
-    bool present;                //  scheduling was given
-    double max_running_time;     //  seconds, 0 = unlimited
-    double max_wait_time;        //  seconds, 0 = unlimited
-    int64_t priority;            //  0..1000, larger runs first
+    bool present;            //  scheduling was given
+    double max_running_time; //  seconds, 0 = unlimited
+    double max_wait_time;    //  seconds, 0 = unlimited
+    int64_t priority;        //  0..1000, larger runs first
 } hpt_scheduling_t;
 
+//  hpt extension `hyperparameters.earlyStopping`: which rule stops trials
+//  early and how (the master fills what is unset from the rule's
+//  defaults, see master/hpt_stopping.h).
+typedef enum {
+    HPT_EARLY_STOP_MEDIAN = 0, //  "median", the default
+    HPT_EARLY_STOP_ASHA,       //  "asha"
+} hpt_early_stop_rule_t;
+
 typedef struct {
-    hpt_goal_t goal;                 //  UNSPECIFIED only when resuming (inherited)
-    hpt_param_spec_t *params;        //  owned array
-    size_t param_count;              //  entries in params
-    int64_t max_trials;              //  default 1
-    int64_t max_parallel_trials;     //  default 1
-    int64_t max_failed_trials;       //  default 0 = service decides
-    char *metric_tag;                //  hyperparameterMetricTag; NULL only when resuming
-    char *resume_previous_job_id;    //  NULL unless resuming
-    bool enable_trial_early_stopping;  //  enableTrialEarlyStopping
-    bool has_algorithm;              //  false only when resuming and omitted
-    hpt_algorithm_t algorithm;       //  ALGORITHM_UNSPECIFIED = Bayesian optimization
+    bool present;                 //  earlyStopping was given
+    hpt_early_stop_rule_t rule;   //  rule
+    int64_t min_completed_trials; //  minCompletedTrials, -1 = rule default
+    int64_t warmup_steps;         //  warmupSteps, -1 = rule default
+    double reduction_factor;      //  reductionFactor (ASHA eta), 0 = rule default
+    int64_t min_resource;         //  minResource (ASHA first rung), -1 = rule default
+    int64_t max_resource;         //  maxResource (ASHA budget), -1 = learn it
+} hpt_early_stopping_t;
+
+typedef struct {
+    hpt_goal_t goal;                     //  UNSPECIFIED only when resuming (inherited)
+    hpt_param_spec_t *params;            //  owned array
+    size_t param_count;                  //  entries in params
+    int64_t max_trials;                  //  default 1
+    int64_t max_parallel_trials;         //  default 1
+    int64_t max_failed_trials;           //  default 0 = service decides
+    char *metric_tag;                    //  hyperparameterMetricTag; NULL only when resuming
+    char *resume_previous_job_id;        //  NULL unless resuming
+    bool enable_trial_early_stopping;    //  enableTrialEarlyStopping
+    hpt_early_stopping_t early_stopping; //  hpt extension: earlyStopping
+    bool has_algorithm;                  //  false only when resuming and omitted
+    hpt_algorithm_t algorithm;           //  ALGORITHM_UNSPECIFIED = Bayesian optimization
 } hpt_hyperparameters_t;
 
 typedef struct {
-    hpt_scale_tier_t scale_tier;             //  scaleTier
-    char *master_type;                       //  masterType (CUSTOM only)
-    char *worker_type;                       //  workerType
-    char *parameter_server_type;             //  parameterServerType
-    char *evaluator_type;                    //  evaluatorType
-    int64_t worker_count;                    //  workerCount (CUSTOM only)
-    int64_t parameter_server_count;          //  parameterServerCount
-    int64_t evaluator_count;                 //  evaluatorCount
-    hpt_replica_config_t master_config;      //  masterConfig
-    hpt_replica_config_t worker_config;      //  workerConfig
-    hpt_replica_config_t parameter_server_config;  //  parameterServerConfig
-    hpt_replica_config_t evaluator_config;   //  evaluatorConfig
-    hpt_hyperparameters_t *hyperparameters;  //  NULL for a plain training job
-    char **args;                             //  args, owned
-    size_t arg_count;                        //  entries in args
-    char *job_dir;                           //  jobDir, passed as --job-dir
-    char **package_uris;                     //  packageUris, owned
-    size_t package_uri_count;                //  entries in package_uris
-    char *python_module;                     //  pythonModule
-    char *region;                            //  recorded
-    char *runtime_version;                   //  recorded
-    char *python_version;                    //  recorded
-    hpt_scheduling_t scheduling;             //  scheduling
-    bool use_chief_in_tf_config;             //  useChiefInTfConfig
-    char **command;                          //  hpt extension: trainer argv
-    size_t command_count;                    //  entries in command
-    char *working_dir;                       //  hpt extension: workingDir
-    hpt_kv_t *env;                           //  hpt extension: env, sorted by name
-    size_t env_count;                        //  entries in env
-    bool stdout_metrics;                     //  hpt extension: metricCollector.stdout
-    char *stdout_regex;                      //  hpt extension: metricCollector.stdoutRegex
+    hpt_scale_tier_t scale_tier;                  //  scaleTier
+    char *master_type;                            //  masterType (CUSTOM only)
+    char *worker_type;                            //  workerType
+    char *parameter_server_type;                  //  parameterServerType
+    char *evaluator_type;                         //  evaluatorType
+    int64_t worker_count;                         //  workerCount (CUSTOM only)
+    int64_t parameter_server_count;               //  parameterServerCount
+    int64_t evaluator_count;                      //  evaluatorCount
+    hpt_replica_config_t master_config;           //  masterConfig
+    hpt_replica_config_t worker_config;           //  workerConfig
+    hpt_replica_config_t parameter_server_config; //  parameterServerConfig
+    hpt_replica_config_t evaluator_config;        //  evaluatorConfig
+    hpt_hyperparameters_t *hyperparameters;       //  NULL for a plain training job
+    char **args;                                  //  args, owned
+    size_t arg_count;                             //  entries in args
+    char *job_dir;                                //  jobDir, passed as --job-dir
+    char **package_uris;                          //  packageUris, owned
+    size_t package_uri_count;                     //  entries in package_uris
+    char *python_module;                          //  pythonModule
+    char *region;                                 //  recorded
+    char *runtime_version;                        //  recorded
+    char *python_version;                         //  recorded
+    hpt_scheduling_t scheduling;                  //  scheduling
+    bool use_chief_in_tf_config;                  //  useChiefInTfConfig
+    char **command;                               //  hpt extension: trainer argv
+    size_t command_count;                         //  entries in command
+    char *working_dir;                            //  hpt extension: workingDir
+    hpt_kv_t *env;                                //  hpt extension: env, sorted by name
+    size_t env_count;                             //  entries in env
+    bool stdout_metrics;                          //  hpt extension: metricCollector.stdout
+    char *stdout_regex;                           //  hpt extension: metricCollector.stdoutRegex
 } hpt_training_input_t;
 
 typedef struct {
-    char *job_id;                  //  jobId, NULL when the config has none
-    hpt_kv_t *labels;              //  labels, sorted by name
-    size_t label_count;            //  entries in labels
-    hpt_training_input_t input;    //  trainingInput
+    char *job_id;               //  jobId, NULL when the config has none
+    hpt_kv_t *labels;           //  labels, sorted by name
+    size_t label_count;         //  entries in labels
+    hpt_training_input_t input; //  trainingInput
 } hpt_job_t;
 
 //  Creates an empty job (every field zero/NULL). The caller owns it.
-hpt_job_t *
-    hpt_job_new (void);
+hpt_job_t *hpt_job_new (void);
 
 //  Destroys a job and everything it owns, and nulls the pointer.
-void
-    hpt_job_destroy (hpt_job_t **self_p);
+void hpt_job_destroy (hpt_job_t **self_p);
 
 //  Sets the job id (copied), replacing any previous one.
-void
-    hpt_job_set_id (hpt_job_t *self, const char *job_id);
+void hpt_job_set_id (hpt_job_t *self, const char *job_id);
 
 //  Canonical JSON of the Job resource. The caller owns the returned value.
-json_t *
-    hpt_job_to_json (hpt_job_t *self);
+json_t *hpt_job_to_json (hpt_job_t *self);
 
 //  The trainingInput part alone (for TF_CONFIG's "job"). Caller owns it.
-json_t *
-    hpt_job_training_input_to_json (hpt_job_t *self);
+json_t *hpt_job_training_input_to_json (hpt_job_t *self);
 
 //  Enum spellings (REST API strings) and their parsers. The parsers return
 //  -1 for unknown names.
-const char *
-    hpt_goal_name (hpt_goal_t goal);
-const char *
-    hpt_algorithm_name (hpt_algorithm_t algorithm);
-const char *
-    hpt_scale_tier_name (hpt_scale_tier_t tier);
-int
-    hpt_goal_parse (const char *name);
-int
-    hpt_algorithm_parse (const char *name);
-int
-    hpt_scale_tier_parse (const char *name);
-int
-    hpt_param_type_parse (const char *name);
-int
-    hpt_scale_parse (const char *name);
+const char *hpt_goal_name (hpt_goal_t goal);
+const char *hpt_algorithm_name (hpt_algorithm_t algorithm);
+const char *hpt_scale_tier_name (hpt_scale_tier_t tier);
+int hpt_goal_parse (const char *name);
+int hpt_algorithm_parse (const char *name);
+int hpt_scale_tier_parse (const char *name);
+int hpt_param_type_parse (const char *name);
+int hpt_scale_parse (const char *name);
 
 #endif

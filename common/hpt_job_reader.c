@@ -853,7 +853,85 @@ s_h_algorithm (s_reader_t *r, hpt_node_t *v, void *t)
     return true;
 }
 
+static bool
+s_e_rule (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    static const char *const names[] = {"median", "asha"};
+    hpt_early_stopping_t *es = t;
+    int rule = s_enum (r, v, names, 2, 0);
+    if (rule < 0) return false;
+    es->rule = (hpt_early_stop_rule_t)rule;
+    return true;
+}
+
+static bool
+s_e_min_completed (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    return s_int64 (r, v, 0, 100000, &((hpt_early_stopping_t *)t)->min_completed_trials);
+}
+
+static bool
+s_e_warmup (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    return s_int64 (r, v, 0, INT64_MAX / 4, &((hpt_early_stopping_t *)t)->warmup_steps);
+}
+
+static bool
+s_e_reduction (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    hpt_early_stopping_t *es = t;
+    double value = 0;
+    if (!s_double (r, v, &value)) return false;
+    if (!(value > 1) || value > 100) {
+        s_error (r, v, "must be greater than 1 and at most 100, got %g", value);
+        return false;
+    }
+    es->reduction_factor = value;
+    return true;
+}
+
+static bool
+s_e_min_resource (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    return s_int64 (r, v, 1, INT64_MAX / 4, &((hpt_early_stopping_t *)t)->min_resource);
+}
+
+static bool
+s_e_max_resource (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    return s_int64 (r, v, 1, INT64_MAX / 4, &((hpt_early_stopping_t *)t)->max_resource);
+}
+
+static const s_field_t s_early_fields[] = {
+    {"rule", s_e_rule},
+    {"minCompletedTrials", s_e_min_completed},
+    {"warmupSteps", s_e_warmup},
+    {"reductionFactor", s_e_reduction},
+    {"minResource", s_e_min_resource},
+    {"maxResource", s_e_max_resource},
+};
+
+static bool
+s_h_early_stopping (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    hpt_early_stopping_t *es = &((s_hyper_t *)t)->hp->early_stopping;
+    es->present = true;
+    if (!s_object (r, v, S_FIELDS (s_early_fields), es)) return false;
+    if (es->rule != HPT_EARLY_STOP_ASHA) {
+        static const char *asha_only[] = {"reductionFactor", "minResource", "maxResource"};
+        for (size_t i = 0; i < 3; i++)
+            if (s_has (v, asha_only[i]))
+                s_error_child (r, hpt_node_get (v, asha_only[i]), asha_only[i],
+                               "applies only to rule asha");
+    }
+    if (es->min_resource > 0 && es->max_resource > 0 && es->min_resource >= es->max_resource)
+        s_error_child (r, hpt_node_get (v, "maxResource"), "maxResource",
+                       "must be greater than minResource");
+    return true;
+}
+
 static const s_field_t s_hyper_fields[] = {
+    {"earlyStopping", s_h_early_stopping},
     {"goal", s_h_goal},
     {"params", s_h_params},
     {"maxTrials", s_h_max_trials},
@@ -877,6 +955,9 @@ s_hyper_rules (s_reader_t *r, hpt_node_t *node, s_hyper_t *h)
     else if (h->params_node && h->params_node->kind == HPT_NODE_SEQ && h->params_node->count == 0 &&
              !resuming)
         s_error_child (r, h->params_node, "params", "must list at least one parameter");
+    if (hp->early_stopping.present && !hp->enable_trial_early_stopping)
+        s_error_child (r, hpt_node_get (node, "earlyStopping"), "earlyStopping",
+                       "configures early stopping, which needs enableTrialEarlyStopping: true");
     if (h->has_max_failed && h->has_max_trials && hp->max_failed_trials > hp->max_trials)
         s_error_child (r, hpt_node_get (node, "maxFailedTrials"), "maxFailedTrials",
                        "must not exceed maxTrials (%" PRId64 ")", hp->max_trials);
@@ -1084,6 +1165,10 @@ s_i_hyper (s_reader_t *r, hpt_node_t *v, void *t)
     hpt_hyperparameters_t *hp = calloc (1, sizeof (hpt_hyperparameters_t));
     hp->max_trials = 1;
     hp->max_parallel_trials = 1;
+    hp->early_stopping.min_completed_trials = -1;
+    hp->early_stopping.warmup_steps = -1;
+    hp->early_stopping.min_resource = -1;
+    hp->early_stopping.max_resource = -1;
     i->in->hyperparameters = hp;
     s_hyper_t h = {hp, false, false, false, NULL};
     if (!s_object (r, v, S_FIELDS (s_hyper_fields), &h)) return false;

@@ -802,6 +802,7 @@ s_on_metrics (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
     size_t count = hpt_msg_point_count (msg);
     if (ref && count) {
         hpt_store_metric_t *batch = calloc (count, sizeof (hpt_store_metric_t));
+        char *stop_reason = NULL;
         for (size_t i = 0; i < count; i++) {
             int64_t step = -1, time_ms = 0;
             hpt_msg_point_at (msg, i, &batch[i].tag, &batch[i].value, &step, &time_ms);
@@ -811,11 +812,29 @@ s_on_metrics (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
             //  No step from the trainer: the report's order stands in.
             batch[i].step = step >= 0 ? step : ref->trial->reports + 1;
             batch[i].time = (double)time_ms / 1000.0;
-            hpt_tuner_metric (ref->tuner, ref->trial, ref->task, batch[i].tag, batch[i].step,
-                              batch[i].value, batch[i].time);
+            char reason[512];
+            if (hpt_tuner_metric (ref->tuner, ref->trial, ref->task, batch[i].tag, batch[i].step,
+                                  batch[i].value, batch[i].time, reason, sizeof (reason)) &&
+                !stop_reason)
+                stop_reason = strdup (reason);
         }
         hpt_store_metrics_append (self->store, batch, count, NULL);
         free (batch);
+        if (stop_reason) {
+            //  Early stopping: stored first (STOPPING, the reason), then
+            //  the STOPs go out.
+            char *why = zsys_sprintf ("stopped early: %s", stop_reason);
+            hpt_task_t **to_stop = NULL;
+            size_t stop_count = 0;
+            hpt_tuner_stop_early (ref->tuner, self->store, ref->trial, why, s_now (), &to_stop,
+                                  &stop_count);
+            char *text = zsys_sprintf ("trial %" PRId64 " %s", ref->trial->id, why);
+            s_log_event (self, ref->tuner, ref->trial, text);
+            zstr_free (&text);
+            s_stop_tasks (self, to_stop, stop_count, "early stopping");
+            zstr_free (&why);
+            free (stop_reason);
+        }
     } else if (!ref)
         self->dropped++;
     s_event_end (self, node, seq);

@@ -22,6 +22,7 @@
 */
 #include "hpt_tuner.h"
 #include "hpt_json.h"
+#include "hpt_stopping.h"
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ struct _hpt_tuner_t {
     hpt_hyperparameters_t *hp;    //  spec's hyperparameters (borrowed from spec)
     hpt_space_t *space;           //  parameter space, NULL without params
     hpt_optimizer_t *optimizer;   //  NULL without params
+    hpt_stopping_t *stopping;     //  early-stopping rules, NULL when off
     hpt_task_request_t *requests; //  tasks of one trial, owned
     size_t request_count;         //  entries in requests
     hpt_job_state_t state;        //  job state
@@ -167,6 +169,18 @@ s_tuner_start_optimizer (hpt_tuner_t *self)
         if (self->optimizer)
             hpt_optimizer_set_budget (self->optimizer, (uint64_t)self->hp->max_trials);
     }
+    if (self->hp && self->hp->enable_trial_early_stopping) {
+        const hpt_early_stopping_t *es = &self->hp->early_stopping;
+        hpt_stop_rule_t rule = es->rule == HPT_EARLY_STOP_ASHA ? HPT_STOP_ASHA : HPT_STOP_MEDIAN;
+        hpt_stop_config_t config;
+        hpt_stop_config_defaults (&config, rule);
+        if (es->min_completed_trials >= 0) config.min_completed_trials = es->min_completed_trials;
+        if (es->warmup_steps >= 0) config.warmup_steps = es->warmup_steps;
+        if (es->reduction_factor > 0) config.reduction_factor = es->reduction_factor;
+        if (es->min_resource >= 0) config.min_resource = es->min_resource;
+        if (es->max_resource >= 0) config.max_resource = es->max_resource;
+        self->stopping = hpt_stopping_new (&config, self->hp->goal != HPT_GOAL_MINIMIZE);
+    }
 }
 
 void
@@ -178,6 +192,7 @@ hpt_tuner_destroy (hpt_tuner_t **self_p)
         s_trial_destroy (&self->trials[i]);
     free (self->trials);
     hpt_optimizer_destroy (&self->optimizer);
+    hpt_stopping_destroy (&self->stopping);
     hpt_space_destroy (&self->space);
     hpt_task_requests_destroy (&self->requests, self->request_count);
     hpt_job_destroy (&self->spec);
@@ -528,21 +543,25 @@ s_is_master (hpt_task_t *task)
     return strcmp (task->request->replica, "master") == 0;
 }
 
-void
+bool
 hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
-                  int64_t step, double value, double time)
+                  int64_t step, double value, double time, char *reason, size_t reason_size)
 {
     const char *objective =
         self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
-    if (!s_is_master (task) || strcmp (tag, objective) != 0) return;
+    if (!s_is_master (task) || strcmp (tag, objective) != 0) return false;
     //  "Last reported" is by report time; replays of old points never move
     //  the final metric back.
-    if (trial->has_final && time < trial->final_time) return;
+    if (trial->has_final && time < trial->final_time) return false;
     trial->reports++;
     trial->has_final = true;
     trial->final_step = step;
     trial->final_value = value;
     trial->final_time = time;
+    if (!self->stopping ||
+        (trial->state != HPT_TRIAL_RUNNING && trial->state != HPT_TRIAL_PROVISIONING))
+        return false;
+    return hpt_stopping_report (self->stopping, trial->id, step, value, reason, reason_size);
 }
 
 //  Collects the tasks of trial that still run (or are being launched) and
@@ -641,7 +660,19 @@ s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_t
     if (message && !trial->message) trial->message = strdup (message);
     trial->end_time = now_ms;
     s_store_trial (self, store, trial, false);
+    if (self->stopping) {
+        if (state == HPT_TRIAL_SUCCEEDED && !trial->stopped_early)
+            hpt_stopping_completed (self->stopping, trial->id);
+        else if (state == HPT_TRIAL_FAILED)
+            hpt_stopping_failed (self->stopping, trial->id);
+        else
+            hpt_stopping_stopped (self->stopping, trial->id);
+    }
     if (!self->optimizer) return;
+    //  A trial stopped early is told with its last report: the rules stop
+    //  trials that are already worse than the completed ones, so the
+    //  truncated value steers the search away from their region, which is
+    //  what it should learn (README "Early stopping").
     if (state == HPT_TRIAL_SUCCEEDED && trial->has_final)
         hpt_optimizer_add_result (self->optimizer, (uint64_t)trial->id, trial->values,
                                   trial->final_value);
@@ -717,12 +748,27 @@ hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial
 }
 
 void
+hpt_tuner_stop_early (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const char *reason,
+                      int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count)
+{
+    if (trial->state != HPT_TRIAL_RUNNING && trial->state != HPT_TRIAL_PROVISIONING) return;
+    trial->stopped_early = true;
+    free (trial->message);
+    trial->message = reason ? strdup (reason) : NULL;
+    trial->state = HPT_TRIAL_STOPPING;
+    s_settle_unlaunched (trial, now_ms);
+    s_collect_stop (trial, to_stop, stop_count);
+    s_store_trial (self, store, trial, false);
+}
+
+void
 hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
                          const char *reason, int64_t now_ms)
 {
     if (!s_in_flight (trial) || trial->state == HPT_TRIAL_STOPPING) return;
     trial->state = HPT_TRIAL_PENDING;
     trial->requeue_count++;
+    if (self->stopping) hpt_stopping_forget (self->stopping, trial->id);
     free (trial->message);
     trial->message = reason ? strdup (reason) : NULL;
     trial->has_final = false;
@@ -840,6 +886,42 @@ hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int6
 //  ---------------------------------------------------------------------
 //  Reload after a restart
 
+//  Rebuilds the early-stopping state after a restart: each trial's
+//  objective reports (its master's current attempt) in step order, then
+//  how it ended, trial by trial. Decisions returned while replaying are
+//  ignored; trials still running are judged again at their next report.
+static void
+s_replay_stopping (hpt_tuner_t *self, hpt_store_t *store)
+{
+    if (!self->stopping) return;
+    const char *tag = self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
+    for (size_t t = 0; t < self->trial_count; t++) {
+        hpt_trial_t *trial = self->trials[t];
+        const char *master_task = NULL;
+        for (size_t k = 0; k < trial->task_count; k++)
+            if (strcmp (trial->tasks[k].request->replica, "master") == 0)
+                master_task = trial->tasks[k].task_id;
+        json_t *points = NULL;
+        hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &points);
+        size_t i;
+        json_t *p;
+        json_array_foreach (points, i, p) {
+            const char *task_id = json_string_value (json_object_get (p, "task_id"));
+            if (master_task && task_id && strcmp (task_id, master_task) != 0) continue;
+            hpt_stopping_report (self->stopping, trial->id,
+                                 json_integer_value (json_object_get (p, "step")),
+                                 json_number_value (json_object_get (p, "value")), NULL, 0);
+        }
+        json_decref (points);
+        if (trial->state == HPT_TRIAL_SUCCEEDED && !trial->stopped_early)
+            hpt_stopping_completed (self->stopping, trial->id);
+        else if (trial->state == HPT_TRIAL_FAILED)
+            hpt_stopping_failed (self->stopping, trial->id);
+        else if (trial->state == HPT_TRIAL_SUCCEEDED || trial->state == HPT_TRIAL_CANCELLED)
+            hpt_stopping_stopped (self->stopping, trial->id);
+    }
+}
+
 hpt_tuner_t *
 hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_request_t *requests,
                 size_t request_count, char **error)
@@ -939,6 +1021,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     }
     free (values);
     json_decref (trials);
+    s_replay_stopping (self, store);
     return self;
 }
 

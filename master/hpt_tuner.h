@@ -159,9 +159,18 @@ void hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t 
 
 //  A metric point of a task; only the master replica's points of the
 //  job's metric tag count for the objective. The point itself is stored by
-//  the core (batched).
-void hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
-                       int64_t step, double value, double time);
+//  the core (batched). Returns true when early stopping says the trial
+//  should stop now, with the reason in reason (reason_size bytes): the
+//  caller then calls hpt_tuner_stop_early.
+bool hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
+                       int64_t step, double value, double time, char *reason, size_t reason_size);
+
+//  Stops a running trial early: STOPPING (its tasks to stop go into
+//  *to_stop as for task_exited), then SUCCEEDED with isTrialStoppedEarly
+//  once they are gone, its last report as finalMetric.
+void hpt_tuner_stop_early (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                           const char *reason, int64_t now_ms, hpt_task_t ***to_stop,
+                           size_t *stop_count);
 
 //  A task ended (exit_code, or signal when killed; lost: the agent lost it).
 //  Decides the trial (DESIGN §4) and the job. Writes every task that must

@@ -78,9 +78,9 @@ s_run_trial (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, double 
     for (size_t i = 0; i < trial->task_count; i++)
         hpt_tuner_task_started (tuner, store, trial, &trial->tasks[i], 100 + (int64_t) i, 2100);
     if (metric == metric) {
-        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "loss", 5, metric + 1, 1.0);
-        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "other", 9, 99, 2.0);
-        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "loss", 10, metric, 3.0);
+        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "loss", 5, metric + 1, 1.0, NULL, 0);
+        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "other", 9, 99, 2.0, NULL, 0);
+        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "loss", 10, metric, 3.0, NULL, 0);
     }
     hpt_task_t **to_stop = NULL;
     size_t stop_count = 0;
