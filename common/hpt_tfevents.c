@@ -262,9 +262,10 @@ typedef struct {
 } s_tensor_t;
 
 //  Takes the first element of a repeated float (width 4) or double (8)
-//  field in either encoding.
+//  field in either encoding; another wire type is skipped as unknown.
 static bool
-s_first_of_repeated (s_cursor_t *cur, int wire_type, size_t width, bool *have, double *value)
+s_first_of_repeated (s_cursor_t *cur, uint32_t field, int wire_type, size_t width, bool *have,
+                     double *value)
 {
     const uint8_t *at;
     if (wire_type == (width == 4 ? S_WT_FIXED32 : S_WT_FIXED64)) {
@@ -275,7 +276,7 @@ s_first_of_repeated (s_cursor_t *cur, int wire_type, size_t width, bool *have, d
         if ((size_t)(packed.end - packed.pos) < width) return true; //  empty: nothing
         at = packed.pos;
     } else
-        return s_skip (cur, 0, wire_type, 0);
+        return s_skip (cur, field, wire_type, 0);
     if (!*have) {
         *have = true;
         *value = width == 4 ? s_float_at (at) : s_double_at (at);
@@ -300,10 +301,11 @@ s_parse_tensor (s_cursor_t cur, s_tensor_t *tensor)
             tensor->content = sub.pos;
             tensor->content_size = (size_t)(sub.end - sub.pos);
         } else if (field == 5)
-            ok = s_first_of_repeated (&cur, wire_type, 4, &tensor->have_float, &tensor->float_val);
+            ok = s_first_of_repeated (&cur, field, wire_type, 4, &tensor->have_float,
+                                      &tensor->float_val);
         else if (field == 6)
-            ok =
-                s_first_of_repeated (&cur, wire_type, 8, &tensor->have_double, &tensor->double_val);
+            ok = s_first_of_repeated (&cur, field, wire_type, 8, &tensor->have_double,
+                                      &tensor->double_val);
         else
             ok = s_skip (&cur, field, wire_type, 0);
         if (!ok) return false;

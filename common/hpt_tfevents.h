@@ -51,7 +51,8 @@ void hpt_tfevents_destroy (hpt_tfevents_t **self_p);
 //  always at_exit) and returns how many new points it found, in file
 //  order; *points_p (may be NULL) is set to them, borrowed until the next
 //  poll or destroy. tag_filter: only scalars whose tag equals it exactly
-//  (NULL: all). A partial record at the end of a file is left for a later
+//  (NULL: all); scalars it excludes are passed over for good, so pass the
+//  same filter on every poll. A partial record at the end of a file is left for a later
 //  poll; at_exit it is counted as corrupt, since the writer is gone.
 //  Unreadable files are skipped. Returns -1 only when out of memory.
 int hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,

@@ -99,6 +99,13 @@ s_find (const hpt_tfevents_point_t *points, int count, const char *tag, int64_t 
 }
 
 static void
+s_count_sink (void *arg, const hpt_tfevents_point_t *point)
+{
+    (void)point;
+    (*(int *)arg)++;
+}
+
+static void
 test_crc (void **state)
 {
     (void)state;
@@ -242,6 +249,66 @@ test_corrupt_length (void **state)
     s_check_corrupt ("corrupt_len");
 }
 
+//  A bad length seen in one poll, the rest of the file in a later one:
+//  resynchronisation continues across polls and counts the damage once.
+static void
+test_resync_across_polls (void **state)
+{
+    (void)state;
+    const char *dir = s_fresh ("resync");
+    char path[PATH_MAX + 64];
+    snprintf (path, sizeof (path), "%s/events.out.tfevents.9", dir);
+    size_t size;
+    uint8_t *data = s_load ("corrupt_len/events.out.tfevents.1", &size);
+    size_t record = size / 3; //  three records of equal size
+    hpt_tfevents_t *reader = s_reader (dir);
+    const hpt_tfevents_point_t *points;
+    for (size_t cut = record + 1; cut < size; cut += record / 3) {
+        (void)unlink (path); //  absent the first time
+        hpt_tfevents_destroy (&reader);
+        reader = s_reader (dir);
+        s_append (path, data, cut);
+        int count = hpt_tfevents_poll (reader, "m", &points, false);
+        assert_int_equal (count, 1);
+        assert_int_equal (points[0].step, 1);
+        s_append (path, data + cut, size - cut);
+        count = hpt_tfevents_poll (reader, "m", &points, false);
+        assert_int_equal (count, 1);
+        assert_int_equal (points[0].step, 3);
+        assert_int_equal (hpt_tfevents_corrupt_records (reader), 1);
+    }
+    hpt_tfevents_destroy (&reader);
+    free (data);
+}
+
+//  A length above HPT_TFEVENTS_RECORD_MAX is corruption even with a valid
+//  length CRC: the parser neither waits for it nor allocates it.
+static void
+test_oversized_length (void **state)
+{
+    (void)state;
+    size_t size;
+    uint8_t *good = s_load ("grow.bin", &size);
+    uint8_t data[4096];
+    assert_true (size + 16 <= sizeof (data));
+    uint64_t length = (uint64_t)1 << 40;
+    for (int i = 0; i < 8; i++)
+        data[i] = (uint8_t)(length >> (8 * i));
+    uint32_t crc = hpt_tfevents_masked_crc (data, 8);
+    for (int i = 0; i < 4; i++)
+        data[8 + i] = (uint8_t)(crc >> (8 * i));
+    memset (data + 12, 0x11, 4);
+    memcpy (data + 16, good, size);
+    hpt_tfevents_scan_t scan = {0};
+    int points = 0;
+    size_t used =
+        hpt_tfevents_parse_buffer (&scan, data, size + 16, false, "loss", s_count_sink, &points);
+    assert_int_equal (points, 2);
+    assert_int_equal (used, size + 16);
+    assert_int_equal (scan.corrupt, 1);
+    free (good);
+}
+
 static void
 test_nested (void **state)
 {
@@ -312,13 +379,6 @@ test_rotation (void **state)
 }
 
 static void
-s_count_sink (void *arg, const hpt_tfevents_point_t *point)
-{
-    (void)point;
-    (*(int *)arg)++;
-}
-
-static void
 test_bad_input (void **state)
 {
     (void)state;
@@ -365,6 +425,8 @@ main (void)
         cmocka_unit_test (test_growing),
         cmocka_unit_test (test_corrupt_data),
         cmocka_unit_test (test_corrupt_length),
+        cmocka_unit_test (test_resync_across_polls),
+        cmocka_unit_test (test_oversized_length),
         cmocka_unit_test (test_nested),
         cmocka_unit_test (test_rotation),
         cmocka_unit_test (test_bad_input),
