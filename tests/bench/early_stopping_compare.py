@@ -404,6 +404,8 @@ def main():
     args.rules = [r for r in args.rules.split(",") if r]
     if not args.rules or any(r not in ("median", "asha") for r in args.rules):
         sys.exit("early_stopping_compare: --rules takes median and/or asha")
+    if args.plain:
+        args.rules = ["median"]  # without the block the master's default rule decides
     if args.seeds < 1 or args.trials < 1 or args.steps < 2 or args.parallel < 1:
         sys.exit("early_stopping_compare: --seeds, --trials, --parallel >= 1 and --steps >= 2")
     hpt_harness.BIN = pathlib.Path(args.bin).resolve()
