@@ -71,10 +71,10 @@ typedef enum {
 //  MEDIAN: min_completed_trials = 3, warmup_steps = 4. Katib's medianstop
 //  uses min_trials_required=3 and start_step=4, and it averages like this
 //  rule; Ray's MedianStoppingRule also defaults min_samples_required=3.
-//  Optuna's MedianPruner waits for n_startup_trials=5 but compares the
-//  current value with the median of intermediate values (no averaging, no
-//  best-so-far), which is more aggressive per comparison, so it needs more
-//  startup trials. Comparing a best-so-far with running averages is
+//  Optuna's MedianPruner (3.1) waits for n_startup_trials=5 but compares
+//  the trial's best so far with the median of the completed trials' values
+//  AT step s (no averaging), which is stricter on a rising curve, so it
+//  needs more startup trials. Comparing a best-so-far with running averages is
 //  lenient (an average of a rising curve lags its current value), so 3
 //  references are enough to avoid stopping on one lucky trial, and fewer
 //  startup trials means stops start earlier, where the savings are. The
