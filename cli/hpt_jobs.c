@@ -272,7 +272,8 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
         }
         size_t i;
         json_t *entry;
-        json_array_foreach (entries, i, entry) s_lines_feed (&lines, entry);
+        json_array_foreach (entries, i, entry)
+            s_lines_feed (&lines, entry);
         size_t count = json_array_size (entries);
         if (count == 0 && next <= after) s_lines_flush (&lines);
         fflush (stdout);
@@ -391,6 +392,14 @@ s_submit (hpt_cli_context_t *context, int argc, char *argv[])
             if (rc == 0) {
                 printf ("jobId: %s\nstate: %s\n", job_id, final);
                 rc = strcmp (final, "SUCCEEDED") == 0 ? 0 : 1;
+                //  Say why, as gcloud does for a job that did not succeed.
+                json_t *job_now = NULL;
+                if (rc != 0 &&
+                    s_job_call (client, "GET", context->project, job_id, "", NULL, &job_now) == 0) {
+                    const char *why = json_string_value (json_object_get (job_now, "errorMessage"));
+                    if (why) fprintf (stderr, "ERROR: (hpt.jobs.submit) %s\n", why);
+                }
+                json_decref (job_now);
             }
             free (final);
         } else {
@@ -421,7 +430,8 @@ s_add_column (json_t *columns, const char *name)
 {
     size_t i;
     json_t *have;
-    json_array_foreach (columns, i, have) if (strcmp (json_string_value (have), name) == 0) return;
+    json_array_foreach (columns, i, have)
+        if (strcmp (json_string_value (have), name) == 0) return;
     json_array_append_new (columns, json_string (name));
 }
 
@@ -454,8 +464,7 @@ s_summarize (json_t *job)
     snprintf (buf, sizeof (buf), "none yet");
     size_t i;
     json_t *trial;
-    json_array_foreach (trials, i, trial)
-    {
+    json_array_foreach (trials, i, trial) {
         json_t *metric = json_object_get (trial, "finalMetric");
         if (json_is_number (json_object_get (metric, "objectiveValue"))) {
             snprintf (buf, sizeof (buf), "%s (objective %s at step %s)",
@@ -475,13 +484,11 @@ s_summarize (json_t *job)
     //  trials know (a resumed job's spec may omit params).
     json_t *columns = json_array ();
     json_t *param;
-    json_array_foreach (json_object_get (hp, "params"), i, param)
-    {
+    json_array_foreach (json_object_get (hp, "params"), i, param) {
         const char *name = json_string_value (json_object_get (param, "parameterName"));
         if (name) s_add_column (columns, name);
     }
-    json_array_foreach (trials, i, trial)
-    {
+    json_array_foreach (trials, i, trial) {
         const char *name;
         json_t *value;
         json_object_foreach (json_object_get (trial, "hyperparameters"), name, value)
@@ -500,8 +507,7 @@ s_summarize (json_t *job)
     for (size_t k = 0; k < count; k++)
         cells[k] = k < 4 ? fixed[k] : json_string_value (json_array_get (columns, k - 4));
     hpt_format_table_t *table = hpt_format_table_new (cells, count);
-    json_array_foreach (trials, i, trial)
-    {
+    json_array_foreach (trials, i, trial) {
         json_t *metric = json_object_get (trial, "finalMetric");
         json_t *values = json_object_get (trial, "hyperparameters");
         hpt_format_cell (json_object_get (trial, "trialId"), text[0], sizeof (text[0]));
@@ -524,8 +530,7 @@ s_summarize (json_t *job)
     json_decref (columns);
 
     bool noted = false;
-    json_array_foreach (trials, i, trial)
-    {
+    json_array_foreach (trials, i, trial) {
         const char *state = json_string_value (json_object_get (trial, "state"));
         const char *message = json_string_value (json_object_get (trial, "errorMessage"));
         bool early = json_is_true (json_object_get (trial, "isTrialStoppedEarly"));
@@ -608,8 +613,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
         hpt_format_table_t *table = hpt_format_table_new (headings, 3);
         size_t i;
         json_t *job;
-        json_array_foreach (jobs, i, job)
-        {
+        json_array_foreach (jobs, i, job) {
             char id[256], state[64], created[64];
             const char *cells[] = {
                 hpt_format_cell (json_object_get (job, "jobId"), id, sizeof (id)),

@@ -79,6 +79,8 @@ struct _hpt_core_t {
     zhashx_t *tasks;                       //  task id -> s_task_ref_t (owned)
     int64_t started;                       //  epoch ms of start
     uint64_t dropped;                      //  malformed/unexpected agent messages
+    zhashx_t *dropped_by_kind;             //  kind -> count (uint64_t *, owned)
+    int64_t last_drop_log;                 //  when a drop was last logged (ms)
     int64_t epoch;                         //  this run of the master (WELCOME)
 };
 
@@ -86,6 +88,26 @@ static int64_t
 s_now (void)
 {
     return zclock_time ();
+}
+
+//  Counts an agent message dropped for kind (PROTOCOL.md 8): malformed
+//  messages by their codec fault, then seq_gap, unknown_task,
+//  not_registered, unexpected. Logged at most once a second.
+static void
+s_drop (hpt_core_t *self, const char *kind)
+{
+    self->dropped++;
+    uint64_t *count = zhashx_lookup (self->dropped_by_kind, kind);
+    if (!count) {
+        count = calloc (1, sizeof (uint64_t));
+        zhashx_insert (self->dropped_by_kind, kind, count);
+    }
+    (*count)++;
+    if (s_now () - self->last_drop_log >= 1000) {
+        self->last_drop_log = s_now ();
+        zsys_warning ("hptmaster: dropped an agent message (%s); %" PRIu64 " dropped so far", kind,
+                      self->dropped);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -740,7 +762,7 @@ s_event_begin (hpt_core_t *self, hpt_host_t *node, int64_t seq)
     if (seq > node->acked_seq + 1) {
         //  A gap: an earlier event was lost on a broken connection. Store
         //  nothing out of order; the agent retransmits in order.
-        self->dropped++;
+        s_drop (self, "seq_gap");
         return false;
     }
     hpt_store_begin (self->store);
@@ -771,7 +793,7 @@ s_on_task_started (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
         hpt_tuner_task_started (ref->tuner, self->store, ref->trial, ref->task, hpt_msg_pid (msg),
                                 s_now ());
     else
-        self->dropped++;
+        s_drop (self, "unknown_task");
     s_event_end (self, node, seq);
 }
 
@@ -787,7 +809,7 @@ s_on_task_exited (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
         s_task_ended (self, ref, hpt_msg_exit_code (msg), hpt_msg_signal (msg),
                       reason && *reason && hpt_msg_exit_code (msg) == 127 ? reason : NULL);
     } else
-        self->dropped++;
+        s_drop (self, "unknown_task");
     s_event_end (self, node, seq);
 }
 
@@ -836,7 +858,7 @@ s_on_metrics (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
             free (stop_reason);
         }
     } else if (!ref)
-        self->dropped++;
+        s_drop (self, "unknown_task");
     s_event_end (self, node, seq);
 }
 
@@ -886,7 +908,7 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
         }
         zstr_free (&replica);
     } else
-        self->dropped++;
+        s_drop (self, "unknown_task");
     s_event_end (self, node, seq);
 }
 
@@ -900,7 +922,7 @@ s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
     if (!msg) {
         if (fault.kind != HPT_MSG_FAULT_INTERRUPTED) {
             //  Counted and dropped, never fatal; the sender learns why.
-            self->dropped++;
+            s_drop (self, hpt_msg_fault_name (fault.kind));
             if (fault.routing_id) {
                 hpt_msg_t *reply = hpt_msg_new (
                     fault.kind == HPT_MSG_FAULT_VERSION ? HPT_MSG_REJECT : HPT_MSG_ERROR);
@@ -931,7 +953,7 @@ s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
             node = self->nodes[i];
     if (!node || node->state == HPT_HOST_LOST) {
         //  Unknown peer (or one we gave up on): make it say HELLO again.
-        self->dropped++;
+        s_drop (self, "not_registered");
         hpt_msg_t *reply = hpt_msg_new (HPT_MSG_ERROR);
         hpt_msg_set_code (reply, "NOT_REGISTERED");
         hpt_msg_set_reason (reply, "not registered: send HELLO");
@@ -966,7 +988,7 @@ s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
             break;
         }
         default:
-            self->dropped++;
+            s_drop (self, "unexpected");
     }
     hpt_msg_destroy (&msg);
     if (id == HPT_MSG_TASK_EXITED || id == HPT_MSG_BYE) s_schedule (self);
@@ -1335,6 +1357,12 @@ hpt_core_logs_dir (hpt_core_t *self)
     return self->logs_dir;
 }
 
+zhashx_t *
+hpt_core_dropped_by_kind (hpt_core_t *self)
+{
+    return self->dropped_by_kind;
+}
+
 uint64_t
 hpt_core_dropped_messages (hpt_core_t *self)
 {
@@ -1461,6 +1489,8 @@ hpt_core_new (hpt_cluster_config_t *config, char **error)
     self->started = s_now ();
     self->epoch = self->started;
     self->tasks = zhashx_new ();
+    self->dropped_by_kind = zhashx_new ();
+    zhashx_set_destructor (self->dropped_by_kind, s_task_ref_free);
     zhashx_set_destructor (self->tasks, s_task_ref_free);
     self->logs_dir = zsys_sprintf ("%s/logs", settings->state_dir);
     s_mkdirs (self->logs_dir);
@@ -1519,6 +1549,7 @@ hpt_core_destroy (hpt_core_t **self_p)
         hpt_host_destroy (&self->nodes[i]);
     free (self->nodes);
     zhashx_destroy (&self->tasks);
+    zhashx_destroy (&self->dropped_by_kind);
     hpt_store_destroy (&self->store);
     zstr_free (&self->agents_endpoint);
     zstr_free (&self->logs_dir);

@@ -77,4 +77,7 @@ const char *hpt_core_logs_dir (hpt_core_t *self);
 //  dropped.
 uint64_t hpt_core_dropped_messages (hpt_core_t *self);
 
+//  The same by kind: kind name -> uint64_t * (borrowed).
+zhashx_t *hpt_core_dropped_by_kind (hpt_core_t *self);
+
 #endif

@@ -354,6 +354,12 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
                   "messages dropped.\n# TYPE hpt_agent_messages_dropped_total counter\n");
     fprintf (out, "hpt_agent_messages_dropped_total %" PRIu64 "\n",
              hpt_core_dropped_messages (core));
+    fprintf (out, "# HELP hpt_proto_dropped_total Agent messages dropped, by kind.\n"
+                  "# TYPE hpt_proto_dropped_total counter\n");
+    zhashx_t *kinds = hpt_core_dropped_by_kind (core);
+    for (uint64_t *n = zhashx_first (kinds); n; n = zhashx_next (kinds))
+        fprintf (out, "hpt_proto_dropped_total{kind=\"%s\"} %" PRIu64 "\n",
+                 (const char *)zhashx_cursor (kinds), *n);
     fclose (out);
     hpt_api_reply (router, hpt_api_request_routing_id (request), 200, "text/plain; version=0.0.4",
                    text);
