@@ -105,6 +105,20 @@ s_count_sink (void *arg, const hpt_tfevents_point_t *point)
     (*(int *)arg)++;
 }
 
+//  Keeps the last point and a count.
+typedef struct {
+    int count;                 //  points seen
+    hpt_tfevents_point_t last; //  the last of them
+} s_capture_t;
+
+static void
+s_capture_sink (void *arg, const hpt_tfevents_point_t *point)
+{
+    s_capture_t *capture = arg;
+    capture->count++;
+    capture->last = *point;
+}
+
 static void
 test_crc (void **state)
 {
@@ -113,6 +127,36 @@ test_crc (void **state)
     uint32_t crc = 0xE3069283u;
     uint32_t masked = ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
     assert_int_equal (hpt_tfevents_masked_crc ((const uint8_t *)"123456789", 9), masked);
+}
+
+//  Records written by other implementations, as published in their own
+//  tests: TensorFlow's event_file_loader_test (a file_version event) and
+//  tensorboard_logger's serialization test (scalar "v/1" = 1.5 at step 1,
+//  wall time 256.5).
+static void
+test_golden (void **state)
+{
+    (void)state;
+    static const uint8_t records[] = {
+        //  length 24, masked length CRC, Event{wall_time, file_version}, data CRC
+        0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa3, 0x7f, 0x4b, 0x22, 0x09, 0x00, 0x00,
+        0xc0, 0x25, 0xdd, 0x75, 0xd5, 0x41, 0x1a, 0x0d, 'b', 'r', 'a', 'i', 'n', '.', 'E', 'v', 'e',
+        'n', 't', ':', '1', 0xec, 0xf3, 0x32, 0x8d,
+        //  length 25, Event{wall_time 256.5, step 1, summary{value{tag, simple_value}}}
+        0x19, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x8b, 0xf1, 0x08, 0x28, 0x09, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x08, 0x70, 0x40, 0x10, 0x01, 0x2a, 0x0c, 0x0a, 0x0a, 0x0a, 0x03, 'v',
+        '/', '1', 0x15, 0x00, 0x00, 0xc0, 0x3f, 0x2c, 0xec, 0xc0, 0x87};
+    hpt_tfevents_scan_t scan = {0};
+    s_capture_t capture = {0};
+    size_t used = hpt_tfevents_parse_buffer (&scan, records, sizeof (records), false, NULL,
+                                             s_capture_sink, &capture);
+    assert_int_equal (used, sizeof (records));
+    assert_int_equal (scan.corrupt, 0);
+    assert_int_equal (capture.count, 1);
+    assert_string_equal (capture.last.tag, "v/1");
+    assert_true (capture.last.value == 1.5);
+    assert_int_equal (capture.last.step, 1);
+    assert_true (capture.last.time == 256.5);
 }
 
 static void
@@ -421,6 +465,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_crc),
+        cmocka_unit_test (test_golden),
         cmocka_unit_test (test_encodings),
         cmocka_unit_test (test_growing),
         cmocka_unit_test (test_corrupt_data),
