@@ -689,9 +689,11 @@ s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool 
         size_t used = hpt_tfevents_parse_buffer (&file->scan, self->buffer, (size_t)got, at_end,
                                                  tag_filter, s_sink, self);
         file->offset += used;
-        //  Nothing consumed: the next record is incomplete in the file.
-        if (used == 0 && (file->scan.need == 0 || file->scan.need <= (size_t)got)) break;
-        if (used == 0 && (uint64_t)file->scan.need > available) break;
+        //  A short read (the file shrank meanwhile): the next poll sees why.
+        if ((size_t)got < want) break;
+        //  Nothing consumed and no larger read would help: the next record
+        //  is incomplete in the file, wait for the writer.
+        if (used == 0 && (file->scan.need <= (size_t)got || file->scan.need > available)) break;
     }
     close (fd);
 }

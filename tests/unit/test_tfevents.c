@@ -353,6 +353,25 @@ test_oversized_length (void **state)
     free (good);
 }
 
+//  Records larger than one read chunk, around a small one.
+static void
+test_big_records (void **state)
+{
+    (void)state;
+    char dir[PATH_MAX + 32];
+    snprintf (dir, sizeof (dir), "%s/fx/big", s_dir);
+    hpt_tfevents_t *reader = s_reader (dir);
+    const hpt_tfevents_point_t *points;
+    int count = hpt_tfevents_poll (reader, "big", &points, false);
+    assert_int_equal (count, 2);
+    assert_int_equal (points[0].step, 7);
+    assert_true (points[0].value == 7.0);
+    assert_int_equal (points[1].step, 8);
+    assert_true (points[1].value == 8.0);
+    assert_int_equal (hpt_tfevents_corrupt_records (reader), 0);
+    hpt_tfevents_destroy (&reader);
+}
+
 static void
 test_nested (void **state)
 {
@@ -472,6 +491,7 @@ main (void)
         cmocka_unit_test (test_corrupt_length),
         cmocka_unit_test (test_resync_across_polls),
         cmocka_unit_test (test_oversized_length),
+        cmocka_unit_test (test_big_records),
         cmocka_unit_test (test_nested),
         cmocka_unit_test (test_rotation),
         cmocka_unit_test (test_bad_input),

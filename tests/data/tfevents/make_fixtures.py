@@ -210,6 +210,15 @@ def main(out):
     write(os.path.join(out, "nested", "c", "events.out.tfevents.2.host"), frame(scalar("n", 2, 2.5)))
     write(os.path.join(out, "nested", "c", "other.tfevents"), frame(scalar("n", 3, 3.5)))
 
+    # big/: a record larger than the reader's 1 MiB read chunk (a graph_def,
+    # as TF writes first), then a scalar and a scalar inside a big event.
+    graph = Packed(wall_time=wall(6), step=6, graph_def=b"g" * 1500000)
+    sv = Packed(wall_time=wall(8), step=8)
+    sv.summary.value.add(tag="big", simple_value=8.0)
+    sv.summary.value.add(tag="pad", tensor={"dtype": DT_FLOAT, "tensor_content": b"p" * 1200000})
+    write(os.path.join(out, "big", "events.out.tfevents.1"),
+          frame(graph.SerializeToString()) + frame(scalar("big", 7, 7.0)) + frame(sv.SerializeToString()))
+
     # rot1.bin, rot2.bin: the contents of a first and a rotated file.
     write(os.path.join(out, "rot1.bin"), frame(scalar("r", 1, 1.0)) + frame(scalar("r", 2, 2.0)))
     write(os.path.join(out, "rot2.bin"), frame(scalar("r", 3, 3.0)))
