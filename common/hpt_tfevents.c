@@ -50,10 +50,12 @@
     HPT_TFEVENTS_TAG_MAX are dropped.
 
     Discovery. Each watched directory is walked (symbolic links to
-    directories are not followed, so no cycles) down to
-    HPT_TFEVENTS_DEPTH_MAX levels; regular files whose name starts with
-    "events.out.tfevents." are added, up to HPT_TFEVENTS_FILES_MAX. The walk
-    happens on the first poll, then at most once a second, and at_exit.
+    directories are not followed, so no cycles) down to its depth (at most
+    HPT_TFEVENTS_DEPTH_MAX levels); regular files whose name starts with
+    "events.out.tfevents." and whose mtime is not before the reader's
+    "since" time are added, up to HPT_TFEVENTS_FILES_MAX. The walk happens
+    on the first poll, then at most once a second, and at_exit. Deleted
+    files are forgotten.
 */
 #include "hpt_tfevents.h"
 #include <dirent.h>
@@ -515,7 +517,10 @@ typedef struct {
 
 struct _hpt_tfevents_t {
     char **dirs;                   //  watched directories (owned)
+    int *depths;                   //  levels searched below each of dirs
     size_t dir_count;              //  entries in dirs
+    size_t dir_alloc;              //  entries allocated in dirs and depths
+    double since;                  //  files last modified before this are stale
     s_file_t *files;               //  watched files (owned)
     size_t file_count;             //  entries in files
     double scanned_at;             //  CLOCK_MONOTONIC seconds of the last walk, < 0: never
@@ -542,21 +547,40 @@ hpt_tfevents_new (const char *const *dirs, size_t dir_count)
     hpt_tfevents_t *self = calloc (1, sizeof (*self));
     if (!self) return NULL;
     self->scanned_at = -1;
-    self->dirs = calloc (dir_count ? dir_count : 1, sizeof (char *));
-    if (!self->dirs) {
-        free (self);
-        return NULL;
-    }
-    for (size_t i = 0; i < dir_count; i++) {
-        if (!dirs || !dirs[i] || !*dirs[i] || strlen (dirs[i]) >= PATH_MAX) continue;
-        self->dirs[self->dir_count] = strdup (dirs[i]);
-        if (!self->dirs[self->dir_count]) {
+    for (size_t i = 0; dirs && i < dir_count; i++)
+        if (hpt_tfevents_add_dir (self, dirs[i], HPT_TFEVENTS_DEPTH_MAX) < 0) {
             hpt_tfevents_destroy (&self);
             return NULL;
         }
-        self->dir_count++;
-    }
     return self;
+}
+
+int
+hpt_tfevents_add_dir (hpt_tfevents_t *self, const char *dir, int depth)
+{
+    if (!self || !dir || !*dir || strlen (dir) >= PATH_MAX || depth < 0) return 0;
+    if (depth > HPT_TFEVENTS_DEPTH_MAX) depth = HPT_TFEVENTS_DEPTH_MAX;
+    if (self->dir_count == self->dir_alloc) {
+        size_t alloc = self->dir_alloc ? self->dir_alloc * 2 : 4;
+        char **dirs = realloc (self->dirs, alloc * sizeof (*dirs));
+        if (!dirs) return -1;
+        self->dirs = dirs;
+        int *depths = realloc (self->depths, alloc * sizeof (*depths));
+        if (!depths) return -1;
+        self->depths = depths;
+        self->dir_alloc = alloc;
+    }
+    self->dirs[self->dir_count] = strdup (dir);
+    if (!self->dirs[self->dir_count]) return -1;
+    self->depths[self->dir_count++] = depth;
+    self->scanned_at = -1; //  walk it on the next poll
+    return 0;
+}
+
+void
+hpt_tfevents_set_since (hpt_tfevents_t *self, double since)
+{
+    if (self) self->since = since;
 }
 
 void
@@ -567,6 +591,7 @@ hpt_tfevents_destroy (hpt_tfevents_t **self_p)
     for (size_t i = 0; i < self->dir_count; i++)
         free (self->dirs[i]);
     free (self->dirs);
+    free (self->depths);
     for (size_t i = 0; i < self->file_count; i++)
         free (self->files[i].path);
     free (self->files);
@@ -597,7 +622,13 @@ s_add_file (hpt_tfevents_t *self, const char *path)
     if (file->path) self->file_count++;
 }
 
-//  Adds the event files under dir, depth levels below the watched one.
+static double
+s_mtime (const struct stat *st)
+{
+    return (double)st->st_mtim.tv_sec + st->st_mtim.tv_nsec / 1e9;
+}
+
+//  Adds the event files in dir and, depth levels down, below it.
 static void
 s_walk (hpt_tfevents_t *self, const char *dir, int depth)
 {
@@ -613,11 +644,13 @@ s_walk (hpt_tfevents_t *self, const char *dir, int depth)
         struct stat st;
         if (lstat (path, &st)) continue;
         if (S_ISDIR (st.st_mode)) {
-            if (depth < HPT_TFEVENTS_DEPTH_MAX) s_walk (self, path, depth + 1);
+            if (depth > 0) s_walk (self, path, depth - 1);
         } else if (strncmp (name, S_PREFIX, strlen (S_PREFIX)) == 0) {
             //  A link to an event file is followed; only directories are not.
             if (S_ISLNK (st.st_mode) && (stat (path, &st) || !S_ISREG (st.st_mode))) continue;
-            if (S_ISREG (st.st_mode)) s_add_file (self, path);
+            //  A stale file is looked at again on later walks: if it is
+            //  written to, its mtime makes it current.
+            if (S_ISREG (st.st_mode) && s_mtime (&st) >= self->since) s_add_file (self, path);
         }
     }
     closedir (handle);
@@ -725,7 +758,7 @@ hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
     double now = s_now ();
     if (at_exit || self->scanned_at < 0 || now - self->scanned_at >= S_RESCAN_S) {
         for (size_t i = 0; i < self->dir_count; i++)
-            s_walk (self, self->dirs[i], 1);
+            s_walk (self, self->dirs[i], self->depths[i]);
         self->scanned_at = now;
     }
     for (size_t i = 0; i < self->file_count; i++)

@@ -43,6 +43,19 @@ typedef struct _hpt_tfevents_t hpt_tfevents_t;
 //  entries and empty strings are skipped. NULL when out of memory.
 hpt_tfevents_t *hpt_tfevents_new (const char *const *dirs, size_t dir_count);
 
+//  Watches dir (copied) too, searching depth levels below it (0: only the
+//  files directly in it; at most HPT_TFEVENTS_DEPTH_MAX). The agent uses
+//  depth 0 for a job dir that all trials share, so that it does not read
+//  the event files of sibling trials in their own subdirectories. NULL or
+//  empty dir: ignored. Returns 0, or -1 when out of memory.
+int hpt_tfevents_add_dir (hpt_tfevents_t *self, const char *dir, int depth);
+
+//  Ignores event files last modified before since (seconds since the
+//  epoch; default 0: none ignored), e.g. the task's start, so that files
+//  left by an earlier run in the same directory are not reported again. A
+//  file ignored this way is watched once it is modified.
+void hpt_tfevents_set_since (hpt_tfevents_t *self, double since);
+
 //  Destroys the reader and nulls the pointer.
 void hpt_tfevents_destroy (hpt_tfevents_t **self_p);
 

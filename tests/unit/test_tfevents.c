@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 //  Same constants as make_fixtures.py.
@@ -392,6 +394,39 @@ test_nested (void **state)
     hpt_tfevents_destroy (&reader);
 }
 
+//  Per-directory depth, and files older than the reader's start time.
+static void
+test_dir_options (void **state)
+{
+    (void)state;
+    char dir[PATH_MAX + 32], sub[PATH_MAX + 32], path[PATH_MAX + 64];
+    snprintf (dir, sizeof (dir), "%s/fx/nested", s_dir);
+    snprintf (sub, sizeof (sub), "%s/fx/nested/a", s_dir);
+    snprintf (path, sizeof (path), "%s/fx/nested/c/events.out.tfevents.2.host", s_dir);
+    const hpt_tfevents_point_t *points;
+    hpt_tfevents_t *reader = hpt_tfevents_new (NULL, 0);
+    assert_int_equal (hpt_tfevents_add_dir (reader, dir, 0), 0);
+    assert_int_equal (hpt_tfevents_add_dir (reader, sub, 0), 0);
+    assert_int_equal (hpt_tfevents_add_dir (reader, NULL, 0), 0);
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, false), 0);
+    assert_int_equal (hpt_tfevents_file_count (reader), 0);
+    assert_int_equal (hpt_tfevents_add_dir (reader, sub, 1), 0); //  a/b/ is one level down
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, false), 1);
+    assert_true (points[0].value == 1.5);
+    hpt_tfevents_destroy (&reader);
+
+    //  Stale files are ignored until they are written to.
+    reader = s_reader (dir);
+    hpt_tfevents_set_since (reader, (double)time (NULL) + 60);
+    assert_int_equal (hpt_tfevents_poll (reader, "n", &points, true), 0);
+    assert_int_equal (hpt_tfevents_file_count (reader), 0);
+    struct timespec later[2] = {{.tv_sec = time (NULL) + 120}, {.tv_sec = time (NULL) + 120}};
+    assert_int_equal (utimensat (AT_FDCWD, path, later, 0), 0);
+    assert_int_equal (hpt_tfevents_poll (reader, "n", &points, true), 1);
+    assert_true (points[0].value == 2.5);
+    hpt_tfevents_destroy (&reader);
+}
+
 static void
 test_rotation (void **state)
 {
@@ -493,6 +528,7 @@ main (void)
         cmocka_unit_test (test_oversized_length),
         cmocka_unit_test (test_big_records),
         cmocka_unit_test (test_nested),
+        cmocka_unit_test (test_dir_options),
         cmocka_unit_test (test_rotation),
         cmocka_unit_test (test_bad_input),
     };
