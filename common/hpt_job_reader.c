@@ -924,7 +924,8 @@ s_h_early_stopping (s_reader_t *r, hpt_node_t *v, void *t)
                 s_error_child (r, hpt_node_get (v, asha_only[i]), asha_only[i],
                                "applies only to rule asha");
     }
-    if (es->min_resource > 0 && es->max_resource > 0 && es->min_resource >= es->max_resource)
+    //  The first rung is minResource (1 when left out).
+    if (es->max_resource > 0 && es->max_resource <= (es->min_resource > 0 ? es->min_resource : 1))
         s_error_child (r, hpt_node_get (v, "maxResource"), "maxResource",
                        "must be greater than minResource");
     return true;
