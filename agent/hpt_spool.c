@@ -177,7 +177,9 @@ hpt_spool_ack (hpt_spool_t *self, int64_t seq)
         free (self->events[drop].body);
         drop++;
     }
-    memmove (self->events, self->events + drop, (self->count - drop) * sizeof (hpt_spool_event_t));
+    if (drop && self->count > drop)
+        memmove (self->events, self->events + drop,
+                 (self->count - drop) * sizeof (hpt_spool_event_t));
     self->count -= drop;
     FILE *seq_file = fopen (self->seq_path, "w");
     if (seq_file) {
