@@ -35,6 +35,7 @@
 #include "hpt_line_metrics.h"
 #include "hpt_msg.h"
 #include "hpt_spool.h"
+#include "hpt_tfevents.h"
 #include "hpt_version.h"
 #include <czmq.h>
 #include <dirent.h>
@@ -57,6 +58,8 @@ typedef struct {
     char *dir;                  //  WORKDIR/tasks/<lid>
     hpt_hypertune_t *hypertune; //  reader of its metric file
     hpt_line_metrics_t *lines;  //  stdout metric pattern, NULL when off
+    hpt_tfevents_t *events;     //  TensorFlow event files of the task
+    zhashx_t *hypertune_tags;   //  tags the hypertune file reported (they win)
     char *metric_tag;           //  the job's objective tag
     int64_t pid;                //  its process
     int64_t offsets[3];         //  bytes of stdout [1] and stderr [2] sent
@@ -108,6 +111,8 @@ s_task_free (void **item_p)
     free (task->dir);
     hpt_hypertune_destroy (&task->hypertune);
     hpt_line_metrics_destroy (&task->lines);
+    hpt_tfevents_destroy (&task->events);
+    zhashx_destroy (&task->hypertune_tags);
     free (task->metric_tag);
     free (task);
     *item_p = NULL;
@@ -218,21 +223,60 @@ s_send_hello (hpt_agent_t *self)
 //  ---------------------------------------------------------------------
 //  Tasks
 
+//  Sends points of a task as METRICS events, in batches that always fit.
 static void
-s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
+s_send_points (hpt_agent_t *self, s_task_t *task, const char *const *tags, const double *values,
+               const int64_t *steps, const double *times, int count)
 {
-    if (!task->hypertune) return;
-    const hpt_hypertune_point_t *points = NULL;
-    int count = hpt_hypertune_poll (task->hypertune, &points, at_exit);
-    //  Batches of HPT_MSG_POINTS_BATCH always fit the body limit.
     for (int start = 0; start < count; start += HPT_MSG_POINTS_BATCH) {
         hpt_msg_t *msg = hpt_msg_new (HPT_MSG_METRICS);
         hpt_msg_set_task_id (msg, task->task_id);
         for (int i = start; i < count && i < start + HPT_MSG_POINTS_BATCH; i++)
-            hpt_msg_add_point (msg, points[i].tag, points[i].value, points[i].step,
-                               (int64_t)(points[i].time * 1000.0));
+            hpt_msg_add_point (msg, tags[i], values[i], steps[i], (int64_t)(times[i] * 1000.0));
         s_event (self, &msg);
     }
+}
+
+//  Polls the task's metric sources. The hypertune file is the trainer's
+//  explicit report for tuning, so it wins: once it reported a tag,
+//  event-file points of that tag are dropped (those sent before stay).
+static void
+s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
+{
+    const hpt_hypertune_point_t *points = NULL;
+    int count = task->hypertune ? hpt_hypertune_poll (task->hypertune, &points, at_exit) : 0;
+    const hpt_tfevents_point_t *events = NULL;
+    int event_count =
+        task->events ? hpt_tfevents_poll (task->events, task->metric_tag, &events, at_exit) : 0;
+    if (count < 0) count = 0;
+    if (event_count < 0) event_count = 0;
+    if (count + event_count == 0) return;
+    const char **tags = calloc ((size_t)(count + event_count), sizeof (char *));
+    double *values = calloc ((size_t)(count + event_count), sizeof (double));
+    int64_t *steps = calloc ((size_t)(count + event_count), sizeof (int64_t));
+    double *times = calloc ((size_t)(count + event_count), sizeof (double));
+    int n = 0;
+    for (int i = 0; i < count; i++, n++) {
+        if (!zhashx_lookup (task->hypertune_tags, points[i].tag))
+            zhashx_insert (task->hypertune_tags, points[i].tag, (void *)"1");
+        tags[n] = points[i].tag;
+        values[n] = points[i].value;
+        steps[n] = points[i].step;
+        times[n] = points[i].time;
+    }
+    for (int i = 0; i < event_count; i++) {
+        if (zhashx_lookup (task->hypertune_tags, events[i].tag)) continue;
+        tags[n] = events[i].tag;
+        values[n] = events[i].value;
+        steps[n] = events[i].step;
+        times[n] = events[i].time;
+        n++;
+    }
+    s_send_points (self, task, tags, values, steps, times, n);
+    free (tags);
+    free (values);
+    free (steps);
+    free (times);
 }
 
 static void
@@ -357,6 +401,24 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
     remove (metric_file);
     task->hypertune = hpt_hypertune_new (metric_file);
     task->metric_tag = strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
+    task->hypertune_tags = zhashx_new ();
+    //  TensorFlow event files: under the job dir (only its own files, not
+    //  sibling trials'), the job dir's trial subdirectory as AI Platform's
+    //  samples write it, and the task's working directory; files older
+    //  than the task are an earlier run's.
+    task->events = hpt_tfevents_new (NULL, 0);
+    const char *working = hpt_msg_working_dir (msg);
+    hpt_tfevents_add_dir (task->events, working && *working ? working : task->dir, 8);
+    for (size_t i = 0; i < hpt_msg_arg_count (msg); i++)
+        if (strncmp (hpt_msg_arg (msg, i), "--job-dir=", 10) == 0) {
+            const char *job_dir = hpt_msg_arg (msg, i) + 10;
+            hpt_tfevents_add_dir (task->events, job_dir, 0);
+            char *trial_dir = zsys_sprintf ("%s/%s", job_dir,
+                                            hpt_msg_trial_id (msg) ? hpt_msg_trial_id (msg) : "");
+            hpt_tfevents_add_dir (task->events, trial_dir, 8);
+            zstr_free (&trial_dir);
+        }
+    hpt_tfevents_set_since (task->events, (double)s_wall () / 1000.0 - 1.0);
     const char *regex = hpt_msg_stdout_regex (msg);
     if (regex && *regex) {
         char why[256];
