@@ -115,7 +115,9 @@ main (int argc, char *argv[])
         }
         if (i + 1 >= argc) {
             fprintf (stderr, "hptagent: %s needs a %s (see --help)\n", arg,
-                     strcmp (arg, "--topology") == 0 || strcmp (arg, "--resources") == 0 ? "file name" : "value");
+                     strcmp (arg, "--topology") == 0 || strcmp (arg, "--resources") == 0
+                         ? "file name"
+                         : "value");
             return 2;
         }
         const char *value = argv[++i];

@@ -157,12 +157,10 @@ s_print_error_answer (hpt_client_t *self, long code, json_t *answer)
         fprintf (stderr, "ERROR: (%s) HTTP %ld: %s\n", self->command, code, message);
     size_t i;
     json_t *detail;
-    json_array_foreach (json_object_get (error, "details"), i, detail)
-    {
+    json_array_foreach (json_object_get (error, "details"), i, detail) {
         size_t j;
         json_t *violation;
-        json_array_foreach (json_object_get (detail, "fieldViolations"), j, violation)
-        {
+        json_array_foreach (json_object_get (detail, "fieldViolations"), j, violation) {
             const char *field = json_string_value (json_object_get (violation, "field"));
             const char *description =
                 json_string_value (json_object_get (violation, "description"));

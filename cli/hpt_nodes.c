@@ -52,8 +52,7 @@ s_accelerators (json_t *node, char *buf, size_t size)
     bool mixed = false;
     size_t i;
     json_t *accel;
-    json_array_foreach (list, i, accel)
-    {
+    json_array_foreach (list, i, accel) {
         if (json_is_true (json_object_get (accel, "free"))) free_count++;
         const char *t = json_string_value (json_object_get (accel, "type"));
         if (t && type && strcmp (t, type) != 0) mixed = true;
@@ -93,8 +92,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
         hpt_format_table_t *table = hpt_format_table_new (headings, 9);
         size_t i;
         json_t *node;
-        json_array_foreach (nodes, i, node)
-        {
+        json_array_foreach (nodes, i, node) {
             char text[9][128];
             const char *keys[] = {"name",     "state", "drainState",   "cpus",       "freeCpus",
                                   "memoryGb", NULL,    "runningTasks", "drainReason"};

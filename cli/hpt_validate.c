@@ -62,7 +62,8 @@ hpt_cli_validate (int argc, char *argv[])
         return 2;
     }
     json_t *json = hpt_job_to_json (job);
-    char *out = strcmp (format, "yaml") == 0 ? hpt_json_dumps_yaml (json) : hpt_json_dumps (json, true);
+    char *out =
+        strcmp (format, "yaml") == 0 ? hpt_json_dumps_yaml (json) : hpt_json_dumps (json, true);
     fputs (out ? out : "", stdout);
     free (out);
     json_decref (json);

@@ -1,5 +1,5 @@
 /*  hpt_accel -- accelerator types hpt knows by name
-*/
+ */
 #include "hpt_accel.h"
 #include <string.h>
 
@@ -33,11 +33,9 @@ static const hpt_accel_info_t s_table[] = {
 const hpt_accel_info_t *
 hpt_accel_lookup (const char *name)
 {
-    if (!name)
-        return NULL;
+    if (!name) return NULL;
     for (size_t i = 0; i < sizeof (s_table) / sizeof (s_table[0]); i++)
-        if (strcmp (s_table[i].name, name) == 0)
-            return &s_table[i];
+        if (strcmp (s_table[i].name, name) == 0) return &s_table[i];
     return NULL;
 }
 

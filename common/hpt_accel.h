@@ -12,22 +12,20 @@
 #include <stddef.h>
 
 typedef enum {
-    HPT_ACCEL_KIND_GPU,   //  an NVIDIA GPU: a task gets whole devices
-    HPT_ACCEL_KIND_TPU,   //  a TPU: a task gets the whole TPU host
+    HPT_ACCEL_KIND_GPU, //  an NVIDIA GPU: a task gets whole devices
+    HPT_ACCEL_KIND_TPU, //  a TPU: a task gets the whole TPU host
 } hpt_accel_kind_t;
 
 typedef struct {
-    const char *name;          //  enum string, e.g. "NVIDIA_TESLA_V100"
-    hpt_accel_kind_t kind;     //  GPU or TPU
-    bool pod;                  //  a *_POD slice (accepted, not schedulable yet)
+    const char *name;      //  enum string, e.g. "NVIDIA_TESLA_V100"
+    hpt_accel_kind_t kind; //  GPU or TPU
+    bool pod;              //  a *_POD slice (accepted, not schedulable yet)
 } hpt_accel_info_t;
 
 //  The table entry for name, or NULL when hpt does not know the type.
-const hpt_accel_info_t *
-    hpt_accel_lookup (const char *name);
+const hpt_accel_info_t *hpt_accel_lookup (const char *name);
 
 //  All known types (borrowed static table); *count receives its length.
-const hpt_accel_info_t *
-    hpt_accel_table (size_t *count);
+const hpt_accel_info_t *hpt_accel_table (size_t *count);
 
 #endif

@@ -1,15 +1,15 @@
 /*  hpt_diag -- the list of problems found in one config document
-*/
+ */
 #include "hpt_diag.h"
 #include <stdlib.h>
 #include <string.h>
 
 struct _hpt_diag_t {
-    char *source;               //  file name or "request"
-    bool json_pointers;         //  print JSON pointers instead of dotted paths
-    hpt_diag_entry_t *entries;  //  problems, owned
-    size_t count;               //  entries used
-    size_t cap;                 //  entries allocated
+    char *source;              //  file name or "request"
+    bool json_pointers;        //  print JSON pointers instead of dotted paths
+    hpt_diag_entry_t *entries; //  problems, owned
+    size_t count;              //  entries used
+    size_t cap;                //  entries allocated
 };
 
 //  At most this many problems are kept: a generated config with a
@@ -28,8 +28,7 @@ hpt_diag_new (const char *source, bool json_pointers)
 void
 hpt_diag_destroy (hpt_diag_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
+    if (!self_p || !*self_p) return;
     hpt_diag_t *self = *self_p;
     for (size_t i = 0; i < self->count; i++) {
         free (self->entries[i].path);
@@ -46,8 +45,7 @@ void
 hpt_diag_add (hpt_diag_t *self, size_t line, size_t column, const char *path, const char *pointer,
               const char *message)
 {
-    if (self->count >= S_MAX_ENTRIES)
-        return;
+    if (self->count >= S_MAX_ENTRIES) return;
     if (self->count == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 8;
         self->entries = realloc (self->entries, self->cap * sizeof (hpt_diag_entry_t));
@@ -79,10 +77,9 @@ hpt_diag_sort (hpt_diag_t *self)
     for (size_t i = 1; i < self->count; i++) {
         hpt_diag_entry_t e = self->entries[i];
         size_t j = i;
-        while (j > 0 && e.line > 0
-               && (self->entries[j - 1].line > e.line
-                   || (self->entries[j - 1].line == e.line
-                       && self->entries[j - 1].column > e.column))) {
+        while (j > 0 && e.line > 0 &&
+               (self->entries[j - 1].line > e.line ||
+                (self->entries[j - 1].line == e.line && self->entries[j - 1].column > e.column))) {
             self->entries[j] = self->entries[j - 1];
             j--;
         }
@@ -100,8 +97,7 @@ char *
 hpt_diag_format (hpt_diag_t *self, size_t i)
 {
     const hpt_diag_entry_t *e = hpt_diag_entry (self, i);
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     char *text = NULL;
     const char *field = s_field (self, e);
     const char *sep = *field ? ": " : "";
@@ -119,8 +115,7 @@ hpt_diag_print (hpt_diag_t *self, FILE *out)
 {
     for (size_t i = 0; i < self->count; i++) {
         char *text = hpt_diag_format (self, i);
-        if (text)
-            fprintf (out, "%s\n", text);
+        if (text) fprintf (out, "%s\n", text);
         free (text);
     }
 }
@@ -137,7 +132,8 @@ hpt_diag_to_json (hpt_diag_t *self)
         json_array_append_new (violations, v);
     }
     json_t *detail = json_object ();
-    json_object_set_new (detail, "@type", json_string ("type.googleapis.com/google.rpc.BadRequest"));
+    json_object_set_new (detail, "@type",
+                         json_string ("type.googleapis.com/google.rpc.BadRequest"));
     json_object_set_new (detail, "fieldViolations", violations);
     return detail;
 }

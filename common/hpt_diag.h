@@ -24,53 +24,44 @@
 typedef struct _hpt_diag_t hpt_diag_t;
 
 typedef struct {
-    size_t line;       //  1-based, 0 when unknown
-    size_t column;     //  1-based, 0 when unknown
-    char *path;        //  dotted field path, "" for the whole document
-    char *pointer;     //  JSON pointer of the same field
-    char *message;     //  what is wrong and, where it helps, how to fix it
+    size_t line;   //  1-based, 0 when unknown
+    size_t column; //  1-based, 0 when unknown
+    char *path;    //  dotted field path, "" for the whole document
+    char *pointer; //  JSON pointer of the same field
+    char *message; //  what is wrong and, where it helps, how to fix it
 } hpt_diag_entry_t;
 
 //  Creates an empty list for a document named source (copied: a file
 //  name, or "request" for an API body). json_pointers selects the printed
 //  form of paths.
-hpt_diag_t *
-    hpt_diag_new (const char *source, bool json_pointers);
+hpt_diag_t *hpt_diag_new (const char *source, bool json_pointers);
 
 //  Destroys the list and nulls the pointer.
-void
-    hpt_diag_destroy (hpt_diag_t **self_p);
+void hpt_diag_destroy (hpt_diag_t **self_p);
 
 //  Adds a problem. path and pointer may be NULL (whole document); all
 //  strings are copied.
-void
-    hpt_diag_add (hpt_diag_t *self, size_t line, size_t column, const char *path,
-                  const char *pointer, const char *message);
+void hpt_diag_add (hpt_diag_t *self, size_t line, size_t column, const char *path,
+                   const char *pointer, const char *message);
 
 //  Number of problems.
-size_t
-    hpt_diag_count (hpt_diag_t *self);
+size_t hpt_diag_count (hpt_diag_t *self);
 
 //  Problem i, borrowed; problems are in document order once sorted.
-const hpt_diag_entry_t *
-    hpt_diag_entry (hpt_diag_t *self, size_t i);
+const hpt_diag_entry_t *hpt_diag_entry (hpt_diag_t *self, size_t i);
 
 //  Orders problems by position (stable for equal or unknown positions).
-void
-    hpt_diag_sort (hpt_diag_t *self);
+void hpt_diag_sort (hpt_diag_t *self);
 
 //  Prints every problem, one per line, in the form described above.
-void
-    hpt_diag_print (hpt_diag_t *self, FILE *out);
+void hpt_diag_print (hpt_diag_t *self, FILE *out);
 
 //  One problem as printed (without newline); the caller frees it.
-char *
-    hpt_diag_format (hpt_diag_t *self, size_t i);
+char *hpt_diag_format (hpt_diag_t *self, size_t i);
 
 //  Google's BadRequest detail: {"@type": "type.googleapis.com/google.rpc.BadRequest",
 //  "fieldViolations": [{"field", "description"}]}; field is the JSON
 //  pointer (or dotted path) as printed. The caller owns the result.
-json_t *
-    hpt_diag_to_json (hpt_diag_t *self);
+json_t *hpt_diag_to_json (hpt_diag_t *self);
 
 #endif

@@ -268,8 +268,7 @@ s_parse_line (hpt_hypertune_t *self, const char *line, size_t size)
     bool bad = false;
     const char *key;
     json_t *member;
-    json_object_foreach (root, key, member)
-    {
+    json_object_foreach (root, key, member) {
         double value;
         if (s_reserved (key) || s_number (member, &value)) continue;
         points++;

@@ -18,7 +18,7 @@
 #include "hpt_job.h"
 
 typedef enum {
-    HPT_CONFIG_AUTO,   //  by file extension (.json), else by first character
+    HPT_CONFIG_AUTO, //  by file extension (.json), else by first character
     HPT_CONFIG_YAML,
     HPT_CONFIG_JSON,
 } hpt_config_format_t;
@@ -26,26 +26,21 @@ typedef enum {
 //  Reads a job from text. name is used in messages. Returns a validated job
 //  (the caller owns it) or NULL with every problem in diag (which the
 //  caller created with hpt_diag_new).
-hpt_job_t *
-    hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format,
-                       hpt_diag_t *diag);
+hpt_job_t *hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format,
+                              hpt_diag_t *diag);
 
 //  Reads a job from a file; a file that cannot be read is one problem.
-hpt_job_t *
-    hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *diag);
+hpt_job_t *hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *diag);
 
 //  The format a file name and its first bytes suggest.
-hpt_config_format_t
-    hpt_config_format_guess (const char *path, const char *text, size_t size);
+hpt_config_format_t hpt_config_format_guess (const char *path, const char *text, size_t size);
 
 //  Closest candidate to word by edit distance, or NULL when none is close
 //  enough to be a plausible typo. Used for "did you mean" hints.
-const char *
-    hpt_did_you_mean (const char *word, const char *const *candidates, size_t count);
+const char *hpt_did_you_mean (const char *word, const char *const *candidates, size_t count);
 
 //  True when id is a valid job id: a letter, then letters, digits and
 //  underscores, at most 128 characters (AI Platform's rule).
-bool
-    hpt_job_id_valid (const char *id);
+bool hpt_job_id_valid (const char *id);
 
 #endif

@@ -1,5 +1,5 @@
 /*  hpt_json -- canonical JSON text for hpt's documents
-*/
+ */
 #include "hpt_json.h"
 #include "hpt_space.h"
 #include <ctype.h>
@@ -10,9 +10,9 @@
 #include <yaml.h>
 
 typedef struct {
-    char *data;    //  text so far
-    size_t size;   //  bytes used
-    size_t cap;    //  bytes allocated
+    char *data;  //  text so far
+    size_t size; //  bytes used
+    size_t cap;  //  bytes allocated
 } s_buf_t;
 
 static void
@@ -39,7 +39,7 @@ s_string (s_buf_t *b, const char *text, size_t len)
 {
     s_put (b, "\"", 1);
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) text[i];
+        unsigned char c = (unsigned char)text[i];
         char esc[8];
         switch (c) {
             case '"':
@@ -62,7 +62,7 @@ s_string (s_buf_t *b, const char *text, size_t len)
                     snprintf (esc, sizeof (esc), "\\u%04x", c);
                     s_puts (b, esc);
                 } else
-                    s_put (b, (const char *) &text[i], 1);
+                    s_put (b, (const char *)&text[i], 1);
         }
     }
     s_put (b, "\"", 1);
@@ -71,8 +71,7 @@ s_string (s_buf_t *b, const char *text, size_t len)
 static void
 s_indent (s_buf_t *b, bool pretty, int depth)
 {
-    if (!pretty)
-        return;
+    if (!pretty) return;
     s_put (b, "\n", 1);
     for (int i = 0; i < depth; i++)
         s_put (b, "  ", 2);
@@ -93,8 +92,7 @@ s_value (s_buf_t *b, json_t *value, bool pretty, int depth)
             json_t *member;
             bool first = true;
             json_object_foreach (value, key, member) {
-                if (!first)
-                    s_put (b, ",", 1);
+                if (!first) s_put (b, ",", 1);
                 first = false;
                 s_indent (b, pretty, depth + 1);
                 s_string (b, key, strlen (key));
@@ -114,8 +112,7 @@ s_value (s_buf_t *b, json_t *value, bool pretty, int depth)
             size_t i;
             json_t *item;
             json_array_foreach (value, i, item) {
-                if (i)
-                    s_put (b, ",", 1);
+                if (i) s_put (b, ",", 1);
                 s_indent (b, pretty, depth + 1);
                 s_value (b, item, pretty, depth + 1);
             }
@@ -153,14 +150,12 @@ hpt_json_dumps (json_t *value, bool pretty)
 {
     s_buf_t b = {NULL, 0, 0};
     s_value (&b, value, pretty, 0);
-    if (pretty)
-        s_put (&b, "\n", 1);
+    if (pretty) s_put (&b, "\n", 1);
     return b.data;
 }
 
 //  ---------------------------------------------------------------------
 //  YAML rendering through libyaml's emitter
-
 
 //  Whether a plain scalar with this text would read back as a non-string
 //  under YAML 1.1 (what PyYAML and so gcloud use) or be empty.
@@ -171,16 +166,14 @@ s_yaml_ambiguous (const char *text)
                                   "Yes",  "YES",  "no",   "No",    "NO",    "on",    "On",
                                   "ON",   "off",  "Off",  "OFF",   "null",  "Null",  "NULL",
                                   "~",    "y",    "Y",    "n",     "N"};
-    if (!*text)
-        return true;
+    if (!*text) return true;
     //  YAML 1.1 timestamps ("2026-11-29", "2026-11-29T03:00:00Z").
-    if (strlen (text) >= 8 && isdigit ((unsigned char) text[0]) && isdigit ((unsigned char) text[1])
-        && isdigit ((unsigned char) text[2]) && isdigit ((unsigned char) text[3]) && text[4] == '-'
-        && isdigit ((unsigned char) text[5]))
+    if (strlen (text) >= 8 && isdigit ((unsigned char)text[0]) &&
+        isdigit ((unsigned char)text[1]) && isdigit ((unsigned char)text[2]) &&
+        isdigit ((unsigned char)text[3]) && text[4] == '-' && isdigit ((unsigned char)text[5]))
         return true;
     for (size_t i = 0; i < sizeof (words) / sizeof (words[0]); i++)
-        if (strcmp (text, words[i]) == 0)
-            return true;
+        if (strcmp (text, words[i]) == 0) return true;
     char *end = NULL;
     strtod (text, &end);
     return end && *end == '\0';
@@ -190,8 +183,8 @@ static int
 s_yaml_scalar (yaml_emitter_t *e, const char *text, yaml_scalar_style_t style)
 {
     yaml_event_t event;
-    yaml_scalar_event_initialize (&event, NULL, NULL, (yaml_char_t *) text, (int) strlen (text), 1,
-                                  1, style);
+    yaml_scalar_event_initialize (&event, NULL, NULL, (yaml_char_t *)text, (int)strlen (text), 1, 1,
+                                  style);
     return yaml_emitter_emit (e, &event);
 }
 
@@ -203,8 +196,7 @@ s_yaml_value (yaml_emitter_t *e, json_t *value)
     switch (json_typeof (value)) {
         case JSON_OBJECT: {
             yaml_mapping_start_event_initialize (&event, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-            if (!yaml_emitter_emit (e, &event))
-                return 0;
+            if (!yaml_emitter_emit (e, &event)) return 0;
             const char *key;
             json_t *member;
             json_object_foreach (value, key, member) {
@@ -215,15 +207,12 @@ s_yaml_value (yaml_emitter_t *e, json_t *value)
             return yaml_emitter_emit (e, &event);
         }
         case JSON_ARRAY: {
-            yaml_sequence_start_event_initialize (&event, NULL, NULL, 1,
-                                                  YAML_BLOCK_SEQUENCE_STYLE);
-            if (!yaml_emitter_emit (e, &event))
-                return 0;
+            yaml_sequence_start_event_initialize (&event, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+            if (!yaml_emitter_emit (e, &event)) return 0;
             size_t i;
             json_t *item;
             json_array_foreach (value, i, item) {
-                if (!s_yaml_value (e, item))
-                    return 0;
+                if (!s_yaml_value (e, item)) return 0;
             }
             yaml_sequence_end_event_initialize (&event);
             return yaml_emitter_emit (e, &event);
@@ -253,7 +242,7 @@ s_yaml_value (yaml_emitter_t *e, json_t *value)
 static int
 s_yaml_write (void *data, unsigned char *buffer, size_t size)
 {
-    s_put ((s_buf_t *) data, (const char *) buffer, size);
+    s_put ((s_buf_t *)data, (const char *)buffer, size);
     return 1;
 }
 

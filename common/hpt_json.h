@@ -14,13 +14,11 @@
 
 //  Serializes value (borrowed). pretty: two-space indentation and a final
 //  newline; otherwise compact. The caller frees the returned string.
-char *
-    hpt_json_dumps (json_t *value, bool pretty);
+char *hpt_json_dumps (json_t *value, bool pretty);
 
 //  Renders value (borrowed) as a YAML document (block style). Strings that
 //  a YAML 1.1 loader would read as something else ("true", "1", "null")
 //  are quoted. The caller frees the returned string; NULL on failure.
-char *
-    hpt_json_dumps_yaml (json_t *value);
+char *hpt_json_dumps_yaml (json_t *value);
 
 #endif

@@ -1,5 +1,5 @@
 /*  hpt_param -- one tunable hyperparameter (value type helpers)
-*/
+ */
 #include "hpt_param.h"
 #include <stdlib.h>
 #include <string.h>

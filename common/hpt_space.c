@@ -18,15 +18,14 @@
 #include <string.h>
 
 struct _hpt_space_t {
-    hpt_param_spec_t *params;   //  deep copies of the specs
-    size_t count;               //  number of params
+    hpt_param_spec_t *params; //  deep copies of the specs
+    size_t count;             //  number of params
 };
 
 hpt_space_t *
 hpt_space_new (const hpt_param_spec_t *params, size_t count)
 {
-    if (count == 0)
-        return NULL;
+    if (count == 0) return NULL;
     hpt_space_t *self = calloc (1, sizeof (hpt_space_t));
     self->params = calloc (count, sizeof (hpt_param_spec_t));
     self->count = count;
@@ -38,8 +37,7 @@ hpt_space_new (const hpt_param_spec_t *params, size_t count)
 void
 hpt_space_destroy (hpt_space_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
+    if (!self_p || !*self_p) return;
     hpt_space_t *self = *self_p;
     for (size_t i = 0; i < self->count; i++)
         hpt_param_spec_clear (&self->params[i]);
@@ -87,10 +85,8 @@ s_scaled (const hpt_param_spec_t *p, double v)
 {
     double lo, hi;
     s_range (p, &lo, &hi);
-    if (v < lo)
-        v = lo;
-    if (v > hi)
-        v = hi;
+    if (v < lo) v = lo;
+    if (v > hi) v = hi;
     switch (p->scale) {
         case HPT_SCALE_LOG:
             return log (v);
@@ -137,32 +133,25 @@ double
 hpt_space_snap (hpt_space_t *self, size_t i, double value)
 {
     const hpt_param_spec_t *p = &self->params[i];
-    if (isnan (value))
-        value = p->type == HPT_PARAM_DISCRETE ? p->discrete_values[0] : p->min_value;
+    if (isnan (value)) value = p->type == HPT_PARAM_DISCRETE ? p->discrete_values[0] : p->min_value;
     switch (p->type) {
         case HPT_PARAM_CATEGORICAL: {
             double k = floor (value + 0.5);
-            if (k < 0)
-                k = 0;
-            if (k > (double) p->categorical_count - 1)
-                k = (double) p->categorical_count - 1;
+            if (k < 0) k = 0;
+            if (k > (double)p->categorical_count - 1) k = (double)p->categorical_count - 1;
             return k;
         }
         case HPT_PARAM_DISCRETE:
             return s_snap_discrete (p, value);
         case HPT_PARAM_INTEGER: {
             double v = floor (value + 0.5);
-            if (v < p->min_value)
-                v = p->min_value;
-            if (v > p->max_value)
-                v = p->max_value;
+            if (v < p->min_value) v = p->min_value;
+            if (v > p->max_value) v = p->max_value;
             return v;
         }
         default:
-            if (value < p->min_value)
-                return p->min_value;
-            if (value > p->max_value)
-                return p->max_value;
+            if (value < p->min_value) return p->min_value;
+            if (value > p->max_value) return p->max_value;
             return value;
     }
 }
@@ -173,12 +162,11 @@ hpt_space_to_unit (hpt_space_t *self, size_t i, double value)
     const hpt_param_spec_t *p = &self->params[i];
     if (p->type == HPT_PARAM_CATEGORICAL) {
         double k = hpt_space_snap (self, i, value);
-        return (k + 0.5) / (double) p->categorical_count;
+        return (k + 0.5) / (double)p->categorical_count;
     }
     double lo, hi;
     s_range (p, &lo, &hi);
-    if (hi <= lo)
-        return 0.5;
+    if (hi <= lo) return 0.5;
     double slo = s_scaled (p, lo), shi = s_scaled (p, hi);
     return s_clamp01 ((s_scaled (p, value) - slo) / (shi - slo));
 }
@@ -189,9 +177,8 @@ hpt_space_from_unit (hpt_space_t *self, size_t i, double u)
     const hpt_param_spec_t *p = &self->params[i];
     u = s_clamp01 (u);
     if (p->type == HPT_PARAM_CATEGORICAL) {
-        double k = floor (u * (double) p->categorical_count);
-        if (k > (double) p->categorical_count - 1)
-            k = (double) p->categorical_count - 1;
+        double k = floor (u * (double)p->categorical_count);
+        if (k > (double)p->categorical_count - 1) k = (double)p->categorical_count - 1;
         return k;
     }
     double lo, hi;
@@ -220,7 +207,7 @@ hpt_space_levels (hpt_space_t *self, size_t i)
             double n = p->max_value - p->min_value + 1.0;
             if (n > 9007199254740992.0) //  2^53
                 return 0;
-            return (uint64_t) n;
+            return (uint64_t)n;
         }
         default:
             return 0;
@@ -237,8 +224,7 @@ hpt_format_double (double d, char *buf, size_t size)
     }
     for (int precision = 1; precision <= 17; precision++) {
         snprintf (buf, size, "%.*g", precision, d);
-        if (strtod (buf, NULL) == d)
-            return buf;
+        if (strtod (buf, NULL) == d) return buf;
     }
     snprintf (buf, size, "%.17g", d);
     return buf;
@@ -251,15 +237,15 @@ hpt_space_format (hpt_space_t *self, size_t i, double value)
     char buf[64];
     switch (p->type) {
         case HPT_PARAM_CATEGORICAL:
-            return strdup (p->categorical_values[(size_t) hpt_space_snap (self, i, value)]);
+            return strdup (p->categorical_values[(size_t)hpt_space_snap (self, i, value)]);
         case HPT_PARAM_INTEGER:
-            snprintf (buf, sizeof (buf), "%" PRId64, (int64_t) hpt_space_snap (self, i, value));
+            snprintf (buf, sizeof (buf), "%" PRId64, (int64_t)hpt_space_snap (self, i, value));
             return strdup (buf);
         default: {
             double v = hpt_space_snap (self, i, value);
             //  Integral DISCRETE values read better without an exponent.
             if (v == floor (v) && fabs (v) < 1e15)
-                snprintf (buf, sizeof (buf), "%" PRId64, (int64_t) v);
+                snprintf (buf, sizeof (buf), "%" PRId64, (int64_t)v);
             else
                 hpt_format_double (v, buf, sizeof (buf));
             return strdup (buf);
@@ -271,12 +257,11 @@ bool
 hpt_space_parse (hpt_space_t *self, size_t i, const char *text, double *value)
 {
     const hpt_param_spec_t *p = &self->params[i];
-    if (!text)
-        return false;
+    if (!text) return false;
     if (p->type == HPT_PARAM_CATEGORICAL) {
         for (size_t k = 0; k < p->categorical_count; k++)
             if (strcmp (p->categorical_values[k], text) == 0) {
-                *value = (double) k;
+                *value = (double)k;
                 return true;
             }
         return false;
@@ -284,24 +269,20 @@ hpt_space_parse (hpt_space_t *self, size_t i, const char *text, double *value)
     char *end = NULL;
     errno = 0;
     double v = strtod (text, &end);
-    if (end == text || *end || errno || !isfinite (v))
-        return false;
+    if (end == text || *end || errno || !isfinite (v)) return false;
     switch (p->type) {
         case HPT_PARAM_INTEGER:
-            if (v != floor (v) || v < p->min_value || v > p->max_value)
-                return false;
+            if (v != floor (v) || v < p->min_value || v > p->max_value) return false;
             break;
         case HPT_PARAM_DISCRETE: {
             bool listed = false;
             for (size_t k = 0; k < p->discrete_count; k++)
                 listed |= p->discrete_values[k] == v;
-            if (!listed)
-                return false;
+            if (!listed) return false;
             break;
         }
         default:
-            if (v < p->min_value || v > p->max_value)
-                return false;
+            if (v < p->min_value || v > p->max_value) return false;
     }
     *value = v;
     return true;
@@ -313,8 +294,7 @@ hpt_space_grid_size (hpt_space_t *self)
     uint64_t size = 1;
     for (size_t i = 0; i < self->count; i++) {
         uint64_t levels = hpt_space_levels (self, i);
-        if (levels == 0 || size > UINT64_MAX / levels)
-            return 0;
+        if (levels == 0 || size > UINT64_MAX / levels) return 0;
         size *= levels;
     }
     return size;
@@ -324,8 +304,7 @@ bool
 hpt_space_grid_point (hpt_space_t *self, uint64_t index, double *values)
 {
     uint64_t size = hpt_space_grid_size (self);
-    if (size == 0 || index >= size)
-        return false;
+    if (size == 0 || index >= size) return false;
     //  Mixed radix with the last parameter as the fastest digit.
     for (size_t j = self->count; j-- > 0;) {
         const hpt_param_spec_t *p = &self->params[j];
@@ -334,13 +313,13 @@ hpt_space_grid_point (hpt_space_t *self, uint64_t index, double *values)
         index /= levels;
         switch (p->type) {
             case HPT_PARAM_CATEGORICAL:
-                values[j] = (double) digit;
+                values[j] = (double)digit;
                 break;
             case HPT_PARAM_DISCRETE:
                 values[j] = p->discrete_values[digit];
                 break;
             default:
-                values[j] = p->min_value + (double) digit;
+                values[j] = p->min_value + (double)digit;
         }
     }
     return true;

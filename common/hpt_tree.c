@@ -29,14 +29,11 @@ s_node_new (hpt_node_kind_t kind, size_t line, size_t column)
 void
 hpt_node_destroy (hpt_node_t **self_p)
 {
-    if (!self_p || !*self_p)
-        return;
+    if (!self_p || !*self_p) return;
     hpt_node_t *self = *self_p;
     for (size_t i = 0; i < self->count; i++) {
-        if (self->keys)
-            free (self->keys[i]);
-        if (self->key_nodes)
-            hpt_node_destroy (&self->key_nodes[i]);
+        if (self->keys) free (self->keys[i]);
+        if (self->key_nodes) hpt_node_destroy (&self->key_nodes[i]);
         hpt_node_destroy (&self->items[i]);
     }
     free (self->keys);
@@ -50,21 +47,17 @@ hpt_node_destroy (hpt_node_t **self_p)
 hpt_node_t *
 hpt_node_get (hpt_node_t *self, const char *key)
 {
-    if (!self || self->kind != HPT_NODE_MAP)
-        return NULL;
+    if (!self || self->kind != HPT_NODE_MAP) return NULL;
     for (size_t i = 0; i < self->count; i++)
-        if (strcmp (self->keys[i], key) == 0)
-            return self->items[i];
+        if (strcmp (self->keys[i], key) == 0) return self->items[i];
     return NULL;
 }
 
 const char *
 hpt_node_kind_name (hpt_node_t *self)
 {
-    if (self->kind == HPT_NODE_MAP)
-        return "a mapping";
-    if (self->kind == HPT_NODE_SEQ)
-        return "a list";
+    if (self->kind == HPT_NODE_MAP) return "a mapping";
+    if (self->kind == HPT_NODE_SEQ) return "a list";
     switch (self->style) {
         case HPT_SCALAR_NUMBER:
             return "a number";
@@ -114,11 +107,11 @@ s_error (hpt_tree_error_t *error, size_t line, size_t column, const char *format
 //  YAML
 
 typedef struct {
-    hpt_node_t *stack[HPT_TREE_MAX_DEPTH + 1];   //  open containers
+    hpt_node_t *stack[HPT_TREE_MAX_DEPTH + 1];       //  open containers
     hpt_node_t *pending_key[HPT_TREE_MAX_DEPTH + 1]; //  a map's key awaiting its value
-    size_t depth;                                //  entries in stack
-    size_t nodes;                                //  nodes made so far
-    hpt_node_t *root;                            //  the document's root
+    size_t depth;                                    //  entries in stack
+    size_t nodes;                                    //  nodes made so far
+    hpt_node_t *root;                                //  the document's root
 } s_yaml_builder_t;
 
 //  Adds a finished node to the container on top of the stack. Returns -1
@@ -163,8 +156,7 @@ s_yaml_builder_clear (s_yaml_builder_t *b)
     //  Open containers are already linked into their parents (or are the
     //  root), so destroying the root frees them all; an unlinked bottom
     //  container is the root itself.
-    if (b->depth > 0 && !b->root)
-        b->root = b->stack[0];
+    if (b->depth > 0 && !b->root) b->root = b->stack[0];
     hpt_node_destroy (&b->root);
 }
 
@@ -178,7 +170,7 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
     }
     yaml_parser_t parser;
     yaml_parser_initialize (&parser);
-    yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
+    yaml_parser_set_input_string (&parser, (const unsigned char *)text, size);
     s_yaml_builder_t b;
     memset (&b, 0, sizeof (b));
     bool done = false, failed = false;
@@ -216,9 +208,9 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
                     failed = true;
                     break;
                 }
-                if ((event.type == YAML_SCALAR_EVENT && event.data.scalar.anchor)
-                    || (event.type == YAML_SEQUENCE_START_EVENT && event.data.sequence_start.anchor)
-                    || (event.type == YAML_MAPPING_START_EVENT && event.data.mapping_start.anchor)) {
+                if ((event.type == YAML_SCALAR_EVENT && event.data.scalar.anchor) ||
+                    (event.type == YAML_SEQUENCE_START_EVENT && event.data.sequence_start.anchor) ||
+                    (event.type == YAML_MAPPING_START_EVENT && event.data.mapping_start.anchor)) {
                     s_error (error, line, column, "YAML anchors are not supported");
                     failed = true;
                     break;
@@ -226,8 +218,8 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
                 hpt_node_t *node;
                 if (event.type == YAML_SCALAR_EVENT) {
                     node = s_node_new (HPT_NODE_SCALAR, line, column);
-                    node->text = strndup ((const char *) event.data.scalar.value,
-                                          event.data.scalar.length);
+                    node->text =
+                        strndup ((const char *)event.data.scalar.value, event.data.scalar.length);
                     if (strlen (node->text) != event.data.scalar.length) {
                         s_error (error, line, column, "NUL character in a scalar");
                         hpt_node_destroy (&node);
@@ -237,8 +229,7 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
                     node->style = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
                                       ? HPT_SCALAR_PLAIN
                                       : HPT_SCALAR_STRING;
-                    if (s_yaml_add (&b, node, error))
-                        failed = true;
+                    if (s_yaml_add (&b, node, error)) failed = true;
                     break;
                 }
                 if (b.depth >= HPT_TREE_MAX_DEPTH) {
@@ -377,8 +368,8 @@ hpt_tree_from_json (const char *text, size_t size, hpt_tree_error_t *error)
     if (!root) {
         //  jansson's column is that of the last character it consumed: 0
         //  when the error is found at the start of a line.
-        size_t line = jerror.line > 0 ? (size_t) jerror.line : 0;
-        size_t column = line ? (jerror.column > 1 ? (size_t) jerror.column : 1) : 0;
+        size_t line = jerror.line > 0 ? (size_t)jerror.line : 0;
+        size_t column = line ? (jerror.column > 1 ? (size_t)jerror.column : 1) : 0;
         s_error (error, line, column, "invalid JSON: %s", jerror.text);
         return NULL;
     }
@@ -400,15 +391,13 @@ hpt_read_file (const char *path, size_t max_bytes, size_t *size, char *error, si
     char *buf = malloc (cap + 1);
     while (true) {
         if (used == cap) {
-            if (cap > max_bytes)
-                break;
+            if (cap > max_bytes) break;
             cap *= 2;
             buf = realloc (buf, cap + 1);
         }
         size_t got = fread (buf + used, 1, cap - used, file);
         used += got;
-        if (got == 0)
-            break;
+        if (got == 0) break;
     }
     bool read_error = ferror (file);
     fclose (file);

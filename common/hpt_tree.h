@@ -33,58 +33,53 @@ typedef enum {
 } hpt_node_kind_t;
 
 typedef enum {
-    HPT_SCALAR_PLAIN,    //  YAML plain scalar: could be a number, bool, null
-    HPT_SCALAR_STRING,   //  quoted YAML scalar or JSON string
-    HPT_SCALAR_NUMBER,   //  JSON number
-    HPT_SCALAR_BOOL,     //  JSON true/false (text "true"/"false")
-    HPT_SCALAR_NULL,     //  JSON null (text "null")
+    HPT_SCALAR_PLAIN,  //  YAML plain scalar: could be a number, bool, null
+    HPT_SCALAR_STRING, //  quoted YAML scalar or JSON string
+    HPT_SCALAR_NUMBER, //  JSON number
+    HPT_SCALAR_BOOL,   //  JSON true/false (text "true"/"false")
+    HPT_SCALAR_NULL,   //  JSON null (text "null")
 } hpt_scalar_style_t;
 
 typedef struct _hpt_node_t hpt_node_t;
 
 struct _hpt_node_t {
-    hpt_node_kind_t kind;       //  map, sequence or scalar
-    hpt_scalar_style_t style;   //  scalars only
-    char *text;                 //  scalars: the text; maps: NULL
-    size_t line;                //  1-based, 0 when unknown
-    size_t column;              //  1-based, 0 when unknown
-    size_t count;               //  maps: pairs; sequences: items
-    char **keys;                //  maps: key texts, owned
-    hpt_node_t **key_nodes;     //  maps: key nodes (for their positions)
-    hpt_node_t **items;         //  maps: values; sequences: items
+    hpt_node_kind_t kind;     //  map, sequence or scalar
+    hpt_scalar_style_t style; //  scalars only
+    char *text;               //  scalars: the text; maps: NULL
+    size_t line;              //  1-based, 0 when unknown
+    size_t column;            //  1-based, 0 when unknown
+    size_t count;             //  maps: pairs; sequences: items
+    char **keys;              //  maps: key texts, owned
+    hpt_node_t **key_nodes;   //  maps: key nodes (for their positions)
+    hpt_node_t **items;       //  maps: values; sequences: items
 };
 
 typedef struct {
-    char message[256];   //  what went wrong
-    size_t line;         //  1-based, 0 when unknown
-    size_t column;       //  1-based, 0 when unknown
+    char message[256]; //  what went wrong
+    size_t line;       //  1-based, 0 when unknown
+    size_t column;     //  1-based, 0 when unknown
 } hpt_tree_error_t;
 
 //  Parses YAML text (one document) into a tree. Returns the root (the
 //  caller owns it) or NULL with *error filled. An empty document is an
 //  error.
-hpt_node_t *
-    hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error);
+hpt_node_t *hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error);
 
 //  Parses JSON text into a tree. Same ownership and errors as YAML.
-hpt_node_t *
-    hpt_tree_from_json (const char *text, size_t size, hpt_tree_error_t *error);
+hpt_node_t *hpt_tree_from_json (const char *text, size_t size, hpt_tree_error_t *error);
 
 //  Destroys a tree and nulls the pointer.
-void
-    hpt_node_destroy (hpt_node_t **self_p);
+void hpt_node_destroy (hpt_node_t **self_p);
 
 //  Value of key in a map, or NULL (borrowed).
-hpt_node_t *
-    hpt_node_get (hpt_node_t *self, const char *key);
+hpt_node_t *hpt_node_get (hpt_node_t *self, const char *key);
 
 //  Human name of a node's kind for messages ("a mapping", "a list", ...).
-const char *
-    hpt_node_kind_name (hpt_node_t *self);
+const char *hpt_node_kind_name (hpt_node_t *self);
 
 //  Reads a whole file into a fresh NUL-terminated buffer (caller frees),
 //  refusing files over max_bytes. Returns NULL with a message in error.
-char *
-    hpt_read_file (const char *path, size_t max_bytes, size_t *size, char *error, size_t error_size);
+char *hpt_read_file (const char *path, size_t max_bytes, size_t *size, char *error,
+                     size_t error_size);
 
 #endif

@@ -16,86 +16,77 @@
 #include <stdint.h>
 
 typedef enum {
-    HPT_HOST_READY,          //  connected and heartbeating
-    HPT_HOST_DISCONNECTED,   //  known from the store, not seen since the master started
-    HPT_HOST_LOST,           //  silent past the agent timeout
+    HPT_HOST_READY,        //  connected and heartbeating
+    HPT_HOST_DISCONNECTED, //  known from the store, not seen since the master started
+    HPT_HOST_LOST,         //  silent past the agent timeout
 } hpt_host_state_t;
 
 typedef enum {
     HPT_DRAIN_NONE,
-    HPT_DRAIN_DRAINING,      //  no new tasks; tasks still run
-    HPT_DRAIN_DRAINED,       //  no new tasks; none runs
+    HPT_DRAIN_DRAINING, //  no new tasks; tasks still run
+    HPT_DRAIN_DRAINED,  //  no new tasks; none runs
 } hpt_drain_state_t;
 
 typedef struct {
-    char *type;        //  accelerator type name
-    int index;         //  CUDA index (PCI bus order) within its kind
-    char *pci_bus_id;  //  e.g. "0000:3b:00.0", may be NULL
-    int numa_node;     //  -1 when unknown
-    int *cpus;         //  cores local to it
-    size_t cpu_count;  //  entries in cpus
-    bool used;         //  reserved by a task
+    char *type;       //  accelerator type name
+    int index;        //  CUDA index (PCI bus order) within its kind
+    char *pci_bus_id; //  e.g. "0000:3b:00.0", may be NULL
+    int numa_node;    //  -1 when unknown
+    int *cpus;        //  cores local to it
+    size_t cpu_count; //  entries in cpus
+    bool used;        //  reserved by a task
 } hpt_host_accel_t;
 
 typedef struct {
-    char *name;                  //  agent name (unique)
-    zframe_t *routing_id;        //  ROUTER identity of its connection, NULL when none
-    hpt_host_state_t state;      //  connection state
-    hpt_drain_state_t drain;     //  operator drain state
-    char *drain_reason;          //  why, as the operator said
-    char *drained_by;            //  who
-    int64_t drain_time;          //  epoch ms
-    char *advertise;             //  host name tasks use in TF_CONFIG
-    int port_lo;                 //  first port of its range
-    int port_hi;                 //  last port of its range
-    int next_port;               //  where the next port search starts
-    uint8_t *ports_used;         //  one byte per port of the range
-    double cpus;                 //  CPUs offered
-    double used_cpus;            //  CPUs reserved
-    int64_t memory_mb;           //  memory offered
-    int64_t used_memory_mb;      //  memory reserved
-    int *free_cores;             //  per core: 1 when not bound to a task
-    size_t core_count;           //  physical cores (for binding)
-    hpt_host_accel_t *accels;    //  accelerators offered
-    size_t accel_count;          //  entries in accels
-    json_t *resources;           //  what the agent reported, as JSON
-    int64_t last_seen;           //  epoch ms of its last message
-    int64_t acked_seq;           //  highest event seq stored
-    size_t running_tasks;        //  tasks placed and not exited
+    char *name;               //  agent name (unique)
+    zframe_t *routing_id;     //  ROUTER identity of its connection, NULL when none
+    hpt_host_state_t state;   //  connection state
+    hpt_drain_state_t drain;  //  operator drain state
+    char *drain_reason;       //  why, as the operator said
+    char *drained_by;         //  who
+    int64_t drain_time;       //  epoch ms
+    char *advertise;          //  host name tasks use in TF_CONFIG
+    int port_lo;              //  first port of its range
+    int port_hi;              //  last port of its range
+    int next_port;            //  where the next port search starts
+    uint8_t *ports_used;      //  one byte per port of the range
+    double cpus;              //  CPUs offered
+    double used_cpus;         //  CPUs reserved
+    int64_t memory_mb;        //  memory offered
+    int64_t used_memory_mb;   //  memory reserved
+    int *free_cores;          //  per core: 1 when not bound to a task
+    size_t core_count;        //  physical cores (for binding)
+    hpt_host_accel_t *accels; //  accelerators offered
+    size_t accel_count;       //  entries in accels
+    json_t *resources;        //  what the agent reported, as JSON
+    int64_t last_seen;        //  epoch ms of its last message
+    int64_t acked_seq;        //  highest event seq stored
+    size_t running_tasks;     //  tasks placed and not exited
 } hpt_host_t;
 
 //  Creates a node from the resources an agent reported (borrowed JSON in
 //  the shape of `hptagent --print-topology`, plus optional "ports":
 //  [lo, hi] and "advertise"). Returns NULL with *error when the resources
 //  are unusable (caller frees error).
-hpt_host_t *
-    hpt_host_new (const char *name, json_t *resources, char **error);
+hpt_host_t *hpt_host_new (const char *name, json_t *resources, char **error);
 
 //  Destroys a node and nulls the pointer.
-void
-    hpt_host_destroy (hpt_host_t **self_p);
+void hpt_host_destroy (hpt_host_t **self_p);
 
 //  Whether the node may take new tasks now.
-bool
-    hpt_host_schedulable (hpt_host_t *self);
+bool hpt_host_schedulable (hpt_host_t *self);
 
 //  Reserves a free port of the range; -1 when all are taken.
-int
-    hpt_host_take_port (hpt_host_t *self);
+int hpt_host_take_port (hpt_host_t *self);
 
 //  Releases a port.
-void
-    hpt_host_release_port (hpt_host_t *self, int port);
+void hpt_host_release_port (hpt_host_t *self, int port);
 
 //  The node as the REST API shows it (caller owns).
-json_t *
-    hpt_host_to_json (hpt_host_t *self);
+json_t *hpt_host_to_json (hpt_host_t *self);
 
-const char *
-    hpt_host_state_name (hpt_host_state_t state);
-const char *
-    hpt_drain_state_name (hpt_drain_state_t state);
-int
-    hpt_drain_state_parse (const char *name);
+const char *hpt_host_state_name (hpt_host_state_t state);
+const char *hpt_drain_state_name (hpt_drain_state_t state);
+int hpt_drain_state_parse (const char *name);
 
 #endif

@@ -25,22 +25,18 @@
 
 //  Places every task of trial on nodes (borrowed array of count). Returns
 //  true and reserves on success; false leaves everything as it was.
-bool
-    hpt_scheduler_place (hpt_host_t **nodes, size_t count, hpt_trial_t *trial);
+bool hpt_scheduler_place (hpt_host_t **nodes, size_t count, hpt_trial_t *trial);
 
 //  Releases what task holds on node (after its process exited).
-void
-    hpt_scheduler_release (hpt_host_t *node, hpt_task_t *task);
+void hpt_scheduler_release (hpt_host_t *node, hpt_task_t *task);
 
 //  Re-reserves what a stored placement holds (after a master restart).
-void
-    hpt_scheduler_restore (hpt_host_t *node, hpt_task_t *task);
+void hpt_scheduler_restore (hpt_host_t *node, hpt_task_t *task);
 
 //  NULL when every request fits on some node's whole capacity (ignoring
 //  what is in use and drains); otherwise a message naming the first task
 //  that can never fit and what it lacks. The caller frees the message.
-char *
-    hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count, const hpt_task_request_t *requests,
-                              size_t request_count);
+char *hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count,
+                                const hpt_task_request_t *requests, size_t request_count);
 
 #endif

@@ -1142,8 +1142,7 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
     if (with_trials) {
         hpt_trial_t **sorted =
             malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
-        if (self->trial_count)
-            memcpy (sorted, self->trials, self->trial_count * sizeof (void *));
+        if (self->trial_count) memcpy (sorted, self->trials, self->trial_count * sizeof (void *));
         s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
         qsort (sorted, self->trial_count, sizeof (void *), s_compare_trials);
         json_t *trials = json_array ();

@@ -346,8 +346,7 @@ s_check_keys (json_t *object, const char *what, const char *const *allowed, char
 {
     const char *key;
     json_t *value;
-    json_object_foreach (object, key, value)
-    {
+    json_object_foreach (object, key, value) {
         size_t i = 0;
         while (allowed[i] && strcmp (allowed[i], key) != 0)
             i++;
@@ -371,8 +370,7 @@ s_check_env (json_t *value, const char *what, size_t max, char *error, size_t er
         return s_fail (error, error_size, "%s: more than %zu entries", what, max);
     const char *key;
     json_t *item;
-    json_object_foreach (value, key, item)
-    {
+    json_object_foreach (value, key, item) {
         size_t length = strlen (key);
         bool ok = length > 0 && length <= 256 && !(key[0] >= '0' && key[0] <= '9');
         for (size_t i = 0; ok && i < length; i++)
@@ -486,8 +484,7 @@ s_check_tasks (json_t *value, const char *what, size_t max, char *error, size_t 
     int rc = 0;
     size_t i;
     json_t *task;
-    json_array_foreach (value, i, task)
-    {
+    json_array_foreach (value, i, task) {
         char where[96], item[128];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
         if (!json_is_object (task)) {
@@ -636,8 +633,7 @@ s_check_resources (json_t *value, const char *what, char *error, size_t error_si
                        HPT_MSG_GPUS_MAX);
     size_t i;
     json_t *item;
-    json_array_foreach (nodes, i, item)
-    {
+    json_array_foreach (nodes, i, item) {
         snprintf (where, sizeof where, "%s.numaNodes[%zu]", what, i);
         if (!json_is_object (item))
             return s_fail (error, error_size, "%s: must be an object", where);
@@ -652,8 +648,7 @@ s_check_resources (json_t *value, const char *what, char *error, size_t error_si
     if (accels && (!json_is_array (accels) || json_array_size (accels) > HPT_MSG_GPUS_MAX))
         return s_fail (error, error_size, "%s: must be an array of at most %d", where,
                        HPT_MSG_GPUS_MAX);
-    json_array_foreach (accels, i, item)
-    {
+    json_array_foreach (accels, i, item) {
         snprintf (where, sizeof where, "%s.accelerators[%zu]", what, i);
         if (s_check_accelerator (item, where, error, error_size)) return -1;
     }
@@ -819,8 +814,7 @@ s_validate (hpt_msg_id_t id, json_t *body, char *error, size_t error_size)
         return s_fail (error, error_size, "%s: body must be a JSON object", type);
     const char *key;
     json_t *value;
-    json_object_foreach (body, key, value)
-    {
+    json_object_foreach (body, key, value) {
         if (!s_field (id, key)) {
             char safe[48];
             s_sanitize (key, strlen (key), safe);

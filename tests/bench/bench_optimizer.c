@@ -184,7 +184,7 @@ s_space_of (const s_function_t *fn, size_t grid_levels)
         return hpt_space_new (params, 4);
     }
     for (size_t j = 0; j < fn->dim; j++) {
-        snprintf (names[j], sizeof names[j], "x%hu", (unsigned short) j);
+        snprintf (names[j], sizeof names[j], "x%hu", (unsigned short)j);
         params[j] = (hpt_param_spec_t){
             .name = names[j], .type = HPT_PARAM_DOUBLE, .min_value = fn->lo, .max_value = fn->hi};
     }
@@ -381,7 +381,7 @@ bench_suggest_latency (int argc, char *argv[])
     hpt_param_spec_t *params = calloc (d, sizeof (hpt_param_spec_t));
     char (*names)[16] = calloc (d, sizeof *names);
     for (size_t j = 0; j < d; j++) {
-        snprintf (names[j], sizeof names[j], "x%hu", (unsigned short) j);
+        snprintf (names[j], sizeof names[j], "x%hu", (unsigned short)j);
         params[j] = (hpt_param_spec_t){
             .name = names[j], .type = HPT_PARAM_DOUBLE, .min_value = 0, .max_value = 1};
     }

@@ -254,8 +254,7 @@ bench_trials (int argc, char *argv[])
             size_t i;
             json_t *point;
             s_stamp_t stamp = {0, 0};
-            json_array_foreach (list, i, point)
-            {
+            json_array_foreach (list, i, point) {
                 const char *tag = json_string_value (json_object_get (point, "tag"));
                 double value = json_number_value (json_object_get (point, "value"));
                 if (tag && strcmp (tag, "t_start_us") == 0) stamp.start = value;

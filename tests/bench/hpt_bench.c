@@ -13,7 +13,7 @@
 //  X (function suffix, command name, one-line help)
 #define HPT_BENCH_COMMANDS(X)                                                                      \
     X (optimizer, "optimizer", "optimizer quality: regret on test functions")                      \
-    X (suggest_latency, "suggest-latency", "time of one suggestion after N observations")       \
+    X (suggest_latency, "suggest-latency", "time of one suggestion after N observations")          \
     X (trials, "trials", "trials/s and exit-to-next-launch latency through a real master+agent")
 
 #define X_DECLARE(fn, name, help) int bench_##fn (int argc, char *argv[]);

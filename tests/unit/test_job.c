@@ -119,41 +119,42 @@ s_canonical (hpt_job_t *job)
 static void
 test_round_trip (void **state)
 {
-    const char *yaml = "jobId: rt_1\n"
-                       "labels: {team: vision, owner: ada}\n"
-                       "trainingInput:\n"
-                       "  scaleTier: CUSTOM\n"
-                       "  masterType: n1-standard-8\n"
-                       "  masterConfig: {acceleratorConfig: {count: '2', type: NVIDIA_TESLA_V100}}\n"
-                       "  workerType: n1-standard-4\n"
-                       "  workerCount: '3'\n"
-                       "  hyperparameters:\n"
-                       "    goal: MINIMIZE\n"
-                       "    hyperparameterMetricTag: loss\n"
-                       "    maxTrials: '12'\n"
-                       "    maxParallelTrials: 3\n"
-                       "    maxFailedTrials: 2\n"
-                       "    enableTrialEarlyStopping: TRUE\n"
-                       "    algorithm: RANDOM_SEARCH\n"
-                       "    params:\n"
-                       "    - {parameterName: lr, type: DOUBLE, minValue: 1e-5, maxValue: 0.1, "
-                       "scaleType: UNIT_LOG_SCALE}\n"
-                       "    - {parameterName: m, type: DOUBLE, minValue: 0.1, maxValue: 0.99, "
-                       "scaleType: UNIT_REVERSE_LOG_SCALE}\n"
-                       "    - {parameterName: units, type: INTEGER, minValue: 8, maxValue: 512}\n"
-                       "    - {parameterName: bs, type: DISCRETE, discreteValues: [16, 32.5, 64]}\n"
-                       "    - {parameterName: opt, type: CATEGORICAL, categoricalValues: [adam, "
-                       "'1', sgd]}\n"
-                       "  args: ['--data', '/tmp/d']\n"
-                       "  jobDir: /tmp/job\n"
-                       "  scheduling: {maxRunningTime: 7200s, maxWaitTime: 1.5s, priority: 7}\n"
-                       "  useChiefInTfConfig: yes\n"
-                       "  command: [/usr/bin/python3, train.py]\n"
-                       "  workingDir: /srv/code\n"
-                       "  env: {B: '2', A: 1}\n"
-                       "  metricCollector: {stdoutRegex: 'loss=(?<value>[0-9.]+)'}\n"
-                       "  region: us-central1\n"
-                       "  runtimeVersion: '2.11'\n";
+    const char *yaml =
+        "jobId: rt_1\n"
+        "labels: {team: vision, owner: ada}\n"
+        "trainingInput:\n"
+        "  scaleTier: CUSTOM\n"
+        "  masterType: n1-standard-8\n"
+        "  masterConfig: {acceleratorConfig: {count: '2', type: NVIDIA_TESLA_V100}}\n"
+        "  workerType: n1-standard-4\n"
+        "  workerCount: '3'\n"
+        "  hyperparameters:\n"
+        "    goal: MINIMIZE\n"
+        "    hyperparameterMetricTag: loss\n"
+        "    maxTrials: '12'\n"
+        "    maxParallelTrials: 3\n"
+        "    maxFailedTrials: 2\n"
+        "    enableTrialEarlyStopping: TRUE\n"
+        "    algorithm: RANDOM_SEARCH\n"
+        "    params:\n"
+        "    - {parameterName: lr, type: DOUBLE, minValue: 1e-5, maxValue: 0.1, "
+        "scaleType: UNIT_LOG_SCALE}\n"
+        "    - {parameterName: m, type: DOUBLE, minValue: 0.1, maxValue: 0.99, "
+        "scaleType: UNIT_REVERSE_LOG_SCALE}\n"
+        "    - {parameterName: units, type: INTEGER, minValue: 8, maxValue: 512}\n"
+        "    - {parameterName: bs, type: DISCRETE, discreteValues: [16, 32.5, 64]}\n"
+        "    - {parameterName: opt, type: CATEGORICAL, categoricalValues: [adam, "
+        "'1', sgd]}\n"
+        "  args: ['--data', '/tmp/d']\n"
+        "  jobDir: /tmp/job\n"
+        "  scheduling: {maxRunningTime: 7200s, maxWaitTime: 1.5s, priority: 7}\n"
+        "  useChiefInTfConfig: yes\n"
+        "  command: [/usr/bin/python3, train.py]\n"
+        "  workingDir: /srv/code\n"
+        "  env: {B: '2', A: 1}\n"
+        "  metricCollector: {stdoutRegex: 'loss=(?<value>[0-9.]+)'}\n"
+        "  region: us-central1\n"
+        "  runtimeVersion: '2.11'\n";
     hpt_diag_t *diag;
     hpt_job_t *job = s_read (yaml, HPT_CONFIG_YAML, &diag);
     hpt_diag_print (diag, stderr);
@@ -339,7 +340,8 @@ static void
 test_rule_max_failed_at_most_max_trials (void **state)
 {
     s_expect_one (BASE_HEAD PARAM_OK "    maxFailedTrials: 11\n", "9:22",
-                  "trainingInput.hyperparameters.maxFailedTrials", "must not exceed maxTrials (10)");
+                  "trainingInput.hyperparameters.maxFailedTrials",
+                  "must not exceed maxTrials (10)");
 }
 
 static void
@@ -423,8 +425,7 @@ static void
 test_rule_boolean (void **state)
 {
     s_expect_one (BASE_HEAD PARAM_OK "    enableTrialEarlyStopping: maybe\n", "9:31",
-                  "trainingInput.hyperparameters.enableTrialEarlyStopping",
-                  "expected a boolean");
+                  "trainingInput.hyperparameters.enableTrialEarlyStopping", "expected a boolean");
 }
 
 static void

@@ -187,7 +187,7 @@ test_grid (void **state)
     for (uint64_t i = 0; i < 18; i++) {
         assert_true (hpt_space_grid_point (space, i, v));
         int d = v[1] == 1 ? 0 : v[1] == 2 ? 1 : 2;
-        seen[(int) v[0] - 1][d][(int) v[2]]++;
+        seen[(int)v[0] - 1][d][(int)v[2]]++;
     }
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 3; b++)
@@ -216,10 +216,10 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_linear_and_ends),     cmocka_unit_test (test_log_scale),
-        cmocka_unit_test (test_reverse_log_scale),   cmocka_unit_test (test_integer_rounding),
-        cmocka_unit_test (test_discrete_snapping),   cmocka_unit_test (test_categorical),
-        cmocka_unit_test (test_format_and_parse),    cmocka_unit_test (test_grid),
+        cmocka_unit_test (test_linear_and_ends),        cmocka_unit_test (test_log_scale),
+        cmocka_unit_test (test_reverse_log_scale),      cmocka_unit_test (test_integer_rounding),
+        cmocka_unit_test (test_discrete_snapping),      cmocka_unit_test (test_categorical),
+        cmocka_unit_test (test_format_and_parse),       cmocka_unit_test (test_grid),
         cmocka_unit_test (test_format_double_shortest),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -16,12 +16,13 @@ static hpt_job_t *
 s_job (const char *id, int max_trials, int parallel, int max_failed)
 {
     char text[1024];
-    snprintf (text, sizeof (text),
-              "{\"jobId\": \"%s\", \"trainingInput\": {\"command\": [\"t\"], \"hyperparameters\": "
-              "{\"goal\": \"MINIMIZE\", \"hyperparameterMetricTag\": \"loss\", \"maxTrials\": %d, "
-              "\"maxParallelTrials\": %d, \"maxFailedTrials\": %d, \"params\": [{\"parameterName\": "
-              "\"x\", \"type\": \"DOUBLE\", \"minValue\": -1, \"maxValue\": 1}]}}}",
-              id, max_trials, parallel, max_failed);
+    snprintf (
+        text, sizeof (text),
+        "{\"jobId\": \"%s\", \"trainingInput\": {\"command\": [\"t\"], \"hyperparameters\": "
+        "{\"goal\": \"MINIMIZE\", \"hyperparameterMetricTag\": \"loss\", \"maxTrials\": %d, "
+        "\"maxParallelTrials\": %d, \"maxFailedTrials\": %d, \"params\": [{\"parameterName\": "
+        "\"x\", \"type\": \"DOUBLE\", \"minValue\": -1, \"maxValue\": 1}]}}}",
+        id, max_trials, parallel, max_failed);
     hpt_diag_t *diag = hpt_diag_new ("t", true);
     hpt_job_t *job = hpt_job_read_text (text, strlen (text), HPT_CONFIG_JSON, diag);
     hpt_diag_print (diag, stderr);
@@ -34,11 +35,11 @@ s_job (const char *id, int max_trials, int parallel, int max_failed)
 static hpt_task_request_t *
 s_requests (size_t *count, int workers)
 {
-    *count = 1 + (size_t) workers;
+    *count = 1 + (size_t)workers;
     hpt_task_request_t *r = calloc (*count, sizeof (hpt_task_request_t));
     for (size_t i = 0; i < *count; i++) {
         r[i].replica = strdup (i == 0 ? "master" : "worker");
-        r[i].index = i == 0 ? 0 : (int) i - 1;
+        r[i].index = i == 0 ? 0 : (int)i - 1;
         r[i].machine_type = strdup ("standard");
         r[i].cpus = 1;
         r[i].memory_mb = 100;
@@ -71,12 +72,11 @@ s_run_trial (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, double 
              int exit_code)
 {
     for (size_t i = 0; i < trial->task_count; i++)
-        if (!trial->tasks[i].agent)
-            trial->tasks[i].agent = strdup ("a");
+        if (!trial->tasks[i].agent) trial->tasks[i].agent = strdup ("a");
     if (trial->state == HPT_TRIAL_PENDING)
         assert_int_equal (hpt_tuner_trial_placed (tuner, store, trial, 2000), 0);
     for (size_t i = 0; i < trial->task_count; i++)
-        hpt_tuner_task_started (tuner, store, trial, &trial->tasks[i], 100 + (int64_t) i, 2100);
+        hpt_tuner_task_started (tuner, store, trial, &trial->tasks[i], 100 + (int64_t)i, 2100);
     if (metric == metric) {
         hpt_tuner_metric (tuner, trial, &trial->tasks[0], "loss", 5, metric + 1, 1.0, NULL, 0);
         hpt_tuner_metric (tuner, trial, &trial->tasks[0], "other", 9, 99, 2.0, NULL, 0);
@@ -123,10 +123,13 @@ test_job_succeeds_with_best_first (void **state)
     json_t *trials = json_object_get (json_object_get (json, "trainingOutput"), "trials");
     assert_int_equal (json_array_size (trials), 3);
     //  MINIMIZE: 0.1 (trial 2), 0.3 (trial 3), 0.5 (trial 1).
-    assert_string_equal (json_string_value (json_object_get (json_array_get (trials, 0), "trialId")), "2");
-    assert_string_equal (json_string_value (json_object_get (json_array_get (trials, 1), "trialId")), "3");
     assert_string_equal (
-        json_string_value (json_object_get (json_object_get (json, "trainingOutput"), "completedTrialCount")), "3");
+        json_string_value (json_object_get (json_array_get (trials, 0), "trialId")), "2");
+    assert_string_equal (
+        json_string_value (json_object_get (json_array_get (trials, 1), "trialId")), "3");
+    assert_string_equal (json_string_value (json_object_get (
+                             json_object_get (json, "trainingOutput"), "completedTrialCount")),
+                         "3");
     json_t *final = json_object_get (json_array_get (trials, 0), "finalMetric");
     assert_string_equal (json_string_value (json_object_get (final, "trainingStep")), "10");
     assert_true (json_real_value (json_object_get (final, "objectiveValue")) == 0.1);
@@ -254,7 +257,8 @@ test_reload_gives_same_state (void **state)
     size_t count;
     hpt_task_request_t *requests = s_requests (&count, 0);
     char *error = NULL;
-    hpt_tuner_t *again = hpt_tuner_load (store, row, s_job ("j7", 4, 2, 0), requests, count, &error);
+    hpt_tuner_t *again =
+        hpt_tuner_load (store, row, s_job ("j7", 4, 2, 0), requests, count, &error);
     json_decref (row);
     assert_non_null (again);
     assert_int_equal (hpt_tuner_trial_count (again), 2);
@@ -266,7 +270,7 @@ test_reload_gives_same_state (void **state)
     //  The next suggestion is the same from the original and the reload.
     hpt_trial_t *next_a = hpt_tuner_next_trial (tuner, store, 3);
     hpt_tuner_destroy (&tuner);
-    (void) next_a;
+    (void)next_a;
     hpt_tuner_destroy (&again);
     hpt_store_destroy (&store);
 }
@@ -319,10 +323,14 @@ static void
 test_gpu_numa_locality (void **state)
 {
     const char *host = "{\"cpus\": 16, \"memoryGb\": 64, \"accelerators\": ["
-                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 0, \"numaNode\": 0, \"cpus\": [0,1,2,3,4,5,6,7]},"
-                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 1, \"numaNode\": 1, \"cpus\": [8,9,10,11,12,13,14,15]},"
-                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 2, \"numaNode\": 0, \"cpus\": [0,1,2,3,4,5,6,7]},"
-                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 3, \"numaNode\": 1, \"cpus\": [8,9,10,11,12,13,14,15]}]}";
+                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 0, \"numaNode\": 0, \"cpus\": "
+                       "[0,1,2,3,4,5,6,7]},"
+                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 1, \"numaNode\": 1, \"cpus\": "
+                       "[8,9,10,11,12,13,14,15]},"
+                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 2, \"numaNode\": 0, \"cpus\": "
+                       "[0,1,2,3,4,5,6,7]},"
+                       "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 3, \"numaNode\": 1, \"cpus\": "
+                       "[8,9,10,11,12,13,14,15]}]}";
     hpt_host_t *node = s_node ("gpu", host);
     hpt_task_request_t req = {"master", 0, "x", 4, 1000, "NVIDIA_TESLA_V100", 2};
     hpt_task_t t1 = {.task_id = "t1", .request = &req}, t2 = {.task_id = "t2", .request = &req};
@@ -330,17 +338,20 @@ test_gpu_numa_locality (void **state)
     hpt_host_t *nodes[1] = {node};
     assert_true (hpt_scheduler_place (nodes, 1, &trial1));
     assert_true (hpt_scheduler_place (nodes, 1, &trial2));
-    json_t *g1 = json_object_get (t1.placement, "gpus"), *g2 = json_object_get (t2.placement, "gpus");
+    json_t *g1 = json_object_get (t1.placement, "gpus"),
+           *g2 = json_object_get (t2.placement, "gpus");
     //  Each pair on one NUMA node (0,2 or 1,3), and disjoint.
-    int a = (int) json_integer_value (json_array_get (g1, 0)), b = (int) json_integer_value (json_array_get (g1, 1));
-    int c = (int) json_integer_value (json_array_get (g2, 0)), d = (int) json_integer_value (json_array_get (g2, 1));
+    int a = (int)json_integer_value (json_array_get (g1, 0)),
+        b = (int)json_integer_value (json_array_get (g1, 1));
+    int c = (int)json_integer_value (json_array_get (g2, 0)),
+        d = (int)json_integer_value (json_array_get (g2, 1));
     assert_int_equal (a % 2, b % 2);
     assert_int_equal (c % 2, d % 2);
     assert_int_not_equal (a % 2, c % 2);
     //  CPUs bound to cores of the GPUs' NUMA node.
     json_t *cores = json_object_get (t1.placement, "cores");
     assert_int_equal (json_array_size (cores), 4);
-    int first = (int) json_integer_value (json_array_get (cores, 0));
+    int first = (int)json_integer_value (json_array_get (cores, 0));
     assert_true ((a % 2 == 0) ? first < 8 : first >= 8);
     //  A third 2-GPU task does not fit.
     hpt_task_t t3 = {.task_id = "t3", .request = &req};
