@@ -334,9 +334,11 @@ hpt_job_training_input_to_json (hpt_job_t *self)
         json_object_set_new (out, "command", s_strv (in->command, in->command_count));
     s_set_str (out, "workingDir", in->working_dir);
     if (in->env_count) json_object_set_new (out, "env", s_kv (in->env, in->env_count));
-    if (in->stdout_regex || in->stdout_metrics) {
+    if (in->stdout_regex || in->stdout_metrics || in->metrics_from_evaluator) {
         json_t *mc = json_object ();
-        json_object_set_new (mc, "stdout", json_boolean (true));
+        json_object_set_new (mc, "stdout", json_boolean (in->stdout_metrics));
+        if (in->metrics_from_evaluator)
+            json_object_set_new (mc, "replica", json_string ("evaluator"));
         if (in->stdout_regex)
             json_object_set_new (mc, "stdoutRegex", json_string (in->stdout_regex));
         json_object_set_new (out, "metricCollector", mc);

@@ -121,6 +121,7 @@ typedef struct {
     hpt_kv_t *env;                                //  hpt extension: env, sorted by name
     size_t env_count;                             //  entries in env
     bool stdout_metrics;                          //  hpt extension: metricCollector.stdout
+    bool metrics_from_evaluator;                  //  hpt extension: metricCollector.replica
     char *stdout_regex;                           //  hpt extension: metricCollector.stdoutRegex
 } hpt_training_input_t;
 

@@ -1101,7 +1101,18 @@ s_m_stdout (s_reader_t *r, hpt_node_t *v, void *t)
     return true;
 }
 
-static const s_field_t s_collector_fields[] = {{"stdout", s_m_stdout}, {"stdoutRegex", s_m_regex}};
+static bool
+s_m_replica (s_reader_t *r, hpt_node_t *v, void *t)
+{
+    static const char *const names[] = {"master", "evaluator"};
+    int replica = s_enum (r, v, names, 2, 0);
+    if (replica < 0) return false;
+    ((hpt_training_input_t *)t)->metrics_from_evaluator = replica == 1;
+    return true;
+}
+
+static const s_field_t s_collector_fields[] = {
+    {"stdout", s_m_stdout}, {"stdoutRegex", s_m_regex}, {"replica", s_m_replica}};
 
 //  ---------------------------------------------------------------------
 //  TrainingInput
@@ -1343,6 +1354,13 @@ s_input_rules (s_reader_t *r, hpt_node_t *node, s_input_t *i)
             if (counts[k] > 0 && !s_has (node, kinds[k][0]))
                 s_error_child (r, hpt_node_get (node, kinds[k][1]), kinds[k][1], "%s > 0 needs %s",
                                kinds[k][1], kinds[k][0]);
+    }
+    if (in->metrics_from_evaluator && in->evaluator_count < 1) {
+        hpt_node_t *mc = hpt_node_get (node, "metricCollector");
+        s_push_key (r, "metricCollector");
+        s_error_child (r, hpt_node_get (mc, "replica"), "replica",
+                       "evaluator needs an evaluator (scaleTier CUSTOM, evaluatorCount >= 1)");
+        s_pop (r);
     }
     if (in->command_count && in->python_module)
         s_error_child (r, hpt_node_get (node, "command"), "command",

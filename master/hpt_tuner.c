@@ -548,13 +548,23 @@ s_is_master (hpt_task_t *task)
     return strcmp (task->request->replica, "master") == 0;
 }
 
+//  Whether task's reports are the objective: the master replica's, or
+//  evaluator 0's with the extension metricCollector.replica: evaluator.
+static bool
+s_is_objective_task (hpt_tuner_t *self, const hpt_task_t *task)
+{
+    bool evaluator = self->spec->input.metrics_from_evaluator;
+    return strcmp (task->request->replica, evaluator ? "evaluator" : "master") == 0 &&
+           task->request->index == 0;
+}
+
 bool
 hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
                   int64_t step, double value, double time, char *reason, size_t reason_size)
 {
     const char *objective =
         self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
-    if (!s_is_master (task) || strcmp (tag, objective) != 0) return false;
+    if (!s_is_objective_task (self, task) || strcmp (tag, objective) != 0) return false;
     //  "Last reported" is by report time; replays of old points never move
     //  the final metric back.
     if (trial->has_final && time < trial->final_time) return false;
@@ -904,8 +914,7 @@ s_replay_stopping (hpt_tuner_t *self, hpt_store_t *store)
         hpt_trial_t *trial = self->trials[t];
         const char *master_task = NULL;
         for (size_t k = 0; k < trial->task_count; k++)
-            if (strcmp (trial->tasks[k].request->replica, "master") == 0)
-                master_task = trial->tasks[k].task_id;
+            if (s_is_objective_task (self, &trial->tasks[k])) master_task = trial->tasks[k].task_id;
         json_t *points = NULL;
         hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &points);
         size_t i;
@@ -1096,8 +1105,7 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
         //  not other replicas' reports, not a requeued attempt's.
         const char *master_task = NULL;
         for (size_t k = 0; k < trial->task_count; k++)
-            if (strcmp (trial->tasks[k].request->replica, "master") == 0)
-                master_task = trial->tasks[k].task_id;
+            if (s_is_objective_task (self, &trial->tasks[k])) master_task = trial->tasks[k].task_id;
         json_array_foreach (metrics, i, m) {
             const char *task_id = json_string_value (json_object_get (m, "task_id"));
             if (master_task && task_id && strcmp (task_id, master_task) != 0) continue;

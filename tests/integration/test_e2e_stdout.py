@@ -49,3 +49,19 @@ def test_without_a_collector_stdout_is_only_logs(cluster):
     done = cluster.wait_job("off", timeout=60)
     assert done["state"] == "FAILED"
     assert "without reporting the metric 'loss'" in done["trainingOutput"]["trials"][0]["errorMessage"]
+
+
+def test_an_evaluator_can_report_the_objective(cluster):
+    """metricCollector.replica: evaluator (hpt extension): evaluator 0's
+    reports are the objective; the master still decides when the trial ends."""
+    script = ('if echo "$TF_CONFIG" | grep -q \'"type":"evaluator"\'; then echo "loss=0.125 step=4"; '
+              'else sleep 1; echo "loss=0.5 step=9"; fi')
+    spec = job(script, {"stdout": True, "replica": "evaluator"})
+    spec.update(scaleTier="CUSTOM", masterType="standard", evaluatorType="standard",
+                evaluatorCount=1)
+    spec["hyperparameters"]["maxTrials"] = 1
+    cluster.submit("evaluated", spec)
+    done = cluster.wait_job("evaluated", timeout=60)
+    assert done["state"] == "SUCCEEDED", done
+    (trial,) = done["trainingOutput"]["trials"]
+    assert trial["finalMetric"] == {"trainingStep": "4", "objectiveValue": 0.125}

@@ -458,6 +458,13 @@ test_rule_bad_regex (void **state)
 }
 
 static void
+test_rule_evaluator_metrics_need_an_evaluator (void **state)
+{
+    s_expect_one (BASE_HEAD PARAM_OK "  metricCollector:\n    replica: evaluator\n", "10:14",
+                  "trainingInput.metricCollector.replica", "needs an evaluator");
+}
+
+static void
 test_rule_job_id (void **state)
 {
     s_expect_one ("jobId: 9lives\n" BASE_HEAD PARAM_OK, "1:8", "jobId", "not a valid job id");
@@ -591,6 +598,7 @@ main (void)
         cmocka_unit_test (test_rule_env_reserved),
         cmocka_unit_test (test_rule_trainer_exclusive),
         cmocka_unit_test (test_rule_bad_regex),
+        cmocka_unit_test (test_rule_evaluator_metrics_need_an_evaluator),
         cmocka_unit_test (test_rule_job_id),
         cmocka_unit_test (test_rule_priority_range),
         cmocka_unit_test (test_all_problems_at_once),
