@@ -19,6 +19,7 @@
 #include "hpt_job_reader.h"
 #include "hpt_accel.h"
 #include "hpt_line_metrics.h"
+#include "hpt_schema.h"
 #include "hpt_space.h"
 #include "hpt_tree.h"
 #include <ctype.h>
@@ -31,106 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_DEPTH 16    //  schema depth is far less
 #define S_MAX_STRING 4096 //  any single string field
 #define S_MAX_LIST 1000   //  args, packageUris, command, categories, values
 #define S_MAX_PARAMS 100  //  parameters of one job
 #define S_MAX_COUNT 10000 //  replicas of one kind
 #define S_MAX_INT32 2147483647
 
-typedef struct {
-    hpt_diag_t *diag;                 //  where problems go (borrowed)
-    const char *seg_key[S_MAX_DEPTH]; //  path segment: a key, or NULL for an index
-    size_t seg_index[S_MAX_DEPTH];    //  path segment: the index when key is NULL
-    size_t depth;                     //  segments in use
-    bool failed;                      //  any problem so far
-} s_reader_t;
-
-//  ---------------------------------------------------------------------
-//  Paths and problems
-
-static void
-s_push_key (s_reader_t *r, const char *key)
-{
-    if (r->depth < S_MAX_DEPTH) {
-        r->seg_key[r->depth] = key;
-        r->seg_index[r->depth] = 0;
-    }
-    r->depth++;
-}
-
-static void
-s_push_index (s_reader_t *r, size_t index)
-{
-    if (r->depth < S_MAX_DEPTH) {
-        r->seg_key[r->depth] = NULL;
-        r->seg_index[r->depth] = index;
-    }
-    r->depth++;
-}
-
-static void
-s_pop (s_reader_t *r)
-{
-    r->depth--;
-}
-
-//  Writes the current path, dotted and as a JSON pointer, into the buffers.
-static void
-s_paths (s_reader_t *r, char *dotted, size_t dsize, char *pointer, size_t psize)
-{
-    size_t d = 0, p = 0;
-    dotted[0] = pointer[0] = '\0';
-    size_t depth = r->depth < S_MAX_DEPTH ? r->depth : S_MAX_DEPTH;
-    for (size_t i = 0; i < depth; i++) {
-        if (r->seg_key[i]) {
-            d += snprintf (dotted + d, d < dsize ? dsize - d : 0, "%s%s", i ? "." : "",
-                           r->seg_key[i]);
-            p += snprintf (pointer + p, p < psize ? psize - p : 0, "/");
-            //  RFC 6901: '~' is written "~0" and '/' is written "~1".
-            for (const char *c = r->seg_key[i]; *c; c++) {
-                const char *out = *c == '~' ? "~0" : *c == '/' ? "~1" : NULL;
-                if (out)
-                    p += snprintf (pointer + p, p < psize ? psize - p : 0, "%s", out);
-                else
-                    p += snprintf (pointer + p, p < psize ? psize - p : 0, "%c", *c);
-            }
-        } else {
-            d += snprintf (dotted + d, d < dsize ? dsize - d : 0, "[%zu]", r->seg_index[i]);
-            p += snprintf (pointer + p, p < psize ? psize - p : 0, "/%zu", r->seg_index[i]);
-        }
-    }
-}
-
-//  Reports a problem at node (for its position) under the current path.
-static void
-s_error (s_reader_t *r, hpt_node_t *node, const char *format, ...)
-{
-    char message[512], dotted[512], pointer[512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (message, sizeof (message), format, args);
-    va_end (args);
-    s_paths (r, dotted, sizeof (dotted), pointer, sizeof (pointer));
-    hpt_diag_add (r->diag, node ? node->line : 0, node ? node->column : 0, dotted, pointer,
-                  message);
-    r->failed = true;
-}
-
-//  Reports a problem with child field key of the object at node (used for
-//  missing fields: the position is the object's, the path the field's).
-static void
-s_error_child (s_reader_t *r, hpt_node_t *node, const char *key, const char *format, ...)
-{
-    char message[512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (message, sizeof (message), format, args);
-    va_end (args);
-    s_push_key (r, key);
-    s_error (r, node, "%s", message);
-    s_pop (r);
-}
+//  The reader's state is where it is and what it found (hpt_schema).
+typedef hpt_schema_t s_reader_t;
 
 //  ---------------------------------------------------------------------
 //  "Did you mean"
@@ -180,22 +89,12 @@ hpt_did_you_mean (const char *word, const char *const *candidates, size_t count)
 //  ---------------------------------------------------------------------
 //  Scalars
 
-static bool
-s_is_null (hpt_node_t *node)
-{
-    if (node->kind != HPT_NODE_SCALAR) return false;
-    if (node->style == HPT_SCALAR_NULL) return true;
-    return node->style == HPT_SCALAR_PLAIN &&
-           (!*node->text || strcmp (node->text, "~") == 0 || strcmp (node->text, "null") == 0 ||
-            strcmp (node->text, "Null") == 0 || strcmp (node->text, "NULL") == 0);
-}
-
 //  A scalar's text when it is one; reports and returns NULL otherwise.
 static const char *
 s_scalar (s_reader_t *r, hpt_node_t *node, const char *expected)
 {
-    if (node->kind != HPT_NODE_SCALAR || s_is_null (node)) {
-        s_error (r, node, "expected %s, got %s", expected, hpt_node_kind_name (node));
+    if (node->kind != HPT_NODE_SCALAR || hpt_schema_is_null (node)) {
+        hpt_schema_error (r, node, "expected %s, got %s", expected, hpt_node_kind_name (node));
         return NULL;
     }
     return node->text;
@@ -207,13 +106,13 @@ s_string (s_reader_t *r, hpt_node_t *node, char **out)
 {
     if (node->kind == HPT_NODE_SCALAR &&
         (node->style == HPT_SCALAR_NUMBER || node->style == HPT_SCALAR_BOOL)) {
-        s_error (r, node, "expected a string, got %s", hpt_node_kind_name (node));
+        hpt_schema_error (r, node, "expected a string, got %s", hpt_node_kind_name (node));
         return false;
     }
     const char *text = s_scalar (r, node, "a string");
     if (!text) return false;
     if (strlen (text) > S_MAX_STRING) {
-        s_error (r, node, "longer than %d bytes", S_MAX_STRING);
+        hpt_schema_error (r, node, "longer than %d bytes", S_MAX_STRING);
         return false;
     }
     free (*out);
@@ -226,7 +125,7 @@ s_nonempty_string (s_reader_t *r, hpt_node_t *node, char **out)
 {
     if (!s_string (r, node, out)) return false;
     if (!**out) {
-        s_error (r, node, "must not be empty");
+        hpt_schema_error (r, node, "must not be empty");
         free (*out);
         *out = NULL;
         return false;
@@ -238,7 +137,7 @@ static bool
 s_int64 (s_reader_t *r, hpt_node_t *node, int64_t min, int64_t max, int64_t *out)
 {
     if (node->kind == HPT_NODE_SCALAR && node->style == HPT_SCALAR_BOOL) {
-        s_error (r, node, "expected an integer, got a boolean");
+        hpt_schema_error (r, node, "expected an integer, got a boolean");
         return false;
     }
     const char *text = s_scalar (r, node, "an integer");
@@ -252,15 +151,15 @@ s_int64 (s_reader_t *r, hpt_node_t *node, int64_t min, int64_t max, int64_t *out
     char *end = NULL;
     long long value = digits ? strtoll (text, &end, 10) : 0;
     if (!digits || errno == ERANGE) {
-        s_error (r, node, "expected an integer, got '%s'", text);
+        hpt_schema_error (r, node, "expected an integer, got '%s'", text);
         return false;
     }
     if (value < min || value > max) {
         if (max == INT64_MAX)
-            s_error (r, node, "must be at least %" PRId64 ", got %lld", min, value);
+            hpt_schema_error (r, node, "must be at least %" PRId64 ", got %lld", min, value);
         else
-            s_error (r, node, "must be between %" PRId64 " and %" PRId64 ", got %lld", min, max,
-                     value);
+            hpt_schema_error (r, node, "must be between %" PRId64 " and %" PRId64 ", got %lld", min,
+                              max, value);
         return false;
     }
     *out = value;
@@ -271,7 +170,7 @@ static bool
 s_double (s_reader_t *r, hpt_node_t *node, double *out)
 {
     if (node->kind == HPT_NODE_SCALAR && node->style == HPT_SCALAR_BOOL) {
-        s_error (r, node, "expected a number, got a boolean");
+        hpt_schema_error (r, node, "expected a number, got a boolean");
         return false;
     }
     const char *text = s_scalar (r, node, "a number");
@@ -283,7 +182,7 @@ s_double (s_reader_t *r, hpt_node_t *node, double *out)
     //  plain finite decimal number.
     bool plain = end != text && *end == '\0' && !strpbrk (text, "xXnN");
     if (!plain || !isfinite (value) || errno == ERANGE) {
-        s_error (r, node, "expected a finite number, got '%s'", text);
+        hpt_schema_error (r, node, "expected a finite number, got '%s'", text);
         return false;
     }
     *out = value;
@@ -308,10 +207,10 @@ s_bool (s_reader_t *r, hpt_node_t *node, bool *out)
             }
         }
     }
-    if (node->kind == HPT_NODE_SCALAR && !s_is_null (node))
-        s_error (r, node, "expected a boolean (true or false), got '%s'", node->text);
+    if (node->kind == HPT_NODE_SCALAR && !hpt_schema_is_null (node))
+        hpt_schema_error (r, node, "expected a boolean (true or false), got '%s'", node->text);
     else
-        s_error (r, node, "expected a boolean, got %s", hpt_node_kind_name (node));
+        hpt_schema_error (r, node, "expected a boolean, got %s", hpt_node_kind_name (node));
     return false;
 }
 
@@ -334,9 +233,9 @@ s_enum (s_reader_t *r, hpt_node_t *node, const char *const *names, int count, in
         used += snprintf (list + used, used < sizeof (list) ? sizeof (list) - used : 0, "%s%s",
                           i > first ? ", " : "", names[i]);
     if (hint)
-        s_error (r, node, "unknown value '%s' (did you mean %s?)", text, hint);
+        hpt_schema_error (r, node, "unknown value '%s' (did you mean %s?)", text, hint);
     else
-        s_error (r, node, "unknown value '%s' (expected one of %s)", text, list);
+        hpt_schema_error (r, node, "unknown value '%s' (expected one of %s)", text, list);
     free (text);
     return -1;
 }
@@ -359,9 +258,9 @@ s_duration (s_reader_t *r, hpt_node_t *node, double *out)
     }
     double seconds = ok ? strtod (text, NULL) : 0;
     if (!ok)
-        s_error (r, node, "expected a duration in seconds like \"7200s\", got '%s'", text);
+        hpt_schema_error (r, node, "expected a duration in seconds like \"7200s\", got '%s'", text);
     else if (!(seconds > 0) || seconds > 315576000000.0)
-        s_error (r, node, "duration must be positive, got '%s'", text);
+        hpt_schema_error (r, node, "duration must be positive, got '%s'", text);
     free (text);
     if (!ok || !(seconds > 0) || seconds > 315576000000.0) return false;
     *out = seconds;
@@ -372,8 +271,8 @@ static bool
 s_expect (s_reader_t *r, hpt_node_t *node, hpt_node_kind_t kind)
 {
     if (node->kind == kind) return true;
-    s_error (r, node, "expected %s, got %s", kind == HPT_NODE_MAP ? "a mapping" : "a list",
-             hpt_node_kind_name (node));
+    hpt_schema_error (r, node, "expected %s, got %s", kind == HPT_NODE_MAP ? "a mapping" : "a list",
+                      hpt_node_kind_name (node));
     return false;
 }
 
@@ -383,16 +282,16 @@ s_strings (s_reader_t *r, hpt_node_t *node, bool nonempty, char ***out, size_t *
 {
     if (!s_expect (r, node, HPT_NODE_SEQ)) return false;
     if (node->count > S_MAX_LIST) {
-        s_error (r, node, "more than %d entries", S_MAX_LIST);
+        hpt_schema_error (r, node, "more than %d entries", S_MAX_LIST);
         return false;
     }
     char **strv = calloc (node->count ? node->count : 1, sizeof (char *));
     bool ok = true;
     for (size_t i = 0; i < node->count; i++) {
-        s_push_index (r, i);
+        hpt_schema_push_index (r, i);
         ok &= nonempty ? s_nonempty_string (r, node->items[i], &strv[i])
                        : s_string (r, node->items[i], &strv[i]);
-        s_pop (r);
+        hpt_schema_pop (r);
     }
     if (!ok) {
         for (size_t i = 0; i < node->count; i++)
@@ -418,24 +317,24 @@ s_string_map (s_reader_t *r, hpt_node_t *node, bool (*key_ok) (s_reader_t *, hpt
 {
     if (!s_expect (r, node, HPT_NODE_MAP)) return false;
     if (node->count > S_MAX_LIST) {
-        s_error (r, node, "more than %d entries", S_MAX_LIST);
+        hpt_schema_error (r, node, "more than %d entries", S_MAX_LIST);
         return false;
     }
     hpt_kv_t *kv = calloc (node->count ? node->count : 1, sizeof (hpt_kv_t));
     bool ok = true;
     for (size_t i = 0; i < node->count; i++) {
-        s_push_key (r, node->keys[i]);
+        hpt_schema_push_key (r, node->keys[i]);
         kv[i].name = strdup (node->keys[i]);
         ok &= key_ok (r, node->key_nodes[i]);
         hpt_node_t *value = node->items[i];
         //  A map of strings: YAML plain scalars that look like numbers or
         //  booleans are still text here ("1", "true").
         if (value->kind == HPT_NODE_SCALAR && value->style == HPT_SCALAR_PLAIN &&
-            !s_is_null (value))
+            !hpt_schema_is_null (value))
             kv[i].value = strdup (value->text);
         else
             ok &= s_string (r, value, &kv[i].value);
-        s_pop (r);
+        hpt_schema_pop (r);
     }
     if (!ok) {
         for (size_t i = 0; i < node->count; i++) {
@@ -474,30 +373,23 @@ s_object (s_reader_t *r, hpt_node_t *node, const s_field_t *fields, size_t count
         const s_field_t *field = NULL;
         for (size_t f = 0; f < count; f++)
             if (strcmp (fields[f].key, node->keys[i]) == 0) field = &fields[f];
-        s_push_key (r, node->keys[i]);
+        hpt_schema_push_key (r, node->keys[i]);
         if (field) {
-            if (!s_is_null (node->items[i])) field->handler (r, node->items[i], target);
+            if (!hpt_schema_is_null (node->items[i])) field->handler (r, node->items[i], target);
         } else {
             const char *hint = hpt_did_you_mean (node->keys[i], names, count < 64 ? count : 64);
             if (hint)
-                s_error (r, node->key_nodes[i], "unknown field (did you mean '%s'?)", hint);
+                hpt_schema_error (r, node->key_nodes[i], "unknown field (did you mean '%s'?)",
+                                  hint);
             else
-                s_error (r, node->key_nodes[i], "unknown field");
+                hpt_schema_error (r, node->key_nodes[i], "unknown field");
         }
-        s_pop (r);
+        hpt_schema_pop (r);
     }
     return true;
 }
 
 #define S_FIELDS(table) table, sizeof (table) / sizeof (table[0])
-
-//  Whether a key is present with a non-null value.
-static bool
-s_has (hpt_node_t *map, const char *key)
-{
-    hpt_node_t *value = hpt_node_get (map, key);
-    return value && !s_is_null (value);
-}
 
 //  ---------------------------------------------------------------------
 //  ParameterSpec
@@ -531,10 +423,11 @@ s_p_name (s_reader_t *r, hpt_node_t *v, void *t)
     s_param_t *p = t;
     if (!s_nonempty_string (r, v, &p->spec->name)) return false;
     if (!s_param_name_ok (p->spec->name)) {
-        s_error (r, v,
-                 "'%s' is not a usable flag name: use a letter or '_' first, then letters, "
-                 "digits, '_', '-' or '.' (at most 128)",
-                 p->spec->name);
+        hpt_schema_error (
+            r, v,
+            "'%s' is not a usable flag name: use a letter or '_' first, then letters, "
+            "digits, '_', '-' or '.' (at most 128)",
+            p->spec->name);
         return false;
     }
     return true;
@@ -573,22 +466,23 @@ s_p_discrete (s_reader_t *r, hpt_node_t *v, void *t)
     s_param_t *p = t;
     if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
     if (v->count == 0) {
-        s_error (r, v, "must list at least one value");
+        hpt_schema_error (r, v, "must list at least one value");
         return false;
     }
     if (v->count > S_MAX_LIST) {
-        s_error (r, v, "at most %d values are allowed, got %zu", S_MAX_LIST, v->count);
+        hpt_schema_error (r, v, "at most %d values are allowed, got %zu", S_MAX_LIST, v->count);
         return false;
     }
     double *values = calloc (v->count, sizeof (double));
     bool ok = true;
     for (size_t i = 0; i < v->count; i++) {
-        s_push_index (r, i);
+        hpt_schema_push_index (r, i);
         if (!s_double (r, v->items[i], &values[i]))
             ok = false;
         else if (ok && i > 0 && !(values[i] > values[i - 1]))
-            ok = false, s_error (r, v->items[i], "discreteValues must be strictly increasing");
-        s_pop (r);
+            ok = false,
+            hpt_schema_error (r, v->items[i], "discreteValues must be strictly increasing");
+        hpt_schema_pop (r);
     }
     if (!ok) {
         free (values);
@@ -608,29 +502,30 @@ s_p_categorical (s_reader_t *r, hpt_node_t *v, void *t)
     size_t count = 0;
     if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
     if (v->count == 0) {
-        s_error (r, v, "must list at least one category");
+        hpt_schema_error (r, v, "must list at least one category");
         return false;
     }
     //  Categories are text: a YAML plain `- 1` is the category "1".
     if (v->count > S_MAX_LIST) {
-        s_error (r, v, "more than %d entries", S_MAX_LIST);
+        hpt_schema_error (r, v, "more than %d entries", S_MAX_LIST);
         return false;
     }
     strv = calloc (v->count, sizeof (char *));
     bool ok = true;
     for (size_t i = 0; i < v->count; i++) {
-        s_push_index (r, i);
+        hpt_schema_push_index (r, i);
         hpt_node_t *item = v->items[i];
-        if (item->kind == HPT_NODE_SCALAR && item->style == HPT_SCALAR_PLAIN && !s_is_null (item))
+        if (item->kind == HPT_NODE_SCALAR && item->style == HPT_SCALAR_PLAIN &&
+            !hpt_schema_is_null (item))
             strv[i] = strdup (item->text);
         else if (!s_nonempty_string (r, item, &strv[i]))
             ok = false;
         for (size_t j = 0; ok && strv[i] && j < i; j++)
             if (strv[j] && strcmp (strv[j], strv[i]) == 0) {
-                s_error (r, item, "duplicate category '%s'", strv[i]);
+                hpt_schema_error (r, item, "duplicate category '%s'", strv[i]);
                 ok = false;
             }
-        s_pop (r);
+        hpt_schema_pop (r);
         count++;
     }
     if (!ok) {
@@ -671,12 +566,12 @@ static void
 s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
 {
     hpt_param_spec_t *s = p->spec;
-    if (!s_has (node, "parameterName"))
-        s_error_child (r, node, "parameterName", "required field is missing");
-    if (!s_has (node, "type")) {
-        s_error_child (r, node, "type",
-                       "required field is missing (DOUBLE, INTEGER, "
-                       "CATEGORICAL or DISCRETE)");
+    if (!hpt_schema_has (node, "parameterName"))
+        hpt_schema_error_child (r, node, "parameterName", "required field is missing");
+    if (!hpt_schema_has (node, "type")) {
+        hpt_schema_error_child (r, node, "type",
+                                "required field is missing (DOUBLE, INTEGER, "
+                                "CATEGORICAL or DISCRETE)");
         return;
     }
     if (!p->has_type) return;
@@ -690,47 +585,48 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
         bool allowed =
             i < 2 ? numeric
                   : (i == 2 ? s->type == HPT_PARAM_DISCRETE : s->type == HPT_PARAM_CATEGORICAL);
-        if (!allowed && s_has (node, only[i][0]))
-            s_error_child (r, hpt_node_get (node, only[i][0]), only[i][0],
-                           "applies only to %s parameters, not %s", only[i][1], type);
+        if (!allowed && hpt_schema_has (node, only[i][0]))
+            hpt_schema_error_child (r, hpt_node_get (node, only[i][0]), only[i][0],
+                                    "applies only to %s parameters, not %s", only[i][1], type);
     }
     if (numeric) {
-        if (!s_has (node, "minValue"))
-            s_error_child (r, node, "minValue", "required for %s parameters", type);
-        if (!s_has (node, "maxValue"))
-            s_error_child (r, node, "maxValue", "required for %s parameters", type);
+        if (!hpt_schema_has (node, "minValue"))
+            hpt_schema_error_child (r, node, "minValue", "required for %s parameters", type);
+        if (!hpt_schema_has (node, "maxValue"))
+            hpt_schema_error_child (r, node, "maxValue", "required for %s parameters", type);
         if (s->type == HPT_PARAM_INTEGER) {
             if (p->has_min &&
                 (s->min_value != floor (s->min_value) || fabs (s->min_value) > 9e15)) {
-                s_error_child (r, hpt_node_get (node, "minValue"), "minValue",
-                               "must be an integer for INTEGER parameters");
+                hpt_schema_error_child (r, hpt_node_get (node, "minValue"), "minValue",
+                                        "must be an integer for INTEGER parameters");
                 p->has_min = false;
             }
             if (p->has_max &&
                 (s->max_value != floor (s->max_value) || fabs (s->max_value) > 9e15)) {
-                s_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
-                               "must be an integer for INTEGER parameters");
+                hpt_schema_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
+                                        "must be an integer for INTEGER parameters");
                 p->has_max = false;
             }
         }
         if (p->has_min && p->has_max && !(s->min_value < s->max_value))
-            s_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
-                           "must be greater than minValue (%g)", s->min_value);
+            hpt_schema_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
+                                    "must be greater than minValue (%g)", s->min_value);
     }
-    if (s->type == HPT_PARAM_DISCRETE && !s_has (node, "discreteValues"))
-        s_error_child (r, node, "discreteValues", "required for DISCRETE parameters");
-    if (s->type == HPT_PARAM_CATEGORICAL && !s_has (node, "categoricalValues"))
-        s_error_child (r, node, "categoricalValues", "required for CATEGORICAL parameters");
+    if (s->type == HPT_PARAM_DISCRETE && !hpt_schema_has (node, "discreteValues"))
+        hpt_schema_error_child (r, node, "discreteValues", "required for DISCRETE parameters");
+    if (s->type == HPT_PARAM_CATEGORICAL && !hpt_schema_has (node, "categoricalValues"))
+        hpt_schema_error_child (r, node, "categoricalValues",
+                                "required for CATEGORICAL parameters");
     if (s->type == HPT_PARAM_CATEGORICAL && p->has_scale && s->scale != HPT_SCALE_NONE)
-        s_error_child (r, hpt_node_get (node, "scaleType"), "scaleType",
-                       "does not apply to CATEGORICAL parameters");
+        hpt_schema_error_child (r, hpt_node_get (node, "scaleType"), "scaleType",
+                                "does not apply to CATEGORICAL parameters");
     bool log = s->scale == HPT_SCALE_LOG || s->scale == HPT_SCALE_REVERSE_LOG;
     if (log && numeric && p->has_min && !(s->min_value > 0))
-        s_error_child (r, hpt_node_get (node, "minValue"), "minValue",
-                       "must be greater than 0 with %s", hpt_scale_name (s->scale));
+        hpt_schema_error_child (r, hpt_node_get (node, "minValue"), "minValue",
+                                "must be greater than 0 with %s", hpt_scale_name (s->scale));
     if (log && s->type == HPT_PARAM_DISCRETE && s->discrete_count && !(s->discrete_values[0] > 0))
-        s_error_child (r, hpt_node_get (node, "discreteValues"), "discreteValues",
-                       "values must be greater than 0 with %s", hpt_scale_name (s->scale));
+        hpt_schema_error_child (r, hpt_node_get (node, "discreteValues"), "discreteValues",
+                                "values must be greater than 0 with %s", hpt_scale_name (s->scale));
 }
 
 //  ---------------------------------------------------------------------
@@ -766,25 +662,26 @@ s_h_params (s_reader_t *r, hpt_node_t *v, void *t)
     h->params_node = v;
     if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
     if (v->count > S_MAX_PARAMS) {
-        s_error (r, v, "at most %d parameters are allowed, got %zu", S_MAX_PARAMS, v->count);
+        hpt_schema_error (r, v, "at most %d parameters are allowed, got %zu", S_MAX_PARAMS,
+                          v->count);
         return false;
     }
     h->hp->params = calloc (v->count ? v->count : 1, sizeof (hpt_param_spec_t));
     h->hp->param_count = v->count;
     for (size_t i = 0; i < v->count; i++) {
-        s_push_index (r, i);
+        hpt_schema_push_index (r, i);
         s_param_t p = {&h->hp->params[i], false, false, false, false};
         if (s_object (r, v->items[i], S_FIELDS (s_param_fields), &p)) {
             s_param_rules (r, v->items[i], &p);
             for (size_t j = 0; j < i && p.spec->name; j++)
                 if (h->hp->params[j].name && strcmp (h->hp->params[j].name, p.spec->name) == 0) {
-                    s_error_child (r, hpt_node_get (v->items[i], "parameterName"), "parameterName",
-                                   "duplicate parameter name '%s' (also params[%zu])", p.spec->name,
-                                   j);
+                    hpt_schema_error_child (
+                        r, hpt_node_get (v->items[i], "parameterName"), "parameterName",
+                        "duplicate parameter name '%s' (also params[%zu])", p.spec->name, j);
                     break;
                 }
         }
-        s_pop (r);
+        hpt_schema_pop (r);
     }
     return true;
 }
@@ -817,7 +714,7 @@ s_h_tag (s_reader_t *r, hpt_node_t *v, void *t)
     s_hyper_t *h = t;
     if (!s_nonempty_string (r, v, &h->hp->metric_tag)) return false;
     if (strlen (h->hp->metric_tag) > 256) {
-        s_error (r, v, "longer than 256 bytes");
+        hpt_schema_error (r, v, "longer than 256 bytes");
         return false;
     }
     return true;
@@ -829,8 +726,8 @@ s_h_resume (s_reader_t *r, hpt_node_t *v, void *t)
     s_hyper_t *h = t;
     if (!s_nonempty_string (r, v, &h->hp->resume_previous_job_id)) return false;
     if (!hpt_job_id_valid (h->hp->resume_previous_job_id)) {
-        s_error (r, v, "'%s' is not a job id (a letter, then letters, digits or '_')",
-                 h->hp->resume_previous_job_id);
+        hpt_schema_error (r, v, "'%s' is not a job id (a letter, then letters, digits or '_')",
+                          h->hp->resume_previous_job_id);
         return false;
     }
     return true;
@@ -883,7 +780,7 @@ s_e_reduction (s_reader_t *r, hpt_node_t *v, void *t)
     double value = 0;
     if (!s_double (r, v, &value)) return false;
     if (!(value > 1) || value > 100) {
-        s_error (r, v, "must be greater than 1 and at most 100, got %g", value);
+        hpt_schema_error (r, v, "must be greater than 1 and at most 100, got %g", value);
         return false;
     }
     es->reduction_factor = value;
@@ -920,14 +817,14 @@ s_h_early_stopping (s_reader_t *r, hpt_node_t *v, void *t)
     if (es->rule != HPT_EARLY_STOP_ASHA) {
         static const char *asha_only[] = {"reductionFactor", "minResource", "maxResource"};
         for (size_t i = 0; i < 3; i++)
-            if (s_has (v, asha_only[i]))
-                s_error_child (r, hpt_node_get (v, asha_only[i]), asha_only[i],
-                               "applies only to rule asha");
+            if (hpt_schema_has (v, asha_only[i]))
+                hpt_schema_error_child (r, hpt_node_get (v, asha_only[i]), asha_only[i],
+                                        "applies only to rule asha");
     }
     //  The first rung is minResource (1 when left out).
     if (es->max_resource > 0 && es->max_resource <= (es->min_resource > 0 ? es->min_resource : 1))
-        s_error_child (r, hpt_node_get (v, "maxResource"), "maxResource",
-                       "must be greater than minResource");
+        hpt_schema_error_child (r, hpt_node_get (v, "maxResource"), "maxResource",
+                                "must be greater than minResource");
     return true;
 }
 
@@ -949,30 +846,32 @@ s_hyper_rules (s_reader_t *r, hpt_node_t *node, s_hyper_t *h)
 {
     hpt_hyperparameters_t *hp = h->hp;
     bool resuming = hp->resume_previous_job_id != NULL;
-    if (!s_has (node, "params") && !resuming)
-        s_error_child (r, node, "params",
-                       "required field is missing (it may be omitted only with "
-                       "resumePreviousJobId)");
+    if (!hpt_schema_has (node, "params") && !resuming)
+        hpt_schema_error_child (r, node, "params",
+                                "required field is missing (it may be omitted only with "
+                                "resumePreviousJobId)");
     else if (h->params_node && h->params_node->kind == HPT_NODE_SEQ && h->params_node->count == 0 &&
              !resuming)
-        s_error_child (r, h->params_node, "params", "must list at least one parameter");
+        hpt_schema_error_child (r, h->params_node, "params", "must list at least one parameter");
     if (hp->early_stopping.present && !hp->enable_trial_early_stopping)
-        s_error_child (r, hpt_node_get (node, "earlyStopping"), "earlyStopping",
-                       "configures early stopping, which needs enableTrialEarlyStopping: true");
+        hpt_schema_error_child (
+            r, hpt_node_get (node, "earlyStopping"), "earlyStopping",
+            "configures early stopping, which needs enableTrialEarlyStopping: true");
     if (h->has_max_failed && h->has_max_trials && hp->max_failed_trials > hp->max_trials)
-        s_error_child (r, hpt_node_get (node, "maxFailedTrials"), "maxFailedTrials",
-                       "must not exceed maxTrials (%" PRId64 ")", hp->max_trials);
+        hpt_schema_error_child (r, hpt_node_get (node, "maxFailedTrials"), "maxFailedTrials",
+                                "must not exceed maxTrials (%" PRId64 ")", hp->max_trials);
     if (hp->has_algorithm && hp->algorithm == HPT_ALGORITHM_GRID_SEARCH && h->params_node &&
         h->params_node->kind == HPT_NODE_SEQ)
         for (size_t i = 0; i < hp->param_count; i++)
             if (hp->params[i].type == HPT_PARAM_DOUBLE) {
-                s_push_key (r, "params");
-                s_push_index (r, i);
-                s_error_child (r, hpt_node_get (h->params_node->items[i], "type"), "type",
-                               "GRID_SEARCH accepts only INTEGER, DISCRETE and CATEGORICAL "
-                               "parameters");
-                s_pop (r);
-                s_pop (r);
+                hpt_schema_push_key (r, "params");
+                hpt_schema_push_index (r, i);
+                hpt_schema_error_child (
+                    r, hpt_node_get (h->params_node->items[i], "type"), "type",
+                    "GRID_SEARCH accepts only INTEGER, DISCRETE and CATEGORICAL "
+                    "parameters");
+                hpt_schema_pop (r);
+                hpt_schema_pop (r);
             }
     //  Defaults. A resumed job inherits goal, tag and algorithm when the
     //  config leaves them out, so those stay unset.
@@ -1005,10 +904,11 @@ s_a_type (s_reader_t *r, hpt_node_t *v, void *t)
             names[i] = table[i].name;
         const char *hint = hpt_did_you_mean (a->type, names, count < 64 ? count : 64);
         if (hint)
-            s_error (r, v, "unknown accelerator type '%s' (did you mean %s?)", a->type, hint);
+            hpt_schema_error (r, v, "unknown accelerator type '%s' (did you mean %s?)", a->type,
+                              hint);
         else
-            s_error (r, v, "unknown accelerator type '%s' (see README, Accelerator types)",
-                     a->type);
+            hpt_schema_error (r, v, "unknown accelerator type '%s' (see README, Accelerator types)",
+                              a->type);
         return false;
     }
     return true;
@@ -1022,8 +922,9 @@ s_r_accel (s_reader_t *r, hpt_node_t *v, void *t)
     hpt_replica_config_t *c = t;
     c->accelerator.present = true;
     if (!s_object (r, v, S_FIELDS (s_accel_fields), &c->accelerator)) return false;
-    if (!s_has (v, "type")) s_error_child (r, v, "type", "required field is missing");
-    if (!s_has (v, "count")) c->accelerator.count = 1;
+    if (!hpt_schema_has (v, "type"))
+        hpt_schema_error_child (r, v, "type", "required field is missing");
+    if (!hpt_schema_has (v, "count")) c->accelerator.count = 1;
     return true;
 }
 
@@ -1083,7 +984,7 @@ s_m_regex (s_reader_t *r, hpt_node_t *v, void *t)
     char why[256];
     hpt_line_metrics_t *compiled = hpt_line_metrics_new (in->stdout_regex, why, sizeof (why));
     if (!compiled) {
-        s_error (r, v, "%s", why);
+        hpt_schema_error (r, v, "%s", why);
         return false;
     }
     hpt_line_metrics_destroy (&compiled);
@@ -1204,10 +1105,10 @@ s_i_packages (s_reader_t *r, hpt_node_t *v, void *t)
         const char *uri = i->in->package_uris[k];
         if (strncmp (uri, "http://", 7) && strncmp (uri, "https://", 8) &&
             strncmp (uri, "file://", 7)) {
-            s_push_index (r, k);
-            s_error (r, v->items[k], "'%s': only http://, https:// and file:// URLs are supported",
-                     uri);
-            s_pop (r);
+            hpt_schema_push_index (r, k);
+            hpt_schema_error (r, v->items[k],
+                              "'%s': only http://, https:// and file:// URLs are supported", uri);
+            hpt_schema_pop (r);
         }
     }
     return true;
@@ -1229,7 +1130,7 @@ s_i_module (s_reader_t *r, hpt_node_t *v, void *t)
             start = false;
     }
     if (!ok || start) {
-        s_error (r, v, "'%s' is not a Python module name like trainer.task", m);
+        hpt_schema_error (r, v, "'%s' is not a Python module name like trainer.task", m);
         return false;
     }
     return true;
@@ -1254,7 +1155,7 @@ s_i_command (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_input_t *i = t;
     if (!s_strings (r, v, true, &i->in->command, &i->in->command_count)) return false;
-    if (i->in->command_count == 0) s_error (r, v, "must name the program to run");
+    if (i->in->command_count == 0) hpt_schema_error (r, v, "must name the program to run");
     return true;
 }
 
@@ -1276,11 +1177,11 @@ s_env_key_ok (s_reader_t *r, hpt_node_t *key)
     for (const char *c = name; ok && *c; c++)
         ok = isalnum ((unsigned char)*c) || *c == '_';
     if (!ok) {
-        s_error (r, key, "'%s' is not an environment variable name", name);
+        hpt_schema_error (r, key, "'%s' is not an environment variable name", name);
         return false;
     }
     if (s_env_reserved (name)) {
-        s_error (r, key, "%s is set by hpt for every task and cannot be overridden", name);
+        hpt_schema_error (r, key, "%s is set by hpt for every task and cannot be overridden", name);
         return false;
     }
     return true;
@@ -1343,31 +1244,32 @@ s_input_rules (s_reader_t *r, hpt_node_t *node, s_input_t *i)
                                      "evaluatorType", "workerCount", "parameterServerCount",
                                      "evaluatorCount"};
         for (size_t k = 0; k < 7; k++)
-            if (s_has (node, custom_only[k]))
-                s_error_child (r, hpt_node_get (node, custom_only[k]), custom_only[k],
-                               "only allowed with scaleTier CUSTOM (scaleTier is %s)",
-                               hpt_scale_tier_name (in->scale_tier));
+            if (hpt_schema_has (node, custom_only[k]))
+                hpt_schema_error_child (r, hpt_node_get (node, custom_only[k]), custom_only[k],
+                                        "only allowed with scaleTier CUSTOM (scaleTier is %s)",
+                                        hpt_scale_tier_name (in->scale_tier));
     } else {
-        if (!s_has (node, "masterType"))
-            s_error_child (r, node, "masterType", "required with scaleTier CUSTOM");
+        if (!hpt_schema_has (node, "masterType"))
+            hpt_schema_error_child (r, node, "masterType", "required with scaleTier CUSTOM");
         for (size_t k = 0; k < 3; k++)
-            if (counts[k] > 0 && !s_has (node, kinds[k][0]))
-                s_error_child (r, hpt_node_get (node, kinds[k][1]), kinds[k][1], "%s > 0 needs %s",
-                               kinds[k][1], kinds[k][0]);
+            if (counts[k] > 0 && !hpt_schema_has (node, kinds[k][0]))
+                hpt_schema_error_child (r, hpt_node_get (node, kinds[k][1]), kinds[k][1],
+                                        "%s > 0 needs %s", kinds[k][1], kinds[k][0]);
     }
     if (in->metrics_from_evaluator && in->evaluator_count < 1) {
         hpt_node_t *mc = hpt_node_get (node, "metricCollector");
-        s_push_key (r, "metricCollector");
-        s_error_child (r, hpt_node_get (mc, "replica"), "replica",
-                       "evaluator needs an evaluator (scaleTier CUSTOM, evaluatorCount >= 1)");
-        s_pop (r);
+        hpt_schema_push_key (r, "metricCollector");
+        hpt_schema_error_child (
+            r, hpt_node_get (mc, "replica"), "replica",
+            "evaluator needs an evaluator (scaleTier CUSTOM, evaluatorCount >= 1)");
+        hpt_schema_pop (r);
     }
     if (in->command_count && in->python_module)
-        s_error_child (r, hpt_node_get (node, "command"), "command",
-                       "give either command (hpt extension) or pythonModule, not both");
+        hpt_schema_error_child (r, hpt_node_get (node, "command"), "command",
+                                "give either command (hpt extension) or pythonModule, not both");
     if (in->package_uri_count && !in->python_module)
-        s_error_child (r, hpt_node_get (node, "packageUris"), "packageUris",
-                       "packageUris needs pythonModule");
+        hpt_schema_error_child (r, hpt_node_get (node, "packageUris"), "packageUris",
+                                "packageUris needs pythonModule");
 }
 
 //  ---------------------------------------------------------------------
@@ -1379,10 +1281,11 @@ s_j_id (s_reader_t *r, hpt_node_t *v, void *t)
     hpt_job_t *job = t;
     if (!s_nonempty_string (r, v, &job->job_id)) return false;
     if (!hpt_job_id_valid (job->job_id)) {
-        s_error (r, v,
-                 "'%s' is not a valid job id: start with a letter, then use letters, digits "
-                 "and '_' (at most 128)",
-                 job->job_id);
+        hpt_schema_error (
+            r, v,
+            "'%s' is not a valid job id: start with a letter, then use letters, digits "
+            "and '_' (at most 128)",
+            job->job_id);
         return false;
     }
     return true;
@@ -1396,9 +1299,10 @@ s_label_key_ok (s_reader_t *r, hpt_node_t *key)
     for (const char *c = k; ok && *c; c++)
         ok = islower ((unsigned char)*c) || isdigit ((unsigned char)*c) || *c == '_' || *c == '-';
     if (!ok)
-        s_error (r, key,
-                 "label keys start with a lowercase letter, then lowercase letters, digits, "
-                 "'_' or '-' (at most 63)");
+        hpt_schema_error (
+            r, key,
+            "label keys start with a lowercase letter, then lowercase letters, digits, "
+            "'_' or '-' (at most 63)");
     return ok;
 }
 
@@ -1414,10 +1318,11 @@ s_j_labels (s_reader_t *r, hpt_node_t *v, void *t)
             ok = islower ((unsigned char)*c) || isdigit ((unsigned char)*c) || *c == '_' ||
                  *c == '-';
         if (!ok) {
-            s_push_key (r, job->labels[i].name);
-            s_error (r, hpt_node_get (v, job->labels[i].name),
-                     "label values use lowercase letters, digits, '_' or '-' (at most 63)");
-            s_pop (r);
+            hpt_schema_push_key (r, job->labels[i].name);
+            hpt_schema_error (
+                r, hpt_node_get (v, job->labels[i].name),
+                "label values use lowercase letters, digits, '_' or '-' (at most 63)");
+            hpt_schema_pop (r);
         }
     }
     return true;
@@ -1472,11 +1377,11 @@ hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format, hp
         return NULL;
     }
     s_reader_t r;
-    memset (&r, 0, sizeof (r));
-    r.diag = diag;
+    hpt_schema_init (&r, diag);
     hpt_job_t *job = hpt_job_new ();
-    if (s_object (&r, root, S_FIELDS (s_job_fields), job) && !s_has (root, "trainingInput"))
-        s_error_child (&r, root, "trainingInput", "required field is missing");
+    if (s_object (&r, root, S_FIELDS (s_job_fields), job) &&
+        !hpt_schema_has (root, "trainingInput"))
+        hpt_schema_error_child (&r, root, "trainingInput", "required field is missing");
     hpt_node_destroy (&root);
     if (r.failed) {
         hpt_job_destroy (&job);

@@ -34,6 +34,7 @@
     not reported a second time.
 */
 #include "hpt_cluster_config.h"
+#include "hpt_schema.h"
 #include "hpt_accel.h"
 #include "hpt_job_reader.h"
 #include "hpt_tree.h"
@@ -46,7 +47,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_DEPTH 16                     //  the schema is 4 deep
 #define S_MAX_STRING 4096                  //  any single string
 #define S_MAX_DURATION_MS (7LL * 86400000) //  a week: longer is a typo
 #define S_MAX_ACCELERATORS 64              //  per machine type
@@ -60,106 +60,29 @@ struct _hpt_cluster_config_t {
 };
 
 typedef struct {
-    hpt_diag_t *diag;                 //  where problems go (borrowed)
-    const char *seg_key[S_MAX_DEPTH]; //  path segment: a key
-    size_t depth;                     //  segments in use
-    bool failed;                      //  any problem so far
-    hpt_cluster_config_t *config;     //  being filled (borrowed)
-    hpt_node_t *machine_types;        //  the machineTypes node, for tier checks
-    hpt_node_t *scale_tiers;          //  the scaleTiers node, read last
+    hpt_schema_t schema;          //  where we are, what we found
+    hpt_cluster_config_t *config; //  being filled (borrowed)
+    hpt_node_t *machine_types;    //  the machineTypes node, for tier checks
+    hpt_node_t *scale_tiers;      //  the scaleTiers node, read last
 } s_reader_t;
 
 //  ---------------------------------------------------------------------
-//  Paths and problems
-
-static void
-s_push (s_reader_t *r, const char *key)
-{
-    if (r->depth < S_MAX_DEPTH) r->seg_key[r->depth] = key;
-    r->depth++;
-}
-
-static void
-s_pop (s_reader_t *r)
-{
-    r->depth--;
-}
-
-//  Writes the current path, dotted and as a JSON pointer.
-static void
-s_paths (s_reader_t *r, char *dotted, size_t dsize, char *pointer, size_t psize)
-{
-    size_t d = 0, p = 0;
-    dotted[0] = pointer[0] = '\0';
-    size_t depth = r->depth < S_MAX_DEPTH ? r->depth : S_MAX_DEPTH;
-    for (size_t i = 0; i < depth; i++) {
-        d += snprintf (dotted + d, d < dsize ? dsize - d : 0, "%s%s", i ? "." : "", r->seg_key[i]);
-        p += snprintf (pointer + p, p < psize ? psize - p : 0, "/");
-        for (const char *c = r->seg_key[i]; *c; c++)
-            p += snprintf (pointer + p, p < psize ? psize - p : 0, "%s",
-                           *c == '~'   ? "~0"
-                           : *c == '/' ? "~1"
-                                       : (char[2]){*c, 0});
-    }
-}
-
-//  Reports a problem at node's position under the current path.
-static void
-s_error (s_reader_t *r, hpt_node_t *node, const char *format, ...)
-{
-    char message[512], dotted[512], pointer[512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (message, sizeof (message), format, args);
-    va_end (args);
-    s_paths (r, dotted, sizeof (dotted), pointer, sizeof (pointer));
-    hpt_diag_add (r->diag, node ? node->line : 0, node ? node->column : 0, dotted, pointer,
-                  message);
-    r->failed = true;
-}
-
-//  Reports a problem with child field key at node's position (a missing
-//  field is reported where its object is).
-static void
-s_error_child (s_reader_t *r, hpt_node_t *node, const char *key, const char *format, ...)
-{
-    char message[512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (message, sizeof (message), format, args);
-    va_end (args);
-    s_push (r, key);
-    s_error (r, node, "%s", message);
-    s_pop (r);
-}
-
-//  ---------------------------------------------------------------------
 //  Scalars
-
-static bool
-s_is_null (hpt_node_t *node)
-{
-    if (node->kind != HPT_NODE_SCALAR) return false;
-    if (node->style == HPT_SCALAR_NULL) return true;
-    return node->style == HPT_SCALAR_PLAIN &&
-           (!*node->text || strcmp (node->text, "~") == 0 || strcmp (node->text, "null") == 0 ||
-            strcmp (node->text, "Null") == 0 || strcmp (node->text, "NULL") == 0);
-}
 
 //  The text of a non-empty string scalar, or NULL after reporting.
 static const char *
 s_string (s_reader_t *r, hpt_node_t *node)
 {
-    if (node->kind != HPT_NODE_SCALAR || s_is_null (node)) {
-        s_error (r, node, "expected a string, got %s", hpt_node_kind_name (node));
+    if (node->kind != HPT_NODE_SCALAR || hpt_schema_is_null (node)) {
+        hpt_schema_error (&r->schema, node, "expected a string, got %s", hpt_node_kind_name (node));
         return NULL;
     }
     if (!*node->text) {
-        s_error (r, node, "must not be empty");
+        hpt_schema_error (&r->schema, node, "must not be empty");
         return NULL;
     }
     if (strlen (node->text) > S_MAX_STRING) {
-        s_error (r, node, "longer than %d bytes", S_MAX_STRING);
+        hpt_schema_error (&r->schema, node, "longer than %d bytes", S_MAX_STRING);
         return NULL;
     }
     return node->text;
@@ -169,8 +92,9 @@ s_string (s_reader_t *r, hpt_node_t *node)
 static bool
 s_double (s_reader_t *r, hpt_node_t *node, double *out)
 {
-    if (node->kind != HPT_NODE_SCALAR || s_is_null (node) || node->style == HPT_SCALAR_BOOL) {
-        s_error (r, node, "expected a number, got %s", hpt_node_kind_name (node));
+    if (node->kind != HPT_NODE_SCALAR || hpt_schema_is_null (node) ||
+        node->style == HPT_SCALAR_BOOL) {
+        hpt_schema_error (&r->schema, node, "expected a number, got %s", hpt_node_kind_name (node));
         return false;
     }
     const char *text = node->text;
@@ -180,7 +104,7 @@ s_double (s_reader_t *r, hpt_node_t *node, double *out)
     //  strtod also takes "inf", "nan" and hex floats: refuse them.
     bool plain = end != text && *end == '\0' && !strpbrk (text, "xXnNiI");
     if (!plain || !isfinite (value) || errno == ERANGE) {
-        s_error (r, node, "expected a number, got '%s'", text);
+        hpt_schema_error (&r->schema, node, "expected a number, got '%s'", text);
         return false;
     }
     *out = value;
@@ -191,8 +115,10 @@ s_double (s_reader_t *r, hpt_node_t *node, double *out)
 static bool
 s_int64 (s_reader_t *r, hpt_node_t *node, int64_t min, int64_t max, int64_t *out)
 {
-    if (node->kind != HPT_NODE_SCALAR || s_is_null (node) || node->style == HPT_SCALAR_BOOL) {
-        s_error (r, node, "expected an integer, got %s", hpt_node_kind_name (node));
+    if (node->kind != HPT_NODE_SCALAR || hpt_schema_is_null (node) ||
+        node->style == HPT_SCALAR_BOOL) {
+        hpt_schema_error (&r->schema, node, "expected an integer, got %s",
+                          hpt_node_kind_name (node));
         return false;
     }
     const char *text = node->text;
@@ -203,15 +129,17 @@ s_int64 (s_reader_t *r, hpt_node_t *node, int64_t min, int64_t max, int64_t *out
     errno = 0;
     long long value = digits ? strtoll (text, NULL, 10) : 0;
     if (!digits || errno == ERANGE) {
-        s_error (r, node, "expected an integer, got '%s'", text);
+        hpt_schema_error (&r->schema, node, "expected an integer, got '%s'", text);
         return false;
     }
     if (value < min || value > max) {
         if (max == INT64_MAX)
-            s_error (r, node, "must be at least %" PRId64 ", got %lld", min, value);
+            hpt_schema_error (&r->schema, node, "must be at least %" PRId64 ", got %lld", min,
+                              value);
         else
-            s_error (r, node, "must be between %" PRId64 " and %" PRId64 ", got %lld", min, max,
-                     value);
+            hpt_schema_error (&r->schema, node,
+                              "must be between %" PRId64 " and %" PRId64 ", got %lld", min, max,
+                              value);
         return false;
     }
     *out = value;
@@ -233,9 +161,9 @@ s_format_ms (int64_t ms, char *buf, size_t size)
 static bool
 s_duration (s_reader_t *r, hpt_node_t *node, int64_t min_ms, int64_t *out)
 {
-    if (node->kind != HPT_NODE_SCALAR || s_is_null (node)) {
-        s_error (r, node, "expected a duration like \"10s\" or \"500ms\", got %s",
-                 hpt_node_kind_name (node));
+    if (node->kind != HPT_NODE_SCALAR || hpt_schema_is_null (node)) {
+        hpt_schema_error (&r->schema, node, "expected a duration like \"10s\" or \"500ms\", got %s",
+                          hpt_node_kind_name (node));
         return false;
     }
     const char *text = node->text;
@@ -254,20 +182,22 @@ s_duration (s_reader_t *r, hpt_node_t *node, int64_t min_ms, int64_t *out)
             ok = false;
     }
     if (!ok || !digits) {
-        s_error (r, node, "expected a duration like \"10s\", \"1.5s\" or \"500ms\", got '%s'",
-                 text);
+        hpt_schema_error (&r->schema, node,
+                          "expected a duration like \"10s\", \"1.5s\" or \"500ms\", got '%s'",
+                          text);
         return false;
     }
     double value = strtod (text, NULL) * (unit == 1 ? 1000.0 : 1.0);
     if (value > (double)S_MAX_DURATION_MS) {
-        s_error (r, node, "must be at most 7 days (604800s), got '%s'", text);
+        hpt_schema_error (&r->schema, node, "must be at most 7 days (604800s), got '%s'", text);
         return false;
     }
     int64_t ms = (int64_t)llround (value);
     if (ms < min_ms || (value > 0 && ms == 0)) {
         char least[32];
         s_format_ms (min_ms ? min_ms : 1, least, sizeof (least));
-        s_error (r, node, "must be at least %s%s, got '%s'", least, min_ms ? "" : " (or 0s)", text);
+        hpt_schema_error (&r->schema, node, "must be at least %s%s, got '%s'", least,
+                          min_ms ? "" : " (or 0s)", text);
         return false;
     }
     *out = ms;
@@ -278,7 +208,7 @@ static bool
 s_expect_map (s_reader_t *r, hpt_node_t *node)
 {
     if (node->kind == HPT_NODE_MAP) return true;
-    s_error (r, node, "expected a mapping, got %s", hpt_node_kind_name (node));
+    hpt_schema_error (&r->schema, node, "expected a mapping, got %s", hpt_node_kind_name (node));
     return false;
 }
 
@@ -309,26 +239,20 @@ s_object (s_reader_t *r, hpt_node_t *node, const s_field_t *fields, size_t count
         const s_field_t *field = NULL;
         for (size_t f = 0; f < count && !field; f++)
             if (strcmp (fields[f].key, node->keys[i]) == 0) field = &fields[f];
-        s_push (r, node->keys[i]);
+        hpt_schema_push_key (&r->schema, node->keys[i]);
         if (field) {
-            if (!s_is_null (node->items[i])) field->handler (r, node->items[i], target);
+            if (!hpt_schema_is_null (node->items[i])) field->handler (r, node->items[i], target);
         } else {
             const char *hint = hpt_did_you_mean (node->keys[i], names, name_count);
             if (hint)
-                s_error (r, node->key_nodes[i], "unknown field (did you mean '%s'?)", hint);
+                hpt_schema_error (&r->schema, node->key_nodes[i],
+                                  "unknown field (did you mean '%s'?)", hint);
             else
-                s_error (r, node->key_nodes[i], "unknown field");
+                hpt_schema_error (&r->schema, node->key_nodes[i], "unknown field");
         }
-        s_pop (r);
+        hpt_schema_pop (&r->schema);
     }
     return true;
-}
-
-static bool
-s_has (hpt_node_t *map, const char *key)
-{
-    hpt_node_t *value = hpt_node_get (map, key);
-    return value && !s_is_null (value);
 }
 
 //  ---------------------------------------------------------------------
@@ -391,10 +315,10 @@ s_m_agents (s_reader_t *r, hpt_node_t *v, void *t)
     else if (strncmp (text, "ipc://", 6) == 0)
         ok = text[6] != '\0' && strlen (text + 6) <= S_IPC_PATH_MAX;
     if (!ok) {
-        s_error (r, v,
-                 "expected a ZeroMQ endpoint tcp://HOST:PORT (port 1-65535) or ipc://PATH "
-                 "(at most %d bytes), got '%s'",
-                 S_IPC_PATH_MAX, text);
+        hpt_schema_error (&r->schema, v,
+                          "expected a ZeroMQ endpoint tcp://HOST:PORT (port 1-65535) or ipc://PATH "
+                          "(at most %d bytes), got '%s'",
+                          S_IPC_PATH_MAX, text);
         return false;
     }
     free (m->agents);
@@ -411,10 +335,10 @@ s_m_api (s_reader_t *r, hpt_node_t *v, void *t)
     size_t host_len;
     long port;
     if (strstr (text, "://") || !s_host_port (text, 0, &host_len, &port)) {
-        s_error (r, v,
-                 "expected HOST:PORT like 127.0.0.1:7470 (port 0-65535, 0 = any free "
-                 "port), got '%s'",
-                 text);
+        hpt_schema_error (&r->schema, v,
+                          "expected HOST:PORT like 127.0.0.1:7470 (port 0-65535, 0 = any free "
+                          "port), got '%s'",
+                          text);
         return false;
     }
     free (m->api);
@@ -470,7 +394,7 @@ s_m_policy (s_reader_t *r, hpt_node_t *v, void *t)
             m->agent_lost_policy = (hpt_agent_lost_policy_t)i;
             return true;
         }
-    s_error (r, v, "unknown value '%s' (expected fail or requeue)", text);
+    hpt_schema_error (&r->schema, v, "unknown value '%s' (expected fail or requeue)", text);
     return false;
 }
 
@@ -499,20 +423,21 @@ s_master_rules (s_reader_t *r, hpt_node_t *node, hpt_master_settings_t *m)
     char timeout[32], heartbeat[32];
     s_format_ms (m->agent_timeout_ms, timeout, sizeof (timeout));
     s_format_ms (m->heartbeat_interval_ms, heartbeat, sizeof (heartbeat));
-    const char *key = s_has (node, "agentTimeout") ? "agentTimeout" : "heartbeatInterval";
-    s_error_child (r, hpt_node_get (node, key), key,
-                   "agentTimeout (%s) must exceed 2 x heartbeatInterval (%s)", timeout, heartbeat);
+    const char *key = hpt_schema_has (node, "agentTimeout") ? "agentTimeout" : "heartbeatInterval";
+    hpt_schema_error_child (&r->schema, hpt_node_get (node, key), key,
+                            "agentTimeout (%s) must exceed 2 x heartbeatInterval (%s)", timeout,
+                            heartbeat);
 }
 
 static bool
 s_r_master (s_reader_t *r, hpt_node_t *v, void *t)
 {
     hpt_cluster_config_t *config = t;
-    bool was_failed = r->failed;
-    r->failed = false;
-    if (s_object (r, v, S_FIELDS (s_master_fields), &config->master) && !r->failed)
+    bool was_failed = r->schema.failed;
+    r->schema.failed = false;
+    if (s_object (r, v, S_FIELDS (s_master_fields), &config->master) && !r->schema.failed)
         s_master_rules (r, v, &config->master);
-    r->failed |= was_failed;
+    r->schema.failed |= was_failed;
     return true;
 }
 
@@ -553,9 +478,12 @@ s_a_type (s_reader_t *r, hpt_node_t *v, void *t)
             names[i] = table[i].name;
         const char *hint = hpt_did_you_mean (text, names, count < 64 ? count : 64);
         if (hint)
-            s_error (r, v, "unknown accelerator type '%s' (did you mean %s?)", text, hint);
+            hpt_schema_error (&r->schema, v, "unknown accelerator type '%s' (did you mean %s?)",
+                              text, hint);
         else
-            s_error (r, v, "unknown accelerator type '%s' (see README, Accelerator types)", text);
+            hpt_schema_error (&r->schema, v,
+                              "unknown accelerator type '%s' (see README, Accelerator types)",
+                              text);
         return type->ok = false;
     }
     type->accel_type = text;
@@ -578,8 +506,9 @@ s_t_cpus (s_reader_t *r, hpt_node_t *v, void *t)
     s_type_t *type = t;
     if (!s_double (r, v, &type->cpus)) return type->ok = false;
     if (!(type->cpus > 0) || type->cpus > S_MAX_CPUS) {
-        s_error (r, v, "must be positive and at most %g (fractions are allowed), got %s",
-                 S_MAX_CPUS, v->text);
+        hpt_schema_error (&r->schema, v,
+                          "must be positive and at most %g (fractions are allowed), got %s",
+                          S_MAX_CPUS, v->text);
         return type->ok = false;
     }
     return true;
@@ -591,7 +520,8 @@ s_t_memory (s_reader_t *r, hpt_node_t *v, void *t)
     s_type_t *type = t;
     if (!s_double (r, v, &type->memory_gb)) return type->ok = false;
     if (type->memory_gb < 0 || type->memory_gb > S_MAX_MEMORY_GB) {
-        s_error (r, v, "must be between 0 and %g, got %s", S_MAX_MEMORY_GB, v->text);
+        hpt_schema_error (&r->schema, v, "must be between 0 and %g, got %s", S_MAX_MEMORY_GB,
+                          v->text);
         return type->ok = false;
     }
     return true;
@@ -602,10 +532,10 @@ s_t_accel (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_type_t *type = t;
     if (!s_object (r, v, S_FIELDS (s_accel_fields), type)) return type->ok = false;
-    if (!s_has (v, "type")) {
-        s_error_child (r, v, "type",
-                       "required field is missing (an accelerator type such as "
-                       "NVIDIA_TESLA_V100)");
+    if (!hpt_schema_has (v, "type")) {
+        hpt_schema_error_child (&r->schema, v, "type",
+                                "required field is missing (an accelerator type such as "
+                                "NVIDIA_TESLA_V100)");
         return type->ok = false;
     }
     return true;
@@ -620,20 +550,22 @@ static void
 s_machine_type (s_reader_t *r, hpt_node_t *key, hpt_node_t *v)
 {
     if (!s_name_ok (key->text)) {
-        s_error (r, key,
-                 "'%s' is not a usable machine type name: a letter or digit first, then "
-                 "letters, digits, '_', '-' or '.' (at most %d)",
-                 key->text, HPT_MACHINE_NAME_MAX - 1);
+        hpt_schema_error (&r->schema, key,
+                          "'%s' is not a usable machine type name: a letter or digit first, then "
+                          "letters, digits, '_', '-' or '.' (at most %d)",
+                          key->text, HPT_MACHINE_NAME_MAX - 1);
         return;
     }
     s_type_t type = {0, 0, NULL, 1, true};
     if (!s_object (r, v, S_FIELDS (s_type_fields), &type)) return;
     //  A definition replaces the type whole: half a definition would
     //  silently inherit the built-in's other figures.
-    if (!s_has (v, "cpus"))
-        s_error_child (r, v, "cpus", "required field is missing"), type.ok = false;
-    if (!s_has (v, "memoryGb"))
-        s_error_child (r, v, "memoryGb", "required field is missing"), type.ok = false;
+    if (!hpt_schema_has (v, "cpus"))
+        hpt_schema_error_child (&r->schema, v, "cpus", "required field is missing"),
+            type.ok = false;
+    if (!hpt_schema_has (v, "memoryGb"))
+        hpt_schema_error_child (&r->schema, v, "memoryGb", "required field is missing"),
+            type.ok = false;
     if (type.ok)
         hpt_machine_catalog_set_type (r->config->machines, key->text, type.cpus, type.memory_gb,
                                       type.accel_type, type.accel_type ? type.accel_count : 0);
@@ -646,9 +578,9 @@ s_r_machine_types (s_reader_t *r, hpt_node_t *v, void *t)
     if (!s_expect_map (r, v)) return false;
     r->machine_types = v;
     for (size_t i = 0; i < v->count; i++) {
-        s_push (r, v->keys[i]);
+        hpt_schema_push_key (&r->schema, v->keys[i]);
         s_machine_type (r, v->key_nodes[i], v->items[i]);
-        s_pop (r);
+        hpt_schema_pop (&r->schema);
     }
     return true;
 }
@@ -676,11 +608,12 @@ s_type_known (s_reader_t *r, hpt_node_t *v, const char *name)
     if (r->machine_types && hpt_node_get (r->machine_types, name)) return false;
     const char *hint = hpt_machine_catalog_suggest_type (r->config->machines, name);
     if (hint)
-        s_error (r, v, "unknown machine type '%s' (did you mean '%s'?)", name, hint);
+        hpt_schema_error (&r->schema, v, "unknown machine type '%s' (did you mean '%s'?)", name,
+                          hint);
     else
-        s_error (r, v,
-                 "unknown machine type '%s' (neither built in nor defined under machineTypes)",
-                 name);
+        hpt_schema_error (
+            &r->schema, v,
+            "unknown machine type '%s' (neither built in nor defined under machineTypes)", name);
     return false;
 }
 
@@ -700,8 +633,9 @@ s_rep_count (s_reader_t *r, hpt_node_t *v, void *t)
     s_replica_t *rep = t;
     if (!s_int64 (r, v, 0, HPT_MACHINE_MAX_REPLICAS, &rep->replica->count)) return rep->ok = false;
     if (rep->master && rep->replica->count != 1) {
-        s_error (r, v, "a cluster has exactly one master: count must be 1, got %lld",
-                 (long long)rep->replica->count);
+        hpt_schema_error (&r->schema, v,
+                          "a cluster has exactly one master: count must be 1, got %lld",
+                          (long long)rep->replica->count);
         return rep->ok = false;
     }
     return true;
@@ -717,13 +651,14 @@ s_tier_replica (s_reader_t *r, hpt_node_t *v, hpt_tier_replica_t *replica, bool 
     replica->count = 1;
     if (v->kind == HPT_NODE_SCALAR) return s_rep_type (r, v, &rep);
     if (v->kind != HPT_NODE_MAP) {
-        s_error (r, v, "expected a machine type name or {type, count}, got %s",
-                 hpt_node_kind_name (v));
+        hpt_schema_error (&r->schema, v, "expected a machine type name or {type, count}, got %s",
+                          hpt_node_kind_name (v));
         return false;
     }
     s_object (r, v, S_FIELDS (s_replica_fields), &rep);
-    if (rep.ok && replica->count > 0 && !s_has (v, "type")) {
-        s_error_child (r, v, "type", "required field is missing (a machine type)");
+    if (rep.ok && replica->count > 0 && !hpt_schema_has (v, "type")) {
+        hpt_schema_error_child (&r->schema, v, "type",
+                                "required field is missing (a machine type)");
         return false;
     }
     return rep.ok;
@@ -764,9 +699,9 @@ s_scale_tier (s_reader_t *r, hpt_node_t *key, hpt_node_t *v)
 {
     const char *name = key->text;
     if (strcmp (name, "CUSTOM") == 0) {
-        s_error (r, key,
-                 "CUSTOM cannot be redefined: its replicas come from each job's "
-                 "masterType, workerType, parameterServerType, evaluatorType and counts");
+        hpt_schema_error (&r->schema, key,
+                          "CUSTOM cannot be redefined: its replicas come from each job's "
+                          "masterType, workerType, parameterServerType, evaluatorType and counts");
         return;
     }
     bool known = false;
@@ -774,41 +709,41 @@ s_scale_tier (s_reader_t *r, hpt_node_t *key, hpt_node_t *v)
         known |= strcmp (name, s_tier_names[i]) == 0;
     if (!known) {
         const char *hint = hpt_did_you_mean (name, s_tier_names, 5);
-        s_error (r, key,
-                 "unknown scale tier '%s'%s%s%s: a job's scaleTier can only name BASIC, "
-                 "STANDARD_1, PREMIUM_1, BASIC_GPU, BASIC_TPU (or CUSTOM)",
-                 name, hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
+        hpt_schema_error (&r->schema, key,
+                          "unknown scale tier '%s'%s%s%s: a job's scaleTier can only name BASIC, "
+                          "STANDARD_1, PREMIUM_1, BASIC_GPU, BASIC_TPU (or CUSTOM)",
+                          name, hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
         return;
     }
     //  Replica types point into the tree: the catalog copies them.
     hpt_scale_tier_def_t tier = {.name = (char *)name};
-    bool was_failed = r->failed;
-    r->failed = false;
+    bool was_failed = r->schema.failed;
+    r->schema.failed = false;
     if (s_object (r, v, S_FIELDS (s_tier_fields), &tier)) {
-        if (!s_has (v, "master"))
-            s_error_child (r, v, "master",
-                           "required field is missing (the master's machine "
-                           "type)");
+        if (!hpt_schema_has (v, "master"))
+            hpt_schema_error_child (&r->schema, v, "master",
+                                    "required field is missing (the master's machine "
+                                    "type)");
         //  A kind given with count 0 has no replicas: drop its type.
         hpt_tier_replica_t *kinds[] = {&tier.worker, &tier.parameter_server, &tier.evaluator};
         for (size_t k = 0; k < 3; k++)
             if (kinds[k]->count == 0) kinds[k]->type = NULL;
-        if (!r->failed) hpt_machine_catalog_set_tier (r->config->machines, &tier);
+        if (!r->schema.failed) hpt_machine_catalog_set_tier (r->config->machines, &tier);
     }
-    r->failed |= was_failed;
+    r->schema.failed |= was_failed;
 }
 
 static void
 s_scale_tiers (s_reader_t *r, hpt_node_t *v)
 {
-    s_push (r, "scaleTiers");
+    hpt_schema_push_key (&r->schema, "scaleTiers");
     if (s_expect_map (r, v))
         for (size_t i = 0; i < v->count; i++) {
-            s_push (r, v->keys[i]);
+            hpt_schema_push_key (&r->schema, v->keys[i]);
             s_scale_tier (r, v->key_nodes[i], v->items[i]);
-            s_pop (r);
+            hpt_schema_pop (&r->schema);
         }
-    s_pop (r);
+    hpt_schema_pop (&r->schema);
 }
 
 static bool
@@ -909,13 +844,13 @@ hpt_cluster_config_read_text (const char *text, size_t size, hpt_diag_t *diag)
     }
     s_reader_t r;
     memset (&r, 0, sizeof (r));
-    r.diag = diag;
+    hpt_schema_init (&r.schema, diag);
     r.config = self;
-    if (!s_is_null (root) && s_object (&r, root, S_FIELDS (s_root_fields), self) && r.scale_tiers &&
-        !s_is_null (r.scale_tiers))
+    if (!hpt_schema_is_null (root) && s_object (&r, root, S_FIELDS (s_root_fields), self) &&
+        r.scale_tiers && !hpt_schema_is_null (r.scale_tiers))
         s_scale_tiers (&r, r.scale_tiers);
     hpt_node_destroy (&root);
-    if (r.failed) {
+    if (r.schema.failed) {
         hpt_cluster_config_destroy (&self);
         hpt_diag_sort (diag);
     }
