@@ -539,8 +539,12 @@ s_summarize (json_t *job)
         if (!noted) printf ("\nNotes:\n");
         noted = true;
         hpt_format_cell (json_object_get (trial, "trialId"), a, sizeof (a));
-        if (early)
-            printf ("  trial %s: stopped early\n", a);
+        json_t *learned = json_object_get (trial, "hptEstimatedObjectiveValue");
+        if (early && json_is_number (learned))
+            printf ("  trial %s: stopped early (%s); the optimizer was told %.6g\n", a,
+                    message ? message : "no reason given", json_number_value (learned));
+        else if (early)
+            printf ("  trial %s: stopped early (%s)\n", a, message ? message : "no reason given");
         else
             printf ("  trial %s: %s: %s\n", a, state, message ? message : "no reason given");
     }

@@ -479,7 +479,19 @@ hpt_stopping_estimate (hpt_stopping_t *self, int64_t trial_id, double *estimate,
         if (used > 0)
             self->scratch[n++] = other->points[other->count - 1].value - other->bests[used];
     }
-    *estimate = trial->best + (n > 0 ? s_median_of (self->scratch, n) : 0);
+    double projected = trial->best + (n > 0 ? s_median_of (self->scratch, n) : 0);
+    //  The cap: the median final value of all completed trials.
+    size_t finals = 0;
+    for (size_t i = 0; i < self->trial_count; i++) {
+        const s_trial_t *other = &self->trials[i];
+        if (other != trial && other->state == S_COMPLETED && other->count > 0)
+            self->scratch[finals++] = other->points[other->count - 1].value;
+    }
+    if (finals > 0) {
+        double cap = s_median_of (self->scratch, finals);
+        if (s_better (self, projected, cap)) projected = cap;
+    }
+    *estimate = projected;
     if (references) *references = n;
     return true;
 }

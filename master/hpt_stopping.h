@@ -155,7 +155,11 @@ void hpt_stopping_forget (hpt_stopping_t *self, int64_t trial_id);
 //  plus the median, over the completed trials that reached its last step
 //  s, of (their final value - their best up to s), i.e. the typical gain
 //  of a completed curve after step s. With no such completed trial, the
-//  best so far alone (pessimistic for a rising curve). references gets how
+//  best so far alone (pessimistic for a rising curve). The estimate is
+//  never better than the median final value of the completed trials: a
+//  stopped trial was judged worse than the typical completed one, and a
+//  projection must not make it look like a new best the optimizer would
+//  then exploit without evidence. references gets how
 //  many completed trials the median used (may be NULL). Returns false for
 //  an unknown trial or one without reports.
 bool hpt_stopping_estimate (hpt_stopping_t *self, int64_t trial_id, double *estimate,

@@ -15,7 +15,7 @@
     or power loss can lose the last commits (FULL would fsync each one;
     the contract is process crashes, and NORMAL keeps metric batches fast).
 
-    Schema (version 1; PRAGMA user_version holds the version)
+    Schema (version 2; PRAGMA user_version holds the version)
     ------------------------------------------------------------
     Times are epoch milliseconds in INTEGER columns, NULL when not set;
     metric times are epoch seconds (REAL) as trainers report them.
@@ -32,7 +32,9 @@
              string as the trainer saw it), has_final, final_step,
              final_value, stopped_early, message, create_time, start_time,
              end_time, requeue_count (drain --now and agent loss requeue a
-             trial without counting it failed).
+             trial without counting it failed), learned_value (version 2:
+             for a trial stopped early, the projected final value the
+             optimizer was told; NULL otherwise).
     tasks    task_id TEXT PK, FK (job_id, trial_id) -> trials.
              replica_type, replica_index, agent, state, pid, has_exit,
              exit_code, signal, start_time, end_time (NULL while the
@@ -158,6 +160,9 @@ static const char *s_migrations[] = {
     "  resources_json TEXT,"
     "  last_acked_seq INTEGER NOT NULL DEFAULT 0"
     ");",
+    //  2: what the optimizer learned from a trial stopped early (its
+    //  projected final value), so a restarted master tells it the same.
+    "ALTER TABLE trials ADD COLUMN learned_value REAL;",
 };
 #define S_MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -210,12 +215,12 @@ static const char *s_sql[ST_COUNT] = {
     [ST_TRIAL_INSERT] =
         "INSERT INTO trials (job_id, trial_id, state, values_json, hyperparameters_json,"
         " has_final, final_step, final_value, stopped_early, message, start_time, end_time,"
-        " requeue_count, create_time)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " requeue_count, learned_value, create_time)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
         " CAST ((julianday ('now') - 2440587.5) * 86400000 AS INTEGER))",
     [ST_TRIAL_UPDATE] = "UPDATE trials SET state = ?3, has_final = ?6, final_step = ?7,"
                         " final_value = ?8, stopped_early = ?9, message = ?10, start_time = ?11,"
-                        " end_time = ?12, requeue_count = ?13"
+                        " end_time = ?12, requeue_count = ?13, learned_value = ?14"
                         " WHERE job_id = ?1 AND trial_id = ?2",
     [ST_TRIAL_GET] = "SELECT * FROM trials WHERE job_id = ?1 AND trial_id = ?2",
     [ST_TRIAL_EXISTS] = "SELECT 1 FROM trials WHERE job_id = ?1 AND trial_id = ?2",
@@ -767,6 +772,7 @@ s_bind_trial (sqlite3_stmt *stmt, const hpt_store_trial_t *trial)
     s_bind_optional (stmt, 11, trial->start_time);
     s_bind_optional (stmt, 12, trial->end_time);
     sqlite3_bind_int64 (stmt, 13, trial->requeue_count);
+    if (trial->has_learned) s_bind_double (stmt, 14, trial->learned_value);
 }
 
 static int

@@ -37,7 +37,7 @@
 #define HPT_STORE_EXISTS 2
 
 //  The schema version this build writes (PRAGMA user_version).
-#define HPT_STORE_SCHEMA_VERSION 1
+#define HPT_STORE_SCHEMA_VERSION 2
 
 typedef struct _hpt_store_t hpt_store_t;
 
@@ -74,6 +74,8 @@ typedef struct {
     int64_t start_time;               //  epoch ms, 0 = not set
     int64_t end_time;                 //  epoch ms, 0 = not set
     int64_t requeue_count;            //  times requeued (drain --now, agent lost)
+    bool has_learned;                 //  learned_value is set
+    double learned_value;             //  what the optimizer was told (stopped early)
 } hpt_store_trial_t;
 
 //  A task: one replica process of a trial. Insert writes every field,

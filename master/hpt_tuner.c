@@ -368,6 +368,8 @@ s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool i
         .start_time = trial->start_time,
         .end_time = trial->end_time,
         .requeue_count = trial->requeue_count,
+        .has_learned = trial->has_learned,
+        .learned_value = trial->learned_value,
     };
     if (insert)
         hpt_store_trial_insert (store, &row);
@@ -667,6 +669,25 @@ s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t n
         s_set_job_state (self, store, HPT_JOB_SUCCEEDED, NULL, now_ms);
 }
 
+//  The objective value the optimizer learns from a succeeded trial: the
+//  stored projection for one stopped early, else its final report.
+static double
+s_learned_value (const hpt_trial_t *trial)
+{
+    return trial->has_learned ? trial->learned_value : trial->final_value;
+}
+
+//  Tells the optimizer how a finished trial ended (nothing for a trial
+//  cancelled or without a report: it says nothing about its point).
+static void
+s_tell_optimizer (hpt_tuner_t *self, const hpt_trial_t *trial, uint64_t id)
+{
+    if (trial->state == HPT_TRIAL_SUCCEEDED && trial->has_final)
+        hpt_optimizer_add_result (self->optimizer, id, trial->values, s_learned_value (trial));
+    else if (trial->state == HPT_TRIAL_FAILED)
+        hpt_optimizer_add_failed (self->optimizer, id, trial->values);
+}
+
 static void
 s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_trial_state_t state,
                 const char *message, int64_t now_ms)
@@ -674,7 +695,6 @@ s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_t
     trial->state = state;
     if (message && !trial->message) trial->message = strdup (message);
     trial->end_time = now_ms;
-    s_store_trial (self, store, trial, false);
     if (self->stopping) {
         if (state == HPT_TRIAL_SUCCEEDED && !trial->stopped_early)
             hpt_stopping_completed (self->stopping, trial->id);
@@ -683,16 +703,21 @@ s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_t
         else
             hpt_stopping_stopped (self->stopping, trial->id);
     }
-    if (!self->optimizer) return;
-    //  A trial stopped early is told with its last report: the rules stop
-    //  trials that are already worse than the completed ones, so the
-    //  truncated value steers the search away from their region, which is
-    //  what it should learn (README "Early stopping").
-    if (state == HPT_TRIAL_SUCCEEDED && trial->has_final)
-        hpt_optimizer_add_result (self->optimizer, (uint64_t)trial->id, trial->values,
-                                  trial->final_value);
-    else if (state == HPT_TRIAL_FAILED)
-        hpt_optimizer_add_failed (self->optimizer, (uint64_t)trial->id, trial->values);
+    //  A trial stopped early did not run its budget, so its last report is
+    //  not what it would have finished at: the optimizer is told the
+    //  rules' projection instead (hpt_stopping_estimate: best so far plus
+    //  the completed trials' typical gain after that step, capped at their
+    //  median final). It is stored with the trial, so a restarted master
+    //  tells a rebuilt optimizer the same value (README "Early stopping").
+    double estimate;
+    if (state == HPT_TRIAL_SUCCEEDED && trial->stopped_early && trial->has_final &&
+        hpt_stopping_estimate (self->stopping, trial->id, &estimate, NULL) &&
+        isfinite (estimate)) {
+        trial->has_learned = true;
+        trial->learned_value = estimate;
+    }
+    s_store_trial (self, store, trial, false);
+    if (self->optimizer) s_tell_optimizer (self, trial, (uint64_t)trial->id);
 }
 
 static void
@@ -787,6 +812,7 @@ hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tri
     free (trial->message);
     trial->message = reason ? strdup (reason) : NULL;
     trial->has_final = false;
+    trial->has_learned = false;
     trial->reports = 0;
     trial->final_time = 0;
     for (size_t i = 0; i < trial->task_count; i++) {
@@ -872,7 +898,7 @@ hpt_tuner_seed_from (hpt_tuner_t *self, hpt_tuner_t *previous)
         //  Ids above any of this job's own keep the histories apart.
         if (ok)
             hpt_optimizer_add_result (self->optimizer, (uint64_t)1 << 40 | (uint64_t)trial->id,
-                                      values, trial->final_value);
+                                      values, s_learned_value (trial));
     }
     free (values);
 }
@@ -977,6 +1003,9 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
         trial->final_step = json_integer_value (json_object_get (t, "final_step"));
         trial->final_value = json_number_value (json_object_get (t, "final_value"));
         trial->stopped_early = json_is_true (json_object_get (t, "stopped_early"));
+        json_t *learned = json_object_get (t, "learned_value");
+        trial->has_learned = json_is_number (learned);
+        trial->learned_value = json_number_value (learned);
         const char *msg = json_string_value (json_object_get (t, "message"));
         trial->message = msg ? strdup (msg) : NULL;
         trial->start_time = json_integer_value (json_object_get (t, "start_time"));
@@ -1024,13 +1053,10 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
         json_decref (tasks);
         //  The optimizer sees the same history as before the restart.
         if (self->optimizer) {
-            if (trial->state == HPT_TRIAL_SUCCEEDED && trial->has_final)
-                hpt_optimizer_add_result (self->optimizer, (uint64_t)id, trial->values,
-                                          trial->final_value);
-            else if (trial->state == HPT_TRIAL_FAILED)
-                hpt_optimizer_add_failed (self->optimizer, (uint64_t)id, trial->values);
-            else if (s_in_flight (trial))
+            if (s_in_flight (trial))
                 hpt_optimizer_add_pending (self->optimizer, (uint64_t)id, trial->values);
+            else
+                s_tell_optimizer (self, trial, (uint64_t)id);
         }
     }
     free (values);
@@ -1119,6 +1145,9 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
     json_decref (metrics);
     json_object_set_new (out, "allMetrics", all);
     json_object_set_new (out, "isTrialStoppedEarly", json_boolean (trial->stopped_early));
+    //  hpt extension: what the optimizer learned from a trial stopped early.
+    if (trial->has_learned)
+        json_object_set_new (out, "hptEstimatedObjectiveValue", json_real (trial->learned_value));
     s_set_time (out, "startTime", trial->start_time);
     s_set_time (out, "endTime", trial->end_time);
     json_object_set_new (out, "state", json_string (hpt_trial_state_name (trial->state)));

@@ -94,6 +94,8 @@ typedef struct {
     double final_time;       //  report time of the last report (epoch s)
     int64_t reports;         //  reports of the tag so far (step when none given)
     bool stopped_early;      //  ended by early stopping
+    bool has_learned;        //  learned_value is set (stopped early, with reports)
+    double learned_value;    //  the projected final value the optimizer was told
     char *message;           //  why it failed or stopped
     int64_t start_time;      //  epoch ms
     int64_t end_time;        //  epoch ms

@@ -156,7 +156,9 @@ JOB = {
              "isTrialStoppedEarly": False, "state": "SUCCEEDED"},
             {"trialId": "1", "hyperparameters": {"lr": "0.05", "units": "128"},
              "finalMetric": {"trainingStep": "40", "objectiveValue": 0.5},
-             "isTrialStoppedEarly": True, "state": "SUCCEEDED"},
+             "isTrialStoppedEarly": True, "state": "SUCCEEDED",
+             "errorMessage": "median rule: best 0.5 at step 40 is worse than the median 0.7",
+             "hptEstimatedObjectiveValue": 0.71},
             {"trialId": "2", "hyperparameters": {"lr": "0.002", "units": "8"},
              "state": "FAILED", "errorMessage": "no metric reported"},
             {"trialId": "4", "hyperparameters": {"lr": "0.003", "units": "16"}, "state": "RUNNING"},
@@ -214,7 +216,8 @@ def test_describe_summarize_table_best_first(master):
         "4      RUNNING    -          -     0.003  16\n"
         "\n"
         "Notes:\n"
-        "  trial 1: stopped early\n"
+        "  trial 1: stopped early (median rule: best 0.5 at step 40 is worse than the median"
+        " 0.7); the optimizer was told 0.71\n"
         "  trial 2: FAILED: no metric reported\n")
 
 

@@ -1,5 +1,7 @@
 """enableTrialEarlyStopping, end to end: the median rule (default) and ASHA
 (hpt extension earlyStopping) stop a clearly bad trial and leave good ones."""
+import signal
+
 import pytest
 
 from hpt_harness import Cluster, synthetic_job
@@ -42,6 +44,20 @@ def test_median_rule_stops_the_bad_trial_only(cluster):
     steps = [int(m["trainingStep"]) for m in bad["allMetrics"]]
     assert bad["finalMetric"]["trainingStep"] == str(steps[-1])
     assert 4 <= steps[-1] < 20
+    # The optimizer learned a projection of its final value, not the last
+    # report: at least that report (the curves rise), at most the median
+    # final of the completed trials.
+    learned = bad["hptEstimatedObjectiveValue"]
+    finals = sorted(trials[x]["finalMetric"]["objectiveValue"] for x in ("0.45", "0.5", "0.55"))
+    assert bad["finalMetric"]["objectiveValue"] <= learned <= finals[1], (learned, finals)
+    for x in ("0.45", "0.5", "0.55"):
+        assert "hptEstimatedObjectiveValue" not in trials[x]
+    # It is stored: a master killed and restarted reports the same value.
+    cluster.kill(cluster.master, signal.SIGKILL)
+    cluster.start_master()
+    again = {t["hyperparameters"]["x"]: t for t in
+             cluster.job("median")["trainingOutput"]["trials"]}
+    assert again["5"]["hptEstimatedObjectiveValue"] == learned
 
 
 def test_asha_stops_the_bad_trial(cluster):

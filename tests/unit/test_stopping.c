@@ -638,7 +638,8 @@ test_forget (void **state)
 }
 
 //  The estimate of a stopped trial's final value: its best plus the median
-//  gain of completed curves after its last step.
+//  gain of completed curves after its last step, capped at their median
+//  final value.
 static void
 test_estimate (void **state)
 {
@@ -675,6 +676,14 @@ test_estimate (void **state)
         assert_true (hpt_stopping_estimate (self, 5, &estimate, &references));
         assert_int_equal (references, 0);
         assert_true (fabs (estimate - sign * 0.5) < 1e-12);
+        //  A projection better than the median final (0.9) is capped there:
+        //  0.8 at step 5 + 0.45 would claim a new best.
+        for (int step = 1; step <= 5; step++)
+            hpt_stopping_report (self, 6, step, sign * 0.8 * step / 5, NULL, 0);
+        hpt_stopping_stopped (self, 6);
+        assert_true (hpt_stopping_estimate (self, 6, &estimate, &references));
+        assert_int_equal (references, 3);
+        assert_true (fabs (estimate - sign * 0.9) < 1e-12);
         assert_false (hpt_stopping_estimate (NULL, 5, &estimate, NULL));
         hpt_stopping_destroy (&self);
     }

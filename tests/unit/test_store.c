@@ -206,6 +206,48 @@ test_schema_version_and_pragmas (void **state)
     hpt_store_destroy (&store);
 }
 
+//  A version-1 database (before learned_value) opens, migrates to the
+//  current version, keeps its trials, and stores learned values after.
+static void
+test_version_1_database_migrates (void **state)
+{
+    fixture_t *fixture = *state;
+    hpt_store_t *store = s_open (fixture);
+    s_insert_job (store, "job1", "proj", "RUNNING");
+    s_insert_trial (store, "job1", 1);
+    hpt_store_destroy (&store);
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (fixture->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db,
+                                    "ALTER TABLE trials DROP COLUMN learned_value;"
+                                    "PRAGMA user_version = 1",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (db);
+
+    store = s_open (fixture);
+    assert_int_equal (hpt_store_schema_version (store), 2);
+    json_t *row = NULL;
+    assert_int_equal (hpt_store_trial_get (store, "job1", 1, &row), HPT_STORE_OK);
+    assert_true (json_is_null (json_object_get (row, "learned_value")));
+    json_decref (row);
+    hpt_store_trial_t trial = {.job_id = "job1",
+                               .trial_id = 1,
+                               .state = "SUCCEEDED",
+                               .has_final = true,
+                               .final_step = 4,
+                               .final_value = 0.25,
+                               .stopped_early = true,
+                               .has_learned = true,
+                               .learned_value = 0.75};
+    assert_int_equal (hpt_store_trial_update (store, &trial), HPT_STORE_OK);
+    assert_int_equal (hpt_store_trial_get (store, "job1", 1, &row), HPT_STORE_OK);
+    assert_true (json_number_value (json_object_get (row, "learned_value")) == 0.75);
+    assert_true (json_number_value (json_object_get (row, "final_value")) == 0.25);
+    json_decref (row);
+    hpt_store_destroy (&store);
+}
+
 static void
 test_newer_schema_is_refused (void **state)
 {
@@ -701,6 +743,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_create_reopen_keeps_everything, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schema_version_and_pragmas, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_1_database_migrates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_directory_is_a_clear_error, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_one_master_per_store, s_setup, s_teardown),
