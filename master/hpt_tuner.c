@@ -711,8 +711,7 @@ s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_t
     //  tells a rebuilt optimizer the same value (README "Early stopping").
     double estimate;
     if (state == HPT_TRIAL_SUCCEEDED && trial->stopped_early && trial->has_final &&
-        hpt_stopping_estimate (self->stopping, trial->id, &estimate, NULL) &&
-        isfinite (estimate)) {
+        hpt_stopping_estimate (self->stopping, trial->id, &estimate, NULL) && isfinite (estimate)) {
         trial->has_learned = true;
         trial->learned_value = estimate;
     }
