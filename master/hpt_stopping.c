@@ -11,6 +11,8 @@
     reached s (its largest step >= s) and has at least one report at a step
     <= s contributes the mean of those reports. Sort the contributions and
     take the median (the mean of the two middle ones for an even count).
+    A report at or past the budget (maxResource, else the largest last
+    step of a completed trial) is never judged: the trial is done.
     A completed trial's curve never changes again, so on completion its
     points are sorted by step (stable: reports at the same step keep their
     order) and prefix sums are kept: the mean up to s is one binary search.
@@ -88,7 +90,7 @@ hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_stop_rule_t rule)
     config->max_resource = 0;
     if (rule == HPT_STOP_MEDIAN) {
         config->min_completed_trials = 3;
-        config->warmup_steps = 4;
+        config->warmup_steps = 1;
     }
 }
 
@@ -274,6 +276,12 @@ s_reference_median (hpt_stopping_t *self, int64_t step, size_t *count)
     return s_median_of (self->scratch, n);
 }
 
+static int64_t
+s_budget (const hpt_stopping_t *self)
+{
+    return self->config.max_resource > 0 ? self->config.max_resource : self->learned_budget;
+}
+
 static bool
 s_median_rule (hpt_stopping_t *self, const s_trial_t *trial, int64_t step, char *reason,
                size_t reason_size)
@@ -281,6 +289,10 @@ s_median_rule (hpt_stopping_t *self, const s_trial_t *trial, int64_t step, char 
     if (step < self->config.warmup_steps ||
         self->completed < (size_t)self->config.min_completed_trials)
         return false;
+    //  A report at the budget is the trial's last: stopping it saves
+    //  nothing and would mark a finished trial as stopped.
+    int64_t budget = s_budget (self);
+    if (budget > 0 && step >= budget) return false;
     size_t count;
     double median = s_reference_median (self, step, &count);
     if (count == 0 || count < (size_t)self->config.min_completed_trials) return false;
@@ -329,12 +341,6 @@ s_rung_record (s_rung_t *rung, double value)
     }
     rung->values[rung->count++] = value;
     return true;
-}
-
-static int64_t
-s_budget (const hpt_stopping_t *self)
-{
-    return self->config.max_resource > 0 ? self->config.max_resource : self->learned_budget;
 }
 
 static bool

@@ -65,7 +65,7 @@ test_defaults_and_config (void **state)
     hpt_stop_config_t config;
     hpt_stop_config_defaults (&config, HPT_STOP_MEDIAN);
     assert_int_equal (config.min_completed_trials, 3);
-    assert_int_equal (config.warmup_steps, 4);
+    assert_int_equal (config.warmup_steps, 1);
     assert_true (hpt_stop_config_check (&config, NULL, 0));
     hpt_stop_config_defaults (&config, HPT_STOP_ASHA);
     assert_int_equal (config.min_completed_trials, 0);
@@ -218,6 +218,33 @@ s_linear_references (bool maximize)
         hpt_stopping_completed (self, id);
     }
     return self;
+}
+
+//  A report at the budget (the references' last step, 10) or past it is
+//  the trial's last: never a stop, however bad; one step before, it is.
+static void
+test_median_not_at_the_budget (void **state)
+{
+    (void)state;
+    hpt_stopping_t *self = s_linear_references (true);
+    assert_false (hpt_stopping_report (self, 4, 10, -5.0, NULL, 0));
+    assert_false (hpt_stopping_report (self, 4, 11, -5.0, NULL, 0));
+    assert_true (hpt_stopping_report (self, 5, 9, -5.0, NULL, 0));
+    hpt_stopping_destroy (&self);
+    //  A given maxResource is the budget too.
+    hpt_stop_config_t config;
+    hpt_stop_config_defaults (&config, HPT_STOP_MEDIAN);
+    config.max_resource = 8;
+    config.warmup_steps = 0;
+    self = hpt_stopping_new (&config, true);
+    for (int64_t id = 1; id <= 3; id++) {
+        for (int step = 1; step <= 10; step++)
+            hpt_stopping_report (self, id, step, step / 10.0, NULL, 0);
+        hpt_stopping_completed (self, id);
+    }
+    assert_false (hpt_stopping_report (self, 4, 8, -5.0, NULL, 0));
+    assert_true (hpt_stopping_report (self, 5, 7, -5.0, NULL, 0));
+    hpt_stopping_destroy (&self);
 }
 
 static void
@@ -556,6 +583,11 @@ test_median_matches_definition (void **state)
         }
         hpt_stopping_completed (self, t + 1);
     }
+    //  The budget: the largest step of a completed trial; no stop there.
+    int64_t budget = 0;
+    for (int t = 0; t < TRIALS; t++)
+        for (int i = 0; i < POINTS; i++)
+            if (steps[t][i] > budget) budget = steps[t][i];
     int64_t probe = 100;
     int stops = 0, goes = 0;
     for (int64_t s = 1; s <= 16; s++) {
@@ -578,7 +610,7 @@ test_median_matches_definition (void **state)
         for (int k = 0; k <= 20; k++) {
             double v = (double)k / 20.0;
             bool expected = false;
-            if (n > 0) {
+            if (n > 0 && s < budget) {
                 double median =
                     n % 2 ? averages[n / 2] : (averages[n / 2 - 1] + averages[n / 2]) / 2;
                 //  Skip values within rounding of the median: the module sums in
@@ -697,6 +729,7 @@ main (void)
         cmocka_unit_test (test_median_bad_stopped_good_not),
         cmocka_unit_test (test_median_waits_for_completed_trials),
         cmocka_unit_test (test_median_warmup),
+        cmocka_unit_test (test_median_not_at_the_budget),
         cmocka_unit_test (test_median_running_average),
         cmocka_unit_test (test_median_reached_step),
         cmocka_unit_test (test_median_report_order),
