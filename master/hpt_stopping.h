@@ -86,7 +86,7 @@ typedef enum {
 //    most informative comparisons. Optuna's n_warmup_steps=0 and Ray's
 //    min_time_slice=0 also judge from the start. Measured on
 //    tests/bench/early_stopping_compare.py (3 seeds): warm-up 4 saved 21 %
-//    of the steps, warm-up 1 34 %, with the same best final value.
+//    of the steps, warm-up 1 34-38 %, with the same best final value.
 //
 //  ASHA: min_completed_trials = 0 (ASHA needs no completed trial: it ranks
 //  trials at the same rung), warmup_steps = 0, reduction_factor = 3
