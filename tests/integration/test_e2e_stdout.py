@@ -47,8 +47,10 @@ def test_custom_regex_with_named_groups(cluster):
 def test_without_a_collector_stdout_is_only_logs(cluster):
     cluster.submit("off", job('echo "loss=0.5 step=3"', {"stdout": False}))
     done = cluster.wait_job("off", timeout=60)
-    assert done["state"] == "FAILED"
-    assert "without reporting the metric 'loss'" in done["trainingOutput"]["trials"][0]["errorMessage"]
+    assert done["state"] == "FAILED", done
+    # Either trial may fail first; the other can then be cancelled with the job.
+    messages = [t.get("errorMessage", "") for t in done["trainingOutput"]["trials"]]
+    assert any("without reporting the metric 'loss'" in m for m in messages), done
 
 
 def test_an_evaluator_can_report_the_objective(cluster):
