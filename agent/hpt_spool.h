@@ -8,10 +8,13 @@
     so the master sees each event at least once and drops replays by seq.
 
     File: DIR/spool.jsonl, one JSON object per line {"seq": N, "kind":
-    "TASK_EXITED", "body": "..."}; DIR/spool.seq holds the last acked seq.
-    A torn last line (agent killed mid-write) is ignored on load. The file is
-    rewritten without acknowledged events when they make up most of it, so
-    it stays small while the master is reachable.
+    "TASK_EXITED", "body": "..."}; DIR/spool.seq holds the last acked seq
+    (20 digits, rewritten in place). A torn last line (agent killed
+    mid-write) is ignored on load, and so are lines at or below the acked
+    seq. The file is emptied once it holds 1024 lines or 1 MiB, all
+    acknowledged, and rewritten without acknowledged events when they make
+    up most of a larger file, so it stays small while the master is
+    reachable.
 */
 #ifndef HPT_SPOOL_H_INCLUDED
 #define HPT_SPOOL_H_INCLUDED

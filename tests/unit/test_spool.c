@@ -75,12 +75,76 @@ test_many_events_compact (void **state)
     assert_int_equal (system (cmd), 0);
 }
 
+static long
+s_file_size (const char *dir, const char *name)
+{
+    char path[256];
+    snprintf (path, sizeof (path), "%s/%s", dir, name);
+    FILE *file = fopen (path, "r");
+    if (!file) return -1;
+    fseek (file, 0, SEEK_END);
+    long size = ftell (file);
+    fclose (file);
+    return size;
+}
+
+static void
+test_steady_acks_keep_the_files_small (void **state)
+{
+    //  The common case: every event is acknowledged soon after it is
+    //  appended. The event file must stay bounded and the seq file must be
+    //  rewritten in place at a fixed width.
+    char dir[] = "/tmp/hpt-spool-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    hpt_spool_t *spool = hpt_spool_new (dir, NULL);
+    long largest = 0;
+    for (int i = 1; i <= 5000; i++) {
+        int64_t seq = hpt_spool_append (spool, "TASK_EXITED", "{\"code\": 0}");
+        assert_int_equal (seq, i);
+        hpt_spool_ack (spool, seq);
+        long size = s_file_size (dir, "spool.jsonl");
+        if (size > largest) largest = size;
+        assert_int_equal (s_file_size (dir, "spool.seq"), 21);
+    }
+    //  1024 short lines at most between emptyings.
+    assert_true (largest > 0 && largest < 1024 * 64);
+    hpt_spool_append (spool, "LOGS", "not acknowledged");
+    hpt_spool_destroy (&spool);
+    //  Acknowledged lines still in the file are not replayed.
+    spool = hpt_spool_new (dir, NULL);
+    assert_int_equal (hpt_spool_acked (spool), 5000);
+    assert_int_equal (hpt_spool_size (spool), 1);
+    assert_string_equal (hpt_spool_event (spool, 0)->body, "not acknowledged");
+    assert_int_equal (hpt_spool_append (spool, "X", "{}"), 5002);
+    hpt_spool_destroy (&spool);
+    //  A seq file in the earlier free-width format ("12\n") still loads,
+    //  and the first ack overwrites all of it.
+    char path[256];
+    snprintf (path, sizeof (path), "%s/spool.seq", dir);
+    FILE *file = fopen (path, "w");
+    fputs ("5001\n", file);
+    fclose (file);
+    spool = hpt_spool_new (dir, NULL);
+    assert_int_equal (hpt_spool_acked (spool), 5001);
+    assert_int_equal (hpt_spool_size (spool), 1);
+    hpt_spool_ack (spool, 5002);
+    hpt_spool_destroy (&spool);
+    spool = hpt_spool_new (dir, NULL);
+    assert_int_equal (hpt_spool_acked (spool), 5002);
+    assert_int_equal (hpt_spool_size (spool), 0);
+    hpt_spool_destroy (&spool);
+    char cmd[300];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", dir);
+    assert_int_equal (system (cmd), 0);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_append_ack_replay),
         cmocka_unit_test (test_many_events_compact),
+        cmocka_unit_test (test_steady_acks_keep_the_files_small),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
