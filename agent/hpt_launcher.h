@@ -1,6 +1,6 @@
 /*  hpt_launcher -- runs the agent's trainer processes and watches them
 
-    One launcher per agent. It forks and execs each task (argv, the agent's
+    One launcher per agent. It clones (vfork-style) and execs each task (argv, the agent's
     environment plus the task's additions, a working directory it creates,
     optional CPU binding), collects the task's stdout and stderr into
     stdout.log and stderr.log while handing every chunk (and, if asked,
@@ -32,9 +32,9 @@
       the exit is reported, so no task leaves background processes behind
       (a process that left the group with setsid/setpgid is not tracked).
     - if the agent dies, the leader gets SIGKILL (PR_SET_PDEATHSIG, with a
-      getppid check that closes the race with an agent dying during fork).
+      getppid check that closes the race with an agent dying during clone).
       Start tasks from the thread that lives as long as the agent: the
-      kernel ties the death signal to the forking thread. Only the leader
+      kernel ties the death signal to the thread that created the task. Only the leader
       gets it: children the trainer started itself outlive an agent crash
       unless they watch their parent (most frameworks' workers do); an
       agent that restarts may kill the process groups it recorded.
