@@ -36,15 +36,29 @@ def cluster(tmp_path, monkeypatch):
     c.stop()
 
 
-def dumps(tmp_path):
-    """trial id -> the dump record of its (single, master) task."""
+def all_dumps(tmp_path):
+    """Every task's dump record; no (job, trial) may have run twice."""
     directory = tmp_path / "dump"
-    records = {}
+    records = []
+    seen = set()
     if directory.is_dir():
         for path in sorted(directory.glob("task-*.json")):
             record = json.loads(path.read_text())
+            key = (record["env"].get("CLOUD_ML_JOB_ID"), record["env"].get("CLOUD_ML_TRIAL_ID"))
+            assert key not in seen, f"trial {key} ran twice: {path}"
+            seen.add(key)
+            records.append(record)
+    return records
+
+
+def dumps(tmp_path, job=None):
+    """trial id -> the dump record of its (single, master) task, for one
+    job (any job when the test runs only one)."""
+    records = {}
+    for record in all_dumps(tmp_path):
+        if job is None or record["env"].get("CLOUD_ML_JOB_ID") == job:
             trial = record["env"].get("CLOUD_ML_TRIAL_ID")
-            assert trial not in records, f"trial {trial} ran twice: {path}"
+            assert trial not in records, f"several jobs' trial {trial}: pass job="
             records[trial] = record
     return records
 
@@ -368,7 +382,7 @@ def test_trials_and_jobs_wait_while_the_agent_is_busy(tmp_path, monkeypatch):
                        if t["state"] in ("PROVISIONING", "RUNNING")]
             most = max(most, len(running))
             assert len(running) <= 1, first
-            assert sum(1 for r in dumps(tmp_path).values() if _alive(r["pid"])) <= 1
+            assert sum(1 for r in all_dumps(tmp_path) if _alive(r["pid"])) <= 1
             if first["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
                 break
             time.sleep(0.02)
@@ -537,7 +551,7 @@ def test_cancel_of_a_queued_job_and_cli_errors(tmp_path, monkeypatch):
         assert waiting["state"] == "CANCELLED", waiting
         assert c.hpt("jobs", "cancel", "busy").returncode == 0
         assert c.wait_job("busy", timeout=10)["state"] == "CANCELLED"
-        assert not [r for r in dumps(tmp_path).values() if r["env"]["HPT_JOB_ID"] == "waiting"]
+        assert not [r for r in all_dumps(tmp_path) if r["env"]["HPT_JOB_ID"] == "waiting"]
 
         # The master's errors reach the user as it wrote them, with a non-zero exit.
         again = c.hpt("jobs", "cancel", "busy")
