@@ -13,7 +13,15 @@
 
     Events. TASK_STARTED, TASK_EXITED, METRICS and LOGS get the next spool
     seq, are appended to the spool, then sent when registered. ACK(seq)
-    trims the spool.
+    trims the spool. At most S_WINDOW events are in flight (sent, not yet
+    acknowledged); the rest wait in the spool and go out, in order, as ACKs
+    come back. The window is what keeps a trainer that prints 100k metric
+    lines a second from overrunning the socket: the DEALER never blocks the
+    loop (send timeout 0), so a message beyond ZeroMQ's high-water mark
+    would be dropped, and the master, which stores events only in seq
+    order, would then drop everything after it until a replay.
+    Stdout metric points of one task are gathered per chunk of output into
+    one METRICS event (up to HPT_MSG_POINTS_BATCH points), not one per line.
 
     Tasks. A LAUNCH is ignored when the task id is already known (running
     or exited with its exit still in the spool), so a LAUNCH the master
@@ -49,6 +57,9 @@
 #include <sys/stat.h>
 
 #define S_METRIC_POLL_MS 200
+//  Events in flight at most: well under ZeroMQ's default high-water mark
+//  (1000 messages each side), with room for heartbeats.
+#define S_WINDOW 256
 #define S_HELLO_MIN_MS 500
 #define S_HELLO_MAX_MS 5000
 
@@ -65,6 +76,8 @@ typedef struct {
     int64_t offsets[3];         //  bytes of stdout [1] and stderr [2] sent
     bool exited;                //  exit reported (kept until its event is acked)
     int64_t exit_seq;           //  seq of its TASK_EXITED event
+    hpt_msg_t *line_points;     //  METRICS from stdout lines not yet sent, or NULL
+    int line_point_count;       //  points in line_points
 } s_task_t;
 
 struct _hpt_agent_t {
@@ -87,6 +100,7 @@ struct _hpt_agent_t {
     int64_t last_heartbeat;    //  monotonic ms of our last HEARTBEAT
     int64_t oldest_seq;        //  oldest unacknowledged seq when last (re)sent
     int64_t oldest_sent;       //  monotonic ms it was last (re)sent
+    int64_t sent_seq;          //  highest event seq sent since (re)registering or replaying
 };
 
 static int64_t
@@ -113,6 +127,7 @@ s_task_free (void **item_p)
     hpt_line_metrics_destroy (&task->lines);
     hpt_tfevents_destroy (&task->events);
     zhashx_destroy (&task->hypertune_tags);
+    hpt_msg_destroy (&task->line_points);
     free (task->metric_tag);
     free (task);
     *item_p = NULL;
@@ -147,7 +162,9 @@ s_task_by_id (hpt_agent_t *self, const char *task_id)
 //  ---------------------------------------------------------------------
 //  Sending
 
-static void
+//  Sends and destroys the message. Returns 0, or -1 when it was not sent
+//  (invalid, no master connected, or the socket is full).
+static int
 s_send (hpt_agent_t *self, hpt_msg_t **msg_p)
 {
     char error[256];
@@ -155,18 +172,47 @@ s_send (hpt_agent_t *self, hpt_msg_t **msg_p)
         zsys_error ("hptagent: not sending an invalid %s: %s",
                     hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
         hpt_msg_destroy (msg_p);
-        return;
+        return -1;
     }
-    //  Fails only while no master is connected; the spool keeps events.
-    hpt_msg_send (msg_p, self->dealer);
+    return hpt_msg_send (msg_p, self->dealer);
 }
 
-//  Spools an event, then sends it when registered. Takes the message.
+//  True when one more event may be in flight.
+static bool
+s_window_open (hpt_agent_t *self)
+{
+    return self->registered && self->sent_seq - hpt_spool_acked (self->spool) < S_WINDOW;
+}
+
+//  Sends spooled events after sent_seq, in order, while the window is open.
+static void
+s_pump (hpt_agent_t *self)
+{
+    if (self->sent_seq < hpt_spool_acked (self->spool))
+        self->sent_seq = hpt_spool_acked (self->spool);
+    size_t i = hpt_spool_find (self->spool, self->sent_seq + 1);
+    for (; s_window_open (self) && i < hpt_spool_size (self->spool); i++) {
+        const hpt_spool_event_t *event = hpt_spool_event (self->spool, i);
+        char error[256];
+        hpt_msg_t *msg =
+            hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, error, sizeof (error));
+        if (!msg)
+            zsys_warning ("hptagent: spooled %s seq %lld unreadable: %s", event->kind,
+                          (long long)event->seq, error);
+        else if (s_send (self, &msg) != 0)
+            break; //  the socket is full or the master gone: the next ACK or tick retries
+        self->sent_seq = event->seq;
+    }
+}
+
+//  Spools an event, then sends it when the window allows (else it waits
+//  in the spool for s_pump). Takes the message.
 static void
 s_event (hpt_agent_t *self, hpt_msg_t **msg_p)
 {
     hpt_msg_t *msg = *msg_p;
-    hpt_msg_set_seq (msg, hpt_spool_next_seq (self->spool));
+    int64_t seq = hpt_spool_next_seq (self->spool);
+    hpt_msg_set_seq (msg, seq);
     char *body = hpt_msg_body_dump (msg);
     if (!body) {
         zsys_error ("hptagent: cannot encode %s", hpt_msg_id_name (hpt_msg_id (msg)));
@@ -176,31 +222,24 @@ s_event (hpt_agent_t *self, hpt_msg_t **msg_p)
     if (hpt_spool_append (self->spool, hpt_msg_id_name (hpt_msg_id (msg)), body) < 0)
         zsys_warning ("hptagent: spool write failed (event kept in memory)");
     free (body);
-    if (self->registered)
-        s_send (self, msg_p);
-    else
-        hpt_msg_destroy (msg_p);
+    //  The common case sends the message in hand instead of decoding it
+    //  back from the spool.
+    if (self->sent_seq == seq - 1 && s_window_open (self) && s_send (self, msg_p) == 0)
+        self->sent_seq = seq;
+    hpt_msg_destroy (msg_p);
 }
 
-//  Sends every spooled event again, in order (after WELCOME, and when the
-//  oldest stays unacknowledged for an agent timeout: PROTOCOL.md 6.3).
+//  Sends every spooled event again, in order, within the window (after
+//  WELCOME, and when the oldest stays unacknowledged for an agent timeout:
+//  PROTOCOL.md 6.3).
 static void
 s_replay (hpt_agent_t *self)
 {
     const hpt_spool_event_t *oldest = hpt_spool_event (self->spool, 0);
     self->oldest_seq = oldest ? oldest->seq : 0;
     self->oldest_sent = s_mono ();
-    for (size_t i = 0; i < hpt_spool_size (self->spool); i++) {
-        const hpt_spool_event_t *event = hpt_spool_event (self->spool, i);
-        char error[256];
-        hpt_msg_t *msg =
-            hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, error, sizeof (error));
-        if (msg)
-            s_send (self, &msg);
-        else
-            zsys_warning ("hptagent: spooled %s seq %lld unreadable: %s", event->kind,
-                          (long long)event->seq, error);
-    }
+    self->sent_seq = hpt_spool_acked (self->spool);
+    s_pump (self);
 }
 
 static void
@@ -279,6 +318,17 @@ s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
     free (times);
 }
 
+//  Sends the stdout metric points gathered so far as one event.
+static void
+s_flush_line_points (hpt_agent_t *self, s_task_t *task)
+{
+    if (!task->line_points) return;
+    task->line_point_count = 0;
+    s_event (self, &task->line_points);
+}
+
+//  A chunk of a task's output, after on_line saw its complete lines: their
+//  points go first, then the chunk as LOGS.
 static void
 s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const char *data,
              size_t size)
@@ -286,6 +336,7 @@ s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const cha
     hpt_agent_t *self = arg;
     s_task_t *task = zhashx_lookup (self->tasks, lid);
     if (!task) return;
+    s_flush_line_points (self, task);
     for (size_t done = 0; done < size; done += HPT_MSG_LOG_CHUNK_MAX) {
         size_t n = size - done < HPT_MSG_LOG_CHUNK_MAX ? size - done : HPT_MSG_LOG_CHUNK_MAX;
         hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LOGS);
@@ -308,11 +359,15 @@ s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char 
     hpt_line_point_t points[64];
     int count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
     if (count <= 0) return;
-    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_METRICS);
-    hpt_msg_set_task_id (msg, task->task_id);
+    if (task->line_point_count + count > HPT_MSG_POINTS_BATCH) s_flush_line_points (self, task);
+    if (!task->line_points) {
+        task->line_points = hpt_msg_new (HPT_MSG_METRICS);
+        hpt_msg_set_task_id (task->line_points, task->task_id);
+    }
+    int64_t now = s_wall ();
     for (int i = 0; i < count; i++)
-        hpt_msg_add_point (msg, points[i].tag, points[i].value, points[i].step, s_wall ());
-    s_event (self, &msg);
+        hpt_msg_add_point (task->line_points, points[i].tag, points[i].value, points[i].step, now);
+    task->line_point_count += count;
 }
 
 static void
@@ -321,6 +376,7 @@ s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
     hpt_agent_t *self = arg;
     s_task_t *task = zhashx_lookup (self->tasks, exit->id);
     if (!task) return;
+    s_flush_line_points (self, task);
     s_flush_metrics (self, task, true);
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_TASK_EXITED);
     hpt_msg_set_task_id (msg, task->task_id);
@@ -645,11 +701,13 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
         case HPT_MSG_ACK:
             hpt_spool_ack (self->spool, hpt_msg_seq (msg));
             s_forget_acked (self);
+            s_pump (self);
             break;
         case HPT_MSG_HEARTBEAT:
             //  The master's heartbeat carries its stored mark: an implicit ACK.
             hpt_spool_ack (self->spool, hpt_msg_seq (msg));
             s_forget_acked (self);
+            s_pump (self);
             break;
         case HPT_MSG_LAUNCH:
             if (self->registered) s_on_launch (self, msg);
@@ -708,6 +766,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
                    (long long)oldest->seq);
         s_replay (self);
     }
+    s_pump (self); //  what a full socket refused earlier
     if (self->registered && now - self->last_heartbeat >= self->heartbeat_ms) {
         s_heartbeat (self);
         self->last_heartbeat = now;

@@ -758,10 +758,11 @@ s_deliver (hpt_launcher_t *self, s_task_t *task, int kind, const char *data, siz
     s_stream_t *stream = &task->streams[kind];
     stream->bytes += size;
     s_log (self, stream, data, size);
+    //  Lines first, so that on_output can act on what they gathered.
+    if (stream->line) s_lines (self, task, kind, data, size);
     if (self->config.on_output)
         self->config.on_output (self->config.arg, task->id, (hpt_launcher_stream_t)(kind + 1), data,
                                 size);
-    if (stream->line) s_lines (self, task, kind, data, size);
 }
 
 //  Reads what the pipe holds, up to budget bytes; closes it at end of file.

@@ -95,7 +95,8 @@ typedef struct {
     uint64_t stderr_bytes; //  bytes it wrote to stderr
 } hpt_launcher_exit_t;
 
-//  A chunk of output as read from the pipe (not zero-terminated).
+//  A chunk of output as read from the pipe (not zero-terminated), handed
+//  over after on_line has had the lines that the chunk completes.
 typedef void (hpt_launcher_output_fn) (void *arg, const char *id, hpt_launcher_stream_t stream,
                                        const char *data, size_t size);
 //  One line of output without its newline, zero-terminated; lines longer

@@ -230,6 +230,20 @@ hpt_spool_ack (hpt_spool_t *self, int64_t seq)
 }
 
 size_t
+hpt_spool_find (hpt_spool_t *self, int64_t seq)
+{
+    size_t low = 0, high = self->count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (self->events[mid].seq < seq)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low;
+}
+
+size_t
 hpt_spool_size (hpt_spool_t *self)
 {
     return self->count;

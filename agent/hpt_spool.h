@@ -48,6 +48,10 @@ int64_t hpt_spool_next_seq (hpt_spool_t *self);
 //  Forgets every event with seq <= seq.
 void hpt_spool_ack (hpt_spool_t *self, int64_t seq);
 
+//  Index of the first unacknowledged event whose seq is >= seq, or
+//  hpt_spool_size when there is none.
+size_t hpt_spool_find (hpt_spool_t *self, int64_t seq);
+
 //  Number of events not yet acknowledged, and event i of them (borrowed,
 //  valid until the next append or ack).
 size_t hpt_spool_size (hpt_spool_t *self);
