@@ -1,4 +1,19 @@
 /*  hpt_line_metrics -- metrics read from a trainer's output lines
+
+    The default pattern is matched by hand (s_default_match), not by
+    regexec: glibc's POSIX matcher, which must find the leftmost-longest
+    match and then each group's extent, cost more CPU than all the rest of
+    the agent's path for a trainer that prints metrics on every line. The
+    hand matcher finds the same match as the regex would (unit tests check
+    that on random lines against the compiled pattern):
+      - the tag is a maximal run of [A-Za-z0-9_./-] from its first
+        [A-Za-z_] (the separator cannot be one of those characters, so a
+        shorter tag could never be followed by it);
+      - then [ \t]*, one of = or :, [ \t]*;
+      - the value is the longest prefix of the form
+        [-+]?(digits[.]?digits*|[.]digits)([eE][-+]?digits)?.
+    The leftmost run that has all three is the match; custom patterns use
+    regexec.
  */
 #include "hpt_line_metrics.h"
 #include <ctype.h>
@@ -18,6 +33,7 @@ struct _hpt_line_metrics_t {
     int value_group; //  group number of (?<value>)
     int step_group;  //  group number of (?<step>), 0 when none
     bool is_default; //  the default pattern: step pairs set the step
+    bool by_hand;    //  match with s_default_match instead of regexec
 };
 
 //  Rewrites named groups to plain ones, noting the numbers of tag, value
@@ -132,7 +148,104 @@ hpt_line_metrics_new (const char *regex, char *error, size_t error_size)
         return NULL;
     }
     self->is_default = is_default;
+    self->by_hand = is_default;
     return self;
+}
+
+void
+hpt_line_metrics_use_regex (hpt_line_metrics_t *self)
+{
+    self->by_hand = false;
+}
+
+static bool
+s_tag_start (char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool
+s_tag_char (char c)
+{
+    return s_tag_start (c) || (c >= '0' && c <= '9') || c == '.' || c == '/' || c == '-';
+}
+
+static bool
+s_digit (char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+//  Length of the longest value at s, 0 when there is none.
+static size_t
+s_value_length (const char *s)
+{
+    size_t i = 0;
+    if (s[i] == '-' || s[i] == '+') i++;
+    if (s_digit (s[i])) {
+        while (s_digit (s[i]))
+            i++;
+        if (s[i] == '.') i++;
+        while (s_digit (s[i]))
+            i++;
+    } else if (s[i] == '.' && s_digit (s[i + 1])) {
+        i++;
+        while (s_digit (s[i]))
+            i++;
+    } else
+        return 0;
+    if (s[i] == 'e' || s[i] == 'E') {
+        size_t e = i + 1;
+        if (s[e] == '-' || s[e] == '+') e++;
+        if (s_digit (s[e])) {
+            while (s_digit (s[e]))
+                e++;
+            i = e;
+        }
+    }
+    return i;
+}
+
+//  The default pattern's match in line, as regexec would report it in m
+//  (group 1 the tag, the value group as numbered in the pattern).
+static bool
+s_default_match (hpt_line_metrics_t *self, const char *line, regmatch_t *m)
+{
+    const char *run = line;
+    while (*run) {
+        if (!s_tag_char (*run)) {
+            run++;
+            continue;
+        }
+        const char *end = run;
+        while (s_tag_char (*end))
+            end++;
+        const char *tag = run;
+        while (tag < end && !s_tag_start (*tag))
+            tag++;
+        const char *at = end;
+        while (*at == ' ' || *at == '\t')
+            at++;
+        if (tag < end && (*at == '=' || *at == ':')) {
+            at++;
+            while (*at == ' ' || *at == '\t')
+                at++;
+            size_t length = s_value_length (at);
+            if (length > 0) {
+                for (int g = 0; g < S_MAX_GROUPS; g++)
+                    m[g].rm_so = m[g].rm_eo = -1;
+                m[0].rm_so = tag - line;
+                m[0].rm_eo = at + length - line;
+                m[self->tag_group].rm_so = tag - line;
+                m[self->tag_group].rm_eo = end - line;
+                m[self->value_group].rm_so = at - line;
+                m[self->value_group].rm_eo = at + length - line;
+                return true;
+            }
+        }
+        run = end;
+    }
+    return false;
 }
 
 void
@@ -166,7 +279,9 @@ hpt_line_metrics_scan (hpt_line_metrics_t *self, const char *line, const char *d
     const char *at = line;
     while (count < max && *at) {
         int flags = at == line ? 0 : REG_NOTBOL;
-        if (regexec (&self->regex, at, S_MAX_GROUPS, m, flags) != 0) break;
+        if (self->by_hand ? !s_default_match (self, at, m)
+                          : regexec (&self->regex, at, S_MAX_GROUPS, m, flags) != 0)
+            break;
         char value_text[64], tag[HPT_LINE_METRICS_TAG_MAX], step_text[32];
         bool ok = s_group (at, m, self->value_group, value_text, sizeof (value_text));
         char *end = NULL;

@@ -78,12 +78,56 @@ test_bad_patterns (void **state)
     assert_null (hpt_line_metrics_new ("(?<value", error, sizeof (error)));
 }
 
+static void
+test_hand_matcher_agrees_with_the_regex (void **state)
+{
+    //  The default pattern is matched by hand for speed; on random lines
+    //  over the characters that matter it must find exactly what the
+    //  compiled regex finds.
+    char error[256];
+    hpt_line_metrics_t *fast = hpt_line_metrics_new (NULL, error, sizeof (error));
+    hpt_line_metrics_t *slow = hpt_line_metrics_new (NULL, error, sizeof (error));
+    assert_non_null (fast);
+    assert_non_null (slow);
+    hpt_line_metrics_use_regex (slow);
+    static const char alphabet[] = "aZ_s9.-/=: \t+eE05x,";
+    unsigned state_ = 12345;
+    int with_points = 0;
+    for (int trial = 0; trial < 100000; trial++) {
+        char line[40];
+        state_ = state_ * 1103515245u + 12345u;
+        int length = 1 + (int)((state_ >> 16) % (sizeof (line) - 1));
+        for (int i = 0; i < length; i++) {
+            state_ = state_ * 1103515245u + 12345u;
+            line[i] = alphabet[(state_ >> 16) % (sizeof (alphabet) - 1)];
+        }
+        line[length] = '\0';
+        hpt_line_point_t a[16], b[16];
+        int na = hpt_line_metrics_scan (fast, line, "t", a, 16);
+        int nb = hpt_line_metrics_scan (slow, line, "t", b, 16);
+        if (na != nb) fail_msg ("'%s': %d points by hand, %d by regex", line, na, nb);
+        for (int i = 0; i < na; i++) {
+            if (strcmp (a[i].tag, b[i].tag) != 0 || a[i].value != b[i].value ||
+                a[i].step != b[i].step)
+                fail_msg ("'%s': point %d differs: %s=%g@%lld vs %s=%g@%lld", line, i, a[i].tag,
+                          a[i].value, (long long)a[i].step, b[i].tag, b[i].value,
+                          (long long)b[i].step);
+        }
+        with_points += na > 0;
+    }
+    //  The lines must exercise matches, not only misses.
+    assert_true (with_points > 10000);
+    hpt_line_metrics_destroy (&fast);
+    hpt_line_metrics_destroy (&slow);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_default_pattern),
         cmocka_unit_test (test_custom_pattern),
+        cmocka_unit_test (test_hand_matcher_agrees_with_the_regex),
         cmocka_unit_test (test_bad_patterns),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
