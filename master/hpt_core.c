@@ -166,16 +166,30 @@ s_add_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
 //  ---------------------------------------------------------------------
 //  Logs: one JSON-lines file per job under stateDir/logs
 
-static void
-s_log_append (hpt_core_t *self, const char *job_id, json_t *entry)
+//  The job's log file for appending (caller closes), or NULL.
+static FILE *
+s_log_open (hpt_core_t *self, const char *job_id)
 {
     char path[4096];
     snprintf (path, sizeof (path), "%s/%s.log", self->logs_dir, job_id);
-    FILE *file = fopen (path, "a");
-    if (!file) return;
+    return fopen (path, "a");
+}
+
+//  Writes one entry as a line of the job's log, opened with s_log_open.
+static void
+s_log_write (FILE *file, json_t *entry)
+{
     char *line = hpt_json_dumps (entry, false);
-    fprintf (file, "%s\n", line);
+    if (line) fprintf (file, "%s\n", line);
     free (line);
+}
+
+static void
+s_log_append (hpt_core_t *self, const char *job_id, json_t *entry)
+{
+    FILE *file = s_log_open (self, job_id);
+    if (!file) return;
+    s_log_write (file, entry);
     fclose (file);
 }
 
@@ -878,8 +892,10 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
         char buf[40], id[32];
         snprintf (id, sizeof (id), "%" PRId64, ref->trial->id);
         hpt_time_format (s_now (), buf, sizeof (buf));
+        //  Opened once per chunk, not per line: a chunk may hold thousands.
+        FILE *file = s_log_open (self, hpt_tuner_id (ref->tuner));
         size_t start = 0;
-        while (data && start < size) {
+        while (file && data && start < size) {
             //  Each entry keeps its newline, so a reader can tell a whole
             //  line from the start of one still being written.
             const char *nl = memchr (data + start, '\n', size - start);
@@ -902,10 +918,11 @@ s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
             json_object_set_new (entry, "stream", json_string (hpt_msg_stream (msg)));
             json_object_set_new (entry, "time", json_string (buf));
             json_object_set_new (entry, "text", text ? text : json_string (""));
-            s_log_append (self, hpt_tuner_id (ref->tuner), entry);
+            s_log_write (file, entry);
             json_decref (entry);
             start += len;
         }
+        if (file) fclose (file);
         zstr_free (&replica);
     } else
         s_drop (self, "unknown_task");
