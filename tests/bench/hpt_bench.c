@@ -14,7 +14,8 @@
 #define HPT_BENCH_COMMANDS(X)                                                                      \
     X (optimizer, "optimizer", "optimizer quality: regret on test functions")                      \
     X (suggest_latency, "suggest-latency", "time of one suggestion after N observations")          \
-    X (trials, "trials", "trials/s and exit-to-next-launch latency through a real master+agent")
+    X (trials, "trials", "trials/s and exit-to-next-launch latency through a real master+agent")   \
+    X (metrics, "metrics", "metric points/s from trainer stdout through agent, master, SQLite")
 
 #define X_DECLARE(fn, name, help) int bench_##fn (int argc, char *argv[]);
 HPT_BENCH_COMMANDS (X_DECLARE)

@@ -1,0 +1,257 @@
+/*  bench_cluster -- a real hptmaster and one hptagent on loopback
+
+    See bench_cluster.h. The REST calls are plain HTTP/1.0 over a socket:
+    the benchmark must not depend on a client library that the product
+    does not use for this path.
+*/
+#include "bench_cluster.h"
+#include <czmq.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct _bench_cluster_t {
+    const char *name; //  prefix of messages, e.g. "hpt-bench trials"
+    char *bin;        //  directory of hpt-bench and the daemons
+    char *dir;        //  the cluster's temporary directory
+    int api;          //  REST port on 127.0.0.1
+    pid_t master;     //  hptmaster, or 0 once stopped
+    pid_t agent;      //  hptagent, or 0 once stopped
+};
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t len = sizeof (addr);
+    int port = -1;
+    if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) == 0 &&
+        getsockname (fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs (addr.sin_port);
+    close (fd);
+    return port;
+}
+
+//  One HTTP/1.0 request to 127.0.0.1:port; returns the body (caller frees)
+//  or NULL.
+static char *
+s_http (int port, const char *method, const char *path, const char *body)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t)port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    if (connect (fd, (struct sockaddr *)&addr, sizeof (addr)) != 0) {
+        close (fd);
+        return NULL;
+    }
+    char *request = zsys_sprintf ("%s %s HTTP/1.0\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: %zu\r\n\r\n%s",
+                                  method, path, body ? strlen (body) : 0, body ? body : "");
+    size_t len = strlen (request);
+    bool ok = write (fd, request, len) == (ssize_t)len;
+    zstr_free (&request);
+    size_t cap = 65536, used = 0;
+    char *reply = malloc (cap + 1);
+    ssize_t got;
+    while (ok && (got = read (fd, reply + used, cap - used)) > 0) {
+        used += (size_t)got;
+        if (used == cap) reply = realloc (reply, (cap *= 2) + 1);
+    }
+    close (fd);
+    reply[used] = '\0';
+    char *start = strstr (reply, "\r\n\r\n");
+    char *out = start ? strdup (start + 4) : NULL;
+    free (reply);
+    return out;
+}
+
+static pid_t
+s_spawn (char *const argv[], const char *log)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2 (&actions, 1, 2);
+    pid_t pid = -1;
+    if (posix_spawn (&pid, argv[0], &actions, NULL, argv, environ) != 0) pid = -1;
+    posix_spawn_file_actions_destroy (&actions);
+    return pid;
+}
+
+static void
+s_stop (pid_t *pid)
+{
+    if (*pid <= 0) return;
+    kill (*pid, SIGTERM);
+    waitpid (*pid, NULL, 0);
+    *pid = 0;
+}
+
+//  Makes the directory and writes cluster.yaml; returns the agents' port.
+static int
+s_prepare (bench_cluster_t *self)
+{
+    //  $TMPDIR picks the disk: /dev/shm takes storage out of the figure
+    //  when the question is CPU cost.
+    const char *tmp = getenv ("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    self->dir = zsys_sprintf ("%s/hpt-bench-XXXXXX", tmp);
+    if (!mkdtemp (self->dir)) {
+        fprintf (stderr, "%s: cannot create a directory under %s\n", self->name, tmp);
+        return -1;
+    }
+    int agents = s_free_port ();
+    self->api = s_free_port ();
+    char *config = zsys_sprintf ("%s/cluster.yaml", self->dir);
+    FILE *file = fopen (config, "w");
+    zstr_free (&config);
+    if (!file) return -1;
+    fprintf (file,
+             "master:\n  agents: tcp://127.0.0.1:%d\n  api: 127.0.0.1:%d\n  stateDir: %s/state\n"
+             "machineTypes:\n  standard: {cpus: 1, memoryGb: 0.01}\n",
+             agents, self->api, self->dir);
+    return fclose (file) == 0 ? agents : -1;
+}
+
+//  Polls path on the API until its reply contains want (NULL: any reply).
+static bool
+s_wait_for (bench_cluster_t *self, const char *path, const char *want, int tries)
+{
+    for (int i = 0; i < tries; i++) {
+        zclock_sleep (25);
+        char *reply = s_http (self->api, "GET", path, NULL);
+        bool ok = reply && (!want || strstr (reply, want));
+        free (reply);
+        if (ok) return true;
+    }
+    return false;
+}
+
+bench_cluster_t *
+bench_cluster_new (const char *name, int cpus)
+{
+    bench_cluster_t *self = calloc (1, sizeof (bench_cluster_t));
+    self->name = name;
+    char exe[4096];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+    if (n <= 0) {
+        free (self);
+        return NULL;
+    }
+    exe[n] = '\0';
+    *strrchr (exe, '/') = '\0';
+    self->bin = strdup (exe);
+    int agents = s_prepare (self);
+    if (agents < 0) {
+        bench_cluster_destroy (&self, true);
+        return NULL;
+    }
+    char *config = zsys_sprintf ("%s/cluster.yaml", self->dir);
+    char *master_bin = zsys_sprintf ("%s/hptmaster", self->bin);
+    char *agent_bin = zsys_sprintf ("%s/hptagent", self->bin);
+    char *master_log = zsys_sprintf ("%s/master.log", self->dir);
+    char *agent_log = zsys_sprintf ("%s/agent.log", self->dir);
+    char *endpoint = zsys_sprintf ("tcp://127.0.0.1:%d", agents);
+    char *workdir = zsys_sprintf ("%s/agent", self->dir);
+    char *cpu_count = zsys_sprintf ("%d", cpus);
+    char *master_argv[] = {master_bin, "--cluster", config, NULL};
+    char *agent_argv[] = {agent_bin,   "--master",    endpoint,    "--name",  "bench",
+                          "--workdir", workdir,       "--cpus",    cpu_count, "--memory-gb",
+                          "1",         "--advertise", "127.0.0.1", NULL};
+    self->master = s_spawn (master_argv, master_log);
+    bool ready = self->master > 0 && s_wait_for (self, "/v1/nodes", NULL, 200);
+    if (ready) {
+        self->agent = s_spawn (agent_argv, agent_log);
+        ready = self->agent > 0 && s_wait_for (self, "/v1/nodes/bench", "\"READY\"", 400);
+    }
+    zstr_free (&config);
+    zstr_free (&master_bin);
+    zstr_free (&agent_bin);
+    zstr_free (&master_log);
+    zstr_free (&agent_log);
+    zstr_free (&endpoint);
+    zstr_free (&workdir);
+    zstr_free (&cpu_count);
+    if (!ready) {
+        fprintf (stderr, "%s: the master or the agent did not come up (see %s)\n", name, self->dir);
+        bench_cluster_destroy (&self, true);
+    }
+    return self;
+}
+
+void
+bench_cluster_destroy (bench_cluster_t **self_p, bool keep)
+{
+    if (!self_p || !*self_p) return;
+    bench_cluster_t *self = *self_p;
+    bench_cluster_stop (self);
+    if (!keep && self->dir) {
+        char *cmd = zsys_sprintf ("rm -rf '%s'", self->dir);
+        if (system (cmd) != 0) fprintf (stderr, "%s: could not remove %s\n", self->name, self->dir);
+        zstr_free (&cmd);
+    }
+    zstr_free (&self->dir);
+    free (self->bin);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+bench_cluster_bin (bench_cluster_t *self)
+{
+    return self->bin;
+}
+
+const char *
+bench_cluster_dir (bench_cluster_t *self)
+{
+    return self->dir;
+}
+
+bool
+bench_cluster_run_job (bench_cluster_t *self, const char *job_id, const char *job, double *seconds)
+{
+    int64_t t0 = zclock_usecs ();
+    char *reply = s_http (self->api, "POST", "/v1/projects/bench/jobs", job);
+    //  An accepted job comes back as a Job resource with its jobId.
+    char *accepted = zsys_sprintf ("\"jobId\": \"%s\"", job_id);
+    bool submitted = reply && strstr (reply, accepted) && !strstr (reply, "\"error\"");
+    zstr_free (&accepted);
+    if (!submitted)
+        fprintf (stderr, "%s: submission refused: %s\n", self->name, reply ? reply : "");
+    free (reply);
+    char *path = zsys_sprintf ("/v1/projects/bench/jobs?filter=jobId%%3D%s", job_id);
+    bool succeeded = false;
+    while (submitted) {
+        zclock_sleep (20);
+        reply = s_http (self->api, "GET", path, NULL);
+        bool ended = reply && (strstr (reply, "\"SUCCEEDED\"") || strstr (reply, "\"FAILED\"") ||
+                               strstr (reply, "\"CANCELLED\""));
+        succeeded = ended && strstr (reply, "\"SUCCEEDED\"");
+        free (reply);
+        if (ended) break;
+    }
+    zstr_free (&path);
+    *seconds = (double)(zclock_usecs () - t0) / 1e6;
+    if (submitted && !succeeded)
+        fprintf (stderr, "%s: job %s did not succeed (see %s)\n", self->name, job_id, self->dir);
+    return succeeded;
+}
+
+void
+bench_cluster_stop (bench_cluster_t *self)
+{
+    s_stop (&self->agent);
+    s_stop (&self->master);
+}

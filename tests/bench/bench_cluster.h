@@ -1,0 +1,44 @@
+/*  bench_cluster -- a real hptmaster and one hptagent on loopback, for
+    the end-to-end benchmarks of hpt-bench (trials, metrics)
+
+    bench_cluster_new makes a directory under $TMPDIR (default /tmp; use
+    /dev/shm to take the disk out of a CPU figure), writes a cluster.yaml
+    with one "standard" machine type of one CPU, starts hptmaster and one
+    hptagent (name "bench", cpus as asked) from the directory of the
+    running hpt-bench, and waits until the agent is READY. Submitting and
+    waiting go through the REST API, as a user's client would. Destroying
+    the cluster stops both daemons (SIGTERM) and removes the directory
+    unless the run failed, so its logs can be read.
+*/
+#ifndef BENCH_CLUSTER_H_INCLUDED
+#define BENCH_CLUSTER_H_INCLUDED
+
+#include <stdbool.h>
+
+typedef struct _bench_cluster_t bench_cluster_t;
+
+//  Starts a master and an agent with cpus CPUs. name prefixes messages.
+//  Returns NULL (after saying why on stderr) when they do not come up.
+bench_cluster_t *bench_cluster_new (const char *name, int cpus);
+
+//  Stops both daemons; removes the directory when keep is false. Nulls
+//  the pointer.
+void bench_cluster_destroy (bench_cluster_t **self_p, bool keep);
+
+//  The directory of hpt-bench's own binaries (hpt-bench-trainer is there).
+const char *bench_cluster_bin (bench_cluster_t *self);
+
+//  The cluster's directory (logs, state/hpt.db).
+const char *bench_cluster_dir (bench_cluster_t *self);
+
+//  Submits a Job resource (JSON text) whose jobId is job_id, waits until
+//  the job ends, and returns true only if it SUCCEEDED. *seconds is the
+//  time from submission to the end as seen by polling every 20 ms.
+bool bench_cluster_run_job (bench_cluster_t *self, const char *job_id, const char *job,
+                            double *seconds);
+
+//  Stops both daemons so that the store can be opened; the directory stays
+//  until destroy.
+void bench_cluster_stop (bench_cluster_t *self);
+
+#endif
