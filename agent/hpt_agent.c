@@ -77,7 +77,6 @@ typedef struct {
     bool exited;                //  exit reported (kept until its event is acked)
     int64_t exit_seq;           //  seq of its TASK_EXITED event
     hpt_msg_t *line_points;     //  METRICS from stdout lines not yet sent, or NULL
-    int line_point_count;       //  points in line_points
 } s_task_t;
 
 struct _hpt_agent_t {
@@ -322,9 +321,7 @@ s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
 static void
 s_flush_line_points (hpt_agent_t *self, s_task_t *task)
 {
-    if (!task->line_points) return;
-    task->line_point_count = 0;
-    s_event (self, &task->line_points);
+    if (task->line_points) s_event (self, &task->line_points);
 }
 
 //  A chunk of a task's output, after on_line saw its complete lines: their
@@ -359,7 +356,9 @@ s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char 
     hpt_line_point_t points[64];
     int count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
     if (count <= 0) return;
-    if (task->line_point_count + count > HPT_MSG_POINTS_BATCH) s_flush_line_points (self, task);
+    if (task->line_points &&
+        hpt_msg_point_count (task->line_points) + (size_t)count > HPT_MSG_POINTS_BATCH)
+        s_flush_line_points (self, task);
     if (!task->line_points) {
         task->line_points = hpt_msg_new (HPT_MSG_METRICS);
         hpt_msg_set_task_id (task->line_points, task->task_id);
@@ -367,7 +366,6 @@ s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char 
     int64_t now = s_wall ();
     for (int i = 0; i < count; i++)
         hpt_msg_add_point (task->line_points, points[i].tag, points[i].value, points[i].step, now);
-    task->line_point_count += count;
 }
 
 static void

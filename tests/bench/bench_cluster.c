@@ -208,15 +208,22 @@ bench_cluster_destroy (bench_cluster_t **self_p, bool keep)
 }
 
 const char *
-bench_cluster_bin (bench_cluster_t *self)
-{
-    return self->bin;
-}
-
-const char *
 bench_cluster_dir (bench_cluster_t *self)
 {
     return self->dir;
+}
+
+char *
+bench_cluster_job (bench_cluster_t *self, const char *training_extra, int max_trials, int parallel,
+                   const char *algorithm)
+{
+    return zsys_sprintf (
+        "{\"jobId\": \"bench\", \"trainingInput\": {\"command\": [\"%s/hpt-bench-trainer\"], "
+        "%s\"hyperparameters\": {\"goal\": \"MAXIMIZE\", \"hyperparameterMetricTag\": \"m\", "
+        "\"maxTrials\": %d, \"maxParallelTrials\": %d, \"maxFailedTrials\": %d, "
+        "\"algorithm\": \"%s\", \"params\": [{\"parameterName\": \"x\", \"type\": "
+        "\"INTEGER\", \"minValue\": 0, \"maxValue\": 1000000000}]}}}",
+        self->bin, training_extra, max_trials, parallel, max_trials, algorithm);
 }
 
 bool

@@ -25,11 +25,16 @@ bench_cluster_t *bench_cluster_new (const char *name, int cpus);
 //  the pointer.
 void bench_cluster_destroy (bench_cluster_t **self_p, bool keep);
 
-//  The directory of hpt-bench's own binaries (hpt-bench-trainer is there).
-const char *bench_cluster_bin (bench_cluster_t *self);
-
 //  The cluster's directory (logs, state/hpt.db).
 const char *bench_cluster_dir (bench_cluster_t *self);
+
+//  A Job resource (JSON text, caller frees) with jobId "bench": max_trials
+//  runs of hpt-bench-trainer, parallel at a time, any number allowed to
+//  fail, MAXIMIZE tag "m" over one INTEGER x with the given algorithm
+//  (AI Platform's name). training_extra is inserted among trainingInput's
+//  members: "" or members each followed by ", ".
+char *bench_cluster_job (bench_cluster_t *self, const char *training_extra, int max_trials,
+                         int parallel, const char *algorithm);
 
 //  Submits a Job resource (JSON text) whose jobId is job_id, waits until
 //  the job ends, and returns true only if it SUCCEEDED. *seconds is the

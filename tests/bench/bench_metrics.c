@@ -71,19 +71,14 @@ bench_metrics (int argc, char *argv[])
     }
     bench_cluster_t *cluster = bench_cluster_new ("hpt-bench metrics", parallel);
     if (!cluster) return 1;
-    char *trainer = zsys_sprintf ("%s/hpt-bench-trainer", bench_cluster_bin (cluster));
-    char *job = zsys_sprintf (
-        "{\"jobId\": \"bench\", \"trainingInput\": {\"command\": [\"%s\"], "
-        "\"env\": {\"BENCH_POINTS\": \"%ld\"}, \"metricCollector\": {\"stdout\": true}, "
-        "\"hyperparameters\": {\"goal\": \"MAXIMIZE\", \"hyperparameterMetricTag\": \"m\", "
-        "\"maxTrials\": %d, \"maxParallelTrials\": %d, \"algorithm\": \"RANDOM_SEARCH\", "
-        "\"params\": [{\"parameterName\": \"x\", \"type\": \"INTEGER\", \"minValue\": 0, "
-        "\"maxValue\": 1000000000}]}}}",
-        trainer, points, trials, parallel);
+    //  The stdout collector reads every line the trainer prints.
+    char *extra = zsys_sprintf (
+        "\"env\": {\"BENCH_POINTS\": \"%ld\"}, \"metricCollector\": {\"stdout\": true}, ", points);
+    char *job = bench_cluster_job (cluster, extra, trials, parallel, "RANDOM_SEARCH");
+    zstr_free (&extra);
     double seconds = 0;
     int rc = bench_cluster_run_job (cluster, "bench", job, &seconds) ? 0 : 1;
     zstr_free (&job);
-    zstr_free (&trainer);
     bench_cluster_stop (cluster);
     long expected = points * trials;
     long stored = rc == 0 ? s_stored_points (bench_cluster_dir (cluster), trials) : -1;

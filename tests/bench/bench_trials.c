@@ -78,18 +78,10 @@ bench_trials (int argc, char *argv[])
     }
     bench_cluster_t *cluster = bench_cluster_new ("hpt-bench trials", parallel);
     if (!cluster) return 1;
-    char *trainer = zsys_sprintf ("%s/hpt-bench-trainer", bench_cluster_bin (cluster));
-    char *job = zsys_sprintf (
-        "{\"jobId\": \"bench\", \"trainingInput\": {\"command\": [\"%s\"], "
-        "\"hyperparameters\": {\"goal\": \"MAXIMIZE\", \"hyperparameterMetricTag\": \"m\", "
-        "\"maxTrials\": %d, \"maxParallelTrials\": %d, \"maxFailedTrials\": %d, "
-        "\"algorithm\": \"%s\", \"params\": [{\"parameterName\": \"x\", \"type\": "
-        "\"INTEGER\", \"minValue\": 0, \"maxValue\": 1000000000}]}}}",
-        trainer, count, parallel, count, algorithm);
+    char *job = bench_cluster_job (cluster, "", count, parallel, algorithm);
     double seconds = 0;
     int rc = bench_cluster_run_job (cluster, "bench", job, &seconds) ? 0 : 1;
     zstr_free (&job);
-    zstr_free (&trainer);
     bench_cluster_stop (cluster);
 
     //  The trainers' own stamps, from the store.
