@@ -1,6 +1,6 @@
 /*  hpt jobs -- submit, describe, list, cancel and follow tuning jobs
 
-    The gcloud ai-platform jobs commands over hpt's REST API (DESIGN §9):
+    The gcloud ai-platform jobs commands over hpt's REST API (docs/interfaces.md):
 
         submit training JOB  POST   /v1/projects/P/jobs          (Job JSON)
         describe JOB         GET    /v1/projects/P/jobs/JOB

@@ -1,7 +1,7 @@
 /*  hpt_hypertune -- reads the metric file that cloudml-hypertune writes
 
     A trainer reports metrics by writing JSON lines to the file named by
-    CLOUD_ML_HP_METRIC_FILE (shared/DESIGN.md §3):
+    CLOUD_ML_HP_METRIC_FILE (docs/trainer-contract.md):
 
         {"timestamp": 1.7e9, "trial": "7", "accuracy": "0.93",
          "global_step": "100", "checkpoint_path": ""}

@@ -4,7 +4,7 @@
     jobId, labels and trainingInput with the HyperparameterSpec, replica
     types and counts, ReplicaConfig (acceleratorConfig), trainer fields and
     scheduling, plus hpt's extensions (command, workingDir, env,
-    metricCollector). See shared/DESIGN.md §2 and README "Job config".
+    metricCollector). See docs/job-config.md and README "Job config".
 
     A job comes from hpt_job_reader (YAML or JSON, validated, defaults
     filled in) and goes out as canonical JSON (hpt_job_to_json): camelCase

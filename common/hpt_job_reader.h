@@ -3,7 +3,7 @@
     The one way into hpt_job_t. A YAML config (gcloud --config shape:
     trainingInput at the root, optionally jobId and labels) or a REST Job
     resource in JSON is loaded into an hpt_tree and walked against the
-    schema of DESIGN §2. Every violation goes into an hpt_diag with its
+    schema of docs/job-config.md. Every violation goes into an hpt_diag with its
     field path and position; the reader returns a model only when there is
     none, so a caller never sees a partial job. Defaults are filled in
     (goal MAXIMIZE, hyperparameterMetricTag training/hptuning/metric,

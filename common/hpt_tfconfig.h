@@ -1,7 +1,7 @@
 /*  hpt_tfconfig -- the TF_CONFIG and CLUSTER_SPEC strings a task sees
 
     AI Platform tells every task of a trial where its siblings listen and
-    what it is, through two environment variables (shared/DESIGN.md §3):
+    what it is, through two environment variables (docs/trainer-contract.md):
 
         TF_CONFIG    = {"cluster": {"master": ["host:port"], "worker": [...],
                         "ps": [...]}, "task": {"type": "master", "index": 0,

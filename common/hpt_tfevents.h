@@ -1,14 +1,15 @@
 /*  hpt_tfevents -- reads scalars from TensorFlow event files as they grow
 
     A trainer that logs with tf.summary (or Keras' TensorBoard callback)
-    writes events.out.tfevents.* files under its job dir (shared/DESIGN.md
-    §3). The agent watches the task's directories with this reader and polls
-    it from its loop, as it polls hpt_hypertune, and once more with at_exit
-    when the task exits. Each poll reads only what was appended to each file
-    since the last poll and returns the scalar summaries found there as
-    points (tag, value, step, wall time), whichever of the three scalar
-    encodings the writer used (simple_value, tensor float_val/double_val,
-    tensor_content of one DT_FLOAT or DT_DOUBLE).
+    writes events.out.tfevents.* files under its job dir
+    (docs/trainer-contract.md). The agent watches the task's directories
+    with this reader and polls it from its loop, as it polls hpt_hypertune,
+    and once more with at_exit when the task exits. Each poll reads only
+    what was appended to each file since the last poll and returns the
+    scalar summaries found there as points (tag, value, step, wall time),
+    whichever of the three scalar encodings the writer used (simple_value,
+    tensor float_val/double_val, tensor_content of one DT_FLOAT or
+    DT_DOUBLE).
 */
 #ifndef HPT_TFEVENTS_H_INCLUDED
 #define HPT_TFEVENTS_H_INCLUDED

@@ -17,7 +17,7 @@
     nothing (no backfill), so a large cluster is never starved by small
     trials; the reason is shown in `hpt jobs describe` (hptQueueReason).
 
-    Durability and ordering (DESIGN §8)
+    Durability and ordering (docs/durability.md)
     -----------------------------------
     - A trial is PROVISIONING in the store (with its tasks and placement)
       before LAUNCH goes out.
@@ -298,7 +298,7 @@ s_tf_config (hpt_trial_t *trial, hpt_task_t *task, bool use_chief, const char *t
     free (ps);
 }
 
-//  The trainer's argv (DESIGN §3): command (or python3 -m MODULE), args,
+//  The trainer's argv (docs/trainer-contract.md): command (or python3 -m MODULE), args,
 //  --job-dir, then one --NAME=VALUE per hyperparameter.
 static json_t *
 s_argv_json (hpt_job_t *spec, hpt_trial_t *trial)

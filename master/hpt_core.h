@@ -1,6 +1,6 @@
 /*  hpt_core -- the master's core loop: jobs, agents, scheduling
 
-    One zloop owns all of the master's state (DESIGN §1): the tuners of
+    One zloop owns all of the master's state (docs/architecture.md): the tuners of
     every job, the nodes (agents), and the index from task ids to tasks.
     It reads two ROUTER sockets: agents (HPT/1 over TCP, proto/PROTOCOL.md)
     and the HTTP API thread (inproc, hpt_api.h's frame contract, answered by

@@ -4,7 +4,7 @@
     memory and at most one kind of accelerator with a count. A scale tier
     names the machine type and count of each replica kind of a trial
     cluster (one master, workers, parameter servers, evaluators). The
-    catalog starts with AI Platform Training's built-in names (DESIGN §6)
+    catalog starts with AI Platform Training's built-in names (docs/scheduling.md)
     and the master's cluster.yaml overrides or extends it
     (hpt_cluster_config). From a validated job, the catalog expands the
     tasks of ONE trial cluster, in the order TF_CONFIG lists them; the

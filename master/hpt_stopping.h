@@ -10,7 +10,7 @@
     endings in their original order (the return values of replayed reports
     are ignored by the caller for trials that already ended).
 
-    Rules (DESIGN §4; the `earlyStopping` block under `hyperparameters` is
+    Rules (docs/lifecycle.md; the `earlyStopping` block under `hyperparameters` is
     an hpt extension, `enableTrialEarlyStopping` alone means MEDIAN with the
     defaults below):
 

@@ -1,6 +1,6 @@
 /*  hpt_tuner -- one hyperparameter-tuning job at run time
 
-    Counting rules (DESIGN §4, README "Job lifecycle"):
+    Counting rules (docs/lifecycle.md, README "Job lifecycle"):
     - A trial is "in flight" while PENDING, PROVISIONING, RUNNING or
       STOPPING; at most maxParallelTrials are in flight.
     - A job creates at most maxTrials trials; it SUCCEEDED when none is in

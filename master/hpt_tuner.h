@@ -3,7 +3,7 @@
     The master's core keeps one tuner per job that is not finished. A tuner
     owns the job's spec, its parameter space and optimizer, and its trials
     with their tasks (one task per replica of the trial's cluster). It
-    implements the job and trial state machines of DESIGN §4 and the
+    implements the job and trial state machines of docs/lifecycle.md and the
     failure rules, and renders the Job resource with trainingOutput for the
     API. It knows nothing of sockets or agents: the core places tasks and
     talks to agents, then tells the tuner what happened; the tuner says
@@ -175,7 +175,7 @@ void hpt_tuner_stop_early (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *t
                            size_t *stop_count);
 
 //  A task ended (exit_code, or signal when killed; lost: the agent lost it).
-//  Decides the trial (DESIGN §4) and the job. Writes every task that must
+//  Decides the trial (docs/lifecycle.md) and the job. Writes every task that must
 //  now be stopped (siblings of a failed task, workers and parameter
 //  servers once the master is done) into *to_stop (an array the caller
 //  frees, of borrowed task pointers) and their count into *stop_count.
@@ -214,7 +214,7 @@ int64_t hpt_tuner_start_time (hpt_tuner_t *self);
 void hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
                      hpt_task_t ***to_stop, size_t *stop_count);
 
-//  The Job resource (DESIGN §4): spec fields, state, times, errorMessage,
+//  The Job resource (docs/lifecycle.md): spec fields, state, times, errorMessage,
 //  trainingOutput with trials best first. allMetrics come from the store.
 //  The caller owns the result.
 json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials);

@@ -2,7 +2,7 @@
 """Tunes a small neural network on the handwritten digits of scikit-learn.
 
 A real training program in the shape AI Platform expects of a trainer
-(shared/DESIGN.md section 3), runnable on a laptop core in seconds:
+(docs/trainer-contract.md), runnable on a laptop core in seconds:
 
 - data: sklearn.datasets.load_digits (1797 8x8 images, bundled with
   scikit-learn, no download), split 80/20 into training and validation

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A fast synthetic trainer for hpt's tests and benchmarks.
 
-It follows the AI Platform trainer contract (shared/DESIGN.md section 3):
+It follows the AI Platform trainer contract (docs/trainer-contract.md):
 hyperparameters arrive as --NAME=VALUE, the metric goes to the hypertune
 file named by CLOUD_ML_HP_METRIC_FILE under the tag CLOUD_ML_HP_METRIC_TAG,
 written exactly as the cloudml-hypertune package writes it (the whole file

@@ -1,6 +1,6 @@
 /*  hpt-bench -- benchmark programs that print figures
 
-    Each subcommand measures one target of DESIGN §10 and prints its
+    Each subcommand measures one target of docs/targets.md and prints its
     figures (one JSON object with --json). A subcommand is a function
     int bench_NAME (int argc, char *argv[]) in its own file
     tests/bench/bench_*.c, registered by one line in HPT_BENCH_COMMANDS

@@ -1,4 +1,4 @@
-"""GPU/TPU cluster provisioning, end to end (DESIGN §4 and §6, issue 5).
+"""GPU/TPU cluster provisioning, end to end (docs/lifecycle.md and docs/scheduling.md, issue 5).
 
 Four agents fake the lab's hosts with the hwloc XML topologies under
 tests/data/topologies (two 16-core hosts with 2 NUMA nodes x 2 V100, a

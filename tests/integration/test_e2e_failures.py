@@ -1,6 +1,6 @@
 """End to end: jobs that go wrong, on a real hptmaster and hptagent.
 
-The failure rules of DESIGN §4 (the first trial failing, maxFailedTrials,
+The failure rules of docs/lifecycle.md (the first trial failing, maxFailedTrials,
 the service's default rule), a trainer that never reports its metric,
 scheduling.maxRunningTime/maxWaitTime, cancel killing every process of every
 task (the trainer, what it spawned, one that ignores SIGTERM), an agent that

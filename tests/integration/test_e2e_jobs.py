@@ -2,9 +2,9 @@
 
 What a user relies on when a job goes well: exactly maxTrials trials with
 ids "1".."N", results best first by the objective, finalMetric equal to
-the trainer's last report, the trainer contract of DESIGN §3 (argv, TF_CONFIG,
+the trainer's last report, the trainer contract of docs/trainer-contract.md (argv, TF_CONFIG,
 CLOUD_ML_*, the job's env, a working directory per task), maxParallelTrials
-never exceeded, the REST errors of DESIGN §9, and `hpt jobs describe
+never exceeded, the REST errors of docs/interfaces.md, and `hpt jobs describe
 --summarize` / `hpt jobs stream-logs` on the finished job.
 
 The trainer is examples/synthetic/trainer.py: its objective is a known

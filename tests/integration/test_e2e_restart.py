@@ -1,4 +1,4 @@
-"""Durability and agent loss, end to end (DESIGN §4 and §8, issue 4).
+"""Durability and agent loss, end to end (docs/lifecycle.md and docs/durability.md, issue 4).
 
 Real hptmaster and hptagent processes on loopback run the synthetic trainer
 with a learning curve of several steps, so trials are in flight when a
