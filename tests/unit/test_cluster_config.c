@@ -8,6 +8,7 @@
 */
 #include "hpt_cluster_config.h"
 #include "hpt_job_reader.h"
+#include "hpt_test_data.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,8 +67,7 @@ s_expect_one (const char *text, const char *where, const char *path, const char 
 static char *
 s_data_path (const char *name)
 {
-    const char *src = getenv ("HPT_SOURCE_DIR");
-    assert_non_null (src);
+    const char *src = hpt_test_source_dir ();
     size_t size = strlen (src) + strlen (name) + 64;
     char *path = malloc (size);
     snprintf (path, size, "%s/tests/data/clusters/%s", src, name);
@@ -195,8 +195,8 @@ test_lab_file (void **state)
     assert_null (tier->evaluator.type);
 
     //  The seed's cluster fits the resized types: 13 tasks of 2 or 1.5 CPUs.
-    char *seed = malloc (strlen (getenv ("HPT_SOURCE_DIR")) + 64);
-    sprintf (seed, "%s/../shared/examples/seed_config.yaml", getenv ("HPT_SOURCE_DIR"));
+    char *seed = malloc (1024);
+    hpt_test_path (seed, 1024, "tests/data/configs/valid/seed_config.yaml");
     hpt_diag_t *job_diag = hpt_diag_new (seed, false);
     hpt_job_t *job = hpt_job_read_file (seed, HPT_CONFIG_AUTO, job_diag);
     assert_non_null (job);
@@ -224,7 +224,7 @@ static void
 test_ops_example (void **state)
 {
     char path[1024];
-    snprintf (path, sizeof (path), "%s/ops/cluster.example.yaml", getenv ("HPT_SOURCE_DIR"));
+    hpt_test_path (path, sizeof (path), "ops/cluster.example.yaml");
     hpt_diag_t *diag = hpt_diag_new (path, false);
     hpt_cluster_config_t *config = hpt_cluster_config_read_file (path, diag);
     hpt_diag_print (diag, stderr);
@@ -669,8 +669,7 @@ test_expand_seed_custom (void **state)
 {
     hpt_cluster_config_t *config = hpt_cluster_config_new ();
     char path[1024];
-    snprintf (path, sizeof (path), "%s/../shared/examples/seed_config.yaml",
-              getenv ("HPT_SOURCE_DIR"));
+    hpt_test_path (path, sizeof (path), "tests/data/configs/valid/seed_config.yaml");
     hpt_diag_t *diag = hpt_diag_new (path, false);
     hpt_job_t *job = hpt_job_read_file (path, HPT_CONFIG_AUTO, diag);
     hpt_diag_print (diag, stderr);

@@ -12,6 +12,7 @@
 
 #include "hpt_launcher.h"
 #include "hpt_hypertune.h"
+#include "hpt_test_data.h"
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -452,17 +453,7 @@ s_synthetic (void)
 {
     static char path[PATH_MAX];
     char guess[PATH_MAX];
-    const char *root = getenv ("HPT_SOURCE_DIR");
-    if (root)
-        snprintf (guess, sizeof (guess), "%s/examples/synthetic/trainer.py", root);
-    else {
-        //  Run by hand: next to this source file (__FILE__ may be relative
-        //  to the cwd, so the result is made absolute).
-        snprintf (guess, sizeof (guess), "%s", __FILE__);
-        char *tests = strstr (guess, "tests/unit/test_launcher.c");
-        assert_non_null (tests);
-        strcpy (tests, "examples/synthetic/trainer.py");
-    }
+    hpt_test_path (guess, sizeof (guess), "examples/synthetic/trainer.py");
     assert_non_null (realpath (guess, path));
     return path;
 }

@@ -14,6 +14,7 @@
 
 #include "hpt_msg.h"
 #include "hpt_topology.h"
+#include "hpt_test_data.h"
 
 //  ---------------------------------------------------------------------
 //  Helpers
@@ -481,10 +482,8 @@ test_spool_body (void **state)
 static void
 test_real_topology_is_valid_resources (void **state)
 {
-    const char *source = getenv ("HPT_SOURCE_DIR");
     char path[1024];
-    snprintf (path, sizeof path, "%s/tests/data/topologies/gpu-host-v100-a.xml",
-              source ? source : ".");
+    hpt_test_path (path, sizeof path, "tests/data/topologies/gpu-host-v100-a.xml");
     char *error = NULL;
     hpt_topology_t *topology = hpt_topology_new_from_xml (path, &error);
     if (!topology) fprintf (stderr, "%s: %s\n", path, error ? error : "?");

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "hpt_tfevents.h"
+#include "hpt_test_data.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,7 @@ static int
 s_setup_all (void **state)
 {
     (void)state;
-    const char *source = getenv ("HPT_SOURCE_DIR");
-    if (!source) source = ".";
+    const char *source = hpt_test_source_dir ();
     snprintf (s_dir, sizeof (s_dir), "/tmp/hpt-tfevents-XXXXXX");
     if (!mkdtemp (s_dir)) return -1;
     char command[3 * PATH_MAX];

@@ -14,22 +14,16 @@
 #include <string.h>
 #include <unistd.h>
 #include "hpt_accel.h"
+#include "hpt_test_data.h"
 
 //  Path of a file under the source tree's tests/data (static buffer).
 static const char *
 s_data (const char *relative)
 {
     static char path[1024];
-    const char *root = getenv ("HPT_SOURCE_DIR");
-    if (root) {
-        snprintf (path, sizeof (path), "%s/tests/data/%s", root, relative);
-        return path;
-    }
-    //  Run by hand: find the data next to this source file.
-    snprintf (path, sizeof (path), "%s", __FILE__);
-    char *unit = strstr (path, "/unit/test_topology.c");
-    if (unit) snprintf (unit, sizeof (path) - (size_t)(unit - path), "/data/%s", relative);
-    return path;
+    char tests_data[512];
+    snprintf (tests_data, sizeof (tests_data), "tests/data/%s", relative);
+    return hpt_test_path (path, sizeof (path), tests_data);
 }
 
 static hpt_topology_t *
