@@ -10,7 +10,8 @@ regret, random median regret, ratio hpt/TPE.
 Usage: /usr/bin/python3 tests/bench/optuna_compare.py [--hpt-bench PATH]
        [--seeds S] [--functions a,b] [--budgets b1,b2] [--parallel P]
 
-hpt-bench comes from --hpt-bench, else $HPT_BIN_DIR/hpt-bench. By default
+hpt-bench comes from --hpt-bench, else $HPT_BIN_DIR/hpt-bench, else the
+source tree's build/bin/hpt-bench. By default
 the cells are the issue's: budgets 10*d and 30*d (30 and 90 for branin),
 10 seeds. --budgets applies to every function given.
 """
@@ -130,7 +131,8 @@ def hpt_median(bench, name, budget, seeds, parallel):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hpt-bench", help="path of hpt-bench (default $HPT_BIN_DIR/hpt-bench)")
+    parser.add_argument("--hpt-bench",
+                        help="path of hpt-bench (default $HPT_BIN_DIR/hpt-bench, else build/bin/hpt-bench)")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
     parser.add_argument("--budgets", help="comma-separated budgets for every function")
@@ -139,9 +141,8 @@ def main():
 
     bench = args.hpt_bench
     if not bench:
-        bin_dir = os.environ.get("HPT_BIN_DIR")
-        if not bin_dir:
-            sys.exit("optuna_compare: give --hpt-bench or set HPT_BIN_DIR")
+        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        bin_dir = os.environ.get("HPT_BIN_DIR") or os.path.join(source, "build", "bin")
         bench = os.path.join(bin_dir, "hpt-bench")
     if not os.access(bench, os.X_OK):
         sys.exit("optuna_compare: %s is not an executable" % bench)
