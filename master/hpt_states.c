@@ -1,0 +1,15 @@
+/*  hpt_states -- spellings of the lifecycle states (see hpt_states.h)
+ */
+#include "hpt_states.h"
+
+HPT_ENUM_DEFINE (hpt_job_state, HPT_JOB_STATE_LIST)
+HPT_ENUM_DEFINE (hpt_trial_state, HPT_TRIAL_STATE_LIST)
+HPT_ENUM_DEFINE (hpt_task_state, HPT_TASK_STATE_LIST)
+HPT_ENUM_DEFINE (hpt_host_state, HPT_HOST_STATE_LIST)
+HPT_ENUM_DEFINE (hpt_drain_state, HPT_DRAIN_STATE_LIST)
+
+bool
+hpt_job_state_final (hpt_job_state_t state)
+{
+    return state == HPT_JOB_SUCCEEDED || state == HPT_JOB_FAILED || state == HPT_JOB_CANCELLED;
+}

@@ -1,0 +1,65 @@
+/*  hpt_states -- the lifecycle states of jobs, trials, tasks and nodes
+
+    One definition of each (hpt_enum.h): the values the master's state
+    machines use, and the spellings the store writes in its columns and the
+    REST API shows. Nothing else spells a state.
+
+    Job:   QUEUED -> PREPARING (first trial placed) -> RUNNING (a task
+           started) -> SUCCEEDED | FAILED | CANCELLING -> CANCELLED
+    Trial: PENDING -> PROVISIONING (placed, LAUNCH sent) -> RUNNING ->
+           SUCCEEDED | FAILED | STOPPING -> SUCCEEDED (stopped early) |
+           CANCELLED
+    Task:  LAUNCHING -> RUNNING -> STOPPING -> EXITED
+    Node:  READY (connected), DISCONNECTED (known from the store, not yet
+           back after a master restart), LOST (silent past the timeout)
+    Drain: NONE, DRAINING (no new tasks; some still run), DRAINED
+*/
+#ifndef HPT_STATES_H_INCLUDED
+#define HPT_STATES_H_INCLUDED
+
+#include "hpt_enum.h"
+#include <stdbool.h>
+
+#define HPT_JOB_STATE_LIST(X)                                                                      \
+    X (HPT_JOB_QUEUED, "QUEUED")                                                                   \
+    X (HPT_JOB_PREPARING, "PREPARING")                                                             \
+    X (HPT_JOB_RUNNING, "RUNNING")                                                                 \
+    X (HPT_JOB_SUCCEEDED, "SUCCEEDED")                                                             \
+    X (HPT_JOB_FAILED, "FAILED")                                                                   \
+    X (HPT_JOB_CANCELLING, "CANCELLING")                                                           \
+    X (HPT_JOB_CANCELLED, "CANCELLED")
+HPT_ENUM_DECLARE (hpt_job_state, HPT_JOB_STATE_LIST)
+
+#define HPT_TRIAL_STATE_LIST(X)                                                                    \
+    X (HPT_TRIAL_PENDING, "PENDING")                                                               \
+    X (HPT_TRIAL_PROVISIONING, "PROVISIONING")                                                     \
+    X (HPT_TRIAL_RUNNING, "RUNNING")                                                               \
+    X (HPT_TRIAL_SUCCEEDED, "SUCCEEDED")                                                           \
+    X (HPT_TRIAL_FAILED, "FAILED")                                                                 \
+    X (HPT_TRIAL_STOPPING, "STOPPING")                                                             \
+    X (HPT_TRIAL_CANCELLED, "CANCELLED")
+HPT_ENUM_DECLARE (hpt_trial_state, HPT_TRIAL_STATE_LIST)
+
+#define HPT_TASK_STATE_LIST(X)                                                                     \
+    X (HPT_TASK_LAUNCHING, "LAUNCHING")                                                            \
+    X (HPT_TASK_RUNNING, "RUNNING")                                                                \
+    X (HPT_TASK_STOPPING, "STOPPING")                                                              \
+    X (HPT_TASK_EXITED, "EXITED")
+HPT_ENUM_DECLARE (hpt_task_state, HPT_TASK_STATE_LIST)
+
+#define HPT_HOST_STATE_LIST(X)                                                                     \
+    X (HPT_HOST_READY, "READY")                                                                    \
+    X (HPT_HOST_DISCONNECTED, "DISCONNECTED")                                                      \
+    X (HPT_HOST_LOST, "LOST")
+HPT_ENUM_DECLARE (hpt_host_state, HPT_HOST_STATE_LIST)
+
+#define HPT_DRAIN_STATE_LIST(X)                                                                    \
+    X (HPT_DRAIN_NONE, "NONE")                                                                     \
+    X (HPT_DRAIN_DRAINING, "DRAINING")                                                             \
+    X (HPT_DRAIN_DRAINED, "DRAINED")
+HPT_ENUM_DECLARE (hpt_drain_state, HPT_DRAIN_STATE_LIST)
+
+//  A job in one of its end states (SUCCEEDED, FAILED, CANCELLED).
+bool hpt_job_state_final (hpt_job_state_t state);
+
+#endif
