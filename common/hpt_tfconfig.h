@@ -16,9 +16,9 @@
     "cluster", as AI Platform does for a BASIC tier job. "trial" is left out
     when the task belongs to no tuning trial (trial NULL).
 
-    The agent builds both strings when it launches a task; this class only
-    formats them, so it validates what it is given and never reads the
-    network or the job model.
+    The master's LAUNCH builder (hpt_launch) asks for both strings for each
+    task it launches; this class only formats them, so it validates what it
+    is given and never reads the network or the job model.
 */
 #ifndef HPT_TFCONFIG_H_INCLUDED
 #define HPT_TFCONFIG_H_INCLUDED

@@ -1,51 +1,74 @@
-/*  hpt_core -- the master's core loop: jobs, agents, scheduling
+/*  hpt_core -- the master's core loop: transactions, scheduling, timers,
+    and the operations the API calls
 
     The loop
     --------
-    zloop readers: the agents ROUTER (s_on_agent_message) and the API
-    ROUTER (hpt_routes_handle). Timers: every heartbeat interval the core
-    heartbeats every connected agent and declares agents LOST that have been
-    silent longer than agentTimeout; once, agentTimeout after start, nodes
-    that were known before a restart and did not come back are declared
-    LOST too.
+    zloop readers: the agents ROUTER (hpt_agent_link.c) and the API ROUTER
+    (hpt_routes_handle). One timer, every heartbeat interval: heartbeat
+    every connected agent, declare agents LOST that have been silent
+    longer than agentTimeout (and, agentTimeout after start, nodes known
+    before a restart that did not come back), enforce the jobs' time
+    limits, and finish drains.
 
-    Scheduling (s_schedule) runs after every event that may free capacity
-    or add work. Jobs are served by scheduling.priority (higher first), then
+    Transactions (docs/durability.md)
+    ---------------------------------
+    Each thing that happens (an agent's event, an API request that
+    changes something, a timer round) is one transaction: hpt_core_begin,
+    changes to memory and to the store together, hpt_core_commit. What the
+    change makes the master do — LAUNCH, STOP, ACK, WELCOME, DRAIN — is
+    posted to an outbox and sent only once the commit returned, and an API
+    request is answered only then. So nothing is launched, acknowledged or
+    answered that is not durably stored.
+
+    Failed commits
+    --------------
+    When a commit fails (a full disk, a read-only file, a statement that
+    failed halfway), the store rolls the whole transaction back, and the
+    core puts its memory back to what the store holds:
+    - the outbox is dropped (the agent replays its unacknowledged events;
+      the API answers 503);
+    - every tuner that wrote in the transaction is rebuilt from the store
+      (hpt_tuner_load: trials, tasks, optimizer history, early-stopping
+      rules) and re-indexed;
+    - nodes get back the durable fields they had before the transaction
+      (state, drain, acked seq: hpt_core_touch_node recorded them), and
+      nodes the transaction created are forgotten;
+    - every node's reservations are recomputed from the tasks;
+    - job logs are cut back to the lengths the store holds.
+    The store is then marked failed: the master keeps its connections and
+    heartbeats, answers reads, but changes nothing — agents' events are
+    dropped unacknowledged (they are replayed later), HELLOs are refused
+    with a retry, submissions and other changes get 503 — and says so in
+    its log and on /metrics (hpt_store_healthy). Every heartbeat interval
+    it probes the store with a small write; once that works it carries on
+    by itself: agents retransmit what was not acknowledged, and scheduling
+    resumes.
+
+    Scheduling (hpt_core_schedule)
+    ------------------------------
+    Runs inside the transaction of every event that may free capacity or
+    add work. Jobs are served by scheduling.priority (higher first), then
     submission order. A job's next trial is taken from its tuner (a new
-    suggestion or a requeued trial) and placed whole by hpt_scheduler. When
-    the trial at the head of the queue cannot be placed, jobs behind it get
-    nothing (no backfill), so a large cluster is never starved by small
-    trials; the reason is shown in `hpt jobs describe` (hptQueueReason).
+    suggestion or a requeued trial) and placed whole by hpt_scheduler.
+    When the trial at the head of the queue cannot be placed, jobs behind
+    it get nothing (no backfill), so a large cluster is never starved by
+    small trials; the reason is shown in `hpt jobs describe`
+    (hptQueueReason).
 
-    Durability and ordering (docs/durability.md)
-    -----------------------------------
-    - A trial is PROVISIONING in the store (with its tasks and placement)
-      before LAUNCH goes out.
-    - Agent events carry a per-agent seq. The core applies an event, stores
-      its effects and the agent's acked seq in one transaction, then ACKs.
-      An event at or below the acked seq is a replay: ACKed again, not
-      applied.
-    - After a restart the core reloads every job and node from the store,
-      re-reserves what placed tasks hold, and reconciles each agent's HELLO
-      (the tasks it still runs and those whose exit it still holds in its
-      spool) with the store: a task LAUNCHING in the store that its agent
-      never heard of is launched again (it never ran, so it is not a second
-      launch); a task RUNNING in the store that its agent does not know was
-      lost; a task the agent runs that the store has finished is stopped.
-
-    Lost agents (agentLostPolicy): "fail" fails their trials with "agent
-    lost"; "requeue" puts them back in the queue (not counted as failed) and
-    stops their other tasks.
+    Lost agents (agentLostPolicy): "fail" fails their trials; "requeue"
+    puts them back in the queue (not counted as failed) and stops their
+    other tasks. The same rule applies whether the agent went silent or
+    came back without its tasks (hpt_core_task_lost).
 */
-#include "hpt_core.h"
-#include "hpt_api.h"
+#include "hpt_core_private.h"
+#include "hpt_alloc.h"
+#include "hpt_fs.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
-#include "hpt_line_metrics.h"
-#include "hpt_msg.h"
+#include "hpt_launch.h"
+#include "hpt_resume.h"
 #include "hpt_routes.h"
 #include "hpt_scheduler.h"
-#include "hpt_tfconfig.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,57 +77,42 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-//  Where a task id leads.
+//  A node's durable fields as they were before the open transaction.
 typedef struct {
-    hpt_tuner_t *tuner; //  its job
-    hpt_trial_t *trial; //  its trial
-    hpt_task_t *task;   //  the task
-} s_task_ref_t;
+    char *name;              //  the node
+    bool created;            //  the transaction added it
+    hpt_host_state_t state;  //  connection state
+    hpt_drain_state_t drain; //  drain state
+    char *drain_reason;      //  drain reason, may be NULL
+    char *drained_by;        //  who drained it, may be NULL
+    int64_t drain_time;      //  when
+    int64_t acked_seq;       //  events stored
+} s_node_undo_t;
 
-struct _hpt_core_t {
-    hpt_cluster_config_t *config;          //  borrowed
-    const hpt_master_settings_t *settings; //  borrowed from config
-    hpt_store_t *store;                    //  the durable state
-    zloop_t *loop;                         //  the reactor
-    zsock_t *agents;                       //  ROUTER for agents
-    char *agents_endpoint;                 //  what it is bound to
-    zsock_t *api_router;                   //  ROUTER for the HTTP thread
-    hpt_api_t *api;                        //  the HTTP server
-    char *logs_dir;                        //  stateDir/logs
-    hpt_tuner_t **tuners;                  //  every job, submission order
-    size_t tuner_count;                    //  entries in tuners
-    size_t tuner_cap;                      //  allocated
-    hpt_host_t **nodes;                    //  every node, by name
-    size_t node_count;                     //  entries in nodes
-    zhashx_t *tasks;                       //  task id -> s_task_ref_t (owned)
-    int64_t started;                       //  epoch ms of start
-    uint64_t dropped;                      //  malformed/unexpected agent messages
-    zhashx_t *dropped_by_kind;             //  kind -> count (uint64_t *, owned)
-    int64_t last_drop_log;                 //  when a drop was last logged (ms)
-    int64_t epoch;                         //  this run of the master (WELCOME)
-};
+//  A message waiting for the commit.
+typedef struct {
+    char *node;     //  addressee
+    hpt_msg_t *msg; //  owned
+} s_outgoing_t;
 
-static int64_t
-s_now (void)
+int64_t
+hpt_core_now (void)
 {
     return zclock_time ();
 }
 
-//  Counts an agent message dropped for kind (PROTOCOL.md 8): malformed
-//  messages by their codec fault, then seq_gap, unknown_task,
-//  not_registered, unexpected. Logged at most once a second.
-static void
-s_drop (hpt_core_t *self, const char *kind)
+void
+hpt_core_drop (hpt_core_t *self, const char *kind)
 {
     self->dropped++;
     uint64_t *count = zhashx_lookup (self->dropped_by_kind, kind);
     if (!count) {
-        count = calloc (1, sizeof (uint64_t));
+        count = hpt_calloc (1, sizeof (uint64_t));
         zhashx_insert (self->dropped_by_kind, kind, count);
     }
     (*count)++;
-    if (s_now () - self->last_drop_log >= 1000) {
-        self->last_drop_log = s_now ();
+    if (hpt_core_now () - self->last_drop_log >= 1000) {
+        self->last_drop_log = hpt_core_now ();
         zsys_warning ("hptmaster: dropped an agent message (%s); %" PRIu64 " dropped so far", kind,
                       self->dropped);
     }
@@ -114,43 +122,45 @@ s_drop (hpt_core_t *self, const char *kind)
 //  Indexes
 
 static void
-s_index_task (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_task_t *task)
-{
-    if (!task->task_id) return;
-    s_task_ref_t *ref = malloc (sizeof (s_task_ref_t));
-    ref->tuner = tuner;
-    ref->trial = trial;
-    ref->task = task;
-    zhashx_update (self->tasks, task->task_id, ref);
-}
-
-static void
 s_index_trial (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial)
 {
-    for (size_t i = 0; i < trial->task_count; i++)
-        s_index_task (self, tuner, trial, &trial->tasks[i]);
-}
-
-static hpt_host_t *
-s_node (hpt_core_t *self, const char *name)
-{
-    for (size_t i = 0; name && i < self->node_count; i++)
-        if (strcmp (self->nodes[i]->name, name) == 0) return self->nodes[i];
-    return NULL;
-}
-
-static int
-s_node_compare (const void *a, const void *b)
-{
-    return strcmp ((*(hpt_host_t *const *)a)->name, (*(hpt_host_t *const *)b)->name);
+    for (size_t i = 0; i < trial->task_count; i++) {
+        hpt_task_t *task = &trial->tasks[i];
+        hpt_task_ref_t *ref = hpt_malloc (sizeof (hpt_task_ref_t));
+        *ref = (hpt_task_ref_t){tuner, trial, task};
+        zhashx_update (self->tasks, task->task_id, ref);
+    }
 }
 
 static void
-s_add_node (hpt_core_t *self, hpt_host_t *node)
+s_index_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
 {
-    self->nodes = realloc (self->nodes, (self->node_count + 1) * sizeof (hpt_host_t *));
-    self->nodes[self->node_count++] = node;
-    qsort (self->nodes, self->node_count, sizeof (hpt_host_t *), s_node_compare);
+    for (size_t t = 0; t < hpt_tuner_trial_count (tuner); t++)
+        s_index_trial (self, tuner, hpt_tuner_trial (tuner, t));
+}
+
+static void
+s_unindex_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
+{
+    zlistx_t *keys = zlistx_new ();
+    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
+        if (ref->tuner == tuner) zlistx_add_end (keys, (void *)zhashx_cursor (self->tasks));
+    for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys))
+        zhashx_delete (self->tasks, key);
+    zlistx_destroy (&keys);
+}
+
+hpt_task_ref_t *
+hpt_core_task (hpt_core_t *self, const char *task_id)
+{
+    return task_id ? zhashx_lookup (self->tasks, task_id) : NULL;
+}
+
+static void
+s_free_item (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
 }
 
 static void
@@ -158,72 +168,18 @@ s_add_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
 {
     if (self->tuner_count == self->tuner_cap) {
         self->tuner_cap = self->tuner_cap ? self->tuner_cap * 2 : 16;
-        self->tuners = realloc (self->tuners, self->tuner_cap * sizeof (hpt_tuner_t *));
+        self->tuners = hpt_realloc (self->tuners, self->tuner_cap * sizeof (hpt_tuner_t *));
     }
     self->tuners[self->tuner_count++] = tuner;
 }
 
 //  ---------------------------------------------------------------------
-//  Logs: one JSON-lines file per job under stateDir/logs
+//  Sending
 
-//  The job's log file for appending (caller closes), or NULL.
-static FILE *
-s_log_open (hpt_core_t *self, const char *job_id)
-{
-    char path[4096];
-    snprintf (path, sizeof (path), "%s/%s.log", self->logs_dir, job_id);
-    return fopen (path, "a");
-}
-
-//  Writes one entry as a line of the job's log, opened with s_log_open.
-static void
-s_log_write (FILE *file, json_t *entry)
-{
-    char *line = hpt_json_dumps (entry, false);
-    if (line) fprintf (file, "%s\n", line);
-    free (line);
-}
-
-static void
-s_log_append (hpt_core_t *self, const char *job_id, json_t *entry)
-{
-    FILE *file = s_log_open (self, job_id);
-    if (!file) return;
-    s_log_write (file, entry);
-    fclose (file);
-}
-
-static void
-s_log_event (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, const char *text)
-{
-    json_t *entry = json_object ();
-    char buf[40];
-    char id[32];
-    snprintf (id, sizeof (id), "%" PRId64, trial ? trial->id : 0);
-    if (trial) json_object_set_new (entry, "trialId", json_string (id));
-    json_object_set_new (entry, "replica", json_string ("hpt"));
-    json_object_set_new (entry, "stream", json_string ("event"));
-    json_object_set_new (entry, "time",
-                         json_string (hpt_time_format (s_now (), buf, sizeof (buf))));
-    json_object_set_new (entry, "text", json_string (text));
-    s_log_append (self, hpt_tuner_id (tuner), entry);
-    json_decref (entry);
-}
-
-//  ---------------------------------------------------------------------
-//  Sending to agents
-
-static void
-s_send (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
+void
+hpt_core_send_now (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 {
     if (!node || !node->routing_id || node->state != HPT_HOST_READY) {
-        hpt_msg_destroy (msg_p);
-        return;
-    }
-    char error[256];
-    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
-        zsys_error ("hptmaster: not sending an invalid %s: %s",
-                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
         hpt_msg_destroy (msg_p);
         return;
     }
@@ -231,199 +187,380 @@ s_send (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
     hpt_msg_send (msg_p, self->agents);
 }
 
-static void
-s_send_stop (hpt_core_t *self, hpt_task_t *task, const char *reason)
+void
+hpt_core_post (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 {
-    hpt_host_t *node = s_node (self, task->agent);
+    char error[256];
+    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
+        zsys_error ("hptmaster: not sending an invalid %s: %s",
+                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
+        hpt_msg_destroy (msg_p);
+        return;
+    }
+    if (!node || !hpt_store_in_transaction (self->store)) {
+        hpt_core_send_now (self, node, msg_p);
+        return;
+    }
+    s_outgoing_t *out = hpt_malloc (sizeof (s_outgoing_t));
+    out->node = hpt_strdup (node->name);
+    out->msg = *msg_p;
+    *msg_p = NULL;
+    zlistx_add_end (self->outbox, out);
+}
+
+static void
+s_outgoing_free (void **item_p)
+{
+    s_outgoing_t *out = *item_p;
+    if (!out) return;
+    hpt_msg_destroy (&out->msg);
+    free (out->node);
+    free (out);
+    *item_p = NULL;
+}
+
+static void
+s_stop (hpt_core_t *self, hpt_task_t *task, const char *reason)
+{
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_STOP);
     hpt_msg_set_task_id (msg, task->task_id);
     hpt_msg_set_reason (msg, reason);
     hpt_msg_set_grace_ms (msg, self->settings->stop_grace_ms);
-    s_send (self, node, &msg);
+    hpt_core_post (self, hpt_fleet_get (self->fleet, task->agent), &msg);
 }
 
 static void
 s_stop_tasks (hpt_core_t *self, hpt_task_t **tasks, size_t count, const char *reason)
 {
     for (size_t i = 0; i < count; i++)
-        s_send_stop (self, tasks[i], reason);
+        s_stop (self, tasks[i], reason);
     free (tasks);
 }
 
 //  ---------------------------------------------------------------------
-//  Launching a placed trial
+//  Transactions
 
-//  TF_CONFIG and CLUSTER_SPEC of one task of a placed trial: every task's
-//  "host:port" by replica type and index (hpt_tfconfig leaves evaluators
-//  out of "cluster"). Fresh strings the caller frees; NULL on error.
-static void
-s_tf_config (hpt_trial_t *trial, hpt_task_t *task, bool use_chief, const char *trial_id,
-             json_t *training_input, char **tf_config, char **cluster_spec)
+int
+hpt_core_begin (hpt_core_t *self)
 {
-    size_t n = trial->task_count;
-    char **addresses = calloc (n, sizeof (char *));
-    const char **master = calloc (n, sizeof (char *)), **worker = calloc (n, sizeof (char *)),
-               **ps = calloc (n, sizeof (char *));
-    hpt_tfconfig_cluster_t cluster = {master, 0, worker, 0, ps, 0, 0, use_chief};
-    for (size_t i = 0; i < n; i++) {
-        hpt_task_t *t = &trial->tasks[i];
-        if (asprintf (&addresses[i], "%s:%" JSON_INTEGER_FORMAT,
-                      json_string_value (json_object_get (t->placement, "host")),
-                      json_integer_value (json_object_get (t->placement, "port"))) < 0)
-            addresses[i] = NULL;
-        hpt_tfconfig_role_t role;
-        if (hpt_tfconfig_role_from_name (t->request->replica, &role) != 0) continue;
-        if (role == HPT_TFCONFIG_MASTER)
-            master[cluster.master_count++] = addresses[i];
-        else if (role == HPT_TFCONFIG_WORKER)
-            worker[cluster.worker_count++] = addresses[i];
-        else if (role == HPT_TFCONFIG_PS)
-            ps[cluster.ps_count++] = addresses[i];
+    if (!self->store_ok) return -1;
+    hpt_error_t error;
+    if (hpt_store_begin (self->store, &error) != 0) {
+        zsys_error ("hptmaster: %s", error.message);
+        return -1;
+    }
+    return 0;
+}
+
+void
+hpt_core_touch_node (hpt_core_t *self, hpt_host_t *node, bool created)
+{
+    for (s_node_undo_t *u = zlistx_first (self->node_undo); u; u = zlistx_next (self->node_undo))
+        if (strcmp (u->name, node->name) == 0) return;
+    s_node_undo_t *undo = hpt_calloc (1, sizeof (s_node_undo_t));
+    *undo = (s_node_undo_t){hpt_strdup (node->name),
+                            created,
+                            node->state,
+                            node->drain,
+                            node->drain_reason ? hpt_strdup (node->drain_reason) : NULL,
+                            node->drained_by ? hpt_strdup (node->drained_by) : NULL,
+                            node->drain_time,
+                            node->acked_seq};
+    zlistx_add_end (self->node_undo, undo);
+}
+
+static void
+s_node_undo_free (void **item_p)
+{
+    s_node_undo_t *undo = *item_p;
+    if (!undo) return;
+    free (undo->name);
+    free (undo->drain_reason);
+    free (undo->drained_by);
+    free (undo);
+    *item_p = NULL;
+}
+
+void
+hpt_core_log_written (hpt_core_t *self, const char *job_id, int64_t bytes)
+{
+    int64_t *size = zhashx_lookup (self->log_bytes, job_id);
+    if (!size) {
+        size = hpt_malloc (sizeof (int64_t));
+        zhashx_insert (self->log_bytes, job_id, size);
+    }
+    *size = bytes;
+}
+
+void
+hpt_core_log_event (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, const char *text)
+{
+    int64_t size = 0;
+    hpt_error_t error;
+    if (hpt_joblog_event (self->joblog, hpt_tuner_id (tuner), trial ? trial->id : 0, text,
+                          hpt_core_now (), &size, &error) != 0)
+        hpt_store_fail (self->store, &error);
+    else
+        hpt_core_log_written (self, hpt_tuner_id (tuner), size);
+}
+
+//  The lengths of the logs written in the transaction go into the store
+//  with it.
+static void
+s_store_log_lengths (hpt_core_t *self)
+{
+    for (int64_t *size = zhashx_first (self->log_bytes); size; size = zhashx_next (self->log_bytes))
+        hpt_store_job_set_log_bytes (self->store, zhashx_cursor (self->log_bytes), *size, NULL);
+}
+
+static void s_restore (hpt_core_t *self, uint64_t failed_txn);
+
+int
+hpt_core_commit (hpt_core_t *self)
+{
+    uint64_t txn = hpt_store_transaction_id (self->store);
+    s_store_log_lengths (self);
+    hpt_error_t error;
+    int rc = hpt_store_commit (self->store, &error);
+    if (rc == 0) {
+        for (s_outgoing_t *out = zlistx_first (self->outbox); out; out = zlistx_next (self->outbox))
+            hpt_core_send_now (self, hpt_fleet_get (self->fleet, out->node), &out->msg);
+    } else {
+        self->commit_failures++;
+        free (self->store_problem);
+        self->store_problem = hpt_strdup (error.message);
+        if (self->store_ok || hpt_core_now () - self->last_store_log >= 5000) {
+            self->last_store_log = hpt_core_now ();
+            zsys_error ("hptmaster: cannot store: %s; nothing of it was acted on, and the master "
+                        "changes nothing until the store can be written again (%" PRIu64
+                        " failed commits so far)",
+                        error.message, self->commit_failures);
+        }
+        self->store_ok = false;
+        s_restore (self, txn);
+    }
+    zlistx_purge (self->outbox);
+    zhashx_purge (self->log_bytes);
+    zlistx_purge (self->node_undo);
+    return rc;
+}
+
+//  Rebuilds one tuner from the store in place (its index too). A store
+//  that cannot even be read leaves the master nothing true to go on: it
+//  exits, and a restart loads the store afresh.
+static hpt_tuner_t *s_load_tuner (hpt_core_t *self, json_t *row, hpt_error_t *error);
+
+static void
+s_reload_tuner (hpt_core_t *self, size_t index)
+{
+    hpt_tuner_t *old = self->tuners[index];
+    json_t *row = NULL;
+    hpt_error_t error;
+    hpt_tuner_t *fresh = NULL;
+    if (hpt_store_job_get (self->store, hpt_tuner_id (old), &row, &error) == 0)
+        fresh = s_load_tuner (self, row, &error);
+    json_decref (row);
+    if (!fresh) {
+        zsys_error ("hptmaster: cannot reload job %s from the store after a failed commit: %s; "
+                    "exiting so that a restart reloads everything",
+                    hpt_tuner_id (old), error.message);
+        exit (70);
+    }
+    s_unindex_tuner (self, old);
+    hpt_tuner_destroy (&old);
+    self->tuners[index] = fresh;
+    s_index_tuner (self, fresh);
+}
+
+static void
+s_restore_nodes (hpt_core_t *self)
+{
+    for (s_node_undo_t *u = zlistx_first (self->node_undo); u; u = zlistx_next (self->node_undo)) {
+        hpt_host_t *node = hpt_fleet_get (self->fleet, u->name);
+        if (!node) continue;
+        if (u->created) {
+            hpt_fleet_remove (self->fleet, node);
+            continue;
+        }
+        node->state = u->state;
+        node->drain = u->drain;
+        free (node->drain_reason);
+        node->drain_reason = u->drain_reason ? hpt_strdup (u->drain_reason) : NULL;
+        free (node->drained_by);
+        node->drained_by = u->drained_by ? hpt_strdup (u->drained_by) : NULL;
+        node->drain_time = u->drain_time;
+        node->acked_seq = u->acked_seq;
+    }
+}
+
+//  Every node's reservations, from the tasks that hold them.
+static void
+s_restore_reservations (hpt_core_t *self)
+{
+    size_t count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
+    for (size_t i = 0; i < count; i++)
+        hpt_host_clear_reservations (nodes[i]);
+    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
+        if (ref->task->agent && ref->task->state != HPT_TASK_EXITED)
+            hpt_scheduler_restore (hpt_fleet_get (self->fleet, ref->task->agent), ref->task);
+}
+
+static void
+s_restore (hpt_core_t *self, uint64_t failed_txn)
+{
+    s_restore_nodes (self);
+    for (size_t i = 0; i < self->tuner_count; i++)
+        if (hpt_tuner_written_in (self->tuners[i]) == failed_txn) s_reload_tuner (self, i);
+    for (int64_t *size = zhashx_first (self->log_bytes); size;
+         size = zhashx_next (self->log_bytes)) {
+        const char *job_id = zhashx_cursor (self->log_bytes);
+        json_t *row = NULL;
+        int64_t stored = 0;
+        if (hpt_store_job_get (self->store, job_id, &row, NULL) == 0)
+            stored = json_integer_value (json_object_get (row, "log_bytes"));
+        json_decref (row);
+        hpt_joblog_truncate (self->joblog, job_id, stored, NULL);
+    }
+    s_restore_reservations (self);
+}
+
+//  Once the store failed, a small write every heartbeat interval tells
+//  when it works again.
+static void
+s_probe_store (hpt_core_t *self)
+{
+    hpt_error_t error;
+    if (hpt_store_probe (self->store, &error) != 0) {
+        free (self->store_problem);
+        self->store_problem = hpt_strdup (error.message);
+        if (hpt_core_now () - self->last_store_log >= 5000) {
+            self->last_store_log = hpt_core_now ();
+            zsys_error ("hptmaster: the store still cannot be written: %s", error.message);
+        }
+        return;
+    }
+    self->store_ok = true;
+    zsys_info ("hptmaster: the store can be written again; carrying on");
+}
+
+//  ---------------------------------------------------------------------
+//  Tasks
+
+void
+hpt_core_task_ended (hpt_core_t *self, hpt_task_ref_t *ref, const hpt_task_exit_t *exit)
+{
+    hpt_task_t *task = ref->task;
+    if (task->state == HPT_TASK_EXITED) return;
+    hpt_scheduler_release (hpt_fleet_get (self->fleet, task->agent), task);
+    hpt_task_t **to_stop = NULL;
+    size_t stop_count = 0;
+    hpt_trial_state_t before = ref->trial->state;
+    hpt_tuner_task_exited (ref->tuner, self->store, ref->trial, task, exit, hpt_core_now (),
+                           &to_stop, &stop_count);
+    if (ref->trial->state != before) {
+        char *text = hpt_asprintf (
+            "trial %" PRId64 " %s%s%s", ref->trial->id, hpt_trial_state_name (ref->trial->state),
+            ref->trial->message ? ": " : "", ref->trial->message ? ref->trial->message : "");
+        hpt_core_log_event (self, ref->tuner, ref->trial, text);
+        free (text);
+    }
+    s_stop_tasks (self, to_stop, stop_count, "trial ended");
+}
+
+static void
+s_requeue (hpt_core_t *self, hpt_task_ref_t *ref, const char *reason)
+{
+    hpt_trial_t *trial = ref->trial;
+    hpt_tuner_t *tuner = ref->tuner;
+    for (size_t i = 0; i < trial->task_count; i++) {
+        hpt_task_t *task = &trial->tasks[i];
+        if (task->state == HPT_TASK_EXITED || !task->agent) continue;
+        s_stop (self, task, reason);
+        hpt_scheduler_release (hpt_fleet_get (self->fleet, task->agent), task);
+        zhashx_delete (self->tasks, task->task_id);
+    }
+    hpt_tuner_requeue_trial (tuner, self->store, trial, reason, hpt_core_now ());
+    char *text = hpt_asprintf ("trial %" PRId64 " requeued: %s", trial->id, reason);
+    hpt_core_log_event (self, tuner, trial, text);
+    free (text);
+}
+
+void
+hpt_core_task_lost (hpt_core_t *self, hpt_task_ref_t *ref, const char *reason)
+{
+    if (self->settings->agent_lost_policy == HPT_AGENT_LOST_REQUEUE &&
+        ref->trial->state != HPT_TRIAL_STOPPING)
+        s_requeue (self, ref, reason);
+    else
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0});
+}
+
+void
+hpt_core_launch (hpt_core_t *self, hpt_task_ref_t *ref)
+{
+    hpt_error_t error;
+    hpt_msg_t *msg = hpt_launch_build (hpt_tuner_spec (ref->tuner), ref->trial, ref->task,
+                                       self->settings->stop_grace_ms, &error);
+    if (!msg) {
+        char *reason = hpt_asprintf ("cannot be launched: %s", error.message);
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0});
+        free (reason);
+        return;
+    }
+    hpt_core_post (self, hpt_fleet_get (self->fleet, ref->task->agent), &msg);
+}
+
+//  The tasks on node that have not ended (collected first: ending them
+//  changes the index).
+static zlistx_t *
+s_tasks_on (hpt_core_t *self, hpt_host_t *node)
+{
+    zlistx_t *refs = zlistx_new ();
+    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
+        if (ref->task->agent && strcmp (ref->task->agent, node->name) == 0 &&
+            ref->task->state != HPT_TASK_EXITED)
+            zlistx_add_end (refs, ref);
+    return refs;
+}
+
+//  What happens to the tasks of a node that is gone (agentLostPolicy) or
+//  drained with --now (requeue).
+static void
+s_evict_node (hpt_core_t *self, hpt_host_t *node, bool drain_now, const char *reason)
+{
+    zlistx_t *refs = s_tasks_on (self, node);
+    for (hpt_task_ref_t *ref = zlistx_first (refs); ref; ref = zlistx_next (refs)) {
+        if (ref->task->state == HPT_TASK_EXITED) continue;
+        if (drain_now && ref->trial->state != HPT_TRIAL_STOPPING)
+            s_requeue (self, ref, reason);
+        else if (drain_now)
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0});
         else
-            cluster.evaluator_count++;
+            hpt_core_task_lost (self, ref, reason);
     }
-    hpt_tfconfig_task_t me = {HPT_TFCONFIG_MASTER, (size_t)task->request->index, trial_id};
-    hpt_tfconfig_role_from_name (task->request->replica, &me.role);
-    char *error = NULL;
-    *tf_config = hpt_tfconfig_build (&cluster, &me, training_input, &error);
-    free (error);
-    error = NULL;
-    *cluster_spec = hpt_tfconfig_cluster_spec (&cluster, &me, &error);
-    free (error);
-    for (size_t i = 0; i < n; i++)
-        free (addresses[i]);
-    free (addresses);
-    free (master);
-    free (worker);
-    free (ps);
-}
-
-//  The trainer's argv (docs/trainer-contract.md): command (or python3 -m MODULE), args,
-//  --job-dir, then one --NAME=VALUE per hyperparameter.
-static json_t *
-s_argv_json (hpt_job_t *spec, hpt_trial_t *trial)
-{
-    hpt_training_input_t *in = &spec->input;
-    json_t *argv = json_array ();
-    if (in->command_count)
-        for (size_t i = 0; i < in->command_count; i++)
-            json_array_append_new (argv, json_string (in->command[i]));
-    else if (in->python_module) {
-        json_array_append_new (argv, json_string ("python3"));
-        json_array_append_new (argv, json_string ("-m"));
-        json_array_append_new (argv, json_string (in->python_module));
-    }
-    for (size_t i = 0; i < in->arg_count; i++)
-        json_array_append_new (argv, json_string (in->args[i]));
-    if (in->job_dir) {
-        char *arg = zsys_sprintf ("--job-dir=%s", in->job_dir);
-        json_array_append_new (argv, json_string (arg));
-        zstr_free (&arg);
-    }
-    hpt_hyperparameters_t *hp = in->hyperparameters;
-    for (size_t i = 0; hp && i < hp->param_count; i++) {
-        const char *name = hp->params[i].name;
-        json_t *value = json_object_get (trial->hyperparameters, name);
-        char *arg = zsys_sprintf ("--%s=%s", name, json_string_value (value));
-        json_array_append_new (argv, json_string (arg));
-        zstr_free (&arg);
-    }
-    return argv;
+    zlistx_destroy (&refs);
 }
 
 static void
-s_launch_task (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_task_t *task)
+s_store_agent (hpt_core_t *self, hpt_host_t *node)
 {
-    hpt_job_t *spec = hpt_tuner_spec (tuner);
-    hpt_training_input_t *in = &spec->input;
-    hpt_hyperparameters_t *hp = in->hyperparameters;
-    const char *tag = hp && hp->metric_tag ? hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
-    char trial_id[32];
-    snprintf (trial_id, sizeof (trial_id), "%" PRId64, trial->id);
+    char *resources = node->resources ? hpt_json_dumps (node->resources, false) : NULL;
+    hpt_store_agent_t row = {node->name, node->state, node->last_seen, resources};
+    hpt_store_agent_upsert (self->store, &row, NULL);
+    free (resources);
+}
 
-    json_t *job_json = hpt_job_training_input_to_json (spec);
-    char *tf_config = NULL, *cluster_spec = NULL;
-    s_tf_config (trial, task, in->use_chief_in_tf_config, trial_id, job_json, &tf_config,
-                 &cluster_spec);
-    json_decref (job_json);
-
-    json_t *env = json_object ();
-    for (size_t i = 0; i < in->env_count; i++)
-        json_object_set_new (env, in->env[i].name, json_string (in->env[i].value));
-    json_object_set_new (env, "TF_CONFIG", json_string (tf_config ? tf_config : "{}"));
-    json_object_set_new (env, "CLUSTER_SPEC", json_string (cluster_spec ? cluster_spec : "{}"));
-    json_object_set_new (env, "CLOUD_ML_TRIAL_ID", json_string (trial_id));
-    json_object_set_new (env, "CLOUD_ML_HP_METRIC_TAG", json_string (tag));
-    json_object_set_new (env, "CLOUD_ML_JOB_ID", json_string (hpt_tuner_id (tuner)));
-    json_object_set_new (env, "HPT_JOB_ID", json_string (hpt_tuner_id (tuner)));
-    json_object_set_new (env, "HPT_TRIAL_ID", json_string (trial_id));
-    json_object_set_new (env, "HPT_TASK_ID", json_string (task->task_id));
-    json_t *gpus = json_object_get (task->placement, "gpus");
-    if (json_array_size (gpus) > 0) {
-        char list[1024] = "";
-        size_t used = 0, i;
-        json_t *g;
-        json_array_foreach (gpus, i, g) {
-            used += snprintf (list + used, used < sizeof (list) ? sizeof (list) - used : 0,
-                              "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value (g));
-        }
-        json_object_set_new (env, "CUDA_VISIBLE_DEVICES", json_string (list));
-        json_object_set_new (env, "CUDA_DEVICE_ORDER", json_string ("PCI_BUS_ID"));
-    } else
-        //  A task without GPUs must not grab the host's GPUs by default.
-        json_object_set_new (env, "CUDA_VISIBLE_DEVICES", json_string (""));
-    json_t *tpus = json_object_get (task->placement, "tpus");
-    if (json_array_size (tpus) > 0) {
-        //  libtpu's visibility variable: the chips this process may use
-        //  (a TPU task owns its whole TPU host).
-        char list[1024] = "";
-        size_t used = 0, i;
-        json_t *t;
-        json_array_foreach (tpus, i, t) {
-            used += snprintf (list + used, used < sizeof (list) ? sizeof (list) - used : 0,
-                              "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value (t));
-        }
-        json_object_set_new (env, "TPU_VISIBLE_CHIPS", json_string (list));
-    }
-
-    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LAUNCH);
-    hpt_msg_set_task_id (msg, task->task_id);
-    hpt_msg_set_job_id (msg, hpt_tuner_id (tuner));
-    hpt_msg_set_trial_id (msg, trial_id);
-    json_t *argv = s_argv_json (spec, trial);
-    size_t i;
-    json_t *item;
-    json_array_foreach (argv, i, item) {
-        hpt_msg_add_arg (msg, json_string_value (item));
-    }
-    const char *key;
-    json_object_foreach (env, key, item) {
-        hpt_msg_set_env_var (msg, key, json_string_value (item));
-    }
-    if (in->working_dir) hpt_msg_set_working_dir (msg, in->working_dir);
-    hpt_msg_set_metric_tag (msg, tag);
-    hpt_msg_set_cpus (msg, task->request->cpus);
-    hpt_msg_set_memory_mb (msg, task->request->memory_mb);
-    json_array_foreach (json_object_get (task->placement, "gpus"), i, item) {
-        hpt_msg_add_gpu (msg, json_integer_value (item));
-    }
-    json_array_foreach (json_object_get (task->placement, "tpus"), i, item) {
-        hpt_msg_add_gpu (msg, json_integer_value (item));
-    }
-    json_array_foreach (json_object_get (task->placement, "cores"), i, item) {
-        hpt_msg_add_core (msg, json_integer_value (item));
-    }
-    hpt_msg_set_grace_ms (msg, self->settings->stop_grace_ms);
-    if (in->stdout_metrics)
-        hpt_msg_set_stdout_regex (msg,
-                                  in->stdout_regex ? in->stdout_regex : HPT_LINE_METRICS_DEFAULT);
-    for (size_t k = 0; k < in->package_uri_count; k++)
-        hpt_msg_add_package_uri (msg, in->package_uris[k]);
-    json_decref (argv);
-    json_decref (env);
-    free (tf_config);
-    free (cluster_spec);
-    s_send (self, s_node (self, task->agent), &msg);
+void
+hpt_core_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why)
+{
+    hpt_core_touch_node (self, node, false);
+    node->state = HPT_HOST_LOST;
+    s_store_agent (self, node);
+    char *reason = hpt_asprintf ("was lost with its agent %s (%s)", node->name, why);
+    s_evict_node (self, node, false, reason);
+    free (reason);
+    zsys_warning ("hptmaster: agent %s lost: %s", node->name, why);
 }
 
 //  ---------------------------------------------------------------------
@@ -438,601 +575,91 @@ s_tuner_order (const void *a, const void *b)
     return hpt_tuner_seq (x) < hpt_tuner_seq (y) ? -1 : hpt_tuner_seq (x) > hpt_tuner_seq (y);
 }
 
-static size_t
-s_connected_nodes (hpt_core_t *self)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < self->node_count; i++)
-        n += self->nodes[i]->state == HPT_HOST_READY;
-    return n;
-}
-
 static void
 s_fail_job (hpt_core_t *self, hpt_tuner_t *tuner, const char *message)
 {
     hpt_task_t **to_stop = NULL;
     size_t stop_count = 0;
-    hpt_tuner_fail (tuner, self->store, message, s_now (), &to_stop, &stop_count);
-    s_log_event (self, tuner, NULL, message);
+    hpt_tuner_fail (tuner, self->store, message, hpt_core_now (), &to_stop, &stop_count);
+    hpt_core_log_event (self, tuner, NULL, message);
     s_stop_tasks (self, to_stop, stop_count, "job failed");
 }
 
-static void
-s_schedule (hpt_core_t *self)
+//  A job that no connected agent could ever run fails at once. Returns
+//  whether it did.
+static bool
+s_fail_if_infeasible (hpt_core_t *self, hpt_tuner_t *tuner)
+{
+    size_t node_count, request_count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
+    if (hpt_fleet_ready (self->fleet) == 0) return false;
+    const hpt_task_request_t *requests = hpt_tuner_requests (tuner, &request_count);
+    char *why = hpt_scheduler_infeasible (nodes, node_count, requests, request_count);
+    if (!why) return false;
+    char *message = hpt_asprintf ("No agent can ever run this job's trials: %s", why);
+    s_fail_job (self, tuner, message);
+    free (message);
+    free (why);
+    return true;
+}
+
+//  Places and launches the trials of tuner that can start now. Returns
+//  false when the job at the head of the queue is blocked (or the
+//  transaction failed), so the jobs behind it must wait.
+static bool
+s_schedule_job (hpt_core_t *self, hpt_tuner_t *tuner)
+{
+    size_t node_count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
+    while (true) {
+        hpt_trial_t *trial = hpt_tuner_next_trial (tuner, self->store, hpt_core_now ());
+        if (!trial) return true;
+        if (!hpt_scheduler_place (nodes, node_count, trial)) {
+            hpt_tuner_set_queue_reason (tuner, hpt_fleet_ready (self->fleet)
+                                                   ? "waiting for free resources on the agents"
+                                                   : "waiting for an agent to connect");
+            return false;
+        }
+        if (hpt_tuner_trial_placed (tuner, self->store, trial, hpt_core_now ()) != 0)
+            return false; //  the commit fails and puts everything back
+        s_index_trial (self, tuner, trial);
+        for (size_t i = 0; i < trial->task_count; i++)
+            hpt_core_launch (self, hpt_core_task (self, trial->tasks[i].task_id));
+    }
+}
+
+void
+hpt_core_schedule (hpt_core_t *self)
 {
     if (self->tuner_count == 0) return;
-    hpt_tuner_t **order = malloc (self->tuner_count * sizeof (hpt_tuner_t *));
+    hpt_tuner_t **order = hpt_malloc (self->tuner_count * sizeof (hpt_tuner_t *));
     memcpy (order, self->tuners, self->tuner_count * sizeof (hpt_tuner_t *));
     qsort (order, self->tuner_count, sizeof (hpt_tuner_t *), s_tuner_order);
     const char *blocked_by = NULL;
     for (size_t j = 0; j < self->tuner_count; j++) {
         hpt_tuner_t *tuner = order[j];
         if (hpt_tuner_finished (tuner) || hpt_tuner_state (tuner) == HPT_JOB_CANCELLING) continue;
-        //  A job that no connected agent could ever run fails at once.
-        if (s_connected_nodes (self) > 0) {
-            size_t request_count;
-            const hpt_task_request_t *requests = hpt_tuner_requests (tuner, &request_count);
-            char *why =
-                hpt_scheduler_infeasible (self->nodes, self->node_count, requests, request_count);
-            if (why) {
-                char *message = zsys_sprintf ("No agent can ever run this job's trials: %s", why);
-                s_fail_job (self, tuner, message);
-                zstr_free (&message);
-                free (why);
-                continue;
-            }
-        }
+        if (s_fail_if_infeasible (self, tuner)) continue;
         if (blocked_by) {
             char *reason =
-                zsys_sprintf ("waiting behind job %s, which is first in the queue", blocked_by);
+                hpt_asprintf ("waiting behind job %s, which is first in the queue", blocked_by);
             hpt_tuner_set_queue_reason (tuner, reason);
-            zstr_free (&reason);
-            continue;
-        }
-        while (true) {
-            hpt_trial_t *trial = hpt_tuner_next_trial (tuner, self->store, s_now ());
-            if (!trial) break;
-            if (!hpt_scheduler_place (self->nodes, self->node_count, trial)) {
-                hpt_tuner_set_queue_reason (tuner, s_connected_nodes (self)
-                                                       ? "waiting for free resources on the agents"
-                                                       : "waiting for an agent to connect");
-                blocked_by = hpt_tuner_id (tuner);
-                break;
-            }
-            if (hpt_tuner_trial_placed (tuner, self->store, trial, s_now ()) != 0) {
-                //  Not durable, so not launched: give the resources back
-                //  and try again at the next event.
-                for (size_t i = 0; i < trial->task_count; i++)
-                    hpt_scheduler_release (s_node (self, trial->tasks[i].agent), &trial->tasks[i]);
-                zsys_error ("hptmaster: cannot store trial: %s", hpt_store_error (self->store));
-                break;
-            }
-            s_index_trial (self, tuner, trial);
-            for (size_t i = 0; i < trial->task_count; i++)
-                s_launch_task (self, tuner, trial, &trial->tasks[i]);
-        }
+            free (reason);
+        } else if (!s_schedule_job (self, tuner))
+            blocked_by = hpt_tuner_id (tuner);
     }
     free (order);
 }
 
 //  ---------------------------------------------------------------------
-//  Task events
-
-static void
-s_task_ref_free (void **item_p)
-{
-    free (*item_p);
-    *item_p = NULL;
-}
-
-static s_task_ref_t *
-s_task (hpt_core_t *self, const char *task_id)
-{
-    return task_id ? zhashx_lookup (self->tasks, task_id) : NULL;
-}
-
-//  A task ended: release what it holds, let the tuner decide, stop what
-//  must be stopped.
-static void
-s_task_ended (hpt_core_t *self, s_task_ref_t *ref, int exit_code, int signal, const char *reason)
-{
-    hpt_task_t *task = ref->task;
-    if (task->state == HPT_TASK_EXITED) return;
-    hpt_scheduler_release (s_node (self, task->agent), task);
-    hpt_task_t **to_stop = NULL;
-    size_t stop_count = 0;
-    hpt_trial_state_t before = ref->trial->state;
-    hpt_tuner_task_exited (ref->tuner, self->store, ref->trial, task, exit_code, signal, reason,
-                           s_now (), &to_stop, &stop_count);
-    if (ref->trial->state != before) {
-        char *text = zsys_sprintf (
-            "trial %" PRId64 " %s%s%s", ref->trial->id, hpt_trial_state_name (ref->trial->state),
-            ref->trial->message ? ": " : "", ref->trial->message ? ref->trial->message : "");
-        s_log_event (self, ref->tuner, ref->trial, text);
-        zstr_free (&text);
-    }
-    s_stop_tasks (self, to_stop, stop_count, "trial ended");
-}
-
-static void
-s_requeue (hpt_core_t *self, s_task_ref_t *ref, const char *reason)
-{
-    hpt_trial_t *trial = ref->trial;
-    hpt_tuner_t *tuner = ref->tuner;
-    for (size_t i = 0; i < trial->task_count; i++) {
-        hpt_task_t *task = &trial->tasks[i];
-        if (task->state == HPT_TASK_EXITED || !task->agent) continue;
-        s_send_stop (self, task, reason);
-        hpt_scheduler_release (s_node (self, task->agent), task);
-        zhashx_delete (self->tasks, task->task_id);
-    }
-    hpt_tuner_requeue_trial (tuner, self->store, trial, reason, s_now ());
-    char *text = zsys_sprintf ("trial %" PRId64 " requeued: %s", trial->id, reason);
-    s_log_event (self, tuner, trial, text);
-    zstr_free (&text);
-}
-
-//  Applies what happens to the tasks of a node that is gone or drained
-//  with --now. requeue: their trials go back to the queue; otherwise they
-//  fail with reason.
-static void
-s_evict_node (hpt_core_t *self, hpt_host_t *node, bool requeue, const char *reason)
-{
-    //  Collect first: ending tasks changes the index.
-    zlistx_t *refs = zlistx_new ();
-    for (s_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
-        if (ref->task->agent && strcmp (ref->task->agent, node->name) == 0 &&
-            ref->task->state != HPT_TASK_EXITED)
-            zlistx_add_end (refs, ref);
-    for (s_task_ref_t *ref = zlistx_first (refs); ref; ref = zlistx_next (refs)) {
-        if (ref->task->state == HPT_TASK_EXITED) continue;
-        if (requeue && ref->trial->state != HPT_TRIAL_STOPPING)
-            s_requeue (self, ref, reason);
-        else
-            s_task_ended (self, ref, -1, 0, reason);
-    }
-    zlistx_destroy (&refs);
-}
-
-static void s_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why);
-
-//  ---------------------------------------------------------------------
-//  Agent messages
-
-static void
-s_store_agent (hpt_core_t *self, hpt_host_t *node)
-{
-    char *resources = node->resources ? hpt_json_dumps (node->resources, false) : NULL;
-    hpt_store_agent_t row = {node->name, hpt_host_state_name (node->state), node->last_seen,
-                             resources};
-    hpt_store_agent_upsert (self->store, &row);
-    free (resources);
-}
-
-static void
-s_reject (hpt_core_t *self, zframe_t *routing_id, const char *reason)
-{
-    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_REJECT);
-    hpt_msg_set_reason (msg, reason);
-    //  The agent may try again once the cause may have gone.
-    hpt_msg_set_retry_ms (msg, self->settings->agent_timeout_ms);
-    hpt_msg_set_routing_id (msg, routing_id);
-    hpt_msg_send (&msg, self->agents);
-}
-
-static void
-s_send_ack (hpt_core_t *self, hpt_host_t *node, int64_t seq)
-{
-    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_ACK);
-    hpt_msg_set_seq (msg, seq);
-    s_send (self, node, &msg);
-}
-
-static void
-s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
-{
-    zframe_t *routing_id = hpt_msg_routing_id (msg);
-    const char *name = hpt_msg_name (msg);
-    if (hpt_msg_protocol (msg) != HPT_MSG_PROTOCOL) {
-        char *why = zsys_sprintf ("protocol version %d is not supported (this master speaks %d)",
-                                  (int)hpt_msg_protocol (msg), HPT_MSG_PROTOCOL);
-        s_reject (self, routing_id, why);
-        zstr_free (&why);
-        return;
-    }
-    hpt_host_t *node = s_node (self, name);
-    if (node && node->state == HPT_HOST_READY && node->routing_id &&
-        !zframe_eq (node->routing_id, routing_id))
-        //  The last HELLO for a name wins (PROTOCOL.md): usually an agent
-        //  restarted before its old connection timed out.
-        zsys_warning ("hptmaster: agent %s registered again from a new connection", name);
-    char *error = NULL;
-    //  The node's view: the topology document plus where its tasks are
-    //  reached (advertise, port range).
-    json_t *resources = json_deep_copy (hpt_msg_resources (msg));
-    if (!json_is_object (resources)) {
-        json_decref (resources);
-        resources = json_object ();
-    }
-    if (hpt_msg_advertise (msg))
-        json_object_set_new (resources, "advertise", json_string (hpt_msg_advertise (msg)));
-    if (hpt_msg_port_low (msg) > 0)
-        json_object_set_new (resources, "ports",
-                             json_pack ("[I,I]", (json_int_t)hpt_msg_port_low (msg),
-                                        (json_int_t)hpt_msg_port_high (msg)));
-    hpt_host_t *fresh = hpt_host_new (name, resources, &error);
-    json_decref (resources);
-    if (!fresh) {
-        s_reject (self, routing_id, error);
-        free (error);
-        return;
-    }
-    if (!node) {
-        node = fresh;
-        s_add_node (self, node);
-        hpt_store_agent_set_drain (self->store, name, "NONE", false, NULL, NULL, 0);
-    } else {
-        //  A returning agent: keep drain state and reservations, take the
-        //  resources it reports now when nothing is placed on it.
-        if (node->running_tasks == 0) {
-            fresh->drain = node->drain;
-            fresh->drain_reason = node->drain_reason, node->drain_reason = NULL;
-            fresh->drained_by = node->drained_by, node->drained_by = NULL;
-            fresh->drain_time = node->drain_time;
-            fresh->acked_seq = node->acked_seq;
-            for (size_t i = 0; i < self->node_count; i++)
-                if (self->nodes[i] == node) self->nodes[i] = fresh;
-            hpt_host_destroy (&node);
-            node = fresh;
-        } else
-            hpt_host_destroy (&fresh);
-    }
-    //  Repair the stored mark when it disagrees with the agent's spool
-    //  (PROTOCOL.md 6.3, rule 5): a master older than the agent's view,
-    //  or an agent that lost its spool and counts from a lower number.
-    int64_t agent_acked = hpt_msg_acked_seq (msg), agent_last = hpt_msg_last_seq (msg);
-    if (node->acked_seq < agent_acked || node->acked_seq > agent_last) {
-        zsys_warning ("hptmaster: agent %s: stored seq %lld repaired to %lld (agent acked %lld, "
-                      "last %lld)",
-                      node->name, (long long)node->acked_seq, (long long)agent_acked,
-                      (long long)agent_acked, (long long)agent_last);
-        node->acked_seq = agent_acked;
-    }
-    zframe_destroy (&node->routing_id);
-    node->routing_id = zframe_dup (routing_id);
-    node->state = HPT_HOST_READY;
-    node->last_seen = s_now ();
-    s_store_agent (self, node);
-    hpt_store_agent_set_acked_seq (self->store, node->name, node->acked_seq);
-
-    hpt_msg_t *welcome = hpt_msg_new (HPT_MSG_WELCOME);
-    hpt_msg_set_heartbeat_ms (welcome, self->settings->heartbeat_interval_ms);
-    hpt_msg_set_agent_timeout_ms (welcome, self->settings->agent_timeout_ms);
-    hpt_msg_set_master_epoch (welcome, self->epoch);
-    hpt_msg_set_protocol (welcome, HPT_MSG_PROTOCOL);
-    hpt_msg_set_acked_seq (welcome, node->acked_seq);
-    s_send (self, node, &welcome);
-    if (node->drain != HPT_DRAIN_NONE) {
-        hpt_msg_t *drain = hpt_msg_new (HPT_MSG_DRAIN);
-        hpt_msg_set_draining (drain, true);
-        hpt_msg_set_reason (drain, node->drain_reason ? node->drain_reason : "");
-        s_send (self, node, &drain);
-    }
-
-    //  Reconcile what the agent runs with what the store says it should.
-    zhashx_t *known = zhashx_new ();
-    for (size_t i = 0; i < hpt_msg_task_count (msg); i++) {
-        const char *task_id = NULL, *state = NULL;
-        int64_t pid = 0;
-        if (hpt_msg_task_at (msg, i, &task_id, &pid, &state) != 0 || !task_id) continue;
-        zhashx_update (known, task_id, (void *)task_id);
-        s_task_ref_t *ref = s_task (self, task_id);
-        bool exited = state && strcmp (state, "EXITED") == 0;
-        if (!ref || ref->task->state == HPT_TASK_EXITED || !ref->task->agent ||
-            strcmp (ref->task->agent, node->name) != 0) {
-            if (!exited) {
-                //  Runs, but the master has finished with it: stop it.
-                hpt_msg_t *stop = hpt_msg_new (HPT_MSG_STOP);
-                hpt_msg_set_task_id (stop, task_id);
-                hpt_msg_set_reason (stop, "the master does not know this task");
-                hpt_msg_set_grace_ms (stop, self->settings->stop_grace_ms);
-                s_send (self, node, &stop);
-            }
-            continue;
-        }
-        if (!exited && ref->task->state == HPT_TASK_LAUNCHING)
-            hpt_tuner_task_started (ref->tuner, self->store, ref->trial, ref->task, pid, s_now ());
-    }
-    zlistx_t *lost = zlistx_new ();
-    for (s_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
-        if (ref->task->agent && strcmp (ref->task->agent, node->name) == 0 &&
-            ref->task->state != HPT_TASK_EXITED && !zhashx_lookup (known, ref->task->task_id))
-            zlistx_add_end (lost, ref);
-    for (s_task_ref_t *ref = zlistx_first (lost); ref; ref = zlistx_next (lost)) {
-        if (ref->task->state == HPT_TASK_LAUNCHING)
-            //  Stored, but its LAUNCH never reached the agent: this is its
-            //  first launch, not a second one.
-            s_launch_task (self, ref->tuner, ref->trial, ref->task);
-        else if (ref->task->state == HPT_TASK_STOPPING)
-            s_task_ended (self, ref, -1, SIGKILL, NULL);
-        else
-            s_task_ended (self, ref, -1, 0, "was lost: its agent no longer runs it");
-    }
-    zlistx_destroy (&lost);
-    zhashx_destroy (&known);
-}
-
-//  Applies one seq'd agent event inside a transaction with the acked seq,
-//  then ACKs. Returns false when it is a replay (ACKed again) or comes
-//  after a gap (dropped: only seq = acked + 1 is stored).
-static bool
-s_event_begin (hpt_core_t *self, hpt_host_t *node, int64_t seq)
-{
-    if (seq <= node->acked_seq) {
-        //  A replay of something stored (PROTOCOL.md 6.3).
-        s_send_ack (self, node, node->acked_seq);
-        return false;
-    }
-    if (seq > node->acked_seq + 1) {
-        //  A gap: an earlier event was lost on a broken connection. Store
-        //  nothing out of order; the agent retransmits in order.
-        s_drop (self, "seq_gap");
-        return false;
-    }
-    hpt_store_begin (self->store);
-    return true;
-}
-
-static void
-s_event_end (hpt_core_t *self, hpt_host_t *node, int64_t seq)
-{
-    node->acked_seq = seq;
-    hpt_store_agent_set_acked_seq (self->store, node->name, seq);
-    if (hpt_store_commit (self->store) != HPT_STORE_OK) {
-        //  Not durable: do not ACK, the agent will replay it.
-        zsys_error ("hptmaster: store commit failed: %s", hpt_store_error (self->store));
-        hpt_store_rollback (self->store);
-        return;
-    }
-    s_send_ack (self, node, seq);
-}
-
-static void
-s_on_task_started (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
-{
-    int64_t seq = hpt_msg_seq (msg);
-    if (!s_event_begin (self, node, seq)) return;
-    s_task_ref_t *ref = s_task (self, hpt_msg_task_id (msg));
-    if (ref && ref->task->agent && strcmp (ref->task->agent, node->name) == 0)
-        hpt_tuner_task_started (ref->tuner, self->store, ref->trial, ref->task, hpt_msg_pid (msg),
-                                s_now ());
-    else
-        s_drop (self, "unknown_task");
-    s_event_end (self, node, seq);
-}
-
-static void
-s_on_task_exited (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
-{
-    int64_t seq = hpt_msg_seq (msg);
-    if (!s_event_begin (self, node, seq)) return;
-    s_task_ref_t *ref = s_task (self, hpt_msg_task_id (msg));
-    if (ref && ref->task->agent && strcmp (ref->task->agent, node->name) == 0) {
-        const char *reason = hpt_msg_reason (msg);
-        //  An exec failure or similar is the agent's own explanation.
-        s_task_ended (self, ref, hpt_msg_exit_code (msg), hpt_msg_signal (msg),
-                      reason && *reason && hpt_msg_exit_code (msg) == 127 ? reason : NULL);
-    } else
-        s_drop (self, "unknown_task");
-    s_event_end (self, node, seq);
-}
-
-static void
-s_on_metrics (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
-{
-    int64_t seq = hpt_msg_seq (msg);
-    if (!s_event_begin (self, node, seq)) return;
-    s_task_ref_t *ref = s_task (self, hpt_msg_task_id (msg));
-    //  An agent speaks only for its own tasks.
-    if (ref && (!ref->task->agent || strcmp (ref->task->agent, node->name) != 0)) ref = NULL;
-    size_t count = hpt_msg_point_count (msg);
-    if (ref && count) {
-        hpt_store_metric_t *batch = calloc (count, sizeof (hpt_store_metric_t));
-        char *stop_reason = NULL;
-        for (size_t i = 0; i < count; i++) {
-            int64_t step = -1, time_ms = 0;
-            hpt_msg_point_at (msg, i, &batch[i].tag, &batch[i].value, &step, &time_ms);
-            batch[i].job_id = hpt_tuner_id (ref->tuner);
-            batch[i].trial_id = ref->trial->id;
-            batch[i].task_id = ref->task->task_id;
-            //  No step from the trainer: the report's order stands in.
-            batch[i].step = step >= 0 ? step : ref->trial->reports + 1;
-            batch[i].time = (double)time_ms / 1000.0;
-            char reason[512];
-            if (hpt_tuner_metric (ref->tuner, ref->trial, ref->task, batch[i].tag, batch[i].step,
-                                  batch[i].value, batch[i].time, reason, sizeof (reason)) &&
-                !stop_reason)
-                stop_reason = strdup (reason);
-        }
-        hpt_store_metrics_append (self->store, batch, count, NULL);
-        free (batch);
-        if (stop_reason) {
-            //  Early stopping: stored first (STOPPING, the reason), then
-            //  the STOPs go out.
-            char *why = zsys_sprintf ("stopped early: %s", stop_reason);
-            hpt_task_t **to_stop = NULL;
-            size_t stop_count = 0;
-            hpt_tuner_stop_early (ref->tuner, self->store, ref->trial, why, s_now (), &to_stop,
-                                  &stop_count);
-            char *text = zsys_sprintf ("trial %" PRId64 " %s", ref->trial->id, why);
-            s_log_event (self, ref->tuner, ref->trial, text);
-            zstr_free (&text);
-            s_stop_tasks (self, to_stop, stop_count, "early stopping");
-            zstr_free (&why);
-            free (stop_reason);
-        }
-    } else if (!ref)
-        s_drop (self, "unknown_task");
-    s_event_end (self, node, seq);
-}
-
-static void
-s_on_logs (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
-{
-    int64_t seq = hpt_msg_seq (msg);
-    if (!s_event_begin (self, node, seq)) return;
-    s_task_ref_t *ref = s_task (self, hpt_msg_task_id (msg));
-    if (ref && (!ref->task->agent || strcmp (ref->task->agent, node->name) != 0)) ref = NULL;
-    if (ref) {
-        //  One log entry per line, so readers can prefix and filter lines.
-        size_t size = 0;
-        const char *data = hpt_msg_data (msg, &size);
-        char *replica =
-            zsys_sprintf ("%s-%d", ref->task->request->replica, ref->task->request->index);
-        char buf[40], id[32];
-        snprintf (id, sizeof (id), "%" PRId64, ref->trial->id);
-        hpt_time_format (s_now (), buf, sizeof (buf));
-        //  Opened once per chunk, not per line: a chunk may hold thousands.
-        FILE *file = s_log_open (self, hpt_tuner_id (ref->tuner));
-        size_t start = 0;
-        while (file && data && start < size) {
-            //  Each entry keeps its newline, so a reader can tell a whole
-            //  line from the start of one still being written.
-            const char *nl = memchr (data + start, '\n', size - start);
-            size_t len = nl ? (size_t)(nl - (data + start)) + 1 : size - start;
-            json_t *text = json_stringn (data + start, len);
-            if (!text) {
-                //  Not UTF-8: keep ASCII, mark the rest, so the log stays JSON.
-                char *clean = malloc (len + 1);
-                for (size_t k = 0; k < len; k++) {
-                    unsigned char c = (unsigned char)data[start + k];
-                    clean[k] = (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' ? (char)c : '?';
-                }
-                text = json_stringn (clean, len);
-                free (clean);
-            }
-            json_t *entry = json_object ();
-            json_object_set_new (entry, "trialId", json_string (id));
-            json_object_set_new (entry, "taskId", json_string (ref->task->task_id));
-            json_object_set_new (entry, "replica", json_string (replica));
-            json_object_set_new (entry, "stream", json_string (hpt_msg_stream (msg)));
-            json_object_set_new (entry, "time", json_string (buf));
-            json_object_set_new (entry, "text", text ? text : json_string (""));
-            s_log_write (file, entry);
-            json_decref (entry);
-            start += len;
-        }
-        if (file) fclose (file);
-        zstr_free (&replica);
-    } else
-        s_drop (self, "unknown_task");
-    s_event_end (self, node, seq);
-}
-
-static int
-s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    hpt_core_t *self = arg;
-    hpt_msg_fault_t fault;
-    memset (&fault, 0, sizeof (fault));
-    hpt_msg_t *msg = hpt_msg_recv_fault (reader, &fault);
-    if (!msg) {
-        if (fault.kind != HPT_MSG_FAULT_INTERRUPTED) {
-            //  Counted and dropped, never fatal; the sender learns why.
-            s_drop (self, hpt_msg_fault_name (fault.kind));
-            if (fault.routing_id) {
-                hpt_msg_t *reply = hpt_msg_new (
-                    fault.kind == HPT_MSG_FAULT_VERSION ? HPT_MSG_REJECT : HPT_MSG_ERROR);
-                hpt_msg_set_reason (reply, fault.text);
-                if (fault.kind == HPT_MSG_FAULT_VERSION)
-                    hpt_msg_add_protocol (reply, HPT_MSG_PROTOCOL);
-                else
-                    hpt_msg_set_code (reply, "MALFORMED");
-                hpt_msg_set_routing_id (reply, fault.routing_id);
-                hpt_msg_send (&reply, self->agents);
-            }
-        }
-        hpt_msg_fault_reset (&fault);
-        return 0;
-    }
-    int id = hpt_msg_id (msg);
-    if (id == HPT_MSG_HELLO) {
-        s_on_hello (self, msg);
-        hpt_msg_destroy (&msg);
-        s_schedule (self);
-        return 0;
-    }
-    //  Everything else must come from a registered connection.
-    hpt_host_t *node = NULL;
-    for (size_t i = 0; i < self->node_count && !node; i++)
-        if (self->nodes[i]->routing_id &&
-            zframe_eq (self->nodes[i]->routing_id, hpt_msg_routing_id (msg)))
-            node = self->nodes[i];
-    if (!node || node->state == HPT_HOST_LOST) {
-        //  Unknown peer (or one we gave up on): make it say HELLO again.
-        s_drop (self, "not_registered");
-        hpt_msg_t *reply = hpt_msg_new (HPT_MSG_ERROR);
-        hpt_msg_set_code (reply, "NOT_REGISTERED");
-        hpt_msg_set_reason (reply, "not registered: send HELLO");
-        hpt_msg_set_routing_id (reply, hpt_msg_routing_id (msg));
-        hpt_msg_send (&reply, self->agents);
-        hpt_msg_destroy (&msg);
-        return 0;
-    }
-    node->last_seen = s_now ();
-    switch (id) {
-        case HPT_MSG_HEARTBEAT:
-            break;
-        case HPT_MSG_TASK_STARTED:
-            s_on_task_started (self, node, msg);
-            break;
-        case HPT_MSG_TASK_EXITED:
-            s_on_task_exited (self, node, msg);
-            break;
-        case HPT_MSG_METRICS:
-            s_on_metrics (self, node, msg);
-            break;
-        case HPT_MSG_LOGS:
-            s_on_logs (self, node, msg);
-            break;
-        case HPT_MSG_BYE: {
-            //  Leaving on purpose: gone now, not after the timeout.
-            char *why =
-                zsys_sprintf ("said BYE: %s", hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
-            s_node_lost (self, node, why);
-            zstr_free (&why);
-            zframe_destroy (&node->routing_id);
-            break;
-        }
-        default:
-            s_drop (self, "unexpected");
-    }
-    hpt_msg_destroy (&msg);
-    if (id == HPT_MSG_TASK_EXITED || id == HPT_MSG_BYE) s_schedule (self);
-    return 0;
-}
-
-//  ---------------------------------------------------------------------
 //  Timers
-
-static void
-s_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why)
-{
-    node->state = HPT_HOST_LOST;
-    s_store_agent (self, node);
-    char *reason = zsys_sprintf ("was lost with its agent %s (%s)", node->name, why);
-    s_evict_node (self, node, self->settings->agent_lost_policy == HPT_AGENT_LOST_REQUEUE, reason);
-    zstr_free (&reason);
-    zsys_warning ("hptmaster: agent %s lost: %s", node->name, why);
-}
 
 //  scheduling.maxWaitTime: a job still QUEUED or PREPARING that long after
 //  its submission is cancelled; scheduling.maxRunningTime: a job running
 //  longer than that since it started fails. Both with a message.
-static bool
+static void
 s_enforce_limits (hpt_core_t *self, int64_t now)
 {
-    bool changed = false;
     for (size_t i = 0; i < self->tuner_count; i++) {
         hpt_tuner_t *tuner = self->tuners[i];
         hpt_scheduling_t *sched = &hpt_tuner_spec (tuner)->input.scheduling;
@@ -1042,60 +669,72 @@ s_enforce_limits (hpt_core_t *self, int64_t now)
         double ran = hpt_tuner_start_time (tuner)
                          ? (double)(now - hpt_tuner_start_time (tuner)) / 1000.0
                          : 0;
-        hpt_task_t **to_stop = NULL;
-        size_t stop_count = 0;
         if (sched->max_wait_time > 0 && waited > sched->max_wait_time &&
             (state == HPT_JOB_QUEUED || state == HPT_JOB_PREPARING)) {
-            char *message = zsys_sprintf ("Job cancelled: still %s after scheduling.maxWaitTime "
+            char *message = hpt_asprintf ("Job cancelled: still %s after scheduling.maxWaitTime "
                                           "(%gs)",
                                           hpt_job_state_name (state), sched->max_wait_time);
-            hpt_tuner_cancel_because (tuner, self->store, message, now, &to_stop, &stop_count);
-            s_log_event (self, tuner, NULL, message);
-            zstr_free (&message);
+            hpt_task_t **to_stop = NULL;
+            size_t stop_count = 0;
+            hpt_tuner_cancel (tuner, self->store, message, now, &to_stop, &stop_count, NULL);
+            hpt_core_log_event (self, tuner, NULL, message);
+            free (message);
             s_stop_tasks (self, to_stop, stop_count, "maxWaitTime exceeded");
-            changed = true;
         } else if (sched->max_running_time > 0 && ran > sched->max_running_time &&
                    state != HPT_JOB_CANCELLING) {
-            char *message = zsys_sprintf ("Job failed: it ran longer than "
+            char *message = hpt_asprintf ("Job failed: it ran longer than "
                                           "scheduling.maxRunningTime (%gs)",
                                           sched->max_running_time);
             s_fail_job (self, tuner, message);
-            zstr_free (&message);
-            changed = true;
+            free (message);
         }
     }
-    return changed;
+}
+
+//  Agents silent past the timeout, and nodes known before a restart that
+//  did not come back, are lost; drains whose last task ended are done.
+static void
+s_check_nodes (hpt_core_t *self, int64_t now)
+{
+    size_t count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
+    for (size_t i = 0; i < count; i++) {
+        hpt_host_t *node = nodes[i];
+        if (node->state == HPT_HOST_READY &&
+            now - node->last_seen > self->settings->agent_timeout_ms)
+            hpt_core_node_lost (self, node, "silent past the agent timeout");
+        else if (node->state == HPT_HOST_DISCONNECTED &&
+                 now - self->started > self->settings->agent_timeout_ms)
+            hpt_core_node_lost (self, node, "did not come back after the master restarted");
+        if (node->drain == HPT_DRAIN_DRAINING && node->running_tasks == 0) {
+            hpt_core_touch_node (self, node, false);
+            node->drain = HPT_DRAIN_DRAINED;
+            hpt_store_agent_set_drain (self->store, node->name, HPT_DRAIN_DRAINED, false,
+                                       node->drain_reason, node->drained_by, node->drain_time,
+                                       NULL);
+        }
+    }
 }
 
 static int
 s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
 {
     hpt_core_t *self = arg;
-    int64_t now = s_now ();
-    bool changed = s_enforce_limits (self, now);
-    for (size_t i = 0; i < self->node_count; i++) {
-        hpt_host_t *node = self->nodes[i];
-        if (node->state == HPT_HOST_READY) {
-            if (now - node->last_seen > self->settings->agent_timeout_ms) {
-                s_node_lost (self, node, "silent past the agent timeout");
-                changed = true;
-                continue;
-            }
+    int64_t now = hpt_core_now ();
+    size_t count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
+    for (size_t i = 0; i < count; i++)
+        if (nodes[i]->state == HPT_HOST_READY) {
             hpt_msg_t *msg = hpt_msg_new (HPT_MSG_HEARTBEAT);
-            hpt_msg_set_seq (msg, node->acked_seq);
-            s_send (self, node, &msg);
-        } else if (node->state == HPT_HOST_DISCONNECTED &&
-                   now - self->started > self->settings->agent_timeout_ms) {
-            s_node_lost (self, node, "did not come back after the master restarted");
-            changed = true;
+            hpt_msg_set_seq (msg, nodes[i]->acked_seq);
+            hpt_core_send_now (self, nodes[i], &msg);
         }
-        if (node->drain == HPT_DRAIN_DRAINING && node->running_tasks == 0) {
-            node->drain = HPT_DRAIN_DRAINED;
-            hpt_store_agent_set_drain (self->store, node->name, "DRAINED", false,
-                                       node->drain_reason, node->drained_by, node->drain_time);
-        }
-    }
-    if (changed) s_schedule (self);
+    if (!self->store_ok) s_probe_store (self);
+    if (hpt_core_begin (self) != 0) return 0;
+    s_enforce_limits (self, now);
+    s_check_nodes (self, now);
+    hpt_core_schedule (self);
+    hpt_core_commit (self);
     return 0;
 }
 
@@ -1124,163 +763,104 @@ s_fnv1a (const char *text)
 
 //  The tasks of one trial of spec, from the cluster configuration.
 static hpt_task_request_t *
-s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, char **error)
+s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, hpt_error_t *error)
 {
     hpt_task_spec_t *specs = NULL;
-    if (hpt_cluster_config_tasks (self->config, spec, &specs, count, error) != 0) return NULL;
-    hpt_task_request_t *requests = calloc (*count ? *count : 1, sizeof (hpt_task_request_t));
+    char *problem = NULL;
+    if (hpt_cluster_config_tasks (self->config, spec, &specs, count, &problem) != 0) {
+        hpt_error_set (error, HPT_E_INVALID, "%s", problem ? problem : "no tasks");
+        free (problem);
+        return NULL;
+    }
+    hpt_task_request_t *requests = hpt_calloc (*count, sizeof (hpt_task_request_t));
     for (size_t i = 0; i < *count; i++) {
-        requests[i].replica = strdup (specs[i].replica);
+        requests[i].replica = hpt_strdup (specs[i].replica);
         requests[i].index = (int)specs[i].index;
-        requests[i].machine_type = strdup (specs[i].machine_type);
+        requests[i].machine_type = hpt_strdup (specs[i].machine_type);
         requests[i].cpus = specs[i].cpus;
         requests[i].memory_mb = specs[i].memory_mb;
         requests[i].accel_type =
-            specs[i].accelerator_type ? strdup (specs[i].accelerator_type) : NULL;
+            specs[i].accelerator_type ? hpt_strdup (specs[i].accelerator_type) : NULL;
         requests[i].accel_count = (int)specs[i].accelerator_count;
     }
     hpt_task_specs_destroy (&specs, *count);
     return requests;
 }
 
-//  resumePreviousJobId: the previous job must exist and be finished; goal,
-//  params, metric tag and algorithm the spec leaves out are taken from it,
-//  and a value the spec gives must agree with it. Returns the previous
-//  job, or NULL with *error (the field and what is wrong).
-static hpt_tuner_t *
-s_resume_merge (hpt_core_t *self, hpt_job_t *spec, char **error)
+//  Whether spec can be submitted: a trainer, a valid resume, tasks that
+//  some connected agent can run. Fills *requests_p on success.
+static int
+s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requests_p,
+                    size_t *count, hpt_error_t *error)
 {
-    hpt_hyperparameters_t *hp = spec->input.hyperparameters;
-    const char *id = hp->resume_previous_job_id;
-    hpt_tuner_t *previous = hpt_core_job (self, id);
-    if (!previous) {
-        *error = zsys_sprintf ("trainingInput.hyperparameters.resumePreviousJobId: job %s not "
-                               "found",
-                               id);
-        return NULL;
-    }
-    if (!hpt_tuner_finished (previous)) {
-        *error = zsys_sprintf ("trainingInput.hyperparameters.resumePreviousJobId: job %s is %s; "
-                               "only a finished job can be resumed",
-                               id, hpt_job_state_name (hpt_tuner_state (previous)));
-        return NULL;
-    }
-    hpt_hyperparameters_t *old = hpt_tuner_spec (previous)->input.hyperparameters;
-    if (!old || !old->param_count) {
-        *error = zsys_sprintf ("trainingInput.hyperparameters.resumePreviousJobId: job %s was not "
-                               "a hyperparameter tuning job",
-                               id);
-        return NULL;
-    }
-    if (hp->goal == HPT_GOAL_UNSPECIFIED)
-        hp->goal = old->goal;
-    else if (hp->goal != old->goal) {
-        *error = zsys_sprintf ("trainingInput.hyperparameters.goal: %s conflicts with the resumed "
-                               "job %s (%s)",
-                               hpt_goal_name (hp->goal), id, hpt_goal_name (old->goal));
-        return NULL;
-    }
-    if (!hp->metric_tag)
-        hp->metric_tag = strdup (old->metric_tag);
-    else if (strcmp (hp->metric_tag, old->metric_tag) != 0) {
-        *error = zsys_sprintf ("trainingInput.hyperparameters.hyperparameterMetricTag: '%s' "
-                               "conflicts with the resumed job %s ('%s')",
-                               hp->metric_tag, id, old->metric_tag);
-        return NULL;
-    }
-    if (!hp->has_algorithm) {
-        hp->algorithm = old->algorithm;
-        hp->has_algorithm = true;
-    } else if (hp->algorithm != old->algorithm) {
-        *error = zsys_sprintf ("trainingInput.hyperparameters.algorithm: %s conflicts with the "
-                               "resumed job %s (%s)",
-                               hpt_algorithm_name (hp->algorithm), id,
-                               hpt_algorithm_name (old->algorithm));
-        return NULL;
-    }
-    if (hp->param_count == 0) {
-        free (hp->params);
-        hp->params = calloc (old->param_count, sizeof (hpt_param_spec_t));
-        for (size_t i = 0; i < old->param_count; i++)
-            hpt_param_spec_copy (&hp->params[i], &old->params[i]);
-        hp->param_count = old->param_count;
-        return previous;
-    }
-    //  Given again: they must be the same parameters, since the previous
-    //  history only means something in the same space.
-    json_t *a = hpt_job_to_json (spec), *b = hpt_job_to_json (hpt_tuner_spec (previous));
-    json_t *pa = json_object_get (
-        json_object_get (json_object_get (a, "trainingInput"), "hyperparameters"), "params");
-    json_t *pb = json_object_get (
-        json_object_get (json_object_get (b, "trainingInput"), "hyperparameters"), "params");
-    bool same = json_equal (pa, pb);
-    json_decref (a);
-    json_decref (b);
-    if (!same) {
-        *error = zsys_sprintf ("trainingInput.hyperparameters.params: differ from the resumed job "
-                               "%s; leave them out to inherit them",
-                               id);
-        return NULL;
-    }
-    return previous;
+    hpt_training_input_t *in = &spec->input;
+    if (hpt_core_job (self, spec->job_id))
+        return hpt_error_set (error, HPT_E_EXISTS, "Job %s already exists", spec->job_id);
+    if (!in->command_count && !in->python_module)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "No trainer: set trainingInput.command (hpt extension: the program "
+                              "to run) or trainingInput.pythonModule");
+    if (in->hyperparameters && in->hyperparameters->resume_previous_job_id &&
+        hpt_resume_merge (spec, hpt_core_job (self, in->hyperparameters->resume_previous_job_id),
+                          error))
+        return -1;
+    *requests_p = s_requests (self, spec, count, error);
+    if (!*requests_p) return -1;
+    size_t node_count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
+    char *why = hpt_fleet_ready (self->fleet)
+                    ? hpt_scheduler_infeasible (nodes, node_count, *requests_p, *count)
+                    : NULL;
+    if (!why) return 0;
+    hpt_error_set (error, HPT_E_INVALID, "No agent can ever run this job's trials: %s", why);
+    free (why);
+    hpt_task_requests_destroy (requests_p, *count);
+    return -1;
+}
+
+//  The answer to a change asked while the store cannot be written.
+static int
+s_unavailable (hpt_core_t *self, hpt_error_t *error)
+{
+    return hpt_error_set (error, HPT_E_UNAVAILABLE,
+                          "The master cannot write its store now (%s); nothing was changed. Try "
+                          "again later",
+                          self->store_problem ? self->store_problem : "unknown");
 }
 
 hpt_tuner_t *
-hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, int *status, char **error)
+hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, hpt_error_t *error)
 {
-    *status = 400;
-    hpt_training_input_t *in = &spec->input;
-    if (hpt_core_job (self, spec->job_id)) {
-        *status = 409;
-        *error = zsys_sprintf ("Job %s already exists", spec->job_id);
-        hpt_job_destroy (&spec);
-        return NULL;
-    }
-    if (!in->command_count && !in->python_module) {
-        *error = strdup ("No trainer: set trainingInput.command (hpt extension: the program to "
-                         "run) or trainingInput.pythonModule");
-        hpt_job_destroy (&spec);
-        return NULL;
-    }
-    hpt_tuner_t *previous = NULL;
-    if (in->hyperparameters && in->hyperparameters->resume_previous_job_id) {
-        previous = s_resume_merge (self, spec, error);
-        if (!previous) {
-            hpt_job_destroy (&spec);
-            return NULL;
-        }
-    }
+    hpt_task_request_t *requests = NULL;
     size_t count = 0;
-    hpt_task_request_t *requests = s_requests (self, spec, &count, error);
-    if (!requests) {
+    if (s_check_submission (self, spec, &requests, &count, error) != 0) {
         hpt_job_destroy (&spec);
         return NULL;
     }
-    if (s_connected_nodes (self) > 0) {
-        char *why = hpt_scheduler_infeasible (self->nodes, self->node_count, requests, count);
-        if (why) {
-            *error = zsys_sprintf ("No agent can ever run this job's trials: %s", why);
-            free (why);
-            hpt_task_requests_destroy (&requests, count);
-            hpt_job_destroy (&spec);
-            return NULL;
-        }
-    }
+    hpt_hyperparameters_t *hp = spec->input.hyperparameters;
+    hpt_tuner_t *previous = hp ? hpt_core_job (self, hp->resume_previous_job_id) : NULL;
     uint64_t seed = self->settings->seed ^ s_fnv1a (spec->job_id);
-    char *store_error = NULL;
+    if (hpt_core_begin (self) != 0) {
+        s_unavailable (self, error);
+        hpt_task_requests_destroy (&requests, count);
+        hpt_job_destroy (&spec);
+        return NULL;
+    }
     hpt_tuner_t *tuner =
-        hpt_tuner_new (self->store, spec, project, requests, count, seed, s_now (), &store_error);
-    if (!tuner) {
-        *status = store_error && strcmp (store_error, "exists") == 0 ? 409 : 500;
-        *error = zsys_sprintf ("Cannot store the job: %s", store_error ? store_error : "?");
-        free (store_error);
+        hpt_tuner_new (self->store, spec, project, requests, count, seed, hpt_core_now (), error);
+    if (tuner) hpt_core_log_event (self, tuner, NULL, "job submitted");
+    if (hpt_core_commit (self) != 0) {
+        hpt_tuner_destroy (&tuner);
+        s_unavailable (self, error);
         return NULL;
     }
     if (previous) hpt_tuner_seed_from (tuner, previous);
     s_add_tuner (self, tuner);
-    s_log_event (self, tuner, NULL, "job submitted");
-    s_schedule (self);
-    *status = 200;
+    //  The job is stored; placing its first trials is a change of its own.
+    if (hpt_core_begin (self) == 0) {
+        hpt_core_schedule (self);
+        hpt_core_commit (self);
+    }
     return tuner;
 }
 
@@ -1300,13 +880,20 @@ hpt_core_jobs (hpt_core_t *self, size_t *count)
 }
 
 int
-hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner)
+hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner, hpt_error_t *error)
 {
+    if (hpt_tuner_finished (tuner))
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "Job %s is already %s and cannot be cancelled", hpt_tuner_id (tuner),
+                              hpt_job_state_name (hpt_tuner_state (tuner)));
+    if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
     hpt_task_t **to_stop = NULL;
     size_t stop_count = 0;
-    if (hpt_tuner_cancel (tuner, self->store, s_now (), &to_stop, &stop_count) != 0) return -1;
-    s_log_event (self, tuner, NULL, "job cancelled");
+    hpt_tuner_cancel (tuner, self->store, "Job cancelled by the user", hpt_core_now (), &to_stop,
+                      &stop_count, NULL);
+    hpt_core_log_event (self, tuner, NULL, "job cancelled");
     s_stop_tasks (self, to_stop, stop_count, "job cancelled");
+    if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
     return 0;
 }
 
@@ -1316,62 +903,69 @@ hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner)
 hpt_host_t **
 hpt_core_nodes (hpt_core_t *self, size_t *count)
 {
-    *count = self->node_count;
-    return self->nodes;
+    return hpt_fleet_nodes (self->fleet, count);
 }
 
 hpt_host_t *
 hpt_core_node (hpt_core_t *self, const char *name)
 {
-    return s_node (self, name);
+    return hpt_fleet_get (self->fleet, name);
+}
+
+//  Sets node's drain fields in memory and the store, and tells the agent.
+static void
+s_set_drain (hpt_core_t *self, hpt_host_t *node, hpt_drain_state_t drain, const char *reason,
+             const char *by, bool now)
+{
+    hpt_core_touch_node (self, node, false);
+    node->drain = drain;
+    free (node->drain_reason);
+    node->drain_reason = drain == HPT_DRAIN_NONE ? NULL : hpt_strdup (reason ? reason : "");
+    free (node->drained_by);
+    node->drained_by = drain == HPT_DRAIN_NONE ? NULL : hpt_strdup (by ? by : "");
+    node->drain_time = drain == HPT_DRAIN_NONE ? 0 : hpt_core_now ();
+    hpt_store_agent_set_drain (self->store, node->name, drain, now, node->drain_reason,
+                               node->drained_by, node->drain_time, NULL);
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_DRAIN);
+    hpt_msg_set_draining (msg, drain != HPT_DRAIN_NONE);
+    hpt_msg_set_reason (msg, node->drain_reason ? node->drain_reason : "");
+    hpt_core_post (self, node, &msg);
 }
 
 int
-hpt_core_drain (hpt_core_t *self, hpt_host_t *node, const char *reason, const char *by, bool now)
+hpt_core_drain (hpt_core_t *self, hpt_host_t *node, const char *reason, const char *by, bool now,
+                hpt_error_t *error)
 {
-    node->drain = node->running_tasks ? HPT_DRAIN_DRAINING : HPT_DRAIN_DRAINED;
-    free (node->drain_reason);
-    node->drain_reason = strdup (reason ? reason : "");
-    free (node->drained_by);
-    node->drained_by = strdup (by ? by : "");
-    node->drain_time = s_now ();
-    hpt_store_agent_set_drain (self->store, node->name, hpt_drain_state_name (node->drain), now,
-                               node->drain_reason, node->drained_by, node->drain_time);
-    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_DRAIN);
-    hpt_msg_set_draining (msg, true);
-    hpt_msg_set_reason (msg, node->drain_reason);
-    s_send (self, node, &msg);
+    if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
+    s_set_drain (self, node, node->running_tasks ? HPT_DRAIN_DRAINING : HPT_DRAIN_DRAINED, reason,
+                 by, now);
     if (now) {
-        char *why = zsys_sprintf ("was preempted: node %s drained with --now", node->name);
+        char *why = hpt_asprintf ("was preempted: node %s drained with --now", node->name);
         s_evict_node (self, node, true, why);
-        zstr_free (&why);
-        s_schedule (self);
+        free (why);
+        hpt_core_schedule (self);
     }
+    if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
     return 0;
 }
 
 int
-hpt_core_undrain (hpt_core_t *self, hpt_host_t *node)
+hpt_core_undrain (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error)
 {
-    node->drain = HPT_DRAIN_NONE;
-    free (node->drain_reason);
-    node->drain_reason = NULL;
-    free (node->drained_by);
-    node->drained_by = NULL;
-    node->drain_time = 0;
-    hpt_store_agent_set_drain (self->store, node->name, "NONE", false, NULL, NULL, 0);
-    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_DRAIN);
-    hpt_msg_set_draining (msg, false);
-    hpt_msg_set_reason (msg, "");
-    s_send (self, node, &msg);
-    s_schedule (self);
+    if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
+    s_set_drain (self, node, HPT_DRAIN_NONE, NULL, NULL, false);
+    hpt_core_schedule (self);
+    if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
     return 0;
 }
 
-const char *
-hpt_core_logs_dir (hpt_core_t *self)
+//  ---------------------------------------------------------------------
+//  Accessors
+
+hpt_joblog_t *
+hpt_core_joblog (hpt_core_t *self)
 {
-    return self->logs_dir;
+    return self->joblog;
 }
 
 zhashx_t *
@@ -1392,6 +986,24 @@ hpt_core_store (hpt_core_t *self)
     return self->store;
 }
 
+bool
+hpt_core_store_ok (hpt_core_t *self)
+{
+    return self->store_ok;
+}
+
+const char *
+hpt_core_store_problem (hpt_core_t *self)
+{
+    return self->store_problem;
+}
+
+uint64_t
+hpt_core_commit_failures (hpt_core_t *self)
+{
+    return self->commit_failures;
+}
+
 uint16_t
 hpt_core_api_port (hpt_core_t *self)
 {
@@ -1405,148 +1017,165 @@ hpt_core_agents_endpoint (hpt_core_t *self)
 }
 
 //  ---------------------------------------------------------------------
-//  Start, reload, run
+//  Start: load what the store holds
 
-static int
-s_mkdirs (const char *path)
+static hpt_tuner_t *
+s_load_tuner (hpt_core_t *self, json_t *row, hpt_error_t *error)
 {
-    char buf[4096];
-    snprintf (buf, sizeof (buf), "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir (buf, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir (buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    char *text = hpt_json_dumps (json_object_get (row, "spec_json"), false);
+    hpt_diag_t *diag = hpt_diag_new ("store", true);
+    hpt_job_t *spec = hpt_job_read_text (text, strlen (text), HPT_CONFIG_JSON, diag);
+    free (text);
+    hpt_diag_destroy (&diag);
+    if (!spec) {
+        hpt_error_set (error, HPT_E_INTERNAL, "its stored spec is invalid");
+        return NULL;
+    }
+    size_t count = 0;
+    hpt_task_request_t *requests = s_requests (self, spec, &count, error);
+    if (!requests) {
+        hpt_job_destroy (&spec);
+        return NULL;
+    }
+    hpt_tuner_t *tuner = hpt_tuner_load (self->store, row, spec, requests, count, error);
+    if (!tuner) return NULL;
+    hpt_hyperparameters_t *hp = hpt_tuner_spec (tuner)->input.hyperparameters;
+    hpt_tuner_t *previous = hp ? hpt_core_job (self, hp->resume_previous_job_id) : NULL;
+    if (previous) hpt_tuner_seed_from (tuner, previous);
+    return tuner;
 }
 
 static void
-s_reload (hpt_core_t *self)
+s_load_node (hpt_core_t *self, json_t *row)
 {
-    json_t *agents = NULL;
-    if (hpt_store_agent_list (self->store, &agents) == HPT_STORE_OK) {
-        size_t i;
-        json_t *row;
-        json_array_foreach (agents, i, row) {
-            const char *name = json_string_value (json_object_get (row, "name"));
-            json_t *resources = json_object_get (row, "resources_json");
-            hpt_host_t *node = name ? hpt_host_new (name, resources, NULL) : NULL;
-            if (!node) continue;
-            node->state = HPT_HOST_DISCONNECTED;
-            int drain =
-                hpt_drain_state_parse (json_string_value (json_object_get (row, "drain_state")));
-            node->drain = drain < 0 ? HPT_DRAIN_NONE : (hpt_drain_state_t)drain;
-            const char *reason = json_string_value (json_object_get (row, "drain_reason"));
-            const char *by = json_string_value (json_object_get (row, "drained_by"));
-            node->drain_reason = reason ? strdup (reason) : NULL;
-            node->drained_by = by ? strdup (by) : NULL;
-            node->drain_time = json_integer_value (json_object_get (row, "drained_at"));
-            node->acked_seq = json_integer_value (json_object_get (row, "last_acked_seq"));
-            node->last_seen = json_integer_value (json_object_get (row, "last_seen"));
-            s_add_node (self, node);
-        }
-    }
-    json_decref (agents);
-    json_t *jobs = NULL;
-    if (hpt_store_job_list (self->store, NULL, NULL, NULL, &jobs) != HPT_STORE_OK) return;
-    size_t i;
-    json_t *row;
-    json_array_foreach (jobs, i, row) {
-        json_t *spec_json = json_object_get (row, "spec_json");
-        char *text = hpt_json_dumps (spec_json, false);
-        hpt_diag_t *diag = hpt_diag_new ("store", true);
-        hpt_job_t *spec = hpt_job_read_text (text, strlen (text), HPT_CONFIG_JSON, diag);
-        free (text);
-        hpt_diag_destroy (&diag);
-        char *error = NULL;
-        size_t count = 0;
-        hpt_task_request_t *requests = spec ? s_requests (self, spec, &count, &error) : NULL;
-        hpt_tuner_t *tuner =
-            requests ? hpt_tuner_load (self->store, row, spec, requests, count, &error) : NULL;
-        if (!tuner) {
-            zsys_error ("hptmaster: cannot reload job %s: %s",
-                        json_string_value (json_object_get (row, "job_id")),
-                        error ? error : "its stored spec is invalid");
-            free (error);
-            if (!requests) hpt_job_destroy (&spec);
-            continue;
-        }
-        hpt_hyperparameters_t *hp = hpt_tuner_spec (tuner)->input.hyperparameters;
-        hpt_tuner_t *previous = hp && hp->resume_previous_job_id
-                                    ? hpt_core_job (self, hp->resume_previous_job_id)
-                                    : NULL;
-        if (previous) hpt_tuner_seed_from (tuner, previous);
-        s_add_tuner (self, tuner);
-        for (size_t t = 0; t < hpt_tuner_trial_count (tuner); t++) {
-            hpt_trial_t *trial = hpt_tuner_trial (tuner, t);
-            s_index_trial (self, tuner, trial);
-            for (size_t k = 0; k < trial->task_count; k++) {
-                hpt_task_t *task = &trial->tasks[k];
-                if (task->agent && task->state != HPT_TASK_EXITED)
-                    hpt_scheduler_restore (s_node (self, task->agent), task);
-            }
-        }
-    }
-    json_decref (jobs);
+    const char *name = json_string_value (json_object_get (row, "name"));
+    hpt_host_t *node =
+        name ? hpt_host_new (name, json_object_get (row, "resources_json"), NULL) : NULL;
+    if (!node) return;
+    node->state = HPT_HOST_DISCONNECTED;
+    hpt_drain_state_parse (json_string_value (json_object_get (row, "drain_state")), &node->drain);
+    const char *reason = json_string_value (json_object_get (row, "drain_reason"));
+    const char *by = json_string_value (json_object_get (row, "drained_by"));
+    node->drain_reason = reason ? hpt_strdup (reason) : NULL;
+    node->drained_by = by ? hpt_strdup (by) : NULL;
+    node->drain_time = json_integer_value (json_object_get (row, "drained_at"));
+    node->acked_seq = json_integer_value (json_object_get (row, "last_acked_seq"));
+    node->last_seen = json_integer_value (json_object_get (row, "last_seen"));
+    hpt_fleet_add (self->fleet, node);
 }
 
-hpt_core_t *
-hpt_core_new (hpt_cluster_config_t *config, char **error)
+//  Loads every node and job from the store, cuts job logs back to their
+//  committed lengths, and re-reserves what placed tasks hold.
+static int
+s_load (hpt_core_t *self, hpt_error_t *error)
 {
-    const hpt_master_settings_t *settings = hpt_cluster_config_master (config);
-    if (s_mkdirs (settings->state_dir) != 0) {
-        *error =
-            zsys_sprintf ("cannot create stateDir %s: %s", settings->state_dir, strerror (errno));
-        return NULL;
+    json_t *rows = NULL;
+    if (hpt_store_agent_list (self->store, &rows, error)) return -1;
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        s_load_node (self, row);
     }
-    hpt_core_t *self = calloc (1, sizeof (hpt_core_t));
-    self->config = config;
-    self->settings = settings;
-    self->started = s_now ();
-    self->epoch = self->started;
-    self->tasks = zhashx_new ();
-    self->dropped_by_kind = zhashx_new ();
-    zhashx_set_destructor (self->dropped_by_kind, s_task_ref_free);
-    zhashx_set_destructor (self->tasks, s_task_ref_free);
-    self->logs_dir = zsys_sprintf ("%s/logs", settings->state_dir);
-    s_mkdirs (self->logs_dir);
-    char *db = zsys_sprintf ("%s/hpt.db", settings->state_dir);
-    self->store = hpt_store_new (db, error);
-    zstr_free (&db);
-    if (!self->store) {
-        hpt_core_destroy (&self);
-        return NULL;
+    json_decref (rows);
+    if (hpt_store_job_list (self->store, &rows, error)) return -1;
+    json_array_foreach (rows, i, row) {
+        hpt_error_t problem;
+        hpt_tuner_t *tuner = s_load_tuner (self, row, &problem);
+        if (!tuner) {
+            zsys_error ("hptmaster: cannot reload job %s: %s",
+                        json_string_value (json_object_get (row, "job_id")), problem.message);
+            continue;
+        }
+        hpt_joblog_truncate (self->joblog, hpt_tuner_id (tuner),
+                             json_integer_value (json_object_get (row, "log_bytes")), NULL);
+        s_add_tuner (self, tuner);
+        s_index_tuner (self, tuner);
     }
+    json_decref (rows);
+    s_restore_reservations (self);
+    return 0;
+}
+
+static int
+s_bind (hpt_core_t *self, hpt_error_t *error)
+{
     self->agents = zsock_new (ZMQ_ROUTER);
     zsock_set_router_handover (self->agents, 1);
     zsock_set_maxmsgsize (self->agents, 4 * 1024 * 1024);
     zsock_set_linger (self->agents, 0);
-    if (zsock_bind (self->agents, "%s", settings->agents) < 0) {
-        *error = zsys_sprintf ("cannot bind the agents endpoint %s: %s", settings->agents,
-                               zmq_strerror (zmq_errno ()));
-        hpt_core_destroy (&self);
-        return NULL;
-    }
+    if (zsock_bind (self->agents, "%s", self->settings->agents) < 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot bind the agents endpoint %s: %s",
+                              self->settings->agents, zmq_strerror (zmq_errno ()));
     self->agents_endpoint = zsock_last_endpoint (self->agents);
-    char *inproc = zsys_sprintf ("inproc://hpt-api-%p", (void *)self);
+    char *inproc = hpt_asprintf ("inproc://hpt-api-%p", (void *)self);
     self->api_router = zsock_new_router (inproc);
-    char listen[300];
-    snprintf (listen, sizeof (listen), "%s%s%s:%u", strchr (settings->api_host, ':') ? "[" : "",
-              settings->api_host, strchr (settings->api_host, ':') ? "]" : "", settings->api_port);
-    self->api = hpt_api_new (listen, inproc, error);
-    zstr_free (&inproc);
+    const char *host = self->settings->api_host;
+    bool v6 = strchr (host, ':') != NULL;
+    char *listen =
+        hpt_asprintf ("%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", self->settings->api_port);
+    char *problem = NULL;
+    self->api = hpt_api_new (listen, inproc, &problem);
+    free (listen);
+    free (inproc);
     if (!self->api) {
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s", problem ? problem : "cannot start the API");
+        free (problem);
+        return -1;
+    }
+    return 0;
+}
+
+static hpt_core_t *
+s_core_new (hpt_cluster_config_t *config)
+{
+    hpt_core_t *self = hpt_calloc (1, sizeof (hpt_core_t));
+    self->config = config;
+    self->settings = hpt_cluster_config_master (config);
+    self->started = hpt_core_now ();
+    self->epoch = self->started;
+    self->store_ok = true;
+    self->fleet = hpt_fleet_new ();
+    self->tasks = zhashx_new ();
+    zhashx_set_destructor (self->tasks, s_free_item);
+    self->dropped_by_kind = zhashx_new ();
+    zhashx_set_destructor (self->dropped_by_kind, s_free_item);
+    self->refused_at = zhashx_new ();
+    zhashx_set_destructor (self->refused_at, s_free_item);
+    self->log_bytes = zhashx_new ();
+    zhashx_set_destructor (self->log_bytes, s_free_item);
+    self->outbox = zlistx_new ();
+    zlistx_set_destructor (self->outbox, s_outgoing_free);
+    self->node_undo = zlistx_new ();
+    zlistx_set_destructor (self->node_undo, s_node_undo_free);
+    return self;
+}
+
+hpt_core_t *
+hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
+{
+    const hpt_master_settings_t *settings = hpt_cluster_config_master (config);
+    //  0700: the store and the logs hold every job's env values.
+    if (hpt_mkdirs (settings->state_dir, 0700, error)) return NULL;
+    hpt_core_t *self = s_core_new (config);
+    char *logs = hpt_asprintf ("%s/logs", settings->state_dir);
+    char *db = hpt_asprintf ("%s/hpt.db", settings->state_dir);
+    self->joblog = hpt_joblog_new (logs, error);
+    self->store = self->joblog ? hpt_store_new (db, error) : NULL;
+    free (logs);
+    free (db);
+    if (!self->store || s_bind (self, error) || s_load (self, error)) {
         hpt_core_destroy (&self);
         return NULL;
     }
-    s_reload (self);
     self->loop = zloop_new ();
-    zloop_reader (self->loop, self->agents, s_on_agent_message, self);
+    zloop_reader (self->loop, self->agents, hpt_agent_link_on_message, self);
     zloop_reader (self->loop, self->api_router, s_on_api_request, self);
     zloop_timer (self->loop, (size_t)settings->heartbeat_interval_ms, 0, s_on_heartbeat_timer,
                  self);
-    s_schedule (self);
+    if (hpt_core_begin (self) == 0) {
+        hpt_core_schedule (self);
+        hpt_core_commit (self);
+    }
     return self;
 }
 
@@ -1562,14 +1191,17 @@ hpt_core_destroy (hpt_core_t **self_p)
     for (size_t i = 0; i < self->tuner_count; i++)
         hpt_tuner_destroy (&self->tuners[i]);
     free (self->tuners);
-    for (size_t i = 0; i < self->node_count; i++)
-        hpt_host_destroy (&self->nodes[i]);
-    free (self->nodes);
+    hpt_fleet_destroy (&self->fleet);
     zhashx_destroy (&self->tasks);
     zhashx_destroy (&self->dropped_by_kind);
+    zhashx_destroy (&self->refused_at);
+    zhashx_destroy (&self->log_bytes);
+    zlistx_destroy (&self->outbox);
+    zlistx_destroy (&self->node_undo);
     hpt_store_destroy (&self->store);
+    hpt_joblog_destroy (&self->joblog);
     zstr_free (&self->agents_endpoint);
-    zstr_free (&self->logs_dir);
+    free (self->store_problem);
     free (self);
     *self_p = NULL;
 }

@@ -6,7 +6,9 @@
     and the HTTP API thread (inproc, hpt_api.h's frame contract, answered by
     hpt_routes). Timers send heartbeats, declare silent agents lost and
     enforce the grace period after a restart. Every state change is in the
-    store before the core acts on it or acknowledges it.
+    store before the core acts on it or acknowledges it; while the store
+    cannot be written, the core changes nothing and says so (hpt_core.c,
+    "Failed commits").
 
     The functions below are the core's operations for hpt_routes; the loop
     itself is hpt_core_run.
@@ -16,6 +18,7 @@
 
 #include "hpt_cluster_config.h"
 #include "hpt_host.h"
+#include "hpt_joblog.h"
 #include "hpt_store.h"
 #include "hpt_tuner.h"
 
@@ -24,9 +27,8 @@ typedef struct _hpt_core_t hpt_core_t;
 //  Creates the core: opens the store under the configuration's stateDir
 //  (created if missing), binds the agents endpoint, starts the HTTP API,
 //  and reloads every job and node from the store. config is borrowed and
-//  must outlive the core. On failure returns NULL with *error (caller
-//  frees).
-hpt_core_t *hpt_core_new (hpt_cluster_config_t *config, char **error);
+//  must outlive the core. On failure returns NULL with *error.
+hpt_core_t *hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error);
 
 //  Destroys the core (stops the API, closes sockets and the store) and
 //  nulls the pointer. Tasks on agents keep running.
@@ -44,11 +46,13 @@ const char *hpt_core_agents_endpoint (hpt_core_t *self);
 
 hpt_store_t *hpt_core_store (hpt_core_t *self);
 
-//  Submits a validated job (ownership of spec passes to the core). On
-//  success returns the tuner. On failure returns NULL, *status is the HTTP
-//  status (400, 409) and *error a message (caller frees).
-hpt_tuner_t *hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, int *status,
-                              char **error);
+//  Submits a validated job (ownership of spec passes to the core); it is
+//  stored before this returns. On success returns the tuner. On failure
+//  returns NULL with *error: HPT_E_INVALID (a job no agent can run, a bad
+//  resume, no trainer), HPT_E_EXISTS (the id is taken), HPT_E_UNAVAILABLE
+//  (the store cannot be written now: nothing was stored).
+hpt_tuner_t *hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project,
+                              hpt_error_t *error);
 
 //  The job called job_id, or NULL (borrowed).
 hpt_tuner_t *hpt_core_job (hpt_core_t *self, const char *job_id);
@@ -57,21 +61,30 @@ hpt_tuner_t *hpt_core_job (hpt_core_t *self, const char *job_id);
 //  valid until the next submission).
 hpt_tuner_t **hpt_core_jobs (hpt_core_t *self, size_t *count);
 
-//  Cancels a job; -1 when it is already finished.
-int hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner);
+//  Cancels a job, stored before this returns. -1 with *error when it is
+//  already finished (HPT_E_FAILED_PRECONDITION) or the store cannot be
+//  written (HPT_E_UNAVAILABLE).
+int hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner, hpt_error_t *error);
 
 //  Every node ordered by name (borrowed), and one node by name.
 hpt_host_t **hpt_core_nodes (hpt_core_t *self, size_t *count);
 hpt_host_t *hpt_core_node (hpt_core_t *self, const char *name);
 
 //  Drains a node (no new tasks; with now, its tasks are stopped and their
-//  trials requeued) or undrains it. The state is stored first.
+//  trials requeued) or undrains it. Stored before this returns; -1 with
+//  *error (HPT_E_UNAVAILABLE) when the store cannot be written.
 int hpt_core_drain (hpt_core_t *self, hpt_host_t *node, const char *reason, const char *by,
-                    bool now);
-int hpt_core_undrain (hpt_core_t *self, hpt_host_t *node);
+                    bool now, hpt_error_t *error);
+int hpt_core_undrain (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error);
 
-//  Directory of the per-job log files (JOB.log, JSON lines).
-const char *hpt_core_logs_dir (hpt_core_t *self);
+//  The jobs' logs (borrowed).
+hpt_joblog_t *hpt_core_joblog (hpt_core_t *self);
+
+//  Whether the store can be written now; when not, why (borrowed), and
+//  how many commits failed since the start.
+bool hpt_core_store_ok (hpt_core_t *self);
+const char *hpt_core_store_problem (hpt_core_t *self);
+uint64_t hpt_core_commit_failures (hpt_core_t *self);
 
 //  Messages from agents that were malformed or unexpected, counted and
 //  dropped.

@@ -1,6 +1,7 @@
 /*  hpt_host -- the master's view of one agent host and its free resources
  */
 #include "hpt_host.h"
+#include "hpt_alloc.h"
 #include "hpt_accel.h"
 #include "hpt_tuner.h"
 #include <math.h>
@@ -8,56 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *s_states[] = {"READY", "DISCONNECTED", "LOST"};
-static const char *s_drains[] = {"NONE", "DRAINING", "DRAINED"};
-
-const char *
-hpt_host_state_name (hpt_host_state_t state)
-{
-    return state <= HPT_HOST_LOST ? s_states[state] : "UNKNOWN";
-}
-
-const char *
-hpt_drain_state_name (hpt_drain_state_t state)
-{
-    return state <= HPT_DRAIN_DRAINED ? s_drains[state] : "NONE";
-}
-
-int
-hpt_drain_state_parse (const char *name)
-{
-    for (int i = 0; name && i <= HPT_DRAIN_DRAINED; i++)
-        if (strcmp (s_drains[i], name) == 0) return i;
-    return -1;
-}
-
 static int *
 s_int_list (json_t *array, size_t *count)
 {
     *count = json_is_array (array) ? json_array_size (array) : 0;
-    int *list = calloc (*count ? *count : 1, sizeof (int));
+    int *list = hpt_calloc (*count ? *count : 1, sizeof (int));
     for (size_t i = 0; i < *count; i++)
         list[i] = (int)json_integer_value (json_array_get (array, i));
     return list;
 }
 
 hpt_host_t *
-hpt_host_new (const char *name, json_t *resources, char **error)
+hpt_host_new (const char *name, json_t *resources, hpt_error_t *error)
 {
     double cpus = json_number_value (json_object_get (resources, "cpus"));
     double memory_gb = json_number_value (json_object_get (resources, "memoryGb"));
     if (!(cpus > 0) || !(memory_gb >= 0) || cpus > 1e6 || memory_gb > 1e9) {
-        if (error) *error = strdup ("resources need cpus > 0 and memoryGb >= 0");
+        hpt_error_set (error, HPT_E_INVALID, "resources need cpus > 0 and memoryGb >= 0");
         return NULL;
     }
-    hpt_host_t *self = calloc (1, sizeof (hpt_host_t));
-    self->name = strdup (name);
+    hpt_host_t *self = hpt_calloc (1, sizeof (hpt_host_t));
+    self->name = hpt_strdup (name);
     self->state = HPT_HOST_READY;
     self->cpus = cpus;
     self->memory_mb = (int64_t)llround (memory_gb * 1024.0);
     self->core_count = (size_t)cpus;
     if (self->core_count > 4096) self->core_count = 4096;
-    self->free_cores = malloc ((self->core_count ? self->core_count : 1) * sizeof (int));
+    self->free_cores = hpt_malloc ((self->core_count ? self->core_count : 1) * sizeof (int));
     for (size_t i = 0; i < self->core_count; i++)
         self->free_cores[i] = 1;
     json_t *ports = json_object_get (resources, "ports");
@@ -66,23 +44,23 @@ hpt_host_new (const char *name, json_t *resources, char **error)
     if (self->port_lo < 1 || self->port_hi > 65535 || self->port_hi < self->port_lo)
         self->port_lo = 20000, self->port_hi = 20999;
     self->next_port = self->port_lo;
-    self->ports_used = calloc ((size_t)(self->port_hi - self->port_lo + 1), 1);
+    self->ports_used = hpt_calloc ((size_t)(self->port_hi - self->port_lo + 1), 1);
     const char *advertise = json_string_value (json_object_get (resources, "advertise"));
-    self->advertise = strdup (advertise && *advertise ? advertise : "127.0.0.1");
+    self->advertise = hpt_strdup (advertise && *advertise ? advertise : "127.0.0.1");
     json_t *accels = json_object_get (resources, "accelerators");
     size_t n = json_is_array (accels) ? json_array_size (accels) : 0;
     if (n > 1024) n = 1024;
-    self->accels = calloc (n ? n : 1, sizeof (hpt_host_accel_t));
+    self->accels = hpt_calloc (n ? n : 1, sizeof (hpt_host_accel_t));
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get (accels, i);
         const char *type = json_string_value (json_object_get (a, "type"));
         if (!type || !hpt_accel_lookup (type))
             continue; //  an accelerator hpt cannot name cannot be requested
         hpt_host_accel_t *acc = &self->accels[self->accel_count++];
-        acc->type = strdup (type);
+        acc->type = hpt_strdup (type);
         acc->index = (int)json_integer_value (json_object_get (a, "index"));
         const char *bus = json_string_value (json_object_get (a, "pciBusId"));
-        acc->pci_bus_id = bus ? strdup (bus) : NULL;
+        acc->pci_bus_id = bus ? hpt_strdup (bus) : NULL;
         json_t *numa = json_object_get (a, "numaNode");
         acc->numa_node = json_is_integer (numa) ? (int)json_integer_value (numa) : -1;
         acc->cpus = s_int_list (json_object_get (a, "cpus"), &acc->cpu_count);
@@ -110,6 +88,7 @@ hpt_host_destroy (hpt_host_t **self_p)
     free (self->advertise);
     free (self->drain_reason);
     free (self->drained_by);
+    free (self->version);
     free (self);
     *self_p = NULL;
 }
@@ -118,6 +97,19 @@ bool
 hpt_host_schedulable (hpt_host_t *self)
 {
     return self->state == HPT_HOST_READY && self->drain == HPT_DRAIN_NONE;
+}
+
+void
+hpt_host_clear_reservations (hpt_host_t *self)
+{
+    self->used_cpus = 0;
+    self->used_memory_mb = 0;
+    self->running_tasks = 0;
+    for (size_t i = 0; i < self->core_count; i++)
+        self->free_cores[i] = 1;
+    for (size_t i = 0; i < self->accel_count; i++)
+        self->accels[i].used = false;
+    memset (self->ports_used, 0, (size_t)(self->port_hi - self->port_lo + 1));
 }
 
 int
@@ -156,6 +148,7 @@ hpt_host_to_json (hpt_host_t *self)
         json_object_set_new (out, "drainTime",
                              json_string (hpt_time_format (self->drain_time, buf, sizeof (buf))));
     json_object_set_new (out, "address", json_string (self->advertise));
+    if (self->version) json_object_set_new (out, "agentVersion", json_string (self->version));
     json_object_set_new (out, "cpus", json_real (self->cpus));
     json_object_set_new (out, "memoryGb", json_real ((double)self->memory_mb / 1024.0));
     json_object_set_new (out, "freeCpus", json_real (self->cpus - self->used_cpus));

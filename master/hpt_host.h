@@ -10,22 +10,12 @@
 #ifndef HPT_HOST_H_INCLUDED
 #define HPT_HOST_H_INCLUDED
 
+#include "hpt_error.h"
+#include "hpt_states.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-typedef enum {
-    HPT_HOST_READY,        //  connected and heartbeating
-    HPT_HOST_DISCONNECTED, //  known from the store, not seen since the master started
-    HPT_HOST_LOST,         //  silent past the agent timeout
-} hpt_host_state_t;
-
-typedef enum {
-    HPT_DRAIN_NONE,
-    HPT_DRAIN_DRAINING, //  no new tasks; tasks still run
-    HPT_DRAIN_DRAINED,  //  no new tasks; none runs
-} hpt_drain_state_t;
 
 typedef struct {
     char *type;       //  accelerator type name
@@ -61,20 +51,25 @@ typedef struct {
     json_t *resources;        //  what the agent reported, as JSON
     int64_t last_seen;        //  epoch ms of its last message
     int64_t acked_seq;        //  highest event seq stored
+    char *version;            //  the agent's software version (HELLO)
     size_t running_tasks;     //  tasks placed and not exited
 } hpt_host_t;
 
 //  Creates a node from the resources an agent reported (borrowed JSON in
 //  the shape of `hptagent --print-topology`, plus optional "ports":
-//  [lo, hi] and "advertise"). Returns NULL with *error when the resources
-//  are unusable (caller frees error).
-hpt_host_t *hpt_host_new (const char *name, json_t *resources, char **error);
+//  [lo, hi] and "advertise"). Returns NULL with *error (HPT_E_INVALID)
+//  when the resources are unusable.
+hpt_host_t *hpt_host_new (const char *name, json_t *resources, hpt_error_t *error);
 
 //  Destroys a node and nulls the pointer.
 void hpt_host_destroy (hpt_host_t **self_p);
 
 //  Whether the node may take new tasks now.
 bool hpt_host_schedulable (hpt_host_t *self);
+
+//  Frees everything placed tasks hold (the scheduler then restores what
+//  the tasks still running hold, after a failed commit).
+void hpt_host_clear_reservations (hpt_host_t *self);
 
 //  Reserves a free port of the range; -1 when all are taken.
 int hpt_host_take_port (hpt_host_t *self);
@@ -84,9 +79,5 @@ void hpt_host_release_port (hpt_host_t *self, int port);
 
 //  The node as the REST API shows it (caller owns).
 json_t *hpt_host_to_json (hpt_host_t *self);
-
-const char *hpt_host_state_name (hpt_host_state_t state);
-const char *hpt_drain_state_name (hpt_drain_state_t state);
-int hpt_drain_state_parse (const char *name);
 
 #endif

@@ -1,6 +1,7 @@
 /*  hpt_routes -- the master's REST API (AI Platform's paths)
  */
 #include "hpt_routes.h"
+#include "hpt_alloc.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
 #include <inttypes.h>
@@ -28,6 +29,14 @@ s_reply_error (zsock_t *router, hpt_api_request_t *request, int status, const ch
                              : hpt_api_error_json (status, message, details);
     hpt_api_reply (router, hpt_api_request_routing_id (request), status, NULL, text);
     free (text);
+}
+
+//  An hpt_error as Google's error shape, with the status its code maps to.
+static void
+s_reply_failure (zsock_t *router, hpt_api_request_t *request, const hpt_error_t *error)
+{
+    s_reply_error (router, request, hpt_error_http_status (error->code),
+                   hpt_error_code_name (error->code), error->message, NULL);
 }
 
 //  Splits path into at most max segments at '/' (in place, in a copy the
@@ -70,27 +79,21 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
     if (!job) {
         char *first = hpt_diag_format (diag, 0);
         char *message =
-            zsys_sprintf ("Invalid job: %zu problem%s; first: %s", hpt_diag_count (diag),
+            hpt_asprintf ("Invalid job: %zu problem%s; first: %s", hpt_diag_count (diag),
                           hpt_diag_count (diag) == 1 ? "" : "s", first ? first : "");
         json_t *details = hpt_diag_to_json (diag);
         s_reply_error (router, request, 400, NULL, message, details);
         json_decref (details);
-        zstr_free (&message);
+        free (message);
         free (first);
         hpt_diag_destroy (&diag);
         return;
     }
     hpt_diag_destroy (&diag);
-    int status = 0;
-    char *error = NULL;
-    hpt_tuner_t *tuner = hpt_core_submit (core, job, project, &status, &error);
+    hpt_error_t error;
+    hpt_tuner_t *tuner = hpt_core_submit (core, job, project, &error);
     if (!tuner) {
-        s_reply_error (router, request, status,
-                       status == 409   ? "ALREADY_EXISTS"
-                       : status == 400 ? "INVALID_ARGUMENT"
-                                       : NULL,
-                       error ? error : "cannot submit", NULL);
-        free (error);
+        s_reply_failure (router, request, &error);
         return;
     }
     s_reply_json (router, request, 200, hpt_tuner_to_json (tuner, hpt_core_store (core), true));
@@ -115,7 +118,7 @@ s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, char **erro
             term++;
         char *eq = strchr (term, '=');
         if (!eq) {
-            *error = zsys_sprintf ("filter term '%s' is not NAME=VALUE", term);
+            *error = hpt_asprintf ("filter term '%s' is not NAME=VALUE", term);
             rc = -1;
             break;
         }
@@ -129,20 +132,21 @@ s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, char **erro
             value++;
             len -= 2;
         }
+        hpt_job_state_t state;
         if (strcmp (term, "state") == 0) {
-            if (hpt_job_state_parse (value) < 0) {
-                *error = zsys_sprintf ("unknown job state '%s' in filter", value);
+            if (hpt_job_state_parse (value, &state) != 0) {
+                *error = hpt_asprintf ("unknown job state '%s' in filter", value);
                 rc = -1;
                 break;
             }
-            *match &= strcmp (hpt_job_state_name (hpt_tuner_state (tuner)), value) == 0;
+            *match &= hpt_tuner_state (tuner) == state;
         } else if (strcmp (term, "jobId") == 0) {
             if (len && value[len - 1] == '*')
                 *match &= strncmp (hpt_tuner_id (tuner), value, len - 1) == 0;
             else
                 *match &= strcmp (hpt_tuner_id (tuner), value) == 0;
         } else {
-            *error = zsys_sprintf ("cannot filter on '%s' (use state= or jobId=)", term);
+            *error = hpt_asprintf ("cannot filter on '%s' (use state= or jobId=)", term);
             rc = -1;
             break;
         }
@@ -165,7 +169,7 @@ s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const cha
         if (s_filter_match (tuners[i], filter, &match, &error) != 0) {
             json_decref (jobs);
             s_reply_error (router, request, 400, NULL, error, NULL);
-            zstr_free (&error);
+            free (error);
             return;
         }
         if (match)
@@ -180,41 +184,10 @@ s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const cha
 static void
 s_logs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner)
 {
-    const char *after_text = hpt_api_request_param (request, "after");
-    const char *trial = hpt_api_request_param (request, "trial");
-    long long after = after_text && *after_text ? strtoll (after_text, NULL, 10) : 0;
-    if (after < 0) after = 0;
-    char path[4096];
-    snprintf (path, sizeof (path), "%s/%s.log", hpt_core_logs_dir (core), hpt_tuner_id (tuner));
-    json_t *entries = json_array ();
-    long long next = after;
-    FILE *file = fopen (path, "r");
-    if (file && fseeko (file, (off_t)after, SEEK_SET) == 0) {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t got;
-        size_t bytes = 0;
-        while (bytes < S_LOG_PAGE_BYTES && (got = getline (&line, &cap, file)) > 0) {
-            if (line[got - 1] != '\n') break; //  a line still being written
-            long long offset = next;
-            next += got;
-            bytes += (size_t)got;
-            json_t *entry = json_loadb (line, (size_t)got, 0, NULL);
-            if (!entry) continue;
-            const char *entry_trial = json_string_value (json_object_get (entry, "trialId"));
-            if (trial && *trial && (!entry_trial || strcmp (entry_trial, trial) != 0)) {
-                json_decref (entry);
-                continue;
-            }
-            json_object_set_new (entry, "seq", json_integer (offset));
-            json_array_append_new (entries, entry);
-        }
-        free (line);
-    }
-    if (file) fclose (file);
-    json_t *body = json_object ();
-    json_object_set_new (body, "entries", entries);
-    json_object_set_new (body, "next", json_integer (next));
+    const char *after = hpt_api_request_param (request, "after");
+    json_t *body = hpt_joblog_read (hpt_core_joblog (core), hpt_tuner_id (tuner),
+                                    after && *after ? strtoll (after, NULL, 10) : 0,
+                                    hpt_api_request_param (request, "trial"), S_LOG_PAGE_BYTES);
     json_object_set_new (body, "jobState",
                          json_string (hpt_job_state_name (hpt_tuner_state (tuner))));
     s_reply_json (router, request, 200, body);
@@ -238,21 +211,18 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
     char *verb = s_verb (seg[4]);
     hpt_tuner_t *tuner = hpt_core_job (core, seg[4]);
     if (!tuner || strcmp (hpt_tuner_project (tuner), project) != 0) {
-        char *message = zsys_sprintf ("Job %s not found in project %s", seg[4], project);
+        char *message = hpt_asprintf ("Job %s not found in project %s", seg[4], project);
         s_reply_error (router, request, 404, NULL, message, NULL);
-        zstr_free (&message);
+        free (message);
         return;
     }
     if (n == 5 && !verb && strcmp (method, "GET") == 0)
         s_reply_json (router, request, 200, hpt_tuner_to_json (tuner, hpt_core_store (core), true));
     else if (n == 5 && verb && strcmp (verb, "cancel") == 0 && strcmp (method, "POST") == 0) {
-        if (hpt_core_cancel (core, tuner) != 0) {
-            char *message =
-                zsys_sprintf ("Job %s is already %s and cannot be cancelled", hpt_tuner_id (tuner),
-                              hpt_job_state_name (hpt_tuner_state (tuner)));
-            s_reply_error (router, request, 400, "FAILED_PRECONDITION", message, NULL);
-            zstr_free (&message);
-        } else
+        hpt_error_t error;
+        if (hpt_core_cancel (core, tuner, &error) != 0)
+            s_reply_failure (router, request, &error);
+        else
             s_reply_json (router, request, 200, json_object ());
     } else if (n == 6 && !verb && strcmp (seg[5], "logs") == 0 && strcmp (method, "GET") == 0)
         s_logs (core, router, request, tuner);
@@ -285,9 +255,9 @@ s_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
     char *verb = s_verb (seg[2]);
     hpt_host_t *node = hpt_core_node (core, seg[2]);
     if (!node) {
-        char *message = zsys_sprintf ("Node %s not found", seg[2]);
+        char *message = hpt_asprintf ("Node %s not found", seg[2]);
         s_reply_error (router, request, 404, NULL, message, NULL);
-        zstr_free (&message);
+        free (message);
         return;
     }
     if (!verb && strcmp (method, "GET") == 0) {
@@ -309,12 +279,19 @@ s_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
         const char *reason = json_string_value (json_object_get (body, "reason"));
         const char *by = json_string_value (json_object_get (body, "by"));
         bool now = json_is_true (json_object_get (body, "now"));
-        hpt_core_drain (core, node, reason, by, now);
+        hpt_error_t error;
+        int rc = hpt_core_drain (core, node, reason, by, now, &error);
         json_decref (body);
-        s_reply_json (router, request, 200, hpt_host_to_json (node));
+        if (rc != 0)
+            s_reply_failure (router, request, &error);
+        else
+            s_reply_json (router, request, 200, hpt_host_to_json (node));
     } else if (verb && strcmp (verb, "undrain") == 0 && strcmp (method, "POST") == 0) {
-        hpt_core_undrain (core, node);
-        s_reply_json (router, request, 200, hpt_host_to_json (node));
+        hpt_error_t error;
+        if (hpt_core_undrain (core, node, &error) != 0)
+            s_reply_failure (router, request, &error);
+        else
+            s_reply_json (router, request, 200, hpt_host_to_json (node));
     } else
         s_reply_error (router, request, 404, NULL, "no such method on a node", NULL);
 }
@@ -360,6 +337,13 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
     for (uint64_t *n = zhashx_first (kinds); n; n = zhashx_next (kinds))
         fprintf (out, "hpt_proto_dropped_total{kind=\"%s\"} %" PRIu64 "\n",
                  (const char *)zhashx_cursor (kinds), *n);
+    fprintf (out, "# HELP hpt_store_healthy 1 when the master can write its store, 0 while it "
+                  "cannot (it then changes nothing).\n# TYPE hpt_store_healthy gauge\n");
+    fprintf (out, "hpt_store_healthy %d\n", hpt_core_store_ok (core) ? 1 : 0);
+    fprintf (out, "# HELP hpt_store_commit_failures_total Store transactions that could not be "
+                  "committed (rolled back, nothing acted on).\n"
+                  "# TYPE hpt_store_commit_failures_total counter\n");
+    fprintf (out, "hpt_store_commit_failures_total %" PRIu64 "\n", hpt_core_commit_failures (core));
     fclose (out);
     hpt_api_reply (router, hpt_api_request_routing_id (request), 200, "text/plain; version=0.0.4",
                    text);
@@ -383,9 +367,9 @@ hpt_routes_handle (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request
              strcmp (seg[1], "nodes") == 0)
         s_nodes (core, router, request, seg, n);
     else {
-        char *message = zsys_sprintf ("No such path: %s", path);
+        char *message = hpt_asprintf ("No such path: %s", path);
         s_reply_error (router, request, 404, NULL, message, NULL);
-        zstr_free (&message);
+        free (message);
     }
     free (copy);
 }

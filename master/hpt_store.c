@@ -1,13 +1,33 @@
 /*  hpt_store -- the master's durable state in SQLite
 
-    Durability rule
-    ---------------
-    Every state change is committed before it is acted on or acknowledged:
-    a trial is PROVISIONING in the store before LAUNCH goes out, a job is
-    in the store before the API answers 200, a metric batch is committed
-    before the agent's event seq is acknowledged. Each function below that
-    writes commits when it returns OK (or, inside hpt_store_begin/commit,
-    when the caller commits), so the core only has to order its calls.
+    Store before acting
+    -------------------
+    The store is the truth and the core's memory a cache of it. The core
+    opens one transaction per thing that happens (an agent's message, an
+    API request, a timer's round), makes every change in memory and here,
+    and commits; only after the commit returns does it act: send LAUNCH,
+    STOP or ACK, answer the API. When the commit fails the transaction is
+    rolled back and the core rebuilds the memory it touched from the store
+    (hpt_core.c, "Failed commits"), so memory never holds what the store
+    does not.
+
+    Enforced here: writes happen only inside a transaction; the first
+    write that fails makes the transaction failed ("sticky"): every later
+    write of it is refused, and commit rolls back and reports the first
+    failure. So a statement that fails halfway through an event can never
+    be followed by a commit of the rest. SQLite rolls a whole transaction
+    back by itself on some errors (a full disk, an I/O error) and the
+    connection returns to autocommit: the sticky flag also keeps the rest
+    of the event's writes from being committed one by one.
+
+    Derived values (the rule, one of two per value)
+    ------------------------------------------------
+    Stored in the same transaction as the events they derive from: a
+    trial's final metric (value, step, report time), its report count, its
+    learned value, and the job log's committed length (jobs.log_bytes).
+    Rebuilt on load from what is stored: everything else the core keeps in
+    memory (job counts, best trial, the early-stopping rules' state, the
+    optimizer's history, the reservations on nodes).
 
     The database runs in WAL mode with synchronous=NORMAL: a commit is in
     the WAL file when it returns, so killing the master (SIGKILL, crash)
@@ -15,7 +35,7 @@
     or power loss can lose the last commits (FULL would fsync each one;
     the contract is process crashes, and NORMAL keeps metric batches fast).
 
-    Schema (version 2; PRAGMA user_version holds the version)
+    Schema (version 3; PRAGMA user_version holds the version)
     ------------------------------------------------------------
     Times are epoch milliseconds in INTEGER columns, NULL when not set;
     metric times are epoch seconds (REAL) as trainers report them.
@@ -26,15 +46,18 @@
              spec_json (the canonical Job JSON as submitted), state,
              error_message, create_time, start_time, end_time, seed,
              priority, resumed_from (resumePreviousJobId; the previous
-             job's trials seed the optimizer on resume).
+             job's trials seed the optimizer on resume), log_bytes (v3:
+             the job log's committed length; -1 for jobs stored before v3,
+             whose logs are kept as they are).
     trials   PK (job_id, trial_id), FK job_id -> jobs. state, values_json
              (the optimizer's doubles), hyperparameters_json (name ->
              string as the trainer saw it), has_final, final_step,
-             final_value, stopped_early, message, create_time, start_time,
-             end_time, requeue_count (drain --now and agent loss requeue a
-             trial without counting it failed), learned_value (version 2:
-             for a trial stopped early, the projected final value the
-             optimizer was told; NULL otherwise).
+             final_value, final_time (v3), report_count (v3),
+             stopped_early, message, create_time, start_time, end_time,
+             requeue_count (drain --now and agent loss requeue a trial
+             without counting it failed), learned_value (v2: for a trial
+             stopped early, the projected final value the optimizer was
+             told; NULL otherwise).
     tasks    task_id TEXT PK, FK (job_id, trial_id) -> trials.
              replica_type, replica_index, agent, state, pid, has_exit,
              exit_code, signal, start_time, end_time (NULL while the
@@ -50,10 +73,11 @@
     agents   name TEXT PK, state, drain_state NONE|DRAINING|DRAINED,
              drain_reason, drained_by, drained_at, drain_now (drain --now:
              a master restarted mid-drain goes on preempting), first_seen,
-             last_seen,
-             resources_json (what HELLO reported), last_acked_seq (the
-             highest agent event seq stored: replays at or below it are
-             duplicates).
+             last_seen, resources_json (what HELLO reported),
+             last_acked_seq (the highest agent event seq stored: replays
+             at or below it are duplicates).
+    meta     key TEXT PK, value INTEGER (v3): the store's bookkeeping
+             ("probe": how many write probes ran).
 
     Migrations are an ordered list of SQL scripts; script i takes the
     schema from version i to i + 1 and runs in one transaction with the new
@@ -68,6 +92,7 @@
     Statements are prepared once (on first use) and cached in the object.
 */
 #include "hpt_store.h"
+#include "hpt_alloc.h"
 #include <errno.h>
 #include <libgen.h>
 #include <math.h>
@@ -163,6 +188,13 @@ static const char *s_migrations[] = {
     //  2: what the optimizer learned from a trial stopped early (its
     //  projected final value), so a restarted master tells it the same.
     "ALTER TABLE trials ADD COLUMN learned_value REAL;",
+    //  3: the trial's final metric is stored whole with the points it
+    //  derives from (its report time and the report count too), the job
+    //  log's committed length, and the store's own bookkeeping.
+    "ALTER TABLE trials ADD COLUMN final_time REAL;"
+    "ALTER TABLE trials ADD COLUMN report_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT -1;"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER);",
 };
 #define S_MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -173,6 +205,7 @@ typedef enum {
     ST_JOB_INSERT,
     ST_JOB_NEXT_SEQ,
     ST_JOB_SET_STATE,
+    ST_JOB_SET_LOG_BYTES,
     ST_JOB_GET,
     ST_JOB_LIST,
     ST_JOB_EXISTS,
@@ -185,7 +218,6 @@ typedef enum {
     ST_TASK_UPDATE,
     ST_TASK_GET,
     ST_TASK_OF_TRIAL,
-    ST_TASK_RUNNING_ON_AGENT,
     ST_METRIC_INSERT,
     ST_METRICS_OF_TRIAL,
     ST_AGENT_UPSERT,
@@ -193,13 +225,15 @@ typedef enum {
     ST_AGENT_SET_ACKED,
     ST_AGENT_GET,
     ST_AGENT_LIST,
+    ST_META_GET,
+    ST_META_SET,
     ST_COUNT
 } s_stmt_id_t;
 
 static const char *s_sql[ST_COUNT] = {
     [ST_JOB_INSERT] = "INSERT INTO jobs (job_id, seq, project, spec_json, state, error_message,"
-                      " create_time, start_time, end_time, seed, priority, resumed_from)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                      " create_time, start_time, end_time, seed, priority, resumed_from,"
+                      " log_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
     [ST_JOB_NEXT_SEQ] = "SELECT COALESCE (MAX (seq), 0) + 1 FROM jobs",
     [ST_JOB_SET_STATE] = "UPDATE jobs SET state = ?2,"
                          " error_message = COALESCE (?3, error_message),"
@@ -207,20 +241,20 @@ static const char *s_sql[ST_COUNT] = {
                          "              ELSE start_time END,"
                          " end_time = CASE WHEN ?6 THEN ?4 ELSE end_time END"
                          " WHERE job_id = ?1",
+    [ST_JOB_SET_LOG_BYTES] = "UPDATE jobs SET log_bytes = ?2 WHERE job_id = ?1",
     [ST_JOB_GET] = "SELECT * FROM jobs WHERE job_id = ?1",
-    [ST_JOB_LIST] = "SELECT * FROM jobs WHERE (?1 IS NULL OR project = ?1)"
-                    " AND (?2 IS NULL OR substr (job_id, 1, length (?2)) = ?2)"
-                    " AND (?3 IS NULL OR state = ?3) ORDER BY seq",
+    [ST_JOB_LIST] = "SELECT * FROM jobs ORDER BY seq",
     [ST_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE job_id = ?1",
     [ST_TRIAL_INSERT] =
         "INSERT INTO trials (job_id, trial_id, state, values_json, hyperparameters_json,"
         " has_final, final_step, final_value, stopped_early, message, start_time, end_time,"
-        " requeue_count, learned_value, create_time)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " requeue_count, learned_value, final_time, report_count, create_time)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
         " CAST ((julianday ('now') - 2440587.5) * 86400000 AS INTEGER))",
     [ST_TRIAL_UPDATE] = "UPDATE trials SET state = ?3, has_final = ?6, final_step = ?7,"
                         " final_value = ?8, stopped_early = ?9, message = ?10, start_time = ?11,"
-                        " end_time = ?12, requeue_count = ?13, learned_value = ?14"
+                        " end_time = ?12, requeue_count = ?13, learned_value = ?14,"
+                        " final_time = ?15, report_count = ?16"
                         " WHERE job_id = ?1 AND trial_id = ?2",
     [ST_TRIAL_GET] = "SELECT * FROM trials WHERE job_id = ?1 AND trial_id = ?2",
     [ST_TRIAL_EXISTS] = "SELECT 1 FROM trials WHERE job_id = ?1 AND trial_id = ?2",
@@ -235,8 +269,6 @@ static const char *s_sql[ST_COUNT] = {
     [ST_TASK_GET] = "SELECT * FROM tasks WHERE task_id = ?1",
     [ST_TASK_OF_TRIAL] = "SELECT * FROM tasks WHERE job_id = ?1 AND trial_id = ?2"
                          " ORDER BY replica_type, replica_index, attempt, task_id",
-    [ST_TASK_RUNNING_ON_AGENT] = "SELECT * FROM tasks WHERE agent = ?1 AND end_time IS NULL"
-                                 " ORDER BY task_id",
     [ST_METRIC_INSERT] = "INSERT OR IGNORE INTO metrics (job_id, trial_id, task_id, tag, step,"
                          " value, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_METRICS_OF_TRIAL] = "SELECT task_id, tag, step, value, time FROM metrics"
@@ -249,64 +281,90 @@ static const char *s_sql[ST_COUNT] = {
         " resources_json = COALESCE (excluded.resources_json, resources_json)",
     [ST_AGENT_SET_DRAIN] = "UPDATE agents SET drain_state = ?2, drain_reason = ?3,"
                            " drained_by = ?4, drained_at = ?5, drain_now = ?6 WHERE name = ?1",
-    [ST_AGENT_SET_ACKED] = "UPDATE agents SET last_acked_seq = MAX (last_acked_seq, ?2)"
-                           " WHERE name = ?1",
+    [ST_AGENT_SET_ACKED] = "UPDATE agents SET last_acked_seq = ?2 WHERE name = ?1",
     [ST_AGENT_GET] = "SELECT * FROM agents WHERE name = ?1",
     [ST_AGENT_LIST] = "SELECT * FROM agents ORDER BY name",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
 
 struct _hpt_store_t {
     sqlite3 *db;                   //  the connection
     char *path;                    //  database file, for messages
     sqlite3_stmt *stmts[ST_COUNT]; //  prepared on first use
-    char error[512];               //  reason of the last failure
     int lock_fd;                   //  holds flock on PATH-lock, or -1
+    bool in_txn;                   //  hpt_store_begin succeeded, not yet ended
+    uint64_t txn_id;               //  transactions begun so far
+    bool txn_failed;               //  a write of the open transaction failed
+    hpt_error_t txn_error;         //  the first failure of the open transaction
 };
 
-static const char *s_job_states[] = {"QUEUED", "PREPARING",  "RUNNING",   "SUCCEEDED",
-                                     "FAILED", "CANCELLING", "CANCELLED", NULL};
-static const char *s_trial_states[] = {"PENDING",   "PROVISIONING", "RUNNING",   "STOPPING",
-                                       "SUCCEEDED", "FAILED",       "CANCELLED", NULL};
-static const char *s_drain_states[] = {"NONE", "DRAINING", "DRAINED", NULL};
-
-static bool
-s_in_list (const char *word, const char **list)
+//  Records SQLite's reason for the failure of what; returns -1.
+static int
+s_fail_db (hpt_store_t *self, hpt_error_t *error, const char *what)
 {
-    if (!word) return false;
-    for (size_t i = 0; list[i]; i++)
-        if (strcmp (word, list[i]) == 0) return true;
-    return false;
+    return hpt_error_set (error, HPT_E_UNAVAILABLE, "store %s: %s: %s", self->path, what,
+                          sqlite3_errmsg (self->db));
 }
 
-//  Records a failure; always returns HPT_STORE_ERROR.
-static int s_fail (hpt_store_t *self, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
+//  A write failed: the open transaction is failed from now on (the first
+//  failure is the one commit reports). Returns -1.
+static int
+s_write_failed (hpt_store_t *self, const hpt_error_t *failure, hpt_error_t *error)
+{
+    if (self->in_txn && !self->txn_failed) {
+        self->txn_failed = true;
+        self->txn_error = *failure;
+    }
+    if (error) *error = *failure;
+    return -1;
+}
+
+//  Refuses a write (code and message) and fails the open transaction: a
+//  write that did not happen must not be followed by a commit of the
+//  others. Returns -1.
+static int s_refuse (hpt_store_t *self, hpt_error_t *error, hpt_error_code_t code,
+                     const char *format, ...) __attribute__ ((format (printf, 4, 5)));
 
 static int
-s_fail (hpt_store_t *self, const char *format, ...)
+s_refuse (hpt_store_t *self, hpt_error_t *error, hpt_error_code_t code, const char *format, ...)
 {
+    hpt_error_t failure;
+    failure.code = code;
     va_list args;
     va_start (args, format);
-    vsnprintf (self->error, sizeof (self->error), format, args);
+    vsnprintf (failure.message, sizeof (failure.message), format, args);
     va_end (args);
-    return HPT_STORE_ERROR;
+    return s_write_failed (self, &failure, error);
 }
 
-//  Records SQLite's reason for the failure of what.
+//  Whether a write may run now: only inside a transaction that has not
+//  failed. Returns 0, or -1 with *error.
 static int
-s_fail_db (hpt_store_t *self, const char *what)
+s_may_write (hpt_store_t *self, hpt_error_t *error)
 {
-    return s_fail (self, "store %s: %s: %s", self->path, what, sqlite3_errmsg (self->db));
+    if (!self->in_txn)
+        return hpt_error_set (error, HPT_E_INVALID, "store %s: write outside a transaction",
+                              self->path);
+    if (self->txn_failed) {
+        if (error) {
+            *error = self->txn_error;
+            error->code = HPT_E_UNAVAILABLE;
+        }
+        return -1;
+    }
+    return 0;
 }
 
 //  Returns the cached statement id, reset and with no bindings, or NULL.
 static sqlite3_stmt *
-s_stmt (hpt_store_t *self, s_stmt_id_t id)
+s_stmt (hpt_store_t *self, s_stmt_id_t id, hpt_error_t *error)
 {
     if (!self->stmts[id]) {
         if (sqlite3_prepare_v3 (self->db, s_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                 &self->stmts[id], NULL) != SQLITE_OK) {
-            s_fail_db (self, "prepare");
+            s_fail_db (self, error, "prepare");
             self->stmts[id] = NULL;
             return NULL;
         }
@@ -314,6 +372,18 @@ s_stmt (hpt_store_t *self, s_stmt_id_t id)
     sqlite3_reset (self->stmts[id]);
     sqlite3_clear_bindings (self->stmts[id]);
     return self->stmts[id];
+}
+
+//  The statement of a write, or NULL when no write may run now (the
+//  failure is then recorded for the transaction).
+static sqlite3_stmt *
+s_write_stmt (hpt_store_t *self, s_stmt_id_t id, hpt_error_t *error)
+{
+    if (s_may_write (self, error)) return NULL;
+    hpt_error_t failure;
+    sqlite3_stmt *stmt = s_stmt (self, id, &failure);
+    if (!stmt) s_write_failed (self, &failure, error);
+    return stmt;
 }
 
 static void
@@ -393,7 +463,7 @@ s_row_json (sqlite3_stmt *stmt)
 
 //  Runs a bound query and collects every row into a new array in *list_p.
 static int
-s_query_rows (hpt_store_t *self, sqlite3_stmt *stmt, json_t **list_p)
+s_query_rows (hpt_store_t *self, sqlite3_stmt *stmt, json_t **list_p, hpt_error_t *error)
 {
     json_t *list = json_array ();
     int rc;
@@ -402,123 +472,144 @@ s_query_rows (hpt_store_t *self, sqlite3_stmt *stmt, json_t **list_p)
     sqlite3_reset (stmt);
     if (rc != SQLITE_DONE) {
         json_decref (list);
-        return s_fail_db (self, "query");
+        return s_fail_db (self, error, "query");
     }
     *list_p = list;
-    return HPT_STORE_OK;
+    return 0;
 }
 
-//  Runs a bound query expected to give at most one row, into *row_p.
+//  Runs a bound query expected to give one row, into *row_p;
+//  HPT_E_NOT_FOUND (naming what) when there is none.
 static int
-s_query_one (hpt_store_t *self, sqlite3_stmt *stmt, json_t **row_p)
+s_query_one (hpt_store_t *self, sqlite3_stmt *stmt, json_t **row_p, const char *what,
+             hpt_error_t *error)
 {
     int rc = sqlite3_step (stmt);
     if (rc == SQLITE_ROW) {
         *row_p = s_row_json (stmt);
         sqlite3_reset (stmt);
-        return HPT_STORE_OK;
+        return 0;
     }
     sqlite3_reset (stmt);
-    if (rc == SQLITE_DONE) return HPT_STORE_NOT_FOUND;
-    return s_fail_db (self, "query");
+    if (rc == SQLITE_DONE) return hpt_error_set (error, HPT_E_NOT_FOUND, "store: no %s", what);
+    return s_fail_db (self, error, "query");
 }
 
-//  Runs a bound statement that returns no rows. A constraint violation on
-//  a key is HPT_STORE_EXISTS; an UPDATE that touched nothing with
-//  need_change is HPT_STORE_NOT_FOUND.
+//  Runs a bound write; any failure fails the transaction (a key
+//  violation as HPT_E_EXISTS about what). *changes_p, when not NULL, gets
+//  the number of rows changed.
 static int
-s_exec_stmt (hpt_store_t *self, sqlite3_stmt *stmt, bool need_change)
+s_exec_write (hpt_store_t *self, sqlite3_stmt *stmt, const char *what, int *changes_p,
+              hpt_error_t *error)
 {
     int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
     if (rc == SQLITE_DONE) {
-        sqlite3_reset (stmt);
-        if (need_change && sqlite3_changes (self->db) == 0) return HPT_STORE_NOT_FOUND;
-        return HPT_STORE_OK;
+        if (changes_p) *changes_p = sqlite3_changes (self->db);
+        return 0;
     }
     int extended = sqlite3_extended_errcode (self->db);
-    bool exists = extended == SQLITE_CONSTRAINT_PRIMARYKEY || extended == SQLITE_CONSTRAINT_UNIQUE;
-    s_fail_db (self, exists ? "insert" : "write");
-    sqlite3_reset (stmt);
-    return exists ? HPT_STORE_EXISTS : HPT_STORE_ERROR;
+    if (extended == SQLITE_CONSTRAINT_PRIMARYKEY || extended == SQLITE_CONSTRAINT_UNIQUE)
+        return s_refuse (self, error, HPT_E_EXISTS, "store: %s already exists", what);
+    hpt_error_t failure;
+    s_fail_db (self, &failure, what);
+    return s_write_failed (self, &failure, error);
 }
 
-//  Whether a bound "SELECT 1 ..." finds a row: OK, NOT_FOUND or ERROR.
+//  Runs a bound UPDATE of one row; HPT_E_NOT_FOUND (failing the
+//  transaction) when there is no such row.
 static int
-s_exists (hpt_store_t *self, sqlite3_stmt *stmt)
+s_exec_update (hpt_store_t *self, sqlite3_stmt *stmt, const char *what, hpt_error_t *error)
+{
+    int changes = 0;
+    if (s_exec_write (self, stmt, what, &changes, error)) return -1;
+    return changes ? 0 : s_refuse (self, error, HPT_E_NOT_FOUND, "store: no such %s", what);
+}
+
+//  Inside a write: requires the row a bound "SELECT 1 ..." looks for;
+//  its absence (HPT_E_NOT_FOUND) or a failed query fails the transaction.
+static int
+s_require (hpt_store_t *self, sqlite3_stmt *stmt, const char *what, hpt_error_t *error)
 {
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
-    if (rc == SQLITE_ROW) return HPT_STORE_OK;
-    if (rc == SQLITE_DONE) return HPT_STORE_NOT_FOUND;
-    return s_fail_db (self, "query");
+    if (rc == SQLITE_ROW) return 0;
+    if (rc == SQLITE_DONE)
+        return s_refuse (self, error, HPT_E_NOT_FOUND, "store: no such %s", what);
+    hpt_error_t failure;
+    s_fail_db (self, &failure, "query");
+    return s_write_failed (self, &failure, error);
 }
 
+//  Runs SQL text outside the statement cache (setup, migrations, savepoints).
 static int
-s_exec (hpt_store_t *self, const char *sql)
+s_exec (hpt_store_t *self, const char *sql, hpt_error_t *error)
 {
     char *message = NULL;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &message) != SQLITE_OK) {
-        s_fail (self, "store %s: %s: %s", self->path, sql,
-                message ? message : sqlite3_errmsg (self->db));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "store %s: %s: %s", self->path, sql,
+                       message ? message : sqlite3_errmsg (self->db));
         sqlite3_free (message);
-        return HPT_STORE_ERROR;
+        return -1;
     }
-    return HPT_STORE_OK;
+    return 0;
 }
 
 static int
-s_user_version (hpt_store_t *self, int *version)
+s_user_version (hpt_store_t *self, int *version, hpt_error_t *error)
 {
     sqlite3_stmt *stmt;
     if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
-        return s_fail_db (self, "read schema version");
+        return s_fail_db (self, error, "read schema version");
     int rc = sqlite3_step (stmt);
     if (rc == SQLITE_ROW) *version = sqlite3_column_int (stmt, 0);
     sqlite3_finalize (stmt);
-    if (rc != SQLITE_ROW) return s_fail_db (self, "read schema version");
-    return HPT_STORE_OK;
+    if (rc != SQLITE_ROW) return s_fail_db (self, error, "read schema version");
+    return 0;
 }
 
 //  Brings the schema up to HPT_STORE_SCHEMA_VERSION, one migration per
 //  transaction; refuses a newer database.
 static int
-s_migrate (hpt_store_t *self)
+s_migrate (hpt_store_t *self, hpt_error_t *error)
 {
-    int version;
-    if (s_user_version (self, &version)) return HPT_STORE_ERROR;
+    int version = 0;
+    if (s_user_version (self, &version, error)) return -1;
     if (version > HPT_STORE_SCHEMA_VERSION)
-        return s_fail (self,
-                       "store %s: schema version %d is newer than this hpt supports (%d);"
-                       " use a newer hptmaster or another stateDir",
-                       self->path, version, HPT_STORE_SCHEMA_VERSION);
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "store %s: schema version %d is newer than this hpt supports (%d);"
+                              " use a newer hptmaster or another stateDir",
+                              self->path, version, HPT_STORE_SCHEMA_VERSION);
     if (version < 0)
-        return s_fail (self, "store %s: invalid schema version %d", self->path, version);
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "store %s: invalid schema version %d", self->path, version);
     for (int v = version; v < HPT_STORE_SCHEMA_VERSION; v++) {
         char pragma[64];
         snprintf (pragma, sizeof (pragma), "PRAGMA user_version = %d", v + 1);
-        if (s_exec (self, "BEGIN IMMEDIATE")) return HPT_STORE_ERROR;
-        if (s_exec (self, s_migrations[v]) || s_exec (self, pragma)) {
+        if (s_exec (self, "BEGIN IMMEDIATE", error)) return -1;
+        if (s_exec (self, s_migrations[v], error) || s_exec (self, pragma, error)) {
             sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
-            return HPT_STORE_ERROR;
+            return -1;
         }
-        if (s_exec (self, "COMMIT")) return HPT_STORE_ERROR;
+        if (s_exec (self, "COMMIT", error)) return -1;
     }
-    return HPT_STORE_OK;
+    return 0;
 }
 
 //  Checks that the directory of path exists, for a clearer message than
 //  SQLite's "unable to open database file".
 static int
-s_check_dir (hpt_store_t *self, const char *path)
+s_check_dir (const char *path, hpt_error_t *error)
 {
-    char *copy = strdup (path);
+    char *copy = hpt_strdup (path);
     const char *dir = dirname (copy);
     struct stat info;
-    int rc = HPT_STORE_OK;
+    int rc = 0;
     if (stat (dir, &info) != 0)
-        rc = s_fail (self, "store %s: directory %s: %s", path, dir, strerror (errno));
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "store %s: directory %s: %s", path, dir,
+                            strerror (errno));
     else if (!S_ISDIR (info.st_mode))
-        rc = s_fail (self, "store %s: %s is not a directory", path, dir);
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "store %s: %s is not a directory", path, dir);
     free (copy);
     return rc;
 }
@@ -528,65 +619,53 @@ s_check_dir (hpt_store_t *self, const char *path)
 //  first. flock is released by the kernel when the process dies, so a
 //  master restarted after SIGKILL gets it back.
 static int
-s_lock (hpt_store_t *self, const char *path)
+s_lock (hpt_store_t *self, const char *path, hpt_error_t *error)
 {
-    char *lock_path = malloc (strlen (path) + 6);
-    sprintf (lock_path, "%s-lock", path);
-    int rc = HPT_STORE_OK;
-    self->lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    char *lock_path = hpt_asprintf ("%s-lock", path);
+    int rc = 0;
+    self->lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->lock_fd < 0)
-        rc = s_fail (self, "store %s: lock file %s: %s", path, lock_path, strerror (errno));
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "store %s: lock file %s: %s", path, lock_path,
+                            strerror (errno));
     else if (flock (self->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        rc = s_fail (self, "store %s: %s (lock %s)", path,
-                     errno == EWOULDBLOCK ? "in use by another process (another hptmaster?)"
-                                          : strerror (errno),
-                     lock_path);
+        rc = hpt_error_set (error, HPT_E_FAILED_PRECONDITION, "store %s: %s (lock %s)", path,
+                            errno == EWOULDBLOCK ? "in use by another process (another hptmaster?)"
+                                                 : strerror (errno),
+                            lock_path);
     free (lock_path);
     return rc;
 }
 
 static int
-s_open (hpt_store_t *self, const char *path)
+s_open (hpt_store_t *self, const char *path, hpt_error_t *error)
 {
-    if (!path || !*path) return s_fail (self, "store: no database path given");
+    if (!path || !*path) return hpt_error_set (error, HPT_E_INVALID, "store: no database path");
     bool memory = strcmp (path, ":memory:") == 0;
-    if (!memory && (s_check_dir (self, path) || s_lock (self, path))) return HPT_STORE_ERROR;
+    if (!memory && (s_check_dir (path, error) || s_lock (self, path, error))) return -1;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2 (path, &self->db, flags, NULL) != SQLITE_OK)
-        return self->db ? s_fail_db (self, "open")
-                        : s_fail (self, "store %s: open: out of memory", path);
+        return self->db ? s_fail_db (self, error, "open")
+                        : hpt_error_set (error, HPT_E_UNAVAILABLE, "store %s: cannot open", path);
     sqlite3_extended_result_codes (self->db, 1);
     sqlite3_busy_timeout (self->db, 5000);
-    //  journal_mode answers with the mode in force; anything but "wal"
-    //  (a read-only medium, a file that is not a database) is a failure.
-    sqlite3_stmt *stmt;
-    if (sqlite3_prepare_v2 (self->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) != SQLITE_OK)
-        return s_fail_db (self, "set WAL mode");
-    int rc = sqlite3_step (stmt);
-    bool wal =
-        rc == SQLITE_ROW && strcasecmp ((const char *)sqlite3_column_text (stmt, 0), "wal") == 0;
-    sqlite3_finalize (stmt);
-    if (rc != SQLITE_ROW) return s_fail_db (self, "set WAL mode");
-    if (!wal && !memory) return s_fail (self, "store %s: the database refused WAL mode", path);
-    if (s_exec (self, "PRAGMA synchronous = NORMAL") || s_exec (self, "PRAGMA foreign_keys = ON"))
-        return HPT_STORE_ERROR;
-    return s_migrate (self);
+    if (!memory && s_exec (self, "PRAGMA journal_mode = WAL", error)) return -1;
+    if (s_exec (self, "PRAGMA synchronous = NORMAL", error) ||
+        s_exec (self, "PRAGMA foreign_keys = ON", error))
+        return -1;
+    return s_migrate (self, error);
 }
 
 hpt_store_t *
-hpt_store_new (const char *path, char **error)
+hpt_store_new (const char *path, hpt_error_t *error)
 {
-    hpt_store_t *self = calloc (1, sizeof (hpt_store_t));
-    if (!self) {
-        if (error) *error = strdup ("store: out of memory");
-        return NULL;
-    }
-    self->path = strdup (path ? path : "");
+    hpt_store_t *self = hpt_calloc (1, sizeof (hpt_store_t));
+    self->path = hpt_strdup (path ? path : "");
     self->lock_fd = -1;
-    if (s_open (self, path)) {
-        if (error) *error = strdup (self->error);
-        hpt_store_destroy (&self);
-    }
+    //  The database holds every job's env values: nobody else reads it.
+    mode_t old_mask = umask (077);
+    int rc = s_open (self, path, error);
+    umask (old_mask);
+    if (rc != 0) hpt_store_destroy (&self);
     return self;
 }
 
@@ -597,81 +676,150 @@ hpt_store_destroy (hpt_store_t **self_p)
     hpt_store_t *self = *self_p;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize (self->stmts[i]);
-    sqlite3_close_v2 (self->db);
-    if (self->lock_fd >= 0) close (self->lock_fd); //  releases the flock
+    if (self->db) sqlite3_close (self->db);
+    if (self->lock_fd >= 0) close (self->lock_fd);
     free (self->path);
     free (self);
     *self_p = NULL;
 }
 
-const char *
-hpt_store_error (hpt_store_t *self)
-{
-    return self->error;
-}
+//  ------------------------------------------------------- transactions
 
 int
-hpt_store_schema_version (hpt_store_t *self)
+hpt_store_begin (hpt_store_t *self, hpt_error_t *error)
 {
-    int version;
-    return s_user_version (self, &version) ? -1 : version;
+    if (self->in_txn)
+        return hpt_error_set (error, HPT_E_INVALID, "store %s: a transaction is already open",
+                              self->path);
+    if (s_exec (self, "BEGIN IMMEDIATE", error)) return -1;
+    self->in_txn = true;
+    self->txn_id++;
+    self->txn_failed = false;
+    hpt_error_clear (&self->txn_error);
+    return 0;
 }
 
-int
-hpt_store_begin (hpt_store_t *self)
-{
-    if (!sqlite3_get_autocommit (self->db))
-        return s_fail (self, "store %s: a transaction is already open", self->path);
-    return s_exec (self, "BEGIN IMMEDIATE");
-}
-
-int
-hpt_store_commit (hpt_store_t *self)
-{
-    if (sqlite3_get_autocommit (self->db))
-        return s_fail (self, "store %s: commit without a transaction", self->path);
-    return s_exec (self, "COMMIT");
-}
-
-int
+void
 hpt_store_rollback (hpt_store_t *self)
 {
-    if (sqlite3_get_autocommit (self->db))
-        return s_fail (self, "store %s: rollback without a transaction", self->path);
-    return s_exec (self, "ROLLBACK");
+    //  SQLite may have rolled back already (a full disk, an I/O error);
+    //  ROLLBACK then fails harmlessly.
+    if (!sqlite3_get_autocommit (self->db)) sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+    self->in_txn = false;
+    self->txn_failed = false;
+}
+
+int
+hpt_store_commit (hpt_store_t *self, hpt_error_t *error)
+{
+    if (!self->in_txn)
+        return hpt_error_set (error, HPT_E_INVALID, "store %s: commit without a transaction",
+                              self->path);
+    if (self->txn_failed) {
+        hpt_error_t failure = self->txn_error;
+        hpt_store_rollback (self);
+        if (error) *error = failure;
+        return -1;
+    }
+    if (sqlite3_get_autocommit (self->db)) {
+        //  SQLite ended the transaction on its own: nothing of it is kept.
+        hpt_store_rollback (self);
+        return hpt_error_set (error, HPT_E_UNAVAILABLE,
+                              "store %s: the transaction was rolled back by SQLite", self->path);
+    }
+    if (s_exec (self, "COMMIT", error)) {
+        hpt_store_rollback (self);
+        return -1;
+    }
+    self->in_txn = false;
+    return 0;
+}
+
+int
+hpt_store_fail (hpt_store_t *self, const hpt_error_t *failure)
+{
+    return s_write_failed (self, failure, NULL);
+}
+
+bool
+hpt_store_in_transaction (hpt_store_t *self)
+{
+    return self->in_txn;
+}
+
+uint64_t
+hpt_store_transaction_id (hpt_store_t *self)
+{
+    return self->txn_id;
+}
+
+int
+hpt_store_meta_get (hpt_store_t *self, const char *key, int64_t *value_p, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_META_GET, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, key);
+    int rc = sqlite3_step (stmt);
+    *value_p = rc == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return s_fail_db (self, error, "query");
+    return 0;
+}
+
+int
+hpt_store_meta_set (hpt_store_t *self, const char *key, int64_t value, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_META_SET, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, key);
+    sqlite3_bind_int64 (stmt, 2, value);
+    return s_exec_write (self, stmt, "meta value", NULL, error);
+}
+
+int
+hpt_store_probe (hpt_store_t *self, hpt_error_t *error)
+{
+    if (hpt_store_begin (self, error)) return -1;
+    int64_t count = 0;
+    hpt_store_meta_get (self, "probe", &count, NULL);
+    hpt_store_meta_set (self, "probe", count + 1, NULL);
+    return hpt_store_commit (self, error);
 }
 
 //  ---------------------------------------------------------------- jobs
 
-int
-hpt_store_job_next_seq (hpt_store_t *self, int64_t *seq_p)
+static int
+s_job_next_seq (hpt_store_t *self, int64_t *seq_p, hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_NEXT_SEQ);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_NEXT_SEQ, error);
+    if (!stmt) return -1;
     int rc = sqlite3_step (stmt);
     if (rc == SQLITE_ROW) *seq_p = sqlite3_column_int64 (stmt, 0);
     sqlite3_reset (stmt);
-    return rc == SQLITE_ROW ? HPT_STORE_OK : s_fail_db (self, "next seq");
+    return rc == SQLITE_ROW ? 0 : s_fail_db (self, error, "next seq");
 }
 
 int
-hpt_store_job_insert (hpt_store_t *self, const hpt_store_job_t *job, int64_t *seq_p)
+hpt_store_job_insert (hpt_store_t *self, const hpt_store_job_t *job, int64_t *seq_p,
+                      hpt_error_t *error)
 {
     if (!job || !job->job_id || !*job->job_id || !job->project || !job->spec_json)
-        return s_fail (self, "store: job insert needs job_id, project and spec_json");
-    if (!s_in_list (job->state, s_job_states))
-        return s_fail (self, "store: unknown job state '%s'", job->state ? job->state : "");
+        return s_refuse (self, error, HPT_E_INVALID,
+                         "store: job insert needs job_id, project and spec_json");
     if (job->seed < 0 || job->seq < 0)
-        return s_fail (self, "store: job seed and seq must not be negative");
+        return s_refuse (self, error, HPT_E_INVALID,
+                         "store: job seed and seq must not be negative");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_JOB_INSERT, error);
+    if (!stmt) return -1;
     int64_t seq = job->seq;
-    if (seq == 0 && hpt_store_job_next_seq (self, &seq)) return HPT_STORE_ERROR;
-    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_INSERT);
-    if (!stmt) return HPT_STORE_ERROR;
+    hpt_error_t failure;
+    if (seq == 0 && s_job_next_seq (self, &seq, &failure))
+        return s_write_failed (self, &failure, error);
     s_bind_text (stmt, 1, job->job_id);
     sqlite3_bind_int64 (stmt, 2, seq);
     s_bind_text (stmt, 3, job->project);
     s_bind_text (stmt, 4, job->spec_json);
-    s_bind_text (stmt, 5, job->state);
+    s_bind_text (stmt, 5, hpt_job_state_name (job->state));
     s_bind_text (stmt, 6, job->error_message);
     s_bind_optional (stmt, 7, job->create_time);
     s_bind_optional (stmt, 8, job->start_time);
@@ -679,93 +827,73 @@ hpt_store_job_insert (hpt_store_t *self, const hpt_store_job_t *job, int64_t *se
     sqlite3_bind_int64 (stmt, 10, job->seed);
     sqlite3_bind_int64 (stmt, 11, job->priority);
     s_bind_text (stmt, 12, job->resumed_from);
-    int rc = s_exec_stmt (self, stmt, false);
-    if (rc == HPT_STORE_OK && seq_p) *seq_p = seq;
+    int rc = s_exec_write (self, stmt, "job", NULL, error);
+    if (rc == 0 && seq_p) *seq_p = seq;
     return rc;
 }
 
 int
-hpt_store_job_set_state (hpt_store_t *self, const char *job_id, const char *state,
-                         const char *message, int64_t time_ms)
+hpt_store_job_set_state (hpt_store_t *self, const char *job_id, hpt_job_state_t state,
+                         const char *message, int64_t time_ms, hpt_error_t *error)
 {
-    if (!job_id) return s_fail (self, "store: job set_state needs a job_id");
-    if (!s_in_list (state, s_job_states))
-        return s_fail (self, "store: unknown job state '%s'", state ? state : "");
-    bool starts = strcmp (state, "PREPARING") == 0 || strcmp (state, "RUNNING") == 0;
-    bool ends = strcmp (state, "SUCCEEDED") == 0 || strcmp (state, "FAILED") == 0 ||
-                strcmp (state, "CANCELLED") == 0;
-    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_SET_STATE);
-    if (!stmt) return HPT_STORE_ERROR;
+    if (!job_id || (size_t)state >= hpt_job_state_count ())
+        return s_refuse (self, error, HPT_E_INVALID,
+                         "store: job set_state needs a job and a state");
+    bool starts = state == HPT_JOB_PREPARING || state == HPT_JOB_RUNNING;
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_JOB_SET_STATE, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, job_id);
-    s_bind_text (stmt, 2, state);
+    s_bind_text (stmt, 2, hpt_job_state_name (state));
     s_bind_text (stmt, 3, message);
     s_bind_optional (stmt, 4, time_ms);
     sqlite3_bind_int (stmt, 5, starts);
-    sqlite3_bind_int (stmt, 6, ends);
-    int rc = s_exec_stmt (self, stmt, true);
-    if (rc == HPT_STORE_NOT_FOUND) s_fail (self, "store: no job '%s'", job_id);
-    return rc;
+    sqlite3_bind_int (stmt, 6, hpt_job_state_final (state));
+    return s_exec_update (self, stmt, "job", error);
 }
 
 int
-hpt_store_job_get (hpt_store_t *self, const char *job_id, json_t **job_p)
+hpt_store_job_set_log_bytes (hpt_store_t *self, const char *job_id, int64_t bytes,
+                             hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_GET);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_JOB_SET_LOG_BYTES, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, job_id);
-    return s_query_one (self, stmt, job_p);
+    sqlite3_bind_int64 (stmt, 2, bytes);
+    return s_exec_update (self, stmt, "job", error);
 }
 
 int
-hpt_store_job_list (hpt_store_t *self, const char *project, const char *prefix, const char *state,
-                    json_t **list_p)
+hpt_store_job_get (hpt_store_t *self, const char *job_id, json_t **job_p, hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_LIST);
-    if (!stmt) return HPT_STORE_ERROR;
-    s_bind_text (stmt, 1, project);
-    s_bind_text (stmt, 2, prefix);
-    s_bind_text (stmt, 3, state);
-    return s_query_rows (self, stmt, list_p);
+    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_GET, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, job_id);
+    return s_query_one (self, stmt, job_p, "such job", error);
+}
+
+int
+hpt_store_job_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_LIST, error);
+    if (!stmt) return -1;
+    return s_query_rows (self, stmt, list_p, error);
 }
 
 //  -------------------------------------------------------------- trials
-
-static int
-s_job_exists (hpt_store_t *self, const char *job_id)
-{
-    sqlite3_stmt *stmt = s_stmt (self, ST_JOB_EXISTS);
-    if (!stmt) return HPT_STORE_ERROR;
-    s_bind_text (stmt, 1, job_id);
-    int rc = s_exists (self, stmt);
-    if (rc == HPT_STORE_NOT_FOUND) s_fail (self, "store: no job '%s'", job_id);
-    return rc;
-}
-
-static int
-s_trial_exists (hpt_store_t *self, const char *job_id, int64_t trial_id)
-{
-    sqlite3_stmt *stmt = s_stmt (self, ST_TRIAL_EXISTS);
-    if (!stmt) return HPT_STORE_ERROR;
-    s_bind_text (stmt, 1, job_id);
-    sqlite3_bind_int64 (stmt, 2, trial_id);
-    int rc = s_exists (self, stmt);
-    if (rc == HPT_STORE_NOT_FOUND)
-        s_fail (self, "store: no trial %s/%lld", job_id, (long long)trial_id);
-    return rc;
-}
 
 static void
 s_bind_trial (sqlite3_stmt *stmt, const hpt_store_trial_t *trial)
 {
     s_bind_text (stmt, 1, trial->job_id);
     sqlite3_bind_int64 (stmt, 2, trial->trial_id);
-    s_bind_text (stmt, 3, trial->state);
+    s_bind_text (stmt, 3, hpt_trial_state_name (trial->state));
     s_bind_text (stmt, 4, trial->values_json);
     s_bind_text (stmt, 5, trial->hyperparameters_json);
     sqlite3_bind_int (stmt, 6, trial->has_final);
     if (trial->has_final) {
         sqlite3_bind_int64 (stmt, 7, trial->final_step);
         s_bind_double (stmt, 8, trial->final_value);
+        sqlite3_bind_double (stmt, 15, trial->final_time);
     }
     sqlite3_bind_int (stmt, 9, trial->stopped_early);
     s_bind_text (stmt, 10, trial->message);
@@ -773,62 +901,64 @@ s_bind_trial (sqlite3_stmt *stmt, const hpt_store_trial_t *trial)
     s_bind_optional (stmt, 12, trial->end_time);
     sqlite3_bind_int64 (stmt, 13, trial->requeue_count);
     if (trial->has_learned) s_bind_double (stmt, 14, trial->learned_value);
+    sqlite3_bind_int64 (stmt, 16, trial->report_count);
 }
 
 static int
-s_check_trial (hpt_store_t *self, const hpt_store_trial_t *trial)
+s_check_trial (hpt_store_t *self, const hpt_store_trial_t *trial, hpt_error_t *error)
 {
-    if (!trial || !trial->job_id || trial->trial_id < 1)
-        return s_fail (self, "store: a trial needs a job_id and a trial_id >= 1");
-    if (!s_in_list (trial->state, s_trial_states))
-        return s_fail (self, "store: unknown trial state '%s'", trial->state ? trial->state : "");
-    return HPT_STORE_OK;
+    if (!trial || !trial->job_id || trial->trial_id < 1 ||
+        (size_t)trial->state >= hpt_trial_state_count ())
+        return s_refuse (self, error, HPT_E_INVALID,
+                         "store: a trial needs a job_id, a trial_id >= 1 and a state");
+    return 0;
 }
 
 int
-hpt_store_trial_insert (hpt_store_t *self, const hpt_store_trial_t *trial)
+hpt_store_trial_insert (hpt_store_t *self, const hpt_store_trial_t *trial, hpt_error_t *error)
 {
-    if (s_check_trial (self, trial)) return HPT_STORE_ERROR;
+    if (s_check_trial (self, trial, error)) return -1;
     if (!trial->values_json || !trial->hyperparameters_json)
-        return s_fail (self, "store: a new trial needs values_json and hyperparameters_json");
-    int rc = s_job_exists (self, trial->job_id);
-    if (rc != HPT_STORE_OK) return rc;
-    sqlite3_stmt *stmt = s_stmt (self, ST_TRIAL_INSERT);
-    if (!stmt) return HPT_STORE_ERROR;
+        return s_refuse (self, error, HPT_E_INVALID,
+                         "store: a new trial needs values_json and hyperparameters_json");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_TRIAL_INSERT, error);
+    if (!stmt) return -1;
+    sqlite3_stmt *exists = s_stmt (self, ST_JOB_EXISTS, error);
+    if (!exists) return -1;
+    s_bind_text (exists, 1, trial->job_id);
+    if (s_require (self, exists, "job", error)) return -1;
     s_bind_trial (stmt, trial);
-    return s_exec_stmt (self, stmt, false);
+    return s_exec_write (self, stmt, "trial", NULL, error);
 }
 
 int
-hpt_store_trial_update (hpt_store_t *self, const hpt_store_trial_t *trial)
+hpt_store_trial_update (hpt_store_t *self, const hpt_store_trial_t *trial, hpt_error_t *error)
 {
-    if (s_check_trial (self, trial)) return HPT_STORE_ERROR;
-    sqlite3_stmt *stmt = s_stmt (self, ST_TRIAL_UPDATE);
-    if (!stmt) return HPT_STORE_ERROR;
+    if (s_check_trial (self, trial, error)) return -1;
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_TRIAL_UPDATE, error);
+    if (!stmt) return -1;
     s_bind_trial (stmt, trial);
-    int rc = s_exec_stmt (self, stmt, true);
-    if (rc == HPT_STORE_NOT_FOUND)
-        s_fail (self, "store: no trial %s/%lld", trial->job_id, (long long)trial->trial_id);
-    return rc;
+    return s_exec_update (self, stmt, "trial", error);
 }
 
 int
-hpt_store_trial_get (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **trial_p)
+hpt_store_trial_get (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **trial_p,
+                     hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_TRIAL_GET);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_TRIAL_GET, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, job_id);
     sqlite3_bind_int64 (stmt, 2, trial_id);
-    return s_query_one (self, stmt, trial_p);
+    return s_query_one (self, stmt, trial_p, "such trial", error);
 }
 
 int
-hpt_store_trials_of_job (hpt_store_t *self, const char *job_id, json_t **list_p)
+hpt_store_trials_of_job (hpt_store_t *self, const char *job_id, json_t **list_p, hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_TRIALS_OF_JOB);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_TRIALS_OF_JOB, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, job_id);
-    return s_query_rows (self, stmt, list_p);
+    return s_query_rows (self, stmt, list_p, error);
 }
 
 //  --------------------------------------------------------------- tasks
@@ -842,7 +972,7 @@ s_bind_task (sqlite3_stmt *stmt, const hpt_store_task_t *task)
     s_bind_text (stmt, 4, task->replica_type);
     sqlite3_bind_int64 (stmt, 5, task->replica_index);
     s_bind_text (stmt, 6, task->agent);
-    s_bind_text (stmt, 7, task->state);
+    s_bind_text (stmt, 7, hpt_task_state_name (task->state));
     s_bind_optional (stmt, 8, task->pid);
     sqlite3_bind_int (stmt, 9, task->has_exit);
     if (task->has_exit) {
@@ -855,83 +985,69 @@ s_bind_task (sqlite3_stmt *stmt, const hpt_store_task_t *task)
     s_bind_text (stmt, 15, task->placement_json);
 }
 
-static int
-s_check_task (hpt_store_t *self, const hpt_store_task_t *task)
+int
+hpt_store_task_put (hpt_store_t *self, const hpt_store_task_t *task, hpt_error_t *error)
 {
-    if (!task || !task->task_id || !*task->task_id || !task->state || !*task->state)
-        return s_fail (self, "store: a task needs a task_id and a state");
-    return HPT_STORE_OK;
+    if (!task || !task->task_id || !*task->task_id || !task->job_id || task->trial_id < 1 ||
+        !task->replica_type || task->replica_index < 0 ||
+        (size_t)task->state >= hpt_task_state_count ())
+        return s_refuse (self, error, HPT_E_INVALID,
+                         "store: a task needs an id, job, trial, replica type, index and "
+                         "state");
+    sqlite3_stmt *update = s_write_stmt (self, ST_TASK_UPDATE, error);
+    if (!update) return -1;
+    s_bind_task (update, task);
+    int changes = 0;
+    if (s_exec_write (self, update, "task", &changes, error)) return -1;
+    if (changes) return 0;
+    sqlite3_stmt *exists = s_stmt (self, ST_TRIAL_EXISTS, error);
+    if (!exists) return -1;
+    s_bind_text (exists, 1, task->job_id);
+    sqlite3_bind_int64 (exists, 2, task->trial_id);
+    if (s_require (self, exists, "trial", error)) return -1;
+    sqlite3_stmt *insert = s_write_stmt (self, ST_TASK_INSERT, error);
+    if (!insert) return -1;
+    s_bind_task (insert, task);
+    return s_exec_write (self, insert, "task", NULL, error);
 }
 
 int
-hpt_store_task_insert (hpt_store_t *self, const hpt_store_task_t *task)
+hpt_store_task_get (hpt_store_t *self, const char *task_id, json_t **task_p, hpt_error_t *error)
 {
-    if (s_check_task (self, task)) return HPT_STORE_ERROR;
-    if (!task->job_id || task->trial_id < 1 || !task->replica_type || task->replica_index < 0)
-        return s_fail (self, "store: task %s needs job_id, trial_id, replica type and index",
-                       task->task_id);
-    int rc = s_trial_exists (self, task->job_id, task->trial_id);
-    if (rc != HPT_STORE_OK) return rc;
-    sqlite3_stmt *stmt = s_stmt (self, ST_TASK_INSERT);
-    if (!stmt) return HPT_STORE_ERROR;
-    s_bind_task (stmt, task);
-    return s_exec_stmt (self, stmt, false);
-}
-
-int
-hpt_store_task_update (hpt_store_t *self, const hpt_store_task_t *task)
-{
-    if (s_check_task (self, task)) return HPT_STORE_ERROR;
-    sqlite3_stmt *stmt = s_stmt (self, ST_TASK_UPDATE);
-    if (!stmt) return HPT_STORE_ERROR;
-    s_bind_task (stmt, task);
-    int rc = s_exec_stmt (self, stmt, true);
-    if (rc == HPT_STORE_NOT_FOUND) s_fail (self, "store: no task '%s'", task->task_id);
-    return rc;
-}
-
-int
-hpt_store_task_get (hpt_store_t *self, const char *task_id, json_t **task_p)
-{
-    sqlite3_stmt *stmt = s_stmt (self, ST_TASK_GET);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_TASK_GET, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, task_id);
-    return s_query_one (self, stmt, task_p);
+    return s_query_one (self, stmt, task_p, "such task", error);
 }
 
 int
-hpt_store_task_of_trial (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **list_p)
+hpt_store_task_of_trial (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **list_p,
+                         hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_TASK_OF_TRIAL);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_TASK_OF_TRIAL, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, job_id);
     sqlite3_bind_int64 (stmt, 2, trial_id);
-    return s_query_rows (self, stmt, list_p);
-}
-
-int
-hpt_store_task_running_on_agent (hpt_store_t *self, const char *agent, json_t **list_p)
-{
-    sqlite3_stmt *stmt = s_stmt (self, ST_TASK_RUNNING_ON_AGENT);
-    if (!stmt) return HPT_STORE_ERROR;
-    s_bind_text (stmt, 1, agent);
-    return s_query_rows (self, stmt, list_p);
+    return s_query_rows (self, stmt, list_p, error);
 }
 
 //  ------------------------------------------------------------- metrics
 
 //  Inserts the points with the prepared statement; counts new rows.
 static int
-s_metrics_insert (hpt_store_t *self, const hpt_store_metric_t *points, size_t count, size_t *stored)
+s_metrics_insert (hpt_store_t *self, const hpt_store_metric_t *points, size_t count, size_t *stored,
+                  hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_METRIC_INSERT);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_METRIC_INSERT, error);
+    if (!stmt) return -1;
     for (size_t i = 0; i < count; i++) {
         const hpt_store_metric_t *point = &points[i];
         if (!point->job_id || !point->task_id || !point->tag || point->trial_id < 1)
-            return s_fail (self, "store: metric point %zu lacks job, trial, task or tag", i);
+            return s_refuse (self, error, HPT_E_INVALID,
+                             "store: metric point %zu lacks job, trial, task or tag", i);
         if (!isfinite (point->time))
-            return s_fail (self, "store: metric point %zu has a non-finite time", i);
+            return s_refuse (self, error, HPT_E_INVALID,
+                             "store: metric point %zu has a non-finite time", i);
         sqlite3_reset (stmt);
         s_bind_text (stmt, 1, point->job_id);
         sqlite3_bind_int64 (stmt, 2, point->trial_id);
@@ -940,108 +1056,109 @@ s_metrics_insert (hpt_store_t *self, const hpt_store_metric_t *points, size_t co
         sqlite3_bind_int64 (stmt, 5, point->step);
         s_bind_double (stmt, 6, point->value);
         sqlite3_bind_double (stmt, 7, point->time);
-        int rc = s_exec_stmt (self, stmt, false);
-        if (rc != HPT_STORE_OK) return HPT_STORE_ERROR;
+        int rc = sqlite3_step (stmt);
+        sqlite3_reset (stmt);
+        if (rc != SQLITE_DONE) return s_fail_db (self, error, "metrics");
         *stored += (size_t)sqlite3_changes (self->db);
     }
-    return HPT_STORE_OK;
+    return 0;
 }
 
 int
 hpt_store_metrics_append (hpt_store_t *self, const hpt_store_metric_t *points, size_t count,
-                          size_t *stored_p)
+                          size_t *stored_p, hpt_error_t *error)
 {
     size_t stored = 0;
-    if (count > 0 && !points) return s_fail (self, "store: metrics append without points");
+    if (count > 0 && !points)
+        return s_refuse (self, error, HPT_E_INVALID, "store: metrics append without points");
+    if (s_may_write (self, error)) return -1;
     if (count > 0) {
-        if (s_exec (self, "SAVEPOINT metrics_batch")) return HPT_STORE_ERROR;
-        if (s_metrics_insert (self, points, count, &stored)) {
-            //  Keep the reason: the rollback statements must not replace it.
+        hpt_error_t failure;
+        if (s_exec (self, "SAVEPOINT metrics_batch", &failure))
+            return s_write_failed (self, &failure, error);
+        if (s_metrics_insert (self, points, count, &stored, &failure)) {
             sqlite3_exec (self->db, "ROLLBACK TO metrics_batch", NULL, NULL, NULL);
             sqlite3_exec (self->db, "RELEASE metrics_batch", NULL, NULL, NULL);
-            return HPT_STORE_ERROR;
+            return s_write_failed (self, &failure, error);
         }
-        if (s_exec (self, "RELEASE metrics_batch")) return HPT_STORE_ERROR;
+        if (s_exec (self, "RELEASE metrics_batch", &failure))
+            return s_write_failed (self, &failure, error);
     }
     if (stored_p) *stored_p = stored;
-    return HPT_STORE_OK;
+    return 0;
 }
 
 int
 hpt_store_metrics_of_trial (hpt_store_t *self, const char *job_id, int64_t trial_id,
-                            const char *tag, json_t **list_p)
+                            const char *tag, json_t **list_p, hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_METRICS_OF_TRIAL);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_METRICS_OF_TRIAL, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, job_id);
     sqlite3_bind_int64 (stmt, 2, trial_id);
     s_bind_text (stmt, 3, tag);
-    return s_query_rows (self, stmt, list_p);
+    return s_query_rows (self, stmt, list_p, error);
 }
 
 //  -------------------------------------------------------------- agents
 
 int
-hpt_store_agent_upsert (hpt_store_t *self, const hpt_store_agent_t *agent)
+hpt_store_agent_upsert (hpt_store_t *self, const hpt_store_agent_t *agent, hpt_error_t *error)
 {
-    if (!agent || !agent->name || !*agent->name || !agent->state || !*agent->state)
-        return s_fail (self, "store: an agent needs a name and a state");
-    sqlite3_stmt *stmt = s_stmt (self, ST_AGENT_UPSERT);
-    if (!stmt) return HPT_STORE_ERROR;
+    if (!agent || !agent->name || !*agent->name || (size_t)agent->state >= hpt_host_state_count ())
+        return s_refuse (self, error, HPT_E_INVALID, "store: an agent needs a name and a state");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_AGENT_UPSERT, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, agent->name);
-    s_bind_text (stmt, 2, agent->state);
+    s_bind_text (stmt, 2, hpt_host_state_name (agent->state));
     s_bind_optional (stmt, 3, agent->last_seen);
     s_bind_text (stmt, 4, agent->resources_json);
-    return s_exec_stmt (self, stmt, false);
+    return s_exec_write (self, stmt, "agent", NULL, error);
 }
 
 int
-hpt_store_agent_set_drain (hpt_store_t *self, const char *name, const char *drain_state, bool now,
-                           const char *reason, const char *by, int64_t at_ms)
+hpt_store_agent_set_drain (hpt_store_t *self, const char *name, hpt_drain_state_t drain, bool now,
+                           const char *reason, const char *by, int64_t at_ms, hpt_error_t *error)
 {
-    if (!name) return s_fail (self, "store: agent set_drain needs a name");
-    if (!s_in_list (drain_state, s_drain_states))
-        return s_fail (self, "store: unknown drain state '%s'", drain_state ? drain_state : "");
-    bool none = strcmp (drain_state, "NONE") == 0;
-    sqlite3_stmt *stmt = s_stmt (self, ST_AGENT_SET_DRAIN);
-    if (!stmt) return HPT_STORE_ERROR;
+    if (!name || (size_t)drain >= hpt_drain_state_count ())
+        return s_refuse (self, error, HPT_E_INVALID, "store: set_drain needs an agent and a state");
+    bool none = drain == HPT_DRAIN_NONE;
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_AGENT_SET_DRAIN, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, name);
-    s_bind_text (stmt, 2, drain_state);
+    s_bind_text (stmt, 2, hpt_drain_state_name (drain));
     s_bind_text (stmt, 3, none ? NULL : reason);
     s_bind_text (stmt, 4, none ? NULL : by);
     s_bind_optional (stmt, 5, none ? 0 : at_ms);
     sqlite3_bind_int (stmt, 6, !none && now);
-    int rc = s_exec_stmt (self, stmt, true);
-    if (rc == HPT_STORE_NOT_FOUND) s_fail (self, "store: no agent '%s'", name);
-    return rc;
+    return s_exec_update (self, stmt, "agent", error);
 }
 
 int
-hpt_store_agent_set_acked_seq (hpt_store_t *self, const char *name, int64_t seq)
+hpt_store_agent_set_acked_seq (hpt_store_t *self, const char *name, int64_t seq, hpt_error_t *error)
 {
-    if (!name) return s_fail (self, "store: agent set_acked_seq needs a name");
-    sqlite3_stmt *stmt = s_stmt (self, ST_AGENT_SET_ACKED);
-    if (!stmt) return HPT_STORE_ERROR;
+    if (!name || seq < 0)
+        return s_refuse (self, error, HPT_E_INVALID, "store: set_acked_seq needs an agent and seq");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_AGENT_SET_ACKED, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, name);
     sqlite3_bind_int64 (stmt, 2, seq);
-    int rc = s_exec_stmt (self, stmt, true);
-    if (rc == HPT_STORE_NOT_FOUND) s_fail (self, "store: no agent '%s'", name);
-    return rc;
+    return s_exec_update (self, stmt, "agent", error);
 }
 
 int
-hpt_store_agent_get (hpt_store_t *self, const char *name, json_t **agent_p)
+hpt_store_agent_get (hpt_store_t *self, const char *name, json_t **agent_p, hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_AGENT_GET);
-    if (!stmt) return HPT_STORE_ERROR;
+    sqlite3_stmt *stmt = s_stmt (self, ST_AGENT_GET, error);
+    if (!stmt) return -1;
     s_bind_text (stmt, 1, name);
-    return s_query_one (self, stmt, agent_p);
+    return s_query_one (self, stmt, agent_p, "such agent", error);
 }
 
 int
-hpt_store_agent_list (hpt_store_t *self, json_t **list_p)
+hpt_store_agent_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_AGENT_LIST);
-    if (!stmt) return HPT_STORE_ERROR;
-    return s_query_rows (self, stmt, list_p);
+    sqlite3_stmt *stmt = s_stmt (self, ST_AGENT_LIST, error);
+    if (!stmt) return -1;
+    return s_query_rows (self, stmt, list_p, error);
 }

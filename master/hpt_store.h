@@ -1,16 +1,23 @@
 /*  hpt_store -- the master's durable state: jobs, trials, tasks, metrics
     and agents in one SQLite database (WAL)
 
-    The core loop owns all state in memory and writes every change here
-    before it acts on it or acknowledges it (see the comment at the top of
-    hpt_store.c for the schema and the durability rule). After a restart the
-    core rebuilds its memory from the list functions below.
+    The store is the truth; the core's memory is a cache of it. Every
+    change is written here, inside a transaction the core opens, before
+    anything is acted on or acknowledged (see the comment at the top of
+    hpt_store.c for the schema and the rules).
 
     Conventions of every function:
-    - Returns an int: HPT_STORE_OK (0), HPT_STORE_NOT_FOUND (no such row),
-      HPT_STORE_EXISTS (a row with that key is already there), or
-      HPT_STORE_ERROR (-1) with the reason in hpt_store_error (self). Nothing
-      aborts; bad arguments are errors too.
+    - Returns 0 on success and -1 on failure with *error filled (error may
+      be NULL; hpt_error.h). Codes: HPT_E_NOT_FOUND (no such row),
+      HPT_E_EXISTS (a row with that key is already there), HPT_E_INVALID
+      (bad arguments: a bug of the caller), HPT_E_UNAVAILABLE (SQLite could
+      not read or write: full disk, read-only file, I/O error, or an
+      earlier statement of the same transaction failed).
+    - Writes happen only inside hpt_store_begin ... hpt_store_commit; a
+      write outside a transaction is refused (HPT_E_INVALID). Once a write
+      of a transaction fails, the transaction is failed: later writes are
+      refused and commit rolls back and returns the first failure
+      (HPT_E_UNAVAILABLE), so nothing is ever half-committed.
     - Strings passed in are borrowed (copied by SQLite as needed).
     - Times are epoch milliseconds (int64); 0 means "not set" and is stored
       as NULL. Metric times are epoch seconds as a double (the hypertune
@@ -26,18 +33,15 @@
 #ifndef HPT_STORE_H_INCLUDED
 #define HPT_STORE_H_INCLUDED
 
+#include "hpt_error.h"
+#include "hpt_states.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define HPT_STORE_OK 0
-#define HPT_STORE_ERROR -1
-#define HPT_STORE_NOT_FOUND 1
-#define HPT_STORE_EXISTS 2
-
 //  The schema version this build writes (PRAGMA user_version).
-#define HPT_STORE_SCHEMA_VERSION 2
+#define HPT_STORE_SCHEMA_VERSION 3
 
 typedef struct _hpt_store_t hpt_store_t;
 
@@ -46,9 +50,9 @@ typedef struct {
     const char *job_id;        //  REST jobId, required
     const char *project;       //  the {p} of /v1/projects/{p}/jobs, required
     const char *spec_json;     //  canonical Job JSON as submitted, required
-    const char *state;         //  a job state (QUEUED, ...), required
+    hpt_job_state_t state;     //  its state
     const char *error_message; //  may be NULL
-    int64_t seq;               //  submission order; 0 = next free (job_next_seq)
+    int64_t seq;               //  submission order; 0 = next free
     int64_t create_time;       //  epoch ms
     int64_t start_time;        //  epoch ms, 0 = not started
     int64_t end_time;          //  epoch ms, 0 = not ended
@@ -63,12 +67,14 @@ typedef struct {
 typedef struct {
     const char *job_id;               //  required
     int64_t trial_id;                 //  1, 2, ... within the job
-    const char *state;                //  a trial state (PENDING, ...)
+    hpt_trial_state_t state;          //  its state
     const char *values_json;          //  JSON array of the optimizer's doubles
     const char *hyperparameters_json; //  JSON object name -> string
-    bool has_final;                   //  final_step/final_value are set
+    bool has_final;                   //  final_step/final_value/final_time are set
     int64_t final_step;               //  finalMetric.trainingStep
     double final_value;               //  finalMetric.objectiveValue
+    double final_time;                //  report time of the final metric (epoch s)
+    int64_t report_count;             //  objective reports so far (step when none given)
     bool stopped_early;               //  isTrialStoppedEarly
     const char *message;              //  why it failed/stopped, or NULL
     int64_t start_time;               //  epoch ms, 0 = not set
@@ -80,8 +86,8 @@ typedef struct {
 
 //  A task: one replica process of a trial. Insert writes every field,
 //  update every field but the identity (task_id, job_id, trial_id,
-//  replica_type, replica_index). A task counts as running (for
-//  hpt_store_task_running_on_agent) until its end_time is set.
+//  replica_type, replica_index). end_time stays unset while the process
+//  may run.
 typedef struct {
     const char *task_id;        //  e.g. "JOB/7/master/0", required
     const char *job_id;         //  required
@@ -89,7 +95,7 @@ typedef struct {
     const char *replica_type;   //  master, worker, ps, evaluator
     int64_t replica_index;      //  0, 1, ...
     const char *agent;          //  agent name, or NULL while unplaced
-    const char *state;          //  the core's task state, required
+    hpt_task_state_t state;     //  its state
     int64_t pid;                //  0 = unknown
     bool has_exit;              //  exit_code/signal are set
     int64_t exit_code;          //  exit status when exited normally
@@ -115,7 +121,7 @@ typedef struct {
 //  the drain fields nor last_acked_seq, which have their own setters.
 typedef struct {
     const char *name;           //  required
-    const char *state;          //  the core's agent state (CONNECTED, LOST, ...)
+    hpt_host_state_t state;     //  its connection state
     int64_t last_seen;          //  epoch ms
     const char *resources_json; //  HELLO resources, or NULL
 } hpt_store_agent_t;
@@ -127,133 +133,153 @@ typedef struct {
 //  PATH-lock while open, so a second master on the same database is
 //  refused ("in use by another process"); the kernel drops the lock when
 //  the process dies. ":memory:" gives a private in-memory store (no WAL,
-//  no lock) for tests of other classes. On failure returns NULL and, when
-//  error is not NULL, sets *error to a fresh message the caller frees.
-hpt_store_t *hpt_store_new (const char *path, char **error);
+//  no lock) for tests of other classes. Files are created 0600. Returns
+//  NULL with *error on failure.
+hpt_store_t *hpt_store_new (const char *path, hpt_error_t *error);
 
 //  Closes the database and nulls the pointer.
 void hpt_store_destroy (hpt_store_t **self_p);
 
-//  The reason of the last HPT_STORE_ERROR (borrowed; "" when none).
-const char *hpt_store_error (hpt_store_t *self);
+//  Opens a transaction (BEGIN IMMEDIATE). Transactions do not nest.
+int hpt_store_begin (hpt_store_t *self, hpt_error_t *error);
 
-//  The database's schema version (PRAGMA user_version), or -1.
-int hpt_store_schema_version (hpt_store_t *self);
+//  Commits the transaction; once it returns 0 the changes survive a crash
+//  of the process. When any write of the transaction failed, or the
+//  commit itself fails, everything is rolled back and -1 returned with
+//  the first failure.
+int hpt_store_commit (hpt_store_t *self, hpt_error_t *error);
 
-//  Groups the following changes in one transaction (BEGIN IMMEDIATE).
-//  Transactions do not nest; functions that write several rows use
-//  savepoints, so they work inside or outside one.
-int hpt_store_begin (hpt_store_t *self);
+//  Abandons the transaction (nothing of it is kept). Safe to call when
+//  none is open.
+void hpt_store_rollback (hpt_store_t *self);
 
-//  Commits the transaction opened by hpt_store_begin; once it returns OK
-//  the changes survive a crash of the process.
-int hpt_store_commit (hpt_store_t *self);
+//  Fails the open transaction with *failure (copied): a write of the
+//  caller's own that belongs with the transaction (a log file) failed, so
+//  the transaction must not commit. Returns -1.
+int hpt_store_fail (hpt_store_t *self, const hpt_error_t *failure);
 
-//  Abandons the transaction opened by hpt_store_begin.
-int hpt_store_rollback (hpt_store_t *self);
+//  Whether a transaction is open (begun, not yet committed or rolled
+//  back).
+bool hpt_store_in_transaction (hpt_store_t *self);
+
+//  A number that grows with every transaction begun: writers record it to
+//  tell, after a failed commit, whether they wrote in that transaction.
+uint64_t hpt_store_transaction_id (hpt_store_t *self);
+
+//  Checks that the database can be written now: changes a probe row (a
+//  counter, so the write is never a no-op) in a transaction of its own
+//  and commits it. How a master that could not
+//  store finds out that it can again.
+int hpt_store_probe (hpt_store_t *self, hpt_error_t *error);
+
+//  A value of the store's own bookkeeping table (meta): *value_p is set
+//  to the stored integer, or to 0 when key is absent.
+int hpt_store_meta_get (hpt_store_t *self, const char *key, int64_t *value_p, hpt_error_t *error);
+
+//  Sets a bookkeeping value (inside a transaction).
+int hpt_store_meta_set (hpt_store_t *self, const char *key, int64_t value, hpt_error_t *error);
 
 //  ---------------------------------------------------------------- jobs
 
 //  Stores a new job. When job->seq is 0 it gets the next free seq. The
-//  seq stored is written to *seq_p when seq_p is not NULL. Returns
-//  HPT_STORE_EXISTS when the job id is taken.
-int hpt_store_job_insert (hpt_store_t *self, const hpt_store_job_t *job, int64_t *seq_p);
-
-//  The next free submission seq (1 for an empty store) in *seq_p.
-int hpt_store_job_next_seq (hpt_store_t *self, int64_t *seq_p);
+//  seq stored is written to *seq_p when seq_p is not NULL. HPT_E_EXISTS
+//  when the job id is taken.
+int hpt_store_job_insert (hpt_store_t *self, const hpt_store_job_t *job, int64_t *seq_p,
+                          hpt_error_t *error);
 
 //  Sets a job's state. message, when not NULL, replaces error_message.
 //  time_ms is recorded as start_time the first time the job enters
-//  PREPARING or RUNNING, and as end_time when it enters SUCCEEDED, FAILED
-//  or CANCELLED. Unknown state names are an error.
-int hpt_store_job_set_state (hpt_store_t *self, const char *job_id, const char *state,
-                             const char *message, int64_t time_ms);
+//  PREPARING or RUNNING, and as end_time when it enters a final state.
+int hpt_store_job_set_state (hpt_store_t *self, const char *job_id, hpt_job_state_t state,
+                             const char *message, int64_t time_ms, hpt_error_t *error);
+
+//  Records how many bytes of the job's log file are committed (see
+//  hpt_joblog.h: a restarted master cuts the file back to this length).
+int hpt_store_job_set_log_bytes (hpt_store_t *self, const char *job_id, int64_t bytes,
+                                 hpt_error_t *error);
 
 //  One job as an object with the columns of table jobs in *job_p (caller
 //  owns).
-int hpt_store_job_get (hpt_store_t *self, const char *job_id, json_t **job_p);
+int hpt_store_job_get (hpt_store_t *self, const char *job_id, json_t **job_p, hpt_error_t *error);
 
-//  Jobs in submission order (seq) as an array in *list_p (caller owns).
-//  Each filter is optional (NULL): project equal, job_id starting with
-//  prefix (plain text, no wildcards), state equal.
-int hpt_store_job_list (hpt_store_t *self, const char *project, const char *prefix,
-                        const char *state, json_t **list_p);
+//  Every job in submission order (seq) as an array in *list_p (caller
+//  owns).
+int hpt_store_job_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error);
 
 //  -------------------------------------------------------------- trials
 
-//  Stores a new trial of an existing job. HPT_STORE_EXISTS when the id is
-//  taken, HPT_STORE_NOT_FOUND when the job does not exist.
-int hpt_store_trial_insert (hpt_store_t *self, const hpt_store_trial_t *trial);
+//  Stores a new trial of an existing job. HPT_E_EXISTS when the id is
+//  taken, HPT_E_NOT_FOUND when the job does not exist.
+int hpt_store_trial_insert (hpt_store_t *self, const hpt_store_trial_t *trial, hpt_error_t *error);
 
 //  Writes the mutable fields of a trial (see hpt_store_trial_t).
-int hpt_store_trial_update (hpt_store_t *self, const hpt_store_trial_t *trial);
+int hpt_store_trial_update (hpt_store_t *self, const hpt_store_trial_t *trial, hpt_error_t *error);
 
 //  One trial as an object in *trial_p (caller owns).
-int hpt_store_trial_get (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **trial_p);
+int hpt_store_trial_get (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **trial_p,
+                         hpt_error_t *error);
 
 //  The trials of a job ordered by trial_id, as an array in *list_p
 //  (caller owns); empty when the job has none or does not exist.
-int hpt_store_trials_of_job (hpt_store_t *self, const char *job_id, json_t **list_p);
+int hpt_store_trials_of_job (hpt_store_t *self, const char *job_id, json_t **list_p,
+                             hpt_error_t *error);
 
 //  --------------------------------------------------------------- tasks
 
-//  Stores a new task of an existing trial. HPT_STORE_EXISTS when the
-//  task id is taken, HPT_STORE_NOT_FOUND when the trial does not exist.
-int hpt_store_task_insert (hpt_store_t *self, const hpt_store_task_t *task);
-
-//  Writes the mutable fields of a task (see hpt_store_task_t).
-int hpt_store_task_update (hpt_store_t *self, const hpt_store_task_t *task);
+//  Stores a new task of an existing trial, or, when a task with that id
+//  is already stored, updates it (a task placed again after a failed
+//  placement keeps its row). HPT_E_NOT_FOUND when the trial does not
+//  exist.
+int hpt_store_task_put (hpt_store_t *self, const hpt_store_task_t *task, hpt_error_t *error);
 
 //  One task as an object in *task_p (caller owns).
-int hpt_store_task_get (hpt_store_t *self, const char *task_id, json_t **task_p);
+int hpt_store_task_get (hpt_store_t *self, const char *task_id, json_t **task_p,
+                        hpt_error_t *error);
 
 //  The tasks of a trial ordered by replica type, index and attempt, as an
 //  array in *list_p (caller owns).
 int hpt_store_task_of_trial (hpt_store_t *self, const char *job_id, int64_t trial_id,
-                             json_t **list_p);
-
-//  The tasks placed on an agent that have not ended (end_time unset),
-//  ordered by task_id, as an array in *list_p (caller owns).
-int hpt_store_task_running_on_agent (hpt_store_t *self, const char *agent, json_t **list_p);
+                             json_t **list_p, hpt_error_t *error);
 
 //  ------------------------------------------------------------- metrics
 
-//  Appends count points in one transaction (a savepoint inside the
-//  caller's transaction, if any). A point already stored (same job,
-//  trial, task, tag, step, time and value) is skipped, so replayed
-//  batches never duplicate. The number of points actually added is
-//  written to *stored_p when not NULL. All or nothing: on error no point
-//  of the batch is stored.
+//  Appends count points (a savepoint inside the transaction). A point
+//  already stored (same job, trial, task, tag, step, time and value) is
+//  skipped, so replayed batches never duplicate. The number of points
+//  actually added is written to *stored_p when not NULL.
 int hpt_store_metrics_append (hpt_store_t *self, const hpt_store_metric_t *points, size_t count,
-                              size_t *stored_p);
+                              size_t *stored_p, hpt_error_t *error);
 
 //  The metric points of a trial (of one tag when tag is not NULL),
 //  ordered by tag, step and time, as an array of objects {task_id, tag,
 //  step, value, time} in *list_p (caller owns).
 int hpt_store_metrics_of_trial (hpt_store_t *self, const char *job_id, int64_t trial_id,
-                                const char *tag, json_t **list_p);
+                                const char *tag, json_t **list_p, hpt_error_t *error);
 
 //  -------------------------------------------------------------- agents
 
 //  Creates the agent or updates its state, last_seen and resources; drain
 //  fields and last_acked_seq are kept.
-int hpt_store_agent_upsert (hpt_store_t *self, const hpt_store_agent_t *agent);
+int hpt_store_agent_upsert (hpt_store_t *self, const hpt_store_agent_t *agent, hpt_error_t *error);
 
-//  Sets an agent's drain state: drain_state is NONE, DRAINING or
-//  DRAINED; now is drain --now (its tasks are preempted and their trials
-//  requeued); reason and by may be NULL; at_ms is when the drain was
-//  asked. Going to NONE clears now, reason, by and time.
-int hpt_store_agent_set_drain (hpt_store_t *self, const char *name, const char *drain_state,
-                               bool now, const char *reason, const char *by, int64_t at_ms);
+//  Sets an agent's drain state; now is drain --now (its tasks are
+//  preempted and their trials requeued); reason and by may be NULL; at_ms
+//  is when the drain was asked. Going to NONE clears now, reason, by and
+//  time.
+int hpt_store_agent_set_drain (hpt_store_t *self, const char *name, hpt_drain_state_t drain,
+                               bool now, const char *reason, const char *by, int64_t at_ms,
+                               hpt_error_t *error);
 
-//  Records the highest agent event seq stored (never lowers it), so
-//  events replayed after a restart can be recognised and dropped.
-int hpt_store_agent_set_acked_seq (hpt_store_t *self, const char *name, int64_t seq);
+//  Records the highest agent event seq stored, so events replayed after a
+//  restart can be recognised and dropped. Unlike every other column it
+//  may go down: HELLO repairs it when the agent lost its spool.
+int hpt_store_agent_set_acked_seq (hpt_store_t *self, const char *name, int64_t seq,
+                                   hpt_error_t *error);
 
 //  One agent as an object in *agent_p (caller owns).
-int hpt_store_agent_get (hpt_store_t *self, const char *name, json_t **agent_p);
+int hpt_store_agent_get (hpt_store_t *self, const char *name, json_t **agent_p, hpt_error_t *error);
 
 //  Every agent ordered by name, as an array in *list_p (caller owns).
-int hpt_store_agent_list (hpt_store_t *self, json_t **list_p);
+int hpt_store_agent_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error);
 
 #endif

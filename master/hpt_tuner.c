@@ -21,6 +21,7 @@
     tasks (parameter servers never exit on their own) are stopped.
 */
 #include "hpt_tuner.h"
+#include "hpt_alloc.h"
 #include "hpt_json.h"
 #include "hpt_stopping.h"
 #include <inttypes.h>
@@ -54,49 +55,8 @@ struct _hpt_tuner_t {
     size_t trial_cap;             //  allocated slots
     bool exhausted;               //  the optimizer has nothing left
     bool any_finished;            //  a trial has finished (first-trial rule)
+    uint64_t written_in;          //  the store transaction it last wrote in
 };
-
-static const char *s_job_states[] = {"QUEUED", "PREPARING",  "RUNNING",  "SUCCEEDED",
-                                     "FAILED", "CANCELLING", "CANCELLED"};
-static const char *s_trial_states[] = {"PENDING", "PROVISIONING", "RUNNING",  "SUCCEEDED",
-                                       "FAILED",  "STOPPING",     "CANCELLED"};
-static const char *s_task_states[] = {"LAUNCHING", "RUNNING", "STOPPING", "EXITED"};
-
-const char *
-hpt_job_state_name (hpt_job_state_t state)
-{
-    return state <= HPT_JOB_CANCELLED ? s_job_states[state] : "STATE_UNSPECIFIED";
-}
-
-const char *
-hpt_trial_state_name (hpt_trial_state_t state)
-{
-    return state <= HPT_TRIAL_CANCELLED ? s_trial_states[state] : "STATE_UNSPECIFIED";
-}
-
-int
-hpt_job_state_parse (const char *name)
-{
-    for (int i = 0; name && i <= HPT_JOB_CANCELLED; i++)
-        if (strcmp (s_job_states[i], name) == 0) return i;
-    return -1;
-}
-
-static int
-s_trial_state_parse (const char *name)
-{
-    for (int i = 0; name && i <= HPT_TRIAL_CANCELLED; i++)
-        if (strcmp (s_trial_states[i], name) == 0) return i;
-    return -1;
-}
-
-static int
-s_task_state_parse (const char *name)
-{
-    for (int i = 0; name && i <= HPT_TASK_EXITED; i++)
-        if (strcmp (s_task_states[i], name) == 0) return i;
-    return -1;
-}
 
 char *
 hpt_time_format (int64_t ms, char *buf, size_t size)
@@ -148,9 +108,9 @@ static hpt_tuner_t *
 s_tuner_new (hpt_job_t *spec, const char *project, hpt_task_request_t *requests,
              size_t request_count)
 {
-    hpt_tuner_t *self = calloc (1, sizeof (hpt_tuner_t));
-    self->job_id = strdup (spec->job_id);
-    self->project = strdup (project);
+    hpt_tuner_t *self = hpt_calloc (1, sizeof (hpt_tuner_t));
+    self->job_id = hpt_strdup (spec->job_id);
+    self->project = hpt_strdup (project);
     self->spec = spec;
     self->hp = spec->input.hyperparameters;
     self->requests = requests;
@@ -212,7 +172,7 @@ hpt_tuner_destroy (hpt_tuner_t **self_p)
 hpt_tuner_t *
 hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
                hpt_task_request_t *requests, size_t request_count, uint64_t seed, int64_t now_ms,
-               char **error)
+               hpt_error_t *error)
 {
     hpt_tuner_t *self = s_tuner_new (spec, project, requests, request_count);
     self->seed = (int64_t)(seed & INT64_MAX);
@@ -225,16 +185,16 @@ hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
         .job_id = self->job_id,
         .project = project,
         .spec_json = text,
-        .state = "QUEUED",
+        .state = HPT_JOB_QUEUED,
         .create_time = now_ms,
         .seed = self->seed,
         .priority = self->priority,
         .resumed_from = self->hp ? self->hp->resume_previous_job_id : NULL,
     };
-    int rc = hpt_store_job_insert (store, &row, &self->seq);
+    self->written_in = hpt_store_transaction_id (store);
+    int rc = hpt_store_job_insert (store, &row, &self->seq, error);
     free (text);
-    if (rc != HPT_STORE_OK) {
-        if (error) *error = strdup (rc == HPT_STORE_EXISTS ? "exists" : hpt_store_error (store));
+    if (rc != 0) {
         hpt_tuner_destroy (&self);
         return NULL;
     }
@@ -278,8 +238,7 @@ hpt_tuner_priority (hpt_tuner_t *self)
 bool
 hpt_tuner_finished (hpt_tuner_t *self)
 {
-    return self->state == HPT_JOB_SUCCEEDED || self->state == HPT_JOB_FAILED ||
-           self->state == HPT_JOB_CANCELLED;
+    return hpt_job_state_final (self->state);
 }
 const hpt_task_request_t *
 hpt_tuner_requests (hpt_tuner_t *self, size_t *count)
@@ -297,44 +256,38 @@ hpt_tuner_trial (hpt_tuner_t *self, size_t i)
 {
     return i < self->trial_count ? self->trials[i] : NULL;
 }
-hpt_trial_t *
-hpt_tuner_trial_by_id (hpt_tuner_t *self, int64_t trial_id)
+uint64_t
+hpt_tuner_written_in (hpt_tuner_t *self)
 {
-    if (trial_id < 1 || (size_t)trial_id > self->trial_count) return NULL;
-    return self->trials[trial_id - 1];
+    return self->written_in;
 }
+
 void
 hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason)
 {
     free (self->queue_reason);
-    self->queue_reason = reason ? strdup (reason) : NULL;
+    self->queue_reason = reason ? hpt_strdup (reason) : NULL;
 }
 
 //  ---------------------------------------------------------------------
 //  Store writes
 
-static void
-s_store_job_state (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
-{
-    hpt_store_job_set_state (store, self->job_id, hpt_job_state_name (self->state), self->message,
-                             now_ms);
-}
-
-static void
+static int
 s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, const char *message,
                  int64_t now_ms)
 {
-    if (self->state == state) return;
+    if (self->state == state) return 0;
     self->state = state;
     if (message) {
         free (self->message);
-        self->message = strdup (message);
+        self->message = hpt_strdup (message);
     }
     if ((state == HPT_JOB_PREPARING || state == HPT_JOB_RUNNING) && !self->start_time)
         self->start_time = now_ms;
     if (hpt_tuner_finished (self)) self->end_time = now_ms;
     if (state != HPT_JOB_QUEUED) hpt_tuner_set_queue_reason (self, NULL);
-    s_store_job_state (self, store, now_ms);
+    self->written_in = hpt_store_transaction_id (store);
+    return hpt_store_job_set_state (store, self->job_id, self->state, self->message, now_ms, NULL);
 }
 
 static char *
@@ -349,20 +302,23 @@ s_values_json (hpt_tuner_t *self, hpt_trial_t *trial)
     return text;
 }
 
-static void
+static int
 s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool insert)
 {
+    self->written_in = hpt_store_transaction_id (store);
     char *values = s_values_json (self, trial);
     char *hyper = hpt_json_dumps (trial->hyperparameters, false);
     hpt_store_trial_t row = {
         .job_id = self->job_id,
         .trial_id = trial->id,
-        .state = hpt_trial_state_name (trial->state),
+        .state = trial->state,
         .values_json = values,
         .hyperparameters_json = hyper,
         .has_final = trial->has_final,
         .final_step = trial->final_step,
         .final_value = trial->final_value,
+        .final_time = trial->final_time,
+        .report_count = trial->reports,
         .stopped_early = trial->stopped_early,
         .message = trial->message,
         .start_time = trial->start_time,
@@ -371,18 +327,17 @@ s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool i
         .has_learned = trial->has_learned,
         .learned_value = trial->learned_value,
     };
-    if (insert)
-        hpt_store_trial_insert (store, &row);
-    else
-        hpt_store_trial_update (store, &row);
+    int rc = insert ? hpt_store_trial_insert (store, &row, NULL)
+                    : hpt_store_trial_update (store, &row, NULL);
     free (values);
     free (hyper);
+    return rc;
 }
 
-static void
-s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
-              bool insert)
+static int
+s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task)
 {
+    self->written_in = hpt_store_transaction_id (store);
     char *placement = task->placement ? hpt_json_dumps (task->placement, false) : NULL;
     hpt_store_task_t row = {
         .task_id = task->task_id,
@@ -391,7 +346,7 @@ s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_tas
         .replica_type = task->request->replica,
         .replica_index = task->request->index,
         .agent = task->agent,
-        .state = s_task_states[task->state],
+        .state = task->state,
         .pid = task->pid,
         .has_exit = task->has_exit,
         .exit_code = task->exit_code,
@@ -401,9 +356,9 @@ s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_tas
         .attempt = task->attempt,
         .placement_json = placement,
     };
-    int rc = insert ? hpt_store_task_insert (store, &row) : HPT_STORE_NOT_FOUND;
-    if (rc != HPT_STORE_OK) hpt_store_task_update (store, &row);
+    int rc = hpt_store_task_put (store, &row, NULL);
     free (placement);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -434,16 +389,16 @@ s_count_in_flight (hpt_tuner_t *self)
     return n;
 }
 
-static void s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t now_ms,
-                         hpt_task_t ***to_stop, size_t *stop_count);
+static int s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t now_ms,
+                        hpt_task_t ***to_stop, size_t *stop_count);
 
 static hpt_trial_t *
 s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
 {
-    hpt_trial_t *trial = calloc (1, sizeof (hpt_trial_t));
+    hpt_trial_t *trial = hpt_calloc (1, sizeof (hpt_trial_t));
     trial->id = id;
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
-    trial->values = calloc (dim ? dim : 1, sizeof (double));
+    trial->values = hpt_calloc (dim ? dim : 1, sizeof (double));
     trial->hyperparameters = json_object ();
     for (size_t i = 0; i < dim; i++) {
         trial->values[i] = hpt_space_snap (self->space, i, values[i]);
@@ -453,17 +408,16 @@ s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
         free (text);
     }
     trial->task_count = self->request_count;
-    trial->tasks = calloc (self->request_count ? self->request_count : 1, sizeof (hpt_task_t));
+    trial->tasks = hpt_calloc (self->request_count ? self->request_count : 1, sizeof (hpt_task_t));
     for (size_t i = 0; i < self->request_count; i++) {
         hpt_task_t *task = &trial->tasks[i];
         task->request = &self->requests[i];
-        if (asprintf (&task->task_id, "%s/%" PRId64 "/%s/%d", self->job_id, id,
-                      self->requests[i].replica, self->requests[i].index) < 0)
-            task->task_id = NULL;
+        task->task_id = hpt_asprintf ("%s/%" PRId64 "/%s/%d", self->job_id, id,
+                                      self->requests[i].replica, self->requests[i].index);
     }
     if (self->trial_count == self->trial_cap) {
         self->trial_cap = self->trial_cap ? self->trial_cap * 2 : 16;
-        self->trials = realloc (self->trials, self->trial_cap * sizeof (hpt_trial_t *));
+        self->trials = hpt_realloc (self->trials, self->trial_cap * sizeof (hpt_trial_t *));
     }
     self->trials[self->trial_count++] = trial;
     return trial;
@@ -481,7 +435,7 @@ hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
         (int64_t)self->trial_count >= max_trials || self->exhausted)
         return NULL;
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
-    double *values = calloc (dim ? dim : 1, sizeof (double));
+    double *values = hpt_calloc (dim ? dim : 1, sizeof (double));
     if (self->optimizer && hpt_optimizer_suggest (self->optimizer, 1, values) == 0) {
         //  Nothing left to try (a finished grid): the job ends once the
         //  trials in flight do.
@@ -498,17 +452,16 @@ hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
     trial->state = HPT_TRIAL_PENDING;
     if (self->optimizer)
         hpt_optimizer_add_pending (self->optimizer, (uint64_t)trial->id, trial->values);
-    s_store_trial (self, store, trial, true);
-    return trial;
+    return s_store_trial (self, store, trial, true) == 0 ? trial : NULL;
 }
 
 int
 hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, int64_t now_ms)
 {
-    if (hpt_store_begin (store) != HPT_STORE_OK) return -1;
+    int rc = 0;
     trial->state = HPT_TRIAL_PROVISIONING;
     if (!trial->start_time) trial->start_time = now_ms;
-    s_store_trial (self, store, trial, false);
+    rc |= s_store_trial (self, store, trial, false);
     for (size_t i = 0; i < trial->task_count; i++) {
         hpt_task_t *task = &trial->tasks[i];
         task->state = HPT_TASK_LAUNCHING;
@@ -516,32 +469,30 @@ hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tria
         task->pid = 0;
         task->start_time = 0;
         task->end_time = 0;
-        s_store_task (self, store, trial, task, true);
+        rc |= s_store_task (self, store, trial, task);
     }
     if (self->state == HPT_JOB_QUEUED)
-        s_set_job_state (self, store, HPT_JOB_PREPARING, NULL, now_ms);
-    if (hpt_store_commit (store) != HPT_STORE_OK) {
-        hpt_store_rollback (store);
-        return -1;
-    }
-    return 0;
+        rc |= s_set_job_state (self, store, HPT_JOB_PREPARING, NULL, now_ms);
+    return rc;
 }
 
-void
+int
 hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
-                        int64_t pid, int64_t now_ms)
+                        int64_t pid, int64_t start_ms, int64_t now_ms)
 {
-    if (task->state != HPT_TASK_LAUNCHING) return;
+    if (task->state != HPT_TASK_LAUNCHING) return 0;
+    int rc = 0;
     task->state = HPT_TASK_RUNNING;
     task->pid = pid;
-    task->start_time = now_ms;
-    s_store_task (self, store, trial, task, false);
+    task->start_time = start_ms ? start_ms : now_ms;
+    rc |= s_store_task (self, store, trial, task);
     if (trial->state == HPT_TRIAL_PROVISIONING) {
         trial->state = HPT_TRIAL_RUNNING;
-        s_store_trial (self, store, trial, false);
+        rc |= s_store_trial (self, store, trial, false);
     }
     if (self->state == HPT_JOB_PREPARING || self->state == HPT_JOB_QUEUED)
-        s_set_job_state (self, store, HPT_JOB_RUNNING, NULL, now_ms);
+        rc |= s_set_job_state (self, store, HPT_JOB_RUNNING, NULL, now_ms);
+    return rc;
 }
 
 static bool
@@ -560,40 +511,82 @@ s_is_objective_task (hpt_tuner_t *self, const hpt_task_t *task)
            task->request->index == 0;
 }
 
-bool
-hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
-                  int64_t step, double value, double time, char *reason, size_t reason_size)
+static const char *
+s_metric_tag (hpt_tuner_t *self)
 {
-    const char *objective =
-        self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
-    if (!s_is_objective_task (self, task) || strcmp (tag, objective) != 0) return false;
-    //  "Last reported" is by report time; replays of old points never move
-    //  the final metric back.
+    return self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
+}
+
+//  One objective report: the trial's final metric moves to it, unless it
+//  is older than the final one ("last reported" is by report time, so a
+//  replay of old points never moves it back). Returns whether it moved.
+static bool
+s_objective_report (hpt_trial_t *trial, int64_t step, double value, double time)
+{
     if (trial->has_final && time < trial->final_time) return false;
     trial->reports++;
     trial->has_final = true;
     trial->final_step = step;
     trial->final_value = value;
     trial->final_time = time;
-    if (!self->stopping ||
-        (trial->state != HPT_TRIAL_RUNNING && trial->state != HPT_TRIAL_PROVISIONING))
-        return false;
-    return hpt_stopping_report (self->stopping, trial->id, step, value, reason, reason_size);
+    return true;
+}
+
+int
+hpt_tuner_report (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
+                  const hpt_tuner_point_t *points, size_t count, char **stop_reason)
+{
+    *stop_reason = NULL;
+    if (count == 0) return 0;
+    bool objective_task = s_is_objective_task (self, task);
+    bool judged = self->stopping &&
+                  (trial->state == HPT_TRIAL_RUNNING || trial->state == HPT_TRIAL_PROVISIONING);
+    bool moved = false;
+    hpt_store_metric_t *batch = hpt_calloc (count, sizeof (hpt_store_metric_t));
+    for (size_t i = 0; i < count; i++) {
+        batch[i] = (hpt_store_metric_t){self->job_id,
+                                        trial->id,
+                                        task->task_id,
+                                        points[i].tag,
+                                        points[i].step >= 0 ? points[i].step : trial->reports + 1,
+                                        points[i].value,
+                                        points[i].time};
+        if (!objective_task || strcmp (points[i].tag, s_metric_tag (self)) != 0 ||
+            !s_objective_report (trial, batch[i].step, batch[i].value, batch[i].time))
+            continue;
+        moved = true;
+        char reason[512];
+        if (judged && !*stop_reason &&
+            hpt_stopping_report (self->stopping, trial->id, batch[i].step, batch[i].value, reason,
+                                 sizeof (reason)))
+            *stop_reason = hpt_strdup (reason);
+    }
+    self->written_in = hpt_store_transaction_id (store);
+    int rc = hpt_store_metrics_append (store, batch, count, NULL, NULL);
+    free (batch);
+    //  The final metric is stored with the points it comes from, so a
+    //  master restarted between this batch and the task's exit knows it.
+    if (moved) rc |= s_store_trial (self, store, trial, false);
+    return rc;
 }
 
 //  Collects the tasks of trial that still run (or are being launched) and
-//  marks them STOPPING.
-static void
-s_collect_stop (hpt_trial_t *trial, hpt_task_t ***to_stop, size_t *stop_count)
+//  marks them STOPPING (stored, so a restarted master knows it asked).
+static int
+s_collect_stop (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t ***to_stop,
+                size_t *stop_count)
 {
+    int rc = 0;
     for (size_t i = 0; i < trial->task_count; i++) {
         hpt_task_t *task = &trial->tasks[i];
         if (task->state == HPT_TASK_LAUNCHING || task->state == HPT_TASK_RUNNING) {
             task->state = HPT_TASK_STOPPING;
-            *to_stop = realloc (*to_stop, (*stop_count + 1) * sizeof (hpt_task_t *));
+            rc |= s_store_task (self, store, trial, task);
+            *to_stop = hpt_realloc (*to_stop, (*stop_count + 1) * sizeof (hpt_task_t *));
             (*to_stop)[(*stop_count)++] = task;
         }
     }
+    return rc;
 }
 
 static bool
@@ -604,8 +597,10 @@ s_all_exited (hpt_trial_t *trial)
     return true;
 }
 
-//  Whether a task never reached the agent (unplaced or pending) and so
-//  needs no STOP.
+//  Tasks that never reached an agent (unplaced) need no STOP: they are
+//  over at once.
+//  (They have no row in the store: rows are written when a task is
+//  placed.)
 static void
 s_settle_unlaunched (hpt_trial_t *trial, int64_t now_ms)
 {
@@ -616,57 +611,59 @@ s_settle_unlaunched (hpt_trial_t *trial, int64_t now_ms)
         }
 }
 
-//  Applies the job-level rules after a trial finished.
+//  Why the job fails now that trial last failed, into message (empty when
+//  it goes on): the failure rules of docs/lifecycle.md.
 static void
-s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t now_ms,
-             hpt_task_t ***to_stop, size_t *stop_count)
+s_failure_rule (hpt_tuner_t *self, hpt_trial_t *last, char *message, size_t size)
 {
-    if (hpt_tuner_finished (self)) {
-        return;
-    }
-    if (self->state == HPT_JOB_CANCELLING) {
-        for (size_t i = 0; i < self->trial_count; i++)
-            if (s_in_flight (self->trials[i])) return;
-        s_set_job_state (self, store, HPT_JOB_CANCELLED, NULL, now_ms);
-        return;
-    }
     size_t failed = s_count (self, HPT_TRIAL_FAILED);
     size_t succeeded = s_count (self, HPT_TRIAL_SUCCEEDED);
     int64_t max_failed = self->hp ? self->hp->max_failed_trials : 0;
+    const char *why = last->message ? last->message : "failed";
+    *message = '\0';
+    if (max_failed > 0 && (int64_t)failed >= max_failed)
+        snprintf (message, size,
+                  "%zu trials failed, reaching maxFailedTrials (%" PRId64
+                  "). Last failure, trial %" PRId64 ": %s",
+                  failed, max_failed, last->id, why);
+    else if (max_failed == 0 && !self->any_finished)
+        snprintf (message, size,
+                  "The first trial to finish failed, so the job fails (maxFailedTrials "
+                  "is 0; see README). Trial %" PRId64 ": %s",
+                  last->id, why);
+    else if (max_failed == 0 && failed >= 5 && failed > 2 * succeeded)
+        snprintf (message, size,
+                  "%zu trials failed against %zu succeeded (maxFailedTrials is 0: the job "
+                  "fails when failed >= 5 and failed > 2 x succeeded). Last failure, trial "
+                  "%" PRId64 ": %s",
+                  failed, succeeded, last->id, why);
+}
+
+//  Applies the job-level rules after a trial finished.
+static int
+s_check_job (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *last, int64_t now_ms,
+             hpt_task_t ***to_stop, size_t *stop_count)
+{
+    if (hpt_tuner_finished (self)) return 0;
+    if (self->state == HPT_JOB_CANCELLING) {
+        for (size_t i = 0; i < self->trial_count; i++)
+            if (s_in_flight (self->trials[i])) return 0;
+        return s_set_job_state (self, store, HPT_JOB_CANCELLED, NULL, now_ms);
+    }
     char message[1024] = "";
-    if (last && last->state == HPT_TRIAL_FAILED) {
-        const char *why = last->message ? last->message : "failed";
-        if (max_failed > 0 && (int64_t)failed >= max_failed)
-            snprintf (message, sizeof (message),
-                      "%zu trials failed, reaching maxFailedTrials (%" PRId64
-                      "). Last failure, trial %" PRId64 ": %s",
-                      failed, max_failed, last->id, why);
-        else if (max_failed == 0 && !self->any_finished)
-            snprintf (message, sizeof (message),
-                      "The first trial to finish failed, so the job fails (maxFailedTrials "
-                      "is 0; see README). Trial %" PRId64 ": %s",
-                      last->id, why);
-        else if (max_failed == 0 && failed >= 5 && failed > 2 * succeeded)
-            snprintf (message, sizeof (message),
-                      "%zu trials failed against %zu succeeded (maxFailedTrials is 0: the job "
-                      "fails when failed >= 5 and failed > 2 x succeeded). Last failure, trial "
-                      "%" PRId64 ": %s",
-                      failed, succeeded, last->id, why);
-    }
+    if (last && last->state == HPT_TRIAL_FAILED)
+        s_failure_rule (self, last, message, sizeof (message));
     if (last) self->any_finished = true;
-    if (*message) {
-        hpt_tuner_fail (self, store, message, now_ms, to_stop, stop_count);
-        return;
-    }
+    if (*message) return hpt_tuner_fail (self, store, message, now_ms, to_stop, stop_count);
     int64_t max_trials = self->hp ? self->hp->max_trials : 1;
-    if (s_count_in_flight (self) > 0) return;
-    if ((int64_t)self->trial_count < max_trials && !self->exhausted) return;
-    if (succeeded == 0)
-        s_set_job_state (self, store, HPT_JOB_FAILED,
-                         "No trial succeeded: every trial failed (see the trials' errorMessage)",
-                         now_ms);
-    else
-        s_set_job_state (self, store, HPT_JOB_SUCCEEDED, NULL, now_ms);
+    if (s_count_in_flight (self) > 0) return 0;
+    if ((int64_t)self->trial_count < max_trials && !self->exhausted) return 0;
+    if (s_count (self, HPT_TRIAL_SUCCEEDED) == 0)
+        return s_set_job_state (self, store, HPT_JOB_FAILED,
+                                "No trial succeeded: every trial failed (see the trials' "
+                                "errorMessage)",
+                                now_ms);
+    return s_set_job_state (self, store, HPT_JOB_SUCCEEDED, NULL, now_ms);
 }
 
 //  The objective value the optimizer learns from a succeeded trial: the
@@ -688,12 +685,12 @@ s_tell_optimizer (hpt_tuner_t *self, const hpt_trial_t *trial, uint64_t id)
         hpt_optimizer_add_failed (self->optimizer, id, trial->values);
 }
 
-static void
+static int
 s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_trial_state_t state,
                 const char *message, int64_t now_ms)
 {
     trial->state = state;
-    if (message && !trial->message) trial->message = strdup (message);
+    if (message && !trial->message) trial->message = hpt_strdup (message);
     trial->end_time = now_ms;
     if (self->stopping) {
         if (state == HPT_TRIAL_SUCCEEDED && !trial->stopped_early)
@@ -715,8 +712,8 @@ s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_t
         trial->has_learned = true;
         trial->learned_value = estimate;
     }
-    s_store_trial (self, store, trial, false);
     if (self->optimizer) s_tell_optimizer (self, trial, (uint64_t)trial->id);
+    return s_store_trial (self, store, trial, false);
 }
 
 static void
@@ -733,83 +730,95 @@ s_exit_text (char *buf, size_t size, hpt_task_t *task, int exit_code, int signal
                   task->request->index, exit_code);
 }
 
-void
-hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
-                       int exit_code, int signal, const char *reason, int64_t now_ms,
-                       hpt_task_t ***to_stop, size_t *stop_count)
+//  How the exit of a task decides a trial still in flight: the state it
+//  ends in, with the reason in text; PENDING when it does not decide (a
+//  worker finished first, or a sibling the core stopped has gone).
+static hpt_trial_state_t
+s_exit_verdict (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, bool we_stopped,
+                const hpt_task_exit_t *exit, char *text, size_t size)
 {
-    if (task->state == HPT_TASK_EXITED) return;
+    int exit_code = exit->exit_code, signal = exit->signal;
+    const char *reason = exit->reason;
+    bool failed = exit_code != 0 || signal != 0 || (reason && *reason);
+    if (s_is_master (task)) {
+        if (!failed && trial->has_final) return HPT_TRIAL_SUCCEEDED;
+        if (!failed)
+            snprintf (text, size,
+                      "The trial's master task exited with status 0 without reporting the "
+                      "metric '%s' (hyperparameterMetricTag)",
+                      s_metric_tag (self));
+        else
+            s_exit_text (text, size, task, exit_code, signal, reason);
+        return HPT_TRIAL_FAILED;
+    }
+    if (failed && !we_stopped) {
+        s_exit_text (text, size, task, exit_code, signal, reason);
+        return HPT_TRIAL_FAILED;
+    }
+    return HPT_TRIAL_PENDING;
+}
+
+int
+hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
+                       const hpt_task_exit_t *exit, int64_t now_ms, hpt_task_t ***to_stop,
+                       size_t *stop_count)
+{
+    if (task->state == HPT_TASK_EXITED) return 0;
     bool we_stopped = task->state == HPT_TASK_STOPPING;
     task->state = HPT_TASK_EXITED;
     task->has_exit = true;
-    task->exit_code = exit_code;
-    task->signal = signal;
-    task->end_time = now_ms;
-    s_store_task (self, store, trial, task, false);
-
+    task->exit_code = exit->exit_code;
+    task->signal = exit->signal;
+    task->end_time = exit->end_ms ? exit->end_ms : now_ms;
+    int rc = s_store_task (self, store, trial, task);
     if (trial->state == HPT_TRIAL_STOPPING) {
         //  The trial was cancelled or stopped early: it ends when its last
         //  task is gone.
         if (s_all_exited (trial)) {
             hpt_trial_state_t end =
                 trial->stopped_early ? HPT_TRIAL_SUCCEEDED : HPT_TRIAL_CANCELLED;
-            s_finish_trial (self, store, trial, end, NULL, now_ms);
-            s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
+            rc |= s_finish_trial (self, store, trial, end, NULL, now_ms);
+            rc |= s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
         }
-        return;
+        return rc;
     }
-    if (!s_in_flight (trial)) return; //  already decided; a sibling we stopped has gone
-    char text[512];
-    bool failed = exit_code != 0 || signal != 0 || (reason && *reason);
-    if (s_is_master (task)) {
-        if (!failed && trial->has_final) {
-            s_finish_trial (self, store, trial, HPT_TRIAL_SUCCEEDED, NULL, now_ms);
-        } else if (!failed) {
-            const char *tag =
-                self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
-            snprintf (text, sizeof (text),
-                      "The trial's master task exited with status 0 without reporting the "
-                      "metric '%s' (hyperparameterMetricTag)",
-                      tag);
-            s_finish_trial (self, store, trial, HPT_TRIAL_FAILED, text, now_ms);
-        } else {
-            s_exit_text (text, sizeof (text), task, exit_code, signal, reason);
-            s_finish_trial (self, store, trial, HPT_TRIAL_FAILED, text, now_ms);
-        }
-    } else if (failed && !we_stopped) {
-        s_exit_text (text, sizeof (text), task, exit_code, signal, reason);
-        s_finish_trial (self, store, trial, HPT_TRIAL_FAILED, text, now_ms);
-    } else
-        return; //  a worker finished first: the master decides
+    if (!s_in_flight (trial)) return rc; //  already decided; a sibling we stopped has gone
+    char text[512] = "";
+    hpt_trial_state_t verdict =
+        s_exit_verdict (self, trial, task, we_stopped, exit, text, sizeof (text));
+    if (verdict == HPT_TRIAL_PENDING) return rc;
+    rc |= s_finish_trial (self, store, trial, verdict, *text ? text : NULL, now_ms);
     s_settle_unlaunched (trial, now_ms);
-    s_collect_stop (trial, to_stop, stop_count);
-    s_check_job (self, store, trial, now_ms, to_stop, stop_count);
+    rc |= s_collect_stop (self, store, trial, to_stop, stop_count);
+    rc |= s_check_job (self, store, trial, now_ms, to_stop, stop_count);
+    return rc;
 }
 
-void
+int
 hpt_tuner_stop_early (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const char *reason,
                       int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count)
 {
-    if (trial->state != HPT_TRIAL_RUNNING && trial->state != HPT_TRIAL_PROVISIONING) return;
+    if (trial->state != HPT_TRIAL_RUNNING && trial->state != HPT_TRIAL_PROVISIONING) return 0;
     trial->stopped_early = true;
     free (trial->message);
-    trial->message = reason ? strdup (reason) : NULL;
+    trial->message = reason ? hpt_strdup (reason) : NULL;
     trial->state = HPT_TRIAL_STOPPING;
     s_settle_unlaunched (trial, now_ms);
-    s_collect_stop (trial, to_stop, stop_count);
-    s_store_trial (self, store, trial, false);
+    int rc = s_collect_stop (self, store, trial, to_stop, stop_count);
+    return rc | s_store_trial (self, store, trial, false);
 }
 
-void
+int
 hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
                          const char *reason, int64_t now_ms)
 {
-    if (!s_in_flight (trial) || trial->state == HPT_TRIAL_STOPPING) return;
+    if (!s_in_flight (trial) || trial->state == HPT_TRIAL_STOPPING) return 0;
+    int rc = 0;
     trial->state = HPT_TRIAL_PENDING;
     trial->requeue_count++;
     if (self->stopping) hpt_stopping_forget (self->stopping, trial->id);
     free (trial->message);
-    trial->message = reason ? strdup (reason) : NULL;
+    trial->message = reason ? hpt_strdup (reason) : NULL;
     trial->has_final = false;
     trial->has_learned = false;
     trial->reports = 0;
@@ -820,7 +829,7 @@ hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tri
             if (task->state != HPT_TASK_EXITED) {
                 task->state = HPT_TASK_EXITED;
                 task->end_time = now_ms;
-                s_store_task (self, store, trial, task, false);
+                rc |= s_store_task (self, store, trial, task);
             }
             free (task->agent);
             task->agent = NULL;
@@ -830,52 +839,49 @@ hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tri
         task->attempt++;
         //  A new attempt is a new task row: the id carries the attempt.
         free (task->task_id);
-        if (asprintf (&task->task_id, "%s/%" PRId64 "/%s/%d.%d", self->job_id, trial->id,
-                      task->request->replica, task->request->index, task->attempt) < 0)
-            task->task_id = NULL;
+        task->task_id = hpt_asprintf ("%s/%" PRId64 "/%s/%d.%d", self->job_id, trial->id,
+                                      task->request->replica, task->request->index, task->attempt);
     }
-    s_store_trial (self, store, trial, false);
+    return rc | s_store_trial (self, store, trial, false);
 }
 
-static void
+static int
 s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
             size_t *stop_count)
 {
+    int rc = 0;
     for (size_t i = 0; i < self->trial_count; i++) {
         hpt_trial_t *trial = self->trials[i];
         if (!s_in_flight (trial)) continue;
         s_settle_unlaunched (trial, now_ms);
         size_t before = *stop_count;
-        s_collect_stop (trial, to_stop, stop_count);
+        rc |= s_collect_stop (self, store, trial, to_stop, stop_count);
         bool waiting = *stop_count > before;
         for (size_t k = 0; k < trial->task_count && !waiting; k++)
             waiting = trial->tasks[k].state == HPT_TASK_STOPPING;
         if (waiting) {
             trial->state = HPT_TRIAL_STOPPING;
-            s_store_trial (self, store, trial, false);
+            rc |= s_store_trial (self, store, trial, false);
         } else
-            s_finish_trial (self, store, trial, HPT_TRIAL_CANCELLED, NULL, now_ms);
+            rc |= s_finish_trial (self, store, trial, HPT_TRIAL_CANCELLED, NULL, now_ms);
     }
+    return rc;
 }
 
 int
-hpt_tuner_cancel_because (hpt_tuner_t *self, hpt_store_t *store, const char *message,
-                          int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count)
+hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
+                  hpt_task_t ***to_stop, size_t *stop_count, hpt_error_t *error)
 {
-    if (hpt_tuner_finished (self)) return -1;
+    if (hpt_tuner_finished (self))
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "Job %s is already %s and cannot be cancelled", self->job_id,
+                              hpt_job_state_name (self->state));
     if (self->state == HPT_JOB_CANCELLING) return 0;
-    s_set_job_state (self, store, HPT_JOB_CANCELLING, message, now_ms);
-    s_stop_all (self, store, now_ms, to_stop, stop_count);
-    s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
-    return 0;
-}
-
-int
-hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
-                  size_t *stop_count)
-{
-    return hpt_tuner_cancel_because (self, store, "Job cancelled by the user", now_ms, to_stop,
-                                     stop_count);
+    int rc = s_set_job_state (self, store, HPT_JOB_CANCELLING, message, now_ms);
+    rc |= s_stop_all (self, store, now_ms, to_stop, stop_count);
+    rc |= s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
+    if (rc) hpt_error_set (error, HPT_E_UNAVAILABLE, "Cannot store the cancellation");
+    return rc;
 }
 
 void
@@ -883,7 +889,7 @@ hpt_tuner_seed_from (hpt_tuner_t *self, hpt_tuner_t *previous)
 {
     if (!self->optimizer || !previous->space) return;
     size_t dim = hpt_space_size (self->space);
-    double *values = calloc (dim, sizeof (double));
+    double *values = hpt_calloc (dim, sizeof (double));
     for (size_t t = 0; t < previous->trial_count; t++) {
         hpt_trial_t *trial = previous->trials[t];
         bool ok = trial->state == HPT_TRIAL_SUCCEEDED && trial->has_final;
@@ -914,39 +920,48 @@ hpt_tuner_start_time (hpt_tuner_t *self)
     return self->start_time;
 }
 
-void
+int
 hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
                 hpt_task_t ***to_stop, size_t *stop_count)
 {
-    if (hpt_tuner_finished (self)) return;
-    s_set_job_state (self, store, HPT_JOB_FAILED, message, now_ms);
-    s_stop_all (self, store, now_ms, to_stop, stop_count);
+    if (hpt_tuner_finished (self)) return 0;
+    int rc = s_set_job_state (self, store, HPT_JOB_FAILED, message, now_ms);
+    return rc | s_stop_all (self, store, now_ms, to_stop, stop_count);
 }
 
 //  ---------------------------------------------------------------------
-//  Reload after a restart
+//  Loading from the store (after a restart, or a failed commit)
 
-//  Rebuilds the early-stopping state after a restart: each trial's
-//  objective reports (its master's current attempt) in step order, then
-//  how it ended, trial by trial. Decisions returned while replaying are
-//  ignored; trials still running are judged again at their next report.
-static void
-s_replay_stopping (hpt_tuner_t *self, hpt_store_t *store)
+//  The task id of the current attempt of trial's objective replica, or
+//  NULL (borrowed).
+static const char *
+s_objective_task_id (hpt_tuner_t *self, hpt_trial_t *trial)
 {
-    if (!self->stopping) return;
-    const char *tag = self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
+    for (size_t k = 0; k < trial->task_count; k++)
+        if (s_is_objective_task (self, &trial->tasks[k])) return trial->tasks[k].task_id;
+    return NULL;
+}
+
+//  Rebuilds the early-stopping state: each trial's objective reports (its
+//  objective replica's current attempt) in step order, then how it ended,
+//  trial by trial. Decisions returned while replaying are ignored; trials
+//  still running are judged again at their next report.
+static int
+s_replay_stopping (hpt_tuner_t *self, hpt_store_t *store, hpt_error_t *error)
+{
+    if (!self->stopping) return 0;
     for (size_t t = 0; t < self->trial_count; t++) {
         hpt_trial_t *trial = self->trials[t];
-        const char *master_task = NULL;
-        for (size_t k = 0; k < trial->task_count; k++)
-            if (s_is_objective_task (self, &trial->tasks[k])) master_task = trial->tasks[k].task_id;
+        const char *objective_task = s_objective_task_id (self, trial);
         json_t *points = NULL;
-        hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &points);
+        if (hpt_store_metrics_of_trial (store, self->job_id, trial->id, s_metric_tag (self),
+                                        &points, error))
+            return -1;
         size_t i;
         json_t *p;
         json_array_foreach (points, i, p) {
             const char *task_id = json_string_value (json_object_get (p, "task_id"));
-            if (master_task && task_id && strcmp (task_id, master_task) != 0) continue;
+            if (objective_task && task_id && strcmp (task_id, objective_task) != 0) continue;
             hpt_stopping_report (self->stopping, trial->id,
                                  json_integer_value (json_object_get (p, "step")),
                                  json_number_value (json_object_get (p, "value")), NULL, 0);
@@ -959,35 +974,105 @@ s_replay_stopping (hpt_tuner_t *self, hpt_store_t *store)
         else if (trial->state == HPT_TRIAL_SUCCEEDED || trial->state == HPT_TRIAL_CANCELLED)
             hpt_stopping_stopped (self->stopping, trial->id);
     }
+    return 0;
 }
 
-hpt_tuner_t *
-hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_request_t *requests,
-                size_t request_count, char **error)
+//  A stored REAL: a number, or the text a non-finite value is stored as.
+static double
+s_real (json_t *value)
 {
-    hpt_tuner_t *self = s_tuner_new (spec, json_string_value (json_object_get (row, "project")),
-                                     requests, request_count);
-    self->seq = json_integer_value (json_object_get (row, "seq"));
-    self->seed = json_integer_value (json_object_get (row, "seed"));
-    int state = hpt_job_state_parse (json_string_value (json_object_get (row, "state")));
-    self->state = state < 0 ? HPT_JOB_FAILED : (hpt_job_state_t)state;
-    const char *message = json_string_value (json_object_get (row, "error_message"));
-    self->message = message ? strdup (message) : NULL;
-    self->create_time = json_integer_value (json_object_get (row, "create_time"));
-    self->start_time = json_integer_value (json_object_get (row, "start_time"));
-    self->end_time = json_integer_value (json_object_get (row, "end_time"));
-    s_tuner_start_optimizer (self);
+    const char *text = json_string_value (value);
+    if (text) return strcmp (text, "NaN") == 0 ? NAN : text[0] == '-' ? -INFINITY : INFINITY;
+    return json_number_value (value);
+}
 
-    json_t *trials = NULL;
-    if (hpt_store_trials_of_job (store, self->job_id, &trials) != HPT_STORE_OK) {
-        if (error) *error = strdup (hpt_store_error (store));
-        hpt_tuner_destroy (&self);
-        return NULL;
+static char *
+s_text_copy (json_t *row, const char *key)
+{
+    const char *text = json_string_value (json_object_get (row, key));
+    return text ? hpt_strdup (text) : NULL;
+}
+
+//  Fills a trial from its row.
+static void
+s_load_trial_row (hpt_trial_t *trial, json_t *t)
+{
+    hpt_trial_state_t state = HPT_TRIAL_FAILED;
+    hpt_trial_state_parse (json_string_value (json_object_get (t, "state")), &state);
+    trial->state = state;
+    trial->has_final = json_is_true (json_object_get (t, "has_final"));
+    trial->final_step = json_integer_value (json_object_get (t, "final_step"));
+    trial->final_value = s_real (json_object_get (t, "final_value"));
+    trial->final_time = json_number_value (json_object_get (t, "final_time"));
+    trial->reports = json_integer_value (json_object_get (t, "report_count"));
+    trial->stopped_early = json_is_true (json_object_get (t, "stopped_early"));
+    json_t *learned = json_object_get (t, "learned_value");
+    trial->has_learned = learned && !json_is_null (learned);
+    trial->learned_value = s_real (learned);
+    trial->message = s_text_copy (t, "message");
+    trial->start_time = json_integer_value (json_object_get (t, "start_time"));
+    trial->end_time = json_integer_value (json_object_get (t, "end_time"));
+    trial->requeue_count = json_integer_value (json_object_get (t, "requeue_count"));
+}
+
+//  Fills a task from its row.
+static void
+s_load_task_row (hpt_task_t *task, json_t *row)
+{
+    free (task->task_id);
+    task->task_id = s_text_copy (row, "task_id");
+    free (task->agent);
+    task->agent = s_text_copy (row, "agent");
+    json_decref (task->placement);
+    json_t *placement = json_object_get (row, "placement_json");
+    task->placement = json_is_object (placement) ? json_incref (placement) : NULL;
+    hpt_task_state_t state = HPT_TASK_EXITED;
+    hpt_task_state_parse (json_string_value (json_object_get (row, "state")), &state);
+    task->state = state;
+    task->pid = json_integer_value (json_object_get (row, "pid"));
+    task->has_exit = json_is_true (json_object_get (row, "has_exit"));
+    task->exit_code = (int)json_integer_value (json_object_get (row, "exit_code"));
+    task->signal = (int)json_integer_value (json_object_get (row, "signal"));
+    task->start_time = json_integer_value (json_object_get (row, "start_time"));
+    task->end_time = json_integer_value (json_object_get (row, "end_time"));
+    task->attempt = (int)json_integer_value (json_object_get (row, "attempt"));
+}
+
+//  Loads the tasks of trial: the latest attempt of each replica.
+static int
+s_load_tasks (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_error_t *error)
+{
+    json_t *tasks = NULL;
+    if (hpt_store_task_of_trial (store, self->job_id, trial->id, &tasks, error)) return -1;
+    size_t j;
+    json_t *row;
+    json_array_foreach (tasks, j, row) {
+        const char *replica = json_string_value (json_object_get (row, "replica_type"));
+        int index = (int)json_integer_value (json_object_get (row, "replica_index"));
+        int attempt = (int)json_integer_value (json_object_get (row, "attempt"));
+        for (size_t k = 0; k < trial->task_count; k++) {
+            hpt_task_t *task = &trial->tasks[k];
+            if (replica && strcmp (task->request->replica, replica) == 0 &&
+                task->request->index == index && attempt >= task->attempt)
+                s_load_task_row (task, row);
+        }
     }
+    json_decref (tasks);
+    return 0;
+}
+
+//  Loads every trial of the job with its tasks, and tells the optimizer
+//  the same history as before.
+static int
+s_load_trials (hpt_tuner_t *self, hpt_store_t *store, hpt_error_t *error)
+{
+    json_t *trials = NULL;
+    if (hpt_store_trials_of_job (store, self->job_id, &trials, error)) return -1;
+    size_t dim = self->space ? hpt_space_size (self->space) : 0;
+    double *values = hpt_calloc (dim ? dim : 1, sizeof (double));
+    int rc = 0;
     size_t i;
     json_t *t;
-    size_t dim = self->space ? hpt_space_size (self->space) : 0;
-    double *values = calloc (dim ? dim : 1, sizeof (double));
     json_array_foreach (trials, i, t) {
         json_t *vals = json_object_get (t, "values_json");
         for (size_t k = 0; k < dim; k++)
@@ -996,61 +1081,10 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
         if (id != (int64_t)self->trial_count + 1)
             continue; //  ids are dense by construction; anything else is not ours
         hpt_trial_t *trial = s_trial_new (self, id, values);
-        int ts = s_trial_state_parse (json_string_value (json_object_get (t, "state")));
-        trial->state = ts < 0 ? HPT_TRIAL_FAILED : (hpt_trial_state_t)ts;
-        trial->has_final = json_is_true (json_object_get (t, "has_final"));
-        trial->final_step = json_integer_value (json_object_get (t, "final_step"));
-        trial->final_value = json_number_value (json_object_get (t, "final_value"));
-        trial->stopped_early = json_is_true (json_object_get (t, "stopped_early"));
-        json_t *learned = json_object_get (t, "learned_value");
-        trial->has_learned = json_is_number (learned);
-        trial->learned_value = json_number_value (learned);
-        const char *msg = json_string_value (json_object_get (t, "message"));
-        trial->message = msg ? strdup (msg) : NULL;
-        trial->start_time = json_integer_value (json_object_get (t, "start_time"));
-        trial->end_time = json_integer_value (json_object_get (t, "end_time"));
-        trial->requeue_count = json_integer_value (json_object_get (t, "requeue_count"));
+        s_load_trial_row (trial, t);
         if (trial->state == HPT_TRIAL_SUCCEEDED || trial->state == HPT_TRIAL_FAILED)
             self->any_finished = true;
-        //  Tasks: the latest attempt of each replica.
-        json_t *tasks = NULL;
-        hpt_store_task_of_trial (store, self->job_id, id, &tasks);
-        size_t j;
-        json_t *row_task;
-        json_array_foreach (tasks, j, row_task) {
-            const char *replica = json_string_value (json_object_get (row_task, "replica_type"));
-            int index = (int)json_integer_value (json_object_get (row_task, "replica_index"));
-            int attempt = (int)json_integer_value (json_object_get (row_task, "attempt"));
-            for (size_t k = 0; k < trial->task_count; k++) {
-                hpt_task_t *task = &trial->tasks[k];
-                if (!replica || strcmp (task->request->replica, replica) != 0 ||
-                    task->request->index != index || attempt < task->attempt)
-                    continue;
-                free (task->task_id);
-                task->task_id = strdup (json_string_value (json_object_get (row_task, "task_id")));
-                free (task->agent);
-                const char *agent = json_string_value (json_object_get (row_task, "agent"));
-                task->agent = agent ? strdup (agent) : NULL;
-                json_decref (task->placement);
-                task->placement = json_incref (json_object_get (row_task, "placement_json"));
-                if (json_is_null (task->placement)) {
-                    json_decref (task->placement);
-                    task->placement = NULL;
-                }
-                int st =
-                    s_task_state_parse (json_string_value (json_object_get (row_task, "state")));
-                task->state = st < 0 ? HPT_TASK_EXITED : (hpt_task_state_t)st;
-                task->pid = json_integer_value (json_object_get (row_task, "pid"));
-                task->has_exit = json_is_true (json_object_get (row_task, "has_exit"));
-                task->exit_code = (int)json_integer_value (json_object_get (row_task, "exit_code"));
-                task->signal = (int)json_integer_value (json_object_get (row_task, "signal"));
-                task->start_time = json_integer_value (json_object_get (row_task, "start_time"));
-                task->end_time = json_integer_value (json_object_get (row_task, "end_time"));
-                task->attempt = attempt;
-            }
-        }
-        json_decref (tasks);
-        //  The optimizer sees the same history as before the restart.
+        if ((rc = s_load_tasks (self, store, trial, error)) != 0) break;
         if (self->optimizer) {
             if (s_in_flight (trial))
                 hpt_optimizer_add_pending (self->optimizer, (uint64_t)id, trial->values);
@@ -1060,7 +1094,27 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     }
     free (values);
     json_decref (trials);
-    s_replay_stopping (self, store);
+    return rc;
+}
+
+hpt_tuner_t *
+hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_request_t *requests,
+                size_t request_count, hpt_error_t *error)
+{
+    hpt_tuner_t *self = s_tuner_new (spec, json_string_value (json_object_get (row, "project")),
+                                     requests, request_count);
+    self->seq = json_integer_value (json_object_get (row, "seq"));
+    self->seed = json_integer_value (json_object_get (row, "seed"));
+    hpt_job_state_t state = HPT_JOB_FAILED;
+    hpt_job_state_parse (json_string_value (json_object_get (row, "state")), &state);
+    self->state = state;
+    self->message = s_text_copy (row, "error_message");
+    self->create_time = json_integer_value (json_object_get (row, "create_time"));
+    self->start_time = json_integer_value (json_object_get (row, "start_time"));
+    self->end_time = json_integer_value (json_object_get (row, "end_time"));
+    s_tuner_start_optimizer (self);
+    if (s_load_trials (self, store, error) || s_replay_stopping (self, store, error))
+        hpt_tuner_destroy (&self);
     return self;
 }
 
@@ -1122,18 +1176,16 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
     }
     json_t *metrics = NULL;
     json_t *all = json_array ();
-    if (store && hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &metrics) ==
-                     HPT_STORE_OK) {
+    if (store &&
+        hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &metrics, NULL) == 0) {
         size_t i;
         json_t *m;
         //  The objective's curve is the master replica's current attempt:
         //  not other replicas' reports, not a requeued attempt's.
-        const char *master_task = NULL;
-        for (size_t k = 0; k < trial->task_count; k++)
-            if (s_is_objective_task (self, &trial->tasks[k])) master_task = trial->tasks[k].task_id;
+        const char *objective_task = s_objective_task_id (self, trial);
         json_array_foreach (metrics, i, m) {
             const char *task_id = json_string_value (json_object_get (m, "task_id"));
-            if (master_task && task_id && strcmp (task_id, master_task) != 0) continue;
+            if (objective_task && task_id && strcmp (task_id, objective_task) != 0) continue;
             json_t *point = json_object ();
             json_object_set_new (point, "trainingStep",
                                  s_int64_json (json_integer_value (json_object_get (m, "step"))));
@@ -1172,12 +1224,11 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
     for (size_t i = 0; i < self->trial_count; i++)
         completed += self->trials[i]->state == HPT_TRIAL_SUCCEEDED;
     json_object_set_new (output, "completedTrialCount", s_int64_json ((int64_t)completed));
-    const char *tag =
-        self->hp && self->hp->metric_tag ? self->hp->metric_tag : HPT_DEFAULT_METRIC_TAG;
+    const char *tag = s_metric_tag (self);
     json_object_set_new (output, "hyperparameterMetricTag", json_string (tag));
     if (with_trials) {
         hpt_trial_t **sorted =
-            malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
+            hpt_malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
         if (self->trial_count) memcpy (sorted, self->trials, self->trial_count * sizeof (void *));
         s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
         qsort (sorted, self->trial_count, sizeof (void *), s_compare_trials);

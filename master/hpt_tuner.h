@@ -9,14 +9,13 @@
     talks to agents, then tells the tuner what happened; the tuner says
     what to do next (which tasks to stop, whether the job is over).
 
-    Every change is written to the store by the tuner before the function
-    that made it returns, so the core may act on it right after.
-
-    Job:   QUEUED -> PREPARING (first trial placed) -> RUNNING (a task
-           started) -> SUCCEEDED | FAILED | CANCELLING -> CANCELLED
-    Trial: PENDING -> PROVISIONING (placed, LAUNCH sent) -> RUNNING ->
-           SUCCEEDED | FAILED | STOPPING -> SUCCEEDED (stopped early) |
-           CANCELLED
+    Every change is written to the store, inside the transaction the core
+    has open, before the function that made it returns; the core acts on
+    it only once the transaction is committed. A write that fails fails
+    the transaction (hpt_store.h): the function returns -1 and the core,
+    whose commit then fails, rebuilds the tuner from the store
+    (hpt_tuner_load), so memory never keeps what the store lost. The
+    states are those of hpt_states.h.
 */
 #ifndef HPT_TUNER_H_INCLUDED
 #define HPT_TUNER_H_INCLUDED
@@ -24,37 +23,11 @@
 #include "hpt_job.h"
 #include "hpt_optimizer.h"
 #include "hpt_space.h"
+#include "hpt_states.h"
 #include "hpt_store.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-typedef enum {
-    HPT_JOB_QUEUED,
-    HPT_JOB_PREPARING,
-    HPT_JOB_RUNNING,
-    HPT_JOB_SUCCEEDED,
-    HPT_JOB_FAILED,
-    HPT_JOB_CANCELLING,
-    HPT_JOB_CANCELLED,
-} hpt_job_state_t;
-
-typedef enum {
-    HPT_TRIAL_PENDING,
-    HPT_TRIAL_PROVISIONING,
-    HPT_TRIAL_RUNNING,
-    HPT_TRIAL_SUCCEEDED,
-    HPT_TRIAL_FAILED,
-    HPT_TRIAL_STOPPING,
-    HPT_TRIAL_CANCELLED,
-} hpt_trial_state_t;
-
-typedef enum {
-    HPT_TASK_LAUNCHING, //  LAUNCH sent, TASK_STARTED not seen yet
-    HPT_TASK_RUNNING,   //  the process runs
-    HPT_TASK_STOPPING,  //  STOP sent
-    HPT_TASK_EXITED,    //  the process ended (or was lost)
-} hpt_task_state_t;
 
 //  What one replica of a trial cluster asks for (same for every trial of
 //  a job).
@@ -92,7 +65,7 @@ typedef struct {
     int64_t final_step;      //  step of the last report
     double final_value;      //  value of the last report
     double final_time;       //  report time of the last report (epoch s)
-    int64_t reports;         //  reports of the tag so far (step when none given)
+    int64_t reports;         //  objective reports so far (the step when none is given)
     bool stopped_early;      //  ended by early stopping
     bool has_learned;        //  learned_value is set (stopped early, with reports)
     double learned_value;    //  the projected final value the optimizer was told
@@ -108,16 +81,18 @@ typedef struct _hpt_tuner_t hpt_tuner_t;
 
 //  Creates the tuner of a new job and stores the job (QUEUED). spec is the
 //  validated job (ownership passes to the tuner); requests (ownership
-//  passes too) are the tasks of one trial cluster. On a store error returns
-//  NULL with *error set (caller frees) and frees spec and requests.
+//  passes too) are the tasks of one trial cluster. On a store error
+//  returns NULL with *error and frees spec and requests.
 hpt_tuner_t *hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
                             hpt_task_request_t *requests, size_t request_count, uint64_t seed,
-                            int64_t now_ms, char **error);
+                            int64_t now_ms, hpt_error_t *error);
 
-//  Rebuilds a tuner from the store after a restart (job row, its trials and
-//  tasks). spec and requests as for new. Returns NULL on error.
+//  Rebuilds a tuner from the store (job row, its trials and tasks): after
+//  a restart, and after a failed commit. spec and requests as for new.
+//  Returns NULL with *error on a store error (spec and requests freed).
 hpt_tuner_t *hpt_tuner_load (hpt_store_t *store, json_t *job_row, hpt_job_t *spec,
-                             hpt_task_request_t *requests, size_t request_count, char **error);
+                             hpt_task_request_t *requests, size_t request_count,
+                             hpt_error_t *error);
 
 //  Destroys the tuner and nulls the pointer.
 void hpt_tuner_destroy (hpt_tuner_t **self_p);
@@ -137,66 +112,86 @@ const hpt_task_request_t *hpt_tuner_requests (hpt_tuner_t *self, size_t *count);
 //  so the core may keep them in indexes).
 size_t hpt_tuner_trial_count (hpt_tuner_t *self);
 hpt_trial_t *hpt_tuner_trial (hpt_tuner_t *self, size_t i);
-hpt_trial_t *hpt_tuner_trial_by_id (hpt_tuner_t *self, int64_t trial_id);
+
+//  The store transaction (hpt_store_transaction_id) the tuner last wrote
+//  in: after a failed commit, the core rebuilds the tuners that wrote in
+//  it.
+uint64_t hpt_tuner_written_in (hpt_tuner_t *self);
 
 //  Why the job waits (shown by describe), or NULL. Copied.
 void hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason);
 
 //  The trial that should be placed next: a PENDING (requeued) trial, or a
 //  new one when the job may start another (in flight < maxParallelTrials,
-//  created < maxTrials, optimizer not exhausted); NULL when none. A new
-//  trial gets its parameters from the optimizer and is stored PENDING.
+//  created < maxTrials, optimizer not exhausted); NULL when none (or on a
+//  store error). A new trial gets its parameters from the optimizer and
+//  is stored PENDING.
 hpt_trial_t *hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms);
 
 //  Records that every task of trial was placed (task->agent and placement
 //  set by the core) and is about to be launched: the trial becomes
-//  PROVISIONING and its tasks are stored, in one transaction. Returns 0, or
-//  -1 on a store error.
+//  PROVISIONING and its tasks are stored.
 int hpt_tuner_trial_placed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
                             int64_t now_ms);
 
-//  A task's process started.
-void hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                             hpt_task_t *task, int64_t pid, int64_t now_ms);
+//  A task's process started (start_ms: when, as its agent saw it).
+int hpt_tuner_task_started (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                            hpt_task_t *task, int64_t pid, int64_t start_ms, int64_t now_ms);
 
-//  A metric point of a task; only the master replica's points of the
-//  job's metric tag count for the objective. The point itself is stored by
-//  the core (batched). Returns true when early stopping says the trial
-//  should stop now, with the reason in reason (reason_size bytes): the
-//  caller then calls hpt_tuner_stop_early.
-bool hpt_tuner_metric (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, const char *tag,
-                       int64_t step, double value, double time, char *reason, size_t reason_size);
+//  One metric point as a task reported it: step < 0 when the trainer gave
+//  none, time in epoch seconds.
+typedef struct {
+    const char *tag; //  borrowed
+    double value;    //  may be non-finite
+    int64_t step;    //  the trainer's step, or -1
+    double time;     //  epoch seconds
+} hpt_tuner_point_t;
+
+//  A batch of metric points of a task: stores the points and, when they
+//  move the objective (the master replica's, or evaluator 0's with
+//  metricCollector.replica, points of the job's metric tag), the trial's
+//  final metric and report count, in the same transaction. A point
+//  without a step gets the trial's report count + 1. When early stopping
+//  says the trial should stop now, *stop_reason gets the reason (a fresh
+//  string the caller frees) and the caller calls hpt_tuner_stop_early.
+int hpt_tuner_report (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task,
+                      const hpt_tuner_point_t *points, size_t count, char **stop_reason);
 
 //  Stops a running trial early: STOPPING (its tasks to stop go into
 //  *to_stop as for task_exited), then SUCCEEDED with isTrialStoppedEarly
 //  once they are gone, its last report as finalMetric.
-void hpt_tuner_stop_early (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                           const char *reason, int64_t now_ms, hpt_task_t ***to_stop,
-                           size_t *stop_count);
+int hpt_tuner_stop_early (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                          const char *reason, int64_t now_ms, hpt_task_t ***to_stop,
+                          size_t *stop_count);
 
-//  A task ended (exit_code, or signal when killed; lost: the agent lost it).
-//  Decides the trial (docs/lifecycle.md) and the job. Writes every task that must
-//  now be stopped (siblings of a failed task, workers and parameter
-//  servers once the master is done) into *to_stop (an array the caller
-//  frees, of borrowed task pointers) and their count into *stop_count.
-void hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                            hpt_task_t *task, int exit_code, int signal, const char *reason,
-                            int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count);
+//  How a task ended.
+typedef struct {
+    int exit_code;      //  exit status; -1 when killed or never started
+    int signal;         //  the signal that killed it, 0 if none
+    const char *reason; //  the agent's or the master's explanation, or NULL
+    int64_t end_ms;     //  when, by its agent's clock (0: now)
+} hpt_task_exit_t;
+
+//  A task ended. Decides the trial (docs/lifecycle.md) and the job. Writes
+//  every task that must now be stopped (siblings of a failed task,
+//  workers and parameter servers once the master is done) into *to_stop
+//  (an array the caller frees, of borrowed task pointers) and their count
+//  into *stop_count.
+int hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                           hpt_task_t *task, const hpt_task_exit_t *exit, int64_t now_ms,
+                           hpt_task_t ***to_stop, size_t *stop_count);
 
 //  Puts a trial whose tasks were lost back to PENDING to be placed again
 //  (drain --now, agent lost with the requeue policy); not counted failed.
-void hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
-                              const char *reason, int64_t now_ms);
+int hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial,
+                             const char *reason, int64_t now_ms);
 
-//  Cancels the job: CANCELLING while tasks run, then CANCELLED. Tasks to
-//  stop as for task_exited. Returns -1 when the job is already finished.
-int hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
-                      size_t *stop_count);
-
-//  Cancels the job as hpt_tuner_cancel does, recording message as its
-//  errorMessage (e.g. why a time limit cancelled it).
-int hpt_tuner_cancel_because (hpt_tuner_t *self, hpt_store_t *store, const char *message,
-                              int64_t now_ms, hpt_task_t ***to_stop, size_t *stop_count);
+//  Cancels the job: CANCELLING while tasks run, then CANCELLED, with
+//  message as its errorMessage (the user's cancel, or why a time limit
+//  cancelled it). Tasks to stop as for task_exited. A job already
+//  finished is refused with HPT_E_FAILED_PRECONDITION.
+int hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
+                      hpt_task_t ***to_stop, size_t *stop_count, hpt_error_t *error);
 
 //  Seeds the optimizer with the finished trials of previous (a job this
 //  one resumes): their results are known before the first suggestion.
@@ -211,18 +206,13 @@ int64_t hpt_tuner_start_time (hpt_tuner_t *self);
 
 //  Fails the job with message (e.g. nothing can ever fit it), stopping its
 //  tasks as cancel does.
-void hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
-                     hpt_task_t ***to_stop, size_t *stop_count);
+int hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
+                    hpt_task_t ***to_stop, size_t *stop_count);
 
 //  The Job resource (docs/lifecycle.md): spec fields, state, times, errorMessage,
 //  trainingOutput with trials best first. allMetrics come from the store.
 //  The caller owns the result.
 json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials);
-
-//  Names of the states as the REST API writes them.
-const char *hpt_job_state_name (hpt_job_state_t state);
-const char *hpt_trial_state_name (hpt_trial_state_t state);
-int hpt_job_state_parse (const char *name);
 
 //  Formats epoch milliseconds as RFC 3339 UTC ("2026-11-29T03:04:42.123Z")
 //  into buf (at least 32 bytes); returns buf.

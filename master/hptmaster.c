@@ -6,9 +6,11 @@
 #include "hpt_cluster_config.h"
 #include "hpt_core.h"
 #include "hpt_version.h"
+#include "hpt_alloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void
 s_usage (FILE *out)
@@ -37,6 +39,10 @@ s_usage (FILE *out)
 int
 main (int argc, char *argv[])
 {
+    hpt_alloc_init ();
+    //  The master's files hold every job's env values: nobody else reads
+    //  them.
+    umask (077);
     const char *cluster = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
@@ -70,11 +76,10 @@ main (int argc, char *argv[])
     hpt_diag_destroy (&diag);
     zsys_init ();
     zsys_set_logident ("hptmaster");
-    char *error = NULL;
+    hpt_error_t error;
     hpt_core_t *core = hpt_core_new (config, &error);
     if (!core) {
-        fprintf (stderr, "hptmaster: %s\n", error ? error : "cannot start");
-        free (error);
+        fprintf (stderr, "hptmaster: %s\n", error.message);
         hpt_cluster_config_destroy (&config);
         return 1;
     }

@@ -25,19 +25,22 @@ static long
 s_stored_points (const char *dir, int trials)
 {
     char *db = zsys_sprintf ("%s/state/hpt.db", dir);
-    char *error = NULL;
+    hpt_error_t error;
     hpt_store_t *store = hpt_store_new (db, &error);
     zstr_free (&db);
     if (!store) {
-        fprintf (stderr, "hpt-bench metrics: %s\n", error ? error : "cannot open the store");
-        free (error);
+        fprintf (stderr, "hpt-bench metrics: %s\n", error.message);
         return -1;
     }
     long stored = 0;
     for (int t = 1; t <= trials; t++) {
         json_t *list = NULL;
-        if (hpt_store_metrics_of_trial (store, "bench", t, "m", &list) == 0)
-            stored += (long)json_array_size (list);
+        if (hpt_store_metrics_of_trial (store, "bench", t, "m", &list, &error) != 0) {
+            fprintf (stderr, "hpt-bench metrics: %s\n", error.message);
+            hpt_store_destroy (&store);
+            return -1;
+        }
+        stored += (long)json_array_size (list);
         json_decref (list);
     }
     hpt_store_destroy (&store);

@@ -89,14 +89,22 @@ bench_trials (int argc, char *argv[])
     size_t latencies = 0;
     if (rc == 0) {
         char *db = zsys_sprintf ("%s/state/hpt.db", bench_cluster_dir (cluster));
-        char *error = NULL;
+        hpt_error_t error;
         hpt_store_t *store = hpt_store_new (db, &error);
         zstr_free (&db);
+        if (!store) {
+            fprintf (stderr, "hpt-bench trials: %s\n", error.message);
+            rc = 1;
+        }
         s_stamp_t *stamps = calloc ((size_t)count, sizeof (s_stamp_t));
         size_t stamp_count = 0;
         for (int t = 1; store && t <= count; t++) {
             json_t *list = NULL;
-            hpt_store_metrics_of_trial (store, "bench", t, NULL, &list);
+            if (hpt_store_metrics_of_trial (store, "bench", t, NULL, &list, &error) != 0) {
+                fprintf (stderr, "hpt-bench trials: %s\n", error.message);
+                rc = 1;
+                break;
+            }
             size_t i;
             json_t *point;
             s_stamp_t stamp = {0, 0};
@@ -110,7 +118,6 @@ bench_trials (int argc, char *argv[])
             if (stamp.start > 0 && stamp.end > 0) stamps[stamp_count++] = stamp;
         }
         hpt_store_destroy (&store);
-        free (error);
         qsort (stamps, stamp_count, sizeof (s_stamp_t), s_by_start);
         //  For every trial, the latest exit before its start is the exit
         //  that made room for it (with P in parallel, the first P started

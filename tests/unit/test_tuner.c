@@ -1,5 +1,7 @@
 /*  Unit tests for the master's tuner (job/trial state machines and rules)
-    and the gang scheduler, with an in-memory store. */
+    and the gang scheduler, with a store (in memory, or a file where a test
+    reopens it). The tuner never begins or commits: like the core, each
+    test wraps every event that writes in a transaction of its own. */
 #include "hpt_job_reader.h"
 #include "hpt_scheduler.h"
 #include "hpt_tuner.h"
@@ -7,10 +9,41 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
+
+//  Asserts that a call returning 0 / -1 with an hpt_error_t succeeded.
+#define assert_ok(call, error)                                                                     \
+    do {                                                                                           \
+        if ((call) != 0) fail_msg ("%s failed: %s", #call, (error)->message);                      \
+    } while (0)
+
+static hpt_store_t *
+s_store (const char *path)
+{
+    hpt_error_t error;
+    hpt_store_t *store = hpt_store_new (path, &error);
+    if (!store) fail_msg ("store %s: %s", path, error.message);
+    return store;
+}
+
+static void
+s_begin (hpt_store_t *store)
+{
+    hpt_error_t error;
+    assert_ok (hpt_store_begin (store, &error), &error);
+}
+
+static void
+s_commit (hpt_store_t *store)
+{
+    hpt_error_t error;
+    assert_ok (hpt_store_commit (store, &error), &error);
+}
 
 static hpt_job_t *
 s_job (const char *id, int max_trials, int parallel, int max_failed)
@@ -47,22 +80,95 @@ s_requests (size_t *count, int workers)
     return r;
 }
 
-typedef struct {
-    hpt_store_t *store;
-    hpt_tuner_t *tuner;
-} s_fixture_t;
-
 static hpt_tuner_t *
 s_tuner (hpt_store_t *store, const char *id, int max_trials, int parallel, int max_failed,
          int workers)
 {
     size_t count;
     hpt_task_request_t *requests = s_requests (&count, workers);
-    char *error = NULL;
+    hpt_error_t error;
+    s_begin (store);
     hpt_tuner_t *tuner = hpt_tuner_new (store, s_job (id, max_trials, parallel, max_failed),
                                         "default", requests, count, 42, 1000, &error);
-    assert_non_null (tuner);
+    if (!tuner) fail_msg ("tuner: %s", error.message);
+    s_commit (store);
     return tuner;
+}
+
+//  Rebuilds the tuner of job id from the store, as the core does after a
+//  restart or a failed commit.
+static hpt_tuner_t *
+s_reload (hpt_store_t *store, const char *id, int max_trials, int parallel, int max_failed,
+          int workers)
+{
+    json_t *row = NULL;
+    hpt_error_t error;
+    assert_ok (hpt_store_job_get (store, id, &row, &error), &error);
+    size_t count;
+    hpt_task_request_t *requests = s_requests (&count, workers);
+    hpt_tuner_t *tuner = hpt_tuner_load (store, row, s_job (id, max_trials, parallel, max_failed),
+                                         requests, count, &error);
+    json_decref (row);
+    if (!tuner) fail_msg ("load %s: %s", id, error.message);
+    return tuner;
+}
+
+//  The next trial, in a transaction of its own.
+static hpt_trial_t *
+s_next (hpt_store_t *store, hpt_tuner_t *tuner, int64_t now_ms)
+{
+    s_begin (store);
+    hpt_trial_t *trial = hpt_tuner_next_trial (tuner, store, now_ms);
+    s_commit (store);
+    return trial;
+}
+
+//  Places every task of trial on agent "a" and starts them, one event
+//  (transaction) each.
+static void
+s_place_and_start (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial)
+{
+    for (size_t i = 0; i < trial->task_count; i++)
+        if (!trial->tasks[i].agent) trial->tasks[i].agent = strdup ("a");
+    if (trial->state == HPT_TRIAL_PENDING) {
+        s_begin (store);
+        assert_int_equal (hpt_tuner_trial_placed (tuner, store, trial, 2000), 0);
+        s_commit (store);
+    }
+    s_begin (store);
+    for (size_t i = 0; i < trial->task_count; i++)
+        assert_int_equal (hpt_tuner_task_started (tuner, store, trial, &trial->tasks[i],
+                                                  100 + (int64_t)i, 2050, 2100),
+                          0);
+    s_commit (store);
+}
+
+//  One batch of points of trial's task, in a transaction of its own.
+static void
+s_report (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_task_t *task,
+          const hpt_tuner_point_t *points, size_t count)
+{
+    char *stop_reason = NULL;
+    s_begin (store);
+    assert_int_equal (hpt_tuner_report (tuner, store, trial, task, points, count, &stop_reason), 0);
+    s_commit (store);
+    assert_null (stop_reason);
+}
+
+//  A task of trial ends, in a transaction of its own.
+static void
+s_exit (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_task_t *task, int exit_code,
+        int signal, int64_t now_ms, size_t *stop_count)
+{
+    hpt_task_exit_t exit = {.exit_code = exit_code, .signal = signal};
+    hpt_task_t **to_stop = NULL;
+    size_t n = 0;
+    s_begin (store);
+    assert_int_equal (
+        hpt_tuner_task_exited (tuner, store, trial, task, &exit, now_ms, &to_stop, &n), 0);
+    s_commit (store);
+    free (to_stop);
+    if (stop_count) *stop_count = n;
 }
 
 //  Places (fake agent "a"), starts and runs a trial to an exit; metric
@@ -71,53 +177,48 @@ static void
 s_run_trial (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, double metric,
              int exit_code)
 {
-    for (size_t i = 0; i < trial->task_count; i++)
-        if (!trial->tasks[i].agent) trial->tasks[i].agent = strdup ("a");
-    if (trial->state == HPT_TRIAL_PENDING)
-        assert_int_equal (hpt_tuner_trial_placed (tuner, store, trial, 2000), 0);
-    for (size_t i = 0; i < trial->task_count; i++)
-        hpt_tuner_task_started (tuner, store, trial, &trial->tasks[i], 100 + (int64_t)i, 2100);
+    s_place_and_start (store, tuner, trial);
     if (metric == metric) {
-        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "loss", 5, metric + 1, 1.0, NULL, 0);
-        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "other", 9, 99, 2.0, NULL, 0);
-        hpt_tuner_metric (tuner, trial, &trial->tasks[0], "loss", 10, metric, 3.0, NULL, 0);
+        hpt_tuner_point_t points[] = {
+            {"loss", metric + 1, 5, 1.0}, {"other", 99, 9, 2.0}, {"loss", metric, 10, 3.0}};
+        s_report (store, tuner, trial, &trial->tasks[0], points, 3);
     }
-    hpt_task_t **to_stop = NULL;
-    size_t stop_count = 0;
-    hpt_tuner_task_exited (tuner, store, trial, &trial->tasks[0], exit_code, 0, NULL, 3000,
-                           &to_stop, &stop_count);
-    free (to_stop);
+    s_exit (store, tuner, trial, &trial->tasks[0], exit_code, 0, 3000, NULL);
 }
 
 static void
 test_job_succeeds_with_best_first (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "j1", 3, 2, 0, 0);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_QUEUED);
-    hpt_trial_t *t1 = hpt_tuner_next_trial (tuner, store, 1500);
+    hpt_trial_t *t1 = s_next (store, tuner, 1500);
     assert_non_null (t1);
     //  A trial not placed yet is offered again rather than a new one.
-    assert_ptr_equal (hpt_tuner_next_trial (tuner, store, 1500), t1);
+    assert_ptr_equal (s_next (store, tuner, 1500), t1);
     t1->tasks[0].agent = strdup ("a");
+    s_begin (store);
     assert_int_equal (hpt_tuner_trial_placed (tuner, store, t1, 1600), 0);
-    hpt_trial_t *t2 = hpt_tuner_next_trial (tuner, store, 1500);
+    s_commit (store);
+    hpt_trial_t *t2 = s_next (store, tuner, 1500);
     assert_non_null (t2);
     t2->tasks[0].agent = strdup ("a");
+    s_begin (store);
     assert_int_equal (hpt_tuner_trial_placed (tuner, store, t2, 1600), 0);
+    s_commit (store);
     //  maxParallelTrials = 2: no third one while two are in flight.
-    assert_null (hpt_tuner_next_trial (tuner, store, 1500));
+    assert_null (s_next (store, tuner, 1500));
     assert_int_equal (t1->id, 1);
     assert_int_equal (t2->id, 2);
     s_run_trial (store, tuner, t1, 0.5, 0);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_RUNNING);
     assert_int_equal (t1->state, HPT_TRIAL_SUCCEEDED);
     assert_true (t1->has_final && t1->final_value == 0.5 && t1->final_step == 10);
-    hpt_trial_t *t3 = hpt_tuner_next_trial (tuner, store, 3000);
+    hpt_trial_t *t3 = s_next (store, tuner, 3000);
     assert_non_null (t3);
     s_run_trial (store, tuner, t2, 0.1, 0);
     s_run_trial (store, tuner, t3, 0.3, 0);
-    assert_null (hpt_tuner_next_trial (tuner, store, 4000));
+    assert_null (s_next (store, tuner, 4000));
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_SUCCEEDED);
     json_t *json = hpt_tuner_to_json (tuner, store, true);
     json_t *trials = json_object_get (json_object_get (json, "trainingOutput"), "trials");
@@ -133,6 +234,9 @@ test_job_succeeds_with_best_first (void **state)
     json_t *final = json_object_get (json_array_get (trials, 0), "finalMetric");
     assert_string_equal (json_string_value (json_object_get (final, "trainingStep")), "10");
     assert_true (json_real_value (json_object_get (final, "objectiveValue")) == 0.1);
+    //  allMetrics: the objective's points from the store, not other tags.
+    json_t *all = json_object_get (json_array_get (trials, 0), "allMetrics");
+    assert_int_equal (json_array_size (all), 2);
     json_decref (json);
     hpt_tuner_destroy (&tuner);
     hpt_store_destroy (&store);
@@ -141,9 +245,9 @@ test_job_succeeds_with_best_first (void **state)
 static void
 test_first_failure_fails_job (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "j2", 5, 1, 0, 0);
-    hpt_trial_t *t1 = hpt_tuner_next_trial (tuner, store, 1500);
+    hpt_trial_t *t1 = s_next (store, tuner, 1500);
     s_run_trial (store, tuner, t1, 0.5, 3);
     assert_int_equal (t1->state, HPT_TRIAL_FAILED);
     assert_non_null (strstr (t1->message, "exited with status 3"));
@@ -159,15 +263,15 @@ test_first_failure_fails_job (void **state)
 static void
 test_no_metric_fails_trial (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "j3", 2, 1, 2, 0);
-    hpt_trial_t *t1 = hpt_tuner_next_trial (tuner, store, 1500);
+    hpt_trial_t *t1 = s_next (store, tuner, 1500);
     s_run_trial (store, tuner, t1, NAN, 0);
     assert_int_equal (t1->state, HPT_TRIAL_FAILED);
     assert_non_null (strstr (t1->message, "without reporting the metric 'loss'"));
     //  maxFailedTrials = 2: one failure is tolerated.
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_RUNNING);
-    hpt_trial_t *t2 = hpt_tuner_next_trial (tuner, store, 3000);
+    hpt_trial_t *t2 = s_next (store, tuner, 3000);
     s_run_trial (store, tuner, t2, NAN, 0);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_FAILED);
     hpt_tuner_destroy (&tuner);
@@ -177,16 +281,16 @@ test_no_metric_fails_trial (void **state)
 static void
 test_default_rule_later_failures (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "j4", 20, 1, 0, 0);
-    s_run_trial (store, tuner, hpt_tuner_next_trial (tuner, store, 1), 1.0, 0);
-    s_run_trial (store, tuner, hpt_tuner_next_trial (tuner, store, 1), 1.0, 0);
+    s_run_trial (store, tuner, s_next (store, tuner, 1), 1.0, 0);
+    s_run_trial (store, tuner, s_next (store, tuner, 1), 1.0, 0);
     //  2 succeeded: failing needs >= 5 failures and > 2 x 2.
     for (int i = 0; i < 4; i++) {
-        s_run_trial (store, tuner, hpt_tuner_next_trial (tuner, store, 1), 1.0, 1);
+        s_run_trial (store, tuner, s_next (store, tuner, 1), 1.0, 1);
         assert_int_not_equal (hpt_tuner_state (tuner), HPT_JOB_FAILED);
     }
-    s_run_trial (store, tuner, hpt_tuner_next_trial (tuner, store, 1), 1.0, 1);
+    s_run_trial (store, tuner, s_next (store, tuner, 1), 1.0, 1);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_FAILED);
     hpt_tuner_destroy (&tuner);
     hpt_store_destroy (&store);
@@ -195,21 +299,17 @@ test_default_rule_later_failures (void **state)
 static void
 test_worker_failure_stops_siblings (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "j5", 2, 1, 2, 2);
-    hpt_trial_t *t = hpt_tuner_next_trial (tuner, store, 1);
-    for (size_t i = 0; i < t->task_count; i++)
-        t->tasks[i].agent = strdup ("a");
-    hpt_tuner_trial_placed (tuner, store, t, 2);
-    for (size_t i = 0; i < t->task_count; i++)
-        hpt_tuner_task_started (tuner, store, t, &t->tasks[i], 10, 3);
-    hpt_task_t **to_stop = NULL;
+    hpt_trial_t *t = s_next (store, tuner, 1);
+    s_place_and_start (store, tuner, t);
     size_t n = 0;
-    hpt_tuner_task_exited (tuner, store, t, &t->tasks[2], 1, 0, NULL, 4, &to_stop, &n);
+    s_exit (store, tuner, t, &t->tasks[2], 1, 0, 4, &n);
     assert_int_equal (t->state, HPT_TRIAL_FAILED);
     assert_non_null (strstr (t->message, "worker-1 exited with status 1"));
     assert_int_equal (n, 2); //  master and worker 0
-    free (to_stop);
+    assert_int_equal (t->tasks[0].state, HPT_TASK_STOPPING);
+    assert_int_equal (t->tasks[1].state, HPT_TASK_STOPPING);
     hpt_tuner_destroy (&tuner);
     hpt_store_destroy (&store);
 }
@@ -217,27 +317,41 @@ test_worker_failure_stops_siblings (void **state)
 static void
 test_cancel (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "j6", 4, 2, 0, 0);
-    hpt_trial_t *t = hpt_tuner_next_trial (tuner, store, 1);
-    t->tasks[0].agent = strdup ("a");
-    hpt_tuner_trial_placed (tuner, store, t, 2);
-    hpt_tuner_task_started (tuner, store, t, &t->tasks[0], 10, 3);
-    hpt_trial_t *pending = hpt_tuner_next_trial (tuner, store, 4);
+    hpt_trial_t *t = s_next (store, tuner, 1);
+    s_place_and_start (store, tuner, t);
+    hpt_trial_t *pending = s_next (store, tuner, 4);
     hpt_task_t **to_stop = NULL;
     size_t n = 0;
-    assert_int_equal (hpt_tuner_cancel (tuner, store, 5, &to_stop, &n), 0);
+    hpt_error_t error;
+    s_begin (store);
+    assert_ok (
+        hpt_tuner_cancel (tuner, store, "Job cancelled by the user", 5, &to_stop, &n, &error),
+        &error);
+    s_commit (store);
     assert_int_equal (n, 1);
+    assert_ptr_equal (to_stop[0], &t->tasks[0]);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_CANCELLING);
     assert_int_equal (pending->state, HPT_TRIAL_CANCELLED);
     assert_int_equal (t->state, HPT_TRIAL_STOPPING);
     free (to_stop);
     to_stop = NULL;
     n = 0;
-    hpt_tuner_task_exited (tuner, store, t, &t->tasks[0], 0, 15, NULL, 6, &to_stop, &n);
+    s_exit (store, tuner, t, &t->tasks[0], 0, 15, 6, NULL);
     assert_int_equal (t->state, HPT_TRIAL_CANCELLED);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_CANCELLED);
-    assert_int_equal (hpt_tuner_cancel (tuner, store, 7, &to_stop, &n), -1);
+    json_t *row = NULL;
+    assert_ok (hpt_store_job_get (store, "j6", &row, &error), &error);
+    assert_string_equal (json_string_value (json_object_get (row, "state")), "CANCELLED");
+    assert_string_equal (json_string_value (json_object_get (row, "error_message")),
+                         "Job cancelled by the user");
+    json_decref (row);
+    s_begin (store);
+    hpt_error_clear (&error);
+    assert_int_equal (hpt_tuner_cancel (tuner, store, "again", 7, &to_stop, &n, &error), -1);
+    assert_int_equal (error.code, HPT_E_FAILED_PRECONDITION);
+    s_commit (store);
     free (to_stop);
     hpt_tuner_destroy (&tuner);
     hpt_store_destroy (&store);
@@ -246,32 +360,251 @@ test_cancel (void **state)
 static void
 test_reload_gives_same_state (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "j7", 4, 2, 0, 0);
-    s_run_trial (store, tuner, hpt_tuner_next_trial (tuner, store, 1), 0.7, 0);
-    hpt_trial_t *running = hpt_tuner_next_trial (tuner, store, 1);
+    s_run_trial (store, tuner, s_next (store, tuner, 1), 0.7, 0);
+    hpt_trial_t *running = s_next (store, tuner, 1);
     running->tasks[0].agent = strdup ("a");
-    hpt_tuner_trial_placed (tuner, store, running, 2);
-    json_t *row = NULL;
-    assert_int_equal (hpt_store_job_get (store, "j7", &row), HPT_STORE_OK);
-    size_t count;
-    hpt_task_request_t *requests = s_requests (&count, 0);
-    char *error = NULL;
-    hpt_tuner_t *again =
-        hpt_tuner_load (store, row, s_job ("j7", 4, 2, 0), requests, count, &error);
-    json_decref (row);
-    assert_non_null (again);
+    s_begin (store);
+    assert_int_equal (hpt_tuner_trial_placed (tuner, store, running, 2), 0);
+    s_commit (store);
+    hpt_tuner_t *again = s_reload (store, "j7", 4, 2, 0, 0);
     assert_int_equal (hpt_tuner_trial_count (again), 2);
-    hpt_trial_t *t2 = hpt_tuner_trial_by_id (again, 2);
+    assert_int_equal (hpt_tuner_state (again), hpt_tuner_state (tuner));
+    assert_int_equal (hpt_tuner_state (again), HPT_JOB_RUNNING);
+    assert_int_equal (hpt_tuner_seq (again), hpt_tuner_seq (tuner));
+    hpt_trial_t *t2 = hpt_tuner_trial (again, 1);
+    assert_int_equal (t2->id, 2);
     assert_int_equal (t2->state, HPT_TRIAL_PROVISIONING);
     assert_string_equal (t2->tasks[0].agent, "a");
     assert_int_equal (t2->tasks[0].state, HPT_TASK_LAUNCHING);
-    assert_true (hpt_tuner_trial_by_id (again, 1)->final_value == 0.7);
-    //  The next suggestion is the same from the original and the reload.
-    hpt_trial_t *next_a = hpt_tuner_next_trial (tuner, store, 3);
+    hpt_trial_t *t1 = hpt_tuner_trial (again, 0);
+    assert_int_equal (t1->state, HPT_TRIAL_SUCCEEDED);
+    assert_true (t1->final_value == 0.7);
+    assert_null (hpt_tuner_trial (again, 2));
     hpt_tuner_destroy (&tuner);
-    (void)next_a;
     hpt_tuner_destroy (&again);
+    hpt_store_destroy (&store);
+}
+
+//  The tuner writes only inside the caller's transaction: outside one it
+//  fails and stores nothing.
+static void
+test_tuner_needs_a_transaction (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    size_t count;
+    hpt_task_request_t *requests = s_requests (&count, 0);
+    hpt_error_t error;
+    hpt_error_clear (&error);
+    hpt_tuner_t *tuner =
+        hpt_tuner_new (store, s_job ("n1", 1, 1, 0), "default", requests, count, 42, 1000, &error);
+    assert_null (tuner);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    json_t *row = NULL;
+    assert_int_equal (hpt_store_job_get (store, "n1", &row, NULL), -1);
+    hpt_store_destroy (&store);
+}
+
+//  A temporary directory for a store file: *state is the database path.
+static int
+s_file_setup (void **state)
+{
+    char dir[] = "/tmp/hpt-test-tuner-XXXXXX";
+    if (!mkdtemp (dir)) return -1;
+    char *path = malloc (64);
+    snprintf (path, 64, "%s/hpt.db", dir);
+    *state = path;
+    return 0;
+}
+
+static int
+s_file_teardown (void **state)
+{
+    char *path = *state;
+    const char *suffixes[] = {"", "-wal", "-shm", "-lock"};
+    for (size_t i = 0; i < 4; i++) {
+        char file[80];
+        snprintf (file, sizeof (file), "%s%s", path, suffixes[i]);
+        unlink (file);
+    }
+    *strrchr (path, '/') = '\0';
+    rmdir (path);
+    free (path);
+    return 0;
+}
+
+//  "The final metric was only in memory": a report of the objective is
+//  stored with the trial's final metric and report count in the same
+//  transaction, so a tuner loaded from the store after a restart has them
+//  as before, and the trial succeeds when its master exits 0.
+static void
+test_final_metric_survives_reload (void **state)
+{
+    const char *path = *state;
+    hpt_store_t *store = s_store (path);
+    hpt_tuner_t *tuner = s_tuner (store, "f1", 1, 1, 1, 0);
+    hpt_trial_t *t = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t);
+    hpt_tuner_point_t points[] = {
+        {"loss", 0.4, 3, 100.5}, {"other", 9, 1, 100.75}, {"loss", 0.3, 7, 101.25}};
+    s_report (store, tuner, t, &t->tasks[0], points, 3);
+    assert_true (t->has_final);
+    assert_true (t->final_value == 0.3);
+    assert_int_equal (t->final_step, 7);
+    assert_true (t->final_time == 101.25);
+    assert_int_equal (t->reports, 2);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+
+    store = s_store (path);
+    tuner = s_reload (store, "f1", 1, 1, 1, 0);
+    assert_int_equal (hpt_tuner_trial_count (tuner), 1);
+    t = hpt_tuner_trial (tuner, 0);
+    assert_int_equal (t->state, HPT_TRIAL_RUNNING);
+    assert_int_equal (t->tasks[0].state, HPT_TASK_RUNNING);
+    assert_true (t->has_final);
+    assert_true (t->final_value == 0.3);
+    assert_int_equal (t->final_step, 7);
+    assert_true (t->final_time == 101.25);
+    assert_int_equal (t->reports, 2);
+    //  The report time is what orders reports: a replayed older point does
+    //  not move the final metric back, after the reload too.
+    hpt_tuner_point_t old = {"loss", 0.9, 2, 100.9};
+    s_report (store, tuner, t, &t->tasks[0], &old, 1);
+    assert_true (t->final_value == 0.3);
+    assert_int_equal (t->final_step, 7);
+    assert_int_equal (t->reports, 2);
+    //  The master exiting 0 after reporting succeeds the trial.
+    s_exit (store, tuner, t, &t->tasks[0], 0, 0, 3000, NULL);
+    assert_int_equal (t->state, HPT_TRIAL_SUCCEEDED);
+    assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_SUCCEEDED);
+    json_t *json = hpt_tuner_to_json (tuner, store, true);
+    json_t *trial =
+        json_array_get (json_object_get (json_object_get (json, "trainingOutput"), "trials"), 0);
+    json_t *final = json_object_get (trial, "finalMetric");
+    assert_string_equal (json_string_value (json_object_get (final, "trainingStep")), "7");
+    assert_true (json_real_value (json_object_get (final, "objectiveValue")) == 0.3);
+    json_decref (json);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
+static void
+s_assert_steps (hpt_store_t *store, const char *job_id, const int64_t *steps, size_t count)
+{
+    json_t *list = NULL;
+    hpt_error_t error;
+    assert_ok (hpt_store_metrics_of_trial (store, job_id, 1, "loss", &list, &error), &error);
+    assert_int_equal (json_array_size (list), count);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal (json_integer_value (json_object_get (json_array_get (list, i), "step")),
+                          steps[i]);
+    json_decref (list);
+}
+
+//  A point without a step gets the trial's report count + 1 as its step,
+//  and the count goes on from where it was after a reload.
+static void
+test_stepless_points_count_reports (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "s1", 1, 1, 1, 0);
+    hpt_trial_t *t = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t);
+    hpt_tuner_point_t points[] = {{"loss", 0.5, -1, 10.0}, {"loss", 0.4, -1, 11.0}};
+    s_report (store, tuner, t, &t->tasks[0], points, 2);
+    assert_int_equal (t->reports, 2);
+    assert_int_equal (t->final_step, 2);
+    const int64_t two[] = {1, 2};
+    s_assert_steps (store, "s1", two, 2);
+    hpt_tuner_destroy (&tuner);
+
+    tuner = s_reload (store, "s1", 1, 1, 1, 0);
+    t = hpt_tuner_trial (tuner, 0);
+    assert_int_equal (t->reports, 2);
+    hpt_tuner_point_t third = {"loss", 0.3, -1, 12.0};
+    s_report (store, tuner, t, &t->tasks[0], &third, 1);
+    assert_int_equal (t->reports, 3);
+    assert_int_equal (t->final_step, 3);
+    assert_true (t->final_value == 0.3);
+    const int64_t three[] = {1, 2, 3};
+    s_assert_steps (store, "s1", three, 3);
+    hpt_tuner_destroy (&tuner);
+
+    tuner = s_reload (store, "s1", 1, 1, 1, 0);
+    t = hpt_tuner_trial (tuner, 0);
+    assert_int_equal (t->reports, 3);
+    assert_int_equal (t->final_step, 3);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
+//  hpt_tuner_written_in is the store transaction the tuner last wrote
+//  in, so the core knows which tuners to rebuild after a failed commit.
+static void
+test_written_in_follows_transaction (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "w1", 2, 1, 2, 0);
+    s_begin (store);
+    hpt_trial_t *t = hpt_tuner_next_trial (tuner, store, 1500);
+    assert_non_null (t);
+    assert_true (hpt_tuner_written_in (tuner) == hpt_store_transaction_id (store));
+    s_commit (store);
+    t->tasks[0].agent = strdup ("a");
+    s_begin (store);
+    assert_true (hpt_tuner_written_in (tuner) != hpt_store_transaction_id (store));
+    assert_int_equal (hpt_tuner_trial_placed (tuner, store, t, 2000), 0);
+    assert_true (hpt_tuner_written_in (tuner) == hpt_store_transaction_id (store));
+    s_commit (store);
+    s_begin (store);
+    assert_int_equal (hpt_tuner_task_started (tuner, store, t, &t->tasks[0], 10, 2050, 2100), 0);
+    assert_true (hpt_tuner_written_in (tuner) == hpt_store_transaction_id (store));
+    s_commit (store);
+    s_begin (store);
+    hpt_tuner_point_t point = {"other", 1, 1, 5.0};
+    char *stop_reason = NULL;
+    assert_int_equal (hpt_tuner_report (tuner, store, t, &t->tasks[0], &point, 1, &stop_reason), 0);
+    assert_true (hpt_tuner_written_in (tuner) == hpt_store_transaction_id (store));
+    uint64_t last = hpt_store_transaction_id (store);
+    s_commit (store);
+    //  A transaction it did not write in is not its.
+    s_begin (store);
+    assert_true (hpt_tuner_written_in (tuner) == last);
+    s_commit (store);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
+//  A report whose transaction fails is gone from the store, and the tuner
+//  rebuilt from the store (what the core does after a failed commit)
+//  does not have it either.
+static void
+test_failed_commit_forgets_report (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "r1", 1, 1, 1, 0);
+    hpt_trial_t *t = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t);
+    s_begin (store);
+    uint64_t txn = hpt_store_transaction_id (store);
+    hpt_tuner_point_t point = {"loss", 0.25, 4, 10.0};
+    char *stop_reason = NULL;
+    assert_int_equal (hpt_tuner_report (tuner, store, t, &t->tasks[0], &point, 1, &stop_reason), 0);
+    assert_true (t->has_final); //  in memory
+    hpt_error_t failure, error;
+    hpt_error_set (&failure, HPT_E_UNAVAILABLE, "job log: disk full");
+    hpt_store_fail (store, &failure);
+    assert_int_equal (hpt_store_commit (store, &error), -1);
+    assert_true (hpt_tuner_written_in (tuner) == txn);
+    hpt_tuner_destroy (&tuner);
+    tuner = s_reload (store, "r1", 1, 1, 1, 0);
+    t = hpt_tuner_trial (tuner, 0);
+    assert_false (t->has_final);
+    assert_int_equal (t->reports, 0);
+    s_assert_steps (store, "r1", NULL, 0);
+    hpt_tuner_destroy (&tuner);
     hpt_store_destroy (&store);
 }
 
@@ -288,12 +621,12 @@ s_node (const char *name, const char *json)
 static void
 test_gang_placement_all_or_nothing (void **state)
 {
-    hpt_store_t *store = hpt_store_new (":memory:", NULL);
+    hpt_store_t *store = s_store (":memory:");
     //  Master + 2 workers, 1 CPU each; two nodes with 1 CPU each: no fit.
     hpt_tuner_t *tuner = s_tuner (store, "g1", 1, 1, 0, 2);
     hpt_host_t *nodes[2] = {s_node ("a", "{\"cpus\": 1, \"memoryGb\": 1}"),
                             s_node ("b", "{\"cpus\": 1, \"memoryGb\": 1}")};
-    hpt_trial_t *t = hpt_tuner_next_trial (tuner, store, 1);
+    hpt_trial_t *t = s_next (store, tuner, 1);
     assert_false (hpt_scheduler_place (nodes, 2, t));
     //  Nothing is held half-placed.
     assert_true (nodes[0]->used_cpus == 0 && nodes[1]->used_cpus == 0);
@@ -379,6 +712,12 @@ main (void)
         cmocka_unit_test (test_worker_failure_stops_siblings),
         cmocka_unit_test (test_cancel),
         cmocka_unit_test (test_reload_gives_same_state),
+        cmocka_unit_test (test_tuner_needs_a_transaction),
+        cmocka_unit_test_setup_teardown (test_final_metric_survives_reload, s_file_setup,
+                                         s_file_teardown),
+        cmocka_unit_test (test_stepless_points_count_reports),
+        cmocka_unit_test (test_written_in_follows_transaction),
+        cmocka_unit_test (test_failed_commit_forgets_report),
         cmocka_unit_test (test_gang_placement_all_or_nothing),
         cmocka_unit_test (test_gpu_numa_locality),
     };

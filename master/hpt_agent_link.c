@@ -1,0 +1,489 @@
+/*  hpt_agent_link -- the master's side of HPT/1 (proto/PROTOCOL.md)
+
+    Every message from an agent arrives here. The codec has already
+    checked it against the protocol's bounds; what is left is what it
+    means.
+
+    Registration (HELLO), in three steps inside one transaction:
+    1. register: the node is created, or a known node takes the agent's
+       new connection, resources and version (keeping its drain state and
+       reservations); its acked seq is repaired from HELLO's ackedSeq and
+       lastSeq (PROTOCOL.md §6.3 rule 6); the row is stored;
+    2. welcome: WELCOME (and DRAIN when drained) are posted;
+    3. reconcile: what the agent runs is compared with what the store
+       says it should (§6.4). A task the agent runs that the master has
+       finished with is stopped. A task the store has as launching that
+       the agent never heard of is launched now (its first launch: the
+       LAUNCH never arrived). A task the store has as running that the
+       agent no longer has was lost with the agent's state (a restarted
+       agent runs nothing): agentLostPolicy decides, exactly as for an
+       agent that went silent (fail, or requeue). A task that was being
+       stopped ended.
+    While the store cannot be written, HELLO is refused with a retry.
+
+    Events (TASK_STARTED, TASK_EXITED, METRICS, LOGS) carry the agent's
+    seq. Only seq = stored mark + 1 is applied: its effects and the new
+    mark are committed in one transaction, then ACKed. A lower seq is a
+    replay (ACKed again, nothing applied); a higher one follows a gap
+    (dropped: the agent retransmits in order). While the store cannot be
+    written, events are dropped unacknowledged and replayed later.
+
+    Anything from a connection that has not registered gets ERROR
+    NOT_REGISTERED, at most once a second per connection (§6.5).
+*/
+#include "hpt_core_private.h"
+#include "hpt_alloc.h"
+#include "hpt_json.h"
+#include "hpt_scheduler.h"
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Most connections remembered for the NOT_REGISTERED rate limit; beyond
+//  that the memory is cleared (a flood of new connections cannot grow it).
+#define S_REFUSED_MAX 4096
+
+//  ---------------------------------------------------------------------
+//  Replies to connections that are not (or not yet) a node
+
+static void
+s_reply (hpt_core_t *self, zframe_t *routing_id, hpt_msg_t **msg_p)
+{
+    hpt_msg_set_routing_id (*msg_p, routing_id);
+    hpt_msg_send (msg_p, self->agents);
+}
+
+static void
+s_reject (hpt_core_t *self, zframe_t *routing_id, const char *reason, int64_t retry_ms)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_REJECT);
+    hpt_msg_set_reason (msg, reason);
+    if (retry_ms > 0) hpt_msg_set_retry_ms (msg, retry_ms);
+    s_reply (self, routing_id, &msg);
+}
+
+//  ERROR NOT_REGISTERED, at most once a second per connection.
+static void
+s_not_registered (hpt_core_t *self, zframe_t *routing_id)
+{
+    hpt_core_drop (self, "not_registered");
+    char *key = zframe_strhex (routing_id);
+    int64_t now = hpt_core_now ();
+    int64_t *last = zhashx_lookup (self->refused_at, key);
+    if (!last || now - *last >= 1000) {
+        if (!last) {
+            if (zhashx_size (self->refused_at) >= S_REFUSED_MAX) zhashx_purge (self->refused_at);
+            last = hpt_malloc (sizeof (int64_t));
+            zhashx_insert (self->refused_at, key, last);
+        }
+        *last = now;
+        hpt_msg_t *msg = hpt_msg_new (HPT_MSG_ERROR);
+        hpt_msg_set_code (msg, "NOT_REGISTERED");
+        hpt_msg_set_reason (msg, "not registered: send HELLO");
+        s_reply (self, routing_id, &msg);
+    }
+    free (key);
+}
+
+//  A message the codec refused: counted, and the sender told why.
+static void
+s_malformed (hpt_core_t *self, hpt_msg_fault_t *fault)
+{
+    hpt_core_drop (self, hpt_msg_fault_name (fault->kind));
+    if (!fault->routing_id) return;
+    bool version = fault->kind == HPT_MSG_FAULT_VERSION;
+    hpt_msg_t *reply = hpt_msg_new (version ? HPT_MSG_REJECT : HPT_MSG_ERROR);
+    hpt_msg_set_reason (reply, fault->text);
+    if (version)
+        hpt_msg_add_protocol (reply, HPT_MSG_PROTOCOL);
+    else
+        hpt_msg_set_code (reply, "MALFORMED");
+    s_reply (self, fault->routing_id, &reply);
+}
+
+//  ---------------------------------------------------------------------
+//  Registration
+
+//  The node's resource document: the agent's topology plus where its
+//  tasks are reached (advertise, port range).
+static json_t *
+s_resources (hpt_msg_t *msg)
+{
+    json_t *resources = json_deep_copy (hpt_msg_resources (msg));
+    if (!json_is_object (resources)) {
+        json_decref (resources);
+        resources = json_object ();
+    }
+    if (hpt_msg_advertise (msg))
+        json_object_set_new (resources, "advertise", json_string (hpt_msg_advertise (msg)));
+    if (hpt_msg_port_low (msg) > 0)
+        json_object_set_new (resources, "ports",
+                             json_pack ("[I,I]", (json_int_t)hpt_msg_port_low (msg),
+                                        (json_int_t)hpt_msg_port_high (msg)));
+    return resources;
+}
+
+//  Step 1: the node of this HELLO, registered and stored. NULL with
+//  *error when the resources are unusable (nothing changed then).
+static hpt_host_t *
+s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
+{
+    const char *name = hpt_msg_name (msg);
+    json_t *resources = s_resources (msg);
+    hpt_host_t *fresh = hpt_host_new (name, resources, error);
+    json_decref (resources);
+    if (!fresh) return NULL;
+    hpt_host_t *node = hpt_fleet_get (self->fleet, name);
+    if (node && node->state == HPT_HOST_READY && node->routing_id &&
+        !zframe_eq (node->routing_id, hpt_msg_routing_id (msg)))
+        //  The last HELLO for a name wins (PROTOCOL.md §2): usually an
+        //  agent restarted before its old connection timed out.
+        zsys_warning ("hptmaster: agent %s registered again from a new connection", name);
+    if (!node) {
+        hpt_fleet_add (self->fleet, fresh);
+        node = fresh;
+        hpt_core_touch_node (self, node, true);
+    } else if (node->running_tasks == 0) {
+        //  Nothing placed on it: take the resources it reports now, keep
+        //  what the master decided about it.
+        hpt_core_touch_node (self, node, false);
+        fresh->drain = node->drain;
+        fresh->drain_reason = node->drain_reason, node->drain_reason = NULL;
+        fresh->drained_by = node->drained_by, node->drained_by = NULL;
+        fresh->drain_time = node->drain_time;
+        fresh->acked_seq = node->acked_seq;
+        hpt_fleet_replace (self->fleet, node, fresh);
+        node = fresh;
+    } else {
+        hpt_core_touch_node (self, node, false);
+        hpt_host_destroy (&fresh);
+    }
+    //  Repair the stored mark when it disagrees with the agent's spool
+    //  (PROTOCOL.md §6.3, rule 6): a master older than the agent's view,
+    //  or an agent that lost its spool and counts from a lower number.
+    int64_t agent_acked = hpt_msg_acked_seq (msg), agent_last = hpt_msg_last_seq (msg);
+    if (node->acked_seq < agent_acked || node->acked_seq > agent_last) {
+        zsys_warning ("hptmaster: agent %s: stored seq %" PRId64 " repaired to %" PRId64
+                      " (agent acked %" PRId64 ", last %" PRId64 ")",
+                      node->name, node->acked_seq, agent_acked, agent_acked, agent_last);
+        node->acked_seq = agent_acked;
+    }
+    free (node->version);
+    node->version = hpt_strdup (hpt_msg_version (msg));
+    hpt_fleet_set_route (self->fleet, node, hpt_msg_routing_id (msg));
+    node->state = HPT_HOST_READY;
+    node->last_seen = hpt_core_now ();
+    char *text = hpt_json_dumps (node->resources, false);
+    hpt_store_agent_t row = {node->name, node->state, node->last_seen, text};
+    hpt_store_agent_upsert (self->store, &row, NULL);
+    free (text);
+    hpt_store_agent_set_acked_seq (self->store, node->name, node->acked_seq, NULL);
+    return node;
+}
+
+//  Step 2: WELCOME, and DRAIN when the node is drained.
+static void
+s_welcome (hpt_core_t *self, hpt_host_t *node)
+{
+    hpt_msg_t *welcome = hpt_msg_new (HPT_MSG_WELCOME);
+    hpt_msg_set_heartbeat_ms (welcome, self->settings->heartbeat_interval_ms);
+    hpt_msg_set_agent_timeout_ms (welcome, self->settings->agent_timeout_ms);
+    hpt_msg_set_master_epoch (welcome, self->epoch);
+    hpt_msg_set_protocol (welcome, HPT_MSG_PROTOCOL);
+    hpt_msg_set_acked_seq (welcome, node->acked_seq);
+    hpt_core_post (self, node, &welcome);
+    if (node->drain != HPT_DRAIN_NONE) {
+        hpt_msg_t *drain = hpt_msg_new (HPT_MSG_DRAIN);
+        hpt_msg_set_draining (drain, true);
+        hpt_msg_set_reason (drain, node->drain_reason ? node->drain_reason : "");
+        hpt_core_post (self, node, &drain);
+    }
+}
+
+//  Step 3a: the tasks the agent lists. Returns them as a set (task id ->
+//  itself; the caller destroys it).
+static zhashx_t *
+s_reconcile_listed (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
+{
+    zhashx_t *listed = zhashx_new ();
+    for (size_t i = 0; i < hpt_msg_task_count (msg); i++) {
+        const char *task_id = NULL, *state = NULL;
+        int64_t pid = 0;
+        if (hpt_msg_task_at (msg, i, &task_id, &pid, &state) != 0 || !task_id) continue;
+        zhashx_update (listed, task_id, (void *)task_id);
+        hpt_task_ref_t *ref = hpt_core_task (self, task_id);
+        bool exited = state && strcmp (state, "EXITED") == 0;
+        if (!ref || ref->task->state == HPT_TASK_EXITED || !ref->task->agent ||
+            strcmp (ref->task->agent, node->name) != 0) {
+            if (!exited) {
+                //  It runs, but the master has finished with it.
+                hpt_msg_t *stop = hpt_msg_new (HPT_MSG_STOP);
+                hpt_msg_set_task_id (stop, task_id);
+                hpt_msg_set_reason (stop, "unknown task");
+                hpt_msg_set_grace_ms (stop, self->settings->stop_grace_ms);
+                hpt_core_post (self, node, &stop);
+            }
+        } else if (!exited && ref->task->state == HPT_TASK_LAUNCHING)
+            hpt_tuner_task_started (ref->tuner, self->store, ref->trial, ref->task, pid, 0,
+                                    hpt_core_now ());
+    }
+    return listed;
+}
+
+//  Step 3b: the tasks the store has on node that the agent did not list.
+static void
+s_reconcile_missing (hpt_core_t *self, hpt_host_t *node, zhashx_t *listed)
+{
+    zlistx_t *missing = zlistx_new ();
+    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
+        if (ref->task->agent && strcmp (ref->task->agent, node->name) == 0 &&
+            ref->task->state != HPT_TASK_EXITED && !zhashx_lookup (listed, ref->task->task_id))
+            zlistx_add_end (missing, ref);
+    char *reason =
+        hpt_asprintf ("was lost: its agent %s came back without it (restarted?)", node->name);
+    for (hpt_task_ref_t *ref = zlistx_first (missing); ref; ref = zlistx_next (missing)) {
+        if (ref->task->state == HPT_TASK_EXITED) continue; //  ended with a sibling meanwhile
+        if (ref->task->state == HPT_TASK_LAUNCHING)
+            //  Stored, but its LAUNCH never reached the agent: this is its
+            //  first launch, not a second one.
+            hpt_core_launch (self, ref);
+        else if (ref->task->state == HPT_TASK_STOPPING)
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, SIGKILL, NULL, 0});
+        else
+            hpt_core_task_lost (self, ref, reason);
+    }
+    free (reason);
+    zlistx_destroy (&missing);
+}
+
+static void
+s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
+{
+    zframe_t *routing_id = hpt_msg_routing_id (msg);
+    if (hpt_msg_protocol (msg) != HPT_MSG_PROTOCOL) {
+        char *why = hpt_asprintf ("protocol version %d is not supported (this master speaks %d)",
+                                  (int)hpt_msg_protocol (msg), HPT_MSG_PROTOCOL);
+        s_reject (self, routing_id, why, 0);
+        free (why);
+        return;
+    }
+    if (hpt_core_begin (self) != 0) {
+        s_reject (self, routing_id, "the master cannot write its store now; try again", 1000);
+        return;
+    }
+    hpt_error_t error;
+    hpt_host_t *node = s_register (self, msg, &error);
+    if (!node) {
+        hpt_core_commit (self);
+        //  The agent may try again once the cause may have gone.
+        s_reject (self, routing_id, error.message, self->settings->agent_timeout_ms);
+        return;
+    }
+    s_welcome (self, node);
+    zhashx_t *listed = s_reconcile_listed (self, node, msg);
+    s_reconcile_missing (self, node, listed);
+    zhashx_destroy (&listed);
+    hpt_core_schedule (self);
+    hpt_core_commit (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Events
+
+//  Whether event seq of node is to be applied now; if so, a transaction
+//  is open.
+static bool
+s_event_begin (hpt_core_t *self, hpt_host_t *node, int64_t seq)
+{
+    if (seq <= node->acked_seq) {
+        //  A replay of something stored (PROTOCOL.md §6.3).
+        hpt_msg_t *ack = hpt_msg_new (HPT_MSG_ACK);
+        hpt_msg_set_seq (ack, node->acked_seq);
+        hpt_core_send_now (self, node, &ack);
+        return false;
+    }
+    if (seq > node->acked_seq + 1) {
+        //  A gap: an earlier event was lost on a broken connection. Store
+        //  nothing out of order; the agent retransmits in order.
+        hpt_core_drop (self, "seq_gap");
+        return false;
+    }
+    if (hpt_core_begin (self) != 0) {
+        hpt_core_drop (self, "store_unavailable");
+        return false;
+    }
+    return true;
+}
+
+//  Stores the new mark with the event's effects, commits, and ACKs.
+static void
+s_event_end (hpt_core_t *self, hpt_host_t *node, int64_t seq)
+{
+    hpt_core_touch_node (self, node, false);
+    node->acked_seq = seq;
+    hpt_store_agent_set_acked_seq (self->store, node->name, seq, NULL);
+    hpt_msg_t *ack = hpt_msg_new (HPT_MSG_ACK);
+    hpt_msg_set_seq (ack, seq);
+    hpt_core_post (self, node, &ack);
+    hpt_core_commit (self);
+}
+
+//  The event's task, when it is one of node's (an agent speaks only for
+//  its own tasks); else counted as unknown.
+static hpt_task_ref_t *
+s_own_task (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
+{
+    hpt_task_ref_t *ref = hpt_core_task (self, hpt_msg_task_id (msg));
+    if (ref && ref->task->agent && strcmp (ref->task->agent, node->name) == 0) return ref;
+    hpt_core_drop (self, "unknown_task");
+    return NULL;
+}
+
+static void
+s_on_task_started (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
+{
+    hpt_tuner_task_started (ref->tuner, self->store, ref->trial, ref->task, hpt_msg_pid (msg),
+                            hpt_msg_start_time (msg), hpt_core_now ());
+}
+
+static void
+s_on_task_exited (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
+{
+    const char *reason = hpt_msg_reason (msg);
+    int code = (int)hpt_msg_exit_code (msg);
+    //  An exec failure is the agent's own explanation; otherwise the
+    //  status says it.
+    hpt_task_exit_t exit = {code, (int)hpt_msg_signal (msg),
+                            reason && *reason && code == 127 ? reason : NULL,
+                            hpt_msg_end_time (msg)};
+    hpt_core_task_ended (self, ref, &exit);
+    hpt_core_schedule (self);
+}
+
+static void
+s_on_metrics (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
+{
+    size_t count = hpt_msg_point_count (msg);
+    hpt_tuner_point_t *points = hpt_calloc (count, sizeof (hpt_tuner_point_t));
+    for (size_t i = 0; i < count; i++) {
+        int64_t step = -1, time_ms = 0;
+        hpt_msg_point_at (msg, i, &points[i].tag, &points[i].value, &step, &time_ms);
+        points[i].step = step;
+        points[i].time = (double)time_ms / 1000.0;
+    }
+    char *stop_reason = NULL;
+    hpt_tuner_report (ref->tuner, self->store, ref->trial, ref->task, points, count, &stop_reason);
+    free (points);
+    if (!stop_reason) return;
+    //  Early stopping: stored first (STOPPING, the reason), the STOPs
+    //  go out with the commit.
+    char *why = hpt_asprintf ("stopped early: %s", stop_reason);
+    hpt_task_t **to_stop = NULL;
+    size_t stop_count = 0;
+    hpt_tuner_stop_early (ref->tuner, self->store, ref->trial, why, hpt_core_now (), &to_stop,
+                          &stop_count);
+    char *text = hpt_asprintf ("trial %" PRId64 " %s", ref->trial->id, why);
+    hpt_core_log_event (self, ref->tuner, ref->trial, text);
+    free (text);
+    for (size_t i = 0; i < stop_count; i++) {
+        hpt_msg_t *stop = hpt_msg_new (HPT_MSG_STOP);
+        hpt_msg_set_task_id (stop, to_stop[i]->task_id);
+        hpt_msg_set_reason (stop, "early stopping");
+        hpt_msg_set_grace_ms (stop, self->settings->stop_grace_ms);
+        hpt_core_post (self, hpt_fleet_get (self->fleet, to_stop[i]->agent), &stop);
+    }
+    free (to_stop);
+    free (why);
+    free (stop_reason);
+}
+
+static void
+s_on_logs (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
+{
+    hpt_joblog_chunk_t chunk = {
+        .trial_id = ref->trial->id, .task_id = ref->task->task_id, .stream = hpt_msg_stream (msg)};
+    chunk.data = hpt_msg_data (msg, &chunk.size);
+    char *replica = hpt_asprintf ("%s-%d", ref->task->request->replica, ref->task->request->index);
+    chunk.replica = replica;
+    int64_t size = 0;
+    hpt_error_t error;
+    const char *job_id = hpt_tuner_id (ref->tuner);
+    if (hpt_joblog_output (hpt_core_joblog (self), job_id, &chunk, hpt_core_now (), &size,
+                           &error) != 0)
+        hpt_store_fail (self->store, &error);
+    else
+        hpt_core_log_written (self, job_id, size);
+    free (replica);
+}
+
+//  One event: applied with its mark in one transaction, or recognised as
+//  a replay or a gap.
+static void
+s_on_event (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
+{
+    int64_t seq = hpt_msg_seq (msg);
+    if (!s_event_begin (self, node, seq)) return;
+    hpt_task_ref_t *ref = s_own_task (self, node, msg);
+    if (ref) switch (hpt_msg_id (msg)) {
+            case HPT_MSG_TASK_STARTED:
+                s_on_task_started (self, ref, msg);
+                break;
+            case HPT_MSG_TASK_EXITED:
+                s_on_task_exited (self, ref, msg);
+                break;
+            case HPT_MSG_METRICS:
+                s_on_metrics (self, ref, msg);
+                break;
+            default:
+                s_on_logs (self, ref, msg);
+        }
+    s_event_end (self, node, seq);
+}
+
+static void
+s_on_bye (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
+{
+    //  Leaving on purpose: gone now, not after the timeout.
+    if (hpt_core_begin (self) != 0) return;
+    char *why = hpt_asprintf ("said BYE: %s", hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
+    hpt_core_node_lost (self, node, why);
+    free (why);
+    hpt_core_schedule (self);
+    if (hpt_core_commit (self) == 0) hpt_fleet_set_route (self->fleet, node, NULL);
+}
+
+int
+hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_core_t *self = arg;
+    hpt_msg_fault_t fault;
+    memset (&fault, 0, sizeof (fault));
+    hpt_msg_t *msg = hpt_msg_recv_fault (reader, &fault);
+    if (!msg) {
+        //  Counted and dropped, never fatal; the sender learns why.
+        if (fault.kind != HPT_MSG_FAULT_INTERRUPTED) s_malformed (self, &fault);
+        hpt_msg_fault_reset (&fault);
+        return 0;
+    }
+    hpt_msg_id_t id = hpt_msg_id (msg);
+    hpt_host_t *node = hpt_fleet_by_route (self->fleet, hpt_msg_routing_id (msg));
+    if (id == HPT_MSG_HELLO)
+        s_on_hello (self, msg);
+    else if (!node || node->state != HPT_HOST_READY)
+        //  Unknown peer (or one the master gave up on): it must say HELLO.
+        s_not_registered (self, hpt_msg_routing_id (msg));
+    else {
+        node->last_seen = hpt_core_now ();
+        if (id == HPT_MSG_TASK_STARTED || id == HPT_MSG_TASK_EXITED || id == HPT_MSG_METRICS ||
+            id == HPT_MSG_LOGS)
+            s_on_event (self, node, msg);
+        else if (id == HPT_MSG_BYE)
+            s_on_bye (self, node, msg);
+        else if (id != HPT_MSG_HEARTBEAT)
+            hpt_core_drop (self, "unexpected");
+    }
+    hpt_msg_destroy (&msg);
+    return 0;
+}
