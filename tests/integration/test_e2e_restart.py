@@ -14,7 +14,10 @@ what the master says.
 - An agent is SIGKILLed mid-job: its tasks die with it (the launcher's
   parent-death signal), the job finishes on the other agent, and the lost
   agent's trials are FAILED naming the agent (agentLostPolicy: fail, the
-  default) or retried elsewhere without counting as failed (requeue)."""
+  default) or retried elsewhere without counting as failed (requeue).
+- An agent SIGKILLed and restarted before agentTimeout comes back without
+  its tasks: the same policy applies (requeue: the trial runs again, it is
+  not failed)."""
 import json
 import pathlib
 import signal
@@ -102,8 +105,8 @@ def dump_dir(tmp_path):
     return path
 
 
-def start(tmp_path, dump_dir, agents=("a1",), cpus=2, master_config=""):
-    cluster = Cluster(tmp_path, master_config=master_config)
+def start(tmp_path, dump_dir, agents=("a1",), cpus=2, master_config="", agent_timeout="2s"):
+    cluster = Cluster(tmp_path, master_config=master_config, agent_timeout=agent_timeout)
     cluster.start_master()
     for name in agents:
         cluster.start_agent(name, cpus=cpus, env={"HPT_TEST_DUMP_DIR": str(dump_dir)})
@@ -251,3 +254,47 @@ def test_agent_killed_requeue_policy(tmp_path, dump_dir):
         runs = [d for d in dumps if d["env"]["CLOUD_ML_TRIAL_ID"] == trial_id]
         assert sorted("/agent-a1/" in d["cwd"] for d in runs) == [False, True], runs
         assert runs[0]["argv"] == runs[1]["argv"], runs
+
+
+def test_agent_restarted_quickly_requeue_policy(tmp_path, dump_dir):
+    """The agent comes back (same name, same workdir) well within
+    agentTimeout, so the master learns of the loss from its HELLO, not from
+    its silence: requeue must still requeue."""
+    cluster = start(tmp_path, dump_dir, agents=("a1",), cpus=1, agent_timeout="20s",
+                    master_config="  agentLostPolicy: requeue")
+    try:
+        cluster.submit("quick", job_spec(2, 1, sleep=0.4))
+        lost, _ = kill_agent_mid_job(cluster, dump_dir, "quick", "a1")
+        cluster.start_agent("a1", cpus=1, env={"HPT_TEST_DUMP_DIR": str(dump_dir)})
+        job = cluster.wait_job("quick", timeout=60)
+        assert job["state"] == "SUCCEEDED", job
+        output = job["trainingOutput"]
+        assert all(t["state"] == "SUCCEEDED" for t in output["trials"]), output["trials"]
+        assert sorted(int(t["trialId"]) for t in output["trials"]) == [1, 2]
+        counts = launches_per_trial(dump_dir)
+        assert counts == {str(i): 2 if str(i) in lost else 1 for i in (1, 2)}, counts
+        log = cluster.get("/v1/projects/default/jobs/quick/logs")
+        assert any("requeued" in e["text"] and "came back without it" in e["text"]
+                   for e in log["entries"]), log
+    finally:
+        cluster.stop()
+
+
+def test_agent_restarted_quickly_fail_policy(tmp_path, dump_dir):
+    """The same with the default policy: the trial fails naming the agent,
+    and the job goes on."""
+    cluster = start(tmp_path, dump_dir, agents=("a1",), cpus=1, agent_timeout="20s")
+    try:
+        cluster.submit("quickf", job_spec(3, 1, sleep=0.4, maxFailedTrials=2))
+        lost, _ = kill_agent_mid_job(cluster, dump_dir, "quickf", "a1")
+        cluster.start_agent("a1", cpus=1, env={"HPT_TEST_DUMP_DIR": str(dump_dir)})
+        job = cluster.wait_job("quickf", timeout=60)
+        assert job["state"] == "SUCCEEDED", job
+        by_id = {t["trialId"]: t for t in job["trainingOutput"]["trials"]}
+        failed = {i for i, t in by_id.items() if t["state"] == "FAILED"}
+        assert failed == lost, (failed, lost)
+        for trial_id in failed:
+            assert "a1" in by_id[trial_id]["errorMessage"], by_id[trial_id]
+        assert all(n == 1 for n in launches_per_trial(dump_dir).values())
+    finally:
+        cluster.stop()
