@@ -283,8 +283,8 @@ def verify(job, store, records, kills, policy, max_trials, agent_dirs, t0=0.0):
     (None when it could not be read) and the trainer's record. Returns
     (figures, failures, notes, causes): figures counts each kind of problem
     (and the losses the policy allows), failures says what differed,
-    causes counts the trials failed wrongly by their errorMessage (trial
-    numbers and agent names left out, so that one bug is one line)."""
+    causes counts the trials failed wrongly by their errorMessage (agent
+    names left out, so that one bug is one line)."""
     figures = collections.Counter({name: 0 for name, _ in FIGURES + ALLOWED})
     failures, notes = [], []
     causes = collections.Counter()
@@ -483,10 +483,10 @@ def killed_after_start(trial, agent, message, kills):
 
 
 def cause_of(state, message, agent_dirs):
-    """A failed trial's message with agent names and numbers made generic."""
+    """A failed trial's message with the agent names made generic."""
     for name in agent_dirs:
         message = re.sub(rf"\b{re.escape(name)}\b", "AGENT", message)
-    return f"{state}: " + re.sub(r"\d+", "N", message or "(no message)")
+    return f"{state}: {message or '(no message)'}"
 
 
 def read_store(path):
@@ -729,7 +729,7 @@ def summary(mode, results):
         if name == "failed_wrongly":
             for cause, count in causes.most_common():
                 seeds = sorted({r.seed for r in results if r.causes[cause]})
-                lines.append(f"    {count:4d} x {cause}   seeds {', '.join(map(str, seeds))}")
+                lines.append(f"    - {count} x {cause}   seeds {', '.join(map(str, seeds))}")
     failed = [r.seed for r in results if not r.ok]
     lines.append(f"  seeds with failed checks: {', '.join(map(str, failed)) or 'none'}")
     return "\n".join(lines)
