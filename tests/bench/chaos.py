@@ -15,8 +15,8 @@ Each seed of each mode runs one job on a fresh cluster: a real hptmaster
 tests/integration/hpt_harness.py. The job runs tests/bench/chaos_trainer.py
 with RANDOM_SEARCH over two DOUBLE parameters, maxTrials T (default: enough
 for the job to outlast the seed's kill schedule, at least 12),
-maxParallelTrials 4, maxFailedTrials T (a wrongly
-failed trial must not end the job early and hide the rest). Each trial
+maxParallelTrials 4, maxFailedTrials T (a wrongly failed trial must not end
+the job early and hide the rest). Each trial
 reports 10 points, ~0.08-0.23 s apart, to the hypertune file, lingers
 0-0.5 s after the last (saving its model, as it were) and exits; it logs
 every start, report and exit to an append-only file of its own
@@ -39,9 +39,9 @@ restarts and lost agents", proto/PROTOCOL.md section 6):
   agent-fail     3 agents with 2 CPUs each, `agentLostPolicy: fail`. K
                  times: wait uniform 0.2-3 s, then SIGKILL an agent (drawn
                  from those running a trial that has reported) and restart
-                 it with the same --name and workdir: the even-numbered
-                 kills (1st, 3rd, ...) quickly (uniform 0-0.5 s later,
-                 within agentTimeout), the others once the master has
+                 it with the same --name and workdir: after the 1st, 3rd,
+                 5th... kill quickly (uniform 0-0.5 s later, within
+                 agentTimeout), after the others once the master has
                  declared it LOST (after agentTimeout), plus uniform 0-0.5 s.
                  The agent's tasks die with it (PR_SET_PDEATHSIG).
                  Expected: the trials it ran end FAILED with a message about
@@ -63,7 +63,10 @@ A trainer process "caught by a kill" started on an agent before the agent
 was SIGKILLed and had not logged its exit by then (or logged it less than
 1 s before, too late for its agent to report it). Only such processes may
 explain a lost trial, a second start of a trial (requeue) or a missing
-tail of points; a SIGKILLed process's end is the kill's time.
+tail of points; a SIGKILLed process's end is the kill's time. A trial lost
+without any process in the record (its trainer killed before it wrote a
+line) is explained when the store placed it on an agent killed after the
+trial started.
 
 The points are compared exactly on (trial, task, step, value): the
 current attempt's through `GET /v1/projects/default/jobs/chaos`
@@ -568,20 +571,20 @@ def master_chaos(cluster, schedule, result):
 
 
 def live_processes(record, agent_dirs, alive_agents):
-    """Trainer processes alive now that have reported, by agent."""
+    """Trainer processes alive now, by agent, for the agents where one has
+    reported."""
     records, _ = read_record(record)
     running = collections.defaultdict(list)
     for proc in processes_of(records, [], agent_dirs):
-        if proc.exit is None and proc.reports and proc.agent in alive_agents and \
-                hpt_harness.pid_alive(proc.pid):
+        if proc.exit is None and proc.agent in alive_agents and hpt_harness.pid_alive(proc.pid):
             running[proc.agent].append(proc)
-    return running
+    return {agent: procs for agent, procs in running.items() if any(p.reports for p in procs)}
 
 
 def agent_chaos(cluster, schedule, result, record, agent_dirs):
     """Per kill: wait 0.2-3 s, SIGKILL an agent running a trial that has
-    reported, restart it quickly (even-numbered kills) or after the
-    master declared it LOST (odd-numbered ones)."""
+    reported, restart it quickly (1st, 3rd... kill) or after the master
+    declared it LOST (2nd, 4th...)."""
     for index, (wait, pick, pause) in enumerate(schedule):
         quick = index % 2 == 0
         time.sleep(wait)
