@@ -214,24 +214,32 @@ s_bool (s_reader_t *r, hpt_node_t *node, bool *out)
     return false;
 }
 
-//  Reads an enum: one of names (count of them), starting at first (to skip
-//  *_UNSPECIFIED values a user may not pick). Returns the index or -1.
+//  Reads an enum by its spelling; values whose bit is set in refused
+//  (*_UNSPECIFIED, reserved values) are not a user's to pick. Returns the
+//  value or -1.
 static int
-s_enum (s_reader_t *r, hpt_node_t *node, const char *const *names, int count, int first)
+s_enum (s_reader_t *r, hpt_node_t *node, const hpt_enum_t *type, unsigned refused)
 {
     char *text = NULL;
     if (!s_string (r, node, &text)) return -1;
-    for (int i = first; i < count; i++)
-        if (strcmp (names[i], text) == 0) {
-            free (text);
-            return i;
-        }
-    const char *hint = hpt_did_you_mean (text, names + first, (size_t)(count - first));
+    const char *names[32] = {NULL};
+    size_t count = 0;
+    int found = -1;
+    for (size_t i = 0; i < type->count && count < 32; i++) {
+        if (refused & (1u << i)) continue;
+        names[count++] = type->names[i];
+        if (strcmp (type->names[i], text) == 0) found = (int)i;
+    }
+    if (found >= 0) {
+        free (text);
+        return found;
+    }
+    const char *hint = hpt_did_you_mean (text, names, count);
     char list[512] = "";
     size_t used = 0;
-    for (int i = first; i < count; i++)
+    for (size_t i = 0; i < count; i++)
         used += snprintf (list + used, used < sizeof (list) ? sizeof (list) - used : 0, "%s%s",
-                          i > first ? ", " : "", names[i]);
+                          i ? ", " : "", names[i]);
     if (hint)
         hpt_schema_error (r, node, "unknown value '%s' (did you mean %s?)", text, hint);
     else
@@ -402,11 +410,6 @@ typedef struct {
     bool has_scale;         //  scaleType given (even NONE)
 } s_param_t;
 
-static const char *const s_type_names[] = {"PARAMETER_TYPE_UNSPECIFIED", "DOUBLE", "INTEGER",
-                                           "CATEGORICAL", "DISCRETE"};
-static const char *const s_scale_names[] = {"NONE", "UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE",
-                                            "UNIT_REVERSE_LOG_SCALE"};
-
 static bool
 s_param_name_ok (const char *name)
 {
@@ -437,7 +440,7 @@ static bool
 s_p_type (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_param_t *p = t;
-    int type = s_enum (r, v, s_type_names, 5, 1);
+    int type = s_enum (r, v, &hpt_param_type_enum, 1u << HPT_PARAM_TYPE_UNSPECIFIED);
     if (type < 0) return false;
     p->spec->type = (hpt_param_type_t)type;
     p->has_type = true;
@@ -543,7 +546,7 @@ static bool
 s_p_scale (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_param_t *p = t;
-    int scale = s_enum (r, v, s_scale_names, 4, 0);
+    int scale = s_enum (r, v, &hpt_scale_enum, 0);
     if (scale < 0) return false;
     p->spec->scale = (hpt_scale_t)scale;
     p->has_scale = true;
@@ -640,15 +643,11 @@ typedef struct {
     hpt_node_t *params_node;   //  params, for rules that name it
 } s_hyper_t;
 
-static const char *const s_goal_names[] = {"GOAL_TYPE_UNSPECIFIED", "MAXIMIZE", "MINIMIZE"};
-static const char *const s_algorithm_names[] = {"ALGORITHM_UNSPECIFIED", "GRID_SEARCH",
-                                                "RANDOM_SEARCH"};
-
 static bool
 s_h_goal (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_hyper_t *h = t;
-    int goal = s_enum (r, v, s_goal_names, 3, 1);
+    int goal = s_enum (r, v, &hpt_goal_enum, 1u << HPT_GOAL_UNSPECIFIED);
     if (goal < 0) return false;
     h->hp->goal = (hpt_goal_t)goal;
     h->has_goal = true;
@@ -743,7 +742,7 @@ static bool
 s_h_algorithm (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_hyper_t *h = t;
-    int algorithm = s_enum (r, v, s_algorithm_names, 3, 0);
+    int algorithm = s_enum (r, v, &hpt_algorithm_enum, 0);
     if (algorithm < 0) return false;
     h->hp->algorithm = (hpt_algorithm_t)algorithm;
     h->hp->has_algorithm = true;
@@ -753,9 +752,8 @@ s_h_algorithm (s_reader_t *r, hpt_node_t *v, void *t)
 static bool
 s_e_rule (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    static const char *const names[] = {"median", "asha"};
     hpt_early_stopping_t *es = t;
-    int rule = s_enum (r, v, names, 2, 0);
+    int rule = s_enum (r, v, &hpt_early_stop_rule_enum, 1u << HPT_EARLY_STOP_DECAY_CURVE);
     if (rule < 0) return false;
     es->rule = (hpt_early_stop_rule_t)rule;
     return true;
@@ -1005,10 +1003,9 @@ s_m_stdout (s_reader_t *r, hpt_node_t *v, void *t)
 static bool
 s_m_replica (s_reader_t *r, hpt_node_t *v, void *t)
 {
-    static const char *const names[] = {"master", "evaluator"};
-    int replica = s_enum (r, v, names, 2, 0);
+    int replica = s_enum (r, v, &hpt_metrics_replica_enum, 0);
     if (replica < 0) return false;
-    ((hpt_training_input_t *)t)->metrics_from_evaluator = replica == 1;
+    ((hpt_training_input_t *)t)->metrics_from_evaluator = replica == HPT_METRICS_FROM_EVALUATOR;
     return true;
 }
 
@@ -1023,14 +1020,11 @@ typedef struct {
     bool has_tier;            //  scaleTier read
 } s_input_t;
 
-static const char *const s_tier_names[] = {"BASIC",     "STANDARD_1", "PREMIUM_1",
-                                           "BASIC_GPU", "BASIC_TPU",  "CUSTOM"};
-
 static bool
 s_i_tier (s_reader_t *r, hpt_node_t *v, void *t)
 {
     s_input_t *i = t;
-    int tier = s_enum (r, v, s_tier_names, 6, 0);
+    int tier = s_enum (r, v, &hpt_scale_tier_enum, 0);
     if (tier < 0) return false;
     i->in->scale_tier = (hpt_scale_tier_t)tier;
     i->has_tier = true;

@@ -54,6 +54,8 @@
 #define S_MAX_MEMORY_GB 65536.0            //  per machine type
 #define S_IPC_PATH_MAX 107                 //  sun_path less its NUL
 
+HPT_ENUM_DEFINE (hpt_agent_lost_policy, HPT_AGENT_LOST_POLICY_LIST)
+
 struct _hpt_cluster_config_t {
     hpt_master_settings_t master;    //  master: section, defaults filled in
     hpt_machine_catalog_t *machines; //  built-ins plus the file's definitions
@@ -381,19 +383,13 @@ s_m_grace (s_reader_t *r, hpt_node_t *v, void *t)
     return s_duration (r, v, 0, &((hpt_master_settings_t *)t)->stop_grace_ms);
 }
 
-static const char *const s_policy_names[] = {"fail", "requeue"};
-
 static bool
 s_m_policy (s_reader_t *r, hpt_node_t *v, void *t)
 {
     hpt_master_settings_t *m = t;
     const char *text = s_string (r, v);
     if (!text) return false;
-    for (int i = 0; i < 2; i++)
-        if (strcmp (text, s_policy_names[i]) == 0) {
-            m->agent_lost_policy = (hpt_agent_lost_policy_t)i;
-            return true;
-        }
+    if (hpt_agent_lost_policy_parse (text, &m->agent_lost_policy) == 0) return true;
     hpt_schema_error (&r->schema, v, "unknown value '%s' (expected fail or requeue)", text);
     return false;
 }
@@ -588,10 +584,6 @@ s_r_machine_types (s_reader_t *r, hpt_node_t *v, void *t)
 //  ---------------------------------------------------------------------
 //  scaleTiers:
 
-//  Tiers a job can name (hpt_job.h's enum, less CUSTOM).
-static const char *const s_tier_names[] = {"BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU",
-                                           "BASIC_TPU"};
-
 typedef struct {
     hpt_tier_replica_t *replica; //  being filled (type borrowed from the tree)
     bool master;                 //  the master kind: count must be 1
@@ -704,11 +696,11 @@ s_scale_tier (s_reader_t *r, hpt_node_t *key, hpt_node_t *v)
                           "masterType, workerType, parameterServerType, evaluatorType and counts");
         return;
     }
-    bool known = false;
-    for (size_t i = 0; i < 5; i++)
-        known |= strcmp (name, s_tier_names[i]) == 0;
-    if (!known) {
-        const char *hint = hpt_did_you_mean (name, s_tier_names, 5);
+    hpt_scale_tier_t known;
+    if (hpt_scale_tier_parse (name, &known) != 0) {
+        //  CUSTOM, the last tier, is refused above: suggest among the others.
+        const char *hint =
+            hpt_did_you_mean (name, hpt_scale_tier_enum.names, HPT_SCALE_TIER_CUSTOM);
         hpt_schema_error (&r->schema, key,
                           "unknown scale tier '%s'%s%s%s: a job's scaleTier can only name BASIC, "
                           "STANDARD_1, PREMIUM_1, BASIC_GPU, BASIC_TPU (or CUSTOM)",
@@ -889,10 +881,4 @@ hpt_cluster_config_tasks (hpt_cluster_config_t *self, hpt_job_t *job, hpt_task_s
                           size_t *count, char **error)
 {
     return hpt_machine_catalog_tasks (self->machines, job, tasks, count, error);
-}
-
-const char *
-hpt_agent_lost_policy_name (hpt_agent_lost_policy_t policy)
-{
-    return policy == HPT_AGENT_LOST_REQUEUE ? "requeue" : "fail";
 }
