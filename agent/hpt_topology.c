@@ -745,12 +745,8 @@ s_a_type (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 
 static const hpt_schema_field_t s_accel_fields[] = {
     HPT_SCHEMA_REQUIRED ("type", s_a_type, ""),
-    {.key = "count",
-     .handler = hpt_schema_int64_field,
-     .required = "",
-     .offset = offsetof (s_accel_request_t, count),
-     .min = 0,
-     .max = S_MAX_COUNT},
+    HPT_SCHEMA_ENTRY ("count", hpt_schema_int64_field, .required = "",
+                      .offset = offsetof (s_accel_request_t, count), .min = 0, .max = S_MAX_COUNT),
 };
 
 static size_t

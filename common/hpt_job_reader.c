@@ -34,6 +34,17 @@
 #define S_MAX_INT32 2147483647
 #define S_MAX_STEPS (INT64_MAX / 4) //  steps and resources: far beyond any run, and no overflow
 
+//  A non-empty string into *out that ok accepts; otherwise reports
+//  "'TEXT' WHY".
+static bool
+s_checked (hpt_schema_t *r, hpt_node_t *v, char **out, bool (*ok) (const char *), const char *why)
+{
+    if (!hpt_schema_string (r, v, true, out)) return false;
+    if (ok (*out)) return true;
+    hpt_schema_error (r, v, "'%s' %s", *out, why);
+    return false;
+}
+
 //  ---------------------------------------------------------------------
 //  ParameterSpec
 
@@ -50,17 +61,9 @@ s_param_name_ok (const char *name)
 static bool
 s_p_name (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    hpt_param_spec_t *spec = t;
-    if (!hpt_schema_string (r, v, true, &spec->name)) return false;
-    if (!s_param_name_ok (spec->name)) {
-        hpt_schema_error (
-            r, v,
-            "'%s' is not a usable flag name: use a letter or '_' first, then letters, "
-            "digits, '_', '-' or '.' (at most 128)",
-            spec->name);
-        return false;
-    }
-    return true;
+    return s_checked (r, v, &((hpt_param_spec_t *)t)->name, s_param_name_ok,
+                      "is not a usable flag name: use a letter or '_' first, then letters, "
+                      "digits, '_', '-' or '.' (at most 128)");
 }
 
 typedef struct {
@@ -139,12 +142,10 @@ s_p_categorical (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field
 
 static const hpt_schema_field_t s_param_fields[] = {
     HPT_SCHEMA_REQUIRED ("parameterName", s_p_name, ""),
-    {.key = "type",
-     .handler = hpt_schema_enum_field,
-     .required = "DOUBLE, INTEGER, CATEGORICAL or DISCRETE",
-     .offset = offsetof (hpt_param_spec_t, type),
-     .values = &hpt_param_type_enum,
-     .refused = 1u << HPT_PARAM_TYPE_UNSPECIFIED},
+    HPT_SCHEMA_ENTRY ("type", hpt_schema_enum_field,
+                      .required = "DOUBLE, INTEGER, CATEGORICAL or DISCRETE",
+                      .offset = offsetof (hpt_param_spec_t, type), .values = &hpt_param_type_enum,
+                      .refused = 1u << HPT_PARAM_TYPE_UNSPECIFIED),
     HPT_SCHEMA_DOUBLE ("minValue", hpt_param_spec_t, min_value, -HUGE_VAL, HUGE_VAL, false),
     HPT_SCHEMA_DOUBLE ("maxValue", hpt_param_spec_t, max_value, -HUGE_VAL, HUGE_VAL, false),
     HPT_SCHEMA_FIELD ("discreteValues", s_p_discrete),
@@ -264,14 +265,8 @@ s_h_tag (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 static bool
 s_h_resume (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    hpt_hyperparameters_t *hp = t;
-    if (!hpt_schema_string (r, v, true, &hp->resume_previous_job_id)) return false;
-    if (!hpt_job_id_valid (hp->resume_previous_job_id)) {
-        hpt_schema_error (r, v, "'%s' is not a job id (a letter, then letters, digits or '_')",
-                          hp->resume_previous_job_id);
-        return false;
-    }
-    return true;
+    return s_checked (r, v, &((hpt_hyperparameters_t *)t)->resume_previous_job_id, hpt_job_id_valid,
+                      "is not a job id (a letter, then letters, digits or '_')");
 }
 
 static const hpt_schema_field_t s_early_fields[] = {
@@ -512,12 +507,10 @@ s_i_packages (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t 
     return true;
 }
 
+//  A dotted Python module name: identifiers separated by single dots.
 static bool
-s_i_module (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+s_module_ok (const char *m)
 {
-    hpt_training_input_t *in = t;
-    if (!hpt_schema_string (r, v, true, &in->python_module)) return false;
-    const char *m = in->python_module;
     bool ok = true, start = true;
     for (const char *c = m; *c && ok; c++) {
         if (*c == '.')
@@ -527,11 +520,14 @@ s_i_module (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f
                        : (isalnum ((unsigned char)*c) || *c == '_'),
             start = false;
     }
-    if (!ok || start) {
-        hpt_schema_error (r, v, "'%s' is not a Python module name like trainer.task", m);
-        return false;
-    }
-    return true;
+    return ok && !start;
+}
+
+static bool
+s_i_module (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return s_checked (r, v, &((hpt_training_input_t *)t)->python_module, s_module_ok,
+                      "is not a Python module name like trainer.task");
 }
 
 static bool
@@ -723,17 +719,9 @@ s_input_rules (hpt_schema_t *r, hpt_node_t *node, hpt_training_input_t *in)
 static bool
 s_j_id (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    hpt_job_t *job = t;
-    if (!hpt_schema_string (r, v, true, &job->job_id)) return false;
-    if (!hpt_job_id_valid (job->job_id)) {
-        hpt_schema_error (
-            r, v,
-            "'%s' is not a valid job id: start with a letter, then use letters, digits "
-            "and '_' (at most 128)",
-            job->job_id);
-        return false;
-    }
-    return true;
+    return s_checked (r, v, &((hpt_job_t *)t)->job_id, hpt_job_id_valid,
+                      "is not a valid job id: start with a letter, then use letters, digits "
+                      "and '_' (at most 128)");
 }
 
 //  Label keys and values: lowercase letters, digits, '_' and '-', at most

@@ -220,218 +220,6 @@ hpt_schema_read_file (hpt_schema_t *self, const char *path, size_t *size)
 }
 
 //  ---------------------------------------------------------------------
-//  Objects
-
-//  Reports an unknown key: the closest known one, or every known one when
-//  there are few.
-static void
-s_unknown_key (hpt_schema_t *self, hpt_node_t *key, const hpt_schema_field_t *fields, size_t count)
-{
-    const char *names[S_MAX_CANDIDATES] = {NULL};
-    size_t name_count = count < S_MAX_CANDIDATES ? count : S_MAX_CANDIDATES;
-    for (size_t f = 0; f < name_count; f++)
-        names[f] = fields[f].key;
-    const char *hint = hpt_schema_did_you_mean (key->text, names, name_count);
-    char list[256];
-    s_join (list, sizeof (list), names, name_count, ", ");
-    if (hint)
-        hpt_schema_error (self, key, "unknown field (did you mean '%s'?)", hint);
-    else if (count <= S_LIST_KEYS_MAX)
-        hpt_schema_error (self, key, "unknown field (expected %s)", list);
-    else
-        hpt_schema_error (self, key, "unknown field");
-}
-
-bool
-hpt_schema_object (hpt_schema_t *self, hpt_node_t *node, const hpt_schema_field_t *fields,
-                   size_t count, void *target)
-{
-    if (node->kind != HPT_NODE_MAP) {
-        hpt_schema_error (self, node, "expected a mapping, got %s", hpt_node_kind_name (node));
-        return false;
-    }
-    for (size_t i = 0; i < node->count; i++) {
-        const hpt_schema_field_t *field = NULL;
-        for (size_t f = 0; f < count && !field; f++)
-            if (strcmp (fields[f].key, node->keys[i]) == 0) field = &fields[f];
-        hpt_schema_push_key (self, node->keys[i]);
-        if (!field)
-            s_unknown_key (self, node->key_nodes[i], fields, count);
-        else if (!hpt_schema_is_null (node->items[i]))
-            field->handler (self, node->items[i], target, field);
-        hpt_schema_pop (self);
-    }
-    for (size_t f = 0; f < count; f++)
-        if (fields[f].required && !hpt_schema_has (node, fields[f].key))
-            hpt_schema_error_child (self, node, fields[f].key, "required field is missing%s%s%s",
-                                    *fields[f].required ? " (" : "", fields[f].required,
-                                    *fields[f].required ? ")" : "");
-    return true;
-}
-
-//  The member of target a field table entry names.
-static void *
-s_member (void *target, const hpt_schema_field_t *field)
-{
-    return (char *)target + field->offset;
-}
-
-bool
-hpt_schema_string_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                         const hpt_schema_field_t *field)
-{
-    return hpt_schema_string (self, value, false, s_member (target, field));
-}
-
-bool
-hpt_schema_nonempty_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                           const hpt_schema_field_t *field)
-{
-    return hpt_schema_string (self, value, true, s_member (target, field));
-}
-
-bool
-hpt_schema_int64_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                        const hpt_schema_field_t *field)
-{
-    return hpt_schema_int64 (self, value, field->min, field->max, s_member (target, field));
-}
-
-bool
-hpt_schema_double_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                         const hpt_schema_field_t *field)
-{
-    return hpt_schema_double (self, value, field->range, s_member (target, field));
-}
-
-bool
-hpt_schema_bool_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                       const hpt_schema_field_t *field)
-{
-    return hpt_schema_bool (self, value, s_member (target, field));
-}
-
-bool
-hpt_schema_seconds_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                          const hpt_schema_field_t *field)
-{
-    double seconds;
-    if (!hpt_schema_duration (self, value, false, S_MAX_SECONDS, &seconds)) return false;
-    //  A zero Duration would mean "no limit" to some and "now" to others.
-    if (!(seconds > 0)) {
-        hpt_schema_error (self, value, "duration must be positive, got '%s'", value->text);
-        return false;
-    }
-    *(double *)s_member (target, field) = seconds;
-    return true;
-}
-
-bool
-hpt_schema_millis_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                         const hpt_schema_field_t *field)
-{
-    double seconds;
-    if (!hpt_schema_duration (self, value, true, (double)field->max / 1000.0, &seconds))
-        return false;
-    int64_t ms = (int64_t)llround (seconds * 1000.0);
-    //  Kept in whole milliseconds: "0.0001s" is not 0s, and says so.
-    if (ms < field->min || (seconds > 0 && ms == 0)) {
-        char least[32];
-        hpt_schema_millis_text (field->min ? field->min : 1, least, sizeof (least));
-        hpt_schema_error (self, value, "must be at least %s%s, got '%s'", least,
-                          field->min ? "" : " (or 0s)", value->text);
-        return false;
-    }
-    *(int64_t *)s_member (target, field) = ms;
-    return true;
-}
-
-bool
-hpt_schema_enum_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                       const hpt_schema_field_t *field)
-{
-    int read = hpt_schema_enum (self, value, field->values, field->refused);
-    if (read < 0) return false;
-    //  hpt_enum types are plain C enums, which have the size of an int.
-    *(int *)s_member (target, field) = read;
-    return true;
-}
-
-//  ---------------------------------------------------------------------
-//  Lists and maps
-
-static bool
-s_walk (hpt_schema_t *self, hpt_node_t *node, hpt_node_kind_t kind, size_t max, const char *noun,
-        hpt_schema_item_t item, void *target)
-{
-    if (node->kind != kind) {
-        hpt_schema_error (self, node, "expected %s, got %s",
-                          kind == HPT_NODE_MAP ? "a mapping" : "a list", hpt_node_kind_name (node));
-        return false;
-    }
-    if (node->count > max) {
-        hpt_schema_error (self, node, "at most %zu %s are allowed, got %zu", max, noun,
-                          node->count);
-        return false;
-    }
-    for (size_t i = 0; i < node->count; i++) {
-        if (kind == HPT_NODE_MAP)
-            hpt_schema_push_key (self, node->keys[i]);
-        else
-            hpt_schema_push_index (self, i);
-        item (self, node, i, target);
-        hpt_schema_pop (self);
-    }
-    return true;
-}
-
-bool
-hpt_schema_list (hpt_schema_t *self, hpt_node_t *node, size_t max, const char *noun,
-                 hpt_schema_item_t item, void *target)
-{
-    return s_walk (self, node, HPT_NODE_SEQ, max, noun, item, target);
-}
-
-bool
-hpt_schema_map (hpt_schema_t *self, hpt_node_t *node, size_t max, const char *noun,
-                hpt_schema_item_t item, void *target)
-{
-    return s_walk (self, node, HPT_NODE_MAP, max, noun, item, target);
-}
-
-typedef struct {
-    char **strv;   //  one entry per item
-    bool nonempty; //  items must not be empty
-} s_strings_t;
-
-static bool
-s_string_item (hpt_schema_t *self, hpt_node_t *parent, size_t index, void *target)
-{
-    s_strings_t *strings = target;
-    return hpt_schema_string (self, parent->items[index], strings->nonempty, &strings->strv[index]);
-}
-
-bool
-hpt_schema_strings (hpt_schema_t *self, hpt_node_t *node, size_t max, bool nonempty, char ***out,
-                    size_t *count)
-{
-    size_t before = self->problems;
-    s_strings_t strings = {NULL, nonempty};
-    if (node->kind == HPT_NODE_SEQ && node->count <= max)
-        strings.strv = hpt_calloc (node->count ? node->count : 1, sizeof (char *));
-    if (!hpt_schema_list (self, node, max, "entries", s_string_item, &strings)) return false;
-    if (self->problems != before) {
-        for (size_t i = 0; i < node->count; i++)
-            free (strings.strv[i]);
-        free (strings.strv);
-        return false;
-    }
-    *out = strings.strv;
-    *count = node->count;
-    return true;
-}
-
-//  ---------------------------------------------------------------------
 //  Scalars
 
 //  A scalar's text; reports "expected WHAT, got ..." for anything else, a
@@ -582,9 +370,10 @@ s_duration_unit (const char *text, size_t len, bool millis)
     return len >= 1 && text[len - 1] == 's' ? 1 : 0;
 }
 
-bool
-hpt_schema_duration (hpt_schema_t *self, hpt_node_t *node, bool millis, double max_seconds,
-                     double *seconds)
+//  A duration: a decimal number of seconds with an "s", or (when millis is
+//  set) of milliseconds with "ms", at most max_seconds; into seconds.
+static bool
+s_duration (hpt_schema_t *self, hpt_node_t *node, bool millis, double max_seconds, double *seconds)
 {
     const char *like = millis ? "a duration like \"10s\", \"1.5s\" or \"500ms\""
                               : "a duration in seconds like \"7200s\"";
@@ -680,4 +469,215 @@ hpt_schema_accel (hpt_schema_t *self, hpt_node_t *node)
         hpt_schema_error (self, node,
                           "unknown accelerator type '%s' (see README, Accelerator types)", text);
     return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Lists and maps
+
+static bool
+s_walk (hpt_schema_t *self, hpt_node_t *node, hpt_node_kind_t kind, size_t max, const char *noun,
+        hpt_schema_item_t item, void *target)
+{
+    if (node->kind != kind) {
+        hpt_schema_error (self, node, "expected %s, got %s",
+                          kind == HPT_NODE_MAP ? "a mapping" : "a list", hpt_node_kind_name (node));
+        return false;
+    }
+    if (node->count > max) {
+        hpt_schema_error (self, node, "at most %zu %s are allowed, got %zu", max, noun,
+                          node->count);
+        return false;
+    }
+    for (size_t i = 0; i < node->count; i++) {
+        if (kind == HPT_NODE_MAP)
+            hpt_schema_push_key (self, node->keys[i]);
+        else
+            hpt_schema_push_index (self, i);
+        item (self, node, i, target);
+        hpt_schema_pop (self);
+    }
+    return true;
+}
+
+bool
+hpt_schema_list (hpt_schema_t *self, hpt_node_t *node, size_t max, const char *noun,
+                 hpt_schema_item_t item, void *target)
+{
+    return s_walk (self, node, HPT_NODE_SEQ, max, noun, item, target);
+}
+
+bool
+hpt_schema_map (hpt_schema_t *self, hpt_node_t *node, size_t max, const char *noun,
+                hpt_schema_item_t item, void *target)
+{
+    return s_walk (self, node, HPT_NODE_MAP, max, noun, item, target);
+}
+
+typedef struct {
+    char **strv;   //  one entry per item
+    bool nonempty; //  items must not be empty
+} s_strings_t;
+
+static bool
+s_string_item (hpt_schema_t *self, hpt_node_t *parent, size_t index, void *target)
+{
+    s_strings_t *strings = target;
+    return hpt_schema_string (self, parent->items[index], strings->nonempty, &strings->strv[index]);
+}
+
+bool
+hpt_schema_strings (hpt_schema_t *self, hpt_node_t *node, size_t max, bool nonempty, char ***out,
+                    size_t *count)
+{
+    size_t before = self->problems;
+    s_strings_t strings = {NULL, nonempty};
+    if (node->kind == HPT_NODE_SEQ && node->count <= max)
+        strings.strv = hpt_calloc (node->count ? node->count : 1, sizeof (char *));
+    if (!hpt_schema_list (self, node, max, "entries", s_string_item, &strings)) return false;
+    if (self->problems != before) {
+        for (size_t i = 0; i < node->count; i++)
+            free (strings.strv[i]);
+        free (strings.strv);
+        return false;
+    }
+    *out = strings.strv;
+    *count = node->count;
+    return true;
+}
+
+//  ---------------------------------------------------------------------
+//  Objects
+
+//  Reports an unknown key: the closest known one, or every known one when
+//  there are few.
+static void
+s_unknown_key (hpt_schema_t *self, hpt_node_t *key, const hpt_schema_field_t *fields, size_t count)
+{
+    const char *names[S_MAX_CANDIDATES] = {NULL};
+    size_t name_count = count < S_MAX_CANDIDATES ? count : S_MAX_CANDIDATES;
+    for (size_t f = 0; f < name_count; f++)
+        names[f] = fields[f].key;
+    const char *hint = hpt_schema_did_you_mean (key->text, names, name_count);
+    char list[256];
+    s_join (list, sizeof (list), names, name_count, ", ");
+    if (hint)
+        hpt_schema_error (self, key, "unknown field (did you mean '%s'?)", hint);
+    else if (count <= S_LIST_KEYS_MAX)
+        hpt_schema_error (self, key, "unknown field (expected %s)", list);
+    else
+        hpt_schema_error (self, key, "unknown field");
+}
+
+bool
+hpt_schema_object (hpt_schema_t *self, hpt_node_t *node, const hpt_schema_field_t *fields,
+                   size_t count, void *target)
+{
+    if (node->kind != HPT_NODE_MAP) {
+        hpt_schema_error (self, node, "expected a mapping, got %s", hpt_node_kind_name (node));
+        return false;
+    }
+    for (size_t i = 0; i < node->count; i++) {
+        const hpt_schema_field_t *field = NULL;
+        for (size_t f = 0; f < count && !field; f++)
+            if (strcmp (fields[f].key, node->keys[i]) == 0) field = &fields[f];
+        hpt_schema_push_key (self, node->keys[i]);
+        if (!field)
+            s_unknown_key (self, node->key_nodes[i], fields, count);
+        else if (!hpt_schema_is_null (node->items[i]))
+            field->handler (self, node->items[i], target, field);
+        hpt_schema_pop (self);
+    }
+    for (size_t f = 0; f < count; f++)
+        if (fields[f].required && !hpt_schema_has (node, fields[f].key))
+            hpt_schema_error_child (self, node, fields[f].key, "required field is missing%s%s%s",
+                                    *fields[f].required ? " (" : "", fields[f].required,
+                                    *fields[f].required ? ")" : "");
+    return true;
+}
+
+//  The member of target a field table entry names.
+static void *
+s_member (void *target, const hpt_schema_field_t *field)
+{
+    return (char *)target + field->offset;
+}
+
+bool
+hpt_schema_string_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                         const hpt_schema_field_t *field)
+{
+    return hpt_schema_string (self, value, false, s_member (target, field));
+}
+
+bool
+hpt_schema_nonempty_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                           const hpt_schema_field_t *field)
+{
+    return hpt_schema_string (self, value, true, s_member (target, field));
+}
+
+bool
+hpt_schema_int64_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                        const hpt_schema_field_t *field)
+{
+    return hpt_schema_int64 (self, value, field->min, field->max, s_member (target, field));
+}
+
+bool
+hpt_schema_double_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                         const hpt_schema_field_t *field)
+{
+    return hpt_schema_double (self, value, field->range, s_member (target, field));
+}
+
+bool
+hpt_schema_bool_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                       const hpt_schema_field_t *field)
+{
+    return hpt_schema_bool (self, value, s_member (target, field));
+}
+
+bool
+hpt_schema_seconds_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                          const hpt_schema_field_t *field)
+{
+    double seconds;
+    if (!s_duration (self, value, false, S_MAX_SECONDS, &seconds)) return false;
+    //  A zero Duration would mean "no limit" to some and "now" to others.
+    if (!(seconds > 0)) {
+        hpt_schema_error (self, value, "duration must be positive, got '%s'", value->text);
+        return false;
+    }
+    *(double *)s_member (target, field) = seconds;
+    return true;
+}
+
+bool
+hpt_schema_millis_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                         const hpt_schema_field_t *field)
+{
+    double seconds;
+    if (!s_duration (self, value, true, (double)field->max / 1000.0, &seconds)) return false;
+    int64_t ms = (int64_t)llround (seconds * 1000.0);
+    //  Kept in whole milliseconds: "0.0001s" is not 0s, and says so.
+    if (ms < field->min || (seconds > 0 && ms == 0)) {
+        char least[32];
+        hpt_schema_millis_text (field->min ? field->min : 1, least, sizeof (least));
+        hpt_schema_error (self, value, "must be at least %s%s, got '%s'", least,
+                          field->min ? "" : " (or 0s)", value->text);
+        return false;
+    }
+    *(int64_t *)s_member (target, field) = ms;
+    return true;
+}
+
+bool
+hpt_schema_enum_field (hpt_schema_t *self, hpt_node_t *value, void *target,
+                       const hpt_schema_field_t *field)
+{
+    int read = hpt_schema_enum (self, value, field->values, field->refused);
+    if (read < 0) return false;
+    //  hpt_enum types are plain C enums, which have the size of an int.
+    *(int *)s_member (target, field) = read;
+    return true;
 }

@@ -122,8 +122,9 @@ typedef struct _hpt_schema_field_t hpt_schema_field_t;
 
 //  Converts and checks a field's value (never null) into target; field is
 //  the table entry. Returns false after reporting a problem.
-typedef bool (*hpt_schema_handler_t) (hpt_schema_t *self, hpt_node_t *value, void *target,
-                                      const hpt_schema_field_t *field);
+typedef bool hpt_schema_handler_fn (hpt_schema_t *self, hpt_node_t *value, void *target,
+                                    const hpt_schema_field_t *field);
+typedef hpt_schema_handler_fn *hpt_schema_handler_t;
 
 struct _hpt_schema_field_t {
     const char *key;              //  the field's name in the document
@@ -141,21 +142,21 @@ struct _hpt_schema_field_t {
 #define HPT_SCHEMA_FIELDS(table) table, sizeof (table) / sizeof ((table)[0])
 
 //  Table entries: a reader's own handler (optional, or required with a
-//  hint), and this class's handlers for a member of struct type. A
-//  reader's handler may take an offset, bounds or an enum too, written as
-//  a designated initializer.
+//  hint), and this class's handlers for a member of struct type. Any
+//  other combination is written with HPT_SCHEMA_ENTRY and the members it
+//  sets: HPT_SCHEMA_ENTRY ("count", hpt_schema_int64_field, .required = "",
+//  .offset = offsetof (T, count), .max = 9).
+#define HPT_SCHEMA_ENTRY(k, h, ...)                                                                \
+    {                                                                                              \
+        .key = (k), .handler = (h), __VA_ARGS__                                                    \
+    }
 #define HPT_SCHEMA_FIELD(k, h)                                                                     \
     {                                                                                              \
         .key = (k), .handler = (h)                                                                 \
     }
-#define HPT_SCHEMA_REQUIRED(k, h, hint)                                                            \
-    {                                                                                              \
-        .key = (k), .handler = (h), .required = (hint)                                             \
-    }
+#define HPT_SCHEMA_REQUIRED(k, h, hint) HPT_SCHEMA_ENTRY (k, h, .required = (hint))
 #define HPT_SCHEMA_MEMBER(k, h, type, member)                                                      \
-    {                                                                                              \
-        .key = (k), .handler = (h), .offset = offsetof (type, member)                              \
-    }
+    HPT_SCHEMA_ENTRY (k, h, .offset = offsetof (type, member))
 #define HPT_SCHEMA_STRING(k, type, member)                                                         \
     HPT_SCHEMA_MEMBER (k, hpt_schema_string_field, type, member)
 #define HPT_SCHEMA_NONEMPTY(k, type, member)                                                       \
@@ -164,25 +165,17 @@ struct _hpt_schema_field_t {
 #define HPT_SCHEMA_SECONDS(k, type, member)                                                        \
     HPT_SCHEMA_MEMBER (k, hpt_schema_seconds_field, type, member)
 #define HPT_SCHEMA_INT64(k, type, member, lo, hi)                                                  \
-    {                                                                                              \
-        .key = (k), .handler = hpt_schema_int64_field, .offset = offsetof (type, member),          \
-        .min = (lo), .max = (hi)                                                                   \
-    }
+    HPT_SCHEMA_ENTRY (k, hpt_schema_int64_field, .offset = offsetof (type, member), .min = (lo),   \
+                      .max = (hi))
 #define HPT_SCHEMA_MILLIS(k, type, member, lo, hi)                                                 \
-    {                                                                                              \
-        .key = (k), .handler = hpt_schema_millis_field, .offset = offsetof (type, member),         \
-        .min = (lo), .max = (hi)                                                                   \
-    }
+    HPT_SCHEMA_ENTRY (k, hpt_schema_millis_field, .offset = offsetof (type, member), .min = (lo),  \
+                      .max = (hi))
 #define HPT_SCHEMA_DOUBLE(k, type, member, lo, hi, above)                                          \
-    {                                                                                              \
-        .key = (k), .handler = hpt_schema_double_field, .offset = offsetof (type, member),         \
-        .range.min = (lo), .range.max = (hi), .range.above_min = (above)                           \
-    }
+    HPT_SCHEMA_ENTRY (k, hpt_schema_double_field, .offset = offsetof (type, member),               \
+                      .range = {(lo), (hi), (above)})
 #define HPT_SCHEMA_ENUM(k, type, member, type_enum, refused_values)                                \
-    {                                                                                              \
-        .key = (k), .handler = hpt_schema_enum_field, .offset = offsetof (type, member),           \
-        .values = &(type_enum), .refused = (refused_values)                                        \
-    }
+    HPT_SCHEMA_ENTRY (k, hpt_schema_enum_field, .offset = offsetof (type, member),                 \
+                      .values = &(type_enum), .refused = (refused_values))
 
 //  Walks mapping node: runs the handler of every known key whose value is
 //  not null, reports unknown keys, then required keys that are missing or
@@ -191,32 +184,24 @@ bool hpt_schema_object (hpt_schema_t *self, hpt_node_t *node, const hpt_schema_f
                         size_t count, void *target);
 
 //  Handlers for plain members of target, at field->offset:
-//  char * (a fresh copy replacing the old one): any string, or not empty;
-bool hpt_schema_string_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                              const hpt_schema_field_t *field);
-bool hpt_schema_nonempty_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                                const hpt_schema_field_t *field);
-//  int64_t in [field->min, field->max];
-bool hpt_schema_int64_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                             const hpt_schema_field_t *field);
-//  double within field->range;
-bool hpt_schema_double_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                              const hpt_schema_field_t *field);
-//  bool;
-bool hpt_schema_bool_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                            const hpt_schema_field_t *field);
-//  double: a positive protobuf Duration in seconds ("7200s", "1.5s");
-bool hpt_schema_seconds_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                               const hpt_schema_field_t *field);
+//  char *, a fresh copy replacing the old one: any string, or not empty
+hpt_schema_handler_fn hpt_schema_string_field;
+hpt_schema_handler_fn hpt_schema_nonempty_field;
+//  int64_t in [field->min, field->max]
+hpt_schema_handler_fn hpt_schema_int64_field;
+//  double within field->range
+hpt_schema_handler_fn hpt_schema_double_field;
+//  bool
+hpt_schema_handler_fn hpt_schema_bool_field;
+//  double: a positive protobuf Duration in seconds ("7200s", "1.5s")
+hpt_schema_handler_fn hpt_schema_seconds_field;
 //  int64_t milliseconds: "10s", "1.5s" or "500ms", in [field->min,
 //  field->max] ms; a positive duration under 1ms is refused, not rounded
-//  to 0;
-bool hpt_schema_millis_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                              const hpt_schema_field_t *field);
+//  to 0
+hpt_schema_handler_fn hpt_schema_millis_field;
 //  an enum member (an hpt_enum type: a C enum, int-sized) read with
-//  hpt_schema_enum (field->values, field->refused).
-bool hpt_schema_enum_field (hpt_schema_t *self, hpt_node_t *value, void *target,
-                            const hpt_schema_field_t *field);
+//  hpt_schema_enum (field->values, field->refused)
+hpt_schema_handler_fn hpt_schema_enum_field;
 
 //  ---------------------------------------------------------------------
 //  Lists and maps
@@ -261,11 +246,6 @@ bool hpt_schema_int64 (hpt_schema_t *self, hpt_node_t *node, int64_t min, int64_
 //  A finite decimal number within range.
 bool hpt_schema_double (hpt_schema_t *self, hpt_node_t *node, hpt_schema_range_t range,
                         double *out);
-
-//  A duration: a decimal number of seconds with an "s", or (when millis is
-//  set) of milliseconds with "ms", at most max_seconds; into seconds.
-bool hpt_schema_duration (hpt_schema_t *self, hpt_node_t *node, bool millis, double max_seconds,
-                          double *seconds);
 
 //  Writes a millisecond count the way a config spells a duration ("10s",
 //  "1500ms").

@@ -256,16 +256,11 @@ s_t_accel (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 //  A definition replaces the type whole: half a definition would silently
 //  inherit the built-in's other figures, so cpus and memoryGb are required.
 static const hpt_schema_field_t s_type_fields[] = {
-    {.key = "cpus",
-     .handler = hpt_schema_double_field,
-     .required = "",
-     .offset = offsetof (s_type_t, cpus),
-     .range = {0, S_MAX_CPUS, true}},
-    {.key = "memoryGb",
-     .handler = hpt_schema_double_field,
-     .required = "",
-     .offset = offsetof (s_type_t, memory_gb),
-     .range = {0, S_MAX_MEMORY_GB, false}},
+    HPT_SCHEMA_ENTRY ("cpus", hpt_schema_double_field, .required = "",
+                      .offset = offsetof (s_type_t, cpus), .range = {0, S_MAX_CPUS, true}),
+    HPT_SCHEMA_ENTRY ("memoryGb", hpt_schema_double_field, .required = "",
+                      .offset = offsetof (s_type_t, memory_gb),
+                      .range = {0, S_MAX_MEMORY_GB, false}),
     HPT_SCHEMA_FIELD ("accelerators", s_t_accel),
 };
 
@@ -381,10 +376,8 @@ s_tier_replica (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_
 #define S_KIND(key, member) HPT_SCHEMA_MEMBER (key, s_tier_replica, hpt_scale_tier_def_t, member)
 
 static const hpt_schema_field_t s_tier_fields[] = {
-    {.key = "master",
-     .handler = s_tier_replica,
-     .required = "the master's machine type",
-     .offset = offsetof (hpt_scale_tier_def_t, master)},
+    HPT_SCHEMA_ENTRY ("master", s_tier_replica, .required = "the master's machine type",
+                      .offset = offsetof (hpt_scale_tier_def_t, master)),
     S_KIND ("worker", worker),
     S_KIND ("parameterServer", parameter_server),
     S_KIND ("evaluator", evaluator),
