@@ -191,13 +191,6 @@ s_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
     return root;
 }
 
-json_t *
-hpt_tfconfig_json (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
-                   json_t *training_input, char **error)
-{
-    return s_build (cluster, task, true, training_input, error);
-}
-
 //  Prints root compactly and releases it; NULL with *error on failure.
 static char *
 s_print (json_t *root, char **error)

@@ -66,12 +66,6 @@ typedef struct {
 //  Returns 0, or -1 when the name is none of them.
 int hpt_tfconfig_role_from_name (const char *name, hpt_tfconfig_role_t *role);
 
-//  TF_CONFIG as a JSON object (new reference, the caller owns it), or NULL
-//  with *error set (caller frees) when the cluster or task is invalid.
-//  training_input is borrowed and copied in as "job"; NULL gives {}.
-json_t *hpt_tfconfig_json (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
-                           json_t *training_input, char **error);
-
 //  TF_CONFIG as compact JSON text (caller frees), or NULL with *error set
 //  (caller frees).
 char *hpt_tfconfig_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
