@@ -28,9 +28,10 @@
       or a syntax error is one problem of the whole document.
 
     Invariants:
-    - a converter either stores its value and returns true, or reports
-      exactly one problem at node and returns false, leaving its output as
-      it was;
+    - a scalar converter either stores its value and returns true, or
+      reports exactly one problem at node and returns false, leaving its
+      output as it was; a list converter reports each bad item and stores
+      nothing unless every item is good;
     - handlers run only for values that are not null: a null value (YAML
       `key:` or `~`, JSON null) counts as an omitted field;
     - problems counts every problem reported through the schema, so a
