@@ -3,6 +3,7 @@
     required keys), the member handlers, the converters and their
     messages, and the paths problems are reported at.
 */
+#include "hpt_alloc.h"
 #include "hpt_schema.h"
 #include "hpt_types.h"
 #include <setjmp.h>
@@ -48,10 +49,10 @@ s_read (const char *text, s_target_t *target)
     if (root) hpt_schema_object (&schema, root, HPT_SCHEMA_FIELDS (s_fields), target);
     hpt_node_destroy (&root);
     assert_int_equal (schema.problems, hpt_diag_count (diag));
-    char *all = strdup ("");
+    char *all = hpt_strdup ("");
     for (size_t i = 0; i < hpt_diag_count (diag); i++) {
-        char *line = hpt_diag_format (diag, i), *joined = NULL;
-        assert_true (asprintf (&joined, "%s%s\n", all, line) > 0);
+        char *line = hpt_diag_format (diag, i);
+        char *joined = hpt_asprintf ("%s%s\n", all, line);
         free (line);
         free (all);
         all = joined;
