@@ -37,17 +37,17 @@
 */
 #include "hpt_topology.h"
 #include "hpt_accel.h"
+#include "hpt_alloc.h"
+#include "hpt_schema.h"
 
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #define S_VENDOR_NVIDIA 0x10de
 #define S_VENDOR_GOOGLE 0x1ae0
@@ -666,6 +666,10 @@ hpt_topology_to_json_text (hpt_topology_t *self)
 
 //  -------------------------------------------------------------------------
 //  Resources file (--resources)
+//
+//  Read with hpt_schema like every config file; what is checked against
+//  the detected host (more cores, memory or devices than found) is this
+//  reader's own rule. Nothing is applied unless the whole file is good.
 
 //  Bounds on the file: more accelerator entries than types exist is a
 //  mistake, and counts beyond this are typos.
@@ -673,14 +677,16 @@ hpt_topology_to_json_text (hpt_topology_t *self)
 #define S_MAX_COUNT 1024
 
 typedef struct {
-    char type[HPT_TOPOLOGY_TYPE_MAX]; //  requested type
-    bool is_tpu;                      //  its kind
-    long long count;                  //  devices wanted
+    const char *type; //  requested type (hpt_accel's static name)
+    bool is_tpu;      //  its kind
+    int64_t count;    //  devices wanted
 } s_accel_request_t;
 
 typedef struct {
+    hpt_schema_t schema;                            //  first: handlers get it and cast it back
+    const hpt_resources_t *detected;                //  what the host has (borrowed)
     bool has_cpus;                                  //  cpus given
-    long long cpus;                                 //  cores wanted
+    int64_t cpus;                                   //  cores wanted
     bool has_memory;                                //  memoryGb given
     double memory_gb;                               //  memory wanted
     bool has_accelerators;                          //  accelerators given (the full list)
@@ -688,220 +694,133 @@ typedef struct {
     s_accel_request_t accelerators[S_MAX_REQUESTS]; //  requested types
 } s_request_t;
 
-//  The problems found so far, one "FILE:LINE:COL: field: message" per line.
-typedef struct {
-    const char *path; //  file name, borrowed
-    char *text;       //  owned, grows
-    size_t count;     //  problems
-} s_problems_t;
-
-static void
-s_problem (s_problems_t *problems, yaml_mark_t mark, const char *field, const char *fmt, ...)
-{
-    char message[512];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (message, sizeof (message), fmt, args);
-    va_end (args);
-    char line[1024];
-    int n = snprintf (line, sizeof (line), "%s:%zu:%zu: %s%s%s\n", problems->path, mark.line + 1,
-                      mark.column + 1, field ? field : "", field ? ": " : "", message);
-    if (n < 0) return;
-    size_t old = problems->text ? strlen (problems->text) : 0;
-    size_t add = strlen (line);
-    char *grown = realloc (problems->text, old + add + 1);
-    if (!grown) return;
-    memcpy (grown + old, line, add + 1);
-    problems->text = grown;
-    problems->count++;
-}
-
-//  A non-negative integer written as plain digits, at most S_MAX_COUNT.
 static bool
-s_parse_count (const char *text, long long *value)
+s_r_cpus (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    if (!*text || strlen (text) > 7) return false;
-    for (const char *p = text; *p; p++)
-        if (*p < '0' || *p > '9') return false;
-    *value = atoll (text);
-    return *value <= 100000;
-}
-
-static bool
-s_parse_number (const char *text, double *value)
-{
-    char *end = NULL;
-    errno = 0;
-    *value = strtod (text, &end);
-    return *text && end && *end == '\0' && errno == 0 && isfinite (*value);
-}
-
-//  The scalar text of node, or NULL (with a problem) when it is not one.
-static const char *
-s_scalar (s_problems_t *problems, yaml_node_t *node, const char *field)
-{
-    if (node->type == YAML_SCALAR_NODE) return (const char *)node->data.scalar.value;
-    s_problem (problems, node->start_mark, field, "expected a single value");
-    return NULL;
-}
-
-static void
-s_parse_accelerator (s_problems_t *problems, yaml_document_t *doc, yaml_node_t *node,
-                     const char *field, s_request_t *request)
-{
-    if (node->type != YAML_MAPPING_NODE) {
-        s_problem (problems, node->start_mark, field, "expected a mapping {type: NAME, count: N}");
-        return;
+    s_request_t *request = (s_request_t *)r;
+    if (!hpt_schema_int64 (r, v, 1, INT64_MAX, &request->cpus)) return false;
+    if ((uint64_t)request->cpus > request->detected->cpus) {
+        hpt_schema_error (r, v, "%lld exceeds the %zu cores detected", (long long)request->cpus,
+                          request->detected->cpus);
+        return false;
     }
-    const char *type = NULL;
-    bool type_given = false, count_given = false;
-    long long count = -1;
-    char sub[96];
-    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
-         pair < node->data.mapping.pairs.top; pair++) {
-        yaml_node_t *key = yaml_document_get_node (doc, pair->key);
-        yaml_node_t *value = yaml_document_get_node (doc, pair->value);
-        const char *name = key ? s_scalar (problems, key, field) : NULL;
-        if (!name || !value) continue;
-        snprintf (sub, sizeof (sub), "%s.%s", field, name);
-        const char *text = strcmp (name, "type") == 0 || strcmp (name, "count") == 0
-                               ? s_scalar (problems, value, sub)
-                               : NULL;
-        type_given = type_given || strcmp (name, "type") == 0;
-        count_given = count_given || strcmp (name, "count") == 0;
-        if (strcmp (name, "type") == 0 && text) {
-            const hpt_accel_info_t *info = hpt_accel_lookup (text);
-            if (!info)
-                s_problem (problems, value->start_mark, sub,
-                           "unknown accelerator type '%.64s' (see common/hpt_accel.h)", text);
-            else if (info->pod)
-                s_problem (problems, value->start_mark, sub,
-                           "%s is a pod slice; an agent offers single hosts", text);
-            else
-                type = info->name;
-            for (size_t i = 0; type && i < request->accel_count; i++)
-                if (strcmp (request->accelerators[i].type, type) == 0) {
-                    s_problem (problems, value->start_mark, sub, "%s is listed twice", type);
-                    type = NULL;
-                }
-        } else if (strcmp (name, "count") == 0 && text) {
-            if (!s_parse_count (text, &count) || count > S_MAX_COUNT) {
-                s_problem (problems, value->start_mark, sub,
-                           "expected a whole number from 0 to %d, got '%.32s'", S_MAX_COUNT, text);
-                count = -2;
-            }
-        } else if (strcmp (name, "type") != 0 && strcmp (name, "count") != 0) {
-            s_problem (problems, key->start_mark, sub, "unknown field (expected type, count)");
+    return request->has_cpus = true;
+}
+
+static bool
+s_r_memory (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    s_request_t *request = (s_request_t *)r;
+    hpt_schema_range_t positive = {0, HUGE_VAL, true};
+    if (!hpt_schema_double (r, v, positive, &request->memory_gb)) return false;
+    //  The detected figure is rounded to 0.1 GiB: allow what rounds to it.
+    if (request->memory_gb > request->detected->memory_gb + 0.05) {
+        hpt_schema_error (r, v, "%g exceeds the %.1f GiB detected", request->memory_gb,
+                          request->detected->memory_gb);
+        return false;
+    }
+    return request->has_memory = true;
+}
+
+static bool
+s_a_type (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    s_request_t *request = (s_request_t *)r;
+    s_accel_request_t *entry = t;
+    const hpt_accel_info_t *info = hpt_schema_accel (r, v);
+    if (!info) return false;
+    if (info->pod) {
+        hpt_schema_error (r, v, "%s is a pod slice; an agent offers single hosts", info->name);
+        return false;
+    }
+    for (size_t i = 0; i < request->accel_count; i++)
+        if (strcmp (request->accelerators[i].type, info->name) == 0) {
+            hpt_schema_error (r, v, "%s is listed twice", info->name);
+            return false;
         }
-    }
-    if (!type_given) s_problem (problems, node->start_mark, field, "type is required");
-    if (!count_given) s_problem (problems, node->start_mark, field, "count is required");
-    if (!type || count < 0) return;
-    if (request->accel_count >= S_MAX_REQUESTS) {
-        s_problem (problems, node->start_mark, field, "too many entries");
-        return;
-    }
-    s_accel_request_t *entry = &request->accelerators[request->accel_count++];
-    s_copy (entry->type, sizeof (entry->type), type);
-    entry->is_tpu = hpt_accel_lookup (type)->kind == HPT_ACCEL_KIND_TPU;
-    entry->count = count;
+    entry->type = info->name;
+    entry->is_tpu = info->kind == HPT_ACCEL_KIND_TPU;
+    return true;
 }
+
+static const hpt_schema_field_t s_accel_fields[] = {
+    HPT_SCHEMA_REQUIRED ("type", s_a_type, ""),
+    HPT_SCHEMA_ENTRY ("count", hpt_schema_int64_field, .required = "",
+                      .offset = offsetof (s_accel_request_t, count), .min = 0, .max = S_MAX_COUNT),
+};
 
 static size_t
-s_detected (hpt_topology_t *self, const char *type)
+s_detected (const hpt_resources_t *detected, const char *type)
 {
     size_t count = 0;
-    for (size_t i = 0; i < self->resources.accelerator_count; i++)
-        if (strcmp (self->resources.accelerators[i].type, type) == 0) count++;
+    for (size_t i = 0; i < detected->accelerator_count; i++)
+        if (strcmp (detected->accelerators[i].type, type) == 0) count++;
     return count;
 }
 
-//  Parses one top-level field and checks it against what was detected.
-static void
-s_parse_field (hpt_topology_t *self, s_problems_t *problems, yaml_document_t *doc, yaml_node_t *key,
-               const char *name, yaml_node_t *value, s_request_t *request)
+//  One {type, count} entry: kept when it has no problem, and checked
+//  against the devices detected.
+static bool
+s_accelerator (hpt_schema_t *r, hpt_node_t *parent, size_t i, void *t)
 {
-    const hpt_resources_t *r = &self->resources;
-    if (strcmp (name, "cpus") == 0) {
-        const char *text = s_scalar (problems, value, name);
-        if (!text) return;
-        if (!s_parse_count (text, &request->cpus) || request->cpus < 1)
-            s_problem (problems, value->start_mark, name,
-                       "expected a whole number of cores >= 1, got '%.32s'", text);
-        else if ((size_t)request->cpus > r->cpus)
-            s_problem (problems, value->start_mark, name, "%lld exceeds the %zu cores detected",
-                       request->cpus, r->cpus);
-        else
-            request->has_cpus = true;
-    } else if (strcmp (name, "memoryGb") == 0) {
-        const char *text = s_scalar (problems, value, name);
-        if (!text) return;
-        if (!s_parse_number (text, &request->memory_gb) || request->memory_gb <= 0)
-            s_problem (problems, value->start_mark, name,
-                       "expected a positive number of GiB, got '%.32s'", text);
-        else if (request->memory_gb > r->memory_gb + 0.05)
-            s_problem (problems, value->start_mark, name, "%g exceeds the %.1f GiB detected",
-                       request->memory_gb, r->memory_gb);
-        else
-            request->has_memory = true;
-    } else if (strcmp (name, "accelerators") == 0) {
-        if (value->type != YAML_SEQUENCE_NODE) {
-            s_problem (problems, value->start_mark, name, "expected a list of {type, count}");
-            return;
-        }
-        request->has_accelerators = true;
-        size_t i = 0;
-        for (yaml_node_item_t *item = value->data.sequence.items.start;
-             item < value->data.sequence.items.top; item++, i++) {
-            char field[48];
-            snprintf (field, sizeof (field), "accelerators[%zu]", i);
-            yaml_node_t *node = yaml_document_get_node (doc, *item);
-            size_t before = request->accel_count;
-            if (node) s_parse_accelerator (problems, doc, node, field, request);
-            if (request->accel_count == before || r->accelerator_count == 0) continue;
-            s_accel_request_t *last = &request->accelerators[before];
-            size_t found = s_detected (self, last->type);
-            if ((size_t)last->count > found)
-                s_problem (problems, node->start_mark, field,
-                           "%lld %s requested but %zu detected; more than detected may be "
-                           "declared only on a host where no accelerator was detected",
-                           last->count, last->type, found);
-        }
-    } else {
-        s_problem (problems, key->start_mark, name,
-                   "unknown field (expected cpus, memoryGb, accelerators)");
+    s_request_t *request = (s_request_t *)r;
+    hpt_node_t *node = parent->items[i];
+    s_accel_request_t entry = {NULL, false, 0};
+    size_t before = r->problems;
+    if (!hpt_schema_object (r, node, HPT_SCHEMA_FIELDS (s_accel_fields), &entry) ||
+        r->problems != before)
+        return false;
+    request->accelerators[request->accel_count++] = entry;
+    //  More than detected may be declared only where nothing was detected.
+    size_t found = s_detected (request->detected, entry.type);
+    if (request->detected->accelerator_count && (size_t)entry.count > found) {
+        hpt_schema_error (r, node,
+                          "%lld %s requested but %zu detected; more than detected may be "
+                          "declared only on a host where no accelerator was detected",
+                          (long long)entry.count, entry.type, found);
+        return false;
     }
+    return true;
 }
 
-static void
-s_parse_file (hpt_topology_t *self, s_problems_t *problems, FILE *file, s_request_t *request)
+static bool
+s_r_accelerators (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_mark_t start = {0, 0, 0};
-    yaml_parser_initialize (&parser);
-    yaml_parser_set_input_file (&parser, file);
-    if (!yaml_parser_load (&parser, &doc)) {
-        s_problem (problems, parser.problem_mark, NULL, "YAML syntax error: %s",
-                   parser.problem ? parser.problem : "unreadable");
-        yaml_parser_delete (&parser);
-        return;
+    s_request_t *request = (s_request_t *)r;
+    request->has_accelerators = true;
+    return hpt_schema_list (r, v, S_MAX_REQUESTS, "accelerator entries", s_accelerator, NULL);
+}
+
+static const hpt_schema_field_t s_resources_fields[] = {
+    HPT_SCHEMA_FIELD ("cpus", s_r_cpus),
+    HPT_SCHEMA_FIELD ("memoryGb", s_r_memory),
+    HPT_SCHEMA_FIELD ("accelerators", s_r_accelerators),
+};
+
+//  Reads the file into request; the problems, one "FILE:LINE:COL: field:
+//  message" line each, into *error (NULL when there is none).
+static void
+s_read_resources (const char *path, s_request_t *request, char **error)
+{
+    hpt_diag_t *diag = hpt_diag_new (path, false);
+    hpt_schema_init (&request->schema, diag);
+    size_t size = 0;
+    char *text = hpt_schema_read_file (&request->schema, path, &size);
+    hpt_node_t *root = text ? hpt_schema_parse (&request->schema, text, size, false) : NULL;
+    if (root)
+        hpt_schema_object (&request->schema, root, HPT_SCHEMA_FIELDS (s_resources_fields), NULL);
+    hpt_node_destroy (&root);
+    free (text);
+    hpt_diag_sort (diag);
+    *error = NULL;
+    for (size_t i = 0; i < hpt_diag_count (diag); i++) {
+        char *line = hpt_diag_format (diag, i);
+        char *joined = hpt_asprintf ("%s%s\n", *error ? *error : "", line);
+        free (line);
+        free (*error);
+        *error = joined;
     }
-    yaml_node_t *root = yaml_document_get_root_node (&doc);
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        s_problem (problems, root ? root->start_mark : start, NULL,
-                   "expected a mapping with cpus, memoryGb and/or accelerators");
-    } else {
-        for (yaml_node_pair_t *pair = root->data.mapping.pairs.start;
-             pair < root->data.mapping.pairs.top; pair++) {
-            yaml_node_t *key = yaml_document_get_node (&doc, pair->key);
-            yaml_node_t *value = yaml_document_get_node (&doc, pair->value);
-            const char *name = key ? s_scalar (problems, key, "(key)") : NULL;
-            if (name && value) s_parse_field (self, problems, &doc, key, name, value, request);
-        }
-    }
-    yaml_document_delete (&doc);
-    yaml_parser_delete (&parser);
+    hpt_diag_destroy (&diag);
 }
 
 //  Keeps only offered cores in a list.
@@ -974,22 +893,19 @@ s_apply_declared (hpt_topology_t *self, const s_request_t *request)
 int
 hpt_topology_restrict (hpt_topology_t *self, const char *path, char **error)
 {
-    if (error) *error = NULL;
-    FILE *file = s_open_file (path, error);
-    if (!file) return -1;
-    s_problems_t problems = {path, NULL, 0};
-    s_request_t *request = calloc (1, sizeof (s_request_t));
-    if (request) s_parse_file (self, &problems, file, request);
-    fclose (file);
-    if (!request || problems.count) {
+    s_request_t *request = hpt_calloc (1, sizeof (s_request_t));
+    request->detected = &self->resources;
+    char *problems = NULL;
+    s_read_resources (path, request, &problems);
+    if (problems) {
         if (error)
-            *error = problems.text;
+            *error = problems;
         else
-            free (problems.text);
-        if (!request) s_error (error, "%s: %s", path, "out of memory");
+            free (problems);
         free (request);
         return -1;
     }
+    if (error) *error = NULL;
     bool detected_none = self->resources.accelerator_count == 0;
     if (request->has_cpus) s_apply_cpus (self, (size_t)request->cpus);
     if (request->has_memory) self->resources.memory_gb = request->memory_gb;

@@ -9,6 +9,7 @@
     command's own flags; the environment (HPT_MASTER, HPT_PROJECT) and the
     defaults fill in what is not given.
 */
+#include "hpt_alloc.h"
 #include "hpt_cli.h"
 #include "hpt_version.h"
 #include <stdio.h>
@@ -189,6 +190,7 @@ hpt_cli_parse (hpt_cli_context_t *context, hpt_cli_args_t *args, int argc, char 
 int
 main (int argc, char *argv[])
 {
+    hpt_alloc_init (); //  before any JSON: jansson allocates through hpt_alloc's policy
     hpt_cli_context_t context = {NULL, NULL};
     int i = 1;
     for (; i < argc; i++) {

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+HPT_ENUM_DEFINE (hpt_format_style, HPT_FORMAT_STYLE_LIST)
+
 struct _hpt_format_table_t {
     size_t columns;  //  number of columns
     size_t rows;     //  rows used, the headings being row 0
@@ -103,10 +105,18 @@ hpt_format_cell (json_t *value, char *buf, size_t size)
 }
 
 bool
-hpt_format_print (json_t *value, const char *format, FILE *out)
+hpt_format_style_option (const char *command, const char *text, hpt_format_style_t *style)
 {
-    char *text = format && strcmp (format, "yaml") == 0 ? hpt_json_dumps_yaml (value)
-                                                        : hpt_json_dumps (value, true);
+    if (hpt_format_style_parse (text, style) == 0) return true;
+    fprintf (stderr, "hpt %s: --format must be json or yaml, not '%s'\n", command, text);
+    return false;
+}
+
+bool
+hpt_format_print (json_t *value, hpt_format_style_t style, FILE *out)
+{
+    char *text =
+        style == HPT_FORMAT_YAML ? hpt_json_dumps_yaml (value) : hpt_json_dumps (value, true);
     if (!text) return false;
     fputs (text, out);
     free (text);

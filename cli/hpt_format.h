@@ -11,9 +11,16 @@
 #ifndef HPT_FORMAT_H_INCLUDED
 #define HPT_FORMAT_H_INCLUDED
 
+#include "hpt_enum.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+//  How a resource prints, as --format spells it.
+#define HPT_FORMAT_STYLE_LIST(X)                                                                   \
+    X (HPT_FORMAT_JSON, "json")                                                                    \
+    X (HPT_FORMAT_YAML, "yaml")
+HPT_ENUM_DECLARE (hpt_format_style, HPT_FORMAT_STYLE_LIST)
 
 typedef struct _hpt_format_table_t hpt_format_table_t;
 
@@ -35,8 +42,13 @@ void hpt_format_table_print (hpt_format_table_t *self, FILE *out);
 //  arrays and objects as "-". Writes into buf and returns it.
 const char *hpt_format_cell (json_t *value, char *buf, size_t size);
 
-//  Prints value (borrowed) as YAML when format is "yaml", else as pretty
-//  JSON. Returns false (nothing printed) when it cannot be rendered.
-bool hpt_format_print (json_t *value, const char *format, FILE *out);
+//  Reads the --format value text of command ("jobs describe") into
+//  *style. Prints "hpt COMMAND: --format must be json or yaml, not 'TEXT'"
+//  and returns false when it is neither.
+bool hpt_format_style_option (const char *command, const char *text, hpt_format_style_t *style);
+
+//  Prints value (borrowed) as YAML or pretty JSON. Returns false (nothing
+//  printed) when it cannot be rendered.
+bool hpt_format_print (json_t *value, hpt_format_style_t style, FILE *out);
 
 #endif

@@ -564,10 +564,8 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt jobs describe: JOB is required (see hpt jobs describe --help)\n");
         return 2;
     }
-    if (strcmp (format, "json") && strcmp (format, "yaml")) {
-        fprintf (stderr, "hpt jobs describe: --format must be json or yaml, not '%s'\n", format);
-        return 2;
-    }
+    hpt_format_style_t style;
+    if (!hpt_format_style_option ("jobs describe", format, &style)) return 2;
     hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.describe");
     if (!client) return 1;
     json_t *reply = NULL;
@@ -575,7 +573,7 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
     if (rc == 0) {
         if (summarize)
             s_summarize (reply);
-        else if (!hpt_format_print (reply, format, stdout)) {
+        else if (!hpt_format_print (reply, style, stdout)) {
             hpt_client_error (client, "cannot print the master's answer");
             rc = 1;
         }

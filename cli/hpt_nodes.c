@@ -129,15 +129,13 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt nodes describe: NODE is required (see hpt nodes describe --help)\n");
         return 2;
     }
-    if (strcmp (format, "json") && strcmp (format, "yaml")) {
-        fprintf (stderr, "hpt nodes describe: --format must be json or yaml, not '%s'\n", format);
-        return 2;
-    }
+    hpt_format_style_t style;
+    if (!hpt_format_style_option ("nodes describe", format, &style)) return 2;
     hpt_client_t *client = hpt_client_new (context->master, "hpt.nodes.describe");
     if (!client) return 1;
     json_t *reply = NULL;
     int rc = s_node_call (client, "GET", args.positional[0], "", NULL, &reply);
-    if (rc == 0 && !hpt_format_print (reply, format, stdout)) {
+    if (rc == 0 && !hpt_format_print (reply, style, stdout)) {
         hpt_client_error (client, "cannot print the master's answer");
         rc = 1;
     }

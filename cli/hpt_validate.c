@@ -4,6 +4,7 @@
     submissions), so what validates here is what the master accepts.
 */
 #include "hpt_cli.h"
+#include "hpt_format.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
 #include "hpt_tree.h"
@@ -37,10 +38,8 @@ hpt_cli_validate (int argc, char *argv[])
         fprintf (stderr, "hpt validate: --config FILE is required\n");
         return 2;
     }
-    if (strcmp (format, "json") && strcmp (format, "yaml")) {
-        fprintf (stderr, "hpt validate: --format must be json or yaml, not '%s'\n", format);
-        return 2;
-    }
+    hpt_format_style_t style;
+    if (!hpt_format_style_option ("validate", format, &style)) return 2;
     //  JSON documents get JSON pointers in their messages; decide after
     //  a look at the content when the extension does not say.
     char error[256];
@@ -62,10 +61,7 @@ hpt_cli_validate (int argc, char *argv[])
         return 2;
     }
     json_t *json = hpt_job_to_json (job);
-    char *out =
-        strcmp (format, "yaml") == 0 ? hpt_json_dumps_yaml (json) : hpt_json_dumps (json, true);
-    fputs (out ? out : "", stdout);
-    free (out);
+    hpt_format_print (json, style, stdout);
     json_decref (json);
     hpt_job_destroy (&job);
     hpt_diag_destroy (&diag);

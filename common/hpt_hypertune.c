@@ -99,18 +99,6 @@ hpt_hypertune_bad_lines (hpt_hypertune_t *self)
     return self->bad_lines;
 }
 
-uint64_t
-hpt_hypertune_reports (hpt_hypertune_t *self)
-{
-    return self->reports;
-}
-
-bool
-hpt_hypertune_truncated (hpt_hypertune_t *self)
-{
-    return self->truncated;
-}
-
 //  Drops the oldest keys until the set holds at most seen_cap.
 static void
 s_evict (hpt_hypertune_t *self)

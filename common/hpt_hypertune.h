@@ -63,11 +63,4 @@ int hpt_hypertune_poll (hpt_hypertune_t *self, const hpt_hypertune_point_t **poi
 //  made. A bad line is counted once, however often it is read again.
 uint64_t hpt_hypertune_bad_lines (hpt_hypertune_t *self);
 
-//  Reports (distinct lines with at least one point) seen so far.
-uint64_t hpt_hypertune_reports (hpt_hypertune_t *self);
-
-//  True when the last read file was larger than HPT_HYPERTUNE_FILE_MAX and
-//  only its tail was read.
-bool hpt_hypertune_truncated (hpt_hypertune_t *self);
-
 #endif

@@ -1,4 +1,4 @@
-/*  hpt_job -- the Job resource: model, enum spellings, canonical JSON
+/*  hpt_job -- the Job resource: model, canonical JSON
 
     The writer decides the canonical form: keys in the order of the REST
     reference, int64 fields (counts, acceleratorConfig.count) as strings,
@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+HPT_ENUM_DEFINE (hpt_scale_tier, HPT_SCALE_TIER_LIST)
+HPT_ENUM_DEFINE (hpt_metrics_replica, HPT_METRICS_REPLICA_LIST)
 
 hpt_job_t *
 hpt_job_new (void)
@@ -91,72 +94,6 @@ hpt_job_set_id (hpt_job_t *self, const char *job_id)
 {
     free (self->job_id);
     self->job_id = job_id ? strdup (job_id) : NULL;
-}
-
-//  ---------------------------------------------------------------------
-//  Enum spellings
-
-static const char *s_goals[] = {"GOAL_TYPE_UNSPECIFIED", "MAXIMIZE", "MINIMIZE"};
-static const char *s_algorithms[] = {"ALGORITHM_UNSPECIFIED", "GRID_SEARCH", "RANDOM_SEARCH"};
-static const char *s_tiers[] = {"BASIC",     "STANDARD_1", "PREMIUM_1",
-                                "BASIC_GPU", "BASIC_TPU",  "CUSTOM"};
-static const char *s_types[] = {"PARAMETER_TYPE_UNSPECIFIED", "DOUBLE", "INTEGER", "CATEGORICAL",
-                                "DISCRETE"};
-static const char *s_scales[] = {"NONE", "UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE",
-                                 "UNIT_REVERSE_LOG_SCALE"};
-
-#define S_COUNT(a) ((int)(sizeof (a) / sizeof ((a)[0])))
-
-static int
-s_parse (const char **names, int count, const char *name)
-{
-    for (int i = 0; name && i < count; i++)
-        if (strcmp (names[i], name) == 0) return i;
-    return -1;
-}
-
-const char *
-hpt_goal_name (hpt_goal_t goal)
-{
-    return (int)goal < S_COUNT (s_goals) ? s_goals[goal] : NULL;
-}
-const char *
-hpt_algorithm_name (hpt_algorithm_t algorithm)
-{
-    return (int)algorithm < S_COUNT (s_algorithms) ? s_algorithms[algorithm] : NULL;
-}
-const char *
-hpt_scale_tier_name (hpt_scale_tier_t tier)
-{
-    return (int)tier < S_COUNT (s_tiers) ? s_tiers[tier] : NULL;
-}
-int
-hpt_goal_parse (const char *name)
-{
-    //  GOAL_TYPE_UNSPECIFIED is not a value a user may choose.
-    int goal = s_parse (s_goals, S_COUNT (s_goals), name);
-    return goal > 0 ? goal : -1;
-}
-int
-hpt_algorithm_parse (const char *name)
-{
-    return s_parse (s_algorithms, S_COUNT (s_algorithms), name);
-}
-int
-hpt_scale_tier_parse (const char *name)
-{
-    return s_parse (s_tiers, S_COUNT (s_tiers), name);
-}
-int
-hpt_param_type_parse (const char *name)
-{
-    int type = s_parse (s_types, S_COUNT (s_types), name);
-    return type > 0 ? type : -1;
-}
-int
-hpt_scale_parse (const char *name)
-{
-    return s_parse (s_scales, S_COUNT (s_scales), name);
 }
 
 //  ---------------------------------------------------------------------
@@ -258,8 +195,7 @@ s_hyperparameters (const hpt_hyperparameters_t *hp)
     const hpt_early_stopping_t *es = &hp->early_stopping;
     if (es->present) {
         json_t *e = json_object ();
-        json_object_set_new (e, "rule",
-                             json_string (es->rule == HPT_EARLY_STOP_ASHA ? "asha" : "median"));
+        json_object_set_new (e, "rule", json_string (hpt_early_stop_rule_name (es->rule)));
         if (es->min_completed_trials >= 0)
             json_object_set_new (e, "minCompletedTrials", json_integer (es->min_completed_trials));
         if (es->warmup_steps >= 0)
@@ -338,7 +274,8 @@ hpt_job_training_input_to_json (hpt_job_t *self)
         json_t *mc = json_object ();
         json_object_set_new (mc, "stdout", json_boolean (in->stdout_metrics));
         if (in->metrics_from_evaluator)
-            json_object_set_new (mc, "replica", json_string ("evaluator"));
+            json_object_set_new (
+                mc, "replica", json_string (hpt_metrics_replica_name (HPT_METRICS_FROM_EVALUATOR)));
         if (in->stdout_regex)
             json_object_set_new (mc, "stdoutRegex", json_string (in->stdout_regex));
         json_object_set_new (out, "metricCollector", mc);

@@ -21,14 +21,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum {
-    HPT_SCALE_TIER_BASIC = 0, //  the default
-    HPT_SCALE_TIER_STANDARD_1,
-    HPT_SCALE_TIER_PREMIUM_1,
-    HPT_SCALE_TIER_BASIC_GPU,
-    HPT_SCALE_TIER_BASIC_TPU,
-    HPT_SCALE_TIER_CUSTOM,
-} hpt_scale_tier_t;
+//  TrainingInput.scaleTier: BASIC is the default; CUSTOM takes its
+//  replicas from the job's own masterType, workerType, ... and counts.
+#define HPT_SCALE_TIER_LIST(X)                                                                     \
+    X (HPT_SCALE_TIER_BASIC, "BASIC")                                                              \
+    X (HPT_SCALE_TIER_STANDARD_1, "STANDARD_1")                                                    \
+    X (HPT_SCALE_TIER_PREMIUM_1, "PREMIUM_1")                                                      \
+    X (HPT_SCALE_TIER_BASIC_GPU, "BASIC_GPU")                                                      \
+    X (HPT_SCALE_TIER_BASIC_TPU, "BASIC_TPU")                                                      \
+    X (HPT_SCALE_TIER_CUSTOM, "CUSTOM")
+HPT_ENUM_DECLARE (hpt_scale_tier, HPT_SCALE_TIER_LIST)
+
+//  hpt extension `metricCollector.replica`: whose metrics are the trial's
+//  (the model keeps it as metrics_from_evaluator).
+#define HPT_METRICS_REPLICA_LIST(X)                                                                \
+    X (HPT_METRICS_FROM_MASTER, "master")                                                          \
+    X (HPT_METRICS_FROM_EVALUATOR, "evaluator")
+HPT_ENUM_DECLARE (hpt_metrics_replica, HPT_METRICS_REPLICA_LIST)
 
 #define HPT_DEFAULT_METRIC_TAG "training/hptuning/metric"
 
@@ -59,12 +68,7 @@ typedef struct {
 
 //  hpt extension `hyperparameters.earlyStopping`: which rule stops trials
 //  early and how (the master fills what is unset from the rule's
-//  defaults, see master/hpt_stopping.h).
-typedef enum {
-    HPT_EARLY_STOP_MEDIAN = 0, //  "median", the default
-    HPT_EARLY_STOP_ASHA,       //  "asha"
-} hpt_early_stop_rule_t;
-
+//  defaults, see master/hpt_stopping.h; the rule enum is in hpt_types.h).
 typedef struct {
     bool present;                 //  earlyStopping was given
     hpt_early_stop_rule_t rule;   //  rule
@@ -146,16 +150,5 @@ json_t *hpt_job_to_json (hpt_job_t *self);
 
 //  The trainingInput part alone (for TF_CONFIG's "job"). Caller owns it.
 json_t *hpt_job_training_input_to_json (hpt_job_t *self);
-
-//  Enum spellings (REST API strings) and their parsers. The parsers return
-//  -1 for unknown names.
-const char *hpt_goal_name (hpt_goal_t goal);
-const char *hpt_algorithm_name (hpt_algorithm_t algorithm);
-const char *hpt_scale_tier_name (hpt_scale_tier_t tier);
-int hpt_goal_parse (const char *name);
-int hpt_algorithm_parse (const char *name);
-int hpt_scale_tier_parse (const char *name);
-int hpt_param_type_parse (const char *name);
-int hpt_scale_parse (const char *name);
 
 #endif

@@ -1,411 +1,52 @@
 /*  hpt_job_reader -- reads and validates a job config (YAML or JSON)
 
-    How it works. The document is loaded into an hpt_tree (positions kept),
-    then walked by one decoder per object of the schema. A decoder is a
-    table of known keys, each with a handler that converts and checks one
-    field; keys not in the table are reported with the closest known name
-    ("did you mean"). After its fields, a decoder checks the rules that tie
-    fields together (min < max, counts need their type, ...). The current
-    field path is a stack of segments kept in the reader, so every message
-    names its field both as a dotted path and as a JSON pointer.
+    How it works. The document is loaded into an hpt_tree (positions kept)
+    and walked with hpt_schema, one field table per object of the schema:
+    known keys with a handler each (hpt_schema's own for plain members),
+    unknown keys reported with the closest known name. After its fields,
+    an object's rules tie fields together (min < max, counts need their
+    type, ...). hpt_schema keeps the field path, so every message names
+    its field both as a dotted path and as a JSON pointer, and it reads
+    scalars the way every config reader does (int64 and double fields
+    accept strings too, because the REST API writes int64 as strings).
 
-    Scalars: a YAML plain scalar is typed by the field that receives it
-    (`maxTrials: 30` is a number, `jobDir: 123` a string); quoted YAML
-    scalars and JSON strings are strings, but int64 and double fields
-    accept strings too because the REST API writes int64 as strings.
-    Booleans accept YAML 1.1's spellings (True, true, TRUE, yes, on, ...)
-    as gcloud's YAML loader does.
+    "Not given or not usable" is kept in the model's own fields until the
+    rules have run: a bound of a parameter is NaN (no config value can be),
+    maxTrials and maxFailedTrials are -1, goal and type are their
+    UNSPECIFIED values (no config may name them). The rules skip what is
+    not usable, so one bad value is one problem, and the defaults are
+    filled in after them.
 */
 #include "hpt_job_reader.h"
-#include "hpt_accel.h"
+#include "hpt_alloc.h"
 #include "hpt_line_metrics.h"
 #include "hpt_schema.h"
-#include "hpt_space.h"
 #include "hpt_tree.h"
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <regex.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_STRING 4096 //  any single string field
-#define S_MAX_LIST 1000   //  args, packageUris, command, categories, values
+#define S_MAX_LIST 1000   //  args, packageUris, command, categories, values, env, labels
 #define S_MAX_PARAMS 100  //  parameters of one job
 #define S_MAX_COUNT 10000 //  replicas of one kind
 #define S_MAX_INT32 2147483647
+#define S_MAX_STEPS (INT64_MAX / 4) //  steps and resources: far beyond any run, and no overflow
 
-//  The reader's state is where it is and what it found (hpt_schema).
-typedef hpt_schema_t s_reader_t;
-
-//  ---------------------------------------------------------------------
-//  "Did you mean"
-
-static size_t
-s_distance (const char *a, const char *b)
-{
-    size_t la = strlen (a), lb = strlen (b);
-    if (la > 64 || lb > 64) return SIZE_MAX;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost =
-                tolower ((unsigned char)a[i - 1]) == tolower ((unsigned char)b[j - 1]) ? 0 : 1;
-            size_t best = diag + cost;
-            if (row[j] + 1 < best) best = row[j] + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-const char *
-hpt_did_you_mean (const char *word, const char *const *candidates, size_t count)
-{
-    const char *best = NULL;
-    size_t best_distance = SIZE_MAX;
-    for (size_t i = 0; i < count; i++) {
-        size_t d = s_distance (word, candidates[i]);
-        if (d < best_distance) {
-            best_distance = d;
-            best = candidates[i];
-        }
-    }
-    size_t len = strlen (word);
-    size_t limit = len / 3 > 2 ? len / 3 : 2;
-    return best && best_distance <= limit ? best : NULL;
-}
-
-//  ---------------------------------------------------------------------
-//  Scalars
-
-//  A scalar's text when it is one; reports and returns NULL otherwise.
-static const char *
-s_scalar (s_reader_t *r, hpt_node_t *node, const char *expected)
-{
-    if (node->kind != HPT_NODE_SCALAR || hpt_schema_is_null (node)) {
-        hpt_schema_error (r, node, "expected %s, got %s", expected, hpt_node_kind_name (node));
-        return NULL;
-    }
-    return node->text;
-}
-
-//  Reads a string field into *out (fresh copy). Returns false on a problem.
+//  A non-empty string into *out that ok accepts; otherwise reports
+//  "'TEXT' WHY".
 static bool
-s_string (s_reader_t *r, hpt_node_t *node, char **out)
+s_checked (hpt_schema_t *r, hpt_node_t *v, char **out, bool (*ok) (const char *), const char *why)
 {
-    if (node->kind == HPT_NODE_SCALAR &&
-        (node->style == HPT_SCALAR_NUMBER || node->style == HPT_SCALAR_BOOL)) {
-        hpt_schema_error (r, node, "expected a string, got %s", hpt_node_kind_name (node));
-        return false;
-    }
-    const char *text = s_scalar (r, node, "a string");
-    if (!text) return false;
-    if (strlen (text) > S_MAX_STRING) {
-        hpt_schema_error (r, node, "longer than %d bytes", S_MAX_STRING);
-        return false;
-    }
-    free (*out);
-    *out = strdup (text);
-    return true;
-}
-
-static bool
-s_nonempty_string (s_reader_t *r, hpt_node_t *node, char **out)
-{
-    if (!s_string (r, node, out)) return false;
-    if (!**out) {
-        hpt_schema_error (r, node, "must not be empty");
-        free (*out);
-        *out = NULL;
-        return false;
-    }
-    return true;
-}
-
-static bool
-s_int64 (s_reader_t *r, hpt_node_t *node, int64_t min, int64_t max, int64_t *out)
-{
-    if (node->kind == HPT_NODE_SCALAR && node->style == HPT_SCALAR_BOOL) {
-        hpt_schema_error (r, node, "expected an integer, got a boolean");
-        return false;
-    }
-    const char *text = s_scalar (r, node, "an integer");
-    if (!text) return false;
-    const char *c = text;
-    if (*c == '-' || *c == '+') c++;
-    bool digits = *c != '\0';
-    for (; *c; c++)
-        digits &= isdigit ((unsigned char)*c) != 0;
-    errno = 0;
-    char *end = NULL;
-    long long value = digits ? strtoll (text, &end, 10) : 0;
-    if (!digits || errno == ERANGE) {
-        hpt_schema_error (r, node, "expected an integer, got '%s'", text);
-        return false;
-    }
-    if (value < min || value > max) {
-        if (max == INT64_MAX)
-            hpt_schema_error (r, node, "must be at least %" PRId64 ", got %lld", min, value);
-        else
-            hpt_schema_error (r, node, "must be between %" PRId64 " and %" PRId64 ", got %lld", min,
-                              max, value);
-        return false;
-    }
-    *out = value;
-    return true;
-}
-
-static bool
-s_double (s_reader_t *r, hpt_node_t *node, double *out)
-{
-    if (node->kind == HPT_NODE_SCALAR && node->style == HPT_SCALAR_BOOL) {
-        hpt_schema_error (r, node, "expected a number, got a boolean");
-        return false;
-    }
-    const char *text = s_scalar (r, node, "a number");
-    if (!text) return false;
-    errno = 0;
-    char *end = NULL;
-    double value = strtod (text, &end);
-    //  strtod also takes "inf", "nan" and hex floats: refuse what is not a
-    //  plain finite decimal number.
-    bool plain = end != text && *end == '\0' && !strpbrk (text, "xXnN");
-    if (!plain || !isfinite (value) || errno == ERANGE) {
-        hpt_schema_error (r, node, "expected a finite number, got '%s'", text);
-        return false;
-    }
-    *out = value;
-    return true;
-}
-
-static bool
-s_bool (s_reader_t *r, hpt_node_t *node, bool *out)
-{
-    static const char *yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-    static const char *no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
-    if (node->kind == HPT_NODE_SCALAR &&
-        (node->style == HPT_SCALAR_BOOL || node->style == HPT_SCALAR_PLAIN)) {
-        for (size_t i = 0; i < sizeof (yes) / sizeof (yes[0]); i++) {
-            if (strcmp (node->text, yes[i]) == 0) {
-                *out = true;
-                return true;
-            }
-            if (strcmp (node->text, no[i]) == 0) {
-                *out = false;
-                return true;
-            }
-        }
-    }
-    if (node->kind == HPT_NODE_SCALAR && !hpt_schema_is_null (node))
-        hpt_schema_error (r, node, "expected a boolean (true or false), got '%s'", node->text);
-    else
-        hpt_schema_error (r, node, "expected a boolean, got %s", hpt_node_kind_name (node));
+    if (!hpt_schema_string (r, v, true, out)) return false;
+    if (ok (*out)) return true;
+    hpt_schema_error (r, v, "'%s' %s", *out, why);
     return false;
 }
-
-//  Reads an enum: one of names (count of them), starting at first (to skip
-//  *_UNSPECIFIED values a user may not pick). Returns the index or -1.
-static int
-s_enum (s_reader_t *r, hpt_node_t *node, const char *const *names, int count, int first)
-{
-    char *text = NULL;
-    if (!s_string (r, node, &text)) return -1;
-    for (int i = first; i < count; i++)
-        if (strcmp (names[i], text) == 0) {
-            free (text);
-            return i;
-        }
-    const char *hint = hpt_did_you_mean (text, names + first, (size_t)(count - first));
-    char list[512] = "";
-    size_t used = 0;
-    for (int i = first; i < count; i++)
-        used += snprintf (list + used, used < sizeof (list) ? sizeof (list) - used : 0, "%s%s",
-                          i > first ? ", " : "", names[i]);
-    if (hint)
-        hpt_schema_error (r, node, "unknown value '%s' (did you mean %s?)", text, hint);
-    else
-        hpt_schema_error (r, node, "unknown value '%s' (expected one of %s)", text, list);
-    free (text);
-    return -1;
-}
-
-//  Durations are written like protobuf's Duration in JSON: "7200s",
-//  "1.5s". Returns seconds.
-static bool
-s_duration (s_reader_t *r, hpt_node_t *node, double *out)
-{
-    char *text = NULL;
-    if (!s_string (r, node, &text)) return false;
-    size_t len = strlen (text);
-    bool ok = len >= 2 && text[len - 1] == 's';
-    size_t dots = 0;
-    for (size_t i = 0; ok && i + 1 < len; i++) {
-        if (text[i] == '.')
-            ok = ++dots == 1 && i > 0 && i + 2 < len;
-        else
-            ok = isdigit ((unsigned char)text[i]) != 0;
-    }
-    double seconds = ok ? strtod (text, NULL) : 0;
-    if (!ok)
-        hpt_schema_error (r, node, "expected a duration in seconds like \"7200s\", got '%s'", text);
-    else if (!(seconds > 0) || seconds > 315576000000.0)
-        hpt_schema_error (r, node, "duration must be positive, got '%s'", text);
-    free (text);
-    if (!ok || !(seconds > 0) || seconds > 315576000000.0) return false;
-    *out = seconds;
-    return true;
-}
-
-static bool
-s_expect (s_reader_t *r, hpt_node_t *node, hpt_node_kind_t kind)
-{
-    if (node->kind == kind) return true;
-    hpt_schema_error (r, node, "expected %s, got %s", kind == HPT_NODE_MAP ? "a mapping" : "a list",
-                      hpt_node_kind_name (node));
-    return false;
-}
-
-//  Reads a list of strings (each non-empty when nonempty is set).
-static bool
-s_strings (s_reader_t *r, hpt_node_t *node, bool nonempty, char ***out, size_t *count)
-{
-    if (!s_expect (r, node, HPT_NODE_SEQ)) return false;
-    if (node->count > S_MAX_LIST) {
-        hpt_schema_error (r, node, "more than %d entries", S_MAX_LIST);
-        return false;
-    }
-    char **strv = calloc (node->count ? node->count : 1, sizeof (char *));
-    bool ok = true;
-    for (size_t i = 0; i < node->count; i++) {
-        hpt_schema_push_index (r, i);
-        ok &= nonempty ? s_nonempty_string (r, node->items[i], &strv[i])
-                       : s_string (r, node->items[i], &strv[i]);
-        hpt_schema_pop (r);
-    }
-    if (!ok) {
-        for (size_t i = 0; i < node->count; i++)
-            free (strv[i]);
-        free (strv);
-        return false;
-    }
-    *out = strv;
-    *count = node->count;
-    return true;
-}
-
-static int
-s_kv_compare (const void *a, const void *b)
-{
-    return strcmp (((const hpt_kv_t *)a)->name, ((const hpt_kv_t *)b)->name);
-}
-
-//  Reads a string map; each key is checked by key_ok (which reports).
-static bool
-s_string_map (s_reader_t *r, hpt_node_t *node, bool (*key_ok) (s_reader_t *, hpt_node_t *),
-              hpt_kv_t **out, size_t *count)
-{
-    if (!s_expect (r, node, HPT_NODE_MAP)) return false;
-    if (node->count > S_MAX_LIST) {
-        hpt_schema_error (r, node, "more than %d entries", S_MAX_LIST);
-        return false;
-    }
-    hpt_kv_t *kv = calloc (node->count ? node->count : 1, sizeof (hpt_kv_t));
-    bool ok = true;
-    for (size_t i = 0; i < node->count; i++) {
-        hpt_schema_push_key (r, node->keys[i]);
-        kv[i].name = strdup (node->keys[i]);
-        ok &= key_ok (r, node->key_nodes[i]);
-        hpt_node_t *value = node->items[i];
-        //  A map of strings: YAML plain scalars that look like numbers or
-        //  booleans are still text here ("1", "true").
-        if (value->kind == HPT_NODE_SCALAR && value->style == HPT_SCALAR_PLAIN &&
-            !hpt_schema_is_null (value))
-            kv[i].value = strdup (value->text);
-        else
-            ok &= s_string (r, value, &kv[i].value);
-        hpt_schema_pop (r);
-    }
-    if (!ok) {
-        for (size_t i = 0; i < node->count; i++) {
-            free (kv[i].name);
-            free (kv[i].value);
-        }
-        free (kv);
-        return false;
-    }
-    qsort (kv, node->count, sizeof (hpt_kv_t), s_kv_compare);
-    *out = kv;
-    *count = node->count;
-    return true;
-}
-
-//  ---------------------------------------------------------------------
-//  Objects: a table of known keys and a handler per key
-
-typedef bool (*s_handler_t) (s_reader_t *r, hpt_node_t *value, void *target);
-
-typedef struct {
-    const char *key;     //  camelCase field name
-    s_handler_t handler; //  converts and checks the value into target
-} s_field_t;
-
-//  Walks a mapping: calls the handler of every known key, reports unknown
-//  keys with a suggestion. Returns false when node is not a mapping.
-static bool
-s_object (s_reader_t *r, hpt_node_t *node, const s_field_t *fields, size_t count, void *target)
-{
-    if (!s_expect (r, node, HPT_NODE_MAP)) return false;
-    const char *names[64];
-    for (size_t f = 0; f < count && f < 64; f++)
-        names[f] = fields[f].key;
-    for (size_t i = 0; i < node->count; i++) {
-        const s_field_t *field = NULL;
-        for (size_t f = 0; f < count; f++)
-            if (strcmp (fields[f].key, node->keys[i]) == 0) field = &fields[f];
-        hpt_schema_push_key (r, node->keys[i]);
-        if (field) {
-            if (!hpt_schema_is_null (node->items[i])) field->handler (r, node->items[i], target);
-        } else {
-            const char *hint = hpt_did_you_mean (node->keys[i], names, count < 64 ? count : 64);
-            if (hint)
-                hpt_schema_error (r, node->key_nodes[i], "unknown field (did you mean '%s'?)",
-                                  hint);
-            else
-                hpt_schema_error (r, node->key_nodes[i], "unknown field");
-        }
-        hpt_schema_pop (r);
-    }
-    return true;
-}
-
-#define S_FIELDS(table) table, sizeof (table) / sizeof (table[0])
 
 //  ---------------------------------------------------------------------
 //  ParameterSpec
-
-typedef struct {
-    hpt_param_spec_t *spec; //  being filled
-    bool has_min;           //  minValue read successfully
-    bool has_max;           //  maxValue read successfully
-    bool has_type;          //  type read successfully
-    bool has_scale;         //  scaleType given (even NONE)
-} s_param_t;
-
-static const char *const s_type_names[] = {"PARAMETER_TYPE_UNSPECIFIED", "DOUBLE", "INTEGER",
-                                           "CATEGORICAL", "DISCRETE"};
-static const char *const s_scale_names[] = {"NONE", "UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE",
-                                            "UNIT_REVERSE_LOG_SCALE"};
 
 static bool
 s_param_name_ok (const char *name)
@@ -418,163 +59,105 @@ s_param_name_ok (const char *name)
 }
 
 static bool
-s_p_name (s_reader_t *r, hpt_node_t *v, void *t)
+s_p_name (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_param_t *p = t;
-    if (!s_nonempty_string (r, v, &p->spec->name)) return false;
-    if (!s_param_name_ok (p->spec->name)) {
-        hpt_schema_error (
-            r, v,
-            "'%s' is not a usable flag name: use a letter or '_' first, then letters, "
-            "digits, '_', '-' or '.' (at most 128)",
-            p->spec->name);
-        return false;
+    return s_checked (r, v, &((hpt_param_spec_t *)t)->name, s_param_name_ok,
+                      "is not a usable flag name: use a letter or '_' first, then letters, "
+                      "digits, '_', '-' or '.' (at most 128)");
+}
+
+typedef struct {
+    double *values; //  being filled, one per item
+    bool ok;        //  every item so far read and in order
+} s_discrete_t;
+
+static bool
+s_discrete_item (hpt_schema_t *r, hpt_node_t *parent, size_t i, void *t)
+{
+    s_discrete_t *d = t;
+    if (!hpt_schema_double (r, parent->items[i], HPT_SCHEMA_ANY, &d->values[i]))
+        d->ok = false;
+    else if (d->ok && i > 0 && !(d->values[i] > d->values[i - 1])) {
+        d->ok = false;
+        hpt_schema_error (r, parent->items[i], "discreteValues must be strictly increasing");
     }
-    return true;
+    return d->ok;
 }
 
 static bool
-s_p_type (s_reader_t *r, hpt_node_t *v, void *t)
+s_p_discrete (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_param_t *p = t;
-    int type = s_enum (r, v, s_type_names, 5, 1);
-    if (type < 0) return false;
-    p->spec->type = (hpt_param_type_t)type;
-    p->has_type = true;
-    return true;
-}
-
-static bool
-s_p_min (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_param_t *p = t;
-    p->has_min = s_double (r, v, &p->spec->min_value);
-    return p->has_min;
-}
-
-static bool
-s_p_max (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_param_t *p = t;
-    p->has_max = s_double (r, v, &p->spec->max_value);
-    return p->has_max;
-}
-
-static bool
-s_p_discrete (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_param_t *p = t;
-    if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
-    if (v->count == 0) {
+    hpt_param_spec_t *spec = t;
+    s_discrete_t d = {
+        hpt_calloc (v->kind == HPT_NODE_SEQ && v->count ? v->count : 1, sizeof (double)), true};
+    if (v->kind == HPT_NODE_SEQ && v->count == 0) {
         hpt_schema_error (r, v, "must list at least one value");
+        d.ok = false;
+    } else if (!hpt_schema_list (r, v, S_MAX_LIST, "values", s_discrete_item, &d))
+        d.ok = false;
+    if (!d.ok) {
+        free (d.values);
         return false;
     }
-    if (v->count > S_MAX_LIST) {
-        hpt_schema_error (r, v, "at most %d values are allowed, got %zu", S_MAX_LIST, v->count);
-        return false;
-    }
-    double *values = calloc (v->count, sizeof (double));
-    bool ok = true;
-    for (size_t i = 0; i < v->count; i++) {
-        hpt_schema_push_index (r, i);
-        if (!s_double (r, v->items[i], &values[i]))
-            ok = false;
-        else if (ok && i > 0 && !(values[i] > values[i - 1]))
-            ok = false,
-            hpt_schema_error (r, v->items[i], "discreteValues must be strictly increasing");
-        hpt_schema_pop (r);
-    }
-    if (!ok) {
-        free (values);
-        return false;
-    }
-    free (p->spec->discrete_values);
-    p->spec->discrete_values = values;
-    p->spec->discrete_count = v->count;
+    free (spec->discrete_values);
+    spec->discrete_values = d.values;
+    spec->discrete_count = v->count;
     return true;
 }
 
 static bool
-s_p_categorical (s_reader_t *r, hpt_node_t *v, void *t)
+s_category_item (hpt_schema_t *r, hpt_node_t *parent, size_t i, void *t)
 {
-    s_param_t *p = t;
-    char **strv = NULL;
-    size_t count = 0;
-    if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
-    if (v->count == 0) {
+    char **strv = t;
+    if (!hpt_schema_string (r, parent->items[i], true, &strv[i])) return false;
+    for (size_t j = 0; j < i; j++)
+        if (strv[j] && strcmp (strv[j], strv[i]) == 0) {
+            hpt_schema_error (r, parent->items[i], "duplicate category '%s'", strv[i]);
+            return false;
+        }
+    return true;
+}
+
+static bool
+s_p_categorical (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_param_spec_t *spec = t;
+    if (v->kind == HPT_NODE_SEQ && v->count == 0) {
         hpt_schema_error (r, v, "must list at least one category");
         return false;
     }
-    //  Categories are text: a YAML plain `- 1` is the category "1".
-    if (v->count > S_MAX_LIST) {
-        hpt_schema_error (r, v, "more than %d entries", S_MAX_LIST);
-        return false;
-    }
-    strv = calloc (v->count, sizeof (char *));
-    bool ok = true;
-    for (size_t i = 0; i < v->count; i++) {
-        hpt_schema_push_index (r, i);
-        hpt_node_t *item = v->items[i];
-        if (item->kind == HPT_NODE_SCALAR && item->style == HPT_SCALAR_PLAIN &&
-            !hpt_schema_is_null (item))
-            strv[i] = strdup (item->text);
-        else if (!s_nonempty_string (r, item, &strv[i]))
-            ok = false;
-        for (size_t j = 0; ok && strv[i] && j < i; j++)
-            if (strv[j] && strcmp (strv[j], strv[i]) == 0) {
-                hpt_schema_error (r, item, "duplicate category '%s'", strv[i]);
-                ok = false;
-            }
-        hpt_schema_pop (r);
-        count++;
-    }
-    if (!ok) {
-        for (size_t i = 0; i < count; i++)
+    size_t before = r->problems;
+    char **strv = hpt_calloc (v->kind == HPT_NODE_SEQ && v->count ? v->count : 1, sizeof (char *));
+    if (!hpt_schema_list (r, v, S_MAX_LIST, "categories", s_category_item, strv) ||
+        r->problems != before) {
+        for (size_t i = 0; v->kind == HPT_NODE_SEQ && i < v->count && i < S_MAX_LIST; i++)
             free (strv[i]);
         free (strv);
         return false;
     }
-    p->spec->categorical_values = strv;
-    p->spec->categorical_count = count;
+    spec->categorical_values = strv;
+    spec->categorical_count = v->count;
     return true;
 }
 
-static bool
-s_p_scale (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_param_t *p = t;
-    int scale = s_enum (r, v, s_scale_names, 4, 0);
-    if (scale < 0) return false;
-    p->spec->scale = (hpt_scale_t)scale;
-    p->has_scale = true;
-    return true;
-}
-
-static const s_field_t s_param_fields[] = {
-    {"parameterName", s_p_name},
-    {"type", s_p_type},
-    {"minValue", s_p_min},
-    {"maxValue", s_p_max},
-    {"discreteValues", s_p_discrete},
-    {"categoricalValues", s_p_categorical},
-    {"scaleType", s_p_scale},
+static const hpt_schema_field_t s_param_fields[] = {
+    HPT_SCHEMA_REQUIRED ("parameterName", s_p_name, ""),
+    HPT_SCHEMA_ENTRY ("type", hpt_schema_enum_field,
+                      .required = "DOUBLE, INTEGER, CATEGORICAL or DISCRETE",
+                      .offset = offsetof (hpt_param_spec_t, type), .values = &hpt_param_type_enum,
+                      .refused = 1u << HPT_PARAM_TYPE_UNSPECIFIED),
+    HPT_SCHEMA_DOUBLE ("minValue", hpt_param_spec_t, min_value, -HUGE_VAL, HUGE_VAL, false),
+    HPT_SCHEMA_DOUBLE ("maxValue", hpt_param_spec_t, max_value, -HUGE_VAL, HUGE_VAL, false),
+    HPT_SCHEMA_FIELD ("discreteValues", s_p_discrete),
+    HPT_SCHEMA_FIELD ("categoricalValues", s_p_categorical),
+    HPT_SCHEMA_ENUM ("scaleType", hpt_param_spec_t, scale, hpt_scale_enum, 0),
 };
 
-//  Cross-field rules of one parameter. Returns false when the spec is not
-//  usable (the caller then drops the whole job anyway).
+//  Which fields apply to which types, and that the numeric ones are
+//  there and usable.
 static void
-s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
+s_param_type_rules (hpt_schema_t *r, hpt_node_t *node, hpt_param_spec_t *s)
 {
-    hpt_param_spec_t *s = p->spec;
-    if (!hpt_schema_has (node, "parameterName"))
-        hpt_schema_error_child (r, node, "parameterName", "required field is missing");
-    if (!hpt_schema_has (node, "type")) {
-        hpt_schema_error_child (r, node, "type",
-                                "required field is missing (DOUBLE, INTEGER, "
-                                "CATEGORICAL or DISCRETE)");
-        return;
-    }
-    if (!p->has_type) return;
     bool numeric = s->type == HPT_PARAM_DOUBLE || s->type == HPT_PARAM_INTEGER;
     const char *type = hpt_param_type_name (s->type);
     static const char *only[][2] = {{"minValue", "DOUBLE and INTEGER"},
@@ -589,39 +172,41 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
             hpt_schema_error_child (r, hpt_node_get (node, only[i][0]), only[i][0],
                                     "applies only to %s parameters, not %s", only[i][1], type);
     }
-    if (numeric) {
-        if (!hpt_schema_has (node, "minValue"))
-            hpt_schema_error_child (r, node, "minValue", "required for %s parameters", type);
-        if (!hpt_schema_has (node, "maxValue"))
-            hpt_schema_error_child (r, node, "maxValue", "required for %s parameters", type);
-        if (s->type == HPT_PARAM_INTEGER) {
-            if (p->has_min &&
-                (s->min_value != floor (s->min_value) || fabs (s->min_value) > 9e15)) {
-                hpt_schema_error_child (r, hpt_node_get (node, "minValue"), "minValue",
-                                        "must be an integer for INTEGER parameters");
-                p->has_min = false;
-            }
-            if (p->has_max &&
-                (s->max_value != floor (s->max_value) || fabs (s->max_value) > 9e15)) {
-                hpt_schema_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
-                                        "must be an integer for INTEGER parameters");
-                p->has_max = false;
-            }
+    if (!numeric) return;
+    double *bounds[] = {&s->min_value, &s->max_value};
+    static const char *keys[] = {"minValue", "maxValue"};
+    for (size_t i = 0; i < 2; i++)
+        if (!hpt_schema_has (node, keys[i]))
+            hpt_schema_error_child (r, node, keys[i], "required for %s parameters", type);
+    for (size_t i = 0; i < 2 && s->type == HPT_PARAM_INTEGER; i++)
+        if (!isnan (*bounds[i]) && (*bounds[i] != floor (*bounds[i]) || fabs (*bounds[i]) > 9e15)) {
+            hpt_schema_error_child (r, hpt_node_get (node, keys[i]), keys[i],
+                                    "must be an integer for INTEGER parameters");
+            *bounds[i] = NAN; //  reported: not usable below
         }
-        if (p->has_min && p->has_max && !(s->min_value < s->max_value))
-            hpt_schema_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
-                                    "must be greater than minValue (%g)", s->min_value);
-    }
+    if (!isnan (s->min_value) && !isnan (s->max_value) && !(s->min_value < s->max_value))
+        hpt_schema_error_child (r, hpt_node_get (node, "maxValue"), "maxValue",
+                                "must be greater than minValue (%g)", s->min_value);
+}
+
+//  Cross-field rules of one parameter (its required fields are checked by
+//  the table).
+static void
+s_param_rules (hpt_schema_t *r, hpt_node_t *node, hpt_param_spec_t *s)
+{
+    if (s->type == HPT_PARAM_TYPE_UNSPECIFIED) return; //  missing or unknown: reported
+    s_param_type_rules (r, node, s);
     if (s->type == HPT_PARAM_DISCRETE && !hpt_schema_has (node, "discreteValues"))
         hpt_schema_error_child (r, node, "discreteValues", "required for DISCRETE parameters");
     if (s->type == HPT_PARAM_CATEGORICAL && !hpt_schema_has (node, "categoricalValues"))
         hpt_schema_error_child (r, node, "categoricalValues",
                                 "required for CATEGORICAL parameters");
-    if (s->type == HPT_PARAM_CATEGORICAL && p->has_scale && s->scale != HPT_SCALE_NONE)
+    if (s->type == HPT_PARAM_CATEGORICAL && s->scale != HPT_SCALE_NONE)
         hpt_schema_error_child (r, hpt_node_get (node, "scaleType"), "scaleType",
                                 "does not apply to CATEGORICAL parameters");
     bool log = s->scale == HPT_SCALE_LOG || s->scale == HPT_SCALE_REVERSE_LOG;
-    if (log && numeric && p->has_min && !(s->min_value > 0))
+    bool numeric = s->type == HPT_PARAM_DOUBLE || s->type == HPT_PARAM_INTEGER;
+    if (log && numeric && !isnan (s->min_value) && !(s->min_value > 0))
         hpt_schema_error_child (r, hpt_node_get (node, "minValue"), "minValue",
                                 "must be greater than 0 with %s", hpt_scale_name (s->scale));
     if (log && s->type == HPT_PARAM_DISCRETE && s->discrete_count && !(s->discrete_values[0] > 0))
@@ -629,91 +214,48 @@ s_param_rules (s_reader_t *r, hpt_node_t *node, s_param_t *p)
                                 "values must be greater than 0 with %s", hpt_scale_name (s->scale));
 }
 
+static bool
+s_param_item (hpt_schema_t *r, hpt_node_t *parent, size_t i, void *t)
+{
+    hpt_param_spec_t *params = t;
+    hpt_node_t *node = parent->items[i];
+    hpt_param_spec_t *spec = &params[i];
+    spec->min_value = spec->max_value = NAN;
+    if (hpt_schema_object (r, node, HPT_SCHEMA_FIELDS (s_param_fields), spec)) {
+        s_param_rules (r, node, spec);
+        for (size_t j = 0; j < i && spec->name; j++)
+            if (params[j].name && strcmp (params[j].name, spec->name) == 0) {
+                hpt_schema_error_child (r, hpt_node_get (node, "parameterName"), "parameterName",
+                                        "duplicate parameter name '%s' (also params[%zu])",
+                                        spec->name, j);
+                break;
+            }
+    }
+    if (isnan (spec->min_value)) spec->min_value = 0;
+    if (isnan (spec->max_value)) spec->max_value = 0;
+    return true;
+}
+
 //  ---------------------------------------------------------------------
 //  HyperparameterSpec
 
-typedef struct {
-    hpt_hyperparameters_t *hp; //  being filled
-    bool has_goal;             //  goal given
-    bool has_max_trials;       //  maxTrials read
-    bool has_max_failed;       //  maxFailedTrials read
-    hpt_node_t *params_node;   //  params, for rules that name it
-} s_hyper_t;
-
-static const char *const s_goal_names[] = {"GOAL_TYPE_UNSPECIFIED", "MAXIMIZE", "MINIMIZE"};
-static const char *const s_algorithm_names[] = {"ALGORITHM_UNSPECIFIED", "GRID_SEARCH",
-                                                "RANDOM_SEARCH"};
-
 static bool
-s_h_goal (s_reader_t *r, hpt_node_t *v, void *t)
+s_h_params (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_hyper_t *h = t;
-    int goal = s_enum (r, v, s_goal_names, 3, 1);
-    if (goal < 0) return false;
-    h->hp->goal = (hpt_goal_t)goal;
-    h->has_goal = true;
-    return true;
-}
-
-static bool
-s_h_params (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_hyper_t *h = t;
-    h->params_node = v;
-    if (!s_expect (r, v, HPT_NODE_SEQ)) return false;
-    if (v->count > S_MAX_PARAMS) {
-        hpt_schema_error (r, v, "at most %d parameters are allowed, got %zu", S_MAX_PARAMS,
-                          v->count);
-        return false;
+    hpt_hyperparameters_t *hp = t;
+    if (v->kind == HPT_NODE_SEQ && v->count <= S_MAX_PARAMS) {
+        hp->params = hpt_calloc (v->count ? v->count : 1, sizeof (hpt_param_spec_t));
+        hp->param_count = v->count;
     }
-    h->hp->params = calloc (v->count ? v->count : 1, sizeof (hpt_param_spec_t));
-    h->hp->param_count = v->count;
-    for (size_t i = 0; i < v->count; i++) {
-        hpt_schema_push_index (r, i);
-        s_param_t p = {&h->hp->params[i], false, false, false, false};
-        if (s_object (r, v->items[i], S_FIELDS (s_param_fields), &p)) {
-            s_param_rules (r, v->items[i], &p);
-            for (size_t j = 0; j < i && p.spec->name; j++)
-                if (h->hp->params[j].name && strcmp (h->hp->params[j].name, p.spec->name) == 0) {
-                    hpt_schema_error_child (
-                        r, hpt_node_get (v->items[i], "parameterName"), "parameterName",
-                        "duplicate parameter name '%s' (also params[%zu])", p.spec->name, j);
-                    break;
-                }
-        }
-        hpt_schema_pop (r);
-    }
-    return true;
+    return hpt_schema_list (r, v, S_MAX_PARAMS, "parameters", s_param_item, hp->params);
 }
 
 static bool
-s_h_max_trials (s_reader_t *r, hpt_node_t *v, void *t)
+s_h_tag (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_hyper_t *h = t;
-    h->has_max_trials = s_int64 (r, v, 1, S_MAX_INT32, &h->hp->max_trials);
-    return h->has_max_trials;
-}
-
-static bool
-s_h_max_parallel (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_int64 (r, v, 1, S_MAX_INT32, &((s_hyper_t *)t)->hp->max_parallel_trials);
-}
-
-static bool
-s_h_max_failed (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_hyper_t *h = t;
-    h->has_max_failed = s_int64 (r, v, 0, S_MAX_INT32, &h->hp->max_failed_trials);
-    return h->has_max_failed;
-}
-
-static bool
-s_h_tag (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_hyper_t *h = t;
-    if (!s_nonempty_string (r, v, &h->hp->metric_tag)) return false;
-    if (strlen (h->hp->metric_tag) > 256) {
+    hpt_hyperparameters_t *hp = t;
+    if (!hpt_schema_string (r, v, true, &hp->metric_tag)) return false;
+    if (strlen (hp->metric_tag) > 256) {
         hpt_schema_error (r, v, "longer than 256 bytes");
         return false;
     }
@@ -721,99 +263,29 @@ s_h_tag (s_reader_t *r, hpt_node_t *v, void *t)
 }
 
 static bool
-s_h_resume (s_reader_t *r, hpt_node_t *v, void *t)
+s_h_resume (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_hyper_t *h = t;
-    if (!s_nonempty_string (r, v, &h->hp->resume_previous_job_id)) return false;
-    if (!hpt_job_id_valid (h->hp->resume_previous_job_id)) {
-        hpt_schema_error (r, v, "'%s' is not a job id (a letter, then letters, digits or '_')",
-                          h->hp->resume_previous_job_id);
-        return false;
-    }
-    return true;
+    return s_checked (r, v, &((hpt_hyperparameters_t *)t)->resume_previous_job_id, hpt_job_id_valid,
+                      "is not a job id (a letter, then letters, digits or '_')");
 }
 
-static bool
-s_h_early (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_bool (r, v, &((s_hyper_t *)t)->hp->enable_trial_early_stopping);
-}
-
-static bool
-s_h_algorithm (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_hyper_t *h = t;
-    int algorithm = s_enum (r, v, s_algorithm_names, 3, 0);
-    if (algorithm < 0) return false;
-    h->hp->algorithm = (hpt_algorithm_t)algorithm;
-    h->hp->has_algorithm = true;
-    return true;
-}
-
-static bool
-s_e_rule (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    static const char *const names[] = {"median", "asha"};
-    hpt_early_stopping_t *es = t;
-    int rule = s_enum (r, v, names, 2, 0);
-    if (rule < 0) return false;
-    es->rule = (hpt_early_stop_rule_t)rule;
-    return true;
-}
-
-static bool
-s_e_min_completed (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_int64 (r, v, 0, 100000, &((hpt_early_stopping_t *)t)->min_completed_trials);
-}
-
-static bool
-s_e_warmup (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_int64 (r, v, 0, INT64_MAX / 4, &((hpt_early_stopping_t *)t)->warmup_steps);
-}
-
-static bool
-s_e_reduction (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    hpt_early_stopping_t *es = t;
-    double value = 0;
-    if (!s_double (r, v, &value)) return false;
-    if (!(value > 1) || value > 100) {
-        hpt_schema_error (r, v, "must be greater than 1 and at most 100, got %g", value);
-        return false;
-    }
-    es->reduction_factor = value;
-    return true;
-}
-
-static bool
-s_e_min_resource (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_int64 (r, v, 1, INT64_MAX / 4, &((hpt_early_stopping_t *)t)->min_resource);
-}
-
-static bool
-s_e_max_resource (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_int64 (r, v, 1, INT64_MAX / 4, &((hpt_early_stopping_t *)t)->max_resource);
-}
-
-static const s_field_t s_early_fields[] = {
-    {"rule", s_e_rule},
-    {"minCompletedTrials", s_e_min_completed},
-    {"warmupSteps", s_e_warmup},
-    {"reductionFactor", s_e_reduction},
-    {"minResource", s_e_min_resource},
-    {"maxResource", s_e_max_resource},
+static const hpt_schema_field_t s_early_fields[] = {
+    HPT_SCHEMA_ENUM ("rule", hpt_early_stopping_t, rule, hpt_early_stop_rule_enum,
+                     1u << HPT_EARLY_STOP_DECAY_CURVE),
+    HPT_SCHEMA_INT64 ("minCompletedTrials", hpt_early_stopping_t, min_completed_trials, 0, 100000),
+    HPT_SCHEMA_INT64 ("warmupSteps", hpt_early_stopping_t, warmup_steps, 0, S_MAX_STEPS),
+    //  ASHA's eta: keeps 1 in eta trials per rung, so it must exceed 1.
+    HPT_SCHEMA_DOUBLE ("reductionFactor", hpt_early_stopping_t, reduction_factor, 1, 100, true),
+    HPT_SCHEMA_INT64 ("minResource", hpt_early_stopping_t, min_resource, 1, S_MAX_STEPS),
+    HPT_SCHEMA_INT64 ("maxResource", hpt_early_stopping_t, max_resource, 1, S_MAX_STEPS),
 };
 
 static bool
-s_h_early_stopping (s_reader_t *r, hpt_node_t *v, void *t)
+s_h_early_stopping (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    hpt_early_stopping_t *es = &((s_hyper_t *)t)->hp->early_stopping;
+    hpt_early_stopping_t *es = &((hpt_hyperparameters_t *)t)->early_stopping;
     es->present = true;
-    if (!s_object (r, v, S_FIELDS (s_early_fields), es)) return false;
+    if (!hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_early_fields), es)) return false;
     if (es->rule != HPT_EARLY_STOP_ASHA) {
         static const char *asha_only[] = {"reductionFactor", "minResource", "maxResource"};
         for (size_t i = 0; i < 3; i++)
@@ -828,157 +300,126 @@ s_h_early_stopping (s_reader_t *r, hpt_node_t *v, void *t)
     return true;
 }
 
-static const s_field_t s_hyper_fields[] = {
-    {"earlyStopping", s_h_early_stopping},
-    {"goal", s_h_goal},
-    {"params", s_h_params},
-    {"maxTrials", s_h_max_trials},
-    {"maxParallelTrials", s_h_max_parallel},
-    {"maxFailedTrials", s_h_max_failed},
-    {"hyperparameterMetricTag", s_h_tag},
-    {"resumePreviousJobId", s_h_resume},
-    {"enableTrialEarlyStopping", s_h_early},
-    {"algorithm", s_h_algorithm},
+static const hpt_schema_field_t s_hyper_fields[] = {
+    HPT_SCHEMA_FIELD ("earlyStopping", s_h_early_stopping),
+    HPT_SCHEMA_ENUM ("goal", hpt_hyperparameters_t, goal, hpt_goal_enum,
+                     1u << HPT_GOAL_UNSPECIFIED),
+    HPT_SCHEMA_FIELD ("params", s_h_params),
+    HPT_SCHEMA_INT64 ("maxTrials", hpt_hyperparameters_t, max_trials, 1, S_MAX_INT32),
+    HPT_SCHEMA_INT64 ("maxParallelTrials", hpt_hyperparameters_t, max_parallel_trials, 1,
+                      S_MAX_INT32),
+    HPT_SCHEMA_INT64 ("maxFailedTrials", hpt_hyperparameters_t, max_failed_trials, 0, S_MAX_INT32),
+    HPT_SCHEMA_FIELD ("hyperparameterMetricTag", s_h_tag),
+    HPT_SCHEMA_FIELD ("resumePreviousJobId", s_h_resume),
+    HPT_SCHEMA_BOOL ("enableTrialEarlyStopping", hpt_hyperparameters_t,
+                     enable_trial_early_stopping),
+    HPT_SCHEMA_ENUM ("algorithm", hpt_hyperparameters_t, algorithm, hpt_algorithm_enum, 0),
 };
 
 static void
-s_hyper_rules (s_reader_t *r, hpt_node_t *node, s_hyper_t *h)
+s_hyper_rules (hpt_schema_t *r, hpt_node_t *node, hpt_hyperparameters_t *hp)
 {
-    hpt_hyperparameters_t *hp = h->hp;
     bool resuming = hp->resume_previous_job_id != NULL;
+    hpt_node_t *params = hpt_node_get (node, "params");
     if (!hpt_schema_has (node, "params") && !resuming)
         hpt_schema_error_child (r, node, "params",
                                 "required field is missing (it may be omitted only with "
                                 "resumePreviousJobId)");
-    else if (h->params_node && h->params_node->kind == HPT_NODE_SEQ && h->params_node->count == 0 &&
-             !resuming)
-        hpt_schema_error_child (r, h->params_node, "params", "must list at least one parameter");
+    else if (params && params->kind == HPT_NODE_SEQ && params->count == 0 && !resuming)
+        hpt_schema_error_child (r, params, "params", "must list at least one parameter");
     if (hp->early_stopping.present && !hp->enable_trial_early_stopping)
         hpt_schema_error_child (
             r, hpt_node_get (node, "earlyStopping"), "earlyStopping",
             "configures early stopping, which needs enableTrialEarlyStopping: true");
-    if (h->has_max_failed && h->has_max_trials && hp->max_failed_trials > hp->max_trials)
+    if (hp->max_failed_trials >= 0 && hp->max_trials >= 0 && hp->max_failed_trials > hp->max_trials)
         hpt_schema_error_child (r, hpt_node_get (node, "maxFailedTrials"), "maxFailedTrials",
                                 "must not exceed maxTrials (%" PRId64 ")", hp->max_trials);
-    if (hp->has_algorithm && hp->algorithm == HPT_ALGORITHM_GRID_SEARCH && h->params_node &&
-        h->params_node->kind == HPT_NODE_SEQ)
+    if (hp->algorithm == HPT_ALGORITHM_GRID_SEARCH && params && params->kind == HPT_NODE_SEQ)
         for (size_t i = 0; i < hp->param_count; i++)
             if (hp->params[i].type == HPT_PARAM_DOUBLE) {
                 hpt_schema_push_key (r, "params");
                 hpt_schema_push_index (r, i);
                 hpt_schema_error_child (
-                    r, hpt_node_get (h->params_node->items[i], "type"), "type",
+                    r, hpt_node_get (params->items[i], "type"), "type",
                     "GRID_SEARCH accepts only INTEGER, DISCRETE and CATEGORICAL "
                     "parameters");
                 hpt_schema_pop (r);
                 hpt_schema_pop (r);
             }
-    //  Defaults. A resumed job inherits goal, tag and algorithm when the
-    //  config leaves them out, so those stay unset.
-    if (!resuming) {
-        if (!h->has_goal) hp->goal = HPT_GOAL_MAXIMIZE;
-        if (!hp->metric_tag) hp->metric_tag = strdup (HPT_DEFAULT_METRIC_TAG);
-        hp->has_algorithm = true;
-    }
+}
+
+//  Defaults, once the rules have seen what was given. A resumed job
+//  inherits goal, tag and algorithm when the config leaves them out, so
+//  those stay unset.
+static void
+s_hyper_defaults (hpt_node_t *node, hpt_hyperparameters_t *hp)
+{
+    if (hp->max_trials < 0) hp->max_trials = 1;
+    if (hp->max_failed_trials < 0) hp->max_failed_trials = 0;
+    hp->has_algorithm = hpt_schema_has (node, "algorithm");
+    if (hp->resume_previous_job_id) return;
+    if (hp->goal == HPT_GOAL_UNSPECIFIED) hp->goal = HPT_GOAL_MAXIMIZE;
+    if (!hp->metric_tag) hp->metric_tag = hpt_strdup (HPT_DEFAULT_METRIC_TAG);
+    hp->has_algorithm = true;
 }
 
 //  ---------------------------------------------------------------------
 //  ReplicaConfig and AcceleratorConfig
 
 static bool
-s_a_count (s_reader_t *r, hpt_node_t *v, void *t)
+s_a_type (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    return s_int64 (r, v, 1, 64, &((hpt_accel_config_t *)t)->count);
-}
-
-static bool
-s_a_type (s_reader_t *r, hpt_node_t *v, void *t)
-{
+    const hpt_accel_info_t *info = hpt_schema_accel (r, v);
+    if (!info) return false;
     hpt_accel_config_t *a = t;
-    if (!s_nonempty_string (r, v, &a->type)) return false;
-    if (!hpt_accel_lookup (a->type)) {
-        size_t count;
-        const hpt_accel_info_t *table = hpt_accel_table (&count);
-        const char *names[64];
-        for (size_t i = 0; i < count && i < 64; i++)
-            names[i] = table[i].name;
-        const char *hint = hpt_did_you_mean (a->type, names, count < 64 ? count : 64);
-        if (hint)
-            hpt_schema_error (r, v, "unknown accelerator type '%s' (did you mean %s?)", a->type,
-                              hint);
-        else
-            hpt_schema_error (r, v, "unknown accelerator type '%s' (see README, Accelerator types)",
-                              a->type);
-        return false;
-    }
+    free (a->type);
+    a->type = hpt_strdup (info->name);
     return true;
 }
 
-static const s_field_t s_accel_fields[] = {{"count", s_a_count}, {"type", s_a_type}};
+static const hpt_schema_field_t s_accel_fields[] = {
+    HPT_SCHEMA_INT64 ("count", hpt_accel_config_t, count, 1, 64),
+    HPT_SCHEMA_REQUIRED ("type", s_a_type, ""),
+};
 
 static bool
-s_r_accel (s_reader_t *r, hpt_node_t *v, void *t)
+s_r_accel (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    hpt_replica_config_t *c = t;
-    c->accelerator.present = true;
-    if (!s_object (r, v, S_FIELDS (s_accel_fields), &c->accelerator)) return false;
-    if (!hpt_schema_has (v, "type"))
-        hpt_schema_error_child (r, v, "type", "required field is missing");
-    if (!hpt_schema_has (v, "count")) c->accelerator.count = 1;
-    return true;
+    hpt_accel_config_t *a = &((hpt_replica_config_t *)t)->accelerator;
+    a->present = true;
+    a->count = 1; //  the default when count is left out
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_accel_fields), a);
 }
 
-static bool
-s_r_image (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_string (r, v, &((hpt_replica_config_t *)t)->image_uri);
-}
+static const hpt_schema_field_t s_replica_fields[] = {
+    HPT_SCHEMA_FIELD ("acceleratorConfig", s_r_accel),
+    HPT_SCHEMA_STRING ("imageUri", hpt_replica_config_t, image_uri),
+    HPT_SCHEMA_STRING ("tpuTfVersion", hpt_replica_config_t, tpu_tf_version),
+};
 
+//  masterConfig, workerConfig, ... (the table's offset says which).
 static bool
-s_r_tpu (s_reader_t *r, hpt_node_t *v, void *t)
+s_i_replica (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    return s_string (r, v, &((hpt_replica_config_t *)t)->tpu_tf_version);
-}
-
-static const s_field_t s_replica_fields[] = {
-    {"acceleratorConfig", s_r_accel}, {"imageUri", s_r_image}, {"tpuTfVersion", s_r_tpu}};
-
-static bool
-s_replica (s_reader_t *r, hpt_node_t *v, hpt_replica_config_t *c)
-{
+    hpt_replica_config_t *c = (hpt_replica_config_t *)((char *)t + f->offset);
     c->present = true;
-    return s_object (r, v, S_FIELDS (s_replica_fields), c);
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_replica_fields), c);
 }
 
 //  ---------------------------------------------------------------------
 //  Scheduling and metricCollector
 
-static bool
-s_s_running (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_duration (r, v, &((hpt_scheduling_t *)t)->max_running_time);
-}
+static const hpt_schema_field_t s_scheduling_fields[] = {
+    HPT_SCHEMA_SECONDS ("maxRunningTime", hpt_scheduling_t, max_running_time),
+    HPT_SCHEMA_SECONDS ("maxWaitTime", hpt_scheduling_t, max_wait_time),
+    HPT_SCHEMA_INT64 ("priority", hpt_scheduling_t, priority, 0, 1000),
+};
 
 static bool
-s_s_wait (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_duration (r, v, &((hpt_scheduling_t *)t)->max_wait_time);
-}
-
-static bool
-s_s_priority (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    return s_int64 (r, v, 0, 1000, &((hpt_scheduling_t *)t)->priority);
-}
-
-static const s_field_t s_scheduling_fields[] = {
-    {"maxRunningTime", s_s_running}, {"maxWaitTime", s_s_wait}, {"priority", s_s_priority}};
-
-static bool
-s_m_regex (s_reader_t *r, hpt_node_t *v, void *t)
+s_m_regex (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
     hpt_training_input_t *in = t;
-    if (!s_nonempty_string (r, v, &in->stdout_regex)) return false;
+    if (!hpt_schema_string (r, v, true, &in->stdout_regex)) return false;
     //  The agent's own compiler (named groups tag/value/step), so what
     //  validates here is what runs there.
     char why[256];
@@ -993,116 +434,68 @@ s_m_regex (s_reader_t *r, hpt_node_t *v, void *t)
 }
 
 static bool
-s_m_stdout (s_reader_t *r, hpt_node_t *v, void *t)
+s_m_stdout (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
     hpt_training_input_t *in = t;
     bool on = false;
-    if (!s_bool (r, v, &on)) return false;
+    if (!hpt_schema_bool (r, v, &on)) return false;
+    //  stdoutRegex turns stdout metrics on too, whatever order they come in.
     in->stdout_metrics |= on;
     return true;
 }
 
 static bool
-s_m_replica (s_reader_t *r, hpt_node_t *v, void *t)
+s_m_replica (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    static const char *const names[] = {"master", "evaluator"};
-    int replica = s_enum (r, v, names, 2, 0);
+    int replica = hpt_schema_enum (r, v, &hpt_metrics_replica_enum, 0);
     if (replica < 0) return false;
-    ((hpt_training_input_t *)t)->metrics_from_evaluator = replica == 1;
+    ((hpt_training_input_t *)t)->metrics_from_evaluator = replica == HPT_METRICS_FROM_EVALUATOR;
     return true;
 }
 
-static const s_field_t s_collector_fields[] = {
-    {"stdout", s_m_stdout}, {"stdoutRegex", s_m_regex}, {"replica", s_m_replica}};
+static const hpt_schema_field_t s_collector_fields[] = {
+    HPT_SCHEMA_FIELD ("stdout", s_m_stdout),
+    HPT_SCHEMA_FIELD ("stdoutRegex", s_m_regex),
+    HPT_SCHEMA_FIELD ("replica", s_m_replica),
+};
 
 //  ---------------------------------------------------------------------
 //  TrainingInput
 
-typedef struct {
-    hpt_training_input_t *in; //  being filled
-    bool has_tier;            //  scaleTier read
-} s_input_t;
-
-static const char *const s_tier_names[] = {"BASIC",     "STANDARD_1", "PREMIUM_1",
-                                           "BASIC_GPU", "BASIC_TPU",  "CUSTOM"};
-
 static bool
-s_i_tier (s_reader_t *r, hpt_node_t *v, void *t)
+s_i_hyper (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_input_t *i = t;
-    int tier = s_enum (r, v, s_tier_names, 6, 0);
-    if (tier < 0) return false;
-    i->in->scale_tier = (hpt_scale_tier_t)tier;
-    i->has_tier = true;
-    return true;
-}
-
-#define S_STRING_FIELD(fn, member)                                                                 \
-    static bool fn (s_reader_t *r, hpt_node_t *v, void *t)                                         \
-    {                                                                                              \
-        return s_nonempty_string (r, v, &((s_input_t *)t)->in->member);                            \
-    }
-S_STRING_FIELD (s_i_master_type, master_type)
-S_STRING_FIELD (s_i_worker_type, worker_type)
-S_STRING_FIELD (s_i_ps_type, parameter_server_type)
-S_STRING_FIELD (s_i_eval_type, evaluator_type)
-S_STRING_FIELD (s_i_job_dir, job_dir)
-S_STRING_FIELD (s_i_region, region)
-S_STRING_FIELD (s_i_runtime, runtime_version)
-S_STRING_FIELD (s_i_python_version, python_version)
-S_STRING_FIELD (s_i_working_dir, working_dir)
-
-#define S_COUNT_FIELD(fn, member)                                                                  \
-    static bool fn (s_reader_t *r, hpt_node_t *v, void *t)                                         \
-    {                                                                                              \
-        return s_int64 (r, v, 0, S_MAX_COUNT, &((s_input_t *)t)->in->member);                      \
-    }
-S_COUNT_FIELD (s_i_worker_count, worker_count)
-S_COUNT_FIELD (s_i_ps_count, parameter_server_count)
-S_COUNT_FIELD (s_i_eval_count, evaluator_count)
-
-#define S_REPLICA_FIELD(fn, member)                                                                \
-    static bool fn (s_reader_t *r, hpt_node_t *v, void *t)                                         \
-    {                                                                                              \
-        return s_replica (r, v, &((s_input_t *)t)->in->member);                                    \
-    }
-S_REPLICA_FIELD (s_i_master_config, master_config)
-S_REPLICA_FIELD (s_i_worker_config, worker_config)
-S_REPLICA_FIELD (s_i_ps_config, parameter_server_config)
-S_REPLICA_FIELD (s_i_eval_config, evaluator_config)
-
-static bool
-s_i_hyper (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_input_t *i = t;
-    hpt_hyperparameters_t *hp = calloc (1, sizeof (hpt_hyperparameters_t));
-    hp->max_trials = 1;
+    hpt_training_input_t *in = t;
+    hpt_hyperparameters_t *hp = hpt_calloc (1, sizeof (hpt_hyperparameters_t));
+    hp->max_trials = -1;
     hp->max_parallel_trials = 1;
+    hp->max_failed_trials = -1;
     hp->early_stopping.min_completed_trials = -1;
     hp->early_stopping.warmup_steps = -1;
     hp->early_stopping.min_resource = -1;
     hp->early_stopping.max_resource = -1;
-    i->in->hyperparameters = hp;
-    s_hyper_t h = {hp, false, false, false, NULL};
-    if (!s_object (r, v, S_FIELDS (s_hyper_fields), &h)) return false;
-    s_hyper_rules (r, v, &h);
+    in->hyperparameters = hp;
+    if (!hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_hyper_fields), hp)) return false;
+    s_hyper_rules (r, v, hp);
+    s_hyper_defaults (v, hp);
     return true;
 }
 
 static bool
-s_i_args (s_reader_t *r, hpt_node_t *v, void *t)
+s_i_args (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_input_t *i = t;
-    return s_strings (r, v, false, &i->in->args, &i->in->arg_count);
+    hpt_training_input_t *in = t;
+    return hpt_schema_strings (r, v, S_MAX_LIST, false, &in->args, &in->arg_count);
 }
 
 static bool
-s_i_packages (s_reader_t *r, hpt_node_t *v, void *t)
+s_i_packages (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_input_t *i = t;
-    if (!s_strings (r, v, true, &i->in->package_uris, &i->in->package_uri_count)) return false;
-    for (size_t k = 0; k < i->in->package_uri_count; k++) {
-        const char *uri = i->in->package_uris[k];
+    hpt_training_input_t *in = t;
+    if (!hpt_schema_strings (r, v, S_MAX_LIST, true, &in->package_uris, &in->package_uri_count))
+        return false;
+    for (size_t k = 0; k < in->package_uri_count; k++) {
+        const char *uri = in->package_uris[k];
         if (strncmp (uri, "http://", 7) && strncmp (uri, "https://", 8) &&
             strncmp (uri, "file://", 7)) {
             hpt_schema_push_index (r, k);
@@ -1114,12 +507,10 @@ s_i_packages (s_reader_t *r, hpt_node_t *v, void *t)
     return true;
 }
 
+//  A dotted Python module name: identifiers separated by single dots.
 static bool
-s_i_module (s_reader_t *r, hpt_node_t *v, void *t)
+s_module_ok (const char *m)
 {
-    s_input_t *i = t;
-    if (!s_nonempty_string (r, v, &i->in->python_module)) return false;
-    const char *m = i->in->python_module;
     bool ok = true, start = true;
     for (const char *c = m; *c && ok; c++) {
         if (*c == '.')
@@ -1129,33 +520,75 @@ s_i_module (s_reader_t *r, hpt_node_t *v, void *t)
                        : (isalnum ((unsigned char)*c) || *c == '_'),
             start = false;
     }
-    if (!ok || start) {
-        hpt_schema_error (r, v, "'%s' is not a Python module name like trainer.task", m);
+    return ok && !start;
+}
+
+static bool
+s_i_module (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return s_checked (r, v, &((hpt_training_input_t *)t)->python_module, s_module_ok,
+                      "is not a Python module name like trainer.task");
+}
+
+static bool
+s_i_scheduling (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_scheduling_t *scheduling = &((hpt_training_input_t *)t)->scheduling;
+    scheduling->present = true;
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_scheduling_fields), scheduling);
+}
+
+static bool
+s_i_command (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_training_input_t *in = t;
+    if (!hpt_schema_strings (r, v, S_MAX_LIST, true, &in->command, &in->command_count))
         return false;
-    }
+    if (in->command_count == 0) hpt_schema_error (r, v, "must name the program to run");
     return true;
 }
 
+//  A map of strings (env, labels): sorted by name once read.
+typedef struct {
+    hpt_kv_t *kv;                                  //  one entry per item
+    bool (*key_ok) (hpt_schema_t *, hpt_node_t *); //  checks (and reports) a key
+} s_string_map_t;
+
 static bool
-s_i_scheduling (s_reader_t *r, hpt_node_t *v, void *t)
+s_string_map_item (hpt_schema_t *r, hpt_node_t *parent, size_t i, void *t)
 {
-    s_input_t *i = t;
-    i->in->scheduling.present = true;
-    return s_object (r, v, S_FIELDS (s_scheduling_fields), &i->in->scheduling);
+    s_string_map_t *map = t;
+    map->kv[i].name = hpt_strdup (parent->keys[i]);
+    bool key_ok = map->key_ok (r, parent->key_nodes[i]);
+    return hpt_schema_string (r, parent->items[i], false, &map->kv[i].value) && key_ok;
+}
+
+static int
+s_kv_compare (const void *a, const void *b)
+{
+    return strcmp (((const hpt_kv_t *)a)->name, ((const hpt_kv_t *)b)->name);
 }
 
 static bool
-s_i_chief (s_reader_t *r, hpt_node_t *v, void *t)
+s_string_map (hpt_schema_t *r, hpt_node_t *node, bool (*key_ok) (hpt_schema_t *, hpt_node_t *),
+              hpt_kv_t **out, size_t *count)
 {
-    return s_bool (r, v, &((s_input_t *)t)->in->use_chief_in_tf_config);
-}
-
-static bool
-s_i_command (s_reader_t *r, hpt_node_t *v, void *t)
-{
-    s_input_t *i = t;
-    if (!s_strings (r, v, true, &i->in->command, &i->in->command_count)) return false;
-    if (i->in->command_count == 0) hpt_schema_error (r, v, "must name the program to run");
+    size_t before = r->problems;
+    bool fits = node->kind == HPT_NODE_MAP && node->count <= S_MAX_LIST;
+    s_string_map_t map = {hpt_calloc (fits && node->count ? node->count : 1, sizeof (hpt_kv_t)),
+                          key_ok};
+    if (!hpt_schema_map (r, node, S_MAX_LIST, "entries", s_string_map_item, &map) ||
+        r->problems != before) {
+        for (size_t i = 0; fits && i < node->count; i++) {
+            free (map.kv[i].name);
+            free (map.kv[i].value);
+        }
+        free (map.kv);
+        return false;
+    }
+    qsort (map.kv, node->count, sizeof (hpt_kv_t), s_kv_compare);
+    *out = map.kv;
+    *count = node->count;
     return true;
 }
 
@@ -1170,7 +603,7 @@ s_env_reserved (const char *name)
 }
 
 static bool
-s_env_key_ok (s_reader_t *r, hpt_node_t *key)
+s_env_key_ok (hpt_schema_t *r, hpt_node_t *key)
 {
     const char *name = key->text;
     bool ok = (isalpha ((unsigned char)name[0]) || name[0] == '_') && strlen (name) <= 256;
@@ -1188,58 +621,60 @@ s_env_key_ok (s_reader_t *r, hpt_node_t *key)
 }
 
 static bool
-s_i_env (s_reader_t *r, hpt_node_t *v, void *t)
+s_i_env (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_input_t *i = t;
-    return s_string_map (r, v, s_env_key_ok, &i->in->env, &i->in->env_count);
+    hpt_training_input_t *in = t;
+    return s_string_map (r, v, s_env_key_ok, &in->env, &in->env_count);
 }
 
 static bool
-s_i_collector (s_reader_t *r, hpt_node_t *v, void *t)
+s_i_collector (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    s_input_t *i = t;
-    return s_object (r, v, S_FIELDS (s_collector_fields), i->in);
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_collector_fields), t);
 }
 
-static const s_field_t s_input_fields[] = {
-    {"scaleTier", s_i_tier},
-    {"masterType", s_i_master_type},
-    {"masterConfig", s_i_master_config},
-    {"workerType", s_i_worker_type},
-    {"workerConfig", s_i_worker_config},
-    {"workerCount", s_i_worker_count},
-    {"parameterServerType", s_i_ps_type},
-    {"parameterServerConfig", s_i_ps_config},
-    {"parameterServerCount", s_i_ps_count},
-    {"evaluatorType", s_i_eval_type},
-    {"evaluatorConfig", s_i_eval_config},
-    {"evaluatorCount", s_i_eval_count},
-    {"hyperparameters", s_i_hyper},
-    {"args", s_i_args},
-    {"jobDir", s_i_job_dir},
-    {"packageUris", s_i_packages},
-    {"pythonModule", s_i_module},
-    {"region", s_i_region},
-    {"runtimeVersion", s_i_runtime},
-    {"pythonVersion", s_i_python_version},
-    {"scheduling", s_i_scheduling},
-    {"useChiefInTfConfig", s_i_chief},
-    {"command", s_i_command},
-    {"workingDir", s_i_working_dir},
-    {"env", s_i_env},
-    {"metricCollector", s_i_collector},
+//  masterConfig, workerConfig, ...: one handler, the member by offset.
+#define S_REPLICA(key, member) HPT_SCHEMA_MEMBER (key, s_i_replica, hpt_training_input_t, member)
+
+static const hpt_schema_field_t s_input_fields[] = {
+    HPT_SCHEMA_ENUM ("scaleTier", hpt_training_input_t, scale_tier, hpt_scale_tier_enum, 0),
+    HPT_SCHEMA_NONEMPTY ("masterType", hpt_training_input_t, master_type),
+    S_REPLICA ("masterConfig", master_config),
+    HPT_SCHEMA_NONEMPTY ("workerType", hpt_training_input_t, worker_type),
+    S_REPLICA ("workerConfig", worker_config),
+    HPT_SCHEMA_INT64 ("workerCount", hpt_training_input_t, worker_count, 0, S_MAX_COUNT),
+    HPT_SCHEMA_NONEMPTY ("parameterServerType", hpt_training_input_t, parameter_server_type),
+    S_REPLICA ("parameterServerConfig", parameter_server_config),
+    HPT_SCHEMA_INT64 ("parameterServerCount", hpt_training_input_t, parameter_server_count, 0,
+                      S_MAX_COUNT),
+    HPT_SCHEMA_NONEMPTY ("evaluatorType", hpt_training_input_t, evaluator_type),
+    S_REPLICA ("evaluatorConfig", evaluator_config),
+    HPT_SCHEMA_INT64 ("evaluatorCount", hpt_training_input_t, evaluator_count, 0, S_MAX_COUNT),
+    HPT_SCHEMA_FIELD ("hyperparameters", s_i_hyper),
+    HPT_SCHEMA_FIELD ("args", s_i_args),
+    HPT_SCHEMA_NONEMPTY ("jobDir", hpt_training_input_t, job_dir),
+    HPT_SCHEMA_FIELD ("packageUris", s_i_packages),
+    HPT_SCHEMA_FIELD ("pythonModule", s_i_module),
+    HPT_SCHEMA_NONEMPTY ("region", hpt_training_input_t, region),
+    HPT_SCHEMA_NONEMPTY ("runtimeVersion", hpt_training_input_t, runtime_version),
+    HPT_SCHEMA_NONEMPTY ("pythonVersion", hpt_training_input_t, python_version),
+    HPT_SCHEMA_FIELD ("scheduling", s_i_scheduling),
+    HPT_SCHEMA_BOOL ("useChiefInTfConfig", hpt_training_input_t, use_chief_in_tf_config),
+    HPT_SCHEMA_FIELD ("command", s_i_command),
+    HPT_SCHEMA_NONEMPTY ("workingDir", hpt_training_input_t, working_dir),
+    HPT_SCHEMA_FIELD ("env", s_i_env),
+    HPT_SCHEMA_FIELD ("metricCollector", s_i_collector),
 };
 
+//  What the scale tier allows and requires.
 static void
-s_input_rules (s_reader_t *r, hpt_node_t *node, s_input_t *i)
+s_tier_rules (hpt_schema_t *r, hpt_node_t *node, hpt_training_input_t *in)
 {
-    hpt_training_input_t *in = i->in;
-    bool custom = in->scale_tier == HPT_SCALE_TIER_CUSTOM;
     static const char *kinds[][2] = {{"workerType", "workerCount"},
                                      {"parameterServerType", "parameterServerCount"},
                                      {"evaluatorType", "evaluatorCount"}};
     int64_t counts[] = {in->worker_count, in->parameter_server_count, in->evaluator_count};
-    if (!custom) {
+    if (in->scale_tier != HPT_SCALE_TIER_CUSTOM) {
         const char *custom_only[] = {"masterType",    "workerType",  "parameterServerType",
                                      "evaluatorType", "workerCount", "parameterServerCount",
                                      "evaluatorCount"};
@@ -1248,14 +683,20 @@ s_input_rules (s_reader_t *r, hpt_node_t *node, s_input_t *i)
                 hpt_schema_error_child (r, hpt_node_get (node, custom_only[k]), custom_only[k],
                                         "only allowed with scaleTier CUSTOM (scaleTier is %s)",
                                         hpt_scale_tier_name (in->scale_tier));
-    } else {
-        if (!hpt_schema_has (node, "masterType"))
-            hpt_schema_error_child (r, node, "masterType", "required with scaleTier CUSTOM");
-        for (size_t k = 0; k < 3; k++)
-            if (counts[k] > 0 && !hpt_schema_has (node, kinds[k][0]))
-                hpt_schema_error_child (r, hpt_node_get (node, kinds[k][1]), kinds[k][1],
-                                        "%s > 0 needs %s", kinds[k][1], kinds[k][0]);
+        return;
     }
+    if (!hpt_schema_has (node, "masterType"))
+        hpt_schema_error_child (r, node, "masterType", "required with scaleTier CUSTOM");
+    for (size_t k = 0; k < 3; k++)
+        if (counts[k] > 0 && !hpt_schema_has (node, kinds[k][0]))
+            hpt_schema_error_child (r, hpt_node_get (node, kinds[k][1]), kinds[k][1],
+                                    "%s > 0 needs %s", kinds[k][1], kinds[k][0]);
+}
+
+static void
+s_input_rules (hpt_schema_t *r, hpt_node_t *node, hpt_training_input_t *in)
+{
+    s_tier_rules (r, node, in);
     if (in->metrics_from_evaluator && in->evaluator_count < 1) {
         hpt_node_t *mc = hpt_node_get (node, "metricCollector");
         hpt_schema_push_key (r, "metricCollector");
@@ -1276,70 +717,64 @@ s_input_rules (s_reader_t *r, hpt_node_t *node, s_input_t *i)
 //  Job
 
 static bool
-s_j_id (s_reader_t *r, hpt_node_t *v, void *t)
+s_j_id (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    hpt_job_t *job = t;
-    if (!s_nonempty_string (r, v, &job->job_id)) return false;
-    if (!hpt_job_id_valid (job->job_id)) {
-        hpt_schema_error (
-            r, v,
-            "'%s' is not a valid job id: start with a letter, then use letters, digits "
-            "and '_' (at most 128)",
-            job->job_id);
-        return false;
-    }
-    return true;
+    return s_checked (r, v, &((hpt_job_t *)t)->job_id, hpt_job_id_valid,
+                      "is not a valid job id: start with a letter, then use letters, digits "
+                      "and '_' (at most 128)");
 }
 
+//  Label keys and values: lowercase letters, digits, '_' and '-', at most
+//  63 (a key starts with a letter).
 static bool
-s_label_key_ok (s_reader_t *r, hpt_node_t *key)
+s_label_ok (const char *text, bool key)
 {
-    const char *k = key->text;
-    bool ok = islower ((unsigned char)k[0]) && strlen (k) <= 63;
-    for (const char *c = k; ok && *c; c++)
+    bool ok = strlen (text) <= 63 && (!key || islower ((unsigned char)text[0]));
+    for (const char *c = text; ok && *c; c++)
         ok = islower ((unsigned char)*c) || isdigit ((unsigned char)*c) || *c == '_' || *c == '-';
-    if (!ok)
-        hpt_schema_error (
-            r, key,
-            "label keys start with a lowercase letter, then lowercase letters, digits, "
-            "'_' or '-' (at most 63)");
     return ok;
 }
 
 static bool
-s_j_labels (s_reader_t *r, hpt_node_t *v, void *t)
+s_label_key_ok (hpt_schema_t *r, hpt_node_t *key)
+{
+    if (s_label_ok (key->text, true)) return true;
+    hpt_schema_error (r, key,
+                      "label keys start with a lowercase letter, then lowercase letters, digits, "
+                      "'_' or '-' (at most 63)");
+    return false;
+}
+
+static bool
+s_j_labels (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
     hpt_job_t *job = t;
     if (!s_string_map (r, v, s_label_key_ok, &job->labels, &job->label_count)) return false;
-    for (size_t i = 0; i < job->label_count; i++) {
-        const char *value = job->labels[i].value;
-        bool ok = strlen (value) <= 63;
-        for (const char *c = value; ok && *c; c++)
-            ok = islower ((unsigned char)*c) || isdigit ((unsigned char)*c) || *c == '_' ||
-                 *c == '-';
-        if (!ok) {
+    for (size_t i = 0; i < job->label_count; i++)
+        if (!s_label_ok (job->labels[i].value, false)) {
             hpt_schema_push_key (r, job->labels[i].name);
             hpt_schema_error (
                 r, hpt_node_get (v, job->labels[i].name),
                 "label values use lowercase letters, digits, '_' or '-' (at most 63)");
             hpt_schema_pop (r);
         }
-    }
     return true;
 }
 
 static bool
-s_j_input (s_reader_t *r, hpt_node_t *v, void *t)
+s_j_input (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
-    hpt_job_t *job = t;
-    s_input_t i = {&job->input, false};
-    if (!s_object (r, v, S_FIELDS (s_input_fields), &i)) return false;
-    s_input_rules (r, v, &i);
+    hpt_training_input_t *in = &((hpt_job_t *)t)->input;
+    if (!hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_input_fields), in)) return false;
+    s_input_rules (r, v, in);
     return true;
 }
 
-static const s_field_t s_job_fields[] = {
-    {"jobId", s_j_id}, {"labels", s_j_labels}, {"trainingInput", s_j_input}};
+static const hpt_schema_field_t s_job_fields[] = {
+    HPT_SCHEMA_FIELD ("jobId", s_j_id),
+    HPT_SCHEMA_FIELD ("labels", s_j_labels),
+    HPT_SCHEMA_REQUIRED ("trainingInput", s_j_input, ""),
+};
 
 bool
 hpt_job_id_valid (const char *id)
@@ -1369,21 +804,14 @@ hpt_job_t *
 hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format, hpt_diag_t *diag)
 {
     if (format == HPT_CONFIG_AUTO) format = hpt_config_format_guess (NULL, text, size);
-    hpt_tree_error_t error;
-    hpt_node_t *root = format == HPT_CONFIG_JSON ? hpt_tree_from_json (text, size, &error)
-                                                 : hpt_tree_from_yaml (text, size, &error);
-    if (!root) {
-        hpt_diag_add (diag, error.line, error.column, NULL, NULL, error.message);
-        return NULL;
-    }
-    s_reader_t r;
+    hpt_schema_t r;
     hpt_schema_init (&r, diag);
+    hpt_node_t *root = hpt_schema_parse (&r, text, size, format == HPT_CONFIG_JSON);
+    if (!root) return NULL;
     hpt_job_t *job = hpt_job_new ();
-    if (s_object (&r, root, S_FIELDS (s_job_fields), job) &&
-        !hpt_schema_has (root, "trainingInput"))
-        hpt_schema_error_child (&r, root, "trainingInput", "required field is missing");
+    hpt_schema_object (&r, root, HPT_SCHEMA_FIELDS (s_job_fields), job);
     hpt_node_destroy (&root);
-    if (r.failed) {
+    if (r.problems) {
         hpt_job_destroy (&job);
         hpt_diag_sort (diag);
     }
@@ -1393,13 +821,11 @@ hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format, hp
 hpt_job_t *
 hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *diag)
 {
-    char error[256];
+    hpt_schema_t r;
+    hpt_schema_init (&r, diag);
     size_t size = 0;
-    char *text = hpt_read_file (path, HPT_TREE_MAX_BYTES, &size, error, sizeof (error));
-    if (!text) {
-        hpt_diag_add (diag, 0, 0, NULL, NULL, error);
-        return NULL;
-    }
+    char *text = hpt_schema_read_file (&r, path, &size);
+    if (!text) return NULL;
     if (format == HPT_CONFIG_AUTO) format = hpt_config_format_guess (path, text, size);
     hpt_job_t *job = hpt_job_read_text (text, size, format, diag);
     free (text);

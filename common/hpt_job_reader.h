@@ -35,10 +35,6 @@ hpt_job_t *hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_
 //  The format a file name and its first bytes suggest.
 hpt_config_format_t hpt_config_format_guess (const char *path, const char *text, size_t size);
 
-//  Closest candidate to word by edit distance, or NULL when none is close
-//  enough to be a plausible typo. Used for "did you mean" hints.
-const char *hpt_did_you_mean (const char *word, const char *const *candidates, size_t count);
-
 //  True when id is a valid job id: a letter, then letters, digits and
 //  underscores, at most 128 characters (AI Platform's rule).
 bool hpt_job_id_valid (const char *id);

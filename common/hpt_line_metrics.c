@@ -152,12 +152,6 @@ hpt_line_metrics_new (const char *regex, char *error, size_t error_size)
     return self;
 }
 
-void
-hpt_line_metrics_use_regex (hpt_line_metrics_t *self)
-{
-    self->by_hand = false;
-}
-
 static bool
 s_tag_start (char c)
 {

@@ -45,10 +45,6 @@ typedef struct _hpt_line_metrics_t hpt_line_metrics_t;
 //  error when it is not a valid pattern or has no value group.
 hpt_line_metrics_t *hpt_line_metrics_new (const char *regex, char *error, size_t error_size);
 
-//  Makes the default pattern go through regexec like a custom one (it is
-//  matched by hand otherwise); for tests that compare the two.
-void hpt_line_metrics_use_regex (hpt_line_metrics_t *self);
-
 //  Destroys the collector and nulls the pointer.
 void hpt_line_metrics_destroy (hpt_line_metrics_t **self_p);
 

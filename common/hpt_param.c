@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+HPT_ENUM_DEFINE (hpt_param_type, HPT_PARAM_TYPE_LIST)
+HPT_ENUM_DEFINE (hpt_scale, HPT_SCALE_LIST)
+
 void
 hpt_param_spec_copy (hpt_param_spec_t *dest, const hpt_param_spec_t *src)
 {
@@ -31,38 +34,4 @@ hpt_param_spec_clear (hpt_param_spec_t *self)
         free (self->categorical_values[i]);
     free (self->categorical_values);
     memset (self, 0, sizeof (*self));
-}
-
-const char *
-hpt_param_type_name (hpt_param_type_t type)
-{
-    switch (type) {
-        case HPT_PARAM_TYPE_UNSPECIFIED:
-            return "PARAMETER_TYPE_UNSPECIFIED";
-        case HPT_PARAM_DOUBLE:
-            return "DOUBLE";
-        case HPT_PARAM_INTEGER:
-            return "INTEGER";
-        case HPT_PARAM_CATEGORICAL:
-            return "CATEGORICAL";
-        case HPT_PARAM_DISCRETE:
-            return "DISCRETE";
-    }
-    return NULL;
-}
-
-const char *
-hpt_scale_name (hpt_scale_t scale)
-{
-    switch (scale) {
-        case HPT_SCALE_NONE:
-            return "NONE";
-        case HPT_SCALE_LINEAR:
-            return "UNIT_LINEAR_SCALE";
-        case HPT_SCALE_LOG:
-            return "UNIT_LOG_SCALE";
-        case HPT_SCALE_REVERSE_LOG:
-            return "UNIT_REVERSE_LOG_SCALE";
-    }
-    return NULL;
 }

@@ -9,23 +9,28 @@
 #ifndef HPT_PARAM_H_INCLUDED
 #define HPT_PARAM_H_INCLUDED
 
+#include "hpt_enum.h"
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum {
-    HPT_PARAM_TYPE_UNSPECIFIED = 0,
-    HPT_PARAM_DOUBLE,
-    HPT_PARAM_INTEGER,
-    HPT_PARAM_CATEGORICAL,
-    HPT_PARAM_DISCRETE,
-} hpt_param_type_t;
+//  ParameterSpec.type. UNSPECIFIED is AI Platform's zero value; a config
+//  may not name it.
+#define HPT_PARAM_TYPE_LIST(X)                                                                     \
+    X (HPT_PARAM_TYPE_UNSPECIFIED, "PARAMETER_TYPE_UNSPECIFIED")                                   \
+    X (HPT_PARAM_DOUBLE, "DOUBLE")                                                                 \
+    X (HPT_PARAM_INTEGER, "INTEGER")                                                               \
+    X (HPT_PARAM_CATEGORICAL, "CATEGORICAL")                                                       \
+    X (HPT_PARAM_DISCRETE, "DISCRETE")
+HPT_ENUM_DECLARE (hpt_param_type, HPT_PARAM_TYPE_LIST)
 
-typedef enum {
-    HPT_SCALE_NONE = 0,    //  "NONE" or omitted: linear for numbers
-    HPT_SCALE_LINEAR,      //  UNIT_LINEAR_SCALE
-    HPT_SCALE_LOG,         //  UNIT_LOG_SCALE, needs min > 0
-    HPT_SCALE_REVERSE_LOG, //  UNIT_REVERSE_LOG_SCALE, needs min > 0
-} hpt_scale_t;
+//  ParameterSpec.scaleType. NONE (or omitted) is linear for numbers; the
+//  log scales need min > 0.
+#define HPT_SCALE_LIST(X)                                                                          \
+    X (HPT_SCALE_NONE, "NONE")                                                                     \
+    X (HPT_SCALE_LINEAR, "UNIT_LINEAR_SCALE")                                                      \
+    X (HPT_SCALE_LOG, "UNIT_LOG_SCALE")                                                            \
+    X (HPT_SCALE_REVERSE_LOG, "UNIT_REVERSE_LOG_SCALE")
+HPT_ENUM_DECLARE (hpt_scale, HPT_SCALE_LIST)
 
 typedef struct {
     char *name;                //  parameterName, owned
@@ -44,9 +49,5 @@ void hpt_param_spec_copy (hpt_param_spec_t *dest, const hpt_param_spec_t *src);
 
 //  Frees what the spec owns and zeroes it; the struct itself is not freed.
 void hpt_param_spec_clear (hpt_param_spec_t *self);
-
-//  Enum names as in the REST API; NULL for values out of range.
-const char *hpt_param_type_name (hpt_param_type_t type);
-const char *hpt_scale_name (hpt_scale_t scale);
 
 #endif

@@ -25,38 +25,35 @@ s_error (char **error, const char *format, ...)
     va_end (args);
 }
 
+HPT_ENUM_DEFINE (hpt_tfconfig_role, HPT_TFCONFIG_ROLE_LIST)
+
 int
 hpt_tfconfig_role_from_name (const char *name, hpt_tfconfig_role_t *role)
 {
+    //  Besides TF_CONFIG's own spellings, the names the REST API and
+    //  TensorFlow's newer clusters give the same replicas.
+    static const struct {
+        const char *name;
+        hpt_tfconfig_role_t role;
+    } aliases[] = {{"chief", HPT_TFCONFIG_MASTER},
+                   {"parameterServer", HPT_TFCONFIG_PS},
+                   {"parameter_server", HPT_TFCONFIG_PS}};
     if (!name || !role) return -1;
-    if (!strcmp (name, "master") || !strcmp (name, "chief"))
-        *role = HPT_TFCONFIG_MASTER;
-    else if (!strcmp (name, "worker"))
-        *role = HPT_TFCONFIG_WORKER;
-    else if (!strcmp (name, "ps") || !strcmp (name, "parameterServer") ||
-             !strcmp (name, "parameter_server"))
-        *role = HPT_TFCONFIG_PS;
-    else if (!strcmp (name, "evaluator"))
-        *role = HPT_TFCONFIG_EVALUATOR;
-    else
-        return -1;
-    return 0;
+    if (hpt_tfconfig_role_parse (name, role) == 0) return 0;
+    for (size_t i = 0; i < sizeof (aliases) / sizeof (aliases[0]); i++)
+        if (strcmp (name, aliases[i].name) == 0) {
+            *role = aliases[i].role;
+            return 0;
+        }
+    return -1;
 }
 
-const char *
-hpt_tfconfig_role_name (hpt_tfconfig_role_t role, bool use_chief)
+//  The name TF_CONFIG gives the role: the master is "chief" when the job
+//  sets useChiefInTfConfig.
+static const char *
+s_role_name (hpt_tfconfig_role_t role, bool use_chief)
 {
-    switch (role) {
-        case HPT_TFCONFIG_MASTER:
-            return use_chief ? "chief" : "master";
-        case HPT_TFCONFIG_WORKER:
-            return "worker";
-        case HPT_TFCONFIG_PS:
-            return "ps";
-        case HPT_TFCONFIG_EVALUATOR:
-            return "evaluator";
-    }
-    return "unknown";
+    return role == HPT_TFCONFIG_MASTER && use_chief ? "chief" : hpt_tfconfig_role_name (role);
 }
 
 //  True when address is "host:port": a non-empty host of printable
@@ -155,7 +152,7 @@ s_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
             s_error (error, "tfconfig: unknown task role %d", (int)task->role);
             return NULL;
     }
-    const char *role_name = hpt_tfconfig_role_name (task->role, cluster->use_chief);
+    const char *role_name = s_role_name (task->role, cluster->use_chief);
     if (task->index >= replicas) {
         s_error (error, "tfconfig: task %s index %zu out of range (%zu replicas)", role_name,
                  task->index, replicas);
@@ -170,10 +167,12 @@ s_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
         return NULL;
     }
     json_t *members = json_object ();
-    if (s_add_role (members, hpt_tfconfig_role_name (HPT_TFCONFIG_MASTER, cluster->use_chief),
-                    cluster->master, 1, error) ||
-        s_add_role (members, "worker", cluster->worker, cluster->worker_count, error) ||
-        s_add_role (members, "ps", cluster->ps, cluster->ps_count, error)) {
+    if (s_add_role (members, s_role_name (HPT_TFCONFIG_MASTER, cluster->use_chief), cluster->master,
+                    1, error) ||
+        s_add_role (members, hpt_tfconfig_role_name (HPT_TFCONFIG_WORKER), cluster->worker,
+                    cluster->worker_count, error) ||
+        s_add_role (members, hpt_tfconfig_role_name (HPT_TFCONFIG_PS), cluster->ps,
+                    cluster->ps_count, error)) {
         json_decref (members);
         return NULL;
     }
@@ -190,13 +189,6 @@ s_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
                              training_input ? json_deep_copy (training_input) : json_object ());
     json_object_set_new (root, "environment", json_string ("cloud"));
     return root;
-}
-
-json_t *
-hpt_tfconfig_json (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
-                   json_t *training_input, char **error)
-{
-    return s_build (cluster, task, true, training_input, error);
 }
 
 //  Prints root compactly and releases it; NULL with *error on failure.

@@ -23,6 +23,7 @@
 #ifndef HPT_TFCONFIG_H_INCLUDED
 #define HPT_TFCONFIG_H_INCLUDED
 
+#include "hpt_enum.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,12 +32,15 @@
 #define HPT_TFCONFIG_ADDRESS_MAX 255
 #define HPT_TFCONFIG_REPLICAS_MAX 10000
 
-typedef enum {
-    HPT_TFCONFIG_MASTER = 0, //  the master (or chief) replica
-    HPT_TFCONFIG_WORKER,     //  "worker"
-    HPT_TFCONFIG_PS,         //  parameter server, "ps"
-    HPT_TFCONFIG_EVALUATOR,  //  "evaluator", never in "cluster"
-} hpt_tfconfig_role_t;
+//  A task's role, as TF_CONFIG's "task"."type" and "cluster" keys spell
+//  it (the master is "chief" instead when the job asks for it). A master
+//  task specification names its replica kind the same way.
+#define HPT_TFCONFIG_ROLE_LIST(X)                                                                  \
+    X (HPT_TFCONFIG_MASTER, "master")                                                              \
+    X (HPT_TFCONFIG_WORKER, "worker")                                                              \
+    X (HPT_TFCONFIG_PS, "ps")                                                                      \
+    X (HPT_TFCONFIG_EVALUATOR, "evaluator")
+HPT_ENUM_DECLARE (hpt_tfconfig_role, HPT_TFCONFIG_ROLE_LIST)
 
 //  The trial cluster's addresses. All pointers are borrowed.
 typedef struct {
@@ -57,20 +61,10 @@ typedef struct {
     const char *trial;        //  trial id ("1", "2", ...), NULL outside tuning
 } hpt_tfconfig_task_t;
 
-//  Maps a role name to a role: "master", "chief", "worker", "ps",
-//  "parameterServer", "parameter_server", "evaluator". Returns 0, or -1
-//  when the name is none of them.
+//  Maps a role name to a role: its spelling above, or one of the other
+//  names a role goes by ("chief", "parameterServer", "parameter_server").
+//  Returns 0, or -1 when the name is none of them.
 int hpt_tfconfig_role_from_name (const char *name, hpt_tfconfig_role_t *role);
-
-//  The name TF_CONFIG gives the role (static string): "master" or "chief"
-//  (use_chief), "worker", "ps", "evaluator".
-const char *hpt_tfconfig_role_name (hpt_tfconfig_role_t role, bool use_chief);
-
-//  TF_CONFIG as a JSON object (new reference, the caller owns it), or NULL
-//  with *error set (caller frees) when the cluster or task is invalid.
-//  training_input is borrowed and copied in as "job"; NULL gives {}.
-json_t *hpt_tfconfig_json (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
-                           json_t *training_input, char **error);
 
 //  TF_CONFIG as compact JSON text (caller frees), or NULL with *error set
 //  (caller frees).

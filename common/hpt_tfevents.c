@@ -516,21 +516,20 @@ typedef struct {
 } s_file_t;
 
 struct _hpt_tfevents_t {
-    char **dirs;                   //  watched directories (owned)
-    int *depths;                   //  levels searched below each of dirs
-    size_t dir_count;              //  entries in dirs
-    size_t dir_alloc;              //  entries allocated in dirs and depths
-    double since;                  //  files last modified before this are stale
-    s_file_t *files;               //  watched files (owned)
-    size_t file_count;             //  entries in files
-    double scanned_at;             //  CLOCK_MONOTONIC seconds of the last walk, < 0: never
-    uint8_t *buffer;               //  read buffer (owned)
-    size_t buffer_size;            //  its allocated size
-    hpt_tfevents_point_t *points;  //  points of the last poll (owned)
-    size_t point_count;            //  entries used
-    size_t point_alloc;            //  entries allocated
-    bool out_of_memory;            //  a point could not be stored this poll
-    uint64_t corrupt_of_forgotten; //  corrupt counts of files started over
+    char **dirs;                  //  watched directories (owned)
+    int *depths;                  //  levels searched below each of dirs
+    size_t dir_count;             //  entries in dirs
+    size_t dir_alloc;             //  entries allocated in dirs and depths
+    double since;                 //  files last modified before this are stale
+    s_file_t *files;              //  watched files (owned)
+    size_t file_count;            //  entries in files
+    double scanned_at;            //  CLOCK_MONOTONIC seconds of the last walk, < 0: never
+    uint8_t *buffer;              //  read buffer (owned)
+    size_t buffer_size;           //  its allocated size
+    hpt_tfevents_point_t *points; //  points of the last poll (owned)
+    size_t point_count;           //  entries used
+    size_t point_alloc;           //  entries allocated
+    bool out_of_memory;           //  a point could not be stored this poll
 };
 
 static double
@@ -703,7 +702,6 @@ s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool 
     if (!file->known || st.st_dev != file->dev || st.st_ino != file->ino ||
         (uint64_t)st.st_size < file->offset) {
         //  New, replaced or truncated: read it from the start.
-        self->corrupt_of_forgotten += file->scan.corrupt;
         memset (&file->scan, 0, sizeof (file->scan));
         file->offset = 0;
         file->known = true;
@@ -731,17 +729,16 @@ s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool 
     close (fd);
 }
 
-//  Removes the files found deleted, keeping their corrupt counts.
+//  Removes the files found deleted.
 static void
 s_drop_gone (hpt_tfevents_t *self)
 {
     size_t kept = 0;
     for (size_t i = 0; i < self->file_count; i++) {
         s_file_t *file = &self->files[i];
-        if (file->gone) {
-            self->corrupt_of_forgotten += file->scan.corrupt;
+        if (file->gone)
             free (file->path);
-        } else
+        else
             self->files[kept++] = *file;
     }
     self->file_count = kept;
@@ -770,20 +767,4 @@ hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
     }
     if (points_p) *points_p = self->points;
     return (int)self->point_count;
-}
-
-uint64_t
-hpt_tfevents_corrupt_records (hpt_tfevents_t *self)
-{
-    if (!self) return 0;
-    uint64_t total = self->corrupt_of_forgotten;
-    for (size_t i = 0; i < self->file_count; i++)
-        total += self->files[i].scan.corrupt;
-    return total;
-}
-
-size_t
-hpt_tfevents_file_count (hpt_tfevents_t *self)
-{
-    return self ? self->file_count : 0;
 }

@@ -67,17 +67,10 @@ void hpt_tfevents_destroy (hpt_tfevents_t **self_p);
 //  poll or destroy. tag_filter: only scalars whose tag equals it exactly
 //  (NULL: all); scalars it excludes are passed over for good, so pass the
 //  same filter on every poll. A partial record at the end of a file is left for a later
-//  poll; at_exit it is counted as corrupt, since the writer is gone.
+//  poll; at_exit it is skipped as corrupt, since the writer is gone.
 //  Unreadable files are skipped. Returns -1 only when out of memory.
 int hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
                        const hpt_tfevents_point_t **points_p, bool at_exit);
-
-//  Records skipped since the reader was made: a length or data CRC
-//  mismatch, an oversized length, or a truncated record at exit.
-uint64_t hpt_tfevents_corrupt_records (hpt_tfevents_t *self);
-
-//  Event files currently watched.
-size_t hpt_tfevents_file_count (hpt_tfevents_t *self);
 
 //  ---------------------------------------------------------------------
 //  The record and protobuf parser, exposed for the fuzz target and tests.

@@ -15,6 +15,7 @@
 #define HPT_CLUSTER_CONFIG_H_INCLUDED
 
 #include "hpt_diag.h"
+#include "hpt_enum.h"
 #include "hpt_job.h"
 #include "hpt_machine.h"
 #include <stdbool.h>
@@ -25,10 +26,13 @@
 #define HPT_CLUSTER_DEFAULT_API "127.0.0.1:7470"
 #define HPT_CLUSTER_DEFAULT_STATE_DIR "./hpt-state"
 
-typedef enum {
-    HPT_AGENT_LOST_FAIL = 0, //  trials of a lost agent fail ("agent lost"); the default
-    HPT_AGENT_LOST_REQUEUE,  //  they go back to the queue, not counted as failed
-} hpt_agent_lost_policy_t;
+//  master.agentLostPolicy: what happens to the trials of a lost agent.
+//  fail (the default): they fail ("agent lost"); requeue: they go back to
+//  the queue, not counted as failed.
+#define HPT_AGENT_LOST_POLICY_LIST(X)                                                              \
+    X (HPT_AGENT_LOST_FAIL, "fail")                                                                \
+    X (HPT_AGENT_LOST_REQUEUE, "requeue")
+HPT_ENUM_DECLARE (hpt_agent_lost_policy, HPT_AGENT_LOST_POLICY_LIST)
 
 //  The `master:` section, defaults filled in. Strings are owned by the
 //  config and live as long as it does.
@@ -78,8 +82,5 @@ hpt_machine_catalog_t *hpt_cluster_config_machines (hpt_cluster_config_t *self);
 //  field, e.g. "trainingInput.workerType: unknown machine type 'foo'".
 int hpt_cluster_config_tasks (hpt_cluster_config_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
                               size_t *count, char **error);
-
-//  Name of a lost-agent policy as the file spells it ("fail", "requeue").
-const char *hpt_agent_lost_policy_name (hpt_agent_lost_policy_t policy);
 
 #endif

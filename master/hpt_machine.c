@@ -47,7 +47,7 @@
     (a type with some) are the same operation.
 */
 #include "hpt_machine.h"
-#include "hpt_job_reader.h"
+#include "hpt_schema.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -296,7 +296,7 @@ hpt_machine_catalog_suggest_type (hpt_machine_catalog_t *self, const char *name)
     if (!names) return NULL;
     for (size_t i = 0; i < self->type_count; i++)
         names[i] = self->types[i].name;
-    const char *hint = hpt_did_you_mean (name, names, self->type_count);
+    const char *hint = hpt_schema_did_you_mean (name, names, self->type_count);
     free (names);
     return hint;
 }

@@ -81,14 +81,14 @@ struct _hpt_stopping_t {
 };
 
 void
-hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_stop_rule_t rule)
+hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_early_stop_rule_t rule)
 {
     memset (config, 0, sizeof (*config));
     config->rule = rule;
     config->reduction_factor = 3.0;
     config->min_resource = 1;
     config->max_resource = 0;
-    if (rule == HPT_STOP_MEDIAN) {
+    if (rule == HPT_EARLY_STOP_MEDIAN) {
         config->min_completed_trials = 3;
         config->warmup_steps = 1;
     }
@@ -100,8 +100,8 @@ hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t erro
     const char *message = NULL;
     if (!config)
         message = "no early-stopping config";
-    else if (config->rule != HPT_STOP_MEDIAN && config->rule != HPT_STOP_ASHA &&
-             config->rule != HPT_STOP_DECAY_CURVE)
+    else if (config->rule != HPT_EARLY_STOP_MEDIAN && config->rule != HPT_EARLY_STOP_ASHA &&
+             config->rule != HPT_EARLY_STOP_DECAY_CURVE)
         message = "rule: must be median, asha or decay-curve";
     else if (config->min_completed_trials < 0 || config->min_completed_trials > 1000000)
         message = "minCompletedTrials: must be 0..1000000";
@@ -120,37 +120,10 @@ hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t erro
     return message == NULL;
 }
 
-const char *
-hpt_stop_rule_name (hpt_stop_rule_t rule)
-{
-    switch (rule) {
-        case HPT_STOP_MEDIAN:
-            return "median";
-        case HPT_STOP_ASHA:
-            return "asha";
-        case HPT_STOP_DECAY_CURVE:
-            return "decay-curve";
-    }
-    return "unknown";
-}
-
-bool
-hpt_stop_rule_parse (const char *name, hpt_stop_rule_t *rule)
-{
-    if (!name || !rule) return false;
-    const hpt_stop_rule_t all[] = {HPT_STOP_MEDIAN, HPT_STOP_ASHA, HPT_STOP_DECAY_CURVE};
-    for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
-        if (strcmp (name, hpt_stop_rule_name (all[i])) == 0) {
-            *rule = all[i];
-            return true;
-        }
-    return false;
-}
-
 hpt_stopping_t *
 hpt_stopping_new (const hpt_stop_config_t *config, bool maximize)
 {
-    if (!hpt_stop_config_check (config, NULL, 0) || config->rule == HPT_STOP_DECAY_CURVE)
+    if (!hpt_stop_config_check (config, NULL, 0) || config->rule == HPT_EARLY_STOP_DECAY_CURVE)
         return NULL;
     hpt_stopping_t *self = calloc (1, sizeof (hpt_stopping_t));
     if (!self) return NULL;
@@ -386,7 +359,7 @@ hpt_stopping_report (hpt_stopping_t *self, int64_t trial_id, int64_t step, doubl
     if (!s_append_point (trial, step, value)) return false;
     if (trial->count == 1 || s_better (self, value, trial->best)) trial->best = value;
     if (trial->count == 1 || step > trial->max_step) trial->max_step = step;
-    if (self->config.rule == HPT_STOP_ASHA)
+    if (self->config.rule == HPT_EARLY_STOP_ASHA)
         return s_asha_rule (self, trial, step, reason, reason_size);
     return s_median_rule (self, trial, step, reason, reason_size);
 }

@@ -58,15 +58,10 @@
 #ifndef HPT_STOPPING_H_INCLUDED
 #define HPT_STOPPING_H_INCLUDED
 
+#include "hpt_types.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef enum {
-    HPT_STOP_MEDIAN,
-    HPT_STOP_ASHA,
-    HPT_STOP_DECAY_CURVE, //  reserved; not implemented
-} hpt_stop_rule_t;
 
 //  Defaults (hpt_stop_config_defaults) and why:
 //
@@ -95,7 +90,7 @@ typedef enum {
 //  first completed trial's last step, which for a job of identical budgets
 //  is the budget).
 typedef struct {
-    hpt_stop_rule_t rule;         //  which rule decides
+    hpt_early_stop_rule_t rule;   //  which rule decides
     int64_t min_completed_trials; //  MEDIAN: needs this many completed references at step s;
                                   //  ASHA: no stop before this many trials completed
     int64_t warmup_steps;         //  no stop at a step below this (both rules)
@@ -105,19 +100,11 @@ typedef struct {
 } hpt_stop_config_t;
 
 //  Fills config with the defaults of rule (see above).
-void hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_stop_rule_t rule);
+void hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_early_stop_rule_t rule);
 
 //  Checks config; on error returns false and writes a message naming the
 //  field into error (error_size bytes, always terminated; error may be NULL).
 bool hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t error_size);
-
-//  The name of rule as the job spec spells it ("median", "asha",
-//  "decay-curve"); static string.
-const char *hpt_stop_rule_name (hpt_stop_rule_t rule);
-
-//  Parses a rule name as the job spec spells it (case-sensitive); returns
-//  false for an unknown name.
-bool hpt_stop_rule_parse (const char *name, hpt_stop_rule_t *rule);
 
 typedef struct _hpt_stopping_t hpt_stopping_t;
 

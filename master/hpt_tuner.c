@@ -131,9 +131,8 @@ s_tuner_start_optimizer (hpt_tuner_t *self)
     }
     if (self->hp && self->hp->enable_trial_early_stopping) {
         const hpt_early_stopping_t *es = &self->hp->early_stopping;
-        hpt_stop_rule_t rule = es->rule == HPT_EARLY_STOP_ASHA ? HPT_STOP_ASHA : HPT_STOP_MEDIAN;
         hpt_stop_config_t config;
-        hpt_stop_config_defaults (&config, rule);
+        hpt_stop_config_defaults (&config, es->rule);
         if (es->min_completed_trials >= 0) config.min_completed_trials = es->min_completed_trials;
         if (es->warmup_steps >= 0) config.warmup_steps = es->warmup_steps;
         if (es->reduction_factor > 0) config.reduction_factor = es->reduction_factor;

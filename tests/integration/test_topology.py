@@ -116,10 +116,10 @@ def test_bad_topology_file(tmp_path):
 @pytest.mark.parametrize(
     "name,where",
     [
-        ("bad-fields.yaml", ["1:7: cpus:", "2:11: memoryGb:", "3:1: gpus:", "5:5: accelerators[0]:"]),
+        ("bad-fields.yaml", ["1:7: cpus:", "2:11: memoryGb:", "3:1: gpus:", "5:5: accelerators[0].count:"]),
         ("bad-too-many.yaml", ["2:5: accelerators[0]: 8 NVIDIA_TESLA_V100 requested but 4 detected"]),
         ("bad-unknown-type.yaml", ["3:11: accelerators[0].type: unknown accelerator type"]),
-        ("bad-syntax.yaml", ["3:1: YAML syntax error"]),
+        ("bad-syntax.yaml", ["3:1: invalid YAML"]),
     ],
 )
 def test_bad_resources(name, where):

@@ -5,6 +5,7 @@
     telling part of the message.
 */
 #include "hpt_job_reader.h"
+#include "hpt_schema.h"
 #include "hpt_json.h"
 #include "hpt_test_data.h"
 #include <setjmp.h>
@@ -557,9 +558,10 @@ static void
 test_did_you_mean (void **state)
 {
     const char *names[] = {"maxTrials", "maxParallelTrials", "goal"};
-    assert_string_equal (hpt_did_you_mean ("maxtrials", names, 3), "maxTrials");
-    assert_string_equal (hpt_did_you_mean ("maxParalelTrials", names, 3), "maxParallelTrials");
-    assert_null (hpt_did_you_mean ("zzzzzzzz", names, 3));
+    assert_string_equal (hpt_schema_did_you_mean ("maxtrials", names, 3), "maxTrials");
+    assert_string_equal (hpt_schema_did_you_mean ("maxParalelTrials", names, 3),
+                         "maxParallelTrials");
+    assert_null (hpt_schema_did_you_mean ("zzzzzzzz", names, 3));
 }
 
 int

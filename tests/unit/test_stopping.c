@@ -27,7 +27,7 @@ static hpt_stopping_t *
 s_median (int64_t min_completed, int64_t warmup, bool maximize)
 {
     hpt_stop_config_t config;
-    hpt_stop_config_defaults (&config, HPT_STOP_MEDIAN);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_MEDIAN);
     config.min_completed_trials = min_completed;
     config.warmup_steps = warmup;
     hpt_stopping_t *self = hpt_stopping_new (&config, maximize);
@@ -63,11 +63,11 @@ test_defaults_and_config (void **state)
 {
     (void)state;
     hpt_stop_config_t config;
-    hpt_stop_config_defaults (&config, HPT_STOP_MEDIAN);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_MEDIAN);
     assert_int_equal (config.min_completed_trials, 3);
     assert_int_equal (config.warmup_steps, 1);
     assert_true (hpt_stop_config_check (&config, NULL, 0));
-    hpt_stop_config_defaults (&config, HPT_STOP_ASHA);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_ASHA);
     assert_int_equal (config.min_completed_trials, 0);
     assert_true (config.reduction_factor == 3.0);
     assert_int_equal (config.min_resource, 1);
@@ -99,30 +99,30 @@ test_defaults_and_config (void **state)
     assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
     assert_non_null (strstr (error, "maxResource"));
     bad = config;
-    bad.rule = (hpt_stop_rule_t)42;
+    bad.rule = (hpt_early_stop_rule_t)42;
     assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
     //  A tiny buffer is still terminated.
     char tiny[4];
-    bad.rule = HPT_STOP_ASHA;
+    bad.rule = HPT_EARLY_STOP_ASHA;
     bad.min_resource = -5;
     assert_false (hpt_stop_config_check (&bad, tiny, sizeof (tiny)));
     assert_int_equal (strlen (tiny), 3);
 
     //  DECAY_CURVE is reserved: refused rather than silently median.
-    hpt_stop_config_defaults (&config, HPT_STOP_DECAY_CURVE);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_DECAY_CURVE);
     assert_null (hpt_stopping_new (&config, true));
 
-    hpt_stop_rule_t rule;
-    assert_true (hpt_stop_rule_parse ("median", &rule));
-    assert_int_equal (rule, HPT_STOP_MEDIAN);
-    assert_true (hpt_stop_rule_parse ("asha", &rule));
-    assert_int_equal (rule, HPT_STOP_ASHA);
-    assert_true (hpt_stop_rule_parse ("decay-curve", &rule));
-    assert_int_equal (rule, HPT_STOP_DECAY_CURVE);
-    assert_false (hpt_stop_rule_parse ("Median", &rule));
-    assert_false (hpt_stop_rule_parse ("", &rule));
-    assert_false (hpt_stop_rule_parse (NULL, &rule));
-    assert_string_equal (hpt_stop_rule_name (HPT_STOP_ASHA), "asha");
+    hpt_early_stop_rule_t rule;
+    assert_int_equal (hpt_early_stop_rule_parse ("median", &rule), 0);
+    assert_int_equal (rule, HPT_EARLY_STOP_MEDIAN);
+    assert_int_equal (hpt_early_stop_rule_parse ("asha", &rule), 0);
+    assert_int_equal (rule, HPT_EARLY_STOP_ASHA);
+    assert_int_equal (hpt_early_stop_rule_parse ("decay-curve", &rule), 0);
+    assert_int_equal (rule, HPT_EARLY_STOP_DECAY_CURVE);
+    assert_int_equal (hpt_early_stop_rule_parse ("Median", &rule), -1);
+    assert_int_equal (hpt_early_stop_rule_parse ("", &rule), -1);
+    assert_int_equal (hpt_early_stop_rule_parse (NULL, &rule), -1);
+    assert_string_equal (hpt_early_stop_rule_name (HPT_EARLY_STOP_ASHA), "asha");
 
     hpt_stopping_t *self = NULL;
     hpt_stopping_destroy (&self);
@@ -233,7 +233,7 @@ test_median_not_at_the_budget (void **state)
     hpt_stopping_destroy (&self);
     //  A given maxResource is the budget too.
     hpt_stop_config_t config;
-    hpt_stop_config_defaults (&config, HPT_STOP_MEDIAN);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_MEDIAN);
     config.max_resource = 8;
     config.warmup_steps = 0;
     self = hpt_stopping_new (&config, true);
@@ -371,7 +371,7 @@ static hpt_stopping_t *
 s_asha (int64_t min_resource, int64_t max_resource, bool maximize)
 {
     hpt_stop_config_t config;
-    hpt_stop_config_defaults (&config, HPT_STOP_ASHA);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_ASHA);
     config.min_resource = min_resource;
     config.max_resource = max_resource;
     hpt_stopping_t *self = hpt_stopping_new (&config, maximize);
@@ -457,7 +457,7 @@ test_asha_jump_and_learned_budget (void **state)
     //  4, rungs 2, 8, 32 (minimize).
     hpt_stopping_destroy (&self);
     hpt_stop_config_t config;
-    hpt_stop_config_defaults (&config, HPT_STOP_ASHA);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_ASHA);
     config.min_resource = 2;
     config.reduction_factor = 4;
     self = hpt_stopping_new (&config, false);
@@ -478,7 +478,7 @@ test_asha_guards (void **state)
 {
     (void)state;
     hpt_stop_config_t config;
-    hpt_stop_config_defaults (&config, HPT_STOP_ASHA);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_ASHA);
     config.warmup_steps = 3;
     config.min_completed_trials = 1;
     hpt_stopping_t *self = hpt_stopping_new (&config, true);
@@ -504,7 +504,7 @@ test_determinism (void **state)
     (void)state;
     for (int rule = 0; rule < 2; rule++) {
         hpt_stop_config_t config;
-        hpt_stop_config_defaults (&config, rule == 0 ? HPT_STOP_MEDIAN : HPT_STOP_ASHA);
+        hpt_stop_config_defaults (&config, rule == 0 ? HPT_EARLY_STOP_MEDIAN : HPT_EARLY_STOP_ASHA);
         char log[2][8192];
         int stops[2] = {0, 0};
         for (int play = 0; play < 2; play++) {
@@ -659,7 +659,7 @@ test_forget (void **state)
 
     //  ASHA: a forgotten trial is not recorded twice at a rung.
     hpt_stop_config_t config;
-    hpt_stop_config_defaults (&config, HPT_STOP_ASHA);
+    hpt_stop_config_defaults (&config, HPT_EARLY_STOP_ASHA);
     self = hpt_stopping_new (&config, true);
     assert_false (hpt_stopping_report (self, 1, 1, 0.9, NULL, 0));
     assert_false (hpt_stopping_report (self, 2, 1, 0.1, NULL, 0));

@@ -178,8 +178,10 @@ test_role_names (void **state)
     assert_int_equal (role, HPT_TFCONFIG_EVALUATOR);
     assert_int_equal (hpt_tfconfig_role_from_name ("boss", &role), -1);
     assert_int_equal (hpt_tfconfig_role_from_name (NULL, &role), -1);
-    assert_string_equal (hpt_tfconfig_role_name (HPT_TFCONFIG_MASTER, true), "chief");
-    assert_string_equal (hpt_tfconfig_role_name (HPT_TFCONFIG_MASTER, false), "master");
+    assert_int_equal (hpt_tfconfig_role_from_name ("ps", &role), 0);
+    assert_int_equal (role, HPT_TFCONFIG_PS);
+    assert_string_equal (hpt_tfconfig_role_name (HPT_TFCONFIG_MASTER), "master");
+    assert_string_equal (hpt_tfconfig_role_name (HPT_TFCONFIG_PS), "ps");
 }
 
 int
