@@ -166,10 +166,10 @@ s_task_by_id (hpt_agent_t *self, const char *task_id)
 static int
 s_send (hpt_agent_t *self, hpt_msg_t **msg_p)
 {
-    char error[256];
-    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
+    hpt_error_t error;
+    if (hpt_msg_validate (*msg_p, &error) != 0) {
         zsys_error ("hptagent: not sending an invalid %s: %s",
-                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
+                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error.message);
         hpt_msg_destroy (msg_p);
         return -1;
     }
@@ -192,12 +192,11 @@ s_pump (hpt_agent_t *self)
     size_t i = hpt_spool_find (self->spool, self->sent_seq + 1);
     for (; s_window_open (self) && i < hpt_spool_size (self->spool); i++) {
         const hpt_spool_event_t *event = hpt_spool_event (self->spool, i);
-        char error[256];
-        hpt_msg_t *msg =
-            hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, error, sizeof (error));
+        hpt_error_t error;
+        hpt_msg_t *msg = hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, &error);
         if (!msg)
             zsys_warning ("hptagent: spooled %s seq %lld unreadable: %s", event->kind,
-                          (long long)event->seq, error);
+                          (long long)event->seq, error.message);
         else if (s_send (self, &msg) != 0)
             break; //  the socket is full or the master gone: the next ACK or tick retries
         self->sent_seq = event->seq;

@@ -190,10 +190,10 @@ hpt_core_send_now (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 void
 hpt_core_post (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 {
-    char error[256];
-    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
+    hpt_error_t error;
+    if (hpt_msg_validate (*msg_p, &error) != 0) {
         zsys_error ("hptmaster: not sending an invalid %s: %s",
-                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
+                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error.message);
         hpt_msg_destroy (msg_p);
         return;
     }

@@ -228,9 +228,10 @@ hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, int64_t
                                   in->stdout_regex ? in->stdout_regex : HPT_LINE_METRICS_DEFAULT);
     for (size_t k = 0; k < in->package_uri_count; k++)
         hpt_msg_add_package_uri (msg, in->package_uris[k]);
-    char problem[256];
-    if (hpt_msg_validate (msg, problem, sizeof (problem)) != 0) {
-        hpt_error_set (error, HPT_E_INVALID, "LAUNCH of task %s: %s", task->task_id, problem);
+    hpt_error_t problem;
+    if (hpt_msg_validate (msg, &problem) != 0) {
+        hpt_error_set (error, HPT_E_INVALID, "LAUNCH of task %s: %s", task->task_id,
+                       problem.message);
         hpt_msg_destroy (&msg);
     }
     return msg;

@@ -28,6 +28,7 @@
 #ifndef HPT_MSG_H_INCLUDED
 #define HPT_MSG_H_INCLUDED
 
+#include "hpt_error.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -111,17 +112,19 @@ void hpt_msg_destroy (hpt_msg_t **self_p);
 hpt_msg_t *hpt_msg_dup (hpt_msg_t *self);
 
 //  Checks every rule PROTOCOL.md gives for this message type. 0 when
-//  valid, else -1 with the reason in error (may be NULL).
-int hpt_msg_validate (hpt_msg_t *self, char *error, size_t error_size);
+//  valid, else -1 with *error (HPT_E_INVALID, naming the type and the
+//  field; error may be NULL).
+int hpt_msg_validate (hpt_msg_t *self, hpt_error_t *error);
 
 //  Encodes the message as [routing id,] signature, body. NULL when it
 //  breaks a rule (see hpt_msg_validate). The caller owns the zmsg.
 zmsg_t *hpt_msg_encode (hpt_msg_t *self);
 
 //  Decodes and validates a message of two frames (no routing id). Always
-//  takes and destroys *msg_p. NULL with the reason in error when the
-//  message breaks any rule. The caller owns the result.
-hpt_msg_t *hpt_msg_decode (zmsg_t **msg_p, char *error, size_t error_size);
+//  takes and destroys *msg_p. NULL with *error (HPT_E_INVALID, the
+//  codec's text) when the message breaks any rule. The caller owns the
+//  result.
+hpt_msg_t *hpt_msg_decode (zmsg_t **msg_p, hpt_error_t *error);
 
 //  Same, with the fault's kind, version and type filled in (fault may be
 //  NULL). Starts by resetting the fault.
@@ -135,12 +138,10 @@ int hpt_msg_send (hpt_msg_t **self_p, zsock_t *dest);
 //  Receives one message from input, which must be readable or the call
 //  blocks. On a ROUTER socket the routing id frame is stripped and kept
 //  (hpt_msg_routing_id). Returns NULL for a dropped message (any rule
-//  broken) or when interrupted; the caller owns the result.
-hpt_msg_t *hpt_msg_recv (zsock_t *input);
-
-//  Same; on NULL the fault (required) says why and keeps the sender's
-//  routing id so the receiver can answer. Release it with
-//  hpt_msg_fault_reset.
+//  broken) or when interrupted; the fault (required) then says why and
+//  keeps the sender's routing id so the receiver can count it and
+//  answer. Release the fault with hpt_msg_fault_reset. The caller owns
+//  the result.
 hpt_msg_t *hpt_msg_recv_fault (zsock_t *input, hpt_msg_fault_t *fault);
 
 //  Frees what a fault holds (its routing id) and clears it.
@@ -156,11 +157,6 @@ zframe_t *hpt_msg_routing_id (hpt_msg_t *self);
 //  Sets the routing id (copied; NULL clears it).
 void hpt_msg_set_routing_id (hpt_msg_t *self, zframe_t *routing_id);
 
-//  The authenticated identity of the sender when the socket uses CURVE
-//  with a ZAP handler (the frame's "User-Id" property, e.g. the client's
-//  Z85 public key under zauth); NULL otherwise. Borrowed.
-const char *hpt_msg_user_id (hpt_msg_t *self);
-
 //  The message type, its wire name ("HELLO"), and the reverse (0 when
 //  name is unknown).
 hpt_msg_id_t hpt_msg_id (hpt_msg_t *self);
@@ -173,11 +169,9 @@ hpt_msg_id_t hpt_msg_id_parse (const char *name);
 char *hpt_msg_body_dump (hpt_msg_t *self);
 
 //  Rebuilds a message of type id from body text, with the same strict
-//  checks as hpt_msg_decode. The caller owns the result.
-hpt_msg_t *hpt_msg_body_load (hpt_msg_id_t id, const char *text, char *error, size_t error_size);
-
-//  Prints the message to stderr for debugging.
-void hpt_msg_print (hpt_msg_t *self);
+//  checks as hpt_msg_decode (NULL with *error, HPT_E_INVALID). The caller
+//  owns the result.
+hpt_msg_t *hpt_msg_body_load (hpt_msg_id_t id, const char *text, hpt_error_t *error);
 
 //  ---------------------------------------------------------------------
 //  Scalar fields. Which message has which field is in PROTOCOL.md.

@@ -51,18 +51,18 @@ s_touch (hpt_msg_t *msg)
 static void
 s_check_round_trip (hpt_msg_t *msg)
 {
-    char error[256];
-    if (hpt_msg_validate (msg, error, sizeof error) != 0) {
-        fprintf (stderr, "decoded but invalid: %s\n", error);
+    hpt_error_t error;
+    if (hpt_msg_validate (msg, &error) != 0) {
+        fprintf (stderr, "decoded but invalid: %s\n", error.message);
         abort ();
     }
     s_touch (msg);
     char *first = hpt_msg_body_dump (msg);
     zmsg_t *wire = hpt_msg_encode (msg);
     if (!first || !wire) abort ();
-    hpt_msg_t *again = hpt_msg_decode (&wire, error, sizeof error);
+    hpt_msg_t *again = hpt_msg_decode (&wire, &error);
     if (!again) {
-        fprintf (stderr, "re-encoded message refused: %s\n", error);
+        fprintf (stderr, "re-encoded message refused: %s\n", error.message);
         abort ();
     }
     char *second = hpt_msg_body_dump (again);
@@ -77,14 +77,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     hpt_msg_t *msg = NULL;
-    char error[256];
     if (data[0] & 1) {
         if (size < 2) return 0;
         char *text = malloc (size - 1);
         memcpy (text, data + 2, size - 2);
         text[size - 2] = 0;
-        msg = hpt_msg_body_load ((hpt_msg_id_t)(data[1] % (HPT_MSG_ID_COUNT + 2)), text, error,
-                                 sizeof error);
+        msg = hpt_msg_body_load ((hpt_msg_id_t)(data[1] % (HPT_MSG_ID_COUNT + 2)), text, NULL);
         free (text);
     } else {
         zmsg_t *wire = zmsg_new ();

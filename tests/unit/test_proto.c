@@ -139,10 +139,20 @@ s_make (hpt_msg_id_t id)
             hpt_msg_set_reason (msg, "shutting down");
             break;
     }
-    char error[256] = "";
-    int rc = hpt_msg_validate (msg, error, sizeof error);
-    if (rc) fprintf (stderr, "%s\n", error);
+    hpt_error_t error;
+    int rc = hpt_msg_validate (msg, &error);
+    if (rc) fprintf (stderr, "%s\n", error.message);
     assert_int_equal (rc, 0);
+    return msg;
+}
+
+//  Receives one message (NULL when it was dropped or none came).
+static hpt_msg_t *
+s_recv (zsock_t *input)
+{
+    hpt_msg_fault_t fault = {0};
+    hpt_msg_t *msg = hpt_msg_recv_fault (input, &fault);
+    hpt_msg_fault_reset (&fault);
     return msg;
 }
 
@@ -187,10 +197,10 @@ s_expect_body (const char *type, const char *body, const char *expected)
     snprintf (signature, sizeof signature, "HPT/1 %s", type);
     s_expect_frames (expected, HPT_MSG_FAULT_BODY, signature, body, NULL);
     //  The spool path applies the same rules.
-    char error[256] = "";
-    hpt_msg_t *loaded = hpt_msg_body_load (hpt_msg_id_parse (type), body, error, sizeof error);
+    hpt_error_t error;
+    hpt_msg_t *loaded = hpt_msg_body_load (hpt_msg_id_parse (type), body, &error);
     assert_null (loaded);
-    assert_non_null (strstr (error, expected));
+    assert_non_null (strstr (error.message, expected));
 }
 
 //  Takes a valid message of type id, replaces (or with value NULL removes)
@@ -242,11 +252,10 @@ test_round_trip_sockets (void **state)
         char *sent = s_body (msg);
         assert_int_equal (hpt_msg_send (&msg, dealer), 0);
         assert_null (msg);
-        hpt_msg_t *got = hpt_msg_recv (router);
+        hpt_msg_t *got = s_recv (router);
         assert_non_null (got);
         assert_int_equal (hpt_msg_id (got), id);
         assert_non_null (hpt_msg_routing_id (got));
-        assert_null (hpt_msg_user_id (got));
         char *received = s_body (got);
         assert_string_equal (sent, received);
         free (received);
@@ -256,7 +265,7 @@ test_round_trip_sockets (void **state)
         hpt_msg_set_routing_id (answer, hpt_msg_routing_id (got));
         hpt_msg_destroy (&got);
         assert_int_equal (hpt_msg_send (&answer, router), 0);
-        got = hpt_msg_recv (dealer);
+        got = s_recv (dealer);
         assert_non_null (got);
         assert_null (hpt_msg_routing_id (got));
         received = s_body (got);
@@ -282,8 +291,8 @@ test_typed_fields (void **state)
     char *signature = zframe_strdup (zmsg_first (wire));
     assert_string_equal (signature, "HPT/1 HELLO");
     free (signature);
-    char error[256] = "";
-    hpt_msg_t *copy = hpt_msg_decode (&wire, error, sizeof error);
+    hpt_error_t error;
+    hpt_msg_t *copy = hpt_msg_decode (&wire, &error);
     assert_non_null (copy);
     assert_null (wire);
     assert_int_equal (hpt_msg_protocol (copy), 1);
@@ -373,13 +382,13 @@ test_typed_fields (void **state)
     json_decref (small);
     hpt_msg_set_acked_seq (idle, 0);
     hpt_msg_set_last_seq (idle, 0);
-    assert_int_equal (hpt_msg_validate (idle, NULL, 0), 0);
+    assert_int_equal (hpt_msg_validate (idle, NULL), 0);
     assert_int_equal (hpt_msg_task_count (idle), 0);
     hpt_msg_destroy (&idle);
 
     hpt_msg_t *heartbeat = hpt_msg_new (HPT_MSG_HEARTBEAT);
     hpt_msg_set_seq (heartbeat, 0);
-    assert_int_equal (hpt_msg_validate (heartbeat, NULL, 0), 0);
+    assert_int_equal (hpt_msg_validate (heartbeat, NULL), 0);
     assert_int_equal (hpt_msg_running_tasks (heartbeat), -1);
     assert_true (hpt_msg_load (heartbeat) == -1.0);
     hpt_msg_destroy (&heartbeat);
@@ -411,7 +420,7 @@ test_logs_data (void **state)
         unsigned char bytes[8] = {0xff, 0x00, 'a', 0xc3, 0x28, 0x80, 0x00, 'z'};
         assert_int_equal (hpt_msg_set_data (logs, bytes, n + 1), 0);
         zmsg_t *wire = hpt_msg_encode (logs);
-        hpt_msg_t *copy = hpt_msg_decode (&wire, NULL, 0);
+        hpt_msg_t *copy = hpt_msg_decode (&wire, NULL);
         assert_non_null (copy);
         const void *back = hpt_msg_data (copy, &size);
         assert_int_equal (size, n + 1);
@@ -430,15 +439,15 @@ test_logs_data (void **state)
     //  The limit is on decoded bytes, both ways.
     unsigned char *big = calloc (HPT_MSG_LOG_CHUNK_MAX + 1, 1);
     assert_int_equal (hpt_msg_set_data (logs, big, HPT_MSG_LOG_CHUNK_MAX), 0);
-    assert_int_equal (hpt_msg_validate (logs, NULL, 0), 0);
+    assert_int_equal (hpt_msg_validate (logs, NULL), 0);
     assert_int_equal (hpt_msg_set_data (logs, big, HPT_MSG_LOG_CHUNK_MAX + 1), 0);
-    char error[256];
-    assert_int_equal (hpt_msg_validate (logs, error, sizeof error), -1);
-    assert_non_null (strstr (error, "decodes to more than 65536 bytes"));
+    hpt_error_t error;
+    assert_int_equal (hpt_msg_validate (logs, &error), -1);
+    assert_non_null (strstr (error.message, "decodes to more than 65536 bytes"));
     memset (big, 'x', HPT_MSG_LOG_CHUNK_MAX + 1);
     assert_int_equal (hpt_msg_set_data (logs, big, HPT_MSG_LOG_CHUNK_MAX + 1), 0);
-    assert_int_equal (hpt_msg_validate (logs, error, sizeof error), -1);
-    assert_non_null (strstr (error, "longer than 65536 bytes"));
+    assert_int_equal (hpt_msg_validate (logs, &error), -1);
+    assert_non_null (strstr (error.message, "longer than 65536 bytes"));
     assert_null (hpt_msg_encode (logs));
     free (big);
     hpt_msg_destroy (&logs);
@@ -463,9 +472,9 @@ test_spool_body (void **state)
     for (int id = 1; id <= HPT_MSG_ID_COUNT; id++) {
         hpt_msg_t *msg = s_make ((hpt_msg_id_t)id);
         char *text = s_body (msg);
-        char error[256] = "";
-        hpt_msg_t *loaded = hpt_msg_body_load (
-            hpt_msg_id_parse (hpt_msg_id_name (hpt_msg_id (msg))), text, error, sizeof error);
+        hpt_error_t error;
+        hpt_msg_t *loaded =
+            hpt_msg_body_load (hpt_msg_id_parse (hpt_msg_id_name (hpt_msg_id (msg))), text, &error);
         assert_non_null (loaded);
         char *again = s_body (loaded);
         assert_string_equal (text, again);
@@ -474,9 +483,9 @@ test_spool_body (void **state)
         hpt_msg_destroy (&loaded);
         hpt_msg_destroy (&msg);
     }
-    char error[256];
-    assert_null (hpt_msg_body_load (0, "{}", error, sizeof error));
-    assert_non_null (strstr (error, "unknown message type"));
+    hpt_error_t error;
+    assert_null (hpt_msg_body_load (0, "{}", &error));
+    assert_non_null (strstr (error.message, "unknown message type"));
 }
 
 static void
@@ -491,9 +500,9 @@ test_real_topology_is_valid_resources (void **state)
     json_t *resources = hpt_topology_to_json (topology);
     hpt_msg_t *hello = s_make (HPT_MSG_HELLO);
     assert_int_equal (hpt_msg_set_resources (hello, resources), 0);
-    char text[256] = "";
-    int rc = hpt_msg_validate (hello, text, sizeof text);
-    if (rc) fprintf (stderr, "%s\n", text);
+    hpt_error_t text;
+    int rc = hpt_msg_validate (hello, &text);
+    if (rc) fprintf (stderr, "%s\n", text.message);
     assert_int_equal (rc, 0);
     json_decref (resources);
     hpt_msg_destroy (&hello);
@@ -555,7 +564,7 @@ test_framing (void **state)
     msg = zmsg_new ();
     zmsg_addstr (msg, "HPT/1 HEARTBEAT");
     zmsg_addstr (msg, huge);
-    hpt_msg_t *ok = hpt_msg_decode (&msg, NULL, 0);
+    hpt_msg_t *ok = hpt_msg_decode (&msg, NULL);
     assert_non_null (ok);
     hpt_msg_destroy (&ok);
     free (huge);
@@ -566,15 +575,15 @@ test_framing (void **state)
     for (int i = 0; i < 9; i++)
         hpt_msg_add_arg (launch, arg);
     free (arg);
-    assert_int_equal (hpt_msg_validate (launch, NULL, 0), 0);
+    assert_int_equal (hpt_msg_validate (launch, NULL), 0);
     assert_null (hpt_msg_encode (launch));
     assert_null (hpt_msg_body_dump (launch));
     hpt_msg_destroy (&launch);
 
     //  decode takes NULL gracefully.
     zmsg_t *none = NULL;
-    assert_null (hpt_msg_decode (&none, NULL, 0));
-    assert_null (hpt_msg_decode (NULL, NULL, 0));
+    assert_null (hpt_msg_decode (&none, NULL));
+    assert_null (hpt_msg_decode (NULL, NULL));
 }
 
 //  ---------------------------------------------------------------------
@@ -679,8 +688,8 @@ test_missing_fields (void **state)
         json_object_del (body, optional[i].field);
         free (text);
         text = json_dumps (body, JSON_COMPACT);
-        char error[256] = "";
-        hpt_msg_t *loaded = hpt_msg_body_load (optional[i].id, text, error, sizeof error);
+        hpt_error_t error;
+        hpt_msg_t *loaded = hpt_msg_body_load (optional[i].id, text, &error);
         assert_non_null (loaded);
         hpt_msg_destroy (&loaded);
         free (text);
@@ -797,17 +806,17 @@ test_oversized_arrays (void **state)
     hpt_msg_t *metrics = s_make (HPT_MSG_METRICS);
     for (int i = 2; i < HPT_MSG_POINTS_MAX; i++)
         hpt_msg_add_point (metrics, "m", i, i, 1);
-    assert_int_equal (hpt_msg_validate (metrics, NULL, 0), 0);
+    assert_int_equal (hpt_msg_validate (metrics, NULL), 0);
     zmsg_t *wire = hpt_msg_encode (metrics);
     assert_non_null (wire);
-    hpt_msg_t *copy = hpt_msg_decode (&wire, NULL, 0);
+    hpt_msg_t *copy = hpt_msg_decode (&wire, NULL);
     assert_non_null (copy);
     assert_int_equal (hpt_msg_point_count (copy), HPT_MSG_POINTS_MAX);
     hpt_msg_destroy (&copy);
     hpt_msg_add_point (metrics, "m", 1, 1, 1);
-    char error[256];
-    assert_int_equal (hpt_msg_validate (metrics, error, sizeof error), -1);
-    assert_string_equal (error, "METRICS: field 'points': must have 1 to 10000 entries");
+    hpt_error_t error;
+    assert_int_equal (hpt_msg_validate (metrics, &error), -1);
+    assert_string_equal (error.message, "METRICS: field 'points': must have 1 to 10000 entries");
     hpt_msg_destroy (&metrics);
 
     //  A full batch of the longest points still fits the body limit.
@@ -827,7 +836,7 @@ test_oversized_arrays (void **state)
     hpt_msg_t *launch = s_make (HPT_MSG_LAUNCH);
     for (int i = 5; i <= HPT_MSG_ARGS_MAX; i++)
         hpt_msg_add_arg (launch, "x");
-    assert_int_equal (hpt_msg_validate (launch, NULL, 0), -1);
+    assert_int_equal (hpt_msg_validate (launch, NULL), -1);
     hpt_msg_destroy (&launch);
 
     launch = s_make (HPT_MSG_LAUNCH);
@@ -836,23 +845,23 @@ test_oversized_arrays (void **state)
         snprintf (name, sizeof name, "V%d", i);
         hpt_msg_set_env_var (launch, name, "1");
     }
-    assert_int_equal (hpt_msg_validate (launch, error, sizeof error), -1);
-    assert_non_null (strstr (error, "field 'env': more than 4096 entries"));
+    assert_int_equal (hpt_msg_validate (launch, &error), -1);
+    assert_non_null (strstr (error.message, "field 'env': more than 4096 entries"));
     hpt_msg_destroy (&launch);
 
     launch = s_make (HPT_MSG_LAUNCH);
     for (int i = 2; i <= HPT_MSG_GPUS_MAX; i++)
         hpt_msg_add_gpu (launch, i);
-    assert_int_equal (hpt_msg_validate (launch, error, sizeof error), -1);
-    assert_non_null (strstr (error, "field 'gpus': must have 0 to 1024 entries"));
+    assert_int_equal (hpt_msg_validate (launch, &error), -1);
+    assert_non_null (strstr (error.message, "field 'gpus': must have 0 to 1024 entries"));
     hpt_msg_destroy (&launch);
 
     launch = s_make (HPT_MSG_LAUNCH);
     char *arg = s_repeat ('a', HPT_MSG_ARG_MAX + 1);
     hpt_msg_add_arg (launch, arg);
     free (arg);
-    assert_int_equal (hpt_msg_validate (launch, error, sizeof error), -1);
-    assert_non_null (strstr (error, "field 'argv'[5]: longer than 131071 bytes"));
+    assert_int_equal (hpt_msg_validate (launch, &error), -1);
+    assert_non_null (strstr (error.message, "field 'argv'[5]: longer than 131071 bytes"));
     hpt_msg_destroy (&launch);
 
     hpt_msg_t *hello = s_make (HPT_MSG_HELLO);
@@ -861,8 +870,8 @@ test_oversized_arrays (void **state)
         snprintf (id, sizeof id, "t%d", i);
         hpt_msg_add_task (hello, id, i, "RUNNING");
     }
-    assert_int_equal (hpt_msg_validate (hello, error, sizeof error), -1);
-    assert_non_null (strstr (error, "field 'tasks': more than 4096 entries"));
+    assert_int_equal (hpt_msg_validate (hello, &error), -1);
+    assert_non_null (strstr (error.message, "field 'tasks': more than 4096 entries"));
     hpt_msg_destroy (&hello);
 }
 
@@ -875,9 +884,9 @@ test_setters_refuse (void **state)
     assert_int_equal (hpt_msg_set_seq (stop, 1), -1);
     assert_int_equal (hpt_msg_set_data (stop, "x", 1), -1);
     assert_int_equal (hpt_msg_set_env_var (stop, "A", "b"), -1);
-    char error[256];
-    assert_int_equal (hpt_msg_validate (stop, error, sizeof error), -1);
-    assert_string_equal (error, "STOP: missing field 'taskId'");
+    hpt_error_t error;
+    assert_int_equal (hpt_msg_validate (stop, &error), -1);
+    assert_string_equal (error.message, "STOP: missing field 'taskId'");
     assert_null (hpt_msg_encode (stop));
     zsock_t *dealer = zsock_new_dealer (NULL);
     assert_int_equal (hpt_msg_send (&stop, dealer), -1);
@@ -919,7 +928,7 @@ test_faults_on_router (void **state)
     hpt_msg_fault_reset (&fault);
     assert_null (fault.routing_id);
     assert_int_equal (hpt_msg_send (&error, router), 0);
-    hpt_msg_t *got = hpt_msg_recv (dealer);
+    hpt_msg_t *got = s_recv (dealer);
     assert_non_null (got);
     assert_string_equal (hpt_msg_code (got), "MALFORMED");
     hpt_msg_destroy (&got);
@@ -939,7 +948,7 @@ test_faults_on_router (void **state)
     hpt_msg_fault_reset (&fault);
     hpt_msg_t *ack = s_make (HPT_MSG_HEARTBEAT);
     assert_int_equal (hpt_msg_send (&ack, dealer), 0);
-    got = hpt_msg_recv (router);
+    got = s_recv (router);
     assert_non_null (got);
     assert_int_equal (hpt_msg_id (got), HPT_MSG_HEARTBEAT);
     hpt_msg_destroy (&got);
@@ -950,65 +959,6 @@ test_faults_on_router (void **state)
     hpt_msg_fault_reset (&fault);
     zsock_destroy (&dealer);
     zsock_destroy (&router);
-}
-
-//  With CURVE and a ZAP handler (zauth) the codec hands the master the
-//  agent's public key, so it can bind agent names to keys; the messages
-//  themselves do not change.
-static void
-test_curve_user_id (void **state)
-{
-    char dir[] = "/tmp/hpt-test-proto-XXXXXX";
-    assert_non_null (mkdtemp (dir));
-    char path[128];
-    snprintf (path, sizeof path, "%s/agent.cert", dir);
-    zcert_t *server = zcert_new ();
-    zcert_t *client = zcert_new ();
-    assert_int_equal (zcert_save_public (client, path), 0);
-    zactor_t *auth = zactor_new (zauth, NULL);
-    assert_int_equal (zstr_sendx (auth, "CURVE", dir, NULL), 0);
-    zsock_wait (auth);
-
-    zsock_t *router = zsock_new (ZMQ_ROUTER);
-    zcert_apply (server, router);
-    zsock_set_curve_server (router, 1);
-    zsock_set_zap_domain (router, "hpt");
-    int port = zsock_bind (router, "tcp://127.0.0.1:*");
-    assert_true (port > 0);
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_apply (client, dealer);
-    zsock_set_curve_serverkey (dealer, zcert_public_txt (server));
-    assert_int_equal (zsock_connect (dealer, "tcp://127.0.0.1:%d", port), 0);
-    zsock_set_rcvtimeo (router, 5000);
-    zsock_set_rcvtimeo (dealer, 5000);
-
-    hpt_msg_t *hello = s_make (HPT_MSG_HELLO);
-    assert_int_equal (hpt_msg_send (&hello, dealer), 0);
-    hello = hpt_msg_recv (router);
-    assert_non_null (hello);
-    assert_string_equal (hpt_msg_name (hello), "gpu-box-1");
-    assert_non_null (hpt_msg_user_id (hello));
-    assert_string_equal (hpt_msg_user_id (hello), zcert_public_txt (client));
-    hpt_msg_t *copy = hpt_msg_dup (hello);
-    assert_string_equal (hpt_msg_user_id (copy), zcert_public_txt (client));
-    hpt_msg_destroy (&copy);
-
-    hpt_msg_t *welcome = s_make (HPT_MSG_WELCOME);
-    hpt_msg_set_routing_id (welcome, hpt_msg_routing_id (hello));
-    assert_int_equal (hpt_msg_send (&welcome, router), 0);
-    welcome = hpt_msg_recv (dealer);
-    assert_non_null (welcome);
-    assert_int_equal (hpt_msg_heartbeat_ms (welcome), 1000);
-    hpt_msg_destroy (&welcome);
-    hpt_msg_destroy (&hello);
-
-    zsock_destroy (&dealer);
-    zsock_destroy (&router);
-    zactor_destroy (&auth);
-    zcert_destroy (&server);
-    zcert_destroy (&client);
-    unlink (path);
-    rmdir (dir);
 }
 
 //  xorshift, so the garbage is the same on every run.
@@ -1044,8 +994,8 @@ test_garbage_never_crashes (void **state)
         wire = zmsg_new ();
         zmsg_append (wire, &signature);
         zmsg_append (wire, &body);
-        char error[256];
-        hpt_msg_t *result = hpt_msg_decode (&wire, error, sizeof error);
+        hpt_error_t error;
+        hpt_msg_t *result = hpt_msg_decode (&wire, &error);
         if (result) {
             //  What passes must encode again.
             decoded++;
@@ -1054,7 +1004,7 @@ test_garbage_never_crashes (void **state)
             zmsg_destroy (&again);
             hpt_msg_destroy (&result);
         } else
-            assert_true (strlen (error) > 0);
+            assert_true (strlen (error.message) > 0);
     }
     //  Pure noise, any frame count.
     for (int round = 0; round < 3000; round++) {
@@ -1068,7 +1018,7 @@ test_garbage_never_crashes (void **state)
             if (f == 0 && n > 8 && s_next (&rng) % 2) memcpy (noise, "HPT/1 ACK", 9), n = 9;
             zmsg_addmem (wire, noise, n);
         }
-        assert_null (hpt_msg_decode (&wire, NULL, 0));
+        assert_null (hpt_msg_decode (&wire, NULL));
         assert_null (wire);
     }
     //  Some mutations survive (they change a value within its rules).
@@ -1091,7 +1041,6 @@ main (void)
         cmocka_unit_test (test_oversized_arrays),
         cmocka_unit_test (test_setters_refuse),
         cmocka_unit_test (test_faults_on_router),
-        cmocka_unit_test (test_curve_user_id),
         cmocka_unit_test (test_garbage_never_crashes),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
