@@ -37,7 +37,9 @@
     HELLO; the master then fails (or requeues) what it thought was running.
 */
 #include "hpt_agent.h"
+#include "hpt_alloc.h"
 #include "hpt_fetch.h"
+#include "hpt_fs.h"
 #include "hpt_hypertune.h"
 #include "hpt_launcher.h"
 #include "hpt_line_metrics.h"
@@ -67,6 +69,7 @@ typedef struct {
     char *task_id;              //  the master's id, e.g. "job/3/master/0"
     char *lid;                  //  the launcher's id (task id with '/' -> ':')
     char *dir;                  //  WORKDIR/tasks/<lid>
+    char *metric_file;          //  DIR/hypertune/metric.json (CLOUD_ML_HP_METRIC_FILE)
     hpt_hypertune_t *hypertune; //  reader of its metric file
     hpt_line_metrics_t *lines;  //  stdout metric pattern, NULL when off
     hpt_tfevents_t *events;     //  TensorFlow event files of the task
@@ -122,6 +125,7 @@ s_task_free (void **item_p)
     free (task->task_id);
     free (task->lid);
     free (task->dir);
+    free (task->metric_file);
     hpt_hypertune_destroy (&task->hypertune);
     hpt_line_metrics_destroy (&task->lines);
     hpt_tfevents_destroy (&task->events);
@@ -135,7 +139,7 @@ s_task_free (void **item_p)
 static char *
 s_lid (const char *task_id)
 {
-    char *lid = strdup (task_id);
+    char *lid = hpt_strdup (task_id);
     for (char *c = lid; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '.' || *c == '_' || *c == '-'))
@@ -288,10 +292,10 @@ s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
     if (count < 0) count = 0;
     if (event_count < 0) event_count = 0;
     if (count + event_count == 0) return;
-    const char **tags = calloc ((size_t)(count + event_count), sizeof (char *));
-    double *values = calloc ((size_t)(count + event_count), sizeof (double));
-    int64_t *steps = calloc ((size_t)(count + event_count), sizeof (int64_t));
-    double *times = calloc ((size_t)(count + event_count), sizeof (double));
+    const char **tags = hpt_calloc ((size_t)(count + event_count), sizeof (char *));
+    double *values = hpt_calloc ((size_t)(count + event_count), sizeof (double));
+    int64_t *steps = hpt_calloc ((size_t)(count + event_count), sizeof (int64_t));
+    double *times = hpt_calloc ((size_t)(count + event_count), sizeof (double));
     int n = 0;
     for (int i = 0; i < count; i++, n++) {
         if (!zhashx_lookup (task->hypertune_tags, points[i].tag))
@@ -416,7 +420,7 @@ s_usable_cpus (const char *list)
     cpu_set_t mine;
     if (!list || sched_getaffinity (0, sizeof (mine), &mine) != 0) return NULL;
     //  Every CPU number fits in 6 characters with its comma.
-    char *out = calloc (1, (size_t)CPU_SETSIZE * 6 + 1);
+    char *out = hpt_calloc (1, (size_t)CPU_SETSIZE * 6 + 1);
     size_t used = 0;
     const char *at = list;
     while (*at) {
@@ -437,23 +441,27 @@ s_usable_cpus (const char *list)
     return out;
 }
 
-//  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
-//  the task's PYTHONPATH (the fetched packages).
-static void
-s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
+//  The record of a task about to start, with its metric sources: the
+//  hypertune file at DIR/hypertune/metric.json (fresh: a relaunch of the
+//  same id after an agent restart starts afresh), TensorFlow event files
+//  and the stdout pattern.
+static s_task_t *
+s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
 {
     const char *task_id = hpt_msg_task_id (msg);
-    s_task_t *task = calloc (1, sizeof (s_task_t));
-    task->task_id = strdup (task_id);
+    s_task_t *task = hpt_calloc (1, sizeof (s_task_t));
+    task->task_id = hpt_strdup (task_id);
     task->lid = s_lid (task_id);
-    task->dir = zsys_sprintf ("%s/tasks/%s", self->config.workdir, task->lid);
-    char *metric_dir = zsys_sprintf ("%s/hypertune", task->dir);
-    char *metric_file = zsys_sprintf ("%s/metric.json", metric_dir);
-    zsys_dir_create ("%s", metric_dir);
-    //  A relaunch of the same id after an agent restart starts afresh.
-    remove (metric_file);
-    task->hypertune = hpt_hypertune_new (metric_file);
-    task->metric_tag = strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
+    task->dir = hpt_asprintf ("%s/tasks/%s", self->config.workdir, task->lid);
+    char *metric_dir = hpt_asprintf ("%s/hypertune", task->dir);
+    task->metric_file = hpt_asprintf ("%s/metric.json", metric_dir);
+    hpt_error_t error;
+    if (hpt_mkdirs (metric_dir, 0775, &error) != 0)
+        zsys_warning ("hptagent: task %s: %s", task_id, error.message);
+    free (metric_dir);
+    remove (task->metric_file);
+    task->hypertune = hpt_hypertune_new (task->metric_file);
+    task->metric_tag = hpt_strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
     task->hypertune_tags = zhashx_new ();
     //  TensorFlow event files: under the job dir (only its own files, not
     //  sibling trials'), the job dir's trial subdirectory as AI Platform's
@@ -466,10 +474,10 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         if (strncmp (hpt_msg_arg (msg, i), "--job-dir=", 10) == 0) {
             const char *job_dir = hpt_msg_arg (msg, i) + 10;
             hpt_tfevents_add_dir (task->events, job_dir, 0);
-            char *trial_dir = zsys_sprintf ("%s/%s", job_dir,
+            char *trial_dir = hpt_asprintf ("%s/%s", job_dir,
                                             hpt_msg_trial_id (msg) ? hpt_msg_trial_id (msg) : "");
             hpt_tfevents_add_dir (task->events, trial_dir, 8);
-            zstr_free (&trial_dir);
+            free (trial_dir);
         }
     hpt_tfevents_set_since (task->events, (double)s_wall () / 1000.0 - 1.0);
     const char *regex = hpt_msg_stdout_regex (msg);
@@ -478,44 +486,77 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         task->lines = hpt_line_metrics_new (regex, why, sizeof (why));
         if (!task->lines) zsys_warning ("hptagent: task %s: stdout metrics off: %s", task_id, why);
     }
+    return task;
+}
 
-    size_t argc = hpt_msg_arg_count (msg);
-    const char **argv = calloc (argc + 1, sizeof (char *));
-    for (size_t i = 0; i < argc; i++)
-        argv[i] = hpt_msg_arg (msg, i);
+//  The task's additions to the agent's environment: the LAUNCH's env,
+//  then what only the agent knows (later entries win). pythonpath (may be
+//  NULL) goes in front of the task's PYTHONPATH. A NULL-terminated array
+//  of fresh strings (free each, then the array).
+static char **
+s_task_env (hpt_msg_t *msg, s_task_t *task, const char *pythonpath)
+{
     json_t *env_json = hpt_msg_env (msg);
-    size_t envc = json_object_size (env_json) + 3;
-    char **env = calloc (envc + 1, sizeof (char *));
+    char **env = hpt_calloc (json_object_size (env_json) + 4, sizeof (char *));
     size_t n = 0;
     const char *key;
     json_t *value;
     json_object_foreach (env_json, key, value) {
-        env[n++] = zsys_sprintf ("%s=%s", key, json_string_value (value));
+        env[n++] = hpt_asprintf ("%s=%s", key, json_string_value (value));
     }
     if (pythonpath && *pythonpath) {
         const char *theirs = hpt_msg_env_var (msg, "PYTHONPATH");
         if (!theirs) theirs = getenv ("PYTHONPATH");
-        env[n++] = theirs && *theirs ? zsys_sprintf ("PYTHONPATH=%s:%s", pythonpath, theirs)
-                                     : zsys_sprintf ("PYTHONPATH=%s", pythonpath);
+        env[n++] = theirs && *theirs ? hpt_asprintf ("PYTHONPATH=%s:%s", pythonpath, theirs)
+                                     : hpt_asprintf ("PYTHONPATH=%s", pythonpath);
     }
-    env[n++] = zsys_sprintf ("CLOUD_ML_HP_METRIC_FILE=%s", metric_file);
-    env[n++] = zsys_sprintf ("HPT_TASK_DIR=%s", task->dir);
-    char *cpus = NULL;
+    env[n++] = hpt_asprintf ("CLOUD_ML_HP_METRIC_FILE=%s", task->metric_file);
+    env[n++] = hpt_asprintf ("HPT_TASK_DIR=%s", task->dir);
+    return env;
+}
+
+static void
+s_env_free (char ***env_p)
+{
+    for (char **entry = *env_p; entry && *entry; entry++)
+        free (*entry);
+    free (*env_p);
+    *env_p = NULL;
+}
+
+//  The cpulist of the LAUNCH's cpuSet that this agent can bind to, or
+//  NULL (run unbound) when none is given or none is usable.
+static char *
+s_task_cpus (hpt_agent_t *self, hpt_msg_t *msg)
+{
     size_t cores = hpt_msg_core_count (msg);
-    if (cores > 0) {
-        unsigned *list = calloc (cores, sizeof (unsigned));
-        for (size_t i = 0; i < cores; i++)
-            list[i] = (unsigned)hpt_msg_core (msg, i);
-        cpus = hpt_topology_cpu_list (self->config.topology, list, cores);
-        free (list);
-        char *usable = s_usable_cpus (cpus);
-        if (cpus && !usable)
-            zsys_warning ("hptagent: task %s: none of CPUs %s is available here; running it "
-                          "unbound",
-                          task_id, cpus);
-        free (cpus);
-        cpus = usable;
-    }
+    if (cores == 0) return NULL;
+    unsigned *list = hpt_calloc (cores, sizeof (unsigned));
+    for (size_t i = 0; i < cores; i++)
+        list[i] = (unsigned)hpt_msg_core (msg, i);
+    char *cpus = hpt_topology_cpu_list (self->config.topology, list, cores);
+    free (list);
+    char *usable = s_usable_cpus (cpus);
+    if (cpus && !usable)
+        zsys_warning ("hptagent: task %s: none of CPUs %s is available here; running it unbound",
+                      hpt_msg_task_id (msg), cpus);
+    free (cpus);
+    return usable;
+}
+
+//  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
+//  the task's PYTHONPATH (the fetched packages).
+static void
+s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
+{
+    const char *task_id = hpt_msg_task_id (msg);
+    s_task_t *task = s_task_new (self, msg);
+    size_t argc = hpt_msg_arg_count (msg);
+    const char **argv = hpt_calloc (argc + 1, sizeof (char *));
+    for (size_t i = 0; i < argc; i++)
+        argv[i] = hpt_msg_arg (msg, i);
+    char **env = s_task_env (msg, task, pythonpath);
+    char *cpus = s_task_cpus (self, msg);
     const char *working_dir = hpt_msg_working_dir (msg);
     hpt_launch_t launch = {
         .id = task->lid,
@@ -525,15 +566,15 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         .log_dir = task->dir,
         .cpus = cpus,
     };
-    char *error = NULL;
+    hpt_error_t error;
     zhashx_insert (self->tasks, task->lid, task);
     pid_t pid = argc ? hpt_launcher_start (self->launcher, &launch, s_mono (), &error) : -1;
     if (pid < 0) {
-        char *reason =
-            zsys_sprintf ("could not start the task: %s", error ? error : "empty command line");
+        char *reason = hpt_asprintf ("could not start the task: %s",
+                                     argc ? error.message : "empty command line");
         zhashx_delete (self->tasks, task->lid);
         s_refuse (self, task_id, reason);
-        zstr_free (&reason);
+        free (reason);
     } else {
         task->pid = pid;
         hpt_msg_t *started = hpt_msg_new (HPT_MSG_TASK_STARTED);
@@ -542,14 +583,9 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         hpt_msg_set_start_time (started, s_wall ());
         s_event (self, &started);
     }
-    free (error);
     free (cpus);
-    for (size_t i = 0; i < n; i++)
-        zstr_free (&env[i]);
-    free (env);
+    s_env_free (&env);
     free (argv);
-    zstr_free (&metric_file);
-    zstr_free (&metric_dir);
 }
 
 static void
@@ -566,7 +602,7 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     }
     //  pythonModule with packageUris: fetch first (never in this thread),
     //  launch when the packages are there.
-    const char **uris = calloc (count, sizeof (char *));
+    const char **uris = hpt_calloc (count, sizeof (char *));
     for (size_t i = 0; i < count; i++)
         uris[i] = hpt_msg_package_uri (msg, i);
     if (hpt_fetch_request (self->fetch, task_id, uris, count) == 0)
@@ -580,7 +616,8 @@ static int
 s_on_fetched (zloop_t *loop, zsock_t *reader, void *arg)
 {
     hpt_agent_t *self = arg;
-    char *task_id = NULL, *pythonpath = NULL, *error = NULL;
+    char *task_id = NULL, *pythonpath = NULL;
+    hpt_error_t error;
     bool ok = false;
     if (hpt_fetch_result_recv (self->fetch, &task_id, &ok, &pythonpath, &error) != 0) return 0;
     hpt_msg_t *msg = task_id ? zhashx_lookup (self->fetching, task_id) : NULL;
@@ -588,15 +625,14 @@ s_on_fetched (zloop_t *loop, zsock_t *reader, void *arg)
         if (ok)
             s_start_task (self, msg, pythonpath);
         else {
-            char *reason = zsys_sprintf ("could not fetch the packages: %s", error ? error : "");
+            char *reason = hpt_asprintf ("could not fetch the packages: %s", error.message);
             s_refuse (self, task_id, reason);
-            zstr_free (&reason);
+            free (reason);
         }
         zhashx_delete (self->fetching, task_id);
     }
     free (task_id);
     free (pythonpath);
-    free (error);
     return 0;
 }
 
@@ -785,7 +821,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
 static void
 s_reap_leftovers (const char *workdir)
 {
-    char *marker = zsys_sprintf ("HPT_TASK_DIR=%s/tasks/", workdir);
+    char *marker = hpt_asprintf ("HPT_TASK_DIR=%s/tasks/", workdir);
     size_t marker_len = strlen (marker);
     DIR *proc = opendir ("/proc");
     struct dirent *entry;
@@ -799,7 +835,7 @@ s_reap_leftovers (const char *workdir)
         FILE *file = fopen (path, "r");
         if (!file) continue;
         //  NUL-separated NAME=VALUE entries; read at most 1 MiB.
-        char *buf = malloc (1 << 20);
+        char *buf = hpt_malloc (1 << 20);
         size_t got = fread (buf, 1, (1 << 20) - 1, file);
         fclose (file);
         bool ours = false;
@@ -814,49 +850,58 @@ s_reap_leftovers (const char *workdir)
     if (killed)
         zsys_warning ("hptagent: killed %d process(es) left by an earlier run of this agent",
                       killed);
-    zstr_free (&marker);
+    free (marker);
 }
 
 //  ---------------------------------------------------------------------
 //  Life cycle
 
-hpt_agent_t *
-hpt_agent_new (const hpt_agent_config_t *config, char **error)
+//  Creates the workdir's tasks/ and spool/ (mode 0775) and makes the
+//  workdir absolute, so task paths (and HPT_TASK_DIR, by
+//  which leftovers are recognised) do not depend on the cwd.
+static int
+s_prepare_workdir (hpt_agent_t *self, hpt_error_t *error)
 {
-    hpt_agent_t *self = calloc (1, sizeof (hpt_agent_t));
+    char *tasks = hpt_asprintf ("%s/tasks", self->config.workdir);
+    int rc = hpt_mkdirs (tasks, 0775, error);
+    free (tasks);
+    if (rc != 0) return rc;
+    char *absolute = realpath (self->config.workdir, NULL);
+    if (absolute) {
+        free ((char *)self->config.workdir);
+        self->config.workdir = absolute;
+    }
+    self->spool_dir = hpt_asprintf ("%s/spool", self->config.workdir);
+    return hpt_mkdirs (self->spool_dir, 0775, error);
+}
+
+hpt_agent_t *
+hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
+{
+    hpt_agent_t *self = hpt_calloc (1, sizeof (hpt_agent_t));
     self->config = *config;
-    self->config.master = strdup (config->master);
-    self->config.name = strdup (config->name);
-    self->config.workdir = strdup (config->workdir);
-    self->config.advertise = strdup (config->advertise);
+    self->config.master = hpt_strdup (config->master);
+    self->config.name = hpt_strdup (config->name);
+    self->config.workdir = hpt_strdup (config->workdir);
+    self->config.advertise = hpt_strdup (config->advertise);
     self->heartbeat_ms = 1000;
     self->timeout_ms = 10000;
     self->hello_backoff = S_HELLO_MIN_MS;
     self->tasks = zhashx_new ();
     zhashx_set_destructor (self->tasks, s_task_free);
-    if (zsys_dir_create ("%s/tasks", config->workdir) != 0) {
-        *error = zsys_sprintf ("cannot create %s/tasks: %s", config->workdir, strerror (errno));
+    if (s_prepare_workdir (self, error) != 0) {
         hpt_agent_destroy (&self);
         return NULL;
     }
-    //  An absolute workdir, so task paths (and HPT_TASK_DIR, by which
-    //  leftovers are recognised) do not depend on the cwd.
-    char *absolute = realpath (config->workdir, NULL);
-    if (absolute) {
-        free ((char *)self->config.workdir);
-        self->config.workdir = absolute;
-    }
     s_reap_leftovers (self->config.workdir);
-    self->spool_dir = zsys_sprintf ("%s/spool", config->workdir);
-    zsys_dir_create ("%s", self->spool_dir);
     self->spool = hpt_spool_new (self->spool_dir, error);
     if (!self->spool) {
         hpt_agent_destroy (&self);
         return NULL;
     }
-    char *packages = zsys_sprintf ("%s/packages", config->workdir);
-    self->fetch = hpt_fetch_new (packages, error);
-    zstr_free (&packages);
+    char *packages = hpt_asprintf ("%s/packages", self->config.workdir);
+    self->fetch = hpt_fetch_new (packages, HPT_FETCH_MAX_BYTES, error);
+    free (packages);
     if (!self->fetch) {
         hpt_agent_destroy (&self);
         return NULL;
@@ -874,6 +919,10 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
         hpt_agent_destroy (&self);
         return NULL;
     }
+    //  Why a GPU got a generic name, for instance, starts here.
+    const char *nvml = hpt_topology_nvml_error (config->topology);
+    zsys_info ("hptagent: resources found by %s%s%s", hpt_topology_discovery (config->topology),
+               nvml ? "; NVML not used: " : "", nvml ? nvml : "");
     self->resources = hpt_topology_to_json (config->topology);
     if (config->cpus > 0) json_object_set_new (self->resources, "cpus", json_real (config->cpus));
     if (config->memory_gb >= 0)
@@ -886,7 +935,7 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
     zsock_set_reconnect_ivl_max (self->dealer, 2000);
     zsock_set_maxmsgsize (self->dealer, 4 * 1024 * 1024);
     if (zsock_connect (self->dealer, "%s", config->master) != 0) {
-        *error = zsys_sprintf ("cannot connect to %s", config->master);
+        hpt_error_set (error, HPT_E_INVALID, "cannot connect to %s", config->master);
         hpt_agent_destroy (&self);
         return NULL;
     }
@@ -916,7 +965,7 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     free ((char *)self->config.name);
     free ((char *)self->config.workdir);
     free ((char *)self->config.advertise);
-    zstr_free (&self->spool_dir);
+    free (self->spool_dir);
     free (self);
     *self_p = NULL;
 }

@@ -14,6 +14,7 @@
 #ifndef HPT_AGENT_H_INCLUDED
 #define HPT_AGENT_H_INCLUDED
 
+#include "hpt_error.h"
 #include "hpt_topology.h"
 #include <stdint.h>
 
@@ -33,8 +34,9 @@ typedef struct _hpt_agent_t hpt_agent_t;
 
 //  Creates the agent (workdir created, spool opened, socket connected).
 //  config and its strings are copied except topology. NULL with *error
-//  (caller frees) on failure.
-hpt_agent_t *hpt_agent_new (const hpt_agent_config_t *config, char **error);
+//  on failure (the workdir, spool or package cache cannot be made, the
+//  master's endpoint is not one).
+hpt_agent_t *hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error);
 
 //  Runs until SIGINT or SIGTERM. Returns 0.
 int hpt_agent_run (hpt_agent_t *self);

@@ -493,9 +493,9 @@ test_real_topology_is_valid_resources (void **state)
 {
     char path[1024];
     hpt_test_path (path, sizeof path, "tests/data/topologies/gpu-host-v100-a.xml");
-    char *error = NULL;
+    hpt_error_t error;
     hpt_topology_t *topology = hpt_topology_new_from_xml (path, &error);
-    if (!topology) fprintf (stderr, "%s: %s\n", path, error ? error : "?");
+    if (!topology) fprintf (stderr, "%s: %s\n", path, error.message);
     assert_non_null (topology);
     json_t *resources = hpt_topology_to_json (topology);
     hpt_msg_t *hello = s_make (HPT_MSG_HELLO);
@@ -507,7 +507,6 @@ test_real_topology_is_valid_resources (void **state)
     json_decref (resources);
     hpt_msg_destroy (&hello);
     hpt_topology_destroy (&topology);
-    free (error);
 }
 
 //  ---------------------------------------------------------------------
