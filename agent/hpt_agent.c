@@ -8,6 +8,10 @@
     spool forgets what is at or below it and replays the rest in order.
     Master silence longer than the agent timeout, or an ERROR
     NOT_REGISTERED (a master that restarted), starts registration again.
+    A REJECT without retryMs, or one whose protocols list no version this
+    agent speaks (also one in another version's signature: a master of
+    another version), is final: the agent stops and hptagent exits
+    non-zero with the master's reason.
     The DEALER socket uses ZMQ_IMMEDIATE, so nothing is queued for a master
     that is not there: the spool is the only queue.
 
@@ -76,7 +80,6 @@ typedef struct {
     zhashx_t *hypertune_tags;   //  tags the hypertune file reported (they win)
     char *metric_tag;           //  the job's objective tag
     int64_t pid;                //  its process
-    int64_t offsets[3];         //  bytes of stdout [1] and stderr [2] sent
     bool exited;                //  exit reported (kept until its event is acked)
     int64_t exit_seq;           //  seq of its TASK_EXITED event
     hpt_msg_t *line_points;     //  METRICS from stdout lines not yet sent, or NULL
@@ -103,6 +106,8 @@ struct _hpt_agent_t {
     int64_t oldest_seq;        //  oldest unacknowledged seq when last (re)sent
     int64_t oldest_sent;       //  monotonic ms it was last (re)sent
     int64_t sent_seq;          //  highest event seq sent since (re)registering or replaying
+    int64_t master_epoch;      //  from the last WELCOME, 0 before the first
+    char *refusal;             //  why the master refused us for good, NULL while it has not
 };
 
 static int64_t
@@ -342,9 +347,7 @@ s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const cha
         hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LOGS);
         hpt_msg_set_task_id (msg, task->task_id);
         hpt_msg_set_stream (msg, stream == HPT_LAUNCHER_STDERR ? "stderr" : "stdout");
-        hpt_msg_set_offset (msg, task->offsets[stream]);
         hpt_msg_set_data (msg, data + done, n);
-        task->offsets[stream] += (int64_t)n;
         s_event (self, &msg);
     }
 }
@@ -384,7 +387,6 @@ s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
     hpt_msg_set_exit_code (msg, exit->exit_code);
     hpt_msg_set_signal (msg, exit->signal);
     hpt_msg_set_core_dumped (msg, exit->core_dumped);
-    hpt_msg_set_stopped (msg, exit->stop_requested);
     hpt_msg_set_end_time (msg, s_wall ());
     hpt_msg_set_reason (msg, "");
     if (exit->exit_code == 127 || exit->exit_code == 126)
@@ -489,15 +491,76 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
     return task;
 }
 
+//  "NAME=i,j,k" of the LAUNCH's gpus (or tpus), after checking that each
+//  is a device of that kind this agent offers. NULL with *error otherwise.
+static char *
+s_device_list (hpt_agent_t *self, hpt_msg_t *msg, bool tpus, const char *name, hpt_error_t *error)
+{
+    const hpt_resources_t *r = hpt_topology_resources (self->config.topology);
+    size_t count = tpus ? hpt_msg_tpu_count (msg) : hpt_msg_gpu_count (msg);
+    char *list = hpt_asprintf ("%s=", name);
+    for (size_t i = 0; i < count; i++) {
+        int64_t index = tpus ? hpt_msg_tpu (msg, i) : hpt_msg_gpu (msg, i);
+        bool offered = false;
+        for (size_t k = 0; k < r->accelerator_count && !offered; k++)
+            offered = r->accelerators[k].is_tpu == tpus && r->accelerators[k].index == index;
+        if (!offered) {
+            free (list);
+            hpt_error_set (error, HPT_E_INVALID, "%s %lld is not on this agent",
+                           tpus ? "TPU chip" : "GPU", (long long)index);
+            return NULL;
+        }
+        char *longer = hpt_asprintf ("%s%s%lld", list, i ? "," : "", (long long)index);
+        free (list);
+        list = longer;
+    }
+    return list;
+}
+
+//  The visibility variables of the accelerators the LAUNCH gives the task:
+//  it is the agent that knows its devices. CUDA_VISIBLE_DEVICES is set
+//  even when empty, so that a task without GPUs does not grab the host's
+//  by default; CUDA_DEVICE_ORDER makes CUDA number GPUs as hpt does (PCI
+//  bus order); TPU_VISIBLE_CHIPS is libtpu's. Appended to env at *n (room
+//  for three). -1 with *error when the LAUNCH names a device not here.
+static int
+s_device_env (hpt_agent_t *self, hpt_msg_t *msg, char **env, size_t *n, hpt_error_t *error)
+{
+    char *gpus = s_device_list (self, msg, false, "CUDA_VISIBLE_DEVICES", error);
+    char *tpus = gpus ? s_device_list (self, msg, true, "TPU_VISIBLE_CHIPS", error) : NULL;
+    if (!tpus) {
+        free (gpus);
+        return -1;
+    }
+    env[(*n)++] = gpus;
+    if (hpt_msg_gpu_count (msg) > 0) env[(*n)++] = hpt_strdup ("CUDA_DEVICE_ORDER=PCI_BUS_ID");
+    if (hpt_msg_tpu_count (msg) > 0)
+        env[(*n)++] = tpus;
+    else
+        free (tpus);
+    return 0;
+}
+
+static void
+s_env_free (char ***env_p)
+{
+    for (char **entry = *env_p; entry && *entry; entry++)
+        free (*entry);
+    free (*env_p);
+    *env_p = NULL;
+}
+
 //  The task's additions to the agent's environment: the LAUNCH's env,
 //  then what only the agent knows (later entries win). pythonpath (may be
 //  NULL) goes in front of the task's PYTHONPATH. A NULL-terminated array
-//  of fresh strings (free each, then the array).
+//  of fresh strings (free with s_env_free), or NULL with *error when the
+//  LAUNCH names an accelerator this agent does not have.
 static char **
-s_task_env (hpt_msg_t *msg, s_task_t *task, const char *pythonpath)
+s_task_env (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, const char *pythonpath,
+            hpt_error_t *error)
 {
     json_t *env_json = hpt_msg_env (msg);
-    char **env = hpt_calloc (json_object_size (env_json) + 4, sizeof (char *));
+    char **env = hpt_calloc (json_object_size (env_json) + 7, sizeof (char *));
     size_t n = 0;
     const char *key;
     json_t *value;
@@ -512,16 +575,8 @@ s_task_env (hpt_msg_t *msg, s_task_t *task, const char *pythonpath)
     }
     env[n++] = hpt_asprintf ("CLOUD_ML_HP_METRIC_FILE=%s", task->metric_file);
     env[n++] = hpt_asprintf ("HPT_TASK_DIR=%s", task->dir);
+    if (s_device_env (self, msg, env, &n, error) != 0) s_env_free (&env);
     return env;
-}
-
-static void
-s_env_free (char ***env_p)
-{
-    for (char **entry = *env_p; entry && *entry; entry++)
-        free (*entry);
-    free (*env_p);
-    *env_p = NULL;
 }
 
 //  The cpulist of the LAUNCH's cpuSet that this agent can bind to, or
@@ -550,12 +605,21 @@ static void
 s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
 {
     const char *task_id = hpt_msg_task_id (msg);
+    hpt_error_t error;
     s_task_t *task = s_task_new (self, msg);
+    char **env = s_task_env (self, msg, task, pythonpath, &error);
+    if (!env) {
+        void *item = task;
+        s_task_free (&item);
+        char *reason = hpt_asprintf ("could not start the task: %s", error.message);
+        s_refuse (self, task_id, reason);
+        free (reason);
+        return;
+    }
     size_t argc = hpt_msg_arg_count (msg);
     const char **argv = hpt_calloc (argc + 1, sizeof (char *));
     for (size_t i = 0; i < argc; i++)
         argv[i] = hpt_msg_arg (msg, i);
-    char **env = s_task_env (msg, task, pythonpath);
     char *cpus = s_task_cpus (self, msg);
     const char *working_dir = hpt_msg_working_dir (msg);
     hpt_launch_t launch = {
@@ -566,7 +630,6 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         .log_dir = task->dir,
         .cpus = cpus,
     };
-    hpt_error_t error;
     zhashx_insert (self->tasks, task->lid, task);
     pid_t pid = argc ? hpt_launcher_start (self->launcher, &launch, s_mono (), &error) : -1;
     if (pid < 0) {
@@ -636,6 +699,20 @@ s_on_fetched (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  Reports the end of a task that a STOP found not running: exit -1, no
+//  signal, with why.
+static void
+s_stopped_unstarted (hpt_agent_t *self, const char *task_id, const char *reason)
+{
+    hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
+    hpt_msg_set_task_id (exited, task_id);
+    hpt_msg_set_exit_code (exited, -1);
+    hpt_msg_set_signal (exited, 0);
+    hpt_msg_set_reason (exited, reason);
+    hpt_msg_set_end_time (exited, s_wall ());
+    s_event (self, &exited);
+}
+
 static void
 s_on_stop (hpt_agent_t *self, hpt_msg_t *msg)
 {
@@ -643,33 +720,20 @@ s_on_stop (hpt_agent_t *self, hpt_msg_t *msg)
     if (zhashx_lookup (self->fetching, task_id)) {
         //  Stopped while its packages were on their way: never started.
         zhashx_delete (self->fetching, task_id);
-        hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
-        hpt_msg_set_task_id (exited, task_id);
-        hpt_msg_set_exit_code (exited, -1);
-        hpt_msg_set_signal (exited, 0);
-        hpt_msg_set_stopped (exited, true);
-        hpt_msg_set_reason (exited, "stopped before its packages were fetched");
-        hpt_msg_set_end_time (exited, s_wall ());
-        s_event (self, &exited);
+        s_stopped_unstarted (self, task_id, "stopped before its packages were fetched");
         return;
     }
     s_task_t *task = s_task_by_id (self, task_id);
     if (task && !task->exited) {
+        //  Why a trainer got SIGTERM is the first question in its logs.
+        zsys_info ("hptagent: stopping task %s (%s), SIGKILL after %lld ms", task_id,
+                   hpt_msg_reason (msg), (long long)hpt_msg_grace_ms (msg));
         hpt_launcher_stop (self->launcher, task->lid, hpt_msg_grace_ms (msg), s_mono ());
         return;
     }
-    if (!task) {
-        //  Never ran here (its LAUNCH was lost): say it is gone, so the
-        //  master does not wait for an exit that cannot come.
-        hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
-        hpt_msg_set_task_id (exited, task_id);
-        hpt_msg_set_exit_code (exited, -1);
-        hpt_msg_set_signal (exited, 0);
-        hpt_msg_set_stopped (exited, true);
-        hpt_msg_set_reason (exited, "not running on this agent");
-        hpt_msg_set_end_time (exited, s_wall ());
-        s_event (self, &exited);
-    }
+    //  Never ran here (its LAUNCH was lost): say it is gone, so the master
+    //  does not wait for an exit that cannot come.
+    if (!task) s_stopped_unstarted (self, task_id, "not running on this agent");
 }
 
 //  Forgets exited tasks whose exit the master has stored.
@@ -688,6 +752,67 @@ s_forget_acked (hpt_agent_t *self)
 //  ---------------------------------------------------------------------
 //  The loop
 
+static void
+s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    self->registered = true;
+    self->hello_backoff = S_HELLO_MIN_MS;
+    if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
+    if (hpt_msg_agent_timeout_ms (msg) > 0) self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
+    hpt_spool_ack (self->spool, hpt_msg_acked_seq (msg));
+    s_forget_acked (self);
+    s_replay (self);
+    //  The epoch grows with every master start: a new one means the master
+    //  restarted (not merely that the connection broke), which is what an
+    //  operator reading this log wants to know.
+    int64_t epoch = hpt_msg_master_epoch (msg);
+    if (self->master_epoch && epoch != self->master_epoch)
+        zsys_warning ("hptagent: the master restarted (epoch %lld, was %lld)", (long long)epoch,
+                      (long long)self->master_epoch);
+    self->master_epoch = epoch;
+    zsys_info ("hptagent: registered with the master, epoch %lld (%zu events replayed)",
+               (long long)epoch, hpt_spool_size (self->spool));
+}
+
+//  A REJECT: retried after retryMs, or final (no retryMs, or the master
+//  speaks no version this agent does, PROTOCOL.md §6.1 and §7). Returns
+//  -1 when final, which ends the loop; hpt_agent_run then says why.
+static int
+s_on_reject (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    self->registered = false;
+    bool common = hpt_msg_signature_version (msg) == HPT_MSG_PROTOCOL;
+    char *versions = hpt_strdup ("");
+    for (size_t i = 0; i < hpt_msg_protocol_count (msg); i++) {
+        int64_t version = hpt_msg_protocol_at (msg, i);
+        char *longer = hpt_asprintf ("%s%sHPT/%lld", versions, i ? ", " : "", (long long)version);
+        free (versions);
+        versions = longer;
+        common = common || version == HPT_MSG_PROTOCOL;
+    }
+    if (hpt_msg_protocol_count (msg) > 0 && !common) {
+        char *longer =
+            hpt_asprintf (" (the master speaks %s, this agent HPT/%d)", versions, HPT_MSG_PROTOCOL);
+        free (versions);
+        versions = longer;
+    } else
+        versions[0] = '\0';
+    char *why = hpt_asprintf ("%s%s", hpt_msg_reason (msg), versions);
+    free (versions);
+    int64_t retry_ms = hpt_msg_retry_ms (msg);
+    if (common && retry_ms > 0) {
+        zsys_error ("hptagent: the master refused registration: %s (trying again in %lld ms)", why,
+                    (long long)retry_ms);
+        self->next_hello = s_mono () + retry_ms;
+        free (why);
+        return 0;
+    }
+    zsys_error ("hptagent: the master refused registration for good: %s", why);
+    free (self->refusal);
+    self->refusal = why;
+    return -1;
+}
+
 static int
 s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -702,25 +827,13 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     }
     self->last_master = s_mono ();
+    int rc = 0;
     switch (hpt_msg_id (msg)) {
         case HPT_MSG_WELCOME:
-            self->registered = true;
-            self->hello_backoff = S_HELLO_MIN_MS;
-            if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
-            if (hpt_msg_agent_timeout_ms (msg) > 0)
-                self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
-            hpt_spool_ack (self->spool, hpt_msg_acked_seq (msg));
-            s_forget_acked (self);
-            s_replay (self);
-            zsys_info ("hptagent: registered with the master (%zu events replayed)",
-                       hpt_spool_size (self->spool));
+            s_on_welcome (self, msg);
             break;
         case HPT_MSG_REJECT:
-            self->registered = false;
-            zsys_error ("hptagent: the master refused registration: %s",
-                        hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
-            self->next_hello =
-                s_mono () + (hpt_msg_retry_ms (msg) > 0 ? hpt_msg_retry_ms (msg) : S_HELLO_MAX_MS);
+            rc = s_on_reject (self, msg);
             break;
         case HPT_MSG_ERROR:
             if (hpt_msg_code (msg) && strcmp (hpt_msg_code (msg), "NOT_REGISTERED") == 0) {
@@ -757,7 +870,7 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
             break;
     }
     hpt_msg_destroy (&msg);
-    return 0;
+    return rc;
 }
 
 static int
@@ -774,6 +887,8 @@ s_heartbeat (hpt_agent_t *self)
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_HEARTBEAT);
     hpt_msg_set_seq (msg, hpt_spool_next_seq (self->spool) - 1);
     hpt_msg_set_running_tasks (msg, (int64_t)hpt_launcher_size (self->launcher));
+    double load = 0;
+    if (getloadavg (&load, 1) == 1 && load >= 0 && load <= 1e6) hpt_msg_set_load (msg, load);
     s_send (self, &msg);
 }
 
@@ -966,16 +1081,20 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     free ((char *)self->config.workdir);
     free ((char *)self->config.advertise);
     free (self->spool_dir);
+    free (self->refusal);
     free (self);
     *self_p = NULL;
 }
 
 int
-hpt_agent_run (hpt_agent_t *self)
+hpt_agent_run (hpt_agent_t *self, hpt_error_t *error)
 {
     s_send_hello (self);
     self->next_hello = s_mono () + self->hello_backoff;
     zloop_start (self->loop);
+    if (self->refusal)
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "the master refused registration: %s", self->refusal);
     if (self->registered) {
         //  Tell the master now rather than let it wait for the timeout;
         //  the tasks die with the agent (see the comment at the top).

@@ -38,8 +38,11 @@ typedef struct _hpt_agent_t hpt_agent_t;
 //  master's endpoint is not one).
 hpt_agent_t *hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error);
 
-//  Runs until SIGINT or SIGTERM. Returns 0.
-int hpt_agent_run (hpt_agent_t *self);
+//  Runs until SIGINT or SIGTERM (returns 0), or until the master refuses
+//  registration for good (PROTOCOL.md §6.1, §7): -1 with *error
+//  (HPT_E_FAILED_PRECONDITION, the master's reason and the versions it
+//  speaks).
+int hpt_agent_run (hpt_agent_t *self, hpt_error_t *error);
 
 //  Destroys the agent: its tasks are killed (they never outlive it) and
 //  the pointer nulled.

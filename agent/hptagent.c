@@ -184,8 +184,9 @@ main (int argc, char *argv[])
         hpt_topology_destroy (&topology);
         return 1;
     }
-    hpt_agent_run (agent);
+    int rc = hpt_agent_run (agent, &failure);
+    if (rc != 0) fprintf (stderr, "hptagent: %s\n", failure.message);
     hpt_agent_destroy (&agent);
     hpt_topology_destroy (&topology);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

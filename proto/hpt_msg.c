@@ -1,4 +1,4 @@
-/*  hpt_msg -- the one codec of HPT/1 (see hpt_msg.h and PROTOCOL.md)
+/*  hpt_msg -- the one codec of HPT/2 (see hpt_msg.h and PROTOCOL.md)
 
     How it works. A message is a type and a jansson object holding its
     fields under their wire names, so encoding is "check, then dump" and
@@ -13,7 +13,8 @@
       1. exactly two non-empty frames                        -> FRAMING
       2. frame 1 is "HPT/<digits> <TYPE>", at most 64 bytes  -> SIGNATURE
       3. TYPE is known                                       -> TYPE
-      4. version is HPT_MSG_PROTOCOL                         -> VERSION
+      4. version is HPT_MSG_PROTOCOL (any, for REJECT and
+         ERROR, whose bodies every version keeps)            -> VERSION
       5. body at most HPT_MSG_BODY_MAX bytes                 -> SIZE
       6. body is UTF-8 JSON, one object, no duplicate keys,
          no NUL in strings (jansson checks the UTF-8)        -> BODY
@@ -39,6 +40,7 @@
 
 struct _hpt_msg_t {
     hpt_msg_id_t id;      //  message type
+    int version;          //  the signature's version: HPT_MSG_PROTOCOL but for REJECT/ERROR
     json_t *body;         //  fields by wire name (owned)
     zframe_t *routing_id; //  ROUTER routing id, NULL when none (owned)
     unsigned char *data;  //  decoded LOGS data cache, NULL until asked
@@ -135,7 +137,6 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
                               {"exitCode", K_INT, true, C_TEXT, -1, 255, 0, 0},
                               {"signal", K_INT, true, C_TEXT, 0, 128, 0, 0},
                               {"coreDumped", K_BOOL, false, C_TEXT, 0, 0, 0, 0},
-                              {"stopped", K_BOOL, false, C_TEXT, 0, 0, 0, 0},
                               {"reason", K_STRING, true, C_TEXT, 0, HPT_MSG_REASON_MAX, 0, 0},
                               {"endTime", K_INT, true, C_TEXT, 0, TIME_MAX, 0, 0}}},
     [HPT_MSG_METRICS] = {"METRICS",
@@ -146,24 +147,20 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
                       {{"seq", K_INT, true, C_TEXT, 1, SEQ_MAX, 0, 0},
                        {"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
                        {"stream", K_STRING, true, C_STREAM, 1, 6, 0, 0},
-                       {"offset", K_INT, true, C_TEXT, 0, SEQ_MAX, 0, 0},
                        {"data", K_DATA, true, C_TEXT, 0, 0, 0, 0},
                        {"encoding", K_STRING, false, C_ENCODING, 1, 6, 0, 0}}},
     [HPT_MSG_LAUNCH] = {"LAUNCH",
                         {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
-                         {"jobId", K_STRING, true, C_NAME, 1, HPT_MSG_NAME_MAX, 0, 0},
                          {"trialId", K_STRING, true, C_NAME, 1, HPT_MSG_NAME_MAX, 0, 0},
                          {"argv", K_STRINGS, true, C_TEXT, 1, HPT_MSG_ARGS_MAX, 0, HPT_MSG_ARG_MAX},
                          {"env", K_ENV, false, C_TEXT, 0, HPT_MSG_ENV_MAX, 0, 0},
                          {"workingDir", K_STRING, false, C_RELPATH, 1, HPT_MSG_PATH_MAX, 0, 0},
                          {"metricTag", K_STRING, true, C_LABEL, 1, HPT_MSG_NAME_MAX, 0, 0},
                          {"packageUris", K_STRINGS, false, C_LABEL, 0, 64, 1, 4096},
-                         {"cpus", K_NUMBER, true, C_TEXT, 0, 1e6, 0, 0},
-                         {"memoryMb", K_INT, true, C_TEXT, 0, 1e12, 0, 0},
                          {"gpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
+                         {"tpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
                          {"cpuSet", K_INTS, false, C_DISTINCT, 0, HPT_MSG_CORES_MAX, 0,
                           HPT_MSG_CORES_MAX - 1},
-                         {"graceMs", K_INT, true, C_TEXT, 0, 3600000, 0, 0},
                          {"stdoutRegex", K_STRING, false, C_TEXT, 1, 1024, 0, 0}}},
     [HPT_MSG_STOP] = {"STOP",
                       {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
@@ -774,8 +771,6 @@ s_check_cross (hpt_msg_id_t id, json_t *body, hpt_error_t *error)
     if (id == HPT_MSG_LAUNCH &&
         json_string_length (json_array_get (json_object_get (body, "argv"), 0)) == 0)
         return s_fail (error, "field 'argv': argv[0] must not be empty");
-    if (id == HPT_MSG_LAUNCH && !(json_number_value (json_object_get (body, "cpus")) > 0))
-        return s_fail (error, "field 'cpus': must be more than 0");
     return 0;
 }
 
@@ -818,6 +813,7 @@ hpt_msg_new (hpt_msg_id_t id)
     if (id < 1 || id > HPT_MSG_ID_COUNT) return NULL;
     hpt_msg_t *self = hpt_calloc (1, sizeof (hpt_msg_t));
     self->id = id;
+    self->version = HPT_MSG_PROTOCOL;
     self->body = json_object ();
     //  The version field has one valid value; fill it so callers need not.
     if (s_field (id, "protocol"))
@@ -849,6 +845,7 @@ hpt_msg_dup (hpt_msg_t *self)
     if (!self) return NULL;
     hpt_msg_t *copy = hpt_calloc (1, sizeof (hpt_msg_t));
     copy->id = self->id;
+    copy->version = self->version;
     copy->body = json_deep_copy (self->body);
     copy->routing_id = self->routing_id ? zframe_dup (self->routing_id) : NULL;
     return copy;
@@ -884,7 +881,7 @@ s_encode (hpt_msg_t *self, bool with_routing_id)
     zmsg_t *msg = zmsg_new ();
     if (with_routing_id && self->routing_id)
         zmsg_append (msg, &(zframe_t *){zframe_dup (self->routing_id)});
-    zmsg_addstrf (msg, "HPT/%d %s", HPT_MSG_PROTOCOL, s_rules[self->id].name);
+    zmsg_addstrf (msg, "HPT/%d %s", self->version, s_rules[self->id].name);
     zmsg_addmem (msg, text, strlen (text));
     free (text);
     return msg;
@@ -894,6 +891,14 @@ zmsg_t *
 hpt_msg_encode (hpt_msg_t *self)
 {
     return self ? s_encode (self, true) : NULL;
+}
+
+//  REJECT and ERROR keep their HPT/1 bodies in every version (PROTOCOL.md
+//  §7), so a peer of any version can say why it refuses.
+static bool
+s_frozen (hpt_msg_id_t id)
+{
+    return id == HPT_MSG_REJECT || id == HPT_MSG_ERROR;
 }
 
 //  Parses "HPT/<version> <TYPE>" into fault->version and fault->id.
@@ -927,7 +932,7 @@ s_parse_signature (zframe_t *frame, hpt_msg_fault_t *fault)
         s_fault (fault, HPT_MSG_FAULT_TYPE, "unknown message type '%s'", type);
         return -1;
     }
-    if (version != HPT_MSG_PROTOCOL) {
+    if (version != HPT_MSG_PROTOCOL && !s_frozen (fault->id)) {
         s_fault (fault, HPT_MSG_FAULT_VERSION,
                  "unsupported protocol version HPT/%ld (this side speaks HPT/%d)", version,
                  HPT_MSG_PROTOCOL);
@@ -966,6 +971,7 @@ s_from_body (hpt_msg_id_t id, const char *bytes, size_t size, hpt_msg_fault_t *f
     }
     hpt_msg_t *self = hpt_calloc (1, sizeof (hpt_msg_t));
     self->id = id;
+    self->version = HPT_MSG_PROTOCOL;
     self->body = body;
     return self;
 }
@@ -993,6 +999,7 @@ hpt_msg_decode_fault (zmsg_t **msg_p, hpt_msg_fault_t *fault)
                  zframe_size (signature) == 0 ? "signature" : "body");
     } else if (s_parse_signature (signature, fault) == 0) {
         self = s_from_body (fault->id, (const char *)zframe_data (body), zframe_size (body), fault);
+        if (self) self->version = fault->version;
     }
     zmsg_destroy (&msg);
     return self;
@@ -1099,6 +1106,21 @@ hpt_msg_id_t
 hpt_msg_id (hpt_msg_t *self)
 {
     return self ? self->id : 0;
+}
+
+int
+hpt_msg_signature_version (hpt_msg_t *self)
+{
+    return self ? self->version : 0;
+}
+
+int
+hpt_msg_set_signature_version (hpt_msg_t *self, int version)
+{
+    if (!self || version < 1 || version > 9999) return -1;
+    if (version != HPT_MSG_PROTOCOL && !s_frozen (self->id)) return -1;
+    self->version = version;
+    return 0;
 }
 
 const char *
@@ -1254,20 +1276,17 @@ INT_FIELD (end_time, "endTime", 0)
 INT_FIELD (exit_code, "exitCode", -1)
 INT_FIELD (signal, "signal", 0)
 BOOL_FIELD (core_dumped, "coreDumped")
-BOOL_FIELD (stopped, "stopped")
 STR_FIELD (stream, "stream")
-INT_FIELD (offset, "offset", 0)
-STR_FIELD (job_id, "jobId")
 STR_FIELD (trial_id, "trialId")
 STR_FIELD (working_dir, "workingDir")
 STR_FIELD (metric_tag, "metricTag")
 STR_FIELD (stdout_regex, "stdoutRegex")
-INT_FIELD (memory_mb, "memoryMb", 0)
 INT_FIELD (grace_ms, "graceMs", 0)
 BOOL_FIELD (draining, "draining")
 STR_LIST (add_arg, arg_count, arg, "argv")
 STR_LIST (add_package_uri, package_uri_count, package_uri, "packageUris")
 INT_LIST (add_gpu, gpu_count, gpu, "gpus")
+INT_LIST (add_tpu, tpu_count, tpu, "tpus")
 INT_LIST (add_core, core_count, core, "cpuSet")
 INT_LIST (add_protocol, protocol_count, protocol_at, "protocols")
 // clang-format on
@@ -1283,18 +1302,6 @@ int
 hpt_msg_set_load (hpt_msg_t *self, double load)
 {
     return s_set (self, "load", json_real (load));
-}
-
-double
-hpt_msg_cpus (hpt_msg_t *self)
-{
-    return json_number_value (s_get (self, "cpus"));
-}
-
-int
-hpt_msg_set_cpus (hpt_msg_t *self, double cpus)
-{
-    return s_set (self, "cpus", json_real (cpus));
 }
 
 int64_t

@@ -1,4 +1,4 @@
-/*  libFuzzer target: the HPT/1 codec (proto/hpt_msg).
+/*  libFuzzer target: the HPT/2 codec (proto/hpt_msg).
 
     Input: one mode byte, then frames separated by NUL bytes (a valid
     signature or JSON body never contains NUL, so every valid message can
@@ -40,10 +40,14 @@ s_touch (hpt_msg_t *msg)
         if (!hpt_msg_arg (msg, i)) abort ();
     for (size_t i = 0; i < hpt_msg_gpu_count (msg); i++)
         if (hpt_msg_gpu (msg, i) < 0) abort ();
+    for (size_t i = 0; i < hpt_msg_tpu_count (msg); i++)
+        if (hpt_msg_tpu (msg, i) < 0) abort ();
+    for (size_t i = 0; i < hpt_msg_protocol_count (msg); i++)
+        if (hpt_msg_protocol_at (msg, i) < 1) abort ();
     (void)hpt_msg_env (msg);
     (void)hpt_msg_resources (msg);
     (void)hpt_msg_port_low (msg);
-    (void)hpt_msg_cpus (msg);
+    (void)hpt_msg_signature_version (msg);
 }
 
 //  A decoded message must re-encode to something that decodes to the same
