@@ -35,6 +35,10 @@
     WORKDIR/tasks/<id>/hypertune/metric.json (CLOUD_ML_HP_METRIC_FILE). The
     metric file is polled every 200 ms and once more at exit, before the
     exit is reported, so a trial's last metric always precedes its end.
+    The GPUs and TPU chips a LAUNCH names become the task's visibility
+    variables here, not on the master: the agent knows its devices (later
+    it can name a MIG instance by its UUID there), and fails a LAUNCH
+    naming a device it does not offer.
 
     Orphans. Tasks get SIGKILL when the agent dies (the launcher sets
     PR_SET_PDEATHSIG), so a restarted agent runs nothing and says so in
