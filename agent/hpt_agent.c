@@ -8,6 +8,10 @@
     spool forgets what is at or below it and replays the rest in order.
     Master silence longer than the agent timeout, or an ERROR
     NOT_REGISTERED (a master that restarted), starts registration again.
+    A REJECT without retryMs, or one whose protocols list no version this
+    agent speaks (also one in another version's signature: a master of
+    another version), is final: the agent stops and hptagent exits
+    non-zero with the master's reason.
     The DEALER socket uses ZMQ_IMMEDIATE, so nothing is queued for a master
     that is not there: the spool is the only queue.
 
@@ -31,13 +35,19 @@
     WORKDIR/tasks/<id>/hypertune/metric.json (CLOUD_ML_HP_METRIC_FILE). The
     metric file is polled every 200 ms and once more at exit, before the
     exit is reported, so a trial's last metric always precedes its end.
+    The GPUs and TPU chips a LAUNCH names become the task's visibility
+    variables here, not on the master: the agent knows its devices (later
+    it can name a MIG instance by its UUID there), and fails a LAUNCH
+    naming a device it does not offer.
 
     Orphans. Tasks get SIGKILL when the agent dies (the launcher sets
     PR_SET_PDEATHSIG), so a restarted agent runs nothing and says so in
     HELLO; the master then fails (or requeues) what it thought was running.
 */
 #include "hpt_agent.h"
+#include "hpt_alloc.h"
 #include "hpt_fetch.h"
+#include "hpt_fs.h"
 #include "hpt_hypertune.h"
 #include "hpt_launcher.h"
 #include "hpt_line_metrics.h"
@@ -67,13 +77,13 @@ typedef struct {
     char *task_id;              //  the master's id, e.g. "job/3/master/0"
     char *lid;                  //  the launcher's id (task id with '/' -> ':')
     char *dir;                  //  WORKDIR/tasks/<lid>
+    char *metric_file;          //  DIR/hypertune/metric.json (CLOUD_ML_HP_METRIC_FILE)
     hpt_hypertune_t *hypertune; //  reader of its metric file
     hpt_line_metrics_t *lines;  //  stdout metric pattern, NULL when off
     hpt_tfevents_t *events;     //  TensorFlow event files of the task
     zhashx_t *hypertune_tags;   //  tags the hypertune file reported (they win)
     char *metric_tag;           //  the job's objective tag
     int64_t pid;                //  its process
-    int64_t offsets[3];         //  bytes of stdout [1] and stderr [2] sent
     bool exited;                //  exit reported (kept until its event is acked)
     int64_t exit_seq;           //  seq of its TASK_EXITED event
     hpt_msg_t *line_points;     //  METRICS from stdout lines not yet sent, or NULL
@@ -100,6 +110,8 @@ struct _hpt_agent_t {
     int64_t oldest_seq;        //  oldest unacknowledged seq when last (re)sent
     int64_t oldest_sent;       //  monotonic ms it was last (re)sent
     int64_t sent_seq;          //  highest event seq sent since (re)registering or replaying
+    int64_t master_epoch;      //  from the last WELCOME, 0 before the first
+    char *refusal;             //  why the master refused us for good, NULL while it has not
 };
 
 static int64_t
@@ -122,6 +134,7 @@ s_task_free (void **item_p)
     free (task->task_id);
     free (task->lid);
     free (task->dir);
+    free (task->metric_file);
     hpt_hypertune_destroy (&task->hypertune);
     hpt_line_metrics_destroy (&task->lines);
     hpt_tfevents_destroy (&task->events);
@@ -135,7 +148,7 @@ s_task_free (void **item_p)
 static char *
 s_lid (const char *task_id)
 {
-    char *lid = strdup (task_id);
+    char *lid = hpt_strdup (task_id);
     for (char *c = lid; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '.' || *c == '_' || *c == '-'))
@@ -166,10 +179,10 @@ s_task_by_id (hpt_agent_t *self, const char *task_id)
 static int
 s_send (hpt_agent_t *self, hpt_msg_t **msg_p)
 {
-    char error[256];
-    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
+    hpt_error_t error;
+    if (hpt_msg_validate (*msg_p, &error) != 0) {
         zsys_error ("hptagent: not sending an invalid %s: %s",
-                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
+                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error.message);
         hpt_msg_destroy (msg_p);
         return -1;
     }
@@ -192,12 +205,11 @@ s_pump (hpt_agent_t *self)
     size_t i = hpt_spool_find (self->spool, self->sent_seq + 1);
     for (; s_window_open (self) && i < hpt_spool_size (self->spool); i++) {
         const hpt_spool_event_t *event = hpt_spool_event (self->spool, i);
-        char error[256];
-        hpt_msg_t *msg =
-            hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, error, sizeof (error));
+        hpt_error_t error;
+        hpt_msg_t *msg = hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, &error);
         if (!msg)
             zsys_warning ("hptagent: spooled %s seq %lld unreadable: %s", event->kind,
-                          (long long)event->seq, error);
+                          (long long)event->seq, error.message);
         else if (s_send (self, &msg) != 0)
             break; //  the socket is full or the master gone: the next ACK or tick retries
         self->sent_seq = event->seq;
@@ -289,10 +301,10 @@ s_flush_metrics (hpt_agent_t *self, s_task_t *task, bool at_exit)
     if (count < 0) count = 0;
     if (event_count < 0) event_count = 0;
     if (count + event_count == 0) return;
-    const char **tags = calloc ((size_t)(count + event_count), sizeof (char *));
-    double *values = calloc ((size_t)(count + event_count), sizeof (double));
-    int64_t *steps = calloc ((size_t)(count + event_count), sizeof (int64_t));
-    double *times = calloc ((size_t)(count + event_count), sizeof (double));
+    const char **tags = hpt_calloc ((size_t)(count + event_count), sizeof (char *));
+    double *values = hpt_calloc ((size_t)(count + event_count), sizeof (double));
+    int64_t *steps = hpt_calloc ((size_t)(count + event_count), sizeof (int64_t));
+    double *times = hpt_calloc ((size_t)(count + event_count), sizeof (double));
     int n = 0;
     for (int i = 0; i < count; i++, n++) {
         if (!zhashx_lookup (task->hypertune_tags, points[i].tag))
@@ -339,9 +351,7 @@ s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const cha
         hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LOGS);
         hpt_msg_set_task_id (msg, task->task_id);
         hpt_msg_set_stream (msg, stream == HPT_LAUNCHER_STDERR ? "stderr" : "stdout");
-        hpt_msg_set_offset (msg, task->offsets[stream]);
         hpt_msg_set_data (msg, data + done, n);
-        task->offsets[stream] += (int64_t)n;
         s_event (self, &msg);
     }
 }
@@ -381,7 +391,6 @@ s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
     hpt_msg_set_exit_code (msg, exit->exit_code);
     hpt_msg_set_signal (msg, exit->signal);
     hpt_msg_set_core_dumped (msg, exit->core_dumped);
-    hpt_msg_set_stopped (msg, exit->stop_requested);
     hpt_msg_set_end_time (msg, s_wall ());
     hpt_msg_set_reason (msg, "");
     if (exit->exit_code == 127 || exit->exit_code == 126)
@@ -417,7 +426,7 @@ s_usable_cpus (const char *list)
     cpu_set_t mine;
     if (!list || sched_getaffinity (0, sizeof (mine), &mine) != 0) return NULL;
     //  Every CPU number fits in 6 characters with its comma.
-    char *out = calloc (1, (size_t)CPU_SETSIZE * 6 + 1);
+    char *out = hpt_calloc (1, (size_t)CPU_SETSIZE * 6 + 1);
     size_t used = 0;
     const char *at = list;
     while (*at) {
@@ -438,23 +447,27 @@ s_usable_cpus (const char *list)
     return out;
 }
 
-//  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
-//  the task's PYTHONPATH (the fetched packages).
-static void
-s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
+//  The record of a task about to start, with its metric sources: the
+//  hypertune file at DIR/hypertune/metric.json (fresh: a relaunch of the
+//  same id after an agent restart starts afresh), TensorFlow event files
+//  and the stdout pattern.
+static s_task_t *
+s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
 {
     const char *task_id = hpt_msg_task_id (msg);
-    s_task_t *task = calloc (1, sizeof (s_task_t));
-    task->task_id = strdup (task_id);
+    s_task_t *task = hpt_calloc (1, sizeof (s_task_t));
+    task->task_id = hpt_strdup (task_id);
     task->lid = s_lid (task_id);
-    task->dir = zsys_sprintf ("%s/tasks/%s", self->config.workdir, task->lid);
-    char *metric_dir = zsys_sprintf ("%s/hypertune", task->dir);
-    char *metric_file = zsys_sprintf ("%s/metric.json", metric_dir);
-    zsys_dir_create ("%s", metric_dir);
-    //  A relaunch of the same id after an agent restart starts afresh.
-    remove (metric_file);
-    task->hypertune = hpt_hypertune_new (metric_file);
-    task->metric_tag = strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
+    task->dir = hpt_asprintf ("%s/tasks/%s", self->config.workdir, task->lid);
+    char *metric_dir = hpt_asprintf ("%s/hypertune", task->dir);
+    task->metric_file = hpt_asprintf ("%s/metric.json", metric_dir);
+    hpt_error_t error;
+    if (hpt_mkdirs (metric_dir, 0775, &error) != 0)
+        zsys_warning ("hptagent: task %s: %s", task_id, error.message);
+    free (metric_dir);
+    remove (task->metric_file);
+    task->hypertune = hpt_hypertune_new (task->metric_file);
+    task->metric_tag = hpt_strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
     task->hypertune_tags = zhashx_new ();
     //  TensorFlow event files: under the job dir (only its own files, not
     //  sibling trials'), the job dir's trial subdirectory as AI Platform's
@@ -467,10 +480,10 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         if (strncmp (hpt_msg_arg (msg, i), "--job-dir=", 10) == 0) {
             const char *job_dir = hpt_msg_arg (msg, i) + 10;
             hpt_tfevents_add_dir (task->events, job_dir, 0);
-            char *trial_dir = zsys_sprintf ("%s/%s", job_dir,
+            char *trial_dir = hpt_asprintf ("%s/%s", job_dir,
                                             hpt_msg_trial_id (msg) ? hpt_msg_trial_id (msg) : "");
             hpt_tfevents_add_dir (task->events, trial_dir, 8);
-            zstr_free (&trial_dir);
+            free (trial_dir);
         }
     hpt_tfevents_set_since (task->events, (double)s_wall () / 1000.0 - 1.0);
     const char *regex = hpt_msg_stdout_regex (msg);
@@ -479,44 +492,139 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         task->lines = hpt_line_metrics_new (regex, why, sizeof (why));
         if (!task->lines) zsys_warning ("hptagent: task %s: stdout metrics off: %s", task_id, why);
     }
+    return task;
+}
 
-    size_t argc = hpt_msg_arg_count (msg);
-    const char **argv = calloc (argc + 1, sizeof (char *));
-    for (size_t i = 0; i < argc; i++)
-        argv[i] = hpt_msg_arg (msg, i);
+//  "NAME=i,j,k" of the LAUNCH's gpus (or tpus), after checking that each
+//  is a device of that kind this agent offers. NULL with *error otherwise.
+static char *
+s_device_list (hpt_agent_t *self, hpt_msg_t *msg, bool tpus, const char *name, hpt_error_t *error)
+{
+    const hpt_resources_t *r = hpt_topology_resources (self->config.topology);
+    size_t count = tpus ? hpt_msg_tpu_count (msg) : hpt_msg_gpu_count (msg);
+    char *list = hpt_asprintf ("%s=", name);
+    for (size_t i = 0; i < count; i++) {
+        int64_t index = tpus ? hpt_msg_tpu (msg, i) : hpt_msg_gpu (msg, i);
+        bool offered = false;
+        for (size_t k = 0; k < r->accelerator_count && !offered; k++)
+            offered = r->accelerators[k].is_tpu == tpus && r->accelerators[k].index == index;
+        if (!offered) {
+            free (list);
+            hpt_error_set (error, HPT_E_INVALID, "%s %lld is not on this agent",
+                           tpus ? "TPU chip" : "GPU", (long long)index);
+            return NULL;
+        }
+        char *longer = hpt_asprintf ("%s%s%lld", list, i ? "," : "", (long long)index);
+        free (list);
+        list = longer;
+    }
+    return list;
+}
+
+//  The visibility variables of the accelerators the LAUNCH gives the task:
+//  it is the agent that knows its devices. CUDA_VISIBLE_DEVICES is set
+//  even when empty, so that a task without GPUs does not grab the host's
+//  by default; CUDA_DEVICE_ORDER makes CUDA number GPUs as hpt does (PCI
+//  bus order); TPU_VISIBLE_CHIPS is libtpu's. Appended to env at *n (room
+//  for three). -1 with *error when the LAUNCH names a device not here.
+static int
+s_device_env (hpt_agent_t *self, hpt_msg_t *msg, char **env, size_t *n, hpt_error_t *error)
+{
+    char *gpus = s_device_list (self, msg, false, "CUDA_VISIBLE_DEVICES", error);
+    char *tpus = gpus ? s_device_list (self, msg, true, "TPU_VISIBLE_CHIPS", error) : NULL;
+    if (!tpus) {
+        free (gpus);
+        return -1;
+    }
+    env[(*n)++] = gpus;
+    if (hpt_msg_gpu_count (msg) > 0) env[(*n)++] = hpt_strdup ("CUDA_DEVICE_ORDER=PCI_BUS_ID");
+    if (hpt_msg_tpu_count (msg) > 0)
+        env[(*n)++] = tpus;
+    else
+        free (tpus);
+    return 0;
+}
+
+static void
+s_env_free (char ***env_p)
+{
+    for (char **entry = *env_p; entry && *entry; entry++)
+        free (*entry);
+    free (*env_p);
+    *env_p = NULL;
+}
+
+//  The task's additions to the agent's environment: the LAUNCH's env,
+//  then what only the agent knows (later entries win). pythonpath (may be
+//  NULL) goes in front of the task's PYTHONPATH. A NULL-terminated array
+//  of fresh strings (free with s_env_free), or NULL with *error when the
+//  LAUNCH names an accelerator this agent does not have.
+static char **
+s_task_env (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, const char *pythonpath,
+            hpt_error_t *error)
+{
     json_t *env_json = hpt_msg_env (msg);
-    size_t envc = json_object_size (env_json) + 3;
-    char **env = calloc (envc + 1, sizeof (char *));
+    char **env = hpt_calloc (json_object_size (env_json) + 7, sizeof (char *));
     size_t n = 0;
     const char *key;
     json_t *value;
     json_object_foreach (env_json, key, value) {
-        env[n++] = zsys_sprintf ("%s=%s", key, json_string_value (value));
+        env[n++] = hpt_asprintf ("%s=%s", key, json_string_value (value));
     }
     if (pythonpath && *pythonpath) {
         const char *theirs = hpt_msg_env_var (msg, "PYTHONPATH");
         if (!theirs) theirs = getenv ("PYTHONPATH");
-        env[n++] = theirs && *theirs ? zsys_sprintf ("PYTHONPATH=%s:%s", pythonpath, theirs)
-                                     : zsys_sprintf ("PYTHONPATH=%s", pythonpath);
+        env[n++] = theirs && *theirs ? hpt_asprintf ("PYTHONPATH=%s:%s", pythonpath, theirs)
+                                     : hpt_asprintf ("PYTHONPATH=%s", pythonpath);
     }
-    env[n++] = zsys_sprintf ("CLOUD_ML_HP_METRIC_FILE=%s", metric_file);
-    env[n++] = zsys_sprintf ("HPT_TASK_DIR=%s", task->dir);
-    char *cpus = NULL;
+    env[n++] = hpt_asprintf ("CLOUD_ML_HP_METRIC_FILE=%s", task->metric_file);
+    env[n++] = hpt_asprintf ("HPT_TASK_DIR=%s", task->dir);
+    if (s_device_env (self, msg, env, &n, error) != 0) s_env_free (&env);
+    return env;
+}
+
+//  The cpulist of the LAUNCH's cpuSet that this agent can bind to, or
+//  NULL (run unbound) when none is given or none is usable.
+static char *
+s_task_cpus (hpt_agent_t *self, hpt_msg_t *msg)
+{
     size_t cores = hpt_msg_core_count (msg);
-    if (cores > 0) {
-        unsigned *list = calloc (cores, sizeof (unsigned));
-        for (size_t i = 0; i < cores; i++)
-            list[i] = (unsigned)hpt_msg_core (msg, i);
-        cpus = hpt_topology_cpu_list (self->config.topology, list, cores);
-        free (list);
-        char *usable = s_usable_cpus (cpus);
-        if (cpus && !usable)
-            zsys_warning ("hptagent: task %s: none of CPUs %s is available here; running it "
-                          "unbound",
-                          task_id, cpus);
-        free (cpus);
-        cpus = usable;
+    if (cores == 0) return NULL;
+    unsigned *list = hpt_calloc (cores, sizeof (unsigned));
+    for (size_t i = 0; i < cores; i++)
+        list[i] = (unsigned)hpt_msg_core (msg, i);
+    char *cpus = hpt_topology_cpu_list (self->config.topology, list, cores);
+    free (list);
+    char *usable = s_usable_cpus (cpus);
+    if (cpus && !usable)
+        zsys_warning ("hptagent: task %s: none of CPUs %s is available here; running it unbound",
+                      hpt_msg_task_id (msg), cpus);
+    free (cpus);
+    return usable;
+}
+
+//  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
+//  the task's PYTHONPATH (the fetched packages).
+static void
+s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
+{
+    const char *task_id = hpt_msg_task_id (msg);
+    hpt_error_t error;
+    s_task_t *task = s_task_new (self, msg);
+    char **env = s_task_env (self, msg, task, pythonpath, &error);
+    if (!env) {
+        void *item = task;
+        s_task_free (&item);
+        char *reason = hpt_asprintf ("could not start the task: %s", error.message);
+        s_refuse (self, task_id, reason);
+        free (reason);
+        return;
     }
+    size_t argc = hpt_msg_arg_count (msg);
+    const char **argv = hpt_calloc (argc + 1, sizeof (char *));
+    for (size_t i = 0; i < argc; i++)
+        argv[i] = hpt_msg_arg (msg, i);
+    char *cpus = s_task_cpus (self, msg);
     const char *working_dir = hpt_msg_working_dir (msg);
     hpt_launch_t launch = {
         .id = task->lid,
@@ -526,15 +634,14 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         .log_dir = task->dir,
         .cpus = cpus,
     };
-    char *error = NULL;
     zhashx_insert (self->tasks, task->lid, task);
     pid_t pid = argc ? hpt_launcher_start (self->launcher, &launch, s_mono (), &error) : -1;
     if (pid < 0) {
-        char *reason =
-            zsys_sprintf ("could not start the task: %s", error ? error : "empty command line");
+        char *reason = hpt_asprintf ("could not start the task: %s",
+                                     argc ? error.message : "empty command line");
         zhashx_delete (self->tasks, task->lid);
         s_refuse (self, task_id, reason);
-        zstr_free (&reason);
+        free (reason);
     } else {
         task->pid = pid;
         hpt_msg_t *started = hpt_msg_new (HPT_MSG_TASK_STARTED);
@@ -543,14 +650,9 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         hpt_msg_set_start_time (started, s_wall ());
         s_event (self, &started);
     }
-    free (error);
     free (cpus);
-    for (size_t i = 0; i < n; i++)
-        zstr_free (&env[i]);
-    free (env);
+    s_env_free (&env);
     free (argv);
-    zstr_free (&metric_file);
-    zstr_free (&metric_dir);
 }
 
 static void
@@ -567,7 +669,7 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     }
     //  pythonModule with packageUris: fetch first (never in this thread),
     //  launch when the packages are there.
-    const char **uris = calloc (count, sizeof (char *));
+    const char **uris = hpt_calloc (count, sizeof (char *));
     for (size_t i = 0; i < count; i++)
         uris[i] = hpt_msg_package_uri (msg, i);
     if (hpt_fetch_request (self->fetch, task_id, uris, count) == 0)
@@ -581,7 +683,8 @@ static int
 s_on_fetched (zloop_t *loop, zsock_t *reader, void *arg)
 {
     hpt_agent_t *self = arg;
-    char *task_id = NULL, *pythonpath = NULL, *error = NULL;
+    char *task_id = NULL, *pythonpath = NULL;
+    hpt_error_t error;
     bool ok = false;
     if (hpt_fetch_result_recv (self->fetch, &task_id, &ok, &pythonpath, &error) != 0) return 0;
     hpt_msg_t *msg = task_id ? zhashx_lookup (self->fetching, task_id) : NULL;
@@ -589,16 +692,29 @@ s_on_fetched (zloop_t *loop, zsock_t *reader, void *arg)
         if (ok)
             s_start_task (self, msg, pythonpath);
         else {
-            char *reason = zsys_sprintf ("could not fetch the packages: %s", error ? error : "");
+            char *reason = hpt_asprintf ("could not fetch the packages: %s", error.message);
             s_refuse (self, task_id, reason);
-            zstr_free (&reason);
+            free (reason);
         }
         zhashx_delete (self->fetching, task_id);
     }
     free (task_id);
     free (pythonpath);
-    free (error);
     return 0;
+}
+
+//  Reports the end of a task that a STOP found not running: exit -1, no
+//  signal, with why.
+static void
+s_stopped_unstarted (hpt_agent_t *self, const char *task_id, const char *reason)
+{
+    hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
+    hpt_msg_set_task_id (exited, task_id);
+    hpt_msg_set_exit_code (exited, -1);
+    hpt_msg_set_signal (exited, 0);
+    hpt_msg_set_reason (exited, reason);
+    hpt_msg_set_end_time (exited, s_wall ());
+    s_event (self, &exited);
 }
 
 static void
@@ -608,33 +724,20 @@ s_on_stop (hpt_agent_t *self, hpt_msg_t *msg)
     if (zhashx_lookup (self->fetching, task_id)) {
         //  Stopped while its packages were on their way: never started.
         zhashx_delete (self->fetching, task_id);
-        hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
-        hpt_msg_set_task_id (exited, task_id);
-        hpt_msg_set_exit_code (exited, -1);
-        hpt_msg_set_signal (exited, 0);
-        hpt_msg_set_stopped (exited, true);
-        hpt_msg_set_reason (exited, "stopped before its packages were fetched");
-        hpt_msg_set_end_time (exited, s_wall ());
-        s_event (self, &exited);
+        s_stopped_unstarted (self, task_id, "stopped before its packages were fetched");
         return;
     }
     s_task_t *task = s_task_by_id (self, task_id);
     if (task && !task->exited) {
+        //  Why a trainer got SIGTERM is the first question in its logs.
+        zsys_info ("hptagent: stopping task %s (%s), SIGKILL after %lld ms", task_id,
+                   hpt_msg_reason (msg), (long long)hpt_msg_grace_ms (msg));
         hpt_launcher_stop (self->launcher, task->lid, hpt_msg_grace_ms (msg), s_mono ());
         return;
     }
-    if (!task) {
-        //  Never ran here (its LAUNCH was lost): say it is gone, so the
-        //  master does not wait for an exit that cannot come.
-        hpt_msg_t *exited = hpt_msg_new (HPT_MSG_TASK_EXITED);
-        hpt_msg_set_task_id (exited, task_id);
-        hpt_msg_set_exit_code (exited, -1);
-        hpt_msg_set_signal (exited, 0);
-        hpt_msg_set_stopped (exited, true);
-        hpt_msg_set_reason (exited, "not running on this agent");
-        hpt_msg_set_end_time (exited, s_wall ());
-        s_event (self, &exited);
-    }
+    //  Never ran here (its LAUNCH was lost): say it is gone, so the master
+    //  does not wait for an exit that cannot come.
+    if (!task) s_stopped_unstarted (self, task_id, "not running on this agent");
 }
 
 //  Forgets exited tasks whose exit the master has stored.
@@ -653,6 +756,67 @@ s_forget_acked (hpt_agent_t *self)
 //  ---------------------------------------------------------------------
 //  The loop
 
+static void
+s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    self->registered = true;
+    self->hello_backoff = S_HELLO_MIN_MS;
+    if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
+    if (hpt_msg_agent_timeout_ms (msg) > 0) self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
+    hpt_spool_ack (self->spool, hpt_msg_acked_seq (msg));
+    s_forget_acked (self);
+    s_replay (self);
+    //  The epoch grows with every master start: a new one means the master
+    //  restarted (not merely that the connection broke), which is what an
+    //  operator reading this log wants to know.
+    int64_t epoch = hpt_msg_master_epoch (msg);
+    if (self->master_epoch && epoch != self->master_epoch)
+        zsys_warning ("hptagent: the master restarted (epoch %lld, was %lld)", (long long)epoch,
+                      (long long)self->master_epoch);
+    self->master_epoch = epoch;
+    zsys_info ("hptagent: registered with the master, epoch %lld (%zu events replayed)",
+               (long long)epoch, hpt_spool_size (self->spool));
+}
+
+//  A REJECT: retried after retryMs, or final (no retryMs, or the master
+//  speaks no version this agent does, PROTOCOL.md §6.1 and §7). Returns
+//  -1 when final, which ends the loop; hpt_agent_run then says why.
+static int
+s_on_reject (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    self->registered = false;
+    bool common = hpt_msg_signature_version (msg) == HPT_MSG_PROTOCOL;
+    char *versions = hpt_strdup ("");
+    for (size_t i = 0; i < hpt_msg_protocol_count (msg); i++) {
+        int64_t version = hpt_msg_protocol_at (msg, i);
+        char *longer = hpt_asprintf ("%s%sHPT/%lld", versions, i ? ", " : "", (long long)version);
+        free (versions);
+        versions = longer;
+        common = common || version == HPT_MSG_PROTOCOL;
+    }
+    if (hpt_msg_protocol_count (msg) > 0 && !common) {
+        char *longer =
+            hpt_asprintf (" (the master speaks %s, this agent HPT/%d)", versions, HPT_MSG_PROTOCOL);
+        free (versions);
+        versions = longer;
+    } else
+        versions[0] = '\0';
+    char *why = hpt_asprintf ("%s%s", hpt_msg_reason (msg), versions);
+    free (versions);
+    int64_t retry_ms = hpt_msg_retry_ms (msg);
+    if (common && retry_ms > 0) {
+        zsys_error ("hptagent: the master refused registration: %s (trying again in %lld ms)", why,
+                    (long long)retry_ms);
+        self->next_hello = s_mono () + retry_ms;
+        free (why);
+        return 0;
+    }
+    zsys_error ("hptagent: the master refused registration for good: %s", why);
+    free (self->refusal);
+    self->refusal = why;
+    return -1;
+}
+
 static int
 s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -667,25 +831,13 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     }
     self->last_master = s_mono ();
+    int rc = 0;
     switch (hpt_msg_id (msg)) {
         case HPT_MSG_WELCOME:
-            self->registered = true;
-            self->hello_backoff = S_HELLO_MIN_MS;
-            if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
-            if (hpt_msg_agent_timeout_ms (msg) > 0)
-                self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
-            hpt_spool_ack (self->spool, hpt_msg_acked_seq (msg));
-            s_forget_acked (self);
-            s_replay (self);
-            zsys_info ("hptagent: registered with the master (%zu events replayed)",
-                       hpt_spool_size (self->spool));
+            s_on_welcome (self, msg);
             break;
         case HPT_MSG_REJECT:
-            self->registered = false;
-            zsys_error ("hptagent: the master refused registration: %s",
-                        hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
-            self->next_hello =
-                s_mono () + (hpt_msg_retry_ms (msg) > 0 ? hpt_msg_retry_ms (msg) : S_HELLO_MAX_MS);
+            rc = s_on_reject (self, msg);
             break;
         case HPT_MSG_ERROR:
             if (hpt_msg_code (msg) && strcmp (hpt_msg_code (msg), "NOT_REGISTERED") == 0) {
@@ -722,7 +874,7 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
             break;
     }
     hpt_msg_destroy (&msg);
-    return 0;
+    return rc;
 }
 
 static int
@@ -739,6 +891,8 @@ s_heartbeat (hpt_agent_t *self)
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_HEARTBEAT);
     hpt_msg_set_seq (msg, hpt_spool_next_seq (self->spool) - 1);
     hpt_msg_set_running_tasks (msg, (int64_t)hpt_launcher_size (self->launcher));
+    double load = 0;
+    if (getloadavg (&load, 1) == 1 && load >= 0 && load <= 1e6) hpt_msg_set_load (msg, load);
     s_send (self, &msg);
 }
 
@@ -786,7 +940,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
 static void
 s_reap_leftovers (const char *workdir)
 {
-    char *marker = zsys_sprintf ("HPT_TASK_DIR=%s/tasks/", workdir);
+    char *marker = hpt_asprintf ("HPT_TASK_DIR=%s/tasks/", workdir);
     size_t marker_len = strlen (marker);
     DIR *proc = opendir ("/proc");
     struct dirent *entry;
@@ -800,7 +954,7 @@ s_reap_leftovers (const char *workdir)
         FILE *file = fopen (path, "r");
         if (!file) continue;
         //  NUL-separated NAME=VALUE entries; read at most 1 MiB.
-        char *buf = malloc (1 << 20);
+        char *buf = hpt_malloc (1 << 20);
         size_t got = fread (buf, 1, (1 << 20) - 1, file);
         fclose (file);
         bool ours = false;
@@ -815,49 +969,58 @@ s_reap_leftovers (const char *workdir)
     if (killed)
         zsys_warning ("hptagent: killed %d process(es) left by an earlier run of this agent",
                       killed);
-    zstr_free (&marker);
+    free (marker);
 }
 
 //  ---------------------------------------------------------------------
 //  Life cycle
 
-hpt_agent_t *
-hpt_agent_new (const hpt_agent_config_t *config, char **error)
+//  Creates the workdir's tasks/ and spool/ (mode 0775) and makes the
+//  workdir absolute, so task paths (and HPT_TASK_DIR, by
+//  which leftovers are recognised) do not depend on the cwd.
+static int
+s_prepare_workdir (hpt_agent_t *self, hpt_error_t *error)
 {
-    hpt_agent_t *self = calloc (1, sizeof (hpt_agent_t));
+    char *tasks = hpt_asprintf ("%s/tasks", self->config.workdir);
+    int rc = hpt_mkdirs (tasks, 0775, error);
+    free (tasks);
+    if (rc != 0) return rc;
+    char *absolute = realpath (self->config.workdir, NULL);
+    if (absolute) {
+        free ((char *)self->config.workdir);
+        self->config.workdir = absolute;
+    }
+    self->spool_dir = hpt_asprintf ("%s/spool", self->config.workdir);
+    return hpt_mkdirs (self->spool_dir, 0775, error);
+}
+
+hpt_agent_t *
+hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
+{
+    hpt_agent_t *self = hpt_calloc (1, sizeof (hpt_agent_t));
     self->config = *config;
-    self->config.master = strdup (config->master);
-    self->config.name = strdup (config->name);
-    self->config.workdir = strdup (config->workdir);
-    self->config.advertise = strdup (config->advertise);
+    self->config.master = hpt_strdup (config->master);
+    self->config.name = hpt_strdup (config->name);
+    self->config.workdir = hpt_strdup (config->workdir);
+    self->config.advertise = hpt_strdup (config->advertise);
     self->heartbeat_ms = 1000;
     self->timeout_ms = 10000;
     self->hello_backoff = S_HELLO_MIN_MS;
     self->tasks = zhashx_new ();
     zhashx_set_destructor (self->tasks, s_task_free);
-    if (zsys_dir_create ("%s/tasks", config->workdir) != 0) {
-        *error = zsys_sprintf ("cannot create %s/tasks: %s", config->workdir, strerror (errno));
+    if (s_prepare_workdir (self, error) != 0) {
         hpt_agent_destroy (&self);
         return NULL;
     }
-    //  An absolute workdir, so task paths (and HPT_TASK_DIR, by which
-    //  leftovers are recognised) do not depend on the cwd.
-    char *absolute = realpath (config->workdir, NULL);
-    if (absolute) {
-        free ((char *)self->config.workdir);
-        self->config.workdir = absolute;
-    }
     s_reap_leftovers (self->config.workdir);
-    self->spool_dir = zsys_sprintf ("%s/spool", config->workdir);
-    zsys_dir_create ("%s", self->spool_dir);
     self->spool = hpt_spool_new (self->spool_dir, error);
     if (!self->spool) {
         hpt_agent_destroy (&self);
         return NULL;
     }
-    char *packages = zsys_sprintf ("%s/packages", config->workdir);
-    self->fetch = hpt_fetch_new (packages, error);
-    zstr_free (&packages);
+    char *packages = hpt_asprintf ("%s/packages", self->config.workdir);
+    self->fetch = hpt_fetch_new (packages, HPT_FETCH_MAX_BYTES, error);
+    free (packages);
     if (!self->fetch) {
         hpt_agent_destroy (&self);
         return NULL;
@@ -875,6 +1038,10 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
         hpt_agent_destroy (&self);
         return NULL;
     }
+    //  Why a GPU got a generic name, for instance, starts here.
+    const char *nvml = hpt_topology_nvml_error (config->topology);
+    zsys_info ("hptagent: resources found by %s%s%s", hpt_topology_discovery (config->topology),
+               nvml ? "; NVML not used: " : "", nvml ? nvml : "");
     self->resources = hpt_topology_to_json (config->topology);
     if (config->cpus > 0) json_object_set_new (self->resources, "cpus", json_real (config->cpus));
     if (config->memory_gb >= 0)
@@ -887,7 +1054,7 @@ hpt_agent_new (const hpt_agent_config_t *config, char **error)
     zsock_set_reconnect_ivl_max (self->dealer, 2000);
     zsock_set_maxmsgsize (self->dealer, 4 * 1024 * 1024);
     if (zsock_connect (self->dealer, "%s", config->master) != 0) {
-        *error = zsys_sprintf ("cannot connect to %s", config->master);
+        hpt_error_set (error, HPT_E_INVALID, "cannot connect to %s", config->master);
         hpt_agent_destroy (&self);
         return NULL;
     }
@@ -917,17 +1084,21 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     free ((char *)self->config.name);
     free ((char *)self->config.workdir);
     free ((char *)self->config.advertise);
-    zstr_free (&self->spool_dir);
+    free (self->spool_dir);
+    free (self->refusal);
     free (self);
     *self_p = NULL;
 }
 
 int
-hpt_agent_run (hpt_agent_t *self)
+hpt_agent_run (hpt_agent_t *self, hpt_error_t *error)
 {
     s_send_hello (self);
     self->next_hello = s_mono () + self->hello_backoff;
     zloop_start (self->loop);
+    if (self->refusal)
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "the master refused registration: %s", self->refusal);
     if (self->registered) {
         //  Tell the master now rather than let it wait for the timeout;
         //  the tasks die with the agent (see the comment at the top).

@@ -14,6 +14,7 @@
 #ifndef HPT_AGENT_H_INCLUDED
 #define HPT_AGENT_H_INCLUDED
 
+#include "hpt_error.h"
 #include "hpt_topology.h"
 #include <stdint.h>
 
@@ -33,11 +34,15 @@ typedef struct _hpt_agent_t hpt_agent_t;
 
 //  Creates the agent (workdir created, spool opened, socket connected).
 //  config and its strings are copied except topology. NULL with *error
-//  (caller frees) on failure.
-hpt_agent_t *hpt_agent_new (const hpt_agent_config_t *config, char **error);
+//  on failure (the workdir, spool or package cache cannot be made, the
+//  master's endpoint is not one).
+hpt_agent_t *hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error);
 
-//  Runs until SIGINT or SIGTERM. Returns 0.
-int hpt_agent_run (hpt_agent_t *self);
+//  Runs until SIGINT or SIGTERM (returns 0), or until the master refuses
+//  registration for good (PROTOCOL.md §6.1, §7): -1 with *error
+//  (HPT_E_FAILED_PRECONDITION, the master's reason and the versions it
+//  speaks).
+int hpt_agent_run (hpt_agent_t *self, hpt_error_t *error);
 
 //  Destroys the agent: its tasks are killed (they never outlive it) and
 //  the pointer nulled.

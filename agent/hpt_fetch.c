@@ -3,7 +3,7 @@
     The caller's side (hpt_fetch_t) owns a zactor whose pipe carries
     requests one way and results the other:
         request  ["FETCH", task_id, uri...]
-        result   [task_id, "ok" | "error", pythonpath | error text]
+        result   [task_id, "OK" | error code name, pythonpath | error text]
     The actor serves one request at a time: for each URI it resolves a
     content hash (s_resolve: from the index when the freshness rule allows,
     else by downloading with libcurl while hashing), makes sure that hash
@@ -21,6 +21,8 @@
     status), polling so that a stop can kill a long unpack.
 */
 #include "hpt_fetch.h"
+#include "hpt_alloc.h"
+#include "hpt_fs.h"
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -54,9 +56,9 @@ extern char **environ;
 
 //  State shared by the caller's thread and the actor.
 typedef struct {
-    char *cache_dir;           //  absolute, resolved, no ':'
-    atomic_bool stop;          //  set by destroy: abort downloads and unpacks
-    _Atomic int64_t max_bytes; //  size cap for one package
+    char *cache_dir;   //  absolute, resolved, no ':'
+    atomic_bool stop;  //  set by destroy: abort downloads and unpacks
+    int64_t max_bytes; //  size cap for one package (set before the actor starts)
 } s_shared_t;
 
 struct _hpt_fetch_t {
@@ -80,18 +82,6 @@ typedef struct {
     zhashx_t *index;    //  URL -> s_entry_t, owned
     char *index_path;   //  cache_dir/index
 } s_actor_t;
-
-//  Sets *error to a fresh formatted string (what it held is overwritten,
-//  not freed: every path sets it at most once).
-static void
-s_error (char **error, const char *format, ...)
-{
-    if (!error) return;
-    va_list args;
-    va_start (args, format);
-    if (vasprintf (error, format, args) < 0) *error = NULL;
-    va_end (args);
-}
 
 //  Formats a path into buffer (PATH_MAX bytes). Returns 0, or -1 when it
 //  does not fit (never with the cache directory bounded to PATH_MAX / 4,
@@ -246,15 +236,15 @@ s_exists (const char *path)
 //  Checks that nothing under dir (depth levels down) is a symbolic link
 //  that is absolute or resolves outside root. Returns 0, or -1 with *error.
 static int
-s_check_tree (const char *root, const char *dir, int depth, char **error)
+s_check_tree (const char *root, const char *dir, int depth, hpt_error_t *error)
 {
     if (depth > S_MAX_DEPTH) {
-        s_error (error, "nested deeper than %d directories", S_MAX_DEPTH);
+        hpt_error_set (error, HPT_E_INVALID, "nested deeper than %d directories", S_MAX_DEPTH);
         return -1;
     }
     DIR *handle = opendir (dir);
     if (!handle) {
-        s_error (error, "cannot read %s: %s", dir, strerror (errno));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot read %s: %s", dir, strerror (errno));
         return -1;
     }
     size_t root_length = strlen (root);
@@ -264,7 +254,7 @@ s_check_tree (const char *root, const char *dir, int depth, char **error)
         if (!strcmp (entry->d_name, ".") || !strcmp (entry->d_name, "..")) continue;
         char path[PATH_MAX];
         if (s_path (path, "%s/%s", dir, entry->d_name)) {
-            s_error (error, "a member's path is too long");
+            hpt_error_set (error, HPT_E_INVALID, "a member's path is too long");
             rc = -1;
             break;
         }
@@ -278,16 +268,17 @@ s_check_tree (const char *root, const char *dir, int depth, char **error)
                 (realpath (path, resolved) &&
                  (strncmp (resolved, root, root_length) ||
                   (resolved[root_length] != '/' && resolved[root_length] != '\0')))) {
-                s_error (error, "member %s is a link that leaves the package",
-                         path + root_length + 1);
+                hpt_error_set (error, HPT_E_INVALID, "member %s is a link that leaves the package",
+                               path + root_length + 1);
                 rc = -1;
             }
         } else if (S_ISDIR (st.st_mode))
             rc = s_check_tree (root, path, depth + 1, error);
         else if (!S_ISREG (st.st_mode)) {
             //  Device nodes and fifos (tar makes them when run as root).
-            s_error (error, "member %s is not a regular file, directory or link",
-                     path + root_length + 1);
+            hpt_error_set (error, HPT_E_INVALID,
+                           "member %s is not a regular file, directory or link",
+                           path + root_length + 1);
             rc = -1;
         }
     }
@@ -303,7 +294,7 @@ s_safe_name (const char *name)
     size_t length = strlen (name);
     if (length == 0 || length > S_MAX_NAME || !strcmp (name, ".") || !strcmp (name, ".."))
         return NULL;
-    char *safe = strdup (name);
+    char *safe = hpt_strdup (name);
     for (char *c = safe; *c; c++)
         if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9') &&
             !strchr ("._+-", *c))
@@ -378,7 +369,7 @@ s_index_load (s_actor_t *self)
 {
     FILE *file = fopen (self->index_path, "r");
     if (!file) return;
-    char *line = malloc (S_MAX_INDEX_LINE);
+    char *line = hpt_malloc (S_MAX_INDEX_LINE);
     size_t lines = 0;
     while (fgets (line, S_MAX_INDEX_LINE, file)) {
         lines++;
@@ -397,7 +388,7 @@ s_index_load (s_actor_t *self)
         entry.size = size;
         entry.mtime_ns = mtime_ns;
         entry.fetched = fetched;
-        s_entry_t *copy = malloc (sizeof (entry));
+        s_entry_t *copy = hpt_malloc (sizeof (entry));
         *copy = entry;
         zhashx_update (self->index, line + offset, copy);
     }
@@ -410,7 +401,7 @@ s_index_load (s_actor_t *self)
 static void
 s_index_put (s_actor_t *self, const char *url, const s_entry_t *entry)
 {
-    s_entry_t *copy = malloc (sizeof (*entry));
+    s_entry_t *copy = hpt_malloc (sizeof (*entry));
     *copy = *entry;
     zhashx_update (self->index, url, copy);
     FILE *file = fopen (self->index_path, "a");
@@ -494,23 +485,23 @@ s_curl_setup (CURL *curl, const char *url, s_download_t *download)
 //  Downloads url into cache/HASH/name, writing HASH into hash. Returns 0,
 //  or -1 with *error naming the URL and the cause.
 static int
-s_download (s_actor_t *self, const char *url, const char *name, char hash[65], char **error)
+s_download (s_actor_t *self, const char *url, const char *name, char hash[65], hpt_error_t *error)
 {
     const char *cache = self->shared->cache_dir;
     char temp[PATH_MAX];
     s_path (temp, "%s/tmp/download-XXXXXX", cache);
     int fd = mkstemp (temp);
     if (fd < 0) {
-        s_error (error, "%s: cannot create a file in %s/tmp: %s", url, cache, strerror (errno));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: cannot create a file in %s/tmp: %s", url,
+                       cache, strerror (errno));
         return -1;
     }
-    s_download_t download = {.file = fdopen (fd, "w"),
-                             .shared = self->shared,
-                             .max_bytes = atomic_load (&self->shared->max_bytes)};
+    s_download_t download = {
+        .file = fdopen (fd, "w"), .shared = self->shared, .max_bytes = self->shared->max_bytes};
     s_sha256_init (&download.sha);
     CURL *curl = curl_easy_init ();
     if (!download.file || !curl) {
-        s_error (error, "%s: out of memory", url);
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: cannot start the download", url);
         if (download.file)
             fclose (download.file);
         else
@@ -536,16 +527,19 @@ s_download (s_actor_t *self, const char *url, const char *name, char hash[65], c
     }
     int rc = -1;
     if (download.too_big || code == CURLE_FILESIZE_EXCEEDED)
-        s_error (error, "%s: larger than the %lld-byte limit for a package", url,
-                 (long long)download.max_bytes);
+        hpt_error_set (error, HPT_E_INVALID, "%s: larger than the %lld-byte limit for a package",
+                       url, (long long)download.max_bytes);
     else if (download.write_failed || (code == CURLE_OK && !closed))
-        s_error (error, "%s: cannot write to %s: %s", url, cache, strerror (download.write_errno));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: cannot write to %s: %s", url, cache,
+                       strerror (download.write_errno));
     else if (code == CURLE_ABORTED_BY_CALLBACK && atomic_load (&self->shared->stop))
-        s_error (error, "%s: download stopped (agent shutting down)", url);
+        hpt_error_set (error, HPT_E_ABORTED, "%s: download stopped (agent shutting down)", url);
     else if (code == CURLE_HTTP_RETURNED_ERROR)
-        s_error (error, "%s: HTTP status %ld", url, status);
+        hpt_error_set (error, status == 404 || status == 410 ? HPT_E_NOT_FOUND : HPT_E_UNAVAILABLE,
+                       "%s: HTTP status %ld", url, status);
     else if (code != CURLE_OK)
-        s_error (error, "%s: %s", url, curl_error[0] ? curl_error : curl_easy_strerror (code));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: %s", url,
+                       curl_error[0] ? curl_error : curl_easy_strerror (code));
     else
         rc = 0;
     if (rc) {
@@ -555,14 +549,16 @@ s_download (s_actor_t *self, const char *url, const char *name, char hash[65], c
     s_sha256_hex (&download.sha, hash);
     char path[PATH_MAX];
     s_path (path, "%s/%s", cache, hash);
-    if (mkdir (path, 0755) && errno != EEXIST) {
-        s_error (error, "%s: cannot create %s: %s", url, path, strerror (errno));
+    hpt_error_t why;
+    if (hpt_mkdirs (path, 0755, &why) != 0) {
+        hpt_error_set (error, why.code, "%s: %s", url, why.message);
         unlink (temp);
         return -1;
     }
     s_path (path, "%s/%s/%s", cache, hash, name);
     if (rename (temp, path)) {
-        s_error (error, "%s: cannot move the download to %s: %s", url, path, strerror (errno));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: cannot move the download to %s: %s", url,
+                       path, strerror (errno));
         unlink (temp);
         return -1;
     }
@@ -575,7 +571,7 @@ s_download (s_actor_t *self, const char *url, const char *name, char hash[65], c
 //  Runs argv with output into log; waits, killing it if the fetcher is
 //  stopped. Returns 0 when it exited with 0, else -1 with *error.
 static int
-s_run (s_actor_t *self, char *const argv[], const char *log, char **error)
+s_run (s_actor_t *self, char *const argv[], const char *log, hpt_error_t *error)
 {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
@@ -587,7 +583,7 @@ s_run (s_actor_t *self, char *const argv[], const char *log, char **error)
     int rc = posix_spawn (&pid, argv[0], &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy (&actions);
     if (rc) {
-        s_error (error, "cannot run %s: %s", argv[0], strerror (rc));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot run %s: %s", argv[0], strerror (rc));
         return -1;
     }
     int status = 0;
@@ -596,7 +592,8 @@ s_run (s_actor_t *self, char *const argv[], const char *log, char **error)
         pid_t done = waitpid (pid, &status, WNOHANG);
         if (done == pid) break;
         if (done < 0 && errno != EINTR) {
-            s_error (error, "lost %s (pid %d): %s", argv[0], (int)pid, strerror (errno));
+            hpt_error_set (error, HPT_E_UNAVAILABLE, "lost %s (pid %d): %s", argv[0], (int)pid,
+                           strerror (errno));
             return -1;
         }
         if (!killed && atomic_load (&self->shared->stop)) {
@@ -606,7 +603,7 @@ s_run (s_actor_t *self, char *const argv[], const char *log, char **error)
         zclock_sleep (10);
     }
     if (killed) {
-        s_error (error, "unpack stopped (agent shutting down)");
+        hpt_error_set (error, HPT_E_ABORTED, "unpack stopped (agent shutting down)");
         return -1;
     }
     if (WIFEXITED (status) && WEXITSTATUS (status) == 0) return 0;
@@ -624,32 +621,30 @@ s_run (s_actor_t *self, char *const argv[], const char *log, char **error)
     for (char *c = why; *c; c++)
         if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
     if (WIFEXITED (status))
-        s_error (error, "%s exited with %d%s%s", argv[0], WEXITSTATUS (status), why[0] ? ": " : "",
-                 why);
+        hpt_error_set (error, HPT_E_INVALID, "%s exited with %d%s%s", argv[0], WEXITSTATUS (status),
+                       why[0] ? ": " : "", why);
     else
-        s_error (error, "%s killed by signal %d", argv[0], WTERMSIG (status));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s killed by signal %d", argv[0],
+                       WTERMSIG (status));
     return -1;
 }
 
 //  Makes sure cache/HASH/unpacked holds the package. Returns 0, or -1 with
 //  *error (without the URL; the caller adds it).
 static int
-s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, char **error)
+s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, hpt_error_t *error)
 {
     const char *cache = self->shared->cache_dir;
     char base[PATH_MAX], file[PATH_MAX], dir[PATH_MAX], marker[PATH_MAX], log[PATH_MAX];
     if (s_path (base, "%s/%s", cache, hash) || s_path (file, "%s/%s", base, name) ||
         s_path (dir, "%s/unpacked", base) || s_path (marker, "%s/unpacked.done", base) ||
         s_path (log, "%s/unpack.log", base)) {
-        s_error (error, "cache path too long");
+        hpt_error_set (error, HPT_E_INVALID, "cache path too long");
         return -1;
     }
     if (s_exists (marker)) return 0;
     s_remove_tree (dir); //  what a crash halfway left
-    if (mkdir (dir, 0755)) {
-        s_error (error, "cannot create %s: %s", dir, strerror (errno));
-        return -1;
-    }
+    if (hpt_mkdirs (dir, 0755, error) != 0) return -1;
     int rc;
     if (kind == S_KIND_TAR) {
         char *argv[] = {
@@ -664,7 +659,8 @@ s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, ch
     if (rc == 0) {
         FILE *done = fopen (marker, "w");
         if (!done || fclose (done)) {
-            s_error (error, "cannot write %s: %s", marker, strerror (errno));
+            hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot write %s: %s", marker,
+                           strerror (errno));
             rc = -1;
         }
     }
@@ -675,14 +671,14 @@ s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, ch
 //  The PYTHONPATH entry for an unpacked package (see the header). Returns
 //  a fresh string, or NULL with *error.
 static char *
-s_entry_path (s_actor_t *self, const char *hash, s_kind_t kind, char **error)
+s_entry_path (s_actor_t *self, const char *hash, s_kind_t kind, hpt_error_t *error)
 {
     char dir[PATH_MAX];
     s_path (dir, "%s/%s/unpacked", self->shared->cache_dir, hash);
-    if (kind == S_KIND_WHEEL) return strdup (dir);
+    if (kind == S_KIND_WHEEL) return hpt_strdup (dir);
     DIR *handle = opendir (dir);
     if (!handle) {
-        s_error (error, "cannot read %s: %s", dir, strerror (errno));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot read %s: %s", dir, strerror (errno));
         return NULL;
     }
     char top[NAME_MAX + 1] = "";
@@ -692,18 +688,19 @@ s_entry_path (s_actor_t *self, const char *hash, s_kind_t kind, char **error)
         if (strcmp (entry->d_name, ".") && strcmp (entry->d_name, "..") && count++ == 0)
             snprintf (top, sizeof (top), "%s", entry->d_name);
     closedir (handle);
-    if (count != 1) return strdup (dir);
+    if (count != 1) return hpt_strdup (dir);
     char path[PATH_MAX], init[PATH_MAX];
     struct stat st;
     if (s_path (path, "%s/%s", dir, top) || lstat (path, &st) || !S_ISDIR (st.st_mode))
-        return strdup (dir);
+        return hpt_strdup (dir);
     s_path (init, "%s/__init__.py", path);
-    if (s_exists (init)) return strdup (dir); //  an archive of the package itself
+    if (s_exists (init)) return hpt_strdup (dir); //  an archive of the package itself
     if (strchr (top, ':')) {
-        s_error (error, "top directory '%s' contains ':' and cannot go on PYTHONPATH", top);
+        hpt_error_set (error, HPT_E_INVALID,
+                       "top directory '%s' contains ':' and cannot go on PYTHONPATH", top);
         return NULL;
     }
-    return strdup (path);
+    return hpt_strdup (path);
 }
 
 //  ---------------------------------------------------------------------
@@ -712,25 +709,23 @@ s_entry_path (s_actor_t *self, const char *hash, s_kind_t kind, char **error)
 //  Splits url into its scheme (lowercase, fresh), its decoded path (fresh)
 //  and host (fresh, may be NULL). Returns 0 or -1 with *error.
 static int
-s_parse (const char *url, char **scheme, char **path, char **host, char **error)
+s_parse (const char *url, char **scheme, char **path, char **host, hpt_error_t *error)
 {
     *scheme = *path = *host = NULL;
     CURLU *parsed = curl_url ();
-    if (!parsed) {
-        s_error (error, "%s: out of memory", url);
-        return -1;
-    }
+    if (!parsed) return hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: cannot parse", url);
     int rc = -1;
     //  Any scheme parses, so that gs:// and s3:// get a clear answer.
     if (curl_url_set (parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
-        s_error (error, "%s: not a valid URL", url);
+        hpt_error_set (error, HPT_E_INVALID, "%s: not a valid URL", url);
     else if (curl_url_get (parsed, CURLUPART_SCHEME, scheme, 0) != CURLUE_OK)
-        s_error (error, "%s: no scheme", url);
+        hpt_error_set (error, HPT_E_INVALID, "%s: no scheme", url);
     else if (strcasecmp (*scheme, "http") && strcasecmp (*scheme, "https") &&
              strcasecmp (*scheme, "file"))
-        s_error (error, "%s: unsupported scheme '%s' (http, https and file are)", url, *scheme);
+        hpt_error_set (error, HPT_E_INVALID,
+                       "%s: unsupported scheme '%s' (http, https and file are)", url, *scheme);
     else if (curl_url_get (parsed, CURLUPART_PATH, path, CURLU_URLDECODE) != CURLUE_OK)
-        s_error (error, "%s: no path", url);
+        hpt_error_set (error, HPT_E_INVALID, "%s: no path", url);
     else {
         if (curl_url_get (parsed, CURLUPART_HOST, host, 0) != CURLUE_OK) *host = NULL;
         rc = 0;
@@ -761,7 +756,7 @@ s_cached (s_actor_t *self, const char *hash, const char *name)
 //  unpacking. Writes the hash into hash. Returns 0, or -1 with *error.
 static int
 s_resolve (s_actor_t *self, const char *url, const char *name, s_kind_t kind, bool is_file,
-           const struct stat *st, char hash[65], char **error)
+           const struct stat *st, char hash[65], hpt_error_t *error)
 {
     int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
     int64_t now = (int64_t)time (NULL);
@@ -775,13 +770,12 @@ s_resolve (s_actor_t *self, const char *url, const char *name, s_kind_t kind, bo
     }
     s_entry_t entry = {"", (int64_t)st->st_size, mtime_ns, now};
     if (s_download (self, url, name, entry.hash, error)) return -1;
-    char *cause = NULL;
+    hpt_error_t cause;
     int rc = s_unpack (self, entry.hash, name, kind, &cause);
     if (rc)
-        s_error (error, "%s: cannot unpack: %s", url, cause ? cause : "unknown");
+        hpt_error_set (error, cause.code, "%s: cannot unpack: %s", url, cause.message);
     else
         s_index_put (self, url, &entry);
-    free (cause);
     memcpy (hash, entry.hash, 65);
     return rc;
 }
@@ -789,7 +783,7 @@ s_resolve (s_actor_t *self, const char *url, const char *name, s_kind_t kind, bo
 //  Fetches and unpacks one URI. Returns its PYTHONPATH entry (fresh) or
 //  NULL with *error naming the URL.
 static char *
-s_fetch_one (s_actor_t *self, const char *url, char **error)
+s_fetch_one (s_actor_t *self, const char *url, hpt_error_t *error)
 {
     char *scheme, *path, *host;
     if (s_parse (url, &scheme, &path, &host, error)) return NULL;
@@ -797,30 +791,32 @@ s_fetch_one (s_actor_t *self, const char *url, char **error)
     const char *slash = strrchr (path, '/');
     char *name = s_safe_name (slash ? slash + 1 : path);
     int kind = name ? s_kind (name) : -1;
-    int64_t max_bytes = atomic_load (&self->shared->max_bytes);
+    int64_t max_bytes = self->shared->max_bytes;
     struct stat st;
     memset (&st, 0, sizeof (st));
     char hash[65];
     char *result = NULL;
     if (!name)
-        s_error (error, "%s: no usable file name at the end of the path", url);
+        hpt_error_set (error, HPT_E_INVALID, "%s: no usable file name at the end of the path", url);
     else if (kind < 0)
-        s_error (error, "%s: unsupported package kind (.tar.gz, .tgz, .tar, .whl and .zip are)",
-                 url);
+        hpt_error_set (error, HPT_E_INVALID,
+                       "%s: unsupported package kind (.tar.gz, .tgz, .tar, .whl and .zip are)",
+                       url);
     else if (is_file && host && *host && strcasecmp (host, "localhost"))
-        s_error (error, "%s: a file URL must name a local file (host '%s')", url, host);
+        hpt_error_set (error, HPT_E_INVALID, "%s: a file URL must name a local file (host '%s')",
+                       url, host);
     else if (is_file && stat (path, &st))
-        s_error (error, "%s: %s: %s", url, path, strerror (errno));
+        hpt_error_set (error, errno == ENOENT ? HPT_E_NOT_FOUND : HPT_E_UNAVAILABLE, "%s: %s: %s",
+                       url, path, strerror (errno));
     else if (is_file && !S_ISREG (st.st_mode))
-        s_error (error, "%s: %s is not a regular file", url, path);
+        hpt_error_set (error, HPT_E_INVALID, "%s: %s is not a regular file", url, path);
     else if (is_file && st.st_size > max_bytes)
-        s_error (error, "%s: larger than the %lld-byte limit for a package", url,
-                 (long long)max_bytes);
+        hpt_error_set (error, HPT_E_INVALID, "%s: larger than the %lld-byte limit for a package",
+                       url, (long long)max_bytes);
     else if (s_resolve (self, url, name, (s_kind_t)kind, is_file, &st, hash, error) == 0) {
-        char *cause = NULL;
+        hpt_error_t cause;
         result = s_entry_path (self, hash, (s_kind_t)kind, &cause);
-        if (!result) s_error (error, "%s: %s", url, cause ? cause : "out of memory");
-        free (cause);
+        if (!result) hpt_error_set (error, cause.code, "%s: %s", url, cause.message);
     }
     free (name);
     curl_free (scheme);
@@ -839,30 +835,29 @@ s_serve (s_actor_t *self, zsock_t *pipe, zmsg_t *request)
     char *task_id = zmsg_popstr (request);
     if (!task_id) return;
     zchunk_t *joined = zchunk_new (NULL, 0);
-    char *error = NULL;
-    bool first = true;
+    hpt_error_t error;
+    bool failed = false, first = true;
     char *url;
-    while (!error && (url = zmsg_popstr (request))) {
+    while (!failed && (url = zmsg_popstr (request))) {
         char *entry = s_fetch_one (self, url, &error);
+        failed = entry == NULL;
         if (entry) {
             if (!first) zchunk_extend (joined, ":", 1);
             zchunk_extend (joined, entry, strlen (entry));
             first = false;
             free (entry);
-        } else if (!error)
-            error = strdup ("out of memory");
+        }
         free (url);
     }
     zmsg_t *result = zmsg_new ();
     zmsg_addstr (result, task_id);
-    zmsg_addstr (result, error ? "error" : "ok");
-    if (error)
-        zmsg_addstr (result, error);
+    zmsg_addstr (result, failed ? hpt_error_code_name (error.code) : "OK");
+    if (failed)
+        zmsg_addstr (result, error.message);
     else
         zmsg_addmem (result, zchunk_data (joined), zchunk_size (joined));
     zmsg_send (&result, pipe);
     zchunk_destroy (&joined);
-    free (error);
     free (task_id);
 }
 
@@ -871,8 +866,8 @@ s_actor (zsock_t *pipe, void *args)
 {
     s_actor_t self = {args, zhashx_new (), NULL};
     zhashx_set_destructor (self.index, s_entry_free);
-    if (asprintf (&self.index_path, "%s/index", self.shared->cache_dir) < 0) self.index_path = NULL;
-    if (self.index_path) s_index_load (&self);
+    self.index_path = hpt_asprintf ("%s/index", self.shared->cache_dir);
+    s_index_load (&self);
     zsock_signal (pipe, 0);
     while (!atomic_load (&self.shared->stop)) {
         zmsg_t *msg = zmsg_recv (pipe);
@@ -882,7 +877,7 @@ s_actor (zsock_t *pipe, void *args)
         if (!msg) break;
         char *command = zmsg_popstr (msg);
         bool term = command && !strcmp (command, "$TERM");
-        if (command && !strcmp (command, "FETCH") && self.index_path) s_serve (&self, pipe, msg);
+        if (command && !strcmp (command, "FETCH")) s_serve (&self, pipe, msg);
         free (command);
         zmsg_destroy (&msg);
         if (term) break;
@@ -894,50 +889,54 @@ s_actor (zsock_t *pipe, void *args)
 //  ---------------------------------------------------------------------
 //  The caller's side
 
-hpt_fetch_t *
-hpt_fetch_new (const char *cache_dir, char **error)
+//  Checks the cache directory and makes it and an empty tmp/ in it;
+//  writes its resolved path (PATH_MAX bytes).
+static int
+s_prepare_cache (const char *cache_dir, char *resolved, hpt_error_t *error)
 {
-    if (!cache_dir || !*cache_dir) {
-        s_error (error, "fetch: no cache directory");
-        return NULL;
-    }
-    if (strchr (cache_dir, ':')) {
-        s_error (error, "fetch: cache directory %s contains ':' (it goes into PYTHONPATH)",
-                 cache_dir);
-        return NULL;
-    }
-    if (strlen (cache_dir) > PATH_MAX / 4) {
-        s_error (error, "fetch: cache directory path too long");
-        return NULL;
-    }
-    char resolved[PATH_MAX], tmp[PATH_MAX];
-    if (zsys_dir_create ("%s", cache_dir) || !realpath (cache_dir, resolved)) {
-        s_error (error, "fetch: cannot create %s: %s", cache_dir, strerror (errno));
-        return NULL;
-    }
-    if (strchr (resolved, ':') || strlen (resolved) > PATH_MAX / 4) {
-        s_error (error, "fetch: cache directory %s resolves to an unusable path", cache_dir);
-        return NULL;
-    }
+    if (!cache_dir || !*cache_dir)
+        return hpt_error_set (error, HPT_E_INVALID, "fetch: no cache directory");
+    if (strchr (cache_dir, ':'))
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "fetch: cache directory %s contains ':' (it goes into PYTHONPATH)",
+                              cache_dir);
+    if (strlen (cache_dir) > PATH_MAX / 4)
+        return hpt_error_set (error, HPT_E_INVALID, "fetch: cache directory path too long");
+    hpt_error_t why;
+    if (hpt_mkdirs (cache_dir, 0775, &why) != 0)
+        return hpt_error_set (error, why.code, "fetch: %s", why.message);
+    if (!realpath (cache_dir, resolved))
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "fetch: cannot resolve %s: %s", cache_dir,
+                              strerror (errno));
+    if (strchr (resolved, ':') || strlen (resolved) > PATH_MAX / 4)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "fetch: cache directory %s resolves to an unusable path", cache_dir);
     //  Downloads a crash interrupted are worthless: start tmp/ empty.
+    char tmp[PATH_MAX];
     s_path (tmp, "%s/tmp", resolved);
     s_remove_tree (tmp);
-    if (mkdir (tmp, 0700)) {
-        s_error (error, "fetch: cannot create %s: %s", tmp, strerror (errno));
-        return NULL;
-    }
+    if (hpt_mkdirs (tmp, 0700, &why) != 0)
+        return hpt_error_set (error, why.code, "fetch: %s", why.message);
+    return 0;
+}
+
+hpt_fetch_t *
+hpt_fetch_new (const char *cache_dir, int64_t max_bytes, hpt_error_t *error)
+{
+    char resolved[PATH_MAX];
+    if (s_prepare_cache (cache_dir, resolved, error) != 0) return NULL;
     if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        s_error (error, "fetch: cannot initialize libcurl");
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "fetch: cannot initialize libcurl");
         return NULL;
     }
-    hpt_fetch_t *self = calloc (1, sizeof (hpt_fetch_t));
-    self->shared = calloc (1, sizeof (s_shared_t));
-    self->shared->cache_dir = strdup (resolved);
+    hpt_fetch_t *self = hpt_calloc (1, sizeof (hpt_fetch_t));
+    self->shared = hpt_calloc (1, sizeof (s_shared_t));
+    self->shared->cache_dir = hpt_strdup (resolved);
     atomic_init (&self->shared->stop, false);
-    atomic_init (&self->shared->max_bytes, HPT_FETCH_MAX_BYTES);
+    self->shared->max_bytes = max_bytes > 0 ? max_bytes : HPT_FETCH_MAX_BYTES;
     self->actor = zactor_new (s_actor, self->shared);
     if (!self->actor) {
-        s_error (error, "fetch: cannot start the fetcher's thread");
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "fetch: cannot start the fetcher's thread");
         hpt_fetch_destroy (&self);
     }
     return self;
@@ -955,13 +954,6 @@ hpt_fetch_destroy (hpt_fetch_t **self_p)
     free (self);
     curl_global_cleanup ();
     *self_p = NULL;
-}
-
-void
-hpt_fetch_set_max_bytes (hpt_fetch_t *self, int64_t max_bytes)
-{
-    if (self)
-        atomic_store (&self->shared->max_bytes, max_bytes > 0 ? max_bytes : HPT_FETCH_MAX_BYTES);
 }
 
 int
@@ -989,7 +981,8 @@ hpt_fetch_socket (hpt_fetch_t *self)
 }
 
 int
-hpt_fetch_result_recv (hpt_fetch_t *self, char **task_id, bool *ok, char **pythonpath, char **error)
+hpt_fetch_result_recv (hpt_fetch_t *self, char **task_id, bool *ok, char **pythonpath,
+                       hpt_error_t *error)
 {
     zmsg_t *msg = zmsg_recv (self->actor);
     if (!msg) return -1;
@@ -1002,9 +995,14 @@ hpt_fetch_result_recv (hpt_fetch_t *self, char **task_id, bool *ok, char **pytho
     char *text = zmsg_popstr (msg);
     zmsg_destroy (&msg);
     *task_id = id;
-    *ok = status && !strcmp (status, "ok");
+    *ok = status && !strcmp (status, "OK");
     *pythonpath = *ok ? text : NULL;
-    *error = *ok ? NULL : text;
+    if (!*ok) {
+        hpt_error_code_t code = HPT_E_INTERNAL;
+        hpt_error_code_parse (status, &code);
+        hpt_error_set (error, code, "%s", text ? text : "");
+        free (text);
+    }
     free (status);
     return 0;
 }

@@ -6,12 +6,12 @@
     in a czmq actor (one background thread), so they never block the
     agent's zloop:
 
-        hpt_fetch_t *fetch = hpt_fetch_new ("/var/lib/hpt/packages", &error);
+        hpt_fetch_t *fetch = hpt_fetch_new ("/var/lib/hpt/packages", 0, &error);
         zloop_reader (loop, hpt_fetch_socket (fetch), s_on_fetched, agent);
         hpt_fetch_request (fetch, task_id, uris, count);
         //  s_on_fetched: hpt_fetch_result_recv (fetch, &task_id, &ok,
         //  &pythonpath, &error), then launch with PYTHONPATH=pythonpath
-        //  prefixed, or report the task failed with error.
+        //  prefixed, or report the task failed with error.message.
 
     Requests are served one at a time in the order they came; one result
     per request. A task whose URIs all succeed gets ok and the PYTHONPATH
@@ -23,7 +23,8 @@
     URIs: http, https and file only (file URLs name a local path, host
     empty or localhost); redirects followed (at most 5, to http/https
     only); HTTP status >= 400 fails; connect timeout 30 s, total 600 s;
-    at most HPT_FETCH_MAX_BYTES per package (hpt_fetch_set_max_bytes). The file name (the URL path's
+    at most HPT_FETCH_MAX_BYTES per package (or the cap given to
+    hpt_fetch_new). The file name (the URL path's
     last segment) says the kind: .tar.gz, .tgz and .tar are unpacked with
     /bin/tar (no -P, so absolute and `..` members are refused; no owners
     or permissions taken from the archive), .whl and .zip with
@@ -65,6 +66,7 @@
 #ifndef HPT_FETCH_H_INCLUDED
 #define HPT_FETCH_H_INCLUDED
 
+#include "hpt_error.h"
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -81,18 +83,16 @@
 
 typedef struct _hpt_fetch_t hpt_fetch_t;
 
-//  Creates the cache directory (and parents) if needed and starts the
-//  fetcher's thread. cache_dir must not contain ':' (it goes into
-//  PYTHONPATH). Returns NULL with *error (caller frees) on failure.
-hpt_fetch_t *hpt_fetch_new (const char *cache_dir, char **error);
+//  Creates the cache directory (and parents, mode 0775) if needed and
+//  starts the fetcher's thread. cache_dir must not contain ':' (it goes
+//  into PYTHONPATH). max_bytes caps one package (<= 0: HPT_FETCH_MAX_BYTES).
+//  Returns NULL with *error on failure (HPT_E_INVALID for an unusable
+//  path, HPT_E_UNAVAILABLE when it cannot be made or the thread started).
+hpt_fetch_t *hpt_fetch_new (const char *cache_dir, int64_t max_bytes, hpt_error_t *error);
 
 //  Stops the fetcher (a download in progress is aborted, an unpack in
 //  progress killed) and nulls the pointer. Results not yet read are lost.
 void hpt_fetch_destroy (hpt_fetch_t **self_p);
-
-//  Changes the size cap for packages fetched from now on (default
-//  HPT_FETCH_MAX_BYTES; values <= 0 restore it).
-void hpt_fetch_set_max_bytes (hpt_fetch_t *self, int64_t max_bytes);
 
 //  Asks for the packages of one task; task_id and uris are copied. Does not
 //  wait for the fetch. count may be 0 (the result is ok with an empty
@@ -107,10 +107,13 @@ int hpt_fetch_request (hpt_fetch_t *self, const char *task_id, const char *const
 zsock_t *hpt_fetch_socket (hpt_fetch_t *self);
 
 //  Reads one result (blocks if none is ready): the task id, ok, and either
-//  the PYTHONPATH entries joined with ':' (ok; *error NULL) or an error
-//  text (not ok; *pythonpath NULL). All fresh strings the caller frees.
-//  Returns 0, or -1 when the socket was interrupted (outputs untouched).
+//  the PYTHONPATH entries joined with ':' (ok) or why the packages could
+//  not be had in *error (not ok; *pythonpath NULL): HPT_E_INVALID for a
+//  URL or package hpt refuses, HPT_E_NOT_FOUND for one that is not there,
+//  HPT_E_UNAVAILABLE for a failing network or disk, HPT_E_ABORTED when
+//  the fetcher stopped. Fresh strings the caller frees. Returns 0, or -1
+//  when the socket was interrupted (outputs untouched).
 int hpt_fetch_result_recv (hpt_fetch_t *self, char **task_id, bool *ok, char **pythonpath,
-                           char **error);
+                           hpt_error_t *error);
 
 #endif

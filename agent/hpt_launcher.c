@@ -48,19 +48,20 @@
     is reported after both pipes reach end of file (the killed group
     releases them at once) or HPT_LAUNCHER_DRAIN_MS later when a process
     that escaped the group still holds them. Without pidfd support (Linux
-    before 5.3) the tick reaps by polling; next_timeout then asks for a
-    tick every 50 ms.
+    before 5.3) the tick reaps by polling, so the agent ticks (every 50 ms)
+    whatever runs.
 
     Stop. SIGTERM and SIGCONT (a stopped process cannot handle SIGTERM) to
     the group, then SIGKILL to the group at the deadline, checked by tick.
 */
 #include "hpt_launcher.h"
+#include "hpt_alloc.h"
+#include "hpt_fs.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,6 @@ extern char **environ;
 #define S_CHUNK (64 * 1024)        //  one read from a pipe
 #define S_READ_BUDGET (256 * 1024) //  most bytes per stream per handle call
 #define S_EVENTS 64                //  epoll events per wait
-#define S_POLL_REAP_MS 50          //  tick period wanted without pidfds
 #define S_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 #define S_CHILD_STACK (64 * 1024)   //  the child's stack between clone and exec
 #define S_KERNEL_SIGSET (_NSIG / 8) //  bytes of the kernel's sigset_t
@@ -143,17 +143,6 @@ typedef struct {
     pid_t parent;        //  the agent's pid
 } s_exec_t;
 
-//  Sets *error (if error is not NULL) to a formatted message the caller frees.
-static void
-s_error (char **error, const char *format, ...)
-{
-    if (!error) return;
-    va_list args;
-    va_start (args, format);
-    if (vasprintf (error, format, args) < 0) *error = NULL;
-    va_end (args);
-}
-
 static void
 s_close (int *fd)
 {
@@ -162,25 +151,22 @@ s_close (int *fd)
 }
 
 hpt_launcher_t *
-hpt_launcher_new (const hpt_launcher_config_t *config, char **error)
+hpt_launcher_new (const hpt_launcher_config_t *config, hpt_error_t *error)
 {
-    hpt_launcher_t *self = calloc (1, sizeof (*self));
-    if (!self) {
-        s_error (error, "launcher: out of memory");
-        return NULL;
-    }
+    hpt_launcher_t *self = hpt_calloc (1, sizeof (*self));
     if (config) self->config = *config;
     if (self->config.max_tasks == 0) self->config.max_tasks = 256;
     if (self->config.max_tasks > (1u << 20)) self->config.max_tasks = 1u << 20;
     if (self->config.line_max == 0) self->config.line_max = 8192;
     if (self->config.line_max > (1u << 24)) self->config.line_max = 1u << 24;
-    self->tasks = calloc (self->config.max_tasks, sizeof (s_task_t *));
-    self->buffer = malloc (S_CHUNK);
+    self->tasks = hpt_calloc (self->config.max_tasks, sizeof (s_task_t *));
+    self->buffer = hpt_malloc (S_CHUNK);
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
     self->child_stack = mmap (NULL, S_CHILD_STACK, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (!self->tasks || !self->buffer || self->epoll_fd < 0 || self->child_stack == MAP_FAILED) {
-        s_error (error, "launcher: cannot create epoll descriptor or stack: %s", strerror (errno));
+    if (self->epoll_fd < 0 || self->child_stack == MAP_FAILED) {
+        hpt_error_set (error, HPT_E_UNAVAILABLE,
+                       "launcher: cannot create epoll descriptor or stack: %s", strerror (errno));
         if (self->epoll_fd >= 0) close (self->epoll_fd);
         if (self->child_stack != MAP_FAILED) munmap (self->child_stack, S_CHILD_STACK);
         free (self->buffer);
@@ -249,13 +235,6 @@ s_find (hpt_launcher_t *self, const char *id)
     return NULL;
 }
 
-pid_t
-hpt_launcher_pid (hpt_launcher_t *self, const char *id)
-{
-    s_task_t *task = s_find (self, id);
-    return task ? task->pid : -1;
-}
-
 //  ---------------------------------------------------------------------
 //  Preparing a start
 
@@ -289,35 +268,6 @@ s_parse_cpus (const char *text, cpu_set_t *set)
     return 0;
 }
 
-//  mkdir -p path with mode 0755. Returns 0, or -1 with errno set.
-static int
-s_mkdirs (const char *path)
-{
-    char buffer[PATH_MAX];
-    size_t length = strlen (path);
-    if (length == 0 || length >= sizeof (buffer)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy (buffer, path, length + 1);
-    for (char *c = buffer + 1;; c++) {
-        if (*c == '/' || *c == 0) {
-            char saved = *c;
-            *c = 0;
-            if (mkdir (buffer, 0755) && errno != EEXIST) return -1;
-            *c = saved;
-            if (!saved) break;
-        }
-    }
-    struct stat st;
-    if (stat (path, &st)) return -1;
-    if (!S_ISDIR (st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 //  Length of the name part of "NAME=VALUE", 0 when entry has no '=' or an
 //  empty name.
 static size_t
@@ -343,29 +293,27 @@ s_env_sets (const char *const *env, size_t from, const char *entry, size_t name_
 //  additions (the last of a repeated name wins). The caller frees the
 //  array (not the strings, which are borrowed). NULL with *error set.
 static char **
-s_build_env (const char *const *additions, char **error)
+s_build_env (const char *const *additions, hpt_error_t *error)
 {
     size_t added = 0;
     for (; additions && additions[added]; added++) {
         if (added >= HPT_LAUNCHER_ENV_MAX) {
-            s_error (error, "launch: more than %d environment entries", HPT_LAUNCHER_ENV_MAX);
+            hpt_error_set (error, HPT_E_INVALID, "launch: more than %d environment entries",
+                           HPT_LAUNCHER_ENV_MAX);
             return NULL;
         }
         if (s_env_name_length (additions[added]) == 0 ||
             strnlen (additions[added], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
-            s_error (error, "launch: environment entry '%.40s' is not NAME=VALUE (or is too long)",
-                     additions[added]);
+            hpt_error_set (error, HPT_E_INVALID,
+                           "launch: environment entry '%.40s' is not NAME=VALUE (or is too long)",
+                           additions[added]);
             return NULL;
         }
     }
     size_t inherited = 0;
     while (environ && environ[inherited])
         inherited++;
-    char **envp = calloc (inherited + added + 1, sizeof (char *));
-    if (!envp) {
-        s_error (error, "launch: out of memory");
-        return NULL;
-    }
+    char **envp = hpt_calloc (inherited + added + 1, sizeof (char *));
     size_t count = 0;
     for (size_t i = 0; i < inherited; i++) {
         size_t length = s_env_name_length (environ[i]);
@@ -375,7 +323,8 @@ s_build_env (const char *const *additions, char **error)
         if (!s_env_sets (additions, i + 1, additions[i], s_env_name_length (additions[i])))
             envp[count++] = (char *)additions[i];
     if (count > HPT_LAUNCHER_ENV_MAX) {
-        s_error (error, "launch: %zu environment entries, at most %d", count, HPT_LAUNCHER_ENV_MAX);
+        hpt_error_set (error, HPT_E_INVALID, "launch: %zu environment entries, at most %d", count,
+                       HPT_LAUNCHER_ENV_MAX);
         free (envp);
         return NULL;
     }
@@ -389,7 +338,7 @@ s_build_env (const char *const *additions, char **error)
 static char *
 s_resolve (const char *name, char *const *envp)
 {
-    if (strchr (name, '/')) return strdup (name);
+    if (strchr (name, '/')) return hpt_strdup (name);
     const char *path = S_DEFAULT_PATH;
     for (size_t i = 0; envp[i]; i++)
         if (!strncmp (envp[i], "PATH=", 5)) path = envp[i] + 5;
@@ -404,7 +353,7 @@ s_resolve (const char *name, char *const *envp)
             strcpy (candidate + length + 1, name);
             struct stat st;
             if (!stat (candidate, &st) && S_ISREG (st.st_mode) && !access (candidate, X_OK))
-                return strdup (candidate);
+                return hpt_strdup (candidate);
         }
         if (!colon) break;
         cursor = colon + 1;
@@ -414,40 +363,40 @@ s_resolve (const char *name, char *const *envp)
 
 //  Validates the request; 0 or -1 with *error set.
 static int
-s_check_launch (hpt_launcher_t *self, const hpt_launch_t *launch, size_t *argc_p, char **error)
+s_check_launch (hpt_launcher_t *self, const hpt_launch_t *launch, size_t *argc_p,
+                hpt_error_t *error)
 {
     if (!launch || !launch->id || !launch->argv || !launch->argv[0] || !launch->argv[0][0] ||
         !launch->workdir || !launch->workdir[0]) {
-        s_error (error, "launch: id, argv[0] and workdir are required");
-        return -1;
+        return hpt_error_set (error, HPT_E_INVALID, "launch: id, argv[0] and workdir are required");
     }
     size_t id_length = strnlen (launch->id, HPT_LAUNCHER_ID_MAX);
     bool id_ok = id_length > 0 && id_length < HPT_LAUNCHER_ID_MAX;
     for (size_t i = 0; id_ok && i < id_length; i++)
         id_ok = launch->id[i] > ' ' && launch->id[i] < 127;
     if (!id_ok) {
-        s_error (error, "launch: task id '%.40s' must be 1..%d printable characters", launch->id,
-                 HPT_LAUNCHER_ID_MAX - 1);
-        return -1;
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "launch: task id '%.40s' must be 1..%d printable characters",
+                              launch->id, HPT_LAUNCHER_ID_MAX - 1);
     }
     if (s_find (self, launch->id)) {
-        s_error (error, "launch: task %s is already running", launch->id);
-        return -1;
+        return hpt_error_set (error, HPT_E_EXISTS, "launch: task %s is already running",
+                              launch->id);
     }
     if (self->count >= self->config.max_tasks) {
-        s_error (error, "launch: %zu tasks already run (max_tasks)", self->count);
-        return -1;
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: %zu tasks already run (max_tasks)",
+                              self->count);
     }
     size_t argc = 0;
     for (; launch->argv[argc]; argc++) {
         if (argc >= HPT_LAUNCHER_ARGS_MAX) {
-            s_error (error, "launch: more than %d arguments", HPT_LAUNCHER_ARGS_MAX);
-            return -1;
+            return hpt_error_set (error, HPT_E_INVALID, "launch: more than %d arguments",
+                                  HPT_LAUNCHER_ARGS_MAX);
         }
         if (strnlen (launch->argv[argc], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
-            s_error (error, "launch: argument %zu is longer than %d bytes", argc,
-                     HPT_LAUNCHER_STRING_MAX);
-            return -1;
+            return hpt_error_set (error, HPT_E_INVALID,
+                                  "launch: argument %zu is longer than %d bytes", argc,
+                                  HPT_LAUNCHER_STRING_MAX);
         }
     }
     *argc_p = argc;
@@ -456,15 +405,15 @@ s_check_launch (hpt_launcher_t *self, const hpt_launch_t *launch, size_t *argc_p
 
 //  Opens a log file for appending; -1 with *error set.
 static int
-s_open_log (const char *dir, const char *name, char **error)
+s_open_log (const char *dir, const char *name, hpt_error_t *error)
 {
     char path[PATH_MAX];
-    if (snprintf (path, sizeof (path), "%s/%s", dir, name) >= (int)sizeof (path)) {
-        s_error (error, "launch: log path under %.60s too long", dir);
-        return -1;
-    }
+    if (snprintf (path, sizeof (path), "%s/%s", dir, name) >= (int)sizeof (path))
+        return hpt_error_set (error, HPT_E_INVALID, "launch: log path under %.60s too long", dir);
     int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0) s_error (error, "launch: cannot open %s: %s", path, strerror (errno));
+    if (fd < 0)
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: cannot open %s: %s", path,
+                       strerror (errno));
     return fd;
 }
 
@@ -558,21 +507,15 @@ s_watch (hpt_launcher_t *self, s_task_t *task, int fd, int kind)
 //  Makes the task record with its pipes and logs; the write ends of the
 //  pipes go to write_fds. NULL with *error set.
 static s_task_t *
-s_task_new (hpt_launcher_t *self, const hpt_launch_t *launch, int write_fds[2], char **error)
+s_task_new (hpt_launcher_t *self, const hpt_launch_t *launch, int write_fds[2], hpt_error_t *error)
 {
     const char *log_dir = launch->log_dir ? launch->log_dir : launch->workdir;
-    const char *failed_dir = s_mkdirs (launch->workdir) ? launch->workdir
-                             : s_mkdirs (log_dir)       ? log_dir
-                                                        : NULL;
-    if (failed_dir) {
-        s_error (error, "launch: cannot create %s: %s", failed_dir, strerror (errno));
+    hpt_error_t why;
+    if (hpt_mkdirs (launch->workdir, 0755, &why) != 0 || hpt_mkdirs (log_dir, 0755, &why) != 0) {
+        hpt_error_set (error, why.code, "launch: %s", why.message);
         return NULL;
     }
-    s_task_t *task = calloc (1, sizeof (*task));
-    if (!task) {
-        s_error (error, "launch: out of memory");
-        return NULL;
-    }
+    s_task_t *task = hpt_calloc (1, sizeof (*task));
     snprintf (task->id, sizeof (task->id), "%s", launch->id);
     task->pidfd = -1;
     task->kill_at = -1;
@@ -585,7 +528,7 @@ s_task_new (hpt_launcher_t *self, const hpt_launch_t *launch, int write_fds[2], 
         int pipe_fds[2];
         if (stream->log_fd < 0) goto failed;
         if (pipe2 (pipe_fds, O_CLOEXEC)) {
-            s_error (error, "launch: pipe: %s", strerror (errno));
+            hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: pipe: %s", strerror (errno));
             goto failed;
         }
         //  Only the agent's end is non-blocking: the trainer's writes block
@@ -593,10 +536,7 @@ s_task_new (hpt_launcher_t *self, const hpt_launch_t *launch, int write_fds[2], 
         fcntl (pipe_fds[0], F_SETFL, fcntl (pipe_fds[0], F_GETFL) | O_NONBLOCK);
         stream->fd = pipe_fds[0];
         write_fds[i] = pipe_fds[1];
-        if (self->config.on_line && !(stream->line = malloc (self->config.line_max + 1))) {
-            s_error (error, "launch: out of memory");
-            goto failed;
-        }
+        if (self->config.on_line) stream->line = hpt_malloc (self->config.line_max + 1);
     }
     return task;
 failed:
@@ -607,15 +547,16 @@ failed:
 }
 
 pid_t
-hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t now_ms, char **error)
+hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t now_ms,
+                    hpt_error_t *error)
 {
     size_t argc = 0;
     if (s_check_launch (self, launch, &argc, error)) return -1;
     s_exec_t exec = {.name = launch->argv[0], .workdir = launch->workdir, .parent = getpid ()};
     if (launch->cpus) {
         if (s_parse_cpus (launch->cpus, &exec.cpus)) {
-            s_error (error, "launch: cpu list '%.60s' is not like 0-3,8", launch->cpus);
-            return -1;
+            return hpt_error_set (error, HPT_E_INVALID,
+                                  "launch: cpu list '%.60s' is not like 0-3,8", launch->cpus);
         }
         exec.bind = true;
     }
@@ -630,7 +571,8 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
     int write_fds[2] = {-1, -1};
     s_task_t *task = s_task_new (self, launch, write_fds, error);
     exec.stdin_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (task && exec.stdin_fd < 0) s_error (error, "launch: /dev/null: %s", strerror (errno));
+    if (task && exec.stdin_fd < 0)
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: /dev/null: %s", strerror (errno));
     if (task && exec.stdin_fd >= 0) {
         exec.stdout_fd = write_fds[0];
         exec.stderr_fd = write_fds[1];
@@ -642,7 +584,8 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
                      CLONE_VM | CLONE_VFORK | SIGCHLD, &exec);
         int fork_error = errno;
         pthread_sigmask (SIG_SETMASK, &saved, NULL);
-        if (pid < 0) s_error (error, "launch: clone: %s", strerror (fork_error));
+        if (pid < 0)
+            hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: clone: %s", strerror (fork_error));
     }
     s_close (&exec.stdin_fd);
     s_close (&write_fds[0]);
@@ -669,7 +612,7 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
         s_watch (self, task, task->streams[1].fd, S_KIND_STDERR) ||
         (task->pidfd >= 0 && s_watch (self, task, task->pidfd, S_KIND_PIDFD))) {
         //  Cannot watch it: do not leave it running unwatched.
-        s_error (error, "launch: epoll: %s", strerror (errno));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: epoll: %s", strerror (errno));
         kill (-pid, SIGKILL);
         int status;
         while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
@@ -914,25 +857,4 @@ hpt_launcher_tick (hpt_launcher_t *self, int64_t now_ms)
         reported += s_maybe_finish (self, task, now_ms);
     }
     return reported;
-}
-
-int64_t
-hpt_launcher_next_timeout (hpt_launcher_t *self, int64_t now_ms)
-{
-    int64_t next = -1;
-    for (size_t i = 0; i < self->config.max_tasks; i++) {
-        s_task_t *task = self->tasks[i];
-        if (!task) continue;
-        int64_t due = -1;
-        if (task->exited)
-            due = task->drain_until;
-        else if (task->kill_at >= 0)
-            due = task->kill_at;
-        if (!task->exited && task->pidfd < 0 && (due < 0 || now_ms + S_POLL_REAP_MS < due))
-            due = now_ms + S_POLL_REAP_MS;
-        if (due < 0) continue;
-        int64_t wait = due > now_ms ? due - now_ms : 0;
-        if (next < 0 || wait < next) next = wait;
-    }
-    return next;
 }

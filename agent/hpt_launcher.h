@@ -12,7 +12,7 @@
         zmq_pollitem_t item = {NULL, hpt_launcher_fd (launcher), ZMQ_POLLIN, 0};
         zloop_poller (loop, &item, s_on_launcher, launcher);
             //  s_on_launcher calls hpt_launcher_handle (launcher, zclock_mono ())
-        zloop_timer (loop, 100, 0, s_on_tick, launcher);
+        zloop_timer (loop, 50, 0, s_on_tick, launcher);
             //  s_on_tick calls hpt_launcher_tick (launcher, zclock_mono ())
 
     The agent must leave SIGCHLD at its default (not SIG_IGN, which makes
@@ -22,7 +22,8 @@
     hpt_launcher_fd is one epoll descriptor that becomes readable whenever a
     task wrote output or a task's process exited (pidfds), so the agent
     polls one fd however many tasks run. The tick enforces grace periods
-    and drain deadlines; hpt_launcher_next_timeout says how soon it is due.
+    and drain deadlines, and reaps by polling on kernels without pidfds, so
+    call it every 50 ms or so.
     Callbacks run inside handle and tick; they may start and stop tasks
     (not destroy the launcher).
 
@@ -48,6 +49,7 @@
 #ifndef HPT_LAUNCHER_H_INCLUDED
 #define HPT_LAUNCHER_H_INCLUDED
 
+#include "hpt_error.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,9 +121,9 @@ typedef struct {
 
 typedef struct _hpt_launcher_t hpt_launcher_t;
 
-//  A launcher with the given configuration (copied). NULL with *error set
-//  (caller frees) when the epoll descriptor cannot be made.
-hpt_launcher_t *hpt_launcher_new (const hpt_launcher_config_t *config, char **error);
+//  A launcher with the given configuration (copied). NULL with *error
+//  (HPT_E_UNAVAILABLE) when the epoll descriptor cannot be made.
+hpt_launcher_t *hpt_launcher_new (const hpt_launcher_config_t *config, hpt_error_t *error);
 
 //  Kills every task's process group with SIGKILL, reaps the leaders
 //  (briefly waiting for them), closes everything without calling back,
@@ -132,12 +134,13 @@ void hpt_launcher_destroy (hpt_launcher_t **self_p);
 int hpt_launcher_fd (hpt_launcher_t *self);
 
 //  Starts a task; now_ms is the caller's monotonic clock. Returns the pid
-//  (also its process group), or -1 with *error set (caller frees) when the
-//  request is invalid, the id is taken, max_tasks run, or the directories,
-//  pipes or logs cannot be made. A program that fails to execute is not an
-//  error here: it is reported as an exit (127/126).
+//  (also its process group), or -1 with *error: HPT_E_INVALID when the
+//  request is invalid, HPT_E_EXISTS when the id is taken, HPT_E_UNAVAILABLE
+//  when max_tasks run or the directories, pipes or logs cannot be made. A
+//  program that fails to execute is not an error here: it is reported as
+//  an exit (127/126).
 pid_t hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t now_ms,
-                          char **error);
+                          hpt_error_t *error);
 
 //  Stops a task: SIGTERM to its process group, SIGKILL when grace_ms has
 //  passed (at once when grace_ms <= 0). A second stop may shorten the
@@ -154,14 +157,7 @@ int hpt_launcher_handle (hpt_launcher_t *self, int64_t now_ms);
 //  missed. Returns the number of exits reported.
 int hpt_launcher_tick (hpt_launcher_t *self, int64_t now_ms);
 
-//  Milliseconds until tick has something to do (a grace or drain deadline),
-//  or -1 when nothing is pending.
-int64_t hpt_launcher_next_timeout (hpt_launcher_t *self, int64_t now_ms);
-
 //  Tasks known (running, or exited and still draining).
 size_t hpt_launcher_size (hpt_launcher_t *self);
-
-//  The pid of a known task, or -1.
-pid_t hpt_launcher_pid (hpt_launcher_t *self, const char *id);
 
 #endif

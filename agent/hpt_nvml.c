@@ -17,6 +17,7 @@
     and the PCI database's names go through the same table.
 */
 #include "hpt_nvml.h"
+#include "hpt_alloc.h"
 
 #include <ctype.h>
 #include <dlfcn.h>
@@ -72,14 +73,11 @@ struct _hpt_nvml_t {
     hpt_nvml_gpu_t *gpus; //  count entries, owned
 };
 
-//  Sets *error (when asked) to a formatted message the caller frees.
+//  NVML that cannot be used is a host without it, for now.
 static void
-s_set_error (char **error, const char *what, const char *detail)
+s_set_error (hpt_error_t *error, const char *what, const char *detail)
 {
-    if (!error) return;
-    size_t len = strlen (what) + strlen (detail) + 3;
-    *error = malloc (len);
-    if (*error) snprintf (*error, len, "%s: %s", what, detail);
+    hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: %s", what, detail);
 }
 
 static const char *
@@ -140,8 +138,7 @@ s_read_migs (s_api_t *api, nvmlDevice_t device, hpt_nvml_gpu_t *gpu)
     if (!gpu->mig_enabled || api->get_max_migs (device, &slots) != NVML_SUCCESS) return;
     if (slots > S_MAX_MIGS) slots = S_MAX_MIGS;
     if (slots == 0) return;
-    gpu->migs = calloc (slots, sizeof (hpt_nvml_mig_t));
-    if (!gpu->migs) return;
+    gpu->migs = hpt_calloc (slots, sizeof (hpt_nvml_mig_t));
     for (unsigned int i = 0; i < slots; i++) {
         nvmlDevice_t mig = NULL;
         if (api->get_mig_handle (device, i, &mig) != NVML_SUCCESS || !mig) continue;
@@ -183,7 +180,7 @@ s_read_gpu (s_api_t *api, unsigned int index, hpt_nvml_gpu_t *gpu)
 
 //  Walks the devices of an initialized NVML into self.
 static bool
-s_read_all (s_api_t *api, hpt_nvml_t *self, char **error)
+s_read_all (s_api_t *api, hpt_nvml_t *self, hpt_error_t *error)
 {
     unsigned int count = 0;
     nvmlReturn_t rc = api->get_count (&count);
@@ -192,20 +189,15 @@ s_read_all (s_api_t *api, hpt_nvml_t *self, char **error)
         return false;
     }
     if (count > S_MAX_GPUS) count = S_MAX_GPUS;
-    self->gpus = calloc (count ? count : 1, sizeof (hpt_nvml_gpu_t));
-    if (!self->gpus) {
-        s_set_error (error, "NVML", "out of memory");
-        return false;
-    }
+    self->gpus = hpt_calloc (count ? count : 1, sizeof (hpt_nvml_gpu_t));
     for (unsigned int i = 0; i < count; i++)
         if (s_read_gpu (api, i, &self->gpus[self->count])) self->count++;
     return true;
 }
 
 hpt_nvml_t *
-hpt_nvml_new (char **error)
+hpt_nvml_new (hpt_error_t *error)
 {
-    if (error) *error = NULL;
     const char *path = getenv ("HPT_NVML_LIBRARY");
     if (!path || !*path) path = "libnvidia-ml.so.1";
     void *lib = dlopen (path, RTLD_NOW | RTLD_LOCAL);
@@ -228,8 +220,8 @@ hpt_nvml_new (char **error)
         dlclose (lib);
         return NULL;
     }
-    hpt_nvml_t *self = calloc (1, sizeof (hpt_nvml_t));
-    bool ok = self && s_read_all (&api, self, error);
+    hpt_nvml_t *self = hpt_calloc (1, sizeof (hpt_nvml_t));
+    bool ok = s_read_all (&api, self, error);
     api.shutdown ();
     dlclose (lib);
     if (!ok) hpt_nvml_destroy (&self);
@@ -258,17 +250,6 @@ const hpt_nvml_gpu_t *
 hpt_nvml_gpu (hpt_nvml_t *self, size_t i)
 {
     return self && i < self->count ? &self->gpus[i] : NULL;
-}
-
-const hpt_nvml_gpu_t *
-hpt_nvml_find (hpt_nvml_t *self, const char *bus_id)
-{
-    char wanted[HPT_NVML_BUSID_MAX];
-    if (!self || !bus_id || !hpt_nvml_normalize_bus_id (bus_id, wanted, sizeof (wanted)))
-        return NULL;
-    for (size_t i = 0; i < self->count; i++)
-        if (strcmp (self->gpus[i].pci_bus_id, wanted) == 0) return &self->gpus[i];
-    return NULL;
 }
 
 //  Parses up to max_digits hex digits at *p into *value; advances *p.

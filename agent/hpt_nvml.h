@@ -16,6 +16,7 @@
 #ifndef HPT_NVML_H_INCLUDED
 #define HPT_NVML_H_INCLUDED
 
+#include "hpt_error.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,11 +46,11 @@ typedef struct {
 typedef struct _hpt_nvml_t hpt_nvml_t;
 
 //  Loads NVML (HPT_NVML_LIBRARY or libnvidia-ml.so.1), reads every GPU and
-//  unloads it. Returns NULL when NVML is absent or fails; then *error (if
-//  error is not NULL) receives a message the caller owns and frees. A host
-//  without NVIDIA driver is not an error for the agent: it falls back to
-//  hwloc's PCI names.
-hpt_nvml_t *hpt_nvml_new (char **error);
+//  unloads it. Returns NULL with *error (HPT_E_UNAVAILABLE, saying which
+//  library or call failed) when NVML is absent or fails. A host without
+//  NVIDIA driver is not an error for the agent: it falls back to hwloc's
+//  PCI names.
+hpt_nvml_t *hpt_nvml_new (hpt_error_t *error);
 
 //  Destroys the snapshot and nulls the pointer.
 void hpt_nvml_destroy (hpt_nvml_t **self_p);
@@ -60,9 +61,6 @@ size_t hpt_nvml_count (hpt_nvml_t *self);
 //  GPU i (borrowed, valid until the snapshot is destroyed), NULL when out
 //  of range.
 const hpt_nvml_gpu_t *hpt_nvml_gpu (hpt_nvml_t *self, size_t i);
-
-//  The GPU whose normalized PCI bus id is bus_id (borrowed), or NULL.
-const hpt_nvml_gpu_t *hpt_nvml_find (hpt_nvml_t *self, const char *bus_id);
 
 //  Maps a model name ("NVIDIA H200", "Tesla V100-SXM2-16GB", hwloc's
 //  "GV100GL [Tesla V100 SXM2 32GB]", ...) to an hpt accelerator type name

@@ -10,6 +10,7 @@
     (seq <= the acked seq), so they cost disk space only.
  */
 #include "hpt_spool.h"
+#include "hpt_alloc.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -55,12 +56,12 @@ s_push (hpt_spool_t *self, int64_t seq, const char *kind, const char *body)
     }
     if (self->count == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 64;
-        self->events = realloc (self->events, self->cap * sizeof (hpt_spool_event_t));
+        self->events = hpt_realloc (self->events, self->cap * sizeof (hpt_spool_event_t));
     }
     hpt_spool_event_t *e = &self->events[self->count++];
     e->seq = seq;
-    e->kind = strdup (kind);
-    e->body = strdup (body);
+    e->kind = hpt_strdup (kind);
+    e->body = hpt_strdup (body);
 }
 
 //  Returns the bytes written, or -1.
@@ -118,8 +119,7 @@ s_load (hpt_spool_t *self)
 static void
 s_compact (hpt_spool_t *self)
 {
-    char *tmp = NULL;
-    if (asprintf (&tmp, "%s.tmp", self->path) < 0) return;
+    char *tmp = hpt_asprintf ("%s.tmp", self->path);
     FILE *file = fopen (tmp, "w");
     bool ok = file != NULL;
     size_t bytes = 0;
@@ -141,23 +141,19 @@ s_compact (hpt_spool_t *self)
 }
 
 hpt_spool_t *
-hpt_spool_new (const char *dir, char **error)
+hpt_spool_new (const char *dir, hpt_error_t *error)
 {
-    hpt_spool_t *self = calloc (1, sizeof (hpt_spool_t));
+    hpt_spool_t *self = hpt_calloc (1, sizeof (hpt_spool_t));
     self->seq_fd = -1;
-    if (asprintf (&self->path, "%s/spool.jsonl", dir) < 0 ||
-        asprintf (&self->seq_path, "%s/spool.seq", dir) < 0) {
-        free (self);
-        return NULL;
-    }
+    self->path = hpt_asprintf ("%s/spool.jsonl", dir);
+    self->seq_path = hpt_asprintf ("%s/spool.seq", dir);
     s_load (self);
     s_compact (self);
     if (!self->file) self->file = fopen (self->path, "a");
     self->seq_fd = open (self->seq_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (!self->file || self->seq_fd < 0) {
         const char *which = self->file ? self->seq_path : self->path;
-        if (error && asprintf (error, "cannot open %s: %s", which, strerror (errno)) < 0)
-            *error = NULL;
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot open %s: %s", which, strerror (errno));
         hpt_spool_destroy (&self);
         return NULL;
     }

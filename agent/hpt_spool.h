@@ -19,6 +19,7 @@
 #ifndef HPT_SPOOL_H_INCLUDED
 #define HPT_SPOOL_H_INCLUDED
 
+#include "hpt_error.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,8 +33,9 @@ typedef struct {
 } hpt_spool_event_t;
 
 //  Opens (creating) the spool in dir (which must exist) and loads what an
-//  earlier run left. Returns NULL with *error (caller frees) on failure.
-hpt_spool_t *hpt_spool_new (const char *dir, char **error);
+//  earlier run left. Returns NULL with *error (HPT_E_UNAVAILABLE, naming
+//  the file) when its files cannot be opened.
+hpt_spool_t *hpt_spool_new (const char *dir, hpt_error_t *error);
 
 //  Closes the spool and nulls the pointer.
 void hpt_spool_destroy (hpt_spool_t **self_p);

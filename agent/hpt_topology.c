@@ -70,8 +70,8 @@ s_error (char **error, const char *fmt, const char *a, const char *b)
 {
     if (!error) return;
     size_t len = strlen (fmt) + strlen (a) + strlen (b) + 1;
-    *error = malloc (len);
-    if (*error) snprintf (*error, len, fmt, a, b);
+    *error = hpt_malloc (len);
+    snprintf (*error, len, fmt, a, b);
 }
 
 //  Opens a regular file for reading; NULL with *error (caller frees) set
@@ -107,14 +107,13 @@ s_copy (char *dest, size_t size, const char *src)
 }
 
 //  Logical indexes of the offered cores inside cpuset; *count receives the
-//  length. Returns a new array (possibly empty but never NULL unless out of
-//  memory); the caller owns it.
+//  length. Returns a new array (possibly empty, never NULL); the caller
+//  owns it.
 static unsigned *
 s_cores_in (hpt_topology_t *self, hwloc_const_cpuset_t cpuset, size_t *count)
 {
-    unsigned *list = malloc ((self->core_total ? self->core_total : 1) * sizeof (unsigned));
+    unsigned *list = hpt_malloc ((self->core_total ? self->core_total : 1) * sizeof (unsigned));
     *count = 0;
-    if (!list) return NULL;
     for (size_t i = 0; i < self->core_total; i++) {
         hwloc_obj_t core = hwloc_get_obj_by_type (self->hwloc, self->core_type, (unsigned)i);
         if (core && cpuset && self->core_allowed[i] &&
@@ -131,8 +130,7 @@ s_read_cores (hpt_topology_t *self)
     self->core_type = cores > 0 ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU;
     int n = hwloc_get_nbobjs_by_type (self->hwloc, self->core_type);
     self->core_total = n > 0 ? (size_t)n : 0;
-    self->core_allowed = calloc (self->core_total ? self->core_total : 1, sizeof (bool));
-    if (!self->core_allowed) return;
+    self->core_allowed = hpt_calloc (self->core_total ? self->core_total : 1, sizeof (bool));
     for (size_t i = 0; i < self->core_total; i++)
         self->core_allowed[i] = true;
 }
@@ -152,23 +150,20 @@ s_count_cpus (hpt_topology_t *self)
     }
 }
 
-static bool
+static void
 s_read_numa (hpt_topology_t *self)
 {
     int n = hwloc_get_nbobjs_by_type (self->hwloc, HWLOC_OBJ_NUMANODE);
     size_t count = n > 0 ? (size_t)n : 0;
-    self->resources.numa_nodes = calloc (count ? count : 1, sizeof (hpt_numa_node_t));
-    if (!self->resources.numa_nodes) return false;
+    self->resources.numa_nodes = hpt_calloc (count ? count : 1, sizeof (hpt_numa_node_t));
     for (size_t i = 0; i < count; i++) {
         hwloc_obj_t node = hwloc_get_obj_by_type (self->hwloc, HWLOC_OBJ_NUMANODE, (unsigned)i);
         hpt_numa_node_t *entry = &self->resources.numa_nodes[i];
         entry->index = node->os_index;
         entry->memory_gb = s_gib (node->attr->numanode.local_memory);
         entry->cpus = s_cores_in (self, node->cpuset, &entry->cpu_count);
-        if (!entry->cpus) return false;
         self->resources.numa_count++;
     }
-    return true;
 }
 
 static const char *
@@ -193,9 +188,12 @@ s_tpu_type (unsigned device, unsigned subdevice, unsigned class_id)
     }
 }
 
-const char *
-hpt_topology_type_for_pci (unsigned vendor, unsigned device, unsigned subdevice, unsigned class_id,
-                           const char *name)
+//  Maps a PCI device to an hpt accelerator type (static string), or NULL
+//  when the device is not an accelerator hpt schedules. name is hwloc's
+//  or NVML's model name, may be NULL.
+static const char *
+s_type_for_pci (unsigned vendor, unsigned device, unsigned subdevice, unsigned class_id,
+                const char *name)
 {
     if (vendor == S_VENDOR_GOOGLE) return s_tpu_type (device, subdevice, class_id);
     if (vendor != S_VENDOR_NVIDIA || (class_id >> 8) != 0x03) return NULL;
@@ -245,7 +243,7 @@ s_memory_from_name (const char *name)
 }
 
 //  Fills entry from an hwloc PCI device known to be an accelerator.
-static bool
+static void
 s_fill_from_pci (hpt_topology_t *self, hwloc_obj_t pcidev, const char *type,
                  hpt_accelerator_t *entry)
 {
@@ -274,7 +272,6 @@ s_fill_from_pci (hpt_topology_t *self, hwloc_obj_t pcidev, const char *type,
     if (ancestor && ancestor->nodeset && hwloc_bitmap_weight (ancestor->nodeset) == 1)
         entry->numa_node = hwloc_bitmap_first (ancestor->nodeset);
     entry->cpus = s_cores_in (self, ancestor ? ancestor->cpuset : NULL, &entry->cpu_count);
-    return entry->cpus != NULL;
 }
 
 //  Grows the accelerator array by one zeroed entry; NULL when full.
@@ -283,10 +280,8 @@ s_add_accelerator (hpt_topology_t *self)
 {
     hpt_resources_t *r = &self->resources;
     if (r->accelerator_count >= S_MAX_ACCELERATORS) return NULL;
-    hpt_accelerator_t *grown =
-        realloc (r->accelerators, (r->accelerator_count + 1) * sizeof (hpt_accelerator_t));
-    if (!grown) return NULL;
-    r->accelerators = grown;
+    r->accelerators =
+        hpt_realloc (r->accelerators, (r->accelerator_count + 1) * sizeof (hpt_accelerator_t));
     hpt_accelerator_t *entry = &r->accelerators[r->accelerator_count++];
     memset (entry, 0, sizeof (*entry));
     entry->numa_node = -1;
@@ -299,11 +294,12 @@ s_read_pci (hpt_topology_t *self)
     for (hwloc_obj_t dev = hwloc_get_next_pcidev (self->hwloc, NULL); dev;
          dev = hwloc_get_next_pcidev (self->hwloc, dev)) {
         struct hwloc_pcidev_attr_s *pci = &dev->attr->pcidev;
-        const char *type = hpt_topology_type_for_pci (
-            pci->vendor_id, pci->device_id, pci->subdevice_id, pci->class_id, s_pci_name (dev));
+        const char *type = s_type_for_pci (pci->vendor_id, pci->device_id, pci->subdevice_id,
+                                           pci->class_id, s_pci_name (dev));
         if (!type) continue;
         hpt_accelerator_t *entry = s_add_accelerator (self);
-        if (!entry || !s_fill_from_pci (self, dev, type, entry)) return false;
+        if (!entry) return false;
+        s_fill_from_pci (self, dev, type, entry);
     }
     return true;
 }
@@ -318,7 +314,7 @@ s_find_by_bus (hpt_topology_t *self, const char *bus_id)
 }
 
 //  Overrides a GPU's hwloc facts with NVML's.
-static bool
+static void
 s_merge_gpu (hpt_topology_t *self, const hpt_nvml_gpu_t *gpu, hpt_accelerator_t *entry)
 {
     if (*gpu->name) {
@@ -332,22 +328,24 @@ s_merge_gpu (hpt_topology_t *self, const hpt_nvml_gpu_t *gpu, hpt_accelerator_t 
     if (*gpu->uuid) s_copy (entry->uuid, sizeof (entry->uuid), gpu->uuid);
     if (gpu->memory_bytes) entry->memory_gb = s_gib (gpu->memory_bytes);
     if (gpu->mig_count) {
-        entry->migs = malloc (gpu->mig_count * sizeof (hpt_nvml_mig_t));
-        if (!entry->migs) return false;
+        entry->migs = hpt_malloc (gpu->mig_count * sizeof (hpt_nvml_mig_t));
         memcpy (entry->migs, gpu->migs, gpu->mig_count * sizeof (hpt_nvml_mig_t));
         entry->mig_count = gpu->mig_count;
     }
-    return true;
 }
 
-static bool
+static void
 s_merge_nvml (hpt_topology_t *self)
 {
-    hpt_nvml_t *nvml = hpt_nvml_new (&self->nvml_error);
-    if (!nvml) return true; //  absent NVML is the CPU-only case, not a failure
+    hpt_error_t why;
+    hpt_nvml_t *nvml = hpt_nvml_new (&why);
+    if (!nvml) {
+        //  Absent NVML is the CPU-only case, not a failure.
+        self->nvml_error = hpt_strdup (why.message);
+        return;
+    }
     self->discovery = strcmp (self->discovery, "xml") == 0 ? "xml+nvml" : "hwloc+nvml";
-    bool ok = true;
-    for (size_t i = 0; ok && i < hpt_nvml_count (nvml); i++) {
+    for (size_t i = 0; i < hpt_nvml_count (nvml); i++) {
         const hpt_nvml_gpu_t *gpu = hpt_nvml_gpu (nvml, i);
         hpt_accelerator_t *entry = s_find_by_bus (self, gpu->pci_bus_id);
         if (!entry) {
@@ -360,12 +358,10 @@ s_merge_nvml (hpt_topology_t *self)
             s_copy (entry->pci_bus_id, sizeof (entry->pci_bus_id), gpu->pci_bus_id);
             entry->cpus = s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc),
                                       &entry->cpu_count);
-            ok = entry->cpus != NULL;
         }
-        ok = ok && s_merge_gpu (self, gpu, entry);
+        s_merge_gpu (self, gpu, entry);
     }
     hpt_nvml_destroy (&nvml);
-    return ok;
 }
 
 //  Reads a small sysfs file holding one hex number ("0x1ae0\n").
@@ -385,13 +381,12 @@ s_read_sysfs_hex (const char *path, unsigned *value)
 }
 
 //  Adds TPUs that show up as /dev/accelN but not in hwloc's PCI list.
-static bool
+static void
 s_read_dev_accel (hpt_topology_t *self)
 {
     glob_t found;
-    if (glob ("/dev/accel[0-9]*", 0, NULL, &found) != 0) return true;
-    bool ok = true;
-    for (size_t i = 0; ok && i < found.gl_pathc; i++) {
+    if (glob ("/dev/accel[0-9]*", 0, NULL, &found) != 0) return;
+    for (size_t i = 0; i < found.gl_pathc; i++) {
         const char *dev = strrchr (found.gl_pathv[i], '/') + 1;
         char path[256], link[256], bus_id[HPT_NVML_BUSID_MAX] = "";
         unsigned vendor = 0, device = 0, subdevice = 0;
@@ -419,10 +414,8 @@ s_read_dev_accel (hpt_topology_t *self)
         snprintf (entry->name, sizeof (entry->name), "Google TPU (%s)", found.gl_pathv[i]);
         entry->cpus =
             s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc), &entry->cpu_count);
-        ok = entry->cpus != NULL;
     }
     globfree (&found);
-    return ok;
 }
 
 static int
@@ -450,45 +443,46 @@ s_number_accelerators (hpt_topology_t *self)
 
 //  Loads hwloc (from xml_path when not NULL) and reads everything.
 static hpt_topology_t *
-s_new (const char *xml_path, char **error)
+s_new (const char *xml_path, hpt_error_t *error)
 {
-    if (error) *error = NULL;
-    hpt_topology_t *self = calloc (1, sizeof (hpt_topology_t));
-    if (!self || hwloc_topology_init (&self->hwloc) != 0) {
+    hpt_topology_t *self = hpt_calloc (1, sizeof (hpt_topology_t));
+    if (hwloc_topology_init (&self->hwloc) != 0) {
         free (self);
-        s_error (error, "%s%s", "hwloc: cannot initialize a topology", "");
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "hwloc: cannot initialize a topology");
         return NULL;
     }
     self->discovery = xml_path ? "xml" : "hwloc";
     hwloc_topology_set_io_types_filter (self->hwloc, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
     hwloc_topology_set_type_filter (self->hwloc, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
     if (xml_path && hwloc_topology_set_xml (self->hwloc, xml_path) != 0) {
-        s_error (error, "%s: %s", xml_path, strerror (errno));
+        hpt_error_set (error, HPT_E_INVALID, "%s: %s", xml_path, strerror (errno));
         hwloc_topology_destroy (self->hwloc);
         free (self);
         return NULL;
     }
     if (hwloc_topology_load (self->hwloc) != 0) {
         if (xml_path)
-            s_error (error, "%s: %s", xml_path, "not a valid hwloc XML topology");
+            hpt_error_set (error, HPT_E_INVALID, "%s: not a valid hwloc XML topology", xml_path);
         else
-            s_error (error, "hwloc: cannot discover this machine: %s%s", strerror (errno), "");
+            hpt_error_set (error, HPT_E_UNAVAILABLE, "hwloc: cannot discover this machine: %s",
+                           strerror (errno));
         hwloc_topology_destroy (self->hwloc);
         free (self);
         return NULL;
     }
     s_read_cores (self);
-    bool ok = self->core_allowed && s_read_numa (self) && s_read_pci (self);
-    //  An XML file is a fake host: the real machine's NVML would not match
-    //  it, unless a test names a stand-in library on purpose.
-    const char *nvml_library = getenv ("HPT_NVML_LIBRARY");
-    if (ok && (!xml_path || (nvml_library && *nvml_library))) ok = s_merge_nvml (self);
-    if (ok && !xml_path) ok = s_read_dev_accel (self);
-    if (!ok) {
-        s_error (error, "%s%s", "topology: out of memory or too many devices", "");
+    s_read_numa (self);
+    if (!s_read_pci (self)) {
+        hpt_error_set (error, HPT_E_INVALID, "topology: more than %d accelerators",
+                       S_MAX_ACCELERATORS);
         hpt_topology_destroy (&self);
         return NULL;
     }
+    //  An XML file is a fake host: the real machine's NVML would not match
+    //  it, unless a test names a stand-in library on purpose.
+    const char *nvml_library = getenv ("HPT_NVML_LIBRARY");
+    if (!xml_path || (nvml_library && *nvml_library)) s_merge_nvml (self);
+    if (!xml_path) s_read_dev_accel (self);
     s_count_cpus (self);
     self->resources.memory_gb = s_gib (hwloc_get_root_obj (self->hwloc)->total_memory);
     s_number_accelerators (self);
@@ -496,21 +490,27 @@ s_new (const char *xml_path, char **error)
 }
 
 hpt_topology_t *
-hpt_topology_new (char **error)
+hpt_topology_new (hpt_error_t *error)
 {
     return s_new (NULL, error);
 }
 
 hpt_topology_t *
-hpt_topology_new_from_xml (const char *path, char **error)
+hpt_topology_new_from_xml (const char *path, hpt_error_t *error)
 {
     if (!path || !*path) {
-        s_error (error, "%s%s", "topology: no XML file named", "");
+        hpt_error_set (error, HPT_E_INVALID, "topology: no XML file named");
         return NULL;
     }
     //  hwloc's own message for a missing file is vague; say it first.
-    FILE *file = s_open_file (path, error);
-    if (!file) return NULL;
+    char *why = NULL;
+    FILE *file = s_open_file (path, &why);
+    if (!file) {
+        struct stat info;
+        hpt_error_set (error, stat (path, &info) != 0 ? HPT_E_NOT_FOUND : HPT_E_INVALID, "%s", why);
+        free (why);
+        return NULL;
+    }
     fclose (file);
     return s_new (path, error);
 }
@@ -556,12 +556,6 @@ const char *
 hpt_topology_nvml_error (hpt_topology_t *self)
 {
     return self->nvml_error;
-}
-
-hwloc_topology_t
-hpt_topology_hwloc (hpt_topology_t *self)
-{
-    return self->hwloc;
 }
 
 char *

@@ -20,6 +20,7 @@
 #ifndef HPT_TOPOLOGY_H_INCLUDED
 #define HPT_TOPOLOGY_H_INCLUDED
 
+#include "hpt_error.h"
 #include "hpt_nvml.h"
 #include <hwloc.h>
 #include <jansson.h>
@@ -68,14 +69,17 @@ typedef struct _hpt_topology_t hpt_topology_t;
 
 //  Discovers this machine: hwloc (with PCI devices), NVML when
 //  libnvidia-ml.so.1 (or $HPT_NVML_LIBRARY) loads, and TPUs under
-//  /dev/accel*. NULL on failure with *error (caller frees) set.
-hpt_topology_t *hpt_topology_new (char **error);
+//  /dev/accel*. NULL on failure with *error (HPT_E_UNAVAILABLE when hwloc
+//  cannot read the machine, HPT_E_INVALID for more accelerators than hpt
+//  takes).
+hpt_topology_t *hpt_topology_new (hpt_error_t *error);
 
 //  Reads a host from an hwloc XML topology (lstopo --of xml) instead of the
 //  machine; /dev is not consulted, nor NVML unless HPT_NVML_LIBRARY is set
 //  (a test's stand-in library), so tests see exactly the file.
-//  NULL on failure with *error (caller frees) naming the file.
-hpt_topology_t *hpt_topology_new_from_xml (const char *path, char **error);
+//  NULL on failure with *error naming the file: HPT_E_NOT_FOUND when it
+//  does not exist, HPT_E_INVALID when it is not an hwloc topology.
+hpt_topology_t *hpt_topology_new_from_xml (const char *path, hpt_error_t *error);
 
 //  Destroys the topology and nulls the pointer.
 void hpt_topology_destroy (hpt_topology_t **self_p);
@@ -117,14 +121,5 @@ const char *hpt_topology_nvml_error (hpt_topology_t *self);
 //  sched_setaffinity/taskset) of the given logical cores; NULL when a core
 //  index is out of range or withdrawn. The caller frees the string.
 char *hpt_topology_cpu_list (hpt_topology_t *self, const unsigned *cores, size_t count);
-
-//  The hwloc topology behind it (borrowed), for binding.
-hwloc_topology_t hpt_topology_hwloc (hpt_topology_t *self);
-
-//  Maps a PCI device to an hpt accelerator type (static string), or NULL
-//  when the device is not an accelerator hpt schedules. name is hwloc's
-//  or NVML's model name, may be NULL.
-const char *hpt_topology_type_for_pci (unsigned vendor, unsigned device, unsigned subdevice,
-                                       unsigned class_id, const char *name);
 
 #endif

@@ -4,6 +4,7 @@
     service (hpt_agent) until SIGINT/SIGTERM, or prints the topology.
 */
 #include "hpt_agent.h"
+#include "hpt_alloc.h"
 #include "hpt_topology.h"
 #include "hpt_version.h"
 #include <czmq.h>
@@ -52,14 +53,14 @@ s_usage (FILE *out)
 static int
 s_print_topology (const char *xml, const char *resources)
 {
-    char *error = NULL;
+    hpt_error_t discovery;
     hpt_topology_t *topology =
-        xml ? hpt_topology_new_from_xml (xml, &error) : hpt_topology_new (&error);
+        xml ? hpt_topology_new_from_xml (xml, &discovery) : hpt_topology_new (&discovery);
     if (!topology) {
-        fprintf (stderr, "hptagent: %s\n", error ? error : "discovery failed");
-        free (error);
+        fprintf (stderr, "hptagent: %s\n", discovery.message);
         return 1;
     }
+    char *error = NULL;
     if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
         //  One "FILE:LINE:COL: field: message" line per problem.
         const char *text = error ? error : "bad resources file";
@@ -96,6 +97,7 @@ s_parse_number (const char *text, double *value)
 int
 main (int argc, char *argv[])
 {
+    hpt_alloc_init ();
     bool print_topology = false;
     const char *xml = NULL, *resources = NULL;
     hpt_agent_config_t config = {NULL, NULL, "./hpt-agent", NULL, 20000, 20999, 0, -1, NULL};
@@ -158,14 +160,14 @@ main (int argc, char *argv[])
     gethostname (host, sizeof (host) - 1);
     if (!config.name) config.name = host;
     if (!config.advertise) config.advertise = host;
-    char *error = NULL;
+    hpt_error_t discovery;
     hpt_topology_t *topology =
-        xml ? hpt_topology_new_from_xml (xml, &error) : hpt_topology_new (&error);
+        xml ? hpt_topology_new_from_xml (xml, &discovery) : hpt_topology_new (&discovery);
     if (!topology) {
-        fprintf (stderr, "hptagent: %s\n", error ? error : "discovery failed");
-        free (error);
+        fprintf (stderr, "hptagent: %s\n", discovery.message);
         return 1;
     }
+    char *error = NULL;
     if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
         fprintf (stderr, "%s\n", error ? error : "bad resources file");
         free (error);
@@ -175,15 +177,16 @@ main (int argc, char *argv[])
     config.topology = topology;
     zsys_init ();
     zsys_set_logident ("hptagent");
-    hpt_agent_t *agent = hpt_agent_new (&config, &error);
+    hpt_error_t failure;
+    hpt_agent_t *agent = hpt_agent_new (&config, &failure);
     if (!agent) {
-        fprintf (stderr, "hptagent: %s\n", error ? error : "cannot start");
-        free (error);
+        fprintf (stderr, "hptagent: %s\n", failure.message);
         hpt_topology_destroy (&topology);
         return 1;
     }
-    hpt_agent_run (agent);
+    int rc = hpt_agent_run (agent, &failure);
+    if (rc != 0) fprintf (stderr, "hptagent: %s\n", failure.message);
     hpt_agent_destroy (&agent);
     hpt_topology_destroy (&topology);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

@@ -58,7 +58,9 @@ static const s_help_t s_help[] = {
      "      --trial N  only the logs of trial N.\n"},
     {"nodes list", "  nodes list\n"
                    "      Table of agents: NAME, STATE, DRAIN, CPUS, FREE_CPUS, MEMORY_GB,\n"
-                   "      GPUS (free/total and type), TASKS, REASON (of a drain).\n"},
+                   "      GPUS (free/total and type), TASKS (placed by the master), LOAD\n"
+                   "      (the host's 1-minute load average, as its agent last said),\n"
+                   "      REASON (of a drain).\n"},
     {"nodes describe", "  nodes describe NODE [--format json|yaml]\n"
                        "      Print one agent's resource (YAML by default): resources, free\n"
                        "      resources, accelerators, drain state, reason, who and when.\n"},

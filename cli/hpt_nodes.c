@@ -87,23 +87,28 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
     if (rc == 0 && json_array_size (nodes) == 0)
         fprintf (stderr, "Listed 0 items.\n");
     else if (rc == 0) {
-        const char *headings[] = {"NAME",      "STATE", "DRAIN", "CPUS",  "FREE_CPUS",
-                                  "MEMORY_GB", "GPUS",  "TASKS", "REASON"};
-        hpt_format_table_t *table = hpt_format_table_new (headings, 9);
+        const char *headings[] = {"NAME",      "STATE", "DRAIN", "CPUS", "FREE_CPUS",
+                                  "MEMORY_GB", "GPUS",  "TASKS", "LOAD", "REASON"};
+        hpt_format_table_t *table = hpt_format_table_new (headings, 10);
         size_t i;
         json_t *node;
         json_array_foreach (nodes, i, node) {
-            char text[9][128];
-            const char *keys[] = {"name",     "state", "drainState",   "cpus",       "freeCpus",
-                                  "memoryGb", NULL,    "runningTasks", "drainReason"};
-            const char *cells[9];
-            //  Agents report memory to the byte (4.7998046875): a tenth of
-            //  a GB is what a reader of the table compares.
+            char text[10][128];
+            const char *keys[] = {"name",     "state", "drainState",   "cpus", "freeCpus",
+                                  "memoryGb", NULL,    "runningTasks", "load", "drainReason"};
+            const char *cells[10];
+            //  Agents report memory to the byte (4.7998046875) and load to
+            //  many digits: a tenth of a GB and two decimals of load are
+            //  what a reader of the table compares.
             json_t *memory = json_object_get (node, "memoryGb");
+            json_t *load = json_object_get (node, "load");
             if (json_is_real (memory))
                 snprintf (text[5], sizeof (text[5]), "%.1f", json_real_value (memory));
-            for (int k = 0; k < 9; k++)
-                cells[k] = k == 5 && json_is_real (memory) ? text[5]
+            if (json_is_number (load))
+                snprintf (text[8], sizeof (text[8]), "%.2f", json_number_value (load));
+            for (int k = 0; k < 10; k++)
+                cells[k] = (k == 5 && json_is_real (memory)) || (k == 8 && json_is_number (load))
+                               ? text[k]
                            : keys[k] ? hpt_format_cell (json_object_get (node, keys[k]), text[k],
                                                         sizeof (text[k]))
                                      : s_accelerators (node, text[k], sizeof (text[k]));

@@ -1,4 +1,4 @@
-/*  hpt_agent_link -- the master's side of HPT/1 (proto/PROTOCOL.md)
+/*  hpt_agent_link -- the master's side of HPT/2 (proto/PROTOCOL.md)
 
     Every message from an agent arrives here. The codec has already
     checked it against the protocol's bounds; what is left is what it
@@ -29,7 +29,13 @@
     written, events are dropped unacknowledged and replayed later.
 
     Anything from a connection that has not registered gets ERROR
-    NOT_REGISTERED, at most once a second per connection (§6.5).
+    NOT_REGISTERED, at most once a second per connection (§6.5). A message
+    of another protocol version gets a REJECT in that version's signature
+    (§7: REJECT's body is the same in every version), naming the versions
+    this master speaks, so an older or newer agent can tell its operator.
+
+    HEARTBEATs carry what the agent says of its host (tasks running, load,
+    its last seq): kept on the node for GET /v1/nodes.
 */
 #include "hpt_core_private.h"
 #include "hpt_alloc.h"
@@ -87,19 +93,28 @@ s_not_registered (hpt_core_t *self, zframe_t *routing_id)
     free (key);
 }
 
-//  A message the codec refused: counted, and the sender told why.
+//  A message the codec refused: counted, and the sender told why. A peer
+//  of another version gets a final REJECT it can read: in its own
+//  version's signature, with the versions this master speaks.
 static void
 s_malformed (hpt_core_t *self, hpt_msg_fault_t *fault)
 {
     hpt_core_drop (self, hpt_msg_fault_name (fault->kind));
     if (!fault->routing_id) return;
-    bool version = fault->kind == HPT_MSG_FAULT_VERSION;
-    hpt_msg_t *reply = hpt_msg_new (version ? HPT_MSG_REJECT : HPT_MSG_ERROR);
-    hpt_msg_set_reason (reply, fault->text);
-    if (version)
+    hpt_msg_t *reply = NULL;
+    if (fault->kind == HPT_MSG_FAULT_VERSION) {
+        reply = hpt_msg_new (HPT_MSG_REJECT);
+        hpt_msg_set_signature_version (reply, fault->version);
+        char *why = hpt_asprintf ("unsupported protocol version HPT/%d (this master speaks HPT/%d)",
+                                  fault->version, HPT_MSG_PROTOCOL);
+        hpt_msg_set_reason (reply, why);
+        free (why);
         hpt_msg_add_protocol (reply, HPT_MSG_PROTOCOL);
-    else
+    } else {
+        reply = hpt_msg_new (HPT_MSG_ERROR);
         hpt_msg_set_code (reply, "MALFORMED");
+        hpt_msg_set_reason (reply, fault->text);
+    }
     s_reply (self, fault->routing_id, &reply);
 }
 
@@ -123,6 +138,19 @@ s_resources (hpt_msg_t *msg)
                              json_pack ("[I,I]", (json_int_t)hpt_msg_port_low (msg),
                                         (json_int_t)hpt_msg_port_high (msg)));
     return resources;
+}
+
+//  Tasks a HELLO lists as running (or being stopped).
+static int64_t
+s_listed_running (hpt_msg_t *msg)
+{
+    int64_t count = 0;
+    for (size_t i = 0; i < hpt_msg_task_count (msg); i++) {
+        const char *state = NULL;
+        hpt_msg_task_at (msg, i, NULL, NULL, &state);
+        count += state && strcmp (state, "EXITED") != 0;
+    }
+    return count;
 }
 
 //  Step 1: the node of this HELLO, registered and stored. NULL with
@@ -172,6 +200,8 @@ s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
     }
     free (node->version);
     node->version = hpt_strdup (hpt_msg_version (msg));
+    //  What the agent said of its host belongs to its last connection.
+    hpt_host_heartbeat (node, s_listed_running (msg), -1, agent_last);
     hpt_fleet_set_route (self->fleet, node, hpt_msg_routing_id (msg));
     node->state = HPT_HOST_READY;
     node->last_seen = hpt_core_now ();
@@ -250,7 +280,7 @@ s_reconcile_missing (hpt_core_t *self, hpt_host_t *node, zhashx_t *listed)
             //  first launch, not a second one.
             hpt_core_launch (self, ref);
         else if (ref->task->state == HPT_TASK_STOPPING)
-            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, SIGKILL, NULL, 0});
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, SIGKILL, NULL, 0, false});
         else
             hpt_core_task_lost (self, ref, reason);
     }
@@ -357,7 +387,7 @@ s_on_task_exited (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
     //  status says it.
     hpt_task_exit_t exit = {code, (int)hpt_msg_signal (msg),
                             reason && *reason && code == 127 ? reason : NULL,
-                            hpt_msg_end_time (msg)};
+                            hpt_msg_end_time (msg), hpt_msg_core_dumped (msg)};
     hpt_core_task_ended (self, ref, &exit);
     hpt_core_schedule (self);
 }
@@ -481,7 +511,10 @@ hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
             s_on_event (self, node, msg);
         else if (id == HPT_MSG_BYE)
             s_on_bye (self, node, msg);
-        else if (id != HPT_MSG_HEARTBEAT)
+        else if (id == HPT_MSG_HEARTBEAT)
+            hpt_host_heartbeat (node, hpt_msg_running_tasks (msg), hpt_msg_load (msg),
+                                hpt_msg_seq (msg));
+        else
             hpt_core_drop (self, "unexpected");
     }
     hpt_msg_destroy (&msg);

@@ -190,10 +190,10 @@ hpt_core_send_now (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 void
 hpt_core_post (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 {
-    char error[256];
-    if (hpt_msg_validate (*msg_p, error, sizeof (error)) != 0) {
+    hpt_error_t error;
+    if (hpt_msg_validate (*msg_p, &error) != 0) {
         zsys_error ("hptmaster: not sending an invalid %s: %s",
-                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error);
+                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error.message);
         hpt_msg_destroy (msg_p);
         return;
     }
@@ -493,18 +493,17 @@ hpt_core_task_lost (hpt_core_t *self, hpt_task_ref_t *ref, const char *reason)
         ref->trial->state != HPT_TRIAL_STOPPING)
         s_requeue (self, ref, reason);
     else
-        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0});
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
 }
 
 void
 hpt_core_launch (hpt_core_t *self, hpt_task_ref_t *ref)
 {
     hpt_error_t error;
-    hpt_msg_t *msg = hpt_launch_build (hpt_tuner_spec (ref->tuner), ref->trial, ref->task,
-                                       self->settings->stop_grace_ms, &error);
+    hpt_msg_t *msg = hpt_launch_build (hpt_tuner_spec (ref->tuner), ref->trial, ref->task, &error);
     if (!msg) {
         char *reason = hpt_asprintf ("cannot be launched: %s", error.message);
-        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0});
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
         free (reason);
         return;
     }
@@ -535,7 +534,7 @@ s_evict_node (hpt_core_t *self, hpt_host_t *node, bool drain_now, const char *re
         if (drain_now && ref->trial->state != HPT_TRIAL_STOPPING)
             s_requeue (self, ref, reason);
         else if (drain_now)
-            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0});
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
         else
             hpt_core_task_lost (self, ref, reason);
     }

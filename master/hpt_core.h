@@ -2,7 +2,7 @@
 
     One zloop owns all of the master's state (docs/architecture.md): the tuners of
     every job, the nodes (agents), and the index from task ids to tasks.
-    It reads two ROUTER sockets: agents (HPT/1 over TCP, proto/PROTOCOL.md)
+    It reads two ROUTER sockets: agents (HPT/2 over TCP, proto/PROTOCOL.md)
     and the HTTP API thread (inproc, hpt_api.h's frame contract, answered by
     hpt_routes). Timers send heartbeats, declare silent agents lost and
     enforce the grace period after a restart. Every state change is in the

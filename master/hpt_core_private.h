@@ -4,7 +4,7 @@
     The master's core is one object split by concern, in the manner of
     Redis's server.h: hpt_core.c (the loop, transactions, scheduling,
     timers, jobs and nodes for the API) and hpt_agent_link.c (the master's
-    side of HPT/1: registration, reconciliation, events). Both include
+    side of HPT/2: registration, reconciliation, events). Both include
     this header; nothing else does.
 
     Transactions: every handler that changes state runs between

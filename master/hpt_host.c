@@ -31,6 +31,9 @@ hpt_host_new (const char *name, json_t *resources, hpt_error_t *error)
     hpt_host_t *self = hpt_calloc (1, sizeof (hpt_host_t));
     self->name = hpt_strdup (name);
     self->state = HPT_HOST_READY;
+    self->agent_tasks = -1;
+    self->load = -1;
+    self->agent_last_seq = -1;
     self->cpus = cpus;
     self->memory_mb = (int64_t)llround (memory_gb * 1024.0);
     self->core_count = (size_t)cpus;
@@ -133,6 +136,14 @@ hpt_host_release_port (hpt_host_t *self, int port)
     if (port >= self->port_lo && port <= self->port_hi) self->ports_used[port - self->port_lo] = 0;
 }
 
+void
+hpt_host_heartbeat (hpt_host_t *self, int64_t running_tasks, double load, int64_t last_seq)
+{
+    self->agent_tasks = running_tasks;
+    self->load = load;
+    self->agent_last_seq = last_seq;
+}
+
 json_t *
 hpt_host_to_json (hpt_host_t *self)
 {
@@ -167,6 +178,14 @@ hpt_host_to_json (hpt_host_t *self)
     }
     json_object_set_new (out, "accelerators", accels);
     json_object_set_new (out, "runningTasks", json_integer ((json_int_t)self->running_tasks));
+    if (self->agent_tasks >= 0)
+        json_object_set_new (out, "agentRunningTasks", json_integer (self->agent_tasks));
+    if (self->load >= 0) json_object_set_new (out, "load", json_real (self->load));
+    if (self->agent_last_seq >= 0)
+        json_object_set_new (out, "pendingEvents",
+                             json_integer (self->agent_last_seq > self->acked_seq
+                                               ? self->agent_last_seq - self->acked_seq
+                                               : 0));
     if (self->last_seen)
         json_object_set_new (out, "lastSeen",
                              json_string (hpt_time_format (self->last_seen, buf, sizeof (buf))));

@@ -53,6 +53,9 @@ typedef struct {
     int64_t acked_seq;        //  highest event seq stored
     char *version;            //  the agent's software version (HELLO)
     size_t running_tasks;     //  tasks placed and not exited
+    int64_t agent_tasks;      //  tasks the agent says it runs (HEARTBEAT runningTasks), -1 unknown
+    double load;              //  the host's 1-minute load average (HEARTBEAT), -1 unknown
+    int64_t agent_last_seq; //  highest event seq the agent assigned (HELLO, HEARTBEAT), -1 unknown
 } hpt_host_t;
 
 //  Creates a node from the resources an agent reported (borrowed JSON in
@@ -77,7 +80,14 @@ int hpt_host_take_port (hpt_host_t *self);
 //  Releases a port.
 void hpt_host_release_port (hpt_host_t *self, int port);
 
-//  The node as the REST API shows it (caller owns).
+//  Takes what an agent's HEARTBEAT says about its host: running_tasks
+//  and load (-1 when it did not say), and the highest seq it assigned.
+void hpt_host_heartbeat (hpt_host_t *self, int64_t running_tasks, double load, int64_t last_seq);
+
+//  The node as the REST API shows it (caller owns). What the agent
+//  reports of itself is shown apart from what the master placed:
+//  agentRunningTasks and load (when reported), pendingEvents (events the
+//  agent has not yet had stored, when known).
 json_t *hpt_host_to_json (hpt_host_t *self);
 
 #endif

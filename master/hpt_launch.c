@@ -134,22 +134,6 @@ s_argv (hpt_msg_t *msg, hpt_job_t *spec, hpt_trial_t *trial)
     }
 }
 
-//  "0,1,3" from a placement's list of indexes (caller frees).
-static char *
-s_index_list (json_t *indexes)
-{
-    char *list = hpt_strdup ("");
-    size_t i;
-    json_t *item;
-    json_array_foreach (indexes, i, item) {
-        char *longer = hpt_asprintf ("%s%s%" JSON_INTEGER_FORMAT, list, i ? "," : "",
-                                     json_integer_value (item));
-        free (list);
-        list = longer;
-    }
-    return list;
-}
-
 //  hpt's own variables; set after the job's env, so they win.
 static void
 s_contract_env (json_t *env, hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task,
@@ -163,27 +147,10 @@ s_contract_env (json_t *env, hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *ta
     json_object_set_new (env, "HPT_JOB_ID", json_string (spec->job_id));
     json_object_set_new (env, "HPT_TRIAL_ID", json_string (trial_id));
     json_object_set_new (env, "HPT_TASK_ID", json_string (task->task_id));
-    json_t *gpus = json_object_get (task->placement, "gpus");
-    //  A task without GPUs must not grab the host's GPUs by default: the
-    //  variable is set, empty.
-    char *list = s_index_list (gpus);
-    json_object_set_new (env, "CUDA_VISIBLE_DEVICES", json_string (list));
-    free (list);
-    if (json_array_size (gpus) > 0)
-        json_object_set_new (env, "CUDA_DEVICE_ORDER", json_string ("PCI_BUS_ID"));
-    json_t *tpus = json_object_get (task->placement, "tpus");
-    if (json_array_size (tpus) > 0) {
-        //  libtpu's visibility variable: the chips this process may use
-        //  (a TPU task owns its whole TPU host).
-        list = s_index_list (tpus);
-        json_object_set_new (env, "TPU_VISIBLE_CHIPS", json_string (list));
-        free (list);
-    }
 }
 
 hpt_msg_t *
-hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, int64_t grace_ms,
-                  hpt_error_t *error)
+hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, hpt_error_t *error)
 {
     hpt_training_input_t *in = &spec->input;
     char trial_id[32];
@@ -198,7 +165,6 @@ hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, int64_t
     s_contract_env (env, spec, trial, task, trial_id);
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LAUNCH);
     hpt_msg_set_task_id (msg, task->task_id);
-    hpt_msg_set_job_id (msg, spec->job_id);
     hpt_msg_set_trial_id (msg, trial_id);
     s_argv (msg, spec, trial);
     const char *key;
@@ -210,27 +176,26 @@ hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, int64_t
     if (in->working_dir) hpt_msg_set_working_dir (msg, in->working_dir);
     hpt_hyperparameters_t *hp = in->hyperparameters;
     hpt_msg_set_metric_tag (msg, hp && hp->metric_tag ? hp->metric_tag : HPT_DEFAULT_METRIC_TAG);
-    hpt_msg_set_cpus (msg, task->request->cpus);
-    hpt_msg_set_memory_mb (msg, task->request->memory_mb);
+    //  The agent makes these devices visible to the task (it knows them).
     size_t i;
     json_array_foreach (json_object_get (task->placement, "gpus"), i, item) {
         hpt_msg_add_gpu (msg, json_integer_value (item));
     }
     json_array_foreach (json_object_get (task->placement, "tpus"), i, item) {
-        hpt_msg_add_gpu (msg, json_integer_value (item));
+        hpt_msg_add_tpu (msg, json_integer_value (item));
     }
     json_array_foreach (json_object_get (task->placement, "cores"), i, item) {
         hpt_msg_add_core (msg, json_integer_value (item));
     }
-    hpt_msg_set_grace_ms (msg, grace_ms);
     if (in->stdout_metrics)
         hpt_msg_set_stdout_regex (msg,
                                   in->stdout_regex ? in->stdout_regex : HPT_LINE_METRICS_DEFAULT);
     for (size_t k = 0; k < in->package_uri_count; k++)
         hpt_msg_add_package_uri (msg, in->package_uris[k]);
-    char problem[256];
-    if (hpt_msg_validate (msg, problem, sizeof (problem)) != 0) {
-        hpt_error_set (error, HPT_E_INVALID, "LAUNCH of task %s: %s", task->task_id, problem);
+    hpt_error_t problem;
+    if (hpt_msg_validate (msg, &problem) != 0) {
+        hpt_error_set (error, HPT_E_INVALID, "LAUNCH of task %s: %s", task->task_id,
+                       problem.message);
         hpt_msg_destroy (&msg);
     }
     return msg;

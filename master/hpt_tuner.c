@@ -717,13 +717,13 @@ s_finish_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_t
 
 static void
 s_exit_text (char *buf, size_t size, hpt_task_t *task, int exit_code, int signal,
-             const char *reason)
+             const char *reason, bool core_dumped)
 {
     if (reason && *reason)
         snprintf (buf, size, "%s-%d %s", task->request->replica, task->request->index, reason);
     else if (signal)
-        snprintf (buf, size, "%s-%d was killed by signal %d", task->request->replica,
-                  task->request->index, signal);
+        snprintf (buf, size, "%s-%d was killed by signal %d%s", task->request->replica,
+                  task->request->index, signal, core_dumped ? " (core dumped)" : "");
     else
         snprintf (buf, size, "%s-%d exited with status %d", task->request->replica,
                   task->request->index, exit_code);
@@ -747,11 +747,11 @@ s_exit_verdict (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, bool we
                       "metric '%s' (hyperparameterMetricTag)",
                       s_metric_tag (self));
         else
-            s_exit_text (text, size, task, exit_code, signal, reason);
+            s_exit_text (text, size, task, exit_code, signal, reason, exit->core_dumped);
         return HPT_TRIAL_FAILED;
     }
     if (failed && !we_stopped) {
-        s_exit_text (text, size, task, exit_code, signal, reason);
+        s_exit_text (text, size, task, exit_code, signal, reason, exit->core_dumped);
         return HPT_TRIAL_FAILED;
     }
     return HPT_TRIAL_PENDING;

@@ -170,6 +170,7 @@ typedef struct {
     int signal;         //  the signal that killed it, 0 if none
     const char *reason; //  the agent's or the master's explanation, or NULL
     int64_t end_ms;     //  when, by its agent's clock (0: now)
+    bool core_dumped;   //  the signal made it dump core
 } hpt_task_exit_t;
 
 //  A task ended. Decides the trial (docs/lifecycle.md) and the job. Writes

@@ -1,4 +1,4 @@
-/*  hpt_msg -- the one codec of HPT/1 (see hpt_msg.h and PROTOCOL.md)
+/*  hpt_msg -- the one codec of HPT/2 (see hpt_msg.h and PROTOCOL.md)
 
     How it works. A message is a type and a jansson object holding its
     fields under their wire names, so encoding is "check, then dump" and
@@ -13,7 +13,8 @@
       1. exactly two non-empty frames                        -> FRAMING
       2. frame 1 is "HPT/<digits> <TYPE>", at most 64 bytes  -> SIGNATURE
       3. TYPE is known                                       -> TYPE
-      4. version is HPT_MSG_PROTOCOL                         -> VERSION
+      4. version is HPT_MSG_PROTOCOL (any, for REJECT and
+         ERROR, whose bodies every version keeps)            -> VERSION
       5. body at most HPT_MSG_BODY_MAX bytes                 -> SIZE
       6. body is UTF-8 JSON, one object, no duplicate keys,
          no NUL in strings (jansson checks the UTF-8)        -> BODY
@@ -29,6 +30,7 @@
     Checking 10 000 points takes about 1 ms; jansson's parse dominates.
 */
 #include "hpt_msg.h"
+#include "hpt_alloc.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -38,9 +40,9 @@
 
 struct _hpt_msg_t {
     hpt_msg_id_t id;      //  message type
+    int version;          //  the signature's version: HPT_MSG_PROTOCOL but for REJECT/ERROR
     json_t *body;         //  fields by wire name (owned)
     zframe_t *routing_id; //  ROUTER routing id, NULL when none (owned)
-    char *user_id;        //  CURVE/ZAP User-Id of the sender, NULL when none
     unsigned char *data;  //  decoded LOGS data cache, NULL until asked
     size_t data_size;     //  bytes in data
 };
@@ -135,7 +137,6 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
                               {"exitCode", K_INT, true, C_TEXT, -1, 255, 0, 0},
                               {"signal", K_INT, true, C_TEXT, 0, 128, 0, 0},
                               {"coreDumped", K_BOOL, false, C_TEXT, 0, 0, 0, 0},
-                              {"stopped", K_BOOL, false, C_TEXT, 0, 0, 0, 0},
                               {"reason", K_STRING, true, C_TEXT, 0, HPT_MSG_REASON_MAX, 0, 0},
                               {"endTime", K_INT, true, C_TEXT, 0, TIME_MAX, 0, 0}}},
     [HPT_MSG_METRICS] = {"METRICS",
@@ -146,24 +147,20 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
                       {{"seq", K_INT, true, C_TEXT, 1, SEQ_MAX, 0, 0},
                        {"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
                        {"stream", K_STRING, true, C_STREAM, 1, 6, 0, 0},
-                       {"offset", K_INT, true, C_TEXT, 0, SEQ_MAX, 0, 0},
                        {"data", K_DATA, true, C_TEXT, 0, 0, 0, 0},
                        {"encoding", K_STRING, false, C_ENCODING, 1, 6, 0, 0}}},
     [HPT_MSG_LAUNCH] = {"LAUNCH",
                         {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
-                         {"jobId", K_STRING, true, C_NAME, 1, HPT_MSG_NAME_MAX, 0, 0},
                          {"trialId", K_STRING, true, C_NAME, 1, HPT_MSG_NAME_MAX, 0, 0},
                          {"argv", K_STRINGS, true, C_TEXT, 1, HPT_MSG_ARGS_MAX, 0, HPT_MSG_ARG_MAX},
                          {"env", K_ENV, false, C_TEXT, 0, HPT_MSG_ENV_MAX, 0, 0},
                          {"workingDir", K_STRING, false, C_RELPATH, 1, HPT_MSG_PATH_MAX, 0, 0},
                          {"metricTag", K_STRING, true, C_LABEL, 1, HPT_MSG_NAME_MAX, 0, 0},
                          {"packageUris", K_STRINGS, false, C_LABEL, 0, 64, 1, 4096},
-                         {"cpus", K_NUMBER, true, C_TEXT, 0, 1e6, 0, 0},
-                         {"memoryMb", K_INT, true, C_TEXT, 0, 1e12, 0, 0},
                          {"gpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
+                         {"tpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
                          {"cpuSet", K_INTS, false, C_DISTINCT, 0, HPT_MSG_CORES_MAX, 0,
                           HPT_MSG_CORES_MAX - 1},
-                         {"graceMs", K_INT, true, C_TEXT, 0, 3600000, 0, 0},
                          {"stdoutRegex", K_STRING, false, C_TEXT, 1, 1024, 0, 0}}},
     [HPT_MSG_STOP] = {"STOP",
                       {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
@@ -181,16 +178,21 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
 //  ---------------------------------------------------------------------
 //  Error text
 
-static int
-s_fail (char *error, size_t error_size, const char *format, ...)
+//  Every rule a message breaks is an invalid argument to whoever built
+//  or sent it.
+#define s_fail(error, ...) hpt_error_set (error, HPT_E_INVALID, __VA_ARGS__)
+
+//  Sets the fault's kind and text.
+static void s_fault (hpt_msg_fault_t *fault, hpt_msg_fault_kind_t kind, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void
+s_fault (hpt_msg_fault_t *fault, hpt_msg_fault_kind_t kind, const char *format, ...)
 {
-    if (error && error_size) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (error, error_size, format, args);
-        va_end (args);
-    }
-    return -1;
+    fault->kind = kind;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (fault->text, sizeof fault->text, format, args);
+    va_end (args);
 }
 
 //  Copies up to 40 bytes of untrusted text into out (size >= 48) with
@@ -306,43 +308,40 @@ s_string_problem (s_check_t check, const char *text, size_t length)
 //  in the error ("field 'x'", "argv[3]").
 static int
 s_check_string (json_t *value, const char *what, size_t min, size_t max, s_check_t check,
-                char *error, size_t error_size)
+                hpt_error_t *error)
 {
-    if (!json_is_string (value)) return s_fail (error, error_size, "%s: must be a string", what);
+    if (!json_is_string (value)) return s_fail (error, "%s: must be a string", what);
     size_t length = json_string_length (value);
-    if (length < min) return s_fail (error, error_size, "%s: must not be empty", what);
-    if (length > max) return s_fail (error, error_size, "%s: longer than %zu bytes", what, max);
+    if (length < min) return s_fail (error, "%s: must not be empty", what);
+    if (length > max) return s_fail (error, "%s: longer than %zu bytes", what, max);
     const char *problem = s_string_problem (check, json_string_value (value), length);
-    if (problem) return s_fail (error, error_size, "%s: %s", what, problem);
+    if (problem) return s_fail (error, "%s: %s", what, problem);
     return 0;
 }
 
 static int
-s_check_int (json_t *value, const char *what, double min, double max, char *error,
-             size_t error_size)
+s_check_int (json_t *value, const char *what, double min, double max, hpt_error_t *error)
 {
-    if (!json_is_integer (value)) return s_fail (error, error_size, "%s: must be an integer", what);
+    if (!json_is_integer (value)) return s_fail (error, "%s: must be an integer", what);
     double number = (double)json_integer_value (value);
     if (number < min || number > max)
-        return s_fail (error, error_size, "%s: must be in [%.0f, %.0f]", what, min, max);
+        return s_fail (error, "%s: must be in [%.0f, %.0f]", what, min, max);
     return 0;
 }
 
 static int
-s_check_number (json_t *value, const char *what, double min, double max, char *error,
-                size_t error_size)
+s_check_number (json_t *value, const char *what, double min, double max, hpt_error_t *error)
 {
-    if (!json_is_number (value)) return s_fail (error, error_size, "%s: must be a number", what);
+    if (!json_is_number (value)) return s_fail (error, "%s: must be a number", what);
     double number = json_number_value (value);
     if (!isfinite (number) || number < min || number > max)
-        return s_fail (error, error_size, "%s: must be in [%g, %g]", what, min, max);
+        return s_fail (error, "%s: must be in [%g, %g]", what, min, max);
     return 0;
 }
 
 //  Rejects keys of object not named in allowed (NULL-terminated).
 static int
-s_check_keys (json_t *object, const char *what, const char *const *allowed, char *error,
-              size_t error_size)
+s_check_keys (json_t *object, const char *what, const char *const *allowed, hpt_error_t *error)
 {
     const char *key;
     json_t *value;
@@ -353,7 +352,7 @@ s_check_keys (json_t *object, const char *what, const char *const *allowed, char
         if (!allowed[i]) {
             char safe[48];
             s_sanitize (key, strlen (key), safe);
-            return s_fail (error, error_size, "%s: unknown field '%s'", what, safe);
+            return s_fail (error, "%s: unknown field '%s'", what, safe);
         }
     }
     return 0;
@@ -363,11 +362,11 @@ s_check_keys (json_t *object, const char *what, const char *const *allowed, char
 //  Structured fields
 
 static int
-s_check_env (json_t *value, const char *what, size_t max, char *error, size_t error_size)
+s_check_env (json_t *value, const char *what, size_t max, hpt_error_t *error)
 {
-    if (!json_is_object (value)) return s_fail (error, error_size, "%s: must be an object", what);
+    if (!json_is_object (value)) return s_fail (error, "%s: must be an object", what);
     if (json_object_size (value) > max)
-        return s_fail (error, error_size, "%s: more than %zu entries", what, max);
+        return s_fail (error, "%s: more than %zu entries", what, max);
     const char *key;
     json_t *item;
     json_object_foreach (value, key, item) {
@@ -378,42 +377,41 @@ s_check_env (json_t *value, const char *what, size_t max, char *error, size_t er
         char safe[48];
         s_sanitize (key, length, safe);
         if (!ok)
-            return s_fail (error, error_size,
+            return s_fail (error,
                            "%s: variable name '%s' must be [A-Za-z_][A-Za-z0-9_]*, at most 256",
                            what, safe);
         char where[128];
         snprintf (where, sizeof where, "%s.%s", what, safe);
-        if (s_check_string (item, where, 0, HPT_MSG_ARG_MAX, C_TEXT, error, error_size)) return -1;
+        if (s_check_string (item, where, 0, HPT_MSG_ARG_MAX, C_TEXT, error)) return -1;
     }
     return 0;
 }
 
 static int
-s_check_ports (json_t *value, const char *what, char *error, size_t error_size)
+s_check_ports (json_t *value, const char *what, hpt_error_t *error)
 {
     if (!json_is_array (value) || json_array_size (value) != 2)
-        return s_fail (error, error_size, "%s: must be [low, high]", what);
-    if (s_check_int (json_array_get (value, 0), what, 1, 65535, error, error_size) ||
-        s_check_int (json_array_get (value, 1), what, 1, 65535, error, error_size))
+        return s_fail (error, "%s: must be [low, high]", what);
+    if (s_check_int (json_array_get (value, 0), what, 1, 65535, error) ||
+        s_check_int (json_array_get (value, 1), what, 1, 65535, error))
         return -1;
     if (json_integer_value (json_array_get (value, 0)) >
         json_integer_value (json_array_get (value, 1)))
-        return s_fail (error, error_size, "%s: low must not exceed high", what);
+        return s_fail (error, "%s: low must not exceed high", what);
     return 0;
 }
 
 static int
 s_check_int_list (json_t *value, const char *what, size_t min_items, size_t max_items,
-                  int64_t item_min, int64_t item_max, bool distinct, char *error, size_t error_size)
+                  int64_t item_min, int64_t item_max, bool distinct, hpt_error_t *error)
 {
-    if (!json_is_array (value)) return s_fail (error, error_size, "%s: must be an array", what);
+    if (!json_is_array (value)) return s_fail (error, "%s: must be an array", what);
     size_t n = json_array_size (value);
     if (n < min_items || n > max_items)
-        return s_fail (error, error_size, "%s: must have %zu to %zu entries", what, min_items,
-                       max_items);
+        return s_fail (error, "%s: must have %zu to %zu entries", what, min_items, max_items);
     //  Distinctness by a bitmap over the (small) value range.
     size_t span = distinct ? (size_t)(item_max - item_min + 1) : 0;
-    unsigned char *seen = distinct ? calloc ((span + 7) / 8, 1) : NULL;
+    unsigned char *seen = distinct ? hpt_calloc ((span + 7) / 8, 1) : NULL;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         json_t *item = json_array_get (value, i);
@@ -428,11 +426,11 @@ s_check_int_list (json_t *value, const char *what, size_t min_items, size_t max_
         }
         char where[96];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
-        rc = s_check_int (item, where, (double)item_min, (double)item_max, error, error_size);
+        rc = s_check_int (item, where, (double)item_min, (double)item_max, error);
         if (rc == 0 && seen) {
             size_t bit = (size_t)(json_integer_value (item) - item_min);
             if (seen[bit / 8] & (1u << (bit % 8)))
-                rc = s_fail (error, error_size, "%s: repeats an earlier entry", where);
+                rc = s_fail (error, "%s: repeats an earlier entry", where);
             seen[bit / 8] |= (unsigned char)(1u << (bit % 8));
         }
     }
@@ -441,13 +439,12 @@ s_check_int_list (json_t *value, const char *what, size_t min_items, size_t max_
 }
 
 static int
-s_check_string_list (json_t *value, const char *what, const s_field_t *f, char *error,
-                     size_t error_size)
+s_check_string_list (json_t *value, const char *what, const s_field_t *f, hpt_error_t *error)
 {
-    if (!json_is_array (value)) return s_fail (error, error_size, "%s: must be an array", what);
+    if (!json_is_array (value)) return s_fail (error, "%s: must be an array", what);
     size_t n = json_array_size (value);
     if (n < (size_t)f->min || n > (size_t)f->max)
-        return s_fail (error, error_size, "%s: must have %zu to %zu entries", what, (size_t)f->min,
+        return s_fail (error, "%s: must have %zu to %zu entries", what, (size_t)f->min,
                        (size_t)f->max);
     for (size_t i = 0; i < n; i++) {
         json_t *item = json_array_get (value, i);
@@ -458,8 +455,7 @@ s_check_string_list (json_t *value, const char *what, const s_field_t *f, char *
             continue; //  the common case: no error text to build
         char where[96];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
-        if (s_check_string (item, where, (size_t)f->item_min, (size_t)f->item_max, f->check, error,
-                            error_size))
+        if (s_check_string (item, where, (size_t)f->item_min, (size_t)f->item_max, f->check, error))
             return -1;
     }
     return 0;
@@ -474,12 +470,12 @@ s_task_state_ok (const char *state)
 }
 
 static int
-s_check_tasks (json_t *value, const char *what, size_t max, char *error, size_t error_size)
+s_check_tasks (json_t *value, const char *what, size_t max, hpt_error_t *error)
 {
     static const char *const keys[] = {"taskId", "pid", "state", NULL};
-    if (!json_is_array (value)) return s_fail (error, error_size, "%s: must be an array", what);
+    if (!json_is_array (value)) return s_fail (error, "%s: must be an array", what);
     if (json_array_size (value) > max)
-        return s_fail (error, error_size, "%s: more than %zu entries", what, max);
+        return s_fail (error, "%s: more than %zu entries", what, max);
     json_t *ids = json_object ();
     int rc = 0;
     size_t i;
@@ -488,22 +484,20 @@ s_check_tasks (json_t *value, const char *what, size_t max, char *error, size_t 
         char where[96], item[128];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
         if (!json_is_object (task)) {
-            rc = s_fail (error, error_size, "%s: must be an object", where);
+            rc = s_fail (error, "%s: must be an object", where);
             break;
         }
         snprintf (item, sizeof item, "%s.taskId", where);
         json_t *id = json_object_get (task, "taskId");
-        rc = s_check_keys (task, where, keys, error, error_size);
-        if (!rc) rc = s_check_string (id, item, 1, HPT_MSG_NAME_MAX, C_TASK_ID, error, error_size);
+        rc = s_check_keys (task, where, keys, error);
+        if (!rc) rc = s_check_string (id, item, 1, HPT_MSG_NAME_MAX, C_TASK_ID, error);
         snprintf (item, sizeof item, "%s.pid", where);
-        if (!rc)
-            rc = s_check_int (json_object_get (task, "pid"), item, 1, PID_MAX, error, error_size);
+        if (!rc) rc = s_check_int (json_object_get (task, "pid"), item, 1, PID_MAX, error);
         json_t *state = json_object_get (task, "state");
         if (!rc && !s_task_state_ok (json_string_value (state)))
-            rc = s_fail (error, error_size,
-                         "%s.state: must be \"RUNNING\", \"STOPPING\" or \"EXITED\"", where);
+            rc = s_fail (error, "%s.state: must be \"RUNNING\", \"STOPPING\" or \"EXITED\"", where);
         if (!rc && json_object_get (ids, json_string_value (id)))
-            rc = s_fail (error, error_size, "%s.taskId: repeats an earlier task", where);
+            rc = s_fail (error, "%s.taskId: repeats an earlier task", where);
         if (rc) break;
         json_object_set (ids, json_string_value (id), json_true ());
     }
@@ -531,37 +525,33 @@ s_point_ok (json_t *point)
 }
 
 static int
-s_check_points (json_t *value, const char *what, size_t min, size_t max, char *error,
-                size_t error_size)
+s_check_points (json_t *value, const char *what, size_t min, size_t max, hpt_error_t *error)
 {
     static const char *const keys[] = {"tag", "value", "step", "time", NULL};
-    if (!json_is_array (value)) return s_fail (error, error_size, "%s: must be an array", what);
+    if (!json_is_array (value)) return s_fail (error, "%s: must be an array", what);
     size_t n = json_array_size (value);
     if (n < min || n > max)
-        return s_fail (error, error_size, "%s: must have %zu to %zu entries", what, min, max);
+        return s_fail (error, "%s: must have %zu to %zu entries", what, min, max);
     for (size_t i = 0; i < n; i++) {
         json_t *point = json_array_get (value, i);
         if (s_point_ok (point)) continue;
         char where[96], item[128];
         snprintf (where, sizeof where, "%s[%zu]", what, i);
-        if (!json_is_object (point))
-            return s_fail (error, error_size, "%s: must be an object", where);
-        if (s_check_keys (point, where, keys, error, error_size)) return -1;
+        if (!json_is_object (point)) return s_fail (error, "%s: must be an object", where);
+        if (s_check_keys (point, where, keys, error)) return -1;
         snprintf (item, sizeof item, "%s.tag", where);
         if (s_check_string (json_object_get (point, "tag"), item, 1, HPT_MSG_NAME_MAX, C_LABEL,
-                            error, error_size))
+                            error))
             return -1;
         snprintf (item, sizeof item, "%s.value", where);
-        if (s_check_number (json_object_get (point, "value"), item, -HUGE_VAL, HUGE_VAL, error,
-                            error_size))
+        if (s_check_number (json_object_get (point, "value"), item, -HUGE_VAL, HUGE_VAL, error))
             return -1;
         json_t *step = json_object_get (point, "step");
         snprintf (item, sizeof item, "%s.step", where);
-        if (step && s_check_int (step, item, 0, SEQ_MAX, error, error_size)) return -1;
+        if (step && s_check_int (step, item, 0, SEQ_MAX, error)) return -1;
         snprintf (item, sizeof item, "%s.time", where);
-        if (s_check_int (json_object_get (point, "time"), item, 0, TIME_MAX, error, error_size))
-            return -1;
-        return s_fail (error, error_size, "%s: invalid point", where); //  never reached
+        if (s_check_int (json_object_get (point, "time"), item, 0, TIME_MAX, error)) return -1;
+        return s_fail (error, "%s: invalid point", where); //  never reached
     }
     return 0;
 }
@@ -569,43 +559,38 @@ s_check_points (json_t *value, const char *what, size_t min, size_t max, char *e
 //  An optional member: absent and null pass; otherwise checked.
 static int
 s_check_nullable_string (json_t *object, const char *key, const char *where, size_t max,
-                         char *error, size_t error_size)
+                         hpt_error_t *error)
 {
     json_t *value = json_object_get (object, key);
     if (!value || json_is_null (value)) return 0;
     char what[160];
     snprintf (what, sizeof what, "%s.%s", where, key);
-    return s_check_string (value, what, 0, max, C_LABEL, error, error_size);
+    return s_check_string (value, what, 0, max, C_LABEL, error);
 }
 
 static int
-s_check_accelerator (json_t *accel, const char *where, char *error, size_t error_size)
+s_check_accelerator (json_t *accel, const char *where, hpt_error_t *error)
 {
     char what[160];
-    if (!json_is_object (accel)) return s_fail (error, error_size, "%s: must be an object", where);
+    if (!json_is_object (accel)) return s_fail (error, "%s: must be an object", where);
     snprintf (what, sizeof what, "%s.type", where);
-    if (s_check_string (json_object_get (accel, "type"), what, 1, 64, C_NAME, error, error_size))
-        return -1;
+    if (s_check_string (json_object_get (accel, "type"), what, 1, 64, C_NAME, error)) return -1;
     snprintf (what, sizeof what, "%s.index", where);
-    if (s_check_int (json_object_get (accel, "index"), what, 0, 65535, error, error_size))
-        return -1;
+    if (s_check_int (json_object_get (accel, "index"), what, 0, 65535, error)) return -1;
     json_t *numa = json_object_get (accel, "numaNode");
     snprintf (what, sizeof what, "%s.numaNode", where);
-    if (numa && !json_is_null (numa) && s_check_int (numa, what, -1, 65535, error, error_size))
-        return -1;
+    if (numa && !json_is_null (numa) && s_check_int (numa, what, -1, 65535, error)) return -1;
     json_t *memory = json_object_get (accel, "memoryGb");
     snprintf (what, sizeof what, "%s.memoryGb", where);
-    if (memory && !json_is_null (memory) &&
-        s_check_number (memory, what, 0, 1e9, error, error_size))
-        return -1;
+    if (memory && !json_is_null (memory) && s_check_number (memory, what, 0, 1e9, error)) return -1;
     json_t *cpus = json_object_get (accel, "cpus");
     snprintf (what, sizeof what, "%s.cpus", where);
-    if (cpus && s_check_int_list (cpus, what, 0, HPT_MSG_CORES_MAX, 0, HPT_MSG_CORES_MAX - 1, false,
-                                  error, error_size))
+    if (cpus &&
+        s_check_int_list (cpus, what, 0, HPT_MSG_CORES_MAX, 0, HPT_MSG_CORES_MAX - 1, false, error))
         return -1;
-    if (s_check_nullable_string (accel, "pciBusId", where, 64, error, error_size) ||
-        s_check_nullable_string (accel, "uuid", where, 128, error, error_size) ||
-        s_check_nullable_string (accel, "name", where, 256, error, error_size))
+    if (s_check_nullable_string (accel, "pciBusId", where, 64, error) ||
+        s_check_nullable_string (accel, "uuid", where, 128, error) ||
+        s_check_nullable_string (accel, "name", where, 256, error))
         return -1;
     return 0;
 }
@@ -614,43 +599,38 @@ s_check_accelerator (json_t *accel, const char *where, char *error, size_t error
 //  schedules by are checked; others (e.g. "pus", "discovery", "mig") pass
 //  through so agents can report more without a protocol change.
 static int
-s_check_resources (json_t *value, const char *what, char *error, size_t error_size)
+s_check_resources (json_t *value, const char *what, hpt_error_t *error)
 {
     char where[160];
-    if (!json_is_object (value)) return s_fail (error, error_size, "%s: must be an object", what);
+    if (!json_is_object (value)) return s_fail (error, "%s: must be an object", what);
     snprintf (where, sizeof where, "%s.cpus", what);
-    if (s_check_number (json_object_get (value, "cpus"), where, 0, 1e6, error, error_size))
-        return -1;
+    if (s_check_number (json_object_get (value, "cpus"), where, 0, 1e6, error)) return -1;
     if (!(json_number_value (json_object_get (value, "cpus")) > 0))
-        return s_fail (error, error_size, "%s: must be more than 0", where);
+        return s_fail (error, "%s: must be more than 0", where);
     snprintf (where, sizeof where, "%s.memoryGb", what);
-    if (s_check_number (json_object_get (value, "memoryGb"), where, 0, 1e9, error, error_size))
-        return -1;
+    if (s_check_number (json_object_get (value, "memoryGb"), where, 0, 1e9, error)) return -1;
     json_t *nodes = json_object_get (value, "numaNodes");
     snprintf (where, sizeof where, "%s.numaNodes", what);
     if (nodes && (!json_is_array (nodes) || json_array_size (nodes) > HPT_MSG_GPUS_MAX))
-        return s_fail (error, error_size, "%s: must be an array of at most %d", where,
-                       HPT_MSG_GPUS_MAX);
+        return s_fail (error, "%s: must be an array of at most %d", where, HPT_MSG_GPUS_MAX);
     size_t i;
     json_t *item;
     json_array_foreach (nodes, i, item) {
         snprintf (where, sizeof where, "%s.numaNodes[%zu]", what, i);
-        if (!json_is_object (item))
-            return s_fail (error, error_size, "%s: must be an object", where);
+        if (!json_is_object (item)) return s_fail (error, "%s: must be an object", where);
         json_t *cpus = json_object_get (item, "cpus");
         strncat (where, ".cpus", sizeof where - strlen (where) - 1);
         if (cpus && s_check_int_list (cpus, where, 0, HPT_MSG_CORES_MAX, 0, HPT_MSG_CORES_MAX - 1,
-                                      false, error, error_size))
+                                      false, error))
             return -1;
     }
     json_t *accels = json_object_get (value, "accelerators");
     snprintf (where, sizeof where, "%s.accelerators", what);
     if (accels && (!json_is_array (accels) || json_array_size (accels) > HPT_MSG_GPUS_MAX))
-        return s_fail (error, error_size, "%s: must be an array of at most %d", where,
-                       HPT_MSG_GPUS_MAX);
+        return s_fail (error, "%s: must be an array of at most %d", where, HPT_MSG_GPUS_MAX);
     json_array_foreach (accels, i, item) {
         snprintf (where, sizeof where, "%s.accelerators[%zu]", what, i);
-        if (s_check_accelerator (item, where, error, error_size)) return -1;
+        if (s_check_accelerator (item, where, error)) return -1;
     }
     return 0;
 }
@@ -664,7 +644,7 @@ static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 static char *
 s_base64_encode (const unsigned char *data, size_t size)
 {
-    char *out = malloc ((size + 2) / 3 * 4 + 1);
+    char *out = hpt_malloc ((size + 2) / 3 * 4 + 1);
     size_t o = 0;
     for (size_t i = 0; i < size; i += 3) {
         uint32_t v = (uint32_t)data[i] << 16;
@@ -713,29 +693,26 @@ s_base64_decode (const char *text, size_t length, unsigned char *out)
 }
 
 static int
-s_check_data (json_t *body, char *error, size_t error_size)
+s_check_data (json_t *body, hpt_error_t *error)
 {
     json_t *data = json_object_get (body, "data");
-    if (!json_is_string (data)) return s_fail (error, error_size, "field 'data': must be a string");
+    if (!json_is_string (data)) return s_fail (error, "field 'data': must be a string");
     size_t length = json_string_length (data);
     //  Another encoding value is refused by the "encoding" field's own rule.
     const char *encoding = json_string_value (json_object_get (body, "encoding"));
     if (!encoding || strcmp (encoding, "base64") != 0) {
         if (length > HPT_MSG_LOG_CHUNK_MAX)
-            return s_fail (error, error_size, "field 'data': longer than %d bytes",
-                           HPT_MSG_LOG_CHUNK_MAX);
+            return s_fail (error, "field 'data': longer than %d bytes", HPT_MSG_LOG_CHUNK_MAX);
         return 0;
     }
     if (length > (HPT_MSG_LOG_CHUNK_MAX + 2) / 3 * 4)
-        return s_fail (error, error_size, "field 'data': decodes to more than %d bytes",
-                       HPT_MSG_LOG_CHUNK_MAX);
-    unsigned char *bytes = malloc (length / 4 * 3 + 1);
+        return s_fail (error, "field 'data': decodes to more than %d bytes", HPT_MSG_LOG_CHUNK_MAX);
+    unsigned char *bytes = hpt_malloc (length / 4 * 3 + 1);
     long n = s_base64_decode (json_string_value (data), length, bytes);
     free (bytes);
-    if (n < 0) return s_fail (error, error_size, "field 'data': not canonical base64");
+    if (n < 0) return s_fail (error, "field 'data': not canonical base64");
     if (n > HPT_MSG_LOG_CHUNK_MAX)
-        return s_fail (error, error_size, "field 'data': decodes to more than %d bytes",
-                       HPT_MSG_LOG_CHUNK_MAX);
+        return s_fail (error, "field 'data': decodes to more than %d bytes", HPT_MSG_LOG_CHUNK_MAX);
     return 0;
 }
 
@@ -743,96 +720,87 @@ s_check_data (json_t *body, char *error, size_t error_size)
 //  The validator
 
 static int
-s_check_field (const s_field_t *f, json_t *value, json_t *body, char *error, size_t error_size)
+s_check_field (const s_field_t *f, json_t *value, json_t *body, hpt_error_t *error)
 {
     char what[64];
     snprintf (what, sizeof what, "field '%s'", f->name);
     switch (f->kind) {
         case K_STRING:
-            return s_check_string (value, what, (size_t)f->min, (size_t)f->max, f->check, error,
-                                   error_size);
+            return s_check_string (value, what, (size_t)f->min, (size_t)f->max, f->check, error);
         case K_INT:
-            return s_check_int (value, what, f->min, f->max, error, error_size);
+            return s_check_int (value, what, f->min, f->max, error);
         case K_NUMBER:
-            return s_check_number (value, what, f->min, f->max, error, error_size);
+            return s_check_number (value, what, f->min, f->max, error);
         case K_BOOL:
-            return json_is_boolean (value)
-                       ? 0
-                       : s_fail (error, error_size, "%s: must be a boolean", what);
+            return json_is_boolean (value) ? 0 : s_fail (error, "%s: must be a boolean", what);
         case K_STRINGS:
-            return s_check_string_list (value, what, f, error, error_size);
+            return s_check_string_list (value, what, f, error);
         case K_INTS:
             return s_check_int_list (value, what, (size_t)f->min, (size_t)f->max, f->item_min,
-                                     f->item_max, f->check == C_DISTINCT, error, error_size);
+                                     f->item_max, f->check == C_DISTINCT, error);
         case K_ENV:
-            return s_check_env (value, what, (size_t)f->max, error, error_size);
+            return s_check_env (value, what, (size_t)f->max, error);
         case K_PORTS:
-            return s_check_ports (value, what, error, error_size);
+            return s_check_ports (value, what, error);
         case K_TASKS:
-            return s_check_tasks (value, what, (size_t)f->max, error, error_size);
+            return s_check_tasks (value, what, (size_t)f->max, error);
         case K_POINTS:
-            return s_check_points (value, what, (size_t)f->min, (size_t)f->max, error, error_size);
+            return s_check_points (value, what, (size_t)f->min, (size_t)f->max, error);
         case K_RESOURCES:
-            return s_check_resources (value, what, error, error_size);
+            return s_check_resources (value, what, error);
         case K_DATA:
-            return s_check_data (body, error, error_size);
+            return s_check_data (body, error);
     }
-    return s_fail (error, error_size, "%s: no rule", what);
+    return s_fail (error, "%s: no rule", what);
 }
 
 //  Rules that tie two fields together.
 static int
-s_check_cross (hpt_msg_id_t id, json_t *body, char *error, size_t error_size)
+s_check_cross (hpt_msg_id_t id, json_t *body, hpt_error_t *error)
 {
     json_t *protocol = json_object_get (body, "protocol");
     if (protocol && json_integer_value (protocol) != HPT_MSG_PROTOCOL)
-        return s_fail (error, error_size, "field 'protocol': %lld does not match HPT/%d",
+        return s_fail (error, "field 'protocol': %lld does not match HPT/%d",
                        (long long)json_integer_value (protocol), HPT_MSG_PROTOCOL);
     if (id == HPT_MSG_HELLO && json_integer_value (json_object_get (body, "ackedSeq")) >
                                    json_integer_value (json_object_get (body, "lastSeq")))
-        return s_fail (error, error_size, "field 'ackedSeq': must not exceed lastSeq");
+        return s_fail (error, "field 'ackedSeq': must not exceed lastSeq");
     if (id == HPT_MSG_WELCOME && json_integer_value (json_object_get (body, "agentTimeoutMs")) <
                                      2 * json_integer_value (json_object_get (body, "heartbeatMs")))
-        return s_fail (error, error_size,
-                       "field 'agentTimeoutMs': must be at least twice heartbeatMs");
+        return s_fail (error, "field 'agentTimeoutMs': must be at least twice heartbeatMs");
     if (id == HPT_MSG_LAUNCH &&
         json_string_length (json_array_get (json_object_get (body, "argv"), 0)) == 0)
-        return s_fail (error, error_size, "field 'argv': argv[0] must not be empty");
-    if (id == HPT_MSG_LAUNCH && !(json_number_value (json_object_get (body, "cpus")) > 0))
-        return s_fail (error, error_size, "field 'cpus': must be more than 0");
+        return s_fail (error, "field 'argv': argv[0] must not be empty");
     return 0;
 }
 
 //  Checks body against the rules of message type id. The error names the
 //  type and the field.
 static int
-s_validate (hpt_msg_id_t id, json_t *body, char *error, size_t error_size)
+s_validate (hpt_msg_id_t id, json_t *body, hpt_error_t *error)
 {
-    char local[200];
+    hpt_error_t local;
     const char *type = s_rules[id].name;
-    if (!json_is_object (body))
-        return s_fail (error, error_size, "%s: body must be a JSON object", type);
+    if (!json_is_object (body)) return s_fail (error, "%s: body must be a JSON object", type);
     const char *key;
     json_t *value;
     json_object_foreach (body, key, value) {
         if (!s_field (id, key)) {
             char safe[48];
             s_sanitize (key, strlen (key), safe);
-            return s_fail (error, error_size, "%s: unknown field '%s'", type, safe);
+            return s_fail (error, "%s: unknown field '%s'", type, safe);
         }
     }
     for (const s_field_t *f = s_rules[id].fields; f->name; f++) {
         value = json_object_get (body, f->name);
         if (!value) {
-            if (f->required)
-                return s_fail (error, error_size, "%s: missing field '%s'", type, f->name);
+            if (f->required) return s_fail (error, "%s: missing field '%s'", type, f->name);
             continue;
         }
-        if (s_check_field (f, value, body, local, sizeof local))
-            return s_fail (error, error_size, "%s: %s", type, local);
+        if (s_check_field (f, value, body, &local))
+            return s_fail (error, "%s: %s", type, local.message);
     }
-    if (s_check_cross (id, body, local, sizeof local))
-        return s_fail (error, error_size, "%s: %s", type, local);
+    if (s_check_cross (id, body, &local)) return s_fail (error, "%s: %s", type, local.message);
     return 0;
 }
 
@@ -843,8 +811,9 @@ hpt_msg_t *
 hpt_msg_new (hpt_msg_id_t id)
 {
     if (id < 1 || id > HPT_MSG_ID_COUNT) return NULL;
-    hpt_msg_t *self = calloc (1, sizeof (hpt_msg_t));
+    hpt_msg_t *self = hpt_calloc (1, sizeof (hpt_msg_t));
     self->id = id;
+    self->version = HPT_MSG_PROTOCOL;
     self->body = json_object ();
     //  The version field has one valid value; fill it so callers need not.
     if (s_field (id, "protocol"))
@@ -865,7 +834,6 @@ hpt_msg_destroy (hpt_msg_t **self_p)
     hpt_msg_t *self = *self_p;
     json_decref (self->body);
     zframe_destroy (&self->routing_id);
-    free (self->user_id);
     free (self->data);
     free (self);
     *self_p = NULL;
@@ -875,19 +843,19 @@ hpt_msg_t *
 hpt_msg_dup (hpt_msg_t *self)
 {
     if (!self) return NULL;
-    hpt_msg_t *copy = calloc (1, sizeof (hpt_msg_t));
+    hpt_msg_t *copy = hpt_calloc (1, sizeof (hpt_msg_t));
     copy->id = self->id;
+    copy->version = self->version;
     copy->body = json_deep_copy (self->body);
     copy->routing_id = self->routing_id ? zframe_dup (self->routing_id) : NULL;
-    copy->user_id = self->user_id ? strdup (self->user_id) : NULL;
     return copy;
 }
 
 int
-hpt_msg_validate (hpt_msg_t *self, char *error, size_t error_size)
+hpt_msg_validate (hpt_msg_t *self, hpt_error_t *error)
 {
-    if (!self) return s_fail (error, error_size, "no message");
-    return s_validate (self->id, self->body, error, error_size);
+    if (!self) return s_fail (error, "no message");
+    return s_validate (self->id, self->body, error);
 }
 
 //  ---------------------------------------------------------------------
@@ -896,7 +864,7 @@ hpt_msg_validate (hpt_msg_t *self, char *error, size_t error_size)
 char *
 hpt_msg_body_dump (hpt_msg_t *self)
 {
-    if (hpt_msg_validate (self, NULL, 0)) return NULL;
+    if (hpt_msg_validate (self, NULL)) return NULL;
     char *text = json_dumps (self->body, JSON_COMPACT);
     if (text && strlen (text) > HPT_MSG_BODY_MAX) {
         free (text);
@@ -913,7 +881,7 @@ s_encode (hpt_msg_t *self, bool with_routing_id)
     zmsg_t *msg = zmsg_new ();
     if (with_routing_id && self->routing_id)
         zmsg_append (msg, &(zframe_t *){zframe_dup (self->routing_id)});
-    zmsg_addstrf (msg, "HPT/%d %s", HPT_MSG_PROTOCOL, s_rules[self->id].name);
+    zmsg_addstrf (msg, "HPT/%d %s", self->version, s_rules[self->id].name);
     zmsg_addmem (msg, text, strlen (text));
     free (text);
     return msg;
@@ -923,6 +891,14 @@ zmsg_t *
 hpt_msg_encode (hpt_msg_t *self)
 {
     return self ? s_encode (self, true) : NULL;
+}
+
+//  REJECT and ERROR keep their HPT/1 bodies in every version (PROTOCOL.md
+//  §7), so a peer of any version can say why it refuses.
+static bool
+s_frozen (hpt_msg_id_t id)
+{
+    return id == HPT_MSG_REJECT || id == HPT_MSG_ERROR;
 }
 
 //  Parses "HPT/<version> <TYPE>" into fault->version and fault->id.
@@ -953,22 +929,19 @@ s_parse_signature (zframe_t *frame, hpt_msg_fault_t *fault)
     fault->version = (int)version;
     fault->id = hpt_msg_id_parse (type);
     if (!fault->id) {
-        fault->kind = HPT_MSG_FAULT_TYPE;
-        s_fail (fault->text, sizeof fault->text, "unknown message type '%s'", type);
+        s_fault (fault, HPT_MSG_FAULT_TYPE, "unknown message type '%s'", type);
         return -1;
     }
-    if (version != HPT_MSG_PROTOCOL) {
-        fault->kind = HPT_MSG_FAULT_VERSION;
-        s_fail (fault->text, sizeof fault->text,
-                "unsupported protocol version HPT/%ld (this side speaks HPT/%d)", version,
-                HPT_MSG_PROTOCOL);
+    if (version != HPT_MSG_PROTOCOL && !s_frozen (fault->id)) {
+        s_fault (fault, HPT_MSG_FAULT_VERSION,
+                 "unsupported protocol version HPT/%ld (this side speaks HPT/%d)", version,
+                 HPT_MSG_PROTOCOL);
         return -1;
     }
     return 0;
 bad:
-    fault->kind = HPT_MSG_FAULT_SIGNATURE;
-    s_fail (fault->text, sizeof fault->text, "bad signature '%s': expected 'HPT/%d <TYPE>'", safe,
-            HPT_MSG_PROTOCOL);
+    s_fault (fault, HPT_MSG_FAULT_SIGNATURE, "bad signature '%s': expected 'HPT/%d <TYPE>'", safe,
+             HPT_MSG_PROTOCOL);
     return -1;
 }
 
@@ -979,26 +952,26 @@ s_from_body (hpt_msg_id_t id, const char *bytes, size_t size, hpt_msg_fault_t *f
 {
     fault->id = id;
     if (size > HPT_MSG_BODY_MAX) {
-        fault->kind = HPT_MSG_FAULT_SIZE;
-        s_fail (fault->text, sizeof fault->text, "%s: body of %zu bytes exceeds %d",
-                s_rules[id].name, size, HPT_MSG_BODY_MAX);
+        s_fault (fault, HPT_MSG_FAULT_SIZE, "%s: body of %zu bytes exceeds %d", s_rules[id].name,
+                 size, HPT_MSG_BODY_MAX);
         return NULL;
     }
     json_error_t jerror;
     json_t *body = json_loadb (bytes, size, JSON_REJECT_DUPLICATES, &jerror);
     if (!body) {
-        fault->kind = HPT_MSG_FAULT_BODY;
-        s_fail (fault->text, sizeof fault->text, "%s: body is not valid JSON: %s at byte %d",
-                s_rules[id].name, jerror.text, jerror.position);
+        s_fault (fault, HPT_MSG_FAULT_BODY, "%s: body is not valid JSON: %s at byte %d",
+                 s_rules[id].name, jerror.text, jerror.position);
         return NULL;
     }
-    if (s_validate (id, body, fault->text, sizeof fault->text)) {
-        fault->kind = HPT_MSG_FAULT_BODY;
+    hpt_error_t error;
+    if (s_validate (id, body, &error)) {
+        s_fault (fault, HPT_MSG_FAULT_BODY, "%s", error.message);
         json_decref (body);
         return NULL;
     }
-    hpt_msg_t *self = calloc (1, sizeof (hpt_msg_t));
+    hpt_msg_t *self = hpt_calloc (1, sizeof (hpt_msg_t));
     self->id = id;
+    self->version = HPT_MSG_PROTOCOL;
     self->body = body;
     return self;
 }
@@ -1010,8 +983,7 @@ hpt_msg_decode_fault (zmsg_t **msg_p, hpt_msg_fault_t *fault)
     if (!fault) fault = &local, memset (&local, 0, sizeof local);
     hpt_msg_fault_reset (fault);
     if (!msg_p || !*msg_p) {
-        fault->kind = HPT_MSG_FAULT_INTERRUPTED;
-        s_fail (fault->text, sizeof fault->text, "no message");
+        s_fault (fault, HPT_MSG_FAULT_INTERRUPTED, "no message");
         return NULL;
     }
     zmsg_t *msg = *msg_p;
@@ -1020,40 +992,39 @@ hpt_msg_decode_fault (zmsg_t **msg_p, hpt_msg_fault_t *fault)
     zframe_t *signature = zmsg_first (msg);
     zframe_t *body = zmsg_next (msg);
     if (zmsg_size (msg) != 2) {
-        fault->kind = HPT_MSG_FAULT_FRAMING;
-        s_fail (fault->text, sizeof fault->text, "expected 2 frames (signature, body), got %zu",
-                zmsg_size (msg));
+        s_fault (fault, HPT_MSG_FAULT_FRAMING, "expected 2 frames (signature, body), got %zu",
+                 zmsg_size (msg));
     } else if (zframe_size (signature) == 0 || zframe_size (body) == 0) {
-        fault->kind = HPT_MSG_FAULT_FRAMING;
-        s_fail (fault->text, sizeof fault->text, "empty %s frame",
-                zframe_size (signature) == 0 ? "signature" : "body");
+        s_fault (fault, HPT_MSG_FAULT_FRAMING, "empty %s frame",
+                 zframe_size (signature) == 0 ? "signature" : "body");
     } else if (s_parse_signature (signature, fault) == 0) {
         self = s_from_body (fault->id, (const char *)zframe_data (body), zframe_size (body), fault);
+        if (self) self->version = fault->version;
     }
     zmsg_destroy (&msg);
     return self;
 }
 
 hpt_msg_t *
-hpt_msg_decode (zmsg_t **msg_p, char *error, size_t error_size)
+hpt_msg_decode (zmsg_t **msg_p, hpt_error_t *error)
 {
     hpt_msg_fault_t fault = {0};
     hpt_msg_t *self = hpt_msg_decode_fault (msg_p, &fault);
-    if (!self) s_fail (error, error_size, "%s", fault.text);
+    if (!self) s_fail (error, "%s", fault.text);
     hpt_msg_fault_reset (&fault);
     return self;
 }
 
 hpt_msg_t *
-hpt_msg_body_load (hpt_msg_id_t id, const char *text, char *error, size_t error_size)
+hpt_msg_body_load (hpt_msg_id_t id, const char *text, hpt_error_t *error)
 {
     if (id < 1 || id > HPT_MSG_ID_COUNT || !text) {
-        s_fail (error, error_size, "unknown message type %d", (int)id);
+        s_fail (error, "unknown message type %d", (int)id);
         return NULL;
     }
     hpt_msg_fault_t fault = {0};
     hpt_msg_t *self = s_from_body (id, text, strlen (text), &fault);
-    if (!self) s_fail (error, error_size, "%s", fault.text);
+    if (!self) s_fail (error, "%s", fault.text);
     return self;
 }
 
@@ -1081,8 +1052,7 @@ hpt_msg_recv_fault (zsock_t *input, hpt_msg_fault_t *fault)
     hpt_msg_fault_reset (fault);
     zmsg_t *msg = input ? zmsg_recv (input) : NULL;
     if (!msg) {
-        fault->kind = HPT_MSG_FAULT_INTERRUPTED;
-        s_fail (fault->text, sizeof fault->text, "interrupted");
+        s_fault (fault, HPT_MSG_FAULT_INTERRUPTED, "interrupted");
         return NULL;
     }
     zframe_t *routing_id = NULL;
@@ -1090,32 +1060,15 @@ hpt_msg_recv_fault (zsock_t *input, hpt_msg_fault_t *fault)
         routing_id = zmsg_pop (msg);
         if (!routing_id) {
             zmsg_destroy (&msg);
-            fault->kind = HPT_MSG_FAULT_FRAMING;
-            s_fail (fault->text, sizeof fault->text, "no routing id frame");
+            s_fault (fault, HPT_MSG_FAULT_FRAMING, "no routing id frame");
             return NULL;
         }
     }
-    //  The ZAP User-Id (CURVE) rides on every frame of the message.
-    zframe_t *first = zmsg_first (msg);
-    const char *user_id = first ? zframe_meta (first, "User-Id") : NULL;
-    char *user = user_id && *user_id ? strdup (user_id) : NULL;
     hpt_msg_t *self = hpt_msg_decode_fault (&msg, fault);
-    if (self) {
+    if (self)
         self->routing_id = routing_id;
-        self->user_id = user;
-    } else {
+    else
         fault->routing_id = routing_id;
-        free (user);
-    }
-    return self;
-}
-
-hpt_msg_t *
-hpt_msg_recv (zsock_t *input)
-{
-    hpt_msg_fault_t fault = {0};
-    hpt_msg_t *self = hpt_msg_recv_fault (input, &fault);
-    hpt_msg_fault_reset (&fault);
     return self;
 }
 
@@ -1149,16 +1102,25 @@ hpt_msg_set_routing_id (hpt_msg_t *self, zframe_t *routing_id)
     self->routing_id = routing_id ? zframe_dup (routing_id) : NULL;
 }
 
-const char *
-hpt_msg_user_id (hpt_msg_t *self)
-{
-    return self ? self->user_id : NULL;
-}
-
 hpt_msg_id_t
 hpt_msg_id (hpt_msg_t *self)
 {
     return self ? self->id : 0;
+}
+
+int
+hpt_msg_signature_version (hpt_msg_t *self)
+{
+    return self ? self->version : 0;
+}
+
+int
+hpt_msg_set_signature_version (hpt_msg_t *self, int version)
+{
+    if (!self || version < 1 || version > 9999) return -1;
+    if (version != HPT_MSG_PROTOCOL && !s_frozen (self->id)) return -1;
+    self->version = version;
+    return 0;
 }
 
 const char *
@@ -1173,15 +1135,6 @@ hpt_msg_id_parse (const char *name)
     for (int id = 1; name && id <= HPT_MSG_ID_COUNT; id++)
         if (strcmp (s_rules[id].name, name) == 0) return (hpt_msg_id_t)id;
     return 0;
-}
-
-void
-hpt_msg_print (hpt_msg_t *self)
-{
-    if (!self) return;
-    char *text = json_dumps (self->body, JSON_COMPACT);
-    fprintf (stderr, "HPT/%d %s %s\n", HPT_MSG_PROTOCOL, s_rules[self->id].name, text ? text : "?");
-    free (text);
 }
 
 //  ---------------------------------------------------------------------
@@ -1323,20 +1276,17 @@ INT_FIELD (end_time, "endTime", 0)
 INT_FIELD (exit_code, "exitCode", -1)
 INT_FIELD (signal, "signal", 0)
 BOOL_FIELD (core_dumped, "coreDumped")
-BOOL_FIELD (stopped, "stopped")
 STR_FIELD (stream, "stream")
-INT_FIELD (offset, "offset", 0)
-STR_FIELD (job_id, "jobId")
 STR_FIELD (trial_id, "trialId")
 STR_FIELD (working_dir, "workingDir")
 STR_FIELD (metric_tag, "metricTag")
 STR_FIELD (stdout_regex, "stdoutRegex")
-INT_FIELD (memory_mb, "memoryMb", 0)
 INT_FIELD (grace_ms, "graceMs", 0)
 BOOL_FIELD (draining, "draining")
 STR_LIST (add_arg, arg_count, arg, "argv")
 STR_LIST (add_package_uri, package_uri_count, package_uri, "packageUris")
 INT_LIST (add_gpu, gpu_count, gpu, "gpus")
+INT_LIST (add_tpu, tpu_count, tpu, "tpus")
 INT_LIST (add_core, core_count, core, "cpuSet")
 INT_LIST (add_protocol, protocol_count, protocol_at, "protocols")
 // clang-format on
@@ -1352,18 +1302,6 @@ int
 hpt_msg_set_load (hpt_msg_t *self, double load)
 {
     return s_set (self, "load", json_real (load));
-}
-
-double
-hpt_msg_cpus (hpt_msg_t *self)
-{
-    return json_number_value (s_get (self, "cpus"));
-}
-
-int
-hpt_msg_set_cpus (hpt_msg_t *self, double cpus)
-{
-    return s_set (self, "cpus", json_real (cpus));
 }
 
 int64_t
@@ -1416,7 +1354,7 @@ hpt_msg_data (hpt_msg_t *self, size_t *size)
         return json_string_value (data);
     }
     if (!self->data) {
-        self->data = malloc (length / 4 * 3 + 1);
+        self->data = hpt_malloc (length / 4 * 3 + 1);
         long n = s_base64_decode (json_string_value (data), length, self->data);
         self->data_size = n < 0 ? 0 : (size_t)n;
         self->data[self->data_size] = 0;

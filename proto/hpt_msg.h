@@ -1,4 +1,4 @@
-/*  hpt_msg -- the one codec of HPT/1, the master <-> agent wire protocol
+/*  hpt_msg -- the one codec of HPT/2, the master <-> agent wire protocol
 
     proto/PROTOCOL.md is the specification; this class is its only
     implementation. Nothing else in hpt builds or parses wire bytes: the
@@ -8,7 +8,7 @@
 
     A message on the wire is two frames (after the ROUTER's routing-id
     frame, which this class adds and strips):
-        frame 1  "HPT/1 <TYPE>"       signature, version and type, ASCII
+        frame 1  "HPT/2 <TYPE>"       signature, version and type, ASCII
         frame 2  {"field": ...}       the body, one JSON object (UTF-8)
 
     Decoding is strict: any deviation from PROTOCOL.md (frame count,
@@ -16,6 +16,12 @@
     out-of-range number, oversized string/array/body, invalid UTF-8, bad
     workingDir, ...) gives NULL and a specific error text. Encoding checks
     the same rules, so an invalid message is never sent.
+
+    Versions. A message of another version is refused as a version fault,
+    except REJECT and ERROR: their bodies are the same in every version
+    (PROTOCOL.md §7), so they are read in any version's signature, and
+    can be sent in one (hpt_msg_set_signature_version), which is how a
+    master tells an agent of another version why it is refused.
 
     Storage: a message keeps its fields in a jansson object. Getters return
     borrowed values that live as long as the message (or until that field
@@ -28,6 +34,7 @@
 #ifndef HPT_MSG_H_INCLUDED
 #define HPT_MSG_H_INCLUDED
 
+#include "hpt_error.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -35,7 +42,7 @@
 #include <stdint.h>
 
 //  The protocol version this codec speaks (the N of "HPT/N").
-#define HPT_MSG_PROTOCOL 1
+#define HPT_MSG_PROTOCOL 2
 
 //  Bounds (bytes for strings, not counting a terminating zero). See
 //  PROTOCOL.md section "Bounds" for the complete table.
@@ -52,7 +59,7 @@
 #define HPT_MSG_POINTS_BATCH 2000         //  points per METRICS that always fit the body limit
 #define HPT_MSG_LOG_CHUNK_MAX (64 * 1024) //  LOGS data (decoded bytes)
 #define HPT_MSG_CORES_MAX 65536           //  cpuSet entries, core numbers
-#define HPT_MSG_GPUS_MAX 1024             //  gpus entries, accelerators
+#define HPT_MSG_GPUS_MAX 1024             //  gpus and tpus entries, accelerators
 
 typedef enum {
     HPT_MSG_HELLO = 1,    //  agent -> master: register
@@ -111,17 +118,19 @@ void hpt_msg_destroy (hpt_msg_t **self_p);
 hpt_msg_t *hpt_msg_dup (hpt_msg_t *self);
 
 //  Checks every rule PROTOCOL.md gives for this message type. 0 when
-//  valid, else -1 with the reason in error (may be NULL).
-int hpt_msg_validate (hpt_msg_t *self, char *error, size_t error_size);
+//  valid, else -1 with *error (HPT_E_INVALID, naming the type and the
+//  field; error may be NULL).
+int hpt_msg_validate (hpt_msg_t *self, hpt_error_t *error);
 
 //  Encodes the message as [routing id,] signature, body. NULL when it
 //  breaks a rule (see hpt_msg_validate). The caller owns the zmsg.
 zmsg_t *hpt_msg_encode (hpt_msg_t *self);
 
 //  Decodes and validates a message of two frames (no routing id). Always
-//  takes and destroys *msg_p. NULL with the reason in error when the
-//  message breaks any rule. The caller owns the result.
-hpt_msg_t *hpt_msg_decode (zmsg_t **msg_p, char *error, size_t error_size);
+//  takes and destroys *msg_p. NULL with *error (HPT_E_INVALID, the
+//  codec's text) when the message breaks any rule. The caller owns the
+//  result.
+hpt_msg_t *hpt_msg_decode (zmsg_t **msg_p, hpt_error_t *error);
 
 //  Same, with the fault's kind, version and type filled in (fault may be
 //  NULL). Starts by resetting the fault.
@@ -135,12 +144,10 @@ int hpt_msg_send (hpt_msg_t **self_p, zsock_t *dest);
 //  Receives one message from input, which must be readable or the call
 //  blocks. On a ROUTER socket the routing id frame is stripped and kept
 //  (hpt_msg_routing_id). Returns NULL for a dropped message (any rule
-//  broken) or when interrupted; the caller owns the result.
-hpt_msg_t *hpt_msg_recv (zsock_t *input);
-
-//  Same; on NULL the fault (required) says why and keeps the sender's
-//  routing id so the receiver can answer. Release it with
-//  hpt_msg_fault_reset.
+//  broken) or when interrupted; the fault (required) then says why and
+//  keeps the sender's routing id so the receiver can count it and
+//  answer. Release the fault with hpt_msg_fault_reset. The caller owns
+//  the result.
 hpt_msg_t *hpt_msg_recv_fault (zsock_t *input, hpt_msg_fault_t *fault);
 
 //  Frees what a fault holds (its routing id) and clears it.
@@ -156,10 +163,12 @@ zframe_t *hpt_msg_routing_id (hpt_msg_t *self);
 //  Sets the routing id (copied; NULL clears it).
 void hpt_msg_set_routing_id (hpt_msg_t *self, zframe_t *routing_id);
 
-//  The authenticated identity of the sender when the socket uses CURVE
-//  with a ZAP handler (the frame's "User-Id" property, e.g. the client's
-//  Z85 public key under zauth); NULL otherwise. Borrowed.
-const char *hpt_msg_user_id (hpt_msg_t *self);
+//  The version the message's signature names: HPT_MSG_PROTOCOL, or for a
+//  REJECT or ERROR received from (or to be sent to) a peer of another
+//  version, that version. The setter refuses (-1) any other version for
+//  other types, and versions outside 1..9999.
+int hpt_msg_signature_version (hpt_msg_t *self);
+int hpt_msg_set_signature_version (hpt_msg_t *self, int version);
 
 //  The message type, its wire name ("HELLO"), and the reverse (0 when
 //  name is unknown).
@@ -173,11 +182,9 @@ hpt_msg_id_t hpt_msg_id_parse (const char *name);
 char *hpt_msg_body_dump (hpt_msg_t *self);
 
 //  Rebuilds a message of type id from body text, with the same strict
-//  checks as hpt_msg_decode. The caller owns the result.
-hpt_msg_t *hpt_msg_body_load (hpt_msg_id_t id, const char *text, char *error, size_t error_size);
-
-//  Prints the message to stderr for debugging.
-void hpt_msg_print (hpt_msg_t *self);
+//  checks as hpt_msg_decode (NULL with *error, HPT_E_INVALID). The caller
+//  owns the result.
+hpt_msg_t *hpt_msg_body_load (hpt_msg_id_t id, const char *text, hpt_error_t *error);
 
 //  ---------------------------------------------------------------------
 //  Scalar fields. Which message has which field is in PROTOCOL.md.
@@ -256,22 +263,18 @@ int hpt_msg_set_start_time (hpt_msg_t *self, int64_t ms);
 int64_t hpt_msg_end_time (hpt_msg_t *self);
 int hpt_msg_set_end_time (hpt_msg_t *self, int64_t ms);
 
-//  exitCode (-1 = did not exit normally), signal (0 = none), coreDumped,
-//  stopped (ended because of a STOP) (TASK_EXITED).
+//  exitCode (-1 = did not exit normally), signal (0 = none), coreDumped
+//  (TASK_EXITED).
 int64_t hpt_msg_exit_code (hpt_msg_t *self);
 int hpt_msg_set_exit_code (hpt_msg_t *self, int64_t code);
 int64_t hpt_msg_signal (hpt_msg_t *self);
 int hpt_msg_set_signal (hpt_msg_t *self, int64_t signal);
 bool hpt_msg_core_dumped (hpt_msg_t *self);
 int hpt_msg_set_core_dumped (hpt_msg_t *self, bool core_dumped);
-bool hpt_msg_stopped (hpt_msg_t *self);
-int hpt_msg_set_stopped (hpt_msg_t *self, bool stopped);
 
-//  stream ("stdout" or "stderr"), offset of data in that stream (LOGS).
+//  stream: "stdout" or "stderr" (LOGS).
 const char *hpt_msg_stream (hpt_msg_t *self);
 int hpt_msg_set_stream (hpt_msg_t *self, const char *stream);
-int64_t hpt_msg_offset (hpt_msg_t *self);
-int hpt_msg_set_offset (hpt_msg_t *self, int64_t offset);
 
 //  data: LOGS chunk, any bytes (sent as UTF-8 text when it is valid UTF-8
 //  without NUL, else base64). The getter returns the decoded bytes
@@ -279,9 +282,7 @@ int hpt_msg_set_offset (hpt_msg_t *self, int64_t offset);
 const void *hpt_msg_data (hpt_msg_t *self, size_t *size);
 int hpt_msg_set_data (hpt_msg_t *self, const void *data, size_t size);
 
-//  jobId, trialId, workingDir, metricTag, stdoutRegex (LAUNCH).
-const char *hpt_msg_job_id (hpt_msg_t *self);
-int hpt_msg_set_job_id (hpt_msg_t *self, const char *job_id);
+//  trialId, workingDir, metricTag, stdoutRegex (LAUNCH).
 const char *hpt_msg_trial_id (hpt_msg_t *self);
 int hpt_msg_set_trial_id (hpt_msg_t *self, const char *trial_id);
 const char *hpt_msg_working_dir (hpt_msg_t *self);
@@ -291,11 +292,7 @@ int hpt_msg_set_metric_tag (hpt_msg_t *self, const char *tag);
 const char *hpt_msg_stdout_regex (hpt_msg_t *self);
 int hpt_msg_set_stdout_regex (hpt_msg_t *self, const char *regex);
 
-//  cpus (may be fractional), memoryMb, graceMs (LAUNCH; graceMs also STOP).
-double hpt_msg_cpus (hpt_msg_t *self);
-int hpt_msg_set_cpus (hpt_msg_t *self, double cpus);
-int64_t hpt_msg_memory_mb (hpt_msg_t *self);
-int hpt_msg_set_memory_mb (hpt_msg_t *self, int64_t mb);
+//  graceMs: SIGTERM to SIGKILL (STOP).
 int64_t hpt_msg_grace_ms (hpt_msg_t *self);
 int hpt_msg_set_grace_ms (hpt_msg_t *self, int64_t ms);
 
@@ -323,10 +320,15 @@ int hpt_msg_set_env_var (hpt_msg_t *self, const char *name, const char *value);
 const char *hpt_msg_env_var (hpt_msg_t *self, const char *name);
 json_t *hpt_msg_env (hpt_msg_t *self);
 
-//  gpus (LAUNCH): accelerator indices; cpuSet (LAUNCH): cores to bind to.
+//  gpus, tpus (LAUNCH): indexes of the agent's GPUs and TPU chips given
+//  to the task (the agent makes them visible to it); cpuSet (LAUNCH):
+//  cores to bind to.
 int hpt_msg_add_gpu (hpt_msg_t *self, int64_t index);
 size_t hpt_msg_gpu_count (hpt_msg_t *self);
 int64_t hpt_msg_gpu (hpt_msg_t *self, size_t index);
+int hpt_msg_add_tpu (hpt_msg_t *self, int64_t index);
+size_t hpt_msg_tpu_count (hpt_msg_t *self);
+int64_t hpt_msg_tpu (hpt_msg_t *self, size_t index);
 int hpt_msg_add_core (hpt_msg_t *self, int64_t core);
 size_t hpt_msg_core_count (hpt_msg_t *self);
 int64_t hpt_msg_core (hpt_msg_t *self, size_t index);

@@ -1,4 +1,4 @@
-/*  libFuzzer target: the HPT/1 codec (proto/hpt_msg).
+/*  libFuzzer target: the HPT/2 codec (proto/hpt_msg).
 
     Input: one mode byte, then frames separated by NUL bytes (a valid
     signature or JSON body never contains NUL, so every valid message can
@@ -40,10 +40,14 @@ s_touch (hpt_msg_t *msg)
         if (!hpt_msg_arg (msg, i)) abort ();
     for (size_t i = 0; i < hpt_msg_gpu_count (msg); i++)
         if (hpt_msg_gpu (msg, i) < 0) abort ();
+    for (size_t i = 0; i < hpt_msg_tpu_count (msg); i++)
+        if (hpt_msg_tpu (msg, i) < 0) abort ();
+    for (size_t i = 0; i < hpt_msg_protocol_count (msg); i++)
+        if (hpt_msg_protocol_at (msg, i) < 1) abort ();
     (void)hpt_msg_env (msg);
     (void)hpt_msg_resources (msg);
     (void)hpt_msg_port_low (msg);
-    (void)hpt_msg_cpus (msg);
+    (void)hpt_msg_signature_version (msg);
 }
 
 //  A decoded message must re-encode to something that decodes to the same
@@ -51,18 +55,18 @@ s_touch (hpt_msg_t *msg)
 static void
 s_check_round_trip (hpt_msg_t *msg)
 {
-    char error[256];
-    if (hpt_msg_validate (msg, error, sizeof error) != 0) {
-        fprintf (stderr, "decoded but invalid: %s\n", error);
+    hpt_error_t error;
+    if (hpt_msg_validate (msg, &error) != 0) {
+        fprintf (stderr, "decoded but invalid: %s\n", error.message);
         abort ();
     }
     s_touch (msg);
     char *first = hpt_msg_body_dump (msg);
     zmsg_t *wire = hpt_msg_encode (msg);
     if (!first || !wire) abort ();
-    hpt_msg_t *again = hpt_msg_decode (&wire, error, sizeof error);
+    hpt_msg_t *again = hpt_msg_decode (&wire, &error);
     if (!again) {
-        fprintf (stderr, "re-encoded message refused: %s\n", error);
+        fprintf (stderr, "re-encoded message refused: %s\n", error.message);
         abort ();
     }
     char *second = hpt_msg_body_dump (again);
@@ -77,14 +81,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     hpt_msg_t *msg = NULL;
-    char error[256];
     if (data[0] & 1) {
         if (size < 2) return 0;
         char *text = malloc (size - 1);
         memcpy (text, data + 2, size - 2);
         text[size - 2] = 0;
-        msg = hpt_msg_body_load ((hpt_msg_id_t)(data[1] % (HPT_MSG_ID_COUNT + 2)), text, error,
-                                 sizeof error);
+        msg = hpt_msg_body_load ((hpt_msg_id_t)(data[1] % (HPT_MSG_ID_COUNT + 2)), text, NULL);
         free (text);
     } else {
         zmsg_t *wire = zmsg_new ();

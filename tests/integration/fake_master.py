@@ -1,4 +1,6 @@
-"""A stand-in for hptmaster's REST API, for testing the `hpt` CLI alone.
+"""Stand-ins for hptmaster: its REST API (FakeMaster, for testing the `hpt`
+CLI alone) and its agents endpoint (WireMaster, HPT/2, for testing a real
+hptagent alone).
 
 FakeMaster runs http.server on 127.0.0.1 (port 0: the kernel picks a free
 one) in a thread. A test routes (method, path) to an answer and reads back
@@ -15,6 +17,7 @@ Unrouted requests get 404 NOT_FOUND in Google's error shape, like the
 real master would."""
 import json
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -126,3 +129,58 @@ class FakeMaster:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class WireMaster:
+    """The master's agents endpoint, played by a test: a ZeroMQ ROUTER on a
+    free loopback port speaking HPT/2 (proto/PROTOCOL.md) by hand, so a test
+    sees every message a real hptagent sends and answers what it likes,
+    including what a real master never would (another version's REJECT).
+    Messages go to the agent that spoke last. Needs pyzmq (tests skip
+    without it)."""
+
+    VERSION = 2
+
+    def __init__(self):
+        import zmq
+        self.context = zmq.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.port = self.router.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.peer = None
+
+    def recv(self, timeout=10.0):
+        """The next message as (version, type, body), or None when none came
+        within timeout seconds."""
+        if not self.router.poll(int(timeout * 1000)):
+            return None
+        self.peer, signature, body = self.router.recv_multipart()
+        version, kind = signature.decode().split(" ", 1)
+        return int(version[len("HPT/"):]), kind, json.loads(body)
+
+    def expect(self, kind, timeout=10.0, seen=None):
+        """The body of the next message of type kind (others are skipped,
+        and appended to seen when given as a list)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = self.recv(max(0.0, deadline - time.time()))
+            if got and got[1] == kind:
+                assert got[0] == self.VERSION, got
+                return got[2]
+            if got and seen is not None:
+                seen.append(got)
+        raise AssertionError(f"no {kind} within {timeout}s")
+
+    def send(self, kind, body, version=VERSION):
+        self.router.send_multipart([self.peer, f"HPT/{version} {kind}".encode(),
+                                    json.dumps(body).encode()])
+
+    def welcome(self, epoch=1, acked_seq=0, heartbeat_ms=1000, agent_timeout_ms=60000):
+        self.send("WELCOME", {"protocol": self.VERSION, "heartbeatMs": heartbeat_ms,
+                              "agentTimeoutMs": agent_timeout_ms, "masterEpoch": epoch,
+                              "ackedSeq": acked_seq})
+
+    def close(self):
+        self.router.close()
+        self.context.term()

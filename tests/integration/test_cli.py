@@ -432,7 +432,8 @@ NODES = [
     {"name": "gpu-a", "state": "READY", "drainState": "NONE", "address": "10.0.0.1",
      "cpus": 16, "memoryGb": 125.4998046875, "freeCpus": 12, "freeMemoryGb": 100,
      "accelerators": [{"type": "NVIDIA_TESLA_V100", "index": i, "free": i != 0} for i in range(4)],
-     "runningTasks": 1, "lastSeen": "2026-11-29T03:00:00Z"},
+     "runningTasks": 1, "agentRunningTasks": 1, "load": 3.14159, "pendingEvents": 0,
+     "lastSeen": "2026-11-29T03:00:00Z"},
     {"name": "cpu-b", "state": "LOST", "drainState": "DRAINED", "drainReason": "bad disk",
      "drainedBy": "alice", "drainTime": "2026-11-29T02:00:00Z",
      "cpus": 32, "memoryGb": 64, "freeCpus": 32, "freeMemoryGb": 64, "accelerators": [],
@@ -445,9 +446,9 @@ def test_nodes_list(master):
     r = hpt("nodes", "list", master=master)
     assert r.returncode == 0, r.stderr
     assert r.stdout == (
-        "NAME   STATE  DRAIN    CPUS  FREE_CPUS  MEMORY_GB  GPUS                   TASKS  REASON\n"
-        "gpu-a  READY  NONE     16    12         125.5      3/4 NVIDIA_TESLA_V100  1      -\n"
-        "cpu-b  LOST   DRAINED  32    32         64         -                      0      bad disk\n")
+        "NAME   STATE  DRAIN    CPUS  FREE_CPUS  MEMORY_GB  GPUS                   TASKS  LOAD  REASON\n"
+        "gpu-a  READY  NONE     16    12         125.5      3/4 NVIDIA_TESLA_V100  1      3.14  -\n"
+        "cpu-b  LOST   DRAINED  32    32         64         -                      0      -     bad disk\n")
 
 
 def test_nodes_describe(master):

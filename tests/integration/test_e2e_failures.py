@@ -297,31 +297,31 @@ def test_garbage_on_the_agent_socket_does_not_hurt_the_master(cluster):
         junk = dealer()
         frames(junk, os.urandom(200))                                   # one random frame
         frames(junk, os.urandom(64), os.urandom(64), os.urandom(64))    # three frames
-        frames(junk, "HPT/1 HEARTBEAT", "")                             # empty body
-        frames(junk, "HPT/1 HEARTBEAT", '{"seq": 1')                    # bad JSON
-        frames(junk, "HPT/1 HEARTBEAT", b'{"seq": 1, "x": "\xff\xfe"}')  # bad UTF-8
-        frames(junk, "HPT/1 NO_SUCH_TYPE", "{}")                         # unknown type
-        frames(junk, "HPT/1 " + "A" * 200, "{}")                         # long signature
-        frames(junk, "HPT/1 METRICS", b"{" + b" " * (2 << 20) + b"}")    # over 1 MiB
-        frames(junk, "HPT/1 HELLO", json.dumps(dict(hello, protocol=1, bogus=1)))  # unknown member
+        frames(junk, "HPT/2 HEARTBEAT", "")                             # empty body
+        frames(junk, "HPT/2 HEARTBEAT", '{"seq": 1')                    # bad JSON
+        frames(junk, "HPT/2 HEARTBEAT", b'{"seq": 1, "x": "\xff\xfe"}')  # bad UTF-8
+        frames(junk, "HPT/2 NO_SUCH_TYPE", "{}")                         # unknown type
+        frames(junk, "HPT/2 " + "A" * 200, "{}")                         # long signature
+        frames(junk, "HPT/2 METRICS", b"{" + b" " * (2 << 20) + b"}")    # over 1 MiB
+        frames(junk, "HPT/2 HELLO", json.dumps(dict(hello, bogus=1)))     # unknown member
 
-        # A HELLO in a protocol version the master does not speak: REJECT in HPT/1.
+        # A HELLO of a newer protocol version: a final REJECT in that version.
         newer = dealer()
-        frames(newer, "HPT/2 HELLO", json.dumps(hello))
+        frames(newer, "HPT/3 HELLO", json.dumps(dict(hello, protocol=3)))
         signature, body = newer.recv_multipart()
-        assert signature == b"HPT/1 REJECT", (signature, body)
+        assert signature == b"HPT/3 REJECT", (signature, body)
         reject = json.loads(body)
-        assert reject["protocols"] == [1], reject
+        assert reject["protocols"] == [2], reject
         assert "version" in reject["reason"], reject
         assert not reject.get("retryMs"), "a version REJECT is final"
 
         # An event before HELLO: ERROR NOT_REGISTERED.
         stranger = dealer()
-        frames(stranger, "HPT/1 METRICS", json.dumps({
+        frames(stranger, "HPT/2 METRICS", json.dumps({
             "seq": 1, "taskId": "nojob/1/master/0",
             "points": [{"tag": "loss", "value": 0.5, "step": 1, "time": int(time.time() * 1000)}]}))
         signature, body = stranger.recv_multipart()
-        assert signature == b"HPT/1 ERROR", (signature, body)
+        assert signature == b"HPT/2 ERROR", (signature, body)
         assert json.loads(body)["code"] == "NOT_REGISTERED", body
     finally:
         context.destroy(linger=0)
@@ -352,24 +352,24 @@ def test_an_agent_cannot_report_for_another_agents_task(cluster):
         other.setsockopt(zmq.RCVTIMEO, 5000)
         other.connect(cluster.agents_endpoint)
         # Too small for any trial, so the master never places work on it.
-        hello = {"protocol": 1, "name": "other", "version": "0.1.0", "advertise": "127.0.0.1",
+        hello = {"protocol": 2, "name": "other", "version": "0.1.0", "advertise": "127.0.0.1",
                  "ports": [20000, 20100], "resources": {"cpus": 0.5, "memoryGb": 0.1},
                  "tasks": [], "ackedSeq": 0, "lastSeq": 0}
-        other.send_multipart([b"HPT/1 HELLO", json.dumps(hello).encode()])
-        assert other.recv_multipart()[0] == b"HPT/1 WELCOME"
+        other.send_multipart([b"HPT/2 HELLO", json.dumps(hello).encode()])
+        assert other.recv_multipart()[0] == b"HPT/2 WELCOME"
         now = int(time.time() * 1000)
-        other.send_multipart([b"HPT/1 METRICS", json.dumps({
+        other.send_multipart([b"HPT/2 METRICS", json.dumps({
             "seq": 1, "taskId": "victim/1/master/0",
             "points": [{"tag": "loss", "value": -1e9, "step": 99, "time": now}]}).encode()])
-        other.send_multipart([b"HPT/1 TASK_EXITED", json.dumps({
+        other.send_multipart([b"HPT/2 TASK_EXITED", json.dumps({
             "seq": 2, "taskId": "victim/1/master/0", "exitCode": 0, "signal": 0,
             "reason": "exited with status 0", "endTime": now}).encode()])
-        other.send_multipart([b"HPT/1 LOGS", json.dumps({
-            "seq": 3, "taskId": "victim/1/master/0", "stream": "stdout", "offset": 0,
+        other.send_multipart([b"HPT/2 LOGS", json.dumps({
+            "seq": 3, "taskId": "victim/1/master/0", "stream": "stdout",
             "data": "SPOOFED LINE\n"}).encode()])
         # Whatever the master answers (ACK, ERROR), it has handled both by now.
         wait_for(lambda: other.poll(100) and other.recv_multipart()[0] in
-                 (b"HPT/1 ACK", b"HPT/1 ERROR", b"HPT/1 HEARTBEAT"), what="an answer")
+                 (b"HPT/2 ACK", b"HPT/2 ERROR", b"HPT/2 HEARTBEAT"), what="an answer")
         time.sleep(0.3)
     finally:
         context.destroy(linger=0)
@@ -390,13 +390,13 @@ def test_bye_marks_the_agent_gone_at_once(cluster):
         peer.setsockopt(zmq.LINGER, 0)
         peer.setsockopt(zmq.RCVTIMEO, 5000)
         peer.connect(cluster.agents_endpoint)
-        hello = {"protocol": 1, "name": "leaver", "version": "0.1.0", "advertise": "127.0.0.1",
+        hello = {"protocol": 2, "name": "leaver", "version": "0.1.0", "advertise": "127.0.0.1",
                  "ports": [20000, 20100], "resources": {"cpus": 0.5, "memoryGb": 0.1},
                  "tasks": [], "ackedSeq": 0, "lastSeq": 0}
-        peer.send_multipart([b"HPT/1 HELLO", json.dumps(hello).encode()])
-        assert peer.recv_multipart()[0] == b"HPT/1 WELCOME"
+        peer.send_multipart([b"HPT/2 HELLO", json.dumps(hello).encode()])
+        assert peer.recv_multipart()[0] == b"HPT/2 WELCOME"
         assert cluster.node("leaver")["state"] == "READY"
-        peer.send_multipart([b"HPT/1 BYE", b'{"reason":"shutting down (SIGTERM)"}'])
+        peer.send_multipart([b"HPT/2 BYE", b'{"reason":"shutting down (SIGTERM)"}'])
         sent = time.time()
         # agentTimeout is 2s: well before it, BYE alone must have done it.
         wait_for(lambda: cluster.node("leaver") is None or cluster.node("leaver")["state"] != "READY",

@@ -82,20 +82,31 @@ s_teardown (void **state)
     return system (command) == 0 ? 0 : -1;
 }
 
+//  A fetcher on the test's cache with a size cap (0: the default).
 static hpt_fetch_t *
-s_new_fetch (void)
+s_new_fetch_capped (int64_t max_bytes)
 {
     char cache[512];
     snprintf (cache, sizeof (cache), "%s/cache", s_dir);
-    char *error = NULL;
-    hpt_fetch_t *fetch = hpt_fetch_new (cache, &error);
-    assert_null (error);
+    hpt_error_t error;
+    hpt_fetch_t *fetch = hpt_fetch_new (cache, max_bytes, &error);
+    if (!fetch) print_message ("%s\n", error.message);
     assert_non_null (fetch);
     return fetch;
 }
 
+static hpt_fetch_t *
+s_new_fetch (void)
+{
+    return s_new_fetch_capped (0);
+}
+
+//  The code of the last failed fetch.
+static hpt_error_code_t s_last_code;
+
 //  Fetches count URIs for task_id and waits (at most timeout_ms) for the
-//  result. Returns ok; *text is the PYTHONPATH or the error (caller frees).
+//  result. Returns ok; *text is the PYTHONPATH or the error (caller frees),
+//  s_last_code the error's code.
 static bool
 s_fetch (hpt_fetch_t *fetch, const char *task_id, const char *const *uris, size_t count,
          int timeout_ms, char **text)
@@ -105,20 +116,20 @@ s_fetch (hpt_fetch_t *fetch, const char *task_id, const char *const *uris, size_
     void *which = zpoller_wait (poller, timeout_ms);
     zpoller_destroy (&poller);
     assert_ptr_equal (which, hpt_fetch_socket (fetch));
-    char *id = NULL, *pythonpath = NULL, *error = NULL;
+    char *id = NULL, *pythonpath = NULL;
+    hpt_error_t error;
     bool ok = false;
     assert_int_equal (hpt_fetch_result_recv (fetch, &id, &ok, &pythonpath, &error), 0);
     assert_string_equal (id, task_id);
     free (id);
     if (ok) {
-        assert_null (error);
         assert_non_null (pythonpath);
         *text = pythonpath;
     } else {
         assert_null (pythonpath);
-        assert_non_null (error);
-        print_message ("%s: %s\n", task_id, error);
-        *text = error;
+        print_message ("%s: %s (%s)\n", task_id, error.message, hpt_error_code_name (error.code));
+        s_last_code = error.code;
+        *text = strdup (error.message);
     }
     return ok;
 }
@@ -283,6 +294,7 @@ test_errors (void **state)
     assert_false (s_fetch (fetch, "e1", missing_uris, 1, 10000, &error));
     assert_non_null (strstr (error, missing));
     assert_non_null (strstr (error, "No such file"));
+    assert_int_equal (s_last_code, HPT_E_NOT_FOUND);
     free (error);
 
     //  An unsupported kind fails before anything is read.
@@ -291,6 +303,7 @@ test_errors (void **state)
     assert_false (s_fetch (fetch, "e2", rar_uris, 1, 10000, &error));
     assert_non_null (strstr (error, rar));
     assert_non_null (strstr (error, "unsupported package kind"));
+    assert_int_equal (s_last_code, HPT_E_INVALID);
     free (error);
 
     //  Other schemes are refused.
@@ -319,6 +332,7 @@ test_errors (void **state)
     assert_true (zclock_mono () - start < 5000);
     assert_non_null (strstr (error, http));
     assert_non_null (strstr (error, "onnect")); //  "Failed to connect ..."
+    assert_int_equal (s_last_code, HPT_E_UNAVAILABLE);
     free (error);
 
     //  A broken archive: the unpack fails, with tar's reason.
@@ -355,10 +369,10 @@ test_errors (void **state)
     hpt_fetch_destroy (&fetch);
 
     //  A cache directory that cannot go on PYTHONPATH.
-    error = NULL;
-    assert_null (hpt_fetch_new ("/tmp/a:b", &error));
-    assert_non_null (strstr (error, "':'"));
-    free (error);
+    hpt_error_t refused;
+    assert_null (hpt_fetch_new ("/tmp/a:b", 0, &refused));
+    assert_int_equal (refused.code, HPT_E_INVALID);
+    assert_non_null (strstr (refused.message, "':'"));
 }
 
 static void
@@ -506,10 +520,12 @@ test_http (void **state)
     assert_false (s_fetch (fetch, "h4", missing_uris, 1, 10000, &error));
     assert_non_null (strstr (error, missing));
     assert_non_null (strstr (error, "HTTP status 404"));
+    assert_int_equal (s_last_code, HPT_E_NOT_FOUND);
     free (error);
 
     //  The size cap, over http and file.
-    hpt_fetch_set_max_bytes (fetch, 100);
+    hpt_fetch_destroy (&fetch);
+    fetch = s_new_fetch_capped (100);
     char flat[200];
     snprintf (flat, sizeof (flat), "http://127.0.0.1:%d/flat.tgz", port);
     const char *flat_uris[] = {flat};
@@ -522,7 +538,8 @@ test_http (void **state)
     assert_false (s_fetch (fetch, "h6", flat_file_uris, 1, 10000, &error));
     assert_non_null (strstr (error, "larger than the 100-byte limit"));
     free (error);
-    hpt_fetch_set_max_bytes (fetch, 0);
+    hpt_fetch_destroy (&fetch);
+    fetch = s_new_fetch ();
     assert_true (s_fetch (fetch, "h7", flat_uris, 1, 10000, &again));
     free (again);
 

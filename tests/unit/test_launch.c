@@ -99,7 +99,7 @@ test_argv_follows_the_trainer_contract (void **state)
     s_trial_t t;
     s_trial_init (&t);
     hpt_error_t error;
-    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], 5000, &error);
+    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], &error);
     assert_non_null (msg);
     assert_int_equal (hpt_msg_arg_count (msg), 5);
     assert_string_equal (hpt_msg_arg (msg, 0), "/bin/train");
@@ -110,7 +110,6 @@ test_argv_follows_the_trainer_contract (void **state)
     assert_string_equal (hpt_msg_task_id (msg), "j1/7/master/0");
     assert_string_equal (hpt_msg_trial_id (msg), "7");
     assert_string_equal (hpt_msg_metric_tag (msg), "acc");
-    assert_int_equal (hpt_msg_grace_ms (msg), 5000);
     assert_int_equal (hpt_msg_core_count (msg), 1);
     hpt_msg_destroy (&msg);
     s_trial_free (&t);
@@ -123,21 +122,30 @@ test_environment_and_accelerators (void **state)
     hpt_job_t *job = s_job (S_COMMAND, "");
     s_trial_t t;
     s_trial_init (&t);
-    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], 5000, NULL);
+    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], NULL);
     assert_non_null (msg);
     assert_string_equal (hpt_msg_env_var (msg, "DB_URL"), "x");
     assert_string_equal (hpt_msg_env_var (msg, "CLOUD_ML_TRIAL_ID"), "7");
     assert_string_equal (hpt_msg_env_var (msg, "CLOUD_ML_HP_METRIC_TAG"), "acc");
     assert_string_equal (hpt_msg_env_var (msg, "CLOUD_ML_JOB_ID"), "j1");
     assert_string_equal (hpt_msg_env_var (msg, "HPT_TASK_ID"), "j1/7/master/0");
-    assert_string_equal (hpt_msg_env_var (msg, "CUDA_VISIBLE_DEVICES"), "1,3");
-    assert_string_equal (hpt_msg_env_var (msg, "CUDA_DEVICE_ORDER"), "PCI_BUS_ID");
+    //  The placement's devices go as indexes; the agent, which knows its
+    //  devices, sets the visibility variables from them.
     assert_int_equal (hpt_msg_gpu_count (msg), 2);
-    hpt_msg_destroy (&msg);
-    //  A task without GPUs sees none, rather than every GPU of its host.
-    msg = hpt_launch_build (job, &t.trial, &t.tasks[1], 5000, NULL);
-    assert_string_equal (hpt_msg_env_var (msg, "CUDA_VISIBLE_DEVICES"), "");
+    assert_int_equal (hpt_msg_gpu (msg, 0), 1);
+    assert_int_equal (hpt_msg_gpu (msg, 1), 3);
+    assert_int_equal (hpt_msg_tpu_count (msg), 0);
+    assert_null (hpt_msg_env_var (msg, "CUDA_VISIBLE_DEVICES"));
     assert_null (hpt_msg_env_var (msg, "CUDA_DEVICE_ORDER"));
+    assert_null (hpt_msg_env_var (msg, "TPU_VISIBLE_CHIPS"));
+    hpt_msg_destroy (&msg);
+    //  TPU chips are TPU chips, not GPUs.
+    json_object_set_new (t.tasks[1].placement, "tpus", json_pack ("[i,i]", 0, 2));
+    msg = hpt_launch_build (job, &t.trial, &t.tasks[1], NULL);
+    assert_int_equal (hpt_msg_gpu_count (msg), 0);
+    assert_int_equal (hpt_msg_tpu_count (msg), 2);
+    assert_int_equal (hpt_msg_tpu (msg, 1), 2);
+    assert_null (hpt_msg_env_var (msg, "TPU_VISIBLE_CHIPS"));
     hpt_msg_destroy (&msg);
     s_trial_free (&t);
     hpt_job_destroy (&job);
@@ -151,7 +159,7 @@ test_tf_config_of_every_replica (void **state)
     s_trial_init (&t);
     const char *types[] = {"master", "worker", "worker", "ps", "evaluator"};
     for (int i = 0; i < 5; i++) {
-        hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[i], 5000, NULL);
+        hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[i], NULL);
         assert_non_null (msg);
         json_t *tf = s_tf_config (msg);
         json_t *cluster = json_object_get (tf, "cluster");
@@ -187,7 +195,7 @@ test_chief_and_python_module (void **state)
     hpt_job_t *job = s_job (S_COMMAND, "\"useChiefInTfConfig\": true,");
     s_trial_t t;
     s_trial_init (&t);
-    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], 5000, NULL);
+    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], NULL);
     json_t *tf = s_tf_config (msg);
     assert_non_null (json_object_get (json_object_get (tf, "cluster"), "chief"));
     assert_string_equal (json_string_value (json_object_get (json_object_get (tf, "task"), "type")),
@@ -197,7 +205,7 @@ test_chief_and_python_module (void **state)
     hpt_job_destroy (&job);
 
     job = s_job ("\"pythonModule\": \"trainer.task\"", "");
-    msg = hpt_launch_build (job, &t.trial, &t.tasks[0], 5000, NULL);
+    msg = hpt_launch_build (job, &t.trial, &t.tasks[0], NULL);
     assert_string_equal (hpt_msg_arg (msg, 0), "python3");
     assert_string_equal (hpt_msg_arg (msg, 1), "-m");
     assert_string_equal (hpt_msg_arg (msg, 2), "trainer.task");
@@ -216,7 +224,7 @@ test_an_undescribable_trial_is_an_error (void **state)
     //  and no LAUNCH goes out with a made-up one.
     json_object_del (t.tasks[2].placement, "port");
     hpt_error_t error;
-    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], 5000, &error);
+    hpt_msg_t *msg = hpt_launch_build (job, &t.trial, &t.tasks[0], &error);
     assert_null (msg);
     assert_int_equal (error.code, HPT_E_INVALID);
     assert_non_null (strstr (error.message, "j1/7/worker/1"));

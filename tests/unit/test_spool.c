@@ -16,7 +16,7 @@ test_append_ack_replay (void **state)
 {
     char dir[] = "/tmp/hpt-spool-XXXXXX";
     assert_non_null (mkdtemp (dir));
-    char *error = NULL;
+    hpt_error_t error;
     hpt_spool_t *spool = hpt_spool_new (dir, &error);
     assert_non_null (spool);
     assert_int_equal (hpt_spool_append (spool, "METRICS", "{\"a\": 1}"), 1);
@@ -138,6 +138,17 @@ test_steady_acks_keep_the_files_small (void **state)
     assert_int_equal (system (cmd), 0);
 }
 
+//  A spool that cannot be opened says which file and why.
+static void
+test_unopenable_spool (void **state)
+{
+    hpt_error_t error;
+    assert_null (hpt_spool_new ("/nonexistent/hpt-spool", &error));
+    assert_int_equal (error.code, HPT_E_UNAVAILABLE);
+    assert_non_null (strstr (error.message, "/nonexistent/hpt-spool/spool."));
+    assert_non_null (strstr (error.message, "No such file"));
+}
+
 int
 main (void)
 {
@@ -145,6 +156,7 @@ main (void)
         cmocka_unit_test (test_append_ack_replay),
         cmocka_unit_test (test_many_events_compact),
         cmocka_unit_test (test_steady_acks_keep_the_files_small),
+        cmocka_unit_test (test_unopenable_spool),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

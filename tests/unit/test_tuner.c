@@ -260,6 +260,37 @@ test_first_failure_fails_job (void **state)
     hpt_store_destroy (&store);
 }
 
+//  A trainer that crashed says so: the signal, and whether it dumped core
+//  (TASK_EXITED coreDumped).
+static void
+test_signal_and_core_dump_in_failure_text (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "j2c", 5, 2, 5, 0);
+    hpt_trial_t *trials[2];
+    hpt_task_exit_t exits[2] = {{.exit_code = -1, .signal = 11, .core_dumped = true},
+                                {.exit_code = -1, .signal = 9}};
+    for (int i = 0; i < 2; i++) {
+        trials[i] = s_next (store, tuner, 1500);
+        assert_non_null (trials[i]);
+        s_place_and_start (store, tuner, trials[i]);
+        hpt_task_t **to_stop = NULL;
+        size_t n = 0;
+        s_begin (store);
+        assert_int_equal (hpt_tuner_task_exited (tuner, store, trials[i], &trials[i]->tasks[0],
+                                                 &exits[i], 3000, &to_stop, &n),
+                          0);
+        s_commit (store);
+        free (to_stop);
+        assert_int_equal (trials[i]->state, HPT_TRIAL_FAILED);
+    }
+    assert_non_null (strstr (trials[0]->message, "was killed by signal 11 (core dumped)"));
+    assert_non_null (strstr (trials[1]->message, "was killed by signal 9"));
+    assert_null (strstr (trials[1]->message, "core"));
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
 static void
 test_no_metric_fails_trial (void **state)
 {
@@ -707,6 +738,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_job_succeeds_with_best_first),
         cmocka_unit_test (test_first_failure_fails_job),
+        cmocka_unit_test (test_signal_and_core_dump_in_failure_text),
         cmocka_unit_test (test_no_metric_fails_trial),
         cmocka_unit_test (test_default_rule_later_failures),
         cmocka_unit_test (test_worker_failure_stops_siblings),
