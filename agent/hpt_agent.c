@@ -71,7 +71,7 @@
 //  (1000 messages each side), with room for heartbeats.
 #define S_WINDOW 256
 #define S_HELLO_MIN_MS 500
-#define S_HELLO_MAX_MS 5000
+#define S_HELLO_MAX_MS HPT_MSG_HELLO_MAX_MS
 
 typedef struct {
     char *task_id;              //  the master's id, e.g. "job/3/master/0"

@@ -6,9 +6,11 @@
     zloop readers: the agents ROUTER (hpt_agent_link.c) and the API ROUTER
     (hpt_routes_handle). One timer, every heartbeat interval: heartbeat
     every connected agent, declare agents LOST that have been silent
-    longer than agentTimeout (and, agentTimeout after start, nodes known
-    before a restart that did not come back), enforce the jobs' time
-    limits, and finish drains.
+    longer than agentTimeout (and nodes known before a restart that did
+    not come back within agentTimeout plus twice the agents' longest HELLO
+    backoff: an agent whose HELLOs backed off while the master was down
+    must not be given up on), enforce the jobs' time limits, and finish
+    drains.
 
     Transactions (docs/durability.md)
     ---------------------------------
@@ -703,7 +705,7 @@ s_check_nodes (hpt_core_t *self, int64_t now)
             now - node->last_seen > self->settings->agent_timeout_ms)
             hpt_core_node_lost (self, node, "silent past the agent timeout");
         else if (node->state == HPT_HOST_DISCONNECTED &&
-                 now - self->started > self->settings->agent_timeout_ms)
+                 now - self->started > self->settings->agent_timeout_ms + 2 * HPT_MSG_HELLO_MAX_MS)
             hpt_core_node_lost (self, node, "did not come back after the master restarted");
         if (node->drain == HPT_DRAIN_DRAINING && node->running_tasks == 0) {
             hpt_core_touch_node (self, node, false);

@@ -44,6 +44,11 @@
 //  The protocol version this codec speaks (the N of "HPT/N").
 #define HPT_MSG_PROTOCOL 2
 
+//  The longest an agent waits between two HELLOs without an answer
+//  (PROTOCOL.md §6.1): a restarted master gives the agents it knew this
+//  long, twice, beyond agentTimeout to come back.
+#define HPT_MSG_HELLO_MAX_MS 5000
+
 //  Bounds (bytes for strings, not counting a terminating zero). See
 //  PROTOCOL.md section "Bounds" for the complete table.
 #define HPT_MSG_BODY_MAX (1024 * 1024)    //  body frame

@@ -298,3 +298,28 @@ def test_agent_restarted_quickly_fail_policy(tmp_path, dump_dir):
         assert all(n == 1 for n in launches_per_trial(dump_dir).values())
     finally:
         cluster.stop()
+
+
+def test_agent_gone_while_master_down(tmp_path, dump_dir):
+    """The agent dies while the master is down: the restarted master waits
+    agentTimeout plus room for HELLO backoff (10 s), then declares it LOST
+    and fails its trial; the job goes on once an agent is back."""
+    cluster = start(tmp_path, dump_dir, agents=("a1",), cpus=1)
+    try:
+        cluster.submit("gone", job_spec(2, 1, steps=8, sleep=0.4, maxFailedTrials=2))
+        wait_for(lambda: running_dumps(dump_dir), timeout=30, what="a running task")
+        cluster.kill(cluster.master, signal.SIGKILL)
+        cluster.kill(cluster.agents["a1"], signal.SIGKILL)
+        started = time.time()
+        cluster.start_master()
+        wait_for(lambda: cluster.node("a1")["state"] == "LOST", timeout=30, what="a1 LOST")
+        # Not before agentTimeout (2 s) + 10 s: an agent backing off its
+        # HELLOs is not given up on too soon.
+        assert time.time() - started >= 11, time.time() - started
+        lost = [t for t in trials(cluster, "gone") if t["state"] == "FAILED"]
+        assert len(lost) == 1 and "did not come back" in lost[0]["errorMessage"], lost
+        cluster.start_agent("a1", cpus=1, env={"HPT_TEST_DUMP_DIR": str(dump_dir)})
+        job = cluster.wait_job("gone", timeout=60)
+        assert job["state"] == "SUCCEEDED", job
+    finally:
+        cluster.stop()
