@@ -572,7 +572,7 @@ hpt_cluster_config_machines (hpt_cluster_config_t *self)
 
 int
 hpt_cluster_config_tasks (hpt_cluster_config_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
-                          size_t *count, char **error)
+                          size_t *count, hpt_error_t *error)
 {
     return hpt_machine_catalog_tasks (self->machines, job, tasks, count, error);
 }

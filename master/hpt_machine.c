@@ -47,6 +47,7 @@
     (a type with some) are the same operation.
 */
 #include "hpt_machine.h"
+#include "hpt_alloc.h"
 #include "hpt_schema.h"
 #include <math.h>
 #include <stdarg.h>
@@ -420,15 +421,11 @@ s_kind_type (hpt_machine_catalog_t *self, hpt_job_t *job, const s_kind_t *kind, 
 
 int
 hpt_machine_catalog_tasks (hpt_machine_catalog_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
-                           size_t *count, char **error)
+                           size_t *count, hpt_error_t *error)
 {
     *tasks = NULL;
     *count = 0;
-    if (error) *error = NULL;
-    if (!job) {
-        if (error) *error = strdup ("no job to expand");
-        return -1;
-    }
+    if (!job) return hpt_error_set (error, HPT_E_INVALID, "no job to expand");
     char buf[2048] = "";
     s_kind_t kinds[4];
     const hpt_machine_type_t *types[4] = {NULL, NULL, NULL, NULL};
@@ -439,15 +436,8 @@ hpt_machine_catalog_tasks (hpt_machine_catalog_t *self, hpt_job_t *job, hpt_task
             types[k] = s_kind_type (self, job, &kinds[k], buf, sizeof (buf));
             if (types[k]) total += (size_t)kinds[k].count;
         }
-    if (*buf) {
-        if (error) *error = strdup (buf);
-        return -1;
-    }
-    hpt_task_spec_t *list = calloc (total, sizeof (hpt_task_spec_t));
-    if (!list) {
-        if (error) *error = strdup ("out of memory expanding the trial cluster");
-        return -1;
-    }
+    if (*buf) return hpt_error_set (error, HPT_E_INVALID, "%s", buf);
+    hpt_task_spec_t *list = hpt_calloc (total, sizeof (hpt_task_spec_t));
     size_t n = 0;
     for (size_t k = 0; k < 4; k++)
         for (int64_t i = 0; types[k] && i < kinds[k].count; i++) {
