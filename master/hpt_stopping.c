@@ -94,8 +94,8 @@ hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_early_stop_rule_t rule)
     }
 }
 
-bool
-hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t error_size)
+int
+hpt_stop_config_check (const hpt_stop_config_t *config, hpt_error_t *error)
 {
     const char *message = NULL;
     if (!config)
@@ -116,14 +116,13 @@ hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t erro
         message = "maxResource: must be >= 0 (0: learned from completed trials)";
     else if (config->max_resource > 0 && config->max_resource <= config->min_resource)
         message = "maxResource: must be greater than minResource";
-    if (message && error && error_size > 0) snprintf (error, error_size, "%s", message);
-    return message == NULL;
+    return message ? hpt_error_set (error, HPT_E_INVALID, "%s", message) : 0;
 }
 
 hpt_stopping_t *
 hpt_stopping_new (const hpt_stop_config_t *config, bool maximize)
 {
-    if (!hpt_stop_config_check (config, NULL, 0) || config->rule == HPT_EARLY_STOP_DECAY_CURVE)
+    if (hpt_stop_config_check (config, NULL) != 0 || config->rule == HPT_EARLY_STOP_DECAY_CURVE)
         return NULL;
     hpt_stopping_t *self = calloc (1, sizeof (hpt_stopping_t));
     if (!self) return NULL;
