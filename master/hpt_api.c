@@ -605,57 +605,54 @@ s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
 
 //  ------------------------------------------------------ construction
 
-//  Parses "HOST:PORT" / "[V6]:PORT" into a socket address.
+//  Parses "HOST:PORT" / "[V6]:PORT" into a socket address. A malformed
+//  address or a name that does not resolve is HPT_E_INVALID; a resolver
+//  that cannot answer now is HPT_E_UNAVAILABLE.
 static int
-s_parse_listen (const char *listen, struct sockaddr_storage *address, char *error, size_t size)
+s_parse_listen (const char *listen, struct sockaddr_storage *address, hpt_error_t *error)
 {
     char host[256];
     const char *port;
     if (listen[0] == '[') {
         const char *close = strchr (listen, ']');
-        if (!close || close[1] != ':') {
-            snprintf (error, size, "listen address '%s': expected [IPV6]:PORT", listen);
-            return -1;
-        }
+        if (!close || close[1] != ':')
+            return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': expected [IPV6]:PORT",
+                                  listen);
         size_t length = (size_t)(close - listen - 1);
-        if (length == 0 || length >= sizeof (host)) {
-            snprintf (error, size, "listen address '%s': bad IPv6 address", listen);
-            return -1;
-        }
+        if (length == 0 || length >= sizeof (host))
+            return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': bad IPv6 address",
+                                  listen);
         memcpy (host, listen + 1, length);
         host[length] = 0;
         port = close + 2;
     } else {
         const char *colon = strrchr (listen, ':');
-        if (!colon || memchr (listen, ':', (size_t)(colon - listen))) {
-            snprintf (error, size, "listen address '%s': expected HOST:PORT (IPv6 in brackets)",
-                      listen);
-            return -1;
-        }
+        if (!colon || memchr (listen, ':', (size_t)(colon - listen)))
+            return hpt_error_set (error, HPT_E_INVALID,
+                                  "listen address '%s': expected HOST:PORT (IPv6 in brackets)",
+                                  listen);
         size_t length = (size_t)(colon - listen);
-        if (length >= sizeof (host)) {
-            snprintf (error, size, "listen address '%s': host name too long", listen);
-            return -1;
-        }
+        if (length >= sizeof (host))
+            return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': host name too long",
+                                  listen);
         memcpy (host, listen, length);
         host[length] = 0;
         if (length == 0) strcpy (host, "127.0.0.1");
         port = colon + 1;
     }
     size_t digits = strspn (port, "0123456789");
-    if (digits == 0 || digits > 5 || port[digits] != 0 || atoi (port) > 65535) {
-        snprintf (error, size, "listen address '%s': port must be 0 to 65535", listen);
-        return -1;
-    }
+    if (digits == 0 || digits > 5 || port[digits] != 0 || atoi (port) > 65535)
+        return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': port must be 0 to 65535",
+                              listen);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *found = NULL;
     int rc = getaddrinfo (host, port, &hints, &found);
-    if (rc != 0 || !found) {
-        snprintf (error, size, "listen address '%s': %s", listen, gai_strerror (rc));
-        return -1;
-    }
+    if (rc != 0 || !found)
+        return hpt_error_set (
+            error, rc == EAI_AGAIN || rc == EAI_SYSTEM ? HPT_E_UNAVAILABLE : HPT_E_INVALID,
+            "listen address '%s': %s", listen, gai_strerror (rc));
     memset (address, 0, sizeof (*address));
     memcpy (address, found->ai_addr, found->ai_addrlen);
     freeaddrinfo (found);
@@ -663,16 +660,15 @@ s_parse_listen (const char *listen, struct sockaddr_storage *address, char *erro
 }
 
 hpt_api_t *
-hpt_api_new (const char *listen, const char *core_endpoint, char **error)
+hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error)
 {
-    char reason[384] = "";
     struct sockaddr_storage address;
     if (!listen || !*listen) listen = "127.0.0.1:7470";
     if (!core_endpoint || !*core_endpoint) {
-        snprintf (reason, sizeof (reason), "api: no core endpoint given");
-        goto failed;
+        hpt_error_set (error, HPT_E_INVALID, "api: no core endpoint given");
+        return NULL;
     }
-    if (s_parse_listen (listen, &address, reason, sizeof (reason))) goto failed;
+    if (s_parse_listen (listen, &address, error)) return NULL;
 
     //  The czmq context must exist before the API thread makes a socket:
     //  zsys_init is not safe to race from two threads.
@@ -695,20 +691,16 @@ hpt_api_new (const char *listen, const char *core_endpoint, char **error)
         (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
     if (!self->daemon) {
         int code = errno;
-        snprintf (reason, sizeof (reason), "api: cannot listen on %s%s%s", listen, code ? ": " : "",
-                  code ? strerror (code) : "");
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "api: cannot listen on %s%s%s", listen,
+                       code ? ": " : "", code ? strerror (code) : "");
         free (self->core_endpoint);
         free (self);
-        goto failed;
+        return NULL;
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
     self->port = info ? info->port : 0;
     return self;
-
-failed:
-    if (error) *error = strdup (reason);
-    return NULL;
 }
 
 void

@@ -1109,16 +1109,10 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
     bool v6 = strchr (host, ':') != NULL;
     char *listen =
         hpt_asprintf ("%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", self->settings->api_port);
-    char *problem = NULL;
-    self->api = hpt_api_new (listen, inproc, &problem);
+    self->api = hpt_api_new (listen, inproc, error);
     free (listen);
     free (inproc);
-    if (!self->api) {
-        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s", problem ? problem : "cannot start the API");
-        free (problem);
-        return -1;
-    }
-    return 0;
+    return self->api ? 0 : -1;
 }
 
 static hpt_core_t *
