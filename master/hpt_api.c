@@ -32,6 +32,7 @@
     from memory keeps each exchange in the sub-millisecond range.
 */
 #include "hpt_api.h"
+#include "hpt_alloc.h"
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -120,7 +121,7 @@ s_json_text (const char *text)
 {
     json_t *string = json_string (text ? text : "");
     if (string) return string;
-    char *copy = strdup (text);
+    char *copy = hpt_strdup (text);
     for (char *c = copy; *c; c++)
         if ((unsigned char)*c >= 0x80) *c = '?';
     string = json_string (copy);
@@ -195,7 +196,7 @@ s_hex_value (char c)
 static char *
 s_decode (const char *text, size_t size)
 {
-    char *out = malloc (size + 1);
+    char *out = hpt_malloc (size + 1);
     size_t n = 0;
     for (size_t i = 0; i < size; i++) {
         int high, low;
@@ -227,8 +228,8 @@ s_parse_query (hpt_api_request_t *self, const char *query)
     size_t capacity = 1;
     for (size_t i = 0; i < length; i++)
         capacity += query[i] == '&';
-    self->keys = calloc (capacity, sizeof (char *));
-    self->values = calloc (capacity, sizeof (char *));
+    self->keys = hpt_calloc (capacity, sizeof (char *));
+    self->values = hpt_calloc (capacity, sizeof (char *));
     const char *start = query;
     while (*start) {
         const char *end = strchr (start, '&');
@@ -238,7 +239,7 @@ s_parse_query (hpt_api_request_t *self, const char *query)
             const char *key_end = equals ? equals : end;
             self->keys[self->param_count] = s_decode (start, (size_t)(key_end - start));
             self->values[self->param_count] =
-                equals ? s_decode (equals + 1, (size_t)(end - equals - 1)) : strdup ("");
+                equals ? s_decode (equals + 1, (size_t)(end - equals - 1)) : hpt_strdup ("");
             self->param_count++;
         }
         start = *end ? end + 1 : end;
@@ -252,7 +253,7 @@ hpt_api_request_recv (zsock_t *router)
     if (!msg) return NULL;
     hpt_api_request_t *self = NULL;
     if (zmsg_size (msg) != 7) goto done;
-    self = calloc (1, sizeof (hpt_api_request_t));
+    self = hpt_calloc (1, sizeof (hpt_api_request_t));
     self->routing_id = zmsg_pop (msg);
     zframe_t *delimiter = zmsg_pop (msg);
     bool valid = zframe_size (delimiter) == 0;
@@ -265,7 +266,7 @@ hpt_api_request_recv (zsock_t *router)
     char *query = s_frame_string (frames[2]);
     self->authorization = s_frame_string (frames[4]);
     self->body_size = zframe_size (frames[3]);
-    self->body = malloc (self->body_size + 1);
+    self->body = hpt_malloc (self->body_size + 1);
     memcpy (self->body, zframe_data (frames[3]), self->body_size);
     self->body[self->body_size] = 0;
     for (size_t i = 0; i < 5; i++)
@@ -485,7 +486,7 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
         result = s_respond_error (connection, 500, "the master's core sent a malformed reply");
     else {
         char *content_type =
-            zframe_size (type_frame) ? zframe_strdup (type_frame) : strdup ("application/json");
+            zframe_size (type_frame) ? zframe_strdup (type_frame) : hpt_strdup ("application/json");
         result = s_respond (connection, (unsigned int)status, content_type,
                             zframe_data (body_frame), zframe_size (body_frame));
         free (content_type);
@@ -547,8 +548,7 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
     if (!upload) {
         //  First call: only the headers are in. MHD takes a response now
         //  (and then skips the body) or once the body is complete.
-        upload = calloc (1, sizeof (s_upload_t));
-        if (!upload) return MHD_NO;
+        upload = hpt_calloc (1, sizeof (s_upload_t));
         *con_cls = upload;
         unsigned long long length;
         if (!streq (method, "GET") && !streq (method, "POST") && !streq (method, "DELETE"))
@@ -578,9 +578,7 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
             upload->size = 0;
             return MHD_YES;
         }
-        char *grown = realloc (upload->body, upload->size + chunk);
-        if (!grown) return MHD_NO;
-        upload->body = grown;
+        upload->body = hpt_realloc (upload->body, upload->size + chunk);
         memcpy (upload->body + upload->size, upload_data, chunk);
         upload->size += chunk;
         return MHD_YES;
@@ -673,8 +671,8 @@ hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error)
     //  The czmq context must exist before the API thread makes a socket:
     //  zsys_init is not safe to race from two threads.
     zsys_init ();
-    hpt_api_t *self = calloc (1, sizeof (hpt_api_t));
-    self->core_endpoint = strdup (core_endpoint);
+    hpt_api_t *self = hpt_calloc (1, sizeof (hpt_api_t));
+    self->core_endpoint = hpt_strdup (core_endpoint);
     atomic_init (&self->timeout_ms, HPT_API_TIMEOUT_MS);
     atomic_init (&self->stopping, false);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
