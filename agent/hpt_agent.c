@@ -488,9 +488,10 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
     hpt_tfevents_set_since (task->events, (double)s_wall () / 1000.0 - 1.0);
     const char *regex = hpt_msg_stdout_regex (msg);
     if (regex && *regex) {
-        char why[256];
-        task->lines = hpt_line_metrics_new (regex, why, sizeof (why));
-        if (!task->lines) zsys_warning ("hptagent: task %s: stdout metrics off: %s", task_id, why);
+        hpt_error_t why;
+        task->lines = hpt_line_metrics_new (regex, &why);
+        if (!task->lines)
+            zsys_warning ("hptagent: task %s: stdout metrics off: %s", task_id, why.message);
     }
     return task;
 }

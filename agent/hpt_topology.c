@@ -64,30 +64,24 @@ struct _hpt_topology_t {
     hpt_resources_t resources;  //  the view handed out
 };
 
-//  Sets *error to a copy of a formatted message; the caller frees it.
-static void
-s_error (char **error, const char *fmt, const char *a, const char *b)
-{
-    if (!error) return;
-    size_t len = strlen (fmt) + strlen (a) + strlen (b) + 1;
-    *error = hpt_malloc (len);
-    snprintf (*error, len, fmt, a, b);
-}
-
-//  Opens a regular file for reading; NULL with *error (caller frees) set
-//  to "PATH: reason" otherwise. The caller closes the file.
+//  Opens a regular file for reading; NULL with error set to "PATH:
+//  reason" otherwise: HPT_E_NOT_FOUND when there is no such file,
+//  HPT_E_INVALID when it is there but cannot be read as one. The caller
+//  closes the file.
 static FILE *
-s_open_file (const char *path, char **error)
+s_open_file (const char *path, hpt_error_t *error)
 {
     FILE *file = path ? fopen (path, "r") : NULL;
+    struct stat info;
     if (!file) {
-        s_error (error, "%s: %s", path ? path : "(null)", strerror (errno));
+        int code = errno;
+        hpt_error_set (error, path && stat (path, &info) == 0 ? HPT_E_INVALID : HPT_E_NOT_FOUND,
+                       "%s: %s", path ? path : "(null)", strerror (code));
         return NULL;
     }
-    struct stat info;
     if (fstat (fileno (file), &info) != 0 || !S_ISREG (info.st_mode)) {
         fclose (file);
-        s_error (error, "%s: %s", path, "not a regular file");
+        hpt_error_set (error, HPT_E_INVALID, "%s: not a regular file", path);
         return NULL;
     }
     return file;
@@ -503,14 +497,8 @@ hpt_topology_new_from_xml (const char *path, hpt_error_t *error)
         return NULL;
     }
     //  hwloc's own message for a missing file is vague; say it first.
-    char *why = NULL;
-    FILE *file = s_open_file (path, &why);
-    if (!file) {
-        struct stat info;
-        hpt_error_set (error, stat (path, &info) != 0 ? HPT_E_NOT_FOUND : HPT_E_INVALID, "%s", why);
-        free (why);
-        return NULL;
-    }
+    FILE *file = s_open_file (path, error);
+    if (!file) return NULL;
     fclose (file);
     return s_new (path, error);
 }
@@ -791,10 +779,39 @@ static const hpt_schema_field_t s_resources_fields[] = {
     HPT_SCHEMA_FIELD ("accelerators", s_r_accelerators),
 };
 
-//  Reads the file into request; the problems, one "FILE:LINE:COL: field:
-//  message" line each, into *error (NULL when there is none).
+//  Sets error to the problems of diag, one "FILE:LINE:COL: field:
+//  message" line each. Whole lines only: those that do not fit in the
+//  message are counted at its end.
 static void
-s_read_resources (const char *path, s_request_t *request, char **error)
+s_problems (hpt_diag_t *diag, hpt_error_code_t code, hpt_error_t *error)
+{
+    hpt_error_set (error, code, "%s", "");
+    if (!error) return;
+    char *text = error->message;
+    size_t size = sizeof (error->message), used = 0, count = hpt_diag_count (diag);
+    for (size_t i = 0; i < count; i++) {
+        char *line = hpt_diag_format (diag, i);
+        //  The line, its newline and the terminator, and room left for
+        //  the note on the lines after it (the first line always goes in,
+        //  cut if it must be).
+        size_t reserve = i + 1 < count ? 48 : 0;
+        bool fits = used + strlen (line) + 2 + reserve <= size;
+        if (fits || i == 0) used += (size_t)snprintf (text + used, size - used, "%s\n", line);
+        free (line);
+        if (used >= size) return;
+        if (!fits) {
+            if (i + 1 < count)
+                snprintf (text + used, size - used, "(and %zu more problems)\n", count - i - 1);
+            return;
+        }
+    }
+}
+
+//  Reads the file into request; 0, or -1 with its problems in error
+//  (HPT_E_NOT_FOUND when there is no such file, HPT_E_UNAVAILABLE when it
+//  cannot be read, HPT_E_INVALID for what it says).
+static int
+s_read_resources (const char *path, s_request_t *request, hpt_error_t *error)
 {
     hpt_diag_t *diag = hpt_diag_new (path, false);
     hpt_schema_init (&request->schema, diag);
@@ -804,17 +821,16 @@ s_read_resources (const char *path, s_request_t *request, char **error)
     if (root)
         hpt_schema_object (&request->schema, root, HPT_SCHEMA_FIELDS (s_resources_fields), NULL);
     hpt_node_destroy (&root);
+    struct stat info;
+    hpt_error_code_t code = text                      ? HPT_E_INVALID
+                            : stat (path, &info) != 0 ? HPT_E_NOT_FOUND
+                                                      : HPT_E_UNAVAILABLE;
     free (text);
     hpt_diag_sort (diag);
-    *error = NULL;
-    for (size_t i = 0; i < hpt_diag_count (diag); i++) {
-        char *line = hpt_diag_format (diag, i);
-        char *joined = hpt_asprintf ("%s%s\n", *error ? *error : "", line);
-        free (line);
-        free (*error);
-        *error = joined;
-    }
+    int rc = hpt_diag_count (diag) ? -1 : 0;
+    if (rc) s_problems (diag, code, error);
     hpt_diag_destroy (&diag);
+    return rc;
 }
 
 //  Keeps only offered cores in a list.
@@ -862,7 +878,9 @@ s_apply_detected (hpt_topology_t *self, const s_request_t *request)
     r->accelerator_count = kept;
 }
 
-static bool
+//  Declares the requested devices on a host where none were detected
+//  (at most S_MAX_ACCELERATORS in all: hpt_topology_restrict checks).
+static void
 s_apply_declared (hpt_topology_t *self, const s_request_t *request)
 {
     unsigned gpus = 0, tpus = 0;
@@ -870,7 +888,7 @@ s_apply_declared (hpt_topology_t *self, const s_request_t *request)
         const s_accel_request_t *want = &request->accelerators[k];
         for (long long n = 0; n < want->count; n++) {
             hpt_accelerator_t *entry = s_add_accelerator (self);
-            if (!entry) return false;
+            if (!entry) return;
             s_copy (entry->type, sizeof (entry->type), want->type);
             s_copy (entry->name, sizeof (entry->name), want->type);
             entry->is_tpu = want->is_tpu;
@@ -878,35 +896,35 @@ s_apply_declared (hpt_topology_t *self, const s_request_t *request)
             entry->declared = true;
             entry->cpus = s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc),
                                       &entry->cpu_count);
-            if (!entry->cpus) return false;
         }
     }
-    return true;
 }
 
 int
-hpt_topology_restrict (hpt_topology_t *self, const char *path, char **error)
+hpt_topology_restrict (hpt_topology_t *self, const char *path, hpt_error_t *error)
 {
     s_request_t *request = hpt_calloc (1, sizeof (s_request_t));
     request->detected = &self->resources;
-    char *problems = NULL;
-    s_read_resources (path, request, &problems);
-    if (problems) {
-        if (error)
-            *error = problems;
-        else
-            free (problems);
+    if (s_read_resources (path, request, error) != 0) {
         free (request);
         return -1;
     }
-    if (error) *error = NULL;
     bool detected_none = self->resources.accelerator_count == 0;
+    if (request->has_accelerators && detected_none) {
+        long long declared = 0;
+        for (size_t k = 0; k < request->accel_count; k++)
+            declared += request->accelerators[k].count;
+        if (declared > S_MAX_ACCELERATORS) {
+            free (request);
+            return hpt_error_set (error, HPT_E_INVALID,
+                                  "%s: accelerators: %lld declared, at most %d", path, declared,
+                                  S_MAX_ACCELERATORS);
+        }
+    }
     if (request->has_cpus) s_apply_cpus (self, (size_t)request->cpus);
     if (request->has_memory) self->resources.memory_gb = request->memory_gb;
-    bool ok = true;
     if (request->has_accelerators && !detected_none) s_apply_detected (self, request);
-    if (request->has_accelerators && detected_none) ok = s_apply_declared (self, request);
+    if (request->has_accelerators && detected_none) s_apply_declared (self, request);
     free (request);
-    if (!ok) s_error (error, "%s: %s", path, "out of memory");
-    return ok ? 0 : -1;
+    return 0;
 }

@@ -96,10 +96,12 @@ const hpt_resources_t *hpt_topology_resources (hpt_topology_t *self);
 //  found no accelerator at all: the devices are then declared (no bus id,
 //  no NUMA node, all cores local). Otherwise each count must be at most the
 //  detected devices of that type (the lowest indexes are kept), and types
-//  left out are withdrawn. All problems are reported at once as
-//  "FILE:LINE:COL: field: message" lines in *error (caller frees); nothing
-//  changes then. Returns 0 on success, -1 on error.
-int hpt_topology_restrict (hpt_topology_t *self, const char *path, char **error);
+//  left out are withdrawn. Returns 0 on success; -1 on error, with every
+//  problem at once in error as "FILE:LINE:COL: field: message" lines,
+//  each ending in a newline (HPT_E_INVALID; HPT_E_NOT_FOUND when there is
+//  no such file, HPT_E_UNAVAILABLE when it cannot be read). Nothing
+//  changes then.
+int hpt_topology_restrict (hpt_topology_t *self, const char *path, hpt_error_t *error);
 
 //  The resources as the JSON --print-topology prints (new reference, the
 //  caller owns it): {"cpus", "pus", "memoryGb", "numaNodes", "accelerators",

@@ -47,6 +47,15 @@ s_usage (FILE *out)
              "libnvidia-ml.so.1; without NVML, GPUs are named from hwloc's PCI data.\n");
 }
 
+//  Prints the problems of a resources file to stderr: one "FILE:LINE:COL:
+//  field: message" line each (the message ends its lines itself).
+static void
+s_print_problems (const hpt_error_t *error)
+{
+    size_t len = strlen (error->message);
+    fprintf (stderr, "%s%s", error->message, len && error->message[len - 1] == '\n' ? "" : "\n");
+}
+
 //  Discovers (or reads) the host, applies the resources file and prints
 //  the JSON. Returns the exit status: 1 when discovery fails, 2 when the
 //  resources file is wrong.
@@ -60,13 +69,9 @@ s_print_topology (const char *xml, const char *resources)
         fprintf (stderr, "hptagent: %s\n", discovery.message);
         return 1;
     }
-    char *error = NULL;
+    hpt_error_t error;
     if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
-        //  One "FILE:LINE:COL: field: message" line per problem.
-        const char *text = error ? error : "bad resources file";
-        size_t len = strlen (text);
-        fprintf (stderr, "%s%s", text, len && text[len - 1] == '\n' ? "" : "\n");
-        free (error);
+        s_print_problems (&error);
         hpt_topology_destroy (&topology);
         return 2;
     }
@@ -167,10 +172,9 @@ main (int argc, char *argv[])
         fprintf (stderr, "hptagent: %s\n", discovery.message);
         return 1;
     }
-    char *error = NULL;
+    hpt_error_t error;
     if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
-        fprintf (stderr, "%s\n", error ? error : "bad resources file");
-        free (error);
+        s_print_problems (&error);
         hpt_topology_destroy (&topology);
         return 2;
     }

@@ -17,6 +17,7 @@
     snippet when the body has no such shape.
 */
 #include "hpt_client.h"
+#include "hpt_alloc.h"
 #include "hpt_json.h"
 #include <curl/curl.h>
 #include <stdio.h>
@@ -44,12 +45,11 @@ hpt_client_new (const char *base_url, const char *command)
         fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
         return NULL;
     }
-    hpt_client_t *self = calloc (1, sizeof (hpt_client_t));
-    if (!self) return NULL;
+    hpt_client_t *self = hpt_calloc (1, sizeof (hpt_client_t));
     self->curl = curl_easy_init ();
-    self->base_url = strdup (base_url);
-    self->command = strdup (command);
-    if (!self->curl || !self->base_url || !self->command) {
+    self->base_url = hpt_strdup (base_url);
+    self->command = hpt_strdup (command);
+    if (!self->curl) {
         fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
         hpt_client_destroy (&self);
         return NULL;
@@ -91,9 +91,7 @@ s_collect (char *data, size_t size, size_t nmemb, void *userp)
         size_t capacity = self->answer_capacity ? self->answer_capacity : 4096;
         while (capacity < self->answer_size + bytes + 1)
             capacity *= 2;
-        char *grown = realloc (self->answer, capacity);
-        if (!grown) return 0;
-        self->answer = grown;
+        self->answer = hpt_realloc (self->answer, capacity);
         self->answer_capacity = capacity;
     }
     memcpy (self->answer + self->answer_size, data, bytes);
@@ -212,15 +210,14 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     self->curl_error[0] = '\0';
 
     size_t url_size = strlen (self->base_url) + strlen (path) + 1;
-    char *url = malloc (url_size);
+    char *url = hpt_malloc (url_size);
     char *payload = body ? hpt_json_dumps (body, false) : NULL;
     struct curl_slist *headers = curl_slist_append (NULL, "Accept: application/json");
     if (headers && body) headers = curl_slist_append (headers, "Content-Type: application/json");
     if (headers) headers = curl_slist_append (headers, "Expect:");
-    if (!url || !headers || (body && !payload)) {
+    if (!headers) { //  libcurl allocates its lists itself, and may fail
         free (url);
         free (payload);
-        curl_slist_free_all (headers);
         hpt_client_error (self, "out of memory");
         return HPT_CLIENT_FAILED;
     }
@@ -292,7 +289,7 @@ hpt_client_escape (hpt_client_t *self, const char *text)
 {
     char *escaped = curl_easy_escape (self->curl, text, 0);
     if (!escaped) return NULL;
-    char *copy = strdup (escaped);
+    char *copy = hpt_strdup (escaped);
     curl_free (escaped);
     return copy;
 }

@@ -56,7 +56,7 @@ const char *hpt_client_last_error (hpt_client_t *self);
 const char *hpt_client_url (hpt_client_t *self);
 
 //  Percent-encodes text for use as one path segment or query value. The
-//  caller frees the result; NULL only when out of memory.
+//  caller frees the result; NULL only when libcurl runs out of memory.
 char *hpt_client_escape (hpt_client_t *self, const char *text);
 
 //  Prints "ERROR: (command) text" on stderr, for commands that find a

@@ -6,6 +6,7 @@
     a little off but is always in the last column, which is not padded.
 */
 #include "hpt_format.h"
+#include "hpt_alloc.h"
 #include "hpt_json.h"
 #include "hpt_space.h"
 #include <inttypes.h>
@@ -25,22 +26,18 @@ static void
 s_add_row (hpt_format_table_t *self, const char *const *cells)
 {
     if (self->rows == self->capacity) {
-        size_t capacity = self->capacity ? self->capacity * 2 : 16;
-        char **grown = realloc (self->cells, capacity * self->columns * sizeof (char *));
-        if (!grown) return; //  out of memory: the row is dropped rather than crash
-        self->cells = grown;
-        self->capacity = capacity;
+        self->capacity = self->capacity ? self->capacity * 2 : 16;
+        self->cells = hpt_realloc (self->cells, self->capacity * self->columns * sizeof (char *));
     }
     for (size_t c = 0; c < self->columns; c++)
-        self->cells[self->rows * self->columns + c] = strdup (cells[c] ? cells[c] : "-");
+        self->cells[self->rows * self->columns + c] = hpt_strdup (cells[c] ? cells[c] : "-");
     self->rows++;
 }
 
 hpt_format_table_t *
 hpt_format_table_new (const char *const *headings, size_t column_count)
 {
-    hpt_format_table_t *self = calloc (1, sizeof (hpt_format_table_t));
-    if (!self) return NULL;
+    hpt_format_table_t *self = hpt_calloc (1, sizeof (hpt_format_table_t));
     self->columns = column_count;
     s_add_row (self, headings);
     return self;
@@ -67,8 +64,7 @@ hpt_format_table_add (hpt_format_table_t *self, const char *const *cells)
 void
 hpt_format_table_print (hpt_format_table_t *self, FILE *out)
 {
-    size_t *width = calloc (self->columns, sizeof (size_t));
-    if (!width) return;
+    size_t *width = hpt_calloc (self->columns, sizeof (size_t));
     for (size_t r = 0; r < self->rows; r++)
         for (size_t c = 0; c < self->columns; c++) {
             const char *cell = self->cells[r * self->columns + c];

@@ -25,6 +25,7 @@
     stream to a blip is worse than waiting.
 */
 #include "hpt_cli.h"
+#include "hpt_alloc.h"
 #include "hpt_client.h"
 #include "hpt_format.h"
 #include "hpt_job_reader.h"
@@ -42,18 +43,15 @@
 #define S_POLL_RETRIES 30
 
 //  Builds "/v1/projects/P/jobs[/JOB]SUFFIX" with P and JOB escaped. The
-//  caller frees the result; NULL when out of memory.
+//  caller frees the result; NULL when libcurl cannot escape them (it
+//  allocates for itself, and may fail).
 static char *
 s_job_path (hpt_client_t *client, const char *project, const char *job, const char *suffix)
 {
     char *p = hpt_client_escape (client, project);
-    char *j = job ? hpt_client_escape (client, job) : strdup ("");
-    char *path = NULL;
-    if (p && j) {
-        size_t size = strlen (p) + strlen (j) + strlen (suffix) + 32;
-        path = malloc (size);
-        if (path) snprintf (path, size, "/v1/projects/%s/jobs%s%s%s", p, job ? "/" : "", j, suffix);
-    }
+    char *j = job ? hpt_client_escape (client, job) : hpt_strdup ("");
+    char *path =
+        p && j ? hpt_asprintf ("/v1/projects/%s/jobs%s%s%s", p, job ? "/" : "", j, suffix) : NULL;
     free (p);
     free (j);
     return path;
@@ -159,23 +157,14 @@ s_lines_flush (s_lines_t *self)
 }
 
 //  The unfinished line of key, made (with prefix, copied) when missing.
-//  NULL when out of memory.
 static s_partial_t *
 s_lines_find (s_lines_t *self, const char *key, const char *prefix)
 {
     for (size_t i = 0; i < self->count; i++)
         if (strcmp (self->items[i].key, key) == 0) return &self->items[i];
-    s_partial_t *grown = realloc (self->items, (self->count + 1) * sizeof (s_partial_t));
-    if (!grown) return NULL;
-    self->items = grown;
-    s_partial_t *p = &self->items[self->count];
-    *p = (s_partial_t){strdup (key), strdup (prefix), NULL, 0};
-    if (!p->key || !p->prefix) {
-        free (p->key);
-        free (p->prefix);
-        return NULL;
-    }
-    self->count++;
+    self->items = hpt_realloc (self->items, (self->count + 1) * sizeof (s_partial_t));
+    s_partial_t *p = &self->items[self->count++];
+    *p = (s_partial_t){hpt_strdup (key), hpt_strdup (prefix), NULL, 0};
     return p;
 }
 
@@ -201,7 +190,6 @@ s_lines_feed (s_lines_t *self, json_t *entry)
               stream ? stream : "-");
     s_partial_t whole = {NULL, prefix, NULL, 0};
     s_partial_t *p = output ? s_lines_find (self, key, prefix) : &whole;
-    if (!p) p = &whole; //  out of memory: print as it comes
     for (const char *nl; (nl = strchr (text, '\n')); text = nl + 1)
         s_partial_print (p, text, (size_t)(nl - text));
     size_t len = strlen (text);
@@ -210,13 +198,9 @@ s_lines_feed (s_lines_t *self, json_t *entry)
         len = 0;
     }
     if (len > 0) {
-        char *grown = realloc (p->text, p->size + len);
-        if (grown) {
-            memcpy (grown + p->size, text, len);
-            p->text = grown;
-            p->size += len;
-        } else
-            s_partial_print (p, text, len);
+        p->text = hpt_realloc (p->text, p->size + len);
+        memcpy (p->text + p->size, text, len);
+        p->size += len;
     }
     if (p != &whole && p->size == 0) s_lines_drop (self, (size_t)(p - self->items));
 }
@@ -281,7 +265,7 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
             hpt_client_error (client, "the master's log cursor did not advance");
             rc = 1;
         } else if (count == 0 && next <= after && s_state_final (state)) {
-            *state_out = strdup (state);
+            *state_out = hpt_strdup (state);
             rc = 0;
         } else {
             //  The cursor may move without entries (a page of other
@@ -323,19 +307,14 @@ s_read_config (const char *config)
 }
 
 //  Appends user arguments (copied) to trainingInput.args.
-static bool
+static void
 s_append_args (hpt_job_t *job, char **words, int count)
 {
-    if (count <= 0) return true;
-    char **grown = realloc (job->input.args, (job->input.arg_count + count) * sizeof (char *));
-    if (!grown) return false;
-    job->input.args = grown;
-    for (int i = 0; i < count; i++) {
-        char *copy = strdup (words[i]);
-        if (!copy) return false;
-        job->input.args[job->input.arg_count++] = copy;
-    }
-    return true;
+    if (count <= 0) return;
+    job->input.args =
+        hpt_realloc (job->input.args, (job->input.arg_count + count) * sizeof (char *));
+    for (int i = 0; i < count; i++)
+        job->input.args[job->input.arg_count++] = hpt_strdup (words[i]);
 }
 
 static int
@@ -369,12 +348,9 @@ s_submit (hpt_cli_context_t *context, int argc, char *argv[])
     hpt_job_t *job = s_read_config (config);
     if (!job) return 2;
     hpt_job_set_id (job, job_id);
-    json_t *body = s_append_args (job, args.rest, args.rest_count) ? hpt_job_to_json (job) : NULL;
+    s_append_args (job, args.rest, args.rest_count);
+    json_t *body = hpt_job_to_json (job);
     hpt_job_destroy (&job);
-    if (!body) {
-        fprintf (stderr, "hpt jobs submit: out of memory\n");
-        return 1;
-    }
     hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.submit");
     if (!client) {
         json_decref (body);
@@ -495,14 +471,8 @@ s_summarize (json_t *job)
             s_add_column (columns, name);
     }
     size_t count = 4 + json_array_size (columns);
-    const char **cells = calloc (count, sizeof (char *));
-    char (*text)[128] = calloc (count, sizeof (*text));
-    if (!cells || !text) {
-        free (cells);
-        free (text);
-        json_decref (columns);
-        return;
-    }
+    const char **cells = hpt_calloc (count, sizeof (char *));
+    char (*text)[128] = hpt_calloc (count, sizeof (*text));
     const char *fixed[] = {"TRIAL", "STATE", "OBJECTIVE", "STEP"};
     for (size_t k = 0; k < count; k++)
         cells[k] = k < 4 ? fixed[k] : json_string_value (json_array_get (columns, k - 4));
@@ -520,10 +490,10 @@ s_summarize (json_t *job)
                 text[k], sizeof (text[k]));
         for (size_t k = 0; k < count; k++)
             cells[k] = text[k];
-        if (table) hpt_format_table_add (table, cells);
+        hpt_format_table_add (table, cells);
     }
     printf ("\n");
-    if (table) hpt_format_table_print (table, stdout);
+    hpt_format_table_print (table, stdout);
     hpt_format_table_destroy (&table);
     free (cells);
     free (text);
@@ -594,13 +564,12 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
     hpt_client_t *client = hpt_client_new (context->master, "hpt.jobs.list");
     if (!client) return 1;
     char *escaped = filter ? hpt_client_escape (client, filter) : NULL;
-    size_t size = (escaped ? strlen (escaped) : 0) + 16;
-    char *suffix = malloc (size);
     json_t *reply = NULL;
     int rc = 1;
-    if (suffix && (escaped || !filter)) {
-        snprintf (suffix, size, "%s%s", escaped ? "?filter=" : "", escaped ? escaped : "");
+    if (escaped || !filter) {
+        char *suffix = hpt_asprintf ("%s%s", escaped ? "?filter=" : "", escaped ? escaped : "");
         rc = s_job_call (client, "GET", context->project, NULL, suffix, NULL, &reply);
+        free (suffix);
     } else
         hpt_client_error (client, "out of memory");
     json_t *jobs = json_object_get (reply, "jobs");
@@ -621,13 +590,12 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
                 hpt_format_cell (json_object_get (job, "jobId"), id, sizeof (id)),
                 hpt_format_cell (json_object_get (job, "state"), state, sizeof (state)),
                 hpt_format_cell (json_object_get (job, "createTime"), created, sizeof (created))};
-            if (table) hpt_format_table_add (table, cells);
+            hpt_format_table_add (table, cells);
         }
-        if (table) hpt_format_table_print (table, stdout);
+        hpt_format_table_print (table, stdout);
         hpt_format_table_destroy (&table);
     }
     json_decref (reply);
-    free (suffix);
     free (escaped);
     hpt_client_destroy (&client);
     return rc;

@@ -12,6 +12,7 @@
     login name of the uid) travels in "by" so the master can record it.
 */
 #include "hpt_cli.h"
+#include "hpt_alloc.h"
 #include "hpt_client.h"
 #include "hpt_format.h"
 #include <pwd.h>
@@ -26,16 +27,12 @@ s_node_call (hpt_client_t *client, const char *method, const char *node, const c
              json_t *body, json_t **reply)
 {
     *reply = NULL;
-    char *escaped = node ? hpt_client_escape (client, node) : strdup ("");
-    size_t size = (escaped ? strlen (escaped) : 0) + strlen (suffix) + 16;
-    char *path = malloc (size);
-    if (!escaped || !path) {
-        free (escaped);
-        free (path);
+    char *escaped = node ? hpt_client_escape (client, node) : hpt_strdup ("");
+    if (!escaped) { //  libcurl allocates the escaped text itself, and may fail
         hpt_client_error (client, "out of memory");
         return 1;
     }
-    snprintf (path, size, "/v1/nodes%s%s%s", node ? "/" : "", escaped, suffix);
+    char *path = hpt_asprintf ("/v1/nodes%s%s%s", node ? "/" : "", escaped, suffix);
     hpt_client_result_t result = hpt_client_call (client, method, path, body, false, reply);
     free (escaped);
     free (path);
@@ -112,9 +109,9 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
                            : keys[k] ? hpt_format_cell (json_object_get (node, keys[k]), text[k],
                                                         sizeof (text[k]))
                                      : s_accelerators (node, text[k], sizeof (text[k]));
-            if (table) hpt_format_table_add (table, cells);
+            hpt_format_table_add (table, cells);
         }
-        if (table) hpt_format_table_print (table, stdout);
+        hpt_format_table_print (table, stdout);
         hpt_format_table_destroy (&table);
     }
     json_decref (reply);

@@ -1,6 +1,7 @@
 /*  hpt_diag -- the list of problems found in one config document
  */
 #include "hpt_diag.h"
+#include "hpt_alloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +20,8 @@ struct _hpt_diag_t {
 hpt_diag_t *
 hpt_diag_new (const char *source, bool json_pointers)
 {
-    hpt_diag_t *self = calloc (1, sizeof (hpt_diag_t));
-    self->source = strdup (source ? source : "-");
+    hpt_diag_t *self = hpt_calloc (1, sizeof (hpt_diag_t));
+    self->source = hpt_strdup (source ? source : "-");
     self->json_pointers = json_pointers;
     return self;
 }
@@ -48,14 +49,14 @@ hpt_diag_add (hpt_diag_t *self, size_t line, size_t column, const char *path, co
     if (self->count >= S_MAX_ENTRIES) return;
     if (self->count == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 8;
-        self->entries = realloc (self->entries, self->cap * sizeof (hpt_diag_entry_t));
+        self->entries = hpt_realloc (self->entries, self->cap * sizeof (hpt_diag_entry_t));
     }
     hpt_diag_entry_t *e = &self->entries[self->count++];
     e->line = line;
     e->column = column;
-    e->path = strdup (path ? path : "");
-    e->pointer = strdup (pointer ? pointer : "");
-    e->message = strdup (message);
+    e->path = hpt_strdup (path ? path : "");
+    e->pointer = hpt_strdup (pointer ? pointer : "");
+    e->message = hpt_strdup (message);
 }
 
 size_t
@@ -98,16 +99,12 @@ hpt_diag_format (hpt_diag_t *self, size_t i)
 {
     const hpt_diag_entry_t *e = hpt_diag_entry (self, i);
     if (!e) return NULL;
-    char *text = NULL;
     const char *field = s_field (self, e);
     const char *sep = *field ? ": " : "";
-    int rc;
     if (e->line)
-        rc = asprintf (&text, "%s:%zu:%zu: %s%s%s", self->source, e->line, e->column, field, sep,
-                       e->message);
-    else
-        rc = asprintf (&text, "%s: %s%s%s", self->source, field, sep, e->message);
-    return rc < 0 ? NULL : text;
+        return hpt_asprintf ("%s:%zu:%zu: %s%s%s", self->source, e->line, e->column, field, sep,
+                             e->message);
+    return hpt_asprintf ("%s: %s%s%s", self->source, field, sep, e->message);
 }
 
 void
@@ -115,7 +112,7 @@ hpt_diag_print (hpt_diag_t *self, FILE *out)
 {
     for (size_t i = 0; i < self->count; i++) {
         char *text = hpt_diag_format (self, i);
-        if (text) fprintf (out, "%s\n", text);
+        fprintf (out, "%s\n", text);
         free (text);
     }
 }

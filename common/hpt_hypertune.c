@@ -24,6 +24,7 @@
     granularity that keeps the size would otherwise go unseen.
 */
 #include "hpt_hypertune.h"
+#include "hpt_alloc.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -69,12 +70,10 @@ hpt_hypertune_t *
 hpt_hypertune_new (const char *path)
 {
     if (!path || !*path || strlen (path) >= PATH_MAX) return NULL;
-    hpt_hypertune_t *self = calloc (1, sizeof (*self));
-    if (!self) return NULL;
-    self->path = strdup (path);
+    hpt_hypertune_t *self = hpt_calloc (1, sizeof (*self));
+    self->path = hpt_strdup (path);
     self->seen = json_object ();
     self->seen_cap = S_SEEN_MIN;
-    if (!self->path || !self->seen) hpt_hypertune_destroy (&self);
     return self;
 }
 
@@ -117,25 +116,17 @@ s_evict (hpt_hypertune_t *self)
 }
 
 //  True when key was seen before; otherwise remembers it (key is copied)
-//  and returns false. On allocation failure the key counts as seen, so a
-//  point is lost rather than repeated forever.
+//  and returns false.
 static bool
 s_seen (hpt_hypertune_t *self, const char *key)
 {
     if (json_object_get (self->seen, key)) return true;
     if (self->fifo_end == self->fifo_alloc) {
-        size_t alloc = self->fifo_alloc ? self->fifo_alloc * 2 : 256;
-        char **fifo = realloc (self->fifo, alloc * sizeof (char *));
-        if (!fifo) return true;
-        self->fifo = fifo;
-        self->fifo_alloc = alloc;
+        self->fifo_alloc = self->fifo_alloc ? self->fifo_alloc * 2 : 256;
+        self->fifo = hpt_realloc (self->fifo, self->fifo_alloc * sizeof (char *));
     }
-    char *copy = strdup (key);
-    if (!copy || json_object_set_new (self->seen, key, json_null ())) {
-        free (copy);
-        return true;
-    }
-    self->fifo[self->fifo_end++] = copy;
+    json_object_set_new (self->seen, key, json_null ());
+    self->fifo[self->fifo_end++] = hpt_strdup (key);
     return false;
 }
 
@@ -182,19 +173,15 @@ s_bad_line (hpt_hypertune_t *self, const char *line, size_t size)
     if (!s_seen (self, key)) self->bad_lines++;
 }
 
-//  Appends a point to the poll's result; -1 when out of memory.
-static int
+//  Appends a point to the poll's result.
+static void
 s_push (hpt_hypertune_t *self, const hpt_hypertune_point_t *point)
 {
     if (self->point_count == self->point_alloc) {
-        size_t alloc = self->point_alloc ? self->point_alloc * 2 : 64;
-        hpt_hypertune_point_t *points = realloc (self->points, alloc * sizeof (*points));
-        if (!points) return -1;
-        self->points = points;
-        self->point_alloc = alloc;
+        self->point_alloc = self->point_alloc ? self->point_alloc * 2 : 64;
+        self->points = hpt_realloc (self->points, self->point_alloc * sizeof (*self->points));
     }
     self->points[self->point_count++] = *point;
-    return 0;
 }
 
 static bool
@@ -270,7 +257,7 @@ s_parse_line (hpt_hypertune_t *self, const char *line, size_t size)
         if (s_seen (self, identity)) continue;
         hpt_hypertune_point_t point = {.value = value, .step = step, .time = timestamp};
         snprintf (point.tag, sizeof (point.tag), "%s", key);
-        if (s_push (self, &point)) break;
+        s_push (self, &point);
     }
     json_decref (root);
     if (self->point_count > first) {
@@ -304,7 +291,7 @@ s_read (hpt_hypertune_t *self, size_t *size_p, struct stat *st)
     //  Room for what fstat saw plus some growth; a line cut by the limit is
     //  an unterminated last line, left for the next poll.
     size_t room = self->truncated ? HPT_HYPERTUNE_FILE_MAX : (size_t)st->st_size + 4096;
-    if (!error && !(buffer = malloc (room + 1))) error = ENOMEM;
+    if (!error) buffer = hpt_malloc (room + 1);
     while (!error && size < room) {
         ssize_t got = read (fd, buffer + size, room - size);
         if (got < 0 && errno == EINTR) continue;

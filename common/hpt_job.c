@@ -7,6 +7,7 @@
     written, so a normalized job says exactly what will run.
 */
 #include "hpt_job.h"
+#include "hpt_alloc.h"
 #include "hpt_space.h"
 #include <inttypes.h>
 #include <math.h>
@@ -20,7 +21,7 @@ HPT_ENUM_DEFINE (hpt_metrics_replica, HPT_METRICS_REPLICA_LIST)
 hpt_job_t *
 hpt_job_new (void)
 {
-    return calloc (1, sizeof (hpt_job_t));
+    return hpt_calloc (1, sizeof (hpt_job_t));
 }
 
 static void
@@ -93,7 +94,7 @@ void
 hpt_job_set_id (hpt_job_t *self, const char *job_id)
 {
     free (self->job_id);
-    self->job_id = job_id ? strdup (job_id) : NULL;
+    self->job_id = job_id ? hpt_strdup (job_id) : NULL;
 }
 
 //  ---------------------------------------------------------------------

@@ -422,10 +422,10 @@ s_m_regex (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
     if (!hpt_schema_string (r, v, true, &in->stdout_regex)) return false;
     //  The agent's own compiler (named groups tag/value/step), so what
     //  validates here is what runs there.
-    char why[256];
-    hpt_line_metrics_t *compiled = hpt_line_metrics_new (in->stdout_regex, why, sizeof (why));
+    hpt_error_t why;
+    hpt_line_metrics_t *compiled = hpt_line_metrics_new (in->stdout_regex, &why);
     if (!compiled) {
-        hpt_schema_error (r, v, "%s", why);
+        hpt_schema_error (r, v, "%s", why.message);
         return false;
     }
     hpt_line_metrics_destroy (&compiled);

@@ -1,6 +1,7 @@
 /*  hpt_json -- canonical JSON text for hpt's documents
  */
 #include "hpt_json.h"
+#include "hpt_alloc.h"
 #include "hpt_space.h"
 #include <ctype.h>
 #include <math.h>
@@ -21,7 +22,7 @@ s_put (s_buf_t *b, const char *text, size_t len)
     if (b->size + len + 1 > b->cap) {
         while (b->size + len + 1 > b->cap)
             b->cap = b->cap ? b->cap * 2 : 256;
-        b->data = realloc (b->data, b->cap);
+        b->data = hpt_realloc (b->data, b->cap);
     }
     memcpy (b->data + b->size, text, len);
     b->size += len;

@@ -16,6 +16,7 @@
     regexec.
  */
 #include "hpt_line_metrics.h"
+#include "hpt_alloc.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -37,17 +38,17 @@ struct _hpt_line_metrics_t {
 };
 
 //  Rewrites named groups to plain ones, noting the numbers of tag, value
-//  and step. Returns the rewritten pattern (caller frees) or NULL with a
-//  message.
+//  and step. Returns the rewritten pattern (caller frees) or NULL with
+//  error set.
 static char *
-s_translate (const char *regex, int *tag, int *value, int *step, char *error, size_t size)
+s_translate (const char *regex, int *tag, int *value, int *step, hpt_error_t *error)
 {
     size_t len = strlen (regex);
     if (len > S_MAX_REGEX) {
-        snprintf (error, size, "longer than %d bytes", S_MAX_REGEX);
+        hpt_error_set (error, HPT_E_INVALID, "longer than %d bytes", S_MAX_REGEX);
         return NULL;
     }
-    char *out = malloc (len + 1);
+    char *out = hpt_malloc (len + 1);
     size_t o = 0;
     int group = 0;
     bool in_bracket = false;
@@ -79,17 +80,18 @@ s_translate (const char *regex, int *tag, int *value, int *step, char *error, si
                 size_t start = i + 2;
                 if (start < len && regex[start] == 'P') start++;
                 if (start >= len || regex[start] != '<') {
-                    snprintf (error, size,
-                              "'(?' at offset %zu: only named groups (?<name>...) "
-                              "are supported",
-                              i);
+                    hpt_error_set (error, HPT_E_INVALID,
+                                   "'(?' at offset %zu: only named groups (?<name>...) "
+                                   "are supported",
+                                   i);
                     free (out);
                     return NULL;
                 }
                 const char *name = regex + start + 1;
                 const char *end = strchr (name, '>');
                 if (!end) {
-                    snprintf (error, size, "unterminated group name at offset %zu", i);
+                    hpt_error_set (error, HPT_E_INVALID, "unterminated group name at offset %zu",
+                                   i);
                     free (out);
                     return NULL;
                 }
@@ -99,8 +101,9 @@ s_translate (const char *regex, int *tag, int *value, int *step, char *error, si
                             : n == 4 && strncmp (name, "step", 4) == 0  ? step
                                                                         : NULL;
                 if (!slot) {
-                    snprintf (error, size, "unknown group name '%.*s' (use tag, value or step)",
-                              (int)(n > 64 ? 64 : n), name);
+                    hpt_error_set (error, HPT_E_INVALID,
+                                   "unknown group name '%.*s' (use tag, value or step)",
+                                   (int)(n > 64 ? 64 : n), name);
                     free (out);
                     return NULL;
                 }
@@ -113,7 +116,7 @@ s_translate (const char *regex, int *tag, int *value, int *step, char *error, si
     }
     out[o] = '\0';
     if (group >= S_MAX_GROUPS) {
-        snprintf (error, size, "more than %d groups", S_MAX_GROUPS - 1);
+        hpt_error_set (error, HPT_E_INVALID, "more than %d groups", S_MAX_GROUPS - 1);
         free (out);
         return NULL;
     }
@@ -121,19 +124,19 @@ s_translate (const char *regex, int *tag, int *value, int *step, char *error, si
 }
 
 hpt_line_metrics_t *
-hpt_line_metrics_new (const char *regex, char *error, size_t error_size)
+hpt_line_metrics_new (const char *regex, hpt_error_t *error)
 {
     bool is_default = regex == NULL || strcmp (regex, HPT_LINE_METRICS_DEFAULT) == 0;
     if (!regex) regex = HPT_LINE_METRICS_DEFAULT;
-    hpt_line_metrics_t *self = calloc (1, sizeof (hpt_line_metrics_t));
-    char *plain = s_translate (regex, &self->tag_group, &self->value_group, &self->step_group,
-                               error, error_size);
+    hpt_line_metrics_t *self = hpt_calloc (1, sizeof (hpt_line_metrics_t));
+    char *plain =
+        s_translate (regex, &self->tag_group, &self->value_group, &self->step_group, error);
     if (!plain) {
         free (self);
         return NULL;
     }
     if (!self->value_group) {
-        snprintf (error, error_size, "needs a (?<value>...) group");
+        hpt_error_set (error, HPT_E_INVALID, "needs a (?<value>...) group");
         free (plain);
         free (self);
         return NULL;
@@ -143,7 +146,8 @@ hpt_line_metrics_new (const char *regex, char *error, size_t error_size)
     if (rc != 0) {
         char why[128];
         regerror (rc, &self->regex, why, sizeof (why));
-        snprintf (error, error_size, "not a valid POSIX extended regular expression: %s", why);
+        hpt_error_set (error, HPT_E_INVALID, "not a valid POSIX extended regular expression: %s",
+                       why);
         free (self);
         return NULL;
     }

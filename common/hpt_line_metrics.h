@@ -23,6 +23,7 @@
 #ifndef HPT_LINE_METRICS_H_INCLUDED
 #define HPT_LINE_METRICS_H_INCLUDED
 
+#include "hpt_error.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,9 +42,9 @@ typedef struct {
 
 typedef struct _hpt_line_metrics_t hpt_line_metrics_t;
 
-//  Compiles regex (NULL: the default pattern). NULL with a message in
-//  error when it is not a valid pattern or has no value group.
-hpt_line_metrics_t *hpt_line_metrics_new (const char *regex, char *error, size_t error_size);
+//  Compiles regex (NULL: the default pattern). NULL with error set
+//  (HPT_E_INVALID) when it is not a valid pattern or has no value group.
+hpt_line_metrics_t *hpt_line_metrics_new (const char *regex, hpt_error_t *error);
 
 //  Destroys the collector and nulls the pointer.
 void hpt_line_metrics_destroy (hpt_line_metrics_t **self_p);

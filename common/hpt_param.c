@@ -1,6 +1,7 @@
 /*  hpt_param -- one tunable hyperparameter (value type helpers)
  */
 #include "hpt_param.h"
+#include "hpt_alloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,17 +12,17 @@ void
 hpt_param_spec_copy (hpt_param_spec_t *dest, const hpt_param_spec_t *src)
 {
     *dest = *src;
-    dest->name = src->name ? strdup (src->name) : NULL;
+    dest->name = src->name ? hpt_strdup (src->name) : NULL;
     dest->discrete_values = NULL;
     dest->categorical_values = NULL;
     if (src->discrete_count) {
-        dest->discrete_values = malloc (src->discrete_count * sizeof (double));
+        dest->discrete_values = hpt_malloc (src->discrete_count * sizeof (double));
         memcpy (dest->discrete_values, src->discrete_values, src->discrete_count * sizeof (double));
     }
     if (src->categorical_count) {
-        dest->categorical_values = calloc (src->categorical_count, sizeof (char *));
+        dest->categorical_values = hpt_calloc (src->categorical_count, sizeof (char *));
         for (size_t i = 0; i < src->categorical_count; i++)
-            dest->categorical_values[i] = strdup (src->categorical_values[i]);
+            dest->categorical_values[i] = hpt_strdup (src->categorical_values[i]);
     }
 }
 

@@ -10,6 +10,7 @@
       so that on a log scale 0.001 and 0.01 are as far apart as 0.1 and 1.
 */
 #include "hpt_space.h"
+#include "hpt_alloc.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -26,8 +27,8 @@ hpt_space_t *
 hpt_space_new (const hpt_param_spec_t *params, size_t count)
 {
     if (count == 0) return NULL;
-    hpt_space_t *self = calloc (1, sizeof (hpt_space_t));
-    self->params = calloc (count, sizeof (hpt_param_spec_t));
+    hpt_space_t *self = hpt_calloc (1, sizeof (hpt_space_t));
+    self->params = hpt_calloc (count, sizeof (hpt_param_spec_t));
     self->count = count;
     for (size_t i = 0; i < count; i++)
         hpt_param_spec_copy (&self->params[i], &params[i]);
@@ -237,10 +238,10 @@ hpt_space_format (hpt_space_t *self, size_t i, double value)
     char buf[64];
     switch (p->type) {
         case HPT_PARAM_CATEGORICAL:
-            return strdup (p->categorical_values[(size_t)hpt_space_snap (self, i, value)]);
+            return hpt_strdup (p->categorical_values[(size_t)hpt_space_snap (self, i, value)]);
         case HPT_PARAM_INTEGER:
             snprintf (buf, sizeof (buf), "%" PRId64, (int64_t)hpt_space_snap (self, i, value));
-            return strdup (buf);
+            return hpt_strdup (buf);
         default: {
             double v = hpt_space_snap (self, i, value);
             //  Integral DISCRETE values read better without an exponent.
@@ -248,7 +249,7 @@ hpt_space_format (hpt_space_t *self, size_t i, double value)
                 snprintf (buf, sizeof (buf), "%" PRId64, (int64_t)v);
             else
                 hpt_format_double (v, buf, sizeof (buf));
-            return strdup (buf);
+            return hpt_strdup (buf);
         }
     }
 }

@@ -9,21 +9,8 @@
 */
 #include "hpt_tfconfig.h"
 #include "hpt_json.h"
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-//  Sets *error (if error is not NULL) to a formatted message the caller frees.
-static void
-s_error (char **error, const char *format, ...)
-{
-    if (!error) return;
-    va_list args;
-    va_start (args, format);
-    if (vasprintf (error, format, args) < 0) *error = NULL;
-    va_end (args);
-}
 
 HPT_ENUM_DEFINE (hpt_tfconfig_role, HPT_TFCONFIG_ROLE_LIST)
 
@@ -82,25 +69,22 @@ s_address_valid (const char *address)
 //  *error set.
 static int
 s_add_role (json_t *cluster, const char *name, const char *const *addresses, size_t count,
-            char **error)
+            hpt_error_t *error)
 {
     if (count == 0) return 0;
-    if (count > HPT_TFCONFIG_REPLICAS_MAX) {
-        s_error (error, "tfconfig: %zu %s replicas, at most %d", count, name,
-                 HPT_TFCONFIG_REPLICAS_MAX);
-        return -1;
-    }
-    if (!addresses) {
-        s_error (error, "tfconfig: %s has %zu replicas but no addresses", name, count);
-        return -1;
-    }
+    if (count > HPT_TFCONFIG_REPLICAS_MAX)
+        return hpt_error_set (error, HPT_E_INVALID, "tfconfig: %zu %s replicas, at most %d", count,
+                              name, HPT_TFCONFIG_REPLICAS_MAX);
+    if (!addresses)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "tfconfig: %s has %zu replicas but no addresses", name, count);
     json_t *list = json_array ();
     for (size_t i = 0; i < count; i++) {
         if (!s_address_valid (addresses[i])) {
-            s_error (error, "tfconfig: %s[%zu]: address '%.64s' is not host:port", name, i,
-                     addresses[i] ? addresses[i] : "(null)");
             json_decref (list);
-            return -1;
+            return hpt_error_set (error, HPT_E_INVALID,
+                                  "tfconfig: %s[%zu]: address '%.64s' is not host:port", name, i,
+                                  addresses[i] ? addresses[i] : "(null)");
         }
         json_array_append_new (list, json_string (addresses[i]));
     }
@@ -123,15 +107,15 @@ s_trial_valid (const char *trial)
 //  owns the result.
 static json_t *
 s_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task, bool with_job,
-         json_t *training_input, char **error)
+         json_t *training_input, hpt_error_t *error)
 {
     if (!cluster || !task) {
-        s_error (error, "tfconfig: no cluster or task");
+        hpt_error_set (error, HPT_E_INVALID, "tfconfig: no cluster or task");
         return NULL;
     }
     if (cluster->master_count != 1) {
-        s_error (error, "tfconfig: a cluster has exactly one master, not %zu",
-                 cluster->master_count);
+        hpt_error_set (error, HPT_E_INVALID, "tfconfig: a cluster has exactly one master, not %zu",
+                       cluster->master_count);
         return NULL;
     }
     size_t replicas = 0;
@@ -149,21 +133,23 @@ s_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
             replicas = cluster->evaluator_count;
             break;
         default:
-            s_error (error, "tfconfig: unknown task role %d", (int)task->role);
+            hpt_error_set (error, HPT_E_INVALID, "tfconfig: unknown task role %d", (int)task->role);
             return NULL;
     }
     const char *role_name = s_role_name (task->role, cluster->use_chief);
     if (task->index >= replicas) {
-        s_error (error, "tfconfig: task %s index %zu out of range (%zu replicas)", role_name,
-                 task->index, replicas);
+        hpt_error_set (error, HPT_E_INVALID,
+                       "tfconfig: task %s index %zu out of range (%zu replicas)", role_name,
+                       task->index, replicas);
         return NULL;
     }
     if (task->trial && !s_trial_valid (task->trial)) {
-        s_error (error, "tfconfig: trial id '%.64s' is not a short printable string", task->trial);
+        hpt_error_set (error, HPT_E_INVALID,
+                       "tfconfig: trial id '%.64s' is not a short printable string", task->trial);
         return NULL;
     }
     if (with_job && training_input && !json_is_object (training_input)) {
-        s_error (error, "tfconfig: trainingInput is not a JSON object");
+        hpt_error_set (error, HPT_E_INVALID, "tfconfig: trainingInput is not a JSON object");
         return NULL;
     }
     json_t *members = json_object ();
@@ -191,27 +177,27 @@ s_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
     return root;
 }
 
-//  Prints root compactly and releases it; NULL with *error on failure.
+//  Prints root compactly and releases it; NULL when root is (s_build
+//  failed and set the error).
 static char *
-s_print (json_t *root, char **error)
+s_print (json_t *root)
 {
     if (!root) return NULL;
     char *text = hpt_json_dumps (root, false);
     json_decref (root);
-    if (!text) s_error (error, "tfconfig: cannot serialize");
     return text;
 }
 
 char *
 hpt_tfconfig_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
-                    json_t *training_input, char **error)
+                    json_t *training_input, hpt_error_t *error)
 {
-    return s_print (s_build (cluster, task, true, training_input, error), error);
+    return s_print (s_build (cluster, task, true, training_input, error));
 }
 
 char *
 hpt_tfconfig_cluster_spec (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
-                           char **error)
+                           hpt_error_t *error)
 {
-    return s_print (s_build (cluster, task, false, NULL, error), error);
+    return s_print (s_build (cluster, task, false, NULL, error));
 }

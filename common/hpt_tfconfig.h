@@ -24,6 +24,7 @@
 #define HPT_TFCONFIG_H_INCLUDED
 
 #include "hpt_enum.h"
+#include "hpt_error.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -66,14 +67,14 @@ typedef struct {
 //  Returns 0, or -1 when the name is none of them.
 int hpt_tfconfig_role_from_name (const char *name, hpt_tfconfig_role_t *role);
 
-//  TF_CONFIG as compact JSON text (caller frees), or NULL with *error set
-//  (caller frees).
+//  TF_CONFIG as compact JSON text (caller frees), or NULL with error set
+//  (HPT_E_INVALID: the cluster, task or trainingInput is not valid).
 char *hpt_tfconfig_build (const hpt_tfconfig_cluster_t *cluster, const hpt_tfconfig_task_t *task,
-                          json_t *training_input, char **error);
+                          json_t *training_input, hpt_error_t *error);
 
 //  CLUSTER_SPEC: TF_CONFIG without "job", as compact JSON text (caller
-//  frees), or NULL with *error set (caller frees).
+//  frees), or NULL with error set (HPT_E_INVALID) as hpt_tfconfig_build.
 char *hpt_tfconfig_cluster_spec (const hpt_tfconfig_cluster_t *cluster,
-                                 const hpt_tfconfig_task_t *task, char **error);
+                                 const hpt_tfconfig_task_t *task, hpt_error_t *error);
 
 #endif

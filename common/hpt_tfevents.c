@@ -58,6 +58,7 @@
     files are forgotten.
 */
 #include "hpt_tfevents.h"
+#include "hpt_alloc.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -529,7 +530,6 @@ struct _hpt_tfevents_t {
     hpt_tfevents_point_t *points; //  points of the last poll (owned)
     size_t point_count;           //  entries used
     size_t point_alloc;           //  entries allocated
-    bool out_of_memory;           //  a point could not be stored this poll
 };
 
 static double
@@ -543,37 +543,26 @@ s_now (void)
 hpt_tfevents_t *
 hpt_tfevents_new (const char *const *dirs, size_t dir_count)
 {
-    hpt_tfevents_t *self = calloc (1, sizeof (*self));
-    if (!self) return NULL;
+    hpt_tfevents_t *self = hpt_calloc (1, sizeof (*self));
     self->scanned_at = -1;
     for (size_t i = 0; dirs && i < dir_count; i++)
-        if (hpt_tfevents_add_dir (self, dirs[i], HPT_TFEVENTS_DEPTH_MAX) < 0) {
-            hpt_tfevents_destroy (&self);
-            return NULL;
-        }
+        hpt_tfevents_add_dir (self, dirs[i], HPT_TFEVENTS_DEPTH_MAX);
     return self;
 }
 
-int
+void
 hpt_tfevents_add_dir (hpt_tfevents_t *self, const char *dir, int depth)
 {
-    if (!self || !dir || !*dir || strlen (dir) >= PATH_MAX || depth < 0) return 0;
+    if (!self || !dir || !*dir || strlen (dir) >= PATH_MAX || depth < 0) return;
     if (depth > HPT_TFEVENTS_DEPTH_MAX) depth = HPT_TFEVENTS_DEPTH_MAX;
     if (self->dir_count == self->dir_alloc) {
-        size_t alloc = self->dir_alloc ? self->dir_alloc * 2 : 4;
-        char **dirs = realloc (self->dirs, alloc * sizeof (*dirs));
-        if (!dirs) return -1;
-        self->dirs = dirs;
-        int *depths = realloc (self->depths, alloc * sizeof (*depths));
-        if (!depths) return -1;
-        self->depths = depths;
-        self->dir_alloc = alloc;
+        self->dir_alloc = self->dir_alloc ? self->dir_alloc * 2 : 4;
+        self->dirs = hpt_realloc (self->dirs, self->dir_alloc * sizeof (*self->dirs));
+        self->depths = hpt_realloc (self->depths, self->dir_alloc * sizeof (*self->depths));
     }
-    self->dirs[self->dir_count] = strdup (dir);
-    if (!self->dirs[self->dir_count]) return -1;
+    self->dirs[self->dir_count] = hpt_strdup (dir);
     self->depths[self->dir_count++] = depth;
     self->scanned_at = -1; //  walk it on the next poll
-    return 0;
 }
 
 void
@@ -612,13 +601,10 @@ static void
 s_add_file (hpt_tfevents_t *self, const char *path)
 {
     if (self->file_count >= HPT_TFEVENTS_FILES_MAX || s_watched (self, path)) return;
-    s_file_t *files = realloc (self->files, (self->file_count + 1) * sizeof (*files));
-    if (!files) return;
-    self->files = files;
-    s_file_t *file = &files[self->file_count];
+    self->files = hpt_realloc (self->files, (self->file_count + 1) * sizeof (*self->files));
+    s_file_t *file = &self->files[self->file_count++];
     memset (file, 0, sizeof (*file));
-    file->path = strdup (path);
-    if (file->path) self->file_count++;
+    file->path = hpt_strdup (path);
 }
 
 static double
@@ -660,27 +646,18 @@ s_sink (void *arg, const hpt_tfevents_point_t *point)
 {
     hpt_tfevents_t *self = arg;
     if (self->point_count == self->point_alloc) {
-        size_t alloc = self->point_alloc ? self->point_alloc * 2 : 64;
-        hpt_tfevents_point_t *points = realloc (self->points, alloc * sizeof (*points));
-        if (!points) {
-            self->out_of_memory = true;
-            return;
-        }
-        self->points = points;
-        self->point_alloc = alloc;
+        self->point_alloc = self->point_alloc ? self->point_alloc * 2 : 64;
+        self->points = hpt_realloc (self->points, self->point_alloc * sizeof (*self->points));
     }
     self->points[self->point_count++] = *point;
 }
 
-static bool
+static void
 s_reserve (hpt_tfevents_t *self, size_t size)
 {
-    if (self->buffer_size >= size) return true;
-    uint8_t *buffer = realloc (self->buffer, size);
-    if (!buffer) return false;
-    self->buffer = buffer;
+    if (self->buffer_size >= size) return;
+    self->buffer = hpt_realloc (self->buffer, size);
     self->buffer_size = size;
-    return true;
 }
 
 //  Reads and parses what file gained since the last poll.
@@ -713,7 +690,7 @@ s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool 
         uint64_t available = (uint64_t)st.st_size - file->offset;
         size_t want = file->scan.need > S_CHUNK ? file->scan.need : S_CHUNK;
         if (available < want) want = (size_t)available;
-        if (!s_reserve (self, want)) break;
+        s_reserve (self, want);
         ssize_t got = pread (fd, self->buffer, want, (off_t)file->offset);
         if (got <= 0) break;
         bool at_end = at_exit && (uint64_t)got == available;
@@ -751,7 +728,6 @@ hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
     if (points_p) *points_p = NULL;
     if (!self) return 0;
     self->point_count = 0;
-    self->out_of_memory = false;
     double now = s_now ();
     if (at_exit || self->scanned_at < 0 || now - self->scanned_at >= S_RESCAN_S) {
         for (size_t i = 0; i < self->dir_count; i++)
@@ -761,10 +737,6 @@ hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
     for (size_t i = 0; i < self->file_count; i++)
         s_read_file (self, &self->files[i], tag_filter, at_exit);
     s_drop_gone (self);
-    if (self->out_of_memory) {
-        errno = ENOMEM;
-        return -1;
-    }
     if (points_p) *points_p = self->points;
     return (int)self->point_count;
 }

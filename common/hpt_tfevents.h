@@ -41,15 +41,15 @@ typedef struct _hpt_tfevents_t hpt_tfevents_t;
 //  A reader watching every events.out.tfevents.* file under each of dirs
 //  (copied), recursively, down to HPT_TFEVENTS_DEPTH_MAX levels and at most
 //  HPT_TFEVENTS_FILES_MAX files. The directories need not exist yet; NULL
-//  entries and empty strings are skipped. NULL when out of memory.
+//  entries and empty strings are skipped.
 hpt_tfevents_t *hpt_tfevents_new (const char *const *dirs, size_t dir_count);
 
 //  Watches dir (copied) too, searching depth levels below it (0: only the
 //  files directly in it; at most HPT_TFEVENTS_DEPTH_MAX). The agent uses
 //  depth 0 for a job dir that all trials share, so that it does not read
 //  the event files of sibling trials in their own subdirectories. NULL or
-//  empty dir: ignored. Returns 0, or -1 when out of memory.
-int hpt_tfevents_add_dir (hpt_tfevents_t *self, const char *dir, int depth);
+//  empty dir: ignored.
+void hpt_tfevents_add_dir (hpt_tfevents_t *self, const char *dir, int depth);
 
 //  Ignores event files last modified before since (seconds since the
 //  epoch; default 0: none ignored), e.g. the task's start, so that files
@@ -68,7 +68,7 @@ void hpt_tfevents_destroy (hpt_tfevents_t **self_p);
 //  (NULL: all); scalars it excludes are passed over for good, so pass the
 //  same filter on every poll. A partial record at the end of a file is left for a later
 //  poll; at_exit it is skipped as corrupt, since the writer is gone.
-//  Unreadable files are skipped. Returns -1 only when out of memory.
+//  Unreadable files are skipped.
 int hpt_tfevents_poll (hpt_tfevents_t *self, const char *tag_filter,
                        const hpt_tfevents_point_t **points_p, bool at_exit);
 

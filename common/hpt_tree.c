@@ -8,6 +8,7 @@
     line and column of syntax errors, but not of values.
 */
 #include "hpt_tree.h"
+#include "hpt_alloc.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -19,7 +20,7 @@
 static hpt_node_t *
 s_node_new (hpt_node_kind_t kind, size_t line, size_t column)
 {
-    hpt_node_t *self = calloc (1, sizeof (hpt_node_t));
+    hpt_node_t *self = hpt_calloc (1, sizeof (hpt_node_t));
     self->kind = kind;
     self->line = line;
     self->column = column;
@@ -78,14 +79,14 @@ s_append (hpt_node_t *parent, hpt_node_t *key_node, hpt_node_t *child)
     size_t n = parent->count;
     if ((n & (n - 1)) == 0) { //  0, 1, 2, 4, ...: grow to the next power of two
         size_t cap = n ? n * 2 : 1;
-        parent->items = realloc (parent->items, cap * sizeof (hpt_node_t *));
+        parent->items = hpt_realloc (parent->items, cap * sizeof (hpt_node_t *));
         if (parent->kind == HPT_NODE_MAP) {
-            parent->keys = realloc (parent->keys, cap * sizeof (char *));
-            parent->key_nodes = realloc (parent->key_nodes, cap * sizeof (hpt_node_t *));
+            parent->keys = hpt_realloc (parent->keys, cap * sizeof (char *));
+            parent->key_nodes = hpt_realloc (parent->key_nodes, cap * sizeof (hpt_node_t *));
         }
     }
     if (parent->kind == HPT_NODE_MAP) {
-        parent->keys[n] = strdup (key_node->text);
+        parent->keys[n] = hpt_strdup (key_node->text);
         parent->key_nodes[n] = key_node;
     }
     parent->items[n] = child;
@@ -218,8 +219,8 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
                 hpt_node_t *node;
                 if (event.type == YAML_SCALAR_EVENT) {
                     node = s_node_new (HPT_NODE_SCALAR, line, column);
-                    node->text =
-                        strndup ((const char *)event.data.scalar.value, event.data.scalar.length);
+                    node->text = hpt_strndup ((const char *)event.data.scalar.value,
+                                              event.data.scalar.length);
                     if (strlen (node->text) != event.data.scalar.length) {
                         s_error (error, line, column, "NUL character in a scalar");
                         hpt_node_destroy (&node);
@@ -302,7 +303,7 @@ s_from_json (json_t *value, size_t depth, size_t *nodes, hpt_tree_error_t *error
                 }
                 hpt_node_t *key_node = s_node_new (HPT_NODE_SCALAR, 0, 0);
                 key_node->style = HPT_SCALAR_STRING;
-                key_node->text = strdup (key);
+                key_node->text = hpt_strdup (key);
                 s_append (node, key_node, child);
             }
             return node;
@@ -329,7 +330,7 @@ s_from_json (json_t *value, size_t depth, size_t *nodes, hpt_tree_error_t *error
                 hpt_node_destroy (&node);
                 return NULL;
             }
-            node->text = strdup (json_string_value (value));
+            node->text = hpt_strdup (json_string_value (value));
             return node;
         case JSON_INTEGER:
             snprintf (buf, sizeof (buf), "%" JSON_INTEGER_FORMAT, json_integer_value (value));
@@ -341,17 +342,17 @@ s_from_json (json_t *value, size_t depth, size_t *nodes, hpt_tree_error_t *error
         case JSON_FALSE:
             node = s_node_new (HPT_NODE_SCALAR, 0, 0);
             node->style = HPT_SCALAR_BOOL;
-            node->text = strdup (json_is_true (value) ? "true" : "false");
+            node->text = hpt_strdup (json_is_true (value) ? "true" : "false");
             return node;
         case JSON_NULL:
             node = s_node_new (HPT_NODE_SCALAR, 0, 0);
             node->style = HPT_SCALAR_NULL;
-            node->text = strdup ("null");
+            node->text = hpt_strdup ("null");
             return node;
     }
     node = s_node_new (HPT_NODE_SCALAR, 0, 0);
     node->style = HPT_SCALAR_NUMBER;
-    node->text = strdup (buf);
+    node->text = hpt_strdup (buf);
     return node;
 }
 
@@ -388,12 +389,12 @@ hpt_read_file (const char *path, size_t max_bytes, size_t *size, char *error, si
         return NULL;
     }
     size_t cap = 4096, used = 0;
-    char *buf = malloc (cap + 1);
+    char *buf = hpt_malloc (cap + 1);
     while (true) {
         if (used == cap) {
             if (cap > max_bytes) break;
             cap *= 2;
-            buf = realloc (buf, cap + 1);
+            buf = hpt_realloc (buf, cap + 1);
         }
         size_t got = fread (buf + used, 1, cap - used, file);
         used += got;

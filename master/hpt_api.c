@@ -32,6 +32,7 @@
     from memory keeps each exchange in the sub-millisecond range.
 */
 #include "hpt_api.h"
+#include "hpt_alloc.h"
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -120,7 +121,7 @@ s_json_text (const char *text)
 {
     json_t *string = json_string (text ? text : "");
     if (string) return string;
-    char *copy = strdup (text);
+    char *copy = hpt_strdup (text);
     for (char *c = copy; *c; c++)
         if ((unsigned char)*c >= 0x80) *c = '?';
     string = json_string (copy);
@@ -195,7 +196,7 @@ s_hex_value (char c)
 static char *
 s_decode (const char *text, size_t size)
 {
-    char *out = malloc (size + 1);
+    char *out = hpt_malloc (size + 1);
     size_t n = 0;
     for (size_t i = 0; i < size; i++) {
         int high, low;
@@ -227,8 +228,8 @@ s_parse_query (hpt_api_request_t *self, const char *query)
     size_t capacity = 1;
     for (size_t i = 0; i < length; i++)
         capacity += query[i] == '&';
-    self->keys = calloc (capacity, sizeof (char *));
-    self->values = calloc (capacity, sizeof (char *));
+    self->keys = hpt_calloc (capacity, sizeof (char *));
+    self->values = hpt_calloc (capacity, sizeof (char *));
     const char *start = query;
     while (*start) {
         const char *end = strchr (start, '&');
@@ -238,7 +239,7 @@ s_parse_query (hpt_api_request_t *self, const char *query)
             const char *key_end = equals ? equals : end;
             self->keys[self->param_count] = s_decode (start, (size_t)(key_end - start));
             self->values[self->param_count] =
-                equals ? s_decode (equals + 1, (size_t)(end - equals - 1)) : strdup ("");
+                equals ? s_decode (equals + 1, (size_t)(end - equals - 1)) : hpt_strdup ("");
             self->param_count++;
         }
         start = *end ? end + 1 : end;
@@ -252,7 +253,7 @@ hpt_api_request_recv (zsock_t *router)
     if (!msg) return NULL;
     hpt_api_request_t *self = NULL;
     if (zmsg_size (msg) != 7) goto done;
-    self = calloc (1, sizeof (hpt_api_request_t));
+    self = hpt_calloc (1, sizeof (hpt_api_request_t));
     self->routing_id = zmsg_pop (msg);
     zframe_t *delimiter = zmsg_pop (msg);
     bool valid = zframe_size (delimiter) == 0;
@@ -265,7 +266,7 @@ hpt_api_request_recv (zsock_t *router)
     char *query = s_frame_string (frames[2]);
     self->authorization = s_frame_string (frames[4]);
     self->body_size = zframe_size (frames[3]);
-    self->body = malloc (self->body_size + 1);
+    self->body = hpt_malloc (self->body_size + 1);
     memcpy (self->body, zframe_data (frames[3]), self->body_size);
     self->body[self->body_size] = 0;
     for (size_t i = 0; i < 5; i++)
@@ -485,7 +486,7 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
         result = s_respond_error (connection, 500, "the master's core sent a malformed reply");
     else {
         char *content_type =
-            zframe_size (type_frame) ? zframe_strdup (type_frame) : strdup ("application/json");
+            zframe_size (type_frame) ? zframe_strdup (type_frame) : hpt_strdup ("application/json");
         result = s_respond (connection, (unsigned int)status, content_type,
                             zframe_data (body_frame), zframe_size (body_frame));
         free (content_type);
@@ -547,8 +548,7 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
     if (!upload) {
         //  First call: only the headers are in. MHD takes a response now
         //  (and then skips the body) or once the body is complete.
-        upload = calloc (1, sizeof (s_upload_t));
-        if (!upload) return MHD_NO;
+        upload = hpt_calloc (1, sizeof (s_upload_t));
         *con_cls = upload;
         unsigned long long length;
         if (!streq (method, "GET") && !streq (method, "POST") && !streq (method, "DELETE"))
@@ -578,9 +578,7 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
             upload->size = 0;
             return MHD_YES;
         }
-        char *grown = realloc (upload->body, upload->size + chunk);
-        if (!grown) return MHD_NO;
-        upload->body = grown;
+        upload->body = hpt_realloc (upload->body, upload->size + chunk);
         memcpy (upload->body + upload->size, upload_data, chunk);
         upload->size += chunk;
         return MHD_YES;
@@ -605,57 +603,54 @@ s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
 
 //  ------------------------------------------------------ construction
 
-//  Parses "HOST:PORT" / "[V6]:PORT" into a socket address.
+//  Parses "HOST:PORT" / "[V6]:PORT" into a socket address. A malformed
+//  address or a name that does not resolve is HPT_E_INVALID; a resolver
+//  that cannot answer now is HPT_E_UNAVAILABLE.
 static int
-s_parse_listen (const char *listen, struct sockaddr_storage *address, char *error, size_t size)
+s_parse_listen (const char *listen, struct sockaddr_storage *address, hpt_error_t *error)
 {
     char host[256];
     const char *port;
     if (listen[0] == '[') {
         const char *close = strchr (listen, ']');
-        if (!close || close[1] != ':') {
-            snprintf (error, size, "listen address '%s': expected [IPV6]:PORT", listen);
-            return -1;
-        }
+        if (!close || close[1] != ':')
+            return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': expected [IPV6]:PORT",
+                                  listen);
         size_t length = (size_t)(close - listen - 1);
-        if (length == 0 || length >= sizeof (host)) {
-            snprintf (error, size, "listen address '%s': bad IPv6 address", listen);
-            return -1;
-        }
+        if (length == 0 || length >= sizeof (host))
+            return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': bad IPv6 address",
+                                  listen);
         memcpy (host, listen + 1, length);
         host[length] = 0;
         port = close + 2;
     } else {
         const char *colon = strrchr (listen, ':');
-        if (!colon || memchr (listen, ':', (size_t)(colon - listen))) {
-            snprintf (error, size, "listen address '%s': expected HOST:PORT (IPv6 in brackets)",
-                      listen);
-            return -1;
-        }
+        if (!colon || memchr (listen, ':', (size_t)(colon - listen)))
+            return hpt_error_set (error, HPT_E_INVALID,
+                                  "listen address '%s': expected HOST:PORT (IPv6 in brackets)",
+                                  listen);
         size_t length = (size_t)(colon - listen);
-        if (length >= sizeof (host)) {
-            snprintf (error, size, "listen address '%s': host name too long", listen);
-            return -1;
-        }
+        if (length >= sizeof (host))
+            return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': host name too long",
+                                  listen);
         memcpy (host, listen, length);
         host[length] = 0;
         if (length == 0) strcpy (host, "127.0.0.1");
         port = colon + 1;
     }
     size_t digits = strspn (port, "0123456789");
-    if (digits == 0 || digits > 5 || port[digits] != 0 || atoi (port) > 65535) {
-        snprintf (error, size, "listen address '%s': port must be 0 to 65535", listen);
-        return -1;
-    }
+    if (digits == 0 || digits > 5 || port[digits] != 0 || atoi (port) > 65535)
+        return hpt_error_set (error, HPT_E_INVALID, "listen address '%s': port must be 0 to 65535",
+                              listen);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *found = NULL;
     int rc = getaddrinfo (host, port, &hints, &found);
-    if (rc != 0 || !found) {
-        snprintf (error, size, "listen address '%s': %s", listen, gai_strerror (rc));
-        return -1;
-    }
+    if (rc != 0 || !found)
+        return hpt_error_set (
+            error, rc == EAI_AGAIN || rc == EAI_SYSTEM ? HPT_E_UNAVAILABLE : HPT_E_INVALID,
+            "listen address '%s': %s", listen, gai_strerror (rc));
     memset (address, 0, sizeof (*address));
     memcpy (address, found->ai_addr, found->ai_addrlen);
     freeaddrinfo (found);
@@ -663,22 +658,21 @@ s_parse_listen (const char *listen, struct sockaddr_storage *address, char *erro
 }
 
 hpt_api_t *
-hpt_api_new (const char *listen, const char *core_endpoint, char **error)
+hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error)
 {
-    char reason[384] = "";
     struct sockaddr_storage address;
     if (!listen || !*listen) listen = "127.0.0.1:7470";
     if (!core_endpoint || !*core_endpoint) {
-        snprintf (reason, sizeof (reason), "api: no core endpoint given");
-        goto failed;
+        hpt_error_set (error, HPT_E_INVALID, "api: no core endpoint given");
+        return NULL;
     }
-    if (s_parse_listen (listen, &address, reason, sizeof (reason))) goto failed;
+    if (s_parse_listen (listen, &address, error)) return NULL;
 
     //  The czmq context must exist before the API thread makes a socket:
     //  zsys_init is not safe to race from two threads.
     zsys_init ();
-    hpt_api_t *self = calloc (1, sizeof (hpt_api_t));
-    self->core_endpoint = strdup (core_endpoint);
+    hpt_api_t *self = hpt_calloc (1, sizeof (hpt_api_t));
+    self->core_endpoint = hpt_strdup (core_endpoint);
     atomic_init (&self->timeout_ms, HPT_API_TIMEOUT_MS);
     atomic_init (&self->stopping, false);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
@@ -695,20 +689,16 @@ hpt_api_new (const char *listen, const char *core_endpoint, char **error)
         (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
     if (!self->daemon) {
         int code = errno;
-        snprintf (reason, sizeof (reason), "api: cannot listen on %s%s%s", listen, code ? ": " : "",
-                  code ? strerror (code) : "");
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "api: cannot listen on %s%s%s", listen,
+                       code ? ": " : "", code ? strerror (code) : "");
         free (self->core_endpoint);
         free (self);
-        goto failed;
+        return NULL;
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
     self->port = info ? info->port : 0;
     return self;
-
-failed:
-    if (error) *error = strdup (reason);
-    return NULL;
 }
 
 void

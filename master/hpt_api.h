@@ -47,6 +47,7 @@
 #ifndef HPT_API_H_INCLUDED
 #define HPT_API_H_INCLUDED
 
+#include "hpt_error.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -64,9 +65,11 @@ typedef struct _hpt_api_request_t hpt_api_request_t;
 //  address, a bracketed IPv6 address ("[::1]:7470") or a name that
 //  resolves locally; an empty HOST means 127.0.0.1. PORT 0 picks a free
 //  port (see hpt_api_port). Requests go to core_endpoint, where the core
-//  binds (or will bind) its ROUTER. On failure returns NULL and, when error
-//  is not NULL, sets *error to a fresh message the caller frees.
-hpt_api_t *hpt_api_new (const char *listen, const char *core_endpoint, char **error);
+//  binds (or will bind) its ROUTER. On failure returns NULL with error set:
+//  HPT_E_INVALID for a malformed listen address or no core endpoint,
+//  HPT_E_UNAVAILABLE when the address cannot be listened on (in use, not
+//  this machine's) or the resolver cannot answer now.
+hpt_api_t *hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error);
 
 //  Stops the server (waits for its thread) and nulls the pointer.
 void hpt_api_destroy (hpt_api_t **self_p);

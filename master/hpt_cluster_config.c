@@ -472,9 +472,7 @@ hpt_cluster_config_new (void)
     m->stop_grace_ms = 10000;
     m->agent_lost_policy = HPT_AGENT_LOST_FAIL;
     m->seed = 0;
-    //  hpt_machine does not allocate through hpt_alloc yet: it can fail.
     self->machines = hpt_machine_catalog_new ();
-    if (!self->machines) hpt_cluster_config_destroy (&self);
     return self;
 }
 
@@ -525,10 +523,6 @@ hpt_cluster_config_t *
 hpt_cluster_config_read_text (const char *text, size_t size, hpt_diag_t *diag)
 {
     hpt_cluster_config_t *self = hpt_cluster_config_new ();
-    if (!self) {
-        hpt_diag_add (diag, 0, 0, NULL, NULL, "out of memory");
-        return NULL;
-    }
     if (s_blank (text, size)) return self;
     s_reader_t r = {.config = self};
     hpt_schema_init (&r.schema, diag);
@@ -572,7 +566,7 @@ hpt_cluster_config_machines (hpt_cluster_config_t *self)
 
 int
 hpt_cluster_config_tasks (hpt_cluster_config_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
-                          size_t *count, char **error)
+                          size_t *count, hpt_error_t *error)
 {
     return hpt_machine_catalog_tasks (self->machines, job, tasks, count, error);
 }

@@ -78,9 +78,10 @@ hpt_machine_catalog_t *hpt_cluster_config_machines (hpt_cluster_config_t *self);
 //  Expands a validated job into the tasks of one trial cluster (master,
 //  workers, ps, evaluators, each in index order) with their requests. See
 //  hpt_machine_catalog_tasks for the contract: 0 and a fresh array
-//  (free with hpt_task_specs_destroy) or -1 and a fresh *error naming the
-//  field, e.g. "trainingInput.workerType: unknown machine type 'foo'".
+//  (free with hpt_task_specs_destroy) or -1 and error (HPT_E_INVALID)
+//  naming the field, e.g. "trainingInput.workerType: unknown machine type
+//  'foo'".
 int hpt_cluster_config_tasks (hpt_cluster_config_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
-                              size_t *count, char **error);
+                              size_t *count, hpt_error_t *error);
 
 #endif

@@ -767,12 +767,7 @@ static hpt_task_request_t *
 s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, hpt_error_t *error)
 {
     hpt_task_spec_t *specs = NULL;
-    char *problem = NULL;
-    if (hpt_cluster_config_tasks (self->config, spec, &specs, count, &problem) != 0) {
-        hpt_error_set (error, HPT_E_INVALID, "%s", problem ? problem : "no tasks");
-        free (problem);
-        return NULL;
-    }
+    if (hpt_cluster_config_tasks (self->config, spec, &specs, count, error) != 0) return NULL;
     hpt_task_request_t *requests = hpt_calloc (*count, sizeof (hpt_task_request_t));
     for (size_t i = 0; i < *count; i++) {
         requests[i].replica = hpt_strdup (specs[i].replica);
@@ -1114,16 +1109,10 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
     bool v6 = strchr (host, ':') != NULL;
     char *listen =
         hpt_asprintf ("%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", self->settings->api_port);
-    char *problem = NULL;
-    self->api = hpt_api_new (listen, inproc, &problem);
+    self->api = hpt_api_new (listen, inproc, error);
     free (listen);
     free (inproc);
-    if (!self->api) {
-        hpt_error_set (error, HPT_E_UNAVAILABLE, "%s", problem ? problem : "cannot start the API");
-        free (problem);
-        return -1;
-    }
-    return 0;
+    return self->api ? 0 : -1;
 }
 
 static hpt_core_t *

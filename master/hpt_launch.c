@@ -82,8 +82,8 @@ s_tf_config (json_t *env, hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task,
     int rc = s_cluster_build (&c, trial, spec->input.use_chief_in_tf_config, error);
     hpt_tfconfig_task_t me = {HPT_TFCONFIG_MASTER, (size_t)task->request->index, trial_id};
     hpt_tfconfig_role_from_name (task->request->replica, &me.role);
-    char *problem = NULL;
     if (rc == 0) {
+        hpt_error_t problem;
         json_t *input = hpt_job_training_input_to_json (spec);
         char *tf_config = hpt_tfconfig_build (&c.cluster, &me, input, &problem);
         json_decref (input);
@@ -93,11 +93,10 @@ s_tf_config (json_t *env, hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task,
             json_object_set_new (env, "TF_CONFIG", json_string (tf_config));
             json_object_set_new (env, "CLUSTER_SPEC", json_string (cluster_spec));
         } else
-            rc = hpt_error_set (error, HPT_E_INVALID, "TF_CONFIG of task %s: %s", task->task_id,
-                                problem ? problem : "cannot be built");
+            rc = hpt_error_set (error, problem.code, "TF_CONFIG of task %s: %s", task->task_id,
+                                problem.message);
         free (tf_config);
         free (cluster_spec);
-        free (problem);
     }
     s_cluster_free (&c);
     return rc;

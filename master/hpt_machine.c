@@ -47,6 +47,7 @@
     (a type with some) are the same operation.
 */
 #include "hpt_machine.h"
+#include "hpt_alloc.h"
 #include "hpt_schema.h"
 #include <math.h>
 #include <stdarg.h>
@@ -134,7 +135,7 @@ static void
 s_replica_set (hpt_tier_replica_t *replica, const char *type, int64_t count)
 {
     free (replica->type);
-    replica->type = type ? strdup (type) : NULL;
+    replica->type = type ? hpt_strdup (type) : NULL;
     replica->count = count;
 }
 
@@ -152,8 +153,7 @@ s_tier_clear (hpt_scale_tier_def_t *tier)
 hpt_machine_catalog_t *
 hpt_machine_catalog_new (void)
 {
-    hpt_machine_catalog_t *self = calloc (1, sizeof (*self));
-    if (!self) return NULL;
+    hpt_machine_catalog_t *self = hpt_calloc (1, sizeof (*self));
     for (size_t i = 0; i < sizeof (s_builtin_types) / sizeof (s_builtin_types[0]); i++) {
         const s_builtin_type_t *b = &s_builtin_types[i];
         hpt_machine_catalog_set_type (self, b->name, b->cpus, b->memory_gb, b->accel,
@@ -202,8 +202,7 @@ s_grow (void *array, size_t count, size_t *cap, size_t size)
 {
     if (count < *cap) return array;
     size_t new_cap = *cap ? *cap * 2 : 64;
-    void *grown = realloc (array, new_cap * size);
-    if (!grown) abort (); //  a catalog is a few dozen entries: no memory is fatal
+    void *grown = hpt_realloc (array, new_cap * size);
     *cap = new_cap;
     return grown;
 }
@@ -221,10 +220,10 @@ hpt_machine_catalog_set_type (hpt_machine_catalog_t *self, const char *name, dou
         type = &self->types[self->type_count++];
         memset (type, 0, sizeof (*type));
     }
-    type->name = strdup (name);
+    type->name = hpt_strdup (name);
     type->cpus = cpus;
     type->memory_gb = memory_gb;
-    type->accelerator_type = accelerator_type ? strdup (accelerator_type) : NULL;
+    type->accelerator_type = accelerator_type ? hpt_strdup (accelerator_type) : NULL;
     type->accelerator_count = accelerator_type ? accelerator_count : 0;
 }
 
@@ -240,7 +239,7 @@ hpt_machine_catalog_set_tier (hpt_machine_catalog_t *self, const hpt_scale_tier_
         copy = &self->tiers[self->tier_count++];
         memset (copy, 0, sizeof (*copy));
     }
-    copy->name = strdup (tier->name);
+    copy->name = hpt_strdup (tier->name);
     s_replica_set (&copy->master, tier->master.type, tier->master.count);
     s_replica_set (&copy->worker, tier->worker.type, tier->worker.count);
     s_replica_set (&copy->parameter_server, tier->parameter_server.type,
@@ -292,8 +291,7 @@ const char *
 hpt_machine_catalog_suggest_type (hpt_machine_catalog_t *self, const char *name)
 {
     if (!name || self->type_count == 0) return NULL;
-    const char **names = malloc (self->type_count * sizeof (char *));
-    if (!names) return NULL;
+    const char **names = hpt_malloc (self->type_count * sizeof (char *));
     for (size_t i = 0; i < self->type_count; i++)
         names[i] = self->types[i].name;
     const char *hint = hpt_schema_did_you_mean (name, names, self->type_count);
@@ -420,15 +418,11 @@ s_kind_type (hpt_machine_catalog_t *self, hpt_job_t *job, const s_kind_t *kind, 
 
 int
 hpt_machine_catalog_tasks (hpt_machine_catalog_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
-                           size_t *count, char **error)
+                           size_t *count, hpt_error_t *error)
 {
     *tasks = NULL;
     *count = 0;
-    if (error) *error = NULL;
-    if (!job) {
-        if (error) *error = strdup ("no job to expand");
-        return -1;
-    }
+    if (!job) return hpt_error_set (error, HPT_E_INVALID, "no job to expand");
     char buf[2048] = "";
     s_kind_t kinds[4];
     const hpt_machine_type_t *types[4] = {NULL, NULL, NULL, NULL};
@@ -439,15 +433,8 @@ hpt_machine_catalog_tasks (hpt_machine_catalog_t *self, hpt_job_t *job, hpt_task
             types[k] = s_kind_type (self, job, &kinds[k], buf, sizeof (buf));
             if (types[k]) total += (size_t)kinds[k].count;
         }
-    if (*buf) {
-        if (error) *error = strdup (buf);
-        return -1;
-    }
-    hpt_task_spec_t *list = calloc (total, sizeof (hpt_task_spec_t));
-    if (!list) {
-        if (error) *error = strdup ("out of memory expanding the trial cluster");
-        return -1;
-    }
+    if (*buf) return hpt_error_set (error, HPT_E_INVALID, "%s", buf);
+    hpt_task_spec_t *list = hpt_calloc (total, sizeof (hpt_task_spec_t));
     size_t n = 0;
     for (size_t k = 0; k < 4; k++)
         for (int64_t i = 0; types[k] && i < kinds[k].count; i++) {
@@ -457,10 +444,10 @@ hpt_machine_catalog_tasks (hpt_machine_catalog_t *self, hpt_job_t *job, hpt_task
             const char *accel_type = override ? accel->type : types[k]->accelerator_type;
             task->replica = kinds[k].replica;
             task->index = (size_t)i;
-            task->machine_type = strdup (types[k]->name);
+            task->machine_type = hpt_strdup (types[k]->name);
             task->cpus = types[k]->cpus;
             task->memory_mb = hpt_machine_memory_mb (types[k]->memory_gb);
-            task->accelerator_type = accel_type ? strdup (accel_type) : NULL;
+            task->accelerator_type = accel_type ? hpt_strdup (accel_type) : NULL;
             task->accelerator_count = override     ? accel->count
                                       : accel_type ? types[k]->accelerator_count
                                                    : 0;

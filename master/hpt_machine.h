@@ -16,6 +16,7 @@
 #ifndef HPT_MACHINE_H_INCLUDED
 #define HPT_MACHINE_H_INCLUDED
 
+#include "hpt_error.h"
 #include "hpt_job.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -111,11 +112,11 @@ const char *hpt_machine_catalog_suggest_type (hpt_machine_catalog_t *self, const
 //  masterConfig) replaces its machine type's accelerators, as AI Platform
 //  does. On success returns 0 and sets *tasks (a fresh array the caller
 //  frees with hpt_task_specs_destroy) and *count. On failure returns -1,
-//  sets *tasks to NULL, *count to 0 and *error to a fresh message the
-//  caller frees, e.g. "trainingInput.workerType: unknown machine type
-//  'foo' (did you mean 'standard'?)". error may be NULL.
+//  sets *tasks to NULL, *count to 0 and error (HPT_E_INVALID) to every
+//  problem, "; "-separated, e.g. "trainingInput.workerType: unknown
+//  machine type 'foo' (did you mean 'standard'?)". error may be NULL.
 int hpt_machine_catalog_tasks (hpt_machine_catalog_t *self, hpt_job_t *job, hpt_task_spec_t **tasks,
-                               size_t *count, char **error);
+                               size_t *count, hpt_error_t *error);
 
 //  Destroys an array of count tasks from hpt_machine_catalog_tasks and
 //  nulls the pointer.

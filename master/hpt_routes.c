@@ -44,7 +44,7 @@ s_reply_failure (zsock_t *router, hpt_api_request_t *request, const hpt_error_t 
 static size_t
 s_split (const char *path, char **copy, char **segments, size_t max)
 {
-    *copy = strdup (path);
+    *copy = hpt_strdup (path);
     size_t n = 0;
     char *save = NULL;
     for (char *seg = strtok_r (*copy, "/", &save); seg && n < max;
@@ -100,13 +100,14 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
 }
 
 //  Whether tuner passes the filter: terms "state=S" or "jobId=PREFIX*"
-//  (or "jobId=ID"), joined by " AND ". Unknown terms are an error.
+//  (or "jobId=ID"), joined by " AND ". Unknown terms are an error
+//  (HPT_E_INVALID).
 static int
-s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, char **error)
+s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, hpt_error_t *error)
 {
     *match = true;
     if (!filter || !*filter) return 0;
-    char *copy = strdup (filter);
+    char *copy = hpt_strdup (filter);
     char *rest = copy;
     int rc = 0;
     while (rest && *rest) {
@@ -118,8 +119,7 @@ s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, char **erro
             term++;
         char *eq = strchr (term, '=');
         if (!eq) {
-            *error = hpt_asprintf ("filter term '%s' is not NAME=VALUE", term);
-            rc = -1;
+            rc = hpt_error_set (error, HPT_E_INVALID, "filter term '%s' is not NAME=VALUE", term);
             break;
         }
         *eq = '\0';
@@ -135,8 +135,8 @@ s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, char **erro
         hpt_job_state_t state;
         if (strcmp (term, "state") == 0) {
             if (hpt_job_state_parse (value, &state) != 0) {
-                *error = hpt_asprintf ("unknown job state '%s' in filter", value);
-                rc = -1;
+                rc =
+                    hpt_error_set (error, HPT_E_INVALID, "unknown job state '%s' in filter", value);
                 break;
             }
             *match &= hpt_tuner_state (tuner) == state;
@@ -146,8 +146,8 @@ s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, char **erro
             else
                 *match &= strcmp (hpt_tuner_id (tuner), value) == 0;
         } else {
-            *error = hpt_asprintf ("cannot filter on '%s' (use state= or jobId=)", term);
-            rc = -1;
+            rc = hpt_error_set (error, HPT_E_INVALID,
+                                "cannot filter on '%s' (use state= or jobId=)", term);
             break;
         }
     }
@@ -165,11 +165,10 @@ s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const cha
     for (size_t i = 0; i < count; i++) {
         if (strcmp (hpt_tuner_project (tuners[i]), project) != 0) continue;
         bool match;
-        char *error = NULL;
+        hpt_error_t error;
         if (s_filter_match (tuners[i], filter, &match, &error) != 0) {
             json_decref (jobs);
-            s_reply_error (router, request, 400, NULL, error, NULL);
-            free (error);
+            s_reply_failure (router, request, &error);
             return;
         }
         if (match)

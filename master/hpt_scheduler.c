@@ -1,6 +1,7 @@
 /*  hpt_scheduler -- gang placement of trial clusters on nodes
  */
 #include "hpt_scheduler.h"
+#include "hpt_alloc.h"
 #include "hpt_accel.h"
 #include <math.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ s_reserve (hpt_host_t *node, hpt_task_t *task)
     int want = (int)ceil (req->cpus);
     if (n > 0 && want > 0) {
         int got = 0;
-        int *picked = calloc ((size_t)want, sizeof (int));
+        int *picked = hpt_calloc ((size_t)want, sizeof (int));
         for (int k = 0; k < n && got < want; k++) {
             hpt_host_accel_t *acc = &node->accels[chosen[k]];
             for (size_t c = 0; c < acc->cpu_count && got < want; c++) {
@@ -113,7 +114,7 @@ s_reserve (hpt_host_t *node, hpt_task_t *task)
     json_decref (task->placement);
     task->placement = placement;
     free (task->agent);
-    task->agent = strdup (node->name);
+    task->agent = hpt_strdup (node->name);
     node->running_tasks++;
     return true;
 }
@@ -207,7 +208,6 @@ hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count, const hpt_task_reque
     for (size_t r = 0; r < request_count; r++) {
         const hpt_task_request_t *req = &requests[r];
         bool fits = false;
-        const char *lack = "CPUs";
         double best_cpus = 0;
         int64_t best_mem = 0;
         int best_acc = 0;
@@ -224,27 +224,19 @@ hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count, const hpt_task_reque
                    (!req->accel_type || req->accel_count <= 0 || acc >= req->accel_count);
         }
         if (fits) continue;
-        char *message = NULL;
-        int rc;
         if (req->accel_type && req->accel_count > best_acc)
-            rc = asprintf (&message,
-                           "task %s-%d (machine type %s) needs %d x %s; the most any agent "
-                           "offers is %d",
-                           req->replica, req->index, req->machine_type, req->accel_count,
-                           req->accel_type, best_acc);
-        else if (req->cpus > best_cpus + 1e-9)
-            rc = asprintf (&message,
-                           "task %s-%d (machine type %s) needs %g CPUs; the most any agent "
-                           "offers is %g",
-                           req->replica, req->index, req->machine_type, req->cpus, best_cpus);
-        else
-            rc = asprintf (&message,
-                           "task %s-%d (machine type %s) needs %.1f GB of memory; the most any "
-                           "agent offers is %.1f GB",
-                           req->replica, req->index, req->machine_type, req->memory_mb / 1024.0,
-                           best_mem / 1024.0);
-        (void)lack;
-        return rc < 0 ? strdup ("a task can never fit") : message;
+            return hpt_asprintf ("task %s-%d (machine type %s) needs %d x %s; the most any agent "
+                                 "offers is %d",
+                                 req->replica, req->index, req->machine_type, req->accel_count,
+                                 req->accel_type, best_acc);
+        if (req->cpus > best_cpus + 1e-9)
+            return hpt_asprintf ("task %s-%d (machine type %s) needs %g CPUs; the most any agent "
+                                 "offers is %g",
+                                 req->replica, req->index, req->machine_type, req->cpus, best_cpus);
+        return hpt_asprintf ("task %s-%d (machine type %s) needs %.1f GB of memory; the most any "
+                             "agent offers is %.1f GB",
+                             req->replica, req->index, req->machine_type, req->memory_mb / 1024.0,
+                             best_mem / 1024.0);
     }
     return NULL;
 }

@@ -31,6 +31,7 @@
     replay of the same calls rebuilds the same state and decisions.
 */
 #include "hpt_stopping.h"
+#include "hpt_alloc.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,8 +95,8 @@ hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_early_stop_rule_t rule)
     }
 }
 
-bool
-hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t error_size)
+int
+hpt_stop_config_check (const hpt_stop_config_t *config, hpt_error_t *error)
 {
     const char *message = NULL;
     if (!config)
@@ -116,17 +117,15 @@ hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t erro
         message = "maxResource: must be >= 0 (0: learned from completed trials)";
     else if (config->max_resource > 0 && config->max_resource <= config->min_resource)
         message = "maxResource: must be greater than minResource";
-    if (message && error && error_size > 0) snprintf (error, error_size, "%s", message);
-    return message == NULL;
+    return message ? hpt_error_set (error, HPT_E_INVALID, "%s", message) : 0;
 }
 
 hpt_stopping_t *
 hpt_stopping_new (const hpt_stop_config_t *config, bool maximize)
 {
-    if (!hpt_stop_config_check (config, NULL, 0) || config->rule == HPT_EARLY_STOP_DECAY_CURVE)
+    if (hpt_stop_config_check (config, NULL) != 0 || config->rule == HPT_EARLY_STOP_DECAY_CURVE)
         return NULL;
-    hpt_stopping_t *self = calloc (1, sizeof (hpt_stopping_t));
-    if (!self) return NULL;
+    hpt_stopping_t *self = hpt_calloc (1, sizeof (hpt_stopping_t));
     self->config = *config;
     self->maximize = maximize;
     return self;
@@ -165,21 +164,17 @@ s_find (hpt_stopping_t *self, int64_t trial_id)
     return NULL;
 }
 
-//  Returns the trial, creating it (running, no reports) if new; NULL when
-//  out of memory. The pointer is valid until the next creation.
+//  Returns the trial, creating it (running, no reports) if new. The
+//  pointer is valid until the next creation.
 static s_trial_t *
 s_find_or_add (hpt_stopping_t *self, int64_t trial_id)
 {
     s_trial_t *trial = s_find (self, trial_id);
     if (trial) return trial;
     if (self->trial_count == self->trial_capacity) {
-        size_t capacity = self->trial_capacity ? self->trial_capacity * 2 : 16;
-        s_trial_t *trials = realloc (self->trials, capacity * sizeof (s_trial_t));
-        double *scratch = realloc (self->scratch, capacity * sizeof (double));
-        if (trials) self->trials = trials;
-        if (scratch) self->scratch = scratch;
-        if (!trials || !scratch) return NULL;
-        self->trial_capacity = capacity;
+        self->trial_capacity = self->trial_capacity ? self->trial_capacity * 2 : 16;
+        self->trials = hpt_realloc (self->trials, self->trial_capacity * sizeof (s_trial_t));
+        self->scratch = hpt_realloc (self->scratch, self->trial_capacity * sizeof (double));
     }
     trial = &self->trials[self->trial_count++];
     memset (trial, 0, sizeof (*trial));
@@ -188,18 +183,14 @@ s_find_or_add (hpt_stopping_t *self, int64_t trial_id)
     return trial;
 }
 
-static bool
+static void
 s_append_point (s_trial_t *trial, int64_t step, double value)
 {
     if (trial->count == trial->capacity) {
-        size_t capacity = trial->capacity ? trial->capacity * 2 : 32;
-        s_point_t *points = realloc (trial->points, capacity * sizeof (s_point_t));
-        if (!points) return false;
-        trial->points = points;
-        trial->capacity = capacity;
+        trial->capacity = trial->capacity ? trial->capacity * 2 : 32;
+        trial->points = hpt_realloc (trial->points, trial->capacity * sizeof (s_point_t));
     }
     trial->points[trial->count++] = (s_point_t){step, value};
-    return true;
 }
 
 static int
@@ -293,27 +284,21 @@ s_rung (hpt_stopping_t *self, size_t k)
 {
     if (k >= self->rung_count) {
         size_t count = k + 1;
-        s_rung_t *rungs = realloc (self->rungs, count * sizeof (s_rung_t));
-        if (!rungs) return NULL;
-        memset (rungs + self->rung_count, 0, (count - self->rung_count) * sizeof (s_rung_t));
-        self->rungs = rungs;
+        self->rungs = hpt_realloc (self->rungs, count * sizeof (s_rung_t));
+        memset (self->rungs + self->rung_count, 0, (count - self->rung_count) * sizeof (s_rung_t));
         self->rung_count = count;
     }
     return &self->rungs[k];
 }
 
-static bool
+static void
 s_rung_record (s_rung_t *rung, double value)
 {
     if (rung->count == rung->capacity) {
-        size_t capacity = rung->capacity ? rung->capacity * 2 : 16;
-        double *values = realloc (rung->values, capacity * sizeof (double));
-        if (!values) return false;
-        rung->values = values;
-        rung->capacity = capacity;
+        rung->capacity = rung->capacity ? rung->capacity * 2 : 16;
+        rung->values = hpt_realloc (rung->values, rung->capacity * sizeof (double));
     }
     rung->values[rung->count++] = value;
-    return true;
 }
 
 static bool
@@ -328,8 +313,7 @@ s_asha_rule (hpt_stopping_t *self, s_trial_t *trial, int64_t step, char *reason,
         int64_t rung_step = s_rung_step (self, k);
         if (rung_step < 0 || rung_step > step || (budget > 0 && rung_step >= budget)) return false;
         s_rung_t *rung = s_rung (self, k);
-        if (!rung || !s_rung_record (rung, trial->best))
-            return false; //  out of memory: never stop on a guess
+        s_rung_record (rung, trial->best);
         trial->next_rung = k + 1;
         if (!may_stop || (double)rung->count < eta) continue;
         size_t keep = (size_t)floor ((double)rung->count / eta);
@@ -354,9 +338,9 @@ hpt_stopping_report (hpt_stopping_t *self, int64_t trial_id, int64_t step, doubl
     if (reason && reason_size > 0) reason[0] = '\0';
     if (!self || !isfinite (value)) return false;
     s_trial_t *trial = s_find_or_add (self, trial_id);
-    if (!trial || trial->state != S_RUNNING) return false;
+    if (trial->state != S_RUNNING) return false;
     if (step <= 0) step = (int64_t)trial->count + 1;
-    if (!s_append_point (trial, step, value)) return false;
+    s_append_point (trial, step, value);
     if (trial->count == 1 || s_better (self, value, trial->best)) trial->best = value;
     if (trial->count == 1 || step > trial->max_step) trial->max_step = step;
     if (self->config.rule == HPT_EARLY_STOP_ASHA)
@@ -366,8 +350,7 @@ hpt_stopping_report (hpt_stopping_t *self, int64_t trial_id, int64_t step, doubl
 
 //  Sorts a completed trial's points by step, stably (insertion sort: the
 //  points nearly always arrive in step order, so this is linear), and
-//  builds its prefix sums. Out of memory leaves sums NULL: the trial is
-//  then no reference (never stop on a guess).
+//  builds its prefix sums (a trial completed without points has none).
 static void
 s_freeze (hpt_stopping_t *self, s_trial_t *trial)
 {
@@ -380,8 +363,7 @@ s_freeze (hpt_stopping_t *self, s_trial_t *trial)
         }
         trial->points[j] = point;
     }
-    trial->sums = malloc (2 * (trial->count + 1) * sizeof (double));
-    if (!trial->sums) return;
+    trial->sums = hpt_malloc (2 * (trial->count + 1) * sizeof (double));
     trial->bests = trial->sums + trial->count + 1;
     trial->sums[0] = 0;
     trial->bests[0] = trial->points[0].value; //  unused: no best of no points
@@ -398,7 +380,7 @@ s_end (hpt_stopping_t *self, int64_t trial_id, s_trial_state_t state)
 {
     if (!self) return;
     s_trial_t *trial = s_find_or_add (self, trial_id);
-    if (!trial || trial->state != S_RUNNING) return;
+    if (trial->state != S_RUNNING) return;
     trial->state = state;
     if (state != S_COMPLETED) return;
     self->completed++;

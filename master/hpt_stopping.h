@@ -58,6 +58,7 @@
 #ifndef HPT_STOPPING_H_INCLUDED
 #define HPT_STOPPING_H_INCLUDED
 
+#include "hpt_error.h"
 #include "hpt_types.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -102,9 +103,9 @@ typedef struct {
 //  Fills config with the defaults of rule (see above).
 void hpt_stop_config_defaults (hpt_stop_config_t *config, hpt_early_stop_rule_t rule);
 
-//  Checks config; on error returns false and writes a message naming the
-//  field into error (error_size bytes, always terminated; error may be NULL).
-bool hpt_stop_config_check (const hpt_stop_config_t *config, char *error, size_t error_size);
+//  Checks config: 0 when it is valid, else -1 with error (HPT_E_INVALID,
+//  a message naming the field) set; error may be NULL.
+int hpt_stop_config_check (const hpt_stop_config_t *config, hpt_error_t *error);
 
 typedef struct _hpt_stopping_t hpt_stopping_t;
 

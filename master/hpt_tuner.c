@@ -140,9 +140,10 @@ s_tuner_start_optimizer (hpt_tuner_t *self)
         if (es->max_resource >= 0) config.max_resource = es->max_resource;
         //  The job reader checks the same rules, so this cannot fail on
         //  a validated spec; say so loudly if it ever does.
-        char why[256];
-        if (!hpt_stop_config_check (&config, why, sizeof (why)))
-            fprintf (stderr, "hptmaster: job %s: early stopping off: %s\n", self->job_id, why);
+        hpt_error_t why;
+        if (hpt_stop_config_check (&config, &why) != 0)
+            fprintf (stderr, "hptmaster: job %s: early stopping off: %s\n", self->job_id,
+                     why.message);
         self->stopping = hpt_stopping_new (&config, self->hp->goal != HPT_GOAL_MINIMIZE);
     }
 }

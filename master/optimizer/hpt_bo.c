@@ -64,6 +64,7 @@
     solve (BLAS 3), so a suggestion is O(n^2) past the cached fit.
 */
 #include "hpt_bo.h"
+#include "hpt_alloc.h"
 #include "hpt_gp.h"
 #include "hpt_halton.h"
 #include "hpt_rng.h"
@@ -137,12 +138,12 @@ s_snap_coord (hpt_bo_t *self, size_t j, double u)
 hpt_bo_t *
 hpt_bo_new (hpt_space_t *space, uint64_t seed)
 {
-    hpt_bo_t *self = calloc (1, sizeof (hpt_bo_t));
+    hpt_bo_t *self = hpt_calloc (1, sizeof (hpt_bo_t));
     self->space = space;
     self->dim = hpt_space_size (space);
     self->seed = seed;
-    self->categorical = calloc (self->dim, sizeof (bool));
-    self->snapped = calloc (self->dim, sizeof (bool));
+    self->categorical = hpt_calloc (self->dim, sizeof (bool));
+    self->snapped = hpt_calloc (self->dim, sizeof (bool));
     for (size_t j = 0; j < self->dim; j++) {
         hpt_param_type_t type = hpt_space_param (space, j)->type;
         self->categorical[j] = type == HPT_PARAM_CATEGORICAL;
@@ -169,7 +170,7 @@ hpt_bo_new (hpt_space_t *space, uint64_t seed)
     };
     self->gp = hpt_gp_new (self->dim, self->categorical, &prior);
     self->halton = hpt_halton_new (self->dim, hpt_rng_mix (seed ^ 0xb0b0));
-    self->fit_theta = calloc (self->dim + 2, sizeof (double));
+    self->fit_theta = hpt_calloc (self->dim + 2, sizeof (double));
     return self;
 }
 
@@ -206,7 +207,7 @@ s_transform (const double *y, size_t n, double *z)
     for (size_t i = 0; i < n; i++)
         amax = fmax (amax, fabs (y[i]));
     double factor = amax > 1e100 ? 1.0 / amax : 1.0;
-    double *sorted = malloc (n * sizeof (double));
+    double *sorted = hpt_malloc (n * sizeof (double));
     for (size_t i = 0; i < n; i++)
         sorted[i] = y[i] * factor;
     qsort (sorted, n, sizeof (double), s_compare_double);
@@ -280,7 +281,7 @@ s_subset (const double *z, size_t m, size_t cap, size_t *rows)
             rows[i] = i;
         return m;
     }
-    const double **order = malloc (m * sizeof (double *));
+    const double **order = hpt_malloc (m * sizeof (double *));
     for (size_t i = 0; i < m; i++)
         order[i] = &z[i];
     qsort (order, m, sizeof (double *), s_compare_by_value);
@@ -301,16 +302,17 @@ s_hyperparameters (hpt_bo_t *self, const double *X, const double *y, size_t m)
     size_t d = self->dim, p = d + 2;
     uint64_t key = s_hash_data (X, m * d, y, m);
     if (self->fit_valid && self->fit_count == m && self->fit_key == key) return self->fit_theta;
-    double *z = malloc (m * sizeof (double));
+    double *z = hpt_malloc (m * sizeof (double));
     s_transform (y, m, z);
-    size_t *rows = malloc (FIT_CAP * sizeof (size_t));
+    size_t *rows = hpt_malloc (FIT_CAP * sizeof (size_t));
     size_t count = s_subset (z, m, FIT_CAP, rows);
-    double *Xs = malloc (count * d * sizeof (double)), *zs = malloc (count * sizeof (double));
+    double *Xs = hpt_malloc (count * d * sizeof (double)),
+           *zs = hpt_malloc (count * sizeof (double));
     for (size_t i = 0; i < count; i++) {
         memcpy (Xs + i * d, X + rows[i] * d, d * sizeof (double));
         zs[i] = z[rows[i]];
     }
-    double *starts = malloc (FIT_STARTS * p * sizeof (double));
+    double *starts = hpt_malloc (FIT_STARTS * p * sizeof (double));
     hpt_gp_prior_mode (self->gp, starts);
     hpt_rng_t rng;
     hpt_rng_init (&rng, self->seed, m, 0xf17);
@@ -388,8 +390,8 @@ s_score (hpt_bo_t *self, s_acq_t *acq, const double *X, size_t m, double *out)
 {
     if (m > acq->scratch) {
         acq->scratch = m;
-        acq->mean = realloc (acq->mean, m * sizeof (double));
-        acq->var = realloc (acq->var, m * sizeof (double));
+        acq->mean = hpt_realloc (acq->mean, m * sizeof (double));
+        acq->var = hpt_realloc (acq->var, m * sizeof (double));
     }
     hpt_gp_predict (self->gp, X, m, acq->mean, acq->var);
     for (size_t i = 0; i < m; i++) {
@@ -415,8 +417,8 @@ s_pool_add (s_pool_t *pool, size_t dim)
 {
     if (pool->count == pool->capacity) {
         pool->capacity = pool->capacity ? 2 * pool->capacity : 256;
-        pool->x = realloc (pool->x, pool->capacity * dim * sizeof (double));
-        pool->score = realloc (pool->score, pool->capacity * sizeof (double));
+        pool->x = hpt_realloc (pool->x, pool->capacity * dim * sizeof (double));
+        pool->score = hpt_realloc (pool->score, pool->capacity * sizeof (double));
     }
     return pool->x + pool->count++ * dim;
 }
@@ -461,8 +463,8 @@ s_compass (hpt_bo_t *self, s_acq_t *acq, double *starts, double *scores, double 
            size_t count, s_pool_t *all, hpt_rng_t *rng)
 {
     size_t d = self->dim;
-    bool *active = calloc (count, sizeof (bool));
-    size_t *begin = calloc (count, sizeof (size_t)), *end = calloc (count, sizeof (size_t));
+    bool *active = hpt_calloc (count, sizeof (bool));
+    size_t *begin = hpt_calloc (count, sizeof (size_t)), *end = hpt_calloc (count, sizeof (size_t));
     for (size_t s = 0; s < count; s++)
         active[s] = true;
     s_pool_t batch = {0};
@@ -532,7 +534,7 @@ s_best_unvisited (hpt_bo_t *self, s_pool_t *pool, hpt_pointset_t *visited, doubl
     size_t found = pool->count;
     //  Selection by repeated maximum is fine: the first few are nearly
     //  always unvisited.
-    bool *used = calloc (pool->count ? pool->count : 1, sizeof (bool));
+    bool *used = hpt_calloc (pool->count ? pool->count : 1, sizeof (bool));
     for (size_t tries = 0; tries < pool->count && found == pool->count; tries++) {
         size_t best = pool->count;
         for (size_t i = 0; i < pool->count; i++)
@@ -606,10 +608,10 @@ s_maximize (hpt_bo_t *self, s_acq_t *acq, const double *X, const double *z, size
     s_score (self, acq, pool.x, pool.count, pool.score);
     //  Compass searches from the best distinct candidates and the incumbent.
     size_t nstarts = N_STARTS + 1;
-    double *starts = malloc (nstarts * d * sizeof (double));
-    double *scores = malloc (nstarts * sizeof (double));
-    double *steps = malloc (nstarts * sizeof (double));
-    bool *taken = calloc (pool.count, sizeof (bool));
+    double *starts = hpt_malloc (nstarts * d * sizeof (double));
+    double *scores = hpt_malloc (nstarts * sizeof (double));
+    double *steps = hpt_malloc (nstarts * sizeof (double));
+    bool *taken = hpt_calloc (pool.count, sizeof (bool));
     size_t count = 0;
     for (size_t s = 0; s < N_STARTS; s++) {
         size_t best = pool.count;
@@ -682,9 +684,9 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     size_t d = self->dim, n_done = history->n_done;
     if (n_done < 2 || n == 0) return 0;
     size_t total = n_done + history->n_pending + 1;
-    double *X = malloc (total * d * sizeof (double));
-    double *y = malloc (total * sizeof (double));
-    double *z = malloc (total * sizeof (double));
+    double *X = hpt_malloc (total * d * sizeof (double));
+    double *y = hpt_malloc (total * sizeof (double));
+    double *z = hpt_malloc (total * sizeof (double));
     for (size_t i = 0; i < n_done; i++)
         s_encode (self, history->done_values + i * d, X + i * d);
     memcpy (y, history->done_y, n_done * sizeof (double));
@@ -694,7 +696,7 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
         //  Bound the O(n^2) scoring and O(n^3) factorization of huge
         //  histories: the best results and a spread of the rest. Rows only
         //  move down, so compaction in place is safe.
-        size_t *rows = malloc (MODEL_CAP * sizeof (size_t));
+        size_t *rows = hpt_malloc (MODEL_CAP * sizeof (size_t));
         n_done = s_subset (z, n_done, MODEL_CAP, rows);
         for (size_t i = 0; i < n_done; i++) {
             memmove (X + i * d, X + rows[i] * d, d * sizeof (double));
@@ -705,7 +707,7 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     s_acq_t acq = {.best = INFINITY};
     for (size_t i = 0; i < n_done; i++)
         acq.best = fmin (acq.best, z[i]);
-    double *failed = malloc ((history->n_failed ? history->n_failed : 1) * d * sizeof (double));
+    double *failed = hpt_malloc ((history->n_failed ? history->n_failed : 1) * d * sizeof (double));
     for (size_t f = 0; f < history->n_failed; f++)
         s_encode (self, history->failed_values + f * d, failed + f * d);
     acq.failed = failed;

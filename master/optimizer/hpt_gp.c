@@ -29,6 +29,7 @@
     depends only on the inputs and theta; new targets cost one dpotrs.
 */
 #include "hpt_gp.h"
+#include "hpt_alloc.h"
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -58,13 +59,13 @@ struct _hpt_gp_t {
 hpt_gp_t *
 hpt_gp_new (size_t dim, const bool *categorical, const hpt_gp_prior_t *prior)
 {
-    hpt_gp_t *self = calloc (1, sizeof (hpt_gp_t));
+    hpt_gp_t *self = hpt_calloc (1, sizeof (hpt_gp_t));
     self->dim = dim;
-    self->categorical = calloc (dim, sizeof (bool));
+    self->categorical = hpt_calloc (dim, sizeof (bool));
     if (categorical) memcpy (self->categorical, categorical, dim * sizeof (bool));
     self->prior = *prior;
-    self->theta = calloc (dim + 2, sizeof (double));
-    self->inv_ls2 = calloc (dim, sizeof (double));
+    self->theta = hpt_calloc (dim + 2, sizeof (double));
+    self->inv_ls2 = hpt_calloc (dim, sizeof (double));
     return self;
 }
 
@@ -175,9 +176,9 @@ hpt_gp_neg_log_posterior (hpt_gp_t *self, const double *X, const double *y, size
                           const double *theta, double *grad)
 {
     size_t d = self->dim;
-    double *K = malloc (n * n * sizeof (double));
-    double *inv_ls2 = malloc (d * sizeof (double));
-    double *alpha = malloc (n * sizeof (double));
+    double *K = hpt_malloc (n * n * sizeof (double));
+    double *inv_ls2 = hpt_malloc (d * sizeof (double));
+    double *alpha = hpt_malloc (n * sizeof (double));
     double result = INFINITY, jitter;
     if (!s_build_and_factor (self, X, n, theta, K, n, inv_ls2, &jitter)) goto done;
     memcpy (alpha, y, n * sizeof (double));
@@ -238,9 +239,9 @@ s_lbfgs (hpt_gp_t *self, const double *X, const double *y, size_t n, double *x, 
 {
     enum { MEM = 6 };
     size_t p = self->dim + 2;
-    double *g = calloc (p, sizeof (double)), *gn = calloc (p, sizeof (double));
-    double *xn = calloc (p, sizeof (double)), *dir = calloc (p, sizeof (double));
-    double *S = calloc (MEM * p, sizeof (double)), *Y = calloc (MEM * p, sizeof (double));
+    double *g = hpt_calloc (p, sizeof (double)), *gn = hpt_calloc (p, sizeof (double));
+    double *xn = hpt_calloc (p, sizeof (double)), *dir = hpt_calloc (p, sizeof (double));
+    double *S = hpt_calloc (MEM * p, sizeof (double)), *Y = hpt_calloc (MEM * p, sizeof (double));
     double rho[MEM], coef[MEM];
     int stored = 0, head = 0;
     s_clamp_theta (self, x);
@@ -322,7 +323,7 @@ hpt_gp_fit (hpt_gp_t *self, const double *X, const double *y, size_t n, const do
 {
     size_t p = self->dim + 2;
     double best = INFINITY;
-    double *x = malloc (p * sizeof (double));
+    double *x = hpt_malloc (p * sizeof (double));
     memcpy (theta_out, starts, p * sizeof (double));
     s_clamp_theta (self, theta_out);
     for (size_t s = 0; s < nstarts; s++) {
@@ -352,15 +353,15 @@ static void
 s_reserve (hpt_gp_t *self, size_t capacity)
 {
     size_t d = self->dim, n = self->n;
-    double *L = malloc (capacity * capacity * sizeof (double));
+    double *L = hpt_malloc (capacity * capacity * sizeof (double));
     for (size_t c = 0; c < n; c++)
         memcpy (L + c * capacity, self->L + c * self->capacity, n * sizeof (double));
     free (self->L);
     self->L = L;
-    self->X = realloc (self->X, capacity * d * sizeof (double));
-    self->y = realloc (self->y, capacity * sizeof (double));
-    self->alpha = realloc (self->alpha, capacity * sizeof (double));
-    self->ks = realloc (self->ks, capacity * PREDICT_BLOCK * sizeof (double));
+    self->X = hpt_realloc (self->X, capacity * d * sizeof (double));
+    self->y = hpt_realloc (self->y, capacity * sizeof (double));
+    self->alpha = hpt_realloc (self->alpha, capacity * sizeof (double));
+    self->ks = hpt_realloc (self->ks, capacity * PREDICT_BLOCK * sizeof (double));
     self->capacity = capacity;
 }
 
@@ -390,7 +391,7 @@ hpt_gp_append (hpt_gp_t *self, const double *x, double y)
     if (n == self->capacity) s_reserve (self, 2 * self->capacity + 16);
     ld = self->capacity;
     //  New row of the factor: l = L^-1 k(X, x), diagonal sqrt(k(x,x) - l'l).
-    double *l = malloc ((n ? n : 1) * sizeof (double));
+    double *l = hpt_malloc ((n ? n : 1) * sizeof (double));
     for (size_t a = 0; a < n; a++)
         l[a] = self->sf2 * s_matern (s_r2 (self, x, self->X + a * d, self->inv_ls2));
     if (n > 0)

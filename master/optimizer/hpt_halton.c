@@ -7,6 +7,7 @@
     enough positions (b^-K < 2^-40) to look continuous.
 */
 #include "hpt_halton.h"
+#include "hpt_alloc.h"
 #include "hpt_rng.h"
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,11 +38,11 @@ hpt_halton_t *
 hpt_halton_new (size_t dim, uint64_t seed)
 {
     if (dim == 0 || dim > 6000) return NULL; //  bases must fit the uint16 permutations
-    hpt_halton_t *self = calloc (1, sizeof (hpt_halton_t));
+    hpt_halton_t *self = hpt_calloc (1, sizeof (hpt_halton_t));
     self->dim = dim;
-    self->base = calloc (dim, sizeof (uint32_t));
-    self->digits = calloc (dim, sizeof (size_t));
-    self->perm = calloc (dim, sizeof (uint16_t *));
+    self->base = hpt_calloc (dim, sizeof (uint32_t));
+    self->digits = hpt_calloc (dim, sizeof (size_t));
+    self->perm = hpt_calloc (dim, sizeof (uint16_t *));
     s_first_primes (self->base, dim);
     for (size_t j = 0; j < dim; j++) {
         uint32_t b = self->base[j];
@@ -49,7 +50,7 @@ hpt_halton_new (size_t dim, uint64_t seed)
         for (double scale = 1.0; scale > 0x1.0p-40; scale /= b)
             k++;
         self->digits[j] = k;
-        self->perm[j] = calloc (k * b, sizeof (uint16_t));
+        self->perm[j] = hpt_calloc (k * b, sizeof (uint16_t));
         hpt_rng_t rng;
         hpt_rng_init (&rng, seed, 0x4a17, j);
         for (size_t pos = 0; pos < k; pos++) {

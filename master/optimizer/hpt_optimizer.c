@@ -27,6 +27,7 @@
     random path.
 */
 #include "hpt_optimizer.h"
+#include "hpt_alloc.h"
 #include "hpt_bo.h"
 #include "hpt_halton.h"
 #include "hpt_pointset.h"
@@ -79,7 +80,7 @@ hpt_optimizer_new (hpt_space_t *space, hpt_goal_t goal, hpt_algorithm_t algorith
         openblas_set_num_threads (1);
         pinned = true;
     }
-    hpt_optimizer_t *self = calloc (1, sizeof (hpt_optimizer_t));
+    hpt_optimizer_t *self = hpt_calloc (1, sizeof (hpt_optimizer_t));
     self->space = space;
     self->dim = hpt_space_size (space);
     self->goal = goal;
@@ -142,9 +143,9 @@ s_list_put (s_list_t *list, size_t dim, uint64_t trial_id, const double *values,
     if (!found) {
         if (list->count == list->capacity) {
             list->capacity = list->capacity ? 2 * list->capacity : 16;
-            list->ids = realloc (list->ids, list->capacity * sizeof (uint64_t));
-            list->values = realloc (list->values, list->capacity * dim * sizeof (double));
-            list->y = realloc (list->y, list->capacity * sizeof (double));
+            list->ids = hpt_realloc (list->ids, list->capacity * sizeof (uint64_t));
+            list->values = hpt_realloc (list->values, list->capacity * dim * sizeof (double));
+            list->y = hpt_realloc (list->y, list->capacity * sizeof (double));
         }
         size_t tail = list->count - at;
         memmove (list->ids + at + 1, list->ids + at, tail * sizeof (uint64_t));
@@ -186,7 +187,7 @@ void
 hpt_optimizer_add_pending (hpt_optimizer_t *self, uint64_t trial_id, const double *values)
 {
     if (!self || !values) return;
-    double *snapped = malloc (self->dim * sizeof (double));
+    double *snapped = hpt_malloc (self->dim * sizeof (double));
     s_snap (self, values, snapped);
     s_list_put (&self->pending, self->dim, trial_id, snapped, 0.0);
     free (snapped);
@@ -196,7 +197,7 @@ void
 hpt_optimizer_add_failed (hpt_optimizer_t *self, uint64_t trial_id, const double *values)
 {
     if (!self || !values) return;
-    double *snapped = malloc (self->dim * sizeof (double));
+    double *snapped = hpt_malloc (self->dim * sizeof (double));
     s_snap (self, values, snapped);
     s_list_remove (&self->pending, self->dim, trial_id);
     s_list_remove (&self->done, self->dim, trial_id);
@@ -213,7 +214,7 @@ hpt_optimizer_add_result (hpt_optimizer_t *self, uint64_t trial_id, const double
         hpt_optimizer_add_failed (self, trial_id, values);
         return;
     }
-    double *snapped = malloc (self->dim * sizeof (double));
+    double *snapped = hpt_malloc (self->dim * sizeof (double));
     s_snap (self, values, snapped);
     s_list_remove (&self->pending, self->dim, trial_id);
     s_list_remove (&self->failed, self->dim, trial_id);
@@ -281,7 +282,7 @@ s_suggest_random (hpt_optimizer_t *self, hpt_pointset_t *visited, uint64_t *inde
                   double *out)
 {
     size_t produced = 0, misses = 0;
-    double *u = malloc (self->dim * sizeof (double));
+    double *u = hpt_malloc (self->dim * sizeof (double));
     hpt_rng_t rng;
     hpt_rng_init (&rng, self->seed, s_history_size (self), 0x9a1d);
     while (produced < n && !s_used_up (self, visited)) {

@@ -4,6 +4,7 @@
     stored points; the table doubles when it is half full.
 */
 #include "hpt_pointset.h"
+#include "hpt_alloc.h"
 #include "hpt_rng.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,12 +22,12 @@ struct _hpt_pointset_t {
 hpt_pointset_t *
 hpt_pointset_new (size_t dim)
 {
-    hpt_pointset_t *self = calloc (1, sizeof (hpt_pointset_t));
+    hpt_pointset_t *self = hpt_calloc (1, sizeof (hpt_pointset_t));
     self->dim = dim;
     self->capacity = 16;
-    self->points = calloc (self->capacity * (dim ? dim : 1), sizeof (double));
+    self->points = hpt_calloc (self->capacity * (dim ? dim : 1), sizeof (double));
     self->slot_count = 64;
-    self->slots = calloc (self->slot_count, sizeof (size_t));
+    self->slots = hpt_calloc (self->slot_count, sizeof (size_t));
     return self;
 }
 
@@ -81,7 +82,7 @@ s_grow_table (hpt_pointset_t *self)
 {
     free (self->slots);
     self->slot_count *= 2;
-    self->slots = calloc (self->slot_count, sizeof (size_t));
+    self->slots = hpt_calloc (self->slot_count, sizeof (size_t));
     for (size_t i = 0; i < self->count; i++)
         self->slots[s_find (self, self->points + i * self->dim)] = i + 1;
 }
@@ -93,8 +94,8 @@ hpt_pointset_insert (hpt_pointset_t *self, const double *values)
     if (self->slots[slot]) return false;
     if (self->count == self->capacity) {
         self->capacity *= 2;
-        self->points =
-            realloc (self->points, self->capacity * (self->dim ? self->dim : 1) * sizeof (double));
+        self->points = hpt_realloc (self->points,
+                                    self->capacity * (self->dim ? self->dim : 1) * sizeof (double));
     }
     memcpy (self->points + self->count * self->dim, values, self->dim * sizeof (double));
     self->count++;

@@ -6,6 +6,7 @@
     tests/bench/bench_*.c, registered by one line in HPT_BENCH_COMMANDS
     below; it gets argv from its own name on and returns the exit status.
 */
+#include "hpt_alloc.h"
 #include "hpt_version.h"
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,7 @@ s_usage (FILE *out)
 int
 main (int argc, char *argv[])
 {
+    hpt_alloc_init (); //  before any JSON: jansson allocates through hpt_alloc's policy
     if (argc < 2 || strcmp (argv[1], "--help") == 0) {
         s_usage (argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -676,9 +676,8 @@ test_expand_seed_custom (void **state)
     assert_non_null (job);
     hpt_task_spec_t *tasks;
     size_t count;
-    char *error = NULL;
+    hpt_error_t error;
     assert_int_equal (hpt_cluster_config_tasks (config, job, &tasks, &count, &error), 0);
-    assert_null (error);
     assert_int_equal (count, 13);
     s_assert_task (&tasks[0], "master", 0, "complex_model_m", 16, 14746, NULL, 0);
     for (size_t i = 0; i < 9; i++)
@@ -790,26 +789,26 @@ test_expand_unknown_type (void **state)
     hpt_cluster_config_t *config = hpt_cluster_config_new ();
     hpt_task_spec_t *tasks = (hpt_task_spec_t *)1;
     size_t count = 99;
-    char *error = NULL;
+    hpt_error_t error;
     hpt_job_t *job = s_job ("trainingInput:\n  scaleTier: CUSTOM\n  masterType: standard\n"
                             "  workerType: foo\n  workerCount: 2\n");
     assert_int_equal (hpt_cluster_config_tasks (config, job, &tasks, &count, &error), -1);
     assert_null (tasks);
     assert_int_equal (count, 0);
-    assert_string_equal (error, "trainingInput.workerType: unknown machine type 'foo' (neither "
-                                "built in nor defined in the cluster file's machineTypes)");
-    free (error);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    assert_string_equal (error.message,
+                         "trainingInput.workerType: unknown machine type 'foo' (neither "
+                         "built in nor defined in the cluster file's machineTypes)");
     hpt_job_destroy (&job);
 
     //  Every unknown type at once, with suggestions.
     job = s_job ("trainingInput:\n  scaleTier: CUSTOM\n  masterType: standrd\n"
                  "  parameterServerType: large_modle\n  parameterServerCount: 1\n");
     assert_int_equal (hpt_cluster_config_tasks (config, job, &tasks, &count, &error), -1);
-    assert_string_equal (error,
+    assert_string_equal (error.message,
                          "trainingInput.masterType: unknown machine type 'standrd' (did you mean "
                          "'standard'?); trainingInput.parameterServerType: unknown machine type "
                          "'large_modle' (did you mean 'large_model'?)");
-    free (error);
     //  error may be NULL.
     assert_int_equal (hpt_cluster_config_tasks (config, job, &tasks, &count, NULL), -1);
     hpt_job_destroy (&job);
@@ -820,13 +819,12 @@ test_expand_unknown_type (void **state)
     job->input.scale_tier = HPT_SCALE_TIER_CUSTOM;
     job->input.worker_count = 3;
     assert_int_equal (hpt_cluster_config_tasks (config, job, &tasks, &count, &error), -1);
-    assert_string_equal (error, "trainingInput.masterType: required with scaleTier CUSTOM; "
-                                "trainingInput.workerType: required when workerCount is 3");
-    free (error);
+    assert_string_equal (error.message, "trainingInput.masterType: required with scaleTier CUSTOM; "
+                                        "trainingInput.workerType: required when workerCount is 3");
     hpt_job_destroy (&job);
     assert_int_equal (hpt_cluster_config_tasks (config, NULL, &tasks, &count, &error), -1);
-    assert_non_null (error);
-    free (error);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    assert_string_equal (error.message, "no job to expand");
     hpt_cluster_config_destroy (&config);
 }
 

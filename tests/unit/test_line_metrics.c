@@ -11,8 +11,8 @@
 static void
 test_default_pattern (void **state)
 {
-    char error[256];
-    hpt_line_metrics_t *m = hpt_line_metrics_new (NULL, error, sizeof (error));
+    hpt_error_t error;
+    hpt_line_metrics_t *m = hpt_line_metrics_new (NULL, &error);
     assert_non_null (m);
     hpt_line_point_t p[8];
     int n = hpt_line_metrics_scan (m, "metric1=0.93 step=100", "metric1", p, 8);
@@ -41,9 +41,9 @@ test_default_pattern (void **state)
 static void
 test_custom_pattern (void **state)
 {
-    char error[256];
+    hpt_error_t error;
     hpt_line_metrics_t *m = hpt_line_metrics_new (
-        "Step (?<step>[0-9]+): (?P<tag>[a-z_]+) is (?<value>[0-9.]+)", error, sizeof (error));
+        "Step (?<step>[0-9]+): (?P<tag>[a-z_]+) is (?<value>[0-9.]+)", &error);
     assert_non_null (m);
     hpt_line_point_t p[4];
     int n = hpt_line_metrics_scan (m, "Step 12: accuracy is 0.5 | Step 13: loss is 2", "t", p, 4);
@@ -55,7 +55,7 @@ test_custom_pattern (void **state)
     hpt_line_metrics_destroy (&m);
     //  Without a tag group the job's tag is used; brackets with '(' are
     //  not groups.
-    m = hpt_line_metrics_new ("acc[(]%[)] (?<value>[0-9]+)", error, sizeof (error));
+    m = hpt_line_metrics_new ("acc[(]%[)] (?<value>[0-9]+)", &error);
     assert_non_null (m);
     n = hpt_line_metrics_scan (m, "acc(%) 97", "accuracy", p, 4);
     assert_int_equal (n, 1);
@@ -67,15 +67,17 @@ test_custom_pattern (void **state)
 static void
 test_bad_patterns (void **state)
 {
-    char error[256];
-    assert_null (hpt_line_metrics_new ("loss=([0-9]+)", error, sizeof (error)));
-    assert_non_null (strstr (error, "value"));
-    assert_null (hpt_line_metrics_new ("(?<value>[0-9]+", error, sizeof (error)));
-    assert_non_null (strstr (error, "regular expression"));
-    assert_null (hpt_line_metrics_new ("(?<size>[0-9]+)", error, sizeof (error)));
-    assert_non_null (strstr (error, "unknown group name 'size'"));
-    assert_null (hpt_line_metrics_new ("(?=x)(?<value>1)", error, sizeof (error)));
-    assert_null (hpt_line_metrics_new ("(?<value", error, sizeof (error)));
+    hpt_error_t error;
+    assert_null (hpt_line_metrics_new ("loss=([0-9]+)", &error));
+    assert_int_equal (error.code, HPT_E_INVALID);
+    assert_non_null (strstr (error.message, "value"));
+    assert_null (hpt_line_metrics_new ("(?<value>[0-9]+", &error));
+    assert_non_null (strstr (error.message, "regular expression"));
+    assert_null (hpt_line_metrics_new ("(?<size>[0-9]+)", &error));
+    assert_non_null (strstr (error.message, "unknown group name 'size'"));
+    assert_null (hpt_line_metrics_new ("(?=x)(?<value>1)", &error));
+    assert_null (hpt_line_metrics_new ("(?<value", &error));
+    assert_null (hpt_line_metrics_new ("(?<value", NULL));
 }
 
 static void
@@ -87,12 +89,13 @@ test_hand_matcher_agrees_with_the_regex (void **state)
     //  for "[=:]") is a custom one, compiled and run through regexec; the
     //  one thing only the default does, taking the step from a step pair,
     //  cannot happen on these lines (no 't' or 'p' in the alphabet).
-    char error[256], respelled[sizeof (HPT_LINE_METRICS_DEFAULT)] = HPT_LINE_METRICS_DEFAULT;
+    hpt_error_t error;
+    char respelled[sizeof (HPT_LINE_METRICS_DEFAULT)] = HPT_LINE_METRICS_DEFAULT;
     char *separator = strstr (respelled, "[=:]");
     assert_non_null (separator);
     memcpy (separator, "[:=]", 4);
-    hpt_line_metrics_t *fast = hpt_line_metrics_new (NULL, error, sizeof (error));
-    hpt_line_metrics_t *slow = hpt_line_metrics_new (respelled, error, sizeof (error));
+    hpt_line_metrics_t *fast = hpt_line_metrics_new (NULL, &error);
+    hpt_line_metrics_t *slow = hpt_line_metrics_new (respelled, &error);
     assert_non_null (fast);
     assert_non_null (slow);
     static const char alphabet[] = "aZ_s9.-/=: \t+eE05x,";

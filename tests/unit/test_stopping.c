@@ -66,47 +66,47 @@ test_defaults_and_config (void **state)
     hpt_stop_config_defaults (&config, HPT_EARLY_STOP_MEDIAN);
     assert_int_equal (config.min_completed_trials, 3);
     assert_int_equal (config.warmup_steps, 1);
-    assert_true (hpt_stop_config_check (&config, NULL, 0));
+    assert_int_equal (hpt_stop_config_check (&config, NULL), 0);
     hpt_stop_config_defaults (&config, HPT_EARLY_STOP_ASHA);
     assert_int_equal (config.min_completed_trials, 0);
     assert_true (config.reduction_factor == 3.0);
     assert_int_equal (config.min_resource, 1);
     assert_int_equal (config.max_resource, 0);
-    assert_true (hpt_stop_config_check (&config, NULL, 0));
+    assert_int_equal (hpt_stop_config_check (&config, NULL), 0);
 
-    char error[64];
+    hpt_error_t error;
     hpt_stop_config_t bad = config;
     bad.min_completed_trials = -1;
-    assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
-    assert_non_null (strstr (error, "minCompletedTrials"));
+    assert_int_equal (hpt_stop_config_check (&bad, &error), -1);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    assert_non_null (strstr (error.message, "minCompletedTrials"));
     assert_null (hpt_stopping_new (&bad, true));
     bad = config;
     bad.warmup_steps = -2;
-    assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
-    assert_non_null (strstr (error, "warmupSteps"));
+    assert_int_equal (hpt_stop_config_check (&bad, &error), -1);
+    assert_non_null (strstr (error.message, "warmupSteps"));
     bad = config;
     bad.reduction_factor = 1.0;
-    assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
-    assert_non_null (strstr (error, "reductionFactor"));
+    assert_int_equal (hpt_stop_config_check (&bad, &error), -1);
+    assert_non_null (strstr (error.message, "reductionFactor"));
     bad.reduction_factor = NAN;
-    assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
+    assert_int_equal (hpt_stop_config_check (&bad, &error), -1);
     bad = config;
     bad.min_resource = 0;
-    assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
-    assert_non_null (strstr (error, "minResource"));
+    assert_int_equal (hpt_stop_config_check (&bad, &error), -1);
+    assert_non_null (strstr (error.message, "minResource"));
     bad = config;
     bad.max_resource = 1;
-    assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
-    assert_non_null (strstr (error, "maxResource"));
+    assert_int_equal (hpt_stop_config_check (&bad, &error), -1);
+    assert_non_null (strstr (error.message, "maxResource"));
     bad = config;
     bad.rule = (hpt_early_stop_rule_t)42;
-    assert_false (hpt_stop_config_check (&bad, error, sizeof (error)));
-    //  A tiny buffer is still terminated.
-    char tiny[4];
+    assert_int_equal (hpt_stop_config_check (&bad, &error), -1);
+    assert_non_null (strstr (error.message, "rule"));
+    //  A caller that only wants the verdict passes no error.
     bad.rule = HPT_EARLY_STOP_ASHA;
     bad.min_resource = -5;
-    assert_false (hpt_stop_config_check (&bad, tiny, sizeof (tiny)));
-    assert_int_equal (strlen (tiny), 3);
+    assert_int_equal (hpt_stop_config_check (&bad, NULL), -1);
 
     //  DECAY_CURVE is reserved: refused rather than silently median.
     hpt_stop_config_defaults (&config, HPT_EARLY_STOP_DECAY_CURVE);

@@ -28,11 +28,10 @@ s_parse (const hpt_tfconfig_cluster_t *cluster, hpt_tfconfig_role_t role, size_t
          const char *trial, json_t *job)
 {
     hpt_tfconfig_task_t task = {role, index, trial};
-    char *error = NULL;
+    hpt_error_t error;
     char *text = hpt_tfconfig_build (cluster, &task, job, &error);
-    if (!text) fprintf (stderr, "%s\n", error);
+    if (!text) fprintf (stderr, "%s\n", error.message);
     assert_non_null (text);
-    assert_null (error);
     json_error_t json_error;
     json_t *root = json_loads (text, 0, &json_error);
     assert_non_null (root);
@@ -46,7 +45,7 @@ test_master_exact_text (void **state)
     hpt_tfconfig_cluster_t cluster = s_cluster (false);
     json_t *job = json_pack ("{s:s, s:f}", "scaleTier", "CUSTOM", "lr", 0.1);
     hpt_tfconfig_task_t task = {HPT_TFCONFIG_MASTER, 0, "7"};
-    char *error = NULL;
+    hpt_error_t error;
     char *text = hpt_tfconfig_build (&cluster, &task, job, &error);
     assert_non_null (text);
     assert_string_equal (text, "{\"cluster\":{\"master\":[\"10.0.0.1:2222\"],"
@@ -123,13 +122,14 @@ s_assert_refused (const hpt_tfconfig_cluster_t *cluster, hpt_tfconfig_role_t rol
                   const char *trial, json_t *job, const char *needle)
 {
     hpt_tfconfig_task_t task = {role, index, trial};
-    char *error = NULL;
+    hpt_error_t error;
     char *text = hpt_tfconfig_build (cluster, &task, job, &error);
     assert_null (text);
-    assert_non_null (error);
-    if (!strstr (error, needle)) fprintf (stderr, "unexpected error: %s\n", error);
-    assert_non_null (strstr (error, needle));
-    free (error);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    if (!strstr (error.message, needle)) fprintf (stderr, "unexpected error: %s\n", error.message);
+    assert_non_null (strstr (error.message, needle));
+    //  A caller that does not care about the reason passes NULL.
+    assert_null (hpt_tfconfig_build (cluster, &task, job, NULL));
 }
 
 static void

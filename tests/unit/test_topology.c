@@ -396,10 +396,9 @@ static void
 test_restrict (void **state)
 {
     hpt_topology_t *topology = s_load ("gpu-host-v100-a.xml");
-    char *error = NULL;
+    hpt_error_t error;
     assert_int_equal (
         hpt_topology_restrict (topology, s_data ("resources/restrict-v100.yaml"), &error), 0);
-    assert_null (error);
     const hpt_resources_t *r = hpt_topology_resources (topology);
     assert_int_equal (r->cpus, 8);
     assert_int_equal (r->pus, 16);
@@ -425,7 +424,7 @@ test_restrict (void **state)
 static void
 test_declare (void **state)
 {
-    char *error = NULL;
+    hpt_error_t error;
     //  Declaring is allowed where nothing was detected...
     hpt_topology_t *topology = s_load ("cpu-host-32.xml");
     assert_int_equal (
@@ -447,9 +446,9 @@ test_declare (void **state)
     topology = s_load ("gpu-host-v100-a.xml");
     assert_int_equal (
         hpt_topology_restrict (topology, s_data ("resources/declare-t4.yaml"), &error), -1);
-    assert_non_null (strstr (
-        error, "declare-t4.yaml:5:5: accelerators[0]: 2 NVIDIA_TESLA_T4 requested but 0 detected"));
-    free (error);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    assert_non_null (strstr (error.message, "declare-t4.yaml:5:5: accelerators[0]: 2 "
+                                            "NVIDIA_TESLA_T4 requested but 0 detected"));
     //  Nothing changed.
     assert_int_equal (hpt_topology_resources (topology)->cpus, 16);
     assert_int_equal (hpt_topology_resources (topology)->accelerator_count, 4);
@@ -460,10 +459,10 @@ static void
 test_restrict_errors (void **state)
 {
     hpt_topology_t *topology = s_load ("gpu-host-v100-a.xml");
-    char *error = NULL;
+    hpt_error_t error;
     char *copy = strdup (s_data ("resources/bad-fields.yaml"));
     assert_int_equal (hpt_topology_restrict (topology, copy, &error), -1);
-    assert_non_null (error);
+    assert_int_equal (error.code, HPT_E_INVALID);
     char *expected = NULL;
     assert_true (asprintf (&expected,
                            "%s:1:7: cpus: must be at least 1, got -3\n"
@@ -471,29 +470,27 @@ test_restrict_errors (void **state)
                            "%s:3:1: gpus: unknown field (did you mean 'cpus'?)\n"
                            "%s:5:5: accelerators[0].count: required field is missing\n",
                            copy, copy, copy, copy) > 0);
-    assert_string_equal (error, expected);
+    assert_string_equal (error.message, expected);
     free (expected);
     free (copy);
-    free (error);
 
     assert_int_equal (
         hpt_topology_restrict (topology, s_data ("resources/bad-too-many.yaml"), &error), -1);
     assert_non_null (strstr (
-        error,
+        error.message,
         "bad-too-many.yaml:2:5: accelerators[0]: 8 NVIDIA_TESLA_V100 requested but 4 detected"));
-    free (error);
     assert_int_equal (
         hpt_topology_restrict (topology, s_data ("resources/bad-unknown-type.yaml"), &error), -1);
-    assert_non_null (strstr (
-        error, "bad-unknown-type.yaml:3:11: accelerators[0].type: unknown accelerator type"));
-    free (error);
+    assert_non_null (strstr (error.message, "bad-unknown-type.yaml:3:11: accelerators[0].type: "
+                                            "unknown accelerator type"));
     assert_int_equal (
         hpt_topology_restrict (topology, s_data ("resources/bad-syntax.yaml"), &error), -1);
-    assert_non_null (strstr (error, "bad-syntax.yaml:3:1: invalid YAML"));
-    free (error);
+    assert_non_null (strstr (error.message, "bad-syntax.yaml:3:1: invalid YAML"));
+    assert_int_equal (error.code, HPT_E_INVALID);
     assert_int_equal (hpt_topology_restrict (topology, "/nonexistent/resources.yaml", &error), -1);
-    assert_non_null (strstr (error, "/nonexistent/resources.yaml"));
-    free (error);
+    assert_int_equal (error.code, HPT_E_NOT_FOUND);
+    assert_non_null (strstr (error.message, "/nonexistent/resources.yaml"));
+    assert_int_equal (hpt_topology_restrict (topology, "/nonexistent/resources.yaml", NULL), -1);
     //  None of it changed anything.
     const hpt_resources_t *r = hpt_topology_resources (topology);
     assert_int_equal (r->cpus, 16);
@@ -501,17 +498,65 @@ test_restrict_errors (void **state)
     hpt_topology_destroy (&topology);
 }
 
+//  Writes text to a fresh temporary file named in path (a mkstemp template).
+static void
+s_write_temp (char *path, const char *text)
+{
+    int fd = mkstemp (path);
+    assert_true (fd >= 0);
+    FILE *file = fdopen (fd, "w");
+    fputs (text, file);
+    fclose (file);
+}
+
+static void
+test_restrict_limits (void **state)
+{
+    //  Declared devices are bounded in all, not only per entry; nothing
+    //  is declared when they are too many.
+    hpt_topology_t *topology = s_load ("cpu-host-32.xml");
+    char path[] = "/tmp/hpt-test-resources-XXXXXX";
+    s_write_temp (path, "accelerators:\n"
+                        "  - {type: NVIDIA_TESLA_T4, count: 1000}\n"
+                        "  - {type: NVIDIA_TESLA_V100, count: 100}\n");
+    hpt_error_t error;
+    assert_int_equal (hpt_topology_restrict (topology, path, &error), -1);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    assert_non_null (strstr (error.message, "accelerators: 1100 declared, at most 1024"));
+    assert_int_equal (hpt_topology_resources (topology)->accelerator_count, 0);
+    unlink (path);
+
+    //  More problems than the message holds: whole lines, then a count of
+    //  the rest.
+    char text[8192] = "";
+    for (int i = 0; i < 100; i++)
+        snprintf (text + strlen (text), sizeof (text) - strlen (text), "unknown_%02d: 1\n", i);
+    char many[] = "/tmp/hpt-test-resources-XXXXXX";
+    s_write_temp (many, text);
+    assert_int_equal (hpt_topology_restrict (topology, many, &error), -1);
+    assert_int_equal (error.code, HPT_E_INVALID);
+    size_t length = strlen (error.message);
+    assert_true (length < sizeof (error.message));
+    assert_int_equal (error.message[length - 1], '\n');
+    assert_non_null (strstr (error.message, "unknown_00: unknown field"));
+    assert_non_null (strstr (error.message, " more problems)\n"));
+    assert_null (strstr (error.message, "unknown_99"));
+    unlink (many);
+    hpt_topology_destroy (&topology);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_v100_host_a),  cmocka_unit_test (test_v100_host_b),
-        cmocka_unit_test (test_tpu_host),     cmocka_unit_test (test_cpu_host),
-        cmocka_unit_test (test_h200_host),    cmocka_unit_test (test_json),
-        cmocka_unit_test (test_name_mapping), cmocka_unit_test (test_pci_mapping),
-        cmocka_unit_test (test_bus_id),       cmocka_unit_test (test_nvml_absent),
-        cmocka_unit_test (test_bad_xml),      cmocka_unit_test (test_restrict),
-        cmocka_unit_test (test_declare),      cmocka_unit_test (test_restrict_errors),
+        cmocka_unit_test (test_v100_host_a),     cmocka_unit_test (test_v100_host_b),
+        cmocka_unit_test (test_tpu_host),        cmocka_unit_test (test_cpu_host),
+        cmocka_unit_test (test_h200_host),       cmocka_unit_test (test_json),
+        cmocka_unit_test (test_name_mapping),    cmocka_unit_test (test_pci_mapping),
+        cmocka_unit_test (test_bus_id),          cmocka_unit_test (test_nvml_absent),
+        cmocka_unit_test (test_bad_xml),         cmocka_unit_test (test_restrict),
+        cmocka_unit_test (test_declare),         cmocka_unit_test (test_restrict_errors),
+        cmocka_unit_test (test_restrict_limits),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
