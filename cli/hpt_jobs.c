@@ -286,11 +286,11 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
 static hpt_job_t *
 s_read_config (const char *config)
 {
-    char error[256];
+    hpt_error_t error;
     size_t size = 0;
-    char *text = hpt_read_file (config, HPT_TREE_MAX_BYTES, &size, error, sizeof (error));
+    char *text = hpt_read_file (config, HPT_TREE_MAX_BYTES, &size, &error);
     if (!text) {
-        fprintf (stderr, "%s: %s\n", config, error);
+        fprintf (stderr, "%s: %s\n", config, error.message);
         return NULL;
     }
     hpt_config_format_t kind = hpt_config_format_guess (config, text, size);

@@ -42,11 +42,11 @@ hpt_cli_validate (int argc, char *argv[])
     if (!hpt_format_style_option ("validate", format, &style)) return 2;
     //  JSON documents get JSON pointers in their messages; decide after
     //  a look at the content when the extension does not say.
-    char error[256];
+    hpt_error_t error;
     size_t size = 0;
-    char *text = hpt_read_file (config, HPT_TREE_MAX_BYTES, &size, error, sizeof (error));
+    char *text = hpt_read_file (config, HPT_TREE_MAX_BYTES, &size, &error);
     if (!text) {
-        fprintf (stderr, "%s: %s\n", config, error);
+        fprintf (stderr, "%s: %s\n", config, error.message);
         return 2;
     }
     hpt_config_format_t kind = hpt_config_format_guess (config, text, size);

@@ -213,9 +213,9 @@ hpt_schema_parse (hpt_schema_t *self, const char *text, size_t size, bool json)
 char *
 hpt_schema_read_file (hpt_schema_t *self, const char *path, size_t *size)
 {
-    char error[256];
-    char *text = hpt_read_file (path, HPT_TREE_MAX_BYTES, size, error, sizeof (error));
-    if (!text) s_document_error (self, 0, 0, error);
+    hpt_error_t error;
+    char *text = hpt_read_file (path, HPT_TREE_MAX_BYTES, size, &error);
+    if (!text) s_document_error (self, 0, 0, error.message);
     return text;
 }
 

@@ -381,11 +381,12 @@ hpt_tree_from_json (const char *text, size_t size, hpt_tree_error_t *error)
 }
 
 char *
-hpt_read_file (const char *path, size_t max_bytes, size_t *size, char *error, size_t error_size)
+hpt_read_file (const char *path, size_t max_bytes, size_t *size, hpt_error_t *error)
 {
     FILE *file = fopen (path, "rb");
     if (!file) {
-        snprintf (error, error_size, "cannot open: %s", strerror (errno));
+        hpt_error_set (error, errno == ENOENT ? HPT_E_NOT_FOUND : HPT_E_UNAVAILABLE,
+                       "cannot open: %s", strerror (errno));
         return NULL;
     }
     size_t cap = 4096, used = 0;
@@ -403,12 +404,12 @@ hpt_read_file (const char *path, size_t max_bytes, size_t *size, char *error, si
     bool read_error = ferror (file);
     fclose (file);
     if (read_error) {
-        snprintf (error, error_size, "cannot read: %s", strerror (errno));
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot read: %s", strerror (errno));
         free (buf);
         return NULL;
     }
     if (used > max_bytes) {
-        snprintf (error, error_size, "file larger than %zu bytes", max_bytes);
+        hpt_error_set (error, HPT_E_INVALID, "file larger than %zu bytes", max_bytes);
         free (buf);
         return NULL;
     }

@@ -19,6 +19,7 @@
 #ifndef HPT_TREE_H_INCLUDED
 #define HPT_TREE_H_INCLUDED
 
+#include "hpt_error.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -78,8 +79,7 @@ hpt_node_t *hpt_node_get (hpt_node_t *self, const char *key);
 const char *hpt_node_kind_name (hpt_node_t *self);
 
 //  Reads a whole file into a fresh NUL-terminated buffer (caller frees),
-//  refusing files over max_bytes. Returns NULL with a message in error.
-char *hpt_read_file (const char *path, size_t max_bytes, size_t *size, char *error,
-                     size_t error_size);
+//  refusing files over max_bytes. Returns NULL with *error.
+char *hpt_read_file (const char *path, size_t max_bytes, size_t *size, hpt_error_t *error);
 
 #endif
