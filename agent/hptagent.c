@@ -56,25 +56,38 @@ s_print_problems (const hpt_error_t *error)
     fprintf (stderr, "%s%s", error->message, len && error->message[len - 1] == '\n' ? "" : "\n");
 }
 
-//  Discovers (or reads) the host, applies the resources file and prints
-//  the JSON. Returns the exit status: 1 when discovery fails, 2 when the
+//  Discovers (or reads) the host and applies the resources file. NULL
+//  with the exit status in *status: 1 when discovery fails, 2 when the
 //  resources file is wrong.
-static int
-s_print_topology (const char *xml, const char *resources)
+static hpt_topology_t *
+s_topology (const char *xml, const char *resources, int *status)
 {
     hpt_error_t discovery;
     hpt_topology_t *topology =
         xml ? hpt_topology_new_from_xml (xml, &discovery) : hpt_topology_new (&discovery);
     if (!topology) {
         fprintf (stderr, "hptagent: %s\n", discovery.message);
-        return 1;
+        *status = 1;
+        return NULL;
     }
     hpt_error_t error;
     if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
         s_print_problems (&error);
         hpt_topology_destroy (&topology);
-        return 2;
+        *status = 2;
     }
+    return topology;
+}
+
+//  Discovers (or reads) the host, applies the resources file and prints
+//  the JSON. Returns the exit status: 1 when discovery fails, 2 when the
+//  resources file is wrong.
+static int
+s_print_topology (const char *xml, const char *resources)
+{
+    int status = 0;
+    hpt_topology_t *topology = s_topology (xml, resources, &status);
+    if (!topology) return status;
     char *text = hpt_topology_to_json_text (topology);
     if (text) printf ("%s\n", text);
     free (text);
@@ -165,19 +178,9 @@ main (int argc, char *argv[])
     gethostname (host, sizeof (host) - 1);
     if (!config.name) config.name = host;
     if (!config.advertise) config.advertise = host;
-    hpt_error_t discovery;
-    hpt_topology_t *topology =
-        xml ? hpt_topology_new_from_xml (xml, &discovery) : hpt_topology_new (&discovery);
-    if (!topology) {
-        fprintf (stderr, "hptagent: %s\n", discovery.message);
-        return 1;
-    }
-    hpt_error_t error;
-    if (resources && hpt_topology_restrict (topology, resources, &error) != 0) {
-        s_print_problems (&error);
-        hpt_topology_destroy (&topology);
-        return 2;
-    }
+    int status = 0;
+    hpt_topology_t *topology = s_topology (xml, resources, &status);
+    if (!topology) return status;
     config.topology = topology;
     zsys_init ();
     zsys_set_logident ("hptagent");
