@@ -93,6 +93,8 @@ struct _hpt_agent_t {
     hpt_agent_config_t config; //  copied (strings owned)
     char *spool_dir;           //  WORKDIR/spool
     zsock_t *dealer;           //  to the master
+    zactor_t *monitor;         //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
+    int64_t handshake_log;     //  when a failed handshake was last logged (monotonic ms)
     zloop_t *loop;             //  the reactor
     hpt_launcher_t *launcher;  //  runs the tasks
     hpt_spool_t *spool;        //  events until acknowledged
@@ -995,6 +997,47 @@ s_prepare_workdir (hpt_agent_t *self, hpt_error_t *error)
     return hpt_mkdirs (self->spool_dir, 0775, error);
 }
 
+//  With CURVE, what the master's side of a handshake says is the only
+//  sign that it refused this agent (ZeroMQ retries silently): a monitor
+//  reports it, and the agent says what to do about it.
+static void
+s_watch_handshakes (hpt_agent_t *self, const char *master)
+{
+    self->monitor = zactor_new (zmonitor, self->dealer);
+    zstr_sendx (self->monitor, "LISTEN", "HANDSHAKE_SUCCEEDED", "HANDSHAKE_FAILED_AUTH",
+                "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_NO_DETAIL", NULL);
+    zstr_send (self->monitor, "START");
+    zsock_wait (self->monitor);
+}
+
+static int
+s_on_handshake (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_agent_t *self = arg;
+    char *event = NULL, *value = NULL, *address = NULL;
+    if (zstr_recvx (reader, &event, &value, &address, NULL) < 0) return 0;
+    bool ok = strcmp (event, "HANDSHAKE_SUCCEEDED") == 0;
+    if (ok)
+        zsys_info ("hptagent: secure connection to the master at %s", address);
+    else if (s_mono () - self->handshake_log >= 10000) {
+        self->handshake_log = s_mono ();
+        if (strcmp (event, "HANDSHAKE_FAILED_AUTH") == 0)
+            zsys_error ("hptagent: the master at %s refused this agent's key: copy this agent's "
+                        "NAME.cert (the public half of --cert) into the master's agentCerts "
+                        "directory",
+                        address);
+        else
+            zsys_error ("hptagent: the secure handshake with %s failed (%s): is --master-cert the "
+                        "certificate of the master at that address? This agent speaks to no "
+                        "other",
+                        address, event);
+    }
+    zstr_free (&event);
+    zstr_free (&value);
+    zstr_free (&address);
+    return 0;
+}
+
 hpt_agent_t *
 hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
 {
@@ -1054,6 +1097,14 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     zsock_set_reconnect_ivl (self->dealer, 100);
     zsock_set_reconnect_ivl_max (self->dealer, 2000);
     zsock_set_maxmsgsize (self->dealer, 4 * 1024 * 1024);
+    if (config->curve_secret) {
+        //  CURVE: the connection proves this agent's key to the master, and
+        //  goes nowhere but to a master holding master_key's secret half.
+        zsock_set_curve_publickey (self->dealer, config->curve_public);
+        zsock_set_curve_secretkey (self->dealer, config->curve_secret);
+        zsock_set_curve_serverkey (self->dealer, config->master_key);
+        s_watch_handshakes (self, config->master);
+    }
     if (zsock_connect (self->dealer, "%s", config->master) != 0) {
         hpt_error_set (error, HPT_E_INVALID, "cannot connect to %s", config->master);
         hpt_agent_destroy (&self);
@@ -1061,6 +1112,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     }
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->dealer, s_on_master, self);
+    if (self->monitor) zloop_reader (self->loop, zactor_sock (self->monitor), s_on_handshake, self);
     zmq_pollitem_t item = {NULL, hpt_launcher_fd (self->launcher), ZMQ_POLLIN, 0};
     zloop_poller (self->loop, &item, s_on_launcher, self);
     zloop_reader (self->loop, hpt_fetch_socket (self->fetch), s_on_fetched, self);
@@ -1074,6 +1126,7 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     if (!self_p || !*self_p) return;
     hpt_agent_t *self = *self_p;
     zloop_destroy (&self->loop);
+    zactor_destroy (&self->monitor);
     hpt_launcher_destroy (&self->launcher);
     hpt_fetch_destroy (&self->fetch);
     zhashx_destroy (&self->fetching);

@@ -28,6 +28,9 @@ typedef struct {
     double cpus;              //  CPUs offered, 0 = what the topology has
     double memory_gb;         //  memory offered, < 0 = what the topology has
     hpt_topology_t *topology; //  the host (borrowed; outlives the agent)
+    const char *curve_public; //  this agent's CURVE public key (Z85), NULL: plaintext
+    const char *curve_secret; //  its secret key (Z85)
+    const char *master_key;   //  the master's public key (Z85): the only master spoken to
 } hpt_agent_config_t;
 
 typedef struct _hpt_agent_t hpt_agent_t;

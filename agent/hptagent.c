@@ -5,6 +5,7 @@
 */
 #include "hpt_agent.h"
 #include "hpt_alloc.h"
+#include "hpt_keys.h"
 #include "hpt_topology.h"
 #include "hpt_version.h"
 #include <czmq.h>
@@ -20,7 +21,9 @@ s_usage (FILE *out)
              "Usage: hptagent --master tcp://HOST:PORT [--name NAME] [--workdir DIR]\n"
              "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
              "                [--topology FILE.xml] [--resources FILE.yaml]\n"
+             "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
              "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
+             "       hptagent keygen --name NAME DIR\n"
              "\n"
              "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
              "their logs and metrics, and keeps every event on disk (WORKDIR/spool)\n"
@@ -33,6 +36,16 @@ s_usage (FILE *out)
              "  --memory-gb M         memory to offer (default: the host's memory)\n"
              "  --ports LOW-HIGH      ports for TF_CONFIG addresses (default 20000-20999)\n"
              "  --advertise HOST      host name tasks are reached at (default: host name)\n"
+             "  --cert FILE           this agent's secret certificate (CURVE): the agent\n"
+             "                        proves its key to the master, and its name is the\n"
+             "                        certificate's (made by hptagent keygen)\n"
+             "  --master-cert FILE    the master's public certificate: the agent speaks to\n"
+             "                        no master without its secret half\n"
+             "  --insecure            speak plaintext to a master on another host (anyone\n"
+             "                        who can bind its address gets this agent)\n"
+             "  keygen --name NAME DIR  write DIR/NAME.cert (public: copy it into the\n"
+             "                        master's agentCerts to enrol this agent) and\n"
+             "                        DIR/NAME.cert_secret (0600, stays here)\n"
              "  --print-topology      print the host's resources as JSON and exit\n"
              "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
              "                        (lstopo --of xml); /dev, and NVML unless\n"
@@ -112,13 +125,93 @@ s_parse_number (const char *text, double *value)
     return end != text && *end == '\0' && *value >= 0 && *value < 1e9;
 }
 
+//  hptagent keygen --name NAME DIR: the agent's certificate pair, named.
+static int
+s_keygen (int argc, char *argv[])
+{
+    const char *name = NULL, *dir = NULL;
+    for (int i = 1; i < argc; i++)
+        if (strcmp (argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (!dir && argv[i][0] != '-')
+            dir = argv[i];
+        else {
+            fprintf (stderr,
+                     "hptagent keygen: unexpected '%s' (usage: hptagent keygen --name "
+                     "NAME DIR)\n",
+                     argv[i]);
+            return 2;
+        }
+    if (!name || !dir) {
+        fprintf (stderr, "hptagent keygen: usage: hptagent keygen --name NAME DIR\n");
+        return 2;
+    }
+    hpt_error_t error;
+    if (hpt_keys_generate (dir, name, name, &error) != 0) {
+        fprintf (stderr, "hptagent keygen: %s\n", error.message);
+        return 1;
+    }
+    printf ("%s/%s.cert (copy it into the master's agentCerts) and %s/%s.cert_secret (for "
+            "--cert)\n",
+            dir, name, dir, name);
+    return 0;
+}
+
+//  CURVE from --cert and --master-cert (both or neither), the agent's
+//  name from its certificate; without them, plaintext only to a master on
+//  this host unless --insecure. Returns 0, or -1 after saying why.
+static int
+s_security (hpt_agent_config_t *config, const char *cert_path, const char *master_path,
+            bool insecure, zcert_t **cert, zcert_t **master)
+{
+    if (!cert_path != !master_path) {
+        fprintf (stderr, "hptagent: --cert and --master-cert go together (see --help)\n");
+        return -1;
+    }
+    if (!cert_path) {
+        if (hpt_keys_local_endpoint (config->master)) return 0;
+        if (!insecure) {
+            fprintf (stderr,
+                     "hptagent: %s is on another host: give --cert and --master-cert (see "
+                     "docs/security.md), or --insecure to speak plaintext\n",
+                     config->master);
+            return -1;
+        }
+        fprintf (stderr, "hptagent: warning: --insecure: anyone who can bind %s gets this agent\n",
+                 config->master);
+        return 0;
+    }
+    hpt_error_t error;
+    *cert = hpt_keys_load (cert_path, true, &error);
+    *master = *cert ? hpt_keys_load (master_path, false, &error) : NULL;
+    if (!*master) {
+        fprintf (stderr, "hptagent: %s\n", error.message);
+        return -1;
+    }
+    const char *name = zcert_meta (*cert, "name");
+    if (config->name && name && strcmp (config->name, name) != 0) {
+        fprintf (stderr, "hptagent: --name %s, but the certificate %s is agent %s's\n",
+                 config->name, cert_path, name);
+        return -1;
+    }
+    if (name) config->name = name;
+    config->curve_public = zcert_public_txt (*cert);
+    config->curve_secret = zcert_secret_txt (*cert);
+    config->master_key = zcert_public_txt (*master);
+    return 0;
+}
+
 int
 main (int argc, char *argv[])
 {
     hpt_alloc_init ();
     bool print_topology = false;
     const char *xml = NULL, *resources = NULL;
-    hpt_agent_config_t config = {NULL, NULL, "./hpt-agent", NULL, 20000, 20999, 0, -1, NULL};
+    if (argc >= 2 && strcmp (argv[1], "keygen") == 0) return s_keygen (argc - 1, argv + 1);
+    hpt_agent_config_t config = {
+        .workdir = "./hpt-agent", .port_low = 20000, .port_high = 20999, .memory_gb = -1};
+    const char *cert_path = NULL, *master_cert_path = NULL;
+    bool insecure = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
@@ -129,8 +222,9 @@ main (int argc, char *argv[])
             printf ("hptagent %s\n", HPT_VERSION);
             return 0;
         }
-        if (strcmp (arg, "--print-topology") == 0) {
-            print_topology = true;
+        if (strcmp (arg, "--print-topology") == 0 || strcmp (arg, "--insecure") == 0) {
+            print_topology |= strcmp (arg, "--print-topology") == 0;
+            insecure |= strcmp (arg, "--insecure") == 0;
             continue;
         }
         if (i + 1 >= argc) {
@@ -150,6 +244,10 @@ main (int argc, char *argv[])
             config.master = value;
         else if (strcmp (arg, "--name") == 0)
             config.name = value;
+        else if (strcmp (arg, "--cert") == 0)
+            cert_path = value;
+        else if (strcmp (arg, "--master-cert") == 0)
+            master_cert_path = value;
         else if (strcmp (arg, "--workdir") == 0)
             config.workdir = value;
         else if (strcmp (arg, "--advertise") == 0)
@@ -174,6 +272,8 @@ main (int argc, char *argv[])
         fprintf (stderr, "hptagent: --master ENDPOINT is required (see --help)\n");
         return 2;
     }
+    zcert_t *cert = NULL, *master_cert = NULL;
+    if (s_security (&config, cert_path, master_cert_path, insecure, &cert, &master_cert)) return 2;
     char host[256] = "localhost";
     gethostname (host, sizeof (host) - 1);
     if (!config.name) config.name = host;
@@ -195,5 +295,7 @@ main (int argc, char *argv[])
     if (rc != 0) fprintf (stderr, "hptagent: %s\n", failure.message);
     hpt_agent_destroy (&agent);
     hpt_topology_destroy (&topology);
+    zcert_destroy (&cert);
+    zcert_destroy (&master_cert);
     return rc == 0 ? 0 : 1;
 }

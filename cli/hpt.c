@@ -73,6 +73,9 @@ static const s_help_t s_help[] = {
                     "                     elsewhere and not counted as failed.\n"},
     {"nodes undrain", "  nodes undrain NODE\n"
                       "      Put a drained or draining node back in service.\n"},
+    {"nodes delete", "  nodes delete NODE\n"
+                     "      Forget a node that is LOST (its agent stopped or gone): it no\n"
+                     "      longer counts toward master.maxAgents; its trials keep its name.\n"},
 };
 
 #define S_HELP_COUNT (sizeof (s_help) / sizeof (s_help[0]))

@@ -4,6 +4,7 @@
         nodes describe NODE   GET  /v1/nodes/NODE
         nodes drain NODE      POST /v1/nodes/NODE:drain   {"reason", "now", "by"}
         nodes undrain NODE    POST /v1/nodes/NODE:undrain
+        nodes delete NODE     DELETE /v1/nodes/NODE (a LOST node)
 
     Drain follows Slurm: the master stops placing tasks on the node, which
     is DRAINING while its tasks still run and DRAINED once they are gone;
@@ -205,6 +206,28 @@ s_drain (hpt_cli_context_t *context, int argc, char *argv[], bool drain)
     return rc;
 }
 
+//  delete: forget a LOST node (its place under maxAgents is free again).
+static int
+s_delete (hpt_cli_context_t *context, int argc, char *argv[])
+{
+    hpt_cli_option_t options[] = {{NULL, NULL, NULL}};
+    hpt_cli_args_t args = {.command = "nodes delete", .options = options, .positional_max = 1};
+    int parsed = hpt_cli_parse (context, &args, argc, argv);
+    if (parsed >= 0) return parsed;
+    if (args.positional_count != 1) {
+        fprintf (stderr, "hpt nodes delete: NODE is required (see hpt nodes delete --help)\n");
+        return 2;
+    }
+    hpt_client_t *client = hpt_client_new (context->master, "hpt.nodes.delete");
+    if (!client) return 1;
+    json_t *reply = NULL;
+    int rc = s_node_call (client, "DELETE", args.positional[0], "", NULL, &reply);
+    if (rc == 0) fprintf (stderr, "Deleted node [%s].\n", args.positional[0]);
+    json_decref (reply);
+    hpt_client_destroy (&client);
+    return rc;
+}
+
 int
 hpt_cli_nodes (hpt_cli_context_t *context, int argc, char *argv[])
 {
@@ -216,6 +239,7 @@ hpt_cli_nodes (hpt_cli_context_t *context, int argc, char *argv[])
     if (strcmp (argv[0], "describe") == 0) return s_describe (context, argc - 1, argv + 1);
     if (strcmp (argv[0], "drain") == 0) return s_drain (context, argc - 1, argv + 1, true);
     if (strcmp (argv[0], "undrain") == 0) return s_drain (context, argc - 1, argv + 1, false);
+    if (strcmp (argv[0], "delete") == 0) return s_delete (context, argc - 1, argv + 1);
     fprintf (stderr, "hpt nodes: unknown command '%s' (see hpt nodes --help)\n", argv[0]);
     return 2;
 }

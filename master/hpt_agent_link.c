@@ -70,6 +70,12 @@ s_reject (hpt_core_t *self, zframe_t *routing_id, const char *reason, int64_t re
     s_reply (self, routing_id, &msg);
 }
 
+static bool
+s_same (const char *a, const char *b)
+{
+    return a && b && strcmp (a, b) == 0;
+}
+
 //  ERROR NOT_REGISTERED, at most once a second per connection.
 static void
 s_not_registered (hpt_core_t *self, zframe_t *routing_id)
@@ -198,6 +204,8 @@ s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
                       node->name, node->acked_seq, agent_acked, agent_acked, agent_last);
         node->acked_seq = agent_acked;
     }
+    free (node->key);
+    node->key = hpt_msg_user_id (msg) ? hpt_strdup (hpt_msg_user_id (msg)) : NULL;
     free (node->version);
     node->version = hpt_strdup (hpt_msg_version (msg));
     //  What the agent said of its host belongs to its last connection.
@@ -288,6 +296,63 @@ s_reconcile_missing (hpt_core_t *self, hpt_host_t *node, zhashx_t *listed)
     zlistx_destroy (&missing);
 }
 
+//  Most bytes of a node's resource document, and most members the
+//  master passes through unchecked: a HELLO is stored with each
+//  registration, so it must not be able to grow the store without bound.
+#define S_RESOURCES_MAX (64 * 1024)
+#define S_RESOURCES_MEMBERS_MAX 64
+
+//  Why this HELLO may not register (NULL: it may), with the drop kind and
+//  whether the agent may retry. With CURVE, the name must be the one its
+//  key's certificate gives.
+static const char *
+s_refusal (hpt_core_t *self, hpt_msg_t *msg, const char **kind, int64_t *retry_ms, char *text,
+           size_t size)
+{
+    *retry_ms = 0;
+    const char *name = hpt_msg_name (msg);
+    if (self->admission) {
+        const char *admitted = hpt_admission_name (self->admission, hpt_msg_user_id (msg));
+        if (!admitted) {
+            *kind = "not_admitted";
+            return "this agent's key is not admitted (any more): copy its NAME.cert into the "
+                   "master's agentCerts directory";
+        }
+        if (strcmp (admitted, name) != 0) {
+            *kind = "name_mismatch";
+            zsys_warning ("hptmaster: refused HELLO as agent %s from the key of agent %s", name,
+                          admitted);
+            snprintf (text, size,
+                      "this agent's certificate is agent %s's; it cannot register as %s", admitted,
+                      name);
+            return text;
+        }
+    }
+    json_t *resources = hpt_msg_resources (msg);
+    char *dump = json_dumps (resources, JSON_COMPACT);
+    size_t bytes = dump ? strlen (dump) : 0;
+    free (dump);
+    if (bytes > S_RESOURCES_MAX || json_object_size (resources) > S_RESOURCES_MEMBERS_MAX) {
+        *kind = "resources_too_large";
+        snprintf (text, size,
+                  "the resource document has %zu bytes and %zu members; at most %d and %d", bytes,
+                  json_object_size (resources), S_RESOURCES_MAX, S_RESOURCES_MEMBERS_MAX);
+        return text;
+    }
+    size_t count;
+    hpt_fleet_nodes (self->fleet, &count);
+    if (!hpt_fleet_get (self->fleet, name) && (int64_t)count >= self->settings->max_agents) {
+        *kind = "too_many_agents";
+        *retry_ms = self->settings->agent_timeout_ms;
+        snprintf (text, size,
+                  "the master already knows master.maxAgents (%" PRId64
+                  ") agents; an operator can remove lost ones with hpt nodes delete",
+                  self->settings->max_agents);
+        return text;
+    }
+    return NULL;
+}
+
 static void
 s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
 {
@@ -297,6 +362,15 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
                                   (int)hpt_msg_protocol (msg), HPT_MSG_PROTOCOL);
         s_reject (self, routing_id, why, 0);
         free (why);
+        return;
+    }
+    const char *kind = NULL;
+    int64_t retry_ms = 0;
+    char text[512];
+    const char *refusal = s_refusal (self, msg, &kind, &retry_ms, text, sizeof (text));
+    if (refusal) {
+        hpt_core_drop (self, kind);
+        s_reject (self, routing_id, refusal, retry_ms);
         return;
     }
     if (hpt_core_begin (self) != 0) {
@@ -501,7 +575,9 @@ hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
     hpt_host_t *node = hpt_fleet_by_route (self->fleet, hpt_msg_routing_id (msg));
     if (id == HPT_MSG_HELLO)
         s_on_hello (self, msg);
-    else if (!node || node->state != HPT_HOST_READY)
+    else if (!node || node->state != HPT_HOST_READY ||
+             (self->admission &&
+              !s_same (hpt_admission_name (self->admission, hpt_msg_user_id (msg)), node->name)))
         //  Unknown peer (or one the master gave up on): it must say HELLO.
         s_not_registered (self, hpt_msg_routing_id (msg));
     else {

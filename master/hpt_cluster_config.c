@@ -35,6 +35,7 @@
     (the reader compares hpt_schema's problem count before and after it).
 */
 #include "hpt_cluster_config.h"
+#include "hpt_keys.h"
 #include "hpt_alloc.h"
 #include "hpt_schema.h"
 #include "hpt_tree.h"
@@ -170,6 +171,33 @@ s_m_seed (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
     return true;
 }
 
+//  master.security.curve: both files are required together.
+static const hpt_schema_field_t s_curve_fields[] = {
+    HPT_SCHEMA_ENTRY ("cert", hpt_schema_nonempty_field,
+                      .required = "the master's secret certificate file",
+                      .offset = offsetof (hpt_master_settings_t, curve_cert)),
+    HPT_SCHEMA_ENTRY ("agentCerts", hpt_schema_nonempty_field,
+                      .required = "the directory of admitted agents' public certificates",
+                      .offset = offsetof (hpt_master_settings_t, curve_agent_certs)),
+};
+
+static bool
+s_m_curve (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_curve_fields), t);
+}
+
+static const hpt_schema_field_t s_security_fields[] = {
+    HPT_SCHEMA_FIELD ("curve", s_m_curve),
+    HPT_SCHEMA_BOOL ("insecure", hpt_master_settings_t, insecure),
+};
+
+static bool
+s_m_security (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_security_fields), t);
+}
+
 #define S_MILLIS(key, member, min)                                                                 \
     HPT_SCHEMA_MILLIS (key, hpt_master_settings_t, member, min, S_MAX_DURATION_MS)
 
@@ -183,6 +211,8 @@ static const hpt_schema_field_t s_master_fields[] = {
     HPT_SCHEMA_ENUM ("agentLostPolicy", hpt_master_settings_t, agent_lost_policy,
                      hpt_agent_lost_policy_enum, 0),
     HPT_SCHEMA_FIELD ("seed", s_m_seed),
+    HPT_SCHEMA_INT64 ("maxAgents", hpt_master_settings_t, max_agents, 1, 1000000),
+    HPT_SCHEMA_FIELD ("security", s_m_security),
 };
 
 //  An agent silent for two heartbeats may only have lost two packets: the
@@ -190,6 +220,13 @@ static const hpt_schema_field_t s_master_fields[] = {
 static void
 s_master_rules (hpt_schema_t *r, hpt_node_t *node, hpt_master_settings_t *m)
 {
+    if (!m->curve_cert && !m->insecure && !hpt_keys_local_endpoint (m->agents))
+        hpt_schema_error_child (r, hpt_node_get (node, "agents"), "agents",
+                                "%s can be reached from other hosts: set master.security.curve "
+                                "(cert, agentCerts) so that only enrolled agents can connect, or "
+                                "master.security.insecure: true to accept anyone (see "
+                                "docs/security.md)",
+                                m->agents);
     if (m->agent_timeout_ms > 2 * m->heartbeat_interval_ms) return;
     char timeout[32], heartbeat[32];
     hpt_schema_millis_text (m->agent_timeout_ms, timeout, sizeof (timeout));
@@ -472,6 +509,7 @@ hpt_cluster_config_new (void)
     m->stop_grace_ms = 10000;
     m->agent_lost_policy = HPT_AGENT_LOST_FAIL;
     m->seed = 0;
+    m->max_agents = HPT_CLUSTER_DEFAULT_MAX_AGENTS;
     self->machines = hpt_machine_catalog_new ();
     return self;
 }
@@ -485,6 +523,8 @@ hpt_cluster_config_destroy (hpt_cluster_config_t **self_p)
     free (self->master.api);
     free (self->master.api_host);
     free (self->master.state_dir);
+    free (self->master.curve_cert);
+    free (self->master.curve_agent_certs);
     hpt_machine_catalog_destroy (&self->machines);
     free (self);
     *self_p = NULL;

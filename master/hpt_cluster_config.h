@@ -10,6 +10,12 @@
     at once, each as FILE:LINE:COL: field.path: message (hpt_diag), with
     "did you mean" for unknown keys. See ops/cluster.example.yaml and
     README "Cluster configuration".
+
+    Security rule: an agents endpoint that other hosts can reach (tcp on
+    an address that is not loopback) needs master.security.curve (the
+    agents then prove who they are with their keys, docs/security.md), or
+    an explicit master.security.insecure: true. Loopback and ipc stay
+    key-free.
 */
 #ifndef HPT_CLUSTER_CONFIG_H_INCLUDED
 #define HPT_CLUSTER_CONFIG_H_INCLUDED
@@ -25,6 +31,7 @@
 #define HPT_CLUSTER_DEFAULT_AGENTS "tcp://127.0.0.1:7460"
 #define HPT_CLUSTER_DEFAULT_API "127.0.0.1:7470"
 #define HPT_CLUSTER_DEFAULT_STATE_DIR "./hpt-state"
+#define HPT_CLUSTER_DEFAULT_MAX_AGENTS 4096
 
 //  master.agentLostPolicy: what happens to the trials of a lost agent.
 //  fail (the default): they fail ("agent lost"); requeue: they go back to
@@ -46,7 +53,11 @@ typedef struct {
     int64_t agent_timeout_ms;      //  silence after which an agent is LOST
     int64_t stop_grace_ms;         //  SIGTERM to SIGKILL for stopped tasks
     hpt_agent_lost_policy_t agent_lost_policy; //  trials of a lost agent
-    uint64_t seed; //  base seed; a job's seed derives from it and its id
+    uint64_t seed;           //  base seed; a job's seed derives from it and its id
+    int64_t max_agents;      //  most nodes registered at once (LOST ones count)
+    char *curve_cert;        //  security.curve.cert: the master's secret certificate, or NULL
+    char *curve_agent_certs; //  security.curve.agentCerts: admitted agents' public certificates
+    bool insecure;           //  security.insecure: plaintext beyond loopback, accepted
 } hpt_master_settings_t;
 
 typedef struct _hpt_cluster_config_t hpt_cluster_config_t;

@@ -65,6 +65,7 @@
 #include "hpt_core_private.h"
 #include "hpt_alloc.h"
 #include "hpt_fs.h"
+#include "hpt_keys.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
 #include "hpt_launch.h"
@@ -717,6 +718,34 @@ s_check_nodes (hpt_core_t *self, int64_t now)
     }
 }
 
+//  Set by SIGHUP (hpt_core_request_reload): read what can change live.
+static volatile sig_atomic_t s_reload_requested;
+
+void
+hpt_core_request_reload (void)
+{
+    s_reload_requested = 1;
+}
+
+//  Reads agentCerts again when it changed (or on SIGHUP); a connected
+//  agent whose key is no longer admitted is gone at once.
+static void
+s_check_keys (hpt_core_t *self)
+{
+    bool force = s_reload_requested;
+    s_reload_requested = 0;
+    if (!self->admission || !hpt_admission_reload (self->admission, force)) return;
+    size_t count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
+    for (size_t i = 0; i < count; i++) {
+        hpt_host_t *node = nodes[i];
+        const char *name = hpt_admission_name (self->admission, node->key);
+        if (node->state != HPT_HOST_READY || (name && strcmp (name, node->name) == 0)) continue;
+        hpt_core_node_lost (self, node, "its key was revoked (no longer in agentCerts)");
+        hpt_fleet_set_route (self->fleet, node, NULL);
+    }
+}
+
 static int
 s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
 {
@@ -732,10 +761,40 @@ s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
         }
     if (!self->store_ok) s_probe_store (self);
     if (hpt_core_begin (self) != 0) return 0;
+    s_check_keys (self);
     s_enforce_limits (self, now);
     s_check_nodes (self, now);
     hpt_core_schedule (self);
     hpt_core_commit (self);
+    return 0;
+}
+
+static int
+s_on_handshake (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_core_t *self = arg;
+    char *event = NULL, *value = NULL, *address = NULL;
+    if (zstr_recvx (reader, &event, &value, &address, NULL) < 0) return 0;
+    int kind = strcmp (event, "HANDSHAKE_FAILED_AUTH") == 0       ? 0
+               : strcmp (event, "HANDSHAKE_FAILED_PROTOCOL") == 0 ? 1
+                                                                  : 2;
+    self->handshake_failures[kind]++;
+    if (hpt_core_now () - self->last_handshake_log >= 1000) {
+        self->last_handshake_log = hpt_core_now ();
+        zsys_warning ("hptmaster: a connection from %s failed its secure handshake (%s): no "
+                      "CURVE, a key not admitted, or not an hpt agent",
+                      address, event);
+    }
+    zstr_free (&event);
+    zstr_free (&value);
+    zstr_free (&address);
+    return 0;
+}
+
+static int
+s_on_zap_request (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_admission_handle (((hpt_core_t *)arg)->admission);
     return 0;
 }
 
@@ -955,6 +1014,23 @@ hpt_core_undrain (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error)
     return 0;
 }
 
+int
+hpt_core_delete_node (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error)
+{
+    if (node->state == HPT_HOST_READY || node->running_tasks)
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "Node %s is %s: drain it and stop its agent first (a node can be "
+                              "deleted once it is LOST)",
+                              node->name,
+                              node->running_tasks ? "still holding tasks" : "connected");
+    if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
+    hpt_store_agent_delete (self->store, node->name, NULL);
+    if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
+    zsys_info ("hptmaster: node %s deleted", node->name);
+    hpt_fleet_remove (self->fleet, node);
+    return 0;
+}
+
 //  ---------------------------------------------------------------------
 //  Accessors
 
@@ -992,6 +1068,13 @@ const char *
 hpt_core_store_problem (hpt_core_t *self)
 {
     return self->store_problem;
+}
+
+void
+hpt_core_security_counts (hpt_core_t *self, uint64_t handshakes[3], uint64_t *refused)
+{
+    memcpy (handshakes, self->handshake_failures, sizeof (self->handshake_failures));
+    *refused = self->admission ? hpt_admission_refused (self->admission) : 0;
 }
 
 uint64_t
@@ -1092,6 +1175,43 @@ s_load (hpt_core_t *self, hpt_error_t *error)
     return 0;
 }
 
+//  With master.security.curve: the agents socket is a CURVE server with
+//  the master's certificate, and only admitted keys get through ZAP.
+static int
+s_secure (hpt_core_t *self, hpt_error_t *error)
+{
+    const char *path = self->settings->curve_cert;
+    if (!path) {
+        if (self->settings->insecure)
+            zsys_warning ("hptmaster: master.security.insecure is set: anyone who can reach %s "
+                          "can register as an agent and run this cluster's jobs",
+                          self->settings->agents);
+        return 0;
+    }
+    hpt_error_t problem;
+    zcert_t *cert = hpt_keys_load (path, true, &problem);
+    if (!cert)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "master.security.curve.cert: %s (make a pair with hptmaster keygen "
+                              "DIR; use DIR/master.cert_secret)",
+                              problem.message);
+    self->admission = hpt_admission_new (self->settings->curve_agent_certs, error);
+    if (self->admission) {
+        zsock_set_zap_domain (self->agents, "hpt");
+        zcert_apply (cert, self->agents);
+        zsock_set_curve_server (self->agents, 1);
+        //  A peer without the right keys never gets as far as a message:
+        //  its failed handshake is the only trace, so it is counted.
+        self->handshakes = zactor_new (zmonitor, self->agents);
+        zstr_sendx (self->handshakes, "LISTEN", "HANDSHAKE_FAILED_AUTH",
+                    "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_NO_DETAIL", NULL);
+        zstr_send (self->handshakes, "START");
+        zsock_wait (self->handshakes);
+    }
+    zcert_destroy (&cert);
+    return self->admission ? 0 : -1;
+}
+
 static int
 s_bind (hpt_core_t *self, hpt_error_t *error)
 {
@@ -1099,6 +1219,7 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
     zsock_set_router_handover (self->agents, 1);
     zsock_set_maxmsgsize (self->agents, 4 * 1024 * 1024);
     zsock_set_linger (self->agents, 0);
+    if (s_secure (self, error)) return -1;
     if (zsock_bind (self->agents, "%s", self->settings->agents) < 0)
         return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot bind the agents endpoint %s: %s",
                               self->settings->agents, zmq_strerror (zmq_errno ()));
@@ -1160,6 +1281,10 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->agents, hpt_agent_link_on_message, self);
     zloop_reader (self->loop, self->api_router, s_on_api_request, self);
+    if (self->admission) {
+        zloop_reader (self->loop, hpt_admission_zap (self->admission), s_on_zap_request, self);
+        zloop_reader (self->loop, zactor_sock (self->handshakes), s_on_handshake, self);
+    }
     zloop_timer (self->loop, (size_t)settings->heartbeat_interval_ms, 0, s_on_heartbeat_timer,
                  self);
     if (hpt_core_begin (self) == 0) {
@@ -1176,6 +1301,8 @@ hpt_core_destroy (hpt_core_t **self_p)
     hpt_core_t *self = *self_p;
     hpt_api_destroy (&self->api);
     zloop_destroy (&self->loop);
+    zactor_destroy (&self->handshakes);
+    hpt_admission_destroy (&self->admission);
     zsock_destroy (&self->api_router);
     zsock_destroy (&self->agents);
     for (size_t i = 0; i < self->tuner_count; i++)

@@ -34,6 +34,11 @@ hpt_core_t *hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error);
 //  nulls the pointer. Tasks on agents keep running.
 void hpt_core_destroy (hpt_core_t **self_p);
 
+//  Asks the core to read again, at its next heartbeat round, what can
+//  change without a restart (the admitted agent keys). Async-signal-safe:
+//  hptmaster calls it from its SIGHUP handler.
+void hpt_core_request_reload (void);
+
 //  Runs the loop until SIGINT/SIGTERM. Returns 0.
 int hpt_core_run (hpt_core_t *self);
 
@@ -77,6 +82,13 @@ int hpt_core_drain (hpt_core_t *self, hpt_host_t *node, const char *reason, cons
                     bool now, hpt_error_t *error);
 int hpt_core_undrain (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error);
 
+//  Forgets a node that is not connected (LOST, or not back since a
+//  restart) and holds no task: it frees its place under maxAgents; its
+//  trials keep its name. A connected node is refused
+//  (HPT_E_FAILED_PRECONDITION: drain it and stop its agent first). node is
+//  destroyed on success.
+int hpt_core_delete_node (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error);
+
 //  The jobs' logs (borrowed).
 hpt_joblog_t *hpt_core_joblog (hpt_core_t *self);
 
@@ -85,6 +97,11 @@ hpt_joblog_t *hpt_core_joblog (hpt_core_t *self);
 bool hpt_core_store_ok (hpt_core_t *self);
 const char *hpt_core_store_problem (hpt_core_t *self);
 uint64_t hpt_core_commit_failures (hpt_core_t *self);
+
+//  Failed secure handshakes on the agents socket (auth, protocol, other)
+//  and connections the ZAP handler refused, since the start (0 without
+//  CURVE).
+void hpt_core_security_counts (hpt_core_t *self, uint64_t handshakes[3], uint64_t *refused);
 
 //  Messages from agents that were malformed or unexpected, counted and
 //  dropped.

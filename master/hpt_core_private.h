@@ -18,6 +18,7 @@
 #ifndef HPT_CORE_PRIVATE_H_INCLUDED
 #define HPT_CORE_PRIVATE_H_INCLUDED
 
+#include "hpt_admission.h"
 #include "hpt_api.h"
 #include "hpt_core.h"
 #include "hpt_fleet.h"
@@ -38,6 +39,10 @@ struct _hpt_core_t {
     hpt_joblog_t *joblog;                  //  the jobs' logs
     zloop_t *loop;                         //  the reactor
     zsock_t *agents;                       //  ROUTER for agents
+    hpt_admission_t *admission;            //  admitted agent keys (CURVE), NULL without
+    zactor_t *handshakes;                  //  monitor of the agents socket's handshakes (CURVE)
+    uint64_t handshake_failures[3];        //  failed handshakes: auth, protocol, other
+    int64_t last_handshake_log;            //  when one was last logged (ms)
     char *agents_endpoint;                 //  what it is bound to
     zsock_t *api_router;                   //  ROUTER for the HTTP thread
     hpt_api_t *api;                        //  the HTTP server

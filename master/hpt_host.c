@@ -92,6 +92,7 @@ hpt_host_destroy (hpt_host_t **self_p)
     free (self->drain_reason);
     free (self->drained_by);
     free (self->version);
+    free (self->key);
     free (self);
     *self_p = NULL;
 }

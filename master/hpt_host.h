@@ -52,6 +52,7 @@ typedef struct {
     int64_t last_seen;        //  epoch ms of its last message
     int64_t acked_seq;        //  highest event seq stored
     char *version;            //  the agent's software version (HELLO)
+    char *key;                //  its CURVE public key (Z85), NULL without CURVE
     size_t running_tasks;     //  tasks placed and not exited
     int64_t agent_tasks;      //  tasks the agent says it runs (HEARTBEAT runningTasks), -1 unknown
     double load;              //  the host's 1-minute load average (HEARTBEAT), -1 unknown

@@ -259,7 +259,13 @@ s_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
         free (message);
         return;
     }
-    if (!verb && strcmp (method, "GET") == 0) {
+    if (!verb && strcmp (method, "DELETE") == 0) {
+        hpt_error_t error;
+        if (hpt_core_delete_node (core, node, &error) != 0)
+            s_reply_failure (router, request, &error);
+        else
+            s_reply_json (router, request, 200, json_object ());
+    } else if (!verb && strcmp (method, "GET") == 0) {
         json_t *body = hpt_host_to_json (node);
         json_object_set (body, "resources", node->resources);
         s_reply_json (router, request, 200, body);
@@ -336,6 +342,18 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
     for (uint64_t *n = zhashx_first (kinds); n; n = zhashx_next (kinds))
         fprintf (out, "hpt_proto_dropped_total{kind=\"%s\"} %" PRIu64 "\n",
                  (const char *)zhashx_cursor (kinds), *n);
+    uint64_t handshakes[3], refused;
+    hpt_core_security_counts (core, handshakes, &refused);
+    fprintf (out, "# HELP hpt_agent_handshakes_failed_total Connections to the agents endpoint "
+                  "that failed the CURVE handshake, by reason.\n"
+                  "# TYPE hpt_agent_handshakes_failed_total counter\n");
+    const char *reasons[] = {"auth", "protocol", "other"};
+    for (int i = 0; i < 3; i++)
+        fprintf (out, "hpt_agent_handshakes_failed_total{reason=\"%s\"} %" PRIu64 "\n", reasons[i],
+                 handshakes[i]);
+    fprintf (out, "# HELP hpt_agent_keys_refused_total Connections whose CURVE key is not in "
+                  "agentCerts.\n# TYPE hpt_agent_keys_refused_total counter\n");
+    fprintf (out, "hpt_agent_keys_refused_total %" PRIu64 "\n", refused);
     fprintf (out, "# HELP hpt_store_healthy 1 when the master can write its store, 0 while it "
                   "cannot (it then changes nothing).\n# TYPE hpt_store_healthy gauge\n");
     fprintf (out, "hpt_store_healthy %d\n", hpt_core_store_ok (core) ? 1 : 0);

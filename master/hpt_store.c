@@ -225,6 +225,7 @@ typedef enum {
     ST_AGENT_SET_ACKED,
     ST_AGENT_GET,
     ST_AGENT_LIST,
+    ST_AGENT_DELETE,
     ST_META_GET,
     ST_META_SET,
     ST_COUNT
@@ -284,6 +285,7 @@ static const char *s_sql[ST_COUNT] = {
     [ST_AGENT_SET_ACKED] = "UPDATE agents SET last_acked_seq = ?2 WHERE name = ?1",
     [ST_AGENT_GET] = "SELECT * FROM agents WHERE name = ?1",
     [ST_AGENT_LIST] = "SELECT * FROM agents ORDER BY name",
+    [ST_AGENT_DELETE] = "DELETE FROM agents WHERE name = ?1",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -1153,6 +1155,15 @@ hpt_store_agent_get (hpt_store_t *self, const char *name, json_t **agent_p, hpt_
     if (!stmt) return -1;
     s_bind_text (stmt, 1, name);
     return s_query_one (self, stmt, agent_p, "such agent", error);
+}
+
+int
+hpt_store_agent_delete (hpt_store_t *self, const char *name, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_AGENT_DELETE, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, name);
+    return s_exec_update (self, stmt, "agent", error);
 }
 
 int

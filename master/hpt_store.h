@@ -279,6 +279,10 @@ int hpt_store_agent_set_acked_seq (hpt_store_t *self, const char *name, int64_t 
 //  One agent as an object in *agent_p (caller owns).
 int hpt_store_agent_get (hpt_store_t *self, const char *name, json_t **agent_p, hpt_error_t *error);
 
+//  Forgets an agent (its tasks keep its name, so the trials' history
+//  stays). HPT_E_NOT_FOUND when there is none.
+int hpt_store_agent_delete (hpt_store_t *self, const char *name, hpt_error_t *error);
+
 //  Every agent ordered by name, as an array in *list_p (caller owns).
 int hpt_store_agent_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error);
 

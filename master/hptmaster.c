@@ -7,16 +7,25 @@
 #include "hpt_core.h"
 #include "hpt_version.h"
 #include "hpt_alloc.h"
+#include "hpt_keys.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+
+static void
+s_on_sighup (int signal)
+{
+    hpt_core_request_reload ();
+}
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
              "Usage: hptmaster --cluster FILE\n"
+             "       hptmaster keygen DIR\n"
              "\n"
              "The hpt master: holds the optimizer, persists every job, trial and metric\n"
              "in SQLite under stateDir, schedules trial clusters on hptagent hosts and\n"
@@ -27,7 +36,11 @@ s_usage (FILE *out)
              "                   master.api (HTTP host:port, default 127.0.0.1:7470),\n"
              "                   master.stateDir (default ./hpt-state), heartbeatInterval,\n"
              "                   agentTimeout, stopGracePeriod, agentLostPolicy, seed,\n"
+             "                   maxAgents, security (curve: cert, agentCerts; insecure),\n"
              "                   machineTypes, scaleTiers. An empty file means all defaults.\n"
+             "  keygen DIR       write the master's CURVE certificate pair: DIR/master.cert\n"
+             "                   (public: give it to every agent, --master-cert) and\n"
+             "                   DIR/master.cert_secret (0600: master.security.curve.cert)\n"
              "  --help           show this help and exit\n"
              "  --version        print the version and exit\n"
              "\n"
@@ -43,6 +56,21 @@ main (int argc, char *argv[])
     //  The master's files hold every job's env values: nobody else reads
     //  them.
     umask (077);
+    if (argc >= 2 && strcmp (argv[1], "keygen") == 0) {
+        if (argc != 3) {
+            fprintf (stderr, "hptmaster keygen: usage: hptmaster keygen DIR\n");
+            return 2;
+        }
+        hpt_error_t error;
+        if (hpt_keys_generate (argv[2], "master", NULL, &error) != 0) {
+            fprintf (stderr, "hptmaster keygen: %s\n", error.message);
+            return 1;
+        }
+        printf ("%s/master.cert (for the agents' --master-cert) and %s/master.cert_secret (for "
+                "master.security.curve.cert)\n",
+                argv[2], argv[2]);
+        return 0;
+    }
     const char *cluster = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
@@ -76,6 +104,10 @@ main (int argc, char *argv[])
     hpt_diag_destroy (&diag);
     zsys_init ();
     zsys_set_logident ("hptmaster");
+    //  SIGHUP re-reads what can change live (the admitted agent keys).
+    struct sigaction reload = {.sa_handler = s_on_sighup};
+    sigemptyset (&reload.sa_mask);
+    sigaction (SIGHUP, &reload, NULL);
     hpt_error_t error;
     hpt_core_t *core = hpt_core_new (config, &error);
     if (!core) {

@@ -16,7 +16,7 @@ PACKAGES=(
   python3 python3-pytest python3-zmq python3-numpy python3-sklearn
   python3-optuna python3-yaml python3-protobuf
   # tools the tests drive
-  procps hwloc valgrind
+  procps hwloc valgrind iproute2
 )
 
 missing=()

@@ -43,6 +43,7 @@ struct _hpt_msg_t {
     int version;          //  the signature's version: HPT_MSG_PROTOCOL but for REJECT/ERROR
     json_t *body;         //  fields by wire name (owned)
     zframe_t *routing_id; //  ROUTER routing id, NULL when none (owned)
+    char *user_id;        //  the sender's ZAP User-Id (CURVE: its public key), NULL when none
     unsigned char *data;  //  decoded LOGS data cache, NULL until asked
     size_t data_size;     //  bytes in data
 };
@@ -834,6 +835,7 @@ hpt_msg_destroy (hpt_msg_t **self_p)
     hpt_msg_t *self = *self_p;
     json_decref (self->body);
     zframe_destroy (&self->routing_id);
+    free (self->user_id);
     free (self->data);
     free (self);
     *self_p = NULL;
@@ -848,6 +850,7 @@ hpt_msg_dup (hpt_msg_t *self)
     copy->version = self->version;
     copy->body = json_deep_copy (self->body);
     copy->routing_id = self->routing_id ? zframe_dup (self->routing_id) : NULL;
+    copy->user_id = self->user_id ? hpt_strdup (self->user_id) : NULL;
     return copy;
 }
 
@@ -1064,11 +1067,17 @@ hpt_msg_recv_fault (zsock_t *input, hpt_msg_fault_t *fault)
             return NULL;
         }
     }
+    //  ZAP's User-Id comes with every frame of an authenticated peer.
+    const char *user_id = zmsg_first (msg) ? zframe_meta (zmsg_first (msg), "User-Id") : NULL;
+    char *user = user_id && *user_id ? hpt_strdup (user_id) : NULL;
     hpt_msg_t *self = hpt_msg_decode_fault (&msg, fault);
-    if (self)
+    if (self) {
         self->routing_id = routing_id;
-    else
+        self->user_id = user;
+    } else {
+        free (user);
         fault->routing_id = routing_id;
+    }
     return self;
 }
 
@@ -1086,6 +1095,12 @@ hpt_msg_fault_name (hpt_msg_fault_kind_t kind)
     static const char *const names[] = {"none",    "interrupted", "framing", "signature",
                                         "version", "type",        "size",    "body"};
     return kind <= HPT_MSG_FAULT_BODY ? names[kind] : "unknown";
+}
+
+const char *
+hpt_msg_user_id (hpt_msg_t *self)
+{
+    return self ? self->user_id : NULL;
 }
 
 zframe_t *

@@ -168,6 +168,10 @@ zframe_t *hpt_msg_routing_id (hpt_msg_t *self);
 //  Sets the routing id (copied; NULL clears it).
 void hpt_msg_set_routing_id (hpt_msg_t *self, zframe_t *routing_id);
 
+//  The User-Id ZAP gave the sender's connection (hptmaster: the agent's
+//  CURVE public key, Z85), or NULL (no ZAP, e.g. plain loopback).
+const char *hpt_msg_user_id (hpt_msg_t *self);
+
 //  The version the message's signature names: HPT_MSG_PROTOCOL, or for a
 //  REJECT or ERROR received from (or to be sent to) a peer of another
 //  version, that version. The setter refuses (-1) any other version for

@@ -5,6 +5,7 @@
     does not use for this path.
 */
 #include "bench_cluster.h"
+#include "hpt_keys.h"
 #include <czmq.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -100,7 +101,7 @@ s_stop (pid_t *pid)
 
 //  Makes the directory and writes cluster.yaml; returns the agents' port.
 static int
-s_prepare (bench_cluster_t *self)
+s_prepare (bench_cluster_t *self, bool curve)
 {
     //  $TMPDIR picks the disk: /dev/shm takes storage out of the figure
     //  when the question is CPU cost.
@@ -118,9 +119,30 @@ s_prepare (bench_cluster_t *self)
     zstr_free (&config);
     if (!file) return -1;
     fprintf (file,
-             "master:\n  agents: tcp://127.0.0.1:%d\n  api: 127.0.0.1:%d\n  stateDir: %s/state\n"
-             "machineTypes:\n  standard: {cpus: 1, memoryGb: 0.01}\n",
+             "master:\n  agents: tcp://127.0.0.1:%d\n  api: 127.0.0.1:%d\n  stateDir: %s/state\n",
              agents, self->api, self->dir);
+    if (curve) {
+        char *keys = zsys_sprintf ("%s/keys", self->dir);
+        char *certs = zsys_sprintf ("%s/agent-certs", self->dir);
+        hpt_error_t error;
+        bool ok = hpt_keys_generate (keys, "master", NULL, &error) == 0 &&
+                  hpt_keys_generate (certs, "bench", "bench", &error) == 0;
+        if (!ok) fprintf (stderr, "%s: %s\n", self->name, error.message);
+        //  The secret half stays out of agentCerts, as an operator keeps it.
+        char *secret = zsys_sprintf ("%s/bench.cert_secret", certs);
+        char *moved = zsys_sprintf ("%s/bench.cert_secret", keys);
+        ok = ok && rename (secret, moved) == 0;
+        fprintf (file,
+                 "  security:\n    curve:\n      cert: %s/master.cert_secret\n"
+                 "      agentCerts: %s\n",
+                 keys, certs);
+        zstr_free (&keys);
+        zstr_free (&certs);
+        zstr_free (&secret);
+        zstr_free (&moved);
+        if (!ok) agents = -1;
+    }
+    fprintf (file, "machineTypes:\n  standard: {cpus: 1, memoryGb: 0.01}\n");
     return fclose (file) == 0 ? agents : -1;
 }
 
@@ -139,7 +161,7 @@ s_wait_for (bench_cluster_t *self, const char *path, const char *want, int tries
 }
 
 bench_cluster_t *
-bench_cluster_new (const char *name, int cpus)
+bench_cluster_new (const char *name, int cpus, bool curve)
 {
     bench_cluster_t *self = calloc (1, sizeof (bench_cluster_t));
     self->name = name;
@@ -152,7 +174,7 @@ bench_cluster_new (const char *name, int cpus)
     exe[n] = '\0';
     *strrchr (exe, '/') = '\0';
     self->bin = strdup (exe);
-    int agents = s_prepare (self);
+    int agents = s_prepare (self, curve);
     if (agents < 0) {
         bench_cluster_destroy (&self, true);
         return NULL;
@@ -165,10 +187,14 @@ bench_cluster_new (const char *name, int cpus)
     char *endpoint = zsys_sprintf ("tcp://127.0.0.1:%d", agents);
     char *workdir = zsys_sprintf ("%s/agent", self->dir);
     char *cpu_count = zsys_sprintf ("%d", cpus);
+    char *cert = zsys_sprintf ("%s/keys/bench.cert_secret", self->dir);
+    char *master_cert = zsys_sprintf ("%s/keys/master.cert", self->dir);
     char *master_argv[] = {master_bin, "--cluster", config, NULL};
-    char *agent_argv[] = {agent_bin,   "--master",    endpoint,    "--name",  "bench",
-                          "--workdir", workdir,       "--cpus",    cpu_count, "--memory-gb",
-                          "1",         "--advertise", "127.0.0.1", NULL};
+    char *agent_argv[] = {
+        agent_bin,   "--master", endpoint,  "--name",        "bench",     "--workdir",
+        workdir,     "--cpus",   cpu_count, "--memory-gb",   "1",         "--advertise",
+        "127.0.0.1", "--cert",   cert,      "--master-cert", master_cert, NULL};
+    if (!curve) agent_argv[13] = NULL;
     self->master = s_spawn (master_argv, master_log);
     bool ready = self->master > 0 && s_wait_for (self, "/v1/nodes", NULL, 200);
     if (ready) {
@@ -183,11 +209,38 @@ bench_cluster_new (const char *name, int cpus)
     zstr_free (&endpoint);
     zstr_free (&workdir);
     zstr_free (&cpu_count);
+    zstr_free (&cert);
+    zstr_free (&master_cert);
     if (!ready) {
         fprintf (stderr, "%s: the master or the agent did not come up (see %s)\n", name, self->dir);
         bench_cluster_destroy (&self, true);
     }
     return self;
+}
+
+//  CPU seconds pid used so far, from /proc/PID/stat (fields 14 and 15).
+static double
+s_cpu_seconds (pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int)pid);
+    FILE *file = fopen (path, "r");
+    size_t n = file ? fread (text, 1, sizeof (text) - 1, file) : 0;
+    if (file) fclose (file);
+    text[n] = '\0';
+    const char *rest = strrchr (text, ')');
+    unsigned long user = 0, system = 0;
+    if (!rest || sscanf (rest + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user,
+                         &system) != 2)
+        return 0;
+    return (double)(user + system) / (double)sysconf (_SC_CLK_TCK);
+}
+
+void
+bench_cluster_cpu (bench_cluster_t *self, double *master, double *agent)
+{
+    *master = self->master > 0 ? s_cpu_seconds (self->master) : 0;
+    *agent = self->agent > 0 ? s_cpu_seconds (self->agent) : 0;
 }
 
 void

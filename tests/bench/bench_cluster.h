@@ -18,8 +18,13 @@
 typedef struct _bench_cluster_t bench_cluster_t;
 
 //  Starts a master and an agent with cpus CPUs. name prefixes messages.
-//  Returns NULL (after saying why on stderr) when they do not come up.
-bench_cluster_t *bench_cluster_new (const char *name, int cpus);
+//  With curve, the agent channel is CURVE (keys made in the directory,
+//  docs/security.md) instead of plaintext loopback. Returns NULL (after
+//  saying why on stderr) when they do not come up.
+bench_cluster_t *bench_cluster_new (const char *name, int cpus, bool curve);
+
+//  CPU seconds (user + system) the master and the agent have used so far.
+void bench_cluster_cpu (bench_cluster_t *self, double *master, double *agent);
 
 //  Stops both daemons; removes the directory when keep is false. Nulls
 //  the pointer.

@@ -76,7 +76,7 @@ bench_trials (int argc, char *argv[])
         fprintf (stderr, "hpt-bench trials: --count and --parallel must be >= 1\n");
         return 2;
     }
-    bench_cluster_t *cluster = bench_cluster_new ("hpt-bench trials", parallel);
+    bench_cluster_t *cluster = bench_cluster_new ("hpt-bench trials", parallel, false);
     if (!cluster) return 1;
     char *job = bench_cluster_job (cluster, "", count, parallel, algorithm);
     double seconds = 0;

@@ -373,6 +373,39 @@ test_rule_agent_timeout (void **state)
     hpt_cluster_config_destroy (&config);
 }
 
+//  An agents endpoint other hosts can reach needs CURVE keys or an
+//  explicit insecure: true; loopback and ipc need neither.
+static void
+test_rule_security (void **state)
+{
+    const char *local[] = {"tcp://127.0.0.1:7460", "tcp://[::1]:7460", "tcp://localhost:7460",
+                           "ipc:///tmp/hpt.sock"};
+    for (size_t i = 0; i < sizeof (local) / sizeof (local[0]); i++) {
+        char text[256];
+        snprintf (text, sizeof (text), "master:\n  agents: %s\n", local[i]);
+        hpt_cluster_config_t *config = s_read_ok (text);
+        assert_null (hpt_cluster_config_master (config)->curve_cert);
+        hpt_cluster_config_destroy (&config);
+    }
+    s_expect_one ("master:\n  agents: tcp://*:7460\n", "2:11", "master.agents",
+                  "can be reached from other hosts: set master.security.curve");
+    s_expect_one ("master:\n  agents: tcp://10.0.0.1:7460\n", "2:11", "master.agents",
+                  "master.security.insecure: true");
+    hpt_cluster_config_t *config =
+        s_read_ok ("master:\n  agents: tcp://*:7460\n  security:\n    curve:\n"
+                   "      cert: /etc/hpt/master.cert_secret\n      agentCerts: /etc/hpt/agents\n");
+    const hpt_master_settings_t *m = hpt_cluster_config_master (config);
+    assert_string_equal (m->curve_cert, "/etc/hpt/master.cert_secret");
+    assert_string_equal (m->curve_agent_certs, "/etc/hpt/agents");
+    assert_false (m->insecure);
+    assert_int_equal (m->max_agents, HPT_CLUSTER_DEFAULT_MAX_AGENTS);
+    hpt_cluster_config_destroy (&config);
+    s_expect_one ("master:\n  security:\n    curve:\n      cert: /x\n", "4:7",
+                  "master.security.curve.agentCerts", "required");
+    s_expect_one ("master:\n  maxAgents: 0\n", "2:14", "master.maxAgents",
+                  "must be between 1 and 1000000");
+}
+
 static void
 test_rule_endpoints (void **state)
 {
@@ -380,7 +413,9 @@ test_rule_endpoints (void **state)
                                "tcp://[::1]:7460",  "ipc:///tmp/hpt.sock", "tcp://eth0:7460"};
     for (size_t i = 0; i < sizeof (agents_ok) / sizeof (agents_ok[0]); i++) {
         char text[256];
-        snprintf (text, sizeof (text), "master:\n  agents: %s\n", agents_ok[i]);
+        //  Reachable from other hosts: only with keys, or said to be insecure.
+        snprintf (text, sizeof (text), "master:\n  agents: %s\n  security: {insecure: true}\n",
+                  agents_ok[i]);
         hpt_cluster_config_t *config = s_read_ok (text);
         assert_string_equal (hpt_cluster_config_master (config)->agents, agents_ok[i]);
         hpt_cluster_config_destroy (&config);
@@ -842,6 +877,7 @@ main (void)
         cmocka_unit_test (test_rule_durations),
         cmocka_unit_test (test_rule_agent_timeout),
         cmocka_unit_test (test_rule_endpoints),
+        cmocka_unit_test (test_rule_security),
         cmocka_unit_test (test_rule_master_scalars),
         cmocka_unit_test (test_rule_machine_types),
         cmocka_unit_test (test_rule_accelerators),
