@@ -4,6 +4,12 @@
     checked it against the protocol's bounds; what is left is what it
     means.
 
+    Admission: with CURVE, a HELLO is refused for good unless its name is
+    the one its key's certificate gives (hpt_admission), and any other
+    message must come from a key still admitted for its node. A HELLO with
+    a resource document over 64 KiB, or a new agent past maxAgents, is
+    refused too: registrations are stored, so they must be bounded.
+
     Registration (HELLO), in three steps inside one transaction:
     1. register: the node is created, or a known node takes the agent's
        new connection, resources and version (keeping its drain state and
