@@ -213,7 +213,10 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     char *url = hpt_malloc (url_size);
     char *payload = body ? hpt_json_dumps (body, false) : NULL;
     struct curl_slist *headers = curl_slist_append (NULL, "Accept: application/json");
-    if (headers && body) headers = curl_slist_append (headers, "Content-Type: application/json");
+    //  The master takes changes only as JSON (a browser's cross-site form
+    //  cannot send that without asking first), bodiless ones too.
+    if (headers && (body || strcmp (method, "GET") != 0))
+        headers = curl_slist_append (headers, "Content-Type: application/json");
     if (headers) headers = curl_slist_append (headers, "Expect:");
     if (!headers) { //  libcurl allocates its lists itself, and may fail
         free (url);

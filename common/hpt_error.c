@@ -45,6 +45,14 @@ hpt_error_http_status (hpt_error_code_t code)
             return 409;
         case HPT_E_UNAVAILABLE:
             return 503;
+        case HPT_E_UNAUTHENTICATED:
+            return 401;
+        case HPT_E_PERMISSION_DENIED:
+            return 403;
+        case HPT_E_RESOURCE_EXHAUSTED:
+            return 429;
+        case HPT_E_UNIMPLEMENTED:
+            return 501;
         case HPT_E_INTERNAL:
             return 500;
     }

@@ -32,6 +32,10 @@
     X (HPT_E_FAILED_PRECONDITION, "FAILED_PRECONDITION")                                           \
     X (HPT_E_ABORTED, "ABORTED")                                                                   \
     X (HPT_E_UNAVAILABLE, "UNAVAILABLE")                                                           \
+    X (HPT_E_UNAUTHENTICATED, "UNAUTHENTICATED")                                                   \
+    X (HPT_E_PERMISSION_DENIED, "PERMISSION_DENIED")                                               \
+    X (HPT_E_RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED")                                             \
+    X (HPT_E_UNIMPLEMENTED, "UNIMPLEMENTED")                                                       \
     X (HPT_E_INTERNAL, "INTERNAL")
 HPT_ENUM_DECLARE (hpt_error_code, HPT_ERROR_CODE_LIST)
 

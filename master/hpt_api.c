@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -76,6 +77,10 @@ struct _hpt_api_request_t {
     char *body;           //  body plus a NUL
     size_t body_size;     //  body length without the NUL
     char *authorization;  //  Authorization header or ""
+    char *client;         //  "loopback", "unix" or "remote ADDRESS"
+    char *host;           //  Host header or ""
+    char *origin;         //  Origin header or ""
+    char *content_type;   //  Content-Type header or ""
     size_t param_count;   //  number of query arguments
     char **keys;          //  decoded keys
     char **values;        //  decoded values
@@ -252,26 +257,31 @@ hpt_api_request_recv (zsock_t *router)
     zmsg_t *msg = zmsg_recv (router);
     if (!msg) return NULL;
     hpt_api_request_t *self = NULL;
-    if (zmsg_size (msg) != 7) goto done;
+    if (zmsg_size (msg) != 11) goto done;
     self = hpt_calloc (1, sizeof (hpt_api_request_t));
     self->routing_id = zmsg_pop (msg);
     zframe_t *delimiter = zmsg_pop (msg);
     bool valid = zframe_size (delimiter) == 0;
     zframe_destroy (&delimiter);
-    zframe_t *frames[5];
-    for (size_t i = 0; i < 5; i++)
+    zframe_t *frames[9];
+    for (size_t i = 0; i < 9; i++)
         frames[i] = zmsg_pop (msg);
     self->method = s_frame_string (frames[0]);
     self->path = s_frame_string (frames[1]);
     char *query = s_frame_string (frames[2]);
     self->authorization = s_frame_string (frames[4]);
+    self->client = s_frame_string (frames[5]);
+    self->host = s_frame_string (frames[6]);
+    self->origin = s_frame_string (frames[7]);
+    self->content_type = s_frame_string (frames[8]);
     self->body_size = zframe_size (frames[3]);
     self->body = hpt_malloc (self->body_size + 1);
     memcpy (self->body, zframe_data (frames[3]), self->body_size);
     self->body[self->body_size] = 0;
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 9; i++)
         zframe_destroy (&frames[i]);
-    valid = valid && self->method && self->path && query && self->authorization &&
+    valid = valid && self->method && self->path && query && self->authorization && self->client &&
+            self->host && self->origin && self->content_type &&
             (streq (self->method, "GET") || streq (self->method, "POST") ||
              streq (self->method, "DELETE")) &&
             self->path[0] == '/';
@@ -293,6 +303,10 @@ hpt_api_request_destroy (hpt_api_request_t **self_p)
     free (self->path);
     free (self->body);
     free (self->authorization);
+    free (self->client);
+    free (self->host);
+    free (self->origin);
+    free (self->content_type);
     for (size_t i = 0; i < self->param_count; i++) {
         free (self->keys[i]);
         free (self->values[i]);
@@ -345,6 +359,30 @@ const char *
 hpt_api_request_authorization (hpt_api_request_t *self)
 {
     return self->authorization;
+}
+
+const char *
+hpt_api_request_client (hpt_api_request_t *self)
+{
+    return self->client;
+}
+
+const char *
+hpt_api_request_host (hpt_api_request_t *self)
+{
+    return self->host;
+}
+
+const char *
+hpt_api_request_origin (hpt_api_request_t *self)
+{
+    return self->origin;
+}
+
+const char *
+hpt_api_request_content_type (hpt_api_request_t *self)
+{
+    return self->content_type;
 }
 
 int
@@ -440,6 +478,30 @@ s_wait_reply (hpt_api_t *self)
     return NULL;
 }
 
+//  Who is asking, for the core's access rules: a local socket, loopback,
+//  or another host (with its address).
+static void
+s_client (struct MHD_Connection *connection, char *text, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *address = info ? info->client_addr : NULL;
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (!address || address->sa_family == AF_UNIX)
+        snprintf (text, size, "unix");
+    else if (address->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)address;
+        inet_ntop (AF_INET, &in->sin_addr, buf, sizeof (buf));
+        bool loop = (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+        snprintf (text, size, loop ? "loopback" : "remote %s", buf);
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)address;
+        inet_ntop (AF_INET6, &in6->sin6_addr, buf, sizeof (buf));
+        bool loop = IN6_IS_ADDR_LOOPBACK (&in6->sin6_addr);
+        snprintf (text, size, loop ? "loopback" : "remote %s", buf);
+    }
+}
+
 static enum MHD_Result
 s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *method, const char *url,
            s_upload_t *upload)
@@ -459,6 +521,12 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
     MHD_get_connection_values (connection, MHD_GET_ARGUMENT_KIND, s_collect_arg, query);
     const char *authorization =
         MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *host = MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Host");
+    const char *origin = MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Origin");
+    const char *sent_type =
+        MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    char client[INET6_ADDRSTRLEN + 16];
+    s_client (connection, client, sizeof (client));
 
     zmsg_t *request = zmsg_new ();
     zmsg_addstr (request, method);
@@ -466,6 +534,10 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
     zmsg_addmem (request, zchunk_data (query), zchunk_size (query));
     zmsg_addmem (request, upload->body, upload->size);
     zmsg_addstr (request, authorization ? authorization : "");
+    zmsg_addstr (request, client);
+    zmsg_addstr (request, host ? host : "");
+    zmsg_addstr (request, origin ? origin : "");
+    zmsg_addstr (request, sent_type ? sent_type : "");
     zchunk_destroy (&query);
 
     zmsg_t *reply = NULL;

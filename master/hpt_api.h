@@ -14,6 +14,7 @@
 
     Request, API -> core, as the ROUTER receives it:
         [routing id] [empty delimiter] [method] [path] [query] [body] [authorization]
+        [client] [host] [origin] [content type]
       method         "GET", "POST" or "DELETE" (nothing else reaches the core)
       path           the URL path, percent-decoded, e.g.
                      "/v1/projects/p/jobs/j:cancel"; never empty
@@ -25,6 +26,11 @@
                      bytes; may be empty; not NUL-terminated on the wire)
       authorization  the Authorization header's value, empty when absent
                      (for API tokens)
+      client         who is asking: "unix" (the local socket), "loopback", or
+                     "remote ADDRESS"
+      host, origin, content type
+                     those headers' values, empty when absent (the core's
+                     browser protections)
 
     Reply, core -> API, as the ROUTER sends it:
         [routing id] [empty delimiter] [status] [content type] [body]
@@ -113,6 +119,14 @@ size_t hpt_api_request_body_size (hpt_api_request_t *self);
 
 //  The Authorization header, "" when absent (borrowed).
 const char *hpt_api_request_authorization (hpt_api_request_t *self);
+
+//  Who is asking: "unix", "loopback" or "remote ADDRESS" (borrowed).
+const char *hpt_api_request_client (hpt_api_request_t *self);
+
+//  The Host, Origin and Content-Type headers, "" when absent (borrowed).
+const char *hpt_api_request_host (hpt_api_request_t *self);
+const char *hpt_api_request_origin (hpt_api_request_t *self);
+const char *hpt_api_request_content_type (hpt_api_request_t *self);
 
 //  Sends a reply to the request from routing_id (borrowed, not consumed).
 //  content_type NULL means application/json; body NULL means empty.

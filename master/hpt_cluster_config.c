@@ -187,6 +187,24 @@ s_m_curve (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
     return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_curve_fields), t);
 }
 
+//  master.apiHostNames: the names a browser may use for the API (its Host
+//  header); the defaults (the api address, localhost, 127.0.0.1, [::1])
+//  are always in.
+static bool
+s_m_host_names (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_master_settings_t *m = t;
+    char **names = NULL;
+    size_t count = 0;
+    if (!hpt_schema_strings (r, v, 64, true, &names, &count)) return false;
+    for (size_t i = 0; i < m->api_host_name_count; i++)
+        free (m->api_host_names[i]);
+    free (m->api_host_names);
+    m->api_host_names = names;
+    m->api_host_name_count = count;
+    return true;
+}
+
 static const hpt_schema_field_t s_security_fields[] = {
     HPT_SCHEMA_FIELD ("curve", s_m_curve),
     HPT_SCHEMA_BOOL ("insecure", hpt_master_settings_t, insecure),
@@ -213,6 +231,7 @@ static const hpt_schema_field_t s_master_fields[] = {
     HPT_SCHEMA_FIELD ("seed", s_m_seed),
     HPT_SCHEMA_INT64 ("maxAgents", hpt_master_settings_t, max_agents, 1, 1000000),
     HPT_SCHEMA_FIELD ("security", s_m_security),
+    HPT_SCHEMA_FIELD ("apiHostNames", s_m_host_names),
 };
 
 //  An agent silent for two heartbeats may only have lost two packets: the
@@ -523,6 +542,9 @@ hpt_cluster_config_destroy (hpt_cluster_config_t **self_p)
     free (self->master.api);
     free (self->master.api_host);
     free (self->master.state_dir);
+    for (size_t i = 0; i < self->master.api_host_name_count; i++)
+        free (self->master.api_host_names[i]);
+    free (self->master.api_host_names);
     free (self->master.curve_cert);
     free (self->master.curve_agent_certs);
     hpt_machine_catalog_destroy (&self->machines);

@@ -884,7 +884,8 @@ s_unavailable (hpt_core_t *self, hpt_error_t *error)
 }
 
 hpt_tuner_t *
-hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, hpt_error_t *error)
+hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, const char *created_by,
+                 hpt_error_t *error)
 {
     hpt_task_request_t *requests = NULL;
     size_t count = 0;
@@ -901,8 +902,8 @@ hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, hpt_err
         hpt_job_destroy (&spec);
         return NULL;
     }
-    hpt_tuner_t *tuner =
-        hpt_tuner_new (self->store, spec, project, requests, count, seed, hpt_core_now (), error);
+    hpt_tuner_t *tuner = hpt_tuner_new (self->store, spec, project, created_by, requests, count,
+                                        seed, hpt_core_now (), error);
     if (tuner) hpt_core_log_event (self, tuner, NULL, "job submitted");
     if (hpt_core_commit (self) != 0) {
         hpt_tuner_destroy (&tuner);
@@ -1014,6 +1015,46 @@ hpt_core_undrain (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error)
     return 0;
 }
 
+//  ---------------------------------------------------------------------
+//  Users and the audit trail
+
+int
+hpt_core_put_user (hpt_core_t *self, const char *name, hpt_role_t role, const char *token_hash,
+                   hpt_error_t *error)
+{
+    if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
+    hpt_store_user_put (self->store, name, role, token_hash, hpt_core_now (), NULL);
+    if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
+    zsys_info ("hptmaster: user %s (%s) has a new token", name, hpt_role_name (role));
+    return 0;
+}
+
+int
+hpt_core_revoke_user (hpt_core_t *self, const char *name, hpt_error_t *error)
+{
+    if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
+    hpt_error_t problem;
+    int rc = hpt_store_user_revoke (self->store, name, &problem);
+    if (rc != 0 && problem.code == HPT_E_NOT_FOUND) {
+        hpt_store_rollback (self->store);
+        return hpt_error_set (error, HPT_E_NOT_FOUND, "no user %s", name);
+    }
+    if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
+    zsys_info ("hptmaster: user %s revoked", name);
+    return 0;
+}
+
+void
+hpt_core_audit (hpt_core_t *self, const hpt_store_audit_t *entry)
+{
+    if (hpt_core_begin (self) == 0) {
+        hpt_store_audit_append (self->store, entry, NULL);
+        if (hpt_core_commit (self) == 0) return;
+    }
+    zsys_error ("hptmaster: audit (not stored): %s %s %s by %s -> %d", entry->method, entry->route,
+                entry->target ? entry->target : "-", entry->user, entry->status);
+}
+
 int
 hpt_core_delete_node (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error)
 {
@@ -1056,6 +1097,12 @@ hpt_store_t *
 hpt_core_store (hpt_core_t *self)
 {
     return self->store;
+}
+
+const hpt_master_settings_t *
+hpt_core_settings (hpt_core_t *self)
+{
+    return self->settings;
 }
 
 bool

@@ -51,13 +51,17 @@ const char *hpt_core_agents_endpoint (hpt_core_t *self);
 
 hpt_store_t *hpt_core_store (hpt_core_t *self);
 
+//  The master's settings (borrowed).
+const hpt_master_settings_t *hpt_core_settings (hpt_core_t *self);
+
 //  Submits a validated job (ownership of spec passes to the core); it is
-//  stored before this returns. On success returns the tuner. On failure
+//  stored before this returns, owned by created_by (the API user, or
+//  NULL). On success returns the tuner. On failure
 //  returns NULL with *error: HPT_E_INVALID (a job no agent can run, a bad
 //  resume, no trainer), HPT_E_EXISTS (the id is taken), HPT_E_UNAVAILABLE
 //  (the store cannot be written now: nothing was stored).
 hpt_tuner_t *hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project,
-                              hpt_error_t *error);
+                              const char *created_by, hpt_error_t *error);
 
 //  The job called job_id, or NULL (borrowed).
 hpt_tuner_t *hpt_core_job (hpt_core_t *self, const char *job_id);
@@ -88,6 +92,16 @@ int hpt_core_undrain (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error);
 //  (HPT_E_FAILED_PRECONDITION: drain it and stop its agent first). node is
 //  destroyed on success.
 int hpt_core_delete_node (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error);
+
+//  Creates a user or gives it a new role and token (token_hash: only the
+//  hash is stored); revokes a user's token. Stored before they return.
+int hpt_core_put_user (hpt_core_t *self, const char *name, hpt_role_t role, const char *token_hash,
+                       hpt_error_t *error);
+int hpt_core_revoke_user (hpt_core_t *self, const char *name, hpt_error_t *error);
+
+//  Appends an entry to the audit trail (logged instead when the store
+//  cannot be written).
+void hpt_core_audit (hpt_core_t *self, const hpt_store_audit_t *entry);
 
 //  The jobs' logs (borrowed).
 hpt_joblog_t *hpt_core_joblog (hpt_core_t *self);

@@ -1,7 +1,19 @@
 /*  hpt_routes -- the master's REST API (AI Platform's paths)
+
+    Every request passes hpt_routes_handle's guard before its handler:
+    1. browser protections: the Host header must name this master
+       (master.apiHostNames), so a DNS-rebinding page cannot reach it; a
+       POST must be application/json and must not come from another
+       Origin, so a page the user visits cannot submit or cancel;
+    2. the caller (hpt_auth): 401 without a valid token once users exist;
+    3. the right the route takes (read, submit, own job, admin): 403.
+    Refusals are logged with the caller and route; every POST and DELETE,
+    refused or not, goes into the audit trail. A Job shows its env values
+    only to its owner and admins.
  */
 #include "hpt_routes.h"
 #include "hpt_alloc.h"
+#include "hpt_auth.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
 #include <inttypes.h>
@@ -12,9 +24,38 @@
 //  Log entries returned per request at most, so one answer stays small.
 #define S_LOG_PAGE_BYTES (256 * 1024)
 
+//  The request being answered: the loop answers one at a time, and these
+//  are set by hpt_routes_handle for its handlers (who asks) and by the
+//  replies (what was answered, for the audit trail).
+static hpt_caller_t s_caller;
+static int s_status;
+
+//  A Job resource as the caller may see it: env values only for the
+//  job's owner and admins (others see the names, "<redacted>").
+static json_t *
+s_visible (json_t *job, const char *owner)
+{
+    if (hpt_auth_sees_secrets (&s_caller, owner)) return job;
+    json_t *env = json_object_get (json_object_get (job, "trainingInput"), "env");
+    const char *key;
+    json_t *value;
+    json_object_foreach (env, key, value) {
+        json_object_set_new (env, key, json_string ("<redacted>"));
+    }
+    return job;
+}
+
+static json_t *
+s_job_json (hpt_core_t *core, hpt_tuner_t *tuner, bool with_trials)
+{
+    return s_visible (hpt_tuner_to_json (tuner, hpt_core_store (core), with_trials),
+                      hpt_tuner_owner (tuner));
+}
+
 static void
 s_reply_json (zsock_t *router, hpt_api_request_t *request, int status, json_t *body)
 {
+    s_status = status;
     char *text = hpt_json_dumps (body, true);
     hpt_api_reply (router, hpt_api_request_routing_id (request), status, NULL, text);
     free (text);
@@ -27,6 +68,7 @@ s_reply_error (zsock_t *router, hpt_api_request_t *request, int status, const ch
 {
     char *text = status_name ? hpt_api_error_json_status (status, status_name, message, details)
                              : hpt_api_error_json (status, message, details);
+    s_status = status;
     hpt_api_reply (router, hpt_api_request_routing_id (request), status, NULL, text);
     free (text);
 }
@@ -91,12 +133,16 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
     }
     hpt_diag_destroy (&diag);
     hpt_error_t error;
-    hpt_tuner_t *tuner = hpt_core_submit (core, job, project, &error);
+    //  A job belongs to the user who submitted it; callers trusted by where
+    //  they are (socket, loopback without users) own nothing.
+    bool user = strcmp (s_caller.name, "socket") != 0 && strcmp (s_caller.name, "loopback") != 0 &&
+                strcmp (s_caller.name, "anonymous") != 0;
+    hpt_tuner_t *tuner = hpt_core_submit (core, job, project, user ? s_caller.name : NULL, &error);
     if (!tuner) {
         s_reply_failure (router, request, &error);
         return;
     }
-    s_reply_json (router, request, 200, hpt_tuner_to_json (tuner, hpt_core_store (core), true));
+    s_reply_json (router, request, 200, s_job_json (core, tuner, true));
 }
 
 //  Whether tuner passes the filter: terms "state=S" or "jobId=PREFIX*"
@@ -171,9 +217,7 @@ s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const cha
             s_reply_failure (router, request, &error);
             return;
         }
-        if (match)
-            json_array_append_new (jobs,
-                                   hpt_tuner_to_json (tuners[i], hpt_core_store (core), false));
+        if (match) json_array_append_new (jobs, s_job_json (core, tuners[i], false));
     }
     json_t *body = json_object ();
     json_object_set_new (body, "jobs", jobs);
@@ -216,7 +260,7 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
         return;
     }
     if (n == 5 && !verb && strcmp (method, "GET") == 0)
-        s_reply_json (router, request, 200, hpt_tuner_to_json (tuner, hpt_core_store (core), true));
+        s_reply_json (router, request, 200, s_job_json (core, tuner, true));
     else if (n == 5 && verb && strcmp (verb, "cancel") == 0 && strcmp (method, "POST") == 0) {
         hpt_error_t error;
         if (hpt_core_cancel (core, tuner, &error) != 0)
@@ -367,26 +411,270 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
     free (text);
 }
 
-void
-hpt_routes_handle (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+//  ---------------------------------------------------------------------
+//  Users, whoami, audit
+
+static void
+s_whoami (zsock_t *router, hpt_api_request_t *request)
+{
+    s_reply_json (
+        router, request, 200,
+        json_pack ("{s:s, s:s}", "name", s_caller.name, "role", hpt_role_name (s_caller.role)));
+}
+
+//  A new token for name with role, stored (hash only) before it is shown.
+static void
+s_issue_token (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const char *name,
+               hpt_role_t role)
+{
+    char token[HPT_AUTH_TOKEN_SIZE], hash[65];
+    hpt_error_t error;
+    if (hpt_auth_new_token (token, &error) != 0) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    hpt_auth_hash (token, hash);
+    if (hpt_core_put_user (core, name, role, hash, &error) != 0) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    s_reply_json (
+        router, request, 200,
+        json_pack ("{s:s, s:s, s:s}", "name", name, "role", hpt_role_name (role), "token", token));
+}
+
+//  POST /v1/users {name, role}: a user and its first token.
+static void
+s_add_user (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    json_t *body =
+        json_loadb (hpt_api_request_body (request), hpt_api_request_body_size (request), 0, NULL);
+    const char *name = json_string_value (json_object_get (body, "name"));
+    hpt_role_t role;
+    if (!hpt_auth_name_ok (name))
+        s_reply_error (router, request, 400, NULL,
+                       "name: 1-64 of a-z, 0-9, '.', '_' and '-', a letter or digit first", NULL);
+    else if (hpt_role_parse (json_string_value (json_object_get (body, "role")), &role) != 0)
+        s_reply_error (router, request, 400, NULL, "role: one of viewer, user, admin", NULL);
+    else
+        s_issue_token (core, router, request, name, role);
+    json_decref (body);
+}
+
+static void
+s_users (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
+{
+    const char *method = hpt_api_request_method (request);
+    hpt_error_t error;
+    if (n == 2 && strcmp (method, "GET") == 0) {
+        json_t *users = NULL;
+        if (hpt_store_user_list (hpt_core_store (core), &users, &error) != 0)
+            s_reply_failure (router, request, &error);
+        else
+            s_reply_json (router, request, 200, json_pack ("{s:o}", "users", users));
+        return;
+    }
+    if (n == 2 && strcmp (method, "POST") == 0) {
+        s_add_user (core, router, request);
+        return;
+    }
+    char *verb = n == 3 ? s_verb (seg[2]) : NULL;
+    if (verb && strcmp (method, "POST") == 0 && strcmp (verb, "revoke") == 0) {
+        if (hpt_core_revoke_user (core, seg[2], &error) != 0)
+            s_reply_failure (router, request, &error);
+        else
+            s_reply_json (router, request, 200, json_object ());
+    } else if (verb && strcmp (method, "POST") == 0 && strcmp (verb, "token") == 0) {
+        json_t *users = NULL;
+        hpt_role_t role = HPT_ROLE_VIEWER;
+        bool found = false;
+        if (hpt_store_user_list (hpt_core_store (core), &users, NULL) == 0) {
+            size_t i;
+            json_t *user;
+            json_array_foreach (users, i, user) {
+                if (strcmp (json_string_value (json_object_get (user, "name")), seg[2]) != 0)
+                    continue;
+                found =
+                    hpt_role_parse (json_string_value (json_object_get (user, "role")), &role) == 0;
+            }
+        }
+        json_decref (users);
+        if (found)
+            s_issue_token (core, router, request, seg[2], role);
+        else
+            s_reply_error (router, request, 404, NULL, "no such user", NULL);
+    } else
+        s_reply_error (router, request, 404, NULL, "no such method on users", NULL);
+}
+
+//  GET /v1/audit?after=ID&pageSize=N: the audit trail, oldest first.
+static void
+s_audit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    const char *after = hpt_api_request_param (request, "after");
+    const char *size = hpt_api_request_param (request, "pageSize");
+    long long from = after ? strtoll (after, NULL, 10) : 0;
+    long long limit = size ? strtoll (size, NULL, 10) : 100;
+    if (limit < 1 || limit > 1000) limit = limit < 1 ? 100 : 1000;
+    json_t *entries = NULL;
+    hpt_error_t error;
+    if (hpt_store_audit_list (hpt_core_store (core), from, limit, &entries, &error) != 0) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    json_t *last = json_array_get (entries, json_array_size (entries) - 1);
+    json_int_t next = last ? json_integer_value (json_object_get (last, "id")) : from;
+    s_reply_json (router, request, 200, json_pack ("{s:o, s:I}", "entries", entries, "next", next));
+}
+
+//  ---------------------------------------------------------------------
+//  The guard: browser protections, the caller, the right the route takes
+
+//  Whether the Host header (or an Origin's host) names this master.
+static bool
+s_host_allowed (hpt_core_t *core, const char *host, size_t len)
+{
+    const hpt_master_settings_t *m = hpt_core_settings (core);
+    //  "[::1]:7470" -> "[::1]", "name:7470" -> "name".
+    const char *end = host[0] == '[' ? memchr (host, ']', len) : memchr (host, ':', len);
+    size_t n = end ? (size_t)(end - host) + (host[0] == '[') : len;
+    const char *defaults[] = {"localhost", "127.0.0.1", "[::1]", m->api_host};
+    for (size_t i = 0; i < 4; i++)
+        if (strlen (defaults[i]) == n && strncasecmp (host, defaults[i], n) == 0) return true;
+    if (n == strlen (m->api_host) + 2 && host[0] == '[' &&
+        strncmp (host + 1, m->api_host, n - 2) == 0)
+        return true;
+    for (size_t i = 0; i < m->api_host_name_count; i++)
+        if (strlen (m->api_host_names[i]) == n && strncasecmp (host, m->api_host_names[i], n) == 0)
+            return true;
+    return false;
+}
+
+static int
+s_browser_checks (hpt_core_t *core, hpt_api_request_t *request, hpt_error_t *error)
+{
+    if (strcmp (hpt_api_request_client (request), "unix") == 0) return 0;
+    const char *host = hpt_api_request_host (request);
+    if (*host && !s_host_allowed (core, host, strlen (host)))
+        return hpt_error_set (error, HPT_E_PERMISSION_DENIED,
+                              "Host '%.100s' is not a name of this master (master.apiHostNames)",
+                              host);
+    if (strcmp (hpt_api_request_method (request), "GET") == 0) return 0;
+    const char *origin = hpt_api_request_origin (request);
+    const char *scheme = strstr (origin, "://");
+    if (*origin && (!scheme || !s_host_allowed (core, scheme + 3, strlen (scheme + 3))))
+        return hpt_error_set (error, HPT_E_PERMISSION_DENIED,
+                              "a request from another site (Origin '%.100s') may not change "
+                              "anything",
+                              origin);
+    const char *type = hpt_api_request_content_type (request);
+    if (strcmp (hpt_api_request_method (request), "POST") == 0 &&
+        strncasecmp (type, "application/json", 16) != 0)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "a POST must be Content-Type: application/json (got '%.60s')", type);
+    return 0;
+}
+
+//  The right a request takes; for a change of a job, *owner is its owner.
+static hpt_access_t
+s_access (hpt_core_t *core, hpt_api_request_t *request, char **seg, size_t n, const char **owner,
+          bool *found)
+{
+    *found = true;
+    bool read = strcmp (hpt_api_request_method (request), "GET") == 0;
+    if (n >= 2 && strcmp (seg[0], "v1") == 0 &&
+        (strcmp (seg[1], "users") == 0 || strcmp (seg[1], "audit") == 0))
+        return HPT_ACCESS_ADMIN;
+    if (read) return HPT_ACCESS_READ;
+    if (n >= 2 && strcmp (seg[0], "v1") == 0 && strncmp (seg[1], "nodes", 5) == 0)
+        return HPT_ACCESS_ADMIN;
+    if (n == 4) return HPT_ACCESS_SUBMIT;
+    if (n >= 5) {
+        char *name = hpt_strdup (seg[4]);
+        s_verb (name);
+        hpt_tuner_t *tuner = hpt_core_job (core, name);
+        free (name);
+        *found = tuner != NULL;
+        *owner = tuner ? hpt_tuner_owner (tuner) : NULL;
+    }
+    return HPT_ACCESS_OWN_JOB;
+}
+
+//  Whether the request may go on; when not, the refusal is answered.
+static bool
+s_guard (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
+{
+    hpt_error_t error;
+    const char *owner = NULL;
+    bool found = true;
+    snprintf (s_caller.name, sizeof (s_caller.name), "unknown");
+    int rc = s_browser_checks (core, request, &error);
+    if (rc == 0)
+        rc = hpt_auth_caller (hpt_core_store (core), hpt_api_request_client (request),
+                              hpt_api_request_authorization (request),
+                              hpt_core_settings (core)->insecure, &s_caller, &error);
+    if (rc == 0) {
+        hpt_access_t access = s_access (core, request, seg, n, &owner, &found);
+        //  A job that does not exist is the handler's 404, not a refusal.
+        if (found) rc = hpt_auth_check (&s_caller, access, owner, &error);
+    }
+    if (rc == 0) return true;
+    zsys_warning ("hptmaster: refused %s %s from %s (%s): %s", hpt_api_request_method (request),
+                  hpt_api_request_path (request), s_caller.name, hpt_api_request_client (request),
+                  error.message);
+    s_reply_failure (router, request, &error);
+    return false;
+}
+
+//  Every POST and DELETE, answered or refused, goes into the audit trail.
+static void
+s_audit_change (hpt_core_t *core, hpt_api_request_t *request, char **seg, size_t n)
+{
+    if (strcmp (hpt_api_request_method (request), "GET") == 0) return;
+    const char *target = n >= 5 ? seg[4] : n == 3 ? seg[2] : NULL;
+    hpt_store_audit_t entry = {zclock_time (),
+                               s_caller.name,
+                               hpt_api_request_method (request),
+                               hpt_api_request_path (request),
+                               target,
+                               s_status};
+    hpt_core_audit (core, &entry);
+}
+
+static void
+s_dispatch (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
 {
     const char *path = hpt_api_request_path (request);
-    char *copy = NULL;
-    char *seg[8];
-    size_t n = s_split (path, &copy, seg, 8);
+    bool v1 = n >= 2 && strcmp (seg[0], "v1") == 0;
     if (n == 1 && strcmp (seg[0], "metrics") == 0 &&
         strcmp (hpt_api_request_method (request), "GET") == 0)
         s_metrics (core, router, request);
-    else if (n >= 4 && n <= 6 && strcmp (seg[0], "v1") == 0 && strcmp (seg[1], "projects") == 0 &&
+    else if (v1 && n >= 4 && n <= 6 && strcmp (seg[1], "projects") == 0 &&
              strcmp (seg[3], "jobs") == 0)
         s_jobs (core, router, request, seg, n);
-    else if (n >= 2 && n <= 3 && strcmp (seg[0], "v1") == 0 && strncmp (seg[1], "nodes", 5) == 0 &&
-             strcmp (seg[1], "nodes") == 0)
+    else if (v1 && n <= 3 && strcmp (seg[1], "nodes") == 0)
         s_nodes (core, router, request, seg, n);
+    else if (v1 && n <= 3 && strcmp (seg[1], "users") == 0)
+        s_users (core, router, request, seg, n);
+    else if (v1 && n == 2 && strcmp (seg[1], "audit") == 0)
+        s_audit (core, router, request);
+    else if (v1 && n == 3 && strcmp (seg[1], "auth") == 0 && strcmp (seg[2], "whoami") == 0)
+        s_whoami (router, request);
     else {
         char *message = hpt_asprintf ("No such path: %s", path);
         s_reply_error (router, request, 404, NULL, message, NULL);
         free (message);
     }
+}
+
+void
+hpt_routes_handle (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    char *copy = NULL;
+    char *seg[8];
+    size_t n = s_split (hpt_api_request_path (request), &copy, seg, 8);
+    s_status = 0;
+    if (s_guard (core, router, request, seg, n)) s_dispatch (core, router, request, seg, n);
+    s_audit_change (core, request, seg, n);
     free (copy);
 }

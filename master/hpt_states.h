@@ -13,6 +13,10 @@
     Node:  READY (connected), DISCONNECTED (known from the store, not yet
            back after a master restart), LOST (silent past the timeout)
     Drain: NONE, DRAINING (no new tasks; some still run), DRAINED
+
+    And the one other spelled set the store keeps: the roles of API users
+    (docs/security.md): viewer reads, user also submits and changes its
+    own jobs, admin does everything.
 */
 #ifndef HPT_STATES_H_INCLUDED
 #define HPT_STATES_H_INCLUDED
@@ -58,6 +62,12 @@ HPT_ENUM_DECLARE (hpt_host_state, HPT_HOST_STATE_LIST)
     X (HPT_DRAIN_DRAINING, "DRAINING")                                                             \
     X (HPT_DRAIN_DRAINED, "DRAINED")
 HPT_ENUM_DECLARE (hpt_drain_state, HPT_DRAIN_STATE_LIST)
+
+#define HPT_ROLE_LIST(X)                                                                           \
+    X (HPT_ROLE_VIEWER, "viewer")                                                                  \
+    X (HPT_ROLE_USER, "user")                                                                      \
+    X (HPT_ROLE_ADMIN, "admin")
+HPT_ENUM_DECLARE (hpt_role, HPT_ROLE_LIST)
 
 //  A job in one of its end states (SUCCEEDED, FAILED, CANCELLED).
 bool hpt_job_state_final (hpt_job_state_t state);

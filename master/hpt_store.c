@@ -195,6 +195,25 @@ static const char *s_migrations[] = {
     "ALTER TABLE trials ADD COLUMN report_count INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT -1;"
     "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER);",
+    //  4: API users (tokens as hashes only), the audit trail of changes,
+    //  and who submitted each job.
+    "CREATE TABLE users ("
+    "  name       TEXT PRIMARY KEY NOT NULL,"
+    "  role       TEXT NOT NULL CHECK (role IN ('viewer', 'user', 'admin')),"
+    "  token_hash TEXT NOT NULL UNIQUE,"
+    "  created    INTEGER,"
+    "  revoked    BOOLEAN NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE audit ("
+    "  id     INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time   INTEGER NOT NULL,"
+    "  user   TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  route  TEXT NOT NULL,"
+    "  target TEXT,"
+    "  status INTEGER NOT NULL"
+    ");"
+    "ALTER TABLE jobs ADD COLUMN created_by TEXT;",
 };
 #define S_MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -226,6 +245,12 @@ typedef enum {
     ST_AGENT_GET,
     ST_AGENT_LIST,
     ST_AGENT_DELETE,
+    ST_USER_PUT,
+    ST_USER_REVOKE,
+    ST_USER_BY_TOKEN,
+    ST_USER_LIST,
+    ST_AUDIT_APPEND,
+    ST_AUDIT_LIST,
     ST_META_GET,
     ST_META_SET,
     ST_COUNT
@@ -234,7 +259,8 @@ typedef enum {
 static const char *s_sql[ST_COUNT] = {
     [ST_JOB_INSERT] = "INSERT INTO jobs (job_id, seq, project, spec_json, state, error_message,"
                       " create_time, start_time, end_time, seed, priority, resumed_from,"
-                      " log_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
+                      " log_bytes, created_by)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13)",
     [ST_JOB_NEXT_SEQ] = "SELECT COALESCE (MAX (seq), 0) + 1 FROM jobs",
     [ST_JOB_SET_STATE] = "UPDATE jobs SET state = ?2,"
                          " error_message = COALESCE (?3, error_message),"
@@ -286,6 +312,15 @@ static const char *s_sql[ST_COUNT] = {
     [ST_AGENT_GET] = "SELECT * FROM agents WHERE name = ?1",
     [ST_AGENT_LIST] = "SELECT * FROM agents ORDER BY name",
     [ST_AGENT_DELETE] = "DELETE FROM agents WHERE name = ?1",
+    [ST_USER_PUT] = "INSERT INTO users (name, role, token_hash, created) VALUES (?1, ?2, ?3, ?4)"
+                    " ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
+                    " token_hash = excluded.token_hash, created = excluded.created, revoked = 0",
+    [ST_USER_REVOKE] = "UPDATE users SET revoked = 1 WHERE name = ?1",
+    [ST_USER_BY_TOKEN] = "SELECT name, role FROM users WHERE token_hash = ?1 AND NOT revoked",
+    [ST_USER_LIST] = "SELECT name, role, created, revoked FROM users ORDER BY name",
+    [ST_AUDIT_APPEND] = "INSERT INTO audit (time, user, method, route, target, status)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_AUDIT_LIST] = "SELECT * FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -639,11 +674,12 @@ s_lock (hpt_store_t *self, const char *path, hpt_error_t *error)
 }
 
 static int
-s_open (hpt_store_t *self, const char *path, hpt_error_t *error)
+s_open (hpt_store_t *self, const char *path, bool exclusive, hpt_error_t *error)
 {
     if (!path || !*path) return hpt_error_set (error, HPT_E_INVALID, "store: no database path");
     bool memory = strcmp (path, ":memory:") == 0;
-    if (!memory && (s_check_dir (path, error) || s_lock (self, path, error))) return -1;
+    if (!memory && (s_check_dir (path, error) || (exclusive && s_lock (self, path, error))))
+        return -1;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2 (path, &self->db, flags, NULL) != SQLITE_OK)
         return self->db ? s_fail_db (self, error, "open")
@@ -657,18 +693,30 @@ s_open (hpt_store_t *self, const char *path, hpt_error_t *error)
     return s_migrate (self, error);
 }
 
-hpt_store_t *
-hpt_store_new (const char *path, hpt_error_t *error)
+static hpt_store_t *
+s_store_new (const char *path, bool exclusive, hpt_error_t *error)
 {
     hpt_store_t *self = hpt_calloc (1, sizeof (hpt_store_t));
     self->path = hpt_strdup (path ? path : "");
     self->lock_fd = -1;
     //  The database holds every job's env values: nobody else reads it.
     mode_t old_mask = umask (077);
-    int rc = s_open (self, path, error);
+    int rc = s_open (self, path, exclusive, error);
     umask (old_mask);
     if (rc != 0) hpt_store_destroy (&self);
     return self;
+}
+
+hpt_store_t *
+hpt_store_new (const char *path, hpt_error_t *error)
+{
+    return s_store_new (path, true, error);
+}
+
+hpt_store_t *
+hpt_store_open_shared (const char *path, hpt_error_t *error)
+{
+    return s_store_new (path, false, error);
 }
 
 void
@@ -829,6 +877,7 @@ hpt_store_job_insert (hpt_store_t *self, const hpt_store_job_t *job, int64_t *se
     sqlite3_bind_int64 (stmt, 10, job->seed);
     sqlite3_bind_int64 (stmt, 11, job->priority);
     s_bind_text (stmt, 12, job->resumed_from);
+    s_bind_text (stmt, 13, job->created_by);
     int rc = s_exec_write (self, stmt, "job", NULL, error);
     if (rc == 0 && seq_p) *seq_p = seq;
     return rc;
@@ -1164,6 +1213,79 @@ hpt_store_agent_delete (hpt_store_t *self, const char *name, hpt_error_t *error)
     if (!stmt) return -1;
     s_bind_text (stmt, 1, name);
     return s_exec_update (self, stmt, "agent", error);
+}
+
+//  --------------------------------------------------------------- users
+
+int
+hpt_store_user_put (hpt_store_t *self, const char *name, hpt_role_t role, const char *token_hash,
+                    int64_t created_ms, hpt_error_t *error)
+{
+    if (!name || !*name || !token_hash || (size_t)role >= hpt_role_count ())
+        return s_refuse (self, error, HPT_E_INVALID, "store: a user needs a name, role and token");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_USER_PUT, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, name);
+    s_bind_text (stmt, 2, hpt_role_name (role));
+    s_bind_text (stmt, 3, token_hash);
+    s_bind_optional (stmt, 4, created_ms);
+    return s_exec_write (self, stmt, "user", NULL, error);
+}
+
+int
+hpt_store_user_revoke (hpt_store_t *self, const char *name, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_USER_REVOKE, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, name);
+    return s_exec_update (self, stmt, "user", error);
+}
+
+int
+hpt_store_user_by_token (hpt_store_t *self, const char *token_hash, json_t **user_p,
+                         hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_USER_BY_TOKEN, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, token_hash);
+    return s_query_one (self, stmt, user_p, "such user", error);
+}
+
+int
+hpt_store_user_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_USER_LIST, error);
+    if (!stmt) return -1;
+    return s_query_rows (self, stmt, list_p, error);
+}
+
+//  --------------------------------------------------------------- audit
+
+int
+hpt_store_audit_append (hpt_store_t *self, const hpt_store_audit_t *entry, hpt_error_t *error)
+{
+    if (!entry || !entry->user || !entry->method || !entry->route)
+        return s_refuse (self, error, HPT_E_INVALID, "store: an audit entry needs user and route");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_AUDIT_APPEND, error);
+    if (!stmt) return -1;
+    sqlite3_bind_int64 (stmt, 1, entry->time_ms);
+    s_bind_text (stmt, 2, entry->user);
+    s_bind_text (stmt, 3, entry->method);
+    s_bind_text (stmt, 4, entry->route);
+    s_bind_text (stmt, 5, entry->target);
+    sqlite3_bind_int (stmt, 6, entry->status);
+    return s_exec_write (self, stmt, "audit entry", NULL, error);
+}
+
+int
+hpt_store_audit_list (hpt_store_t *self, int64_t after_id, int64_t limit, json_t **list_p,
+                      hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_AUDIT_LIST, error);
+    if (!stmt) return -1;
+    sqlite3_bind_int64 (stmt, 1, after_id);
+    sqlite3_bind_int64 (stmt, 2, limit);
+    return s_query_rows (self, stmt, list_p, error);
 }
 
 int

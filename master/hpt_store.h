@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 //  The schema version this build writes (PRAGMA user_version).
-#define HPT_STORE_SCHEMA_VERSION 3
+#define HPT_STORE_SCHEMA_VERSION 4
 
 typedef struct _hpt_store_t hpt_store_t;
 
@@ -59,7 +59,18 @@ typedef struct {
     int64_t seed;              //  the job's optimizer seed (>= 0)
     int64_t priority;          //  scheduling.priority
     const char *resumed_from;  //  resumePreviousJobId, or NULL
+    const char *created_by;    //  the API user who submitted it, or NULL
 } hpt_store_job_t;
+
+//  One state-changing API request, as the audit trail keeps it.
+typedef struct {
+    int64_t time_ms;    //  when
+    const char *user;   //  who ("loopback", "socket" or a user name)
+    const char *method; //  POST, DELETE
+    const char *route;  //  the path
+    const char *target; //  the job or node it concerned, or NULL
+    int status;         //  the HTTP status answered
+} hpt_store_audit_t;
 
 //  A trial: all of its columns. Insert writes every field; update writes
 //  every mutable field (all but job_id, trial_id, values and
@@ -136,6 +147,12 @@ typedef struct {
 //  no lock) for tests of other classes. Files are created 0600. Returns
 //  NULL with *error on failure.
 hpt_store_t *hpt_store_new (const char *path, hpt_error_t *error);
+
+//  Opens the store as an operator's command does (hptmaster users ...):
+//  without the one-master lock, so it works while the master runs. Fit
+//  only for writing a row or two: SQLite's own locking orders them with
+//  the master's transactions.
+hpt_store_t *hpt_store_open_shared (const char *path, hpt_error_t *error);
 
 //  Closes the database and nulls the pointer.
 void hpt_store_destroy (hpt_store_t **self_p);
@@ -282,6 +299,35 @@ int hpt_store_agent_get (hpt_store_t *self, const char *name, json_t **agent_p, 
 //  Forgets an agent (its tasks keep its name, so the trials' history
 //  stays). HPT_E_NOT_FOUND when there is none.
 int hpt_store_agent_delete (hpt_store_t *self, const char *name, hpt_error_t *error);
+
+//  --------------------------------------------------------------- users
+
+//  Creates a user, or gives an existing one a new role and token (the old
+//  token stops working); revoked is cleared. Only the token's hash is
+//  ever stored.
+int hpt_store_user_put (hpt_store_t *self, const char *name, hpt_role_t role,
+                        const char *token_hash, int64_t created_ms, hpt_error_t *error);
+
+//  Revokes a user's token. HPT_E_NOT_FOUND when there is no such user.
+int hpt_store_user_revoke (hpt_store_t *self, const char *name, hpt_error_t *error);
+
+//  The user {name, role} whose unrevoked token hashes to token_hash, in
+//  *user_p (caller owns); HPT_E_NOT_FOUND when none.
+int hpt_store_user_by_token (hpt_store_t *self, const char *token_hash, json_t **user_p,
+                             hpt_error_t *error);
+
+//  Every user {name, role, created, revoked} ordered by name (no hashes).
+int hpt_store_user_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error);
+
+//  --------------------------------------------------------------- audit
+
+//  Appends an entry to the audit trail.
+int hpt_store_audit_append (hpt_store_t *self, const hpt_store_audit_t *entry, hpt_error_t *error);
+
+//  At most limit entries with id > after_id, oldest first (objects with
+//  the columns id, time, user, method, route, target, status).
+int hpt_store_audit_list (hpt_store_t *self, int64_t after_id, int64_t limit, json_t **list_p,
+                          hpt_error_t *error);
 
 //  Every agent ordered by name, as an array in *list_p (caller owns).
 int hpt_store_agent_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error);

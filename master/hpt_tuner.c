@@ -34,6 +34,7 @@
 struct _hpt_tuner_t {
     char *job_id;                 //  the job's id
     char *project;                //  REST project
+    char *created_by;             //  the API user who submitted it, or NULL
     hpt_job_t *spec;              //  validated spec, owned
     hpt_hyperparameters_t *hp;    //  spec's hyperparameters (borrowed from spec)
     hpt_space_t *space;           //  parameter space, NULL without params
@@ -163,6 +164,7 @@ hpt_tuner_destroy (hpt_tuner_t **self_p)
     hpt_job_destroy (&self->spec);
     free (self->job_id);
     free (self->project);
+    free (self->created_by);
     free (self->message);
     free (self->queue_reason);
     free (self);
@@ -170,11 +172,12 @@ hpt_tuner_destroy (hpt_tuner_t **self_p)
 }
 
 hpt_tuner_t *
-hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
+hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project, const char *created_by,
                hpt_task_request_t *requests, size_t request_count, uint64_t seed, int64_t now_ms,
                hpt_error_t *error)
 {
     hpt_tuner_t *self = s_tuner_new (spec, project, requests, request_count);
+    self->created_by = created_by ? hpt_strdup (created_by) : NULL;
     self->seed = (int64_t)(seed & INT64_MAX);
     self->create_time = now_ms;
     self->state = HPT_JOB_QUEUED;
@@ -190,6 +193,7 @@ hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
         .seed = self->seed,
         .priority = self->priority,
         .resumed_from = self->hp ? self->hp->resume_previous_job_id : NULL,
+        .created_by = created_by,
     };
     self->written_in = hpt_store_transaction_id (store);
     int rc = hpt_store_job_insert (store, &row, &self->seq, error);
@@ -210,6 +214,12 @@ hpt_tuner_id (hpt_tuner_t *self)
 {
     return self->job_id;
 }
+const char *
+hpt_tuner_owner (hpt_tuner_t *self)
+{
+    return self->created_by;
+}
+
 const char *
 hpt_tuner_project (hpt_tuner_t *self)
 {
@@ -1109,6 +1119,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     hpt_job_state_parse (json_string_value (json_object_get (row, "state")), &state);
     self->state = state;
     self->message = s_text_copy (row, "error_message");
+    self->created_by = s_text_copy (row, "created_by");
     self->create_time = json_integer_value (json_object_get (row, "create_time"));
     self->start_time = json_integer_value (json_object_get (row, "start_time"));
     self->end_time = json_integer_value (json_object_get (row, "end_time"));
@@ -1212,6 +1223,8 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
 {
     json_t *out = hpt_job_to_json (self->spec);
     s_set_time (out, "createTime", self->create_time);
+    //  hpt extension: who submitted it.
+    if (self->created_by) json_object_set_new (out, "createdBy", json_string (self->created_by));
     s_set_time (out, "startTime", self->start_time);
     s_set_time (out, "endTime", self->end_time);
     json_object_set_new (out, "state", json_string (hpt_job_state_name (self->state)));

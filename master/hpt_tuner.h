@@ -81,11 +81,16 @@ typedef struct _hpt_tuner_t hpt_tuner_t;
 
 //  Creates the tuner of a new job and stores the job (QUEUED). spec is the
 //  validated job (ownership passes to the tuner); requests (ownership
-//  passes too) are the tasks of one trial cluster. On a store error
-//  returns NULL with *error and frees spec and requests.
+//  passes too) are the tasks of one trial cluster; created_by is the API
+//  user who submitted it (NULL: none, e.g. before users existed). On a
+//  store error returns NULL with *error and frees spec and requests.
 hpt_tuner_t *hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project,
-                            hpt_task_request_t *requests, size_t request_count, uint64_t seed,
-                            int64_t now_ms, hpt_error_t *error);
+                            const char *created_by, hpt_task_request_t *requests,
+                            size_t request_count, uint64_t seed, int64_t now_ms,
+                            hpt_error_t *error);
+
+//  Who submitted the job (borrowed), or NULL.
+const char *hpt_tuner_owner (hpt_tuner_t *self);
 
 //  Rebuilds a tuner from the store (job row, its trials and tasks): after
 //  a restart, and after a failed commit. spec and requests as for new.

@@ -6,6 +6,7 @@
 #include "hpt_cluster_config.h"
 #include "hpt_core.h"
 #include "hpt_version.h"
+#include "hpt_admin.h"
 #include "hpt_alloc.h"
 #include "hpt_keys.h"
 #include <stdio.h>
@@ -26,6 +27,8 @@ s_usage (FILE *out)
     fprintf (out,
              "Usage: hptmaster --cluster FILE\n"
              "       hptmaster keygen DIR\n"
+             "       hptmaster users add NAME --role viewer|user|admin --cluster FILE\n"
+             "       hptmaster users list|revoke NAME|token NAME --cluster FILE\n"
              "\n"
              "The hpt master: holds the optimizer, persists every job, trial and metric\n"
              "in SQLite under stateDir, schedules trial clusters on hptagent hosts and\n"
@@ -41,6 +44,9 @@ s_usage (FILE *out)
              "  keygen DIR       write the master's CURVE certificate pair: DIR/master.cert\n"
              "                   (public: give it to every agent, --master-cert) and\n"
              "                   DIR/master.cert_secret (0600: master.security.curve.cert)\n"
+             "  users ...        API users: add prints a new token (only its hash is\n"
+             "                   stored) alone on the last line; token makes a new one\n"
+             "                   and revokes the old; works while the master runs\n"
              "  --help           show this help and exit\n"
              "  --version        print the version and exit\n"
              "\n"
@@ -56,6 +62,7 @@ main (int argc, char *argv[])
     //  The master's files hold every job's env values: nobody else reads
     //  them.
     umask (077);
+    if (argc >= 2 && strcmp (argv[1], "users") == 0) return hpt_admin_users (argc - 1, argv + 1);
     if (argc >= 2 && strcmp (argv[1], "keygen") == 0) {
         if (argc != 3) {
             fprintf (stderr, "hptmaster keygen: usage: hptmaster keygen DIR\n");

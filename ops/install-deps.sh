@@ -11,7 +11,7 @@ PACKAGES=(
   # libraries hpt links
   libzmq3-dev libczmq-dev libyaml-dev libhwloc-dev libcurl4-openssl-dev
   libsqlite3-dev libjansson-dev libmicrohttpd-dev liblapacke-dev
-  libopenblas-dev libcmocka-dev
+  libopenblas-dev libcmocka-dev libgnutls28-dev
   # integration tests, examples and benchmarks (run under /usr/bin/python3)
   python3 python3-pytest python3-zmq python3-numpy python3-sklearn
   python3-optuna python3-yaml python3-protobuf

@@ -46,6 +46,8 @@ s_echo (zsock_t *router, hpt_api_request_t *request)
     json_object_set_new (echo, "absent", s_param_json (request, "absent"));
     json_object_set_new (echo, "authorization",
                          json_string (hpt_api_request_authorization (request)));
+    json_object_set_new (echo, "client", json_string (hpt_api_request_client (request)));
+    json_object_set_new (echo, "host", json_string (hpt_api_request_host (request)));
     char *text = json_dumps (echo, 0);
     hpt_api_reply (router, hpt_api_request_routing_id (request), 200, NULL, text);
     free (text);
@@ -294,6 +296,9 @@ test_get_round_trip_with_query (void **state)
     assert_true (json_is_null (json_object_get (echo, "absent")));
     assert_string_equal (json_string_value (json_object_get (echo, "authorization")),
                          "Bearer t0k3n");
+    //  The core learns who asks: a loopback client, and the Host it named.
+    assert_string_equal (json_string_value (json_object_get (echo, "client")), "loopback");
+    assert_non_null (strstr (json_string_value (json_object_get (echo, "host")), "127.0.0.1:"));
     assert_int_equal (json_integer_value (json_object_get (echo, "body_size")), 0);
     json_decref (echo);
     s_response_free (&response);
@@ -585,15 +590,20 @@ test_request_recv_rejects_bad_frames (void **state)
     zstr_sendx (dealer, "", "GET", "/x", NULL);
     assert_null (hpt_api_request_recv (router));
     //  A method the API never forwards.
-    zstr_sendx (dealer, "", "PUT", "/x", "", "", "", NULL);
+    zstr_sendx (dealer, "", "PUT", "/x", "", "", "", "loopback", "", "", "", NULL);
     assert_null (hpt_api_request_recv (router));
     //  A path that is not a path.
-    zstr_sendx (dealer, "", "GET", "x", "", "", "", NULL);
+    zstr_sendx (dealer, "", "GET", "x", "", "", "", "loopback", "", "", "", NULL);
     assert_null (hpt_api_request_recv (router));
     //  A good one, with an odd query.
-    zstr_sendx (dealer, "", "GET", "/x", "a=1&&b&c=%zz&d=%41%42", "body", "", NULL);
+    zstr_sendx (dealer, "", "GET", "/x", "a=1&&b&c=%zz&d=%41%42", "body", "", "loopback", "h:1", "",
+                "application/json", NULL);
     hpt_api_request_t *request = hpt_api_request_recv (router);
     assert_non_null (request);
+    assert_string_equal (hpt_api_request_client (request), "loopback");
+    assert_string_equal (hpt_api_request_host (request), "h:1");
+    assert_string_equal (hpt_api_request_origin (request), "");
+    assert_string_equal (hpt_api_request_content_type (request), "application/json");
     assert_string_equal (hpt_api_request_param (request, "a"), "1");
     assert_string_equal (hpt_api_request_param (request, "b"), "");
     assert_string_equal (hpt_api_request_param (request, "c"), "%zz");
