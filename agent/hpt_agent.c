@@ -72,6 +72,8 @@
 #define S_WINDOW 256
 #define S_HELLO_MIN_MS 500
 #define S_HELLO_MAX_MS HPT_MSG_HELLO_MAX_MS
+//  A master acknowledging events never sent is logged at most this often.
+#define S_BOGUS_LOG_MS 1000
 
 typedef struct {
     char *task_id;              //  the master's id, e.g. "job/3/master/0"
@@ -112,6 +114,7 @@ struct _hpt_agent_t {
     int64_t sent_seq;          //  highest event seq sent since (re)registering or replaying
     int64_t master_epoch;      //  from the last WELCOME, 0 before the first
     char *refusal;             //  why the master refused us for good, NULL while it has not
+    int64_t bogus_logged;      //  monotonic ms an impossible ACK was last logged, 0 never
 };
 
 static int64_t
@@ -757,6 +760,27 @@ s_forget_acked (hpt_agent_t *self)
 //  ---------------------------------------------------------------------
 //  The loop
 
+//  The master says it stored every event up to seq (ACK, HEARTBEAT or
+//  WELCOME, named by what). A mark above the last seq this agent assigned
+//  is ignored and logged (at most every S_BOGUS_LOG_MS): no master stored
+//  events never sent, and taking it would make the master drop every later
+//  event as a replay (PROTOCOL.md 6.3; hpt_spool.h).
+static void
+s_acked (hpt_agent_t *self, int64_t seq, const char *what)
+{
+    if (hpt_spool_ack (self->spool, seq) != 0) {
+        int64_t now = s_mono ();
+        if (self->bogus_logged == 0 || now - self->bogus_logged >= S_BOGUS_LOG_MS) {
+            zsys_warning ("hptagent: ignored an acknowledgement of seq %lld (%s): this agent's "
+                          "last event is seq %lld",
+                          (long long)seq, what, (long long)hpt_spool_next_seq (self->spool) - 1);
+            self->bogus_logged = now;
+        }
+        return;
+    }
+    s_forget_acked (self);
+}
+
 static void
 s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
 {
@@ -764,8 +788,7 @@ s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
     self->hello_backoff = S_HELLO_MIN_MS;
     if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
     if (hpt_msg_agent_timeout_ms (msg) > 0) self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
-    hpt_spool_ack (self->spool, hpt_msg_acked_seq (msg));
-    s_forget_acked (self);
+    s_acked (self, hpt_msg_acked_seq (msg), "WELCOME");
     s_replay (self);
     //  The epoch grows with every master start: a new one means the master
     //  restarted (not merely that the connection broke), which is what an
@@ -850,14 +873,12 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
                               hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
             break;
         case HPT_MSG_ACK:
-            hpt_spool_ack (self->spool, hpt_msg_seq (msg));
-            s_forget_acked (self);
+            s_acked (self, hpt_msg_seq (msg), "ACK");
             s_pump (self);
             break;
         case HPT_MSG_HEARTBEAT:
             //  The master's heartbeat carries its stored mark: an implicit ACK.
-            hpt_spool_ack (self->spool, hpt_msg_seq (msg));
-            s_forget_acked (self);
+            s_acked (self, hpt_msg_seq (msg), "HEARTBEAT");
             s_pump (self);
             break;
         case HPT_MSG_LAUNCH:
