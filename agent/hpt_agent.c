@@ -27,6 +27,19 @@
     Stdout metric points of one task are gathered per chunk of output into
     one METRICS event (up to HPT_MSG_POINTS_BATCH points), not one per line.
 
+    Matching budget. A custom stdoutRegex is matched in this loop, on the
+    first HPT_LINE_METRICS_LINE_MAX bytes of each line (the launcher hands
+    longer lines over cut). Patterns that could take exponential time are
+    refused (hpt_line_metrics), but glibc's matcher is still quadratic on
+    some allowed ones, tens of ms per long line, and a trainer printing
+    such lines must not stop the heartbeats. So matching gets a share of
+    the loop's time: a credit that grows at 1/S_MATCH_SHARE of wall time up
+    to S_MATCH_BURST_US, spent by the time each line took. A line arriving
+    with no credit left is logged as usual but not matched; each task's
+    unmatched lines are counted and logged (the first one, and the total at
+    exit). The default pattern is matched by hand in linear time and is
+    not budgeted.
+
     Tasks. A LAUNCH is ignored when the task id is already known (running
     or exited with its exit still in the spool), so a LAUNCH the master
     sends again after a restart never starts a task twice. Each task runs
@@ -72,6 +85,10 @@
 #define S_WINDOW 256
 #define S_HELLO_MIN_MS 500
 #define S_HELLO_MAX_MS HPT_MSG_HELLO_MAX_MS
+//  Custom stdout patterns get at most this share of the loop's time, in
+//  bursts of at most S_MATCH_BURST_US (see the top).
+#define S_MATCH_SHARE 4 //  one quarter
+#define S_MATCH_BURST_US 100000
 //  A master acknowledging events never sent is logged at most this often.
 #define S_BOGUS_LOG_MS 1000
 
@@ -89,6 +106,7 @@ typedef struct {
     bool exited;                //  exit reported (kept until its event is acked)
     int64_t exit_seq;           //  seq of its TASK_EXITED event
     hpt_msg_t *line_points;     //  METRICS from stdout lines not yet sent, or NULL
+    uint64_t lines_unmatched;   //  stdout lines not matched: the matching budget was spent
 } s_task_t;
 
 struct _hpt_agent_t {
@@ -115,6 +133,8 @@ struct _hpt_agent_t {
     int64_t master_epoch;      //  from the last WELCOME, 0 before the first
     char *refusal;             //  why the master refused us for good, NULL while it has not
     int64_t bogus_logged;      //  monotonic ms an impossible ACK was last logged, 0 never
+    int64_t match_credit;      //  microseconds custom stdout patterns may still spend now
+    int64_t match_refilled;    //  monotonic microseconds the credit was last grown
 };
 
 static int64_t
@@ -359,6 +379,18 @@ s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const cha
     }
 }
 
+//  The matching credit now (microseconds), grown for the time since it
+//  last was.
+static int64_t
+s_match_credit (hpt_agent_t *self)
+{
+    int64_t now = zclock_usecs ();
+    self->match_credit += (now - self->match_refilled) / S_MATCH_SHARE;
+    if (self->match_credit > S_MATCH_BURST_US) self->match_credit = S_MATCH_BURST_US;
+    self->match_refilled = now;
+    return self->match_credit;
+}
+
 //  A line of a task's output: metrics when the job reads stdout.
 static void
 s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char *line, size_t size)
@@ -367,7 +399,17 @@ s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char 
     s_task_t *task = zhashx_lookup (self->tasks, lid);
     if (!task || !task->lines || stream != HPT_LAUNCHER_STDOUT) return;
     hpt_line_point_t points[64];
-    int count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
+    int count = 0;
+    if (!hpt_line_metrics_custom (task->lines))
+        count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
+    else if (s_match_credit (self) > 0) {
+        int64_t start = zclock_usecs ();
+        count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
+        self->match_credit -= zclock_usecs () - start;
+    } else if (task->lines_unmatched++ == 0)
+        zsys_warning ("hptagent: task %s: stdout lines not matched for metrics: its stdoutRegex "
+                      "took more than the agent's time budget for matching",
+                      task->task_id);
     if (count <= 0) return;
     if (task->line_points &&
         hpt_msg_point_count (task->line_points) + (size_t)count > HPT_MSG_POINTS_BATCH)
@@ -387,6 +429,10 @@ s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
     hpt_agent_t *self = arg;
     s_task_t *task = zhashx_lookup (self->tasks, exit->id);
     if (!task) return;
+    if (task->lines_unmatched)
+        zsys_warning ("hptagent: task %s: %llu stdout lines were not matched for metrics (the "
+                      "matching budget was spent)",
+                      task->task_id, (unsigned long long)task->lines_unmatched);
     s_flush_line_points (self, task);
     s_flush_metrics (self, task, true);
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_TASK_EXITED);
@@ -1028,6 +1074,8 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     self->heartbeat_ms = 1000;
     self->timeout_ms = 10000;
     self->hello_backoff = S_HELLO_MIN_MS;
+    self->match_credit = S_MATCH_BURST_US;
+    self->match_refilled = zclock_usecs ();
     self->tasks = zhashx_new ();
     zhashx_set_destructor (self->tasks, s_task_free);
     if (s_prepare_workdir (self, error) != 0) {
@@ -1055,6 +1103,9 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     lconfig.on_line = s_on_line;
     lconfig.arg = self;
     lconfig.log_max_bytes = 1024 * 1024 * 1024;
+    //  Patterns see a line's head only (hpt_line_metrics.h).
+    lconfig.line_max = HPT_LINE_METRICS_LINE_MAX;
+    lconfig.line_cut = true;
     self->launcher = hpt_launcher_new (&lconfig, error);
     if (!self->launcher) {
         hpt_agent_destroy (&self);

@@ -98,6 +98,7 @@ typedef struct {
     bool log_full;    //  log_max_bytes reached, marker written
     char *line;       //  partial line (line_max + 1 bytes), NULL without on_line
     size_t line_size; //  bytes in line
+    bool skipping;    //  line_cut: dropping the rest of an over-long line
 } s_stream_t;
 
 //  A task from start until its exit is reported.
@@ -680,6 +681,17 @@ s_lines (hpt_launcher_t *self, s_task_t *task, int kind, const char *data, size_
     while (size > 0) {
         const char *newline = memchr (data, '\n', size);
         size_t take = newline ? (size_t)(newline - data) : size;
+        if (stream->skipping) {
+            //  The rest of a line handed over cut: up to its newline.
+            data += take;
+            size -= take;
+            if (size > 0) {
+                data++;
+                size--;
+                stream->skipping = false;
+            }
+            continue;
+        }
         size_t room = self->config.line_max - stream->line_size;
         if (take > room) take = room;
         memcpy (stream->line + stream->line_size, data, take);
@@ -690,8 +702,10 @@ s_lines (hpt_launcher_t *self, s_task_t *task, int kind, const char *data, size_
             data++;
             size--;
             s_emit_line (self, task, kind);
-        } else if (stream->line_size == self->config.line_max)
+        } else if (stream->line_size == self->config.line_max) {
             s_emit_line (self, task, kind);
+            stream->skipping = self->config.line_cut;
+        }
     }
 }
 

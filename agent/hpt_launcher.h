@@ -102,8 +102,9 @@ typedef struct {
 typedef void (hpt_launcher_output_fn) (void *arg, const char *id, hpt_launcher_stream_t stream,
                                        const char *data, size_t size);
 //  One line of output without its newline, zero-terminated; lines longer
-//  than line_max come in pieces of line_max bytes, and a last line without
-//  a newline comes when the task ends.
+//  than line_max come in pieces of line_max bytes (or, with line_cut, as
+//  their first line_max bytes only), and a last line without a newline
+//  comes when the task ends.
 typedef void (hpt_launcher_line_fn) (void *arg, const char *id, hpt_launcher_stream_t stream,
                                      const char *line, size_t size);
 //  The task has ended; after this call the launcher forgets it.
@@ -117,6 +118,7 @@ typedef struct {
     hpt_launcher_line_fn *on_line;     //  may be NULL
     hpt_launcher_exit_fn *on_exit;     //  may be NULL
     void *arg;                         //  passed to every callback
+    bool line_cut;                     //  hand a longer line over cut, not in pieces
 } hpt_launcher_config_t;
 
 typedef struct _hpt_launcher_t hpt_launcher_t;

@@ -86,7 +86,7 @@ s_launcher (s_seen_t *seen, size_t max_tasks, size_t line_max, uint64_t log_max)
 {
     memset (seen, 0, sizeof (*seen));
     hpt_launcher_config_t config = {max_tasks, line_max,  log_max, s_on_output,
-                                    s_on_line, s_on_exit, seen};
+                                    s_on_line, s_on_exit, seen,    false};
     hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
     assert_non_null (launcher);
     seen->launcher = launcher;
@@ -413,6 +413,29 @@ test_large_output_lines_and_log_limit (void **state)
     hpt_launcher_destroy (&launcher);
 }
 
+//  With line_cut, a line longer than line_max comes once, cut; the next
+//  line comes whole, also when the cut falls on a chunk boundary.
+static void
+test_long_lines_cut (void **state)
+{
+    s_seen_t seen;
+    memset (&seen, 0, sizeof (seen));
+    hpt_launcher_config_t config = {0, 1000, 0, s_on_output, s_on_line, s_on_exit, &seen, true};
+    hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
+    seen.launcher = launcher;
+    const char *argv[] = {"/bin/sh", "-c",
+                          "echo short; head -c 2500 /dev/zero | tr '\\000' x; echo; "
+                          "head -c 1000 /dev/zero | tr '\\000' y; sleep 0.2; echo; echo after",
+                          NULL};
+    s_start (launcher, "cut", argv, NULL, NULL);
+    s_run (launcher, &seen, 1, 10000);
+    assert_int_equal (seen.lines, 4);
+    assert_non_null (strstr (seen.text, "short|xxxx"));
+    assert_non_null (strstr (seen.text, "|yyyy"));
+    assert_non_null (strstr (seen.text, "|after|"));
+    hpt_launcher_destroy (&launcher);
+}
+
 static void
 test_restart_from_exit_callback_and_many (void **state)
 {
@@ -571,6 +594,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_cpu_binding, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_large_output_lines_and_log_limit, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_long_lines_cut, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_restart_from_exit_callback_and_many, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_refused_requests, s_setup, s_teardown),
