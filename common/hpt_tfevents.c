@@ -664,7 +664,9 @@ s_reserve (hpt_tfevents_t *self, size_t size)
 static void
 s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool at_exit)
 {
-    int fd = open (file->path, O_RDONLY | O_CLOEXEC);
+    //  Non-blocking: the trainer owns the directory and may have put a
+    //  FIFO where the file was, whose open would wait for a writer forever.
+    int fd = open (file->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         //  Deleted: forget it, so it stops counting toward the file limit
         //  (a file made again under that name is found by the next walk).
