@@ -667,6 +667,25 @@ s_i_working_dir (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field
     return false;
 }
 
+//  runAs: a POSIX user name as the protocol carries it (PROTOCOL.md 4,
+//  "user"); whether an agent runs tasks as that user is its decision.
+static bool
+s_user_name_ok (const char *name)
+{
+    bool ok = strlen (name) <= 32 && (isalpha ((unsigned char)name[0]) || name[0] == '_');
+    for (const char *c = name; ok && *c; c++)
+        ok = isalnum ((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-';
+    return ok;
+}
+
+static bool
+s_i_run_as (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return s_checked (r, v, &((hpt_training_input_t *)t)->run_as, s_user_name_ok,
+                      "is not a user name: a letter or '_', then letters, digits, '_', '.' or "
+                      "'-' (at most 32)");
+}
+
 //  masterConfig, workerConfig, ...: one handler, the member by offset.
 #define S_REPLICA(key, member) HPT_SCHEMA_MEMBER (key, s_i_replica, hpt_training_input_t, member)
 
@@ -696,6 +715,7 @@ static const hpt_schema_field_t s_input_fields[] = {
     HPT_SCHEMA_BOOL ("useChiefInTfConfig", hpt_training_input_t, use_chief_in_tf_config),
     HPT_SCHEMA_FIELD ("command", s_i_command),
     HPT_SCHEMA_FIELD ("workingDir", s_i_working_dir),
+    HPT_SCHEMA_FIELD ("runAs", s_i_run_as),
     HPT_SCHEMA_FIELD ("env", s_i_env),
     HPT_SCHEMA_FIELD ("metricCollector", s_i_collector),
 };

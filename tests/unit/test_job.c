@@ -152,6 +152,7 @@ test_round_trip (void **state)
         "  useChiefInTfConfig: yes\n"
         "  command: [/usr/bin/python3, train.py]\n"
         "  workingDir: code/current\n"
+        "  runAs: trainer\n"
         "  env: {B: '2', A: 1}\n"
         "  metricCollector: {stdoutRegex: 'loss=(?<value>[0-9.]+)'}\n"
         "  region: us-central1\n"
@@ -171,6 +172,7 @@ test_round_trip (void **state)
     assert_non_null (strstr (first, "\"minValue\": 1e-05"));
     assert_non_null (strstr (first, "\"workerCount\": \"3\""));
     assert_non_null (strstr (first, "\"count\": \"2\""));
+    assert_non_null (strstr (first, "\"runAs\": \"trainer\""));
     assert_non_null (strstr (first, "\"maxRunningTime\": \"7200s\""));
     assert_non_null (strstr (first, "\"maxWaitTime\": \"1.5s\""));
     assert_non_null (strstr (first, "32.5"));
@@ -469,6 +471,18 @@ test_rule_slow_regex (void **state)
                   "nested quantifier '([0-9]+)+' at offset 9; back-reference '\\2' at offset 19");
 }
 
+//  runAs is a user name as the protocol carries it.
+static void
+test_rule_run_as (void **state)
+{
+    s_expect_one (BASE_HEAD PARAM_OK "  runAs: '1000'\n", "9:10", "trainingInput.runAs",
+                  "is not a user name");
+    s_expect_one (BASE_HEAD PARAM_OK "  runAs: ../root\n", "9:10", "trainingInput.runAs",
+                  "is not a user name");
+    s_expect_one (BASE_HEAD PARAM_OK "  runAs: abcdefghijabcdefghijabcdefghijabc\n", "9:10",
+                  "trainingInput.runAs", "at most 32");
+}
+
 //  workingDir values that could never be resolved beneath the agent's
 //  --workdir are refused here instead of failing every trial at launch.
 static void
@@ -638,6 +652,7 @@ main (void)
         cmocka_unit_test (test_rule_bad_regex),
         cmocka_unit_test (test_rule_slow_regex),
         cmocka_unit_test (test_rule_working_dir),
+        cmocka_unit_test (test_rule_run_as),
         cmocka_unit_test (test_rule_evaluator_metrics_need_an_evaluator),
         cmocka_unit_test (test_rule_job_id),
         cmocka_unit_test (test_rule_priority_range),
