@@ -530,6 +530,8 @@ struct _hpt_tfevents_t {
     hpt_tfevents_point_t *points; //  points of the last poll (owned)
     size_t point_count;           //  entries used
     size_t point_alloc;           //  entries allocated
+    bool owner_set;               //  read only files of owner
+    uid_t owner;                  //  see hpt_tfevents_set_owner
 };
 
 static double
@@ -607,6 +609,13 @@ s_add_file (hpt_tfevents_t *self, const char *path)
     file->path = hpt_strdup (path);
 }
 
+void
+hpt_tfevents_set_owner (hpt_tfevents_t *self, uid_t owner)
+{
+    self->owner_set = true;
+    self->owner = owner;
+}
+
 static double
 s_mtime (const struct stat *st)
 {
@@ -674,7 +683,7 @@ s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool 
         return;
     }
     struct stat st;
-    if (fstat (fd, &st) || !S_ISREG (st.st_mode)) {
+    if (fstat (fd, &st) || !S_ISREG (st.st_mode) || (self->owner_set && st.st_uid != self->owner)) {
         close (fd);
         return;
     }

@@ -281,6 +281,30 @@ test_fifo_does_not_block (void **state)
     free (data);
 }
 
+//  With an owner set, event files of anyone else's are not read (a
+//  trainer could link to another user's).
+static void
+test_owner (void **state)
+{
+    (void)state;
+    const char *dir = s_fresh ("owner");
+    char path[PATH_MAX + 64];
+    snprintf (path, sizeof (path), "%s/events.out.tfevents.8.host", dir);
+    size_t size;
+    uint8_t *data = s_load ("grow.bin", &size);
+    s_append (path, data, size);
+    hpt_tfevents_t *reader = s_reader (dir);
+    const hpt_tfevents_point_t *points;
+    hpt_tfevents_set_owner (reader, geteuid () + 1);
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, true), 0);
+    hpt_tfevents_destroy (&reader);
+    reader = s_reader (dir);
+    hpt_tfevents_set_owner (reader, geteuid ());
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, true), 2);
+    hpt_tfevents_destroy (&reader);
+    free (data);
+}
+
 static void
 s_check_corrupt (const char *name)
 {
@@ -534,6 +558,7 @@ main (void)
         cmocka_unit_test (test_encodings),
         cmocka_unit_test (test_growing),
         cmocka_unit_test (test_fifo_does_not_block),
+        cmocka_unit_test (test_owner),
         cmocka_unit_test (test_corrupt_data),
         cmocka_unit_test (test_corrupt_length),
         cmocka_unit_test (test_resync_across_polls),
