@@ -139,7 +139,7 @@ struct _hpt_launcher_t {
 
 //  Everything the child needs, prepared before clone.
 typedef struct {
-    const char *path;              //  program to exec, NULL when not found in PATH
+    const char *const *paths;      //  programs to try to exec, in order (NULL-terminated)
     const char *name;              //  argv[0], for messages
     char *const *argv;             //  NULL-terminated
     char *const *envp;             //  NULL-terminated
@@ -344,14 +344,23 @@ s_build_env (const char *const *additions, hpt_error_t *error)
     return envp;
 }
 
-//  The program to exec for name: name itself when it holds a '/',
-//  otherwise the first executable regular file DIR/name along the PATH of
-//  envp (relative PATH entries are skipped: they would depend on the
-//  task's cwd). NULL when not found. The caller frees the result.
-static char *
+//  The programs the child tries to exec for name, in order: name itself
+//  when it holds a '/', otherwise every regular file with an execute bit
+//  DIR/name along the PATH of envp (relative PATH entries are skipped:
+//  they would depend on the task's cwd). The child takes the first its
+//  user may execute, as a shell would: the parent, maybe root, cannot tell
+//  which that is (a PATH through /root/... is not a task user's). A
+//  NULL-terminated array of fresh strings (free with s_strv_free), empty
+//  when none is found.
+static char **
 s_resolve (const char *name, char *const *envp)
 {
-    if (strchr (name, '/')) return hpt_strdup (name);
+    size_t count = 0;
+    char **found = hpt_calloc (2, sizeof (char *));
+    if (strchr (name, '/')) {
+        found[0] = hpt_strdup (name);
+        return found;
+    }
     const char *path = S_DEFAULT_PATH;
     for (size_t i = 0; envp[i]; i++)
         if (!strncmp (envp[i], "PATH=", 5)) path = envp[i] + 5;
@@ -365,13 +374,24 @@ s_resolve (const char *name, char *const *envp)
             candidate[length] = '/';
             strcpy (candidate + length + 1, name);
             struct stat st;
-            if (!stat (candidate, &st) && S_ISREG (st.st_mode) && !access (candidate, X_OK))
-                return hpt_strdup (candidate);
+            if (!stat (candidate, &st) && S_ISREG (st.st_mode) && (st.st_mode & 0111)) {
+                found = hpt_realloc (found, (count + 2) * sizeof (char *));
+                found[count++] = hpt_strdup (candidate);
+                found[count] = NULL;
+            }
         }
         if (!colon) break;
         cursor = colon + 1;
     }
-    return NULL;
+    return found;
+}
+
+static void
+s_strv_free (char **strv)
+{
+    for (char **entry = strv; entry && *entry; entry++)
+        free (*entry);
+    free (strv);
 }
 
 //  Validates the request; 0 or -1 with *error set.
@@ -530,9 +550,17 @@ s_child (void *arg)
     if (exec->set_umask) syscall (SYS_umask, exec->umask);
     if (exec->bind && syscall (SYS_sched_setaffinity, 0, sizeof (exec->cpus), &exec->cpus))
         s_child_fail ("cannot bind CPUs for", exec->name, errno, 126);
-    if (!exec->path) s_child_fail ("cannot execute", exec->name, ENOENT, 127);
-    syscall (SYS_execve, exec->path, exec->argv, exec->envp);
-    int error = errno;
+    int error = ENOENT;
+    for (size_t i = 0; exec->paths[i]; i++) {
+        syscall (SYS_execve, exec->paths[i], exec->argv, exec->envp);
+        //  Like a shell: one the user may not execute is passed over.
+        if (errno == EACCES)
+            error = EACCES;
+        else if (errno != ENOENT && errno != ENOTDIR) {
+            error = errno;
+            break;
+        }
+    }
     s_child_fail ("cannot execute", exec->name, error, error == ENOENT ? 127 : 126);
     return 126;
 }
@@ -654,8 +682,8 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
         s_close (&exec.cwd_fd);
         return -1;
     }
-    char *path = s_resolve (launch->argv[0], envp);
-    exec.path = path;
+    char **paths = s_resolve (launch->argv[0], envp);
+    exec.paths = (const char *const *)paths;
     exec.argv = (char *const *)launch->argv;
     exec.envp = envp;
 
@@ -688,7 +716,7 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
     s_close (&write_fds[0]);
     s_close (&write_fds[1]);
     free (envp);
-    free (path);
+    s_strv_free (paths);
     if (pid < 0) {
         if (task) s_task_free (self, task);
         return -1;

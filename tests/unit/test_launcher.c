@@ -569,12 +569,38 @@ test_run_as_user (void **state)
     assert_int_equal (stat (path, &st), 0);
     assert_int_equal (st.st_uid, 0);
     assert_int_equal (st.st_mode & 0777, 0600);
+    //  The program is the first along PATH that the user may execute: one
+    //  in a directory only the agent may enter is passed over.
+    const char *dirs[][2] = {{"private", "echo private"}, {"public", "echo public"}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf (path, sizeof (path), "%s/%s", s_dir, dirs[i][0]);
+        assert_int_equal (mkdir (path, i ? 0755 : 0700), 0);
+        snprintf (path, sizeof (path), "%s/%s/hpt-which", s_dir, dirs[i][0]);
+        FILE *script = fopen (path, "w");
+        fprintf (script, "#!/bin/sh\n%s\n", dirs[i][1]);
+        fclose (script);
+        assert_int_equal (chmod (path, 0755), 0);
+    }
+    char path_var[600];
+    snprintf (path_var, sizeof (path_var), "PATH=%s/private:%s/public:/usr/bin:/bin", s_dir, s_dir);
+    const char *env[] = {path_var, NULL};
+    const char *which[] = {"hpt-which", NULL};
+    hpt_launch_t found = {"which", which, env, task_dir, task_dir, NULL, &user, NULL};
+    assert_true (hpt_launcher_start (launcher, &found, s_now (), &error) > 0);
+    s_run (launcher, &seen, 2, 5000);
+    snprintf (path, sizeof (path), "%s/stdout.log", task_dir);
+    FILE *log = fopen (path, "r");
+    char line[64] = "";
+    assert_non_null (fgets (line, sizeof (line), log));
+    fclose (log);
+    assert_string_equal (line, "public\n");
+
     //  A directory the user may not enter fails the task like a shell would.
     assert_int_equal (chmod (task_dir, 0700), 0);
     assert_int_equal (chown (task_dir, 0, 0), 0);
     launch.id = "shut-out";
     assert_true (hpt_launcher_start (launcher, &launch, s_now (), &error) > 0);
-    s_run (launcher, &seen, 2, 5000);
+    s_run (launcher, &seen, 3, 5000);
     assert_int_equal (seen.exit.exit_code, 126);
     assert_non_null (strstr (s_file ("stderr.log"), "hpt: cannot enter"));
     hpt_launcher_destroy (&launcher);
