@@ -67,11 +67,13 @@
 #include "hpt_msg.h"
 #include "hpt_spool.h"
 #include "hpt_tfevents.h"
+#include "hpt_user.h"
 #include "hpt_version.h"
 #include <czmq.h>
 #include <dirent.h>
 #include <sched.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -132,6 +134,8 @@ struct _hpt_agent_t {
     int64_t sent_seq;          //  highest event seq sent since (re)registering or replaying
     int64_t master_epoch;      //  from the last WELCOME, 0 before the first
     char *refusal;             //  why the master refused us for good, NULL while it has not
+    char **allowed;            //  --allow-run-as users, NULL-terminated (owned), or NULL
+    mode_t task_umask;         //  the umask hptagent started with: the tasks get it
     int64_t bogus_logged;      //  monotonic ms an impossible ACK was last logged, 0 never
     int64_t match_credit;      //  microseconds custom stdout patterns may still spend now
     int64_t match_refilled;    //  monotonic microseconds the credit was last grown
@@ -496,26 +500,78 @@ s_usable_cpus (const char *list)
     return out;
 }
 
+//  Gives the directory fd to user (when not the agent's own), mode 0700.
+//  0, or -1 with *error naming path.
+static int
+s_own (int fd, hpt_user_t *user, const char *path, hpt_error_t *error)
+{
+    if ((user && fchown (fd, hpt_user_uid (user), hpt_user_gid (user)) != 0) ||
+        fchmod (fd, 0700) != 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot give %s to its task: %s", path,
+                              strerror (errno));
+    return 0;
+}
+
+//  Opens DIR/name as a directory (made if missing), never through a link;
+//  whatever else an earlier run left under that name is removed first.
+//  The descriptor, or -1 with *error.
+static int
+s_task_subdir (int dir, const char *path, const char *name, hpt_error_t *error)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (mkdirat (dir, name, 0700) != 0 && errno != EEXIST) break;
+        int fd = openat (dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 || (errno != ENOTDIR && errno != ELOOP)) return fd;
+        if (unlinkat (dir, name, 0) != 0) break;
+    }
+    return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot make %s/%s: %s", path, name,
+                          strerror (errno));
+}
+
+//  Makes the task's directory and its hypertune/ (mode 0700, the task
+//  user's when it has one: the metric file is the trainer's to write) and
+//  removes a metric file an earlier run left, so a relaunch of the same
+//  id after an agent restart starts afresh. The directory may hold what
+//  that run's trainer left: nothing in it is followed. 0, or -1 with
+//  *error.
+static int
+s_task_dirs (s_task_t *task, hpt_user_t *user, hpt_error_t *error)
+{
+    if (mkdir (task->dir, 0700) != 0 && errno != EEXIST)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot make %s: %s", task->dir,
+                              strerror (errno));
+    int dir = open (task->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot open %s: %s", task->dir,
+                              strerror (errno));
+    int metric = s_task_subdir (dir, task->dir, "hypertune", error);
+    int rc = metric < 0 || s_own (dir, user, task->dir, error) ||
+                     s_own (metric, user, task->metric_file, error)
+                 ? -1
+                 : 0;
+    if (rc == 0 && unlinkat (metric, "metric.json", 0) != 0 && errno != ENOENT)
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot remove %s: %s", task->metric_file,
+                            strerror (errno));
+    if (metric >= 0) close (metric);
+    close (dir);
+    return rc;
+}
+
 //  The record of a task about to start, with its metric sources: the
-//  hypertune file at DIR/hypertune/metric.json (fresh: a relaunch of the
-//  same id after an agent restart starts afresh), TensorFlow event files
-//  and the stdout pattern.
+//  hypertune file at DIR/hypertune/metric.json, TensorFlow event files
+//  and the stdout pattern. A task run as another user than the agent
+//  has only files of that user read as its metrics.
 static s_task_t *
-s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
+s_task_new (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t *user)
 {
     const char *task_id = hpt_msg_task_id (msg);
     s_task_t *task = hpt_calloc (1, sizeof (s_task_t));
     task->task_id = hpt_strdup (task_id);
     task->lid = s_lid (task_id);
     task->dir = hpt_asprintf ("%s/tasks/%s", self->config.workdir, task->lid);
-    char *metric_dir = hpt_asprintf ("%s/hypertune", task->dir);
-    task->metric_file = hpt_asprintf ("%s/metric.json", metric_dir);
-    hpt_error_t error;
-    if (hpt_mkdirs (metric_dir, 0775, &error) != 0)
-        zsys_warning ("hptagent: task %s: %s", task_id, error.message);
-    free (metric_dir);
-    remove (task->metric_file);
+    task->metric_file = hpt_asprintf ("%s/hypertune/metric.json", task->dir);
     task->hypertune = hpt_hypertune_new (task->metric_file);
+    if (user) hpt_hypertune_set_owner (task->hypertune, hpt_user_uid (user));
     task->metric_tag = hpt_strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
     task->hypertune_tags = zhashx_new ();
     //  TensorFlow event files: under the job dir (only its own files, not
@@ -523,8 +579,12 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
     //  samples write it, and the task's working directory; files older
     //  than the task are an earlier run's.
     task->events = hpt_tfevents_new (NULL, 0);
+    if (user) hpt_tfevents_set_owner (task->events, hpt_user_uid (user));
     const char *working = hpt_msg_working_dir (msg);
-    hpt_tfevents_add_dir (task->events, working && *working ? working : task->dir, 8);
+    char *working_path = working && *working ? hpt_asprintf ("%s/%s", self->config.workdir, working)
+                                             : hpt_strdup (task->dir);
+    hpt_tfevents_add_dir (task->events, working_path, 8);
+    free (working_path);
     for (size_t i = 0; i < hpt_msg_arg_count (msg); i++)
         if (strncmp (hpt_msg_arg (msg, i), "--job-dir=", 10) == 0) {
             const char *job_dir = hpt_msg_arg (msg, i) + 10;
@@ -611,10 +671,10 @@ s_env_free (char ***env_p)
 //  LAUNCH names an accelerator this agent does not have.
 static char **
 s_task_env (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, const char *pythonpath,
-            hpt_error_t *error)
+            hpt_user_t *user, hpt_error_t *error)
 {
     json_t *env_json = hpt_msg_env (msg);
-    char **env = hpt_calloc (json_object_size (env_json) + 7, sizeof (char *));
+    char **env = hpt_calloc (json_object_size (env_json) + 11, sizeof (char *));
     size_t n = 0;
     const char *key;
     json_t *value;
@@ -626,6 +686,15 @@ s_task_env (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, const char *pytho
         if (!theirs) theirs = getenv ("PYTHONPATH");
         env[n++] = theirs && *theirs ? hpt_asprintf ("PYTHONPATH=%s:%s", pythonpath, theirs)
                                      : hpt_asprintf ("PYTHONPATH=%s", pythonpath);
+        //  Byte code of the cached packages goes to the task's directory:
+        //  the cache is verified against its hash before every use.
+        if (!hpt_msg_env_var (msg, "PYTHONPYCACHEPREFIX"))
+            env[n++] = hpt_asprintf ("PYTHONPYCACHEPREFIX=%s/pycache", task->dir);
+    }
+    if (user) {
+        env[n++] = hpt_asprintf ("HOME=%s", hpt_user_home (user));
+        env[n++] = hpt_asprintf ("USER=%s", hpt_user_name (user));
+        env[n++] = hpt_asprintf ("LOGNAME=%s", hpt_user_name (user));
     }
     env[n++] = hpt_asprintf ("CLOUD_ML_HP_METRIC_FILE=%s", task->metric_file);
     env[n++] = hpt_asprintf ("HPT_TASK_DIR=%s", task->dir);
@@ -653,21 +722,79 @@ s_task_cpus (hpt_agent_t *self, hpt_msg_t *msg)
     return usable;
 }
 
+//  True when the agent may run tasks as the user called name: its
+//  --run-as user or one of --allow-run-as.
+static bool
+s_user_allowed (hpt_agent_t *self, const char *name)
+{
+    if (self->config.run_as && strcmp (self->config.run_as, name) == 0) return true;
+    for (char **allowed = self->allowed; allowed && *allowed; allowed++)
+        if (strcmp (*allowed, name) == 0) return true;
+    return false;
+}
+
+//  The user a LAUNCH's task runs as: its runAs when this agent allows that
+//  user, else the agent's --run-as; *user NULL when neither (the agent's
+//  own user). 0, or -1 with *error saying why the task cannot start.
+static int
+s_task_user (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t **user, hpt_error_t *error)
+{
+    *user = NULL;
+    const char *name = hpt_msg_run_as (msg);
+    if (name && !s_user_allowed (self, name))
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "runAs user '%s' is not allowed on this agent (hptagent "
+                              "--allow-run-as %s would allow it)",
+                              name, name);
+    if (!name) name = self->config.run_as;
+    if (!name) return 0;
+    *user = hpt_user_lookup (name, error);
+    return *user ? 0 : -1;
+}
+
+//  Refuses the task of a LAUNCH: could not start it, because of error.
+static void
+s_refuse_start (hpt_agent_t *self, const char *task_id, const hpt_error_t *error)
+{
+    char *reason = hpt_asprintf ("could not start the task: %s", error->message);
+    s_refuse (self, task_id, reason);
+    free (reason);
+}
+
+//  Prepares the task of a LAUNCH: its user, record, directories and
+//  environment. NULL with *error when it cannot start.
+static s_task_t *
+s_task_prepare (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath, hpt_user_t **user,
+                char ***env, hpt_error_t *error)
+{
+    if (s_task_user (self, msg, user, error) != 0) return NULL;
+    //  The agent's own user needs no change, nor an owner for its files.
+    hpt_user_t *other = *user && !hpt_user_is_self (*user) ? *user : NULL;
+    s_task_t *task = s_task_new (self, msg, other);
+    *env = s_task_dirs (task, other, error) == 0
+               ? s_task_env (self, msg, task, pythonpath, *user, error)
+               : NULL;
+    if (*env) return task;
+    void *item = task;
+    s_task_free (&item);
+    hpt_user_destroy (user);
+    return NULL;
+}
+
 //  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
-//  the task's PYTHONPATH (the fetched packages).
+//  the task's PYTHONPATH (the fetched packages). A workingDir is resolved
+//  beneath the agent's workdir by the launcher, which refuses one that
+//  does not exist there or leaves it.
 static void
 s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
 {
     const char *task_id = hpt_msg_task_id (msg);
     hpt_error_t error;
-    s_task_t *task = s_task_new (self, msg);
-    char **env = s_task_env (self, msg, task, pythonpath, &error);
-    if (!env) {
-        void *item = task;
-        s_task_free (&item);
-        char *reason = hpt_asprintf ("could not start the task: %s", error.message);
-        s_refuse (self, task_id, reason);
-        free (reason);
+    hpt_user_t *user = NULL;
+    char **env = NULL;
+    s_task_t *task = s_task_prepare (self, msg, pythonpath, &user, &env, &error);
+    if (!task) {
+        s_refuse_start (self, task_id, &error);
         return;
     }
     size_t argc = hpt_msg_arg_count (msg);
@@ -676,13 +803,23 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         argv[i] = hpt_msg_arg (msg, i);
     char *cpus = s_task_cpus (self, msg);
     const char *working_dir = hpt_msg_working_dir (msg);
+    hpt_launch_user_t as = {0};
+    if (user && !hpt_user_is_self (user)) {
+        as.name = hpt_user_name (user);
+        as.uid = hpt_user_uid (user);
+        as.gid = hpt_user_gid (user);
+        as.groups = hpt_user_groups (user, &as.group_count);
+    }
+    bool elsewhere = working_dir && *working_dir;
     hpt_launch_t launch = {
         .id = task->lid,
         .argv = argv,
         .env = (const char *const *)env,
-        .workdir = working_dir && *working_dir ? working_dir : task->dir,
+        .workdir = elsewhere ? working_dir : task->dir,
         .log_dir = task->dir,
         .cpus = cpus,
+        .user = as.name ? &as : NULL,
+        .beneath = elsewhere ? self->config.workdir : NULL,
     };
     zhashx_insert (self->tasks, task->lid, task);
     pid_t pid = argc ? hpt_launcher_start (self->launcher, &launch, s_mono (), &error) : -1;
@@ -703,6 +840,7 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
     free (cpus);
     s_env_free (&env);
     free (argv);
+    hpt_user_destroy (&user);
 }
 
 static void
@@ -712,6 +850,14 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     //  Already started (or fetching): a LAUNCH repeated after a master
     //  restart must not start the task twice.
     if (s_task_by_id (self, task_id) || zhashx_lookup (self->fetching, task_id)) return;
+    //  A user it may not run as fails the task before any download.
+    hpt_error_t error;
+    hpt_user_t *user = NULL;
+    if (s_task_user (self, msg, &user, &error) != 0) {
+        s_refuse_start (self, task_id, &error);
+        return;
+    }
+    hpt_user_destroy (&user);
     size_t count = hpt_msg_package_uri_count (msg);
     if (count == 0) {
         s_start_task (self, msg, NULL);
@@ -1043,23 +1189,90 @@ s_reap_leftovers (const char *workdir)
 //  ---------------------------------------------------------------------
 //  Life cycle
 
-//  Creates the workdir's tasks/ and spool/ (mode 0775) and makes the
-//  workdir absolute, so task paths (and HPT_TASK_DIR, by
-//  which leftovers are recognised) do not depend on the cwd.
+//  Sets the mode of the agent's directory path, which must be the agent's
+//  own: a directory someone else owns could be changed under it. 0, or -1
+//  with *error.
+static int
+s_secure_dir (const char *path, mode_t mode, hpt_error_t *error)
+{
+    struct stat st;
+    if (lstat (path, &st) != 0 || !S_ISDIR (st.st_mode))
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "%s is not a directory", path);
+    if (st.st_uid != geteuid ())
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "%s belongs to uid %u, not to this agent (uid %u)", path,
+                              (unsigned)st.st_uid, (unsigned)geteuid ());
+    if (chmod (path, mode) != 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot set the mode of %s: %s", path,
+                              strerror (errno));
+    return 0;
+}
+
+//  Creates the workdir's tasks/ and spool/ and makes the workdir absolute,
+//  so task paths (and HPT_TASK_DIR, by which leftovers are recognised) do
+//  not depend on the cwd. Modes (docs/security.md): the workdir and tasks/
+//  0711, so task users reach their own directories (0700 each) and the
+//  package cache but list nothing; spool/ 0700 (it holds the tasks' logs
+//  and metrics until the master has them).
 static int
 s_prepare_workdir (hpt_agent_t *self, hpt_error_t *error)
 {
     char *tasks = hpt_asprintf ("%s/tasks", self->config.workdir);
-    int rc = hpt_mkdirs (tasks, 0775, error);
+    int rc = hpt_mkdirs (tasks, 0700, error);
+    if (rc == 0) {
+        char *absolute = realpath (self->config.workdir, NULL);
+        if (absolute) {
+            free ((char *)self->config.workdir);
+            self->config.workdir = absolute;
+        }
+        rc = s_secure_dir (self->config.workdir, 0711, error);
+    }
+    if (rc == 0) rc = s_secure_dir (tasks, 0711, error);
     free (tasks);
     if (rc != 0) return rc;
-    char *absolute = realpath (self->config.workdir, NULL);
-    if (absolute) {
-        free ((char *)self->config.workdir);
-        self->config.workdir = absolute;
-    }
     self->spool_dir = hpt_asprintf ("%s/spool", self->config.workdir);
-    return hpt_mkdirs (self->spool_dir, 0775, error);
+    rc = hpt_mkdirs (self->spool_dir, 0700, error);
+    return rc == 0 ? s_secure_dir (self->spool_dir, 0700, error) : rc;
+}
+
+//  Checks --run-as and --allow-run-as: the agent must be root to change
+//  user, and every user named must exist and reach the agent's task and
+//  package directories. Splits the allowed list. 0, or -1 with *error.
+static int
+s_prepare_users (hpt_agent_t *self, const hpt_agent_config_t *config, hpt_error_t *error)
+{
+    if (!config->run_as && !config->allow_run_as) return 0;
+    if (geteuid () != 0)
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "--run-as and --allow-run-as need hptagent to run as root (it runs "
+                              "as uid %u)",
+                              (unsigned)geteuid ());
+    zlistx_t *names = zlistx_new ();
+    char *list = hpt_strdup (config->allow_run_as ? config->allow_run_as : "");
+    for (char *save = NULL, *name = strtok_r (list, ",", &save); name;
+         name = strtok_r (NULL, ",", &save))
+        zlistx_add_end (names, name);
+    self->allowed = hpt_calloc (zlistx_size (names) + 1, sizeof (char *));
+    size_t n = 0;
+    for (char *name = zlistx_first (names); name; name = zlistx_next (names))
+        self->allowed[n++] = hpt_strdup (name);
+    if (config->run_as) zlistx_add_start (names, (void *)config->run_as);
+    char *tasks = hpt_asprintf ("%s/tasks", self->config.workdir);
+    char *packages = hpt_asprintf ("%s/packages", self->config.workdir);
+    int rc = 0;
+    for (char *name = zlistx_first (names); name && rc == 0; name = zlistx_next (names)) {
+        hpt_user_t *user = hpt_user_lookup (name, error);
+        rc = !user || hpt_user_can_search (user, tasks, error) ||
+                     hpt_user_can_search (user, packages, error)
+                 ? -1
+                 : 0;
+        hpt_user_destroy (&user);
+    }
+    free (tasks);
+    free (packages);
+    free (list);
+    zlistx_destroy (&names);
+    return rc;
 }
 
 hpt_agent_t *
@@ -1071,6 +1284,11 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     self->config.name = hpt_strdup (config->name);
     self->config.workdir = hpt_strdup (config->workdir);
     self->config.advertise = hpt_strdup (config->advertise);
+    self->config.run_as = config->run_as ? hpt_strdup (config->run_as) : NULL;
+    self->config.allow_run_as = NULL; //  split into allowed
+    //  Everything the agent writes is its own: task logs and metrics wait
+    //  in the spool, env values pass through. Tasks get the umask it had.
+    self->task_umask = umask (077);
     self->heartbeat_ms = 1000;
     self->timeout_ms = 10000;
     self->hello_backoff = S_HELLO_MIN_MS;
@@ -1091,6 +1309,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     char *packages = hpt_asprintf ("%s/packages", self->config.workdir);
     self->fetch = hpt_fetch_new (packages, HPT_FETCH_MAX_BYTES, error);
     free (packages);
+    if (self->fetch && s_prepare_users (self, config, error) != 0) hpt_fetch_destroy (&self->fetch);
     if (!self->fetch) {
         hpt_agent_destroy (&self);
         return NULL;
@@ -1106,6 +1325,8 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     //  Patterns see a line's head only (hpt_line_metrics.h).
     lconfig.line_max = HPT_LINE_METRICS_LINE_MAX;
     lconfig.line_cut = true;
+    lconfig.task_umask_set = true;
+    lconfig.task_umask = self->task_umask;
     self->launcher = hpt_launcher_new (&lconfig, error);
     if (!self->launcher) {
         hpt_agent_destroy (&self);
@@ -1157,6 +1378,10 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     free ((char *)self->config.name);
     free ((char *)self->config.workdir);
     free ((char *)self->config.advertise);
+    free ((char *)self->config.run_as);
+    for (char **name = self->allowed; name && *name; name++)
+        free (*name);
+    free (self->allowed);
     free (self->spool_dir);
     free (self->refusal);
     free (self);

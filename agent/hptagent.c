@@ -20,6 +20,7 @@ s_usage (FILE *out)
              "Usage: hptagent --master tcp://HOST:PORT [--name NAME] [--workdir DIR]\n"
              "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
              "                [--topology FILE.xml] [--resources FILE.yaml]\n"
+             "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
              "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
              "\n"
              "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
@@ -33,6 +34,10 @@ s_usage (FILE *out)
              "  --memory-gb M         memory to offer (default: the host's memory)\n"
              "  --ports LOW-HIGH      ports for TF_CONFIG addresses (default 20000-20999)\n"
              "  --advertise HOST      host name tasks are reached at (default: host name)\n"
+             "  --run-as USER         run tasks as USER (default: as the agent itself);\n"
+             "                        needs the agent to run as root\n"
+             "  --allow-run-as USERS  users (comma-separated) a job's runAs may name;\n"
+             "                        a task naming another fails before it starts\n"
              "  --print-topology      print the host's resources as JSON and exit\n"
              "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
              "                        (lstopo --of xml); /dev, and NVML unless\n"
@@ -118,7 +123,8 @@ main (int argc, char *argv[])
     hpt_alloc_init ();
     bool print_topology = false;
     const char *xml = NULL, *resources = NULL;
-    hpt_agent_config_t config = {NULL, NULL, "./hpt-agent", NULL, 20000, 20999, 0, -1, NULL};
+    hpt_agent_config_t config = {NULL, NULL, "./hpt-agent", NULL, 20000, 20999,
+                                 0,    -1,   NULL,          NULL, NULL};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
@@ -154,6 +160,10 @@ main (int argc, char *argv[])
             config.workdir = value;
         else if (strcmp (arg, "--advertise") == 0)
             config.advertise = value;
+        else if (strcmp (arg, "--run-as") == 0)
+            config.run_as = value;
+        else if (strcmp (arg, "--allow-run-as") == 0)
+            config.allow_run_as = value;
         else if (strcmp (arg, "--ports") == 0)
             ok = s_parse_ports (value, &config.port_low, &config.port_high);
         else if (strcmp (arg, "--cpus") == 0)
