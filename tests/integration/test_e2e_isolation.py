@@ -244,3 +244,33 @@ def test_a_working_dir_beneath_the_workdir(isolated):
     done = c.wait_job("wd_code", timeout=60)
     assert done["state"] == "SUCCEEDED", (done, (task_dir(c, "wd_code") / "stderr.log").read_text())
     assert (task_dir(c, "wd_code") / "stdout.log").read_text() == f"CWD {c.workdir}/code\n"
+
+
+def test_run_as_needs_root_real_users_and_a_reachable_workdir():
+    """The agent checks --run-as and --allow-run-as when it starts, and
+    refuses to start with a clear message rather than fail every task."""
+    _ensure_users()
+    from hpt_harness import BIN
+
+    def agent(workdir, *flags, user=None):
+        result = subprocess.run([str(BIN / "hptagent"), "--master", "tcp://127.0.0.1:9",
+                                 "--workdir", str(workdir), *flags],
+                                capture_output=True, text=True, timeout=30, user=user)
+        return result.returncode, result.stdout + result.stderr
+
+    base = pathlib.Path(tempfile.mkdtemp(prefix="hpt-isolation-", dir="/tmp"))
+    try:
+        base.chmod(0o711)
+        os.chown(base, pwd.getpwnam("nobody").pw_uid, -1)
+        status, output = agent(base / "nobody", "--run-as", USERS[0], user="nobody")
+        assert status == 1, output
+        assert "--run-as and --allow-run-as need hptagent to run as root" in output, output
+        status, output = agent(base / "root", "--allow-run-as", f"{USERS[0]},hpt-no-such-user")
+        assert status == 1 and "there is no user 'hpt-no-such-user'" in output, output
+        closed = base / "closed"
+        closed.mkdir(mode=0o700)
+        status, output = agent(closed / "agent", "--run-as", USERS[0])
+        assert status == 1, output
+        assert f"user '{USERS[0]}' cannot enter {closed} (mode 0700" in output, output
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
