@@ -315,11 +315,19 @@ s_build_env (const char *const *additions, hpt_error_t *error)
                            HPT_LAUNCHER_ENV_MAX);
             return NULL;
         }
-        if (s_env_name_length (additions[added]) == 0 ||
-            strnlen (additions[added], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
+        //  The error names the variable, never shows its value: values
+        //  are secrets as often as not, and this text reaches the master.
+        size_t name_length = s_env_name_length (additions[added]);
+        if (name_length == 0) {
+            hpt_error_set (error, HPT_E_INVALID, "launch: environment entry %zu is not NAME=VALUE",
+                           added);
+            return NULL;
+        }
+        if (strnlen (additions[added], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
             hpt_error_set (error, HPT_E_INVALID,
-                           "launch: environment entry '%.40s' is not NAME=VALUE (or is too long)",
-                           additions[added]);
+                           "launch: environment variable %.*s is longer than %d bytes",
+                           (int)(name_length > 64 ? 64 : name_length), additions[added],
+                           HPT_LAUNCHER_STRING_MAX);
             return NULL;
         }
     }

@@ -274,3 +274,52 @@ def test_run_as_needs_root_real_users_and_a_reachable_workdir():
         assert f"user '{USERS[0]}' cannot enter {closed} (mode 0700" in output, output
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_secrets_at_rest(isolated):
+    """A job's env value (and a trainer that prints it, the worst case) is
+    found only in files nobody but root can read: the master's store and
+    job log, the agent's spool and the task's logs, each in a directory of
+    mode 0700 below directories others may at most pass through. Neither
+    daemon writes it to its own log."""
+    c = isolated
+    secret = "s3cr3t-" + os.urandom(8).hex()
+    spec = {"command": [PYTHON, "-c",
+                        "import json, os, sys, time\n"
+                        "print('password', os.environ['DB_PASSWORD'], flush=True)\n"
+                        "print('to stderr', os.environ['DB_PASSWORD'], file=sys.stderr)\n"
+                        "open(os.environ['CLOUD_ML_HP_METRIC_FILE'], 'w').write(json.dumps("
+                        "{'timestamp': time.time(), 'loss': 1.0}) + '\\n')\n"],
+            "env": {"DB_PASSWORD": secret},
+            "hyperparameters": {"goal": "MINIMIZE", "hyperparameterMetricTag": "loss",
+                                "maxTrials": 1, "params": [
+                                    {"parameterName": "x", "type": "INTEGER", "minValue": 1,
+                                     "maxValue": 2}]}}
+    c.submit("secrets", spec)
+    assert c.wait_job("secrets", timeout=60)["state"] == "SUCCEEDED"
+    holders = []
+    for root in (c.state, c.workdir):
+        for directory, _, files in os.walk(root):
+            for name in files:
+                path = pathlib.Path(directory) / name
+                try:
+                    if secret.encode() in path.read_bytes():
+                        holders.append(path)
+                except OSError:
+                    pass
+    # It is stored (the job's spec, the trainer's output) and spooled.
+    assert any(p.parent == c.state for p in holders), holders
+    assert any("spool" in p.parts for p in holders), holders
+    for path in holders:
+        info = path.lstat()
+        assert info.st_uid == 0 and stat.S_IMODE(info.st_mode) & 0o077 == 0, (path, oct(info.st_mode))
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700, path
+        root = c.state if c.state in path.parents else c.workdir
+        for directory in [d for d in path.parents if root in d.parents or d == root]:
+            mode = stat.S_IMODE(directory.stat().st_mode)
+            assert mode & 0o066 == 0, (directory, oct(mode))
+    state_modes = {d: stat.S_IMODE(pathlib.Path(d).stat().st_mode)
+                   for d, _, _ in os.walk(c.state)}
+    assert set(state_modes.values()) == {0o700}, state_modes
+    for log in (c.tmp / "master.log", c.tmp / "agent-iso.log"):
+        assert secret not in log.read_text(), log

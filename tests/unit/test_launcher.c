@@ -687,6 +687,18 @@ test_refused_requests (void **state)
     const char *empty_name[] = {"=x", NULL};
     launch.env = empty_name;
     s_refused (launcher, &launch, HPT_E_INVALID, "not NAME=VALUE");
+    //  Too long: the error names the variable and never shows its value.
+    char *long_entry = malloc (HPT_LAUNCHER_STRING_MAX + 32);
+    snprintf (long_entry, 64, "DB_PASSWORD=s3cr3t");
+    memset (long_entry + 18, 'x', HPT_LAUNCHER_STRING_MAX);
+    long_entry[18 + HPT_LAUNCHER_STRING_MAX] = '\0';
+    const char *long_env[] = {long_entry, NULL};
+    launch.env = long_env;
+    hpt_error_t why;
+    assert_int_equal (hpt_launcher_start (launcher, &launch, s_now (), &why), -1);
+    assert_non_null (strstr (why.message, "environment variable DB_PASSWORD is longer than"));
+    assert_null (strstr (why.message, "s3cr3t"));
+    free (long_entry);
     launch.env = NULL;
     launch.id = "has space";
     s_refused (launcher, &launch, HPT_E_INVALID, "printable");
