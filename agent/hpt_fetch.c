@@ -1031,6 +1031,10 @@ s_actor (zsock_t *pipe, void *args)
     s_actor_t self = {args, zhashx_new (), NULL};
     zhashx_set_destructor (self.index, s_entry_free);
     self.index_path = hpt_asprintf ("%s/index", self.shared->cache_dir);
+    //  The URLs may carry credentials; task users can reach the cache by
+    //  name (0711), so the index is the agent's alone, also one an older
+    //  agent left.
+    chmod (self.index_path, 0600);
     s_index_load (&self);
     zsock_signal (pipe, 0);
     while (!atomic_load (&self.shared->stop)) {
