@@ -53,6 +53,16 @@
     it can name a MIG instance by its UUID there), and fails a LAUNCH
     naming a device it does not offer.
 
+    Users (docs/security.md). With --run-as, tasks run as that user; a
+    LAUNCH's runAs is honoured when --allow-run-as (or --run-as) names it,
+    else the task fails before it starts (also before any package fetch).
+    The user is looked up at each launch (hpt_user), in this thread: the
+    launcher's child only makes the system calls. The agent runs with
+    umask 077; its workdir and tasks/ are 0711 (task users pass through),
+    spool/ 0700; a task's directory and hypertune/ are its user's (0700),
+    made without following what an earlier run left; its metric readers
+    read only that user's files.
+
     Orphans. Tasks get SIGKILL when the agent dies (the launcher sets
     PR_SET_PDEATHSIG), so a restarted agent runs nothing and says so in
     HELLO; the master then fails (or requeues) what it thought was running.
