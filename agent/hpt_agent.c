@@ -27,6 +27,19 @@
     Stdout metric points of one task are gathered per chunk of output into
     one METRICS event (up to HPT_MSG_POINTS_BATCH points), not one per line.
 
+    Matching budget. A custom stdoutRegex is matched in this loop, on the
+    first HPT_LINE_METRICS_LINE_MAX bytes of each line (the launcher hands
+    longer lines over cut). Patterns that could take exponential time are
+    refused (hpt_line_metrics), but glibc's matcher is still quadratic on
+    some allowed ones, tens of ms per long line, and a trainer printing
+    such lines must not stop the heartbeats. So matching gets a share of
+    the loop's time: a credit that grows at 1/S_MATCH_SHARE of wall time up
+    to S_MATCH_BURST_US, spent by the time each line took. A line arriving
+    with no credit left is logged as usual but not matched; each task's
+    unmatched lines are counted and logged (the first one, and the total at
+    exit). The default pattern is matched by hand in linear time and is
+    not budgeted.
+
     Tasks. A LAUNCH is ignored when the task id is already known (running
     or exited with its exit still in the spool), so a LAUNCH the master
     sends again after a restart never starts a task twice. Each task runs
@@ -39,6 +52,16 @@
     variables here, not on the master: the agent knows its devices (later
     it can name a MIG instance by its UUID there), and fails a LAUNCH
     naming a device it does not offer.
+
+    Users (docs/security.md). With --run-as, tasks run as that user; a
+    LAUNCH's runAs is honoured when --allow-run-as (or --run-as) names it,
+    else the task fails before it starts (also before any package fetch).
+    The user is looked up at each launch (hpt_user), in this thread: the
+    launcher's child only makes the system calls. The agent runs with
+    umask 077; its workdir and tasks/ are 0711 (task users pass through),
+    spool/ 0700; a task's directory and hypertune/ are its user's (0700),
+    made without following what an earlier run left; its metric readers
+    read only that user's files.
 
     Orphans. Tasks get SIGKILL when the agent dies (the launcher sets
     PR_SET_PDEATHSIG), so a restarted agent runs nothing and says so in
@@ -54,11 +77,13 @@
 #include "hpt_msg.h"
 #include "hpt_spool.h"
 #include "hpt_tfevents.h"
+#include "hpt_user.h"
 #include "hpt_version.h"
 #include <czmq.h>
 #include <dirent.h>
 #include <sched.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -72,6 +97,12 @@
 #define S_WINDOW 256
 #define S_HELLO_MIN_MS 500
 #define S_HELLO_MAX_MS HPT_MSG_HELLO_MAX_MS
+//  Custom stdout patterns get at most this share of the loop's time, in
+//  bursts of at most S_MATCH_BURST_US (see the top).
+#define S_MATCH_SHARE 4 //  one quarter
+#define S_MATCH_BURST_US 100000
+//  A master acknowledging events never sent is logged at most this often.
+#define S_BOGUS_LOG_MS 1000
 
 typedef struct {
     char *task_id;              //  the master's id, e.g. "job/3/master/0"
@@ -87,6 +118,7 @@ typedef struct {
     bool exited;                //  exit reported (kept until its event is acked)
     int64_t exit_seq;           //  seq of its TASK_EXITED event
     hpt_msg_t *line_points;     //  METRICS from stdout lines not yet sent, or NULL
+    uint64_t lines_unmatched;   //  stdout lines not matched: the matching budget was spent
 } s_task_t;
 
 struct _hpt_agent_t {
@@ -114,6 +146,11 @@ struct _hpt_agent_t {
     int64_t sent_seq;          //  highest event seq sent since (re)registering or replaying
     int64_t master_epoch;      //  from the last WELCOME, 0 before the first
     char *refusal;             //  why the master refused us for good, NULL while it has not
+    char **allowed;            //  --allow-run-as users, NULL-terminated (owned), or NULL
+    mode_t task_umask;         //  the umask hptagent started with: the tasks get it
+    int64_t bogus_logged;      //  monotonic ms an impossible ACK was last logged, 0 never
+    int64_t match_credit;      //  microseconds custom stdout patterns may still spend now
+    int64_t match_refilled;    //  monotonic microseconds the credit was last grown
 };
 
 static int64_t
@@ -358,6 +395,18 @@ s_on_output (void *arg, const char *lid, hpt_launcher_stream_t stream, const cha
     }
 }
 
+//  The matching credit now (microseconds), grown for the time since it
+//  last was.
+static int64_t
+s_match_credit (hpt_agent_t *self)
+{
+    int64_t now = zclock_usecs ();
+    self->match_credit += (now - self->match_refilled) / S_MATCH_SHARE;
+    if (self->match_credit > S_MATCH_BURST_US) self->match_credit = S_MATCH_BURST_US;
+    self->match_refilled = now;
+    return self->match_credit;
+}
+
 //  A line of a task's output: metrics when the job reads stdout.
 static void
 s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char *line, size_t size)
@@ -366,7 +415,17 @@ s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char 
     s_task_t *task = zhashx_lookup (self->tasks, lid);
     if (!task || !task->lines || stream != HPT_LAUNCHER_STDOUT) return;
     hpt_line_point_t points[64];
-    int count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
+    int count = 0;
+    if (!hpt_line_metrics_custom (task->lines))
+        count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
+    else if (s_match_credit (self) > 0) {
+        int64_t start = zclock_usecs ();
+        count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
+        self->match_credit -= zclock_usecs () - start;
+    } else if (task->lines_unmatched++ == 0)
+        zsys_warning ("hptagent: task %s: stdout lines not matched for metrics: its stdoutRegex "
+                      "took more than the agent's time budget for matching",
+                      task->task_id);
     if (count <= 0) return;
     if (task->line_points &&
         hpt_msg_point_count (task->line_points) + (size_t)count > HPT_MSG_POINTS_BATCH)
@@ -386,6 +445,10 @@ s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
     hpt_agent_t *self = arg;
     s_task_t *task = zhashx_lookup (self->tasks, exit->id);
     if (!task) return;
+    if (task->lines_unmatched)
+        zsys_warning ("hptagent: task %s: %llu stdout lines were not matched for metrics (the "
+                      "matching budget was spent)",
+                      task->task_id, (unsigned long long)task->lines_unmatched);
     s_flush_line_points (self, task);
     s_flush_metrics (self, task, true);
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_TASK_EXITED);
@@ -449,26 +512,78 @@ s_usable_cpus (const char *list)
     return out;
 }
 
+//  Gives the directory fd to user (when not the agent's own), mode 0700.
+//  0, or -1 with *error naming path.
+static int
+s_own (int fd, hpt_user_t *user, const char *path, hpt_error_t *error)
+{
+    if ((user && fchown (fd, hpt_user_uid (user), hpt_user_gid (user)) != 0) ||
+        fchmod (fd, 0700) != 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot give %s to its task: %s", path,
+                              strerror (errno));
+    return 0;
+}
+
+//  Opens DIR/name as a directory (made if missing), never through a link;
+//  whatever else an earlier run left under that name is removed first.
+//  The descriptor, or -1 with *error.
+static int
+s_task_subdir (int dir, const char *path, const char *name, hpt_error_t *error)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (mkdirat (dir, name, 0700) != 0 && errno != EEXIST) break;
+        int fd = openat (dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 || (errno != ENOTDIR && errno != ELOOP)) return fd;
+        if (unlinkat (dir, name, 0) != 0) break;
+    }
+    return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot make %s/%s: %s", path, name,
+                          strerror (errno));
+}
+
+//  Makes the task's directory and its hypertune/ (mode 0700, the task
+//  user's when it has one: the metric file is the trainer's to write) and
+//  removes a metric file an earlier run left, so a relaunch of the same
+//  id after an agent restart starts afresh. The directory may hold what
+//  that run's trainer left: nothing in it is followed. 0, or -1 with
+//  *error.
+static int
+s_task_dirs (s_task_t *task, hpt_user_t *user, hpt_error_t *error)
+{
+    if (mkdir (task->dir, 0700) != 0 && errno != EEXIST)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot make %s: %s", task->dir,
+                              strerror (errno));
+    int dir = open (task->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot open %s: %s", task->dir,
+                              strerror (errno));
+    int metric = s_task_subdir (dir, task->dir, "hypertune", error);
+    int rc = metric < 0 || s_own (dir, user, task->dir, error) ||
+                     s_own (metric, user, task->metric_file, error)
+                 ? -1
+                 : 0;
+    if (rc == 0 && unlinkat (metric, "metric.json", 0) != 0 && errno != ENOENT)
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot remove %s: %s", task->metric_file,
+                            strerror (errno));
+    if (metric >= 0) close (metric);
+    close (dir);
+    return rc;
+}
+
 //  The record of a task about to start, with its metric sources: the
-//  hypertune file at DIR/hypertune/metric.json (fresh: a relaunch of the
-//  same id after an agent restart starts afresh), TensorFlow event files
-//  and the stdout pattern.
+//  hypertune file at DIR/hypertune/metric.json, TensorFlow event files
+//  and the stdout pattern. A task run as another user than the agent
+//  has only files of that user read as its metrics.
 static s_task_t *
-s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
+s_task_new (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t *user)
 {
     const char *task_id = hpt_msg_task_id (msg);
     s_task_t *task = hpt_calloc (1, sizeof (s_task_t));
     task->task_id = hpt_strdup (task_id);
     task->lid = s_lid (task_id);
     task->dir = hpt_asprintf ("%s/tasks/%s", self->config.workdir, task->lid);
-    char *metric_dir = hpt_asprintf ("%s/hypertune", task->dir);
-    task->metric_file = hpt_asprintf ("%s/metric.json", metric_dir);
-    hpt_error_t error;
-    if (hpt_mkdirs (metric_dir, 0775, &error) != 0)
-        zsys_warning ("hptagent: task %s: %s", task_id, error.message);
-    free (metric_dir);
-    remove (task->metric_file);
+    task->metric_file = hpt_asprintf ("%s/hypertune/metric.json", task->dir);
     task->hypertune = hpt_hypertune_new (task->metric_file);
+    if (user) hpt_hypertune_set_owner (task->hypertune, hpt_user_uid (user));
     task->metric_tag = hpt_strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
     task->hypertune_tags = zhashx_new ();
     //  TensorFlow event files: under the job dir (only its own files, not
@@ -476,8 +591,12 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg)
     //  samples write it, and the task's working directory; files older
     //  than the task are an earlier run's.
     task->events = hpt_tfevents_new (NULL, 0);
+    if (user) hpt_tfevents_set_owner (task->events, hpt_user_uid (user));
     const char *working = hpt_msg_working_dir (msg);
-    hpt_tfevents_add_dir (task->events, working && *working ? working : task->dir, 8);
+    char *working_path = working && *working ? hpt_asprintf ("%s/%s", self->config.workdir, working)
+                                             : hpt_strdup (task->dir);
+    hpt_tfevents_add_dir (task->events, working_path, 8);
+    free (working_path);
     for (size_t i = 0; i < hpt_msg_arg_count (msg); i++)
         if (strncmp (hpt_msg_arg (msg, i), "--job-dir=", 10) == 0) {
             const char *job_dir = hpt_msg_arg (msg, i) + 10;
@@ -564,10 +683,10 @@ s_env_free (char ***env_p)
 //  LAUNCH names an accelerator this agent does not have.
 static char **
 s_task_env (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, const char *pythonpath,
-            hpt_error_t *error)
+            hpt_user_t *user, hpt_error_t *error)
 {
     json_t *env_json = hpt_msg_env (msg);
-    char **env = hpt_calloc (json_object_size (env_json) + 7, sizeof (char *));
+    char **env = hpt_calloc (json_object_size (env_json) + 11, sizeof (char *));
     size_t n = 0;
     const char *key;
     json_t *value;
@@ -579,6 +698,15 @@ s_task_env (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, const char *pytho
         if (!theirs) theirs = getenv ("PYTHONPATH");
         env[n++] = theirs && *theirs ? hpt_asprintf ("PYTHONPATH=%s:%s", pythonpath, theirs)
                                      : hpt_asprintf ("PYTHONPATH=%s", pythonpath);
+        //  Byte code of the cached packages goes to the task's directory:
+        //  the cache is verified against its hash before every use.
+        if (!hpt_msg_env_var (msg, "PYTHONPYCACHEPREFIX"))
+            env[n++] = hpt_asprintf ("PYTHONPYCACHEPREFIX=%s/pycache", task->dir);
+    }
+    if (user) {
+        env[n++] = hpt_asprintf ("HOME=%s", hpt_user_home (user));
+        env[n++] = hpt_asprintf ("USER=%s", hpt_user_name (user));
+        env[n++] = hpt_asprintf ("LOGNAME=%s", hpt_user_name (user));
     }
     env[n++] = hpt_asprintf ("CLOUD_ML_HP_METRIC_FILE=%s", task->metric_file);
     env[n++] = hpt_asprintf ("HPT_TASK_DIR=%s", task->dir);
@@ -606,21 +734,79 @@ s_task_cpus (hpt_agent_t *self, hpt_msg_t *msg)
     return usable;
 }
 
+//  True when the agent may run tasks as the user called name: its
+//  --run-as user or one of --allow-run-as.
+static bool
+s_user_allowed (hpt_agent_t *self, const char *name)
+{
+    if (self->config.run_as && strcmp (self->config.run_as, name) == 0) return true;
+    for (char **allowed = self->allowed; allowed && *allowed; allowed++)
+        if (strcmp (*allowed, name) == 0) return true;
+    return false;
+}
+
+//  The user a LAUNCH's task runs as: its runAs when this agent allows that
+//  user, else the agent's --run-as; *user NULL when neither (the agent's
+//  own user). 0, or -1 with *error saying why the task cannot start.
+static int
+s_task_user (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t **user, hpt_error_t *error)
+{
+    *user = NULL;
+    const char *name = hpt_msg_run_as (msg);
+    if (name && !s_user_allowed (self, name))
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "runAs user '%s' is not allowed on this agent (hptagent "
+                              "--allow-run-as %s would allow it)",
+                              name, name);
+    if (!name) name = self->config.run_as;
+    if (!name) return 0;
+    *user = hpt_user_lookup (name, error);
+    return *user ? 0 : -1;
+}
+
+//  Refuses the task of a LAUNCH: could not start it, because of error.
+static void
+s_refuse_start (hpt_agent_t *self, const char *task_id, const hpt_error_t *error)
+{
+    char *reason = hpt_asprintf ("could not start the task: %s", error->message);
+    s_refuse (self, task_id, reason);
+    free (reason);
+}
+
+//  Prepares the task of a LAUNCH: its user, record, directories and
+//  environment. NULL with *error when it cannot start.
+static s_task_t *
+s_task_prepare (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath, hpt_user_t **user,
+                char ***env, hpt_error_t *error)
+{
+    if (s_task_user (self, msg, user, error) != 0) return NULL;
+    //  The agent's own user needs no change, nor an owner for its files.
+    hpt_user_t *other = *user && !hpt_user_is_self (*user) ? *user : NULL;
+    s_task_t *task = s_task_new (self, msg, other);
+    *env = s_task_dirs (task, other, error) == 0
+               ? s_task_env (self, msg, task, pythonpath, *user, error)
+               : NULL;
+    if (*env) return task;
+    void *item = task;
+    s_task_free (&item);
+    hpt_user_destroy (user);
+    return NULL;
+}
+
 //  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
-//  the task's PYTHONPATH (the fetched packages).
+//  the task's PYTHONPATH (the fetched packages). A workingDir is resolved
+//  beneath the agent's workdir by the launcher, which refuses one that
+//  does not exist there or leaves it.
 static void
 s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
 {
     const char *task_id = hpt_msg_task_id (msg);
     hpt_error_t error;
-    s_task_t *task = s_task_new (self, msg);
-    char **env = s_task_env (self, msg, task, pythonpath, &error);
-    if (!env) {
-        void *item = task;
-        s_task_free (&item);
-        char *reason = hpt_asprintf ("could not start the task: %s", error.message);
-        s_refuse (self, task_id, reason);
-        free (reason);
+    hpt_user_t *user = NULL;
+    char **env = NULL;
+    s_task_t *task = s_task_prepare (self, msg, pythonpath, &user, &env, &error);
+    if (!task) {
+        s_refuse_start (self, task_id, &error);
         return;
     }
     size_t argc = hpt_msg_arg_count (msg);
@@ -629,13 +815,23 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         argv[i] = hpt_msg_arg (msg, i);
     char *cpus = s_task_cpus (self, msg);
     const char *working_dir = hpt_msg_working_dir (msg);
+    hpt_launch_user_t as = {0};
+    if (user && !hpt_user_is_self (user)) {
+        as.name = hpt_user_name (user);
+        as.uid = hpt_user_uid (user);
+        as.gid = hpt_user_gid (user);
+        as.groups = hpt_user_groups (user, &as.group_count);
+    }
+    bool elsewhere = working_dir && *working_dir;
     hpt_launch_t launch = {
         .id = task->lid,
         .argv = argv,
         .env = (const char *const *)env,
-        .workdir = working_dir && *working_dir ? working_dir : task->dir,
+        .workdir = elsewhere ? working_dir : task->dir,
         .log_dir = task->dir,
         .cpus = cpus,
+        .user = as.name ? &as : NULL,
+        .beneath = elsewhere ? self->config.workdir : NULL,
     };
     zhashx_insert (self->tasks, task->lid, task);
     pid_t pid = argc ? hpt_launcher_start (self->launcher, &launch, s_mono (), &error) : -1;
@@ -656,6 +852,7 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
     free (cpus);
     s_env_free (&env);
     free (argv);
+    hpt_user_destroy (&user);
 }
 
 static void
@@ -665,6 +862,14 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     //  Already started (or fetching): a LAUNCH repeated after a master
     //  restart must not start the task twice.
     if (s_task_by_id (self, task_id) || zhashx_lookup (self->fetching, task_id)) return;
+    //  A user it may not run as fails the task before any download.
+    hpt_error_t error;
+    hpt_user_t *user = NULL;
+    if (s_task_user (self, msg, &user, &error) != 0) {
+        s_refuse_start (self, task_id, &error);
+        return;
+    }
+    hpt_user_destroy (&user);
     size_t count = hpt_msg_package_uri_count (msg);
     if (count == 0) {
         s_start_task (self, msg, NULL);
@@ -759,6 +964,27 @@ s_forget_acked (hpt_agent_t *self)
 //  ---------------------------------------------------------------------
 //  The loop
 
+//  The master says it stored every event up to seq (ACK, HEARTBEAT or
+//  WELCOME, named by what). A mark above the last seq this agent assigned
+//  is ignored and logged (at most every S_BOGUS_LOG_MS): no master stored
+//  events never sent, and taking it would make the master drop every later
+//  event as a replay (PROTOCOL.md 6.3; hpt_spool.h).
+static void
+s_acked (hpt_agent_t *self, int64_t seq, const char *what)
+{
+    if (hpt_spool_ack (self->spool, seq) != 0) {
+        int64_t now = s_mono ();
+        if (self->bogus_logged == 0 || now - self->bogus_logged >= S_BOGUS_LOG_MS) {
+            zsys_warning ("hptagent: ignored an acknowledgement of seq %lld (%s): this agent's "
+                          "last event is seq %lld",
+                          (long long)seq, what, (long long)hpt_spool_next_seq (self->spool) - 1);
+            self->bogus_logged = now;
+        }
+        return;
+    }
+    s_forget_acked (self);
+}
+
 static void
 s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
 {
@@ -766,8 +992,7 @@ s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
     self->hello_backoff = S_HELLO_MIN_MS;
     if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
     if (hpt_msg_agent_timeout_ms (msg) > 0) self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
-    hpt_spool_ack (self->spool, hpt_msg_acked_seq (msg));
-    s_forget_acked (self);
+    s_acked (self, hpt_msg_acked_seq (msg), "WELCOME");
     s_replay (self);
     //  The epoch grows with every master start: a new one means the master
     //  restarted (not merely that the connection broke), which is what an
@@ -852,14 +1077,12 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
                               hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
             break;
         case HPT_MSG_ACK:
-            hpt_spool_ack (self->spool, hpt_msg_seq (msg));
-            s_forget_acked (self);
+            s_acked (self, hpt_msg_seq (msg), "ACK");
             s_pump (self);
             break;
         case HPT_MSG_HEARTBEAT:
             //  The master's heartbeat carries its stored mark: an implicit ACK.
-            hpt_spool_ack (self->spool, hpt_msg_seq (msg));
-            s_forget_acked (self);
+            s_acked (self, hpt_msg_seq (msg), "HEARTBEAT");
             s_pump (self);
             break;
         case HPT_MSG_LAUNCH:
@@ -978,23 +1201,90 @@ s_reap_leftovers (const char *workdir)
 //  ---------------------------------------------------------------------
 //  Life cycle
 
-//  Creates the workdir's tasks/ and spool/ (mode 0775) and makes the
-//  workdir absolute, so task paths (and HPT_TASK_DIR, by
-//  which leftovers are recognised) do not depend on the cwd.
+//  Sets the mode of the agent's directory path, which must be the agent's
+//  own: a directory someone else owns could be changed under it. 0, or -1
+//  with *error.
+static int
+s_secure_dir (const char *path, mode_t mode, hpt_error_t *error)
+{
+    struct stat st;
+    if (lstat (path, &st) != 0 || !S_ISDIR (st.st_mode))
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "%s is not a directory", path);
+    if (st.st_uid != geteuid ())
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "%s belongs to uid %u, not to this agent (uid %u)", path,
+                              (unsigned)st.st_uid, (unsigned)geteuid ());
+    if (chmod (path, mode) != 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot set the mode of %s: %s", path,
+                              strerror (errno));
+    return 0;
+}
+
+//  Creates the workdir's tasks/ and spool/ and makes the workdir absolute,
+//  so task paths (and HPT_TASK_DIR, by which leftovers are recognised) do
+//  not depend on the cwd. Modes (docs/security.md): the workdir and tasks/
+//  0711, so task users reach their own directories (0700 each) and the
+//  package cache but list nothing; spool/ 0700 (it holds the tasks' logs
+//  and metrics until the master has them).
 static int
 s_prepare_workdir (hpt_agent_t *self, hpt_error_t *error)
 {
     char *tasks = hpt_asprintf ("%s/tasks", self->config.workdir);
-    int rc = hpt_mkdirs (tasks, 0775, error);
+    int rc = hpt_mkdirs (tasks, 0700, error);
+    if (rc == 0) {
+        char *absolute = realpath (self->config.workdir, NULL);
+        if (absolute) {
+            free ((char *)self->config.workdir);
+            self->config.workdir = absolute;
+        }
+        rc = s_secure_dir (self->config.workdir, 0711, error);
+    }
+    if (rc == 0) rc = s_secure_dir (tasks, 0711, error);
     free (tasks);
     if (rc != 0) return rc;
-    char *absolute = realpath (self->config.workdir, NULL);
-    if (absolute) {
-        free ((char *)self->config.workdir);
-        self->config.workdir = absolute;
-    }
     self->spool_dir = hpt_asprintf ("%s/spool", self->config.workdir);
-    return hpt_mkdirs (self->spool_dir, 0775, error);
+    rc = hpt_mkdirs (self->spool_dir, 0700, error);
+    return rc == 0 ? s_secure_dir (self->spool_dir, 0700, error) : rc;
+}
+
+//  Checks --run-as and --allow-run-as: the agent must be root to change
+//  user, and every user named must exist and reach the agent's task and
+//  package directories. Splits the allowed list. 0, or -1 with *error.
+static int
+s_prepare_users (hpt_agent_t *self, const hpt_agent_config_t *config, hpt_error_t *error)
+{
+    if (!config->run_as && !config->allow_run_as) return 0;
+    if (geteuid () != 0)
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "--run-as and --allow-run-as need hptagent to run as root (it runs "
+                              "as uid %u)",
+                              (unsigned)geteuid ());
+    zlistx_t *names = zlistx_new ();
+    char *list = hpt_strdup (config->allow_run_as ? config->allow_run_as : "");
+    for (char *save = NULL, *name = strtok_r (list, ",", &save); name;
+         name = strtok_r (NULL, ",", &save))
+        zlistx_add_end (names, name);
+    self->allowed = hpt_calloc (zlistx_size (names) + 1, sizeof (char *));
+    size_t n = 0;
+    for (char *name = zlistx_first (names); name; name = zlistx_next (names))
+        self->allowed[n++] = hpt_strdup (name);
+    if (config->run_as) zlistx_add_start (names, (void *)config->run_as);
+    char *tasks = hpt_asprintf ("%s/tasks", self->config.workdir);
+    char *packages = hpt_asprintf ("%s/packages", self->config.workdir);
+    int rc = 0;
+    for (char *name = zlistx_first (names); name && rc == 0; name = zlistx_next (names)) {
+        hpt_user_t *user = hpt_user_lookup (name, error);
+        rc = !user || hpt_user_can_search (user, tasks, error) ||
+                     hpt_user_can_search (user, packages, error)
+                 ? -1
+                 : 0;
+        hpt_user_destroy (&user);
+    }
+    free (tasks);
+    free (packages);
+    free (list);
+    zlistx_destroy (&names);
+    return rc;
 }
 
 //  With CURVE, what the master's side of a handshake says is the only
@@ -1047,9 +1337,16 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     self->config.name = hpt_strdup (config->name);
     self->config.workdir = hpt_strdup (config->workdir);
     self->config.advertise = hpt_strdup (config->advertise);
+    self->config.run_as = config->run_as ? hpt_strdup (config->run_as) : NULL;
+    self->config.allow_run_as = NULL; //  split into allowed
+    //  Everything the agent writes is its own: task logs and metrics wait
+    //  in the spool, env values pass through. Tasks get the umask it had.
+    self->task_umask = umask (077);
     self->heartbeat_ms = 1000;
     self->timeout_ms = 10000;
     self->hello_backoff = S_HELLO_MIN_MS;
+    self->match_credit = S_MATCH_BURST_US;
+    self->match_refilled = zclock_usecs ();
     self->tasks = zhashx_new ();
     zhashx_set_destructor (self->tasks, s_task_free);
     if (s_prepare_workdir (self, error) != 0) {
@@ -1065,6 +1362,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     char *packages = hpt_asprintf ("%s/packages", self->config.workdir);
     self->fetch = hpt_fetch_new (packages, HPT_FETCH_MAX_BYTES, error);
     free (packages);
+    if (self->fetch && s_prepare_users (self, config, error) != 0) hpt_fetch_destroy (&self->fetch);
     if (!self->fetch) {
         hpt_agent_destroy (&self);
         return NULL;
@@ -1077,6 +1375,11 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     lconfig.on_line = s_on_line;
     lconfig.arg = self;
     lconfig.log_max_bytes = 1024 * 1024 * 1024;
+    //  Patterns see a line's head only (hpt_line_metrics.h).
+    lconfig.line_max = HPT_LINE_METRICS_LINE_MAX;
+    lconfig.line_cut = true;
+    lconfig.task_umask_set = true;
+    lconfig.task_umask = self->task_umask;
     self->launcher = hpt_launcher_new (&lconfig, error);
     if (!self->launcher) {
         hpt_agent_destroy (&self);
@@ -1138,6 +1441,10 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     free ((char *)self->config.name);
     free ((char *)self->config.workdir);
     free ((char *)self->config.advertise);
+    free ((char *)self->config.run_as);
+    for (char **name = self->allowed; name && *name; name++)
+        free (*name);
+    free (self->allowed);
     free (self->spool_dir);
     free (self->refusal);
     free (self);

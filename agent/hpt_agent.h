@@ -31,14 +31,19 @@ typedef struct {
     const char *curve_public; //  this agent's CURVE public key (Z85), NULL: plaintext
     const char *curve_secret; //  its secret key (Z85)
     const char *master_key;   //  the master's public key (Z85): the only master spoken to
+    const char *run_as;       //  user tasks run as (a job's runAs aside), NULL = the agent's
+    const char *allow_run_as; //  users a job's runAs may name, comma-separated, or NULL
 } hpt_agent_config_t;
 
 typedef struct _hpt_agent_t hpt_agent_t;
 
-//  Creates the agent (workdir created, spool opened, socket connected).
-//  config and its strings are copied except topology. NULL with *error
-//  on failure (the workdir, spool or package cache cannot be made, the
-//  master's endpoint is not one).
+//  Creates the agent (umask 077, workdir created with its modes, spool
+//  opened, socket connected). config and its strings are copied except
+//  topology. NULL with *error on failure (the workdir, spool or package
+//  cache cannot be made or belong to another user, the master's endpoint
+//  is not one; with run_as or allow_run_as: the agent is not root, or a
+//  user does not exist or cannot reach the workdir's tasks/ and
+//  packages/).
 hpt_agent_t *hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error);
 
 //  Runs until SIGINT or SIGTERM (returns 0), or until the master refuses

@@ -233,6 +233,124 @@ s_exists (const char *path)
     return lstat (path, &st) == 0;
 }
 
+//  ---------------------------------------------------------------------
+//  What tasks may read, and proof that it did not change
+
+static bool s_valid_hash (const char *hash);
+
+//  Makes an unpacked tree readable by every task user and writable by
+//  none (directories 0755, files 0644, or 0755 with an execute bit);
+//  links are left as they are (their own mode is never used).
+static int
+s_share_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_D || flag == FTW_DP)
+        chmod (path, 0755);
+    else if (flag == FTW_F && S_ISREG (st->st_mode))
+        chmod (path, st->st_mode & 0111 ? 0755 : 0644);
+    return 0;
+}
+
+//  Hashes the file at fd into sha. 0, or -1 (errno set).
+static int
+s_hash_fd (int fd, s_sha256_t *sha)
+{
+    char buffer[65536];
+    ssize_t got;
+    while ((got = read (fd, buffer, sizeof (buffer))) != 0) {
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return -1;
+        s_sha256_update (sha, buffer, (size_t)got);
+    }
+    return 0;
+}
+
+//  Writes the SHA-256 of the file at path into hex. 0, or -1.
+static int
+s_hash_file (const char *path, char hex[65])
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return -1;
+    s_sha256_t sha;
+    s_sha256_init (&sha);
+    int rc = s_hash_fd (fd, &sha);
+    close (fd);
+    if (rc == 0) s_sha256_hex (&sha, hex);
+    return rc;
+}
+
+//  Adds the tree under dir (path relative names, in name order) to sha:
+//  per entry its name, kind, mode, and a file's contents or a link's
+//  target, so any change a task could see changes the digest. 0, or -1.
+static int
+s_digest_tree (const char *dir, const char *relative, int depth, s_sha256_t *sha)
+{
+    if (depth > S_MAX_DEPTH) return -1;
+    struct dirent **entries = NULL;
+    int count = scandir (dir, &entries, NULL, alphasort);
+    if (count < 0) return -1;
+    int rc = 0;
+    for (int i = 0; i < count; i++) {
+        const char *name = entries[i]->d_name;
+        char path[PATH_MAX], rel[PATH_MAX];
+        struct stat st;
+        if (rc || !strcmp (name, ".") || !strcmp (name, "..")) continue;
+        if (s_path (path, "%s/%s", dir, name) || s_path (rel, "%s/%s", relative, name) ||
+            lstat (path, &st)) {
+            rc = -1;
+            continue;
+        }
+        char head[64];
+        int length = snprintf (head, sizeof (head), "%o %lld ", (unsigned)st.st_mode,
+                               S_ISREG (st.st_mode) ? (long long)st.st_size : 0LL);
+        s_sha256_update (sha, rel, strlen (rel) + 1);
+        s_sha256_update (sha, head, (size_t)length);
+        if (S_ISDIR (st.st_mode))
+            rc = s_digest_tree (path, rel, depth + 1, sha);
+        else if (S_ISLNK (st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t got = readlink (path, target, sizeof (target));
+            if (got < 0)
+                rc = -1;
+            else
+                s_sha256_update (sha, target, (size_t)got);
+        } else if (S_ISREG (st.st_mode)) {
+            int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+            rc = fd < 0 || s_hash_fd (fd, sha) ? -1 : 0;
+            if (fd >= 0) close (fd);
+        }
+    }
+    for (int i = 0; i < count; i++)
+        free (entries[i]);
+    free (entries);
+    return rc;
+}
+
+//  The digest of the unpacked tree dir into hex. 0, or -1.
+static int
+s_tree_hex (const char *dir, char hex[65])
+{
+    s_sha256_t sha;
+    s_sha256_init (&sha);
+    if (s_digest_tree (dir, ".", 0, &sha) != 0) return -1;
+    s_sha256_hex (&sha, hex);
+    return 0;
+}
+
+//  True when marker (unpacked.done) holds the digest dir has now.
+static bool
+s_tree_intact (const char *dir, const char *marker)
+{
+    char want[72] = "", have[65];
+    FILE *file = fopen (marker, "r");
+    if (!file) return false;
+    bool read = fgets (want, sizeof (want), file) != NULL;
+    fclose (file);
+    want[strcspn (want, "\n")] = '\0';
+    return read && s_valid_hash (want) && s_tree_hex (dir, have) == 0 && !strcmp (want, have);
+}
+
 //  Checks that nothing under dir (depth levels down) is a symbolic link
 //  that is absolute or resolves outside root. Returns 0, or -1 with *error.
 static int
@@ -550,7 +668,11 @@ s_download (s_actor_t *self, const char *url, const char *name, char hash[65], h
     char path[PATH_MAX];
     s_path (path, "%s/%s", cache, hash);
     hpt_error_t why;
-    if (hpt_mkdirs (path, 0755, &why) != 0) {
+    //  Task users pass through to HASH/unpacked/, and see nothing else.
+    if (hpt_mkdirs (path, 0711, &why) != 0 ||
+        (chmod (path, 0711) != 0 &&
+         hpt_error_set (&why, HPT_E_UNAVAILABLE, "cannot set the mode of %s: %s", path,
+                        strerror (errno)))) {
         hpt_error_set (error, why.code, "%s: %s", url, why.message);
         unlink (temp);
         return -1;
@@ -642,8 +764,14 @@ s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, hp
         hpt_error_set (error, HPT_E_INVALID, "cache path too long");
         return -1;
     }
-    if (s_exists (marker)) return 0;
-    s_remove_tree (dir); //  what a crash halfway left
+    //  Done before, and nothing in it changed since: a task gets it as is.
+    if (s_exists (marker) && s_tree_intact (dir, marker)) return 0;
+    if (s_exists (marker))
+        zsys_warning ("hptagent: cached package %s changed since it was unpacked; unpacking it "
+                      "again",
+                      hash);
+    unlink (marker);
+    s_remove_tree (dir); //  what a crash halfway (or a change) left
     if (hpt_mkdirs (dir, 0755, error) != 0) return -1;
     int rc;
     if (kind == S_KIND_TAR) {
@@ -656,9 +784,15 @@ s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, hp
         rc = s_run (self, argv, log, error);
     }
     if (rc == 0) rc = s_check_tree (dir, dir, 0, error);
+    char digest[65];
+    if (rc == 0) {
+        nftw (dir, s_share_one, 16, FTW_PHYS);
+        if (s_tree_hex (dir, digest) != 0)
+            rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot read back %s", dir);
+    }
     if (rc == 0) {
         FILE *done = fopen (marker, "w");
-        if (!done || fclose (done)) {
+        if (!done || fprintf (done, "%s\n", digest) < 0 || fclose (done)) {
             hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot write %s: %s", marker,
                            strerror (errno));
             rc = -1;
@@ -750,6 +884,24 @@ s_cached (s_actor_t *self, const char *hash, const char *name)
            s_exists (path);
 }
 
+//  Checks a cached package before reuse: its file against the SHA-256 it
+//  is named by, and its unpacked tree against the digest taken when it
+//  was unpacked (re-unpacking from the verified file when that changed).
+//  0, or -1 when the file changed: the caller fetches it again, after
+//  removing the whole entry.
+static int
+s_verify (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, hpt_error_t *error)
+{
+    char base[PATH_MAX], file[PATH_MAX], actual[65];
+    if (s_path (base, "%s/%s", self->shared->cache_dir, hash) ||
+        s_path (file, "%s/%s", base, name) || s_hash_file (file, actual) != 0 ||
+        strcmp (actual, hash) != 0) {
+        s_remove_tree (base);
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "%s changed", file);
+    }
+    return s_unpack (self, hash, name, kind, error);
+}
+
 //  Resolves url (a package file called name, of kind; st is its stat for a
 //  file URL, zeros otherwise) to an unpacked hash directory: from the
 //  index when the freshness rule allows, else by downloading and
@@ -764,12 +916,24 @@ s_resolve (s_actor_t *self, const char *url, const char *name, s_kind_t kind, bo
     bool reuse = known && s_cached (self, known->hash, name) &&
                  (is_file ? known->size == (int64_t)st->st_size && known->mtime_ns == mtime_ns
                           : now - known->fetched >= 0 && now - known->fetched < HPT_FETCH_FRESH_S);
-    if (reuse) {
+    //  Every reuse proves the cached copy is still what was fetched.
+    const char *changed = NULL;
+    if (reuse && s_verify (self, known->hash, name, kind, error) == 0) {
         memcpy (hash, known->hash, 65);
         return 0;
     }
+    if (reuse) {
+        changed = "the cached copy no longer matches its sha256 and fetching it again failed: ";
+        zsys_warning ("hptagent: %s: the cached copy no longer matches its sha256 %s; fetching "
+                      "it again",
+                      url, known->hash);
+    }
     s_entry_t entry = {"", (int64_t)st->st_size, mtime_ns, now};
-    if (s_download (self, url, name, entry.hash, error)) return -1;
+    hpt_error_t why;
+    if (s_download (self, url, name, entry.hash, &why)) {
+        hpt_error_set (error, why.code, "%s%s", changed ? changed : "", why.message);
+        return -1;
+    }
     hpt_error_t cause;
     int rc = s_unpack (self, entry.hash, name, kind, &cause);
     if (rc)
@@ -867,6 +1031,10 @@ s_actor (zsock_t *pipe, void *args)
     s_actor_t self = {args, zhashx_new (), NULL};
     zhashx_set_destructor (self.index, s_entry_free);
     self.index_path = hpt_asprintf ("%s/index", self.shared->cache_dir);
+    //  The URLs may carry credentials; task users can reach the cache by
+    //  name (0711), so the index is the agent's alone, also one an older
+    //  agent left.
+    chmod (self.index_path, 0600);
     s_index_load (&self);
     zsock_signal (pipe, 0);
     while (!atomic_load (&self.shared->stop)) {
@@ -903,8 +1071,11 @@ s_prepare_cache (const char *cache_dir, char *resolved, hpt_error_t *error)
     if (strlen (cache_dir) > PATH_MAX / 4)
         return hpt_error_set (error, HPT_E_INVALID, "fetch: cache directory path too long");
     hpt_error_t why;
-    if (hpt_mkdirs (cache_dir, 0775, &why) != 0)
+    if (hpt_mkdirs (cache_dir, 0711, &why) != 0)
         return hpt_error_set (error, why.code, "fetch: %s", why.message);
+    //  Task users reach their packages' unpacked trees, and list nothing.
+    struct stat st;
+    if (stat (cache_dir, &st) == 0 && st.st_uid == geteuid ()) chmod (cache_dir, 0711);
     if (!realpath (cache_dir, resolved))
         return hpt_error_set (error, HPT_E_UNAVAILABLE, "fetch: cannot resolve %s: %s", cache_dir,
                               strerror (errno));

@@ -43,15 +43,31 @@
     One fetcher per cache directory (tmp/ is cleared when it starts).
     Nothing is evicted: the operator prunes HASH directories when needed.
 
-    Cache layout under cache_dir:
-        tmp/                    downloads in progress (cleared at start)
-        HASH/NAME               the package, HASH its SHA-256 in hex
-        HASH/unpacked/          its contents, unpacked once
-        HASH/unpacked.done      marker written after a complete unpack;
-                                without it the unpack is redone from scratch
-                                (so a crash halfway is repaired)
+    Cache layout under cache_dir (0711: task users reach their packages,
+    list nothing):
+        tmp/                    downloads in progress (cleared at start), 0700
+        HASH/                   0711
+        HASH/NAME               the package, HASH its SHA-256 in hex, 0600
+        HASH/unpacked/          its contents, unpacked once; every directory
+                                0755 and file 0644 (0755 if executable): the
+                                agent's, readable by every task, writable by
+                                none
+        HASH/unpacked.done      the SHA-256 digest of the unpacked tree
+                                (names, modes, contents, link targets),
+                                written after a complete unpack; without it
+                                the unpack is redone from scratch (so a
+                                crash halfway is repaired)
         index                   lines "HASH SIZE MTIME_NS FETCHED_S URL",
                                 the last line for a URL wins
+
+    Verification (the decision): a task gets a cached package only after
+    it was checked, on every reuse: NAME against the SHA-256 it is named
+    by (changed: the entry is removed and the URL fetched again; if that
+    fails the error says the cached copy changed), and the unpacked tree
+    against its digest (changed: unpacked again from the checked file).
+    That reads the package and its tree once per task start, the price of
+    never handing a task a package someone changed on disk. Tasks must not
+    write byte code into the tree (the agent sets PYTHONPYCACHEPREFIX).
 
     Freshness (the decision): content is identified by its hash, never by
     its URL, so a changed package is always noticed when it is downloaded
@@ -83,7 +99,7 @@
 
 typedef struct _hpt_fetch_t hpt_fetch_t;
 
-//  Creates the cache directory (and parents, mode 0775) if needed and
+//  Creates the cache directory (and parents, mode 0711) if needed and
 //  starts the fetcher's thread. cache_dir must not contain ':' (it goes
 //  into PYTHONPATH). max_bytes caps one package (<= 0: HPT_FETCH_MAX_BYTES).
 //  Returns NULL with *error on failure (HPT_E_INVALID for an unusable

@@ -7,7 +7,7 @@
     TLB shootdowns across the ZeroMQ threads) only for exec to throw the
     copy away; that was a fifth of the CPU of a host launching short
     trials (hpt-bench trials). posix_spawn itself cannot set a parent-death
-    signal or a CPU set, hence our own child. Sharing memory makes the
+    signal, a CPU set or a user, hence our own child. Sharing memory makes the
     child's rules strict: it only reads what the parent prepared (the exec
     path, argv, the merged environment, the CPU set, the descriptors), it
     makes raw system calls (no libc state, no sanitizer interceptors), and
@@ -15,18 +15,26 @@
     that no handler of the agent runs in the child; the child then:
       1. setpgid (0, 0): its own process group (the parent does the same,
          so whoever runs first wins and a stop can never miss the group);
-      2. prctl (PR_SET_PDEATHSIG, SIGKILL), then compares getppid () with
+      2. stdin from /dev/null, stdout/stderr to the task's pipes, so that
+         any failure from here on writes "hpt: ..." to stderr.log;
+      3. for a task given a user: setgroups, setresgid, setresuid to the
+         numbers the parent looked up (getpwnam and initgroups cannot run
+         here). A credential change clears the parent-death signal, hence
+         this order; it also makes the kernel's mm non-dumpable, which is
+         shared with the agent, so the parent makes the agent dumpable again
+         once clone returns;
+      4. prctl (PR_SET_PDEATHSIG, SIGKILL), then compares getppid () with
          the parent's pid: if the agent died before the prctl, the child
          was already reparented and kills itself as the death signal
          would have, instead of living on as an orphan;
-      3. resets every signal to its default and unblocks them (ignored
+      5. resets every signal to its default and unblocks them (ignored
          signals survive exec, and a trainer must see SIGTERM; its handler
          table is its own copy: no CLONE_SIGHAND);
-      4. stdin from /dev/null, stdout/stderr to the task's pipes, closes
-         every other descriptor (close_range), enters the working directory,
-         applies the CPU set, and execs. Any failure writes "hpt: ..." to
-         stderr (the pipe, so it lands in stderr.log) and exits 127 for a
-         missing program, else 126.
+      6. enters the working directory as the task's user (fchdir to the
+         descriptor the parent resolved beneath launch->beneath, else
+         chdir), closes every other descriptor (close_range), sets the
+         tasks' umask, applies the CPU set, and execs. A failure exits 127
+         for a missing program, else 126.
     The program is looked up in the task's PATH by the parent (execvpe
     would use the agent's PATH and may allocate); a name without a slash
     that is found nowhere fails in the child with ENOENT, so the failure is
@@ -98,6 +106,7 @@ typedef struct {
     bool log_full;    //  log_max_bytes reached, marker written
     char *line;       //  partial line (line_max + 1 bytes), NULL without on_line
     size_t line_size; //  bytes in line
+    bool skipping;    //  line_cut: dropping the rest of an over-long line
 } s_stream_t;
 
 //  A task from start until its exit is reported.
@@ -130,17 +139,21 @@ struct _hpt_launcher_t {
 
 //  Everything the child needs, prepared before clone.
 typedef struct {
-    const char *path;    //  program to exec, NULL when not found in PATH
-    const char *name;    //  argv[0], for messages
-    char *const *argv;   //  NULL-terminated
-    char *const *envp;   //  NULL-terminated
-    const char *workdir; //  cwd of the task
-    int stdin_fd;        //  /dev/null
-    int stdout_fd;       //  write end of the stdout pipe
-    int stderr_fd;       //  write end of the stderr pipe
-    bool bind;           //  apply cpus
-    cpu_set_t cpus;      //  CPU set to bind to
-    pid_t parent;        //  the agent's pid
+    const char *const *paths;      //  programs to try to exec, in order (NULL-terminated)
+    const char *name;              //  argv[0], for messages
+    char *const *argv;             //  NULL-terminated
+    char *const *envp;             //  NULL-terminated
+    const char *workdir;           //  cwd of the task (its name, when cwd_fd is open)
+    int cwd_fd;                    //  the cwd resolved beneath launch->beneath, else -1
+    const hpt_launch_user_t *user; //  become this user, NULL: stay the agent's
+    bool set_umask;                //  apply umask
+    mode_t umask;                  //  the task's umask
+    int stdin_fd;                  //  /dev/null
+    int stdout_fd;                 //  write end of the stdout pipe
+    int stderr_fd;                 //  write end of the stderr pipe
+    bool bind;                     //  apply cpus
+    cpu_set_t cpus;                //  CPU set to bind to
+    pid_t parent;                  //  the agent's pid
 } s_exec_t;
 
 static void
@@ -302,11 +315,19 @@ s_build_env (const char *const *additions, hpt_error_t *error)
                            HPT_LAUNCHER_ENV_MAX);
             return NULL;
         }
-        if (s_env_name_length (additions[added]) == 0 ||
-            strnlen (additions[added], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
+        //  The error names the variable, never shows its value: values
+        //  are secrets as often as not, and this text reaches the master.
+        size_t name_length = s_env_name_length (additions[added]);
+        if (name_length == 0) {
+            hpt_error_set (error, HPT_E_INVALID, "launch: environment entry %zu is not NAME=VALUE",
+                           added);
+            return NULL;
+        }
+        if (strnlen (additions[added], HPT_LAUNCHER_STRING_MAX + 1) > HPT_LAUNCHER_STRING_MAX) {
             hpt_error_set (error, HPT_E_INVALID,
-                           "launch: environment entry '%.40s' is not NAME=VALUE (or is too long)",
-                           additions[added]);
+                           "launch: environment variable %.*s is longer than %d bytes",
+                           (int)(name_length > 64 ? 64 : name_length), additions[added],
+                           HPT_LAUNCHER_STRING_MAX);
             return NULL;
         }
     }
@@ -331,14 +352,23 @@ s_build_env (const char *const *additions, hpt_error_t *error)
     return envp;
 }
 
-//  The program to exec for name: name itself when it holds a '/',
-//  otherwise the first executable regular file DIR/name along the PATH of
-//  envp (relative PATH entries are skipped: they would depend on the
-//  task's cwd). NULL when not found. The caller frees the result.
-static char *
+//  The programs the child tries to exec for name, in order: name itself
+//  when it holds a '/', otherwise every regular file with an execute bit
+//  DIR/name along the PATH of envp (relative PATH entries are skipped:
+//  they would depend on the task's cwd). The child takes the first its
+//  user may execute, as a shell would: the parent, maybe root, cannot tell
+//  which that is (a PATH through /root/... is not a task user's). A
+//  NULL-terminated array of fresh strings (free with s_strv_free), empty
+//  when none is found.
+static char **
 s_resolve (const char *name, char *const *envp)
 {
-    if (strchr (name, '/')) return hpt_strdup (name);
+    size_t count = 0;
+    char **found = hpt_calloc (2, sizeof (char *));
+    if (strchr (name, '/')) {
+        found[0] = hpt_strdup (name);
+        return found;
+    }
     const char *path = S_DEFAULT_PATH;
     for (size_t i = 0; envp[i]; i++)
         if (!strncmp (envp[i], "PATH=", 5)) path = envp[i] + 5;
@@ -352,13 +382,24 @@ s_resolve (const char *name, char *const *envp)
             candidate[length] = '/';
             strcpy (candidate + length + 1, name);
             struct stat st;
-            if (!stat (candidate, &st) && S_ISREG (st.st_mode) && !access (candidate, X_OK))
-                return hpt_strdup (candidate);
+            if (!stat (candidate, &st) && S_ISREG (st.st_mode) && (st.st_mode & 0111)) {
+                found = hpt_realloc (found, (count + 2) * sizeof (char *));
+                found[count++] = hpt_strdup (candidate);
+                found[count] = NULL;
+            }
         }
         if (!colon) break;
         cursor = colon + 1;
     }
-    return NULL;
+    return found;
+}
+
+static void
+s_strv_free (char **strv)
+{
+    for (char **entry = strv; entry && *entry; entry++)
+        free (*entry);
+    free (strv);
 }
 
 //  Validates the request; 0 or -1 with *error set.
@@ -399,21 +440,40 @@ s_check_launch (hpt_launcher_t *self, const hpt_launch_t *launch, size_t *argc_p
                                   HPT_LAUNCHER_STRING_MAX);
         }
     }
+    if (launch->beneath && !launch->log_dir)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "launch: a workdir beneath another needs a "
+                              "log_dir");
+    if (launch->user &&
+        (launch->user->group_count > 65536 || (launch->user->group_count && !launch->user->groups)))
+        return hpt_error_set (error, HPT_E_INVALID, "launch: bad group list for user %s",
+                              launch->user->name ? launch->user->name : "?");
     *argc_p = argc;
     return 0;
 }
 
-//  Opens a log file for appending; -1 with *error set.
+//  Opens a log file for appending (mode 0600: the agent's record of the
+//  task's output); -1 with *error set. The directory may be the task's
+//  own, so a link a task left there (symbolic, or a hard link to a file
+//  elsewhere) is refused instead of written through.
 static int
 s_open_log (const char *dir, const char *name, hpt_error_t *error)
 {
     char path[PATH_MAX];
     if (snprintf (path, sizeof (path), "%s/%s", dir, name) >= (int)sizeof (path))
         return hpt_error_set (error, HPT_E_INVALID, "launch: log path under %.60s too long", dir);
-    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    int fd = open (
+        path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (fd < 0)
-        hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: cannot open %s: %s", path,
-                       strerror (errno));
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: cannot open %s: %s", path,
+                              strerror (errno));
+    struct stat st;
+    if (fstat (fd, &st) || !S_ISREG (st.st_mode) || st.st_nlink != 1) {
+        close (fd);
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "launch: %s is not a regular file of its own (a link?)", path);
+    }
+    fcntl (fd, F_SETFL, O_APPEND);
     return fd;
 }
 
@@ -455,11 +515,30 @@ s_child_dup (int from, int to)
     return (int)syscall (SYS_dup3, from, to, 0);
 }
 
+//  Becomes the task's user: groups, then gid, then uid (after which
+//  nothing else could be changed).
+S_CHILD_CODE static void
+s_child_become (const hpt_launch_user_t *user)
+{
+    if (syscall (SYS_setgroups, user->group_count, user->groups) ||
+        syscall (SYS_setresgid, user->gid, user->gid, user->gid) ||
+        syscall (SYS_setresuid, user->uid, user->uid, user->uid))
+        s_child_fail ("cannot run as user", user->name, errno, 126);
+}
+
 S_CHILD_CODE static int
 s_child (void *arg)
 {
     const s_exec_t *exec = arg;
     syscall (SYS_setpgid, 0, 0);
+    //  The task's descriptors first, so that a failure below lands in its
+    //  stderr.log.
+    if (s_child_dup (exec->stdin_fd, STDIN_FILENO) < 0 ||
+        s_child_dup (exec->stdout_fd, STDOUT_FILENO) < 0 ||
+        s_child_dup (exec->stderr_fd, STDERR_FILENO) < 0)
+        syscall (SYS_exit_group, 126);
+    //  Before the death signal: a change of credentials clears it.
+    if (exec->user) s_child_become (exec->user);
     syscall (SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (syscall (SYS_getppid) != exec->parent) //  the agent is already gone
         syscall (SYS_kill, syscall (SYS_getpid), SIGKILL);
@@ -472,18 +551,24 @@ s_child (void *arg)
     unsigned long none[S_KERNEL_SIGSET / sizeof (unsigned long)] = {0};
     syscall (SYS_rt_sigprocmask, SIG_SETMASK, none, NULL, S_KERNEL_SIGSET);
 
-    if (s_child_dup (exec->stdin_fd, STDIN_FILENO) < 0 ||
-        s_child_dup (exec->stdout_fd, STDOUT_FILENO) < 0 ||
-        s_child_dup (exec->stderr_fd, STDERR_FILENO) < 0)
-        syscall (SYS_exit_group, 126);
-    syscall (SYS_close_range, 3, ~0U, 0);
-    if (syscall (SYS_chdir, exec->workdir))
+    //  As the task's user: it must be allowed in.
+    if (exec->cwd_fd >= 0 ? syscall (SYS_fchdir, exec->cwd_fd) : syscall (SYS_chdir, exec->workdir))
         s_child_fail ("cannot enter", exec->workdir, errno, 126);
+    syscall (SYS_close_range, 3, ~0U, 0);
+    if (exec->set_umask) syscall (SYS_umask, exec->umask);
     if (exec->bind && syscall (SYS_sched_setaffinity, 0, sizeof (exec->cpus), &exec->cpus))
         s_child_fail ("cannot bind CPUs for", exec->name, errno, 126);
-    if (!exec->path) s_child_fail ("cannot execute", exec->name, ENOENT, 127);
-    syscall (SYS_execve, exec->path, exec->argv, exec->envp);
-    int error = errno;
+    int error = ENOENT;
+    for (size_t i = 0; exec->paths[i]; i++) {
+        syscall (SYS_execve, exec->paths[i], exec->argv, exec->envp);
+        //  Like a shell: one the user may not execute is passed over.
+        if (errno == EACCES)
+            error = EACCES;
+        else if (errno != ENOENT && errno != ENOTDIR) {
+            error = errno;
+            break;
+        }
+    }
     s_child_fail ("cannot execute", exec->name, error, error == ENOENT ? 127 : 126);
     return 126;
 }
@@ -504,6 +589,38 @@ s_watch (hpt_launcher_t *self, s_task_t *task, int fd, int kind)
     return epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
 }
 
+//  The task's working directory, resolved beneath launch->beneath: an
+//  O_PATH descriptor for the child's fchdir, so what was checked is what
+//  the task enters. -1 with *error.
+static int
+s_open_beneath (const hpt_launch_t *launch, hpt_error_t *error)
+{
+    int base = open (launch->beneath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (base < 0)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: cannot open %s: %s",
+                              launch->beneath, strerror (errno));
+    int fd = hpt_fs_open_beneath (base, launch->workdir, O_PATH | O_DIRECTORY);
+    int why = errno;
+    close (base);
+    if (fd >= 0) return fd;
+    if (why == ENOENT)
+        return hpt_error_set (error, HPT_E_NOT_FOUND,
+                              "launch: working directory '%.200s' does not exist beneath %s",
+                              launch->workdir, launch->beneath);
+    if (why == EXDEV || why == ELOOP)
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "launch: working directory '%.200s' leaves %s (through '..' or a "
+                              "symbolic link)",
+                              launch->workdir, launch->beneath);
+    if (why == ENOTDIR)
+        return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                              "launch: working directory '%.200s' beneath %s is not a directory",
+                              launch->workdir, launch->beneath);
+    return hpt_error_set (error, HPT_E_UNAVAILABLE,
+                          "launch: cannot open working directory '%.200s' beneath %s: %s",
+                          launch->workdir, launch->beneath, strerror (why));
+}
+
 //  Makes the task record with its pipes and logs; the write ends of the
 //  pipes go to write_fds. NULL with *error set.
 static s_task_t *
@@ -511,7 +628,8 @@ s_task_new (hpt_launcher_t *self, const hpt_launch_t *launch, int write_fds[2], 
 {
     const char *log_dir = launch->log_dir ? launch->log_dir : launch->workdir;
     hpt_error_t why;
-    if (hpt_mkdirs (launch->workdir, 0755, &why) != 0 || hpt_mkdirs (log_dir, 0755, &why) != 0) {
+    if ((!launch->beneath && hpt_mkdirs (launch->workdir, 0700, &why) != 0) ||
+        hpt_mkdirs (log_dir, 0700, &why) != 0) {
         hpt_error_set (error, why.code, "launch: %s", why.message);
         return NULL;
     }
@@ -552,7 +670,13 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
 {
     size_t argc = 0;
     if (s_check_launch (self, launch, &argc, error)) return -1;
-    s_exec_t exec = {.name = launch->argv[0], .workdir = launch->workdir, .parent = getpid ()};
+    s_exec_t exec = {.name = launch->argv[0],
+                     .workdir = launch->workdir,
+                     .cwd_fd = -1,
+                     .user = launch->user,
+                     .set_umask = self->config.task_umask_set,
+                     .umask = self->config.task_umask,
+                     .parent = getpid ()};
     if (launch->cpus) {
         if (s_parse_cpus (launch->cpus, &exec.cpus)) {
             return hpt_error_set (error, HPT_E_INVALID,
@@ -560,10 +684,14 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
         }
         exec.bind = true;
     }
+    if (launch->beneath && (exec.cwd_fd = s_open_beneath (launch, error)) < 0) return -1;
     char **envp = s_build_env (launch->env, error);
-    if (!envp) return -1;
-    char *path = s_resolve (launch->argv[0], envp);
-    exec.path = path;
+    if (!envp) {
+        s_close (&exec.cwd_fd);
+        return -1;
+    }
+    char **paths = s_resolve (launch->argv[0], envp);
+    exec.paths = (const char *const *)paths;
     exec.argv = (char *const *)launch->argv;
     exec.envp = envp;
 
@@ -579,19 +707,24 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
         sigset_t all, saved;
         sigfillset (&all);
         pthread_sigmask (SIG_SETMASK, &all, &saved);
+        int dumpable = prctl (PR_GET_DUMPABLE, 0, 0, 0, 0);
         //  Returns once the child has exec'd or exited (CLONE_VFORK).
         pid = clone (s_child, (char *)self->child_stack + S_CHILD_STACK,
                      CLONE_VM | CLONE_VFORK | SIGCHLD, &exec);
         int fork_error = errno;
+        //  A child changing user made the memory it shared with the agent
+        //  (the kernel's mm) non-dumpable; the agent is not the task.
+        if (exec.user && dumpable == 1) prctl (PR_SET_DUMPABLE, 1, 0, 0, 0);
         pthread_sigmask (SIG_SETMASK, &saved, NULL);
         if (pid < 0)
             hpt_error_set (error, HPT_E_UNAVAILABLE, "launch: clone: %s", strerror (fork_error));
     }
     s_close (&exec.stdin_fd);
+    s_close (&exec.cwd_fd);
     s_close (&write_fds[0]);
     s_close (&write_fds[1]);
     free (envp);
-    free (path);
+    s_strv_free (paths);
     if (pid < 0) {
         if (task) s_task_free (self, task);
         return -1;
@@ -680,6 +813,17 @@ s_lines (hpt_launcher_t *self, s_task_t *task, int kind, const char *data, size_
     while (size > 0) {
         const char *newline = memchr (data, '\n', size);
         size_t take = newline ? (size_t)(newline - data) : size;
+        if (stream->skipping) {
+            //  The rest of a line handed over cut: up to its newline.
+            data += take;
+            size -= take;
+            if (size > 0) {
+                data++;
+                size--;
+                stream->skipping = false;
+            }
+            continue;
+        }
         size_t room = self->config.line_max - stream->line_size;
         if (take > room) take = room;
         memcpy (stream->line + stream->line_size, data, take);
@@ -690,8 +834,10 @@ s_lines (hpt_launcher_t *self, s_task_t *task, int kind, const char *data, size_
             data++;
             size--;
             s_emit_line (self, task, kind);
-        } else if (stream->line_size == self->config.line_max)
+        } else if (stream->line_size == self->config.line_max) {
             s_emit_line (self, task, kind);
+            stream->skipping = self->config.line_cut;
+        }
     }
 }
 

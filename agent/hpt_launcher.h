@@ -45,6 +45,10 @@
     - a program that cannot be executed exits 127 (not found) or 126
       (other errors) with "hpt: cannot execute ...: <strerror>" in
       stderr.log, like a shell.
+    - a task given a user runs with exactly that user's uid, gid and
+      supplementary groups (set in the child before anything else it
+      does as the task: entering the working directory, exec), and its
+      logs are the agent's (0600), opened without following links.
 */
 #ifndef HPT_LAUNCHER_H_INCLUDED
 #define HPT_LAUNCHER_H_INCLUDED
@@ -69,16 +73,30 @@ typedef enum {
     HPT_LAUNCHER_STDERR = 2, //  the task's standard error
 } hpt_launcher_stream_t;
 
+//  The user a task runs as when it is not the agent's: numbers only, looked
+//  up by the caller (the child cannot call getpwnam, hpt_launcher.c).
+typedef struct {
+    const char *name;    //  for messages
+    uid_t uid;           //  setresuid
+    gid_t gid;           //  setresgid
+    const gid_t *groups; //  setgroups: the supplementary groups
+    size_t group_count;  //  entries in groups (at most 65536)
+} hpt_launch_user_t;
+
 //  What the agent asks to run. Every pointer is borrowed for the call.
 typedef struct {
-    const char *id;          //  unique among running tasks: [A-Za-z0-9._:-]{1,127}
-    const char *const *argv; //  NULL-terminated; argv[0] with a '/' is a path (relative to
-                             //  workdir), else searched in the task's PATH
-    const char *const *env;  //  NULL-terminated "NAME=VALUE" added to or overriding the
-                             //  agent's environment; NULL for none
-    const char *workdir;     //  created (with parents) and made the task's cwd
-    const char *log_dir;     //  where stdout.log and stderr.log go (created); NULL = workdir
-    const char *cpus;        //  Linux cpulist ("0-3,8") for sched_setaffinity; NULL = inherit
+    const char *id;                //  unique among running tasks: [A-Za-z0-9._:-]{1,127}
+    const char *const *argv;       //  NULL-terminated; argv[0] with a '/' is a path (relative to
+                                   //  workdir), else searched in the task's PATH
+    const char *const *env;        //  NULL-terminated "NAME=VALUE" added to or overriding the
+                                   //  agent's environment; NULL for none
+    const char *workdir;           //  created (with parents) and made the task's cwd; see beneath
+    const char *log_dir;           //  where stdout.log and stderr.log go (created); NULL = workdir
+    const char *cpus;              //  Linux cpulist ("0-3,8") for sched_setaffinity; NULL = inherit
+    const hpt_launch_user_t *user; //  run as this user; NULL = the agent's own
+    const char *beneath;           //  non-NULL: workdir is relative to this directory, must exist
+                                   //  and must resolve beneath it (no '..', no symbolic link that
+                                   //  leaves it: hpt_fs_open_beneath); it is not created
 } hpt_launch_t;
 
 //  How a task ended.
@@ -102,8 +120,9 @@ typedef struct {
 typedef void (hpt_launcher_output_fn) (void *arg, const char *id, hpt_launcher_stream_t stream,
                                        const char *data, size_t size);
 //  One line of output without its newline, zero-terminated; lines longer
-//  than line_max come in pieces of line_max bytes, and a last line without
-//  a newline comes when the task ends.
+//  than line_max come in pieces of line_max bytes (or, with line_cut, as
+//  their first line_max bytes only), and a last line without a newline
+//  comes when the task ends.
 typedef void (hpt_launcher_line_fn) (void *arg, const char *id, hpt_launcher_stream_t stream,
                                      const char *line, size_t size);
 //  The task has ended; after this call the launcher forgets it.
@@ -117,6 +136,9 @@ typedef struct {
     hpt_launcher_line_fn *on_line;     //  may be NULL
     hpt_launcher_exit_fn *on_exit;     //  may be NULL
     void *arg;                         //  passed to every callback
+    bool line_cut;                     //  hand a longer line over cut, not in pieces
+    bool task_umask_set;               //  give tasks task_umask (else they inherit the agent's)
+    mode_t task_umask;                 //  the tasks' umask when task_umask_set
 } hpt_launcher_config_t;
 
 typedef struct _hpt_launcher_t hpt_launcher_t;
@@ -136,9 +158,11 @@ int hpt_launcher_fd (hpt_launcher_t *self);
 //  Starts a task; now_ms is the caller's monotonic clock. Returns the pid
 //  (also its process group), or -1 with *error: HPT_E_INVALID when the
 //  request is invalid, HPT_E_EXISTS when the id is taken, HPT_E_UNAVAILABLE
-//  when max_tasks run or the directories, pipes or logs cannot be made. A
-//  program that fails to execute is not an error here: it is reported as
-//  an exit (127/126).
+//  when max_tasks run or the directories, pipes or logs cannot be made,
+//  HPT_E_NOT_FOUND when a workdir beneath another does not exist,
+//  HPT_E_FAILED_PRECONDITION when it would leave it or is no directory. A program that fails to
+//  execute, or a user the child cannot become, is not an error here: it is reported as an exit
+//  (127/126, the reason in stderr.log).
 pid_t hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t now_ms,
                           hpt_error_t *error);
 

@@ -86,7 +86,10 @@ s_load (hpt_spool_t *self)
     FILE *seq_file = fopen (self->seq_path, "r");
     if (seq_file) {
         long long acked = 0;
-        if (fscanf (seq_file, "%lld", &acked) == 1 && acked > 0) self->acked = acked;
+        //  A mark no event could follow is corrupt: start from 0 and let
+        //  HELLO repair it (see the header).
+        if (fscanf (seq_file, "%lld", &acked) == 1 && acked > 0 && acked < HPT_SPOOL_SEQ_MAX)
+            self->acked = acked;
         fclose (seq_file);
     }
     self->next_seq = self->acked + 1;
@@ -196,10 +199,11 @@ hpt_spool_next_seq (hpt_spool_t *self)
     return self->next_seq;
 }
 
-void
+int
 hpt_spool_ack (hpt_spool_t *self, int64_t seq)
 {
-    if (seq <= self->acked) return;
+    if (seq >= self->next_seq) return -1; //  never assigned: refused (see the header)
+    if (seq <= self->acked) return 0;
     self->acked = seq;
     size_t drop = 0;
     while (drop < self->count && self->events[drop].seq <= seq) {
@@ -223,6 +227,7 @@ hpt_spool_ack (hpt_spool_t *self, int64_t seq)
     } else if (self->lines > S_EMPTY_LINES && self->count * 4 < self->lines)
         //  Acknowledged lines dominate the file: rewrite it without them.
         s_compact (self);
+    return 0;
 }
 
 size_t

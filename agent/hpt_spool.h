@@ -15,6 +15,12 @@
     acknowledged, and rewritten without acknowledged events when they make
     up most of a larger file, so it stays small while the master is
     reachable.
+
+    Invariant: acked <= the last seq assigned. An acknowledgement of more
+    is refused (hpt_spool_ack), and a mark on disk that no event could
+    follow (at or above HPT_SPOOL_SEQ_MAX, left by an agent without that
+    rule) is read as 0, which the master's HELLO repair turns back into
+    its own mark (PROTOCOL.md 6.3).
 */
 #ifndef HPT_SPOOL_H_INCLUDED
 #define HPT_SPOOL_H_INCLUDED
@@ -23,6 +29,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+//  The largest seq the protocol carries (2^53 - 1, PROTOCOL.md 4).
+#define HPT_SPOOL_SEQ_MAX 9007199254740991LL
 
 typedef struct _hpt_spool_t hpt_spool_t;
 
@@ -47,8 +56,12 @@ int64_t hpt_spool_append (hpt_spool_t *self, const char *kind, const char *body)
 //  The seq the next append will get (so a caller can put it in the body).
 int64_t hpt_spool_next_seq (hpt_spool_t *self);
 
-//  Forgets every event with seq <= seq.
-void hpt_spool_ack (hpt_spool_t *self, int64_t seq);
+//  Forgets every event with seq <= seq. Returns 0, or -1 (and changes
+//  nothing) when seq is above the last seq this spool assigned: no master
+//  can have stored an event that was never sent, and recording such a mark
+//  would make every later event's seq one the master already counts as
+//  stored (or, near 2^53, one the codec cannot encode at all).
+int hpt_spool_ack (hpt_spool_t *self, int64_t seq);
 
 //  Index of the first unacknowledged event whose seq is >= seq, or
 //  hpt_spool_size when there is none.

@@ -22,6 +22,7 @@ s_usage (FILE *out)
              "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
              "                [--topology FILE.xml] [--resources FILE.yaml]\n"
              "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
+             "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
              "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
              "       hptagent keygen --name NAME DIR\n"
              "\n"
@@ -46,6 +47,10 @@ s_usage (FILE *out)
              "  keygen --name NAME DIR  write DIR/NAME.cert (public: copy it into the\n"
              "                        master's agentCerts to enrol this agent) and\n"
              "                        DIR/NAME.cert_secret (0600, stays here)\n"
+             "  --run-as USER         run tasks as USER (default: as the agent itself);\n"
+             "                        needs the agent to run as root\n"
+             "  --allow-run-as USERS  users (comma-separated) a job's runAs may name;\n"
+             "                        a task naming another fails before it starts\n"
              "  --print-topology      print the host's resources as JSON and exit\n"
              "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
              "                        (lstopo --of xml); /dev, and NVML unless\n"
@@ -252,6 +257,10 @@ main (int argc, char *argv[])
             config.workdir = value;
         else if (strcmp (arg, "--advertise") == 0)
             config.advertise = value;
+        else if (strcmp (arg, "--run-as") == 0)
+            config.run_as = value;
+        else if (strcmp (arg, "--allow-run-as") == 0)
+            config.allow_run_as = value;
         else if (strcmp (arg, "--ports") == 0)
             ok = s_parse_ports (value, &config.port_low, &config.port_high);
         else if (strcmp (arg, "--cpus") == 0)

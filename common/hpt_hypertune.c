@@ -64,6 +64,8 @@ struct _hpt_hypertune_t {
     uint64_t bad_lines;            //  distinct bad lines seen
     uint64_t reports;              //  distinct reports seen
     bool truncated;                //  the last read was the file's tail only
+    bool owner_set;                //  read only a file of owner
+    uid_t owner;                   //  see hpt_hypertune_set_owner
 };
 
 hpt_hypertune_t *
@@ -274,7 +276,8 @@ s_parse_line (hpt_hypertune_t *self, const char *line, size_t size)
 static char *
 s_read (hpt_hypertune_t *self, size_t *size_p, struct stat *st)
 {
-    int fd = open (self->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    //  The directory is the task's: it may have put a link there.
+    int fd = open (self->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0) return NULL;
     int error = 0;
     char *buffer = NULL;
@@ -283,6 +286,8 @@ s_read (hpt_hypertune_t *self, size_t *size_p, struct stat *st)
         error = errno;
     else if (!S_ISREG (st->st_mode))
         error = EINVAL; //  a FIFO or device is not a metric file
+    else if (self->owner_set && st->st_uid != self->owner)
+        error = EPERM;
     if (!error) {
         self->truncated = st->st_size > HPT_HYPERTUNE_FILE_MAX;
         if (self->truncated && lseek (fd, st->st_size - HPT_HYPERTUNE_FILE_MAX, SEEK_SET) < 0)
@@ -333,6 +338,13 @@ s_unchanged (hpt_hypertune_t *self, const struct stat *st)
         return false;
     double mtime = (double)st->st_mtim.tv_sec + st->st_mtim.tv_nsec / 1e9;
     return self->read_at - mtime > S_SETTLE_S;
+}
+
+void
+hpt_hypertune_set_owner (hpt_hypertune_t *self, uid_t owner)
+{
+    self->owner_set = true;
+    self->owner = owner;
 }
 
 int

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 //  Most bytes read from the file per poll (its tail when larger).
 #define HPT_HYPERTUNE_FILE_MAX (4 * 1024 * 1024)
@@ -45,6 +46,11 @@ typedef struct _hpt_hypertune_t hpt_hypertune_t;
 //  A reader of the file at path (copied). The file need not exist yet.
 //  NULL when path is NULL, empty or longer than PATH_MAX.
 hpt_hypertune_t *hpt_hypertune_new (const char *path);
+
+//  Reads the file only when owner owns it (the task's user, when the agent
+//  runs the task as another user than itself): a file of someone else's is
+//  no report of the task. The file is never read through a symbolic link.
+void hpt_hypertune_set_owner (hpt_hypertune_t *self, uid_t owner);
 
 //  Destroys the reader and nulls the pointer.
 void hpt_hypertune_destroy (hpt_hypertune_t **self_p);

@@ -84,6 +84,7 @@ hpt_job_destroy (hpt_job_t **self_p)
     free (in->python_version);
     s_strv_free (in->command, in->command_count);
     free (in->working_dir);
+    free (in->run_as);
     s_kv_free (in->env, in->env_count);
     free (in->stdout_regex);
     free (self);
@@ -270,6 +271,7 @@ hpt_job_training_input_to_json (hpt_job_t *self)
     if (in->command_count)
         json_object_set_new (out, "command", s_strv (in->command, in->command_count));
     s_set_str (out, "workingDir", in->working_dir);
+    s_set_str (out, "runAs", in->run_as);
     if (in->env_count) json_object_set_new (out, "env", s_kv (in->env, in->env_count));
     if (in->stdout_regex || in->stdout_metrics || in->metrics_from_evaluator) {
         json_t *mc = json_object ();

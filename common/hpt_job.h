@@ -122,6 +122,7 @@ typedef struct {
     char **command;                               //  hpt extension: trainer argv
     size_t command_count;                         //  entries in command
     char *working_dir;                            //  hpt extension: workingDir
+    char *run_as;                                 //  hpt extension: runAs (user name)
     hpt_kv_t *env;                                //  hpt extension: env, sorted by name
     size_t env_count;                             //  entries in env
     bool stdout_metrics;                          //  hpt extension: metricCollector.stdout

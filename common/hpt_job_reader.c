@@ -633,6 +633,59 @@ s_i_collector (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t
     return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_collector_fields), t);
 }
 
+//  workingDir: what the protocol carries (PROTOCOL.md 5.7) and the agent
+//  can resolve beneath its --workdir. A value refused here would otherwise
+//  fail every trial at launch.
+#define S_MAX_WORKING_DIR 1024
+
+static const char *
+s_working_dir_problem (const char *dir)
+{
+    if (dir[0] == '/') return "must be a relative path (it is taken beneath the agent's --workdir)";
+    if (strlen (dir) > S_MAX_WORKING_DIR) return "longer than 1024 bytes";
+    for (const char *c = dir; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) return "must not contain control characters";
+    for (const char *segment = dir; segment;) {
+        const char *slash = strchr (segment, '/');
+        size_t n = slash ? (size_t)(slash - segment) : strlen (segment);
+        if (n == 2 && segment[0] == '.' && segment[1] == '.')
+            return "must not contain a '..' component (it must stay beneath the agent's "
+                   "--workdir)";
+        segment = slash ? slash + 1 : NULL;
+    }
+    return NULL;
+}
+
+static bool
+s_i_working_dir (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_training_input_t *in = t;
+    if (!hpt_schema_string (r, v, true, &in->working_dir)) return false;
+    const char *problem = s_working_dir_problem (in->working_dir);
+    if (!problem) return true;
+    hpt_schema_error (r, v, "%s", problem);
+    return false;
+}
+
+//  runAs: a POSIX user name as the protocol carries it (PROTOCOL.md 4,
+//  "user"); whether an agent runs tasks as that user is its decision.
+static bool
+s_user_name_ok (const char *name)
+{
+    bool ok = strlen (name) <= 32 && (isalpha ((unsigned char)name[0]) || name[0] == '_');
+    for (const char *c = name; ok && *c; c++)
+        ok = isalnum ((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-';
+    return ok;
+}
+
+static bool
+s_i_run_as (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return s_checked (r, v, &((hpt_training_input_t *)t)->run_as, s_user_name_ok,
+                      "is not a user name: a letter or '_', then letters, digits, '_', '.' or "
+                      "'-' (at most 32)");
+}
+
 //  masterConfig, workerConfig, ...: one handler, the member by offset.
 #define S_REPLICA(key, member) HPT_SCHEMA_MEMBER (key, s_i_replica, hpt_training_input_t, member)
 
@@ -661,7 +714,8 @@ static const hpt_schema_field_t s_input_fields[] = {
     HPT_SCHEMA_FIELD ("scheduling", s_i_scheduling),
     HPT_SCHEMA_BOOL ("useChiefInTfConfig", hpt_training_input_t, use_chief_in_tf_config),
     HPT_SCHEMA_FIELD ("command", s_i_command),
-    HPT_SCHEMA_NONEMPTY ("workingDir", hpt_training_input_t, working_dir),
+    HPT_SCHEMA_FIELD ("workingDir", s_i_working_dir),
+    HPT_SCHEMA_FIELD ("runAs", s_i_run_as),
     HPT_SCHEMA_FIELD ("env", s_i_env),
     HPT_SCHEMA_FIELD ("metricCollector", s_i_collector),
 };

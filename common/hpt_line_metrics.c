@@ -26,7 +26,6 @@
 #include <string.h>
 
 #define S_MAX_GROUPS 32
-#define S_MAX_REGEX 4096
 
 struct _hpt_line_metrics_t {
     regex_t regex;   //  compiled, names removed
@@ -44,8 +43,8 @@ static char *
 s_translate (const char *regex, int *tag, int *value, int *step, hpt_error_t *error)
 {
     size_t len = strlen (regex);
-    if (len > S_MAX_REGEX) {
-        hpt_error_set (error, HPT_E_INVALID, "longer than %d bytes", S_MAX_REGEX);
+    if (len > HPT_LINE_METRICS_REGEX_MAX) {
+        hpt_error_set (error, HPT_E_INVALID, "longer than %d bytes", HPT_LINE_METRICS_REGEX_MAX);
         return NULL;
     }
     char *out = hpt_malloc (len + 1);
@@ -123,6 +122,138 @@ s_translate (const char *regex, int *tag, int *value, int *step, hpt_error_t *er
     return out;
 }
 
+//  ---------------------------------------------------------------------
+//  Constructs refused for their matching time
+
+//  Index of the ']' closing the bracket expression opened at re[i], or len
+//  when it is not closed (regcomp reports that). Knows "[]...]", "[^]...]"
+//  and the classes [:alpha:], [=a=] and [.-.] inside.
+static size_t
+s_bracket_end (const char *re, size_t i, size_t len)
+{
+    size_t j = i + 1;
+    if (j < len && re[j] == '^') j++;
+    if (j < len && re[j] == ']') j++;
+    while (j < len && re[j] != ']') {
+        if (re[j] == '[' && j + 1 < len && strchr (":=.", re[j + 1])) {
+            const char end[3] = {re[j + 1], ']', '\0'};
+            const char *close = strstr (re + j + 2, end);
+            j = close ? (size_t)(close - re) + 2 : len;
+        } else
+            j++;
+    }
+    return j;
+}
+
+//  Length of the quantifier at re[i] (*, +, ?, {n}, {n,}, {n,m}), 0 when
+//  there is none; *repeats says whether it allows more than one.
+static size_t
+s_quantifier (const char *re, size_t i, size_t len, bool *repeats)
+{
+    if (i >= len) return 0;
+    if (re[i] == '*' || re[i] == '+' || re[i] == '?') {
+        *repeats = re[i] != '?';
+        return 1;
+    }
+    if (re[i] != '{') return 0;
+    char *end = NULL;
+    long low = strtol (re + i + 1, &end, 10), high = low;
+    if (end == re + i + 1) return 0;
+    if (*end == ',') {
+        const char *at = end + 1;
+        high = *at == '}' ? -1 : strtol (at, &end, 10);
+        if (high != -1 && end == at) return 0;
+        if (high == -1) end = (char *)at;
+    }
+    if (*end != '}') return 0;
+    *repeats = high == -1 || high > 1;
+    return (size_t)(end - (re + i)) + 1;
+}
+
+//  Appends "WHAT 'TEXT' at offset AT" to the problems in *error.
+static void
+s_slow (hpt_error_t *error, const char *what, const char *re, size_t at, size_t end)
+{
+    size_t used = strlen (error->message);
+    int n = (int)(end - at > 40 ? 40 : end - at);
+    snprintf (error->message + used, sizeof (error->message) - used, "%s%s '%.*s%s' at offset %zu",
+              used ? "; " : "", what, n, re + at, end - at > 40 ? "..." : "", at);
+}
+
+//  Refuses what glibc's matcher (and POSIX matchers generally) can take
+//  exponential time on: back-references (\1..\9) and nested quantifiers, a
+//  repetition of something that itself contains a quantifier ((a+)+,
+//  (x*)*, (a?)*, a+*). A group under ? or {0,1}, and alternation under a
+//  repetition ((a|b)+), stay allowed: their cost is polynomial, which the
+//  line cap and the agent's time budget bound. Runs on the user's pattern
+//  once s_translate accepted it (named groups well formed, at most
+//  S_MAX_GROUPS groups), so offsets are the user's. 0, or -1 with every
+//  problem in *error.
+static int
+s_refuse_slow (const char *re, hpt_error_t *error)
+{
+    hpt_error_clear (error);
+    size_t len = strlen (re);
+    //  Per open group: where it starts, and whether it holds a quantifier;
+    //  frame 0 is the whole pattern.
+    size_t start[S_MAX_GROUPS + 1] = {0};
+    bool quantified[S_MAX_GROUPS + 1] = {false};
+    size_t depth = 0;
+    for (size_t i = 0; i < len;) {
+        size_t atom = i;
+        bool group = false;
+        if (re[i] == '(') {
+            if (depth < S_MAX_GROUPS) {
+                depth++;
+                start[depth] = i;
+                quantified[depth] = false;
+            }
+            i++;
+            if (i < len && re[i] == '?') {
+                const char *close = strchr (re + i, '>');
+                i = close ? (size_t)(close - re) + 1 : len;
+            }
+            continue;
+        }
+        if (re[i] == ')' && depth > 0) {
+            atom = start[depth];
+            group = quantified[depth];
+            depth--;
+            i++;
+        } else if (re[i] == '[')
+            i = s_bracket_end (re, i, len) + 1;
+        else if (re[i] == '\\' && i + 1 < len) {
+            if (re[i + 1] >= '1' && re[i + 1] <= '9')
+                s_slow (error, "back-reference", re, i, i + 2);
+            i += 2;
+        } else if (re[i] == '|' || re[i] == '^' || re[i] == '$') {
+            i++;
+            continue;
+        } else
+            i++;
+        //  The atom's quantifiers: a repeating one over a quantified group,
+        //  or over an earlier quantifier of the same atom, nests.
+        bool repeats = false, any = false;
+        size_t q;
+        while ((q = s_quantifier (re, i, len, &repeats)) > 0) {
+            if (repeats && (group || any)) {
+                s_slow (error, "nested quantifier", re, atom, i + q);
+                group = false; //  one problem per construct
+            }
+            any = true;
+            i += q;
+        }
+        quantified[depth] |= any || group;
+    }
+    if (!error->message[0]) return 0;
+    size_t used = strlen (error->message);
+    snprintf (error->message + used, sizeof (error->message) - used,
+              ": not supported (back-references, and repeating what itself repeats as in "
+              "(a+)+ or (x*)*, can take exponential time to match)");
+    error->code = HPT_E_INVALID;
+    return -1;
+}
+
 hpt_line_metrics_t *
 hpt_line_metrics_new (const char *regex, hpt_error_t *error)
 {
@@ -132,6 +263,13 @@ hpt_line_metrics_new (const char *regex, hpt_error_t *error)
     char *plain =
         s_translate (regex, &self->tag_group, &self->value_group, &self->step_group, error);
     if (!plain) {
+        free (self);
+        return NULL;
+    }
+    hpt_error_t slow;
+    if (s_refuse_slow (regex, &slow) != 0) {
+        hpt_error_set (error, HPT_E_INVALID, "%s", slow.message);
+        free (plain);
         free (self);
         return NULL;
     }
@@ -246,6 +384,12 @@ s_default_match (hpt_line_metrics_t *self, const char *line, regmatch_t *m)
     return false;
 }
 
+bool
+hpt_line_metrics_custom (hpt_line_metrics_t *self)
+{
+    return !self->by_hand;
+}
+
 void
 hpt_line_metrics_destroy (hpt_line_metrics_t **self_p)
 {
@@ -271,6 +415,15 @@ int
 hpt_line_metrics_scan (hpt_line_metrics_t *self, const char *line, const char *default_tag,
                        hpt_line_point_t *out, int max)
 {
+    //  Only the first HPT_LINE_METRICS_LINE_MAX bytes: matching a custom
+    //  pattern along a line can cost the square of its length.
+    char head[HPT_LINE_METRICS_LINE_MAX + 1];
+    size_t length = strnlen (line, HPT_LINE_METRICS_LINE_MAX + 1);
+    if (length > HPT_LINE_METRICS_LINE_MAX) {
+        memcpy (head, line, HPT_LINE_METRICS_LINE_MAX);
+        head[HPT_LINE_METRICS_LINE_MAX] = '\0';
+        line = head;
+    }
     int count = 0;
     int64_t line_step = -1;
     regmatch_t m[S_MAX_GROUPS];

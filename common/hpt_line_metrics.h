@@ -19,6 +19,16 @@
     POSIX regexes have no named groups, so this class rewrites
     (?<name>...) and (?P<name>...) to plain groups and remembers their
     numbers; the job reader uses the same translation to validate.
+
+    Matching time. A trainer's output is untrusted input to the agent, so
+    a custom pattern must match in time polynomial in the line's length:
+    back-references (\1..\9) and nested quantifiers ((a+)+, (x*)*, a
+    repeated group holding any quantifier) are refused, naming the
+    construct and its offset. A pattern is applied to the first
+    HPT_LINE_METRICS_LINE_MAX bytes of a line only (the rest of a longer
+    line is not matched); glibc's matcher is still quadratic on some
+    allowed patterns (about 40 ms for a 4096-byte line on a 2020s core), so
+    the agent also budgets the time its loop spends matching.
 */
 #ifndef HPT_LINE_METRICS_H_INCLUDED
 #define HPT_LINE_METRICS_H_INCLUDED
@@ -33,6 +43,10 @@
     "(?<value>[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?)"
 
 #define HPT_LINE_METRICS_TAG_MAX 256
+//  Longest pattern (the protocol's bound on stdoutRegex, PROTOCOL.md 4).
+#define HPT_LINE_METRICS_REGEX_MAX 1024
+//  Bytes of a line a pattern is applied to (the rest is not matched).
+#define HPT_LINE_METRICS_LINE_MAX 4096
 
 typedef struct {
     char tag[HPT_LINE_METRICS_TAG_MAX]; //  metric name
@@ -43,13 +57,20 @@ typedef struct {
 typedef struct _hpt_line_metrics_t hpt_line_metrics_t;
 
 //  Compiles regex (NULL: the default pattern). NULL with error set
-//  (HPT_E_INVALID) when it is not a valid pattern or has no value group.
+//  (HPT_E_INVALID) when it is not a valid pattern, has no value group, is
+//  longer than HPT_LINE_METRICS_REGEX_MAX or holds a construct refused for
+//  its matching time (see the top).
 hpt_line_metrics_t *hpt_line_metrics_new (const char *regex, hpt_error_t *error);
+
+//  True for a custom pattern (matched by regexec, whose time a caller
+//  should budget); false for the default one (matched by hand, linear).
+bool hpt_line_metrics_custom (hpt_line_metrics_t *self);
 
 //  Destroys the collector and nulls the pointer.
 void hpt_line_metrics_destroy (hpt_line_metrics_t **self_p);
 
-//  Scans one line (without its newline). Writes at most max points to out;
+//  Scans one line (without its newline), its first HPT_LINE_METRICS_LINE_MAX
+//  bytes only. Writes at most max points to out;
 //  a point without a tag group gets default_tag. Returns how many.
 int hpt_line_metrics_scan (hpt_line_metrics_t *self, const char *line, const char *default_tag,
                            hpt_line_point_t *out, int max);

@@ -530,6 +530,8 @@ struct _hpt_tfevents_t {
     hpt_tfevents_point_t *points; //  points of the last poll (owned)
     size_t point_count;           //  entries used
     size_t point_alloc;           //  entries allocated
+    bool owner_set;               //  read only files of owner
+    uid_t owner;                  //  see hpt_tfevents_set_owner
 };
 
 static double
@@ -607,6 +609,13 @@ s_add_file (hpt_tfevents_t *self, const char *path)
     file->path = hpt_strdup (path);
 }
 
+void
+hpt_tfevents_set_owner (hpt_tfevents_t *self, uid_t owner)
+{
+    self->owner_set = true;
+    self->owner = owner;
+}
+
 static double
 s_mtime (const struct stat *st)
 {
@@ -664,7 +673,9 @@ s_reserve (hpt_tfevents_t *self, size_t size)
 static void
 s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool at_exit)
 {
-    int fd = open (file->path, O_RDONLY | O_CLOEXEC);
+    //  Non-blocking: the trainer owns the directory and may have put a
+    //  FIFO where the file was, whose open would wait for a writer forever.
+    int fd = open (file->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         //  Deleted: forget it, so it stops counting toward the file limit
         //  (a file made again under that name is found by the next walk).
@@ -672,7 +683,7 @@ s_read_file (hpt_tfevents_t *self, s_file_t *file, const char *tag_filter, bool 
         return;
     }
     struct stat st;
-    if (fstat (fd, &st) || !S_ISREG (st.st_mode)) {
+    if (fstat (fd, &st) || !S_ISREG (st.st_mode) || (self->owner_set && st.st_uid != self->owner)) {
         close (fd);
         return;
     }

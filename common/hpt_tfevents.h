@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 //  Room for a tag (with its terminating zero); longer tags are dropped.
 #define HPT_TFEVENTS_TAG_MAX 256
@@ -56,6 +57,12 @@ void hpt_tfevents_add_dir (hpt_tfevents_t *self, const char *dir, int depth);
 //  left by an earlier run in the same directory are not reported again. A
 //  file ignored this way is watched once it is modified.
 void hpt_tfevents_set_since (hpt_tfevents_t *self, double since);
+
+//  Reads only event files owned by owner (the task's user, when the agent
+//  runs the task as another user than itself): a file of someone else's,
+//  reached through a link the trainer made, is not the task's report, and
+//  the agent reading it for the task would be reading it on its behalf.
+void hpt_tfevents_set_owner (hpt_tfevents_t *self, uid_t owner);
 
 //  Destroys the reader and nulls the pointer.
 void hpt_tfevents_destroy (hpt_tfevents_t **self_p);

@@ -232,6 +232,7 @@ static const hpt_schema_field_t s_master_fields[] = {
     HPT_SCHEMA_INT64 ("maxAgents", hpt_master_settings_t, max_agents, 1, 1000000),
     HPT_SCHEMA_FIELD ("security", s_m_security),
     HPT_SCHEMA_FIELD ("apiHostNames", s_m_host_names),
+    HPT_SCHEMA_INT64 ("apiRequestsPerSecond", hpt_master_settings_t, api_rate, 1, 1000000),
 };
 
 //  An agent silent for two heartbeats may only have lost two packets: the
@@ -529,6 +530,7 @@ hpt_cluster_config_new (void)
     m->agent_lost_policy = HPT_AGENT_LOST_FAIL;
     m->seed = 0;
     m->max_agents = HPT_CLUSTER_DEFAULT_MAX_AGENTS;
+    m->api_rate = 50;
     self->machines = hpt_machine_catalog_new ();
     return self;
 }

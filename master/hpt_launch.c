@@ -173,6 +173,7 @@ hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, hpt_err
     }
     json_decref (env);
     if (in->working_dir) hpt_msg_set_working_dir (msg, in->working_dir);
+    if (in->run_as) hpt_msg_set_run_as (msg, in->run_as);
     hpt_hyperparameters_t *hp = in->hyperparameters;
     hpt_msg_set_metric_tag (msg, hp && hp->metric_tag ? hp->metric_tag : HPT_DEFAULT_METRIC_TAG);
     //  The agent makes these devices visible to the task (it knows them).

@@ -600,6 +600,42 @@ s_access (hpt_core_t *core, hpt_api_request_t *request, char **seg, size_t n, co
     return HPT_ACCESS_OWN_JOB;
 }
 
+//  Requests of one remote client: a token bucket.
+typedef struct {
+    double tokens;   //  requests it may make now
+    int64_t last_ms; //  when the bucket was last filled
+} s_bucket_t;
+
+//  Whether a remote client may make one more request now: at most
+//  master.apiRequestsPerSecond, in bursts of twice that. Local callers
+//  (loopback, the socket) are the operator's own tools and not limited.
+static bool
+s_rate_ok (hpt_core_t *core, const char *client)
+{
+    static zhashx_t *buckets;
+    if (strncmp (client, "remote ", 7) != 0) return true;
+    if (!buckets) {
+        buckets = zhashx_new ();
+        zhashx_set_destructor (buckets, (zhashx_destructor_fn *)zstr_free);
+    }
+    //  A flood of new addresses must not grow the table without bound.
+    if (zhashx_size (buckets) > 10000) zhashx_purge (buckets);
+    double rate = (double)hpt_core_settings (core)->api_rate;
+    int64_t now = zclock_mono ();
+    s_bucket_t *bucket = zhashx_lookup (buckets, client);
+    if (!bucket) {
+        bucket = hpt_calloc (1, sizeof (s_bucket_t));
+        *bucket = (s_bucket_t){2 * rate, now};
+        zhashx_insert (buckets, client, bucket);
+    }
+    bucket->tokens += (double)(now - bucket->last_ms) * rate / 1000.0;
+    if (bucket->tokens > 2 * rate) bucket->tokens = 2 * rate;
+    bucket->last_ms = now;
+    if (bucket->tokens < 1) return false;
+    bucket->tokens -= 1;
+    return true;
+}
+
 //  Whether the request may go on; when not, the refusal is answered.
 static bool
 s_guard (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
@@ -608,7 +644,12 @@ s_guard (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
     const char *owner = NULL;
     bool found = true;
     snprintf (s_caller.name, sizeof (s_caller.name), "unknown");
-    int rc = s_browser_checks (core, request, &error);
+    int rc = s_rate_ok (core, hpt_api_request_client (request))
+                 ? s_browser_checks (core, request, &error)
+                 : hpt_error_set (&error, HPT_E_RESOURCE_EXHAUSTED,
+                                  "too many requests from this client: at most %" PRId64
+                                  " a second (master.apiRequestsPerSecond); try again shortly",
+                                  hpt_core_settings (core)->api_rate);
     if (rc == 0)
         rc = hpt_auth_caller (hpt_core_store (core), hpt_api_request_client (request),
                               hpt_api_request_authorization (request),

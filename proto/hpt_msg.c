@@ -73,6 +73,7 @@ typedef enum {
     C_TASK_ID,  //  like C_NAME plus '/', no "..", no "//", no trailing '/'
     C_HOST,     //  host name or address: [A-Za-z0-9._:%[]-]
     C_RELPATH,  //  relative path without ".." components
+    C_USER,     //  POSIX user name: [A-Za-z0-9._-], first a letter or '_'
     C_TOKEN,    //  [A-Z0-9_]
     C_STREAM,   //  "stdout" | "stderr"
     C_ENCODING, //  "base64"
@@ -162,7 +163,8 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
                          {"tpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
                          {"cpuSet", K_INTS, false, C_DISTINCT, 0, HPT_MSG_CORES_MAX, 0,
                           HPT_MSG_CORES_MAX - 1},
-                         {"stdoutRegex", K_STRING, false, C_TEXT, 1, 1024, 0, 0}}},
+                         {"stdoutRegex", K_STRING, false, C_TEXT, 1, 1024, 0, 0},
+                         {"runAs", K_STRING, false, C_USER, 1, HPT_MSG_USER_MAX, 0, 0}}},
     [HPT_MSG_STOP] = {"STOP",
                       {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
                        {"reason", K_STRING, true, C_TEXT, 1, HPT_MSG_REASON_MAX, 0, 0},
@@ -287,6 +289,14 @@ s_string_problem (s_check_t check, const char *text, size_t length)
             return NULL;
         case C_RELPATH:
             return s_relpath_problem (text, length);
+        case C_USER:
+            if (!((text[0] >= 'a' && text[0] <= 'z') || (text[0] >= 'A' && text[0] <= 'Z') ||
+                  text[0] == '_'))
+                return "must be a user name: [A-Za-z0-9._-] starting with a letter or '_'";
+            for (size_t i = 0; i < length; i++)
+                if (!s_is_alnum (text[i]) && !strchr ("._-", text[i]))
+                    return "must be a user name: [A-Za-z0-9._-] starting with a letter or '_'";
+            return NULL;
         case C_TOKEN:
             for (size_t i = 0; i < length; i++)
                 if (!((text[i] >= 'A' && text[i] <= 'Z') || (text[i] >= '0' && text[i] <= '9') ||
@@ -1296,6 +1306,7 @@ STR_FIELD (trial_id, "trialId")
 STR_FIELD (working_dir, "workingDir")
 STR_FIELD (metric_tag, "metricTag")
 STR_FIELD (stdout_regex, "stdoutRegex")
+STR_FIELD (run_as, "runAs")
 INT_FIELD (grace_ms, "graceMs", 0)
 BOOL_FIELD (draining, "draining")
 STR_LIST (add_arg, arg_count, arg, "argv")

@@ -56,6 +56,7 @@
 #define HPT_MSG_NAME_MAX 128              //  agent name, task/job/trial ids, metric tags
 #define HPT_MSG_REASON_MAX 1024           //  reasons, error texts
 #define HPT_MSG_PATH_MAX 1024             //  workingDir
+#define HPT_MSG_USER_MAX 32               //  runAs
 #define HPT_MSG_ARG_MAX 131071            //  one argv entry, one env value
 #define HPT_MSG_ARGS_MAX 4096             //  argv entries
 #define HPT_MSG_ENV_MAX 4096              //  env entries
@@ -300,6 +301,11 @@ const char *hpt_msg_metric_tag (hpt_msg_t *self);
 int hpt_msg_set_metric_tag (hpt_msg_t *self, const char *tag);
 const char *hpt_msg_stdout_regex (hpt_msg_t *self);
 int hpt_msg_set_stdout_regex (hpt_msg_t *self, const char *regex);
+
+//  runAs: the user the task runs as (LAUNCH), NULL when the agent's
+//  default.
+const char *hpt_msg_run_as (hpt_msg_t *self);
+int hpt_msg_set_run_as (hpt_msg_t *self, const char *user);
 
 //  graceMs: SIGTERM to SIGKILL (STOP).
 int64_t hpt_msg_grace_ms (hpt_msg_t *self);

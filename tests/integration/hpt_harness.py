@@ -96,10 +96,12 @@ class Cluster:
                 raise AssertionError("master exited: " + (self.tmp / "master.log").read_text())
             return False
 
-    def start_agent(self, name, cpus=4, memory_gb=4, extra=(), env=None):
+    def start_agent(self, name, cpus=4, memory_gb=4, extra=(), env=None, workdir=None):
         """env: variables added to the agent's own environment, which its
-        tasks inherit (e.g. HPT_TEST_DUMP_DIR: a job may not set HPT_*)."""
-        workdir = self.tmp / f"agent-{name}"
+        tasks inherit (e.g. HPT_TEST_DUMP_DIR: a job may not set HPT_*).
+        workdir: the agent's --workdir (default TMP/agent-NAME; tasks run
+        as another user need one they can reach)."""
+        workdir = workdir or self.tmp / f"agent-{name}"
         argv = [str(BIN / "hptagent"), "--master", self.agents_endpoint, "--name", name,
                 "--workdir", str(workdir), "--cpus", str(cpus), "--memory-gb", str(memory_gb),
                 *extra]

@@ -184,3 +184,40 @@ def test_a_reject_without_retry_is_final(master, agents, tmp_path):
     master.send("REJECT", {"reason": "name b is not allowed here"})
     assert agent.proc.wait(10) == 1
     assert "the master refused registration: name b is not allowed here" in agent.output()
+
+
+def test_an_ack_beyond_the_last_event_is_ignored(master, agents, tmp_path):
+    """A master (or whoever reached the agent's socket) acknowledging a seq
+    the agent never assigned: ignored and logged. It used to be written as
+    the spool's mark, after which the agent's events all had seqs the codec
+    cannot encode, even after a restart."""
+    seq_max = 2 ** 53 - 1
+    agent = Agent(master, tmp_path, "acks")
+    agents.append(agent)
+    master.expect("HELLO")
+    master.welcome(heartbeat_ms=100)
+    seen = []
+    run_task(master, "a/1/master/0", [PYTHON, "-c", "print('one')"], seen)
+    last = max(b["seq"] for _, k, b in seen if "seq" in b and k != "HEARTBEAT")
+    master.send("ACK", {"seq": seq_max})
+    master.send("HEARTBEAT", {"seq": seq_max})
+    wait_for(lambda: f"ignored an acknowledgement of seq {seq_max}" in agent.output(),
+             timeout=5, what="the ignored ACK in the agent's log")
+    # The agent keeps working, its seqs going on from where they were.
+    seen = []
+    exited, stdout = run_task(master, "a/2/master/0", [PYTHON, "-c", "print('two')"], seen)
+    assert exited["exitCode"] == 0 and stdout == "two\n", (exited, stdout)
+    seqs = [b["seq"] for _, k, b in seen if "seq" in b and k != "HEARTBEAT"]
+    assert min(seqs) == last + 1, (last, seqs)
+    # And after a restart on the same workdir it still delivers events.
+    agent.stop()
+    agent = Agent(master, tmp_path, "acks")
+    agents.append(agent)
+    hello = master.expect("HELLO")
+    assert hello["lastSeq"] == max(seqs) and hello["ackedSeq"] <= hello["lastSeq"], hello
+    master.welcome(acked_seq=hello["ackedSeq"], heartbeat_ms=100)
+    seen = []
+    exited, stdout = run_task(master, "a/3/master/0", [PYTHON, "-c", "print('three')"], seen)
+    assert exited["exitCode"] == 0 and stdout == "three\n", (exited, stdout)
+    third = [b["seq"] for _, k, b in seen if b.get("taskId") == "a/3/master/0"]
+    assert third and min(third) > max(seqs), (third, seqs)

@@ -1,4 +1,6 @@
 """metricCollector (hpt extension): metrics read from the trainer's stdout."""
+import time
+
 import pytest
 
 from hpt_harness import Cluster
@@ -87,3 +89,54 @@ def test_a_burst_of_metric_lines_arrives_whole(cluster):
     metrics = cluster.get("/metrics")
     gaps = [line for line in metrics.splitlines() if 'kind="seq_gap"' in line]
     assert all(line.split()[-1] == "0" for line in gaps), gaps
+
+
+def test_refused_patterns_name_the_field_and_the_construct(cluster):
+    """The regex of the bug report: a nested quantifier and a
+    back-reference, both of which a POSIX matcher can take exponential time
+    on. Refused at submission (and by hpt validate, which uses the same
+    reader), naming the field and each construct."""
+    from hpt_harness import ApiError
+    collector = {"stdoutRegex": r"(?<value>([0-9]+)+)\2="}
+    with pytest.raises(ApiError) as refused:
+        cluster.submit("slow", job("true", collector))
+    assert refused.value.status == 400, refused.value.body
+    violations = refused.value.body["error"]["details"][0]["fieldViolations"]
+    assert [v["field"] for v in violations] == ["/trainingInput/metricCollector/stdoutRegex"]
+    text = violations[0]["description"]
+    assert "nested quantifier '([0-9]+)+' at offset 9" in text, text
+    assert "back-reference '\\2' at offset 19" in text, text
+
+
+def test_slow_matching_does_not_stall_the_agent(cluster):
+    """A trainer printing 4 KiB lines of digits for 6 s against a pattern
+    that is allowed but costs glibc tens of ms per such line (it tries every
+    start position): unbudgeted, the 64 lines the launcher reads per call
+    would hold the agent's loop for seconds, past the 2 s agentTimeout. The
+    agent matches within a time budget instead, so it keeps heartbeating
+    (never LOST), says it skipped lines, and still reads the report that
+    comes after a pause."""
+    script = ('/usr/bin/python3 -c "\n'
+              "import sys, time\n"
+              "line = '1' * 4096 + chr(10)\n"
+              "end = time.time() + 6\n"
+              "while time.time() < end:\n"
+              "    sys.stdout.write(line * 16); sys.stdout.flush()\n"
+              "time.sleep(1)\n"
+              "print('0.25x', flush=True)\n"
+              '"')
+    spec = job(script, {"stdoutRegex": "(?<value>[0-9.]+)x"})
+    spec["hyperparameters"].update(maxTrials=1, maxParallelTrials=1)
+    cluster.submit("budget", spec)
+    states = set()
+    while True:
+        states.add(cluster.node("a1")["state"])
+        done = cluster.job("budget")
+        if done["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            break
+        time.sleep(0.1)
+    assert states == {"READY"}, states
+    assert done["state"] == "SUCCEEDED", done
+    assert done["trainingOutput"]["trials"][0]["finalMetric"]["objectiveValue"] == 0.25, done
+    log = (cluster.tmp / "agent-a1.log").read_text()
+    assert "lines not matched for metrics" in log, log[-2000:]

@@ -152,7 +152,9 @@ s_is_dir (const char *path)
 static void
 s_assert_imports (const char *pythonpath)
 {
-    s_sh ("PYTHONPATH='%s' /usr/bin/python3 -c 'import trainer.task; "
+    //  As the agent runs tasks with packages: byte code elsewhere, so the
+    //  import leaves the verified cache as it was.
+    s_sh ("PYTHONDONTWRITEBYTECODE=1 PYTHONPATH='%s' /usr/bin/python3 -c 'import trainer.task; "
           "assert trainer.task.VALUE == 42'",
           pythonpath);
 }
@@ -185,12 +187,16 @@ test_sdist_tarball (void **state)
     snprintf (expected, sizeof (expected), "/%s/unpacked/", digest);
     assert_non_null (strstr (path, expected));
 
-    //  Again: the cache is hit (same path, nothing unpacked again, so a
-    //  file left in the tree survives), also from a fresh fetcher that
-    //  reads the index.
-    char sentinel[600];
-    snprintf (sentinel, sizeof (sentinel), "%s/sentinel", path);
-    s_write (sentinel, "x");
+    //  Again: the cache is hit (same path, nothing unpacked again: the
+    //  files are the same inodes), also from a fresh fetcher that reads
+    //  the index. The tree is the tasks' to read, never to write.
+    char module[600];
+    snprintf (module, sizeof (module), "%s/trainer/task.py", path);
+    struct stat before, after;
+    assert_int_equal (stat (module, &before), 0);
+    assert_int_equal (before.st_mode & 07777, 0644);
+    assert_int_equal (stat (path, &after), 0);
+    assert_int_equal (after.st_mode & 07777, 0755);
     char *again = NULL;
     start = zclock_mono ();
     assert_true (s_fetch (fetch, "t2", uris, 1, 20000, &again));
@@ -203,8 +209,32 @@ test_sdist_tarball (void **state)
     fetch = s_new_fetch ();
     assert_true (s_fetch (fetch, "t3", uris, 1, 20000, &again));
     assert_string_equal (again, path);
-    assert_int_equal (access (sentinel, F_OK), 0);
+    assert_int_equal (stat (module, &after), 0);
+    assert_int_equal (after.st_ino, before.st_ino);
     free (again);
+
+    //  Every reuse checks the cache against its hashes: a changed unpacked
+    //  file is unpacked again from the verified package, ...
+    s_sh ("echo 'VALUE = 666' > %s", module);
+    assert_true (s_fetch (fetch, "t3b", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    s_assert_imports (again);
+    free (again);
+    //  ... and a changed package file is fetched again.
+    char cached[700];
+    snprintf (cached, sizeof (cached), "%s/cache/%s/trainer-0.1.tar.gz", s_dir, digest);
+    s_write (cached, "not the package");
+    assert_true (s_fetch (fetch, "t3c", uris, 1, 20000, &again));
+    assert_string_equal (again, path);
+    s_assert_imports (again);
+    free (again);
+    char hash_dir[700];
+    snprintf (hash_dir, sizeof (hash_dir), "%s/cache/%s", s_dir, digest);
+    assert_int_equal (stat (hash_dir, &after), 0);
+    assert_int_equal (after.st_mode & 07777, 0711);
+    snprintf (hash_dir, sizeof (hash_dir), "%s/cache", s_dir);
+    assert_int_equal (stat (hash_dir, &after), 0);
+    assert_int_equal (after.st_mode & 07777, 0711);
 
     //  A changed package (new content, new mtime) is noticed: new hash.
     s_sh ("cp -a %s/src/trainer-0.1 %s/src/v2 && echo 'VALUE = 43' > "
@@ -231,12 +261,13 @@ test_sdist_tarball (void **state)
     hpt_fetch_destroy (&fetch);
     char marker[700];
     snprintf (marker, sizeof (marker), "%s/cache/%s/unpacked.done", s_dir, digest);
+    assert_int_equal (stat (module, &before), 0);
     assert_int_equal (unlink (marker), 0);
-    assert_int_equal (access (sentinel, F_OK), 0);
     fetch = s_new_fetch ();
     assert_true (s_fetch (fetch, "t6", uris, 1, 20000, &again));
     assert_string_equal (again, path);
-    assert_int_not_equal (access (sentinel, F_OK), 0);
+    assert_int_equal (stat (module, &after), 0);
+    assert_int_not_equal (after.st_ino, before.st_ino);
     assert_int_equal (access (marker, F_OK), 0);
     s_assert_imports (again);
     free (again);

@@ -308,6 +308,32 @@ test_missing_and_not_a_file (void **state)
     hpt_hypertune_destroy (&reader); //  twice is harmless
 }
 
+//  The trainer owns the directory: a link it puts there is not read
+//  through, and with an owner set a file of anyone else's is not read.
+static void
+test_links_and_owners (void **state)
+{
+    s_writer_t writer;
+    s_writer_init (&writer, s_dir);
+    char target[512];
+    snprintf (target, sizeof (target), "%s/secret", s_dir);
+    s_write_file (target, "{\"timestamp\": 1, \"secret\": 42}\n");
+    assert_int_equal (symlink (target, writer.path), 0);
+    hpt_hypertune_t *reader = hpt_hypertune_new (writer.path);
+    const hpt_hypertune_point_t *points;
+    assert_int_equal (hpt_hypertune_poll (reader, &points, true), -1);
+    assert_int_equal (errno, ELOOP);
+    assert_int_equal (unlink (writer.path), 0);
+    s_report (&writer, "loss", 0.5, 1);
+    hpt_hypertune_set_owner (reader, geteuid () + 1);
+    assert_int_equal (hpt_hypertune_poll (reader, &points, true), -1);
+    assert_int_equal (errno, EPERM);
+    hpt_hypertune_set_owner (reader, geteuid ());
+    assert_int_equal (hpt_hypertune_poll (reader, &points, true), 1);
+    assert_string_equal (points[0].tag, "loss");
+    hpt_hypertune_destroy (&reader);
+}
+
 int
 main (void)
 {
@@ -319,6 +345,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_odd_step_strings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_huge_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_and_not_a_file, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_links_and_owners, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

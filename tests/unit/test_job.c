@@ -151,7 +151,8 @@ test_round_trip (void **state)
         "  scheduling: {maxRunningTime: 7200s, maxWaitTime: 1.5s, priority: 7}\n"
         "  useChiefInTfConfig: yes\n"
         "  command: [/usr/bin/python3, train.py]\n"
-        "  workingDir: /srv/code\n"
+        "  workingDir: code/current\n"
+        "  runAs: trainer\n"
         "  env: {B: '2', A: 1}\n"
         "  metricCollector: {stdoutRegex: 'loss=(?<value>[0-9.]+)'}\n"
         "  region: us-central1\n"
@@ -171,6 +172,7 @@ test_round_trip (void **state)
     assert_non_null (strstr (first, "\"minValue\": 1e-05"));
     assert_non_null (strstr (first, "\"workerCount\": \"3\""));
     assert_non_null (strstr (first, "\"count\": \"2\""));
+    assert_non_null (strstr (first, "\"runAs\": \"trainer\""));
     assert_non_null (strstr (first, "\"maxRunningTime\": \"7200s\""));
     assert_non_null (strstr (first, "\"maxWaitTime\": \"1.5s\""));
     assert_non_null (strstr (first, "32.5"));
@@ -458,6 +460,54 @@ test_rule_bad_regex (void **state)
                   "10:18", "trainingInput.metricCollector.stdoutRegex", "unknown group name 'val'");
 }
 
+//  A pattern a POSIX matcher can take exponential time on (the bug
+//  report's) is refused at validation, naming each construct.
+static void
+test_rule_slow_regex (void **state)
+{
+    s_expect_one (BASE_HEAD PARAM_OK "  metricCollector:\n"
+                                     "    stdoutRegex: '(?<value>([0-9]+)+)\\2='\n",
+                  "10:18", "trainingInput.metricCollector.stdoutRegex",
+                  "nested quantifier '([0-9]+)+' at offset 9; back-reference '\\2' at offset 19");
+}
+
+//  runAs is a user name as the protocol carries it.
+static void
+test_rule_run_as (void **state)
+{
+    s_expect_one (BASE_HEAD PARAM_OK "  runAs: '1000'\n", "9:10", "trainingInput.runAs",
+                  "is not a user name");
+    s_expect_one (BASE_HEAD PARAM_OK "  runAs: ../root\n", "9:10", "trainingInput.runAs",
+                  "is not a user name");
+    s_expect_one (BASE_HEAD PARAM_OK "  runAs: abcdefghijabcdefghijabcdefghijabc\n", "9:10",
+                  "trainingInput.runAs", "at most 32");
+}
+
+//  workingDir values that could never be resolved beneath the agent's
+//  --workdir are refused here instead of failing every trial at launch.
+static void
+test_rule_working_dir (void **state)
+{
+    s_expect_one (BASE_HEAD PARAM_OK "  workingDir: /etc\n", "9:15", "trainingInput.workingDir",
+                  "must be a relative path");
+    s_expect_one (BASE_HEAD PARAM_OK "  workingDir: a/../../b\n", "9:15",
+                  "trainingInput.workingDir", "must not contain a '..' component");
+    s_expect_one (BASE_HEAD PARAM_OK "  workingDir: \"a\\tb\"\n", "9:15",
+                  "trainingInput.workingDir", "control characters");
+    char text[2048];
+    char long_dir[1100];
+    memset (long_dir, 'd', sizeof (long_dir) - 1);
+    long_dir[sizeof (long_dir) - 1] = '\0';
+    snprintf (text, sizeof (text), BASE_HEAD PARAM_OK "  workingDir: %s\n", long_dir);
+    s_expect_one (text, "9:15", "trainingInput.workingDir", "longer than 1024 bytes");
+    hpt_diag_t *diag;
+    hpt_job_t *job =
+        s_read (BASE_HEAD PARAM_OK "  workingDir: code/..data/./v1\n", HPT_CONFIG_YAML, &diag);
+    assert_non_null (job);
+    hpt_job_destroy (&job);
+    hpt_diag_destroy (&diag);
+}
+
 static void
 test_rule_evaluator_metrics_need_an_evaluator (void **state)
 {
@@ -600,6 +650,9 @@ main (void)
         cmocka_unit_test (test_rule_env_reserved),
         cmocka_unit_test (test_rule_trainer_exclusive),
         cmocka_unit_test (test_rule_bad_regex),
+        cmocka_unit_test (test_rule_slow_regex),
+        cmocka_unit_test (test_rule_working_dir),
+        cmocka_unit_test (test_rule_run_as),
         cmocka_unit_test (test_rule_evaluator_metrics_need_an_evaluator),
         cmocka_unit_test (test_rule_job_id),
         cmocka_unit_test (test_rule_priority_range),

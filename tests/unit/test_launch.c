@@ -200,12 +200,14 @@ test_chief_and_python_module (void **state)
     assert_non_null (json_object_get (json_object_get (tf, "cluster"), "chief"));
     assert_string_equal (json_string_value (json_object_get (json_object_get (tf, "task"), "type")),
                          "chief");
+    assert_null (hpt_msg_run_as (msg)); //  no runAs: the agent's default user
     json_decref (tf);
     hpt_msg_destroy (&msg);
     hpt_job_destroy (&job);
 
-    job = s_job ("\"pythonModule\": \"trainer.task\"", "");
+    job = s_job ("\"pythonModule\": \"trainer.task\"", "\"runAs\": \"trainer\",");
     msg = hpt_launch_build (job, &t.trial, &t.tasks[0], NULL);
+    assert_string_equal (hpt_msg_run_as (msg), "trainer"); //  the agent decides whether it may
     assert_string_equal (hpt_msg_arg (msg, 0), "python3");
     assert_string_equal (hpt_msg_arg (msg, 1), "-m");
     assert_string_equal (hpt_msg_arg (msg, 2), "trainer.task");

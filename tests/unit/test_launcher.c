@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "hpt_launcher.h"
+#include "hpt_fs.h"
 #include "hpt_hypertune.h"
 #include "hpt_test_data.h"
 #include <errno.h>
@@ -85,8 +86,8 @@ static hpt_launcher_t *
 s_launcher (s_seen_t *seen, size_t max_tasks, size_t line_max, uint64_t log_max)
 {
     memset (seen, 0, sizeof (*seen));
-    hpt_launcher_config_t config = {max_tasks, line_max,  log_max, s_on_output,
-                                    s_on_line, s_on_exit, seen};
+    hpt_launcher_config_t config = {max_tasks, line_max, log_max, s_on_output, s_on_line,
+                                    s_on_exit, seen,     false,   false,       0};
     hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
     assert_non_null (launcher);
     seen->launcher = launcher;
@@ -113,7 +114,7 @@ static pid_t
 s_start (hpt_launcher_t *launcher, const char *id, const char *const *argv, const char *const *env,
          const char *cpus)
 {
-    hpt_launch_t launch = {id, argv, env, s_dir, NULL, cpus};
+    hpt_launch_t launch = {id, argv, env, s_dir, NULL, cpus, NULL, NULL};
     hpt_error_t error;
     pid_t pid = hpt_launcher_start (launcher, &launch, s_now (), &error);
     if (pid < 0) fprintf (stderr, "start: %s\n", error.message);
@@ -197,7 +198,7 @@ test_environment_and_workdir (void **state)
                           "trap - TERM; kill -0 $$ && echo signals-default",
                           NULL};
     const char *env[] = {"HPT_A=1", "HPT_B=x", "HPT_B=2", "HOME=/override", NULL};
-    hpt_launch_t launch = {"env", argv, env, workdir, logs, NULL};
+    hpt_launch_t launch = {"env", argv, env, workdir, logs, NULL, NULL, NULL};
     assert_true (hpt_launcher_start (launcher, &launch, s_now (), NULL) > 0);
     s_run (launcher, &seen, 1, 5000);
     assert_int_equal (seen.exit.exit_code, 0);
@@ -350,7 +351,7 @@ test_no_orphan_when_agent_dies (void **state)
         //  cleaning up.
         hpt_launcher_t *launcher = hpt_launcher_new (NULL, NULL);
         const char *argv[] = {"sleep", "1000", NULL};
-        hpt_launch_t launch = {"orphan", argv, NULL, s_dir, NULL, NULL};
+        hpt_launch_t launch = {"orphan", argv, NULL, s_dir, NULL, NULL, NULL, NULL};
         pid_t pid = launcher ? hpt_launcher_start (launcher, &launch, 0, NULL) : -1;
         if (write (fds[1], &pid, sizeof (pid)) != sizeof (pid)) _exit (2);
         //  Long enough for the task to be past its prctl: the kernel's
@@ -410,6 +411,30 @@ test_large_output_lines_and_log_limit (void **state)
     assert_int_equal (stat (path, &st), 0);
     assert_true (st.st_size > 100000 && st.st_size < 100200);
     assert_non_null (strstr (s_file ("stdout.log") + 100000, "log limit of 100000 bytes"));
+    hpt_launcher_destroy (&launcher);
+}
+
+//  With line_cut, a line longer than line_max comes once, cut; the next
+//  line comes whole, also when the cut falls on a chunk boundary.
+static void
+test_long_lines_cut (void **state)
+{
+    s_seen_t seen;
+    memset (&seen, 0, sizeof (seen));
+    hpt_launcher_config_t config = {0,         1000,  0,    s_on_output, s_on_line,
+                                    s_on_exit, &seen, true, false,       0};
+    hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
+    seen.launcher = launcher;
+    const char *argv[] = {"/bin/sh", "-c",
+                          "echo short; head -c 2500 /dev/zero | tr '\\000' x; echo; "
+                          "head -c 1000 /dev/zero | tr '\\000' y; sleep 0.2; echo; echo after",
+                          NULL};
+    s_start (launcher, "cut", argv, NULL, NULL);
+    s_run (launcher, &seen, 1, 10000);
+    assert_int_equal (seen.lines, 4);
+    assert_non_null (strstr (seen.text, "short|xxxx"));
+    assert_non_null (strstr (seen.text, "|yyyy"));
+    assert_non_null (strstr (seen.text, "|after|"));
     hpt_launcher_destroy (&launcher);
 }
 
@@ -504,6 +529,141 @@ s_refused (hpt_launcher_t *launcher, const hpt_launch_t *launch, hpt_error_code_
     assert_non_null (strstr (error.message, needle));
 }
 
+//  A task given a user runs as exactly that user (uid, gid, the groups
+//  given), with the umask given, in a directory the user may enter; the
+//  launcher's own process stays dumpable although the child that changed
+//  user shared its memory. Needs root (skipped otherwise).
+static void
+test_run_as_user (void **state)
+{
+    if (geteuid () != 0) skip ();
+    s_seen_t seen;
+    memset (&seen, 0, sizeof (seen));
+    hpt_launcher_config_t config = {0,         0,     0,     s_on_output, s_on_line,
+                                    s_on_exit, &seen, false, true,        0027};
+    hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
+    seen.launcher = launcher;
+    assert_int_equal (chmod (s_dir, 0711), 0);
+    char task_dir[512];
+    snprintf (task_dir, sizeof (task_dir), "%s/as-user", s_dir);
+    assert_int_equal (mkdir (task_dir, 0700), 0);
+    assert_int_equal (chown (task_dir, 65534, 65534), 0);
+    gid_t groups[] = {65534, 4};
+    hpt_launch_user_t user = {"nobody", 65534, 65534, groups, 2};
+    const char *argv[] = {"/bin/sh", "-c", "echo $(id -u) $(id -g) $(id -G) $(umask); touch mine",
+                          NULL};
+    hpt_launch_t launch = {"as-user", argv, NULL, task_dir, s_dir, NULL, &user, NULL};
+    hpt_error_t error;
+    assert_true (hpt_launcher_start (launcher, &launch, s_now (), &error) > 0);
+    s_run (launcher, &seen, 1, 5000);
+    assert_int_equal (seen.exit.exit_code, 0);
+    assert_string_equal (s_file ("stdout.log"), "65534 65534 65534 4 0027\n");
+    assert_int_equal (prctl (PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+    struct stat st;
+    char path[600];
+    snprintf (path, sizeof (path), "%s/mine", task_dir);
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_uid, 65534);
+    //  The logs are the agent's: 0600, not the task's to rewrite.
+    snprintf (path, sizeof (path), "%s/stdout.log", s_dir);
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_uid, 0);
+    assert_int_equal (st.st_mode & 0777, 0600);
+    //  The program is the first along PATH that the user may execute: one
+    //  in a directory only the agent may enter is passed over.
+    const char *dirs[][2] = {{"private", "echo private"}, {"public", "echo public"}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf (path, sizeof (path), "%s/%s", s_dir, dirs[i][0]);
+        assert_int_equal (mkdir (path, i ? 0755 : 0700), 0);
+        snprintf (path, sizeof (path), "%s/%s/hpt-which", s_dir, dirs[i][0]);
+        FILE *script = fopen (path, "w");
+        fprintf (script, "#!/bin/sh\n%s\n", dirs[i][1]);
+        fclose (script);
+        assert_int_equal (chmod (path, 0755), 0);
+    }
+    char path_var[600];
+    snprintf (path_var, sizeof (path_var), "PATH=%s/private:%s/public:/usr/bin:/bin", s_dir, s_dir);
+    const char *env[] = {path_var, NULL};
+    const char *which[] = {"hpt-which", NULL};
+    hpt_launch_t found = {"which", which, env, task_dir, task_dir, NULL, &user, NULL};
+    assert_true (hpt_launcher_start (launcher, &found, s_now (), &error) > 0);
+    s_run (launcher, &seen, 2, 5000);
+    snprintf (path, sizeof (path), "%s/stdout.log", task_dir);
+    FILE *log = fopen (path, "r");
+    char line[64] = "";
+    assert_non_null (fgets (line, sizeof (line), log));
+    fclose (log);
+    assert_string_equal (line, "public\n");
+
+    //  A directory the user may not enter fails the task like a shell would.
+    assert_int_equal (chmod (task_dir, 0700), 0);
+    assert_int_equal (chown (task_dir, 0, 0), 0);
+    launch.id = "shut-out";
+    assert_true (hpt_launcher_start (launcher, &launch, s_now (), &error) > 0);
+    s_run (launcher, &seen, 3, 5000);
+    assert_int_equal (seen.exit.exit_code, 126);
+    assert_non_null (strstr (s_file ("stderr.log"), "hpt: cannot enter"));
+    hpt_launcher_destroy (&launcher);
+}
+
+//  A workdir beneath another must exist there and may not leave it.
+static void
+test_workdir_beneath (void **state)
+{
+    s_seen_t seen;
+    hpt_launcher_t *launcher = s_launcher (&seen, 0, 0, 0);
+    char path[512];
+    snprintf (path, sizeof (path), "%s/code/v1", s_dir);
+    hpt_error_t error;
+    assert_int_equal (hpt_mkdirs (path, 0700, &error), 0);
+    snprintf (path, sizeof (path), "%s/code/out", s_dir);
+    assert_int_equal (symlink ("/tmp", path), 0);
+    snprintf (path, sizeof (path), "%s/code/current", s_dir);
+    assert_int_equal (symlink ("v1", path), 0);
+    const char *argv[] = {"/bin/sh", "-c", "pwd -P", NULL};
+    hpt_launch_t launch = {"beneath", argv, NULL, "code/current", s_dir, NULL, NULL, s_dir};
+    assert_true (hpt_launcher_start (launcher, &launch, s_now (), &error) > 0);
+    s_run (launcher, &seen, 1, 5000);
+    snprintf (path, sizeof (path), "%s/code/v1\n", s_dir);
+    assert_string_equal (s_file ("stdout.log"), path);
+    launch.workdir = "code/missing";
+    s_refused (launcher, &launch, HPT_E_NOT_FOUND, "'code/missing' does not exist beneath");
+    launch.workdir = "code/out";
+    s_refused (launcher, &launch, HPT_E_FAILED_PRECONDITION, "'code/out' leaves");
+    launch.workdir = "code/../..";
+    s_refused (launcher, &launch, HPT_E_FAILED_PRECONDITION, "leaves");
+    launch.workdir = "stdout.log";
+    s_refused (launcher, &launch, HPT_E_FAILED_PRECONDITION, "is not a directory");
+    launch.workdir = "code/v1";
+    launch.log_dir = NULL;
+    s_refused (launcher, &launch, HPT_E_INVALID, "needs a log_dir");
+    hpt_launcher_destroy (&launcher);
+}
+
+//  A link a task left where its log goes is refused, not written through.
+static void
+test_log_links_refused (void **state)
+{
+    s_seen_t seen;
+    hpt_launcher_t *launcher = s_launcher (&seen, 0, 0, 0);
+    char path[512], target[512];
+    snprintf (target, sizeof (target), "%s/elsewhere", s_dir);
+    FILE *file = fopen (target, "w");
+    fclose (file);
+    snprintf (path, sizeof (path), "%s/stdout.log", s_dir);
+    assert_int_equal (symlink (target, path), 0);
+    const char *argv[] = {"/bin/true", NULL};
+    hpt_launch_t launch = {"links", argv, NULL, s_dir, NULL, NULL, NULL, NULL};
+    s_refused (launcher, &launch, HPT_E_UNAVAILABLE, "stdout.log");
+    unlink (path);
+    assert_int_equal (link (target, path), 0);
+    s_refused (launcher, &launch, HPT_E_FAILED_PRECONDITION, "not a regular file of its own");
+    unlink (path);
+    assert_int_equal (mkfifo (path, 0600), 0);
+    s_refused (launcher, &launch, HPT_E_UNAVAILABLE, "stdout.log");
+    hpt_launcher_destroy (&launcher);
+}
+
 static void
 test_refused_requests (void **state)
 {
@@ -511,7 +671,7 @@ test_refused_requests (void **state)
     hpt_launcher_t *launcher = s_launcher (&seen, 2, 0, 0);
     const char *argv[] = {"sleep", "100", NULL};
     pid_t a = s_start (launcher, "a", argv, NULL, NULL);
-    hpt_launch_t launch = {"a", argv, NULL, s_dir, NULL, NULL};
+    hpt_launch_t launch = {"a", argv, NULL, s_dir, NULL, NULL, NULL, NULL};
     s_refused (launcher, &launch, HPT_E_EXISTS, "already running");
     launch.id = "b";
     launch.cpus = "0-";
@@ -527,6 +687,18 @@ test_refused_requests (void **state)
     const char *empty_name[] = {"=x", NULL};
     launch.env = empty_name;
     s_refused (launcher, &launch, HPT_E_INVALID, "not NAME=VALUE");
+    //  Too long: the error names the variable and never shows its value.
+    char *long_entry = malloc (HPT_LAUNCHER_STRING_MAX + 32);
+    snprintf (long_entry, 64, "DB_PASSWORD=s3cr3t");
+    memset (long_entry + 18, 'x', HPT_LAUNCHER_STRING_MAX);
+    long_entry[18 + HPT_LAUNCHER_STRING_MAX] = '\0';
+    const char *long_env[] = {long_entry, NULL};
+    launch.env = long_env;
+    hpt_error_t why;
+    assert_int_equal (hpt_launcher_start (launcher, &launch, s_now (), &why), -1);
+    assert_non_null (strstr (why.message, "environment variable DB_PASSWORD is longer than"));
+    assert_null (strstr (why.message, "s3cr3t"));
+    free (long_entry);
     launch.env = NULL;
     launch.id = "has space";
     s_refused (launcher, &launch, HPT_E_INVALID, "printable");
@@ -571,6 +743,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_cpu_binding, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_large_output_lines_and_log_limit, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_long_lines_cut, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_run_as_user, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_workdir_beneath, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_log_links_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_restart_from_exit_callback_and_many, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_refused_requests, s_setup, s_teardown),

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -129,6 +130,68 @@ test_hand_matcher_agrees_with_the_regex (void **state)
     hpt_line_metrics_destroy (&slow);
 }
 
+//  Constructs a POSIX matcher can take exponential time on are refused,
+//  each named with its offset in the user's pattern; the one from the bug
+//  report has both. Repetitions that cannot nest stay allowed.
+static void
+test_slow_constructs_are_refused (void **state)
+{
+    hpt_error_t error;
+    assert_null (hpt_line_metrics_new ("(?<value>([0-9]+)+)\\2=", &error));
+    assert_int_equal (error.code, HPT_E_INVALID);
+    assert_non_null (strstr (error.message, "nested quantifier '([0-9]+)+' at offset 9"));
+    assert_non_null (strstr (error.message, "back-reference '\\2' at offset 19"));
+    assert_non_null (strstr (error.message, "exponential"));
+    static const char *refused[] = {
+        "(a+)+(?<value>x)",    "(?<value>(x*)*)", "(?<value>a+*)",         "(?<value>1)(b?)*",
+        "(?<value>(a(bc)?)+)", "(?<value>1)\\1",  "(?<value>(a{1,3}){2})", "(?<value>1)(ab+){2,}"};
+    for (size_t i = 0; i < sizeof (refused) / sizeof (refused[0]); i++) {
+        hpt_line_metrics_t *m = hpt_line_metrics_new (refused[i], &error);
+        if (m) fail_msg ("accepted %s", refused[i]);
+    }
+    static const char *allowed[] = {"(?<value>[0-9.]+)", "(step=(?<step>[0-9]+))?(?<value>[0-9]+)",
+                                    "(?<value>(a|b)+)",  "(?<value>[[:digit:]]+)",
+                                    "(?<value>[\\1]+)",  "(?<value>((ab)c)+)",
+                                    "(?<value>a+?)",     HPT_LINE_METRICS_DEFAULT};
+    for (size_t i = 0; i < sizeof (allowed) / sizeof (allowed[0]); i++) {
+        hpt_line_metrics_t *m = hpt_line_metrics_new (allowed[i], &error);
+        if (!m) fail_msg ("refused %s: %s", allowed[i], error.message);
+        hpt_line_metrics_destroy (&m);
+    }
+    //  The protocol carries at most 1024 bytes of pattern.
+    char longest[HPT_LINE_METRICS_REGEX_MAX + 2];
+    memset (longest, 'a', sizeof (longest) - 1);
+    longest[sizeof (longest) - 1] = '\0';
+    memcpy (longest, "(?<value>1)", 11);
+    assert_null (hpt_line_metrics_new (longest, &error));
+    assert_non_null (strstr (error.message, "longer than 1024 bytes"));
+    longest[HPT_LINE_METRICS_REGEX_MAX] = '\0';
+    hpt_line_metrics_t *m = hpt_line_metrics_new (longest, &error);
+    assert_non_null (m);
+    hpt_line_metrics_destroy (&m);
+}
+
+//  A pattern sees the first HPT_LINE_METRICS_LINE_MAX bytes of a line.
+static void
+test_only_the_head_of_a_long_line_is_matched (void **state)
+{
+    hpt_error_t error;
+    hpt_line_metrics_t *m = hpt_line_metrics_new ("v=(?<value>[0-9]+)", &error);
+    assert_non_null (m);
+    size_t size = 3 * HPT_LINE_METRICS_LINE_MAX;
+    char *line = malloc (size + 1);
+    memset (line, ' ', size);
+    line[size] = '\0';
+    memcpy (line, "v=1", 3);
+    memcpy (line + HPT_LINE_METRICS_LINE_MAX - 3, "v=2", 3); //  ends at the cap
+    memcpy (line + HPT_LINE_METRICS_LINE_MAX, "v=3", 3);     //  beyond it
+    hpt_line_point_t points[8];
+    assert_int_equal (hpt_line_metrics_scan (m, line, "t", points, 8), 2);
+    assert_true (points[0].value == 1 && points[1].value == 2);
+    free (line);
+    hpt_line_metrics_destroy (&m);
+}
+
 int
 main (void)
 {
@@ -137,6 +200,8 @@ main (void)
         cmocka_unit_test (test_custom_pattern),
         cmocka_unit_test (test_hand_matcher_agrees_with_the_regex),
         cmocka_unit_test (test_bad_patterns),
+        cmocka_unit_test (test_slow_constructs_are_refused),
+        cmocka_unit_test (test_only_the_head_of_a_long_line_is_matched),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

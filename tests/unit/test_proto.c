@@ -116,6 +116,7 @@ s_make (hpt_msg_id_t id)
             hpt_msg_add_core (msg, 0);
             hpt_msg_add_core (msg, 1);
             hpt_msg_set_stdout_regex (msg, "accuracy=([0-9.]+)");
+            hpt_msg_set_run_as (msg, "hpt-task_1.a");
             break;
         case HPT_MSG_STOP:
             hpt_msg_set_task_id (msg, "JOB/7/worker/2");
@@ -330,6 +331,7 @@ test_typed_fields (void **state)
     assert_int_equal (json_object_size (hpt_msg_env (copy)), 2);
     assert_null (hpt_msg_env_var (copy, "HOME"));
     assert_string_equal (hpt_msg_working_dir (copy), "jobs/JOB/7/worker-2");
+    assert_string_equal (hpt_msg_run_as (copy), "hpt-task_1.a");
     assert_string_equal (hpt_msg_metric_tag (copy), "training/hptuning/metric");
     assert_int_equal (hpt_msg_package_uri_count (copy), 1);
     assert_int_equal (hpt_msg_gpu_count (copy), 2);
@@ -754,7 +756,8 @@ test_missing_fields (void **state)
                     {HPT_MSG_LAUNCH, "cpuSet"},      {HPT_MSG_TASK_EXITED, "coreDumped"},
                     {HPT_MSG_LAUNCH, "stdoutRegex"}, {HPT_MSG_LAUNCH, "packageUris"},
                     {HPT_MSG_REJECT, "retryMs"},     {HPT_MSG_HEARTBEAT, "load"},
-                    {HPT_MSG_DRAIN, "reason"},       {HPT_MSG_BYE, "reason"}};
+                    {HPT_MSG_DRAIN, "reason"},       {HPT_MSG_BYE, "reason"},
+                    {HPT_MSG_LAUNCH, "runAs"}};
     for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
         hpt_msg_t *msg = s_make (optional[i].id);
         char *text = s_body (msg);
@@ -855,6 +858,12 @@ test_field_rules (void **state)
     s_expect_mutation (HPT_MSG_LAUNCH, "workingDir", "\"/etc\"", "must be a relative path");
     s_expect_mutation (HPT_MSG_LAUNCH, "workingDir", "\"\"", "must not be empty");
     s_expect_mutation (HPT_MSG_LAUNCH, "workingDir", "\"a\\tb\"", "control characters");
+    s_expect_mutation (HPT_MSG_LAUNCH, "runAs", "\"\"", "must not be empty");
+    s_expect_mutation (HPT_MSG_LAUNCH, "runAs", "\"1000\"", "must be a user name");
+    s_expect_mutation (HPT_MSG_LAUNCH, "runAs", "\"-rf\"", "must be a user name");
+    s_expect_mutation (HPT_MSG_LAUNCH, "runAs", "\"a/b\"", "must be a user name");
+    s_expect_mutation (HPT_MSG_LAUNCH, "runAs", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+                       "longer than 32 bytes");
     s_expect_mutation (HPT_MSG_LAUNCH, "argv", "[]", "must have 1 to 4096 entries");
     s_expect_mutation (HPT_MSG_LAUNCH, "argv", "[\"\"]", "argv[0] must not be empty");
     s_expect_mutation (HPT_MSG_LAUNCH, "argv", "[\"a\", 1]", "field 'argv'[1]: must be a string");

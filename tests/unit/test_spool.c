@@ -138,6 +138,50 @@ test_steady_acks_keep_the_files_small (void **state)
     assert_int_equal (system (cmd), 0);
 }
 
+//  An acknowledgement above the last seq assigned is refused and changes
+//  nothing: one ACK of 2^53 - 1 used to be written as the mark, after which
+//  every event got a seq the codec cannot encode. A mark like that already
+//  on disk reads as 0 (HELLO repairs it with the master).
+static void
+test_ack_beyond_the_last_seq_is_refused (void **state)
+{
+    char dir[] = "/tmp/hpt-spool-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    hpt_error_t error;
+    hpt_spool_t *spool = hpt_spool_new (dir, &error);
+    assert_non_null (spool);
+    assert_int_equal (hpt_spool_ack (spool, 1), -1); //  nothing assigned yet
+    assert_int_equal (hpt_spool_acked (spool), 0);
+    assert_int_equal (hpt_spool_append (spool, "METRICS", "{}"), 1);
+    assert_int_equal (hpt_spool_append (spool, "METRICS", "{}"), 2);
+    assert_int_equal (hpt_spool_ack (spool, HPT_SPOOL_SEQ_MAX), -1);
+    assert_int_equal (hpt_spool_ack (spool, 3), -1);
+    assert_int_equal (hpt_spool_acked (spool), 0);
+    assert_int_equal (hpt_spool_size (spool), 2);
+    assert_int_equal (hpt_spool_ack (spool, 2), 0);
+    assert_int_equal (hpt_spool_ack (spool, 1), 0); //  an old mark: nothing to do
+    assert_int_equal (hpt_spool_acked (spool), 2);
+    hpt_spool_destroy (&spool);
+    spool = hpt_spool_new (dir, &error);
+    assert_int_equal (hpt_spool_acked (spool), 2);
+    assert_int_equal (hpt_spool_append (spool, "LOGS", "{}"), 3);
+    hpt_spool_destroy (&spool);
+    //  A corrupt mark left by an older agent.
+    char path[256];
+    snprintf (path, sizeof (path), "%s/spool.seq", dir);
+    FILE *file = fopen (path, "w");
+    fprintf (file, "%020lld\n", (long long)HPT_SPOOL_SEQ_MAX);
+    fclose (file);
+    spool = hpt_spool_new (dir, &error);
+    assert_int_equal (hpt_spool_acked (spool), 0);
+    assert_int_equal (hpt_spool_size (spool), 1); //  seq 3, never acknowledged
+    assert_int_equal (hpt_spool_append (spool, "LOGS", "{}"), 4);
+    hpt_spool_destroy (&spool);
+    char cmd[300];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", dir);
+    assert_int_equal (system (cmd), 0);
+}
+
 //  A spool that cannot be opened says which file and why.
 static void
 test_unopenable_spool (void **state)
@@ -157,6 +201,7 @@ main (void)
         cmocka_unit_test (test_many_events_compact),
         cmocka_unit_test (test_steady_acks_keep_the_files_small),
         cmocka_unit_test (test_unopenable_spool),
+        cmocka_unit_test (test_ack_beyond_the_last_seq_is_refused),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -256,6 +256,55 @@ test_growing (void **state)
     free (data);
 }
 
+//  A trainer swapping an event file for a FIFO cannot block the reader
+//  (and with it the agent's loop): the open waits for no writer.
+static void
+test_fifo_does_not_block (void **state)
+{
+    (void)state;
+    const char *dir = s_fresh ("fifo");
+    char path[PATH_MAX + 64];
+    snprintf (path, sizeof (path), "%s/events.out.tfevents.7.host", dir);
+    size_t size;
+    uint8_t *data = s_load ("grow.bin", &size);
+    hpt_tfevents_t *reader = s_reader (dir);
+    const hpt_tfevents_point_t *points;
+    s_append (path, data, size);
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, false), 2);
+    assert_int_equal (unlink (path), 0);
+    assert_int_equal (mkfifo (path, 0600), 0);
+    alarm (10); //  a blocked open fails the test instead of hanging it
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, false), 0);
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, true), 0);
+    alarm (0);
+    hpt_tfevents_destroy (&reader);
+    free (data);
+}
+
+//  With an owner set, event files of anyone else's are not read (a
+//  trainer could link to another user's).
+static void
+test_owner (void **state)
+{
+    (void)state;
+    const char *dir = s_fresh ("owner");
+    char path[PATH_MAX + 64];
+    snprintf (path, sizeof (path), "%s/events.out.tfevents.8.host", dir);
+    size_t size;
+    uint8_t *data = s_load ("grow.bin", &size);
+    s_append (path, data, size);
+    hpt_tfevents_t *reader = s_reader (dir);
+    const hpt_tfevents_point_t *points;
+    hpt_tfevents_set_owner (reader, geteuid () + 1);
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, true), 0);
+    hpt_tfevents_destroy (&reader);
+    reader = s_reader (dir);
+    hpt_tfevents_set_owner (reader, geteuid ());
+    assert_int_equal (hpt_tfevents_poll (reader, NULL, &points, true), 2);
+    hpt_tfevents_destroy (&reader);
+    free (data);
+}
+
 static void
 s_check_corrupt (const char *name)
 {
@@ -508,6 +557,8 @@ main (void)
         cmocka_unit_test (test_golden),
         cmocka_unit_test (test_encodings),
         cmocka_unit_test (test_growing),
+        cmocka_unit_test (test_fifo_does_not_block),
+        cmocka_unit_test (test_owner),
         cmocka_unit_test (test_corrupt_data),
         cmocka_unit_test (test_corrupt_length),
         cmocka_unit_test (test_resync_across_polls),
