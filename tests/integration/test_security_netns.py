@@ -102,7 +102,9 @@ def lab(tmp_path, hosts):
 
 
 def test_gpu_cluster_across_hosts(lab):
-    spec = {"command": [PYTHON, str(SYNTHETIC), "--steps=2"], "scaleTier": "CUSTOM",
+    # Slow enough that every worker has started (and dumped what it was
+    # given) before the master replica finishes and the workers are stopped.
+    spec = {"command": [PYTHON, str(SYNTHETIC), "--steps=3", "--sleep=1"], "scaleTier": "CUSTOM",
             "masterType": "v100_pair", "workerType": "v100_pair", "workerCount": "3",
             "hyperparameters": {"goal": "MAXIMIZE", "maxTrials": 1, "maxParallelTrials": 1,
                                 "params": [{"parameterName": "x", "type": "DOUBLE",

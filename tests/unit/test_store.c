@@ -538,7 +538,7 @@ test_schema_version_and_pragmas (void **state)
     //  The version and WAL are in the file: an independent connection
     //  sees them.
     assert_int_equal (s_raw_int (fixture->path, "PRAGMA user_version"), HPT_STORE_SCHEMA_VERSION);
-    assert_int_equal (HPT_STORE_SCHEMA_VERSION, 3);
+    assert_int_equal (HPT_STORE_SCHEMA_VERSION, 4);
     sqlite3 *db = s_raw_open (fixture->path);
     sqlite3_stmt *stmt = NULL;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
@@ -1791,6 +1791,55 @@ test_probe (void **state)
     hpt_store_destroy (&store);
 }
 
+//  Users (schema v4): put, look up by token hash, revoke, list without
+//  hashes; the audit trail in id order, paged; a job's owner.
+static void
+test_users_audit_and_owner (void **state)
+{
+    fixture_t *fixture = *state;
+    hpt_error_t error;
+    hpt_store_t *store = s_open (fixture);
+    s_begin (store);
+    assert_ok (hpt_store_user_put (store, "alice", HPT_ROLE_USER, "hash-a", 1, &error), &error);
+    assert_ok (hpt_store_user_put (store, "root", HPT_ROLE_ADMIN, "hash-r", 2, &error), &error);
+    hpt_store_job_t job = {.job_id = "j", .project = "p", .spec_json = "{}", .created_by = "alice"};
+    assert_ok (hpt_store_job_insert (store, &job, NULL, &error), &error);
+    for (int i = 0; i < 5; i++) {
+        hpt_store_audit_t entry = {100 + i, "alice", "POST", "/v1/x", i % 2 ? "j" : NULL, 200};
+        assert_ok (hpt_store_audit_append (store, &entry, &error), &error);
+    }
+    s_commit (store);
+    json_t *user = NULL;
+    assert_ok (hpt_store_user_by_token (store, "hash-a", &user, &error), &error);
+    assert_string_equal (json_string_value (json_object_get (user, "name")), "alice");
+    assert_string_equal (json_string_value (json_object_get (user, "role")), "user");
+    json_decref (user);
+    //  A new token replaces the old one.
+    s_begin (store);
+    assert_ok (hpt_store_user_put (store, "alice", HPT_ROLE_USER, "hash-a2", 3, &error), &error);
+    assert_ok (hpt_store_user_revoke (store, "root", &error), &error);
+    s_commit (store);
+    assert_fails (hpt_store_user_by_token (store, "hash-a", &user, &error), &error,
+                  HPT_E_NOT_FOUND);
+    assert_fails (hpt_store_user_by_token (store, "hash-r", &user, &error), &error,
+                  HPT_E_NOT_FOUND);
+    json_t *list = NULL;
+    assert_ok (hpt_store_user_list (store, &list, &error), &error);
+    assert_int_equal (json_array_size (list), 2);
+    assert_null (json_object_get (json_array_get (list, 0), "token_hash"));
+    assert_true (json_is_true (json_object_get (json_array_get (list, 1), "revoked")));
+    json_decref (list);
+    assert_ok (hpt_store_audit_list (store, 2, 2, &list, &error), &error);
+    assert_int_equal (json_array_size (list), 2);
+    assert_int_equal (json_integer_value (json_object_get (json_array_get (list, 0), "id")), 3);
+    json_decref (list);
+    json_t *row = NULL;
+    assert_ok (hpt_store_job_get (store, "j", &row, &error), &error);
+    assert_string_equal (json_string_value (json_object_get (row, "created_by")), "alice");
+    json_decref (row);
+    hpt_store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -1800,6 +1849,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_1_database_migrates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_2_database_migrates, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_users_audit_and_owner, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_failed_migration_keeps_old_version, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_directory_is_a_clear_error, s_setup,

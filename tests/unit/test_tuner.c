@@ -88,7 +88,8 @@ s_tuner (hpt_store_t *store, const char *id, int max_trials, int parallel, int m
     hpt_task_request_t *requests = s_requests (&count, workers);
     hpt_error_t error;
     s_begin (store);
-    hpt_tuner_t *tuner = hpt_tuner_new (store, s_job (id, max_trials, parallel, max_failed), "default", NULL, requests, count, 42, 1000, &error);
+    hpt_tuner_t *tuner = hpt_tuner_new (store, s_job (id, max_trials, parallel, max_failed),
+                                        "default", NULL, requests, count, 42, 1000, &error);
     if (!tuner) fail_msg ("tuner: %s", error.message);
     s_commit (store);
     return tuner;
@@ -427,8 +428,8 @@ test_tuner_needs_a_transaction (void **state)
     hpt_task_request_t *requests = s_requests (&count, 0);
     hpt_error_t error;
     hpt_error_clear (&error);
-    hpt_tuner_t *tuner =
-        hpt_tuner_new (store, s_job ("n1", 1, 1, 0), "default", NULL, requests, count, 42, 1000, &error);
+    hpt_tuner_t *tuner = hpt_tuner_new (store, s_job ("n1", 1, 1, 0), "default", NULL, requests,
+                                        count, 42, 1000, &error);
     assert_null (tuner);
     assert_int_equal (error.code, HPT_E_INVALID);
     json_t *row = NULL;
