@@ -72,6 +72,7 @@
 #include "hpt_resume.h"
 #include "hpt_routes.h"
 #include "hpt_scheduler.h"
+#include "hpt_tls.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -1212,6 +1213,31 @@ s_secure (hpt_core_t *self, hpt_error_t *error)
     return self->admission ? 0 : -1;
 }
 
+//  Starts the HTTP API, serving HTTPS with master.tls. The pair is checked
+//  here, at start, so that a bad file is one error naming its field
+//  instead of a failed handshake on every connection.
+static hpt_api_t *
+s_start_api (hpt_core_t *self, const char *listen, const char *inproc, hpt_error_t *error)
+{
+    const hpt_master_settings_t *settings = self->settings;
+    if (!settings->tls_cert) return hpt_api_new (listen, inproc, NULL, error);
+    hpt_tls_pair_t pair;
+    if (hpt_tls_pair_load (&pair, settings->tls_cert, "master.tls.cert", settings->tls_key,
+                           "master.tls.key", error))
+        return NULL;
+    //  An expired certificate still serves: refusing to start would take
+    //  the agents' master down with the API. Clients will refuse it.
+    if (pair.not_after <= time (NULL))
+        zsys_warning ("hptmaster: master.tls.cert: %s has expired: clients will refuse it (a "
+                      "new one from the same CA: move server.pem and server.key away and run "
+                      "hptmaster certgen on the same DIR)",
+                      settings->tls_cert);
+    hpt_api_options_t options = {.tls_cert_pem = pair.cert_pem, .tls_key_pem = pair.key_pem};
+    hpt_api_t *api = hpt_api_new (listen, inproc, &options, error);
+    hpt_tls_pair_clear (&pair);
+    return api;
+}
+
 static int
 s_bind (hpt_core_t *self, hpt_error_t *error)
 {
@@ -1230,7 +1256,7 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
     bool v6 = strchr (host, ':') != NULL;
     char *listen =
         hpt_asprintf ("%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", self->settings->api_port);
-    self->api = hpt_api_new (listen, inproc, error);
+    self->api = s_start_api (self, listen, inproc, error);
     free (listen);
     free (inproc);
     return self->api ? 0 : -1;
