@@ -182,6 +182,9 @@ s_ip_address (const char *text, unsigned char ip[16])
     return inet_pton (AF_INET6, bare, ip) == 1 ? 16 : 0;
 }
 
+//  A DNS name (RFC 1123): labels of letters, digits and '-', not at
+//  either end. The last label is never all digits, so a mistyped address
+//  ("10.0.0.256") is refused instead of becoming a name nobody resolves.
 static bool
 s_dns_name_ok (const char *name)
 {
@@ -190,16 +193,19 @@ s_dns_name_ok (const char *name)
     //  A wildcard only as the whole first label, as verifiers match it.
     if (strncmp (name, "*.", 2) == 0) name += 2;
     size_t label = 0;
+    bool digits = true; //  the current label is all digits so far
     for (const char *c = name;; c++) {
         if (*c == '.' || *c == 0) {
             //  No empty label, none over 63, no '-' at either end.
             if (label == 0 || label > 63 || c[-1] == '-' || c[-label] == '-') return false;
-            if (*c == 0) return true;
+            if (*c == 0) return !digits;
             label = 0;
+            digits = true;
         } else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                   (*c >= '0' && *c <= '9') || *c == '-')
+                   (*c >= '0' && *c <= '9') || *c == '-') {
             label++;
-        else
+            digits = digits && *c >= '0' && *c <= '9';
+        } else
             return false;
     }
 }

@@ -62,7 +62,8 @@ void hpt_tls_pair_clear (hpt_tls_pair_t *pair);
 
 //  Whether text is a host certgen accepts: an IPv4 or IPv6 address (an
 //  IP SAN; IPv6 may be bracketed) or a DNS name (letters, digits and '-'
-//  in labels of at most 63, at most 253 in all, optionally "*." first).
+//  in labels of at most 63, at most 253 in all, the last not all digits,
+//  optionally "*." first).
 bool hpt_tls_host_ok (const char *text);
 
 //  Makes dir (0700 when missing) and in it a server certificate for hosts
