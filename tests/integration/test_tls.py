@@ -258,3 +258,18 @@ def test_bad_tls_files_stop_the_master_naming_the_field(tmp_path, pki):
     assert result.returncode == 2
     assert re.search(r"cluster\.yaml:\d+:\d+: master\.tls\.key: required field is missing",
                      result.stderr), result.stderr
+
+
+def test_the_tls_benchmark_runs(tmp_path):
+    """`hpt-bench api-tls` (docs/targets.md), briefly: both masters come up,
+    every request is answered, and it reports both schemes and the ratio."""
+    result = subprocess.run([str(BIN / "hpt-bench"), "api-tls", "--requests", "40",
+                             "--connections", "20", "--json"], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["phase"], r["scheme"]) for r in rows] == [
+        ("keep-alive", "http"), ("keep-alive", "https"), ("new conn", "http"),
+        ("new conn", "https")]
+    assert all(r["p50_us"] > 0 and r["p99_us"] >= r["p50_us"] for r in rows)
+    assert list(tmp_path.iterdir()) == []  # a run that worked leaves nothing
