@@ -241,11 +241,16 @@ s_tls_hint (hpt_client_t *self, CURLcode rc, char *hint, size_t size)
                   "its certificate is not signed by a CA this client trusts (the system's CAs): "
                   "give --ca-cert FILE (or HPT_CA_CERT) with the CA that signed it, e.g. "
                   "DIR/ca.pem from hptmaster certgen");
+    else if (rc == CURLE_SSL_CACERT_BADFILE && self->ca_cert)
+        snprintf (hint, size,
+                  "cannot use the CA file %s (--ca-cert or HPT_CA_CERT): give a readable PEM "
+                  "file such as DIR/ca.pem from hptmaster certgen",
+                  self->ca_cert);
     else if (rc == CURLE_SSL_CACERT_BADFILE)
         snprintf (hint, size,
-                  "cannot use the CA file %s (--ca-cert or HPT_CA_CERT): give a "
-                  "readable PEM file such as DIR/ca.pem from hptmaster certgen",
-                  self->ca_cert ? self->ca_cert : "(none)");
+                  "cannot read the system's CAs (is ca-certificates installed?): give "
+                  "--ca-cert FILE (or HPT_CA_CERT) with the CA that signed the master's "
+                  "certificate");
     else if (https && rc == CURLE_SSL_CONNECT_ERROR)
         snprintf (hint, size,
                   "no TLS handshake: if the master serves plain HTTP (no master.tls; its ready "
