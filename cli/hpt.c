@@ -5,9 +5,9 @@
 
     The help text of every command lives here, in one table, so that
     `hpt --help` and `hpt COMMAND --help` say the same thing. Global flags
-    (--master, --project) may come before the command words or among the
-    command's own flags; the environment (HPT_MASTER, HPT_PROJECT) and the
-    defaults fill in what is not given.
+    (--master, --project, --ca-cert) may come before the command words or
+    among the command's own flags; the environment (HPT_MASTER,
+    HPT_PROJECT, HPT_CA_CERT) and the defaults fill in what is not given.
 */
 #include "hpt_alloc.h"
 #include "hpt_cli.h"
@@ -83,7 +83,7 @@ static const s_help_t s_help[] = {
 void
 hpt_cli_usage (const char *command, FILE *out)
 {
-    fprintf (out, "Usage: hpt [--master URL] [--project P] COMMAND [options]\n\n");
+    fprintf (out, "Usage: hpt [--master URL] [--project P] [--ca-cert FILE] COMMAND [options]\n\n");
     fprintf (out, "Commands:\n");
     size_t len = command ? strlen (command) : 0;
     for (size_t i = 0; i < S_HELP_COUNT; i++) {
@@ -98,6 +98,9 @@ hpt_cli_usage (const char *command, FILE *out)
                   "                 " HPT_CLI_DEFAULT_MASTER ")\n"
                   "  --project P    project of the jobs (default: $HPT_PROJECT, else\n"
                   "                 " HPT_CLI_DEFAULT_PROJECT ")\n"
+                  "  --ca-cert FILE the CA (PEM) to verify an https:// master with, e.g.\n"
+                  "                 DIR/ca.pem from hptmaster certgen (default: $HPT_CA_CERT,\n"
+                  "                 else the system's CAs)\n"
                   "  --help         show help and exit\n"
                   "  --version      print the version and exit\n"
                   "\n"
@@ -110,9 +113,9 @@ hpt_cli_usage (const char *command, FILE *out)
 static int
 s_global_flag (hpt_cli_context_t *context, int argc, char *argv[], int *i)
 {
-    const char *names[] = {"--master", "--project"};
-    const char **slots[] = {&context->master, &context->project};
-    for (size_t n = 0; n < 2; n++) {
+    const char *names[] = {"--master", "--project", "--ca-cert"};
+    const char **slots[] = {&context->master, &context->project, &context->ca_cert};
+    for (size_t n = 0; n < 3; n++) {
         size_t len = strlen (names[n]);
         if (strcmp (argv[*i], names[n]) == 0) {
             if (*i + 1 >= argc) {
@@ -196,7 +199,7 @@ int
 main (int argc, char *argv[])
 {
     hpt_alloc_init (); //  before any JSON: jansson allocates through hpt_alloc's policy
-    hpt_cli_context_t context = {NULL, NULL};
+    hpt_cli_context_t context = {NULL, NULL, NULL};
     int i = 1;
     for (; i < argc; i++) {
         int global = s_global_flag (&context, argc, argv, &i);
@@ -205,10 +208,12 @@ main (int argc, char *argv[])
     }
     const char *env_master = getenv ("HPT_MASTER");
     const char *env_project = getenv ("HPT_PROJECT");
+    const char *env_ca_cert = getenv ("HPT_CA_CERT");
     if (!context.master)
         context.master = env_master && *env_master ? env_master : HPT_CLI_DEFAULT_MASTER;
     if (!context.project)
         context.project = env_project && *env_project ? env_project : HPT_CLI_DEFAULT_PROJECT;
+    if (!context.ca_cert && env_ca_cert && *env_ca_cert) context.ca_cert = env_ca_cert;
 
     if (i >= argc) {
         hpt_cli_usage (NULL, stderr);

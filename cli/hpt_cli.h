@@ -5,10 +5,11 @@
     operation failed (e.g. a job did not succeed, or the master answered
     with an error), 2 bad usage or invalid input.
 
-    Commands that talk to the master get a context with its URL and the
-    project (from the global flags, the environment or the defaults); they
-    parse their own flags with hpt_cli_parse, which also accepts --master
-    and --project after the command words, as gcloud accepts its global
+    Commands that talk to the master get a context with its URL, the
+    project and the CA to verify an https master with (from the global
+    flags, the environment or the defaults); they
+    parse their own flags with hpt_cli_parse, which also accepts --master,
+    --project and --ca-cert after the command words, as gcloud accepts its global
     flags anywhere.
 */
 #ifndef HPT_CLI_H_INCLUDED
@@ -23,6 +24,7 @@
 typedef struct {
     const char *master;  //  master base URL, borrowed from argv/environ
     const char *project; //  project id, borrowed from argv/environ
+    const char *ca_cert; //  CA file for an https master, borrowed; NULL: the system's CAs
 } hpt_cli_context_t;
 
 //  One flag a command accepts.

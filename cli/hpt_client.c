@@ -10,6 +10,15 @@
     redirects are not followed, so a bad --master cannot make the CLI read
     files or wander.
 
+    TLS: libcurl verifies an https:// master's chain and host name (its
+    defaults, set again explicitly so that no later change of defaults can
+    turn them off). With a CA file, that file is the only trust anchor:
+    CURLOPT_CAPATH is cleared too, or the system's directory of CAs would
+    still vouch for any certificate. Failures libcurl reports as codes
+    (verification, an unreadable CA file, a handshake with a server that
+    does not speak TLS, a TLS server asked in plain HTTP) get a hint
+    saying what to change.
+
     Answers are judged in this order: no HTTP answer -> "cannot reach";
     body not a JSON object -> "not JSON" with a printable snippet; status
     not 2xx -> the error in Google's shape (status, message, and each
@@ -23,23 +32,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct _hpt_client_t {
     CURL *curl;                       //  the easy handle, reused for keep-alive
     char *base_url;                   //  master URL without trailing slash, owned
     char *command;                    //  "hpt.jobs.submit", owned
+    char *ca_cert;                    //  CA file to verify https with, owned; NULL: the system's
     char *answer;                     //  body of the current answer, owned
     size_t answer_size;               //  bytes in answer
     size_t answer_capacity;           //  bytes allocated for answer
     bool answer_too_large;            //  the write callback refused more bytes
     char curl_error[CURL_ERROR_SIZE]; //  libcurl's text for the last failure
+    char failure[1024];               //  curl_error and what to do about it
 };
 
 //  How much of a bad answer to quote in a message.
 #define S_SNIPPET_MAX 120
 
 hpt_client_t *
-hpt_client_new (const char *base_url, const char *command)
+hpt_client_new (const char *base_url, const char *ca_cert, const char *command)
 {
     if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
@@ -49,6 +61,7 @@ hpt_client_new (const char *base_url, const char *command)
     self->curl = curl_easy_init ();
     self->base_url = hpt_strdup (base_url);
     self->command = hpt_strdup (command);
+    self->ca_cert = ca_cert && *ca_cert ? hpt_strdup (ca_cert) : NULL;
     if (!self->curl) {
         fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
         hpt_client_destroy (&self);
@@ -68,6 +81,7 @@ hpt_client_destroy (hpt_client_t **self_p)
     if (self->curl) curl_easy_cleanup (self->curl);
     free (self->base_url);
     free (self->command);
+    free (self->ca_cert);
     free (self->answer);
     free (self);
     curl_global_cleanup ();
@@ -109,7 +123,7 @@ hpt_client_error (hpt_client_t *self, const char *text)
 const char *
 hpt_client_last_error (hpt_client_t *self)
 {
-    return self->curl_error;
+    return self->failure;
 }
 
 const char *
@@ -186,7 +200,12 @@ s_prepare (hpt_client_t *self, const char *method, const char *url, const char *
               curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
               curl_easy_setopt (c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HPT_CLIENT_MAX_ANSWER) ==
                   CURLE_OK &&
-              curl_easy_setopt (c, CURLOPT_USERAGENT, "hpt-cli") == CURLE_OK;
+              curl_easy_setopt (c, CURLOPT_USERAGENT, "hpt-cli") == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+              curl_easy_setopt (c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+    if (ok && self->ca_cert)
+        ok = curl_easy_setopt (c, CURLOPT_CAINFO, self->ca_cert) == CURLE_OK &&
+             curl_easy_setopt (c, CURLOPT_CAPATH, NULL) == CURLE_OK;
     if (!ok) return false;
     if (strcmp (method, "GET") == 0) return curl_easy_setopt (c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     if (strcmp (method, "POST") == 0)
@@ -195,6 +214,80 @@ s_prepare (hpt_client_t *self, const char *method, const char *url, const char *
                curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE,
                                  (long)(payload ? strlen (payload) : 0)) == CURLE_OK;
     return curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
+}
+
+//  What to do about a TLS failure, or "" when hpt has nothing to add.
+//  A certificate for another host is told apart by libcurl's message:
+//  its host name check is its own, after the chain was verified, and
+//  every TLS backend's message for it speaks of the "target host name".
+static const char *
+s_tls_hint (hpt_client_t *self, CURLcode rc, char *hint, size_t size)
+{
+    bool https = strncasecmp (self->base_url, "https:", 6) == 0;
+    if (rc == CURLE_PEER_FAILED_VERIFICATION && strstr (self->curl_error, "host name"))
+        snprintf (hint, size,
+                  "its certificate is not for the host in %s: use a --master URL with a name or "
+                  "address the certificate has, or give the master a certificate for this one "
+                  "(hptmaster certgen --host NAME)",
+                  self->base_url);
+    else if (rc == CURLE_PEER_FAILED_VERIFICATION && self->ca_cert)
+        snprintf (hint, size,
+                  "its certificate does not verify against the CA in %s (--ca-cert or "
+                  "HPT_CA_CERT): give the CA that signed it, e.g. DIR/ca.pem from the hptmaster "
+                  "certgen that made it",
+                  self->ca_cert);
+    else if (rc == CURLE_PEER_FAILED_VERIFICATION)
+        snprintf (hint, size,
+                  "its certificate is not signed by a CA this client trusts (the system's CAs): "
+                  "give --ca-cert FILE (or HPT_CA_CERT) with the CA that signed it, e.g. "
+                  "DIR/ca.pem from hptmaster certgen");
+    else if (rc == CURLE_SSL_CACERT_BADFILE && self->ca_cert)
+        snprintf (hint, size,
+                  "cannot use the CA file %s (--ca-cert or HPT_CA_CERT): give a readable PEM "
+                  "file such as DIR/ca.pem from hptmaster certgen",
+                  self->ca_cert);
+    else if (rc == CURLE_SSL_CACERT_BADFILE)
+        snprintf (hint, size,
+                  "cannot read the system's CAs (is ca-certificates installed?): give "
+                  "--ca-cert FILE (or HPT_CA_CERT) with the CA that signed the master's "
+                  "certificate");
+    else if (https && rc == CURLE_SSL_CONNECT_ERROR)
+        snprintf (hint, size,
+                  "no TLS handshake: if the master serves plain HTTP (no master.tls; its ready "
+                  "line says api=http://), use an http:// URL");
+    else if (!https && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
+                        rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_UNSUPPORTED_PROTOCOL))
+        snprintf (hint, size,
+                  "if the master serves HTTPS (master.tls; its ready line says api=https://), "
+                  "use an https:// URL");
+    else
+        hint[0] = 0;
+    return hint;
+}
+
+//  Reports a transfer that got no usable answer. A master whose
+//  certificate cannot be verified, or a CA file that cannot be used, is
+//  not going to change by retrying: those fail; the rest is unreachable
+//  (a transfer that broke after the status line still got no answer: the
+//  master went away or timed out).
+static hpt_client_result_t
+s_transport_failure (hpt_client_t *self, CURLcode rc, bool quiet)
+{
+    if (!self->curl_error[0])
+        snprintf (self->curl_error, sizeof (self->curl_error), "%s", curl_easy_strerror (rc));
+    char hint[512];
+    s_tls_hint (self, rc, hint, sizeof (hint));
+    snprintf (self->failure, sizeof (self->failure), "%s%s%s", self->curl_error, *hint ? "; " : "",
+              hint);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+        fprintf (stderr, "ERROR: (%s) cannot verify the hpt master at %s: %s\n  %s\n",
+                 self->command, self->base_url, self->curl_error, hint);
+        return HPT_CLIENT_FAILED;
+    }
+    if (!quiet)
+        fprintf (stderr, "ERROR: cannot reach the hpt master at %s: %s%s%s\n", self->base_url,
+                 self->curl_error, *hint ? "\n  " : "", hint);
+    return HPT_CLIENT_UNREACHABLE;
 }
 
 hpt_client_result_t
@@ -208,6 +301,7 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     self->answer_capacity = 0;
     self->answer_too_large = false;
     self->curl_error[0] = '\0';
+    self->failure[0] = '\0';
 
     size_t url_size = strlen (self->base_url) + strlen (path) + 1;
     char *url = hpt_malloc (url_size);
@@ -245,15 +339,8 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
         return HPT_CLIENT_FAILED;
     }
     if (rc != CURLE_OK) {
-        if (!self->curl_error[0])
-            snprintf (self->curl_error, sizeof (self->curl_error), "%s", curl_easy_strerror (rc));
-        //  A transfer that broke after the status line still got no
-        //  usable answer: the master went away or timed out.
-        if (!quiet)
-            fprintf (stderr, "ERROR: cannot reach the hpt master at %s: %s\n", self->base_url,
-                     self->curl_error);
         free (url);
-        return HPT_CLIENT_UNREACHABLE;
+        return s_transport_failure (self, rc, quiet);
     }
     free (url);
 

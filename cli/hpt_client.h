@@ -13,6 +13,17 @@
 
     Limits: connect timeout 5 s, total 30 s per request, answers up to
     HPT_CLIENT_MAX_ANSWER bytes.
+
+    An https:// master is verified (its certificate chain and that it is
+    for the URL's host) against the system's CAs, or against only the CA
+    file the client is given (hpt --ca-cert, HPT_CA_CERT). A failed
+    verification is never retried and says what failed and what to do:
+
+        ERROR: (hpt.jobs.list) cannot verify the hpt master at https://...:
+          SSL certificate problem: unable to get local issuer certificate
+          its certificate is not signed by a CA this client trusts (the
+          system's CAs): give --ca-cert FILE (or HPT_CA_CERT) with the CA
+          that signed it, e.g. DIR/ca.pem from hptmaster certgen
 */
 #ifndef HPT_CLIENT_H_INCLUDED
 #define HPT_CLIENT_H_INCLUDED
@@ -32,9 +43,11 @@ typedef enum {
 
 //  Creates a client for the master at base_url (e.g. http://127.0.0.1:7470;
 //  a trailing slash is ignored) on behalf of command (used in messages,
-//  e.g. "hpt.jobs.submit"). Both are copied. Returns NULL (message
-//  printed) when libcurl cannot be set up. The caller owns the client.
-hpt_client_t *hpt_client_new (const char *base_url, const char *command);
+//  e.g. "hpt.jobs.submit"). ca_cert is a PEM file of the CA(s) to verify
+//  an https:// master with instead of the system's, or NULL (or "") for
+//  the system's. All three are copied. Returns NULL (message printed)
+//  when libcurl cannot be set up. The caller owns the client.
+hpt_client_t *hpt_client_new (const char *base_url, const char *ca_cert, const char *command);
 
 //  Destroys the client and nulls the pointer.
 void hpt_client_destroy (hpt_client_t **self_p);
@@ -48,8 +61,8 @@ void hpt_client_destroy (hpt_client_t **self_p);
 hpt_client_result_t hpt_client_call (hpt_client_t *self, const char *method, const char *path,
                                      json_t *body, bool quiet, json_t **reply);
 
-//  The last transport error text (for callers that retry quietly); never
-//  NULL, borrowed.
+//  The last transport error text with what to do about it when hpt knows
+//  (for callers that retry quietly); never NULL, borrowed.
 const char *hpt_client_last_error (hpt_client_t *self);
 
 //  The master's base URL as used in requests; borrowed.

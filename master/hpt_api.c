@@ -30,6 +30,10 @@
     Since there is one API thread and one REQ socket, requests reach the
     core one at a time: the core is single-threaded anyway, and answering
     from memory keeps each exchange in the sub-millisecond range.
+
+    With a TLS pair in its options, MHD serves HTTPS (GnuTLS) in the same
+    thread: handshakes and record encryption happen there, below
+    s_handle, which sees the same requests either way.
 */
 #include "hpt_api.h"
 #include "hpt_alloc.h"
@@ -55,6 +59,8 @@
 struct _hpt_api_t {
     struct MHD_Daemon *daemon; //  the HTTP server and its thread
     char *core_endpoint;       //  where the core's ROUTER is
+    char *tls_cert;            //  HTTPS: the certificate PEM, NULL for plain HTTP
+    char *tls_key;             //  HTTPS: the key PEM (wiped on destroy)
     zsock_t *req;              //  REQ to the core; API thread only, NULL until used
     uint16_t port;             //  bound TCP port
     atomic_int timeout_ms;     //  how long to wait for the core
@@ -729,13 +735,53 @@ s_parse_listen (const char *listen, struct sockaddr_storage *address, hpt_error_
     return 0;
 }
 
+//  The TLS versions offered: 1.2 and 1.3 (every client hpt has speaks
+//  them; 1.0 and 1.1 are deprecated, RFC 8996), GnuTLS's usual ciphers.
+#define S_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+static void
+s_free (hpt_api_t *self)
+{
+    if (self->tls_key) explicit_bzero (self->tls_key, strlen (self->tls_key));
+    free (self->tls_key);
+    free (self->tls_cert);
+    free (self->core_endpoint);
+    free (self);
+}
+
+//  Starts MHD with flags, adding the TLS options when the API has a pair.
+//  MHD_OPTION_ARRAY lets one call take them or not.
+static struct MHD_Daemon *
+s_start_daemon (hpt_api_t *self, unsigned int flags, uint16_t port, struct sockaddr *address)
+{
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)S_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (self->tls_cert) flags |= MHD_USE_TLS;
+    return MHD_start_daemon (flags, port, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, address,
+                             MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_ARRAY,
+                             self->tls_cert ? tls : tls + 3, MHD_OPTION_END);
+}
+
 hpt_api_t *
-hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error)
+hpt_api_new (const char *listen, const char *core_endpoint, const hpt_api_options_t *options,
+             hpt_error_t *error)
 {
     struct sockaddr_storage address;
+    hpt_api_options_t none = {0};
+    if (!options) options = &none;
     if (!listen || !*listen) listen = "127.0.0.1:7470";
     if (!core_endpoint || !*core_endpoint) {
         hpt_error_set (error, HPT_E_INVALID, "api: no core endpoint given");
+        return NULL;
+    }
+    if (!options->tls_cert_pem != !options->tls_key_pem) {
+        hpt_error_set (error, HPT_E_INVALID, "api: HTTPS needs both a certificate and its key");
         return NULL;
     }
     if (s_parse_listen (listen, &address, error)) return NULL;
@@ -745,6 +791,10 @@ hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error)
     zsys_init ();
     hpt_api_t *self = hpt_calloc (1, sizeof (hpt_api_t));
     self->core_endpoint = hpt_strdup (core_endpoint);
+    if (options->tls_cert_pem) {
+        self->tls_cert = hpt_strdup (options->tls_cert_pem);
+        self->tls_key = hpt_strdup (options->tls_key_pem);
+    }
     atomic_init (&self->timeout_ms, HPT_API_TIMEOUT_MS);
     atomic_init (&self->stopping, false);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
@@ -755,16 +805,13 @@ hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error)
                         ? ntohs (((struct sockaddr_in6 *)&address)->sin6_port)
                         : ntohs (((struct sockaddr_in *)&address)->sin_port);
     errno = 0;
-    self->daemon = MHD_start_daemon (
-        flags, port, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
+    self->daemon = s_start_daemon (self, flags, port, (struct sockaddr *)&address);
     if (!self->daemon) {
         int code = errno;
-        hpt_error_set (error, HPT_E_UNAVAILABLE, "api: cannot listen on %s%s%s", listen,
-                       code ? ": " : "", code ? strerror (code) : "");
-        free (self->core_endpoint);
-        free (self);
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "api: cannot listen on %s%s%s%s", listen,
+                       self->tls_cert ? " with HTTPS" : "", code ? ": " : "",
+                       code ? strerror (code) : "");
+        s_free (self);
         return NULL;
     }
     const union MHD_DaemonInfo *info =
@@ -782,8 +829,7 @@ hpt_api_destroy (hpt_api_t **self_p)
     MHD_stop_daemon (self->daemon);
     //  The API thread has ended, so its socket may be closed from here.
     zsock_destroy (&self->req);
-    free (self->core_endpoint);
-    free (self);
+    s_free (self);
     *self_p = NULL;
 }
 

@@ -67,15 +67,28 @@
 typedef struct _hpt_api_t hpt_api_t;
 typedef struct _hpt_api_request_t hpt_api_request_t;
 
+//  How the server is started, beyond where it listens. Every member may be
+//  left zero (NULL options mean all zero).
+typedef struct {
+    //  HTTPS: the server's certificate (chain) and key as PEM text, both
+    //  or neither (checked beforehand: hpt_tls_pair_load). The server
+    //  keeps its own copies. Only TLS 1.2 and 1.3 are offered.
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
+} hpt_api_options_t;
+
 //  Starts the HTTP server on listen, "HOST:PORT" with HOST an IPv4
 //  address, a bracketed IPv6 address ("[::1]:7470") or a name that
 //  resolves locally; an empty HOST means 127.0.0.1. PORT 0 picks a free
 //  port (see hpt_api_port). Requests go to core_endpoint, where the core
-//  binds (or will bind) its ROUTER. On failure returns NULL with error set:
-//  HPT_E_INVALID for a malformed listen address or no core endpoint,
+//  binds (or will bind) its ROUTER. options (borrowed, may be NULL) add
+//  HTTPS. On failure returns NULL with error set: HPT_E_INVALID for a
+//  malformed listen address, no core endpoint or half a TLS pair,
 //  HPT_E_UNAVAILABLE when the address cannot be listened on (in use, not
-//  this machine's) or the resolver cannot answer now.
-hpt_api_t *hpt_api_new (const char *listen, const char *core_endpoint, hpt_error_t *error);
+//  this machine's), the resolver cannot answer now or the TLS pair is
+//  refused.
+hpt_api_t *hpt_api_new (const char *listen, const char *core_endpoint,
+                        const hpt_api_options_t *options, hpt_error_t *error);
 
 //  Stops the server (waits for its thread) and nulls the pointer.
 void hpt_api_destroy (hpt_api_t **self_p);

@@ -16,6 +16,9 @@
           heartbeatInterval, agentTimeout, stopGracePeriod: DURATION
           agentLostPolicy: fail | requeue
           seed: INTEGER >= 0
+          maxAgents: INTEGER >= 1
+          security: {curve: {cert: FILE, agentCerts: DIR}, insecure: BOOL}
+          tls: {cert: FILE, key: FILE}             HTTPS for the API (both required)
         machineTypes:
           NAME: {cpus: >0, memoryGb: >=0, accelerators: {type: ACCEL, count: >=1}}
         scaleTiers:
@@ -216,6 +219,25 @@ s_m_security (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t 
     return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_security_fields), t);
 }
 
+//  master.tls: the API's certificate and key, required together (a
+//  certificate without its key cannot serve, and a lone key is a typo).
+static const hpt_schema_field_t s_tls_fields[] = {
+    HPT_SCHEMA_ENTRY ("cert", hpt_schema_nonempty_field,
+                      .required = "the API's PEM certificate file, e.g. server.pem from hptmaster "
+                                  "certgen",
+                      .offset = offsetof (hpt_master_settings_t, tls_cert)),
+    HPT_SCHEMA_ENTRY ("key", hpt_schema_nonempty_field,
+                      .required = "the certificate's PEM key file, e.g. server.key from hptmaster "
+                                  "certgen",
+                      .offset = offsetof (hpt_master_settings_t, tls_key)),
+};
+
+static bool
+s_m_tls (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_tls_fields), t);
+}
+
 #define S_MILLIS(key, member, min)                                                                 \
     HPT_SCHEMA_MILLIS (key, hpt_master_settings_t, member, min, S_MAX_DURATION_MS)
 
@@ -233,6 +255,7 @@ static const hpt_schema_field_t s_master_fields[] = {
     HPT_SCHEMA_FIELD ("security", s_m_security),
     HPT_SCHEMA_FIELD ("apiHostNames", s_m_host_names),
     HPT_SCHEMA_INT64 ("apiRequestsPerSecond", hpt_master_settings_t, api_rate, 1, 1000000),
+    HPT_SCHEMA_FIELD ("tls", s_m_tls),
 };
 
 //  An agent silent for two heartbeats may only have lost two packets: the
@@ -549,6 +572,8 @@ hpt_cluster_config_destroy (hpt_cluster_config_t **self_p)
     free (self->master.api_host_names);
     free (self->master.curve_cert);
     free (self->master.curve_agent_certs);
+    free (self->master.tls_cert);
+    free (self->master.tls_key);
     hpt_machine_catalog_destroy (&self->machines);
     free (self);
     *self_p = NULL;

@@ -11,6 +11,10 @@
     "did you mean" for unknown keys. See ops/cluster.example.yaml and
     README "Cluster configuration".
 
+    master.tls {cert, key} makes the HTTP API serve HTTPS; both files are
+    required together. The reader checks that they are given; whether they
+    are a usable pair is checked when the master starts (hpt_tls).
+
     Security rule: an agents endpoint that other hosts can reach (tcp on
     an address that is not loopback) needs master.security.curve (the
     agents then prove who they are with their keys, docs/security.md), or
@@ -61,6 +65,8 @@ typedef struct {
     int64_t api_rate;        //  apiRequestsPerSecond: per remote client (bursts of twice that)
     char **api_host_names;   //  apiHostNames: Host header values the API answers (NULL: defaults)
     size_t api_host_name_count; //  entries in api_host_names
+    char *tls_cert;          //  tls.cert: the API's certificate (PEM), or NULL: plain HTTP
+    char *tls_key;           //  tls.key: its key (PEM); set exactly when tls_cert is
 } hpt_master_settings_t;
 
 typedef struct _hpt_cluster_config_t hpt_cluster_config_t;

@@ -72,6 +72,7 @@
 #include "hpt_resume.h"
 #include "hpt_routes.h"
 #include "hpt_scheduler.h"
+#include "hpt_tls.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -1259,6 +1260,31 @@ s_secure (hpt_core_t *self, hpt_error_t *error)
     return self->admission ? 0 : -1;
 }
 
+//  Starts the HTTP API, serving HTTPS with master.tls. The pair is checked
+//  here, at start, so that a bad file is one error naming its field
+//  instead of a failed handshake on every connection.
+static hpt_api_t *
+s_start_api (hpt_core_t *self, const char *listen, const char *inproc, hpt_error_t *error)
+{
+    const hpt_master_settings_t *settings = self->settings;
+    if (!settings->tls_cert) return hpt_api_new (listen, inproc, NULL, error);
+    hpt_tls_pair_t pair;
+    if (hpt_tls_pair_load (&pair, settings->tls_cert, "master.tls.cert", settings->tls_key,
+                           "master.tls.key", error))
+        return NULL;
+    //  An expired certificate still serves: refusing to start would take
+    //  the agents' master down with the API. Clients will refuse it.
+    if (pair.not_after <= time (NULL))
+        zsys_warning ("hptmaster: master.tls.cert: %s has expired: clients will refuse it (a "
+                      "new one from the same CA: move server.pem and server.key away and run "
+                      "hptmaster certgen on the same DIR)",
+                      settings->tls_cert);
+    hpt_api_options_t options = {.tls_cert_pem = pair.cert_pem, .tls_key_pem = pair.key_pem};
+    hpt_api_t *api = hpt_api_new (listen, inproc, &options, error);
+    hpt_tls_pair_clear (&pair);
+    return api;
+}
+
 static int
 s_bind (hpt_core_t *self, hpt_error_t *error)
 {
@@ -1277,10 +1303,42 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
     bool v6 = strchr (host, ':') != NULL;
     char *listen =
         hpt_asprintf ("%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", self->settings->api_port);
-    self->api = hpt_api_new (listen, inproc, error);
+    self->api = s_start_api (self, listen, inproc, error);
     free (listen);
     free (inproc);
     return self->api ? 0 : -1;
+}
+
+//  An API other hosts can reach needs TLS and at least one user (else
+//  anyone who connects would be an admin), or an explicit insecure.
+static int
+s_api_allowed (hpt_core_t *self, hpt_error_t *error)
+{
+    const hpt_master_settings_t *m = self->settings;
+    const char *host = m->api_host;
+    bool local = !*host || strncmp (host, "127.", 4) == 0 || strcmp (host, "::1") == 0 ||
+                 strcmp (host, "localhost") == 0;
+    if (local) return 0;
+    if (m->insecure) {
+        zsys_warning ("hptmaster: master.security.insecure is set: the API on %s accepts anyone "
+                      "while no user exists, in plaintext without master.tls",
+                      m->api);
+        return 0;
+    }
+    json_t *users = NULL;
+    size_t active = 0, i;
+    json_t *user;
+    if (hpt_store_user_list (self->store, &users, NULL) == 0)
+        json_array_foreach (users, i, user) {
+            active += !json_is_true (json_object_get (user, "revoked"));
+        }
+    json_decref (users);
+    if (m->tls_cert && active > 0) return 0;
+    return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                          "master.api %s can be reached from other hosts: it needs master.tls "
+                          "(hptmaster certgen) and at least one user (hptmaster users add NAME "
+                          "--role admin), or master.security.insecure: true (docs/security.md)%s",
+                          m->api, !m->tls_cert ? "; master.tls is not set" : "; there is no user");
 }
 
 static hpt_core_t *
@@ -1321,7 +1379,8 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
     self->store = self->joblog ? hpt_store_new (db, error) : NULL;
     free (logs);
     free (db);
-    if (!self->store || s_bind (self, error) || s_load (self, error)) {
+    if (!self->store || s_api_allowed (self, error) || s_bind (self, error) ||
+        s_load (self, error)) {
         hpt_core_destroy (&self);
         return NULL;
     }

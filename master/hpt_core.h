@@ -25,8 +25,10 @@
 typedef struct _hpt_core_t hpt_core_t;
 
 //  Creates the core: opens the store under the configuration's stateDir
-//  (created if missing), binds the agents endpoint, starts the HTTP API,
-//  and reloads every job and node from the store. config is borrowed and
+//  (created if missing), binds the agents endpoint, starts the HTTP API
+//  (HTTPS with master.tls, whose files are checked first: an error names
+//  master.tls.cert or master.tls.key), and reloads every job and node
+//  from the store. config is borrowed and
 //  must outlive the core. On failure returns NULL with *error.
 hpt_core_t *hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error);
 

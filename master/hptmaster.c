@@ -1,7 +1,9 @@
 /*  hptmaster -- the hpt master daemon (entry point)
 
     Reads the cluster configuration, starts the core (store, agents
-    endpoint, HTTP API) and runs its loop until SIGINT or SIGTERM.
+    endpoint, HTTP API) and runs its loop until SIGINT or SIGTERM. Two
+    subcommands make key material and exit: keygen (the agent channel's
+    CURVE pair) and certgen (a CA and a server certificate for HTTPS).
 */
 #include "hpt_cluster_config.h"
 #include "hpt_core.h"
@@ -9,6 +11,7 @@
 #include "hpt_admin.h"
 #include "hpt_alloc.h"
 #include "hpt_keys.h"
+#include "hpt_tls.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@ s_usage (FILE *out)
              "       hptmaster keygen DIR\n"
              "       hptmaster users add NAME --role viewer|user|admin --cluster FILE\n"
              "       hptmaster users list|revoke NAME|token NAME --cluster FILE\n"
+             "       hptmaster certgen --host NAME [--host NAME...] DIR\n"
              "\n"
              "The hpt master: holds the optimizer, persists every job, trial and metric\n"
              "in SQLite under stateDir, schedules trial clusters on hptagent hosts and\n"
@@ -40,19 +44,84 @@ s_usage (FILE *out)
              "                   master.stateDir (default ./hpt-state), heartbeatInterval,\n"
              "                   agentTimeout, stopGracePeriod, agentLostPolicy, seed,\n"
              "                   maxAgents, security (curve: cert, agentCerts; insecure),\n"
-             "                   machineTypes, scaleTiers. An empty file means all defaults.\n"
+             "                   tls (cert, key: the API serves HTTPS), machineTypes,\n"
+             "                   scaleTiers. An empty file means all defaults.\n"
              "  keygen DIR       write the master's CURVE certificate pair: DIR/master.cert\n"
              "                   (public: give it to every agent, --master-cert) and\n"
              "                   DIR/master.cert_secret (0600: master.security.curve.cert)\n"
              "  users ...        API users: add prints a new token (only its hash is\n"
              "                   stored) alone on the last line; token makes a new one\n"
              "                   and revokes the old; works while the master runs\n"
+             "  certgen --host NAME [--host NAME...] DIR\n"
+             "                   for sites without a PKI: make a CA, DIR/ca.pem (give it to\n"
+             "                   clients: hpt --ca-cert DIR/ca.pem) and DIR/ca.key (0600; keep\n"
+             "                   it offline if you can), and a server certificate signed by it\n"
+             "                   for every NAME clients use in the master's URL (DNS names;\n"
+             "                   IP addresses become IP SANs), DIR/server.pem and\n"
+             "                   DIR/server.key (0600): master.tls.cert and master.tls.key.\n"
+             "                   ECDSA P-256; the CA is valid %d days, the server\n"
+             "                   certificate %d. Existing files are never overwritten; when\n"
+             "                   DIR holds ca.pem and ca.key but no server files, that CA\n"
+             "                   signs the new certificate (a renewal clients already trust).\n"
              "  --help           show this help and exit\n"
              "  --version        print the version and exit\n"
              "\n"
              "On start it prints one line, 'hptmaster ready api=http://HOST:PORT\n"
-             "agents=ENDPOINT', once both are listening. SIGINT/SIGTERM stop it; tasks on\n"
-             "agents keep running and are reconciled when it starts again.\n");
+             "agents=ENDPOINT' (https:// with master.tls), once both are listening.\n"
+             "SIGINT/SIGTERM stop it; tasks on agents keep running and are reconciled\n"
+             "when it starts again.\n",
+             HPT_TLS_CA_DAYS, HPT_TLS_SERVER_DAYS);
+}
+
+//  hptmaster certgen --host NAME [--host NAME...] DIR
+static int
+s_certgen (int argc, char *argv[])
+{
+    const char *hosts[HPT_TLS_MAX_HOSTS];
+    size_t host_count = 0;
+    const char *dir = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *host = NULL;
+        if (strcmp (argv[i], "--host") == 0 && i + 1 < argc)
+            host = argv[++i];
+        else if (strncmp (argv[i], "--host=", 7) == 0)
+            host = argv[i] + 7;
+        else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+            continue;
+        } else {
+            fprintf (stderr,
+                     "hptmaster certgen: unexpected argument '%s'; usage: hptmaster "
+                     "certgen --host NAME [--host NAME...] DIR\n",
+                     argv[i]);
+            return 2;
+        }
+        if (host_count == HPT_TLS_MAX_HOSTS) {
+            fprintf (stderr, "hptmaster certgen: at most %d --host\n", HPT_TLS_MAX_HOSTS);
+            return 2;
+        }
+        hosts[host_count++] = host;
+    }
+    if (!dir || host_count == 0) {
+        fprintf (stderr, "hptmaster certgen: usage: hptmaster certgen --host NAME [--host "
+                         "NAME...] DIR (NAME: each host name or address clients use)\n");
+        return 2;
+    }
+    hpt_error_t error;
+    bool ca_made = false;
+    if (hpt_tls_certgen (dir, hosts, host_count, &ca_made, &error) != 0) {
+        fprintf (stderr, "hptmaster %s\n", error.message);
+        return error.code == HPT_E_INVALID ? 2 : 1;
+    }
+    if (ca_made)
+        printf ("%s/ca.pem: the CA (give it to clients: hpt --ca-cert, HPT_CA_CERT); %s/ca.key "
+                "(0600): its key, needed only to sign again\n",
+                dir, dir);
+    else
+        printf ("signed with the existing CA %s/ca.pem\n", dir);
+    printf ("%s/server.pem and %s/server.key (0600): master.tls.cert and master.tls.key\n", dir,
+            dir);
+    return 0;
 }
 
 int
@@ -78,6 +147,7 @@ main (int argc, char *argv[])
                 argv[2], argv[2]);
         return 0;
     }
+    if (argc >= 2 && strcmp (argv[1], "certgen") == 0) return s_certgen (argc - 2, argv + 2);
     const char *cluster = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
@@ -123,8 +193,11 @@ main (int argc, char *argv[])
         return 1;
     }
     const hpt_master_settings_t *settings = hpt_cluster_config_master (config);
-    printf ("hptmaster ready api=http://%s:%u agents=%s\n", settings->api_host,
-            hpt_core_api_port (core), hpt_core_agents_endpoint (core));
+    //  The API's URL as a client writes it: an IPv6 literal in brackets.
+    bool v6 = strchr (settings->api_host, ':') != NULL;
+    printf ("hptmaster ready api=%s://%s%s%s:%u agents=%s\n", settings->tls_cert ? "https" : "http",
+            v6 ? "[" : "", settings->api_host, v6 ? "]" : "", hpt_core_api_port (core),
+            hpt_core_agents_endpoint (core));
     fflush (stdout);
     hpt_core_run (core);
     hpt_core_destroy (&core);

@@ -10,13 +10,15 @@ PACKAGES=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   # libraries hpt links
   libzmq3-dev libczmq-dev libyaml-dev libhwloc-dev libcurl4-openssl-dev
-  libsqlite3-dev libjansson-dev libmicrohttpd-dev liblapacke-dev
-  libopenblas-dev libcmocka-dev libgnutls28-dev
+  libsqlite3-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev liblapacke-dev
+  libopenblas-dev libcmocka-dev
+  # the system's CAs, which hpt trusts for an https:// master by default
+  ca-certificates
   # integration tests, examples and benchmarks (run under /usr/bin/python3)
   python3 python3-pytest python3-zmq python3-numpy python3-sklearn
   python3-optuna python3-yaml python3-protobuf
   # tools the tests drive
-  procps hwloc valgrind iproute2
+  procps hwloc valgrind iproute2 openssl
 )
 
 missing=()

@@ -29,8 +29,8 @@ struct _bench_cluster_t {
     pid_t agent;      //  hptagent, or 0 once stopped
 };
 
-static int
-s_free_port (void)
+int
+bench_free_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
@@ -77,8 +77,8 @@ s_http (int port, const char *method, const char *path, const char *body)
     return out;
 }
 
-static pid_t
-s_spawn (char *const argv[], const char *log)
+pid_t
+bench_spawn (char *const argv[], const char *log)
 {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
@@ -112,8 +112,8 @@ s_prepare (bench_cluster_t *self, bool curve)
         fprintf (stderr, "%s: cannot create a directory under %s\n", self->name, tmp);
         return -1;
     }
-    int agents = s_free_port ();
-    self->api = s_free_port ();
+    int agents = bench_free_port ();
+    self->api = bench_free_port ();
     char *config = zsys_sprintf ("%s/cluster.yaml", self->dir);
     FILE *file = fopen (config, "w");
     zstr_free (&config);
@@ -160,20 +160,27 @@ s_wait_for (bench_cluster_t *self, const char *path, const char *want, int tries
     return false;
 }
 
+char *
+bench_bin_dir (void)
+{
+    char exe[4096];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    *strrchr (exe, '/') = '\0';
+    return strdup (exe);
+}
+
 bench_cluster_t *
 bench_cluster_new (const char *name, int cpus, bool curve)
 {
     bench_cluster_t *self = calloc (1, sizeof (bench_cluster_t));
     self->name = name;
-    char exe[4096];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-    if (n <= 0) {
+    self->bin = bench_bin_dir ();
+    if (!self->bin) {
         free (self);
         return NULL;
     }
-    exe[n] = '\0';
-    *strrchr (exe, '/') = '\0';
-    self->bin = strdup (exe);
     int agents = s_prepare (self, curve);
     if (agents < 0) {
         bench_cluster_destroy (&self, true);
@@ -195,10 +202,10 @@ bench_cluster_new (const char *name, int cpus, bool curve)
         workdir,     "--cpus",   cpu_count, "--memory-gb",   "1",         "--advertise",
         "127.0.0.1", "--cert",   cert,      "--master-cert", master_cert, NULL};
     if (!curve) agent_argv[13] = NULL;
-    self->master = s_spawn (master_argv, master_log);
+    self->master = bench_spawn (master_argv, master_log);
     bool ready = self->master > 0 && s_wait_for (self, "/v1/nodes", NULL, 200);
     if (ready) {
-        self->agent = s_spawn (agent_argv, agent_log);
+        self->agent = bench_spawn (agent_argv, agent_log);
         ready = self->agent > 0 && s_wait_for (self, "/v1/nodes/bench", "\"READY\"", 400);
     }
     zstr_free (&config);
@@ -218,9 +225,9 @@ bench_cluster_new (const char *name, int cpus, bool curve)
     return self;
 }
 
-//  CPU seconds pid used so far, from /proc/PID/stat (fields 14 and 15).
-static double
-s_cpu_seconds (pid_t pid)
+//  From /proc/PID/stat (fields 14 and 15).
+double
+bench_cpu_seconds (pid_t pid)
 {
     char path[64], text[1024];
     snprintf (path, sizeof (path), "/proc/%d/stat", (int)pid);
@@ -239,8 +246,8 @@ s_cpu_seconds (pid_t pid)
 void
 bench_cluster_cpu (bench_cluster_t *self, double *master, double *agent)
 {
-    *master = self->master > 0 ? s_cpu_seconds (self->master) : 0;
-    *agent = self->agent > 0 ? s_cpu_seconds (self->agent) : 0;
+    *master = self->master > 0 ? bench_cpu_seconds (self->master) : 0;
+    *agent = self->agent > 0 ? bench_cpu_seconds (self->agent) : 0;
 }
 
 void

@@ -14,6 +14,7 @@
 #define BENCH_CLUSTER_H_INCLUDED
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 typedef struct _bench_cluster_t bench_cluster_t;
 
@@ -50,5 +51,21 @@ bool bench_cluster_run_job (bench_cluster_t *self, const char *job_id, const cha
 //  Stops both daemons so that the store can be opened; the directory stays
 //  until destroy.
 void bench_cluster_stop (bench_cluster_t *self);
+
+//  ----------------------------------- for benchmarks that start daemons
+
+//  A TCP port on 127.0.0.1 that is free now, or -1.
+int bench_free_port (void);
+
+//  The directory of the running hpt-bench (and of the daemons), or NULL.
+//  The caller frees it.
+char *bench_bin_dir (void);
+
+//  Starts argv (argv[0] a path) with stdout and stderr into log; the
+//  process id, or -1.
+pid_t bench_spawn (char *const argv[], const char *log);
+
+//  CPU seconds (user + system) pid has used so far.
+double bench_cpu_seconds (pid_t pid);
 
 #endif

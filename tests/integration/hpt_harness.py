@@ -9,6 +9,7 @@ import os
 import pathlib
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -46,12 +47,18 @@ class ApiError(Exception):
 
 class Cluster:
     def __init__(self, tmp, extra_config="", heartbeat="0.2s", agent_timeout="2s",
-                 machine_types=None, master_config=""):
+                 machine_types=None, master_config="", tls=None):
         """extra_config is appended after machineTypes (e.g. a scaleTiers
         section); master_config is lines added under master: (indented by
-        two spaces, e.g. "  agentLostPolicy: requeue")."""
+        two spaces, e.g. "  agentLostPolicy: requeue"). tls is a directory
+        made by `hptmaster certgen` with 127.0.0.1 among its hosts: the API
+        then serves HTTPS with its server.pem and server.key, and requests
+        (and hpt(), through HPT_CA_CERT) trust its ca.pem."""
         self.tmp = pathlib.Path(tmp)
+        self.tls = pathlib.Path(tls) if tls else None
         self.api_port = free_port()
+        self.ssl_context = (ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+                            if tls else None)
         self.agents_port = free_port()
         self.agents_endpoint = f"tcp://127.0.0.1:{self.agents_port}"
         self.state = self.tmp / "state"
@@ -64,6 +71,8 @@ class Cluster:
                  f"  agentTimeout: {agent_timeout}",
                  "  stopGracePeriod: 2s",
                  *[line for line in master_config.splitlines() if line.strip()],
+                 *([f"  tls: {{cert: {self.tls / 'server.pem'}, key: {self.tls / 'server.key'}}}"]
+                   if tls else []),
                  "machineTypes:"]
         for name, spec in types.items():
             lines.append(f"  {name}: {json.dumps(spec)}")
@@ -72,6 +81,11 @@ class Cluster:
         self.master = None
         self.agents = {}
         self.logs = []
+
+    @property
+    def url(self):
+        """The API's base URL (from api_port, which a test may change)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
 
     # -- processes ---------------------------------------------------------
     def _spawn(self, argv, name, env=None):
@@ -137,11 +151,10 @@ class Cluster:
     def request(self, method, path, body=None):
         data = None if body is None else (body if isinstance(body, bytes)
                                           else json.dumps(body).encode())
-        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", data=data,
-                                     method=method,
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=15) as resp:
+            with urllib.request.urlopen(req, timeout=15, context=self.ssl_context) as resp:
                 text = resp.read().decode()
                 return json.loads(text) if text.strip().startswith(("{", "[")) else text
         except urllib.error.HTTPError as err:
@@ -173,7 +186,9 @@ class Cluster:
                         timeout=timeout, interval=0.1, what=f"job {job_id} in {states}")
 
     def hpt(self, *args, check=False):
-        env = dict(os.environ, HPT_MASTER=f"http://127.0.0.1:{self.api_port}")
+        env = dict(os.environ, HPT_MASTER=self.url)
+        if self.tls:
+            env["HPT_CA_CERT"] = str(self.tls / "ca.pem")
         result = subprocess.run([str(BIN / "hpt"), *args], capture_output=True, text=True,
                                 env=env, timeout=120)
         if check and result.returncode != 0:

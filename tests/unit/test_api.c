@@ -254,7 +254,7 @@ s_setup (void **state)
     char *endpoint = zsys_sprintf ("inproc://test-api-core-%d", ++s_endpoint_count);
     fixture->core = zactor_new (s_fake_core, endpoint);
     hpt_error_t error;
-    fixture->api = hpt_api_new ("127.0.0.1:0", endpoint, &error);
+    fixture->api = hpt_api_new ("127.0.0.1:0", endpoint, NULL, &error);
     if (!fixture->api) fail_msg ("hpt_api_new: %s", error.message);
     fixture->port = hpt_api_port (fixture->api);
     assert_true (fixture->port > 0);
@@ -444,7 +444,7 @@ static void
 test_no_core_is_503 (void **state)
 {
     hpt_error_t error;
-    hpt_api_t *api = hpt_api_new ("127.0.0.1:0", "inproc://test-api-nobody", &error);
+    hpt_api_t *api = hpt_api_new ("127.0.0.1:0", "inproc://test-api-nobody", NULL, &error);
     assert_non_null (api);
     hpt_api_set_timeout (api, 200);
     s_response_t response = s_http (hpt_api_port (api), "GET", "/v1/nodes", NULL);
@@ -550,28 +550,28 @@ test_listen_addresses (void **state)
                          "[::1]80",  "127.0.0.1:8x",    "[]:80"};
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
         hpt_error_t error;
-        hpt_api_t *api = hpt_api_new (bad[i], "inproc://x", &error);
+        hpt_api_t *api = hpt_api_new (bad[i], "inproc://x", NULL, &error);
         assert_null (api);
         assert_int_equal (error.code, HPT_E_INVALID);
         assert_non_null (strstr (error.message, "listen address"));
     }
     hpt_error_t error;
-    assert_null (hpt_api_new ("127.0.0.1:0", NULL, &error));
+    assert_null (hpt_api_new ("127.0.0.1:0", NULL, NULL, &error));
     assert_int_equal (error.code, HPT_E_INVALID);
     assert_non_null (strstr (error.message, "no core endpoint"));
 
     //  A port in use is a clear error, not a crash.
-    hpt_api_t *first = hpt_api_new ("127.0.0.1:0", "inproc://x", NULL);
+    hpt_api_t *first = hpt_api_new ("127.0.0.1:0", "inproc://x", NULL, NULL);
     assert_non_null (first);
     char address[64];
     snprintf (address, sizeof (address), "127.0.0.1:%u", hpt_api_port (first));
-    assert_null (hpt_api_new (address, "inproc://x", &error));
+    assert_null (hpt_api_new (address, "inproc://x", NULL, &error));
     assert_int_equal (error.code, HPT_E_UNAVAILABLE);
     assert_non_null (strstr (error.message, "cannot listen"));
     hpt_api_destroy (&first);
 
     //  IPv6 loopback in brackets (this machine has ::1).
-    hpt_api_t *v6 = hpt_api_new ("[::1]:0", "inproc://test-api-nobody", &error);
+    hpt_api_t *v6 = hpt_api_new ("[::1]:0", "inproc://test-api-nobody", NULL, &error);
     if (!v6) fail_msg ("[::1]:0: %s", error.message);
     assert_true (hpt_api_port (v6) > 0);
     hpt_api_destroy (&v6);

@@ -406,6 +406,30 @@ test_rule_security (void **state)
                   "must be between 1 and 1000000");
 }
 
+//  master.tls: cert and key together; read as given (whether they are a
+//  usable pair is checked when the master starts, hpt_tls).
+static void
+test_tls (void **state)
+{
+    hpt_cluster_config_t *config = s_read_ok ("master:\n  api: 127.0.0.1:7470\n");
+    assert_null (hpt_cluster_config_master (config)->tls_cert);
+    assert_null (hpt_cluster_config_master (config)->tls_key);
+    hpt_cluster_config_destroy (&config);
+    config = s_read_ok ("master:\n  tls:\n    cert: /etc/hpt/server.pem\n"
+                        "    key: /etc/hpt/server.key\n");
+    assert_string_equal (hpt_cluster_config_master (config)->tls_cert, "/etc/hpt/server.pem");
+    assert_string_equal (hpt_cluster_config_master (config)->tls_key, "/etc/hpt/server.key");
+    hpt_cluster_config_destroy (&config);
+    s_expect_one ("master:\n  tls:\n    cert: /etc/hpt/server.pem\n", "3:5", "master.tls.key",
+                  "required field is missing (the certificate's PEM key file");
+    s_expect_one ("master:\n  tls: {key: server.key}\n", "2:8", "master.tls.cert",
+                  "required field is missing (the API's PEM certificate file");
+    s_expect_one ("master:\n  tls: {cert: '', key: k}\n", "2:15", "master.tls.cert", "empty");
+    s_expect_one ("master:\n  tls: {cert: c, key: k, ca: x}\n", "2:26", "master.tls.ca",
+                  "unknown field");
+    s_expect_one ("master:\n  tls: server.pem\n", "2:8", "master.tls", "mapping");
+}
+
 static void
 test_rule_endpoints (void **state)
 {
@@ -878,6 +902,7 @@ main (void)
         cmocka_unit_test (test_rule_agent_timeout),
         cmocka_unit_test (test_rule_endpoints),
         cmocka_unit_test (test_rule_security),
+        cmocka_unit_test (test_tls),
         cmocka_unit_test (test_rule_master_scalars),
         cmocka_unit_test (test_rule_machine_types),
         cmocka_unit_test (test_rule_accelerators),
