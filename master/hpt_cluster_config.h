@@ -65,8 +65,8 @@ typedef struct {
     int64_t api_rate;        //  apiRequestsPerSecond: per remote client (bursts of twice that)
     char **api_host_names;   //  apiHostNames: Host header values the API answers (NULL: defaults)
     size_t api_host_name_count; //  entries in api_host_names
-    char *tls_cert;          //  tls.cert: the API's certificate (PEM), or NULL: plain HTTP
-    char *tls_key;           //  tls.key: its key (PEM); set exactly when tls_cert is
+    char *tls_cert;             //  tls.cert: the API's certificate (PEM), or NULL: plain HTTP
+    char *tls_key;              //  tls.key: its key (PEM); set exactly when tls_cert is
 } hpt_master_settings_t;
 
 typedef struct _hpt_cluster_config_t hpt_cluster_config_t;
