@@ -48,6 +48,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 //  Poll slice while waiting for the core, so destroy is prompt.
 #define S_POLL_SLICE_MS 100
@@ -58,6 +61,7 @@
 
 struct _hpt_api_t {
     struct MHD_Daemon *daemon; //  the HTTP server and its thread
+    char *socket_path;         //  a Unix socket's path (removed on destroy), or NULL
     char *core_endpoint;       //  where the core's ROUTER is
     char *tls_cert;            //  HTTPS: the certificate PEM, NULL for plain HTTP
     char *tls_key;             //  HTTPS: the key PEM (wiped on destroy)
@@ -742,6 +746,8 @@ s_parse_listen (const char *listen, struct sockaddr_storage *address, hpt_error_
 static void
 s_free (hpt_api_t *self)
 {
+    if (self->socket_path) unlink (self->socket_path);
+    free (self->socket_path);
     if (self->tls_key) explicit_bzero (self->tls_key, strlen (self->tls_key));
     free (self->tls_key);
     free (self->tls_cert);
@@ -768,6 +774,61 @@ s_start_daemon (hpt_api_t *self, unsigned int flags, uint16_t port, struct socka
                              self->tls_cert ? tls : tls + 3, MHD_OPTION_END);
 }
 
+//  A listening Unix socket at path, mode 0660 (its group decides who may
+//  use it). A socket file left by a dead master is replaced; one that a
+//  live process answers on is not. -1 with *error.
+static int
+s_unix_listen (const char *path, hpt_error_t *error)
+{
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen (path) >= sizeof (address.sun_path))
+        return hpt_error_set (error, HPT_E_INVALID, "api: socket path %s is too long", path);
+    strcpy (address.sun_path, path);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect (fd, (struct sockaddr *)&address, sizeof (address)) == 0) {
+        close (fd);
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "api: %s is in use by a live process",
+                              path);
+    }
+    if (fd >= 0) close (fd);
+    unlink (path);
+    fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old_mask = umask (0117);
+    int rc = fd < 0 ? -1 : bind (fd, (struct sockaddr *)&address, sizeof (address));
+    umask (old_mask);
+    if (rc != 0 || listen (fd, 64) != 0) {
+        int code = errno;
+        if (fd >= 0) close (fd);
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "api: cannot listen on %s: %s", path,
+                              strerror (code));
+    }
+    return fd;
+}
+
+//  The API on a Unix socket ("unix:PATH"): plain HTTP, callers are
+//  whoever may open the socket file.
+static hpt_api_t *
+s_new_unix (hpt_api_t *self, const char *path, hpt_error_t *error)
+{
+    int fd = s_unix_listen (path, error);
+    if (fd < 0) {
+        s_free (self);
+        return NULL;
+    }
+    self->socket_path = hpt_strdup (path);
+    self->daemon = MHD_start_daemon (
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_handle,
+        self, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)64, MHD_OPTION_END);
+    if (!self->daemon) {
+        close (fd);
+        hpt_error_set (error, HPT_E_UNAVAILABLE, "api: cannot serve on %s", path);
+        s_free (self);
+    }
+    return self;
+}
+
 hpt_api_t *
 hpt_api_new (const char *listen, const char *core_endpoint, const hpt_api_options_t *options,
              hpt_error_t *error)
@@ -784,7 +845,7 @@ hpt_api_new (const char *listen, const char *core_endpoint, const hpt_api_option
         hpt_error_set (error, HPT_E_INVALID, "api: HTTPS needs both a certificate and its key");
         return NULL;
     }
-    if (s_parse_listen (listen, &address, error)) return NULL;
+    if (strncmp (listen, "unix:", 5) != 0 && s_parse_listen (listen, &address, error)) return NULL;
 
     //  The czmq context must exist before the API thread makes a socket:
     //  zsys_init is not safe to race from two threads.
@@ -797,6 +858,7 @@ hpt_api_new (const char *listen, const char *core_endpoint, const hpt_api_option
     }
     atomic_init (&self->timeout_ms, HPT_API_TIMEOUT_MS);
     atomic_init (&self->stopping, false);
+    if (strncmp (listen, "unix:", 5) == 0) return s_new_unix (self, listen + 5, error);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     //  MHD binds the address given; the port argument only names it in

@@ -80,7 +80,9 @@ typedef struct {
 //  Starts the HTTP server on listen, "HOST:PORT" with HOST an IPv4
 //  address, a bracketed IPv6 address ("[::1]:7470") or a name that
 //  resolves locally; an empty HOST means 127.0.0.1. PORT 0 picks a free
-//  port (see hpt_api_port). Requests go to core_endpoint, where the core
+//  port (see hpt_api_port). Or "unix:PATH": plain HTTP on a Unix socket
+//  made at PATH, mode 0660 (a stale one is replaced, a live one refused;
+//  removed on destroy). Requests go to core_endpoint, where the core
 //  binds (or will bind) its ROUTER. options (borrowed, may be NULL) add
 //  HTTPS. On failure returns NULL with error set: HPT_E_INVALID for a
 //  malformed listen address, no core endpoint or half a TLS pair,

@@ -254,6 +254,7 @@ static const hpt_schema_field_t s_master_fields[] = {
     HPT_SCHEMA_INT64 ("maxAgents", hpt_master_settings_t, max_agents, 1, 1000000),
     HPT_SCHEMA_FIELD ("security", s_m_security),
     HPT_SCHEMA_FIELD ("apiHostNames", s_m_host_names),
+    HPT_SCHEMA_STRING ("apiSocket", hpt_master_settings_t, api_socket),
     HPT_SCHEMA_INT64 ("apiRequestsPerSecond", hpt_master_settings_t, api_rate, 1, 1000000),
     HPT_SCHEMA_FIELD ("tls", s_m_tls),
 };
@@ -570,6 +571,7 @@ hpt_cluster_config_destroy (hpt_cluster_config_t **self_p)
     for (size_t i = 0; i < self->master.api_host_name_count; i++)
         free (self->master.api_host_names[i]);
     free (self->master.api_host_names);
+    free (self->master.api_socket);
     free (self->master.curve_cert);
     free (self->master.curve_agent_certs);
     free (self->master.tls_cert);

@@ -62,6 +62,7 @@ typedef struct {
     char *curve_cert;        //  security.curve.cert: the master's secret certificate, or NULL
     char *curve_agent_certs; //  security.curve.agentCerts: admitted agents' public certificates
     bool insecure;           //  security.insecure: plaintext beyond loopback, accepted
+    char *api_socket;        //  apiSocket: the API's Unix socket; NULL: STATEDIR/api.sock, "": none
     int64_t api_rate;        //  apiRequestsPerSecond: per remote client (bursts of twice that)
     char **api_host_names;   //  apiHostNames: Host header values the API answers (NULL: defaults)
     size_t api_host_name_count; //  entries in api_host_names

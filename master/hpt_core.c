@@ -1305,8 +1305,19 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
         hpt_asprintf ("%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", self->settings->api_port);
     self->api = s_start_api (self, listen, inproc, error);
     free (listen);
+    //  The Unix socket: the operator's tools on this host, trusted as
+    //  admins by the socket file's mode (0660) and group.
+    const char *socket = self->settings->api_socket;
+    char *path =
+        socket ? hpt_strdup (socket) : hpt_asprintf ("%s/api.sock", self->settings->state_dir);
+    if (self->api && *path) {
+        char *unix_listen = hpt_asprintf ("unix:%s", path);
+        self->api_socket = hpt_api_new (unix_listen, inproc, NULL, error);
+        free (unix_listen);
+    }
+    free (path);
     free (inproc);
-    return self->api ? 0 : -1;
+    return self->api && (self->api_socket || (socket && !*socket)) ? 0 : -1;
 }
 
 //  An API other hosts can reach needs TLS and at least one user (else
@@ -1406,6 +1417,7 @@ hpt_core_destroy (hpt_core_t **self_p)
     if (!self_p || !*self_p) return;
     hpt_core_t *self = *self_p;
     hpt_api_destroy (&self->api);
+    hpt_api_destroy (&self->api_socket);
     zloop_destroy (&self->loop);
     zactor_destroy (&self->handshakes);
     hpt_admission_destroy (&self->admission);

@@ -46,6 +46,7 @@ struct _hpt_core_t {
     char *agents_endpoint;                 //  what it is bound to
     zsock_t *api_router;                   //  ROUTER for the HTTP thread
     hpt_api_t *api;                        //  the HTTP server
+    hpt_api_t *api_socket;                 //  the same on a Unix socket (trusted callers), or NULL
     hpt_tuner_t **tuners;                  //  every job, submission order
     size_t tuner_count;                    //  entries in tuners
     size_t tuner_cap;                      //  allocated

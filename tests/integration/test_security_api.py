@@ -209,3 +209,26 @@ def test_no_users_means_loopback_admin(tmp_path):
         assert (status, me) == (200, {"name": "loopback", "role": "admin"})
     finally:
         cluster.stop()
+
+
+def test_unix_socket_is_admin(site):
+    """The API's Unix socket (STATEDIR/api.sock, 0660) is for the
+    operator's tools on the master's host: trusted as an admin."""
+    import http.client
+    import os
+    import socket
+    import stat
+
+    path = site.state / "api.sock"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(path))
+
+    conn = UnixConnection("localhost")
+    conn.request("GET", "/v1/auth/whoami")
+    answer = conn.getresponse()
+    assert answer.status == 200
+    assert json.loads(answer.read()) == {"name": "socket", "role": "admin"}
