@@ -148,3 +148,39 @@ def test_rogue_clients_from_another_host(lab):
         assert lab.node(name) is None
     assert lab.node("a1")["state"] == "READY"
     assert lab.node("a1")["address"] == lab.hosts["a1"][1]
+
+
+RATE_CLIENT = """
+import sys, urllib.request, urllib.error
+codes = {}
+for _ in range(int(sys.argv[2])):
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+            codes[r.status] = codes.get(r.status, 0) + 1
+    except urllib.error.HTTPError as e:
+        codes[e.code] = codes.get(e.code, 0) + 1
+print(codes)
+"""
+
+
+def test_remote_clients_are_rate_limited(tmp_path, hosts):
+    """A client on another host gets 429 RESOURCE_EXHAUSTED past
+    master.apiRequestsPerSecond; the host's own tools are not limited."""
+    cluster = Cluster(tmp_path, master_config="\n".join([
+        "  apiRequestsPerSecond: 20", "  apiHostNames: [10.199.1.1]",
+        "  security:", "    insecure: true"]))
+    cluster.config.write_text(cluster.config.read_text().replace(
+        f"api: 127.0.0.1:{cluster.api_port}", f"api: 0.0.0.0:{cluster.api_port}"))
+    cluster.start_master()
+    try:
+        ns, _, master = hosts["a1"]
+        out = subprocess.run(["ip", "netns", "exec", ns, PYTHON, "-c", RATE_CLIENT,
+                              f"http://{master}:{cluster.api_port}/v1/nodes", "120"],
+                             check=True, capture_output=True, text=True, timeout=120).stdout
+        codes = eval(out)  # a dict the client printed
+        assert codes.get(429, 0) >= 50 and codes.get(200, 0) >= 40, codes
+        for _ in range(100):
+            cluster.get("/v1/nodes")  # loopback: never 429
+        assert "insecure" in (cluster.tmp / "master.log").read_text()
+    finally:
+        cluster.stop()
