@@ -16,7 +16,8 @@
     X (optimizer, "optimizer", "optimizer quality: regret on test functions")                      \
     X (suggest_latency, "suggest-latency", "time of one suggestion after N observations")          \
     X (trials, "trials", "trials/s and exit-to-next-launch latency through a real master+agent")   \
-    X (metrics, "metrics", "metric points/s from trainer stdout through agent, master, SQLite")
+    X (metrics, "metrics", "metric points/s from trainer stdout through agent, master, SQLite")    \
+    X (api, "api", "GET of a job with many metric points, and the master loop's stalls")
 
 #define X_DECLARE(fn, name, help) int bench_##fn (int argc, char *argv[]);
 HPT_BENCH_COMMANDS (X_DECLARE)
