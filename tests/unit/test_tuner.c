@@ -639,6 +639,129 @@ test_failed_commit_forgets_report (void **state)
     hpt_store_destroy (&store);
 }
 
+//  n points of "loss" from task, steps first.., in one batch.
+static void
+s_report_many (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_task_t *task,
+               int64_t first, size_t n)
+{
+    hpt_tuner_point_t *points = calloc (n, sizeof (hpt_tuner_point_t));
+    for (size_t i = 0; i < n; i++)
+        points[i] = (hpt_tuner_point_t){"loss", (double)i, first + (int64_t)i,
+                                        10.0 + (double)(first + (int64_t)i)};
+    s_report (store, tuner, trial, task, points, n);
+    free (points);
+}
+
+//  The trial whose trialId is id in the Job resource json.
+static json_t *
+s_trial_of (json_t *json, const char *id)
+{
+    json_t *trials = json_object_get (json_object_get (json, "trainingOutput"), "trials");
+    size_t i;
+    json_t *trial;
+    json_array_foreach (trials, i, trial)
+        if (strcmp (json_string_value (json_object_get (trial, "trialId")), id) == 0) return trial;
+    fail_msg ("no trial %s", id);
+    return NULL;
+}
+
+//  allMetrics shows the last HPT_TUNER_ALL_METRICS points of the
+//  objective replica and says when there were more.
+static void
+test_all_metrics_are_the_last_points (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "m1", 2, 2, 0, 1);
+    hpt_trial_t *t1 = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t1);
+    hpt_trial_t *t2 = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t2);
+    s_report_many (store, tuner, t1, &t1->tasks[0], 1, 2500);
+    //  A worker's reports of the same tag are not the objective's curve.
+    s_report_many (store, tuner, t1, &t1->tasks[1], 1, 3000);
+    s_report_many (store, tuner, t2, &t2->tasks[0], 1, HPT_TUNER_ALL_METRICS);
+    json_t *json = hpt_tuner_to_json (tuner, store, true);
+    json_t *trial = s_trial_of (json, "1");
+    json_t *all = json_object_get (trial, "allMetrics");
+    assert_int_equal (json_array_size (all), HPT_TUNER_ALL_METRICS);
+    for (size_t i = 0; i < json_array_size (all); i++) {
+        json_t *point = json_array_get (all, i);
+        char step[16];
+        snprintf (step, sizeof (step), "%zu", 1501 + i);
+        assert_string_equal (json_string_value (json_object_get (point, "trainingStep")), step);
+        assert_true (json_number_value (json_object_get (point, "objectiveValue")) ==
+                     (double)(1500 + i));
+    }
+    assert_true (json_is_true (json_object_get (trial, "hptMetricsTruncated")));
+    trial = s_trial_of (json, "2");
+    assert_int_equal (json_array_size (json_object_get (trial, "allMetrics")),
+                      HPT_TUNER_ALL_METRICS);
+    assert_null (json_object_get (trial, "hptMetricsTruncated"));
+    json_decref (json);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
+//  The version moves with every change the Job resource shows, and only
+//  then; the etag follows it; a rebuilt tuner never reuses one.
+static void
+test_version_and_etag_follow_changes (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "v1", 1, 1, 1, 0);
+    uint64_t seen = hpt_tuner_version (tuner);
+    assert_true (seen > 0);
+    bool complete = false;
+    char *before = hpt_tuner_job_text (tuner, store, &complete);
+    assert_true (complete);
+    char *again = hpt_tuner_job_text (tuner, store, &complete);
+    assert_string_equal (before, again);
+    assert_true (hpt_tuner_version (tuner) == seen);
+    free (again);
+
+    //  The etag in the resource is the version in base64.
+    json_t *json = hpt_tuner_to_json (tuner, store, false);
+    char etag[32];
+    hpt_tuner_etag (tuner, etag, sizeof (etag));
+    assert_string_equal (json_string_value (json_object_get (json, "etag")), etag);
+    assert_int_equal (strlen (etag), 12);
+    json_decref (json);
+
+    //  The queue reason is shown, so it is a change; the same one is not.
+    hpt_tuner_set_queue_reason (tuner, "no agent");
+    assert_true (hpt_tuner_version (tuner) > seen);
+    seen = hpt_tuner_version (tuner);
+    hpt_tuner_set_queue_reason (tuner, "no agent");
+    assert_true (hpt_tuner_version (tuner) == seen);
+
+    //  Each event that writes moves it on, and the text with it.
+    hpt_trial_t *t = s_next (store, tuner, 1500);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    seen = hpt_tuner_version (tuner);
+    s_place_and_start (store, tuner, t);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    seen = hpt_tuner_version (tuner);
+    char old_etag[32];
+    hpt_tuner_etag (tuner, old_etag, sizeof (old_etag));
+    s_report_many (store, tuner, t, &t->tasks[0], 1, 3);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    hpt_tuner_etag (tuner, etag, sizeof (etag));
+    assert_string_not_equal (etag, old_etag);
+    char *after = hpt_tuner_job_text (tuner, store, &complete);
+    assert_string_not_equal (before, after);
+    free (before);
+    free (after);
+
+    //  A tuner rebuilt from the store (failed commit, restart) starts at
+    //  a version no earlier tuner of the job had.
+    seen = hpt_tuner_version (tuner);
+    hpt_tuner_destroy (&tuner);
+    tuner = s_reload (store, "v1", 1, 1, 1, 0);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
 static hpt_host_t *
 s_node (const char *name, const char *json)
 {
@@ -750,6 +873,8 @@ main (void)
         cmocka_unit_test (test_stepless_points_count_reports),
         cmocka_unit_test (test_written_in_follows_transaction),
         cmocka_unit_test (test_failed_commit_forgets_report),
+        cmocka_unit_test (test_all_metrics_are_the_last_points),
+        cmocka_unit_test (test_version_and_etag_follow_changes),
         cmocka_unit_test (test_gang_placement_all_or_nothing),
         cmocka_unit_test (test_gpu_numa_locality),
     };
