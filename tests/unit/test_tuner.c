@@ -749,8 +749,17 @@ test_version_and_etag_follow_changes (void **state)
     assert_string_not_equal (etag, old_etag);
     char *after = hpt_tuner_job_text (tuner, store, &complete);
     assert_string_not_equal (before, after);
+    //  A point older than the final metric moves nothing of the trial,
+    //  but it is one more point of the curve: a change all the same.
+    seen = hpt_tuner_version (tuner);
+    hpt_tuner_point_t late = {"loss", 9, 2, 0.5};
+    s_report (store, tuner, t, &t->tasks[0], &late, 1);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    char *later = hpt_tuner_job_text (tuner, store, &complete);
+    assert_string_not_equal (after, later);
     free (before);
     free (after);
+    free (later);
 
     //  A tuner rebuilt from the store (failed commit, restart) starts at
     //  a version no earlier tuner of the job had.
