@@ -83,7 +83,7 @@
 #include <sys/stat.h>
 
 //  Rendered Job resources kept for GETs of unchanged jobs, at most (a
-//  Job of 20 trials with 1000 points each is about 1.5 MB).
+//  Job of 20 trials with 1000 points each is about 2.3 MB).
 #define S_ANSWERS_BYTES (64u * 1024 * 1024)
 
 //  A node's durable fields as they were before the open transaction.
