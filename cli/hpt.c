@@ -43,10 +43,14 @@ static const s_help_t s_help[] = {
      "                   goal, best trial) and a table of trials: TRIAL, STATE,\n"
      "                   OBJECTIVE, STEP and one column per hyperparameter, then\n"
      "                   notes on trials stopped early or failed.\n"},
-    {"jobs list", "  jobs list [--filter EXPR]\n"
-                  "      Table of jobs in submission order: JOB_ID, STATUS, CREATED.\n"
-                  "      --filter  passed to the master, e.g. 'state=RUNNING' or\n"
-                  "                'jobId=mnist*', joined with ' AND '.\n"},
+    {"jobs list", "  jobs list [--filter EXPR] [--page-size N] [--limit N]\n"
+                  "      Table of jobs in submission order: JOB_ID, STATUS, CREATED;\n"
+                  "      every page of the master's list.\n"
+                  "      --filter     passed to the master, e.g. 'state=RUNNING' or\n"
+                  "                   'jobId=mnist*', joined with ' AND '.\n"
+                  "      --page-size  jobs per request (the master's default 20, at\n"
+                  "                   most 1000).\n"
+                  "      --limit      show at most N jobs (the first N).\n"},
     {"jobs cancel", "  jobs cancel JOB\n"
                     "      Cancel a job: every running task is stopped and the job ends\n"
                     "      CANCELLED. Fails if the job has already finished.\n"},
@@ -56,11 +60,13 @@ static const s_help_t s_help[] = {
      "      '[trial N REPLICA] text' until the job ends. Exits 0 if the job\n"
      "      SUCCEEDED, 1 otherwise.\n"
      "      --trial N  only the logs of trial N.\n"},
-    {"nodes list", "  nodes list\n"
+    {"nodes list", "  nodes list [--page-size N]\n"
                    "      Table of agents: NAME, STATE, DRAIN, CPUS, FREE_CPUS, MEMORY_GB,\n"
                    "      GPUS (free/total and type), TASKS (placed by the master), LOAD\n"
                    "      (the host's 1-minute load average, as its agent last said),\n"
-                   "      REASON (of a drain).\n"},
+                   "      REASON (of a drain); every page of the master's list.\n"
+                   "      --page-size  nodes per request (the master's default 20, at\n"
+                   "                   most 1000).\n"},
     {"nodes describe", "  nodes describe NODE [--format json|yaml]\n"
                        "      Print one agent's resource (YAML by default): resources, free\n"
                        "      resources, accelerators, drain state, reason, who and when.\n"},

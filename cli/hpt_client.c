@@ -383,3 +383,63 @@ hpt_client_escape (hpt_client_t *self, const char *text)
     curl_free (escaped);
     return copy;
 }
+
+//  The path of the next page: path with pageSize and pageToken added.
+static char *
+s_page_path (hpt_client_t *self, const char *path, long page_size, const char *token)
+{
+    char *escaped = token ? hpt_client_escape (self, token) : NULL;
+    if (token && !escaped) return NULL;
+    char size[32] = "";
+    if (page_size > 0) snprintf (size, sizeof (size), "pageSize=%ld", page_size);
+    char *out = hpt_asprintf (
+        "%s%s%s%s%s%s", path, *size || token ? (strchr (path, '?') ? "&" : "?") : "", size,
+        *size && token ? "&" : "", token ? "pageToken=" : "", token ? escaped : "");
+    free (escaped);
+    return out;
+}
+
+hpt_client_result_t
+hpt_client_list (hpt_client_t *self, const char *path, const char *key, long page_size, long limit,
+                 json_t **items)
+{
+    *items = NULL;
+    json_t *all = json_array ();
+    char *token = NULL;
+    hpt_client_result_t result = HPT_CLIENT_OK;
+    do {
+        char *page_path = s_page_path (self, path, page_size, token);
+        json_t *reply = NULL;
+        if (!page_path) {
+            hpt_client_error (self, "out of memory");
+            result = HPT_CLIENT_FAILED;
+        } else
+            result = hpt_client_call (self, "GET", page_path, NULL, false, &reply);
+        free (page_path);
+        json_t *page = json_object_get (reply, key);
+        const char *next = json_string_value (json_object_get (reply, "nextPageToken"));
+        if (result == HPT_CLIENT_OK && page && !json_is_array (page)) {
+            char *message = hpt_asprintf ("the master's answer has no list of %s", key);
+            hpt_client_error (self, message);
+            free (message);
+            result = HPT_CLIENT_FAILED;
+        } else if (result == HPT_CLIENT_OK && next && token && strcmp (next, token) == 0) {
+            //  A master that hands back the token it was sent would never end.
+            hpt_client_error (self, "the master answered the same page again");
+            result = HPT_CLIENT_FAILED;
+        }
+        if (result == HPT_CLIENT_OK && page) json_array_extend (all, page);
+        free (token);
+        token = result == HPT_CLIENT_OK && next && *next ? hpt_strdup (next) : NULL;
+        json_decref (reply);
+    } while (token && (limit <= 0 || (long)json_array_size (all) < limit));
+    free (token);
+    if (result != HPT_CLIENT_OK) {
+        json_decref (all);
+        return result;
+    }
+    while (limit > 0 && (long)json_array_size (all) > limit)
+        json_array_remove (all, json_array_size (all) - 1);
+    *items = all;
+    return HPT_CLIENT_OK;
+}

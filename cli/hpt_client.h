@@ -61,6 +61,17 @@ void hpt_client_destroy (hpt_client_t **self_p);
 hpt_client_result_t hpt_client_call (hpt_client_t *self, const char *method, const char *path,
                                      json_t *body, bool quiet, json_t **reply);
 
+//  GETs every page of a Google-style list (docs/interfaces.md, "Paging"):
+//  path (escaped, with or without a query) is asked again with
+//  pageToken=nextPageToken until an answer has none, or until limit items
+//  were collected (0: no limit). page_size, when > 0, is sent as
+//  pageSize. Each answer's key member (absent: no items) must be an
+//  array. On HPT_CLIENT_OK *items is every item in order, at most limit
+//  (the caller owns it); otherwise *items is NULL and the error has been
+//  printed.
+hpt_client_result_t hpt_client_list (hpt_client_t *self, const char *path, const char *key,
+                                     long page_size, long limit, json_t **items);
+
 //  The last transport error text with what to do about it when hpt knows
 //  (for callers that retry quietly); never NULL, borrowed.
 const char *hpt_client_last_error (hpt_client_t *self);

@@ -4,7 +4,7 @@
 
         submit training JOB  POST   /v1/projects/P/jobs          (Job JSON)
         describe JOB         GET    /v1/projects/P/jobs/JOB
-        list                 GET    /v1/projects/P/jobs?filter=EXPR
+        list                 GET    /v1/projects/P/jobs?filter=EXPR, every page
         cancel JOB           POST   /v1/projects/P/jobs/JOB:cancel
         stream-logs JOB      GET    /v1/projects/P/jobs/JOB/logs?after=SEQ[&trial=N]
 
@@ -553,30 +553,49 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
     return rc;
 }
 
+//  A --page-size or --limit value: a positive number, or NULL (not
+//  given) for 0.
+static bool
+s_count_option (const char *command, const char *flag, const char *text, long *value)
+{
+    *value = 0;
+    if (!text) return true;
+    char *end = NULL;
+    errno = 0;
+    *value = strtol (text, &end, 10);
+    if (errno == 0 && end != text && *end == 0 && *value > 0) return true;
+    fprintf (stderr, "hpt %s: %s must be a positive number, not '%s'\n", command, flag, text);
+    return false;
+}
+
 static int
 s_list (hpt_cli_context_t *context, int argc, char *argv[])
 {
-    const char *filter = NULL;
-    hpt_cli_option_t options[] = {{"--filter", &filter, NULL}, {NULL, NULL, NULL}};
+    const char *filter = NULL, *page_size = NULL, *limit = NULL;
+    hpt_cli_option_t options[] = {{"--filter", &filter, NULL},
+                                  {"--page-size", &page_size, NULL},
+                                  {"--limit", &limit, NULL},
+                                  {NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "jobs list", .options = options, .positional_max = 0};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
+    long size, most;
+    if (!s_count_option ("jobs list", "--page-size", page_size, &size) ||
+        !s_count_option ("jobs list", "--limit", limit, &most))
+        return 2;
     hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.list");
     if (!client) return 1;
     char *escaped = filter ? hpt_client_escape (client, filter) : NULL;
-    json_t *reply = NULL;
+    char *suffix = hpt_asprintf ("%s%s", escaped ? "?filter=" : "", escaped ? escaped : "");
+    char *path = escaped || !filter ? s_job_path (client, context->project, NULL, suffix) : NULL;
+    json_t *jobs = NULL;
     int rc = 1;
-    if (escaped || !filter) {
-        char *suffix = hpt_asprintf ("%s%s", escaped ? "?filter=" : "", escaped ? escaped : "");
-        rc = s_job_call (client, "GET", context->project, NULL, suffix, NULL, &reply);
-        free (suffix);
-    } else
+    //  Every page: a list that stops at the master's first page would
+    //  hide jobs without saying so.
+    if (path)
+        rc = hpt_client_list (client, path, "jobs", size, most, &jobs) == HPT_CLIENT_OK ? 0 : 1;
+    else
         hpt_client_error (client, "out of memory");
-    json_t *jobs = json_object_get (reply, "jobs");
-    if (rc == 0 && jobs && !json_is_array (jobs)) {
-        hpt_client_error (client, "the master's answer has no list of jobs");
-        rc = 1;
-    }
     if (rc == 0 && json_array_size (jobs) == 0)
         fprintf (stderr, "Listed 0 items.\n");
     else if (rc == 0) {
@@ -595,7 +614,9 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
         hpt_format_table_print (table, stdout);
         hpt_format_table_destroy (&table);
     }
-    json_decref (reply);
+    json_decref (jobs);
+    free (path);
+    free (suffix);
     free (escaped);
     hpt_client_destroy (&client);
     return rc;

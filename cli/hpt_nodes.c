@@ -1,6 +1,6 @@
 /*  hpt nodes -- the operator's view of the agents, and node drain
 
-        nodes list            GET  /v1/nodes
+        nodes list            GET  /v1/nodes, every page
         nodes describe NODE   GET  /v1/nodes/NODE
         nodes drain NODE      POST /v1/nodes/NODE:drain   {"reason", "now", "by"}
         nodes undrain NODE    POST /v1/nodes/NODE:undrain
@@ -69,19 +69,24 @@ s_accelerators (json_t *node, char *buf, size_t size)
 static int
 s_list (hpt_cli_context_t *context, int argc, char *argv[])
 {
-    hpt_cli_option_t options[] = {{NULL, NULL, NULL}};
+    const char *page_size = NULL;
+    hpt_cli_option_t options[] = {{"--page-size", &page_size, NULL}, {NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "nodes list", .options = options, .positional_max = 0};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
+    char *end = NULL;
+    long size = page_size ? strtol (page_size, &end, 10) : 0;
+    if (page_size && (end == page_size || *end || size < 1)) {
+        fprintf (stderr, "hpt nodes list: --page-size must be a positive number, not '%s'\n",
+                 page_size);
+        return 2;
+    }
     hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.nodes.list");
     if (!client) return 1;
-    json_t *reply = NULL;
-    int rc = s_node_call (client, "GET", NULL, "", NULL, &reply);
-    json_t *nodes = json_object_get (reply, "nodes");
-    if (rc == 0 && nodes && !json_is_array (nodes)) {
-        hpt_client_error (client, "the master's answer has no list of nodes");
-        rc = 1;
-    }
+    //  Every page, so that no node is left out of the table.
+    json_t *nodes = NULL;
+    int rc =
+        hpt_client_list (client, "/v1/nodes", "nodes", size, 0, &nodes) == HPT_CLIENT_OK ? 0 : 1;
     if (rc == 0 && json_array_size (nodes) == 0)
         fprintf (stderr, "Listed 0 items.\n");
     else if (rc == 0) {
@@ -115,7 +120,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
         hpt_format_table_print (table, stdout);
         hpt_format_table_destroy (&table);
     }
-    json_decref (reply);
+    json_decref (nodes);
     hpt_client_destroy (&client);
     return rc;
 }

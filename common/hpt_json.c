@@ -40,6 +40,16 @@ s_string (s_buf_t *b, const char *text, size_t len)
 {
     s_put (b, "\"", 1);
     for (size_t i = 0; i < len; i++) {
+        //  Runs that need no escape go in whole: a Job has many strings.
+        size_t run = 0;
+        while (i + run < len && (unsigned char)text[i + run] >= 0x20 && text[i + run] != '"' &&
+               text[i + run] != '\\')
+            run++;
+        if (run) {
+            s_put (b, text + i, run);
+            i += run - 1;
+            continue;
+        }
         unsigned char c = (unsigned char)text[i];
         char esc[8];
         switch (c) {

@@ -587,7 +587,7 @@ hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
         //  Unknown peer (or one the master gave up on): it must say HELLO.
         s_not_registered (self, hpt_msg_routing_id (msg));
     else {
-        node->last_seen = hpt_core_now ();
+        hpt_core_heard (self, node);
         if (id == HPT_MSG_TASK_STARTED || id == HPT_MSG_TASK_EXITED || id == HPT_MSG_METRICS ||
             id == HPT_MSG_LOGS)
             s_on_event (self, node, msg);

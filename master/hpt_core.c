@@ -10,7 +10,9 @@
     not come back within agentTimeout plus twice the agents' longest HELLO
     backoff: an agent whose HELLOs backed off while the master was down
     must not be given up on), enforce the jobs' time limits, and finish
-    drains.
+    drains. The longest any one event held the loop, and the longest a
+    connected agent went unheard, are kept for /metrics: a loop held for
+    seconds is what makes a healthy agent look lost.
 
     Transactions (docs/durability.md)
     ---------------------------------
@@ -80,6 +82,10 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+
+//  Rendered Job resources kept for GETs of unchanged jobs, at most (a
+//  Job of 20 trials with 1000 points each is about 2.3 MB).
+#define S_ANSWERS_BYTES (64u * 1024 * 1024)
 
 //  A node's durable fields as they were before the open transaction.
 typedef struct {
@@ -747,10 +753,50 @@ s_check_keys (hpt_core_t *self)
     }
 }
 
+//  An event handler is done: keeps the longest time one held the loop.
+static void
+s_busy (hpt_core_t *self, int64_t start_us)
+{
+    int64_t took = zclock_usecs () - start_us;
+    if (took > self->busy_max_us) self->busy_max_us = took;
+}
+
+void
+hpt_core_heard (hpt_core_t *self, hpt_host_t *node)
+{
+    int64_t now = hpt_core_now ();
+    if (node->last_seen && now - node->last_seen > self->silence_max_ms)
+        self->silence_max_ms = now - node->last_seen;
+    node->last_seen = now;
+}
+
+void
+hpt_core_loop_figures (hpt_core_t *self, double *busy_max_s, double *silence_max_s)
+{
+    *busy_max_s = (double)self->busy_max_us / 1e6;
+    *silence_max_s = (double)self->silence_max_ms / 1e3;
+}
+
+hpt_textcache_t *
+hpt_core_answers (hpt_core_t *self)
+{
+    return self->answers;
+}
+
+static void s_heartbeat_round (hpt_core_t *self);
+
 static int
 s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    hpt_core_t *self = arg;
+    int64_t start = zclock_usecs ();
+    s_heartbeat_round (arg);
+    s_busy (arg, start);
+    return 0;
+}
+
+static void
+s_heartbeat_round (hpt_core_t *self)
+{
     int64_t now = hpt_core_now ();
     size_t count;
     hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
@@ -761,13 +807,12 @@ s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
             hpt_core_send_now (self, nodes[i], &msg);
         }
     if (!self->store_ok) s_probe_store (self);
-    if (hpt_core_begin (self) != 0) return 0;
+    if (hpt_core_begin (self) != 0) return;
     s_check_keys (self);
     s_enforce_limits (self, now);
     s_check_nodes (self, now);
     hpt_core_schedule (self);
     hpt_core_commit (self);
-    return 0;
 }
 
 static int
@@ -803,11 +848,22 @@ static int
 s_on_api_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
     hpt_core_t *self = arg;
+    int64_t start = zclock_usecs ();
     hpt_api_request_t *request = hpt_api_request_recv (reader);
     if (!request) return 0;
     hpt_routes_handle (self, reader, request);
     hpt_api_request_destroy (&request);
+    s_busy (self, start);
     return 0;
+}
+
+static int
+s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    int64_t start = zclock_usecs ();
+    int rc = hpt_agent_link_on_message (loop, reader, arg);
+    s_busy (arg, start);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -1374,6 +1430,7 @@ s_core_new (hpt_cluster_config_t *config)
     zlistx_set_destructor (self->outbox, s_outgoing_free);
     self->node_undo = zlistx_new ();
     zlistx_set_destructor (self->node_undo, s_node_undo_free);
+    self->answers = hpt_textcache_new (S_ANSWERS_BYTES);
     return self;
 }
 
@@ -1396,7 +1453,7 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
         return NULL;
     }
     self->loop = zloop_new ();
-    zloop_reader (self->loop, self->agents, hpt_agent_link_on_message, self);
+    zloop_reader (self->loop, self->agents, s_on_agent_message, self);
     zloop_reader (self->loop, self->api_router, s_on_api_request, self);
     if (self->admission) {
         zloop_reader (self->loop, hpt_admission_zap (self->admission), s_on_zap_request, self);
@@ -1433,6 +1490,7 @@ hpt_core_destroy (hpt_core_t **self_p)
     zhashx_destroy (&self->log_bytes);
     zlistx_destroy (&self->outbox);
     zlistx_destroy (&self->node_undo);
+    hpt_textcache_destroy (&self->answers);
     hpt_store_destroy (&self->store);
     hpt_joblog_destroy (&self->joblog);
     zstr_free (&self->agents_endpoint);

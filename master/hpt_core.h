@@ -20,6 +20,7 @@
 #include "hpt_host.h"
 #include "hpt_joblog.h"
 #include "hpt_store.h"
+#include "hpt_textcache.h"
 #include "hpt_tuner.h"
 
 typedef struct _hpt_core_t hpt_core_t;
@@ -125,5 +126,16 @@ uint64_t hpt_core_dropped_messages (hpt_core_t *self);
 
 //  The same by kind: kind name -> uint64_t * (borrowed).
 zhashx_t *hpt_core_dropped_by_kind (hpt_core_t *self);
+
+//  Rendered Job resources by job id and version (borrowed): a GET of an
+//  unchanged job is served from here.
+hpt_textcache_t *hpt_core_answers (hpt_core_t *self);
+
+//  Since the start: the longest the loop spent on one event (an API
+//  request, an agent message, a timer round), and the longest a
+//  connected agent went unheard between two of its messages, as the loop
+//  saw them; both in seconds. A loop held too long is what makes healthy
+//  agents look silent.
+void hpt_core_loop_figures (hpt_core_t *self, double *busy_max_s, double *silence_max_s);
 
 #endif

@@ -24,6 +24,7 @@
 #include "hpt_fleet.h"
 #include "hpt_joblog.h"
 #include "hpt_msg.h"
+#include "hpt_textcache.h"
 
 //  Where a task id leads.
 typedef struct {
@@ -65,6 +66,9 @@ struct _hpt_core_t {
     char *store_problem;      //  why the store failed last
     uint64_t commit_failures; //  commits that failed
     int64_t last_store_log;   //  when a store failure was last logged (ms)
+    hpt_textcache_t *answers; //  rendered Jobs by job id and version
+    int64_t busy_max_us;      //  the longest one event held the loop
+    int64_t silence_max_ms;   //  the longest a READY agent went unheard
 };
 
 int64_t hpt_core_now (void);
@@ -129,5 +133,9 @@ void hpt_core_schedule (hpt_core_t *self);
 
 //  The agent socket's reader (hpt_agent_link.c).
 int hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg);
+
+//  A READY node said something: notes how long it had been silent (for
+//  /metrics) and that it was seen now.
+void hpt_core_heard (hpt_core_t *self, hpt_host_t *node);
 
 #endif

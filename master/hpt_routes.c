@@ -16,7 +16,9 @@
 #include "hpt_auth.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
+#include "hpt_page.h"
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +48,21 @@ s_visible (json_t *job, const char *owner)
 }
 
 static json_t *
-s_job_json (hpt_core_t *core, hpt_tuner_t *tuner, bool with_trials)
+s_job_json (hpt_core_t *core, hpt_tuner_t *tuner, bool with_trials, bool *complete)
 {
-    return s_visible (hpt_tuner_to_json (tuner, hpt_core_store (core), with_trials),
+    return s_visible (hpt_tuner_to_json (tuner, hpt_core_store (core), with_trials, complete),
                       hpt_tuner_owner (tuner));
 }
+
+//  Lists (jobs, nodes): pageSize when none is given is Google's for
+//  projects.jobs.list (20); Google caps it at 100, hpt at 1000.
+#define S_LIST_PAGE 20
+#define S_LIST_PAGE_MAX 1000
+
+//  A trial's metric points per page: by default as many as allMetrics
+//  shows, at most ten times that (about 1 MB of JSON).
+#define S_METRICS_PAGE HPT_TUNER_ALL_METRICS
+#define S_METRICS_PAGE_MAX (10 * HPT_TUNER_ALL_METRICS)
 
 static void
 s_reply_json (zsock_t *router, hpt_api_request_t *request, int status, json_t *body)
@@ -142,7 +154,7 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
         s_reply_failure (router, request, &error);
         return;
     }
-    s_reply_json (router, request, 200, s_job_json (core, tuner, true));
+    s_reply_json (router, request, 200, s_job_json (core, tuner, true, NULL));
 }
 
 //  Whether tuner passes the filter: terms "state=S" or "jobId=PREFIX*"
@@ -201,27 +213,99 @@ s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, hpt_error_t
     return rc;
 }
 
+//  pageSize and pageToken of a list request: the size, and the position
+//  to continue after (NULL: the first page). -1 with *error when either
+//  is not valid.
+static int
+s_page_args (hpt_api_request_t *request, const char *kind, const char *shape, size_t default_size,
+             size_t max_size, size_t *size, json_t **after, hpt_error_t *error)
+{
+    if (hpt_page_size (hpt_api_request_param (request, "pageSize"), "pageSize", default_size,
+                       max_size, size, error))
+        return -1;
+    return hpt_page_position (hpt_api_request_param (request, "pageToken"), kind, shape, after,
+                              error);
+}
+
+//  Jobs in submission order, a page at a time; the token holds the seq
+//  of the last job returned. The filter applies before paging, so a page
+//  is full unless it is the last.
 static void
 s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const char *project)
 {
+    size_t size;
+    json_t *after = NULL;
+    hpt_error_t error;
+    if (s_page_args (request, "jobs", "i", S_LIST_PAGE, S_LIST_PAGE_MAX, &size, &after, &error)) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    int64_t after_seq = after ? json_integer_value (json_array_get (after, 0)) : 0;
+    json_decref (after);
     size_t count;
     hpt_tuner_t **tuners = hpt_core_jobs (core, &count);
     const char *filter = hpt_api_request_param (request, "filter");
     json_t *jobs = json_array ();
-    for (size_t i = 0; i < count; i++) {
+    int64_t last_seq = 0;
+    bool more = false;
+    for (size_t i = 0; i < count && !more; i++) {
+        if (hpt_tuner_seq (tuners[i]) <= after_seq) continue;
         if (strcmp (hpt_tuner_project (tuners[i]), project) != 0) continue;
         bool match;
-        hpt_error_t error;
         if (s_filter_match (tuners[i], filter, &match, &error) != 0) {
             json_decref (jobs);
             s_reply_failure (router, request, &error);
             return;
         }
-        if (match) json_array_append_new (jobs, s_job_json (core, tuners[i], false));
+        if (!match) continue;
+        if (json_array_size (jobs) == size)
+            more = true;
+        else {
+            json_array_append_new (jobs, s_job_json (core, tuners[i], false, NULL));
+            last_seq = hpt_tuner_seq (tuners[i]);
+        }
     }
     json_t *body = json_object ();
     json_object_set_new (body, "jobs", jobs);
+    if (more) {
+        json_t *position = json_pack ("[I]", (json_int_t)last_seq);
+        char *token = hpt_page_token ("jobs", position);
+        json_object_set_new (body, "nextPageToken", json_string (token));
+        free (token);
+        json_decref (position);
+    }
     s_reply_json (router, request, 200, body);
+}
+
+//  The Job with its trials: rendered once per version of the job and
+//  kept, so a client polling an unchanged job costs the loop a copy.
+//  A Job GET answers from the cache while the job has not changed. Who
+//  may see env values and who may not get different texts, so each is
+//  cached under its own key.
+static void
+s_get_job (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner)
+{
+    hpt_textcache_t *answers = hpt_core_answers (core);
+    uint64_t version = hpt_tuner_version (tuner);
+    bool secrets = hpt_auth_sees_secrets (&s_caller, hpt_tuner_owner (tuner));
+    char *key = hpt_asprintf ("%s%s", hpt_tuner_id (tuner), secrets ? "" : "\n<redacted>");
+    const char *cached = hpt_textcache_get (answers, key, version);
+    s_status = 200;
+    if (cached)
+        hpt_api_reply (router, hpt_api_request_routing_id (request), 200, NULL, cached);
+    else {
+        bool complete;
+        json_t *job = s_job_json (core, tuner, true, &complete);
+        char *text = hpt_json_dumps (job, true);
+        json_decref (job);
+        hpt_api_reply (router, hpt_api_request_routing_id (request), 200, NULL, text);
+        //  Points the store could not read this time must not stick.
+        if (complete)
+            hpt_textcache_put (answers, key, version, text);
+        else
+            free (text);
+    }
+    free (key);
 }
 
 static void
@@ -236,10 +320,161 @@ s_logs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner
     s_reply_json (router, request, 200, body);
 }
 
+//  A point's value from a page token back to the double the store
+//  compares: a number, or the text a non-finite value is stored as.
+static double
+s_value_number (json_t *value)
+{
+    const char *text = json_string_value (value);
+    if (!text) return json_number_value (value);
+    return strcmp (text, "NaN") == 0 ? NAN : text[0] == '-' ? -INFINITY : INFINITY;
+}
+
+//  One stored point as the metrics route shows it.
+static json_t *
+s_point_json (json_t *row)
+{
+    json_t *point = json_object ();
+    json_object_set (point, "tag", json_object_get (row, "tag"));
+    char step[32], time[40];
+    snprintf (step, sizeof (step), "%" PRId64,
+              (int64_t)json_integer_value (json_object_get (row, "step")));
+    json_object_set_new (point, "trainingStep", json_string (step));
+    json_object_set (point, "value", json_object_get (row, "value"));
+    double seconds = json_number_value (json_object_get (row, "time"));
+    json_object_set_new (
+        point, "time",
+        json_string (hpt_time_format ((int64_t)llround (seconds * 1000.0), time, sizeof (time))));
+    json_object_set (point, "taskId", json_object_get (row, "task_id"));
+    return point;
+}
+
+//  The page token after row: the query it belongs to (job, trial, tag
+//  asked for) and the row's key.
+static char *
+s_metrics_token (hpt_tuner_t *tuner, int64_t trial_id, const char *tag, json_t *row)
+{
+    json_t *position = json_pack ("[s, I, s?, O, O, O, O, O]", hpt_tuner_id (tuner),
+                                  (json_int_t)trial_id, tag, json_object_get (row, "tag"),
+                                  json_object_get (row, "step"), json_object_get (row, "time"),
+                                  json_object_get (row, "value"), json_object_get (row, "task_id"));
+    char *token = hpt_page_token ("metrics", position);
+    json_decref (position);
+    return token;
+}
+
+//  The cursor a metrics page token holds, checked against the query:
+//  a token of another job, trial or tag is refused rather than read
+//  as a position in this one. 0 with *has_cursor false for the first
+//  page.
+static int
+s_metrics_cursor (hpt_api_request_t *request, hpt_tuner_t *tuner, int64_t trial_id, const char *tag,
+                  json_t **position, hpt_store_metric_t *cursor, hpt_error_t *error)
+{
+    if (hpt_page_position (hpt_api_request_param (request, "pageToken"), "metrics", "siSsinvs",
+                           position, error))
+        return -1;
+    if (!*position) return 0;
+    json_t *p = *position;
+    const char *asked = json_string_value (json_array_get (p, 2));
+    if (strcmp (json_string_value (json_array_get (p, 0)), hpt_tuner_id (tuner)) != 0 ||
+        json_integer_value (json_array_get (p, 1)) != trial_id ||
+        (asked ? !tag || strcmp (asked, tag) != 0 : tag != NULL))
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "pageToken belongs to another query; send the same job, trial "
+                              "and tag as for the page it came from");
+    *cursor = (hpt_store_metric_t){
+        .tag = json_string_value (json_array_get (p, 3)),
+        .step = json_integer_value (json_array_get (p, 4)),
+        .time = json_number_value (json_array_get (p, 5)),
+        .value = s_value_number (json_array_get (p, 6)),
+        .task_id = json_string_value (json_array_get (p, 7)),
+    };
+    return 0;
+}
+
+//  hpt extension: every point a trial reported (of one tag with ?tag=),
+//  a page at a time in (tag, step, time) order, continuing after the
+//  last point of the previous page (keyset: no OFFSET, however deep).
+static void
+s_trial_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner,
+                 int64_t trial_id)
+{
+    const char *tag = hpt_api_request_param (request, "tag");
+    if (tag && !*tag) tag = NULL;
+    size_t size;
+    json_t *position = NULL;
+    hpt_store_metric_t cursor;
+    hpt_error_t error;
+    json_t *rows = NULL;
+    int rc = hpt_page_size (hpt_api_request_param (request, "pageSize"), "pageSize", S_METRICS_PAGE,
+                            S_METRICS_PAGE_MAX, &size, &error);
+    if (rc == 0) rc = s_metrics_cursor (request, tuner, trial_id, tag, &position, &cursor, &error);
+    //  One more than the page tells whether another page follows.
+    if (rc == 0)
+        rc = hpt_store_metrics_page (hpt_core_store (core), hpt_tuner_id (tuner), trial_id, tag,
+                                     position ? &cursor : NULL, size + 1, &rows, &error);
+    json_decref (position);
+    if (rc != 0) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    json_t *metrics = json_array ();
+    for (size_t i = 0; i < json_array_size (rows) && i < size; i++)
+        json_array_append_new (metrics, s_point_json (json_array_get (rows, i)));
+    json_t *body = json_object ();
+    json_object_set_new (body, "metrics", metrics);
+    if (json_array_size (rows) > size) {
+        char *token = s_metrics_token (tuner, trial_id, tag, json_array_get (rows, size - 1));
+        json_object_set_new (body, "nextPageToken", json_string (token));
+        free (token);
+    }
+    json_decref (rows);
+    s_reply_json (router, request, 200, body);
+}
+
+//  hpt extension: the tags a trial reported.
+static void
+s_trial_tags (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner,
+              int64_t trial_id)
+{
+    json_t *tags = NULL;
+    hpt_error_t error;
+    if (hpt_store_metric_tags (hpt_core_store (core), hpt_tuner_id (tuner), trial_id, &tags,
+                               &error)) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    json_t *body = json_object ();
+    json_object_set_new (body, "tags", tags);
+    s_reply_json (router, request, 200, body);
+}
+
+//  .../jobs/J/trials/T/metrics and .../metrics:tags (GET).
+static void
+s_trial_route (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner,
+               const char *trial, char *what)
+{
+    char *verb = s_verb (what);
+    size_t digits = strspn (trial, "0123456789");
+    int64_t id = digits && digits <= 18 && !trial[digits] ? strtoll (trial, NULL, 10) : 0;
+    if (id < 1 || (uint64_t)id > hpt_tuner_trial_count (tuner)) {
+        char *message = hpt_asprintf ("Trial %s not found in job %s", trial, hpt_tuner_id (tuner));
+        s_reply_error (router, request, 404, NULL, message, NULL);
+        free (message);
+    } else if (strcmp (hpt_api_request_method (request), "GET") != 0 ||
+               strcmp (what, "metrics") != 0 || (verb && strcmp (verb, "tags") != 0))
+        s_reply_error (router, request, 404, NULL, "no such method on a trial", NULL);
+    else if (verb)
+        s_trial_tags (core, router, request, tuner, id);
+    else
+        s_trial_metrics (core, router, request, tuner, id);
+}
+
 static void
 s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
 {
-    //  seg: v1 projects P jobs [J[:verb]] [logs]
+    //  seg: v1 projects P jobs [J[:verb]] [logs | trials T metrics[:tags]]
     const char *method = hpt_api_request_method (request);
     const char *project = seg[2];
     if (n == 4) {
@@ -260,7 +495,7 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
         return;
     }
     if (n == 5 && !verb && strcmp (method, "GET") == 0)
-        s_reply_json (router, request, 200, s_job_json (core, tuner, true));
+        s_get_job (core, router, request, tuner);
     else if (n == 5 && verb && strcmp (verb, "cancel") == 0 && strcmp (method, "POST") == 0) {
         hpt_error_t error;
         if (hpt_core_cancel (core, tuner, &error) != 0)
@@ -269,6 +504,8 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
             s_reply_json (router, request, 200, json_object ());
     } else if (n == 6 && !verb && strcmp (seg[5], "logs") == 0 && strcmp (method, "GET") == 0)
         s_logs (core, router, request, tuner);
+    else if (n == 8 && !verb && strcmp (seg[5], "trials") == 0)
+        s_trial_route (core, router, request, tuner, seg[6], seg[7]);
     else
         s_reply_error (router, request, 404, NULL, "no such method on a job", NULL);
 }
@@ -276,19 +513,52 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
 //  ---------------------------------------------------------------------
 //  Nodes
 
+//  Nodes by name, a page at a time; the token holds the last name
+//  returned.
+static void
+s_list_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    size_t size;
+    json_t *after = NULL;
+    hpt_error_t error;
+    if (s_page_args (request, "nodes", "s", S_LIST_PAGE, S_LIST_PAGE_MAX, &size, &after, &error)) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    const char *after_name = after ? json_string_value (json_array_get (after, 0)) : NULL;
+    size_t count;
+    hpt_host_t **nodes = hpt_core_nodes (core, &count);
+    json_t *list = json_array ();
+    const char *last = NULL;
+    bool more = false;
+    for (size_t i = 0; i < count && !more; i++) {
+        if (after_name && strcmp (nodes[i]->name, after_name) <= 0) continue;
+        if (json_array_size (list) == size)
+            more = true;
+        else {
+            json_array_append_new (list, hpt_host_to_json (nodes[i]));
+            last = nodes[i]->name;
+        }
+    }
+    json_t *body = json_object ();
+    json_object_set_new (body, "nodes", list);
+    if (more) {
+        json_t *position = json_pack ("[s]", last);
+        char *token = hpt_page_token ("nodes", position);
+        json_object_set_new (body, "nextPageToken", json_string (token));
+        free (token);
+        json_decref (position);
+    }
+    json_decref (after);
+    s_reply_json (router, request, 200, body);
+}
+
 static void
 s_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
 {
     const char *method = hpt_api_request_method (request);
     if (n == 2 && strcmp (method, "GET") == 0) {
-        size_t count;
-        hpt_host_t **nodes = hpt_core_nodes (core, &count);
-        json_t *list = json_array ();
-        for (size_t i = 0; i < count; i++)
-            json_array_append_new (list, hpt_host_to_json (nodes[i]));
-        json_t *body = json_object ();
-        json_object_set_new (body, "nodes", list);
-        s_reply_json (router, request, 200, body);
+        s_list_nodes (core, router, request);
         return;
     }
     if (n != 3) {
@@ -405,6 +675,16 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
                   "committed (rolled back, nothing acted on).\n"
                   "# TYPE hpt_store_commit_failures_total counter\n");
     fprintf (out, "hpt_store_commit_failures_total %" PRIu64 "\n", hpt_core_commit_failures (core));
+    double busy, silence;
+    hpt_core_loop_figures (core, &busy, &silence);
+    fprintf (out, "# HELP hpt_loop_busy_max_seconds The longest the master's loop spent on one "
+                  "event (an API request, an agent message, a timer round) since it started.\n"
+                  "# TYPE hpt_loop_busy_max_seconds gauge\n");
+    fprintf (out, "hpt_loop_busy_max_seconds %.6f\n", busy);
+    fprintf (out, "# HELP hpt_agent_silence_max_seconds The longest a connected agent went "
+                  "unheard, between two of its messages as the master's loop saw them, since the "
+                  "master started.\n# TYPE hpt_agent_silence_max_seconds gauge\n");
+    fprintf (out, "hpt_agent_silence_max_seconds %.3f\n", silence);
     fclose (out);
     hpt_api_reply (router, hpt_api_request_routing_id (request), 200, "text/plain; version=0.0.4",
                    text);
@@ -690,7 +970,7 @@ s_dispatch (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char 
     if (n == 1 && strcmp (seg[0], "metrics") == 0 &&
         strcmp (hpt_api_request_method (request), "GET") == 0)
         s_metrics (core, router, request);
-    else if (v1 && n >= 4 && n <= 6 && strcmp (seg[1], "projects") == 0 &&
+    else if (v1 && n >= 4 && n <= 8 && strcmp (seg[1], "projects") == 0 &&
              strcmp (seg[3], "jobs") == 0)
         s_jobs (core, router, request, seg, n);
     else if (v1 && n <= 3 && strcmp (seg[1], "nodes") == 0)
@@ -712,8 +992,9 @@ void
 hpt_routes_handle (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
 {
     char *copy = NULL;
-    char *seg[8];
-    size_t n = s_split (hpt_api_request_path (request), &copy, seg, 8);
+    //  One more segment than any route has, so a longer path is no route.
+    char *seg[9];
+    size_t n = s_split (hpt_api_request_path (request), &copy, seg, 9);
     s_status = 0;
     if (s_guard (core, router, request, seg, n)) s_dispatch (core, router, request, seg, n);
     s_audit_change (core, request, seg, n);

@@ -6,13 +6,22 @@
       POST /v1/projects/{p}/jobs                  submit (body: Job JSON)
       GET  /v1/projects/{p}/jobs[?filter=EXPR]    list; EXPR: state=S,
                                                   jobId=PREFIX*, joined by AND
-      GET  /v1/projects/{p}/jobs/{j}              the Job resource
+      GET  /v1/projects/{p}/jobs/{j}              the Job resource (cached per
+                                                  version of the job)
       POST /v1/projects/{p}/jobs/{j}:cancel       cancel
       GET  /v1/projects/{p}/jobs/{j}/logs?after=N[&trial=T]
                                                   log entries after offset N
+      GET  /v1/projects/{p}/jobs/{j}/trials/{t}/metrics[?tag=TAG]
+                                                  every point of a trial (hpt)
+      GET  /v1/projects/{p}/jobs/{j}/trials/{t}/metrics:tags
+                                                  the tags it reported (hpt)
       GET  /v1/nodes, /v1/nodes/{n}               agents
       POST /v1/nodes/{n}:drain (body {reason, now, by}), /v1/nodes/{n}:undrain
       GET  /metrics                               Prometheus text format
+
+    The lists (jobs, nodes, a trial's metrics) page as Google's do:
+    pageSize and pageToken in, nextPageToken out (hpt_page.h), each page
+    a keyset read that costs what it returns.
 
     Errors use Google's shape (hpt_api_error_json); invalid jobs get 400
     INVALID_ARGUMENT with every violation as a fieldViolation whose field

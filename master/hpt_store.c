@@ -239,6 +239,12 @@ typedef enum {
     ST_TASK_OF_TRIAL,
     ST_METRIC_INSERT,
     ST_METRICS_OF_TRIAL,
+    ST_METRICS_LAST,
+    ST_METRICS_PAGE_ALL,
+    ST_METRICS_PAGE_ALL_AFTER,
+    ST_METRICS_PAGE_TAG,
+    ST_METRICS_PAGE_TAG_AFTER,
+    ST_METRIC_TAGS,
     ST_AGENT_UPSERT,
     ST_AGENT_SET_DRAIN,
     ST_AGENT_SET_ACKED,
@@ -301,6 +307,38 @@ static const char *s_sql[ST_COUNT] = {
     [ST_METRICS_OF_TRIAL] = "SELECT task_id, tag, step, value, time FROM metrics"
                             " WHERE job_id = ?1 AND trial_id = ?2 AND (?3 IS NULL OR tag = ?3)"
                             " ORDER BY tag, step, time",
+    //  The reads below walk the primary key (job_id, trial_id, tag, step,
+    //  time, value, task_id) from where they start and stop at their
+    //  LIMIT, so they cost what they return however many points the
+    //  trial has. The paging ones number their parameters alike (?4 the
+    //  tag of the point to continue after, ?5..?8 its step, time, value
+    //  and task, ?9 the page size) so that one binder serves all four.
+    [ST_METRICS_LAST] = "SELECT task_id, tag, step, value, time FROM metrics"
+                        " WHERE job_id = ?1 AND trial_id = ?2 AND tag = ?3"
+                        " AND (?4 IS NULL OR task_id = ?4)"
+                        " ORDER BY step DESC, time DESC, value DESC, task_id DESC LIMIT ?5",
+    [ST_METRICS_PAGE_ALL] = "SELECT task_id, tag, step, value, time FROM metrics"
+                            " WHERE job_id = ?1 AND trial_id = ?2"
+                            " ORDER BY tag, step, time, value, task_id LIMIT ?9",
+    [ST_METRICS_PAGE_ALL_AFTER] = "SELECT task_id, tag, step, value, time FROM metrics"
+                                  " WHERE job_id = ?1 AND trial_id = ?2"
+                                  " AND (tag, step, time, value, task_id) > (?4, ?5, ?6, ?7, ?8)"
+                                  " ORDER BY tag, step, time, value, task_id LIMIT ?9",
+    [ST_METRICS_PAGE_TAG] = "SELECT task_id, tag, step, value, time FROM metrics"
+                            " WHERE job_id = ?1 AND trial_id = ?2 AND tag = ?3"
+                            " ORDER BY tag, step, time, value, task_id LIMIT ?9",
+    [ST_METRICS_PAGE_TAG_AFTER] = "SELECT task_id, tag, step, value, time FROM metrics"
+                                  " WHERE job_id = ?1 AND trial_id = ?2 AND tag = ?3"
+                                  " AND (step, time, value, task_id) > (?5, ?6, ?7, ?8)"
+                                  " ORDER BY tag, step, time, value, task_id LIMIT ?9",
+    //  DISTINCT would read every point of the trial; each step of this
+    //  walk is one seek to the next tag instead.
+    [ST_METRIC_TAGS] =
+        "WITH RECURSIVE tags (tag) AS ("
+        " SELECT MIN (tag) FROM metrics WHERE job_id = ?1 AND trial_id = ?2"
+        " UNION ALL SELECT (SELECT MIN (tag) FROM metrics WHERE job_id = ?1"
+        " AND trial_id = ?2 AND tag > tags.tag) FROM tags WHERE tags.tag IS NOT NULL)"
+        " SELECT tag FROM tags WHERE tag IS NOT NULL",
     [ST_AGENT_UPSERT] =
         "INSERT INTO agents (name, state, last_seen, resources_json, first_seen)"
         " VALUES (?1, ?2, ?3, ?4, ?3) ON CONFLICT (name) DO UPDATE SET state = excluded.state,"
@@ -335,6 +373,7 @@ struct _hpt_store_t {
     uint64_t txn_id;               //  transactions begun so far
     bool txn_failed;               //  a write of the open transaction failed
     hpt_error_t txn_error;         //  the first failure of the open transaction
+    uint64_t last_read_steps;      //  VM steps of the last s_query_rows
 };
 
 //  Records SQLite's reason for the failure of what; returns -1.
@@ -504,8 +543,10 @@ s_query_rows (hpt_store_t *self, sqlite3_stmt *stmt, json_t **list_p, hpt_error_
 {
     json_t *list = json_array ();
     int rc;
+    sqlite3_stmt_status (stmt, SQLITE_STMTSTATUS_VM_STEP, 1);
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
         json_array_append_new (list, s_row_json (stmt));
+    self->last_read_steps = (uint64_t)sqlite3_stmt_status (stmt, SQLITE_STMTSTATUS_VM_STEP, 1);
     sqlite3_reset (stmt);
     if (rc != SQLITE_DONE) {
         json_decref (list);
@@ -1149,6 +1190,88 @@ hpt_store_metrics_of_trial (hpt_store_t *self, const char *job_id, int64_t trial
     sqlite3_bind_int64 (stmt, 2, trial_id);
     s_bind_text (stmt, 3, tag);
     return s_query_rows (self, stmt, list_p, error);
+}
+
+//  LIMIT takes a signed 64-bit count.
+static sqlite3_int64
+s_limit (size_t count)
+{
+    return count > (size_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)count;
+}
+
+int
+hpt_store_metrics_last (hpt_store_t *self, const char *job_id, int64_t trial_id, const char *tag,
+                        const char *task_id, size_t count, json_t **list_p, hpt_error_t *error)
+{
+    if (!tag) return hpt_error_set (error, HPT_E_INVALID, "store: metrics_last needs a tag");
+    sqlite3_stmt *stmt = s_stmt (self, ST_METRICS_LAST, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, job_id);
+    sqlite3_bind_int64 (stmt, 2, trial_id);
+    s_bind_text (stmt, 3, tag);
+    s_bind_text (stmt, 4, task_id);
+    sqlite3_bind_int64 (stmt, 5, s_limit (count));
+    json_t *newest_first = NULL;
+    if (s_query_rows (self, stmt, &newest_first, error)) return -1;
+    //  Read backwards along the key; the caller wants the curve in order.
+    json_t *list = json_array ();
+    for (size_t i = json_array_size (newest_first); i-- > 0;)
+        json_array_append (list, json_array_get (newest_first, i));
+    json_decref (newest_first);
+    *list_p = list;
+    return 0;
+}
+
+int
+hpt_store_metrics_page (hpt_store_t *self, const char *job_id, int64_t trial_id, const char *tag,
+                        const hpt_store_metric_t *after, size_t count, json_t **list_p,
+                        hpt_error_t *error)
+{
+    if (after && (!after->tag || !after->task_id))
+        return hpt_error_set (error, HPT_E_INVALID, "store: a page cursor needs a tag and a task");
+    s_stmt_id_t id = tag ? (after ? ST_METRICS_PAGE_TAG_AFTER : ST_METRICS_PAGE_TAG)
+                         : (after ? ST_METRICS_PAGE_ALL_AFTER : ST_METRICS_PAGE_ALL);
+    sqlite3_stmt *stmt = s_stmt (self, id, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, job_id);
+    sqlite3_bind_int64 (stmt, 2, trial_id);
+    s_bind_text (stmt, 3, tag);
+    if (after) {
+        s_bind_text (stmt, 4, after->tag);
+        sqlite3_bind_int64 (stmt, 5, after->step);
+        sqlite3_bind_double (stmt, 6, after->time);
+        //  As stored: a non-finite value is text, and compares as text.
+        s_bind_double (stmt, 7, after->value);
+        s_bind_text (stmt, 8, after->task_id);
+    }
+    sqlite3_bind_int64 (stmt, 9, s_limit (count));
+    return s_query_rows (self, stmt, list_p, error);
+}
+
+int
+hpt_store_metric_tags (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **list_p,
+                       hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_METRIC_TAGS, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, job_id);
+    sqlite3_bind_int64 (stmt, 2, trial_id);
+    json_t *rows = NULL;
+    if (s_query_rows (self, stmt, &rows, error)) return -1;
+    json_t *list = json_array ();
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row)
+        json_array_append (list, json_object_get (row, "tag"));
+    json_decref (rows);
+    *list_p = list;
+    return 0;
+}
+
+uint64_t
+hpt_store_last_read_steps (hpt_store_t *self)
+{
+    return self->last_read_steps;
 }
 
 //  -------------------------------------------------------------- agents

@@ -273,6 +273,36 @@ int hpt_store_metrics_append (hpt_store_t *self, const hpt_store_metric_t *point
 int hpt_store_metrics_of_trial (hpt_store_t *self, const char *job_id, int64_t trial_id,
                                 const char *tag, json_t **list_p, hpt_error_t *error);
 
+//  The last count points of tag (required) of a trial, of one task when
+//  task_id is not NULL, oldest first (by step, then time), as for
+//  metrics_of_trial: the end of a curve. It is read backwards along the
+//  primary key, so it costs the points returned (and other tasks' points
+//  of the tag among them), not every point of the trial.
+int hpt_store_metrics_last (hpt_store_t *self, const char *job_id, int64_t trial_id,
+                            const char *tag, const char *task_id, size_t count, json_t **list_p,
+                            hpt_error_t *error);
+
+//  One page of a trial's points (of one tag when tag is not NULL): at
+//  most count, in primary-key order (tag, step, time, value, task_id),
+//  starting after the point after (its tag, step, time, value and
+//  task_id; NULL: from the first). Keyset paging: a page costs what it
+//  returns wherever it starts, and points stored meanwhile never shift
+//  it. Rows as for metrics_of_trial; the caller continues after the last
+//  row of a full page.
+int hpt_store_metrics_page (hpt_store_t *self, const char *job_id, int64_t trial_id,
+                            const char *tag, const hpt_store_metric_t *after, size_t count,
+                            json_t **list_p, hpt_error_t *error);
+
+//  The tags a trial reported, sorted, as an array of strings in *list_p
+//  (caller owns). One index seek per tag, whatever the number of points.
+int hpt_store_metric_tags (hpt_store_t *self, const char *job_id, int64_t trial_id, json_t **list_p,
+                           hpt_error_t *error);
+
+//  SQLite's virtual-machine steps for the last read that returned rows
+//  (sqlite3_stmt_status VM_STEP): lets tests check that a query reads
+//  about what it returns rather than a whole table.
+uint64_t hpt_store_last_read_steps (hpt_store_t *self);
+
 //  -------------------------------------------------------------- agents
 
 //  Creates the agent or updates its state, last_seen and resources; drain

@@ -22,6 +22,7 @@
 */
 #include "hpt_tuner.h"
 #include "hpt_alloc.h"
+#include "hpt_base64.h"
 #include "hpt_json.h"
 #include "hpt_stopping.h"
 #include <inttypes.h>
@@ -57,7 +58,36 @@ struct _hpt_tuner_t {
     bool exhausted;               //  the optimizer has nothing left
     bool any_finished;            //  a trial has finished (first-trial rule)
     uint64_t written_in;          //  the store transaction it last wrote in
+    uint64_t version;             //  changes with every change of the Job resource
 };
+
+//  Versions (hpt_tuner_version) come from one counter for the process
+//  that starts at the wall clock in microseconds and takes the clock's
+//  value whenever that is ahead. So a tuner rebuilt after a failed commit,
+//  or by a restarted master, never reuses a number a client may hold as
+//  an etag for other content: that would take more than one change per
+//  microsecond, sustained. The tuners live in the core's thread only.
+static uint64_t s_last_version;
+
+static uint64_t
+s_next_version (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    uint64_t us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    s_last_version = us > s_last_version ? us : s_last_version + 1;
+    return s_last_version;
+}
+
+//  Every change to what the Job resource shows goes through here (the
+//  store writes below, and the queue reason): it records the transaction
+//  for failed-commit recovery and moves the version on.
+static void
+s_changed (hpt_tuner_t *self, hpt_store_t *store)
+{
+    if (store) self->written_in = hpt_store_transaction_id (store);
+    self->version = s_next_version ();
+}
 
 char *
 hpt_time_format (int64_t ms, char *buf, size_t size)
@@ -195,7 +225,7 @@ hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *project, const c
         .resumed_from = self->hp ? self->hp->resume_previous_job_id : NULL,
         .created_by = created_by,
     };
-    self->written_in = hpt_store_transaction_id (store);
+    s_changed (self, store);
     int rc = hpt_store_job_insert (store, &row, &self->seq, error);
     free (text);
     if (rc != 0) {
@@ -272,11 +302,22 @@ hpt_tuner_written_in (hpt_tuner_t *self)
     return self->written_in;
 }
 
+uint64_t
+hpt_tuner_version (hpt_tuner_t *self)
+{
+    return self->version;
+}
+
 void
 hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason)
 {
+    bool same = reason && self->queue_reason ? strcmp (reason, self->queue_reason) == 0
+                                             : reason == self->queue_reason;
+    if (same) return;
     free (self->queue_reason);
     self->queue_reason = reason ? hpt_strdup (reason) : NULL;
+    //  Not stored (it is recomputed every scheduling round), but shown.
+    s_changed (self, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -296,7 +337,7 @@ s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, c
         self->start_time = now_ms;
     if (hpt_tuner_finished (self)) self->end_time = now_ms;
     if (state != HPT_JOB_QUEUED) hpt_tuner_set_queue_reason (self, NULL);
-    self->written_in = hpt_store_transaction_id (store);
+    s_changed (self, store);
     return hpt_store_job_set_state (store, self->job_id, self->state, self->message, now_ms, NULL);
 }
 
@@ -315,7 +356,7 @@ s_values_json (hpt_tuner_t *self, hpt_trial_t *trial)
 static int
 s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool insert)
 {
-    self->written_in = hpt_store_transaction_id (store);
+    s_changed (self, store);
     char *values = s_values_json (self, trial);
     char *hyper = hpt_json_dumps (trial->hyperparameters, false);
     hpt_store_trial_t row = {
@@ -347,7 +388,7 @@ s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool i
 static int
 s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task)
 {
-    self->written_in = hpt_store_transaction_id (store);
+    s_changed (self, store);
     char *placement = task->placement ? hpt_json_dumps (task->placement, false) : NULL;
     hpt_store_task_t row = {
         .task_id = task->task_id,
@@ -571,7 +612,7 @@ hpt_tuner_report (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt
                                  sizeof (reason)))
             *stop_reason = hpt_strdup (reason);
     }
-    self->written_in = hpt_store_transaction_id (store);
+    s_changed (self, store);
     int rc = hpt_store_metrics_append (store, batch, count, NULL, NULL);
     free (batch);
     //  The final metric is stored with the points it comes from, so a
@@ -1124,6 +1165,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     self->start_time = json_integer_value (json_object_get (row, "start_time"));
     self->end_time = json_integer_value (json_object_get (row, "end_time"));
     s_tuner_start_optimizer (self);
+    s_changed (self, NULL);
     if (s_load_trials (self, store, error) || s_replay_stopping (self, store, error))
         hpt_tuner_destroy (&self);
     return self;
@@ -1173,8 +1215,42 @@ s_set_time (json_t *object, const char *key, int64_t ms)
         json_object_set_new (object, key, json_string (hpt_time_format (ms, buf, sizeof (buf))));
 }
 
+//  allMetrics: the last HPT_TUNER_ALL_METRICS points of the objective as
+//  the trial's objective replica (its current attempt) reported them, not
+//  other replicas' reports nor a requeued attempt's. One more is read to
+//  tell whether there were more. false when the store could not be read.
+static bool
+s_all_metrics (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const char *tag,
+               json_t *out)
+{
+    json_t *all = json_array ();
+    json_object_set_new (out, "allMetrics", all);
+    json_t *metrics = NULL;
+    if (!store || hpt_store_metrics_last (store, self->job_id, trial->id, tag,
+                                          s_objective_task_id (self, trial),
+                                          HPT_TUNER_ALL_METRICS + 1, &metrics, NULL) != 0)
+        return false;
+    size_t first = json_array_size (metrics) > HPT_TUNER_ALL_METRICS ? 1 : 0;
+    //  hpt extension: the series is longer than allMetrics; the metrics
+    //  route pages through all of it.
+    if (first) json_object_set_new (out, "hptMetricsTruncated", json_true ());
+    for (size_t i = first; i < json_array_size (metrics); i++) {
+        json_t *m = json_array_get (metrics, i);
+        json_t *point = json_object ();
+        json_object_set_new (point, "trainingStep",
+                             s_int64_json (json_integer_value (json_object_get (m, "step"))));
+        json_object_set (point, "objectiveValue", json_object_get (m, "value"));
+        json_array_append_new (all, point);
+    }
+    json_decref (metrics);
+    return true;
+}
+
+//  One trial of trainingOutput; *complete becomes false when its points
+//  could not be read.
 static json_t *
-s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const char *tag)
+s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const char *tag,
+              bool *complete)
 {
     json_t *out = json_object ();
     json_object_set_new (out, "trialId", s_int64_json (trial->id));
@@ -1185,27 +1261,7 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
         json_object_set_new (final, "objectiveValue", json_real (trial->final_value));
         json_object_set_new (out, "finalMetric", final);
     }
-    json_t *metrics = NULL;
-    json_t *all = json_array ();
-    if (store &&
-        hpt_store_metrics_of_trial (store, self->job_id, trial->id, tag, &metrics, NULL) == 0) {
-        size_t i;
-        json_t *m;
-        //  The objective's curve is the master replica's current attempt:
-        //  not other replicas' reports, not a requeued attempt's.
-        const char *objective_task = s_objective_task_id (self, trial);
-        json_array_foreach (metrics, i, m) {
-            const char *task_id = json_string_value (json_object_get (m, "task_id"));
-            if (objective_task && task_id && strcmp (task_id, objective_task) != 0) continue;
-            json_t *point = json_object ();
-            json_object_set_new (point, "trainingStep",
-                                 s_int64_json (json_integer_value (json_object_get (m, "step"))));
-            json_object_set (point, "objectiveValue", json_object_get (m, "value"));
-            json_array_append_new (all, point);
-        }
-    }
-    json_decref (metrics);
-    json_object_set_new (out, "allMetrics", all);
+    if (!s_all_metrics (self, store, trial, tag, out)) *complete = false;
     json_object_set_new (out, "isTrialStoppedEarly", json_boolean (trial->stopped_early));
     //  hpt extension: what the optimizer learned from a trial stopped early.
     if (trial->has_learned)
@@ -1214,12 +1270,22 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
     s_set_time (out, "endTime", trial->end_time);
     json_object_set_new (out, "state", json_string (hpt_trial_state_name (trial->state)));
     if (trial->message) json_object_set_new (out, "errorMessage", json_string (trial->message));
-    (void)self;
     return out;
 }
 
-json_t *
-hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
+void
+hpt_tuner_etag (hpt_tuner_t *self, char *buf, size_t size)
+{
+    unsigned char bytes[8];
+    for (int i = 0; i < 8; i++)
+        bytes[i] = (unsigned char)(self->version >> (56 - 8 * i));
+    char *text = hpt_base64_encode (bytes, sizeof (bytes), false);
+    snprintf (buf, size, "%s", text);
+    free (text);
+}
+
+static json_t *
+s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *complete)
 {
     json_t *out = hpt_job_to_json (self->spec);
     s_set_time (out, "createTime", self->create_time);
@@ -1231,6 +1297,9 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
     if (self->message) json_object_set_new (out, "errorMessage", json_string (self->message));
     if (self->queue_reason && self->state == HPT_JOB_QUEUED)
         json_object_set_new (out, "hptQueueReason", json_string (self->queue_reason));
+    char etag[32];
+    hpt_tuner_etag (self, etag, sizeof (etag));
+    json_object_set_new (out, "etag", json_string (etag));
     json_t *output = json_object ();
     json_object_set_new (output, "isHyperparameterTuningJob", json_boolean (self->hp != NULL));
     size_t completed = 0;
@@ -1247,10 +1316,19 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials)
         qsort (sorted, self->trial_count, sizeof (void *), s_compare_trials);
         json_t *trials = json_array ();
         for (size_t i = 0; i < self->trial_count; i++)
-            json_array_append_new (trials, s_trial_json (self, store, sorted[i], tag));
+            json_array_append_new (trials, s_trial_json (self, store, sorted[i], tag, complete));
         free (sorted);
         json_object_set_new (output, "trials", trials);
     }
     json_object_set_new (out, "trainingOutput", output);
     return out;
+}
+
+json_t *
+hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *complete)
+{
+    bool ignored;
+    if (!complete) complete = &ignored;
+    *complete = true;
+    return s_job_json (self, store, with_trials, complete);
 }

@@ -215,10 +215,31 @@ int64_t hpt_tuner_start_time (hpt_tuner_t *self);
 int hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int64_t now_ms,
                     hpt_task_t ***to_stop, size_t *stop_count);
 
-//  The Job resource (docs/lifecycle.md): spec fields, state, times, errorMessage,
-//  trainingOutput with trials best first. allMetrics come from the store.
-//  The caller owns the result.
-json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials);
+//  Points of the objective a trial's allMetrics shows at most: the last
+//  ones. A trial with more says "hptMetricsTruncated": true, and the
+//  metrics route (GET .../trials/T/metrics) pages through all of them.
+#define HPT_TUNER_ALL_METRICS 1000
+
+//  The Job resource (docs/lifecycle.md): spec fields, state, times,
+//  errorMessage, etag, trainingOutput with trials best first. allMetrics
+//  (the last HPT_TUNER_ALL_METRICS points of the objective of each
+//  trial) come from the store, a bounded read per trial. The caller owns
+//  the result. *complete (when not NULL) is set false when the store could
+//  not be read (some allMetrics are then empty): such a resource must not
+//  be cached as the job's current version.
+json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *complete);
+
+//  The version of the Job resource: it changes whenever anything the
+//  resource shows changes (every store write of the tuner, the queue
+//  reason), never goes back, and is never reused for other content, not
+//  by a tuner rebuilt from the store nor by a restarted master. Equal
+//  versions of a job mean equal resources, so the API caches the
+//  rendered resource by it.
+uint64_t hpt_tuner_version (hpt_tuner_t *self);
+
+//  The version as the Job's etag (base64 of its 8 bytes, as Google's
+//  etags are base64) into buf (at least 16 bytes).
+void hpt_tuner_etag (hpt_tuner_t *self, char *buf, size_t size);
 
 //  Formats epoch milliseconds as RFC 3339 UTC ("2026-11-29T03:04:42.123Z")
 //  into buf (at least 32 bytes); returns buf.

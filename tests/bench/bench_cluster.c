@@ -25,6 +25,9 @@ struct _bench_cluster_t {
     char *bin;        //  directory of hpt-bench and the daemons
     char *dir;        //  the cluster's temporary directory
     int api;          //  REST port on 127.0.0.1
+    int agents;       //  the agents' port on 127.0.0.1
+    bool curve;       //  the agent channel is CURVE
+    int cpus;         //  the agent's --cpus
     pid_t master;     //  hptmaster, or 0 once stopped
     pid_t agent;      //  hptagent, or 0 once stopped
 };
@@ -43,18 +46,20 @@ bench_free_port (void)
     return port;
 }
 
-//  One HTTP/1.0 request to 127.0.0.1:port; returns the body (caller frees)
-//  or NULL.
-static char *
-s_http (int port, const char *method, const char *path, const char *body)
+//  One HTTP/1.0 request to 127.0.0.1:port; returns the status (0 without
+//  an answer) and the body in *out (caller frees; NULL without one).
+static int
+s_request (int port, const char *method, const char *path, const char *body, char **out,
+           size_t *out_size)
 {
+    *out = NULL;
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET,
                                .sin_port = htons ((uint16_t)port),
                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
     if (connect (fd, (struct sockaddr *)&addr, sizeof (addr)) != 0) {
         close (fd);
-        return NULL;
+        return 0;
     }
     char *request = zsys_sprintf ("%s %s HTTP/1.0\r\nContent-Type: application/json\r\n"
                                   "Content-Length: %zu\r\n\r\n%s",
@@ -71,10 +76,33 @@ s_http (int port, const char *method, const char *path, const char *body)
     }
     close (fd);
     reply[used] = '\0';
+    int status = 0;
     char *start = strstr (reply, "\r\n\r\n");
-    char *out = start ? strdup (start + 4) : NULL;
+    if (start && sscanf (reply, "HTTP/%*s %d", &status) == 1) {
+        size_t size = used - (size_t)(start + 4 - reply);
+        *out = malloc (size + 1);
+        memcpy (*out, start + 4, size + 1);
+        if (out_size) *out_size = size;
+    } else
+        status = 0;
     free (reply);
+    return status;
+}
+
+//  The body of one request, or NULL.
+static char *
+s_http (int port, const char *method, const char *path, const char *body)
+{
+    char *out = NULL;
+    s_request (port, method, path, body, &out, NULL);
     return out;
+}
+
+int
+bench_cluster_http (bench_cluster_t *self, const char *method, const char *path, const char *body,
+                    char **reply, size_t *size)
+{
+    return s_request (self->api, method, path, body, reply, size);
 }
 
 pid_t
@@ -82,7 +110,7 @@ bench_spawn (char *const argv[], const char *log)
 {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_addopen (&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen (&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2 (&actions, 1, 2);
     pid_t pid = -1;
     if (posix_spawn (&pid, argv[0], &actions, NULL, argv, environ) != 0) pid = -1;
@@ -101,7 +129,7 @@ s_stop (pid_t *pid)
 
 //  Makes the directory and writes cluster.yaml; returns the agents' port.
 static int
-s_prepare (bench_cluster_t *self, bool curve)
+s_prepare (bench_cluster_t *self, bool curve, const char *master_lines)
 {
     //  $TMPDIR picks the disk: /dev/shm takes storage out of the figure
     //  when the question is CPU cost.
@@ -121,6 +149,7 @@ s_prepare (bench_cluster_t *self, bool curve)
     fprintf (file,
              "master:\n  agents: tcp://127.0.0.1:%d\n  api: 127.0.0.1:%d\n  stateDir: %s/state\n",
              agents, self->api, self->dir);
+    if (master_lines) fputs (master_lines, file);
     if (curve) {
         char *keys = zsys_sprintf ("%s/keys", self->dir);
         char *certs = zsys_sprintf ("%s/agent-certs", self->dir);
@@ -174,26 +203,38 @@ bench_bin_dir (void)
 bench_cluster_t *
 bench_cluster_new (const char *name, int cpus, bool curve)
 {
+    return bench_cluster_new_with (name, cpus, curve, NULL);
+}
+
+bench_cluster_t *
+bench_cluster_new_with (const char *name, int cpus, bool curve, const char *master_lines)
+{
     bench_cluster_t *self = calloc (1, sizeof (bench_cluster_t));
     self->name = name;
+    self->curve = curve;
+    self->cpus = cpus;
     self->bin = bench_bin_dir ();
     if (!self->bin) {
         free (self);
         return NULL;
     }
-    int agents = s_prepare (self, curve);
-    if (agents < 0) {
-        bench_cluster_destroy (&self, true);
-        return NULL;
-    }
+    self->agents = s_prepare (self, curve, master_lines);
+    if (self->agents < 0 || !bench_cluster_start (self)) bench_cluster_destroy (&self, true);
+    return self;
+}
+
+bool
+bench_cluster_start (bench_cluster_t *self)
+{
     char *config = zsys_sprintf ("%s/cluster.yaml", self->dir);
     char *master_bin = zsys_sprintf ("%s/hptmaster", self->bin);
     char *agent_bin = zsys_sprintf ("%s/hptagent", self->bin);
+    //  Appended, so that a restarted cluster keeps the first run's lines.
     char *master_log = zsys_sprintf ("%s/master.log", self->dir);
     char *agent_log = zsys_sprintf ("%s/agent.log", self->dir);
-    char *endpoint = zsys_sprintf ("tcp://127.0.0.1:%d", agents);
+    char *endpoint = zsys_sprintf ("tcp://127.0.0.1:%d", self->agents);
     char *workdir = zsys_sprintf ("%s/agent", self->dir);
-    char *cpu_count = zsys_sprintf ("%d", cpus);
+    char *cpu_count = zsys_sprintf ("%d", self->cpus);
     char *cert = zsys_sprintf ("%s/keys/bench.cert_secret", self->dir);
     char *master_cert = zsys_sprintf ("%s/keys/master.cert", self->dir);
     char *master_argv[] = {master_bin, "--cluster", config, NULL};
@@ -201,7 +242,7 @@ bench_cluster_new (const char *name, int cpus, bool curve)
         agent_bin,   "--master", endpoint,  "--name",        "bench",     "--workdir",
         workdir,     "--cpus",   cpu_count, "--memory-gb",   "1",         "--advertise",
         "127.0.0.1", "--cert",   cert,      "--master-cert", master_cert, NULL};
-    if (!curve) agent_argv[13] = NULL;
+    if (!self->curve) agent_argv[13] = NULL;
     self->master = bench_spawn (master_argv, master_log);
     bool ready = self->master > 0 && s_wait_for (self, "/v1/nodes", NULL, 200);
     if (ready) {
@@ -218,11 +259,10 @@ bench_cluster_new (const char *name, int cpus, bool curve)
     zstr_free (&cpu_count);
     zstr_free (&cert);
     zstr_free (&master_cert);
-    if (!ready) {
-        fprintf (stderr, "%s: the master or the agent did not come up (see %s)\n", name, self->dir);
-        bench_cluster_destroy (&self, true);
-    }
-    return self;
+    if (!ready)
+        fprintf (stderr, "%s: the master or the agent did not come up (see %s)\n", self->name,
+                 self->dir);
+    return ready;
 }
 
 //  From /proc/PID/stat (fields 14 and 15).

@@ -14,6 +14,7 @@
 #define BENCH_CLUSTER_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct _bench_cluster_t bench_cluster_t;
@@ -23,6 +24,25 @@ typedef struct _bench_cluster_t bench_cluster_t;
 //  docs/security.md) instead of plaintext loopback. Returns NULL (after
 //  saying why on stderr) when they do not come up.
 bench_cluster_t *bench_cluster_new (const char *name, int cpus, bool curve);
+
+//  As bench_cluster_new, with master_lines (NULL or lines each ending in
+//  a newline, indented by two spaces) added under master: in
+//  cluster.yaml, e.g. "  agentTimeout: 2s\n".
+bench_cluster_t *bench_cluster_new_with (const char *name, int cpus, bool curve,
+                                         const char *master_lines);
+
+//  Starts the master and the agent again on the cluster's directory
+//  after bench_cluster_stop, and waits until the agent is READY. Returns
+//  false (after saying why on stderr) when they do not come up.
+bool bench_cluster_start (bench_cluster_t *self);
+
+//  One HTTP/1.0 request to the master's API (path with its query); body
+//  may be NULL. Returns the HTTP status (0 when there was no answer) and
+//  puts the answer's body in *reply (caller frees; NULL without an
+//  answer) and its size in *size when size is not NULL. Safe to call
+//  from several threads at once.
+int bench_cluster_http (bench_cluster_t *self, const char *method, const char *path,
+                        const char *body, char **reply, size_t *size);
 
 //  CPU seconds (user + system) the master and the agent have used so far.
 void bench_cluster_cpu (bench_cluster_t *self, double *master, double *agent);

@@ -17,6 +17,7 @@
     X (suggest_latency, "suggest-latency", "time of one suggestion after N observations")          \
     X (trials, "trials", "trials/s and exit-to-next-launch latency through a real master+agent")   \
     X (metrics, "metrics", "metric points/s from trainer stdout through agent, master, SQLite")    \
+    X (api, "api", "GET of a job with many metric points, and the master loop's stalls")           \
     X (api_tls, "api-tls", "GET latency of the REST API, http and https side by side")
 
 #define X_DECLARE(fn, name, help) int bench_##fn (int argc, char *argv[]);

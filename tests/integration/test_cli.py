@@ -270,6 +270,44 @@ def test_list_without_filter_and_empty(master):
     assert master.made()[0].raw_query == ""
 
 
+def jobs_page(request):
+    """Three pages of two jobs, chained by tokens; filter and pageSize
+    must travel with every request."""
+    pages = {None: (["j1", "j2"], "t2"), "t2": (["j3", "j4"], "t3"), "t3": (["j5"], None)}
+    names, token = pages[request.query.get("pageToken")]
+    body = {"jobs": [{"jobId": n, "state": "QUEUED", "createTime": "t"} for n in names]}
+    if token:
+        body["nextPageToken"] = token
+    return 200, body
+
+
+def test_list_follows_every_page(master):
+    master.route("GET", JOBS, jobs_page)
+    r = hpt("jobs", "list", "--filter", "state=QUEUED", "--page-size", "2", master=master)
+    assert r.returncode == 0, r.stderr
+    assert [line.split()[0] for line in r.stdout.splitlines()] == \
+        ["JOB_ID", "j1", "j2", "j3", "j4", "j5"]
+    made = master.made("GET", JOBS)
+    assert [q.query for q in made] == [
+        {"filter": "state=QUEUED", "pageSize": "2"},
+        {"filter": "state=QUEUED", "pageSize": "2", "pageToken": "t2"},
+        {"filter": "state=QUEUED", "pageSize": "2", "pageToken": "t3"}]
+    # --limit stops asking once it has enough.
+    r = hpt("jobs", "list", "--limit", "3", master=master)
+    assert [line.split()[0] for line in r.stdout.splitlines()] == ["JOB_ID", "j1", "j2", "j3"]
+    assert len(master.made("GET", JOBS)) == 5
+    for bad in (["--limit", "0"], ["--page-size", "x"], ["--page-size", "-2"]):
+        assert hpt("jobs", "list", *bad, master=master).returncode == 2
+
+
+def test_list_refuses_a_page_that_never_ends(master):
+    master.route("GET", JOBS, (200, {"jobs": [{"jobId": "j"}], "nextPageToken": "same"}))
+    r = hpt("jobs", "list", master=master)
+    assert r.returncode == 1
+    assert "same page again" in r.stderr
+    assert len(master.made("GET", JOBS)) == 2
+
+
 def test_cancel(master):
     master.route("POST", JOBS + "/tune_7:cancel", (200, {}))
     r = hpt("jobs", "cancel", "tune_7", master=master)
@@ -451,6 +489,19 @@ def test_nodes_list(master):
         "cpu-b  LOST   DRAINED  32    32         64         -                      0      -     bad disk\n")
 
 
+def test_nodes_list_follows_every_page(master):
+    def pages(request):
+        if request.query.get("pageToken") == "n2":
+            return 200, {"nodes": [dict(NODES[0], name="zz")]}
+        return 200, {"nodes": NODES[:1], "nextPageToken": "n2"}
+    master.route("GET", "/v1/nodes", pages)
+    r = hpt("nodes", "list", "--page-size", "1", master=master)
+    assert r.returncode == 0, r.stderr
+    assert [line.split()[0] for line in r.stdout.splitlines()][1:] == [NODES[0]["name"], "zz"]
+    assert [q.query for q in master.made("GET", "/v1/nodes")] == [
+        {"pageSize": "1"}, {"pageSize": "1", "pageToken": "n2"}]
+
+
 def test_nodes_describe(master):
     master.route("GET", "/v1/nodes/cpu-b", (200, NODES[1]))
     master.route("GET", "/v1/nodes/zzz", (404, google_error(404, "NOT_FOUND", "no node zzz")))
@@ -567,10 +618,10 @@ def test_chunked_answer_is_read_whole(master):
 @pytest.mark.parametrize("command,flags", [
     (["jobs", "submit"], ["--config", "--stream-logs", "USER_ARGS"]),
     (["jobs", "describe"], ["--format", "--summarize"]),
-    (["jobs", "list"], ["--filter"]),
+    (["jobs", "list"], ["--filter", "--page-size", "--limit"]),
     (["jobs", "cancel"], []),
     (["jobs", "stream-logs"], ["--trial"]),
-    (["nodes", "list"], []),
+    (["nodes", "list"], ["--page-size"]),
     (["nodes", "describe"], ["--format"]),
     (["nodes", "drain"], ["--reason", "--now"]),
     (["nodes", "undrain"], []),

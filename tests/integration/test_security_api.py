@@ -133,7 +133,10 @@ def test_whoami_and_ownership(site):
 
 
 def test_env_values_only_for_owner_and_admins(site):
-    for caller, sees in (("alice", True), ("admin", True), ("bob", False), ("viewer", False)):
+    # Twice, alternating: the master caches a rendered Job, and a text
+    # cached for one caller must never be served to another kind.
+    callers = (("alice", True), ("bob", False), ("admin", True), ("viewer", False))
+    for caller, sees in callers + callers[::-1]:
         _, job = call(site, "GET", "/v1/projects/p/jobs/alices", token=site.tokens[caller])
         value = job["trainingInput"]["env"]["DB_PASSWORD"]
         assert value == (SECRET if sees else "<redacted>"), (caller, value)

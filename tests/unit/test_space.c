@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -210,6 +211,27 @@ test_format_double_shortest (void **state)
     assert_string_equal (hpt_format_double (1e-5, buf, sizeof (buf)), "1e-05");
     assert_string_equal (hpt_format_double (1.0 / 3.0, buf, sizeof (buf)), "0.3333333333333333");
     assert_true (strtod (hpt_format_double (2.0 / 3.0, buf, sizeof (buf)), NULL) == 2.0 / 3.0);
+    //  Only precisions 15 to 17 are tried (the API renders thousands of
+    //  metric values per Job); the text is still the shortest of all.
+    uint64_t bits = 88172645463325252u;
+    for (int i = 0; i < 200000; i++) {
+        bits ^= bits << 13, bits ^= bits >> 7, bits ^= bits << 17;
+        double d;
+        memcpy (&d, &bits, sizeof (d));
+        if (!isfinite (d) || d == floor (d)) continue;
+        char shortest[64];
+        for (int precision = 1; precision <= 17; precision++) {
+            snprintf (shortest, sizeof (shortest), "%.*g", precision, d);
+            if (strtod (shortest, NULL) == d) break;
+        }
+        assert_string_equal (hpt_format_double (d, buf, sizeof (buf)), shortest);
+        double step = 1.0 / (double)(i + 1);
+        for (int precision = 1; precision <= 17; precision++) {
+            snprintf (shortest, sizeof (shortest), "%.*g", precision, step);
+            if (strtod (shortest, NULL) == step) break;
+        }
+        assert_string_equal (hpt_format_double (step, buf, sizeof (buf)), shortest);
+    }
 }
 
 int

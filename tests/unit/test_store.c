@@ -1211,6 +1211,226 @@ test_metric_batch_and_replay (void **state)
     hpt_store_destroy (&store);
 }
 
+//  ---------------------------------------------------------------------
+//  Reading big curves: the last points, pages, tags
+
+//  Stores n points of tag for task in trial 1 of job "j": steps first..,
+//  values 1/step, times 1e9 + step.
+static void
+s_curve (hpt_store_t *store, const char *tag, const char *task, int64_t first, size_t n)
+{
+    hpt_error_t error;
+    hpt_store_metric_t *points = calloc (n, sizeof (hpt_store_metric_t));
+    for (size_t i = 0; i < n; i++) {
+        int64_t step = first + (int64_t)i;
+        points[i] =
+            (hpt_store_metric_t){"j", 1, task, tag, step, 1.0 / (double)step, 1e9 + (double)step};
+    }
+    bool own = s_own_begin (store);
+    assert_ok (hpt_store_metrics_append (store, points, n, NULL, &error), &error);
+    s_own_commit (store, own);
+    free (points);
+}
+
+//  A store with job "j" trial 1: 50 000 points of "loss" from the master,
+//  the same steps' "loss" from a worker for the last 100 steps, 50 000 of
+//  "acc", and trial 2 with a few points of "zz" that trial 1 must not see.
+static hpt_store_t *
+s_big_trial (fixture_t *fixture)
+{
+    hpt_store_t *store = s_open (fixture);
+    s_begin (store);
+    s_insert_job (store, "j", "p", HPT_JOB_RUNNING);
+    s_insert_trial (store, "j", 1);
+    s_insert_trial (store, "j", 2);
+    s_curve (store, "loss", "j/1/master/0", 1, 50000);
+    s_curve (store, "loss", "j/1/worker/0", 49901, 100);
+    s_curve (store, "acc", "j/1/master/0", 1, 50000);
+    hpt_error_t error;
+    hpt_store_metric_t other = {"j", 2, "j/2/master/0", "zz", 1, 1, 1e9};
+    assert_ok (hpt_store_metrics_append (store, &other, 1, NULL, &error), &error);
+    s_commit (store);
+    return store;
+}
+
+static void
+test_metrics_last_reads_the_end_of_a_curve (void **state)
+{
+    fixture_t *fixture = *state;
+    hpt_error_t error;
+    hpt_store_t *store = s_big_trial (fixture);
+    json_t *all = NULL;
+    assert_ok (hpt_store_metrics_of_trial (store, "j", 1, "loss", &all, &error), &error);
+    uint64_t all_steps = hpt_store_last_read_steps (store);
+    json_decref (all);
+
+    json_t *last = NULL;
+    assert_ok (hpt_store_metrics_last (store, "j", 1, "loss", "j/1/master/0", 1000, &last, &error),
+               &error);
+    uint64_t last_steps = hpt_store_last_read_steps (store);
+    assert_int_equal (json_array_size (last), 1000);
+    for (size_t i = 0; i < 1000; i++) {
+        json_t *point = json_array_get (last, i);
+        assert_int_equal (s_int (point, "step"), 49001 + (int64_t)i);
+        assert_string_equal (s_str (point, "task_id"), "j/1/master/0");
+        assert_string_equal (s_str (point, "tag"), "loss");
+    }
+    json_decref (last);
+    //  It walks the key from the end: the 100 worker points it skips and
+    //  the 1000 it returns, not the 50 100 of the tag.
+    assert_true (last_steps > 0);
+    assert_true (last_steps * 20 < all_steps);
+
+    //  Every task's points when no task is named: the worker's interleave.
+    assert_ok (hpt_store_metrics_last (store, "j", 1, "loss", NULL, 150, &last, &error), &error);
+    assert_int_equal (json_array_size (last), 150);
+    assert_int_equal (s_int (json_array_get (last, 0), "step"), 49926);
+    assert_int_equal (s_int (json_array_get (last, 149), "step"), 50000);
+    json_decref (last);
+    //  Fewer points than asked for: all of them; none asked: none.
+    assert_ok (hpt_store_metrics_last (store, "j", 1, "loss", "j/1/worker/0", 1000, &last, &error),
+               &error);
+    assert_int_equal (json_array_size (last), 100);
+    assert_int_equal (s_int (json_array_get (last, 0), "step"), 49901);
+    json_decref (last);
+    assert_ok (hpt_store_metrics_last (store, "j", 1, "loss", NULL, 0, &last, &error), &error);
+    assert_int_equal (json_array_size (last), 0);
+    json_decref (last);
+    assert_ok (hpt_store_metrics_last (store, "j", 2, "loss", NULL, 10, &last, &error), &error);
+    assert_int_equal (json_array_size (last), 0);
+    json_decref (last);
+    assert_fails (hpt_store_metrics_last (store, "j", 1, NULL, NULL, 10, &last, &error), &error,
+                  HPT_E_INVALID);
+    hpt_store_destroy (&store);
+}
+
+//  The page of size after the row `after` (NULL: the first), as a cursor.
+static json_t *
+s_page (hpt_store_t *store, const char *tag, json_t *after, size_t size)
+{
+    hpt_error_t error;
+    hpt_store_metric_t cursor = {0};
+    if (after) {
+        cursor.tag = s_str (after, "tag");
+        cursor.task_id = s_str (after, "task_id");
+        cursor.step = s_int (after, "step");
+        cursor.time = json_number_value (json_object_get (after, "time"));
+        json_t *value = json_object_get (after, "value");
+        const char *text = json_string_value (value);
+        cursor.value = !text                             ? json_number_value (value)
+                       : strcmp (text, "NaN") == 0       ? NAN
+                       : strcmp (text, "-Infinity") == 0 ? -INFINITY
+                                                         : INFINITY;
+    }
+    json_t *page = NULL;
+    assert_ok (
+        hpt_store_metrics_page (store, "j", 1, tag, after ? &cursor : NULL, size, &page, &error),
+        &error);
+    return page;
+}
+
+//  Walks every page of tag (NULL: all) and checks they join into what
+//  metrics_of_trial gives; returns the number of points.
+static size_t
+s_walk (hpt_store_t *store, const char *tag, size_t size)
+{
+    hpt_error_t error;
+    json_t *all = NULL;
+    assert_ok (hpt_store_metrics_of_trial (store, "j", 1, tag, &all, &error), &error);
+    json_t *joined = json_array ();
+    json_t *page = s_page (store, tag, NULL, size);
+    while (json_array_size (page) > 0) {
+        json_array_extend (joined, page);
+        json_t *last = json_incref (json_array_get (page, json_array_size (page) - 1));
+        bool full = json_array_size (page) == size;
+        json_decref (page);
+        page = full ? s_page (store, tag, last, size) : json_array ();
+        json_decref (last);
+    }
+    json_decref (page);
+    assert_true (json_equal (joined, all));
+    size_t count = json_array_size (all);
+    json_decref (joined);
+    json_decref (all);
+    return count;
+}
+
+static void
+test_metrics_pages_walk_the_key (void **state)
+{
+    fixture_t *fixture = *state;
+    hpt_error_t error;
+    hpt_store_t *store = s_big_trial (fixture);
+    assert_int_equal (s_walk (store, "loss", 7777), 50100);
+    assert_int_equal (s_walk (store, "acc", 50000), 50000);
+    assert_int_equal (s_walk (store, NULL, 9999), 100100);
+    assert_int_equal (s_walk (store, "nope", 10), 0);
+
+    //  A page from deep inside costs what it returns (keyset, no OFFSET).
+    json_t *all = NULL;
+    assert_ok (hpt_store_metrics_of_trial (store, "j", 1, NULL, &all, &error), &error);
+    uint64_t all_steps = hpt_store_last_read_steps (store);
+    json_t *page = s_page (store, NULL, json_array_get (all, 90000), 10);
+    uint64_t page_steps = hpt_store_last_read_steps (store);
+    assert_int_equal (json_array_size (page), 10);
+    assert_true (json_equal (json_array_get (page, 0), json_array_get (all, 90001)));
+    assert_true (page_steps * 1000 < all_steps);
+    json_decref (page);
+    page = s_page (store, "loss", json_array_get (all, 60000), 10);
+    assert_true (hpt_store_last_read_steps (store) * 1000 < all_steps);
+    json_decref (page);
+
+    //  Points stored before the cursor meanwhile do not shift the pages.
+    json_t *first = s_page (store, "acc", NULL, 3);
+    s_curve (store, "acc", "j/1/master/0", -5, 5);
+    page = s_page (store, "acc", json_array_get (first, 2), 2);
+    assert_int_equal (s_int (json_array_get (page, 0), "step"), 4);
+    json_decref (page);
+    json_decref (first);
+    json_decref (all);
+
+    //  Non-finite values (stored as text) page like any other.
+    hpt_store_metric_t odd[5] = {{"j", 1, "t", "odd", 1, NAN, 1e9},
+                                 {"j", 1, "t", "odd", 1, INFINITY, 1e9},
+                                 {"j", 1, "t", "odd", 1, -INFINITY, 1e9},
+                                 {"j", 1, "t", "odd", 1, 0.5, 1e9},
+                                 {"j", 1, "t", "odd", 1, -2, 1e9}};
+    s_begin (store);
+    assert_ok (hpt_store_metrics_append (store, odd, 5, NULL, &error), &error);
+    s_commit (store);
+    assert_int_equal (s_walk (store, "odd", 1), 5);
+    assert_int_equal (s_walk (store, "odd", 2), 5);
+
+    hpt_store_metric_t bad = {.tag = "loss"};
+    assert_fails (hpt_store_metrics_page (store, "j", 1, NULL, &bad, 10, &page, &error), &error,
+                  HPT_E_INVALID);
+    hpt_store_destroy (&store);
+}
+
+static void
+test_metric_tags_seek_each_tag (void **state)
+{
+    fixture_t *fixture = *state;
+    hpt_error_t error;
+    hpt_store_t *store = s_big_trial (fixture);
+    json_t *tags = NULL;
+    assert_ok (hpt_store_metric_tags (store, "j", 1, &tags, &error), &error);
+    assert_int_equal (json_array_size (tags), 2);
+    assert_string_equal (json_string_value (json_array_get (tags, 0)), "acc");
+    assert_string_equal (json_string_value (json_array_get (tags, 1)), "loss");
+    json_decref (tags);
+    //  A few seeks, not a read of the 100 100 points.
+    assert_true (hpt_store_last_read_steps (store) < 1000);
+    assert_ok (hpt_store_metric_tags (store, "j", 2, &tags, &error), &error);
+    assert_int_equal (json_array_size (tags), 1);
+    assert_string_equal (json_string_value (json_array_get (tags, 0)), "zz");
+    json_decref (tags);
+    assert_ok (hpt_store_metric_tags (store, "j", 3, &tags, &error), &error);
+    assert_int_equal (json_array_size (tags), 0);
+    json_decref (tags);
+    hpt_store_destroy (&store);
+}
+
 static void
 test_job_list_in_submission_order (void **state)
 {
@@ -1876,6 +2096,10 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_full_disk_mid_transaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_probe, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_metrics_last_reads_the_end_of_a_curve, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_metrics_pages_walk_the_key, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_metric_tags_seek_each_tag, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

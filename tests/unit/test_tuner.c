@@ -3,6 +3,7 @@
     reopens it). The tuner never begins or commits: like the core, each
     test wraps every event that writes in a transaction of its own. */
 #include "hpt_job_reader.h"
+#include "hpt_json.h"
 #include "hpt_scheduler.h"
 #include "hpt_tuner.h"
 #include <setjmp.h>
@@ -220,7 +221,7 @@ test_job_succeeds_with_best_first (void **state)
     s_run_trial (store, tuner, t3, 0.3, 0);
     assert_null (s_next (store, tuner, 4000));
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_SUCCEEDED);
-    json_t *json = hpt_tuner_to_json (tuner, store, true);
+    json_t *json = hpt_tuner_to_json (tuner, store, true, NULL);
     json_t *trials = json_object_get (json_object_get (json, "trainingOutput"), "trials");
     assert_int_equal (json_array_size (trials), 3);
     //  MINIMIZE: 0.1 (trial 2), 0.3 (trial 3), 0.5 (trial 1).
@@ -252,7 +253,7 @@ test_first_failure_fails_job (void **state)
     assert_int_equal (t1->state, HPT_TRIAL_FAILED);
     assert_non_null (strstr (t1->message, "exited with status 3"));
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_FAILED);
-    json_t *json = hpt_tuner_to_json (tuner, store, false);
+    json_t *json = hpt_tuner_to_json (tuner, store, false, NULL);
     assert_non_null (strstr (json_string_value (json_object_get (json, "errorMessage")),
                              "first trial to finish failed"));
     json_decref (json);
@@ -510,7 +511,7 @@ test_final_metric_survives_reload (void **state)
     s_exit (store, tuner, t, &t->tasks[0], 0, 0, 3000, NULL);
     assert_int_equal (t->state, HPT_TRIAL_SUCCEEDED);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_SUCCEEDED);
-    json_t *json = hpt_tuner_to_json (tuner, store, true);
+    json_t *json = hpt_tuner_to_json (tuner, store, true, NULL);
     json_t *trial =
         json_array_get (json_object_get (json_object_get (json, "trainingOutput"), "trials"), 0);
     json_t *final = json_object_get (trial, "finalMetric");
@@ -639,6 +640,148 @@ test_failed_commit_forgets_report (void **state)
     hpt_store_destroy (&store);
 }
 
+//  n points of "loss" from task, steps first.., in one batch.
+static void
+s_report_many (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_task_t *task,
+               int64_t first, size_t n)
+{
+    hpt_tuner_point_t *points = calloc (n, sizeof (hpt_tuner_point_t));
+    for (size_t i = 0; i < n; i++)
+        points[i] = (hpt_tuner_point_t){"loss", (double)i, first + (int64_t)i,
+                                        10.0 + (double)(first + (int64_t)i)};
+    s_report (store, tuner, trial, task, points, n);
+    free (points);
+}
+
+//  The trial whose trialId is id in the Job resource json.
+static json_t *
+s_trial_of (json_t *json, const char *id)
+{
+    json_t *trials = json_object_get (json_object_get (json, "trainingOutput"), "trials");
+    size_t i;
+    json_t *trial;
+    json_array_foreach (trials, i, trial)
+        if (strcmp (json_string_value (json_object_get (trial, "trialId")), id) == 0) return trial;
+    fail_msg ("no trial %s", id);
+    return NULL;
+}
+
+//  allMetrics shows the last HPT_TUNER_ALL_METRICS points of the
+//  objective replica and says when there were more.
+static void
+test_all_metrics_are_the_last_points (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "m1", 2, 2, 0, 1);
+    hpt_trial_t *t1 = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t1);
+    hpt_trial_t *t2 = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t2);
+    s_report_many (store, tuner, t1, &t1->tasks[0], 1, 2500);
+    //  A worker's reports of the same tag are not the objective's curve.
+    s_report_many (store, tuner, t1, &t1->tasks[1], 1, 3000);
+    s_report_many (store, tuner, t2, &t2->tasks[0], 1, HPT_TUNER_ALL_METRICS);
+    json_t *json = hpt_tuner_to_json (tuner, store, true, NULL);
+    json_t *trial = s_trial_of (json, "1");
+    json_t *all = json_object_get (trial, "allMetrics");
+    assert_int_equal (json_array_size (all), HPT_TUNER_ALL_METRICS);
+    for (size_t i = 0; i < json_array_size (all); i++) {
+        json_t *point = json_array_get (all, i);
+        char step[16];
+        snprintf (step, sizeof (step), "%zu", 1501 + i);
+        assert_string_equal (json_string_value (json_object_get (point, "trainingStep")), step);
+        assert_true (json_number_value (json_object_get (point, "objectiveValue")) ==
+                     (double)(1500 + i));
+    }
+    assert_true (json_is_true (json_object_get (trial, "hptMetricsTruncated")));
+    trial = s_trial_of (json, "2");
+    assert_int_equal (json_array_size (json_object_get (trial, "allMetrics")),
+                      HPT_TUNER_ALL_METRICS);
+    assert_null (json_object_get (trial, "hptMetricsTruncated"));
+    json_decref (json);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
+//  The Job resource with its trials as the API's text.
+static char *
+s_job_text (hpt_tuner_t *tuner, hpt_store_t *store, bool *complete)
+{
+    json_t *json = hpt_tuner_to_json (tuner, store, true, complete);
+    char *text = hpt_json_dumps (json, true);
+    json_decref (json);
+    return text;
+}
+
+//  The version moves with every change the Job resource shows, and only
+//  then; the etag follows it; a rebuilt tuner never reuses one.
+static void
+test_version_and_etag_follow_changes (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "v1", 1, 1, 1, 0);
+    uint64_t seen = hpt_tuner_version (tuner);
+    assert_true (seen > 0);
+    bool complete = false;
+    char *before = s_job_text (tuner, store, &complete);
+    assert_true (complete);
+    char *again = s_job_text (tuner, store, &complete);
+    assert_string_equal (before, again);
+    assert_true (hpt_tuner_version (tuner) == seen);
+    free (again);
+
+    //  The etag in the resource is the version in base64.
+    json_t *json = hpt_tuner_to_json (tuner, store, false, NULL);
+    char etag[32];
+    hpt_tuner_etag (tuner, etag, sizeof (etag));
+    assert_string_equal (json_string_value (json_object_get (json, "etag")), etag);
+    assert_int_equal (strlen (etag), 12);
+    json_decref (json);
+
+    //  The queue reason is shown, so it is a change; the same one is not.
+    hpt_tuner_set_queue_reason (tuner, "no agent");
+    assert_true (hpt_tuner_version (tuner) > seen);
+    seen = hpt_tuner_version (tuner);
+    hpt_tuner_set_queue_reason (tuner, "no agent");
+    assert_true (hpt_tuner_version (tuner) == seen);
+
+    //  Each event that writes moves it on, and the text with it.
+    hpt_trial_t *t = s_next (store, tuner, 1500);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    seen = hpt_tuner_version (tuner);
+    s_place_and_start (store, tuner, t);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    seen = hpt_tuner_version (tuner);
+    char old_etag[32];
+    hpt_tuner_etag (tuner, old_etag, sizeof (old_etag));
+    s_report_many (store, tuner, t, &t->tasks[0], 1, 3);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    hpt_tuner_etag (tuner, etag, sizeof (etag));
+    assert_string_not_equal (etag, old_etag);
+    char *after = s_job_text (tuner, store, &complete);
+    assert_string_not_equal (before, after);
+    //  A point older than the final metric moves nothing of the trial,
+    //  but it is one more point of the curve: a change all the same.
+    seen = hpt_tuner_version (tuner);
+    hpt_tuner_point_t late = {"loss", 9, 2, 0.5};
+    s_report (store, tuner, t, &t->tasks[0], &late, 1);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    char *later = s_job_text (tuner, store, &complete);
+    assert_string_not_equal (after, later);
+    free (before);
+    free (after);
+    free (later);
+
+    //  A tuner rebuilt from the store (failed commit, restart) starts at
+    //  a version no earlier tuner of the job had.
+    seen = hpt_tuner_version (tuner);
+    hpt_tuner_destroy (&tuner);
+    tuner = s_reload (store, "v1", 1, 1, 1, 0);
+    assert_true (hpt_tuner_version (tuner) > seen);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
 static hpt_host_t *
 s_node (const char *name, const char *json)
 {
@@ -750,6 +893,8 @@ main (void)
         cmocka_unit_test (test_stepless_points_count_reports),
         cmocka_unit_test (test_written_in_follows_transaction),
         cmocka_unit_test (test_failed_commit_forgets_report),
+        cmocka_unit_test (test_all_metrics_are_the_last_points),
+        cmocka_unit_test (test_version_and_etag_follow_changes),
         cmocka_unit_test (test_gang_placement_all_or_nothing),
         cmocka_unit_test (test_gpu_numa_locality),
     };
