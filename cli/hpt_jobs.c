@@ -481,7 +481,10 @@ s_summarize (json_t *job)
         json_t *metric = json_object_get (trial, "finalMetric");
         json_t *values = json_object_get (trial, "hyperparameters");
         hpt_format_cell (json_object_get (trial, "trialId"), text[0], sizeof (text[0]));
-        hpt_format_cell (json_object_get (trial, "state"), text[1], sizeof (text[1]));
+        //  hpt's own trial state is finer than the API's (PROVISIONING, ...).
+        json_t *state = json_object_get (trial, "hptState");
+        hpt_format_cell (state ? state : json_object_get (trial, "state"), text[1],
+                         sizeof (text[1]));
         hpt_format_cell (json_object_get (metric, "objectiveValue"), text[2], sizeof (text[2]));
         hpt_format_cell (json_object_get (metric, "trainingStep"), text[3], sizeof (text[3]));
         for (size_t k = 4; k < count; k++)

@@ -286,6 +286,16 @@ hpt_job_training_input_to_json (hpt_job_t *self)
     return out;
 }
 
+void
+hpt_job_take_labels (hpt_job_t *self, hpt_job_t *other)
+{
+    s_kv_free (self->labels, self->label_count);
+    self->labels = other->labels;
+    self->label_count = other->label_count;
+    other->labels = NULL;
+    other->label_count = 0;
+}
+
 json_t *
 hpt_job_to_json (hpt_job_t *self)
 {

@@ -146,6 +146,11 @@ void hpt_job_destroy (hpt_job_t **self_p);
 //  Sets the job id (copied), replacing any previous one.
 void hpt_job_set_id (hpt_job_t *self, const char *job_id);
 
+//  Replaces the job's labels with those of other (sorted, as the reader
+//  leaves them), which keeps the job's id and training input: a
+//  jobs.patch. other's labels move to self; other is left without any.
+void hpt_job_take_labels (hpt_job_t *self, hpt_job_t *other);
+
 //  Canonical JSON of the Job resource. The caller owns the returned value.
 json_t *hpt_job_to_json (hpt_job_t *self);
 

@@ -830,6 +830,71 @@ static const hpt_schema_field_t s_job_fields[] = {
     HPT_SCHEMA_REQUIRED ("trainingInput", s_j_input, ""),
 };
 
+//  What a jobs.patch reads: the labels and the etag, kept in a Job
+//  (labels) and beside it (the etag).
+typedef struct {
+    hpt_job_t *job; //  the labels read
+    char *etag;     //  the etag read, or NULL
+} s_patch_t;
+
+static bool
+s_p_labels (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return s_j_labels (r, v, ((s_patch_t *)t)->job, f);
+}
+
+static bool
+s_p_etag (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return hpt_schema_string (r, v, true, &((s_patch_t *)t)->etag);
+}
+
+//  Members of a Job a patch does not change: accepted and not read.
+static bool
+s_p_ignored (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return true;
+}
+
+static const hpt_schema_field_t s_patch_fields[] = {
+    HPT_SCHEMA_FIELD ("labels", s_p_labels),
+    HPT_SCHEMA_FIELD ("etag", s_p_etag),
+    HPT_SCHEMA_FIELD ("jobId", s_p_ignored),
+    HPT_SCHEMA_FIELD ("trainingInput", s_p_ignored),
+    HPT_SCHEMA_FIELD ("trainingOutput", s_p_ignored),
+    HPT_SCHEMA_FIELD ("predictionInput", s_p_ignored),
+    HPT_SCHEMA_FIELD ("predictionOutput", s_p_ignored),
+    HPT_SCHEMA_FIELD ("state", s_p_ignored),
+    HPT_SCHEMA_FIELD ("errorMessage", s_p_ignored),
+    HPT_SCHEMA_FIELD ("createTime", s_p_ignored),
+    HPT_SCHEMA_FIELD ("startTime", s_p_ignored),
+    HPT_SCHEMA_FIELD ("endTime", s_p_ignored),
+    HPT_SCHEMA_FIELD ("jobPosition", s_p_ignored),
+    HPT_SCHEMA_FIELD ("createdBy", s_p_ignored),
+    HPT_SCHEMA_FIELD ("hptQueueReason", s_p_ignored),
+};
+
+hpt_job_t *
+hpt_job_read_patch (const char *text, size_t size, char **etag, hpt_diag_t *diag)
+{
+    *etag = NULL;
+    hpt_schema_t r;
+    hpt_schema_init (&r, diag);
+    hpt_node_t *root = hpt_schema_parse (&r, text, size, true);
+    if (!root) return NULL;
+    s_patch_t patch = {hpt_job_new (), NULL};
+    hpt_schema_object (&r, root, HPT_SCHEMA_FIELDS (s_patch_fields), &patch);
+    hpt_node_destroy (&root);
+    if (r.problems) {
+        hpt_job_destroy (&patch.job);
+        free (patch.etag);
+        hpt_diag_sort (diag);
+        return NULL;
+    }
+    *etag = patch.etag;
+    return patch.job;
+}
+
 bool
 hpt_job_id_valid (const char *id)
 {

@@ -29,6 +29,14 @@ typedef enum {
 hpt_job_t *hpt_job_read_text (const char *text, size_t size, hpt_config_format_t format,
                               hpt_diag_t *diag);
 
+//  Reads the body of a jobs.patch (JSON): a Job of which only labels and
+//  etag are read, since labels are all Google lets a patch change; the
+//  other members of a Job are ignored, so a client may send back the Job
+//  it got. Returns a job holding only the labels (none when the body has
+//  none: a patch of labels then clears them), with the etag (or NULL) in
+//  *etag (the caller frees both), or NULL with every problem in diag.
+hpt_job_t *hpt_job_read_patch (const char *text, size_t size, char **etag, hpt_diag_t *diag);
+
 //  Reads a job from a file; a file that cannot be read is one problem.
 hpt_job_t *hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *diag);
 

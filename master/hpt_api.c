@@ -6,8 +6,9 @@
     libmicrohttpd runs one internal polling thread (the "API thread"); all
     callbacks below run in it. MHD calls s_handle several times per
     request:
-      1. first call (no upload yet): a method other than GET, POST or
-         DELETE is refused (405), and so is a declared Content-Length over
+      1. first call (no upload yet): a method other than GET, POST, PATCH
+         or DELETE is refused (501 UNIMPLEMENTED, as Google's APIs answer
+         a method they do not have), and so is a declared Content-Length over
          HPT_API_MAX_BODY (413). The refusal is sent at once when the
          client sent no body or waits for "100 Continue"; otherwise the
          body is read and dropped first, because a client that is still
@@ -76,7 +77,7 @@ typedef struct {
     char *body;     //  bytes received so far (malloc'd), NULL when none
     size_t size;    //  bytes in body
     bool answered;  //  a response is already queued
-    int refusal;    //  405 or 413 to answer once the body is drained, else 0
+    int refusal;    //  501 or 413 to answer once the body is drained, else 0
     size_t dropped; //  bytes of a too big body read and dropped
 } s_upload_t;
 
@@ -97,6 +98,14 @@ struct _hpt_api_request_t {
 };
 
 //  ------------------------------------------------------- error shape
+
+//  The HTTP methods the API has routes for.
+static bool
+s_method_served (const char *method)
+{
+    return streq (method, "GET") || streq (method, "POST") || streq (method, "PATCH") ||
+           streq (method, "DELETE");
+}
 
 static const char *
 s_status_name (int http_status)
@@ -291,9 +300,7 @@ hpt_api_request_recv (zsock_t *router)
     for (size_t i = 0; i < 9; i++)
         zframe_destroy (&frames[i]);
     valid = valid && self->method && self->path && query && self->authorization && self->client &&
-            self->host && self->origin && self->content_type &&
-            (streq (self->method, "GET") || streq (self->method, "POST") ||
-             streq (self->method, "DELETE")) &&
+            self->host && self->origin && self->content_type && s_method_served (self->method) &&
             self->path[0] == '/';
     if (valid) s_parse_query (self, query);
     free (query);
@@ -419,8 +426,8 @@ s_respond (struct MHD_Connection *connection, unsigned int status, const char *c
         MHD_create_response_from_buffer (size, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!response) return MHD_NO;
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, POST, DELETE");
+    if (status == MHD_HTTP_NOT_IMPLEMENTED)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, POST, PATCH, DELETE");
     enum MHD_Result result = MHD_queue_response (connection, status, response);
     MHD_destroy_response (response);
     return result;
@@ -590,13 +597,14 @@ s_content_length (struct MHD_Connection *connection, unsigned long long *length)
     return errno == 0 && end && *end == 0;
 }
 
-//  Answers a refused request: 405 (method) or 413 (body too big).
+//  Answers a refused request: 501 (method) or 413 (body too big).
 static enum MHD_Result
 s_refuse (struct MHD_Connection *connection, int status, const char *method)
 {
     char message[128];
-    if (status == 405)
-        snprintf (message, sizeof (message), "method %.32s is not allowed; use GET, POST or DELETE",
+    if (status == 501)
+        snprintf (message, sizeof (message),
+                  "method %.32s is not implemented; hpt serves GET, POST, PATCH and DELETE",
                   method);
     else
         snprintf (message, sizeof (message), "the request body is larger than %d bytes",
@@ -633,8 +641,8 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
         upload = hpt_calloc (1, sizeof (s_upload_t));
         *con_cls = upload;
         unsigned long long length;
-        if (!streq (method, "GET") && !streq (method, "POST") && !streq (method, "DELETE"))
-            upload->refusal = 405;
+        if (!s_method_served (method))
+            upload->refusal = 501;
         else if (s_content_length (connection, &length) && length > HPT_API_MAX_BODY)
             upload->refusal = 413;
         if (upload->refusal && s_refuse_now (connection)) {

@@ -46,8 +46,8 @@
     becomes 500 INTERNAL.
 
     Errors the API answers without asking the core, all in Google's error
-    shape (see hpt_api_error_json): 405 for methods other than GET, POST and
-    DELETE (with an Allow header), 413 for a body over HPT_API_MAX_BODY,
+    shape (see hpt_api_error_json): 501 for methods other than GET, POST,
+    PATCH and DELETE, 413 for a body over HPT_API_MAX_BODY,
     503 when the core does not answer in time, 500 for a malformed reply.
 */
 #ifndef HPT_API_H_INCLUDED

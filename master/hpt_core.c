@@ -1010,6 +1010,24 @@ hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner, hpt_error_t *error)
     return 0;
 }
 
+int
+hpt_core_set_labels (hpt_core_t *self, hpt_tuner_t *tuner, hpt_job_t *patch, const char *etag,
+                     hpt_error_t *error)
+{
+    char current[32];
+    hpt_tuner_etag (tuner, current, sizeof (current));
+    if (etag && strcmp (etag, current) != 0)
+        return hpt_error_set (error, HPT_E_ABORTED,
+                              "Job %s changed since etag %.40s was read (now %s); read it again",
+                              hpt_tuner_id (tuner), etag, current);
+    if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
+    //  A refused write makes the transaction fail at commit (sticky).
+    if (hpt_tuner_set_labels (tuner, self->store, patch, NULL) == 0)
+        hpt_core_log_event (self, tuner, NULL, "labels changed");
+    if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
+    return 0;
+}
+
 //  ---------------------------------------------------------------------
 //  Nodes
 

@@ -78,6 +78,13 @@ hpt_tuner_t **hpt_core_jobs (hpt_core_t *self, size_t *count);
 //  written (HPT_E_UNAVAILABLE).
 int hpt_core_cancel (hpt_core_t *self, hpt_tuner_t *tuner, hpt_error_t *error);
 
+//  Replaces a job's labels with patch's (jobs.patch), stored before this
+//  returns. etag, when not NULL, must be the job's current one, else
+//  HPT_E_ABORTED and nothing changes; HPT_E_UNAVAILABLE when the store
+//  cannot be written.
+int hpt_core_set_labels (hpt_core_t *self, hpt_tuner_t *tuner, hpt_job_t *patch, const char *etag,
+                         hpt_error_t *error);
+
 //  Every node ordered by name (borrowed), and one node by name.
 hpt_host_t **hpt_core_nodes (hpt_core_t *self, size_t *count);
 hpt_host_t *hpt_core_node (hpt_core_t *self, const char *name);

@@ -14,6 +14,7 @@
 #include "hpt_routes.h"
 #include "hpt_alloc.h"
 #include "hpt_auth.h"
+#include "hpt_filter.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
 #include "hpt_page.h"
@@ -120,6 +121,24 @@ s_verb (char *segment)
 //  ---------------------------------------------------------------------
 //  Jobs
 
+//  400 INVALID_ARGUMENT with every problem of a request body as Google's
+//  BadRequest fieldViolations; destroys diag.
+static void
+s_reply_invalid (zsock_t *router, hpt_api_request_t *request, const char *what, hpt_diag_t **diag_p)
+{
+    hpt_diag_t *diag = *diag_p;
+    char *first = hpt_diag_format (diag, 0);
+    char *message =
+        hpt_asprintf ("Invalid %s: %zu problem%s; first: %s", what, hpt_diag_count (diag),
+                      hpt_diag_count (diag) == 1 ? "" : "s", first ? first : "");
+    json_t *details = hpt_diag_to_json (diag);
+    s_reply_error (router, request, 400, NULL, message, details);
+    json_decref (details);
+    free (message);
+    free (first);
+    hpt_diag_destroy (diag_p);
+}
+
 static void
 s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const char *project)
 {
@@ -131,16 +150,7 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
         hpt_job_destroy (&job);
     }
     if (!job) {
-        char *first = hpt_diag_format (diag, 0);
-        char *message =
-            hpt_asprintf ("Invalid job: %zu problem%s; first: %s", hpt_diag_count (diag),
-                          hpt_diag_count (diag) == 1 ? "" : "s", first ? first : "");
-        json_t *details = hpt_diag_to_json (diag);
-        s_reply_error (router, request, 400, NULL, message, details);
-        json_decref (details);
-        free (message);
-        free (first);
-        hpt_diag_destroy (&diag);
+        s_reply_invalid (router, request, "job", &diag);
         return;
     }
     hpt_diag_destroy (&diag);
@@ -157,60 +167,21 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
     s_reply_json (router, request, 200, s_job_json (core, tuner, true, NULL));
 }
 
-//  Whether tuner passes the filter: terms "state=S" or "jobId=PREFIX*"
-//  (or "jobId=ID"), joined by " AND ". Unknown terms are an error
-//  (HPT_E_INVALID).
-static int
-s_filter_match (hpt_tuner_t *tuner, const char *filter, bool *match, hpt_error_t *error)
+//  The members of a Job a list's filter may name (docs/interfaces.md,
+//  "Filters"); state only with a job state's spelling.
+static hpt_filter_t *
+s_job_filter (const char *text, hpt_error_t *error)
 {
-    *match = true;
-    if (!filter || !*filter) return 0;
-    char *copy = hpt_strdup (filter);
-    char *rest = copy;
-    int rc = 0;
-    while (rest && *rest) {
-        char *and = strstr (rest, " AND ");
-        if (and) *and = '\0';
-        char *term = rest;
-        rest = and? and+5 : NULL;
-        while (*term == ' ')
-            term++;
-        char *eq = strchr (term, '=');
-        if (!eq) {
-            rc = hpt_error_set (error, HPT_E_INVALID, "filter term '%s' is not NAME=VALUE", term);
-            break;
-        }
-        *eq = '\0';
-        char *value = eq + 1;
-        size_t len = strlen (value);
-        while (len && value[len - 1] == ' ')
-            value[--len] = '\0';
-        if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
-            value[len - 1] = '\0';
-            value++;
-            len -= 2;
-        }
-        hpt_job_state_t state;
-        if (strcmp (term, "state") == 0) {
-            if (hpt_job_state_parse (value, &state) != 0) {
-                rc =
-                    hpt_error_set (error, HPT_E_INVALID, "unknown job state '%s' in filter", value);
-                break;
-            }
-            *match &= hpt_tuner_state (tuner) == state;
-        } else if (strcmp (term, "jobId") == 0) {
-            if (len && value[len - 1] == '*')
-                *match &= strncmp (hpt_tuner_id (tuner), value, len - 1) == 0;
-            else
-                *match &= strcmp (hpt_tuner_id (tuner), value) == 0;
-        } else {
-            rc = hpt_error_set (error, HPT_E_INVALID,
-                                "cannot filter on '%s' (use state= or jobId=)", term);
-            break;
-        }
-    }
-    free (copy);
-    return rc;
+    static const char *states[HPT_JOB_CANCELLED + 2];
+    for (int i = 0; i <= HPT_JOB_CANCELLED; i++)
+        states[i] = hpt_job_state_name ((hpt_job_state_t)i);
+    static const hpt_filter_field_t fields[] = {
+        {"jobId", NULL},          {"state", states},   {"labels", NULL},
+        {"createTime", NULL},     {"startTime", NULL}, {"endTime", NULL},
+        {"errorMessage", NULL},   {"etag", NULL},      {"trainingInput", NULL},
+        {"trainingOutput", NULL}, {"createdBy", NULL}, {"hptQueueReason", NULL},
+    };
+    return hpt_filter_new (text, fields, sizeof (fields) / sizeof (fields[0]), error);
 }
 
 //  pageSize and pageToken of a list request: the size, and the position
@@ -244,27 +215,31 @@ s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const cha
     json_decref (after);
     size_t count;
     hpt_tuner_t **tuners = hpt_core_jobs (core, &count);
-    const char *filter = hpt_api_request_param (request, "filter");
+    hpt_filter_t *filter = s_job_filter (hpt_api_request_param (request, "filter"), &error);
+    if (!filter) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
     json_t *jobs = json_array ();
     int64_t last_seq = 0;
     bool more = false;
     for (size_t i = 0; i < count && !more; i++) {
         if (hpt_tuner_seq (tuners[i]) <= after_seq) continue;
         if (strcmp (hpt_tuner_project (tuners[i]), project) != 0) continue;
-        bool match;
-        if (s_filter_match (tuners[i], filter, &match, &error) != 0) {
-            json_decref (jobs);
-            s_reply_failure (router, request, &error);
-            return;
-        }
-        if (!match) continue;
-        if (json_array_size (jobs) == size)
+        //  The filter sees what the caller may see: no env values of
+        //  others' jobs to probe.
+        json_t *job = s_job_json (core, tuners[i], false, NULL);
+        if (!hpt_filter_match (filter, job))
+            json_decref (job);
+        else if (json_array_size (jobs) == size) {
+            json_decref (job);
             more = true;
-        else {
-            json_array_append_new (jobs, s_job_json (core, tuners[i], false, NULL));
+        } else {
+            json_array_append_new (jobs, job);
             last_seq = hpt_tuner_seq (tuners[i]);
         }
     }
+    hpt_filter_destroy (&filter);
     json_t *body = json_object ();
     json_object_set_new (body, "jobs", jobs);
     if (more) {
@@ -278,8 +253,7 @@ s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const cha
 }
 
 //  The Job with its trials: rendered once per version of the job and
-//  kept, so a client polling an unchanged job costs the loop a copy.
-//  A Job GET answers from the cache while the job has not changed. Who
+//  kept, so a client polling an unchanged job costs the loop a copy. Who
 //  may see env values and who may not get different texts, so each is
 //  cached under its own key.
 static void
@@ -471,6 +445,67 @@ s_trial_route (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hp
         s_trial_metrics (core, router, request, tuner, id);
 }
 
+//  Which fields a jobs.patch changes: updateMask lists them, and Google
+//  allows labels and etag only. With etag, the change is made only while
+//  the job's etag is the one sent (else 409 ABORTED).
+static int
+s_update_mask (const char *mask, bool *check_etag, hpt_error_t *error)
+{
+    *check_etag = false;
+    bool labels = false;
+    char *copy = hpt_strdup (mask ? mask : "");
+    char *rest = copy;
+    int rc = 0;
+    for (char *field = strsep (&rest, ","); field && rc == 0; field = strsep (&rest, ",")) {
+        while (*field == ' ')
+            field++;
+        if (!*field) continue;
+        if (strcmp (field, "labels") == 0)
+            labels = true;
+        else if (strcmp (field, "etag") == 0)
+            *check_etag = true;
+        else
+            rc = hpt_error_set (error, HPT_E_INVALID,
+                                "updateMask: '%.60s' cannot be updated (only labels and etag)",
+                                field);
+    }
+    free (copy);
+    if (rc == 0 && !labels)
+        rc = hpt_error_set (error, HPT_E_INVALID,
+                            "updateMask must name labels, the one field a patch changes "
+                            "(updateMask=labels,etag)");
+    return rc;
+}
+
+static void
+s_patch_job (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner)
+{
+    bool check_etag;
+    hpt_error_t error;
+    if (s_update_mask (hpt_api_request_param (request, "updateMask"), &check_etag, &error)) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    hpt_diag_t *diag = hpt_diag_new ("request", true);
+    char *etag = NULL;
+    hpt_job_t *patch = hpt_job_read_patch (hpt_api_request_body (request),
+                                           hpt_api_request_body_size (request), &etag, diag);
+    if (!patch) {
+        s_reply_invalid (router, request, "patch", &diag);
+        return;
+    }
+    hpt_diag_destroy (&diag);
+    if (check_etag && !etag)
+        s_reply_error (router, request, 400, NULL,
+                       "updateMask names etag, so the body must carry the etag read", NULL);
+    else if (hpt_core_set_labels (core, tuner, patch, check_etag ? etag : NULL, &error) != 0)
+        s_reply_failure (router, request, &error);
+    else
+        s_reply_json (router, request, 200, s_job_json (core, tuner, true, NULL));
+    hpt_job_destroy (&patch);
+    free (etag);
+}
+
 static void
 s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
 {
@@ -483,7 +518,8 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
         else if (strcmp (method, "GET") == 0)
             s_list (core, router, request, project);
         else
-            s_reply_error (router, request, 405, NULL, "use GET or POST on jobs", NULL);
+            s_reply_error (router, request, 501, NULL,
+                           "projects.jobs has create (POST) and list (GET) here", NULL);
         return;
     }
     char *verb = s_verb (seg[4]);
@@ -496,6 +532,8 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
     }
     if (n == 5 && !verb && strcmp (method, "GET") == 0)
         s_get_job (core, router, request, tuner);
+    else if (n == 5 && !verb && strcmp (method, "PATCH") == 0)
+        s_patch_job (core, router, request, tuner);
     else if (n == 5 && verb && strcmp (verb, "cancel") == 0 && strcmp (method, "POST") == 0) {
         hpt_error_t error;
         if (hpt_core_cancel (core, tuner, &error) != 0)
@@ -506,6 +544,9 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
         s_logs (core, router, request, tuner);
     else if (n == 8 && !verb && strcmp (seg[5], "trials") == 0)
         s_trial_route (core, router, request, tuner, seg[6], seg[7]);
+    else if (n == 5)
+        s_reply_error (router, request, 501, NULL,
+                       "a job has get (GET), patch (PATCH) and :cancel (POST) here", NULL);
     else
         s_reply_error (router, request, 404, NULL, "no such method on a job", NULL);
 }
@@ -847,11 +888,14 @@ s_browser_checks (hpt_core_t *core, hpt_api_request_t *request, hpt_error_t *err
                               "a request from another site (Origin '%.100s') may not change "
                               "anything",
                               origin);
+    //  A form cannot send JSON, so a page cannot make these.
     const char *type = hpt_api_request_content_type (request);
-    if (strcmp (hpt_api_request_method (request), "POST") == 0 &&
+    const char *method = hpt_api_request_method (request);
+    if ((strcmp (method, "POST") == 0 || strcmp (method, "PATCH") == 0) &&
         strncasecmp (type, "application/json", 16) != 0)
         return hpt_error_set (error, HPT_E_INVALID,
-                              "a POST must be Content-Type: application/json (got '%.60s')", type);
+                              "a %s must be Content-Type: application/json (got '%.60s')", method,
+                              type);
     return 0;
 }
 

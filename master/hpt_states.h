@@ -69,6 +69,12 @@ HPT_ENUM_DECLARE (hpt_drain_state, HPT_DRAIN_STATE_LIST)
     X (HPT_ROLE_ADMIN, "admin")
 HPT_ENUM_DECLARE (hpt_role, HPT_ROLE_LIST)
 
+//  The state a trial shows as trials[].state in the REST API, whose enum
+//  is the job states' (AI Platform's HyperparameterOutput): PENDING is
+//  QUEUED, PROVISIONING is PREPARING, and STOPPING is RUNNING (the
+//  trainer runs until it exits). hpt's own state is shown as hptState.
+hpt_job_state_t hpt_trial_state_public (hpt_trial_state_t state);
+
 //  A job in one of its end states (SUCCEEDED, FAILED, CANCELLED).
 bool hpt_job_state_final (hpt_job_state_t state);
 

@@ -225,6 +225,7 @@ typedef enum {
     ST_JOB_NEXT_SEQ,
     ST_JOB_SET_STATE,
     ST_JOB_SET_LOG_BYTES,
+    ST_JOB_SET_SPEC,
     ST_JOB_GET,
     ST_JOB_LIST,
     ST_JOB_EXISTS,
@@ -275,6 +276,7 @@ static const char *s_sql[ST_COUNT] = {
                          " end_time = CASE WHEN ?6 THEN ?4 ELSE end_time END"
                          " WHERE job_id = ?1",
     [ST_JOB_SET_LOG_BYTES] = "UPDATE jobs SET log_bytes = ?2 WHERE job_id = ?1",
+    [ST_JOB_SET_SPEC] = "UPDATE jobs SET spec_json = ?2 WHERE job_id = ?1",
     [ST_JOB_GET] = "SELECT * FROM jobs WHERE job_id = ?1",
     [ST_JOB_LIST] = "SELECT * FROM jobs ORDER BY seq",
     [ST_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE job_id = ?1",
@@ -951,6 +953,19 @@ hpt_store_job_set_log_bytes (hpt_store_t *self, const char *job_id, int64_t byte
     if (!stmt) return -1;
     s_bind_text (stmt, 1, job_id);
     sqlite3_bind_int64 (stmt, 2, bytes);
+    return s_exec_update (self, stmt, "job", error);
+}
+
+int
+hpt_store_job_set_spec (hpt_store_t *self, const char *job_id, const char *spec_json,
+                        hpt_error_t *error)
+{
+    if (!spec_json)
+        return s_refuse (self, error, HPT_E_INVALID, "store: a job's spec_json may not be NULL");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_JOB_SET_SPEC, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, job_id);
+    s_bind_text (stmt, 2, spec_json);
     return s_exec_update (self, stmt, "job", error);
 }
 

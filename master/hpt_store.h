@@ -215,6 +215,10 @@ int hpt_store_job_set_state (hpt_store_t *self, const char *job_id, hpt_job_stat
 int hpt_store_job_set_log_bytes (hpt_store_t *self, const char *job_id, int64_t bytes,
                                  hpt_error_t *error);
 
+//  Replaces the job's spec as submitted (a jobs.patch of its labels).
+int hpt_store_job_set_spec (hpt_store_t *self, const char *job_id, const char *spec_json,
+                            hpt_error_t *error);
+
 //  One job as an object with the columns of table jobs in *job_p (caller
 //  owns).
 int hpt_store_job_get (hpt_store_t *self, const char *job_id, json_t **job_p, hpt_error_t *error);

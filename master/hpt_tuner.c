@@ -308,6 +308,29 @@ hpt_tuner_version (hpt_tuner_t *self)
     return self->version;
 }
 
+int
+hpt_tuner_set_labels (hpt_tuner_t *self, hpt_store_t *store, hpt_job_t *patch, hpt_error_t *error)
+{
+    json_t *spec = hpt_job_to_json (self->spec);
+    json_t *labels = json_object ();
+    for (size_t i = 0; i < patch->label_count; i++)
+        json_object_set_new (labels, patch->labels[i].name, json_string (patch->labels[i].value));
+    if (patch->label_count)
+        json_object_set_new (spec, "labels", labels);
+    else {
+        json_decref (labels);
+        json_object_del (spec, "labels");
+    }
+    char *text = hpt_json_dumps (spec, false);
+    json_decref (spec);
+    int rc = hpt_store_job_set_spec (store, self->job_id, text, error);
+    free (text);
+    if (rc != 0) return -1;
+    hpt_job_take_labels (self->spec, patch);
+    s_changed (self, store);
+    return 0;
+}
+
 void
 hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason)
 {
@@ -1268,7 +1291,10 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
         json_object_set_new (out, "hptEstimatedObjectiveValue", json_real (trial->learned_value));
     s_set_time (out, "startTime", trial->start_time);
     s_set_time (out, "endTime", trial->end_time);
-    json_object_set_new (out, "state", json_string (hpt_trial_state_name (trial->state)));
+    json_object_set_new (out, "state",
+                         json_string (hpt_job_state_name (hpt_trial_state_public (trial->state))));
+    //  hpt extension: the trial's own finer state (docs/lifecycle.md).
+    json_object_set_new (out, "hptState", json_string (hpt_trial_state_name (trial->state)));
     if (trial->message) json_object_set_new (out, "errorMessage", json_string (trial->message));
     return out;
 }

@@ -123,6 +123,12 @@ hpt_trial_t *hpt_tuner_trial (hpt_tuner_t *self, size_t i);
 //  it.
 uint64_t hpt_tuner_written_in (hpt_tuner_t *self);
 
+//  Replaces the job's labels with patch's (a jobs.patch; patch keeps
+//  none): stored with the spec first, then changed in memory. -1 with
+//  *error when the store refuses (nothing changed).
+int hpt_tuner_set_labels (hpt_tuner_t *self, hpt_store_t *store, hpt_job_t *patch,
+                          hpt_error_t *error);
+
 //  Why the job waits (shown by describe), or NULL. Copied.
 void hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason);
 

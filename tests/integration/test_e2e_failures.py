@@ -464,7 +464,7 @@ def test_agent_sigterm_stops_its_tasks_and_says_bye(cluster, tmp_path):
         # Its trials failed naming the agent, or were requeued (the master's documented
         # agent-loss rule decides which): none is left RUNNING there.
         trials = wait_for(lambda: (lambda ts: ts if ts and not [
-            t for t in ts if t["state"] in ("PROVISIONING", "RUNNING")] else None)(
+            t for t in ts if t["hptState"] in ("PROVISIONING", "RUNNING")] else None)(
             cluster.job("term")["trainingOutput"]["trials"]), timeout=10, what="trials settled")
         assert all("a1" in t["errorMessage"] for t in trials if t["state"] == "FAILED"), trials
     finally:

@@ -336,7 +336,7 @@ def test_max_parallel_trials_is_never_exceeded(cluster, tmp_path):
         current = cluster.job("par")
         state = current["state"]
         in_flight = [t for t in current.get("trainingOutput", {}).get("trials", [])
-                     if t["state"] in IN_FLIGHT]
+                     if t["hptState"] in IN_FLIGHT]
         most_in_flight = max(most_in_flight, len(in_flight))
         alive = sum(1 for r in dumps(tmp_path).values() if _alive(r["pid"]))
         most_alive = max(most_alive, alive)
@@ -379,7 +379,7 @@ def test_trials_and_jobs_wait_while_the_agent_is_busy(tmp_path, monkeypatch):
         while True:
             first = c.job("first")
             running = [t for t in first["trainingOutput"]["trials"]
-                       if t["state"] in ("PROVISIONING", "RUNNING")]
+                       if t["hptState"] in ("PROVISIONING", "RUNNING")]
             most = max(most, len(running))
             assert len(running) <= 1, first
             assert sum(1 for r in all_dumps(tmp_path) if _alive(r["pid"])) <= 1
