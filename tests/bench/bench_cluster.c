@@ -174,6 +174,12 @@ bench_bin_dir (void)
 bench_cluster_t *
 bench_cluster_new (const char *name, int cpus, bool curve)
 {
+    return bench_cluster_new_with (name, cpus, curve, NULL);
+}
+
+bench_cluster_t *
+bench_cluster_new_with (const char *name, int cpus, bool curve, const char *const *agent_extra)
+{
     bench_cluster_t *self = calloc (1, sizeof (bench_cluster_t));
     self->name = name;
     self->bin = bench_bin_dir ();
@@ -197,11 +203,14 @@ bench_cluster_new (const char *name, int cpus, bool curve)
     char *cert = zsys_sprintf ("%s/keys/bench.cert_secret", self->dir);
     char *master_cert = zsys_sprintf ("%s/keys/master.cert", self->dir);
     char *master_argv[] = {master_bin, "--cluster", config, NULL};
-    char *agent_argv[] = {
+    char *agent_argv[64] = {
         agent_bin,   "--master", endpoint,  "--name",        "bench",     "--workdir",
         workdir,     "--cpus",   cpu_count, "--memory-gb",   "1",         "--advertise",
         "127.0.0.1", "--cert",   cert,      "--master-cert", master_cert, NULL};
-    if (!curve) agent_argv[13] = NULL;
+    size_t argc = curve ? 17 : 13;
+    for (size_t i = 0; agent_extra && agent_extra[i] && argc < 63; i++)
+        agent_argv[argc++] = (char *)agent_extra[i];
+    agent_argv[argc] = NULL;
     self->master = bench_spawn (master_argv, master_log);
     bool ready = self->master > 0 && s_wait_for (self, "/v1/nodes", NULL, 200);
     if (ready) {

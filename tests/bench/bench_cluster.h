@@ -24,6 +24,10 @@ typedef struct _bench_cluster_t bench_cluster_t;
 //  saying why on stderr) when they do not come up.
 bench_cluster_t *bench_cluster_new (const char *name, int cpus, bool curve);
 
+//  The same, with more arguments for the agent (NULL-terminated, or NULL).
+bench_cluster_t *bench_cluster_new_with (const char *name, int cpus, bool curve,
+                                         const char *const *agent_extra);
+
 //  CPU seconds (user + system) the master and the agent have used so far.
 void bench_cluster_cpu (bench_cluster_t *self, double *master, double *agent);
 
