@@ -66,6 +66,19 @@
     Orphans. Tasks get SIGKILL when the agent dies (the launcher sets
     PR_SET_PDEATHSIG), so a restarted agent runs nothing and says so in
     HELLO; the master then fails (or requeues) what it thought was running.
+
+    Containers (a LAUNCH with an image, hpt_container). The task's process
+    is the runtime's attached run client, started by the launcher as the
+    agent (the container gets the task's user), so output, exit and the
+    SIGTERM of a stop work as for a process. What a process does not
+    have: the image is pulled first, off the loop and once for every task
+    waiting for it (such a task waits in `fetching`, as for packages); the
+    job's env goes through a file in WORKDIR/containers/ (never argv);
+    and a client that was killed, stopped or failed may leave its
+    container, so its exit is reported only after the container was
+    removed (task->removing). A SIGKILLed agent leaves containers: their
+    env files tell the next start to remove them by label, before the
+    processes outside containers are killed and before HELLO.
 */
 #include "hpt_agent.h"
 #include "hpt_alloc.h"

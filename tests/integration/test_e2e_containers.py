@@ -193,6 +193,8 @@ def test_tuning_job_on_an_image(cluster, tmp_path):
         assert "HOME" not in env or env["HOME"] != os.environ.get("HOME")
     logs = cluster.hpt("jobs", "stream-logs", "img1").stdout
     assert f"hpt: pulling image {TRAINER}" in logs
+    #  Two trials wanted the image at once: one pull served both.
+    assert (tmp_path / "agent-a.log").read_text().count(f"pulling image {TRAINER}") == 1
     assert _containers(workdir) == []
     #  The environment files (the job's env values) are gone with them.
     assert list((workdir / "containers").iterdir()) == []
