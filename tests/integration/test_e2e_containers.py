@@ -48,6 +48,7 @@ echo "ARGV: $0 $*"
 echo "ID: $(id -u):$(id -g)"
 echo "DEVICES: $(ls /dev | grep hpt-gpu | tr '\n' ' ')"
 echo "CPUS: $(grep Cpus_allowed_list /proc/self/status | tr -d '\t')"
+echo "MEMORY: $(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
 env | sort | sed 's/^/ENV: /'
 mkdir -p /tmp/hypertune
 out=""
@@ -191,6 +192,11 @@ def test_tuning_job_on_an_image(cluster, tmp_path):
         tf_config = json.loads(env["TF_CONFIG"])
         assert tf_config["task"] == {"type": "master", "index": 0, "trial": trial["trialId"]}
         assert "HOME" not in env or env["HOME"] != os.environ.get("HOME")
+    #  The machine type's memory (0.5 GB) is the container's limit, unless
+    #  the agent said this host cannot enforce limits.
+    memory = re.search(r"^MEMORY: (.*)$", out, re.M).group(1)
+    if "without CPU and memory limits" not in (tmp_path / "agent-a.log").read_text():
+        assert memory == str(512 * 1024 * 1024), out
     logs = cluster.hpt("jobs", "stream-logs", "img1").stdout
     assert f"hpt: pulling image {TRAINER}" in logs
     #  Two trials wanted the image at once: one pull served both.
