@@ -184,6 +184,12 @@ s_measure (const s_config_t *config, s_result_t *result)
     zstr_free (&job);
     bench_cluster_stop (cluster);
     if (rc == 0) rc = s_latencies (cluster, config, result);
+    if (config->runtime) {
+        //  The image is this run's: leave nothing behind.
+        char *cmd = zsys_sprintf ("%s rmi --force %s >/dev/null 2>&1", config->runtime, S_IMAGE);
+        if (system (cmd) != 0) fprintf (stderr, "hpt-bench trials: could not remove %s\n", S_IMAGE);
+        zstr_free (&cmd);
+    }
     bench_cluster_destroy (&cluster, rc != 0);
     return rc;
 }
