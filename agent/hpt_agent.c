@@ -66,9 +66,23 @@
     Orphans. Tasks get SIGKILL when the agent dies (the launcher sets
     PR_SET_PDEATHSIG), so a restarted agent runs nothing and says so in
     HELLO; the master then fails (or requeues) what it thought was running.
+
+    Containers (a LAUNCH with an image, hpt_container). The task's process
+    is the runtime's attached run client, started by the launcher as the
+    agent (the container gets the task's user), so output, exit and the
+    SIGTERM of a stop work as for a process. What a process does not
+    have: the image is pulled first, off the loop and once for every task
+    waiting for it (such a task waits in `fetching`, as for packages); the
+    job's env goes through a file in WORKDIR/containers/ (never argv);
+    and a client that was killed, stopped or failed may leave its
+    container, so its exit is reported only after the container was
+    removed (task->removing). A SIGKILLed agent leaves containers: their
+    env files tell the next start to remove them by label, before the
+    processes outside containers are killed and before HELLO.
 */
 #include "hpt_agent.h"
 #include "hpt_alloc.h"
+#include "hpt_container.h"
 #include "hpt_fetch.h"
 #include "hpt_fs.h"
 #include "hpt_hypertune.h"
@@ -119,38 +133,49 @@ typedef struct {
     int64_t exit_seq;           //  seq of its TASK_EXITED event
     hpt_msg_t *line_points;     //  METRICS from stdout lines not yet sent, or NULL
     uint64_t lines_unmatched;   //  stdout lines not matched: the matching budget was spent
+    char *container;            //  its container's name, NULL for a process
+    char *env_file;             //  the container's environment file (the agent's), or NULL
+    bool removing;              //  exited; its container is being removed before the exit is told
+    int exit_code;              //  while removing: how it exited
+    int exit_signal;            //  while removing: the signal that ended the run client
+    bool core_dumped;           //  while removing
 } s_task_t;
 
 struct _hpt_agent_t {
-    hpt_agent_config_t config; //  copied (strings owned)
-    char *spool_dir;           //  WORKDIR/spool
-    zsock_t *dealer;           //  to the master
-    zactor_t *monitor;         //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
-    int64_t handshake_log;     //  when a failed handshake was last logged (monotonic ms)
-    zloop_t *loop;             //  the reactor
-    hpt_launcher_t *launcher;  //  runs the tasks
-    hpt_spool_t *spool;        //  events until acknowledged
-    zhashx_t *tasks;           //  lid -> s_task_t (owned)
-    hpt_fetch_t *fetch;        //  package fetcher (its own thread)
-    zhashx_t *fetching;        //  task id -> LAUNCH waiting for packages (owned)
-    json_t *resources;         //  HELLO's resources document
-    bool registered;           //  WELCOME received, not lost since
-    int64_t heartbeat_ms;      //  from WELCOME
-    int64_t timeout_ms;        //  from WELCOME
-    int64_t last_master;       //  monotonic ms of the master's last message
-    int64_t next_hello;        //  monotonic ms of the next HELLO attempt
-    int64_t hello_backoff;     //  current backoff
-    int64_t last_heartbeat;    //  monotonic ms of our last HEARTBEAT
-    int64_t oldest_seq;        //  oldest unacknowledged seq when last (re)sent
-    int64_t oldest_sent;       //  monotonic ms it was last (re)sent
-    int64_t sent_seq;          //  highest event seq sent since (re)registering or replaying
-    int64_t master_epoch;      //  from the last WELCOME, 0 before the first
-    char *refusal;             //  why the master refused us for good, NULL while it has not
-    char **allowed;            //  --allow-run-as users, NULL-terminated (owned), or NULL
-    mode_t task_umask;         //  the umask hptagent started with: the tasks get it
-    int64_t bogus_logged;      //  monotonic ms an impossible ACK was last logged, 0 never
-    int64_t match_credit;      //  microseconds custom stdout patterns may still spend now
-    int64_t match_refilled;    //  monotonic microseconds the credit was last grown
+    hpt_agent_config_t config;   //  copied (strings owned)
+    char *spool_dir;             //  WORKDIR/spool
+    zsock_t *dealer;             //  to the master
+    zactor_t *monitor;           //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
+    int64_t handshake_log;       //  when a failed handshake was last logged (monotonic ms)
+    zloop_t *loop;               //  the reactor
+    hpt_launcher_t *launcher;    //  runs the tasks
+    hpt_spool_t *spool;          //  events until acknowledged
+    zhashx_t *tasks;             //  lid -> s_task_t (owned)
+    hpt_fetch_t *fetch;          //  package fetcher (its own thread)
+    zhashx_t *fetching;          //  task id -> LAUNCH waiting for packages or its image (owned)
+    hpt_container_t *containers; //  the container runtime
+    char *containers_dir;        //  WORKDIR/containers: the containers' environment files
+    zhashx_t *images;            //  images present (pulled or found) since the agent started
+    zhashx_t *pulls;             //  image being pulled -> zlistx of the task ids waiting for it
+    bool limits;                 //  containers get the machine type's CPU and memory limits
+    json_t *resources;           //  HELLO's resources document
+    bool registered;             //  WELCOME received, not lost since
+    int64_t heartbeat_ms;        //  from WELCOME
+    int64_t timeout_ms;          //  from WELCOME
+    int64_t last_master;         //  monotonic ms of the master's last message
+    int64_t next_hello;          //  monotonic ms of the next HELLO attempt
+    int64_t hello_backoff;       //  current backoff
+    int64_t last_heartbeat;      //  monotonic ms of our last HEARTBEAT
+    int64_t oldest_seq;          //  oldest unacknowledged seq when last (re)sent
+    int64_t oldest_sent;         //  monotonic ms it was last (re)sent
+    int64_t sent_seq;            //  highest event seq sent since (re)registering or replaying
+    int64_t master_epoch;        //  from the last WELCOME, 0 before the first
+    char *refusal;               //  why the master refused us for good, NULL while it has not
+    char **allowed;              //  --allow-run-as users, NULL-terminated (owned), or NULL
+    mode_t task_umask;           //  the umask hptagent started with: the tasks get it
+    int64_t bogus_logged;        //  monotonic ms an impossible ACK was last logged, 0 never
+    int64_t match_credit;        //  microseconds custom stdout patterns may still spend now
+    int64_t match_refilled;      //  monotonic microseconds the credit was last grown
 };
 
 static int64_t
@@ -180,6 +205,9 @@ s_task_free (void **item_p)
     zhashx_destroy (&task->hypertune_tags);
     hpt_msg_destroy (&task->line_points);
     free (task->metric_tag);
+    free (task->container);
+    if (task->env_file) unlink (task->env_file);
+    free (task->env_file);
     free (task);
     *item_p = NULL;
 }
@@ -439,6 +467,64 @@ s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char 
         hpt_msg_add_point (task->line_points, points[i].tag, points[i].value, points[i].step, now);
 }
 
+//  The last line the task wrote to stderr.log (at most 512 bytes), as a
+//  fresh string; "" when there is none. For a container the runtime's
+//  own message ("Error: ...") is the last thing it prints.
+static char *
+s_last_stderr_line (s_task_t *task)
+{
+    char *path = hpt_asprintf ("%s/stderr.log", task->dir);
+    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    free (path);
+    char tail[513];
+    ssize_t got = 0;
+    if (fd >= 0) {
+        off_t size = lseek (fd, 0, SEEK_END);
+        off_t from = size > 512 ? size - 512 : 0;
+        got = pread (fd, tail, 512, from);
+        close (fd);
+    }
+    if (got < 0) got = 0;
+    while (got > 0 && (tail[got - 1] == '\n' || tail[got - 1] == '\r'))
+        got--;
+    tail[got] = '\0';
+    char *start = strrchr (tail, '\n');
+    return hpt_strdup (start ? start + 1 : tail);
+}
+
+//  Reports how a task ended (its output and metrics were sent before).
+static void
+s_report_exit (hpt_agent_t *self, s_task_t *task, int exit_code, int signal, bool core_dumped)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_TASK_EXITED);
+    hpt_msg_set_task_id (msg, task->task_id);
+    hpt_msg_set_exit_code (msg, exit_code);
+    hpt_msg_set_signal (msg, signal);
+    hpt_msg_set_core_dumped (msg, core_dumped);
+    hpt_msg_set_end_time (msg, s_wall ());
+    hpt_msg_set_reason (msg, "");
+    if (exit_code == 127 || exit_code == 126)
+        hpt_msg_set_reason (msg, exit_code == 127 ? "could not execute the trainer (not found; "
+                                                    "see its stderr.log)"
+                                                  : "could not execute the trainer (see its "
+                                                    "stderr.log)");
+    if (task->container && exit_code == 125) {
+        //  The runtime's own failure (an image it cannot run, an option
+        //  this host refuses): its message says what to fix.
+        char *line = s_last_stderr_line (task);
+        char *reason = hpt_asprintf ("the container runtime failed: %.900s", line);
+        hpt_msg_set_reason (msg, reason);
+        free (reason);
+        free (line);
+    }
+    //  The container is gone: its environment file goes too.
+    if (task->env_file) unlink (task->env_file);
+    task->exit_seq = hpt_spool_next_seq (self->spool);
+    task->exited = true;
+    task->removing = false;
+    s_event (self, &msg);
+}
+
 static void
 s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
 {
@@ -451,22 +537,19 @@ s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
                       task->task_id, (unsigned long long)task->lines_unmatched);
     s_flush_line_points (self, task);
     s_flush_metrics (self, task, true);
-    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_TASK_EXITED);
-    hpt_msg_set_task_id (msg, task->task_id);
-    hpt_msg_set_exit_code (msg, exit->exit_code);
-    hpt_msg_set_signal (msg, exit->signal);
-    hpt_msg_set_core_dumped (msg, exit->core_dumped);
-    hpt_msg_set_end_time (msg, s_wall ());
-    hpt_msg_set_reason (msg, "");
-    if (exit->exit_code == 127 || exit->exit_code == 126)
-        hpt_msg_set_reason (msg, exit->exit_code == 127
-                                     ? "could not execute the trainer (not found; "
-                                       "see its stderr.log)"
-                                     : "could not execute the trainer (see its "
-                                       "stderr.log)");
-    task->exit_seq = hpt_spool_next_seq (self->spool);
-    task->exited = true;
-    s_event (self, &msg);
+    //  A run client that was killed (a stop's grace ran out), stopped, or
+    //  failed may leave its container: remove it before the exit is told,
+    //  so that no container outlives its task. A client that exited by
+    //  itself removed it (--rm).
+    if (task->container && (exit->signal != 0 || exit->exit_code == 125 || exit->stop_requested) &&
+        hpt_container_remove (self->containers, task->container) == 0) {
+        task->removing = true;
+        task->exit_code = exit->exit_code;
+        task->exit_signal = exit->signal;
+        task->core_dumped = exit->core_dumped;
+        return;
+    }
+    s_report_exit (self, task, exit->exit_code, exit->signal, exit->core_dumped);
 }
 
 //  Reports a task that could not be started at all.
@@ -561,7 +644,8 @@ s_task_dirs (s_task_t *task, hpt_user_t *user, hpt_error_t *error)
                      s_own (metric, user, task->metric_file, error)
                  ? -1
                  : 0;
-    if (rc == 0 && unlinkat (metric, "metric.json", 0) != 0 && errno != ENOENT)
+    const char *metric_name = strrchr (task->metric_file, '/') + 1;
+    if (rc == 0 && unlinkat (metric, metric_name, 0) != 0 && errno != ENOENT)
         rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot remove %s: %s", task->metric_file,
                             strerror (errno));
     if (metric >= 0) close (metric);
@@ -581,7 +665,10 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t *user)
     task->task_id = hpt_strdup (task_id);
     task->lid = s_lid (task_id);
     task->dir = hpt_asprintf ("%s/tasks/%s", self->config.workdir, task->lid);
-    task->metric_file = hpt_asprintf ("%s/hypertune/metric.json", task->dir);
+    //  A container's metric directory is mounted where cloudml-hypertune
+    //  writes by default, under the name it writes there.
+    task->metric_file = hpt_asprintf ("%s/hypertune/%s", task->dir,
+                                      hpt_msg_image (msg) ? "output.metrics" : "metric.json");
     task->hypertune = hpt_hypertune_new (task->metric_file);
     if (user) hpt_hypertune_set_owner (task->hypertune, hpt_user_uid (user));
     task->metric_tag = hpt_strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
@@ -793,23 +880,198 @@ s_task_prepare (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath, hpt_u
     return NULL;
 }
 
-//  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
-//  the task's PYTHONPATH (the fetched packages). A workingDir is resolved
-//  beneath the agent's workdir by the launcher, which refuses one that
-//  does not exist there or leaves it.
-static void
-s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
+//  Writes the container's environment to its file (the agent's, 0600):
+//  env's entries, with the container's own view where it differs from a
+//  process's: no HOME (the host's home is not in the container), the
+//  metric file where the mount puts it, and the GPUs as the container
+//  numbers them (it sees only its own, from 0, in PCI bus order). 0, or
+//  -1 with *error (a value with a newline cannot be written).
+static int
+s_write_env_file (s_task_t *task, hpt_msg_t *msg, char **env, hpt_error_t *error)
 {
-    const char *task_id = hpt_msg_task_id (msg);
-    hpt_error_t error;
-    hpt_user_t *user = NULL;
-    char **env = NULL;
-    s_task_t *task = s_task_prepare (self, msg, pythonpath, &user, &env, &error);
-    if (!task) {
-        s_refuse_start (self, task_id, &error);
-        return;
+    unlink (task->env_file);
+    int fd = open (task->env_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    FILE *file = fd >= 0 ? fdopen (fd, "w") : NULL;
+    if (!file) {
+        if (fd >= 0) close (fd);
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot write %s: %s", task->env_file,
+                              strerror (errno));
     }
+    int rc = 0;
+    for (char **entry = env; *entry && rc == 0; entry++) {
+        size_t name = strcspn (*entry, "=");
+        if (strchr (*entry, '\n'))
+            rc = hpt_error_set (error, HPT_E_INVALID,
+                                "the value of %.*s holds a newline, which a container's "
+                                "environment cannot be given",
+                                (int)(name > 256 ? 256 : name), *entry);
+        else if (strncmp (*entry, "HOME=", 5) && strncmp (*entry, "CLOUD_ML_HP_METRIC_FILE=", 24) &&
+                 strncmp (*entry, "CUDA_VISIBLE_DEVICES=", 21))
+            fprintf (file, "%s\n", *entry);
+    }
+    fprintf (file, "CLOUD_ML_HP_METRIC_FILE=%s\nCUDA_VISIBLE_DEVICES=", HPT_CONTAINER_METRIC_FILE);
+    for (size_t i = 0; i < hpt_msg_gpu_count (msg); i++)
+        fprintf (file, "%s%zu", i ? "," : "", i);
+    fprintf (file, "\n");
+    if (fclose (file) != 0 && rc == 0)
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot write %s: %s", task->env_file,
+                            strerror (errno));
+    return rc;
+}
+
+//  Adds the bind mount of host directory path at target (NULL: the same
+//  path) to mounts at *n. The runtime's --mount takes ',' as a separator,
+//  so a path holding one cannot be given: -1 with *error.
+static int
+s_mount (char **mounts, size_t *n, const char *path, const char *target, hpt_error_t *error)
+{
+    if (strchr (path, ',') || (target && strchr (target, ',')))
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "'%.200s' holds a ',', which a container mount cannot name", path);
+    mounts[(*n)++] = hpt_strdup (path);
+    mounts[(*n)++] = hpt_strdup (target ? target : path);
+    return 0;
+}
+
+//  The host directories a container task sees: its task directory (at its
+//  own path, as HPT_TASK_DIR says), its metric directory where
+//  cloudml-hypertune writes by default, its workingDir (resolved beneath
+//  the workdir, else *error) and an absolute --job-dir (made when
+//  missing, and given to the task's user then), each at its own path.
+//  Appended to mounts (room for eight) from *n; the container's working
+//  directory in *cwd (fresh). 0, or -1 with *error.
+static int
+s_container_mounts (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t *user,
+                    char **mounts, size_t *n, char **cwd, hpt_error_t *error)
+{
+    char *metric_dir = hpt_asprintf ("%s/hypertune", task->dir);
+    int rc = s_mount (mounts, n, task->dir, NULL, error) ||
+                     s_mount (mounts, n, metric_dir, HPT_CONTAINER_METRIC_DIR, error)
+                 ? -1
+                 : 0;
+    free (metric_dir);
+    const char *working = hpt_msg_working_dir (msg);
+    *cwd = hpt_strdup (task->dir);
+    if (rc == 0 && working && *working) {
+        int root = open (self->config.workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = root >= 0 ? hpt_fs_open_beneath (root, working, O_RDONLY | O_DIRECTORY) : -1;
+        if (root >= 0) close (root);
+        if (fd < 0)
+            return hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                                  "working directory '%.200s' is no directory beneath %s", working,
+                                  self->config.workdir);
+        close (fd);
+        free (*cwd);
+        *cwd = hpt_asprintf ("%s/%s", self->config.workdir, working);
+        rc = s_mount (mounts, n, *cwd, NULL, error);
+    }
+    for (size_t i = 0; rc == 0 && i < hpt_msg_arg_count (msg); i++) {
+        const char *arg = hpt_msg_arg (msg, i);
+        if (strncmp (arg, "--job-dir=/", 11) != 0) continue;
+        const char *dir = arg + 10;
+        struct stat st;
+        bool made = stat (dir, &st) != 0;
+        hpt_error_t why;
+        if (made && hpt_mkdirs (dir, 0755, &why) == 0 && user && !hpt_user_is_self (user) &&
+            chown (dir, hpt_user_uid (user), hpt_user_gid (user)) != 0)
+            zsys_warning ("hptagent: cannot give the job dir %s to its task: %s", dir,
+                          strerror (errno));
+        rc = s_mount (mounts, n, dir, NULL, error);
+        break;
+    }
+    return rc;
+}
+
+//  Starts a container task: its environment file, then the runtime's
+//  run client as the launcher's process. The pid, or -1 with *error.
+static pid_t
+s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t *user, char **env,
+                   hpt_error_t *error)
+{
+    task->container = hpt_container_name (self->containers, task->lid);
+    task->env_file = hpt_asprintf ("%s/%s.env", self->containers_dir, task->container);
+    char *mounts[9] = {NULL};
+    size_t mount_count = 0;
+    char *cwd = NULL;
+    if (s_write_env_file (task, msg, env, error) != 0 ||
+        s_container_mounts (self, msg, task, user, mounts, &mount_count, &cwd, error) != 0) {
+        for (size_t i = 0; i < mount_count; i++)
+            free (mounts[i]);
+        free (cwd);
+        return -1;
+    }
+    size_t gpu_count = hpt_msg_gpu_count (msg);
+    int64_t *gpus = hpt_calloc (gpu_count + 1, sizeof (int64_t));
+    for (size_t i = 0; i < gpu_count; i++)
+        gpus[i] = hpt_msg_gpu (msg, i);
+    char *labels[4] = {hpt_asprintf ("hpt.job=%s", hpt_msg_env_var (msg, "HPT_JOB_ID")
+                                                       ? hpt_msg_env_var (msg, "HPT_JOB_ID")
+                                                       : ""),
+                       hpt_asprintf ("hpt.trial=%s", hpt_msg_trial_id (msg)),
+                       hpt_asprintf ("hpt.task=%s", task->task_id), NULL};
+    char *as =
+        user && !hpt_user_is_self (user)
+            ? hpt_asprintf ("%u:%u", (unsigned)hpt_user_uid (user), (unsigned)hpt_user_gid (user))
+            : NULL;
+    char *cpuset = s_task_cpus (self, msg);
+    size_t command_count = hpt_msg_container_command_count (msg);
     size_t argc = hpt_msg_arg_count (msg);
+    const char **command = hpt_calloc (command_count + 1, sizeof (char *));
+    const char **args = hpt_calloc (argc + 1, sizeof (char *));
+    for (size_t i = 0; i < command_count; i++)
+        command[i] = hpt_msg_container_command (msg, i);
+    for (size_t i = 0; i < argc; i++)
+        args[i] = hpt_msg_arg (msg, i);
+    hpt_container_run_t run = {
+        .name = task->container,
+        .image = hpt_msg_image (msg),
+        .command = command,
+        .command_count = command_count,
+        .args = args,
+        .arg_count = argc,
+        .env_file = task->env_file,
+        .mounts = (const char *const *)mounts,
+        .workdir = cwd,
+        .user = as,
+        .labels = (const char *const *)labels,
+        .cpuset = self->limits ? cpuset : NULL,
+        .cpus = self->limits ? hpt_msg_cpus (msg) : 0,
+        .memory_mb = self->limits ? hpt_msg_memory_mb (msg) : 0,
+        .gpus = gpus,
+        .gpu_count = gpu_count,
+        .tpu = hpt_msg_tpu_count (msg) > 0,
+    };
+    char **argv = hpt_container_run_argv (self->containers, &run);
+    //  The client runs as the agent (the runtime needs it); the container
+    //  runs as the task's user (--user).
+    hpt_launch_t launch = {
+        .id = task->lid,
+        .argv = (const char *const *)argv,
+        .workdir = task->dir,
+        .log_dir = task->dir,
+    };
+    pid_t pid = hpt_launcher_start (self->launcher, &launch, s_mono (), error);
+    hpt_container_argv_free (&argv);
+    for (size_t i = 0; i < mount_count; i++)
+        free (mounts[i]);
+    for (size_t i = 0; i < 3; i++)
+        free (labels[i]);
+    free (cwd);
+    free (gpus);
+    free (as);
+    free (cpuset);
+    free (command);
+    free (args);
+    return pid;
+}
+
+//  Starts a process task (the launcher runs argv as the task's user).
+static pid_t
+s_start_process (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t *user, char **env,
+                 hpt_error_t *error)
+{
+    size_t argc = hpt_msg_arg_count (msg);
+    if (argc == 0) return hpt_error_set (error, HPT_E_INVALID, "empty command line");
     const char **argv = hpt_calloc (argc + 1, sizeof (char *));
     for (size_t i = 0; i < argc; i++)
         argv[i] = hpt_msg_arg (msg, i);
@@ -833,14 +1095,34 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         .user = as.name ? &as : NULL,
         .beneath = elsewhere ? self->config.workdir : NULL,
     };
+    pid_t pid = hpt_launcher_start (self->launcher, &launch, s_mono (), error);
+    free (cpus);
+    free (argv);
+    return pid;
+}
+
+//  Starts the task of a LAUNCH; pythonpath (may be NULL) goes in front of
+//  the task's PYTHONPATH (the fetched packages). A workingDir is resolved
+//  beneath the agent's workdir by the launcher, which refuses one that
+//  does not exist there or leaves it.
+static void
+s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
+{
+    const char *task_id = hpt_msg_task_id (msg);
+    hpt_error_t error;
+    hpt_user_t *user = NULL;
+    char **env = NULL;
+    s_task_t *task = s_task_prepare (self, msg, pythonpath, &user, &env, &error);
+    if (!task) {
+        s_refuse_start (self, task_id, &error);
+        return;
+    }
     zhashx_insert (self->tasks, task->lid, task);
-    pid_t pid = argc ? hpt_launcher_start (self->launcher, &launch, s_mono (), &error) : -1;
+    pid_t pid = hpt_msg_image (msg) ? s_start_container (self, msg, task, user, env, &error)
+                                    : s_start_process (self, msg, task, user, env, &error);
     if (pid < 0) {
-        char *reason = hpt_asprintf ("could not start the task: %s",
-                                     argc ? error.message : "empty command line");
         zhashx_delete (self->tasks, task->lid);
-        s_refuse (self, task_id, reason);
-        free (reason);
+        s_refuse_start (self, task_id, &error);
     } else {
         task->pid = pid;
         hpt_msg_t *started = hpt_msg_new (HPT_MSG_TASK_STARTED);
@@ -849,10 +1131,117 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         hpt_msg_set_start_time (started, s_wall ());
         s_event (self, &started);
     }
-    free (cpus);
     s_env_free (&env);
-    free (argv);
     hpt_user_destroy (&user);
+}
+
+//  A line about a task that is the agent's, not the trainer's (the
+//  image being pulled), in the task's stderr as the master logs it.
+static void
+s_note (hpt_agent_t *self, const char *task_id, const char *text)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LOGS);
+    hpt_msg_set_task_id (msg, task_id);
+    hpt_msg_set_stream (msg, "stderr");
+    hpt_msg_set_data (msg, text, strlen (text));
+    s_event (self, &msg);
+}
+
+//  A LAUNCH with an image: refused when this agent cannot give it what it
+//  needs; started at once when the image is here; else it waits for the
+//  image, which is pulled once however many tasks want it.
+static void
+s_launch_container (hpt_agent_t *self, hpt_msg_t *msg)
+{
+    const char *task_id = hpt_msg_task_id (msg);
+    const char *image = hpt_msg_image (msg);
+    hpt_error_t error;
+    const char *problem = hpt_container_problem (self->containers);
+    size_t gpu_count = hpt_msg_gpu_count (msg);
+    int64_t *gpus = hpt_calloc (gpu_count + 1, sizeof (int64_t));
+    for (size_t i = 0; i < gpu_count; i++)
+        gpus[i] = hpt_msg_gpu (msg, i);
+    int rc = problem ? hpt_error_set (&error, HPT_E_FAILED_PRECONDITION,
+                                      "this agent cannot run containers: %s", problem)
+                     : hpt_container_check_gpus (self->containers, gpus, gpu_count, &error);
+    free (gpus);
+    if (rc != 0) {
+        s_refuse_start (self, task_id, &error);
+        return;
+    }
+    if (zhashx_lookup (self->images, image)) {
+        s_start_task (self, msg, NULL);
+        return;
+    }
+    zhashx_insert (self->fetching, task_id, hpt_msg_dup (msg));
+    char *note = hpt_asprintf ("hpt: pulling image %s\n", image);
+    s_note (self, task_id, note);
+    free (note);
+    zlistx_t *waiting = zhashx_lookup (self->pulls, image);
+    if (!waiting) {
+        waiting = zlistx_new ();
+        zlistx_set_destructor (waiting, (zlistx_destructor_fn *)zstr_free);
+        zhashx_insert (self->pulls, image, waiting);
+        zsys_info ("hptagent: pulling image %s", image);
+        hpt_container_pull (self->containers, image);
+    }
+    zlistx_add_end (waiting, hpt_strdup (task_id));
+}
+
+//  An image was pulled (or found), or could not be: its waiting tasks
+//  start, or fail with the runtime's message. A task stopped meanwhile
+//  is no longer waiting.
+static void
+s_on_pulled (hpt_agent_t *self, const char *image, bool ok, const char *message)
+{
+    zlistx_t *waiting = zhashx_lookup (self->pulls, image);
+    if (ok)
+        zhashx_insert (self->images, image, (void *)"present");
+    else
+        zsys_warning ("hptagent: could not pull image %s: %s", image, message);
+    for (char *task_id = waiting ? zlistx_first (waiting) : NULL; task_id;
+         task_id = zlistx_next (waiting)) {
+        hpt_msg_t *msg = zhashx_lookup (self->fetching, task_id);
+        if (!msg) continue;
+        if (ok)
+            s_start_task (self, msg, NULL);
+        else {
+            char *reason = hpt_asprintf ("could not pull image %s: %.800s", image, message);
+            s_refuse (self, task_id, reason);
+            free (reason);
+        }
+        zhashx_delete (self->fetching, task_id);
+    }
+    zhashx_delete (self->pulls, image);
+}
+
+//  A container was removed after its task exited: now the exit is told.
+static void
+s_on_removed (hpt_agent_t *self, const char *name, bool ok, const char *message)
+{
+    if (!ok) zsys_warning ("hptagent: could not remove container %s: %s", name, message);
+    for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks))
+        if (task->removing && task->container && strcmp (task->container, name) == 0) {
+            s_report_exit (self, task, task->exit_code, task->exit_signal, task->core_dumped);
+            break;
+        }
+}
+
+static int
+s_on_container (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_agent_t *self = arg;
+    hpt_container_done_t kind;
+    char *what = NULL, *message = NULL;
+    bool ok = false;
+    if (hpt_container_recv (reader, &kind, &what, &ok, &message) != 0) return 0;
+    if (kind == HPT_CONTAINER_PULLED)
+        s_on_pulled (self, what, ok, message);
+    else
+        s_on_removed (self, what, ok, message);
+    free (what);
+    free (message);
+    return 0;
 }
 
 static void
@@ -870,6 +1259,10 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
         return;
     }
     hpt_user_destroy (&user);
+    if (hpt_msg_image (msg)) {
+        s_launch_container (self, msg);
+        return;
+    }
     size_t count = hpt_msg_package_uri_count (msg);
     if (count == 0) {
         s_start_task (self, msg, NULL);
@@ -929,10 +1322,14 @@ static void
 s_on_stop (hpt_agent_t *self, hpt_msg_t *msg)
 {
     const char *task_id = hpt_msg_task_id (msg);
-    if (zhashx_lookup (self->fetching, task_id)) {
-        //  Stopped while its packages were on their way: never started.
+    hpt_msg_t *waiting = zhashx_lookup (self->fetching, task_id);
+    if (waiting) {
+        //  Stopped while its packages or image were on their way: never
+        //  started (a pull goes on for the other tasks that want it).
+        s_stopped_unstarted (self, task_id,
+                             hpt_msg_image (waiting) ? "stopped while its image was being pulled"
+                                                     : "stopped before its packages were fetched");
         zhashx_delete (self->fetching, task_id);
-        s_stopped_unstarted (self, task_id, "stopped before its packages were fetched");
         return;
     }
     s_task_t *task = s_task_by_id (self, task_id);
@@ -1247,6 +1644,87 @@ s_prepare_workdir (hpt_agent_t *self, hpt_error_t *error)
     return rc == 0 ? s_secure_dir (self->spool_dir, 0700, error) : rc;
 }
 
+//  Removes the containers an earlier run (or this one, stopping) left: a
+//  run client dies with its agent, its container does not. Each container
+//  task has an environment file in containers/ until its container is
+//  gone, so an empty directory means there is nothing to ask the runtime.
+static void
+s_reap_containers (hpt_agent_t *self)
+{
+    DIR *dir = opendir (self->containers_dir);
+    struct dirent *entry;
+    bool any = false;
+    while (dir && (entry = readdir (dir)))
+        any |= entry->d_name[0] != '.';
+    if (dir) closedir (dir);
+    if (!any) return;
+    hpt_error_t error;
+    if (hpt_container_reap (self->containers, &error) != 0) {
+        zsys_warning ("hptagent: %s", error.message);
+        return;
+    }
+    zsys_info ("hptagent: removed the containers left by an earlier run of this agent");
+    dir = opendir (self->containers_dir);
+    while (dir && (entry = readdir (dir)))
+        if (entry->d_name[0] != '.') unlinkat (dirfd (dir), entry->d_name, 0);
+    if (dir) closedir (dir);
+}
+
+//  The container runtime: its directory for environment files (0700, the
+//  agent's: it holds the tasks' env values), leftovers removed, and
+//  whether limits can be enforced (logged: a host whose cgroups refuse
+//  them still runs containers, unlimited). 0, or -1 with *error.
+static int
+s_prepare_containers (hpt_agent_t *self, const hpt_agent_config_t *config, hpt_error_t *error)
+{
+    self->containers_dir = hpt_asprintf ("%s/containers", self->config.workdir);
+    if (hpt_mkdirs (self->containers_dir, 0700, error) != 0 ||
+        s_secure_dir (self->containers_dir, 0700, error) != 0)
+        return -1;
+    hpt_container_config_t cconfig = {
+        .runtime = config->container_runtime,
+        .run_args = config->container_run_args,
+        .gpu_kind = config->gpu_kind,
+        .cdi_dirs = config->cdi_dirs,
+        .workdir = self->config.workdir,
+        .agent = self->config.name,
+        .actors = true,
+    };
+    self->containers = hpt_container_new (&cconfig);
+    self->images = zhashx_new ();
+    self->pulls = zhashx_new ();
+    zhashx_set_destructor (self->pulls, (zhashx_destructor_fn *)zlistx_destroy);
+    const char *problem = hpt_container_problem (self->containers);
+    if (problem) {
+        zsys_info ("hptagent: container tasks cannot run here: %s", problem);
+        return 0;
+    }
+    s_reap_containers (self);
+    const char *why = NULL;
+    self->limits = hpt_container_limits (self->containers, &why);
+    if (!self->limits)
+        zsys_warning ("hptagent: containers run without CPU and memory limits: %s", why);
+    return 0;
+}
+
+//  Adds what the master places container tasks by to the resources
+//  document: the runtime and whether GPUs can be given (PROTOCOL.md 5.1).
+static void
+s_containers_resources (hpt_agent_t *self, json_t *resources)
+{
+    const hpt_resources_t *r = hpt_topology_resources (self->config.topology);
+    int64_t *gpus = hpt_calloc (r->accelerator_count + 1, sizeof (int64_t));
+    size_t count = 0;
+    for (size_t k = 0; k < r->accelerator_count; k++)
+        if (!r->accelerators[k].is_tpu) gpus[count++] = r->accelerators[k].index;
+    json_t *containers = hpt_container_resources (self->containers, gpus, count);
+    free (gpus);
+    if (containers) json_object_set_new (resources, "containers", containers);
+    const char *gpu_problem = json_string_value (json_object_get (containers, "gpuProblem"));
+    if (gpu_problem)
+        zsys_warning ("hptagent: GPU container tasks cannot run here: %s", gpu_problem);
+}
+
 //  Checks --run-as and --allow-run-as: the agent must be root to change
 //  user, and every user named must exist and reach the agent's task and
 //  package directories. Splits the allowed list. 0, or -1 with *error.
@@ -1353,6 +1831,12 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
         hpt_agent_destroy (&self);
         return NULL;
     }
+    //  Containers first: their runtime stops them cleanly; the processes
+    //  left outside containers are then found by their environment.
+    if (s_prepare_containers (self, config, error) != 0) {
+        hpt_agent_destroy (&self);
+        return NULL;
+    }
     s_reap_leftovers (self->config.workdir);
     self->spool = hpt_spool_new (self->spool_dir, error);
     if (!self->spool) {
@@ -1390,6 +1874,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     zsys_info ("hptagent: resources found by %s%s%s", hpt_topology_discovery (config->topology),
                nvml ? "; NVML not used: " : "", nvml ? nvml : "");
     self->resources = hpt_topology_to_json (config->topology);
+    s_containers_resources (self, self->resources);
     if (config->cpus > 0) json_object_set_new (self->resources, "cpus", json_real (config->cpus));
     if (config->memory_gb >= 0)
         json_object_set_new (self->resources, "memoryGb", json_real (config->memory_gb));
@@ -1419,6 +1904,12 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     zmq_pollitem_t item = {NULL, hpt_launcher_fd (self->launcher), ZMQ_POLLIN, 0};
     zloop_poller (self->loop, &item, s_on_launcher, self);
     zloop_reader (self->loop, hpt_fetch_socket (self->fetch), s_on_fetched, self);
+    if (hpt_container_pull_socket (self->containers)) {
+        zloop_reader (self->loop, hpt_container_pull_socket (self->containers), s_on_container,
+                      self);
+        zloop_reader (self->loop, hpt_container_remove_socket (self->containers), s_on_container,
+                      self);
+    }
     zloop_timer (self->loop, 50, 0, s_on_tick, self);
     return self;
 }
@@ -1431,6 +1922,12 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     zloop_destroy (&self->loop);
     zactor_destroy (&self->monitor);
     hpt_launcher_destroy (&self->launcher);
+    //  The run clients are gone; their containers must go too.
+    if (self->containers) s_reap_containers (self);
+    hpt_container_destroy (&self->containers);
+    zhashx_destroy (&self->images);
+    zhashx_destroy (&self->pulls);
+    free (self->containers_dir);
     hpt_fetch_destroy (&self->fetch);
     zhashx_destroy (&self->fetching);
     zsock_destroy (&self->dealer);

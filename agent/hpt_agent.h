@@ -19,20 +19,26 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *master;       //  master's agents endpoint, tcp://HOST:PORT
-    const char *name;         //  this agent's unique name
-    const char *workdir;      //  tasks' directories, logs and the spool live here
-    const char *advertise;    //  host name tasks are reached at (TF_CONFIG)
-    int port_low;             //  first port of the TF_CONFIG range
-    int port_high;            //  last port of the range
-    double cpus;              //  CPUs offered, 0 = what the topology has
-    double memory_gb;         //  memory offered, < 0 = what the topology has
-    hpt_topology_t *topology; //  the host (borrowed; outlives the agent)
-    const char *curve_public; //  this agent's CURVE public key (Z85), NULL: plaintext
-    const char *curve_secret; //  its secret key (Z85)
-    const char *master_key;   //  the master's public key (Z85): the only master spoken to
-    const char *run_as;       //  user tasks run as (a job's runAs aside), NULL = the agent's
-    const char *allow_run_as; //  users a job's runAs may name, comma-separated, or NULL
+    const char *master;            //  master's agents endpoint, tcp://HOST:PORT
+    const char *name;              //  this agent's unique name
+    const char *workdir;           //  tasks' directories, logs and the spool live here
+    const char *advertise;         //  host name tasks are reached at (TF_CONFIG)
+    int port_low;                  //  first port of the TF_CONFIG range
+    int port_high;                 //  last port of the range
+    double cpus;                   //  CPUs offered, 0 = what the topology has
+    double memory_gb;              //  memory offered, < 0 = what the topology has
+    hpt_topology_t *topology;      //  the host (borrowed; outlives the agent)
+    const char *curve_public;      //  this agent's CURVE public key (Z85), NULL: plaintext
+    const char *curve_secret;      //  its secret key (Z85)
+    const char *master_key;        //  the master's public key (Z85): the only master spoken to
+    const char *run_as;            //  user tasks run as (a job's runAs aside), NULL = the agent's
+    const char *allow_run_as;      //  users a job's runAs may name, comma-separated, or NULL
+    const char *container_runtime; //  command prefix of the container runtime,
+                                   //  NULL = podman (hpt_container.h)
+    const char *const *container_run_args; //  extra arguments for every container run,
+                                           //  NULL-terminated, or NULL
+    const char *cdi_dirs;                  //  CDI spec directories (':'), NULL = the usual
+    const char *gpu_kind;                  //  CDI kind of the GPUs, NULL = nvidia.com/gpu
 } hpt_agent_config_t;
 
 typedef struct _hpt_agent_t hpt_agent_t;

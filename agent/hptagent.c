@@ -5,6 +5,7 @@
 */
 #include "hpt_agent.h"
 #include "hpt_alloc.h"
+#include "hpt_container.h"
 #include "hpt_keys.h"
 #include "hpt_topology.h"
 #include "hpt_version.h"
@@ -23,7 +24,10 @@ s_usage (FILE *out)
              "                [--topology FILE.xml] [--resources FILE.yaml]\n"
              "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
              "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
+             "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
+             "                [--cdi-gpu-kind KIND]\n"
              "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
+             "                [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
              "       hptagent keygen --name NAME DIR\n"
              "\n"
              "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
@@ -51,7 +55,17 @@ s_usage (FILE *out)
              "                        needs the agent to run as root\n"
              "  --allow-run-as USERS  users (comma-separated) a job's runAs may name;\n"
              "                        a task naming another fails before it starts\n"
-             "  --print-topology      print the host's resources as JSON and exit\n"
+             "  --container-runtime CMD  the container runtime for jobs with imageUri, a\n"
+             "                        command prefix (default podman; e.g. \"podman --runtime\n"
+             "                        runc\" to pick the OCI runtime)\n"
+             "  --container-run-arg ARG  an extra argument for every container run\n"
+             "                        (repeatable), e.g. --ulimit=nofile=1024:1024\n"
+             "  --cdi-gpu-kind KIND   the CDI device kind of the GPUs (default\n"
+             "                        nvidia.com/gpu): GPU containers get --device KIND=INDEX\n"
+             "                        from a spec in /etc/cdi or /var/run/cdi\n"
+             "  --print-topology      print the host's resources as JSON and exit (with\n"
+             "                        \"containers\" when the runtime is there: whether GPUs\n"
+             "                        can be given to containers; else containerProblem)\n"
              "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
              "                        (lstopo --of xml); /dev, and NVML unless\n"
              "                        HPT_NVML_LIBRARY is set, are then not read\n"
@@ -101,12 +115,33 @@ s_topology (const char *xml, const char *resources, int *status)
 //  the JSON. Returns the exit status: 1 when discovery fails, 2 when the
 //  resources file is wrong.
 static int
-s_print_topology (const char *xml, const char *resources)
+s_print_topology (const char *xml, const char *resources, const hpt_agent_config_t *config)
 {
     int status = 0;
     hpt_topology_t *topology = s_topology (xml, resources, &status);
     if (!topology) return status;
-    char *text = hpt_topology_to_json_text (topology);
+    json_t *document = hpt_topology_to_json (topology);
+    //  What HELLO tells the master about containers, or why there are none.
+    hpt_container_config_t cconfig = {.runtime = config->container_runtime,
+                                      .gpu_kind = config->gpu_kind};
+    hpt_container_t *containers = hpt_container_new (&cconfig);
+    const hpt_resources_t *r = hpt_topology_resources (topology);
+    int64_t *gpus = hpt_calloc (r->accelerator_count + 1, sizeof (int64_t));
+    size_t count = 0;
+    for (size_t k = 0; k < r->accelerator_count; k++)
+        if (!r->accelerators[k].is_tpu) gpus[count++] = r->accelerators[k].index;
+    json_t *section = hpt_container_resources (containers, gpus, count);
+    if (section)
+        json_object_set_new (document, "containers", section);
+    else
+        json_object_set_new (document, "containerProblem",
+                             json_string (hpt_container_problem (containers)));
+    free (gpus);
+    hpt_container_destroy (&containers);
+    char *text = document ? json_dumps (document, JSON_INDENT (2) | JSON_PRESERVE_ORDER |
+                                                      JSON_REAL_PRECISION (10))
+                          : NULL;
+    json_decref (document);
     if (text) printf ("%s\n", text);
     free (text);
     hpt_topology_destroy (&topology);
@@ -217,6 +252,9 @@ main (int argc, char *argv[])
         .workdir = "./hpt-agent", .port_low = 20000, .port_high = 20999, .memory_gb = -1};
     const char *cert_path = NULL, *master_cert_path = NULL;
     bool insecure = false;
+    const char *run_args[257] = {NULL};
+    size_t run_arg_count = 0;
+    config.container_run_args = run_args;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
@@ -261,6 +299,12 @@ main (int argc, char *argv[])
             config.run_as = value;
         else if (strcmp (arg, "--allow-run-as") == 0)
             config.allow_run_as = value;
+        else if (strcmp (arg, "--container-runtime") == 0)
+            config.container_runtime = value;
+        else if (strcmp (arg, "--container-run-arg") == 0)
+            ok = run_arg_count < 256 && (run_args[run_arg_count++] = value);
+        else if (strcmp (arg, "--cdi-gpu-kind") == 0)
+            ok = strchr (value, '/') && !strchr (value, '=') && (config.gpu_kind = value);
         else if (strcmp (arg, "--ports") == 0)
             ok = s_parse_ports (value, &config.port_low, &config.port_high);
         else if (strcmp (arg, "--cpus") == 0)
@@ -276,7 +320,7 @@ main (int argc, char *argv[])
             return 2;
         }
     }
-    if (print_topology) return s_print_topology (xml, resources);
+    if (print_topology) return s_print_topology (xml, resources, &config);
     if (!config.master) {
         fprintf (stderr, "hptagent: --master ENDPOINT is required (see --help)\n");
         return 2;

@@ -47,6 +47,8 @@ s_replica_clear (hpt_replica_config_t *self)
 {
     free (self->accelerator.type);
     free (self->image_uri);
+    s_strv_free (self->container_command, self->container_command_count);
+    s_strv_free (self->container_args, self->container_args_count);
     free (self->tpu_tf_version);
 }
 
@@ -229,6 +231,13 @@ s_replica (json_t *out, const char *type_key, const char *type, const char *conf
             json_object_set_new (c, "acceleratorConfig", a);
         }
         s_set_str (c, "imageUri", config->image_uri);
+        if (config->container_command_count)
+            json_object_set_new (
+                c, "containerCommand",
+                s_strv (config->container_command, config->container_command_count));
+        if (config->has_container_args)
+            json_object_set_new (c, "containerArgs",
+                                 s_strv (config->container_args, config->container_args_count));
         s_set_str (c, "tpuTfVersion", config->tpu_tf_version);
         json_object_set_new (out, config_key, c);
     }
@@ -305,4 +314,38 @@ hpt_job_to_json (hpt_job_t *self)
         json_object_set_new (out, "labels", s_kv (self->labels, self->label_count));
     json_object_set_new (out, "trainingInput", hpt_job_training_input_to_json (self));
     return out;
+}
+
+const hpt_replica_config_t *
+hpt_job_replica_config (hpt_job_t *self, const char *replica)
+{
+    hpt_training_input_t *in = &self->input;
+    if (!replica) return NULL;
+    if (strcmp (replica, "master") == 0) return &in->master_config;
+    if (strcmp (replica, "worker") == 0) return &in->worker_config;
+    if (strcmp (replica, "ps") == 0) return &in->parameter_server_config;
+    if (strcmp (replica, "evaluator") == 0) return &in->evaluator_config;
+    return NULL;
+}
+
+bool
+hpt_job_container (hpt_job_t *self, const char *replica, hpt_container_spec_t *spec)
+{
+    memset (spec, 0, sizeof (*spec));
+    const hpt_replica_config_t *own = hpt_job_replica_config (self, replica);
+    const hpt_replica_config_t *master = &self->input.master_config;
+    if (!own) return false;
+    //  A replica without an image of its own runs the master's, as the
+    //  master runs it unless it says otherwise.
+    const hpt_replica_config_t *fallback = own->image_uri ? own : master;
+    spec->image = own->image_uri ? own->image_uri : master->image_uri;
+    if (!spec->image) return false;
+    const hpt_replica_config_t *command = own->container_command_count ? own : fallback;
+    spec->command = (const char *const *)command->container_command;
+    spec->command_count = command->container_command_count;
+    const hpt_replica_config_t *args = own->has_container_args ? own : fallback;
+    spec->has_args = args->has_container_args;
+    spec->args = (const char *const *)args->container_args;
+    spec->args_count = args->container_args_count;
+    return true;
 }

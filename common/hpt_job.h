@@ -55,9 +55,26 @@ typedef struct {
 typedef struct {
     bool present;                   //  the ReplicaConfig was given
     hpt_accel_config_t accelerator; //  acceleratorConfig
-    char *image_uri;                //  imageUri: recorded, not used by hpt
+    char *image_uri;                //  imageUri: the replica runs this image in a container
+    char **container_command;       //  containerCommand: overrides the image's entrypoint
+    size_t container_command_count; //  entries in container_command (0: not given)
+    char **container_args;          //  containerArgs: overrides the image's arguments (CMD)
+    size_t container_args_count;    //  entries in container_args
+    bool has_container_args;        //  containerArgs given (it may be empty)
     char *tpu_tf_version;           //  tpuTfVersion: recorded, not used by hpt
 } hpt_replica_config_t;
+
+//  What one replica type runs in a container (hpt_job_container): every
+//  pointer borrowed from the job. image is NULL when the replica runs a
+//  process trainer (command or pythonModule) instead.
+typedef struct {
+    const char *image;          //  imageUri: the replica's own, else the master's
+    const char *const *command; //  containerCommand, NULL: the image's entrypoint
+    size_t command_count;       //  entries in command
+    const char *const *args;    //  containerArgs, NULL: trainingInput.args
+    size_t args_count;          //  entries in args
+    bool has_args;              //  containerArgs given (replaces args and the image's CMD)
+} hpt_container_spec_t;
 
 typedef struct {
     bool present;            //  scheduling was given
@@ -156,5 +173,16 @@ json_t *hpt_job_to_json (hpt_job_t *self);
 
 //  The trainingInput part alone (for TF_CONFIG's "job"). Caller owns it.
 json_t *hpt_job_training_input_to_json (hpt_job_t *self);
+
+//  The ReplicaConfig of a replica type ("master", "worker", "ps" or
+//  "evaluator"; NULL for another name).
+const hpt_replica_config_t *hpt_job_replica_config (hpt_job_t *self, const char *replica);
+
+//  What replica runs in a container, AI Platform's way: its config's
+//  imageUri, else masterConfig's (workers and the others default to the
+//  master's image); containerCommand and containerArgs its own, else,
+//  when it runs the master's image, the master's. False (and *spec
+//  zeroed) when the replica runs no image.
+bool hpt_job_container (hpt_job_t *self, const char *replica, hpt_container_spec_t *spec);
 
 #endif

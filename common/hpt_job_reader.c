@@ -391,9 +391,52 @@ s_r_accel (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
     return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_accel_fields), a);
 }
 
+//  An image reference as podman and docker take it ([registry/]name[:tag]
+//  [@digest]): it goes into the container runtime's command line, so
+//  nothing there may read as an option or hold a space.
+static bool
+s_image_ok (const char *image)
+{
+    bool ok = strlen (image) <= 1024 && isalnum ((unsigned char)image[0]);
+    for (const char *c = image; ok && *c; c++)
+        ok = isalnum ((unsigned char)*c) || strchr ("._-/:@+", *c);
+    return ok;
+}
+
+static bool
+s_r_image (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    return s_checked (r, v, &((hpt_replica_config_t *)t)->image_uri, s_image_ok,
+                      "is not an image reference like gcr.io/project/trainer:1 (letters, digits "
+                      "and ._-/:@+, a letter or digit first, at most 1024)");
+}
+
+static bool
+s_r_command (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_replica_config_t *c = t;
+    if (!hpt_schema_strings (r, v, S_MAX_LIST, true, &c->container_command,
+                             &c->container_command_count))
+        return false;
+    if (c->container_command_count == 0) hpt_schema_error (r, v, "must name the program to run");
+    return true;
+}
+
+static bool
+s_r_args (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_replica_config_t *c = t;
+    if (!hpt_schema_strings (r, v, S_MAX_LIST, false, &c->container_args, &c->container_args_count))
+        return false;
+    c->has_container_args = true;
+    return true;
+}
+
 static const hpt_schema_field_t s_replica_fields[] = {
     HPT_SCHEMA_FIELD ("acceleratorConfig", s_r_accel),
-    HPT_SCHEMA_STRING ("imageUri", hpt_replica_config_t, image_uri),
+    HPT_SCHEMA_FIELD ("imageUri", s_r_image),
+    HPT_SCHEMA_FIELD ("containerCommand", s_r_command),
+    HPT_SCHEMA_FIELD ("containerArgs", s_r_args),
     HPT_SCHEMA_STRING ("tpuTfVersion", hpt_replica_config_t, tpu_tf_version),
 };
 
@@ -747,6 +790,43 @@ s_tier_rules (hpt_schema_t *r, hpt_node_t *node, hpt_training_input_t *in)
                                     "%s > 0 needs %s", kinds[k][1], kinds[k][0]);
 }
 
+//  Custom containers (AI Platform's rules): containerCommand and
+//  containerArgs need an image for their replica (its own or the
+//  master's), containerArgs replaces args (not both), and a master image
+//  leaves no replica to run command or pythonModule.
+static void
+s_container_rules (hpt_schema_t *r, hpt_node_t *node, hpt_job_t *job)
+{
+    hpt_training_input_t *in = &job->input;
+    static const char *replicas[][2] = {{"master", "masterConfig"},
+                                        {"worker", "workerConfig"},
+                                        {"ps", "parameterServerConfig"},
+                                        {"evaluator", "evaluatorConfig"}};
+    for (size_t k = 0; k < 4; k++) {
+        const hpt_replica_config_t *c = hpt_job_replica_config (job, replicas[k][0]);
+        hpt_container_spec_t spec;
+        bool image = hpt_job_container (job, replicas[k][0], &spec);
+        hpt_node_t *config = hpt_node_get (node, replicas[k][1]);
+        if (!c->container_command_count && !c->has_container_args) continue;
+        const char *field = c->container_command_count ? "containerCommand" : "containerArgs";
+        hpt_schema_push_key (r, replicas[k][1]);
+        if (!image)
+            hpt_schema_error_child (r, hpt_node_get (config, field), field,
+                                    "needs an image: set imageUri here or in masterConfig");
+        else if (c->has_container_args && in->arg_count)
+            hpt_schema_error_child (r, hpt_node_get (config, "containerArgs"), "containerArgs",
+                                    "give either containerArgs or trainingInput.args, not both");
+        hpt_schema_pop (r);
+    }
+    if (!in->master_config.image_uri) return;
+    static const char *process_only[] = {"command", "pythonModule"};
+    for (size_t k = 0; k < 2; k++)
+        if (hpt_schema_has (node, process_only[k]))
+            hpt_schema_error_child (r, hpt_node_get (node, process_only[k]), process_only[k],
+                                    "not used with masterConfig.imageUri: every replica runs an "
+                                    "image (containerCommand overrides its entrypoint)");
+}
+
 static void
 s_input_rules (hpt_schema_t *r, hpt_node_t *node, hpt_training_input_t *in)
 {
@@ -821,6 +901,7 @@ s_j_input (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
     hpt_training_input_t *in = &((hpt_job_t *)t)->input;
     if (!hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_input_fields), in)) return false;
     s_input_rules (r, v, in);
+    s_container_rules (r, v, (hpt_job_t *)t);
     return true;
 }
 

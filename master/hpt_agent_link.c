@@ -466,7 +466,7 @@ s_on_task_exited (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
     //  An exec failure is the agent's own explanation; otherwise the
     //  status says it.
     hpt_task_exit_t exit = {code, (int)hpt_msg_signal (msg),
-                            reason && *reason && code == 127 ? reason : NULL,
+                            reason && *reason && (code == 127 || code == 125) ? reason : NULL,
                             hpt_msg_end_time (msg), hpt_msg_core_dumped (msg)};
     hpt_core_task_ended (self, ref, &exit);
     hpt_core_schedule (self);

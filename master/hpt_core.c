@@ -894,6 +894,9 @@ s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, hpt_error_t *error
         requests[i].accel_type =
             specs[i].accelerator_type ? hpt_strdup (specs[i].accelerator_type) : NULL;
         requests[i].accel_count = (int)specs[i].accelerator_count;
+        hpt_container_spec_t container;
+        if (hpt_job_container (spec, specs[i].replica, &container))
+            requests[i].image = hpt_strdup (container.image);
     }
     hpt_task_specs_destroy (&specs, *count);
     return requests;
@@ -908,16 +911,23 @@ s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requ
     hpt_training_input_t *in = &spec->input;
     if (hpt_core_job (self, spec->job_id))
         return hpt_error_set (error, HPT_E_EXISTS, "Job %s already exists", spec->job_id);
-    if (!in->command_count && !in->python_module)
-        return hpt_error_set (error, HPT_E_INVALID,
-                              "No trainer: set trainingInput.command (hpt extension: the program "
-                              "to run) or trainingInput.pythonModule");
     if (in->hyperparameters && in->hyperparameters->resume_previous_job_id &&
         hpt_resume_merge (spec, hpt_core_job (self, in->hyperparameters->resume_previous_job_id),
                           error))
         return -1;
     *requests_p = s_requests (self, spec, count, error);
     if (!*requests_p) return -1;
+    //  A replica runs its image (its own or the master's), else the
+    //  process trainer, which must then be there.
+    for (size_t i = 0; i < *count && !in->command_count && !in->python_module; i++)
+        if (!(*requests_p)[i].image) {
+            hpt_error_set (error, HPT_E_INVALID,
+                           "No trainer%s%s: set trainingInput.command (hpt extension: the program "
+                           "to run), trainingInput.pythonModule or masterConfig.imageUri",
+                           i ? " for replica " : "", i ? (*requests_p)[i].replica : "");
+            hpt_task_requests_destroy (requests_p, *count);
+            return -1;
+        }
     size_t node_count;
     hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
     char *why = hpt_fleet_ready (self->fleet)

@@ -68,6 +68,9 @@ hpt_host_new (const char *name, json_t *resources, hpt_error_t *error)
         acc->numa_node = json_is_integer (numa) ? (int)json_integer_value (numa) : -1;
         acc->cpus = s_int_list (json_object_get (a, "cpus"), &acc->cpu_count);
     }
+    json_t *containers = json_object_get (resources, "containers");
+    self->containers = json_is_object (containers);
+    self->container_gpus = json_is_true (json_object_get (containers, "gpus"));
     self->resources = json_deep_copy (resources);
     return self;
 }

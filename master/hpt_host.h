@@ -57,6 +57,8 @@ typedef struct {
     int64_t agent_tasks;      //  tasks the agent says it runs (HEARTBEAT runningTasks), -1 unknown
     double load;              //  the host's 1-minute load average (HEARTBEAT), -1 unknown
     int64_t agent_last_seq; //  highest event seq the agent assigned (HELLO, HEARTBEAT), -1 unknown
+    bool containers;        //  the agent runs container tasks (resources.containers)
+    bool container_gpus;    //  ... and can give them GPUs (a CDI spec for its GPUs)
 } hpt_host_t;
 
 //  Creates a node from the resources an agent reported (borrowed JSON in

@@ -103,12 +103,17 @@ s_tf_config (json_t *env, hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task,
 }
 
 //  The trainer's argv (docs/trainer-contract.md): command (or python3 -m
-//  MODULE), args, --job-dir, then one --NAME=VALUE per hyperparameter.
+//  MODULE), args, --job-dir, then one --NAME=VALUE per hyperparameter. A
+//  container task's argv is what follows its entrypoint (the image's or
+//  containerCommand, which goes apart): containerArgs instead of args.
 static void
-s_argv (hpt_msg_t *msg, hpt_job_t *spec, hpt_trial_t *trial)
+s_argv (hpt_msg_t *msg, hpt_job_t *spec, hpt_trial_t *trial, const hpt_container_spec_t *container)
 {
     hpt_training_input_t *in = &spec->input;
-    if (in->command_count)
+    if (container->image) {
+        for (size_t i = 0; i < container->command_count; i++)
+            hpt_msg_add_container_command (msg, container->command[i]);
+    } else if (in->command_count)
         for (size_t i = 0; i < in->command_count; i++)
             hpt_msg_add_arg (msg, in->command[i]);
     else if (in->python_module) {
@@ -116,8 +121,12 @@ s_argv (hpt_msg_t *msg, hpt_job_t *spec, hpt_trial_t *trial)
         hpt_msg_add_arg (msg, "-m");
         hpt_msg_add_arg (msg, in->python_module);
     }
-    for (size_t i = 0; i < in->arg_count; i++)
-        hpt_msg_add_arg (msg, in->args[i]);
+    if (container->has_args)
+        for (size_t i = 0; i < container->args_count; i++)
+            hpt_msg_add_arg (msg, container->args[i]);
+    else
+        for (size_t i = 0; i < in->arg_count; i++)
+            hpt_msg_add_arg (msg, in->args[i]);
     if (in->job_dir) {
         char *arg = hpt_asprintf ("--job-dir=%s", in->job_dir);
         hpt_msg_add_arg (msg, arg);
@@ -165,7 +174,15 @@ hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, hpt_err
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LAUNCH);
     hpt_msg_set_task_id (msg, task->task_id);
     hpt_msg_set_trial_id (msg, trial_id);
-    s_argv (msg, spec, trial);
+    hpt_container_spec_t container;
+    if (hpt_job_container (spec, task->request->replica, &container)) {
+        //  The container's limits are the machine type's (the agent pins
+        //  the CPUs to cpuSet instead when it has one).
+        hpt_msg_set_image (msg, container.image);
+        hpt_msg_set_cpus (msg, task->request->cpus);
+        hpt_msg_set_memory_mb (msg, task->request->memory_mb);
+    }
+    s_argv (msg, spec, trial, &container);
     const char *key;
     json_t *item;
     json_object_foreach (env, key, item) {

@@ -52,11 +52,29 @@ s_pick_accels (hpt_host_t *node, const char *type, int count, int *chosen)
     return n == count;
 }
 
+//  True when a task that needs a GPU (not a TPU host).
+static bool
+s_wants_gpus (const hpt_task_request_t *req)
+{
+    return req->accel_type && req->accel_count > 0 && !s_is_tpu (req->accel_type);
+}
+
+//  Whether node can run req's kind of task at all: a container task needs
+//  an agent that runs containers, and one with GPUs an agent that can
+//  pass its GPUs to them (a CDI spec).
+static bool
+s_can_run (const hpt_host_t *node, const hpt_task_request_t *req)
+{
+    if (!req->image) return true;
+    return node->containers && (!s_wants_gpus (req) || node->container_gpus);
+}
+
 //  Tries to reserve task on node. Returns true and fills the placement.
 static bool
 s_reserve (hpt_host_t *node, hpt_task_t *task)
 {
     const hpt_task_request_t *req = task->request;
+    if (!s_can_run (node, req)) return false;
     if (node->cpus - node->used_cpus + 1e-9 < req->cpus ||
         node->memory_mb - node->used_memory_mb < req->memory_mb)
         return false;
@@ -201,19 +219,43 @@ hpt_scheduler_restore (hpt_host_t *node, hpt_task_t *task)
     s_apply (node, task, true);
 }
 
+//  Why no node can run req's kind of task (containers, GPUs in them), or
+//  NULL when some node can. The caller frees the text.
+static char *
+s_container_problem (hpt_host_t **nodes, size_t count, const hpt_task_request_t *req)
+{
+    bool containers = false;
+    for (size_t i = 0; i < count; i++) {
+        if (nodes[i]->state == HPT_HOST_LOST) continue;
+        if (s_can_run (nodes[i], req)) return NULL;
+        containers |= nodes[i]->containers;
+    }
+    if (!containers)
+        return hpt_asprintf ("task %s-%d runs the image %s in a container, and no agent runs "
+                             "containers (hptagent --container-runtime; --print-topology says why)",
+                             req->replica, req->index, req->image);
+    return hpt_asprintf (
+        "task %s-%d runs the image %s in a container with %d x %s, and no agent "
+        "can give GPUs to containers (it needs a CDI spec for them: nvidia-ctk cdi "
+        "generate --output=/etc/cdi/nvidia.yaml)",
+        req->replica, req->index, req->image, req->accel_count, req->accel_type);
+}
+
 char *
 hpt_scheduler_infeasible (hpt_host_t **nodes, size_t count, const hpt_task_request_t *requests,
                           size_t request_count)
 {
     for (size_t r = 0; r < request_count; r++) {
         const hpt_task_request_t *req = &requests[r];
+        char *problem = s_container_problem (nodes, count, req);
+        if (problem) return problem;
         bool fits = false;
         double best_cpus = 0;
         int64_t best_mem = 0;
         int best_acc = 0;
         for (size_t i = 0; i < count && !fits; i++) {
             hpt_host_t *node = nodes[i];
-            if (node->state == HPT_HOST_LOST) continue;
+            if (node->state == HPT_HOST_LOST || !s_can_run (node, req)) continue;
             int acc = 0;
             for (size_t a = 0; req->accel_type && a < node->accel_count; a++)
                 acc += strcmp (node->accels[a].type, req->accel_type) == 0;

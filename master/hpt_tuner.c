@@ -109,6 +109,7 @@ hpt_task_requests_destroy (hpt_task_request_t **requests_p, size_t count)
         free ((*requests_p)[i].replica);
         free ((*requests_p)[i].machine_type);
         free ((*requests_p)[i].accel_type);
+        free ((*requests_p)[i].image);
     }
     free (*requests_p);
     *requests_p = NULL;

@@ -39,6 +39,7 @@ typedef struct {
     int64_t memory_mb;  //  memory requested
     char *accel_type;   //  accelerator type, NULL for none
     int accel_count;    //  accelerators requested
+    char *image;        //  the container image it runs in, NULL for a process
 } hpt_task_request_t;
 
 typedef struct {

@@ -19,6 +19,9 @@ PACKAGES=(
   python3-optuna python3-yaml python3-protobuf
   # tools the tests drive
   procps hwloc valgrind iproute2 openssl
+  # custom containers (imageUri): the agent's default runtime, the OCI
+  # runtime the tests pick, and the busybox the test images are made of
+  podman runc busybox-static
 )
 
 missing=()

@@ -78,6 +78,7 @@ typedef enum {
     C_STREAM,   //  "stdout" | "stderr"
     C_ENCODING, //  "base64"
     C_DISTINCT, //  integer list without repeats
+    C_IMAGE,    //  container image reference: [A-Za-z0-9._/:@+-], first alphanumeric
 } s_check_t;
 
 typedef struct {
@@ -94,7 +95,7 @@ typedef struct {
 #define SEQ_MAX 9007199254740991.0 //  2^53 - 1: exact in every JSON reader
 #define TIME_MAX 253402300799999.0 //  9999-12-31 in epoch ms
 #define PID_MAX 2147483647.0
-#define FIELDS_MAX 16
+#define FIELDS_MAX 20
 
 typedef struct {
     const char *name;             //  wire type name
@@ -151,20 +152,24 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
                        {"stream", K_STRING, true, C_STREAM, 1, 6, 0, 0},
                        {"data", K_DATA, true, C_TEXT, 0, 0, 0, 0},
                        {"encoding", K_STRING, false, C_ENCODING, 1, 6, 0, 0}}},
-    [HPT_MSG_LAUNCH] = {"LAUNCH",
-                        {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
-                         {"trialId", K_STRING, true, C_NAME, 1, HPT_MSG_NAME_MAX, 0, 0},
-                         {"argv", K_STRINGS, true, C_TEXT, 1, HPT_MSG_ARGS_MAX, 0, HPT_MSG_ARG_MAX},
-                         {"env", K_ENV, false, C_TEXT, 0, HPT_MSG_ENV_MAX, 0, 0},
-                         {"workingDir", K_STRING, false, C_RELPATH, 1, HPT_MSG_PATH_MAX, 0, 0},
-                         {"metricTag", K_STRING, true, C_LABEL, 1, HPT_MSG_NAME_MAX, 0, 0},
-                         {"packageUris", K_STRINGS, false, C_LABEL, 0, 64, 1, 4096},
-                         {"gpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
-                         {"tpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
-                         {"cpuSet", K_INTS, false, C_DISTINCT, 0, HPT_MSG_CORES_MAX, 0,
-                          HPT_MSG_CORES_MAX - 1},
-                         {"stdoutRegex", K_STRING, false, C_TEXT, 1, 1024, 0, 0},
-                         {"runAs", K_STRING, false, C_USER, 1, HPT_MSG_USER_MAX, 0, 0}}},
+    [HPT_MSG_LAUNCH] =
+        {"LAUNCH",
+         {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
+          {"trialId", K_STRING, true, C_NAME, 1, HPT_MSG_NAME_MAX, 0, 0},
+          {"argv", K_STRINGS, true, C_TEXT, 0, HPT_MSG_ARGS_MAX, 0, HPT_MSG_ARG_MAX},
+          {"env", K_ENV, false, C_TEXT, 0, HPT_MSG_ENV_MAX, 0, 0},
+          {"workingDir", K_STRING, false, C_RELPATH, 1, HPT_MSG_PATH_MAX, 0, 0},
+          {"metricTag", K_STRING, true, C_LABEL, 1, HPT_MSG_NAME_MAX, 0, 0},
+          {"packageUris", K_STRINGS, false, C_LABEL, 0, 64, 1, 4096},
+          {"gpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
+          {"tpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
+          {"cpuSet", K_INTS, false, C_DISTINCT, 0, HPT_MSG_CORES_MAX, 0, HPT_MSG_CORES_MAX - 1},
+          {"stdoutRegex", K_STRING, false, C_TEXT, 1, 1024, 0, 0},
+          {"runAs", K_STRING, false, C_USER, 1, HPT_MSG_USER_MAX, 0, 0},
+          {"image", K_STRING, false, C_IMAGE, 1, HPT_MSG_IMAGE_MAX, 0, 0},
+          {"containerCommand", K_STRINGS, false, C_TEXT, 1, HPT_MSG_ARGS_MAX, 0, HPT_MSG_ARG_MAX},
+          {"cpus", K_NUMBER, false, C_TEXT, 0, 1e6, 0, 0},
+          {"memoryMb", K_INT, false, C_TEXT, 0, SEQ_MAX, 0, 0}}},
     [HPT_MSG_STOP] = {"STOP",
                       {{"taskId", K_STRING, true, C_TASK_ID, 1, HPT_MSG_NAME_MAX, 0, 0},
                        {"reason", K_STRING, true, C_TEXT, 1, HPT_MSG_REASON_MAX, 0, 0},
@@ -311,6 +316,11 @@ s_string_problem (s_check_t check, const char *text, size_t length)
             return strcmp (text, "base64") == 0 ? NULL : "must be \"base64\"";
         case C_DISTINCT:
             return NULL;
+        case C_IMAGE:
+            return s_chars_in (text, length, "._/:@+-")
+                       ? NULL
+                       : "must be an image reference: [A-Za-z0-9._/:@+-] starting with a letter "
+                         "or digit";
     }
     return NULL;
 }
@@ -606,6 +616,25 @@ s_check_accelerator (json_t *accel, const char *where, hpt_error_t *error)
     return 0;
 }
 
+//  resources.containers: what the master places container tasks by.
+static int
+s_check_containers (json_t *value, const char *what, hpt_error_t *error)
+{
+    static const char *const keys[] = {"runtime", "gpus", "gpuProblem", NULL};
+    char where[160];
+    if (!value) return 0;
+    snprintf (where, sizeof where, "%s.containers", what);
+    if (!json_is_object (value)) return s_fail (error, "%s: must be an object", where);
+    if (s_check_keys (value, where, keys, error)) return -1;
+    snprintf (where, sizeof where, "%s.containers.runtime", what);
+    if (s_check_string (json_object_get (value, "runtime"), where, 1, 1024, C_LABEL, error))
+        return -1;
+    if (!json_is_boolean (json_object_get (value, "gpus")))
+        return s_fail (error, "%s.containers.gpus: must be a boolean", what);
+    snprintf (where, sizeof where, "%s.containers", what);
+    return s_check_nullable_string (value, "gpuProblem", where, HPT_MSG_REASON_MAX, error);
+}
+
 //  The resources document is the agent's topology: the members the master
 //  schedules by are checked; others (e.g. "pus", "discovery", "mig") pass
 //  through so agents can report more without a protocol change.
@@ -635,6 +664,7 @@ s_check_resources (json_t *value, const char *what, hpt_error_t *error)
                                       false, error))
             return -1;
     }
+    if (s_check_containers (json_object_get (value, "containers"), what, error)) return -1;
     json_t *accels = json_object_get (value, "accelerators");
     snprintf (where, sizeof where, "%s.accelerators", what);
     if (accels && (!json_is_array (accels) || json_array_size (accels) > HPT_MSG_GPUS_MAX))
@@ -765,6 +795,26 @@ s_check_field (const s_field_t *f, json_t *value, json_t *body, hpt_error_t *err
     return s_fail (error, "%s: no rule", what);
 }
 
+//  A process needs a program (argv[0]); a container (image) may run its
+//  image's entrypoint with no arguments, and only a container takes the
+//  container members.
+static int
+s_check_launch (json_t *body, hpt_error_t *error)
+{
+    json_t *argv = json_object_get (body, "argv");
+    if (json_object_get (body, "image")) return 0;
+    if (json_array_size (argv) == 0)
+        return s_fail (error, "field 'argv': must have 1 to %d entries without 'image'",
+                       HPT_MSG_ARGS_MAX);
+    if (json_string_length (json_array_get (argv, 0)) == 0)
+        return s_fail (error, "field 'argv': argv[0] must not be empty");
+    static const char *const container_only[] = {"containerCommand", "cpus", "memoryMb"};
+    for (size_t i = 0; i < 3; i++)
+        if (json_object_get (body, container_only[i]))
+            return s_fail (error, "field '%s': only with 'image'", container_only[i]);
+    return 0;
+}
+
 //  Rules that tie two fields together.
 static int
 s_check_cross (hpt_msg_id_t id, json_t *body, hpt_error_t *error)
@@ -779,9 +829,7 @@ s_check_cross (hpt_msg_id_t id, json_t *body, hpt_error_t *error)
     if (id == HPT_MSG_WELCOME && json_integer_value (json_object_get (body, "agentTimeoutMs")) <
                                      2 * json_integer_value (json_object_get (body, "heartbeatMs")))
         return s_fail (error, "field 'agentTimeoutMs': must be at least twice heartbeatMs");
-    if (id == HPT_MSG_LAUNCH &&
-        json_string_length (json_array_get (json_object_get (body, "argv"), 0)) == 0)
-        return s_fail (error, "field 'argv': argv[0] must not be empty");
+    if (id == HPT_MSG_LAUNCH) return s_check_launch (body, error);
     return 0;
 }
 
@@ -1307,6 +1355,9 @@ STR_FIELD (working_dir, "workingDir")
 STR_FIELD (metric_tag, "metricTag")
 STR_FIELD (stdout_regex, "stdoutRegex")
 STR_FIELD (run_as, "runAs")
+STR_FIELD (image, "image")
+INT_FIELD (memory_mb, "memoryMb", 0)
+STR_LIST (add_container_command, container_command_count, container_command, "containerCommand")
 INT_FIELD (grace_ms, "graceMs", 0)
 BOOL_FIELD (draining, "draining")
 STR_LIST (add_arg, arg_count, arg, "argv")
@@ -1328,6 +1379,19 @@ int
 hpt_msg_set_load (hpt_msg_t *self, double load)
 {
     return s_set (self, "load", json_real (load));
+}
+
+double
+hpt_msg_cpus (hpt_msg_t *self)
+{
+    json_t *value = s_get (self, "cpus");
+    return json_is_number (value) ? json_number_value (value) : 0;
+}
+
+int
+hpt_msg_set_cpus (hpt_msg_t *self, double cpus)
+{
+    return s_set (self, "cpus", json_real (cpus));
 }
 
 int64_t

@@ -57,6 +57,7 @@
 #define HPT_MSG_REASON_MAX 1024           //  reasons, error texts
 #define HPT_MSG_PATH_MAX 1024             //  workingDir
 #define HPT_MSG_USER_MAX 32               //  runAs
+#define HPT_MSG_IMAGE_MAX 1024            //  image
 #define HPT_MSG_ARG_MAX 131071            //  one argv entry, one env value
 #define HPT_MSG_ARGS_MAX 4096             //  argv entries
 #define HPT_MSG_ENV_MAX 4096              //  env entries
@@ -306,6 +307,19 @@ int hpt_msg_set_stdout_regex (hpt_msg_t *self, const char *regex);
 //  default.
 const char *hpt_msg_run_as (hpt_msg_t *self);
 int hpt_msg_set_run_as (hpt_msg_t *self, const char *user);
+
+//  image (LAUNCH): the container image the task runs in, NULL for a
+//  process. containerCommand overrides the image's entrypoint; cpus and
+//  memoryMb (0 when absent) are the container's limits. Only with image.
+const char *hpt_msg_image (hpt_msg_t *self);
+int hpt_msg_set_image (hpt_msg_t *self, const char *image);
+int hpt_msg_add_container_command (hpt_msg_t *self, const char *arg);
+size_t hpt_msg_container_command_count (hpt_msg_t *self);
+const char *hpt_msg_container_command (hpt_msg_t *self, size_t index);
+double hpt_msg_cpus (hpt_msg_t *self);
+int hpt_msg_set_cpus (hpt_msg_t *self, double cpus);
+int64_t hpt_msg_memory_mb (hpt_msg_t *self);
+int hpt_msg_set_memory_mb (hpt_msg_t *self, int64_t mb);
 
 //  graceMs: SIGTERM to SIGKILL (STOP).
 int64_t hpt_msg_grace_ms (hpt_msg_t *self);

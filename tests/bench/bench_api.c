@@ -230,7 +230,7 @@ static bench_cluster_t *
 s_setup (int trials, long points)
 {
     bench_cluster_t *cluster = bench_cluster_new_with (
-        "hpt-bench api", 4, false, "  heartbeatInterval: 0.5s\n  agentTimeout: 2s\n");
+        "hpt-bench api", 4, false, "  heartbeatInterval: 0.5s\n  agentTimeout: 2s\n", NULL);
     if (!cluster) return NULL;
     char *job = bench_cluster_job (cluster, "", trials, 4, "RANDOM_SEARCH");
     double seconds;

@@ -21,15 +21,16 @@
 extern char **environ;
 
 struct _bench_cluster_t {
-    const char *name; //  prefix of messages, e.g. "hpt-bench trials"
-    char *bin;        //  directory of hpt-bench and the daemons
-    char *dir;        //  the cluster's temporary directory
-    int api;          //  REST port on 127.0.0.1
-    int agents;       //  the agents' port on 127.0.0.1
-    bool curve;       //  the agent channel is CURVE
-    int cpus;         //  the agent's --cpus
-    pid_t master;     //  hptmaster, or 0 once stopped
-    pid_t agent;      //  hptagent, or 0 once stopped
+    const char *name;               //  prefix of messages, e.g. "hpt-bench trials"
+    char *bin;                      //  directory of hpt-bench and the daemons
+    char *dir;                      //  the cluster's temporary directory
+    int api;                        //  REST port on 127.0.0.1
+    int agents;                     //  the agents' port on 127.0.0.1
+    bool curve;                     //  the agent channel is CURVE
+    int cpus;                       //  the agent's --cpus
+    const char *const *agent_extra; //  more agent arguments (borrowed), or NULL
+    pid_t master;                   //  hptmaster, or 0 once stopped
+    pid_t agent;                    //  hptagent, or 0 once stopped
 };
 
 int
@@ -203,16 +204,18 @@ bench_bin_dir (void)
 bench_cluster_t *
 bench_cluster_new (const char *name, int cpus, bool curve)
 {
-    return bench_cluster_new_with (name, cpus, curve, NULL);
+    return bench_cluster_new_with (name, cpus, curve, NULL, NULL);
 }
 
 bench_cluster_t *
-bench_cluster_new_with (const char *name, int cpus, bool curve, const char *master_lines)
+bench_cluster_new_with (const char *name, int cpus, bool curve, const char *master_lines,
+                        const char *const *agent_extra)
 {
     bench_cluster_t *self = calloc (1, sizeof (bench_cluster_t));
     self->name = name;
     self->curve = curve;
     self->cpus = cpus;
+    self->agent_extra = agent_extra;
     self->bin = bench_bin_dir ();
     if (!self->bin) {
         free (self);
@@ -238,11 +241,14 @@ bench_cluster_start (bench_cluster_t *self)
     char *cert = zsys_sprintf ("%s/keys/bench.cert_secret", self->dir);
     char *master_cert = zsys_sprintf ("%s/keys/master.cert", self->dir);
     char *master_argv[] = {master_bin, "--cluster", config, NULL};
-    char *agent_argv[] = {
+    char *agent_argv[64] = {
         agent_bin,   "--master", endpoint,  "--name",        "bench",     "--workdir",
         workdir,     "--cpus",   cpu_count, "--memory-gb",   "1",         "--advertise",
         "127.0.0.1", "--cert",   cert,      "--master-cert", master_cert, NULL};
-    if (!self->curve) agent_argv[13] = NULL;
+    size_t argc = self->curve ? 17 : 13;
+    for (size_t i = 0; self->agent_extra && self->agent_extra[i] && argc < 63; i++)
+        agent_argv[argc++] = (char *)self->agent_extra[i];
+    agent_argv[argc] = NULL;
     self->master = bench_spawn (master_argv, master_log);
     bool ready = self->master > 0 && s_wait_for (self, "/v1/nodes", NULL, 200);
     if (ready) {

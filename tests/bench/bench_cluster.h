@@ -27,9 +27,11 @@ bench_cluster_t *bench_cluster_new (const char *name, int cpus, bool curve);
 
 //  As bench_cluster_new, with master_lines (NULL or lines each ending in
 //  a newline, indented by two spaces) added under master: in
-//  cluster.yaml, e.g. "  agentTimeout: 2s\n".
+//  cluster.yaml, e.g. "  agentTimeout: 2s\n", and agent_extra (NULL, or
+//  more arguments for the agent, NULL-terminated, borrowed for the
+//  cluster's life).
 bench_cluster_t *bench_cluster_new_with (const char *name, int cpus, bool curve,
-                                         const char *master_lines);
+                                         const char *master_lines, const char *const *agent_extra);
 
 //  Starts the master and the agent again on the cluster's directory
 //  after bench_cluster_stop, and waits until the agent is READY. Returns

@@ -508,6 +508,51 @@ test_rule_working_dir (void **state)
     hpt_diag_destroy (&diag);
 }
 
+//  Custom containers: an image-only job is valid; containerCommand and
+//  containerArgs need an image for their replica; containerArgs and args
+//  exclude each other; a master image leaves no place for command.
+static void
+test_rule_containers (void **state)
+{
+    hpt_diag_t *diag;
+    hpt_job_t *job =
+        s_read (BASE_HEAD PARAM_OK "  scaleTier: CUSTOM\n"
+                                   "  masterType: standard\n"
+                                   "  masterConfig:\n"
+                                   "    imageUri: localhost/trainer:1\n"
+                                   "    containerCommand: [/bin/sh, -c]\n"
+                                   "    containerArgs: []\n"
+                                   "  workerType: standard\n"
+                                   "  workerCount: 1\n"
+                                   "  workerConfig: {imageUri: gcr.io/p/w@sha256:ab}\n",
+                HPT_CONFIG_YAML, &diag);
+    hpt_diag_print (diag, stderr);
+    assert_non_null (job);
+    hpt_container_spec_t spec;
+    assert_true (hpt_job_container (job, "ps", &spec));
+    assert_string_equal (spec.image, "localhost/trainer:1");
+    assert_int_equal (spec.command_count, 2); //  the master's image, the master's command
+    assert_true (spec.has_args);
+    assert_true (hpt_job_container (job, "worker", &spec));
+    assert_string_equal (spec.image, "gcr.io/p/w@sha256:ab");
+    assert_int_equal (spec.command_count, 0); //  its own image: its own entrypoint
+    assert_false (spec.has_args);
+    char *canonical = s_canonical (job);
+    assert_non_null (strstr (canonical, "\"containerArgs\": []"));
+    free (canonical);
+    hpt_job_destroy (&job);
+    hpt_diag_destroy (&diag);
+    s_expect_one (BASE_HEAD PARAM_OK "  workerConfig:\n    containerCommand: [run]\n", "10:23",
+                  "trainingInput.workerConfig.containerCommand", "needs an image");
+    s_expect_one (BASE_HEAD PARAM_OK "  args: [a]\n  masterConfig:\n    imageUri: i\n"
+                                     "    containerArgs: [b]\n",
+                  "12:20", "trainingInput.masterConfig.containerArgs", "not both");
+    s_expect_one (BASE_HEAD PARAM_OK "  command: [run]\n  masterConfig: {imageUri: i}\n", "9:12",
+                  "trainingInput.command", "not used with masterConfig.imageUri");
+    s_expect_one (BASE_HEAD PARAM_OK "  masterConfig: {imageUri: --privileged}\n", "9:28",
+                  "trainingInput.masterConfig.imageUri", "is not an image reference");
+}
+
 static void
 test_rule_evaluator_metrics_need_an_evaluator (void **state)
 {
@@ -653,6 +698,7 @@ main (void)
         cmocka_unit_test (test_rule_slow_regex),
         cmocka_unit_test (test_rule_working_dir),
         cmocka_unit_test (test_rule_run_as),
+        cmocka_unit_test (test_rule_containers),
         cmocka_unit_test (test_rule_evaluator_metrics_need_an_evaluator),
         cmocka_unit_test (test_rule_job_id),
         cmocka_unit_test (test_rule_priority_range),

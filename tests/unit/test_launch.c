@@ -53,8 +53,8 @@ s_trial_init (s_trial_t *t)
     const char *replicas[] = {"master", "worker", "worker", "ps", "evaluator"};
     int indexes[] = {0, 0, 1, 0, 0};
     for (int i = 0; i < 5; i++) {
-        t->requests[i] =
-            (hpt_task_request_t){(char *)replicas[i], indexes[i], "standard", 1, 100, NULL, 0};
+        t->requests[i] = (hpt_task_request_t){
+            (char *)replicas[i], indexes[i], "standard", 1, 100, NULL, 0, NULL};
         hpt_task_t *task = &t->tasks[i];
         task->request = &t->requests[i];
         task->task_id = malloc (64);

@@ -864,7 +864,7 @@ test_field_rules (void **state)
     s_expect_mutation (HPT_MSG_LAUNCH, "runAs", "\"a/b\"", "must be a user name");
     s_expect_mutation (HPT_MSG_LAUNCH, "runAs", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
                        "longer than 32 bytes");
-    s_expect_mutation (HPT_MSG_LAUNCH, "argv", "[]", "must have 1 to 4096 entries");
+    s_expect_mutation (HPT_MSG_LAUNCH, "argv", "[]", "must have 1 to 4096 entries without 'image'");
     s_expect_mutation (HPT_MSG_LAUNCH, "argv", "[\"\"]", "argv[0] must not be empty");
     s_expect_mutation (HPT_MSG_LAUNCH, "argv", "[\"a\", 1]", "field 'argv'[1]: must be a string");
     s_expect_mutation (HPT_MSG_LAUNCH, "env", "{\"1X\":\"a\"}", "variable name '1X'");
@@ -877,9 +877,20 @@ test_field_rules (void **state)
     s_expect_mutation (HPT_MSG_LAUNCH, "tpus", "[1, 1]",
                        "field 'tpus'[1]: repeats an earlier entry");
     s_expect_mutation (HPT_MSG_LAUNCH, "tpus", "[65536]", "must be in [0, 65535]");
-    //  HPT/1's members are gone: a new version, not extra members.
-    s_expect_mutation (HPT_MSG_LAUNCH, "cpus", "1", "LAUNCH: unknown field 'cpus'");
-    s_expect_mutation (HPT_MSG_LAUNCH, "memoryMb", "0", "LAUNCH: unknown field 'memoryMb'");
+    //  A container's limits and entrypoint come only with its image.
+    s_expect_mutation (HPT_MSG_LAUNCH, "cpus", "1", "field 'cpus': only with 'image'");
+    s_expect_mutation (HPT_MSG_LAUNCH, "memoryMb", "0", "field 'memoryMb': only with 'image'");
+    s_expect_mutation (HPT_MSG_LAUNCH, "containerCommand", "[\"sh\"]",
+                       "field 'containerCommand': only with 'image'");
+    s_expect_mutation (HPT_MSG_LAUNCH, "image", "\"--privileged\"", "must be an image reference");
+    s_expect_mutation (HPT_MSG_LAUNCH, "image", "\"a b\"", "must be an image reference");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"containers\":{\"runtime\":\"podman\"}}",
+                       "containers.gpus: must be a boolean");
+    s_expect_mutation (
+        HPT_MSG_HELLO, "resources",
+        "{\"cpus\":1,\"memoryGb\":1,\"containers\":{\"runtime\":\"\",\"gpus\":true}}",
+        "containers.runtime: must not be empty");
     s_expect_mutation (HPT_MSG_LAUNCH, "graceMs", "1", "LAUNCH: unknown field 'graceMs'");
     s_expect_mutation (HPT_MSG_LAUNCH, "jobId", "\"j\"", "LAUNCH: unknown field 'jobId'");
     s_expect_mutation (HPT_MSG_LOGS, "offset", "0", "LOGS: unknown field 'offset'");
@@ -889,6 +900,38 @@ test_field_rules (void **state)
     s_expect_mutation (HPT_MSG_STOP, "graceMs", "-5", "must be in [0, 3600000]");
     s_expect_mutation (HPT_MSG_DRAIN, "draining", "\"yes\"", "must be a boolean");
     s_expect_mutation (HPT_MSG_ERROR, "code", "\"bad code\"", "must be [A-Z0-9_]");
+}
+
+//  A container LAUNCH: the image's entrypoint may run without arguments,
+//  and the container members round-trip.
+static void
+test_container_launch (void **state)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LAUNCH);
+    hpt_msg_set_task_id (msg, "j/1/master/0");
+    hpt_msg_set_trial_id (msg, "1");
+    hpt_msg_set_metric_tag (msg, "loss");
+    hpt_msg_set_image (msg, "localhost/trainer:1");
+    assert_int_equal (hpt_msg_validate (msg, NULL), 0);
+    hpt_msg_add_container_command (msg, "/bin/sh");
+    hpt_msg_add_container_command (msg, "-c");
+    hpt_msg_add_arg (msg, "--lr=0.1");
+    hpt_msg_set_cpus (msg, 2.5);
+    hpt_msg_set_memory_mb (msg, 1024);
+    char *body = hpt_msg_body_dump (msg);
+    assert_non_null (body);
+    hpt_error_t error;
+    hpt_msg_t *back = hpt_msg_body_load (HPT_MSG_LAUNCH, body, &error);
+    assert_non_null (back);
+    assert_string_equal (hpt_msg_image (back), "localhost/trainer:1");
+    assert_int_equal (hpt_msg_container_command_count (back), 2);
+    assert_string_equal (hpt_msg_container_command (back, 1), "-c");
+    assert_string_equal (hpt_msg_arg (back, 0), "--lr=0.1");
+    assert_true (hpt_msg_cpus (back) == 2.5);
+    assert_int_equal (hpt_msg_memory_mb (back), 1024);
+    free (body);
+    hpt_msg_destroy (&back);
+    hpt_msg_destroy (&msg);
 }
 
 static void
@@ -1130,6 +1173,7 @@ main (void)
         cmocka_unit_test (test_json_rules),
         cmocka_unit_test (test_missing_fields),
         cmocka_unit_test (test_field_rules),
+        cmocka_unit_test (test_container_launch),
         cmocka_unit_test (test_oversized_arrays),
         cmocka_unit_test (test_setters_refuse),
         cmocka_unit_test (test_faults_on_router),

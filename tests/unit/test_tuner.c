@@ -839,7 +839,7 @@ test_gpu_numa_locality (void **state)
                        "{\"type\": \"NVIDIA_TESLA_V100\", \"index\": 3, \"numaNode\": 1, \"cpus\": "
                        "[8,9,10,11,12,13,14,15]}]}";
     hpt_host_t *node = s_node ("gpu", host);
-    hpt_task_request_t req = {"master", 0, "x", 4, 1000, "NVIDIA_TESLA_V100", 2};
+    hpt_task_request_t req = {"master", 0, "x", 4, 1000, "NVIDIA_TESLA_V100", 2, NULL};
     hpt_task_t t1 = {.task_id = "t1", .request = &req}, t2 = {.task_id = "t2", .request = &req};
     hpt_trial_t trial1 = {.tasks = &t1, .task_count = 1}, trial2 = {.tasks = &t2, .task_count = 1};
     hpt_host_t *nodes[1] = {node};
@@ -864,7 +864,7 @@ test_gpu_numa_locality (void **state)
     hpt_task_t t3 = {.task_id = "t3", .request = &req};
     hpt_trial_t trial3 = {.tasks = &t3, .task_count = 1};
     assert_false (hpt_scheduler_place (nodes, 1, &trial3));
-    hpt_task_request_t big = {"master", 0, "x", 4, 1000, "NVIDIA_TESLA_V100", 8};
+    hpt_task_request_t big = {"master", 0, "x", 4, 1000, "NVIDIA_TESLA_V100", 8, NULL};
     char *why = hpt_scheduler_infeasible (nodes, 1, &big, 1);
     assert_non_null (strstr (why, "needs 8 x NVIDIA_TESLA_V100"));
     free (why);
