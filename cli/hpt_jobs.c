@@ -351,7 +351,7 @@ s_submit (hpt_cli_context_t *context, int argc, char *argv[])
     s_append_args (job, args.rest, args.rest_count);
     json_t *body = hpt_job_to_json (job);
     hpt_job_destroy (&job);
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.submit");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.submit");
     if (!client) {
         json_decref (body);
         return 1;
@@ -536,7 +536,7 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
     }
     hpt_format_style_t style;
     if (!hpt_format_style_option ("jobs describe", format, &style)) return 2;
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.describe");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.describe");
     if (!client) return 1;
     json_t *reply = NULL;
     int rc = s_job_call (client, "GET", context->project, args.positional[0], "", NULL, &reply);
@@ -561,7 +561,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
     hpt_cli_args_t args = {.command = "jobs list", .options = options, .positional_max = 0};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.list");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.list");
     if (!client) return 1;
     char *escaped = filter ? hpt_client_escape (client, filter) : NULL;
     json_t *reply = NULL;
@@ -612,7 +612,7 @@ s_cancel (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt jobs cancel: JOB is required (see hpt jobs cancel --help)\n");
         return 2;
     }
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.cancel");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.cancel");
     if (!client) return 1;
     json_t *reply = NULL;
     int rc =
@@ -641,8 +641,7 @@ s_stream_logs (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt jobs stream-logs: --trial must be a trial number, not '%s'\n", trial);
         return 2;
     }
-    hpt_client_t *client =
-        hpt_client_new (context->master, context->ca_cert, "hpt.jobs.stream-logs");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.stream-logs");
     if (!client) return 1;
     char *final = NULL;
     int rc = s_follow_logs (client, context->project, args.positional[0], trial, &final);
