@@ -80,6 +80,30 @@ static const s_help_t s_help[] = {
     {"nodes delete", "  nodes delete NODE\n"
                      "      Forget a node that is LOST (its agent stopped or gone): it no\n"
                      "      longer counts toward master.maxAgents; its trials keep its name.\n"},
+    {"auth whoami", "  auth whoami\n"
+                    "      Print who the master takes you for (name and role: viewer, user or\n"
+                    "      admin), and on stderr which master was asked and where the URL and\n"
+                    "      the token came from.\n"},
+    {"users list", "  users list\n"
+                   "      Table of the master's users: NAME, ROLE, STATE (active or revoked),\n"
+                   "      CREATED. Admins only.\n"},
+    {"users add", "  users add NAME --role viewer|user|admin\n"
+                  "      Make a user (1-64 of a-z, 0-9, '.', '_', '-') and its token, which is\n"
+                  "      printed once, alone on the last line of stdout; the master keeps only\n"
+                  "      its hash. viewer: read jobs and nodes; user: also submit jobs and\n"
+                  "      cancel its own; admin: everything. Admins only.\n"},
+    {"users revoke", "  users revoke NAME\n"
+                     "      Revoke a user: its token stops working at once. Admins only.\n"},
+    {"users token", "  users token NAME\n"
+                    "      Issue a new token for a user (a lost or leaked one; the old one\n"
+                    "      stops working), printed alone on the last line of stdout. Admins\n"
+                    "      only.\n"},
+    {"audit list", "  audit list [--after ID] [--limit N]\n"
+                   "      The audit trail, oldest first: every POST and DELETE, refused or not,\n"
+                   "      as ID, TIME (UTC), USER, METHOD, ROUTE, TARGET (job or node), STATUS.\n"
+                   "      Admins only.\n"
+                   "      --after ID  only entries after ID (continue a listing)\n"
+                   "      --limit N   at most N entries (default: all)\n"},
 };
 
 #define S_HELP_COUNT (sizeof (s_help) / sizeof (s_help[0]))
@@ -111,7 +135,7 @@ hpt_cli_usage (const char *command, FILE *out)
                   "  --help         show help and exit\n"
                   "  --version      print the version and exit\n"
                   "\n"
-                  "The API token (hptmaster users add) is $HPT_TOKEN, else\n"
+                  "The API token (hpt users add, hptmaster users add) is $HPT_TOKEN, else\n"
                   "token: in the config file; never a flag, since command lines show in ps\n"
                   "and shell history. It is sent as 'Authorization: Bearer'.\n"
                   "\n"
@@ -258,8 +282,9 @@ main (int argc, char *argv[])
         return 0;
     }
     if (strcmp (command, "validate") == 0) return hpt_cli_validate (argc - i - 1, argv + i + 1);
-    const char *names[] = {"jobs", "nodes"};
-    s_command_fn commands[] = {hpt_cli_jobs, hpt_cli_nodes};
+    const char *names[] = {"jobs", "nodes", "auth", "users", "audit"};
+    s_command_fn commands[] = {hpt_cli_jobs, hpt_cli_nodes, hpt_cli_auth, hpt_cli_users,
+                               hpt_cli_audit};
     for (size_t n = 0; n < sizeof (names) / sizeof (names[0]); n++)
         if (strcmp (command, names[n]) == 0)
             return s_run (commands[n], &context, argc - i - 1, argv + i + 1);
