@@ -180,10 +180,10 @@ def test_audit_trail(site):
     call(site, "POST", "/v1/nodes/a1:undrain", {}, site.tokens["bob"])
     status, audit = call(site, "GET", "/v1/audit?pageSize=1000", token=site.tokens["admin"])
     assert status == 200
-    seen = {(e["user"], e["route"], e["status"]) for e in audit["entries"]}
-    assert ("alice", "/v1/projects/p/jobs", 200) in seen, seen
-    assert ("root", "/v1/nodes/a1:drain", 200) in seen, seen
-    assert ("bob", "/v1/nodes/a1:undrain", 403) in seen, seen
+    seen = {(e["user"], e["route"], e["target"], e["status"]) for e in audit["entries"]}
+    assert ("alice", "/v1/projects/p/jobs", None, 200) in seen, seen
+    assert ("root", "/v1/nodes/a1:drain", "a1", 200) in seen, seen
+    assert ("bob", "/v1/nodes/a1:undrain", "a1", 403) in seen, seen
     log = (site.tmp / "master.log").read_text()
     assert "refused POST /v1/nodes/a1:undrain from bob" in log
 
@@ -193,6 +193,11 @@ def test_users_over_the_api(site):
     status, made = call(site, "POST", "/v1/users", {"name": "dave", "role": "user"}, admin)
     assert status == 200 and made["token"].startswith("hpt_"), made
     assert call(site, "GET", "/v1/auth/whoami", token=made["token"])[1]["name"] == "dave"
+    # Adding a user that exists replaces nobody's token.
+    status, error = call(site, "POST", "/v1/users", {"name": "dave", "role": "admin"}, admin)
+    assert status == 409 and ":token" in error["error"]["message"], error
+    assert call(site, "GET", "/v1/auth/whoami", token=made["token"])[1] == \
+        {"name": "dave", "role": "user"}
     status, again = call(site, "POST", "/v1/users/dave:token", {}, admin)
     assert status == 200 and again["token"] != made["token"]
     assert call(site, "GET", "/v1/nodes", token=made["token"])[0] == 401
