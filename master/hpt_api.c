@@ -648,8 +648,15 @@ s_refuse_now (struct MHD_Connection *connection)
                                          MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
-//  Counts a remote client's connections as they open and close. The
-//  connection's socket context holds its client key (owned) while open.
+//  A remote client's connection, counted while open (its socket context).
+typedef struct {
+    char *client; //  "remote ADDRESS": the key in hpt_api_t.connections
+    bool over;    //  opened while its client already had its share open
+} s_counted_t;
+
+//  Counts a remote client's connections as they open and close. A
+//  connection opened past the client's share is marked, so its requests
+//  are refused whatever closes later; the first ones stay served.
 static void
 s_notify_connection (void *cls, struct MHD_Connection *connection, void **socket_context,
                      enum MHD_ConnectionNotificationCode code)
@@ -661,29 +668,31 @@ s_notify_connection (void *cls, struct MHD_Connection *connection, void **socket
         if (strncmp (client, "remote ", 7) != 0) return;
         intptr_t count = (intptr_t)zhashx_lookup (self->connections, client);
         zhashx_update (self->connections, client, (void *)(count + 1));
-        *socket_context = hpt_strdup (client);
+        s_counted_t *counted = hpt_calloc (1, sizeof (s_counted_t));
+        counted->client = hpt_strdup (client);
+        counted->over = count >= S_MAX_CLIENT_CONNECTIONS;
+        *socket_context = counted;
     } else if (*socket_context) {
-        char *client = *socket_context;
-        intptr_t count = (intptr_t)zhashx_lookup (self->connections, client);
+        s_counted_t *counted = *socket_context;
+        intptr_t count = (intptr_t)zhashx_lookup (self->connections, counted->client);
         if (count > 1)
-            zhashx_update (self->connections, client, (void *)(count - 1));
+            zhashx_update (self->connections, counted->client, (void *)(count - 1));
         else
-            zhashx_delete (self->connections, client);
-        free (client);
+            zhashx_delete (self->connections, counted->client);
+        free (counted->client);
+        free (counted);
         *socket_context = NULL;
     }
 }
 
-//  Whether this connection's client has more connections open than its
-//  share.
+//  Whether this connection was opened past its client's share.
 static bool
-s_client_over_limit (hpt_api_t *self, struct MHD_Connection *connection)
+s_client_over_limit (struct MHD_Connection *connection)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info (connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    const char *client = info ? info->socket_context : NULL;
-    return client && self->connections &&
-           (intptr_t)zhashx_lookup (self->connections, client) > S_MAX_CLIENT_CONNECTIONS;
+    const s_counted_t *counted = info ? info->socket_context : NULL;
+    return counted && counted->over;
 }
 
 static enum MHD_Result
@@ -702,7 +711,7 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
             upload->refusal = 501;
         else if (s_content_length (connection, &length) && length > HPT_API_MAX_BODY)
             upload->refusal = 413;
-        else if (s_client_over_limit (self, connection))
+        else if (s_client_over_limit (connection))
             upload->refusal = 429;
         if (upload->refusal && s_refuse_now (connection)) {
             upload->answered = true;
