@@ -886,7 +886,7 @@ s_j_labels (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f
     if (!s_string_map (r, v, s_label_key_ok, &job->labels, &job->label_count)) return false;
     for (size_t i = 0; i < job->label_count; i++)
         if (!s_label_ok (job->labels[i].value, false)) {
-            hpt_schema_push_key (r, job->labels[i].name);
+            hpt_schema_push_map_key (r, job->labels[i].name);
             hpt_schema_error (
                 r, hpt_node_get (v, job->labels[i].name),
                 "label values use lowercase letters, digits, '_' or '-' (at most 63)");

@@ -610,6 +610,12 @@ test_json_pointer (void **state)
     free (line);
     json_t *detail = hpt_diag_to_json (diag);
     assert_int_equal (json_array_size (json_object_get (detail, "fieldViolations")), 3);
+    //  Google's field path in field, the pointer in the hptPointer extension.
+    json_t *violation = json_array_get (json_object_get (detail, "fieldViolations"), 0);
+    assert_string_equal (json_string_value (json_object_get (violation, "field")),
+                         "training_input.hyperparameters.params[1].min_value");
+    assert_string_equal (json_string_value (json_object_get (violation, "hptPointer")),
+                         "/trainingInput/hyperparameters/params/1/minValue");
     json_decref (detail);
     hpt_diag_destroy (&diag);
 }
