@@ -933,7 +933,7 @@ test_ports_one_pool_per_address (void **state)
     assert_int_equal (hpt_host_take_port (b, nodes, 4), 20000);
     assert_int_equal (hpt_host_take_port (b, nodes, 4), -1);
     hpt_task_t *all[9] = {tasks[0], tasks[1], tasks[2], tasks[3], tasks[4],
-                          tasks[5], tasks[6], again, next};
+                          tasks[5], tasks[6], again,    next};
     for (int i = 0; i < 9; i++) {
         free (all[i]->agent);
         json_decref (all[i]->placement);
