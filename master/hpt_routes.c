@@ -148,10 +148,10 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
     hpt_diag_t *diag = hpt_diag_new ("request", true);
     hpt_job_t *job = hpt_job_read_text (hpt_api_request_body (request),
                                         hpt_api_request_body_size (request), HPT_CONFIG_JSON, diag);
-    if (job && !job->job_id) {
+    if (job && !job->job_id)
         hpt_diag_add (diag, 0, 0, "jobId", "/jobId", "job_id", "required field is missing");
-        hpt_job_destroy (&job);
-    }
+    //  What needs no cluster is checked here, as `hpt validate` does.
+    if (job && (!hpt_job_check_submission (job, diag) || !job->job_id)) hpt_job_destroy (&job);
     if (!job) {
         s_reply_invalid (router, request, "job", &diag);
         return;

@@ -382,7 +382,9 @@ def test_cancel_a_running_job(ml):
 def test_patch_labels_with_etag(ml):
     ml.create(parent=PROJECT, body=tuning_job(ml, "tagged_1", labels={"team": "ads"})).execute()
     name = f"{PROJECT}/jobs/tagged_1"
-    read = get(ml, "tagged_1")
+    # A running job's etag moves with its trials: patch it once it ended,
+    # so that only the patches below change it.
+    read = wait(ml, "tagged_1")
     patched = ml.patch(name=name, updateMask="labels,etag",
                        body={"labels": {"owner": "google", "color": "blue"},
                              "etag": read["etag"]}).execute()
@@ -398,7 +400,6 @@ def test_patch_labels_with_etag(ml):
     whole["labels"] = {"team": "ml"}
     assert ml.patch(name=name, updateMask="labels", body=whole).execute()["labels"] == \
         {"team": "ml"}
-    wait(ml, "tagged_1")
 
 
 def test_errors_are_googles(ml):
@@ -422,6 +423,15 @@ def test_errors_are_googles(ml):
     del anonymous["jobId"]
     status, error = refused(ml.create(parent=PROJECT, body=anonymous))
     assert [v["field"] for v in error["details"][0]["fieldViolations"]] == ["job_id"], error
+    # No trainer (what `hpt validate` only notes: a gcloud config file may
+    # leave it to the command line) is a violation at training_input.
+    untrained = tuning_job(ml, "untrained_1")
+    del untrained["trainingInput"]["pythonModule"], untrained["trainingInput"]["packageUris"]
+    status, error = refused(ml.create(parent=PROJECT, body=untrained))
+    [violation] = error["details"][0]["fieldViolations"]
+    assert (status, violation["field"], violation["hptPointer"]) == \
+        (400, "training_input", "/trainingInput"), error
+    assert violation["description"].startswith("no trainer: set trainingInput.command"), error
     # Unknown job, taken id, bad page token.
     status, error = refused(ml.get(name=f"{PROJECT}/jobs/nope"))
     assert (status, error["status"]) == (404, "NOT_FOUND"), error
