@@ -270,6 +270,16 @@ hpt_schema_parse (hpt_schema_t *self, const char *text, size_t size, bool json)
     hpt_node_t *root =
         json ? hpt_tree_from_json (text, size, &error) : hpt_tree_from_yaml (text, size, &error);
     if (!root) s_document_error (self, error.line, error.column, error.message);
+    //  Repeated keys are problems of their own; reading goes on (the first
+    //  of each kept), so every other problem is reported with them.
+    for (size_t i = 0; root && i < error.duplicate_count && i < HPT_TREE_MAX_DUPLICATES; i++) {
+        char message[128];
+        snprintf (message, sizeof (message), "duplicate key '%s' (the first one is read)",
+                  error.duplicates[i].key);
+        s_document_error (self, error.duplicates[i].line, error.duplicates[i].column, message);
+    }
+    if (root && error.duplicate_count > HPT_TREE_MAX_DUPLICATES)
+        s_document_error (self, 0, 0, "more duplicate keys not shown");
     return root;
 }
 
