@@ -62,17 +62,21 @@ def test_the_api_port_given_as_master_is_named(cluster, tmp_path):
     endpoint = f"tcp://127.0.0.1:{cluster.api_port}"
     proc, log = agent(tmp_path, endpoint)
     try:
-        wait_for(lambda: len(waiting_lines(log)) >= 2, timeout=20,
-                 what="the second waiting line")
+        # The probe takes about a second; a loaded machine may need a later
+        # waiting line before the verdict is part of one.
+        wait_for(lambda: any(advice for _, _, advice in waiting_lines(log)), timeout=40,
+                 what="a waiting line that says what is wrong")
     finally:
         stop(proc)
     text = log.read_text()
-    (where, first, _), (_, second, advice) = waiting_lines(log)[:2]
-    assert where == endpoint and 2 <= int(first) < int(second), text
+    lines = waiting_lines(log)
+    assert all(where == endpoint for where, _, _ in lines), text
+    seconds = [int(s) for _, s, _ in lines]
+    assert seconds[0] >= 2 and seconds == sorted(set(seconds)) and len(seconds) >= 2, text
     assert f"{endpoint} is an HTTP port (the master's REST API, master.api?)" in text, text
     assert "master.agents" in text
-    # The later waiting line repeats what is wrong.
-    assert advice.startswith(f": {endpoint} is an HTTP port"), text
+    # The later waiting lines repeat what is wrong.
+    assert lines[-1][2].startswith(f": {endpoint} is an HTTP port"), text
     assert cluster.node("a1") is None
 
 
@@ -85,7 +89,7 @@ def test_nothing_listening_is_said(tmp_path):
     finally:
         stop(proc)
     assert f"nothing listens at {endpoint}: is hptmaster running there" in text, text
-    assert f"waiting for the master at {endpoint} (2 s)" in text, text
+    assert waiting_lines(log)[0][0] == endpoint, text
 
 
 def test_waiting_stops_once_registered(tmp_path):
