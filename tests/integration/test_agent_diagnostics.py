@@ -159,14 +159,18 @@ if task["type"] == "master":
 """
 
 
-def test_agents_on_one_host_share_its_ports(cluster, tmp_path):
+def test_agents_on_one_host_share_its_ports(tmp_path):
     """Two agents advertising one address, with the same (default) port
-    range, each hold one task of a trial: the two addresses differ."""
+    range, each hold one task of a trial: the two addresses differ. A
+    master of its own, so that no other agent can take a task."""
     dumps = tmp_path / "dumps"
     dumps.mkdir()
-    for name in ("same-a", "same-b"):
-        cluster.start_agent(name, cpus=1, memory_gb=1, extra=["--advertise", "127.0.0.1"])
+    (tmp_path / "master").mkdir()
+    cluster = Cluster(tmp_path / "master")
     try:
+        cluster.start_master()
+        for name in ("same-a", "same-b"):
+            cluster.start_agent(name, cpus=1, memory_gb=1, extra=["--advertise", "127.0.0.1"])
         cluster.submit("ports", {
             "scaleTier": "CUSTOM", "masterType": "standard", "workerType": "standard",
             "workerCount": 1, "command": [PYTHON, "-c", DUMP, str(dumps)],
@@ -176,8 +180,7 @@ def test_agents_on_one_host_share_its_ports(cluster, tmp_path):
                             "maxValue": 1}]}})
         job = cluster.wait_job("ports", timeout=60)
     finally:
-        for name in ("same-a", "same-b"):
-            cluster.kill(cluster.agents.pop(name))
+        cluster.stop()
     files = sorted(dumps.glob("*.json"))
     assert [f.name for f in files] == ["master-0.json", "worker-0.json"], (files, job)
     configs = [json.loads(f.read_text()) for f in files]
