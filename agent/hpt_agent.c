@@ -14,6 +14,12 @@
     non-zero with the master's reason.
     The DEALER socket uses ZMQ_IMMEDIATE, so nothing is queued for a master
     that is not there: the spool is the only queue.
+    ZeroMQ reconnects silently, so while unregistered the agent logs
+    "waiting for the master at ENDPOINT (N s)" after 2 s, then at doubling
+    intervals up to one a minute, and once per wait asks the endpoint what
+    it is (hpt_probe, an actor): an HTTP port (the REST API given for the
+    agents endpoint), nothing listening, or something that is not ZeroMQ
+    is said, and repeated in each later waiting line.
 
     Events. TASK_STARTED, TASK_EXITED, METRICS and LOGS get the next spool
     seq, are appended to the spool, then sent when registered. ACK(seq)
@@ -89,6 +95,7 @@
 #include "hpt_launcher.h"
 #include "hpt_line_metrics.h"
 #include "hpt_msg.h"
+#include "hpt_probe.h"
 #include "hpt_spool.h"
 #include "hpt_tfevents.h"
 #include "hpt_user.h"
@@ -115,6 +122,10 @@
 //  bursts of at most S_MATCH_BURST_US (see the top).
 #define S_MATCH_SHARE 4 //  one quarter
 #define S_MATCH_BURST_US 100000
+//  "waiting for the master" first after this long, then at doubling
+//  intervals up to S_WAIT_LOG_MAX_MS apart.
+#define S_WAIT_LOG_FIRST_MS 2000
+#define S_WAIT_LOG_MAX_MS 60000
 //  A master acknowledging events never sent is logged at most this often.
 #define S_BOGUS_LOG_MS 1000
 
@@ -170,6 +181,11 @@ struct _hpt_agent_t {
     int64_t oldest_sent;         //  monotonic ms it was last (re)sent
     int64_t sent_seq;            //  highest event seq sent since (re)registering or replaying
     int64_t master_epoch;        //  from the last WELCOME, 0 before the first
+    int64_t wait_start;          //  monotonic ms this wait for registration began, 0 registered
+    int64_t wait_log_at;         //  wait length at which "waiting for the master" is next logged
+    zactor_t *probe;             //  asking the endpoint what it is (hpt_probe), NULL when not
+    bool probed;                 //  the probe ran during this wait
+    char *probe_advice;          //  what it found, for the waiting lines, or NULL
     char *refusal;               //  why the master refused us for good, NULL while it has not
     char **allowed;              //  --allow-run-as users, NULL-terminated (owned), or NULL
     mode_t task_umask;           //  the umask hptagent started with: the tasks get it
@@ -1387,6 +1403,10 @@ s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
 {
     self->registered = true;
     self->hello_backoff = S_HELLO_MIN_MS;
+    self->wait_start = 0;
+    self->probed = false;
+    free (self->probe_advice);
+    self->probe_advice = NULL;
     if (hpt_msg_heartbeat_ms (msg) > 0) self->heartbeat_ms = hpt_msg_heartbeat_ms (msg);
     if (hpt_msg_agent_timeout_ms (msg) > 0) self->timeout_ms = hpt_msg_agent_timeout_ms (msg);
     s_acked (self, hpt_msg_acked_seq (msg), "WELCOME");
@@ -1519,6 +1539,48 @@ s_heartbeat (hpt_agent_t *self)
     s_send (self, &msg);
 }
 
+//  The probe's answer: what the endpoint is, said now and in each later
+//  waiting line.
+static int
+s_on_probe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_agent_t *self = arg;
+    char *answer = zstr_recv (reader);
+    zloop_reader_end (loop, reader);
+    zactor_destroy (&self->probe);
+    int result = answer ? atoi (answer) : HPT_PROBE_UNPROBED;
+    zstr_free (&answer);
+    free (self->probe_advice);
+    self->probe_advice = self->registered
+                             ? NULL
+                             : hpt_probe_advice ((hpt_probe_result_t)result, self->config.master);
+    if (self->probe_advice) zsys_error ("hptagent: %s", self->probe_advice);
+    return 0;
+}
+
+//  While unregistered: "waiting for the master" with backoff, and the
+//  probe once per wait (see the top).
+static void
+s_waiting (hpt_agent_t *self, int64_t now)
+{
+    if (!self->wait_start) {
+        self->wait_start = now;
+        self->wait_log_at = S_WAIT_LOG_FIRST_MS;
+    }
+    int64_t waited = now - self->wait_start;
+    if (waited < self->wait_log_at) return;
+    self->wait_log_at +=
+        self->wait_log_at < S_WAIT_LOG_MAX_MS ? self->wait_log_at : S_WAIT_LOG_MAX_MS;
+    zsys_warning ("hptagent: waiting for the master at %s (%lld s)%s%s", self->config.master,
+                  (long long)(waited / 1000), self->probe_advice ? ": " : "",
+                  self->probe_advice ? self->probe_advice : "");
+    if (!self->probed && !self->probe) {
+        self->probed = true;
+        self->probe = zactor_new (hpt_probe_actor, (void *)self->config.master);
+        zloop_reader (self->loop, zactor_sock (self->probe), s_on_probe, self);
+    }
+}
+
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
@@ -1546,6 +1608,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         s_heartbeat (self);
         self->last_heartbeat = now;
     }
+    if (!self->registered) s_waiting (self, now);
     if (!self->registered && now >= self->next_hello) {
         s_send_hello (self);
         self->next_hello = now + self->hello_backoff;
@@ -1921,6 +1984,8 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     hpt_agent_t *self = *self_p;
     zloop_destroy (&self->loop);
     zactor_destroy (&self->monitor);
+    zactor_destroy (&self->probe);
+    free (self->probe_advice);
     hpt_launcher_destroy (&self->launcher);
     //  The run clients are gone; their containers must go too.
     if (self->containers) s_reap_containers (self);

@@ -241,6 +241,23 @@ s_security (hpt_agent_config_t *config, const char *cert_path, const char *maste
     return 0;
 }
 
+//  --cpus or --memory-gb above what the host has is accepted (an operator
+//  may mean to overcommit) but said, since the master then places more
+//  than the machine can run at full speed.
+static void
+s_warn_overcommit (const hpt_agent_config_t *config, hpt_topology_t *topology)
+{
+    const hpt_resources_t *host = hpt_topology_resources (topology);
+    if (config->cpus > (double)host->cpus)
+        zsys_warning ("hptagent: --cpus %g is more than the %zu cores this host has (%s): the "
+                      "master will place more work here than it can run at once",
+                      config->cpus, host->cpus, hpt_topology_discovery (topology));
+    if (config->memory_gb > host->memory_gb + 0.05)
+        zsys_warning ("hptagent: --memory-gb %g is more than the %.1f GiB this host has (%s): "
+                      "tasks placed here may run out of memory",
+                      config->memory_gb, host->memory_gb, hpt_topology_discovery (topology));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -325,6 +342,17 @@ main (int argc, char *argv[])
         fprintf (stderr, "hptagent: --master ENDPOINT is required (see --help)\n");
         return 2;
     }
+    if (strncmp (config.master, "tcp://", 6) != 0 && strncmp (config.master, "ipc://", 6) != 0) {
+        fprintf (stderr,
+                 "hptagent: --master %s: agents speak ZeroMQ to the master's agents endpoint, "
+                 "tcp://HOST:PORT or ipc://PATH (master.agents in its cluster file, default "
+                 "tcp://127.0.0.1:7460)%s\n",
+                 config.master,
+                 strncmp (config.master, "http", 4) == 0
+                     ? ", not its REST API (master.api, what hpt's --master takes)"
+                     : "");
+        return 2;
+    }
     zcert_t *cert = NULL, *master_cert = NULL;
     if (s_security (&config, cert_path, master_cert_path, insecure, &cert, &master_cert)) return 2;
     char host[256] = "localhost";
@@ -337,6 +365,7 @@ main (int argc, char *argv[])
     config.topology = topology;
     zsys_init ();
     zsys_set_logident ("hptagent");
+    s_warn_overcommit (&config, topology);
     hpt_error_t failure;
     hpt_agent_t *agent = hpt_agent_new (&config, &failure);
     if (!agent) {

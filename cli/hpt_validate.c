@@ -1,7 +1,11 @@
 /*  hpt validate -- checks a job config offline
 
     Reads the file with hpt_job_reader (the same reader the master uses for
-    submissions), so what validates here is what the master accepts.
+    submissions), so what validates here is what the master reads. The
+    master's other check that needs no cluster (hpt_job_check_submission:
+    a trainer) and the defaults users often do not mean are printed as
+    notices on stderr, with exit status 0: a gcloud config file may leave
+    the trainer to the command line.
 */
 #include "hpt_cli.h"
 #include "hpt_format.h"
@@ -60,6 +64,18 @@ hpt_cli_validate (int argc, char *argv[])
         hpt_diag_destroy (&diag);
         return 2;
     }
+    //  Said, not refused: the master's check for a trainer (a gcloud
+    //  config file may leave the trainer to the command line), and
+    //  defaults users often do not mean.
+    hpt_diag_t *notices = hpt_diag_new (config, kind == HPT_CONFIG_JSON);
+    hpt_job_check_submission (job, notices);
+    hpt_job_notices (job, notices);
+    for (size_t i = 0; i < hpt_diag_count (notices); i++) {
+        char *line = hpt_diag_format (notices, i);
+        fprintf (stderr, "notice: %s\n", line);
+        free (line);
+    }
+    hpt_diag_destroy (&notices);
     json_t *json = hpt_job_to_json (job);
     hpt_format_print (json, style, stdout);
     json_decref (json);

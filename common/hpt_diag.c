@@ -34,6 +34,7 @@ hpt_diag_destroy (hpt_diag_t **self_p)
     for (size_t i = 0; i < self->count; i++) {
         free (self->entries[i].path);
         free (self->entries[i].pointer);
+        free (self->entries[i].field);
         free (self->entries[i].message);
     }
     free (self->entries);
@@ -44,7 +45,7 @@ hpt_diag_destroy (hpt_diag_t **self_p)
 
 void
 hpt_diag_add (hpt_diag_t *self, size_t line, size_t column, const char *path, const char *pointer,
-              const char *message)
+              const char *field, const char *message)
 {
     if (self->count >= S_MAX_ENTRIES) return;
     if (self->count == self->cap) {
@@ -56,6 +57,7 @@ hpt_diag_add (hpt_diag_t *self, size_t line, size_t column, const char *path, co
     e->column = column;
     e->path = hpt_strdup (path ? path : "");
     e->pointer = hpt_strdup (pointer ? pointer : "");
+    e->field = hpt_strdup (field ? field : "");
     e->message = hpt_strdup (message);
 }
 
@@ -124,8 +126,9 @@ hpt_diag_to_json (hpt_diag_t *self)
     for (size_t i = 0; i < self->count; i++) {
         const hpt_diag_entry_t *e = &self->entries[i];
         json_t *v = json_object ();
-        json_object_set_new (v, "field", json_string (s_field (self, e)));
+        json_object_set_new (v, "field", json_string (e->field));
         json_object_set_new (v, "description", json_string (e->message));
+        if (*e->pointer) json_object_set_new (v, "hptPointer", json_string (e->pointer));
         json_array_append_new (violations, v);
     }
     json_t *detail = json_object ();

@@ -109,6 +109,9 @@ typedef struct {
     hpt_early_stopping_t early_stopping; //  hpt extension: earlyStopping
     bool has_algorithm;                  //  false only when resuming and omitted
     hpt_algorithm_t algorithm;           //  ALGORITHM_UNSPECIFIED = Bayesian optimization
+    bool defaulted_goal;                 //  goal was left out and is the default (notices)
+    bool defaulted_metric_tag;           //  hyperparameterMetricTag was left out: the default
+    bool defaulted_max_trials;           //  maxTrials was left out: 1
 } hpt_hyperparameters_t;
 
 typedef struct {

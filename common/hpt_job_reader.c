@@ -354,11 +354,14 @@ s_hyper_rules (hpt_schema_t *r, hpt_node_t *node, hpt_hyperparameters_t *hp)
 static void
 s_hyper_defaults (hpt_node_t *node, hpt_hyperparameters_t *hp)
 {
+    hp->defaulted_max_trials = hp->max_trials < 0;
     if (hp->max_trials < 0) hp->max_trials = 1;
     if (hp->max_failed_trials < 0) hp->max_failed_trials = 0;
     hp->has_algorithm = hpt_schema_has (node, "algorithm");
     if (hp->resume_previous_job_id) return;
+    hp->defaulted_goal = hp->goal == HPT_GOAL_UNSPECIFIED;
     if (hp->goal == HPT_GOAL_UNSPECIFIED) hp->goal = HPT_GOAL_MAXIMIZE;
+    hp->defaulted_metric_tag = !hp->metric_tag;
     if (!hp->metric_tag) hp->metric_tag = hpt_strdup (HPT_DEFAULT_METRIC_TAG);
     hp->has_algorithm = true;
 }
@@ -886,7 +889,7 @@ s_j_labels (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f
     if (!s_string_map (r, v, s_label_key_ok, &job->labels, &job->label_count)) return false;
     for (size_t i = 0; i < job->label_count; i++)
         if (!s_label_ok (job->labels[i].value, false)) {
-            hpt_schema_push_key (r, job->labels[i].name);
+            hpt_schema_push_map_key (r, job->labels[i].name);
             hpt_schema_error (
                 r, hpt_node_get (v, job->labels[i].name),
                 "label values use lowercase letters, digits, '_' or '-' (at most 63)");
@@ -1030,4 +1033,42 @@ hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *dia
     hpt_job_t *job = hpt_job_read_text (text, size, format, diag);
     free (text);
     return job;
+}
+
+bool
+hpt_job_check_submission (hpt_job_t *job, hpt_diag_t *diag)
+{
+    hpt_training_input_t *in = &job->input;
+    //  Every replica without an image of its own runs the master's
+    //  (hpt_job_container): with none there, some replica runs a process,
+    //  which needs a trainer.
+    if (in->command_count || in->python_module || in->master_config.image_uri) return true;
+    hpt_diag_add (diag, 0, 0, "trainingInput", "/trainingInput", "training_input",
+                  "no trainer: set trainingInput.command (hpt extension: the program to run), "
+                  "trainingInput.pythonModule or "
+                  "trainingInput.masterConfig.imageUri; the master refuses a job without one");
+    return false;
+}
+
+void
+hpt_job_notices (hpt_job_t *job, hpt_diag_t *notices)
+{
+    hpt_hyperparameters_t *hp = job->input.hyperparameters;
+    if (!hp) return;
+    if (hp->defaulted_metric_tag)
+        hpt_diag_add (notices, 0, 0, "trainingInput.hyperparameters.hyperparameterMetricTag",
+                      "/trainingInput/hyperparameters/hyperparameterMetricTag",
+                      "training_input.hyperparameters.hyperparameter_metric_tag",
+                      "not given: the default tag '" HPT_DEFAULT_METRIC_TAG
+                      "' is used: the trainer must report its objective under that tag "
+                      "(hypertune's default)");
+    if (hp->defaulted_goal)
+        hpt_diag_add (notices, 0, 0, "trainingInput.hyperparameters.goal",
+                      "/trainingInput/hyperparameters/goal", "training_input.hyperparameters.goal",
+                      "not given: MAXIMIZE is used (set goal: MINIMIZE for a loss)");
+    if (hp->defaulted_max_trials)
+        hpt_diag_add (notices, 0, 0, "trainingInput.hyperparameters.maxTrials",
+                      "/trainingInput/hyperparameters/maxTrials",
+                      "training_input.hyperparameters.max_trials",
+                      "not given: 1 trial is run (no tuning); set maxTrials");
 }

@@ -40,6 +40,19 @@ hpt_job_t *hpt_job_read_patch (const char *text, size_t size, char **etag, hpt_d
 //  Reads a job from a file; a file that cannot be read is one problem.
 hpt_job_t *hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *diag);
 
+//  The checks the master makes of a submitted job beyond the reader's
+//  that need no cluster (so `hpt validate` makes them too): a trainer,
+//  which is trainingInput.command, pythonModule or masterConfig.imageUri
+//  (a gcloud config file may leave it to --module-name, so the reader
+//  itself does not ask for one). Adds each problem to diag; true when
+//  there is none.
+bool hpt_job_check_submission (hpt_job_t *job, hpt_diag_t *diag);
+
+//  Notices (not errors) for defaults the reader filled in that users
+//  often do not mean: the default metric tag, goal MAXIMIZE, maxTrials 1.
+//  Each goes into notices as a problem would, at its field.
+void hpt_job_notices (hpt_job_t *job, hpt_diag_t *notices);
+
 //  The format a file name and its first bytes suggest.
 hpt_config_format_t hpt_config_format_guess (const char *path, const char *text, size_t size);
 

@@ -32,24 +32,33 @@ hpt_schema_init (hpt_schema_t *self, hpt_diag_t *diag)
     self->diag = diag;
 }
 
-void
-hpt_schema_push_key (hpt_schema_t *self, const char *key)
+static void
+s_push (hpt_schema_t *self, const char *key, bool map_key, size_t index)
 {
     if (self->depth < HPT_SCHEMA_MAX_DEPTH) {
         self->seg_key[self->depth] = key;
-        self->seg_index[self->depth] = 0;
+        self->seg_map_key[self->depth] = map_key;
+        self->seg_index[self->depth] = index;
     }
     self->depth++;
 }
 
 void
+hpt_schema_push_key (hpt_schema_t *self, const char *key)
+{
+    s_push (self, key, false, 0);
+}
+
+void
+hpt_schema_push_map_key (hpt_schema_t *self, const char *key)
+{
+    s_push (self, key, true, 0);
+}
+
+void
 hpt_schema_push_index (hpt_schema_t *self, size_t index)
 {
-    if (self->depth < HPT_SCHEMA_MAX_DEPTH) {
-        self->seg_key[self->depth] = NULL;
-        self->seg_index[self->depth] = index;
-    }
-    self->depth++;
+    s_push (self, NULL, false, index);
 }
 
 void
@@ -58,39 +67,93 @@ hpt_schema_pop (hpt_schema_t *self)
     self->depth--;
 }
 
-//  Writes the current path, dotted and as a JSON pointer (RFC 6901: '~'
-//  is written "~0" and '/' is written "~1").
+//  A bounded text being written: the pieces of a path go on the end, and
+//  what does not fit is cut (paths are diagnostics, never parsed back).
+typedef struct {
+    char *text;  //  the buffer, NUL-terminated
+    size_t size; //  its size
+    size_t used; //  characters written or, past the end, that would have been
+} s_out_t;
+
+static void s_put (s_out_t *out, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
 static void
-s_paths (hpt_schema_t *self, char *dotted, size_t dsize, char *pointer, size_t psize)
+s_put (s_out_t *out, const char *format, ...)
 {
-    size_t d = 0, p = 0;
-    dotted[0] = pointer[0] = '\0';
+    va_list args;
+    va_start (args, format);
+    int n = vsnprintf (out->text + (out->used < out->size ? out->used : out->size - 1),
+                       out->used < out->size ? out->size - out->used : 1, format, args);
+    va_end (args);
+    if (n > 0) out->used += (size_t)n;
+}
+
+static bool
+s_is_identifier (const char *key)
+{
+    if (!*key || isdigit ((unsigned char)*key)) return false;
+    for (const char *c = key; *c; c++)
+        if (!isalnum ((unsigned char)*c) && *c != '_') return false;
+    return true;
+}
+
+//  One key of Google's field path. A field name is written as its proto
+//  name (lowerCamelCase -> snake_case: "maxValue" -> "max_value"); a map
+//  key as it is. Either, when not an identifier, goes in backticks with
+//  backticks doubled, as field masks write such keys (AIP-161).
+static void
+s_put_google_key (s_out_t *out, const char *key, bool map_key)
+{
+    if (!s_is_identifier (key)) {
+        s_put (out, "`");
+        for (const char *c = key; *c; c++)
+            s_put (out, "%s", *c == '`' ? "``" : (char[2]){*c, 0});
+        s_put (out, "`");
+        return;
+    }
+    for (const char *c = key; *c; c++) {
+        if (!map_key && isupper ((unsigned char)*c))
+            s_put (out, "_%c", tolower ((unsigned char)*c));
+        else
+            s_put (out, "%c", *c);
+    }
+}
+
+//  Writes the current path three ways: dotted ("a.b[2].cD"), as a JSON
+//  pointer (RFC 6901: '~' is written "~0" and '/' is written "~1"), and as
+//  Google's field path ("a.b[2].c_d").
+static void
+s_paths (hpt_schema_t *self, s_out_t *dotted, s_out_t *pointer, s_out_t *google)
+{
     size_t depth = self->depth < HPT_SCHEMA_MAX_DEPTH ? self->depth : HPT_SCHEMA_MAX_DEPTH;
     for (size_t i = 0; i < depth; i++) {
         const char *key = self->seg_key[i];
         if (!key) {
-            d += snprintf (dotted + d, d < dsize ? dsize - d : 0, "[%zu]", self->seg_index[i]);
-            p += snprintf (pointer + p, p < psize ? psize - p : 0, "/%zu", self->seg_index[i]);
+            s_put (dotted, "[%zu]", self->seg_index[i]);
+            s_put (pointer, "/%zu", self->seg_index[i]);
+            s_put (google, "[%zu]", self->seg_index[i]);
             continue;
         }
-        d += snprintf (dotted + d, d < dsize ? dsize - d : 0, "%s%s", i ? "." : "", key);
-        p += snprintf (pointer + p, p < psize ? psize - p : 0, "/");
+        s_put (dotted, "%s%s", i ? "." : "", key);
+        s_put (google, "%s", i ? "." : "");
+        s_put_google_key (google, key, self->seg_map_key[i]);
+        s_put (pointer, "/");
         for (const char *c = key; *c; c++)
-            p += snprintf (pointer + p, p < psize ? psize - p : 0, "%s",
-                           *c == '~'   ? "~0"
-                           : *c == '/' ? "~1"
-                                       : (char[2]){*c, 0});
+            s_put (pointer, "%s", *c == '~' ? "~0" : *c == '/' ? "~1" : (char[2]){*c, 0});
     }
 }
 
 static void
 s_verror (hpt_schema_t *self, hpt_node_t *node, const char *format, va_list args)
 {
-    char message[512], dotted[512], pointer[512];
+    char message[512], dotted[512], pointer[512], google[512];
     vsnprintf (message, sizeof (message), format, args);
-    s_paths (self, dotted, sizeof (dotted), pointer, sizeof (pointer));
+    s_out_t d = {dotted, sizeof (dotted), 0}, p = {pointer, sizeof (pointer), 0},
+            g = {google, sizeof (google), 0};
+    dotted[0] = pointer[0] = google[0] = '\0';
+    s_paths (self, &d, &p, &g);
     hpt_diag_add (self->diag, node ? node->line : 0, node ? node->column : 0, dotted, pointer,
-                  message);
+                  google, message);
     self->problems++;
 }
 
@@ -196,7 +259,7 @@ s_join (char *buf, size_t size, const char *const *names, size_t count, const ch
 static void
 s_document_error (hpt_schema_t *self, size_t line, size_t column, const char *message)
 {
-    hpt_diag_add (self->diag, line, column, NULL, NULL, message);
+    hpt_diag_add (self->diag, line, column, NULL, NULL, NULL, message);
     self->problems++;
 }
 
@@ -207,6 +270,16 @@ hpt_schema_parse (hpt_schema_t *self, const char *text, size_t size, bool json)
     hpt_node_t *root =
         json ? hpt_tree_from_json (text, size, &error) : hpt_tree_from_yaml (text, size, &error);
     if (!root) s_document_error (self, error.line, error.column, error.message);
+    //  Repeated keys are problems of their own; reading goes on (the first
+    //  of each kept), so every other problem is reported with them.
+    for (size_t i = 0; root && i < error.duplicate_count && i < HPT_TREE_MAX_DUPLICATES; i++) {
+        char message[128];
+        snprintf (message, sizeof (message), "duplicate key '%s' (the first one is read)",
+                  error.duplicates[i].key);
+        s_document_error (self, error.duplicates[i].line, error.duplicates[i].column, message);
+    }
+    if (root && error.duplicate_count > HPT_TREE_MAX_DUPLICATES)
+        s_document_error (self, 0, 0, "more duplicate keys not shown");
     return root;
 }
 
@@ -490,7 +563,7 @@ s_walk (hpt_schema_t *self, hpt_node_t *node, hpt_node_kind_t kind, size_t max, 
     }
     for (size_t i = 0; i < node->count; i++) {
         if (kind == HPT_NODE_MAP)
-            hpt_schema_push_key (self, node->keys[i]);
+            hpt_schema_push_map_key (self, node->keys[i]);
         else
             hpt_schema_push_index (self, i);
         item (self, node, i, target);

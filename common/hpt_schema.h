@@ -6,9 +6,9 @@
     into an hpt_tree and walks it with this class, which gives them:
 
     - where the reader is: the path of the field being read (a stack of
-      keys and list indexes), and problems reported at a node's position
-      under that path, as a dotted path and as a JSON pointer, into an
-      hpt_diag;
+      field names, map keys and list indexes), and problems reported at a
+      node's position under that path, as a dotted path, as a JSON pointer
+      and as Google's field path (hpt_diag), into an hpt_diag;
     - field tables: per object of the schema, its known keys, a handler
       each and whether the key is required. Unknown keys are reported with
       the closest known name ("did you mean"), or the known names when the
@@ -60,6 +60,7 @@
 typedef struct {
     hpt_diag_t *diag;                          //  where problems go (borrowed)
     const char *seg_key[HPT_SCHEMA_MAX_DEPTH]; //  path segment: a key, or NULL for an index
+    bool seg_map_key[HPT_SCHEMA_MAX_DEPTH];    //  the key is a map's key (data), not a field name
     size_t seg_index[HPT_SCHEMA_MAX_DEPTH];    //  path segment: the index when key is NULL
     size_t depth;                              //  segments in use
     size_t problems;                           //  problems reported so far
@@ -68,9 +69,12 @@ typedef struct {
 //  Starts at the document's root, reporting into diag (borrowed).
 void hpt_schema_init (hpt_schema_t *self, hpt_diag_t *diag);
 
-//  Enters field key (borrowed: it must live until the matching pop) or
-//  list item index; leaves the last one entered.
+//  Enters field key (borrowed: it must live until the matching pop), map
+//  key (the same, for a key of a map such as labels: data, which Google's
+//  field path keeps as it is) or list item index; leaves the last one
+//  entered.
 void hpt_schema_push_key (hpt_schema_t *self, const char *key);
+void hpt_schema_push_map_key (hpt_schema_t *self, const char *key);
 void hpt_schema_push_index (hpt_schema_t *self, size_t index);
 void hpt_schema_pop (hpt_schema_t *self);
 

@@ -113,10 +113,29 @@ typedef struct {
     size_t depth;                                    //  entries in stack
     size_t nodes;                                    //  nodes made so far
     hpt_node_t *root;                                //  the document's root
+    hpt_node_t *discarded; //  holds the values of repeated keys while they fill (a sequence)
 } s_yaml_builder_t;
 
+//  A map's pending key when the key was a repetition: its value goes to
+//  b->discarded, not into the map.
+static hpt_node_t s_repeated;
+
+//  Notes a repeated key (see hpt_tree_from_yaml).
+static void
+s_duplicate (hpt_tree_error_t *error, hpt_node_t *key)
+{
+    if (error->duplicate_count < HPT_TREE_MAX_DUPLICATES) {
+        hpt_tree_duplicate_t *d = &error->duplicates[error->duplicate_count];
+        d->line = key->line;
+        d->column = key->column;
+        snprintf (d->key, sizeof (d->key), "%s", key->text);
+    }
+    error->duplicate_count++;
+}
+
 //  Adds a finished node to the container on top of the stack. Returns -1
-//  with error filled on a duplicate key or a non-scalar key.
+//  with error filled on a non-scalar key; a repeated key is noted, and it
+//  and its value are kept out of the map.
 static int
 s_yaml_add (s_yaml_builder_t *b, hpt_node_t *node, hpt_tree_error_t *error)
 {
@@ -137,14 +156,18 @@ s_yaml_add (s_yaml_builder_t *b, hpt_node_t *node, hpt_tree_error_t *error)
             return -1;
         }
         if (hpt_node_get (top, node->text)) {
-            s_error (error, node->line, node->column, "duplicate key '%s'", node->text);
+            s_duplicate (error, node);
             hpt_node_destroy (&node);
-            return -1;
+            *key = &s_repeated;
+            return 0;
         }
         *key = node;
         return 0;
     }
-    s_append (top, *key, node);
+    if (*key == &s_repeated)
+        s_append (b->discarded, NULL, node); //  a container still fills there
+    else
+        s_append (top, *key, node);
     *key = NULL;
     return 0;
 }
@@ -153,7 +176,7 @@ static void
 s_yaml_builder_clear (s_yaml_builder_t *b)
 {
     for (size_t i = 0; i < b->depth; i++)
-        hpt_node_destroy (&b->pending_key[i]);
+        if (b->pending_key[i] != &s_repeated) hpt_node_destroy (&b->pending_key[i]);
     //  Open containers are already linked into their parents (or are the
     //  root), so destroying the root frees them all; an unlinked bottom
     //  container is the root itself.
@@ -219,6 +242,7 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
     yaml_parser_set_input_string (&parser, (const unsigned char *)text, size);
     s_yaml_builder_t b;
     memset (&b, 0, sizeof (b));
+    b.discarded = s_node_new (HPT_NODE_SEQ, 0, 0);
     bool done = false, failed = false;
     int documents = 0;
     while (!done && !failed) {
@@ -260,6 +284,7 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
         yaml_event_delete (&event);
     }
     yaml_parser_delete (&parser);
+    hpt_node_destroy (&b.discarded);
     if (failed) {
         s_yaml_builder_clear (&b);
         return NULL;

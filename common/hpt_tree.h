@@ -55,15 +55,31 @@ struct _hpt_node_t {
     hpt_node_t **items;       //  maps: values; sequences: items
 };
 
+//  Duplicate keys a YAML document had: reported at most this many.
+#define HPT_TREE_MAX_DUPLICATES 16
+
 typedef struct {
-    char message[256]; //  what went wrong
-    size_t line;       //  1-based, 0 when unknown
-    size_t column;     //  1-based, 0 when unknown
+    size_t line;   //  1-based
+    size_t column; //  1-based
+    char key[64];  //  the key, cut to fit
+} hpt_tree_duplicate_t;
+
+typedef struct {
+    char message[256];                                        //  what went wrong
+    size_t line;                                              //  1-based, 0 when unknown
+    size_t column;                                            //  1-based, 0 when unknown
+    size_t duplicate_count;                                   //  duplicate keys seen (YAML)
+    hpt_tree_duplicate_t duplicates[HPT_TREE_MAX_DUPLICATES]; //  the first of them
 } hpt_tree_error_t;
 
 //  Parses YAML text (one document) into a tree. Returns the root (the
 //  caller owns it) or NULL with *error filled. An empty document is an
-//  error.
+//  error. A key repeated in one mapping does not stop the parse, so that
+//  a reader can report it with everything else: the first pair is kept,
+//  each repetition (its key and value) is left out of the tree and
+//  counted in error->duplicate_count, with its place in error->duplicates
+//  (the first HPT_TREE_MAX_DUPLICATES). A caller that must refuse such
+//  a document checks duplicate_count.
 hpt_node_t *hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error);
 
 //  Parses JSON text into a tree. Same ownership and errors as YAML.

@@ -902,8 +902,8 @@ s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, hpt_error_t *error
     return requests;
 }
 
-//  Whether spec can be submitted: a trainer, a valid resume, tasks that
-//  some connected agent can run. Fills *requests_p on success.
+//  Whether spec can be submitted: a valid resume, tasks that some
+//  connected agent can run. Fills *requests_p on success.
 static int
 s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requests_p,
                     size_t *count, hpt_error_t *error)
@@ -915,19 +915,9 @@ s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requ
         hpt_resume_merge (spec, hpt_core_job (self, in->hyperparameters->resume_previous_job_id),
                           error))
         return -1;
+    //  A trainer was checked with the request (hpt_job_check_submission).
     *requests_p = s_requests (self, spec, count, error);
     if (!*requests_p) return -1;
-    //  A replica runs its image (its own or the master's), else the
-    //  process trainer, which must then be there.
-    for (size_t i = 0; i < *count && !in->command_count && !in->python_module; i++)
-        if (!(*requests_p)[i].image) {
-            hpt_error_set (error, HPT_E_INVALID,
-                           "No trainer%s%s: set trainingInput.command (hpt extension: the program "
-                           "to run), trainingInput.pythonModule or masterConfig.imageUri",
-                           i ? " for replica " : "", i ? (*requests_p)[i].replica : "");
-            hpt_task_requests_destroy (requests_p, *count);
-            return -1;
-        }
     size_t node_count;
     hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
     char *why = hpt_fleet_ready (self->fleet)

@@ -57,11 +57,12 @@ hpt_store_t *hpt_core_store (hpt_core_t *self);
 //  The master's settings (borrowed).
 const hpt_master_settings_t *hpt_core_settings (hpt_core_t *self);
 
-//  Submits a validated job (ownership of spec passes to the core); it is
+//  Submits a validated job (read by hpt_job_reader and passed by
+//  hpt_job_check_submission; ownership of spec passes to the core); it is
 //  stored before this returns, owned by created_by (the API user, or
 //  NULL). On success returns the tuner. On failure
 //  returns NULL with *error: HPT_E_INVALID (a job no agent can run, a bad
-//  resume, no trainer), HPT_E_EXISTS (the id is taken), HPT_E_UNAVAILABLE
+//  resume), HPT_E_EXISTS (the id is taken), HPT_E_UNAVAILABLE
 //  (the store cannot be written now: nothing was stored).
 hpt_tuner_t *hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project,
                               const char *created_by, hpt_error_t *error);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int *
 s_int_list (json_t *array, size_t *count)
@@ -119,19 +120,42 @@ hpt_host_clear_reservations (hpt_host_t *self)
     memset (self->ports_used, 0, (size_t)(self->port_hi - self->port_lo + 1));
 }
 
-int
-hpt_host_take_port (hpt_host_t *self)
+bool
+hpt_host_holds_port (hpt_host_t *self, int port)
 {
-    int span = self->port_hi - self->port_lo + 1;
-    for (int k = 0; k < span; k++) {
+    return port >= self->port_lo && port <= self->port_hi && self->ports_used[port - self->port_lo];
+}
+
+//  Whether a and b advertise the same host address (tasks on both are
+//  reached as ADDRESS:PORT, so they share one port space). Host names
+//  ignore case.
+static bool
+s_same_address (hpt_host_t *a, hpt_host_t *b)
+{
+    return a != b && strcasecmp (a->advertise, b->advertise) == 0;
+}
+
+int
+hpt_host_take_port (hpt_host_t *self, hpt_host_t *const *nodes, size_t count)
+{
+    //  The nodes sharing this one's address, found once: usually none.
+    size_t shared = 0;
+    hpt_host_t **peers = hpt_calloc (count ? count : 1, sizeof (hpt_host_t *));
+    for (size_t i = 0; i < count; i++)
+        if (s_same_address (self, nodes[i])) peers[shared++] = nodes[i];
+    int span = self->port_hi - self->port_lo + 1, taken = -1;
+    for (int k = 0; k < span && taken < 0; k++) {
         int port = self->port_lo + (self->next_port - self->port_lo + k) % span;
-        if (!self->ports_used[port - self->port_lo]) {
-            self->ports_used[port - self->port_lo] = 1;
-            self->next_port = port + 1 > self->port_hi ? self->port_lo : port + 1;
-            return port;
-        }
+        bool held = self->ports_used[port - self->port_lo];
+        for (size_t i = 0; i < shared && !held; i++)
+            held = hpt_host_holds_port (peers[i], port);
+        if (!held) taken = port;
     }
-    return -1;
+    free (peers);
+    if (taken < 0) return -1;
+    self->ports_used[taken - self->port_lo] = 1;
+    self->next_port = taken + 1 > self->port_hi ? self->port_lo : taken + 1;
+    return taken;
 }
 
 void

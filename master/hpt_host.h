@@ -5,6 +5,8 @@
     records what the agent offers (CPUs, memory, accelerators with their
     NUMA node, a port range for TF_CONFIG), what is reserved by placed
     tasks, whether the agent is connected, and the operator's drain state.
+    Nodes that advertise the same host address share its ports: a port is
+    taken only when none of them holds it.
     Reservations are the scheduler's; the node only does the arithmetic.
 */
 #ifndef HPT_HOST_H_INCLUDED
@@ -77,8 +79,15 @@ bool hpt_host_schedulable (hpt_host_t *self);
 //  the tasks still running hold, after a failed commit).
 void hpt_host_clear_reservations (hpt_host_t *self);
 
-//  Reserves a free port of the range; -1 when all are taken.
-int hpt_host_take_port (hpt_host_t *self);
+//  Reserves a free port of the range that no other of nodes (count of
+//  them, borrowed; self may be among them) advertising the same host
+//  address holds: agents on one machine draw TF_CONFIG ports from one pool,
+//  so two tasks there never get the same ADDRESS:PORT. -1 when every port
+//  of the range is taken.
+int hpt_host_take_port (hpt_host_t *self, hpt_host_t *const *nodes, size_t count);
+
+//  Whether the node holds port (reserved by one of its tasks).
+bool hpt_host_holds_port (hpt_host_t *self, int port);
 
 //  Releases a port.
 void hpt_host_release_port (hpt_host_t *self, int port);

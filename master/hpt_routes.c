@@ -122,12 +122,15 @@ s_verb (char *segment)
 //  Jobs
 
 //  400 INVALID_ARGUMENT with every problem of a request body as Google's
-//  BadRequest fieldViolations; destroys diag.
+//  BadRequest fieldViolations; the message names the first problem's field
+//  as the violations do (Google's field path). Destroys diag.
 static void
 s_reply_invalid (zsock_t *router, hpt_api_request_t *request, const char *what, hpt_diag_t **diag_p)
 {
     hpt_diag_t *diag = *diag_p;
-    char *first = hpt_diag_format (diag, 0);
+    const hpt_diag_entry_t *entry = hpt_diag_entry (diag, 0);
+    char *first = entry && *entry->field ? hpt_asprintf ("%s: %s", entry->field, entry->message)
+                                         : hpt_diag_format (diag, 0);
     char *message =
         hpt_asprintf ("Invalid %s: %zu problem%s; first: %s", what, hpt_diag_count (diag),
                       hpt_diag_count (diag) == 1 ? "" : "s", first ? first : "");
@@ -145,10 +148,10 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
     hpt_diag_t *diag = hpt_diag_new ("request", true);
     hpt_job_t *job = hpt_job_read_text (hpt_api_request_body (request),
                                         hpt_api_request_body_size (request), HPT_CONFIG_JSON, diag);
-    if (job && !job->job_id) {
-        hpt_diag_add (diag, 0, 0, "jobId", "/jobId", "required field is missing");
-        hpt_job_destroy (&job);
-    }
+    if (job && !job->job_id)
+        hpt_diag_add (diag, 0, 0, "jobId", "/jobId", "job_id", "required field is missing");
+    //  What needs no cluster is checked here, as `hpt validate` does.
+    if (job && (!hpt_job_check_submission (job, diag) || !job->job_id)) hpt_job_destroy (&job);
     if (!job) {
         s_reply_invalid (router, request, "job", &diag);
         return;

@@ -71,7 +71,7 @@ s_can_run (const hpt_host_t *node, const hpt_task_request_t *req)
 
 //  Tries to reserve task on node. Returns true and fills the placement.
 static bool
-s_reserve (hpt_host_t *node, hpt_task_t *task)
+s_reserve (hpt_host_t *const *nodes, size_t count, hpt_host_t *node, hpt_task_t *task)
 {
     const hpt_task_request_t *req = task->request;
     if (!s_can_run (node, req)) return false;
@@ -89,7 +89,7 @@ s_reserve (hpt_host_t *node, hpt_task_t *task)
             for (size_t i = 0; i < node->accel_count; i++)
                 if (s_is_tpu (node->accels[i].type)) chosen[n++] = (int)i;
     }
-    int port = hpt_host_take_port (node);
+    int port = hpt_host_take_port (node, nodes, count);
     if (port < 0) return false;
     node->used_cpus += req->cpus;
     node->used_memory_mb += req->memory_mb;
@@ -153,7 +153,7 @@ hpt_scheduler_place (hpt_host_t **nodes, size_t count, hpt_trial_t *trial)
         hpt_task_t *task = &trial->tasks[placed];
         bool ok = false;
         for (size_t i = 0; i < count && !ok; i++)
-            if (hpt_host_schedulable (nodes[i])) ok = s_reserve (nodes[i], task);
+            if (hpt_host_schedulable (nodes[i])) ok = s_reserve (nodes, count, nodes[i], task);
         if (!ok) break;
     }
     if (placed == trial->task_count) return true;

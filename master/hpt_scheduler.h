@@ -11,7 +11,9 @@
     node when possible (the fullest node that still fits, to keep whole
     nodes free for larger requests), and the task's CPUs are then bound to
     free cores local to them. A TPU task takes every TPU of its host.
-    Every task also gets a port from its node's range for TF_CONFIG.
+    Every task also gets a port from its node's range for TF_CONFIG, one
+    that no task on another node advertising the same host address holds
+    (two agents on one machine share its ports).
 
     The placement is written to task->placement as
     {"host": H, "port": P, "cores": [..], "gpus": [..], "tpus": [..]}

@@ -17,6 +17,8 @@ PACKAGES=(
   # integration tests, examples and benchmarks (run under /usr/bin/python3)
   python3 python3-pytest python3-zmq python3-numpy python3-sklearn
   python3-optuna python3-yaml python3-protobuf
+  # Google's own client for the ml v1 API (tests/integration/test_google_client.py)
+  python3-googleapi python3-httplib2
   # tools the tests drive
   procps hwloc valgrind iproute2 openssl
   # custom containers (imageUri): the agent's default runtime, the OCI

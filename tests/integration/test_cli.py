@@ -115,13 +115,13 @@ def test_bad_job_id_and_missing_config_are_usage_errors(master):
 def test_master_400_prints_every_field_violation(master):
     master.route("POST", JOBS, (400, google_error(
         400, "INVALID_ARGUMENT", "the job spec has 2 problems",
-        [("/trainingInput/masterType", "no agent has 64 CPUs for complex_model_l"),
-         ("/trainingInput/hyperparameters/maxTrials", "must be at most 10000")])))
+        [("training_input.master_type", "no agent has 64 CPUs for complex_model_l"),
+         ("training_input.hyperparameters.max_trials", "must be at most 10000")])))
     r = hpt("jobs", "submit", "training", "j1", "--config", str(SEED), master=master)
     assert r.returncode == 1
     assert r.stderr == ("ERROR: (hpt.jobs.submit) INVALID_ARGUMENT: the job spec has 2 problems\n"
-                        "  /trainingInput/masterType: no agent has 64 CPUs for complex_model_l\n"
-                        "  /trainingInput/hyperparameters/maxTrials: must be at most 10000\n")
+                        "  training_input.master_type: no agent has 64 CPUs for complex_model_l\n"
+                        "  training_input.hyperparameters.max_trials: must be at most 10000\n")
     assert r.stdout == ""
 
 

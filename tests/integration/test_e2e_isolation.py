@@ -97,7 +97,8 @@ def test_working_dir_refused_at_submission(cluster, working_dir, why):
         cluster.submit("wd", spec)
     assert refused.value.status == 400, refused.value.body
     violations = refused.value.body["error"]["details"][0]["fieldViolations"]
-    assert [v["field"] for v in violations] == ["/trainingInput/workingDir"], violations
+    assert [(v["field"], v["hptPointer"]) for v in violations] == \
+        [("training_input.working_dir", "/trainingInput/workingDir")], violations
     assert why in violations[0]["description"], violations
 
 

@@ -439,14 +439,18 @@ def test_invalid_job_over_rest_reports_every_error(cluster):
     assert body["message"]
     [detail] = [d for d in body["details"]
                 if d["@type"] == "type.googleapis.com/google.rpc.BadRequest"]
+    # Google's field paths in field, JSON pointers in the hptPointer extension.
     fields = [v["field"] for v in detail["fieldViolations"]]
+    pointers = [v["hptPointer"] for v in detail["fieldViolations"]]
     assert all(v["description"] for v in detail["fieldViolations"])
-    assert all(f.startswith("/") for f in fields), fields
-    hp = "/trainingInput/hyperparameters"
-    for expected in (f"{hp}/goal", f"{hp}/maxTrials", f"{hp}/params/0", f"{hp}/params/1"):
-        assert any(f == expected or f.startswith(expected + "/") for f in fields), \
+    assert all(p.startswith("/") for p in pointers), pointers
+    hp = "training_input.hyperparameters"
+    for expected in (f"{hp}.goal", f"{hp}.max_trials", f"{hp}.params[0]", f"{hp}.params[1]"):
+        assert any(f == expected or f.startswith(expected + ".") for f in fields), \
             f"no violation at {expected}: {fields}"
     assert len(fields) >= 4
+    assert body["message"].startswith("Invalid job: "), body
+    assert fields[0] in body["message"], body
     with pytest.raises(ApiError) as missing:
         cluster.job("bad")
     assert missing.value.status == 404

@@ -113,7 +113,9 @@ def test_refused_patterns_name_the_field_and_the_construct(cluster):
         cluster.submit("slow", job("true", collector))
     assert refused.value.status == 400, refused.value.body
     violations = refused.value.body["error"]["details"][0]["fieldViolations"]
-    assert [v["field"] for v in violations] == ["/trainingInput/metricCollector/stdoutRegex"]
+    assert [(v["field"], v["hptPointer"]) for v in violations] == \
+        [("training_input.metric_collector.stdout_regex",
+          "/trainingInput/metricCollector/stdoutRegex")]
     text = violations[0]["description"]
     assert "nested quantifier '([0-9]+)+' at offset 9" in text, text
     assert "back-reference '\\2' at offset 19" in text, text

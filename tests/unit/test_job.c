@@ -610,6 +610,12 @@ test_json_pointer (void **state)
     free (line);
     json_t *detail = hpt_diag_to_json (diag);
     assert_int_equal (json_array_size (json_object_get (detail, "fieldViolations")), 3);
+    //  Google's field path in field, the pointer in the hptPointer extension.
+    json_t *violation = json_array_get (json_object_get (detail, "fieldViolations"), 0);
+    assert_string_equal (json_string_value (json_object_get (violation, "field")),
+                         "training_input.hyperparameters.params[1].min_value");
+    assert_string_equal (json_string_value (json_object_get (violation, "hptPointer")),
+                         "/trainingInput/hyperparameters/params/1/minValue");
     json_decref (detail);
     hpt_diag_destroy (&diag);
 }
@@ -630,8 +636,34 @@ test_syntax_errors (void **state)
     assert_null (s_read ("a: &x 1\nb: *x\n", HPT_CONFIG_YAML, &diag));
     assert_non_null (strstr (hpt_diag_entry (diag, 0)->message, "not supported"));
     hpt_diag_destroy (&diag);
-    assert_null (s_read ("trainingInput: 1\ntrainingInput: 2\n", HPT_CONFIG_YAML, &diag));
-    assert_non_null (strstr (hpt_diag_entry (diag, 0)->message, "duplicate key"));
+    //  A repeated key is a problem at its place, and reading goes on with
+    //  the first one: every other problem is reported too.
+    assert_null (s_read ("trainingInput:\n  scaleTier: BASIC\n  scaleTier: CUSTOM\n"
+                         "  hyperparameters: {goal: UP, goal: [1, {a: 2}], maxTrials: 0}\n"
+                         "  command: [x]\n",
+                         HPT_CONFIG_YAML, &diag));
+    assert_int_equal (hpt_diag_count (diag), 5);
+    const char *want[][2] = {{"3", "duplicate key 'scaleTier' (the first one is read)"},
+                             {"4", "params: required field is missing"},
+                             {"4", "unknown value 'UP'"},
+                             {"4", "duplicate key 'goal'"},
+                             {"4", "must be between 1 and"}};
+    for (size_t i = 0; i < 5; i++) {
+        char *line = hpt_diag_format (diag, i);
+        assert_non_null (strstr (line, want[i][1]));
+        assert_int_equal (hpt_diag_entry (diag, i)->line, (size_t)atoi (want[i][0]));
+        free (line);
+    }
+    hpt_diag_destroy (&diag);
+    //  Repeated keys past the reported many are counted in one line.
+    char many[4096] = "trainingInput: {command: [x]";
+    for (int i = 0; i < HPT_TREE_MAX_DUPLICATES + 3; i++)
+        strcat (many, ", command: [y]");
+    strcat (many, "}\n");
+    assert_null (s_read (many, HPT_CONFIG_YAML, &diag));
+    assert_int_equal (hpt_diag_count (diag), HPT_TREE_MAX_DUPLICATES + 1);
+    assert_non_null (strstr (hpt_diag_entry (diag, HPT_TREE_MAX_DUPLICATES)->message,
+                             "more duplicate keys not shown"));
     hpt_diag_destroy (&diag);
     assert_null (s_read ("", HPT_CONFIG_YAML, &diag));
     hpt_diag_destroy (&diag);

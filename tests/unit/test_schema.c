@@ -177,7 +177,62 @@ test_lists_and_paths (void **state)
         assert_string_equal (line, want[i]);
         free (line);
     }
+    //  Google's field path quotes a name that is not an identifier.
+    assert_string_equal (hpt_diag_entry (diag, 0)->field, "`a/b`[1]");
+    assert_string_equal (hpt_diag_entry (diag, 2)->field, "`a/b`");
     hpt_node_destroy (&root);
+    hpt_diag_destroy (&diag);
+}
+
+//  Google's field path: proto (snake_case) field names, [i] for list
+//  items, map keys as they are (backticks when not identifiers), cut but
+//  terminated when too long; the BadRequest detail carries it in field and
+//  the JSON pointer in hptPointer.
+static void
+test_google_paths (void **state)
+{
+    hpt_diag_t *diag = hpt_diag_new ("request", true);
+    hpt_schema_t schema;
+    hpt_schema_init (&schema, diag);
+    hpt_schema_push_key (&schema, "trainingInput");
+    hpt_schema_push_key (&schema, "hyperparameters");
+    hpt_schema_push_key (&schema, "params");
+    hpt_schema_push_index (&schema, 0);
+    hpt_schema_error_child (&schema, NULL, "maxValue", "too small");
+    hpt_schema_pop (&schema);
+    hpt_schema_pop (&schema);
+    hpt_schema_pop (&schema);
+    hpt_schema_push_key (&schema, "env");
+    hpt_schema_push_map_key (&schema, "myVar");
+    hpt_schema_error (&schema, NULL, "bad name");
+    hpt_schema_pop (&schema);
+    hpt_schema_push_map_key (&schema, "a-b`c");
+    hpt_schema_error (&schema, NULL, "bad name");
+    hpt_schema_pop (&schema);
+    hpt_schema_pop (&schema);
+    hpt_schema_pop (&schema);
+    for (size_t i = 0; i < HPT_SCHEMA_MAX_DEPTH + 4; i++)
+        hpt_schema_push_key (&schema, "aVeryLongFieldNameThatRepeatsItselfOverAndOverAgain");
+    hpt_schema_error (&schema, NULL, "deep");
+    for (size_t i = 0; i < HPT_SCHEMA_MAX_DEPTH + 4; i++)
+        hpt_schema_pop (&schema);
+    assert_int_equal (hpt_diag_count (diag), 4);
+    assert_string_equal (hpt_diag_entry (diag, 0)->field,
+                         "training_input.hyperparameters.params[0].max_value");
+    assert_string_equal (hpt_diag_entry (diag, 0)->pointer,
+                         "/trainingInput/hyperparameters/params/0/maxValue");
+    assert_string_equal (hpt_diag_entry (diag, 1)->field, "training_input.env.myVar");
+    assert_string_equal (hpt_diag_entry (diag, 2)->field, "training_input.env.`a-b``c`");
+    assert_int_equal (strlen (hpt_diag_entry (diag, 3)->field), 511);
+    assert_int_equal (strlen (hpt_diag_entry (diag, 3)->pointer), 511);
+    json_t *detail = hpt_diag_to_json (diag);
+    json_t *first = json_array_get (json_object_get (detail, "fieldViolations"), 0);
+    assert_string_equal (json_string_value (json_object_get (first, "field")),
+                         "training_input.hyperparameters.params[0].max_value");
+    assert_string_equal (json_string_value (json_object_get (first, "hptPointer")),
+                         "/trainingInput/hyperparameters/params/0/maxValue");
+    assert_string_equal (json_string_value (json_object_get (first, "description")), "too small");
+    json_decref (detail);
     hpt_diag_destroy (&diag);
 }
 
@@ -201,7 +256,7 @@ main (void)
         cmocka_unit_test (test_members),      cmocka_unit_test (test_keys),
         cmocka_unit_test (test_scalars),      cmocka_unit_test (test_enums),
         cmocka_unit_test (test_durations),    cmocka_unit_test (test_lists_and_paths),
-        cmocka_unit_test (test_did_you_mean),
+        cmocka_unit_test (test_did_you_mean), cmocka_unit_test (test_google_paths),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

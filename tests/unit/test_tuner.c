@@ -2,6 +2,7 @@
     and the gang scheduler, with a store (in memory, or a file where a test
     reopens it). The tuner never begins or commits: like the core, each
     test wraps every event that writes in a transaction of its own. */
+#include "hpt_alloc.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
 #include "hpt_scheduler.h"
@@ -875,6 +876,73 @@ test_gpu_numa_locality (void **state)
     hpt_host_destroy (&node);
 }
 
+//  Two agents advertising one host address (two on one machine) draw
+//  TF_CONFIG ports from one pool: their tasks never share ADDRESS:PORT,
+//  also once a port is released and taken again; agents on other
+//  addresses keep their own ranges.
+static hpt_task_t *
+s_place_one (hpt_host_t **nodes, size_t count, hpt_task_request_t *req, const char *id)
+{
+    hpt_task_t *task = hpt_calloc (1, sizeof (hpt_task_t));
+    task->task_id = (char *)id;
+    task->request = req;
+    hpt_trial_t trial = {.tasks = task, .task_count = 1};
+    assert_true (hpt_scheduler_place (nodes, count, &trial));
+    return task;
+}
+
+static void
+test_ports_one_pool_per_address (void **state)
+{
+    const char *same = "{\"cpus\": 1, \"memoryGb\": 1, \"advertise\": \"vm\", \"ports\": "
+                       "[20000, 20003]}";
+    hpt_host_t *a = s_node ("a", same), *b = s_node ("b", same),
+               *c = s_node ("c", "{\"cpus\": 1, \"memoryGb\": 1, \"advertise\": \"VM\", "
+                                 "\"ports\": [20002, 20005]}"),
+               *other = s_node ("z", "{\"cpus\": 4, \"memoryGb\": 4, \"advertise\": "
+                                     "\"vm2\", \"ports\": [20000, 20003]}");
+    hpt_task_request_t req = {"master", 0, "x", 1, 100, NULL, 0, NULL};
+    hpt_host_t *nodes[4] = {a, b, c, other};
+    hpt_task_t *tasks[7];
+    //  a, b and c fill up (one CPU each), then z takes the rest.
+    for (int i = 0; i < 7; i++)
+        tasks[i] = s_place_one (nodes, 4, &req, "t");
+    char seen[7][64];
+    for (int i = 0; i < 7; i++) {
+        json_t *p = tasks[i]->placement;
+        snprintf (seen[i], sizeof (seen[i]), "%s:%lld",
+                  json_string_value (json_object_get (p, "host")),
+                  (long long)json_integer_value (json_object_get (p, "port")));
+    }
+    assert_string_equal (seen[0], "vm:20000");
+    assert_string_equal (seen[1], "vm:20001");
+    assert_string_equal (seen[2], "VM:20002");
+    //  z's range is its own: the same numbers on another address.
+    assert_string_equal (seen[3], "vm2:20000");
+    //  a's task ends; b then takes a port none of a, c holds.
+    hpt_scheduler_release (a, tasks[0]);
+    hpt_scheduler_release (b, tasks[1]);
+    hpt_task_t *again = s_place_one (nodes, 4, &req, "t");
+    assert_string_equal (again->agent, "a");
+    assert_int_equal (json_integer_value (json_object_get (again->placement, "port")), 20001);
+    hpt_task_t *next = s_place_one (nodes, 4, &req, "t");
+    assert_string_equal (next->agent, "b");
+    assert_int_equal (json_integer_value (json_object_get (next->placement, "port")), 20003);
+    //  Every port of b's range is now held on its address: b has none.
+    assert_true (hpt_host_holds_port (a, 20001) && !hpt_host_holds_port (a, 20000));
+    assert_int_equal (hpt_host_take_port (b, nodes, 4), 20000);
+    assert_int_equal (hpt_host_take_port (b, nodes, 4), -1);
+    hpt_task_t *all[9] = {tasks[0], tasks[1], tasks[2], tasks[3], tasks[4],
+                          tasks[5], tasks[6], again,    next};
+    for (int i = 0; i < 9; i++) {
+        free (all[i]->agent);
+        json_decref (all[i]->placement);
+        free (all[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        hpt_host_destroy (&nodes[i]);
+}
+
 int
 main (void)
 {
@@ -897,6 +965,7 @@ main (void)
         cmocka_unit_test (test_version_and_etag_follow_changes),
         cmocka_unit_test (test_gang_placement_all_or_nothing),
         cmocka_unit_test (test_gpu_numa_locality),
+        cmocka_unit_test (test_ports_one_pool_per_address),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
