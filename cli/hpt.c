@@ -159,7 +159,7 @@ hpt_cli_usage (const char *command, FILE *out)
 static int
 s_global_flag (hpt_cli_context_t *context, int argc, char *argv[], int *i)
 {
-    const char *names[] = {"--master", "--project", "--ca-cert"};
+    const char *names[] = {"--master", "--project", "--ca-cert", NULL};
     const char **slots[] = {&context->master, &context->project, &context->ca_cert};
     for (size_t n = 0; n < 3; n++) {
         size_t len = strlen (names[n]);
@@ -212,7 +212,7 @@ hpt_cli_parse (hpt_cli_context_t *context, hpt_cli_args_t *args, int argc, char 
             for (; option && option->name; option++) {
                 len = strlen (option->name);
                 if (strncmp (word, option->name, len) == 0 &&
-                    (word[len] == '\0' || (word[len] == '=' && option->value)))
+                    (word[len] == '\0' || (word[len] == '=' && !option->set)))
                     break;
             }
             if (!option || !option->name) {
@@ -220,14 +220,23 @@ hpt_cli_parse (hpt_cli_context_t *context, hpt_cli_args_t *args, int argc, char 
                          word, args->command);
                 return 2;
             }
-            if (!option->value)
+            if (option->set) {
                 *option->set = true;
-            else if (word[len] == '=')
-                *option->value = word + len + 1;
-            else if (i + 1 < argc)
-                *option->value = argv[++i];
-            else {
+                continue;
+            }
+            const char *value = word[len] == '=' ? word + len + 1 : NULL;
+            if (!value && i + 1 >= argc) {
                 fprintf (stderr, "hpt %s: %s needs a value\n", args->command, option->name);
+                return 2;
+            }
+            if (!value) value = argv[++i];
+            if (option->value)
+                *option->value = value;
+            else if (option->multi->count < HPT_CLI_MULTI_MAX)
+                option->multi->values[option->multi->count++] = value;
+            else {
+                fprintf (stderr, "hpt %s: %s may be given at most %d times\n", args->command,
+                         option->name, HPT_CLI_MULTI_MAX);
                 return 2;
             }
             continue;
