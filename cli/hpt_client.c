@@ -388,6 +388,10 @@ hpt_client_report_unreachable (hpt_client_t *self)
                  "(master.api; its ready line says api=...), not its agents endpoint "
                  "(master.agents)\n",
                  self->base_url, self->master_from);
+    fprintf (stderr,
+             "  to use another master: --master URL, HPT_MASTER=URL, or master: in %s "
+             "(a flag wins over the environment, which wins over the file)\n",
+             self->config_path);
 }
 
 //  Reports a transfer that got no usable answer. A master whose

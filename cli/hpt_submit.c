@@ -278,8 +278,9 @@ s_apply_flags (json_t *job, const s_flags_t *flags, const char *job_id, bool *ch
         json_object_set_new (s_child (input, s_replicas[i][1]), "acceleratorConfig", accelerator);
         *changed = true;
     }
-    //  gcloud: machine types mean a CUSTOM tier unless a tier is given.
-    if (flags->scale_tier || (machine && !json_object_get (input, "scaleTier")))
+    //  gcloud: machine types mean a CUSTOM tier unless --scale-tier
+    //  says otherwise (the file's tier, BASIC by default, is overridden).
+    if (flags->scale_tier || machine)
         json_object_set_new (input, "scaleTier",
                              s_enum_value (flags->scale_tier ? flags->scale_tier : "CUSTOM"));
     *changed = *changed || flags->scale_tier || flags->labels.count > 0 || flags->package_path ||
