@@ -333,6 +333,26 @@ def test_stream_logs_narrates_a_job(site, tmp_path):
     assert "[trial " not in none.stdout and "[hpt] trial 3 FAILED" in none.stdout
 
 
+def test_stream_logs_tells_a_trial_stopped_early(site, tmp_path):
+    """The median rule stops the bad last trial of a grid: the narration
+    says so, with the rule's reason, before that trial's end."""
+    params = [{"parameterName": "x", "type": "DISCRETE",
+               "discreteValues": [0.45, 0.5, 0.55, 5]}]
+    spec = synthetic_job(max_trials=4, parallel=1, params=params,
+                         extra_args=["--steps=20", "--sleep=0.02"], goal="MAXIMIZE",
+                         hyperparameterMetricTag="objective", algorithm="GRID_SEARCH",
+                         enableTrialEarlyStopping=True)
+    config = tmp_path / "job.json"
+    config.write_text(json.dumps({"trainingInput": spec}))
+    r = site.hpt("jobs", "submit", "training", "early_1", "--config", str(config), "--stream-logs")
+    assert r.returncode == 0, r.stdout + r.stderr
+    stopped = re.search(r"^\[hpt\] trial 4 stopped early: (.*median.*)$", r.stdout, re.M)
+    assert stopped, r.stdout
+    assert r.stdout.index(stopped.group(0)) < r.stdout.index("[hpt] trial 4 SUCCEEDED: objective")
+    assert r.stdout.count("stopped early") == 1
+    assert "[hpt] trial 1 stopped early" not in r.stdout
+
+
 def test_stream_logs_tells_why_a_job_waits(site, tmp_path):
     """A job that cannot run yet is narrated as QUEUED with the master's
     reason, then runs once the agent is free."""
