@@ -336,6 +336,8 @@ s_tell_ended (s_follower_t *self, json_t *trial, const char *id, const char *sta
             free (clean);
         }
     }
+    if (strcmp (state, "SUCCEEDED") != 0)
+        printf ("      its whole log: hpt jobs stream-logs %s --trial %s\n", self->job, id);
     free (message);
 }
 

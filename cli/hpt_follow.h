@@ -4,21 +4,27 @@
     task's output as `[trial N REPLICA] text`, and between the log lines
     what a newcomer would otherwise have to find in `describe`:
 
-        [hpt] job QUEUED: waiting behind job big_1 (no agent has 4 free CPUs)
+        [hpt] job QUEUED: no agent has 1 free CPU (standard)
         [hpt] trial 1 started on gpu-2: learning_rate=0.01, units=64
-        [trial 1 master] epoch 1 loss=0.5
+        [trial 1 master-0] epoch 1 loss=0.5
         [hpt] trial 1 SUCCEEDED: objective 0.931 at step 100
-        [hpt] trial 2 FAILED: master-0 exited with status 2; last lines of its stderr:
-                  KeyError: 'DATA_DIR'
+        [hpt] trial 2 FAILED: master-0 exited with status 2
+              last lines of its stderr:
+                KeyError: 'DATA_DIR'
+              its whole log: hpt jobs stream-logs JOB --trial 2
         [hpt] trial 3 stopped early: median rule: ...
-        [hpt] job SUCCEEDED; best trial 1: objective 0.931 (learning_rate=0.01, units=64)
+        [hpt] job SUCCEEDED; best trial 1: objective 0.931 at step 100 (learning_rate=0.01,
+   units=64)
 
-    The narration comes from the Job resource, read again whenever the
-    logs carry one of the master's events and at least every second: a
-    trial seen in a new state is told once, in the order the master lists
-    them. The stderr tail of a trial that did not succeed is the last
-    lines of its stderr this follower read (none under --task-name
-    filtering out its master).
+    The narration comes from the Job resource, read at least every
+    second (job state, queue reason, trials started), before the first
+    log line of a trial not yet told (so its start comes first), and
+    where the master's event about a trial's end comes in the log (so
+    its early stop and end come after its last lines; the event itself
+    is then not printed). The stderr tail of a trial that did not
+    succeed is the last lines of its stderr this follower read (none
+    when --task-name left its task out). The best trial is
+    hpt_cli_best_trial's.
 
     Polling: each logs answer carries the entries after the cursor, the
     next cursor and the job's state. It asks again at once while entries

@@ -309,7 +309,8 @@ def test_stream_logs_narrates_a_job(site, tmp_path):
     assert out.index("[trial 3 master-0] flaky: giving up") < failed
     tail = out[failed:].split("\n[hpt]")[0]
     assert "exited with status 3" in tail and "last lines of its stderr:" in tail
-    assert "        flaky: x=0.5 is too big\n        flaky: giving up" in tail
+    assert "        flaky: x=0.5 is too big\n        flaky: giving up\n" \
+        "      its whole log: hpt jobs stream-logs narrated_1 --trial 3" in tail
     # The best trial is a SUCCEEDED one, though failed ones reported more.
     assert out.rstrip().splitlines()[-3] == \
         "[hpt] job SUCCEEDED; best trial 2: objective -0.25 at step 1 (x=-0.25)"
