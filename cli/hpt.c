@@ -33,45 +33,87 @@ static const s_help_t s_help[] = {
                  "      FILE:LINE:COL: field.path: message (a JSON pointer for JSON) and\n"
                  "      exits 2. Works without a master.\n"},
     {"jobs submit",
-     "  jobs submit training JOB --config FILE [--stream-logs] [-- USER_ARGS...]\n"
-     "      Submit a hyperparameter tuning job named JOB (a letter, then letters,\n"
-     "      digits and underscores, at most 128). FILE is checked as `hpt validate`\n"
-     "      does; problems are printed and the command exits 2 without contacting\n"
-     "      the master. USER_ARGS are appended to trainingInput.args.\n"
-     "      --stream-logs  follow the job's logs until it ends; exit 1 unless it\n"
-     "                     SUCCEEDED.\n"},
+     "  jobs submit training JOB [--config FILE] [gcloud flags] [--stream-logs | --async]\n"
+     "                          [--format F] [-- USER_ARGS...]\n"
+     "      Submit a job named JOB (a letter, then letters, digits and underscores,\n"
+     "      at most 128). FILE is checked as `hpt validate` does; the flags override\n"
+     "      it, as gcloud's do, and the result is checked again; problems are\n"
+     "      printed and the command exits 2 without contacting the master.\n"
+     "      USER_ARGS are appended to trainingInput.args.\n"
+     "      --module-name M           pythonModule\n"
+     "      --package-path DIR        build a source distribution of the package DIR\n"
+     "                                under $HPT_STAGING_DIR (else ~/.cache/hpt/staging)\n"
+     "                                and ship it as the first file:// packageUris\n"
+     "      --packages A[,B]          more packageUris (local paths become file://)\n"
+     "      --job-dir DIR             jobDir\n"
+     "      --scale-tier T            scaleTier (basic, custom, ...; CUSTOM when a\n"
+     "                                machine type is given without it)\n"
+     "      --master-machine-type T, --worker-machine-type T,\n"
+     "      --parameter-server-machine-type T   masterType, workerType, ...\n"
+     "      --worker-count N, --parameter-server-count N\n"
+     "      --master-image-uri U, --worker-image-uri U, --parameter-server-image-uri U\n"
+     "      --master-accelerator type=T,count=N (also --worker-, --parameter-server-)\n"
+     "      --labels K=V[,K=V]        labels, over the file's\n"
+     "      --region, --runtime-version, --python-version  recorded, unused by hpt\n"
+     "      --staging-bucket          accepted, unused by hpt\n"
+     "      --async                   return once submitted (the default)\n"
+     "      --stream-logs             follow the job's logs, narrated, until it ends;\n"
+     "                                exit 1 unless it SUCCEEDED.\n"
+     "      --format F                how the job (jobId, state) prints; see Formats.\n"},
     {"jobs describe",
-     "  jobs describe JOB [--format json|yaml] [--summarize]\n"
+     "  jobs describe JOB [--format F] [--summarize]\n"
      "      Print the Job resource (YAML by default) with its trials, best first.\n"
      "      --summarize  a header (state, trials completed of maxTrials, metric,\n"
-     "                   goal, best trial) and a table of trials: TRIAL, STATE,\n"
-     "                   OBJECTIVE, STEP and one column per hyperparameter, then\n"
-     "                   notes on trials stopped early or failed.\n"},
-    {"jobs list", "  jobs list [--filter EXPR] [--page-size N] [--limit N]\n"
+     "                   goal, best trial among those SUCCEEDED with a final\n"
+     "                   metric) and a table of trials: TRIAL, STATE, OBJECTIVE\n"
+     "                   (6 significant digits), STEP and one column per\n"
+     "                   hyperparameter, then notes on trials stopped early or\n"
+     "                   failed. With --format, the same as a resource (jobId,\n"
+     "                   state, bestTrial, trials, ...).\n"},
+    {"jobs list", "  jobs list [--filter EXPR]... [--sort-by [~]FIELD[,...]] [--limit N]\n"
+                  "            [--page-size N] [--uri] [--format F]\n"
                   "      Table of jobs in submission order: JOB_ID, STATUS, CREATED;\n"
                   "      every page of the master's list.\n"
                   "      --filter     passed to the master, e.g. 'state=RUNNING' or\n"
-                  "                   'jobId=mnist*', joined with ' AND '.\n"
+                  "                   'jobId=mnist*'; repeated, they are ANDed.\n"
+                  "      --sort-by    sort by these fields (~: descending), before --limit.\n"
+                  "      --limit      show at most N jobs (the first N).\n"
                   "      --page-size  jobs per request (the master's default 20, at\n"
                   "                   most 1000).\n"
-                  "      --limit      show at most N jobs (the first N).\n"},
+                  "      --uri        print each job's URL instead.\n"},
+    {"jobs update", "  jobs update JOB [--update-labels K=V[,K=V]] [--remove-labels K[,K]]\n"
+                    "                  [--clear-labels] [--format F]\n"
+                    "      Change a job's labels (clear, then remove, then update): read with its\n"
+                    "      etag and written back with updateMask=labels,etag, so a change made\n"
+                    "      meanwhile is refused rather than overwritten. Prints jobId, labels\n"
+                    "      and etag.\n"},
     {"jobs cancel", "  jobs cancel JOB\n"
                     "      Cancel a job: every running task is stopped and the job ends\n"
                     "      CANCELLED. Fails if the job has already finished.\n"},
     {"jobs stream-logs",
-     "  jobs stream-logs JOB [--trial N]\n"
+     "  jobs stream-logs JOB [--trial N] [--task-name NAME] [--polling-interval S]\n"
+     "                       [--allow-multiline-logs]\n"
      "      Follow a job's logs (stdout and stderr of every task, in order) as\n"
-     "      '[trial N REPLICA] text' until the job ends. Exits 0 if the job\n"
-     "      SUCCEEDED, 1 otherwise.\n"
-     "      --trial N  only the logs of trial N.\n"},
-    {"nodes list", "  nodes list [--page-size N]\n"
+     "      '[trial N REPLICA] text' until the job ends, with '[hpt]' lines that\n"
+     "      tell what happens: the job queued (and why), each trial started (its\n"
+     "      node and parameters), ended (its objective, or the reason and the last\n"
+     "      lines of its stderr), stopped early, and the best trial at the end.\n"
+     "      Exits 0 if the job SUCCEEDED, 1 otherwise; gives up if the master is\n"
+     "      not reached within 10 s, or lost for 30 s.\n"
+     "      --trial N             only trial N.\n"
+     "      --task-name NAME      only one task: master, master-0, master-replica-0\n"
+     "                            (gcloud's name) or hpt's task id.\n"
+     "      --polling-interval S  seconds between polls that brought nothing\n"
+     "                            (default 0.3).\n"
+     "      --allow-multiline-logs  print each log record as it came, not line by line.\n"},
+    {"nodes list", "  nodes list [--page-size N] [--format F]\n"
                    "      Table of agents: NAME, STATE, DRAIN, CPUS, FREE_CPUS, MEMORY_GB,\n"
                    "      GPUS (free/total and type), TASKS (placed by the master), LOAD\n"
                    "      (the host's 1-minute load average, as its agent last said),\n"
                    "      REASON (of a drain); every page of the master's list.\n"
                    "      --page-size  nodes per request (the master's default 20, at\n"
                    "                   most 1000).\n"},
-    {"nodes describe", "  nodes describe NODE [--format json|yaml]\n"
+    {"nodes describe", "  nodes describe NODE [--format F]\n"
                        "      Print one agent's resource (YAML by default): resources, free\n"
                        "      resources, accelerators, drain state, reason, who and when.\n"},
     {"nodes drain", "  nodes drain NODE [--reason TEXT] [--now]\n"
@@ -86,11 +128,11 @@ static const s_help_t s_help[] = {
     {"nodes delete", "  nodes delete NODE\n"
                      "      Forget a node that is LOST (its agent stopped or gone): it no\n"
                      "      longer counts toward master.maxAgents; its trials keep its name.\n"},
-    {"auth whoami", "  auth whoami\n"
+    {"auth whoami", "  auth whoami [--format F]\n"
                     "      Print who the master takes you for (name and role: viewer, user or\n"
                     "      admin), and on stderr which master was asked and where the URL and\n"
                     "      the token came from.\n"},
-    {"users list", "  users list\n"
+    {"users list", "  users list [--format F]\n"
                    "      Table of the master's users: NAME, ROLE, STATE (active or revoked),\n"
                    "      CREATED. Admins only.\n"},
     {"users add", "  users add NAME --role viewer|user|admin\n"
@@ -104,7 +146,7 @@ static const s_help_t s_help[] = {
                     "      Issue a new token for a user (a lost or leaked one; the old one\n"
                     "      stops working), printed alone on the last line of stdout. Admins\n"
                     "      only.\n"},
-    {"audit list", "  audit list [--after ID] [--limit N]\n"
+    {"audit list", "  audit list [--after ID] [--limit N] [--format F]\n"
                    "      The audit trail, oldest first: every POST and DELETE, refused or not,\n"
                    "      as ID, TIME (UTC), USER, METHOD, ROUTE, TARGET (job or node), STATUS.\n"
                    "      Admins only.\n"
@@ -141,6 +183,14 @@ hpt_cli_usage (const char *command, FILE *out)
                   "  --help         show help and exit\n"
                   "  --version      print the version and exit\n"
                   "\n"
+                  "Formats (--format F, gcloud's projections): json, yaml, none,\n"
+                  "  table(KEY, ...), value(KEY, ...) (tab-separated, no headings),\n"
+                  "  csv(KEY, ...); json(KEY, ...) and yaml(KEY, ...) keep only those\n"
+                  "  fields. KEY is a field path (trainingOutput.trials[0].trialId,\n"
+                  "  labels.team) with an optional :label=HEADING; table[no-heading] and\n"
+                  "  csv[no-heading] drop the headings. A list command's table, value or\n"
+                  "  csv without keys prints its usual columns.\n"
+                  "\n"
                   "The API token (hpt users add, hptmaster users add) is $HPT_TOKEN, else\n"
                   "token: in the config file; never a flag, since command lines show in ps\n"
                   "and shell history. It is sent as 'Authorization: Bearer'.\n"
@@ -159,7 +209,7 @@ hpt_cli_usage (const char *command, FILE *out)
 static int
 s_global_flag (hpt_cli_context_t *context, int argc, char *argv[], int *i)
 {
-    const char *names[] = {"--master", "--project", "--ca-cert"};
+    const char *names[] = {"--master", "--project", "--ca-cert", NULL};
     const char **slots[] = {&context->master, &context->project, &context->ca_cert};
     for (size_t n = 0; n < 3; n++) {
         size_t len = strlen (names[n]);
@@ -212,7 +262,7 @@ hpt_cli_parse (hpt_cli_context_t *context, hpt_cli_args_t *args, int argc, char 
             for (; option && option->name; option++) {
                 len = strlen (option->name);
                 if (strncmp (word, option->name, len) == 0 &&
-                    (word[len] == '\0' || (word[len] == '=' && option->value)))
+                    (word[len] == '\0' || (word[len] == '=' && !option->set)))
                     break;
             }
             if (!option || !option->name) {
@@ -220,14 +270,23 @@ hpt_cli_parse (hpt_cli_context_t *context, hpt_cli_args_t *args, int argc, char 
                          word, args->command);
                 return 2;
             }
-            if (!option->value)
+            if (option->set) {
                 *option->set = true;
-            else if (word[len] == '=')
-                *option->value = word + len + 1;
-            else if (i + 1 < argc)
-                *option->value = argv[++i];
-            else {
+                continue;
+            }
+            const char *value = word[len] == '=' ? word + len + 1 : NULL;
+            if (!value && i + 1 >= argc) {
                 fprintf (stderr, "hpt %s: %s needs a value\n", args->command, option->name);
+                return 2;
+            }
+            if (!value) value = argv[++i];
+            if (option->value)
+                *option->value = value;
+            else if (option->multi->count < HPT_CLI_MULTI_MAX)
+                option->multi->values[option->multi->count++] = value;
+            else {
+                fprintf (stderr, "hpt %s: %s may be given at most %d times\n", args->command,
+                         option->name, HPT_CLI_MULTI_MAX);
                 return 2;
             }
             continue;

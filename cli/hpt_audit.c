@@ -17,6 +17,7 @@
 #include "hpt_alloc.h"
 #include "hpt_client.h"
 #include "hpt_format.h"
+#include "hpt_projection.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@ s_number (const char *text, long long min, long long *out)
     return *out >= min;
 }
 
+//  The columns of audit list for a --format without keys.
+#define S_KEYS "id, time, user, method, route, target, status"
+
 //  Adds one entry to the table.
 static void
 s_add_entry (hpt_format_table_t *table, json_t *entry)
@@ -49,11 +53,11 @@ s_add_entry (hpt_format_table_t *table, json_t *entry)
     hpt_format_table_add (table, cells);
 }
 
-//  Fetches pages after *after into table until limit entries (limit < 0:
+//  Fetches pages after *after into entries until limit entries (limit < 0:
 //  no limit) or the end. Returns 0 with *after the last id read and
 //  *count the entries added, or 1 after printing an error.
 static int
-s_fetch (hpt_client_t *client, hpt_format_table_t *table, long long limit, long long *after,
+s_fetch (hpt_client_t *client, json_t *collected, long long limit, long long *after,
          long long *count)
 {
     while (limit < 0 || *count < limit) {
@@ -76,7 +80,7 @@ s_fetch (hpt_client_t *client, hpt_format_table_t *table, long long limit, long 
             size_t i;
             json_t *entry;
             json_array_foreach (entries, i, entry)
-                s_add_entry (table, entry);
+                json_array_append (collected, entry);
             *count += (long long)size;
             if (size > 0) *after = json_integer_value (next);
             if (size < (size_t)page) rc = 0; //  the end of the trail
@@ -90,9 +94,11 @@ s_fetch (hpt_client_t *client, hpt_format_table_t *table, long long limit, long 
 static int
 s_list (hpt_cli_context_t *context, int argc, char *argv[])
 {
-    const char *after_text = NULL, *limit_text = NULL;
-    hpt_cli_option_t options[] = {
-        {"--after", &after_text, NULL}, {"--limit", &limit_text, NULL}, {NULL, NULL, NULL}};
+    const char *after_text = NULL, *limit_text = NULL, *format = NULL;
+    hpt_cli_option_t options[] = {{"--after", &after_text, NULL, NULL},
+                                  {"--limit", &limit_text, NULL, NULL},
+                                  {"--format", &format, NULL, NULL},
+                                  {NULL, NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "audit list", .options = options, .positional_max = 0};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
@@ -109,19 +115,33 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
                  limit_text);
         return 2;
     }
+    //  Without --format, the table (times as dates); with one, the
+    //  master's entries as the projection says.
+    hpt_projection_t *projection =
+        format ? hpt_projection_option ("audit list", format, S_KEYS) : NULL;
+    if (format && !projection) return 2;
     hpt_client_t *client = hpt_client_new (context, "hpt.audit.list");
-    if (!client) return 1;
-    const char *headings[] = {"ID", "TIME", "USER", "METHOD", "ROUTE", "TARGET", "STATUS"};
-    hpt_format_table_t *table = hpt_format_table_new (headings, 7);
-    int rc = s_fetch (client, table, limit, &after, &count);
-    if (rc == 0 && count == 0)
+    json_t *entries = json_array ();
+    int rc = client ? s_fetch (client, entries, limit, &after, &count) : 1;
+    if (rc == 0 && projection)
+        hpt_projection_print_list (projection, entries, stdout);
+    else if (rc == 0 && count == 0)
         fprintf (stderr, "Listed 0 items.\n");
-    else if (rc == 0)
+    else if (rc == 0) {
+        const char *headings[] = {"ID", "TIME", "USER", "METHOD", "ROUTE", "TARGET", "STATUS"};
+        hpt_format_table_t *table = hpt_format_table_new (headings, 7);
+        size_t i;
+        json_t *entry;
+        json_array_foreach (entries, i, entry)
+            s_add_entry (table, entry);
         hpt_format_table_print (table, stdout);
+        hpt_format_table_destroy (&table);
+    }
     if (rc == 0 && limit >= 0 && count == limit)
         fprintf (stderr, "Listed the first %lld; for later entries: hpt audit list --after %lld\n",
                  count, after);
-    hpt_format_table_destroy (&table);
+    json_decref (entries);
+    hpt_projection_destroy (&projection);
     hpt_client_destroy (&client);
     return rc;
 }

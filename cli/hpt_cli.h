@@ -17,6 +17,7 @@
 #ifndef HPT_CLI_H_INCLUDED
 #define HPT_CLI_H_INCLUDED
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -33,11 +34,21 @@ typedef struct {
     const char *config_path; //  the config file hpt reads (it may not exist), for hints
 } hpt_cli_context_t;
 
-//  One flag a command accepts.
+//  How many times a repeatable flag may be given.
+#define HPT_CLI_MULTI_MAX 32
+
+//  The values of a repeatable flag (--filter A --filter B), in order.
 typedef struct {
-    const char *name;   //  "--config"; NULL ends a table
-    const char **value; //  where its value goes, for flags with a value
-    bool *set;          //  where a switch goes (value == NULL)
+    const char *values[HPT_CLI_MULTI_MAX]; //  borrowed from argv
+    int count;                             //  entries in values
+} hpt_cli_multi_t;
+
+//  One flag a command accepts: value, set or multi is non-NULL.
+typedef struct {
+    const char *name;       //  "--config"; NULL ends a table
+    const char **value;     //  where its value goes, for flags with a value
+    bool *set;              //  where a switch goes
+    hpt_cli_multi_t *multi; //  where a repeatable flag's values go
 } hpt_cli_option_t;
 
 //  What hpt_cli_parse found besides the flags.
@@ -79,5 +90,25 @@ int hpt_cli_users (hpt_cli_context_t *context, int argc, char *argv[]);
 
 //  hpt audit list [--after ID] [--limit N]
 int hpt_cli_audit (hpt_cli_context_t *context, int argc, char *argv[]);
+
+typedef struct _hpt_client_t hpt_client_t;
+
+//  Builds "/v1/projects/P/jobs[/JOB]SUFFIX" with P and JOB escaped (job
+//  NULL: the collection). The caller frees it; NULL when out of memory.
+char *hpt_cli_job_path (hpt_client_t *client, const char *project, const char *job,
+                        const char *suffix);
+
+//  Calls method on a job path (see hpt_cli_job_path) with body
+//  (borrowed, NULL for none); prints errors. Returns 0 with the answer in
+//  *reply (the caller owns it), else 1.
+int hpt_cli_job_call (hpt_client_t *client, const char *method, const char *project,
+                      const char *job, const char *suffix, json_t *body, json_t **reply);
+
+//  The best trial of a Job resource: only a SUCCEEDED one with a final
+//  metric counts, best by the goal. Borrowed from job; NULL when none.
+json_t *hpt_cli_best_trial (json_t *job);
+
+//  hpt jobs submit training JOB ... (hpt_submit.c)
+int hpt_cli_jobs_submit (hpt_cli_context_t *context, int argc, char *argv[]);
 
 #endif

@@ -48,6 +48,7 @@ struct _hpt_client_t {
     char *master_from;                //  where base_url came from, owned
     char *authorization;              //  "Authorization: Bearer TOKEN", owned; NULL: none
     char *token_from;                 //  where the token came from, owned; NULL: none
+    bool silent;                      //  calls print nothing (hpt_client_set_silent)
     char *config_path;                //  the config file, for hints, owned
     char *command;                    //  "hpt.jobs.submit", owned
     char *ca_cert;                    //  CA file to verify https with, owned; NULL: the system's
@@ -310,11 +311,14 @@ s_prepare (hpt_client_t *self, const char *method, const char *url, const char *
         ok = curl_easy_setopt (c, CURLOPT_UNIX_SOCKET_PATH, self->socket_path) == CURLE_OK;
     if (!ok) return false;
     if (strcmp (method, "GET") == 0) return curl_easy_setopt (c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
-    if (strcmp (method, "POST") == 0)
+    //  POST and PATCH send the body; PATCH is a POST with another verb.
+    if (strcmp (method, "POST") == 0 || strcmp (method, "PATCH") == 0)
         return curl_easy_setopt (c, CURLOPT_POST, 1L) == CURLE_OK &&
                curl_easy_setopt (c, CURLOPT_POSTFIELDS, payload ? payload : "") == CURLE_OK &&
                curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE,
-                                 (long)(payload ? strlen (payload) : 0)) == CURLE_OK;
+                                 (long)(payload ? strlen (payload) : 0)) == CURLE_OK &&
+               (strcmp (method, "POST") == 0 ||
+                curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK);
     return curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
 }
 
@@ -384,6 +388,10 @@ hpt_client_report_unreachable (hpt_client_t *self)
                  "(master.api; its ready line says api=...), not its agents endpoint "
                  "(master.agents)\n",
                  self->base_url, self->master_from);
+    fprintf (stderr,
+             "  to use another master: --master URL, HPT_MASTER=URL, or master: in %s "
+             "(a flag wins over the environment, which wins over the file)\n",
+             self->config_path);
 }
 
 //  Reports a transfer that got no usable answer. A master whose
@@ -399,12 +407,14 @@ s_transport_failure (hpt_client_t *self, CURLcode rc, bool quiet)
     s_tls_hint (self, rc, self->hint, sizeof (self->hint));
     snprintf (self->failure, sizeof (self->failure), "%s%s%s", self->curl_error,
               self->hint[0] ? "; " : "", self->hint);
+    if ((rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) && self->silent)
+        return HPT_CLIENT_FAILED;
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
         fprintf (stderr, "ERROR: (%s) cannot verify the hpt master at %s: %s\n  %s\n",
                  self->command, self->base_url, self->curl_error, self->hint);
         return HPT_CLIENT_FAILED;
     }
-    if (!quiet) hpt_client_report_unreachable (self);
+    if (!quiet && !self->silent) hpt_client_report_unreachable (self);
     return HPT_CLIENT_UNREACHABLE;
 }
 
@@ -455,6 +465,10 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     free (payload);
     curl_slist_free_all (headers);
 
+    if ((self->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED) && self->silent) {
+        free (url);
+        return HPT_CLIENT_FAILED;
+    }
     if (self->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         fprintf (stderr, "ERROR: (%s) the answer from the hpt master at %s is larger than %u MiB\n",
                  self->command, self->base_url, HPT_CLIENT_MAX_ANSWER / (1024 * 1024));
@@ -479,9 +493,9 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
         }
     }
     if (code < 200 || code > 299) {
-        s_print_error_answer (self, code, answer);
+        if (!self->silent) s_print_error_answer (self, code, answer);
         result = HPT_CLIENT_FAILED;
-    } else if (!answer) {
+    } else if (!answer && !self->silent) {
         char snippet[S_SNIPPET_MAX + 8];
         s_snippet (self, snippet, sizeof (snippet));
         fprintf (stderr,
@@ -489,12 +503,19 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
                  "a JSON object: %s\n",
                  self->command, self->base_url, code, snippet);
         result = HPT_CLIENT_FAILED;
-    }
+    } else if (!answer)
+        result = HPT_CLIENT_FAILED;
     if (result == HPT_CLIENT_OK)
         *reply = answer;
     else
         json_decref (answer);
     return result;
+}
+
+void
+hpt_client_set_silent (hpt_client_t *self, bool silent)
+{
+    self->silent = silent;
 }
 
 char *

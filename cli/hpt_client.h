@@ -100,6 +100,11 @@ const char *hpt_client_last_error (hpt_client_t *self);
 //  quiet does; for callers that retried quietly and now give up.
 void hpt_client_report_unreachable (hpt_client_t *self);
 
+//  While silent, calls print no error at all (for reads whose failure
+//  the caller shrugs off, such as stream-logs' narration); they still
+//  return their result.
+void hpt_client_set_silent (hpt_client_t *self, bool silent);
+
 //  The master's base URL as used in requests; borrowed.
 const char *hpt_client_url (hpt_client_t *self);
 

@@ -26,6 +26,7 @@ struct _hpt_format_table_t {
     size_t rows;     //  rows used, the headings being row 0
     size_t capacity; //  rows allocated
     char **cells;    //  rows * columns strings, owned
+    bool heading;    //  whether row 0 (the headings) prints
 };
 
 static void
@@ -45,6 +46,7 @@ hpt_format_table_new (const char *const *headings, size_t column_count)
 {
     hpt_format_table_t *self = hpt_calloc (1, sizeof (hpt_format_table_t));
     self->columns = column_count;
+    self->heading = true;
     s_add_row (self, headings);
     return self;
 }
@@ -68,16 +70,22 @@ hpt_format_table_add (hpt_format_table_t *self, const char *const *cells)
 }
 
 void
+hpt_format_table_set_heading (hpt_format_table_t *self, bool heading)
+{
+    self->heading = heading;
+}
+
+void
 hpt_format_table_print (hpt_format_table_t *self, FILE *out)
 {
     size_t *width = hpt_calloc (self->columns, sizeof (size_t));
-    for (size_t r = 0; r < self->rows; r++)
+    for (size_t r = self->heading ? 0 : 1; r < self->rows; r++)
         for (size_t c = 0; c < self->columns; c++) {
             const char *cell = self->cells[r * self->columns + c];
             size_t len = cell ? strlen (cell) : 1;
             if (len > width[c]) width[c] = len;
         }
-    for (size_t r = 0; r < self->rows; r++) {
+    for (size_t r = self->heading ? 0 : 1; r < self->rows; r++) {
         for (size_t c = 0; c < self->columns; c++) {
             const char *cell = self->cells[r * self->columns + c];
             if (!cell) cell = "-";
@@ -137,4 +145,30 @@ hpt_format_print (json_t *value, hpt_format_style_t style, FILE *out)
     fputs (text, out);
     free (text);
     return true;
+}
+
+//  Text a trainer or a user wrote, made safe for a terminal: control
+//  characters (escape sequences, carriage returns) dropped, a newline
+//  kept as a newline followed by indent. The caller frees the result.
+char *
+hpt_format_clean (const char *text, const char *indent)
+{
+    if (!text) return NULL;
+    size_t extra = strlen (indent);
+    size_t size = strlen (text) + 1;
+    for (const char *p = text; *p; p++)
+        if (*p == '\n') size += extra;
+    char *out = hpt_malloc (size);
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '\n' && p[1]) {
+            out[n++] = '\n';
+            memcpy (out + n, indent, extra);
+            n += extra;
+        } else if (ch >= 0x20 && ch != 0x7f)
+            out[n++] = (char)ch;
+    }
+    out[n] = 0;
+    return out;
 }

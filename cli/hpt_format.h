@@ -34,6 +34,9 @@ void hpt_format_table_destroy (hpt_format_table_t **self_p);
 //  Adds a row of column_count cells (copied; NULL prints as "-").
 void hpt_format_table_add (hpt_format_table_t *self, const char *const *cells);
 
+//  Whether print shows the headings (true when made).
+void hpt_format_table_set_heading (hpt_format_table_t *self, bool heading);
+
 //  Prints headings and rows. The last column is not padded.
 void hpt_format_table_print (hpt_format_table_t *self, FILE *out);
 
@@ -46,6 +49,11 @@ const char *hpt_format_cell (json_t *value, char *buf, size_t size);
 //  A time the master sends as milliseconds since the epoch, as UTC
 //  "2026-12-03T22:33:45Z"; anything else as hpt_format_cell prints it.
 const char *hpt_format_time_ms (json_t *value, char *buf, size_t size);
+
+//  Text a trainer or a user wrote (NULL gives NULL), made safe for a
+//  terminal: control characters dropped, a newline (but a last one)
+//  kept as a newline followed by indent. The caller frees the result.
+char *hpt_format_clean (const char *text, const char *indent);
 
 //  Reads the --format value text of command ("jobs describe") into
 //  *style. Prints "hpt COMMAND: --format must be json or yaml, not 'TEXT'"

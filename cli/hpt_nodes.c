@@ -16,6 +16,7 @@
 #include "hpt_alloc.h"
 #include "hpt_client.h"
 #include "hpt_format.h"
+#include "hpt_projection.h"
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +67,18 @@ s_accelerators (json_t *node, char *buf, size_t size)
     return buf;
 }
 
+//  The columns of nodes list for a --format without keys.
+#define S_LIST_KEYS                                                                                \
+    "name, state, drainState:label=DRAIN, cpus, freeCpus, memoryGb, runningTasks:label=TASKS, "    \
+    "load, drainReason:label=REASON"
+
 static int
 s_list (hpt_cli_context_t *context, int argc, char *argv[])
 {
-    const char *page_size = NULL;
-    hpt_cli_option_t options[] = {{"--page-size", &page_size, NULL}, {NULL, NULL, NULL}};
+    const char *page_size = NULL, *format = NULL;
+    hpt_cli_option_t options[] = {{"--page-size", &page_size, NULL, NULL},
+                                  {"--format", &format, NULL, NULL},
+                                  {NULL, NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "nodes list", .options = options, .positional_max = 0};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
@@ -81,13 +89,23 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
                  page_size);
         return 2;
     }
+    //  Without --format, the table below (rounded memory and load, GPUs
+    //  summed up); with one, the resources as the projection says.
+    hpt_projection_t *projection =
+        format ? hpt_projection_option ("nodes list", format, S_LIST_KEYS) : NULL;
+    if (format && !projection) return 2;
     hpt_client_t *client = hpt_client_new (context, "hpt.nodes.list");
     if (!client) return 1;
     //  Every page, so that no node is left out of the table.
     json_t *nodes = NULL;
     int rc =
         hpt_client_list (client, "/v1/nodes", "nodes", size, 0, &nodes) == HPT_CLIENT_OK ? 0 : 1;
-    if (rc == 0 && json_array_size (nodes) == 0)
+    if (rc == 0 && projection) {
+        if (!hpt_projection_print_list (projection, nodes, stdout)) {
+            hpt_client_error (client, "cannot print the master's answer");
+            rc = 1;
+        }
+    } else if (rc == 0 && json_array_size (nodes) == 0)
         fprintf (stderr, "Listed 0 items.\n");
     else if (rc == 0) {
         const char *headings[] = {"NAME",      "STATE", "DRAIN", "CPUS", "FREE_CPUS",
@@ -121,6 +139,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
         hpt_format_table_destroy (&table);
     }
     json_decref (nodes);
+    hpt_projection_destroy (&projection);
     hpt_client_destroy (&client);
     return rc;
 }
@@ -129,7 +148,7 @@ static int
 s_describe (hpt_cli_context_t *context, int argc, char *argv[])
 {
     const char *format = "yaml";
-    hpt_cli_option_t options[] = {{"--format", &format, NULL}, {NULL, NULL, NULL}};
+    hpt_cli_option_t options[] = {{"--format", &format, NULL, NULL}, {NULL, NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "nodes describe", .options = options, .positional_max = 1};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
@@ -137,17 +156,17 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt nodes describe: NODE is required (see hpt nodes describe --help)\n");
         return 2;
     }
-    hpt_format_style_t style;
-    if (!hpt_format_style_option ("nodes describe", format, &style)) return 2;
+    hpt_projection_t *projection = hpt_projection_option ("nodes describe", format, NULL);
+    if (!projection) return 2;
     hpt_client_t *client = hpt_client_new (context, "hpt.nodes.describe");
-    if (!client) return 1;
     json_t *reply = NULL;
-    int rc = s_node_call (client, "GET", args.positional[0], "", NULL, &reply);
-    if (rc == 0 && !hpt_format_print (reply, style, stdout)) {
+    int rc = client ? s_node_call (client, "GET", args.positional[0], "", NULL, &reply) : 1;
+    if (rc == 0 && !hpt_projection_print (projection, reply, stdout)) {
         hpt_client_error (client, "cannot print the master's answer");
         rc = 1;
     }
     json_decref (reply);
+    hpt_projection_destroy (&projection);
     hpt_client_destroy (&client);
     return rc;
 }
@@ -169,8 +188,8 @@ s_drain (hpt_cli_context_t *context, int argc, char *argv[], bool drain)
     const char *reason = NULL;
     bool now = false;
     hpt_cli_option_t drain_options[] = {
-        {"--reason", &reason, NULL}, {"--now", NULL, &now}, {NULL, NULL, NULL}};
-    hpt_cli_option_t undrain_options[] = {{NULL, NULL, NULL}};
+        {"--reason", &reason, NULL, NULL}, {"--now", NULL, &now, NULL}, {NULL, NULL, NULL, NULL}};
+    hpt_cli_option_t undrain_options[] = {{NULL, NULL, NULL, NULL}};
     const char *command = drain ? "nodes drain" : "nodes undrain";
     hpt_cli_args_t args = {.command = command,
                            .options = drain ? drain_options : undrain_options,
@@ -215,7 +234,7 @@ s_drain (hpt_cli_context_t *context, int argc, char *argv[], bool drain)
 static int
 s_delete (hpt_cli_context_t *context, int argc, char *argv[])
 {
-    hpt_cli_option_t options[] = {{NULL, NULL, NULL}};
+    hpt_cli_option_t options[] = {{NULL, NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "nodes delete", .options = options, .positional_max = 1};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;

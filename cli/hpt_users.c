@@ -20,6 +20,7 @@
 #include "hpt_alloc.h"
 #include "hpt_client.h"
 #include "hpt_format.h"
+#include "hpt_projection.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,12 +65,18 @@ s_print_token (hpt_client_t *client, json_t *reply, const char *name)
 static int
 s_whoami (hpt_cli_context_t *context, int argc, char *argv[])
 {
-    hpt_cli_option_t options[] = {{NULL, NULL, NULL}};
+    const char *format = "yaml(name, role)";
+    hpt_cli_option_t options[] = {{"--format", &format, NULL, NULL}, {NULL, NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "auth whoami", .options = options, .positional_max = 0};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
+    hpt_projection_t *projection = hpt_projection_option ("auth whoami", format, "name, role");
+    if (!projection) return 2;
     hpt_client_t *client = hpt_client_new (context, "hpt.auth.whoami");
-    if (!client) return 1;
+    if (!client) {
+        hpt_projection_destroy (&projection);
+        return 1;
+    }
     json_t *reply = NULL;
     hpt_client_result_t result =
         hpt_client_call (client, "GET", "/v1/auth/whoami", NULL, false, &reply);
@@ -81,13 +88,14 @@ s_whoami (hpt_cli_context_t *context, int argc, char *argv[])
         rc = 1;
     }
     if (rc == 0) {
-        printf ("name: %s\nrole: %s\n", name, role);
+        hpt_projection_print (projection, reply, stdout);
         fprintf (stderr, "Master %s (from %s); %s%s.\n", hpt_client_url (client),
                  context->master_from ? context->master_from : "the default",
                  context->token_from ? "token from " : "no token sent",
                  context->token_from ? context->token_from : "");
     }
     json_decref (reply);
+    hpt_projection_destroy (&projection);
     hpt_client_destroy (&client);
     return rc;
 }
@@ -107,12 +115,22 @@ hpt_cli_auth (hpt_cli_context_t *context, int argc, char *argv[])
 static int
 s_list (hpt_cli_context_t *context, int argc, char *argv[])
 {
-    hpt_cli_option_t options[] = {{NULL, NULL, NULL}};
+    const char *format = NULL;
+    hpt_cli_option_t options[] = {{"--format", &format, NULL, NULL}, {NULL, NULL, NULL, NULL}};
     hpt_cli_args_t args = {.command = "users list", .options = options, .positional_max = 0};
     int parsed = hpt_cli_parse (context, &args, argc, argv);
     if (parsed >= 0) return parsed;
+    //  Without --format, the table below (times as dates, revoked as a
+    //  state); with one, the master's user resources.
+    hpt_projection_t *projection =
+        format ? hpt_projection_option ("users list", format, "name, role, revoked, created")
+               : NULL;
+    if (format && !projection) return 2;
     hpt_client_t *client = hpt_client_new (context, "hpt.users.list");
-    if (!client) return 1;
+    if (!client) {
+        hpt_projection_destroy (&projection);
+        return 1;
+    }
     json_t *reply = NULL;
     int rc = s_user_call (client, "GET", NULL, NULL, NULL, &reply);
     json_t *users = json_object_get (reply, "users");
@@ -120,7 +138,9 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
         hpt_client_error (client, "the master's answer has no list of users");
         rc = 1;
     }
-    if (rc == 0 && json_array_size (users) == 0)
+    if (rc == 0 && projection)
+        hpt_projection_print_list (projection, users, stdout);
+    else if (rc == 0 && json_array_size (users) == 0)
         fprintf (stderr, "Listed 0 items.\n");
     else if (rc == 0) {
         const char *headings[] = {"NAME", "ROLE", "STATE", "CREATED"};
@@ -140,6 +160,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
         hpt_format_table_destroy (&table);
     }
     json_decref (reply);
+    hpt_projection_destroy (&projection);
     hpt_client_destroy (&client);
     return rc;
 }
@@ -149,8 +170,8 @@ static int
 s_change (hpt_cli_context_t *context, int argc, char *argv[], const char *verb)
 {
     const char *role = NULL;
-    hpt_cli_option_t add_options[] = {{"--role", &role, NULL}, {NULL, NULL, NULL}};
-    hpt_cli_option_t no_options[] = {{NULL, NULL, NULL}};
+    hpt_cli_option_t add_options[] = {{"--role", &role, NULL, NULL}, {NULL, NULL, NULL, NULL}};
+    hpt_cli_option_t no_options[] = {{NULL, NULL, NULL, NULL}};
     bool add = strcmp (verb, "add") == 0;
     char command[32], label[32];
     snprintf (command, sizeof (command), "users %s", verb);

@@ -1297,6 +1297,20 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
     //  hpt extension: the trial's own finer state (docs/lifecycle.md).
     json_object_set_new (out, "hptState", json_string (hpt_trial_state_name (trial->state)));
     if (trial->message) json_object_set_new (out, "errorMessage", json_string (trial->message));
+    //  hpt extension: the agents its tasks were placed on, each once, so
+    //  `hpt jobs stream-logs` can say where a trial runs.
+    json_t *nodes = json_array ();
+    for (size_t i = 0; i < trial->task_count; i++) {
+        const char *agent = trial->tasks[i].agent;
+        bool seen = !agent;
+        for (size_t k = 0; k < json_array_size (nodes) && !seen; k++)
+            seen = strcmp (json_string_value (json_array_get (nodes, k)), agent) == 0;
+        if (!seen) json_array_append_new (nodes, json_string (agent));
+    }
+    if (json_array_size (nodes) > 0)
+        json_object_set_new (out, "hptNodes", nodes);
+    else
+        json_decref (nodes);
     return out;
 }
 
