@@ -1231,6 +1231,23 @@ s_sign_out (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
     free (headers);
 }
 
+//  GET: who the browser is, or that it must sign in: 200 either way, so
+//  the console learns it without a failed request.
+static void
+s_session_state (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    hpt_error_t error;
+    if (s_identify (core, request, &error) == 0)
+        s_reply_json (router, request, 200,
+                      json_pack ("{s:s, s:s, s:b}", "name", s_caller.name, "role",
+                                 hpt_role_name (s_caller.role), "session", s_by_cookie));
+    else if (error.code == HPT_E_UNAUTHENTICATED)
+        s_reply_json (router, request, 200,
+                      json_pack ("{s:b, s:s}", "signInRequired", true, "reason", error.message));
+    else
+        s_reply_failure (router, request, &error);
+}
+
 //  The session route needs no credential (it is how a browser gets
 //  one), but the browser protections and the rate limit apply.
 static void
@@ -1245,13 +1262,15 @@ s_session_route (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
                                   "too many requests from this client; try again shortly");
     if (rc != 0)
         s_reply_failure (router, request, &error);
+    else if (strcmp (method, "GET") == 0)
+        s_session_state (core, router, request);
     else if (strcmp (method, "POST") == 0)
         s_sign_in (core, router, request);
     else if (strcmp (method, "DELETE") == 0)
         s_sign_out (core, router, request);
     else
         s_reply_error (router, request, 501, NULL,
-                       "a session is opened with POST and ended with DELETE", NULL);
+                       "a session is read with GET, opened with POST, ended with DELETE", NULL);
 }
 
 void

@@ -19,6 +19,8 @@ PACKAGES=(
   python3-optuna python3-yaml python3-protobuf
   # tools the tests drive
   procps hwloc valgrind iproute2 openssl
+  # the web console's browser tests: headless Chromium driven by Selenium
+  chromium chromium-driver python3-selenium
   # custom containers (imageUri): the agent's default runtime, the OCI
   # runtime the tests pick, and the busybox the test images are made of
   podman runc busybox-static
