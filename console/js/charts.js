@@ -3,7 +3,7 @@
 // learning curves, parameter importance and slice plots. Each function
 // takes the trial rows (trials.js) and returns an option; nothing here
 // touches the DOM. Animations are off: the charts are redrawn live.
-const BASE = { animation: false, textStyle: { fontFamily: "inherit" } };
+const BASE = { animation: false };
 const SELECTED = "#1f6feb";
 const OTHER = "#c3cad3";
 
@@ -18,9 +18,17 @@ function parallelAxis(column, index) {
   return { ...axis, type: "value", min: column.min, max: column.max };
 }
 
+// Rows of keep (a Set of trial ids) and the others, as two series of
+// one style each: a style per point would cost ECharts a thousand
+// style objects per redraw.
+function split(points, rows, keep) {
+  const kept = [], other = [];
+  rows.forEach((row, i) => (keep.has(row.id) ? kept : other).push(points[i]));
+  return { kept, other };
+}
+
 // Parallel coordinates over axes (parameter columns, then the objective)
-// for the rows with an objective; rows of keep (a Set of ids) in color,
-// the others grey. The series' data index i is trial ids[i].
+// for the rows with an objective; rows of keep in color, others grey.
 export function parallelOption(rows, axes, keep) {
   const usable = rows.filter((r) => r.objective !== null);
   const value = (row, column) => {
@@ -28,45 +36,44 @@ export function parallelOption(rows, axes, keep) {
     if (column.kind === "cat") return v;
     return v === null || v === undefined ? "-" : v;
   };
-  const data = usable.map((row) => ({
-    value: axes.map((c) => value(row, c)),
-    lineStyle: { color: keep.has(row.id) ? SELECTED : OTHER, opacity: keep.has(row.id) ? 0.8 : 0.35 },
-  }));
+  const { kept, other } = split(usable.map((row) => axes.map((c) => value(row, c))), usable, keep);
+  const series = (id, data, color, opacity) => ({
+    id, name: id, type: "parallel", data, lineStyle: { width: 1.5, color, opacity },
+    inactiveOpacity: 0.05, activeOpacity: 1, progressive: 0 });
   return {
-    ids: usable.map((r) => r.id),
-    option: {
-      ...BASE,
-      parallel: { left: 60, right: 90, top: 40, bottom: 30,
-                  parallelAxisDefault: { nameGap: 12, axisLabel: { fontSize: 11 } } },
-      parallelAxis: axes.map(parallelAxis),
-      series: [{ id: "trials", type: "parallel", lineStyle: { width: 1.5 }, data,
-                 inactiveOpacity: 0.05, activeOpacity: 1, progressive: 0 }],
-    },
+    ...BASE,
+    parallel: { left: 60, right: 90, top: 40, bottom: 30,
+                parallelAxisDefault: { nameGap: 12, axisLabel: { fontSize: 11 } } },
+    parallelAxis: axes.map(parallelAxis),
+    series: [series("filtered out", other, OTHER, 0.35), series("trials", kept, SELECTED, 0.8)],
   };
 }
 
 // The objective of each trial in trial order, with the best so far.
 export function historyOption(rows, best, goal, keep) {
-  const points = rows.filter((r) => r.objective !== null).map((r) => ({
-    value: [r.id, r.objective], itemStyle: { color: keep.has(r.id) ? SELECTED : OTHER } }));
+  const usable = rows.filter((r) => r.objective !== null);
+  const { kept, other } = split(usable.map((r) => [r.id, r.objective]), usable, keep);
+  const bestName = `best so far (${goal === "MAXIMIZE" ? "max" : "min"})`;
   return {
     ...BASE,
-    grid: { left: 60, right: 20, top: 30, bottom: 40 },
-    legend: { data: ["objective", `best so far (${goal === "MAXIMIZE" ? "max" : "min"})`] },
+    grid: { left: 60, right: 20, top: 40, bottom: 40 },
+    legend: { top: 4, data: ["objective", "filtered out", bestName] },
     tooltip: { trigger: "item", formatter: (p) => `trial ${p.value[0]}: ${p.value[1]}` },
     xAxis: { type: "value", name: "trial", nameLocation: "middle", nameGap: 24, minInterval: 1 },
     yAxis: { type: "value", scale: true, name: "objective" },
     series: [
-      { name: "objective", type: "scatter", symbolSize: 6, data: points },
-      { name: `best so far (${goal === "MAXIMIZE" ? "max" : "min"})`, type: "line", step: "end",
-        showSymbol: false, data: best, lineStyle: { color: "#1a7f37", width: 2 }, itemStyle: { color: "#1a7f37" } },
+      { name: "objective", type: "scatter", symbolSize: 6, data: kept, itemStyle: { color: SELECTED } },
+      { name: "filtered out", type: "scatter", symbolSize: 5, data: other, itemStyle: { color: OTHER } },
+      { name: bestName, type: "line", step: "end", showSymbol: false, data: best,
+        lineStyle: { color: "#1a7f37", width: 2 }, itemStyle: { color: "#1a7f37" } },
     ],
   };
 }
 
-// Many curves draw as one series broken by gaps ("-"), which is what
-// keeps a thousand trials of a hundred points each fast; a few are
-// drawn one series each, so each has its color and tooltip.
+// Many curves draw as one "lines" series of polylines in ECharts' large
+// mode (one path for all), which is what keeps a thousand trials of a
+// hundred points each fast; a few are drawn one line series each, so
+// each has its color and tooltip.
 const SEPARATE_CURVES = 60;
 
 function curvePoints(row) {
@@ -96,10 +103,10 @@ export function curvesOption(rows, early) {
     curves = withPoints.map((r) => ({ name: `trial ${r.id}`, type: "line", showSymbol: false,
                                       lineStyle: { width: 1.2 }, data: curvePoints(r) }));
   } else {
-    const data = [];
-    for (const r of withPoints) data.push(...curvePoints(r), "-");
-    curves = [{ name: "trials", type: "line", showSymbol: false, silent: true, large: true,
-                lineStyle: { width: 1, color: "#1f6feb", opacity: 0.35 }, data }];
+    curves = [{ name: "trials", type: "lines", coordinateSystem: "cartesian2d", polyline: true,
+                large: true, largeThreshold: SEPARATE_CURVES, silent: true,
+                lineStyle: { width: 1, color: "#1f6feb", opacity: 0.35 },
+                data: withPoints.map((r) => ({ coords: curvePoints(r) })) }];
   }
   const stopped = withPoints.filter((r) => r.stoppedEarly).map((r) => {
     const points = curvePoints(r);
@@ -109,7 +116,7 @@ export function curvesOption(rows, early) {
   return {
     ...BASE,
     grid: { left: 60, right: 20, top: 40, bottom: 40 },
-    legend: { type: "scroll", data: ["stopped early", ...reference.map((s) => s.name)] },
+    legend: { type: "scroll", top: 4, data: ["stopped early", ...reference.map((s) => s.name)] },
     tooltip: { trigger: "item", formatter: (p) => `${p.seriesName === "stopped early" ? p.name + " stopped" : p.seriesName}: step ${p.value[0]}, ${p.value[1]}` },
     xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 24, scale: true },
     yAxis: { type: "value", scale: true, name: "objective" },
@@ -136,9 +143,8 @@ export function importanceOption(importance) {
 
 // The objective against one parameter (column), one point per trial.
 export function sliceOption(rows, column, keep) {
-  const points = rows.filter((r) => r.objective !== null && column.get(r) !== null && column.get(r) !== undefined)
-    .map((r) => ({ value: [column.get(r), r.objective, r.id],
-                   itemStyle: { color: keep.has(r.id) ? SELECTED : OTHER } }));
+  const usable = rows.filter((r) => r.objective !== null && column.get(r) !== null && column.get(r) !== undefined);
+  const { kept, other } = split(usable.map((r) => [column.get(r), r.objective, r.id]), usable, keep);
   const x = column.kind === "cat" ? { type: "category", data: column.categories }
     : column.log ? { type: "log", min: column.min, max: column.max } : { type: "value", scale: true };
   return {
@@ -147,6 +153,7 @@ export function sliceOption(rows, column, keep) {
     tooltip: { trigger: "item", formatter: (p) => `trial ${p.value[2]}: ${column.label}=${p.value[0]}, objective ${p.value[1]}` },
     xAxis: { ...x, name: column.label, nameLocation: "middle", nameGap: 28 },
     yAxis: { type: "value", scale: true, name: "objective" },
-    series: [{ type: "scatter", symbolSize: 7, data: points }],
+    series: [{ type: "scatter", symbolSize: 5, data: other, itemStyle: { color: OTHER } },
+             { type: "scatter", symbolSize: 7, data: kept, itemStyle: { color: SELECTED } }],
   };
 }

@@ -164,7 +164,8 @@ export class JobView {
       if (c.key === "id") return h("td", { class: "num" }, h("a", { href: link }, String(v)));
       if (c.key === "state") return h("td", {}, stateBadge(v));
       if (c.key === "duration") return h("td", { class: "num" }, fmtDuration(v));
-      if (c.key === "error") return h("td", { class: "wrap error" }, v);
+      // A trial stopped early carries the rule's reason, not an error.
+      if (c.key === "error") return h("td", { class: row.state === "FAILED" ? "wrap error" : "wrap muted" }, v);
       if (c.kind !== "num") return h("td", {}, v);
       // The cell shows a rounded number; its title the exact value.
       return h("td", { class: "num", title: v === null || v === undefined ? undefined : String(v) }, fmtNumber(v));
@@ -187,9 +188,7 @@ export class JobView {
   renderCharts(fromBrush = false) {
     const keep = new Set(this.visibleRows().map((r) => r.id));
     const axes = this.axes();
-    const parallel = parallelOption(this.rows, axes, keep);
-    this.parallelIds = parallel.ids;
-    this.charts.parallel.setOption(parallel.option, { replaceMerge: ["series"] });
+    this.charts.parallel.setOption(parallelOption(this.rows, axes, keep), { replaceMerge: ["series"] });
     if (!fromBrush) this.showFiltersOnAxes(axes);
     const goal = this.spec.goal || "MAXIMIZE";
     this.charts.history.setOption(historyOption(this.rows, bestSoFar(this.rows, goal), goal, keep), true);
@@ -201,6 +200,16 @@ export class JobView {
   // The table's filter of each axis as its brush (ECharts' active
   // intervals), without the event that a user's brush sends.
   showFiltersOnAxes(axes) {
+    // Each action redraws the chart: send them only when a filter moved.
+    const signature = JSON.stringify(axes.map((c) => {
+      const f = this.filters.get(c.key);
+      return f && f.values ? [...f.values] : f || null;
+    }));
+    if (signature === (this.axesShown ?? JSON.stringify(axes.map(() => null)))) {
+      this.axesShown = signature;
+      return;
+    }
+    this.axesShown = signature;
     for (const column of axes) {
       const f = this.filters.get(column.key);
       let intervals = [];
@@ -219,6 +228,7 @@ export class JobView {
 
   // A brush on a parallel axis becomes (or clears) that column's filter.
   brushed(event) {
+    this.axesShown = "brushed";
     const key = String(event.parallelAxisId || "").replace(/^axis:/, "");
     const column = this.columns.find((c) => c.key === key);
     if (!column) return;

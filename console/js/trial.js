@@ -96,10 +96,10 @@ export class TrialView {
       h("td", {}, accel(task.gpus || [])), h("td", {}, accel(task.tpus || [])),
       h("td", {}, (task.cores || []).join(",") || "–"), h("td", { class: "num" }, task.port ?? "–"),
       h("td", { class: "wrap" }, h("code", {}, JSON.stringify(task.clusterSpec || {})))));
-    fill(this.cluster, tasks.length ? h("table", { class: "grid", id: "trial-tasks" },
+    fill(this.cluster, tasks.length ? h("div", { class: "scroll" }, h("table", { class: "grid", id: "trial-tasks" },
       h("thead", {}, h("tr", {}, ["task", "node", "state", "exit", "CPUs / memory", "GPUs", "TPUs", "cores",
                                   "port", "TF_CONFIG cluster"].map((x) => h("th", {}, x)))),
-      h("tbody", {}, rows)) : h("p", { class: "muted" }, "Not placed yet."));
+      h("tbody", {}, rows))) : h("p", { class: "muted" }, "Not placed yet."));
   }
 
   // Every point of every tag (one page of up to METRICS_PAGE), a line per tag.
@@ -111,7 +111,7 @@ export class TrialView {
       byTag.get(m.tag).push([Number(m.trainingStep), Number(m.value)]);
     }
     this.chart.setOption({
-      animation: false, legend: { type: "scroll" }, tooltip: { trigger: "axis" },
+      animation: false, legend: { type: "scroll", top: 4 }, tooltip: { trigger: "axis" },
       grid: { left: 60, right: 20, top: 40, bottom: 40 },
       xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 24, scale: true },
       yAxis: { type: "value", scale: true },
@@ -134,14 +134,21 @@ export class TrialView {
     }, task === null ? "all tasks" : task)));
     const entries = await this.logTail(this.task);
     const atEnd = this.log.scrollTop + this.log.clientHeight >= this.log.scrollHeight - 4;
-    fill(this.log, entries.map((e) => h("span", { class: e.stream },
+    // A line's end may come as an entry of its own: nothing to show.
+    fill(this.log, entries.filter((e) => e.text !== "\n").map((e) => h("span", { class: e.stream },
       `${e.replica ? e.replica + " " : ""}${e.text}${e.text.endsWith("\n") ? "" : "\n"}`)));
     if (atEnd) this.log.scrollTop = this.log.scrollHeight;
   }
 
+  // A failed trial's error with its stderr tail; a trial stopped early
+  // says why (it ended as the rule asked: no error, no stderr to show).
   async renderFailure() {
     const t = this.trial;
-    if (!t.errorMessage && (t.hptState || t.state) !== "FAILED") { clear(this.failure); return; }
+    if ((t.hptState || t.state) !== "FAILED") {
+      fill(this.failure, t.isTrialStoppedEarly && t.errorMessage
+        ? h("p", { class: "muted", id: "trial-stopped" }, `Stopped early: ${t.errorMessage}`) : null);
+      return;
+    }
     const stderr = await this.logTail(null, "stderr");
     fill(this.failure, h("h2", { class: "error" }, "Error"),
       h("p", { class: "error", id: "trial-error" }, t.errorMessage || "failed"),

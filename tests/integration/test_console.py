@@ -256,12 +256,17 @@ def test_job_page_table_filters_and_brush(site, browser):
 
 
 def test_trial_page_shows_log_tail(site, browser):
-    browser.find_element(By.CSS_SELECTOR, "#trials-table tbody tr td a").click()
+    job = call(site, "GET", "/v1/projects/default/jobs/sweep", site.tokens["user"])
+    best = job["trainingOutput"]["hptBestTrial"]["trialId"]
+    browser.find_element(By.ID, "filter-clear").click()
+    until(browser, lambda d: shown(d, f'#trials-table tr[data-trial="{best}"] a'), "the best trial's row") \
+        .click()
     log = until(browser, lambda d: shown(d, "#trial-log"), "the trial page")
     until(browser, lambda d: "step 8" in d.find_element(By.ID, "trial-log").text, "the log tail")
     assert "accuracy" in browser.find_element(By.ID, "trial-finals").text
     assert "gpu-host-1" in browser.find_element(By.ID, "trial-tasks").text
     assert log.is_displayed()
+    browser.execute_script("document.getElementById('trial-cluster').scrollIntoView()")
     browser.save_screenshot(str(browser.shots / "trial.png"))
     no_console_errors(browser)
 
@@ -284,8 +289,13 @@ def test_live_trial_appears_without_reload(site, browser):
 
 
 def test_viewer_sees_no_env_values_and_no_buttons(site, browser):
-    admin = site.tokens["admin"]
+    admin, alice = site.tokens["admin"], site.tokens["user"]
+    spec = synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=300", "--sleep=0.1"])
+    spec["env"] = {"DB_PASSWORD": SECRET}
+    call(site, "POST", "/v1/projects/default/jobs", alice, {"jobId": "long", "trainingInput": spec})
     sign_in(browser, site, admin)
+    open_job(browser, site, "long")
+    until(browser, lambda d: shown(d, "#job-cancel"), "an admin's cancel button on a running job")
     browser.get(f"{site.url}/#/nodes")
     row = until(browser, lambda d: shown(d, '#nodes-table tr[data-node="gpu-host-1"]'), "nodes page")
     assert row.find_elements(By.CSS_SELECTOR, 'button[data-action="drain"]'), "admin sees drain"
@@ -302,9 +312,12 @@ def test_viewer_sees_no_env_values_and_no_buttons(site, browser):
     assert SECRET not in browser.page_source
     browser.find_element(By.CSS_SELECTOR, "#job-summary details summary").click()
     assert "DB_PASSWORD (value hidden)" in browser.find_element(By.ID, "job-config").text
-    assert not browser.find_elements(By.ID, "job-cancel")
+    open_job(browser, site, "long")
+    assert "RUNNING" in browser.find_element(By.ID, "job-summary").text
+    assert not browser.find_elements(By.ID, "job-cancel"), "a viewer's cancel would be 403"
+    assert SECRET not in browser.page_source
     browser.get(f"{site.url}/#/nodes")
     row = until(browser, lambda d: shown(d, '#nodes-table tr[data-node="gpu-host-1"]'), "nodes page")
     assert not browser.find_elements(By.CSS_SELECTOR, "#nodes-table button")
-    # The running job of alice: a viewer gets no cancel button either.
     no_console_errors(browser)
+    call(site, "POST", "/v1/projects/default/jobs/long:cancel", alice, {})
