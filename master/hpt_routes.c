@@ -837,9 +837,9 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
 static void
 s_whoami (zsock_t *router, hpt_api_request_t *request)
 {
-    s_reply_json (router, request, 200,
-                  json_pack ("{s:s, s:s, s:b}", "name", s_caller.name, "role",
-                             hpt_role_name (s_caller.role), "session", s_by_cookie));
+    s_reply_json (
+        router, request, 200,
+        json_pack ("{s:s, s:s}", "name", s_caller.name, "role", hpt_role_name (s_caller.role)));
 }
 
 //  A new token for name with role, stored (hash only) before it is shown.
