@@ -16,6 +16,7 @@ import os
 import pathlib
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -321,3 +322,59 @@ def test_viewer_sees_no_env_values_and_no_buttons(site, browser):
     assert not browser.find_elements(By.CSS_SELECTOR, "#nodes-table button")
     no_console_errors(browser)
     call(site, "POST", "/v1/projects/default/jobs/long:cancel", alice, {})
+
+
+def raw(site, method, path, headers=None, body=None):
+    """(status, headers, parsed body) of one request with exactly these headers."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{site.url}{path}", data=data, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            text = resp.read().decode()
+            return resp.status, resp.headers, json.loads(text) if text.startswith("{") else text
+    except urllib.error.HTTPError as err:
+        text = err.read().decode()
+        return err.code, err.headers, json.loads(text) if text.startswith("{") else text
+
+
+def test_session_cookie_csrf_and_etag(site):
+    """The server side the console relies on, without a browser: the
+    session cookie's flags, a cookie-made change only from the master's
+    own origin, sign-out, and the Job's ETag with 304."""
+    json_type = {"Content-Type": "application/json"}
+    status, headers, body = raw(site, "POST", "/v1/auth/session", json_type,
+                                {"token": site.tokens["user"]})
+    assert status == 200 and body["name"] == "alice", body
+    cookie_line = headers["Set-Cookie"]
+    for flag in ("HttpOnly", "SameSite=Strict", "Path=/"):
+        assert flag in cookie_line, cookie_line
+    assert "Secure" not in cookie_line  # plain HTTP here; test_tls has HTTPS
+    cookie = {"Cookie": cookie_line.split(";")[0]}
+    assert raw(site, "GET", "/v1/auth/session", cookie)[2] == {
+        "name": "alice", "role": "user", "session": True}
+    assert raw(site, "GET", "/v1/auth/session")[2]["signInRequired"] is True
+    # A change with the cookie: refused from another origin or none, and
+    # let through (to the job's own answer) from the master's own.
+    cancel = "/v1/projects/default/jobs/sweep:cancel"
+    own = f"http://127.0.0.1:{site.api_port}"
+    for origin in ({"Origin": "http://evil.example"}, {}):
+        status, _, body = raw(site, "POST", cancel, {**json_type, **cookie, **origin}, {})
+        assert status == 403, (origin, body)
+    status, _, body = raw(site, "POST", cancel, {**json_type, **cookie, "Origin": own}, {})
+    assert status == 400 and body["error"]["status"] == "FAILED_PRECONDITION", body
+    # The Job's ETag: 304 while unchanged, 200 with a new one after a change.
+    path = "/v1/projects/default/jobs/sweep"
+    status, headers, job = raw(site, "GET", path, cookie)
+    etag = headers["ETag"]
+    assert status == 200 and etag
+    assert raw(site, "GET", path, {**cookie, "If-None-Match": etag})[0] == 304
+    patch = {"labels": {"team": "vision", "seen": "yes"}}
+    assert raw(site, "PATCH", f"{path}?updateMask=labels",
+               {**json_type, **cookie, "Origin": own}, patch)[0] == 200
+    status, headers, _ = raw(site, "GET", path, {**cookie, "If-None-Match": etag})
+    assert status == 200 and headers["ETag"] != etag
+    # Signing out ends the session; the token still works.
+    assert raw(site, "DELETE", "/v1/auth/session", {**cookie, "Origin": own})[0] == 200
+    assert raw(site, "GET", path, cookie)[0] == 401
+    assert raw(site, "GET", path, {"Authorization": f"Bearer {site.tokens['user']}"})[0] == 200
