@@ -216,7 +216,7 @@ export class JobView {
       if (f && column.kind === "cat")
         intervals = column.categories.map((c, i) => (f.values.has(c) ? [i, i] : null)).filter(Boolean);
       else if (f)
-        intervals = [[f.min ?? -Number.MAX_VALUE, f.max ?? Number.MAX_VALUE]];
+        intervals = [this.axisRange(column, f)];
       this.charts.parallel.dispatchAction({ type: "axisAreaSelect", parallelAxisId: `axis:${column.key}`,
                                             intervals }, { silent: true });
     }
@@ -224,6 +224,14 @@ export class JobView {
     // while brushing); one action naming no axis redraws them all.
     this.charts.parallel.dispatchAction({ type: "axisAreaSelect", parallelAxisId: "axis:none",
                                           intervals: [] }, { silent: true });
+  }
+
+  // A filter's range on its axis: an open end goes to the end of the
+  // axis (the parameter's range, or the values there are).
+  axisRange(column, f) {
+    const values = this.rows.map((r) => column.get(r)).filter((v) => v !== null && v !== undefined);
+    const low = column.min ?? Math.min(...values), high = column.max ?? Math.max(...values);
+    return [f.min ?? low, f.max ?? high];
   }
 
   // A brush on a parallel axis becomes (or clears) that column's filter.

@@ -1,6 +1,7 @@
 """The web console in a real browser (docs/console.md): Debian's headless
 Chromium driven by Selenium against a real master and agent, with users
-(so the sign-in form is on). One browser and one cluster for the module:
+(so the sign-in form is on). One browser and one cluster for the module,
+its tests run in file order on the same browser (signed in by the first):
  - sign-in with a token; the jobs page lists the jobs;
  - the job page's trials table has one row per trial with the objectives
    the API gives; a filter on a metric and on a parameter narrows it;
@@ -221,6 +222,13 @@ def test_job_page_table_filters_and_brush(site, browser):
     set_filter(browser, "objective", min=repr(cut))
     want = {tid for tid, t in trials.items() if t["finalMetric"]["objectiveValue"] >= cut}
     until(browser, lambda d: set(table_rows(d)) == want, f"objective filter keeps {want}")
+    # The table's filter shows on the parallel coordinates' objective axis.
+    shown_on_axis = browser.execute_script(
+        "const c = echarts.getInstanceByDom(document.getElementById('chart-parallel'));"
+        "const axis = c.getModel().findComponents({mainType: 'parallelAxis',"
+        "  query: {parallelAxisId: 'axis:objective'}})[0];"
+        "return axis.activeIntervals;")
+    assert len(shown_on_axis) == 1 and shown_on_axis[0][0] == pytest.approx(cut), shown_on_axis
     # And a parameter filter on top: the categorical keeps one value.
     Select(browser.find_element(By.ID, "filter-add")).select_by_value("param:opt")
     chip = until(browser, lambda d: shown(d, '.filter[data-key="param:opt"]'), "opt filter")
