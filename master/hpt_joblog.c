@@ -243,7 +243,7 @@ hpt_joblog_tail (hpt_joblog_t *self, const char *job_id, const char *trial, cons
             free (grown);
             break;
         }
-        memcpy (grown + block, buffer, length);
+        if (length) memcpy (grown + block, buffer, length); //  buffer is NULL at first
         free (buffer);
         buffer = grown;
         length += block;
