@@ -38,6 +38,8 @@
 */
 #include "hpt_api.h"
 #include "hpt_alloc.h"
+#include "hpt_console.h"
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -101,6 +103,8 @@ struct _hpt_api_request_t {
     char *host;           //  Host header or ""
     char *origin;         //  Origin header or ""
     char *content_type;   //  Content-Type header or ""
+    char *session;        //  the console's session cookie or ""
+    char *if_none_match;  //  If-None-Match header or ""
     size_t param_count;   //  number of query arguments
     char **keys;          //  decoded keys
     char **values;        //  decoded values
@@ -285,14 +289,14 @@ hpt_api_request_recv (zsock_t *router)
     zmsg_t *msg = zmsg_recv (router);
     if (!msg) return NULL;
     hpt_api_request_t *self = NULL;
-    if (zmsg_size (msg) != 11) goto done;
+    if (zmsg_size (msg) != 13) goto done;
     self = hpt_calloc (1, sizeof (hpt_api_request_t));
     self->routing_id = zmsg_pop (msg);
     zframe_t *delimiter = zmsg_pop (msg);
     bool valid = zframe_size (delimiter) == 0;
     zframe_destroy (&delimiter);
-    zframe_t *frames[9];
-    for (size_t i = 0; i < 9; i++)
+    zframe_t *frames[11];
+    for (size_t i = 0; i < 11; i++)
         frames[i] = zmsg_pop (msg);
     self->method = s_frame_string (frames[0]);
     self->path = s_frame_string (frames[1]);
@@ -302,15 +306,17 @@ hpt_api_request_recv (zsock_t *router)
     self->host = s_frame_string (frames[6]);
     self->origin = s_frame_string (frames[7]);
     self->content_type = s_frame_string (frames[8]);
+    self->session = s_frame_string (frames[9]);
+    self->if_none_match = s_frame_string (frames[10]);
     self->body_size = zframe_size (frames[3]);
     self->body = hpt_malloc (self->body_size + 1);
     memcpy (self->body, zframe_data (frames[3]), self->body_size);
     self->body[self->body_size] = 0;
-    for (size_t i = 0; i < 9; i++)
+    for (size_t i = 0; i < 11; i++)
         zframe_destroy (&frames[i]);
     valid = valid && self->method && self->path && query && self->authorization && self->client &&
-            self->host && self->origin && self->content_type && s_method_served (self->method) &&
-            self->path[0] == '/';
+            self->host && self->origin && self->content_type && self->session &&
+            self->if_none_match && s_method_served (self->method) && self->path[0] == '/';
     if (valid) s_parse_query (self, query);
     free (query);
     if (!valid) hpt_api_request_destroy (&self);
@@ -333,6 +339,8 @@ hpt_api_request_destroy (hpt_api_request_t **self_p)
     free (self->host);
     free (self->origin);
     free (self->content_type);
+    free (self->session);
+    free (self->if_none_match);
     for (size_t i = 0; i < self->param_count; i++) {
         free (self->keys[i]);
         free (self->values[i]);
@@ -411,9 +419,21 @@ hpt_api_request_content_type (hpt_api_request_t *self)
     return self->content_type;
 }
 
+const char *
+hpt_api_request_session (hpt_api_request_t *self)
+{
+    return self->session;
+}
+
+const char *
+hpt_api_request_if_none_match (hpt_api_request_t *self)
+{
+    return self->if_none_match;
+}
+
 int
-hpt_api_reply (zsock_t *router, zframe_t *routing_id, int status, const char *content_type,
-               const char *body)
+hpt_api_reply_with (zsock_t *router, zframe_t *routing_id, int status, const char *content_type,
+                    const char *body, const char *headers)
 {
     if (!router || !routing_id || status < 100 || status > 599) return -1;
     zmsg_t *msg = zmsg_new ();
@@ -422,25 +442,58 @@ hpt_api_reply (zsock_t *router, zframe_t *routing_id, int status, const char *co
     zmsg_addstrf (msg, "%d", status);
     zmsg_addstr (msg, content_type ? content_type : "");
     zmsg_addstr (msg, body ? body : "");
+    if (headers && *headers) zmsg_addstr (msg, headers);
     return zmsg_send (&msg, router);
 }
 
+int
+hpt_api_reply (zsock_t *router, zframe_t *routing_id, int status, const char *content_type,
+               const char *body)
+{
+    return hpt_api_reply_with (router, routing_id, status, content_type, body, NULL);
+}
+
 //  ---------------------------------------------------- the API thread
+
+//  Adds headers ("Name: value" lines joined by '\n', NULL for none) to
+//  response; they were checked by s_headers_safe.
+static void
+s_add_headers (struct MHD_Response *response, const char *headers)
+{
+    char *copy = hpt_strdup (headers ? headers : "");
+    char *rest = copy;
+    for (char *line = strsep (&rest, "\n"); line; line = strsep (&rest, "\n")) {
+        char *colon = strstr (line, ": ");
+        if (!colon) continue;
+        *colon = 0;
+        MHD_add_response_header (response, line, colon + 2);
+    }
+    free (copy);
+}
+
+static enum MHD_Result
+s_respond_with (struct MHD_Connection *connection, unsigned int status, const char *content_type,
+                const void *body, size_t size, const char *headers)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (size, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!response) return MHD_NO;
+    if (content_type)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (status == MHD_HTTP_NOT_IMPLEMENTED)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, POST, PATCH, DELETE");
+    s_add_headers (response, headers);
+    enum MHD_Result result = MHD_queue_response (connection, status, response);
+    MHD_destroy_response (response);
+    return result;
+}
 
 static enum MHD_Result
 s_respond (struct MHD_Connection *connection, unsigned int status, const char *content_type,
            const void *body, size_t size, bool close)
 {
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer (size, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!response) return MHD_NO;
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (status == MHD_HTTP_NOT_IMPLEMENTED)
-        MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, POST, PATCH, DELETE");
-    if (close) MHD_add_response_header (response, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result result = MHD_queue_response (connection, status, response);
-    MHD_destroy_response (response);
-    return result;
+    return s_respond_with (connection, status, content_type, body, size,
+                           close ? "Connection: close" : NULL);
 }
 
 static enum MHD_Result
@@ -486,6 +539,34 @@ s_header_safe (zframe_t *frame)
     for (size_t i = 0; i < zframe_size (frame); i++)
         if (data[i] < 0x20 || data[i] > 0x7e) return false;
     return zframe_size (frame) < 256;
+}
+
+//  The reply's extra headers: "Name: value" lines joined by '\n', each
+//  printable ASCII with a token for a name (no header can be smuggled in).
+static bool
+s_headers_safe (zframe_t *frame)
+{
+    const unsigned char *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    if (size > 4096) return false;
+    bool in_name = true;
+    size_t name_length = 0;
+    for (size_t i = 0; i < size; i++) {
+        unsigned char c = data[i];
+        if (c == '\n') {
+            if (in_name) return false;
+            in_name = true;
+            name_length = 0;
+        } else if (in_name && c == ':' && name_length > 0 && i + 1 < size && data[i + 1] == ' ')
+            in_name = false;
+        else if (in_name && !(isalnum (c) || c == '-'))
+            return false;
+        else if (c < 0x20 || c > 0x7e)
+            return false;
+        else
+            name_length++;
+    }
+    return !in_name;
 }
 
 //  Waits for the core's reply on the REQ socket; NULL on timeout, stop or
@@ -552,6 +633,10 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
     const char *origin = MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Origin");
     const char *sent_type =
         MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *session =
+        MHD_lookup_connection_value (connection, MHD_COOKIE_KIND, HPT_API_SESSION_COOKIE);
+    const char *if_none_match =
+        MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     char client[INET6_ADDRSTRLEN + 16];
     s_client (connection, client, sizeof (client));
 
@@ -565,6 +650,8 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
     zmsg_addstr (request, host ? host : "");
     zmsg_addstr (request, origin ? origin : "");
     zmsg_addstr (request, sent_type ? sent_type : "");
+    zmsg_addstr (request, session ? session : "");
+    zmsg_addstr (request, if_none_match ? if_none_match : "");
     zchunk_destroy (&query);
 
     zmsg_t *reply = NULL;
@@ -580,17 +667,61 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
     zframe_t *status_frame = zmsg_first (reply);
     zframe_t *type_frame = zmsg_next (reply);
     zframe_t *body_frame = zmsg_next (reply);
+    zframe_t *headers_frame = zmsg_next (reply);
     int status = status_frame ? s_reply_status (status_frame) : -1;
-    if (zmsg_size (reply) != 3 || status < 0 || !s_header_safe (type_frame))
+    if (zmsg_size (reply) < 3 || zmsg_size (reply) > 4 || status < 0 ||
+        !s_header_safe (type_frame) || (headers_frame && !s_headers_safe (headers_frame)))
         result = s_respond_error (connection, 500, "the master's core sent a malformed reply");
     else {
         char *content_type =
             zframe_size (type_frame) ? zframe_strdup (type_frame) : hpt_strdup ("application/json");
-        result = s_respond (connection, (unsigned int)status, content_type,
-                            zframe_data (body_frame), zframe_size (body_frame), false);
+        char *headers = headers_frame ? zframe_strdup (headers_frame) : NULL;
+        //  304 carries no body and no content type.
+        result = s_respond_with (connection, (unsigned int)status,
+                                 status == 304 ? NULL : content_type, zframe_data (body_frame),
+                                 status == 304 ? 0 : zframe_size (body_frame), headers);
+        free (headers);
         free (content_type);
     }
     zmsg_destroy (&reply);
+    return result;
+}
+
+//  Whether the client takes gzip (Accept-Encoding names it without q=0).
+static bool
+s_accepts_gzip (struct MHD_Connection *connection)
+{
+    const char *accept =
+        MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    const char *gzip = accept ? strcasestr (accept, "gzip") : NULL;
+    if (!gzip) return false;
+    const char *q = strstr (gzip, "q=");
+    const char *comma = strchr (gzip, ',');
+    return !(q && (!comma || q < comma) && strtod (q + 2, NULL) == 0);
+}
+
+//  A file of the web console, answered by this thread from the binary
+//  (the core is never asked: the files are the same for everyone and
+//  hold no data). Revalidated by ETag; gzip when the client takes it.
+static enum MHD_Result
+s_asset (struct MHD_Connection *connection, const char *url)
+{
+    const hpt_console_asset_t *asset = hpt_console_asset (url);
+    if (!asset) return s_respond_error (connection, 404, "no such file of the console");
+    const char *match =
+        MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    char *headers = hpt_console_headers (asset);
+    enum MHD_Result result;
+    if (match && strstr (match, asset->etag))
+        result = s_respond_with (connection, 304, NULL, "", 0, headers);
+    else if (asset->gzip && s_accepts_gzip (connection)) {
+        char *zipped = hpt_asprintf ("%s\nContent-Encoding: gzip", headers);
+        result =
+            s_respond_with (connection, 200, asset->type, asset->gzip, asset->gzip_size, zipped);
+        free (zipped);
+    } else
+        result = s_respond_with (connection, 200, asset->type, asset->data, asset->size, headers);
+    free (headers);
     return result;
 }
 
@@ -744,6 +875,7 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
     if (upload->answered) return MHD_YES;
     upload->answered = true;
     if (upload->refusal) return s_refuse (connection, upload->refusal, method);
+    if (streq (method, "GET") && hpt_console_serves (url)) return s_asset (connection, url);
     return s_forward (self, connection, method, url, upload);
 }
 

@@ -14,7 +14,7 @@
 
     Request, API -> core, as the ROUTER receives it:
         [routing id] [empty delimiter] [method] [path] [query] [body] [authorization]
-        [client] [host] [origin] [content type]
+        [client] [host] [origin] [content type] [session] [if none match]
       method         "GET", "POST" or "DELETE" (nothing else reaches the core)
       path           the URL path, percent-decoded, e.g.
                      "/v1/projects/p/jobs/j:cancel"; never empty
@@ -31,12 +31,17 @@
       host, origin, content type
                      those headers' values, empty when absent (the core's
                      browser protections)
+      session        the web console's session cookie (HPT_API_SESSION_COOKIE),
+                     empty when absent
+      if none match  the If-None-Match header, empty when absent
 
     Reply, core -> API, as the ROUTER sends it:
-        [routing id] [empty delimiter] [status] [content type] [body]
+        [routing id] [empty delimiter] [status] [content type] [body] [headers]
       status         the HTTP status as decimal text, "100" to "599"
       content type   e.g. "application/json"; empty means application/json
-      body           the response body (may be empty)
+      body           the response body (may be empty; none is sent with 304)
+      headers        optional: more response headers, "Name: value" lines
+                     joined by '\n' (Set-Cookie, ETag, ...), at most 4 KiB
 
     The core should use hpt_api_request_recv and hpt_api_reply below and
     never build or parse these frames itself. The core must answer every
@@ -44,6 +49,9 @@
     default), then answers 503 UNAVAILABLE itself and drops its socket, so a
     late reply is discarded by ZeroMQ. A reply that breaks the contract
     becomes 500 INTERNAL.
+
+    The web console's files (hpt_console.h: "/" and "/console/...") are
+    answered by the API thread itself, for GET, without the core.
 
     Errors the API answers without asking the core, all in Google's error
     shape (see hpt_api_error_json): 501 for methods other than GET, POST,
@@ -60,6 +68,9 @@
 
 //  Largest request body accepted (1 MiB); larger is 413.
 #define HPT_API_MAX_BODY (1024 * 1024)
+
+//  The web console's session cookie (hpt_session.h).
+#define HPT_API_SESSION_COOKIE "hpt_session"
 
 //  Default time the API waits for the core's reply.
 #define HPT_API_TIMEOUT_MS 10000
@@ -143,11 +154,22 @@ const char *hpt_api_request_host (hpt_api_request_t *self);
 const char *hpt_api_request_origin (hpt_api_request_t *self);
 const char *hpt_api_request_content_type (hpt_api_request_t *self);
 
+//  The console's session cookie and the If-None-Match header, "" when
+//  absent (borrowed).
+const char *hpt_api_request_session (hpt_api_request_t *self);
+const char *hpt_api_request_if_none_match (hpt_api_request_t *self);
+
 //  Sends a reply to the request from routing_id (borrowed, not consumed).
 //  content_type NULL means application/json; body NULL means empty.
 //  Returns 0, or -1 when the status is outside 100..599 or sending fails.
 int hpt_api_reply (zsock_t *router, zframe_t *routing_id, int status, const char *content_type,
                    const char *body);
+
+//  The same with more headers (NULL or "" for none): "Name: value" lines
+//  joined by '\n'; a line with a control character or a name that is not
+//  a token makes the API answer 500 instead.
+int hpt_api_reply_with (zsock_t *router, zframe_t *routing_id, int status, const char *content_type,
+                        const char *body, const char *headers);
 
 //  Google's error shape as a fresh string the caller frees:
 //  {"error": {"code": 404, "message": "...", "status": "NOT_FOUND",

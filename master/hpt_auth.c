@@ -59,6 +59,24 @@ s_caller (hpt_caller_t *caller, const char *name, hpt_role_t role)
 }
 
 int
+hpt_auth_caller_by_hash (hpt_store_t *store, const char *token_hash, hpt_caller_t *caller,
+                         hpt_error_t *error)
+{
+    json_t *user = NULL;
+    hpt_error_t problem;
+    if (hpt_store_user_by_token (store, token_hash, &user, &problem) != 0)
+        return problem.code == HPT_E_NOT_FOUND
+                   ? hpt_error_set (error, HPT_E_UNAUTHENTICATED,
+                                    "the token is not valid (unknown or revoked)")
+                   : hpt_error_set (error, HPT_E_UNAVAILABLE, "%s", problem.message);
+    hpt_role_t role = HPT_ROLE_VIEWER;
+    hpt_role_parse (json_string_value (json_object_get (user, "role")), &role);
+    s_caller (caller, json_string_value (json_object_get (user, "name")), role);
+    json_decref (user);
+    return 0;
+}
+
+int
 hpt_auth_caller (hpt_store_t *store, const char *client, const char *authorization, bool insecure,
                  hpt_caller_t *caller, hpt_error_t *error)
 {
@@ -70,18 +88,7 @@ hpt_auth_caller (hpt_store_t *store, const char *client, const char *authorizati
     if (authorization && strncmp (authorization, bearer, strlen (bearer)) == 0) {
         char hash[65];
         hpt_auth_hash (authorization + strlen (bearer), hash);
-        json_t *user = NULL;
-        hpt_error_t problem;
-        if (hpt_store_user_by_token (store, hash, &user, &problem) != 0)
-            return problem.code == HPT_E_NOT_FOUND
-                       ? hpt_error_set (error, HPT_E_UNAUTHENTICATED,
-                                        "the token is not valid (unknown or revoked)")
-                       : hpt_error_set (error, HPT_E_UNAVAILABLE, "%s", problem.message);
-        hpt_role_t role = HPT_ROLE_VIEWER;
-        hpt_role_parse (json_string_value (json_object_get (user, "role")), &role);
-        s_caller (caller, json_string_value (json_object_get (user, "name")), role);
-        json_decref (user);
-        return 0;
+        return hpt_auth_caller_by_hash (store, hash, caller, error);
     }
     if (authorization && *authorization)
         return hpt_error_set (error, HPT_E_UNAUTHENTICATED,

@@ -59,6 +59,12 @@ bool hpt_auth_name_ok (const char *name);
 int hpt_auth_caller (hpt_store_t *store, const char *client, const char *authorization,
                      bool insecure, hpt_caller_t *caller, hpt_error_t *error);
 
+//  The user whose unrevoked token hashes to token_hash (a console
+//  session's, hpt_session.h), as hpt_auth_caller would identify its
+//  bearer. -1 with HPT_E_UNAUTHENTICATED (or HPT_E_UNAVAILABLE).
+int hpt_auth_caller_by_hash (hpt_store_t *store, const char *token_hash, hpt_caller_t *caller,
+                             hpt_error_t *error);
+
 //  Whether caller may do access; for HPT_ACCESS_OWN_JOB, owner is the
 //  job's createdBy (NULL: submitted before users existed, admins only).
 //  -1 with HPT_E_PERMISSION_DENIED (saying what role it takes) when not.

@@ -783,6 +783,12 @@ hpt_core_answers (hpt_core_t *self)
     return self->answers;
 }
 
+hpt_session_t *
+hpt_core_sessions (hpt_core_t *self)
+{
+    return self->sessions;
+}
+
 static void s_heartbeat_round (hpt_core_t *self);
 
 static int
@@ -1449,6 +1455,7 @@ s_core_new (hpt_cluster_config_t *config)
     self->node_undo = zlistx_new ();
     zlistx_set_destructor (self->node_undo, s_node_undo_free);
     self->answers = hpt_textcache_new (S_ANSWERS_BYTES);
+    self->sessions = hpt_session_new (0);
     return self;
 }
 
@@ -1509,6 +1516,7 @@ hpt_core_destroy (hpt_core_t **self_p)
     zlistx_destroy (&self->outbox);
     zlistx_destroy (&self->node_undo);
     hpt_textcache_destroy (&self->answers);
+    hpt_session_destroy (&self->sessions);
     hpt_store_destroy (&self->store);
     hpt_joblog_destroy (&self->joblog);
     zstr_free (&self->agents_endpoint);

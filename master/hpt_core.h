@@ -19,6 +19,7 @@
 #include "hpt_cluster_config.h"
 #include "hpt_host.h"
 #include "hpt_joblog.h"
+#include "hpt_session.h"
 #include "hpt_store.h"
 #include "hpt_textcache.h"
 #include "hpt_tuner.h"
@@ -138,6 +139,9 @@ zhashx_t *hpt_core_dropped_by_kind (hpt_core_t *self);
 //  Rendered Job resources by job id and version (borrowed): a GET of an
 //  unchanged job is served from here.
 hpt_textcache_t *hpt_core_answers (hpt_core_t *self);
+
+//  The web console's sign-in sessions (borrowed).
+hpt_session_t *hpt_core_sessions (hpt_core_t *self);
 
 //  Since the start: the longest the loop spent on one event (an API
 //  request, an agent message, a timer round), and the longest a

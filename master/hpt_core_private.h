@@ -67,6 +67,7 @@ struct _hpt_core_t {
     uint64_t commit_failures; //  commits that failed
     int64_t last_store_log;   //  when a store failure was last logged (ms)
     hpt_textcache_t *answers; //  rendered Jobs by job id and version
+    hpt_session_t *sessions;  //  the web console's sign-in sessions
     int64_t busy_max_us;      //  the longest one event held the loop
     int64_t silence_max_ms;   //  the longest a READY agent went unheard
 };

@@ -198,3 +198,90 @@ hpt_joblog_read (hpt_joblog_t *self, const char *job_id, int64_t after, const ch
     json_object_set_new (page, "next", json_integer (next));
     return page;
 }
+
+//  Whether a log line (JSON) is an entry of trial (and task, stream); the
+//  entry is returned (caller owns) or NULL.
+static json_t *
+s_tail_match (const char *line, size_t length, const char *trial, const char *task,
+              const char *stream)
+{
+    json_t *entry = json_loadb (line, length, 0, NULL);
+    const char *values[3] = {trial, task, stream};
+    const char *keys[3] = {"trialId", "taskId", "stream"};
+    for (int i = 0; entry && i < 3; i++) {
+        if (!values[i] || !*values[i]) continue;
+        const char *have = json_string_value (json_object_get (entry, keys[i]));
+        if (!have || strcmp (have, values[i]) != 0) json_decref (entry), entry = NULL;
+    }
+    return entry;
+}
+
+//  Reading backwards: blocks of this size, each holding the start of the
+//  line that crossed its end (carried into the next read).
+#define S_TAIL_BLOCK (64 * 1024)
+
+json_t *
+hpt_joblog_tail (hpt_joblog_t *self, const char *job_id, const char *trial, const char *task,
+                 const char *stream, size_t max_lines, size_t max_scan)
+{
+    json_t *found = json_array (); //  newest first
+    char *path = s_path (self, job_id);
+    FILE *file = fopen (path, "r");
+    free (path);
+    int64_t end = 0, start = 0;
+    if (file && fseeko (file, 0, SEEK_END) == 0) end = (int64_t)ftello (file);
+    //  buffer holds [start, start + length): whole lines but the first.
+    char *buffer = NULL;
+    size_t length = 0;
+    start = end;
+    while (file && start > 0 && (size_t)(end - start) < max_scan &&
+           json_array_size (found) < max_lines) {
+        size_t block = start > S_TAIL_BLOCK ? S_TAIL_BLOCK : (size_t)start;
+        char *grown = hpt_malloc (block + length);
+        if (fseeko (file, (off_t)(start - (int64_t)block), SEEK_SET) != 0 ||
+            fread (grown, 1, block, file) != block) {
+            free (grown);
+            break;
+        }
+        if (length) memcpy (grown + block, buffer, length); //  buffer is NULL at first
+        free (buffer);
+        buffer = grown;
+        length += block;
+        start -= (int64_t)block;
+        //  Lines wholly inside the buffer, newest first; the first line
+        //  may be cut unless the buffer starts the file.
+        size_t stop = length;
+        for (size_t i = length; i-- > 0 && json_array_size (found) < max_lines;) {
+            if (buffer[i] != '\n' || i + 1 >= stop) {
+                if (i == 0 && start == 0 && stop > 0) {
+                    json_t *entry = s_tail_match (buffer, stop, trial, task, stream);
+                    if (entry) {
+                        json_object_set_new (entry, "seq", json_integer (start));
+                        json_array_append_new (found, entry);
+                    }
+                    stop = 0;
+                }
+                continue;
+            }
+            json_t *entry = s_tail_match (buffer + i + 1, stop - i - 1, trial, task, stream);
+            if (entry) {
+                json_object_set_new (entry, "seq", json_integer (start + (int64_t)i + 1));
+                json_array_append_new (found, entry);
+            }
+            stop = i + 1;
+        }
+        //  Keep only the cut first line for the next block.
+        length = stop;
+    }
+    free (buffer);
+    if (file) fclose (file);
+    json_t *entries = json_array ();
+    for (size_t i = json_array_size (found); i-- > 0;)
+        json_array_append (entries, json_array_get (found, i));
+    json_decref (found);
+    json_t *page = json_object ();
+    json_object_set_new (page, "entries", entries);
+    json_object_set_new (page, "next", json_integer (end));
+    json_object_set_new (page, "scannedFrom", json_integer (start));
+    return page;
+}

@@ -67,4 +67,15 @@ int hpt_joblog_truncate (hpt_joblog_t *self, const char *job_id, int64_t bytes, 
 json_t *hpt_joblog_read (hpt_joblog_t *self, const char *job_id, int64_t after, const char *trial,
                          size_t max_bytes);
 
+//  The end of job's log: the last max_lines entries (oldest first) of
+//  trial, and of task and stream when they are not NULL, found by reading
+//  the file backwards from its end, at most max_scan bytes of it. Returns
+//  {"entries": [...], "next": N, "scannedFrom": S} (caller owns): N is the
+//  file's length (continue live with hpt_joblog_read from there), S the
+//  offset the backward read stopped at (0 when it read the whole file;
+//  older entries of the trial may lie before a larger S). Each entry gets
+//  "seq" as for hpt_joblog_read.
+json_t *hpt_joblog_tail (hpt_joblog_t *self, const char *job_id, const char *trial,
+                         const char *task, const char *stream, size_t max_lines, size_t max_scan);
+
 #endif

@@ -7,6 +7,13 @@
        Origin, so a page the user visits cannot submit or cancel;
     2. the caller (hpt_auth): 401 without a valid token once users exist;
     3. the right the route takes (read, submit, own job, admin): 403.
+    The web console's browsers sign in once (POST /v1/auth/session with a
+    token) and then send a session cookie (hpt_session.h) instead of the
+    token; a request that authenticates by that cookie must also, to
+    change anything, come from this very origin (Origin equal to the
+    scheme and Host it was sent to), besides being application/json: a
+    cookie is sent by the browser on its own, so without these checks a
+    page of another site could act with the user's session (CSRF).
     Refusals are logged with the caller and route; every POST and DELETE,
     refused or not, goes into the audit trail. A Job shows its env values
     only to its owner and admins.
@@ -15,6 +22,7 @@
 #include "hpt_alloc.h"
 #include "hpt_auth.h"
 #include "hpt_filter.h"
+#include "hpt_insight.h"
 #include "hpt_job_reader.h"
 #include "hpt_json.h"
 #include "hpt_page.h"
@@ -32,6 +40,8 @@
 //  replies (what was answered, for the audit trail).
 static hpt_caller_t s_caller;
 static int s_status;
+//  The request authenticates by the console's session cookie.
+static bool s_by_cookie;
 
 //  A Job resource as the caller may see it: env values only for the
 //  job's owner and admins (others see the names, "<redacted>").
@@ -259,39 +269,93 @@ s_list (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const cha
 //  kept, so a client polling an unchanged job costs the loop a copy. Who
 //  may see env values and who may not get different texts, so each is
 //  cached under its own key.
+//  The Job's HTTP ETag: its etag, and whether env values were left out
+//  (the two renderings of one version differ).
+static char *
+s_job_http_etag (hpt_tuner_t *tuner, bool secrets)
+{
+    char etag[32];
+    hpt_tuner_etag (tuner, etag, sizeof (etag));
+    return hpt_asprintf ("\"%s%s\"", etag, secrets ? "" : "-redacted");
+}
+
+//  Whether an If-None-Match header names etag (quoted; "*" or W/ too).
+static bool
+s_etag_matches (const char *header, const char *etag)
+{
+    if (!*header) return false;
+    if (strcmp (header, "*") == 0) return true;
+    const char *found = strstr (header, etag);
+    return found != NULL;
+}
+
 static void
 s_get_job (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner)
 {
     hpt_textcache_t *answers = hpt_core_answers (core);
     uint64_t version = hpt_tuner_version (tuner);
     bool secrets = hpt_auth_sees_secrets (&s_caller, hpt_tuner_owner (tuner));
+    char *etag = s_job_http_etag (tuner, secrets);
+    char *headers = hpt_asprintf ("ETag: %s\nCache-Control: private, no-cache", etag);
+    zframe_t *id = hpt_api_request_routing_id (request);
+    //  A client polling an unchanged job gets 304 and no body: the
+    //  console's live job page polls like this.
+    if (s_etag_matches (hpt_api_request_if_none_match (request), etag)) {
+        s_status = 304;
+        hpt_api_reply_with (router, id, 304, NULL, "", headers);
+        free (headers);
+        free (etag);
+        return;
+    }
+    free (etag);
     char *key = hpt_asprintf ("%s%s", hpt_tuner_id (tuner), secrets ? "" : "\n<redacted>");
     const char *cached = hpt_textcache_get (answers, key, version);
     s_status = 200;
     if (cached)
-        hpt_api_reply (router, hpt_api_request_routing_id (request), 200, NULL, cached);
+        hpt_api_reply_with (router, id, 200, NULL, cached, headers);
     else {
         bool complete;
         json_t *job = s_job_json (core, tuner, true, &complete);
         char *text = hpt_json_dumps (job, true);
         json_decref (job);
-        hpt_api_reply (router, hpt_api_request_routing_id (request), 200, NULL, text);
+        hpt_api_reply_with (router, id, 200, NULL, text, headers);
         //  Points the store could not read this time must not stick.
         if (complete)
             hpt_textcache_put (answers, key, version, text);
         else
             free (text);
     }
+    free (headers);
     free (key);
 }
+
+//  ?tail=N: the last N entries (1..S_LOG_TAIL_MAX) of a trial (and task,
+//  stream), read backwards from the end of the log, at most
+//  S_LOG_TAIL_SCAN bytes of it.
+#define S_LOG_TAIL_MAX 1000
+#define S_LOG_TAIL_SCAN (16 * 1024 * 1024)
 
 static void
 s_logs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner)
 {
     const char *after = hpt_api_request_param (request, "after");
-    json_t *body = hpt_joblog_read (hpt_core_joblog (core), hpt_tuner_id (tuner),
-                                    after && *after ? strtoll (after, NULL, 10) : 0,
-                                    hpt_api_request_param (request, "trial"), S_LOG_PAGE_BYTES);
+    const char *tail = hpt_api_request_param (request, "tail");
+    const char *trial = hpt_api_request_param (request, "trial");
+    json_t *body;
+    if (tail) {
+        size_t lines;
+        hpt_error_t error;
+        if (hpt_page_size (tail, "tail", 100, S_LOG_TAIL_MAX, &lines, &error)) {
+            s_reply_failure (router, request, &error);
+            return;
+        }
+        body = hpt_joblog_tail (hpt_core_joblog (core), hpt_tuner_id (tuner), trial,
+                                hpt_api_request_param (request, "task"),
+                                hpt_api_request_param (request, "stream"), lines, S_LOG_TAIL_SCAN);
+    } else
+        body = hpt_joblog_read (hpt_core_joblog (core), hpt_tuner_id (tuner),
+                                after && *after ? strtoll (after, NULL, 10) : 0, trial,
+                                S_LOG_PAGE_BYTES);
     json_object_set_new (body, "jobState",
                          json_string (hpt_job_state_name (hpt_tuner_state (tuner))));
     s_reply_json (router, request, 200, body);
@@ -427,12 +491,27 @@ s_trial_tags (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt
     s_reply_json (router, request, 200, body);
 }
 
-//  .../jobs/J/trials/T/metrics and .../metrics:tags (GET).
+//  hpt extension: one trial in detail, with its cluster (hpt_insight.h).
+static void
+s_trial_detail (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner,
+                int64_t trial_id)
+{
+    hpt_error_t error;
+    json_t *body =
+        hpt_insight_trial (core, tuner, hpt_tuner_trial (tuner, (size_t)trial_id - 1), &error);
+    if (body)
+        s_reply_json (router, request, 200, body);
+    else
+        s_reply_failure (router, request, &error);
+}
+
+//  .../jobs/J/trials/T (GET, hpt), .../trials/T/metrics and
+//  .../metrics:tags (GET); what is NULL for the trial itself.
 static void
 s_trial_route (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner,
                const char *trial, char *what)
 {
-    char *verb = s_verb (what);
+    char *verb = what ? s_verb (what) : NULL;
     size_t digits = strspn (trial, "0123456789");
     int64_t id = digits && digits <= 18 && !trial[digits] ? strtoll (trial, NULL, 10) : 0;
     if (id < 1 || (uint64_t)id > hpt_tuner_trial_count (tuner)) {
@@ -440,8 +519,10 @@ s_trial_route (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hp
         s_reply_error (router, request, 404, NULL, message, NULL);
         free (message);
     } else if (strcmp (hpt_api_request_method (request), "GET") != 0 ||
-               strcmp (what, "metrics") != 0 || (verb && strcmp (verb, "tags") != 0))
+               (what && strcmp (what, "metrics") != 0) || (verb && strcmp (verb, "tags") != 0))
         s_reply_error (router, request, 404, NULL, "no such method on a trial", NULL);
+    else if (!what)
+        s_trial_detail (core, router, request, tuner, id);
     else if (verb)
         s_trial_tags (core, router, request, tuner, id);
     else
@@ -509,6 +590,19 @@ s_patch_job (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_
     free (etag);
 }
 
+//  hpt extension: parameter importance, the early-stopping reference,
+//  every trial's last value of every tag (hpt_insight.h).
+static void
+s_insights (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tuner_t *tuner)
+{
+    hpt_error_t error;
+    json_t *body = hpt_insight_job (tuner, hpt_core_store (core), &error);
+    if (body)
+        s_reply_json (router, request, 200, body);
+    else
+        s_reply_failure (router, request, &error);
+}
+
 static void
 s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
 {
@@ -545,8 +639,10 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
             s_reply_json (router, request, 200, json_object ());
     } else if (n == 6 && !verb && strcmp (seg[5], "logs") == 0 && strcmp (method, "GET") == 0)
         s_logs (core, router, request, tuner);
-    else if (n == 8 && !verb && strcmp (seg[5], "trials") == 0)
-        s_trial_route (core, router, request, tuner, seg[6], seg[7]);
+    else if (n == 6 && !verb && strcmp (seg[5], "insights") == 0 && strcmp (method, "GET") == 0)
+        s_insights (core, router, request, tuner);
+    else if ((n == 7 || n == 8) && !verb && strcmp (seg[5], "trials") == 0)
+        s_trial_route (core, router, request, tuner, seg[6], n == 8 ? seg[7] : NULL);
     else if (n == 5)
         s_reply_error (router, request, 501, NULL,
                        "a job has get (GET), patch (PATCH) and :cancel (POST) here", NULL);
@@ -580,7 +676,9 @@ s_list_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
         if (json_array_size (list) == size)
             more = true;
         else {
-            json_array_append_new (list, hpt_host_to_json (nodes[i]));
+            json_t *node = hpt_host_to_json (nodes[i]);
+            hpt_insight_node_holders (core, nodes[i], node);
+            json_array_append_new (list, node);
             last = nodes[i]->name;
         }
     }
@@ -625,6 +723,7 @@ s_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
             s_reply_json (router, request, 200, json_object ());
     } else if (!verb && strcmp (method, "GET") == 0) {
         json_t *body = hpt_host_to_json (node);
+        hpt_insight_node_holders (core, node, body);
         json_object_set (body, "resources", node->resources);
         s_reply_json (router, request, 200, body);
     } else if (verb && strcmp (verb, "drain") == 0 && strcmp (method, "POST") == 0) {
@@ -890,6 +989,17 @@ s_host_allowed (hpt_core_t *core, const char *host, size_t len)
     return false;
 }
 
+//  Whether origin is exactly this master as the request addressed it:
+//  the scheme it serves and the Host header (name and port).
+static bool
+s_same_origin (hpt_core_t *core, const char *origin, const char *host)
+{
+    const char *scheme = hpt_core_settings (core)->tls_cert ? "https://" : "http://";
+    size_t length = strlen (scheme);
+    return *host && strncasecmp (origin, scheme, length) == 0 &&
+           strcasecmp (origin + length, host) == 0;
+}
+
 static int
 s_browser_checks (hpt_core_t *core, hpt_api_request_t *request, hpt_error_t *error)
 {
@@ -907,6 +1017,13 @@ s_browser_checks (hpt_core_t *core, hpt_api_request_t *request, hpt_error_t *err
                               "a request from another site (Origin '%.100s') may not change "
                               "anything",
                               origin);
+    //  A browser sends the session cookie by itself: a change made with it
+    //  must come from the console's own origin.
+    if (s_by_cookie && !s_same_origin (core, origin, hpt_api_request_host (request)))
+        return hpt_error_set (error, HPT_E_PERMISSION_DENIED,
+                              "a change made with the console's session must come from the "
+                              "console's own page (Origin '%.100s', Host '%.100s')",
+                              origin, hpt_api_request_host (request));
     //  A form cannot send JSON, so a page cannot make these.
     const char *type = hpt_api_request_content_type (request);
     const char *method = hpt_api_request_method (request);
@@ -979,6 +1096,31 @@ s_rate_ok (hpt_core_t *core, const char *client)
     return true;
 }
 
+//  Who is asking: by token, by the console's session cookie, or by
+//  where the request comes from (hpt_auth_caller). A session that ended
+//  counts as no credential: a loopback caller of a master without users
+//  is still the local admin, anyone else is asked to sign in again.
+static int
+s_identify (hpt_core_t *core, hpt_api_request_t *request, hpt_error_t *error)
+{
+    hpt_store_t *store = hpt_core_store (core);
+    const char *client = hpt_api_request_client (request);
+    bool insecure = hpt_core_settings (core)->insecure;
+    if (!s_by_cookie)
+        return hpt_auth_caller (store, client, hpt_api_request_authorization (request), insecure,
+                                &s_caller, error);
+    const char *session = hpt_api_request_session (request);
+    const char *token_hash =
+        hpt_session_token_hash (hpt_core_sessions (core), session, zclock_time ());
+    if (token_hash && hpt_auth_caller_by_hash (store, token_hash, &s_caller, error) == 0) return 0;
+    if (token_hash) hpt_session_close (hpt_core_sessions (core), session);
+    s_by_cookie = false;
+    if (hpt_auth_caller (store, client, "", insecure, &s_caller, error) == 0) return 0;
+    return hpt_error_set (error, HPT_E_UNAUTHENTICATED,
+                          "the console's session ended (signed out, expired, its token revoked, "
+                          "or the master restarted): sign in again");
+}
+
 //  Whether the request may go on; when not, the refusal is answered.
 static bool
 s_guard (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **seg, size_t n)
@@ -993,10 +1135,7 @@ s_guard (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
                                   "too many requests from this client: at most %" PRId64
                                   " a second (master.apiRequestsPerSecond); try again shortly",
                                   hpt_core_settings (core)->api_rate);
-    if (rc == 0)
-        rc = hpt_auth_caller (hpt_core_store (core), hpt_api_request_client (request),
-                              hpt_api_request_authorization (request),
-                              hpt_core_settings (core)->insecure, &s_caller, &error);
+    if (rc == 0) rc = s_identify (core, request, &error);
     if (rc == 0) {
         hpt_access_t access = s_access (core, request, seg, n, &owner, &found);
         //  A job that does not exist is the handler's 404, not a refusal.
@@ -1056,6 +1195,108 @@ s_dispatch (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char 
     }
 }
 
+//  ---------------------------------------------------------------------
+//  The console's sign-in: POST /v1/auth/session {"token"} and DELETE
+
+//  Set-Cookie for the session cookie: HttpOnly (no script reads it),
+//  SameSite=Strict (no other site's page sends it), Secure under TLS.
+static char *
+s_cookie_header (hpt_core_t *core, const char *value, int64_t max_age_s)
+{
+    return hpt_asprintf ("Set-Cookie: " HPT_API_SESSION_COOKIE "=%s; Path=/; Max-Age=%" PRId64
+                         "; HttpOnly; SameSite=Strict%s\nCache-Control: no-store",
+                         value, max_age_s, hpt_core_settings (core)->tls_cert ? "; Secure" : "");
+}
+
+static void
+s_sign_in (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    json_t *body =
+        json_loadb (hpt_api_request_body (request), hpt_api_request_body_size (request), 0, NULL);
+    const char *token = json_string_value (json_object_get (body, "token"));
+    char hash[65], id[HPT_SESSION_ID_SIZE];
+    hpt_error_t error;
+    int rc = 0;
+    if (!token || !*token || strlen (token) > 256)
+        rc = hpt_error_set (&error, HPT_E_INVALID,
+                            "the body must be {\"token\": \"...\"}: an API token "
+                            "(hptmaster users add NAME)");
+    if (rc == 0) {
+        hpt_auth_hash (token, hash);
+        rc = hpt_auth_caller_by_hash (hpt_core_store (core), hash, &s_caller, &error);
+    }
+    json_decref (body);
+    if (rc == 0) rc = hpt_session_open (hpt_core_sessions (core), hash, zclock_time (), id, &error);
+    if (rc != 0) {
+        zsys_warning ("hptmaster: refused a console sign-in from %s: %s",
+                      hpt_api_request_client (request), error.message);
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    char *headers = s_cookie_header (core, id, HPT_SESSION_TTL_MS / 1000);
+    json_t *answer = json_pack ("{s:s, s:s, s:b}", "name", s_caller.name, "role",
+                                hpt_role_name (s_caller.role), "session", true);
+    char *text = hpt_json_dumps (answer, true);
+    s_status = 200;
+    hpt_api_reply_with (router, hpt_api_request_routing_id (request), 200, NULL, text, headers);
+    explicit_bzero (id, sizeof (id));
+    free (text);
+    json_decref (answer);
+    free (headers);
+}
+
+static void
+s_sign_out (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    hpt_session_close (hpt_core_sessions (core), hpt_api_request_session (request));
+    char *headers = s_cookie_header (core, "", 0);
+    s_status = 200;
+    hpt_api_reply_with (router, hpt_api_request_routing_id (request), 200, NULL, "{}", headers);
+    free (headers);
+}
+
+//  GET: who the browser is, or that it must sign in: 200 either way, so
+//  the console learns it without a failed request.
+static void
+s_session_state (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    hpt_error_t error;
+    if (s_identify (core, request, &error) == 0)
+        s_reply_json (router, request, 200,
+                      json_pack ("{s:s, s:s, s:b}", "name", s_caller.name, "role",
+                                 hpt_role_name (s_caller.role), "session", s_by_cookie));
+    else if (error.code == HPT_E_UNAUTHENTICATED)
+        s_reply_json (router, request, 200,
+                      json_pack ("{s:b, s:s}", "signInRequired", true, "reason", error.message));
+    else
+        s_reply_failure (router, request, &error);
+}
+
+//  The session route needs no credential (it is how a browser gets
+//  one), but the browser protections and the rate limit apply.
+static void
+s_session_route (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
+{
+    hpt_error_t error;
+    const char *method = hpt_api_request_method (request);
+    snprintf (s_caller.name, sizeof (s_caller.name), "unknown");
+    int rc = s_rate_ok (core, hpt_api_request_client (request))
+                 ? s_browser_checks (core, request, &error)
+                 : hpt_error_set (&error, HPT_E_RESOURCE_EXHAUSTED,
+                                  "too many requests from this client; try again shortly");
+    if (rc != 0)
+        s_reply_failure (router, request, &error);
+    else if (strcmp (method, "GET") == 0)
+        s_session_state (core, router, request);
+    else if (strcmp (method, "POST") == 0)
+        s_sign_in (core, router, request);
+    else if (strcmp (method, "DELETE") == 0)
+        s_sign_out (core, router, request);
+    else
+        s_reply_error (router, request, 501, NULL,
+                       "a session is read with GET, opened with POST, ended with DELETE", NULL);
+}
+
 void
 hpt_routes_handle (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
 {
@@ -1064,7 +1305,12 @@ hpt_routes_handle (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request
     char *seg[9];
     size_t n = s_split (hpt_api_request_path (request), &copy, seg, 9);
     s_status = 0;
-    if (s_guard (core, router, request, seg, n)) s_dispatch (core, router, request, seg, n);
+    s_by_cookie = !*hpt_api_request_authorization (request) && *hpt_api_request_session (request);
+    if (n == 3 && strcmp (seg[0], "v1") == 0 && strcmp (seg[1], "auth") == 0 &&
+        strcmp (seg[2], "session") == 0)
+        s_session_route (core, router, request);
+    else if (s_guard (core, router, request, seg, n))
+        s_dispatch (core, router, request, seg, n);
     s_audit_change (core, request, seg, n);
     free (copy);
 }

@@ -468,3 +468,78 @@ hpt_stopping_max_resource (hpt_stopping_t *self)
 {
     return self ? s_budget (self) : 0;
 }
+
+const hpt_stop_config_t *
+hpt_stopping_config (hpt_stopping_t *self)
+{
+    return &self->config;
+}
+
+static int
+s_compare_steps (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+size_t
+hpt_stopping_median_curve (hpt_stopping_t *self, hpt_stop_reference_t *out, size_t max)
+{
+    if (!self || max == 0) return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < self->trial_count; i++)
+        if (self->trials[i].state == S_COMPLETED && self->trials[i].sums)
+            total += self->trials[i].count;
+    if (total == 0) return 0;
+    int64_t *steps = hpt_malloc (total * sizeof (int64_t));
+    size_t n = 0;
+    for (size_t i = 0; i < self->trial_count; i++) {
+        const s_trial_t *trial = &self->trials[i];
+        if (trial->state != S_COMPLETED || !trial->sums) continue;
+        for (size_t k = 0; k < trial->count; k++)
+            steps[n++] = trial->points[k].step;
+    }
+    qsort (steps, n, sizeof (int64_t), s_compare_steps);
+    size_t unique = 0;
+    for (size_t k = 0; k < n; k++)
+        if (unique == 0 || steps[unique - 1] != steps[k]) steps[unique++] = steps[k];
+    size_t written = 0;
+    for (size_t j = 0; j < max && j < unique; j++) {
+        //  Evenly spread over the steps, the first and the last included.
+        size_t k =
+            unique <= max ? j : (size_t)((double)j * (double)(unique - 1) / (double)(max - 1));
+        size_t count;
+        double median = s_reference_median (self, steps[k], &count);
+        if (count == 0) continue;
+        if (written > 0 && out[written - 1].step == steps[k]) continue;
+        out[written++] = (hpt_stop_reference_t){steps[k], median, true, count, 0};
+    }
+    free (steps);
+    return written;
+}
+
+size_t
+hpt_stopping_rungs (hpt_stopping_t *self, hpt_stop_reference_t *out, size_t max)
+{
+    if (!self) return 0;
+    double eta = self->config.reduction_factor;
+    size_t written = 0;
+    for (size_t k = 0; k < self->rung_count && written < max; k++) {
+        const s_rung_t *rung = &self->rungs[k];
+        if (rung->count == 0) continue;
+        hpt_stop_reference_t *r = &out[written++];
+        *r = (hpt_stop_reference_t){s_rung_step (self, k), 0, false, rung->count, rung->count};
+        if ((double)rung->count < eta) continue;
+        size_t keep = (size_t)floor ((double)rung->count / eta);
+        if (keep < 1) keep = 1;
+        double *sorted = hpt_malloc (rung->count * sizeof (double));
+        memcpy (sorted, rung->values, rung->count * sizeof (double));
+        qsort (sorted, rung->count, sizeof (double), s_compare_doubles);
+        //  Ascending: the keep-th best is from the top when maximizing.
+        r->value = self->maximize ? sorted[rung->count - keep] : sorted[keep - 1];
+        r->has_value = true;
+        r->keep = keep;
+        free (sorted);
+    }
+    return written;
+}

@@ -165,4 +165,30 @@ size_t hpt_stopping_completed_count (hpt_stopping_t *self);
 //  The budget ASHA uses now: max_resource, or the learned one (0: unknown).
 int64_t hpt_stopping_max_resource (hpt_stopping_t *self);
 
+//  The rule's reference, as the console draws it beside the learning
+//  curves: one point per step.
+typedef struct {
+    int64_t step;   //  the step (MEDIAN) or the rung's step (ASHA)
+    double value;   //  MEDIAN: the median running average; ASHA: the cutoff
+    bool has_value; //  ASHA: false while the rung has fewer than eta records
+    size_t count;   //  completed trials that reached the step / records at the rung
+    size_t keep;    //  ASHA: how many of the records continue
+} hpt_stop_reference_t;
+
+//  The rules as configured (borrowed).
+const hpt_stop_config_t *hpt_stopping_config (hpt_stopping_t *self);
+
+//  MEDIAN's reference curve: at the steps the completed trials reported
+//  (at most max of them, evenly spread when there are more), the median
+//  of their running averages up to the step, over those that reached it
+//  (what a running trial's best so far is compared with there). Written
+//  into out, by step; returns how many.
+size_t hpt_stopping_median_curve (hpt_stopping_t *self, hpt_stop_reference_t *out, size_t max);
+
+//  ASHA's rungs recorded so far (at most max): the rung's step, how many
+//  trials were recorded there, how many of them continue, and the cutoff:
+//  the worst best-so-far that still continues (the keep-th best record).
+//  Returns how many.
+size_t hpt_stopping_rungs (hpt_stopping_t *self, hpt_stop_reference_t *out, size_t max);
+
 #endif

@@ -1270,6 +1270,44 @@ s_all_metrics (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const 
     return true;
 }
 
+//  The agent a trial's master replica was placed on (borrowed), or NULL.
+static const char *
+s_master_node (hpt_trial_t *trial)
+{
+    for (size_t k = 0; k < trial->task_count; k++)
+        if (strcmp (trial->tasks[k].request->replica, "master") == 0) return trial->tasks[k].agent;
+    return trial->task_count ? trial->tasks[0].agent : NULL;
+}
+
+//  hpt extensions of trainingOutput, shown in lists too (the console's
+//  jobs page): hptTrialCounts {total, finished, inFlight, failed} and
+//  hptBestTrial {trialId, objectiveValue}, the first trial of the
+//  best-first order when it has a result.
+static void
+s_trial_summary (hpt_tuner_t *self, json_t *output)
+{
+    size_t finished = 0, flying = 0, failed = 0;
+    hpt_trial_t *best = NULL;
+    s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
+    for (size_t i = 0; i < self->trial_count; i++) {
+        hpt_trial_t *trial = self->trials[i];
+        flying += s_in_flight (trial);
+        failed += trial->state == HPT_TRIAL_FAILED;
+        finished += trial->state == HPT_TRIAL_SUCCEEDED || trial->state == HPT_TRIAL_FAILED ||
+                    trial->state == HPT_TRIAL_CANCELLED;
+        if (!best || s_compare_trials (&trial, &best) < 0) best = trial;
+    }
+    json_object_set_new (output, "hptTrialCounts",
+                         json_pack ("{s:I, s:I, s:I, s:I}", "total", (json_int_t)self->trial_count,
+                                    "finished", (json_int_t)finished, "inFlight",
+                                    (json_int_t)flying, "failed", (json_int_t)failed));
+    if (best && best->state == HPT_TRIAL_SUCCEEDED && best->has_final &&
+        isfinite (best->final_value))
+        json_object_set_new (output, "hptBestTrial",
+                             json_pack ("{s:o, s:f}", "trialId", s_int64_json (best->id),
+                                        "objectiveValue", best->final_value));
+}
+
 //  One trial of trainingOutput; *complete becomes false when its points
 //  could not be read.
 static json_t *
@@ -1297,9 +1335,12 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
     //  hpt extension: the trial's own finer state (docs/lifecycle.md).
     json_object_set_new (out, "hptState", json_string (hpt_trial_state_name (trial->state)));
     if (trial->message) json_object_set_new (out, "errorMessage", json_string (trial->message));
-    //  hpt extension: the agents its tasks were placed on, each once, so
-    //  `hpt jobs stream-logs` can say where a trial runs.
+    //  hpt extension: the agents its tasks were placed on, each once, the
+    //  master replica's first, so `hpt jobs stream-logs` and the console
+    //  can say where a trial runs.
     json_t *nodes = json_array ();
+    const char *master = s_master_node (trial);
+    if (master) json_array_append_new (nodes, json_string (master));
     for (size_t i = 0; i < trial->task_count; i++) {
         const char *agent = trial->tasks[i].agent;
         bool seen = !agent;
@@ -1349,6 +1390,7 @@ s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *compl
     json_object_set_new (output, "completedTrialCount", s_int64_json ((int64_t)completed));
     const char *tag = s_metric_tag (self);
     json_object_set_new (output, "hyperparameterMetricTag", json_string (tag));
+    s_trial_summary (self, output);
     if (with_trials) {
         hpt_trial_t **sorted =
             hpt_malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
@@ -1363,6 +1405,43 @@ s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *compl
     }
     json_object_set_new (out, "trainingOutput", output);
     return out;
+}
+
+json_t *
+hpt_tuner_trial_to_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial)
+{
+    bool complete = true;
+    return s_trial_json (self, store, trial, s_metric_tag (self), &complete);
+}
+
+hpt_optimizer_t *
+hpt_tuner_optimizer (hpt_tuner_t *self)
+{
+    return self->optimizer;
+}
+
+hpt_space_t *
+hpt_tuner_space (hpt_tuner_t *self)
+{
+    return self->space;
+}
+
+hpt_stopping_t *
+hpt_tuner_stopping (hpt_tuner_t *self)
+{
+    return self->stopping;
+}
+
+const char *
+hpt_tuner_metric_tag (hpt_tuner_t *self)
+{
+    return s_metric_tag (self);
+}
+
+const char *
+hpt_tuner_objective_task (hpt_tuner_t *self, hpt_trial_t *trial)
+{
+    return s_objective_task_id (self, trial);
 }
 
 json_t *

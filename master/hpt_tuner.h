@@ -24,6 +24,7 @@
 #include "hpt_optimizer.h"
 #include "hpt_space.h"
 #include "hpt_states.h"
+#include "hpt_stopping.h"
 #include "hpt_store.h"
 #include <jansson.h>
 #include <stdbool.h>
@@ -251,6 +252,20 @@ void hpt_tuner_etag (hpt_tuner_t *self, char *buf, size_t size);
 //  Formats epoch milliseconds as RFC 3339 UTC ("2026-11-29T03:04:42.123Z")
 //  into buf (at least 32 bytes); returns buf.
 char *hpt_time_format (int64_t ms, char *buf, size_t size);
+
+//  One trial as trainingOutput.trials shows it (caller owns).
+json_t *hpt_tuner_trial_to_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial);
+
+//  What the console's insights read (hpt_insight.h), all borrowed: the
+//  optimizer and the parameter space (NULL for a job without
+//  parameters), the early-stopping rules (NULL when off), the objective's
+//  metric tag, and the task whose reports are a trial's objective (NULL
+//  before placement).
+hpt_optimizer_t *hpt_tuner_optimizer (hpt_tuner_t *self);
+hpt_space_t *hpt_tuner_space (hpt_tuner_t *self);
+hpt_stopping_t *hpt_tuner_stopping (hpt_tuner_t *self);
+const char *hpt_tuner_metric_tag (hpt_tuner_t *self);
+const char *hpt_tuner_objective_task (hpt_tuner_t *self, hpt_trial_t *trial);
 
 //  Frees an array of task requests.
 void hpt_task_requests_destroy (hpt_task_request_t **requests_p, size_t count);

@@ -21,6 +21,8 @@ PACKAGES=(
   python3-googleapi python3-httplib2
   # tools the tests drive
   procps hwloc valgrind iproute2 openssl
+  # the web console's browser tests: headless Chromium driven by Selenium
+  chromium chromium-driver python3-selenium
   # custom containers (imageUri): the agent's default runtime, the OCI
   # runtime the tests pick, and the busybox the test images are made of
   podman runc busybox-static

@@ -738,3 +738,21 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     free (z);
     return produced;
 }
+
+size_t
+hpt_bo_length_scales (hpt_bo_t *self, const double *done_values, const double *done_y,
+                      size_t n_done, double *scales)
+{
+    size_t d = self->dim;
+    if (n_done < 2) return 0;
+    double *X = hpt_malloc (n_done * d * sizeof (double));
+    for (size_t i = 0; i < n_done; i++)
+        s_encode (self, done_values + i * d, X + i * d);
+    size_t m = s_checkpoint (n_done);
+    //  The same fit the suggestions use (and cache): the first m results.
+    const double *theta = s_hyperparameters (self, X, done_y, m);
+    for (size_t j = 0; j < d; j++)
+        scales[j] = exp (theta[j]);
+    free (X);
+    return m;
+}

@@ -44,4 +44,15 @@ void hpt_bo_destroy (hpt_bo_t **self_p);
 size_t hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t *visited,
                        size_t n, double *out);
 
+//  The fitted length scale of each parameter (ARD Matérn-5/2, in the
+//  unit-cube coordinates the model uses: a log-scaled parameter on its
+//  log range, a categorical one on the Hamming distance) into scales
+//  (dim values), from the same MAP fit the suggestions use on these
+//  results (n_done finished points, row-major values, their objectives in
+//  minimization orientation; borrowed): the fit of the first m of them,
+//  m the refit checkpoint, cached. Returns m, or 0 (scales untouched)
+//  with fewer than 2 results.
+size_t hpt_bo_length_scales (hpt_bo_t *self, const double *done_values, const double *done_y,
+                             size_t n_done, double *scales);
+
 #endif

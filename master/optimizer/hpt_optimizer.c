@@ -376,3 +376,15 @@ hpt_optimizer_set_budget (hpt_optimizer_t *self, uint64_t max_trials)
 {
     self->budget = max_trials;
 }
+
+size_t
+hpt_optimizer_length_scales (hpt_optimizer_t *self, double *scales, size_t *results)
+{
+    if (results) *results = self ? self->done.count : 0;
+    if (!self || self->done.count < 2) return 0;
+    //  Grid and random search fit no model of their own: they get one for
+    //  this question, seeded alike, so the answer is as deterministic.
+    if (!self->bo) self->bo = hpt_bo_new (self->space, self->seed);
+    return hpt_bo_length_scales (self->bo, self->done.values, self->done.y, self->done.count,
+                                 scales);
+}

@@ -68,4 +68,13 @@ bool hpt_optimizer_exhausted (hpt_optimizer_t *self);
 //  points). Without it (benchmarks), the design is min(3 (d + 1), 30).
 void hpt_optimizer_set_budget (hpt_optimizer_t *self, uint64_t max_trials);
 
+//  How much each parameter matters to the objective, as the GP sees it:
+//  its fitted length scale (hpt_bo_length_scales: unit-cube coordinates,
+//  short = the objective changes within a small part of the parameter's
+//  range) into scales (hpt_space_size values). Every algorithm gets an
+//  answer (grid and random search fit a model for it). *results gets how
+//  many finished results there are. Returns how many of them the fit
+//  used, 0 (scales untouched) with fewer than 2.
+size_t hpt_optimizer_length_scales (hpt_optimizer_t *self, double *scales, size_t *results);
+
 #endif

@@ -590,20 +590,25 @@ test_request_recv_rejects_bad_frames (void **state)
     zstr_sendx (dealer, "", "GET", "/x", NULL);
     assert_null (hpt_api_request_recv (router));
     //  A method the API never forwards.
-    zstr_sendx (dealer, "", "PUT", "/x", "", "", "", "loopback", "", "", "", NULL);
+    zstr_sendx (dealer, "", "PUT", "/x", "", "", "", "loopback", "", "", "", "", "", NULL);
     assert_null (hpt_api_request_recv (router));
     //  A path that is not a path.
-    zstr_sendx (dealer, "", "GET", "x", "", "", "", "loopback", "", "", "", NULL);
+    zstr_sendx (dealer, "", "GET", "x", "", "", "", "loopback", "", "", "", "", "", NULL);
+    assert_null (hpt_api_request_recv (router));
+    //  The frames of the contract before the session and If-None-Match.
+    zstr_sendx (dealer, "", "GET", "/x", "", "", "", "loopback", "", "", "", NULL);
     assert_null (hpt_api_request_recv (router));
     //  A good one, with an odd query.
     zstr_sendx (dealer, "", "GET", "/x", "a=1&&b&c=%zz&d=%41%42", "body", "", "loopback", "h:1", "",
-                "application/json", NULL);
+                "application/json", "sid", "\"e1\"", NULL);
     hpt_api_request_t *request = hpt_api_request_recv (router);
     assert_non_null (request);
     assert_string_equal (hpt_api_request_client (request), "loopback");
     assert_string_equal (hpt_api_request_host (request), "h:1");
     assert_string_equal (hpt_api_request_origin (request), "");
     assert_string_equal (hpt_api_request_content_type (request), "application/json");
+    assert_string_equal (hpt_api_request_session (request), "sid");
+    assert_string_equal (hpt_api_request_if_none_match (request), "\"e1\"");
     assert_string_equal (hpt_api_request_param (request, "a"), "1");
     assert_string_equal (hpt_api_request_param (request, "b"), "");
     assert_string_equal (hpt_api_request_param (request, "c"), "%zz");
