@@ -11,6 +11,8 @@
 #include "hpt_admin.h"
 #include "hpt_alloc.h"
 #include "hpt_keys.h"
+#include "hpt_log.h"
+#include "hpt_notify.h"
 #include "hpt_tls.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-             "Usage: hptmaster --cluster FILE\n"
+             "Usage: hptmaster --cluster FILE [--log-level LEVEL]\n"
              "       hptmaster keygen DIR\n"
              "       hptmaster users add NAME --role viewer|user|admin --cluster FILE\n"
              "       hptmaster users list|revoke NAME|token NAME --cluster FILE\n"
@@ -46,6 +48,9 @@ s_usage (FILE *out)
              "                   maxAgents, security (curve: cert, agentCerts; insecure),\n"
              "                   tls (cert, key: the API serves HTTPS), machineTypes,\n"
              "                   scaleTiers. An empty file means all defaults.\n"
+             "  --log-level LEVEL  least severe log line written: debug, info (default),\n"
+             "                   warning, error. Lines go to stderr, one per event,\n"
+             "                   as key=value fields (docs/operations.md)\n"
              "  keygen DIR       write the master's CURVE certificate pair: DIR/master.cert\n"
              "                   (public: give it to every agent, --master-cert) and\n"
              "                   DIR/master.cert_secret (0600: master.security.curve.cert)\n"
@@ -71,6 +76,20 @@ s_usage (FILE *out)
              "SIGINT/SIGTERM stop it; tasks on agents keep running and are reconciled\n"
              "when it starts again.\n",
              HPT_TLS_CA_DAYS, HPT_TLS_SERVER_DAYS);
+}
+
+//  --log-level LEVEL: 0, or -1 after saying why.
+static int
+s_log_level (const char *text)
+{
+    hpt_log_level_t level;
+    if (hpt_log_level_parse (text, &level) != 0) {
+        fprintf (stderr, "hptmaster: --log-level '%s': expected debug, info, warning or error\n",
+                 text);
+        return -1;
+    }
+    hpt_log_set_level (level);
+    return 0;
 }
 
 //  hptmaster certgen --host NAME [--host NAME...] DIR
@@ -162,7 +181,9 @@ main (int argc, char *argv[])
             cluster = argv[++i];
         else if (strncmp (argv[i], "--cluster=", 10) == 0)
             cluster = argv[i] + 10;
-        else {
+        else if (strcmp (argv[i], "--log-level") == 0 && i + 1 < argc) {
+            if (s_log_level (argv[++i]) != 0) return 2;
+        } else {
             fprintf (stderr, "hptmaster: unexpected argument '%s' (see --help)\n", argv[i]);
             return 2;
         }
@@ -192,6 +213,7 @@ main (int argc, char *argv[])
         hpt_cluster_config_destroy (&config);
         return 1;
     }
+    hpt_core_set_config_file (core, cluster);
     const hpt_master_settings_t *settings = hpt_cluster_config_master (config);
     //  The API's URL as a client writes it: an IPv6 literal in brackets.
     bool v6 = strchr (settings->api_host, ':') != NULL;
@@ -199,7 +221,10 @@ main (int argc, char *argv[])
             v6 ? "[" : "", settings->api_host, v6 ? "]" : "", hpt_core_api_port (core),
             hpt_core_agents_endpoint (core));
     fflush (stdout);
+    //  Type=notify: `systemctl start` returns now, with both sockets bound.
+    hpt_notify ("READY=1\nSTATUS=serving");
     hpt_core_run (core);
+    hpt_notify ("STOPPING=1");
     hpt_core_destroy (&core);
     hpt_cluster_config_destroy (&config);
     return 0;
