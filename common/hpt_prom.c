@@ -12,9 +12,9 @@
     running sum as the cumulative _bucket{le} series Prometheus expects,
     with le="+Inf" equal to _count.
 
-    Values are doubles; integers render without a decimal point ("%.17g"
-    gives the shortest form that reads back exactly for the counts we
-    keep), non-finite values as NaN, +Inf, -Inf.
+    Values are doubles, rendered in the shortest form that reads back
+    exactly (integers without a decimal point); non-finite values as NaN,
+    +Inf, -Inf.
 */
 #include "hpt_prom.h"
 #include "hpt_alloc.h"
@@ -346,15 +346,29 @@ hpt_prom_value (hpt_prom_family_t *family, ...)
 //  ---------------------------------------------------------------------
 //  Rendering
 
+//  The shortest text that reads back as value ("0.1", not
+//  "0.10000000000000001").
+static void
+s_shortest (char *text, size_t size, double value)
+{
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf (text, size, "%.*g", precision, value);
+        if (strtod (text, NULL) == value) return;
+    }
+}
+
 static void
 s_number (FILE *out, double value)
 {
+    char text[32];
     if (isnan (value))
         fputs ("NaN", out);
     else if (isinf (value))
         fputs (value > 0 ? "+Inf" : "-Inf", out);
-    else
-        fprintf (out, "%.17g", value);
+    else {
+        s_shortest (text, sizeof (text), value);
+        fputs (text, out);
+    }
 }
 
 //  HELP text escapes backslash and newline; label values also the quote.
@@ -398,7 +412,7 @@ s_render_histogram (FILE *out, hpt_prom_family_t *family, s_series_t *series)
         cumulative += series->bucket[b];
         char le[32];
         if (b < family->bound_count)
-            snprintf (le, sizeof (le), "%.17g", family->bounds[b]);
+            s_shortest (le, sizeof (le), family->bounds[b]);
         else
             snprintf (le, sizeof (le), "+Inf");
         s_sample_name (out, family, series, "_bucket", le);

@@ -81,7 +81,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 //  Rendered Job resources kept for GETs of unchanged jobs, at most (a
@@ -731,13 +734,53 @@ s_check_nodes (hpt_core_t *self, int64_t now)
     }
 }
 
-//  Set by SIGHUP (hpt_core_request_reload): read what can change live.
-static volatile sig_atomic_t s_reload_requested;
+//  SIGHUP must never interrupt the loop's poll: zloop ends on EINTR. So
+//  hptmaster blocks it before starting threads (hpt_core_block_sighup),
+//  and the loop reads it from a signalfd. Threads that libraries started
+//  before main (OpenBLAS's workers) have it unblocked; the kernel gives
+//  the signal to one of those when there is one, and then the handler
+//  below notes it. Either way the reload runs at the next heartbeat
+//  round, inside its transaction.
+static volatile sig_atomic_t s_sighup_caught;
+
+static void
+s_on_sighup_signal (int signal)
+{
+    s_sighup_caught = 1;
+}
+
+static int
+s_on_sighup (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    hpt_core_t *self = arg;
+    struct signalfd_siginfo info;
+    while (read (item->fd, &info, sizeof (info)) == (ssize_t)sizeof (info))
+        self->reload_requested = true;
+    return 0;
+}
 
 void
-hpt_core_request_reload (void)
+hpt_core_block_sighup (void)
 {
-    s_reload_requested = 1;
+    struct sigaction action = {.sa_handler = s_on_sighup_signal, .sa_flags = SA_RESTART};
+    sigfillset (&action.sa_mask);
+    sigaction (SIGHUP, &action, NULL);
+    sigset_t hup;
+    sigemptyset (&hup);
+    sigaddset (&hup, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &hup, NULL);
+}
+
+static void
+s_watch_sighup (hpt_core_t *self)
+{
+    sigset_t hup;
+    sigemptyset (&hup);
+    sigaddset (&hup, SIGHUP);
+    self->sighup_fd = signalfd (-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (self->sighup_fd < 0) return;
+    zmq_pollitem_t item = {NULL, self->sighup_fd, ZMQ_POLLIN, 0};
+    zloop_poller (self->loop, &item, s_on_sighup, self);
 }
 
 //  Reads agentCerts again when it changed (or on SIGHUP); a connected
@@ -745,8 +788,9 @@ hpt_core_request_reload (void)
 static void
 s_check_keys (hpt_core_t *self)
 {
-    bool force = s_reload_requested;
-    s_reload_requested = 0;
+    bool force = self->reload_requested || s_sighup_caught;
+    self->reload_requested = false;
+    s_sighup_caught = 0;
     if (force) hpt_core_reload_config (self);
     if (!self->admission || !hpt_admission_reload (self->admission, force)) return;
     size_t count;
@@ -1496,6 +1540,7 @@ s_core_new (hpt_cluster_config_t *config)
     self->answers = hpt_textcache_new (S_ANSWERS_BYTES);
     self->metrics = hpt_master_metrics_new ();
     self->heartbeat_timer = -1;
+    self->sighup_fd = -1;
     return self;
 }
 
@@ -1525,6 +1570,7 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
         zloop_reader (self->loop, zactor_sock (self->handshakes), s_on_handshake, self);
     }
     hpt_core_arm_heartbeat (self);
+    s_watch_sighup (self);
     if (hpt_core_begin (self) == 0) {
         hpt_core_schedule (self);
         hpt_core_commit (self);
@@ -1556,6 +1602,7 @@ hpt_core_destroy (hpt_core_t **self_p)
     zlistx_destroy (&self->node_undo);
     hpt_textcache_destroy (&self->answers);
     hpt_master_metrics_destroy (&self->metrics);
+    if (self->sighup_fd >= 0) close (self->sighup_fd);
     hpt_cluster_config_destroy (&self->reloaded);
     free (self->config_path);
     hpt_store_destroy (&self->store);

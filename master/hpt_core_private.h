@@ -75,6 +75,8 @@ struct _hpt_core_t {
     char *config_path;              //  cluster.yaml, re-read on SIGHUP; NULL: no reloads
     hpt_cluster_config_t *reloaded; //  the configuration in force after a reload (owned)
     int heartbeat_timer;            //  the heartbeat timer's id (re-armed by a reload)
+    int sighup_fd;                  //  signalfd of SIGHUP, or -1
+    bool reload_requested;          //  SIGHUP came: reload at the next heartbeat round
 };
 
 int64_t hpt_core_now (void);

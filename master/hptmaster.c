@@ -21,12 +21,6 @@
 #include <sys/stat.h>
 
 static void
-s_on_sighup (int signal)
-{
-    hpt_core_request_reload ();
-}
-
-static void
 s_usage (FILE *out)
 {
     fprintf (out,
@@ -35,6 +29,8 @@ s_usage (FILE *out)
              "       hptmaster users add NAME --role viewer|user|admin --cluster FILE\n"
              "       hptmaster users list|revoke NAME|token NAME --cluster FILE\n"
              "       hptmaster certgen --host NAME [--host NAME...] DIR\n"
+             "       hptmaster backup --cluster FILE OUT.db\n"
+             "       hptmaster restore --cluster FILE IN.db\n"
              "\n"
              "The hpt master: holds the optimizer, persists every job, trial and metric\n"
              "in SQLite under stateDir, schedules trial clusters on hptagent hosts and\n"
@@ -68,6 +64,11 @@ s_usage (FILE *out)
              "                   certificate %d. Existing files are never overwritten; when\n"
              "                   DIR holds ca.pem and ca.key but no server files, that CA\n"
              "                   signs the new certificate (a renewal clients already trust).\n"
+             "  backup OUT.db    copy the store (stateDir/hpt.db) to the new file OUT.db,\n"
+             "                   consistent, while the master runs (SQLite's online\n"
+             "                   backup); then copy stateDir/logs (docs/operations.md)\n"
+             "  restore IN.db    replace the store with the backup IN.db (the master\n"
+             "                   must be stopped); the schema migrates forward\n"
              "  --help           show this help and exit\n"
              "  --version        print the version and exit\n"
              "\n"
@@ -151,6 +152,8 @@ main (int argc, char *argv[])
     //  them.
     umask (077);
     if (argc >= 2 && strcmp (argv[1], "users") == 0) return hpt_admin_users (argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp (argv[1], "backup") == 0 || strcmp (argv[1], "restore") == 0))
+        return hpt_admin_backup (argc - 1, argv + 1);
     if (argc >= 2 && strcmp (argv[1], "keygen") == 0) {
         if (argc != 3) {
             fprintf (stderr, "hptmaster keygen: usage: hptmaster keygen DIR\n");
@@ -192,6 +195,9 @@ main (int argc, char *argv[])
         fprintf (stderr, "hptmaster: --cluster FILE is required (see --help)\n");
         return 2;
     }
+    //  SIGHUP (systemctl reload) reloads cluster.yaml: blocked in every
+    //  thread, read by the core's loop (hpt_core_block_sighup).
+    hpt_core_block_sighup ();
     hpt_diag_t *diag = hpt_diag_new (cluster, false);
     hpt_cluster_config_t *config = hpt_cluster_config_read_file (cluster, diag);
     if (!config) {
@@ -202,10 +208,6 @@ main (int argc, char *argv[])
     hpt_diag_destroy (&diag);
     zsys_init ();
     zsys_set_logident ("hptmaster");
-    //  SIGHUP re-reads what can change live (the admitted agent keys).
-    struct sigaction reload = {.sa_handler = s_on_sighup};
-    sigemptyset (&reload.sa_mask);
-    sigaction (SIGHUP, &reload, NULL);
     hpt_error_t error;
     hpt_core_t *core = hpt_core_new (config, &error);
     if (!core) {
