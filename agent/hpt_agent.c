@@ -81,6 +81,7 @@
     processes outside containers are killed and before HELLO.
 */
 #include "hpt_agent.h"
+#include "hpt_agent_metrics.h"
 #include "hpt_alloc.h"
 #include "hpt_log.h"
 #include "hpt_container.h"
@@ -143,40 +144,42 @@ typedef struct {
 } s_task_t;
 
 struct _hpt_agent_t {
-    hpt_agent_config_t config;   //  copied (strings owned)
-    char *spool_dir;             //  WORKDIR/spool
-    zsock_t *dealer;             //  to the master
-    zactor_t *monitor;           //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
-    int64_t handshake_log;       //  when a failed handshake was last logged (monotonic ms)
-    zloop_t *loop;               //  the reactor
-    hpt_launcher_t *launcher;    //  runs the tasks
-    hpt_spool_t *spool;          //  events until acknowledged
-    zhashx_t *tasks;             //  lid -> s_task_t (owned)
-    hpt_fetch_t *fetch;          //  package fetcher (its own thread)
-    zhashx_t *fetching;          //  task id -> LAUNCH waiting for packages or its image (owned)
-    hpt_container_t *containers; //  the container runtime
-    char *containers_dir;        //  WORKDIR/containers: the containers' environment files
-    zhashx_t *images;            //  images present (pulled or found) since the agent started
-    zhashx_t *pulls;             //  image being pulled -> zlistx of the task ids waiting for it
-    bool limits;                 //  containers get the machine type's CPU and memory limits
-    json_t *resources;           //  HELLO's resources document
-    bool registered;             //  WELCOME received, not lost since
-    int64_t heartbeat_ms;        //  from WELCOME
-    int64_t timeout_ms;          //  from WELCOME
-    int64_t last_master;         //  monotonic ms of the master's last message
-    int64_t next_hello;          //  monotonic ms of the next HELLO attempt
-    int64_t hello_backoff;       //  current backoff
-    int64_t last_heartbeat;      //  monotonic ms of our last HEARTBEAT
-    int64_t oldest_seq;          //  oldest unacknowledged seq when last (re)sent
-    int64_t oldest_sent;         //  monotonic ms it was last (re)sent
-    int64_t sent_seq;            //  highest event seq sent since (re)registering or replaying
-    int64_t master_epoch;        //  from the last WELCOME, 0 before the first
-    char *refusal;               //  why the master refused us for good, NULL while it has not
-    char **allowed;              //  --allow-run-as users, NULL-terminated (owned), or NULL
-    mode_t task_umask;           //  the umask hptagent started with: the tasks get it
-    int64_t bogus_logged;        //  monotonic ms an impossible ACK was last logged, 0 never
-    int64_t match_credit;        //  microseconds custom stdout patterns may still spend now
-    int64_t match_refilled;      //  monotonic microseconds the credit was last grown
+    hpt_agent_config_t config;    //  copied (strings owned)
+    char *spool_dir;              //  WORKDIR/spool
+    zsock_t *dealer;              //  to the master
+    zactor_t *monitor;            //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
+    int64_t handshake_log;        //  when a failed handshake was last logged (monotonic ms)
+    zloop_t *loop;                //  the reactor
+    hpt_launcher_t *launcher;     //  runs the tasks
+    hpt_spool_t *spool;           //  events until acknowledged
+    zhashx_t *tasks;              //  lid -> s_task_t (owned)
+    hpt_fetch_t *fetch;           //  package fetcher (its own thread)
+    zhashx_t *fetching;           //  task id -> LAUNCH waiting for packages or its image (owned)
+    hpt_container_t *containers;  //  the container runtime
+    char *containers_dir;         //  WORKDIR/containers: the containers' environment files
+    zhashx_t *images;             //  images present (pulled or found) since the agent started
+    zhashx_t *pulls;              //  image being pulled -> zlistx of the task ids waiting for it
+    bool limits;                  //  containers get the machine type's CPU and memory limits
+    json_t *resources;            //  HELLO's resources document
+    bool registered;              //  WELCOME received, not lost since
+    int64_t heartbeat_ms;         //  from WELCOME
+    int64_t timeout_ms;           //  from WELCOME
+    int64_t last_master;          //  monotonic ms of the master's last message
+    int64_t next_hello;           //  monotonic ms of the next HELLO attempt
+    int64_t hello_backoff;        //  current backoff
+    int64_t last_heartbeat;       //  monotonic ms of our last HEARTBEAT
+    int64_t oldest_seq;           //  oldest unacknowledged seq when last (re)sent
+    int64_t oldest_sent;          //  monotonic ms it was last (re)sent
+    int64_t sent_seq;             //  highest event seq sent since (re)registering or replaying
+    int64_t master_epoch;         //  from the last WELCOME, 0 before the first
+    char *refusal;                //  why the master refused us for good, NULL while it has not
+    char **allowed;               //  --allow-run-as users, NULL-terminated (owned), or NULL
+    mode_t task_umask;            //  the umask hptagent started with: the tasks get it
+    int64_t bogus_logged;         //  monotonic ms an impossible ACK was last logged, 0 never
+    int64_t match_credit;         //  microseconds custom stdout patterns may still spend now
+    int64_t match_refilled;       //  monotonic microseconds the credit was last grown
+    hpt_agent_metrics_t *metrics; //  its /metrics (--metrics-listen), or NULL
+    zhashx_t *launched;           //  task id -> monotonic ms its LAUNCH came (owned)
 };
 
 static int64_t
@@ -300,6 +303,7 @@ s_event (hpt_agent_t *self, hpt_msg_t **msg_p)
     }
     if (hpt_spool_append (self->spool, hpt_msg_id_name (hpt_msg_id (msg)), body) < 0)
         hpt_log_warning ("spool write failed (event kept in memory)");
+    if (self->metrics) hpt_agent_metrics_event (self->metrics, hpt_msg_id_name (hpt_msg_id (msg)));
     free (body);
     //  The common case sends the message in hand instead of decoding it
     //  back from the spool.
@@ -852,9 +856,20 @@ s_task_user (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t **user, hpt_error_t *
 }
 
 //  Refuses the task of a LAUNCH: could not start it, because of error.
+//  A launch ended (started or refused): its latency for /metrics.
+static void
+s_launch_done (hpt_agent_t *self, const char *task_id, bool ok)
+{
+    int64_t *since = zhashx_lookup (self->launched, task_id);
+    if (since && self->metrics)
+        hpt_agent_metrics_launch (self->metrics, (double)(s_mono () - *since) / 1000.0, ok);
+    zhashx_delete (self->launched, task_id);
+}
+
 static void
 s_refuse_start (hpt_agent_t *self, const char *task_id, const hpt_error_t *error)
 {
+    s_launch_done (self, task_id, false);
     char *reason = hpt_asprintf ("could not start the task: %s", error->message);
     s_refuse (self, task_id, reason);
     free (reason);
@@ -1129,6 +1144,7 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         hpt_msg_set_pid (started, pid);
         hpt_msg_set_start_time (started, s_wall ());
         s_event (self, &started);
+        s_launch_done (self, task_id, true);
     }
     s_env_free (&env);
     hpt_user_destroy (&user);
@@ -1250,6 +1266,11 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     //  Already started (or fetching): a LAUNCH repeated after a master
     //  restart must not start the task twice.
     if (s_task_by_id (self, task_id) || zhashx_lookup (self->fetching, task_id)) return;
+    if (!zhashx_lookup (self->launched, task_id)) {
+        int64_t *now = hpt_malloc (sizeof (int64_t));
+        *now = s_mono ();
+        zhashx_insert (self->launched, task_id, now);
+    }
     //  A user it may not run as fails the task before any download.
     hpt_error_t error;
     hpt_user_t *user = NULL;
@@ -1524,8 +1545,15 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     hpt_agent_t *self = arg;
     int64_t now = s_mono ();
     hpt_launcher_tick (self->launcher, now);
+    size_t running = 0;
     for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks))
-        if (!task->exited) s_flush_metrics (self, task, false);
+        if (!task->exited) {
+            s_flush_metrics (self, task, false);
+            running++;
+        }
+    if (self->metrics)
+        hpt_agent_metrics_state (self->metrics, self->registered, hpt_spool_size (self->spool),
+                                 running);
     if (self->registered && now - self->last_master > self->timeout_ms) {
         hpt_log_warning ("the master is silent; registering again");
         self->registered = false;
@@ -1823,6 +1851,16 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     self->match_refilled = zclock_usecs ();
     self->tasks = zhashx_new ();
     zhashx_set_destructor (self->tasks, s_task_free);
+    self->launched = zhashx_new ();
+    zhashx_set_destructor (self->launched, (zhashx_destructor_fn *)zstr_free);
+    if (config->metrics_listen) {
+        self->metrics = hpt_agent_metrics_new (config->metrics_listen, error);
+        if (!self->metrics) {
+            hpt_agent_destroy (&self);
+            return NULL;
+        }
+        hpt_log_info ("metrics on http://%s/metrics", config->metrics_listen);
+    }
     if (s_prepare_workdir (self, error) != 0) {
         hpt_agent_destroy (&self);
         return NULL;
@@ -1929,6 +1967,8 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     zsock_destroy (&self->dealer);
     hpt_spool_destroy (&self->spool);
     zhashx_destroy (&self->tasks);
+    zhashx_destroy (&self->launched);
+    hpt_agent_metrics_destroy (&self->metrics);
     json_decref (self->resources);
     free ((char *)self->config.master);
     free ((char *)self->config.name);

@@ -28,6 +28,7 @@ s_usage (FILE *out)
              "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
              "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
              "                [--cdi-gpu-kind KIND] [--log-level LEVEL]\n"
+             "                [--metrics-listen HOST:PORT]\n"
              "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
              "                [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
              "       hptagent keygen --name NAME DIR\n"
@@ -74,6 +75,9 @@ s_usage (FILE *out)
              "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
              "                        declare) resources: {cpus: N, memoryGb: X,\n"
              "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
+             "  --metrics-listen HOST:PORT  serve Prometheus text on GET /metrics there\n"
+             "                        (HOST an IPv4 address): spool depth, running\n"
+             "                        tasks, launch latency, events (docs/operations.md)\n"
              "  --log-level LEVEL     least severe log line written: debug, info\n"
              "                        (default), warning, error; one line per event on\n"
              "                        stderr, key=value fields\n"
@@ -320,6 +324,8 @@ main (int argc, char *argv[])
             ok = run_arg_count < 256 && (run_args[run_arg_count++] = value);
         else if (strcmp (arg, "--cdi-gpu-kind") == 0)
             ok = strchr (value, '/') && !strchr (value, '=') && (config.gpu_kind = value);
+        else if (strcmp (arg, "--metrics-listen") == 0)
+            config.metrics_listen = value;
         else if (strcmp (arg, "--log-level") == 0)
             ok = s_log_level (value);
         else if (strcmp (arg, "--ports") == 0)

@@ -47,7 +47,7 @@ check_package() { # NAME BINARY NEEDED-LIBS...
   echo "package-check: $name $version: Depends: $depends"
 }
 check_package hpt-master hptmaster libc6 libczmq4 libzmq5 libsqlite3-0 libmicrohttpd12 libgnutls30 adduser procps
-check_package hpt-agent hptagent libc6 libczmq4 libzmq5 libhwloc15 libcurl4
+check_package hpt-agent hptagent libc6 libczmq4 libzmq5 libhwloc15 libcurl4 libmicrohttpd12
 check_package hpt-client hpt libc6 libcurl4
 
 r="$work/root"

@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
 
 import pytest
 
@@ -89,9 +90,13 @@ def value(text, series):
     return float(match.group(1)) if match else None
 
 
-def documented_metrics():
-    """The metric names of docs/operations.md's table (first column)."""
-    return set(re.findall(r"^\| `(hpt_[a-z_]+)`", OPERATIONS.read_text(), re.M))
+def documented_metrics(table):
+    """The metric names in the first column of docs/operations.md's
+    table that follows the line starting with table."""
+    text = OPERATIONS.read_text()
+    text = text[text.index(table):]
+    rows = re.search(r"\n\n((?:\|[^\n]*\n)+)", text).group(1)
+    return set(re.findall(r"^\| `(hpt_[a-z_]+)`", rows, re.M))
 
 
 # -- units ---------------------------------------------------------------------
@@ -204,7 +209,7 @@ def test_metrics_rules_and_logs(cluster_factory):
         cluster.job("no_such_job")
     types, text = scrape(cluster)
 
-    documented = documented_metrics()
+    documented = documented_metrics("The master's metrics")
     assert documented == set(types), (documented - set(types), set(types) - documented)
     assert value(text, "hpt_trials_started_total") == 3
     assert value(text, 'hpt_trials_finished_total{state="SUCCEEDED"}') == 3
@@ -246,6 +251,44 @@ def test_metrics_rules_and_logs(cluster_factory):
         assert events, name
         for line in events:
             assert LOG_LINE.match(line), line
+
+
+def test_agent_metrics(cluster_factory):
+    """An agent with --metrics-listen serves its own /metrics: the
+    documented families, its launches and events counted, accepted by
+    promtool; a bad address is refused before it starts."""
+    from hpt_harness import free_port
+    import urllib.request
+    cluster, _ = cluster_factory()
+    cluster.start_master()
+    port = free_port()
+    cluster.start_agent("a1", cpus=2, extra=("--metrics-listen", f"127.0.0.1:{port}"))
+    cluster.submit("counted", synthetic_job(max_trials=2, parallel=2))
+    assert cluster.wait_job("counted", timeout=90)["state"] == "SUCCEEDED"
+
+    def scrape_agent():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            return resp.read().decode()
+    text = wait_for(lambda: (lambda t: t if value(t, "hpt_agent_tasks_running") == 0 else None)(
+        scrape_agent()), what="no task running")
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    assert documented_metrics("The agent's metrics") == set(types), set(types)
+    assert value(text, "hpt_agent_registered") == 1
+    assert value(text, "hpt_agent_task_launch_seconds_count") == 2
+    assert value(text, 'hpt_agent_spooled_events_total{kind="TASK_STARTED"}') == 2
+    assert value(text, 'hpt_agent_spooled_events_total{kind="TASK_EXITED"}') == 2
+    assert value(text, "hpt_agent_task_launch_failures_total") == 0
+    if shutil.which("promtool"):
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=10)
+    assert missing.value.code == 404
+    bad = subprocess.run([str(BIN / "hptagent"), "--master", cluster.agents_endpoint,
+                          "--metrics-listen", "localhost"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode != 0 and "--metrics-listen" in bad.stderr, bad
 
 
 def test_log_level(cluster_factory):
