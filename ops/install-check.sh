@@ -40,7 +40,7 @@ for binary in hptmaster hptagent hpt; do
 done
 in_root getent passwd hpt >/dev/null || fail "no user hpt"
 [ "$(in_root stat -c %a:%U /var/lib/hpt)" = "700:hpt" ] || fail "/var/lib/hpt is $(in_root stat -c %a:%U /var/lib/hpt)"
-[ "$(in_root stat -c %a /var/lib/hpt-agent)" = "700" ] || fail "/var/lib/hpt-agent mode"
+[ "$(in_root stat -c %a /var/lib/hpt-agent)" = "711" ] || fail "/var/lib/hpt-agent mode"
 [ "$(in_root stat -c %a:%U:%G /etc/hpt/cluster.yaml)" = "640:root:hpt" ] || fail "cluster.yaml mode"
 in_root dpkg-query -W -f='${Conffiles}\n' hpt-master | grep -q /etc/hpt/cluster.yaml || fail "conffile"
 in_root dpkg-query -W -f='${Conffiles}\n' hpt-agent | grep -q /etc/default/hptagent || fail "conffile"
@@ -58,9 +58,9 @@ rm -rf "$units"
 # (the packaged ports, 7460 and 7470, are then free whatever this host runs).
 master_cmd="$(sed -n 's/^ExecStart=//p' "$root/usr/lib/systemd/system/hptmaster.service")"
 agent_cmd="$(sed -n 's/^ExecStart=//p' "$root/usr/lib/systemd/system/hptagent.service")"
+rm -f "$root/var/lib/hpt/backup.db"
 unshare --net sh -c "
-  set -e
-  ip link set lo up
+  ip link set lo up || exit 1
   chroot --userspec=hpt:hpt '$root' sh -c 'cd /var/lib/hpt && exec $master_cmd' > '$root/tmp/master.log' 2>&1 &
   master=\$!
   chroot '$root' sh -c '. /etc/default/hptagent && exec $agent_cmd --name packaged' > '$root/tmp/agent.log' 2>&1 &
@@ -71,8 +71,10 @@ unshare --net sh -c "
   done
   chroot '$root' hpt --master http://127.0.0.1:7470 nodes list
   chroot --userspec=hpt:hpt '$root' hptmaster backup --cluster /etc/hpt/cluster.yaml /var/lib/hpt/backup.db
+  status=\$?
   kill \$agent \$master
-  wait || true
+  wait
+  exit \$status
 " > "$root/tmp/check.log" 2>&1 || fail "the daemons: $(cat "$root/tmp/check.log" "$root/tmp/master.log" "$root/tmp/agent.log")"
 grep -q "packaged *READY" "$root/tmp/check.log" || fail "the agent did not register: $(cat "$root/tmp/check.log" "$root/tmp/master.log" "$root/tmp/agent.log")"
 [ -f "$root/var/lib/hpt/backup.db" ] || fail "no backup"

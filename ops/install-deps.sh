@@ -25,6 +25,8 @@ PACKAGES=(
   # operations checks: promtool (alert rules, /metrics text), systemd-analyze
   # (unit files), dpkg-dev and fakeroot (the Debian packages, ops/package.sh)
   prometheus systemd dpkg-dev fakeroot
+  # the man pages the packages install (ops/packaging.cmake)
+  help2man
 )
 
 missing=()

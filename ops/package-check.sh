@@ -52,11 +52,13 @@ check_package hpt-client hpt libc6 libcurl4
 
 r="$work/root"
 for f in /etc/hpt/cluster.yaml /etc/default/hptagent /usr/lib/systemd/system/hptmaster.service \
-         /usr/lib/systemd/system/hptagent.service /usr/share/bash-completion/completions/hpt; do
+         /usr/lib/systemd/system/hptagent.service /usr/share/bash-completion/completions/hpt \
+         /usr/share/man/man8/hptmaster.8.gz /usr/share/man/man8/hptagent.8.gz /usr/share/man/man1/hpt.1.gz; do
   [ -f "$r$f" ] || fail "$f is in no package"
 done
 grep -qx /etc/hpt/cluster.yaml "$work/control/hpt-master/conffiles" || fail "cluster.yaml is no conffile"
 grep -qx /etc/default/hptagent "$work/control/hpt-agent/conffiles" || fail "hptagent default is no conffile"
+zcat "$r/usr/share/man/man8/hptmaster.8.gz" | grep -q "hptmaster backup" || fail "hptmaster(8) is not its --help"
 grep -q "adduser --system --group" "$work/control/hpt-master/postinst" || fail "postinst makes no user hpt"
 
 # The units as packaged, their binaries in the unpacked root.

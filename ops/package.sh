@@ -14,7 +14,7 @@ out="$(mkdir -p "$1" && cd "$1" && pwd)"
 build="${HPT_PKG_BUILD_DIR:-$root/build-pkg}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
   -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON -DHPT_SANITIZE= >/dev/null
-cmake --build "$build" -j"${HPT_JOBS:-2}" --target hptmaster hptagent hpt >/dev/null
+cmake --build "$build" -j"${HPT_JOBS:-2}" --target hptmaster hptagent hpt hpt-man >/dev/null
 (cd "$build" && cpack -G DEB -B "$out" >/dev/null)
 rm -rf "$out/_CPack_Packages"
 ls "$out"/*.deb
