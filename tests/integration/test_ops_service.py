@@ -302,6 +302,25 @@ def test_log_level(cluster_factory):
     assert "level=info" not in (cluster.tmp / "agent-quiet.log").read_text()
 
 
+def test_journal_lines(tmp_path):
+    """With stderr the journal's stream (JOURNAL_STREAM names its device
+    and inode), lines carry the syslog priority instead of a timestamp."""
+    cluster = Cluster(tmp_path)
+    log = tmp_path / "master.log"
+    log.touch()
+    info = os.stat(log)
+    spawn = cluster._spawn
+    cluster._spawn = lambda argv, name, env=None: spawn(
+        argv, name, dict(env or {}, JOURNAL_STREAM=f"{info.st_dev}:{info.st_ino}"))
+    try:
+        cluster.start_master()
+        cluster.master.send_signal(signal.SIGHUP)
+        wait_for(lambda: "<6>level=info" in log.read_text(), what="a journal line")
+        assert not re.search(r"^ts=", log.read_text(), re.M)
+    finally:
+        cluster.stop()
+
+
 # -- backup and restore ----------------------------------------------------------
 
 def test_backup_while_running_restores(cluster_factory, tmp_path):
@@ -343,9 +362,17 @@ def test_backup_while_running_restores(cluster_factory, tmp_path):
     trials = restored.job("kept")["trainingOutput"].get("trials", [])
     assert {int(t["trialId"]) for t in trials} == set(copied), (trials, copied)
 
+    newer = tmp_path / "newer.db"
+    shutil.copy(out, newer)
+    with sqlite3.connect(newer) as db:
+        db.execute("PRAGMA user_version = 99")
+    restored.stop()
+    refused = subprocess.run([hptmaster, "restore", "--cluster", str(restored.config), str(newer)],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "newer than this hpt" in refused.stderr, refused
+
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database" * 100)
-    restored.stop()
     bad = subprocess.run([hptmaster, "restore", "--cluster", str(restored.config), str(garbage)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "restore" in bad.stderr, bad
