@@ -11,6 +11,7 @@ _hpt()
     case "$prev" in
         --config|--ca-cert) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W "json yaml" -- "$cur")); return ;;
+        --role) COMPREPLY=($(compgen -W "viewer user admin" -- "$cur")); return ;;
     esac
     local words=() w
     for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
@@ -30,7 +31,14 @@ _hpt()
         "nodes drain") options="--reason --now" ;;
         "nodes undrain"|"nodes delete") options="" ;;
         "nodes ") options="list describe drain undrain delete" ;;
-        " ") options="validate jobs nodes $global" ;;
+        "auth whoami") options="" ;;
+        "auth ") options="whoami" ;;
+        "users list"|"users revoke"|"users token") options="" ;;
+        "users add") options="--role" ;;
+        "users ") options="list add revoke token" ;;
+        "audit list") options="--after --limit" ;;
+        "audit ") options="list" ;;
+        " ") options="validate jobs nodes auth users audit $global" ;;
     esac
     COMPREPLY=($(compgen -W "$options" -- "$cur"))
 }
