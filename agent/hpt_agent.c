@@ -87,7 +87,9 @@
     processes outside containers are killed and before HELLO.
 */
 #include "hpt_agent.h"
+#include "hpt_agent_metrics.h"
 #include "hpt_alloc.h"
+#include "hpt_log.h"
 #include "hpt_container.h"
 #include "hpt_fetch.h"
 #include "hpt_fs.h"
@@ -153,45 +155,47 @@ typedef struct {
 } s_task_t;
 
 struct _hpt_agent_t {
-    hpt_agent_config_t config;   //  copied (strings owned)
-    char *spool_dir;             //  WORKDIR/spool
-    zsock_t *dealer;             //  to the master
-    zactor_t *monitor;           //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
-    int64_t handshake_log;       //  when a failed handshake was last logged (monotonic ms)
-    zloop_t *loop;               //  the reactor
-    hpt_launcher_t *launcher;    //  runs the tasks
-    hpt_spool_t *spool;          //  events until acknowledged
-    zhashx_t *tasks;             //  lid -> s_task_t (owned)
-    hpt_fetch_t *fetch;          //  package fetcher (its own thread)
-    zhashx_t *fetching;          //  task id -> LAUNCH waiting for packages or its image (owned)
-    hpt_container_t *containers; //  the container runtime
-    char *containers_dir;        //  WORKDIR/containers: the containers' environment files
-    zhashx_t *images;            //  images present (pulled or found) since the agent started
-    zhashx_t *pulls;             //  image being pulled -> zlistx of the task ids waiting for it
-    bool limits;                 //  containers get the machine type's CPU and memory limits
-    json_t *resources;           //  HELLO's resources document
-    bool registered;             //  WELCOME received, not lost since
-    int64_t heartbeat_ms;        //  from WELCOME
-    int64_t timeout_ms;          //  from WELCOME
-    int64_t last_master;         //  monotonic ms of the master's last message
-    int64_t next_hello;          //  monotonic ms of the next HELLO attempt
-    int64_t hello_backoff;       //  current backoff
-    int64_t last_heartbeat;      //  monotonic ms of our last HEARTBEAT
-    int64_t oldest_seq;          //  oldest unacknowledged seq when last (re)sent
-    int64_t oldest_sent;         //  monotonic ms it was last (re)sent
-    int64_t sent_seq;            //  highest event seq sent since (re)registering or replaying
-    int64_t master_epoch;        //  from the last WELCOME, 0 before the first
-    int64_t wait_start;          //  monotonic ms this wait for registration began, 0 registered
-    int64_t wait_log_at;         //  wait length at which "waiting for the master" is next logged
-    zactor_t *probe;             //  asking the endpoint what it is (hpt_probe), NULL when not
-    bool probed;                 //  the probe ran during this wait
-    char *probe_advice;          //  what it found, for the waiting lines, or NULL
-    char *refusal;               //  why the master refused us for good, NULL while it has not
-    char **allowed;              //  --allow-run-as users, NULL-terminated (owned), or NULL
-    mode_t task_umask;           //  the umask hptagent started with: the tasks get it
-    int64_t bogus_logged;        //  monotonic ms an impossible ACK was last logged, 0 never
-    int64_t match_credit;        //  microseconds custom stdout patterns may still spend now
-    int64_t match_refilled;      //  monotonic microseconds the credit was last grown
+    hpt_agent_config_t config;    //  copied (strings owned)
+    char *spool_dir;              //  WORKDIR/spool
+    zsock_t *dealer;              //  to the master
+    zactor_t *monitor;            //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
+    int64_t handshake_log;        //  when a failed handshake was last logged (monotonic ms)
+    zloop_t *loop;                //  the reactor
+    hpt_launcher_t *launcher;     //  runs the tasks
+    hpt_spool_t *spool;           //  events until acknowledged
+    zhashx_t *tasks;              //  lid -> s_task_t (owned)
+    hpt_fetch_t *fetch;           //  package fetcher (its own thread)
+    zhashx_t *fetching;           //  task id -> LAUNCH waiting for packages or its image (owned)
+    hpt_container_t *containers;  //  the container runtime
+    char *containers_dir;         //  WORKDIR/containers: the containers' environment files
+    zhashx_t *images;             //  images present (pulled or found) since the agent started
+    zhashx_t *pulls;              //  image being pulled -> zlistx of the task ids waiting for it
+    bool limits;                  //  containers get the machine type's CPU and memory limits
+    json_t *resources;            //  HELLO's resources document
+    bool registered;              //  WELCOME received, not lost since
+    int64_t heartbeat_ms;         //  from WELCOME
+    int64_t timeout_ms;           //  from WELCOME
+    int64_t last_master;          //  monotonic ms of the master's last message
+    int64_t next_hello;           //  monotonic ms of the next HELLO attempt
+    int64_t hello_backoff;        //  current backoff
+    int64_t last_heartbeat;       //  monotonic ms of our last HEARTBEAT
+    int64_t oldest_seq;           //  oldest unacknowledged seq when last (re)sent
+    int64_t oldest_sent;          //  monotonic ms it was last (re)sent
+    int64_t sent_seq;             //  highest event seq sent since (re)registering or replaying
+    int64_t master_epoch;         //  from the last WELCOME, 0 before the first
+    int64_t wait_start;           //  monotonic ms this wait for registration began, 0 registered
+    int64_t wait_log_at;          //  wait length at which "waiting for the master" is next logged
+    zactor_t *probe;              //  asking the endpoint what it is (hpt_probe), NULL when not
+    bool probed;                  //  the probe ran during this wait
+    char *probe_advice;           //  what it found, for the waiting lines, or NULL
+    char *refusal;                //  why the master refused us for good, NULL while it has not
+    char **allowed;               //  --allow-run-as users, NULL-terminated (owned), or NULL
+    mode_t task_umask;            //  the umask hptagent started with: the tasks get it
+    int64_t bogus_logged;         //  monotonic ms an impossible ACK was last logged, 0 never
+    int64_t match_credit;         //  microseconds custom stdout patterns may still spend now
+    int64_t match_refilled;       //  monotonic microseconds the credit was last grown
+    hpt_agent_metrics_t *metrics; //  its /metrics (--metrics-listen), or NULL
+    zhashx_t *launched;           //  task id -> monotonic ms its LAUNCH came (owned)
 };
 
 static int64_t
@@ -264,8 +268,8 @@ s_send (hpt_agent_t *self, hpt_msg_t **msg_p)
 {
     hpt_error_t error;
     if (hpt_msg_validate (*msg_p, &error) != 0) {
-        zsys_error ("hptagent: not sending an invalid %s: %s",
-                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error.message);
+        hpt_log_error ("not sending an invalid %s: %s", hpt_msg_id_name (hpt_msg_id (*msg_p)),
+                       error.message);
         hpt_msg_destroy (msg_p);
         return -1;
     }
@@ -291,8 +295,8 @@ s_pump (hpt_agent_t *self)
         hpt_error_t error;
         hpt_msg_t *msg = hpt_msg_body_load (hpt_msg_id_parse (event->kind), event->body, &error);
         if (!msg)
-            zsys_warning ("hptagent: spooled %s seq %lld unreadable: %s", event->kind,
-                          (long long)event->seq, error.message);
+            hpt_log_warning ("spooled %s seq %lld unreadable: %s", event->kind,
+                             (long long)event->seq, error.message);
         else if (s_send (self, &msg) != 0)
             break; //  the socket is full or the master gone: the next ACK or tick retries
         self->sent_seq = event->seq;
@@ -309,12 +313,13 @@ s_event (hpt_agent_t *self, hpt_msg_t **msg_p)
     hpt_msg_set_seq (msg, seq);
     char *body = hpt_msg_body_dump (msg);
     if (!body) {
-        zsys_error ("hptagent: cannot encode %s", hpt_msg_id_name (hpt_msg_id (msg)));
+        hpt_log_error ("cannot encode %s", hpt_msg_id_name (hpt_msg_id (msg)));
         hpt_msg_destroy (msg_p);
         return;
     }
     if (hpt_spool_append (self->spool, hpt_msg_id_name (hpt_msg_id (msg)), body) < 0)
-        zsys_warning ("hptagent: spool write failed (event kept in memory)");
+        hpt_log_warning ("spool write failed (event kept in memory)");
+    if (self->metrics) hpt_agent_metrics_event (self->metrics, hpt_msg_id_name (hpt_msg_id (msg)));
     free (body);
     //  The common case sends the message in hand instead of decoding it
     //  back from the spool.
@@ -467,9 +472,9 @@ s_on_line (void *arg, const char *lid, hpt_launcher_stream_t stream, const char 
         count = hpt_line_metrics_scan (task->lines, line, task->metric_tag, points, 64);
         self->match_credit -= zclock_usecs () - start;
     } else if (task->lines_unmatched++ == 0)
-        zsys_warning ("hptagent: task %s: stdout lines not matched for metrics: its stdoutRegex "
-                      "took more than the agent's time budget for matching",
-                      task->task_id);
+        hpt_log_warning ("task %s: stdout lines not matched for metrics: its stdoutRegex "
+                         "took more than the agent's time budget for matching",
+                         task->task_id);
     if (count <= 0) return;
     if (task->line_points &&
         hpt_msg_point_count (task->line_points) + (size_t)count > HPT_MSG_POINTS_BATCH)
@@ -548,9 +553,9 @@ s_on_exit (void *arg, const hpt_launcher_exit_t *exit)
     s_task_t *task = zhashx_lookup (self->tasks, exit->id);
     if (!task) return;
     if (task->lines_unmatched)
-        zsys_warning ("hptagent: task %s: %llu stdout lines were not matched for metrics (the "
-                      "matching budget was spent)",
-                      task->task_id, (unsigned long long)task->lines_unmatched);
+        hpt_log_warning ("task %s: %llu stdout lines were not matched for metrics (the "
+                         "matching budget was spent)",
+                         task->task_id, (unsigned long long)task->lines_unmatched);
     s_flush_line_points (self, task);
     s_flush_metrics (self, task, true);
     //  A run client that was killed (a stop's grace ran out), stopped, or
@@ -714,8 +719,7 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t *user)
     if (regex && *regex) {
         hpt_error_t why;
         task->lines = hpt_line_metrics_new (regex, &why);
-        if (!task->lines)
-            zsys_warning ("hptagent: task %s: stdout metrics off: %s", task_id, why.message);
+        if (!task->lines) hpt_log_warning ("task %s: stdout metrics off: %s", task_id, why.message);
     }
     return task;
 }
@@ -831,8 +835,8 @@ s_task_cpus (hpt_agent_t *self, hpt_msg_t *msg)
     free (list);
     char *usable = s_usable_cpus (cpus);
     if (cpus && !usable)
-        zsys_warning ("hptagent: task %s: none of CPUs %s is available here; running it unbound",
-                      hpt_msg_task_id (msg), cpus);
+        hpt_log_warning ("task %s: none of CPUs %s is available here; running it unbound",
+                         hpt_msg_task_id (msg), cpus);
     free (cpus);
     return usable;
 }
@@ -868,9 +872,20 @@ s_task_user (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t **user, hpt_error_t *
 }
 
 //  Refuses the task of a LAUNCH: could not start it, because of error.
+//  A launch ended (started or refused): its latency for /metrics.
+static void
+s_launch_done (hpt_agent_t *self, const char *task_id, bool ok)
+{
+    int64_t *since = zhashx_lookup (self->launched, task_id);
+    if (since && self->metrics)
+        hpt_agent_metrics_launch (self->metrics, (double)(s_mono () - *since) / 1000.0, ok);
+    zhashx_delete (self->launched, task_id);
+}
+
 static void
 s_refuse_start (hpt_agent_t *self, const char *task_id, const hpt_error_t *error)
 {
+    s_launch_done (self, task_id, false);
     char *reason = hpt_asprintf ("could not start the task: %s", error->message);
     s_refuse (self, task_id, reason);
     free (reason);
@@ -990,8 +1005,7 @@ s_container_mounts (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_
         hpt_error_t why;
         if (made && hpt_mkdirs (dir, 0755, &why) == 0 && user && !hpt_user_is_self (user) &&
             chown (dir, hpt_user_uid (user), hpt_user_gid (user)) != 0)
-            zsys_warning ("hptagent: cannot give the job dir %s to its task: %s", dir,
-                          strerror (errno));
+            hpt_log_warning ("cannot give the job dir %s to its task: %s", dir, strerror (errno));
         rc = s_mount (mounts, n, dir, NULL, error);
         break;
     }
@@ -1146,6 +1160,7 @@ s_start_task (hpt_agent_t *self, hpt_msg_t *msg, const char *pythonpath)
         hpt_msg_set_pid (started, pid);
         hpt_msg_set_start_time (started, s_wall ());
         s_event (self, &started);
+        s_launch_done (self, task_id, true);
     }
     s_env_free (&env);
     hpt_user_destroy (&user);
@@ -1198,7 +1213,7 @@ s_launch_container (hpt_agent_t *self, hpt_msg_t *msg)
         waiting = zlistx_new ();
         zlistx_set_destructor (waiting, (zlistx_destructor_fn *)zstr_free);
         zhashx_insert (self->pulls, image, waiting);
-        zsys_info ("hptagent: pulling image %s", image);
+        hpt_log_info ("pulling image %s", image);
         hpt_container_pull (self->containers, image);
     }
     zlistx_add_end (waiting, hpt_strdup (task_id));
@@ -1214,7 +1229,7 @@ s_on_pulled (hpt_agent_t *self, const char *image, bool ok, const char *message)
     if (ok)
         zhashx_insert (self->images, image, (void *)"present");
     else
-        zsys_warning ("hptagent: could not pull image %s: %s", image, message);
+        hpt_log_warning ("could not pull image %s: %s", image, message);
     for (char *task_id = waiting ? zlistx_first (waiting) : NULL; task_id;
          task_id = zlistx_next (waiting)) {
         hpt_msg_t *msg = zhashx_lookup (self->fetching, task_id);
@@ -1235,7 +1250,7 @@ s_on_pulled (hpt_agent_t *self, const char *image, bool ok, const char *message)
 static void
 s_on_removed (hpt_agent_t *self, const char *name, bool ok, const char *message)
 {
-    if (!ok) zsys_warning ("hptagent: could not remove container %s: %s", name, message);
+    if (!ok) hpt_log_warning ("could not remove container %s: %s", name, message);
     for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks))
         if (task->removing && task->container && strcmp (task->container, name) == 0) {
             s_report_exit (self, task, task->exit_code, task->exit_signal, task->core_dumped);
@@ -1267,6 +1282,11 @@ s_on_launch (hpt_agent_t *self, hpt_msg_t *msg)
     //  Already started (or fetching): a LAUNCH repeated after a master
     //  restart must not start the task twice.
     if (s_task_by_id (self, task_id) || zhashx_lookup (self->fetching, task_id)) return;
+    if (!zhashx_lookup (self->launched, task_id)) {
+        int64_t *now = hpt_malloc (sizeof (int64_t));
+        *now = s_mono ();
+        zhashx_insert (self->launched, task_id, now);
+    }
     //  A user it may not run as fails the task before any download.
     hpt_error_t error;
     hpt_user_t *user = NULL;
@@ -1351,8 +1371,8 @@ s_on_stop (hpt_agent_t *self, hpt_msg_t *msg)
     s_task_t *task = s_task_by_id (self, task_id);
     if (task && !task->exited) {
         //  Why a trainer got SIGTERM is the first question in its logs.
-        zsys_info ("hptagent: stopping task %s (%s), SIGKILL after %lld ms", task_id,
-                   hpt_msg_reason (msg), (long long)hpt_msg_grace_ms (msg));
+        hpt_log_info ("stopping task %s (%s), SIGKILL after %lld ms", task_id, hpt_msg_reason (msg),
+                      (long long)hpt_msg_grace_ms (msg));
         hpt_launcher_stop (self->launcher, task->lid, hpt_msg_grace_ms (msg), s_mono ());
         return;
     }
@@ -1388,9 +1408,9 @@ s_acked (hpt_agent_t *self, int64_t seq, const char *what)
     if (hpt_spool_ack (self->spool, seq) != 0) {
         int64_t now = s_mono ();
         if (self->bogus_logged == 0 || now - self->bogus_logged >= S_BOGUS_LOG_MS) {
-            zsys_warning ("hptagent: ignored an acknowledgement of seq %lld (%s): this agent's "
-                          "last event is seq %lld",
-                          (long long)seq, what, (long long)hpt_spool_next_seq (self->spool) - 1);
+            hpt_log_warning ("ignored an acknowledgement of seq %lld (%s): this agent's "
+                             "last event is seq %lld",
+                             (long long)seq, what, (long long)hpt_spool_next_seq (self->spool) - 1);
             self->bogus_logged = now;
         }
         return;
@@ -1416,11 +1436,11 @@ s_on_welcome (hpt_agent_t *self, hpt_msg_t *msg)
     //  operator reading this log wants to know.
     int64_t epoch = hpt_msg_master_epoch (msg);
     if (self->master_epoch && epoch != self->master_epoch)
-        zsys_warning ("hptagent: the master restarted (epoch %lld, was %lld)", (long long)epoch,
-                      (long long)self->master_epoch);
+        hpt_log_warning ("the master restarted (epoch %lld, was %lld)", (long long)epoch,
+                         (long long)self->master_epoch);
     self->master_epoch = epoch;
-    zsys_info ("hptagent: registered with the master, epoch %lld (%zu events replayed)",
-               (long long)epoch, hpt_spool_size (self->spool));
+    hpt_log_info ("registered with the master, epoch %lld (%zu events replayed)", (long long)epoch,
+                  hpt_spool_size (self->spool));
 }
 
 //  A REJECT: retried after retryMs, or final (no retryMs, or the master
@@ -1450,13 +1470,13 @@ s_on_reject (hpt_agent_t *self, hpt_msg_t *msg)
     free (versions);
     int64_t retry_ms = hpt_msg_retry_ms (msg);
     if (common && retry_ms > 0) {
-        zsys_error ("hptagent: the master refused registration: %s (trying again in %lld ms)", why,
-                    (long long)retry_ms);
+        hpt_log_error ("the master refused registration: %s (trying again in %lld ms)", why,
+                       (long long)retry_ms);
         self->next_hello = s_mono () + retry_ms;
         free (why);
         return 0;
     }
-    zsys_error ("hptagent: the master refused registration for good: %s", why);
+    hpt_log_error ("the master refused registration for good: %s", why);
     free (self->refusal);
     self->refusal = why;
     return -1;
@@ -1471,7 +1491,7 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
     hpt_msg_t *msg = hpt_msg_recv_fault (reader, &fault);
     if (!msg) {
         if (fault.kind != HPT_MSG_FAULT_INTERRUPTED)
-            zsys_warning ("hptagent: dropped a malformed message from the master: %s", fault.text);
+            hpt_log_warning ("dropped a malformed message from the master: %s", fault.text);
         hpt_msg_fault_reset (&fault);
         return 0;
     }
@@ -1490,8 +1510,8 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
                 self->registered = false;
                 self->next_hello = 0;
             } else
-                zsys_warning ("hptagent: the master refused a message: %s",
-                              hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
+                hpt_log_warning ("the master refused a message: %s",
+                                 hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
             break;
         case HPT_MSG_ACK:
             s_acked (self, hpt_msg_seq (msg), "ACK");
@@ -1509,9 +1529,9 @@ s_on_master (zloop_t *loop, zsock_t *reader, void *arg)
             s_on_stop (self, msg);
             break;
         case HPT_MSG_DRAIN:
-            zsys_info ("hptagent: %s%s%s", hpt_msg_draining (msg) ? "drained" : "undrained",
-                       hpt_msg_reason (msg) && *hpt_msg_reason (msg) ? ": " : "",
-                       hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
+            hpt_log_info ("%s%s%s", hpt_msg_draining (msg) ? "drained" : "undrained",
+                          hpt_msg_reason (msg) && *hpt_msg_reason (msg) ? ": " : "",
+                          hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "");
             break;
         default:
             break;
@@ -1587,10 +1607,17 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     hpt_agent_t *self = arg;
     int64_t now = s_mono ();
     hpt_launcher_tick (self->launcher, now);
+    size_t running = 0;
     for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks))
-        if (!task->exited) s_flush_metrics (self, task, false);
+        if (!task->exited) {
+            s_flush_metrics (self, task, false);
+            running++;
+        }
+    if (self->metrics)
+        hpt_agent_metrics_state (self->metrics, self->registered, hpt_spool_size (self->spool),
+                                 running);
     if (self->registered && now - self->last_master > self->timeout_ms) {
-        zsys_warning ("hptagent: the master is silent; registering again");
+        hpt_log_warning ("the master is silent; registering again");
         self->registered = false;
         self->next_hello = now;
     }
@@ -1599,8 +1626,8 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         self->oldest_seq = oldest->seq;
         self->oldest_sent = now;
     } else if (self->registered && oldest && now - self->oldest_sent > self->timeout_ms) {
-        zsys_info ("hptagent: events from seq %lld unacknowledged; sending them again",
-                   (long long)oldest->seq);
+        hpt_log_info ("events from seq %lld unacknowledged; sending them again",
+                      (long long)oldest->seq);
         s_replay (self);
     }
     s_pump (self); //  what a full socket refused earlier
@@ -1653,8 +1680,7 @@ s_reap_leftovers (const char *workdir)
     }
     if (proc) closedir (proc);
     if (killed)
-        zsys_warning ("hptagent: killed %d process(es) left by an earlier run of this agent",
-                      killed);
+        hpt_log_warning ("killed %d process(es) left by an earlier run of this agent", killed);
     free (marker);
 }
 
@@ -1723,10 +1749,10 @@ s_reap_containers (hpt_agent_t *self)
     if (!any) return;
     hpt_error_t error;
     if (hpt_container_reap (self->containers, &error) != 0) {
-        zsys_warning ("hptagent: %s", error.message);
+        hpt_log_warning ("%s", error.message);
         return;
     }
-    zsys_info ("hptagent: removed the containers left by an earlier run of this agent");
+    hpt_log_info ("removed the containers left by an earlier run of this agent");
     dir = opendir (self->containers_dir);
     while (dir && (entry = readdir (dir)))
         if (entry->d_name[0] != '.') unlinkat (dirfd (dir), entry->d_name, 0);
@@ -1759,14 +1785,13 @@ s_prepare_containers (hpt_agent_t *self, const hpt_agent_config_t *config, hpt_e
     zhashx_set_destructor (self->pulls, (zhashx_destructor_fn *)zlistx_destroy);
     const char *problem = hpt_container_problem (self->containers);
     if (problem) {
-        zsys_info ("hptagent: container tasks cannot run here: %s", problem);
+        hpt_log_info ("container tasks cannot run here: %s", problem);
         return 0;
     }
     s_reap_containers (self);
     const char *why = NULL;
     self->limits = hpt_container_limits (self->containers, &why);
-    if (!self->limits)
-        zsys_warning ("hptagent: containers run without CPU and memory limits: %s", why);
+    if (!self->limits) hpt_log_warning ("containers run without CPU and memory limits: %s", why);
     return 0;
 }
 
@@ -1784,8 +1809,7 @@ s_containers_resources (hpt_agent_t *self, json_t *resources)
     free (gpus);
     if (containers) json_object_set_new (resources, "containers", containers);
     const char *gpu_problem = json_string_value (json_object_get (containers, "gpuProblem"));
-    if (gpu_problem)
-        zsys_warning ("hptagent: GPU container tasks cannot run here: %s", gpu_problem);
+    if (gpu_problem) hpt_log_warning ("GPU container tasks cannot run here: %s", gpu_problem);
 }
 
 //  Checks --run-as and --allow-run-as: the agent must be root to change
@@ -1849,19 +1873,19 @@ s_on_handshake (zloop_t *loop, zsock_t *reader, void *arg)
     if (zstr_recvx (reader, &event, &value, &address, NULL) < 0) return 0;
     bool ok = strcmp (event, "HANDSHAKE_SUCCEEDED") == 0;
     if (ok)
-        zsys_info ("hptagent: secure connection to the master at %s", address);
+        hpt_log_info ("secure connection to the master at %s", address);
     else if (s_mono () - self->handshake_log >= 10000) {
         self->handshake_log = s_mono ();
         if (strcmp (event, "HANDSHAKE_FAILED_AUTH") == 0)
-            zsys_error ("hptagent: the master at %s refused this agent's key: copy this agent's "
-                        "NAME.cert (the public half of --cert) into the master's agentCerts "
-                        "directory",
-                        address);
+            hpt_log_error ("the master at %s refused this agent's key: copy this agent's "
+                           "NAME.cert (the public half of --cert) into the master's agentCerts "
+                           "directory",
+                           address);
         else
-            zsys_error ("hptagent: the secure handshake with %s failed (%s): is --master-cert the "
-                        "certificate of the master at that address? This agent speaks to no "
-                        "other",
-                        address, event);
+            hpt_log_error ("the secure handshake with %s failed (%s): is --master-cert the "
+                           "certificate of the master at that address? This agent speaks to no "
+                           "other",
+                           address, event);
     }
     zstr_free (&event);
     zstr_free (&value);
@@ -1890,6 +1914,16 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     self->match_refilled = zclock_usecs ();
     self->tasks = zhashx_new ();
     zhashx_set_destructor (self->tasks, s_task_free);
+    self->launched = zhashx_new ();
+    zhashx_set_destructor (self->launched, (zhashx_destructor_fn *)zstr_free);
+    if (config->metrics_listen) {
+        self->metrics = hpt_agent_metrics_new (config->metrics_listen, error);
+        if (!self->metrics) {
+            hpt_agent_destroy (&self);
+            return NULL;
+        }
+        hpt_log_info ("metrics on http://%s/metrics", config->metrics_listen);
+    }
     if (s_prepare_workdir (self, error) != 0) {
         hpt_agent_destroy (&self);
         return NULL;
@@ -1934,8 +1968,8 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     }
     //  Why a GPU got a generic name, for instance, starts here.
     const char *nvml = hpt_topology_nvml_error (config->topology);
-    zsys_info ("hptagent: resources found by %s%s%s", hpt_topology_discovery (config->topology),
-               nvml ? "; NVML not used: " : "", nvml ? nvml : "");
+    hpt_log_info ("resources found by %s%s%s", hpt_topology_discovery (config->topology),
+                  nvml ? "; NVML not used: " : "", nvml ? nvml : "");
     self->resources = hpt_topology_to_json (config->topology);
     s_containers_resources (self, self->resources);
     if (config->cpus > 0) json_object_set_new (self->resources, "cpus", json_real (config->cpus));
@@ -1998,6 +2032,8 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     zsock_destroy (&self->dealer);
     hpt_spool_destroy (&self->spool);
     zhashx_destroy (&self->tasks);
+    zhashx_destroy (&self->launched);
+    hpt_agent_metrics_destroy (&self->metrics);
     json_decref (self->resources);
     free ((char *)self->config.master);
     free ((char *)self->config.name);

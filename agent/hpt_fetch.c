@@ -22,6 +22,7 @@
 */
 #include "hpt_fetch.h"
 #include "hpt_alloc.h"
+#include "hpt_log.h"
 #include "hpt_fs.h"
 #include <curl/curl.h>
 #include <dirent.h>
@@ -767,9 +768,9 @@ s_unpack (s_actor_t *self, const char *hash, const char *name, s_kind_t kind, hp
     //  Done before, and nothing in it changed since: a task gets it as is.
     if (s_exists (marker) && s_tree_intact (dir, marker)) return 0;
     if (s_exists (marker))
-        zsys_warning ("hptagent: cached package %s changed since it was unpacked; unpacking it "
-                      "again",
-                      hash);
+        hpt_log_warning ("cached package %s changed since it was unpacked; unpacking it "
+                         "again",
+                         hash);
     unlink (marker);
     s_remove_tree (dir); //  what a crash halfway (or a change) left
     if (hpt_mkdirs (dir, 0755, error) != 0) return -1;
@@ -924,9 +925,9 @@ s_resolve (s_actor_t *self, const char *url, const char *name, s_kind_t kind, bo
     }
     if (reuse) {
         changed = "the cached copy no longer matches its sha256 and fetching it again failed: ";
-        zsys_warning ("hptagent: %s: the cached copy no longer matches its sha256 %s; fetching "
-                      "it again",
-                      url, known->hash);
+        hpt_log_warning ("%s: the cached copy no longer matches its sha256 %s; fetching "
+                         "it again",
+                         url, known->hash);
     }
     s_entry_t entry = {"", (int64_t)st->st_size, mtime_ns, now};
     hpt_error_t why;

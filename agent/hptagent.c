@@ -7,6 +7,8 @@
 #include "hpt_alloc.h"
 #include "hpt_container.h"
 #include "hpt_keys.h"
+#include "hpt_log.h"
+#include "hpt_notify.h"
 #include "hpt_topology.h"
 #include "hpt_version.h"
 #include <czmq.h>
@@ -25,7 +27,8 @@ s_usage (FILE *out)
              "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
              "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
              "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
-             "                [--cdi-gpu-kind KIND]\n"
+             "                [--cdi-gpu-kind KIND] [--log-level LEVEL]\n"
+             "                [--metrics-listen HOST:PORT]\n"
              "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
              "                [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
              "       hptagent keygen --name NAME DIR\n"
@@ -72,6 +75,12 @@ s_usage (FILE *out)
              "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
              "                        declare) resources: {cpus: N, memoryGb: X,\n"
              "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
+             "  --metrics-listen HOST:PORT  serve Prometheus text on GET /metrics there\n"
+             "                        (HOST an IPv4 address): spool depth, running\n"
+             "                        tasks, launch latency, events (docs/operations.md)\n"
+             "  --log-level LEVEL     least severe log line written: debug, info\n"
+             "                        (default), warning, error; one line per event on\n"
+             "                        stderr, key=value fields\n"
              "  --help                show this help and exit\n"
              "  --version             print the version and exit\n"
              "\n"
@@ -155,6 +164,16 @@ s_parse_ports (const char *text, int *low, int *high)
     char tail;
     return sscanf (text, "%d-%d%c", low, high, &tail) == 2 && *low >= 1 && *high <= 65535 &&
            *low <= *high;
+}
+
+//  --log-level LEVEL: sets it, or false for a level that is not one.
+static bool
+s_log_level (const char *text)
+{
+    hpt_log_level_t level;
+    if (hpt_log_level_parse (text, &level) != 0) return false;
+    hpt_log_set_level (level);
+    return true;
 }
 
 static bool
@@ -322,6 +341,10 @@ main (int argc, char *argv[])
             ok = run_arg_count < 256 && (run_args[run_arg_count++] = value);
         else if (strcmp (arg, "--cdi-gpu-kind") == 0)
             ok = strchr (value, '/') && !strchr (value, '=') && (config.gpu_kind = value);
+        else if (strcmp (arg, "--metrics-listen") == 0)
+            config.metrics_listen = value;
+        else if (strcmp (arg, "--log-level") == 0)
+            ok = s_log_level (value);
         else if (strcmp (arg, "--ports") == 0)
             ok = s_parse_ports (value, &config.port_low, &config.port_high);
         else if (strcmp (arg, "--cpus") == 0)
@@ -373,7 +396,11 @@ main (int argc, char *argv[])
         hpt_topology_destroy (&topology);
         return 1;
     }
+    //  Type=notify: its sockets are set up; registering may wait for the
+    //  master, which is not this host's service's business.
+    hpt_notify ("READY=1\nSTATUS=running");
     int rc = hpt_agent_run (agent, &failure);
+    hpt_notify ("STOPPING=1");
     if (rc != 0) fprintf (stderr, "hptagent: %s\n", failure.message);
     hpt_agent_destroy (&agent);
     hpt_topology_destroy (&topology);

@@ -1,4 +1,4 @@
-/*  hpt_admin -- `hptmaster users ...` (see hpt_admin.h)
+/*  hpt_admin -- `hptmaster users|backup|restore ...` (see hpt_admin.h)
  */
 #include "hpt_admin.h"
 #include "hpt_alloc.h"
@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 static int
 s_usage (void)
@@ -154,4 +156,88 @@ hpt_admin_users (int argc, char *argv[])
         fprintf (stderr, "hptmaster users: no user %s\n", name);
     hpt_store_destroy (&store);
     return rc == 2 ? s_usage () : rc;
+}
+
+//  The store's path from the cluster file (caller frees), or NULL after
+//  printing the file's problems.
+static char *
+s_store_path (const char *cluster, char **dir_p)
+{
+    hpt_diag_t *diag = hpt_diag_new (cluster, false);
+    hpt_cluster_config_t *config = hpt_cluster_config_read_file (cluster, diag);
+    if (!config) hpt_diag_print (diag, stderr);
+    hpt_diag_destroy (&diag);
+    if (!config) return NULL;
+    const char *dir = hpt_cluster_config_master (config)->state_dir;
+    char *path = hpt_asprintf ("%s/hpt.db", dir);
+    *dir_p = hpt_strdup (dir);
+    hpt_cluster_config_destroy (&config);
+    return path;
+}
+
+//  backup: a consistent copy of the running master's store.
+static int
+s_backup (const char *path, const char *out)
+{
+    hpt_error_t error;
+    struct stat info;
+    if (stat (path, &info) != 0) {
+        fprintf (stderr, "hptmaster backup: no store at %s (%s)\n", path, strerror (errno));
+        return 1;
+    }
+    hpt_store_t *store = hpt_store_open_shared (path, &error);
+    int rc = store ? hpt_store_backup (store, out, &error) : -1;
+    hpt_store_destroy (&store);
+    if (rc != 0) {
+        fprintf (stderr, "hptmaster backup: %s\n", error.message);
+        return 1;
+    }
+    printf ("backed up %s to %s\n", path, out);
+    return 0;
+}
+
+//  restore: the backup in place of the store (no master may run).
+static int
+s_restore (const char *dir, const char *path, const char *in)
+{
+    hpt_error_t error;
+    struct stat info;
+    if (stat (in, &info) != 0 || !S_ISREG (info.st_mode)) {
+        fprintf (stderr, "hptmaster restore: %s: not a file\n", in);
+        return 1;
+    }
+    hpt_store_t *store = hpt_mkdirs (dir, 0700, &error) == 0 ? hpt_store_new (path, &error) : NULL;
+    int rc = store ? hpt_store_restore (store, in, &error) : -1;
+    hpt_store_destroy (&store);
+    if (rc != 0) {
+        fprintf (stderr, "hptmaster restore: %s\n", error.message);
+        return 1;
+    }
+    printf ("restored %s from %s; start the master to use it\n", path, in);
+    return 0;
+}
+
+int
+hpt_admin_backup (int argc, char *argv[])
+{
+    const char *verb = argv[0], *cluster = NULL, *file = NULL;
+    for (int i = 1; i < argc; i++)
+        if (strcmp (argv[i], "--cluster") == 0 && i + 1 < argc)
+            cluster = argv[++i];
+        else if (!file && argv[i][0] != '-')
+            file = argv[i];
+        else
+            cluster = file = NULL, i = argc;
+    if (!cluster || !file) {
+        fprintf (stderr, "usage: hptmaster backup --cluster FILE OUT.db\n"
+                         "       hptmaster restore --cluster FILE IN.db\n");
+        return 2;
+    }
+    char *dir = NULL;
+    char *path = s_store_path (cluster, &dir);
+    if (!path) return 2;
+    int rc = strcmp (verb, "backup") == 0 ? s_backup (path, file) : s_restore (dir, path, file);
+    free (path);
+    free (dir);
+    return rc;
 }

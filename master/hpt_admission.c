@@ -11,6 +11,7 @@
 */
 #include "hpt_admission.h"
 #include "hpt_alloc.h"
+#include "hpt_log.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <inttypes.h>
@@ -46,18 +47,18 @@ s_add_cert (zhashx_t *names, zhashx_t *taken, const char *path)
 {
     zcert_t *cert = zcert_load (path);
     if (!cert) {
-        zsys_warning ("hptmaster: %s is not a certificate; skipped", path);
+        hpt_log_warning ("%s is not a certificate; skipped", path);
         return;
     }
     const char *name = zcert_meta (cert, "name");
     if (!s_name_ok (name))
-        zsys_warning ("hptmaster: certificate %s has no usable 'name'; skipped (make it with "
-                      "hptagent keygen --name NAME)",
-                      path);
+        hpt_log_warning ("certificate %s has no usable 'name'; skipped (make it with "
+                         "hptagent keygen --name NAME)",
+                         path);
     else if (zhashx_lookup (taken, name))
-        zsys_warning ("hptmaster: certificate %s names agent %s, which another certificate "
-                      "already names; skipped",
-                      path, name);
+        hpt_log_warning ("certificate %s names agent %s, which another certificate "
+                         "already names; skipped",
+                         path, name);
     else {
         zhashx_insert (taken, name, (void *)name);
         zhashx_update (names, zcert_public_txt (cert), hpt_strdup (name));
@@ -153,8 +154,8 @@ s_refusal (hpt_admission_t *self, const char *address, const char *why)
     self->refused++;
     if (zclock_time () - self->last_refusal_log < 1000) return;
     self->last_refusal_log = zclock_time ();
-    zsys_warning ("hptmaster: refused a connection from %s: %s (%" PRIu64 " refused so far)",
-                  address, why, self->refused);
+    hpt_log_warning ("refused a connection from %s: %s (%" PRIu64 " refused so far)", address, why,
+                     self->refused);
 }
 
 void
@@ -205,7 +206,7 @@ hpt_admission_reload (hpt_admission_t *self, bool force)
     hpt_error_t error;
     zhashx_t *names = s_read_dir (self->dir, &error);
     if (!names) {
-        zsys_error ("hptmaster: %s; keeping the agents admitted so far", error.message);
+        hpt_log_error ("%s; keeping the agents admitted so far", error.message);
         return false;
     }
     self->mtime = now;
@@ -216,7 +217,7 @@ hpt_admission_reload (hpt_admission_t *self, bool force)
     }
     zhashx_destroy (&self->names);
     self->names = names;
-    zsys_info ("hptmaster: %zu agent keys admitted (%s)", zhashx_size (names), self->dir);
+    hpt_log_info ("%zu agent keys admitted (%s)", zhashx_size (names), self->dir);
     return changed;
 }
 

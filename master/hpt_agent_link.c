@@ -45,6 +45,7 @@
 */
 #include "hpt_core_private.h"
 #include "hpt_alloc.h"
+#include "hpt_log.h"
 #include "hpt_json.h"
 #include "hpt_scheduler.h"
 #include <inttypes.h>
@@ -180,7 +181,7 @@ s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
         !zframe_eq (node->routing_id, hpt_msg_routing_id (msg)))
         //  The last HELLO for a name wins (PROTOCOL.md §2): usually an
         //  agent restarted before its old connection timed out.
-        zsys_warning ("hptmaster: agent %s registered again from a new connection", name);
+        hpt_log_warning ("agent %s registered again from a new connection", name);
     if (!node) {
         hpt_fleet_add (self->fleet, fresh);
         node = fresh;
@@ -205,9 +206,9 @@ s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
     //  or an agent that lost its spool and counts from a lower number.
     int64_t agent_acked = hpt_msg_acked_seq (msg), agent_last = hpt_msg_last_seq (msg);
     if (node->acked_seq < agent_acked || node->acked_seq > agent_last) {
-        zsys_warning ("hptmaster: agent %s: stored seq %" PRId64 " repaired to %" PRId64
-                      " (agent acked %" PRId64 ", last %" PRId64 ")",
-                      node->name, node->acked_seq, agent_acked, agent_acked, agent_last);
+        hpt_log_warning ("agent %s: stored seq %" PRId64 " repaired to %" PRId64
+                         " (agent acked %" PRId64 ", last %" PRId64 ")",
+                         node->name, node->acked_seq, agent_acked, agent_acked, agent_last);
         node->acked_seq = agent_acked;
     }
     free (node->key);
@@ -326,8 +327,7 @@ s_refusal (hpt_core_t *self, hpt_msg_t *msg, const char **kind, int64_t *retry_m
         }
         if (strcmp (admitted, name) != 0) {
             *kind = "name_mismatch";
-            zsys_warning ("hptmaster: refused HELLO as agent %s from the key of agent %s", name,
-                          admitted);
+            hpt_log_warning ("refused HELLO as agent %s from the key of agent %s", name, admitted);
             snprintf (text, size,
                       "this agent's certificate is agent %s's; it cannot register as %s", admitted,
                       name);
@@ -405,8 +405,13 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
 //  Whether event seq of node is to be applied now; if so, a transaction
 //  is open.
 static bool
-s_event_begin (hpt_core_t *self, hpt_host_t *node, int64_t seq)
+s_event_begin (hpt_core_t *self, hpt_host_t *node, int64_t seq, const char *kind)
 {
+    const char *outcome = seq <= node->acked_seq      ? "replayed"
+                          : seq > node->acked_seq + 1 ? "dropped"
+                          : !self->store_ok           ? "dropped"
+                                                      : "stored";
+    hpt_master_metrics_agent_event (self->metrics, kind, outcome);
     if (seq <= node->acked_seq) {
         //  A replay of something stored (PROTOCOL.md §6.3).
         hpt_msg_t *ack = hpt_msg_new (HPT_MSG_ACK);
@@ -534,7 +539,12 @@ static void
 s_on_event (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
 {
     int64_t seq = hpt_msg_seq (msg);
-    if (!s_event_begin (self, node, seq)) return;
+    hpt_msg_id_t id = hpt_msg_id (msg);
+    const char *kind = id == HPT_MSG_TASK_STARTED  ? "task_started"
+                       : id == HPT_MSG_TASK_EXITED ? "task_exited"
+                       : id == HPT_MSG_METRICS     ? "metrics"
+                                                   : "logs";
+    if (!s_event_begin (self, node, seq, kind)) return;
     hpt_task_ref_t *ref = s_own_task (self, node, msg);
     if (ref) switch (hpt_msg_id (msg)) {
             case HPT_MSG_TASK_STARTED:

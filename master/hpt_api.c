@@ -71,16 +71,17 @@
 #define S_MAX_CLIENT_CONNECTIONS 64
 
 struct _hpt_api_t {
-    struct MHD_Daemon *daemon; //  the HTTP server and its thread
-    char *socket_path;         //  a Unix socket's path (removed on destroy), or NULL
-    char *core_endpoint;       //  where the core's ROUTER is
-    char *tls_cert;            //  HTTPS: the certificate PEM, NULL for plain HTTP
-    char *tls_key;             //  HTTPS: the key PEM (wiped on destroy)
-    zsock_t *req;              //  REQ to the core; API thread only, NULL until used
-    zhashx_t *connections;     //  "remote ADDRESS" -> open connections; API thread only
-    uint16_t port;             //  bound TCP port
-    atomic_int timeout_ms;     //  how long to wait for the core
-    atomic_bool stopping;      //  set by destroy: stop waiting for the core
+    struct MHD_Daemon *daemon;     //  the HTTP server and its thread
+    char *socket_path;             //  a Unix socket's path (removed on destroy), or NULL
+    char *core_endpoint;           //  where the core's ROUTER is
+    char *tls_cert;                //  HTTPS: the certificate PEM, NULL for plain HTTP
+    char *tls_key;                 //  HTTPS: the key PEM (wiped on destroy)
+    zsock_t *req;                  //  REQ to the core; API thread only, NULL until used
+    zhashx_t *connections;         //  "remote ADDRESS" -> open connections; API thread only
+    hpt_master_metrics_t *metrics; //  counts answered requests (borrowed), or NULL
+    uint16_t port;                 //  bound TCP port
+    atomic_int timeout_ms;         //  how long to wait for the core
+    atomic_bool stopping;          //  set by destroy: stop waiting for the core
 };
 
 //  One HTTP request while its body arrives.
@@ -611,9 +612,10 @@ s_client (struct MHD_Connection *connection, char *text, size_t size)
 }
 
 static enum MHD_Result
-s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *method, const char *url,
-           s_upload_t *upload)
+s_to_core (hpt_api_t *self, struct MHD_Connection *connection, const char *method, const char *url,
+           s_upload_t *upload, int *status_p)
 {
+    *status_p = 503;
     if (!self->req) {
         self->req = zsock_new (ZMQ_REQ);
         if (self->req) {
@@ -669,10 +671,12 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
     zframe_t *body_frame = zmsg_next (reply);
     zframe_t *headers_frame = zmsg_next (reply);
     int status = status_frame ? s_reply_status (status_frame) : -1;
+    *status_p = status;
     if (zmsg_size (reply) < 3 || zmsg_size (reply) > 4 || status < 0 ||
-        !s_header_safe (type_frame) || (headers_frame && !s_headers_safe (headers_frame)))
+        !s_header_safe (type_frame) || (headers_frame && !s_headers_safe (headers_frame))) {
+        *status_p = 500;
         result = s_respond_error (connection, 500, "the master's core sent a malformed reply");
-    else {
+    } else {
         char *content_type =
             zframe_size (type_frame) ? zframe_strdup (type_frame) : hpt_strdup ("application/json");
         char *headers = headers_frame ? zframe_strdup (headers_frame) : NULL;
@@ -722,6 +726,21 @@ s_asset (struct MHD_Connection *connection, const char *url)
     } else
         result = s_respond_with (connection, 200, asset->type, asset->data, asset->size, headers);
     free (headers);
+    return result;
+}
+
+//  Forwards a request to the core and answers it; counts it in the
+//  metrics with its status and the time it took.
+static enum MHD_Result
+s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *method, const char *url,
+           s_upload_t *upload)
+{
+    int64_t start = zclock_usecs ();
+    int status = 0;
+    enum MHD_Result result = s_to_core (self, connection, method, url, upload, &status);
+    if (self->metrics)
+        hpt_master_metrics_api_request (self->metrics, method, url, status,
+                                        (double)(zclock_usecs () - start) / 1e6);
     return result;
 }
 
@@ -1062,6 +1081,7 @@ hpt_api_new (const char *listen, const char *core_endpoint, const hpt_api_option
     zsys_init ();
     hpt_api_t *self = hpt_calloc (1, sizeof (hpt_api_t));
     self->core_endpoint = hpt_strdup (core_endpoint);
+    self->metrics = options->metrics;
     if (options->tls_cert_pem) {
         self->tls_cert = hpt_strdup (options->tls_cert_pem);
         self->tls_key = hpt_strdup (options->tls_key_pem);

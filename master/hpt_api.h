@@ -62,6 +62,7 @@
 #define HPT_API_H_INCLUDED
 
 #include "hpt_error.h"
+#include "hpt_master_metrics.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -86,6 +87,7 @@ typedef struct {
     //  keeps its own copies. Only TLS 1.2 and 1.3 are offered.
     const char *tls_cert_pem;
     const char *tls_key_pem;
+    hpt_master_metrics_t *metrics; //  counts the requests answered (borrowed), or NULL
 } hpt_api_options_t;
 
 //  Starts the HTTP server on listen, "HOST:PORT" with HOST an IPv4

@@ -661,3 +661,53 @@ hpt_cluster_config_tasks (hpt_cluster_config_t *self, hpt_job_t *job, hpt_task_s
 {
     return hpt_machine_catalog_tasks (self->machines, job, tasks, count, error);
 }
+
+//  ---------------------------------------------------------------------
+//  Reload: what may change while the master runs
+
+//  Puts running's value of one restart-only string setting into next
+//  when they differ; notes the field's name in changed.
+static void
+s_keep_string (char **next, char *const *running, const char *field, zlistx_t *changed)
+{
+    bool same = (!*next && !*running) || (*next && *running && strcmp (*next, *running) == 0);
+    if (same) return;
+    free (*next);
+    *next = *running ? hpt_strdup (*running) : NULL;
+    zlistx_add_end (changed, (void *)field);
+}
+
+char *
+hpt_cluster_config_keep_fixed (hpt_cluster_config_t *next, const hpt_cluster_config_t *running)
+{
+    hpt_master_settings_t *n = &next->master;
+    const hpt_master_settings_t *r = &running->master;
+    zlistx_t *changed = zlistx_new ();
+    s_keep_string (&n->agents, &r->agents, "master.agents", changed);
+    size_t before = zlistx_size (changed);
+    s_keep_string (&n->api, &r->api, "master.api", changed);
+    if (zlistx_size (changed) > before) {
+        free (n->api_host);
+        n->api_host = hpt_strdup (r->api_host);
+        n->api_port = r->api_port;
+    }
+    s_keep_string (&n->api_socket, &r->api_socket, "master.apiSocket", changed);
+    s_keep_string (&n->state_dir, &r->state_dir, "master.stateDir", changed);
+    s_keep_string (&n->tls_cert, &r->tls_cert, "master.tls.cert", changed);
+    s_keep_string (&n->tls_key, &r->tls_key, "master.tls.key", changed);
+    s_keep_string (&n->curve_cert, &r->curve_cert, "master.security.curve.cert", changed);
+    s_keep_string (&n->curve_agent_certs, &r->curve_agent_certs, "master.security.curve.agentCerts",
+                   changed);
+    if (n->insecure != r->insecure) {
+        n->insecure = r->insecure;
+        zlistx_add_end (changed, (void *)"master.security.insecure");
+    }
+    char *names = NULL;
+    for (const char *field = zlistx_first (changed); field; field = zlistx_next (changed)) {
+        char *longer = hpt_asprintf ("%s%s%s", names ? names : "", names ? ", " : "", field);
+        free (names);
+        names = longer;
+    }
+    zlistx_destroy (&changed);
+    return names;
+}

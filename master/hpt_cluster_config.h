@@ -96,6 +96,16 @@ const hpt_master_settings_t *hpt_cluster_config_master (hpt_cluster_config_t *se
 //  definitions applied (borrowed; valid while the configuration lives).
 hpt_machine_catalog_t *hpt_cluster_config_machines (hpt_cluster_config_t *self);
 
+//  For a reload (SIGHUP): gives next the running configuration's values
+//  of the settings that need a restart (master.agents, api, apiSocket,
+//  stateDir, tls, security), so next can replace running at once.
+//  Returns the field names next had changed, comma-separated (caller
+//  frees), or NULL when it changed none of them. Everything else
+//  (timing, agentLostPolicy, seed, maxAgents, apiRequestsPerSecond,
+//  apiHostNames, machineTypes, scaleTiers) takes effect from next.
+char *hpt_cluster_config_keep_fixed (hpt_cluster_config_t *next,
+                                     const hpt_cluster_config_t *running);
+
 //  Expands a validated job into the tasks of one trial cluster (master,
 //  workers, ps, evaluators, each in index order) with their requests. See
 //  hpt_machine_catalog_tasks for the contract: 0 and a fresh array

@@ -66,6 +66,7 @@
 */
 #include "hpt_core_private.h"
 #include "hpt_alloc.h"
+#include "hpt_log.h"
 #include "hpt_fs.h"
 #include "hpt_keys.h"
 #include "hpt_job_reader.h"
@@ -80,7 +81,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 //  Rendered Job resources kept for GETs of unchanged jobs, at most (a
@@ -123,8 +127,8 @@ hpt_core_drop (hpt_core_t *self, const char *kind)
     (*count)++;
     if (hpt_core_now () - self->last_drop_log >= 1000) {
         self->last_drop_log = hpt_core_now ();
-        zsys_warning ("hptmaster: dropped an agent message (%s); %" PRIu64 " dropped so far", kind,
-                      self->dropped);
+        hpt_log_warning ("dropped an agent message (%s); %" PRIu64 " dropped so far", kind,
+                         self->dropped);
     }
 }
 
@@ -202,8 +206,8 @@ hpt_core_post (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 {
     hpt_error_t error;
     if (hpt_msg_validate (*msg_p, &error) != 0) {
-        zsys_error ("hptmaster: not sending an invalid %s: %s",
-                    hpt_msg_id_name (hpt_msg_id (*msg_p)), error.message);
+        hpt_log_error ("not sending an invalid %s: %s", hpt_msg_id_name (hpt_msg_id (*msg_p)),
+                       error.message);
         hpt_msg_destroy (msg_p);
         return;
     }
@@ -256,7 +260,7 @@ hpt_core_begin (hpt_core_t *self)
     if (!self->store_ok) return -1;
     hpt_error_t error;
     if (hpt_store_begin (self->store, &error) != 0) {
-        zsys_error ("hptmaster: %s", error.message);
+        hpt_log_error ("%s", error.message);
         return -1;
     }
     return 0;
@@ -307,6 +311,9 @@ hpt_core_log_event (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, co
 {
     int64_t size = 0;
     hpt_error_t error;
+    hpt_log (HPT_LOG_INFO,
+             &(hpt_log_fields_t){.job = hpt_tuner_id (tuner), .trial = trial ? trial->id : 0}, "%s",
+             text);
     if (hpt_joblog_event (self->joblog, hpt_tuner_id (tuner), trial ? trial->id : 0, text,
                           hpt_core_now (), &size, &error) != 0)
         hpt_store_fail (self->store, &error);
@@ -331,7 +338,9 @@ hpt_core_commit (hpt_core_t *self)
     uint64_t txn = hpt_store_transaction_id (self->store);
     s_store_log_lengths (self);
     hpt_error_t error;
+    int64_t start = zclock_usecs ();
     int rc = hpt_store_commit (self->store, &error);
+    hpt_master_metrics_commit (self->metrics, (double)(zclock_usecs () - start) / 1e6, rc == 0);
     if (rc == 0) {
         for (s_outgoing_t *out = zlistx_first (self->outbox); out; out = zlistx_next (self->outbox))
             hpt_core_send_now (self, hpt_fleet_get (self->fleet, out->node), &out->msg);
@@ -341,10 +350,10 @@ hpt_core_commit (hpt_core_t *self)
         self->store_problem = hpt_strdup (error.message);
         if (self->store_ok || hpt_core_now () - self->last_store_log >= 5000) {
             self->last_store_log = hpt_core_now ();
-            zsys_error ("hptmaster: cannot store: %s; nothing of it was acted on, and the master "
-                        "changes nothing until the store can be written again (%" PRIu64
-                        " failed commits so far)",
-                        error.message, self->commit_failures);
+            hpt_log_error ("cannot store: %s; nothing of it was acted on, and the master "
+                           "changes nothing until the store can be written again (%" PRIu64
+                           " failed commits so far)",
+                           error.message, self->commit_failures);
         }
         self->store_ok = false;
         s_restore (self, txn);
@@ -371,9 +380,9 @@ s_reload_tuner (hpt_core_t *self, size_t index)
         fresh = s_load_tuner (self, row, &error);
     json_decref (row);
     if (!fresh) {
-        zsys_error ("hptmaster: cannot reload job %s from the store after a failed commit: %s; "
-                    "exiting so that a restart reloads everything",
-                    hpt_tuner_id (old), error.message);
+        hpt_log_error ("cannot reload job %s from the store after a failed commit: %s; "
+                       "exiting so that a restart reloads everything",
+                       hpt_tuner_id (old), error.message);
         exit (70);
     }
     s_unindex_tuner (self, old);
@@ -446,12 +455,12 @@ s_probe_store (hpt_core_t *self)
         self->store_problem = hpt_strdup (error.message);
         if (hpt_core_now () - self->last_store_log >= 5000) {
             self->last_store_log = hpt_core_now ();
-            zsys_error ("hptmaster: the store still cannot be written: %s", error.message);
+            hpt_log_error ("the store still cannot be written: %s", error.message);
         }
         return;
     }
     self->store_ok = true;
-    zsys_info ("hptmaster: the store can be written again; carrying on");
+    hpt_log_info ("the store can be written again; carrying on");
 }
 
 //  ---------------------------------------------------------------------
@@ -569,7 +578,7 @@ hpt_core_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why)
     char *reason = hpt_asprintf ("was lost with its agent %s (%s)", node->name, why);
     s_evict_node (self, node, false, reason);
     free (reason);
-    zsys_warning ("hptmaster: agent %s lost: %s", node->name, why);
+    hpt_log (HPT_LOG_WARNING, &(hpt_log_fields_t){.node = node->name}, "agent lost: %s", why);
 }
 
 //  ---------------------------------------------------------------------
@@ -725,13 +734,53 @@ s_check_nodes (hpt_core_t *self, int64_t now)
     }
 }
 
-//  Set by SIGHUP (hpt_core_request_reload): read what can change live.
-static volatile sig_atomic_t s_reload_requested;
+//  SIGHUP must never interrupt the loop's poll: zloop ends on EINTR. So
+//  hptmaster blocks it before starting threads (hpt_core_block_sighup),
+//  and the loop reads it from a signalfd. Threads that libraries started
+//  before main (OpenBLAS's workers) have it unblocked; the kernel gives
+//  the signal to one of those when there is one, and then the handler
+//  below notes it. Either way the reload runs at the next heartbeat
+//  round, inside its transaction.
+static volatile sig_atomic_t s_sighup_caught;
+
+static void
+s_on_sighup_signal (int signal)
+{
+    s_sighup_caught = 1;
+}
+
+static int
+s_on_sighup (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    hpt_core_t *self = arg;
+    struct signalfd_siginfo info;
+    while (read (item->fd, &info, sizeof (info)) == (ssize_t)sizeof (info))
+        self->reload_requested = true;
+    return 0;
+}
 
 void
-hpt_core_request_reload (void)
+hpt_core_block_sighup (void)
 {
-    s_reload_requested = 1;
+    struct sigaction action = {.sa_handler = s_on_sighup_signal, .sa_flags = SA_RESTART};
+    sigfillset (&action.sa_mask);
+    sigaction (SIGHUP, &action, NULL);
+    sigset_t hup;
+    sigemptyset (&hup);
+    sigaddset (&hup, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &hup, NULL);
+}
+
+static void
+s_watch_sighup (hpt_core_t *self)
+{
+    sigset_t hup;
+    sigemptyset (&hup);
+    sigaddset (&hup, SIGHUP);
+    self->sighup_fd = signalfd (-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (self->sighup_fd < 0) return;
+    zmq_pollitem_t item = {NULL, self->sighup_fd, ZMQ_POLLIN, 0};
+    zloop_poller (self->loop, &item, s_on_sighup, self);
 }
 
 //  Reads agentCerts again when it changed (or on SIGHUP); a connected
@@ -739,8 +788,10 @@ hpt_core_request_reload (void)
 static void
 s_check_keys (hpt_core_t *self)
 {
-    bool force = s_reload_requested;
-    s_reload_requested = 0;
+    bool force = self->reload_requested || s_sighup_caught;
+    self->reload_requested = false;
+    s_sighup_caught = 0;
+    if (force) hpt_core_reload_config (self);
     if (!self->admission || !hpt_admission_reload (self->admission, force)) return;
     size_t count;
     hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
@@ -800,6 +851,21 @@ s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+void
+hpt_core_arm_heartbeat (hpt_core_t *self)
+{
+    if (self->heartbeat_timer >= 0) zloop_timer_end (self->loop, self->heartbeat_timer);
+    self->heartbeat_timer = zloop_timer (self->loop, (size_t)self->settings->heartbeat_interval_ms,
+                                         0, s_on_heartbeat_timer, self);
+}
+
+void
+hpt_core_set_config_file (hpt_core_t *self, const char *path)
+{
+    free (self->config_path);
+    self->config_path = path ? hpt_strdup (path) : NULL;
+}
+
 static void
 s_heartbeat_round (hpt_core_t *self)
 {
@@ -833,9 +899,9 @@ s_on_handshake (zloop_t *loop, zsock_t *reader, void *arg)
     self->handshake_failures[kind]++;
     if (hpt_core_now () - self->last_handshake_log >= 1000) {
         self->last_handshake_log = hpt_core_now ();
-        zsys_warning ("hptmaster: a connection from %s failed its secure handshake (%s): no "
-                      "CURVE, a key not admitted, or not an hpt agent",
-                      address, event);
+        hpt_log_warning ("a connection from %s failed its secure handshake (%s): no "
+                         "CURVE, a key not admitted, or not an hpt agent",
+                         address, event);
     }
     zstr_free (&event);
     zstr_free (&value);
@@ -974,6 +1040,8 @@ hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, const c
         return NULL;
     }
     if (previous) hpt_tuner_seed_from (tuner, previous);
+    hpt_tuner_hooks_t hooks = hpt_master_metrics_tuner_hooks (self->metrics);
+    hpt_tuner_set_hooks (tuner, &hooks);
     s_add_tuner (self, tuner);
     //  The job is stored; placing its first trials is a change of its own.
     if (hpt_core_begin (self) == 0) {
@@ -1106,7 +1174,7 @@ hpt_core_put_user (hpt_core_t *self, const char *name, hpt_role_t role, const ch
     if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
     hpt_store_user_put (self->store, name, role, token_hash, hpt_core_now (), NULL);
     if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
-    zsys_info ("hptmaster: user %s (%s) has a new token", name, hpt_role_name (role));
+    hpt_log_info ("user %s (%s) has a new token", name, hpt_role_name (role));
     return 0;
 }
 
@@ -1121,7 +1189,7 @@ hpt_core_revoke_user (hpt_core_t *self, const char *name, hpt_error_t *error)
         return hpt_error_set (error, HPT_E_NOT_FOUND, "no user %s", name);
     }
     if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
-    zsys_info ("hptmaster: user %s revoked", name);
+    hpt_log_info ("user %s revoked", name);
     return 0;
 }
 
@@ -1132,8 +1200,8 @@ hpt_core_audit (hpt_core_t *self, const hpt_store_audit_t *entry)
         hpt_store_audit_append (self->store, entry, NULL);
         if (hpt_core_commit (self) == 0) return;
     }
-    zsys_error ("hptmaster: audit (not stored): %s %s %s by %s -> %d", entry->method, entry->route,
-                entry->target ? entry->target : "-", entry->user, entry->status);
+    hpt_log_error ("audit (not stored): %s %s %s by %s -> %d", entry->method, entry->route,
+                   entry->target ? entry->target : "-", entry->user, entry->status);
 }
 
 int
@@ -1148,7 +1216,7 @@ hpt_core_delete_node (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error)
     if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
     hpt_store_agent_delete (self->store, node->name, NULL);
     if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
-    zsys_info ("hptmaster: node %s deleted", node->name);
+    hpt_log_info ("node %s deleted", node->name);
     hpt_fleet_remove (self->fleet, node);
     return 0;
 }
@@ -1178,6 +1246,12 @@ hpt_store_t *
 hpt_core_store (hpt_core_t *self)
 {
     return self->store;
+}
+
+hpt_master_metrics_t *
+hpt_core_metrics (hpt_core_t *self)
+{
+    return self->metrics;
 }
 
 const hpt_master_settings_t *
@@ -1246,6 +1320,8 @@ s_load_tuner (hpt_core_t *self, json_t *row, hpt_error_t *error)
     }
     hpt_tuner_t *tuner = hpt_tuner_load (self->store, row, spec, requests, count, error);
     if (!tuner) return NULL;
+    hpt_tuner_hooks_t hooks = hpt_master_metrics_tuner_hooks (self->metrics);
+    hpt_tuner_set_hooks (tuner, &hooks);
     hpt_hyperparameters_t *hp = hpt_tuner_spec (tuner)->input.hyperparameters;
     hpt_tuner_t *previous = hp ? hpt_core_job (self, hp->resume_previous_job_id) : NULL;
     if (previous) hpt_tuner_seed_from (tuner, previous);
@@ -1289,8 +1365,8 @@ s_load (hpt_core_t *self, hpt_error_t *error)
         hpt_error_t problem;
         hpt_tuner_t *tuner = s_load_tuner (self, row, &problem);
         if (!tuner) {
-            zsys_error ("hptmaster: cannot reload job %s: %s",
-                        json_string_value (json_object_get (row, "job_id")), problem.message);
+            hpt_log_error ("cannot reload job %s: %s",
+                           json_string_value (json_object_get (row, "job_id")), problem.message);
             continue;
         }
         hpt_joblog_truncate (self->joblog, hpt_tuner_id (tuner),
@@ -1311,9 +1387,9 @@ s_secure (hpt_core_t *self, hpt_error_t *error)
     const char *path = self->settings->curve_cert;
     if (!path) {
         if (self->settings->insecure)
-            zsys_warning ("hptmaster: master.security.insecure is set: anyone who can reach %s "
-                          "can register as an agent and run this cluster's jobs",
-                          self->settings->agents);
+            hpt_log_warning ("master.security.insecure is set: anyone who can reach %s "
+                             "can register as an agent and run this cluster's jobs",
+                             self->settings->agents);
         return 0;
     }
     hpt_error_t problem;
@@ -1347,7 +1423,8 @@ static hpt_api_t *
 s_start_api (hpt_core_t *self, const char *listen, const char *inproc, hpt_error_t *error)
 {
     const hpt_master_settings_t *settings = self->settings;
-    if (!settings->tls_cert) return hpt_api_new (listen, inproc, NULL, error);
+    hpt_api_options_t plain = {.metrics = self->metrics};
+    if (!settings->tls_cert) return hpt_api_new (listen, inproc, &plain, error);
     hpt_tls_pair_t pair;
     if (hpt_tls_pair_load (&pair, settings->tls_cert, "master.tls.cert", settings->tls_key,
                            "master.tls.key", error))
@@ -1355,11 +1432,12 @@ s_start_api (hpt_core_t *self, const char *listen, const char *inproc, hpt_error
     //  An expired certificate still serves: refusing to start would take
     //  the agents' master down with the API. Clients will refuse it.
     if (pair.not_after <= time (NULL))
-        zsys_warning ("hptmaster: master.tls.cert: %s has expired: clients will refuse it (a "
-                      "new one from the same CA: move server.pem and server.key away and run "
-                      "hptmaster certgen on the same DIR)",
-                      settings->tls_cert);
-    hpt_api_options_t options = {.tls_cert_pem = pair.cert_pem, .tls_key_pem = pair.key_pem};
+        hpt_log_warning ("master.tls.cert: %s has expired: clients will refuse it (a "
+                         "new one from the same CA: move server.pem and server.key away and run "
+                         "hptmaster certgen on the same DIR)",
+                         settings->tls_cert);
+    hpt_api_options_t options = {
+        .tls_cert_pem = pair.cert_pem, .tls_key_pem = pair.key_pem, .metrics = self->metrics};
     hpt_api_t *api = hpt_api_new (listen, inproc, &options, error);
     hpt_tls_pair_clear (&pair);
     return api;
@@ -1392,7 +1470,8 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
         socket ? hpt_strdup (socket) : hpt_asprintf ("%s/api.sock", self->settings->state_dir);
     if (self->api && *path) {
         char *unix_listen = hpt_asprintf ("unix:%s", path);
-        self->api_socket = hpt_api_new (unix_listen, inproc, NULL, error);
+        hpt_api_options_t local = {.metrics = self->metrics};
+        self->api_socket = hpt_api_new (unix_listen, inproc, &local, error);
         free (unix_listen);
     }
     free (path);
@@ -1411,9 +1490,9 @@ s_api_allowed (hpt_core_t *self, hpt_error_t *error)
                  strcmp (host, "localhost") == 0;
     if (local) return 0;
     if (m->insecure) {
-        zsys_warning ("hptmaster: master.security.insecure is set: the API on %s accepts anyone "
-                      "while no user exists, in plaintext without master.tls",
-                      m->api);
+        hpt_log_warning ("master.security.insecure is set: the API on %s accepts anyone "
+                         "while no user exists, in plaintext without master.tls",
+                         m->api);
         return 0;
     }
     json_t *users = NULL;
@@ -1456,6 +1535,9 @@ s_core_new (hpt_cluster_config_t *config)
     zlistx_set_destructor (self->node_undo, s_node_undo_free);
     self->answers = hpt_textcache_new (S_ANSWERS_BYTES);
     self->sessions = hpt_session_new (0);
+    self->metrics = hpt_master_metrics_new ();
+    self->heartbeat_timer = -1;
+    self->sighup_fd = -1;
     return self;
 }
 
@@ -1484,8 +1566,8 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
         zloop_reader (self->loop, hpt_admission_zap (self->admission), s_on_zap_request, self);
         zloop_reader (self->loop, zactor_sock (self->handshakes), s_on_handshake, self);
     }
-    zloop_timer (self->loop, (size_t)settings->heartbeat_interval_ms, 0, s_on_heartbeat_timer,
-                 self);
+    hpt_core_arm_heartbeat (self);
+    s_watch_sighup (self);
     if (hpt_core_begin (self) == 0) {
         hpt_core_schedule (self);
         hpt_core_commit (self);
@@ -1517,6 +1599,10 @@ hpt_core_destroy (hpt_core_t **self_p)
     zlistx_destroy (&self->node_undo);
     hpt_textcache_destroy (&self->answers);
     hpt_session_destroy (&self->sessions);
+    hpt_master_metrics_destroy (&self->metrics);
+    if (self->sighup_fd >= 0) close (self->sighup_fd);
+    hpt_cluster_config_destroy (&self->reloaded);
+    free (self->config_path);
     hpt_store_destroy (&self->store);
     hpt_joblog_destroy (&self->joblog);
     zstr_free (&self->agents_endpoint);

@@ -19,6 +19,7 @@
 #include "hpt_cluster_config.h"
 #include "hpt_host.h"
 #include "hpt_joblog.h"
+#include "hpt_master_metrics.h"
 #include "hpt_session.h"
 #include "hpt_store.h"
 #include "hpt_textcache.h"
@@ -38,10 +39,18 @@ hpt_core_t *hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error);
 //  nulls the pointer. Tasks on agents keep running.
 void hpt_core_destroy (hpt_core_t **self_p);
 
-//  Asks the core to read again, at its next heartbeat round, what can
-//  change without a restart (the admitted agent keys). Async-signal-safe:
-//  hptmaster calls it from its SIGHUP handler.
-void hpt_core_request_reload (void);
+//  Blocks SIGHUP in the calling thread and every thread it starts
+//  afterwards, and notes it in threads started earlier; call it first
+//  thing in main. A core then hears SIGHUP without its loop being
+//  interrupted and, at its next heartbeat round, reads again
+//  what can change without a restart: the admitted agent keys, and
+//  cluster.yaml when hpt_core_set_config_file named it
+//  (hpt_core_reload.c). Without the block, SIGHUP does what its
+//  disposition says.
+void hpt_core_block_sighup (void);
+
+//  The file a reload reads (copied).
+void hpt_core_set_config_file (hpt_core_t *self, const char *path);
 
 //  Runs the loop until SIGINT/SIGTERM. Returns 0.
 int hpt_core_run (hpt_core_t *self);
@@ -54,6 +63,9 @@ const char *hpt_core_agents_endpoint (hpt_core_t *self);
 //  ---------------------------------------------- operations for hpt_routes
 
 hpt_store_t *hpt_core_store (hpt_core_t *self);
+
+//  The master's metrics (borrowed).
+hpt_master_metrics_t *hpt_core_metrics (hpt_core_t *self);
 
 //  The master's settings (borrowed).
 const hpt_master_settings_t *hpt_core_settings (hpt_core_t *self);

@@ -3,8 +3,9 @@
 
     The master's core is one object split by concern, in the manner of
     Redis's server.h: hpt_core.c (the loop, transactions, scheduling,
-    timers, jobs and nodes for the API) and hpt_agent_link.c (the master's
-    side of HPT/2: registration, reconciliation, events). Both include
+    timers, jobs and nodes for the API), hpt_agent_link.c (the master's
+    side of HPT/2: registration, reconciliation, events) and
+    hpt_core_reload.c (SIGHUP: cluster.yaml read again). They include
     this header; nothing else does.
 
     Transactions: every handler that changes state runs between
@@ -22,6 +23,7 @@
 #include "hpt_api.h"
 #include "hpt_core.h"
 #include "hpt_fleet.h"
+#include "hpt_master_metrics.h"
 #include "hpt_joblog.h"
 #include "hpt_msg.h"
 #include "hpt_textcache.h"
@@ -60,16 +62,22 @@ struct _hpt_core_t {
     int64_t last_drop_log;                 //  when a drop was last logged (ms)
     zhashx_t *refused_at;                  //  routing id hex -> ms of the last NOT_REGISTERED
     zlistx_t *outbox;                      //  messages to send once the transaction commits
-    zhashx_t *log_bytes;      //  job id -> its log's length, written in the transaction
-    zlistx_t *node_undo;      //  nodes as they were before the transaction
-    bool store_ok;            //  false from a failed commit until a probe works
-    char *store_problem;      //  why the store failed last
-    uint64_t commit_failures; //  commits that failed
-    int64_t last_store_log;   //  when a store failure was last logged (ms)
-    hpt_textcache_t *answers; //  rendered Jobs by job id and version
-    hpt_session_t *sessions;  //  the web console's sign-in sessions
-    int64_t busy_max_us;      //  the longest one event held the loop
-    int64_t silence_max_ms;   //  the longest a READY agent went unheard
+    zhashx_t *log_bytes;            //  job id -> its log's length, written in the transaction
+    zlistx_t *node_undo;            //  nodes as they were before the transaction
+    bool store_ok;                  //  false from a failed commit until a probe works
+    char *store_problem;            //  why the store failed last
+    uint64_t commit_failures;       //  commits that failed
+    int64_t last_store_log;         //  when a store failure was last logged (ms)
+    hpt_textcache_t *answers;       //  rendered Jobs by job id and version
+    hpt_session_t *sessions;        //  the web console's sign-in sessions
+    int64_t busy_max_us;            //  the longest one event held the loop
+    int64_t silence_max_ms;         //  the longest a READY agent went unheard
+    hpt_master_metrics_t *metrics;  //  what /metrics shows
+    char *config_path;              //  cluster.yaml, re-read on SIGHUP; NULL: no reloads
+    hpt_cluster_config_t *reloaded; //  the configuration in force after a reload (owned)
+    int heartbeat_timer;            //  the heartbeat timer's id (re-armed by a reload)
+    int sighup_fd;                  //  signalfd of SIGHUP, or -1
+    bool reload_requested;          //  SIGHUP came: reload at the next heartbeat round
 };
 
 int64_t hpt_core_now (void);
@@ -131,6 +139,13 @@ void hpt_core_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why);
 
 //  Places and launches what can start now (inside a transaction).
 void hpt_core_schedule (hpt_core_t *self);
+
+//  SIGHUP: reads config_path again and applies what may change live
+//  (hpt_core_reload.c).
+void hpt_core_reload_config (hpt_core_t *self);
+
+//  (Re)arms the heartbeat timer at the settings' interval.
+void hpt_core_arm_heartbeat (hpt_core_t *self);
 
 //  The agent socket's reader (hpt_agent_link.c).
 int hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg);

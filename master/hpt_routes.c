@@ -20,6 +20,7 @@
  */
 #include "hpt_routes.h"
 #include "hpt_alloc.h"
+#include "hpt_log.h"
 #include "hpt_auth.h"
 #include "hpt_filter.h"
 #include "hpt_insight.h"
@@ -764,71 +765,7 @@ s_nodes (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
 static void
 s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
 {
-    size_t count;
-    hpt_tuner_t **tuners = hpt_core_jobs (core, &count);
-    size_t jobs[HPT_JOB_CANCELLED + 1] = {0};
-    size_t trials[HPT_TRIAL_CANCELLED + 1] = {0};
-    for (size_t i = 0; i < count; i++) {
-        jobs[hpt_tuner_state (tuners[i])]++;
-        for (size_t t = 0; t < hpt_tuner_trial_count (tuners[i]); t++)
-            trials[hpt_tuner_trial (tuners[i], t)->state]++;
-    }
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream (&text, &size);
-    fprintf (out, "# HELP hpt_jobs Jobs known to the master, by state.\n# TYPE hpt_jobs gauge\n");
-    for (int s = 0; s <= HPT_JOB_CANCELLED; s++)
-        fprintf (out, "hpt_jobs{state=\"%s\"} %zu\n", hpt_job_state_name (s), jobs[s]);
-    fprintf (out, "# HELP hpt_trials Trials, by state.\n# TYPE hpt_trials gauge\n");
-    for (int s = 0; s <= HPT_TRIAL_CANCELLED; s++)
-        fprintf (out, "hpt_trials{state=\"%s\"} %zu\n", hpt_trial_state_name (s), trials[s]);
-    size_t ncount;
-    hpt_host_t **nodes = hpt_core_nodes (core, &ncount);
-    size_t ready = 0;
-    for (size_t i = 0; i < ncount; i++)
-        ready += nodes[i]->state == HPT_HOST_READY;
-    fprintf (out, "# HELP hpt_agents_ready Agents connected.\n# TYPE hpt_agents_ready gauge\n");
-    fprintf (out, "hpt_agents_ready %zu\n", ready);
-    fprintf (out, "# HELP hpt_agent_messages_dropped_total Malformed or unexpected agent "
-                  "messages dropped.\n# TYPE hpt_agent_messages_dropped_total counter\n");
-    fprintf (out, "hpt_agent_messages_dropped_total %" PRIu64 "\n",
-             hpt_core_dropped_messages (core));
-    fprintf (out, "# HELP hpt_proto_dropped_total Agent messages dropped, by kind.\n"
-                  "# TYPE hpt_proto_dropped_total counter\n");
-    zhashx_t *kinds = hpt_core_dropped_by_kind (core);
-    for (uint64_t *n = zhashx_first (kinds); n; n = zhashx_next (kinds))
-        fprintf (out, "hpt_proto_dropped_total{kind=\"%s\"} %" PRIu64 "\n",
-                 (const char *)zhashx_cursor (kinds), *n);
-    uint64_t handshakes[3], refused;
-    hpt_core_security_counts (core, handshakes, &refused);
-    fprintf (out, "# HELP hpt_agent_handshakes_failed_total Connections to the agents endpoint "
-                  "that failed the CURVE handshake, by reason.\n"
-                  "# TYPE hpt_agent_handshakes_failed_total counter\n");
-    const char *reasons[] = {"auth", "protocol", "other"};
-    for (int i = 0; i < 3; i++)
-        fprintf (out, "hpt_agent_handshakes_failed_total{reason=\"%s\"} %" PRIu64 "\n", reasons[i],
-                 handshakes[i]);
-    fprintf (out, "# HELP hpt_agent_keys_refused_total Connections whose CURVE key is not in "
-                  "agentCerts.\n# TYPE hpt_agent_keys_refused_total counter\n");
-    fprintf (out, "hpt_agent_keys_refused_total %" PRIu64 "\n", refused);
-    fprintf (out, "# HELP hpt_store_healthy 1 when the master can write its store, 0 while it "
-                  "cannot (it then changes nothing).\n# TYPE hpt_store_healthy gauge\n");
-    fprintf (out, "hpt_store_healthy %d\n", hpt_core_store_ok (core) ? 1 : 0);
-    fprintf (out, "# HELP hpt_store_commit_failures_total Store transactions that could not be "
-                  "committed (rolled back, nothing acted on).\n"
-                  "# TYPE hpt_store_commit_failures_total counter\n");
-    fprintf (out, "hpt_store_commit_failures_total %" PRIu64 "\n", hpt_core_commit_failures (core));
-    double busy, silence;
-    hpt_core_loop_figures (core, &busy, &silence);
-    fprintf (out, "# HELP hpt_loop_busy_max_seconds The longest the master's loop spent on one "
-                  "event (an API request, an agent message, a timer round) since it started.\n"
-                  "# TYPE hpt_loop_busy_max_seconds gauge\n");
-    fprintf (out, "hpt_loop_busy_max_seconds %.6f\n", busy);
-    fprintf (out, "# HELP hpt_agent_silence_max_seconds The longest a connected agent went "
-                  "unheard, between two of its messages as the master's loop saw them, since the "
-                  "master started.\n# TYPE hpt_agent_silence_max_seconds gauge\n");
-    fprintf (out, "hpt_agent_silence_max_seconds %.3f\n", silence);
-    fclose (out);
+    char *text = hpt_master_metrics_render (hpt_core_metrics (core), core);
     hpt_api_reply (router, hpt_api_request_routing_id (request), 200, "text/plain; version=0.0.4",
                    text);
     free (text);
@@ -1142,9 +1079,9 @@ s_guard (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
         if (found) rc = hpt_auth_check (&s_caller, access, owner, &error);
     }
     if (rc == 0) return true;
-    zsys_warning ("hptmaster: refused %s %s from %s (%s): %s", hpt_api_request_method (request),
-                  hpt_api_request_path (request), s_caller.name, hpt_api_request_client (request),
-                  error.message);
+    hpt_log_warning ("refused %s %s from %s (%s): %s", hpt_api_request_method (request),
+                     hpt_api_request_path (request), s_caller.name,
+                     hpt_api_request_client (request), error.message);
     s_reply_failure (router, request, &error);
     return false;
 }

@@ -762,6 +762,123 @@ hpt_store_open_shared (const char *path, hpt_error_t *error)
     return s_store_new (path, false, error);
 }
 
+//  ------------------------------------------------------ backup, restore
+
+//  Copies every page of from's main database into to's (one step: one
+//  consistent snapshot of from). what names the copy in messages.
+static int
+s_copy_db (sqlite3 *to, sqlite3 *from, const char *what, hpt_error_t *error)
+{
+    sqlite3_backup *backup = sqlite3_backup_init (to, "main", from, "main");
+    if (!backup)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: %s", what, sqlite3_errmsg (to));
+    int step = sqlite3_backup_step (backup, -1);
+    int finish = sqlite3_backup_finish (backup);
+    if (step != SQLITE_DONE || finish != SQLITE_OK)
+        return hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: %s", what,
+                              sqlite3_errstr (step != SQLITE_DONE ? step : finish));
+    return 0;
+}
+
+//  PRAGMA quick_check of db: 0 when "ok".
+static int
+s_quick_check (sqlite3 *db, const char *what, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = hpt_error_set (error, HPT_E_INVALID, "%s: not an hpt store (%s)", what,
+                            sqlite3_errmsg (db));
+    if (sqlite3_prepare_v2 (db, "PRAGMA quick_check", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW) {
+        const char *result = (const char *)sqlite3_column_text (stmt, 0);
+        rc = result && strcmp (result, "ok") == 0
+                 ? 0
+                 : hpt_error_set (error, HPT_E_INVALID, "%s: damaged: %s", what,
+                                  result ? result : "no result");
+    }
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+hpt_store_backup (hpt_store_t *self, const char *out, hpt_error_t *error)
+{
+    struct stat info;
+    if (lstat (out, &info) == 0)
+        return hpt_error_set (error, HPT_E_EXISTS, "backup %s: the file exists; name a new one",
+                              out);
+    mode_t old_mask = umask (077);
+    sqlite3 *copy = NULL;
+    int rc = sqlite3_open_v2 (out, &copy, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    umask (old_mask);
+    char *what = hpt_asprintf ("backup of %s to %s", self->path, out);
+    if (rc != SQLITE_OK)
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "%s: %s", what,
+                            copy ? sqlite3_errmsg (copy) : "cannot open");
+    else {
+        sqlite3_busy_timeout (copy, 5000);
+        rc = s_copy_db (copy, self->db, what, error);
+        //  A single file, whatever the source's journal mode.
+        if (rc == 0) sqlite3_exec (copy, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+        if (rc == 0) rc = s_quick_check (copy, what, error);
+    }
+    sqlite3_close (copy);
+    if (rc != 0) unlink (out);
+    free (what);
+    return rc;
+}
+
+//  Refuses a file that is not an hpt store of a version this build reads.
+static int
+s_restorable (sqlite3 *db, const char *in, hpt_error_t *error)
+{
+    if (s_quick_check (db, in, error)) return -1;
+    sqlite3_stmt *stmt = NULL;
+    int version = -1, tables = 0;
+    if (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW)
+        version = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+    if (sqlite3_prepare_v2 (db, "SELECT count(*) FROM sqlite_master WHERE name = 'jobs'", -1, &stmt,
+                            NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW)
+        tables = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+    if (version < 1 || tables != 1)
+        return hpt_error_set (error, HPT_E_INVALID, "restore from %s: not an hpt store", in);
+    if (version > HPT_STORE_SCHEMA_VERSION)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "restore from %s: schema version %d is newer than this hpt "
+                              "supports (%d); restore it with a newer hptmaster",
+                              in, version, HPT_STORE_SCHEMA_VERSION);
+    return 0;
+}
+
+int
+hpt_store_restore (hpt_store_t *self, const char *in, hpt_error_t *error)
+{
+    if (self->in_txn)
+        return hpt_error_set (error, HPT_E_INVALID, "store %s: restore inside a transaction",
+                              self->path);
+    sqlite3 *source = NULL;
+    int rc = sqlite3_open_v2 (in, &source, SQLITE_OPEN_READONLY, NULL);
+    if (rc != SQLITE_OK)
+        rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "restore from %s: %s", in,
+                            source ? sqlite3_errmsg (source) : "cannot open");
+    else
+        rc = s_restorable (source, in, error);
+    if (rc == 0) {
+        for (int i = 0; i < ST_COUNT; i++) {
+            sqlite3_finalize (self->stmts[i]);
+            self->stmts[i] = NULL;
+        }
+        char *what = hpt_asprintf ("restore of %s from %s", self->path, in);
+        rc = s_copy_db (self->db, source, what, error);
+        free (what);
+    }
+    sqlite3_close (source);
+    return rc == 0 ? s_migrate (self, error) : rc;
+}
+
 void
 hpt_store_destroy (hpt_store_t **self_p)
 {

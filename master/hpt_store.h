@@ -154,6 +154,19 @@ hpt_store_t *hpt_store_new (const char *path, hpt_error_t *error);
 //  the master's transactions.
 hpt_store_t *hpt_store_open_shared (const char *path, hpt_error_t *error);
 
+//  Copies the whole database, consistent as of one moment, into a new
+//  file out (0600; an existing file is refused, HPT_E_EXISTS), with
+//  SQLite's online backup API: it reads one snapshot while the master
+//  goes on writing (WAL readers do not block writers). The copy is
+//  checked (PRAGMA quick_check) before this returns 0.
+int hpt_store_backup (hpt_store_t *self, const char *out, hpt_error_t *error);
+
+//  Replaces the whole content of this store with the database at in (a
+//  backup): in must be an hpt store (its schema version at most this
+//  build's, and quick_check ok); it is migrated forward after the copy.
+//  Meant for a store opened with hpt_store_new (so no master runs on it).
+int hpt_store_restore (hpt_store_t *self, const char *in, hpt_error_t *error);
+
 //  Closes the database and nulls the pointer.
 void hpt_store_destroy (hpt_store_t **self_p);
 

@@ -59,6 +59,7 @@ struct _hpt_tuner_t {
     bool any_finished;            //  a trial has finished (first-trial rule)
     uint64_t written_in;          //  the store transaction it last wrote in
     uint64_t version;             //  changes with every change of the Job resource
+    hpt_tuner_hooks_t hooks;      //  the owner's metrics and log hooks
 };
 
 //  Versions (hpt_tuner_version) come from one counter for the process
@@ -377,10 +378,38 @@ s_values_json (hpt_tuner_t *self, hpt_trial_t *trial)
     return text;
 }
 
+static int64_t
+s_wall_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+void
+hpt_tuner_set_hooks (hpt_tuner_t *self, const hpt_tuner_hooks_t *hooks)
+{
+    self->hooks = hooks ? *hooks : (hpt_tuner_hooks_t){0};
+}
+
+//  A stored trial in a state the hooks have not seen: tell them.
+static void
+s_observe_trial (hpt_tuner_t *self, hpt_trial_t *trial)
+{
+    if ((int)trial->state == trial->observed_state) return;
+    int64_t now = s_wall_ms ();
+    if (self->hooks.trial_changed)
+        self->hooks.trial_changed (self->hooks.arg, self, trial, trial->observed_state,
+                                   trial->observed_since);
+    trial->observed_state = (int)trial->state;
+    trial->observed_since = now;
+}
+
 static int
 s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool insert)
 {
     s_changed (self, store);
+    s_observe_trial (self, trial);
     char *values = s_values_json (self, trial);
     char *hyper = hpt_json_dumps (trial->hyperparameters, false);
     hpt_store_trial_t row = {
@@ -472,6 +501,7 @@ s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
 {
     hpt_trial_t *trial = hpt_calloc (1, sizeof (hpt_trial_t));
     trial->id = id;
+    trial->observed_state = -1;
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     trial->values = hpt_calloc (dim ? dim : 1, sizeof (double));
     trial->hyperparameters = json_object ();
@@ -511,7 +541,14 @@ hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
         return NULL;
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     double *values = hpt_calloc (dim ? dim : 1, sizeof (double));
-    if (self->optimizer && hpt_optimizer_suggest (self->optimizer, 1, values) == 0) {
+    struct timespec t0, t1;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
+    size_t suggested = self->optimizer ? hpt_optimizer_suggest (self->optimizer, 1, values) : 1;
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    if (self->optimizer && self->hooks.suggested)
+        self->hooks.suggested (self->hooks.arg, self,
+                               (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (self->optimizer && suggested == 0) {
         //  Nothing left to try (a finished grid): the job ends once the
         //  trials in flight do.
         self->exhausted = true;
@@ -1075,6 +1112,8 @@ s_load_trial_row (hpt_trial_t *trial, json_t *t)
     hpt_trial_state_t state = HPT_TRIAL_FAILED;
     hpt_trial_state_parse (json_string_value (json_object_get (t, "state")), &state);
     trial->state = state;
+    trial->observed_state = (int)state;
+    trial->observed_since = s_wall_ms ();
     trial->has_final = json_is_true (json_object_get (t, "has_final"));
     trial->final_step = json_integer_value (json_object_get (t, "final_step"));
     trial->final_value = s_real (json_object_get (t, "final_value"));

@@ -75,11 +75,24 @@ typedef struct {
     int64_t start_time;      //  epoch ms
     int64_t end_time;        //  epoch ms
     int64_t requeue_count;   //  times it went back to PENDING
+    int observed_state;      //  the state the hooks last saw (-1: none yet)
+    int64_t observed_since;  //  when it entered that state (epoch ms)
     hpt_task_t *tasks;       //  one per request, same order
     size_t task_count;       //  number of tasks
 } hpt_trial_t;
 
 typedef struct _hpt_tuner_t hpt_tuner_t;
+
+//  What a tuner tells its owner for metrics and the log (all optional):
+//  every change of a trial's state as it is stored (from: the state
+//  before, -1 for a new trial; since_ms: when the trial entered from),
+//  and how long each suggestion of its optimizer took.
+typedef struct {
+    void *arg; //  passed back
+    void (*trial_changed) (void *arg, hpt_tuner_t *tuner, const hpt_trial_t *trial, int from,
+                           int64_t since_ms);
+    void (*suggested) (void *arg, hpt_tuner_t *tuner, double seconds);
+} hpt_tuner_hooks_t;
 
 //  Creates the tuner of a new job and stores the job (QUEUED). spec is the
 //  validated job (ownership passes to the tuner); requests (ownership
@@ -90,6 +103,10 @@ hpt_tuner_t *hpt_tuner_new (hpt_store_t *store, hpt_job_t *spec, const char *pro
                             const char *created_by, hpt_task_request_t *requests,
                             size_t request_count, uint64_t seed, int64_t now_ms,
                             hpt_error_t *error);
+
+//  Sets the hooks (copied; NULL: none). Trials loaded from the store
+//  count as seen in their stored state.
+void hpt_tuner_set_hooks (hpt_tuner_t *self, const hpt_tuner_hooks_t *hooks);
 
 //  Who submitted the job (borrowed), or NULL.
 const char *hpt_tuner_owner (hpt_tuner_t *self);

@@ -11,6 +11,8 @@
 #include "hpt_admin.h"
 #include "hpt_alloc.h"
 #include "hpt_keys.h"
+#include "hpt_log.h"
+#include "hpt_notify.h"
 #include "hpt_tls.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,20 +21,16 @@
 #include <sys/stat.h>
 
 static void
-s_on_sighup (int signal)
-{
-    hpt_core_request_reload ();
-}
-
-static void
 s_usage (FILE *out)
 {
     fprintf (out,
-             "Usage: hptmaster --cluster FILE\n"
+             "Usage: hptmaster --cluster FILE [--log-level LEVEL]\n"
              "       hptmaster keygen DIR\n"
              "       hptmaster users add NAME --role viewer|user|admin --cluster FILE\n"
              "       hptmaster users list|revoke NAME|token NAME --cluster FILE\n"
              "       hptmaster certgen --host NAME [--host NAME...] DIR\n"
+             "       hptmaster backup --cluster FILE OUT.db\n"
+             "       hptmaster restore --cluster FILE IN.db\n"
              "\n"
              "The hpt master: holds the optimizer, persists every job, trial and metric\n"
              "in SQLite under stateDir, schedules trial clusters on hptagent hosts and\n"
@@ -46,6 +44,9 @@ s_usage (FILE *out)
              "                   maxAgents, security (curve: cert, agentCerts; insecure),\n"
              "                   tls (cert, key: the API serves HTTPS), machineTypes,\n"
              "                   scaleTiers. An empty file means all defaults.\n"
+             "  --log-level LEVEL  least severe log line written: debug, info (default),\n"
+             "                   warning, error. Lines go to stderr, one per event,\n"
+             "                   as key=value fields (docs/operations.md)\n"
              "  keygen DIR       write the master's CURVE certificate pair: DIR/master.cert\n"
              "                   (public: give it to every agent, --master-cert) and\n"
              "                   DIR/master.cert_secret (0600: master.security.curve.cert)\n"
@@ -63,6 +64,11 @@ s_usage (FILE *out)
              "                   certificate %d. Existing files are never overwritten; when\n"
              "                   DIR holds ca.pem and ca.key but no server files, that CA\n"
              "                   signs the new certificate (a renewal clients already trust).\n"
+             "  backup OUT.db    copy the store (stateDir/hpt.db) to the new file OUT.db,\n"
+             "                   consistent, while the master runs (SQLite's online\n"
+             "                   backup); then copy stateDir/logs (docs/operations.md)\n"
+             "  restore IN.db    replace the store with the backup IN.db (the master\n"
+             "                   must be stopped); the schema migrates forward\n"
              "  --help           show this help and exit\n"
              "  --version        print the version and exit\n"
              "\n"
@@ -71,6 +77,20 @@ s_usage (FILE *out)
              "SIGINT/SIGTERM stop it; tasks on agents keep running and are reconciled\n"
              "when it starts again.\n",
              HPT_TLS_CA_DAYS, HPT_TLS_SERVER_DAYS);
+}
+
+//  --log-level LEVEL: 0, or -1 after saying why.
+static int
+s_log_level (const char *text)
+{
+    hpt_log_level_t level;
+    if (hpt_log_level_parse (text, &level) != 0) {
+        fprintf (stderr, "hptmaster: --log-level '%s': expected debug, info, warning or error\n",
+                 text);
+        return -1;
+    }
+    hpt_log_set_level (level);
+    return 0;
 }
 
 //  hptmaster certgen --host NAME [--host NAME...] DIR
@@ -132,6 +152,8 @@ main (int argc, char *argv[])
     //  them.
     umask (077);
     if (argc >= 2 && strcmp (argv[1], "users") == 0) return hpt_admin_users (argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp (argv[1], "backup") == 0 || strcmp (argv[1], "restore") == 0))
+        return hpt_admin_backup (argc - 1, argv + 1);
     if (argc >= 2 && strcmp (argv[1], "keygen") == 0) {
         if (argc != 3) {
             fprintf (stderr, "hptmaster keygen: usage: hptmaster keygen DIR\n");
@@ -162,7 +184,9 @@ main (int argc, char *argv[])
             cluster = argv[++i];
         else if (strncmp (argv[i], "--cluster=", 10) == 0)
             cluster = argv[i] + 10;
-        else {
+        else if (strcmp (argv[i], "--log-level") == 0 && i + 1 < argc) {
+            if (s_log_level (argv[++i]) != 0) return 2;
+        } else {
             fprintf (stderr, "hptmaster: unexpected argument '%s' (see --help)\n", argv[i]);
             return 2;
         }
@@ -171,6 +195,9 @@ main (int argc, char *argv[])
         fprintf (stderr, "hptmaster: --cluster FILE is required (see --help)\n");
         return 2;
     }
+    //  SIGHUP (systemctl reload) reloads cluster.yaml: blocked in every
+    //  thread, read by the core's loop (hpt_core_block_sighup).
+    hpt_core_block_sighup ();
     hpt_diag_t *diag = hpt_diag_new (cluster, false);
     hpt_cluster_config_t *config = hpt_cluster_config_read_file (cluster, diag);
     if (!config) {
@@ -181,10 +208,6 @@ main (int argc, char *argv[])
     hpt_diag_destroy (&diag);
     zsys_init ();
     zsys_set_logident ("hptmaster");
-    //  SIGHUP re-reads what can change live (the admitted agent keys).
-    struct sigaction reload = {.sa_handler = s_on_sighup};
-    sigemptyset (&reload.sa_mask);
-    sigaction (SIGHUP, &reload, NULL);
     hpt_error_t error;
     hpt_core_t *core = hpt_core_new (config, &error);
     if (!core) {
@@ -192,6 +215,7 @@ main (int argc, char *argv[])
         hpt_cluster_config_destroy (&config);
         return 1;
     }
+    hpt_core_set_config_file (core, cluster);
     const hpt_master_settings_t *settings = hpt_cluster_config_master (config);
     //  The API's URL as a client writes it: an IPv6 literal in brackets.
     bool v6 = strchr (settings->api_host, ':') != NULL;
@@ -199,7 +223,10 @@ main (int argc, char *argv[])
             v6 ? "[" : "", settings->api_host, v6 ? "]" : "", hpt_core_api_port (core),
             hpt_core_agents_endpoint (core));
     fflush (stdout);
+    //  Type=notify: `systemctl start` returns now, with both sockets bound.
+    hpt_notify ("READY=1\nSTATUS=serving");
     hpt_core_run (core);
+    hpt_notify ("STOPPING=1");
     hpt_core_destroy (&core);
     hpt_cluster_config_destroy (&config);
     return 0;

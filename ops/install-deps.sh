@@ -26,6 +26,11 @@ PACKAGES=(
   # custom containers (imageUri): the agent's default runtime, the OCI
   # runtime the tests pick, and the busybox the test images are made of
   podman runc busybox-static
+  # operations checks: promtool (alert rules, /metrics text), systemd-analyze
+  # (unit files), dpkg-dev and fakeroot (the Debian packages, ops/package.sh)
+  prometheus systemd dpkg-dev fakeroot
+  # the man pages the packages install (ops/packaging.cmake)
+  help2man
 )
 
 missing=()

@@ -1,0 +1,45 @@
+# bash completion for hpt (installed by hpt-client as
+# /usr/share/bash-completion/completions/hpt). The commands and options
+# are those of `hpt --help`; tests/integration/test_ops_units.py checks
+# that the two agree.
+_hpt()
+{
+    local cur prev
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+    local global="--master --project --ca-cert --help --version"
+    case "$prev" in
+        --config|--ca-cert) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W "json yaml" -- "$cur")); return ;;
+        --role) COMPREPLY=($(compgen -W "viewer user admin" -- "$cur")); return ;;
+    esac
+    local words=() w
+    for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
+        case "$w" in -*) ;; *) words+=("$w") ;; esac
+    done
+    local options
+    case "${words[0]} ${words[1]}" in
+        "validate "*) options="--config --format" ;;
+        "jobs submit") options="training --config --stream-logs" ;;
+        "jobs describe") options="--format --summarize" ;;
+        "jobs list") options="--filter --page-size --limit" ;;
+        "jobs cancel") options="" ;;
+        "jobs stream-logs") options="--trial" ;;
+        "jobs ") options="submit describe list cancel stream-logs" ;;
+        "nodes list") options="--page-size" ;;
+        "nodes describe") options="--format" ;;
+        "nodes drain") options="--reason --now" ;;
+        "nodes undrain"|"nodes delete") options="" ;;
+        "nodes ") options="list describe drain undrain delete" ;;
+        "auth whoami") options="" ;;
+        "auth ") options="whoami" ;;
+        "users list"|"users revoke"|"users token") options="" ;;
+        "users add") options="--role" ;;
+        "users ") options="list add revoke token" ;;
+        "audit list") options="--after --limit" ;;
+        "audit ") options="list" ;;
+        " ") options="validate jobs nodes auth users audit $global" ;;
+    esac
+    COMPREPLY=($(compgen -W "$options" -- "$cur"))
+}
+complete -F _hpt hpt
