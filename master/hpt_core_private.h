@@ -69,6 +69,10 @@ struct _hpt_core_t {
     hpt_textcache_t *answers; //  rendered Jobs by job id and version
     int64_t busy_max_us;      //  the longest one event held the loop
     int64_t silence_max_ms;   //  the longest a READY agent went unheard
+    int64_t last_round;       //  monotonic ms of the last heartbeat round, 0 before the first
+    uint64_t stalls;          //  heartbeat rounds that found the loop had been held
+    int64_t stalled_ms;       //  time the loop was held past a round's due time, in all
+    uint64_t agents_lost;     //  agents declared LOST since the master started
 };
 
 int64_t hpt_core_now (void);

@@ -716,16 +716,26 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
                   "committed (rolled back, nothing acted on).\n"
                   "# TYPE hpt_store_commit_failures_total counter\n");
     fprintf (out, "hpt_store_commit_failures_total %" PRIu64 "\n", hpt_core_commit_failures (core));
-    double busy, silence;
-    hpt_core_loop_figures (core, &busy, &silence);
+    hpt_core_loop_figures_t loop;
+    hpt_core_loop_figures (core, &loop);
     fprintf (out, "# HELP hpt_loop_busy_max_seconds The longest the master's loop spent on one "
                   "event (an API request, an agent message, a timer round) since it started.\n"
                   "# TYPE hpt_loop_busy_max_seconds gauge\n");
-    fprintf (out, "hpt_loop_busy_max_seconds %.6f\n", busy);
+    fprintf (out, "hpt_loop_busy_max_seconds %.6f\n", loop.busy_max_s);
     fprintf (out, "# HELP hpt_agent_silence_max_seconds The longest a connected agent went "
                   "unheard, between two of its messages as the master's loop saw them, since the "
                   "master started.\n# TYPE hpt_agent_silence_max_seconds gauge\n");
-    fprintf (out, "hpt_agent_silence_max_seconds %.3f\n", silence);
+    fprintf (out, "hpt_agent_silence_max_seconds %.3f\n", loop.silence_max_s);
+    fprintf (out, "# HELP hpt_loop_stalls_total Heartbeat rounds that found the loop held past "
+                  "an interval (that time is not counted as the agents' silence).\n"
+                  "# TYPE hpt_loop_stalls_total counter\n");
+    fprintf (out, "hpt_loop_stalls_total %" PRIu64 "\n", loop.stalls);
+    fprintf (out, "# HELP hpt_loop_stalled_seconds_total The time the loop was held past its "
+                  "heartbeat rounds, in all.\n# TYPE hpt_loop_stalled_seconds_total counter\n");
+    fprintf (out, "hpt_loop_stalled_seconds_total %.3f\n", loop.stalled_s);
+    fprintf (out, "# HELP hpt_agents_lost_total Agents declared LOST since the master started.\n"
+                  "# TYPE hpt_agents_lost_total counter\n");
+    fprintf (out, "hpt_agents_lost_total %" PRIu64 "\n", loop.agents_lost);
     fclose (out);
     hpt_api_reply (router, hpt_api_request_routing_id (request), 200, "text/plain; version=0.0.4",
                    text);
