@@ -30,6 +30,7 @@
 #include "bench_cluster.h"
 #include "bench_swarm.h"
 #include <czmq.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,18 @@ s_trials (const char *metrics, const char *state)
     return isnan (v) ? 0 : (long)v;
 }
 
+//  Whether the Job resource's own state (not a trial's) is final.
+static bool
+s_job_ended (const char *body)
+{
+    json_t *job = json_loads (body, 0, NULL);
+    const char *state = json_string_value (json_object_get (job, "state"));
+    bool ended = state && (strcmp (state, "SUCCEEDED") == 0 || strcmp (state, "FAILED") == 0 ||
+                           strcmp (state, "CANCELLED") == 0);
+    json_decref (job);
+    return ended;
+}
+
 static bool
 s_job (bench_cluster_t *cluster, bench_swarm_t *swarm, const s_options_t *o, s_result_t *r)
 {
@@ -232,9 +245,7 @@ s_job (bench_cluster_t *cluster, bench_swarm_t *swarm, const s_options_t *o, s_r
     while (!ended && zclock_usecs () - t0 < 600 * 1000000LL) {
         zclock_sleep (100);
         char *body = s_get (cluster, "/v1/projects/bench/jobs/swarm", &r->job_get);
-        ended = body && (strstr (body, "\"state\": \"SUCCEEDED\"") ||
-                         strstr (body, "\"state\": \"FAILED\"") ||
-                         strstr (body, "\"state\": \"CANCELLED\""));
+        ended = body && s_job_ended (body);
         free (body);
         free (s_get (cluster, "/v1/nodes", &r->job_nodes));
     }

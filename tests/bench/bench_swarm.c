@@ -213,6 +213,7 @@ s_task_exit (s_swarm_t *self, s_agent_t *agent, int slot, int signal)
     hpt_msg_set_task_id (exited, task->task_id);
     hpt_msg_set_exit_code (exited, signal ? -1 : 0);
     hpt_msg_set_signal (exited, signal);
+    hpt_msg_set_reason (exited, "");
     hpt_msg_set_end_time (exited, zclock_time ());
     s_event (self, agent, exited);
     self->stats.exits++;
