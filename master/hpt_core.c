@@ -21,9 +21,10 @@
     their re-registrations). Two rules, both in the heartbeat round:
     1. Every agent frame already queued on the agents socket is handled
        before silence is judged: a heartbeat that arrived while the loop
-       was busy counts. This is bounded (S_DRAIN_MAX frames); a round that
-       could not empty the queue judges no one, since the master is
-       behind, not the agents.
+       was busy counts. This is bounded (half a heartbeat interval, and
+       S_DRAIN_MAX frames); a round that could not empty the queue judges
+       no one, since the master is behind, not the agents
+       (hpt_loop_rounds_behind_total).
     2. A round that runs later than its due time by more than one
        interval found the loop held (a long event, the process stopped):
        the time it was held is added to every READY agent's last-heard
@@ -801,6 +802,7 @@ hpt_core_loop_figures (hpt_core_t *self, hpt_core_loop_figures_t *figures)
     figures->stalls = self->stalls;
     figures->stalled_s = (double)self->stalled_ms / 1e3;
     figures->agents_lost = self->agents_lost;
+    figures->rounds_behind = self->rounds_behind;
 }
 
 hpt_textcache_t *
@@ -821,15 +823,20 @@ s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 //  Handles the agent frames already queued (rule 1 of "Liveness by
-//  arrival"). Returns false when S_DRAIN_MAX were handled and more wait.
+//  arrival"), for at most half a heartbeat interval so that the round
+//  itself never holds the loop long. Returns false when frames still
+//  wait: the master is behind, and silence cannot be judged this round.
 static bool
 s_drain_agents (hpt_core_t *self)
 {
-    for (size_t i = 0; i < S_DRAIN_MAX; i++) {
+    int64_t until = zclock_mono () + self->settings->heartbeat_interval_ms / 2;
+    for (size_t i = 0; i < S_DRAIN_MAX && zclock_mono () < until; i++) {
         if (!(zsock_events (self->agents) & ZMQ_POLLIN)) return true;
         hpt_agent_link_on_message (self->loop, self->agents, self);
     }
-    return !(zsock_events (self->agents) & ZMQ_POLLIN);
+    if (!(zsock_events (self->agents) & ZMQ_POLLIN)) return true;
+    self->rounds_behind++;
+    return false;
 }
 
 //  Rule 2 of "Liveness by arrival": the time the loop was held past this

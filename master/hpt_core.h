@@ -146,6 +146,7 @@ typedef struct {
     uint64_t stalls;      //  heartbeat rounds that found the loop held past an interval
     double stalled_s;     //  the time it was held, in all (not held against the agents)
     uint64_t agents_lost; //  agents declared LOST
+    uint64_t rounds_behind; //  heartbeat rounds that judged no one: the agents' queue stayed full
 } hpt_core_loop_figures_t;
 
 void hpt_core_loop_figures (hpt_core_t *self, hpt_core_loop_figures_t *figures);

@@ -73,6 +73,7 @@ struct _hpt_core_t {
     uint64_t stalls;          //  heartbeat rounds that found the loop had been held
     int64_t stalled_ms;       //  time the loop was held past a round's due time, in all
     uint64_t agents_lost;     //  agents declared LOST since the master started
+    uint64_t rounds_behind;   //  heartbeat rounds that could not empty the agents' queue
 };
 
 int64_t hpt_core_now (void);

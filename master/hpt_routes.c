@@ -736,6 +736,10 @@ s_metrics (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
     fprintf (out, "# HELP hpt_agents_lost_total Agents declared LOST since the master started.\n"
                   "# TYPE hpt_agents_lost_total counter\n");
     fprintf (out, "hpt_agents_lost_total %" PRIu64 "\n", loop.agents_lost);
+    fprintf (out, "# HELP hpt_loop_rounds_behind_total Heartbeat rounds that could not handle "
+                  "every queued agent frame in half an interval, and so judged no agent silent.\n"
+                  "# TYPE hpt_loop_rounds_behind_total counter\n");
+    fprintf (out, "hpt_loop_rounds_behind_total %" PRIu64 "\n", loop.rounds_behind);
     fclose (out);
     hpt_api_reply (router, hpt_api_request_routing_id (request), 200, "text/plain; version=0.0.4",
                    text);
