@@ -984,6 +984,14 @@ s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requ
         hpt_resume_merge (spec, hpt_core_job (self, in->hyperparameters->resume_previous_job_id),
                           error))
         return -1;
+    if (in->hyperparameters &&
+        in->hyperparameters->max_parallel_trials > self->settings->max_parallel_trials)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "trainingInput.hyperparameters.maxParallelTrials is %" PRId64
+                              "; this master allows at most %" PRId64
+                              " trials in flight per job (master.maxParallelTrials)",
+                              in->hyperparameters->max_parallel_trials,
+                              self->settings->max_parallel_trials);
     *requests_p = s_requests (self, spec, count, error);
     if (!*requests_p) return -1;
     //  A replica runs its image (its own or the master's), else the
