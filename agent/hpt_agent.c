@@ -1574,7 +1574,7 @@ s_on_probe (zloop_t *loop, zsock_t *reader, void *arg)
     self->probe_advice = self->registered
                              ? NULL
                              : hpt_probe_advice ((hpt_probe_result_t)result, self->config.master);
-    if (self->probe_advice) zsys_error ("hptagent: %s", self->probe_advice);
+    if (self->probe_advice) hpt_log_error ("%s", self->probe_advice);
     return 0;
 }
 
@@ -1591,9 +1591,9 @@ s_waiting (hpt_agent_t *self, int64_t now)
     if (waited < self->wait_log_at) return;
     self->wait_log_at +=
         self->wait_log_at < S_WAIT_LOG_MAX_MS ? self->wait_log_at : S_WAIT_LOG_MAX_MS;
-    zsys_warning ("hptagent: waiting for the master at %s (%lld s)%s%s", self->config.master,
-                  (long long)(waited / 1000), self->probe_advice ? ": " : "",
-                  self->probe_advice ? self->probe_advice : "");
+    hpt_log_warning ("waiting for the master at %s (%lld s)%s%s", self->config.master,
+                     (long long)(waited / 1000), self->probe_advice ? ": " : "",
+                     self->probe_advice ? self->probe_advice : "");
     if (!self->probed && !self->probe) {
         self->probed = true;
         self->probe = zactor_new (hpt_probe_actor, (void *)self->config.master);

@@ -268,13 +268,13 @@ s_warn_overcommit (const hpt_agent_config_t *config, hpt_topology_t *topology)
 {
     const hpt_resources_t *host = hpt_topology_resources (topology);
     if (config->cpus > (double)host->cpus)
-        zsys_warning ("hptagent: --cpus %g is more than the %zu cores this host has (%s): the "
-                      "master will place more work here than it can run at once",
-                      config->cpus, host->cpus, hpt_topology_discovery (topology));
+        hpt_log_warning ("--cpus %g is more than the %zu cores this host has (%s): the "
+                         "master will place more work here than it can run at once",
+                         config->cpus, host->cpus, hpt_topology_discovery (topology));
     if (config->memory_gb > host->memory_gb + 0.05)
-        zsys_warning ("hptagent: --memory-gb %g is more than the %.1f GiB this host has (%s): "
-                      "tasks placed here may run out of memory",
-                      config->memory_gb, host->memory_gb, hpt_topology_discovery (topology));
+        hpt_log_warning ("--memory-gb %g is more than the %.1f GiB this host has (%s): "
+                         "tasks placed here may run out of memory",
+                         config->memory_gb, host->memory_gb, hpt_topology_discovery (topology));
 }
 
 int

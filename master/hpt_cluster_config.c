@@ -17,6 +17,7 @@
           agentLostPolicy: fail | requeue
           seed: INTEGER >= 0
           maxAgents: INTEGER >= 1
+          maxParallelTrials: INTEGER >= 1            most a job may ask for (default 1000)
           security: {curve: {cert: FILE, agentCerts: DIR}, insecure: BOOL}
           tls: {cert: FILE, key: FILE}             HTTPS for the API (both required)
         machineTypes:
@@ -252,6 +253,7 @@ static const hpt_schema_field_t s_master_fields[] = {
                      hpt_agent_lost_policy_enum, 0),
     HPT_SCHEMA_FIELD ("seed", s_m_seed),
     HPT_SCHEMA_INT64 ("maxAgents", hpt_master_settings_t, max_agents, 1, 1000000),
+    HPT_SCHEMA_INT64 ("maxParallelTrials", hpt_master_settings_t, max_parallel_trials, 1, 1000000),
     HPT_SCHEMA_FIELD ("security", s_m_security),
     HPT_SCHEMA_FIELD ("apiHostNames", s_m_host_names),
     HPT_SCHEMA_STRING ("apiSocket", hpt_master_settings_t, api_socket),
@@ -554,6 +556,7 @@ hpt_cluster_config_new (void)
     m->agent_lost_policy = HPT_AGENT_LOST_FAIL;
     m->seed = 0;
     m->max_agents = HPT_CLUSTER_DEFAULT_MAX_AGENTS;
+    m->max_parallel_trials = HPT_CLUSTER_DEFAULT_MAX_PARALLEL_TRIALS;
     m->api_rate = 50;
     self->machines = hpt_machine_catalog_new ();
     return self;

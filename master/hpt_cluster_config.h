@@ -36,6 +36,9 @@
 #define HPT_CLUSTER_DEFAULT_API "127.0.0.1:7470"
 #define HPT_CLUSTER_DEFAULT_STATE_DIR "./hpt-state"
 #define HPT_CLUSTER_DEFAULT_MAX_AGENTS 4096
+//  A job's maxParallelTrials is capped: each trial in flight costs the
+//  optimizer and the store, and one job must not take the master over.
+#define HPT_CLUSTER_DEFAULT_MAX_PARALLEL_TRIALS 1000
 
 //  master.agentLostPolicy: what happens to the trials of a lost agent.
 //  fail (the default): they fail ("agent lost"); requeue: they go back to
@@ -57,14 +60,15 @@ typedef struct {
     int64_t agent_timeout_ms;      //  silence after which an agent is LOST
     int64_t stop_grace_ms;         //  SIGTERM to SIGKILL for stopped tasks
     hpt_agent_lost_policy_t agent_lost_policy; //  trials of a lost agent
-    uint64_t seed;           //  base seed; a job's seed derives from it and its id
-    int64_t max_agents;      //  most nodes registered at once (LOST ones count)
-    char *curve_cert;        //  security.curve.cert: the master's secret certificate, or NULL
-    char *curve_agent_certs; //  security.curve.agentCerts: admitted agents' public certificates
-    bool insecure;           //  security.insecure: plaintext beyond loopback, accepted
-    char *api_socket;        //  apiSocket: the API's Unix socket; NULL: STATEDIR/api.sock, "": none
-    int64_t api_rate;        //  apiRequestsPerSecond: per remote client (bursts of twice that)
-    char **api_host_names;   //  apiHostNames: Host header values the API answers (NULL: defaults)
+    uint64_t seed;               //  base seed; a job's seed derives from it and its id
+    int64_t max_agents;          //  most nodes registered at once (LOST ones count)
+    int64_t max_parallel_trials; //  most trials in flight a job may ask for
+    char *curve_cert;            //  security.curve.cert: the master's secret certificate, or NULL
+    char *curve_agent_certs;     //  security.curve.agentCerts: admitted agents' public certificates
+    bool insecure;               //  security.insecure: plaintext beyond loopback, accepted
+    char *api_socket;      //  apiSocket: the API's Unix socket; NULL: STATEDIR/api.sock, "": none
+    int64_t api_rate;      //  apiRequestsPerSecond: per remote client (bursts of twice that)
+    char **api_host_names; //  apiHostNames: Host header values the API answers (NULL: defaults)
     size_t api_host_name_count; //  entries in api_host_names
     char *tls_cert;             //  tls.cert: the API's certificate (PEM), or NULL: plain HTTP
     char *tls_key;              //  tls.key: its key (PEM); set exactly when tls_cert is

@@ -14,6 +14,25 @@
     connected agent went unheard, are kept for /metrics: a loop held for
     seconds is what makes a healthy agent look lost.
 
+    Liveness by arrival
+    -------------------
+    Silence is judged only over time the master was listening, so a busy
+    master never declares healthy agents LOST (in bulk, and then drowns in
+    their re-registrations). Two rules, both in the heartbeat round:
+    1. Every agent frame already queued on the agents socket is handled
+       before silence is judged: a heartbeat that arrived while the loop
+       was busy counts. This is bounded (half a heartbeat interval, and
+       S_DRAIN_MAX frames); a round that could not empty the queue judges
+       no one, since the master is behind, not the agents
+       (hpt_loop_rounds_behind_total).
+    2. A round that runs later than its due time by more than one
+       interval found the loop held (a long event, the process stopped):
+       the time it was held is added to every READY agent's last-heard
+       time, as if the master had heard them just before it stopped
+       listening. An agent that really died then is declared LOST that
+       much later, never sooner. Counted on /metrics (hpt_loop_stalls_total,
+       hpt_loop_stalled_seconds_total).
+
     Transactions (docs/durability.md)
     ---------------------------------
     Each thing that happens (an agent's event, an API request that
@@ -90,6 +109,10 @@
 //  Rendered Job resources kept for GETs of unchanged jobs, at most (a
 //  Job of 20 trials with 1000 points each is about 2.3 MB).
 #define S_ANSWERS_BYTES (64u * 1024 * 1024)
+
+//  Most agent frames a heartbeat round handles before judging silence
+//  (rule 1 of "Liveness by arrival"): a few per agent of a large fleet.
+#define S_DRAIN_MAX 20000
 
 //  A node's durable fields as they were before the open transaction.
 typedef struct {
@@ -578,6 +601,7 @@ hpt_core_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why)
     char *reason = hpt_asprintf ("was lost with its agent %s (%s)", node->name, why);
     s_evict_node (self, node, false, reason);
     free (reason);
+    self->agents_lost++;
     hpt_log (HPT_LOG_WARNING, &(hpt_log_fields_t){.node = node->name}, "agent lost: %s", why);
 }
 
@@ -822,10 +846,14 @@ hpt_core_heard (hpt_core_t *self, hpt_host_t *node)
 }
 
 void
-hpt_core_loop_figures (hpt_core_t *self, double *busy_max_s, double *silence_max_s)
+hpt_core_loop_figures (hpt_core_t *self, hpt_core_loop_figures_t *figures)
 {
-    *busy_max_s = (double)self->busy_max_us / 1e6;
-    *silence_max_s = (double)self->silence_max_ms / 1e3;
+    figures->busy_max_s = (double)self->busy_max_us / 1e6;
+    figures->silence_max_s = (double)self->silence_max_ms / 1e3;
+    figures->stalls = self->stalls;
+    figures->stalled_s = (double)self->stalled_ms / 1e3;
+    figures->agents_lost = self->agents_lost;
+    figures->rounds_behind = self->rounds_behind;
 }
 
 hpt_textcache_t *
@@ -866,9 +894,50 @@ hpt_core_set_config_file (hpt_core_t *self, const char *path)
     self->config_path = path ? hpt_strdup (path) : NULL;
 }
 
+//  Handles the agent frames already queued (rule 1 of "Liveness by
+//  arrival"), for at most half a heartbeat interval so that the round
+//  itself never holds the loop long. Returns false when frames still
+//  wait: the master is behind, and silence cannot be judged this round.
+static bool
+s_drain_agents (hpt_core_t *self)
+{
+    int64_t until = zclock_mono () + self->settings->heartbeat_interval_ms / 2;
+    for (size_t i = 0; i < S_DRAIN_MAX && zclock_mono () < until; i++) {
+        if (!(zsock_events (self->agents) & ZMQ_POLLIN)) return true;
+        hpt_agent_link_on_message (self->loop, self->agents, self);
+    }
+    if (!(zsock_events (self->agents) & ZMQ_POLLIN)) return true;
+    self->rounds_behind++;
+    return false;
+}
+
+//  Rule 2 of "Liveness by arrival": the time the loop was held past this
+//  round's due time does not count as the agents' silence.
+static void
+s_forgive_stall (hpt_core_t *self, int64_t now)
+{
+    int64_t mono = zclock_mono (), interval = self->settings->heartbeat_interval_ms;
+    int64_t held = self->last_round ? mono - self->last_round - interval : 0;
+    self->last_round = mono;
+    if (held <= interval) return;
+    self->stalls++;
+    self->stalled_ms += held;
+    hpt_log_warning ("the loop was held for %" PRId64 " ms; agents' silence over that "
+                     "time is not held against them",
+                     held);
+    size_t count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
+    for (size_t i = 0; i < count; i++)
+        if (nodes[i]->state == HPT_HOST_READY && nodes[i]->last_seen)
+            nodes[i]->last_seen =
+                nodes[i]->last_seen + held < now ? nodes[i]->last_seen + held : now;
+}
+
 static void
 s_heartbeat_round (hpt_core_t *self)
 {
+    s_forgive_stall (self, hpt_core_now ());
+    bool drained = s_drain_agents (self);
     int64_t now = hpt_core_now ();
     size_t count;
     hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
@@ -882,7 +951,7 @@ s_heartbeat_round (hpt_core_t *self)
     if (hpt_core_begin (self) != 0) return;
     s_check_keys (self);
     s_enforce_limits (self, now);
-    s_check_nodes (self, now);
+    if (drained) s_check_nodes (self, now);
     hpt_core_schedule (self);
     hpt_core_commit (self);
 }
@@ -988,6 +1057,14 @@ s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requ
                           error))
         return -1;
     //  A trainer was checked with the request (hpt_job_check_submission).
+    if (in->hyperparameters &&
+        in->hyperparameters->max_parallel_trials > self->settings->max_parallel_trials)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "trainingInput.hyperparameters.maxParallelTrials is %" PRId64
+                              "; this master allows at most %" PRId64
+                              " trials in flight per job (master.maxParallelTrials)",
+                              in->hyperparameters->max_parallel_trials,
+                              self->settings->max_parallel_trials);
     *requests_p = s_requests (self, spec, count, error);
     if (!*requests_p) return -1;
     size_t node_count;

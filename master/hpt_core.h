@@ -155,11 +155,17 @@ hpt_textcache_t *hpt_core_answers (hpt_core_t *self);
 //  The web console's sign-in sessions (borrowed).
 hpt_session_t *hpt_core_sessions (hpt_core_t *self);
 
-//  Since the start: the longest the loop spent on one event (an API
-//  request, an agent message, a timer round), and the longest a
-//  connected agent went unheard between two of its messages, as the loop
-//  saw them; both in seconds. A loop held too long is what makes healthy
-//  agents look silent.
-void hpt_core_loop_figures (hpt_core_t *self, double *busy_max_s, double *silence_max_s);
+//  The loop's health since the start, for /metrics. A loop held too long
+//  is what makes healthy agents look silent.
+typedef struct {
+    double busy_max_s;      //  the longest one event (API request, agent message, timer round) took
+    double silence_max_s;   //  the longest a connected agent went unheard, as the loop saw it
+    uint64_t stalls;        //  heartbeat rounds that found the loop held past an interval
+    double stalled_s;       //  the time it was held, in all (not held against the agents)
+    uint64_t agents_lost;   //  agents declared LOST
+    uint64_t rounds_behind; //  heartbeat rounds that judged no one: the agents' queue stayed full
+} hpt_core_loop_figures_t;
+
+void hpt_core_loop_figures (hpt_core_t *self, hpt_core_loop_figures_t *figures);
 
 #endif

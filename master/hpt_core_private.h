@@ -78,6 +78,11 @@ struct _hpt_core_t {
     int heartbeat_timer;            //  the heartbeat timer's id (re-armed by a reload)
     int sighup_fd;                  //  signalfd of SIGHUP, or -1
     bool reload_requested;          //  SIGHUP came: reload at the next heartbeat round
+    int64_t last_round;             //  monotonic ms of the last heartbeat round, 0 before the first
+    uint64_t stalls;                //  heartbeat rounds that found the loop had been held
+    int64_t stalled_ms;             //  time the loop was held past a round's due time, in all
+    uint64_t agents_lost;           //  agents declared LOST since the master started
+    uint64_t rounds_behind;         //  heartbeat rounds that could not empty the agents' queue
 };
 
 int64_t hpt_core_now (void);

@@ -397,6 +397,36 @@ s_node_gauges (hpt_prom_t *scratch, hpt_core_t *core, int64_t now_ms)
     hpt_prom_set (ready, (double)connected);
 }
 
+//  How the loop kept up: stalls forgiven to the agents, rounds too busy
+//  to judge silence, agents lost (docs/durability.md, "Liveness by
+//  arrival").
+static void
+s_loop_counters (hpt_prom_t *r, const hpt_core_loop_figures_t *loop)
+{
+    hpt_prom_family_t *family = hpt_prom_counter (
+        r, "hpt_loop_stalls_total",
+        "Heartbeat rounds that found the loop held past an interval (that time is not counted as "
+        "the agents' silence).",
+        NULL);
+    hpt_prom_touch (family);
+    hpt_prom_add (family, (double)loop->stalls);
+    family =
+        hpt_prom_counter (r, "hpt_loop_stalled_seconds_total",
+                          "The time the loop was held past its heartbeat rounds, in all.", NULL);
+    hpt_prom_touch (family);
+    hpt_prom_add (family, loop->stalled_s);
+    family = hpt_prom_counter (r, "hpt_agents_lost_total",
+                               "Agents declared LOST since the master started.", NULL);
+    hpt_prom_touch (family);
+    hpt_prom_add (family, (double)loop->agents_lost);
+    family = hpt_prom_counter (r, "hpt_loop_rounds_behind_total",
+                               "Heartbeat rounds that could not handle every queued agent frame in "
+                               "half an interval, and so judged no agent silent.",
+                               NULL);
+    hpt_prom_touch (family);
+    hpt_prom_add (family, (double)loop->rounds_behind);
+}
+
 static void
 s_health_gauges (hpt_prom_t *r, hpt_master_metrics_t *self, hpt_core_t *core)
 {
@@ -411,19 +441,20 @@ s_health_gauges (hpt_prom_t *r, hpt_master_metrics_t *self, hpt_core_t *core)
                                   "then changes nothing).",
                                   NULL),
                   hpt_core_store_ok (core) ? 1 : 0);
-    double busy, silence;
-    hpt_core_loop_figures (core, &busy, &silence);
+    hpt_core_loop_figures_t loop;
+    hpt_core_loop_figures (core, &loop);
     hpt_prom_set (hpt_prom_gauge (r, "hpt_loop_busy_max_seconds",
                                   "The longest the master's loop spent on one event (an API "
                                   "request, an agent message, a timer round) since it started.",
                                   NULL),
-                  busy);
+                  loop.busy_max_s);
     hpt_prom_set (hpt_prom_gauge (r, "hpt_agent_silence_max_seconds",
                                   "The longest a connected agent went unheard, between two of "
                                   "its messages as the master's loop saw them, since the master "
                                   "started.",
                                   NULL),
-                  silence);
+                  loop.silence_max_s);
+    s_loop_counters (r, &loop);
 }
 
 static void

@@ -1165,8 +1165,8 @@ s_sign_in (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
     json_decref (body);
     if (rc == 0) rc = hpt_session_open (hpt_core_sessions (core), hash, zclock_time (), id, &error);
     if (rc != 0) {
-        zsys_warning ("hptmaster: refused a console sign-in from %s: %s",
-                      hpt_api_request_client (request), error.message);
+        hpt_log_warning ("refused a console sign-in from %s: %s", hpt_api_request_client (request),
+                         error.message);
         s_reply_failure (router, request, &error);
         return;
     }

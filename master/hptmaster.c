@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static void
@@ -144,6 +145,22 @@ s_certgen (int argc, char *argv[])
     return 0;
 }
 
+//  Every agent holds one descriptor of the master (its TCP connection),
+//  and so does every API client: the soft limit (often 1024) is raised to
+//  the hard one, so that a large fleet does not run the master out of
+//  descriptors while the host allows more.
+static void
+s_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+    rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+        fprintf (stderr, "hptmaster: could not raise the open-file limit from %lu\n",
+                 (unsigned long)was);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -206,6 +223,7 @@ main (int argc, char *argv[])
         return 2;
     }
     hpt_diag_destroy (&diag);
+    s_raise_fd_limit ();
     zsys_init ();
     zsys_set_logident ("hptmaster");
     hpt_error_t error;

@@ -73,7 +73,8 @@
 #include <string.h>
 
 #define FIT_CAP 200      //  most results a hyperparameter fit sees
-#define MODEL_CAP 1200   //  most results the model is conditioned on
+#define MODEL_CAP 300    //  most results the model is conditioned on
+#define PENDING_CAP 64   //  most pending points the model believes (the newest)
 #define FIT_ITER 60      //  L-BFGS steps per start
 #define FIT_STARTS 3     //  prior mode plus seeded starts
 #define N_QUASI 512      //  quasi-random candidates
@@ -83,6 +84,7 @@
 #define MAX_STEPS 25     //  compass steps per search
 #define MIN_STEP 1e-4    //  compass step at which a search stops
 #define FAIL_RADIUS 0.05 //  unit distance a failure discourages
+#define FAR_D2 (80 * FAIL_RADIUS * FAIL_RADIUS) //  squared distance past which it does not
 #define MAX_CAT_NEIGHBOURS 16
 
 struct _hpt_bo_t {
@@ -375,11 +377,13 @@ s_failure_penalty (hpt_bo_t *self, const s_acq_t *acq, const double *x)
     for (size_t f = 0; f < acq->n_failed; f++) {
         const double *q = acq->failed + f * self->dim;
         double d2 = 0.0;
-        for (size_t j = 0; j < self->dim; j++) {
+        for (size_t j = 0; j < self->dim && d2 < FAR_D2; j++) {
             double t = self->categorical[j] ? (x[j] != q[j]) : x[j] - q[j];
             d2 += t * t;
         }
-        penalty += log (fmax (1.0 - exp (-d2 / (2 * FAIL_RADIUS * FAIL_RADIUS)), 1e-300));
+        //  Past FAR_D2 the term is below 1e-17: not worth an exp and a log.
+        if (d2 < FAR_D2)
+            penalty += log (fmax (1.0 - exp (-d2 / (2 * FAIL_RADIUS * FAIL_RADIUS)), 1e-300));
     }
     return penalty;
 }
@@ -707,14 +711,23 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     s_acq_t acq = {.best = INFINITY};
     for (size_t i = 0; i < n_done; i++)
         acq.best = fmin (acq.best, z[i]);
-    double *failed = hpt_malloc ((history->n_failed ? history->n_failed : 1) * d * sizeof (double));
+    //  Only the most recent PENDING_CAP pending points join the model (an
+    //  O(n^2) step each, and a larger model makes every score dearer); the
+    //  older ones repel suggestions as failures do, at O(d) per score.
+    size_t n_believed = history->n_pending < PENDING_CAP ? history->n_pending : PENDING_CAP;
+    size_t n_repelled = history->n_pending - n_believed;
+    size_t n_far = history->n_failed + n_repelled;
+    double *failed = hpt_malloc ((n_far ? n_far : 1) * d * sizeof (double));
     for (size_t f = 0; f < history->n_failed; f++)
         s_encode (self, history->failed_values + f * d, failed + f * d);
+    for (size_t i = 0; i < n_repelled; i++)
+        s_encode (self, history->pending_values + i * d, failed + (history->n_failed + i) * d);
     acq.failed = failed;
-    acq.n_failed = history->n_failed;
+    acq.n_failed = n_far;
     bool ok = s_condition (self, X, z, n_done, theta);
-    for (size_t i = 0; ok && i < history->n_pending; i++) {
-        s_encode (self, history->pending_values + i * d, X + (n_done + i) * d);
+    for (size_t i = 0; ok && i < n_believed; i++) {
+        const double *pending = history->pending_values + (n_repelled + i) * d;
+        s_encode (self, pending, X + (n_done + i) * d);
         s_believe (self, &acq, X + (n_done + i) * d);
     }
     size_t produced = 0;
@@ -725,7 +738,7 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
         hpt_pointset_insert (visited, values);
         produced++;
         if (produced < n) {
-            double *x = X + (n_done + history->n_pending) * d;
+            double *x = X + (n_done + n_believed) * d;
             s_encode (self, values, x);
             s_believe (self, &acq, x);
         }

@@ -156,7 +156,8 @@ s_build_and_factor (hpt_gp_t *self, const double *X, size_t n, const double *the
             for (size_t a = b + 1; a < n; a++)
                 K[b * ld + a] = sf2 * s_matern (s_r2 (self, X + a * d, X + b * d, inv_ls2));
         }
-        if (n == 0 || LAPACKE_dpotrf (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)ld) == 0)
+        if (n == 0 ||
+            LAPACKE_dpotrf_work (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)ld) == 0)
             return true;
         *jitter = *jitter == 0.0 ? 1e-10 * sf2 : *jitter * 10.0;
     }
@@ -182,15 +183,15 @@ hpt_gp_neg_log_posterior (hpt_gp_t *self, const double *X, const double *y, size
     double result = INFINITY, jitter;
     if (!s_build_and_factor (self, X, n, theta, K, n, inv_ls2, &jitter)) goto done;
     memcpy (alpha, y, n * sizeof (double));
-    LAPACKE_dpotrs (LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, K, (lapack_int)n, alpha,
-                    (lapack_int)n);
+    LAPACKE_dpotrs_work (LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, K, (lapack_int)n, alpha,
+                         (lapack_int)n);
     double nll = 0.5 * cblas_ddot ((int)n, y, 1, alpha, 1) + 0.5 * (double)n * log (2 * M_PI);
     for (size_t a = 0; a < n; a++)
         nll += log (K[a * n + a]);
     if (grad) {
         memset (grad, 0, (d + 2) * sizeof (double));
         //  K now holds L; dpotri turns it into K^-1 (lower triangle).
-        LAPACKE_dpotri (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)n);
+        LAPACKE_dpotri_work (LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)n);
         double sf2 = exp (theta[d]), sn2 = exp (theta[d + 1]);
         double trace_w = 0.0;
         for (size_t a = 0; a < n; a++)
@@ -344,8 +345,8 @@ s_solve_alpha (hpt_gp_t *self)
 {
     memcpy (self->alpha, self->y, self->n * sizeof (double));
     if (self->n > 0)
-        LAPACKE_dpotrs (LAPACK_COL_MAJOR, 'L', (lapack_int)self->n, 1, self->L,
-                        (lapack_int)self->capacity, self->alpha, (lapack_int)self->n);
+        LAPACKE_dpotrs_work (LAPACK_COL_MAJOR, 'L', (lapack_int)self->n, 1, self->L,
+                             (lapack_int)self->capacity, self->alpha, (lapack_int)self->n);
 }
 
 //  Makes room for capacity points, keeping the data and the factor.
@@ -395,8 +396,8 @@ hpt_gp_append (hpt_gp_t *self, const double *x, double y)
     for (size_t a = 0; a < n; a++)
         l[a] = self->sf2 * s_matern (s_r2 (self, x, self->X + a * d, self->inv_ls2));
     if (n > 0)
-        LAPACKE_dtrtrs (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, 1, self->L, (lapack_int)ld,
-                        l, (lapack_int)n);
+        LAPACKE_dtrtrs_work (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, 1, self->L,
+                             (lapack_int)ld, l, (lapack_int)n);
     double diag = self->sf2 + exp (self->theta[d + 1]) + self->jitter;
     for (size_t a = 0; a < n; a++) {
         self->L[a * ld + n] = l[a];
@@ -451,8 +452,8 @@ hpt_gp_predict (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double
             mean[start + c] = mu;
         }
         if (n > 0)
-            LAPACKE_dtrtrs (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, (lapack_int)count,
-                            self->L, (lapack_int)self->capacity, self->ks, (lapack_int)n);
+            LAPACKE_dtrtrs_work (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, (lapack_int)count,
+                                 self->L, (lapack_int)self->capacity, self->ks, (lapack_int)n);
         for (size_t c = 0; c < count; c++) {
             double v = self->sf2;
             if (n > 0) v -= cblas_ddot ((int)n, self->ks + c * n, 1, self->ks + c * n, 1);

@@ -31,6 +31,8 @@ struct _bench_cluster_t {
     const char *const *agent_extra; //  more agent arguments (borrowed), or NULL
     pid_t master;                   //  hptmaster, or 0 once stopped
     pid_t agent;                    //  hptagent, or 0 once stopped
+    char *master_bin;               //  another hptmaster to run, or NULL: the one beside hpt-bench
+    bool no_agent;                  //  start the master alone
 };
 
 int
@@ -226,11 +228,42 @@ bench_cluster_new_with (const char *name, int cpus, bool curve, const char *mast
     return self;
 }
 
+bench_cluster_t *
+bench_cluster_new_master (const char *name, const char *master_lines, const char *master_bin)
+{
+    bench_cluster_t *self = calloc (1, sizeof (bench_cluster_t));
+    self->name = name;
+    self->no_agent = true;
+    self->master_bin = master_bin ? strdup (master_bin) : NULL;
+    self->bin = bench_bin_dir ();
+    if (!self->bin) {
+        free (self->master_bin);
+        free (self);
+        return NULL;
+    }
+    self->agents = s_prepare (self, false, master_lines);
+    if (self->agents < 0 || !bench_cluster_start (self)) bench_cluster_destroy (&self, true);
+    return self;
+}
+
+char *
+bench_cluster_agents_endpoint (bench_cluster_t *self)
+{
+    return zsys_sprintf ("tcp://127.0.0.1:%d", self->agents);
+}
+
+pid_t
+bench_cluster_master_pid (bench_cluster_t *self)
+{
+    return self->master;
+}
+
 bool
 bench_cluster_start (bench_cluster_t *self)
 {
     char *config = zsys_sprintf ("%s/cluster.yaml", self->dir);
-    char *master_bin = zsys_sprintf ("%s/hptmaster", self->bin);
+    char *master_bin = self->master_bin ? zsys_sprintf ("%s", self->master_bin)
+                                        : zsys_sprintf ("%s/hptmaster", self->bin);
     char *agent_bin = zsys_sprintf ("%s/hptagent", self->bin);
     //  Appended, so that a restarted cluster keeps the first run's lines.
     char *master_log = zsys_sprintf ("%s/master.log", self->dir);
@@ -251,7 +284,7 @@ bench_cluster_start (bench_cluster_t *self)
     agent_argv[argc] = NULL;
     self->master = bench_spawn (master_argv, master_log);
     bool ready = self->master > 0 && s_wait_for (self, "/v1/nodes", NULL, 200);
-    if (ready) {
+    if (ready && !self->no_agent) {
         self->agent = bench_spawn (agent_argv, agent_log);
         ready = self->agent > 0 && s_wait_for (self, "/v1/nodes/bench", "\"READY\"", 400);
     }
@@ -309,6 +342,7 @@ bench_cluster_destroy (bench_cluster_t **self_p, bool keep)
     }
     zstr_free (&self->dir);
     free (self->bin);
+    free (self->master_bin);
     free (self);
     *self_p = NULL;
 }

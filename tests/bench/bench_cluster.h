@@ -33,6 +33,18 @@ bench_cluster_t *bench_cluster_new (const char *name, int cpus, bool curve);
 bench_cluster_t *bench_cluster_new_with (const char *name, int cpus, bool curve,
                                          const char *master_lines, const char *const *agent_extra);
 
+//  Starts a master alone (no agent): master_lines as above; master_bin is
+//  the hptmaster to run (NULL: the one beside hpt-bench), e.g. another
+//  build's, to compare two versions in one run. NULL (after saying why)
+//  when it does not come up.
+bench_cluster_t *bench_cluster_new_master (const char *name, const char *master_lines,
+                                           const char *master_bin);
+
+//  The master's agents endpoint (caller frees with zstr_free) and its
+//  process id.
+char *bench_cluster_agents_endpoint (bench_cluster_t *self);
+pid_t bench_cluster_master_pid (bench_cluster_t *self);
+
 //  Starts the master and the agent again on the cluster's directory
 //  after bench_cluster_stop, and waits until the agent is READY. Returns
 //  false (after saying why on stderr) when they do not come up.

@@ -24,10 +24,12 @@
     stable order until the budget is spent.
 
     suggest-latency: D DOUBLE parameters in [0,1], N observations of a
-    smooth function at pseudo-random points, then times several rounds of
-    one suggestion followed by its result. The first round includes the
-    hyperparameter fit; later rounds reuse it until the next refit
-    checkpoint, as a running job does. Prints p50 and max in ms.
+    smooth function at pseudo-random points and P pending points (trials
+    in flight, --pending), then times several rounds of K suggestions at
+    once (--batch, default 1) followed by their results. The first round
+    includes the hyperparameter fit; later rounds reuse it until the next
+    refit checkpoint, as a running job does. Prints p50 and max of a
+    round, and of one suggestion amortized over its batch, in ms.
 */
 #include "hpt_optimizer.h"
 #include <math.h>
@@ -358,10 +360,21 @@ s_smooth (const double *x, size_t d)
     return sum;
 }
 
+//  A pseudo-random point of the unit cube (a 64-bit LCG, so the figures
+//  are the same on every run).
+static void
+s_lcg_point (uint64_t *state, double *x, size_t d)
+{
+    for (size_t j = 0; j < d; j++) {
+        *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[j] = (double)(*state >> 11) * 0x1.0p-53;
+    }
+}
+
 int
 bench_suggest_latency (int argc, char *argv[])
 {
-    long observations = 0, dim = 0;
+    long observations = 0, dim = 0, pending = 0, batch = 1;
     bool json = false, help = false;
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
@@ -369,6 +382,10 @@ bench_suggest_latency (int argc, char *argv[])
             if (!s_parse_count (argv[++i], 100000, &observations)) goto usage;
         } else if (strcmp (argv[i], "--dim") == 0 && has_value) {
             if (!s_parse_count (argv[++i], 1000, &dim)) goto usage;
+        } else if (strcmp (argv[i], "--pending") == 0 && has_value) {
+            if (!s_parse_count (argv[++i], 100000, &pending)) goto usage;
+        } else if (strcmp (argv[i], "--batch") == 0 && has_value) {
+            if (!s_parse_count (argv[++i], 10000, &batch)) goto usage;
         } else if (strcmp (argv[i], "--json") == 0)
             json = true;
         else if (strcmp (argv[i], "--help") == 0)
@@ -376,8 +393,8 @@ bench_suggest_latency (int argc, char *argv[])
         else
             goto usage;
     }
-    if (help || !observations || !dim) goto usage;
-    size_t d = (size_t)dim;
+    if (help || !observations || !dim || !batch) goto usage;
+    size_t d = (size_t)dim, k = (size_t)batch;
     hpt_param_spec_t *params = calloc (d, sizeof (hpt_param_spec_t));
     char (*names)[16] = calloc (d, sizeof *names);
     for (size_t j = 0; j < d; j++) {
@@ -388,34 +405,38 @@ bench_suggest_latency (int argc, char *argv[])
     hpt_space_t *space = hpt_space_new (params, d);
     hpt_optimizer_t *opt =
         hpt_optimizer_new (space, HPT_GOAL_MINIMIZE, HPT_ALGORITHM_UNSPECIFIED, 1);
-    double *x = malloc (d * sizeof (double));
-    uint64_t state = 12345;
+    double *x = malloc (k * d * sizeof (double));
+    uint64_t state = 12345, id = 0;
     for (long i = 0; i < observations; i++) {
-        for (size_t j = 0; j < d; j++) {
-            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-            x[j] = (double)(state >> 11) * 0x1.0p-53;
-        }
-        hpt_optimizer_add_result (opt, (uint64_t)i, x, s_smooth (x, d));
+        s_lcg_point (&state, x, d);
+        hpt_optimizer_add_result (opt, id++, x, s_smooth (x, d));
+    }
+    for (long i = 0; i < pending; i++) {
+        s_lcg_point (&state, x, d);
+        hpt_optimizer_add_pending (opt, id++, x);
     }
     double ms[LATENCY_ROUNDS];
     for (int r = 0; r < LATENCY_ROUNDS; r++) {
         double t0 = s_now ();
-        size_t got = hpt_optimizer_suggest (opt, 1, x);
+        size_t got = hpt_optimizer_suggest (opt, k, x);
         ms[r] = (s_now () - t0) * 1e3;
-        if (got == 1)
-            hpt_optimizer_add_result (opt, (uint64_t)(observations + r), x, s_smooth (x, d));
+        for (size_t i = 0; i < got; i++)
+            hpt_optimizer_add_result (opt, id++, x + i * d, s_smooth (x + i * d, d));
     }
     double p50 = s_median (ms, LATENCY_ROUNDS), max = 0.0;
     for (int r = 0; r < LATENCY_ROUNDS; r++)
         max = fmax (max, ms[r]);
     if (json)
-        printf ("{\"observations\": %ld, \"dim\": %ld, \"p50_ms\": %.3f, \"max_ms\": %.3f}\n",
-                observations, dim, p50, max);
+        printf ("{\"observations\": %ld, \"dim\": %ld, \"pending\": %ld, \"batch\": %ld, "
+                "\"p50_ms\": %.3f, \"max_ms\": %.3f, \"per_suggestion_p50_ms\": %.3f}\n",
+                observations, dim, pending, batch, p50, max, p50 / (double)k);
     else {
-        printf ("suggest latency after %ld observations, dim %ld:", observations, dim);
+        printf ("suggest latency after %ld observations, %ld pending, dim %ld, batch %ld:",
+                observations, pending, dim, batch);
         for (int r = 0; r < LATENCY_ROUNDS; r++)
             printf (" %.2f", ms[r]);
-        printf (" ms\np50 %.3f ms, max %.3f ms\n", p50, max);
+        printf (" ms\nround p50 %.3f ms, max %.3f ms; per suggestion p50 %.3f ms\n", p50, max,
+                p50 / (double)k);
     }
     free (x);
     hpt_optimizer_destroy (&opt);
@@ -424,7 +445,7 @@ bench_suggest_latency (int argc, char *argv[])
     free (names);
     return 0;
 usage:
-    fprintf (help ? stdout : stderr,
-             "Usage: hpt-bench suggest-latency --observations N --dim D [--json]\n");
+    fprintf (help ? stdout : stderr, "Usage: hpt-bench suggest-latency --observations N --dim D "
+                                     "[--pending P] [--batch K] [--json]\n");
     return help ? 0 : 2;
 }

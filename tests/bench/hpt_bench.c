@@ -18,7 +18,8 @@
     X (trials, "trials", "trials/s and exit-to-next-launch latency through a real master+agent")   \
     X (metrics, "metrics", "metric points/s from trainer stdout through agent, master, SQLite")    \
     X (api, "api", "GET of a job with many metric points, and the master loop's stalls")           \
-    X (api_tls, "api-tls", "GET latency of the REST API, http and https side by side")
+    X (api_tls, "api-tls", "GET latency of the REST API, http and https side by side")             \
+    X (agents, "agents", "a master and N fake agents: CPU, RSS, API latency, a job's trials/s")
 
 #define X_DECLARE(fn, name, help) int bench_##fn (int argc, char *argv[]);
 HPT_BENCH_COMMANDS (X_DECLARE)

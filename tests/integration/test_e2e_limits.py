@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from hpt_harness import Cluster, synthetic_job, wait_for
+from hpt_harness import ApiError, Cluster, synthetic_job, wait_for
 
 
 @pytest.fixture
@@ -49,3 +49,17 @@ def test_max_running_time_fails_the_job_and_stops_its_tasks(cluster, tmp_path):
     wait_for(lambda: all(t["state"] == "CANCELLED"
                          for t in cluster.job("runs")["trainingOutput"]["trials"]),
              timeout=15, what="the trial to end CANCELLED")
+
+
+def test_max_parallel_trials_is_capped_by_the_master(tmp_path):
+    capped = Cluster(tmp_path, master_config="  maxParallelTrials: 8")
+    capped.start_master()
+    try:
+        with pytest.raises(ApiError) as refused:
+            capped.submit("wide", synthetic_job(max_trials=20, parallel=9))
+        assert refused.value.status == 400, refused.value.body
+        assert "master.maxParallelTrials" in str(refused.value.body)
+        capped.submit("narrow", synthetic_job(max_trials=20, parallel=8))
+        assert capped.job("narrow")["state"] == "QUEUED"
+    finally:
+        capped.stop()

@@ -1,0 +1,51 @@
+"""Liveness by arrival (docs/scheduling.md "Agent liveness", issue 18).
+
+The master judges an agent's silence only over time it was listening: a
+loop held longer than agentTimeout (here the whole process stopped with
+SIGSTOP, the harshest stall there is) must not declare healthy agents
+LOST, nor fail the trials they run."""
+import os
+import signal
+import time
+
+from hpt_harness import Cluster, synthetic_job, wait_for
+
+
+def metrics(cluster):
+    """The master's /metrics as {name: value} (samples without labels)."""
+    text = cluster.request("GET", "/metrics")
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.split()
+            values[name] = float(value)
+    return values
+
+
+def test_a_stalled_master_loses_no_agent(tmp_path):
+    cluster = Cluster(tmp_path, heartbeat="0.2s", agent_timeout="1s")
+    try:
+        cluster.start_master()
+        for name in ("n1", "n2"):
+            cluster.start_agent(name, cpus=1, memory_gb=1)
+        cluster.submit("stall", synthetic_job(max_trials=2, parallel=2,
+                                              extra_args=["--steps=4", "--sleep=1"]))
+        wait_for(lambda: cluster.job("stall")["state"] == "RUNNING", what="job RUNNING")
+        # Held three agent timeouts: every agent's last heartbeat is then
+        # older than agentTimeout when the loop runs again.
+        os.kill(cluster.master.pid, signal.SIGSTOP)
+        time.sleep(3)
+        os.kill(cluster.master.pid, signal.SIGCONT)
+        wait_for(lambda: metrics(cluster)["hpt_loop_stalls_total"] >= 1, timeout=10,
+                 what="the stall counted")
+        time.sleep(1.5)  # several heartbeat rounds after the stall
+        figures = metrics(cluster)
+        assert figures["hpt_agents_lost_total"] == 0, figures
+        assert figures["hpt_loop_stalled_seconds_total"] >= 2, figures
+        assert all(cluster.node(n)["state"] == "READY" for n in ("n1", "n2"))
+        job = cluster.wait_job("stall", timeout=60)
+        assert job["state"] == "SUCCEEDED", job
+        assert all(t["state"] == "SUCCEEDED" for t in job["trainingOutput"]["trials"]), job
+        assert " lost: " not in (tmp_path / "master.log").read_text()
+    finally:
+        cluster.stop()
