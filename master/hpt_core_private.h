@@ -33,6 +33,23 @@ typedef struct {
     hpt_task_t *task;   //  the task
 } hpt_task_ref_t;
 
+//  A Slurm job of a trial (hpt_slurm.c): the store's slurm_jobs row, in
+//  memory.
+typedef struct {
+    char *name;              //  its --job-name; its agents are NAME.KofN
+    char *job_id;            //  the hpt job
+    int64_t trial_id;        //  the trial it runs
+    char *slurm_id;          //  Slurm's job id, NULL until sbatch answered
+    int64_t tasks;           //  tasks of the trial
+    hpt_slurm_state_t state; //  see hpt_states.h
+    int64_t created;         //  when it was stored (epoch ms)
+    char *agent_key;         //  public key (Z85) of its agents, NULL without CURVE
+    char *pending;           //  Slurm's pending reason last logged, or NULL
+    bool busy;               //  a command about it is in flight
+    bool recheck;            //  ask scontrol again at the next poll (it was COMPLETING)
+    int rechecks;            //  times it was asked again
+} hpt_slurm_job_t;
+
 struct _hpt_core_t {
     hpt_cluster_config_t *config;          //  borrowed
     const hpt_master_settings_t *settings; //  borrowed from config
@@ -60,15 +77,24 @@ struct _hpt_core_t {
     int64_t last_drop_log;                 //  when a drop was last logged (ms)
     zhashx_t *refused_at;                  //  routing id hex -> ms of the last NOT_REGISTERED
     zlistx_t *outbox;                      //  messages to send once the transaction commits
-    zhashx_t *log_bytes;      //  job id -> its log's length, written in the transaction
-    zlistx_t *node_undo;      //  nodes as they were before the transaction
-    bool store_ok;            //  false from a failed commit until a probe works
-    char *store_problem;      //  why the store failed last
-    uint64_t commit_failures; //  commits that failed
-    int64_t last_store_log;   //  when a store failure was last logged (ms)
-    hpt_textcache_t *answers; //  rendered Jobs by job id and version
-    int64_t busy_max_us;      //  the longest one event held the loop
-    int64_t silence_max_ms;   //  the longest a READY agent went unheard
+    zhashx_t *log_bytes;               //  job id -> its log's length, written in the transaction
+    zlistx_t *node_undo;               //  nodes as they were before the transaction
+    bool store_ok;                     //  false from a failed commit until a probe works
+    char *store_problem;               //  why the store failed last
+    uint64_t commit_failures;          //  commits that failed
+    int64_t last_store_log;            //  when a store failure was last logged (ms)
+    hpt_textcache_t *answers;          //  rendered Jobs by job id and version
+    int64_t busy_max_us;               //  the longest one event held the loop
+    int64_t silence_max_ms;            //  the longest a READY agent went unheard
+    const hpt_slurm_settings_t *slurm; //  slurm: settings (borrowed), NULL without the section
+    zhashx_t *slurm_jobs;              //  name -> hpt_slurm_job_t (owned)
+    zactor_t *slurm_runner;            //  runs Slurm's commands off the loop
+    zlistx_t *slurm_outbox;            //  requests (zmsg_t) to send once the transaction commits
+    size_t slurm_in_flight;            //  requests sent and not answered
+    bool slurm_polling;                //  a squeue is among them
+    char *slurm_prefix;                //  "hpt-SITE-": this master's Slurm job names
+    char *slurm_master;                //  the agents endpoint as compute nodes reach it
+    char *slurm_master_key;            //  the master's public key (Z85), NULL without CURVE
 };
 
 int64_t hpt_core_now (void);
@@ -137,5 +163,45 @@ int hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg);
 //  A READY node said something: notes how long it had been silent (for
 //  /metrics) and that it was seen now.
 void hpt_core_heard (hpt_core_t *self, hpt_host_t *node);
+
+//  ---------------------------------------------------------------- Slurm (hpt_slurm.c)
+
+//  Starts the Slurm engine when cluster.yaml has slurm: (loads its jobs
+//  from the store, starts the command runner, registers its reader and
+//  poll timer). 0, or -1 with *error.
+int hpt_slurm_start (hpt_core_t *self, hpt_error_t *error);
+
+//  Stops it (kills a command in flight) and frees its memory.
+void hpt_slurm_stop (hpt_core_t *self);
+
+//  Whether trial should go to Slurm now: use always, or use overflow and
+//  the registered agents cannot place it (placed: what the scheduler
+//  said).
+bool hpt_slurm_wanted (hpt_core_t *self, bool placed);
+
+//  Submits trial (PENDING, just returned by hpt_tuner_next_trial) as a
+//  Slurm job, inside the open transaction: stores the job, makes the
+//  trial PROVISIONING with its tasks unplaced, and queues sbatch for the
+//  commit. Returns false when slurm.maxJobs are submitted (nothing
+//  changed: the trial stays PENDING) or the store refused.
+bool hpt_slurm_submit (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial);
+
+//  Whether node is one of the agents a Slurm job started (those run only
+//  their own trial).
+bool hpt_slurm_owns_node (hpt_core_t *self, const char *name);
+
+//  node, an agent of a running Slurm job, was lost: asks Slurm how the
+//  job is (its answer ends the trial with Slurm's reason) and returns
+//  true; false for any other node.
+bool hpt_slurm_agent_lost (hpt_core_t *self, hpt_host_t *node);
+
+//  Inside a transaction (hpt_core_schedule runs it first): places trials
+//  whose Slurm agents have all registered, ends trials stopped before
+//  their Slurm job ran, and ends the Slurm jobs of finished trials.
+void hpt_slurm_sweep (hpt_core_t *self);
+
+//  After a commit: sends the queued requests (ok) or drops them and
+//  rebuilds the Slurm jobs from the store (a failed commit).
+void hpt_slurm_committed (hpt_core_t *self, bool ok);
 
 #endif

@@ -22,6 +22,9 @@ PACKAGES=(
   # custom containers (imageUri): the agent's default runtime, the OCI
   # runtime the tests pick, and the busybox the test images are made of
   podman runc busybox-static
+  # Slurm as a place to run trials: the tests run a single-node cluster
+  # (controller, node daemon, client commands, munge for its auth)
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

@@ -1,0 +1,259 @@
+"""Trials through a real Slurm (docs/slurm.md).
+
+The module's fixture runs a single-node Slurm cluster of its own: munged
+(as the munge user, on a socket in a temporary directory), slurmctld and
+slurmd as root with a slurm.conf in that directory (linuxproc process
+tracking, no task plugin, cons_tres, free ports), and stops them at the
+end. The master finds it through SLURM_CONF, which its command runner's
+children (sbatch, squeue, scontrol, scancel) and the jobs inherit.
+
+Checked: a tuning job whose trials each run as one Slurm job (through
+the hptagent the job starts, enrolled for that trial only) succeeds with
+its metrics, and leaves no Slurm job behind; cancelling a job scancels
+its Slurm jobs; a Slurm job killed outside hpt fails its trial with
+Slurm's state.
+"""
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from hpt_harness import BIN, Cluster, free_port, synthetic_job, wait_for
+
+DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol")
+
+
+def _missing():
+    for name in DAEMONS:
+        if not (shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")):
+            return f"{name} is not installed (ops/install-deps.sh installs Slurm and munge)"
+    if os.geteuid() != 0:
+        return "the single-node Slurm runs its daemons as root"
+    if not os.path.exists("/etc/munge/munge.key"):
+        return "munge has no key (/etc/munge/munge.key)"
+    return None
+
+
+def _conf(tmp, ctld_port, slurmd_port):
+    host = socket.gethostname().split(".")[0]
+    cpus = os.cpu_count()
+    return "\n".join([
+        "ClusterName=hpttest",
+        f"SlurmctldHost={host}",
+        "SlurmUser=root",
+        "SlurmdUser=root",
+        "AuthType=auth/munge",
+        f"AuthInfo=socket={tmp}/munge/munge.sock",
+        "CredType=cred/munge",
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_Core_Memory",
+        "SchedulerType=sched/backfill",
+        "SchedulerParameters=sched_interval=1",
+        f"SlurmctldPort={ctld_port}",
+        f"SlurmdPort={slurmd_port}",
+        f"StateSaveLocation={tmp}/state",
+        f"SlurmdSpoolDir={tmp}/spool",
+        f"SlurmctldPidFile={tmp}/slurmctld.pid",
+        f"SlurmdPidFile={tmp}/slurmd.pid",
+        f"SlurmctldLogFile={tmp}/slurmctld.log",
+        f"SlurmdLogFile={tmp}/slurmd.log",
+        "JobAcctGatherType=jobacct_gather/none",
+        "AccountingStorageType=accounting_storage/none",
+        "JobCompType=jobcomp/none",
+        "ReturnToService=2",
+        "MpiDefault=none",
+        "MinJobAge=600",
+        f"NodeName={host} CPUs={cpus} RealMemory=2048 State=UNKNOWN",
+        "PartitionName=hpt Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+    ]) + "\n"
+
+
+class Slurm:
+    """A single-node Slurm in a temporary directory."""
+
+    def __init__(self):
+        # Not under pytest's 0700 tmp: munged runs as munge and must reach
+        # its socket's directory.
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="hpt-slurm-", dir="/tmp"))
+        os.chmod(self.tmp, 0o711)
+        for sub in ("state", "spool"):
+            (self.tmp / sub).mkdir()
+        munge = self.tmp / "munge"
+        munge.mkdir(mode=0o711)
+        shutil.chown(munge, "munge", "munge")
+        os.chmod(munge, 0o711)
+        self.conf = self.tmp / "slurm.conf"
+        self.conf.write_text(_conf(self.tmp, free_port(), free_port()))
+        self.env = dict(os.environ, SLURM_CONF=str(self.conf))
+        self.procs = []
+
+    def _start(self, argv, name, user=None):
+        log = open(self.tmp / f"{name}.out", "ab")
+        if user:
+            argv = ["runuser", "-u", user, "--", *argv]
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                cwd=self.tmp, start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def start(self):
+        m = self.tmp / "munge"
+        self._start(["munged", "-F", "--force", f"--socket={m}/munge.sock",
+                     f"--pid-file={m}/munged.pid", f"--log-file={m}/munged.log",
+                     f"--seed-file={m}/seed"], "munged", user="munge")
+        wait_for(lambda: (m / "munge.sock").exists(), timeout=20, what="munged's socket")
+        self._start(["slurmctld", "-D", "-c", "-f", str(self.conf)], "slurmctld")
+        self._start(["slurmd", "-D", "-f", str(self.conf)], "slurmd")
+        wait_for(self._idle, timeout=60, interval=0.5, what="the Slurm node idle")
+
+    def _idle(self):
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise AssertionError(f"{proc.args} exited: see {self.tmp}")
+        out = self.run("sinfo", "--noheader", "--format=%t", check=False)
+        return out.strip() in ("idle", "mix", "alloc")
+
+    def run(self, *argv, check=True):
+        result = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=30)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{argv}: {result.stdout}{result.stderr}")
+        return result.stdout
+
+    def hpt_jobs(self):
+        """hpt's Slurm jobs in the queue: {id: (name, state)}."""
+        out = self.run("squeue", "--noheader", "--format=%i|%j|%T", check=False)
+        jobs = {}
+        for line in out.splitlines():
+            parts = line.split("|")
+            if len(parts) == 3 and parts[1].startswith("hpt-"):
+                jobs[parts[0]] = (parts[1], parts[2])
+        return jobs
+
+    def stop(self):
+        subprocess.run(["scancel", "--user=root"], env=self.env, capture_output=True)
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    why = _missing()
+    if why:
+        pytest.skip(why)
+    cluster = Slurm()
+    try:
+        cluster.start()
+    except AssertionError as error:
+        logs = "".join((cluster.tmp / f).read_text(errors="replace")[-2000:]
+                       for f in ("munged.out", "slurmctld.out", "slurmd.out")
+                       if (cluster.tmp / f).exists())
+        cluster.stop()
+        pytest.fail(f"the test's Slurm did not start: {error}\n{logs}")
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    yield cluster
+    if old is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = old
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, slurm):
+    work = tmp_path / "slurm-work"
+    extra = "\n".join([
+        "slurm:",
+        "  partition: hpt",
+        f"  agentCommand: {BIN / 'hptagent'}",
+        f"  workdir: {work}",
+        "  use: always",
+        "  maxJobs: 4",
+        "  pollInterval: 500ms",
+        "  commandTimeout: 20s",
+    ]) + "\n"
+    c = Cluster(tmp_path, extra_config=extra)
+    c.start_master()
+    yield c
+    c.stop()
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5,
+             what="no hpt job left in Slurm")
+
+
+def _log(cluster, job_id):
+    return (cluster.state / "logs" / f"{job_id}.log").read_text(errors="replace") \
+        if (cluster.state / "logs" / f"{job_id}.log").exists() else ""
+
+
+def _trial_states(job):
+    return [t.get("hptState", t.get("state"))
+            for t in job.get("trainingOutput", {}).get("trials", [])]
+
+
+def test_trials_run_as_slurm_jobs(cluster, slurm):
+    spec = synthetic_job(max_trials=3, parallel=2, extra_args=["--steps=3", "--sleep=0.1"])
+    cluster.submit("viaslurm", spec)
+    job = cluster.wait_job("viaslurm", timeout=150)
+    assert job["state"] == "SUCCEEDED", job
+    trials = job["trainingOutput"]["trials"]
+    assert len(trials) == 3
+    for trial in trials:
+        assert trial["finalMetric"]["trainingStep"] == "3", trial
+    nodes = [n["name"] for n in cluster.get("/v1/nodes").get("nodes", [])]
+    log = cluster.hpt("jobs", "stream-logs", "viaslurm").stdout + str(nodes)
+    # Every trial was its own Slurm job, run by agents Slurm started.
+    for trial_id in ("1", "2", "3"):
+        assert f"trial {trial_id} is Slurm job" in log or \
+            f"trial {trial_id} is Slurm job" in str(cluster.job("viaslurm")), log
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5,
+             what="the trials' Slurm jobs ended")
+    # Their agents are forgotten with them.
+    wait_for(lambda: not [n for n in cluster.get("/v1/nodes").get("nodes", [])
+                          if n["name"].startswith("hpt-")],
+             timeout=20, what="the Slurm jobs' agents forgotten")
+
+
+def test_cancel_scancels(cluster, slurm):
+    spec = synthetic_job(max_trials=2, parallel=2, extra_args=["--steps=1000", "--sleep=0.1"])
+    cluster.submit("cancelme", spec)
+    wait_for(lambda: "RUNNING" in _trial_states(cluster.job("cancelme")), timeout=90,
+             what="a trial running in Slurm")
+    assert slurm.hpt_jobs()
+    cluster.request("POST", "/v1/projects/default/jobs/cancelme:cancel", {})
+    job = cluster.wait_job("cancelme", timeout=60)
+    assert job["state"] == "CANCELLED", job
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5,
+             what="the cancelled job's Slurm jobs gone")
+
+
+def test_slurm_job_killed_outside_fails_trial(cluster, slurm):
+    spec = synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=1000", "--sleep=0.1"])
+    cluster.submit("killed", spec)
+    wait_for(lambda: "RUNNING" in _trial_states(cluster.job("killed")), timeout=90,
+             what="the trial running in Slurm")
+    jobs = slurm.hpt_jobs()
+    assert len(jobs) == 1, jobs
+    slurm_id = next(iter(jobs))
+    slurm.run("scancel", slurm_id)
+    job = cluster.wait_job("killed", timeout=60)
+    assert job["state"] == "FAILED", job
+    trial = job["trainingOutput"]["trials"][0]
+    assert trial.get("hptState", trial.get("state")) == "FAILED", trial
+    text = str(job)
+    assert f"its Slurm job {slurm_id}, which ended outside hpt: CANCELLED" in text, text
