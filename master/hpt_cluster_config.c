@@ -607,48 +607,48 @@ static const char *const s_sbatch_owned[] = {
     "--export",
 };
 
-//  sbatchArgs: each "--option" or "--option=value", no whitespace (they
-//  are passed as separate arguments, never through a shell), and none
-//  that hpt sets.
+//  One of sbatchArgs: "--option" or "--option=value", no whitespace
+//  (they are passed as separate arguments, never through a shell), and
+//  none of the options hpt sets.
+static bool
+s_s_arg (hpt_schema_t *r, hpt_node_t *parent, size_t i, void *t)
+{
+    hpt_slurm_settings_t *s = t;
+    hpt_node_t *v = parent->items[i];
+    const char *text = hpt_schema_text (r, v, true);
+    if (!text) return false;
+    size_t name_len = strcspn (text, "=");
+    for (size_t k = 0; k < sizeof (s_sbatch_owned) / sizeof (s_sbatch_owned[0]); k++)
+        if (strlen (s_sbatch_owned[k]) == name_len &&
+            strncmp (text, s_sbatch_owned[k], name_len) == 0) {
+            hpt_schema_error (r, v,
+                              "%.*s is set by hpt from the trial and slurm's other fields; it "
+                              "cannot be given here",
+                              (int)name_len, text);
+            return false;
+        }
+    if (strncmp (text, "--", 2) != 0 || strpbrk (text, " \t\r\n")) {
+        hpt_schema_error (r, v,
+                          "expected a long sbatch option such as --time=04:00:00 (no spaces), "
+                          "got '%s'",
+                          text);
+        return false;
+    }
+    s->sbatch_args[s->sbatch_arg_count++] = hpt_strdup (text);
+    return true;
+}
+
+//  sbatchArgs: at most 64.
 static bool
 s_s_args (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
 {
     hpt_slurm_settings_t *s = t;
-    char **args = NULL;
-    size_t count = 0;
-    if (!hpt_schema_strings (r, v, 64, true, &args, &count)) return false;
-    bool ok = true;
-    for (size_t i = 0; i < count && ok; i++) {
-        size_t name_len = strcspn (args[i], "=");
-        for (size_t k = 0; k < sizeof (s_sbatch_owned) / sizeof (s_sbatch_owned[0]); k++)
-            if (strlen (s_sbatch_owned[k]) == name_len &&
-                strncmp (args[i], s_sbatch_owned[k], name_len) == 0)
-                ok = false;
-        if (!ok)
-            hpt_schema_error (r, v->items[i],
-                              "%.*s is set by hpt from the trial and slurm's "
-                              "other fields; it cannot be given here",
-                              (int)name_len, args[i]);
-        else if (strncmp (args[i], "--", 2) != 0 || strpbrk (args[i], " \t\r\n")) {
-            hpt_schema_error (r, v->items[i],
-                              "expected a long sbatch option such as --time=04:00:00 (no "
-                              "spaces), got '%s'",
-                              args[i]);
-            ok = false;
-        }
-    }
-    if (!ok) {
-        for (size_t i = 0; i < count; i++)
-            free (args[i]);
-        free (args);
-        return false;
-    }
     for (size_t i = 0; i < s->sbatch_arg_count; i++)
         free (s->sbatch_args[i]);
     free (s->sbatch_args);
-    s->sbatch_args = args;
-    s->sbatch_arg_count = count;
-    return true;
+    s->sbatch_args = hpt_calloc (64, sizeof (char *));
+    s->sbatch_arg_count = 0;
+    return hpt_schema_list (r, v, 64, "sbatch arguments", s_s_arg, s);
 }
 
 //  slurm.master: the agents endpoint as the compute nodes reach it.

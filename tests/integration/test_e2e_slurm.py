@@ -257,3 +257,119 @@ def test_slurm_job_killed_outside_fails_trial(cluster, slurm):
     assert trial.get("hptState", trial.get("state")) == "FAILED", trial
     text = str(job)
     assert f"its Slurm job {slurm_id}, which ended outside hpt: CANCELLED" in text, text
+
+
+def _cluster(tmp_path, extra_slurm=(), master_config=""):
+    extra = "\n".join([
+        "slurm:",
+        "  partition: hpt",
+        f"  agentCommand: {BIN / 'hptagent'}",
+        f"  workdir: {tmp_path / 'slurm-work'}",
+        "  maxJobs: 4",
+        "  pollInterval: 500ms",
+        "  commandTimeout: 20s",
+        *extra_slurm,
+    ]) + "\n"
+    return Cluster(tmp_path, extra_config=extra, master_config=master_config)
+
+
+def test_master_killed_between_sbatch_and_its_answer(tmp_path, slurm, monkeypatch):
+    """The job is stored before sbatch runs; a master killed before sbatch
+    answered cancels, after its restart, whatever sbatch made (by name),
+    and runs the trial again: it runs once."""
+    wrapper = tmp_path / "bin"
+    wrapper.mkdir()
+    (wrapper / "sbatch").write_text("#!/bin/sh\nid=$(/usr/bin/sbatch \"$@\") || exit $?\n"
+                                    "sleep 15\necho \"$id\"\n")
+    (wrapper / "sbatch").chmod(0o755)
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    monkeypatch.setenv("HPT_TEST_DUMP_DIR", str(dumps))
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{wrapper}:{path}")
+    c = _cluster(tmp_path)
+    c.start_master()
+    try:
+        c.submit("interrupted", synthetic_job(max_trials=1, parallel=1,
+                                              extra_args=["--steps=2", "--sleep=0.1"]))
+        wait_for(slurm.hpt_jobs, timeout=30, what="the job in Slurm")
+        first = dict(slurm.hpt_jobs())
+        c.kill(c.master)
+        monkeypatch.setenv("PATH", path)
+        c.start_master()
+        job = c.wait_job("interrupted", timeout=90)
+        assert job["state"] == "SUCCEEDED", job
+        log = c.hpt("jobs", "stream-logs", "interrupted").stdout
+        assert "requeued: its Slurm submission was interrupted" in log, log
+        # The first Slurm job was cancelled, and the trainer ran once.
+        wait_for(lambda: not set(first) & set(slurm.hpt_jobs()), timeout=30,
+                 what="the unrecorded Slurm job cancelled")
+        assert len(list(dumps.glob("task-*.json"))) == 1
+    finally:
+        c.stop()
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
+
+
+def test_master_killed_while_trials_run_adopts_them(tmp_path, slurm, monkeypatch):
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    monkeypatch.setenv("HPT_TEST_DUMP_DIR", str(dumps))
+    c = _cluster(tmp_path)
+    c.start_master()
+    try:
+        c.submit("adopted", synthetic_job(max_trials=2, parallel=2,
+                                          extra_args=["--steps=15", "--sleep=0.2"]))
+        wait_for(lambda: _trial_states(c.job("adopted")).count("RUNNING") == 2, timeout=60,
+                 what="both trials running in Slurm")
+        before = dict(slurm.hpt_jobs())
+        c.kill(c.master)
+        c.start_master()
+        job = c.wait_job("adopted", timeout=90)
+        assert job["state"] == "SUCCEEDED", job
+        # The same Slurm jobs went on: nothing was submitted again, and
+        # each trainer ran once.
+        log = c.hpt("jobs", "stream-logs", "adopted").stdout
+        assert log.count("goes to Slurm") == 2, log
+        assert len(list(dumps.glob("task-*.json"))) == 2
+        assert len(before) == 2
+    finally:
+        c.stop()
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
+
+
+def test_curve_agents_use_the_job_key(tmp_path, slurm):
+    """With CURVE, a Slurm job's agents hold a key the master made for that
+    job alone (0600 in the node's workdir), admitted for its names only."""
+    keys = tmp_path / "keys"
+    enrolled = tmp_path / "agent-certs"
+    enrolled.mkdir()
+    subprocess.run([str(BIN / "hptmaster"), "keygen", str(keys)], check=True,
+                   capture_output=True)
+    c = _cluster(tmp_path, master_config="\n".join([
+        "  security:", "    curve:", f"      cert: {keys / 'master.cert_secret'}",
+        f"      agentCerts: {enrolled}"]))
+    c.start_master()
+    try:
+        c.submit("curve", synthetic_job(max_trials=2, parallel=2,
+                                        extra_args=["--steps=2", "--sleep=0.1"]))
+        job = c.wait_job("curve", timeout=90)
+        assert job["state"] == "SUCCEEDED", job
+        secrets = list((tmp_path / "slurm-work").glob("*/agent.cert_secret"))
+        assert len(secrets) == 2, secrets
+        for secret in secrets:
+            assert secret.stat().st_mode & 0o777 == 0o600
+            assert "secret-key" in secret.read_text()
+        assert not list(enrolled.iterdir())
+        # Without the job's key, nobody registers as one of its agents.
+        proc = subprocess.Popen([str(BIN / "hptagent"), "--master", c.agents_endpoint,
+                                 "--name", secrets[0].parent.name + "of1", "--workdir",
+                                 str(tmp_path / "rogue")], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        time.sleep(2)
+        assert not [n for n in c.get("/v1/nodes").get("nodes", [])
+                    if n["name"].startswith("hpt-")]
+        proc.kill()
+        proc.wait()
+    finally:
+        c.stop()
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
