@@ -131,6 +131,9 @@ s_load (hpt_core_t *self, hpt_error_t *error)
         job->agent_key = key ? hpt_strdup (key) : NULL;
         hpt_slurm_state_parse (json_string_value (json_object_get (row, "state")), &job->state);
         zhashx_update (self->slurm_jobs, job->name, job);
+        hpt_tuner_t *tuner = NULL;
+        hpt_trial_t *trial = s_trial (self, job, &tuner);
+        if (trial && job->slurm_id) hpt_tuner_set_trial_slurm (tuner, trial, job->slurm_id, NULL);
         if (job->agent_key && self->admission)
             hpt_admission_admit_group (self->admission, job->agent_key, job->name);
     }
@@ -485,6 +488,7 @@ s_place (hpt_core_t *self, hpt_slurm_job_t *job, hpt_tuner_t *tuner, hpt_trial_t
     }
     job->state = HPT_SLURM_PLACED;
     s_job_store (self, job);
+    hpt_tuner_set_trial_slurm (tuner, trial, job->slurm_id, NULL);
     hpt_tuner_trial_placed (tuner, self->store, trial, hpt_core_now ());
     for (size_t i = 0; i < trial->task_count; i++)
         hpt_core_launch (self, hpt_core_task (self, trial->tasks[i].task_id));
@@ -534,6 +538,7 @@ s_on_submitted (hpt_core_t *self, hpt_slurm_job_t *job, const char *status, cons
         job->slurm_id = hpt_strndup (out, digits);
         job->state = HPT_SLURM_QUEUED;
         s_job_store (self, job);
+        if (trial) hpt_tuner_set_trial_slurm (tuner, trial, job->slurm_id, NULL);
         char *text = hpt_asprintf ("trial %" PRId64 " is Slurm job %s (%s)", job->trial_id,
                                    job->slurm_id, job->name);
         if (tuner) hpt_core_log_event (self, tuner, trial, text);
@@ -641,13 +646,14 @@ s_poll_line (hpt_core_t *self, char *line, zhashx_t *seen)
         return;
     }
     zhashx_update (seen, job->name, job);
-    if (!streq (fields[2], "PENDING") || streq (fields[3], "None") ||
-        (job->pending && streq (job->pending, fields[3])))
-        return;
-    free (job->pending);
-    job->pending = hpt_strdup (fields[3]);
     hpt_tuner_t *tuner = NULL;
     hpt_trial_t *trial = s_trial (self, job, &tuner);
+    bool pending = streq (fields[2], "PENDING") && !streq (fields[3], "None");
+    if (trial && !s_trial_over (trial))
+        hpt_tuner_set_trial_slurm (tuner, trial, job->slurm_id, pending ? fields[3] : NULL);
+    if (!pending || (job->pending && streq (job->pending, fields[3]))) return;
+    free (job->pending);
+    job->pending = hpt_strdup (fields[3]);
     char *text = hpt_asprintf ("trial %" PRId64 ": Slurm job %s is pending (%s)", job->trial_id,
                                fields[0], fields[3]);
     if (tuner) hpt_core_log_event (self, tuner, trial, text);

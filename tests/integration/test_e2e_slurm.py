@@ -207,18 +207,29 @@ def _trial_states(job):
 
 
 def test_trials_run_as_slurm_jobs(cluster, slurm):
-    spec = synthetic_job(max_trials=3, parallel=2, extra_args=["--steps=3", "--sleep=0.1"])
+    # One more trial in parallel than the node has cores: it waits in
+    # Slurm's queue, and says why.
+    cores = os.cpu_count()
+    spec = synthetic_job(max_trials=cores + 1, parallel=cores + 1,
+                         extra_args=["--steps=20", "--sleep=0.1"])
     cluster.submit("viaslurm", spec)
+    pending = wait_for(lambda: [t for t in cluster.job("viaslurm").get("trainingOutput", {})
+                                .get("trials", []) if t.get("hptSlurmPendingReason")],
+                       timeout=60, what="a trial pending in Slurm, with its reason")
+    assert pending[0]["hptSlurmPendingReason"] in ("Resources", "Priority"), pending
     job = cluster.wait_job("viaslurm", timeout=150)
     assert job["state"] == "SUCCEEDED", job
     trials = job["trainingOutput"]["trials"]
-    assert len(trials) == 3
+    assert len(trials) == cores + 1
     for trial in trials:
-        assert trial["finalMetric"]["trainingStep"] == "3", trial
+        assert trial["finalMetric"]["trainingStep"] == "20", trial
+        assert trial["hptSlurmJobId"].isdigit(), trial
+        assert "hptSlurmPendingReason" not in trial, trial
+    assert len({t["hptSlurmJobId"] for t in trials}) == cores + 1
     nodes = [n["name"] for n in cluster.get("/v1/nodes").get("nodes", [])]
     log = cluster.hpt("jobs", "stream-logs", "viaslurm").stdout + str(nodes)
     # Every trial was its own Slurm job, run by agents Slurm started.
-    for trial_id in ("1", "2", "3"):
+    for trial_id in map(str, range(1, cores + 2)):
         assert f"trial {trial_id} is Slurm job" in log or \
             f"trial {trial_id} is Slurm job" in str(cluster.job("viaslurm")), log
     wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5,
@@ -370,6 +381,25 @@ def test_curve_agents_use_the_job_key(tmp_path, slurm):
                     if n["name"].startswith("hpt-")]
         proc.kill()
         proc.wait()
+    finally:
+        c.stop()
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
+
+
+def test_overflow_places_on_agents_first(tmp_path, slurm):
+    """use: overflow: a trial goes to Slurm only when the registered agents
+    cannot place it now."""
+    c = _cluster(tmp_path, extra_slurm=["  use: overflow"])
+    c.start_master()
+    try:
+        c.start_agent("permanent", cpus=1, memory_gb=1)
+        c.submit("overflow", synthetic_job(max_trials=2, parallel=2,
+                                           extra_args=["--steps=10", "--sleep=0.1"]))
+        job = c.wait_job("overflow", timeout=90)
+        assert job["state"] == "SUCCEEDED", job
+        log = c.hpt("jobs", "stream-logs", "overflow").stdout
+        # One trial fit the agent (1 CPU); the other went to Slurm.
+        assert log.count("goes to Slurm") == 1, log
     finally:
         c.stop()
     wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
