@@ -24,6 +24,14 @@
         scaleTiers:
           TIER: {master: TYPE, worker: TYPE | {type: TYPE, count: N}, parameterServer: ...,
                  evaluator: ...}
+        slurm:                                     trials as Slurm jobs (docs/slurm.md)
+          partition: NAME (required), account, qos, reservation: NAME
+          sbatchArgs: [--OPTION[=VALUE], ...]      none that hpt sets itself
+          agentCommand, workdir: ABSOLUTE PATH     written into the job's script
+          master: tcp://HOST:PORT                  the agents endpoint as nodes reach it
+          use: always | overflow
+          maxJobs: INTEGER >= 1
+          pollInterval, commandTimeout: DURATION
 
     A DURATION is "Ns", "N.Ns" or "Nms" (kept in whole milliseconds). A
     machine type definition replaces the built-in one of the same name
