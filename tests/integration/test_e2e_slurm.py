@@ -241,14 +241,21 @@ def test_trials_run_as_slurm_jobs(cluster, slurm):
 
 
 def test_cancel_scancels(cluster, slurm):
-    spec = synthetic_job(max_trials=2, parallel=2, extra_args=["--steps=1000", "--sleep=0.1"])
+    # Cancelled with trials running and one still queued in Slurm.
+    cores = os.cpu_count()
+    spec = synthetic_job(max_trials=cores + 1, parallel=cores + 1,
+                         extra_args=["--steps=1000", "--sleep=0.1"])
     cluster.submit("cancelme", spec)
     wait_for(lambda: "RUNNING" in _trial_states(cluster.job("cancelme")), timeout=90,
              what="a trial running in Slurm")
-    assert slurm.hpt_jobs()
+    wait_for(lambda: [t for t in cluster.job("cancelme")["trainingOutput"]["trials"]
+                      if t.get("hptSlurmPendingReason")], timeout=30,
+             what="a trial queued in Slurm")
+    assert len(slurm.hpt_jobs()) == cores + 1
     cluster.request("POST", "/v1/projects/default/jobs/cancelme:cancel", {})
     job = cluster.wait_job("cancelme", timeout=60)
     assert job["state"] == "CANCELLED", job
+    assert set(_trial_states(job)) == {"CANCELLED"}, job
     wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5,
              what="the cancelled job's Slurm jobs gone")
 
@@ -400,6 +407,61 @@ def test_overflow_places_on_agents_first(tmp_path, slurm):
         log = c.hpt("jobs", "stream-logs", "overflow").stdout
         # One trial fit the agent (1 CPU); the other went to Slurm.
         assert log.count("goes to Slurm") == 1, log
+    finally:
+        c.stop()
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
+
+
+def test_custom_cluster_in_one_slurm_job(tmp_path, slurm, monkeypatch):
+    """A trial of a master and a worker is one Slurm job; both tasks run on
+    its agents with one TF_CONFIG naming both."""
+    import json
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    monkeypatch.setenv("HPT_TEST_DUMP_DIR", str(dumps))
+    c = _cluster(tmp_path)
+    c.start_master()
+    try:
+        spec = synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=3", "--sleep=0.1"])
+        spec.update(scaleTier="CUSTOM", masterType="standard", workerType="standard",
+                    workerCount=1)
+        c.submit("custom", spec)
+        job = c.wait_job("custom", timeout=90)
+        assert job["state"] == "SUCCEEDED", job
+        records = [json.loads(p.read_text()) for p in sorted(dumps.glob("task-*.json"))]
+        configs = {json.loads(r["env"]["TF_CONFIG"])["task"]["type"]:
+                   json.loads(r["env"]["TF_CONFIG"]) for r in records}
+        assert set(configs) == {"master", "worker"}, configs
+        cluster = configs["master"]["cluster"]
+        assert configs["worker"]["cluster"] == cluster
+        assert len(cluster["master"]) == 1 and len(cluster["worker"]) == 1, cluster
+        addresses = cluster["master"] + cluster["worker"]
+        assert len(set(addresses)) == 2, addresses
+        log = c.hpt("jobs", "stream-logs", "custom").stdout
+        assert log.count("goes to Slurm") == 1, log
+    finally:
+        c.stop()
+    wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
+
+
+def test_max_jobs(tmp_path, slurm):
+    """slurm.maxJobs bounds the Slurm jobs submitted at once."""
+    c = _cluster(tmp_path, extra_slurm=["  maxJobs: 1"])
+    # _cluster's maxJobs: 4 comes first; the later key is a duplicate.
+    c.config.write_text(c.config.read_text().replace("  maxJobs: 4\n", ""))
+    c.start_master()
+    try:
+        c.submit("bounded", synthetic_job(max_trials=2, parallel=2,
+                                          extra_args=["--steps=10", "--sleep=0.1"]))
+        most = 0
+        while c.job("bounded")["state"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            most = max(most, len([j for j in slurm.hpt_jobs().values()
+                                  if j[1] != "COMPLETING"]))
+            time.sleep(0.1)
+        assert c.job("bounded")["state"] == "SUCCEEDED"
+        assert most == 1
+        log = c.hpt("jobs", "stream-logs", "bounded").stdout
+        assert log.count("goes to Slurm") == 2, log
     finally:
         c.stop()
     wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
