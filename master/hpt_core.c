@@ -464,6 +464,7 @@ hpt_core_task_ended (hpt_core_t *self, hpt_task_ref_t *ref, const hpt_task_exit_
 {
     hpt_task_t *task = ref->task;
     if (task->state == HPT_TASK_EXITED) return;
+    if (exit->signal && hpt_slurm_task_killed (self, ref, exit)) return;
     hpt_scheduler_release (hpt_fleet_get (self->fleet, task->agent), task);
     hpt_task_t **to_stop = NULL;
     size_t stop_count = 0;

@@ -46,6 +46,8 @@ typedef struct {
     char *agent_key;         //  public key (Z85) of its agents, NULL without CURVE
     char *pending;           //  Slurm's pending reason last logged, or NULL
     bool busy;               //  a command about it is in flight
+    char *killed_task;       //  a task a signal killed, kept until Slurm says why, or NULL
+    int killed_signal;       //  that signal
     bool recheck;            //  ask scontrol again at the next poll (it was COMPLETING)
     int rechecks;            //  times it was asked again
 } hpt_slurm_job_t;
@@ -194,6 +196,13 @@ bool hpt_slurm_owns_node (hpt_core_t *self, const char *name);
 //  job is (its answer ends the trial with Slurm's reason) and returns
 //  true; false for any other node.
 bool hpt_slurm_agent_lost (hpt_core_t *self, hpt_host_t *node);
+
+//  A task on a Slurm job's agent was killed by a signal hpt did not send
+//  (Slurm signals the whole job when it cancels, times out or preempts
+//  it): asks Slurm how the job is, and returns true; the task's end then
+//  waits for the answer (Slurm's state, or the signal when the job still
+//  runs). False for any other task.
+bool hpt_slurm_task_killed (hpt_core_t *self, hpt_task_ref_t *ref, const hpt_task_exit_t *exit);
 
 //  Inside a transaction (hpt_core_schedule runs it first): places trials
 //  whose Slurm agents have all registered, ends trials stopped before

@@ -77,6 +77,7 @@ s_job_free (void **item_p)
     free (job->slurm_id);
     free (job->agent_key);
     free (job->pending);
+    free (job->killed_task);
     free (job);
     *item_p = NULL;
 }
@@ -444,6 +445,22 @@ hpt_slurm_agent_lost (hpt_core_t *self, hpt_host_t *node)
     return true;
 }
 
+bool
+hpt_slurm_task_killed (hpt_core_t *self, hpt_task_ref_t *ref, const hpt_task_exit_t *exit)
+{
+    int64_t k, n;
+    hpt_slurm_job_t *job = ref->task->agent ? s_job_of_node (self, ref->task->agent, &k, &n) : NULL;
+    if (!job || job->state != HPT_SLURM_PLACED || !job->slurm_id ||
+        ref->task->state == HPT_TASK_STOPPING || ref->trial->state == HPT_TRIAL_STOPPING)
+        return false;
+    if (!job->killed_task) {
+        job->killed_task = hpt_strdup (ref->task->task_id);
+        job->killed_signal = exit->signal;
+    }
+    if (!job->busy) s_ask_why (self, job);
+    return true;
+}
+
 //  ---------------------------------------------------------------------
 //  The sweep
 
@@ -612,10 +629,15 @@ s_on_why (hpt_core_t *self, hpt_slurm_job_t *job, const char *out)
         hpt_core_log_event (self, tuner, trial, event);
         free (event);
     }
+    job->state = HPT_SLURM_ENDING; //  before the tasks end: nothing is deferred again
+    s_job_store (self, job);
+    hpt_task_ref_t *killed = job->killed_task ? hpt_core_task (self, job->killed_task) : NULL;
+    if (killed && alive)
+        //  Slurm did not end the job: the signal was the task's own end.
+        hpt_core_task_ended (self, killed,
+                             &(hpt_task_exit_t){-1, job->killed_signal, NULL, 0, false});
     if (trial && !s_trial_over (trial)) s_end_tasks (self, trial, text, true);
     free (text);
-    job->state = HPT_SLURM_ENDING;
-    s_job_store (self, job);
     s_cancel (self, job); //  gone already: scancel says so, and the row goes
 }
 
@@ -646,6 +668,15 @@ s_poll_line (hpt_core_t *self, char *line, zhashx_t *seen)
         return;
     }
     zhashx_update (seen, job->name, job);
+    size_t digits = strspn (fields[0], "0123456789");
+    if (!job->slurm_id && !job->busy && job->state == HPT_SLURM_SUBMITTING && digits &&
+        digits <= 20 && !fields[0][digits]) {
+        //  sbatch's answer was lost (the store could not take it): the
+        //  queue has the job under its name, so its id is known now.
+        job->slurm_id = hpt_strdup (fields[0]);
+        job->state = HPT_SLURM_QUEUED;
+        s_job_store (self, job);
+    }
     hpt_tuner_t *tuner = NULL;
     hpt_trial_t *trial = s_trial (self, job, &tuner);
     bool pending = streq (fields[2], "PENDING") && !streq (fields[3], "None");
@@ -664,7 +695,6 @@ s_poll_line (hpt_core_t *self, char *line, zhashx_t *seen)
 static void
 s_on_poll (hpt_core_t *self, const char *status, char *out, const char *err)
 {
-    self->slurm_polling = false;
     if (!streq (status, "0")) {
         zsys_warning ("hptmaster: squeue failed (%s): %.400s", status, err);
         return;
@@ -689,7 +719,6 @@ s_on_reply (hpt_core_t *self, const char *tag, const char *status, char *out, co
 {
     const char *space = strchr (tag, ' ');
     hpt_slurm_job_t *job = space ? zhashx_lookup (self->slurm_jobs, space + 1) : NULL;
-    if (job) job->busy = false;
     if (streq (tag, "poll"))
         s_on_poll (self, status, out, err);
     else if (job && strncmp (tag, "submit ", 7) == 0)
@@ -709,6 +738,12 @@ s_on_runner (zloop_t *loop, zsock_t *reader, void *arg)
     char *tag = NULL, *status = NULL, *out = NULL, *err = NULL;
     if (zstr_recvx (reader, &tag, &status, &out, &err, NULL) < 0) return 0;
     if (self->slurm_in_flight) self->slurm_in_flight--;
+    //  The command is over whatever happens to its answer: a reply the
+    //  store cannot take now is lost, and the poll finds the job again.
+    const char *space = strchr (tag, ' ');
+    hpt_slurm_job_t *job = space ? zhashx_lookup (self->slurm_jobs, space + 1) : NULL;
+    if (job) job->busy = false;
+    if (streq (tag, "poll")) self->slurm_polling = false;
     if (hpt_core_begin (self) == 0) {
         s_on_reply (self, tag, status, out, err);
         hpt_slurm_sweep (self);
