@@ -465,3 +465,43 @@ def test_max_jobs(tmp_path, slurm):
     finally:
         c.stop()
     wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5, what="no hpt job in Slurm")
+
+
+def test_queue_time_counts_for_max_wait_time(tmp_path, slurm):
+    """A trial held in Slurm's queue shows Slurm's reason; the job's
+    scheduling.maxWaitTime counts that time, and cancelling then scancels
+    the queued job."""
+    c = _cluster(tmp_path, extra_slurm=["  sbatchArgs: ['--begin=now+1hour']"])
+    c.start_master()
+    try:
+        spec = synthetic_job(max_trials=1, parallel=1)
+        spec["scheduling"] = {"maxWaitTime": "4s"}
+        c.submit("held", spec)
+        trial = wait_for(lambda: [t for t in c.job("held").get("trainingOutput", {})
+                                  .get("trials", []) if t.get("hptSlurmPendingReason")],
+                         timeout=20, what="the trial pending in Slurm")[0]
+        assert trial["hptSlurmPendingReason"] == "BeginTime", trial
+        job = c.wait_job("held", timeout=30)
+        assert job["state"] == "CANCELLED", job
+        assert "maxWaitTime" in job["errorMessage"], job
+        wait_for(lambda: not slurm.hpt_jobs(), timeout=30, interval=0.5,
+                 what="the queued Slurm job cancelled")
+    finally:
+        c.stop()
+
+
+def test_sbatch_refusal_fails_the_trial(tmp_path, slurm):
+    """A trial Slurm refuses (more memory per node than the partition has)
+    fails with sbatch's own message."""
+    c = _cluster(tmp_path)
+    c.config.write_text(c.config.read_text().replace(
+        '"memoryGb": 0.5', '"memoryGb": 64'))
+    c.start_master()
+    try:
+        c.submit("toobig", synthetic_job(max_trials=1, parallel=1))
+        job = c.wait_job("toobig", timeout=30)
+        assert job["state"] == "FAILED", job
+        message = job["trainingOutput"]["trials"][0]["errorMessage"]
+        assert "sbatch failed (1)" in message and "sbatch: error" in message, message
+    finally:
+        c.stop()
