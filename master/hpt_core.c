@@ -945,6 +945,34 @@ s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, hpt_error_t *error
 
 //  Whether spec can be submitted: a trainer, a valid resume, tasks that
 //  some connected agent can run. Fills *requests_p on success.
+//  Why no trial of a job with these requests could ever run, or NULL:
+//  on the agents (the queue's, while one is connected), and with Slurm on
+//  its partition (as sinfo described it). use: always needs Slurm only;
+//  overflow needs either. The caller frees the message.
+static char *
+s_infeasible (hpt_core_t *self, const hpt_task_request_t *requests, size_t count)
+{
+    bool always = self->slurm && self->slurm->use == HPT_SLURM_USE_ALWAYS;
+    size_t node_count, ready = 0;
+    hpt_host_t **nodes = always ? NULL : s_queue_nodes (self, &node_count);
+    for (size_t i = 0; nodes && i < node_count; i++)
+        ready += nodes[i]->state == HPT_HOST_READY;
+    char *agents = ready ? hpt_scheduler_infeasible (nodes, node_count, requests, count) : NULL;
+    free (nodes);
+    char *slurm = hpt_slurm_infeasible (self, requests, count);
+    char *why = NULL;
+    if (!self->slurm && agents)
+        why = hpt_asprintf ("No agent can ever run this job's trials: %s", agents);
+    else if (always && slurm)
+        why = hpt_asprintf ("Slurm can never run this job's trials: %s", slurm);
+    else if (self->slurm && agents && slurm)
+        why = hpt_asprintf ("Neither an agent nor Slurm can ever run this job's trials: %s; %s",
+                            agents, slurm);
+    free (agents);
+    free (slurm);
+    return why;
+}
+
 static int
 s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requests_p,
                     size_t *count, hpt_error_t *error)
@@ -969,13 +997,9 @@ s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requ
             hpt_task_requests_destroy (requests_p, *count);
             return -1;
         }
-    size_t node_count;
-    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
-    char *why = hpt_fleet_ready (self->fleet)
-                    ? hpt_scheduler_infeasible (nodes, node_count, *requests_p, *count)
-                    : NULL;
+    char *why = s_infeasible (self, *requests_p, *count);
     if (!why) return 0;
-    hpt_error_set (error, HPT_E_INVALID, "No agent can ever run this job's trials: %s", why);
+    hpt_error_set (error, HPT_E_INVALID, "%s", why);
     free (why);
     hpt_task_requests_destroy (requests_p, *count);
     return -1;

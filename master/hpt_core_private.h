@@ -97,6 +97,11 @@ struct _hpt_core_t {
     char *slurm_prefix;                //  "hpt-SITE-": this master's Slurm job names
     char *slurm_master;                //  the agents endpoint as compute nodes reach it
     char *slurm_master_key;            //  the master's public key (Z85), NULL without CURVE
+    bool slurm_sizing;                 //  a sinfo is in flight
+    int64_t slurm_sized_at;            //  when sinfo last answered (ms), 0: never
+    int64_t slurm_node_cpus;           //  the partition's largest node: CPUs
+    int64_t slurm_node_memory_mb;      //  its memory (the largest of any node)
+    int64_t slurm_node_gpus;           //  its GPUs (GRES gpu, the most of any node)
 };
 
 int64_t hpt_core_now (void);
@@ -187,6 +192,11 @@ bool hpt_slurm_wanted (hpt_core_t *self, bool placed);
 //  commit. Returns false when slurm.maxJobs are submitted (nothing
 //  changed: the trial stays PENDING) or the store refused.
 bool hpt_slurm_submit (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial);
+
+//  NULL when the partition (as sinfo last described it) has a node that
+//  can hold one Slurm task of this job's trials, or nothing is known yet;
+//  otherwise why not (the caller frees it).
+char *hpt_slurm_infeasible (hpt_core_t *self, const hpt_task_request_t *requests, size_t count);
 
 //  Whether node is one of the agents a Slurm job started (those run only
 //  their own trial).

@@ -59,10 +59,11 @@
 #include <math.h>
 #include <unistd.h>
 
-#define S_TAG_MAX 160 //  a reply's tag: KIND and a name or id
-#define S_WHY_MAX 16  //  scontrol calls one poll may start
-#define S_PORTS 100   //  ports per Slurm job's agents (--ports)
-#define S_RECHECKS 20 //  scontrol calls for a job still COMPLETING
+#define S_TAG_MAX 160   //  a reply's tag: KIND and a name or id
+#define S_WHY_MAX 16    //  scontrol calls one poll may start
+#define S_PORTS 100     //  ports per Slurm job's agents (--ports)
+#define S_RECHECKS 20   //  scontrol calls for a job still COMPLETING
+#define S_SIZE_MS 60000 //  how often sinfo describes the partition
 
 //  ---------------------------------------------------------------------
 //  Rows
@@ -199,12 +200,13 @@ hpt_slurm_committed (hpt_core_t *self, bool ok)
 //  What each task of the trial asks for, at most: every Slurm task of
 //  the allocation is that big, so any task fits any of them.
 static void
-s_shape (hpt_trial_t *trial, int64_t *cpus, int64_t *mem_per_cpu_mb, int64_t *gpus)
+s_shape_of (const hpt_task_request_t *const *requests, size_t count, int64_t *cpus,
+            int64_t *mem_per_cpu_mb, int64_t *gpus)
 {
     double max_cpus = 1;
     int64_t max_mem = 1, max_gpus = 0;
-    for (size_t i = 0; i < trial->task_count; i++) {
-        const hpt_task_request_t *r = trial->tasks[i].request;
+    for (size_t i = 0; i < count; i++) {
+        const hpt_task_request_t *r = requests[i];
         if (r->cpus > max_cpus) max_cpus = r->cpus;
         if (r->memory_mb > max_mem) max_mem = r->memory_mb;
         if (r->accel_count > max_gpus) max_gpus = r->accel_count;
@@ -212,6 +214,83 @@ s_shape (hpt_trial_t *trial, int64_t *cpus, int64_t *mem_per_cpu_mb, int64_t *gp
     *cpus = (int64_t)ceil (max_cpus);
     *mem_per_cpu_mb = (max_mem + *cpus - 1) / *cpus;
     *gpus = max_gpus;
+}
+
+static void
+s_shape (hpt_trial_t *trial, int64_t *cpus, int64_t *mem_per_cpu_mb, int64_t *gpus)
+{
+    const hpt_task_request_t **requests =
+        hpt_calloc (trial->task_count ? trial->task_count : 1, sizeof (hpt_task_request_t *));
+    for (size_t i = 0; i < trial->task_count; i++)
+        requests[i] = trial->tasks[i].request;
+    s_shape_of (requests, trial->task_count, cpus, mem_per_cpu_mb, gpus);
+    free (requests);
+}
+
+char *
+hpt_slurm_infeasible (hpt_core_t *self, const hpt_task_request_t *requests, size_t count)
+{
+    if (!self->slurm || !self->slurm_sized_at) return NULL;
+    const hpt_task_request_t **all = hpt_calloc (count ? count : 1, sizeof (hpt_task_request_t *));
+    for (size_t i = 0; i < count; i++)
+        all[i] = &requests[i];
+    int64_t cpus, mem, gpus;
+    s_shape_of (all, count, &cpus, &mem, &gpus);
+    free (all);
+    const char *part = self->slurm->partition;
+    if (cpus > self->slurm_node_cpus)
+        return hpt_asprintf ("a Slurm task needs %" PRId64 " CPUs; the largest node of partition "
+                             "%s has %" PRId64,
+                             cpus, part, self->slurm_node_cpus);
+    if (mem * cpus > self->slurm_node_memory_mb)
+        return hpt_asprintf ("a Slurm task needs %" PRId64 " MB of memory; the largest node of "
+                             "partition %s has %" PRId64 " MB",
+                             mem * cpus, part, self->slurm_node_memory_mb);
+    if (gpus > self->slurm_node_gpus)
+        return hpt_asprintf ("a Slurm task needs %" PRId64 " GPUs; no node of partition %s has "
+                             "more than %" PRId64,
+                             gpus, part, self->slurm_node_gpus);
+    return NULL;
+}
+
+//  sinfo answered: one line per node, CPUS|MEMORY_MB|GRES.
+static void
+s_on_sized (hpt_core_t *self, const char *status, char *out)
+{
+    if (!streq (status, "0")) return;
+    int64_t cpus = 0, memory = 0, gpus = 0;
+    for (char *line = strtok (out, "\n"); line; line = strtok (NULL, "\n")) {
+        long long c = 0, m = 0;
+        char gres[512] = "";
+        if (sscanf (line, "%lld|%lld|%511s", &c, &m, gres) < 2) continue;
+        if (c > cpus) cpus = c;
+        if (m > memory) memory = m;
+        //  gpu:N, gpu:TYPE:N, each maybe followed by (S:...); comma-separated.
+        char *rest = NULL;
+        for (char *item = strtok_r (gres, ",", &rest); item; item = strtok_r (NULL, ",", &rest)) {
+            if (strncmp (item, "gpu", 3) != 0) continue;
+            char *paren = strchr (item, '(');
+            if (paren) *paren = 0;
+            char *colon = strrchr (item, ':');
+            long long g = colon ? atoll (colon + 1) : 0;
+            if (g > gpus) gpus = g;
+        }
+    }
+    if (!cpus) return;
+    self->slurm_node_cpus = cpus;
+    self->slurm_node_memory_mb = memory;
+    self->slurm_node_gpus = gpus;
+    self->slurm_sized_at = hpt_core_now ();
+}
+
+static void
+s_size (hpt_core_t *self)
+{
+    char *partition = hpt_asprintf ("--partition=%s", self->slurm->partition);
+    const char *argv[] = {"sinfo", "--noheader", "--Node", partition, "--format=%c|%m|%G", NULL};
+    self->slurm_sizing = true;
+    s_request (self, "sinfo", NULL, argv);
+    free (partition);
 }
 
 //  The CURVE part of the node script: the job's key pair and the
@@ -721,6 +800,8 @@ s_on_reply (hpt_core_t *self, const char *tag, const char *status, char *out, co
     hpt_slurm_job_t *job = space ? zhashx_lookup (self->slurm_jobs, space + 1) : NULL;
     if (streq (tag, "poll"))
         s_on_poll (self, status, out, err);
+    else if (streq (tag, "sinfo"))
+        s_on_sized (self, status, out);
     else if (job && strncmp (tag, "submit ", 7) == 0)
         s_on_submitted (self, job, status, out, err);
     else if (job && strncmp (tag, "cancel ", 7) == 0)
@@ -744,6 +825,7 @@ s_on_runner (zloop_t *loop, zsock_t *reader, void *arg)
     hpt_slurm_job_t *job = space ? zhashx_lookup (self->slurm_jobs, space + 1) : NULL;
     if (job) job->busy = false;
     if (streq (tag, "poll")) self->slurm_polling = false;
+    if (streq (tag, "sinfo")) self->slurm_sizing = false;
     if (hpt_core_begin (self) == 0) {
         s_on_reply (self, tag, status, out, err);
         hpt_slurm_sweep (self);
@@ -764,6 +846,9 @@ s_on_poll_timer (zloop_t *loop, int timer_id, void *arg)
     for (hpt_slurm_job_t *job = zhashx_first (self->slurm_jobs); job;
          job = zhashx_next (self->slurm_jobs))
         if (job->recheck && !job->busy) s_ask_why (self, job);
+    //  The partition's nodes, every minute (what submissions are checked
+    //  against).
+    if (!self->slurm_sizing && hpt_core_now () - self->slurm_sized_at > S_SIZE_MS) s_size (self);
     if (self->slurm_polling || zhashx_size (self->slurm_jobs) == 0) return 0;
     const char *argv[] = {"squeue", "--me", "--noheader", "--format=%i|%j|%T|%r", NULL};
     self->slurm_polling = true;
@@ -810,6 +895,7 @@ hpt_slurm_start (hpt_core_t *self, hpt_error_t *error)
     self->slurm_runner = zactor_new (hpt_slurm_runner_actor, NULL);
     zloop_reader (self->loop, zactor_sock (self->slurm_runner), s_on_runner, self);
     zloop_timer (self->loop, (size_t)s->poll_ms, 0, s_on_poll_timer, self);
+    s_size (self);
     //  Rows stored before a restart whose sbatch never answered: cancel
     //  by name whatever it made, then the trial runs again.
     if (hpt_core_begin (self) == 0) {

@@ -490,16 +490,42 @@ def test_queue_time_counts_for_max_wait_time(tmp_path, slurm):
         c.stop()
 
 
-def test_sbatch_refusal_fails_the_trial(tmp_path, slurm):
-    """A trial Slurm refuses (more memory per node than the partition has)
-    fails with sbatch's own message."""
+def test_a_job_slurm_can_never_run_is_refused(tmp_path, slurm):
+    """A job whose trials need more than any node of the partition has
+    (as sinfo tells) is refused at submission, with the reason."""
+    from hpt_harness import ApiError
     c = _cluster(tmp_path)
     c.config.write_text(c.config.read_text().replace(
         '"memoryGb": 0.5', '"memoryGb": 64'))
     c.start_master()
     try:
-        c.submit("toobig", synthetic_job(max_trials=1, parallel=1))
-        job = c.wait_job("toobig", timeout=30)
+        def refused():
+            # The master asks sinfo at its start; until it has answered,
+            # nothing is known and a job is accepted (sbatch then refuses
+            # its trials).
+            refused.n += 1
+            try:
+                c.submit(f"toobig{refused.n}", synthetic_job(max_trials=1, parallel=1))
+            except ApiError as error:
+                return error
+            return None
+        refused.n = 0
+        error = wait_for(refused, timeout=20, interval=0.2, what="the job refused")
+        assert error.status == 400, error
+        message = str(error.body)
+        assert "Slurm can never run this job's trials: a Slurm task needs 65536 MB of memory; " \
+               "the largest node of partition hpt has 2048 MB" in message, message
+    finally:
+        c.stop()
+
+
+def test_sbatch_refusal_fails_the_trial(tmp_path, slurm):
+    """A trial sbatch refuses fails with sbatch's own message."""
+    c = _cluster(tmp_path, extra_slurm=["  sbatchArgs: ['--constraint=nosuchfeature']"])
+    c.start_master()
+    try:
+        c.submit("refused", synthetic_job(max_trials=1, parallel=1))
+        job = c.wait_job("refused", timeout=30)
         assert job["state"] == "FAILED", job
         message = job["trainingOutput"]["trials"][0]["errorMessage"]
         assert "sbatch failed (1)" in message and "sbatch: error" in message, message
