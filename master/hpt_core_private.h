@@ -3,15 +3,16 @@
 
     The master's core is one object split by concern, in the manner of
     Redis's server.h: hpt_core.c (the loop, transactions, scheduling,
-    timers, jobs and nodes for the API) and hpt_agent_link.c (the master's
-    side of HPT/2: registration, reconciliation, events). Both include
-    this header; nothing else does.
+    timers, jobs and nodes for the API), hpt_agent_link.c (the master's
+    side of HPT/2: registration, reconciliation, events) and hpt_slurm.c
+    (trials as Slurm jobs). They include this header; nothing else does.
 
     Transactions: every handler that changes state runs between
     hpt_core_begin and hpt_core_commit. In between, it changes memory and
     the store together, and queues what must happen once the change is
-    durable (messages to agents: hpt_core_post). hpt_core_commit sends the
-    queue when the commit succeeds; when it fails, it drops the queue and
+    durable (messages to agents: hpt_core_post; Slurm commands:
+    hpt_slurm.c's outbox). hpt_core_commit sends the queue when the
+    commit succeeds; when it fails, it drops the queue and
     rebuilds from the store what the transaction changed in memory (see
     "Failed commits" in hpt_core.c).
 */
