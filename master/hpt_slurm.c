@@ -486,6 +486,18 @@ s_job_agents (hpt_core_t *self, hpt_slurm_job_t *job, size_t *count)
     return mine;
 }
 
+//  Removes an agent's node from the fleet and the store (a delete of a
+//  row that is not there would fail the whole transaction: asked first).
+static void
+s_forget_node (hpt_core_t *self, hpt_host_t *node)
+{
+    json_t *row = NULL;
+    if (hpt_store_agent_get (self->store, node->name, &row, NULL) == 0)
+        hpt_store_agent_delete (self->store, node->name, NULL);
+    json_decref (row);
+    hpt_fleet_remove (self->fleet, node);
+}
+
 //  Forgets the agents of a Slurm job that is gone.
 static void
 s_forget_agents (hpt_core_t *self, hpt_slurm_job_t *job)
@@ -497,10 +509,8 @@ s_forget_agents (hpt_core_t *self, hpt_slurm_job_t *job)
         int64_t k, n;
         if (s_job_of_node (self, nodes[i]->name, &k, &n) == job) zlistx_add_end (gone, nodes[i]);
     }
-    for (hpt_host_t *node = zlistx_first (gone); node; node = zlistx_next (gone)) {
-        hpt_store_agent_delete (self->store, node->name, NULL);
-        hpt_fleet_remove (self->fleet, node);
-    }
+    for (hpt_host_t *node = zlistx_first (gone); node; node = zlistx_next (gone))
+        s_forget_node (self, node);
     zlistx_destroy (&gone);
 }
 
@@ -590,10 +600,31 @@ s_place (hpt_core_t *self, hpt_slurm_job_t *job, hpt_tuner_t *tuner, hpt_trial_t
         hpt_core_launch (self, hpt_core_task (self, trial->tasks[i].task_id));
 }
 
+//  Agents of Slurm jobs this master no longer has (a stray job it
+//  cancelled, a row gone while its agent was away) are forgotten once
+//  they are not connected.
+static void
+s_forget_strays (hpt_core_t *self)
+{
+    size_t count;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
+    zlistx_t *gone = zlistx_new ();
+    for (size_t i = 0; i < count; i++) {
+        int64_t k, n;
+        if (hpt_slurm_owns_node (self, nodes[i]->name) && nodes[i]->state != HPT_HOST_READY &&
+            nodes[i]->running_tasks == 0 && !s_job_of_node (self, nodes[i]->name, &k, &n))
+            zlistx_add_end (gone, nodes[i]);
+    }
+    for (hpt_host_t *node = zlistx_first (gone); node; node = zlistx_next (gone))
+        s_forget_node (self, node);
+    zlistx_destroy (&gone);
+}
+
 void
 hpt_slurm_sweep (hpt_core_t *self)
 {
     if (!self->slurm) return;
+    s_forget_strays (self);
     zlistx_t *jobs = zlistx_new ();
     for (hpt_slurm_job_t *job = zhashx_first (self->slurm_jobs); job;
          job = zhashx_next (self->slurm_jobs))
