@@ -26,6 +26,7 @@ struct _hpt_admission_t {
     char *dir;                //  the admitted agents' public certificates
     zsock_t *zap;             //  REP bound to the ZAP endpoint
     zhashx_t *names;          //  Z85 public key -> agent name (owned strings)
+    zhashx_t *groups;         //  Z85 public key -> NAME of agents NAME.* (owned strings)
     struct timespec mtime;    //  the directory's modification time when read
     uint64_t refused;         //  connections refused
     int64_t last_refusal_log; //  when a refusal was last logged (ms)
@@ -107,6 +108,8 @@ hpt_admission_t *
 hpt_admission_new (const char *dir, hpt_error_t *error)
 {
     hpt_admission_t *self = hpt_calloc (1, sizeof (hpt_admission_t));
+    self->groups = zhashx_new ();
+    zhashx_set_destructor (self->groups, (zhashx_destructor_fn *)zstr_free);
     self->dir = hpt_strdup (dir);
     s_mtime (dir, &self->mtime);
     self->names = s_read_dir (dir, error);
@@ -129,6 +132,7 @@ hpt_admission_destroy (hpt_admission_t **self_p)
     hpt_admission_t *self = *self_p;
     zsock_destroy (&self->zap);
     zhashx_destroy (&self->names);
+    zhashx_destroy (&self->groups);
     free (self->dir);
     free (self);
     *self_p = NULL;
@@ -224,7 +228,32 @@ hpt_admission_reload (hpt_admission_t *self, bool force)
 const char *
 hpt_admission_name (hpt_admission_t *self, const char *key)
 {
-    return key ? zhashx_lookup (self->names, key) : NULL;
+    if (!key) return NULL;
+    const char *name = zhashx_lookup (self->names, key);
+    return name ? name : zhashx_lookup (self->groups, key);
+}
+
+bool
+hpt_admission_allows (hpt_admission_t *self, const char *key, const char *name)
+{
+    if (!key || !name) return false;
+    const char *single = zhashx_lookup (self->names, key);
+    if (single) return strcmp (single, name) == 0;
+    const char *group = zhashx_lookup (self->groups, key);
+    size_t len = group ? strlen (group) : 0;
+    return group && strncmp (name, group, len) == 0 && name[len] == '.' && name[len + 1];
+}
+
+void
+hpt_admission_admit_group (hpt_admission_t *self, const char *key, const char *prefix)
+{
+    zhashx_update (self->groups, key, hpt_strdup (prefix));
+}
+
+void
+hpt_admission_revoke_group (hpt_admission_t *self, const char *key)
+{
+    zhashx_delete (self->groups, key);
 }
 
 uint64_t

@@ -18,6 +18,9 @@
     certificate added, removed or renamed into place) and on
     hpt_admission_reload (..., true), which the master does on SIGHUP.
 
+    Group keys (hpt_admission_admit_group) are the master's own: it makes
+    one per Slurm job and admits it for that job's agents, NAME.K, only.
+
     Invariants: at most one key per name (a second certificate with a name
     already taken is skipped and logged); certificates without a name are
     skipped and logged.
@@ -52,6 +55,18 @@ bool hpt_admission_reload (hpt_admission_t *self, bool force);
 //  The name the key (Z85 text, a message's User-Id) may use, or NULL when
 //  it is not admitted (borrowed, valid until the next reload).
 const char *hpt_admission_name (hpt_admission_t *self, const char *key);
+
+//  Whether key may register as name: the one name of its certificate,
+//  or for a group key, any name PREFIX.SOMETHING.
+bool hpt_admission_allows (hpt_admission_t *self, const char *key, const char *name);
+
+//  Admits key (Z85) for the agents PREFIX.* until revoked: the agents a
+//  Slurm job starts for one trial (docs/slurm.md). Not from agentCerts,
+//  so a reload keeps it.
+void hpt_admission_admit_group (hpt_admission_t *self, const char *key, const char *prefix);
+
+//  Stops admitting a group key.
+void hpt_admission_revoke_group (hpt_admission_t *self, const char *key);
 
 //  Connections refused by ZAP since the start (unknown keys, other
 //  mechanisms).

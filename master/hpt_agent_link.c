@@ -77,12 +77,6 @@ s_reject (hpt_core_t *self, zframe_t *routing_id, const char *reason, int64_t re
     s_reply (self, routing_id, &msg);
 }
 
-static bool
-s_same (const char *a, const char *b)
-{
-    return a && b && strcmp (a, b) == 0;
-}
-
 //  ERROR NOT_REGISTERED, at most once a second per connection.
 static void
 s_not_registered (hpt_core_t *self, zframe_t *routing_id)
@@ -325,7 +319,7 @@ s_refusal (hpt_core_t *self, hpt_msg_t *msg, const char **kind, int64_t *retry_m
             return "this agent's key is not admitted (any more): copy its NAME.cert into the "
                    "master's agentCerts directory";
         }
-        if (strcmp (admitted, name) != 0) {
+        if (!hpt_admission_allows (self->admission, hpt_msg_user_id (msg), name)) {
             *kind = "name_mismatch";
             hpt_log_warning ("refused HELLO as agent %s from the key of agent %s", name, admitted);
             snprintf (text, size,
@@ -593,7 +587,7 @@ hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
         s_on_hello (self, msg);
     else if (!node || node->state != HPT_HOST_READY ||
              (self->admission &&
-              !s_same (hpt_admission_name (self->admission, hpt_msg_user_id (msg)), node->name)))
+              !hpt_admission_allows (self->admission, hpt_msg_user_id (msg), node->name)))
         //  Unknown peer (or one the master gave up on): it must say HELLO.
         s_not_registered (self, hpt_msg_routing_id (msg));
     else {

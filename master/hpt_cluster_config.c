@@ -25,6 +25,14 @@
         scaleTiers:
           TIER: {master: TYPE, worker: TYPE | {type: TYPE, count: N}, parameterServer: ...,
                  evaluator: ...}
+        slurm:                                     trials as Slurm jobs (docs/slurm.md)
+          partition: NAME (required), account, qos, reservation: NAME
+          sbatchArgs: [--OPTION[=VALUE], ...]      none that hpt sets itself
+          agentCommand, workdir: ABSOLUTE PATH     written into the job's script
+          master: tcp://HOST:PORT                  the agents endpoint as nodes reach it
+          use: always | overflow
+          maxJobs: INTEGER >= 1
+          pollInterval, commandTimeout: DURATION
 
     A DURATION is "Ns", "N.Ns" or "Nms" (kept in whole milliseconds). A
     machine type definition replaces the built-in one of the same name
@@ -55,9 +63,11 @@
 #define S_IPC_PATH_MAX 107                 //  sun_path less its NUL
 
 HPT_ENUM_DEFINE (hpt_agent_lost_policy, HPT_AGENT_LOST_POLICY_LIST)
+HPT_ENUM_DEFINE (hpt_slurm_use, HPT_SLURM_USE_LIST)
 
 struct _hpt_cluster_config_t {
     hpt_master_settings_t master;    //  master: section, defaults filled in
+    hpt_slurm_settings_t slurm;      //  slurm: section, defaults filled in
     hpt_machine_catalog_t *machines; //  built-ins plus the file's definitions
 };
 
@@ -531,10 +541,178 @@ s_scale_tiers (s_reader_t *r, hpt_node_t *v)
     hpt_schema_pop (&r->schema);
 }
 
+//  ---------------------------------------------------------------------
+//  slurm:
+
+//  Slurm names (partition, account, qos, reservation): what Slurm itself
+//  accepts in them, and nothing a shell or a command line could misread.
+static bool
+s_s_name (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    const char *text = hpt_schema_text (r, v, true);
+    if (!text) return false;
+    for (const char *c = text; *c; c++)
+        if (!isalnum ((unsigned char)*c) && !strchr ("_.-", *c)) {
+            hpt_schema_error (r, v, "'%s' is not a Slurm name: letters, digits, '_', '.', '-'",
+                              text);
+            return false;
+        }
+    char **member = (char **)((char *)t + f->offset);
+    free (*member);
+    *member = hpt_strdup (text);
+    return true;
+}
+
+//  A path on the compute nodes: absolute, no whitespace or quotes (it is
+//  written into the job's script).
+static bool
+s_s_path (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    const char *text = hpt_schema_text (r, v, true);
+    if (!text) return false;
+    if (text[0] != '/' || strpbrk (text, " \t\r\n'\"\\$`")) {
+        hpt_schema_error (r, v,
+                          "expected an absolute path without spaces, quotes, '$' or '\\', got "
+                          "'%s'",
+                          text);
+        return false;
+    }
+    char **member = (char **)((char *)t + f->offset);
+    free (*member);
+    *member = hpt_strdup (text);
+    return true;
+}
+
+//  The options hpt sets itself: a second value would contradict it.
+static const char *const s_sbatch_owned[] = {
+    "--job-name",
+    "-J",
+    "--parsable",
+    "--partition",
+    "-p",
+    "--account",
+    "-A",
+    "--qos",
+    "-q",
+    "--reservation",
+    "--nodes",
+    "-N",
+    "--ntasks",
+    "-n",
+    "--cpus-per-task",
+    "-c",
+    "--mem",
+    "--mem-per-cpu",
+    "--gpus-per-task",
+    "--gpus",
+    "-G",
+    "--comment",
+    "--wrap",
+    "--output",
+    "-o",
+    "--error",
+    "-e",
+    "--hold",
+    "-H",
+    "--export",
+};
+
+//  One of sbatchArgs: "--option" or "--option=value", no whitespace
+//  (they are passed as separate arguments, never through a shell), and
+//  none of the options hpt sets.
+static bool
+s_s_arg (hpt_schema_t *r, hpt_node_t *parent, size_t i, void *t)
+{
+    hpt_slurm_settings_t *s = t;
+    hpt_node_t *v = parent->items[i];
+    const char *text = hpt_schema_text (r, v, true);
+    if (!text) return false;
+    size_t name_len = strcspn (text, "=");
+    for (size_t k = 0; k < sizeof (s_sbatch_owned) / sizeof (s_sbatch_owned[0]); k++)
+        if (strlen (s_sbatch_owned[k]) == name_len &&
+            strncmp (text, s_sbatch_owned[k], name_len) == 0) {
+            hpt_schema_error (r, v,
+                              "%.*s is set by hpt from the trial and slurm's other fields; it "
+                              "cannot be given here",
+                              (int)name_len, text);
+            return false;
+        }
+    if (strncmp (text, "--", 2) != 0 || strpbrk (text, " \t\r\n")) {
+        hpt_schema_error (r, v,
+                          "expected a long sbatch option such as --time=04:00:00 (no spaces), "
+                          "got '%s'",
+                          text);
+        return false;
+    }
+    s->sbatch_args[s->sbatch_arg_count++] = hpt_strdup (text);
+    return true;
+}
+
+//  sbatchArgs: at most 64.
+static bool
+s_s_args (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_slurm_settings_t *s = t;
+    for (size_t i = 0; i < s->sbatch_arg_count; i++)
+        free (s->sbatch_args[i]);
+    free (s->sbatch_args);
+    s->sbatch_args = hpt_calloc (64, sizeof (char *));
+    s->sbatch_arg_count = 0;
+    return hpt_schema_list (r, v, 64, "sbatch arguments", s_s_arg, s);
+}
+
+//  slurm.master: the agents endpoint as the compute nodes reach it.
+static bool
+s_s_master (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_slurm_settings_t *s = t;
+    const char *text = hpt_schema_text (r, v, true);
+    if (!text) return false;
+    size_t host_len;
+    long port;
+    if (strncmp (text, "tcp://", 6) != 0 || !s_host_port (text + 6, 1, &host_len, &port) ||
+        text[6] == '*') {
+        hpt_schema_error (r, v,
+                          "expected the master's agents endpoint as the compute nodes reach it, "
+                          "tcp://HOST:PORT, got '%s'",
+                          text);
+        return false;
+    }
+    free (s->master);
+    s->master = hpt_strdup (text);
+    return true;
+}
+
+#define S_SLURM_NAME(key, member) HPT_SCHEMA_MEMBER (key, s_s_name, hpt_slurm_settings_t, member)
+static const hpt_schema_field_t s_slurm_fields[] = {
+    HPT_SCHEMA_ENTRY ("partition", s_s_name, .required = "the Slurm partition trials run in",
+                      .offset = offsetof (hpt_slurm_settings_t, partition)),
+    S_SLURM_NAME ("account", account),
+    S_SLURM_NAME ("qos", qos),
+    S_SLURM_NAME ("reservation", reservation),
+    HPT_SCHEMA_FIELD ("sbatchArgs", s_s_args),
+    HPT_SCHEMA_MEMBER ("agentCommand", s_s_path, hpt_slurm_settings_t, agent_command),
+    HPT_SCHEMA_MEMBER ("workdir", s_s_path, hpt_slurm_settings_t, workdir),
+    HPT_SCHEMA_FIELD ("master", s_s_master),
+    HPT_SCHEMA_ENUM ("use", hpt_slurm_settings_t, use, hpt_slurm_use_enum, 0),
+    HPT_SCHEMA_INT64 ("maxJobs", hpt_slurm_settings_t, max_jobs, 1, 100000),
+    HPT_SCHEMA_MILLIS ("pollInterval", hpt_slurm_settings_t, poll_ms, 100, 3600000),
+    HPT_SCHEMA_MILLIS ("commandTimeout", hpt_slurm_settings_t, command_ms, 100, 3600000),
+};
+
+static bool
+s_r_slurm (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
+{
+    hpt_slurm_settings_t *s = &((hpt_cluster_config_t *)t)->slurm;
+    s->present = true;
+    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_slurm_fields), s);
+}
+
 static const hpt_schema_field_t s_root_fields[] = {
     HPT_SCHEMA_FIELD ("master", s_r_master),
     HPT_SCHEMA_FIELD ("machineTypes", s_r_machine_types),
     HPT_SCHEMA_FIELD ("scaleTiers", s_r_scale_tiers),
+    HPT_SCHEMA_FIELD ("slurm", s_r_slurm),
 };
 
 //  ---------------------------------------------------------------------
@@ -558,6 +736,13 @@ hpt_cluster_config_new (void)
     m->max_agents = HPT_CLUSTER_DEFAULT_MAX_AGENTS;
     m->max_parallel_trials = HPT_CLUSTER_DEFAULT_MAX_PARALLEL_TRIALS;
     m->api_rate = 50;
+    hpt_slurm_settings_t *sl = &self->slurm;
+    sl->agent_command = hpt_strdup ("/usr/bin/hptagent");
+    sl->workdir = hpt_strdup ("/tmp/hpt-slurm");
+    sl->use = HPT_SLURM_USE_ALWAYS;
+    sl->max_jobs = 64;
+    sl->poll_ms = 5000;
+    sl->command_ms = 30000;
     self->machines = hpt_machine_catalog_new ();
     return self;
 }
@@ -579,6 +764,17 @@ hpt_cluster_config_destroy (hpt_cluster_config_t **self_p)
     free (self->master.curve_agent_certs);
     free (self->master.tls_cert);
     free (self->master.tls_key);
+    hpt_slurm_settings_t *sl = &self->slurm;
+    free (sl->partition);
+    free (sl->account);
+    free (sl->qos);
+    free (sl->reservation);
+    for (size_t i = 0; i < sl->sbatch_arg_count; i++)
+        free (sl->sbatch_args[i]);
+    free (sl->sbatch_args);
+    free (sl->agent_command);
+    free (sl->workdir);
+    free (sl->master);
     hpt_machine_catalog_destroy (&self->machines);
     free (self);
     *self_p = NULL;
@@ -650,6 +846,12 @@ const hpt_master_settings_t *
 hpt_cluster_config_master (hpt_cluster_config_t *self)
 {
     return &self->master;
+}
+
+const hpt_slurm_settings_t *
+hpt_cluster_config_slurm (hpt_cluster_config_t *self)
+{
+    return &self->slurm;
 }
 
 hpt_machine_catalog_t *

@@ -74,6 +74,32 @@ typedef struct {
     char *tls_key;              //  tls.key: its key (PEM); set exactly when tls_cert is
 } hpt_master_settings_t;
 
+//  slurm.use: which trials run through Slurm. always: every trial;
+//  overflow: only the trials that do not fit the registered agents now.
+#define HPT_SLURM_USE_LIST(X)                                                                      \
+    X (HPT_SLURM_USE_ALWAYS, "always")                                                             \
+    X (HPT_SLURM_USE_OVERFLOW, "overflow")
+HPT_ENUM_DECLARE (hpt_slurm_use, HPT_SLURM_USE_LIST)
+
+//  The `slurm:` section (docs/slurm.md); present is false without one.
+//  Strings are owned by the config.
+typedef struct {
+    bool present;            //  the file has a slurm: section
+    char *partition;         //  --partition (required)
+    char *account;           //  --account, or NULL
+    char *qos;               //  --qos, or NULL
+    char *reservation;       //  --reservation, or NULL
+    char **sbatch_args;      //  more sbatch options, each "--name[=value]"
+    size_t sbatch_arg_count; //  entries in sbatch_args
+    char *agent_command;     //  hptagent's path on the compute nodes
+    char *workdir;           //  node-local directory for the agents Slurm starts
+    char *master;            //  the agents endpoint as the nodes reach it, or NULL: derived
+    hpt_slurm_use_t use;     //  always or overflow
+    int64_t max_jobs;        //  Slurm jobs submitted at once, at most
+    int64_t poll_ms;         //  how often squeue is asked
+    int64_t command_ms;      //  time limit of one sbatch/squeue/scancel
+} hpt_slurm_settings_t;
+
 typedef struct _hpt_cluster_config_t hpt_cluster_config_t;
 
 //  Creates a configuration with every default (what an empty file gives).
@@ -95,6 +121,9 @@ hpt_cluster_config_t *hpt_cluster_config_read_file (const char *path, hpt_diag_t
 
 //  The master settings (borrowed; valid while the configuration lives).
 const hpt_master_settings_t *hpt_cluster_config_master (hpt_cluster_config_t *self);
+
+//  The slurm settings (borrowed; present is false without the section).
+const hpt_slurm_settings_t *hpt_cluster_config_slurm (hpt_cluster_config_t *self);
 
 //  The machine types and scale tiers, built-ins with the file's
 //  definitions applied (borrowed; valid while the configuration lives).

@@ -367,6 +367,7 @@ hpt_core_commit (hpt_core_t *self)
     if (rc == 0) {
         for (s_outgoing_t *out = zlistx_first (self->outbox); out; out = zlistx_next (self->outbox))
             hpt_core_send_now (self, hpt_fleet_get (self->fleet, out->node), &out->msg);
+        hpt_slurm_committed (self, true);
     } else {
         self->commit_failures++;
         free (self->store_problem);
@@ -380,6 +381,7 @@ hpt_core_commit (hpt_core_t *self)
         }
         self->store_ok = false;
         s_restore (self, txn);
+        hpt_slurm_committed (self, false);
     }
     zlistx_purge (self->outbox);
     zhashx_purge (self->log_bytes);
@@ -494,6 +496,7 @@ hpt_core_task_ended (hpt_core_t *self, hpt_task_ref_t *ref, const hpt_task_exit_
 {
     hpt_task_t *task = ref->task;
     if (task->state == HPT_TASK_EXITED) return;
+    if (exit->signal && hpt_slurm_task_killed (self, ref, exit)) return;
     hpt_scheduler_release (hpt_fleet_get (self->fleet, task->agent), task);
     hpt_task_t **to_stop = NULL;
     size_t stop_count = 0;
@@ -598,11 +601,13 @@ hpt_core_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why)
     hpt_core_touch_node (self, node, false);
     node->state = HPT_HOST_LOST;
     s_store_agent (self, node);
+    self->agents_lost++;
+    hpt_log (HPT_LOG_WARNING, &(hpt_log_fields_t){.node = node->name}, "agent lost: %s", why);
+    //  The agent of a Slurm job: Slurm says why (usually the job ended).
+    if (hpt_slurm_agent_lost (self, node)) return;
     char *reason = hpt_asprintf ("was lost with its agent %s (%s)", node->name, why);
     s_evict_node (self, node, false, reason);
     free (reason);
-    self->agents_lost++;
-    hpt_log (HPT_LOG_WARNING, &(hpt_log_fields_t){.node = node->name}, "agent lost: %s", why);
 }
 
 //  ---------------------------------------------------------------------
@@ -634,7 +639,8 @@ s_fail_if_infeasible (hpt_core_t *self, hpt_tuner_t *tuner)
 {
     size_t node_count, request_count;
     hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
-    if (hpt_fleet_ready (self->fleet) == 0) return false;
+    //  With Slurm, what the agents cannot hold goes to Slurm.
+    if (hpt_fleet_ready (self->fleet) == 0 || self->slurm) return false;
     const hpt_task_request_t *requests = hpt_tuner_requests (tuner, &request_count);
     char *why = hpt_scheduler_infeasible (nodes, node_count, requests, request_count);
     if (!why) return false;
@@ -645,6 +651,48 @@ s_fail_if_infeasible (hpt_core_t *self, hpt_tuner_t *tuner)
     return true;
 }
 
+//  The nodes the queue places on, in name order: every node but the
+//  agents Slurm jobs started (they run their own trial only). A fresh
+//  array the caller frees.
+static hpt_host_t **
+s_queue_nodes (hpt_core_t *self, size_t *count)
+{
+    size_t all;
+    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &all);
+    hpt_host_t **usable = hpt_calloc (all ? all : 1, sizeof (hpt_host_t *));
+    *count = 0;
+    for (size_t i = 0; i < all; i++)
+        if (!hpt_slurm_owns_node (self, nodes[i]->name)) usable[(*count)++] = nodes[i];
+    return usable;
+}
+
+//  Places one trial: on the agents, or in a Slurm job (hpt_slurm.c).
+//  Returns false when it must wait (and so must the jobs behind).
+static bool
+s_place_trial (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_host_t **nodes,
+               size_t node_count)
+{
+    bool always = self->slurm && self->slurm->use == HPT_SLURM_USE_ALWAYS;
+    bool placed = !always && hpt_scheduler_place (nodes, node_count, trial);
+    if (!placed && hpt_slurm_wanted (self, placed)) {
+        if (!hpt_slurm_submit (self, tuner, trial)) return false;
+        s_index_trial (self, tuner, trial);
+        return true;
+    }
+    if (!placed) {
+        hpt_tuner_set_queue_reason (tuner, hpt_fleet_ready (self->fleet)
+                                               ? "waiting for free resources on the agents"
+                                               : "waiting for an agent to connect");
+        return false;
+    }
+    if (hpt_tuner_trial_placed (tuner, self->store, trial, hpt_core_now ()) != 0)
+        return false; //  the commit fails and puts everything back
+    s_index_trial (self, tuner, trial);
+    for (size_t i = 0; i < trial->task_count; i++)
+        hpt_core_launch (self, hpt_core_task (self, trial->tasks[i].task_id));
+    return true;
+}
+
 //  Places and launches the trials of tuner that can start now. Returns
 //  false when the job at the head of the queue is blocked (or the
 //  transaction failed), so the jobs behind it must wait.
@@ -652,27 +700,19 @@ static bool
 s_schedule_job (hpt_core_t *self, hpt_tuner_t *tuner)
 {
     size_t node_count;
-    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
-    while (true) {
-        hpt_trial_t *trial = hpt_tuner_next_trial (tuner, self->store, hpt_core_now ());
-        if (!trial) return true;
-        if (!hpt_scheduler_place (nodes, node_count, trial)) {
-            hpt_tuner_set_queue_reason (tuner, hpt_fleet_ready (self->fleet)
-                                                   ? "waiting for free resources on the agents"
-                                                   : "waiting for an agent to connect");
-            return false;
-        }
-        if (hpt_tuner_trial_placed (tuner, self->store, trial, hpt_core_now ()) != 0)
-            return false; //  the commit fails and puts everything back
-        s_index_trial (self, tuner, trial);
-        for (size_t i = 0; i < trial->task_count; i++)
-            hpt_core_launch (self, hpt_core_task (self, trial->tasks[i].task_id));
-    }
+    hpt_host_t **nodes = s_queue_nodes (self, &node_count);
+    bool go_on = true;
+    hpt_trial_t *trial;
+    while (go_on && (trial = hpt_tuner_next_trial (tuner, self->store, hpt_core_now ())))
+        go_on = s_place_trial (self, tuner, trial, nodes, node_count);
+    free (nodes);
+    return go_on;
 }
 
 void
 hpt_core_schedule (hpt_core_t *self)
 {
+    hpt_slurm_sweep (self);
     if (self->tuner_count == 0) return;
     hpt_tuner_t **order = hpt_malloc (self->tuner_count * sizeof (hpt_tuner_t *));
     memcpy (order, self->tuners, self->tuner_count * sizeof (hpt_tuner_t *));
@@ -821,8 +861,9 @@ s_check_keys (hpt_core_t *self)
     hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &count);
     for (size_t i = 0; i < count; i++) {
         hpt_host_t *node = nodes[i];
-        const char *name = hpt_admission_name (self->admission, node->key);
-        if (node->state != HPT_HOST_READY || (name && strcmp (name, node->name) == 0)) continue;
+        if (node->state != HPT_HOST_READY ||
+            hpt_admission_allows (self->admission, node->key, node->name))
+            continue;
         hpt_core_node_lost (self, node, "its key was revoked (no longer in agentCerts)");
         hpt_fleet_set_route (self->fleet, node, NULL);
     }
@@ -1043,6 +1084,34 @@ s_requests (hpt_core_t *self, hpt_job_t *spec, size_t *count, hpt_error_t *error
     return requests;
 }
 
+//  Why no trial of a job with these requests could ever run, or NULL:
+//  on the agents (the queue's, while one is connected), and with Slurm on
+//  its partition (as sinfo described it). use: always needs Slurm only;
+//  overflow needs either. The caller frees the message.
+static char *
+s_infeasible (hpt_core_t *self, const hpt_task_request_t *requests, size_t count)
+{
+    bool always = self->slurm && self->slurm->use == HPT_SLURM_USE_ALWAYS;
+    size_t node_count, ready = 0;
+    hpt_host_t **nodes = always ? NULL : s_queue_nodes (self, &node_count);
+    for (size_t i = 0; nodes && i < node_count; i++)
+        ready += nodes[i]->state == HPT_HOST_READY;
+    char *agents = ready ? hpt_scheduler_infeasible (nodes, node_count, requests, count) : NULL;
+    free (nodes);
+    char *slurm = hpt_slurm_infeasible (self, requests, count);
+    char *why = NULL;
+    if (!self->slurm && agents)
+        why = hpt_asprintf ("No agent can ever run this job's trials: %s", agents);
+    else if (always && slurm)
+        why = hpt_asprintf ("Slurm can never run this job's trials: %s", slurm);
+    else if (self->slurm && agents && slurm)
+        why = hpt_asprintf ("Neither an agent nor Slurm can ever run this job's trials: %s; %s",
+                            agents, slurm);
+    free (agents);
+    free (slurm);
+    return why;
+}
+
 //  Whether spec can be submitted: a valid resume, tasks that some
 //  connected agent can run. Fills *requests_p on success.
 static int
@@ -1067,13 +1136,9 @@ s_check_submission (hpt_core_t *self, hpt_job_t *spec, hpt_task_request_t **requ
                               self->settings->max_parallel_trials);
     *requests_p = s_requests (self, spec, count, error);
     if (!*requests_p) return -1;
-    size_t node_count;
-    hpt_host_t **nodes = hpt_fleet_nodes (self->fleet, &node_count);
-    char *why = hpt_fleet_ready (self->fleet)
-                    ? hpt_scheduler_infeasible (nodes, node_count, *requests_p, *count)
-                    : NULL;
+    char *why = s_infeasible (self, *requests_p, *count);
     if (!why) return 0;
-    hpt_error_set (error, HPT_E_INVALID, "No agent can ever run this job's trials: %s", why);
+    hpt_error_set (error, HPT_E_INVALID, "%s", why);
     free (why);
     hpt_task_requests_destroy (requests_p, *count);
     return -1;
@@ -1477,6 +1542,8 @@ s_secure (hpt_core_t *self, hpt_error_t *error)
                               "DIR; use DIR/master.cert_secret)",
                               problem.message);
     self->admission = hpt_admission_new (self->settings->curve_agent_certs, error);
+    //  Slurm jobs' agents get the master's public key in their script.
+    self->slurm_master_key = hpt_strdup (zcert_public_txt (cert));
     if (self->admission) {
         zsock_set_zap_domain (self->agents, "hpt");
         zcert_apply (cert, self->agents);
@@ -1645,6 +1712,10 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
     }
     hpt_core_arm_heartbeat (self);
     s_watch_sighup (self);
+    if (hpt_slurm_start (self, error)) {
+        hpt_core_destroy (&self);
+        return NULL;
+    }
     if (hpt_core_begin (self) == 0) {
         hpt_core_schedule (self);
         hpt_core_commit (self);
@@ -1660,6 +1731,7 @@ hpt_core_destroy (hpt_core_t **self_p)
     hpt_api_destroy (&self->api);
     hpt_api_destroy (&self->api_socket);
     zloop_destroy (&self->loop);
+    hpt_slurm_stop (self);
     zactor_destroy (&self->handshakes);
     hpt_admission_destroy (&self->admission);
     zsock_destroy (&self->api_router);

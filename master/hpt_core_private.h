@@ -4,15 +4,16 @@
     The master's core is one object split by concern, in the manner of
     Redis's server.h: hpt_core.c (the loop, transactions, scheduling,
     timers, jobs and nodes for the API), hpt_agent_link.c (the master's
-    side of HPT/2: registration, reconciliation, events) and
-    hpt_core_reload.c (SIGHUP: cluster.yaml read again). They include
-    this header; nothing else does.
+    side of HPT/2: registration, reconciliation, events),
+    hpt_core_reload.c (SIGHUP: cluster.yaml read again) and hpt_slurm.c
+    (trials as Slurm jobs). They include this header; nothing else does.
 
     Transactions: every handler that changes state runs between
     hpt_core_begin and hpt_core_commit. In between, it changes memory and
     the store together, and queues what must happen once the change is
-    durable (messages to agents: hpt_core_post). hpt_core_commit sends the
-    queue when the commit succeeds; when it fails, it drops the queue and
+    durable (messages to agents: hpt_core_post; Slurm commands:
+    hpt_slurm.c's outbox). hpt_core_commit sends the queue when the
+    commit succeeds; when it fails, it drops the queue and
     rebuilds from the store what the transaction changed in memory (see
     "Failed commits" in hpt_core.c).
 */
@@ -34,6 +35,25 @@ typedef struct {
     hpt_trial_t *trial; //  its trial
     hpt_task_t *task;   //  the task
 } hpt_task_ref_t;
+
+//  A Slurm job of a trial (hpt_slurm.c): the store's slurm_jobs row, in
+//  memory.
+typedef struct {
+    char *name;              //  its --job-name; its agents are NAME.KofN
+    char *job_id;            //  the hpt job
+    int64_t trial_id;        //  the trial it runs
+    char *slurm_id;          //  Slurm's job id, NULL until sbatch answered
+    int64_t tasks;           //  tasks of the trial
+    hpt_slurm_state_t state; //  see hpt_states.h
+    int64_t created;         //  when it was stored (epoch ms)
+    char *agent_key;         //  public key (Z85) of its agents, NULL without CURVE
+    char *pending;           //  Slurm's pending reason last logged, or NULL
+    bool busy;               //  a command about it is in flight
+    char *killed_task;       //  a task a signal killed, kept until Slurm says why, or NULL
+    int killed_signal;       //  that signal
+    bool recheck;            //  ask scontrol again at the next poll (it was COMPLETING)
+    int rechecks;            //  times it was asked again
+} hpt_slurm_job_t;
 
 struct _hpt_core_t {
     hpt_cluster_config_t *config;          //  borrowed
@@ -83,6 +103,20 @@ struct _hpt_core_t {
     int64_t stalled_ms;             //  time the loop was held past a round's due time, in all
     uint64_t agents_lost;           //  agents declared LOST since the master started
     uint64_t rounds_behind;         //  heartbeat rounds that could not empty the agents' queue
+    const hpt_slurm_settings_t *slurm; //  slurm: settings (borrowed), NULL without the section
+    zhashx_t *slurm_jobs;              //  name -> hpt_slurm_job_t (owned)
+    zactor_t *slurm_runner;            //  runs Slurm's commands off the loop
+    zlistx_t *slurm_outbox;            //  requests (zmsg_t) to send once the transaction commits
+    size_t slurm_in_flight;            //  requests sent and not answered
+    bool slurm_polling;                //  a squeue is among them
+    char *slurm_prefix;                //  "hpt-SITE-": this master's Slurm job names
+    char *slurm_master;                //  the agents endpoint as compute nodes reach it
+    char *slurm_master_key;            //  the master's public key (Z85), NULL without CURVE
+    bool slurm_sizing;                 //  a sinfo is in flight
+    int64_t slurm_sized_at;            //  when sinfo last answered (ms), 0: never
+    int64_t slurm_node_cpus;           //  the partition's largest node: CPUs
+    int64_t slurm_node_memory_mb;      //  its memory (the largest of any node)
+    int64_t slurm_node_gpus;           //  its GPUs (GRES gpu, the most of any node)
 };
 
 int64_t hpt_core_now (void);
@@ -158,5 +192,57 @@ int hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg);
 //  A READY node said something: notes how long it had been silent (for
 //  /metrics) and that it was seen now.
 void hpt_core_heard (hpt_core_t *self, hpt_host_t *node);
+
+//  ---------------------------------------------------------------- Slurm (hpt_slurm.c)
+
+//  Starts the Slurm engine when cluster.yaml has slurm: (loads its jobs
+//  from the store, starts the command runner, registers its reader and
+//  poll timer). 0, or -1 with *error.
+int hpt_slurm_start (hpt_core_t *self, hpt_error_t *error);
+
+//  Stops it (kills a command in flight) and frees its memory.
+void hpt_slurm_stop (hpt_core_t *self);
+
+//  Whether trial should go to Slurm now: use always, or use overflow and
+//  the registered agents cannot place it (placed: what the scheduler
+//  said).
+bool hpt_slurm_wanted (hpt_core_t *self, bool placed);
+
+//  Submits trial (PENDING, just returned by hpt_tuner_next_trial) as a
+//  Slurm job, inside the open transaction: stores the job, makes the
+//  trial PROVISIONING with its tasks unplaced, and queues sbatch for the
+//  commit. Returns false when slurm.maxJobs are submitted (nothing
+//  changed: the trial stays PENDING) or the store refused.
+bool hpt_slurm_submit (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial);
+
+//  NULL when the partition (as sinfo last described it) has a node that
+//  can hold one Slurm task of this job's trials, or nothing is known yet;
+//  otherwise why not (the caller frees it).
+char *hpt_slurm_infeasible (hpt_core_t *self, const hpt_task_request_t *requests, size_t count);
+
+//  Whether node is one of the agents a Slurm job started (those run only
+//  their own trial).
+bool hpt_slurm_owns_node (hpt_core_t *self, const char *name);
+
+//  node, an agent of a running Slurm job, was lost: asks Slurm how the
+//  job is (its answer ends the trial with Slurm's reason) and returns
+//  true; false for any other node.
+bool hpt_slurm_agent_lost (hpt_core_t *self, hpt_host_t *node);
+
+//  A task on a Slurm job's agent was killed by a signal hpt did not send
+//  (Slurm signals the whole job when it cancels, times out or preempts
+//  it): asks Slurm how the job is, and returns true; the task's end then
+//  waits for the answer (Slurm's state, or the signal when the job still
+//  runs). False for any other task.
+bool hpt_slurm_task_killed (hpt_core_t *self, hpt_task_ref_t *ref, const hpt_task_exit_t *exit);
+
+//  Inside a transaction (hpt_core_schedule runs it first): places trials
+//  whose Slurm agents have all registered, ends trials stopped before
+//  their Slurm job ran, and ends the Slurm jobs of finished trials.
+void hpt_slurm_sweep (hpt_core_t *self);
+
+//  After a commit: sends the queued requests (ok) or drops them and
+//  rebuilds the Slurm jobs from the store (a failed commit).
+void hpt_slurm_committed (hpt_core_t *self, bool ok);
 
 #endif

@@ -8,6 +8,7 @@ HPT_ENUM_DEFINE (hpt_task_state, HPT_TASK_STATE_LIST)
 HPT_ENUM_DEFINE (hpt_host_state, HPT_HOST_STATE_LIST)
 HPT_ENUM_DEFINE (hpt_drain_state, HPT_DRAIN_STATE_LIST)
 HPT_ENUM_DEFINE (hpt_role, HPT_ROLE_LIST)
+HPT_ENUM_DEFINE (hpt_slurm_state, HPT_SLURM_STATE_LIST)
 
 bool
 hpt_job_state_final (hpt_job_state_t state)

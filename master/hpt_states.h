@@ -63,6 +63,17 @@ HPT_ENUM_DECLARE (hpt_host_state, HPT_HOST_STATE_LIST)
     X (HPT_DRAIN_DRAINED, "DRAINED")
 HPT_ENUM_DECLARE (hpt_drain_state, HPT_DRAIN_STATE_LIST)
 
+//  A Slurm job of a trial (docs/slurm.md): SUBMITTING (stored, sbatch
+//  not answered yet), QUEUED (Slurm has it; its agents have not all
+//  registered), PLACED (the trial's tasks were placed on its agents),
+//  ENDING (hpt cancels it: its trial ended, or it was never recorded).
+#define HPT_SLURM_STATE_LIST(X)                                                                    \
+    X (HPT_SLURM_SUBMITTING, "SUBMITTING")                                                         \
+    X (HPT_SLURM_QUEUED, "QUEUED")                                                                 \
+    X (HPT_SLURM_PLACED, "PLACED")                                                                 \
+    X (HPT_SLURM_ENDING, "ENDING")
+HPT_ENUM_DECLARE (hpt_slurm_state, HPT_SLURM_STATE_LIST)
+
 #define HPT_ROLE_LIST(X)                                                                           \
     X (HPT_ROLE_VIEWER, "viewer")                                                                  \
     X (HPT_ROLE_USER, "user")                                                                      \

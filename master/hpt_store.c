@@ -35,7 +35,7 @@
     or power loss can lose the last commits (FULL would fsync each one;
     the contract is process crashes, and NORMAL keeps metric batches fast).
 
-    Schema (version 3; PRAGMA user_version holds the version)
+    Schema (version 5; PRAGMA user_version holds the version)
     ------------------------------------------------------------
     Times are epoch milliseconds in INTEGER columns, NULL when not set;
     metric times are epoch seconds (REAL) as trainers report them.
@@ -77,7 +77,14 @@
              last_acked_seq (the highest agent event seq stored: replays
              at or below it are duplicates).
     meta     key TEXT PK, value INTEGER (v3): the store's bookkeeping
-             ("probe": how many write probes ran).
+             ("probe": how many write probes ran; "slurm_seq": the last
+             number given to a Slurm job's name).
+    slurm_jobs (v5) name TEXT PK (the Slurm job's --job-name, stored
+             before sbatch runs), job_id, trial_id, slurm_id (NULL until
+             sbatch answered), tasks (the trial's), agent_key (the public
+             key its agents use with CURVE), state SUBMITTING|QUEUED|PLACED|
+             ENDING, created. A row is deleted once its Slurm job is
+             gone.
 
     Migrations are an ordered list of SQL scripts; script i takes the
     schema from version i to i + 1 and runs in one transaction with the new
@@ -214,6 +221,17 @@ static const char *s_migrations[] = {
     "  status INTEGER NOT NULL"
     ");"
     "ALTER TABLE jobs ADD COLUMN created_by TEXT;",
+    //  5: the Slurm jobs trials run in (docs/slurm.md).
+    "CREATE TABLE slurm_jobs ("
+    "  name     TEXT PRIMARY KEY NOT NULL,"
+    "  job_id   TEXT NOT NULL,"
+    "  trial_id INTEGER NOT NULL,"
+    "  slurm_id TEXT,"
+    "  tasks    INTEGER NOT NULL,"
+    "  agent_key TEXT,"
+    "  state    TEXT NOT NULL,"
+    "  created  INTEGER NOT NULL"
+    ");",
 };
 #define S_MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -260,6 +278,9 @@ typedef enum {
     ST_AUDIT_LIST,
     ST_META_GET,
     ST_META_SET,
+    ST_SLURM_PUT,
+    ST_SLURM_LIST,
+    ST_SLURM_DELETE,
     ST_COUNT
 } s_stmt_id_t;
 
@@ -361,6 +382,12 @@ static const char *s_sql[ST_COUNT] = {
     [ST_AUDIT_APPEND] = "INSERT INTO audit (time, user, method, route, target, status)"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_AUDIT_LIST] = "SELECT * FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [ST_SLURM_PUT] =
+        "INSERT INTO slurm_jobs (name, job_id, trial_id, slurm_id, tasks, state,"
+        " created, agent_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE"
+        " SET slurm_id = excluded.slurm_id, state = excluded.state",
+    [ST_SLURM_LIST] = "SELECT * FROM slurm_jobs ORDER BY created, name",
+    [ST_SLURM_DELETE] = "DELETE FROM slurm_jobs WHERE name = ?1",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -1541,6 +1568,43 @@ hpt_store_audit_list (hpt_store_t *self, int64_t after_id, int64_t limit, json_t
     sqlite3_bind_int64 (stmt, 1, after_id);
     sqlite3_bind_int64 (stmt, 2, limit);
     return s_query_rows (self, stmt, list_p, error);
+}
+
+//  --------------------------------------------------------------- slurm jobs
+
+int
+hpt_store_slurm_put (hpt_store_t *self, const hpt_store_slurm_t *row, hpt_error_t *error)
+{
+    if (!row || !row->name || !row->job_id || !row->state)
+        return s_refuse (self, error, HPT_E_INVALID, "store: a Slurm job needs a name and state");
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_SLURM_PUT, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, row->name);
+    s_bind_text (stmt, 2, row->job_id);
+    sqlite3_bind_int64 (stmt, 3, row->trial_id);
+    s_bind_text (stmt, 4, row->slurm_id);
+    sqlite3_bind_int64 (stmt, 5, row->tasks);
+    s_bind_text (stmt, 6, row->state);
+    sqlite3_bind_int64 (stmt, 7, row->created_ms);
+    s_bind_text (stmt, 8, row->agent_key);
+    return s_exec_write (self, stmt, "Slurm job", NULL, error);
+}
+
+int
+hpt_store_slurm_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_SLURM_LIST, error);
+    if (!stmt) return -1;
+    return s_query_rows (self, stmt, list_p, error);
+}
+
+int
+hpt_store_slurm_delete (hpt_store_t *self, const char *name, hpt_error_t *error)
+{
+    sqlite3_stmt *stmt = s_write_stmt (self, ST_SLURM_DELETE, error);
+    if (!stmt) return -1;
+    s_bind_text (stmt, 1, name);
+    return s_exec_write (self, stmt, "Slurm job", NULL, error);
 }
 
 int

@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 //  The schema version this build writes (PRAGMA user_version).
-#define HPT_STORE_SCHEMA_VERSION 4
+#define HPT_STORE_SCHEMA_VERSION 5
 
 typedef struct _hpt_store_t hpt_store_t;
 
@@ -321,6 +321,27 @@ int hpt_store_metric_tags (hpt_store_t *self, const char *job_id, int64_t trial_
 uint64_t hpt_store_last_read_steps (hpt_store_t *self);
 
 //  -------------------------------------------------------------- agents
+
+//  A Slurm job hpt submitted for a trial (docs/slurm.md).
+typedef struct {
+    const char *name;      //  its --job-name, unique
+    const char *job_id;    //  the hpt job
+    int64_t trial_id;      //  the trial it runs
+    const char *slurm_id;  //  Slurm's job id, NULL until sbatch answered
+    int64_t tasks;         //  tasks of the trial
+    const char *agent_key; //  public key (Z85) of its agents, NULL without CURVE
+    const char *state;     //  SUBMITTING, QUEUED, PLACED or ENDING
+    int64_t created_ms;    //  when it was stored
+} hpt_store_slurm_t;
+
+//  Inserts the Slurm job, or updates its slurm_id and state.
+int hpt_store_slurm_put (hpt_store_t *self, const hpt_store_slurm_t *row, hpt_error_t *error);
+
+//  Every Slurm job stored, oldest first.
+int hpt_store_slurm_list (hpt_store_t *self, json_t **list_p, hpt_error_t *error);
+
+//  Forgets a Slurm job (once it is gone from Slurm).
+int hpt_store_slurm_delete (hpt_store_t *self, const char *name, hpt_error_t *error);
 
 //  Creates the agent or updates its state, last_seen and resources; drain
 //  fields and last_acked_seq are kept.

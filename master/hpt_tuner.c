@@ -127,6 +127,8 @@ s_trial_destroy (hpt_trial_t **trial_p)
     free (trial->values);
     json_decref (trial->hyperparameters);
     free (trial->message);
+    free (trial->slurm_job_id);
+    free (trial->slurm_reason);
     for (size_t i = 0; i < trial->task_count; i++) {
         free (trial->tasks[i].task_id);
         free (trial->tasks[i].agent);
@@ -342,6 +344,25 @@ hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason)
     free (self->queue_reason);
     self->queue_reason = reason ? hpt_strdup (reason) : NULL;
     //  Not stored (it is recomputed every scheduling round), but shown.
+    s_changed (self, NULL);
+}
+
+static bool
+s_same_text (const char *a, const char *b)
+{
+    return a && b ? strcmp (a, b) == 0 : a == b;
+}
+
+void
+hpt_tuner_set_trial_slurm (hpt_tuner_t *self, hpt_trial_t *trial, const char *job_id,
+                           const char *reason)
+{
+    if (s_same_text (trial->slurm_job_id, job_id) && s_same_text (trial->slurm_reason, reason))
+        return;
+    free (trial->slurm_job_id);
+    free (trial->slurm_reason);
+    trial->slurm_job_id = job_id ? hpt_strdup (job_id) : NULL;
+    trial->slurm_reason = reason ? hpt_strdup (reason) : NULL;
     s_changed (self, NULL);
 }
 
@@ -1391,6 +1412,11 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
         json_object_set_new (out, "hptNodes", nodes);
     else
         json_decref (nodes);
+    //  hpt extensions: the Slurm job it runs in, and why it waits there.
+    if (trial->slurm_job_id)
+        json_object_set_new (out, "hptSlurmJobId", json_string (trial->slurm_job_id));
+    if (trial->slurm_reason)
+        json_object_set_new (out, "hptSlurmPendingReason", json_string (trial->slurm_reason));
     return out;
 }
 

@@ -79,6 +79,8 @@ typedef struct {
     int64_t observed_since;  //  when it entered that state (epoch ms)
     hpt_task_t *tasks;       //  one per request, same order
     size_t task_count;       //  number of tasks
+    char *slurm_job_id;      //  the Slurm job it runs in (hptSlurmJobId), NULL when none
+    char *slurm_reason;      //  why that job is pending in Slurm, NULL when it is not
 } hpt_trial_t;
 
 typedef struct _hpt_tuner_t hpt_tuner_t;
@@ -150,6 +152,13 @@ int hpt_tuner_set_labels (hpt_tuner_t *self, hpt_store_t *store, hpt_job_t *patc
 
 //  Why the job waits (shown by describe), or NULL. Copied.
 void hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason);
+
+//  The Slurm job a trial runs in and why it is pending there (either may
+//  be NULL): shown as hptSlurmJobId and hptSlurmPendingReason. Kept in
+//  memory only (the store's slurm_jobs rows are the truth; hpt_slurm sets
+//  them again from those).
+void hpt_tuner_set_trial_slurm (hpt_tuner_t *self, hpt_trial_t *trial, const char *job_id,
+                                const char *reason);
 
 //  The trial that should be placed next: a PENDING (requeued) trial, or a
 //  new one when the job may start another (in flight < maxParallelTrials,

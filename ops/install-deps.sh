@@ -31,6 +31,9 @@ PACKAGES=(
   prometheus systemd dpkg-dev fakeroot
   # the man pages the packages install (ops/packaging.cmake)
   help2man
+  # Slurm as a place to run trials: the tests run a single-node cluster
+  # (controller, node daemon, client commands, munge for its auth)
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

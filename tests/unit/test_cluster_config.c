@@ -431,6 +431,59 @@ test_tls (void **state)
 }
 
 static void
+test_slurm (void **state)
+{
+    hpt_cluster_config_t *config = s_read_ok ("master:\n  seed: 1\n");
+    assert_false (hpt_cluster_config_slurm (config)->present);
+    hpt_cluster_config_destroy (&config);
+    config = s_read_ok ("slurm:\n  partition: gpu\n");
+    const hpt_slurm_settings_t *s = hpt_cluster_config_slurm (config);
+    assert_true (s->present);
+    assert_string_equal (s->partition, "gpu");
+    assert_null (s->account);
+    assert_string_equal (s->agent_command, "/usr/bin/hptagent");
+    assert_string_equal (s->workdir, "/tmp/hpt-slurm");
+    assert_int_equal (s->use, HPT_SLURM_USE_ALWAYS);
+    assert_int_equal (s->max_jobs, 64);
+    assert_int_equal (s->poll_ms, 5000);
+    assert_int_equal (s->command_ms, 30000);
+    hpt_cluster_config_destroy (&config);
+    config = s_read_ok ("slurm:\n  partition: gpu\n  account: ml\n  qos: normal\n"
+                        "  reservation: r1\n  sbatchArgs: ['--time=04:00:00', '--exclusive']\n"
+                        "  agentCommand: /opt/hpt/bin/hptagent\n  workdir: /scratch/hpt\n"
+                        "  master: tcp://head.lab:7460\n  use: overflow\n  maxJobs: 8\n"
+                        "  pollInterval: 2s\n  commandTimeout: 10s\n");
+    s = hpt_cluster_config_slurm (config);
+    assert_string_equal (s->account, "ml");
+    assert_string_equal (s->qos, "normal");
+    assert_string_equal (s->reservation, "r1");
+    assert_int_equal (s->sbatch_arg_count, 2);
+    assert_string_equal (s->sbatch_args[1], "--exclusive");
+    assert_string_equal (s->agent_command, "/opt/hpt/bin/hptagent");
+    assert_string_equal (s->master, "tcp://head.lab:7460");
+    assert_int_equal (s->use, HPT_SLURM_USE_OVERFLOW);
+    assert_int_equal (s->max_jobs, 8);
+    assert_int_equal (s->poll_ms, 2000);
+    hpt_cluster_config_destroy (&config);
+    s_expect_one ("slurm:\n  account: ml\n", "2:3", "slurm.partition",
+                  "required field is missing (the Slurm partition");
+    s_expect_one ("slurm:\n  partition: 'gpu;rm'\n", "2:14", "slurm.partition", "not a Slurm name");
+    s_expect_one ("slurm:\n  partition: gpu\n  use: sometimes\n", "3:8", "slurm.use", "always");
+    s_expect_one ("slurm:\n  partition: gpu\n  maxJobs: 0\n", "3:12", "slurm.maxJobs", "");
+    s_expect_one ("slurm:\n  partition: gpu\n  agentCommand: hptagent\n", "3:17",
+                  "slurm.agentCommand", "absolute path");
+    s_expect_one ("slurm:\n  partition: gpu\n  workdir: '/tmp/a b'\n", "3:12", "slurm.workdir",
+                  "absolute path");
+    s_expect_one ("slurm:\n  partition: gpu\n  sbatchArgs: ['--job-name=x']\n", "3:16",
+                  "slurm.sbatchArgs[0]", "--job-name is set by hpt");
+    s_expect_one ("slurm:\n  partition: gpu\n  sbatchArgs: ['-t 5']\n", "3:16",
+                  "slurm.sbatchArgs[0]", "long sbatch option");
+    s_expect_one ("slurm:\n  partition: gpu\n  master: 'tcp://*:7460'\n", "3:11", "slurm.master",
+                  "as the compute nodes reach it");
+    s_expect_one ("slurm:\n  partition: gpu\n  maxjobs: 3\n", "3:3", "slurm.maxjobs", "maxJobs");
+}
+
+static void
 test_rule_endpoints (void **state)
 {
     const char *agents_ok[] = {"tcp://127.0.0.1:1", "tcp://*:7460",        "tcp://gpu-01.lab:65535",
@@ -901,6 +954,7 @@ main (void)
         cmocka_unit_test (test_rule_durations),
         cmocka_unit_test (test_rule_agent_timeout),
         cmocka_unit_test (test_rule_endpoints),
+        cmocka_unit_test (test_slurm),
         cmocka_unit_test (test_rule_security),
         cmocka_unit_test (test_tls),
         cmocka_unit_test (test_rule_master_scalars),

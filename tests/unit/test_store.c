@@ -538,7 +538,7 @@ test_schema_version_and_pragmas (void **state)
     //  The version and WAL are in the file: an independent connection
     //  sees them.
     assert_int_equal (s_raw_int (fixture->path, "PRAGMA user_version"), HPT_STORE_SCHEMA_VERSION);
-    assert_int_equal (HPT_STORE_SCHEMA_VERSION, 4);
+    assert_int_equal (HPT_STORE_SCHEMA_VERSION, 5);
     sqlite3 *db = s_raw_open (fixture->path);
     sqlite3_stmt *stmt = NULL;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
