@@ -31,6 +31,7 @@
 */
 #include "hpt_msg.h"
 #include "hpt_alloc.h"
+#include "hpt_gpu_link.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -596,22 +597,6 @@ s_check_nullable_string (json_t *object, const char *key, const char *where, siz
     return s_check_string (value, what, 0, max, C_LABEL, error);
 }
 
-//  A link code as nvidia-smi topo -m writes it: "NV<n>" (n NVLinks, 1-64)
-//  or the PCIe path's class.
-static bool
-s_link_code_ok (const char *code)
-{
-    static const char *const classes[] = {"PIX", "PXB", "PHB", "NODE", "SYS", NULL};
-    if (!code) return false;
-    for (size_t i = 0; classes[i]; i++)
-        if (strcmp (code, classes[i]) == 0) return true;
-    if (strncmp (code, "NV", 2) != 0 || code[2] < '1' || code[2] > '9') return false;
-    int links = code[2] - '0';
-    if (code[3] >= '0' && code[3] <= '9') links = links * 10 + code[3] - '0';
-    size_t digits = code[3] >= '0' && code[3] <= '9' ? 2 : 1;
-    return code[2 + digits] == '\0' && links <= 64;
-}
-
 //  accelerators[i].links: peer GPU index (decimal, as a member name) ->
 //  link code (PROTOCOL.md 5.1).
 static int
@@ -632,7 +617,8 @@ s_check_links (json_t *links, const char *where, hpt_error_t *error)
             index_ok = key[i] >= '0' && key[i] <= '9';
         if (!index_ok || atol (key) > 65535)
             return s_fail (error, "%s.links: '%s' is not a GPU index", where, safe);
-        if (!s_link_code_ok (json_string_value (value)))
+        hpt_gpu_link_t link;
+        if (!hpt_gpu_link_parse (json_string_value (value), &link))
             return s_fail (error,
                            "%s.links.%s: must be NV1..NV64, PIX, PXB, PHB, NODE or SYS", where,
                            safe);
