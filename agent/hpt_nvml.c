@@ -79,11 +79,11 @@ typedef struct {
 } nvmlPciInfo_t;
 
 typedef struct {
-    nvmlDevice_t device;             //  where
-    unsigned long long eventType;    //  NVML_EVENT_*
-    unsigned long long eventData;    //  the XID for XID events
-    unsigned int gpuInstanceId;      //  MIG: the GPU instance (v2 only)
-    unsigned int computeInstanceId;  //  MIG: the compute instance (v2 only)
+    nvmlDevice_t device;            //  where
+    unsigned long long eventType;   //  NVML_EVENT_*
+    unsigned long long eventData;   //  the XID for XID events
+    unsigned int gpuInstanceId;     //  MIG: the GPU instance (v2 only)
+    unsigned int computeInstanceId; //  MIG: the compute instance (v2 only)
 } nvmlEventData_t;
 
 typedef struct {
@@ -139,13 +139,13 @@ struct _hpt_nvml_t {
 };
 
 struct _hpt_nvml_live_t {
-    void *lib;                     //  the loaded library (dlclose at the end)
-    s_api_t api;                   //  its entry points
-    size_t count;                  //  GPUs of the session
-    nvmlDevice_t *devices;         //  count handles, NULL where NVML did not find the GPU
-    unsigned long long *ecc_base;  //  uncorrected ECC count when the session began
-    bool *ecc_known;               //  ecc_base was read
-    nvmlEventSet_t events;         //  XID and ECC events, NULL when the driver has none
+    void *lib;                    //  the loaded library (dlclose at the end)
+    s_api_t api;                  //  its entry points
+    size_t count;                 //  GPUs of the session
+    nvmlDevice_t *devices;        //  count handles, NULL where NVML did not find the GPU
+    unsigned long long *ecc_base; //  uncorrected ECC count when the session began
+    bool *ecc_known;              //  ecc_base was read
+    nvmlEventSet_t events;        //  XID and ECC events, NULL when the driver has none
 };
 
 //  NVML that cannot be used is a host without it, for now.
@@ -331,11 +331,9 @@ s_read_gpu (s_api_t *api, unsigned int index, hpt_nvml_gpu_t *gpu, nvmlDevice_t 
     if (!hpt_nvml_normalize_bus_id (pci.busId, gpu->pci_bus_id, sizeof (gpu->pci_bus_id)))
         return false;
     gpu->pci_device_id = pci.pciDeviceId >> 16;
-    if (api->get_name (*device, gpu->name, sizeof (gpu->name)) != NVML_SUCCESS)
-        gpu->name[0] = '\0';
+    if (api->get_name (*device, gpu->name, sizeof (gpu->name)) != NVML_SUCCESS) gpu->name[0] = '\0';
     gpu->name[sizeof (gpu->name) - 1] = '\0';
-    if (api->get_uuid (*device, gpu->uuid, sizeof (gpu->uuid)) != NVML_SUCCESS)
-        gpu->uuid[0] = '\0';
+    if (api->get_uuid (*device, gpu->uuid, sizeof (gpu->uuid)) != NVML_SUCCESS) gpu->uuid[0] = '\0';
     gpu->uuid[sizeof (gpu->uuid) - 1] = '\0';
     nvmlMemory_t memory = {0};
     if (api->get_memory (*device, &memory) == NVML_SUCCESS) gpu->memory_bytes = memory.total;
@@ -459,8 +457,7 @@ static void
 s_register_events (hpt_nvml_live_t *self)
 {
     s_api_t *api = &self->api;
-    if (!api->event_create || !api->event_register || !api->event_wait || !api->event_free)
-        return;
+    if (!api->event_create || !api->event_register || !api->event_wait || !api->event_free) return;
     if (api->event_create (&self->events) != NVML_SUCCESS) {
         self->events = NULL;
         return;
@@ -472,8 +469,8 @@ s_register_events (hpt_nvml_live_t *self)
         if (api->event_types && api->event_types (self->devices[i], &supported) != NVML_SUCCESS)
             continue;
         supported &= NVML_EVENT_XID_CRITICAL | NVML_EVENT_DOUBLE_BIT_ECC;
-        if (supported && api->event_register (self->devices[i], supported, self->events) ==
-                             NVML_SUCCESS)
+        if (supported &&
+            api->event_register (self->devices[i], supported, self->events) == NVML_SUCCESS)
             any = true;
     }
     if (!any) {
@@ -500,8 +497,8 @@ hpt_nvml_live_new (const char *const *bus_ids, size_t count, hpt_error_t *error)
             self->devices[i] = NULL;
         self->ecc_known[i] =
             self->devices[i] && self->api.ecc_total &&
-            self->api.ecc_total (self->devices[i], NVML_MEMORY_ERROR_UNCORRECTED,
-                                 NVML_VOLATILE_ECC, &self->ecc_base[i]) == NVML_SUCCESS;
+            self->api.ecc_total (self->devices[i], NVML_MEMORY_ERROR_UNCORRECTED, NVML_VOLATILE_ECC,
+                                 &self->ecc_base[i]) == NVML_SUCCESS;
     }
     s_register_events (self);
     return self;
@@ -566,7 +563,8 @@ hpt_nvml_live_sample (hpt_nvml_live_t *self, size_t gpu, hpt_nvml_sample_t *samp
     if (rc == NVML_ERROR_GPU_IS_LOST) return -1;
     if (rc == NVML_SUCCESS && utilization.gpu <= 100) sample->utilization = utilization.gpu;
     nvmlMemory_t memory = {0};
-    if (api->get_memory (device, &memory) == NVML_SUCCESS) sample->memory_used = (double)memory.used;
+    if (api->get_memory (device, &memory) == NVML_SUCCESS)
+        sample->memory_used = (double)memory.used;
     unsigned int milliwatts = 0, celsius = 0;
     if (api->power && api->power (device, &milliwatts) == NVML_SUCCESS)
         sample->power_watts = milliwatts / 1000.0;

@@ -68,13 +68,13 @@ typedef struct {
 //  NVML's PCIe common-ancestor levels (nvmlGpuTopologyLevel_t), the
 //  classes nvidia-smi topo -m prints.
 typedef enum {
-    HPT_NVML_PATH_UNKNOWN = -1, //  NVML could not say
-    HPT_NVML_PATH_INTERNAL = 0, //  the same board (multi-GPU cards)
-    HPT_NVML_PATH_SINGLE = 10,  //  one PCIe switch: PIX
-    HPT_NVML_PATH_MULTIPLE = 20, //  several switches, no host bridge: PXB
+    HPT_NVML_PATH_UNKNOWN = -1,    //  NVML could not say
+    HPT_NVML_PATH_INTERNAL = 0,    //  the same board (multi-GPU cards)
+    HPT_NVML_PATH_SINGLE = 10,     //  one PCIe switch: PIX
+    HPT_NVML_PATH_MULTIPLE = 20,   //  several switches, no host bridge: PXB
     HPT_NVML_PATH_HOSTBRIDGE = 30, //  the same host bridge: PHB
-    HPT_NVML_PATH_NODE = 40,     //  host bridges of one NUMA node: NODE
-    HPT_NVML_PATH_SYSTEM = 50,   //  across the SMP interconnect: SYS
+    HPT_NVML_PATH_NODE = 40,       //  host bridges of one NUMA node: NODE
+    HPT_NVML_PATH_SYSTEM = 50,     //  across the SMP interconnect: SYS
 } hpt_nvml_path_t;
 
 typedef struct _hpt_nvml_t hpt_nvml_t;
@@ -133,10 +133,10 @@ typedef struct {
 
 //  One sample of a GPU; a figure NVML would not give is < 0.
 typedef struct {
-    double utilization;  //  percent of time a kernel ran, 0-100
-    double memory_used;  //  bytes
-    double power_watts;  //  board power
-    double temperature;  //  GPU core, degrees Celsius
+    double utilization; //  percent of time a kernel ran, 0-100
+    double memory_used; //  bytes
+    double power_watts; //  board power
+    double temperature; //  GPU core, degrees Celsius
 } hpt_nvml_sample_t;
 
 //  Opens a session on the GPUs at bus_ids (normalized, count of them; a

@@ -18,65 +18,69 @@
 static void
 s_usage (FILE *out)
 {
-    fprintf (out,
-             "Usage: hptagent --master tcp://HOST:PORT [--name NAME] [--workdir DIR]\n"
-             "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
-             "                [--topology FILE.xml] [--resources FILE.yaml]\n"
-             "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
-             "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
-             "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
-             "                [--cdi-gpu-kind KIND]\n"
-             "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
-             "                [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
-             "       hptagent keygen --name NAME DIR\n"
-             "\n"
-             "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
-             "their logs and metrics, and keeps every event on disk (WORKDIR/spool)\n"
-             "until the master has stored it. Tasks are killed if the agent dies.\n"
-             "\n"
-             "  --master ENDPOINT     the master's agents endpoint (master.agents)\n"
-             "  --name NAME           unique agent name (default: the host name)\n"
-             "  --workdir DIR         task directories, logs and spool (default ./hpt-agent)\n"
-             "  --cpus N              CPUs to offer (default: the host's cores)\n"
-             "  --memory-gb M         memory to offer (default: the host's memory)\n"
-             "  --ports LOW-HIGH      ports for TF_CONFIG addresses (default 20000-20999)\n"
-             "  --advertise HOST      host name tasks are reached at (default: host name)\n"
-             "  --cert FILE           this agent's secret certificate (CURVE): the agent\n"
-             "                        proves its key to the master, and its name is the\n"
-             "                        certificate's (made by hptagent keygen)\n"
-             "  --master-cert FILE    the master's public certificate: the agent speaks to\n"
-             "                        no master without its secret half\n"
-             "  --insecure            speak plaintext to a master on another host (anyone\n"
-             "                        who can bind its address gets this agent)\n"
-             "  keygen --name NAME DIR  write DIR/NAME.cert (public: copy it into the\n"
-             "                        master's agentCerts to enrol this agent) and\n"
-             "                        DIR/NAME.cert_secret (0600, stays here)\n"
-             "  --run-as USER         run tasks as USER (default: as the agent itself);\n"
-             "                        needs the agent to run as root\n"
-             "  --allow-run-as USERS  users (comma-separated) a job's runAs may name;\n"
-             "                        a task naming another fails before it starts\n"
-             "  --container-runtime CMD  the container runtime for jobs with imageUri, a\n"
-             "                        command prefix (default podman; e.g. \"podman --runtime\n"
-             "                        runc\" to pick the OCI runtime)\n"
-             "  --container-run-arg ARG  an extra argument for every container run\n"
-             "                        (repeatable), e.g. --ulimit=nofile=1024:1024\n"
-             "  --cdi-gpu-kind KIND   the CDI device kind of the GPUs (default\n"
-             "                        nvidia.com/gpu): GPU containers get --device KIND=INDEX\n"
-             "                        from a spec in /etc/cdi or /var/run/cdi\n"
-             "  --print-topology      print the host's resources as JSON and exit (with\n"
-             "                        \"containers\" when the runtime is there: whether GPUs\n"
-             "                        can be given to containers; else containerProblem)\n"
-             "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
-             "                        (lstopo --of xml); /dev, and NVML unless\n"
-             "                        HPT_NVML_LIBRARY is set, are then not read\n"
-             "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
-             "                        declare) resources: {cpus: N, memoryGb: X,\n"
-             "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
-             "  --help                show this help and exit\n"
-             "  --version             print the version and exit\n"
-             "\n"
-             "Environment: HPT_NVML_LIBRARY=PATH loads NVML from PATH instead of\n"
-             "libnvidia-ml.so.1; without NVML, GPUs are named from hwloc's PCI data.\n");
+    fprintf (
+        out,
+        "Usage: hptagent --master tcp://HOST:PORT [--name NAME] [--workdir DIR]\n"
+        "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
+        "                [--topology FILE.xml] [--resources FILE.yaml]\n"
+        "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
+        "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
+        "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
+        "                [--cdi-gpu-kind KIND]\n"
+        "       hptagent --print-topology [--matrix] [--topology FILE.xml]\n"
+        "                [--resources FILE.yaml] [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
+        "       hptagent keygen --name NAME DIR\n"
+        "\n"
+        "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
+        "their logs and metrics, and keeps every event on disk (WORKDIR/spool)\n"
+        "until the master has stored it. Tasks are killed if the agent dies.\n"
+        "\n"
+        "  --master ENDPOINT     the master's agents endpoint (master.agents)\n"
+        "  --name NAME           unique agent name (default: the host name)\n"
+        "  --workdir DIR         task directories, logs and spool (default ./hpt-agent)\n"
+        "  --cpus N              CPUs to offer (default: the host's cores)\n"
+        "  --memory-gb M         memory to offer (default: the host's memory)\n"
+        "  --ports LOW-HIGH      ports for TF_CONFIG addresses (default 20000-20999)\n"
+        "  --advertise HOST      host name tasks are reached at (default: host name)\n"
+        "  --cert FILE           this agent's secret certificate (CURVE): the agent\n"
+        "                        proves its key to the master, and its name is the\n"
+        "                        certificate's (made by hptagent keygen)\n"
+        "  --master-cert FILE    the master's public certificate: the agent speaks to\n"
+        "                        no master without its secret half\n"
+        "  --insecure            speak plaintext to a master on another host (anyone\n"
+        "                        who can bind its address gets this agent)\n"
+        "  keygen --name NAME DIR  write DIR/NAME.cert (public: copy it into the\n"
+        "                        master's agentCerts to enrol this agent) and\n"
+        "                        DIR/NAME.cert_secret (0600, stays here)\n"
+        "  --run-as USER         run tasks as USER (default: as the agent itself);\n"
+        "                        needs the agent to run as root\n"
+        "  --allow-run-as USERS  users (comma-separated) a job's runAs may name;\n"
+        "                        a task naming another fails before it starts\n"
+        "  --container-runtime CMD  the container runtime for jobs with imageUri, a\n"
+        "                        command prefix (default podman; e.g. \"podman --runtime\n"
+        "                        runc\" to pick the OCI runtime)\n"
+        "  --container-run-arg ARG  an extra argument for every container run\n"
+        "                        (repeatable), e.g. --ulimit=nofile=1024:1024\n"
+        "  --cdi-gpu-kind KIND   the CDI device kind of the GPUs (default\n"
+        "                        nvidia.com/gpu): GPU containers get --device KIND=INDEX\n"
+        "                        from a spec in /etc/cdi or /var/run/cdi\n"
+        "  --print-topology      print the host's resources as JSON and exit (with\n"
+        "                        \"containers\" when the runtime is there: whether GPUs\n"
+        "                        can be given to containers; else containerProblem)\n"
+        "  --matrix              with --print-topology: print the GPU link matrix\n"
+        "                        (NVLink, PCIe switch, host bridge, NUMA node), as\n"
+        "                        nvidia-smi topo -m does, and the MIG instances\n"
+        "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
+        "                        (lstopo --of xml); /dev, and NVML unless\n"
+        "                        HPT_NVML_LIBRARY is set, are then not read\n"
+        "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
+        "                        declare) resources: {cpus: N, memoryGb: X,\n"
+        "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
+        "  --help                show this help and exit\n"
+        "  --version             print the version and exit\n"
+        "\n"
+        "Environment: HPT_NVML_LIBRARY=PATH loads NVML from PATH instead of\n"
+        "libnvidia-ml.so.1; without NVML, GPUs are named from hwloc's PCI data.\n");
 }
 
 //  Prints the problems of a resources file to stderr: one "FILE:LINE:COL:
@@ -115,11 +119,19 @@ s_topology (const char *xml, const char *resources, int *status)
 //  the JSON. Returns the exit status: 1 when discovery fails, 2 when the
 //  resources file is wrong.
 static int
-s_print_topology (const char *xml, const char *resources, const hpt_agent_config_t *config)
+s_print_topology (const char *xml, const char *resources, const hpt_agent_config_t *config,
+                  bool matrix)
 {
     int status = 0;
     hpt_topology_t *topology = s_topology (xml, resources, &status);
     if (!topology) return status;
+    if (matrix) {
+        char *text = hpt_topology_matrix_text (topology);
+        fputs (text, stdout);
+        free (text);
+        hpt_topology_destroy (&topology);
+        return 0;
+    }
     json_t *document = hpt_topology_to_json (topology);
     //  What HELLO tells the master about containers, or why there are none.
     hpt_container_config_t cconfig = {.runtime = config->container_runtime,
@@ -245,7 +257,7 @@ int
 main (int argc, char *argv[])
 {
     hpt_alloc_init ();
-    bool print_topology = false;
+    bool print_topology = false, matrix = false;
     const char *xml = NULL, *resources = NULL;
     if (argc >= 2 && strcmp (argv[1], "keygen") == 0) return s_keygen (argc - 1, argv + 1);
     hpt_agent_config_t config = {
@@ -265,8 +277,10 @@ main (int argc, char *argv[])
             printf ("hptagent %s\n", HPT_VERSION);
             return 0;
         }
-        if (strcmp (arg, "--print-topology") == 0 || strcmp (arg, "--insecure") == 0) {
+        if (strcmp (arg, "--print-topology") == 0 || strcmp (arg, "--insecure") == 0 ||
+            strcmp (arg, "--matrix") == 0) {
             print_topology |= strcmp (arg, "--print-topology") == 0;
+            matrix |= strcmp (arg, "--matrix") == 0;
             insecure |= strcmp (arg, "--insecure") == 0;
             continue;
         }
@@ -320,7 +334,11 @@ main (int argc, char *argv[])
             return 2;
         }
     }
-    if (print_topology) return s_print_topology (xml, resources, &config);
+    if (matrix && !print_topology) {
+        fprintf (stderr, "hptagent: --matrix goes with --print-topology (see --help)\n");
+        return 2;
+    }
+    if (print_topology) return s_print_topology (xml, resources, &config, matrix);
     if (!config.master) {
         fprintf (stderr, "hptagent: --master ENDPOINT is required (see --help)\n");
         return 2;

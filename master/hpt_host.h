@@ -6,11 +6,18 @@
     NUMA node, a port range for TF_CONFIG), what is reserved by placed
     tasks, whether the agent is connected, and the operator's drain state.
     Reservations are the scheduler's; the node only does the arithmetic.
+
+    A GPU in MIG mode is not offered whole: each of its MIG instances is an
+    accelerator of its own (its MIG type, e.g. NVIDIA_A100_80GB_1G_10GB,
+    its host-wide MIG index) with the GPU's NUMA node and cores. The link
+    between two GPUs is what the agent measured (accelerators[].links),
+    else NODE for two GPUs of one NUMA node and SYS otherwise.
 */
 #ifndef HPT_HOST_H_INCLUDED
 #define HPT_HOST_H_INCLUDED
 
 #include "hpt_error.h"
+#include "hpt_gpu_link.h"
 #include "hpt_states.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -18,13 +25,18 @@
 #include <stdint.h>
 
 typedef struct {
-    char *type;       //  accelerator type name
-    int index;        //  CUDA index (PCI bus order) within its kind
-    char *pci_bus_id; //  e.g. "0000:3b:00.0", may be NULL
-    int numa_node;    //  -1 when unknown
-    int *cpus;        //  cores local to it
-    size_t cpu_count; //  entries in cpus
-    bool used;        //  reserved by a task
+    char *type;            //  accelerator type name
+    int index;             //  CUDA index (PCI bus order) within its kind
+    char *pci_bus_id;      //  e.g. "0000:3b:00.0", may be NULL
+    int numa_node;         //  -1 when unknown
+    int *cpus;             //  cores local to it
+    size_t cpu_count;      //  entries in cpus
+    bool used;             //  reserved by a task
+    bool mig;              //  a MIG instance: index is its host-wide MIG index
+    int parent;            //  a MIG instance's GPU index, -1 otherwise
+    size_t link_count;     //  entries in links
+    hpt_gpu_link_t *links; //  links[j]: the agent's link to GPU index j, when known[j]
+    bool *known;           //  per entry of links: measured
 } hpt_host_accel_t;
 
 typedef struct {
@@ -66,6 +78,9 @@ typedef struct {
 //  [lo, hi] and "advertise"). Returns NULL with *error (HPT_E_INVALID)
 //  when the resources are unusable.
 hpt_host_t *hpt_host_new (const char *name, json_t *resources, hpt_error_t *error);
+
+//  The link between two GPUs of the node (see above).
+hpt_gpu_link_t hpt_host_link (const hpt_host_accel_t *a, const hpt_host_accel_t *b);
 
 //  Destroys a node and nulls the pointer.
 void hpt_host_destroy (hpt_host_t **self_p);

@@ -94,27 +94,27 @@ struct s_gpu {
     char link_peer[S_MAX_LINKS][32];  //  per link: the peer's bus id, "" for a switch
     unsigned link_count;              //  active links
     char pcie_switch[32], pcie_parent[32], host_bridge[32]; //  the PCIe path
-    int numa;                         //  its NUMA node
-    bool mig_mode;                    //  MIG on
-    s_mig_t migs[S_MAX_MIGS];         //  by slot
-    json_t *utilization;              //  the series (borrowed from the config)
-    size_t samples;                   //  samples taken
-    int fixed_utilization;            //  from a "util" command, -1 none
-    bool lost, pending, remap;        //  health
-    unsigned long long dbe;           //  volatile uncorrected ECC errors
+    int numa;                                               //  its NUMA node
+    bool mig_mode;                                          //  MIG on
+    s_mig_t migs[S_MAX_MIGS];                               //  by slot
+    json_t *utilization;       //  the series (borrowed from the config)
+    size_t samples;            //  samples taken
+    int fixed_utilization;     //  from a "util" command, -1 none
+    bool lost, pending, remap; //  health
+    unsigned long long dbe;    //  volatile uncorrected ECC errors
 };
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
-static int s_inits;               //  nvmlInit calls not yet shut down
-static json_t *s_config;          //  the loaded file
+static int s_inits;      //  nvmlInit calls not yet shut down
+static json_t *s_config; //  the loaded file
 static s_gpu_t s_gpus[S_MAX_GPUS];
 static size_t s_count;
-static char s_control[4096];      //  the control file's path, "" none
-static long s_control_offset;     //  bytes of it already applied
-static bool s_events = true;      //  the driver has events
+static char s_control[4096];  //  the control file's path, "" none
+static long s_control_offset; //  bytes of it already applied
+static bool s_events = true;  //  the driver has events
 static s_event_data_t s_queue[S_MAX_EVENTS];
 static size_t s_queued;
-static int s_event_set;           //  the one event set's identity
+static int s_event_set; //  the one event set's identity
 
 static void
 s_copy (char *out, size_t size, const char *text)
@@ -132,8 +132,7 @@ s_load_links (s_gpu_t *gpu, json_t *spec)
     const char *peer;
     json_t *count;
     json_object_foreach (json_object_get (spec, "nvlinks"), peer, count) {
-        for (json_int_t k = 0; k < json_integer_value (count) && gpu->link_count < S_MAX_LINKS;
-             k++)
+        for (json_int_t k = 0; k < json_integer_value (count) && gpu->link_count < S_MAX_LINKS; k++)
             s_copy (gpu->link_peer[gpu->link_count++], 32, peer);
     }
 }
@@ -169,7 +168,8 @@ s_load_gpu (s_gpu_t *gpu, json_t *spec)
         entry->present = true;
         s_copy (entry->uuid, sizeof entry->uuid, json_string_value (json_object_get (mig, "uuid")));
         char name[sizeof entry->name];
-        snprintf (name, sizeof name, "%s MIG %s", json_string_value (json_object_get (spec, "name")),
+        snprintf (name, sizeof name, "%s MIG %s",
+                  json_string_value (json_object_get (spec, "name")),
                   json_string_value (json_object_get (mig, "profile")));
         memcpy (entry->name, name, sizeof name);
         entry->bytes = (unsigned long long)json_integer_value (json_object_get (mig, "memoryMb"))
@@ -197,8 +197,7 @@ s_load (void)
     json_array_foreach (gpus, i, spec) {
         if (s_count < S_MAX_GPUS) s_load_gpu (&s_gpus[s_count++], spec);
     }
-    s_copy (s_control, sizeof s_control,
-            json_string_value (json_object_get (s_config, "control")));
+    s_copy (s_control, sizeof s_control, json_string_value (json_object_get (s_config, "control")));
     s_control_offset = 0;
     s_events = !json_is_false (json_object_get (s_config, "events"));
     return S_SUCCESS;
@@ -219,7 +218,8 @@ s_command (const char *line)
     int fields = sscanf (line, "%15s %ld %ld", verb, &index, &value);
     if (fields < 2 || index < 0 || (size_t)index >= s_count) return;
     s_gpu_t *gpu = &s_gpus[index];
-    if (strcmp (verb, "xid") == 0 && fields == 3) s_queue_event (gpu, 0x8, (unsigned long long)value);
+    if (strcmp (verb, "xid") == 0 && fields == 3)
+        s_queue_event (gpu, 0x8, (unsigned long long)value);
     if (strcmp (verb, "dbe") == 0) {
         gpu->dbe++;
         s_queue_event (gpu, 0x2, 0);
@@ -330,8 +330,8 @@ s_same_bus (const char *a, const char *b)
 {
     unsigned d1, b1, s1, f1, d2, b2, s2, f2;
     return sscanf (a, "%x:%x:%x.%x", &d1, &b1, &s1, &f1) == 4 &&
-           sscanf (b, "%x:%x:%x.%x", &d2, &b2, &s2, &f2) == 4 && d1 == d2 && b1 == b2 &&
-           s1 == s2 && f1 == f2;
+           sscanf (b, "%x:%x:%x.%x", &d2, &b2, &s2, &f2) == 4 && d1 == d2 && b1 == b2 && s1 == s2 &&
+           f1 == f2;
 }
 
 int
@@ -557,7 +557,8 @@ nvmlDeviceGetPowerUsage (void *handle, unsigned *milliwatts)
     s_gpu_t *gpu = s_enter (handle);
     if (!gpu) return s_leave (S_INVALID_ARGUMENT);
     if (gpu->lost) return s_leave (S_GPU_IS_LOST);
-    *milliwatts = 70000 + 6000 * (unsigned)(gpu->fixed_utilization > 0 ? gpu->fixed_utilization : 0);
+    *milliwatts =
+        70000 + 6000 * (unsigned)(gpu->fixed_utilization > 0 ? gpu->fixed_utilization : 0);
     return s_leave (S_SUCCESS);
 }
 
