@@ -11,10 +11,12 @@
       the topology merges the snapshot into what hwloc found, by PCI bus
       id;
     - the live session (hpt_nvml_live_new): the library stays loaded for
-      the GPU monitor's thread (hpt_gpu_monitor), which waits for XID and
-      ECC events, polls health and samples utilization. A session is used
-      by one thread; NVML itself is thread-safe, so a snapshot may be
-      taken while a session is open.
+      one thread, which waits for XID and ECC events, polls health and
+      samples utilization. A session is used by one thread; NVML itself is
+      thread-safe, so a snapshot may be taken while a session is open.
+      The agent's GPU health and utilization monitor that is to own the
+      session is not built yet (issue 20); tests/unit/test_nvml proves
+      the session against the fake NVML.
 
     The library searched is "libnvidia-ml.so.1", or the path in the
     environment variable HPT_NVML_LIBRARY when it is set (to test the
