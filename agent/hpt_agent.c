@@ -85,7 +85,9 @@
 #include "hpt_container.h"
 #include "hpt_fetch.h"
 #include "hpt_fs.h"
+#include "hpt_gpu_monitor.h"
 #include "hpt_hypertune.h"
+#include "hpt_job.h"
 #include "hpt_launcher.h"
 #include "hpt_line_metrics.h"
 #include "hpt_msg.h"
@@ -140,6 +142,8 @@ typedef struct {
     int exit_code;              //  while removing: how it exited
     int exit_signal;            //  while removing: the signal that ended the run client
     bool core_dumped;           //  while removing
+    size_t gpu_count;           //  whole GPUs it was given
+    int64_t *gpus;              //  their indexes (owned)
 } s_task_t;
 
 struct _hpt_agent_t {
@@ -177,6 +181,7 @@ struct _hpt_agent_t {
     int64_t bogus_logged;        //  monotonic ms an impossible ACK was last logged, 0 never
     int64_t match_credit;        //  microseconds custom stdout patterns may still spend now
     int64_t match_refilled;      //  monotonic microseconds the credit was last grown
+    hpt_gpu_monitor_t *gpu_monitor; //  NVML's watch over the GPUs, NULL without NVML
 };
 
 static int64_t
@@ -205,6 +210,7 @@ s_task_free (void **item_p)
     hpt_tfevents_destroy (&task->events);
     zhashx_destroy (&task->hypertune_tags);
     hpt_msg_destroy (&task->line_points);
+    free (task->gpus);
     free (task->metric_tag);
     free (task->container);
     if (task->env_file) unlink (task->env_file);
@@ -674,6 +680,10 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t *user)
     if (user) hpt_hypertune_set_owner (task->hypertune, hpt_user_uid (user));
     task->metric_tag = hpt_strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
     task->hypertune_tags = zhashx_new ();
+    task->gpu_count = hpt_msg_gpu_count (msg);
+    task->gpus = hpt_calloc (task->gpu_count + 1, sizeof (int64_t));
+    for (size_t i = 0; i < task->gpu_count; i++)
+        task->gpus[i] = hpt_msg_gpu (msg, i);
     //  TensorFlow event files: under the job dir (only its own files, not
     //  sibling trials'), the job dir's trial subdirectory as AI Platform's
     //  samples write it, and the task's working directory; files older
@@ -1590,6 +1600,88 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  ---------------------------------------------------------------------
+//  GPU samples and health (hpt_gpu_monitor)
+
+//  A GPU's sample becomes metric points of the running task that holds
+//  it, under the reserved tags hpt/gpu/<index>/<figure> (the trainer's
+//  own points never carry them: the job reader refuses such objectives).
+static void
+s_on_gpu_sample (hpt_agent_t *self, const hpt_gpu_monitor_report_t *report)
+{
+    static const char *const names[] = {"utilization", "memory_used_gb", "power_watts",
+                                        "temperature_c"};
+    const double figures[] = {report->utilization, report->memory_used_gb, report->power_watts,
+                              report->temperature};
+    for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks)) {
+        bool holds = false;
+        for (size_t i = 0; i < task->gpu_count && !holds; i++)
+            holds = task->gpus[i] == (int64_t)report->gpu;
+        if (!holds || task->exited || task->pid <= 0) continue;
+        char tags[4][48];
+        const char *tag_list[4];
+        double values[4], times[4];
+        int64_t steps[4];
+        int n = 0;
+        for (int k = 0; k < 4; k++) {
+            if (figures[k] < 0) continue;
+            snprintf (tags[n], sizeof (tags[n]), "%s%s/%u/%s", HPT_RESERVED_TAG_PREFIX, "gpu",
+                      report->gpu, names[k]);
+            tag_list[n] = tags[n];
+            values[n] = figures[k];
+            steps[n] = -1;
+            times[n] = (double)s_wall () / 1000.0;
+            n++;
+        }
+        s_send_points (self, task, tag_list, values, steps, times, n);
+    }
+}
+
+static int
+s_on_gpu_report (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    (void)reader;
+    hpt_agent_t *self = arg;
+    hpt_gpu_monitor_report_t report;
+    if (hpt_gpu_monitor_recv (self->gpu_monitor, &report) != 0) return 0;
+    if (report.kind == HPT_GPU_MONITOR_SAMPLE)
+        s_on_gpu_sample (self, &report);
+    else if (report.kind == HPT_GPU_MONITOR_FAILED)
+        //  Telling the master (GPU_FAILED) is not built yet (issue 20).
+        zsys_error ("hptagent: GPU %u is unhealthy: %s", report.gpu, report.why);
+    else
+        zsys_info ("hptagent: GPUs not monitored: %s", report.why);
+    return 0;
+}
+
+//  Starts the GPU monitor when NVML found this host's GPUs (an XML
+//  topology's GPUs are not this machine's, unless a test's fake NVML
+//  serves them) and sampling is on.
+static void
+s_start_gpu_monitor (hpt_agent_t *self)
+{
+    const char *discovery = hpt_topology_discovery (self->config.topology);
+    if (self->config.gpu_sample_ms < 0 || !strstr (discovery, "+nvml")) return;
+    const hpt_resources_t *r = hpt_topology_resources (self->config.topology);
+    const char **buses = hpt_calloc (r->accelerator_count + 1, sizeof (char *));
+    unsigned *indexes = hpt_calloc (r->accelerator_count + 1, sizeof (unsigned));
+    size_t count = 0;
+    for (size_t i = 0; i < r->accelerator_count; i++)
+        if (!r->accelerators[i].is_tpu && *r->accelerators[i].pci_bus_id) {
+            buses[count] = r->accelerators[i].pci_bus_id;
+            indexes[count++] = r->accelerators[i].index;
+        }
+    if (count) {
+        int period = self->config.gpu_sample_ms ? self->config.gpu_sample_ms : 5000;
+        self->gpu_monitor = hpt_gpu_monitor_new (buses, indexes, count, period);
+        zloop_reader (self->loop, hpt_gpu_monitor_socket (self->gpu_monitor), s_on_gpu_report,
+                      self);
+    }
+    free (buses);
+    free (indexes);
+}
+
 //  Kills what an earlier run of this agent left behind. A task's leader
 //  dies with its agent (PR_SET_PDEATHSIG), but processes it started may
 //  outlive a SIGKILLed agent. Every task process inherits HPT_TASK_DIR
@@ -1945,6 +2037,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
         zloop_reader (self->loop, hpt_container_remove_socket (self->containers), s_on_container,
                       self);
     }
+    s_start_gpu_monitor (self);
     zloop_timer (self->loop, 50, 0, s_on_tick, self);
     return self;
 }
@@ -1956,6 +2049,7 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     hpt_agent_t *self = *self_p;
     zloop_destroy (&self->loop);
     zactor_destroy (&self->monitor);
+    hpt_gpu_monitor_destroy (&self->gpu_monitor);
     hpt_launcher_destroy (&self->launcher);
     //  The run clients are gone; their containers must go too.
     if (self->containers) s_reap_containers (self);

@@ -26,7 +26,7 @@ s_usage (FILE *out)
         "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
         "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
         "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
-        "                [--cdi-gpu-kind KIND]\n"
+        "                [--cdi-gpu-kind KIND] [--gpu-sample-ms MS]\n"
         "       hptagent --print-topology [--matrix] [--topology FILE.xml]\n"
         "                [--resources FILE.yaml] [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
         "       hptagent keygen --name NAME DIR\n"
@@ -64,6 +64,10 @@ s_usage (FILE *out)
         "  --cdi-gpu-kind KIND   the CDI device kind of the GPUs (default\n"
         "                        nvidia.com/gpu): GPU containers get --device KIND=INDEX\n"
         "                        from a spec in /etc/cdi or /var/run/cdi\n"
+        "  --gpu-sample-ms MS    how often NVML samples the GPUs (utilization, memory,\n"
+        "                        power, temperature: the hpt/gpu/... metrics of the\n"
+        "                        trial holding them) and checks their health\n"
+        "                        (default 5000, at least 100; 0 turns it off)\n"
         "  --print-topology      print the host's resources as JSON and exit (with\n"
         "                        \"containers\" when the runtime is there: whether GPUs\n"
         "                        can be given to containers; else containerProblem)\n"
@@ -258,6 +262,7 @@ main (int argc, char *argv[])
 {
     hpt_alloc_init ();
     bool print_topology = false, matrix = false;
+    double sample_ms = 0;
     const char *xml = NULL, *resources = NULL;
     if (argc >= 2 && strcmp (argv[1], "keygen") == 0) return s_keygen (argc - 1, argv + 1);
     hpt_agent_config_t config = {
@@ -321,6 +326,9 @@ main (int argc, char *argv[])
             ok = strchr (value, '/') && !strchr (value, '=') && (config.gpu_kind = value);
         else if (strcmp (arg, "--ports") == 0)
             ok = s_parse_ports (value, &config.port_low, &config.port_high);
+        else if (strcmp (arg, "--gpu-sample-ms") == 0)
+            ok = s_parse_number (value, &sample_ms) && (sample_ms == 0 || sample_ms >= 100) &&
+                 (config.gpu_sample_ms = sample_ms ? (int)sample_ms : -1);
         else if (strcmp (arg, "--cpus") == 0)
             ok = s_parse_number (value, &config.cpus) && config.cpus > 0;
         else if (strcmp (arg, "--memory-gb") == 0)

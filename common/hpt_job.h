@@ -43,7 +43,7 @@ HPT_ENUM_DECLARE (hpt_metrics_replica, HPT_METRICS_REPLICA_LIST)
 
 //  Metric tags beginning with this are hpt's own: the agent's samples of
 //  a task's GPUs ("hpt/gpu/3/utilization"). A trainer's points with such
-//  a tag are dropped by the agent, and no job's objective may be one.
+//  a tag are stored like any other, but no job's objective may be one.
 #define HPT_RESERVED_TAG_PREFIX "hpt/"
 
 typedef struct {

@@ -5,6 +5,8 @@ tests/data/fakenvml) and over hwloc XML alone.
 - the link matrix in --print-topology (what HELLO carries) and --matrix;
 - MIG instances as devices of their own type, placed by the master and
   given to the trainer by MIG UUID in CUDA_VISIBLE_DEVICES;
+- GPU samples (utilization, memory, power, temperature) as metric points
+  of the trial holding the GPU, under hpt/gpu/<index>/...;
 - the master's interconnect-aware choice on a host whose only NVLink pair
   must not be split by a 1-GPU task.
 
@@ -86,13 +88,13 @@ def test_mig_instances_are_devices():
     assert "MIG 3: NVIDIA_A100_80GB_1G_10GB MIG-aaaaaaaa-0000-5000-8000-000000000004" in matrix
 
 
-def gpu_cluster(tmp_path, host, machine_types):
+def gpu_cluster(tmp_path, host, machine_types, extra=()):
     cluster = Cluster(tmp_path, machine_types=machine_types)
     cluster.start_master()
     dumps = tmp_path / "dumps"
     dumps.mkdir()
     cluster.start_agent("gpu", cpus=8, memory_gb=16,
-                        extra=["--topology", str(TOPOLOGIES / "cpu-host-32.xml")],
+                        extra=["--topology", str(TOPOLOGIES / "cpu-host-32.xml"), *extra],
                         env=dict(fake_env(host), HPT_TEST_DUMP_DIR=str(dumps)))
     return cluster, dumps
 
@@ -142,5 +144,40 @@ def test_one_gpu_task_keeps_the_nvlink_pair(tmp_path):
             assert cluster.wait_job(job_id, timeout=90)["state"] == "SUCCEEDED"
         given = {r["env"]["HPT_JOB_ID"]: r["env"]["CUDA_VISIBLE_DEVICES"] for r in read_dumps(dumps)}
         assert given == {"single": "2", "pair": "0,1"}, given
+    finally:
+        cluster.stop()
+
+
+def test_utilization_points_of_the_trial(tmp_path):
+    # The fake's GPUs report utilization 0, 50, then 95 on; the agent
+    # samples every 200 ms, and the trial holding a GPU gets its figures.
+    one = {"cpus": 1, "memoryGb": 1, "accelerators": {"type": "NVIDIA_H100_80GB", "count": 1}}
+    cluster, dumps = gpu_cluster(tmp_path, "dgx-h100.json", {"one": one},
+                                 extra=["--gpu-sample-ms", "200"])
+    try:
+        spec = synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=15", "--sleep=0.1"])
+        spec.update(scaleTier="CUSTOM", masterType="one")
+        cluster.submit("util", spec)
+        job = cluster.wait_job("util", timeout=90)
+        assert job["state"] == "SUCCEEDED", job
+        (record,) = read_dumps(dumps)
+        gpu = record["env"]["CUDA_VISIBLE_DEVICES"]
+        (trial,) = job["trainingOutput"]["trials"]
+        base = f"/v1/projects/default/jobs/util/trials/{trial['trialId']}/metrics?tag="
+        utilization = [m["value"]
+                       for m in cluster.get(base + f"hpt/gpu/{gpu}/utilization")["metrics"]]
+        assert len(utilization) >= 3, utilization
+        # The monitor samples from the agent's start: the trial sees the
+        # series from where it was, ending at 95.
+        assert set(utilization) <= {0, 50, 95} and utilization[-1] == 95, utilization
+        for figure in ("memory_used_gb", "power_watts", "temperature_c"):
+            points = cluster.get(base + f"hpt/gpu/{gpu}/{figure}")["metrics"]
+            assert points and all(p["value"] > 0 for p in points), (figure, points)
+        # The objective is still the trainer's.
+        assert trial["finalMetric"]["objectiveValue"] == pytest.approx(
+            [m for m in trial["allMetrics"] if "trainingStep" in m][-1]["objectiveValue"])
+        # No other GPU's figures went to this trial.
+        other = (int(gpu) + 1) % 8
+        assert cluster.get(base + f"hpt/gpu/{other}/utilization")["metrics"] == []
     finally:
         cluster.stop()
