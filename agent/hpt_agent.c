@@ -147,41 +147,42 @@ typedef struct {
 } s_task_t;
 
 struct _hpt_agent_t {
-    hpt_agent_config_t config;   //  copied (strings owned)
-    char *spool_dir;             //  WORKDIR/spool
-    zsock_t *dealer;             //  to the master
-    zactor_t *monitor;           //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
-    int64_t handshake_log;       //  when a failed handshake was last logged (monotonic ms)
-    zloop_t *loop;               //  the reactor
-    hpt_launcher_t *launcher;    //  runs the tasks
-    hpt_spool_t *spool;          //  events until acknowledged
-    zhashx_t *tasks;             //  lid -> s_task_t (owned)
-    hpt_fetch_t *fetch;          //  package fetcher (its own thread)
-    zhashx_t *fetching;          //  task id -> LAUNCH waiting for packages or its image (owned)
-    hpt_container_t *containers; //  the container runtime
-    char *containers_dir;        //  WORKDIR/containers: the containers' environment files
-    zhashx_t *images;            //  images present (pulled or found) since the agent started
-    zhashx_t *pulls;             //  image being pulled -> zlistx of the task ids waiting for it
-    bool limits;                 //  containers get the machine type's CPU and memory limits
-    json_t *resources;           //  HELLO's resources document
-    bool registered;             //  WELCOME received, not lost since
-    int64_t heartbeat_ms;        //  from WELCOME
-    int64_t timeout_ms;          //  from WELCOME
-    int64_t last_master;         //  monotonic ms of the master's last message
-    int64_t next_hello;          //  monotonic ms of the next HELLO attempt
-    int64_t hello_backoff;       //  current backoff
-    int64_t last_heartbeat;      //  monotonic ms of our last HEARTBEAT
-    int64_t oldest_seq;          //  oldest unacknowledged seq when last (re)sent
-    int64_t oldest_sent;         //  monotonic ms it was last (re)sent
-    int64_t sent_seq;            //  highest event seq sent since (re)registering or replaying
-    int64_t master_epoch;        //  from the last WELCOME, 0 before the first
-    char *refusal;               //  why the master refused us for good, NULL while it has not
-    char **allowed;              //  --allow-run-as users, NULL-terminated (owned), or NULL
-    mode_t task_umask;           //  the umask hptagent started with: the tasks get it
-    int64_t bogus_logged;        //  monotonic ms an impossible ACK was last logged, 0 never
-    int64_t match_credit;        //  microseconds custom stdout patterns may still spend now
-    int64_t match_refilled;      //  monotonic microseconds the credit was last grown
+    hpt_agent_config_t config;      //  copied (strings owned)
+    char *spool_dir;                //  WORKDIR/spool
+    zsock_t *dealer;                //  to the master
+    zactor_t *monitor;              //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
+    int64_t handshake_log;          //  when a failed handshake was last logged (monotonic ms)
+    zloop_t *loop;                  //  the reactor
+    hpt_launcher_t *launcher;       //  runs the tasks
+    hpt_spool_t *spool;             //  events until acknowledged
+    zhashx_t *tasks;                //  lid -> s_task_t (owned)
+    hpt_fetch_t *fetch;             //  package fetcher (its own thread)
+    zhashx_t *fetching;             //  task id -> LAUNCH waiting for packages or its image (owned)
+    hpt_container_t *containers;    //  the container runtime
+    char *containers_dir;           //  WORKDIR/containers: the containers' environment files
+    zhashx_t *images;               //  images present (pulled or found) since the agent started
+    zhashx_t *pulls;                //  image being pulled -> zlistx of the task ids waiting for it
+    bool limits;                    //  containers get the machine type's CPU and memory limits
+    json_t *resources;              //  HELLO's resources document
+    bool registered;                //  WELCOME received, not lost since
+    int64_t heartbeat_ms;           //  from WELCOME
+    int64_t timeout_ms;             //  from WELCOME
+    int64_t last_master;            //  monotonic ms of the master's last message
+    int64_t next_hello;             //  monotonic ms of the next HELLO attempt
+    int64_t hello_backoff;          //  current backoff
+    int64_t last_heartbeat;         //  monotonic ms of our last HEARTBEAT
+    int64_t oldest_seq;             //  oldest unacknowledged seq when last (re)sent
+    int64_t oldest_sent;            //  monotonic ms it was last (re)sent
+    int64_t sent_seq;               //  highest event seq sent since (re)registering or replaying
+    int64_t master_epoch;           //  from the last WELCOME, 0 before the first
+    char *refusal;                  //  why the master refused us for good, NULL while it has not
+    char **allowed;                 //  --allow-run-as users, NULL-terminated (owned), or NULL
+    mode_t task_umask;              //  the umask hptagent started with: the tasks get it
+    int64_t bogus_logged;           //  monotonic ms an impossible ACK was last logged, 0 never
+    int64_t match_credit;           //  microseconds custom stdout patterns may still spend now
+    int64_t match_refilled;         //  monotonic microseconds the credit was last grown
     hpt_gpu_monitor_t *gpu_monitor; //  NVML's watch over the GPUs, NULL without NVML
+    zhashx_t *failed_gpus;          //  GPU index (decimal) -> why it failed (strings owned)
 };
 
 static int64_t
@@ -732,6 +733,16 @@ s_device_list (hpt_agent_t *self, hpt_msg_t *msg, bool tpus, const char *name, h
             free (list);
             hpt_error_set (error, HPT_E_INVALID, "%s %lld is not on this agent",
                            tpus ? "TPU chip" : "GPU", (long long)index);
+            return NULL;
+        }
+        char key[24];
+        snprintf (key, sizeof (key), "%lld", (long long)index);
+        const char *failed =
+            !tpus && self->failed_gpus ? zhashx_lookup (self->failed_gpus, key) : NULL;
+        if (failed) {
+            free (list);
+            hpt_error_set (error, HPT_E_UNAVAILABLE, "GPU %lld failed: %s", (long long)index,
+                           failed);
             return NULL;
         }
         char *longer = hpt_asprintf ("%s%s%lld", list, i ? "," : "", (long long)index);
@@ -1637,6 +1648,24 @@ s_on_gpu_sample (hpt_agent_t *self, const hpt_gpu_monitor_report_t *report)
     }
 }
 
+//  An unhealthy GPU: no task is started on it any more, and the master
+//  is told (an event: it survives restarts until stored), which takes
+//  the GPU out of its pool and ends the tasks holding it.
+static void
+s_on_gpu_failed (hpt_agent_t *self, const hpt_gpu_monitor_report_t *report)
+{
+    zsys_error ("hptagent: GPU %u is unhealthy: %s", report->gpu, report->why);
+    char key[16];
+    snprintf (key, sizeof (key), "%u", report->gpu);
+    zhashx_update (self->failed_gpus, key, (void *)report->why);
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_GPU_FAILED);
+    hpt_msg_set_gpu_index (msg, report->gpu);
+    hpt_msg_set_reason (msg, report->why);
+    if (report->xid >= 0 && report->xid <= 65535) hpt_msg_set_xid (msg, report->xid);
+    hpt_msg_set_time (msg, s_wall ());
+    s_event (self, &msg);
+}
+
 static int
 s_on_gpu_report (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -1648,8 +1677,7 @@ s_on_gpu_report (zloop_t *loop, zsock_t *reader, void *arg)
     if (report.kind == HPT_GPU_MONITOR_SAMPLE)
         s_on_gpu_sample (self, &report);
     else if (report.kind == HPT_GPU_MONITOR_FAILED)
-        //  Telling the master (GPU_FAILED) is not built yet (issue 20).
-        zsys_error ("hptagent: GPU %u is unhealthy: %s", report.gpu, report.why);
+        s_on_gpu_failed (self, &report);
     else
         zsys_info ("hptagent: GPUs not monitored: %s", report.why);
     return 0;
@@ -1661,6 +1689,9 @@ s_on_gpu_report (zloop_t *loop, zsock_t *reader, void *arg)
 static void
 s_start_gpu_monitor (hpt_agent_t *self)
 {
+    self->failed_gpus = zhashx_new ();
+    zhashx_set_duplicator (self->failed_gpus, (zhashx_duplicator_fn *)hpt_strdup);
+    zhashx_set_destructor (self->failed_gpus, (zhashx_destructor_fn *)zstr_free);
     const char *discovery = hpt_topology_discovery (self->config.topology);
     if (self->config.gpu_sample_ms < 0 || !strstr (discovery, "+nvml")) return;
     const hpt_resources_t *r = hpt_topology_resources (self->config.topology);
@@ -2050,6 +2081,7 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     zloop_destroy (&self->loop);
     zactor_destroy (&self->monitor);
     hpt_gpu_monitor_destroy (&self->gpu_monitor);
+    zhashx_destroy (&self->failed_gpus);
     hpt_launcher_destroy (&self->launcher);
     //  The run clients are gone; their containers must go too.
     if (self->containers) s_reap_containers (self);

@@ -95,6 +95,48 @@ s_read_migs (hpt_host_t *self, json_t *gpu, size_t limit)
     }
 }
 
+//  Marks the accelerators of GPU index failed (no "failedGpus" change).
+static bool
+s_mark_failed (hpt_host_t *self, int index, const char *why)
+{
+    bool found = false;
+    for (size_t i = 0; i < self->accel_count; i++) {
+        hpt_host_accel_t *acc = &self->accels[i];
+        const hpt_accel_info_t *info = hpt_accel_lookup (acc->type);
+        bool gpu = !acc->mig && info && info->kind == HPT_ACCEL_KIND_GPU && acc->index == index;
+        if (!gpu && !(acc->mig && acc->parent == index)) continue;
+        free (acc->failure);
+        acc->failure = hpt_strdup (why);
+        found = true;
+    }
+    return found;
+}
+
+bool
+hpt_host_fail_gpu (hpt_host_t *self, int index, const char *why)
+{
+    if (!s_mark_failed (self, index, why)) return false;
+    json_t *failed = json_object_get (self->resources, "failedGpus");
+    if (!json_is_object (failed)) {
+        failed = json_object ();
+        json_object_set_new (self->resources, "failedGpus", failed);
+    }
+    char key[16];
+    snprintf (key, sizeof (key), "%d", index);
+    json_object_set_new (failed, key, json_string (why));
+    return true;
+}
+
+void
+hpt_host_clear_failures (hpt_host_t *self)
+{
+    for (size_t i = 0; i < self->accel_count; i++) {
+        free (self->accels[i].failure);
+        self->accels[i].failure = NULL;
+    }
+    json_object_del (self->resources, "failedGpus");
+}
+
 hpt_host_t *
 hpt_host_new (const char *name, json_t *resources, hpt_error_t *error)
 {
@@ -151,6 +193,11 @@ hpt_host_new (const char *name, json_t *resources, hpt_error_t *error)
     self->containers = json_is_object (containers);
     self->container_gpus = json_is_true (json_object_get (containers, "gpus"));
     self->resources = json_deep_copy (resources);
+    const char *key;
+    json_t *why;
+    json_object_foreach (json_object_get (resources, "failedGpus"), key, why) {
+        if (json_is_string (why)) s_mark_failed (self, atoi (key), json_string_value (why));
+    }
     return self;
 }
 
@@ -165,6 +212,7 @@ hpt_host_destroy (hpt_host_t **self_p)
         free (self->accels[i].cpus);
         free (self->accels[i].links);
         free (self->accels[i].known);
+        free (self->accels[i].failure);
     }
     free (self->accels);
     free (self->free_cores);
@@ -262,7 +310,12 @@ hpt_host_to_json (hpt_host_t *self)
         if (self->accels[i].pci_bus_id)
             json_object_set_new (a, "pciBusId", json_string (self->accels[i].pci_bus_id));
         json_object_set_new (a, "numaNode", json_integer (self->accels[i].numa_node));
-        json_object_set_new (a, "free", json_boolean (!self->accels[i].used));
+        json_object_set_new (a, "free",
+                             json_boolean (!self->accels[i].used && !self->accels[i].failure));
+        if (self->accels[i].failure) {
+            json_object_set_new (a, "health", json_string ("FAILED"));
+            json_object_set_new (a, "failure", json_string (self->accels[i].failure));
+        }
         json_array_append_new (accels, a);
     }
     json_object_set_new (out, "accelerators", accels);

@@ -12,6 +12,12 @@
     its host-wide MIG index) with the GPU's NUMA node and cores. The link
     between two GPUs is what the agent measured (accelerators[].links),
     else NODE for two GPUs of one NUMA node and SYS otherwise.
+
+    A GPU the agent reported unhealthy (GPU_FAILED) is failed: neither it
+    nor its MIG instances are placed on, until an operator undrains the
+    node (hpt nodes undrain). The failures live in the resources document
+    under "failedGpus" ({"3": "XID 79 ..."}), which the store keeps with
+    the node and a new HELLO inherits.
 */
 #ifndef HPT_HOST_H_INCLUDED
 #define HPT_HOST_H_INCLUDED
@@ -37,6 +43,7 @@ typedef struct {
     size_t link_count;     //  entries in links
     hpt_gpu_link_t *links; //  links[j]: the agent's link to GPU index j, when known[j]
     bool *known;           //  per entry of links: measured
+    char *failure;         //  why it (or its GPU) failed, NULL while healthy
 } hpt_host_accel_t;
 
 typedef struct {
@@ -81,6 +88,14 @@ hpt_host_t *hpt_host_new (const char *name, json_t *resources, hpt_error_t *erro
 
 //  The link between two GPUs of the node (see above).
 hpt_gpu_link_t hpt_host_link (const hpt_host_accel_t *a, const hpt_host_accel_t *b);
+
+//  Marks GPU index (and its MIG instances) failed with why, in memory
+//  and in the node's resources ("failedGpus"). False when the node has
+//  no such GPU (nothing changes then).
+bool hpt_host_fail_gpu (hpt_host_t *self, int index, const char *why);
+
+//  Returns every failed GPU to service (undrain).
+void hpt_host_clear_failures (hpt_host_t *self);
 
 //  Destroys a node and nulls the pointer.
 void hpt_host_destroy (hpt_host_t **self_p);

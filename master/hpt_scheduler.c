@@ -29,10 +29,10 @@ s_pick_mig (hpt_host_t *node, const char *type, int *chosen)
     int best = -1, best_free = 0;
     for (size_t i = 0; i < node->accel_count; i++) {
         hpt_host_accel_t *acc = &node->accels[i];
-        if (!acc->mig || acc->used || strcmp (acc->type, type) != 0) continue;
+        if (!acc->mig || acc->used || acc->failure || strcmp (acc->type, type) != 0) continue;
         int free_here = 0;
         for (size_t j = 0; j < node->accel_count; j++)
-            free_here += node->accels[j].mig && !node->accels[j].used &&
+            free_here += node->accels[j].mig && !node->accels[j].used && !node->accels[j].failure &&
                          node->accels[j].parent == acc->parent;
         if (best < 0 || free_here < best_free) {
             best = (int)i;
@@ -68,7 +68,7 @@ s_pick_accels (hpt_host_t *node, const char *type, int count, int *chosen)
     bool *free_flags = hpt_calloc (n + 1, sizeof (bool));
     hpt_gpu_link_t *links = hpt_calloc (n * n + 1, sizeof (hpt_gpu_link_t));
     for (size_t a = 0; a < n; a++) {
-        free_flags[a] = !node->accels[at[a]].used;
+        free_flags[a] = !node->accels[at[a]].used && !node->accels[at[a]].failure;
         for (size_t b = 0; b < n; b++)
             if (a != b)
                 links[a * n + b] = hpt_host_link (&node->accels[at[a]], &node->accels[at[b]]);

@@ -181,3 +181,55 @@ def test_utilization_points_of_the_trial(tmp_path):
         assert cluster.get(base + f"hpt/gpu/{other}/utilization")["metrics"] == []
     finally:
         cluster.stop()
+
+
+def test_xid_fails_the_gpu_and_its_trial(tmp_path):
+    # A critical XID on the GPU a trial holds: the trial fails with the XID
+    # in its message, the GPU leaves the pool (the node stays up for its
+    # other GPUs), a restarted master remembers it, undrain returns it.
+    control = tmp_path / "nvml.control"
+    control.write_text("")
+    host = tmp_path / "host.json"
+    spec = json.loads((FAKE_HOSTS / "a100-nvlink-pairs.json").read_text())
+    spec["control"] = str(control)
+    host.write_text(json.dumps(spec))
+    one = {"cpus": 1, "memoryGb": 1, "accelerators": {"type": "NVIDIA_A100_80GB", "count": 1}}
+    cluster, dumps = gpu_cluster(tmp_path, host, {"one": one}, extra=["--gpu-sample-ms", "200"])
+    try:
+        job = synthetic_job(max_trials=1, parallel=1, extra_args=["--steps=600", "--sleep=0.1"])
+        job.update(scaleTier="CUSTOM", masterType="one")
+        cluster.submit("victim", job)
+        wait_for(lambda: read_dumps(dumps), timeout=30, what="the trial started")
+        (record,) = read_dumps(dumps)
+        gpu = int(record["env"]["CUDA_VISIBLE_DEVICES"])
+        with open(control, "a") as commands:
+            commands.write(f"xid {gpu} 79\n")
+        done = cluster.wait_job("victim", timeout=60)
+        assert done["state"] == "FAILED", done
+        assert "XID 79" in done["errorMessage"], done["errorMessage"]
+        assert f"GPU {gpu} of agent gpu failed" in done["errorMessage"], done["errorMessage"]
+
+        def shown():
+            return {a["index"]: a for a in cluster.node("gpu")["accelerators"]}
+        assert shown()[gpu]["health"] == "FAILED" and "XID 79" in shown()[gpu]["failure"]
+        assert cluster.node("gpu")["state"] == "READY"
+        # The next 1-GPU trials avoid it.
+        again = synthetic_job(max_trials=3, parallel=3, extra_args=["--steps=1"])
+        again.update(scaleTier="CUSTOM", masterType="one")
+        cluster.submit("after", again)
+        assert cluster.wait_job("after", timeout=60)["state"] == "SUCCEEDED"
+        used = {int(r["env"]["CUDA_VISIBLE_DEVICES"]) for r in read_dumps(dumps)
+                if r["env"]["HPT_JOB_ID"] == "after"}
+        assert gpu not in used and len(used) >= 1, used
+        # Kept across a master restart (stored with the node).
+        cluster.kill(cluster.master)
+        cluster.master.wait()
+        cluster.start_master()
+        wait_for(lambda: cluster.node("gpu") and cluster.node("gpu")["state"] == "READY",
+                 what="the agent back")
+        assert shown()[gpu]["health"] == "FAILED"
+        # Undrain after the repair returns it.
+        cluster.request("POST", "/v1/nodes/gpu:undrain", {})
+        assert "health" not in shown()[gpu] and shown()[gpu]["free"] is True
+    finally:
+        cluster.stop()
