@@ -6,11 +6,15 @@
     The help text of every command lives here, in one table, so that
     `hpt --help` and `hpt COMMAND --help` say the same thing. Global flags
     (--master, --project, --ca-cert) may come before the command words or
-    among the command's own flags; the environment (HPT_MASTER,
-    HPT_PROJECT, HPT_CA_CERT) and the defaults fill in what is not given.
+    among the command's own flags; the environment (HPT_MASTER, HPT_TOKEN,
+    HPT_PROJECT, HPT_CA_CERT), the config file and the defaults fill in
+    what is not given (hpt_settings). The config file is read only by
+    commands that talk to a master, and not for --help, so a broken file
+    never hides the help that explains it.
 */
 #include "hpt_alloc.h"
 #include "hpt_cli.h"
+#include "hpt_settings.h"
 #include "hpt_version.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +86,30 @@ static const s_help_t s_help[] = {
     {"nodes delete", "  nodes delete NODE\n"
                      "      Forget a node that is LOST (its agent stopped or gone): it no\n"
                      "      longer counts toward master.maxAgents; its trials keep its name.\n"},
+    {"auth whoami", "  auth whoami\n"
+                    "      Print who the master takes you for (name and role: viewer, user or\n"
+                    "      admin), and on stderr which master was asked and where the URL and\n"
+                    "      the token came from.\n"},
+    {"users list", "  users list\n"
+                   "      Table of the master's users: NAME, ROLE, STATE (active or revoked),\n"
+                   "      CREATED. Admins only.\n"},
+    {"users add", "  users add NAME --role viewer|user|admin\n"
+                  "      Make a user (1-64 of a-z, 0-9, '.', '_', '-') and its token, which is\n"
+                  "      printed once, alone on the last line of stdout; the master keeps only\n"
+                  "      its hash. viewer: read jobs and nodes; user: also submit jobs and\n"
+                  "      cancel its own; admin: everything. Admins only.\n"},
+    {"users revoke", "  users revoke NAME\n"
+                     "      Revoke a user: its token stops working at once. Admins only.\n"},
+    {"users token", "  users token NAME\n"
+                    "      Issue a new token for a user (a lost or leaked one; the old one\n"
+                    "      stops working), printed alone on the last line of stdout. Admins\n"
+                    "      only.\n"},
+    {"audit list", "  audit list [--after ID] [--limit N]\n"
+                   "      The audit trail, oldest first: every POST and DELETE, refused or not,\n"
+                   "      as ID, TIME (UTC), USER, METHOD, ROUTE, TARGET (job or node), STATUS.\n"
+                   "      Admins only.\n"
+                   "      --after ID  only entries after ID (continue a listing)\n"
+                   "      --limit N   at most N entries (default: all)\n"},
 };
 
 #define S_HELP_COUNT (sizeof (s_help) / sizeof (s_help[0]))
@@ -99,19 +127,31 @@ hpt_cli_usage (const char *command, FILE *out)
             fputs (s_help[i].text, out);
     }
     fprintf (out, "\n"
-                  "Global options (before or after the command words):\n"
-                  "  --master URL   the hpt master's REST API (default: $HPT_MASTER, else\n"
-                  "                 " HPT_CLI_DEFAULT_MASTER ")\n"
-                  "  --project P    project of the jobs (default: $HPT_PROJECT, else\n"
+                  "Global options (before or after the command words; a flag wins over the\n"
+                  "environment, which wins over the config file):\n"
+                  "  --master URL   the hpt master's REST API (master.api): http://HOST:PORT,\n"
+                  "                 https://HOST:PORT, or its Unix socket (master.apiSocket) as\n"
+                  "                 unix:///PATH (else $HPT_MASTER, master: in the config file,\n"
+                  "                 or " HPT_CLI_DEFAULT_MASTER ")\n"
+                  "  --project P    project of the jobs (else $HPT_PROJECT, project:, or\n"
                   "                 " HPT_CLI_DEFAULT_PROJECT ")\n"
                   "  --ca-cert FILE the CA (PEM) to verify an https:// master with, e.g.\n"
-                  "                 DIR/ca.pem from hptmaster certgen (default: $HPT_CA_CERT,\n"
-                  "                 else the system's CAs)\n"
+                  "                 DIR/ca.pem from hptmaster certgen (else $HPT_CA_CERT,\n"
+                  "                 caCert:, or the system's CAs)\n"
                   "  --help         show help and exit\n"
                   "  --version      print the version and exit\n"
                   "\n"
+                  "The API token (hpt users add, hptmaster users add) is $HPT_TOKEN, else\n"
+                  "token: in the config file; never a flag, since command lines show in ps\n"
+                  "and shell history. It is sent as 'Authorization: Bearer'.\n"
+                  "\n"
+                  "Config file: $HPT_CONFIG, else ~/.config/hpt/config.yaml (YAML with the keys\n"
+                  "master, token, caCert, project; a relative caCert is relative to the file).\n"
+                  "A file with a token must be yours alone (chmod 600 FILE): hpt will not use\n"
+                  "a token others may read.\n"
+                  "\n"
                   "Exit status: 0 success, 1 the master reported an error or the job did\n"
-                  "not succeed, 2 bad usage or an invalid job config.\n");
+                  "not succeed, 2 bad usage, an invalid job config or config file.\n");
 }
 
 //  Takes one global flag at argv[*i] if it is one. Returns 1 when taken,
@@ -129,10 +169,12 @@ s_global_flag (hpt_cli_context_t *context, int argc, char *argv[], int *i)
                 return 2;
             }
             *slots[n] = argv[++*i];
+            if (n == 0) context->master_from = "--master";
             return 1;
         }
         if (strncmp (argv[*i], names[n], len) == 0 && argv[*i][len] == '=') {
             *slots[n] = argv[*i] + len + 1;
+            if (n == 0) context->master_from = "--master";
             return 1;
         }
     }
@@ -201,25 +243,35 @@ hpt_cli_parse (hpt_cli_context_t *context, hpt_cli_args_t *args, int argc, char 
     return -1;
 }
 
+//  A command that talks to a master, given the words after it: its
+//  settings resolved (the config file read), or help asked for (no file
+//  needed). Returns the command's exit status.
+typedef int (*s_command_fn) (hpt_cli_context_t *context, int argc, char *argv[]);
+
+static int
+s_run (s_command_fn command, hpt_cli_context_t *context, int argc, char *argv[])
+{
+    bool help = false;
+    for (int i = 0; i < argc && strcmp (argv[i], "--") != 0; i++)
+        help = help || strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0;
+    hpt_settings_t *settings = help ? NULL : hpt_settings_resolve (context);
+    if (!help && !settings) return 2;
+    int rc = command (context, argc, argv);
+    hpt_settings_destroy (&settings);
+    return rc;
+}
+
 int
 main (int argc, char *argv[])
 {
     hpt_alloc_init (); //  before any JSON: jansson allocates through hpt_alloc's policy
-    hpt_cli_context_t context = {NULL, NULL, NULL};
+    hpt_cli_context_t context = {0};
     int i = 1;
     for (; i < argc; i++) {
         int global = s_global_flag (&context, argc, argv, &i);
         if (global == 2) return 2;
         if (global == 0) break;
     }
-    const char *env_master = getenv ("HPT_MASTER");
-    const char *env_project = getenv ("HPT_PROJECT");
-    const char *env_ca_cert = getenv ("HPT_CA_CERT");
-    if (!context.master)
-        context.master = env_master && *env_master ? env_master : HPT_CLI_DEFAULT_MASTER;
-    if (!context.project)
-        context.project = env_project && *env_project ? env_project : HPT_CLI_DEFAULT_PROJECT;
-    if (!context.ca_cert && env_ca_cert && *env_ca_cert) context.ca_cert = env_ca_cert;
 
     if (i >= argc) {
         hpt_cli_usage (NULL, stderr);
@@ -236,8 +288,12 @@ main (int argc, char *argv[])
         return 0;
     }
     if (strcmp (command, "validate") == 0) return hpt_cli_validate (argc - i - 1, argv + i + 1);
-    if (strcmp (command, "jobs") == 0) return hpt_cli_jobs (&context, argc - i - 1, argv + i + 1);
-    if (strcmp (command, "nodes") == 0) return hpt_cli_nodes (&context, argc - i - 1, argv + i + 1);
+    const char *names[] = {"jobs", "nodes", "auth", "users", "audit"};
+    s_command_fn commands[] = {hpt_cli_jobs, hpt_cli_nodes, hpt_cli_auth, hpt_cli_users,
+                               hpt_cli_audit};
+    for (size_t n = 0; n < sizeof (names) / sizeof (names[0]); n++)
+        if (strcmp (command, names[n]) == 0)
+            return s_run (commands[n], &context, argc - i - 1, argv + i + 1);
     fprintf (stderr, "hpt: unknown command '%s' (see hpt --help)\n", command);
     return 2;
 }

@@ -6,11 +6,13 @@
     with an error), 2 bad usage or invalid input.
 
     Commands that talk to the master get a context with its URL, the
-    project and the CA to verify an https master with (from the global
-    flags, the environment or the defaults); they
-    parse their own flags with hpt_cli_parse, which also accepts --master,
-    --project and --ca-cert after the command words, as gcloud accepts its global
-    flags anywhere.
+    project, the CA to verify an https master with and the API token, and
+    where the URL and the token came from (hpt_settings: a flag, the
+    environment, the config file or the default), so that messages can say
+    what to change. They parse their own flags with hpt_cli_parse, which
+    also accepts --master, --project and --ca-cert after the command
+    words, as gcloud accepts its global flags anywhere. There is no token
+    flag: a command line is visible in ps and kept in shell history.
 */
 #ifndef HPT_CLI_H_INCLUDED
 #define HPT_CLI_H_INCLUDED
@@ -22,9 +24,13 @@
 #define HPT_CLI_DEFAULT_PROJECT "default"
 
 typedef struct {
-    const char *master;  //  master base URL, borrowed from argv/environ
-    const char *project; //  project id, borrowed from argv/environ
-    const char *ca_cert; //  CA file for an https master, borrowed; NULL: the system's CAs
+    const char *master;      //  master base URL, borrowed from argv/environ/settings
+    const char *project;     //  project id, borrowed likewise
+    const char *ca_cert;     //  CA file for an https master, borrowed; NULL: the system's CAs
+    const char *token;       //  API token, borrowed; NULL: none. Never printed
+    const char *master_from; //  where master came from ("--master", "HPT_MASTER", ...)
+    const char *token_from;  //  where token came from ("HPT_TOKEN", ...); NULL without one
+    const char *config_path; //  the config file hpt reads (it may not exist), for hints
 } hpt_cli_context_t;
 
 //  One flag a command accepts.
@@ -64,5 +70,14 @@ int hpt_cli_jobs (hpt_cli_context_t *context, int argc, char *argv[]);
 
 //  hpt nodes list|describe|drain|undrain ...
 int hpt_cli_nodes (hpt_cli_context_t *context, int argc, char *argv[]);
+
+//  hpt auth whoami
+int hpt_cli_auth (hpt_cli_context_t *context, int argc, char *argv[]);
+
+//  hpt users list|add|revoke|token ...
+int hpt_cli_users (hpt_cli_context_t *context, int argc, char *argv[]);
+
+//  hpt audit list [--after ID] [--limit N]
+int hpt_cli_audit (hpt_cli_context_t *context, int argc, char *argv[]);
 
 #endif

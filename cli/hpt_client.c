@@ -10,6 +10,12 @@
     redirects are not followed, so a bad --master cannot make the CLI read
     files or wander.
 
+    A unix: master is reached with CURLOPT_UNIX_SOCKET_PATH and requests
+    to http://localhost (a name the master always accepts in Host), so the
+    protocol rule above holds for it too. The token travels only in the
+    Authorization header; the header's text is wiped when the client goes,
+    and no message prints it (libcurl's error texts never quote headers).
+
     TLS: libcurl verifies an https:// master's chain and host name (its
     defaults, set again explicitly so that no later change of defaults can
     turn them off). With a CA file, that file is the only trust anchor:
@@ -23,7 +29,8 @@
     body not a JSON object -> "not JSON" with a printable snippet; status
     not 2xx -> the error in Google's shape (status, message, and each
     BadRequest field violation on its own line), or the HTTP code and a
-    snippet when the body has no such shape.
+    snippet when the body has no such shape. A 401 adds which token was
+    sent (its source, never its text) and where to set one.
 */
 #include "hpt_client.h"
 #include "hpt_alloc.h"
@@ -37,6 +44,11 @@
 struct _hpt_client_t {
     CURL *curl;                       //  the easy handle, reused for keep-alive
     char *base_url;                   //  master URL without trailing slash, owned
+    char *socket_path;                //  the master's Unix socket, owned; NULL: a network URL
+    char *master_from;                //  where base_url came from, owned
+    char *authorization;              //  "Authorization: Bearer TOKEN", owned; NULL: none
+    char *token_from;                 //  where the token came from, owned; NULL: none
+    char *config_path;                //  the config file, for hints, owned
     char *command;                    //  "hpt.jobs.submit", owned
     char *ca_cert;                    //  CA file to verify https with, owned; NULL: the system's
     char *answer;                     //  body of the current answer, owned
@@ -45,27 +57,84 @@ struct _hpt_client_t {
     bool answer_too_large;            //  the write callback refused more bytes
     char curl_error[CURL_ERROR_SIZE]; //  libcurl's text for the last failure
     char failure[1024];               //  curl_error and what to do about it
+    char hint[512];                   //  what to do about the last failure, or ""
 };
 
 //  How much of a bad answer to quote in a message.
 #define S_SNIPPET_MAX 120
+//  sun_path's size on Linux, its NUL included.
+#define S_SOCKET_PATH_MAX 108
+
+//  The socket path of a unix: URL (unix:///PATH or unix:PATH), borrowed
+//  from url; NULL for any other URL, and for unix://HOST..., which names
+//  no path.
+static const char *
+s_socket_path (const char *url)
+{
+    if (strncasecmp (url, "unix:", 5) != 0) return NULL;
+    const char *rest = url + 5;
+    if (strncmp (rest, "//", 2) != 0) return rest;
+    return rest[2] == '/' ? rest + 2 : NULL;
+}
+
+bool
+hpt_client_url_ok (const char *url, char *why, size_t size)
+{
+    if (strncasecmp (url, "unix:", 5) == 0) {
+        const char *path = s_socket_path (url);
+        if (path && *path && strlen (path) < S_SOCKET_PATH_MAX) return true;
+        snprintf (why, size,
+                  !path || !*path ? "'%.200s' names no socket: write unix:///ABSOLUTE/PATH or "
+                                    "unix:PATH (the master's API socket, master.apiSocket)"
+                                  : "'%.200s': a socket path is at most 107 bytes",
+                  url);
+        return false;
+    }
+    if ((strncasecmp (url, "http://", 7) == 0 && url[7]) ||
+        (strncasecmp (url, "https://", 8) == 0 && url[8]))
+        return true;
+    snprintf (why, size,
+              "'%.200s' is not a master URL: write http://HOST:PORT, https://HOST:PORT or "
+              "unix:///PATH (the master's API socket)",
+              url);
+    return false;
+}
 
 hpt_client_t *
-hpt_client_new (const char *base_url, const char *ca_cert, const char *command)
+hpt_client_new (const hpt_cli_context_t *context, const char *command)
 {
+    const char *url = context->master ? context->master : HPT_CLI_DEFAULT_MASTER;
+    const char *from = context->master_from ? context->master_from : "the default";
+    char why[512];
+    if (!hpt_client_url_ok (url, why, sizeof (why))) {
+        fprintf (stderr, "ERROR: (%s) %s (the URL came from %s)\n", command, why, from);
+        return NULL;
+    }
     if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
         return NULL;
     }
     hpt_client_t *self = hpt_calloc (1, sizeof (hpt_client_t));
     self->curl = curl_easy_init ();
-    self->base_url = hpt_strdup (base_url);
+    self->base_url = hpt_strdup (url);
+    self->master_from = hpt_strdup (from);
     self->command = hpt_strdup (command);
-    self->ca_cert = ca_cert && *ca_cert ? hpt_strdup (ca_cert) : NULL;
+    self->ca_cert = context->ca_cert && *context->ca_cert ? hpt_strdup (context->ca_cert) : NULL;
+    self->config_path =
+        hpt_strdup (context->config_path ? context->config_path : "the config file");
+    if (context->token && *context->token) {
+        self->authorization = hpt_asprintf ("Authorization: Bearer %s", context->token);
+        self->token_from = hpt_strdup (context->token_from ? context->token_from : "?");
+    }
     if (!self->curl) {
         fprintf (stderr, "ERROR: (%s) cannot initialise libcurl\n", command);
         hpt_client_destroy (&self);
         return NULL;
+    }
+    const char *path = s_socket_path (url);
+    if (path) {
+        self->socket_path = hpt_strdup (path);
+        return self;
     }
     size_t len = strlen (self->base_url);
     while (len > 0 && self->base_url[len - 1] == '/')
@@ -79,6 +148,12 @@ hpt_client_destroy (hpt_client_t **self_p)
     if (!self_p || !*self_p) return;
     hpt_client_t *self = *self_p;
     if (self->curl) curl_easy_cleanup (self->curl);
+    if (self->authorization) explicit_bzero (self->authorization, strlen (self->authorization));
+    free (self->authorization);
+    free (self->token_from);
+    free (self->master_from);
+    free (self->config_path);
+    free (self->socket_path);
     free (self->base_url);
     free (self->command);
     free (self->ca_cert);
@@ -148,10 +223,27 @@ s_snippet (hpt_client_t *self, char *buf, size_t size)
     buf[n] = '\0';
 }
 
-//  Prints an error answer. Google's shape when the answer has it,
+//  What to do about a 401: which token was sent (its source: the text is
+//  a secret) and where a good one goes.
+static void
+s_token_hint (hpt_client_t *self)
+{
+    if (self->token_from)
+        fprintf (stderr,
+                 "  the master refused the token from %s: set HPT_TOKEN, or token: in %s, to a "
+                 "valid one (an admin issues a new one with hpt users token NAME)\n",
+                 self->token_from, self->config_path);
+    else
+        fprintf (stderr,
+                 "  hpt sent no token: set HPT_TOKEN, or token: in %s (chmod 600), to your "
+                 "token (an admin makes one with hpt users add NAME --role ROLE)\n",
+                 self->config_path);
+}
+
+//  Prints an error answer: Google's shape when the answer has it,
 //  otherwise the HTTP code and a quote of the body.
 static void
-s_print_error_answer (hpt_client_t *self, long code, json_t *answer)
+s_print_error_body (hpt_client_t *self, long code, json_t *answer)
 {
     json_t *error = answer ? json_object_get (answer, "error") : NULL;
     const char *message = json_string_value (json_object_get (error, "message"));
@@ -182,6 +274,14 @@ s_print_error_answer (hpt_client_t *self, long code, json_t *answer)
     }
 }
 
+//  An error answer and, for a 401, what to do about the token.
+static void
+s_print_error_answer (hpt_client_t *self, long code, json_t *answer)
+{
+    s_print_error_body (self, code, answer);
+    if (code == 401) s_token_hint (self);
+}
+
 //  Sets the handle up for one request; returns false when libcurl refuses.
 static bool
 s_prepare (hpt_client_t *self, const char *method, const char *url, const char *payload,
@@ -206,6 +306,8 @@ s_prepare (hpt_client_t *self, const char *method, const char *url, const char *
     if (ok && self->ca_cert)
         ok = curl_easy_setopt (c, CURLOPT_CAINFO, self->ca_cert) == CURLE_OK &&
              curl_easy_setopt (c, CURLOPT_CAPATH, NULL) == CURLE_OK;
+    if (ok && self->socket_path)
+        ok = curl_easy_setopt (c, CURLOPT_UNIX_SOCKET_PATH, self->socket_path) == CURLE_OK;
     if (!ok) return false;
     if (strcmp (method, "GET") == 0) return curl_easy_setopt (c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     if (strcmp (method, "POST") == 0)
@@ -265,6 +367,25 @@ s_tls_hint (hpt_client_t *self, CURLcode rc, char *hint, size_t size)
     return hint;
 }
 
+void
+hpt_client_report_unreachable (hpt_client_t *self)
+{
+    fprintf (stderr, "ERROR: cannot reach the hpt master at %s: %s\n", self->base_url,
+             self->curl_error);
+    if (self->hint[0]) fprintf (stderr, "  %s\n", self->hint);
+    if (self->socket_path)
+        fprintf (stderr,
+                 "  %s came from %s: it must be the master's API socket (master.apiSocket, by "
+                 "default STATEDIR/api.sock), which only its owner and group may open\n",
+                 self->base_url, self->master_from);
+    else
+        fprintf (stderr,
+                 "  %s came from %s: it must be the address of the master's REST API "
+                 "(master.api; its ready line says api=...), not its agents endpoint "
+                 "(master.agents)\n",
+                 self->base_url, self->master_from);
+}
+
 //  Reports a transfer that got no usable answer. A master whose
 //  certificate cannot be verified, or a CA file that cannot be used, is
 //  not going to change by retrying: those fail; the rest is unreachable
@@ -275,18 +396,15 @@ s_transport_failure (hpt_client_t *self, CURLcode rc, bool quiet)
 {
     if (!self->curl_error[0])
         snprintf (self->curl_error, sizeof (self->curl_error), "%s", curl_easy_strerror (rc));
-    char hint[512];
-    s_tls_hint (self, rc, hint, sizeof (hint));
-    snprintf (self->failure, sizeof (self->failure), "%s%s%s", self->curl_error, *hint ? "; " : "",
-              hint);
+    s_tls_hint (self, rc, self->hint, sizeof (self->hint));
+    snprintf (self->failure, sizeof (self->failure), "%s%s%s", self->curl_error,
+              self->hint[0] ? "; " : "", self->hint);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
         fprintf (stderr, "ERROR: (%s) cannot verify the hpt master at %s: %s\n  %s\n",
-                 self->command, self->base_url, self->curl_error, hint);
+                 self->command, self->base_url, self->curl_error, self->hint);
         return HPT_CLIENT_FAILED;
     }
-    if (!quiet)
-        fprintf (stderr, "ERROR: cannot reach the hpt master at %s: %s%s%s\n", self->base_url,
-                 self->curl_error, *hint ? "\n  " : "", hint);
+    if (!quiet) hpt_client_report_unreachable (self);
     return HPT_CLIENT_UNREACHABLE;
 }
 
@@ -302,8 +420,12 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     self->answer_too_large = false;
     self->curl_error[0] = '\0';
     self->failure[0] = '\0';
+    self->hint[0] = '\0';
 
-    size_t url_size = strlen (self->base_url) + strlen (path) + 1;
+    //  The socket's requests go to http://localhost: the URL's only job
+    //  there is the path, and the master accepts that Host.
+    const char *base = self->socket_path ? "http://localhost" : self->base_url;
+    size_t url_size = strlen (base) + strlen (path) + 1;
     char *url = hpt_malloc (url_size);
     char *payload = body ? hpt_json_dumps (body, false) : NULL;
     struct curl_slist *headers = curl_slist_append (NULL, "Accept: application/json");
@@ -312,13 +434,14 @@ hpt_client_call (hpt_client_t *self, const char *method, const char *path, json_
     if (headers && (body || strcmp (method, "GET") != 0))
         headers = curl_slist_append (headers, "Content-Type: application/json");
     if (headers) headers = curl_slist_append (headers, "Expect:");
+    if (headers && self->authorization) headers = curl_slist_append (headers, self->authorization);
     if (!headers) { //  libcurl allocates its lists itself, and may fail
         free (url);
         free (payload);
         hpt_client_error (self, "out of memory");
         return HPT_CLIENT_FAILED;
     }
-    snprintf (url, url_size, "%s%s", self->base_url, path);
+    snprintf (url, url_size, "%s%s", base, path);
 
     hpt_client_result_t result = HPT_CLIENT_OK;
     CURLcode rc = CURLE_FAILED_INIT;

@@ -14,6 +14,18 @@
     Limits: connect timeout 5 s, total 30 s per request, answers up to
     HPT_CLIENT_MAX_ANSWER bytes.
 
+    The master is an http:// or https:// URL, or its Unix socket
+    (master.apiSocket) as unix:///PATH or unix:PATH, spoken to in plain
+    HTTP as http://localhost. The token, when there is one, goes in an
+    `Authorization: Bearer` header of every request, never in a URL, and
+    is never printed. Messages that people act on say where the URL or the
+    token came from (a flag, the environment, the config file or the
+    default: hpt_settings), so they know what to change:
+
+        ERROR: cannot reach the hpt master at http://head:7460: ...
+          http://head:7460 came from HPT_MASTER: it must be the address of the
+          master's REST API (master.api, ...), not its agents endpoint (master.agents)
+
     An https:// master is verified (its certificate chain and that it is
     for the URL's host) against the system's CAs, or against only the CA
     file the client is given (hpt --ca-cert, HPT_CA_CERT). A failed
@@ -28,8 +40,10 @@
 #ifndef HPT_CLIENT_H_INCLUDED
 #define HPT_CLIENT_H_INCLUDED
 
+#include "hpt_cli.h"
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define HPT_CLIENT_MAX_ANSWER (64u * 1024 * 1024)
 
@@ -41,13 +55,18 @@ typedef enum {
     HPT_CLIENT_FAILED,      //  the master answered with an error or garbage
 } hpt_client_result_t;
 
-//  Creates a client for the master at base_url (e.g. http://127.0.0.1:7470;
-//  a trailing slash is ignored) on behalf of command (used in messages,
-//  e.g. "hpt.jobs.submit"). ca_cert is a PEM file of the CA(s) to verify
-//  an https:// master with instead of the system's, or NULL (or "") for
-//  the system's. All three are copied. Returns NULL (message printed)
-//  when libcurl cannot be set up. The caller owns the client.
-hpt_client_t *hpt_client_new (const char *base_url, const char *ca_cert, const char *command);
+//  Creates a client for the master of context (its URL, e.g.
+//  http://127.0.0.1:7470, a trailing slash ignored; its CA file for an
+//  https:// master, NULL or "" for the system's CAs; its token, NULL for
+//  none; and where they came from) on behalf of command (used in
+//  messages, e.g. "hpt.jobs.submit"). Everything is copied. Returns NULL
+//  (message printed) when the URL is not one hpt can use or libcurl
+//  cannot be set up. The caller owns the client.
+hpt_client_t *hpt_client_new (const hpt_cli_context_t *context, const char *command);
+
+//  Whether url is a master URL hpt can use: http://..., https://...,
+//  unix:///PATH or unix:PATH. When not, writes why (for people) into why.
+bool hpt_client_url_ok (const char *url, char *why, size_t size);
 
 //  Destroys the client and nulls the pointer.
 void hpt_client_destroy (hpt_client_t **self_p);
@@ -75,6 +94,11 @@ hpt_client_result_t hpt_client_list (hpt_client_t *self, const char *path, const
 //  The last transport error text with what to do about it when hpt knows
 //  (for callers that retry quietly); never NULL, borrowed.
 const char *hpt_client_last_error (hpt_client_t *self);
+
+//  Prints the "cannot reach the hpt master" error of the last call, with
+//  where the URL came from and what it must be, as a call that is not
+//  quiet does; for callers that retried quietly and now give up.
+void hpt_client_report_unreachable (hpt_client_t *self);
 
 //  The master's base URL as used in requests; borrowed.
 const char *hpt_client_url (hpt_client_t *self);

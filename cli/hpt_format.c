@@ -4,6 +4,11 @@
     depend on every row. Widths count bytes, which is exact for the ASCII
     the master sends in ids, states and numbers; a reason in UTF-8 may sit
     a little off but is always in the last column, which is not padded.
+
+    Cells show control characters as '?': a cell is one line of a table,
+    and some cells hold what others typed (a drain reason, a route in the
+    audit trail), which must not move the cursor or recolour the terminal
+    of whoever reads the table.
 */
 #include "hpt_format.h"
 #include "hpt_alloc.h"
@@ -12,6 +17,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 HPT_ENUM_DEFINE (hpt_format_style, HPT_FORMAT_STYLE_LIST)
 
@@ -87,9 +93,11 @@ hpt_format_table_print (hpt_format_table_t *self, FILE *out)
 const char *
 hpt_format_cell (json_t *value, char *buf, size_t size)
 {
-    if (json_is_string (value))
+    if (json_is_string (value)) {
         snprintf (buf, size, "%s", json_string_value (value));
-    else if (json_is_integer (value))
+        for (char *c = buf; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    } else if (json_is_integer (value))
         snprintf (buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
     else if (json_is_real (value) && size >= 32)
         hpt_format_double (json_real_value (value), buf, size);
@@ -97,6 +105,18 @@ hpt_format_cell (json_t *value, char *buf, size_t size)
         snprintf (buf, size, "%s", json_is_true (value) ? "true" : "false");
     else
         snprintf (buf, size, "-");
+    return buf;
+}
+
+const char *
+hpt_format_time_ms (json_t *value, char *buf, size_t size)
+{
+    if (!json_is_integer (value) || json_integer_value (value) < 0)
+        return hpt_format_cell (value, buf, size);
+    time_t seconds = (time_t)(json_integer_value (value) / 1000);
+    struct tm tm;
+    if (!gmtime_r (&seconds, &tm) || strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return hpt_format_cell (value, buf, size);
     return buf;
 }
 

@@ -37,10 +37,15 @@ void hpt_format_table_add (hpt_format_table_t *self, const char *const *cells);
 //  Prints headings and rows. The last column is not padded.
 void hpt_format_table_print (hpt_format_table_t *self, FILE *out);
 
-//  Text of a scalar JSON value for a table cell: strings as they are,
-//  integers in decimal, reals in shortest form, true/false; NULL, null,
-//  arrays and objects as "-". Writes into buf and returns it.
+//  Text of a scalar JSON value for a table cell: strings as they are
+//  (control characters as '?'), integers in decimal, reals in shortest
+//  form, true/false; NULL, null, arrays and objects as "-". Writes into
+//  buf and returns it.
 const char *hpt_format_cell (json_t *value, char *buf, size_t size);
+
+//  A time the master sends as milliseconds since the epoch, as UTC
+//  "2026-12-03T22:33:45Z"; anything else as hpt_format_cell prints it.
+const char *hpt_format_time_ms (json_t *value, char *buf, size_t size);
 
 //  Reads the --format value text of command ("jobs describe") into
 //  *style. Prints "hpt COMMAND: --format must be json or yaml, not 'TEXT'"

@@ -22,7 +22,10 @@
     job ended are never lost (a page may hold no entry for --trial N yet
     move the cursor past other trials' lines). A master that cannot be reached is
     retried for a while (it may be restarting), because losing a long
-    stream to a blip is worse than waiting.
+    stream to a blip is worse than waiting; but for at most S_GIVE_UP_MS
+    of failed polls, timed by the clock rather than counted, since one
+    failed poll takes anything from a millisecond (refused) to the request
+    timeout (a master that accepts and never answers).
 */
 #include "hpt_cli.h"
 #include "hpt_alloc.h"
@@ -39,8 +42,10 @@
 
 //  Pause between polls that brought no log entries.
 #define S_POLL_INTERVAL_MS 300
-//  Consecutive failed polls (about a second apart) before giving up.
-#define S_POLL_RETRIES 30
+//  Pause between polls that could not reach the master.
+#define S_RETRY_INTERVAL_MS 1000
+//  How long polls may fail in a row before stream-logs gives up.
+#define S_GIVE_UP_MS 30000
 
 //  Builds "/v1/projects/P/jobs[/JOB]SUFFIX" with P and JOB escaped. The
 //  caller frees the result; NULL when libcurl cannot escape them (it
@@ -78,6 +83,14 @@ s_state_final (const char *state)
 {
     return state && (strcmp (state, "SUCCEEDED") == 0 || strcmp (state, "FAILED") == 0 ||
                      strcmp (state, "CANCELLED") == 0);
+}
+
+static long long
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -213,7 +226,7 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
 {
     *state_out = NULL;
     long long after = 0;
-    int failures = 0;
+    long long failing_since = -1; //  when the first of the failed polls in a row began
     s_lines_t lines = {NULL, 0};
     char *trial_escaped = trial ? hpt_client_escape (client, trial) : NULL;
     int rc = -1;
@@ -223,27 +236,33 @@ s_follow_logs (hpt_client_t *client, const char *project, const char *job, const
                   trial_escaped ? "&trial=" : "", trial_escaped ? trial_escaped : "");
         char *path = s_job_path (client, project, job, suffix);
         json_t *reply = NULL;
+        long long started = s_now_ms ();
         hpt_client_result_t result =
             path ? hpt_client_call (client, "GET", path, NULL, true, &reply) : HPT_CLIENT_FAILED;
         free (path);
         if (result == HPT_CLIENT_UNREACHABLE) {
-            if (++failures >= S_POLL_RETRIES) {
-                fprintf (stderr, "ERROR: cannot reach the hpt master at %s: %s\n",
-                         hpt_client_url (client), hpt_client_last_error (client));
-                rc = 1;
-            } else {
-                if (failures == 1)
-                    fprintf (stderr, "WARNING: lost the hpt master (%s); retrying\n",
-                             hpt_client_last_error (client));
-                s_sleep_ms (1000);
+            if (failing_since < 0) {
+                failing_since = started;
+                fprintf (stderr, "WARNING: lost the hpt master at %s (%s); retrying for %d s\n",
+                         hpt_client_url (client), hpt_client_last_error (client),
+                         S_GIVE_UP_MS / 1000);
             }
+            if (s_now_ms () - failing_since >= S_GIVE_UP_MS) {
+                hpt_client_report_unreachable (client);
+                fprintf (stderr,
+                         "  gave up after %d s without an answer; the job is not affected: "
+                         "hpt jobs stream-logs %s follows it again\n",
+                         S_GIVE_UP_MS / 1000, job);
+                rc = 1;
+            } else
+                s_sleep_ms (S_RETRY_INTERVAL_MS);
             continue;
         }
         if (result != HPT_CLIENT_OK) {
             rc = 1;
             continue;
         }
-        failures = 0;
+        failing_since = -1;
         json_t *entries = json_object_get (reply, "entries");
         const char *state = json_string_value (json_object_get (reply, "jobState"));
         long long next = 0;
@@ -351,7 +370,7 @@ s_submit (hpt_cli_context_t *context, int argc, char *argv[])
     s_append_args (job, args.rest, args.rest_count);
     json_t *body = hpt_job_to_json (job);
     hpt_job_destroy (&job);
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.submit");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.submit");
     if (!client) {
         json_decref (body);
         return 1;
@@ -539,7 +558,7 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
     }
     hpt_format_style_t style;
     if (!hpt_format_style_option ("jobs describe", format, &style)) return 2;
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.describe");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.describe");
     if (!client) return 1;
     json_t *reply = NULL;
     int rc = s_job_call (client, "GET", context->project, args.positional[0], "", NULL, &reply);
@@ -586,7 +605,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
     if (!s_count_option ("jobs list", "--page-size", page_size, &size) ||
         !s_count_option ("jobs list", "--limit", limit, &most))
         return 2;
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.list");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.list");
     if (!client) return 1;
     char *escaped = filter ? hpt_client_escape (client, filter) : NULL;
     char *suffix = hpt_asprintf ("%s%s", escaped ? "?filter=" : "", escaped ? escaped : "");
@@ -636,7 +655,7 @@ s_cancel (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt jobs cancel: JOB is required (see hpt jobs cancel --help)\n");
         return 2;
     }
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.jobs.cancel");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.cancel");
     if (!client) return 1;
     json_t *reply = NULL;
     int rc =
@@ -665,8 +684,7 @@ s_stream_logs (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt jobs stream-logs: --trial must be a trial number, not '%s'\n", trial);
         return 2;
     }
-    hpt_client_t *client =
-        hpt_client_new (context->master, context->ca_cert, "hpt.jobs.stream-logs");
+    hpt_client_t *client = hpt_client_new (context, "hpt.jobs.stream-logs");
     if (!client) return 1;
     char *final = NULL;
     int rc = s_follow_logs (client, context->project, args.positional[0], trial, &final);

@@ -81,7 +81,7 @@ s_list (hpt_cli_context_t *context, int argc, char *argv[])
                  page_size);
         return 2;
     }
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.nodes.list");
+    hpt_client_t *client = hpt_client_new (context, "hpt.nodes.list");
     if (!client) return 1;
     //  Every page, so that no node is left out of the table.
     json_t *nodes = NULL;
@@ -139,7 +139,7 @@ s_describe (hpt_cli_context_t *context, int argc, char *argv[])
     }
     hpt_format_style_t style;
     if (!hpt_format_style_option ("nodes describe", format, &style)) return 2;
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.nodes.describe");
+    hpt_client_t *client = hpt_client_new (context, "hpt.nodes.describe");
     if (!client) return 1;
     json_t *reply = NULL;
     int rc = s_node_call (client, "GET", args.positional[0], "", NULL, &reply);
@@ -182,8 +182,8 @@ s_drain (hpt_cli_context_t *context, int argc, char *argv[], bool drain)
         return 2;
     }
     const char *name = args.positional[0];
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert,
-                                           drain ? "hpt.nodes.drain" : "hpt.nodes.undrain");
+    hpt_client_t *client =
+        hpt_client_new (context, drain ? "hpt.nodes.drain" : "hpt.nodes.undrain");
     if (!client) return 1;
     json_t *body = NULL;
     if (drain) {
@@ -223,7 +223,7 @@ s_delete (hpt_cli_context_t *context, int argc, char *argv[])
         fprintf (stderr, "hpt nodes delete: NODE is required (see hpt nodes delete --help)\n");
         return 2;
     }
-    hpt_client_t *client = hpt_client_new (context->master, context->ca_cert, "hpt.nodes.delete");
+    hpt_client_t *client = hpt_client_new (context, "hpt.nodes.delete");
     if (!client) return 1;
     json_t *reply = NULL;
     int rc = s_node_call (client, "DELETE", args.positional[0], "", NULL, &reply);

@@ -161,6 +161,51 @@ s_yaml_builder_clear (s_yaml_builder_t *b)
     hpt_node_destroy (&b->root);
 }
 
+//  Adds the node a scalar, sequence-start or mapping-start event opens to
+//  the tree, checking the document's limits. 0, or -1 with *error set.
+static int
+s_yaml_node (s_yaml_builder_t *b, const yaml_event_t *event, hpt_tree_error_t *error)
+{
+    size_t line = event->start_mark.line + 1, column = event->start_mark.column + 1;
+    if (++b->nodes > HPT_TREE_MAX_NODES) {
+        s_error (error, line, column, "document has more than %d nodes", HPT_TREE_MAX_NODES);
+        return -1;
+    }
+    if ((event->type == YAML_SCALAR_EVENT && event->data.scalar.anchor) ||
+        (event->type == YAML_SEQUENCE_START_EVENT && event->data.sequence_start.anchor) ||
+        (event->type == YAML_MAPPING_START_EVENT && event->data.mapping_start.anchor)) {
+        s_error (error, line, column, "YAML anchors are not supported");
+        return -1;
+    }
+    hpt_node_t *node;
+    if (event->type == YAML_SCALAR_EVENT) {
+        node = s_node_new (HPT_NODE_SCALAR, line, column);
+        node->text =
+            hpt_strndup ((const char *)event->data.scalar.value, event->data.scalar.length);
+        if (strlen (node->text) != event->data.scalar.length) {
+            s_error (error, line, column, "NUL character in a scalar");
+            hpt_node_destroy (&node);
+            return -1;
+        }
+        node->style = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? HPT_SCALAR_PLAIN
+                                                                          : HPT_SCALAR_STRING;
+        return s_yaml_add (b, node, error) ? -1 : 0;
+    }
+    if (b->depth >= HPT_TREE_MAX_DEPTH) {
+        s_error (error, line, column, "document nested deeper than %d levels", HPT_TREE_MAX_DEPTH);
+        return -1;
+    }
+    node = s_node_new (event->type == YAML_MAPPING_START_EVENT ? HPT_NODE_MAP : HPT_NODE_SEQ, line,
+                       column);
+    //  Link first, push after: the container is reachable from the root
+    //  while it fills, so cleanup never leaks it.
+    if (s_yaml_add (b, node, error)) return -1;
+    b->stack[b->depth] = node;
+    b->pending_key[b->depth] = NULL;
+    b->depth++;
+    return 0;
+}
+
 hpt_node_t *
 hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
 {
@@ -202,57 +247,9 @@ hpt_tree_from_yaml (const char *text, size_t size, hpt_tree_error_t *error)
                 break;
             case YAML_SCALAR_EVENT:
             case YAML_SEQUENCE_START_EVENT:
-            case YAML_MAPPING_START_EVENT: {
-                if (++b.nodes > HPT_TREE_MAX_NODES) {
-                    s_error (error, line, column, "document has more than %d nodes",
-                             HPT_TREE_MAX_NODES);
-                    failed = true;
-                    break;
-                }
-                if ((event.type == YAML_SCALAR_EVENT && event.data.scalar.anchor) ||
-                    (event.type == YAML_SEQUENCE_START_EVENT && event.data.sequence_start.anchor) ||
-                    (event.type == YAML_MAPPING_START_EVENT && event.data.mapping_start.anchor)) {
-                    s_error (error, line, column, "YAML anchors are not supported");
-                    failed = true;
-                    break;
-                }
-                hpt_node_t *node;
-                if (event.type == YAML_SCALAR_EVENT) {
-                    node = s_node_new (HPT_NODE_SCALAR, line, column);
-                    node->text = hpt_strndup ((const char *)event.data.scalar.value,
-                                              event.data.scalar.length);
-                    if (strlen (node->text) != event.data.scalar.length) {
-                        s_error (error, line, column, "NUL character in a scalar");
-                        hpt_node_destroy (&node);
-                        failed = true;
-                        break;
-                    }
-                    node->style = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
-                                      ? HPT_SCALAR_PLAIN
-                                      : HPT_SCALAR_STRING;
-                    if (s_yaml_add (&b, node, error)) failed = true;
-                    break;
-                }
-                if (b.depth >= HPT_TREE_MAX_DEPTH) {
-                    s_error (error, line, column, "document nested deeper than %d levels",
-                             HPT_TREE_MAX_DEPTH);
-                    failed = true;
-                    break;
-                }
-                node = s_node_new (event.type == YAML_MAPPING_START_EVENT ? HPT_NODE_MAP
-                                                                          : HPT_NODE_SEQ,
-                                   line, column);
-                //  Link first, push after: the container is reachable from
-                //  the root while it fills, so cleanup never leaks it.
-                if (s_yaml_add (&b, node, error)) {
-                    failed = true;
-                    break;
-                }
-                b.stack[b.depth] = node;
-                b.pending_key[b.depth] = NULL;
-                b.depth++;
+            case YAML_MAPPING_START_EVENT:
+                if (s_yaml_node (&b, &event, error)) failed = true;
                 break;
-            }
             case YAML_SEQUENCE_END_EVENT:
             case YAML_MAPPING_END_EVENT:
                 b.depth--;

@@ -60,6 +60,14 @@
 //  this much; past it the connection is closed without an answer.
 #define S_MAX_DROPPED (64u * 1024 * 1024)
 
+//  Open connections the TCP server keeps, in all and per remote client
+//  address. A client past its share is answered 429 and disconnected, so
+//  one host (a runaway script, a dashboard with a connection leak) cannot
+//  take every slot; the host's own tools (loopback, the Unix socket) are
+//  not counted.
+#define S_MAX_CONNECTIONS 512
+#define S_MAX_CLIENT_CONNECTIONS 64
+
 struct _hpt_api_t {
     struct MHD_Daemon *daemon; //  the HTTP server and its thread
     char *socket_path;         //  a Unix socket's path (removed on destroy), or NULL
@@ -67,6 +75,7 @@ struct _hpt_api_t {
     char *tls_cert;            //  HTTPS: the certificate PEM, NULL for plain HTTP
     char *tls_key;             //  HTTPS: the key PEM (wiped on destroy)
     zsock_t *req;              //  REQ to the core; API thread only, NULL until used
+    zhashx_t *connections;     //  "remote ADDRESS" -> open connections; API thread only
     uint16_t port;             //  bound TCP port
     atomic_int timeout_ms;     //  how long to wait for the core
     atomic_bool stopping;      //  set by destroy: stop waiting for the core
@@ -77,7 +86,7 @@ typedef struct {
     char *body;     //  bytes received so far (malloc'd), NULL when none
     size_t size;    //  bytes in body
     bool answered;  //  a response is already queued
-    int refusal;    //  501 or 413 to answer once the body is drained, else 0
+    int refusal;    //  501, 413 or 429 to answer once the body is drained, else 0
     size_t dropped; //  bytes of a too big body read and dropped
 } s_upload_t;
 
@@ -420,7 +429,7 @@ hpt_api_reply (zsock_t *router, zframe_t *routing_id, int status, const char *co
 
 static enum MHD_Result
 s_respond (struct MHD_Connection *connection, unsigned int status, const char *content_type,
-           const void *body, size_t size)
+           const void *body, size_t size, bool close)
 {
     struct MHD_Response *response =
         MHD_create_response_from_buffer (size, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -428,6 +437,7 @@ s_respond (struct MHD_Connection *connection, unsigned int status, const char *c
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (status == MHD_HTTP_NOT_IMPLEMENTED)
         MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, "GET, POST, PATCH, DELETE");
+    if (close) MHD_add_response_header (response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result result = MHD_queue_response (connection, status, response);
     MHD_destroy_response (response);
     return result;
@@ -437,8 +447,8 @@ static enum MHD_Result
 s_respond_error (struct MHD_Connection *connection, int status, const char *message)
 {
     char *body = hpt_api_error_json (status, message, NULL);
-    enum MHD_Result result =
-        s_respond (connection, (unsigned int)status, "application/json", body, strlen (body));
+    enum MHD_Result result = s_respond (connection, (unsigned int)status, "application/json", body,
+                                        strlen (body), false);
     free (body);
     return result;
 }
@@ -577,7 +587,7 @@ s_forward (hpt_api_t *self, struct MHD_Connection *connection, const char *metho
         char *content_type =
             zframe_size (type_frame) ? zframe_strdup (type_frame) : hpt_strdup ("application/json");
         result = s_respond (connection, (unsigned int)status, content_type,
-                            zframe_data (body_frame), zframe_size (body_frame));
+                            zframe_data (body_frame), zframe_size (body_frame), false);
         free (content_type);
     }
     zmsg_destroy (&reply);
@@ -597,7 +607,8 @@ s_content_length (struct MHD_Connection *connection, unsigned long long *length)
     return errno == 0 && end && *end == 0;
 }
 
-//  Answers a refused request: 501 (method) or 413 (body too big).
+//  Answers a refused request: 501 (method), 413 (body too big) or 429
+//  (too many connections; the connection is then closed).
 static enum MHD_Result
 s_refuse (struct MHD_Connection *connection, int status, const char *method)
 {
@@ -606,10 +617,18 @@ s_refuse (struct MHD_Connection *connection, int status, const char *method)
         snprintf (message, sizeof (message),
                   "method %.32s is not implemented; hpt serves GET, POST, PATCH and DELETE",
                   method);
+    else if (status == 429)
+        snprintf (message, sizeof (message),
+                  "this client has more than %d connections open to the master; close some",
+                  S_MAX_CLIENT_CONNECTIONS);
     else
         snprintf (message, sizeof (message), "the request body is larger than %d bytes",
                   HPT_API_MAX_BODY);
-    return s_respond_error (connection, status, message);
+    char *body = hpt_api_error_json (status, message, NULL);
+    enum MHD_Result result = s_respond (connection, (unsigned int)status, "application/json", body,
+                                        strlen (body), status == 429);
+    free (body);
+    return result;
 }
 
 //  Whether a refusal can be answered before the body: the client sent
@@ -629,6 +648,44 @@ s_refuse_now (struct MHD_Connection *connection)
                                          MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+//  Counts a remote client's connections as they open and close. The
+//  connection's socket context holds its client key (owned) while open.
+static void
+s_notify_connection (void *cls, struct MHD_Connection *connection, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code)
+{
+    hpt_api_t *self = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        char client[INET6_ADDRSTRLEN + 16];
+        s_client (connection, client, sizeof (client));
+        if (strncmp (client, "remote ", 7) != 0) return;
+        intptr_t count = (intptr_t)zhashx_lookup (self->connections, client);
+        zhashx_update (self->connections, client, (void *)(count + 1));
+        *socket_context = hpt_strdup (client);
+    } else if (*socket_context) {
+        char *client = *socket_context;
+        intptr_t count = (intptr_t)zhashx_lookup (self->connections, client);
+        if (count > 1)
+            zhashx_update (self->connections, client, (void *)(count - 1));
+        else
+            zhashx_delete (self->connections, client);
+        free (client);
+        *socket_context = NULL;
+    }
+}
+
+//  Whether this connection's client has more connections open than its
+//  share.
+static bool
+s_client_over_limit (hpt_api_t *self, struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const char *client = info ? info->socket_context : NULL;
+    return client && self->connections &&
+           (intptr_t)zhashx_lookup (self->connections, client) > S_MAX_CLIENT_CONNECTIONS;
+}
+
 static enum MHD_Result
 s_handle (void *cls, struct MHD_Connection *connection, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -645,6 +702,8 @@ s_handle (void *cls, struct MHD_Connection *connection, const char *url, const c
             upload->refusal = 501;
         else if (s_content_length (connection, &length) && length > HPT_API_MAX_BODY)
             upload->refusal = 413;
+        else if (s_client_over_limit (self, connection))
+            upload->refusal = 429;
         if (upload->refusal && s_refuse_now (connection)) {
             upload->answered = true;
             return s_refuse (connection, upload->refusal, method);
@@ -760,6 +819,7 @@ s_free (hpt_api_t *self)
     free (self->tls_key);
     free (self->tls_cert);
     free (self->core_endpoint);
+    zhashx_destroy (&self->connections);
     free (self);
 }
 
@@ -778,8 +838,9 @@ s_start_daemon (hpt_api_t *self, unsigned int flags, uint16_t port, struct socka
     return MHD_start_daemon (flags, port, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, address,
                              MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_ARRAY,
-                             self->tls_cert ? tls : tls + 3, MHD_OPTION_END);
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)S_MAX_CONNECTIONS,
+                             MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
+                             MHD_OPTION_ARRAY, self->tls_cert ? tls : tls + 3, MHD_OPTION_END);
 }
 
 //  A listening Unix socket at path, mode 0660 (its group decides who may
@@ -867,6 +928,7 @@ hpt_api_new (const char *listen, const char *core_endpoint, const hpt_api_option
     atomic_init (&self->timeout_ms, HPT_API_TIMEOUT_MS);
     atomic_init (&self->stopping, false);
     if (strncmp (listen, "unix:", 5) == 0) return s_new_unix (self, listen + 5, error);
+    self->connections = zhashx_new ();
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (address.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     //  MHD binds the address given; the port argument only names it in

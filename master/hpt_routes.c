@@ -764,7 +764,29 @@ s_issue_token (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, co
         json_pack ("{s:s, s:s, s:s}", "name", name, "role", hpt_role_name (role), "token", token));
 }
 
-//  POST /v1/users {name, role}: a user and its first token.
+//  Whether the store has a user called name, with its role and whether
+//  its token is revoked (revoked may be NULL).
+static bool
+s_find_user (hpt_core_t *core, const char *name, hpt_role_t *role, bool *revoked)
+{
+    json_t *users = NULL;
+    bool found = false;
+    if (hpt_store_user_list (hpt_core_store (core), &users, NULL) == 0) {
+        size_t i;
+        json_t *user;
+        json_array_foreach (users, i, user) {
+            if (strcmp (json_string_value (json_object_get (user, "name")), name) != 0) continue;
+            found = hpt_role_parse (json_string_value (json_object_get (user, "role")), role) == 0;
+            if (revoked) *revoked = json_is_true (json_object_get (user, "revoked"));
+        }
+    }
+    json_decref (users);
+    return found;
+}
+
+//  POST /v1/users {name, role}: a new user and its first token. An
+//  existing user is 409: a new token is :token, a new role revoke + add,
+//  so nobody's token is replaced by a typo.
 static void
 s_add_user (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
 {
@@ -772,12 +794,19 @@ s_add_user (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request)
         json_loadb (hpt_api_request_body (request), hpt_api_request_body_size (request), 0, NULL);
     const char *name = json_string_value (json_object_get (body, "name"));
     hpt_role_t role;
+    bool revoked = false;
     if (!hpt_auth_name_ok (name))
         s_reply_error (router, request, 400, NULL,
                        "name: 1-64 of a-z, 0-9, '.', '_' and '-', a letter or digit first", NULL);
     else if (hpt_role_parse (json_string_value (json_object_get (body, "role")), &role) != 0)
         s_reply_error (router, request, 400, NULL, "role: one of viewer, user, admin", NULL);
-    else
+    else if (s_find_user (core, name, &(hpt_role_t){0}, &revoked) && !revoked) {
+        char *message = hpt_asprintf ("user %s already exists (a new token: POST "
+                                      "/v1/users/%s:token; another role: revoke, then add)",
+                                      name, name);
+        s_reply_error (router, request, 409, NULL, message, NULL);
+        free (message);
+    } else
         s_issue_token (core, router, request, name, role);
     json_decref (body);
 }
@@ -806,21 +835,8 @@ s_users (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **s
         else
             s_reply_json (router, request, 200, json_object ());
     } else if (verb && strcmp (method, "POST") == 0 && strcmp (verb, "token") == 0) {
-        json_t *users = NULL;
-        hpt_role_t role = HPT_ROLE_VIEWER;
-        bool found = false;
-        if (hpt_store_user_list (hpt_core_store (core), &users, NULL) == 0) {
-            size_t i;
-            json_t *user;
-            json_array_foreach (users, i, user) {
-                if (strcmp (json_string_value (json_object_get (user, "name")), seg[2]) != 0)
-                    continue;
-                found =
-                    hpt_role_parse (json_string_value (json_object_get (user, "role")), &role) == 0;
-            }
-        }
-        json_decref (users);
-        if (found)
+        hpt_role_t role;
+        if (s_find_user (core, seg[2], &role, NULL))
             s_issue_token (core, router, request, seg[2], role);
         else
             s_reply_error (router, request, 404, NULL, "no such user", NULL);
@@ -996,14 +1012,19 @@ static void
 s_audit_change (hpt_core_t *core, hpt_api_request_t *request, char **seg, size_t n)
 {
     if (strcmp (hpt_api_request_method (request), "GET") == 0) return;
+    //  The name without its verb (a handler strips it in place; a refused
+    //  request still has it), so one target reads the same either way.
     const char *target = n >= 5 ? seg[4] : n == 3 ? seg[2] : NULL;
+    char *name = target ? hpt_strdup (target) : NULL;
+    if (name) s_verb (name);
     hpt_store_audit_t entry = {zclock_time (),
                                s_caller.name,
                                hpt_api_request_method (request),
                                hpt_api_request_path (request),
-                               target,
+                               name,
                                s_status};
     hpt_core_audit (core, &entry);
+    free (name);
 }
 
 static void

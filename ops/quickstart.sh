@@ -47,6 +47,10 @@ YAML
 "$bin/hptmaster" --cluster "$tmp/cluster.yaml" > "$tmp/master.log" 2>&1 &
 pids+=($!)
 export HPT_MASTER="http://127.0.0.1:$api_port"
+# This throwaway master has no users: none of your own hpt settings (a
+# token for another master would be refused here) and no config file.
+unset HPT_TOKEN HPT_CA_CERT HPT_PROJECT
+export HPT_CONFIG=/dev/null
 for _ in $(seq 100); do
   grep -q "hptmaster ready" "$tmp/master.log" 2> /dev/null && break
   sleep 0.1

@@ -175,6 +175,14 @@ class Cluster:
     def job(self, job_id, project="default"):
         return self.get(f"/v1/projects/{project}/jobs/{job_id}")
 
+    def add_user(self, name, role):
+        """Makes a user with `hptmaster users add`; returns its token (the
+        last line it prints)."""
+        out = subprocess.run([str(BIN / "hptmaster"), "users", "add", name, "--role", role,
+                              "--cluster", str(self.config)], check=True, capture_output=True,
+                             text=True, timeout=30).stdout
+        return out.strip().splitlines()[-1]
+
     def node(self, name):
         try:
             return self.get(f"/v1/nodes/{name}")
@@ -185,12 +193,21 @@ class Cluster:
         return wait_for(lambda: (lambda j: j if j["state"] in states else None)(self.job(job_id)),
                         timeout=timeout, interval=0.1, what=f"job {job_id} in {states}")
 
-    def hpt(self, *args, check=False):
-        env = dict(os.environ, HPT_MASTER=self.url)
+    def hpt(self, *args, check=False, env=None):
+        """Runs hpt against this master. Its settings come from here alone
+        (none of the caller's HPT_* variables, no config file) unless env
+        gives some: a value of None removes a variable."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("HPT_")}
+        environment.update(HPT_MASTER=self.url, HPT_CONFIG=os.devnull)
         if self.tls:
-            env["HPT_CA_CERT"] = str(self.tls / "ca.pem")
+            environment["HPT_CA_CERT"] = str(self.tls / "ca.pem")
+        for name, value in (env or {}).items():
+            if value is None:
+                environment.pop(name, None)
+            else:
+                environment[name] = str(value)
         result = subprocess.run([str(BIN / "hpt"), *args], capture_output=True, text=True,
-                                env=env, timeout=120)
+                                env=environment, timeout=120)
         if check and result.returncode != 0:
             raise AssertionError(f"hpt {args} failed: {result.stdout}{result.stderr}")
         return result

@@ -29,7 +29,8 @@ def master():
 
 
 def hpt(*args, master=None, env=None, timeout=60):
-    environment = {k: v for k, v in os.environ.items() if k not in ("HPT_MASTER", "HPT_PROJECT")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HPT_")}
+    environment["HPT_CONFIG"] = os.devnull  # not the config file of whoever runs the tests
     if master is not None:
         environment["HPT_MASTER"] = master.url
     environment.update(env or {})

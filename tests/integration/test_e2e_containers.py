@@ -213,7 +213,11 @@ def test_custom_cluster_with_images_per_replica(cluster, tmp_path):
     addresses and its own task."""
     workdir = tmp_path / "agent-a"
     cluster.start_agent("a", cpus=4, extra=_agent_args())
+    #  The master waits a while: the trial
+    #  ends when the master exits, and the workers must have started and
+    #  printed by then even on a loaded machine.
     spec = _job(trials=1, parallel=1)
+    spec["masterConfig"]["containerArgs"] = ["--sleep=5"]
     spec.update({"scaleTier": "CUSTOM", "masterType": "standard",
                  "workerType": "standard", "workerCount": 2,
                  "parameterServerType": "standard", "parameterServerCount": 1,
@@ -235,7 +239,8 @@ def test_custom_cluster_with_images_per_replica(cluster, tmp_path):
         task = json.loads(_env(out)["TF_CONFIG"])["task"]
         assert task == {"type": "worker", "index": index, "trial": "1"}
     ps = _task_output(workdir, "custom1", 1, "ps", 0)
-    assert ps.startswith("ARGV: /train.sh --x=")  # the master's image and entrypoint
+    #  The master's image, entrypoint and containerArgs.
+    assert ps.startswith("ARGV: /train.sh --sleep=5 --x=")
     assert json.loads(_env(ps)["TF_CONFIG"])["task"]["type"] == "ps"
     assert _containers(workdir) == []
 

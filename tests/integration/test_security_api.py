@@ -9,7 +9,8 @@ refusals are 401 UNAUTHENTICATED or 403 PERMISSION_DENIED in Google's
 error shape. Also: a job's env values are shown to its owner and admins
 only; a page on another site (text/plain POST, a foreign Origin, a
 rebinding Host) changes nothing; tokens are stored and logged only as
-hashes; every change, refused or not, is in the audit trail."""
+hashes; every change, refused or not, is in the audit trail. The site
+runs over HTTPS, as a shared master does."""
 import json
 import subprocess
 import urllib.error
@@ -29,10 +30,9 @@ def call(cluster, method, path, body=None, token=None, headers=None):
     if token:
         head["Authorization"] = f"Bearer {token}"
     head.update(headers or {})
-    req = urllib.request.Request(f"http://127.0.0.1:{cluster.api_port}{path}", data=data,
-                                 method=method, headers=head)
+    req = urllib.request.Request(f"{cluster.url}{path}", data=data, method=method, headers=head)
     try:
-        with urllib.request.urlopen(req, timeout=15) as resp:
+        with urllib.request.urlopen(req, timeout=15, context=cluster.ssl_context) as resp:
             text = resp.read().decode()
             return resp.status, json.loads(text) if text.startswith("{") else text
     except urllib.error.HTTPError as err:
@@ -49,7 +49,11 @@ def add_user(cluster, name, role):
 
 @pytest.fixture
 def site(tmp_path):
-    cluster = Cluster(tmp_path)
+    """A master over HTTPS (a CA and certificate from certgen) with users
+    of every role, an agent, and alice's job running."""
+    subprocess.run([str(BIN / "hptmaster"), "certgen", "--host", "127.0.0.1", "--host",
+                    "localhost", str(tmp_path / "tls")], check=True, capture_output=True)
+    cluster = Cluster(tmp_path, tls=tmp_path / "tls")
     cluster.start_master()
     cluster.start_agent("a1", cpus=2)
     tokens = {role: add_user(cluster, name, role_kind)
@@ -162,7 +166,7 @@ def test_browser_attacks_change_nothing(site):
         "QUEUED", "PREPARING", "RUNNING")
     # Same-site requests are fine.
     status, _ = call(site, "GET", "/v1/nodes", token=token,
-                     headers={"Origin": f"http://127.0.0.1:{site.api_port}"})
+                     headers={"Origin": site.url})
     assert status == 200
 
 
@@ -180,10 +184,10 @@ def test_audit_trail(site):
     call(site, "POST", "/v1/nodes/a1:undrain", {}, site.tokens["bob"])
     status, audit = call(site, "GET", "/v1/audit?pageSize=1000", token=site.tokens["admin"])
     assert status == 200
-    seen = {(e["user"], e["route"], e["status"]) for e in audit["entries"]}
-    assert ("alice", "/v1/projects/p/jobs", 200) in seen, seen
-    assert ("root", "/v1/nodes/a1:drain", 200) in seen, seen
-    assert ("bob", "/v1/nodes/a1:undrain", 403) in seen, seen
+    seen = {(e["user"], e["route"], e["target"], e["status"]) for e in audit["entries"]}
+    assert ("alice", "/v1/projects/p/jobs", None, 200) in seen, seen
+    assert ("root", "/v1/nodes/a1:drain", "a1", 200) in seen, seen
+    assert ("bob", "/v1/nodes/a1:undrain", "a1", 403) in seen, seen
     log = (site.tmp / "master.log").read_text()
     assert "refused POST /v1/nodes/a1:undrain from bob" in log
 
@@ -193,6 +197,11 @@ def test_users_over_the_api(site):
     status, made = call(site, "POST", "/v1/users", {"name": "dave", "role": "user"}, admin)
     assert status == 200 and made["token"].startswith("hpt_"), made
     assert call(site, "GET", "/v1/auth/whoami", token=made["token"])[1]["name"] == "dave"
+    # Adding a user that exists replaces nobody's token.
+    status, error = call(site, "POST", "/v1/users", {"name": "dave", "role": "admin"}, admin)
+    assert status == 409 and ":token" in error["error"]["message"], error
+    assert call(site, "GET", "/v1/auth/whoami", token=made["token"])[1] == \
+        {"name": "dave", "role": "user"}
     status, again = call(site, "POST", "/v1/users/dave:token", {}, admin)
     assert status == 200 and again["token"] != made["token"]
     assert call(site, "GET", "/v1/nodes", token=made["token"])[0] == 401

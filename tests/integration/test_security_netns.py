@@ -17,6 +17,7 @@ Needs root (namespaces, veth); skipped with the reason otherwise."""
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -162,10 +163,31 @@ for _ in range(int(sys.argv[2])):
 print(codes)
 """
 
+#  Opens N connections and keeps them open, then sends a GET on the first
+#  and on the last few; prints each answer's status and message.
+CONNECTIONS_CLIENT = """
+import json, socket, sys
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = [socket.create_connection((host, port), timeout=10) for _ in range(count)]
+answers = []
+for s in [socks[0]] + socks[-6:]:
+    s.sendall(f"GET /v1/nodes HTTP/1.1\\r\\nHost: {host}\\r\\n\\r\\n".encode())
+    head = b""
+    while b"\\r\\n\\r\\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    status = int(head.split()[1]) if head else 0
+    answers.append((status, head.decode(errors="replace")))
+print(json.dumps([[status, text] for status, text in answers]))
+"""
+
 
 def test_remote_clients_are_rate_limited(tmp_path, hosts):
     """A client on another host gets 429 RESOURCE_EXHAUSTED past
-    master.apiRequestsPerSecond; the host's own tools are not limited."""
+    master.apiRequestsPerSecond, and past 64 open connections; the host's
+    own tools are not limited."""
     cluster = Cluster(tmp_path, master_config="\n".join([
         "  apiRequestsPerSecond: 20", "  apiHostNames: [10.199.1.1]",
         "  security:", "    insecure: true"]))
@@ -181,6 +203,16 @@ def test_remote_clients_are_rate_limited(tmp_path, hosts):
         assert codes.get(429, 0) >= 50 and codes.get(200, 0) >= 40, codes
         for _ in range(100):
             cluster.get("/v1/nodes")  # loopback: never 429
+        #  Past 64 open connections from one host, each further one is
+        #  answered 429 and closed; the first stays served.
+        time.sleep(2.5)  # the request bucket refills
+        out = subprocess.run(["ip", "netns", "exec", ns, PYTHON, "-c", CONNECTIONS_CLIENT,
+                              master, str(cluster.api_port), "70"],
+                             check=True, capture_output=True, text=True, timeout=120).stdout
+        answers = json.loads(out)
+        assert answers[0][0] == 200, answers[0]
+        for status, head in answers[1:]:
+            assert status == 429 and "connection: close" in head.lower(), head
         assert "insecure" in (cluster.tmp / "master.log").read_text()
     finally:
         cluster.stop()

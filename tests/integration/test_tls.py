@@ -41,8 +41,8 @@ def openssl(*args, check=True):
 def hpt(*args, master, ca_cert=None):
     """Runs hpt against master with exactly the CA given (none: the
     system's), whatever the caller's environment holds."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HPT_MASTER", "HPT_CA_CERT")}
-    env["HPT_MASTER"] = master
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPT_")}
+    env.update(HPT_MASTER=master, HPT_CONFIG=os.devnull)
     if ca_cert:
         env["HPT_CA_CERT"] = str(ca_cert)
     return subprocess.run([str(BIN / "hpt"), *args], capture_output=True, text=True, env=env,
@@ -149,6 +149,45 @@ def test_a_job_runs_to_its_end_over_https(tls_cluster, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[trial 2 " in result.stdout, result.stdout
     assert tls_cluster.job("tls_job")["state"] == "SUCCEEDED"
+
+
+def test_hpt_with_the_token_and_ca_from_its_config_file(tls_cluster, pki, tmp_path):
+    """A TLS master with users, and an hpt whose master, token and CA all
+    come from ~/.config/hpt/config.yaml (caCert relative to the file)."""
+    token = tls_cluster.add_user("ops", "admin")
+    config_dir = tmp_path / "home" / ".config" / "hpt"
+    config_dir.mkdir(parents=True)
+    (config_dir / "ca.pem").write_bytes((pki / "ca.pem").read_bytes())
+    config = config_dir / "config.yaml"
+    config.write_text(f"master: {tls_cluster.url}\ntoken: {token}\ncaCert: ca.pem\n")
+    config.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPT_")}
+    env["HOME"] = str(tmp_path / "home")
+
+    def run(*args, **extra):
+        return subprocess.run([str(BIN / "hpt"), *map(str, args)], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path,
+                              env=dict(env, **{k: str(v) for k, v in extra.items()}))
+
+    me = run("auth", "whoami")
+    assert me.returncode == 0, me.stderr
+    assert me.stdout == "name: ops\nrole: admin\n"
+    assert f"(from master: in {config})" in me.stderr
+    listed = run("users", "list")
+    assert listed.returncode == 0 and "ops" in listed.stdout, listed.stderr
+    assert run("jobs", "list").returncode == 0
+    # The CA: HPT_CA_CERT beats the file's caCert, --ca-cert beats HPT_CA_CERT.
+    other = tmp_path / "other"
+    assert certgen(other, "127.0.0.1").returncode == 0
+    wrong = run("auth", "whoami", HPT_CA_CERT=other / "ca.pem")
+    assert wrong.returncode == 1
+    assert f"does not verify against the CA in {other / 'ca.pem'}" in wrong.stderr
+    right = run("--ca-cert", pki / "ca.pem", "auth", "whoami", HPT_CA_CERT=other / "ca.pem")
+    assert right.returncode == 0, right.stderr
+    # Over TLS too a master with users wants the token.
+    config.write_text(f"master: {tls_cluster.url}\ncaCert: ca.pem\n")
+    anonymous = run("auth", "whoami")
+    assert anonymous.returncode == 1 and "hpt sent no token" in anonymous.stderr
 
 
 def test_hpt_without_the_ca_says_to_give_it(tls_cluster, tmp_path):
