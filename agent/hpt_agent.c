@@ -761,9 +761,12 @@ s_mig_list (hpt_agent_t *self, hpt_msg_t *msg, hpt_error_t *error)
     char *list = hpt_strdup ("CUDA_VISIBLE_DEVICES=");
     for (size_t i = 0; i < hpt_msg_mig_count (msg); i++) {
         int64_t index = hpt_msg_mig (msg, i);
-        const char *uuid = index >= 0 && index <= UINT32_MAX
-                               ? hpt_topology_mig_uuid (self->config.topology, (unsigned)index)
-                               : NULL;
+        unsigned gpu = 0;
+        const hpt_nvml_mig_t *mig =
+            index >= 0 && index <= UINT32_MAX
+                ? hpt_topology_mig (self->config.topology, (unsigned)index, &gpu)
+                : NULL;
+        const char *uuid = mig ? mig->uuid : NULL;
         if (!uuid || !*uuid) {
             free (list);
             hpt_error_set (error, HPT_E_INVALID, "MIG instance %lld is not on this agent",
@@ -955,13 +958,16 @@ s_write_env_file (s_task_t *task, hpt_msg_t *msg, char **env, hpt_error_t *error
                                 "environment cannot be given",
                                 (int)(name > 256 ? 256 : name), *entry);
         else if (strncmp (*entry, "HOME=", 5) && strncmp (*entry, "CLOUD_ML_HP_METRIC_FILE=", 24) &&
-                 strncmp (*entry, "CUDA_VISIBLE_DEVICES=", 21))
-            fprintf (file, "%s\n", *entry);
+                 (strncmp (*entry, "CUDA_VISIBLE_DEVICES=", 21) || hpt_msg_mig_count (msg)))
+            fprintf (file, "%s\n", *entry); //  MIG UUIDs are the same inside
     }
-    fprintf (file, "CLOUD_ML_HP_METRIC_FILE=%s\nCUDA_VISIBLE_DEVICES=", HPT_CONTAINER_METRIC_FILE);
-    for (size_t i = 0; i < hpt_msg_gpu_count (msg); i++)
-        fprintf (file, "%s%zu", i ? "," : "", i);
-    fprintf (file, "\n");
+    fprintf (file, "CLOUD_ML_HP_METRIC_FILE=%s\n", HPT_CONTAINER_METRIC_FILE);
+    if (!hpt_msg_mig_count (msg)) {
+        fprintf (file, "CUDA_VISIBLE_DEVICES=");
+        for (size_t i = 0; i < hpt_msg_gpu_count (msg); i++)
+            fprintf (file, "%s%zu", i ? "," : "", i);
+        fprintf (file, "\n");
+    }
     if (fclose (file) != 0 && rc == 0)
         rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot write %s: %s", task->env_file,
                             strerror (errno));
@@ -1031,19 +1037,43 @@ s_container_mounts (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_
     return rc;
 }
 
+//  The CDI device names of the LAUNCH's MIG instances (NULL-terminated,
+//  fresh; empty without any), or NULL with *error when a CDI spec names
+//  one of them neither way (hpt_container_mig_device).
+static char **
+s_mig_devices (hpt_agent_t *self, hpt_msg_t *msg, hpt_error_t *error)
+{
+    size_t count = hpt_msg_mig_count (msg);
+    char **devices = hpt_calloc (count + 1, sizeof (char *));
+    for (size_t i = 0; i < count; i++) {
+        int64_t index = hpt_msg_mig (msg, i);
+        unsigned gpu = 0;
+        const hpt_nvml_mig_t *mig =
+            index >= 0 && index <= UINT32_MAX
+                ? hpt_topology_mig (self->config.topology, (unsigned)index, &gpu)
+                : NULL;
+        devices[i] =
+            mig ? hpt_container_mig_device (self->containers, mig->uuid, gpu, mig->slot, error)
+                : NULL;
+        if (!mig)
+            hpt_error_set (error, HPT_E_INVALID, "MIG instance %lld is not on this agent",
+                           (long long)index);
+        if (!devices[i]) {
+            s_env_free (&devices);
+            return NULL;
+        }
+    }
+    return devices;
+}
+
 //  Starts a container task: its environment file, then the runtime's
 //  run client as the launcher's process. The pid, or -1 with *error.
 static pid_t
 s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t *user, char **env,
                    hpt_error_t *error)
 {
-    //  Not yet: CDI names MIG devices by the driver's own numbering, which
-    //  this agent does not map (docs/scheduling.md, "MIG").
-    if (hpt_msg_mig_count (msg)) {
-        hpt_error_set (error, HPT_E_UNIMPLEMENTED,
-                       "MIG instances are not given to container tasks yet");
-        return -1;
-    }
+    char **devices = s_mig_devices (self, msg, error);
+    if (!devices) return -1;
     task->container = hpt_container_name (self->containers, task->lid);
     task->env_file = hpt_asprintf ("%s/%s.env", self->containers_dir, task->container);
     char *mounts[9] = {NULL};
@@ -1054,6 +1084,7 @@ s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t
         for (size_t i = 0; i < mount_count; i++)
             free (mounts[i]);
         free (cwd);
+        s_env_free (&devices);
         return -1;
     }
     size_t gpu_count = hpt_msg_gpu_count (msg);
@@ -1095,6 +1126,7 @@ s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t
         .memory_mb = self->limits ? hpt_msg_memory_mb (msg) : 0,
         .gpus = gpus,
         .gpu_count = gpu_count,
+        .devices = (const char *const *)devices,
         .tpu = hpt_msg_tpu_count (msg) > 0,
     };
     char **argv = hpt_container_run_argv (self->containers, &run);
@@ -1114,6 +1146,7 @@ s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t
         free (labels[i]);
     free (cwd);
     free (gpus);
+    s_env_free (&devices);
     free (as);
     free (cpuset);
     free (command);

@@ -281,6 +281,7 @@ s_read_migs (s_api_t *api, nvmlDevice_t device, hpt_nvml_gpu_t *gpu)
             entry->name[0] = '\0';
         entry->name[sizeof (entry->name) - 1] = '\0';
         s_mig_profile (entry->name, entry->profile, sizeof (entry->profile));
+        entry->slot = i;
         if (api->get_memory (mig, &memory) == NVML_SUCCESS) entry->memory_bytes = memory.total;
         gpu->mig_count++;
     }

@@ -46,6 +46,7 @@ typedef struct {
     char name[HPT_NVML_STRING_MAX];    //  e.g. "NVIDIA H200 MIG 1g.18gb"
     char profile[HPT_NVML_STRING_MAX]; //  "1g.18gb" (from the name), "" when it names none
     uint64_t memory_bytes;             //  memory of this instance
+    unsigned slot; //  NVML's index of it on its GPU (what CDI's "GPU:SLOT" names)
 } hpt_nvml_mig_t;
 
 typedef struct {

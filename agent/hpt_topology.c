@@ -1081,14 +1081,16 @@ hpt_topology_restrict (hpt_topology_t *self, const char *path, hpt_error_t *erro
     return 0;
 }
 
-const char *
-hpt_topology_mig_uuid (hpt_topology_t *self, unsigned index)
+const hpt_nvml_mig_t *
+hpt_topology_mig (hpt_topology_t *self, unsigned index, unsigned *gpu)
 {
     const hpt_resources_t *r = &self->resources;
     for (size_t i = 0; i < r->accelerator_count; i++) {
         const hpt_accelerator_t *a = &r->accelerators[i];
-        if (index >= a->mig_base && index - a->mig_base < a->mig_count)
-            return a->migs[index - a->mig_base].uuid;
+        if (index >= a->mig_base && index - a->mig_base < a->mig_count) {
+            *gpu = a->index;
+            return &a->migs[index - a->mig_base];
+        }
     }
     return NULL;
 }

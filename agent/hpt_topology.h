@@ -132,9 +132,10 @@ const char *hpt_topology_discovery (hpt_topology_t *self);
 //  used or not tried (XML).
 const char *hpt_topology_nvml_error (hpt_topology_t *self);
 
-//  The MIG UUID ("MIG-...") of the host's MIG instance index (borrowed),
-//  or NULL when there is none of that index.
-const char *hpt_topology_mig_uuid (hpt_topology_t *self, unsigned index);
+//  The host's MIG instance index (borrowed: its UUID, "MIG-...", and NVML
+//  slot), with its GPU's index in *gpu; NULL when there is none of that
+//  index.
+const hpt_nvml_mig_t *hpt_topology_mig (hpt_topology_t *self, unsigned index, unsigned *gpu);
 
 //  The GPU link matrix as nvidia-smi topo -m prints it (GPU rows and
 //  columns, the link codes, each GPU's NUMA node and local cores); the

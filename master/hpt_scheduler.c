@@ -95,18 +95,9 @@ s_wants_gpus (const hpt_task_request_t *req)
 //  an agent that runs containers, and one with GPUs an agent that can
 //  pass its GPUs to them (a CDI spec).
 static bool
-s_is_mig (const char *type)
-{
-    const hpt_accel_info_t *info = type ? hpt_accel_lookup (type) : NULL;
-    return info && info->mig_parent;
-}
-
-static bool
 s_can_run (const hpt_host_t *node, const hpt_task_request_t *req)
 {
     if (!req->image) return true;
-    //  MIG instances go to processes only, for now (docs/scheduling.md).
-    if (req->accel_count > 0 && s_is_mig (req->accel_type)) return false;
     return node->containers && (!s_wants_gpus (req) || node->container_gpus);
 }
 
@@ -275,11 +266,6 @@ hpt_scheduler_restore (hpt_host_t *node, hpt_task_t *task)
 static char *
 s_container_problem (hpt_host_t **nodes, size_t count, const hpt_task_request_t *req)
 {
-    if (req->image && req->accel_count > 0 && s_is_mig (req->accel_type))
-        return hpt_asprintf ("task %s-%d runs the image %s in a container with a MIG instance "
-                             "(%s): MIG instances are given to processes only, not yet to "
-                             "containers",
-                             req->replica, req->index, req->image, req->accel_type);
     bool containers = false;
     for (size_t i = 0; i < count; i++) {
         if (nodes[i]->state == HPT_HOST_LOST) continue;
