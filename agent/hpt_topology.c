@@ -1132,8 +1132,15 @@ hpt_topology_matrix_text (hpt_topology_t *self)
         char numa[16] = "N/A";
         if (a->numa_node >= 0) snprintf (numa, sizeof (numa), "%d", a->numa_node);
         fprintf (out, "%-14s", numa);
-        for (size_t c = 0; c < a->cpu_count; c++)
+        //  Runs of consecutive cores as ranges: "0-15,32-47".
+        for (size_t c = 0; c < a->cpu_count;) {
+            size_t last = c;
+            while (last + 1 < a->cpu_count && a->cpus[last + 1] == a->cpus[last] + 1)
+                last++;
             fprintf (out, "%s%u", c ? "," : "", a->cpus[c]);
+            if (last > c) fprintf (out, "-%u", a->cpus[last]);
+            c = last + 1;
+        }
         fprintf (out, "%s%s\n", a->mig_enabled ? "  MIG: " : "", a->mig_enabled ? a->type : "");
         for (size_t m = 0; m < a->mig_count; m++) {
             char type[96];

@@ -76,6 +76,21 @@ def test_hwloc_links_without_nvml():
     assert links[2] == {"0": "SYS", "1": "SYS", "3": "NODE"}
 
 
+def test_hwloc_pcie_switches():
+    # tests/data/topologies/gpu-host-pcie-switches.xml: GPUs 0 and 1 below
+    # one PCIe switch, 2 behind a second switch below it, 3 on the same
+    # host bridge without a switch, 4 on another host bridge of socket 0,
+    # 5 on socket 1.
+    doc = json.loads(print_topology(topology="gpu-host-pcie-switches.xml"))
+    links = {g["index"]: g["links"] for g in gpus(doc)}
+    assert links[0] == {"1": "PIX", "2": "PXB", "3": "PHB", "4": "NODE", "5": "SYS"}
+    assert links[2] == {"0": "PXB", "1": "PXB", "3": "PHB", "4": "NODE", "5": "SYS"}
+    assert links[5]["4"] == "SYS"
+    matrix = print_topology("--matrix", topology="gpu-host-pcie-switches.xml")
+    row = next(line.split() for line in matrix.splitlines() if line.startswith("GPU5"))
+    assert row == ["GPU5", "SYS", "SYS", "SYS", "SYS", "SYS", "X", "1", "4-7"], row
+
+
 def test_mig_instances_are_devices():
     doc = json.loads(print_topology(env=fake_env("a100-mig.json")))
     first, second = gpus(doc)
