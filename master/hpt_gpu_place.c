@@ -192,6 +192,11 @@ hpt_gpu_place_choose (size_t count, const bool *is_free, const hpt_gpu_link_t *l
         free (frees);
         return false;
     }
+    if (count > HPT_GPU_PLACE_SEARCH_MAX) {
+        memcpy (chosen, frees, k * sizeof (size_t));
+        free (frees);
+        return true;
+    }
     s_input_t in = {count, is_free, links, k};
     bool *in_set = hpt_calloc (count, sizeof (bool));
     if (s_choose (free_count, k, HPT_GPU_PLACE_EXHAUSTIVE) <= HPT_GPU_PLACE_EXHAUSTIVE)

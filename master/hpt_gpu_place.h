@@ -31,7 +31,10 @@
     Every k-subset of the free GPUs is scored when there are at most
     HPT_GPU_PLACE_EXHAUSTIVE of them (8 of 16 GPUs: 12 870); beyond that,
     a greedy search from each free GPU (add the GPU that keeps the
-    bottleneck best, then the interior), scored by the same rules.
+    bottleneck best, then the interior), scored by the same rules. A host
+    with more than HPT_GPU_PLACE_SEARCH_MAX GPUs of one type (no real
+    host; an agent could claim 1024) gets the lowest free indexes, so
+    that no HELLO can make a placement cost more than a few milliseconds.
 */
 #ifndef HPT_GPU_PLACE_H_INCLUDED
 #define HPT_GPU_PLACE_H_INCLUDED
@@ -42,6 +45,8 @@
 
 //  Most k-subsets scored one by one.
 #define HPT_GPU_PLACE_EXHAUSTIVE 16384
+//  Most GPUs of one type searched by their links.
+#define HPT_GPU_PLACE_SEARCH_MAX 64
 
 //  Chooses k of count GPUs: is_free[i] says whether GPU i may be taken,
 //  links[i * count + j] is the link between GPUs i and j (the diagonal is

@@ -412,6 +412,23 @@ test_scheduler_mig_instances (void **state)
     hpt_host_destroy (&node);
 }
 
+//  More GPUs than a host has (a claim): the lowest free indexes, at once.
+static void
+test_too_many_gpus (void **state)
+{
+    (void)state;
+    size_t count = HPT_GPU_PLACE_SEARCH_MAX + 36;
+    bool *free_flags = calloc (count, sizeof (bool));
+    hpt_gpu_link_t *links = calloc (count * count, sizeof (hpt_gpu_link_t));
+    for (size_t i = 0; i < count; i++)
+        free_flags[i] = i != 1;
+    size_t chosen[3];
+    assert_true (hpt_gpu_place_choose (count, free_flags, links, 3, chosen));
+    assert_true (chosen[0] == 0 && chosen[1] == 2 && chosen[2] == 3);
+    free (free_flags);
+    free (links);
+}
+
 int
 main (void)
 {
@@ -425,6 +442,7 @@ main (void)
         cmocka_unit_test (test_pcie_two_sockets),
         cmocka_unit_test (test_bottleneck_first),
         cmocka_unit_test (test_greedy_islands),
+        cmocka_unit_test (test_too_many_gpus),
         cmocka_unit_test (test_scheduler_uses_links),
         cmocka_unit_test (test_scheduler_mig_instances),
     };
