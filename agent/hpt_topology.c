@@ -23,7 +23,8 @@
        and adds MIG instances, matched by PCI bus id; GPUs NVML sees but
        hwloc did not (no PCI access in a container) are added without
        locality. TPUs behind /dev/accelN that hwloc missed are added from
-       sysfs.
+       sysfs, and so are Google TPU PCI functions sysfs lists that hwloc
+       missed (chips bound to vfio-pci, which no /dev/accel names).
     5. Devices are sorted by PCI bus id and numbered per kind: the GPU
        index is then the CUDA index under CUDA_DEVICE_ORDER=PCI_BUS_ID.
        MIG instances are numbered host-wide, GPU by GPU.
@@ -55,6 +56,7 @@
 
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,6 +429,55 @@ s_read_dev_accel (hpt_topology_t *self)
     globfree (&found);
 }
 
+//  Adds TPUs that sysfs lists among the PCI devices but hwloc did not (a
+//  container without PCI access, or chips bound to vfio-pci for a TPU VM's
+//  runtime, which no /dev/accel node names): vendor 0x1ae0 with a TPU
+//  device id or an accelerator class. The sysfs root is $HPT_SYSFS_ROOT
+//  (tests) or /sys.
+static void
+s_read_sysfs_tpus (hpt_topology_t *self)
+{
+    const char *root = getenv ("HPT_SYSFS_ROOT");
+    char *pattern = hpt_asprintf ("%s/bus/pci/devices/*", root && *root ? root : "/sys");
+    glob_t found;
+    int rc = glob (pattern, 0, NULL, &found);
+    free (pattern);
+    if (rc != 0) return;
+    for (size_t i = 0; i < found.gl_pathc && i < 4096; i++) {
+        char path[PATH_MAX], bus_id[HPT_NVML_BUSID_MAX] = "";
+        unsigned vendor = 0, device = 0, subdevice = 0, class_id = 0;
+        snprintf (path, sizeof (path), "%s/vendor", found.gl_pathv[i]);
+        if (!s_read_sysfs_hex (path, &vendor) || vendor != S_VENDOR_GOOGLE) continue;
+        snprintf (path, sizeof (path), "%s/device", found.gl_pathv[i]);
+        s_read_sysfs_hex (path, &device);
+        snprintf (path, sizeof (path), "%s/subsystem_device", found.gl_pathv[i]);
+        s_read_sysfs_hex (path, &subdevice);
+        snprintf (path, sizeof (path), "%s/class", found.gl_pathv[i]);
+        unsigned long long class_long = 0;
+        FILE *file = fopen (path, "r");
+        if (file) {
+            if (fscanf (file, "%llx", &class_long) != 1) class_long = 0;
+            fclose (file);
+        }
+        class_id = (unsigned)((class_long >> 8) & 0xffff);
+        const char *type = s_tpu_type (device, subdevice, class_id);
+        const char *base = strrchr (found.gl_pathv[i], '/');
+        if (!type || !hpt_nvml_normalize_bus_id (base ? base + 1 : "", bus_id, sizeof (bus_id)) ||
+            s_find_by_bus (self, bus_id))
+            continue;
+        hpt_accelerator_t *entry = s_add_accelerator (self);
+        if (!entry) break;
+        s_copy (entry->type, sizeof (entry->type), type);
+        entry->is_tpu = true;
+        s_copy (entry->pci_bus_id, sizeof (entry->pci_bus_id), bus_id);
+        snprintf (entry->name, sizeof (entry->name), "Google TPU (%04x:%04x, %s)", vendor, device,
+                  bus_id);
+        entry->cpus =
+            s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc), &entry->cpu_count);
+    }
+    globfree (&found);
+}
+
 static int
 s_compare_accelerators (const void *a, const void *b)
 {
@@ -594,6 +645,7 @@ s_new (const char *xml_path, hpt_error_t *error)
     const char *nvml_library = getenv ("HPT_NVML_LIBRARY");
     if (!xml_path || (nvml_library && *nvml_library)) s_merge_nvml (self);
     if (!xml_path) s_read_dev_accel (self);
+    if (!xml_path) s_read_sysfs_tpus (self);
     s_count_cpus (self);
     self->resources.memory_gb = s_gib (hwloc_get_root_obj (self->hwloc)->total_memory);
     s_number_accelerators (self);
