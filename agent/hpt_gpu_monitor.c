@@ -37,12 +37,10 @@ s_report (zsock_t *pipe, const hpt_gpu_monitor_report_t *report)
 }
 
 static void
-s_fail (zsock_t *pipe, const s_args_t *args, size_t gpu, int64_t xid, const char *why,
-        bool *failed)
+s_fail (zsock_t *pipe, const s_args_t *args, size_t gpu, int64_t xid, const char *why, bool *failed)
 {
-    hpt_gpu_monitor_report_t report = {.kind = HPT_GPU_MONITOR_FAILED,
-                                       .gpu = args->indexes[gpu],
-                                       .xid = xid};
+    hpt_gpu_monitor_report_t report = {
+        .kind = HPT_GPU_MONITOR_FAILED, .gpu = args->indexes[gpu], .xid = xid};
     snprintf (report.why, sizeof (report.why), "%s", why);
     s_report (pipe, &report);
     failed[gpu] = true;
@@ -84,8 +82,8 @@ s_on_event (zsock_t *pipe, const s_args_t *args, const hpt_nvml_event_t *event, 
         snprintf (why, sizeof (why), "XID %llu (a critical GPU error)", event->xid);
     else
         snprintf (why, sizeof (why), "a double-bit (uncorrectable) ECC error");
-    s_fail (pipe, args, event->gpu,
-            event->kind == HPT_NVML_EVENT_XID ? (int64_t)event->xid : -1, why, failed);
+    s_fail (pipe, args, event->gpu, event->kind == HPT_NVML_EVENT_XID ? (int64_t)event->xid : -1,
+            why, failed);
 }
 
 static void

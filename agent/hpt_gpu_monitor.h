@@ -35,14 +35,14 @@ typedef enum {
 } hpt_gpu_monitor_kind_t;
 
 typedef struct {
-    hpt_gpu_monitor_kind_t kind;        //  what
-    unsigned gpu;                       //  the agent's GPU index
-    double utilization;                 //  SAMPLE: percent, < 0 unknown
-    double memory_used_gb;              //  SAMPLE: GiB, < 0 unknown
-    double power_watts;                 //  SAMPLE: < 0 unknown
-    double temperature;                 //  SAMPLE: degrees Celsius, < 0 unknown
-    int64_t xid;                        //  FAILED: the XID, -1 when none
-    char why[HPT_GPU_MONITOR_WHY_MAX];  //  FAILED: why; OFF: why NVML is not used
+    hpt_gpu_monitor_kind_t kind;       //  what
+    unsigned gpu;                      //  the agent's GPU index
+    double utilization;                //  SAMPLE: percent, < 0 unknown
+    double memory_used_gb;             //  SAMPLE: GiB, < 0 unknown
+    double power_watts;                //  SAMPLE: < 0 unknown
+    double temperature;                //  SAMPLE: degrees Celsius, < 0 unknown
+    int64_t xid;                       //  FAILED: the XID, -1 when none
+    char why[HPT_GPU_MONITOR_WHY_MAX]; //  FAILED: why; OFF: why NVML is not used
 } hpt_gpu_monitor_report_t;
 
 typedef struct _hpt_gpu_monitor_t hpt_gpu_monitor_t;

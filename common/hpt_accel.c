@@ -13,10 +13,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#define S_GPU(name) {name, HPT_ACCEL_KIND_GPU, false, NULL, NULL}
-#define S_TPU(name, pod) {name, HPT_ACCEL_KIND_TPU, pod, NULL, NULL}
-#define S_MIG(parent, suffix, profile) \
-    {parent "_" suffix, HPT_ACCEL_KIND_GPU, false, parent, profile}
+#define S_GPU(name)                                                                                \
+    {                                                                                              \
+        name, HPT_ACCEL_KIND_GPU, false, NULL, NULL                                                \
+    }
+#define S_TPU(name, pod)                                                                           \
+    {                                                                                              \
+        name, HPT_ACCEL_KIND_TPU, pod, NULL, NULL                                                  \
+    }
+#define S_MIG(parent, suffix, profile)                                                             \
+    {                                                                                              \
+        parent "_" suffix, HPT_ACCEL_KIND_GPU, false, parent, profile                              \
+    }
 
 static const hpt_accel_info_t s_table[] = {
     //  AI Platform Training's AcceleratorType enum

@@ -5,8 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const s_codes[HPT_GPU_LINK_CLASSES] = {"NV", "PIX", "PXB", "PHB", "NODE",
-                                                          "SYS"};
+static const char *const s_codes[HPT_GPU_LINK_CLASSES] = {"NV", "PIX", "PXB", "PHB", "NODE", "SYS"};
 
 char *
 hpt_gpu_link_format (hpt_gpu_link_t link, char *out, size_t size)

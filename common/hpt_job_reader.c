@@ -401,7 +401,8 @@ s_r_accel (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
     //  never used.
     const hpt_accel_info_t *info = hpt_accel_lookup (a->type);
     if (info && info->mig_parent && a->count > 1) {
-        hpt_schema_error (r, v, "count: a MIG instance type (%s) takes count 1: CUDA uses one MIG "
+        hpt_schema_error (r, v,
+                          "count: a MIG instance type (%s) takes count 1: CUDA uses one MIG "
                           "instance per process",
                           a->type);
         return false;

@@ -619,9 +619,8 @@ s_check_links (json_t *links, const char *where, hpt_error_t *error)
             return s_fail (error, "%s.links: '%s' is not a GPU index", where, safe);
         hpt_gpu_link_t link;
         if (!hpt_gpu_link_parse (json_string_value (value), &link))
-            return s_fail (error,
-                           "%s.links.%s: must be NV1..NV64, PIX, PXB, PHB, NODE or SYS", where,
-                           safe);
+            return s_fail (error, "%s.links.%s: must be NV1..NV64, PIX, PXB, PHB, NODE or SYS",
+                           where, safe);
     }
     return 0;
 }

@@ -22,16 +22,15 @@
 static json_t *
 s_resources (void)
 {
-    return json_pack ("{s:i, s:f, s:[{s:i, s:[i,i]}], s:[{s:s, s:i, s:s, s:i, s:s, s:f, s:s, "
-                      "s:[i,i], s:{s:s, s:s}}, {s:s, s:i, s:b, s:[{s:s, s:i, s:s, s:f}]}], s:s}",
-                      "cpus", 16, "memoryGb", 64.0, "numaNodes", "index", 0, "cpus", 0, 1,
-                      "accelerators", "type", "NVIDIA_TESLA_V100", "index", 0, "pciBusId",
-                      "0000:3b:00.0", "numaNode", 0, "name", "Tesla V100", "memoryGb", 15.8, "uuid",
-                      "GPU-1234", "cpus", 0, 1, "links", "1", "NV2", "2", "SYS", "type",
-                      "NVIDIA_A100_80GB", "index", 1, "migEnabled", 1, "mig", "type",
-                      "NVIDIA_A100_80GB_1G_10GB", "index", 0, "uuid",
-                      "MIG-4f2d1e0c-7b3a-5c9d-8e1f-2a3b4c5d6e7f", "memoryGb", 9.8, "discovery",
-                      "hwloc");
+    return json_pack (
+        "{s:i, s:f, s:[{s:i, s:[i,i]}], s:[{s:s, s:i, s:s, s:i, s:s, s:f, s:s, "
+        "s:[i,i], s:{s:s, s:s}}, {s:s, s:i, s:b, s:[{s:s, s:i, s:s, s:f}]}], s:s}",
+        "cpus", 16, "memoryGb", 64.0, "numaNodes", "index", 0, "cpus", 0, 1, "accelerators", "type",
+        "NVIDIA_TESLA_V100", "index", 0, "pciBusId", "0000:3b:00.0", "numaNode", 0, "name",
+        "Tesla V100", "memoryGb", 15.8, "uuid", "GPU-1234", "cpus", 0, 1, "links", "1", "NV2", "2",
+        "SYS", "type", "NVIDIA_A100_80GB", "index", 1, "migEnabled", 1, "mig", "type",
+        "NVIDIA_A100_80GB_1G_10GB", "index", 0, "uuid", "MIG-4f2d1e0c-7b3a-5c9d-8e1f-2a3b4c5d6e7f",
+        "memoryGb", 9.8, "discovery", "hwloc");
 }
 
 //  A valid message of type id with every field set (optional ones too).
@@ -944,7 +943,8 @@ test_field_rules (void **state)
                        "\"index\":0,\"mig\":[{\"type\":\"T4_1G_5GB\",\"index\":0,"
                        "\"uuid\":\"MIG 1\"}]}]}",
                        "accelerators[0].mig[0].uuid: must be [A-Za-z0-9._:-]");
-    s_expect_mutation (HPT_MSG_LAUNCH, "migs", "[2, 2]", "field 'migs'[1]: repeats an earlier entry");
+    s_expect_mutation (HPT_MSG_LAUNCH, "migs", "[2, 2]",
+                       "field 'migs'[1]: repeats an earlier entry");
     s_expect_mutation (HPT_MSG_LAUNCH, "migs", "[0]",
                        "field 'migs': not with 'gpus' (a task gets whole GPUs or MIG instances)");
     s_expect_mutation (HPT_MSG_GPU_FAILED, "gpu", "-1", "field 'gpu': must be in [0, 65535]");
