@@ -93,7 +93,9 @@
 #include "hpt_container.h"
 #include "hpt_fetch.h"
 #include "hpt_fs.h"
+#include "hpt_gpu_monitor.h"
 #include "hpt_hypertune.h"
+#include "hpt_job.h"
 #include "hpt_launcher.h"
 #include "hpt_line_metrics.h"
 #include "hpt_msg.h"
@@ -111,6 +113,7 @@
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -152,50 +155,54 @@ typedef struct {
     int exit_code;              //  while removing: how it exited
     int exit_signal;            //  while removing: the signal that ended the run client
     bool core_dumped;           //  while removing
+    size_t gpu_count;           //  whole GPUs it was given
+    int64_t *gpus;              //  their indexes (owned)
 } s_task_t;
 
 struct _hpt_agent_t {
-    hpt_agent_config_t config;    //  copied (strings owned)
-    char *spool_dir;              //  WORKDIR/spool
-    zsock_t *dealer;              //  to the master
-    zactor_t *monitor;            //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
-    int64_t handshake_log;        //  when a failed handshake was last logged (monotonic ms)
-    zloop_t *loop;                //  the reactor
-    hpt_launcher_t *launcher;     //  runs the tasks
-    hpt_spool_t *spool;           //  events until acknowledged
-    zhashx_t *tasks;              //  lid -> s_task_t (owned)
-    hpt_fetch_t *fetch;           //  package fetcher (its own thread)
-    zhashx_t *fetching;           //  task id -> LAUNCH waiting for packages or its image (owned)
-    hpt_container_t *containers;  //  the container runtime
-    char *containers_dir;         //  WORKDIR/containers: the containers' environment files
-    zhashx_t *images;             //  images present (pulled or found) since the agent started
-    zhashx_t *pulls;              //  image being pulled -> zlistx of the task ids waiting for it
-    bool limits;                  //  containers get the machine type's CPU and memory limits
-    json_t *resources;            //  HELLO's resources document
-    bool registered;              //  WELCOME received, not lost since
-    int64_t heartbeat_ms;         //  from WELCOME
-    int64_t timeout_ms;           //  from WELCOME
-    int64_t last_master;          //  monotonic ms of the master's last message
-    int64_t next_hello;           //  monotonic ms of the next HELLO attempt
-    int64_t hello_backoff;        //  current backoff
-    int64_t last_heartbeat;       //  monotonic ms of our last HEARTBEAT
-    int64_t oldest_seq;           //  oldest unacknowledged seq when last (re)sent
-    int64_t oldest_sent;          //  monotonic ms it was last (re)sent
-    int64_t sent_seq;             //  highest event seq sent since (re)registering or replaying
-    int64_t master_epoch;         //  from the last WELCOME, 0 before the first
-    int64_t wait_start;           //  monotonic ms this wait for registration began, 0 registered
-    int64_t wait_log_at;          //  wait length at which "waiting for the master" is next logged
-    zactor_t *probe;              //  asking the endpoint what it is (hpt_probe), NULL when not
-    bool probed;                  //  the probe ran during this wait
-    char *probe_advice;           //  what it found, for the waiting lines, or NULL
-    char *refusal;                //  why the master refused us for good, NULL while it has not
-    char **allowed;               //  --allow-run-as users, NULL-terminated (owned), or NULL
-    mode_t task_umask;            //  the umask hptagent started with: the tasks get it
-    int64_t bogus_logged;         //  monotonic ms an impossible ACK was last logged, 0 never
-    int64_t match_credit;         //  microseconds custom stdout patterns may still spend now
-    int64_t match_refilled;       //  monotonic microseconds the credit was last grown
-    hpt_agent_metrics_t *metrics; //  its /metrics (--metrics-listen), or NULL
-    zhashx_t *launched;           //  task id -> monotonic ms its LAUNCH came (owned)
+    hpt_agent_config_t config;      //  copied (strings owned)
+    char *spool_dir;                //  WORKDIR/spool
+    zsock_t *dealer;                //  to the master
+    zactor_t *monitor;              //  the dealer's CURVE handshakes (zmonitor), NULL without CURVE
+    int64_t handshake_log;          //  when a failed handshake was last logged (monotonic ms)
+    zloop_t *loop;                  //  the reactor
+    hpt_launcher_t *launcher;       //  runs the tasks
+    hpt_spool_t *spool;             //  events until acknowledged
+    zhashx_t *tasks;                //  lid -> s_task_t (owned)
+    hpt_fetch_t *fetch;             //  package fetcher (its own thread)
+    zhashx_t *fetching;             //  task id -> LAUNCH waiting for packages or its image (owned)
+    hpt_container_t *containers;    //  the container runtime
+    char *containers_dir;           //  WORKDIR/containers: the containers' environment files
+    zhashx_t *images;               //  images present (pulled or found) since the agent started
+    zhashx_t *pulls;                //  image being pulled -> zlistx of the task ids waiting for it
+    bool limits;                    //  containers get the machine type's CPU and memory limits
+    json_t *resources;              //  HELLO's resources document
+    bool registered;                //  WELCOME received, not lost since
+    int64_t heartbeat_ms;           //  from WELCOME
+    int64_t timeout_ms;             //  from WELCOME
+    int64_t last_master;            //  monotonic ms of the master's last message
+    int64_t next_hello;             //  monotonic ms of the next HELLO attempt
+    int64_t hello_backoff;          //  current backoff
+    int64_t last_heartbeat;         //  monotonic ms of our last HEARTBEAT
+    int64_t oldest_seq;             //  oldest unacknowledged seq when last (re)sent
+    int64_t oldest_sent;            //  monotonic ms it was last (re)sent
+    int64_t sent_seq;               //  highest event seq sent since (re)registering or replaying
+    int64_t master_epoch;           //  from the last WELCOME, 0 before the first
+    int64_t wait_start;             //  monotonic ms this wait for registration began, 0 registered
+    int64_t wait_log_at;            //  wait length at which "waiting for the master" is next logged
+    zactor_t *probe;                //  asking the endpoint what it is (hpt_probe), NULL when not
+    bool probed;                    //  the probe ran during this wait
+    char *probe_advice;             //  what it found, for the waiting lines, or NULL
+    char *refusal;                  //  why the master refused us for good, NULL while it has not
+    char **allowed;                 //  --allow-run-as users, NULL-terminated (owned), or NULL
+    mode_t task_umask;              //  the umask hptagent started with: the tasks get it
+    int64_t bogus_logged;           //  monotonic ms an impossible ACK was last logged, 0 never
+    int64_t match_credit;           //  microseconds custom stdout patterns may still spend now
+    int64_t match_refilled;         //  monotonic microseconds the credit was last grown
+    hpt_agent_metrics_t *metrics;   //  its /metrics (--metrics-listen), or NULL
+    zhashx_t *launched;             //  task id -> monotonic ms its LAUNCH came (owned)
+    hpt_gpu_monitor_t *gpu_monitor; //  NVML's watch over the GPUs, NULL without NVML
+    zhashx_t *failed_gpus;          //  GPU index (decimal) -> why it failed (strings owned)
 };
 
 static int64_t
@@ -224,6 +231,7 @@ s_task_free (void **item_p)
     hpt_tfevents_destroy (&task->events);
     zhashx_destroy (&task->hypertune_tags);
     hpt_msg_destroy (&task->line_points);
+    free (task->gpus);
     free (task->metric_tag);
     free (task->container);
     if (task->env_file) unlink (task->env_file);
@@ -694,6 +702,10 @@ s_task_new (hpt_agent_t *self, hpt_msg_t *msg, hpt_user_t *user)
     if (user) hpt_hypertune_set_owner (task->hypertune, hpt_user_uid (user));
     task->metric_tag = hpt_strdup (hpt_msg_metric_tag (msg) ? hpt_msg_metric_tag (msg) : "");
     task->hypertune_tags = zhashx_new ();
+    task->gpu_count = hpt_msg_gpu_count (msg);
+    task->gpus = hpt_calloc (task->gpu_count + 1, sizeof (int64_t));
+    for (size_t i = 0; i < task->gpu_count; i++)
+        task->gpus[i] = hpt_msg_gpu (msg, i);
     //  TensorFlow event files: under the job dir (only its own files, not
     //  sibling trials'), the job dir's trial subdirectory as AI Platform's
     //  samples write it, and the task's working directory; files older
@@ -743,7 +755,45 @@ s_device_list (hpt_agent_t *self, hpt_msg_t *msg, bool tpus, const char *name, h
                            tpus ? "TPU chip" : "GPU", (long long)index);
             return NULL;
         }
+        char key[24];
+        snprintf (key, sizeof (key), "%lld", (long long)index);
+        const char *failed =
+            !tpus && self->failed_gpus ? zhashx_lookup (self->failed_gpus, key) : NULL;
+        if (failed) {
+            free (list);
+            hpt_error_set (error, HPT_E_UNAVAILABLE, "GPU %lld failed: %s", (long long)index,
+                           failed);
+            return NULL;
+        }
         char *longer = hpt_asprintf ("%s%s%lld", list, i ? "," : "", (long long)index);
+        free (list);
+        list = longer;
+    }
+    return list;
+}
+
+//  "CUDA_VISIBLE_DEVICES=MIG-...,..." of the LAUNCH's MIG instances (CUDA
+//  takes MIG instances by UUID only), or NULL with *error when one is not
+//  an instance of this agent's.
+static char *
+s_mig_list (hpt_agent_t *self, hpt_msg_t *msg, hpt_error_t *error)
+{
+    char *list = hpt_strdup ("CUDA_VISIBLE_DEVICES=");
+    for (size_t i = 0; i < hpt_msg_mig_count (msg); i++) {
+        int64_t index = hpt_msg_mig (msg, i);
+        unsigned gpu = 0;
+        const hpt_nvml_mig_t *mig =
+            index >= 0 && index <= UINT32_MAX
+                ? hpt_topology_mig (self->config.topology, (unsigned)index, &gpu)
+                : NULL;
+        const char *uuid = mig ? mig->uuid : NULL;
+        if (!uuid || !*uuid) {
+            free (list);
+            hpt_error_set (error, HPT_E_INVALID, "MIG instance %lld is not on this agent",
+                           (long long)index);
+            return NULL;
+        }
+        char *longer = hpt_asprintf ("%s%s%s", list, i ? "," : "", uuid);
         free (list);
         list = longer;
     }
@@ -759,7 +809,9 @@ s_device_list (hpt_agent_t *self, hpt_msg_t *msg, bool tpus, const char *name, h
 static int
 s_device_env (hpt_agent_t *self, hpt_msg_t *msg, char **env, size_t *n, hpt_error_t *error)
 {
-    char *gpus = s_device_list (self, msg, false, "CUDA_VISIBLE_DEVICES", error);
+    char *gpus = hpt_msg_mig_count (msg)
+                     ? s_mig_list (self, msg, error)
+                     : s_device_list (self, msg, false, "CUDA_VISIBLE_DEVICES", error);
     char *tpus = gpus ? s_device_list (self, msg, true, "TPU_VISIBLE_CHIPS", error) : NULL;
     if (!tpus) {
         free (gpus);
@@ -937,13 +989,16 @@ s_write_env_file (s_task_t *task, hpt_msg_t *msg, char **env, hpt_error_t *error
                                 "environment cannot be given",
                                 (int)(name > 256 ? 256 : name), *entry);
         else if (strncmp (*entry, "HOME=", 5) && strncmp (*entry, "CLOUD_ML_HP_METRIC_FILE=", 24) &&
-                 strncmp (*entry, "CUDA_VISIBLE_DEVICES=", 21))
-            fprintf (file, "%s\n", *entry);
+                 (strncmp (*entry, "CUDA_VISIBLE_DEVICES=", 21) || hpt_msg_mig_count (msg)))
+            fprintf (file, "%s\n", *entry); //  MIG UUIDs are the same inside
     }
-    fprintf (file, "CLOUD_ML_HP_METRIC_FILE=%s\nCUDA_VISIBLE_DEVICES=", HPT_CONTAINER_METRIC_FILE);
-    for (size_t i = 0; i < hpt_msg_gpu_count (msg); i++)
-        fprintf (file, "%s%zu", i ? "," : "", i);
-    fprintf (file, "\n");
+    fprintf (file, "CLOUD_ML_HP_METRIC_FILE=%s\n", HPT_CONTAINER_METRIC_FILE);
+    if (!hpt_msg_mig_count (msg)) {
+        fprintf (file, "CUDA_VISIBLE_DEVICES=");
+        for (size_t i = 0; i < hpt_msg_gpu_count (msg); i++)
+            fprintf (file, "%s%zu", i ? "," : "", i);
+        fprintf (file, "\n");
+    }
     if (fclose (file) != 0 && rc == 0)
         rc = hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot write %s: %s", task->env_file,
                             strerror (errno));
@@ -1012,12 +1067,43 @@ s_container_mounts (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_
     return rc;
 }
 
+//  The CDI device names of the LAUNCH's MIG instances (NULL-terminated,
+//  fresh; empty without any), or NULL with *error when a CDI spec names
+//  one of them neither way (hpt_container_mig_device).
+static char **
+s_mig_devices (hpt_agent_t *self, hpt_msg_t *msg, hpt_error_t *error)
+{
+    size_t count = hpt_msg_mig_count (msg);
+    char **devices = hpt_calloc (count + 1, sizeof (char *));
+    for (size_t i = 0; i < count; i++) {
+        int64_t index = hpt_msg_mig (msg, i);
+        unsigned gpu = 0;
+        const hpt_nvml_mig_t *mig =
+            index >= 0 && index <= UINT32_MAX
+                ? hpt_topology_mig (self->config.topology, (unsigned)index, &gpu)
+                : NULL;
+        devices[i] =
+            mig ? hpt_container_mig_device (self->containers, mig->uuid, gpu, mig->slot, error)
+                : NULL;
+        if (!mig)
+            hpt_error_set (error, HPT_E_INVALID, "MIG instance %lld is not on this agent",
+                           (long long)index);
+        if (!devices[i]) {
+            s_env_free (&devices);
+            return NULL;
+        }
+    }
+    return devices;
+}
+
 //  Starts a container task: its environment file, then the runtime's
 //  run client as the launcher's process. The pid, or -1 with *error.
 static pid_t
 s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t *user, char **env,
                    hpt_error_t *error)
 {
+    char **devices = s_mig_devices (self, msg, error);
+    if (!devices) return -1;
     task->container = hpt_container_name (self->containers, task->lid);
     task->env_file = hpt_asprintf ("%s/%s.env", self->containers_dir, task->container);
     char *mounts[9] = {NULL};
@@ -1028,6 +1114,7 @@ s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t
         for (size_t i = 0; i < mount_count; i++)
             free (mounts[i]);
         free (cwd);
+        s_env_free (&devices);
         return -1;
     }
     size_t gpu_count = hpt_msg_gpu_count (msg);
@@ -1069,6 +1156,7 @@ s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t
         .memory_mb = self->limits ? hpt_msg_memory_mb (msg) : 0,
         .gpus = gpus,
         .gpu_count = gpu_count,
+        .devices = (const char *const *)devices,
         .tpu = hpt_msg_tpu_count (msg) > 0,
     };
     char **argv = hpt_container_run_argv (self->containers, &run);
@@ -1088,6 +1176,7 @@ s_start_container (hpt_agent_t *self, hpt_msg_t *msg, s_task_t *task, hpt_user_t
         free (labels[i]);
     free (cwd);
     free (gpus);
+    s_env_free (&devices);
     free (as);
     free (cpuset);
     free (command);
@@ -1645,6 +1734,108 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  ---------------------------------------------------------------------
+//  GPU samples and health (hpt_gpu_monitor)
+
+//  A GPU's sample becomes metric points of the running task that holds
+//  it, under the reserved tags hpt/gpu/<index>/<figure> (the trainer's
+//  own points never carry them: the job reader refuses such objectives).
+static void
+s_on_gpu_sample (hpt_agent_t *self, const hpt_gpu_monitor_report_t *report)
+{
+    static const char *const names[] = {"utilization", "memory_used_gb", "power_watts",
+                                        "temperature_c"};
+    const double figures[] = {report->utilization, report->memory_used_gb, report->power_watts,
+                              report->temperature};
+    for (s_task_t *task = zhashx_first (self->tasks); task; task = zhashx_next (self->tasks)) {
+        bool holds = false;
+        for (size_t i = 0; i < task->gpu_count && !holds; i++)
+            holds = task->gpus[i] == (int64_t)report->gpu;
+        if (!holds || task->exited || task->pid <= 0) continue;
+        char tags[4][48];
+        const char *tag_list[4];
+        double values[4], times[4];
+        int64_t steps[4];
+        int n = 0;
+        for (int k = 0; k < 4; k++) {
+            if (figures[k] < 0) continue;
+            snprintf (tags[n], sizeof (tags[n]), "%s%s/%u/%s", HPT_RESERVED_TAG_PREFIX, "gpu",
+                      report->gpu, names[k]);
+            tag_list[n] = tags[n];
+            values[n] = figures[k];
+            steps[n] = -1;
+            times[n] = (double)s_wall () / 1000.0;
+            n++;
+        }
+        s_send_points (self, task, tag_list, values, steps, times, n);
+    }
+}
+
+//  An unhealthy GPU: no task is started on it any more, and the master
+//  is told (an event: it survives restarts until stored), which takes
+//  the GPU out of its pool and ends the tasks holding it.
+static void
+s_on_gpu_failed (hpt_agent_t *self, const hpt_gpu_monitor_report_t *report)
+{
+    zsys_error ("hptagent: GPU %u is unhealthy: %s", report->gpu, report->why);
+    char key[16];
+    snprintf (key, sizeof (key), "%u", report->gpu);
+    zhashx_update (self->failed_gpus, key, (void *)report->why);
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_GPU_FAILED);
+    hpt_msg_set_gpu_index (msg, report->gpu);
+    hpt_msg_set_reason (msg, report->why);
+    if (report->xid >= 0 && report->xid <= 65535) hpt_msg_set_xid (msg, report->xid);
+    hpt_msg_set_time (msg, s_wall ());
+    s_event (self, &msg);
+}
+
+static int
+s_on_gpu_report (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    (void)reader;
+    hpt_agent_t *self = arg;
+    hpt_gpu_monitor_report_t report;
+    if (hpt_gpu_monitor_recv (self->gpu_monitor, &report) != 0) return 0;
+    if (report.kind == HPT_GPU_MONITOR_SAMPLE)
+        s_on_gpu_sample (self, &report);
+    else if (report.kind == HPT_GPU_MONITOR_FAILED)
+        s_on_gpu_failed (self, &report);
+    else
+        zsys_info ("hptagent: GPUs not monitored: %s", report.why);
+    return 0;
+}
+
+//  Starts the GPU monitor when NVML found this host's GPUs (an XML
+//  topology's GPUs are not this machine's, unless a test's fake NVML
+//  serves them) and sampling is on.
+static void
+s_start_gpu_monitor (hpt_agent_t *self)
+{
+    self->failed_gpus = zhashx_new ();
+    zhashx_set_duplicator (self->failed_gpus, (zhashx_duplicator_fn *)hpt_strdup);
+    zhashx_set_destructor (self->failed_gpus, (zhashx_destructor_fn *)zstr_free);
+    const char *discovery = hpt_topology_discovery (self->config.topology);
+    if (self->config.gpu_sample_ms < 0 || !strstr (discovery, "+nvml")) return;
+    const hpt_resources_t *r = hpt_topology_resources (self->config.topology);
+    const char **buses = hpt_calloc (r->accelerator_count + 1, sizeof (char *));
+    unsigned *indexes = hpt_calloc (r->accelerator_count + 1, sizeof (unsigned));
+    size_t count = 0;
+    for (size_t i = 0; i < r->accelerator_count; i++)
+        if (!r->accelerators[i].is_tpu && *r->accelerators[i].pci_bus_id) {
+            buses[count] = r->accelerators[i].pci_bus_id;
+            indexes[count++] = r->accelerators[i].index;
+        }
+    if (count) {
+        int period = self->config.gpu_sample_ms ? self->config.gpu_sample_ms : 5000;
+        self->gpu_monitor = hpt_gpu_monitor_new (buses, indexes, count, period);
+        zloop_reader (self->loop, hpt_gpu_monitor_socket (self->gpu_monitor), s_on_gpu_report,
+                      self);
+    }
+    free (buses);
+    free (indexes);
+}
+
 //  Kills what an earlier run of this agent left behind. A task's leader
 //  dies with its agent (PR_SET_PDEATHSIG), but processes it started may
 //  outlive a SIGKILLed agent. Every task process inherits HPT_TASK_DIR
@@ -2007,6 +2198,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
         zloop_reader (self->loop, hpt_container_remove_socket (self->containers), s_on_container,
                       self);
     }
+    s_start_gpu_monitor (self);
     zloop_timer (self->loop, 50, 0, s_on_tick, self);
     return self;
 }
@@ -2020,6 +2212,8 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     zactor_destroy (&self->monitor);
     zactor_destroy (&self->probe);
     free (self->probe_advice);
+    hpt_gpu_monitor_destroy (&self->gpu_monitor);
+    zhashx_destroy (&self->failed_gpus);
     hpt_launcher_destroy (&self->launcher);
     //  The run clients are gone; their containers must go too.
     if (self->containers) s_reap_containers (self);

@@ -40,6 +40,7 @@ typedef struct {
     const char *cdi_dirs;                  //  CDI spec directories (':'), NULL = the usual
     const char *gpu_kind;                  //  CDI kind of the GPUs, NULL = nvidia.com/gpu
     const char *metrics_listen;            //  HOST:PORT of its /metrics, NULL = none
+    int gpu_sample_ms;                     //  GPU samples' period, 0 = 5000; < 0: no GPU monitor
 } hpt_agent_config_t;
 
 typedef struct _hpt_agent_t hpt_agent_t;

@@ -423,11 +423,10 @@ hpt_container_limits (hpt_container_t *self, const char **why)
 //  ---------------------------------------------------------------------
 //  CDI
 
-//  Whether the spec at path has self's GPU kind; if so, marks in found
-//  (count entries) the indexes it names as devices.
+//  Whether the spec at path has self's GPU kind; if so, adds the names
+//  of its devices to names (fresh strings).
 static bool
-s_spec_devices (hpt_container_t *self, const char *path, const int64_t *gpus, size_t count,
-                bool *found)
+s_spec_devices (hpt_container_t *self, const char *path, zlistx_t *names)
 {
     hpt_error_t why;
     size_t size = 0;
@@ -444,20 +443,16 @@ s_spec_devices (hpt_container_t *self, const char *path, const int64_t *gpus, si
     hpt_node_t *devices = ours ? hpt_node_get (root, "devices") : NULL;
     for (size_t d = 0; devices && devices->kind == HPT_NODE_SEQ && d < devices->count; d++) {
         hpt_node_t *name = hpt_node_get (devices->items[d], "name");
-        if (!name || name->kind != HPT_NODE_SCALAR) continue;
-        char *end = NULL;
-        long index = strtol (name->text, &end, 10);
-        for (size_t i = 0; end != name->text && !*end && i < count; i++)
-            found[i] |= gpus[i] == index;
+        if (name && name->kind == HPT_NODE_SCALAR) zlistx_add_end (names, name->text);
     }
     hpt_node_destroy (&root);
     return ours;
 }
 
 //  Looks through the spec directories: the number of specs of the GPU
-//  kind; found[i] is set for each GPU a spec names.
+//  kind, with the names of their devices added to names.
 static size_t
-s_scan_specs (hpt_container_t *self, const int64_t *gpus, size_t count, bool *found)
+s_scan_specs (hpt_container_t *self, zlistx_t *names)
 {
     size_t specs = 0;
     char *dirs = hpt_strdup (self->cdi_dirs);
@@ -469,7 +464,7 @@ s_scan_specs (hpt_container_t *self, const int64_t *gpus, size_t count, bool *fo
             glob_t matches;
             if (glob (pattern, 0, NULL, &matches) == 0)
                 for (size_t i = 0; i < matches.gl_pathc; i++)
-                    specs += s_spec_devices (self, matches.gl_pathv[i], gpus, count, found);
+                    specs += s_spec_devices (self, matches.gl_pathv[i], names);
             globfree (&matches);
             free (pattern);
         }
@@ -478,13 +473,53 @@ s_scan_specs (hpt_container_t *self, const int64_t *gpus, size_t count, bool *fo
     return specs;
 }
 
+static zlistx_t *
+s_names_new (void)
+{
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_duplicator (names, (zlistx_duplicator_fn *)hpt_strdup);
+    zlistx_set_destructor (names, (zlistx_destructor_fn *)zstr_free);
+    return names;
+}
+
+char *
+hpt_container_mig_device (hpt_container_t *self, const char *uuid, unsigned gpu, unsigned slot,
+                          hpt_error_t *error)
+{
+    zlistx_t *names = s_names_new ();
+    s_scan_specs (self, names);
+    char *by_index = hpt_asprintf ("%u:%u", gpu, slot);
+    char *found = NULL;
+    for (const char *name = zlistx_first (names); name && !found; name = zlistx_next (names))
+        if (strcmp (name, uuid) == 0) found = hpt_strdup (uuid);
+    for (const char *name = zlistx_first (names); name && !found; name = zlistx_next (names))
+        if (strcmp (name, by_index) == 0) found = hpt_strdup (by_index);
+    zlistx_destroy (&names);
+    if (!found)
+        hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
+                       "no CDI spec in %s names the MIG instance %s (as %s=%s or %s=%s): "
+                       "generate the spec again with 'nvidia-ctk cdi generate "
+                       "--output=/etc/cdi/nvidia.yaml' after the MIG layout is made",
+                       self->cdi_dirs, uuid, self->gpu_kind, uuid, self->gpu_kind, by_index);
+    free (by_index);
+    return found;
+}
+
 int
 hpt_container_check_gpus (hpt_container_t *self, const int64_t *gpus, size_t count,
                           hpt_error_t *error)
 {
     if (count == 0) return 0;
     bool *found = hpt_calloc (count, sizeof (bool));
-    size_t specs = s_scan_specs (self, gpus, count, found);
+    zlistx_t *names = s_names_new ();
+    size_t specs = s_scan_specs (self, names);
+    for (const char *name = zlistx_first (names); name; name = zlistx_next (names)) {
+        char *end = NULL;
+        long index = strtol (name, &end, 10);
+        for (size_t i = 0; end != name && !*end && i < count; i++)
+            found[i] |= gpus[i] == index;
+    }
+    zlistx_destroy (&names);
     int rc = 0;
     if (specs == 0)
         rc = hpt_error_set (error, HPT_E_FAILED_PRECONDITION,
@@ -587,6 +622,8 @@ hpt_container_run_argv (hpt_container_t *self, const hpt_container_run_t *run)
         s_add (&argv, hpt_asprintf ("--memory=%lldm", (long long)run->memory_mb));
     for (size_t i = 0; i < run->gpu_count; i++)
         s_add (&argv, hpt_asprintf ("--device=%s=%lld", self->gpu_kind, (long long)run->gpus[i]));
+    for (size_t i = 0; run->devices && run->devices[i]; i++)
+        s_add (&argv, hpt_asprintf ("--device=%s=%s", self->gpu_kind, run->devices[i]));
     if (run->tpu) s_tpu_devices (&argv);
     s_add_all (&argv, self->run_args);
     if (run->command_count) s_add (&argv, s_entrypoint (run));

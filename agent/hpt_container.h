@@ -90,6 +90,8 @@ typedef struct {
     int64_t memory_mb;          //  memory limit; 0 none
     const int64_t *gpus;        //  GPU indexes (CDI device names), or NULL
     size_t gpu_count;           //  entries in gpus
+    const char *const *devices; //  more CDI names of the GPU kind (MIG instances), NULL-
+                                //  terminated, or NULL
     bool tpu;                   //  give the host's /dev/accel* and /dev/vfio/*
 } hpt_container_run_t;
 
@@ -113,6 +115,14 @@ const char *hpt_container_problem (hpt_container_t *self);
 //  to generate a spec.
 int hpt_container_check_gpus (hpt_container_t *self, const int64_t *gpus, size_t count,
                               hpt_error_t *error);
+
+//  The CDI device name of a MIG instance (a fresh string): its UUID when a
+//  spec of the GPU kind names it so (nvidia-ctk's uuid naming), else
+//  "GPU:SLOT" (its index naming: the GPU's index, the instance's NVML
+//  slot). NULL with *error (HPT_E_FAILED_PRECONDITION) when no spec names
+//  it either way.
+char *hpt_container_mig_device (hpt_container_t *self, const char *uuid, unsigned gpu,
+                                unsigned slot, hpt_error_t *error);
 
 //  The resources document's "containers" member: {runtime, gpus,
 //  gpuProblem?}; gpus is true when every one of the agent's GPUs (count

@@ -23,9 +23,23 @@
        and adds MIG instances, matched by PCI bus id; GPUs NVML sees but
        hwloc did not (no PCI access in a container) are added without
        locality. TPUs behind /dev/accelN that hwloc missed are added from
-       sysfs.
+       sysfs, and so are Google TPU PCI functions sysfs lists that hwloc
+       missed (chips bound to vfio-pci, which no /dev/accel names).
     5. Devices are sorted by PCI bus id and numbered per kind: the GPU
        index is then the CUDA index under CUDA_DEVICE_ORDER=PCI_BUS_ID.
+       MIG instances are numbered host-wide, GPU by GPU.
+    6. The link of every pair of GPUs (hpt_gpu_link): NVML's NVLinks
+       first (direct links to that peer; else, when both GPUs have links
+       to NVSwitches, the fewer of their switch links: an NVSwitch fabric
+       connects all pairs), then NVML's PCIe common ancestor (INTERNAL and
+       SINGLE -> PIX, MULTIPLE -> PXB, HOSTBRIDGE -> PHB, NODE, SYSTEM ->
+       SYS). Without NVML, hwloc's PCI tree: the nearest common ancestor
+       of the two PCI devices is a host bridge -> PHB; another bridge ->
+       PIX when at most one bridge lies between it and each GPU (the
+       downstream port of one PCIe switch), else PXB; no bridge (they hang
+       from different host bridges) -> NODE on one NUMA node, else SYS.
+       A GPU hwloc does not see (declared, or NVML only) is compared by
+       NUMA node alone.
 
     The type is chosen by PCI device id first (exact), then by model name
     (hpt_nvml_type_for_name), then NVIDIA_GENERIC_GPU. TPU ids: 0x0027 is v2
@@ -42,6 +56,7 @@
 
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +76,7 @@ struct _hpt_topology_t {
     hwloc_obj_type_t core_type; //  HWLOC_OBJ_CORE, or PU when there are no cores
     size_t core_total;          //  cores detected
     bool *core_allowed;         //  per core: still offered after restriction
+    hpt_nvml_t *nvml;           //  NVML's snapshot while discovering, NULL after
     hpt_resources_t resources;  //  the view handed out
 };
 
@@ -321,6 +337,7 @@ s_merge_gpu (hpt_topology_t *self, const hpt_nvml_gpu_t *gpu, hpt_accelerator_t 
     }
     if (*gpu->uuid) s_copy (entry->uuid, sizeof (entry->uuid), gpu->uuid);
     if (gpu->memory_bytes) entry->memory_gb = s_gib (gpu->memory_bytes);
+    entry->mig_enabled = gpu->mig_enabled;
     if (gpu->mig_count) {
         entry->migs = hpt_malloc (gpu->mig_count * sizeof (hpt_nvml_mig_t));
         memcpy (entry->migs, gpu->migs, gpu->mig_count * sizeof (hpt_nvml_mig_t));
@@ -355,7 +372,7 @@ s_merge_nvml (hpt_topology_t *self)
         }
         s_merge_gpu (self, gpu, entry);
     }
-    hpt_nvml_destroy (&nvml);
+    self->nvml = nvml; //  kept for the links (s_read_links)
 }
 
 //  Reads a small sysfs file holding one hex number ("0x1ae0\n").
@@ -412,6 +429,55 @@ s_read_dev_accel (hpt_topology_t *self)
     globfree (&found);
 }
 
+//  Adds TPUs that sysfs lists among the PCI devices but hwloc did not (a
+//  container without PCI access, or chips bound to vfio-pci for a TPU VM's
+//  runtime, which no /dev/accel node names): vendor 0x1ae0 with a TPU
+//  device id or an accelerator class. The sysfs root is $HPT_SYSFS_ROOT
+//  (tests) or /sys.
+static void
+s_read_sysfs_tpus (hpt_topology_t *self)
+{
+    const char *root = getenv ("HPT_SYSFS_ROOT");
+    char *pattern = hpt_asprintf ("%s/bus/pci/devices/*", root && *root ? root : "/sys");
+    glob_t found;
+    int rc = glob (pattern, 0, NULL, &found);
+    free (pattern);
+    if (rc != 0) return;
+    for (size_t i = 0; i < found.gl_pathc && i < 4096; i++) {
+        char path[PATH_MAX], bus_id[HPT_NVML_BUSID_MAX] = "";
+        unsigned vendor = 0, device = 0, subdevice = 0, class_id = 0;
+        snprintf (path, sizeof (path), "%s/vendor", found.gl_pathv[i]);
+        if (!s_read_sysfs_hex (path, &vendor) || vendor != S_VENDOR_GOOGLE) continue;
+        snprintf (path, sizeof (path), "%s/device", found.gl_pathv[i]);
+        s_read_sysfs_hex (path, &device);
+        snprintf (path, sizeof (path), "%s/subsystem_device", found.gl_pathv[i]);
+        s_read_sysfs_hex (path, &subdevice);
+        snprintf (path, sizeof (path), "%s/class", found.gl_pathv[i]);
+        unsigned long long class_long = 0;
+        FILE *file = fopen (path, "r");
+        if (file) {
+            if (fscanf (file, "%llx", &class_long) != 1) class_long = 0;
+            fclose (file);
+        }
+        class_id = (unsigned)((class_long >> 8) & 0xffff);
+        const char *type = s_tpu_type (device, subdevice, class_id);
+        const char *base = strrchr (found.gl_pathv[i], '/');
+        if (!type || !hpt_nvml_normalize_bus_id (base ? base + 1 : "", bus_id, sizeof (bus_id)) ||
+            s_find_by_bus (self, bus_id))
+            continue;
+        hpt_accelerator_t *entry = s_add_accelerator (self);
+        if (!entry) break;
+        s_copy (entry->type, sizeof (entry->type), type);
+        entry->is_tpu = true;
+        s_copy (entry->pci_bus_id, sizeof (entry->pci_bus_id), bus_id);
+        snprintf (entry->name, sizeof (entry->name), "Google TPU (%04x:%04x, %s)", vendor, device,
+                  bus_id);
+        entry->cpus =
+            s_cores_in (self, hwloc_topology_get_topology_cpuset (self->hwloc), &entry->cpu_count);
+    }
+    globfree (&found);
+}
+
 static int
 s_compare_accelerators (const void *a, const void *b)
 {
@@ -430,9 +496,111 @@ s_number_accelerators (hpt_topology_t *self)
     if (r->accelerator_count > 1)
         qsort (r->accelerators, r->accelerator_count, sizeof (hpt_accelerator_t),
                s_compare_accelerators);
-    unsigned gpus = 0, tpus = 0;
+    unsigned gpus = 0, tpus = 0, migs = 0;
+    for (size_t i = 0; i < r->accelerator_count; i++) {
+        hpt_accelerator_t *a = &r->accelerators[i];
+        a->index = a->is_tpu ? tpus++ : gpus++;
+        a->mig_base = migs;
+        migs += (unsigned)a->mig_count;
+    }
+}
+
+//  NVML's PCIe path as a link class.
+static bool
+s_link_from_path (hpt_nvml_path_t path, hpt_gpu_link_t *link)
+{
+    static const hpt_gpu_link_class_t classes[] = {HPT_GPU_LINK_PIX,  HPT_GPU_LINK_PIX,
+                                                   HPT_GPU_LINK_PXB,  HPT_GPU_LINK_PHB,
+                                                   HPT_GPU_LINK_NODE, HPT_GPU_LINK_SYS};
+    if (path < HPT_NVML_PATH_INTERNAL || path > HPT_NVML_PATH_SYSTEM) return false;
+    *link = (hpt_gpu_link_t){classes[path / 10], 0};
+    return true;
+}
+
+//  Position of bus_id in NVML's snapshot, or -1.
+static long
+s_nvml_position (hpt_nvml_t *nvml, const char *bus_id)
+{
+    for (size_t i = 0; nvml && *bus_id && i < hpt_nvml_count (nvml); i++)
+        if (strcmp (hpt_nvml_gpu (nvml, i)->pci_bus_id, bus_id) == 0) return (long)i;
+    return -1;
+}
+
+//  The link NVML measured between GPUs at positions i and j.
+static bool
+s_nvml_link (hpt_nvml_t *nvml, long i, long j, hpt_gpu_link_t *link)
+{
+    if (i < 0 || j < 0) return false;
+    const hpt_nvml_gpu_t *a = hpt_nvml_gpu (nvml, (size_t)i), *b = hpt_nvml_gpu (nvml, (size_t)j);
+    unsigned direct = 0;
+    for (size_t p = 0; p < a->peer_count; p++)
+        if (strcmp (a->peers[p].bus_id, b->pci_bus_id) == 0) direct = a->peers[p].links;
+    if (!direct && a->switch_links && b->switch_links)
+        direct = a->switch_links < b->switch_links ? a->switch_links : b->switch_links;
+    if (direct) {
+        *link =
+            (hpt_gpu_link_t){HPT_GPU_LINK_NVLINK,
+                             direct > HPT_GPU_LINK_NVLINKS_MAX ? HPT_GPU_LINK_NVLINKS_MAX : direct};
+        return true;
+    }
+    return s_link_from_path (hpt_nvml_path (nvml, (size_t)i, (size_t)j), link);
+}
+
+//  PCI bridges strictly between an I/O object and its ancestor.
+static int
+s_bridges_below (hwloc_obj_t obj, hwloc_obj_t ancestor)
+{
+    int bridges = 0;
+    for (obj = obj->parent; obj && obj != ancestor; obj = obj->parent)
+        bridges += obj->type == HWLOC_OBJ_BRIDGE;
+    return bridges;
+}
+
+//  The link hwloc's PCI tree shows between two accelerators.
+static hpt_gpu_link_t
+s_hwloc_link (hpt_topology_t *self, const hpt_accelerator_t *a, const hpt_accelerator_t *b)
+{
+    hwloc_obj_t x =
+        *a->pci_bus_id ? hwloc_get_pcidev_by_busidstring (self->hwloc, a->pci_bus_id) : NULL;
+    hwloc_obj_t y =
+        *b->pci_bus_id ? hwloc_get_pcidev_by_busidstring (self->hwloc, b->pci_bus_id) : NULL;
+    hwloc_obj_t common = NULL;
+    for (hwloc_obj_t up = x ? x->parent : NULL; up && !common; up = up->parent)
+        for (hwloc_obj_t other = y ? y->parent : NULL; other && !common; other = other->parent)
+            if (other == up) common = up;
+    if (common && common->type == HWLOC_OBJ_BRIDGE) {
+        if (common->attr->bridge.upstream_type == HWLOC_OBJ_BRIDGE_HOST)
+            return (hpt_gpu_link_t){HPT_GPU_LINK_PHB, 0};
+        bool one = s_bridges_below (x, common) <= 1 && s_bridges_below (y, common) <= 1;
+        return (hpt_gpu_link_t){one ? HPT_GPU_LINK_PIX : HPT_GPU_LINK_PXB, 0};
+    }
+    bool same_node = a->numa_node >= 0 && a->numa_node == b->numa_node;
+    return (hpt_gpu_link_t){same_node ? HPT_GPU_LINK_NODE : HPT_GPU_LINK_SYS, 0};
+}
+
+//  Fills every GPU's links (step 6 above).
+static void
+s_read_links (hpt_topology_t *self)
+{
+    hpt_resources_t *r = &self->resources;
+    size_t gpus = 0;
     for (size_t i = 0; i < r->accelerator_count; i++)
-        r->accelerators[i].index = r->accelerators[i].is_tpu ? tpus++ : gpus++;
+        gpus += !r->accelerators[i].is_tpu;
+    for (size_t i = 0; i < r->accelerator_count; i++) {
+        hpt_accelerator_t *a = &r->accelerators[i];
+        if (a->is_tpu) continue;
+        a->link_count = gpus;
+        a->links = hpt_calloc (gpus ? gpus : 1, sizeof (hpt_gpu_link_t));
+        long at = s_nvml_position (self->nvml, a->pci_bus_id);
+        for (size_t j = 0; j < r->accelerator_count; j++) {
+            hpt_accelerator_t *b = &r->accelerators[j];
+            if (b->is_tpu || j == i) continue;
+            hpt_gpu_link_t link;
+            if (!s_nvml_link (self->nvml, at, s_nvml_position (self->nvml, b->pci_bus_id), &link))
+                link = s_hwloc_link (self, a, b);
+            a->links[b->index] = link;
+        }
+    }
 }
 
 //  Loads hwloc (from xml_path when not NULL) and reads everything.
@@ -477,9 +645,12 @@ s_new (const char *xml_path, hpt_error_t *error)
     const char *nvml_library = getenv ("HPT_NVML_LIBRARY");
     if (!xml_path || (nvml_library && *nvml_library)) s_merge_nvml (self);
     if (!xml_path) s_read_dev_accel (self);
+    if (!xml_path) s_read_sysfs_tpus (self);
     s_count_cpus (self);
     self->resources.memory_gb = s_gib (hwloc_get_root_obj (self->hwloc)->total_memory);
     s_number_accelerators (self);
+    s_read_links (self);
+    hpt_nvml_destroy (&self->nvml);
     return self;
 }
 
@@ -508,6 +679,7 @@ s_free_accelerator (hpt_accelerator_t *entry)
 {
     free (entry->cpus);
     free (entry->migs);
+    free (entry->links);
 }
 
 void
@@ -523,6 +695,7 @@ hpt_topology_destroy (hpt_topology_t **self_p)
     free (self->resources.accelerators);
     free (self->core_allowed);
     free (self->nvml_error);
+    hpt_nvml_destroy (&self->nvml);
     if (self->hwloc) hwloc_topology_destroy (self->hwloc);
     free (self);
     *self_p = NULL;
@@ -579,8 +752,47 @@ s_core_array (const unsigned *cpus, size_t count)
     return array;
 }
 
+//  The MIG instances of a GPU: each with its own type (hpt_accel_mig_name
+//  of the GPU's type and the profile; NVIDIA_GENERIC_GPU_<PROFILE> when the
+//  GPU's type is generic) and host-wide index.
 static json_t *
-s_accelerator_json (const hpt_accelerator_t *a)
+s_migs_json (const hpt_accelerator_t *a)
+{
+    json_t *migs = json_array ();
+    for (size_t i = 0; i < a->mig_count; i++) {
+        char type[96];
+        if (!hpt_accel_mig_name (a->type, a->migs[i].profile, type, sizeof (type)))
+            snprintf (type, sizeof (type), "%s_MIG", a->type);
+        json_t *mig = json_object ();
+        json_object_set_new (mig, "type", json_string (type));
+        json_object_set_new (mig, "index", json_integer (a->mig_base + i));
+        json_object_set_new (mig, "uuid", json_string (a->migs[i].uuid));
+        json_object_set_new (mig, "name", json_string (a->migs[i].name));
+        json_object_set_new (mig, "memoryGb", json_real (s_gib (a->migs[i].memory_bytes)));
+        json_array_append_new (migs, mig);
+    }
+    return migs;
+}
+
+//  A GPU's links to the other GPUs still offered: {"3": "NV18", ...}.
+static json_t *
+s_links_json (const hpt_resources_t *r, const hpt_accelerator_t *a)
+{
+    json_t *links = json_object ();
+    for (size_t j = 0; j < r->accelerator_count; j++) {
+        const hpt_accelerator_t *b = &r->accelerators[j];
+        if (b->is_tpu || b == a || b->index >= a->link_count) continue;
+        char key[16], code[8];
+        snprintf (key, sizeof (key), "%u", b->index);
+        json_object_set_new (
+            links, key,
+            json_string (hpt_gpu_link_format (a->links[b->index], code, sizeof (code))));
+    }
+    return links;
+}
+
+static json_t *
+s_accelerator_json (const hpt_resources_t *r, const hpt_accelerator_t *a)
 {
     json_t *obj = json_object ();
     json_object_set_new (obj, "type", json_string (a->type));
@@ -595,17 +807,9 @@ s_accelerator_json (const hpt_accelerator_t *a)
     json_object_set_new (obj, "uuid", *a->uuid ? json_string (a->uuid) : json_null ());
     json_object_set_new (obj, "cpus", s_core_array (a->cpus, a->cpu_count));
     if (a->declared) json_object_set_new (obj, "declared", json_true ());
-    if (a->mig_count) {
-        json_t *migs = json_array ();
-        for (size_t i = 0; i < a->mig_count; i++) {
-            json_t *mig = json_object ();
-            json_object_set_new (mig, "uuid", json_string (a->migs[i].uuid));
-            json_object_set_new (mig, "name", json_string (a->migs[i].name));
-            json_object_set_new (mig, "memoryGb", json_real (s_gib (a->migs[i].memory_bytes)));
-            json_array_append_new (migs, mig);
-        }
-        json_object_set_new (obj, "mig", migs);
-    }
+    if (a->mig_enabled) json_object_set_new (obj, "migEnabled", json_true ());
+    if (a->mig_count) json_object_set_new (obj, "mig", s_migs_json (a));
+    if (a->link_count) json_object_set_new (obj, "links", s_links_json (r, a));
     return obj;
 }
 
@@ -629,7 +833,7 @@ hpt_topology_to_json (hpt_topology_t *self)
     json_object_set_new (root, "numaNodes", nodes);
     json_t *accelerators = json_array ();
     for (size_t i = 0; i < r->accelerator_count; i++)
-        json_array_append_new (accelerators, s_accelerator_json (&r->accelerators[i]));
+        json_array_append_new (accelerators, s_accelerator_json (r, &r->accelerators[i]));
     json_object_set_new (root, "accelerators", accelerators);
     json_object_set_new (root, "discovery", json_string (self->discovery));
     return root;
@@ -927,4 +1131,84 @@ hpt_topology_restrict (hpt_topology_t *self, const char *path, hpt_error_t *erro
     if (request->has_accelerators && detected_none) s_apply_declared (self, request);
     free (request);
     return 0;
+}
+
+const hpt_nvml_mig_t *
+hpt_topology_mig (hpt_topology_t *self, unsigned index, unsigned *gpu)
+{
+    const hpt_resources_t *r = &self->resources;
+    for (size_t i = 0; i < r->accelerator_count; i++) {
+        const hpt_accelerator_t *a = &r->accelerators[i];
+        if (index >= a->mig_base && index - a->mig_base < a->mig_count) {
+            *gpu = a->index;
+            return &a->migs[index - a->mig_base];
+        }
+    }
+    return NULL;
+}
+
+char *
+hpt_topology_matrix_text (hpt_topology_t *self)
+{
+    const hpt_resources_t *r = &self->resources;
+    char *text = NULL;
+    size_t length = 0;
+    FILE *out = open_memstream (&text, &length);
+    if (!out) return hpt_strdup ("");
+    size_t gpus = 0;
+    for (size_t i = 0; i < r->accelerator_count; i++)
+        gpus += !r->accelerators[i].is_tpu;
+    if (!gpus) {
+        fprintf (out, "No GPUs\n");
+        fclose (out);
+        return text;
+    }
+    fprintf (out, "%-8s", "");
+    for (size_t j = 0; j < r->accelerator_count; j++)
+        if (!r->accelerators[j].is_tpu) fprintf (out, "GPU%-5u", r->accelerators[j].index);
+    fprintf (out, "%-14s%s\n", "NUMA", "CPU Affinity (cores)");
+    for (size_t i = 0; i < r->accelerator_count; i++) {
+        const hpt_accelerator_t *a = &r->accelerators[i];
+        if (a->is_tpu) continue;
+        fprintf (out, "GPU%-5u", a->index);
+        for (size_t j = 0; j < r->accelerator_count; j++) {
+            const hpt_accelerator_t *b = &r->accelerators[j];
+            char code[8] = "?";
+            if (b->is_tpu) continue;
+            if (b == a)
+                snprintf (code, sizeof (code), " X");
+            else if (b->index < a->link_count)
+                hpt_gpu_link_format (a->links[b->index], code, sizeof (code));
+            fprintf (out, "%-8s", code);
+        }
+        char numa[16] = "N/A";
+        if (a->numa_node >= 0) snprintf (numa, sizeof (numa), "%d", a->numa_node);
+        fprintf (out, "%-14s", numa);
+        //  Runs of consecutive cores as ranges: "0-15,32-47".
+        for (size_t c = 0; c < a->cpu_count;) {
+            size_t last = c;
+            while (last + 1 < a->cpu_count && a->cpus[last + 1] == a->cpus[last] + 1)
+                last++;
+            fprintf (out, "%s%u", c ? "," : "", a->cpus[c]);
+            if (last > c) fprintf (out, "-%u", a->cpus[last]);
+            c = last + 1;
+        }
+        fprintf (out, "%s%s\n", a->mig_enabled ? "  MIG: " : "", a->mig_enabled ? a->type : "");
+        for (size_t m = 0; m < a->mig_count; m++) {
+            char type[96];
+            if (!hpt_accel_mig_name (a->type, a->migs[m].profile, type, sizeof (type)))
+                snprintf (type, sizeof (type), "%s_MIG", a->type);
+            fprintf (out, "  MIG %u: %s %s\n", a->mig_base + (unsigned)m, type, a->migs[m].uuid);
+        }
+    }
+    fprintf (out, "\nLegend:\n"
+                  "  X    = Self\n"
+                  "  SYS  = across NUMA nodes (the SMP interconnect)\n"
+                  "  NODE = host bridges of one NUMA node\n"
+                  "  PHB  = a PCIe host bridge\n"
+                  "  PXB  = several PCIe bridges, no host bridge\n"
+                  "  PIX  = at most one PCIe bridge (one PCIe switch)\n"
+                  "  NV#  = a bonded set of # NVLinks\n");
+    fclose (out);
+    return text;
 }

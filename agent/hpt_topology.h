@@ -16,11 +16,20 @@
       number CUDA uses with CUDA_DEVICE_ORDER=PCI_BUS_ID. Restricting by
       --resources keeps the original indexes.
     - NUMA nodes are named by their OS index (what numactl -m takes).
+    - a MIG instance's index is its position among all the host's MIG
+      instances, GPU by GPU in index order, then in NVML's slot order; the
+      agent gives the task its MIG UUID (hpt_topology_mig_uuid).
+
+    The GPU link matrix (each GPU's links to the others, as
+    hpt_gpu_link codes) comes from NVML's NVLinks and PCIe common
+    ancestors, else from hwloc's PCI tree (the bridges between two GPUs),
+    else from the NUMA nodes.
 */
 #ifndef HPT_TOPOLOGY_H_INCLUDED
 #define HPT_TOPOLOGY_H_INCLUDED
 
 #include "hpt_error.h"
+#include "hpt_gpu_link.h"
 #include "hpt_nvml.h"
 #include <hwloc.h>
 #include <jansson.h>
@@ -49,8 +58,12 @@ typedef struct {
     bool declared;                       //  from --resources, not detected
     size_t cpu_count;                    //  entries in cpus
     unsigned *cpus;                      //  logical indexes of the cores local to it (owned)
+    bool mig_enabled;                    //  MIG mode on: offered only as its instances
     size_t mig_count;                    //  MIG instances (NVML, MIG mode on)
     hpt_nvml_mig_t *migs;                //  mig_count entries (owned)
+    unsigned mig_base;                   //  host-wide index of its first MIG instance
+    size_t link_count;                   //  entries in links (GPUs only; 0 unknown)
+    hpt_gpu_link_t *links;               //  links[j]: the link to GPU index j (owned)
 } hpt_accelerator_t;
 
 //  The plain view of the host that HELLO carries. Every pointer in it is
@@ -118,6 +131,16 @@ const char *hpt_topology_discovery (hpt_topology_t *self);
 //  Why NVML was not used on a live machine (borrowed), or NULL when it was
 //  used or not tried (XML).
 const char *hpt_topology_nvml_error (hpt_topology_t *self);
+
+//  The host's MIG instance index (borrowed: its UUID, "MIG-...", and NVML
+//  slot), with its GPU's index in *gpu; NULL when there is none of that
+//  index.
+const hpt_nvml_mig_t *hpt_topology_mig (hpt_topology_t *self, unsigned index, unsigned *gpu);
+
+//  The GPU link matrix as nvidia-smi topo -m prints it (GPU rows and
+//  columns, the link codes, each GPU's NUMA node and local cores); the
+//  caller frees it. "No GPUs" when there are none.
+char *hpt_topology_matrix_text (hpt_topology_t *self);
 
 //  The OS PU list ("0-3,16-19", Linux cpulist form, for
 //  sched_setaffinity/taskset) of the given logical cores; NULL when a core

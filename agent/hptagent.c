@@ -20,72 +20,80 @@
 static void
 s_usage (FILE *out)
 {
-    fprintf (out,
-             "Usage: hptagent --master tcp://HOST:PORT [--name NAME] [--workdir DIR]\n"
-             "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
-             "                [--topology FILE.xml] [--resources FILE.yaml]\n"
-             "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
-             "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
-             "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
-             "                [--cdi-gpu-kind KIND] [--log-level LEVEL]\n"
-             "                [--metrics-listen HOST:PORT]\n"
-             "       hptagent --print-topology [--topology FILE.xml] [--resources FILE.yaml]\n"
-             "                [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
-             "       hptagent keygen --name NAME DIR\n"
-             "\n"
-             "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
-             "their logs and metrics, and keeps every event on disk (WORKDIR/spool)\n"
-             "until the master has stored it. Tasks are killed if the agent dies.\n"
-             "\n"
-             "  --master ENDPOINT     the master's agents endpoint (master.agents)\n"
-             "  --name NAME           unique agent name (default: the host name)\n"
-             "  --workdir DIR         task directories, logs and spool (default ./hpt-agent)\n"
-             "  --cpus N              CPUs to offer (default: the host's cores)\n"
-             "  --memory-gb M         memory to offer (default: the host's memory)\n"
-             "  --ports LOW-HIGH      ports for TF_CONFIG addresses (default 20000-20999)\n"
-             "  --advertise HOST      host name tasks are reached at (default: host name)\n"
-             "  --cert FILE           this agent's secret certificate (CURVE): the agent\n"
-             "                        proves its key to the master, and its name is the\n"
-             "                        certificate's (made by hptagent keygen)\n"
-             "  --master-cert FILE    the master's public certificate: the agent speaks to\n"
-             "                        no master without its secret half\n"
-             "  --insecure            speak plaintext to a master on another host (anyone\n"
-             "                        who can bind its address gets this agent)\n"
-             "  keygen --name NAME DIR  write DIR/NAME.cert (public: copy it into the\n"
-             "                        master's agentCerts to enrol this agent) and\n"
-             "                        DIR/NAME.cert_secret (0600, stays here)\n"
-             "  --run-as USER         run tasks as USER (default: as the agent itself);\n"
-             "                        needs the agent to run as root\n"
-             "  --allow-run-as USERS  users (comma-separated) a job's runAs may name;\n"
-             "                        a task naming another fails before it starts\n"
-             "  --container-runtime CMD  the container runtime for jobs with imageUri, a\n"
-             "                        command prefix (default podman; e.g. \"podman --runtime\n"
-             "                        runc\" to pick the OCI runtime)\n"
-             "  --container-run-arg ARG  an extra argument for every container run\n"
-             "                        (repeatable), e.g. --ulimit=nofile=1024:1024\n"
-             "  --cdi-gpu-kind KIND   the CDI device kind of the GPUs (default\n"
-             "                        nvidia.com/gpu): GPU containers get --device KIND=INDEX\n"
-             "                        from a spec in /etc/cdi or /var/run/cdi\n"
-             "  --print-topology      print the host's resources as JSON and exit (with\n"
-             "                        \"containers\" when the runtime is there: whether GPUs\n"
-             "                        can be given to containers; else containerProblem)\n"
-             "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
-             "                        (lstopo --of xml); /dev, and NVML unless\n"
-             "                        HPT_NVML_LIBRARY is set, are then not read\n"
-             "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
-             "                        declare) resources: {cpus: N, memoryGb: X,\n"
-             "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
-             "  --metrics-listen HOST:PORT  serve Prometheus text on GET /metrics there\n"
-             "                        (HOST an IPv4 address): spool depth, running\n"
-             "                        tasks, launch latency, events (docs/operations.md)\n"
-             "  --log-level LEVEL     least severe log line written: debug, info\n"
-             "                        (default), warning, error; one line per event on\n"
-             "                        stderr, key=value fields\n"
-             "  --help                show this help and exit\n"
-             "  --version             print the version and exit\n"
-             "\n"
-             "Environment: HPT_NVML_LIBRARY=PATH loads NVML from PATH instead of\n"
-             "libnvidia-ml.so.1; without NVML, GPUs are named from hwloc's PCI data.\n");
+    fprintf (
+        out,
+        "Usage: hptagent --master tcp://HOST:PORT [--name NAME] [--workdir DIR]\n"
+        "                [--cpus N] [--memory-gb M] [--ports LOW-HIGH] [--advertise HOST]\n"
+        "                [--topology FILE.xml] [--resources FILE.yaml]\n"
+        "                [--cert NAME.cert_secret --master-cert master.cert] [--insecure]\n"
+        "                [--run-as USER] [--allow-run-as USER[,USER...]]\n"
+        "                [--container-runtime CMD] [--container-run-arg ARG]...\n"
+        "                [--cdi-gpu-kind KIND] [--gpu-sample-ms MS] [--log-level LEVEL]\n"
+        "                [--metrics-listen HOST:PORT]\n"
+        "       hptagent --print-topology [--matrix] [--topology FILE.xml]\n"
+        "                [--resources FILE.yaml] [--container-runtime CMD] [--cdi-gpu-kind KIND]\n"
+        "       hptagent keygen --name NAME DIR\n"
+        "\n"
+        "The hpt agent: runs trial tasks on this host for an hptmaster, streams\n"
+        "their logs and metrics, and keeps every event on disk (WORKDIR/spool)\n"
+        "until the master has stored it. Tasks are killed if the agent dies.\n"
+        "\n"
+        "  --master ENDPOINT     the master's agents endpoint (master.agents)\n"
+        "  --name NAME           unique agent name (default: the host name)\n"
+        "  --workdir DIR         task directories, logs and spool (default ./hpt-agent)\n"
+        "  --cpus N              CPUs to offer (default: the host's cores)\n"
+        "  --memory-gb M         memory to offer (default: the host's memory)\n"
+        "  --ports LOW-HIGH      ports for TF_CONFIG addresses (default 20000-20999)\n"
+        "  --advertise HOST      host name tasks are reached at (default: host name)\n"
+        "  --cert FILE           this agent's secret certificate (CURVE): the agent\n"
+        "                        proves its key to the master, and its name is the\n"
+        "                        certificate's (made by hptagent keygen)\n"
+        "  --master-cert FILE    the master's public certificate: the agent speaks to\n"
+        "                        no master without its secret half\n"
+        "  --insecure            speak plaintext to a master on another host (anyone\n"
+        "                        who can bind its address gets this agent)\n"
+        "  keygen --name NAME DIR  write DIR/NAME.cert (public: copy it into the\n"
+        "                        master's agentCerts to enrol this agent) and\n"
+        "                        DIR/NAME.cert_secret (0600, stays here)\n"
+        "  --run-as USER         run tasks as USER (default: as the agent itself);\n"
+        "                        needs the agent to run as root\n"
+        "  --allow-run-as USERS  users (comma-separated) a job's runAs may name;\n"
+        "                        a task naming another fails before it starts\n"
+        "  --container-runtime CMD  the container runtime for jobs with imageUri, a\n"
+        "                        command prefix (default podman; e.g. \"podman --runtime\n"
+        "                        runc\" to pick the OCI runtime)\n"
+        "  --container-run-arg ARG  an extra argument for every container run\n"
+        "                        (repeatable), e.g. --ulimit=nofile=1024:1024\n"
+        "  --cdi-gpu-kind KIND   the CDI device kind of the GPUs (default\n"
+        "                        nvidia.com/gpu): GPU containers get --device KIND=INDEX\n"
+        "                        from a spec in /etc/cdi or /var/run/cdi\n"
+        "  --gpu-sample-ms MS    how often NVML samples the GPUs (utilization, memory,\n"
+        "                        power, temperature: the hpt/gpu/... metrics of the\n"
+        "                        trial holding them) and checks their health\n"
+        "                        (default 5000, at least 100; 0 turns it off)\n"
+        "  --print-topology      print the host's resources as JSON and exit (with\n"
+        "                        \"containers\" when the runtime is there: whether GPUs\n"
+        "                        can be given to containers; else containerProblem)\n"
+        "  --matrix              with --print-topology: print the GPU link matrix\n"
+        "                        (NVLink, PCIe switch, host bridge, NUMA node), as\n"
+        "                        nvidia-smi topo -m does, and the MIG instances\n"
+        "  --topology FILE.xml   use an hwloc XML topology instead of this machine\n"
+        "                        (lstopo --of xml); /dev, and NVML unless\n"
+        "                        HPT_NVML_LIBRARY is set, are then not read\n"
+        "  --resources FILE.yaml restrict (or, on a host where none were detected,\n"
+        "                        declare) resources: {cpus: N, memoryGb: X,\n"
+        "                        accelerators: [{type: NVIDIA_TESLA_T4, count: 2}]}\n"
+        "  --metrics-listen HOST:PORT  serve Prometheus text on GET /metrics there\n"
+        "                        (HOST an IPv4 address): spool depth, running\n"
+        "                        tasks, launch latency, events (docs/operations.md)\n"
+        "  --log-level LEVEL     least severe log line written: debug, info\n"
+        "                        (default), warning, error; one line per event on\n"
+        "                        stderr, key=value fields\n"
+        "  --help                show this help and exit\n"
+        "  --version             print the version and exit\n"
+        "\n"
+        "Environment: HPT_NVML_LIBRARY=PATH loads NVML from PATH instead of\n"
+        "libnvidia-ml.so.1; without NVML, GPUs are named from hwloc's PCI data.\n");
 }
 
 //  Prints the problems of a resources file to stderr: one "FILE:LINE:COL:
@@ -124,11 +132,19 @@ s_topology (const char *xml, const char *resources, int *status)
 //  the JSON. Returns the exit status: 1 when discovery fails, 2 when the
 //  resources file is wrong.
 static int
-s_print_topology (const char *xml, const char *resources, const hpt_agent_config_t *config)
+s_print_topology (const char *xml, const char *resources, const hpt_agent_config_t *config,
+                  bool matrix)
 {
     int status = 0;
     hpt_topology_t *topology = s_topology (xml, resources, &status);
     if (!topology) return status;
+    if (matrix) {
+        char *text = hpt_topology_matrix_text (topology);
+        fputs (text, stdout);
+        free (text);
+        hpt_topology_destroy (&topology);
+        return 0;
+    }
     json_t *document = hpt_topology_to_json (topology);
     //  What HELLO tells the master about containers, or why there are none.
     hpt_container_config_t cconfig = {.runtime = config->container_runtime,
@@ -281,7 +297,8 @@ int
 main (int argc, char *argv[])
 {
     hpt_alloc_init ();
-    bool print_topology = false;
+    bool print_topology = false, matrix = false;
+    double sample_ms = 0;
     const char *xml = NULL, *resources = NULL;
     if (argc >= 2 && strcmp (argv[1], "keygen") == 0) return s_keygen (argc - 1, argv + 1);
     hpt_agent_config_t config = {
@@ -301,8 +318,10 @@ main (int argc, char *argv[])
             printf ("hptagent %s\n", HPT_VERSION);
             return 0;
         }
-        if (strcmp (arg, "--print-topology") == 0 || strcmp (arg, "--insecure") == 0) {
+        if (strcmp (arg, "--print-topology") == 0 || strcmp (arg, "--insecure") == 0 ||
+            strcmp (arg, "--matrix") == 0) {
             print_topology |= strcmp (arg, "--print-topology") == 0;
+            matrix |= strcmp (arg, "--matrix") == 0;
             insecure |= strcmp (arg, "--insecure") == 0;
             continue;
         }
@@ -347,6 +366,9 @@ main (int argc, char *argv[])
             ok = s_log_level (value);
         else if (strcmp (arg, "--ports") == 0)
             ok = s_parse_ports (value, &config.port_low, &config.port_high);
+        else if (strcmp (arg, "--gpu-sample-ms") == 0)
+            ok = s_parse_number (value, &sample_ms) && (sample_ms == 0 || sample_ms >= 100) &&
+                 (config.gpu_sample_ms = sample_ms ? (int)sample_ms : -1);
         else if (strcmp (arg, "--cpus") == 0)
             ok = s_parse_number (value, &config.cpus) && config.cpus > 0;
         else if (strcmp (arg, "--memory-gb") == 0)
@@ -360,7 +382,11 @@ main (int argc, char *argv[])
             return 2;
         }
     }
-    if (print_topology) return s_print_topology (xml, resources, &config);
+    if (matrix && !print_topology) {
+        fprintf (stderr, "hptagent: --matrix goes with --print-topology (see --help)\n");
+        return 2;
+    }
+    if (print_topology) return s_print_topology (xml, resources, &config, matrix);
     if (!config.master) {
         fprintf (stderr, "hptagent: --master ENDPOINT is required (see --help)\n");
         return 2;

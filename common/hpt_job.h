@@ -41,6 +41,11 @@ HPT_ENUM_DECLARE (hpt_metrics_replica, HPT_METRICS_REPLICA_LIST)
 
 #define HPT_DEFAULT_METRIC_TAG "training/hptuning/metric"
 
+//  Metric tags beginning with this are hpt's own: the agent's samples of
+//  a task's GPUs ("hpt/gpu/3/utilization"). A trainer's points with such
+//  a tag are stored like any other, but no job's objective may be one.
+#define HPT_RESERVED_TAG_PREFIX "hpt/"
+
 typedef struct {
     char *name;  //  owned
     char *value; //  owned

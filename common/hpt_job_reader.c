@@ -259,6 +259,13 @@ s_h_tag (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
         hpt_schema_error (r, v, "longer than 256 bytes");
         return false;
     }
+    //  The agent reports its own samples of a task's devices under "hpt/"
+    //  (docs/trainer-contract.md): they are no trainer's objective.
+    if (strncmp (hp->metric_tag, HPT_RESERVED_TAG_PREFIX, strlen (HPT_RESERVED_TAG_PREFIX)) == 0) {
+        hpt_schema_error (r, v, "tags beginning with '%s' are reserved for hpt's own metrics",
+                          HPT_RESERVED_TAG_PREFIX);
+        return false;
+    }
     return true;
 }
 
@@ -391,7 +398,19 @@ s_r_accel (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t *f)
     hpt_accel_config_t *a = &((hpt_replica_config_t *)t)->accelerator;
     a->present = true;
     a->count = 1; //  the default when count is left out
-    return hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_accel_fields), a);
+    if (!hpt_schema_object (r, v, HPT_SCHEMA_FIELDS (s_accel_fields), a)) return false;
+    //  CUDA enumerates one MIG instance per process (NVIDIA's MIG user
+    //  guide, "CUDA Device Enumeration"): a second would be given and
+    //  never used.
+    const hpt_accel_info_t *info = hpt_accel_lookup (a->type);
+    if (info && info->mig_parent && a->count > 1) {
+        hpt_schema_error (r, v,
+                          "count: a MIG instance type (%s) takes count 1: CUDA uses one MIG "
+                          "instance per process",
+                          a->type);
+        return false;
+    }
+    return true;
 }
 
 //  An image reference as podman and docker take it ([registry/]name[:tag]

@@ -21,7 +21,7 @@
 //  match: the whole schema of the object fits in the message.
 #define S_LIST_KEYS_MAX 8
 //  Names considered for a hint (field tables, enums, accelerator types).
-#define S_MAX_CANDIDATES 64
+#define S_MAX_CANDIDATES 128
 //  protobuf's Duration limit, 10000 years: longer is not a duration.
 #define S_MAX_SECONDS 315576000000.0
 

@@ -131,13 +131,18 @@ s_malformed (hpt_core_t *self, hpt_msg_fault_t *fault)
 //  The node's resource document: the agent's topology plus where its
 //  tasks are reached (advertise, port range).
 static json_t *
-s_resources (hpt_msg_t *msg)
+s_resources (hpt_msg_t *msg, hpt_host_t *known)
 {
     json_t *resources = json_deep_copy (hpt_msg_resources (msg));
     if (!json_is_object (resources)) {
         json_decref (resources);
         resources = json_object ();
     }
+    //  Failed GPUs are the master's verdict, kept until an undrain: an
+    //  agent cannot declare them, and a new HELLO does not clear them.
+    json_object_del (resources, "failedGpus");
+    json_t *failed = known ? json_object_get (known->resources, "failedGpus") : NULL;
+    if (failed) json_object_set (resources, "failedGpus", failed);
     if (hpt_msg_advertise (msg))
         json_object_set_new (resources, "advertise", json_string (hpt_msg_advertise (msg)));
     if (hpt_msg_port_low (msg) > 0)
@@ -166,7 +171,7 @@ static hpt_host_t *
 s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
 {
     const char *name = hpt_msg_name (msg);
-    json_t *resources = s_resources (msg);
+    json_t *resources = s_resources (msg, hpt_fleet_get (self->fleet, name));
     hpt_host_t *fresh = hpt_host_new (name, resources, error);
     json_decref (resources);
     if (!fresh) return NULL;
@@ -527,6 +532,55 @@ s_on_logs (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
     free (replica);
 }
 
+//  Whether task's placement holds GPU index (whole, or a MIG instance of
+//  it).
+static bool
+s_holds_gpu (hpt_host_t *node, hpt_task_t *task, int64_t gpu)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (task->placement, "gpus"), i, item) {
+        if (json_integer_value (item) == gpu) return true;
+    }
+    json_array_foreach (json_object_get (task->placement, "migs"), i, item) {
+        for (size_t a = 0; a < node->accel_count; a++)
+            if (node->accels[a].mig && node->accels[a].index == json_integer_value (item) &&
+                node->accels[a].parent == gpu)
+                return true;
+    }
+    return false;
+}
+
+//  GPU_FAILED: the GPU leaves the pool (stored with the node), and the
+//  tasks holding it fail or are requeued (agentLostPolicy) with why.
+static void
+s_on_gpu_failed (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
+{
+    int64_t gpu = hpt_msg_gpu_index (msg);
+    const char *reason = hpt_msg_reason (msg) ? hpt_msg_reason (msg) : "";
+    hpt_core_touch_node (self, node, false);
+    if (!hpt_host_fail_gpu (node, (int)gpu, reason)) {
+        hpt_core_drop (self, "unknown_gpu");
+        return;
+    }
+    zsys_error ("hptmaster: agent %s: GPU %" PRId64 " failed: %s", node->name, gpu, reason);
+    char *text = hpt_json_dumps (node->resources, false);
+    hpt_store_agent_t row = {node->name, node->state, node->last_seen, text};
+    hpt_store_agent_upsert (self->store, &row, NULL);
+    free (text);
+    zlistx_t *refs = zlistx_new ();
+    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
+        if (ref->task->agent && strcmp (ref->task->agent, node->name) == 0 &&
+            ref->task->state != HPT_TASK_EXITED && s_holds_gpu (node, ref->task, gpu))
+            zlistx_add_end (refs, ref);
+    char *why = hpt_asprintf ("GPU %" PRId64 " of agent %s failed: %s", gpu, node->name, reason);
+    for (hpt_task_ref_t *ref = zlistx_first (refs); ref; ref = zlistx_next (refs))
+        if (ref->task->state != HPT_TASK_EXITED) hpt_core_task_lost (self, ref, why);
+    free (why);
+    zlistx_destroy (&refs);
+    hpt_core_schedule (self);
+}
+
 //  One event: applied with its mark in one transaction, or recognised as
 //  a replay or a gap.
 static void
@@ -537,8 +591,14 @@ s_on_event (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
     const char *kind = id == HPT_MSG_TASK_STARTED  ? "task_started"
                        : id == HPT_MSG_TASK_EXITED ? "task_exited"
                        : id == HPT_MSG_METRICS     ? "metrics"
+                       : id == HPT_MSG_GPU_FAILED  ? "gpu_failed"
                                                    : "logs";
     if (!s_event_begin (self, node, seq, kind)) return;
+    if (id == HPT_MSG_GPU_FAILED) {
+        s_on_gpu_failed (self, node, msg);
+        s_event_end (self, node, seq);
+        return;
+    }
     hpt_task_ref_t *ref = s_own_task (self, node, msg);
     if (ref) switch (hpt_msg_id (msg)) {
             case HPT_MSG_TASK_STARTED:
@@ -593,7 +653,7 @@ hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
     else {
         hpt_core_heard (self, node);
         if (id == HPT_MSG_TASK_STARTED || id == HPT_MSG_TASK_EXITED || id == HPT_MSG_METRICS ||
-            id == HPT_MSG_LOGS)
+            id == HPT_MSG_LOGS || id == HPT_MSG_GPU_FAILED)
             s_on_event (self, node, msg);
         else if (id == HPT_MSG_BYE)
             s_on_bye (self, node, msg);

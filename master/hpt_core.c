@@ -1301,6 +1301,11 @@ hpt_core_undrain (hpt_core_t *self, hpt_host_t *node, hpt_error_t *error)
 {
     if (hpt_core_begin (self) != 0) return s_unavailable (self, error);
     s_set_drain (self, node, HPT_DRAIN_NONE, NULL, NULL, false);
+    //  Undrain also returns failed GPUs to service (after their repair).
+    if (json_object_get (node->resources, "failedGpus")) {
+        hpt_host_clear_failures (node);
+        s_store_agent (self, node);
+    }
     hpt_core_schedule (self);
     if (hpt_core_commit (self) != 0) return s_unavailable (self, error);
     return 0;

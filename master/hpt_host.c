@@ -20,6 +20,124 @@ s_int_list (json_t *array, size_t *count)
     return list;
 }
 
+//  Most GPU index a link may name (more than a host has; bounds the rows).
+#define S_LINKS_MAX 1024
+
+//  accelerators[i].links -> acc's row.
+static void
+s_read_links (hpt_host_accel_t *acc, json_t *links)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (links, key, value) {
+        long peer = strtol (key, NULL, 10);
+        hpt_gpu_link_t link;
+        if (peer < 0 || peer >= S_LINKS_MAX ||
+            !hpt_gpu_link_parse (json_string_value (value), &link))
+            continue;
+        if ((size_t)peer >= acc->link_count) {
+            size_t grown = (size_t)peer + 1;
+            acc->links = hpt_realloc (acc->links, grown * sizeof (hpt_gpu_link_t));
+            acc->known = hpt_realloc (acc->known, grown * sizeof (bool));
+            memset (acc->known + acc->link_count, 0, (grown - acc->link_count) * sizeof (bool));
+            acc->link_count = grown;
+        }
+        acc->links[peer] = link;
+        acc->known[peer] = true;
+    }
+}
+
+hpt_gpu_link_t
+hpt_host_link (const hpt_host_accel_t *a, const hpt_host_accel_t *b)
+{
+    if (a->index >= 0 && (size_t)b->index < a->link_count && a->known[b->index])
+        return a->links[b->index];
+    bool same_node = a->numa_node >= 0 && a->numa_node == b->numa_node;
+    return (hpt_gpu_link_t){same_node ? HPT_GPU_LINK_NODE : HPT_GPU_LINK_SYS, 0};
+}
+
+//  Fills acc from one entry of accelerators (its type already checked).
+static void
+s_read_accel (hpt_host_accel_t *acc, const char *type, json_t *a)
+{
+    acc->type = hpt_strdup (type);
+    acc->parent = -1;
+    acc->index = (int)json_integer_value (json_object_get (a, "index"));
+    const char *bus = json_string_value (json_object_get (a, "pciBusId"));
+    acc->pci_bus_id = bus ? hpt_strdup (bus) : NULL;
+    json_t *numa = json_object_get (a, "numaNode");
+    acc->numa_node = json_is_integer (numa) ? (int)json_integer_value (numa) : -1;
+    acc->cpus = s_int_list (json_object_get (a, "cpus"), &acc->cpu_count);
+    s_read_links (acc, json_object_get (a, "links"));
+}
+
+//  The MIG instances of a GPU in MIG mode, each an accelerator of its own
+//  MIG type (those hpt cannot name cannot be requested: left out).
+static void
+s_read_migs (hpt_host_t *self, json_t *gpu, size_t limit)
+{
+    size_t i;
+    json_t *mig;
+    json_array_foreach (json_object_get (gpu, "mig"), i, mig) {
+        const char *type = json_string_value (json_object_get (mig, "type"));
+        if (self->accel_count >= limit || !type || !hpt_accel_lookup (type)) continue;
+        hpt_host_accel_t *acc = &self->accels[self->accel_count++];
+        s_read_accel (acc, type, gpu);
+        free (acc->links);
+        free (acc->known);
+        acc->links = NULL;
+        acc->known = NULL;
+        acc->link_count = 0;
+        acc->mig = true;
+        acc->parent = acc->index;
+        acc->index = (int)json_integer_value (json_object_get (mig, "index"));
+        free (acc->pci_bus_id);
+        acc->pci_bus_id = NULL;
+    }
+}
+
+//  Marks the accelerators of GPU index failed (no "failedGpus" change).
+static bool
+s_mark_failed (hpt_host_t *self, int index, const char *why)
+{
+    bool found = false;
+    for (size_t i = 0; i < self->accel_count; i++) {
+        hpt_host_accel_t *acc = &self->accels[i];
+        const hpt_accel_info_t *info = hpt_accel_lookup (acc->type);
+        bool gpu = !acc->mig && info && info->kind == HPT_ACCEL_KIND_GPU && acc->index == index;
+        if (!gpu && !(acc->mig && acc->parent == index)) continue;
+        free (acc->failure);
+        acc->failure = hpt_strdup (why);
+        found = true;
+    }
+    return found;
+}
+
+bool
+hpt_host_fail_gpu (hpt_host_t *self, int index, const char *why)
+{
+    if (!s_mark_failed (self, index, why)) return false;
+    json_t *failed = json_object_get (self->resources, "failedGpus");
+    if (!json_is_object (failed)) {
+        failed = json_object ();
+        json_object_set_new (self->resources, "failedGpus", failed);
+    }
+    char key[16];
+    snprintf (key, sizeof (key), "%d", index);
+    json_object_set_new (failed, key, json_string (why));
+    return true;
+}
+
+void
+hpt_host_clear_failures (hpt_host_t *self)
+{
+    for (size_t i = 0; i < self->accel_count; i++) {
+        free (self->accels[i].failure);
+        self->accels[i].failure = NULL;
+    }
+    json_object_del (self->resources, "failedGpus");
+}
+
 hpt_host_t *
 hpt_host_new (const char *name, json_t *resources, hpt_error_t *error)
 {
@@ -54,25 +172,33 @@ hpt_host_new (const char *name, json_t *resources, hpt_error_t *error)
     json_t *accels = json_object_get (resources, "accelerators");
     size_t n = json_is_array (accels) ? json_array_size (accels) : 0;
     if (n > 1024) n = 1024;
-    self->accels = hpt_calloc (n ? n : 1, sizeof (hpt_host_accel_t));
-    for (size_t i = 0; i < n; i++) {
+    //  Room for the MIG instances too (at most 64 per GPU, the codec's
+    //  bound), within the same overall limit.
+    size_t room = 0;
+    for (size_t i = 0; i < n; i++)
+        room += 1 + json_array_size (json_object_get (json_array_get (accels, i), "mig"));
+    if (room > 1024) room = 1024;
+    self->accels = hpt_calloc (room ? room : 1, sizeof (hpt_host_accel_t));
+    for (size_t i = 0; i < n && self->accel_count < room; i++) {
         json_t *a = json_array_get (accels, i);
         const char *type = json_string_value (json_object_get (a, "type"));
+        if (json_is_true (json_object_get (a, "migEnabled"))) {
+            s_read_migs (self, a, room);
+            continue;
+        }
         if (!type || !hpt_accel_lookup (type))
             continue; //  an accelerator hpt cannot name cannot be requested
-        hpt_host_accel_t *acc = &self->accels[self->accel_count++];
-        acc->type = hpt_strdup (type);
-        acc->index = (int)json_integer_value (json_object_get (a, "index"));
-        const char *bus = json_string_value (json_object_get (a, "pciBusId"));
-        acc->pci_bus_id = bus ? hpt_strdup (bus) : NULL;
-        json_t *numa = json_object_get (a, "numaNode");
-        acc->numa_node = json_is_integer (numa) ? (int)json_integer_value (numa) : -1;
-        acc->cpus = s_int_list (json_object_get (a, "cpus"), &acc->cpu_count);
+        s_read_accel (&self->accels[self->accel_count++], type, a);
     }
     json_t *containers = json_object_get (resources, "containers");
     self->containers = json_is_object (containers);
     self->container_gpus = json_is_true (json_object_get (containers, "gpus"));
     self->resources = json_deep_copy (resources);
+    const char *key;
+    json_t *why;
+    json_object_foreach (json_object_get (resources, "failedGpus"), key, why) {
+        if (json_is_string (why)) s_mark_failed (self, atoi (key), json_string_value (why));
+    }
     return self;
 }
 
@@ -85,6 +211,9 @@ hpt_host_destroy (hpt_host_t **self_p)
         free (self->accels[i].type);
         free (self->accels[i].pci_bus_id);
         free (self->accels[i].cpus);
+        free (self->accels[i].links);
+        free (self->accels[i].known);
+        free (self->accels[i].failure);
     }
     free (self->accels);
     free (self->free_cores);
@@ -198,10 +327,19 @@ hpt_host_to_json (hpt_host_t *self)
         json_t *a = json_object ();
         json_object_set_new (a, "type", json_string (self->accels[i].type));
         json_object_set_new (a, "index", json_integer (self->accels[i].index));
+        if (self->accels[i].mig) {
+            json_object_set_new (a, "mig", json_true ());
+            json_object_set_new (a, "gpu", json_integer (self->accels[i].parent));
+        }
         if (self->accels[i].pci_bus_id)
             json_object_set_new (a, "pciBusId", json_string (self->accels[i].pci_bus_id));
         json_object_set_new (a, "numaNode", json_integer (self->accels[i].numa_node));
-        json_object_set_new (a, "free", json_boolean (!self->accels[i].used));
+        json_object_set_new (a, "free",
+                             json_boolean (!self->accels[i].used && !self->accels[i].failure));
+        if (self->accels[i].failure) {
+            json_object_set_new (a, "health", json_string ("FAILED"));
+            json_object_set_new (a, "failure", json_string (self->accels[i].failure));
+        }
         json_array_append_new (accels, a);
     }
     json_object_set_new (out, "accelerators", accels);

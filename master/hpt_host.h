@@ -8,11 +8,24 @@
     Nodes that advertise the same host address share its ports: a port is
     taken only when none of them holds it.
     Reservations are the scheduler's; the node only does the arithmetic.
+
+    A GPU in MIG mode is not offered whole: each of its MIG instances is an
+    accelerator of its own (its MIG type, e.g. NVIDIA_A100_80GB_1G_10GB,
+    its host-wide MIG index) with the GPU's NUMA node and cores. The link
+    between two GPUs is what the agent measured (accelerators[].links),
+    else NODE for two GPUs of one NUMA node and SYS otherwise.
+
+    A GPU the agent reported unhealthy (GPU_FAILED) is failed: neither it
+    nor its MIG instances are placed on, until an operator undrains the
+    node (hpt nodes undrain). The failures live in the resources document
+    under "failedGpus" ({"3": "XID 79 ..."}), which the store keeps with
+    the node and a new HELLO inherits.
 */
 #ifndef HPT_HOST_H_INCLUDED
 #define HPT_HOST_H_INCLUDED
 
 #include "hpt_error.h"
+#include "hpt_gpu_link.h"
 #include "hpt_states.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -20,13 +33,19 @@
 #include <stdint.h>
 
 typedef struct {
-    char *type;       //  accelerator type name
-    int index;        //  CUDA index (PCI bus order) within its kind
-    char *pci_bus_id; //  e.g. "0000:3b:00.0", may be NULL
-    int numa_node;    //  -1 when unknown
-    int *cpus;        //  cores local to it
-    size_t cpu_count; //  entries in cpus
-    bool used;        //  reserved by a task
+    char *type;            //  accelerator type name
+    int index;             //  CUDA index (PCI bus order) within its kind
+    char *pci_bus_id;      //  e.g. "0000:3b:00.0", may be NULL
+    int numa_node;         //  -1 when unknown
+    int *cpus;             //  cores local to it
+    size_t cpu_count;      //  entries in cpus
+    bool used;             //  reserved by a task
+    bool mig;              //  a MIG instance: index is its host-wide MIG index
+    int parent;            //  a MIG instance's GPU index, -1 otherwise
+    size_t link_count;     //  entries in links
+    hpt_gpu_link_t *links; //  links[j]: the agent's link to GPU index j, when known[j]
+    bool *known;           //  per entry of links: measured
+    char *failure;         //  why it (or its GPU) failed, NULL while healthy
 } hpt_host_accel_t;
 
 typedef struct {
@@ -68,6 +87,17 @@ typedef struct {
 //  [lo, hi] and "advertise"). Returns NULL with *error (HPT_E_INVALID)
 //  when the resources are unusable.
 hpt_host_t *hpt_host_new (const char *name, json_t *resources, hpt_error_t *error);
+
+//  The link between two GPUs of the node (see above).
+hpt_gpu_link_t hpt_host_link (const hpt_host_accel_t *a, const hpt_host_accel_t *b);
+
+//  Marks GPU index (and its MIG instances) failed with why, in memory
+//  and in the node's resources ("failedGpus"). False when the node has
+//  no such GPU (nothing changes then).
+bool hpt_host_fail_gpu (hpt_host_t *self, int index, const char *why);
+
+//  Returns every failed GPU to service (undrain).
+void hpt_host_clear_failures (hpt_host_t *self);
 
 //  Destroys a node and nulls the pointer.
 void hpt_host_destroy (hpt_host_t **self_p);

@@ -201,6 +201,9 @@ hpt_launch_build (hpt_job_t *spec, hpt_trial_t *trial, hpt_task_t *task, hpt_err
     json_array_foreach (json_object_get (task->placement, "tpus"), i, item) {
         hpt_msg_add_tpu (msg, json_integer_value (item));
     }
+    json_array_foreach (json_object_get (task->placement, "migs"), i, item) {
+        hpt_msg_add_mig (msg, json_integer_value (item));
+    }
     json_array_foreach (json_object_get (task->placement, "cores"), i, item) {
         hpt_msg_add_core (msg, json_integer_value (item));
     }

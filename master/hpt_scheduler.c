@@ -1,8 +1,15 @@
 /*  hpt_scheduler -- gang placement of trial clusters on nodes
- */
+
+    Which GPUs of a node: hpt_gpu_place over the node's GPUs of the type
+    and the links between them (best-connected set, least fragmentation).
+    Which MIG instance: one of the type on the GPU that has the fewest
+    free instances left (packing GPUs, so that whole GPUs' worth of
+    instances stay free for the large profiles).
+*/
 #include "hpt_scheduler.h"
 #include "hpt_alloc.h"
 #include "hpt_accel.h"
+#include "hpt_gpu_place.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +20,27 @@ s_is_tpu (const char *type)
 {
     const hpt_accel_info_t *info = hpt_accel_lookup (type);
     return info && info->kind == HPT_ACCEL_KIND_TPU;
+}
+
+//  A free MIG instance of type on the GPU with the fewest free instances.
+static bool
+s_pick_mig (hpt_host_t *node, const char *type, int *chosen)
+{
+    int best = -1, best_free = 0;
+    for (size_t i = 0; i < node->accel_count; i++) {
+        hpt_host_accel_t *acc = &node->accels[i];
+        if (!acc->mig || acc->used || acc->failure || strcmp (acc->type, type) != 0) continue;
+        int free_here = 0;
+        for (size_t j = 0; j < node->accel_count; j++)
+            free_here += node->accels[j].mig && !node->accels[j].used && !node->accels[j].failure &&
+                         node->accels[j].parent == acc->parent;
+        if (best < 0 || free_here < best_free) {
+            best = (int)i;
+            best_free = free_here;
+        }
+    }
+    if (best >= 0) chosen[0] = best;
+    return best >= 0;
 }
 
 //  Chooses count free accelerators of type on node into chosen (indices
@@ -30,26 +58,30 @@ s_pick_accels (hpt_host_t *node, const char *type, int count, int *chosen)
             }
         return n >= count && n > 0;
     }
-    //  Best NUMA node: the one with the fewest free matching devices that
-    //  still has count of them.
-    int best_numa = -2, best_free = 1 << 30;
-    for (size_t i = 0; i < node->accel_count; i++) {
-        int numa = node->accels[i].numa_node;
-        int free_here = 0;
-        for (size_t j = 0; j < node->accel_count; j++)
-            free_here += !node->accels[j].used && node->accels[j].numa_node == numa &&
-                         strcmp (node->accels[j].type, type) == 0;
-        if (free_here >= count && free_here < best_free && numa >= 0) {
-            best_free = free_here;
-            best_numa = numa;
-        }
+    const hpt_accel_info_t *info = hpt_accel_lookup (type);
+    if (info && info->mig_parent) return count == 1 && s_pick_mig (node, type, chosen);
+    //  The node's GPUs of the type, their free flags and links.
+    size_t n = 0;
+    size_t *at = hpt_calloc (node->accel_count + 1, sizeof (size_t));
+    for (size_t i = 0; i < node->accel_count; i++)
+        if (strcmp (node->accels[i].type, type) == 0 && !node->accels[i].mig) at[n++] = i;
+    bool *free_flags = hpt_calloc (n + 1, sizeof (bool));
+    hpt_gpu_link_t *links = hpt_calloc (n * n + 1, sizeof (hpt_gpu_link_t));
+    for (size_t a = 0; a < n; a++) {
+        free_flags[a] = !node->accels[at[a]].used && !node->accels[at[a]].failure;
+        for (size_t b = 0; b < n; b++)
+            if (a != b)
+                links[a * n + b] = hpt_host_link (&node->accels[at[a]], &node->accels[at[b]]);
     }
-    int n = 0;
-    for (size_t i = 0; i < node->accel_count && n < count; i++)
-        if (!node->accels[i].used && strcmp (node->accels[i].type, type) == 0 &&
-            (best_numa == -2 || node->accels[i].numa_node == best_numa))
-            chosen[n++] = (int)i;
-    return n == count;
+    size_t *picked = hpt_calloc ((size_t)count + 1, sizeof (size_t));
+    bool ok = count > 0 && hpt_gpu_place_choose (n, free_flags, links, (size_t)count, picked);
+    for (int k = 0; ok && k < count; k++)
+        chosen[k] = (int)at[picked[k]];
+    free (picked);
+    free (links);
+    free (free_flags);
+    free (at);
+    return ok;
 }
 
 //  True when a task that needs a GPU (not a TPU host).
@@ -97,10 +129,14 @@ s_reserve (hpt_host_t *const *nodes, size_t count, hpt_host_t *node, hpt_task_t 
     json_object_set_new (placement, "host", json_string (node->advertise));
     json_object_set_new (placement, "port", json_integer (port));
     json_t *gpus = json_array (), *tpus = json_array (), *cores = json_array ();
+    json_t *migs = json_array ();
     for (int k = 0; k < n; k++) {
         hpt_host_accel_t *acc = &node->accels[chosen[k]];
         acc->used = true;
-        json_array_append_new (s_is_tpu (acc->type) ? tpus : gpus, json_integer (acc->index));
+        json_array_append_new (acc->mig               ? migs
+                               : s_is_tpu (acc->type) ? tpus
+                                                      : gpus,
+                               json_integer (acc->index));
     }
     //  Bind to free cores local to the accelerators, when there are
     //  enough of them; otherwise leave the task unbound.
@@ -128,6 +164,10 @@ s_reserve (hpt_host_t *const *nodes, size_t count, hpt_host_t *node, hpt_task_t 
     }
     json_object_set_new (placement, "gpus", gpus);
     json_object_set_new (placement, "tpus", tpus);
+    if (json_array_size (migs))
+        json_object_set_new (placement, "migs", migs);
+    else
+        json_decref (migs);
     json_object_set_new (placement, "cores", cores);
     json_decref (task->placement);
     task->placement = placement;
@@ -187,16 +227,18 @@ s_apply (hpt_host_t *node, hpt_task_t *task, bool take)
         node->ports_used[port - node->port_lo] = 1;
     else if (!take)
         hpt_host_release_port (node, port);
-    const char *kinds[] = {"gpus", "tpus"};
-    for (int k = 0; k < 2; k++) {
+    //  Indexes are per kind: GPUs, TPUs and MIG instances each count from 0.
+    const char *kinds[] = {"gpus", "tpus", "migs"};
+    for (int k = 0; k < 3; k++) {
         json_t *list = json_object_get (task->placement, kinds[k]);
         size_t i;
         json_t *v;
         json_array_foreach (list, i, v) {
-            for (size_t a = 0; a < node->accel_count; a++)
-                if (node->accels[a].index == json_integer_value (v) &&
-                    s_is_tpu (node->accels[a].type) == (k == 1))
-                    node->accels[a].used = take;
+            for (size_t a = 0; a < node->accel_count; a++) {
+                hpt_host_accel_t *acc = &node->accels[a];
+                int kind = acc->mig ? 2 : s_is_tpu (acc->type) ? 1 : 0;
+                if (acc->index == json_integer_value (v) && kind == k) acc->used = take;
+            }
         }
     }
     size_t i;

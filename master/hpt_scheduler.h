@@ -7,16 +7,19 @@
     For each task, nodes are tried in the order given (the core passes
     them sorted by name, so placement is deterministic). A node fits when
     it is schedulable (connected, not drained) and has the CPUs, memory
-    and accelerators free. Accelerators of one task come from one NUMA
-    node when possible (the fullest node that still fits, to keep whole
-    nodes free for larger requests), and the task's CPUs are then bound to
-    free cores local to them. A TPU task takes every TPU of its host.
+    and accelerators free. A task's GPUs are the best-connected free set
+    (NVLink, then one PCIe switch, ..., then one NUMA node, then across
+    sockets) that leaves the node's other free GPUs least fragmented
+    (hpt_gpu_place); a MIG type is one instance, on the GPU with the fewest
+    free instances. The task's CPUs are then bound to free cores local to
+    them. A TPU task takes every TPU of its host.
     Every task also gets a port from its node's range for TF_CONFIG, one
     that no task on another node advertising the same host address holds
     (two agents on one machine share its ports).
 
     The placement is written to task->placement as
-    {"host": H, "port": P, "cores": [..], "gpus": [..], "tpus": [..]}
+    {"host": H, "port": P, "cores": [..], "gpus": [..], "tpus": [..],
+     "migs": [..] (only when it holds a MIG instance)}
     (indices as the agent numbers them) and task->agent names the node.
 */
 #ifndef HPT_SCHEDULER_H_INCLUDED

@@ -21,6 +21,7 @@
     tasks (parameter servers never exit on their own) are stopped.
 */
 #include "hpt_tuner.h"
+#include "hpt_gpu_idle.h"
 #include "hpt_alloc.h"
 #include "hpt_base64.h"
 #include "hpt_json.h"
@@ -129,6 +130,7 @@ s_trial_destroy (hpt_trial_t **trial_p)
     free (trial->message);
     free (trial->slurm_job_id);
     free (trial->slurm_reason);
+    hpt_gpu_idle_destroy (&trial->gpu_idle);
     for (size_t i = 0; i < trial->task_count; i++) {
         free (trial->tasks[i].task_id);
         free (trial->tasks[i].agent);
@@ -677,6 +679,10 @@ hpt_tuner_report (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt
     bool moved = false;
     hpt_store_metric_t *batch = hpt_calloc (count, sizeof (hpt_store_metric_t));
     for (size_t i = 0; i < count; i++) {
+        if (strncmp (points[i].tag, "hpt/gpu/", 8) == 0) {
+            if (!trial->gpu_idle) trial->gpu_idle = hpt_gpu_idle_new ();
+            hpt_gpu_idle_point (trial->gpu_idle, points[i].tag, points[i].value, points[i].time);
+        }
         batch[i] = (hpt_store_metric_t){self->job_id,
                                         trial->id,
                                         task->task_id,
@@ -954,6 +960,7 @@ hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tri
     trial->message = reason ? hpt_strdup (reason) : NULL;
     trial->has_final = false;
     trial->has_learned = false;
+    hpt_gpu_idle_destroy (&trial->gpu_idle);
     trial->reports = 0;
     trial->final_time = 0;
     for (size_t i = 0; i < trial->task_count; i++) {
@@ -1417,6 +1424,11 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
         json_object_set_new (out, "hptSlurmJobId", json_string (trial->slurm_job_id));
     if (trial->slurm_reason)
         json_object_set_new (out, "hptSlurmPendingReason", json_string (trial->slurm_reason));
+    //  hpt extension: a notice on how it uses what it holds.
+    const char *notice = trial->gpu_idle && trial->state == HPT_TRIAL_RUNNING
+                             ? hpt_gpu_idle_notice (trial->gpu_idle)
+                             : NULL;
+    if (notice) json_object_set_new (out, "hptNotice", json_string (notice));
     return out;
 }
 

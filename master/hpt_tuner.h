@@ -20,6 +20,7 @@
 #ifndef HPT_TUNER_H_INCLUDED
 #define HPT_TUNER_H_INCLUDED
 
+#include "hpt_gpu_idle.h"
 #include "hpt_job.h"
 #include "hpt_optimizer.h"
 #include "hpt_space.h"
@@ -59,28 +60,29 @@ typedef struct {
 } hpt_task_t;
 
 typedef struct {
-    int64_t id;              //  1, 2, ... within the job
-    hpt_trial_state_t state; //  lifecycle
-    double *values;          //  one per parameter, the optimizer's convention
-    json_t *hyperparameters; //  name -> string, as the trainer sees them
-    bool has_final;          //  a value of the metric tag was reported
-    int64_t final_step;      //  step of the last report
-    double final_value;      //  value of the last report
-    double final_time;       //  report time of the last report (epoch s)
-    int64_t reports;         //  objective reports so far (the step when none is given)
-    bool stopped_early;      //  ended by early stopping
-    bool has_learned;        //  learned_value is set (stopped early, with reports)
-    double learned_value;    //  the projected final value the optimizer was told
-    char *message;           //  why it failed or stopped
-    int64_t start_time;      //  epoch ms
-    int64_t end_time;        //  epoch ms
-    int64_t requeue_count;   //  times it went back to PENDING
-    int observed_state;      //  the state the hooks last saw (-1: none yet)
-    int64_t observed_since;  //  when it entered that state (epoch ms)
-    hpt_task_t *tasks;       //  one per request, same order
-    size_t task_count;       //  number of tasks
-    char *slurm_job_id;      //  the Slurm job it runs in (hptSlurmJobId), NULL when none
-    char *slurm_reason;      //  why that job is pending in Slurm, NULL when it is not
+    int64_t id;               //  1, 2, ... within the job
+    hpt_trial_state_t state;  //  lifecycle
+    double *values;           //  one per parameter, the optimizer's convention
+    json_t *hyperparameters;  //  name -> string, as the trainer sees them
+    bool has_final;           //  a value of the metric tag was reported
+    int64_t final_step;       //  step of the last report
+    double final_value;       //  value of the last report
+    double final_time;        //  report time of the last report (epoch s)
+    int64_t reports;          //  objective reports so far (the step when none is given)
+    bool stopped_early;       //  ended by early stopping
+    bool has_learned;         //  learned_value is set (stopped early, with reports)
+    double learned_value;     //  the projected final value the optimizer was told
+    char *message;            //  why it failed or stopped
+    int64_t start_time;       //  epoch ms
+    int64_t end_time;         //  epoch ms
+    int64_t requeue_count;    //  times it went back to PENDING
+    int observed_state;       //  the state the hooks last saw (-1: none yet)
+    int64_t observed_since;   //  when it entered that state (epoch ms)
+    hpt_task_t *tasks;        //  one per request, same order
+    size_t task_count;        //  number of tasks
+    char *slurm_job_id;       //  the Slurm job it runs in (hptSlurmJobId), NULL when none
+    char *slurm_reason;       //  why that job is pending in Slurm, NULL when it is not
+    hpt_gpu_idle_t *gpu_idle; //  its GPUs' idle runs (owned), NULL before a sample
 } hpt_trial_t;
 
 typedef struct _hpt_tuner_t hpt_tuner_t;

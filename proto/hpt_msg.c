@@ -31,6 +31,7 @@
 */
 #include "hpt_msg.h"
 #include "hpt_alloc.h"
+#include "hpt_gpu_link.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -163,6 +164,7 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
           {"packageUris", K_STRINGS, false, C_LABEL, 0, 64, 1, 4096},
           {"gpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
           {"tpus", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
+          {"migs", K_INTS, false, C_DISTINCT, 0, HPT_MSG_GPUS_MAX, 0, 65535},
           {"cpuSet", K_INTS, false, C_DISTINCT, 0, HPT_MSG_CORES_MAX, 0, HPT_MSG_CORES_MAX - 1},
           {"stdoutRegex", K_STRING, false, C_TEXT, 1, 1024, 0, 0},
           {"runAs", K_STRING, false, C_USER, 1, HPT_MSG_USER_MAX, 0, 0},
@@ -181,6 +183,12 @@ static const s_rule_t s_rules[HPT_MSG_ID_COUNT + 1] = {
                        {{"code", K_STRING, true, C_TOKEN, 1, 32, 0, 0},
                         {"reason", K_STRING, true, C_TEXT, 0, HPT_MSG_REASON_MAX, 0, 0}}},
     [HPT_MSG_BYE] = {"BYE", {{"reason", K_STRING, false, C_TEXT, 0, HPT_MSG_REASON_MAX, 0, 0}}},
+    [HPT_MSG_GPU_FAILED] = {"GPU_FAILED",
+                            {{"seq", K_INT, true, C_TEXT, 1, SEQ_MAX, 0, 0},
+                             {"gpu", K_INT, true, C_TEXT, 0, 65535, 0, 0},
+                             {"reason", K_STRING, true, C_TEXT, 1, HPT_MSG_REASON_MAX, 0, 0},
+                             {"xid", K_INT, false, C_TEXT, 0, 65535, 0, 0},
+                             {"time", K_INT, true, C_TEXT, 0, TIME_MAX, 0, 0}}},
 };
 
 //  ---------------------------------------------------------------------
@@ -589,6 +597,63 @@ s_check_nullable_string (json_t *object, const char *key, const char *where, siz
     return s_check_string (value, what, 0, max, C_LABEL, error);
 }
 
+//  accelerators[i].links: peer GPU index (decimal, as a member name) ->
+//  link code (PROTOCOL.md 5.1).
+static int
+s_check_links (json_t *links, const char *where, hpt_error_t *error)
+{
+    if (!links) return 0;
+    if (!json_is_object (links) || json_object_size (links) > HPT_MSG_GPUS_MAX)
+        return s_fail (error, "%s.links: must be an object of at most %d members", where,
+                       HPT_MSG_GPUS_MAX);
+    const char *key;
+    json_t *value;
+    json_object_foreach (links, key, value) {
+        char safe[48];
+        size_t length = strlen (key);
+        s_sanitize (key, length, safe);
+        bool index_ok = length >= 1 && length <= 5 && (key[0] != '0' || length == 1);
+        for (size_t i = 0; index_ok && i < length; i++)
+            index_ok = key[i] >= '0' && key[i] <= '9';
+        if (!index_ok || atol (key) > 65535)
+            return s_fail (error, "%s.links: '%s' is not a GPU index", where, safe);
+        hpt_gpu_link_t link;
+        if (!hpt_gpu_link_parse (json_string_value (value), &link))
+            return s_fail (error, "%s.links.%s: must be NV1..NV64, PIX, PXB, PHB, NODE or SYS",
+                           where, safe);
+    }
+    return 0;
+}
+
+//  accelerators[i].mig: the GPU's MIG instances, each schedulable by its
+//  type and index.
+static int
+s_check_migs (json_t *migs, const char *where, hpt_error_t *error)
+{
+    if (!migs) return 0;
+    if (!json_is_array (migs) || json_array_size (migs) > 64)
+        return s_fail (error, "%s.mig: must be an array of at most 64", where);
+    size_t i;
+    json_t *mig;
+    json_array_foreach (migs, i, mig) {
+        char item[192], what[224];
+        snprintf (item, sizeof item, "%s.mig[%zu]", where, i);
+        if (!json_is_object (mig)) return s_fail (error, "%s: must be an object", item);
+        snprintf (what, sizeof what, "%s.type", item);
+        if (s_check_string (json_object_get (mig, "type"), what, 1, 64, C_NAME, error)) return -1;
+        snprintf (what, sizeof what, "%s.index", item);
+        if (s_check_int (json_object_get (mig, "index"), what, 0, 65535, error)) return -1;
+        snprintf (what, sizeof what, "%s.uuid", item);
+        if (s_check_string (json_object_get (mig, "uuid"), what, 1, 128, C_NAME, error)) return -1;
+        json_t *memory = json_object_get (mig, "memoryGb");
+        snprintf (what, sizeof what, "%s.memoryGb", item);
+        if (memory && !json_is_null (memory) && s_check_number (memory, what, 0, 1e9, error))
+            return -1;
+        if (s_check_nullable_string (mig, "name", item, 256, error)) return -1;
+    }
+    return 0;
+}
+
 static int
 s_check_accelerator (json_t *accel, const char *where, hpt_error_t *error)
 {
@@ -613,7 +678,13 @@ s_check_accelerator (json_t *accel, const char *where, hpt_error_t *error)
         s_check_nullable_string (accel, "uuid", where, 128, error) ||
         s_check_nullable_string (accel, "name", where, 256, error))
         return -1;
-    return 0;
+    json_t *mig_enabled = json_object_get (accel, "migEnabled");
+    if (mig_enabled && !json_is_boolean (mig_enabled))
+        return s_fail (error, "%s.migEnabled: must be a boolean", where);
+    return s_check_links (json_object_get (accel, "links"), where, error) ||
+                   s_check_migs (json_object_get (accel, "mig"), where, error)
+               ? -1
+               : 0;
 }
 
 //  resources.containers: what the master places container tasks by.
@@ -802,6 +873,10 @@ static int
 s_check_launch (json_t *body, hpt_error_t *error)
 {
     json_t *argv = json_object_get (body, "argv");
+    if (json_array_size (json_object_get (body, "gpus")) &&
+        json_array_size (json_object_get (body, "migs")))
+        return s_fail (error, "field 'migs': not with 'gpus' (a task gets whole GPUs or MIG "
+                              "instances)");
     if (json_object_get (body, "image")) return 0;
     if (json_array_size (argv) == 0)
         return s_fail (error, "field 'argv': must have 1 to %d entries without 'image'",
@@ -1364,6 +1439,10 @@ STR_LIST (add_arg, arg_count, arg, "argv")
 STR_LIST (add_package_uri, package_uri_count, package_uri, "packageUris")
 INT_LIST (add_gpu, gpu_count, gpu, "gpus")
 INT_LIST (add_tpu, tpu_count, tpu, "tpus")
+INT_LIST (add_mig, mig_count, mig, "migs")
+INT_FIELD (gpu_index, "gpu", -1)
+INT_FIELD (xid, "xid", -1)
+INT_FIELD (time, "time", 0)
 INT_LIST (add_core, core_count, core, "cpuSet")
 INT_LIST (add_protocol, protocol_count, protocol_at, "protocols")
 // clang-format on

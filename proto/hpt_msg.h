@@ -83,8 +83,9 @@ typedef enum {
     HPT_MSG_DRAIN,        //  master -> agent: drain state changed
     HPT_MSG_ERROR,        //  both ways: your message was refused
     HPT_MSG_BYE,          //  agent -> master: leaving on purpose
+    HPT_MSG_GPU_FAILED,   //  agent -> master: a GPU is unhealthy (XID, ECC, off the bus)
 } hpt_msg_id_t;
-#define HPT_MSG_ID_COUNT 14
+#define HPT_MSG_ID_COUNT 15
 
 //  Why a received message was dropped (hpt_msg_recv_fault).
 typedef enum {
@@ -250,7 +251,7 @@ int hpt_msg_set_agent_timeout_ms (hpt_msg_t *self, int64_t ms);
 int64_t hpt_msg_master_epoch (hpt_msg_t *self);
 int hpt_msg_set_master_epoch (hpt_msg_t *self, int64_t epoch);
 
-//  reason: REJECT, TASK_EXITED, STOP, DRAIN, ERROR, BYE.
+//  reason: REJECT, TASK_EXITED, STOP, DRAIN, ERROR, BYE, GPU_FAILED.
 const char *hpt_msg_reason (hpt_msg_t *self);
 int hpt_msg_set_reason (hpt_msg_t *self, const char *reason);
 
@@ -325,6 +326,15 @@ int hpt_msg_set_memory_mb (hpt_msg_t *self, int64_t mb);
 int64_t hpt_msg_grace_ms (hpt_msg_t *self);
 int hpt_msg_set_grace_ms (hpt_msg_t *self, int64_t ms);
 
+//  gpu, xid, time (GPU_FAILED): the GPU's index, the XID that made it
+//  unhealthy (-1 when none: an ECC or bus failure), and when (epoch ms).
+int64_t hpt_msg_gpu_index (hpt_msg_t *self);
+int hpt_msg_set_gpu_index (hpt_msg_t *self, int64_t index);
+int64_t hpt_msg_xid (hpt_msg_t *self);
+int hpt_msg_set_xid (hpt_msg_t *self, int64_t xid);
+int64_t hpt_msg_time (hpt_msg_t *self);
+int hpt_msg_set_time (hpt_msg_t *self, int64_t ms);
+
 //  draining (DRAIN).
 bool hpt_msg_draining (hpt_msg_t *self);
 int hpt_msg_set_draining (hpt_msg_t *self, bool draining);
@@ -361,6 +371,12 @@ int64_t hpt_msg_tpu (hpt_msg_t *self, size_t index);
 int hpt_msg_add_core (hpt_msg_t *self, int64_t core);
 size_t hpt_msg_core_count (hpt_msg_t *self);
 int64_t hpt_msg_core (hpt_msg_t *self, size_t index);
+
+//  migs (LAUNCH): indexes of the agent's MIG instances given to the task
+//  (the agent puts their MIG UUIDs in CUDA_VISIBLE_DEVICES).
+int hpt_msg_add_mig (hpt_msg_t *self, int64_t index);
+size_t hpt_msg_mig_count (hpt_msg_t *self);
+int64_t hpt_msg_mig (hpt_msg_t *self, size_t index);
 
 //  protocols (REJECT, optional): versions the master speaks.
 int hpt_msg_add_protocol (hpt_msg_t *self, int64_t version);

@@ -152,7 +152,11 @@ def cluster(tmp_path, images):
     c = Cluster(tmp_path, machine_types={"standard": {"cpus": 1, "memoryGb": 0.5},
                                          "gpu2": {"cpus": 1, "memoryGb": 0.5,
                                                   "accelerators": {"type": "NVIDIA_TESLA_V100",
-                                                                   "count": 2}}})
+                                                                   "count": 2}},
+                                         "mig1g": {"cpus": 1, "memoryGb": 0.5,
+                                                   "accelerators": {
+                                                       "type": "NVIDIA_A100_80GB_1G_10GB",
+                                                       "count": 1}}})
     c.start_master()
     yield c
     c.stop()
@@ -341,6 +345,45 @@ def test_gpus_through_a_fake_cdi_spec(cluster, tmp_path):
     with pytest.raises(Exception) as refused:
         cluster.submit("gpu2", spec)
     assert "nvidia-ctk cdi generate" in str(refused.value)
+
+
+def test_mig_instances_through_cdi(cluster, tmp_path):
+    """MIG instances in containers (the fake NVML's A100 in MIG mode,
+    tests/data/fakenvml/a100-mig.json): the agent names each to the
+    runtime as the CDI spec does, by MIG UUID when the spec has it, else
+    GPU:SLOT (nvidia-ctk's default), and gives its UUID in
+    CUDA_VISIBLE_DEVICES."""
+    kind = f"hpt-test-{uuid.uuid4().hex[:8]}.local/gpu"
+    cdi = pathlib.Path("/var/run/cdi")
+    cdi.mkdir(parents=True, exist_ok=True)
+    spec_file = cdi / f"{kind.split('.')[0]}.yaml"
+    names = {"0": "hpt-gpu0", "1": "hpt-gpu1", "0:2": "hpt-gpu-mig2",
+             "MIG-aaaaaaaa-0000-5000-8000-000000000004": "hpt-gpu-mig3"}
+    devices = "".join(f"- name: \"{name}\"\n  containerEdits:\n    deviceNodes:\n"
+                      f"    - {{path: /dev/{node}, hostPath: /dev/null}}\n"
+                      for name, node in names.items())
+    spec_file.write_text(f"cdiVersion: \"0.5.0\"\nkind: \"{kind}\"\ndevices:\n{devices}")
+    fake = {"HPT_NVML_LIBRARY": str(BIN.parent / "tests" / "libhpt-fakenvml.so"),
+            "HPT_FAKE_NVML": str(SRC / "tests" / "data" / "fakenvml" / "a100-mig.json")}
+    try:
+        workdir = tmp_path / "agent-m"
+        cluster.start_agent("m", cpus=2, env=fake, extra=_agent_args(
+            ["--topology", str(SRC / "tests" / "data" / "topologies" / "cpu-host-32.xml"),
+             "--cdi-gpu-kind", kind, "--gpu-sample-ms", "0"]))
+        spec = _job(trials=2, parallel=2, args=["--steps=1", "--sleep=2"])
+        spec.update({"scaleTier": "CUSTOM", "masterType": "mig1g"})
+        cluster.submit("mig", spec)
+        job = cluster.wait_job("mig", timeout=90)
+        assert job["state"] == "SUCCEEDED", job
+        seen = set()
+        for trial in (1, 2):
+            out = _task_output(workdir, "mig", trial)
+            (device,) = re.search(r"^DEVICES: (.*)$", out, re.M).group(1).split()
+            seen.add((device, _env(out)["CUDA_VISIBLE_DEVICES"]))
+        assert seen == {("hpt-gpu-mig2", "MIG-aaaaaaaa-0000-5000-8000-000000000003"),
+                        ("hpt-gpu-mig3", "MIG-aaaaaaaa-0000-5000-8000-000000000004")}, seen
+    finally:
+        spec_file.unlink()
 
 
 def test_missing_image_and_refusals(cluster, tmp_path):

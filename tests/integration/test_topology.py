@@ -249,3 +249,26 @@ def test_live_machine_with_fake_nvml(tmp_path):
     # hwloc of this machine has no such device: no locality, every core local.
     if first["numaNode"] is None:
         assert first["cpus"] == list(range(doc["cpus"]))
+
+
+def test_tpu_vm_chips_from_sysfs(tmp_path):
+    """TPU chips that only sysfs lists (bound to vfio-pci, no /dev/accel,
+    not in hwloc's view): found by vendor and device id, with the chip
+    type; a Google NIC is not a TPU."""
+    devices = tmp_path / "bus" / "pci" / "devices"
+    chips = {"0000:00:04.0": ("0x0063", "0x120000"), "0000:00:05.0": ("0x0063", "0x120000"),
+             "0000:00:06.0": ("0x0062", "0x120000"), "0000:00:07.0": ("0x0042", "0x020000")}
+    for bus, (device, klass) in chips.items():
+        d = devices / bus
+        d.mkdir(parents=True)
+        (d / "vendor").write_text("0x1ae0\n")
+        (d / "device").write_text(device + "\n")
+        (d / "subsystem_device").write_text("0x0000\n")
+        (d / "class").write_text(klass + "\n")
+    result = run("--print-topology", env={"HPT_SYSFS_ROOT": str(tmp_path),
+                                          "HPT_NVML_LIBRARY": "/nonexistent"})
+    assert result.returncode == 0, result.stderr
+    tpus = [(a["index"], a["type"], a["pciBusId"]) for a in json.loads(result.stdout)["accelerators"]
+            if a["type"].startswith("TPU")]
+    assert tpus == [(0, "TPU_V5E", "0000:00:04.0"), (1, "TPU_V5E", "0000:00:05.0"),
+                    (2, "TPU_V5P", "0000:00:06.0")], tpus

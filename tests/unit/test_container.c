@@ -167,6 +167,38 @@ test_cdi_specs (void **state)
     hpt_container_destroy (&runtime);
 }
 
+//  MIG instances in containers: the CDI name is the MIG UUID when a spec
+//  names it so (nvidia-ctk --device-name-strategy=uuid), else GPU:SLOT
+//  (its default index naming); the run line gets --device KIND=NAME.
+static void
+test_cdi_mig_devices (void **state)
+{
+    hpt_container_t *runtime = s_runtime ("hpt.test/gpu");
+    hpt_error_t error;
+    assert_null (hpt_container_mig_device (runtime, "MIG-a", 0, 1, &error));
+    assert_non_null (strstr (error.message, "hpt.test/gpu=0:1"));
+    s_write ("mig.yaml", "kind: hpt.test/gpu\ndevices: [{name: '0'}, {name: '0:1'}, "
+                         "{name: MIG-b}]\n");
+    char *name = hpt_container_mig_device (runtime, "MIG-a", 0, 1, &error);
+    assert_string_equal (name, "0:1");
+    free (name);
+    name = hpt_container_mig_device (runtime, "MIG-b", 0, 2, &error);
+    assert_string_equal (name, "MIG-b");
+    free (name);
+    assert_null (hpt_container_mig_device (runtime, "MIG-c", 1, 0, &error));
+    const char *devices[] = {"0:1", NULL};
+    hpt_container_run_t run = {.name = "c",
+                               .image = "localhost/t:1",
+                               .env_file = "/w/e.env",
+                               .workdir = "/w",
+                               .devices = devices};
+    char **argv = hpt_container_run_argv (runtime, &run);
+    int at = s_find (argv, "--device=hpt.test/gpu=0:1");
+    assert_true (at > 0 && at < s_find (argv, "localhost/t:1"));
+    hpt_container_argv_free (&argv);
+    hpt_container_destroy (&runtime);
+}
+
 static void
 test_no_runtime (void **state)
 {
@@ -186,6 +218,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_run_argv),
         cmocka_unit_test_setup_teardown (test_cdi_specs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cdi_mig_devices, s_setup, s_teardown),
         cmocka_unit_test (test_no_runtime),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -22,12 +22,15 @@
 static json_t *
 s_resources (void)
 {
-    return json_pack ("{s:i, s:f, s:[{s:i, s:[i,i]}], s:[{s:s, s:i, s:s, s:i, s:s, s:f, s:s, "
-                      "s:[i,i]}], s:s}",
-                      "cpus", 16, "memoryGb", 64.0, "numaNodes", "index", 0, "cpus", 0, 1,
-                      "accelerators", "type", "NVIDIA_TESLA_V100", "index", 0, "pciBusId",
-                      "0000:3b:00.0", "numaNode", 0, "name", "Tesla V100", "memoryGb", 15.8, "uuid",
-                      "GPU-1234", "cpus", 0, 1, "discovery", "hwloc");
+    return json_pack (
+        "{s:i, s:f, s:[{s:i, s:[i,i]}], s:[{s:s, s:i, s:s, s:i, s:s, s:f, s:s, "
+        "s:[i,i], s:{s:s, s:s}}, {s:s, s:i, s:b, s:[{s:s, s:i, s:s, s:f}]}], s:s}",
+        "cpus", 16, "memoryGb", 64.0, "numaNodes", "index", 0, "cpus", 0, 1, "accelerators", "type",
+        "NVIDIA_TESLA_V100", "index", 0, "pciBusId", "0000:3b:00.0", "numaNode", 0, "name",
+        "Tesla V100", "memoryGb", 15.8, "uuid", "GPU-1234", "cpus", 0, 1, "links", "1", "NV2", "2",
+        "SYS", "type", "NVIDIA_A100_80GB", "index", 1, "migEnabled", 1, "mig", "type",
+        "NVIDIA_A100_80GB_1G_10GB", "index", 0, "uuid", "MIG-4f2d1e0c-7b3a-5c9d-8e1f-2a3b4c5d6e7f",
+        "memoryGb", 9.8, "discovery", "hwloc");
 }
 
 //  A valid message of type id with every field set (optional ones too).
@@ -133,6 +136,13 @@ s_make (hpt_msg_id_t id)
             break;
         case HPT_MSG_BYE:
             hpt_msg_set_reason (msg, "shutting down");
+            break;
+        case HPT_MSG_GPU_FAILED:
+            hpt_msg_set_seq (msg, 15);
+            hpt_msg_set_gpu_index (msg, 3);
+            hpt_msg_set_reason (msg, "XID 79: GPU has fallen off the bus");
+            hpt_msg_set_xid (msg, 79);
+            hpt_msg_set_time (msg, 1764386002000);
             break;
     }
     hpt_error_t error;
@@ -740,6 +750,10 @@ test_missing_fields (void **state)
         {HPT_MSG_STOP, "graceMs"},
         {HPT_MSG_DRAIN, "draining"},
         {HPT_MSG_ERROR, "code"},
+        {HPT_MSG_GPU_FAILED, "seq"},
+        {HPT_MSG_GPU_FAILED, "gpu"},
+        {HPT_MSG_GPU_FAILED, "reason"},
+        {HPT_MSG_GPU_FAILED, "time"},
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         char expected[128];
@@ -757,7 +771,7 @@ test_missing_fields (void **state)
                     {HPT_MSG_LAUNCH, "stdoutRegex"}, {HPT_MSG_LAUNCH, "packageUris"},
                     {HPT_MSG_REJECT, "retryMs"},     {HPT_MSG_HEARTBEAT, "load"},
                     {HPT_MSG_DRAIN, "reason"},       {HPT_MSG_BYE, "reason"},
-                    {HPT_MSG_LAUNCH, "runAs"}};
+                    {HPT_MSG_LAUNCH, "runAs"},       {HPT_MSG_GPU_FAILED, "xid"}};
     for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
         hpt_msg_t *msg = s_make (optional[i].id);
         char *text = s_body (msg);
@@ -891,6 +905,52 @@ test_field_rules (void **state)
         HPT_MSG_HELLO, "resources",
         "{\"cpus\":1,\"memoryGb\":1,\"containers\":{\"runtime\":\"\",\"gpus\":true}}",
         "containers.runtime: must not be empty");
+    //  The GPU link matrix, MIG instances and MIG placements.
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"links\":{\"1\":\"NV0\"}}]}",
+                       "accelerators[0].links.1: must be NV1..NV64, PIX, PXB, PHB, NODE or SYS");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"links\":{\"1\":\"NV65\"}}]}",
+                       "must be NV1..NV64");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"links\":{\"1\":\"NV123\"}}]}",
+                       "must be NV1..NV64");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"links\":{\"01\":\"PIX\"}}]}",
+                       "accelerators[0].links: '01' is not a GPU index");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"links\":{\"65536\":\"PIX\"}}]}",
+                       "'65536' is not a GPU index");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"links\":[]}]}",
+                       "accelerators[0].links: must be an object");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"migEnabled\":1}]}",
+                       "accelerators[0].migEnabled: must be a boolean");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"mig\":[{\"type\":\"T4_1G_5GB\",\"uuid\":\"MIG-1\"}]}]}",
+                       "accelerators[0].mig[0].index: must be an integer");
+    s_expect_mutation (HPT_MSG_HELLO, "resources",
+                       "{\"cpus\":1,\"memoryGb\":1,\"accelerators\":[{\"type\":\"T4\","
+                       "\"index\":0,\"mig\":[{\"type\":\"T4_1G_5GB\",\"index\":0,"
+                       "\"uuid\":\"MIG 1\"}]}]}",
+                       "accelerators[0].mig[0].uuid: must be [A-Za-z0-9._:-]");
+    s_expect_mutation (HPT_MSG_LAUNCH, "migs", "[2, 2]",
+                       "field 'migs'[1]: repeats an earlier entry");
+    s_expect_mutation (HPT_MSG_LAUNCH, "migs", "[0]",
+                       "field 'migs': not with 'gpus' (a task gets whole GPUs or MIG instances)");
+    s_expect_mutation (HPT_MSG_GPU_FAILED, "gpu", "-1", "field 'gpu': must be in [0, 65535]");
+    s_expect_mutation (HPT_MSG_GPU_FAILED, "reason", "\"\"", "field 'reason': must not be empty");
+    s_expect_mutation (HPT_MSG_GPU_FAILED, "xid", "\"79\"", "field 'xid': must be an integer");
+    s_expect_mutation (HPT_MSG_GPU_FAILED, "taskId", "\"a\"", "GPU_FAILED: unknown field 'taskId'");
     s_expect_mutation (HPT_MSG_LAUNCH, "graceMs", "1", "LAUNCH: unknown field 'graceMs'");
     s_expect_mutation (HPT_MSG_LAUNCH, "jobId", "\"j\"", "LAUNCH: unknown field 'jobId'");
     s_expect_mutation (HPT_MSG_LOGS, "offset", "0", "LOGS: unknown field 'offset'");
@@ -932,6 +992,50 @@ test_container_launch (void **state)
     free (body);
     hpt_msg_destroy (&back);
     hpt_msg_destroy (&msg);
+}
+
+//  A MIG LAUNCH and a GPU_FAILED event round-trip their members; the
+//  HELLO of s_make carries a link matrix and MIG instances.
+static void
+test_gpu_members (void **state)
+{
+    hpt_msg_t *msg = hpt_msg_new (HPT_MSG_LAUNCH);
+    hpt_msg_set_task_id (msg, "j/1/master/0");
+    hpt_msg_set_trial_id (msg, "1");
+    hpt_msg_set_metric_tag (msg, "loss");
+    hpt_msg_add_arg (msg, "train");
+    assert_int_equal (hpt_msg_add_mig (msg, 5), 0);
+    char *body = hpt_msg_body_dump (msg);
+    assert_non_null (body);
+    hpt_error_t error;
+    hpt_msg_t *back = hpt_msg_body_load (HPT_MSG_LAUNCH, body, &error);
+    assert_non_null (back);
+    assert_int_equal (hpt_msg_mig_count (back), 1);
+    assert_int_equal (hpt_msg_mig (back, 0), 5);
+    assert_int_equal (hpt_msg_gpu_count (back), 0);
+    free (body);
+    hpt_msg_destroy (&back);
+    hpt_msg_destroy (&msg);
+    //  Only GPU_FAILED has the GPU members.
+    hpt_msg_t *failed = s_make (HPT_MSG_GPU_FAILED);
+    body = hpt_msg_body_dump (failed);
+    back = hpt_msg_body_load (HPT_MSG_GPU_FAILED, body, &error);
+    assert_non_null (back);
+    assert_int_equal (hpt_msg_gpu_index (back), 3);
+    assert_int_equal (hpt_msg_xid (back), 79);
+    assert_int_equal (hpt_msg_time (back), 1764386002000);
+    assert_string_equal (hpt_msg_reason (back), "XID 79: GPU has fallen off the bus");
+    assert_int_equal (hpt_msg_set_xid (msg = hpt_msg_new (HPT_MSG_HEARTBEAT), 1), -1);
+    hpt_msg_destroy (&msg);
+    free (body);
+    hpt_msg_destroy (&back);
+    hpt_msg_destroy (&failed);
+    hpt_msg_t *hello = s_make (HPT_MSG_HELLO);
+    json_t *accels = json_object_get (hpt_msg_resources (hello), "accelerators");
+    assert_string_equal (json_string_value (json_object_get (
+                             json_object_get (json_array_get (accels, 0), "links"), "1")),
+                         "NV2");
+    hpt_msg_destroy (&hello);
 }
 
 static void
@@ -1174,6 +1278,7 @@ main (void)
         cmocka_unit_test (test_missing_fields),
         cmocka_unit_test (test_field_rules),
         cmocka_unit_test (test_container_launch),
+        cmocka_unit_test (test_gpu_members),
         cmocka_unit_test (test_oversized_arrays),
         cmocka_unit_test (test_setters_refuse),
         cmocka_unit_test (test_faults_on_router),

@@ -943,6 +943,50 @@ test_ports_one_pool_per_address (void **state)
         hpt_host_destroy (&nodes[i]);
 }
 
+//  A running trial whose GPU reports utilization under 1% for 5 minutes
+//  gets a notice in its Trial resource; a busy sample clears it.
+static const char *
+s_notice (hpt_tuner_t *tuner, hpt_store_t *store, json_t **json)
+{
+    json_decref (*json);
+    *json = hpt_tuner_to_json (tuner, store, true, NULL);
+    json_t *trial =
+        json_array_get (json_object_get (json_object_get (*json, "trainingOutput"), "trials"), 0);
+    return json_string_value (json_object_get (trial, "hptNotice"));
+}
+
+static void
+test_idle_gpu_notice (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "idle", 1, 1, 1, 0);
+    hpt_trial_t *t = s_next (store, tuner, 1500);
+    s_place_and_start (store, tuner, t);
+    json_t *json = NULL;
+    //  Idle for 4 minutes: nothing yet; GPU 1 busy meanwhile.
+    hpt_tuner_point_t early[] = {{"hpt/gpu/3/utilization", 0, -1, 1000.0},
+                                 {"hpt/gpu/1/utilization", 80, -1, 1000.0},
+                                 {"hpt/gpu/3/utilization", 0.5, -1, 1240.0}};
+    s_report (store, tuner, t, &t->tasks[0], early, 3);
+    assert_null (s_notice (tuner, store, &json));
+    //  5 minutes: GPU 3 is named, not GPU 1.
+    hpt_tuner_point_t later[] = {{"hpt/gpu/3/utilization", 0, -1, 1300.0},
+                                 {"hpt/gpu/1/utilization", 90, -1, 1300.0}};
+    s_report (store, tuner, t, &t->tasks[0], later, 2);
+    const char *notice = s_notice (tuner, store, &json);
+    assert_non_null (notice);
+    assert_non_null (strstr (notice, "GPU 3 idle"));
+    assert_null (strstr (notice, "GPU 1"));
+    //  Busy again: the notice goes.
+    hpt_tuner_point_t busy = {"hpt/gpu/3/utilization", 60, -1, 1310.0};
+    s_report (store, tuner, t, &t->tasks[0], &busy, 1);
+    assert_null (s_notice (tuner, store, &json));
+    //  The points are stored like any other.
+    json_decref (json);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -966,6 +1010,7 @@ main (void)
         cmocka_unit_test (test_gang_placement_all_or_nothing),
         cmocka_unit_test (test_gpu_numa_locality),
         cmocka_unit_test (test_ports_one_pool_per_address),
+        cmocka_unit_test (test_idle_gpu_notice),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
