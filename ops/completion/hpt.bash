@@ -20,23 +20,25 @@ _hpt()
     local options
     case "${words[0]} ${words[1]}" in
         "validate "*) options="--config --format" ;;
-        "jobs submit") options="training --config --stream-logs" ;;
+        "jobs submit") options="training --config --stream-logs --async --format --module-name --package-path --packages --job-dir --scale-tier --master-machine-type --worker-machine-type --parameter-server-machine-type --worker-count --parameter-server-count --master-image-uri --worker-image-uri --parameter-server-image-uri --master-accelerator --worker-accelerator --parameter-server-accelerator --labels --region --runtime-version --python-version --staging-bucket" ;;
         "jobs describe") options="--format --summarize" ;;
-        "jobs list") options="--filter --page-size --limit" ;;
+        "jobs list") options="--filter --sort-by --page-size --limit --uri --format" ;;
+        "jobs update") options="--update-labels --remove-labels --clear-labels --format" ;;
         "jobs cancel") options="" ;;
-        "jobs stream-logs") options="--trial" ;;
-        "jobs ") options="submit describe list cancel stream-logs" ;;
-        "nodes list") options="--page-size" ;;
+        "jobs stream-logs") options="--trial --task-name --polling-interval --allow-multiline-logs" ;;
+        "jobs ") options="submit describe list update cancel stream-logs" ;;
+        "nodes list") options="--page-size --format" ;;
         "nodes describe") options="--format" ;;
         "nodes drain") options="--reason --now" ;;
         "nodes undrain"|"nodes delete") options="" ;;
         "nodes ") options="list describe drain undrain delete" ;;
-        "auth whoami") options="" ;;
+        "auth whoami") options="--format" ;;
         "auth ") options="whoami" ;;
-        "users list"|"users revoke"|"users token") options="" ;;
+        "users list") options="--format" ;;
+        "users revoke"|"users token") options="" ;;
         "users add") options="--role" ;;
         "users ") options="list add revoke token" ;;
-        "audit list") options="--after --limit" ;;
+        "audit list") options="--after --limit --format" ;;
         "audit ") options="list" ;;
         " ") options="validate jobs nodes auth users audit $global" ;;
     esac

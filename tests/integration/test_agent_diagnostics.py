@@ -51,7 +51,7 @@ def cluster(tmp_path_factory):
     cluster.stop()
 
 
-WAITING = re.compile(r"waiting for the master at (\S+) \((\d+) s\)(.*)")
+WAITING = re.compile(r"waiting for the master at (\S+) \((\d+) s\)([^\"\n]*)")
 
 
 def waiting_lines(path):
