@@ -2084,6 +2084,49 @@ s_on_handshake (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  The launcher that runs the tasks, its callbacks this agent's.
+static int
+s_start_launcher (hpt_agent_t *self, hpt_error_t *error)
+{
+    hpt_launcher_config_t lconfig = {0};
+    lconfig.on_output = s_on_output;
+    lconfig.on_exit = s_on_exit;
+    lconfig.on_line = s_on_line;
+    lconfig.arg = self;
+    lconfig.log_max_bytes = 1024 * 1024 * 1024;
+    //  Patterns see a line's head only (hpt_line_metrics.h).
+    lconfig.line_max = HPT_LINE_METRICS_LINE_MAX;
+    lconfig.line_cut = true;
+    lconfig.task_umask_set = true;
+    lconfig.task_umask = self->task_umask;
+    self->launcher = hpt_launcher_new (&lconfig, error);
+    return self->launcher ? 0 : -1;
+}
+
+//  The DEALER to the master (a CURVE client when the agent has keys).
+static int
+s_connect_master (hpt_agent_t *self, const hpt_agent_config_t *config, hpt_error_t *error)
+{
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_immediate (self->dealer, 1);
+    zsock_set_sndtimeo (self->dealer, 0);
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_reconnect_ivl (self->dealer, 100);
+    zsock_set_reconnect_ivl_max (self->dealer, 2000);
+    zsock_set_maxmsgsize (self->dealer, 4 * 1024 * 1024);
+    if (config->curve_secret) {
+        //  CURVE: the connection proves this agent's key to the master, and
+        //  goes nowhere but to a master holding master_key's secret half.
+        zsock_set_curve_publickey (self->dealer, config->curve_public);
+        zsock_set_curve_secretkey (self->dealer, config->curve_secret);
+        zsock_set_curve_serverkey (self->dealer, config->master_key);
+        s_watch_handshakes (self, config->master);
+    }
+    if (zsock_connect (self->dealer, "%s", config->master) != 0)
+        return hpt_error_set (error, HPT_E_INVALID, "cannot connect to %s", config->master);
+    return 0;
+}
+
 hpt_agent_t *
 hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
 {
@@ -2141,19 +2184,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     }
     self->fetching = zhashx_new ();
     zhashx_set_destructor (self->fetching, s_msg_free);
-    hpt_launcher_config_t lconfig = {0};
-    lconfig.on_output = s_on_output;
-    lconfig.on_exit = s_on_exit;
-    lconfig.on_line = s_on_line;
-    lconfig.arg = self;
-    lconfig.log_max_bytes = 1024 * 1024 * 1024;
-    //  Patterns see a line's head only (hpt_line_metrics.h).
-    lconfig.line_max = HPT_LINE_METRICS_LINE_MAX;
-    lconfig.line_cut = true;
-    lconfig.task_umask_set = true;
-    lconfig.task_umask = self->task_umask;
-    self->launcher = hpt_launcher_new (&lconfig, error);
-    if (!self->launcher) {
+    if (s_start_launcher (self, error) != 0) {
         hpt_agent_destroy (&self);
         return NULL;
     }
@@ -2166,23 +2197,7 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     if (config->cpus > 0) json_object_set_new (self->resources, "cpus", json_real (config->cpus));
     if (config->memory_gb >= 0)
         json_object_set_new (self->resources, "memoryGb", json_real (config->memory_gb));
-    self->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_immediate (self->dealer, 1);
-    zsock_set_sndtimeo (self->dealer, 0);
-    zsock_set_linger (self->dealer, 0);
-    zsock_set_reconnect_ivl (self->dealer, 100);
-    zsock_set_reconnect_ivl_max (self->dealer, 2000);
-    zsock_set_maxmsgsize (self->dealer, 4 * 1024 * 1024);
-    if (config->curve_secret) {
-        //  CURVE: the connection proves this agent's key to the master, and
-        //  goes nowhere but to a master holding master_key's secret half.
-        zsock_set_curve_publickey (self->dealer, config->curve_public);
-        zsock_set_curve_secretkey (self->dealer, config->curve_secret);
-        zsock_set_curve_serverkey (self->dealer, config->master_key);
-        s_watch_handshakes (self, config->master);
-    }
-    if (zsock_connect (self->dealer, "%s", config->master) != 0) {
-        hpt_error_set (error, HPT_E_INVALID, "cannot connect to %s", config->master);
+    if (s_connect_master (self, config, error) != 0) {
         hpt_agent_destroy (&self);
         return NULL;
     }

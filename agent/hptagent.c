@@ -293,21 +293,79 @@ s_warn_overcommit (const hpt_agent_config_t *config, hpt_topology_t *topology)
                          config->memory_gb, host->memory_gb, hpt_topology_discovery (topology));
 }
 
-int
-main (int argc, char *argv[])
+//  What the command line asked for: the agent's configuration and the
+//  options that are not part of it.
+typedef struct {
+    hpt_agent_config_t config;    //  the agent's settings (strings borrowed from argv)
+    const char *run_args[257];    //  --container-run-arg values, NULL-terminated
+    size_t run_arg_count;         //  how many
+    const char *xml;              //  --topology FILE.xml, or NULL
+    const char *resources;        //  --resources FILE.yaml, or NULL
+    const char *cert_path;        //  --cert, or NULL
+    const char *master_cert_path; //  --master-cert, or NULL
+    double sample_ms;             //  --gpu-sample-ms as given
+    bool insecure;                //  --insecure
+    bool print_topology;          //  --print-topology
+    bool matrix;                  //  --matrix
+} s_options_t;
+
+//  Takes one option that has a value. False when the value is bad;
+//  *unknown is set when the option is not one of these.
+static bool
+s_option_value (s_options_t *o, const char *arg, const char *value, bool *unknown)
 {
-    hpt_alloc_init ();
-    bool print_topology = false, matrix = false;
-    double sample_ms = 0;
-    const char *xml = NULL, *resources = NULL;
-    if (argc >= 2 && strcmp (argv[1], "keygen") == 0) return s_keygen (argc - 1, argv + 1);
-    hpt_agent_config_t config = {
-        .workdir = "./hpt-agent", .port_low = 20000, .port_high = 20999, .memory_gb = -1};
-    const char *cert_path = NULL, *master_cert_path = NULL;
-    bool insecure = false;
-    const char *run_args[257] = {NULL};
-    size_t run_arg_count = 0;
-    config.container_run_args = run_args;
+    hpt_agent_config_t *config = &o->config;
+    *unknown = false;
+    if (strcmp (arg, "--topology") == 0)
+        o->xml = value;
+    else if (strcmp (arg, "--resources") == 0)
+        o->resources = value;
+    else if (strcmp (arg, "--master") == 0)
+        config->master = value;
+    else if (strcmp (arg, "--name") == 0)
+        config->name = value;
+    else if (strcmp (arg, "--cert") == 0)
+        o->cert_path = value;
+    else if (strcmp (arg, "--master-cert") == 0)
+        o->master_cert_path = value;
+    else if (strcmp (arg, "--workdir") == 0)
+        config->workdir = value;
+    else if (strcmp (arg, "--advertise") == 0)
+        config->advertise = value;
+    else if (strcmp (arg, "--run-as") == 0)
+        config->run_as = value;
+    else if (strcmp (arg, "--allow-run-as") == 0)
+        config->allow_run_as = value;
+    else if (strcmp (arg, "--container-runtime") == 0)
+        config->container_runtime = value;
+    else if (strcmp (arg, "--container-run-arg") == 0)
+        return o->run_arg_count < 256 && (o->run_args[o->run_arg_count++] = value);
+    else if (strcmp (arg, "--cdi-gpu-kind") == 0)
+        return strchr (value, '/') && !strchr (value, '=') && (config->gpu_kind = value);
+    else if (strcmp (arg, "--metrics-listen") == 0)
+        config->metrics_listen = value;
+    else if (strcmp (arg, "--log-level") == 0)
+        return s_log_level (value);
+    else if (strcmp (arg, "--ports") == 0)
+        return s_parse_ports (value, &config->port_low, &config->port_high);
+    else if (strcmp (arg, "--gpu-sample-ms") == 0)
+        return s_parse_number (value, &o->sample_ms) &&
+               (o->sample_ms == 0 || o->sample_ms >= 100) &&
+               (config->gpu_sample_ms = o->sample_ms ? (int)o->sample_ms : -1);
+    else if (strcmp (arg, "--cpus") == 0)
+        return s_parse_number (value, &config->cpus) && config->cpus > 0;
+    else if (strcmp (arg, "--memory-gb") == 0)
+        return s_parse_number (value, &config->memory_gb);
+    else
+        *unknown = true;
+    return true;
+}
+
+//  Reads the command line into o. -1 to go on, else the exit status
+//  (0 after --help or --version, 2 for a bad command line).
+static int
+s_parse_args (int argc, char *argv[], s_options_t *o)
+{
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
@@ -320,9 +378,9 @@ main (int argc, char *argv[])
         }
         if (strcmp (arg, "--print-topology") == 0 || strcmp (arg, "--insecure") == 0 ||
             strcmp (arg, "--matrix") == 0) {
-            print_topology |= strcmp (arg, "--print-topology") == 0;
-            matrix |= strcmp (arg, "--matrix") == 0;
-            insecure |= strcmp (arg, "--insecure") == 0;
+            o->print_topology |= strcmp (arg, "--print-topology") == 0;
+            o->matrix |= strcmp (arg, "--matrix") == 0;
+            o->insecure |= strcmp (arg, "--insecure") == 0;
             continue;
         }
         if (i + 1 >= argc) {
@@ -333,47 +391,9 @@ main (int argc, char *argv[])
             return 2;
         }
         const char *value = argv[++i];
-        bool ok = true;
-        if (strcmp (arg, "--topology") == 0)
-            xml = value;
-        else if (strcmp (arg, "--resources") == 0)
-            resources = value;
-        else if (strcmp (arg, "--master") == 0)
-            config.master = value;
-        else if (strcmp (arg, "--name") == 0)
-            config.name = value;
-        else if (strcmp (arg, "--cert") == 0)
-            cert_path = value;
-        else if (strcmp (arg, "--master-cert") == 0)
-            master_cert_path = value;
-        else if (strcmp (arg, "--workdir") == 0)
-            config.workdir = value;
-        else if (strcmp (arg, "--advertise") == 0)
-            config.advertise = value;
-        else if (strcmp (arg, "--run-as") == 0)
-            config.run_as = value;
-        else if (strcmp (arg, "--allow-run-as") == 0)
-            config.allow_run_as = value;
-        else if (strcmp (arg, "--container-runtime") == 0)
-            config.container_runtime = value;
-        else if (strcmp (arg, "--container-run-arg") == 0)
-            ok = run_arg_count < 256 && (run_args[run_arg_count++] = value);
-        else if (strcmp (arg, "--cdi-gpu-kind") == 0)
-            ok = strchr (value, '/') && !strchr (value, '=') && (config.gpu_kind = value);
-        else if (strcmp (arg, "--metrics-listen") == 0)
-            config.metrics_listen = value;
-        else if (strcmp (arg, "--log-level") == 0)
-            ok = s_log_level (value);
-        else if (strcmp (arg, "--ports") == 0)
-            ok = s_parse_ports (value, &config.port_low, &config.port_high);
-        else if (strcmp (arg, "--gpu-sample-ms") == 0)
-            ok = s_parse_number (value, &sample_ms) && (sample_ms == 0 || sample_ms >= 100) &&
-                 (config.gpu_sample_ms = sample_ms ? (int)sample_ms : -1);
-        else if (strcmp (arg, "--cpus") == 0)
-            ok = s_parse_number (value, &config.cpus) && config.cpus > 0;
-        else if (strcmp (arg, "--memory-gb") == 0)
-            ok = s_parse_number (value, &config.memory_gb);
-        else {
+        bool unknown;
+        bool ok = s_option_value (o, arg, value, &unknown);
+        if (unknown) {
             fprintf (stderr, "hptagent: unknown option '%s' (see --help)\n", arg);
             return 2;
         }
@@ -382,28 +402,52 @@ main (int argc, char *argv[])
             return 2;
         }
     }
-    if (matrix && !print_topology) {
+    if (o->matrix && !o->print_topology) {
         fprintf (stderr, "hptagent: --matrix goes with --print-topology (see --help)\n");
         return 2;
     }
-    if (print_topology) return s_print_topology (xml, resources, &config, matrix);
-    if (!config.master) {
+    return -1;
+}
+
+//  Whether --master names a ZeroMQ endpoint; says what to give otherwise.
+static bool
+s_master_ok (const char *master)
+{
+    if (!master) {
         fprintf (stderr, "hptagent: --master ENDPOINT is required (see --help)\n");
-        return 2;
+        return false;
     }
-    if (strncmp (config.master, "tcp://", 6) != 0 && strncmp (config.master, "ipc://", 6) != 0) {
-        fprintf (stderr,
-                 "hptagent: --master %s: agents speak ZeroMQ to the master's agents endpoint, "
-                 "tcp://HOST:PORT or ipc://PATH (master.agents in its cluster file, default "
-                 "tcp://127.0.0.1:7460)%s\n",
-                 config.master,
-                 strncmp (config.master, "http", 4) == 0
-                     ? ", not its REST API (master.api, what hpt's --master takes)"
-                     : "");
-        return 2;
-    }
+    if (strncmp (master, "tcp://", 6) == 0 || strncmp (master, "ipc://", 6) == 0) return true;
+    fprintf (stderr,
+             "hptagent: --master %s: agents speak ZeroMQ to the master's agents endpoint, "
+             "tcp://HOST:PORT or ipc://PATH (master.agents in its cluster file, default "
+             "tcp://127.0.0.1:7460)%s\n",
+             master,
+             strncmp (master, "http", 4) == 0
+                 ? ", not its REST API (master.api, what hpt's --master takes)"
+                 : "");
+    return false;
+}
+
+int
+main (int argc, char *argv[])
+{
+    hpt_alloc_init ();
+    if (argc >= 2 && strcmp (argv[1], "keygen") == 0) return s_keygen (argc - 1, argv + 1);
+    s_options_t options = {
+        .config = {
+            .workdir = "./hpt-agent", .port_low = 20000, .port_high = 20999, .memory_gb = -1}};
+    options.config.container_run_args = options.run_args;
+    int exit_status = s_parse_args (argc, argv, &options);
+    if (exit_status >= 0) return exit_status;
+    hpt_agent_config_t config = options.config;
+    const char *xml = options.xml, *resources = options.resources;
+    if (options.print_topology) return s_print_topology (xml, resources, &config, options.matrix);
+    if (!s_master_ok (config.master)) return 2;
     zcert_t *cert = NULL, *master_cert = NULL;
-    if (s_security (&config, cert_path, master_cert_path, insecure, &cert, &master_cert)) return 2;
+    if (s_security (&config, options.cert_path, options.master_cert_path, options.insecure, &cert,
+                    &master_cert))
+        return 2;
     char host[256] = "localhost";
     gethostname (host, sizeof (host) - 1);
     if (!config.name) config.name = host;

@@ -44,6 +44,8 @@ for a in "$@"; do
   esac
 done
 if [ -n "$sleep_x" ] && [ "$sleep_x" != "$x" ]; then sleep=0; fi
+# Set before the first report: a stop may come as soon as one is read.
+if [ "$trap" = 1 ]; then trap 'echo got SIGTERM; exit 143' TERM; fi
 echo "ARGV: $0 $*"
 echo "ID: $(id -u):$(id -g)"
 echo "DEVICES: $(ls /dev | grep hpt-gpu | tr '\n' ' ')"
@@ -62,7 +64,6 @@ while [ "$i" -le "$steps" ]; do
   i=$((i + 1))
 done
 if [ "$sleep" != 0 ]; then
-  if [ "$trap" = 1 ]; then trap 'echo got SIGTERM; exit 143' TERM; fi
   sleep "$sleep" &
   wait $!
 fi
@@ -113,6 +114,8 @@ def images(tmp_path_factory):
     _run(*RUNTIME, "rmi", "--force", TRAINER, WORKER, check=False)
 
 
+#  Containers are removed off the agent's loop once their task has exited,
+#  so a finished job may still have some for a moment: tests wait for none.
 def _containers(workdir):
     """Names of the containers (any state) labelled with an agent's workdir."""
     out = _run(*RUNTIME, "ps", "--all", "--format", "{{.Names}}", "--filter",
@@ -205,7 +208,7 @@ def test_tuning_job_on_an_image(cluster, tmp_path):
     assert f"hpt: pulling image {TRAINER}" in logs
     #  Two trials wanted the image at once: one pull served both.
     assert (tmp_path / "agent-a.log").read_text().count(f"pulling image {TRAINER}") == 1
-    assert _containers(workdir) == []
+    wait_for(lambda: _containers(workdir) == [], timeout=30, what="no container left")
     #  The environment files (the job's env values) are gone with them.
     assert list((workdir / "containers").iterdir()) == []
 
@@ -246,7 +249,7 @@ def test_custom_cluster_with_images_per_replica(cluster, tmp_path):
     #  The master's image, entrypoint and containerArgs.
     assert ps.startswith("ARGV: /train.sh --sleep=5 --x=")
     assert json.loads(_env(ps)["TF_CONFIG"])["task"]["type"] == "ps"
-    assert _containers(workdir) == []
+    wait_for(lambda: _containers(workdir) == [], timeout=30, what="no container left")
 
 
 def test_cancel_and_early_stop_remove_containers(cluster, tmp_path):
@@ -261,7 +264,7 @@ def test_cancel_and_early_stop_remove_containers(cluster, tmp_path):
     cluster.request("POST", "/v1/projects/default/jobs/cancel1:cancel")
     job = cluster.wait_job("cancel1", timeout=30)
     assert job["state"] == "CANCELLED"
-    assert _containers(workdir) == []
+    wait_for(lambda: _containers(workdir) == [], timeout=30, what="no container left")
 
     #  Early stopping (ASHA, eta 2): trial 1 (x=1) completes two steps;
     #  trial 2 (x=4) is worse at the first rung and is stopped.
@@ -277,7 +280,7 @@ def test_cancel_and_early_stop_remove_containers(cluster, tmp_path):
     assert job["state"] == "SUCCEEDED", job
     assert stopped, job
     assert "got SIGTERM" in _task_output(workdir, "stop1", stopped[0]["trialId"])
-    assert _containers(workdir) == []
+    wait_for(lambda: _containers(workdir) == [], timeout=30, what="no container left")
 
 
 def test_agent_sigkill_then_restart_removes_leftovers(cluster, tmp_path):
