@@ -1,6 +1,8 @@
 /*  hpt_auth -- API callers and their rights (see hpt_auth.h)
  */
 #include "hpt_auth.h"
+#include "hpt_base64.h"
+#include <stdlib.h>
 #include <ctype.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -13,21 +15,12 @@ hpt_auth_new_token (char token[HPT_AUTH_TOKEN_SIZE], hpt_error_t *error)
     unsigned char random[32];
     if (gnutls_rnd (GNUTLS_RND_KEY, random, sizeof (random)) != 0)
         return hpt_error_set (error, HPT_E_UNAVAILABLE, "no random bytes for a token");
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     //  base64url without padding: 32 bytes are 43 characters.
-    char *out = token + sprintf (token, "hpt_");
-    unsigned int bits = 0, acc = 0;
-    for (size_t i = 0; i < sizeof (random); i++) {
-        acc = acc << 8 | random[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            *out++ = alphabet[(acc >> bits) & 63];
-        }
-    }
-    if (bits) *out++ = alphabet[(acc << (6 - bits)) & 63];
-    *out = '\0';
+    char *text = hpt_base64_encode (random, sizeof (random), true);
+    snprintf (token, HPT_AUTH_TOKEN_SIZE, "hpt_%s", text);
+    explicit_bzero (text, strlen (text));
+    free (text);
+    explicit_bzero (random, sizeof (random));
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "hpt_session.h"
 #include "hpt_alloc.h"
 #include "hpt_auth.h"
+#include "hpt_base64.h"
 #include <czmq.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -76,20 +77,10 @@ hpt_session_open (hpt_session_t *self, const char *token_hash, int64_t now_ms,
     unsigned char random[32];
     if (gnutls_rnd (GNUTLS_RND_KEY, random, sizeof (random)) != 0)
         return hpt_error_set (error, HPT_E_UNAVAILABLE, "no random bytes for a session");
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = id;
-    unsigned int bits = 0, acc = 0;
-    for (size_t i = 0; i < sizeof (random); i++) {
-        acc = acc << 8 | random[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            *out++ = alphabet[(acc >> bits) & 63];
-        }
-    }
-    if (bits) *out++ = alphabet[(acc << (6 - bits)) & 63];
-    *out = '\0';
+    char *text = hpt_base64_encode (random, sizeof (random), true);
+    snprintf (id, HPT_SESSION_ID_SIZE, "%s", text);
+    explicit_bzero (text, strlen (text));
+    free (text);
     explicit_bzero (random, sizeof (random));
     while (zhashx_size (self->entries) >= self->capacity)
         s_drop_oldest (self);
