@@ -772,6 +772,17 @@ s_device_list (hpt_agent_t *self, hpt_msg_t *msg, bool tpus, const char *name, h
     return list;
 }
 
+//  The MIG instance a LAUNCH's i-th migs entry names (its GPU in *gpu), or
+//  NULL when this host has no such instance.
+static const hpt_nvml_mig_t *
+s_launch_mig (hpt_agent_t *self, hpt_msg_t *msg, size_t i, unsigned *gpu)
+{
+    int64_t index = hpt_msg_mig (msg, i);
+    return index >= 0 && index <= UINT32_MAX
+               ? hpt_topology_mig (self->config.topology, (unsigned)index, gpu)
+               : NULL;
+}
+
 //  "CUDA_VISIBLE_DEVICES=MIG-...,..." of the LAUNCH's MIG instances (CUDA
 //  takes MIG instances by UUID only), or NULL with *error when one is not
 //  an instance of this agent's.
@@ -780,12 +791,8 @@ s_mig_list (hpt_agent_t *self, hpt_msg_t *msg, hpt_error_t *error)
 {
     char *list = hpt_strdup ("CUDA_VISIBLE_DEVICES=");
     for (size_t i = 0; i < hpt_msg_mig_count (msg); i++) {
-        int64_t index = hpt_msg_mig (msg, i);
         unsigned gpu = 0;
-        const hpt_nvml_mig_t *mig =
-            index >= 0 && index <= UINT32_MAX
-                ? hpt_topology_mig (self->config.topology, (unsigned)index, &gpu)
-                : NULL;
+        const hpt_nvml_mig_t *mig = s_launch_mig (self, msg, i, &gpu);
         const char *uuid = mig ? mig->uuid : NULL;
         if (!uuid || !*uuid) {
             free (list);
@@ -1076,12 +1083,8 @@ s_mig_devices (hpt_agent_t *self, hpt_msg_t *msg, hpt_error_t *error)
     size_t count = hpt_msg_mig_count (msg);
     char **devices = hpt_calloc (count + 1, sizeof (char *));
     for (size_t i = 0; i < count; i++) {
-        int64_t index = hpt_msg_mig (msg, i);
         unsigned gpu = 0;
-        const hpt_nvml_mig_t *mig =
-            index >= 0 && index <= UINT32_MAX
-                ? hpt_topology_mig (self->config.topology, (unsigned)index, &gpu)
-                : NULL;
+        const hpt_nvml_mig_t *mig = s_launch_mig (self, msg, i, &gpu);
         devices[i] =
             mig ? hpt_container_mig_device (self->containers, mig->uuid, gpu, mig->slot, error)
                 : NULL;
