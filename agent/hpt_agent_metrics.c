@@ -108,6 +108,14 @@ s_parse (const char *listen, struct sockaddr_in *address, hpt_error_t *error)
     if (inet_pton (AF_INET, host, &address->sin_addr) != 1)
         return hpt_error_set (error, HPT_E_INVALID,
                               "--metrics-listen '%s': '%s' is not an IPv4 address", listen, host);
+    //  The port has no authentication, so it serves this host only; a
+    //  Prometheus elsewhere scrapes it through a local agent or proxy that
+    //  has its own (docs/operations.md).
+    if ((ntohl (address->sin_addr.s_addr) >> 24) != 127)
+        return hpt_error_set (error, HPT_E_INVALID,
+                              "--metrics-listen '%s': give a loopback address (127.x.x.x): the "
+                              "agent's /metrics has no authentication",
+                              listen);
     return 0;
 }
 

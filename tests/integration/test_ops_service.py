@@ -293,6 +293,11 @@ def test_agent_metrics(cluster_factory):
                           "--metrics-listen", "localhost"], capture_output=True, text=True,
                          timeout=30)
     assert bad.returncode != 0 and "--metrics-listen" in bad.stderr, bad
+    # The port has no authentication: loopback only.
+    bad = subprocess.run([str(BIN / "hptagent"), "--master", cluster.agents_endpoint,
+                          "--metrics-listen", "0.0.0.0:0"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode != 0 and "loopback" in bad.stderr, bad
 
 
 def test_log_level(cluster_factory):
