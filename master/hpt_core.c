@@ -43,6 +43,16 @@
     request is answered only then. So nothing is launched, acknowledged or
     answered that is not durably stored.
 
+    Suggestions are never computed in the loop (docs/optimizer.md
+    "Suggestions off the loop"). A scheduling round that finds a job with
+    room for k more trials sends the suggester actor one request, a
+    snapshot of the job's optimizer history, and the job waits. The answer
+    is an event of its own: one transaction stores the new trials
+    PENDING, places them and posts their LAUNCHes, sent once it commits.
+    The request itself stores nothing; an answer the job no longer
+    expects (cancelled, finished, or rebuilt after a failed commit) is
+    dropped.
+
     Failed commits
     --------------
     When a commit fails (a full disk, a read-only file, a statement that
@@ -71,8 +81,10 @@
     ------------------------------
     Runs inside the transaction of every event that may free capacity or
     add work. Jobs are served by scheduling.priority (higher first), then
-    submission order. A job's next trial is taken from its tuner (a new
-    suggestion or a requeued trial) and placed whole by hpt_scheduler.
+    submission order. A job's PENDING trials (new from a suggester answer,
+    or requeued) are taken from its tuner and placed whole by
+    hpt_scheduler; then, if it has room for more, it asks the suggester,
+    and while it waits for the answer the jobs behind it wait too.
     When the trial at the head of the queue cannot be placed, jobs behind
     it get nothing (no backfill), so a large cluster is never starved by
     small trials; the reason is shown in `hpt jobs describe`
@@ -693,6 +705,26 @@ s_place_trial (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_hos
     return true;
 }
 
+//  When the job could start trials it has no parameters for, asks the
+//  suggester for them (a snapshot of its history: hpt_tuner_ask). The
+//  answer comes as an event of its own (s_on_suggestion). A request sent
+//  in a transaction that then fails is answered to a rebuilt tuner,
+//  which drops it (hpt_tuner_answer).
+static void
+s_ask_suggestions (hpt_core_t *self, hpt_tuner_t *tuner)
+{
+    size_t wanted = hpt_tuner_wanted (tuner);
+    hpt_suggest_request_t *request = wanted ? hpt_tuner_ask (tuner, wanted) : NULL;
+    if (!request) return;
+    uint64_t id = request->id;
+    if (hpt_suggester_ask (self->suggester, &request) == 0) return;
+    //  Not sent: the job must not wait for an answer that cannot come.
+    hpt_log_warning ("job %s: cannot ask the suggester; trying again at the next event",
+                     hpt_tuner_id (tuner));
+    hpt_suggest_answer_t none = {.id = id};
+    hpt_tuner_answer (tuner, self->store, &none, hpt_core_now ());
+}
+
 //  Places and launches the trials of tuner that can start now. Returns
 //  false when the job at the head of the queue is blocked (or the
 //  transaction failed), so the jobs behind it must wait.
@@ -706,6 +738,14 @@ s_schedule_job (hpt_core_t *self, hpt_tuner_t *tuner)
     while (go_on && (trial = hpt_tuner_next_trial (tuner, self->store, hpt_core_now ())))
         go_on = s_place_trial (self, tuner, trial, nodes, node_count);
     free (nodes);
+    if (go_on) s_ask_suggestions (self, tuner);
+    //  A job waiting for its suggestions holds the jobs behind it, as it
+    //  would if it had them: they would take the capacity it is about to
+    //  use (docs/scheduling.md).
+    if (go_on && hpt_tuner_asking (tuner)) {
+        hpt_tuner_set_queue_reason (tuner, "waiting for the optimizer's suggestions");
+        return false;
+    }
     return go_on;
 }
 
@@ -1035,6 +1075,33 @@ s_on_api_request (zloop_t *loop, zsock_t *reader, void *arg)
     if (!request) return 0;
     hpt_routes_handle (self, reader, request);
     hpt_api_request_destroy (&request);
+    s_busy (self, start);
+    return 0;
+}
+
+//  The suggester answered: one transaction stores the new trials
+//  (PENDING), then the scheduling round places and launches them, and the
+//  commit sends the LAUNCHes. Store, then act. An answer the store cannot
+//  take now is dropped: the tuner is rebuilt without its request, and the
+//  next event asks again.
+static int
+s_on_suggestion (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    hpt_core_t *self = arg;
+    int64_t start = zclock_usecs ();
+    hpt_suggest_answer_t *answer = hpt_suggester_recv (self->suggester);
+    hpt_tuner_t *tuner = answer ? hpt_core_job (self, answer->job_id) : NULL;
+    if (tuner && hpt_core_begin (self) == 0) {
+        hpt_tuner_answer (tuner, self->store, answer, hpt_core_now ());
+        hpt_core_schedule (self);
+        hpt_core_commit (self);
+    } else if (tuner) {
+        //  The store is failed: nothing may change. The job asks again
+        //  once it works (the probe's scheduling round).
+        hpt_suggest_answer_t none = {.id = answer->id};
+        hpt_tuner_answer (tuner, NULL, &none, hpt_core_now ());
+    }
+    hpt_suggest_answer_destroy (&answer);
     s_busy (self, start);
     return 0;
 }
@@ -1687,6 +1754,7 @@ s_core_new (hpt_cluster_config_t *config)
     self->metrics = hpt_master_metrics_new ();
     self->heartbeat_timer = -1;
     self->sighup_fd = -1;
+    self->suggester = hpt_suggester_new ();
     return self;
 }
 
@@ -1711,6 +1779,7 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->agents, s_on_agent_message, self);
     zloop_reader (self->loop, self->api_router, s_on_api_request, self);
+    zloop_reader (self->loop, hpt_suggester_sock (self->suggester), s_on_suggestion, self);
     if (self->admission) {
         zloop_reader (self->loop, hpt_admission_zap (self->admission), s_on_zap_request, self);
         zloop_reader (self->loop, zactor_sock (self->handshakes), s_on_handshake, self);
@@ -1736,6 +1805,7 @@ hpt_core_destroy (hpt_core_t **self_p)
     hpt_api_destroy (&self->api);
     hpt_api_destroy (&self->api_socket);
     zloop_destroy (&self->loop);
+    hpt_suggester_destroy (&self->suggester);
     hpt_slurm_stop (self);
     zactor_destroy (&self->handshakes);
     hpt_admission_destroy (&self->admission);

@@ -27,6 +27,7 @@
 #include "hpt_master_metrics.h"
 #include "hpt_joblog.h"
 #include "hpt_msg.h"
+#include "hpt_suggester.h"
 #include "hpt_textcache.h"
 
 //  Where a task id leads.
@@ -71,6 +72,7 @@ struct _hpt_core_t {
     hpt_api_t *api;                        //  the HTTP server
     hpt_api_t *api_socket;                 //  the same on a Unix socket (trusted callers), or NULL
     hpt_tuner_t **tuners;                  //  every job, submission order
+    hpt_suggester_t *suggester;            //  computes suggestions off the loop
     size_t tuner_count;                    //  entries in tuners
     size_t tuner_cap;                      //  allocated
     hpt_fleet_t *fleet;                    //  every node

@@ -57,6 +57,7 @@ struct _hpt_tuner_t {
     size_t trial_count;           //  trials created
     size_t trial_cap;             //  allocated slots
     bool exhausted;               //  the optimizer has nothing left
+    uint64_t asking;              //  the outstanding suggestion request's number, 0: none
     bool any_finished;            //  a trial has finished (first-trial rule)
     uint64_t written_in;          //  the store transaction it last wrote in
     uint64_t version;             //  changes with every change of the Job resource
@@ -551,43 +552,115 @@ s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
     return trial;
 }
 
-hpt_trial_t *
-hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
+//  The first PENDING trial, or NULL.
+static hpt_trial_t *
+s_first_pending (hpt_tuner_t *self)
 {
-    if (hpt_tuner_finished (self) || self->state == HPT_JOB_CANCELLING) return NULL;
     for (size_t i = 0; i < self->trial_count; i++)
         if (self->trials[i]->state == HPT_TRIAL_PENDING) return self->trials[i];
+    return NULL;
+}
+
+//  How many more trials the job may create now (parallel and total
+//  limits), without asking whether it has their parameters.
+static size_t
+s_room (hpt_tuner_t *self)
+{
+    if (hpt_tuner_finished (self) || self->state == HPT_JOB_CANCELLING || self->exhausted) return 0;
     int64_t max_trials = self->hp ? self->hp->max_trials : 1;
     int64_t max_parallel = self->hp ? self->hp->max_parallel_trials : 1;
-    if ((int64_t)s_count_in_flight (self) >= max_parallel ||
-        (int64_t)self->trial_count >= max_trials || self->exhausted)
-        return NULL;
-    size_t dim = self->space ? hpt_space_size (self->space) : 0;
-    double *values = hpt_calloc (dim ? dim : 1, sizeof (double));
-    struct timespec t0, t1;
-    clock_gettime (CLOCK_MONOTONIC, &t0);
-    size_t suggested = self->optimizer ? hpt_optimizer_suggest (self->optimizer, 1, values) : 1;
-    clock_gettime (CLOCK_MONOTONIC, &t1);
-    if (self->optimizer && self->hooks.suggested)
-        self->hooks.suggested (self->hooks.arg, self,
-                               (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
-    if (self->optimizer && suggested == 0) {
-        //  Nothing left to try (a finished grid): the job ends once the
-        //  trials in flight do.
-        self->exhausted = true;
-        free (values);
-        hpt_task_t **to_stop = NULL;
-        size_t stop_count = 0;
-        s_check_job (self, store, NULL, now_ms, &to_stop, &stop_count);
-        free (to_stop);
-        return NULL;
-    }
-    hpt_trial_t *trial = s_trial_new (self, (int64_t)self->trial_count + 1, values);
-    free (values);
+    int64_t parallel = max_parallel - (int64_t)s_count_in_flight (self);
+    int64_t total = max_trials - (int64_t)self->trial_count;
+    int64_t room = parallel < total ? parallel : total;
+    return room > 0 ? (size_t)room : 0;
+}
+
+//  Creates and stores a new PENDING trial with values (the optimizer's
+//  convention; NULL for a job without parameters) and tells the
+//  optimizer. NULL on a store error.
+static hpt_trial_t *
+s_create_trial (hpt_tuner_t *self, hpt_store_t *store, const double *values)
+{
+    static const double none[1] = {0};
+    hpt_trial_t *trial = s_trial_new (self, (int64_t)self->trial_count + 1, values ? values : none);
     trial->state = HPT_TRIAL_PENDING;
     if (self->optimizer)
         hpt_optimizer_add_pending (self->optimizer, (uint64_t)trial->id, trial->values);
     return s_store_trial (self, store, trial, true) == 0 ? trial : NULL;
+}
+
+hpt_trial_t *
+hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
+{
+    (void)now_ms;
+    if (hpt_tuner_finished (self) || self->state == HPT_JOB_CANCELLING) return NULL;
+    hpt_trial_t *pending = s_first_pending (self);
+    if (pending || self->optimizer || s_room (self) == 0) return pending;
+    return s_create_trial (self, store, NULL);
+}
+
+//  Numbers of suggestion requests, for the process (tuners live in the
+//  core's thread only): a tuner rebuilt after a failed commit never takes
+//  a number an answer still on its way carries.
+static uint64_t s_last_request;
+
+size_t
+hpt_tuner_wanted (hpt_tuner_t *self)
+{
+    if (!self->optimizer || self->asking || s_first_pending (self)) return 0;
+    size_t room = s_room (self);
+    return room < HPT_TUNER_BATCH_MAX ? room : HPT_TUNER_BATCH_MAX;
+}
+
+hpt_suggest_request_t *
+hpt_tuner_ask (hpt_tuner_t *self, size_t count)
+{
+    size_t wanted = hpt_tuner_wanted (self);
+    if (wanted == 0 || count == 0) return NULL;
+    hpt_suggest_request_t *request = hpt_calloc (1, sizeof (hpt_suggest_request_t));
+    request->job_id = hpt_strdup (self->job_id);
+    request->id = ++s_last_request;
+    request->space = hpt_space_new (self->hp->params, self->hp->param_count);
+    request->history = hpt_optimizer_history (self->optimizer);
+    request->count = count < wanted ? count : wanted;
+    self->asking = request->id;
+    return request;
+}
+
+bool
+hpt_tuner_asking (hpt_tuner_t *self)
+{
+    return self->asking != 0;
+}
+
+int
+hpt_tuner_answer (hpt_tuner_t *self, hpt_store_t *store, const hpt_suggest_answer_t *answer,
+                  int64_t now_ms)
+{
+    if (!self->asking || answer->id != self->asking) return 0;
+    self->asking = 0;
+    size_t room = s_room (self);
+    size_t dim = hpt_space_size (self->space);
+    if (room == 0 || answer->dim != dim) return 0;
+    int created = 0;
+    for (size_t i = 0; i < answer->count && (size_t)created < room; i++) {
+        if (!s_create_trial (self, store, answer->values + i * dim)) return -1;
+        created++;
+        //  The batch's time, shared among its suggestions.
+        if (self->hooks.suggested)
+            self->hooks.suggested (self->hooks.arg, self, answer->seconds / (double)answer->count);
+    }
+    if (answer->count < answer->asked) {
+        //  Nothing left to try (a finished grid): the job ends once the
+        //  trials in flight do.
+        self->exhausted = true;
+        hpt_task_t **to_stop = NULL;
+        size_t stop_count = 0;
+        int rc = s_check_job (self, store, NULL, now_ms, &to_stop, &stop_count);
+        free (to_stop);
+        if (rc != 0) return -1;
+    }
+    return created;
 }
 
 int

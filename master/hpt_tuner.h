@@ -27,6 +27,7 @@
 #include "hpt_states.h"
 #include "hpt_stopping.h"
 #include "hpt_store.h"
+#include "hpt_suggester.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -162,12 +163,46 @@ void hpt_tuner_set_queue_reason (hpt_tuner_t *self, const char *reason);
 void hpt_tuner_set_trial_slurm (hpt_tuner_t *self, hpt_trial_t *trial, const char *job_id,
                                 const char *reason);
 
-//  The trial that should be placed next: a PENDING (requeued) trial, or a
-//  new one when the job may start another (in flight < maxParallelTrials,
-//  created < maxTrials, optimizer not exhausted); NULL when none (or on a
-//  store error). A new trial gets its parameters from the optimizer and
-//  is stored PENDING.
+//  The trial that should be placed next: a PENDING trial (requeued, or
+//  created by hpt_tuner_answer), or, for a job without parameters (no
+//  optimizer), a new one when the job may start another (in flight <
+//  maxParallelTrials, created < maxTrials), stored PENDING; NULL when
+//  none (or on a store error). A job with parameters gets new trials only
+//  through hpt_tuner_ask and hpt_tuner_answer.
 hpt_trial_t *hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms);
+
+//  Most suggestions one request asks for: one refit serves them all, but
+//  each is suggested without the results that come in meanwhile, and a
+//  large batch holds the answers of the other jobs.
+#define HPT_TUNER_BATCH_MAX 64
+
+//  How many new trials the job would start now if it had their
+//  parameters: min(maxParallelTrials - in flight, maxTrials - created,
+//  HPT_TUNER_BATCH_MAX); 0 for a job without parameters, one that is
+//  finished, cancelling or exhausted, while a trial waits PENDING (the
+//  cluster is full: a suggestion made now would only go stale), and while
+//  a request of the job is outstanding.
+size_t hpt_tuner_wanted (hpt_tuner_t *self);
+
+//  A request for count suggestions (1 <= count <= wanted): a snapshot of
+//  the optimizer's history with a copy of the space, numbered from a
+//  process-wide counter. The tuner notes it as outstanding; it stays so
+//  until its answer comes. Caller owns; NULL when nothing is wanted.
+hpt_suggest_request_t *hpt_tuner_ask (hpt_tuner_t *self, size_t count);
+
+//  Whether a request of the job is outstanding.
+bool hpt_tuner_asking (hpt_tuner_t *self);
+
+//  The answer to a request (borrowed): its suggestions become new trials,
+//  stored PENDING in this order (at most as many as the job may still
+//  start), and are told to the optimizer as pending. An answer to
+//  another request than the outstanding one (one sent before a failed
+//  commit rebuilt the tuner), or that comes when the job is finished or
+//  cancelling, is dropped: no trial. Fewer suggestions than asked means
+//  the space is used up: the job ends when its trials in flight do.
+//  Returns the trials created, or -1 on a store error.
+int hpt_tuner_answer (hpt_tuner_t *self, hpt_store_t *store, const hpt_suggest_answer_t *answer,
+                      int64_t now_ms);
 
 //  Records that every task of trial was placed (task->agent and placement
 //  set by the core) and is about to be launched: the trial becomes

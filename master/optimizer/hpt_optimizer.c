@@ -34,6 +34,7 @@
 #include "hpt_rng.h"
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,17 +70,21 @@ struct _hpt_optimizer_t {
     uint64_t budget;           //  the job's maxTrials, 0 when unknown
 };
 
+static void
+s_pin_blas (void)
+{
+    openblas_set_num_threads (1);
+}
+
 hpt_optimizer_t *
 hpt_optimizer_new (hpt_space_t *space, hpt_goal_t goal, hpt_algorithm_t algorithm, uint64_t seed)
 {
     if (!space || hpt_space_size (space) == 0) return NULL;
-    //  The master is single-threaded per job and suggestions are small
-    //  problems: OpenBLAS threads would only add latency and jitter.
-    static bool pinned = false;
-    if (!pinned) {
-        openblas_set_num_threads (1);
-        pinned = true;
-    }
+    //  Suggestions are small problems, computed one at a time (in the
+    //  master's suggester thread): OpenBLAS threads would only add
+    //  latency and jitter. Once per process, whichever thread comes first.
+    static pthread_once_t pinned = PTHREAD_ONCE_INIT;
+    pthread_once (&pinned, s_pin_blas);
     hpt_optimizer_t *self = hpt_calloc (1, sizeof (hpt_optimizer_t));
     self->space = space;
     self->dim = hpt_space_size (space);
@@ -387,4 +392,91 @@ hpt_optimizer_length_scales (hpt_optimizer_t *self, double *scales, size_t *resu
     if (!self->bo) self->bo = hpt_bo_new (self->space, self->seed);
     return hpt_bo_length_scales (self->bo, self->done.values, self->done.y, self->done.count,
                                  scales);
+}
+
+//  ---------------------------------------------------------------------
+//  Snapshots
+
+struct _hpt_optimizer_history_t {
+    size_t dim;                //  number of parameters
+    hpt_goal_t goal;           //  direction of the objective
+    hpt_algorithm_t algorithm; //  grid, random or Bayesian
+    uint64_t seed;             //  job seed
+    uint64_t budget;           //  maxTrials, 0 when unknown
+    s_list_t pending;          //  copies of the optimizer's lists
+    s_list_t done;             //  (y already in minimization orientation)
+    s_list_t failed;           //  failed points
+};
+
+//  Copies list from into the empty list to (dim doubles per entry).
+static void
+s_list_copy (s_list_t *to, const s_list_t *from, size_t dim)
+{
+    size_t count = from->count;
+    to->capacity = count ? count : 1;
+    to->count = count;
+    to->ids = hpt_malloc (to->capacity * sizeof (uint64_t));
+    to->values = hpt_malloc (to->capacity * (dim ? dim : 1) * sizeof (double));
+    to->y = hpt_malloc (to->capacity * sizeof (double));
+    if (!count) return;
+    memcpy (to->ids, from->ids, count * sizeof (uint64_t));
+    memcpy (to->values, from->values, count * dim * sizeof (double));
+    memcpy (to->y, from->y, count * sizeof (double));
+}
+
+hpt_optimizer_history_t *
+hpt_optimizer_history (hpt_optimizer_t *self)
+{
+    if (!self) return NULL;
+    hpt_optimizer_history_t *history = hpt_calloc (1, sizeof (hpt_optimizer_history_t));
+    history->dim = self->dim;
+    history->goal = self->goal;
+    history->algorithm = self->algorithm;
+    history->seed = self->seed;
+    history->budget = self->budget;
+    s_list_copy (&history->pending, &self->pending, self->dim);
+    s_list_copy (&history->done, &self->done, self->dim);
+    s_list_copy (&history->failed, &self->failed, self->dim);
+    return history;
+}
+
+void
+hpt_optimizer_history_destroy (hpt_optimizer_history_t **self_p)
+{
+    if (!self_p || !*self_p) return;
+    hpt_optimizer_history_t *self = *self_p;
+    s_list_free (&self->pending);
+    s_list_free (&self->done);
+    s_list_free (&self->failed);
+    free (self);
+    *self_p = NULL;
+}
+
+hpt_optimizer_t *
+hpt_optimizer_new_from (hpt_space_t *space, const hpt_optimizer_history_t *history)
+{
+    if (!space || !history || hpt_space_size (space) != history->dim) return NULL;
+    hpt_optimizer_t *self =
+        hpt_optimizer_new (space, history->goal, history->algorithm, history->seed);
+    if (self) {
+        self->budget = history->budget;
+        hpt_optimizer_set_history (self, history);
+    }
+    return self;
+}
+
+bool
+hpt_optimizer_set_history (hpt_optimizer_t *self, const hpt_optimizer_history_t *history)
+{
+    if (!self || !history || history->dim != self->dim || history->goal != self->goal ||
+        history->algorithm != self->algorithm || history->seed != self->seed ||
+        history->budget != self->budget)
+        return false;
+    s_list_free (&self->pending);
+    s_list_free (&self->done);
+    s_list_free (&self->failed);
+    s_list_copy (&self->pending, &history->pending, self->dim);
+    s_list_copy (&self->done, &history->done, self->dim);
+    s_list_copy (&self->failed, &history->failed, self->dim);
+    return true;
 }

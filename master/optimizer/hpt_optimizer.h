@@ -77,4 +77,30 @@ void hpt_optimizer_set_budget (hpt_optimizer_t *self, uint64_t max_trials);
 //  used, 0 (scales untouched) with fewer than 2.
 size_t hpt_optimizer_length_scales (hpt_optimizer_t *self, double *scales, size_t *results);
 
+//  A copy of everything a suggestion depends on: goal, algorithm, seed,
+//  budget and the three history lists. It owns its arrays and shares
+//  nothing with the optimizer it was taken from, so another thread may
+//  compute suggestions from it (hpt_suggester) while the owner carries on.
+typedef struct _hpt_optimizer_history_t hpt_optimizer_history_t;
+
+//  Takes a snapshot of self's settings and history. Caller owns it.
+hpt_optimizer_history_t *hpt_optimizer_history (hpt_optimizer_t *self);
+
+//  Destroys a snapshot and nulls the pointer.
+void hpt_optimizer_history_destroy (hpt_optimizer_history_t **self_p);
+
+//  Creates an optimizer over space (borrowed, as for new) with the
+//  snapshot's settings and history: it suggests exactly what the
+//  optimizer the snapshot was taken from would have. NULL when space is
+//  NULL or has another number of parameters.
+hpt_optimizer_t *hpt_optimizer_new_from (hpt_space_t *space,
+                                         const hpt_optimizer_history_t *history);
+
+//  Replaces self's history with the snapshot's, keeping self's model
+//  caches (a fit depends only on the history, so a cached one is reused
+//  only when it is the one the history would fit). Returns false (self
+//  untouched) when the snapshot has other settings (goal, algorithm,
+//  seed, budget, dimension).
+bool hpt_optimizer_set_history (hpt_optimizer_t *self, const hpt_optimizer_history_t *history);
+
 #endif

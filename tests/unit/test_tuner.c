@@ -115,12 +115,31 @@ s_reload (hpt_store_t *store, const char *id, int max_trials, int parallel, int 
     return tuner;
 }
 
+//  The next trial inside the open transaction, as the core gets it: a
+//  PENDING one, else one new suggestion, asked and answered at once
+//  (hpt_suggest_compute is what the suggester actor computes).
+static hpt_trial_t *
+s_next_in (hpt_store_t *store, hpt_tuner_t *tuner, int64_t now_ms)
+{
+    hpt_trial_t *trial = hpt_tuner_next_trial (tuner, store, now_ms);
+    if (trial || hpt_tuner_wanted (tuner) == 0) return trial;
+    hpt_suggest_request_t *request = hpt_tuner_ask (tuner, 1);
+    assert_non_null (request);
+    assert_true (hpt_tuner_asking (tuner));
+    hpt_suggest_answer_t *answer = hpt_suggest_compute (request);
+    assert_true (hpt_tuner_answer (tuner, store, answer, now_ms) >= 0);
+    assert_false (hpt_tuner_asking (tuner));
+    hpt_suggest_answer_destroy (&answer);
+    hpt_suggest_request_destroy (&request);
+    return hpt_tuner_next_trial (tuner, store, now_ms);
+}
+
 //  The next trial, in a transaction of its own.
 static hpt_trial_t *
 s_next (hpt_store_t *store, hpt_tuner_t *tuner, int64_t now_ms)
 {
     s_begin (store);
-    hpt_trial_t *trial = hpt_tuner_next_trial (tuner, store, now_ms);
+    hpt_trial_t *trial = s_next_in (store, tuner, now_ms);
     s_commit (store);
     return trial;
 }
@@ -581,7 +600,7 @@ test_written_in_follows_transaction (void **state)
     hpt_store_t *store = s_store (":memory:");
     hpt_tuner_t *tuner = s_tuner (store, "w1", 2, 1, 2, 0);
     s_begin (store);
-    hpt_trial_t *t = hpt_tuner_next_trial (tuner, store, 1500);
+    hpt_trial_t *t = s_next_in (store, tuner, 1500);
     assert_non_null (t);
     assert_true (hpt_tuner_written_in (tuner) == hpt_store_transaction_id (store));
     s_commit (store);
@@ -987,11 +1006,105 @@ test_idle_gpu_notice (void **state)
     hpt_store_destroy (&store);
 }
 
+//  Batched suggestions and restarts (docs/optimizer.md "Suggestions off
+//  the loop"): a request is a snapshot of what the store holds, so a
+//  master that died with a request in flight asks its rebuilt tuner the
+//  same question and gets the same batch; once the answer is stored, a
+//  tuner rebuilt from the store has the same trials and asks the same
+//  next question. Late answers (to a request a rebuilt tuner never made,
+//  or for a cancelled job) create no trial.
+static void
+test_batched_suggestions_survive_restart (void **state)
+{
+    hpt_store_t *store = s_store (":memory:");
+    hpt_tuner_t *tuner = s_tuner (store, "b1", 30, 8, 0, 0);
+    //  Six results, one at a time: the initial design is done.
+    for (int i = 0; i < 6; i++) {
+        hpt_trial_t *t = s_next (store, tuner, 1500);
+        assert_non_null (t);
+        s_run_trial (store, tuner, t, pow (t->values[0] - 0.3, 2), 0);
+    }
+    assert_int_equal (hpt_tuner_wanted (tuner), 8);
+    hpt_suggest_request_t *lost = hpt_tuner_ask (tuner, 4);
+    assert_int_equal (lost->count, 4);
+    assert_int_equal (hpt_tuner_wanted (tuner), 0);
+    hpt_suggest_answer_t *lost_answer = hpt_suggest_compute (lost);
+    size_t dim = lost_answer->dim;
+    assert_int_equal (lost_answer->count, 4);
+    //  The master dies before the answer: the rebuilt tuner has no
+    //  request, drops the late answer, and asks the same question.
+    hpt_tuner_destroy (&tuner);
+    tuner = s_reload (store, "b1", 30, 8, 0, 0);
+    assert_false (hpt_tuner_asking (tuner));
+    s_begin (store);
+    assert_int_equal (hpt_tuner_answer (tuner, store, lost_answer, 4000), 0);
+    s_commit (store);
+    assert_int_equal (hpt_tuner_trial_count (tuner), 6);
+    hpt_suggest_request_t *again = hpt_tuner_ask (tuner, 4);
+    assert_true (again->id != lost->id);
+    hpt_suggest_answer_t *answer = hpt_suggest_compute (again);
+    assert_int_equal (answer->count, 4);
+    assert_memory_equal (answer->values, lost_answer->values, 4 * dim * sizeof (double));
+    s_begin (store);
+    assert_int_equal (hpt_tuner_answer (tuner, store, answer, 4000), 4);
+    s_commit (store);
+    assert_false (hpt_tuner_asking (tuner));
+    assert_int_equal (hpt_tuner_trial_count (tuner), 10);
+    for (size_t i = 0; i < 4; i++) {
+        hpt_trial_t *t = hpt_tuner_trial (tuner, 6 + i);
+        assert_int_equal (t->id, 7 + (int64_t)i);
+        assert_int_equal (t->state, HPT_TRIAL_PENDING);
+        assert_true (t->values[0] == answer->values[i * dim]);
+    }
+    //  While trials wait PENDING, nothing more is asked.
+    assert_int_equal (hpt_tuner_wanted (tuner), 0);
+    for (size_t i = 0; i < 4; i++)
+        s_place_and_start (store, tuner, hpt_tuner_trial (tuner, 6 + i));
+    //  Restarted after the answer was stored: same trials, same question.
+    hpt_tuner_t *rebuilt = s_reload (store, "b1", 30, 8, 0, 0);
+    assert_int_equal (hpt_tuner_trial_count (rebuilt), 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_memory_equal (hpt_tuner_trial (rebuilt, i)->values,
+                             hpt_tuner_trial (tuner, i)->values, dim * sizeof (double));
+    assert_int_equal (hpt_tuner_wanted (tuner), 4);
+    assert_int_equal (hpt_tuner_wanted (rebuilt), 4);
+    hpt_suggest_request_t *next_a = hpt_tuner_ask (tuner, 3);
+    hpt_suggest_request_t *next_b = hpt_tuner_ask (rebuilt, 3);
+    hpt_suggest_answer_t *answer_a = hpt_suggest_compute (next_a);
+    hpt_suggest_answer_t *answer_b = hpt_suggest_compute (next_b);
+    assert_int_equal (answer_a->count, 3);
+    assert_memory_equal (answer_a->values, answer_b->values, 3 * dim * sizeof (double));
+    //  Cancelled while its request is in flight: the answer makes no trial.
+    hpt_task_t **to_stop = NULL;
+    size_t n = 0;
+    hpt_error_t error;
+    s_begin (store);
+    assert_ok (
+        hpt_tuner_cancel (tuner, store, "Job cancelled by the user", 5000, &to_stop, &n, &error),
+        &error);
+    assert_int_equal (hpt_tuner_answer (tuner, store, answer_a, 5000), 0);
+    s_commit (store);
+    free (to_stop);
+    assert_int_equal (hpt_tuner_trial_count (tuner), 10);
+    hpt_suggest_answer_destroy (&lost_answer);
+    hpt_suggest_answer_destroy (&answer);
+    hpt_suggest_answer_destroy (&answer_a);
+    hpt_suggest_answer_destroy (&answer_b);
+    hpt_suggest_request_destroy (&lost);
+    hpt_suggest_request_destroy (&again);
+    hpt_suggest_request_destroy (&next_a);
+    hpt_suggest_request_destroy (&next_b);
+    hpt_tuner_destroy (&rebuilt);
+    hpt_tuner_destroy (&tuner);
+    hpt_store_destroy (&store);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_job_succeeds_with_best_first),
+        cmocka_unit_test (test_batched_suggestions_survive_restart),
         cmocka_unit_test (test_first_failure_fails_job),
         cmocka_unit_test (test_signal_and_core_dump_in_failure_text),
         cmocka_unit_test (test_no_metric_fails_trial),
