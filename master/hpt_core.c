@@ -743,7 +743,10 @@ s_schedule_job (hpt_core_t *self, hpt_tuner_t *tuner)
     //  would if it had them: they would take the capacity it is about to
     //  use (docs/scheduling.md).
     if (go_on && hpt_tuner_asking (tuner)) {
-        hpt_tuner_set_queue_reason (tuner, "waiting for the optimizer's suggestions");
+        //  Shown only while QUEUED: a running job's resource (and its
+        //  cached rendering) need not change with every request.
+        if (hpt_tuner_state (tuner) == HPT_JOB_QUEUED)
+            hpt_tuner_set_queue_reason (tuner, "waiting for the optimizer's suggestions");
         return false;
     }
     return go_on;
