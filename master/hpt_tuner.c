@@ -985,14 +985,19 @@ hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tri
     return rc | s_store_trial (self, store, trial, false);
 }
 
+//  Stops every trial in flight because the job ends; why is each trial's
+//  message, so that a trial cancelled for another's failure says so
+//  rather than leaving its reader guessing.
 static int
-s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
-            size_t *stop_count)
+s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, const char *why,
+            hpt_task_t ***to_stop, size_t *stop_count)
 {
     int rc = 0;
     for (size_t i = 0; i < self->trial_count; i++) {
         hpt_trial_t *trial = self->trials[i];
         if (!s_in_flight (trial)) continue;
+        free (trial->message);
+        trial->message = hpt_strdup (why);
         s_settle_unlaunched (trial, now_ms);
         size_t before = *stop_count;
         rc |= s_collect_stop (self, store, trial, to_stop, stop_count);
@@ -1018,7 +1023,8 @@ hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, const char *message, in
                               hpt_job_state_name (self->state));
     if (self->state == HPT_JOB_CANCELLING) return 0;
     int rc = s_set_job_state (self, store, HPT_JOB_CANCELLING, message, now_ms);
-    rc |= s_stop_all (self, store, now_ms, to_stop, stop_count);
+    rc |= s_stop_all (self, store, now_ms, message ? message : "Job cancelled", to_stop,
+                      stop_count);
     rc |= s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
     if (rc) hpt_error_set (error, HPT_E_UNAVAILABLE, "Cannot store the cancellation");
     return rc;
@@ -1066,7 +1072,10 @@ hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int6
 {
     if (hpt_tuner_finished (self)) return 0;
     int rc = s_set_job_state (self, store, HPT_JOB_FAILED, message, now_ms);
-    return rc | s_stop_all (self, store, now_ms, to_stop, stop_count);
+    char *why = hpt_asprintf ("Cancelled because the job failed: %s", message);
+    rc |= s_stop_all (self, store, now_ms, why, to_stop, stop_count);
+    free (why);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------

@@ -97,6 +97,26 @@ def test_first_trial_failing_fails_the_job(cluster, tmp_path, mode, why):
     assert len(dumps(tmp_path)) == 1, "no trial launched after the job failed"
 
 
+def test_a_trial_cancelled_for_another_failure_says_so(cluster):
+    # Trial 1 runs long; trial 2 fails at once (--steps=0), which fails the
+    # job, so trial 1 is cancelled: its message must say why.
+    job = synthetic_job(max_trials=2, parallel=2, algorithm="GRID_SEARCH",
+                        extra_args=["--sleep=0.5"],
+                        params=[{"parameterName": "steps", "type": "CATEGORICAL",
+                                 "categoricalValues": ["100000", "0"]}])
+    cluster.submit("sibling", job)
+    done = cluster.wait_job("sibling", timeout=30)
+    assert done["state"] == "FAILED", done
+    trials = {t["trialId"]: t for t in done["trainingOutput"]["trials"]}
+    assert trials["2"]["state"] == "FAILED", trials
+    assert trials["1"]["state"] == "CANCELLED", trials
+    message = trials["1"].get("errorMessage", "")
+    assert message.startswith("Cancelled because the job failed: "), message
+    assert re.search(r"\b[Tt]rial 2\b", message), message
+    log = cluster.hpt("jobs", "stream-logs", "sibling").stdout
+    assert "trial 1 CANCELLED: Cancelled because the job failed" in log, log
+
+
 def test_max_failed_trials_fails_exactly_at_n(cluster, tmp_path):
     # S F S F S F S: maxFailedTrials=3 fails the job at trial 6, successes or not.
     job = grid_job(["1", "0", "2", "-1", "3", "-2", "4"], max_trials=7, maxFailedTrials=3)
@@ -196,6 +216,7 @@ def test_cancel_kills_every_process(cluster, tmp_path, mode):
     trials = done["trainingOutput"]["trials"]
     assert len(trials) == 2, "no trial started after the cancel"
     assert all(t["state"] == "CANCELLED" for t in trials), trials
+    assert all(t.get("errorMessage") == "Job cancelled by the user" for t in trials), trials
     # The trainers are gone when the job says CANCELLED; what they spawned goes with
     # their process group (allow the kernel a moment to deliver the signal).
     assert not [r["pid"] for r in records if alive(r["pid"])]
