@@ -165,6 +165,18 @@ s_listed_running (hpt_msg_t *msg)
     return count;
 }
 
+//  The agentId a resource document carries (PROTOCOL.md 5.1), or NULL
+//  when it has none of the right form (borrowed).
+static const char *
+s_agent_id (json_t *resources)
+{
+    const char *id = json_string_value (json_object_get (resources, "agentId"));
+    if (!id || strlen (id) != 32) return NULL;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) return NULL;
+    return id;
+}
+
 //  Step 1: the node of this HELLO, registered and stored. NULL with
 //  *error when the resources are unusable (nothing changed then).
 static hpt_host_t *
@@ -199,6 +211,9 @@ s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
     } else {
         hpt_core_touch_node (self, node, false);
         hpt_host_destroy (&fresh);
+        //  The resources stay the master's, but the id is the agent's now.
+        const char *id = s_agent_id (hpt_msg_resources (msg));
+        if (id) json_object_set_new (node->resources, "agentId", json_string (id));
     }
     //  Repair the stored mark when it disagrees with the agent's spool
     //  (PROTOCOL.md §6.3, rule 6): a master older than the agent's view,
@@ -308,6 +323,32 @@ s_reconcile_missing (hpt_core_t *self, hpt_host_t *node, zhashx_t *listed)
 #define S_RESOURCES_MAX (64 * 1024)
 #define S_RESOURCES_MEMBERS_MAX 64
 
+//  A second agent for a name whose first is still connected: both carry
+//  an agentId and they differ (a restarted agent keeps its id, so it is
+//  let in: last HELLO wins). Refused until the first is declared lost.
+static const char *
+s_name_in_use (hpt_core_t *self, hpt_msg_t *msg, char *text, size_t size)
+{
+    const char *name = hpt_msg_name (msg);
+    hpt_host_t *known = hpt_fleet_get (self->fleet, name);
+    if (!known || known->state != HPT_HOST_READY || !known->routing_id ||
+        zframe_eq (known->routing_id, hpt_msg_routing_id (msg)))
+        return NULL;
+    const char *first = s_agent_id (known->resources);
+    const char *second = s_agent_id (hpt_msg_resources (msg));
+    if (!first || !second || strcmp (first, second) == 0) return NULL;
+    hpt_log_warning ("refused a second agent named %s (agent id %.8s, advertising %s): the name "
+                     "is connected to agent id %.8s, advertising %s",
+                     name, second, hpt_msg_advertise (msg), first,
+                     known->advertise ? known->advertise : "?");
+    snprintf (text, size,
+              "the name %s is in use by another agent that is connected (agent id %.8s, "
+              "advertising %s); give this agent its own --name. If that agent is gone, this one "
+              "is let in once the master declares it lost (agentTimeout)",
+              name, first, known->advertise ? known->advertise : "?");
+    return text;
+}
+
 //  Why this HELLO may not register (NULL: it may), with the drop kind and
 //  whether the agent may retry. With CURVE, the name must be the one its
 //  key's certificate gives.
@@ -342,6 +383,11 @@ s_refusal (hpt_core_t *self, hpt_msg_t *msg, const char **kind, int64_t *retry_m
         snprintf (text, size,
                   "the resource document has %zu bytes and %zu members; at most %d and %d", bytes,
                   json_object_size (resources), S_RESOURCES_MAX, S_RESOURCES_MEMBERS_MAX);
+        return text;
+    }
+    if (s_name_in_use (self, msg, text, size)) {
+        *kind = "name_in_use";
+        *retry_ms = self->settings->agent_timeout_ms;
         return text;
     }
     size_t count;

@@ -1023,8 +1023,8 @@ hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, const char *message, in
                               hpt_job_state_name (self->state));
     if (self->state == HPT_JOB_CANCELLING) return 0;
     int rc = s_set_job_state (self, store, HPT_JOB_CANCELLING, message, now_ms);
-    rc |= s_stop_all (self, store, now_ms, message ? message : "Job cancelled", to_stop,
-                      stop_count);
+    rc |=
+        s_stop_all (self, store, now_ms, message ? message : "Job cancelled", to_stop, stop_count);
     rc |= s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
     if (rc) hpt_error_set (error, HPT_E_UNAVAILABLE, "Cannot store the cancellation");
     return rc;
