@@ -358,8 +358,11 @@ static void
 s_tell_ended (s_follower_t *self, json_t *trial, const char *id, const char *state)
 {
     char result[160];
-    char *message = hpt_format_clean (json_string_value (json_object_get (trial, "errorMessage")),
-                                      "          ");
+    const char *said = json_string_value (json_object_get (trial, "errorMessage"));
+    char *message = hpt_format_clean (said, "      ");
+    //  A master that tells the stderr tail with the failure has the last
+    //  word on it (it read all of it; this command may have read less).
+    bool told = said && strstr (said, "\nlast lines of its stderr:\n");
     if (strcmp (state, "SUCCEEDED") == 0)
         printf ("%s[hpt] trial %s SUCCEEDED: %s\n", self->stamp, id,
                 s_result (trial, result, sizeof (result)));
@@ -367,7 +370,7 @@ s_tell_ended (s_follower_t *self, json_t *trial, const char *id, const char *sta
         printf ("%s[hpt] trial %s %s: %s\n", self->stamp, id, state,
                 message ? message : "no reason given");
     json_t *tail = json_object_get (self->tails, id);
-    if (strcmp (state, "SUCCEEDED") != 0 && json_array_size (tail) > 0) {
+    if (strcmp (state, "SUCCEEDED") != 0 && json_array_size (tail) > 0 && !told) {
         printf ("      last lines of its stderr:\n");
         size_t i;
         json_t *line;
@@ -377,7 +380,7 @@ s_tell_ended (s_follower_t *self, json_t *trial, const char *id, const char *sta
             free (clean);
         }
     }
-    if (strcmp (state, "SUCCEEDED") != 0)
+    if (strcmp (state, "SUCCEEDED") != 0 && !told)
         printf ("      its whole log: hpt jobs stream-logs %s --trial %s\n", self->job, id);
     free (message);
 }

@@ -568,7 +568,7 @@ s_end_tasks (hpt_core_t *self, hpt_trial_t *trial, const char *reason, bool lost
             hpt_core_task_lost (self, ref, reason);
             if (ref->trial->state == HPT_TRIAL_PENDING) return; //  requeued whole
         } else
-            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
     }
 }
 
@@ -748,7 +748,7 @@ s_on_why (hpt_core_t *self, hpt_slurm_job_t *job, const char *out)
     if (killed && alive)
         //  Slurm did not end the job: the signal was the task's own end.
         hpt_core_task_ended (self, killed,
-                             &(hpt_task_exit_t){-1, job->killed_signal, NULL, 0, false});
+                             &(hpt_task_exit_t){-1, job->killed_signal, NULL, 0, false, NULL});
     if (trial && !s_trial_over (trial)) s_end_tasks (self, trial, text, true);
     free (text);
     s_cancel (self, job); //  gone already: scancel says so, and the row goes

@@ -869,6 +869,21 @@ s_exit_text (char *buf, size_t size, hpt_task_t *task, int exit_code, int signal
                   task->request->index, exit_code);
 }
 
+//  Why a task failed, and what its stderr said last (as AI Platform's
+//  errorMessage carries the traceback), with where the rest is.
+static void
+s_failure_text (hpt_tuner_t *self, hpt_trial_t *trial, char *buf, size_t size, hpt_task_t *task,
+                const hpt_task_exit_t *exit)
+{
+    s_exit_text (buf, size, task, exit->exit_code, exit->signal, exit->reason, exit->core_dumped);
+    if (!exit->stderr_tail || !*exit->stderr_tail) return;
+    size_t used = strlen (buf);
+    snprintf (buf + used, size - used,
+              "\nlast lines of its stderr:\n%s\nits whole log: hpt jobs stream-logs %s --trial "
+              "%" PRId64,
+              exit->stderr_tail, self->job_id, trial->id);
+}
+
 //  How the exit of a task decides a trial still in flight: the state it
 //  ends in, with the reason in text; PENDING when it does not decide (a
 //  worker finished first, or a sibling the core stopped has gone).
@@ -887,11 +902,11 @@ s_exit_verdict (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, bool we
                       "metric '%s' (hyperparameterMetricTag)",
                       s_metric_tag (self));
         else
-            s_exit_text (text, size, task, exit_code, signal, reason, exit->core_dumped);
+            s_failure_text (self, trial, text, size, task, exit);
         return HPT_TRIAL_FAILED;
     }
     if (failed && !we_stopped) {
-        s_exit_text (text, size, task, exit_code, signal, reason, exit->core_dumped);
+        s_failure_text (self, trial, text, size, task, exit);
         return HPT_TRIAL_FAILED;
     }
     return HPT_TRIAL_PENDING;
@@ -922,7 +937,7 @@ hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial
         return rc;
     }
     if (!s_in_flight (trial)) return rc; //  already decided; a sibling we stopped has gone
-    char text[512] = "";
+    char text[4096] = "";
     hpt_trial_state_t verdict =
         s_exit_verdict (self, trial, task, we_stopped, exit, text, sizeof (text));
     if (verdict == HPT_TRIAL_PENDING) return rc;
@@ -1072,7 +1087,9 @@ hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int6
 {
     if (hpt_tuner_finished (self)) return 0;
     int rc = s_set_job_state (self, store, HPT_JOB_FAILED, message, now_ms);
-    char *why = hpt_asprintf ("Cancelled because the job failed: %s", message);
+    //  The first line: the rest (a stderr tail) is the failed trial's own.
+    char *why = hpt_asprintf ("Cancelled because the job failed: %.*s",
+                              (int)strcspn (message, "\n"), message);
     rc |= s_stop_all (self, store, now_ms, why, to_stop, stop_count);
     free (why);
     return rc;

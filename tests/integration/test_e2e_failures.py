@@ -94,6 +94,12 @@ def test_first_trial_failing_fails_the_job(cluster, tmp_path, mode, why):
     [trial] = done["trainingOutput"]["trials"]
     assert trial["trialId"] == "1" and trial["state"] == "FAILED"
     assert re.search(why, trial.get("errorMessage", "")), trial
+    if mode == "exit1":
+        # What the trainer said last comes with its failure, and where the rest is.
+        assert trial["errorMessage"].endswith(
+            "\nlast lines of its stderr:\n  synthetic: failing on purpose\n"
+            "its whole log: hpt jobs stream-logs first --trial 1"), trial
+        assert "synthetic: failing on purpose" in done["errorMessage"]
     assert len(dumps(tmp_path)) == 1, "no trial launched after the job failed"
 
 
@@ -107,12 +113,17 @@ def test_a_trial_cancelled_for_another_failure_says_so(cluster):
     cluster.submit("sibling", job)
     done = cluster.wait_job("sibling", timeout=30)
     assert done["state"] == "FAILED", done
+    # A failed job is FAILED at once; trial 1 ends once its task is gone.
+    done = wait_for(lambda: (lambda j: j if all(
+        t["state"] in ("FAILED", "CANCELLED") for t in j["trainingOutput"]["trials"]) else None)(
+            cluster.job("sibling")), timeout=20, what="trial 1 ended")
     trials = {t["trialId"]: t for t in done["trainingOutput"]["trials"]}
     assert trials["2"]["state"] == "FAILED", trials
     assert trials["1"]["state"] == "CANCELLED", trials
     message = trials["1"].get("errorMessage", "")
     assert message.startswith("Cancelled because the job failed: "), message
     assert re.search(r"\b[Tt]rial 2\b", message), message
+    assert "\n" not in message, message  # trial 2's stderr is trial 2's to tell
     log = cluster.hpt("jobs", "stream-logs", "sibling").stdout
     assert "trial 1 CANCELLED: Cancelled because the job failed" in log, log
 
