@@ -550,7 +550,7 @@ hpt_core_task_lost (hpt_core_t *self, hpt_task_ref_t *ref, const char *reason)
         ref->trial->state != HPT_TRIAL_STOPPING)
         s_requeue (self, ref, reason);
     else
-        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
 }
 
 void
@@ -560,7 +560,7 @@ hpt_core_launch (hpt_core_t *self, hpt_task_ref_t *ref)
     hpt_msg_t *msg = hpt_launch_build (hpt_tuner_spec (ref->tuner), ref->trial, ref->task, &error);
     if (!msg) {
         char *reason = hpt_asprintf ("cannot be launched: %s", error.message);
-        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
         free (reason);
         return;
     }
@@ -591,7 +591,7 @@ s_evict_node (hpt_core_t *self, hpt_host_t *node, bool drain_now, const char *re
         if (drain_now && ref->trial->state != HPT_TRIAL_STOPPING)
             s_requeue (self, ref, reason);
         else if (drain_now)
-            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
         else
             hpt_core_task_lost (self, ref, reason);
     }
