@@ -735,7 +735,7 @@ s_schedule_job (hpt_core_t *self, hpt_tuner_t *tuner)
     hpt_host_t **nodes = s_queue_nodes (self, &node_count);
     bool go_on = true;
     hpt_trial_t *trial;
-    while (go_on && (trial = hpt_tuner_next_trial (tuner, self->store, hpt_core_now ())))
+    while (go_on && (trial = hpt_tuner_next_trial (tuner, self->store)))
         go_on = s_place_trial (self, tuner, trial, nodes, node_count);
     free (nodes);
     if (go_on) s_ask_suggestions (self, tuner);

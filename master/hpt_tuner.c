@@ -590,9 +590,8 @@ s_create_trial (hpt_tuner_t *self, hpt_store_t *store, const double *values)
 }
 
 hpt_trial_t *
-hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms)
+hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store)
 {
-    (void)now_ms;
     if (hpt_tuner_finished (self) || self->state == HPT_JOB_CANCELLING) return NULL;
     hpt_trial_t *pending = s_first_pending (self);
     if (pending || self->optimizer || s_room (self) == 0) return pending;
@@ -609,7 +608,10 @@ hpt_tuner_wanted (hpt_tuner_t *self)
 {
     if (!self->optimizer || self->asking || s_first_pending (self)) return 0;
     size_t room = s_room (self);
-    return room < HPT_TUNER_BATCH_MAX ? room : HPT_TUNER_BATCH_MAX;
+    size_t in_flight = s_count_in_flight (self);
+    size_t batch = in_flight < 1 ? 1 : in_flight;
+    if (batch > HPT_TUNER_BATCH_MAX) batch = HPT_TUNER_BATCH_MAX;
+    return room < batch ? room : batch;
 }
 
 hpt_suggest_request_t *

@@ -169,19 +169,23 @@ void hpt_tuner_set_trial_slurm (hpt_tuner_t *self, hpt_trial_t *trial, const cha
 //  maxParallelTrials, created < maxTrials), stored PENDING; NULL when
 //  none (or on a store error). A job with parameters gets new trials only
 //  through hpt_tuner_ask and hpt_tuner_answer.
-hpt_trial_t *hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms);
+hpt_trial_t *hpt_tuner_next_trial (hpt_tuner_t *self, hpt_store_t *store);
 
 //  Most suggestions one request asks for: one refit serves them all, but
 //  each is suggested without the results that come in meanwhile, and a
 //  large batch holds the answers of the other jobs.
 #define HPT_TUNER_BATCH_MAX 64
 
-//  How many new trials the job would start now if it had their
-//  parameters: min(maxParallelTrials - in flight, maxTrials - created,
-//  HPT_TUNER_BATCH_MAX); 0 for a job without parameters, one that is
-//  finished, cancelling or exhausted, while a trial waits PENDING (the
-//  cluster is full: a suggestion made now would only go stale), and while
-//  a request of the job is outstanding.
+//  How many new trials the job asks for now: min(maxParallelTrials - in
+//  flight, maxTrials - created, max(1, in flight), HPT_TUNER_BATCH_MAX);
+//  0 for a job without parameters, one that is finished, cancelling or
+//  exhausted, while a trial waits PENDING (the cluster is full: a
+//  suggestion made now would only go stale), and while a request of the
+//  job is outstanding. Asking for at most as many as are in flight (all
+//  placed, since none waits) makes batches double while the cluster takes
+//  every trial, and keeps them about one batch ahead of the capacity to
+//  run them; it depends on the stored trials alone, so a master restarted
+//  from the store asks the same question.
 size_t hpt_tuner_wanted (hpt_tuner_t *self);
 
 //  A request for count suggestions (1 <= count <= wanted): a snapshot of
