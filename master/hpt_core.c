@@ -144,6 +144,10 @@ typedef struct {
     hpt_msg_t *msg; //  owned
 } s_outgoing_t;
 
+//  An event or a commit that holds the loop this long is logged: it
+//  delays every agent and API request behind it.
+#define S_BUSY_WARN_US 1000000
+
 int64_t
 hpt_core_now (void)
 {
@@ -375,7 +379,11 @@ hpt_core_commit (hpt_core_t *self)
     hpt_error_t error;
     int64_t start = zclock_usecs ();
     int rc = hpt_store_commit (self->store, &error);
-    hpt_master_metrics_commit (self->metrics, (double)(zclock_usecs () - start) / 1e6, rc == 0);
+    int64_t took = zclock_usecs () - start;
+    hpt_master_metrics_commit (self->metrics, (double)took / 1e6, rc == 0);
+    if (took >= S_BUSY_WARN_US)
+        hpt_log_warning ("a commit took %" PRId64 " ms (the store's disk is slow to sync)",
+                         took / 1000);
     if (rc == 0) {
         for (s_outgoing_t *out = zlistx_first (self->outbox); out; out = zlistx_next (self->outbox))
             hpt_core_send_now (self, hpt_fleet_get (self->fleet, out->node), &out->msg);
@@ -678,6 +686,42 @@ s_queue_nodes (hpt_core_t *self, size_t *count)
     return usable;
 }
 
+//  Why a trial of tuner does not fit the agents now, naming the other
+//  jobs whose tasks hold them (sorted, at most three, so the reason is
+//  the same text from one round to the next while nothing changes).
+static char *
+s_busy_reason (hpt_core_t *self, hpt_tuner_t *tuner)
+{
+    if (!hpt_fleet_ready (self->fleet)) return hpt_strdup ("waiting for an agent to connect");
+    zlistx_t *holders = zlistx_new ();
+    zlistx_set_comparator (holders, (zlistx_comparator_fn *)strcmp);
+    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks)) {
+        const char *job = hpt_tuner_id (ref->tuner);
+        if (ref->tuner != tuner && ref->task->state != HPT_TASK_EXITED && ref->task->agent &&
+            !zlistx_find (holders, (void *)job))
+            zlistx_add_end (holders, (void *)job);
+    }
+    zlistx_sort (holders);
+    char *names = hpt_strdup ("");
+    size_t shown = 0, count = zlistx_size (holders);
+    for (const char *job = zlistx_first (holders); job && shown < 3; job = zlistx_next (holders)) {
+        char *longer = hpt_asprintf ("%s%s%s", names, shown++ ? ", " : "", job);
+        free (names);
+        names = longer;
+    }
+    char *reason =
+        count == 0 ? hpt_strdup ("waiting for free resources on the agents")
+        : count <= 3
+            ? hpt_asprintf ("waiting for free resources on the agents, held by job%s %s",
+                            count > 1 ? "s" : "", names)
+            : hpt_asprintf ("waiting for free resources on the agents, held by jobs %s and %zu "
+                            "more",
+                            names, count - 3);
+    free (names);
+    zlistx_destroy (&holders);
+    return reason;
+}
+
 //  Places one trial: on the agents, or in a Slurm job (hpt_slurm.c).
 //  Returns false when it must wait (and so must the jobs behind).
 static bool
@@ -692,9 +736,9 @@ s_place_trial (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_hos
         return true;
     }
     if (!placed) {
-        hpt_tuner_set_queue_reason (tuner, hpt_fleet_ready (self->fleet)
-                                               ? "waiting for free resources on the agents"
-                                               : "waiting for an agent to connect");
+        char *reason = s_busy_reason (self, tuner);
+        hpt_tuner_set_queue_reason (tuner, reason);
+        free (reason);
         return false;
     }
     if (hpt_tuner_trial_placed (tuner, self->store, trial, hpt_core_now ()) != 0)
@@ -743,12 +787,11 @@ s_schedule_job (hpt_core_t *self, hpt_tuner_t *tuner)
     //  would if it had them: they would take the capacity it is about to
     //  use (docs/scheduling.md).
     if (go_on && hpt_tuner_asking (tuner)) {
-        //  Shown only while QUEUED: a running job's resource (and its
-        //  cached rendering) need not change with every request.
-        if (hpt_tuner_state (tuner) == HPT_JOB_QUEUED)
-            hpt_tuner_set_queue_reason (tuner, "waiting for the optimizer's suggestions");
+        hpt_tuner_set_queue_reason (tuner, "waiting for the optimizer's suggestions");
         return false;
     }
+    //  Every trial it wants now is placed: it waits for nothing.
+    if (go_on) hpt_tuner_set_queue_reason (tuner, NULL);
     return go_on;
 }
 
@@ -912,12 +955,16 @@ s_check_keys (hpt_core_t *self)
     }
 }
 
-//  An event handler is done: keeps the longest time one held the loop.
-static void
-s_busy (hpt_core_t *self, int64_t start_us)
+//  An event handler is done: keeps the longest time one held the loop,
+//  and names one that held it long enough to delay the API and the
+//  agents (what an operator, or a failed test, needs to know first).
+void
+hpt_core_busy (hpt_core_t *self, int64_t start_us, const char *what)
 {
     int64_t took = zclock_usecs () - start_us;
     if (took > self->busy_max_us) self->busy_max_us = took;
+    if (took >= S_BUSY_WARN_US)
+        hpt_log_warning ("%s held the loop for %" PRId64 " ms", what, took / 1000);
 }
 
 void
@@ -959,7 +1006,7 @@ s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
 {
     int64_t start = zclock_usecs ();
     s_heartbeat_round (arg);
-    s_busy (arg, start);
+    hpt_core_busy (arg, start, "the heartbeat round");
     return 0;
 }
 
@@ -1078,7 +1125,7 @@ s_on_api_request (zloop_t *loop, zsock_t *reader, void *arg)
     if (!request) return 0;
     hpt_routes_handle (self, reader, request);
     hpt_api_request_destroy (&request);
-    s_busy (self, start);
+    hpt_core_busy (self, start, "an API request");
     return 0;
 }
 
@@ -1114,7 +1161,7 @@ s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
 {
     int64_t start = zclock_usecs ();
     int rc = hpt_agent_link_on_message (loop, reader, arg);
-    s_busy (arg, start);
+    hpt_core_busy (arg, start, "an agent's message");
     return rc;
 }
 

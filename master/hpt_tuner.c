@@ -385,7 +385,10 @@ s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, c
     if ((state == HPT_JOB_PREPARING || state == HPT_JOB_RUNNING) && !self->start_time)
         self->start_time = now_ms;
     if (hpt_tuner_finished (self)) self->end_time = now_ms;
-    if (state != HPT_JOB_QUEUED) hpt_tuner_set_queue_reason (self, NULL);
+    //  A job that starts may still wait to start more trials; the
+    //  scheduler clears the reason once nothing waits.
+    if (hpt_tuner_finished (self) || state == HPT_JOB_CANCELLING)
+        hpt_tuner_set_queue_reason (self, NULL);
     s_changed (self, store);
     return hpt_store_job_set_state (store, self->job_id, self->state, self->message, now_ms, NULL);
 }
@@ -1555,7 +1558,9 @@ s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *compl
     s_set_time (out, "endTime", self->end_time);
     json_object_set_new (out, "state", json_string (hpt_job_state_name (self->state)));
     if (self->message) json_object_set_new (out, "errorMessage", json_string (self->message));
-    if (self->queue_reason && self->state == HPT_JOB_QUEUED)
+    //  Why it waits: to start at all, or (running) to start more trials.
+    if (self->queue_reason && (self->state == HPT_JOB_QUEUED || self->state == HPT_JOB_PREPARING ||
+                               self->state == HPT_JOB_RUNNING))
         json_object_set_new (out, "hptQueueReason", json_string (self->queue_reason));
     char etag[32];
     hpt_tuner_etag (self, etag, sizeof (etag));

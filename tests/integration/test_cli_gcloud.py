@@ -388,6 +388,7 @@ def test_stream_logs_tells_why_a_job_waits(site, tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     assert reason, "the waiting job had no queue reason"
+    assert reason.endswith("held by job blocker_1"), reason
     assert f"[hpt] job QUEUED: {reason}\n" in out
     assert out.index("[hpt] job QUEUED") < out.index("[hpt] trial 1 started on a1: x=")
 

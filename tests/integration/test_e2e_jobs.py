@@ -375,6 +375,10 @@ def test_trials_and_jobs_wait_while_the_agent_is_busy(tmp_path, monkeypatch):
         queued = c.job("second")
         assert queued["state"] == "QUEUED", queued
         assert "first" in queued.get("hptQueueReason", ""), queued
+        # A job that runs says why its next trials wait, too.
+        running = c.job("first")
+        assert running["state"] in ("PREPARING", "RUNNING"), running
+        assert running.get("hptQueueReason") == "waiting for free resources on the agents", running
         most = 0
         while True:
             first = c.job("first")
