@@ -1152,7 +1152,7 @@ s_on_suggestion (zloop_t *loop, zsock_t *reader, void *arg)
         hpt_tuner_answer (tuner, NULL, &none, hpt_core_now ());
     }
     hpt_suggest_answer_destroy (&answer);
-    s_busy (self, start);
+    hpt_core_busy (self, start, "a suggester answer");
     return 0;
 }
 
