@@ -1159,6 +1159,11 @@ s_on_suggestion (zloop_t *loop, zsock_t *reader, void *arg)
 static int
 s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
 {
+    //  zloop calls readers with what its poll saw, after the timers ran:
+    //  the heartbeat round may have read the queue empty meanwhile
+    //  (s_drain_agents), and a blocking receive would then hold the loop
+    //  until some agent speaks, which may be never.
+    if (!(zsock_events (reader) & ZMQ_POLLIN)) return 0;
     int64_t start = zclock_usecs ();
     int rc = hpt_agent_link_on_message (loop, reader, arg);
     hpt_core_busy (arg, start, "an agent's message");
