@@ -223,6 +223,9 @@ hpt_suggester_ask (hpt_suggester_t *self, hpt_suggest_request_t **request_p)
 hpt_suggest_answer_t *
 hpt_suggester_recv (hpt_suggester_t *self)
 {
+    //  Never blocks: the loop must not wait here should the message it
+    //  was woken for be gone.
+    if (!(zsock_events (self->actor) & ZMQ_POLLIN)) return NULL;
     char *command = NULL;
     void *pointer = NULL;
     if (zsock_recv (self->actor, "sp", &command, &pointer) != 0) return NULL;

@@ -80,7 +80,8 @@ zsock_t *hpt_suggester_sock (hpt_suggester_t *self);
 //  not be sent (the request is then destroyed).
 int hpt_suggester_ask (hpt_suggester_t *self, hpt_suggest_request_t **request_p);
 
-//  The next answer (caller owns), or NULL when the socket had none.
+//  The next answer (caller owns), or NULL when none is waiting (it never
+//  blocks).
 hpt_suggest_answer_t *hpt_suggester_recv (hpt_suggester_t *self);
 
 #endif

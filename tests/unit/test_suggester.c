@@ -151,6 +151,16 @@ test_set_history_checks_settings (void **state)
     hpt_space_destroy (&space);
 }
 
+//  The next answer, waited for (hpt_suggester_recv never blocks).
+static hpt_suggest_answer_t *
+s_recv (hpt_suggester_t *suggester)
+{
+    zpoller_t *poller = zpoller_new (hpt_suggester_sock (suggester), NULL);
+    assert_non_null (zpoller_wait (poller, 60000));
+    zpoller_destroy (&poller);
+    return hpt_suggester_recv (suggester);
+}
+
 //  The actor answers in order, each answer what hpt_suggest_compute
 //  gives: for two jobs interleaved, and for a job whose cached optimizer
 //  (and GP fit) held a shorter history before.
@@ -164,13 +174,14 @@ test_actor_answers_as_compute (void **state)
     hpt_optimizer_t *sources[] = {a1, b1, a2, a1};
     const char *jobs[] = {"a", "b", "a", "a"};
     hpt_suggester_t *suggester = hpt_suggester_new ();
+    assert_null (hpt_suggester_recv (suggester)); //  nothing asked: no wait
     for (size_t i = 0; i < 4; i++) {
         hpt_suggest_request_t *request = s_request (sources[i], jobs[i], 10 + i, 1 + i);
         assert_int_equal (hpt_suggester_ask (suggester, &request), 0);
         assert_null (request);
     }
     for (size_t i = 0; i < 4; i++) {
-        hpt_suggest_answer_t *answer = hpt_suggester_recv (suggester);
+        hpt_suggest_answer_t *answer = s_recv (suggester);
         assert_non_null (answer);
         hpt_suggest_request_t *request = s_request (sources[i], jobs[i], 10 + i, 1 + i);
         hpt_suggest_answer_t *expected = hpt_suggest_compute (request);
