@@ -1,8 +1,9 @@
 /*  hpt_fdlimit -- the process's open-file limit (see the header)
 
     Counting /proc/self/fd costs one readdir of as many entries as there
-    are descriptors (about 0.1 ms at a thousand): cheap enough for each
-    registration of a new agent, which is when the master asks.
+    are descriptors (0.56 ms at a thousand, measured on a busy 2-core
+    machine): less than the store commit of the registration it guards,
+    so the master counts at each HELLO from a new agent, exactly.
 */
 #include "hpt_fdlimit.h"
 #include "hpt_log.h"

@@ -3,7 +3,8 @@ descriptors"): started with RLIMIT_NOFILE 64 (soft and hard), it takes agents
 until fewer descriptors are free than its reserve (16 at that limit), then
 refuses new ones with a REJECT that says why and can be retried, counted as
 hpt_agents_refused_total{reason="fd_limit"}; the API keeps answering, a real
-hptagent that is refused lets go of its connection while it waits, and the
+hptagent that is refused lets go of its connection while it waits (and
+registers once descriptors are free again), and the
 master's log stays a few lines even when connections take every descriptor
 (libmicrohttpd's accept failures are throttled, not one line each)."""
 import json
@@ -118,6 +119,13 @@ def test_refuses_new_agents_near_the_fd_limit(cluster):
         wait_for(lambda: cluster.get("/v1/nodes") is not None, timeout=20,
                  what="the API after the flood")
         assert cluster.master.poll() is None, "the master died"
+
+        # Descriptors freed (stand-ins gone): the refused agent comes back
+        # after its retryMs (agentTimeout, 5 s here) and registers.
+        for sock in welcomed[:8]:
+            sock.close()
+        wait_for(lambda: (cluster.node("late") or {}).get("state") == "READY", timeout=30,
+                 what="the refused agent registered once descriptors were free")
         text = log.read_text()
         assert text.count("refusing new agents") == 1, text
         assert len(text) < 16384, text
