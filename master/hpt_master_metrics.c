@@ -58,7 +58,8 @@ static const char *s_failure_reasons[] = {"agent_lost", "no_metric", "signal", "
 //  Why a HELLO is refused (hpt_agent_link); every series exists from the
 //  start, so that an alert can take its rate.
 static const char *s_refusal_reasons[] = {
-    "fd_limit",          "too_many_agents", "not_admitted", "name_mismatch", "resources_too_large",
+    "fd_limit",          "too_many_agents", "not_admitted",
+    "name_mismatch",     "name_in_use",     "resources_too_large",
     "store_unavailable", "bad_resources",   "protocol"};
 
 static void s_trial_changed (void *arg, hpt_tuner_t *tuner, const hpt_trial_t *trial, int from,

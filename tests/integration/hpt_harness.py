@@ -7,6 +7,7 @@ killed at the end, so a failing test leaves nothing behind."""
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import ssl
@@ -36,6 +37,15 @@ def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} ", re.M)
+
+
+def unstamped(text):
+    """hpt jobs stream-logs output without each line's time (the part a
+    test cannot know)."""
+    return LOG_STAMP.sub("", text)
 
 
 class ApiError(Exception):
@@ -79,6 +89,7 @@ class Cluster:
         self.config = self.tmp / "cluster.yaml"
         self.config.write_text("\n".join(lines) + "\n" + extra_config)
         self.master = None
+        self.master_args = []  # added to hptmaster's command line
         self.agents = {}
         self.logs = []
 
@@ -98,7 +109,7 @@ class Cluster:
     def start_master(self, preexec_fn=None):
         """preexec_fn runs in the child before hptmaster (e.g. to set a
         resource limit)."""
-        argv = [str(BIN / "hptmaster"), "--cluster", str(self.config)]
+        argv = [str(BIN / "hptmaster"), "--cluster", str(self.config), *self.master_args]
         # Tests that wrap _spawn (environment, systemd sockets) never pass it.
         self.master = (self._spawn(argv, "master", preexec_fn=preexec_fn) if preexec_fn
                        else self._spawn(argv, "master"))
