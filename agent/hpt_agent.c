@@ -135,6 +135,7 @@
 //  The DEALER's high-water marks (PROTOCOL.md §2).
 #define S_DEALER_SNDHWM 1000
 #define S_DEALER_RCVHWM 10000
+_Static_assert(S_DEALER_SNDHWM > S_WINDOW, "the DEALER must hold the window of events");
 //  Custom stdout patterns get at most this share of the loop's time, in
 //  bursts of at most S_MATCH_BURST_US (see the top).
 #define S_MATCH_SHARE 4 //  one quarter
