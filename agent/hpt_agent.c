@@ -8,6 +8,9 @@
     spool forgets what is at or below it and replays the rest in order.
     Master silence longer than the agent timeout, or an ERROR
     NOT_REGISTERED (a master that restarted), starts registration again.
+    A REJECT with retryMs disconnects the agent until then (the master
+    may be refusing agents because it is short of file descriptors, and
+    the connection holds one of them); it reconnects, then says HELLO.
     A REJECT without retryMs, or one whose protocols list no version this
     agent speaks (also one in another version's signature: a master of
     another version), is final: the agent stops and hptagent exits
@@ -89,6 +92,7 @@
 #include "hpt_agent.h"
 #include "hpt_agent_metrics.h"
 #include "hpt_alloc.h"
+#include "hpt_fdlimit.h"
 #include "hpt_log.h"
 #include "hpt_container.h"
 #include "hpt_fetch.h"
@@ -124,6 +128,14 @@
 #define S_WINDOW 256
 #define S_HELLO_MIN_MS 500
 #define S_HELLO_MAX_MS HPT_MSG_HELLO_MAX_MS
+
+//  After reconnecting, the time the connection gets before HELLO (ms).
+#define S_RECONNECT_HELLO_MS 200
+
+//  The DEALER's high-water marks (PROTOCOL.md §2).
+#define S_DEALER_SNDHWM 1000
+#define S_DEALER_RCVHWM 10000
+_Static_assert(S_DEALER_SNDHWM > S_WINDOW, "the DEALER must hold the window of events");
 //  Custom stdout patterns get at most this share of the loop's time, in
 //  bursts of at most S_MATCH_BURST_US (see the top).
 #define S_MATCH_SHARE 4 //  one quarter
@@ -184,6 +196,7 @@ struct _hpt_agent_t {
     int64_t timeout_ms;             //  from WELCOME
     int64_t last_master;            //  monotonic ms of the master's last message
     int64_t next_hello;             //  monotonic ms of the next HELLO attempt
+    bool disconnected;              //  off the master until next_hello (a REJECT's retryMs)
     int64_t hello_backoff;          //  current backoff
     int64_t last_heartbeat;         //  monotonic ms of our last HEARTBEAT
     int64_t oldest_seq;             //  oldest unacknowledged seq when last (re)sent
@@ -198,6 +211,7 @@ struct _hpt_agent_t {
     char *refusal;                  //  why the master refused us for good, NULL while it has not
     char **allowed;                 //  --allow-run-as users, NULL-terminated (owned), or NULL
     mode_t task_umask;              //  the umask hptagent started with: the tasks get it
+    int64_t task_nofile;            //  the soft open-file limit it started with: so do they
     int64_t bogus_logged;           //  monotonic ms an impossible ACK was last logged, 0 never
     int64_t match_credit;           //  microseconds custom stdout patterns may still spend now
     int64_t match_refilled;         //  monotonic microseconds the credit was last grown
@@ -1567,6 +1581,11 @@ s_on_reject (hpt_agent_t *self, hpt_msg_t *msg)
         hpt_log_error ("the master refused registration: %s (trying again in %lld ms)", why,
                        (long long)retry_ms);
         self->next_hello = s_mono () + retry_ms;
+        //  Off the master while it waits: its connection is one of the
+        //  master's file descriptors, and a master short of them refuses
+        //  agents for that reason (PROTOCOL.md §6.1).
+        if (!self->disconnected && zsock_disconnect (self->dealer, "%s", self->config.master) == 0)
+            self->disconnected = true;
         free (why);
         return 0;
     }
@@ -1730,6 +1749,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         self->last_heartbeat = now;
     }
     if (!self->registered) s_waiting (self, now);
+    if (!self->registered && self->disconnected && now >= self->next_hello) {
+        //  Back after a REJECT's retryMs: the HELLO goes out once the
+        //  connection is up (ZMQ_IMMEDIATE queues nothing before).
+        if (zsock_connect (self->dealer, "%s", self->config.master) == 0)
+            self->disconnected = false;
+        self->next_hello = now + S_RECONNECT_HELLO_MS;
+    }
     if (!self->registered && now >= self->next_hello) {
         s_send_hello (self);
         self->next_hello = now + self->hello_backoff;
@@ -2108,6 +2134,7 @@ s_start_launcher (hpt_agent_t *self, hpt_error_t *error)
     lconfig.line_cut = true;
     lconfig.task_umask_set = true;
     lconfig.task_umask = self->task_umask;
+    lconfig.task_nofile = self->task_nofile > 0 ? (uint64_t)self->task_nofile : 0;
     self->launcher = hpt_launcher_new (&lconfig, error);
     return self->launcher ? 0 : -1;
 }
@@ -2123,6 +2150,11 @@ s_connect_master (hpt_agent_t *self, const hpt_agent_config_t *config, hpt_error
     zsock_set_reconnect_ivl (self->dealer, 100);
     zsock_set_reconnect_ivl_max (self->dealer, 2000);
     zsock_set_maxmsgsize (self->dealer, 4 * 1024 * 1024);
+    //  PROTOCOL.md §2: what the master may queue for this agent (its
+    //  ROUTER's SNDHWM), and room for the window of events plus HELLO and
+    //  heartbeats outbound (a full socket refuses; the spool keeps them).
+    zsock_set_rcvhwm (self->dealer, S_DEALER_RCVHWM);
+    zsock_set_sndhwm (self->dealer, S_DEALER_SNDHWM);
     if (config->curve_secret) {
         //  CURVE: the connection proves this agent's key to the master, and
         //  goes nowhere but to a master holding master_key's secret half.
@@ -2150,6 +2182,10 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
     //  Everything the agent writes is its own: task logs and metrics wait
     //  in the spool, env values pass through. Tasks get the umask it had.
     self->task_umask = umask (077);
+    //  Every task's pipes and logs are the agent's descriptors: its soft
+    //  limit goes up to the hard one; its tasks get the one it had.
+    self->task_nofile = hpt_fdlimit_soft ();
+    hpt_fdlimit_raise ("hptagent");
     self->heartbeat_ms = 1000;
     self->timeout_ms = 10000;
     self->hello_backoff = S_HELLO_MIN_MS;

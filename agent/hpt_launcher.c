@@ -76,6 +76,7 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -148,6 +149,7 @@ typedef struct {
     const hpt_launch_user_t *user; //  become this user, NULL: stay the agent's
     bool set_umask;                //  apply umask
     mode_t umask;                  //  the task's umask
+    uint64_t nofile;               //  the task's soft open-file limit; 0 = inherited
     int stdin_fd;                  //  /dev/null
     int stdout_fd;                 //  write end of the stdout pipe
     int stderr_fd;                 //  write end of the stderr pipe
@@ -556,6 +558,16 @@ s_child (void *arg)
         s_child_fail ("cannot enter", exec->workdir, errno, 126);
     syscall (SYS_close_range, 3, ~0U, 0);
     if (exec->set_umask) syscall (SYS_umask, exec->umask);
+    if (exec->nofile) {
+        //  The soft limit the agent started with (it raised its own):
+        //  the hard limit stays.
+        uint64_t limit[2];
+        if (syscall (SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, limit) == 0 &&
+            exec->nofile < limit[1]) {
+            limit[0] = exec->nofile;
+            syscall (SYS_prlimit64, 0, RLIMIT_NOFILE, limit, NULL);
+        }
+    }
     if (exec->bind && syscall (SYS_sched_setaffinity, 0, sizeof (exec->cpus), &exec->cpus))
         s_child_fail ("cannot bind CPUs for", exec->name, errno, 126);
     int error = ENOENT;
@@ -676,6 +688,7 @@ hpt_launcher_start (hpt_launcher_t *self, const hpt_launch_t *launch, int64_t no
                      .user = launch->user,
                      .set_umask = self->config.task_umask_set,
                      .umask = self->config.task_umask,
+                     .nofile = self->config.task_nofile,
                      .parent = getpid ()};
     if (launch->cpus) {
         if (s_parse_cpus (launch->cpus, &exec.cpus)) {

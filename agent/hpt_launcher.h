@@ -139,6 +139,7 @@ typedef struct {
     bool line_cut;                     //  hand a longer line over cut, not in pieces
     bool task_umask_set;               //  give tasks task_umask (else they inherit the agent's)
     mode_t task_umask;                 //  the tasks' umask when task_umask_set
+    uint64_t task_nofile;              //  tasks' soft open-file limit; 0 = the agent's
 } hpt_launcher_config_t;
 
 typedef struct _hpt_launcher_t hpt_launcher_t;

@@ -8,7 +8,11 @@
     the one its key's certificate gives (hpt_admission), and any other
     message must come from a key still admitted for its node. A HELLO with
     a resource document over 64 KiB, or a new agent past maxAgents, is
-    refused too: registrations are stored, so they must be bounded.
+    refused too: registrations are stored, so they must be bounded. So is
+    a new agent while the master has fewer free file descriptors than its
+    reserve (hpt_fdlimit): one more connection must not cost the API its
+    next accept. Every refusal is a REJECT the agent can read, counted
+    by reason (hpt_agents_refused_total).
 
     Registration (HELLO), in three steps inside one transaction:
     1. register: the node is created, or a known node takes the agent's
@@ -45,6 +49,7 @@
 */
 #include "hpt_core_private.h"
 #include "hpt_alloc.h"
+#include "hpt_fdlimit.h"
 #include "hpt_log.h"
 #include "hpt_json.h"
 #include "hpt_scheduler.h"
@@ -58,15 +63,12 @@
 //  that the memory is cleared (a flood of new connections cannot grow it).
 #define S_REFUSED_MAX 4096
 
+//  Least time between two log lines about agents refused for lack of
+//  file descriptors (each refusal is counted on /metrics).
+#define S_FD_LOG_INTERVAL_MS 60000
+
 //  ---------------------------------------------------------------------
 //  Replies to connections that are not (or not yet) a node
-
-static void
-s_reply (hpt_core_t *self, zframe_t *routing_id, hpt_msg_t **msg_p)
-{
-    hpt_msg_set_routing_id (*msg_p, routing_id);
-    hpt_msg_send (msg_p, self->agents);
-}
 
 static void
 s_reject (hpt_core_t *self, zframe_t *routing_id, const char *reason, int64_t retry_ms)
@@ -74,7 +76,7 @@ s_reject (hpt_core_t *self, zframe_t *routing_id, const char *reason, int64_t re
     hpt_msg_t *msg = hpt_msg_new (HPT_MSG_REJECT);
     hpt_msg_set_reason (msg, reason);
     if (retry_ms > 0) hpt_msg_set_retry_ms (msg, retry_ms);
-    s_reply (self, routing_id, &msg);
+    hpt_core_send_to (self, routing_id, &msg);
 }
 
 //  ERROR NOT_REGISTERED, at most once a second per connection.
@@ -95,7 +97,7 @@ s_not_registered (hpt_core_t *self, zframe_t *routing_id)
         hpt_msg_t *msg = hpt_msg_new (HPT_MSG_ERROR);
         hpt_msg_set_code (msg, "NOT_REGISTERED");
         hpt_msg_set_reason (msg, "not registered: send HELLO");
-        s_reply (self, routing_id, &msg);
+        hpt_core_send_to (self, routing_id, &msg);
     }
     free (key);
 }
@@ -122,7 +124,7 @@ s_malformed (hpt_core_t *self, hpt_msg_fault_t *fault)
         hpt_msg_set_code (reply, "MALFORMED");
         hpt_msg_set_reason (reply, fault->text);
     }
-    s_reply (self, fault->routing_id, &reply);
+    hpt_core_send_to (self, fault->routing_id, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -323,6 +325,40 @@ s_reconcile_missing (hpt_core_t *self, hpt_host_t *node, zhashx_t *listed)
 #define S_RESOURCES_MAX (64 * 1024)
 #define S_RESOURCES_MEMBERS_MAX 64
 
+//  Whether the master is within its reserve of free file descriptors
+//  (hpt_fdlimit_reserve of its soft limit): a new agent would take one
+//  more, and libzmq's and libmicrohttpd's accept loops cannot make
+//  progress once none is free, so the API would stop answering. When it
+//  is, text says so; logged at most once a minute, with the refusals
+//  since the last line.
+static bool
+s_fds_short (hpt_core_t *self, char *text, size_t size)
+{
+    int64_t limit = hpt_fdlimit_soft (), reserve = hpt_fdlimit_reserve (limit);
+    if (limit <= 0) return false;
+    int64_t open = hpt_fdlimit_open ();
+    //  No descriptor even to count them with: none is free.
+    if (open < 0) open = limit;
+    if (limit - open >= reserve) return false;
+    snprintf (text, size,
+              "the master is near its open-file limit (%" PRId64 " of %" PRId64
+              " descriptors open; it keeps %" PRId64
+              " free for its API and store): it takes no new agents until an operator raises its "
+              "hard limit (LimitNOFILE=) or agents leave",
+              open, limit, reserve);
+    self->fd_refusals_unlogged++;
+    int64_t now = hpt_core_now ();
+    if (!self->fd_refusal_logged || now - self->fd_refusal_logged >= S_FD_LOG_INTERVAL_MS) {
+        hpt_log_warning ("refusing new agents: %" PRId64 " of %" PRId64
+                         " descriptors open, reserve %" PRId64 " (%" PRIu64
+                         " refused since the last such line)",
+                         open, limit, reserve, self->fd_refusals_unlogged);
+        self->fd_refusal_logged = now;
+        self->fd_refusals_unlogged = 0;
+    }
+    return true;
+}
+
 //  A second agent for a name whose first is still connected: both carry
 //  an agentId and they differ (a restarted agent keeps its id, so it is
 //  let in: last HELLO wins). Refused until the first is declared lost.
@@ -401,6 +437,11 @@ s_refusal (hpt_core_t *self, hpt_msg_t *msg, const char **kind, int64_t *retry_m
                   self->settings->max_agents);
         return text;
     }
+    if (!hpt_fleet_get (self->fleet, name) && s_fds_short (self, text, size)) {
+        *kind = "fd_limit";
+        *retry_ms = self->settings->agent_timeout_ms;
+        return text;
+    }
     return NULL;
 }
 
@@ -411,6 +452,7 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
     if (hpt_msg_protocol (msg) != HPT_MSG_PROTOCOL) {
         char *why = hpt_asprintf ("protocol version %d is not supported (this master speaks %d)",
                                   (int)hpt_msg_protocol (msg), HPT_MSG_PROTOCOL);
+        hpt_master_metrics_agent_refused (self->metrics, "protocol");
         s_reject (self, routing_id, why, 0);
         free (why);
         return;
@@ -421,10 +463,12 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
     const char *refusal = s_refusal (self, msg, &kind, &retry_ms, text, sizeof (text));
     if (refusal) {
         hpt_core_drop (self, kind);
+        hpt_master_metrics_agent_refused (self->metrics, kind);
         s_reject (self, routing_id, refusal, retry_ms);
         return;
     }
     if (hpt_core_begin (self) != 0) {
+        hpt_master_metrics_agent_refused (self->metrics, "store_unavailable");
         s_reject (self, routing_id, "the master cannot write its store now; try again", 1000);
         return;
     }
@@ -432,6 +476,7 @@ s_on_hello (hpt_core_t *self, hpt_msg_t *msg)
     hpt_host_t *node = s_register (self, msg, &error);
     if (!node) {
         hpt_core_commit (self);
+        hpt_master_metrics_agent_refused (self->metrics, "bad_resources");
         //  The agent may try again once the cause may have gone.
         s_reject (self, routing_id, error.message, self->settings->agent_timeout_ms);
         return;

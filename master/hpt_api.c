@@ -39,8 +39,10 @@
 #include "hpt_api.h"
 #include "hpt_alloc.h"
 #include "hpt_console.h"
+#include "hpt_log.h"
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <arpa/inet.h>
@@ -70,6 +72,13 @@
 #define S_MAX_CONNECTIONS 512
 #define S_MAX_CLIENT_CONNECTIONS 64
 
+//  libmicrohttpd's own error lines: at most one in this time (ms).
+#define S_MHD_LOG_INTERVAL_MS 10000
+
+//  How long the API thread pauses after an accept that failed for want
+//  of a file descriptor (ms).
+#define S_ACCEPT_PAUSE_MS 100
+
 struct _hpt_api_t {
     struct MHD_Daemon *daemon;     //  the HTTP server and its thread
     char *socket_path;             //  a Unix socket's path (removed on destroy), or NULL
@@ -82,6 +91,8 @@ struct _hpt_api_t {
     uint16_t port;                 //  bound TCP port
     atomic_int timeout_ms;         //  how long to wait for the core
     atomic_bool stopping;          //  set by destroy: stop waiting for the core
+    int64_t mhd_logged;            //  when MHD's last line was written (mono ms); API thread
+    uint64_t mhd_unlogged;         //  MHD lines left out since; API thread
 };
 
 //  One HTTP request while its body arrives.
@@ -983,6 +994,41 @@ s_free (hpt_api_t *self)
     free (self);
 }
 
+//  MHD's error lines (MHD_OPTION_EXTERNAL_LOGGER; called in the API
+//  thread): through hpt_log, at most one every S_MHD_LOG_INTERVAL_MS with
+//  the count of those left out. Out of descriptors, MHD logs two lines per
+//  failed accept, and with no connection open it "busy waits" (it cannot
+//  suspend accepting until a connection closes, having none): it polls the
+//  listening socket, which stays readable, and accepts again at once. The
+//  pause here, when the line follows an accept that failed with EMFILE or
+//  ENFILE (MHD logs right after it, errno intact), turns that spin into a
+//  few tries a second; the master refuses new agents before it gets there
+//  (hpt_fdlimit).
+static void
+s_mhd_log (void *arg, const char *format, va_list args)
+{
+    int code = errno;
+    hpt_api_t *self = arg;
+    if (code == EMFILE || code == ENFILE) zclock_sleep (S_ACCEPT_PAUSE_MS);
+    int64_t now = zclock_mono ();
+    if (self->mhd_logged && now - self->mhd_logged < S_MHD_LOG_INTERVAL_MS) {
+        self->mhd_unlogged++;
+        return;
+    }
+    char line[512];
+    vsnprintf (line, sizeof (line), format, args);
+    size_t length = strlen (line);
+    while (length && (line[length - 1] == '\n' || line[length - 1] == ' '))
+        line[--length] = '\0';
+    if (self->mhd_unlogged)
+        hpt_log_warning ("api: %s (%" PRIu64 " such lines left out in the last %d s)", line,
+                         self->mhd_unlogged, S_MHD_LOG_INTERVAL_MS / 1000);
+    else
+        hpt_log_warning ("api: %s", line);
+    self->mhd_logged = now;
+    self->mhd_unlogged = 0;
+}
+
 //  Starts MHD with flags, adding the TLS options when the API has a pair.
 //  MHD_OPTION_ARRAY lets one call take them or not.
 static struct MHD_Daemon *
@@ -995,12 +1041,13 @@ s_start_daemon (hpt_api_t *self, unsigned int flags, uint16_t port, struct socka
         {MHD_OPTION_END, 0, NULL},
     };
     if (self->tls_cert) flags |= MHD_USE_TLS;
-    return MHD_start_daemon (flags, port, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, address,
-                             MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)S_MAX_CONNECTIONS,
-                             MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
-                             MHD_OPTION_ARRAY, self->tls_cert ? tls : tls + 3, MHD_OPTION_END);
+    //  The logger first: MHD logs through it only from the option after.
+    return MHD_start_daemon (
+        flags, port, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
+        MHD_OPTION_SOCK_ADDR, address, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)S_MAX_CONNECTIONS, MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
+        MHD_OPTION_ARRAY, self->tls_cert ? tls : tls + 3, MHD_OPTION_END);
 }
 
 //  A listening Unix socket at path, mode 0660 (its group decides who may
@@ -1047,9 +1094,9 @@ s_new_unix (hpt_api_t *self, const char *path, hpt_error_t *error)
     self->socket_path = hpt_strdup (path);
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_handle,
-        self, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)64, MHD_OPTION_END);
+        self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
     if (!self->daemon) {
         close (fd);
         hpt_error_set (error, HPT_E_UNAVAILABLE, "api: cannot serve on %s", path);

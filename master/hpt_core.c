@@ -126,6 +126,14 @@
 //  (rule 1 of "Liveness by arrival"): a few per agent of a large fleet.
 #define S_DRAIN_MAX 20000
 
+//  High-water marks of the agents' ROUTER, per connection (PROTOCOL.md
+//  §2): outbound, room for the ACKs of an agent's replay (hptagent keeps
+//  256 events in flight) many times over, plus its LAUNCHes and STOPs;
+//  inbound, an agent has at most that window of events and a heartbeat in
+//  flight, so 1000 queued messages mean one that floods.
+#define S_AGENT_SNDHWM 10000
+#define S_AGENT_RCVHWM 1000
+
 //  A node's durable fields as they were before the open transaction.
 typedef struct {
     char *name;              //  the node
@@ -229,6 +237,24 @@ s_add_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
 //  ---------------------------------------------------------------------
 //  Sending
 
+//  The ROUTER never blocks the loop: with ZMQ_ROUTER_MANDATORY and a send
+//  timeout of 0 (s_bind), a message for a connection that is gone fails
+//  at once with EHOSTUNREACH, and one for an agent whose queue is full (it
+//  does not read) with EAGAIN. Such a message is dropped and counted; the
+//  agent's next HELLO (after a reconnection) or its timeout settles what
+//  it missed.
+void
+hpt_core_send_to (hpt_core_t *self, zframe_t *routing_id, hpt_msg_t **msg_p)
+{
+    hpt_msg_set_routing_id (*msg_p, routing_id);
+    errno = 0;
+    if (hpt_msg_send (msg_p, self->agents) == 0) return;
+    int code = errno;
+    hpt_core_drop (self, code == EHOSTUNREACH ? "send_unroutable"
+                         : code == EAGAIN     ? "send_full"
+                                              : "send_failed");
+}
+
 void
 hpt_core_send_now (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
 {
@@ -236,8 +262,7 @@ hpt_core_send_now (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p)
         hpt_msg_destroy (msg_p);
         return;
     }
-    hpt_msg_set_routing_id (*msg_p, node->routing_id);
-    hpt_msg_send (msg_p, self->agents);
+    hpt_core_send_to (self, node->routing_id, msg_p);
 }
 
 void
@@ -1721,6 +1746,15 @@ s_bind (hpt_core_t *self, hpt_error_t *error)
     zsock_set_router_handover (self->agents, 1);
     zsock_set_maxmsgsize (self->agents, 4 * 1024 * 1024);
     zsock_set_linger (self->agents, 0);
+    //  PROTOCOL.md §2: a send to a connection that is gone, or to a full
+    //  queue, fails at once instead of vanishing or blocking the loop
+    //  (hpt_core_send_to counts it); each agent may have S_AGENT_SNDHWM
+    //  messages queued, and the master reads at most S_AGENT_RCVHWM of
+    //  one agent's before ZeroMQ stops reading its connection.
+    zsock_set_router_mandatory (self->agents, 1);
+    zsock_set_sndtimeo (self->agents, 0);
+    zsock_set_sndhwm (self->agents, S_AGENT_SNDHWM);
+    zsock_set_rcvhwm (self->agents, S_AGENT_RCVHWM);
     if (s_secure (self, error)) return -1;
     if (zsock_bind (self->agents, "%s", self->settings->agents) < 0)
         return hpt_error_set (error, HPT_E_UNAVAILABLE, "cannot bind the agents endpoint %s: %s",

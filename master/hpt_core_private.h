@@ -83,6 +83,8 @@ struct _hpt_core_t {
     zhashx_t *dropped_by_kind;             //  kind -> count (uint64_t *, owned)
     int64_t last_drop_log;                 //  when a drop was last logged (ms)
     zhashx_t *refused_at;                  //  routing id hex -> ms of the last NOT_REGISTERED
+    int64_t fd_refusal_logged;             //  when a fd_limit refusal was last logged (ms)
+    uint64_t fd_refusals_unlogged;         //  fd_limit refusals since that line
     zlistx_t *outbox;                      //  messages to send once the transaction commits
     zhashx_t *log_bytes;            //  job id -> its log's length, written in the transaction
     zlistx_t *node_undo;            //  nodes as they were before the transaction
@@ -140,6 +142,11 @@ void hpt_core_post (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p);
 //  Sends msg (taken) to node now: for what changes no state (heartbeats,
 //  ACKs of replays, errors).
 void hpt_core_send_now (hpt_core_t *self, hpt_host_t *node, hpt_msg_t **msg_p);
+
+//  Sends *msg_p (destroyed) to the connection routing_id, node or not; a
+//  send that fails (the connection is gone, its queue is full) is dropped
+//  and counted (hpt_proto_dropped_total kind send_unroutable, send_full).
+void hpt_core_send_to (hpt_core_t *self, zframe_t *routing_id, hpt_msg_t **msg_p);
 
 //  Records node's durable fields before the transaction changes them
 //  (once per node per transaction), so a failed commit can put them back;

@@ -25,6 +25,7 @@
 #include "hpt_master_metrics.h"
 #include "hpt_alloc.h"
 #include "hpt_core.h"
+#include "hpt_fdlimit.h"
 #include "hpt_version.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,10 +49,18 @@ struct _hpt_master_metrics_t {
     hpt_prom_family_t *api_requests;    //  hpt_api_requests_total{route,method,code}
     hpt_prom_family_t *api_latency;     //  hpt_api_request_seconds{route}
     hpt_prom_family_t *reloads;         //  hpt_config_reloads_total{result}
+    hpt_prom_family_t *agents_refused;  //  hpt_agents_refused_total{reason}
 };
 
 static const char *s_failure_reasons[] = {"agent_lost", "no_metric", "signal", "exit_status",
                                           "other"};
+
+//  Why a HELLO is refused (hpt_agent_link); every series exists from the
+//  start, so that an alert can take its rate.
+static const char *s_refusal_reasons[] = {
+    "fd_limit",          "too_many_agents", "not_admitted",
+    "name_mismatch",     "name_in_use",     "resources_too_large",
+    "store_unavailable", "bad_resources",   "protocol"};
 
 static void s_trial_changed (void *arg, hpt_tuner_t *tuner, const hpt_trial_t *trial, int from,
                              int64_t since_ms);
@@ -99,7 +108,14 @@ s_declare (hpt_master_metrics_t *self)
         "route", hpt_prom_latency_buckets, hpt_prom_latency_bucket_count);
     self->reloads = hpt_prom_counter (r, "hpt_config_reloads_total",
                                       "cluster.yaml reloads (SIGHUP), by result.", "result");
+    self->agents_refused = hpt_prom_counter (
+        r, "hpt_agents_refused_total",
+        "HELLOs refused with REJECT, by reason (fd_limit: fewer free file descriptors than "
+        "the master's reserve).",
+        "reason");
     //  Series that alerts take rates of exist from the start.
+    for (size_t i = 0; i < sizeof (s_refusal_reasons) / sizeof (s_refusal_reasons[0]); i++)
+        hpt_prom_touch (self->agents_refused, s_refusal_reasons[i]);
     hpt_prom_touch (self->trials_started);
     hpt_prom_touch (self->commit_failures);
     hpt_prom_touch (self->trials_requeued);
@@ -215,6 +231,12 @@ void
 hpt_master_metrics_reload (hpt_master_metrics_t *self, bool ok)
 {
     hpt_prom_add (self->reloads, 1, ok ? "ok" : "refused");
+}
+
+void
+hpt_master_metrics_agent_refused (hpt_master_metrics_t *self, const char *reason)
+{
+    hpt_prom_add (self->agents_refused, 1, reason);
 }
 
 //  Whether the verb after ':' is one the API has (others are "{verb}").
@@ -441,6 +463,16 @@ s_health_gauges (hpt_prom_t *r, hpt_master_metrics_t *self, hpt_core_t *core)
                                   "then changes nothing).",
                                   NULL),
                   hpt_core_store_ok (core) ? 1 : 0);
+    //  The standard names of Prometheus's process collectors: how close
+    //  the master is to its open-file limit (it refuses new agents within
+    //  a reserve of it, hpt_agents_refused_total{reason="fd_limit"}).
+    int64_t open_fds = hpt_fdlimit_open ();
+    if (open_fds >= 0)
+        hpt_prom_set (hpt_prom_gauge (r, "process_open_fds", "File descriptors open.", NULL),
+                      (double)open_fds);
+    hpt_prom_set (hpt_prom_gauge (r, "process_max_fds",
+                                  "The open-file limit (soft RLIMIT_NOFILE; 0: unlimited).", NULL),
+                  (double)hpt_fdlimit_soft ());
     hpt_core_loop_figures_t loop;
     hpt_core_loop_figures (core, &loop);
     hpt_prom_set (hpt_prom_gauge (r, "hpt_loop_busy_max_seconds",

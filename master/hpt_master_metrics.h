@@ -54,6 +54,11 @@ void hpt_master_metrics_api_request (hpt_master_metrics_t *self, const char *met
 //  A SIGHUP reload: ok (applied) or refused (the file had problems).
 void hpt_master_metrics_reload (hpt_master_metrics_t *self, bool ok);
 
+//  A HELLO was refused with REJECT; reason: fd_limit, too_many_agents,
+//  not_admitted, name_mismatch, name_in_use, resources_too_large,
+//  store_unavailable, bad_resources or protocol.
+void hpt_master_metrics_agent_refused (hpt_master_metrics_t *self, const char *reason);
+
 //  The route template of path: "/v1/projects/{project}/jobs/{job}" and
 //  the like; "other" for paths the API does not have.
 const char *hpt_master_metrics_route (const char *path);

@@ -10,15 +10,16 @@
 #include "hpt_version.h"
 #include "hpt_admin.h"
 #include "hpt_alloc.h"
+#include "hpt_fdlimit.h"
 #include "hpt_keys.h"
 #include "hpt_log.h"
 #include "hpt_notify.h"
 #include "hpt_tls.h"
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 static void
@@ -145,20 +146,22 @@ s_certgen (int argc, char *argv[])
     return 0;
 }
 
-//  Every agent holds one descriptor of the master (its TCP connection),
-//  and so does every API client: the soft limit (often 1024) is raised to
-//  the hard one, so that a large fleet does not run the master out of
-//  descriptors while the host allows more.
+//  Says, once the sockets are open, when the open-file limit lets in
+//  fewer agents than master.maxAgents: past about limit - reserve - open
+//  agents, new ones are refused (hpt_agent_link).
 static void
-s_raise_fd_limit (void)
+s_check_fd_room (const hpt_master_settings_t *settings)
 {
-    struct rlimit limit;
-    if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-    rlim_t was = limit.rlim_cur;
-    limit.rlim_cur = limit.rlim_max;
-    if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
-        fprintf (stderr, "hptmaster: could not raise the open-file limit from %lu\n",
-                 (unsigned long)was);
+    int64_t limit = hpt_fdlimit_soft (), open = hpt_fdlimit_open ();
+    if (limit <= 0 || open < 0) return;
+    int64_t room = limit - hpt_fdlimit_reserve (limit) - open;
+    if (room >= settings->max_agents) return;
+    hpt_log_warning (
+        "with an open-file limit of %" PRId64 " (%" PRId64 " open now, a reserve of %" PRId64
+        " kept free) the master takes about %" PRId64
+        " agents, fewer than master.maxAgents (%" PRId64
+        "): raise its hard limit (systemd LimitNOFILE=, ulimit -Hn)",
+        limit, open, hpt_fdlimit_reserve (limit), room < 0 ? 0 : room, settings->max_agents);
 }
 
 int
@@ -223,7 +226,10 @@ main (int argc, char *argv[])
         return 2;
     }
     hpt_diag_destroy (&diag);
-    s_raise_fd_limit ();
+    //  Every agent holds one of the master's descriptors, and so does
+    //  every API client: the soft limit (often 1024) is raised to the hard
+    //  one (hpt_fdlimit), and the core keeps a reserve of it free.
+    hpt_fdlimit_raise ("hptmaster");
     zsys_init ();
     zsys_set_logident ("hptmaster");
     hpt_error_t error;
@@ -235,6 +241,7 @@ main (int argc, char *argv[])
     }
     hpt_core_set_config_file (core, cluster);
     const hpt_master_settings_t *settings = hpt_cluster_config_master (config);
+    s_check_fd_room (settings);
     //  The API's URL as a client writes it: an IPv6 literal in brackets.
     bool v6 = strchr (settings->api_host, ':') != NULL;
     printf ("hptmaster ready api=%s://%s%s%s:%u agents=%s\n", settings->tls_cert ? "https" : "http",

@@ -99,16 +99,20 @@ class Cluster:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
 
     # -- processes ---------------------------------------------------------
-    def _spawn(self, argv, name, env=None):
+    def _spawn(self, argv, name, env=None, preexec_fn=None):
         log = open(self.tmp / f"{name}.log", "ab")
         self.logs.append(log)
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=self.tmp,
+                                start_new_session=True, cwd=self.tmp, preexec_fn=preexec_fn,
                                 env=None if env is None else dict(os.environ, **env))
 
-    def start_master(self):
-        self.master = self._spawn([str(BIN / "hptmaster"), "--cluster", str(self.config),
-                                   *self.master_args], "master")
+    def start_master(self, preexec_fn=None):
+        """preexec_fn runs in the child before hptmaster (e.g. to set a
+        resource limit)."""
+        argv = [str(BIN / "hptmaster"), "--cluster", str(self.config), *self.master_args]
+        # Tests that wrap _spawn (environment, systemd sockets) never pass it.
+        self.master = (self._spawn(argv, "master", preexec_fn=preexec_fn) if preexec_fn
+                       else self._spawn(argv, "master"))
         wait_for(self._api_up, what="master API")
         return self.master
 

@@ -130,7 +130,8 @@ def test_whole_job_succeeds_with_ranked_results(cluster, tmp_path, goal):
             if re.match(r"\d+\s+(SUCCEEDED|FAILED)", line)]
     assert [r[0] for r in rows] == [t["trialId"] for t in trials], summary.stdout
     assert rows[0][1] == "SUCCEEDED"
-    assert float(rows[0][2]) == pytest.approx(trials[0]["finalMetric"]["objectiveValue"])
+    # The table prints 6 significant digits.
+    assert float(rows[0][2]) == pytest.approx(trials[0]["finalMetric"]["objectiveValue"], rel=1e-5)
     assert "SUCCEEDED" in summary.stdout
     assert re.search(rf"Best trial:\s+{best}\b", summary.stdout), summary.stdout
 

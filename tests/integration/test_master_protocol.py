@@ -8,7 +8,11 @@ DEALER of this test, proto/PROTOCOL.md):
   shows on GET /v1/nodes;
 - a LAUNCH carries the task's devices, not HPT/1's informational members;
 - a task that dumped core fails its trial with "(core dumped)" (TASK_EXITED
-  coreDumped)."""
+  coreDumped);
+- a connection that has not registered gets ERROR NOT_REGISTERED at most
+  once a second, however much it sends (§6.5), each connection its own;
+- a message for an agent whose connection is gone is dropped and counted
+  (ROUTER_MANDATORY, §2), and the master carries on."""
 import json
 import re
 import time
@@ -100,3 +104,54 @@ def test_heartbeats_launch_and_core_dumps(cluster, dealer):
     node = cluster.node("stand-in")
     # Events 3..7 are the agent's and not stored yet (it never sent them).
     assert (node["agentRunningTasks"], node["load"], node["pendingEvents"]) == (3, 0.5, 5), node
+
+
+def dropped(metrics, kind):
+    match = re.search(rf'^hpt_proto_dropped_total\{{kind="{kind}"\}} (\S+)$', metrics, re.M)
+    return float(match.group(1)) if match else 0
+
+
+def test_not_registered_at_most_once_a_second(cluster, dealer):
+    zmq = pytest.importorskip("zmq")
+    heartbeat = {"seq": 0, "runningTasks": 0, "load": 0.0}
+    start = time.monotonic()
+    for _ in range(50):
+        send(dealer, "HEARTBEAT", heartbeat)
+    answers = []
+    dealer.setsockopt(zmq.RCVTIMEO, 300)
+    try:
+        while True:
+            answers.append(recv(dealer))
+    except zmq.Again:
+        pass
+    assert time.monotonic() - start < 0.9, "the burst took too long to prove the rate"
+    assert len(answers) == 1, answers
+    assert answers[0][0] == "HPT/2 ERROR" and answers[0][1]["code"] == "NOT_REGISTERED", answers
+    # Every message was dropped and counted, not only the answered one.
+    assert dropped(cluster.get("/metrics"), "not_registered") >= 50
+
+    # Another connection has its own second.
+    other = dealer.context.socket(zmq.DEALER)
+    other.setsockopt(zmq.LINGER, 0)
+    other.setsockopt(zmq.RCVTIMEO, 2000)
+    other.connect(cluster.agents_endpoint)
+    send(other, "HEARTBEAT", heartbeat)
+    assert recv(other)[1]["code"] == "NOT_REGISTERED"
+
+    # A second later the first one is answered again.
+    time.sleep(max(0.0, start + 1.1 - time.monotonic()))
+    send(dealer, "HEARTBEAT", heartbeat)
+    dealer.setsockopt(zmq.RCVTIMEO, 2000)
+    assert recv(dealer)[1]["code"] == "NOT_REGISTERED"
+
+
+def test_a_message_for_a_gone_agent_is_dropped_and_counted(cluster, dealer):
+    send(dealer, "HELLO", dict(HELLO, name="leaver"))
+    assert recv(dealer)[0] == "HPT/2 WELCOME"
+    # Gone without BYE: the master's heartbeats (every 0.2 s here) now
+    # have no connection to go to.
+    dealer.close(linger=0)
+    wait_for(lambda: dropped(cluster.get("/metrics"), "send_unroutable") >= 1, timeout=10,
+             what="a heartbeat to the gone agent counted")
+    assert cluster.master.poll() is None, "the master died"
+    assert cluster.node("leaver") is not None

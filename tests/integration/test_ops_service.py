@@ -96,7 +96,7 @@ def documented_metrics(table):
     text = OPERATIONS.read_text()
     text = text[text.index(table):]
     rows = re.search(r"\n\n((?:\|[^\n]*\n)+)", text).group(1)
-    return set(re.findall(r"^\| `(hpt_[a-z_]+)`", rows, re.M))
+    return set(re.findall(r"^\| `((?:hpt|process)_[a-z_]+)`", rows, re.M))
 
 
 # -- units ---------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,8 +87,8 @@ static hpt_launcher_t *
 s_launcher (s_seen_t *seen, size_t max_tasks, size_t line_max, uint64_t log_max)
 {
     memset (seen, 0, sizeof (*seen));
-    hpt_launcher_config_t config = {max_tasks, line_max, log_max, s_on_output, s_on_line,
-                                    s_on_exit, seen,     false,   false,       0};
+    hpt_launcher_config_t config = {max_tasks, line_max, log_max, s_on_output, s_on_line, s_on_exit,
+                                    seen,      false,    false,   0,           0};
     hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
     assert_non_null (launcher);
     seen->launcher = launcher;
@@ -421,8 +422,8 @@ test_long_lines_cut (void **state)
 {
     s_seen_t seen;
     memset (&seen, 0, sizeof (seen));
-    hpt_launcher_config_t config = {0,         1000,  0,    s_on_output, s_on_line,
-                                    s_on_exit, &seen, true, false,       0};
+    hpt_launcher_config_t config = {0,     1000, 0,     s_on_output, s_on_line, s_on_exit,
+                                    &seen, true, false, 0,           0};
     hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
     seen.launcher = launcher;
     const char *argv[] = {"/bin/sh", "-c",
@@ -529,6 +530,38 @@ s_refused (hpt_launcher_t *launcher, const hpt_launch_t *launch, hpt_error_code_
     assert_non_null (strstr (error.message, needle));
 }
 
+//  A task gets the soft open-file limit it is given (the one hptagent
+//  started with, before it raised its own), its hard limit unchanged.
+static void
+test_task_nofile (void **state)
+{
+    struct rlimit limit;
+    assert_int_equal (getrlimit (RLIMIT_NOFILE, &limit), 0);
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max <= 64) skip ();
+    s_seen_t seen;
+    memset (&seen, 0, sizeof (seen));
+    hpt_launcher_config_t config = {.on_output = s_on_output,
+                                    .on_line = s_on_line,
+                                    .on_exit = s_on_exit,
+                                    .arg = &seen,
+                                    .task_nofile = 64};
+    hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
+    seen.launcher = launcher;
+    const char *argv[] = {"/bin/sh", "-c", "echo $(ulimit -Sn) $(ulimit -Hn)", NULL};
+    hpt_launch_t launch = {"nofile", argv, NULL, s_dir, s_dir, NULL, NULL, NULL};
+    hpt_error_t error;
+    assert_true (hpt_launcher_start (launcher, &launch, s_now (), &error) > 0);
+    s_run (launcher, &seen, 1, 5000);
+    assert_int_equal (seen.exit.exit_code, 0);
+    char expected[64];
+    if (limit.rlim_max == RLIM_INFINITY)
+        snprintf (expected, sizeof (expected), "64 unlimited\n");
+    else
+        snprintf (expected, sizeof (expected), "64 %llu\n", (unsigned long long)limit.rlim_max);
+    assert_string_equal (s_file ("stdout.log"), expected);
+    hpt_launcher_destroy (&launcher);
+}
+
 //  A task given a user runs as exactly that user (uid, gid, the groups
 //  given), with the umask given, in a directory the user may enter; the
 //  launcher's own process stays dumpable although the child that changed
@@ -539,8 +572,8 @@ test_run_as_user (void **state)
     if (geteuid () != 0) skip ();
     s_seen_t seen;
     memset (&seen, 0, sizeof (seen));
-    hpt_launcher_config_t config = {0,         0,     0,     s_on_output, s_on_line,
-                                    s_on_exit, &seen, false, true,        0027};
+    hpt_launcher_config_t config = {0,     0,     0,    s_on_output, s_on_line, s_on_exit,
+                                    &seen, false, true, 0027,        0};
     hpt_launcher_t *launcher = hpt_launcher_new (&config, NULL);
     seen.launcher = launcher;
     assert_int_equal (chmod (s_dir, 0711), 0);
@@ -750,6 +783,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_restart_from_exit_callback_and_many, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_refused_requests, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_task_nofile, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_synthetic_trainer_metrics, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
