@@ -10,6 +10,7 @@
 #include "hpt_cli.h"
 #include "hpt_format.h"
 #include "hpt_job_reader.h"
+#include "hpt_sdist.h"
 #include "hpt_json.h"
 #include "hpt_tree.h"
 #include <stdio.h>
@@ -64,11 +65,20 @@ hpt_cli_validate (int argc, char *argv[])
         hpt_diag_destroy (&diag);
         return 2;
     }
+    //  Local packageUris (hpt extension) must exist, as submit ships
+    //  them; they are shown absolute.
+    if (hpt_sdist_resolve (job->input.package_uris, job->input.package_uri_count, config, NULL,
+                           &error) != 0) {
+        fprintf (stderr, "%s: %s\n1 problem found\n", config, error.message);
+        hpt_job_destroy (&job);
+        hpt_diag_destroy (&diag);
+        return 2;
+    }
     //  Said, not refused: the master's check for a trainer (a gcloud
     //  config file may leave the trainer to the command line), and
     //  defaults users often do not mean.
     hpt_diag_t *notices = hpt_diag_new (config, kind == HPT_CONFIG_JSON);
-    hpt_job_check_submission (job, notices);
+    hpt_job_check_submission (job, true, notices);
     hpt_job_notices (job, notices);
     for (size_t i = 0; i < hpt_diag_count (notices); i++) {
         char *line = hpt_diag_format (notices, i);

@@ -12,7 +12,11 @@ every client joins that namespace (`nsenter --net`). Then:
 - an agent at the default agents endpoint registers, and `hpt nodes list`
   with no --master, HPT_MASTER or config file (its own default, the
   master's default API) lists it;
-- `hptmaster backup OUT.db` without --cluster copies that same store.
+- `hptmaster backup OUT.db` without --cluster copies that same store;
+- with `--cluster ops/cluster.local.yaml`, two agents of one CPU each (a
+  2-core machine) take both examples as `hpt jobs submit training J
+  --config examples/E/job.yaml` sends them from a checkout, with no
+  other flag or variable: a trial of each succeeds.
 
 Needs root (namespaces); skipped with the reason otherwise."""
 import json
@@ -128,3 +132,31 @@ def test_master_without_cluster_uses_every_default(netns_master):
     assert "hpt-state/hpt.db" in backup.stdout
     assert (tmp / "copy.db").stat().st_size > 0
 
+
+@pytest.mark.parametrize("master_args", [["--cluster", str(SRC / "ops" / "cluster.local.yaml")]])
+def test_local_cluster_file_takes_the_examples(netns_master):
+    tmp, cwd, env, master, procs = netns_master
+    wait_ready(tmp, master)
+    assert "no --cluster" not in (tmp / "master.err").read_text()
+    for name in ("local-1", "local-2"):
+        start_agent(tmp, cwd, env, master, procs, name, 1)
+    wait_for(lambda: hpt(master, cwd, env, "nodes", "list").stdout.count("READY") == 2,
+             what="two agents READY")
+    for example in ("digits", "synthetic"):
+        # From the checkout, as the README has it: hpt's working directory
+        # is the repository's root.
+        result = hpt(master, SRC, env, "jobs", "submit", "training", f"{example}_1",
+                     "--config", f"examples/{example}/job.yaml")
+        assert result.returncode == 0, result.stderr
+
+        def one_succeeded():
+            described = hpt(master, cwd, env, "jobs", "describe", f"{example}_1",
+                            "--format", "json")
+            job = json.loads(described.stdout)
+            assert job["state"] in ("QUEUED", "PREPARING", "RUNNING", "SUCCEEDED"), job
+            trials = job.get("trainingOutput", {}).get("trials", [])
+            return any(t.get("state") == "SUCCEEDED" and t.get("finalMetric") for t in trials)
+
+        # Its trainer ran, from the package the config names, and reported.
+        wait_for(one_succeeded, timeout=90, what=f"{example}: a trial SUCCEEDED")
+        assert hpt(master, cwd, env, "jobs", "cancel", f"{example}_1").returncode == 0
