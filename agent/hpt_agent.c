@@ -92,6 +92,7 @@
 #include "hpt_log.h"
 #include "hpt_container.h"
 #include "hpt_fetch.h"
+#include "hpt_identity.h"
 #include "hpt_fs.h"
 #include "hpt_gpu_monitor.h"
 #include "hpt_hypertune.h"
@@ -168,6 +169,7 @@ struct _hpt_agent_t {
     zloop_t *loop;                  //  the reactor
     hpt_launcher_t *launcher;       //  runs the tasks
     hpt_spool_t *spool;             //  events until acknowledged
+    hpt_identity_t *identity;       //  the workdir's lock and this agent's id
     zhashx_t *tasks;                //  lid -> s_task_t (owned)
     hpt_fetch_t *fetch;             //  package fetcher (its own thread)
     zhashx_t *fetching;             //  task id -> LAUNCH waiting for packages or its image (owned)
@@ -1922,6 +1924,10 @@ s_prepare_workdir (hpt_agent_t *self, hpt_error_t *error)
     if (rc == 0) rc = s_secure_dir (tasks, 0711, error);
     free (tasks);
     if (rc != 0) return rc;
+    //  Before anything in the workdir is touched: leftovers are reaped and
+    //  the spool replayed only by the one agent that owns it.
+    self->identity = hpt_identity_new (self->config.workdir, error);
+    if (!self->identity) return -1;
     self->spool_dir = hpt_asprintf ("%s/spool", self->config.workdir);
     rc = hpt_mkdirs (self->spool_dir, 0700, error);
     return rc == 0 ? s_secure_dir (self->spool_dir, 0700, error) : rc;
@@ -2197,6 +2203,8 @@ hpt_agent_new (const hpt_agent_config_t *config, hpt_error_t *error)
                   nvml ? "; NVML not used: " : "", nvml ? nvml : "");
     self->resources = hpt_topology_to_json (config->topology);
     s_containers_resources (self, self->resources);
+    json_object_set_new (self->resources, "agentId",
+                         json_string (hpt_identity_id (self->identity)));
     if (config->cpus > 0) json_object_set_new (self->resources, "cpus", json_real (config->cpus));
     if (config->memory_gb >= 0)
         json_object_set_new (self->resources, "memoryGb", json_real (config->memory_gb));
@@ -2243,6 +2251,7 @@ hpt_agent_destroy (hpt_agent_t **self_p)
     zhashx_destroy (&self->fetching);
     zsock_destroy (&self->dealer);
     hpt_spool_destroy (&self->spool);
+    hpt_identity_destroy (&self->identity);
     zhashx_destroy (&self->tasks);
     zhashx_destroy (&self->launched);
     hpt_agent_metrics_destroy (&self->metrics);

@@ -141,6 +141,36 @@ s_lines_find (s_lines_t *self, const char *key, const char *prefix)
     return p;
 }
 
+//  The size of a line's time stamp, its space included.
+#define S_STAMP_MAX 64
+
+//  A time in this machine's zone as gcloud prints log times
+//  ("2026-12-04 10:22:31 +0100 ").
+static void
+s_stamp_at (time_t when, char *buf)
+{
+    struct tm local;
+    *buf = '\0';
+    if (when != (time_t)-1 && localtime_r (&when, &local))
+        strftime (buf, S_STAMP_MAX, "%Y-%m-%d %H:%M:%S %z ", &local);
+}
+
+//  text, an RFC 3339 UTC time as the master writes it ("time" of a log
+//  entry, "endTime" of a Job), as a stamp; false (buf untouched) when
+//  there is none to read.
+static bool
+s_stamp (const char *text, char *buf)
+{
+    struct tm tm = {0};
+    if (!text || sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                         &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    s_stamp_at (timegm (&tm), buf);
+    return true;
+}
+
 //  A follower: the options, the lines being assembled, what was told.
 typedef struct {
     const hpt_follow_options_t *options; //  borrowed
@@ -153,6 +183,8 @@ typedef struct {
     char *job_state;                     //  the job state last told, owned
     char *queue_reason;                  //  the queue reason last told, owned
     long long job_polled;                //  when the Job was last read (ms), -1: never
+    char stamp[S_STAMP_MAX];             //  the narration's time: the last entry's, or now
+    bool timed;                          //  entries have times (then so does the narration)
 } s_follower_t;
 
 //  Whether entry belongs to the task --task-name names: its replica
@@ -198,7 +230,7 @@ static json_t *s_poll_job (s_follower_t *self, const char *ending);
 static void
 s_feed (s_follower_t *self, json_t *entry)
 {
-    char trial[64], prefix[256], key[512];
+    char trial[64], prefix[256 + S_STAMP_MAX], key[512];
     hpt_format_cell (json_object_get (entry, "trialId"), trial, sizeof (trial));
     const char *replica = json_string_value (json_object_get (entry, "replica"));
     const char *task = json_string_value (json_object_get (entry, "taskId"));
@@ -206,6 +238,11 @@ s_feed (s_follower_t *self, json_t *entry)
     const char *text = json_string_value (json_object_get (entry, "text"));
     bool event = stream && strcmp (stream, "event") == 0;
     if (!text || !*text || !s_task_matches (self->options->task_name, entry)) return;
+    //  The entry's lines, and what is told of it, carry its time.
+    if (s_stamp (json_string_value (json_object_get (entry, "time")), self->stamp))
+        self->timed = true;
+    else
+        self->stamp[0] = '\0';
     bool known = strcmp (trial, "-") == 0 || json_object_get (self->told, trial);
     if (self->options->narrate && event && s_event_narrated (text)) {
         s_lines_flush (&self->lines); //  the trial's last partial lines first
@@ -220,9 +257,10 @@ s_feed (s_follower_t *self, json_t *entry)
     if (self->options->narrate && !known && s_now_ms () - self->job_polled >= S_UNKNOWN_POLL_MS)
         json_decref (s_poll_job (self, NULL));
     if (strcmp (trial, "-") != 0)
-        snprintf (prefix, sizeof (prefix), "[trial %s %s] ", trial, replica ? replica : "-");
+        snprintf (prefix, sizeof (prefix), "%s[trial %s %s] ", self->stamp, trial,
+                  replica ? replica : "-");
     else
-        snprintf (prefix, sizeof (prefix), "[%s] ", replica ? replica : "-");
+        snprintf (prefix, sizeof (prefix), "%s[%s] ", self->stamp, replica ? replica : "-");
     bool output = stream && (strcmp (stream, "stdout") == 0 || strcmp (stream, "stderr") == 0);
     snprintf (key, sizeof (key), "%s/%s/%s", task ? task : trial, replica ? replica : "-",
               stream ? stream : "-");
@@ -294,7 +332,7 @@ s_result (json_t *trial, char *buf, size_t size)
 
 //  Tells a trial's start: its node(s) and parameters.
 static void
-s_tell_started (json_t *trial, const char *id)
+s_tell_started (s_follower_t *self, json_t *trial, const char *id)
 {
     char *params = s_params (trial);
     json_t *nodes = json_object_get (trial, "hptNodes");
@@ -308,7 +346,8 @@ s_tell_started (json_t *trial, const char *id)
         on = next;
     }
     char *clean_on = hpt_format_clean (on, "");
-    printf ("[hpt] trial %s started%s: %s\n", id, clean_on, *params ? params : "(no parameters)");
+    printf ("%s[hpt] trial %s started%s: %s\n", self->stamp, id, clean_on,
+            *params ? params : "(no parameters)");
     free (clean_on);
     free (on);
     free (params);
@@ -319,14 +358,19 @@ static void
 s_tell_ended (s_follower_t *self, json_t *trial, const char *id, const char *state)
 {
     char result[160];
-    char *message = hpt_format_clean (json_string_value (json_object_get (trial, "errorMessage")),
-                                      "          ");
+    const char *said = json_string_value (json_object_get (trial, "errorMessage"));
+    char *message = hpt_format_clean (said, "      ");
+    //  A master that tells the stderr tail with the failure has the last
+    //  word on it (it read all of it; this command may have read less).
+    bool told = said && strstr (said, "\nlast lines of its stderr:\n");
     if (strcmp (state, "SUCCEEDED") == 0)
-        printf ("[hpt] trial %s SUCCEEDED: %s\n", id, s_result (trial, result, sizeof (result)));
+        printf ("%s[hpt] trial %s SUCCEEDED: %s\n", self->stamp, id,
+                s_result (trial, result, sizeof (result)));
     else
-        printf ("[hpt] trial %s %s: %s\n", id, state, message ? message : "no reason given");
+        printf ("%s[hpt] trial %s %s: %s\n", self->stamp, id, state,
+                message ? message : "no reason given");
     json_t *tail = json_object_get (self->tails, id);
-    if (strcmp (state, "SUCCEEDED") != 0 && json_array_size (tail) > 0) {
+    if (strcmp (state, "SUCCEEDED") != 0 && json_array_size (tail) > 0 && !told) {
         printf ("      last lines of its stderr:\n");
         size_t i;
         json_t *line;
@@ -336,7 +380,7 @@ s_tell_ended (s_follower_t *self, json_t *trial, const char *id, const char *sta
             free (clean);
         }
     }
-    if (strcmp (state, "SUCCEEDED") != 0)
+    if (strcmp (state, "SUCCEEDED") != 0 && !told)
         printf ("      its whole log: hpt jobs stream-logs %s --trial %s\n", self->job, id);
     free (message);
 }
@@ -359,7 +403,7 @@ s_narrate_trial (s_follower_t *self, json_t *trial, bool ending)
         return;
     }
     if (!told) {
-        s_tell_started (trial, id);
+        s_tell_started (self, trial, id);
         json_object_set_new (self->told, id, json_string (told = "started"));
     }
     if (!ending) return;
@@ -368,7 +412,7 @@ s_narrate_trial (s_follower_t *self, json_t *trial, bool ending)
         char *message = hpt_format_clean (
             json_string_value (json_object_get (trial, "errorMessage")), "          ");
         const char *why = message ? message : "no reason given";
-        printf ("[hpt] trial %s %s%s\n", id,
+        printf ("%s[hpt] trial %s %s%s\n", self->stamp, id,
                 strncmp (why, "stopped early", 13) == 0 ? "" : "stopped early: ", why);
         free (message);
         json_object_set_new (self->told, id, json_string (told = "stopped"));
@@ -408,7 +452,7 @@ s_narrate (s_follower_t *self, json_t *job, const char *ending)
                            strcmp (state, "CANCELLED") == 0);
     if ((state_changed || reason_changed) && !final) {
         char *why = hpt_format_clean (reason, "");
-        printf ("[hpt] job %s%s%s\n", state, why ? ": " : "", why ? why : "");
+        printf ("%s[hpt] job %s%s%s\n", self->stamp, state, why ? ": " : "", why ? why : "");
         free (why);
     }
     if (state_changed) {
@@ -462,7 +506,9 @@ s_tell_end (s_follower_t *self)
         hpt_format_clean (json_string_value (json_object_get (job, "errorMessage")), "      ");
     json_t *best = hpt_cli_best_trial (job);
     char id[64], result[160];
-    printf ("[hpt] job %s%s%s", state ? state : "?", error ? ": " : "", error ? error : "");
+    if (self->timed) s_stamp (json_string_value (json_object_get (job, "endTime")), self->stamp);
+    printf ("%s[hpt] job %s%s%s", self->stamp, state ? state : "?", error ? ": " : "",
+            error ? error : "");
     if (best) {
         char *params = s_params (best);
         printf ("; best trial %s: %s%s%s%s\n",
@@ -510,8 +556,13 @@ hpt_follow_run (hpt_client_t *client, const char *project, const char *job,
                 const hpt_follow_options_t *options, char **state_out)
 {
     *state_out = NULL;
-    s_follower_t self = {options,        client,         project, job,  {NULL, 0},
-                         json_object (), json_object (), NULL,    NULL, -1};
+    s_follower_t self = {.options = options,
+                         .client = client,
+                         .project = project,
+                         .job = job,
+                         .tails = json_object (),
+                         .told = json_object (),
+                         .job_polled = -1};
     long long after = 0;
     long long failing_since = -1; //  when the first of the failed polls in a row began
     bool reached = false;
@@ -553,6 +604,8 @@ hpt_follow_run (hpt_client_t *client, const char *project, const char *job,
             s_feed (&self, entry);
         size_t count = json_array_size (entries);
         if (count == 0 && next <= after) s_lines_flush (&self.lines);
+        //  What a poll finds without a new entry happened about now.
+        if (count == 0 && self.timed) s_stamp_at (time (NULL), self.stamp);
         if (options->narrate &&
             (self.job_polled < 0 || s_now_ms () - self.job_polled >= S_JOB_POLL_MS))
             json_decref (s_poll_job (&self, NULL));

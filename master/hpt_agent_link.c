@@ -165,6 +165,18 @@ s_listed_running (hpt_msg_t *msg)
     return count;
 }
 
+//  The agentId a resource document carries (PROTOCOL.md 5.1), or NULL
+//  when it has none of the right form (borrowed).
+static const char *
+s_agent_id (json_t *resources)
+{
+    const char *id = json_string_value (json_object_get (resources, "agentId"));
+    if (!id || strlen (id) != 32) return NULL;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) return NULL;
+    return id;
+}
+
 //  Step 1: the node of this HELLO, registered and stored. NULL with
 //  *error when the resources are unusable (nothing changed then).
 static hpt_host_t *
@@ -199,6 +211,9 @@ s_register (hpt_core_t *self, hpt_msg_t *msg, hpt_error_t *error)
     } else {
         hpt_core_touch_node (self, node, false);
         hpt_host_destroy (&fresh);
+        //  The resources stay the master's, but the id is the agent's now.
+        const char *id = s_agent_id (hpt_msg_resources (msg));
+        if (id) json_object_set_new (node->resources, "agentId", json_string (id));
     }
     //  Repair the stored mark when it disagrees with the agent's spool
     //  (PROTOCOL.md §6.3, rule 6): a master older than the agent's view,
@@ -294,7 +309,7 @@ s_reconcile_missing (hpt_core_t *self, hpt_host_t *node, zhashx_t *listed)
             //  first launch, not a second one.
             hpt_core_launch (self, ref);
         else if (ref->task->state == HPT_TASK_STOPPING)
-            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, SIGKILL, NULL, 0, false});
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, SIGKILL, NULL, 0, false, NULL});
         else
             hpt_core_task_lost (self, ref, reason);
     }
@@ -307,6 +322,32 @@ s_reconcile_missing (hpt_core_t *self, hpt_host_t *node, zhashx_t *listed)
 //  registration, so it must not be able to grow the store without bound.
 #define S_RESOURCES_MAX (64 * 1024)
 #define S_RESOURCES_MEMBERS_MAX 64
+
+//  A second agent for a name whose first is still connected: both carry
+//  an agentId and they differ (a restarted agent keeps its id, so it is
+//  let in: last HELLO wins). Refused until the first is declared lost.
+static const char *
+s_name_in_use (hpt_core_t *self, hpt_msg_t *msg, char *text, size_t size)
+{
+    const char *name = hpt_msg_name (msg);
+    hpt_host_t *known = hpt_fleet_get (self->fleet, name);
+    if (!known || known->state != HPT_HOST_READY || !known->routing_id ||
+        zframe_eq (known->routing_id, hpt_msg_routing_id (msg)))
+        return NULL;
+    const char *first = s_agent_id (known->resources);
+    const char *second = s_agent_id (hpt_msg_resources (msg));
+    if (!first || !second || strcmp (first, second) == 0) return NULL;
+    hpt_log_warning ("refused a second agent named %s (agent id %.8s, advertising %s): the name "
+                     "is connected to agent id %.8s, advertising %s",
+                     name, second, hpt_msg_advertise (msg), first,
+                     known->advertise ? known->advertise : "?");
+    snprintf (text, size,
+              "the name %s is in use by another agent that is connected (agent id %.8s, "
+              "advertising %s); give this agent its own --name. If that agent is gone, this one "
+              "is let in once the master declares it lost (agentTimeout)",
+              name, first, known->advertise ? known->advertise : "?");
+    return text;
+}
 
 //  Why this HELLO may not register (NULL: it may), with the drop kind and
 //  whether the agent may retry. With CURVE, the name must be the one its
@@ -342,6 +383,11 @@ s_refusal (hpt_core_t *self, hpt_msg_t *msg, const char **kind, int64_t *retry_m
         snprintf (text, size,
                   "the resource document has %zu bytes and %zu members; at most %d and %d", bytes,
                   json_object_size (resources), S_RESOURCES_MAX, S_RESOURCES_MEMBERS_MAX);
+        return text;
+    }
+    if (s_name_in_use (self, msg, text, size)) {
+        *kind = "name_in_use";
+        *retry_ms = self->settings->agent_timeout_ms;
         return text;
     }
     size_t count;
@@ -462,6 +508,59 @@ s_on_task_started (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
                             hpt_msg_start_time (msg), hpt_core_now ());
 }
 
+//  Lines of a failed task's stderr told with its failure, and how much of
+//  the job's log is read (backwards) to find them: the exit must not wait
+//  on a long read, and older lines are in the log for whoever wants them.
+#define S_TAIL_LINES 5
+#define S_TAIL_WIDTH 300
+#define S_TAIL_SCAN (256 * 1024)
+
+//  The last lines of the task's stderr in its job's log, or NULL. Control
+//  characters become '?' (the text goes into errorMessage, shown on
+//  terminals), long lines are cut.
+static char *
+s_stderr_tail (hpt_core_t *self, hpt_task_ref_t *ref)
+{
+    char trial[32];
+    snprintf (trial, sizeof (trial), "%" PRId64, ref->trial->id);
+    json_t *found = hpt_joblog_tail (self->joblog, hpt_tuner_id (ref->tuner), trial,
+                                     ref->task->task_id, "stderr", 64, S_TAIL_SCAN);
+    zchunk_t *text = zchunk_new (NULL, 1024);
+    size_t i;
+    json_t *entry;
+    json_array_foreach (json_object_get (found, "entries"), i, entry) {
+        const char *chunk = json_string_value (json_object_get (entry, "text"));
+        if (chunk) zchunk_extend (text, chunk, strlen (chunk));
+    }
+    json_decref (found);
+    //  The last S_TAIL_LINES lines that are not empty, oldest first.
+    char *all = hpt_strndup ((const char *)zchunk_data (text), zchunk_size (text));
+    zchunk_destroy (&text);
+    const char *lines[S_TAIL_LINES];
+    size_t count = 0;
+    char *save = NULL;
+    for (char *line = strtok_r (all, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+        if (count == S_TAIL_LINES) memmove (lines, lines + 1, --count * sizeof (char *));
+        lines[count++] = line;
+    }
+    char *tail = NULL;
+    for (size_t k = 0; k < count; k++) {
+        //  Cut at a character's start: the text must stay UTF-8.
+        size_t width = strlen (lines[k]);
+        if (width > S_TAIL_WIDTH)
+            for (width = S_TAIL_WIDTH; width > 0 && (lines[k][width] & 0xC0) == 0x80; width--)
+                ;
+        char *next =
+            hpt_asprintf ("%s%s  %.*s", tail ? tail : "", tail ? "\n" : "", (int)width, lines[k]);
+        free (tail);
+        tail = next;
+    }
+    free (all);
+    for (char *c = tail; c && *c; c++)
+        if ((*c > 0 && *c < 0x20 && *c != '\n') || *c == 0x7f) *c = '?';
+    return tail;
+}
+
 static void
 s_on_task_exited (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
 {
@@ -469,10 +568,17 @@ s_on_task_exited (hpt_core_t *self, hpt_task_ref_t *ref, hpt_msg_t *msg)
     int code = (int)hpt_msg_exit_code (msg);
     //  An exec failure is the agent's own explanation; otherwise the
     //  status says it.
-    hpt_task_exit_t exit = {code, (int)hpt_msg_signal (msg),
+    //  A failure says what the trainer said last (its LOGS came first: the
+    //  agent sends a task's output before its exit).
+    char *tail = code != 0 || hpt_msg_signal (msg) ? s_stderr_tail (self, ref) : NULL;
+    hpt_task_exit_t exit = {code,
+                            (int)hpt_msg_signal (msg),
                             reason && *reason && (code == 127 || code == 125) ? reason : NULL,
-                            hpt_msg_end_time (msg), hpt_msg_core_dumped (msg)};
+                            hpt_msg_end_time (msg),
+                            hpt_msg_core_dumped (msg),
+                            tail};
     hpt_core_task_ended (self, ref, &exit);
+    free (tail);
     hpt_core_schedule (self);
 }
 

@@ -538,7 +538,7 @@ hpt_core_task_lost (hpt_core_t *self, hpt_task_ref_t *ref, const char *reason)
         ref->trial->state != HPT_TRIAL_STOPPING)
         s_requeue (self, ref, reason);
     else
-        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
 }
 
 void
@@ -548,7 +548,7 @@ hpt_core_launch (hpt_core_t *self, hpt_task_ref_t *ref)
     hpt_msg_t *msg = hpt_launch_build (hpt_tuner_spec (ref->tuner), ref->trial, ref->task, &error);
     if (!msg) {
         char *reason = hpt_asprintf ("cannot be launched: %s", error.message);
-        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+        hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
         free (reason);
         return;
     }
@@ -579,7 +579,7 @@ s_evict_node (hpt_core_t *self, hpt_host_t *node, bool drain_now, const char *re
         if (drain_now && ref->trial->state != HPT_TRIAL_STOPPING)
             s_requeue (self, ref, reason);
         else if (drain_now)
-            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
         else
             hpt_core_task_lost (self, ref, reason);
     }
@@ -666,6 +666,42 @@ s_queue_nodes (hpt_core_t *self, size_t *count)
     return usable;
 }
 
+//  Why a trial of tuner does not fit the agents now, naming the other
+//  jobs whose tasks hold them (sorted, at most three, so the reason is
+//  the same text from one round to the next while nothing changes).
+static char *
+s_busy_reason (hpt_core_t *self, hpt_tuner_t *tuner)
+{
+    if (!hpt_fleet_ready (self->fleet)) return hpt_strdup ("waiting for an agent to connect");
+    zlistx_t *holders = zlistx_new ();
+    zlistx_set_comparator (holders, (zlistx_comparator_fn *)strcmp);
+    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks)) {
+        const char *job = hpt_tuner_id (ref->tuner);
+        if (ref->tuner != tuner && ref->task->state != HPT_TASK_EXITED && ref->task->agent &&
+            !zlistx_find (holders, (void *)job))
+            zlistx_add_end (holders, (void *)job);
+    }
+    zlistx_sort (holders);
+    char *names = hpt_strdup ("");
+    size_t shown = 0, count = zlistx_size (holders);
+    for (const char *job = zlistx_first (holders); job && shown < 3; job = zlistx_next (holders)) {
+        char *longer = hpt_asprintf ("%s%s%s", names, shown++ ? ", " : "", job);
+        free (names);
+        names = longer;
+    }
+    char *reason =
+        count == 0 ? hpt_strdup ("waiting for free resources on the agents")
+        : count <= 3
+            ? hpt_asprintf ("waiting for free resources on the agents, held by job%s %s",
+                            count > 1 ? "s" : "", names)
+            : hpt_asprintf ("waiting for free resources on the agents, held by jobs %s and %zu "
+                            "more",
+                            names, count - 3);
+    free (names);
+    zlistx_destroy (&holders);
+    return reason;
+}
+
 //  Places one trial: on the agents, or in a Slurm job (hpt_slurm.c).
 //  Returns false when it must wait (and so must the jobs behind).
 static bool
@@ -680,9 +716,9 @@ s_place_trial (hpt_core_t *self, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_hos
         return true;
     }
     if (!placed) {
-        hpt_tuner_set_queue_reason (tuner, hpt_fleet_ready (self->fleet)
-                                               ? "waiting for free resources on the agents"
-                                               : "waiting for an agent to connect");
+        char *reason = s_busy_reason (self, tuner);
+        hpt_tuner_set_queue_reason (tuner, reason);
+        free (reason);
         return false;
     }
     if (hpt_tuner_trial_placed (tuner, self->store, trial, hpt_core_now ()) != 0)
@@ -706,6 +742,8 @@ s_schedule_job (hpt_core_t *self, hpt_tuner_t *tuner)
     while (go_on && (trial = hpt_tuner_next_trial (tuner, self->store, hpt_core_now ())))
         go_on = s_place_trial (self, tuner, trial, nodes, node_count);
     free (nodes);
+    //  Every trial it wants now is placed: it waits for nothing.
+    if (go_on) hpt_tuner_set_queue_reason (tuner, NULL);
     return go_on;
 }
 

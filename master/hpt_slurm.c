@@ -153,6 +153,8 @@ static void
 s_request (hpt_core_t *self, const char *tag, const char *input, const char *const *argv)
 {
     zmsg_t *msg = hpt_slurm_runner_request (tag, self->slurm->command_ms, input, argv);
+    hpt_log_debug ("slurm: %s (%s)%s", argv[0], tag,
+                   hpt_store_in_transaction (self->store) ? ", at the commit" : "");
     if (hpt_store_in_transaction (self->store)) {
         zlistx_add_end (self->slurm_outbox, msg);
         return;
@@ -566,7 +568,7 @@ s_end_tasks (hpt_core_t *self, hpt_trial_t *trial, const char *reason, bool lost
             hpt_core_task_lost (self, ref, reason);
             if (ref->trial->state == HPT_TRIAL_PENDING) return; //  requeued whole
         } else
-            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false});
+            hpt_core_task_ended (self, ref, &(hpt_task_exit_t){-1, 0, reason, 0, false, NULL});
     }
 }
 
@@ -746,7 +748,7 @@ s_on_why (hpt_core_t *self, hpt_slurm_job_t *job, const char *out)
     if (killed && alive)
         //  Slurm did not end the job: the signal was the task's own end.
         hpt_core_task_ended (self, killed,
-                             &(hpt_task_exit_t){-1, job->killed_signal, NULL, 0, false});
+                             &(hpt_task_exit_t){-1, job->killed_signal, NULL, 0, false, NULL});
     if (trial && !s_trial_over (trial)) s_end_tasks (self, trial, text, true);
     free (text);
     s_cancel (self, job); //  gone already: scancel says so, and the row goes
@@ -850,6 +852,7 @@ s_on_runner (zloop_t *loop, zsock_t *reader, void *arg)
     hpt_core_t *self = arg;
     char *tag = NULL, *status = NULL, *out = NULL, *err = NULL;
     if (zstr_recvx (reader, &tag, &status, &out, &err, NULL) < 0) return 0;
+    hpt_log_debug ("slurm: %s answered %s", tag, status);
     if (self->slurm_in_flight) self->slurm_in_flight--;
     //  The command is over whatever happens to its answer: a reply the
     //  store cannot take now is lost, and the poll finds the job again.

@@ -384,7 +384,10 @@ s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, c
     if ((state == HPT_JOB_PREPARING || state == HPT_JOB_RUNNING) && !self->start_time)
         self->start_time = now_ms;
     if (hpt_tuner_finished (self)) self->end_time = now_ms;
-    if (state != HPT_JOB_QUEUED) hpt_tuner_set_queue_reason (self, NULL);
+    //  A job that starts may still wait to start more trials; the
+    //  scheduler clears the reason once nothing waits.
+    if (hpt_tuner_finished (self) || state == HPT_JOB_CANCELLING)
+        hpt_tuner_set_queue_reason (self, NULL);
     s_changed (self, store);
     return hpt_store_job_set_state (store, self->job_id, self->state, self->message, now_ms, NULL);
 }
@@ -869,6 +872,21 @@ s_exit_text (char *buf, size_t size, hpt_task_t *task, int exit_code, int signal
                   task->request->index, exit_code);
 }
 
+//  Why a task failed, and what its stderr said last (as AI Platform's
+//  errorMessage carries the traceback), with where the rest is.
+static void
+s_failure_text (hpt_tuner_t *self, hpt_trial_t *trial, char *buf, size_t size, hpt_task_t *task,
+                const hpt_task_exit_t *exit)
+{
+    s_exit_text (buf, size, task, exit->exit_code, exit->signal, exit->reason, exit->core_dumped);
+    if (!exit->stderr_tail || !*exit->stderr_tail) return;
+    size_t used = strlen (buf);
+    snprintf (buf + used, size - used,
+              "\nlast lines of its stderr:\n%s\nits whole log: hpt jobs stream-logs %s --trial "
+              "%" PRId64,
+              exit->stderr_tail, self->job_id, trial->id);
+}
+
 //  How the exit of a task decides a trial still in flight: the state it
 //  ends in, with the reason in text; PENDING when it does not decide (a
 //  worker finished first, or a sibling the core stopped has gone).
@@ -887,11 +905,11 @@ s_exit_verdict (hpt_tuner_t *self, hpt_trial_t *trial, hpt_task_t *task, bool we
                       "metric '%s' (hyperparameterMetricTag)",
                       s_metric_tag (self));
         else
-            s_exit_text (text, size, task, exit_code, signal, reason, exit->core_dumped);
+            s_failure_text (self, trial, text, size, task, exit);
         return HPT_TRIAL_FAILED;
     }
     if (failed && !we_stopped) {
-        s_exit_text (text, size, task, exit_code, signal, reason, exit->core_dumped);
+        s_failure_text (self, trial, text, size, task, exit);
         return HPT_TRIAL_FAILED;
     }
     return HPT_TRIAL_PENDING;
@@ -922,7 +940,7 @@ hpt_tuner_task_exited (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial
         return rc;
     }
     if (!s_in_flight (trial)) return rc; //  already decided; a sibling we stopped has gone
-    char text[512] = "";
+    char text[4096] = "";
     hpt_trial_state_t verdict =
         s_exit_verdict (self, trial, task, we_stopped, exit, text, sizeof (text));
     if (verdict == HPT_TRIAL_PENDING) return rc;
@@ -985,14 +1003,19 @@ hpt_tuner_requeue_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tri
     return rc | s_store_trial (self, store, trial, false);
 }
 
+//  Stops every trial in flight because the job ends; why is each trial's
+//  message, so that a trial cancelled for another's failure says so
+//  rather than leaving its reader guessing.
 static int
-s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, hpt_task_t ***to_stop,
-            size_t *stop_count)
+s_stop_all (hpt_tuner_t *self, hpt_store_t *store, int64_t now_ms, const char *why,
+            hpt_task_t ***to_stop, size_t *stop_count)
 {
     int rc = 0;
     for (size_t i = 0; i < self->trial_count; i++) {
         hpt_trial_t *trial = self->trials[i];
         if (!s_in_flight (trial)) continue;
+        free (trial->message);
+        trial->message = hpt_strdup (why);
         s_settle_unlaunched (trial, now_ms);
         size_t before = *stop_count;
         rc |= s_collect_stop (self, store, trial, to_stop, stop_count);
@@ -1018,7 +1041,8 @@ hpt_tuner_cancel (hpt_tuner_t *self, hpt_store_t *store, const char *message, in
                               hpt_job_state_name (self->state));
     if (self->state == HPT_JOB_CANCELLING) return 0;
     int rc = s_set_job_state (self, store, HPT_JOB_CANCELLING, message, now_ms);
-    rc |= s_stop_all (self, store, now_ms, to_stop, stop_count);
+    rc |=
+        s_stop_all (self, store, now_ms, message ? message : "Job cancelled", to_stop, stop_count);
     rc |= s_check_job (self, store, NULL, now_ms, to_stop, stop_count);
     if (rc) hpt_error_set (error, HPT_E_UNAVAILABLE, "Cannot store the cancellation");
     return rc;
@@ -1066,7 +1090,12 @@ hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, int6
 {
     if (hpt_tuner_finished (self)) return 0;
     int rc = s_set_job_state (self, store, HPT_JOB_FAILED, message, now_ms);
-    return rc | s_stop_all (self, store, now_ms, to_stop, stop_count);
+    //  The first line: the rest (a stderr tail) is the failed trial's own.
+    char *why = hpt_asprintf ("Cancelled because the job failed: %.*s",
+                              (int)strcspn (message, "\n"), message);
+    rc |= s_stop_all (self, store, now_ms, why, to_stop, stop_count);
+    free (why);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -1454,7 +1483,9 @@ s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *compl
     s_set_time (out, "endTime", self->end_time);
     json_object_set_new (out, "state", json_string (hpt_job_state_name (self->state)));
     if (self->message) json_object_set_new (out, "errorMessage", json_string (self->message));
-    if (self->queue_reason && self->state == HPT_JOB_QUEUED)
+    //  Why it waits: to start at all, or (running) to start more trials.
+    if (self->queue_reason && (self->state == HPT_JOB_QUEUED || self->state == HPT_JOB_PREPARING ||
+                               self->state == HPT_JOB_RUNNING))
         json_object_set_new (out, "hptQueueReason", json_string (self->queue_reason));
     char etag[32];
     hpt_tuner_etag (self, etag, sizeof (etag));

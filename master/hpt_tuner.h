@@ -207,11 +207,12 @@ int hpt_tuner_stop_early (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *tr
 
 //  How a task ended.
 typedef struct {
-    int exit_code;      //  exit status; -1 when killed or never started
-    int signal;         //  the signal that killed it, 0 if none
-    const char *reason; //  the agent's or the master's explanation, or NULL
-    int64_t end_ms;     //  when, by its agent's clock (0: now)
-    bool core_dumped;   //  the signal made it dump core
+    int exit_code;           //  exit status; -1 when killed or never started
+    int signal;              //  the signal that killed it, 0 if none
+    const char *reason;      //  the agent's or the master's explanation, or NULL
+    int64_t end_ms;          //  when, by its agent's clock (0: now)
+    bool core_dumped;        //  the signal made it dump core
+    const char *stderr_tail; //  the last lines of its stderr, "\n"-separated, or NULL
 } hpt_task_exit_t;
 
 //  A task ended. Decides the trial (docs/lifecycle.md) and the job. Writes

@@ -7,6 +7,7 @@ killed at the end, so a failing test leaves nothing behind."""
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import ssl
@@ -36,6 +37,15 @@ def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} ", re.M)
+
+
+def unstamped(text):
+    """hpt jobs stream-logs output without each line's time (the part a
+    test cannot know)."""
+    return LOG_STAMP.sub("", text)
 
 
 class ApiError(Exception):
@@ -79,6 +89,7 @@ class Cluster:
         self.config = self.tmp / "cluster.yaml"
         self.config.write_text("\n".join(lines) + "\n" + extra_config)
         self.master = None
+        self.master_args = []  # added to hptmaster's command line
         self.agents = {}
         self.logs = []
 
@@ -96,8 +107,8 @@ class Cluster:
                                 env=None if env is None else dict(os.environ, **env))
 
     def start_master(self):
-        self.master = self._spawn([str(BIN / "hptmaster"), "--cluster", str(self.config)],
-                                  "master")
+        self.master = self._spawn([str(BIN / "hptmaster"), "--cluster", str(self.config),
+                                   *self.master_args], "master")
         wait_for(self._api_up, what="master API")
         return self.master
 

@@ -416,6 +416,23 @@ def test_stream_logs_exits_1_when_job_failed(master):
     assert all(q.query["trial"] == "1" for q in master.made("GET", JOBS + "/tune_7/logs"))
 
 
+def test_stream_logs_prints_each_lines_time_in_the_local_zone(master):
+    """gcloud prints when each log line was written; hpt does too, from
+    the entry's time, in the caller's zone (TZ here)."""
+    stamped = {0: ([{"seq": 1, "trialId": "1", "taskId": "j/1/master/0", "replica": "master-0",
+                     "stream": "stdout", "time": "2026-12-04T03:26:44.666Z", "text": "a\nb\n"},
+                    {"seq": 2, "replica": "hpt", "stream": "event",
+                     "time": "2026-12-04T23:59:59.000Z", "text": "job SUCCEEDED"}], 2,
+                   "SUCCEEDED"),
+               2: ([], 2, "SUCCEEDED")}
+    master.route("GET", JOBS + "/j/logs", log_pages("SUCCEEDED", stamped))
+    r = hpt("jobs", "stream-logs", "j", master=master, env={"TZ": "Europe/Berlin"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("2026-12-04 04:26:44 +0100 [trial 1 master-0] a\n"
+                        "2026-12-04 04:26:44 +0100 [trial 1 master-0] b\n"
+                        "2026-12-05 00:59:59 +0100 [hpt] job SUCCEEDED\n"), r.stdout
+
+
 def test_stream_logs_joins_chunks_into_lines(master):
     """The agent ships output in chunks as read from the pipe: a line may
     be split over entries and pages, and an entry may hold several lines.

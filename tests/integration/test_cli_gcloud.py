@@ -27,7 +27,7 @@ import time
 import pytest
 import yaml
 
-from hpt_harness import BIN, PYTHON, SYNTHETIC, Cluster, free_port, synthetic_job
+from hpt_harness import BIN, PYTHON, SYNTHETIC, Cluster, free_port, synthetic_job, unstamped
 
 JOBS = "/v1/projects/default/jobs"
 
@@ -298,7 +298,7 @@ def test_stream_logs_narrates_a_job(site, tmp_path):
     config.write_text(json.dumps({"trainingInput": spec}))
     r = site.hpt("jobs", "submit", "training", "narrated_1", "--config", str(config),
                  "--stream-logs")
-    out = r.stdout
+    out = unstamped(r.stdout)
     assert r.returncode == 0, out + r.stderr
     for trial, x in ((1, "-0.5"), (2, "-0.25"), (3, "0.5"), (4, "0.75")):
         started = out.index(f"[hpt] trial {trial} started on a1: x={x}\n")
@@ -347,9 +347,10 @@ def test_stream_logs_tells_a_trial_stopped_early(site, tmp_path):
     config.write_text(json.dumps({"trainingInput": spec}))
     r = site.hpt("jobs", "submit", "training", "early_1", "--config", str(config), "--stream-logs")
     assert r.returncode == 0, r.stdout + r.stderr
-    stopped = re.search(r"^\[hpt\] trial 4 stopped early: (.*median.*)$", r.stdout, re.M)
+    out = unstamped(r.stdout)
+    stopped = re.search(r"^\[hpt\] trial 4 stopped early: (.*median.*)$", out, re.M)
     assert stopped, r.stdout
-    assert r.stdout.index(stopped.group(0)) < r.stdout.index("[hpt] trial 4 SUCCEEDED: objective")
+    assert out.index(stopped.group(0)) < out.index("[hpt] trial 4 SUCCEEDED: objective")
     assert r.stdout.count("stopped early") == 1
     assert "[hpt] trial 1 stopped early" not in r.stdout
 
@@ -387,6 +388,7 @@ def test_stream_logs_tells_why_a_job_waits(site, tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     assert reason, "the waiting job had no queue reason"
+    assert reason.endswith("held by job blocker_1"), reason
     assert f"[hpt] job QUEUED: {reason}\n" in out
     assert out.index("[hpt] job QUEUED") < out.index("[hpt] trial 1 started on a1: x=")
 

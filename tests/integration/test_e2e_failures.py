@@ -94,7 +94,38 @@ def test_first_trial_failing_fails_the_job(cluster, tmp_path, mode, why):
     [trial] = done["trainingOutput"]["trials"]
     assert trial["trialId"] == "1" and trial["state"] == "FAILED"
     assert re.search(why, trial.get("errorMessage", "")), trial
+    if mode == "exit1":
+        # What the trainer said last comes with its failure, and where the rest is.
+        assert trial["errorMessage"].endswith(
+            "\nlast lines of its stderr:\n  synthetic: failing on purpose\n"
+            "its whole log: hpt jobs stream-logs first --trial 1"), trial
+        assert "synthetic: failing on purpose" in done["errorMessage"]
     assert len(dumps(tmp_path)) == 1, "no trial launched after the job failed"
+
+
+def test_a_trial_cancelled_for_another_failure_says_so(cluster):
+    # Trial 1 runs long; trial 2 fails at once (--steps=0), which fails the
+    # job, so trial 1 is cancelled: its message must say why.
+    job = synthetic_job(max_trials=2, parallel=2, algorithm="GRID_SEARCH",
+                        extra_args=["--sleep=0.5"],
+                        params=[{"parameterName": "steps", "type": "CATEGORICAL",
+                                 "categoricalValues": ["100000", "0"]}])
+    cluster.submit("sibling", job)
+    done = cluster.wait_job("sibling", timeout=30)
+    assert done["state"] == "FAILED", done
+    # A failed job is FAILED at once; trial 1 ends once its task is gone.
+    done = wait_for(lambda: (lambda j: j if all(
+        t["state"] in ("FAILED", "CANCELLED") for t in j["trainingOutput"]["trials"]) else None)(
+            cluster.job("sibling")), timeout=20, what="trial 1 ended")
+    trials = {t["trialId"]: t for t in done["trainingOutput"]["trials"]}
+    assert trials["2"]["state"] == "FAILED", trials
+    assert trials["1"]["state"] == "CANCELLED", trials
+    message = trials["1"].get("errorMessage", "")
+    assert message.startswith("Cancelled because the job failed: "), message
+    assert re.search(r"\b[Tt]rial 2\b", message), message
+    assert "\n" not in message, message  # trial 2's stderr is trial 2's to tell
+    log = cluster.hpt("jobs", "stream-logs", "sibling").stdout
+    assert "trial 1 CANCELLED: Cancelled because the job failed" in log, log
 
 
 def test_max_failed_trials_fails_exactly_at_n(cluster, tmp_path):
@@ -196,6 +227,7 @@ def test_cancel_kills_every_process(cluster, tmp_path, mode):
     trials = done["trainingOutput"]["trials"]
     assert len(trials) == 2, "no trial started after the cancel"
     assert all(t["state"] == "CANCELLED" for t in trials), trials
+    assert all(t.get("errorMessage") == "Job cancelled by the user" for t in trials), trials
     # The trainers are gone when the job says CANCELLED; what they spawned goes with
     # their process group (allow the kernel a moment to deliver the signal).
     assert not [r["pid"] for r in records if alive(r["pid"])]

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from hpt_harness import PYTHON, SYNTHETIC, ApiError, Cluster, synthetic_job
+from hpt_harness import PYTHON, SYNTHETIC, ApiError, Cluster, synthetic_job, unstamped
 
 IN_FLIGHT = ("PENDING", "PROVISIONING", "RUNNING", "STOPPING")
 
@@ -375,6 +375,10 @@ def test_trials_and_jobs_wait_while_the_agent_is_busy(tmp_path, monkeypatch):
         queued = c.job("second")
         assert queued["state"] == "QUEUED", queued
         assert "first" in queued.get("hptQueueReason", ""), queued
+        # A job that runs says why its next trials wait, too.
+        running = c.job("first")
+        assert running["state"] in ("PREPARING", "RUNNING"), running
+        assert running.get("hptQueueReason") == "waiting for free resources on the agents", running
         most = 0
         while True:
             first = c.job("first")
@@ -511,7 +515,10 @@ def test_stream_logs_prints_trainer_lines_with_prefix(cluster):
     assert done["state"] == "SUCCEEDED"
     result = cluster.hpt("jobs", "stream-logs", "logs")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    # Every line carries its time, as gcloud prints it; the narration too.
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \["
+    assert all(re.match(stamp, line) for line in result.stdout.splitlines()), result.stdout
+    lines = unstamped(result.stdout).splitlines()
     for t in done["trainingOutput"]["trials"]:
         trial = t["trialId"]
         mine = [line for line in lines if line.startswith(f"[trial {trial} master-0] ")]
@@ -523,8 +530,9 @@ def test_stream_logs_prints_trainer_lines_with_prefix(cluster):
         assert values[-1] == pytest.approx(t["finalMetric"]["objectiveValue"], abs=1e-6)
     only = cluster.hpt("jobs", "stream-logs", "logs", "--trial", "1")
     assert only.returncode == 0
-    assert all(not line.startswith("[trial 2 ") for line in only.stdout.splitlines())
-    assert any(line.startswith("[trial 1 master-0] step 3 ") for line in only.stdout.splitlines())
+    only_lines = unstamped(only.stdout).splitlines()
+    assert all(not line.startswith("[trial 2 ") for line in only_lines)
+    assert any(line.startswith("[trial 1 master-0] step 3 ") for line in only_lines)
 
 
 def test_submit_with_stream_logs_exits_by_the_jobs_outcome(cluster, tmp_path):
@@ -613,7 +621,7 @@ def test_output_that_is_not_utf8_keeps_logs_readable(cluster):
     assert "not utf-8" in text and "caf\u00e9 ok" in text, text
     result = cluster.hpt("jobs", "stream-logs", "bytes")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = unstamped(result.stdout).splitlines()
     assert "[trial 1 master-0] caf\u00e9 ok" in lines, result.stdout
     assert [line for line in lines if line.startswith("[trial 1 master-0] bytes ")
             and line.endswith(" not utf-8")], result.stdout

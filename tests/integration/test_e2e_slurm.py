@@ -189,6 +189,7 @@ def cluster(tmp_path, slurm):
         "  commandTimeout: 20s",
     ]) + "\n"
     c = Cluster(tmp_path, extra_config=extra)
+    c.master_args = ["--log-level", "debug"]
     c.start_master()
     yield c
     c.stop()
@@ -288,7 +289,10 @@ def _cluster(tmp_path, extra_slurm=(), master_config=""):
         "  commandTimeout: 20s",
         *extra_slurm,
     ]) + "\n"
-    return Cluster(tmp_path, extra_config=extra, master_config=master_config)
+    c = Cluster(tmp_path, extra_config=extra, master_config=master_config)
+    # Every Slurm command and its answer in master.log, for a failure's story.
+    c.master_args = ["--log-level", "debug"]
+    return c
 
 
 def test_master_killed_between_sbatch_and_its_answer(tmp_path, slurm, monkeypatch):
