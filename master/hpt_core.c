@@ -132,6 +132,10 @@ typedef struct {
     hpt_msg_t *msg; //  owned
 } s_outgoing_t;
 
+//  An event or a commit that holds the loop this long is logged: it
+//  delays every agent and API request behind it.
+#define S_BUSY_WARN_US 1000000
+
 int64_t
 hpt_core_now (void)
 {
@@ -363,7 +367,11 @@ hpt_core_commit (hpt_core_t *self)
     hpt_error_t error;
     int64_t start = zclock_usecs ();
     int rc = hpt_store_commit (self->store, &error);
-    hpt_master_metrics_commit (self->metrics, (double)(zclock_usecs () - start) / 1e6, rc == 0);
+    int64_t took = zclock_usecs () - start;
+    hpt_master_metrics_commit (self->metrics, (double)took / 1e6, rc == 0);
+    if (took >= S_BUSY_WARN_US)
+        hpt_log_warning ("a commit took %" PRId64 " ms (the store's disk is slow to sync)",
+                         took / 1000);
     if (rc == 0) {
         for (s_outgoing_t *out = zlistx_first (self->outbox); out; out = zlistx_next (self->outbox))
             hpt_core_send_now (self, hpt_fleet_get (self->fleet, out->node), &out->msg);
@@ -907,12 +915,16 @@ s_check_keys (hpt_core_t *self)
     }
 }
 
-//  An event handler is done: keeps the longest time one held the loop.
-static void
-s_busy (hpt_core_t *self, int64_t start_us)
+//  An event handler is done: keeps the longest time one held the loop,
+//  and names one that held it long enough to delay the API and the
+//  agents (what an operator, or a failed test, needs to know first).
+void
+hpt_core_busy (hpt_core_t *self, int64_t start_us, const char *what)
 {
     int64_t took = zclock_usecs () - start_us;
     if (took > self->busy_max_us) self->busy_max_us = took;
+    if (took >= S_BUSY_WARN_US)
+        hpt_log_warning ("%s held the loop for %" PRId64 " ms", what, took / 1000);
 }
 
 void
@@ -954,7 +966,7 @@ s_on_heartbeat_timer (zloop_t *loop, int timer_id, void *arg)
 {
     int64_t start = zclock_usecs ();
     s_heartbeat_round (arg);
-    s_busy (arg, start);
+    hpt_core_busy (arg, start, "the heartbeat round");
     return 0;
 }
 
@@ -1073,16 +1085,21 @@ s_on_api_request (zloop_t *loop, zsock_t *reader, void *arg)
     if (!request) return 0;
     hpt_routes_handle (self, reader, request);
     hpt_api_request_destroy (&request);
-    s_busy (self, start);
+    hpt_core_busy (self, start, "an API request");
     return 0;
 }
 
 static int
 s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
 {
+    //  zloop calls readers with what its poll saw, after the timers ran:
+    //  the heartbeat round may have read the queue empty meanwhile
+    //  (s_drain_agents), and a blocking receive would then hold the loop
+    //  until some agent speaks, which may be never.
+    if (!(zsock_events (reader) & ZMQ_POLLIN)) return 0;
     int64_t start = zclock_usecs ();
     int rc = hpt_agent_link_on_message (loop, reader, arg);
-    s_busy (arg, start);
+    hpt_core_busy (arg, start, "an agent's message");
     return rc;
 }
 

@@ -156,6 +156,11 @@ void hpt_core_log_written (hpt_core_t *self, const char *job_id, int64_t bytes);
 //  The task called task_id, or NULL.
 hpt_task_ref_t *hpt_core_task (hpt_core_t *self, const char *task_id);
 
+//  An event handler that began at start_us (zclock_usecs) is done: keeps
+//  the longest time one held the loop (/metrics), and logs what held it
+//  for a second or more.
+void hpt_core_busy (hpt_core_t *self, int64_t start_us, const char *what);
+
 //  Counts and (at most once a second) logs an agent message dropped for
 //  kind (PROTOCOL.md §8).
 void hpt_core_drop (hpt_core_t *self, const char *kind);

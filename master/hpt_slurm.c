@@ -850,6 +850,7 @@ static int
 s_on_runner (zloop_t *loop, zsock_t *reader, void *arg)
 {
     hpt_core_t *self = arg;
+    int64_t start = zclock_usecs ();
     char *tag = NULL, *status = NULL, *out = NULL, *err = NULL;
     if (zstr_recvx (reader, &tag, &status, &out, &err, NULL) < 0) return 0;
     hpt_log_debug ("slurm: %s answered %s", tag, status);
@@ -867,6 +868,7 @@ s_on_runner (zloop_t *loop, zsock_t *reader, void *arg)
         hpt_core_schedule (self);
         hpt_core_commit (self);
     }
+    hpt_core_busy (self, start, "a Slurm command's answer");
     zstr_free (&tag);
     zstr_free (&status);
     zstr_free (&out);

@@ -8,6 +8,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from hpt_harness import Cluster, synthetic_job, wait_for
 
 
@@ -48,4 +50,39 @@ def test_a_stalled_master_loses_no_agent(tmp_path):
         assert all(t["state"] == "SUCCEEDED" for t in job["trainingOutput"]["trials"]), job
         assert " lost: " not in (tmp_path / "master.log").read_text()
     finally:
+        cluster.stop()
+
+
+def test_a_message_read_by_the_heartbeat_round_does_not_block_the_loop(tmp_path):
+    """The heartbeat round reads the agent messages already queued
+    (liveness by arrival); zloop may then call the agents' reader for the
+    poll that saw them. That reader must not wait for a message that is
+    no longer there: with no agent speaking afterwards, the loop would be
+    held for good (the API answering 503). A master stopped past its
+    heartbeat interval with one message queued makes the round and the
+    reader fall in the same turn."""
+    pytest.importorskip("zmq")
+    from hpt_rogue import Rogue
+    cluster = Cluster(tmp_path, heartbeat="0.2s", agent_timeout="1s")
+    rogue = None
+    try:
+        cluster.start_master()
+        rogue = Rogue(cluster.agents_endpoint)
+        assert rogue.hello("quiet")[0] == "HPT/2 WELCOME"
+        wait_for(lambda: cluster.node("quiet"), what="the quiet agent known")
+        os.kill(cluster.master.pid, signal.SIGSTOP)
+        try:
+            # One message, then silence: a heartbeat of the registered peer.
+            assert rogue.send("HEARTBEAT", {"seq": 0, "load": 0.1, "runningTasks": 0})
+            time.sleep(0.6)
+        finally:
+            os.kill(cluster.master.pid, signal.SIGCONT)
+        for _ in range(3):
+            started = time.monotonic()
+            cluster.get("/v1/nodes")
+            assert time.monotonic() - started < 5, "the loop was held"
+            time.sleep(0.3)
+    finally:
+        if rogue:
+            rogue.close()
         cluster.stop()
