@@ -26,12 +26,15 @@ typedef struct {
 } s_help_t;
 
 static const s_help_t s_help[] = {
-    {"validate", "  validate --config FILE [--format json|yaml]\n"
+    {"validate", "  validate --config FILE [--format json|yaml] [--module-name M]\n"
+                 "           [--package-path DIR] [--master-image-uri U]\n"
                  "      Check a job config (YAML with trainingInput at the root, or a REST\n"
-                 "      Job resource in JSON). Prints the normalized job (defaults filled\n"
-                 "      in) and exits 0, or prints every problem as\n"
-                 "      FILE:LINE:COL: field.path: message (a JSON pointer for JSON) and\n"
-                 "      exits 2. Works without a master.\n"},
+                 "      Job resource in JSON) as the master would, short of its cluster:\n"
+                 "      a job with no trainer (command, pythonModule or imageUri) is an\n"
+                 "      error. The flags give the trainer as they do to submit. Prints\n"
+                 "      the normalized job (defaults filled in) and exits 0, or prints\n"
+                 "      every problem as FILE:LINE:COL: field.path: message (a JSON\n"
+                 "      pointer for JSON) and exits 2. Works without a master.\n"},
     {"jobs submit",
      "  jobs submit training JOB [--config FILE] [gcloud flags] [--stream-logs | --async]\n"
      "                          [--format F] [-- USER_ARGS...]\n"

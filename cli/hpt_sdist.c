@@ -185,3 +185,54 @@ hpt_sdist_build (const char *dir, const char *job, hpt_error_t *error)
     free (name);
     return url;
 }
+
+//  One local path of a config file's packageUris, resolved (see the
+//  header). Returns the new entry (caller frees) or NULL with error.
+static char *
+s_resolve_one (const char *entry, size_t index, const char *base, const char *job,
+               hpt_error_t *error)
+{
+    char *path = entry[0] == '/' ? hpt_strdup (entry) : hpt_asprintf ("%s/%s", base, entry);
+    char real[PATH_MAX];
+    struct stat st;
+    char *resolved = NULL;
+    if (!realpath (path, real) || stat (real, &st) != 0)
+        hpt_error_set (error, HPT_E_INVALID,
+                       "trainingInput.packageUris[%zu]: '%s': no such file or directory (%s)",
+                       index, entry, path);
+    else if (S_ISDIR (st.st_mode))
+        resolved = job ? hpt_sdist_build (real, job, error) : hpt_strdup (real);
+    else if (S_ISREG (st.st_mode))
+        resolved = job ? hpt_asprintf ("file://%s", real) : hpt_strdup (real);
+    else
+        hpt_error_set (error, HPT_E_INVALID,
+                       "trainingInput.packageUris[%zu]: '%s': neither a package directory nor "
+                       "an archive",
+                       index, entry);
+    if (resolved && job && S_ISDIR (st.st_mode))
+        fprintf (stderr, "Built the trainer package %s from %s.\n", resolved + 7, entry);
+    free (path);
+    return resolved;
+}
+
+int
+hpt_sdist_resolve (char **uris, size_t count, const char *config, const char *job,
+                   hpt_error_t *error)
+{
+    char *copy = hpt_strdup (config);
+    char *slash = strrchr (copy, '/');
+    const char *base = !slash ? "." : slash == copy ? "/" : (*slash = 0, copy);
+    int rc = 0;
+    for (size_t k = 0; k < count && rc == 0; k++) {
+        if (strstr (uris[k], "://")) continue;
+        char *resolved = s_resolve_one (uris[k], k, base, job, error);
+        if (!resolved)
+            rc = -1;
+        else {
+            free (uris[k]);
+            uris[k] = resolved;
+        }
+    }
+    free (copy);
+    return rc;
+}

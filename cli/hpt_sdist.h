@@ -20,6 +20,11 @@
     cluster whose agents do not share that directory, point
     HPT_STAGING_DIR at a shared one. An agent unpacks it and puts
     NAME-0.0.0/ on PYTHONPATH, so `python3 -m NAME.task` finds the package.
+
+    A config file may name the package directory itself, as a packageUris
+    entry that is a path relative to the file (hpt_sdist_resolve): the
+    examples do, so that `hpt jobs submit training J --config
+    examples/digits/job.yaml` ships its trainer with no other flag.
 */
 #ifndef HPT_SDIST_H_INCLUDED
 #define HPT_SDIST_H_INCLUDED
@@ -29,5 +34,16 @@
 //  Builds the archive of package directory dir for job; returns its
 //  file:// URL (the caller frees it), or NULL with the reason in error.
 char *hpt_sdist_build (const char *dir, const char *job, hpt_error_t *error);
+
+//  hpt extension: a packageUris entry of a config file that is not a URL
+//  is a local path, relative to the config file's directory (config is
+//  the file's path). With job, each becomes what ships: a directory its
+//  source distribution's file:// URL (hpt_sdist_build, said on stderr),
+//  a file (an archive) file:// of its absolute path. Without job (`hpt
+//  validate`) each is only checked and made absolute. Replaces the
+//  entries of uris in place (each owned by the array); 0, or -1 with
+//  error naming the entry.
+int hpt_sdist_resolve (char **uris, size_t count, const char *config, const char *job,
+                       hpt_error_t *error);
 
 #endif

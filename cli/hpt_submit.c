@@ -11,8 +11,9 @@
     --package-path DIR builds a source distribution of the trainer
     package (hpt_sdist) and ships it as the first packageUris entry, a
     file:// URL; --packages adds archives (local paths become file://
-    URLs). --region, --runtime-version and --python-version are recorded
-    in the Job; --staging-bucket is accepted; hpt uses none of them and
+    URLs). Without either, the config file's own local packageUris (hpt
+    extension, relative to the file) are shipped the same way. --region, --runtime-version and
+   --python-version are recorded in the Job; --staging-bucket is accepted; hpt uses none of them and
     says so once. --async is gcloud's default and hpt's: accepted.
 
     Output follows gcloud: status lines go to stderr and the resource
@@ -100,9 +101,11 @@ s_read_text (const char *text, size_t size, hpt_config_format_t kind, const char
 }
 
 //  The config file as a Job resource (validated), or {} without one.
-//  NULL (problems printed) when it is invalid.
+//  NULL (problems printed) when it is invalid. Its local packageUris
+//  (hpt extension) are shipped for job_id unless the flags replace them
+//  (ship false).
 static json_t *
-s_read_config (const char *config)
+s_read_config (const char *config, const char *job_id, bool ship)
 {
     if (!config) return json_pack ("{s:{}}", "trainingInput");
     hpt_error_t error;
@@ -114,6 +117,12 @@ s_read_config (const char *config)
     }
     hpt_job_t *job = s_read_text (text, size, hpt_config_format_guess (config, text, size), config);
     free (text);
+    if (job && ship &&
+        hpt_sdist_resolve (job->input.package_uris, job->input.package_uri_count, config, job_id,
+                           &error) != 0) {
+        fprintf (stderr, "%s: %s\n", config, error.message);
+        hpt_job_destroy (&job);
+    }
     json_t *json = job ? hpt_job_to_json (job) : NULL;
     hpt_job_destroy (&job);
     return json;
@@ -313,7 +322,8 @@ s_note_unused (const s_flags_t *flags)
 static json_t *
 s_build_job (const s_flags_t *flags, const char *job_id, char **rest, int rest_count)
 {
-    json_t *job = s_read_config (flags->config);
+    json_t *job =
+        s_read_config (flags->config, job_id, !flags->package_path && flags->packages.count == 0);
     bool changed = false;
     if (job && !s_apply_flags (job, flags, job_id, &changed)) {
         json_decref (job);

@@ -559,9 +559,12 @@ s_i_packages (hpt_schema_t *r, hpt_node_t *v, void *t, const hpt_schema_field_t 
     hpt_training_input_t *in = t;
     if (!hpt_schema_strings (r, v, S_MAX_LIST, true, &in->package_uris, &in->package_uri_count))
         return false;
+    //  A URL, or (hpt extension, for `hpt jobs submit --config`) a local
+    //  path, which hpt_job_check_submission refuses unless the CLI
+    //  resolved it (hpt_sdist_resolve).
     for (size_t k = 0; k < in->package_uri_count; k++) {
         const char *uri = in->package_uris[k];
-        if (strncmp (uri, "http://", 7) && strncmp (uri, "https://", 8) &&
+        if (strstr (uri, "://") && strncmp (uri, "http://", 7) && strncmp (uri, "https://", 8) &&
             strncmp (uri, "file://", 7)) {
             hpt_schema_push_index (r, k);
             hpt_schema_error (r, v->items[k],
@@ -1055,13 +1058,29 @@ hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_diag_t *dia
 }
 
 bool
-hpt_job_check_submission (hpt_job_t *job, hpt_diag_t *diag)
+hpt_job_check_submission (hpt_job_t *job, bool local_packages, hpt_diag_t *diag)
 {
     hpt_training_input_t *in = &job->input;
+    bool ok = true;
+    for (size_t k = 0; k < in->package_uri_count && !local_packages; k++) {
+        if (strstr (in->package_uris[k], "://")) continue;
+        char field[64], pointer[64], google[64];
+        snprintf (field, sizeof (field), "trainingInput.packageUris[%zu]", k);
+        snprintf (pointer, sizeof (pointer), "/trainingInput/packageUris/%zu", k);
+        snprintf (google, sizeof (google), "training_input.package_uris[%zu]", k);
+        char *message = hpt_asprintf (
+            "'%s' is a local path: `hpt jobs submit --config FILE` ships it (a directory "
+            "built into a source distribution, relative to FILE's directory); the master "
+            "takes only http://, https:// and file:// URLs",
+            in->package_uris[k]);
+        hpt_diag_add (diag, 0, 0, field, pointer, google, message);
+        free (message);
+        ok = false;
+    }
     //  Every replica without an image of its own runs the master's
     //  (hpt_job_container): with none there, some replica runs a process,
     //  which needs a trainer.
-    if (in->command_count || in->python_module || in->master_config.image_uri) return true;
+    if (in->command_count || in->python_module || in->master_config.image_uri) return ok;
     hpt_diag_add (diag, 0, 0, "trainingInput", "/trainingInput", "training_input",
                   "no trainer: set trainingInput.command (hpt extension: the program to run), "
                   "trainingInput.pythonModule or "

@@ -44,9 +44,11 @@ hpt_job_t *hpt_job_read_file (const char *path, hpt_config_format_t format, hpt_
 //  that need no cluster (so `hpt validate` makes them too): a trainer,
 //  which is trainingInput.command, pythonModule or masterConfig.imageUri
 //  (a gcloud config file may leave it to --module-name, so the reader
-//  itself does not ask for one). Adds each problem to diag; true when
-//  there is none.
-bool hpt_job_check_submission (hpt_job_t *job, hpt_diag_t *diag);
+//  itself does not ask for one), and packageUris that are all URLs: a
+//  local path (hpt extension in a config file) is for the CLI to ship,
+//  and local_packages (`hpt validate`, which checks them itself) lets
+//  them pass. Adds each problem to diag; true when there is none.
+bool hpt_job_check_submission (hpt_job_t *job, bool local_packages, hpt_diag_t *diag);
 
 //  Notices (not errors) for defaults the reader filled in that users
 //  often do not mean: the default metric tag, goal MAXIMIZE, maxTrials 1.

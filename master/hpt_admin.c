@@ -16,21 +16,20 @@
 static int
 s_usage (void)
 {
-    fprintf (stderr, "usage: hptmaster users add NAME --role viewer|user|admin --cluster FILE\n"
-                     "       hptmaster users list --cluster FILE\n"
-                     "       hptmaster users revoke NAME --cluster FILE\n"
-                     "       hptmaster users token NAME --cluster FILE\n");
+    fprintf (stderr, "usage: hptmaster users add NAME --role viewer|user|admin [--cluster FILE]\n"
+                     "       hptmaster users list [--cluster FILE]\n"
+                     "       hptmaster users revoke NAME [--cluster FILE]\n"
+                     "       hptmaster users token NAME [--cluster FILE]\n"
+                     "(without --cluster: the default stateDir, ./hpt-state)\n");
     return 2;
 }
 
-//  The master's store, from the cluster file's stateDir.
+//  The master's store, from the cluster file's stateDir (the default
+//  one without --cluster, as the master itself takes it).
 static hpt_store_t *
 s_open (const char *cluster)
 {
-    hpt_diag_t *diag = hpt_diag_new (cluster, false);
-    hpt_cluster_config_t *config = hpt_cluster_config_read_file (cluster, diag);
-    if (!config) hpt_diag_print (diag, stderr);
-    hpt_diag_destroy (&diag);
+    hpt_cluster_config_t *config = hpt_cluster_config_load (cluster);
     if (!config) return NULL;
     const char *dir = hpt_cluster_config_master (config)->state_dir;
     char *path = hpt_asprintf ("%s/hpt.db", dir);
@@ -132,7 +131,7 @@ hpt_admin_users (int argc, char *argv[])
         else
             return s_usage ();
     bool named = verb && strcmp (verb, "list") != 0;
-    if (!verb || !cluster || named != (name != NULL)) return s_usage ();
+    if (!verb || named != (name != NULL)) return s_usage ();
     hpt_role_t role = HPT_ROLE_VIEWER;
     if (strcmp (verb, "add") == 0 && (!role_text || hpt_role_parse (role_text, &role) != 0))
         return s_usage ();
@@ -158,15 +157,12 @@ hpt_admin_users (int argc, char *argv[])
     return rc == 2 ? s_usage () : rc;
 }
 
-//  The store's path from the cluster file (caller frees), or NULL after
-//  printing the file's problems.
+//  The store's path from the cluster file, or the default stateDir's
+//  without one (caller frees), or NULL after printing the file's problems.
 static char *
 s_store_path (const char *cluster, char **dir_p)
 {
-    hpt_diag_t *diag = hpt_diag_new (cluster, false);
-    hpt_cluster_config_t *config = hpt_cluster_config_read_file (cluster, diag);
-    if (!config) hpt_diag_print (diag, stderr);
-    hpt_diag_destroy (&diag);
+    hpt_cluster_config_t *config = hpt_cluster_config_load (cluster);
     if (!config) return NULL;
     const char *dir = hpt_cluster_config_master (config)->state_dir;
     char *path = hpt_asprintf ("%s/hpt.db", dir);
@@ -221,16 +217,18 @@ int
 hpt_admin_backup (int argc, char *argv[])
 {
     const char *verb = argv[0], *cluster = NULL, *file = NULL;
-    for (int i = 1; i < argc; i++)
+    bool bad = false;
+    for (int i = 1; i < argc && !bad; i++)
         if (strcmp (argv[i], "--cluster") == 0 && i + 1 < argc)
             cluster = argv[++i];
         else if (!file && argv[i][0] != '-')
             file = argv[i];
         else
-            cluster = file = NULL, i = argc;
-    if (!cluster || !file) {
-        fprintf (stderr, "usage: hptmaster backup --cluster FILE OUT.db\n"
-                         "       hptmaster restore --cluster FILE IN.db\n");
+            bad = true;
+    if (bad || !file) {
+        fprintf (stderr, "usage: hptmaster backup [--cluster FILE] OUT.db\n"
+                         "       hptmaster restore [--cluster FILE] IN.db\n"
+                         "(without --cluster: the default stateDir, ./hpt-state)\n");
         return 2;
     }
     char *dir = NULL;

@@ -842,6 +842,17 @@ hpt_cluster_config_read_file (const char *path, hpt_diag_t *diag)
     return self;
 }
 
+hpt_cluster_config_t *
+hpt_cluster_config_load (const char *path)
+{
+    if (!path) return hpt_cluster_config_new ();
+    hpt_diag_t *diag = hpt_diag_new (path, false);
+    hpt_cluster_config_t *self = hpt_cluster_config_read_file (path, diag);
+    if (!self) hpt_diag_print (diag, stderr);
+    hpt_diag_destroy (&diag);
+    return self;
+}
+
 const hpt_master_settings_t *
 hpt_cluster_config_master (hpt_cluster_config_t *self)
 {

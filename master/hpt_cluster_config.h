@@ -119,6 +119,12 @@ hpt_cluster_config_t *hpt_cluster_config_read_text (const char *text, size_t siz
 //  ("cannot open: ..."). Same ownership as read_text.
 hpt_cluster_config_t *hpt_cluster_config_read_file (const char *path, hpt_diag_t *diag);
 
+//  The configuration an operator's command names: path's, or every
+//  default (hpt_cluster_config_new, exactly what an empty file gives) when
+//  path is NULL (`hptmaster` without --cluster). Returns it (the caller
+//  owns it) or NULL after printing the file's problems to stderr.
+hpt_cluster_config_t *hpt_cluster_config_load (const char *path);
+
 //  The master settings (borrowed; valid while the configuration lives).
 const hpt_master_settings_t *hpt_cluster_config_master (hpt_cluster_config_t *self);
 

@@ -162,7 +162,8 @@ s_submit (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, const c
     if (job && !job->job_id)
         hpt_diag_add (diag, 0, 0, "jobId", "/jobId", "job_id", "required field is missing");
     //  What needs no cluster is checked here, as `hpt validate` does.
-    if (job && (!hpt_job_check_submission (job, diag) || !job->job_id)) hpt_job_destroy (&job);
+    if (job && (!hpt_job_check_submission (job, false, diag) || !job->job_id))
+        hpt_job_destroy (&job);
     if (!job) {
         s_reply_invalid (router, request, "job", &diag);
         return;

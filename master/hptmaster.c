@@ -26,13 +26,13 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-             "Usage: hptmaster --cluster FILE [--log-level LEVEL]\n"
+             "Usage: hptmaster [--cluster FILE] [--log-level LEVEL]\n"
              "       hptmaster keygen DIR\n"
-             "       hptmaster users add NAME --role viewer|user|admin --cluster FILE\n"
-             "       hptmaster users list|revoke NAME|token NAME --cluster FILE\n"
+             "       hptmaster users add NAME --role viewer|user|admin [--cluster FILE]\n"
+             "       hptmaster users list|revoke NAME|token NAME [--cluster FILE]\n"
              "       hptmaster certgen --host NAME [--host NAME...] DIR\n"
-             "       hptmaster backup --cluster FILE OUT.db\n"
-             "       hptmaster restore --cluster FILE IN.db\n"
+             "       hptmaster backup [--cluster FILE] OUT.db\n"
+             "       hptmaster restore [--cluster FILE] IN.db\n"
              "\n"
              "The hpt master: holds the optimizer, persists every job, trial and metric\n"
              "in SQLite under stateDir, schedules trial clusters on hptagent hosts and\n"
@@ -45,7 +45,11 @@ s_usage (FILE *out)
              "                   agentTimeout, stopGracePeriod, agentLostPolicy, seed,\n"
              "                   maxAgents, security (curve: cert, agentCerts; insecure),\n"
              "                   tls (cert, key: the API serves HTTPS), machineTypes,\n"
-             "                   scaleTiers. An empty file means all defaults.\n"
+             "                   scaleTiers. Without --cluster (or with an empty file)\n"
+             "                   every default holds: agents on loopback port 7460, the\n"
+             "                   API on 127.0.0.1:7470, state in ./hpt-state, the\n"
+             "                   built-in machine types; the master logs which at start.\n"
+             "                   The subcommands below take the same default stateDir.\n"
              "  --log-level LEVEL  least severe log line written: debug, info (default),\n"
              "                   warning, error. Lines go to stderr, one per event,\n"
              "                   as key=value fields (docs/operations.md)\n"
@@ -146,6 +150,19 @@ s_certgen (int argc, char *argv[])
     return 0;
 }
 
+//  Without --cluster every default holds: said once, with the values
+//  that follow from it, so that nobody has to guess where the master
+//  listens or keeps its state.
+static void
+s_log_defaults (const hpt_master_settings_t *settings)
+{
+    hpt_log_info ("no --cluster: every default (what an empty cluster file gives): "
+                  "agents=%s api=%s stateDir=%s, the built-in machine types and scale tiers; "
+                  "SIGHUP reloads nothing (--cluster FILE to change any of it, "
+                  "ops/cluster.local.yaml for one small machine)",
+                  settings->agents, settings->api, settings->state_dir);
+}
+
 //  Says, once the sockets are open, when the open-file limit lets in
 //  fewer agents than master.maxAgents: past about limit - reserve - open
 //  agents, new ones are refused (hpt_agent_link).
@@ -211,21 +228,12 @@ main (int argc, char *argv[])
             return 2;
         }
     }
-    if (!cluster) {
-        fprintf (stderr, "hptmaster: --cluster FILE is required (see --help)\n");
-        return 2;
-    }
     //  SIGHUP (systemctl reload) reloads cluster.yaml: blocked in every
     //  thread, read by the core's loop (hpt_core_block_sighup).
     hpt_core_block_sighup ();
-    hpt_diag_t *diag = hpt_diag_new (cluster, false);
-    hpt_cluster_config_t *config = hpt_cluster_config_read_file (cluster, diag);
-    if (!config) {
-        hpt_diag_print (diag, stderr);
-        hpt_diag_destroy (&diag);
-        return 2;
-    }
-    hpt_diag_destroy (&diag);
+    hpt_cluster_config_t *config = hpt_cluster_config_load (cluster);
+    if (!config) return 2;
+    if (!cluster) s_log_defaults (hpt_cluster_config_master (config));
     //  Every agent holds one of the master's descriptors, and so does
     //  every API client: the soft limit (often 1024) is raised to the hard
     //  one (hpt_fdlimit), and the core keeps a reserve of it free.

@@ -40,7 +40,8 @@ master:
   agentTimeout: 5s
 machineTypes:
   # The digits job uses scaleTier BASIC, whose master is 'standard'; this
-  # machine is small, so a trial asks for one CPU and 1 GB here.
+  # machine is small, so a trial asks for one CPU and 1 GB here, as in
+  # ops/cluster.local.yaml.
   standard: {cpus: 1, memoryGb: 1}
 YAML
 
@@ -57,8 +58,6 @@ for _ in $(seq 100); do
 done
 grep -q "hptmaster ready" "$tmp/master.log" || { cat "$tmp/master.log"; exit 1; }
 
-# The job's command finds the trainer through HPT_EXAMPLES_DIR.
-export HPT_EXAMPLES_DIR="$repo/examples"
 for name in agent-1 agent-2; do
   "$bin/hptagent" --master "tcp://127.0.0.1:$agents_port" --name "$name" \
     --workdir "$tmp/$name" --cpus 2 --memory-gb 4 --advertise 127.0.0.1 > "$tmp/$name.log" 2>&1 &
@@ -70,6 +69,8 @@ for _ in $(seq 100); do
 done
 "$bin/hpt" nodes list
 
+# The job ships its trainer itself: packageUris names the package
+# examples/digits/trainer, which hpt builds into a source distribution.
 job="digits_$(date +%Y%m%d_%H%M%S)"
 start=$(date +%s)
 "$bin/hpt" jobs submit training "$job" --config examples/digits/job.yaml

@@ -19,7 +19,7 @@ _hpt()
     done
     local options
     case "${words[0]} ${words[1]}" in
-        "validate "*) options="--config --format" ;;
+        "validate "*) options="--config --format --module-name --package-path --master-image-uri" ;;
         "jobs submit") options="training --config --stream-logs --async --format --module-name --package-path --packages --job-dir --scale-tier --master-machine-type --worker-machine-type --parameter-server-machine-type --worker-count --parameter-server-count --master-image-uri --worker-image-uri --parameter-server-image-uri --master-accelerator --worker-accelerator --parameter-server-accelerator --labels --region --runtime-version --python-version --staging-bucket" ;;
         "jobs describe") options="--format --summarize" ;;
         "jobs list") options="--filter --sort-by --page-size --limit --uri --format" ;;

@@ -2,7 +2,7 @@
 """early_stopping_compare -- hpt's early stopping side by side with no
 stopping and with Optuna's MedianPruner, on synthetic learning curves.
 
-For each seed it runs one job of examples/synthetic/trainer.py trials
+For each seed it runs one job of examples/synthetic/trainer/task.py trials
 through a real hptmaster and hptagent (tests/integration/hpt_harness.py)
 without early stopping, then the same job once per rule (--rules, default
 median and asha) with `enableTrialEarlyStopping: true` and the hpt
@@ -13,7 +13,7 @@ then the same curves through Optuna (TPESampler(seed=SEED) + MedianPruner
 with its defaults), reporting every step and asking should_prune after
 each.
 
-The trainer's curve (read from trainer.py, checked against a real run at
+The trainer's curve (read from trainer/task.py, checked against a real run at
 start-up): step k of N reports objective - 0.5 * (1 - k/N)^2 plus Gaussian
 noise from random.Random(str(trial_id)); objective = 1 - sum of
 (x - 0.5)^2 over the numeric parameters (trainer.objective is imported and
@@ -73,7 +73,7 @@ SRC = HERE.parents[2]
 sys.path.insert(0, str(SRC / "tests" / "integration"))
 import hpt_harness  # noqa: E402
 
-TRAINER = SRC / "examples" / "synthetic" / "trainer.py"
+TRAINER = SRC / "examples" / "synthetic" / "trainer" / "task.py"
 TAG = "accuracy"
 LOW, HIGH = -1.0, 2.0  # bounds of both parameters
 PARAMS = ("x", "y")
@@ -90,7 +90,7 @@ TRAINER_MODULE = load_trainer()
 
 
 def curve(params, trial_id, steps, noise):
-    """The values trainer.py reports for these parameters (floats) and
+    """The values trainer/task.py reports for these parameters (floats) and
     trial id (its default noise seed), in order of step 1..steps."""
     final = TRAINER_MODULE.objective({k: repr(v) for k, v in params.items()}, {})
     rng = random.Random(str(trial_id))
@@ -117,7 +117,7 @@ def check_mirror(steps, noise):
                if line.startswith("step ")]
     mine = curve(params, 7, steps, noise)
     if len(printed) != steps or any(abs(a - b) > 2e-6 for a, b in zip(printed, mine)):
-        sys.exit(f"early_stopping_compare: the curve mirror disagrees with trainer.py:\n"
+        sys.exit(f"early_stopping_compare: the curve mirror disagrees with trainer/task.py:\n"
                  f"  trainer {printed}\n  mirror  {mine}")
 
 

@@ -12,7 +12,7 @@ It starts the single-node Slurm of tests/integration/test_e2e_slurm.py (as
 root; munge and Slurm's daemons from ops/install-deps.sh), then two
 masters in turn on fresh state directories: one with a permanent hptagent
 (the anchor), one with `slurm: {use: always}`. Each runs the same job
-(examples/synthetic/trainer.py, one step, N trials, P in parallel). The
+(examples/synthetic/trainer/task.py, one step, N trials, P in parallel). The
 Slurm path includes sbatch, Slurm's scheduling (sched_interval=1 s in the
 test's slurm.conf), the job's script, srun, the agent's start and
 registration, placement and LAUNCH; the anchor path only LAUNCH.

@@ -19,7 +19,7 @@ import urllib.request
 SRC = pathlib.Path(os.environ.get("HPT_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
 BIN = pathlib.Path(os.environ.get("HPT_BIN_DIR", SRC / "build" / "bin"))
 PYTHON = "/usr/bin/python3"
-SYNTHETIC = SRC / "examples" / "synthetic" / "trainer.py"
+SYNTHETIC = SRC / "examples" / "synthetic" / "trainer" / "task.py"
 
 
 def free_port():
@@ -249,7 +249,7 @@ def pid_alive(pid):
 
 
 def synthetic_job(max_trials=4, parallel=2, extra_args=(), params=None, **hp):
-    """A job running examples/synthetic/trainer.py."""
+    """A job running examples/synthetic/trainer/task.py."""
     spec = {
         "command": [PYTHON, str(SYNTHETIC), *extra_args],
         "hyperparameters": {

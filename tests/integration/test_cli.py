@@ -38,10 +38,11 @@ def hpt(*args, master=None, env=None, timeout=60):
                           timeout=timeout, env=environment)
 
 
-def validated(config, **extra):
-    """The canonical JSON `hpt validate` makes of config with extra
-    top-level fields and args merged in: what submit must send."""
-    job = json.loads(hpt("validate", "--config", str(config)).stdout)
+def validated(config, *flags, **extra):
+    """The canonical JSON `hpt validate` makes of config (with the trainer
+    flags given) with extra top-level fields and args merged in: what
+    submit must send."""
+    job = json.loads(hpt("validate", "--config", str(config), *flags).stdout)
     args = extra.pop("args", None)
     job.update(extra)
     if args is not None:
@@ -53,8 +54,9 @@ def validated(config, **extra):
 
 def test_submit_sends_canonical_job_with_id_and_user_args(master, tmp_path):
     master.route("POST", JOBS, (200, {"jobId": "mnist_1", "state": "QUEUED"}))
-    r = hpt("jobs", "submit", "training", "mnist_1", "--config", str(SEED), "--",
-            "--epochs=3", "-v", "--", "plain", master=master)
+    r = hpt("jobs", "submit", "training", "mnist_1", "--config", str(SEED),
+            "--module-name", "trainer.task", "--", "--epochs=3", "-v", "--", "plain",
+            master=master)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ("Job [mnist_1] submitted successfully.\n"
                         "Your job is still active. You may view the status of your job with the command\n"
@@ -71,7 +73,8 @@ def test_submit_sends_canonical_job_with_id_and_user_args(master, tmp_path):
     # The canonical document: validate the expected job through hpt itself
     # (so key order and number forms are the model's) and compare text.
     expected_file = tmp_path / "expected.json"
-    expected_file.write_text(json.dumps(validated(SEED, jobId="mnist_1",
+    expected_file.write_text(json.dumps(validated(SEED, "--module-name", "trainer.task",
+                                                  jobId="mnist_1",
                                                   args=["--epochs=3", "-v", "--", "plain"])))
     canonical = json.loads(hpt("validate", "--config", str(expected_file)).stdout)
     assert json.dumps(sent) == json.dumps(canonical)
@@ -738,4 +741,5 @@ def test_usage_errors_exit_2():
     assert hpt("jobs", "list", "--bogus").returncode == 2
     assert hpt("jobs", "describe", "x", "--format", "xml").returncode == 2
     assert hpt("--master").returncode == 2
-    assert hpt("validate", "--config", str(SEED)).returncode == 0
+    assert hpt("validate", "--config", str(SEED)).returncode == 2  # no trainer
+    assert hpt("validate", "--config", str(SEED), "--module-name", "m").returncode == 0

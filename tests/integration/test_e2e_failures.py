@@ -7,7 +7,7 @@ task (the trainer, what it spawned, one that ignores SIGTERM), an agent that
 stops or dies (no orphans), and a master that survives garbage on its agent
 socket and believes an agent only about its own tasks (PROTOCOL.md §5-§8).
 
-Trainers are examples/synthetic/trainer.py with --fail-mode. To make a
+Trainers are examples/synthetic/trainer/task.py with --fail-mode. To make a
 failure depend on the trial, the tests tune a CATEGORICAL "parameter" named
 steps under GRID_SEARCH (one trial at a time, values in the listed order):
 the trainer takes --steps as its own option and exits 1 for steps < 1, so the

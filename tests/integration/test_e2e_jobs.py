@@ -7,7 +7,7 @@ CLOUD_ML_*, the job's env, a working directory per task), maxParallelTrials
 never exceeded, the REST errors of docs/interfaces.md, and `hpt jobs describe
 --summarize` / `hpt jobs stream-logs` on the finished job.
 
-The trainer is examples/synthetic/trainer.py: its objective is a known
+The trainer is examples/synthetic/trainer/task.py: its objective is a known
 function of the hyperparameters, so every expected value is computed here,
 and with HPT_TEST_DUMP_DIR in the agent's environment it writes what it was
 given (argv, environment, cwd, pid) to one JSON file per task."""

@@ -4,8 +4,10 @@ contract is checked without a master or an agent: the metric file is in
 cloudml-hypertune's format (JSON lines, whole rewrites, last 100 kept),
 the synthetic objective is the documented function, its failure modes do
 what tests rely on, the digits MLP learns (validation accuracy > 0.85 with
-good parameters), and the example job configs validate and find their
-trainer from any working directory through HPT_EXAMPLES_DIR."""
+good parameters), and the example job configs validate, name their
+trainer package relative to themselves, and run it as an agent does
+(`python3 -m trainer.task`, the package on PYTHONPATH) from any working
+directory."""
 import json
 import math
 import os
@@ -21,8 +23,8 @@ import yaml
 SRC = pathlib.Path(os.environ.get("HPT_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
 BIN = pathlib.Path(os.environ.get("HPT_BIN_DIR", SRC / "build" / "bin"))
 EXAMPLES = SRC / "examples"
-SYNTHETIC = EXAMPLES / "synthetic" / "trainer.py"
-DIGITS = EXAMPLES / "digits" / "trainer.py"
+SYNTHETIC = EXAMPLES / "synthetic" / "trainer" / "task.py"
+DIGITS = EXAMPLES / "digits" / "trainer" / "task.py"
 PYTHON = "/usr/bin/python3"
 
 
@@ -213,29 +215,41 @@ def test_digits_rejects_invalid_values(tmp_path, args):
 # --- job configs -----------------------------------------------------------
 
 @pytest.mark.parametrize("example", ["synthetic", "digits"])
-def test_job_config_validates(example):
+def test_job_config_validates(tmp_path, example):
+    """From another directory: the config's packageUris entry is relative
+    to the file, and names the package of its pythonModule."""
     hpt = BIN / "hpt"
     if not hpt.exists():
         pytest.skip("hpt not built")
     result = subprocess.run([str(hpt), "validate", "--config",
                              str(EXAMPLES / example / "job.yaml")],
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    spec = json.loads(result.stdout)["trainingInput"]
+    (package,) = spec["packageUris"]
+    assert package == str(EXAMPLES / example / "trainer")
+    module = spec["pythonModule"].split(".")
+    assert module[0] == "trainer"
+    assert (pathlib.Path(package).parent.joinpath(*module[:-1]) / (module[-1] + ".py")).is_file()
 
 
 @pytest.mark.parametrize("example,params", [
     ("synthetic", ["--x=0.5", "--y=0.5", "--optimizer=sgd"]),
     ("digits", ["--hidden_units=32", "--learning_rate=0.01", "--activation=tanh"]),
 ])
-def test_job_command_runs_from_any_directory(tmp_path, example, params):
-    """The command as the agent would run it: in a task directory elsewhere,
-    args then --NAME=VALUE appended."""
+def test_job_trainer_runs_as_the_agent_runs_it(tmp_path, example, params):
+    """As the agent runs a pythonModule job: `python3 -m MODULE` with the
+    first python3 on PATH (here maybe one without scikit-learn), in a task
+    directory elsewhere, the package's directory on PYTHONPATH (where the
+    agent unpacked it), args then --NAME=VALUE appended."""
     spec = yaml.safe_load((EXAMPLES / example / "job.yaml").read_text())["trainingInput"]
-    argv = spec["command"] + spec.get("args", []) + params
+    assert "command" not in spec
+    (package,) = spec["packageUris"]
+    argv = ["python3", "-m", spec["pythonModule"], *spec.get("args", []), *params]
     if example == "digits":
         argv = [a if not a.startswith("--epochs=") else "--epochs=2" for a in argv]
     env = agent_env(tmp_path, tag=spec["hyperparameters"]["hyperparameterMetricTag"],
-                    HPT_EXAMPLES_DIR=str(EXAMPLES))
+                    PYTHONPATH=str((EXAMPLES / example / package).parent))
     env.update(spec.get("env", {}))
     task_dir = tmp_path / "task"
     task_dir.mkdir()
@@ -248,8 +262,10 @@ def test_job_command_runs_from_any_directory(tmp_path, example, params):
     if example == "synthetic":
         assert curve[-1][1] == 1.0  # the documented optimum
 
-    del env["HPT_EXAMPLES_DIR"]
+    # Without the package shipped there is no trainer: the job depends on
+    # its packageUris, not on a file that happens to be nearby.
+    del env["PYTHONPATH"]
     result = subprocess.run(argv, env=env, cwd=task_dir, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode != 0
-    assert "set HPT_EXAMPLES_DIR" in result.stderr
+    assert "No module named" in result.stderr

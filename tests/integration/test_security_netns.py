@@ -1,9 +1,11 @@
 """hpt across real network addresses, with CURVE on (docs/security.md).
 
 Two network namespaces joined to this one by veth pairs give two agent
-hosts their own IP addresses (10.199.1.2 and 10.199.2.2); the master binds
-every interface of this namespace (so it can only start with keys) and
-the agents reach it at 10.199.1.1 and 10.199.2.1. Each agent pretends to
+hosts their own IP addresses (10.199.N.2 and 10.199.N+1.2, N drawn per
+run so that what a killed run left behind cannot answer for this one);
+the master binds every interface of this namespace (so it can only start
+with keys) and the agents reach it at 10.199.N.1 and 10.199.N+1.1.
+Each agent pretends to
 be a 4-V100 host (an hwloc XML topology). Then:
 
 - a CUSTOM job whose trial needs 8 GPUs (a master and three workers of two
@@ -16,6 +18,7 @@ be a 4-V100 host (an hwloc XML topology). Then:
 Needs root (namespaces, veth); skipped with the reason otherwise."""
 import json
 import os
+import random
 import subprocess
 import time
 import uuid
@@ -39,17 +42,19 @@ def hosts():
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
     tag = uuid.uuid4().hex[:6]
+    base = random.randrange(1, 250)
     made = {}
     try:
         for i, name in ((1, "a1"), (2, "a2")):
             ns, outer, inner = f"hpt{tag}{i}", f"hv{tag}{i}o", f"hv{tag}{i}i"
+            net = f"10.199.{base + i - 1}"
             run("ip", "netns", "add", ns)
-            made[name] = (ns, f"10.199.{i}.2", f"10.199.{i}.1")
+            made[name] = (ns, f"{net}.2", f"{net}.1")
             run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
             run("ip", "link", "set", inner, "netns", ns)
-            run("ip", "addr", "add", f"10.199.{i}.1/24", "dev", outer)
+            run("ip", "addr", "add", f"{net}.1/24", "dev", outer)
             run("ip", "link", "set", outer, "up")
-            run("ip", "netns", "exec", ns, "ip", "addr", "add", f"10.199.{i}.2/24", "dev", inner)
+            run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/24", "dev", inner)
             run("ip", "netns", "exec", ns, "ip", "link", "set", inner, "up")
             run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
     except subprocess.CalledProcessError as err:
@@ -87,6 +92,16 @@ def lab(tmp_path, hosts):
     cluster.start_master()
     cluster.keys, cluster.hosts, cluster.dumps = keys, hosts, tmp_path / "dumps"
     cluster.dumps.mkdir()
+    try:
+        _start_agents(cluster, tmp_path, hosts, keys)
+        yield cluster
+    finally:
+        # Even when an agent never came up: a daemon left running would keep
+        # its namespace, and its addresses, alive after the test.
+        cluster.stop()
+
+
+def _start_agents(cluster, tmp_path, hosts, keys):
     for name, (ns, address, master) in hosts.items():
         cluster.agents[name] = cluster._spawn(
             ["ip", "netns", "exec", ns, str(BIN / "hptagent"),
@@ -98,8 +113,6 @@ def lab(tmp_path, hosts):
             f"agent-{name}", env={"HPT_TEST_DUMP_DIR": str(cluster.dumps)})
         wait_for(lambda n=name: (cluster.node(n) or {}).get("state") == "READY", timeout=30,
                  what=f"agent {name} READY over its own network")
-    yield cluster
-    cluster.stop()
 
 
 def test_gpu_cluster_across_hosts(lab):
@@ -189,7 +202,7 @@ def test_remote_clients_are_rate_limited(tmp_path, hosts):
     master.apiRequestsPerSecond, and past 64 open connections; the host's
     own tools are not limited."""
     cluster = Cluster(tmp_path, master_config="\n".join([
-        "  apiRequestsPerSecond: 20", "  apiHostNames: [10.199.1.1]",
+        "  apiRequestsPerSecond: 20", f"  apiHostNames: [{hosts['a1'][2]}]",
         "  security:", "    insecure: true"]))
     cluster.config.write_text(cluster.config.read_text().replace(
         f"api: 127.0.0.1:{cluster.api_port}", f"api: 0.0.0.0:{cluster.api_port}"))

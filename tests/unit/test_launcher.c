@@ -468,7 +468,7 @@ s_synthetic (void)
 {
     static char path[PATH_MAX];
     char guess[PATH_MAX];
-    hpt_test_path (guess, sizeof (guess), "examples/synthetic/trainer.py");
+    hpt_test_path (guess, sizeof (guess), "examples/synthetic/trainer/task.py");
     assert_non_null (realpath (guess, path));
     return path;
 }

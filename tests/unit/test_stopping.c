@@ -14,7 +14,7 @@
 
 #define STEPS 20
 
-//  The synthetic trainer's curve (examples/synthetic/trainer.py): rises to
+//  The synthetic trainer's curve (examples/synthetic/trainer/task.py): rises to
 //  final at step STEPS.
 static double
 s_curve (double final, int step)

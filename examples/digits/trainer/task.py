@@ -2,7 +2,9 @@
 """Tunes a small neural network on the handwritten digits of scikit-learn.
 
 A real training program in the shape AI Platform expects of a trainer
-(docs/trainer-contract.md), runnable on a laptop core in seconds:
+(docs/trainer-contract.md): the package `trainer` with its entry module
+`trainer.task`, run as `python3 -m trainer.task`, on a laptop core in
+seconds:
 
 - data: sklearn.datasets.load_digits (1797 8x8 images, bundled with
   scikit-learn, no download), split 80/20 into training and validation
@@ -24,6 +26,9 @@ Hyperparameters (hpt passes --NAME=VALUE, NAME being the parameterName):
   --alpha=FLOAT           L2 penalty (default 0.0001)
   --seed=INT              weight initialization and shuffling (default 0)
   --job-dir=DIR           when given, a summary.json is written there
+
+It needs numpy and scikit-learn (Debian's python3-sklearn); started by a
+python3 without them, it runs itself again under /usr/bin/python3.
 """
 
 import argparse
@@ -97,8 +102,31 @@ def parse(argv):
     return args
 
 
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def rerun_with_scikit_learn(argv):
+    """The agent runs `python3 -m trainer.task` with the first python3 on
+    its PATH. When that one lacks scikit-learn (a pyenv or virtualenv
+    interpreter), run again under Debian's, which has it (python3-sklearn),
+    with the same arguments and environment (PYTHONPATH included)."""
+    try:
+        import sklearn  # noqa: F401
+        return
+    except ImportError:
+        here = os.path.realpath(sys.executable or "")
+        if here == os.path.realpath(DEBIAN_PYTHON) or not os.access(DEBIAN_PYTHON, os.X_OK):
+            raise
+    spec = globals().get("__spec__")
+    target = ["-m", spec.name] if spec and spec.name else [os.path.abspath(__file__)]
+    print("digits: no scikit-learn under %s; running under %s" % (here, DEBIAN_PYTHON),
+          file=sys.stderr, flush=True)
+    os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON, *target, *argv])
+
+
 def main(argv):
     args = parse(argv)
+    rerun_with_scikit_learn(argv)
     started = time.time()
     import numpy as np
     from sklearn.datasets import load_digits

@@ -1,0 +1,1 @@
+"""The digits example trainer as a Python package: run `python3 -m trainer.task`."""
