@@ -67,7 +67,7 @@
     against its digest (changed: unpacked again from the checked file).
     That reads the package and its tree once per task start, the price of
     never handing a task a package someone changed on disk. Tasks must not
-    write byte code into the tree (the agent sets PYTHONPYCACHEPREFIX).
+    write byte code into the tree (the agent sets PYTHONDONTWRITEBYTECODE).
 
     Freshness (the decision): content is identified by its hash, never by
     its URL, so a changed package is always noticed when it is downloaded
