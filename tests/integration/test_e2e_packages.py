@@ -17,6 +17,7 @@ with open(os.environ["CLOUD_ML_HP_METRIC_FILE"], "w") as f:
     f.write(json.dumps({"timestamp": time.time(), os.environ["CLOUD_ML_HP_METRIC_TAG"]: str(-(x - 1) ** 2),
                         "global_step": "1", "trial": os.environ["CLOUD_ML_TRIAL_ID"]}) + "\\n")
 print("packaged trainer ran with", sys.argv[1:])
+print("byte code: prefix=%s dont_write=%d" % (sys.pycache_prefix, sys.flags.dont_write_bytecode))
 '''
 
 
@@ -59,6 +60,12 @@ def test_python_module_from_a_package(cluster, tmp_path):
         assert trial["finalMetric"]["objectiveValue"] == pytest.approx(-(x - 1) ** 2)
     logs = cluster.hpt("jobs", "stream-logs", "pkg")
     assert "packaged trainer ran with" in logs.stdout
+    # No byte code goes into the verified cache, and none is looked for
+    # under a prefix (which would compile every installed module again at
+    # each start).
+    assert "byte code: prefix=None dont_write=1" in logs.stdout, logs.stdout
+    cache = tmp_path / "agent-a1" / "packages"
+    assert not [p for p in cache.rglob("__pycache__")], list(cache.rglob("__pycache__"))
 
 
 def test_a_missing_package_fails_the_trial_with_the_url(cluster, tmp_path):
