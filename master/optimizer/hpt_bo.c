@@ -46,22 +46,42 @@
     is added the same way before the next one is chosen, in O(n^2) (the
     factor grows by one row). (Constant liar at the best value, and the
     believer without the updated target, gave worse batches on
-    rosenbrock4, hartmann6 and ackley5 at small budgets.)
+    rosenbrock4, hartmann6 and ackley5 at small budgets.) Only the newest
+    PENDING_CAP pending points are believed; older ones repel like failures.
 
     Acquisition: log expected improvement over the best standardized
     value, computed stably far into the tail, plus a penalty
     log(1 - exp(-d^2 / 2 rho^2)) for each failed point at unit distance d,
-    which discourages the neighbourhood of failures. It is maximized over
-    quasi-random candidates (scrambled Halton), Gaussian perturbations of
-    the best results at several radii, then a batched compass search from
-    the best candidates and from the incumbent: each step tries +-h on
-    every numeric coordinate (the next level for INTEGER/DISCRETE), every
-    other category, moves to the best neighbour or halves h. The best
-    point found that is not pending, finished or failed wins.
+    which discourages the neighbourhood of failures.
+
+    Search, first point of a batch: quasi-random candidates (scrambled
+    Halton) and Gaussian perturbations of the best results at several
+    radii are scored; then a batched compass search runs from the best
+    candidates and from the incumbent: each step tries +-h on every
+    numeric coordinate (the next level for INTEGER/DISCRETE), every other
+    category, moves to the best neighbour or halves h. The best point
+    scored that is not pending, finished or failed wins.
+
+    Later points of a batch reuse that work. The candidates and compass
+    end points are kept with v = L^-1 k(X, x) each (hpt_gp_predict_keep);
+    believing a point adds one row to the factor, so each kept posterior is
+    brought up to date at O(n) (hpt_gp_update_kept: exact, not an
+    approximation) instead of O(n^2) for a fresh score. Each later point
+    then adds a few fresh quasi-random points and perturbations, runs
+    compass searches from the best of those fresh points (not from the
+    kept ones: starts drawn from the kept set kept returning to the same
+    maxima, and rosenbrock4 at 1000 evaluations, 50 at a time, lost
+    three times its regret) and from the incumbent, and picks the best
+    unvisited point among everything scored. The fresh points are dropped
+    afterwards, so the kept set, and the cost of each later point, stays
+    bounded. A suggestion is a pure function of the history, the seed and
+    its index in the batch, so a batch of k starts with the batch of k-1.
 
     Costs are bounded: candidate counts are fixed, the compass search has a
-    step limit, and its batch of neighbours is scored with one triangular
-    solve (BLAS 3), so a suggestion is O(n^2) past the cached fit.
+    step limit, its batch of neighbours is scored with one triangular solve
+    (BLAS 3), and the model holds at most MODEL_CAP results and PENDING_CAP
+    believed points, so a suggestion is O(n^2) past the cached fit, and a
+    later point of a batch O(n) per kept candidate plus a short search.
 */
 #include "hpt_bo.h"
 #include "hpt_alloc.h"
@@ -72,18 +92,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIT_CAP 200      //  most results a hyperparameter fit sees
-#define MODEL_CAP 300    //  most results the model is conditioned on
-#define PENDING_CAP 64   //  most pending points the model believes (the newest)
-#define FIT_ITER 60      //  L-BFGS steps per start
-#define FIT_STARTS 3     //  prior mode plus seeded starts
-#define N_QUASI 512      //  quasi-random candidates
-#define N_LOCAL 256      //  perturbations of the best results
-#define N_TOP 5          //  best results perturbed
-#define N_STARTS 5       //  compass searches from the best candidates
-#define MAX_STEPS 25     //  compass steps per search
-#define MIN_STEP 1e-4    //  compass step at which a search stops
-#define FAIL_RADIUS 0.05 //  unit distance a failure discourages
+#define FIT_CAP 200       //  most results a hyperparameter fit sees
+#define MODEL_CAP 300     //  most results the model is conditioned on
+#define PENDING_CAP 64    //  most pending points the model believes (the newest)
+#define FIT_ITER 60       //  L-BFGS steps per start
+#define FIT_STARTS 3      //  prior mode plus seeded starts
+#define N_QUASI 512       //  quasi-random candidates
+#define N_LOCAL 256       //  perturbations of the best results
+#define N_TOP 5           //  best results perturbed
+#define N_STARTS 5        //  compass searches from the best candidates
+#define REFINE_STARTS 2   //  compass searches for each later point of a batch
+#define N_LOCAL_REFINE 64 //  perturbations added for each later point of a batch
+#define N_QUASI_REFINE 64 //  quasi-random points added for each later point of a batch
+#define MAX_STEPS 25      //  compass steps per search
+#define MIN_STEP 1e-4     //  compass step at which a search stops
+#define FAIL_RADIUS 0.05  //  unit distance a failure discourages
 #define FAR_D2 (80 * FAIL_RADIUS * FAIL_RADIUS) //  squared distance past which it does not
 #define MAX_CAT_NEIGHBOURS 16
 
@@ -388,6 +411,14 @@ s_failure_penalty (hpt_bo_t *self, const s_acq_t *acq, const double *x)
     return penalty;
 }
 
+//  The acquisition of a point from its posterior and its failure penalty.
+static double
+s_acquisition (const s_acq_t *acq, double mean, double var, double penalty)
+{
+    double sd = sqrt (var);
+    return log (sd) + s_log_h ((acq->best - mean) / sd) + penalty;
+}
+
 //  Scores m encoded points into out.
 static void
 s_score (hpt_bo_t *self, s_acq_t *acq, const double *X, size_t m, double *out)
@@ -398,11 +429,9 @@ s_score (hpt_bo_t *self, s_acq_t *acq, const double *X, size_t m, double *out)
         acq->var = hpt_realloc (acq->var, m * sizeof (double));
     }
     hpt_gp_predict (self->gp, X, m, acq->mean, acq->var);
-    for (size_t i = 0; i < m; i++) {
-        double sd = sqrt (acq->var[i]);
-        out[i] = log (sd) + s_log_h ((acq->best - acq->mean[i]) / sd) +
-                 s_failure_penalty (self, acq, X + i * self->dim);
-    }
+    for (size_t i = 0; i < m; i++)
+        out[i] = s_acquisition (acq, acq->mean[i], acq->var[i],
+                                s_failure_penalty (self, acq, X + i * self->dim));
 }
 
 //  ---------------------------------------------------------------------
@@ -572,77 +601,225 @@ s_best_rows (const double *z, size_t n, size_t *top)
     return count;
 }
 
-//  Best acquisition point not in visited: candidates, then compass
-//  searches from the best of them and from the incumbent. Writes the
-//  decoded point into values and returns false when none was found.
+//  ---------------------------------------------------------------------
+//  The candidates of a batch
+
+//  Points scored for the first suggestion of a batch, and the end points
+//  of every compass search since, whose posteriors are kept current
+//  (hpt_gp_update_kept) as each suggestion joins the model: a later
+//  suggestion of the batch rescores them at O(n) each instead of scoring
+//  a fresh candidate set at O(n^2) per point.
+typedef struct {
+    double *x;       //  count x dim, encoded
+    double *mean;    //  posterior mean of each
+    double *var;     //  posterior variance of each
+    double *penalty; //  failure penalty of each (fixed within a batch)
+    double *score;   //  acquisition of each
+    double *v;       //  count x vcap kept vectors
+    size_t vcap;     //  model size the kept vectors can reach
+    size_t count;    //  points held
+    size_t capacity; //  points the arrays hold
+} s_cands_t;
+
+static void
+s_cands_reserve (s_cands_t *cands, size_t dim, size_t want)
+{
+    if (want <= cands->capacity) return;
+    size_t cap = cands->capacity ? cands->capacity : 1024;
+    while (cap < want)
+        cap *= 2;
+    cands->x = hpt_realloc (cands->x, cap * dim * sizeof (double));
+    cands->mean = hpt_realloc (cands->mean, cap * sizeof (double));
+    cands->var = hpt_realloc (cands->var, cap * sizeof (double));
+    cands->penalty = hpt_realloc (cands->penalty, cap * sizeof (double));
+    cands->score = hpt_realloc (cands->score, cap * sizeof (double));
+    cands->v = hpt_realloc (cands->v, cap * cands->vcap * sizeof (double));
+    cands->capacity = cap;
+}
+
+//  Scores m encoded points X and keeps them.
+static void
+s_cands_add (hpt_bo_t *self, const s_acq_t *acq, s_cands_t *cands, const double *X, size_t m)
+{
+    size_t d = self->dim, at = cands->count;
+    s_cands_reserve (cands, d, at + m);
+    memcpy (cands->x + at * d, X, m * d * sizeof (double));
+    hpt_gp_predict_keep (self->gp, X, m, cands->mean + at, cands->var + at,
+                         cands->v + at * cands->vcap, cands->vcap);
+    for (size_t i = at; i < at + m; i++) {
+        cands->penalty[i] = s_failure_penalty (self, acq, cands->x + i * d);
+        cands->score[i] = s_acquisition (acq, cands->mean[i], cands->var[i], cands->penalty[i]);
+    }
+    cands->count += m;
+}
+
+//  After a suggestion joined the model (and maybe lowered acq->best):
+//  every candidate's posterior and score.
+static void
+s_cands_update (hpt_bo_t *self, const s_acq_t *acq, s_cands_t *cands)
+{
+    hpt_gp_update_kept (self->gp, cands->x, cands->count, cands->mean, cands->var, cands->v,
+                        cands->vcap);
+    for (size_t i = 0; i < cands->count; i++)
+        cands->score[i] = s_acquisition (acq, cands->mean[i], cands->var[i], cands->penalty[i]);
+}
+
+//  Removes the count candidates from index from, keeping the order of
+//  the rest.
+static void
+s_cands_drop (s_cands_t *cands, size_t dim, size_t from, size_t count)
+{
+    size_t tail = cands->count - from - count, to = from, at = from + count;
+    memmove (cands->x + to * dim, cands->x + at * dim, tail * dim * sizeof (double));
+    memmove (cands->mean + to, cands->mean + at, tail * sizeof (double));
+    memmove (cands->var + to, cands->var + at, tail * sizeof (double));
+    memmove (cands->penalty + to, cands->penalty + at, tail * sizeof (double));
+    memmove (cands->score + to, cands->score + at, tail * sizeof (double));
+    memmove (cands->v + to * cands->vcap, cands->v + at * cands->vcap,
+             tail * cands->vcap * sizeof (double));
+    cands->count -= count;
+}
+
+static void
+s_cands_free (s_cands_t *cands)
+{
+    free (cands->x);
+    free (cands->mean);
+    free (cands->var);
+    free (cands->penalty);
+    free (cands->score);
+    free (cands->v);
+}
+
+//  Compass searches from the nstarts best candidates (at step) and from
+//  extra (encoded, at a finer step) when not NULL; their end points join
+//  the candidates. Writes the best point not in visited, among the
+//  candidates and every point the searches scored, decoded into values;
+//  returns false when there is none.
 static bool
-s_maximize (hpt_bo_t *self, s_acq_t *acq, const double *X, const double *z, size_t n,
-            uint64_t stream, hpt_pointset_t *visited, double *values)
+s_search (hpt_bo_t *self, s_acq_t *acq, s_cands_t *cands, size_t from, size_t nstarts, double step,
+          const double *extra, hpt_rng_t *rng, hpt_pointset_t *visited, double *values)
+{
+    size_t d = self->dim, count = 0;
+    double *starts = hpt_malloc ((nstarts + 1) * d * sizeof (double));
+    double *scores = hpt_malloc ((nstarts + 1) * sizeof (double));
+    double *steps = hpt_malloc ((nstarts + 1) * sizeof (double));
+    bool *taken = hpt_calloc (cands->count ? cands->count : 1, sizeof (bool));
+    for (size_t s = 0; s < nstarts; s++) {
+        size_t best = cands->count;
+        for (size_t i = from; i < cands->count; i++)
+            if (!taken[i] && (best == cands->count || cands->score[i] > cands->score[best]))
+                best = i;
+        if (best == cands->count) break;
+        taken[best] = true;
+        memcpy (starts + count * d, cands->x + best * d, d * sizeof (double));
+        scores[count] = cands->score[best];
+        steps[count++] = step;
+    }
+    if (extra) {
+        memcpy (starts + count * d, extra, d * sizeof (double));
+        s_score (self, acq, starts + count * d, 1, scores + count);
+        steps[count++] = 0.02;
+    }
+    s_pool_t all = {0};
+    s_compass (self, acq, starts, scores, steps, count, &all, rng);
+    s_cands_add (self, acq, cands, starts, count);
+    for (size_t i = 0; i < cands->count; i++) {
+        memcpy (s_pool_add (&all, d), cands->x + i * d, d * sizeof (double));
+        all.score[all.count - 1] = cands->score[i];
+    }
+    size_t found = s_best_unvisited (self, &all, visited, values);
+    bool ok = found < all.count;
+    free (taken);
+    free (starts);
+    free (scores);
+    free (steps);
+    free (all.x);
+    free (all.score);
+    return ok;
+}
+
+//  count perturbations of the best results (X encoded, z standardized, n
+//  of them) at radii from wide to fine, into pts (count x dim).
+static void
+s_perturb (hpt_bo_t *self, const double *X, const double *z, size_t n, hpt_rng_t *rng, size_t count,
+           double *pts)
+{
+    size_t d = self->dim, top[N_TOP];
+    size_t ntop = s_best_rows (z, n, top);
+    static const double radii[] = {0.2, 0.05, 0.01, 0.002};
+    for (size_t i = 0; i < count; i++) {
+        const double *base = X + top[i % ntop] * d;
+        double r = radii[(i / ntop) % 4];
+        double *x = pts + i * d;
+        for (size_t j = 0; j < d; j++) {
+            if (self->categorical[j]) {
+                size_t cats = hpt_space_param (self->space, j)->categorical_count;
+                x[j] = hpt_rng_uniform (rng) < 1.0 / (double)d ? (double)hpt_rng_below (rng, cats)
+                                                               : base[j];
+            } else
+                x[j] = s_snap_coord (self, j, base[j] + r * hpt_rng_normal (rng));
+        }
+    }
+}
+
+//  count quasi-random points from index first of the job's sequence,
+//  snapped to legal values, into pts (count x dim).
+static void
+s_quasi (hpt_bo_t *self, uint64_t first, size_t count, double *pts)
 {
     size_t d = self->dim;
-    hpt_rng_t rng;
-    hpt_rng_init (&rng, self->seed, stream, 0xacc);
-    s_pool_t pool = {0};
-    for (size_t i = 0; i < N_QUASI; i++) {
-        double *x = s_pool_add (&pool, d);
-        hpt_halton_point (self->halton, stream * N_QUASI + i, x);
+    for (size_t i = 0; i < count; i++) {
+        double *x = pts + i * d;
+        hpt_halton_point (self->halton, first + i, x);
         for (size_t j = 0; j < d; j++) {
             if (self->categorical[j])
                 x[j] = floor (x[j] * (double)hpt_space_param (self->space, j)->categorical_count);
             x[j] = s_snap_coord (self, j, x[j]);
         }
     }
-    //  Perturbations of the best results at radii from wide to fine.
+}
+
+//  The first suggestion of a batch: quasi-random candidates and
+//  perturbations of the best results (X encoded, z standardized, n of
+//  them) become the batch's candidates, then compass searches from the
+//  best of them and from the incumbent.
+static bool
+s_explore (hpt_bo_t *self, s_acq_t *acq, s_cands_t *cands, const double *X, const double *z,
+           size_t n, uint64_t stream, hpt_rng_t *rng, hpt_pointset_t *visited, double *values)
+{
+    size_t d = self->dim;
+    double *pts = hpt_malloc ((N_QUASI + N_LOCAL) * d * sizeof (double));
+    s_quasi (self, stream * N_QUASI, N_QUASI, pts);
+    s_perturb (self, X, z, n, rng, N_LOCAL, pts + N_QUASI * d);
+    s_cands_add (self, acq, cands, pts, N_QUASI + N_LOCAL);
+    free (pts);
     size_t top[N_TOP];
-    size_t ntop = s_best_rows (z, n, top);
-    static const double radii[] = {0.2, 0.05, 0.01, 0.002};
-    for (size_t i = 0; i < N_LOCAL; i++) {
-        const double *base = X + top[i % ntop] * d;
-        double r = radii[(i / ntop) % 4];
-        double *x = s_pool_add (&pool, d);
-        for (size_t j = 0; j < d; j++) {
-            if (self->categorical[j]) {
-                size_t cats = hpt_space_param (self->space, j)->categorical_count;
-                x[j] = hpt_rng_uniform (&rng) < 1.0 / (double)d ? (double)hpt_rng_below (&rng, cats)
-                                                                : base[j];
-            } else
-                x[j] = s_snap_coord (self, j, base[j] + r * hpt_rng_normal (&rng));
-        }
-    }
-    s_score (self, acq, pool.x, pool.count, pool.score);
-    //  Compass searches from the best distinct candidates and the incumbent.
-    size_t nstarts = N_STARTS + 1;
-    double *starts = hpt_malloc (nstarts * d * sizeof (double));
-    double *scores = hpt_malloc (nstarts * sizeof (double));
-    double *steps = hpt_malloc (nstarts * sizeof (double));
-    bool *taken = hpt_calloc (pool.count, sizeof (bool));
-    size_t count = 0;
-    for (size_t s = 0; s < N_STARTS; s++) {
-        size_t best = pool.count;
-        for (size_t i = 0; i < pool.count; i++)
-            if (!taken[i] && (best == pool.count || pool.score[i] > pool.score[best])) best = i;
-        if (best == pool.count) break;
-        taken[best] = true;
-        memcpy (starts + count * d, pool.x + best * d, d * sizeof (double));
-        scores[count] = pool.score[best];
-        steps[count++] = 0.05;
-    }
-    memcpy (starts + count * d, X + top[0] * d, d * sizeof (double));
-    s_score (self, acq, starts + count * d, 1, scores + count);
-    steps[count++] = 0.02;
-    s_compass (self, acq, starts, scores, steps, count, &pool, &rng);
-    for (size_t s = 0; s < count; s++) {
-        memcpy (s_pool_add (&pool, d), starts + s * d, d * sizeof (double));
-        pool.score[pool.count - 1] = scores[s];
-    }
-    size_t found = s_best_unvisited (self, &pool, visited, values);
-    bool ok = found < pool.count;
-    free (taken);
-    free (starts);
-    free (scores);
-    free (steps);
-    free (pool.x);
-    free (pool.score);
+    s_best_rows (z, n, top);
+    return s_search (self, acq, cands, 0, N_STARTS, 0.05, X + top[0] * d, rng, visited, values);
+}
+
+//  A later suggestion of a batch: fresh perturbations of the best results
+//  join the candidates, then compass searches from the best candidates
+//  (scored under the model that now believes the batch's earlier points)
+//  and from the incumbent.
+static bool
+s_refine (hpt_bo_t *self, s_acq_t *acq, s_cands_t *cands, const double *X, const double *z,
+          size_t n, uint64_t stream, hpt_rng_t *rng, hpt_pointset_t *visited, double *values)
+{
+    size_t d = self->dim, top[N_TOP];
+    double *pts = hpt_malloc ((N_QUASI_REFINE + N_LOCAL_REFINE) * d * sizeof (double));
+    s_quasi (self, stream * N_QUASI, N_QUASI_REFINE, pts);
+    s_perturb (self, X, z, n, rng, N_LOCAL_REFINE, pts + N_QUASI_REFINE * d);
+    size_t from = cands->count;
+    s_cands_add (self, acq, cands, pts, N_QUASI_REFINE + N_LOCAL_REFINE);
+    free (pts);
+    s_best_rows (z, n, top);
+    bool ok = s_search (self, acq, cands, from, REFINE_STARTS, 0.05, X + top[0] * d, rng, visited,
+                        values);
+    //  The fresh points served this suggestion's starts and choice; kept,
+    //  they would make every later suggestion of the batch dearer.
+    s_cands_drop (cands, d, from, N_QUASI_REFINE + N_LOCAL_REFINE);
     return ok;
 }
 
@@ -730,19 +907,29 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
         s_encode (self, pending, X + (n_done + i) * d);
         s_believe (self, &acq, X + (n_done + i) * d);
     }
+    //  The candidates of the batch are kept through every append below.
+    s_cands_t cands = {.vcap = hpt_gp_count (self->gp) + n};
     size_t produced = 0;
     while (ok && produced < n) {
         double *values = out + produced * d;
         uint64_t stream = history->history_size * 64 + produced;
-        if (!s_maximize (self, &acq, X, z, n_done, stream, visited, values)) break;
+        hpt_rng_t rng;
+        hpt_rng_init (&rng, self->seed, stream, 0xacc);
+        bool found =
+            produced == 0
+                ? s_explore (self, &acq, &cands, X, z, n_done, stream, &rng, visited, values)
+                : s_refine (self, &acq, &cands, X, z, n_done, stream, &rng, visited, values);
+        if (!found) break;
         hpt_pointset_insert (visited, values);
         produced++;
         if (produced < n) {
             double *x = X + (n_done + n_believed) * d;
             s_encode (self, values, x);
             s_believe (self, &acq, x);
+            s_cands_update (self, &acq, &cands);
         }
     }
+    s_cands_free (&cands);
     free (acq.mean);
     free (acq.var);
     free (failed);

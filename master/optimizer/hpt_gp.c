@@ -26,12 +26,19 @@
     l = L^-1 k(X, x) and sqrt(k(x, x) + sn2 - l'l) on the diagonal, without
     touching the rows above, so appending is O(n^2) and truncating back to
     the first n points restores their factor bit for bit. The factor
-    depends only on the inputs and theta; new targets cost one dpotrs.
+    depends only on the inputs and theta; new targets cost two triangular
+    solves (w = L^-1 y, alpha = L^-T w).
+
+    Kept predictions: a caller that keeps v = L^-1 k(X, x*) for its points
+    can follow an append at O(n) each: v gains e = (k(x*, x_new) - l'v) /
+    L_nn, the variance loses e^2 and the mean gains e w_n (zero when the
+    appended target is the posterior mean there, a kriging believer).
 */
 #include "hpt_gp.h"
 #include "hpt_alloc.h"
 #include <cblas.h>
 #include <lapacke.h>
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +60,7 @@ struct _hpt_gp_t {
     double jitter;        //  diagonal jitter the factorization needed
     double *L;            //  Cholesky factor of K, column-major, lower, ld = capacity
     double *alpha;        //  K^-1 y
+    double *w;            //  L^-1 y, so that mean = k*' alpha = (L^-1 k*)' w
     double *ks;           //  scratch for prediction, PREDICT_BLOCK x n
 };
 
@@ -81,6 +89,7 @@ hpt_gp_destroy (hpt_gp_t **self_p)
     free (self->inv_ls2);
     free (self->L);
     free (self->alpha);
+    free (self->w);
     free (self->ks);
     free (self);
     *self_p = NULL;
@@ -339,14 +348,16 @@ hpt_gp_fit (hpt_gp_t *self, const double *X, const double *y, size_t n, const do
     return best;
 }
 
-//  alpha = K^-1 y from the factor: O(n^2).
+//  w = L^-1 y and alpha = L^-T w = K^-1 y from the factor: O(n^2).
 static void
 s_solve_alpha (hpt_gp_t *self)
 {
-    memcpy (self->alpha, self->y, self->n * sizeof (double));
-    if (self->n > 0)
-        LAPACKE_dpotrs_work (LAPACK_COL_MAJOR, 'L', (lapack_int)self->n, 1, self->L,
-                             (lapack_int)self->capacity, self->alpha, (lapack_int)self->n);
+    lapack_int n = (lapack_int)self->n, ld = (lapack_int)self->capacity;
+    memcpy (self->w, self->y, self->n * sizeof (double));
+    if (n > 0) LAPACKE_dtrtrs_work (LAPACK_COL_MAJOR, 'L', 'N', 'N', n, 1, self->L, ld, self->w, n);
+    memcpy (self->alpha, self->w, self->n * sizeof (double));
+    if (n > 0)
+        LAPACKE_dtrtrs_work (LAPACK_COL_MAJOR, 'L', 'T', 'N', n, 1, self->L, ld, self->alpha, n);
 }
 
 //  Makes room for capacity points, keeping the data and the factor.
@@ -362,6 +373,7 @@ s_reserve (hpt_gp_t *self, size_t capacity)
     self->X = hpt_realloc (self->X, capacity * d * sizeof (double));
     self->y = hpt_realloc (self->y, capacity * sizeof (double));
     self->alpha = hpt_realloc (self->alpha, capacity * sizeof (double));
+    self->w = hpt_realloc (self->w, capacity * sizeof (double));
     self->ks = hpt_realloc (self->ks, capacity * PREDICT_BLOCK * sizeof (double));
     self->capacity = capacity;
 }
@@ -433,31 +445,84 @@ hpt_gp_count (hpt_gp_t *self)
     return self->n;
 }
 
+//  Mean and variance of count points from their kernel rows: ks holds
+//  k(X, x_c) for each (row c, n values) and receives L^-1 k(X, x_c), the
+//  n x count right-hand side of one triangular solve when read column-major.
+static void
+s_predict_block (hpt_gp_t *self, const double *Xs, size_t count, double *ks, double *mean,
+                 double *var)
+{
+    size_t n = self->n, d = self->dim;
+    for (size_t c = 0; c < count; c++) {
+        const double *x = Xs + c * d;
+        double *row = ks + c * n;
+        double mu = 0.0;
+        for (size_t a = 0; a < n; a++) {
+            row[a] = self->sf2 * s_matern (s_r2 (self, x, self->X + a * d, self->inv_ls2));
+            mu += row[a] * self->alpha[a];
+        }
+        mean[c] = mu;
+    }
+    if (n > 0)
+        LAPACKE_dtrtrs_work (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, (lapack_int)count,
+                             self->L, (lapack_int)self->capacity, ks, (lapack_int)n);
+    for (size_t c = 0; c < count; c++) {
+        double v = self->sf2;
+        if (n > 0) v -= cblas_ddot ((int)n, ks + c * n, 1, ks + c * n, 1);
+        var[c] = fmax (v, 1e-12 * self->sf2);
+    }
+}
+
 void
 hpt_gp_predict (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var)
 {
-    size_t n = self->n, d = self->dim;
     for (size_t start = 0; start < m; start += PREDICT_BLOCK) {
         size_t count = m - start < PREDICT_BLOCK ? m - start : PREDICT_BLOCK;
-        //  Row c of ks is k(X, x_c): read column-major it is the n x count
-        //  right-hand side of the triangular solve.
-        for (size_t c = 0; c < count; c++) {
-            const double *x = Xs + (start + c) * d;
-            double *row = self->ks + c * n;
-            double mu = 0.0;
-            for (size_t a = 0; a < n; a++) {
-                row[a] = self->sf2 * s_matern (s_r2 (self, x, self->X + a * d, self->inv_ls2));
-                mu += row[a] * self->alpha[a];
-            }
-            mean[start + c] = mu;
-        }
-        if (n > 0)
-            LAPACKE_dtrtrs_work (LAPACK_COL_MAJOR, 'L', 'N', 'N', (lapack_int)n, (lapack_int)count,
-                                 self->L, (lapack_int)self->capacity, self->ks, (lapack_int)n);
-        for (size_t c = 0; c < count; c++) {
-            double v = self->sf2;
-            if (n > 0) v -= cblas_ddot ((int)n, self->ks + c * n, 1, self->ks + c * n, 1);
-            var[start + c] = fmax (v, 1e-12 * self->sf2);
-        }
+        s_predict_block (self, Xs + start * self->dim, count, self->ks, mean + start, var + start);
     }
+}
+
+void
+hpt_gp_predict_keep (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var,
+                     double *V, size_t ldv)
+{
+    size_t n = self->n;
+    assert (ldv >= n);
+    for (size_t start = 0; start < m; start += PREDICT_BLOCK) {
+        size_t count = m - start < PREDICT_BLOCK ? m - start : PREDICT_BLOCK;
+        s_predict_block (self, Xs + start * self->dim, count, self->ks, mean + start, var + start);
+        for (size_t c = 0; c < count; c++)
+            memcpy (V + (start + c) * ldv, self->ks + c * n, n * sizeof (double));
+    }
+}
+
+void
+hpt_gp_update_kept (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var,
+                    double *V, size_t ldv)
+{
+    size_t p = self->n - 1, d = self->dim, ld = self->capacity;
+    assert (self->n > 0 && ldv >= self->n);
+    //  Row p of the factor is [l', L_pp]; the kept vectors grow by
+    //  e = (k(x, x_p) - l' v) / L_pp, the variance loses e^2 and the mean
+    //  gains e w_p (w_p = 0 when y_p is the mean at x_p: a believer).
+    double *l = hpt_malloc ((p ? p : 1) * sizeof (double));
+    double *lv = hpt_malloc ((m ? m : 1) * sizeof (double));
+    for (size_t a = 0; a < p; a++)
+        l[a] = self->L[a * ld + p];
+    if (p > 0 && m > 0)
+        cblas_dgemv (CblasRowMajor, CblasNoTrans, (int)m, (int)p, 1.0, V, (int)ldv, l, 1, 0.0, lv,
+                     1);
+    else
+        memset (lv, 0, (m ? m : 1) * sizeof (double));
+    const double *xp = self->X + p * d;
+    double lpp = self->L[p * ld + p], wp = self->w[p];
+    for (size_t c = 0; c < m; c++) {
+        double k = self->sf2 * s_matern (s_r2 (self, Xs + c * d, xp, self->inv_ls2));
+        double e = (k - lv[c]) / lpp;
+        V[c * ldv + p] = e;
+        mean[c] += e * wp;
+        var[c] = fmax (var[c] - e * e, 1e-12 * self->sf2);
+    }
+    free (l);
+    free (lv);
 }

@@ -85,6 +85,20 @@ size_t hpt_gp_count (hpt_gp_t *self);
 //  of m values. Needs a successful hpt_gp_condition.
 void hpt_gp_predict (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var);
 
+//  As hpt_gp_predict, and keeps for each point c the vector v_c =
+//  L^-1 k(X, x_c) in V (row c, leading dimension ldv >= count), which lets
+//  hpt_gp_update_kept follow appends at O(n) per point instead of O(n^2).
+//  V is the caller's array of m x ldv values.
+void hpt_gp_predict_keep (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var,
+                          double *V, size_t ldv);
+
+//  After one hpt_gp_append, brings the mean, variance and kept vectors of
+//  m points (from hpt_gp_predict_keep or this function, on the model just
+//  before the append) up to date: O(n) per point, one matrix-vector
+//  product for all. ldv must hold the new count.
+void hpt_gp_update_kept (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var,
+                         double *V, size_t ldv);
+
 //  Negative log posterior of theta on the data given (for tests); grad
 //  (theta_size values) receives its gradient when not NULL.
 double hpt_gp_neg_log_posterior (hpt_gp_t *self, const double *X, const double *y, size_t n,

@@ -160,6 +160,36 @@ test_append_matches_full_factorization (void **state)
     hpt_gp_destroy (&grown);
 }
 
+//  Kept predictions follow appends (with arbitrary targets, and with a
+//  believer's target, which leaves every mean where it was) exactly as a
+//  fresh prediction on the grown model would.
+static void
+test_kept_predictions_follow_appends (void **state)
+{
+    bool categorical[3] = {false, false, true};
+    hpt_gp_t *gp = hpt_gp_new (3, categorical, &s_prior);
+    double X[60 * 3], y[60];
+    s_data (60, X, y);
+    double theta[5] = {-1.0, 0.3, 0.2, 0.1, -6.0};
+    assert_true (hpt_gp_condition (gp, X, y, 20, theta));
+    size_t ldv = 40;
+    double mean[10], var[10], V[10 * 40], m[10], v[10];
+    const double *Xs = X + 50 * 3;
+    hpt_gp_predict_keep (gp, Xs, 10, mean, var, V, ldv);
+    for (size_t i = 20; i < 40; i++) {
+        double target = y[i];
+        if (i % 2) hpt_gp_predict (gp, X + i * 3, 1, &target, v);
+        hpt_gp_append (gp, X + i * 3, target);
+        hpt_gp_update_kept (gp, Xs, 10, mean, var, V, ldv);
+        hpt_gp_predict (gp, Xs, 10, m, v);
+        for (size_t c = 0; c < 10; c++) {
+            assert_true (fabs (mean[c] - m[c]) < 1e-8);
+            assert_true (fabs (var[c] - v[c]) < 1e-8);
+        }
+    }
+    hpt_gp_destroy (&gp);
+}
+
 int
 main (void)
 {
@@ -168,6 +198,7 @@ main (void)
         cmocka_unit_test (test_fit_and_predict),
         cmocka_unit_test (test_duplicates_do_not_break_cholesky),
         cmocka_unit_test (test_append_matches_full_factorization),
+        cmocka_unit_test (test_kept_predictions_follow_appends),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

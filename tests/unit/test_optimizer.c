@@ -269,6 +269,9 @@ s_check_rebuild (hpt_algorithm_t alg)
     //  Asking twice without new history gives the same answer.
     assert_int_equal (hpt_optimizer_suggest (a, 3, out_b), 3);
     assert_true (s_same (out_a, out_b, 3 * 7));
+    //  A smaller batch is the start of the larger one.
+    assert_int_equal (hpt_optimizer_suggest (a, 2, out_b), 2);
+    assert_true (s_same (out_a, out_b, 2 * 7));
     //  Another seed, other suggestions.
     hpt_optimizer_t *e = hpt_optimizer_new (space, HPT_GOAL_MINIMIZE, alg, 12);
     s_replay (e, space, log_values, log_kind, count, false);
