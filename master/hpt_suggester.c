@@ -12,7 +12,13 @@
 #include "hpt_alloc.h"
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
+
+//  How much nicer than the master the suggester thread runs.
+#define S_NICE 10
 
 //  Jobs whose optimizer (and so GP fit) the actor keeps between requests.
 #define S_CACHE_JOBS 16
@@ -147,6 +153,11 @@ s_actor (zsock_t *pipe, void *args)
     s_entry_t cache[S_CACHE_JOBS];
     memset (cache, 0, sizeof cache);
     uint64_t served = 0;
+    //  Linux applies a thread id's nice value to that thread alone. Where
+    //  it cannot be raised the thread simply keeps the master's priority.
+    pid_t tid = (pid_t)syscall (SYS_gettid);
+    int nice = getpriority (PRIO_PROCESS, (id_t)tid) + S_NICE;
+    (void)setpriority (PRIO_PROCESS, (id_t)tid, nice > 19 ? 19 : nice);
     zsock_signal (pipe, 0);
     while (true) {
         char *command = NULL;

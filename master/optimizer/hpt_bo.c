@@ -93,7 +93,7 @@
 #include <string.h>
 
 #define FIT_CAP 200       //  most results a hyperparameter fit sees
-#define MODEL_CAP 300     //  most results the model is conditioned on
+#define MODEL_CAP 200     //  most results the model is conditioned on
 #define PENDING_CAP 64    //  most pending points the model believes (the newest)
 #define FIT_ITER 60       //  L-BFGS steps per start
 #define FIT_STARTS 3      //  prior mode plus seeded starts
@@ -101,7 +101,7 @@
 #define N_LOCAL 256       //  perturbations of the best results
 #define N_TOP 5           //  best results perturbed
 #define N_STARTS 5        //  compass searches from the best candidates
-#define REFINE_STARTS 2   //  compass searches for each later point of a batch
+#define REFINE_STARTS 1   //  compass searches for each later point of a batch
 #define N_LOCAL_REFINE 64 //  perturbations added for each later point of a batch
 #define N_QUASI_REFINE 64 //  quasi-random points added for each later point of a batch
 #define MAX_STEPS 25      //  compass steps per search

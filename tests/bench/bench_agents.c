@@ -7,9 +7,10 @@
 
     1. registration: time until every agent was welcomed, the master's
        RSS right after;
-    2. idle: SECONDS with every agent heartbeating; the master's CPU (% of
-       one core), GET /v1/nodes (first page) and GET /metrics latencies
-       sampled every 100 ms, RSS at the end;
+    2. idle: SECONDS with every agent heartbeating and no API request:
+       the master's CPU (% of one core); then SECONDS more with GET
+       /v1/nodes (first page) and GET /metrics latencies sampled every
+       100 ms, RSS at the end;
     3. with --job TRIALS: one job of TRIALS trials, PARALLEL at a time,
        each a pretend task of TRIAL_MS on one agent, of four DOUBLE
        parameters (bench_swarm_objective, MINIMIZE), with the algorithm
@@ -20,11 +21,16 @@
        to its ACK (p50/p99/max), the longest any agent heard nothing from
        the master, the master's own loop figures from /metrics, and RSS.
 
+    4. with --soak MINUTES (and --job): jobs like the measured one back
+       to back for MINUTES more, the master's RSS sampled every 10 s;
+       prints the jobs and trials run, RSS at the soak's first sample,
+       its highest and its last, and the master's CPU over the soak.
+
     With --baseline DIR the same run is first made with DIR/hptmaster
     (another build, e.g. of main), and both are printed side by side.
 
     hpt-bench agents --count N [--seconds S] [--job TRIALS [--parallel P]
-                     [--trial-ms MS] [--algorithm gp|random]]
+                     [--trial-ms MS] [--algorithm gp|random] [--soak MINUTES]]
                      [--heartbeat MS] [--agent-timeout MS] [--baseline DIR] [--json]
 */
 #include "bench_cluster.h"
@@ -46,6 +52,7 @@ typedef struct {
     const char *algorithm; //  AI Platform's name
     int heartbeat_ms;      //  master.heartbeatInterval
     int timeout_ms;        //  master.agentTimeout
+    int soak_minutes;      //  jobs back to back after the measured one, 0: none
     const char *baseline;  //  directory of another hptmaster, or NULL
     bool json;             //  one JSON object
 } s_options_t;
@@ -77,6 +84,13 @@ typedef struct {
     bench_swarm_stats_t swarm; //  at the end
     double busy_max_s;         //  hpt_loop_busy_max_seconds
     double silence_max_s;      //  hpt_agent_silence_max_seconds
+    long soak_jobs;            //  jobs submitted during the soak
+    long soak_succeeded;       //  trials that succeeded during the soak
+    long soak_failed;          //  trials that failed during the soak
+    double soak_rss_first_mb;  //  RSS at the soak's first sample
+    double soak_rss_max_mb;    //  its highest sample
+    double soak_rss_last_mb;   //  its last sample
+    double soak_cpu_pct;       //  % of one core over the soak
     double rss_end_mb;         //  at the end
     double hwm_mb;             //  peak RSS
 } s_result_t;
@@ -156,10 +170,10 @@ s_metric (const char *text, const char *name)
 }
 
 static char *
-s_job_text (const s_options_t *o)
+s_job_text (const s_options_t *o, const char *job_id)
 {
     return zsys_sprintf (
-        "{\"jobId\": \"swarm\", \"trainingInput\": {\"command\": [\"/bin/true\"], "
+        "{\"jobId\": \"%s\", \"trainingInput\": {\"command\": [\"/bin/true\"], "
         "\"hyperparameters\": {\"goal\": \"MINIMIZE\", \"hyperparameterMetricTag\": \"m\", "
         "\"maxTrials\": %d, \"maxParallelTrials\": %d, \"maxFailedTrials\": %d, "
         "\"algorithm\": \"%s\", \"params\": ["
@@ -167,7 +181,7 @@ s_job_text (const s_options_t *o)
         "{\"parameterName\": \"x1\", \"type\": \"DOUBLE\", \"minValue\": 0, \"maxValue\": 1}, "
         "{\"parameterName\": \"x2\", \"type\": \"DOUBLE\", \"minValue\": 0, \"maxValue\": 1}, "
         "{\"parameterName\": \"x3\", \"type\": \"DOUBLE\", \"minValue\": 0, \"maxValue\": 1}]}}}",
-        o->trials, o->parallel, o->trials, o->algorithm);
+        job_id, o->trials, o->parallel, o->trials, o->algorithm);
 }
 
 //  Waits until every agent was welcomed (at most 120 s).
@@ -188,15 +202,20 @@ static void
 s_idle (bench_cluster_t *cluster, const s_options_t *o, s_result_t *r)
 {
     pid_t pid = bench_cluster_master_pid (cluster);
+    //  CPU first, with nothing but heartbeats: the API sampling below
+    //  (a /metrics render every 100 ms, where Prometheus would scrape
+    //  every 15 s or more) would otherwise be most of what it measures.
     double cpu0 = bench_cpu_seconds (pid);
     int64_t t0 = zclock_mono ();
+    zclock_sleep (o->seconds * 1000);
+    double wall = (double)(zclock_mono () - t0) / 1e3;
+    r->idle_cpu_pct = 100.0 * (bench_cpu_seconds (pid) - cpu0) / wall;
+    t0 = zclock_mono ();
     while (zclock_mono () - t0 < (int64_t)o->seconds * 1000) {
         free (s_get (cluster, "/v1/nodes", &r->nodes));
         free (s_get (cluster, "/metrics", &r->metrics));
         zclock_sleep (100);
     }
-    double wall = (double)(zclock_mono () - t0) / 1e3;
-    r->idle_cpu_pct = 100.0 * (bench_cpu_seconds (pid) - cpu0) / wall;
     r->rss_idle_mb = s_memory_mb (pid, "VmRSS");
 }
 
@@ -227,7 +246,7 @@ s_job (bench_cluster_t *cluster, bench_swarm_t *swarm, const s_options_t *o, s_r
 {
     pid_t pid = bench_cluster_master_pid (cluster);
     bench_swarm_reset (swarm);
-    char *job = s_job_text (o);
+    char *job = s_job_text (o, "swarm");
     char *reply = NULL;
     double cpu0 = bench_cpu_seconds (pid);
     int64_t t0 = zclock_usecs ();
@@ -254,14 +273,75 @@ s_job (bench_cluster_t *cluster, bench_swarm_t *swarm, const s_options_t *o, s_r
     return ended;
 }
 
+//  Succeeded and failed trials of every job so far, from /metrics.
+static void
+s_trial_totals (bench_cluster_t *cluster, long *succeeded, long *failed)
+{
+    char *metrics = s_get (cluster, "/metrics", NULL);
+    *succeeded = metrics ? s_trials (metrics, "SUCCEEDED") : 0;
+    *failed = metrics ? s_trials (metrics, "FAILED") : 0;
+    free (metrics);
+}
+
+//  One RSS sample of the soak.
+static void
+s_soak_sample (pid_t pid, s_result_t *r)
+{
+    double rss = s_memory_mb (pid, "VmRSS");
+    if (isnan (r->soak_rss_first_mb)) r->soak_rss_first_mb = rss;
+    r->soak_rss_max_mb = isnan (r->soak_rss_max_mb) ? rss : fmax (r->soak_rss_max_mb, rss);
+    r->soak_rss_last_mb = rss;
+}
+
+//  --soak: jobs like the measured one back to back, RSS every 10 s.
+static bool
+s_soak (bench_cluster_t *cluster, const s_options_t *o, s_result_t *r)
+{
+    pid_t pid = bench_cluster_master_pid (cluster);
+    long succeeded0, failed0;
+    s_trial_totals (cluster, &succeeded0, &failed0);
+    double cpu0 = bench_cpu_seconds (pid);
+    int64_t t0 = zclock_mono (), next_sample = t0, end = t0 + o->soak_minutes * 60000LL;
+    r->soak_rss_first_mb = r->soak_rss_max_mb = r->soak_rss_last_mb = NAN;
+    char job_id[32] = "";
+    bool running = false, ok = true;
+    while (ok && zclock_mono () < end) {
+        if (!running) {
+            snprintf (job_id, sizeof job_id, "soak_%ld", ++r->soak_jobs);
+            char *job = s_job_text (o, job_id), *reply = NULL;
+            int status =
+                bench_cluster_http (cluster, "POST", "/v1/projects/bench/jobs", job, &reply, NULL);
+            ok = running = status == 200;
+            if (!ok) fprintf (stderr, "hpt-bench agents: soak job refused (%d)\n", status);
+            zstr_free (&job);
+            free (reply);
+            if (!ok) break;
+        }
+        zclock_sleep (1000);
+        char *path = zsys_sprintf ("/v1/projects/bench/jobs/%s", job_id);
+        char *body = s_get (cluster, path, NULL);
+        running = !(body && s_job_ended (body));
+        free (body);
+        zstr_free (&path);
+        if (zclock_mono () >= next_sample) {
+            s_soak_sample (pid, r);
+            next_sample += 10000;
+        }
+    }
+    double wall = (double)(zclock_mono () - t0) / 1e3;
+    r->soak_cpu_pct = 100.0 * (bench_cpu_seconds (pid) - cpu0) / wall;
+    s_trial_totals (cluster, &r->soak_succeeded, &r->soak_failed);
+    r->soak_succeeded -= succeeded0;
+    r->soak_failed -= failed0;
+    return ok;
+}
+
 static void
 s_finish (bench_cluster_t *cluster, bench_swarm_t *swarm, s_result_t *r)
 {
     pid_t pid = bench_cluster_master_pid (cluster);
     char *metrics = s_get (cluster, "/metrics", NULL);
     if (metrics) {
-        r->succeeded = s_trials (metrics, "SUCCEEDED");
-        r->failed = s_trials (metrics, "FAILED");
         r->busy_max_s = s_metric (metrics, "hpt_loop_busy_max_seconds");
         r->silence_max_s = s_metric (metrics, "hpt_agent_silence_max_seconds");
     }
@@ -288,6 +368,8 @@ s_run (const s_options_t *o, const char *master_bin, s_result_t *r)
     r->rss_storm_mb = s_memory_mb (bench_cluster_master_pid (cluster), "VmRSS");
     if (r->ok) s_idle (cluster, o, r);
     if (r->ok && o->trials) r->ok = s_job (cluster, swarm, o, r);
+    if (r->ok && o->trials) s_trial_totals (cluster, &r->succeeded, &r->failed);
+    if (r->ok && o->trials && o->soak_minutes) r->ok = s_soak (cluster, o, r);
     s_finish (cluster, swarm, r);
     bench_swarm_destroy (&swarm);
     zstr_free (&endpoint);
@@ -326,6 +408,15 @@ s_run (const s_options_t *o, const char *master_bin, s_result_t *r)
     X ("master_silence_max_ms", "job: longest master silence at an agent, ms",                     \
        r->swarm.master_silence_max_ms)
 
+#define S_SOAK_ROWS(X)                                                                             \
+    X ("soak_jobs", "soak: jobs", (double)r->soak_jobs)                                            \
+    X ("soak_succeeded", "soak: trials succeeded", (double)r->soak_succeeded)                      \
+    X ("soak_failed", "soak: trials failed", (double)r->soak_failed)                               \
+    X ("soak_cpu_pct", "soak: master CPU, % of a core", r->soak_cpu_pct)                           \
+    X ("soak_rss_first_mb", "soak: RSS at the first sample, MB", r->soak_rss_first_mb)             \
+    X ("soak_rss_max_mb", "soak: highest RSS, MB", r->soak_rss_max_mb)                             \
+    X ("soak_rss_last_mb", "soak: RSS at the last sample, MB", r->soak_rss_last_mb)
+
 #define S_END_ROWS(X)                                                                              \
     X ("loop_busy_max_s", "master: longest event (/metrics), s", r->busy_max_s)                    \
     X ("agent_silence_max_s", "master: longest agent silence (/metrics), s", r->silence_max_s)     \
@@ -347,6 +438,9 @@ s_print_json (const s_options_t *o, s_result_t *runs, size_t n)
         S_ROWS (X_JSON)
         if (o->trials) {
             S_JOB_ROWS (X_JSON)
+        }
+        if (o->soak_minutes) {
+            S_SOAK_ROWS (X_JSON)
         }
         S_END_ROWS (X_JSON)
         printf ("}");
@@ -376,6 +470,9 @@ s_print_text (const s_options_t *o, s_result_t *runs, size_t n)
     if (o->trials) {
         S_JOB_ROWS (X_TEXT)
     }
+    if (o->soak_minutes) {
+        S_SOAK_ROWS (X_TEXT)
+    }
     S_END_ROWS (X_TEXT)
 }
 
@@ -398,6 +495,8 @@ s_parse (int argc, char *argv[], s_options_t *o)
             o->heartbeat_ms = atoi (argv[++i]);
         else if (strcmp (argv[i], "--agent-timeout") == 0 && value)
             o->timeout_ms = atoi (argv[++i]);
+        else if (strcmp (argv[i], "--soak") == 0 && value)
+            o->soak_minutes = atoi (argv[++i]);
         else if (strcmp (argv[i], "--baseline") == 0 && value)
             o->baseline = argv[++i];
         else if (strcmp (argv[i], "--algorithm") == 0 && value) {
@@ -409,19 +508,20 @@ s_parse (int argc, char *argv[], s_options_t *o)
             return false;
     }
     return o->count >= 1 && o->count <= 100000 && o->seconds >= 1 && o->trials >= 0 &&
-           o->parallel >= 1 && o->trial_ms >= 0 && o->heartbeat_ms >= 1 &&
+           o->parallel >= 1 && o->trial_ms >= 0 && o->soak_minutes >= 0 &&
+           (o->soak_minutes == 0 || o->trials > 0) && o->heartbeat_ms >= 1 &&
            o->timeout_ms > 2 * o->heartbeat_ms;
 }
 
 int
 bench_agents (int argc, char *argv[])
 {
-    s_options_t o = {1000, 10, 0, 500, 1000, "ALGORITHM_UNSPECIFIED", 1000, 10000, NULL, false};
+    s_options_t o = {1000, 10, 0, 500, 1000, "ALGORITHM_UNSPECIFIED", 1000, 10000, 0, NULL, false};
     if (!s_parse (argc, argv, &o)) {
         bool help = argc > 1 && strcmp (argv[1], "--help") == 0;
         fprintf (help ? stdout : stderr,
                  "Usage: hpt-bench agents --count N [--seconds S] [--job TRIALS [--parallel P] "
-                 "[--trial-ms MS] [--algorithm gp|random]]\n"
+                 "[--trial-ms MS] [--algorithm gp|random] [--soak MINUTES]]\n"
                  "                        [--heartbeat MS] [--agent-timeout MS] [--baseline DIR] "
                  "[--json]\n");
         return help ? 0 : 2;
