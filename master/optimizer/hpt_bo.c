@@ -35,9 +35,10 @@
     the prior mode and seeded perturbations of it, not the previous fit:
     a warm start would make a fit depend on which earlier fits this
     process happened to run, and a rebuilt optimizer would then suggest
-    differently. Past 200 results the fit uses a
-    subset (the best half and an even spread of the rest), which bounds
-    its O(n^3) cost; conditioning always uses all results.
+    differently. Past FIT_CAP results the fit uses a subset (the best
+    half and an even spread of the rest), which bounds its O(n^3) cost;
+    past MODEL_CAP results the model is conditioned on a subset chosen the
+    same way, which bounds the O(n^2) cost of every score.
 
     Pending points and batches: kriging believer. Pending points join the
     model with their posterior mean as value, which collapses the variance
