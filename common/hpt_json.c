@@ -165,6 +165,14 @@ hpt_json_dumps (json_t *value, bool pretty)
     return b.data;
 }
 
+char *
+hpt_json_dumps_nested (json_t *value, int depth)
+{
+    s_buf_t b = {NULL, 0, 0};
+    s_value (&b, value, true, depth);
+    return b.data;
+}
+
 //  ---------------------------------------------------------------------
 //  YAML rendering through libyaml's emitter
 

@@ -16,6 +16,12 @@
 //  newline; otherwise compact. The caller frees the returned string.
 char *hpt_json_dumps (json_t *value, bool pretty);
 
+//  Serializes value (borrowed) exactly as the pretty hpt_json_dumps prints
+//  it when it sits depth levels deep in a document (no final newline), so
+//  pieces rendered apart join into the text of the whole. The caller frees
+//  the returned string.
+char *hpt_json_dumps_nested (json_t *value, int depth);
+
 //  Renders value (borrowed) as a YAML document (block style). Strings that
 //  a YAML 1.1 loader would read as something else ("true", "1", "null")
 //  are quoted. The caller frees the returned string; NULL on failure.

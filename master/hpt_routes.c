@@ -317,9 +317,9 @@ s_get_job (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tu
         hpt_api_reply_with (router, id, 200, NULL, cached, headers);
     else {
         bool complete;
-        json_t *job = s_job_json (core, tuner, true, &complete);
-        char *text = hpt_json_dumps (job, true);
-        json_decref (job);
+        json_t *frame = s_job_json (core, tuner, false, NULL);
+        char *text = hpt_tuner_job_text (tuner, hpt_core_store (core), frame, &complete);
+        json_decref (frame);
         hpt_api_reply_with (router, id, 200, NULL, text, headers);
         //  Points the store could not read this time must not stick.
         if (complete)

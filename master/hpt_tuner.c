@@ -92,6 +92,15 @@ s_changed (hpt_tuner_t *self, hpt_store_t *store)
     self->version = s_next_version ();
 }
 
+//  Every change to what a trial's JSON shows goes through here too (its
+//  store writes and its Slurm fields): its kept text is then stale.
+static void
+s_trial_changed (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial)
+{
+    s_changed (self, store);
+    trial->version = self->version;
+}
+
 char *
 hpt_time_format (int64_t ms, char *buf, size_t size)
 {
@@ -131,6 +140,7 @@ s_trial_destroy (hpt_trial_t **trial_p)
     free (trial->message);
     free (trial->slurm_job_id);
     free (trial->slurm_reason);
+    free (trial->text);
     hpt_gpu_idle_destroy (&trial->gpu_idle);
     for (size_t i = 0; i < trial->task_count; i++) {
         free (trial->tasks[i].task_id);
@@ -366,7 +376,7 @@ hpt_tuner_set_trial_slurm (hpt_tuner_t *self, hpt_trial_t *trial, const char *jo
     free (trial->slurm_reason);
     trial->slurm_job_id = job_id ? hpt_strdup (job_id) : NULL;
     trial->slurm_reason = reason ? hpt_strdup (reason) : NULL;
-    s_changed (self, NULL);
+    s_trial_changed (self, NULL, trial);
 }
 
 //  ---------------------------------------------------------------------
@@ -384,7 +394,15 @@ s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, c
     }
     if ((state == HPT_JOB_PREPARING || state == HPT_JOB_RUNNING) && !self->start_time)
         self->start_time = now_ms;
-    if (hpt_tuner_finished (self)) self->end_time = now_ms;
+    if (hpt_tuner_finished (self)) {
+        self->end_time = now_ms;
+        //  A finished job's text is cached whole, by version: the
+        //  trials' own texts would only hold memory.
+        for (size_t i = 0; i < self->trial_count; i++) {
+            free (self->trials[i]->text);
+            self->trials[i]->text = NULL;
+        }
+    }
     //  A job that starts may still wait to start more trials; the
     //  scheduler clears the reason once nothing waits.
     if (hpt_tuner_finished (self) || state == HPT_JOB_CANCELLING)
@@ -435,7 +453,7 @@ s_observe_trial (hpt_tuner_t *self, hpt_trial_t *trial)
 static int
 s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool insert)
 {
-    s_changed (self, store);
+    s_trial_changed (self, store, trial);
     s_observe_trial (self, trial);
     char *values = s_values_json (self, trial);
     char *hyper = hpt_json_dumps (trial->hyperparameters, false);
@@ -468,7 +486,7 @@ s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool i
 static int
 s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_task_t *task)
 {
-    s_changed (self, store);
+    s_trial_changed (self, store, trial);
     char *placement = task->placement ? hpt_json_dumps (task->placement, false) : NULL;
     hpt_store_task_t row = {
         .task_id = task->task_id,
@@ -529,6 +547,7 @@ s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
     hpt_trial_t *trial = hpt_calloc (1, sizeof (hpt_trial_t));
     trial->id = id;
     trial->observed_state = -1;
+    trial->version = s_next_version ();
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     trial->values = hpt_calloc (dim ? dim : 1, sizeof (double));
     trial->hyperparameters = json_object ();
@@ -778,7 +797,7 @@ hpt_tuner_report (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt
                                  sizeof (reason)))
             *stop_reason = hpt_strdup (reason);
     }
-    s_changed (self, store);
+    s_trial_changed (self, store, trial);
     int rc = hpt_store_metrics_append (store, batch, count, NULL, NULL);
     free (batch);
     //  The final metric is stored with the points it comes from, so a
@@ -1547,6 +1566,18 @@ hpt_tuner_etag (hpt_tuner_t *self, char *buf, size_t size)
     free (text);
 }
 
+//  The trials best first, as the Job lists them; the caller frees the array.
+static hpt_trial_t **
+s_sorted_trials (hpt_tuner_t *self)
+{
+    hpt_trial_t **sorted =
+        hpt_malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
+    if (self->trial_count) memcpy (sorted, self->trials, self->trial_count * sizeof (void *));
+    s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
+    qsort (sorted, self->trial_count, sizeof (void *), s_compare_trials);
+    return sorted;
+}
+
 static json_t *
 s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *complete)
 {
@@ -1575,11 +1606,7 @@ s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *compl
     json_object_set_new (output, "hyperparameterMetricTag", json_string (tag));
     s_trial_summary (self, output);
     if (with_trials) {
-        hpt_trial_t **sorted =
-            hpt_malloc ((self->trial_count ? self->trial_count : 1) * sizeof (void *));
-        if (self->trial_count) memcpy (sorted, self->trials, self->trial_count * sizeof (void *));
-        s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
-        qsort (sorted, self->trial_count, sizeof (void *), s_compare_trials);
+        hpt_trial_t **sorted = s_sorted_trials (self);
         json_t *trials = json_array ();
         for (size_t i = 0; i < self->trial_count; i++)
             json_array_append_new (trials, s_trial_json (self, store, sorted[i], tag, complete));
@@ -1588,6 +1615,65 @@ s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *compl
     }
     json_object_set_new (out, "trainingOutput", output);
     return out;
+}
+
+//  The text of trial as nested in the Job: the kept one while current,
+//  else rendered again, and kept when keep and its points could be read.
+static const char *
+s_trial_text (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const char *tag, bool keep,
+              bool *complete)
+{
+    if (trial->text && trial->text_version == trial->version) return trial->text;
+    bool read = true;
+    json_t *json = s_trial_json (self, store, trial, tag, &read);
+    free (trial->text);
+    trial->text = hpt_json_dumps_nested (json, 3);
+    json_decref (json);
+    //  version is never 0 (s_trial_new), so 0 marks a text to drop.
+    trial->text_version = keep && read ? trial->version : 0;
+    if (!read) *complete = false;
+    return trial->text;
+}
+
+char *
+hpt_tuner_job_text (hpt_tuner_t *self, hpt_store_t *store, json_t *frame, bool *complete)
+{
+    *complete = true;
+    //  The frame's text with an empty trials list, which the pretty
+    //  printer puts last: trainingOutput is the resource's last member and
+    //  trials its last. Each trial then goes in as the printer would put
+    //  it: a comma between, a newline and six spaces before each.
+    static const char empty[] = "\"trials\": []\n  }\n}\n";
+    static const char close[] = "\n    ]\n  }\n}\n";
+    json_t *output = json_object_get (frame, "trainingOutput");
+    if (!json_is_object (output)) return hpt_json_dumps (frame, true);
+    json_object_set_new (output, "trials", json_array ());
+    char *head = hpt_json_dumps (frame, true);
+    json_object_del (output, "trials");
+    size_t head_size = strlen (head), empty_size = sizeof (empty) - 1;
+    if (head_size < empty_size || strcmp (head + head_size - empty_size, empty) != 0 ||
+        self->trial_count == 0)
+        return head;
+    bool keep = !hpt_tuner_finished (self);
+    const char *tag = s_metric_tag (self);
+    hpt_trial_t **sorted = s_sorted_trials (self);
+    size_t size = head_size - empty_size + strlen ("\"trials\": [") + sizeof (close);
+    for (size_t i = 0; i < self->trial_count; i++)
+        size += strlen (s_trial_text (self, store, sorted[i], tag, keep, complete)) + 8;
+    char *text = hpt_malloc (size), *at = text;
+    at += sprintf (at, "%.*s\"trials\": [", (int)(head_size - empty_size), head);
+    for (size_t i = 0; i < self->trial_count; i++) {
+        hpt_trial_t *trial = sorted[i];
+        at += sprintf (at, "%s\n      %s", i ? "," : "", trial->text);
+        if (!keep || trial->text_version == 0) {
+            free (trial->text);
+            trial->text = NULL;
+        }
+    }
+    memcpy (at, close, sizeof (close));
+    free (sorted);
+    free (head);
+    return text;
 }
 
 json_t *

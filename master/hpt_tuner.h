@@ -84,6 +84,9 @@ typedef struct {
     char *slurm_job_id;       //  the Slurm job it runs in (hptSlurmJobId), NULL when none
     char *slurm_reason;       //  why that job is pending in Slurm, NULL when it is not
     hpt_gpu_idle_t *gpu_idle; //  its GPUs' idle runs (owned), NULL before a sample
+    uint64_t version;         //  moves with every change of what its JSON shows
+    char *text;               //  its JSON as nested in the Job (owned), NULL: none kept
+    uint64_t text_version;    //  the version text renders
 } hpt_trial_t;
 
 typedef struct _hpt_tuner_t hpt_tuner_t;
@@ -304,6 +307,16 @@ int hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, 
 //  not be read (some allMetrics are then empty): such a resource must not
 //  be cached as the job's current version.
 json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *complete);
+
+//  The Job resource's text with its trials, byte for byte what the pretty
+//  hpt_json_dumps of hpt_tuner_to_json (with trials) prints. frame is the
+//  resource hpt_tuner_to_json gave without trials, possibly edited
+//  (borrowed; left as it was). While the job runs each trial's text is
+//  kept and rendered again only when the trial changed, so a GET of a
+//  large running job costs its changed trials, not all of them; a
+//  finished job keeps none (its whole text is cached by version). Sets
+//  *complete as hpt_tuner_to_json does. The caller frees the text.
+char *hpt_tuner_job_text (hpt_tuner_t *self, hpt_store_t *store, json_t *frame, bool *complete);
 
 //  The version of the Job resource: it changes whenever anything the
 //  resource shows changes (every store write of the tuner, the queue

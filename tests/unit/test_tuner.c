@@ -207,6 +207,16 @@ s_run_trial (hpt_store_t *store, hpt_tuner_t *tuner, hpt_trial_t *trial, double 
     s_exit (store, tuner, trial, &trial->tasks[0], exit_code, 0, 3000, NULL);
 }
 
+static char *s_job_text (hpt_tuner_t *tuner, hpt_store_t *store, bool *complete);
+
+//  The API's text of the job equals the tree's (s_job_text checks).
+static void
+s_check_text (hpt_tuner_t *tuner, hpt_store_t *store)
+{
+    bool complete;
+    free (s_job_text (tuner, store, &complete));
+}
+
 static void
 test_job_succeeds_with_best_first (void **state)
 {
@@ -221,6 +231,7 @@ test_job_succeeds_with_best_first (void **state)
     s_begin (store);
     assert_int_equal (hpt_tuner_trial_placed (tuner, store, t1, 1600), 0);
     s_commit (store);
+    s_check_text (tuner, store);
     hpt_trial_t *t2 = s_next (store, tuner, 1500);
     assert_non_null (t2);
     t2->tasks[0].agent = strdup ("a");
@@ -231,15 +242,19 @@ test_job_succeeds_with_best_first (void **state)
     assert_null (s_next (store, tuner, 1500));
     assert_int_equal (t1->id, 1);
     assert_int_equal (t2->id, 2);
+    s_check_text (tuner, store);
     s_run_trial (store, tuner, t1, 0.5, 0);
+    s_check_text (tuner, store);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_RUNNING);
     assert_int_equal (t1->state, HPT_TRIAL_SUCCEEDED);
     assert_true (t1->has_final && t1->final_value == 0.5 && t1->final_step == 10);
     hpt_trial_t *t3 = s_next (store, tuner, 3000);
     assert_non_null (t3);
     s_run_trial (store, tuner, t2, 0.1, 0);
+    s_check_text (tuner, store);
     s_run_trial (store, tuner, t3, 0.3, 0);
     assert_null (s_next (store, tuner, 4000));
+    s_check_text (tuner, store);
     assert_int_equal (hpt_tuner_state (tuner), HPT_JOB_SUCCEEDED);
     json_t *json = hpt_tuner_to_json (tuner, store, true, NULL);
     json_t *trials = json_object_get (json_object_get (json, "trainingOutput"), "trials");
@@ -723,13 +738,22 @@ test_all_metrics_are_the_last_points (void **state)
     hpt_store_destroy (&store);
 }
 
-//  The Job resource with its trials as the API's text.
+//  The Job resource with its trials as the API's text. The API's
+//  incremental rendering (kept trial texts joined into the frame) must
+//  print it byte for byte, whatever changed since its last call.
 static char *
 s_job_text (hpt_tuner_t *tuner, hpt_store_t *store, bool *complete)
 {
     json_t *json = hpt_tuner_to_json (tuner, store, true, complete);
     char *text = hpt_json_dumps (json, true);
     json_decref (json);
+    json_t *frame = hpt_tuner_to_json (tuner, store, false, NULL);
+    bool joined_complete;
+    char *joined = hpt_tuner_job_text (tuner, store, frame, &joined_complete);
+    json_decref (frame);
+    assert_string_equal (joined, text);
+    assert_true (joined_complete == *complete);
+    free (joined);
     return text;
 }
 
