@@ -781,46 +781,30 @@ s_quasi (hpt_bo_t *self, uint64_t first, size_t count, double *pts)
     }
 }
 
-//  The first suggestion of a batch: quasi-random candidates and
-//  perturbations of the best results (X encoded, z standardized, n of
-//  them) become the batch's candidates, then compass searches from the
-//  best of them and from the incumbent.
+//  One suggestion of a batch (X encoded, z standardized, n results). The
+//  first scores N_QUASI quasi-random points and N_LOCAL perturbations of
+//  the best results, which stay the batch's candidates, and searches from
+//  the N_STARTS best of them. A later one scores a few fresh points,
+//  searches from the best fresh one and drops them after: kept, they
+//  would make every later suggestion of the batch dearer. Both also
+//  search from the incumbent.
 static bool
-s_explore (hpt_bo_t *self, s_acq_t *acq, s_cands_t *cands, const double *X, const double *z,
-           size_t n, uint64_t stream, hpt_rng_t *rng, hpt_pointset_t *visited, double *values)
+s_suggest_one (hpt_bo_t *self, s_acq_t *acq, s_cands_t *cands, const double *X, const double *z,
+               size_t n, uint64_t stream, bool first, hpt_pointset_t *visited, double *values)
 {
-    size_t d = self->dim;
-    double *pts = hpt_malloc ((N_QUASI + N_LOCAL) * d * sizeof (double));
-    s_quasi (self, stream * N_QUASI, N_QUASI, pts);
-    s_perturb (self, X, z, n, rng, N_LOCAL, pts + N_QUASI * d);
-    s_cands_add (self, acq, cands, pts, N_QUASI + N_LOCAL);
-    free (pts);
-    size_t top[N_TOP];
-    s_best_rows (z, n, top);
-    return s_search (self, acq, cands, 0, N_STARTS, 0.05, X + top[0] * d, rng, visited, values);
-}
-
-//  A later suggestion of a batch: fresh perturbations of the best results
-//  join the candidates, then compass searches from the best candidates
-//  (scored under the model that now believes the batch's earlier points)
-//  and from the incumbent.
-static bool
-s_refine (hpt_bo_t *self, s_acq_t *acq, s_cands_t *cands, const double *X, const double *z,
-          size_t n, uint64_t stream, hpt_rng_t *rng, hpt_pointset_t *visited, double *values)
-{
-    size_t d = self->dim, top[N_TOP];
-    double *pts = hpt_malloc ((N_QUASI_REFINE + N_LOCAL_REFINE) * d * sizeof (double));
-    s_quasi (self, stream * N_QUASI, N_QUASI_REFINE, pts);
-    s_perturb (self, X, z, n, rng, N_LOCAL_REFINE, pts + N_QUASI_REFINE * d);
-    size_t from = cands->count;
-    s_cands_add (self, acq, cands, pts, N_QUASI_REFINE + N_LOCAL_REFINE);
+    size_t d = self->dim, top[N_TOP], from = cands->count;
+    size_t nquasi = first ? N_QUASI : N_QUASI_REFINE, nlocal = first ? N_LOCAL : N_LOCAL_REFINE;
+    hpt_rng_t rng;
+    hpt_rng_init (&rng, self->seed, stream, 0xacc);
+    double *pts = hpt_malloc ((nquasi + nlocal) * d * sizeof (double));
+    s_quasi (self, stream * N_QUASI, nquasi, pts);
+    s_perturb (self, X, z, n, &rng, nlocal, pts + nquasi * d);
+    s_cands_add (self, acq, cands, pts, nquasi + nlocal);
     free (pts);
     s_best_rows (z, n, top);
-    bool ok = s_search (self, acq, cands, from, REFINE_STARTS, 0.05, X + top[0] * d, rng, visited,
-                        values);
-    //  The fresh points served this suggestion's starts and choice; kept,
-    //  they would make every later suggestion of the batch dearer.
-    s_cands_drop (cands, d, from, N_QUASI_REFINE + N_LOCAL_REFINE);
+    bool ok = s_search (self, acq, cands, from, first ? N_STARTS : REFINE_STARTS, 0.05,
+                        X + top[0] * d, &rng, visited, values);
+    if (!first) s_cands_drop (cands, d, from, nquasi + nlocal);
     return ok;
 }
 
@@ -914,12 +898,8 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     while (ok && produced < n) {
         double *values = out + produced * d;
         uint64_t stream = history->history_size * 64 + produced;
-        hpt_rng_t rng;
-        hpt_rng_init (&rng, self->seed, stream, 0xacc);
-        bool found =
-            produced == 0
-                ? s_explore (self, &acq, &cands, X, z, n_done, stream, &rng, visited, values)
-                : s_refine (self, &acq, &cands, X, z, n_done, stream, &rng, visited, values);
+        bool found = s_suggest_one (self, &acq, &cands, X, z, n_done, stream, produced == 0,
+                                    visited, values);
         if (!found) break;
         hpt_pointset_insert (visited, values);
         produced++;

@@ -476,10 +476,7 @@ s_predict_block (hpt_gp_t *self, const double *Xs, size_t count, double *ks, dou
 void
 hpt_gp_predict (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var)
 {
-    for (size_t start = 0; start < m; start += PREDICT_BLOCK) {
-        size_t count = m - start < PREDICT_BLOCK ? m - start : PREDICT_BLOCK;
-        s_predict_block (self, Xs + start * self->dim, count, self->ks, mean + start, var + start);
-    }
+    hpt_gp_predict_keep (self, Xs, m, mean, var, NULL, 0);
 }
 
 void
@@ -487,11 +484,11 @@ hpt_gp_predict_keep (hpt_gp_t *self, const double *Xs, size_t m, double *mean, d
                      double *V, size_t ldv)
 {
     size_t n = self->n;
-    assert (ldv >= n);
+    assert (!V || ldv >= n);
     for (size_t start = 0; start < m; start += PREDICT_BLOCK) {
         size_t count = m - start < PREDICT_BLOCK ? m - start : PREDICT_BLOCK;
         s_predict_block (self, Xs + start * self->dim, count, self->ks, mean + start, var + start);
-        for (size_t c = 0; c < count; c++)
+        for (size_t c = 0; V && c < count; c++)
             memcpy (V + (start + c) * ldv, self->ks + c * n, n * sizeof (double));
     }
 }

@@ -88,7 +88,7 @@ void hpt_gp_predict (hpt_gp_t *self, const double *Xs, size_t m, double *mean, d
 //  As hpt_gp_predict, and keeps for each point c the vector v_c =
 //  L^-1 k(X, x_c) in V (row c, leading dimension ldv >= count), which lets
 //  hpt_gp_update_kept follow appends at O(n) per point instead of O(n^2).
-//  V is the caller's array of m x ldv values.
+//  V is the caller's array of m x ldv values; NULL keeps nothing.
 void hpt_gp_predict_keep (hpt_gp_t *self, const double *Xs, size_t m, double *mean, double *var,
                           double *V, size_t ldv);
 
