@@ -503,10 +503,12 @@ s_event_begin (hpt_core_t *self, hpt_host_t *node, int64_t seq, const char *kind
                                                       : "stored";
     hpt_master_metrics_agent_event (self->metrics, kind, outcome);
     if (seq <= node->acked_seq) {
-        //  A replay of something stored (PROTOCOL.md §6.3).
+        //  A replay of something stored (PROTOCOL.md §6.3), or being
+        //  stored: an earlier frame of the same group commit may have
+        //  raised the mark, so the ACK goes out with that commit.
         hpt_msg_t *ack = hpt_msg_new (HPT_MSG_ACK);
         hpt_msg_set_seq (ack, node->acked_seq);
-        hpt_core_send_now (self, node, &ack);
+        hpt_core_post (self, node, &ack);
         return false;
     }
     if (seq > node->acked_seq + 1) {

@@ -158,12 +158,13 @@ hpt_session_t *hpt_core_sessions (hpt_core_t *self);
 //  The loop's health since the start, for /metrics. A loop held too long
 //  is what makes healthy agents look silent.
 typedef struct {
-    double busy_max_s;      //  the longest one event (API request, agent message, timer round) took
-    double silence_max_s;   //  the longest a connected agent went unheard, as the loop saw it
-    uint64_t stalls;        //  heartbeat rounds that found the loop held past an interval
-    double stalled_s;       //  the time it was held, in all (not held against the agents)
-    uint64_t agents_lost;   //  agents declared LOST
-    uint64_t rounds_behind; //  heartbeat rounds that judged no one: the agents' queue stayed full
+    double busy_max_s;    //  the longest one event (API request, agent message, timer round) took
+    double silence_max_s; //  the longest a connected agent went unheard, as the loop saw it
+    double frame_wait_max_s; //  the longest an agent frame waited to be handled (an upper bound)
+    uint64_t stalls;         //  heartbeat rounds that found the loop held past an interval
+    double stalled_s;        //  the time it was held, in all (not held against the agents)
+    uint64_t agents_lost;    //  agents declared LOST
+    uint64_t rounds_behind;  //  heartbeat rounds that judged no one: the agents' queue stayed full
 } hpt_core_loop_figures_t;
 
 void hpt_core_loop_figures (hpt_core_t *self, hpt_core_loop_figures_t *figures);

@@ -96,6 +96,11 @@ struct _hpt_core_t {
     hpt_session_t *sessions;        //  the web console's sign-in sessions
     int64_t busy_max_us;            //  the longest one event held the loop
     int64_t silence_max_ms;         //  the longest a READY agent went unheard
+    bool grouping;                  //  agent frames are being handled as one group commit
+    bool group_schedule;            //  one of them asked for a scheduling round
+    int64_t agents_empty_at;        //  zclock_usecs when the agents' queue was last seen empty
+    bool agents_idle;               //  it was empty when the last handler ended
+    int64_t frame_wait_max_us;      //  the longest an agent frame waited (a bound)
     hpt_master_metrics_t *metrics;  //  what /metrics shows
     char *config_path;              //  cluster.yaml, re-read on SIGHUP; NULL: no reloads
     hpt_cluster_config_t *reloaded; //  the configuration in force after a reload (owned)
@@ -127,12 +132,15 @@ int64_t hpt_core_now (void);
 
 //  ---------------------------------------------------------------- transactions
 
-//  Opens a transaction. -1 when the store cannot be written (it failed
-//  and has not come back): the caller then changes nothing.
+//  Opens a transaction (inside a group commit of agent frames: joins the
+//  group's). -1 when the store cannot be written (it failed and has not
+//  come back): the caller then changes nothing.
 int hpt_core_begin (hpt_core_t *self);
 
 //  Commits; then sends what was posted. On failure, rolls back, rebuilds
 //  memory from the store and marks the store failed. Returns 0 or -1.
+//  Inside a group commit, returns 0 at once: the group commits (or fails,
+//  putting everything back) when its last frame was handled.
 int hpt_core_commit (hpt_core_t *self);
 
 //  Queues msg (taken) for node, to be sent when the open transaction
@@ -165,7 +173,12 @@ void hpt_core_log_written (hpt_core_t *self, const char *job_id, int64_t bytes);
 //  The task called task_id, or NULL.
 hpt_task_ref_t *hpt_core_task (hpt_core_t *self, const char *task_id);
 
-//  An event handler that began at start_us (zclock_usecs) is done: keeps
+//  An event handler begins: returns the time (zclock_usecs) to give
+//  hpt_core_busy at its end. Every handler on the loop calls both, so the
+//  agent frames' wait can be bounded ("Frames' wait" in hpt_core.c).
+int64_t hpt_core_wake (hpt_core_t *self);
+
+//  An event handler that began at start_us (hpt_core_wake) is done: keeps
 //  the longest time one held the loop (/metrics), and logs what held it
 //  for a second or more.
 void hpt_core_busy (hpt_core_t *self, int64_t start_us, const char *what);
@@ -190,7 +203,8 @@ void hpt_core_launch (hpt_core_t *self, hpt_task_ref_t *ref);
 //  Marks node LOST and applies agentLostPolicy to its tasks.
 void hpt_core_node_lost (hpt_core_t *self, hpt_host_t *node, const char *why);
 
-//  Places and launches what can start now (inside a transaction).
+//  Places and launches what can start now (inside a transaction; inside a
+//  group commit, once at its end).
 void hpt_core_schedule (hpt_core_t *self);
 
 //  SIGHUP: reads config_path again and applies what may change live

@@ -45,6 +45,7 @@ struct _hpt_master_metrics_t {
     hpt_prom_family_t *suggestion;      //  hpt_suggestion_seconds{algorithm}
     hpt_prom_family_t *commit;          //  hpt_store_commit_seconds
     hpt_prom_family_t *commit_failures; //  hpt_store_commit_failures_total
+    hpt_prom_family_t *frame_wait;      //  hpt_agent_frame_wait_seconds
     hpt_prom_family_t *agent_events;    //  hpt_agent_events_total{kind,outcome}
     hpt_prom_family_t *api_requests;    //  hpt_api_requests_total{route,method,code}
     hpt_prom_family_t *api_latency;     //  hpt_api_request_seconds{route}
@@ -92,6 +93,11 @@ s_declare (hpt_master_metrics_t *self)
     self->commit = hpt_prom_histogram (r, "hpt_store_commit_seconds",
                                        "Time one store transaction took to commit.", NULL,
                                        hpt_prom_latency_buckets, hpt_prom_latency_bucket_count);
+    self->frame_wait = hpt_prom_histogram (
+        r, "hpt_agent_frame_wait_seconds",
+        "How long agent frames waited between arrival and handling (an upper bound: since the "
+        "master last saw its agents' queue empty).",
+        NULL, hpt_prom_latency_buckets, hpt_prom_latency_bucket_count);
     self->commit_failures = hpt_prom_counter (
         r, "hpt_store_commit_failures_total",
         "Store transactions that could not be committed (rolled back, nothing acted on).", NULL);
@@ -219,6 +225,12 @@ hpt_master_metrics_commit (hpt_master_metrics_t *self, double seconds, bool ok)
 {
     hpt_prom_observe (self->commit, seconds);
     if (!ok) hpt_prom_add (self->commit_failures, 1);
+}
+
+void
+hpt_master_metrics_frame_wait (hpt_master_metrics_t *self, double seconds)
+{
+    hpt_prom_observe (self->frame_wait, seconds);
 }
 
 void
@@ -486,6 +498,11 @@ s_health_gauges (hpt_prom_t *r, hpt_master_metrics_t *self, hpt_core_t *core)
                                   "started.",
                                   NULL),
                   loop.silence_max_s);
+    hpt_prom_set (hpt_prom_gauge (r, "hpt_agent_frame_wait_max_seconds",
+                                  "The longest an agent frame waited between its arrival and its "
+                                  "handling (an upper bound), since the master started.",
+                                  NULL),
+                  loop.frame_wait_max_s);
     s_loop_counters (r, &loop);
 }
 

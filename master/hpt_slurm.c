@@ -850,7 +850,7 @@ static int
 s_on_runner (zloop_t *loop, zsock_t *reader, void *arg)
 {
     hpt_core_t *self = arg;
-    int64_t start = zclock_usecs ();
+    int64_t start = hpt_core_wake (self);
     char *tag = NULL, *status = NULL, *out = NULL, *err = NULL;
     if (zstr_recvx (reader, &tag, &status, &out, &err, NULL) < 0) return 0;
     hpt_log_debug ("slurm: %s answered %s", tag, status);
@@ -880,16 +880,19 @@ static int
 s_on_poll_timer (zloop_t *loop, int timer_id, void *arg)
 {
     hpt_core_t *self = arg;
+    int64_t start = hpt_core_wake (self);
     for (hpt_slurm_job_t *job = zhashx_first (self->slurm_jobs); job;
          job = zhashx_next (self->slurm_jobs))
         if (job->recheck && !job->busy) s_ask_why (self, job);
     //  The partition's nodes, every minute (what submissions are checked
     //  against).
     if (!self->slurm_sizing && hpt_core_now () - self->slurm_sized_at > S_SIZE_MS) s_size (self);
-    if (self->slurm_polling || zhashx_size (self->slurm_jobs) == 0) return 0;
-    const char *argv[] = {"squeue", "--me", "--noheader", "--format=%i|%j|%T|%r", NULL};
-    self->slurm_polling = true;
-    s_request (self, "poll", NULL, argv);
+    if (!self->slurm_polling && zhashx_size (self->slurm_jobs) > 0) {
+        const char *argv[] = {"squeue", "--me", "--noheader", "--format=%i|%j|%T|%r", NULL};
+        self->slurm_polling = true;
+        s_request (self, "poll", NULL, argv);
+    }
+    hpt_core_busy (self, start, "the Slurm poll");
     return 0;
 }
 

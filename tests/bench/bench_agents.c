@@ -19,7 +19,9 @@
        after their welcome), the master's CPU, GET of the job (with all
        its trials) sampled while it runs, the time from an agent's event
        to its ACK (p50/p99/max), the longest any agent heard nothing from
-       the master, the master's own loop figures from /metrics, and RSS.
+       the master, the master's own loop figures from /metrics (with the
+       bound on how long agent frames waited to be handled: how many may
+       have waited over 100 ms, and the longest), and RSS.
 
     4. with --soak MINUTES (and --job): jobs like the measured one back
        to back for MINUTES more, the master's RSS sampled every 10 s;
@@ -35,6 +37,7 @@
 */
 #include "bench_cluster.h"
 #include "bench_swarm.h"
+#include "hpt_prom.h"
 #include <czmq.h>
 #include <jansson.h>
 #include <math.h>
@@ -65,6 +68,14 @@ typedef struct {
     int failed;   //  requests without a 200
 } s_samples_t;
 
+//  Agent frames by how long they may have waited (the cumulative buckets
+//  of hpt_agent_frame_wait_seconds), over one phase of the run.
+#define S_WAIT_BUCKETS 15
+typedef struct {
+    double frames;                 //  frames handled
+    double within[S_WAIT_BUCKETS]; //  of them, those within each bound
+} s_waits_t;
+
 typedef struct {
     const char *master;        //  "baseline" or "this build"
     bool ok;                   //  the run completed
@@ -84,6 +95,7 @@ typedef struct {
     bench_swarm_stats_t swarm; //  at the end
     double busy_max_s;         //  hpt_loop_busy_max_seconds
     double silence_max_s;      //  hpt_agent_silence_max_seconds
+    s_waits_t waits[3];        //  frames' waits: the storm, the idle window, the job and soak
     long soak_jobs;            //  jobs submitted during the soak
     long soak_succeeded;       //  trials that succeeded during the soak
     long soak_failed;          //  trials that failed during the soak
@@ -166,6 +178,49 @@ s_metric (const char *text, const char *name)
         if (*line == '\n') line++;
         if (strncmp (line, name, len) == 0 && line[len] == ' ') return atof (line + len + 1);
     }
+    return NAN;
+}
+
+//  The frames' waits so far (/metrics); NAN when the master has none.
+static void
+s_waits_now (bench_cluster_t *cluster, s_waits_t *w)
+{
+    char *metrics = s_get (cluster, "/metrics", NULL);
+    w->frames = metrics ? s_metric (metrics, "hpt_agent_frame_wait_seconds_count") : NAN;
+    for (size_t b = 0; b < S_WAIT_BUCKETS; b++) {
+        char *name = zsys_sprintf ("hpt_agent_frame_wait_seconds_bucket{le=\"%g\"}",
+                                   hpt_prom_latency_buckets[b]);
+        w->within[b] = metrics ? s_metric (metrics, name) : NAN;
+        zstr_free (&name);
+    }
+    free (metrics);
+}
+
+//  What happened between two snapshots: *w = later - *w.
+static void
+s_waits_since (s_waits_t *w, const s_waits_t *later)
+{
+    w->frames = later->frames - w->frames;
+    for (size_t b = 0; b < S_WAIT_BUCKETS; b++)
+        w->within[b] = later->within[b] - w->within[b];
+}
+
+//  Frames of a phase that may have waited longer than 100 ms.
+static double
+s_waits_late (const s_waits_t *w)
+{
+    for (size_t b = 0; b < S_WAIT_BUCKETS; b++)
+        if (hpt_prom_latency_buckets[b] == 0.1) return w->frames - w->within[b];
+    return NAN;
+}
+
+//  The least bound no frame of the phase may have waited past, in ms
+//  (NAN without figures).
+static double
+s_waits_worst_ms (const s_waits_t *w)
+{
+    for (size_t b = 0; b < S_WAIT_BUCKETS; b++)
+        if (w->frames > 0 && w->within[b] >= w->frames) return hpt_prom_latency_buckets[b] * 1e3;
     return NAN;
 }
 
@@ -366,10 +421,19 @@ s_run (const s_options_t *o, const char *master_bin, s_result_t *r)
     r->ok = s_wait_registered (swarm, o->count, &r->register_s);
     if (!r->ok) fprintf (stderr, "hpt-bench agents: not every agent was welcomed within 120 s\n");
     r->rss_storm_mb = s_memory_mb (bench_cluster_master_pid (cluster), "VmRSS");
+    s_waits_t after_storm, after_idle, end;
+    s_waits_now (cluster, &after_storm);
     if (r->ok) s_idle (cluster, o, r);
+    s_waits_now (cluster, &after_idle);
     if (r->ok && o->trials) r->ok = s_job (cluster, swarm, o, r);
     if (r->ok && o->trials) s_trial_totals (cluster, &r->succeeded, &r->failed);
     if (r->ok && o->trials && o->soak_minutes) r->ok = s_soak (cluster, o, r);
+    s_waits_now (cluster, &end);
+    r->waits[0] = after_storm;
+    r->waits[1] = after_storm;
+    s_waits_since (&r->waits[1], &after_idle);
+    r->waits[2] = after_idle;
+    s_waits_since (&r->waits[2], &end);
     s_finish (cluster, swarm, r);
     bench_swarm_destroy (&swarm);
     zstr_free (&endpoint);
@@ -420,6 +484,19 @@ s_run (const s_options_t *o, const char *master_bin, s_result_t *r)
 #define S_END_ROWS(X)                                                                              \
     X ("loop_busy_max_s", "master: longest event (/metrics), s", r->busy_max_s)                    \
     X ("agent_silence_max_s", "master: longest agent silence (/metrics), s", r->silence_max_s)     \
+    X ("storm_frames_late", "storm: agent frames that may have waited > 100 ms",                   \
+       s_waits_late (&r->waits[0]))                                                                \
+    X ("storm_wait_worst_ms", "storm: no frame waited more than, ms",                              \
+       s_waits_worst_ms (&r->waits[0]))                                                            \
+    X ("idle_frames", "idle: agent frames handled", r->waits[1].frames)                            \
+    X ("idle_frames_late", "idle: frames that may have waited > 100 ms",                           \
+       s_waits_late (&r->waits[1]))                                                                \
+    X ("idle_wait_worst_ms", "idle: no frame waited more than, ms",                                \
+       s_waits_worst_ms (&r->waits[1]))                                                            \
+    X ("job_frames", "job: agent frames handled", r->waits[2].frames)                              \
+    X ("job_frames_late", "job: frames that may have waited > 100 ms",                             \
+       s_waits_late (&r->waits[2]))                                                                \
+    X ("job_wait_worst_ms", "job: no frame waited more than, ms", s_waits_worst_ms (&r->waits[2])) \
     X ("rss_end_mb", "RSS at the end, MB", r->rss_end_mb)                                          \
     X ("rss_peak_mb", "peak RSS (VmHWM), MB", r->hwm_mb)
 

@@ -3,9 +3,13 @@
 The master judges an agent's silence only over time it was listening: a
 loop held longer than agentTimeout (here the whole process stopped with
 SIGSTOP, the harshest stall there is) must not declare healthy agents
-LOST, nor fail the trials they run."""
+LOST, nor fail the trials they run. Nor must a master whose loop is
+blocked on its store (a slow disk; here another process holds the write
+lock), and the bound on how long agent frames waited then covers the
+time they queued (master/hpt_core.c, "Frames' wait")."""
 import os
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -49,6 +53,31 @@ def test_a_stalled_master_loses_no_agent(tmp_path):
         assert job["state"] == "SUCCEEDED", job
         assert all(t["state"] == "SUCCEEDED" for t in job["trainingOutput"]["trials"]), job
         assert " lost: " not in (tmp_path / "master.log").read_text()
+    finally:
+        cluster.stop()
+
+
+def test_a_master_blocked_on_its_store_counts_the_frames_wait(tmp_path):
+    # A stopped process does not read its sockets either, so only a loop
+    # held while ZeroMQ's own thread keeps receiving shows frames queuing.
+    cluster = Cluster(tmp_path, heartbeat="0.2s", agent_timeout="1s")
+    try:
+        cluster.start_master()
+        cluster.start_agent("n1", cpus=1, memory_gb=1)
+        wait_for(lambda: metrics(cluster)["hpt_agent_frame_wait_seconds_count"] >= 5,
+                 what="heartbeats handled")
+        before = metrics(cluster)["hpt_agent_frame_wait_max_seconds"]
+        assert before < 1, before
+        db = sqlite3.connect(cluster.state / "hpt.db", timeout=10, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")  # the next heartbeat round waits for it
+        time.sleep(2.5)
+        db.execute("ROLLBACK")
+        db.close()
+        wait_for(lambda: metrics(cluster)["hpt_agent_frame_wait_max_seconds"] >= 2,
+                 timeout=10, what="the frames' wait over the blocked loop")
+        figures = metrics(cluster)
+        assert figures["hpt_agents_lost_total"] == 0, figures
+        assert cluster.node("n1")["state"] == "READY"
     finally:
         cluster.stop()
 

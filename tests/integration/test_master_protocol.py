@@ -12,9 +12,13 @@ DEALER of this test, proto/PROTOCOL.md):
 - a connection that has not registered gets ERROR NOT_REGISTERED at most
   once a second, however much it sends (§6.5), each connection its own;
 - a message for an agent whose connection is gone is dropped and counted
-  (ROUTER_MANDATORY, §2), and the master carries on."""
+  (ROUTER_MANDATORY, §2), and the master carries on;
+- a burst of events handled as one group commit is acknowledged in order,
+  each ACK only once what it acknowledges is in the store, replays among
+  them included."""
 import json
 import re
+import sqlite3
 import time
 
 import pytest
@@ -104,6 +108,36 @@ def test_heartbeats_launch_and_core_dumps(cluster, dealer):
     node = cluster.node("stand-in")
     # Events 3..7 are the agent's and not stored yet (it never sent them).
     assert (node["agentRunningTasks"], node["load"], node["pendingEvents"]) == (3, 0.5, 5), node
+
+
+def test_a_burst_is_acknowledged_in_order_once_stored(cluster, dealer):
+    """Group commit (master/hpt_core.c): the frames queued together share
+    one transaction. A replay of an event of the same group must not be
+    acknowledged before the group commits: its ACK would overtake the
+    group's own ACKs (and announce a mark the store does not hold yet)."""
+    send(dealer, "HELLO", HELLO)
+    assert recv(dealer)[0] == "HPT/2 WELCOME"
+    last = 300
+    for seq in range(1, last + 1):
+        # Each event, then at once its replay (as after a reconnection).
+        for _ in range(2):
+            send(dealer, "LOGS", {"seq": seq, "taskId": "nobody/1/master/0",
+                                  "stream": "stdout", "data": "x\n"})
+    db = sqlite3.connect(f"file:{cluster.state / 'hpt.db'}?mode=ro", uri=True, timeout=10)
+    acks = []
+    while not acks or acks[-1] < last:
+        signature, body = recv(dealer)
+        if signature != "HPT/2 ACK":
+            continue
+        stored = db.execute("SELECT last_acked_seq FROM agents WHERE name = 'stand-in'")
+        mark = stored.fetchone()[0]
+        assert mark >= body["seq"], (body, mark)
+        acks.append(body["seq"])
+    db.close()
+    assert acks == sorted(acks), acks
+    assert set(range(1, last + 1)) <= set(acks)
+    metrics = cluster.get("/metrics")
+    assert dropped(metrics, "unknown_task") == last, "each event applied once"
 
 
 def dropped(metrics, kind):
