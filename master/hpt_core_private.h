@@ -85,6 +85,9 @@ struct _hpt_core_t {
     zhashx_t *refused_at;                  //  routing id hex -> ms of the last NOT_REGISTERED
     int64_t fd_refusal_logged;             //  when a fd_limit refusal was last logged (ms)
     uint64_t fd_refusals_unlogged;         //  fd_limit refusals since that line
+    int64_t fds_counted;                   //  descriptors open at the last count
+    int64_t fds_counted_at;                //  when that was (zclock_mono; 0: never)
+    int64_t fds_let_in;                    //  new agents let in since (a descriptor each)
     zlistx_t *outbox;                      //  messages to send once the transaction commits
     zhashx_t *log_bytes;            //  job id -> its log's length, written in the transaction
     zlistx_t *node_undo;            //  nodes as they were before the transaction
