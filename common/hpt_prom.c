@@ -347,10 +347,15 @@ hpt_prom_value (hpt_prom_family_t *family, ...)
 //  Rendering
 
 //  The shortest text that reads back as value ("0.1", not
-//  "0.10000000000000001").
+//  "0.10000000000000001"). Whole numbers, most of what a scrape of a big
+//  fleet prints (CPUs, bytes, counts), skip the search.
 static void
 s_shortest (char *text, size_t size, double value)
 {
+    if (value == (double)(int64_t)value && fabs (value) < 1e15) {
+        snprintf (text, size, "%" PRId64, (int64_t)value);
+        return;
+    }
     for (int precision = 1; precision <= 17; precision++) {
         snprintf (text, size, "%.*g", precision, value);
         if (strtod (text, NULL) == value) return;
@@ -372,18 +377,19 @@ s_number (FILE *out, double value)
 }
 
 //  HELP text escapes backslash and newline; label values also the quote.
+//  Written a run of plain characters at a time: a scrape of a big fleet
+//  escapes a node name into every one of its series.
 static void
 s_escaped (FILE *out, const char *text, bool quote)
 {
-    for (const char *c = text; *c; c++) {
-        if (*c == '\\')
-            fputs ("\\\\", out);
-        else if (*c == '\n')
-            fputs ("\\n", out);
-        else if (quote && *c == '"')
-            fputs ("\\\"", out);
-        else
-            fputc (*c, out);
+    const char *specials = quote ? "\\\n\"" : "\\\n";
+    while (*text) {
+        size_t plain = strcspn (text, specials);
+        fwrite (text, 1, plain, out);
+        text += plain;
+        if (!*text) break;
+        fputs (*text == '\\' ? "\\\\" : *text == '\n' ? "\\n" : "\\\"", out);
+        text++;
     }
 }
 
@@ -392,11 +398,14 @@ static void
 s_sample_name (FILE *out, hpt_prom_family_t *family, s_series_t *series, const char *suffix,
                const char *le)
 {
-    fprintf (out, "%s%s", family->name, suffix);
+    fputs (family->name, out);
+    fputs (suffix, out);
     if (family->label_count == 0 && !le) return;
     fputc ('{', out);
     for (size_t i = 0; i < family->label_count; i++) {
-        fprintf (out, "%s%s=\"", i ? "," : "", family->labels[i]);
+        if (i) fputc (',', out);
+        fputs (family->labels[i], out);
+        fputs ("=\"", out);
         s_escaped (out, series->values[i], true);
         fputc ('"', out);
     }
