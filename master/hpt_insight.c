@@ -274,6 +274,42 @@ s_task_json (hpt_core_t *core, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_task_
     return out;
 }
 
+//  The exited tasks of a finished job keep no placement in memory
+//  (hpt_tuner); the view reads the trial's back from the store, for as
+//  long as it renders. Returns which it read (a bit per task, as many as
+//  a trial has; freed by the caller).
+static bool *
+s_borrow_placements (hpt_store_t *store, hpt_trial_t *trial)
+{
+    bool *borrowed = hpt_calloc (trial->task_count ? trial->task_count : 1, sizeof (bool));
+    for (size_t k = 0; k < trial->task_count; k++) {
+        hpt_task_t *task = &trial->tasks[k];
+        json_t *row = NULL;
+        if (task->placement || !task->agent ||
+            hpt_store_task_get (store, task->task_id, &row, NULL) != 0)
+            continue;
+        json_t *placement = json_object_get (row, "placement_json");
+        if (json_is_object (placement)) {
+            task->placement = json_incref (placement);
+            borrowed[k] = true;
+        }
+        json_decref (row);
+    }
+    return borrowed;
+}
+
+static void
+s_return_placements (hpt_trial_t *trial, bool **borrowed_p)
+{
+    for (size_t k = 0; k < trial->task_count; k++)
+        if ((*borrowed_p)[k]) {
+            json_decref (trial->tasks[k].placement);
+            trial->tasks[k].placement = NULL;
+        }
+    free (*borrowed_p);
+    *borrowed_p = NULL;
+}
+
 json_t *
 hpt_insight_trial (hpt_core_t *core, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt_error_t *error)
 {
@@ -284,9 +320,11 @@ hpt_insight_trial (hpt_core_t *core, hpt_tuner_t *tuner, hpt_trial_t *trial, hpt
     json_t *out = hpt_tuner_trial_to_json (tuner, store, trial);
     json_object_set_new (out, "hptFinalMetrics", metrics);
     if (truncated) json_object_set_new (out, "hptTagsTruncated", json_true ());
+    bool *borrowed = s_borrow_placements (store, trial);
     json_t *tasks = json_array ();
     for (size_t k = 0; k < trial->task_count; k++)
         json_array_append_new (tasks, s_task_json (core, tuner, trial, &trial->tasks[k]));
+    s_return_placements (trial, &borrowed);
     json_object_set_new (out, "hptTasks", tasks);
     return out;
 }

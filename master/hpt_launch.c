@@ -133,13 +133,15 @@ s_argv (hpt_msg_t *msg, hpt_job_t *spec, hpt_trial_t *trial, const hpt_container
         free (arg);
     }
     hpt_hyperparameters_t *hp = in->hyperparameters;
+    json_t *hyperparameters = hp ? json_loads (trial->hyperparameters, 0, NULL) : NULL;
     for (size_t i = 0; hp && i < hp->param_count; i++) {
         const char *name = hp->params[i].name;
-        json_t *value = json_object_get (trial->hyperparameters, name);
+        json_t *value = json_object_get (hyperparameters, name);
         char *arg = hpt_asprintf ("--%s=%s", name, json_string_value (value));
         hpt_msg_add_arg (msg, arg);
         free (arg);
     }
+    json_decref (hyperparameters);
 }
 
 //  hpt's own variables; set after the job's env, so they win.

@@ -136,7 +136,7 @@ s_trial_destroy (hpt_trial_t **trial_p)
     hpt_trial_t *trial = *trial_p;
     if (!trial) return;
     free (trial->values);
-    json_decref (trial->hyperparameters);
+    free (trial->hyperparameters);
     free (trial->message);
     free (trial->slurm_job_id);
     free (trial->slurm_reason);
@@ -382,6 +382,28 @@ hpt_tuner_set_trial_slurm (hpt_tuner_t *self, hpt_trial_t *trial, const char *jo
 //  ---------------------------------------------------------------------
 //  Store writes
 
+//  A finished job's exited tasks keep no placement in memory: nothing
+//  reads it any more but the console's view of a trial, which reads it
+//  from the store (hpt_insight), and every trial of every job would
+//  otherwise hold a few hundred bytes of it. Their reservations were
+//  released when they exited; a task still stopping keeps its own until
+//  it exits too.
+static void
+s_forget_placement (hpt_tuner_t *self, hpt_task_t *task)
+{
+    if (!hpt_tuner_finished (self) || task->state != HPT_TASK_EXITED) return;
+    json_decref (task->placement);
+    task->placement = NULL;
+}
+
+static void
+s_forget_placements (hpt_tuner_t *self)
+{
+    for (size_t i = 0; i < self->trial_count; i++)
+        for (size_t k = 0; k < self->trials[i]->task_count; k++)
+            s_forget_placement (self, &self->trials[i]->tasks[k]);
+}
+
 static int
 s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, const char *message,
                  int64_t now_ms)
@@ -402,6 +424,7 @@ s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, c
             free (self->trials[i]->text);
             self->trials[i]->text = NULL;
         }
+        s_forget_placements (self);
     }
     //  A job that starts may still wait to start more trials; the
     //  scheduler clears the reason once nothing waits.
@@ -456,13 +479,12 @@ s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool i
     s_trial_changed (self, store, trial);
     s_observe_trial (self, trial);
     char *values = s_values_json (self, trial);
-    char *hyper = hpt_json_dumps (trial->hyperparameters, false);
     hpt_store_trial_t row = {
         .job_id = self->job_id,
         .trial_id = trial->id,
         .state = trial->state,
         .values_json = values,
-        .hyperparameters_json = hyper,
+        .hyperparameters_json = trial->hyperparameters,
         .has_final = trial->has_final,
         .final_step = trial->final_step,
         .final_value = trial->final_value,
@@ -479,7 +501,6 @@ s_store_trial (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, bool i
     int rc = insert ? hpt_store_trial_insert (store, &row, NULL)
                     : hpt_store_trial_update (store, &row, NULL);
     free (values);
-    free (hyper);
     return rc;
 }
 
@@ -507,6 +528,7 @@ s_store_task (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, hpt_tas
     };
     int rc = hpt_store_task_put (store, &row, NULL);
     free (placement);
+    s_forget_placement (self, task);
     return rc;
 }
 
@@ -550,14 +572,16 @@ s_trial_new (hpt_tuner_t *self, int64_t id, const double *values)
     trial->version = s_next_version ();
     size_t dim = self->space ? hpt_space_size (self->space) : 0;
     trial->values = hpt_calloc (dim ? dim : 1, sizeof (double));
-    trial->hyperparameters = json_object ();
+    json_t *hyperparameters = json_object ();
     for (size_t i = 0; i < dim; i++) {
         trial->values[i] = hpt_space_snap (self->space, i, values[i]);
         char *text = hpt_space_format (self->space, i, trial->values[i]);
-        json_object_set_new (trial->hyperparameters, hpt_space_param (self->space, i)->name,
+        json_object_set_new (hyperparameters, hpt_space_param (self->space, i)->name,
                              json_string (text));
         free (text);
     }
+    trial->hyperparameters = hpt_json_dumps (hyperparameters, false);
+    json_decref (hyperparameters);
     trial->task_count = self->request_count;
     trial->tasks = hpt_calloc (self->request_count ? self->request_count : 1, sizeof (hpt_task_t));
     for (size_t i = 0; i < self->request_count; i++) {
@@ -1151,13 +1175,15 @@ hpt_tuner_seed_from (hpt_tuner_t *self, hpt_tuner_t *previous)
     for (size_t t = 0; t < previous->trial_count; t++) {
         hpt_trial_t *trial = previous->trials[t];
         bool ok = trial->state == HPT_TRIAL_SUCCEEDED && trial->has_final;
+        json_t *hyperparameters = ok ? json_loads (trial->hyperparameters, 0, NULL) : NULL;
         for (size_t i = 0; ok && i < dim; i++) {
             //  Same parameter by name, read through its text form so a
             //  value must be legal in this job's space too.
             const char *name = hpt_space_param (self->space, i)->name;
-            const char *text = json_string_value (json_object_get (trial->hyperparameters, name));
+            const char *text = json_string_value (json_object_get (hyperparameters, name));
             ok = text && hpt_space_parse (self->space, i, text, &values[i]);
         }
+        json_decref (hyperparameters);
         //  Ids above any of this job's own keep the histories apart.
         if (ok)
             hpt_optimizer_add_result (self->optimizer, (uint64_t)1 << 40 | (uint64_t)trial->id,
@@ -1382,6 +1408,8 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     s_changed (self, NULL);
     if (s_load_trials (self, store, error) || s_replay_stopping (self, store, error))
         hpt_tuner_destroy (&self);
+    else
+        s_forget_placements (self);
     return self;
 }
 
@@ -1506,7 +1534,9 @@ s_trial_json (hpt_tuner_t *self, hpt_store_t *store, hpt_trial_t *trial, const c
 {
     json_t *out = json_object ();
     json_object_set_new (out, "trialId", s_int64_json (trial->id));
-    json_object_set_new (out, "hyperparameters", json_deep_copy (trial->hyperparameters));
+    json_t *hyperparameters = json_loads (trial->hyperparameters, 0, NULL);
+    json_object_set_new (out, "hyperparameters",
+                         hyperparameters ? hyperparameters : json_object ());
     if (trial->has_final) {
         json_t *final = json_object ();
         json_object_set_new (final, "trainingStep", s_int64_json (trial->final_step));

@@ -49,7 +49,8 @@ typedef struct {
     char *task_id;                     //  "JOB/TRIAL/REPLICA/INDEX"
     const hpt_task_request_t *request; //  the job's request (borrowed)
     char *agent;                       //  agent it runs on, NULL before placement
-    json_t *placement;                 //  what the scheduler reserved (cores, gpus, port)
+    json_t *placement;                 //  what the scheduler reserved (cores, gpus, port);
+                                       //  NULL once exited in a finished job (it is stored)
     hpt_task_state_t state;            //  lifecycle
     int64_t pid;                       //  0 until started
     bool has_exit;                     //  exit_code/signal are set
@@ -64,7 +65,8 @@ typedef struct {
     int64_t id;               //  1, 2, ... within the job
     hpt_trial_state_t state;  //  lifecycle
     double *values;           //  one per parameter, the optimizer's convention
-    json_t *hyperparameters;  //  name -> string, as the trainer sees them
+    char *hyperparameters;    //  {name: string} as the trainer sees them, compact JSON (owned):
+                              //  text, not a tree, since every trial of every job keeps it
     bool has_final;           //  a value of the metric tag was reported
     int64_t final_step;       //  step of the last report
     double final_value;       //  value of the last report

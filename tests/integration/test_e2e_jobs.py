@@ -14,6 +14,7 @@ given (argv, environment, cwd, pid) to one JSON file per task."""
 import json
 import pathlib
 import re
+import signal
 import socket
 import time
 
@@ -134,6 +135,18 @@ def test_whole_job_succeeds_with_ranked_results(cluster, tmp_path, goal):
     assert float(rows[0][2]) == pytest.approx(trials[0]["finalMetric"]["objectiveValue"], rel=1e-5)
     assert "SUCCEEDED" in summary.stdout
     assert re.search(rf"Best trial:\s+{best}\b", summary.stdout), summary.stdout
+
+    # A finished job keeps no placements in memory: the trial's detail
+    # reads them from the store, before and after a restart.
+    for restart in (False, True):
+        if restart:
+            cluster.kill(cluster.master, signal.SIGKILL)
+            cluster.master.wait(timeout=10)
+            cluster.start_master()
+        detail = cluster.get("/v1/projects/default/jobs/whole/trials/1")
+        task = detail["hptTasks"][0]
+        assert task["node"] == "a1" and task["host"] and task["port"] > 0, task
+        assert "cores" in task and "clusterSpec" in task, task
 
 
 def test_ties_rank_the_cheaper_trial_first(cluster):

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "hpt_alloc.h"
 #include "hpt_job_reader.h"
 #include "hpt_launch.h"
 #include <stdio.h>
@@ -70,7 +71,7 @@ s_trial_init (s_trial_t *t)
     t->trial.id = 7;
     t->trial.tasks = t->tasks;
     t->trial.task_count = 5;
-    t->trial.hyperparameters = json_pack ("{s:s, s:s}", "lr", "0.01", "units", "64");
+    t->trial.hyperparameters = hpt_strdup ("{\"lr\": \"0.01\", \"units\": \"64\"}");
 }
 
 static void
@@ -81,7 +82,7 @@ s_trial_free (s_trial_t *t)
         free (t->tasks[i].agent);
         json_decref (t->tasks[i].placement);
     }
-    json_decref (t->trial.hyperparameters);
+    free (t->trial.hyperparameters);
 }
 
 static json_t *
