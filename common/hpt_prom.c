@@ -352,7 +352,7 @@ hpt_prom_value (hpt_prom_family_t *family, ...)
 static void
 s_shortest (char *text, size_t size, double value)
 {
-    if (value == (double)(int64_t)value && fabs (value) < 1e15) {
+    if (fabs (value) < 1e15 && value == (double)(int64_t)value) {
         snprintf (text, size, "%" PRId64, (int64_t)value);
         return;
     }
@@ -458,6 +458,41 @@ hpt_prom_render (hpt_prom_t *self, FILE *out)
         }
     }
     pthread_mutex_unlock (&self->mutex);
+}
+
+void
+hpt_prom_stream_family (FILE *out, const char *name, const char *help, const char *type)
+{
+    s_require (s_name_ok (name, true), "metric name", name);
+    fprintf (out, "# HELP %s ", name);
+    s_escaped (out, help, false);
+    fprintf (out, "\n# TYPE %s %s\n", name, type);
+}
+
+void
+hpt_prom_stream_sample (FILE *out, const char *name, const char *labels, double value, ...)
+{
+    va_list args;
+    va_start (args, value);
+    fputs (name, out);
+    if (labels && *labels) {
+        fputc ('{', out);
+        for (const char *label = labels; *label;) {
+            size_t length = strcspn (label, ",");
+            if (label != labels) fputc (',', out);
+            fwrite (label, 1, length, out);
+            fputs ("=\"", out);
+            s_escaped (out, va_arg (args, const char *), true);
+            fputc ('"', out);
+            label += length;
+            if (*label == ',') label++;
+        }
+        fputc ('}', out);
+    }
+    va_end (args);
+    fputc (' ', out);
+    s_number (out, value);
+    fputc ('\n', out);
 }
 
 uint64_t

@@ -10,7 +10,10 @@
     scratch registry rendered the same way, so every line served comes
     from this one writer and follows Prometheus's conventions (HELP and
     TYPE once per family, label values escaped, histograms with
-    cumulative _bucket{le}, _sum and _count).
+    cumulative _bucket{le}, _sum and _count). Families with a series per
+    node are streamed instead (hpt_prom_stream_*): written straight out by
+    the same writer, since building thousands of series into a registry
+    on every scrape was most of a big fleet's scrape.
 
     Invariants: a family's name and label names are fixed when declared
     (names match [a-zA-Z_:][a-zA-Z0-9_:]*, checked: a bad name is a bug of
@@ -91,6 +94,15 @@ double hpt_prom_value (hpt_prom_family_t *family, ...);
 //  Writes every family in declaration order, series sorted by label
 //  values, in the text exposition format 0.0.4.
 void hpt_prom_render (hpt_prom_t *self, FILE *out);
+
+//  Streaming: the HELP and TYPE lines of a family whose samples follow
+//  (type "gauge" or "counter"; name checked as for declared families).
+void hpt_prom_stream_family (FILE *out, const char *name, const char *help, const char *type);
+
+//  One sample of a streamed family: labels are its label names,
+//  comma-separated (NULL: none), and one const char * value per label
+//  follows value. The caller writes each label combination once.
+void hpt_prom_stream_sample (FILE *out, const char *name, const char *labels, double value, ...);
 
 //  How many series were refused because their family was full.
 uint64_t hpt_prom_series_dropped (hpt_prom_t *self);

@@ -367,68 +367,119 @@ s_job_gauges (hpt_prom_t *scratch, hpt_core_t *core)
         hpt_prom_set (trials, by_trial[s], hpt_trial_state_name (s));
 }
 
-//  Accelerators of one type on a node: offered and reserved.
+//  The per-node families, streamed (hpt_prom.h): a series each per node
+//  of a fleet of thousands, written straight out instead of built into
+//  the scratch registry on every scrape.
+typedef enum {
+    S_NODE_STATE,
+    S_NODE_AGE,
+    S_NODE_CPUS,
+    S_NODE_CPUS_USED,
+    S_NODE_MEMORY,
+    S_NODE_MEMORY_USED,
+    S_NODE_ACCELS,
+    S_NODE_ACCELS_USED,
+    S_NODE_TASKS,
+    S_NODE_FAMILIES
+} s_node_family_t;
+
+static const struct {
+    const char *name;   //  metric name
+    const char *help;   //  its HELP text
+    const char *labels; //  its label names
+} s_node_families[S_NODE_FAMILIES] = {
+    {"hpt_node_state", "1 for each node in its connection state and drain state.",
+     "node,state,drain"},
+    {"hpt_node_heartbeat_age_seconds", "Seconds since the node's agent was last heard from.",
+     "node"},
+    {"hpt_node_cpus", "CPUs a node offers.", "node"},
+    {"hpt_node_cpus_allocated", "CPUs reserved by tasks on a node.", "node"},
+    {"hpt_node_memory_bytes", "Memory a node offers.", "node"},
+    {"hpt_node_memory_allocated_bytes", "Memory reserved by tasks on a node.", "node"},
+    {"hpt_node_accelerators", "Accelerators a node offers, by type.", "node,type"},
+    {"hpt_node_accelerators_allocated", "Accelerators reserved by tasks on a node, by type.",
+     "node,type"},
+    {"hpt_node_tasks", "Tasks placed on a node and not exited.", "node"},
+};
+
+//  Accelerators of one type on a node, offered (or reserved): a sample
+//  per type, at its first accelerator.
 static void
-s_node_accels (hpt_prom_family_t *total, hpt_prom_family_t *used, hpt_host_t *node)
+s_node_accels (FILE *out, const char *name, hpt_host_t *node, bool reserved)
 {
     for (size_t a = 0; a < node->accel_count; a++) {
         const char *type = node->accels[a].type;
-        double offered = 0, reserved = 0;
+        double value = 0;
         bool first = true;
         for (size_t b = 0; b < node->accel_count; b++) {
             if (strcmp (node->accels[b].type, type) != 0) continue;
             if (b < a) first = false;
-            offered++;
-            reserved += node->accels[b].used;
+            value += reserved ? node->accels[b].used : 1;
         }
-        if (!first) continue;
-        hpt_prom_set (total, offered, node->name, type);
-        hpt_prom_set (used, reserved, node->name, type);
+        if (first) hpt_prom_stream_sample (out, name, "node,type", value, node->name, type);
+    }
+}
+
+//  One node's sample of family f.
+static void
+s_node_sample (FILE *out, s_node_family_t f, hpt_host_t *node, int64_t now_ms)
+{
+    const char *name = s_node_families[f].name;
+    switch (f) {
+        case S_NODE_STATE:
+            hpt_prom_stream_sample (out, name, "node,state,drain", 1, node->name,
+                                    hpt_host_state_name (node->state),
+                                    hpt_drain_state_name (node->drain));
+            break;
+        case S_NODE_AGE:
+            if (node->last_seen > 0)
+                hpt_prom_stream_sample (out, name, "node",
+                                        (double)(now_ms - node->last_seen) / 1000.0, node->name);
+            break;
+        case S_NODE_CPUS:
+            hpt_prom_stream_sample (out, name, "node", node->cpus, node->name);
+            break;
+        case S_NODE_CPUS_USED:
+            hpt_prom_stream_sample (out, name, "node", node->used_cpus, node->name);
+            break;
+        case S_NODE_MEMORY:
+            hpt_prom_stream_sample (out, name, "node", (double)node->memory_mb * 1048576.0,
+                                    node->name);
+            break;
+        case S_NODE_MEMORY_USED:
+            hpt_prom_stream_sample (out, name, "node", (double)node->used_memory_mb * 1048576.0,
+                                    node->name);
+            break;
+        case S_NODE_ACCELS:
+        case S_NODE_ACCELS_USED:
+            s_node_accels (out, name, node, f == S_NODE_ACCELS_USED);
+            break;
+        default:
+            hpt_prom_stream_sample (out, name, "node", (double)node->running_tasks, node->name);
     }
 }
 
 static void
-s_node_gauges (hpt_prom_t *scratch, hpt_core_t *core, int64_t now_ms)
+s_node_gauges (FILE *out, hpt_core_t *core, int64_t now_ms)
 {
-    hpt_prom_t *r = scratch;
-    hpt_prom_family_t *ready = hpt_prom_gauge (r, "hpt_agents_ready", "Agents connected.", NULL);
-    hpt_prom_family_t *state = hpt_prom_gauge (
-        r, "hpt_node_state", "1 for each node in its connection state and drain state.",
-        "node,state,drain");
-    hpt_prom_family_t *age =
-        hpt_prom_gauge (r, "hpt_node_heartbeat_age_seconds",
-                        "Seconds since the node's agent was last heard from.", "node");
-    hpt_prom_family_t *cpus = hpt_prom_gauge (r, "hpt_node_cpus", "CPUs a node offers.", "node");
-    hpt_prom_family_t *cpus_used =
-        hpt_prom_gauge (r, "hpt_node_cpus_allocated", "CPUs reserved by tasks on a node.", "node");
-    hpt_prom_family_t *memory =
-        hpt_prom_gauge (r, "hpt_node_memory_bytes", "Memory a node offers.", "node");
-    hpt_prom_family_t *memory_used = hpt_prom_gauge (r, "hpt_node_memory_allocated_bytes",
-                                                     "Memory reserved by tasks on a node.", "node");
-    hpt_prom_family_t *accels = hpt_prom_gauge (
-        r, "hpt_node_accelerators", "Accelerators a node offers, by type.", "node,type");
-    hpt_prom_family_t *accels_used =
-        hpt_prom_gauge (r, "hpt_node_accelerators_allocated",
-                        "Accelerators reserved by tasks on a node, by type.", "node,type");
-    hpt_prom_family_t *tasks =
-        hpt_prom_gauge (r, "hpt_node_tasks", "Tasks placed on a node and not exited.", "node");
+    size_t count;
+    hpt_host_t **nodes = hpt_core_nodes (core, &count);
+    for (int f = 0; f < S_NODE_FAMILIES; f++) {
+        hpt_prom_stream_family (out, s_node_families[f].name, s_node_families[f].help, "gauge");
+        for (size_t i = 0; i < count; i++)
+            s_node_sample (out, (s_node_family_t)f, nodes[i], now_ms);
+    }
+}
+
+static void
+s_agents_ready (hpt_prom_t *scratch, hpt_core_t *core)
+{
     size_t count, connected = 0;
     hpt_host_t **nodes = hpt_core_nodes (core, &count);
-    for (size_t i = 0; i < count; i++) {
-        hpt_host_t *node = nodes[i];
-        connected += node->state == HPT_HOST_READY;
-        hpt_prom_set (state, 1, node->name, hpt_host_state_name (node->state),
-                      hpt_drain_state_name (node->drain));
-        if (node->last_seen > 0)
-            hpt_prom_set (age, (double)(now_ms - node->last_seen) / 1000.0, node->name);
-        hpt_prom_set (cpus, node->cpus, node->name);
-        hpt_prom_set (cpus_used, node->used_cpus, node->name);
-        hpt_prom_set (memory, (double)node->memory_mb * 1048576.0, node->name);
-        hpt_prom_set (memory_used, (double)node->used_memory_mb * 1048576.0, node->name);
-        hpt_prom_set (tasks, (double)node->running_tasks, node->name);
-        s_node_accels (accels, accels_used, node);
-    }
-    hpt_prom_set (ready, (double)connected);
+    for (size_t i = 0; i < count; i++)
+        connected += nodes[i]->state == HPT_HOST_READY;
+    hpt_prom_set (hpt_prom_gauge (scratch, "hpt_agents_ready", "Agents connected.", NULL),
+                  (double)connected);
 }
 
 //  How the loop kept up: stalls forgiven to the agents, rounds too busy
@@ -548,12 +599,13 @@ hpt_master_metrics_render (hpt_master_metrics_t *self, hpt_core_t *core)
     hpt_prom_t *scratch = hpt_prom_new ();
     s_health_gauges (scratch, self, core);
     s_job_gauges (scratch, core);
-    s_node_gauges (scratch, core, now_ms);
+    s_agents_ready (scratch, core);
     s_drop_counters (scratch, self, scratch, core);
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream (&text, &size);
     hpt_prom_render (scratch, out);
+    s_node_gauges (out, core, now_ms);
     hpt_prom_render (self->registry, out);
     fclose (out);
     hpt_prom_destroy (&scratch);

@@ -1,8 +1,9 @@
 /*  Unit tests for hpt_prom and the master's route templates: the text
     exposition (HELP/TYPE once per family, escaped label values, sorted
-    series, cumulative histogram buckets with +Inf equal to _count), the
-    bound on series per family, and API paths reduced to route templates
-    so job and node names never become label values.
+    series, cumulative histogram buckets with +Inf equal to _count),
+    streamed families rendered alike, the bound on series per family, and
+    API paths reduced to route templates so job and node names never
+    become label values.
 */
 #include "hpt_master_metrics.h"
 #include "hpt_prom.h"
@@ -49,6 +50,29 @@ test_counters_and_gauges_render (void **state)
     assert_true (hpt_prom_value (requests, "500", "/b") == 2);
     free (text);
     hpt_prom_destroy (&registry);
+}
+
+//  Streamed families (a series per node) come out as a registry's would:
+//  the same escaping and numbers, whole numbers without a search.
+static void
+test_streamed_families_render_the_same (void **state)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    hpt_prom_stream_family (out, "x_node_cpus", "CPUs,\nper node.", "gauge");
+    hpt_prom_stream_sample (out, "x_node_cpus", "node", 64, "n\"1\\");
+    hpt_prom_stream_sample (out, "x_node_cpus", "node,type", 0.25, "n2", "tpu");
+    hpt_prom_stream_sample (out, "x_up", NULL, -3);
+    hpt_prom_stream_sample (out, "x_big", "", 1e300);
+    fclose (out);
+    assert_string_equal (text, "# HELP x_node_cpus CPUs,\\nper node.\n"
+                               "# TYPE x_node_cpus gauge\n"
+                               "x_node_cpus{node=\"n\\\"1\\\\\"} 64\n"
+                               "x_node_cpus{node=\"n2\",type=\"tpu\"} 0.25\n"
+                               "x_up -3\n"
+                               "x_big 1e+300\n");
+    free (text);
 }
 
 static void
@@ -117,6 +141,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_counters_and_gauges_render),
+        cmocka_unit_test (test_streamed_families_render_the_same),
         cmocka_unit_test (test_histogram_buckets_are_cumulative),
         cmocka_unit_test (test_series_per_family_are_bounded),
         cmocka_unit_test (test_paths_become_route_templates),
