@@ -1226,7 +1226,10 @@ s_on_handshake (zloop_t *loop, zsock_t *reader, void *arg)
     hpt_core_t *self = arg;
     int64_t start = hpt_core_wake (self);
     char *event = NULL, *value = NULL, *address = NULL;
-    if (zstr_recvx (reader, &event, &value, &address, NULL) < 0) return 0;
+    if (zstr_recvx (reader, &event, &value, &address, NULL) < 0) {
+        hpt_core_busy (self, start, "nothing");
+        return 0;
+    }
     int kind = strcmp (event, "HANDSHAKE_FAILED_AUTH") == 0       ? 0
                : strcmp (event, "HANDSHAKE_FAILED_PROTOCOL") == 0 ? 1
                                                                   : 2;
@@ -1259,7 +1262,10 @@ s_on_api_request (zloop_t *loop, zsock_t *reader, void *arg)
     hpt_core_t *self = arg;
     int64_t start = hpt_core_wake (self);
     hpt_api_request_t *request = hpt_api_request_recv (reader);
-    if (!request) return 0;
+    if (!request) {
+        hpt_core_busy (self, start, "nothing");
+        return 0;
+    }
     hpt_routes_handle (self, reader, request);
     hpt_api_request_destroy (&request);
     hpt_core_busy (self, start, "an API request");

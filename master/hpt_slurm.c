@@ -850,9 +850,9 @@ static int
 s_on_runner (zloop_t *loop, zsock_t *reader, void *arg)
 {
     hpt_core_t *self = arg;
-    int64_t start = hpt_core_wake (self);
     char *tag = NULL, *status = NULL, *out = NULL, *err = NULL;
     if (zstr_recvx (reader, &tag, &status, &out, &err, NULL) < 0) return 0;
+    int64_t start = hpt_core_wake (self);
     hpt_log_debug ("slurm: %s answered %s", tag, status);
     if (self->slurm_in_flight) self->slurm_in_flight--;
     //  The command is over whatever happens to its answer: a reply the
