@@ -405,7 +405,7 @@ static const struct {
 //  Accelerators of one type on a node, offered (or reserved): a sample
 //  per type, at its first accelerator.
 static void
-s_node_accels (FILE *out, const char *name, hpt_host_t *node, bool reserved)
+s_node_accels (FILE *out, s_node_family_t f, hpt_host_t *node)
 {
     for (size_t a = 0; a < node->accel_count; a++) {
         const char *type = node->accels[a].type;
@@ -414,49 +414,54 @@ s_node_accels (FILE *out, const char *name, hpt_host_t *node, bool reserved)
         for (size_t b = 0; b < node->accel_count; b++) {
             if (strcmp (node->accels[b].type, type) != 0) continue;
             if (b < a) first = false;
-            value += reserved ? node->accels[b].used : 1;
+            value += f == S_NODE_ACCELS_USED ? node->accels[b].used : 1;
         }
-        if (first) hpt_prom_stream_sample (out, name, "node,type", value, node->name, type);
+        if (first)
+            hpt_prom_stream_sample (out, s_node_families[f].name, s_node_families[f].labels, value,
+                                    node->name, type);
     }
 }
 
-//  One node's sample of family f.
+//  One node's sample of family f: its value (false: none, e.g. a node
+//  never heard from has no heartbeat age).
+static bool
+s_node_value (s_node_family_t f, hpt_host_t *node, int64_t now_ms, double *value)
+{
+    switch (f) {
+        case S_NODE_AGE:
+            *value = (double)(now_ms - node->last_seen) / 1000.0;
+            return node->last_seen > 0;
+        case S_NODE_CPUS:
+            *value = node->cpus;
+            return true;
+        case S_NODE_CPUS_USED:
+            *value = node->used_cpus;
+            return true;
+        case S_NODE_MEMORY:
+            *value = (double)node->memory_mb * 1048576.0;
+            return true;
+        case S_NODE_MEMORY_USED:
+            *value = (double)node->used_memory_mb * 1048576.0;
+            return true;
+        default:
+            *value = (double)node->running_tasks;
+            return true;
+    }
+}
+
+//  One node's sample(s) of family f.
 static void
 s_node_sample (FILE *out, s_node_family_t f, hpt_host_t *node, int64_t now_ms)
 {
-    const char *name = s_node_families[f].name;
-    switch (f) {
-        case S_NODE_STATE:
-            hpt_prom_stream_sample (out, name, "node,state,drain", 1, node->name,
-                                    hpt_host_state_name (node->state),
-                                    hpt_drain_state_name (node->drain));
-            break;
-        case S_NODE_AGE:
-            if (node->last_seen > 0)
-                hpt_prom_stream_sample (out, name, "node",
-                                        (double)(now_ms - node->last_seen) / 1000.0, node->name);
-            break;
-        case S_NODE_CPUS:
-            hpt_prom_stream_sample (out, name, "node", node->cpus, node->name);
-            break;
-        case S_NODE_CPUS_USED:
-            hpt_prom_stream_sample (out, name, "node", node->used_cpus, node->name);
-            break;
-        case S_NODE_MEMORY:
-            hpt_prom_stream_sample (out, name, "node", (double)node->memory_mb * 1048576.0,
-                                    node->name);
-            break;
-        case S_NODE_MEMORY_USED:
-            hpt_prom_stream_sample (out, name, "node", (double)node->used_memory_mb * 1048576.0,
-                                    node->name);
-            break;
-        case S_NODE_ACCELS:
-        case S_NODE_ACCELS_USED:
-            s_node_accels (out, name, node, f == S_NODE_ACCELS_USED);
-            break;
-        default:
-            hpt_prom_stream_sample (out, name, "node", (double)node->running_tasks, node->name);
-    }
+    const char *name = s_node_families[f].name, *labels = s_node_families[f].labels;
+    double value;
+    if (f == S_NODE_STATE)
+        hpt_prom_stream_sample (out, name, labels, 1, node->name, hpt_host_state_name (node->state),
+                                hpt_drain_state_name (node->drain));
+    else if (f == S_NODE_ACCELS || f == S_NODE_ACCELS_USED)
+        s_node_accels (out, f, node);
+    else if (s_node_value (f, node, now_ms, &value))
+        hpt_prom_stream_sample (out, name, labels, value, node->name);
 }
 
 static void
