@@ -388,27 +388,43 @@ s_log_h (double z)
 
 typedef struct {
     double best;          //  best standardized result
-    const double *failed; //  encoded failed points
+    const double *failed; //  encoded failed points, by coordinate: [j * n_failed + f]
     size_t n_failed;      //  their count
+    double *dist2;        //  scratch: squared distance to each failed point
     double *mean, *var;   //  scratch of the acquisition batch
     size_t scratch;       //  size of the scratch arrays
 } s_acq_t;
 
+//  The failed points are stored a coordinate at a time so that the
+//  squared distances to all of them build up in loops that vectorize:
+//  with hundreds of old pending points repelling, this sum was the
+//  dearest part of a score after the triangular solve. Each distance is
+//  summed in the same coordinate order as a point-at-a-time loop would,
+//  so the penalty is the same to the last bit.
 static double
 s_failure_penalty (hpt_bo_t *self, const s_acq_t *acq, const double *x)
 {
-    double penalty = 0.0;
-    for (size_t f = 0; f < acq->n_failed; f++) {
-        const double *q = acq->failed + f * self->dim;
-        double d2 = 0.0;
-        for (size_t j = 0; j < self->dim && d2 < FAR_D2; j++) {
-            double t = self->categorical[j] ? (x[j] != q[j]) : x[j] - q[j];
-            d2 += t * t;
-        }
-        //  Past FAR_D2 the term is below 1e-17: not worth an exp and a log.
-        if (d2 < FAR_D2)
-            penalty += log (fmax (1.0 - exp (-d2 / (2 * FAIL_RADIUS * FAIL_RADIUS)), 1e-300));
+    size_t nf = acq->n_failed;
+    if (nf == 0) return 0.0;
+    double *d2 = acq->dist2;
+    memset (d2, 0, nf * sizeof (double));
+    for (size_t j = 0; j < self->dim; j++) {
+        const double *q = acq->failed + j * nf;
+        double xj = x[j];
+        if (self->categorical[j])
+            for (size_t f = 0; f < nf; f++)
+                d2[f] += (double)(xj != q[f]);
+        else
+            for (size_t f = 0; f < nf; f++) {
+                double t = xj - q[f];
+                d2[f] += t * t;
+            }
     }
+    double penalty = 0.0;
+    for (size_t f = 0; f < nf; f++)
+        //  Past FAR_D2 the term is below 1e-17: not worth an exp and a log.
+        if (d2[f] < FAR_D2)
+            penalty += log (fmax (1.0 - exp (-d2[f] / (2 * FAIL_RADIUS * FAIL_RADIUS)), 1e-300));
     return penalty;
 }
 
@@ -880,12 +896,19 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     size_t n_repelled = history->n_pending - n_believed;
     size_t n_far = history->n_failed + n_repelled;
     double *failed = hpt_malloc ((n_far ? n_far : 1) * d * sizeof (double));
-    for (size_t f = 0; f < history->n_failed; f++)
-        s_encode (self, history->failed_values + f * d, failed + f * d);
-    for (size_t i = 0; i < n_repelled; i++)
-        s_encode (self, history->pending_values + i * d, failed + (history->n_failed + i) * d);
+    double *point = hpt_malloc (d * sizeof (double));
+    for (size_t f = 0; f < n_far; f++) {
+        const double *values = f < history->n_failed
+                                   ? history->failed_values + f * d
+                                   : history->pending_values + (f - history->n_failed) * d;
+        s_encode (self, values, point);
+        for (size_t j = 0; j < d; j++)
+            failed[j * n_far + f] = point[j];
+    }
+    free (point);
     acq.failed = failed;
     acq.n_failed = n_far;
+    acq.dist2 = hpt_malloc ((n_far ? n_far : 1) * sizeof (double));
     bool ok = s_condition (self, X, z, n_done, theta);
     for (size_t i = 0; ok && i < n_believed; i++) {
         const double *pending = history->pending_values + (n_repelled + i) * d;
@@ -913,6 +936,7 @@ hpt_bo_suggest (hpt_bo_t *self, const hpt_bo_history_t *history, hpt_pointset_t 
     s_cands_free (&cands);
     free (acq.mean);
     free (acq.var);
+    free (acq.dist2);
     free (failed);
     free (X);
     free (y);
