@@ -875,6 +875,8 @@ hpt_core_schedule (hpt_core_t *self)
     const char *blocked_by = NULL;
     for (size_t j = 0; j < self->tuner_count; j++) {
         hpt_tuner_t *tuner = order[j];
+        if (hpt_tuner_forget_model (tuner))
+            hpt_suggester_forget (self->suggester, hpt_tuner_id (tuner));
         if (hpt_tuner_finished (tuner) || hpt_tuner_state (tuner) == HPT_JOB_CANCELLING) continue;
         if (s_fail_if_infeasible (self, tuner)) continue;
         if (blocked_by) {
@@ -1671,6 +1673,12 @@ const hpt_master_settings_t *
 hpt_core_settings (hpt_core_t *self)
 {
     return self->settings;
+}
+
+size_t
+hpt_core_suggester_models (hpt_core_t *self)
+{
+    return hpt_suggester_models (self->suggester);
 }
 
 bool

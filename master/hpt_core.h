@@ -130,6 +130,10 @@ void hpt_core_audit (hpt_core_t *self, const hpt_store_audit_t *entry);
 //  The jobs' logs (borrowed).
 hpt_joblog_t *hpt_core_joblog (hpt_core_t *self);
 
+//  How many jobs' optimizers the suggester holds (running jobs, and
+//  finished ones until it has been told to drop them).
+size_t hpt_core_suggester_models (hpt_core_t *self);
+
 //  Whether the store can be written now; when not, why (borrowed), and
 //  how many commits failed since the start.
 bool hpt_core_store_ok (hpt_core_t *self);

@@ -541,6 +541,11 @@ s_health_gauges (hpt_prom_t *r, hpt_master_metrics_t *self, hpt_core_t *core)
     hpt_prom_set (hpt_prom_gauge (r, "process_max_fds",
                                   "The open-file limit (soft RLIMIT_NOFILE; 0: unlimited).", NULL),
                   (double)hpt_fdlimit_soft ());
+    hpt_prom_set (hpt_prom_gauge (r, "hpt_suggester_models",
+                                  "Jobs whose optimizer (its fitted model) the suggester thread "
+                                  "holds in memory.",
+                                  NULL),
+                  (double)hpt_core_suggester_models (core));
     hpt_core_loop_figures_t loop;
     hpt_core_loop_figures (core, &loop);
     hpt_prom_set (hpt_prom_gauge (r, "hpt_loop_busy_max_seconds",

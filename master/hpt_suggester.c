@@ -2,7 +2,9 @@
 
     The actor's loop: receive ("ASK", request) from the pipe, compute the
     answer from the job's cached optimizer (its history replaced by the
-    request's snapshot) or a new one, send ("ANSWER", answer) back.
+    request's snapshot) or a new one, send ("ANSWER", answer) back; on
+    ("FORGET", job id) drop that job's optimizer. After each message it
+    publishes how many optimizers it holds (an atomic the owner reads).
     Destroying: the owner raises the stopping flag, so requests still
     queued are freed unanswered, sends "STOP", and reads the pipe until
     the actor's "STOPPED", freeing answers it had not read; then the
@@ -34,6 +36,7 @@ typedef struct {
 //  What the owner and the actor share.
 typedef struct {
     atomic_bool stopping; //  the owner is destroying the actor: drop requests
+    atomic_size_t models; //  optimizers the actor holds, as of its last message
 } s_shared_t;
 
 struct _hpt_suggester_t {
@@ -135,15 +138,36 @@ s_entry_for (s_entry_t *cache, hpt_suggest_request_t *request, uint64_t now)
     return slot;
 }
 
-//  Answers one request (taken).
+static size_t
+s_held (const s_entry_t *cache)
+{
+    size_t held = 0;
+    for (size_t i = 0; i < S_CACHE_JOBS; i++)
+        held += cache[i].job_id != NULL;
+    return held;
+}
+
+//  Answers one request (taken). The count of optimizers held is
+//  published before the answer goes, so whoever reads an answer reads
+//  a count that includes every message before its request.
 static void
-s_serve (zsock_t *pipe, s_entry_t *cache, hpt_suggest_request_t *request, uint64_t now)
+s_serve (zsock_t *pipe, s_shared_t *shared, s_entry_t *cache, hpt_suggest_request_t *request,
+         uint64_t now)
 {
     size_t dim = request->space ? hpt_space_size (request->space) : 0;
     s_entry_t *entry = request->space ? s_entry_for (cache, request, now) : NULL;
     hpt_suggest_answer_t *answer = s_run (entry ? entry->optimizer : NULL, request, dim);
     hpt_suggest_request_destroy (&request);
+    atomic_store (&shared->models, s_held (cache));
     if (zsock_send (pipe, "sp", "ANSWER", answer) != 0) hpt_suggest_answer_destroy (&answer);
+}
+
+//  Drops job_id's optimizer, if the cache holds it.
+static void
+s_forget (s_entry_t *cache, const char *job_id)
+{
+    for (size_t i = 0; job_id && i < S_CACHE_JOBS; i++)
+        if (cache[i].job_id && strcmp (cache[i].job_id, job_id) == 0) s_entry_clear (&cache[i]);
 }
 
 static void
@@ -169,7 +193,12 @@ s_actor (zsock_t *pipe, void *args)
             if (atomic_load (&shared->stopping))
                 hpt_suggest_request_destroy (&request);
             else
-                s_serve (pipe, cache, request, ++served);
+                s_serve (pipe, shared, cache, request, ++served);
+        } else if (command && streq (command, "FORGET")) {
+            char *job_id = pointer;
+            s_forget (cache, job_id);
+            free (job_id);
+            atomic_store (&shared->models, s_held (cache));
         } else if (command && streq (command, "STOP"))
             zsock_send (pipe, "sp", "STOPPED", NULL);
         zstr_free (&command);
@@ -185,6 +214,7 @@ hpt_suggester_new (void)
     hpt_suggester_t *self = hpt_calloc (1, sizeof (hpt_suggester_t));
     self->shared = hpt_calloc (1, sizeof (s_shared_t));
     atomic_init (&self->shared->stopping, false);
+    atomic_init (&self->shared->models, 0);
     self->actor = zactor_new (s_actor, self->shared);
     return self;
 }
@@ -229,6 +259,19 @@ hpt_suggester_ask (hpt_suggester_t *self, hpt_suggest_request_t **request_p)
     }
     hpt_suggest_request_destroy (request_p);
     return -1;
+}
+
+void
+hpt_suggester_forget (hpt_suggester_t *self, const char *job_id)
+{
+    char *copy = hpt_strdup (job_id);
+    if (zsock_send (self->actor, "sp", "FORGET", copy) != 0) free (copy);
+}
+
+size_t
+hpt_suggester_models (hpt_suggester_t *self)
+{
+    return atomic_load (&self->shared->models);
 }
 
 hpt_suggest_answer_t *

@@ -20,7 +20,9 @@
     S_CACHE_JOBS, least recently used dropped), each with the history of
     its latest request replaced by the next one's: only so that a GP fit,
     which depends on the history alone, is not redone. Dropping one
-    changes no answer, only its cost.
+    changes no answer, only its cost; the core has a finished job's
+    optimizer dropped at once (hpt_suggester_forget), so the cache holds
+    the models of running jobs and not up to S_CACHE_JOBS dead ones.
 
     Requests and answers are passed as pointers over the inproc pipe;
     ownership passes with them. Invariants: one request is computed at a
@@ -79,6 +81,14 @@ zsock_t *hpt_suggester_sock (hpt_suggester_t *self);
 //  Queues a request (taken; *request_p is nulled). 0, or -1 when it could
 //  not be sent (the request is then destroyed).
 int hpt_suggester_ask (hpt_suggester_t *self, hpt_suggest_request_t **request_p);
+
+//  Has the actor drop job_id's optimizer (after the requests already
+//  queued); a job it does not hold is no error.
+void hpt_suggester_forget (hpt_suggester_t *self, const char *job_id);
+
+//  How many jobs' optimizers the actor holds, as of the last message it
+//  handled (for /metrics).
+size_t hpt_suggester_models (hpt_suggester_t *self);
 
 //  The next answer (caller owns), or NULL when none is waiting (it never
 //  blocks).

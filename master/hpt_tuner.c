@@ -58,6 +58,7 @@ struct _hpt_tuner_t {
     size_t trial_cap;             //  allocated slots
     bool exhausted;               //  the optimizer has nothing left
     uint64_t asking;              //  the outstanding suggestion request's number, 0: none
+    bool asked;                   //  it asked the suggester, which may hold its model
     bool any_finished;            //  a trial has finished (first-trial rule)
     uint64_t written_in;          //  the store transaction it last wrote in
     uint64_t version;             //  changes with every change of the Job resource
@@ -672,7 +673,16 @@ hpt_tuner_ask (hpt_tuner_t *self, size_t count)
     request->history = hpt_optimizer_history (self->optimizer);
     request->count = count < wanted ? count : wanted;
     self->asking = request->id;
+    self->asked = true;
     return request;
+}
+
+bool
+hpt_tuner_forget_model (hpt_tuner_t *self)
+{
+    if (!self->asked || !hpt_tuner_finished (self)) return false;
+    self->asked = false;
+    return true;
 }
 
 bool

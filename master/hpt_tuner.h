@@ -202,6 +202,10 @@ hpt_suggest_request_t *hpt_tuner_ask (hpt_tuner_t *self, size_t count);
 //  Whether a request of the job is outstanding.
 bool hpt_tuner_asking (hpt_tuner_t *self);
 
+//  True once, for a finished job that asked for suggestions since this
+//  tuner was built: the suggester may hold its model, and should drop it.
+bool hpt_tuner_forget_model (hpt_tuner_t *self);
+
 //  The answer to a request (borrowed): its suggestions become new trials,
 //  stored PENDING in this order (at most as many as the job may still
 //  start), and are told to the optimizer as pending. An answer to

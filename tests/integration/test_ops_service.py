@@ -220,6 +220,10 @@ def test_metrics_rules_and_logs(cluster_factory):
     assert value(text, 'hpt_trial_run_seconds_count{state="SUCCEEDED"}') == 3
     assert value(text, "hpt_trial_queue_wait_seconds_count") == 3
     assert value(text, 'hpt_suggestion_seconds_count{algorithm="ALGORITHM_UNSPECIFIED"}') >= 3
+    # The job asked the suggester, which held its model while it ran; once
+    # the job is finished the suggester is told to drop it.
+    wait_for(lambda: value(scrape(cluster)[1], "hpt_suggester_models") == 0,
+             what="the finished job's model dropped by the suggester")
     assert value(text, "hpt_store_commit_seconds_count") > 0
     assert value(text, 'hpt_agent_events_total{kind="task_exited",outcome="stored"}') == 3
     assert value(text, 'hpt_api_requests_total{route="/v1/projects/{project}/jobs",'

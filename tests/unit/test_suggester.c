@@ -199,6 +199,41 @@ test_actor_answers_as_compute (void **state)
     hpt_space_destroy (&space);
 }
 
+//  The actor counts the jobs whose optimizer it holds; a forgotten job's
+//  is dropped (a job it does not hold is no error), and asking for it
+//  again answers as before, from a new optimizer.
+static void
+test_forget_drops_a_model (void **state)
+{
+    hpt_space_t *space = hpt_space_new (s_params, S_DIM);
+    hpt_optimizer_t *opt = s_driven (space, HPT_ALGORITHM_UNSPECIFIED, 20, 3);
+    hpt_suggester_t *suggester = hpt_suggester_new ();
+    assert_int_equal (hpt_suggester_models (suggester), 0);
+    const char *jobs[] = {"a", "b", "c", "a"};
+    for (size_t i = 0; i < 4; i++) {
+        if (i == 2) {
+            hpt_suggester_forget (suggester, "a");
+            hpt_suggester_forget (suggester, "never-asked");
+        }
+        hpt_suggest_request_t *request = s_request (opt, jobs[i], i + 1, 2);
+        assert_int_equal (hpt_suggester_ask (suggester, &request), 0);
+        hpt_suggest_answer_t *answer = s_recv (suggester);
+        assert_non_null (answer);
+        //  a; a, b; b, c (a forgotten); b, c, a again.
+        static const size_t held[] = {1, 2, 2, 3};
+        assert_int_equal (hpt_suggester_models (suggester), held[i]);
+        request = s_request (opt, jobs[i], i + 1, 2);
+        hpt_suggest_answer_t *expected = hpt_suggest_compute (request);
+        s_same_answer (answer, expected);
+        hpt_suggest_answer_destroy (&answer);
+        hpt_suggest_answer_destroy (&expected);
+        hpt_suggest_request_destroy (&request);
+    }
+    hpt_suggester_destroy (&suggester);
+    hpt_optimizer_destroy (&opt);
+    hpt_space_destroy (&space);
+}
+
 //  Destroying the actor with requests queued and answers unread frees
 //  them all (ASan's leak check in the sanitizer run).
 static void
@@ -223,6 +258,7 @@ main (void)
         cmocka_unit_test (test_snapshot_suggests_as_its_optimizer),
         cmocka_unit_test (test_set_history_checks_settings),
         cmocka_unit_test (test_actor_answers_as_compute),
+        cmocka_unit_test (test_forget_drops_a_model),
         cmocka_unit_test (test_destroy_with_work_queued),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
