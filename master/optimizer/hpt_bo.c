@@ -30,7 +30,10 @@
     pure function of the history while refitting rarely, the fit is done
     on the first m results (trial-id order) where m is the last
     "checkpoint" not above the number of results: every count up to 30,
-    then every 10%. The latest fit is cached with a hash of its data; a
+    then every 10%, and past FIT_CAP every 25% (the fit then sees a
+    subset of FIT_CAP results whose hyperparameters move slowly; refitting
+    every 10% there cost a sixth of a 1500-trial job's suggestion time,
+    and regret at 1000 and 2000 evaluations did not change). The latest fit is cached with a hash of its data; a
     rebuilt optimizer recomputes exactly the same fit once. The starts are
     the prior mode and seeded perturbations of it, not the previous fit:
     a warm start would make a fit depend on which earlier fits this
@@ -106,7 +109,7 @@
 #define N_LOCAL_REFINE 64 //  perturbations added for each later point of a batch
 #define N_QUASI_REFINE 64 //  quasi-random points added for each later point of a batch
 #define MAX_STEPS 25      //  compass steps per search
-#define MIN_STEP 1e-4     //  compass step at which a search stops
+#define MIN_STEP 1e-3     //  compass step at which a search stops (finer cost time, no regret)
 #define FAIL_RADIUS 0.05  //  unit distance a failure discourages
 #define FAR_D2 (80 * FAIL_RADIUS * FAIL_RADIUS) //  squared distance past which it does not
 #define MAX_CAT_NEIGHBOURS 16
@@ -257,13 +260,14 @@ s_transform (const double *y, size_t n, double *z)
 //  ---------------------------------------------------------------------
 //  Hyperparameters
 
-//  Largest refit checkpoint not above n: every count to 30, then +10%.
+//  Largest refit checkpoint not above n: every count to 30, then +10%,
+//  past FIT_CAP +25%.
 static size_t
 s_checkpoint (size_t n)
 {
     size_t c = 2;
     while (true) {
-        size_t next = c + (c < 30 ? 1 : c / 10);
+        size_t next = c + (c < 30 ? 1 : c < FIT_CAP ? c / 10 : c / 4);
         if (next > n) return c;
         c = next;
     }
