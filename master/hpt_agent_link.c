@@ -797,26 +797,47 @@ s_on_bye (hpt_core_t *self, hpt_host_t *node, hpt_msg_t *msg)
     if (hpt_core_commit (self) == 0) hpt_fleet_set_route (self->fleet, node, NULL);
 }
 
-int
-hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
+hpt_msg_t *
+hpt_agent_link_recv (hpt_core_t *self)
 {
-    hpt_core_t *self = arg;
     hpt_msg_fault_t fault;
     memset (&fault, 0, sizeof (fault));
-    hpt_msg_t *msg = hpt_msg_recv_fault (reader, &fault);
+    hpt_msg_t *msg = hpt_msg_recv_fault (self->agents, &fault);
     if (!msg) {
         //  Counted and dropped, never fatal; the sender learns why.
         if (fault.kind != HPT_MSG_FAULT_INTERRUPTED) s_malformed (self, &fault);
         hpt_msg_fault_reset (&fault);
-        return 0;
     }
-    hpt_msg_id_t id = hpt_msg_id (msg);
+    return msg;
+}
+
+//  The READY node msg comes from, or NULL for an unknown peer, one the
+//  master gave up on, or one whose key is no longer admitted.
+static hpt_host_t *
+s_registered (hpt_core_t *self, hpt_msg_t *msg)
+{
     hpt_host_t *node = hpt_fleet_by_route (self->fleet, hpt_msg_routing_id (msg));
+    if (!node || node->state != HPT_HOST_READY) return NULL;
+    if (self->admission &&
+        !hpt_admission_allows (self->admission, hpt_msg_user_id (msg), node->name))
+        return NULL;
+    return node;
+}
+
+bool
+hpt_agent_link_urgent (hpt_core_t *self, hpt_msg_t *msg)
+{
+    return hpt_msg_id (msg) == HPT_MSG_HEARTBEAT && s_registered (self, msg);
+}
+
+void
+hpt_agent_link_handle (hpt_core_t *self, hpt_msg_t *msg)
+{
+    hpt_msg_id_t id = hpt_msg_id (msg);
+    hpt_host_t *node = id == HPT_MSG_HELLO ? NULL : s_registered (self, msg);
     if (id == HPT_MSG_HELLO)
         s_on_hello (self, msg);
-    else if (!node || node->state != HPT_HOST_READY ||
-             (self->admission &&
-              !hpt_admission_allows (self->admission, hpt_msg_user_id (msg), node->name)))
+    else if (!node)
         //  Unknown peer (or one the master gave up on): it must say HELLO.
         s_not_registered (self, hpt_msg_routing_id (msg));
     else {
@@ -833,5 +854,4 @@ hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg)
             hpt_core_drop (self, "unexpected");
     }
     hpt_msg_destroy (&msg);
-    return 0;
 }

@@ -35,19 +35,32 @@
 
     Frames' wait
     ------------
-    How long an agent's frame waited between its arrival and its handling
-    is bounded from above without a clock on the frame: a frame handled
-    now arrived after the agents' queue was last seen empty. The queue is
-    looked at where that is cheap — at the end of every handler, and by
-    the heartbeat round's drain — and a handler that follows one which
-    left the queue empty starts the bound afresh, because the loop was
-    then waiting in its poll, which returns as soon as a frame arrives —
-    or when the next heartbeat round is due: a handler that starts later
+    Each group reads every frame queued on the agents' socket into a
+    backlog in memory (at most S_BACKLOG_MAX, one connection's inbound
+    high-water mark) before it handles the oldest, and reads again before
+    each next one. A heartbeat of a READY agent is handled as it is read,
+    ahead of the frames before it: it writes nothing to the store and
+    nothing an earlier frame could change (what the agent says of its
+    host). So heartbeats do not queue behind a burst of events, and each
+    frame is read within one group (10 ms) plus whatever else the loop
+    does in a turn. The other frames keep their order. A backlog left
+    when a handler ends is handled by a zero-delay timer in the next turn,
+    after whatever else is ready, since the poll cannot see it.
+
+    How long a frame waited between its arrival and its handling is
+    bounded from above without a clock on the frame: it arrived after the
+    socket was last seen empty before it was read. The socket is looked at
+    on every read ahead, at the end of every handler, and in the heartbeat
+    round's drain; a handler that follows one which left socket and
+    backlog empty starts the bound afresh, because the loop was then
+    waiting in its poll, which returns as soon as a frame arrives — or
+    when the next heartbeat round is due: a handler that starts later
     than that found the process not running (stopped, starved of CPU),
-    and the bound starts from the due time instead. It counts everything
-    the loop did meanwhile, so it is never less than the real wait but
-    for the operating system's wakeup of an idle master (short of the
-    next round). /metrics: hpt_agent_frame_wait_seconds (a histogram) and
+    and the bound starts from the due time instead. So it is never less
+    than the real wait but for the operating system's wakeup of an idle
+    master (short of the next round); reading ahead keeps it close, since
+    the socket is found empty on nearly every read. /metrics:
+    hpt_agent_frame_wait_seconds (a histogram) and
     hpt_agent_frame_wait_max_seconds; the target is that no heartbeat
     waits more than 100 ms (docs/targets.md).
 
@@ -171,6 +184,11 @@
 //  flight, so 1000 queued messages mean one that floods.
 #define S_AGENT_SNDHWM 10000
 #define S_AGENT_RCVHWM 1000
+
+//  Most agent frames read ahead of their handling ("Frames' wait"): as
+//  many as one connection may queue, so reading ahead at most doubles
+//  what the agents' socket may hold in memory.
+#define S_BACKLOG_MAX S_AGENT_RCVHWM
 
 //  A node's durable fields as they were before the open transaction.
 typedef struct {
@@ -1026,6 +1044,18 @@ s_check_keys (hpt_core_t *self)
     }
 }
 
+static int s_on_backlog (zloop_t *loop, int timer_id, void *arg);
+
+//  Frames read ahead wait in the backlog, where the loop's poll cannot
+//  see them: a zero-delay timer has the next turn handle more of them,
+//  after whatever else is ready.
+static void
+s_arm_backlog (hpt_core_t *self)
+{
+    if (self->backlog_count == 0 || self->backlog_timer) return;
+    self->backlog_timer = zloop_timer (self->loop, 0, 1, s_on_backlog, self) >= 0;
+}
+
 //  An event handler is done: keeps the longest time one held the loop,
 //  and names one that held it long enough to delay the API and the
 //  agents (what an operator, or a failed test, needs to know first).
@@ -1059,16 +1089,17 @@ hpt_core_busy (hpt_core_t *self, int64_t start_us, const char *what)
         hpt_log_warning ("%s held the loop for %" PRId64 " ms", what, took / 1000);
     if (!(zsock_events (self->agents) & ZMQ_POLLIN)) {
         self->agents_empty_at = end;
-        self->agents_idle = true;
+        self->agents_idle = self->backlog_count == 0;
     }
+    s_arm_backlog (self);
 }
 
-//  An agent frame is about to be handled: records the bound on its wait
-//  ("Frames' wait").
+//  An agent frame that arrived after since_us is about to be handled:
+//  records the bound on its wait ("Frames' wait").
 static void
-s_frame_waited (hpt_core_t *self)
+s_frame_waited (hpt_core_t *self, int64_t since_us)
 {
-    int64_t waited = zclock_usecs () - self->agents_empty_at;
+    int64_t waited = zclock_usecs () - since_us;
     if (waited > self->frame_wait_max_us) self->frame_wait_max_us = waited;
     hpt_master_metrics_frame_wait (self->metrics, (double)waited / 1e6);
 }
@@ -1132,9 +1163,34 @@ hpt_core_set_config_file (hpt_core_t *self, const char *path)
     self->config_path = path ? hpt_strdup (path) : NULL;
 }
 
-//  Handles the queued agent frames as one group commit (the top comment):
-//  at most max of them, and none after until (zclock_mono). Returns how
-//  many; *empty says whether the queue was found empty.
+//  Reads the frames queued on the agents' socket into the backlog until
+//  the socket is empty or the backlog full ("Frames' wait"). A heartbeat
+//  of a READY agent is handled as it is read (hpt_agent_link_urgent).
+static void
+s_read_ahead (hpt_core_t *self)
+{
+    while (self->backlog_count < S_BACKLOG_MAX) {
+        if (!(zsock_events (self->agents) & ZMQ_POLLIN)) {
+            self->agents_empty_at = zclock_usecs ();
+            return;
+        }
+        hpt_msg_t *msg = hpt_agent_link_recv (self);
+        if (!msg) continue;
+        if (hpt_agent_link_urgent (self, msg)) {
+            s_frame_waited (self, self->agents_empty_at);
+            hpt_agent_link_handle (self, msg);
+            continue;
+        }
+        size_t tail = (self->backlog_head + self->backlog_count) % S_BACKLOG_MAX;
+        self->backlog[tail] = (hpt_core_frame_t){.msg = msg, .since_us = self->agents_empty_at};
+        self->backlog_count++;
+    }
+}
+
+//  Handles the agent frames read ahead and queued as one group commit
+//  (the top comment): at most max of them, and none after until
+//  (zclock_mono). Returns how many; *empty says whether the socket and
+//  the backlog were found empty.
 static size_t
 s_handle_group (hpt_core_t *self, size_t max, int64_t until, bool *empty)
 {
@@ -1142,13 +1198,16 @@ s_handle_group (hpt_core_t *self, size_t max, int64_t until, bool *empty)
     *empty = false;
     self->grouping = true;
     while (handled < max && zclock_mono () < until) {
-        if (!(zsock_events (self->agents) & ZMQ_POLLIN)) {
-            self->agents_empty_at = zclock_usecs ();
+        s_read_ahead (self);
+        if (self->backlog_count == 0) {
             *empty = true;
             break;
         }
-        s_frame_waited (self);
-        hpt_agent_link_on_message (self->loop, self->agents, self);
+        hpt_core_frame_t frame = self->backlog[self->backlog_head];
+        self->backlog_head = (self->backlog_head + 1) % S_BACKLOG_MAX;
+        self->backlog_count--;
+        s_frame_waited (self, frame.since_us);
+        hpt_agent_link_handle (self, frame.msg);
         handled++;
     }
     self->grouping = false;
@@ -1172,7 +1231,8 @@ s_drain_agents (hpt_core_t *self)
     bool empty = false;
     for (size_t total = 0; !empty && total < S_DRAIN_MAX && zclock_mono () < until;)
         total += s_handle_group (self, S_BATCH_MAX, until, &empty);
-    if (empty || !(zsock_events (self->agents) & ZMQ_POLLIN)) return true;
+    if (empty || (self->backlog_count == 0 && !(zsock_events (self->agents) & ZMQ_POLLIN)))
+        return true;
     self->rounds_behind++;
     return false;
 }
@@ -1298,6 +1358,18 @@ s_on_suggestion (zloop_t *loop, zsock_t *reader, void *arg)
     }
     hpt_suggest_answer_destroy (&answer);
     hpt_core_busy (self, start, "a suggester answer");
+    return 0;
+}
+
+static int
+s_on_backlog (zloop_t *loop, int timer_id, void *arg)
+{
+    hpt_core_t *self = arg;
+    self->backlog_timer = false;
+    int64_t start = hpt_core_wake (self);
+    bool empty;
+    s_handle_group (self, S_BATCH_MAX, zclock_mono () + S_BATCH_MS, &empty);
+    hpt_core_busy (self, start, "agents' messages");
     return 0;
 }
 
@@ -1970,6 +2042,7 @@ s_core_new (hpt_cluster_config_t *config)
     self->metrics = hpt_master_metrics_new ();
     self->heartbeat_timer = -1;
     self->agents_idle = true; //  the first frame starts its own bound
+    self->backlog = hpt_calloc (S_BACKLOG_MAX, sizeof (hpt_core_frame_t));
     self->sighup_fd = -1;
     self->suggester = hpt_suggester_new ();
     return self;
@@ -2028,6 +2101,9 @@ hpt_core_destroy (hpt_core_t **self_p)
     hpt_admission_destroy (&self->admission);
     zsock_destroy (&self->api_router);
     zsock_destroy (&self->agents);
+    for (size_t i = 0; i < self->backlog_count; i++)
+        hpt_msg_destroy (&self->backlog[(self->backlog_head + i) % S_BACKLOG_MAX].msg);
+    free (self->backlog);
     for (size_t i = 0; i < self->tuner_count; i++)
         hpt_tuner_destroy (&self->tuners[i]);
     free (self->tuners);

@@ -56,6 +56,13 @@ typedef struct {
     int rechecks;            //  times it was asked again
 } hpt_slurm_job_t;
 
+//  An agent frame read from the socket ahead of its handling (hpt_core.c,
+//  "Frames' wait").
+typedef struct {
+    hpt_msg_t *msg;   //  decoded (owned)
+    int64_t since_us; //  zclock_usecs of the socket last seen empty before it was read
+} hpt_core_frame_t;
+
 struct _hpt_core_t {
     hpt_cluster_config_t *config;          //  borrowed
     const hpt_master_settings_t *settings; //  borrowed from config
@@ -101,8 +108,12 @@ struct _hpt_core_t {
     int64_t silence_max_ms;         //  the longest a READY agent went unheard
     bool grouping;                  //  agent frames are being handled as one group commit
     bool group_schedule;            //  one of them asked for a scheduling round
-    int64_t agents_empty_at;        //  zclock_usecs when the agents' queue was last seen empty
-    bool agents_idle;               //  it was empty when the last handler ended
+    int64_t agents_empty_at;        //  zclock_usecs when the agents' socket was last seen empty
+    bool agents_idle;               //  socket and backlog were empty when the last handler ended
+    hpt_core_frame_t *backlog;      //  agent frames read and not yet handled: a ring, S_BACKLOG_MAX
+    size_t backlog_head;            //  the oldest one's index
+    size_t backlog_count;           //  how many it holds
+    bool backlog_timer;             //  a zero-delay timer will handle more of it
     int64_t frame_wait_max_us;      //  the longest an agent frame waited (a bound)
     hpt_master_metrics_t *metrics;  //  what /metrics shows
     char *config_path;              //  cluster.yaml, re-read on SIGHUP; NULL: no reloads
@@ -217,8 +228,18 @@ void hpt_core_reload_config (hpt_core_t *self);
 //  (Re)arms the heartbeat timer at the settings' interval.
 void hpt_core_arm_heartbeat (hpt_core_t *self);
 
-//  The agent socket's reader (hpt_agent_link.c).
-int hpt_agent_link_on_message (zloop_t *loop, zsock_t *reader, void *arg);
+//  The next frame on the agents socket, decoded (caller owns), or NULL
+//  when it was malformed (counted and dropped; the sender is told) or the
+//  read was interrupted (hpt_agent_link.c).
+hpt_msg_t *hpt_agent_link_recv (hpt_core_t *self);
+
+//  Whether msg may be handled as soon as it is read, ahead of the frames
+//  read before it: a HEARTBEAT from a READY, admitted agent. It writes
+//  nothing to the store and nothing a frame before it could change.
+bool hpt_agent_link_urgent (hpt_core_t *self, hpt_msg_t *msg);
+
+//  Handles one agent frame (taken): HELLO, the events, BYE, HEARTBEAT.
+void hpt_agent_link_handle (hpt_core_t *self, hpt_msg_t *msg);
 
 //  A READY node said something: notes how long it had been silent (for
 //  /metrics) and that it was seen now.

@@ -15,10 +15,13 @@ DEALER of this test, proto/PROTOCOL.md):
   (ROUTER_MANDATORY, §2), and the master carries on;
 - a burst of events handled as one group commit is acknowledged in order,
   each ACK only once what it acknowledges is in the store, replays among
-  them included."""
+  them included;
+- a heartbeat queued behind a burst of events is handled when it is read,
+  not after them (master/hpt_core.c, "Frames' wait")."""
 import json
 import re
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -138,6 +141,56 @@ def test_a_burst_is_acknowledged_in_order_once_stored(cluster, dealer):
     assert set(range(1, last + 1)) <= set(acks)
     metrics = cluster.get("/metrics")
     assert dropped(metrics, "unknown_task") == last, "each event applied once"
+
+
+def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
+    """The master reads the frames queued on its agents' socket ahead of
+    handling them, and handles a READY agent's heartbeat as it reads it.
+    The loop is held in a commit (another process holds the store's write
+    lock) while the agent queues 900 events and then a heartbeat, and a
+    GET /v1/nodes waits too. Once the lock goes, the loop's next turn
+    handles one group of events and then the GET: it must show the
+    heartbeat, with events still pending. Handled in order, the heartbeat
+    would wait behind all 900."""
+    zmq = pytest.importorskip("zmq")
+    # No heartbeat round during the test: its drain would handle the
+    # whole burst before the API is served, whatever the order.
+    cluster = Cluster(tmp_path, heartbeat="10s", agent_timeout="60s")
+    context = zmq.Context()
+    try:
+        cluster.start_master()
+        dealer = context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.RCVTIMEO, 5000)
+        dealer.connect(cluster.agents_endpoint)
+        send(dealer, "HELLO", HELLO)
+        assert recv(dealer)[0] == "HPT/2 WELCOME"
+        db = sqlite3.connect(cluster.state / "hpt.db", timeout=10, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        last = 900
+        try:
+            for seq in range(1, last + 1):
+                send(dealer, "LOGS", {"seq": seq, "taskId": "nobody/1/master/0",
+                                      "stream": "stdout", "data": "x\n"})
+                if seq == 1:
+                    time.sleep(0.2)  # the loop is now held in that event's commit
+            send(dealer, "HEARTBEAT", {"seq": last, "runningTasks": 0, "load": 0.75})
+            answers = []
+            getter = threading.Thread(target=lambda: answers.append(cluster.node("stand-in")))
+            getter.start()
+            time.sleep(0.3)  # every frame queued, and the GET
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        getter.join(timeout=20)
+        seen = answers[0]
+        assert seen.get("load") == 0.75, seen
+        assert seen["pendingEvents"] > 0, seen
+        wait_for(lambda: cluster.node("stand-in")["pendingEvents"] == 0, timeout=20,
+                 what="the burst stored")
+    finally:
+        context.destroy(linger=0)
+        cluster.stop()
 
 
 def dropped(metrics, kind):
