@@ -159,6 +159,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -1020,6 +1021,41 @@ s_watch_sighup (hpt_core_t *self)
     if (self->sighup_fd < 0) return;
     zmq_pollitem_t item = {NULL, self->sighup_fd, ZMQ_POLLIN, 0};
     zloop_poller (self->loop, &item, s_on_sighup, self);
+}
+
+//  SIGTERM and SIGINT end the loop at once. The kernel gives a process's
+//  signal to any one thread that does not block it (the API's, the
+//  suggester's, libzmq's); only in the loop's own thread does it
+//  interrupt the poll, so otherwise the loop slept on to its next timer,
+//  up to a heartbeat interval. So the handler (czmq's, replaced: it only
+//  raised zsys_interrupted) also writes to an eventfd the loop polls.
+static int s_stop_fd = -1;
+
+static void
+s_on_stop_signal (int signal)
+{
+    zsys_interrupted = 1;
+    uint64_t one = 1;
+    if (s_stop_fd >= 0 && write (s_stop_fd, &one, sizeof one) < 0) {
+        //  Nothing to do in a handler: the flag is set all the same.
+    }
+}
+
+static int
+s_on_stop (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    return -1; //  ends zloop_start
+}
+
+static void
+s_watch_stop (hpt_core_t *self)
+{
+    self->stop_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (self->stop_fd < 0) return;
+    zmq_pollitem_t item = {NULL, self->stop_fd, ZMQ_POLLIN, 0};
+    zloop_poller (self->loop, &item, s_on_stop, self);
+    s_stop_fd = self->stop_fd;
+    zsys_handler_set (s_on_stop_signal);
 }
 
 //  Reads agentCerts again when it changed (or on SIGHUP); a connected
@@ -2044,6 +2080,7 @@ s_core_new (hpt_cluster_config_t *config)
     self->agents_idle = true; //  the first frame starts its own bound
     self->backlog = hpt_calloc (S_BACKLOG_MAX, sizeof (hpt_core_frame_t));
     self->sighup_fd = -1;
+    self->stop_fd = -1;
     self->suggester = hpt_suggester_new ();
     return self;
 }
@@ -2076,6 +2113,7 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
     }
     hpt_core_arm_heartbeat (self);
     s_watch_sighup (self);
+    s_watch_stop (self);
     if (hpt_slurm_start (self, error)) {
         hpt_core_destroy (&self);
         return NULL;
@@ -2118,6 +2156,11 @@ hpt_core_destroy (hpt_core_t **self_p)
     hpt_session_destroy (&self->sessions);
     hpt_master_metrics_destroy (&self->metrics);
     if (self->sighup_fd >= 0) close (self->sighup_fd);
+    if (self->stop_fd >= 0 && s_stop_fd == self->stop_fd) {
+        zsys_handler_reset ();
+        s_stop_fd = -1;
+    }
+    if (self->stop_fd >= 0) close (self->stop_fd);
     hpt_cluster_config_destroy (&self->reloaded);
     free (self->config_path);
     hpt_store_destroy (&self->store);

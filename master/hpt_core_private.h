@@ -120,6 +120,7 @@ struct _hpt_core_t {
     hpt_cluster_config_t *reloaded; //  the configuration in force after a reload (owned)
     int heartbeat_timer;            //  the heartbeat timer's id (re-armed by a reload)
     int sighup_fd;                  //  signalfd of SIGHUP, or -1
+    int stop_fd;                    //  eventfd SIGTERM and SIGINT wake the loop with, or -1
     bool reload_requested;          //  SIGHUP came: reload at the next heartbeat round
     int64_t last_round;             //  monotonic ms of the last heartbeat round, 0 before the first
     uint64_t stalls;                //  heartbeat rounds that found the loop had been held

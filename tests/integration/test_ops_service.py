@@ -186,6 +186,40 @@ def test_ready_and_sighup_reload(cluster_factory):
     assert cluster.job("after")["jobId"] == "after"
 
 
+def test_sigterm_stops_the_master_at_once(tmp_path):
+    """`systemctl stop` sends SIGTERM, which the kernel gives to any one of
+    the master's threads. Sent as an agent's connection closes, it did not
+    interrupt the loop's poll (another thread took it), and the loop slept
+    on to its next timer: here a heartbeat round 10 s away. Five times,
+    since where the signal lands is a matter of timing."""
+    zmq = pytest.importorskip("zmq")
+    hello = {"protocol": 2, "name": "stand-in", "version": "9.9.9", "advertise": "127.0.0.1",
+             "ports": [20000, 20100], "resources": {"cpus": 1, "memoryGb": 1}, "tasks": [],
+             "ackedSeq": 0, "lastSeq": 0}
+    for attempt in range(5):
+        (tmp_path / str(attempt)).mkdir()
+        cluster = Cluster(tmp_path / str(attempt), heartbeat="10s", agent_timeout="60s")
+        context = zmq.Context()
+        try:
+            cluster.start_master()
+            dealer = context.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.LINGER, 0)
+            dealer.setsockopt(zmq.RCVTIMEO, 5000)
+            dealer.connect(cluster.agents_endpoint)
+            dealer.send_multipart([b"HPT/2 HELLO", json.dumps(hello).encode()])
+            assert dealer.recv_multipart()[0] == b"HPT/2 WELCOME"
+            context.destroy(linger=0)  # the agent goes
+            began = time.monotonic()
+            cluster.master.send_signal(signal.SIGTERM)
+            cluster.master.wait(timeout=15)
+            took = time.monotonic() - began
+            assert took < 3, f"attempt {attempt}: the master took {took:.1f} s to stop"
+            assert cluster.master.returncode == 0, cluster.master.returncode
+        finally:
+            context.destroy(linger=0)
+            cluster.stop()
+
+
 def test_agent_ready(cluster_factory):
     cluster, notify = cluster_factory()
     cluster.start_master()
