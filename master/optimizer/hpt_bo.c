@@ -33,8 +33,9 @@
     then every 10%, and past FIT_CAP every 25% (the fit then sees a
     subset of FIT_CAP results whose hyperparameters move slowly; refitting
     every 10% there cost a sixth of a 1500-trial job's suggestion time,
-    and regret at 1000 and 2000 evaluations did not change). The latest fit is cached with a hash of its data; a
-    rebuilt optimizer recomputes exactly the same fit once. The starts are
+    and regret at 1000 and 2000 evaluations did not change). The latest
+    fit is cached with a hash of its data; a rebuilt optimizer recomputes
+    exactly the same fit once. The starts are
     the prior mode and seeded perturbations of it, not the previous fit:
     a warm start would make a fit depend on which earlier fits this
     process happened to run, and a rebuilt optimizer would then suggest
