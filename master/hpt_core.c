@@ -1200,15 +1200,17 @@ hpt_core_set_config_file (hpt_core_t *self, const char *path)
 }
 
 //  Reads the frames queued on the agents' socket into the backlog until
-//  the socket is empty or the backlog full ("Frames' wait"). A heartbeat
-//  of a READY agent is handled as it is read (hpt_agent_link_urgent).
-static void
-s_read_ahead (hpt_core_t *self)
+//  the socket is empty, the backlog full or the group's time (until,
+//  zclock_mono) is up ("Frames' wait"). A heartbeat of a READY agent is
+//  handled as it is read (hpt_agent_link_urgent). Returns whether the
+//  socket was found empty.
+static bool
+s_read_ahead (hpt_core_t *self, int64_t until)
 {
-    while (self->backlog_count < S_BACKLOG_MAX) {
+    while (self->backlog_count < S_BACKLOG_MAX && zclock_mono () < until) {
         if (!(zsock_events (self->agents) & ZMQ_POLLIN)) {
             self->agents_empty_at = zclock_usecs ();
-            return;
+            return true;
         }
         hpt_msg_t *msg = hpt_agent_link_recv (self);
         if (!msg) continue;
@@ -1221,6 +1223,7 @@ s_read_ahead (hpt_core_t *self)
         self->backlog[tail] = (hpt_core_frame_t){.msg = msg, .since_us = self->agents_empty_at};
         self->backlog_count++;
     }
+    return false;
 }
 
 //  Handles the agent frames read ahead and queued as one group commit
@@ -1234,9 +1237,9 @@ s_handle_group (hpt_core_t *self, size_t max, int64_t until, bool *empty)
     *empty = false;
     self->grouping = true;
     while (handled < max && zclock_mono () < until) {
-        s_read_ahead (self);
+        bool drained = s_read_ahead (self, until);
         if (self->backlog_count == 0) {
-            *empty = true;
+            *empty = drained;
             break;
         }
         hpt_core_frame_t frame = self->backlog[self->backlog_head];
