@@ -149,9 +149,9 @@ def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
     The loop is held in a commit (another process holds the store's write
     lock) while the agent queues 900 events and then a heartbeat, and a
     GET /v1/nodes waits too. Once the lock goes, the loop's next turn
-    handles one group of events and then the GET: it must show the
-    heartbeat, with events still pending. Handled in order, the heartbeat
-    would wait behind all 900."""
+    reads the queue, handles one group of events and then the GET: the
+    first answer that shows the heartbeat must still count events pending.
+    Handled in order, the heartbeat would wait behind all 900."""
     zmq = pytest.importorskip("zmq")
     # No heartbeat round during the test: its drain would handle the
     # whole burst before the API is served, whatever the order.
@@ -184,7 +184,11 @@ def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
             db.close()
         getter.join(timeout=20)
         seen = answers[0]
-        assert seen.get("load") == 0.75, seen
+        if seen.get("load") != 0.75:
+            # A slow build (the sanitizers') reads fewer frames in a turn's
+            # 10 ms than the queue holds: the heartbeat shows a few turns on.
+            seen = wait_for(lambda: (lambda n: n if n.get("load") == 0.75 else None)(
+                cluster.node("stand-in")), timeout=20, what="the heartbeat's load")
         assert seen["pendingEvents"] > 0, seen
         wait_for(lambda: cluster.node("stand-in")["pendingEvents"] == 0, timeout=20,
                  what="the burst stored")
