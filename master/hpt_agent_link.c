@@ -825,9 +825,12 @@ s_registered (hpt_core_t *self, hpt_msg_t *msg)
 }
 
 bool
-hpt_agent_link_urgent (hpt_core_t *self, hpt_msg_t *msg)
+hpt_agent_link_arrived (hpt_core_t *self, hpt_msg_t *msg)
 {
-    return hpt_msg_id (msg) == HPT_MSG_HEARTBEAT && s_registered (self, msg);
+    if (hpt_msg_id (msg) == HPT_MSG_HELLO) return false;
+    hpt_host_t *node = s_registered (self, msg);
+    if (node) hpt_core_heard (self, node);
+    return node && hpt_msg_id (msg) == HPT_MSG_HEARTBEAT;
 }
 
 void

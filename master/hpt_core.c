@@ -19,12 +19,15 @@
     Silence is judged only over time the master was listening, so a busy
     master never declares healthy agents LOST (in bulk, and then drowns in
     their re-registrations). Two rules, both in the heartbeat round:
-    1. Every agent frame already queued on the agents socket is handled
-       before silence is judged: a heartbeat that arrived while the loop
-       was busy counts. This is bounded (half a heartbeat interval, and
-       S_DRAIN_MAX frames); a round that could not empty the queue judges
-       no one, since the master is behind, not the agents
-       (hpt_loop_rounds_behind_total).
+    1. Every agent frame already queued on the agents socket is read
+       before silence is judged, and a READY agent counts as heard when
+       a frame of its is read, not when it is handled ("Frames' wait"):
+       a heartbeat that arrived while the loop was busy counts. The
+       events read stay in the backlog, handled by the groups that
+       follow, so the round itself stays short. This is bounded (half a
+       heartbeat interval, and the backlog's size); a round that could
+       not empty the socket judges no one, since the master is behind,
+       not the agents (hpt_loop_rounds_behind_total).
     2. A round that runs later than its due time by more than one
        interval found the loop held (a long event, the process stopped):
        the time it was held is added to every READY agent's last-heard
@@ -167,10 +170,6 @@
 //  Rendered Job resources kept for GETs of unchanged jobs, at most (a
 //  Job of 20 trials with 1000 points each is about 2.3 MB).
 #define S_ANSWERS_BYTES (64u * 1024 * 1024)
-
-//  Most agent frames a heartbeat round handles before judging silence
-//  (rule 1 of "Liveness by arrival"): a few per agent of a large fleet.
-#define S_DRAIN_MAX 20000
 
 //  One group commit: at most this many agent frames, and none begun after
 //  this many ms. Small enough that the API and the timers wait little
@@ -1201,9 +1200,9 @@ hpt_core_set_config_file (hpt_core_t *self, const char *path)
 
 //  Reads the frames queued on the agents' socket into the backlog until
 //  the socket is empty, the backlog full or the group's time (until,
-//  zclock_mono) is up ("Frames' wait"). A heartbeat of a READY agent is
-//  handled as it is read (hpt_agent_link_urgent). Returns whether the
-//  socket was found empty.
+//  zclock_mono) is up ("Frames' wait"). A READY agent is heard when a
+//  frame of its is read, and its heartbeat handled then
+//  (hpt_agent_link_arrived). Returns whether the socket was found empty.
 static bool
 s_read_ahead (hpt_core_t *self, int64_t until)
 {
@@ -1214,7 +1213,7 @@ s_read_ahead (hpt_core_t *self, int64_t until)
         }
         hpt_msg_t *msg = hpt_agent_link_recv (self);
         if (!msg) continue;
-        if (hpt_agent_link_urgent (self, msg)) {
+        if (hpt_agent_link_arrived (self, msg)) {
             s_frame_waited (self, self->agents_empty_at);
             hpt_agent_link_handle (self, msg);
             continue;
@@ -1259,19 +1258,21 @@ s_handle_group (hpt_core_t *self, size_t max, int64_t until, bool *empty)
     return handled;
 }
 
-//  Handles the agent frames already queued (rule 1 of "Liveness by
-//  arrival"), for at most half a heartbeat interval so that the round
-//  itself never holds the loop long. Returns false when frames still
-//  wait: the master is behind, and silence cannot be judged this round.
+//  Reads the agent frames already queued (rule 1 of "Liveness by
+//  arrival"), handling groups only when the backlog is full, for at most
+//  half a heartbeat interval so that the round itself never holds the
+//  loop long. Returns false when frames still wait on the socket: the
+//  master is behind, and silence cannot be judged this round.
 static bool
 s_drain_agents (hpt_core_t *self)
 {
     int64_t until = zclock_mono () + self->settings->heartbeat_interval_ms / 2;
-    bool empty = false;
-    for (size_t total = 0; !empty && total < S_DRAIN_MAX && zclock_mono () < until;)
-        total += s_handle_group (self, S_BATCH_MAX, until, &empty);
-    if (empty || (self->backlog_count == 0 && !(zsock_events (self->agents) & ZMQ_POLLIN)))
-        return true;
+    bool empty;
+    while (!(empty = s_read_ahead (self, until)) && zclock_mono () < until) {
+        bool unused;
+        s_handle_group (self, S_BATCH_MAX, until, &unused);
+    }
+    if (empty) return true;
     self->rounds_behind++;
     return false;
 }

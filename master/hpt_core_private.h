@@ -234,10 +234,12 @@ void hpt_core_arm_heartbeat (hpt_core_t *self);
 //  read was interrupted (hpt_agent_link.c).
 hpt_msg_t *hpt_agent_link_recv (hpt_core_t *self);
 
-//  Whether msg may be handled as soon as it is read, ahead of the frames
-//  read before it: a HEARTBEAT from a READY, admitted agent. It writes
-//  nothing to the store and nothing a frame before it could change.
-bool hpt_agent_link_urgent (hpt_core_t *self, hpt_msg_t *msg);
+//  msg was just read: a READY, admitted agent sent it, so it is heard now
+//  (liveness by arrival). Returns whether msg may be handled at once,
+//  ahead of the frames read before it: a HEARTBEAT of such an agent,
+//  which writes nothing to the store and nothing an earlier frame could
+//  change.
+bool hpt_agent_link_arrived (hpt_core_t *self, hpt_msg_t *msg);
 
 //  Handles one agent frame (taken): HELLO, the events, BYE, HEARTBEAT.
 void hpt_agent_link_handle (hpt_core_t *self, hpt_msg_t *msg);
