@@ -248,6 +248,27 @@ def pid_alive(pid):
         return False
 
 
+# What a stand-in agent (a ZeroMQ DEALER of a test) says in its HELLO.
+STAND_IN_HELLO = {"protocol": 2, "name": "stand-in", "version": "9.9.9",
+                  "advertise": "127.0.0.1", "ports": [20000, 20100],
+                  "resources": {"cpus": 2, "memoryGb": 2}, "tasks": [], "ackedSeq": 0,
+                  "lastSeq": 0}
+
+
+def stand_in_agent(context, endpoint, hello=STAND_IN_HELLO):
+    """A DEALER on context, registered with the master at endpoint (its
+    HELLO answered by WELCOME), to speak HPT/2 frames by hand."""
+    import zmq
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.RCVTIMEO, 5000)
+    dealer.connect(endpoint)
+    dealer.send_multipart([b"HPT/2 HELLO", json.dumps(hello).encode()])
+    signature, _ = dealer.recv_multipart()
+    assert signature == b"HPT/2 WELCOME", signature
+    return dealer
+
+
 def synthetic_job(max_trials=4, parallel=2, extra_args=(), params=None, **hp):
     """A job running examples/synthetic/trainer/task.py."""
     spec = {

@@ -26,11 +26,8 @@ import time
 
 import pytest
 
-from hpt_harness import Cluster, synthetic_job, wait_for
-
-HELLO = {"protocol": 2, "name": "stand-in", "version": "9.9.9", "advertise": "127.0.0.1",
-         "ports": [20000, 20100], "resources": {"cpus": 2, "memoryGb": 2}, "tasks": [],
-         "ackedSeq": 0, "lastSeq": 0}
+from hpt_harness import STAND_IN_HELLO as HELLO
+from hpt_harness import Cluster, stand_in_agent, synthetic_job, wait_for
 
 
 @pytest.fixture
@@ -159,12 +156,7 @@ def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
     context = zmq.Context()
     try:
         cluster.start_master()
-        dealer = context.socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        dealer.setsockopt(zmq.RCVTIMEO, 5000)
-        dealer.connect(cluster.agents_endpoint)
-        send(dealer, "HELLO", HELLO)
-        assert recv(dealer)[0] == "HPT/2 WELCOME"
+        dealer = stand_in_agent(context, cluster.agents_endpoint)
         db = sqlite3.connect(cluster.state / "hpt.db", timeout=10, isolation_level=None)
         db.execute("BEGIN IMMEDIATE")
         last = 900

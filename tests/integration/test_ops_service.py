@@ -21,7 +21,7 @@ import urllib.error
 
 import pytest
 
-from hpt_harness import BIN, SRC, ApiError, Cluster, synthetic_job, wait_for
+from hpt_harness import BIN, SRC, ApiError, Cluster, stand_in_agent, synthetic_job, wait_for
 
 UNITS = SRC / "ops" / "systemd"
 RULES = SRC / "ops" / "prometheus" / "hpt-alerts.yaml"
@@ -193,21 +193,13 @@ def test_sigterm_stops_the_master_at_once(tmp_path):
     on to its next timer: here a heartbeat round 10 s away. Five times,
     since where the signal lands is a matter of timing."""
     zmq = pytest.importorskip("zmq")
-    hello = {"protocol": 2, "name": "stand-in", "version": "9.9.9", "advertise": "127.0.0.1",
-             "ports": [20000, 20100], "resources": {"cpus": 1, "memoryGb": 1}, "tasks": [],
-             "ackedSeq": 0, "lastSeq": 0}
     for attempt in range(5):
         (tmp_path / str(attempt)).mkdir()
         cluster = Cluster(tmp_path / str(attempt), heartbeat="10s", agent_timeout="60s")
         context = zmq.Context()
         try:
             cluster.start_master()
-            dealer = context.socket(zmq.DEALER)
-            dealer.setsockopt(zmq.LINGER, 0)
-            dealer.setsockopt(zmq.RCVTIMEO, 5000)
-            dealer.connect(cluster.agents_endpoint)
-            dealer.send_multipart([b"HPT/2 HELLO", json.dumps(hello).encode()])
-            assert dealer.recv_multipart()[0] == b"HPT/2 WELCOME"
+            stand_in_agent(context, cluster.agents_endpoint)
             context.destroy(linger=0)  # the agent goes
             began = time.monotonic()
             cluster.master.send_signal(signal.SIGTERM)
