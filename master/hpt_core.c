@@ -1129,14 +1129,15 @@ hpt_core_busy (hpt_core_t *self, int64_t start_us, const char *what)
     s_arm_backlog (self);
 }
 
-//  An agent frame that arrived after since_us is about to be handled:
+//  An agent frame msg that arrived after since_us is about to be handled:
 //  records the bound on its wait ("Frames' wait").
 static void
-s_frame_waited (hpt_core_t *self, int64_t since_us)
+s_frame_waited (hpt_core_t *self, hpt_msg_t *msg, int64_t since_us)
 {
     int64_t waited = zclock_usecs () - since_us;
     if (waited > self->frame_wait_max_us) self->frame_wait_max_us = waited;
-    hpt_master_metrics_frame_wait (self->metrics, (double)waited / 1e6);
+    hpt_master_metrics_frame_wait (self->metrics, (double)waited / 1e6,
+                                   hpt_msg_id (msg) == HPT_MSG_HEARTBEAT);
 }
 
 void
@@ -1214,7 +1215,7 @@ s_read_ahead (hpt_core_t *self, int64_t until)
         hpt_msg_t *msg = hpt_agent_link_recv (self);
         if (!msg) continue;
         if (hpt_agent_link_arrived (self, msg)) {
-            s_frame_waited (self, self->agents_empty_at);
+            s_frame_waited (self, msg, self->agents_empty_at);
             hpt_agent_link_handle (self, msg);
             continue;
         }
@@ -1244,7 +1245,7 @@ s_handle_group (hpt_core_t *self, size_t max, int64_t until, bool *empty)
         hpt_core_frame_t frame = self->backlog[self->backlog_head];
         self->backlog_head = (self->backlog_head + 1) % S_BACKLOG_MAX;
         self->backlog_count--;
-        s_frame_waited (self, frame.since_us);
+        s_frame_waited (self, frame.msg, frame.since_us);
         hpt_agent_link_handle (self, frame.msg);
         handled++;
     }

@@ -46,6 +46,7 @@ struct _hpt_master_metrics_t {
     hpt_prom_family_t *commit;          //  hpt_store_commit_seconds
     hpt_prom_family_t *commit_failures; //  hpt_store_commit_failures_total
     hpt_prom_family_t *frame_wait;      //  hpt_agent_frame_wait_seconds
+    hpt_prom_family_t *heartbeat_wait;  //  hpt_agent_heartbeat_wait_seconds
     hpt_prom_family_t *agent_events;    //  hpt_agent_events_total{kind,outcome}
     hpt_prom_family_t *api_requests;    //  hpt_api_requests_total{route,method,code}
     hpt_prom_family_t *api_latency;     //  hpt_api_request_seconds{route}
@@ -96,7 +97,11 @@ s_declare (hpt_master_metrics_t *self)
     self->frame_wait = hpt_prom_histogram (
         r, "hpt_agent_frame_wait_seconds",
         "How long agent frames waited between arrival and handling (an upper bound: since the "
-        "master last saw its agents' queue empty).",
+        "master last saw its agents' socket empty before it read the frame).",
+        NULL, hpt_prom_latency_buckets, hpt_prom_latency_bucket_count);
+    self->heartbeat_wait = hpt_prom_histogram (
+        r, "hpt_agent_heartbeat_wait_seconds",
+        "How long agents' heartbeats waited between arrival and handling (the same upper bound).",
         NULL, hpt_prom_latency_buckets, hpt_prom_latency_bucket_count);
     self->commit_failures = hpt_prom_counter (
         r, "hpt_store_commit_failures_total",
@@ -228,9 +233,10 @@ hpt_master_metrics_commit (hpt_master_metrics_t *self, double seconds, bool ok)
 }
 
 void
-hpt_master_metrics_frame_wait (hpt_master_metrics_t *self, double seconds)
+hpt_master_metrics_frame_wait (hpt_master_metrics_t *self, double seconds, bool heartbeat)
 {
     hpt_prom_observe (self->frame_wait, seconds);
+    if (heartbeat) hpt_prom_observe (self->heartbeat_wait, seconds);
 }
 
 void

@@ -39,9 +39,9 @@ hpt_tuner_hooks_t hpt_master_metrics_tuner_hooks (hpt_master_metrics_t *self);
 //  A store commit took seconds; ok: it committed.
 void hpt_master_metrics_commit (hpt_master_metrics_t *self, double seconds, bool ok);
 
-//  An agent frame waited at most seconds between its arrival and its
-//  handling (hpt_core.c, "Frames' wait").
-void hpt_master_metrics_frame_wait (hpt_master_metrics_t *self, double seconds);
+//  An agent frame (a heartbeat, or another) waited at most seconds
+//  between its arrival and its handling (hpt_core.c, "Frames' wait").
+void hpt_master_metrics_frame_wait (hpt_master_metrics_t *self, double seconds, bool heartbeat);
 
 //  An agent event (kind: "task_started", "task_exited", "metrics",
 //  "logs") arrived and was stored, recognised as a replay, or dropped

@@ -68,8 +68,9 @@ typedef struct {
     int failed;   //  requests without a 200
 } s_samples_t;
 
-//  Agent frames by how long they may have waited (the cumulative buckets
-//  of hpt_agent_frame_wait_seconds), over one phase of the run.
+//  Agent frames (or heartbeats alone) by how long they may have waited
+//  (the cumulative buckets of hpt_agent_frame_wait_seconds, or of
+//  hpt_agent_heartbeat_wait_seconds), over one phase of the run.
 #define S_WAIT_BUCKETS 15
 typedef struct {
     double frames;                 //  frames handled
@@ -96,6 +97,7 @@ typedef struct {
     double busy_max_s;         //  hpt_loop_busy_max_seconds
     double silence_max_s;      //  hpt_agent_silence_max_seconds
     s_waits_t waits[3];        //  frames' waits: the storm, the idle window, the job and soak
+    s_waits_t beats[3];        //  the same for heartbeats alone
     long soak_jobs;            //  jobs submitted during the soak
     long soak_succeeded;       //  trials that succeeded during the soak
     long soak_failed;          //  trials that failed during the soak
@@ -181,18 +183,28 @@ s_metric (const char *text, const char *name)
     return NAN;
 }
 
-//  The frames' waits so far (/metrics); NAN when the master has none.
+//  The waits so far of family's frames, from metrics (/metrics; NAN
+//  where the master has no such family).
 static void
-s_waits_now (bench_cluster_t *cluster, s_waits_t *w)
+s_waits_of (const char *metrics, const char *family, s_waits_t *w)
 {
-    char *metrics = s_get (cluster, "/metrics", NULL);
-    w->frames = metrics ? s_metric (metrics, "hpt_agent_frame_wait_seconds_count") : NAN;
+    char *name = zsys_sprintf ("%s_count", family);
+    w->frames = metrics ? s_metric (metrics, name) : NAN;
+    zstr_free (&name);
     for (size_t b = 0; b < S_WAIT_BUCKETS; b++) {
-        char *name = zsys_sprintf ("hpt_agent_frame_wait_seconds_bucket{le=\"%g\"}",
-                                   hpt_prom_latency_buckets[b]);
+        name = zsys_sprintf ("%s_bucket{le=\"%g\"}", family, hpt_prom_latency_buckets[b]);
         w->within[b] = metrics ? s_metric (metrics, name) : NAN;
         zstr_free (&name);
     }
+}
+
+//  The waits so far of all frames and of heartbeats alone.
+static void
+s_waits_now (bench_cluster_t *cluster, s_waits_t *frames, s_waits_t *beats)
+{
+    char *metrics = s_get (cluster, "/metrics", NULL);
+    s_waits_of (metrics, "hpt_agent_frame_wait_seconds", frames);
+    s_waits_of (metrics, "hpt_agent_heartbeat_wait_seconds", beats);
     free (metrics);
 }
 
@@ -421,19 +433,24 @@ s_run (const s_options_t *o, const char *master_bin, s_result_t *r)
     r->ok = s_wait_registered (swarm, o->count, &r->register_s);
     if (!r->ok) fprintf (stderr, "hpt-bench agents: not every agent was welcomed within 120 s\n");
     r->rss_storm_mb = s_memory_mb (bench_cluster_master_pid (cluster), "VmRSS");
-    s_waits_t after_storm, after_idle, end;
-    s_waits_now (cluster, &after_storm);
+    s_waits_t after_storm, after_idle, end, beats_storm, beats_idle, beats_end;
+    s_waits_now (cluster, &after_storm, &beats_storm);
     if (r->ok) s_idle (cluster, o, r);
-    s_waits_now (cluster, &after_idle);
+    s_waits_now (cluster, &after_idle, &beats_idle);
     if (r->ok && o->trials) r->ok = s_job (cluster, swarm, o, r);
     if (r->ok && o->trials) s_trial_totals (cluster, &r->succeeded, &r->failed);
     if (r->ok && o->trials && o->soak_minutes) r->ok = s_soak (cluster, o, r);
-    s_waits_now (cluster, &end);
+    s_waits_now (cluster, &end, &beats_end);
     r->waits[0] = after_storm;
     r->waits[1] = after_storm;
     s_waits_since (&r->waits[1], &after_idle);
     r->waits[2] = after_idle;
     s_waits_since (&r->waits[2], &end);
+    r->beats[0] = beats_storm;
+    r->beats[1] = beats_storm;
+    s_waits_since (&r->beats[1], &beats_idle);
+    r->beats[2] = beats_idle;
+    s_waits_since (&r->beats[2], &beats_end);
     s_finish (cluster, swarm, r);
     bench_swarm_destroy (&swarm);
     zstr_free (&endpoint);
@@ -497,6 +514,18 @@ s_run (const s_options_t *o, const char *master_bin, s_result_t *r)
     X ("job_frames_late", "job: frames that may have waited > 100 ms",                             \
        s_waits_late (&r->waits[2]))                                                                \
     X ("job_wait_worst_ms", "job: no frame waited more than, ms", s_waits_worst_ms (&r->waits[2])) \
+    X ("storm_beats_late", "storm: heartbeats that may have waited > 100 ms",                      \
+       s_waits_late (&r->beats[0]))                                                                \
+    X ("storm_beat_worst_ms", "storm: no heartbeat waited more than, ms",                          \
+       s_waits_worst_ms (&r->beats[0]))                                                            \
+    X ("idle_beats_late", "idle: heartbeats that may have waited > 100 ms",                        \
+       s_waits_late (&r->beats[1]))                                                                \
+    X ("idle_beat_worst_ms", "idle: no heartbeat waited more than, ms",                            \
+       s_waits_worst_ms (&r->beats[1]))                                                            \
+    X ("job_beats_late", "job: heartbeats that may have waited > 100 ms",                          \
+       s_waits_late (&r->beats[2]))                                                                \
+    X ("job_beat_worst_ms", "job: no heartbeat waited more than, ms",                              \
+       s_waits_worst_ms (&r->beats[2]))                                                            \
     X ("rss_end_mb", "RSS at the end, MB", r->rss_end_mb)                                          \
     X ("rss_peak_mb", "peak RSS (VmHWM), MB", r->hwm_mb)
 

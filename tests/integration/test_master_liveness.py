@@ -77,6 +77,9 @@ def test_a_master_blocked_on_its_store_counts_the_frames_wait(tmp_path):
                  timeout=10, what="the frames' wait over the blocked loop")
         figures = metrics(cluster)
         assert figures["hpt_agents_lost_total"] == 0, figures
+        # The agent's heartbeats are counted apart too, among the frames.
+        beats = figures["hpt_agent_heartbeat_wait_seconds_count"]
+        assert 0 < beats < figures["hpt_agent_frame_wait_seconds_count"], figures
         assert cluster.node("n1")["state"] == "READY"
     finally:
         cluster.stop()
