@@ -11,10 +11,14 @@
     the model explains the objective's variation, not a causal or
     interaction measure, and only as good as the fit (few results, a
     noisy objective or a parameter that matters only with another make it
-    uncertain). It is the same cached fit the suggestions use (the first
-    m results, m the last refit checkpoint), so it costs nothing extra
-    for a Bayesian job; grid and random search jobs get one fit per
-    checkpoint for it.
+    uncertain). It is the fit the suggestions use (the first m results,
+    m the last refit checkpoint), but computed here, by the job's own
+    optimizer in the loop's thread: the suggester's cached fit lives in
+    its actor. So the first request after each checkpoint fits once, on
+    the loop, on at most FIT_CAP results (about 0.1 s with 200 of them;
+    the checkpoints past 200 results are 25% apart), and later requests
+    reuse that fit. Moving it to the suggester needs the console to wait
+    for an answer that comes later, which it does not do yet.
 
     Final metrics. For each trial, the tags it reported (one index seek
     per tag) and the last point of each (one seek): a few thousand seeks
