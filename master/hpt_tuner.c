@@ -397,12 +397,19 @@ s_forget_placement (hpt_tuner_t *self, hpt_task_t *task)
     task->placement = NULL;
 }
 
+//  What a finished job's trials need no more: their own texts (the job's
+//  text is cached whole, by version) and their exited tasks' placements.
 static void
-s_forget_placements (hpt_tuner_t *self)
+s_trim_finished (hpt_tuner_t *self)
 {
-    for (size_t i = 0; i < self->trial_count; i++)
-        for (size_t k = 0; k < self->trials[i]->task_count; k++)
-            s_forget_placement (self, &self->trials[i]->tasks[k]);
+    if (!hpt_tuner_finished (self)) return;
+    for (size_t i = 0; i < self->trial_count; i++) {
+        hpt_trial_t *trial = self->trials[i];
+        free (trial->text);
+        trial->text = NULL;
+        for (size_t k = 0; k < trial->task_count; k++)
+            s_forget_placement (self, &trial->tasks[k]);
+    }
 }
 
 static int
@@ -419,13 +426,7 @@ s_set_job_state (hpt_tuner_t *self, hpt_store_t *store, hpt_job_state_t state, c
         self->start_time = now_ms;
     if (hpt_tuner_finished (self)) {
         self->end_time = now_ms;
-        //  A finished job's text is cached whole, by version: the
-        //  trials' own texts would only hold memory.
-        for (size_t i = 0; i < self->trial_count; i++) {
-            free (self->trials[i]->text);
-            self->trials[i]->text = NULL;
-        }
-        s_forget_placements (self);
+        s_trim_finished (self);
     }
     //  A job that starts may still wait to start more trials; the
     //  scheduler clears the reason once nothing waits.
@@ -1419,7 +1420,7 @@ hpt_tuner_load (hpt_store_t *store, json_t *row, hpt_job_t *spec, hpt_task_reque
     if (s_load_trials (self, store, error) || s_replay_stopping (self, store, error))
         hpt_tuner_destroy (&self);
     else
-        s_forget_placements (self);
+        s_trim_finished (self);
     return self;
 }
 
