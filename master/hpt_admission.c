@@ -28,6 +28,7 @@ struct _hpt_admission_t {
     zhashx_t *names;          //  Z85 public key -> agent name (owned strings)
     zhashx_t *groups;         //  Z85 public key -> NAME of agents NAME.* (owned strings)
     struct timespec mtime;    //  the directory's modification time when read
+    zhashx_t *skipped;        //  path -> "mtime size" of files skipped as unreadable (owned)
     uint64_t refused;         //  connections refused
     int64_t last_refusal_log; //  when a refusal was last logged (ms)
 };
@@ -43,12 +44,32 @@ s_name_ok (const char *name)
     return true;
 }
 
+//  A file's modification time and size as text, "" when it cannot be
+//  stat'ed: what tells a skipped file rewritten since it was read.
 static void
-s_add_cert (zhashx_t *names, zhashx_t *taken, const char *path)
+s_file_stamp (const char *path, char *stamp, size_t size)
+{
+    struct stat info;
+    if (stat (path, &info) != 0)
+        stamp[0] = '\0';
+    else
+        snprintf (stamp, size, "%lld.%09ld %lld", (long long)info.st_mtim.tv_sec,
+                  info.st_mtim.tv_nsec, (long long)info.st_size);
+}
+
+//  A certificate copied in with cp or written in place is created (which
+//  changes the directory's time) before its bytes are written (which does
+//  not): read in between, it is empty or cut short. Such a file is
+//  remembered in skipped, and read again once it changes.
+static void
+s_add_cert (zhashx_t *names, zhashx_t *taken, zhashx_t *skipped, const char *path)
 {
     zcert_t *cert = zcert_load (path);
     if (!cert) {
         hpt_log_warning ("%s is not a certificate; skipped", path);
+        char stamp[64];
+        s_file_stamp (path, stamp, sizeof stamp);
+        zhashx_update (skipped, path, hpt_strdup (stamp));
         return;
     }
     const char *name = zcert_meta (cert, "name");
@@ -68,10 +89,11 @@ s_add_cert (zhashx_t *names, zhashx_t *taken, const char *path)
 }
 
 //  The admitted keys in dir: every *.cert file (secret halves, *_secret,
-//  never belong there and are skipped). NULL with *error when dir cannot
-//  be read.
+//  never belong there and are skipped). Files that are not certificates
+//  go into skipped (emptied first). NULL with *error when dir cannot be
+//  read.
 static zhashx_t *
-s_read_dir (const char *dir, hpt_error_t *error)
+s_read_dir (const char *dir, zhashx_t *skipped, hpt_error_t *error)
 {
     DIR *d = opendir (dir);
     if (!d) {
@@ -82,12 +104,13 @@ s_read_dir (const char *dir, hpt_error_t *error)
     zhashx_t *names = zhashx_new ();
     zhashx_set_destructor (names, (zhashx_destructor_fn *)zstr_free);
     zhashx_t *taken = zhashx_new ();
+    zhashx_purge (skipped);
     struct dirent *entry;
     while ((entry = readdir (d))) {
         size_t len = strlen (entry->d_name);
         if (len < 6 || strcmp (entry->d_name + len - 5, ".cert") != 0) continue;
         char *path = hpt_asprintf ("%s/%s", dir, entry->d_name);
-        s_add_cert (names, taken, path);
+        s_add_cert (names, taken, skipped, path);
         free (path);
     }
     closedir (d);
@@ -110,9 +133,11 @@ hpt_admission_new (const char *dir, hpt_error_t *error)
     hpt_admission_t *self = hpt_calloc (1, sizeof (hpt_admission_t));
     self->groups = zhashx_new ();
     zhashx_set_destructor (self->groups, (zhashx_destructor_fn *)zstr_free);
+    self->skipped = zhashx_new ();
+    zhashx_set_destructor (self->skipped, (zhashx_destructor_fn *)zstr_free);
     self->dir = hpt_strdup (dir);
     s_mtime (dir, &self->mtime);
-    self->names = s_read_dir (dir, error);
+    self->names = s_read_dir (dir, self->skipped, error);
     if (self->names) {
         self->zap = zsock_new (ZMQ_REP);
         if (zsock_bind (self->zap, S_ZAP_ENDPOINT) != 0) {
@@ -133,6 +158,7 @@ hpt_admission_destroy (hpt_admission_t **self_p)
     zsock_destroy (&self->zap);
     zhashx_destroy (&self->names);
     zhashx_destroy (&self->groups);
+    zhashx_destroy (&self->skipped);
     free (self->dir);
     free (self);
     *self_p = NULL;
@@ -200,20 +226,38 @@ hpt_admission_handle (hpt_admission_t *self)
     zmsg_destroy (&request);
 }
 
+//  Whether a file skipped at the last read has changed since.
+static bool
+s_skipped_changed (hpt_admission_t *self)
+{
+    for (const char *was = zhashx_first (self->skipped); was; was = zhashx_next (self->skipped)) {
+        char stamp[64];
+        s_file_stamp (zhashx_cursor (self->skipped), stamp, sizeof stamp);
+        if (strcmp (stamp, was) != 0) return true;
+    }
+    return false;
+}
+
 bool
 hpt_admission_reload (hpt_admission_t *self, bool force)
 {
     struct timespec now;
     if (!s_mtime (self->dir, &now)) return false;
-    if (!force && now.tv_sec == self->mtime.tv_sec && now.tv_nsec == self->mtime.tv_nsec)
+    if (!force && now.tv_sec == self->mtime.tv_sec && now.tv_nsec == self->mtime.tv_nsec &&
+        !s_skipped_changed (self))
         return false;
     hpt_error_t error;
-    zhashx_t *names = s_read_dir (self->dir, &error);
+    zhashx_t *skipped = zhashx_new ();
+    zhashx_set_destructor (skipped, (zhashx_destructor_fn *)zstr_free);
+    zhashx_t *names = s_read_dir (self->dir, skipped, &error);
     if (!names) {
+        zhashx_destroy (&skipped);
         hpt_log_error ("%s; keeping the agents admitted so far", error.message);
         return false;
     }
     self->mtime = now;
+    zhashx_destroy (&self->skipped);
+    self->skipped = skipped;
     bool changed = zhashx_size (names) != zhashx_size (self->names);
     for (const char *name = zhashx_first (names); name && !changed; name = zhashx_next (names)) {
         const char *before = zhashx_lookup (self->names, zhashx_cursor (names));

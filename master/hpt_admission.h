@@ -15,8 +15,10 @@
     as another, and a revoked key is refused from its next message on.
 
     The directory is read again when its modification time changes (a
-    certificate added, removed or renamed into place) and on
-    hpt_admission_reload (..., true), which the master does on SIGHUP.
+    certificate added, removed or renamed into place), when a file that
+    was skipped as not a certificate changes (one read while cp was still
+    writing it), and on hpt_admission_reload (..., true), which the
+    master does on SIGHUP.
 
     Group keys (hpt_admission_admit_group) are the master's own: it makes
     one per Slurm job and admits it for that job's agents, NAME.K, only.

@@ -89,9 +89,19 @@ def test_rogue_clients_are_refused(secure):
     stranger.close()
     wait_for(lambda: metric(secure, "hpt_agent_keys_refused_total") >= 1,
              what="the unknown key counted")
-    # An enrolled key (a3's) claiming a1's name.
-    (secure.enrolled / "a3.cert").write_bytes((secure.keys / "a3.cert").read_bytes())
+    # An enrolled key (a3's) claiming a1's name. Its certificate is first
+    # seen empty, as when the master reads it while cp is still writing
+    # it: the bytes written after must still admit it.
+    enrolled = secure.enrolled / "a3.cert"
+    enrolled.write_bytes(b"")
     public, secret = cert_keys(secure.keys / "a3.cert_secret")
+    early = Rogue(secure.agents_endpoint, public, secret, server)
+    early.send("HELLO", hello("a3"))
+    assert early.recv() == (None, None)
+    early.close()
+    wait_for(lambda: "a3.cert is not a certificate" in (secure.tmp / "master.log").read_text(),
+             what="the empty certificate skipped")
+    enrolled.write_bytes((secure.keys / "a3.cert").read_bytes())
     impostor = Rogue(secure.agents_endpoint, public, secret, server)
     signature, body = None, None
     deadline = time.time() + 10
