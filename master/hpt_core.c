@@ -256,15 +256,18 @@ s_index_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
         s_index_trial (self, tuner, hpt_tuner_trial (tuner, t));
 }
 
+//  Every task the index holds for tuner is one of its trials' (trials are
+//  never removed, and the index is built from them).
 static void
 s_unindex_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
 {
-    zlistx_t *keys = zlistx_new ();
-    for (hpt_task_ref_t *ref = zhashx_first (self->tasks); ref; ref = zhashx_next (self->tasks))
-        if (ref->tuner == tuner) zlistx_add_end (keys, (void *)zhashx_cursor (self->tasks));
-    for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys))
-        zhashx_delete (self->tasks, key);
-    zlistx_destroy (&keys);
+    for (size_t t = 0; t < hpt_tuner_trial_count (tuner); t++) {
+        hpt_trial_t *trial = hpt_tuner_trial (tuner, t);
+        for (size_t k = 0; k < trial->task_count; k++) {
+            hpt_task_ref_t *ref = zhashx_lookup (self->tasks, trial->tasks[k].task_id);
+            if (ref && ref->tuner == tuner) zhashx_delete (self->tasks, trial->tasks[k].task_id);
+        }
+    }
 }
 
 hpt_task_ref_t *
@@ -288,6 +291,7 @@ s_add_tuner (hpt_core_t *self, hpt_tuner_t *tuner)
         self->tuners = hpt_realloc (self->tuners, self->tuner_cap * sizeof (hpt_tuner_t *));
     }
     self->tuners[self->tuner_count++] = tuner;
+    hpt_tuner_set_used (tuner, zclock_mono ());
 }
 
 //  ---------------------------------------------------------------------
@@ -1300,6 +1304,38 @@ s_forgive_stall (hpt_core_t *self, int64_t now)
                 nodes[i]->last_seen + held < now ? nodes[i]->last_seen + held : now;
 }
 
+//  Memory: a finished job's trials are read back from the store when a
+//  request needs them (hpt_core_readmit), so only the S_RESIDENT_FINISHED
+//  finished jobs used last keep theirs; the others are evicted here, in a
+//  turn of their own, when no handler holds a pointer to their trials.
+//  What lists and metrics show of them stays (hpt_tuner_evict).
+#define S_RESIDENT_FINISHED 4
+
+static int
+s_used_later (const void *a, const void *b)
+{
+    int64_t x = hpt_tuner_used (*(hpt_tuner_t *const *)a);
+    int64_t y = hpt_tuner_used (*(hpt_tuner_t *const *)b);
+    return x > y ? -1 : x < y;
+}
+
+static void
+s_evict_finished (hpt_core_t *self)
+{
+    size_t count = 0;
+    hpt_tuner_t **finished = hpt_malloc ((self->tuner_count + 1) * sizeof (hpt_tuner_t *));
+    for (size_t i = 0; i < self->tuner_count; i++)
+        if (hpt_tuner_evictable (self->tuners[i])) finished[count++] = self->tuners[i];
+    if (count > S_RESIDENT_FINISHED) {
+        qsort (finished, count, sizeof (hpt_tuner_t *), s_used_later);
+        for (size_t i = S_RESIDENT_FINISHED; i < count; i++) {
+            s_unindex_tuner (self, finished[i]);
+            hpt_tuner_evict (finished[i]);
+        }
+    }
+    free (finished);
+}
+
 static void
 s_heartbeat_round (hpt_core_t *self)
 {
@@ -1321,6 +1357,7 @@ s_heartbeat_round (hpt_core_t *self)
     if (drained) s_check_nodes (self, now);
     hpt_core_schedule (self);
     hpt_core_commit (self);
+    s_evict_finished (self);
 }
 
 static int
@@ -1547,6 +1584,11 @@ hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, const c
     }
     hpt_hyperparameters_t *hp = spec->input.hyperparameters;
     hpt_tuner_t *previous = hp ? hpt_core_job (self, hp->resume_previous_job_id) : NULL;
+    if (previous && hpt_core_readmit (self, previous, error)) {
+        hpt_task_requests_destroy (&requests, count);
+        hpt_job_destroy (&spec);
+        return NULL;
+    }
     uint64_t seed = self->settings->seed ^ s_fnv1a (spec->job_id);
     if (hpt_core_begin (self) != 0) {
         s_unavailable (self, error);
@@ -1572,6 +1614,22 @@ hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project, const c
         hpt_core_commit (self);
     }
     return tuner;
+}
+
+int
+hpt_core_readmit (hpt_core_t *self, hpt_tuner_t *tuner, hpt_error_t *error)
+{
+    hpt_tuner_set_used (tuner, zclock_mono ());
+    if (!hpt_tuner_evicted (tuner)) return 0;
+    if (hpt_tuner_readmit (tuner, self->store, error)) return -1;
+    //  As when it was loaded at start (s_load_tuner): a resumed job's
+    //  model holds its previous job's results too.
+    hpt_hyperparameters_t *hp = hpt_tuner_spec (tuner)->input.hyperparameters;
+    hpt_tuner_t *previous = hp ? hpt_core_job (self, hp->resume_previous_job_id) : NULL;
+    if (previous && hpt_core_readmit (self, previous, NULL) == 0)
+        hpt_tuner_seed_from (tuner, previous);
+    s_index_tuner (self, tuner);
+    return 0;
 }
 
 hpt_tuner_t *
@@ -1858,6 +1916,10 @@ s_load_tuner (hpt_core_t *self, json_t *row, hpt_error_t *error)
     hpt_tuner_set_hooks (tuner, &hooks);
     hpt_hyperparameters_t *hp = hpt_tuner_spec (tuner)->input.hyperparameters;
     hpt_tuner_t *previous = hp ? hpt_core_job (self, hp->resume_previous_job_id) : NULL;
+    if (previous && hpt_core_readmit (self, previous, error)) {
+        hpt_tuner_destroy (&tuner);
+        return NULL;
+    }
     if (previous) hpt_tuner_seed_from (tuner, previous);
     return tuner;
 }
@@ -1906,7 +1968,10 @@ s_load (hpt_core_t *self, hpt_error_t *error)
         hpt_joblog_truncate (self->joblog, hpt_tuner_id (tuner),
                              json_integer_value (json_object_get (row, "log_bytes")), NULL);
         s_add_tuner (self, tuner);
-        s_index_tuner (self, tuner);
+        //  A finished job comes back evicted: a store of many jobs must
+        //  not all be in memory at once.
+        hpt_tuner_evict (tuner);
+        if (!hpt_tuner_evicted (tuner)) s_index_tuner (self, tuner);
     }
     json_decref (rows);
     s_restore_reservations (self);

@@ -80,11 +80,19 @@ const hpt_master_settings_t *hpt_core_settings (hpt_core_t *self);
 hpt_tuner_t *hpt_core_submit (hpt_core_t *self, hpt_job_t *spec, const char *project,
                               const char *created_by, hpt_error_t *error);
 
-//  The job called job_id, or NULL (borrowed).
+//  The job called job_id, or NULL (borrowed). A finished job may be
+//  evicted (hpt_tuner_evict): what it shows without its trials is there,
+//  its trials are not until hpt_core_readmit.
 hpt_tuner_t *hpt_core_job (hpt_core_t *self, const char *job_id);
 
+//  Makes sure the job's trials are in memory (read back from the store
+//  if it was evicted), and marks it used: the least recently used
+//  finished jobs are evicted again in a later turn, never during the
+//  caller's. -1 with *error when the store cannot be read.
+int hpt_core_readmit (hpt_core_t *self, hpt_tuner_t *tuner, hpt_error_t *error);
+
 //  Every job in submission order (borrowed array of borrowed tuners,
-//  valid until the next submission).
+//  valid until the next submission; finished ones may be evicted).
 hpt_tuner_t **hpt_core_jobs (hpt_core_t *self, size_t *count);
 
 //  Cancels a job, stored before this returns. -1 with *error when it is

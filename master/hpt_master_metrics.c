@@ -362,11 +362,18 @@ s_job_gauges (hpt_prom_t *scratch, hpt_core_t *core)
     hpt_tuner_t **tuners = hpt_core_jobs (core, &count);
     double by_job[HPT_JOB_CANCELLED + 1] = {0};
     double by_trial[HPT_TRIAL_CANCELLED + 1] = {0};
+    hpt_prom_family_t *resident = hpt_prom_gauge (
+        scratch, "hpt_jobs_resident",
+        "Jobs whose trials are in memory; a finished job's are read back from the store when "
+        "needed.",
+        NULL);
+    double in_memory = 0;
     for (size_t i = 0; i < count; i++) {
         by_job[hpt_tuner_state (tuners[i])]++;
-        for (size_t t = 0; t < hpt_tuner_trial_count (tuners[i]); t++)
-            by_trial[hpt_tuner_trial (tuners[i], t)->state]++;
+        hpt_tuner_count_trials (tuners[i], by_trial);
+        in_memory += !hpt_tuner_evicted (tuners[i]);
     }
+    hpt_prom_set (resident, in_memory);
     for (int s = 0; s <= HPT_JOB_CANCELLED; s++)
         hpt_prom_set (jobs, by_job[s], hpt_job_state_name (s));
     for (int s = 0; s <= HPT_TRIAL_CANCELLED; s++)

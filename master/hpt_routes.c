@@ -313,8 +313,11 @@ s_get_job (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, hpt_tu
     char *key = hpt_asprintf ("%s%s", hpt_tuner_id (tuner), secrets ? "" : "\n<redacted>");
     const char *cached = hpt_textcache_get (answers, key, version);
     s_status = 200;
+    hpt_error_t error;
     if (cached)
         hpt_api_reply_with (router, id, 200, NULL, cached, headers);
+    else if (hpt_core_readmit (core, tuner, &error) != 0)
+        s_reply_failure (router, request, &error);
     else {
         bool complete;
         json_t *frame = s_job_json (core, tuner, false, NULL);
@@ -629,17 +632,26 @@ s_jobs (hpt_core_t *core, zsock_t *router, hpt_api_request_t *request, char **se
         free (message);
         return;
     }
-    if (n == 5 && !verb && strcmp (method, "GET") == 0)
+    //  A finished job's trials may be evicted: read them back for what
+    //  shows them. A GET does so only when its answer is not cached.
+    bool get = n == 5 && !verb && strcmp (method, "GET") == 0;
+    bool logs = n == 6 && !verb && strcmp (seg[5], "logs") == 0;
+    bool cancel = verb && strcmp (verb, "cancel") == 0;
+    hpt_error_t error;
+    if (!get && !logs && !cancel && hpt_core_readmit (core, tuner, &error) != 0) {
+        s_reply_failure (router, request, &error);
+        return;
+    }
+    if (get)
         s_get_job (core, router, request, tuner);
     else if (n == 5 && !verb && strcmp (method, "PATCH") == 0)
         s_patch_job (core, router, request, tuner);
-    else if (n == 5 && verb && strcmp (verb, "cancel") == 0 && strcmp (method, "POST") == 0) {
-        hpt_error_t error;
+    else if (n == 5 && cancel && strcmp (method, "POST") == 0) {
         if (hpt_core_cancel (core, tuner, &error) != 0)
             s_reply_failure (router, request, &error);
         else
             s_reply_json (router, request, 200, json_object ());
-    } else if (n == 6 && !verb && strcmp (seg[5], "logs") == 0 && strcmp (method, "GET") == 0)
+    } else if (logs && strcmp (method, "GET") == 0)
         s_logs (core, router, request, tuner);
     else if (n == 6 && !verb && strcmp (seg[5], "insights") == 0 && strcmp (method, "GET") == 0)
         s_insights (core, router, request, tuner);

@@ -103,6 +103,7 @@ static hpt_trial_t *
 s_trial (hpt_core_t *self, hpt_slurm_job_t *job, hpt_tuner_t **tuner_p)
 {
     hpt_tuner_t *tuner = hpt_core_job (self, job->job_id);
+    if (tuner && hpt_core_readmit (self, tuner, NULL) != 0) tuner = NULL;
     if (tuner_p) *tuner_p = tuner;
     if (!tuner) return NULL;
     for (size_t i = 0; i < hpt_tuner_trial_count (tuner); i++) {

@@ -63,6 +63,10 @@ struct _hpt_tuner_t {
     uint64_t written_in;          //  the store transaction it last wrote in
     uint64_t version;             //  changes with every change of the Job resource
     hpt_tuner_hooks_t hooks;      //  the owner's metrics and log hooks
+    json_t *evicted;              //  evicted: its trials' summary (s_trial_summary), else NULL
+    int64_t used;                 //  when the core last needed its trials (eviction order)
+    //  evicted: its trials by state
+    size_t evicted_states[HPT_TRIAL_CANCELLED + 1];
 };
 
 //  Versions (hpt_tuner_version) come from one counter for the process
@@ -210,6 +214,7 @@ hpt_tuner_destroy (hpt_tuner_t **self_p)
     hpt_space_destroy (&self->space);
     hpt_task_requests_destroy (&self->requests, self->request_count);
     hpt_job_destroy (&self->spec);
+    json_decref (self->evicted);
     free (self->job_id);
     free (self->project);
     free (self->created_by);
@@ -1508,33 +1513,38 @@ s_master_node (hpt_trial_t *trial)
     return trial->task_count ? trial->tasks[0].agent : NULL;
 }
 
-//  hpt extensions of trainingOutput, shown in lists too (the console's
-//  jobs page): hptTrialCounts {total, finished, inFlight, failed} and
-//  hptBestTrial {trialId, objectiveValue}, the first trial of the
-//  best-first order when it has a result.
-static void
-s_trial_summary (hpt_tuner_t *self, json_t *output)
+//  What trainingOutput says of the trials as a whole, shown in lists too
+//  (the console's jobs page): completedTrialCount, and the hpt extensions
+//  hptTrialCounts {total, finished, inFlight, failed} and hptBestTrial
+//  {trialId, objectiveValue}, the first trial of the best-first order
+//  when it has a result. A new object; an evicted job keeps it.
+static json_t *
+s_trial_summary (hpt_tuner_t *self)
 {
-    size_t finished = 0, flying = 0, failed = 0;
+    size_t finished = 0, flying = 0, failed = 0, completed = 0;
     hpt_trial_t *best = NULL;
     s_sort_goal = self->hp ? self->hp->goal : HPT_GOAL_MAXIMIZE;
     for (size_t i = 0; i < self->trial_count; i++) {
         hpt_trial_t *trial = self->trials[i];
         flying += s_in_flight (trial);
         failed += trial->state == HPT_TRIAL_FAILED;
+        completed += trial->state == HPT_TRIAL_SUCCEEDED;
         finished += trial->state == HPT_TRIAL_SUCCEEDED || trial->state == HPT_TRIAL_FAILED ||
                     trial->state == HPT_TRIAL_CANCELLED;
         if (!best || s_compare_trials (&trial, &best) < 0) best = trial;
     }
-    json_object_set_new (output, "hptTrialCounts",
+    json_t *summary = json_object ();
+    json_object_set_new (summary, "completedTrialCount", s_int64_json ((int64_t)completed));
+    json_object_set_new (summary, "hptTrialCounts",
                          json_pack ("{s:I, s:I, s:I, s:I}", "total", (json_int_t)self->trial_count,
                                     "finished", (json_int_t)finished, "inFlight",
                                     (json_int_t)flying, "failed", (json_int_t)failed));
     if (best && best->state == HPT_TRIAL_SUCCEEDED && best->has_final &&
         isfinite (best->final_value))
-        json_object_set_new (output, "hptBestTrial",
+        json_object_set_new (summary, "hptBestTrial",
                              json_pack ("{s:o, s:f}", "trialId", s_int64_json (best->id),
                                         "objectiveValue", best->final_value));
+    return summary;
 }
 
 //  One trial of trainingOutput; *complete becomes false when its points
@@ -1639,13 +1649,13 @@ s_job_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *compl
     json_object_set_new (out, "etag", json_string (etag));
     json_t *output = json_object ();
     json_object_set_new (output, "isHyperparameterTuningJob", json_boolean (self->hp != NULL));
-    size_t completed = 0;
-    for (size_t i = 0; i < self->trial_count; i++)
-        completed += self->trials[i]->state == HPT_TRIAL_SUCCEEDED;
-    json_object_set_new (output, "completedTrialCount", s_int64_json ((int64_t)completed));
+    json_t *summary = self->evicted ? json_incref (self->evicted) : s_trial_summary (self);
+    json_object_set (output, "completedTrialCount",
+                     json_object_get (summary, "completedTrialCount"));
     const char *tag = s_metric_tag (self);
     json_object_set_new (output, "hyperparameterMetricTag", json_string (tag));
-    s_trial_summary (self, output);
+    json_object_update (output, summary);
+    json_decref (summary);
     if (with_trials) {
         hpt_trial_t **sorted = s_sorted_trials (self);
         json_t *trials = json_array ();
@@ -1761,4 +1771,92 @@ hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool
     if (!complete) complete = &ignored;
     *complete = true;
     return s_job_json (self, store, with_trials, complete);
+}
+
+//  ---------------------------------------------------------------------
+//  Eviction: a finished job's trials leave memory, and come back from the
+//  store when something needs them. What the job shows without its
+//  trials (lists, metrics) is kept: the summary and the count by state.
+
+//  Frees the trials and what was built from them (optimizer, early
+//  stopping, the space they are points of).
+static void
+s_drop_trials (hpt_tuner_t *self)
+{
+    for (size_t i = 0; i < self->trial_count; i++)
+        s_trial_destroy (&self->trials[i]);
+    free (self->trials);
+    self->trials = NULL;
+    self->trial_count = self->trial_cap = 0;
+    hpt_optimizer_destroy (&self->optimizer);
+    hpt_stopping_destroy (&self->stopping);
+    hpt_space_destroy (&self->space);
+}
+
+bool
+hpt_tuner_evictable (hpt_tuner_t *self)
+{
+    if (self->evicted || !hpt_tuner_finished (self) || self->asked || self->asking) return false;
+    for (size_t i = 0; i < self->trial_count; i++) {
+        hpt_trial_t *trial = self->trials[i];
+        if (s_in_flight (trial)) return false;
+        for (size_t k = 0; k < trial->task_count; k++)
+            if (trial->tasks[k].agent && trial->tasks[k].state != HPT_TASK_EXITED) return false;
+    }
+    return true;
+}
+
+void
+hpt_tuner_evict (hpt_tuner_t *self)
+{
+    if (!hpt_tuner_evictable (self)) return;
+    self->evicted = s_trial_summary (self);
+    memset (self->evicted_states, 0, sizeof (self->evicted_states));
+    for (size_t i = 0; i < self->trial_count; i++)
+        self->evicted_states[self->trials[i]->state]++;
+    s_drop_trials (self);
+}
+
+bool
+hpt_tuner_evicted (hpt_tuner_t *self)
+{
+    return self->evicted != NULL;
+}
+
+//  The same steps as hpt_tuner_load, on the tuner in place: its version
+//  stays, since what it shows has not changed.
+int
+hpt_tuner_readmit (hpt_tuner_t *self, hpt_store_t *store, hpt_error_t *error)
+{
+    if (!self->evicted) return 0;
+    s_tuner_start_optimizer (self);
+    if (s_load_trials (self, store, error) || s_replay_stopping (self, store, error)) {
+        s_drop_trials (self);
+        return -1;
+    }
+    s_trim_finished (self);
+    json_decref (self->evicted);
+    self->evicted = NULL;
+    return 0;
+}
+
+void
+hpt_tuner_count_trials (hpt_tuner_t *self, double *by_state)
+{
+    for (int s = 0; s <= HPT_TRIAL_CANCELLED; s++)
+        by_state[s] += (double)self->evicted_states[s];
+    for (size_t i = 0; i < self->trial_count; i++)
+        by_state[self->trials[i]->state]++;
+}
+
+int64_t
+hpt_tuner_used (hpt_tuner_t *self)
+{
+    return self->used;
+}
+
+void
+hpt_tuner_set_used (hpt_tuner_t *self, int64_t when)
+{
+    self->used = when;
 }

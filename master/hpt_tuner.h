@@ -142,10 +142,33 @@ bool hpt_tuner_finished (hpt_tuner_t *self);
 //  The tasks one trial needs (borrowed).
 const hpt_task_request_t *hpt_tuner_requests (hpt_tuner_t *self, size_t *count);
 
-//  Trials (borrowed; the pointers stay valid until the tuner is destroyed,
-//  so the core may keep them in indexes).
+//  Trials (borrowed; the pointers stay valid until the tuner is destroyed
+//  or evicted, so the core may keep them in indexes). An evicted tuner
+//  has none in memory.
 size_t hpt_tuner_trial_count (hpt_tuner_t *self);
 hpt_trial_t *hpt_tuner_trial (hpt_tuner_t *self, size_t i);
+
+//  Adds the job's trials to by_state (HPT_TRIAL_CANCELLED + 1 counts),
+//  evicted or not.
+void hpt_tuner_count_trials (hpt_tuner_t *self, double *by_state);
+
+//  Eviction. A finished job whose trials have all ended, whose tasks have
+//  all exited and whose model the suggester was told to forget is
+//  evictable: hpt_tuner_evict frees its trials (and their optimizer,
+//  early-stopping state and space), keeping what the Job shows without
+//  them (hpt_tuner_to_json without trials, hpt_tuner_count_trials). The
+//  owner must drop every pointer to its trials and tasks first.
+//  hpt_tuner_readmit reads them back from the store, as hpt_tuner_load
+//  does; the version stays (nothing it shows changed). -1 with *error
+//  when the store cannot be read (it stays evicted).
+bool hpt_tuner_evictable (hpt_tuner_t *self);
+void hpt_tuner_evict (hpt_tuner_t *self);
+bool hpt_tuner_evicted (hpt_tuner_t *self);
+int hpt_tuner_readmit (hpt_tuner_t *self, hpt_store_t *store, hpt_error_t *error);
+
+//  When its owner last needed its trials (any clock; the eviction order).
+int64_t hpt_tuner_used (hpt_tuner_t *self);
+void hpt_tuner_set_used (hpt_tuner_t *self, int64_t when);
 
 //  The store transaction (hpt_store_transaction_id) the tuner last wrote
 //  in: after a failed commit, the core rebuilds the tuners that wrote in
@@ -311,7 +334,8 @@ int hpt_tuner_fail (hpt_tuner_t *self, hpt_store_t *store, const char *message, 
 //  trial) come from the store, a bounded read per trial. The caller owns
 //  the result. *complete (when not NULL) is set false when the store could
 //  not be read (some allMetrics are then empty): such a resource must not
-//  be cached as the job's current version.
+//  be cached as the job's current version. With trials, the tuner must
+//  not be evicted.
 json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_trials, bool *complete);
 
 //  The Job resource's text with its trials, byte for byte what the pretty
@@ -321,7 +345,8 @@ json_t *hpt_tuner_to_json (hpt_tuner_t *self, hpt_store_t *store, bool with_tria
 //  kept and rendered again only when the trial changed, so a GET of a
 //  large running job costs its changed trials, not all of them; a
 //  finished job keeps none (its whole text is cached by version). Sets
-//  *complete as hpt_tuner_to_json does. The caller frees the text.
+//  *complete as hpt_tuner_to_json does. The caller frees the text. The
+//  tuner must not be evicted.
 char *hpt_tuner_job_text (hpt_tuner_t *self, hpt_store_t *store, json_t *frame, bool *complete);
 
 //  The version of the Job resource: it changes whenever anything the
