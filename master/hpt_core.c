@@ -1308,7 +1308,9 @@ s_forgive_stall (hpt_core_t *self, int64_t now)
 //  request needs them (hpt_core_readmit), so only the S_RESIDENT_FINISHED
 //  finished jobs used last keep theirs; the others are evicted here, in a
 //  turn of their own, when no handler holds a pointer to their trials.
-//  What lists and metrics show of them stays (hpt_tuner_evict).
+//  What lists and metrics show of them stays (hpt_tuner_evict); their
+//  cached answers go with their trials, else the answer cache would keep
+//  job after job up to its whole budget.
 #define S_RESIDENT_FINISHED 4
 
 static int
@@ -1330,6 +1332,7 @@ s_evict_finished (hpt_core_t *self)
         qsort (finished, count, sizeof (hpt_tuner_t *), s_used_later);
         for (size_t i = S_RESIDENT_FINISHED; i < count; i++) {
             s_unindex_tuner (self, finished[i]);
+            hpt_textcache_forget (self->answers, hpt_tuner_version (finished[i]));
             hpt_tuner_evict (finished[i]);
         }
     }

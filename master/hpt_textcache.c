@@ -98,6 +98,17 @@ hpt_textcache_put (hpt_textcache_t *self, const char *key, uint64_t version, cha
         s_drop (self, zlistx_last (self->use));
 }
 
+void
+hpt_textcache_forget (hpt_textcache_t *self, uint64_t version)
+{
+    s_entry_t *entry = zlistx_first (self->use);
+    while (entry) {
+        s_entry_t *next = zlistx_next (self->use);
+        if (entry->version == version) s_drop (self, entry);
+        entry = next;
+    }
+}
+
 size_t
 hpt_textcache_bytes (hpt_textcache_t *self)
 {

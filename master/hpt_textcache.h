@@ -38,6 +38,10 @@ const char *hpt_textcache_get (hpt_textcache_t *self, const char *key, uint64_t 
 //  freed at once, not kept.
 void hpt_textcache_put (hpt_textcache_t *self, const char *key, uint64_t version, char *text);
 
+//  Drops every text of version (versions are unique to one job, so these
+//  are its texts): the owner forgets a job it no longer keeps in memory.
+void hpt_textcache_forget (hpt_textcache_t *self, uint64_t version);
+
 //  Bytes of text held, and the number of texts.
 size_t hpt_textcache_bytes (hpt_textcache_t *self);
 size_t hpt_textcache_count (hpt_textcache_t *self);

@@ -1,6 +1,6 @@
 /*  Unit tests for hpt_textcache: a text is returned only for its key and
-    version, a new version replaces the old, and the byte budget drops the
-    least recently used texts first.
+    version, a new version replaces the old, the byte budget drops the
+    least recently used texts first, and forget drops one version's.
 */
 #include "hpt_textcache.h"
 #include <setjmp.h>
@@ -72,12 +72,34 @@ test_budget_drops_least_recently_used (void **state)
     hpt_textcache_destroy (&cache);
 }
 
+static void
+test_forget_drops_one_version (void **state)
+{
+    hpt_textcache_t *cache = hpt_textcache_new (1000);
+    //  A job's two renderings (with and without env values) share its
+    //  version; another job has another.
+    hpt_textcache_put (cache, "a", 5, s_text ('a', 10));
+    hpt_textcache_put (cache, "b", 6, s_text ('b', 20));
+    hpt_textcache_put (cache, "a\n<redacted>", 5, s_text ('r', 30));
+    hpt_textcache_forget (cache, 5);
+    assert_null (hpt_textcache_get (cache, "a", 5));
+    assert_null (hpt_textcache_get (cache, "a\n<redacted>", 5));
+    assert_non_null (hpt_textcache_get (cache, "b", 6));
+    assert_int_equal (hpt_textcache_count (cache), 1);
+    assert_int_equal (hpt_textcache_bytes (cache), 20);
+    hpt_textcache_forget (cache, 6);
+    assert_int_equal (hpt_textcache_count (cache), 0);
+    assert_int_equal (hpt_textcache_bytes (cache), 0);
+    hpt_textcache_destroy (&cache);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_key_and_version_must_match),
         cmocka_unit_test (test_budget_drops_least_recently_used),
+        cmocka_unit_test (test_forget_drops_one_version),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
