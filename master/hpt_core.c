@@ -91,6 +91,14 @@
     puts back everything the group changed, as for any transaction, and
     acknowledges none of it: the agents replay.
 
+    The API goes first: a group ends early, after its first frame, when
+    an API request is waiting, and the loop serves the API before the
+    agents in a turn (its reader is registered first). Else a request
+    that came during a group waited for it and for the next one or two
+    (the backlog's timer runs before the readers); now it waits for one
+    frame and one commit. Agents cannot be starved by it: every group
+    handles at least one frame, and the API is rate-limited per caller.
+
     Suggestions are never computed in the loop (docs/optimizer.md
     "Suggestions off the loop"). A scheduling round that finds a job with
     room for k more trials sends the suggester actor one request, a
@@ -1232,15 +1240,17 @@ s_read_ahead (hpt_core_t *self, int64_t until)
 
 //  Handles the agent frames read ahead and queued as one group commit
 //  (the top comment): at most max of them, and none after until
-//  (zclock_mono). Returns how many; *empty says whether the socket and
-//  the backlog were found empty.
+//  (zclock_mono), nor after the first when yield and an API request
+//  waits ("Transactions"). Returns how many; *empty says whether the
+//  socket and the backlog were found empty.
 static size_t
-s_handle_group (hpt_core_t *self, size_t max, int64_t until, bool *empty)
+s_handle_group (hpt_core_t *self, size_t max, int64_t until, bool yield, bool *empty)
 {
     size_t handled = 0;
     *empty = false;
     self->grouping = true;
-    while (handled < max && zclock_mono () < until) {
+    while (handled < max && zclock_mono () < until &&
+           !(yield && handled && (zsock_events (self->api_router) & ZMQ_POLLIN))) {
         bool drained = s_read_ahead (self, until);
         if (self->backlog_count == 0) {
             *empty = drained;
@@ -1275,7 +1285,7 @@ s_drain_agents (hpt_core_t *self)
     bool empty;
     while (!(empty = s_read_ahead (self, until)) && zclock_mono () < until) {
         bool unused;
-        s_handle_group (self, S_BATCH_MAX, until, &unused);
+        s_handle_group (self, S_BATCH_MAX, until, false, &unused);
     }
     if (empty) return true;
     self->rounds_behind++;
@@ -1449,7 +1459,7 @@ s_on_backlog (zloop_t *loop, int timer_id, void *arg)
     self->backlog_timer = false;
     int64_t start = hpt_core_wake (self);
     bool empty;
-    s_handle_group (self, S_BATCH_MAX, zclock_mono () + S_BATCH_MS, &empty);
+    s_handle_group (self, S_BATCH_MAX, zclock_mono () + S_BATCH_MS, true, &empty);
     hpt_core_busy (self, start, "agents' messages");
     return 0;
 }
@@ -1464,7 +1474,7 @@ s_on_agent_message (zloop_t *loop, zsock_t *reader, void *arg)
     hpt_core_t *self = arg;
     int64_t start = hpt_core_wake (self);
     bool empty;
-    s_handle_group (self, S_BATCH_MAX, zclock_mono () + S_BATCH_MS, &empty);
+    s_handle_group (self, S_BATCH_MAX, zclock_mono () + S_BATCH_MS, true, &empty);
     hpt_core_busy (self, start, "agents' messages");
     return 0;
 }
@@ -2177,8 +2187,9 @@ hpt_core_new (hpt_cluster_config_t *config, hpt_error_t *error)
         return NULL;
     }
     self->loop = zloop_new ();
-    zloop_reader (self->loop, self->agents, s_on_agent_message, self);
+    //  The API first in a turn ("Transactions").
     zloop_reader (self->loop, self->api_router, s_on_api_request, self);
+    zloop_reader (self->loop, self->agents, s_on_agent_message, self);
     zloop_reader (self->loop, hpt_suggester_sock (self->suggester), s_on_suggestion, self);
     if (self->admission) {
         zloop_reader (self->loop, hpt_admission_zap (self->admission), s_on_zap_request, self);

@@ -189,6 +189,45 @@ def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
         cluster.stop()
 
 
+def test_the_api_goes_before_a_burst(tmp_path):
+    """The loop serves a waiting API request before the agents' frames
+    (master/hpt_core.c, "Transactions"). The loop is held in the commit of
+    an agent's first event while the agent queues 900 more and a GET
+    /metrics waits: once the store's lock goes, the GET is answered
+    before those 900 are handled. Handled agents first, it would wait for
+    a whole group (64 frames, 10 ms) or more."""
+    zmq = pytest.importorskip("zmq")
+    cluster = Cluster(tmp_path, heartbeat="10s", agent_timeout="60s")
+    context = zmq.Context()
+    try:
+        cluster.start_master()
+        dealer = stand_in_agent(context, cluster.agents_endpoint)
+        db = sqlite3.connect(cluster.state / "hpt.db", timeout=10, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        last = 900
+        try:
+            for seq in range(1, last + 1):
+                send(dealer, "LOGS", {"seq": seq, "taskId": "nobody/1/master/0",
+                                      "stream": "stdout", "data": "x\n"})
+                if seq == 1:
+                    time.sleep(0.2)  # the loop is now held in that event's commit
+            answers = []
+            getter = threading.Thread(target=lambda: answers.append(cluster.get("/metrics")))
+            getter.start()
+            time.sleep(0.3)  # every frame queued, and the GET
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        getter.join(timeout=20)
+        handled = dropped(answers[0], "unknown_task")
+        assert handled <= 2, f"{handled} events were handled before the waiting GET"
+        wait_for(lambda: dropped(cluster.get("/metrics"), "unknown_task") == last,
+                 timeout=20, what="the burst handled")
+    finally:
+        context.destroy(linger=0)
+        cluster.stop()
+
+
 def dropped(metrics, kind):
     match = re.search(rf'^hpt_proto_dropped_total\{{kind="{kind}"\}} (\S+)$', metrics, re.M)
     return float(match.group(1)) if match else 0
