@@ -140,15 +140,44 @@ def test_a_burst_is_acknowledged_in_order_once_stored(cluster, dealer):
     assert dropped(metrics, "unknown_task") == last, "each event applied once"
 
 
+def burst_while_held(cluster, dealer, last, then, get, gets=1):
+    """Holds the master's loop in the commit of the first of `last` LOGS
+    events (another connection holds the store's write lock) while the
+    agent queues the rest and then() queues more; `gets` calls of get()
+    wait too, each in a thread of its own. Lets the loop go, and returns
+    what they answered, in the order the answers came."""
+    db = sqlite3.connect(cluster.state / "hpt.db", timeout=10, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    answers = []
+    getters = [threading.Thread(target=lambda: answers.append(get())) for _ in range(gets)]
+    try:
+        for seq in range(1, last + 1):
+            send(dealer, "LOGS", {"seq": seq, "taskId": "nobody/1/master/0",
+                                  "stream": "stdout", "data": "x\n"})
+            if seq == 1:
+                time.sleep(0.2)  # the loop is now held in that event's commit
+        then()
+        for getter in getters:
+            getter.start()
+        time.sleep(0.3)  # every frame queued, and the GETs
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    for getter in getters:
+        getter.join(timeout=20)
+    return answers
+
+
 def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
     """The master reads the frames queued on its agents' socket ahead of
     handling them, and handles a READY agent's heartbeat as it reads it.
     The loop is held in a commit (another process holds the store's write
-    lock) while the agent queues 900 events and then a heartbeat, and a
-    GET /v1/nodes waits too. Once the lock goes, the loop's next turn
-    reads the queue, handles one group of events and then the GET: the
-    first answer that shows the heartbeat must still count events pending.
-    Handled in order, the heartbeat would wait behind all 900."""
+    lock) while the agent queues 900 events and then a heartbeat, and two
+    GETs of the node wait too. Once the lock goes, the loop answers one
+    GET, reads the queue, handles an event and answers the other GET
+    (the API goes first): the first answer that shows the heartbeat must
+    still count events pending. Handled in order, the heartbeat would wait
+    behind all 900."""
     zmq = pytest.importorskip("zmq")
     # No heartbeat round during the test: it reads every queued frame
     # too, and would show the heartbeat whatever the groups do.
@@ -157,25 +186,17 @@ def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
     try:
         cluster.start_master()
         dealer = stand_in_agent(context, cluster.agents_endpoint)
-        db = sqlite3.connect(cluster.state / "hpt.db", timeout=10, isolation_level=None)
-        db.execute("BEGIN IMMEDIATE")
         last = 900
-        try:
-            for seq in range(1, last + 1):
-                send(dealer, "LOGS", {"seq": seq, "taskId": "nobody/1/master/0",
-                                      "stream": "stdout", "data": "x\n"})
-                if seq == 1:
-                    time.sleep(0.2)  # the loop is now held in that event's commit
+
+        def heartbeat():
             send(dealer, "HEARTBEAT", {"seq": last, "runningTasks": 0, "load": 0.75})
-            answers = []
-            getter = threading.Thread(target=lambda: answers.append(cluster.node("stand-in")))
-            getter.start()
-            time.sleep(0.3)  # every frame queued, and the GET
-        finally:
-            db.execute("ROLLBACK")
-            db.close()
-        getter.join(timeout=20)
-        seen = answers[0]
+
+        # The API goes first: one GET is answered before any frame is
+        # read, the other after the first group read the queue (and
+        # handled the heartbeat) and handled one event.
+        answers = burst_while_held(cluster, dealer, last, heartbeat,
+                                   lambda: cluster.node("stand-in"), gets=2)
+        seen = answers[-1]
         if seen.get("load") != 0.75:
             # A slow build (the sanitizers') reads fewer frames in a turn's
             # 10 ms than the queue holds: the heartbeat shows a few turns on.
@@ -202,24 +223,10 @@ def test_the_api_goes_before_a_burst(tmp_path):
     try:
         cluster.start_master()
         dealer = stand_in_agent(context, cluster.agents_endpoint)
-        db = sqlite3.connect(cluster.state / "hpt.db", timeout=10, isolation_level=None)
-        db.execute("BEGIN IMMEDIATE")
         last = 900
-        try:
-            for seq in range(1, last + 1):
-                send(dealer, "LOGS", {"seq": seq, "taskId": "nobody/1/master/0",
-                                      "stream": "stdout", "data": "x\n"})
-                if seq == 1:
-                    time.sleep(0.2)  # the loop is now held in that event's commit
-            answers = []
-            getter = threading.Thread(target=lambda: answers.append(cluster.get("/metrics")))
-            getter.start()
-            time.sleep(0.3)  # every frame queued, and the GET
-        finally:
-            db.execute("ROLLBACK")
-            db.close()
-        getter.join(timeout=20)
-        handled = dropped(answers[0], "unknown_task")
+        metrics = burst_while_held(cluster, dealer, last, lambda: None,
+                                   lambda: cluster.get("/metrics"))[0]
+        handled = dropped(metrics, "unknown_task")
         assert handled <= 2, f"{handled} events were handled before the waiting GET"
         wait_for(lambda: dropped(cluster.get("/metrics"), "unknown_task") == last,
                  timeout=20, what="the burst handled")
