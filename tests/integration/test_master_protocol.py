@@ -168,7 +168,23 @@ def burst_while_held(cluster, dealer, last, then, get, gets=1):
     return answers
 
 
-def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
+@pytest.fixture
+def held(tmp_path):
+    """A master without heartbeat rounds during the test (a round reads
+    every queued frame too, and would show the heartbeat whatever the
+    groups do), and a registered stand-in agent's socket."""
+    zmq = pytest.importorskip("zmq")
+    cluster = Cluster(tmp_path, heartbeat="10s", agent_timeout="60s")
+    context = zmq.Context()
+    try:
+        cluster.start_master()
+        yield cluster, stand_in_agent(context, cluster.agents_endpoint)
+    finally:
+        context.destroy(linger=0)
+        cluster.stop()
+
+
+def test_a_heartbeat_is_not_held_behind_a_burst(held):
     """The master reads the frames queued on its agents' socket ahead of
     handling them, and handles a READY agent's heartbeat as it reads it.
     The loop is held in a commit (another process holds the store's write
@@ -178,61 +194,40 @@ def test_a_heartbeat_is_not_held_behind_a_burst(tmp_path):
     (the API goes first): the first answer that shows the heartbeat must
     still count events pending. Handled in order, the heartbeat would wait
     behind all 900."""
-    zmq = pytest.importorskip("zmq")
-    # No heartbeat round during the test: it reads every queued frame
-    # too, and would show the heartbeat whatever the groups do.
-    cluster = Cluster(tmp_path, heartbeat="10s", agent_timeout="60s")
-    context = zmq.Context()
-    try:
-        cluster.start_master()
-        dealer = stand_in_agent(context, cluster.agents_endpoint)
-        last = 900
+    cluster, dealer = held
+    last = 900
 
-        def heartbeat():
-            send(dealer, "HEARTBEAT", {"seq": last, "runningTasks": 0, "load": 0.75})
+    def heartbeat():
+        send(dealer, "HEARTBEAT", {"seq": last, "runningTasks": 0, "load": 0.75})
 
-        # The API goes first: one GET is answered before any frame is
-        # read, the other after the first group read the queue (and
-        # handled the heartbeat) and handled one event.
-        answers = burst_while_held(cluster, dealer, last, heartbeat,
-                                   lambda: cluster.node("stand-in"), gets=2)
-        seen = answers[-1]
-        if seen.get("load") != 0.75:
-            # A slow build (the sanitizers') reads fewer frames in a turn's
-            # 10 ms than the queue holds: the heartbeat shows a few turns on.
-            seen = wait_for(lambda: (lambda n: n if n.get("load") == 0.75 else None)(
-                cluster.node("stand-in")), timeout=20, what="the heartbeat's load")
-        assert seen["pendingEvents"] > 0, seen
-        wait_for(lambda: cluster.node("stand-in")["pendingEvents"] == 0, timeout=20,
-                 what="the burst stored")
-    finally:
-        context.destroy(linger=0)
-        cluster.stop()
+    answers = burst_while_held(cluster, dealer, last, heartbeat,
+                               lambda: cluster.node("stand-in"), gets=2)
+    seen = answers[-1]
+    if seen.get("load") != 0.75:
+        # A slow build (the sanitizers') reads fewer frames in a turn's
+        # 10 ms than the queue holds: the heartbeat shows a few turns on.
+        seen = wait_for(lambda: (lambda n: n if n.get("load") == 0.75 else None)(
+            cluster.node("stand-in")), timeout=20, what="the heartbeat's load")
+    assert seen["pendingEvents"] > 0, seen
+    wait_for(lambda: cluster.node("stand-in")["pendingEvents"] == 0, timeout=20,
+             what="the burst stored")
 
 
-def test_the_api_goes_before_a_burst(tmp_path):
+def test_the_api_goes_before_a_burst(held):
     """The loop serves a waiting API request before the agents' frames
     (master/hpt_core.c, "Transactions"). The loop is held in the commit of
     an agent's first event while the agent queues 900 more and a GET
     /metrics waits: once the store's lock goes, the GET is answered
     before those 900 are handled. Handled agents first, it would wait for
     a whole group (64 frames, 10 ms) or more."""
-    zmq = pytest.importorskip("zmq")
-    cluster = Cluster(tmp_path, heartbeat="10s", agent_timeout="60s")
-    context = zmq.Context()
-    try:
-        cluster.start_master()
-        dealer = stand_in_agent(context, cluster.agents_endpoint)
-        last = 900
-        metrics = burst_while_held(cluster, dealer, last, lambda: None,
-                                   lambda: cluster.get("/metrics"))[0]
-        handled = dropped(metrics, "unknown_task")
-        assert handled <= 2, f"{handled} events were handled before the waiting GET"
-        wait_for(lambda: dropped(cluster.get("/metrics"), "unknown_task") == last,
-                 timeout=20, what="the burst handled")
-    finally:
-        context.destroy(linger=0)
-        cluster.stop()
+    cluster, dealer = held
+    last = 900
+    metrics = burst_while_held(cluster, dealer, last, lambda: None,
+                               lambda: cluster.get("/metrics"))[0]
+    handled = dropped(metrics, "unknown_task")
+    assert handled <= 2, f"{handled} events were handled before the waiting GET"
+    wait_for(lambda: dropped(cluster.get("/metrics"), "unknown_task") == last,
+             timeout=20, what="the burst handled")
 
 
 def dropped(metrics, kind):
