@@ -26,7 +26,9 @@
     4. with --soak MINUTES (and --job): jobs like the measured one back
        to back for MINUTES more, the master's RSS sampled every 10 s;
        prints the jobs and trials run, RSS at the soak's first sample,
-       its highest and its last, and the master's CPU over the soak.
+       its highest and its last, and the master's CPU over the soak; then
+       the time of a GET of the measured job (finished long before) and
+       how many jobs have their trials in memory (hpt_jobs_resident).
 
     With --baseline DIR the same run is first made with DIR/hptmaster
     (another build, e.g. of main), and both are printed side by side.
@@ -105,6 +107,8 @@ typedef struct {
     double soak_rss_max_mb;    //  its highest sample
     double soak_rss_last_mb;   //  its last sample
     double soak_cpu_pct;       //  % of one core over the soak
+    double soak_old_get_ms;    //  GET of the measured job after the soak (long finished)
+    double soak_resident;      //  jobs whose trials are in memory after it (NAN: no such gauge)
     double rss_end_mb;         //  at the end
     double hwm_mb;             //  peak RSS
 } s_result_t;
@@ -397,6 +401,14 @@ s_soak (bench_cluster_t *cluster, const s_options_t *o, s_result_t *r)
     }
     double wall = (double)(zclock_mono () - t0) / 1e3;
     r->soak_cpu_pct = 100.0 * (bench_cpu_seconds (pid) - cpu0) / wall;
+    //  The measured job, finished jobs ago: a master that evicts finished
+    //  jobs reads it back from its store for this.
+    int64_t get0 = zclock_usecs ();
+    free (s_get (cluster, "/v1/projects/bench/jobs/swarm", NULL));
+    r->soak_old_get_ms = (double)(zclock_usecs () - get0) / 1e3;
+    char *metrics = s_get (cluster, "/metrics", NULL);
+    r->soak_resident = metrics ? s_metric (metrics, "hpt_jobs_resident") : NAN;
+    free (metrics);
     s_trial_totals (cluster, &r->soak_succeeded, &r->soak_failed);
     r->soak_succeeded -= succeeded0;
     r->soak_failed -= failed0;
@@ -496,7 +508,9 @@ s_run (const s_options_t *o, const char *master_bin, s_result_t *r)
     X ("soak_cpu_pct", "soak: master CPU, % of a core", r->soak_cpu_pct)                           \
     X ("soak_rss_first_mb", "soak: RSS at the first sample, MB", r->soak_rss_first_mb)             \
     X ("soak_rss_max_mb", "soak: highest RSS, MB", r->soak_rss_max_mb)                             \
-    X ("soak_rss_last_mb", "soak: RSS at the last sample, MB", r->soak_rss_last_mb)
+    X ("soak_rss_last_mb", "soak: RSS at the last sample, MB", r->soak_rss_last_mb)                \
+    X ("soak_old_get_ms", "soak: GET of the first job afterwards, ms", r->soak_old_get_ms)         \
+    X ("soak_resident", "soak: jobs with their trials in memory", r->soak_resident)
 
 #define S_END_ROWS(X)                                                                              \
     X ("loop_busy_max_s", "master: longest event (/metrics), s", r->busy_max_s)                    \
