@@ -19,8 +19,8 @@
        after their welcome), the master's CPU, GET of the job (with all
        its trials) every 25 ms while it runs (p50, p99, max), the time
        from an agent's event to its ACK (p50/p99/max), the longest any
-       agent heard nothing from
-       the master, the master's own loop figures from /metrics (with the
+       agent heard nothing from the master, the master's own loop
+       figures from /metrics (with the
        bound on how long agent frames waited to be handled: how many may
        have waited over 100 ms, and the longest), and RSS.
 
